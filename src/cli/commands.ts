@@ -1,0 +1,8 @@
+/**
+ * Every subcommand registers here, one line each. Keep the list in the order `--help` should show it.
+ */
+import type { Command } from 'commander'
+
+export function registerCommands(program: Command): void {
+  void program
+}

@@ -1,0 +1,52 @@
+#!/usr/bin/env node
+/**
+ * The only place that exits the process. Commands live in their own modules and register themselves
+ * through src/cli/commands.ts; they throw EnvoyAuditError for usage and I/O problems, and this file
+ * turns that into a message on stderr and an exit code.
+ */
+import { Command, CommanderError } from 'commander'
+import { EnvoyAuditError } from '../errors.js'
+import { registerCommands } from './commands.js'
+import { packageVersion } from './version.js'
+
+export function buildProgram(): Command {
+  const program = new Command('envoy-audit')
+    .description(
+      'Turns Istio/Envoy access logs into NIST 800-53 audit evidence: AU-3 completeness, SPIFFE identities,\n' +
+        'plaintext and unauthorized-flow findings, indexed into OpenSearch or an embedded DuckDB store.',
+    )
+    .version(packageVersion(), '-V, --version')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+  registerCommands(program)
+  return program
+}
+
+async function main(argv: string[]): Promise<number> {
+  const program = buildProgram()
+  try {
+    await program.parseAsync(argv)
+    return typeof process.exitCode === 'number' ? process.exitCode : 0
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Help and version "errors" are normal exits; commander has already printed the message.
+      return err.exitCode
+    }
+    if (err instanceof EnvoyAuditError) {
+      process.stderr.write(`envoy-audit: ${err.message} [${err.code}]\n`)
+      return err.code === 'EA_USAGE' || err.code === 'EA_CONFIG_INVALID' ? 2 : 1
+    }
+    process.stderr.write(`envoy-audit: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)
+    return 1
+  }
+}
+
+main(process.argv).then(
+  (code) => {
+    process.exitCode = code
+  },
+  (err: unknown) => {
+    process.stderr.write(`envoy-audit: ${String(err)}\n`)
+    process.exitCode = 1
+  },
+)

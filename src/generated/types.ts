@@ -1,0 +1,252 @@
+/* Generated from schemas/*.schema.json by `npm run generate`. Do not edit. */
+/**
+ * One Envoy access-log record as canonical audit evidence. ECS field names where ECS has the concept; project fields under mesh.*, envoy.*, audit.*. Absent values are omitted, never written as null (except mesh.mtls, where null means unknowable). x-opensearch gives the index mapping type of a leaf; every other leaf maps as keyword.
+ */
+export interface AuditEvent {
+  /**
+   * Request start (Envoy START_TIME), ISO 8601 UTC. Never the collector time.
+   */
+  "@timestamp": string;
+  event: EventFields;
+  network?: NetworkFields;
+  http?: HttpFields;
+  url?: UrlFields;
+  user_agent?: UserAgentFields;
+  source?: SourceFields;
+  destination?: DestinationFields;
+  tls?: TlsFields;
+  mesh?: MeshFields;
+  envoy: EnvoyFields;
+  kubernetes?: KubernetesFields;
+  audit: AuditFields;
+}
+export interface EventFields {
+  /**
+   * Deterministic id derived from the source coordinates and the raw bytes; the OpenSearch _id.
+   */
+  id: string;
+  kind: "event";
+  dataset: "envoy.access";
+  category?: string[];
+  type?: string[];
+  /**
+   * allowed | denied | connection | rejected
+   */
+  action?: string;
+  outcome: "success" | "failure" | "unknown";
+  /**
+   * Nanoseconds (Envoy DURATION ms x 1e6).
+   */
+  duration?: number;
+  /**
+   * The Envoy line itself, envelope stripped, after redaction.
+   */
+  original?: string;
+  ingested?: string;
+}
+export interface NetworkFields {
+  /**
+   * http, tcp, ...
+   */
+  protocol?: string;
+  transport?: string;
+  direction?: "inbound" | "outbound" | "ingress" | "egress" | "unknown";
+}
+export interface HttpFields {
+  version?: string;
+  request?: HttpRequestFields;
+  response?: HttpResponseFields;
+}
+export interface HttpRequestFields {
+  method?: string;
+  id?: string;
+  bytes?: number;
+}
+export interface HttpResponseFields {
+  status_code?: number;
+  bytes?: number;
+}
+export interface UrlFields {
+  /**
+   * Path without the query string.
+   */
+  path?: string;
+  query?: string;
+  /**
+   * Host part of :authority.
+   */
+  domain?: string;
+}
+export interface UserAgentFields {
+  original?: string;
+}
+export interface SourceFields {
+  ip?: string;
+  port?: number;
+  address?: string;
+}
+export interface DestinationFields {
+  ip?: string;
+  port?: number;
+  address?: string;
+  domain?: string;
+}
+export interface TlsFields {
+  established?: boolean;
+  version?: string;
+  cipher?: string;
+  client?: TlsClientFields;
+}
+export interface TlsClientFields {
+  server_name?: string;
+}
+export interface MeshFields {
+  reporter?: "source" | "destination" | "gateway" | "unknown";
+  upstream_cluster?: string;
+  route_name?: string;
+  mtls?: boolean | null;
+  source?: MeshSourceFields;
+  destination?: MeshDestinationFields;
+}
+export interface MeshSourceFields {
+  spiffe_id?: string;
+  trust_domain?: string;
+  namespace?: string;
+  service_account?: string;
+  workload?: string;
+  /**
+   * Which field the identity came from.
+   */
+  signal?: string;
+}
+export interface MeshDestinationFields {
+  service?: string;
+  namespace?: string;
+  port?: number;
+  subset?: string;
+  spiffe_id?: string;
+  trust_domain?: string;
+  service_account?: string;
+  workload?: string;
+  /**
+   * Which field the service/identity came from.
+   */
+  signal?: string;
+}
+export interface EnvoyFields {
+  /**
+   * Recognised format, e.g. istio-json, istio-text-1.9, envoy-default, custom:<map>.
+   */
+  format: string;
+  response_flags?: string[];
+  response_code_details?: string;
+  connection_termination_details?: string;
+  upstream_transport_failure_reason?: string;
+  upstream_host?: string;
+  upstream_local_address?: string;
+  downstream_local_address?: string;
+  downstream_remote_address?: string;
+  /**
+   * Milliseconds.
+   */
+  upstream_service_time?: number;
+  x_forwarded_for?: string;
+  connection_id?: string;
+  authority?: string;
+  requested_server_name?: string;
+  /**
+   * Matched RBAC policy id from rbac_access_denied_matched_policy[...].
+   */
+  rbac_policy?: string;
+  peer?: EnvoyPeerFields;
+}
+export interface EnvoyPeerFields {
+  downstream_uri_san?: string;
+  downstream_local_uri_san?: string;
+  downstream_subject?: string;
+  upstream_uri_san?: string;
+  upstream_tls_version?: string;
+  upstream_tls_cipher?: string;
+}
+export interface KubernetesFields {
+  namespace?: string;
+  pod?: string;
+  container?: string;
+  node?: string;
+  labels?: {
+    [k: string]: string | undefined;
+  };
+}
+export interface AuditFields {
+  source?: AuditSourceFields;
+  au3?: Au3Fields;
+  findings?: Finding[];
+  /**
+   * Codes of audit.findings, flat for aggregations.
+   */
+  finding_codes?: string[];
+  controls?: string[];
+  severity?: "none" | "info" | "low" | "medium" | "high" | "critical";
+  redactions?: number;
+  /**
+   * Integrity hash of the canonical event (tamper evidence).
+   */
+  hash?: string;
+}
+/**
+ * Where the record was read: file+line+byte offset, or topic+partition+offset.
+ */
+export interface AuditSourceFields {
+  kind?: "file" | "stdin" | "kafka";
+  file?: string;
+  line?: number;
+  /**
+   * Byte offset (file) or Kafka offset, as a string (64-bit).
+   */
+  offset?: string;
+  topic?: string;
+  partition?: number;
+}
+export interface Au3Fields {
+  complete?: boolean;
+  missing?: string[];
+  /**
+   * AU-3(1) additional elements not present (reported, not required).
+   */
+  extras_missing?: string[];
+}
+export interface Finding {
+  code: string;
+  severity: "info" | "low" | "medium" | "high" | "critical";
+  controls: string[];
+  message: string;
+  policy?: string;
+}
+
+/**
+ * A record that could not become an indexed event: why, and the original bytes so it can be replayed. raw holds the bytes when they are valid UTF-8; raw_base64 otherwise.
+ */
+export interface DeadLetter {
+  /**
+   * Stable error code from src/errors.ts, e.g. EA_PARSE_NOT_ACCESS_LOG.
+   */
+  reason: string;
+  message: string;
+  stage: "parse" | "transform" | "sink";
+  raw?: string;
+  raw_base64?: string;
+  event_id?: string;
+  source: DeadLetterSource;
+  headers?: {
+    [k: string]: string | undefined;
+  };
+  at: string;
+}
+export interface DeadLetterSource {
+  kind?: "file" | "stdin" | "kafka";
+  file?: string;
+  line?: number;
+  offset?: string;
+  topic?: string;
+  partition?: number;
+}

@@ -1,0 +1,87 @@
+/**
+ * The contracts between pipeline components. Build-time and run-time are separate: factories build
+ * components without side effects; `start()` opens sockets and files; `close()` is idempotent, safe
+ * before `start()`, flushes in-flight work and commits last.
+ */
+import type { AuditEvent, DeadLetter } from '../schema/audit-event.js'
+import type { AuditSourceFields } from '../generated/types.js'
+import type { ErrorCode } from '../errors.js'
+
+/** Where a record came from: file+line+byte offset, or topic+partition+offset (offsets as strings: 64-bit). */
+export type SourceCoords = AuditSourceFields
+
+/** One record as a source delivers it: the bytes exactly as read, before any envelope is removed. */
+export interface RawRecord {
+  value: Buffer | string
+  coords: SourceCoords
+  /** Kafka headers, kept for the dead-letter record. */
+  headers?: Record<string, string>
+}
+
+export interface Lifecycle {
+  start(): Promise<void>
+  /** Idempotent; flushes in-flight work; safe to call before start(). */
+  close(): Promise<void>
+}
+
+/**
+ * Called by a source with a batch of records. It resolves once every record of the batch is
+ * acknowledged: indexed by the sink or written to the dead-letter output. Only then may a source
+ * commit past those records. It rejects when that could not be done (sink or DLQ down at close):
+ * the source must then commit nothing past the batch.
+ */
+export type BatchHandler = (records: RawRecord[]) => Promise<void>
+
+export interface Source extends Lifecycle {
+  /** Begins delivering batches to the handler; resolves when delivery has begun (or, for finite sources, ended). */
+  run(handler: BatchHandler): Promise<void>
+}
+
+export interface SinkRejection {
+  event: AuditEvent
+  code: ErrorCode
+  message: string
+}
+
+export interface SinkWriteResult {
+  /** Events the sink refused permanently (mapping errors, other 4xx). Everything else was accepted. */
+  rejected: SinkRejection[]
+}
+
+/**
+ * A sink's write resolves only when every event is durably accepted or permanently rejected.
+ * Retryable failures (429, 5xx, network) are retried inside with capped, jittered backoff, which is
+ * what makes a slow sink push back on the source; write rejects only when closing interrupts it.
+ */
+export interface Sink extends Lifecycle {
+  readonly name: string
+  write(events: AuditEvent[]): Promise<SinkWriteResult>
+}
+
+/** Dead-letter output. A successful write is the acknowledgement of those records; a failure must propagate. */
+export interface DeadLetterSink extends Lifecycle {
+  write(deadLetters: DeadLetter[]): Promise<void>
+}
+
+/** Counts a stage reports for one batch (OTel ProcessLogsFunc style: the runner sums them). */
+export interface StageCounts {
+  in: number
+  out: number
+  deadLettered: number
+}
+
+export interface StageResult {
+  events: AuditEvent[]
+  deadLetters: DeadLetter[]
+}
+
+/**
+ * A transform stage over a batch. It takes ownership of the events it is given (it may annotate them
+ * in place, as OTel processors that declare MutatesData do) and returns the events that continue.
+ * It must not throw for any input the parser can produce; if it does, the runner dead-letters the batch's
+ * offending record with EA_TRANSFORM_FAILED instead of crashing.
+ */
+export interface TransformStage {
+  readonly name: string
+  process(events: AuditEvent[]): StageResult
+}

@@ -1,0 +1,97 @@
+/**
+ * The query side shared by the embedded store (DuckDB) and OpenSearch, so `report`, `flows`, `hunt`
+ * and `policy recommend` work against either. Every aggregate runs inside the store (SQL, composite
+ * aggregations): callers never pull raw events into memory to count them.
+ */
+import type { AuditEvent } from '../schema/audit-event.js'
+import type { Lifecycle, SinkWriteResult } from '../pipeline/component.js'
+
+/** Half-open time window [since, until) over @timestamp, ISO 8601 strings. Both optional. */
+export interface TimeRange {
+  since?: string
+  until?: string
+}
+
+export type CoverageDimension = 'namespace' | 'workload' | 'reporter'
+
+export interface CoverageRow {
+  /** Namespace, workload (destination service or pod) or reporter; '(unknown)' when absent. */
+  key: string
+  events: number
+  /** Inbound (mesh.reporter = destination) requests, and how many of them were mTLS. */
+  inbound: number
+  inboundMtls: number
+  au3Complete: number
+  /** AU-3 element name → number of events missing it. */
+  missing: Record<string, number>
+}
+
+export interface FindingCountRow {
+  code: string
+  severity: string
+  /** Comma-free single control id, e.g. SC-8; a finding with two controls counts in both rows. */
+  control: string
+  count: number
+}
+
+/** An observed flow: source identity → destination, aggregated. */
+export interface EdgeRow {
+  /** SPIFFE ID when known, else namespace/service-account, else source IP; see sourceKind. */
+  source: string
+  sourceKind: 'spiffe' | 'ip' | 'unknown'
+  /** Destination service FQDN/name when known, else destination SPIFFE ID, else address. */
+  destination: string
+  destinationSpiffeId?: string
+  destinationNamespace?: string
+  count: number
+  firstSeen: string
+  lastSeen: string
+  methods: string[]
+  /** '2xx' | '3xx' | '4xx' | '5xx' | 'tcp' → count. */
+  statusClasses: Record<string, number>
+  mtls: number
+  denied: number
+  findings: string[]
+}
+
+export interface EdgeQuery extends TimeRange {
+  sourceContains?: string
+  namespace?: string
+  finding?: string
+  deniedOnly?: boolean
+  limit?: number
+}
+
+export interface EventQuery extends TimeRange {
+  finding?: string
+  namespace?: string
+  limit?: number
+}
+
+export interface EgressRow {
+  destination: string
+  cluster: string
+  count: number
+  sources: string[]
+  firstSeen: string
+  lastSeen: string
+}
+
+export interface StoreSummary {
+  events: number
+  firstSeen?: string
+  lastSeen?: string
+}
+
+export interface AuditStore extends Lifecycle {
+  readonly kind: 'duckdb' | 'opensearch'
+  /** Idempotent on event.id: writing the same event twice stores it once. */
+  writeEvents(events: AuditEvent[]): Promise<SinkWriteResult>
+  summary(range?: TimeRange): Promise<StoreSummary>
+  coverage(dimension: CoverageDimension, range?: TimeRange): Promise<CoverageRow[]>
+  findingCounts(range?: TimeRange): Promise<FindingCountRow[]>
+  edges(query?: EdgeQuery): Promise<EdgeRow[]>
+  egress(range?: TimeRange): Promise<EgressRow[]>
+  /** Raw events, newest first, bounded by limit (default 1000): for drill-down, never for aggregation. */
+  events(query?: EventQuery): Promise<AuditEvent[]>
+}
