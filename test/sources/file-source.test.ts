@@ -1,0 +1,73 @@
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Readable } from 'node:stream'
+import { describe, expect, test } from 'vitest'
+import { createFileSource } from '../../src/sources/file-source.js'
+import type { RawRecord } from '../../src/pipeline/component.js'
+import { EnvoyAuditError } from '../../src/errors.js'
+
+async function collect(source: ReturnType<typeof createFileSource>): Promise<RawRecord[][]> {
+  const batches: RawRecord[][] = []
+  await source.run(async (b) => {
+    batches.push(b)
+  })
+  return batches
+}
+
+describe('file source', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ea-fs-'))
+
+  test('keeps exact bytes, 1-based lines and byte offsets, including a last line without newline', async () => {
+    const path = join(dir, 'a.log')
+    writeFileSync(path, Buffer.concat([Buffer.from('first\n\nthird é\n'), Buffer.from([0xff, 0xfe]), Buffer.from('\nlast')]))
+    const records = (await collect(createFileSource({ files: [path], batchRecords: 2 }))).flat()
+    expect(records.map((r) => r.coords.line)).toEqual([1, 2, 3, 4, 5])
+    expect(records.map((r) => r.coords.offset)).toEqual(['0', '6', '7', '16', '19'])
+    expect(records[2]?.value.toString()).toBe('third é')
+    expect(Buffer.compare(records[3]?.value as Buffer, Buffer.from([0xff, 0xfe]))).toBe(0)
+    expect(records[4]?.value.toString()).toBe('last')
+    expect(records.every((r) => r.coords.file === path && r.coords.kind === 'file')).toBe(true)
+  })
+
+  test('batches by record count and waits for each batch before reading on', async () => {
+    const path = join(dir, 'b.log')
+    writeFileSync(path, Array.from({ length: 25 }, (_, i) => `line ${i}`).join('\n') + '\n')
+    let inFlight = 0
+    let maxInFlight = 0
+    const sizes: number[] = []
+    await createFileSource({ files: [path], batchRecords: 10 }).run(async (b) => {
+      inFlight++
+      maxInFlight = Math.max(maxInFlight, inFlight)
+      sizes.push(b.length)
+      await new Promise((r) => setTimeout(r, 5))
+      inFlight--
+    })
+    expect(sizes).toEqual([10, 10, 5])
+    expect(maxInFlight).toBe(1)
+  })
+
+  test('truncates a runaway line at the buffer cap instead of holding it all', async () => {
+    const path = join(dir, 'c.log')
+    writeFileSync(path, 'x'.repeat(5000) + '\nok\n')
+    const records = (await collect(createFileSource({ files: [path], maxBufferedLineBytes: 100 }))).flat()
+    expect(records).toHaveLength(2)
+    expect(records[0]?.value.length).toBeLessThanOrEqual(100)
+    expect(records[1]?.value.toString()).toBe('ok')
+    expect(records[1]?.coords.offset).toBe('5001')
+  })
+
+  test('reads stdin when the file is -', async () => {
+    const stdin = Readable.from([Buffer.from('a\nb'), Buffer.from('c\n')])
+    const records = (await collect(createFileSource({ files: ['-'], stdin }))).flat()
+    expect(records.map((r) => r.value.toString())).toEqual(['a', 'bc'])
+    expect(records[0]?.coords.kind).toBe('stdin')
+  })
+
+  test('a missing file is a typed I/O error naming the file', async () => {
+    const err = await collect(createFileSource({ files: [join(dir, 'nope.log')] })).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(EnvoyAuditError)
+    expect((err as EnvoyAuditError).code).toBe('EA_IO')
+    expect((err as Error).message).toContain('nope.log')
+  })
+})
