@@ -38,7 +38,8 @@ export interface FindingCountRow {
 export interface EdgeRow {
   /** SPIFFE ID when known, else namespace/service-account, else source IP; see sourceKind. */
   source: string
-  sourceKind: 'spiffe' | 'ip' | 'unknown'
+  /** 'workload': namespace/service-account (or namespace/workload) without a verified SPIFFE ID. */
+  sourceKind: 'spiffe' | 'workload' | 'ip' | 'unknown'
   /** Destination service FQDN/name when known, else destination SPIFFE ID, else address. */
   destination: string
   destinationSpiffeId?: string

@@ -1,0 +1,136 @@
+/**
+ * The SQL behind the AuditStore aggregates. Every count is computed by DuckDB; this module only builds
+ * parameterised statements (values are always bound, never spliced) and the shared key expressions,
+ * so the report, `flows` and the tests agree on what a "source", a "workload" or a "denial" is.
+ */
+import type { TimeRange } from './store.js'
+
+/** ISO 8601 with milliseconds and a Z, the format @timestamp uses everywhere else. */
+export const ISO = (col: string): string => `strftime(${col}, '%Y-%m-%dT%H:%M:%S.%gZ')`
+
+/**
+ * Who sent the request: the verified SPIFFE ID when the server side logged one, else the namespace and
+ * service account or workload the enrichment found, else the reporting pod for client-side lines
+ * (egress from a pod is that pod's own traffic), else the socket address.
+ */
+export const SOURCE_KEY = `CASE
+  WHEN src_spiffe_id IS NOT NULL THEN src_spiffe_id
+  WHEN src_namespace IS NOT NULL AND coalesce(src_service_account, src_workload) IS NOT NULL
+    THEN src_namespace || '/' || coalesce(src_service_account, src_workload)
+  WHEN reporter IN ('source', 'gateway') AND k8s_namespace IS NOT NULL AND coalesce(k8s_app, k8s_pod) IS NOT NULL
+    THEN k8s_namespace || '/' || coalesce(k8s_app, k8s_pod)
+  WHEN source_ip IS NOT NULL THEN source_ip
+  WHEN source_address IS NOT NULL THEN source_address
+  ELSE '(unknown)' END`
+
+export const SOURCE_KIND = `CASE
+  WHEN src_spiffe_id IS NOT NULL THEN 'spiffe'
+  WHEN src_namespace IS NOT NULL AND coalesce(src_service_account, src_workload) IS NOT NULL THEN 'workload'
+  WHEN reporter IN ('source', 'gateway') AND k8s_namespace IS NOT NULL AND coalesce(k8s_app, k8s_pod) IS NOT NULL THEN 'workload'
+  WHEN coalesce(source_ip, source_address) IS NOT NULL THEN 'ip'
+  ELSE 'unknown' END`
+
+export const DESTINATION_KEY = `coalesce(dst_service, dst_spiffe_id, destination_domain, url_domain,
+  requested_server_name, destination_address, upstream_host, '(unknown)')`
+
+/** The namespace and workload that wrote the record: coverage is about where logging happened. */
+export const NAMESPACE_KEY = `coalesce(k8s_namespace,
+  CASE reporter WHEN 'destination' THEN dst_namespace ELSE src_namespace END, '(unknown)')`
+
+export const WORKLOAD_KEY = `coalesce(
+  CASE reporter WHEN 'destination' THEN coalesce(dst_workload, dst_service) ELSE src_workload END,
+  k8s_app, k8s_pod, '(unknown)')`
+
+export const REPORTER_KEY = `coalesce(reporter, '(unknown)')`
+
+const DENIAL_CODES = `['authz_denied', 'ext_authz_denied', 'egress_blocked', 'plaintext_rejected']`
+
+/** A request the mesh refused: by RBAC, ext_authz, the egress black hole or a STRICT listener. */
+export const DENIED = `(action IN ('denied', 'rejected') OR rbac_policy IS NOT NULL
+  OR list_has_any(coalesce(finding_codes, []::VARCHAR[]), ${DENIAL_CODES}))`
+
+export const STATUS_CLASS = `CASE
+  WHEN protocol = 'tcp' OR (coalesce(status_code, 0) = 0 AND method IS NULL) THEN 'tcp'
+  WHEN status_code BETWEEN 100 AND 599 THEN (status_code // 100)::VARCHAR || 'xx'
+  ELSE 'none' END`
+
+export const EGRESS = `(upstream_cluster IN ('PassthroughCluster', 'BlackHoleCluster')
+  OR list_has_any(coalesce(finding_codes, []::VARCHAR[]), ['unregistered_egress', 'egress_blocked']))`
+
+/** Where an egress request went: the SNI when the app spoke TLS, else the Host, else the address. */
+export const EGRESS_DESTINATION = `coalesce(requested_server_name, url_domain, destination_domain,
+  nullif(split_part(authority, ':', 1), ''), upstream_host, destination_address, '(unknown)')`
+
+/** Collects WHERE clauses and their bound values ($1, $2, ...). */
+export class Where {
+  readonly clauses: string[] = []
+  readonly values: (string | number)[] = []
+
+  bind(value: string | number): string {
+    this.values.push(value)
+    return `$${this.values.length}`
+  }
+
+  add(clause: string): this {
+    this.clauses.push(clause)
+    return this
+  }
+
+  range(range: TimeRange | undefined, column = 'ts'): this {
+    if (range?.since !== undefined) this.add(`${column} >= CAST(${this.bind(range.since)} AS TIMESTAMP)`)
+    if (range?.until !== undefined) this.add(`${column} < CAST(${this.bind(range.until)} AS TIMESTAMP)`)
+    return this
+  }
+
+  sql(): string {
+    return this.clauses.length === 0 ? '' : `WHERE ${this.clauses.join(' AND ')}`
+  }
+}
+
+export function coverageSql(keyExpr: string, where: Where): string {
+  return `WITH base AS (SELECT ${keyExpr} AS k, * FROM events ${where.sql()}),
+  totals AS (
+    SELECT k, count(*)::INTEGER AS events,
+      count(*) FILTER (WHERE reporter = 'destination')::INTEGER AS inbound,
+      count(*) FILTER (WHERE reporter = 'destination' AND mtls)::INTEGER AS inbound_mtls,
+      count(*) FILTER (WHERE au3_complete)::INTEGER AS au3_complete
+    FROM base GROUP BY k),
+  missing AS (
+    SELECT k, m, count(*)::INTEGER AS n FROM (SELECT k, unnest(au3_missing) AS m FROM base) GROUP BY k, m)
+  SELECT t.k AS key, t.events, t.inbound, t.inbound_mtls, t.au3_complete,
+    coalesce((SELECT list({'element': m.m, 'n': m.n} ORDER BY m.m) FROM missing m WHERE m.k = t.k), []) AS missing
+  FROM totals t ORDER BY t.events DESC, t.k`
+}
+
+export function findingCountsSql(where: Where): string {
+  return `SELECT code, coalesce(severity, 'info') AS severity, control, count(*)::INTEGER AS count FROM (
+    SELECT code, severity,
+      unnest(CASE WHEN controls IS NULL OR len(controls) = 0 THEN ['(none)'] ELSE controls END) AS control
+    FROM findings ${where.sql()})
+  GROUP BY ALL ORDER BY count DESC, code, control`
+}
+
+export function edgesSql(where: Where, having: string[], limitParam: string): string {
+  return `WITH f AS (
+    SELECT ${SOURCE_KEY} AS src_key, ${SOURCE_KIND} AS src_kind, ${DESTINATION_KEY} AS dst_key,
+      ${STATUS_CLASS} AS status_class, ${DENIED} AS is_denied, * FROM flows ${where.sql()})
+  SELECT src_key AS source, any_value(src_kind) AS source_kind, dst_key AS destination,
+    any_value(dst_spiffe_id) AS destination_spiffe_id, any_value(dst_namespace) AS destination_namespace,
+    count(*)::INTEGER AS count, ${ISO('min(ts)')} AS first_seen, ${ISO('max(ts)')} AS last_seen,
+    list_sort(list_distinct(list(method) FILTER (WHERE method IS NOT NULL))) AS methods,
+    histogram(status_class) AS status_classes,
+    count(*) FILTER (WHERE mtls)::INTEGER AS mtls,
+    count(*) FILTER (WHERE is_denied)::INTEGER AS denied,
+    list_sort(list_distinct(flatten(list(coalesce(finding_codes, []::VARCHAR[]))))) AS findings
+  FROM f GROUP BY src_key, dst_key
+  ${having.length === 0 ? '' : `HAVING ${having.join(' AND ')}`}
+  ORDER BY denied DESC, count DESC, source, destination LIMIT ${limitParam}`
+}
+
+export function egressSql(where: Where): string {
+  return `SELECT ${EGRESS_DESTINATION} AS destination, coalesce(upstream_cluster, '(none)') AS cluster,
+    count(*)::INTEGER AS count, list_sort(list_distinct(list(${SOURCE_KEY}))) AS sources,
+    ${ISO('min(ts)')} AS first_seen, ${ISO('max(ts)')} AS last_seen
+  FROM events ${where.add(EGRESS).sql()}
+  GROUP BY ALL ORDER BY count DESC, destination`
+}

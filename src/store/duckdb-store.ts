@@ -1,0 +1,327 @@
+/**
+ * The embedded store: one DuckDB file (default `.envoy-audit/audit.duckdb`) that is both a pipeline
+ * Sink and the AuditStore the report queries. Writes go through the appender into temp staging tables
+ * and move to the real tables in one INSERT ... ON CONFLICT DO NOTHING per batch, so a batch costs two
+ * statements whatever its size, and re-ingesting the same input (same deterministic event ids) stores
+ * nothing twice.
+ */
+import { mkdirSync } from 'node:fs'
+import { dirname, resolve } from 'node:path'
+import { DuckDBInstance, DuckDBTimestampValue, LIST, VARCHAR } from '@duckdb/node-api'
+import type { DuckDBAppender, DuckDBConnection } from '@duckdb/node-api'
+import { z } from 'zod'
+import { EnvoyAuditError } from '../errors.js'
+import { compileEventSerializer } from '../schema/audit-event.js'
+import type { AuditEvent, Serializer } from '../schema/audit-event.js'
+import type { Sink, SinkRejection, SinkWriteResult } from '../pipeline/component.js'
+import type {
+  AuditStore, CoverageDimension, CoverageRow, EdgeQuery, EdgeRow, EgressRow, EventQuery,
+  FindingCountRow, StoreSummary, TimeRange,
+} from './store.js'
+import { EVENT_COLUMNS, FINDING_COLUMNS, schemaDdl, stagingDdl } from './duckdb-schema.js'
+import type { Column, FindingRow } from './duckdb-schema.js'
+import {
+  ISO, NAMESPACE_KEY, REPORTER_KEY, SOURCE_KEY, WORKLOAD_KEY, Where, coverageSql, edgesSql, egressSql, findingCountsSql,
+} from './duckdb-queries.js'
+
+export const DEFAULT_STORE_PATH = '.envoy-audit/audit.duckdb'
+
+export const duckDbStoreConfigSchema = z
+  .object({
+    /** File path, or ':memory:' for tests. Relative paths resolve against the working directory. */
+    path: z.string().min(1).default(DEFAULT_STORE_PATH),
+    /** Upper bound for `events()` drill-down when the caller gives no limit. */
+    defaultEventLimit: z.number().int().min(1).max(1_000_000).default(1000),
+    /** Upper bound for `edges()` when the caller gives no limit. */
+    defaultEdgeLimit: z.number().int().min(1).max(1_000_000).default(1000),
+    /** DuckDB worker threads; 0 lets DuckDB pick (all cores). */
+    threads: z.number().int().min(0).max(256).default(0),
+  })
+  .strict()
+
+export type DuckDbStoreConfig = z.input<typeof duckDbStoreConfigSchema>
+
+/** Ingest counters since start(): `inserted` excludes events that were already stored. */
+export interface DuckDbWriteStats {
+  received: number
+  inserted: number
+  rejected: number
+}
+
+export interface SqlResult {
+  columns: string[]
+  rows: Record<string, unknown>[]
+}
+
+export class DuckDbStore implements AuditStore, Sink {
+  readonly kind = 'duckdb' as const
+  readonly name = 'duckdb'
+  readonly path: string
+  readonly stats: DuckDbWriteStats = { received: 0, inserted: 0, rejected: 0 }
+  private readonly config: Readonly<z.output<typeof duckDbStoreConfigSchema>>
+  private readonly serialize: Serializer<AuditEvent>
+  private instance: DuckDBInstance | undefined
+  private conn: DuckDBConnection | undefined
+  private starting: Promise<void> | undefined
+  private closed = false
+  /** One statement sequence at a time: the appender and the transaction share a connection. */
+  private queue: Promise<unknown> = Promise.resolve()
+
+  constructor(config: DuckDbStoreConfig = {}) {
+    const parsed = duckDbStoreConfigSchema.safeParse(config)
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]
+      throw new EnvoyAuditError('EA_CONFIG_INVALID', `store.${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}`)
+    }
+    this.config = Object.freeze(parsed.data)
+    this.path = this.config.path === ':memory:' ? ':memory:' : resolve(this.config.path)
+    this.serialize = compileEventSerializer()
+  }
+
+  start(): Promise<void> {
+    this.starting ??= this.open()
+    return this.starting
+  }
+
+  private async open(): Promise<void> {
+    try {
+      if (this.path !== ':memory:') mkdirSync(dirname(this.path), { recursive: true })
+      // TIMESTAMP columns hold UTC wall time (no ICU needed); never fetch extensions over the network.
+      const options: Record<string, string> = { autoinstall_known_extensions: 'false' }
+      if (this.config.threads > 0) options.threads = String(this.config.threads)
+      this.instance = await DuckDBInstance.create(this.path, options)
+      this.conn = await this.instance.connect()
+      for (const ddl of [...schemaDdl(), ...stagingDdl()]) await this.conn.run(ddl)
+    } catch (err) {
+      throw new EnvoyAuditError('EA_IO', `cannot open the DuckDB store at ${this.path}: ${messageOf(err)}`, { cause: err })
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    await this.queue.catch(() => undefined)
+    this.conn?.closeSync()
+    this.instance?.closeSync()
+    this.conn = undefined
+    this.instance = undefined
+  }
+
+  write(events: AuditEvent[]): Promise<SinkWriteResult> {
+    return this.writeEvents(events)
+  }
+
+  writeEvents(events: AuditEvent[]): Promise<SinkWriteResult> {
+    return this.exclusive(async (conn) => {
+      const rejected: SinkRejection[] = []
+      const accepted: { event: AuditEvent; json: string }[] = []
+      for (const event of events) {
+        const problem = unstorable(event)
+        if (problem !== undefined) rejected.push({ event, code: 'EA_SINK_MAPPING', message: problem })
+        else accepted.push({ event, json: this.serialize(event) })
+      }
+      this.stats.received += events.length
+      this.stats.rejected += rejected.length
+      if (accepted.length === 0) return { rejected }
+      await this.stage(conn, accepted)
+      await conn.run('BEGIN TRANSACTION')
+      try {
+        // Findings first, and only for events not stored yet: their key includes the event id.
+        await conn.run(`INSERT INTO findings SELECT DISTINCT ON (event_id, idx) s.* FROM stage_findings s
+          WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.id = s.event_id) ON CONFLICT DO NOTHING`)
+        const moved = await conn.run('INSERT INTO events SELECT DISTINCT ON (id) * FROM stage_events ON CONFLICT DO NOTHING')
+        this.stats.inserted += moved.rowsChanged
+        await conn.run('COMMIT')
+      } catch (err) {
+        await conn.run('ROLLBACK').catch(() => undefined)
+        throw new EnvoyAuditError('EA_SINK_UNAVAILABLE', `DuckDB insert failed: ${messageOf(err)}`, { cause: err })
+      } finally {
+        await conn.run('DELETE FROM stage_events')
+        await conn.run('DELETE FROM stage_findings')
+      }
+      return { rejected }
+    })
+  }
+
+  private async stage(conn: DuckDBConnection, accepted: { event: AuditEvent; json: string }[]): Promise<void> {
+    const eventAppender = await conn.createAppender('stage_events')
+    const findingAppender = await conn.createAppender('stage_findings')
+    try {
+      for (const { event, json } of accepted) {
+        appendRow(eventAppender, EVENT_COLUMNS, event)
+        eventAppender.appendVarchar(json)
+        eventAppender.endRow()
+        const findings = event.audit.findings ?? []
+        for (let index = 0; index < findings.length; index++) {
+          const row: FindingRow = { eventId: event.event.id, ts: event['@timestamp'], index, finding: findings[index]! }
+          appendRow(findingAppender, FINDING_COLUMNS, row)
+          findingAppender.endRow()
+        }
+      }
+      eventAppender.flushSync()
+      findingAppender.flushSync()
+    } finally {
+      eventAppender.closeSync()
+      findingAppender.closeSync()
+    }
+  }
+
+  summary(range?: TimeRange): Promise<StoreSummary> {
+    const where = new Where().range(range)
+    return this.rows(`SELECT count(*)::INTEGER AS events, ${ISO('min(ts)')} AS first, ${ISO('max(ts)')} AS last
+      FROM events ${where.sql()}`, where.values).then(([row]) => {
+      const out: StoreSummary = { events: Number(row?.events ?? 0) }
+      if (row?.first != null) out.firstSeen = String(row.first)
+      if (row?.last != null) out.lastSeen = String(row.last)
+      return out
+    })
+  }
+
+  async coverage(dimension: CoverageDimension, range?: TimeRange): Promise<CoverageRow[]> {
+    const key = dimension === 'namespace' ? NAMESPACE_KEY : dimension === 'workload' ? WORKLOAD_KEY : REPORTER_KEY
+    const where = new Where().range(range)
+    const rows = await this.rows(coverageSql(key, where), where.values)
+    return rows.map((r) => {
+      const missing: Record<string, number> = Object.create(null) as Record<string, number>
+      for (const m of (r.missing as { element: string; n: number }[] | null) ?? []) missing[m.element] = Number(m.n)
+      return {
+        key: String(r.key), events: Number(r.events), inbound: Number(r.inbound),
+        inboundMtls: Number(r.inbound_mtls), au3Complete: Number(r.au3_complete), missing,
+      }
+    })
+  }
+
+  async findingCounts(range?: TimeRange): Promise<FindingCountRow[]> {
+    const where = new Where().range(range)
+    const rows = await this.rows(findingCountsSql(where), where.values)
+    return rows.map((r) => ({ code: String(r.code), severity: String(r.severity), control: String(r.control), count: Number(r.count) }))
+  }
+
+  async edges(query: EdgeQuery = {}): Promise<EdgeRow[]> {
+    const where = new Where().range(query)
+    if (query.namespace !== undefined) {
+      const ns = where.bind(query.namespace)
+      where.add(`(src_namespace = ${ns} OR dst_namespace = ${ns} OR k8s_namespace = ${ns})`)
+    }
+    if (query.sourceContains !== undefined) {
+      where.add(`contains(lower(${SOURCE_KEY}), lower(${where.bind(query.sourceContains)}))`)
+    }
+    const having: string[] = []
+    if (query.finding !== undefined) having.push(`list_contains(findings, ${where.bind(query.finding)})`)
+    if (query.deniedOnly === true) having.push('count(*) FILTER (WHERE is_denied) > 0')
+    const limit = where.bind(query.limit ?? this.config.defaultEdgeLimit)
+    const rows = await this.rows(edgesSql(where, having, limit), where.values)
+    return rows.map(edgeRow)
+  }
+
+  async egress(range?: TimeRange): Promise<EgressRow[]> {
+    const where = new Where().range(range)
+    const rows = await this.rows(egressSql(where), where.values)
+    return rows.map((r) => ({
+      destination: String(r.destination), cluster: String(r.cluster), count: Number(r.count),
+      sources: (r.sources as string[] | null) ?? [], firstSeen: String(r.first_seen), lastSeen: String(r.last_seen),
+    }))
+  }
+
+  async events(query: EventQuery = {}): Promise<AuditEvent[]> {
+    const where = new Where().range(query)
+    if (query.finding !== undefined) where.add(`list_contains(finding_codes, ${where.bind(query.finding)})`)
+    if (query.namespace !== undefined) {
+      const ns = where.bind(query.namespace)
+      where.add(`(src_namespace = ${ns} OR dst_namespace = ${ns} OR k8s_namespace = ${ns})`)
+    }
+    const limit = where.bind(query.limit ?? this.config.defaultEventLimit)
+    const rows = await this.rows(`SELECT event_json FROM events ${where.sql()} ORDER BY ts DESC, id LIMIT ${limit}`, where.values)
+    return rows.map((r) => JSON.parse(String(r.event_json)) as AuditEvent)
+  }
+
+  /** Any SQL, for `envoy-audit sql` and for tests: rows as JSON-compatible values. */
+  sql(text: string, values: (string | number)[] = []): Promise<SqlResult> {
+    return this.exclusive(async (conn) => {
+      try {
+        const reader = await conn.runAndReadAll(text, values)
+        return { columns: reader.columnNames(), rows: reader.getRowObjectsJson() as Record<string, unknown>[] }
+      } catch (err) {
+        throw new EnvoyAuditError('EA_STORE_QUERY', messageOf(err), { cause: err })
+      }
+    })
+  }
+
+  private async rows(text: string, values: (string | number)[]): Promise<Record<string, unknown>[]> {
+    return (await this.sql(text, values)).rows
+  }
+
+  private exclusive<T>(fn: (conn: DuckDBConnection) => Promise<T>): Promise<T> {
+    const run = this.queue.then(async () => {
+      if (this.closed) throw new EnvoyAuditError('EA_STORE_QUERY', 'the DuckDB store is closed')
+      await this.start()
+      return fn(this.conn!)
+    })
+    this.queue = run.catch(() => undefined)
+    return run
+  }
+}
+
+function edgeRow(r: Record<string, unknown>): EdgeRow {
+  const statusClasses: Record<string, number> = Object.create(null) as Record<string, number>
+  for (const entry of (r.status_classes as { key: string; value: number }[] | null) ?? []) {
+    statusClasses[entry.key] = Number(entry.value)
+  }
+  const row: EdgeRow = {
+    source: String(r.source), sourceKind: r.source_kind as EdgeRow['sourceKind'], destination: String(r.destination),
+    count: Number(r.count), firstSeen: String(r.first_seen), lastSeen: String(r.last_seen),
+    methods: (r.methods as string[] | null) ?? [], statusClasses, mtls: Number(r.mtls), denied: Number(r.denied),
+    findings: (r.findings as string[] | null) ?? [],
+  }
+  if (r.destination_spiffe_id != null) row.destinationSpiffeId = String(r.destination_spiffe_id)
+  if (r.destination_namespace != null) row.destinationNamespace = String(r.destination_namespace)
+  return row
+}
+
+/** Why an event cannot be stored, or undefined: only the key and the time are hard requirements. */
+function unstorable(event: AuditEvent): string | undefined {
+  if (typeof event.event?.id !== 'string' || event.event.id === '') return 'event.id is missing'
+  if (!Number.isFinite(Date.parse(event['@timestamp']))) return `@timestamp is not a date: ${String(event['@timestamp']).slice(0, 40)}`
+  return undefined
+}
+
+const VARCHAR_LIST = LIST(VARCHAR)
+
+function appendRow<Row>(appender: DuckDBAppender, columns: readonly Column<Row>[], row: Row): void {
+  for (const column of columns) {
+    const value = column.get(row)
+    if (value === undefined || value === null) {
+      appender.appendNull()
+      continue
+    }
+    switch (column.type) {
+      case 'VARCHAR':
+        appender.appendVarchar(String(value))
+        break
+      case 'INTEGER':
+      case 'BIGINT':
+        if (typeof value === 'number' && Number.isSafeInteger(value)) {
+          if (column.type === 'INTEGER' && Math.abs(value) <= 2_147_483_647) appender.appendInteger(value)
+          else if (column.type === 'BIGINT') appender.appendBigInt(BigInt(value))
+          else appender.appendNull()
+        } else appender.appendNull()
+        break
+      case 'BOOLEAN':
+        appender.appendBoolean(value === true)
+        break
+      case 'TIMESTAMP': {
+        const ms = Date.parse(String(value))
+        if (Number.isFinite(ms)) appender.appendTimestamp(new DuckDBTimestampValue(BigInt(ms) * 1000n))
+        else appender.appendNull()
+        break
+      }
+      case 'VARCHAR[]':
+        appender.appendList(Array.isArray(value) ? value.map(String) : [], VARCHAR_LIST)
+        break
+    }
+  }
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err)
+}

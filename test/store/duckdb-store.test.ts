@@ -1,0 +1,173 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, describe, expect, test } from 'vitest'
+import { DuckDbStore } from '../../src/store/duckdb-store.js'
+import type { AuditEvent } from '../../src/generated/types.js'
+import { finding, makeEvent } from './event-fixtures.js'
+
+const dir = mkdtempSync(join(tmpdir(), 'ea-store-'))
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+const FRONTEND = 'spiffe://cluster.local/ns/shop/sa/frontend'
+const LEGACY = 'spiffe://cluster.local/ns/legacy/sa/legacy-billing'
+
+/** A small mesh: an mTLS pair, a plaintext inbound, an RBAC denial and a passthrough egress. */
+function sampleEvents(): AuditEvent[] {
+  return [
+    makeEvent({ id: 'a-out', reporter: 'source', requestId: 'r1', srcNs: 'shop', k8sNs: 'shop', app: 'frontend', dstService: 'cart.shop.svc.cluster.local', dstNs: 'shop', mtls: null }),
+    makeEvent({ id: 'a-in', reporter: 'destination', requestId: 'r1', srcSpiffe: FRONTEND, srcNs: 'shop', srcSa: 'frontend', k8sNs: 'shop', app: 'cart', dstService: 'cart.shop.svc.cluster.local', dstNs: 'shop', method: 'POST' }),
+    makeEvent({
+      id: 'b-in', reporter: 'destination', requestId: 'r2', mtls: false, sourceIp: '10.9.9.9', k8sNs: 'payments', app: 'payments',
+      dstService: 'payments.payments.svc.cluster.local', dstNs: 'payments', au3Missing: ['identity'],
+      findings: [finding('plaintext_inbound', 'high', ['SC-8']), finding('au3_incomplete', 'low', ['AU-3'])],
+    }),
+    makeEvent({
+      id: 'c-in', reporter: 'destination', requestId: 'r3', status: 403, action: 'denied', srcSpiffe: FRONTEND, srcNs: 'shop', srcSa: 'frontend',
+      k8sNs: 'payments', app: 'payments-db', dstService: 'payments-db.payments.svc.cluster.local', dstNs: 'payments', rbacPolicy: 'none',
+      findings: [finding('authz_denied', 'medium', ['AC-3', 'AC-6'])],
+    }),
+    makeEvent({
+      id: 'd-out', reporter: 'source', requestId: 'r4', srcSpiffe: LEGACY, srcNs: 'legacy', srcSa: 'legacy-billing', k8sNs: 'legacy', app: 'legacy-billing',
+      cluster: 'PassthroughCluster', sni: 'api.stripe.com', mtls: null,
+      findings: [finding('unregistered_egress', 'medium', ['SC-7', 'AC-4'])],
+    }),
+  ]
+}
+
+async function withStore<T>(path: string, fn: (s: DuckDbStore) => Promise<T>): Promise<T> {
+  const store = new DuckDbStore({ path })
+  await store.start()
+  try {
+    return await fn(store)
+  } finally {
+    await store.close()
+  }
+}
+
+describe('DuckDbStore', () => {
+  test('round-trips events: events() returns exactly what was written, newest first', async () => {
+    const written = sampleEvents()
+    await withStore(':memory:', async (store) => {
+      expect((await store.writeEvents(written)).rejected).toEqual([])
+      const back = await store.events()
+      expect(back).toHaveLength(written.length)
+      const byId = new Map(back.map((e) => [e.event.id, e]))
+      for (const e of written) expect(byId.get(e.event.id)).toEqual(e)
+      const times = back.map((e) => e['@timestamp'])
+      expect([...times].sort().reverse()).toEqual(times)
+      expect((await store.events({ finding: 'authz_denied' })).map((e) => e.event.id)).toEqual(['c-in'])
+      expect((await store.events({ limit: 2 })).length).toBe(2)
+    })
+  })
+
+  test('is idempotent on event.id, across batches and across reopening the file', async () => {
+    const path = join(dir, 'idem.duckdb')
+    await withStore(path, async (store) => {
+      await store.writeEvents(sampleEvents())
+      await store.writeEvents(sampleEvents())
+      // The same id twice inside one batch is stored once too.
+      const dup = makeEvent({ id: 'dup' })
+      await store.writeEvents([dup, dup])
+      expect(store.stats).toEqual({ received: 12, inserted: 6, rejected: 0 })
+    })
+    await withStore(path, async (store) => {
+      await store.writeEvents(sampleEvents())
+      expect((await store.summary()).events).toBe(6)
+      expect(store.stats.inserted).toBe(0)
+      const findings = await store.sql('SELECT count(*)::INTEGER AS n FROM findings')
+      expect(findings.rows[0]!.n).toBe(4)
+    })
+  })
+
+  test('rejects events it cannot key or place in time, and keeps the rest', async () => {
+    await withStore(':memory:', async (store) => {
+      const bad = makeEvent({ id: 'bad' })
+      bad['@timestamp'] = 'not a date'
+      const res = await store.writeEvents([bad, makeEvent({ id: 'good' })])
+      expect(res.rejected.map((r) => [r.event.event.id, r.code])).toEqual([['bad', 'EA_SINK_MAPPING']])
+      expect((await store.summary()).events).toBe(1)
+    })
+  })
+
+  test('coverage counts inbound mTLS and AU-3 gaps by namespace, workload and reporter', async () => {
+    await withStore(':memory:', async (store) => {
+      await store.writeEvents(sampleEvents())
+      const ns = await store.coverage('namespace')
+      const payments = ns.find((r) => r.key === 'payments')!
+      expect(payments).toMatchObject({ events: 2, inbound: 2, inboundMtls: 1, au3Complete: 1 })
+      expect(payments.missing).toEqual({ identity: 1 })
+      const shop = ns.find((r) => r.key === 'shop')!
+      expect(shop).toMatchObject({ events: 2, inbound: 1, inboundMtls: 1 })
+      const wl = await store.coverage('workload')
+      expect(wl.find((r) => r.key === 'payments-db.payments.svc.cluster.local')).toMatchObject({ inbound: 1 })
+      const rep = await store.coverage('reporter')
+      expect(Object.fromEntries(rep.map((r) => [r.key, r.events]))).toEqual({ destination: 3, source: 2 })
+    })
+  })
+
+  test('finding counts split multi-control findings into one row per control', async () => {
+    await withStore(':memory:', async (store) => {
+      await store.writeEvents(sampleEvents())
+      const rows = await store.findingCounts()
+      const key = (r: { code: string; control: string }) => `${r.code}/${r.control}`
+      expect(rows.map(key).sort()).toEqual(['au3_incomplete/AU-3', 'authz_denied/AC-3', 'authz_denied/AC-6',
+        'plaintext_inbound/SC-8', 'unregistered_egress/AC-4', 'unregistered_egress/SC-7'])
+      expect(rows.every((r) => r.count === 1)).toBe(true)
+      expect(await store.findingCounts({ since: '2030-01-01T00:00:00Z' })).toEqual([])
+    })
+  })
+
+  test('edges count one flow per request (client + server lines of one request id count once)', async () => {
+    await withStore(':memory:', async (store) => {
+      await store.writeEvents(sampleEvents())
+      const edges = await store.edges()
+      const cart = edges.filter((e) => e.destination === 'cart.shop.svc.cluster.local')
+      expect(cart).toHaveLength(1)
+      expect(cart[0]).toMatchObject({ source: FRONTEND, sourceKind: 'spiffe', count: 1, mtls: 1, denied: 0, methods: ['POST'] })
+      expect(cart[0]!.statusClasses).toEqual({ '2xx': 1 })
+      const denied = await store.edges({ deniedOnly: true })
+      expect(denied.map((e) => [e.source, e.destination, e.denied, e.findings])).toEqual([
+        [FRONTEND, 'payments-db.payments.svc.cluster.local', 1, ['authz_denied']],
+      ])
+      expect((await store.edges({ sourceContains: 'LEGACY' })).map((e) => e.source)).toEqual([LEGACY])
+      expect((await store.edges({ finding: 'plaintext_inbound' })).map((e) => [e.source, e.sourceKind])).toEqual([['10.9.9.9', 'ip']])
+      expect((await store.edges({ namespace: 'legacy' })).length).toBe(1)
+    })
+  })
+
+  test('egress lists passthrough destinations by SNI with their sources', async () => {
+    await withStore(':memory:', async (store) => {
+      await store.writeEvents(sampleEvents())
+      const rows = await store.egress()
+      expect(rows).toEqual([{ destination: 'api.stripe.com', cluster: 'PassthroughCluster', count: 1, sources: [LEGACY],
+        firstSeen: expect.any(String), lastSeen: expect.any(String) }])
+    })
+  })
+
+  test('time ranges are half-open over @timestamp', async () => {
+    await withStore(':memory:', async (store) => {
+      await store.writeEvents([
+        makeEvent({ id: 't1', ts: '2026-11-20T10:00:00.000Z' }),
+        makeEvent({ id: 't2', ts: '2026-11-20T11:00:00.000Z' }),
+      ])
+      expect((await store.summary({ since: '2026-11-20T10:00:00.000Z', until: '2026-11-20T11:00:00.000Z' })).events).toBe(1)
+      expect(await store.summary()).toEqual({ events: 2, firstSeen: '2026-11-20T10:00:00.000Z', lastSeen: '2026-11-20T11:00:00.000Z' })
+    })
+  })
+
+  test('close is idempotent and safe before start; a closed store refuses queries', async () => {
+    const never = new DuckDbStore({ path: ':memory:' })
+    await never.close()
+    await never.close()
+    const store = new DuckDbStore({ path: ':memory:' })
+    await store.start()
+    await store.close()
+    await expect(store.summary()).rejects.toMatchObject({ code: 'EA_STORE_QUERY' })
+  })
+
+  test('config errors name the option path', () => {
+    expect(() => new DuckDbStore({ path: '' })).toThrow(/store\.path/)
+    expect(() => new DuckDbStore({ threads: -1 })).toThrow(/store\.threads/)
+  })
+})
