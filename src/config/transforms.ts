@@ -1,0 +1,104 @@
+/**
+ * Configuration of the transform stages (identity enrichment, AU-3 check, detections). Validated
+ * once at startup and frozen; every bound has an explicit default so an empty object is a working
+ * configuration for a stock Istio mesh.
+ */
+import { z } from 'zod'
+import { EnvoyAuditError } from '../errors.js'
+
+/** SPIFFE ID spec §2.1: lowercase letters, digits, dots, dashes, underscores; at most 255 bytes. */
+const trustDomain = z
+  .string()
+  .min(1)
+  .max(255)
+  .regex(/^[a-z0-9._-]+$/, 'trust domain must match [a-z0-9._-]+ (SPIFFE ID spec §2.1)')
+
+export const TLS_VERSIONS = ['SSLv3', 'TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'] as const
+export type TlsVersionName = (typeof TLS_VERSIONS)[number]
+
+/**
+ * Envoy's default cipher list in builds using BoringSSL FIPS (envoyproxy.io docs,
+ * extensions.transport_sockets.tls.v3.TlsParameters `cipher_suites`, v1.16 to v1.21), plus the two
+ * TLS 1.3 AES-GCM suites. CHACHA20-POLY1305 is absent on purpose: it is not a FIPS 140 approved
+ * algorithm, which is exactly why the FIPS build leaves it out.
+ */
+export const DEFAULT_FIPS_CIPHERS: readonly string[] = Object.freeze([
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES128-SHA',
+  'ECDHE-RSA-AES128-SHA',
+  'AES128-GCM-SHA256',
+  'AES128-SHA',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-AES256-SHA',
+  'ECDHE-RSA-AES256-SHA',
+  'AES256-GCM-SHA384',
+  'AES256-SHA',
+  'TLS_AES_128_GCM_SHA256',
+  'TLS_AES_256_GCM_SHA384',
+])
+
+export const transformsConfigSchema = z
+  .object({
+    /** meshConfig.trustDomain. */
+    trustDomain: trustDomain.default('cluster.local'),
+    /** meshConfig.trustDomainAliases: identities in these trust domains are not foreign. */
+    trustDomainAliases: z.array(trustDomain).max(64).default([]),
+    /** Cipher names (OpenSSL/BoringSSL spelling, as %DOWNSTREAM_TLS_CIPHER% prints them) considered FIPS 140 approved. */
+    fipsCiphers: z.array(z.string().min(1).max(128)).min(1).max(256).default([...DEFAULT_FIPS_CIPHERS]),
+    /** Lowest acceptable negotiated TLS version; below it is weak_tls. */
+    minTlsVersion: z.enum(TLS_VERSIONS).default('TLSv1.2'),
+    /**
+     * Kubernetes cluster DNS domain. Service FQDNs are `<svc>.<ns>.svc.<clusterDomain>`; only used to
+     * recognise mesh hosts, the `.svc.` label is what identifies a Kubernetes service.
+     */
+    clusterDomain: z.string().min(1).max(253).default('cluster.local'),
+    /** Emit au3_incomplete findings (the au3 fields are always filled). */
+    au3Findings: z.boolean().default(true),
+    /** Longest field value the enrichment will look at; longer values are treated as absent (bounds regex work). */
+    maxFieldLength: z.number().int().min(256).max(65_536).default(8192),
+  })
+  .strict()
+
+export type TransformsConfigInput = z.input<typeof transformsConfigSchema>
+
+export interface TransformsConfig {
+  readonly trustDomain: string
+  readonly trustDomainAliases: readonly string[]
+  readonly fipsCiphers: readonly string[]
+  readonly minTlsVersion: TlsVersionName
+  readonly clusterDomain: string
+  readonly au3Findings: boolean
+  readonly maxFieldLength: number
+  /** trustDomain plus aliases, for O(1) membership tests. */
+  readonly trustedDomains: ReadonlySet<string>
+  readonly fipsCipherSet: ReadonlySet<string>
+}
+
+/**
+ * Validates and freezes the transforms configuration. Throws EA_CONFIG_INVALID naming the option path
+ * (prefixed by `prefix`, e.g. `transforms`), so a bad config fails at startup, never per record.
+ */
+export function loadTransformsConfig(input: unknown = {}, prefix = 'transforms'): TransformsConfig {
+  const parsed = transformsConfigSchema.safeParse(input ?? {})
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]
+    const path = [prefix, ...(issue?.path ?? []).map(String)].filter((p) => p !== '').join('.')
+    throw new EnvoyAuditError('EA_CONFIG_INVALID', `${path}: ${issue?.message ?? 'invalid value'}`)
+  }
+  const c = parsed.data
+  const aliases = Object.freeze([...new Set(c.trustDomainAliases)])
+  const ciphers = Object.freeze([...new Set(c.fipsCiphers)])
+  return Object.freeze({
+    trustDomain: c.trustDomain,
+    trustDomainAliases: aliases,
+    fipsCiphers: ciphers,
+    minTlsVersion: c.minTlsVersion,
+    clusterDomain: c.clusterDomain,
+    au3Findings: c.au3Findings,
+    maxFieldLength: c.maxFieldLength,
+    trustedDomains: new Set([c.trustDomain, ...aliases]),
+    fipsCipherSet: new Set(ciphers),
+  })
+}

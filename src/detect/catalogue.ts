@@ -1,0 +1,109 @@
+/**
+ * The finding catalogue: stable codes (users query and alert on them, so they are never renamed),
+ * the NIST 800-53 controls each one is evidence for, and the default severity with its reason.
+ * docs/au3-and-findings.md renders this table (renderFindingsMarkdown).
+ */
+import type { AuditEvent, Finding } from '../generated/types.js'
+
+export type Severity = Finding['severity']
+export type EventSeverity = NonNullable<AuditEvent['audit']['severity']>
+
+export interface FindingSpec {
+  readonly controls: readonly string[]
+  readonly severity: Severity
+  readonly title: string
+  /** Why this severity: what the line proves and what it does not. */
+  readonly rationale: string
+  /** What the line looks like in real logs. */
+  readonly evidence: string
+}
+
+export const FINDING_CATALOGUE = {
+  plaintext_inbound: {
+    controls: ['SC-8'],
+    severity: 'high',
+    title: 'Plaintext request accepted by a mesh workload',
+    rationale: 'Data crossed the network unprotected and unauthenticated to a mesh workload (PERMISSIVE mode); identity-based policies cannot have matched it.',
+    evidence: 'Inbound line (`inbound|port||` cluster) with no peer URI SAN and no Istio `outbound_.PORT_.SUBSET_.FQDN` SNI.',
+  },
+  plaintext_rejected: {
+    controls: ['SC-8'],
+    severity: 'low',
+    title: 'Plaintext connection refused by STRICT mTLS',
+    rationale: 'The control worked; the attempt still names a client that is not using mTLS (misconfigured workload, probe, or scan).',
+    evidence: 'Listener line `"- - -" 0 NR filter_chain_not_found` on a sidecar (envoyproxy/ratelimit#296, istio/istio#51982).',
+  },
+  unregistered_egress: {
+    controls: ['SC-7', 'AC-4'],
+    severity: 'medium',
+    title: 'Egress to a destination outside the service registry',
+    rationale: 'ALLOW_ANY let traffic leave to a host no ServiceEntry declares: a boundary-protection blind spot, and a possible exfiltration path.',
+    evidence: 'Outbound line with cluster `PassthroughCluster`.',
+  },
+  egress_blocked: {
+    controls: ['SC-7'],
+    severity: 'low',
+    title: 'Egress to an unregistered destination blocked',
+    rationale: 'REGISTRY_ONLY blocked it, so the control worked; repeated attempts are worth a look.',
+    evidence: 'Outbound line with cluster `BlackHoleCluster` (text lines also show flag `UH`).',
+  },
+  authz_denied: {
+    controls: ['AC-3', 'AC-6'],
+    severity: 'medium',
+    title: 'Request or connection denied by an AuthorizationPolicy (Envoy RBAC)',
+    rationale: 'medium when no ALLOW policy matched (`none`, implicit deny); high when a named DENY rule matched, which means a request the policy author explicitly forbade was attempted.',
+    evidence: 'HTTP 403 with `rbac_access_denied_matched_policy[...]` in response_code_details, or the same string in connection_termination_details for TCP. RBAC sets no response flag; the client-side line shows only `403 via_upstream` and is not a finding.',
+  },
+  ext_authz_denied: {
+    controls: ['AC-3'],
+    severity: 'medium',
+    title: 'Request denied by external authorization (Istio CUSTOM action)',
+    rationale: 'An access-control decision denied the request; the external authorizer holds the reason.',
+    evidence: 'Response flag `UAEX`.',
+  },
+  weak_tls: {
+    controls: ['SC-8(1)', 'SC-13'],
+    severity: 'medium',
+    title: 'TLS below the minimum version or a cipher outside the FIPS 140 approved list',
+    rationale: 'high when the version is below the configured minimum (default TLSv1.2); medium when only the cipher is not FIPS approved (e.g. CHACHA20-POLY1305).',
+    evidence: '`%DOWNSTREAM_TLS_VERSION%`/`%DOWNSTREAM_TLS_CIPHER%` or the upstream equivalents in a custom format (tls.version, tls.cipher, envoy.peer.upstream_tls_*).',
+  },
+  foreign_trust_domain: {
+    controls: ['IA-3', 'IA-9'],
+    severity: 'high',
+    title: 'Peer identity from a trust domain outside the configured trust domain and aliases',
+    rationale: 'A workload authenticated with a certificate from another root of trust: federation nobody configured, or a rogue CA.',
+    evidence: 'A SPIFFE ID in a peer or local URI SAN whose trust domain is not trustDomain or one of trustDomainAliases.',
+  },
+  au3_incomplete: {
+    controls: ['AU-3'],
+    severity: 'low',
+    title: 'Audit record does not establish every AU-3 element',
+    rationale: 'The record alone is weaker evidence; usually a log-format gap (identity is not in the Istio default format) rather than an incident.',
+    evidence: '`audit.au3.missing` lists the elements.',
+  },
+} as const satisfies Record<string, FindingSpec>
+
+export type FindingCode = keyof typeof FINDING_CATALOGUE
+
+export const SEVERITY_ORDER: readonly EventSeverity[] = ['none', 'info', 'low', 'medium', 'high', 'critical']
+
+export function severityRank(s: string | undefined): number {
+  const i = SEVERITY_ORDER.indexOf(s as EventSeverity)
+  return i === -1 ? 0 : i
+}
+
+export function makeFinding(code: FindingCode, message: string, extra?: { severity?: Severity; policy?: string }): Finding {
+  const spec: FindingSpec = FINDING_CATALOGUE[code]
+  const out: Finding = { code, severity: extra?.severity ?? spec.severity, controls: [...spec.controls], message }
+  if (extra?.policy !== undefined) out.policy = extra.policy
+  return out
+}
+
+export function renderFindingsMarkdown(): string {
+  const lines = ['| code | controls | meaning | severity | seen in logs as |', '|---|---|---|---|---|']
+  for (const [code, spec] of Object.entries(FINDING_CATALOGUE) as [string, FindingSpec][]) {
+    lines.push(`| \`${code}\` | ${spec.controls.join(', ')} | ${spec.title} | **${spec.severity}** (default). ${spec.rationale} | ${spec.evidence} |`)
+  }
+  return lines.join('\n') + '\n'
+}

@@ -1,0 +1,187 @@
+/**
+ * Detections over one enriched event. Each detector reads the raw envoy.* signals plus what the
+ * identity and AU-3 stages wrote (mesh.mtls, audit.au3) and returns zero or more findings. Facts
+ * behind each rule: /work/shared/reference/envoy-istio-log-formats.md sections c and d.
+ */
+import type { AuditEvent, Finding } from '../generated/types.js'
+import type { TransformsConfig, TlsVersionName } from '../config/transforms.js'
+import { TLS_VERSIONS } from '../config/transforms.js'
+import { isFilterChainNotFound, type Direction, type ClusterInfo } from '../enrich/signals.js'
+import { isGateway, str, type IdentityContext } from '../enrich/identity.js'
+import { FINDING_CATALOGUE, makeFinding, severityRank, SEVERITY_ORDER, type EventSeverity } from './catalogue.js'
+
+export type Detector = (event: AuditEvent, ctx: IdentityContext, config: TransformsConfig) => Finding[]
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
+
+function flagsOf(event: AuditEvent): readonly unknown[] {
+  const f = isRecord(event.envoy) ? event.envoy.response_flags : undefined
+  return Array.isArray(f) ? f : []
+}
+
+const plaintextInbound: Detector = (event, ctx) => {
+  if (ctx.direction !== 'inbound' || event.mesh?.mtls !== false || isFilterChainNotFound(event)) return []
+  return [makeFinding('plaintext_inbound', 'Inbound request without mTLS: no peer certificate identity and no Istio mTLS SNI.')]
+}
+
+const plaintextRejected: Detector = (event) => {
+  if (!isFilterChainNotFound(event) || isGateway(event)) return []
+  return [makeFinding('plaintext_rejected', 'Connection matched no filter chain (NR filter_chain_not_found): plaintext refused by STRICT mTLS.')]
+}
+
+function egress(kind: ClusterInfo['kind'] | undefined, direction: Direction): 'passthrough' | 'blackhole' | undefined {
+  if (direction === 'inbound') return undefined
+  return kind === 'passthrough' || kind === 'blackhole' ? kind : undefined
+}
+
+function destinationText(event: AuditEvent, max: number): string {
+  const d = event.mesh?.destination
+  const name = str(d?.service, max) ?? str(event.envoy?.requested_server_name, max) ?? str(event.envoy?.authority, max)
+  const addr = str(event.envoy?.upstream_host, max) ?? str(event.envoy?.downstream_local_address, max)
+  return [name, addr].filter((x) => x !== undefined).join(' at ').slice(0, 300) || 'an unknown destination'
+}
+
+const unregisteredEgress: Detector = (event, ctx, config) => {
+  if (egress(ctx.cluster?.kind, ctx.direction) !== 'passthrough') return []
+  return [makeFinding('unregistered_egress', `Egress through PassthroughCluster to ${destinationText(event, config.maxFieldLength)}.`)]
+}
+
+const egressBlocked: Detector = (event, ctx, config) => {
+  if (egress(ctx.cluster?.kind, ctx.direction) !== 'blackhole') return []
+  return [makeFinding('egress_blocked', `Egress to ${destinationText(event, config.maxFieldLength)} blocked by BlackHoleCluster.`)]
+}
+
+// Envoy rbac utility.cc responseDetail(): `rbac_access_denied_matched_policy[<id>]`, `none` when no
+// policy matched; older Envoy wrote plain `rbac_access_denied`. Spaces in ids become '_'.
+const RBAC_DETAIL = /^rbac_access_denied(?:_matched_policy\[(.*)\])?$/
+const ISTIO_POLICY_ID = /^ns\[[^\]]*\]-policy\[[^\]]*\]-rule\[[^\]]*\]$/
+
+function rbacPolicy(detail: string | undefined): { denied: boolean; policy?: string } {
+  if (detail === undefined || detail.length > 1024) return { denied: false }
+  const m = RBAC_DETAIL.exec(detail)
+  if (m === null) return { denied: false }
+  return m[1] === undefined ? { denied: true } : { denied: true, policy: m[1] }
+}
+
+const authzDenied: Detector = (event, _ctx, config) => {
+  const max = config.maxFieldLength
+  const envoy = isRecord(event.envoy) ? event.envoy : undefined
+  const status = event.http?.response?.status_code
+  const http = rbacPolicy(str(envoy?.response_code_details, max))
+  const tcp = rbacPolicy(str(envoy?.connection_termination_details, max))
+  // HTTP RBAC always answers 403; on the client side the same request is `403 via_upstream`, which
+  // this regex does not match, so only the enforcing proxy's line is a finding.
+  const httpDenied = http.denied && (status === 403 || status === undefined)
+  if (!httpDenied && !tcp.denied) return []
+  const policy = (httpDenied ? http.policy : tcp.policy) ?? str(envoy?.rbac_policy, max)
+  const named = policy !== undefined && ISTIO_POLICY_ID.test(policy)
+  const how = httpDenied ? 'HTTP 403' : 'TCP connection closed'
+  const which = policy === undefined ? 'policy not logged' : policy === 'none' ? 'no ALLOW policy matched' : `matched ${policy}`
+  return [
+    makeFinding('authz_denied', `${how} by Envoy RBAC (${which}).`, {
+      ...(named ? { severity: 'high' as const } : {}),
+      ...(policy === undefined ? {} : { policy }),
+    }),
+  ]
+}
+
+const extAuthzDenied: Detector = (event) => {
+  if (!flagsOf(event).includes('UAEX')) return []
+  const status = event.http?.response?.status_code
+  return [makeFinding('ext_authz_denied', `Denied by external authorization (UAEX${typeof status === 'number' ? `, HTTP ${status}` : ''}).`)]
+}
+
+function tlsRank(version: string): number {
+  // Envoy prints TLSv1, TLSv1.1, TLSv1.2, TLSv1.3 (SSL_get_version); accept TLSv1.0 as TLSv1.
+  const v = version === 'TLSv1.0' ? 'TLSv1' : version
+  return TLS_VERSIONS.indexOf(v as TlsVersionName)
+}
+
+const weakTls: Detector = (event, _ctx, config) => {
+  const max = config.maxFieldLength
+  const tls = isRecord(event.tls) ? event.tls : undefined
+  const peer = isRecord(event.envoy) && isRecord(event.envoy.peer) ? event.envoy.peer : undefined
+  const hops: [string, string | undefined, string | undefined][] = [
+    ['downstream', str(tls?.version, max), str(tls?.cipher, max)],
+    ['upstream', str(peer?.upstream_tls_version, max), str(peer?.upstream_tls_cipher, max)],
+  ]
+  const minRank = tlsRank(config.minTlsVersion)
+  const reasons: string[] = []
+  let versionWeak = false
+  for (const [hop, version, cipher] of hops) {
+    if (version !== undefined) {
+      const r = tlsRank(version.trim())
+      if (r !== -1 && r < minRank) {
+        versionWeak = true
+        reasons.push(`${hop} ${version.slice(0, 32)} below ${config.minTlsVersion}`)
+      }
+    }
+    if (cipher !== undefined && !config.fipsCipherSet.has(cipher.trim())) reasons.push(`${hop} cipher ${cipher.slice(0, 64)} not FIPS 140 approved`)
+  }
+  if (reasons.length === 0) return []
+  return [makeFinding('weak_tls', `Weak TLS: ${reasons.join('; ')}.`, versionWeak ? { severity: 'high' } : undefined)]
+}
+
+const foreignTrustDomain: Detector = (_event, ctx, config) => {
+  const foreign = [...new Set(ctx.identities.filter((id) => !config.trustedDomains.has(id.trustDomain)).map((id) => id.trustDomain))]
+  if (foreign.length === 0) return []
+  const trusted = [...config.trustedDomains].join(', ')
+  return [makeFinding('foreign_trust_domain', `Identity from trust domain ${foreign.slice(0, 4).join(', ')} outside ${trusted}.`)]
+}
+
+const au3Incomplete: Detector = (event, _ctx, config) => {
+  const au3 = event.audit?.au3
+  if (!config.au3Findings || au3 === undefined || au3.complete !== false) return []
+  const missing = Array.isArray(au3.missing) ? au3.missing.join(', ') : 'unknown'
+  return [makeFinding('au3_incomplete', `Audit record lacks AU-3 element(s): ${missing}.`)]
+}
+
+/** Every detector, in the order findings are listed on the event. */
+export const DETECTORS: readonly (readonly [keyof typeof FINDING_CATALOGUE, Detector])[] = Object.freeze([
+  ['plaintext_inbound', plaintextInbound],
+  ['plaintext_rejected', plaintextRejected],
+  ['unregistered_egress', unregisteredEgress],
+  ['egress_blocked', egressBlocked],
+  ['authz_denied', authzDenied],
+  ['ext_authz_denied', extAuthzDenied],
+  ['weak_tls', weakTls],
+  ['foreign_trust_domain', foreignTrustDomain],
+  ['au3_incomplete', au3Incomplete],
+] as const)
+
+export function detectFindings(event: AuditEvent, ctx: IdentityContext, config: TransformsConfig): Finding[] {
+  const out: Finding[] = []
+  for (const [, detector] of DETECTORS) out.push(...detector(event, ctx, config))
+  return out
+}
+
+/**
+ * Writes findings on the event: keeps findings an earlier stage put there (deduplicated on
+ * code+policy), then derives finding_codes, controls and the maximum severity ('none' when empty).
+ */
+export function applyFindings(event: AuditEvent, findings: readonly Finding[]): void {
+  if (!isRecord(event.audit)) (event as { audit: AuditEvent['audit'] }).audit = {}
+  const audit = event.audit
+  const existing = Array.isArray(audit.findings) ? audit.findings.filter(isFinding) : []
+  const seen = new Set(existing.map((x) => `${x.code}\u0000${x.policy ?? ''}`))
+  const all = [...existing]
+  for (const x of findings) {
+    const key = `${x.code}\u0000${x.policy ?? ''}`
+    if (!seen.has(key)) {
+      seen.add(key)
+      all.push(x)
+    }
+  }
+  audit.findings = all
+  audit.finding_codes = [...new Set(all.map((x) => x.code))]
+  audit.controls = [...new Set(all.flatMap((x) => x.controls))].sort()
+  let max: EventSeverity = 'none'
+  for (const x of all) if (severityRank(x.severity) > severityRank(max)) max = x.severity
+  audit.severity = SEVERITY_ORDER.includes(max) ? max : 'none'
+}
+
+function isFinding(v: unknown): v is Finding {
+  return isRecord(v) && typeof v.code === 'string' && typeof v.severity === 'string' && Array.isArray(v.controls) && typeof v.message === 'string'
+}

@@ -1,0 +1,209 @@
+/**
+ * Fills mesh.source.*, mesh.destination.* and mesh.mtls from the raw Envoy signals the parser kept
+ * (envoy.*, mesh.upstream_cluster, kubernetes.*). Each side records in `signal` the strongest field
+ * that contributed to it, so a reviewer can tell a cryptographic identity (a peer certificate URI
+ * SAN) from a name inferred from routing (cluster, SNI, :authority) or from the collector envelope.
+ *
+ * Robust to any event shape: every read is type-checked, nothing here throws.
+ */
+import type { AuditEvent, MeshDestinationFields, MeshSourceFields } from '../generated/types.js'
+import type { TransformsConfig } from '../config/transforms.js'
+import { parseSanList, type SpiffeId } from './spiffe-id.js'
+import {
+  directionOf,
+  isFilterChainNotFound,
+  parseAuthority,
+  parseIstioSni,
+  parseUpstreamCluster,
+  serviceFromHost,
+  type ClusterInfo,
+  type Direction,
+} from './signals.js'
+
+/** Signal names written to mesh.source.signal / mesh.destination.signal (documented in docs/au3-and-findings.md). */
+export const SIGNALS = {
+  downstreamPeerUriSan: 'downstream_peer_uri_san',
+  upstreamPeerUriSan: 'upstream_peer_uri_san',
+  downstreamLocalUriSan: 'downstream_local_uri_san',
+  requestedServerName: 'requested_server_name',
+  upstreamCluster: 'upstream_cluster',
+  authority: 'authority',
+  kubernetes: 'kubernetes',
+} as const
+
+export interface IdentityContext {
+  direction: Direction
+  cluster: ClusterInfo | undefined
+  /** Every valid SPIFFE ID seen in peer or local certificates, for the trust-domain check. */
+  identities: SpiffeId[]
+}
+
+/** Reads a string field, treating non-strings, '', '-' and oversized values as absent. */
+export function str(value: unknown, max: number): string | undefined {
+  return typeof value === 'string' && value !== '' && value !== '-' && value.length <= max ? value : undefined
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
+
+/** Computes direction, cluster and certificate identities once; detection reuses them. */
+export function identityContext(event: AuditEvent, config: TransformsConfig): IdentityContext {
+  const max = config.maxFieldLength
+  const mesh = isObject(event.mesh) ? event.mesh : undefined
+  const cluster = parseUpstreamCluster(str(mesh?.upstream_cluster, max))
+  const direction = directionOf(event, cluster)
+  const peer = isObject(event.envoy) && isObject(event.envoy.peer) ? event.envoy.peer : undefined
+  const identities: SpiffeId[] = []
+  for (const field of [peer?.downstream_uri_san, peer?.upstream_uri_san, peer?.downstream_local_uri_san]) {
+    identities.push(...parseSanList(str(field, max)).ids)
+  }
+  return { direction, cluster, identities }
+}
+
+/** Workload name from envelope labels, most specific first, else the pod name. */
+function workloadOf(event: AuditEvent, max: number): string | undefined {
+  const k = isObject(event.kubernetes) ? event.kubernetes : undefined
+  if (k === undefined) return undefined
+  const labels = isObject(k.labels) ? k.labels : undefined
+  if (labels !== undefined) {
+    for (const key of ['service.istio.io/canonical-name', 'app.kubernetes.io/name', 'app']) {
+      const v = Object.hasOwn(labels, key) ? str(labels[key], max) : undefined
+      if (v !== undefined) return v
+    }
+  }
+  return str(k.pod, max)
+}
+
+function setIfAbsent<T extends object, K extends keyof T>(target: T, key: K, value: T[K] | undefined): boolean {
+  if (value === undefined || target[key] !== undefined) return false
+  target[key] = value
+  return true
+}
+
+function applyId(target: MeshSourceFields | MeshDestinationFields, id: SpiffeId): boolean {
+  let used = setIfAbsent(target, 'spiffe_id', id.uri)
+  used = setIfAbsent(target, 'trust_domain', id.trustDomain) || used
+  used = setIfAbsent(target, 'namespace', id.namespace) || used
+  used = setIfAbsent(target, 'service_account', id.serviceAccount) || used
+  return used
+}
+
+/**
+ * Decides mesh.mtls per direction (reference d.3): inbound lines show mTLS by a peer URI SAN or by
+ * Istio's `outbound_.` SNI, and plaintext by its absence; outbound lines show it only through an
+ * upstream peer URI SAN, so without one it is unknowable (null), as it is on egress passthrough.
+ */
+export function decideMtls(event: AuditEvent, ctx: IdentityContext, max: number): boolean | null {
+  const envoy = isObject(event.envoy) ? event.envoy : undefined
+  const peer = envoy !== undefined && isObject(envoy.peer) ? envoy.peer : undefined
+  const downstreamIds = parseSanList(str(peer?.downstream_uri_san, max)).ids
+  const upstreamIds = parseSanList(str(peer?.upstream_uri_san, max)).ids
+  if (isFilterChainNotFound(event) && !isGateway(event)) return false
+  if (ctx.direction === 'inbound') {
+    if (downstreamIds.length > 0) return true
+    const sni = str(envoy?.requested_server_name, max)
+    if (parseIstioSni(sni) !== undefined) return true
+    // A waypoint's inner listener logs no peer SAN even under mTLS (istio/istio#59046).
+    if (ctx.cluster?.kind === 'inbound-vip') return null
+    // TLS terminated without a logged client identity, or a non-Istio SNI (app TLS passed through): cannot tell.
+    if (sni !== undefined) return null
+    if (isObject(event.tls) && event.tls.established === true) return null
+    return false
+  }
+  if (upstreamIds.length > 0) return true
+  if (ctx.direction === 'unknown' && downstreamIds.length > 0) return true
+  return null
+}
+
+export function isGateway(event: AuditEvent): boolean {
+  return event.mesh?.reporter === 'gateway' || event.network?.direction === 'ingress'
+}
+
+/** Enriches one event in place and returns the context for later stages. */
+export function enrichIdentity(event: AuditEvent, config: TransformsConfig): IdentityContext {
+  const max = config.maxFieldLength
+  const ctx = identityContext(event, config)
+  if (!isObject(event.mesh)) event.mesh = {}
+  const mesh = event.mesh
+  const source: MeshSourceFields = isObject(mesh.source) ? mesh.source : {}
+  const dest: MeshDestinationFields = isObject(mesh.destination) ? mesh.destination : {}
+  const envoy = isObject(event.envoy) ? event.envoy : undefined
+  const peer = envoy !== undefined && isObject(envoy.peer) ? envoy.peer : undefined
+  const k8s = isObject(event.kubernetes) ? event.kubernetes : undefined
+  const k8sNamespace = str(k8s?.namespace, max)
+  const gateway = isGateway(event)
+  const inbound = ctx.direction === 'inbound'
+
+  // Source: the client certificate on the inbound hop, else the reporting pod when it is the client.
+  const sourceSignals: string[] = []
+  const dsId = parseSanList(str(peer?.downstream_uri_san, max)).ids[0]
+  if (dsId !== undefined && applyId(source, dsId)) sourceSignals.push(SIGNALS.downstreamPeerUriSan)
+  if (ctx.direction === 'outbound' && !gateway && k8sNamespace !== undefined) {
+    let used = setIfAbsent(source, 'namespace', k8sNamespace)
+    used = setIfAbsent(source, 'workload', workloadOf(event, max)) || used
+    if (used) sourceSignals.push(SIGNALS.kubernetes)
+  }
+
+  // Destination: strongest signal first; each only fills what is still missing.
+  const destSignals: string[] = []
+  const usIdsFirst = parseSanList(str(peer?.upstream_uri_san, max)).ids[0]
+  if (usIdsFirst !== undefined && applyId(dest, usIdsFirst)) destSignals.push(SIGNALS.upstreamPeerUriSan)
+  if (inbound) {
+    const localId = parseSanList(str(peer?.downstream_local_uri_san, max)).ids[0]
+    if (localId !== undefined && applyId(dest, localId)) destSignals.push(SIGNALS.downstreamLocalUriSan)
+  }
+  const sniText = str(envoy?.requested_server_name, max)
+  const sni = parseIstioSni(sniText)
+  if (inbound && sni !== undefined) {
+    if (fillService(dest, serviceFromHost(sni.host), sni.port, sni.subset)) destSignals.push(SIGNALS.requestedServerName)
+  }
+  const c = ctx.cluster
+  if (c !== undefined) {
+    let used = false
+    if (c.kind === 'outbound' || c.kind === 'inbound-vip') used = fillService(dest, serviceFromHost(c.host), c.port, c.kind === 'outbound' ? c.subset : undefined)
+    else if (c.kind === 'inbound') used = fillService(dest, c.host === undefined ? undefined : serviceFromHost(c.host), c.port, undefined)
+    if (used) destSignals.push(SIGNALS.upstreamCluster)
+  }
+  const egress = c?.kind === 'passthrough' || c?.kind === 'blackhole'
+  if (!inbound && egress && sni === undefined && sniText !== undefined && dest.service === undefined) {
+    // App-originated TLS to an unknown host: the SNI is the only name of the destination.
+    const host = serviceFromHost(sniText)
+    if (host !== undefined && fillService(dest, { service: host.service }, undefined, undefined)) destSignals.push(SIGNALS.requestedServerName)
+  }
+  const auth = parseAuthority(str(envoy?.authority, max), {
+    twoLabelIsNamespace: inbound,
+    ...(egress || k8sNamespace === undefined || gateway ? {} : { defaultNamespace: k8sNamespace }),
+  })
+  // :authority only names the destination when nothing stronger did, or when it agrees with it.
+  const authUsable = auth !== undefined && (dest.service === undefined || dest.service === auth.service)
+  if (authUsable && fillService(dest, auth, inbound ? undefined : auth.port, undefined)) destSignals.push(SIGNALS.authority)
+  if (inbound && k8sNamespace !== undefined) {
+    let used = setIfAbsent(dest, 'namespace', k8sNamespace)
+    used = setIfAbsent(dest, 'workload', workloadOf(event, max)) || used
+    if (used) destSignals.push(SIGNALS.kubernetes)
+  }
+
+  if (sourceSignals[0] !== undefined && source.signal === undefined) source.signal = sourceSignals[0]
+  if (destSignals[0] !== undefined && dest.signal === undefined) dest.signal = destSignals[0]
+  if (Object.keys(source).length > 0) mesh.source = source
+  if (Object.keys(dest).length > 0) mesh.destination = dest
+  mesh.mtls = decideMtls(event, ctx, max)
+  return ctx
+}
+
+function fillService(
+  dest: MeshDestinationFields,
+  svc: { service: string; namespace?: string } | undefined,
+  port: number | undefined,
+  subset: string | undefined,
+): boolean {
+  let used = false
+  if (svc !== undefined) {
+    used = setIfAbsent(dest, 'service', svc.service) || used
+    used = setIfAbsent(dest, 'namespace', svc.namespace) || used
+  }
+  used = setIfAbsent(dest, 'port', port) || used
+  used = setIfAbsent(dest, 'subset', subset) || used
+  return used
+}

@@ -1,0 +1,100 @@
+/**
+ * The transform stages of [2/10], in the order they must run:
+ *   spiffe  — identity enrichment: mesh.source.*, mesh.destination.*, mesh.mtls
+ *   au3     — audit.au3 (needs mesh.mtls: plaintext lifts the identity requirement)
+ *   detect  — audit.findings, finding_codes, controls, severity (needs both above)
+ * Each is a pure batch function over events it owns (annotating in place). A record on which a
+ * stage throws is dead-lettered with EA_TRANSFORM_FAILED and the batch goes on.
+ */
+import type { AuditEvent, DeadLetter } from '../schema/audit-event.js'
+import type { StageResult, TransformStage, RawRecord } from './component.js'
+import type { TransformsConfig } from '../config/transforms.js'
+import { deadLetterFor } from './dead-letter.js'
+import { enrichIdentity, identityContext } from '../enrich/identity.js'
+import { annotateAu3 } from '../validate/au3.js'
+import { applyFindings, detectFindings } from '../detect/detectors.js'
+
+export const STAGE_NAMES = ['spiffe', 'au3', 'detect'] as const
+
+/** Builds a stage from a per-event function; a throwing event is dead-lettered, never rethrown. */
+export function perEventStage(name: string, fn: (event: AuditEvent) => void): TransformStage {
+  return Object.freeze({
+    name,
+    process(events: AuditEvent[]): StageResult {
+      const out: AuditEvent[] = []
+      const deadLetters: DeadLetter[] = []
+      for (const event of events) {
+        try {
+          fn(event)
+          out.push(event)
+        } catch (err) {
+          deadLetters.push(transformDeadLetter(event, name, err))
+        }
+      }
+      return { events: out, deadLetters }
+    },
+  })
+}
+
+export function createTransformStages(config: TransformsConfig): TransformStage[] {
+  return [
+    perEventStage('spiffe', (e) => {
+      enrichIdentity(e, config)
+    }),
+    perEventStage('au3', annotateAu3),
+    perEventStage('detect', (e) => {
+      applyFindings(e, detectFindings(e, identityContext(e, config), config))
+    }),
+  ]
+}
+
+/**
+ * Runs the stages in order. A stage that throws out of process() (a third-party stage that broke the
+ * contract) is re-run one event at a time so only the offending records are dead-lettered.
+ */
+export function applyStages(stages: readonly TransformStage[], events: AuditEvent[]): StageResult {
+  let current = events
+  const deadLetters: DeadLetter[] = []
+  for (const stage of stages) {
+    let result: StageResult
+    try {
+      result = stage.process(current)
+    } catch {
+      result = isolate(stage, current)
+    }
+    current = result.events
+    deadLetters.push(...result.deadLetters)
+  }
+  return { events: current, deadLetters }
+}
+
+function isolate(stage: TransformStage, events: AuditEvent[]): StageResult {
+  const out: AuditEvent[] = []
+  const deadLetters: DeadLetter[] = []
+  for (const event of events) {
+    try {
+      const r = stage.process([event])
+      out.push(...r.events)
+      deadLetters.push(...r.deadLetters)
+    } catch (err) {
+      deadLetters.push(transformDeadLetter(event, stage.name, err))
+    }
+  }
+  return { events: out, deadLetters }
+}
+
+/**
+ * The dead letter of an event a transform choked on. The original line (event.original, envelope
+ * stripped) is the replayable bytes; the coordinates come from audit.source. The message carries the
+ * error's type and text only, truncated: never the event, which may hold credentials in headers.
+ */
+export function transformDeadLetter(event: AuditEvent, stage: string, err: unknown): DeadLetter {
+  const ev = (typeof event === 'object' && event !== null ? event : {}) as Partial<AuditEvent>
+  const original = typeof ev.event?.original === 'string' ? ev.event.original : ''
+  const coords = typeof ev.audit?.source === 'object' && ev.audit.source !== null ? ev.audit.source : {}
+  const record: RawRecord = { value: original, coords }
+  const what = err instanceof Error ? `${err.name}: ${err.message}` : String(err)
+  const dl = deadLetterFor(record, 'EA_TRANSFORM_FAILED', `stage ${stage}: ${what}`.slice(0, 500), 'transform')
+  if (typeof ev.event?.id === 'string') dl.event_id = ev.event.id
+  return dl
+}
