@@ -2,7 +2,8 @@
  * Every subcommand registers here, one line each. Keep the list in the order `--help` should show it.
  */
 import type { Command } from 'commander'
+import { registerParse } from './parse.js'
 
 export function registerCommands(program: Command): void {
-  void program
+  registerParse(program)
 }

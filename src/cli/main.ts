@@ -29,8 +29,9 @@ async function main(argv: string[]): Promise<number> {
     return typeof process.exitCode === 'number' ? process.exitCode : 0
   } catch (err) {
     if (err instanceof CommanderError) {
-      // Help and version "errors" are normal exits; commander has already printed the message.
-      return err.exitCode
+      // Commander has already printed its message. Help and version are normal exits; anything else
+      // it reports (unknown option, invalid choice, missing argument) is a usage error.
+      return err.exitCode === 0 ? 0 : 2
     }
     if (err instanceof EnvoyAuditError) {
       process.stderr.write(`envoy-audit: ${err.message} [${err.code}]\n`)

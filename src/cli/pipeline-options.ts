@@ -1,0 +1,50 @@
+/**
+ * The options every command that runs the transform pipeline shares (`parse`, `ingest`), and the one
+ * place that turns them into a parser and stages. Config errors surface as EA_CONFIG_INVALID naming
+ * the option, before any input is read.
+ */
+import { type Command, Option } from 'commander'
+import { EnvoyAuditError } from '../errors.js'
+import { createParser, type FormatName, type RecordParser } from '../parse/index.js'
+import { loadTransformsConfig } from '../config/transforms.js'
+import { createTransformStages } from '../pipeline/transforms.js'
+import type { TransformStage } from '../pipeline/component.js'
+
+export const FORMATS: readonly FormatName[] = ['auto', 'istio-json', 'istio-text', 'envoy-text', 'custom-json']
+
+export interface PipelineCliOptions {
+  format: FormatName
+  maxLineBytes?: string
+  fieldMap?: string
+  trustDomain?: string
+  trustDomainAlias?: string[]
+}
+
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value]
+
+export function addPipelineOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--format <format>', 'input format; auto detects per record').choices(FORMATS as string[]).default('auto'))
+    .option('--field-map <preset>', 'field map for --format custom-json: istio | seed-000')
+    .option('--max-line-bytes <n>', 'records longer than this are dead-lettered (default 65536)')
+    .option('--trust-domain <td>', 'mesh trust domain (default cluster.local)')
+    .option('--trust-domain-alias <td>', 'an accepted trust-domain alias; repeatable', collect)
+}
+
+export function pipelineFromOptions(opts: PipelineCliOptions): { parser: RecordParser; stages: TransformStage[] } {
+  let maxLineBytes: number | undefined
+  if (opts.maxLineBytes !== undefined) {
+    maxLineBytes = Number(opts.maxLineBytes)
+    if (!Number.isInteger(maxLineBytes)) throw new EnvoyAuditError('EA_USAGE', `--max-line-bytes must be an integer, got "${opts.maxLineBytes}"`)
+  }
+  const parser = createParser({
+    format: opts.format,
+    ...(maxLineBytes === undefined ? {} : { maxLineBytes }),
+    ...(opts.fieldMap === undefined ? {} : { fieldMap: opts.fieldMap as 'istio' | 'seed-000' }),
+  })
+  const transforms = loadTransformsConfig({
+    ...(opts.trustDomain === undefined ? {} : { trustDomain: opts.trustDomain }),
+    ...(opts.trustDomainAlias === undefined ? {} : { trustDomainAliases: opts.trustDomainAlias }),
+  })
+  return { parser, stages: createTransformStages(transforms) }
+}

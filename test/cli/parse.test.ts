@@ -1,0 +1,60 @@
+import { mkdtempSync, readFileSync, existsSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, expect, test } from 'vitest'
+import { runCli } from '../helpers/cli.js'
+
+// Lines from /work/shared/reference/envoy-istio-log-formats.md: the typed JSON example values are
+// the public Istio samples quoted in section a.1; the RBAC text line follows the kubeflow denial in c.2;
+// the istio-agent line is from https://github.com/istio/istio/issues/31555.
+const JSON_LINE =
+  '{"authority":"reviews:9080","bytes_received":0,"bytes_sent":358,"connection_termination_details":null,"downstream_local_address":"10.124.1.5:9080","downstream_remote_address":"10.124.0.13:43612","duration":15,"method":"GET","path":"/reviews/0","protocol":"HTTP/1.1","request_id":"6e8e2e5c-2f1a-4a0e-9b1a-4e7f0f3b2c11","requested_server_name":"outbound_.9080_._.reviews.default.svc.cluster.local","response_code":200,"response_code_details":"via_upstream","response_flags":"-","route_name":"default","start_time":"2022-09-08T12:51:05.656Z","upstream_cluster":"inbound|9080||","upstream_host":"10.124.1.5:9080","upstream_local_address":"127.0.0.6:37685","upstream_service_time":"14","upstream_transport_failure_reason":null,"user_agent":"curl/7.79.1","x_forwarded_for":null}'
+const RBAC_TEXT =
+  '[2022-07-22T12:24:12.945Z] "GET /ratings/0 HTTP/1.1" 403 - rbac_access_denied_matched_policy[none] - "-" 0 19 0 - "-" "curl/7.79.1" "abc" "ratings:9080" "-" inbound|9080|| - 10.1.1.5:9080 10.1.1.9:40000 - -'
+const AGENT_LINE = '2021-03-16T09:29:20.896837Z info Envoy proxy is ready'
+
+describe('envoy-audit parse', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ea-parse-'))
+
+  test('turns mixed input into enriched events and reasoned dead letters, with a summary on stderr', async () => {
+    const input = join(dir, 'mixed.log')
+    writeFileSync(input, [JSON_LINE, RBAC_TEXT, AGENT_LINE, '{"truncated": '].join('\n') + '\n')
+    const dlq = join(dir, 'dlq.ndjson')
+    const r = await runCli(['parse', input, '--dlq', dlq])
+    expect(r.code).toBe(0)
+    const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l))
+    expect(events).toHaveLength(2)
+    expect(events[0]['@timestamp']).toBe('2022-09-08T12:51:05.656Z')
+    expect(events[0].mesh.reporter).toBe('destination')
+    expect(events[0].audit.source).toEqual({ kind: 'file', file: input, line: 1, offset: '0' })
+    expect(events[1].audit.finding_codes).toContain('authz_denied')
+    expect(events[1].envoy.rbac_policy).toBe('none')
+    const dead = readFileSync(dlq, 'utf8').trim().split('\n').map((l) => JSON.parse(l))
+    expect(dead.map((d) => d.reason)).toEqual(['EA_PARSE_NOT_ACCESS_LOG', 'EA_PARSE_INVALID_JSON'])
+    expect(dead[0].raw).toBe(AGENT_LINE)
+    expect(dead[1].source.line).toBe(4)
+    expect(r.stderr).toMatch(/read 4 records: 2 events, 2 dead letters/)
+  })
+
+  test('reads stdin and creates no dead-letter file when nothing is dead-lettered', async () => {
+    const dlq = join(dir, 'none.ndjson')
+    const r = await runCli(['parse', '--dlq', dlq, '-q'], { input: JSON_LINE + '\n' })
+    expect(r.code).toBe(0)
+    expect(JSON.parse(r.stdout).audit.source.kind).toBe('stdin')
+    expect(r.stderr).not.toMatch(/read \d+ records/)
+    expect(existsSync(dlq)).toBe(false)
+  })
+
+  test('a missing input file is an I/O error with exit code 1 and a clear message', async () => {
+    const r = await runCli(['parse', join(dir, 'missing.log'), '--dlq', join(dir, 'x.ndjson')])
+    expect(r.code).toBe(1)
+    expect(r.stderr).toContain('missing.log')
+    expect(r.stderr).toContain('EA_IO')
+  })
+
+  test('a bad option value is a usage error with exit code 2', async () => {
+    const r = await runCli(['parse', '--format', 'nope'])
+    expect(r.code).toBe(2)
+    expect(r.stderr).toMatch(/format/)
+  })
+})
