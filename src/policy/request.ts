@@ -1,0 +1,118 @@
+/**
+ * The request shape `policy eval` reads (one JSON object, or one per line with --requests):
+ *
+ *   { "source": { "principal": "cluster.local/ns/NS/sa/SA" | null, "ip": "10.0.0.1" },
+ *     "destination": { "namespace": "NS", "labels": { "app": "x" }, "ip": "10.0.0.2", "port": 8080 },
+ *     "protocol": "http" | "grpc" | "tcp", "mtls": true, "sni": "outbound_.80_._.x.ns.svc.cluster.local",
+ *     "remoteIp": "203.0.113.7",
+ *     "http": { "host": "x.ns", "method": "GET", "path": "/a?b=c", "headers": { "x-foo": "bar" } },
+ *     "jwt": { "iss": "...", "sub": "...", "claims": { ... } } | { "invalid": true } | null }
+ *
+ * `principal` may be given with or without `spiffe://`. `destination.port` is the workload (container)
+ * port, which is what `ports` and `portLevelMtls` match. Header names are case-insensitive.
+ */
+import { z } from 'zod'
+import { EnvoyAuditError } from '../errors.js'
+import { fieldPath, findUnsafeKey } from './loader.js'
+import { stripSpiffe } from './match.js'
+import { safeRecord } from './model.js'
+
+const jwtSchema = z.union([
+  z.strictObject({ invalid: z.literal(true) }),
+  z.looseObject({
+    iss: z.string(),
+    sub: z.string(),
+    aud: z.union([z.string(), z.array(z.string())]).optional(),
+    azp: z.string().optional(),
+    claims: z.record(z.string(), z.unknown()).optional(),
+  }),
+])
+
+export const requestSchema = z.strictObject({
+  source: z.strictObject({ principal: z.string().nullish(), ip: z.string().optional() }),
+  destination: z.strictObject({
+    namespace: z.string().min(1),
+    labels: z.record(z.string(), z.string()).default({}),
+    ip: z.string().optional(),
+    port: z.number().int().min(0).max(65535),
+  }),
+  protocol: z.enum(['http', 'grpc', 'tcp']),
+  mtls: z.boolean(),
+  sni: z.string().optional(),
+  remoteIp: z.string().optional(),
+  http: z
+    .strictObject({
+      host: z.string().optional(),
+      method: z.string().optional(),
+      path: z.string().optional(),
+      headers: z.record(z.string(), z.union([z.string(), z.array(z.string())])).optional(),
+    })
+    .optional(),
+  jwt: jwtSchema.nullish(),
+})
+
+export type RequestInput = z.input<typeof requestSchema>
+
+/** A validated request with untrusted maps copied to null-prototype objects and header names lower-cased. */
+export interface PolicyRequest {
+  principal: string | null
+  sourceIp: string | undefined
+  namespace: string
+  labels: Record<string, string>
+  destinationIp: string | undefined
+  port: number
+  protocol: 'http' | 'grpc' | 'tcp'
+  mtls: boolean
+  sni: string | undefined
+  remoteIp: string | undefined
+  host: string | undefined
+  method: string | undefined
+  path: string | undefined
+  headers: Record<string, string>
+  jwt: { iss: string; sub: string; aud: string[]; azp: string | undefined; claims: Record<string, unknown> } | { invalid: true } | null
+}
+
+export function parseRequest(input: unknown, origin = 'request'): PolicyRequest {
+  const unsafe = findUnsafeKey(input, 'request')
+  if (unsafe !== null) throw new EnvoyAuditError('EA_USAGE', `${origin}: ${unsafe}: prototype-polluting key rejected`)
+  const r = requestSchema.safeParse(input)
+  if (!r.success) {
+    const i = r.error.issues[0]!
+    throw new EnvoyAuditError('EA_USAGE', `${origin}: ${fieldPath('request', i.path)}: ${i.message}`)
+  }
+  const q = r.data
+  const headers = Object.create(null) as Record<string, string>
+  // Duplicate headers reach RBAC joined with `,` (normalization page).
+  for (const [k, v] of Object.entries(q.http?.headers ?? {})) headers[k.toLowerCase()] = Array.isArray(v) ? v.join(',') : v
+  let jwt: PolicyRequest['jwt'] = null
+  if (q.jwt !== null && q.jwt !== undefined) {
+    if ('invalid' in q.jwt && q.jwt.invalid === true) jwt = { invalid: true }
+    else {
+      const j = q.jwt as { iss: string; sub: string; aud?: string | string[]; azp?: string; claims?: Record<string, unknown> }
+      const claims = Object.create(null) as Record<string, unknown>
+      for (const [k, v] of Object.entries(j.claims ?? {})) claims[k] = v
+      if (!('iss' in claims)) claims['iss'] = j.iss
+      if (!('sub' in claims)) claims['sub'] = j.sub
+      const aud = j.aud ?? (claims['aud'] as string | string[] | undefined)
+      jwt = { iss: j.iss, sub: j.sub, aud: aud === undefined ? [] : Array.isArray(aud) ? aud : [aud], azp: j.azp, claims }
+    }
+  }
+  return {
+    principal: q.source.principal === null || q.source.principal === undefined ? null : stripSpiffe(q.source.principal),
+    sourceIp: q.source.ip,
+    namespace: q.destination.namespace,
+    labels: safeRecord(q.destination.labels),
+    destinationIp: q.destination.ip,
+    port: q.destination.port,
+    protocol: q.protocol,
+    mtls: q.mtls,
+    sni: q.sni,
+    remoteIp: q.remoteIp,
+    host: q.http?.host,
+    // gRPC is always POST on the wire.
+    method: q.http?.method ?? (q.protocol === 'grpc' ? 'POST' : undefined),
+    path: q.http?.path,
+    headers,
+    jwt,
+  }
+}
