@@ -136,60 +136,85 @@ export function enrichIdentity(event: AuditEvent, config: TransformsConfig): Ide
   const inbound = ctx.direction === 'inbound'
 
   // Source: the client certificate on the inbound hop, else the reporting pod when it is the client.
-  const sourceSignals: string[] = []
+  const src = signalTracker(source)
   const dsId = parseSanList(str(peer?.downstream_uri_san, max)).ids[0]
-  if (dsId !== undefined && applyId(source, dsId)) sourceSignals.push(SIGNALS.downstreamPeerUriSan)
+  if (dsId !== undefined) src(SIGNALS.downstreamPeerUriSan, () => applyId(source, dsId))
   if (ctx.direction === 'outbound' && !gateway && k8sNamespace !== undefined) {
-    let used = setIfAbsent(source, 'namespace', k8sNamespace)
-    used = setIfAbsent(source, 'workload', workloadOf(event, max)) || used
-    if (used) sourceSignals.push(SIGNALS.kubernetes)
+    src(SIGNALS.kubernetes, () => {
+      setIfAbsent(source, 'namespace', k8sNamespace)
+      setIfAbsent(source, 'workload', workloadOf(event, max))
+    })
   }
 
   // Destination: strongest signal first; each only fills what is still missing.
-  const destSignals: string[] = []
-  const usIdsFirst = parseSanList(str(peer?.upstream_uri_san, max)).ids[0]
-  if (usIdsFirst !== undefined && applyId(dest, usIdsFirst)) destSignals.push(SIGNALS.upstreamPeerUriSan)
+  const dst = signalTracker(dest)
+  const usId = parseSanList(str(peer?.upstream_uri_san, max)).ids[0]
+  if (usId !== undefined) dst(SIGNALS.upstreamPeerUriSan, () => applyId(dest, usId))
   if (inbound) {
     const localId = parseSanList(str(peer?.downstream_local_uri_san, max)).ids[0]
-    if (localId !== undefined && applyId(dest, localId)) destSignals.push(SIGNALS.downstreamLocalUriSan)
+    if (localId !== undefined) dst(SIGNALS.downstreamLocalUriSan, () => applyId(dest, localId))
   }
   const sniText = str(envoy?.requested_server_name, max)
   const sni = parseIstioSni(sniText)
-  if (inbound && sni !== undefined) {
-    if (fillService(dest, serviceFromHost(sni.host), sni.port, sni.subset)) destSignals.push(SIGNALS.requestedServerName)
-  }
+  if (inbound && sni !== undefined) dst(SIGNALS.requestedServerName, () => fillService(dest, serviceFromHost(sni.host), sni.port, sni.subset))
   const c = ctx.cluster
   if (c !== undefined) {
-    let used = false
-    if (c.kind === 'outbound' || c.kind === 'inbound-vip') used = fillService(dest, serviceFromHost(c.host), c.port, c.kind === 'outbound' ? c.subset : undefined)
-    else if (c.kind === 'inbound') used = fillService(dest, c.host === undefined ? undefined : serviceFromHost(c.host), c.port, undefined)
-    if (used) destSignals.push(SIGNALS.upstreamCluster)
+    dst(SIGNALS.upstreamCluster, () => {
+      if (c.kind === 'outbound' || c.kind === 'inbound-vip') fillService(dest, serviceFromHost(c.host), c.port, c.kind === 'outbound' ? c.subset : undefined)
+      else if (c.kind === 'inbound') fillService(dest, c.host === undefined ? undefined : serviceFromHost(c.host), c.port, undefined)
+    })
   }
   const egress = c?.kind === 'passthrough' || c?.kind === 'blackhole'
   if (!inbound && egress && sni === undefined && sniText !== undefined && dest.service === undefined) {
     // App-originated TLS to an unknown host: the SNI is the only name of the destination.
     const host = serviceFromHost(sniText)
-    if (host !== undefined && fillService(dest, { service: host.service }, undefined, undefined)) destSignals.push(SIGNALS.requestedServerName)
+    if (host !== undefined) dst(SIGNALS.requestedServerName, () => fillService(dest, { service: host.service }, undefined, undefined))
   }
   const auth = parseAuthority(str(envoy?.authority, max), {
     twoLabelIsNamespace: inbound,
     ...(egress || k8sNamespace === undefined || gateway ? {} : { defaultNamespace: k8sNamespace }),
   })
   // :authority only names the destination when nothing stronger did, or when it agrees with it.
-  const authUsable = auth !== undefined && (dest.service === undefined || dest.service === auth.service)
-  if (authUsable && fillService(dest, auth, inbound ? undefined : auth.port, undefined)) destSignals.push(SIGNALS.authority)
+  if (auth !== undefined && (dest.service === undefined || dest.service === auth.service)) {
+    dst(SIGNALS.authority, () => fillService(dest, auth, inbound ? undefined : auth.port, undefined))
+  }
   if (inbound && k8sNamespace !== undefined) {
-    let used = setIfAbsent(dest, 'namespace', k8sNamespace)
-    used = setIfAbsent(dest, 'workload', workloadOf(event, max)) || used
-    if (used) destSignals.push(SIGNALS.kubernetes)
+    dst(SIGNALS.kubernetes, () => {
+      setIfAbsent(dest, 'namespace', k8sNamespace)
+      setIfAbsent(dest, 'workload', workloadOf(event, max))
+    })
   }
 
-  if (sourceSignals[0] !== undefined && source.signal === undefined) source.signal = sourceSignals[0]
-  if (destSignals[0] !== undefined && dest.signal === undefined) dest.signal = destSignals[0]
+  if (source.signal === undefined) setIfAbsent(source, 'signal', src.pick())
+  if (dest.signal === undefined) setIfAbsent(dest, 'signal', dst.pick())
   if (Object.keys(source).length > 0) mesh.source = source
   if (Object.keys(dest).length > 0) mesh.destination = dest
   mesh.mtls = decideMtls(event, ctx, max)
   return ctx
+}
+
+type Tracker = ((signal: string, fill: () => unknown) => void) & { pick(): string | undefined }
+
+/**
+ * Remembers which signal set each field, so `signal` can name the one that matters most: the source
+ * of the SPIFFE ID if any, else of the service name, else of the namespace, else the first used.
+ */
+function signalTracker(target: object): Tracker {
+  const bySignal = new Map<string, string>()
+  const order: string[] = []
+  const track = (signal: string, fill: () => unknown): void => {
+    const before = new Set(Object.keys(target))
+    fill()
+    for (const key of Object.keys(target)) {
+      if (!before.has(key) && !bySignal.has(key)) {
+        bySignal.set(key, signal)
+        if (!order.includes(signal)) order.push(signal)
+      }
+    }
+  }
+  return Object.assign(track, {
+    pick: () => bySignal.get('spiffe_id') ?? bySignal.get('service') ?? bySignal.get('namespace') ?? order[0],
+  })
 }
 
 function fillService(
