@@ -1,0 +1,106 @@
+/**
+ * Configuration of the OpenSearch connection and sink. Validated once at startup and frozen; every
+ * bound has an explicit default. Defaults follow the peers (Data Prepper: 5 MiB bulks and exponential
+ * backoff from 50 ms; Vector: retry until delivered): an outage slows the source down, it never drops.
+ */
+import { z } from 'zod'
+import { EnvoyAuditError } from '../../errors.js'
+
+const MiB = 1024 * 1024
+
+export const connectionConfigSchema = z
+  .object({
+    /** Base URL, e.g. https://opensearch.example:9200. */
+    node: z.url({ protocol: /^https?$/ }),
+    /** Basic auth. The password is never logged; the CLI reads it from an env var or a file. */
+    username: z.string().min(1).max(256).optional(),
+    password: z.string().min(1).max(4096).optional(),
+    /** PEM CA bundle to verify the server against (else the system roots). */
+    caFile: z.string().min(1).optional(),
+    /** Client-certificate authentication (PEM). */
+    certFile: z.string().min(1).optional(),
+    keyFile: z.string().min(1).optional(),
+    /** Skip TLS verification. Off by default; the CLI prints a warning when it is on. */
+    insecure: z.boolean().default(false),
+    /** AWS SigV4 signing (Amazon OpenSearch Service): region, and `es` or `aoss` (serverless). */
+    awsRegion: z.string().min(1).max(64).optional(),
+    awsService: z.enum(['es', 'aoss']).default('es'),
+    /** Per-request timeout. */
+    requestTimeoutMs: z.number().int().min(100).max(600_000).default(30_000),
+    /** gzip request bodies (bulk bodies compress about 10x). */
+    compression: z.boolean().default(false),
+  })
+  .strict()
+  .refine((c) => (c.username === undefined) === (c.password === undefined), {
+    message: 'username and password must be given together',
+    path: ['password'],
+  })
+  .refine((c) => (c.certFile === undefined) === (c.keyFile === undefined), {
+    message: 'certFile and keyFile must be given together',
+    path: ['keyFile'],
+  })
+
+export const sinkConfigSchema = z
+  .object({
+    /** Write alias for events (bootstrap index `<alias>-000001`). */
+    eventsAlias: z.string().min(1).max(200).regex(/^[a-z0-9][a-z0-9._-]*$/).default('envoy-audit-events'),
+    /** Write alias for findings (one document per finding). */
+    findingsAlias: z.string().min(1).max(200).regex(/^[a-z0-9][a-z0-9._-]*$/).default('envoy-audit-findings'),
+    writeFindings: z.boolean().default(true),
+    /** A bulk request is sent once this many NDJSON bytes are buffered (before compression). */
+    flushBytes: z.number().int().min(1024).max(100 * MiB).default(5 * MiB),
+    /** ...or this long after the first buffered document, whichever comes first. */
+    flushIntervalMs: z.number().int().min(0).max(60_000).default(100),
+    /** Bulk requests in flight at once. */
+    concurrency: z.number().int().min(1).max(64).default(2),
+    retry: z
+      .object({
+        initialMs: z.number().int().min(1).max(60_000).default(50),
+        maxMs: z.number().int().min(1).max(600_000).default(30_000),
+        /** Attempts per item before it is given up as rejected; 0 = retry until delivered or closed. */
+        maxAttempts: z.number().int().min(0).max(1_000_000).default(0),
+      })
+      .strict()
+      .default({ initialMs: 50, maxMs: 30_000, maxAttempts: 0 }),
+    /** How long close() waits for in-flight and retrying writes before rejecting them. */
+    closeTimeoutMs: z.number().int().min(0).max(600_000).default(30_000),
+    /** Keeps bulk responses small: only what item classification reads. */
+    filterPath: z.string().max(500).default('took,errors,items.*.status,items.*.error.type,items.*.error.reason'),
+  })
+  .strict()
+
+export type ConnectionConfigInput = z.input<typeof connectionConfigSchema>
+export type ConnectionConfig = Readonly<z.output<typeof connectionConfigSchema>>
+export type SinkConfigInput = z.input<typeof sinkConfigSchema>
+export type SinkConfig = Readonly<Omit<z.output<typeof sinkConfigSchema>, 'retry'> & { retry: Readonly<z.output<typeof sinkConfigSchema>['retry']> }>
+
+function parseOrThrow<S extends z.ZodType>(schema: S, input: unknown, prefix: string): z.output<S> {
+  const parsed = schema.safeParse(input ?? {})
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]
+    const path = [prefix, ...(issue?.path ?? []).map(String)].filter((p) => p !== '').join('.')
+    throw new EnvoyAuditError('EA_CONFIG_INVALID', `${path}: ${issue?.message ?? 'invalid value'}`)
+  }
+  return parsed.data
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v)
+    Object.freeze(value)
+  }
+  return value
+}
+
+/** Validates and freezes the connection config; errors name the option path (`opensearch.node`, ...). */
+export function loadConnectionConfig(input: unknown, prefix = 'opensearch'): ConnectionConfig {
+  return deepFreeze(parseOrThrow(connectionConfigSchema, input, prefix))
+}
+
+export function loadSinkConfig(input: unknown = {}, prefix = 'opensearch.sink'): SinkConfig {
+  const c = parseOrThrow(sinkConfigSchema, input, prefix)
+  if (c.retry.maxMs < c.retry.initialMs) {
+    throw new EnvoyAuditError('EA_CONFIG_INVALID', `${prefix}.retry.maxMs: must be >= retry.initialMs`)
+  }
+  return deepFreeze(c)
+}

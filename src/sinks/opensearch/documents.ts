@@ -1,0 +1,119 @@
+/**
+ * Turns events into bulk operations: one `create` per event into the events alias and one per finding
+ * into the findings alias. `_id` is the deterministic event.id (and `<event.id>:<n>` for findings), and
+ * `create` is chosen deliberately: a replay after a crash re-sends the same ids and gets 409, which the
+ * sink counts as success, so nothing is ever indexed twice. Both documents are serialized by compiled
+ * fast-json-stringify serializers (schema keys only: untrusted keys cannot reach the index).
+ */
+import fastJson from 'fast-json-stringify'
+import findingSchemaJson from '../../../schemas/opensearch/finding.schema.json' with { type: 'json' }
+import { compileEventSerializer, type AuditEvent, type Serializer } from '../../schema/audit-event.js'
+
+export const findingSchema: Readonly<Record<string, unknown>> = findingSchemaJson
+export const FINDING_SCHEMA_VERSION: number = (findingSchemaJson as { 'x-schema-version': number })['x-schema-version']
+
+/** The findings-index document (schemas/opensearch/finding.schema.json). */
+export interface FindingDocument {
+  '@timestamp': string
+  event: { id: string; action?: string; outcome?: string }
+  finding: { code: string; severity: string; controls: string[]; message?: string; policy?: string; index: number }
+  namespace?: string
+  source?: { ip?: string; port?: number }
+  destination?: { ip?: string; port?: number; address?: string; domain?: string }
+  http?: { request?: { method?: string }; response?: { status_code?: number } }
+  mesh?: {
+    reporter?: string
+    upstream_cluster?: string
+    source?: { spiffe_id?: string; trust_domain?: string; namespace?: string; service_account?: string; workload?: string }
+    destination?: { service?: string; namespace?: string; spiffe_id?: string; service_account?: string; workload?: string }
+  }
+  kubernetes?: { namespace?: string; pod?: string }
+}
+
+/** Drops undefined members and empty objects so documents carry only what is known. */
+function compact<T extends object>(obj: T): T | undefined {
+  const out: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(obj)) {
+    if (v === undefined) continue
+    if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
+      const c = compact(v as object)
+      if (c !== undefined) out[k] = c
+    } else out[k] = v
+  }
+  return Object.keys(out).length === 0 ? undefined : (out as T)
+}
+
+/** Same rule as the embedded store's namespace key: the pod that logged, else the side that reported. */
+export function eventNamespace(e: AuditEvent): string | undefined {
+  return e.kubernetes?.namespace ?? (e.mesh?.reporter === 'destination' ? e.mesh?.destination?.namespace : e.mesh?.source?.namespace)
+}
+
+export function findingDocuments(e: AuditEvent): FindingDocument[] {
+  const findings = e.audit.findings ?? []
+  if (findings.length === 0) return []
+  const src = e.mesh?.source
+  const dst = e.mesh?.destination
+  const shared = compact({
+    namespace: eventNamespace(e),
+    source: { ip: e.source?.ip, port: e.source?.port },
+    destination: { ip: e.destination?.ip, port: e.destination?.port, address: e.destination?.address, domain: e.destination?.domain },
+    http: { request: { method: e.http?.request?.method }, response: { status_code: e.http?.response?.status_code } },
+    mesh: {
+      reporter: e.mesh?.reporter,
+      upstream_cluster: e.mesh?.upstream_cluster,
+      source: { spiffe_id: src?.spiffe_id, trust_domain: src?.trust_domain, namespace: src?.namespace, service_account: src?.service_account, workload: src?.workload },
+      destination: { service: dst?.service, namespace: dst?.namespace, spiffe_id: dst?.spiffe_id, service_account: dst?.service_account, workload: dst?.workload },
+    },
+    kubernetes: { namespace: e.kubernetes?.namespace, pod: e.kubernetes?.pod },
+  }) ?? {}
+  return findings.map((f, index) => ({
+    '@timestamp': e['@timestamp'],
+    event: compact({ id: e.event.id, action: e.event.action, outcome: e.event.outcome }) as FindingDocument['event'],
+    finding: compact({ code: f.code, severity: f.severity, controls: f.controls, message: f.message, policy: f.policy ?? e.envoy.rbac_policy, index }) as FindingDocument['finding'],
+    ...shared,
+  }))
+}
+
+export function findingId(eventId: string, index: number): string {
+  return `${eventId}:${index}`
+}
+
+/** One bulk operation: action line + document line, ready to concatenate into an NDJSON body. */
+export interface BulkOp {
+  /** Position of the owning event in the write call's batch. */
+  owner: number
+  kind: 'event' | 'finding'
+  id: string
+  bytes: Buffer
+}
+
+export class BulkOpBuilder {
+  private readonly serializeEvent: Serializer<AuditEvent> = compileEventSerializer()
+  private readonly serializeFinding = fastJson(findingSchemaJson as object) as Serializer<FindingDocument>
+  private readonly eventPrefix: string
+  private readonly findingPrefix: string
+
+  constructor(
+    eventsAlias: string,
+    findingsAlias: string,
+    private readonly writeFindings: boolean,
+  ) {
+    this.eventPrefix = `{"create":{"_index":${JSON.stringify(eventsAlias)},"_id":`
+    this.findingPrefix = `{"create":{"_index":${JSON.stringify(findingsAlias)},"_id":`
+  }
+
+  /** The operations for one event: its own document first, then its findings. */
+  opsFor(event: AuditEvent, owner: number): BulkOp[] {
+    const id = event.event.id
+    const ops: BulkOp[] = [
+      { owner, kind: 'event', id, bytes: Buffer.from(`${this.eventPrefix}${JSON.stringify(id)}}}\n${this.serializeEvent(event)}\n`) },
+    ]
+    if (this.writeFindings) {
+      findingDocuments(event).forEach((doc, i) => {
+        const fid = findingId(id, i)
+        ops.push({ owner, kind: 'finding', id: fid, bytes: Buffer.from(`${this.findingPrefix}${JSON.stringify(fid)}}}\n${this.serializeFinding(doc)}\n`) })
+      })
+    }
+    return ops
+  }
+}

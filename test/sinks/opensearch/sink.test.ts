@@ -1,0 +1,206 @@
+import { afterEach, beforeEach, describe, expect, test } from 'vitest'
+import { Client } from '@opensearch-project/opensearch'
+import { OpenSearchSink } from '../../../src/sinks/opensearch/sink.js'
+import { loadSinkConfig, type SinkConfigInput } from '../../../src/sinks/opensearch/config.js'
+import { EnvoyAuditError } from '../../../src/errors.js'
+import { TestOpenSearch, failByRate, failIds } from '../../support/opensearch-server/index.js'
+import { deniedEvent, okEvent } from './fixtures.js'
+
+let srv: TestOpenSearch
+let client: Client
+const sinks: OpenSearchSink[] = []
+
+async function sink(overrides: SinkConfigInput = {}): Promise<OpenSearchSink> {
+  const s = new OpenSearchSink({ client, config: loadSinkConfig({ flushIntervalMs: 5, retry: { initialMs: 2, maxMs: 20, maxAttempts: 0 }, ...overrides }) })
+  await s.start()
+  sinks.push(s)
+  return s
+}
+
+/** Bulk bodies the server received, as NDJSON line arrays (action lines only). */
+function bulkActions(): string[][] {
+  return srv.requests.filter((r) => r.path.endsWith('_bulk')).map((r) => r.body.toString('utf8').split('\n').filter((_, i) => i % 2 === 0 && _ !== ''))
+}
+
+beforeEach(async () => {
+  srv = await TestOpenSearch.start()
+  client = new Client({ node: srv.url, maxRetries: 0 })
+})
+
+afterEach(async () => {
+  for (const s of sinks.splice(0)) await s.close()
+  await client.close()
+  await srv.close()
+})
+
+describe('OpenSearchSink writes', () => {
+  test('indexes every event under its event.id and one findings document per finding', async () => {
+    const s = await sink()
+    const events = [okEvent(1), deniedEvent(1), okEvent(2)]
+    const result = await s.write(events)
+    expect(result.rejected).toEqual([])
+    expect(srv.docs('envoy-audit-events').map((d) => d._id).sort()).toEqual(['denied-000001', 'ok-000001', 'ok-000002'])
+    const findings = srv.docs('envoy-audit-findings')
+    expect(findings).toHaveLength(1)
+    expect(findings[0]!._id).toBe('denied-000001:0')
+    expect(findings[0]!._source).toMatchObject({
+      event: { id: 'denied-000001', action: 'denied' },
+      finding: { code: 'authz_denied', severity: 'medium', controls: ['AC-3', 'AC-6'], policy: 'ns[foo]-policy[ext-authz-server]-rule[0]' },
+      namespace: 'foo',
+      mesh: { source: { spiffe_id: 'spiffe://cluster.local/ns/bar/sa/sleep' }, destination: { namespace: 'foo' } },
+    })
+    // The document is exactly the event (the serializer keeps every schema field).
+    expect(srv.docs('envoy-audit-events').find((d) => d._id === 'ok-000001')!._source).toEqual(JSON.parse(JSON.stringify(okEvent(1))))
+    const bulk = srv.requests.find((r) => r.path === '/_bulk')!
+    expect(bulk.query.filter_path).toContain('items.*.status')
+    expect(bulk.headers['content-type']).toContain('application/x-ndjson')
+    expect(bulkActions()[0]![0]).toBe('{"create":{"_index":"envoy-audit-events","_id":"ok-000001"}}')
+  })
+
+  test('replaying the same events creates no duplicates (409 on create is success)', async () => {
+    const s = await sink()
+    const events = Array.from({ length: 50 }, (_, i) => (i % 5 === 0 ? deniedEvent(i) : okEvent(i)))
+    await s.write(events)
+    const before = srv.docs('envoy-audit-events').length + srv.docs('envoy-audit-findings').length
+    const again = await s.write(events)
+    expect(again.rejected).toEqual([])
+    expect(srv.docs('envoy-audit-events')).toHaveLength(50)
+    expect(srv.docs('envoy-audit-findings')).toHaveLength(10)
+    expect(srv.docs('envoy-audit-events').length + srv.docs('envoy-audit-findings').length).toBe(before)
+    expect(s.stats.duplicates).toBe(60)
+  })
+
+  test('partial failure: 429 items are retried alone until they succeed, 400 items are rejected with the error', async () => {
+    const s = await sink()
+    srv.faults.item = (ctx) => failIds(['ok-000003', 'ok-000007'], 429, 2)(ctx) ?? failIds(['ok-000005'], 400)(ctx)
+    const events = Array.from({ length: 10 }, (_, i) => okEvent(i))
+    const result = await s.write(events)
+    expect(result.rejected).toHaveLength(1)
+    expect(result.rejected[0]!.event.event.id).toBe('ok-000005')
+    expect(result.rejected[0]!.code).toBe('EA_SINK_MAPPING')
+    expect(result.rejected[0]!.message).toContain('mapper_parsing_exception')
+    expect(srv.docs('envoy-audit-events')).toHaveLength(9)
+    const rounds = bulkActions()
+    expect(rounds).toHaveLength(3)
+    expect(rounds[0]).toHaveLength(10)
+    // Only the two throttled items are re-sent, twice.
+    for (const r of rounds.slice(1)) expect(r.map((l) => JSON.parse(l).create._id)).toEqual(['ok-000003', 'ok-000007'])
+    expect(s.stats.itemRetries).toBe(4)
+  })
+
+  test('a rejected finding document rejects its event (so the dead letter replays both)', async () => {
+    const s = await sink()
+    srv.faults.item = ({ index }) => (index === 'envoy-audit-findings' ? 400 : null)
+    const result = await s.write([deniedEvent(1), okEvent(1)])
+    expect(result.rejected.map((r) => r.event.event.id)).toEqual(['denied-000001'])
+    expect(result.rejected[0]!.message).toContain('finding denied-000001:0')
+  })
+
+  test('retry storm: with a third of all items throttled on every attempt, everything lands exactly once', async () => {
+    const s = await sink({ flushBytes: 64 * 1024, concurrency: 4 })
+    srv.faults.item = failByRate(429, 0.33, 'storm')
+    const events = Array.from({ length: 3000 }, (_, i) => (i % 10 === 0 ? deniedEvent(i) : okEvent(i)))
+    const results = await Promise.all([s.write(events.slice(0, 1500)), s.write(events.slice(1500))])
+    expect(results.flatMap((r) => r.rejected)).toEqual([])
+    const ids = srv.docs('envoy-audit-events').map((d) => d._id)
+    expect(new Set(ids).size).toBe(3000)
+    expect(ids).toHaveLength(3000)
+    expect(srv.docs('envoy-audit-findings')).toHaveLength(300)
+    expect(s.stats.itemRetries).toBeGreaterThan(900)
+    expect(s.stats.duplicates).toBe(0)
+  })
+
+  test('maxAttempts bounds item retries: an always-throttled item is given up as EA_SINK_ITEM_RETRYABLE', async () => {
+    const s = await sink({ retry: { initialMs: 1, maxMs: 2, maxAttempts: 3 } })
+    srv.faults.item = failIds(['ok-000001'], 429)
+    const result = await s.write([okEvent(0), okEvent(1)])
+    expect(result.rejected.map((r) => [r.event.event.id, r.code])).toEqual([['ok-000001', 'EA_SINK_ITEM_RETRYABLE']])
+    expect(bulkActions()).toHaveLength(3)
+  })
+})
+
+describe('OpenSearchSink request-level failures', () => {
+  test.each([
+    [429, 'HTTP 429'],
+    [502, 'HTTP 502'],
+    [503, 'HTTP 503'],
+    [504, 'HTTP 504'],
+    ['destroy' as const, 'socket'],
+  ])('%s on the whole request is backed off and retried', async (fault) => {
+    const s = await sink()
+    srv.faults.failRequests(/_bulk/, fault, 3)
+    const result = await s.write([okEvent(1), okEvent(2)])
+    expect(result.rejected).toEqual([])
+    expect(srv.docs('envoy-audit-events')).toHaveLength(2)
+    expect(s.stats.requestRetries).toBe(3)
+    expect(srv.faults.pendingRequestFaults()).toBe(0)
+  })
+
+  test('outage: connection refused holds the write pending (backpressure) until the cluster is back', async () => {
+    const s = await sink()
+    await srv.stopListening()
+    let settled = false
+    const pending = s.write([okEvent(1), deniedEvent(1)]).finally(() => (settled = true))
+    await new Promise((r) => setTimeout(r, 300))
+    expect(settled).toBe(false)
+    expect(s.stats.requestRetries).toBeGreaterThan(2)
+    await srv.resume()
+    const result = await pending
+    expect(result.rejected).toEqual([])
+    expect(srv.docs('envoy-audit-events')).toHaveLength(2)
+    expect(srv.docs('envoy-audit-findings')).toHaveLength(1)
+  })
+
+  test('close() during an outage rejects the pending write after closeTimeoutMs (the source commits nothing)', async () => {
+    const s = await sink({ closeTimeoutMs: 200 })
+    await srv.stopListening()
+    const pending = s.write([okEvent(1)])
+    await new Promise((r) => setTimeout(r, 50))
+    await s.close()
+    const err = await pending.catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(EnvoyAuditError)
+    expect((err as EnvoyAuditError).code).toBe('EA_SINK_UNAVAILABLE')
+    await expect(s.write([okEvent(2)])).rejects.toThrow(/closed/)
+  })
+
+  test('a request-level 400 rejects the items of that request', async () => {
+    const s = await sink()
+    srv.faults.failRequests(/_bulk/, 400, 1)
+    const result = await s.write([okEvent(1)])
+    expect(result.rejected.map((r) => r.code)).toEqual(['EA_SINK_MAPPING'])
+  })
+})
+
+describe('OpenSearchSink batching', () => {
+  test('bulk requests stay within flushBytes and concurrent writes are coalesced', async () => {
+    const s = await sink({ flushBytes: 16 * 1024 })
+    const events = Array.from({ length: 200 }, (_, i) => okEvent(i))
+    await Promise.all([s.write(events.slice(0, 100)), s.write(events.slice(100))])
+    const bulks = srv.requests.filter((r) => r.path === '/_bulk')
+    expect(bulks.length).toBeGreaterThan(5)
+    for (const b of bulks) expect(b.body.length).toBeLessThanOrEqual(16 * 1024)
+    expect(srv.docs('envoy-audit-events')).toHaveLength(200)
+  })
+
+  test('small writes wait at most flushIntervalMs and close() flushes what is buffered', async () => {
+    const s = await sink({ flushIntervalMs: 60_000 })
+    const pending = s.write([okEvent(1)])
+    await new Promise((r) => setTimeout(r, 50))
+    expect(srv.requests.filter((r) => r.path === '/_bulk')).toHaveLength(0)
+    await s.close()
+    expect((await pending).rejected).toEqual([])
+    expect(srv.docs('envoy-audit-events')).toHaveLength(1)
+  })
+
+  test('gzip compression sends content-encoding gzip bodies the server can read', async () => {
+    const gz = new Client({ node: srv.url, maxRetries: 0, compression: 'gzip' })
+    const s = new OpenSearchSink({ client: gz, config: loadSinkConfig({ flushIntervalMs: 1 }) })
+    await s.start()
+    await s.write([okEvent(1), okEvent(2)])
+    await s.close()
+    await gz.close()
+    const bulk = srv.requests.find((r) => r.path === '/_bulk')!
+    expect(bulk.headers['content-encoding']).toBe('gzip')
+    expect(srv.docs('envoy-audit-events')).toHaveLength(2)
+  })
+})

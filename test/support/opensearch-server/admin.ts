@@ -1,0 +1,144 @@
+/**
+ * Management endpoints of the test server: composable index templates, ISM policies (with the
+ * seq_no/primary_term concurrency control real ISM enforces), indices with aliases, `_alias`,
+ * `_aliases`, `_refresh`, `_cluster/health` and single-document GET.
+ */
+import { ApiError, type ClusterState } from './state.js'
+import type { Reply } from './server.js'
+
+type Json = Record<string, unknown>
+
+function parseBody(body: Buffer): Json {
+  if (body.length === 0) return {}
+  try {
+    const v = JSON.parse(body.toString('utf8')) as unknown
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error('not an object')
+    return v as Json
+  } catch {
+    throw new ApiError(400, 'parse_exception', 'request body is required to be a JSON object')
+  }
+}
+
+function templates(state: ClusterState, method: string, name: string | undefined, body: Buffer): Reply {
+  if (name === undefined) {
+    if (method !== 'GET') throw new ApiError(405, 'method_not_allowed', 'only GET /_index_template')
+    return { status: 200, body: { index_templates: [...state.templates].map(([n, t]) => ({ name: n, index_template: t })) } }
+  }
+  const existing = state.templates.get(name)
+  switch (method) {
+    case 'PUT':
+    case 'POST': {
+      const t = parseBody(body)
+      if (!Array.isArray(t.index_patterns) || t.index_patterns.length === 0)
+        throw new ApiError(400, 'action_request_validation_exception', 'Validation Failed: 1: index patterns are missing;')
+      state.templates.set(name, t)
+      return { status: 200, body: { acknowledged: true } }
+    }
+    case 'HEAD':
+      return { status: existing === undefined ? 404 : 200 }
+    case 'GET':
+      if (existing === undefined) throw new ApiError(404, 'resource_not_found_exception', `index template matching [${name}] not found`)
+      return { status: 200, body: { index_templates: [{ name, index_template: existing }] } }
+    case 'DELETE':
+      if (!state.templates.delete(name)) throw new ApiError(404, 'index_template_missing_exception', `index_template [${name}] missing`)
+      return { status: 200, body: { acknowledged: true } }
+  }
+  throw new ApiError(405, 'method_not_allowed', `${method} not allowed`)
+}
+
+/** What real ISM stores: it stamps the id, time and schema version and fills each action's retry. */
+function normalisePolicy(id: string, policy: Json): Json {
+  const states = ((policy.states as Json[] | undefined) ?? []).map((s) => ({
+    ...s,
+    actions: ((s.actions as Json[] | undefined) ?? []).map((a) => ({ retry: { count: 3, backoff: 'exponential', delay: '1m' }, ...a })),
+  }))
+  return { policy_id: id, last_updated_time: Date.now(), schema_version: 21, error_notification: null, ...policy, states }
+}
+
+function ism(state: ClusterState, method: string, id: string, query: Record<string, string>, body: Buffer): Reply {
+  const existing = state.policies.get(id)
+  const meta = (p: { seqNo: number; primaryTerm: number; version: number }) => ({ _id: id, _version: p.version, _seq_no: p.seqNo, _primary_term: p.primaryTerm })
+  switch (method) {
+    case 'PUT': {
+      const policy = parseBody(body).policy as Json | undefined
+      if (policy === undefined || !Array.isArray(policy.states)) throw new ApiError(400, 'illegal_argument_exception', 'Required [policy] with [states]')
+      const hasCc = query.if_seq_no !== undefined || query.if_primary_term !== undefined
+      if (existing !== undefined) {
+        if (!hasCc || Number(query.if_seq_no) !== existing.seqNo || Number(query.if_primary_term) !== existing.primaryTerm)
+          throw new ApiError(409, 'version_conflict_engine_exception', `[${id}]: version conflict, document already exists (current version [${existing.version}])`)
+      } else if (hasCc) {
+        throw new ApiError(409, 'version_conflict_engine_exception', `[${id}]: version conflict, document does not exist`)
+      }
+      const next = { policy: normalisePolicy(id, policy), seqNo: state.nextSeqNo(), primaryTerm: 1, version: (existing?.version ?? 0) + 1 }
+      state.policies.set(id, next)
+      return { status: existing === undefined ? 201 : 200, body: { ...meta(next), policy: { policy: next.policy } } }
+    }
+    case 'GET':
+    case 'HEAD':
+      if (existing === undefined) {
+        if (method === 'HEAD') return { status: 404 }
+        throw new ApiError(404, 'status_exception', 'Policy not found')
+      }
+      return { status: 200, body: { ...meta(existing), policy: existing.policy } }
+    case 'DELETE':
+      if (!state.policies.delete(id)) throw new ApiError(404, 'status_exception', 'Policy not found')
+      return { status: 200, body: { _id: id, result: 'deleted' } }
+  }
+  throw new ApiError(405, 'method_not_allowed', `${method} not allowed`)
+}
+
+function aliasView(state: ClusterState, name: string): Json {
+  const entry = state.aliases.get(name)
+  if (entry === undefined) throw new ApiError(404, 'aliases_not_found_exception', `alias [${name}] missing`)
+  const out: Json = {}
+  for (const [index, props] of entry) out[index] = { aliases: { [name]: props } }
+  return out
+}
+
+export function handleAdmin(state: ClusterState, method: string, parts: string[], query: Record<string, string>, body: Buffer): Reply {
+  const [first, second, third] = parts
+  if (first === '_index_template') return templates(state, method, second, body)
+  if (first === '_plugins' && second === '_ism' && third === 'policies' && parts[3] !== undefined) return ism(state, method, parts[3], query, body)
+  if (first === '_cluster' && second === 'health') return { status: 200, body: { cluster_name: 'test', status: 'green', number_of_nodes: 1 } }
+  if (first === '_refresh' || second === '_refresh') return { status: 200, body: { _shards: { total: 1, successful: 1, failed: 0 } } }
+  if (first === '_alias' && second !== undefined) {
+    if (method === 'HEAD') return { status: state.aliases.has(second) ? 200 : 404 }
+    return { status: 200, body: aliasView(state, second) }
+  }
+  if (first === '_aliases' && method === 'POST') {
+    for (const action of (parseBody(body).actions as Json[] | undefined) ?? []) {
+      const add = action.add as Json | undefined
+      if (add === undefined) throw new ApiError(400, 'illegal_argument_exception', 'only add actions are implemented by the test server')
+      state.addAlias(String(add.alias), String(add.index), { is_write_index: add.is_write_index === true })
+    }
+    return { status: 200, body: { acknowledged: true } }
+  }
+  if (first !== undefined && !first.startsWith('_')) {
+    if (second === '_doc' && third !== undefined && method === 'GET') {
+      const doc = state.resolve(first).map((i) => i.docs.get(third)).find((d) => d !== undefined)
+      if (doc === undefined) return { status: 404, body: { _index: first, _id: third, found: false } }
+      return { status: 200, body: { _index: doc._index, _id: doc._id, _version: doc._version, _seq_no: doc._seq_no, _primary_term: 1, found: true, _source: doc._source } }
+    }
+    if (second === undefined) {
+      if (method === 'PUT') {
+        state.createIndex(first, parseBody(body))
+        return { status: 200, body: { acknowledged: true, shards_acknowledged: true, index: first } }
+      }
+      if (method === 'HEAD') return { status: state.indices.has(first) || state.aliases.has(first) ? 200 : 404 }
+      if (method === 'DELETE') {
+        state.deleteIndex(first)
+        return { status: 200, body: { acknowledged: true } }
+      }
+      if (method === 'GET') {
+        const out: Json = {}
+        for (const i of state.resolve(first)) {
+          const aliases: Json = {}
+          for (const [a, entry] of state.aliases) if (entry.has(i.name)) aliases[a] = entry.get(i.name)
+          out[i.name] = { aliases, mappings: i.mappings, settings: { index: i.settings } }
+        }
+        return { status: 200, body: out }
+      }
+    }
+  }
+  throw new ApiError(400, 'illegal_argument_exception', `no handler found for uri [/${parts.join('/')}] and method [${method}] (test server)`)
+}

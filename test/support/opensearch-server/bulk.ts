@@ -1,0 +1,92 @@
+/**
+ * `_bulk` for the test server. Input is NDJSON: an action line (`{"create":{"_index":..,"_id":..}}` or
+ * `index`), then the document line. The response is HTTP 200 with one item per action in request order,
+ * `errors: true` when any item failed, as OpenSearch answers; a malformed action line fails the whole
+ * request with 400, which is also what OpenSearch does.
+ */
+import { randomUUID } from 'node:crypto'
+import { itemErrorFor } from './faults.js'
+import { ApiError } from './state.js'
+import type { Reply, TestOpenSearch } from './server.js'
+import type { Doc } from './search.js'
+
+type Json = Record<string, unknown>
+
+function parseLine(line: string, n: number): Json {
+  let value: unknown
+  try {
+    value = JSON.parse(line)
+  } catch {
+    throw new ApiError(400, 'illegal_argument_exception', `Malformed action/metadata line [${n}], expected START_OBJECT`)
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    throw new ApiError(400, 'illegal_argument_exception', `Malformed action/metadata line [${n}], expected START_OBJECT`)
+  return value as Json
+}
+
+export function handleBulk(srv: TestOpenSearch, pathIndex: string | undefined, body: Buffer): Reply {
+  const started = Date.now()
+  const lines = body.toString('utf8').split('\n')
+  if (lines[lines.length - 1] === '') lines.pop()
+  else throw new ApiError(400, 'illegal_argument_exception', 'The bulk request must be terminated by a newline [\\n]')
+  if (lines.length === 0) throw new ApiError(400, 'action_request_validation_exception', 'Validation Failed: 1: no requests added;')
+  const items: Json[] = []
+  let errors = false
+  for (let i = 0; i < lines.length; i++) {
+    const actionLine = parseLine(lines[i]!, i + 1)
+    const [action, metaRaw] = Object.entries(actionLine)[0] ?? []
+    if (action !== 'create' && action !== 'index')
+      throw new ApiError(400, 'illegal_argument_exception', `Malformed action/metadata line [${i + 1}], expected one of [create, index] (test server)`)
+    const meta = (metaRaw ?? {}) as Json
+    const target = String(meta._index ?? pathIndex ?? '')
+    const id = meta._id === undefined ? randomUUID() : String(meta._id)
+    const sourceLine = lines[++i]
+    const item = (status: number, extra: Json): void => {
+      items.push({ [action]: { _index: target, _id: id, status, ...extra } })
+      if (status >= 300) errors = true
+    }
+    const seenKey = `${target}/${id}`
+    const attempt = srv.seen.get(seenKey) ?? 0
+    srv.seen.set(seenKey, attempt + 1)
+    if (target === '') {
+      item(400, { error: { type: 'action_request_validation_exception', reason: 'Validation Failed: 1: index is missing;' } })
+      continue
+    }
+    let doc: Doc
+    try {
+      doc = JSON.parse(sourceLine ?? '') as Doc
+      if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new Error('not an object')
+    } catch {
+      item(400, { error: { type: 'mapper_parsing_exception', reason: 'failed to parse' } })
+      continue
+    }
+    const fault = srv.faults.item?.({ action, index: target, id, doc, attempt })
+    if (fault !== null && fault !== undefined) {
+      const status = typeof fault === 'number' ? fault : fault.status
+      const base = itemErrorFor(status, target)
+      const error = typeof fault === 'number' ? base : { type: fault.type ?? base.type, reason: fault.reason ?? base.reason }
+      item(status, { error: { ...error, index: target } })
+      continue
+    }
+    try {
+      const index = srv.state.writeIndex(target)
+      const { result, doc: stored } = srv.state.put(index, id, doc, action)
+      items.push({
+        [action]: {
+          _index: index.name,
+          _id: id,
+          _version: stored._version,
+          result,
+          _shards: { total: 2, successful: 1, failed: 0 },
+          _seq_no: stored._seq_no,
+          _primary_term: 1,
+          status: result === 'created' ? 201 : 200,
+        },
+      })
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err
+      item(err.status, { error: { type: err.type, reason: err.message, index: target } })
+    }
+  }
+  return { status: 200, body: { took: Date.now() - started, errors, items } }
+}

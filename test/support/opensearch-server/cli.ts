@@ -1,0 +1,16 @@
+/**
+ * Runs the test server in its own process (throughput tests must not share the event loop with the
+ * client). Prints one JSON line `{"port":N}` on stdout once listening; stops on SIGTERM or stdin close.
+ * Usage: npx tsx test/support/opensearch-server/cli.ts [--port N]
+ */
+import { TestOpenSearch } from './server.js'
+
+const portArg = process.argv.indexOf('--port')
+const port = portArg > 0 ? Number(process.argv[portArg + 1]) : 0
+const srv = await TestOpenSearch.start({ port })
+process.stdout.write(JSON.stringify({ port: srv.port }) + '\n')
+const stop = () => void srv.close().then(() => process.exit(0))
+process.on('SIGTERM', stop)
+process.on('SIGINT', stop)
+process.stdin.on('end', stop)
+process.stdin.resume()
