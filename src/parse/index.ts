@@ -1,0 +1,174 @@
+/**
+ * The parse stage: raw records (bytes exactly as a source read them) -> canonical audit events, or
+ * typed dead letters. Public API; other stages and the CLI code against this module only.
+ */
+import { isUtf8 } from 'node:buffer'
+import { z } from 'zod'
+import { EnvoyAuditError } from '../errors.js'
+import type { DeadLetter } from '../schema/audit-event.js'
+import type { RawRecord, StageResult } from '../pipeline/component.js'
+import { deadLetterFor } from '../pipeline/dead-letter.js'
+import { CANONICAL_FIELDS } from './fields.js'
+import { type FieldMap, type FieldMapPreset, isUnsafeKey } from './json.js'
+import { PartialAssembler, splitCri } from './cri.js'
+import { createLineParser } from './record.js'
+
+export type { FieldMap, FieldMapPreset } from './json.js'
+
+/**
+ * - `auto`: detect per record (JSON by its keys, text by its field layout, envelopes always unwrapped).
+ * - `istio-json`: Istio's default JSON (typed 1.8+, untyped <=1.7, `;`-suffixed clusters 1.23/1.24).
+ * - `istio-text`: Istio's default TEXT format, any generation (1.0, 1.1, 1.3-1.7, 1.8, 1.9+).
+ * - `envoy-text`: Envoy's own default format (no Istio fields).
+ * - `custom-json`: JSON through `fieldMap` (a preset name or a user map; default preset `seed-000`).
+ * Envelopes (CRI, Docker, Fluent Bit, Vector, kubectl/stern prefixes) are unwrapped in every mode.
+ */
+export type FormatName = 'auto' | 'istio-json' | 'istio-text' | 'envoy-text' | 'custom-json'
+
+export interface ParserConfig {
+  format: FormatName
+  /** Records (and assembled CRI partial lines) longer than this many bytes are dead-lettered. */
+  maxLineBytes: number
+  fieldMap?: FieldMap | FieldMapPreset
+}
+
+const jsonKey = z
+  .string()
+  .min(1)
+  .max(256)
+  .refine((k) => !isUnsafeKey(k), { message: 'must not be __proto__, constructor or prototype' })
+
+const fieldMapSchema = z.union([
+  z.enum(['istio', 'seed-000']),
+  z
+    .object({
+      name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/).optional(),
+      fields: z.partialRecord(z.enum(CANONICAL_FIELDS), jsonKey),
+    })
+    .strict(),
+])
+
+export const parserConfigSchema: z.ZodType<ParserConfig> = z
+  .object({
+    format: z.enum(['auto', 'istio-json', 'istio-text', 'envoy-text', 'custom-json']).default('auto'),
+    maxLineBytes: z.number().int().min(256).max(16 * 1024 * 1024).default(65536),
+    fieldMap: fieldMapSchema.optional(),
+  })
+  .strict() as unknown as z.ZodType<ParserConfig>
+
+export interface ParseCounts {
+  in: number
+  events: number
+  deadLettered: number
+  /** CRI partial (P) records of this batch now held until their F line. */
+  partialsHeld: number
+}
+
+export interface RecordParser {
+  /** Pure over the batch except for CRI partial (P) lines, which are held per stream (file or topic-partition) until their F line. */
+  parseBatch(records: RawRecord[]): StageResult & { counts: ParseCounts }
+  /** End of stream: dead-letter any held partial lines with EA_PARSE_PARTIAL. */
+  flush(): DeadLetter[]
+}
+
+/** Validates and freezes a parser config; throws EA_CONFIG_INVALID naming the option path. */
+export function parseParserConfig(input: unknown): Readonly<ParserConfig> {
+  const r = parserConfigSchema.safeParse(input ?? {})
+  if (!r.success) {
+    const issue = r.error.issues[0]
+    const path = issue === undefined || issue.path.length === 0 ? 'parser' : `parser.${issue.path.join('.')}`
+    throw new EnvoyAuditError('EA_CONFIG_INVALID', `${path}: ${issue?.message ?? 'invalid'}`)
+  }
+  const cfg = r.data
+  if (cfg.fieldMap !== undefined && typeof cfg.fieldMap === 'object') {
+    Object.freeze(cfg.fieldMap.fields)
+    Object.freeze(cfg.fieldMap)
+  }
+  return Object.freeze(cfg)
+}
+
+export function createParser(config?: Partial<ParserConfig>): RecordParser {
+  const cfg = parseParserConfig(config)
+  const parseLine = createLineParser(cfg)
+  const partials = new PartialAssembler(cfg.maxLineBytes)
+  const maxBytes = cfg.maxLineBytes
+
+  return {
+    parseBatch(records) {
+      const events: StageResult['events'] = []
+      const deadLetters: DeadLetter[] = []
+      let held = 0
+      const now = new Date()
+      for (const record of records) {
+        try {
+          const text = decode(record, maxBytes)
+          if (typeof text !== 'string') {
+            deadLetters.push(deadLetterFor(record, text.code, text.message, 'parse', now))
+            continue
+          }
+          let line = text
+          const cri = splitCri(text)
+          let viaCri = false
+          if (cri !== undefined) {
+            const r = partials.accept(record, cri)
+            if (r.kind === 'held') {
+              held++
+              continue
+            }
+            if (r.kind === 'overflow') {
+              for (const rec of r.records) deadLetters.push(deadLetterFor(rec, 'EA_PARSE_PARTIAL', `CRI partial line longer than maxLineBytes (${maxBytes})`, 'parse', now))
+              continue
+            }
+            line = r.content
+            viaCri = true
+          }
+          const out = parseLine(record, line, viaCri)
+          if ('event' in out) events.push(out.event)
+          else deadLetters.push(deadLetterFor(record, out.code, out.message, 'parse', now))
+        } catch (err) {
+          // Never expected: every branch above returns a result. Kept so one bad record cannot stop a batch.
+          deadLetters.push(deadLetterFor(record, 'EA_PARSE_MALFORMED_TEXT', `parser error: ${(err as Error)?.message ?? String(err)}`, 'parse', now))
+        }
+      }
+      return { events, deadLetters, counts: { in: records.length, events: events.length, deadLettered: deadLetters.length, partialsHeld: held } }
+    },
+    flush() {
+      const now = new Date()
+      return partials.drain().map((rec) => deadLetterFor(rec, 'EA_PARSE_PARTIAL', 'CRI partial (P) line whose final (F) line never arrived', 'parse', now))
+    },
+  }
+}
+
+type DecodeError = { code: 'EA_PARSE_TOO_LONG' | 'EA_PARSE_INVALID_UTF8' | 'EA_PARSE_EMPTY'; message: string }
+
+/** Bytes -> text, enforcing the size cap first (cheap) and UTF-8 validity second. */
+function decode(record: RawRecord, maxBytes: number): string | DecodeError {
+  const v = record.value
+  let s: string
+  if (typeof v === 'string') {
+    if (v.length * 3 > maxBytes) {
+      const n = v.length > maxBytes ? v.length : Buffer.byteLength(v, 'utf8')
+      if (n > maxBytes) return tooLong(n, maxBytes)
+    }
+    if (!(v as unknown as { isWellFormed(): boolean }).isWellFormed()) return { code: 'EA_PARSE_INVALID_UTF8', message: 'string contains lone surrogates' }
+    s = v
+  } else {
+    if (v.length > maxBytes) return tooLong(v.length, maxBytes)
+    if (!isUtf8(v)) return { code: 'EA_PARSE_INVALID_UTF8', message: 'record bytes are not valid UTF-8' }
+    s = v.toString('utf8')
+  }
+  let end = s.length
+  while (end > 0) {
+    const c = s.charCodeAt(end - 1)
+    if (c === 10 || c === 13) end--
+    else break
+  }
+  const startAt = s.charCodeAt(0) === 0xfeff ? 1 : 0
+  if (startAt !== 0 || end !== s.length) s = s.slice(startAt, end)
+  if (s.trim().length === 0) return { code: 'EA_PARSE_EMPTY', message: 'empty or whitespace-only record' }
+  return s
+}
+
+function tooLong(n: number, max: number): DecodeError {
+  return { code: 'EA_PARSE_TOO_LONG', message: `record is ${n} bytes, over maxLineBytes (${max})` }
+}

@@ -1,0 +1,129 @@
+import type { AuditEvent } from '../schema/audit-event.js'
+import type { RawRecord } from '../pipeline/component.js'
+import type { ErrorCode } from '../errors.js'
+import { buildEvent } from './build-event.js'
+import { splitCri } from './cri.js'
+import { envelopeLine, kubeFromEnvelope, nestedAccessLog, stripPrefix } from './envelope.js'
+import type { KubeMeta } from './fields.js'
+import { type CompiledMap, ISTIO_MAP, SEED_MAP, compileFieldMap, extractJsonFields, istioJsonFormat, matchesMap, resolveFieldMap } from './json.js'
+import { looksLikeTextAccessLog, parseTextLine } from './text.js'
+import type { ParserConfig } from './index.js'
+
+/**
+ * One decoded line (CRI framing already removed) -> event or failure. Dispatch, in order:
+ * `{` -> JSON: an access-log object (by its keys) or an envelope whose `log`/`message`/merge_log_key
+ * holds one; `[<digit>...] "` -> text access log; JSON scalars/arrays -> EA_PARSE_NOT_OBJECT; a short
+ * kubectl/stern prefix in front of either -> stripped once; anything else -> EA_PARSE_NOT_ACCESS_LOG.
+ */
+export type LineResult = { event: AuditEvent } | { code: ErrorCode; message: string }
+
+const MAX_DEPTH = 2
+
+export function createLineParser(cfg: Readonly<ParserConfig>): (record: RawRecord, line: string, viaCri: boolean) => LineResult {
+  const format = cfg.format
+  const userMap: CompiledMap | undefined = cfg.fieldMap === undefined ? undefined : compileFieldMap(resolveFieldMap(cfg.fieldMap))
+  const customMap = format === 'custom-json' ? userMap ?? SEED_MAP : userMap
+  const textFamily = format === 'istio-text' ? 'istio' : format === 'envoy-text' ? 'envoy' : undefined
+  const acceptsText = format === 'auto' || textFamily !== undefined
+  const acceptsJson = format === 'auto' || format === 'istio-json' || format === 'custom-json'
+
+  function parseLine(record: RawRecord, line: string, kube: KubeMeta | undefined, depth: number, prefixed: boolean): LineResult {
+    let s = line
+    if (s.charCodeAt(0) === 32 || s.charCodeAt(0) === 9) s = s.trimStart()
+    const c0 = s.charCodeAt(0)
+    if (c0 === 123 /* { */) {
+      let obj: unknown
+      try {
+        obj = JSON.parse(s)
+      } catch (err) {
+        return { code: 'EA_PARSE_INVALID_JSON', message: `invalid JSON: ${(err as Error).message.slice(0, 120)}` }
+      }
+      if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) return { code: 'EA_PARSE_NOT_OBJECT', message: 'JSON value is not an object' }
+      return fromObject(record, obj as Record<string, unknown>, s, kube, depth)
+    }
+    if (looksLikeTextAccessLog(s)) {
+      if (!acceptsText) return { code: 'EA_PARSE_NOT_ACCESS_LOG', message: `text access-log line, but the format is ${format}` }
+      const r = parseTextLine(s, textFamily)
+      if ('code' in r) return r
+      return buildEvent(r.fields, { record, format: r.format, original: s, kube })
+    }
+    if (depth > 0 && depth <= MAX_DEPTH) {
+      // Fluent Bit without a CRI parser keeps the CRI framing inside `log`.
+      const cri = splitCri(s)
+      if (cri !== undefined) return parseLine(record, cri.content, kube, depth + 1, prefixed)
+    }
+    if (isJsonScalarStart(c0)) {
+      try {
+        JSON.parse(s)
+        return { code: 'EA_PARSE_NOT_OBJECT', message: 'JSON value is not an object' }
+      } catch {
+        // not JSON: fall through
+      }
+    }
+    if (!prefixed) {
+      const p = stripPrefix(s)
+      if (p !== undefined) return parseLine(record, p.line, kube ?? p.kube, depth, true)
+    }
+    return { code: 'EA_PARSE_NOT_ACCESS_LOG', message: `not an Envoy access-log record: ${JSON.stringify(s.slice(0, 60))}` }
+  }
+
+  function fromObject(record: RawRecord, obj: Record<string, unknown>, text: string, kubeIn: KubeMeta | undefined, depth: number): LineResult {
+    if (Object.hasOwn(obj, '__proto__') || Object.hasOwn(obj, 'constructor') || Object.hasOwn(obj, 'prototype')) {
+      return { code: 'EA_PARSE_UNSAFE_KEY', message: 'JSON object has a __proto__, constructor or prototype key' }
+    }
+    const kube = kubeIn ?? (Object.hasOwn(obj, 'kubernetes') ? kubeFromEnvelope(obj) : undefined)
+    const map = acceptsJson ? pickMap(obj) : undefined
+    if (map !== undefined) {
+      // merge_log with keep_log: the Envoy line is still there and is the better original.
+      const kept = envelopeLine(obj)
+      return fromAccessObject(record, obj, map, kept === undefined ? text : trimNewline(kept), kube)
+    }
+    const inner = envelopeLine(obj)
+    if (inner !== undefined) {
+      const line = trimNewline(inner)
+      if (line.trim().length === 0) return { code: 'EA_PARSE_ENVELOPE', message: 'envelope carries an empty log line' }
+      if (depth >= MAX_DEPTH) return { code: 'EA_PARSE_ENVELOPE', message: 'envelopes nested too deeply' }
+      return parseLine(record, line, kube, depth + 1, false)
+    }
+    if (acceptsJson) {
+      const nested = nestedAccessLog(obj, customMap?.timeKey ?? 'start_time') ?? (customMap === undefined ? nestedAccessLog(obj, 'start_time') : undefined)
+      if (nested !== undefined) {
+        if (Object.hasOwn(nested, '__proto__') || Object.hasOwn(nested, 'constructor') || Object.hasOwn(nested, 'prototype')) {
+          return { code: 'EA_PARSE_UNSAFE_KEY', message: 'nested access-log object has a __proto__, constructor or prototype key' }
+        }
+        const map2 = pickMap(nested)
+        if (map2 !== undefined) return fromAccessObject(record, nested, map2, JSON.stringify(nested), kube)
+      }
+    }
+    if (Object.hasOwn(obj, 'kubernetes') || Object.hasOwn(obj, 'stream')) return { code: 'EA_PARSE_ENVELOPE', message: 'log envelope carries no log line (no log or message string)' }
+    return { code: 'EA_PARSE_NOT_ACCESS_LOG', message: 'JSON object is not an access-log record (no start time key)' }
+  }
+
+  function pickMap(obj: Record<string, unknown>): CompiledMap | undefined {
+    if (format === 'custom-json') return customMap !== undefined && Object.hasOwn(obj, customMap.timeKey) ? customMap : undefined
+    if (format === 'istio-json') return Object.hasOwn(obj, 'start_time') ? ISTIO_MAP : undefined
+    // auto: a user's map wins when it matches; then Istio's keys; then the seed preset.
+    if (customMap !== undefined && matchesMap(obj, customMap)) return customMap
+    if (Object.hasOwn(obj, 'start_time')) return ISTIO_MAP
+    return customMap === undefined && matchesMap(obj, SEED_MAP) ? SEED_MAP : undefined
+  }
+
+  function fromAccessObject(record: RawRecord, obj: Record<string, unknown>, map: CompiledMap, original: string, kube: KubeMeta | undefined): LineResult {
+    const fields = extractJsonFields(obj, map)
+    const name = map === ISTIO_MAP ? istioJsonFormat(obj) : `custom:${map.name}`
+    return buildEvent(fields, { record, format: name, original, kube })
+  }
+
+  return (record, line) => parseLine(record, line, undefined, 0, false)
+}
+
+function trimNewline(s: string): string {
+  let end = s.length
+  while (end > 0 && (s.charCodeAt(end - 1) === 10 || s.charCodeAt(end - 1) === 13)) end--
+  return end === s.length ? s : s.slice(0, end)
+}
+
+/** `"`, `[`, digit, `-`, t/f/n: could be a JSON scalar or array. */
+function isJsonScalarStart(c: number): boolean {
+  return c === 34 || c === 91 || c === 45 || (c >= 48 && c <= 57) || c === 116 || c === 102 || c === 110
+}
