@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { auditEventSchema } from './audit-event.js'
 import { mappingFromSchema } from './mapping.js'
+import { renderOpenSearchArtifacts } from '../lifecycle/artifacts.js'
 
 export interface Artifact {
   path: string
@@ -26,5 +27,6 @@ export async function renderArtifacts(): Promise<Artifact[]> {
       path: 'schemas/generated/audit-event.mapping.json',
       content: JSON.stringify(mappingFromSchema(auditEventSchema), null, 2) + '\n',
     },
+    ...renderOpenSearchArtifacts(),
   ]
 }

@@ -1,0 +1,119 @@
+import { afterEach, beforeEach, describe, expect, test } from 'vitest'
+import { Client } from '@opensearch-project/opensearch'
+import { runSetup } from '../../src/lifecycle/setup.js'
+import { loadLifecycleConfig } from '../../src/lifecycle/config.js'
+import { eventsTemplate } from '../../src/lifecycle/index-template.js'
+import { OpenSearchSink } from '../../src/sinks/opensearch/sink.js'
+import { loadSinkConfig } from '../../src/sinks/opensearch/config.js'
+import { EnvoyAuditError } from '../../src/errors.js'
+import { TestOpenSearch } from '../support/opensearch-server/index.js'
+import { deniedEvent, okEvent } from '../sinks/opensearch/fixtures.js'
+
+let srv: TestOpenSearch
+let client: Client
+
+beforeEach(async () => {
+  srv = await TestOpenSearch.start()
+  client = new Client({ node: srv.url })
+})
+
+afterEach(async () => {
+  await client.close()
+  await srv.close()
+})
+
+/** Requests that change state (anything but GET/HEAD). */
+const writes = () => srv.requests.filter((r) => r.method !== 'GET' && r.method !== 'HEAD')
+
+describe('setup', () => {
+  test('first run creates policy, both templates and both write aliases with bootstrap indices', async () => {
+    const steps = await runSetup(client, loadLifecycleConfig())
+    expect(steps.map((s) => [s.resource, s.action])).toEqual([
+      ['ism policy envoy-audit-retention', 'created'],
+      ['index template envoy-audit-events-template', 'created'],
+      ['index template envoy-audit-findings-template', 'created'],
+      ['write alias envoy-audit-events', 'created'],
+      ['write alias envoy-audit-findings', 'created'],
+    ])
+    expect([...srv.state.aliases.get('envoy-audit-events')!]).toEqual([['envoy-audit-events-000001', { is_write_index: true }]])
+    const index = srv.state.indices.get('envoy-audit-events-000001')!
+    expect(index.mappings).toEqual(eventsTemplate(loadLifecycleConfig()).template.mappings)
+    expect(index.settings['plugins.index_state_management.rollover_alias']).toBe('envoy-audit-events')
+    expect(srv.state.templates.get('envoy-audit-events-template')!.version).toBe(1)
+  })
+
+  test('a second run changes nothing and sends no writes', async () => {
+    await runSetup(client, loadLifecycleConfig())
+    const before = writes().length
+    const steps = await runSetup(client, loadLifecycleConfig())
+    expect(steps.every((s) => s.action === 'unchanged')).toBe(true)
+    expect(writes().length).toBe(before)
+  })
+
+  test('a changed retention re-PUTs the ISM policy with if_seq_no/if_primary_term (a plain re-PUT would be 409)', async () => {
+    await runSetup(client, loadLifecycleConfig())
+    const plain = await client.transport
+      .request({ method: 'PUT', path: '/_plugins/_ism/policies/envoy-audit-retention', body: { policy: { states: [] } } })
+      .catch((e: { statusCode: number }) => e.statusCode)
+    expect(plain).toBe(409)
+    const steps = await runSetup(client, loadLifecycleConfig({ deleteAfterDays: 900, snapshotRepository: 'audit-cold' }))
+    expect(steps[0]).toMatchObject({ action: 'updated' })
+    const put = srv.requests.filter((r) => r.method === 'PUT' && r.path.startsWith('/_plugins/_ism')).at(-1)!
+    expect(put.query.if_seq_no).toBeDefined()
+    expect(put.query.if_primary_term).toBe('1')
+    const stored = srv.state.policies.get('envoy-audit-retention')!
+    expect(stored.version).toBe(2)
+    const states = (stored.policy.states as { name: string }[]).map((s) => s.name)
+    expect(states).toEqual(['hot', 'warm', 'archive', 'delete'])
+    expect(JSON.stringify(stored.policy)).toContain('"min_rollover_age":"900d"')
+  })
+
+  test('an older installed template is replaced; a newer one is left alone', async () => {
+    await runSetup(client, loadLifecycleConfig())
+    const t = srv.state.templates.get('envoy-audit-events-template')!
+    srv.state.templates.set('envoy-audit-events-template', { ...t, version: 0 })
+    let steps = await runSetup(client, loadLifecycleConfig())
+    expect(steps[1]).toMatchObject({ action: 'updated' })
+    expect(srv.state.templates.get('envoy-audit-events-template')!.version).toBe(1)
+    srv.state.templates.set('envoy-audit-events-template', { ...t, version: 7 })
+    steps = await runSetup(client, loadLifecycleConfig())
+    expect(steps[1]).toMatchObject({ action: 'skipped' })
+    expect(srv.state.templates.get('envoy-audit-events-template')!.version).toBe(7)
+  })
+
+  test('same version with different content (shards) is updated', async () => {
+    await runSetup(client, loadLifecycleConfig())
+    const steps = await runSetup(client, loadLifecycleConfig({ shards: 3 }))
+    expect(steps[1]).toMatchObject({ action: 'updated' })
+    expect((srv.state.templates.get('envoy-audit-events-template')!.template as { settings: { number_of_shards: number } }).settings.number_of_shards).toBe(3)
+  })
+
+  test('an alias name taken by a concrete index is reported, not papered over', async () => {
+    srv.state.createIndex('envoy-audit-events')
+    const err = await runSetup(client, loadLifecycleConfig()).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(EnvoyAuditError)
+    expect((err as EnvoyAuditError).message).toContain('concrete index')
+  })
+
+  test('request failures become EnvoyAuditError with the HTTP status', async () => {
+    srv.faults.failRequests(/_index_template/, 403, 5)
+    const err = await runSetup(client, loadLifecycleConfig()).catch((e: unknown) => e)
+    expect((err as EnvoyAuditError).code).toBe('EA_SINK_AUTH')
+    expect((err as EnvoyAuditError).message).toContain('HTTP 403')
+  })
+
+  test('after setup, the strict mapping accepts every serialized fixture event and rejects a malformed one', async () => {
+    await runSetup(client, loadLifecycleConfig())
+    const sink = new OpenSearchSink({ client, config: loadSinkConfig({ flushIntervalMs: 1 }) })
+    await sink.start()
+    const good = [okEvent(1), deniedEvent(2), okEvent(3)]
+    const bad = okEvent(4)
+    bad.source = { ip: 'not-an-ip' }
+    const result = await sink.write([...good, bad])
+    await sink.close()
+    expect(result.rejected.map((r) => [r.event.event.id, r.code])).toEqual([['ok-000004', 'EA_SINK_MAPPING']])
+    expect(result.rejected[0]!.message).toContain('mapper_parsing_exception')
+    expect(srv.docs('envoy-audit-events-000001')).toHaveLength(3)
+    expect(srv.docs('envoy-audit-findings-000001')).toHaveLength(1)
+  })
+})
