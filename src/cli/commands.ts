@@ -3,7 +3,9 @@
  */
 import type { Command } from 'commander'
 import { registerParse } from './parse.js'
+import { registerSetup } from './setup.js'
 
 export function registerCommands(program: Command): void {
   registerParse(program)
+  registerSetup(program)
 }

@@ -1,0 +1,127 @@
+/**
+ * `envoy-audit setup --opensearch URL`: installs the ISM policy, index templates and write aliases.
+ * The connection options are exported for the other commands that talk to OpenSearch (ingest, report,
+ * hunt). Passwords are never taken on the command line (they would show in `ps` and shell history):
+ * they come from OPENSEARCH_PASSWORD or a file.
+ */
+import { readFileSync } from 'node:fs'
+import type { Command } from 'commander'
+import { EnvoyAuditError } from '../errors.js'
+import { loadConnectionConfig, type ConnectionConfig } from '../sinks/opensearch/config.js'
+import { createOpenSearchClient } from '../sinks/opensearch/client.js'
+import { loadLifecycleConfig } from '../lifecycle/config.js'
+import { runSetup } from '../lifecycle/setup.js'
+
+export interface OpenSearchCliOptions {
+  opensearch?: string
+  username?: string
+  passwordFile?: string
+  ca?: string
+  cert?: string
+  key?: string
+  insecure?: boolean
+  awsRegion?: string
+  awsService?: string
+  gzip?: boolean
+}
+
+export function addOpenSearchOptions(cmd: Command): Command {
+  return cmd
+    .option('--opensearch <url>', 'OpenSearch URL, e.g. https://opensearch:9200 (or OPENSEARCH_URL)')
+    .option('--username <name>', 'basic-auth user (or OPENSEARCH_USERNAME); the password comes from OPENSEARCH_PASSWORD or --password-file')
+    .option('--password-file <file>', 'file holding the basic-auth password')
+    .option('--ca <file>', 'PEM CA bundle to verify the server certificate')
+    .option('--cert <file>', 'PEM client certificate (client-certificate auth)')
+    .option('--key <file>', 'PEM client key')
+    .option('--insecure', 'do NOT verify the server certificate (test clusters only)')
+    .option('--aws-region <region>', 'sign requests with AWS SigV4 (credentials from AWS_* environment variables)')
+    .option('--aws-service <service>', 'es (managed domains) or aoss (serverless)', 'es')
+    .option('--gzip', 'gzip request bodies')
+}
+
+/** Builds the validated connection config from CLI options and the environment. */
+export function connectionFromOptions(opts: OpenSearchCliOptions, env: NodeJS.ProcessEnv = process.env): ConnectionConfig {
+  // An empty variable counts as unset (`FOO= cmd` is a common way to clear one).
+  const fromEnv = (name: string) => (env[name] === '' ? undefined : env[name])
+  const node = opts.opensearch ?? fromEnv('OPENSEARCH_URL')
+  if (node === undefined) throw new EnvoyAuditError('EA_USAGE', '--opensearch <url> (or OPENSEARCH_URL) is required')
+  const username = opts.username ?? fromEnv('OPENSEARCH_USERNAME')
+  let password = fromEnv('OPENSEARCH_PASSWORD')
+  if (opts.passwordFile !== undefined) {
+    try {
+      password = readFileSync(opts.passwordFile, 'utf8').replace(/\r?\n$/, '')
+    } catch (err) {
+      throw new EnvoyAuditError('EA_IO', `--password-file: cannot read ${opts.passwordFile}: ${(err as Error).message}`)
+    }
+  }
+  if (username === undefined) password = undefined
+  else if (password === undefined) throw new EnvoyAuditError('EA_USAGE', 'a username needs OPENSEARCH_PASSWORD or --password-file')
+  const config = loadConnectionConfig({
+    node,
+    username,
+    password,
+    caFile: opts.ca,
+    certFile: opts.cert,
+    keyFile: opts.key,
+    insecure: opts.insecure === true,
+    awsRegion: opts.awsRegion,
+    awsService: opts.awsService ?? 'es',
+    compression: opts.gzip === true,
+  })
+  if (config.insecure) process.stderr.write('envoy-audit: WARNING: --insecure: the OpenSearch server certificate is NOT verified\n')
+  return config
+}
+
+interface SetupOptions extends OpenSearchCliOptions {
+  eventsAlias: string
+  findingsAlias: string
+  policy: string
+  shards: string
+  replicas: string
+  warmDays: string
+  retentionDays: string
+  snapshotRepository?: string
+  json?: boolean
+}
+
+function int(value: string, option: string): number {
+  const n = Number(value)
+  if (!Number.isInteger(n)) throw new EnvoyAuditError('EA_USAGE', `${option}: not an integer: ${value}`)
+  return n
+}
+
+export function registerSetup(program: Command): void {
+  const cmd = program
+    .command('setup')
+    .description('install the OpenSearch ISM retention policy, index templates and write aliases (idempotent)')
+    .option('--events-alias <name>', 'write alias for events', 'envoy-audit-events')
+    .option('--findings-alias <name>', 'write alias for findings', 'envoy-audit-findings')
+    .option('--policy <id>', 'ISM policy id', 'envoy-audit-retention')
+    .option('--shards <n>', 'primary shards per index', '1')
+    .option('--replicas <n>', 'replicas per shard', '1')
+    .option('--warm-days <n>', 'days after rollover before an index turns read-only', '30')
+    .option('--retention-days <n>', 'days after rollover before an index is deleted (AU-11/M-21-31: 365)', '365')
+    .option('--snapshot-repository <name>', 'snapshot each index to this repository before delete (cold storage)')
+    .option('--json', 'print the steps as JSON')
+  addOpenSearchOptions(cmd).action(async (opts: SetupOptions) => {
+    const connection = connectionFromOptions(opts)
+    const lifecycle = loadLifecycleConfig({
+      eventsAlias: opts.eventsAlias,
+      findingsAlias: opts.findingsAlias,
+      policyId: opts.policy,
+      shards: int(opts.shards, '--shards'),
+      replicas: int(opts.replicas, '--replicas'),
+      warmAfterDays: int(opts.warmDays, '--warm-days'),
+      deleteAfterDays: int(opts.retentionDays, '--retention-days'),
+      snapshotRepository: opts.snapshotRepository,
+    })
+    const client = await createOpenSearchClient(connection, { maxRetries: 3 })
+    try {
+      const steps = await runSetup(client, lifecycle)
+      if (opts.json === true) process.stdout.write(JSON.stringify({ steps }) + '\n')
+      else for (const s of steps) process.stdout.write(`${s.action.padEnd(9)} ${s.resource}${s.detail !== undefined ? ` (${s.detail})` : ''}\n`)
+    } finally {
+      await client.close()
+    }
+  })
+}

@@ -1,0 +1,109 @@
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { execFile, execFileSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Client } from '@opensearch-project/opensearch'
+import { TestOpenSearch } from '../support/opensearch-server/index.js'
+import { clientOptions } from '../../src/sinks/opensearch/client.js'
+import { loadConnectionConfig } from '../../src/sinks/opensearch/config.js'
+
+const main = new URL('../../src/cli/main.ts', import.meta.url).pathname
+const tsx = new URL('../../node_modules/.bin/tsx', import.meta.url).pathname
+
+function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(tsx, [main, ...args], { env: { ...process.env, ...env, OPENSEARCH_URL: '', OPENSEARCH_PASSWORD: env.OPENSEARCH_PASSWORD ?? '' } }, (err, stdout, stderr) =>
+      resolve({ code: err === null ? 0 : Number((err as { code?: number }).code ?? 1), stdout, stderr }),
+    )
+  })
+}
+
+/** A self-signed certificate for 127.0.0.1, made with the system openssl (absent: TLS tests skip). */
+function selfSigned(): { dir: string; key: string; cert: string } | undefined {
+  try {
+    const dir = mkdtempSync(join(tmpdir(), 'ea-tls-'))
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
+      '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' })
+    return { dir, key: join(dir, 'key.pem'), cert: join(dir, 'cert.pem') }
+  } catch {
+    return undefined
+  }
+}
+
+describe('envoy-audit setup (CLI, child process against the test server)', () => {
+  let srv: TestOpenSearch
+  beforeAll(async () => {
+    srv = await TestOpenSearch.start()
+  })
+  afterAll(async () => {
+    await srv.close()
+  })
+
+  test('first run creates, second run reports everything unchanged', async () => {
+    const first = await cli(['setup', '--opensearch', srv.url, '--json'])
+    expect(first.stderr).toBe('')
+    expect(first.code).toBe(0)
+    expect((JSON.parse(first.stdout) as { steps: { action: string }[] }).steps.map((s) => s.action)).toEqual(['created', 'created', 'created', 'created', 'created'])
+    const second = await cli(['setup', '--opensearch', srv.url])
+    expect(second.code).toBe(0)
+    expect(second.stdout.trim().split('\n').every((l) => l.startsWith('unchanged'))).toBe(true)
+  })
+
+  test('basic auth: password from OPENSEARCH_PASSWORD, never from argv; sent as an Authorization header', async () => {
+    const r = await cli(['setup', '--opensearch', srv.url, '--username', 'auditor', '--retention-days', '400'], { OPENSEARCH_PASSWORD: 's3cret' })
+    expect(r.code).toBe(0)
+    expect(r.stdout).not.toContain('s3cret')
+    const auth = srv.requests.at(-1)!.headers.authorization
+    expect(auth).toBe(`Basic ${Buffer.from('auditor:s3cret').toString('base64')}`)
+    const noPassword = await cli(['setup', '--opensearch', srv.url, '--username', 'auditor'])
+    expect(noPassword.code).toBe(2)
+    expect(noPassword.stderr).toContain('OPENSEARCH_PASSWORD')
+  })
+
+  test('bad option values exit 2 naming the option', async () => {
+    const r = await cli(['setup', '--opensearch', srv.url, '--retention-days', '30'])
+    expect(r.code).toBe(2)
+    expect(r.stderr).toContain('deleteAfterDays')
+  })
+})
+
+const tls = selfSigned()
+describe.skipIf(tls === undefined)('TLS verification (self-signed https test server)', () => {
+  let srv: TestOpenSearch
+  beforeAll(async () => {
+    srv = await TestOpenSearch.start({ tls: { key: readFileSync(tls!.key), cert: readFileSync(tls!.cert) } })
+  })
+  afterAll(async () => {
+    await srv.close()
+  })
+
+  test('verification is on by default: the client options reject unauthorized certificates', () => {
+    expect(clientOptions(loadConnectionConfig({ node: srv.url })).ssl?.rejectUnauthorized).toBe(true)
+  })
+
+  test('without a CA the self-signed server is rejected; with --ca it is accepted', async () => {
+    const rejected = await cli(['setup', '--opensearch', srv.url])
+    expect(rejected.code).toBe(1)
+    expect(rejected.stderr).toMatch(/self[- ]signed|certificate/i)
+    expect(srv.state.policies.size).toBe(0)
+    const ok = await cli(['setup', '--opensearch', srv.url, '--ca', tls!.cert])
+    expect(ok.stderr).toBe('')
+    expect(ok.code).toBe(0)
+    expect(srv.state.policies.size).toBe(1)
+  })
+
+  test('--insecure connects but prints a warning', async () => {
+    const r = await cli(['setup', '--opensearch', srv.url, '--insecure'])
+    expect(r.code).toBe(0)
+    expect(r.stderr).toContain('WARNING')
+  })
+
+  test('the real client with the CA in ssl.ca talks to the https server', async () => {
+    writeFileSync(join(tls!.dir, 'marker'), '')
+    const client = new Client(clientOptions(loadConnectionConfig({ node: srv.url, caFile: tls!.cert })))
+    const info = await client.info()
+    expect((info.body as { version: { distribution: string } }).version.distribution).toBe('opensearch')
+    await client.close()
+  })
+})
