@@ -121,6 +121,10 @@ export function createParser(config?: Partial<ParserConfig>): RecordParser {
             }
             line = r.content
             viaCri = true
+            if (line.trim().length === 0) {
+              deadLetters.push(deadLetterFor(record, 'EA_PARSE_EMPTY', 'CRI line with empty content', 'parse', now))
+              continue
+            }
           }
           const out = parseLine(record, line, viaCri)
           if ('event' in out) events.push(out.event)
