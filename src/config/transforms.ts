@@ -49,11 +49,6 @@ export const transformsConfigSchema = z
     fipsCiphers: z.array(z.string().min(1).max(128)).min(1).max(256).default([...DEFAULT_FIPS_CIPHERS]),
     /** Lowest acceptable negotiated TLS version; below it is weak_tls. */
     minTlsVersion: z.enum(TLS_VERSIONS).default('TLSv1.2'),
-    /**
-     * Kubernetes cluster DNS domain. Service FQDNs are `<svc>.<ns>.svc.<clusterDomain>`; only used to
-     * recognise mesh hosts, the `.svc.` label is what identifies a Kubernetes service.
-     */
-    clusterDomain: z.string().min(1).max(253).default('cluster.local'),
     /** Emit au3_incomplete findings (the au3 fields are always filled). */
     au3Findings: z.boolean().default(true),
     /** Longest field value the enrichment will look at; longer values are treated as absent (bounds regex work). */
@@ -68,7 +63,6 @@ export interface TransformsConfig {
   readonly trustDomainAliases: readonly string[]
   readonly fipsCiphers: readonly string[]
   readonly minTlsVersion: TlsVersionName
-  readonly clusterDomain: string
   readonly au3Findings: boolean
   readonly maxFieldLength: number
   /** trustDomain plus aliases, for O(1) membership tests. */
@@ -95,7 +89,6 @@ export function loadTransformsConfig(input: unknown = {}, prefix = 'transforms')
     trustDomainAliases: aliases,
     fipsCiphers: ciphers,
     minTlsVersion: c.minTlsVersion,
-    clusterDomain: c.clusterDomain,
     au3Findings: c.au3Findings,
     maxFieldLength: c.maxFieldLength,
     trustedDomains: new Set([c.trustDomain, ...aliases]),

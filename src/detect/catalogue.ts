@@ -103,7 +103,13 @@ export function makeFinding(code: FindingCode, message: string, extra?: { severi
 export function renderFindingsMarkdown(): string {
   const lines = ['| code | controls | meaning | severity | seen in logs as |', '|---|---|---|---|---|']
   for (const [code, spec] of Object.entries(FINDING_CATALOGUE) as [string, FindingSpec][]) {
-    lines.push(`| \`${code}\` | ${spec.controls.join(', ')} | ${spec.title} | **${spec.severity}** (default). ${spec.rationale} | ${spec.evidence} |`)
+    const cells = [`\`${code}\``, spec.controls.join(', '), spec.title, `**${spec.severity}** (default). ${spec.rationale}`, spec.evidence]
+    lines.push(`| ${cells.map(escapeCell).join(' | ')} |`)
   }
   return lines.join('\n') + '\n'
+}
+
+/** GitHub tables split on every unescaped '|', even inside code spans. */
+function escapeCell(text: string): string {
+  return text.replaceAll('|', '\\|')
 }

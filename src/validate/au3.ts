@@ -177,7 +177,7 @@ export function annotateAu3(event: AuditEvent): void {
 function row(el: Au3Element<string>): string {
   const joiner = el.all === true ? ' and ' : ', '
   const fields = el.fields.map((x) => `\`${x.path}\`${x.test === 'present' ? '' : ` (${x.test})`}`).join(joiner)
-  return `| ${el.element} | ${el.control} | ${el.question} | ${fields} | ${el.note ?? ''} |`
+  return `| ${[el.element, el.control, el.question, fields, el.note ?? ''].map((c) => c.replaceAll('|', '\\|')).join(' | ')} |`
 }
 
 /** Markdown rendering of both tables, for the README and reports. */

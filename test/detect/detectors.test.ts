@@ -1,4 +1,5 @@
 import { describe, test, expect } from 'vitest'
+import { readFileSync } from 'node:fs'
 import type { AuditEvent } from '../../src/generated/types.js'
 import { loadTransformsConfig } from '../../src/config/transforms.js'
 import { applyStages, createTransformStages } from '../../src/pipeline/transforms.js'
@@ -198,6 +199,11 @@ describe('au3_incomplete and aggregation', () => {
     expect(e.audit.finding_codes).toEqual(['custom_rule', 'weak_tls'])
     expect(e.audit.controls).toEqual(['SC-13', 'SC-8(1)', 'SI-4'])
     expect(e.audit.severity).toBe('critical')
+  })
+  test('docs/au3-and-findings.md carries exactly the rendered findings table', () => {
+    const doc = readFileSync(new URL('../../docs/au3-and-findings.md', import.meta.url), 'utf8')
+    const m = /<!-- findings-table:start -->\n([\s\S]*?)<!-- findings-table:end -->/.exec(doc)
+    expect(m?.[1]).toBe(renderFindingsMarkdown())
   })
   test('the catalogue renders one markdown row per code', () => {
     const md = renderFindingsMarkdown()

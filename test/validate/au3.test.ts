@@ -1,4 +1,5 @@
 import { describe, test, expect } from 'vitest'
+import { readFileSync } from 'node:fs'
 import type { AuditEvent } from '../../src/generated/types.js'
 import { AU3_EXTRAS, AU3_TABLE, checkAu3, annotateAu3, readPath, renderAu3Markdown } from '../../src/validate/au3.js'
 import { auditEventSchema } from '../../src/schema/audit-event.js'
@@ -31,6 +32,11 @@ describe('the AU-3 table', () => {
   })
   test('every field it names exists in schemas/audit-event.schema.json', () => {
     for (const row of [...AU3_TABLE, ...AU3_EXTRAS]) for (const f of row.fields) expect(schemaHas(f.path), f.path).toBe(true)
+  })
+  test('docs/au3-and-findings.md carries exactly the rendered table', () => {
+    const doc = readFileSync(new URL('../../docs/au3-and-findings.md', import.meta.url), 'utf8')
+    const m = /<!-- au3-table:start -->\n([\s\S]*?)<!-- au3-table:end -->/.exec(doc)
+    expect(m?.[1]).toBe(renderAu3Markdown())
   })
   test('markdown rendering lists every element and field', () => {
     const md = renderAu3Markdown()
