@@ -3,9 +3,13 @@
  */
 import type { Command } from 'commander'
 import { registerParse } from './parse.js'
+import { registerIngest } from './ingest.js'
+import { registerSql } from './sql.js'
 import { registerSetup } from './setup.js'
 
 export function registerCommands(program: Command): void {
   registerParse(program)
+  registerIngest(program)
+  registerSql(program)
   registerSetup(program)
 }

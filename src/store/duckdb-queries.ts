@@ -11,13 +11,14 @@ export const ISO = (col: string): string => `strftime(${col}, '%Y-%m-%dT%H:%M:%S
 /**
  * Who sent the request: the verified SPIFFE ID when the server side logged one, else the namespace and
  * service account or workload the enrichment found, else the reporting pod for client-side lines
- * (egress from a pod is that pod's own traffic), else the socket address.
+ * (egress from a pod is that pod's own traffic), else the socket address (a gateway's downstream is
+ * the internet client, never the gateway itself).
  */
 export const SOURCE_KEY = `CASE
   WHEN src_spiffe_id IS NOT NULL THEN src_spiffe_id
   WHEN src_namespace IS NOT NULL AND coalesce(src_service_account, src_workload) IS NOT NULL
     THEN src_namespace || '/' || coalesce(src_service_account, src_workload)
-  WHEN reporter IN ('source', 'gateway') AND k8s_namespace IS NOT NULL AND coalesce(k8s_app, k8s_pod) IS NOT NULL
+  WHEN reporter = 'source' AND k8s_namespace IS NOT NULL AND coalesce(k8s_app, k8s_pod) IS NOT NULL
     THEN k8s_namespace || '/' || coalesce(k8s_app, k8s_pod)
   WHEN source_ip IS NOT NULL THEN source_ip
   WHEN source_address IS NOT NULL THEN source_address
@@ -26,12 +27,15 @@ export const SOURCE_KEY = `CASE
 export const SOURCE_KIND = `CASE
   WHEN src_spiffe_id IS NOT NULL THEN 'spiffe'
   WHEN src_namespace IS NOT NULL AND coalesce(src_service_account, src_workload) IS NOT NULL THEN 'workload'
-  WHEN reporter IN ('source', 'gateway') AND k8s_namespace IS NOT NULL AND coalesce(k8s_app, k8s_pod) IS NOT NULL THEN 'workload'
+  WHEN reporter = 'source' AND k8s_namespace IS NOT NULL AND coalesce(k8s_app, k8s_pod) IS NOT NULL THEN 'workload'
   WHEN coalesce(source_ip, source_address) IS NOT NULL THEN 'ip'
   ELSE 'unknown' END`
 
-export const DESTINATION_KEY = `coalesce(dst_service, dst_spiffe_id, destination_domain, url_domain,
-  requested_server_name, destination_address, upstream_host, '(unknown)')`
+/** `service.namespace` when the enrichment gave a short service name, so equal names in two namespaces stay apart. */
+export const DESTINATION_KEY = `coalesce(
+  CASE WHEN dst_service IS NOT NULL AND dst_namespace IS NOT NULL AND NOT contains(dst_service, '.')
+    THEN dst_service || '.' || dst_namespace ELSE dst_service END,
+  dst_spiffe_id, destination_domain, url_domain, requested_server_name, destination_address, upstream_host, '(unknown)')`
 
 /** The namespace and workload that wrote the record: coverage is about where logging happened. */
 export const NAMESPACE_KEY = `coalesce(k8s_namespace,

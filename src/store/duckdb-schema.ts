@@ -143,7 +143,10 @@ function columnDdl<Row>(columns: readonly Column<Row>[], notNull: readonly strin
  * The DDL, idempotent. `events` carries the full event JSON for drill-down; `flows` is the view every
  * edge and coverage query reads: the two lines Istio writes for one mesh request (client sidecar and
  * server sidecar, same x-request-id) would otherwise count twice, so a source-side line is dropped when
- * the destination side of the same request id was logged too (the server side carries the peer identity).
+ * the destination side of the same hop was logged too (the server side carries the peer identity). A
+ * hop is matched by request id and, when both lines have them, by the client socket: the server's
+ * downstream_remote_address is the client's upstream_local_address. Apps propagate x-request-id down a
+ * whole call tree, so the request id alone would also match other hops of the same trace.
  */
 export function schemaDdl(): string[] {
   return [
@@ -152,7 +155,9 @@ export function schemaDdl(): string[] {
     `CREATE OR REPLACE VIEW flows AS
      SELECT e.* FROM events e
      WHERE NOT (e.reporter = 'source' AND e.request_id IS NOT NULL AND EXISTS (
-       SELECT 1 FROM events d WHERE d.reporter = 'destination' AND d.request_id = e.request_id))`,
+       SELECT 1 FROM events d WHERE d.reporter = 'destination' AND d.request_id = e.request_id
+         AND (d.downstream_remote_address = e.upstream_local_address
+              OR d.downstream_remote_address IS NULL OR e.upstream_local_address IS NULL)))`,
     `CREATE TABLE IF NOT EXISTS store_meta (key VARCHAR PRIMARY KEY, value VARCHAR)`,
   ]
 }

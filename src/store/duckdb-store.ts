@@ -5,7 +5,7 @@
  * statements whatever its size, and re-ingesting the same input (same deterministic event ids) stores
  * nothing twice.
  */
-import { mkdirSync } from 'node:fs'
+import { existsSync, mkdirSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { DuckDBInstance, DuckDBTimestampValue, LIST, VARCHAR } from '@duckdb/node-api'
 import type { DuckDBAppender, DuckDBConnection } from '@duckdb/node-api'
@@ -260,6 +260,19 @@ export class DuckDbStore implements AuditStore, Sink {
     this.queue = run.catch(() => undefined)
     return run
   }
+}
+
+/**
+ * Opens the store for a command. Query commands pass mustExist: a mistyped --store should say so,
+ * not answer every query with zero rows from a freshly created empty file.
+ */
+export async function openDuckDbStore(path: string = DEFAULT_STORE_PATH, options: { mustExist?: boolean } = {}): Promise<DuckDbStore> {
+  if (options.mustExist === true && path !== ':memory:' && !existsSync(path)) {
+    throw new EnvoyAuditError('EA_IO', `no store at ${path}: run \`envoy-audit ingest\` or \`envoy-audit demo\` first, or pass --store`)
+  }
+  const store = new DuckDbStore({ path })
+  await store.start()
+  return store
 }
 
 function edgeRow(r: Record<string, unknown>): EdgeRow {

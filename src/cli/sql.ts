@@ -1,0 +1,47 @@
+import type { Command } from 'commander'
+import { DEFAULT_STORE_PATH, openDuckDbStore } from '../store/duckdb-store.js'
+import type { SqlResult } from '../store/duckdb-store.js'
+
+interface SqlOptions {
+  store: string
+  json?: boolean
+}
+
+export function registerSql(program: Command): void {
+  program
+    .command('sql')
+    .description('run SQL against the embedded store (tables: events, findings; view: flows)')
+    .argument('<query>', 'SQL text, e.g. "SELECT finding_codes, count(*) FROM events GROUP BY ALL"')
+    .option('--store <path>', 'DuckDB store file', DEFAULT_STORE_PATH)
+    .option('--json', 'rows as NDJSON instead of a table')
+    .addHelpText('after', '\nExample:\n  envoy-audit sql "SELECT code, count(*) n FROM findings GROUP BY code ORDER BY n DESC"\n')
+    .action(async (query: string, opts: SqlOptions) => {
+      const store = await openDuckDbStore(opts.store, { mustExist: true })
+      try {
+        const result = await store.sql(query)
+        process.stdout.write(opts.json === true ? result.rows.map((r) => JSON.stringify(r)).join('\n') + (result.rows.length > 0 ? '\n' : '') : formatTable(result))
+      } finally {
+        await store.close()
+      }
+    })
+}
+
+const MAX_CELL = 80
+
+function cell(value: unknown): string {
+  const text = value === null || value === undefined ? 'NULL' : typeof value === 'object' ? JSON.stringify(value) : String(value)
+  // Log content is untrusted: control characters would let a crafted value rewrite the terminal.
+  // eslint-disable-next-line no-control-regex
+  const safe = text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+  return safe.length > MAX_CELL ? `${safe.slice(0, MAX_CELL - 1)}…` : safe
+}
+
+/** An aligned text table with a row count, like the psql and duckdb shells print. */
+export function formatTable(result: SqlResult): string {
+  const cells = result.rows.map((r) => result.columns.map((c) => cell(r[c])))
+  const widths = result.columns.map((c, i) => Math.max(c.length, ...cells.map((row) => row[i]!.length)))
+  const line = (values: string[]) => values.map((v, i) => v.padEnd(widths[i]!)).join(' │ ').trimEnd()
+  const out = [line(result.columns), widths.map((w) => '─'.repeat(w)).join('─┼─'), ...cells.map(line)]
+  out.push(`(${result.rows.length} row${result.rows.length === 1 ? '' : 's'})`)
+  return out.join('\n') + '\n'
+}
