@@ -164,6 +164,13 @@ export function detectFindings(event: AuditEvent, ctx: IdentityContext, config: 
 export function applyFindings(event: AuditEvent, findings: readonly Finding[]): void {
   if (!isRecord(event.audit)) (event as { audit: AuditEvent['audit'] }).audit = {}
   const audit = event.audit
+  if (findings.length === 0 && (audit.findings === undefined || (Array.isArray(audit.findings) && audit.findings.length === 0))) {
+    audit.findings = []
+    audit.finding_codes = []
+    audit.controls = []
+    audit.severity = 'none'
+    return
+  }
   const existing = Array.isArray(audit.findings) ? audit.findings.filter(isFinding) : []
   const seen = new Set(existing.map((x) => `${x.code}\u0000${x.policy ?? ''}`))
   const all = [...existing]

@@ -203,10 +203,12 @@ function signalTracker(target: object): Tracker {
   const bySignal = new Map<string, string>()
   const order: string[] = []
   const track = (signal: string, fill: () => unknown): void => {
-    const before = new Set(Object.keys(target))
+    const before = Object.keys(target)
     fill()
-    for (const key of Object.keys(target)) {
-      if (!before.has(key) && !bySignal.has(key)) {
+    const after = Object.keys(target)
+    if (after.length === before.length) return
+    for (const key of after) {
+      if (!before.includes(key) && !bySignal.has(key)) {
         bySignal.set(key, signal)
         if (!order.includes(signal)) order.push(signal)
       }

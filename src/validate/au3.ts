@@ -23,6 +23,8 @@ export type FieldTest = 'present' | 'date' | 'positive' | 'known' | 'spiffe'
 export interface Au3Field {
   readonly path: string
   readonly test: FieldTest
+  /** path split once at startup. */
+  readonly keys: readonly string[]
 }
 
 export interface Au3Element<N extends string = Au3ElementName> {
@@ -36,7 +38,7 @@ export interface Au3Element<N extends string = Au3ElementName> {
   readonly note?: string
 }
 
-const f = (path: string, test: FieldTest = 'present'): Au3Field => ({ path, test })
+const f = (path: string, test: FieldTest = 'present'): Au3Field => ({ path, test, keys: path === '@timestamp' ? [path] : path.split('.') })
 
 export const AU3_TABLE: readonly Au3Element[] = Object.freeze([
   {
@@ -114,10 +116,10 @@ export const AU3_EXTRAS: readonly Au3Element<Au3ExtraName>[] = Object.freeze([
 ] satisfies Au3Element<Au3ExtraName>[])
 
 /** Reads a dotted path; own properties only, so no prototype key is ever consulted. */
-export function readPath(event: unknown, path: string): unknown {
-  if (path === '@timestamp') return isRecord(event) && Object.hasOwn(event, '@timestamp') ? event['@timestamp'] : undefined
+export function readPath(event: unknown, path: string | readonly string[]): unknown {
+  const keys = typeof path !== 'string' ? path : path === '@timestamp' ? [path] : path.split('.')
   let cur: unknown = event
-  for (const key of path.split('.')) {
+  for (const key of keys) {
     if (!isRecord(cur) || !Object.hasOwn(cur, key)) return undefined
     cur = cur[key]
   }
@@ -148,7 +150,7 @@ function passes(value: unknown, test: FieldTest): boolean {
 }
 
 function satisfied(event: AuditEvent, el: Au3Element<string>): boolean {
-  const check = (fl: Au3Field): boolean => passes(readPath(event, fl.path), fl.test)
+  const check = (fl: Au3Field): boolean => passes(readPath(event, fl.keys), fl.test)
   return el.all === true ? el.fields.every(check) : el.fields.some(check)
 }
 
