@@ -3,6 +3,7 @@
  * transform stages. Each line's source is cited in fixtures.ts or next to it here.
  */
 import { describe, test, expect } from 'vitest'
+import fc from 'fast-check'
 import type { AuditEvent } from '../../src/generated/types.js'
 import { createParser } from '../../src/parse/index.js'
 import { loadTransformsConfig } from '../../src/config/transforms.js'
@@ -64,5 +65,46 @@ describe('real public lines through the parser and the stages', () => {
     const counts: Record<string, number> = {}
     for (const e of events) for (const c of e.audit.finding_codes ?? []) counts[c] = (counts[c] ?? 0) + 1
     expect(counts).toEqual({ authz_denied: 1, plaintext_inbound: 1, au3_incomplete: 5, plaintext_rejected: 1, egress_blocked: 2, unregistered_egress: 1, ext_authz_denied: 1 })
+  })
+})
+
+// Parser-produced events with hostile values: real lines with random tokens swapped in (text) or
+// random values under the real keys (JSON). Whatever the parser accepts must pass the stages.
+const token = fc.oneof(
+  fc.stringMatching(/^[^\s"]{1,30}$/),
+  fc.constantFrom('-', '0', '403', 'UAEX', 'NR', 'PassthroughCluster', 'BlackHoleCluster', 'inbound|1||', 'outbound|1|x|a.b.svc.cluster.local',
+    'outbound_.1_._.a.b.svc.cluster.local', 'spiffe://evil/ns/a/sa/b', 'spiffe://cluster.local/ns/a/sa/b,spiffe://x/y', 'rbac_access_denied_matched_policy[ns[a]-policy[b]-rule[0]]', '__proto__'),
+)
+const TEXT_LINES = [fx.RBAC_DENIED_PLAINTEXT_LINE, fx.MTLS_INBOUND_LINE, fx.MTLS_OUTBOUND_LINE, fx.NR_FILTER_CHAIN_LINE, fx.BLACKHOLE_LINE, fx.PASSTHROUGH_LINE, fx.UAEX_LINE]
+const JSON_KEYS = Object.keys(JSON.parse(BLACKHOLE_JSON) as object)
+
+describe('property: every event the parser produces passes the stages', () => {
+  test('mutated text and JSON lines', () => {
+    const textLine = fc.tuple(fc.constantFrom(...TEXT_LINES), fc.array(fc.tuple(fc.nat(40), token), { maxLength: 6 })).map(([line, subs]) => {
+      const parts = line.split(' ')
+      for (const [i, t] of subs) if (i > 0 && i < parts.length) parts[i] = t
+      return parts.join(' ')
+    })
+    const jsonLine = fc
+      .array(fc.tuple(fc.constantFrom(...JSON_KEYS), fc.oneof(token, fc.jsonValue())), { maxLength: 6 })
+      .map((subs) => {
+        const o = JSON.parse(BLACKHOLE_JSON) as Record<string, unknown>
+        for (const [k, v] of subs) if (k !== 'start_time') o[k] = v
+        return JSON.stringify(o)
+      })
+    let accepted = 0
+    fc.assert(
+      fc.property(fc.array(fc.oneof(textLine, jsonLine), { minLength: 1, maxLength: 8 }), (lines) => {
+        const parsed = createParser({}).parseBatch(lines.map((value, i) => ({ value, coords: { kind: 'file' as const, file: 'p', line: i + 1 } })))
+        accepted += parsed.events.length
+        const staged = applyStages(stages, parsed.events)
+        expect(staged.deadLetters).toEqual([])
+        expect(staged.events).toHaveLength(parsed.events.length)
+        for (const e of staged.events) expect(e.audit.severity).toBeDefined()
+      }),
+      { numRuns: 300 },
+    )
+    // The generator must actually reach the stages, or this property proves nothing.
+    expect(accepted).toBeGreaterThan(300)
   })
 })
