@@ -15,7 +15,7 @@ import { EnvoyAuditError } from '../errors.js'
 export interface TransportClient {
   transport: {
     request(
-      params: { method: string; path: string; body?: unknown; querystring?: Record<string, unknown> },
+      params: { method: string; path: string; body?: Record<string, unknown>; querystring?: Record<string, unknown> },
       options?: { ignore?: number[] },
     ): Promise<{ statusCode: number | null; body: unknown }>
   }

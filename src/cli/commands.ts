@@ -6,10 +6,12 @@ import { registerParse } from './parse.js'
 import { registerIngest } from './ingest.js'
 import { registerSql } from './sql.js'
 import { registerSetup } from './setup.js'
+import { registerAlerting } from './alerting.js'
 
 export function registerCommands(program: Command): void {
   registerParse(program)
   registerIngest(program)
   registerSql(program)
   registerSetup(program)
+  registerAlerting(program)
 }

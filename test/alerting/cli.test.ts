@@ -1,0 +1,39 @@
+import { describe, test, expect } from 'vitest'
+import { runCli } from '../helpers/cli.js'
+import { startSiemPluginsServer } from '../support/siem-plugins-server.js'
+
+describe('envoy-audit alerting provision (real CLI, child process)', () => {
+  test('provisions monitors and saved objects, idempotently, with the password from the environment', async () => {
+    const srv = await startSiemPluginsServer({ auth: { username: 'admin', password: 'S3cret!pw' } })
+    try {
+      const env = { OPENSEARCH_USERNAME: 'admin', OPENSEARCH_PASSWORD: 'S3cret!pw' }
+      const args = ['alerting', 'provision', '--opensearch', srv.url, '--dashboards', srv.url, '--tenant', 'global', '--json']
+      const first = await runCli(args, { env })
+      expect(first.stderr).toBe('')
+      expect(first.code).toBe(0)
+      const r1 = JSON.parse(first.stdout) as { monitors: { created: string[] }; savedObjects: { successCount: number } }
+      expect(r1.monitors.created).toHaveLength(5)
+      expect(r1.savedObjects.successCount).toBe(srv.savedObjects.size)
+      const second = await runCli(args, { env })
+      expect(second.code).toBe(0)
+      const r2 = JSON.parse(second.stdout) as { monitors: { created: string[]; unchanged: string[] } }
+      expect(r2.monitors).toMatchObject({ created: [], updated: [], unchanged: r1.monitors.created })
+      expect(srv.monitors.size).toBe(5)
+      expect(first.stdout + second.stdout).not.toContain('S3cret!pw')
+    } finally {
+      await srv.close()
+    }
+  }, 60_000)
+
+  test('a wrong password exits 1 with a catalogued error and no password in the output', async () => {
+    const srv = await startSiemPluginsServer({ auth: { username: 'admin', password: 'right' } })
+    try {
+      const r = await runCli(['alerting', 'provision', '--opensearch', srv.url, '--no-saved-objects'], { env: { OPENSEARCH_USERNAME: 'admin', OPENSEARCH_PASSWORD: 'wrong-pw' } })
+      expect(r.code).toBe(1)
+      expect(r.stderr).toMatch(/EA_SINK_AUTH/)
+      expect(r.stderr).not.toContain('wrong-pw')
+    } finally {
+      await srv.close()
+    }
+  }, 60_000)
+})
