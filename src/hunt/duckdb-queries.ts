@@ -1,0 +1,300 @@
+/**
+ * HuntBackend over the embedded DuckDB store, in SQL only through `store.sql()`.
+ *
+ * prepare() builds three temp tables once per analysis, then every search round is one aggregate
+ * over `hunt_hop`:
+ * - `hunt_pair`: one row per mesh call. The client sidecar's line and the server sidecar's line of the
+ *   same call are joined (full outer join) on x-request-id, or on the socket (the client's
+ *   upstream_local_address is the server's downstream_remote_address) for TCP, and only when the
+ *   client's chosen endpoint is the server's local address and the two start within five minutes:
+ *   apps propagate x-request-id down a call chain, so the id alone would join different hops.
+ * - `hunt_alias`: `namespace/workload` → SPIFFE ID, learned from calls where both were visible (the
+ *   server pod's envelope next to its own certificate; the client pod's envelope joined to the peer
+ *   certificate the server saw), and `service.namespace` → identity (inventory first, then the
+ *   identity that most often served the service).
+ * - `hunt_hop`: each call with source and destination resolved to graph nodes and the signal used.
+ */
+import { EnvoyAuditError } from '../errors.js'
+import { DENIED, ISO, STATUS_CLASS } from '../store/duckdb-queries.js'
+import type { SqlResult } from '../store/duckdb-store.js'
+import type {
+  DeniedRow, ExpandRow, FlowEdge, FlowFilter, FrontierEntry, GraphNode, HuntBackend, HuntRange, InventoryEntry, NodeKind,
+} from './backend.js'
+import { pairKey } from './backend.js'
+import { kindOfNode, spiffeParts } from './identity.js'
+
+/** What this backend needs from DuckDbStore (kept structural so tests and the bench can share it). */
+export interface SqlRunner {
+  sql(text: string, values?: (string | number)[]): Promise<SqlResult>
+}
+
+const FAR_FUTURE = '9999-12-31T00:00:00.000Z'
+/** Local replies where the call never reached the destination app: no route, no healthy upstream, upstream connect failure, overflow. */
+const UNREACHED_FLAGS = `['NR', 'UH', 'UF', 'UO', 'NC', 'URX', 'DPE']`
+
+const WORKLOAD = (ns: string, name: string): string => `CASE WHEN ${ns} IS NOT NULL AND ${name} IS NOT NULL THEN ${ns} || '/' || ${name} END`
+
+/** Per-line projection: the identity facts one proxy line carries, and the keys that join a pair. */
+const LINE = `SELECT ts, reporter, request_id, mtls, method, url_path,
+    ${STATUS_CLASS} AS status_class, ${DENIED} AS is_denied,
+    list_has_any(coalesce(response_flags, []::VARCHAR[]), ${UNREACHED_FLAGS}) AS unreached,
+    coalesce(finding_codes, []::VARCHAR[]) AS findings, rbac_policy,
+    src_spiffe_id AS src_id, src_signal AS src_sig,
+    CASE WHEN reporter IS DISTINCT FROM 'destination' THEN coalesce(
+      ${WORKLOAD('src_namespace', 'coalesce(src_workload, src_service_account)')}, ${WORKLOAD('k8s_namespace', 'coalesce(k8s_app, k8s_pod)')})
+      ELSE ${WORKLOAD('src_namespace', 'src_service_account')} END AS src_wl,
+    coalesce(source_ip, source_address) AS src_ip,
+    dst_spiffe_id AS dst_id, dst_signal AS dst_sig,
+    CASE WHEN reporter = 'destination' THEN coalesce(
+      ${WORKLOAD('k8s_namespace', 'coalesce(k8s_app, k8s_pod)')}, ${WORKLOAD('dst_namespace', 'dst_workload')}) END AS dst_wl,
+    CASE WHEN dst_service IS NULL THEN NULL WHEN dst_namespace IS NULL OR contains(dst_service, '.') THEN dst_service
+      ELSE dst_service || '.' || dst_namespace END AS dst_svc,
+    dst_namespace AS dst_ns,
+    coalesce(destination_domain, requested_server_name, destination_address, upstream_host) AS dst_addr,
+    CASE WHEN request_id IS NOT NULL THEN 'r:' || request_id
+      WHEN reporter = 'destination' AND downstream_remote_address IS NOT NULL THEN 's:' || downstream_remote_address
+      WHEN reporter IS DISTINCT FROM 'destination' AND upstream_local_address IS NOT NULL THEN 's:' || upstream_local_address END AS lk,
+    CASE WHEN reporter = 'destination' THEN downstream_local_address ELSE upstream_host END AS ep
+  FROM events WHERE ts >= CAST($1 AS TIMESTAMP) AND ts < CAST($2 AS TIMESTAMP)`
+
+const PAIR_SQL = `CREATE OR REPLACE TEMP TABLE hunt_pair AS
+  WITH w AS (${LINE}),
+  c AS (SELECT * FROM w WHERE reporter IS DISTINCT FROM 'destination'),
+  s AS (SELECT * FROM w WHERE reporter = 'destination')
+  SELECT CASE WHEN c.ts IS NULL THEN s.ts WHEN s.ts IS NULL THEN c.ts ELSE least(c.ts, s.ts) END AS ts,
+    c.ts IS NOT NULL AND s.ts IS NOT NULL AS joined,
+    CASE WHEN c.request_id IS NOT NULL OR s.request_id IS NOT NULL THEN 'request_id' ELSE 'socket' END AS join_key,
+    coalesce(s.request_id, c.request_id) AS request_id,
+    coalesce(s.src_id, c.src_id) AS src_id, coalesce(s.src_sig, c.src_sig) AS src_sig,
+    c.src_wl AS cli_wl, s.src_wl AS srv_src_wl, coalesce(c.src_ip, s.src_ip) AS src_ip,
+    coalesce(s.dst_id, c.dst_id) AS dst_id, CASE WHEN s.dst_id IS NOT NULL THEN s.dst_sig ELSE c.dst_sig END AS dst_sig,
+    s.dst_wl AS dst_wl, coalesce(s.dst_svc, c.dst_svc) AS dst_svc, coalesce(s.dst_ns, c.dst_ns) AS dst_ns,
+    coalesce(c.dst_addr, s.dst_addr) AS dst_addr,
+    coalesce(s.is_denied, c.is_denied) AS is_denied,
+    coalesce(s.is_denied, c.is_denied) OR coalesce(c.unreached, s.unreached) AS blocked,
+    coalesce(s.mtls, c.mtls) AS mtls, coalesce(s.method, c.method) AS method, coalesce(s.status_class, c.status_class) AS status_class,
+    list_distinct(list_concat(coalesce(s.findings, []::VARCHAR[]), coalesce(c.findings, []::VARCHAR[]))) AS findings,
+    s.rbac_policy AS rbac_policy
+  FROM c FULL OUTER JOIN s ON c.lk = s.lk
+    AND (c.ep IS NULL OR s.ep IS NULL OR c.ep = s.ep)
+    AND abs(epoch(c.ts) - epoch(s.ts)) <= 300`
+
+/** Most frequent mapping wins; ties by name so reruns agree. */
+const ALIAS_SQL = `CREATE OR REPLACE TEMP TABLE hunt_alias AS
+  WITH wl AS (
+    SELECT alias, node, signal, n, row_number() OVER (PARTITION BY alias ORDER BY n DESC, node) AS rn FROM (
+      SELECT cli_wl AS alias, src_id AS node, join_key || '+kubernetes' AS signal, count(*) AS n
+        FROM hunt_pair WHERE joined AND cli_wl IS NOT NULL AND src_id IS NOT NULL GROUP BY ALL
+      UNION ALL
+      SELECT dst_wl, dst_id, 'kubernetes', count(*) FROM hunt_pair WHERE dst_wl IS NOT NULL AND dst_id IS NOT NULL GROUP BY ALL))
+  SELECT 'wl' AS kind, alias, node, signal FROM wl WHERE rn = 1`
+
+const SERVICE_MAP_SQL = `INSERT INTO hunt_alias
+  WITH resolved AS (
+    SELECT p.dst_svc AS alias, coalesce(p.dst_id, a.node, p.dst_wl) AS node FROM hunt_pair p
+    LEFT JOIN hunt_alias a ON a.alias = p.dst_wl WHERE p.dst_svc IS NOT NULL AND (p.dst_id IS NOT NULL OR p.dst_wl IS NOT NULL)),
+  ranked AS (SELECT alias, node, count(*) AS n, row_number() OVER (PARTITION BY alias ORDER BY count(*) DESC, node) AS rn
+    FROM resolved GROUP BY alias, node)
+  SELECT 'svc', alias, node, 'service_map' FROM ranked WHERE rn = 1`
+
+const HOP_SQL = `CREATE OR REPLACE TEMP TABLE hunt_hop AS
+  SELECT p.ts, p.request_id, p.is_denied, p.blocked, p.mtls, p.method, p.status_class, p.findings, p.rbac_policy, p.dst_ns,
+    coalesce(p.src_id, sa.node, p.cli_wl, p.srv_src_wl, p.src_ip, '(unknown)') AS src,
+    CASE WHEN p.src_id IS NOT NULL THEN coalesce(p.src_sig, 'certificate')
+      WHEN sa.node IS NOT NULL THEN sa.signal
+      WHEN p.cli_wl IS NOT NULL THEN CASE WHEN p.joined THEN p.join_key || '+kubernetes' ELSE 'kubernetes' END
+      WHEN p.srv_src_wl IS NOT NULL THEN 'principal'
+      WHEN p.src_ip IS NOT NULL THEN 'address' ELSE 'none' END AS src_signal,
+    coalesce(p.dst_id, da.node, inv.identity, sm.node, p.dst_wl, p.dst_svc, p.dst_addr, '(unknown)') AS dst,
+    CASE WHEN p.dst_id IS NOT NULL THEN coalesce(p.dst_sig, 'certificate')
+      WHEN p.dst_wl IS NOT NULL THEN CASE WHEN p.joined THEN p.join_key || '+kubernetes' ELSE 'kubernetes' END
+      WHEN inv.identity IS NOT NULL THEN 'inventory'
+      WHEN sm.node IS NOT NULL THEN 'service_map'
+      WHEN p.dst_svc IS NOT NULL THEN 'service'
+      WHEN p.dst_addr IS NOT NULL THEN 'address' ELSE 'none' END AS dst_signal,
+    p.dst_svc AS service, coalesce(p.cli_wl, p.srv_src_wl) AS src_wl, p.dst_wl
+  FROM hunt_pair p
+  LEFT JOIN hunt_alias sa ON sa.kind = 'wl' AND sa.alias = p.cli_wl
+  LEFT JOIN hunt_alias da ON da.kind = 'wl' AND da.alias = p.dst_wl
+  LEFT JOIN hunt_inventory inv ON inv.service = p.dst_svc
+  LEFT JOIN hunt_alias sm ON sm.kind = 'svc' AND sm.alias = p.dst_svc`
+
+export class DuckDbHuntBackend implements HuntBackend {
+  readonly kind = 'duckdb' as const
+  private window: { since: string; until: string } | undefined
+
+  constructor(private readonly store: SqlRunner) {}
+
+  async prepare(range: HuntRange, inventory: readonly InventoryEntry[]): Promise<void> {
+    const until = range.until ?? FAR_FUTURE
+    this.window = { since: range.since, until }
+    await this.store.sql('CREATE OR REPLACE TEMP TABLE hunt_inventory (service VARCHAR PRIMARY KEY, identity VARCHAR NOT NULL)')
+    const values: string[] = []
+    for (const entry of inventory) {
+      // A bare name and its namespaced form both resolve, so `cart` and `cart.shop` find the same identity.
+      values.push(entry.namespace === undefined || entry.service.includes('.') ? entry.service : `${entry.service}.${entry.namespace}`, entry.identity)
+    }
+    if (values.length > 0) {
+      const tuples = Array.from({ length: values.length / 2 }, (_, i) => `($${2 * i + 1}, $${2 * i + 2})`).join(', ')
+      await this.store.sql(`INSERT OR REPLACE INTO hunt_inventory VALUES ${tuples}`, values)
+    }
+    await this.store.sql(PAIR_SQL, [range.baselineFrom ?? range.since, until])
+    await this.store.sql(ALIAS_SQL)
+    await this.store.sql(SERVICE_MAP_SQL)
+    await this.store.sql(HOP_SQL)
+  }
+
+  private get range(): { since: string; until: string } {
+    if (this.window === undefined) throw new EnvoyAuditError('EA_STORE_QUERY', 'hunt backend used before prepare()')
+    return this.window
+  }
+
+  async nodes(): Promise<GraphNode[]> {
+    const { rows } = await this.store.sql(`SELECT node, list_sort(list_distinct(list(name) FILTER (WHERE name IS NOT NULL AND name <> ''))) AS names FROM (
+        SELECT src AS node, split_part(src_wl, '/', 2) AS name FROM hunt_hop
+        UNION ALL SELECT dst, split_part(dst_wl, '/', 2) FROM hunt_hop
+        UNION ALL SELECT dst, split_part(service, '.', 1) FROM hunt_hop
+        UNION ALL SELECT node, split_part(alias, CASE kind WHEN 'wl' THEN '/' ELSE '.' END, CASE kind WHEN 'wl' THEN 2 ELSE 1 END) FROM hunt_alias)
+      GROUP BY node ORDER BY node`)
+    return rows.map((r) => graphNode(String(r.node), (r.names as string[] | null) ?? []))
+  }
+
+  async expand(frontier: readonly FrontierEntry[]): Promise<ExpandRow[]> {
+    if (frontier.length === 0) return []
+    const { values, cte } = frontierCte(frontier, this.range)
+    const { rows } = await this.store.sql(`WITH ${cte}
+      SELECT h.src, h.dst, ${ISO('min(h.ts)')} AS first, count(*)::INTEGER AS n,
+        count(*) FILTER (WHERE h.mtls = false)::INTEGER AS plaintext,
+        arg_min(coalesce(h.mtls = false, false), h.ts) AS first_plaintext,
+        arg_min(h.src_signal, h.ts) AS src_signal, arg_min(h.dst_signal, h.ts) AS dst_signal,
+        arg_min(h.service, h.ts) AS service, arg_min(h.request_id, h.ts) AS request_id
+      FROM hunt_hop h JOIN f ON h.src = f.node AND h.ts >= f.since
+      WHERE NOT h.blocked AND h.src <> h.dst AND h.ts >= CAST($1 AS TIMESTAMP) AND h.ts < CAST($2 AS TIMESTAMP)
+      GROUP BY h.src, h.dst ORDER BY h.src, h.dst`, values)
+    return rows.map((r) => {
+      const row: ExpandRow = {
+        src: String(r.src), dst: String(r.dst), first: String(r.first), count: Number(r.n), plaintext: Number(r.plaintext),
+        firstPlaintext: r.first_plaintext === true, srcSignal: String(r.src_signal), dstSignal: String(r.dst_signal),
+      }
+      if (r.service != null) row.service = String(r.service)
+      if (r.request_id != null) row.requestId = String(r.request_id)
+      return row
+    })
+  }
+
+  async denied(frontier: readonly FrontierEntry[]): Promise<DeniedRow[]> {
+    if (frontier.length === 0) return []
+    const { values, cte } = frontierCte(frontier, this.range)
+    const { rows } = await this.store.sql(`WITH ${cte}
+      SELECT h.src, h.dst, count(*)::INTEGER AS n, ${ISO('min(h.ts)')} AS first, ${ISO('max(h.ts)')} AS last,
+        list_sort(list_distinct(flatten(list(list_concat(
+          CASE WHEN h.rbac_policy IS NULL THEN []::VARCHAR[] ELSE ['rbac:' || h.rbac_policy] END,
+          list_filter(h.findings, x -> x IN ('authz_denied', 'ext_authz_denied', 'egress_blocked', 'plaintext_rejected'))))))) AS reasons,
+        any_value(h.service) AS service
+      FROM hunt_hop h JOIN f ON h.src = f.node AND h.ts >= f.since
+      WHERE h.is_denied AND h.ts >= CAST($1 AS TIMESTAMP) AND h.ts < CAST($2 AS TIMESTAMP)
+      GROUP BY h.src, h.dst ORDER BY h.src, first, h.dst`, values)
+    return rows.map((r) => {
+      const row: DeniedRow = {
+        src: String(r.src), dst: String(r.dst), count: Number(r.n), first: String(r.first), last: String(r.last),
+        reasons: (r.reasons as string[] | null) ?? [],
+      }
+      if (r.service != null) row.service = String(r.service)
+      return row
+    })
+  }
+
+  async firstSeen(pairs: readonly { src: string; dst: string }[]): Promise<Map<string, string>> {
+    const out = new Map<string, string>()
+    if (pairs.length === 0) return out
+    const values: string[] = []
+    const tuples = pairs.map((p) => {
+      values.push(p.src, p.dst)
+      return `($${values.length - 1}, $${values.length})`
+    })
+    const { rows } = await this.store.sql(`WITH q(src, dst) AS (VALUES ${tuples.join(', ')})
+      SELECT h.src, h.dst, ${ISO('min(h.ts)')} AS first FROM hunt_hop h JOIN q ON h.src = q.src AND h.dst = q.dst
+      GROUP BY h.src, h.dst`, values)
+    for (const r of rows) out.set(pairKey(String(r.src), String(r.dst)), String(r.first))
+    return out
+  }
+
+  async flows(filter: FlowFilter): Promise<FlowEdge[]> {
+    const values: (string | number)[] = []
+    const bind = (v: string | number): string => {
+      values.push(v)
+      return `$${values.length}`
+    }
+    const where = [`h.ts >= CAST(${bind(filter.since ?? this.range.since)} AS TIMESTAMP)`, `h.ts < CAST(${bind(filter.until ?? this.range.until)} AS TIMESTAMP)`]
+    if (filter.nodes !== undefined) {
+      const list = filter.nodes.map((n) => bind(n)).join(', ')
+      where.push(filter.nodes.length === 0 ? 'false' : `(h.src IN (${list}) OR h.dst IN (${list}))`)
+    }
+    if (filter.namespace !== undefined) {
+      const ns = bind(filter.namespace)
+      where.push(`(h.dst_ns = ${ns} OR split_part(h.src_wl, '/', 1) = ${ns} OR split_part(h.dst_wl, '/', 1) = ${ns}
+        OR contains(h.src, '/ns/' || ${ns} || '/') OR contains(h.dst, '/ns/' || ${ns} || '/'))`)
+    }
+    const having = filter.finding === undefined ? '' : `HAVING list_contains(findings, ${bind(filter.finding)})`
+    const limit = bind(filter.limit ?? 10_000)
+    const { rows } = await this.store.sql(`SELECT h.src AS source, h.dst AS destination,
+        mode(h.service) AS service, mode(h.dst_ns) AS dst_ns, count(*)::INTEGER AS n,
+        ${ISO('min(h.ts)')} AS first_seen, ${ISO('max(h.ts)')} AS last_seen,
+        list_sort(list_distinct(list(h.method) FILTER (WHERE h.method IS NOT NULL))) AS methods,
+        histogram(h.status_class) AS status_classes,
+        count(*) FILTER (WHERE h.mtls)::INTEGER AS mtls, count(*) FILTER (WHERE h.mtls = false)::INTEGER AS plaintext,
+        count(*) FILTER (WHERE h.is_denied)::INTEGER AS denied,
+        list_sort(list_distinct(flatten(list(h.findings)))) AS findings,
+        list_transform(list_reverse_sort(list_transform(map_entries(histogram(h.dst_signal)), e -> {'n': e.value, 'k': e.key})), e -> e.k) AS signals
+      FROM hunt_hop h WHERE ${where.join(' AND ')}
+      GROUP BY h.src, h.dst ${having}
+      ORDER BY denied DESC, n DESC, source, destination LIMIT ${limit}`, values)
+    return rows.map(flowEdge)
+  }
+
+  async close(): Promise<void> {
+    // The temp tables belong to the store's connection; dropping them frees the memory of large windows.
+    for (const t of ['hunt_hop', 'hunt_alias', 'hunt_pair', 'hunt_inventory']) await this.store.sql(`DROP TABLE IF EXISTS ${t}`).catch(() => undefined)
+  }
+}
+
+/** `f(node, since)` as bound VALUES; $1 and $2 are the analysis window. */
+function frontierCte(frontier: readonly FrontierEntry[], range: { since: string; until: string }): { values: string[]; cte: string } {
+  const values = [range.since, range.until]
+  const tuples = frontier.map((e) => {
+    values.push(e.node, e.since)
+    return `($${values.length - 1}, CAST($${values.length} AS TIMESTAMP))`
+  })
+  return { values, cte: `f(node, since) AS (VALUES ${tuples.join(', ')})` }
+}
+
+function graphNode(id: string, names: string[]): GraphNode {
+  const kind: NodeKind = kindOfNode(id)
+  const node: GraphNode = { id, kind, names }
+  const parts = kind === 'spiffe' ? spiffeParts(id) : undefined
+  if (parts !== undefined) {
+    node.namespace = parts.namespace
+    node.serviceAccount = parts.serviceAccount
+  } else if (kind === 'workload') {
+    node.namespace = id.slice(0, id.indexOf('/'))
+  } else if (kind === 'service' && id.includes('.')) {
+    node.namespace = id.split('.')[1]
+  }
+  return node
+}
+
+function flowEdge(r: Record<string, unknown>): FlowEdge {
+  const statusClasses: Record<string, number> = Object.create(null) as Record<string, number>
+  for (const entry of (r.status_classes as { key: string; value: number }[] | null) ?? []) statusClasses[entry.key] = Number(entry.value)
+  const source = String(r.source)
+  const destination = String(r.destination)
+  const edge: FlowEdge = {
+    source, sourceKind: kindOfNode(source), destination, destinationKind: kindOfNode(destination),
+    count: Number(r.n), firstSeen: String(r.first_seen), lastSeen: String(r.last_seen),
+    methods: (r.methods as string[] | null) ?? [], statusClasses, mtls: Number(r.mtls), plaintext: Number(r.plaintext),
+    denied: Number(r.denied), findings: (r.findings as string[] | null) ?? [], signals: (r.signals as string[] | null) ?? [],
+  }
+  if (r.service != null) edge.service = String(r.service)
+  if (r.dst_ns != null) edge.destinationNamespace = String(r.dst_ns)
+  return edge
+}
