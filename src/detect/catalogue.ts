@@ -75,6 +75,20 @@ export const FINDING_CATALOGUE = {
     rationale: 'A workload authenticated with a certificate from another root of trust: federation nobody configured, or a rogue CA.',
     evidence: 'A SPIFFE ID in a peer or local URI SAN whose trust domain is not trustDomain or one of trustDomainAliases.',
   },
+  invalid_peer_identity: {
+    controls: ['IA-3'],
+    severity: 'medium',
+    title: 'A mesh peer presented a certificate whose URI SAN is not a valid SPIFFE ID',
+    rationale: 'Inside the mesh every workload certificate carries a SPIFFE ID; a malformed one points at a foreign or hand-made certificate. Not raised at gateways, where external clients may carry any URI SAN.',
+    evidence: 'A value in envoy.peer.downstream_uri_san or upstream_uri_san with no entry that passes the SPIFFE ID specification.',
+  },
+  upstream_tls_failure: {
+    controls: ['SC-8', 'IA-3'],
+    severity: 'medium',
+    title: 'TLS to the upstream failed (certificate verification or handshake)',
+    rationale: 'The proxy refused to talk to a peer it could not authenticate: the control worked, but the cause (expired or foreign certificate, man in the middle, mis-set DestinationRule) needs an owner.',
+    evidence: '`%UPSTREAM_TRANSPORT_FAILURE_REASON%` such as `TLS error: 268435581:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED` (istio/istio#34920).',
+  },
   au3_incomplete: {
     controls: ['AU-3'],
     severity: 'low',

@@ -8,6 +8,7 @@ import type { TransformsConfig, TlsVersionName } from '../config/transforms.js'
 import { TLS_VERSIONS } from '../config/transforms.js'
 import { isFilterChainNotFound, type Direction, type ClusterInfo } from '../enrich/signals.js'
 import { isGateway, str, type IdentityContext } from '../enrich/identity.js'
+import { parseSanList } from '../enrich/spiffe-id.js'
 import { FINDING_CATALOGUE, makeFinding, severityRank, SEVERITY_ORDER, type EventSeverity } from './catalogue.js'
 
 export type Detector = (event: AuditEvent, ctx: IdentityContext, config: TransformsConfig) => Finding[]
@@ -131,6 +132,27 @@ const foreignTrustDomain: Detector = (_event, ctx, config) => {
   return [makeFinding('foreign_trust_domain', `Identity from trust domain ${foreign.slice(0, 4).join(', ')} outside ${trusted}.`)]
 }
 
+const invalidPeerIdentity: Detector = (event, _ctx, config) => {
+  if (isGateway(event)) return []
+  const peer = isRecord(event.envoy) && isRecord(event.envoy.peer) ? event.envoy.peer : undefined
+  const bad: string[] = []
+  for (const [hop, value] of [['downstream', peer?.downstream_uri_san], ['upstream', peer?.upstream_uri_san]] as const) {
+    const list = parseSanList(str(value, config.maxFieldLength))
+    const first = list.invalid[0]
+    if (list.ids.length === 0 && first !== undefined) bad.push(`${hop} URI SAN is not a SPIFFE ID (${first.error})`)
+  }
+  return bad.length === 0 ? [] : [makeFinding('invalid_peer_identity', `${bad.join('; ')}.`)]
+}
+
+// BoringSSL error strings as Envoy prints them: `TLS error: <code>:SSL routines:OPENSSL_internal:<REASON>`.
+const TLS_FAILURE = /TLS[_ ]error|SSL routines|CERTIFICATE_VERIFY_FAILED|CERTIFICATE_EXPIRED/i
+
+const upstreamTlsFailure: Detector = (event, _ctx, config) => {
+  const reason = str(isRecord(event.envoy) ? event.envoy.upstream_transport_failure_reason : undefined, config.maxFieldLength)
+  if (reason === undefined || !TLS_FAILURE.test(reason)) return []
+  return [makeFinding('upstream_tls_failure', `Upstream TLS failed: ${reason.slice(0, 200)}.`)]
+}
+
 const au3Incomplete: Detector = (event, _ctx, config) => {
   const au3 = event.audit?.au3
   if (!config.au3Findings || au3 === undefined || au3.complete !== false) return []
@@ -148,6 +170,8 @@ export const DETECTORS: readonly (readonly [keyof typeof FINDING_CATALOGUE, Dete
   ['ext_authz_denied', extAuthzDenied],
   ['weak_tls', weakTls],
   ['foreign_trust_domain', foreignTrustDomain],
+  ['invalid_peer_identity', invalidPeerIdentity],
+  ['upstream_tls_failure', upstreamTlsFailure],
   ['au3_incomplete', au3Incomplete],
 ] as const)
 

@@ -16,6 +16,7 @@ import {
   tcpRbacDenied,
   tlsInbound,
   uaex,
+  upstreamTlsFailure,
 } from './fixtures.js'
 
 const config = loadTransformsConfig({})
@@ -182,6 +183,31 @@ describe('foreign_trust_domain', () => {
     expect(codes(run(ok, cfg))).not.toContain('foreign_trust_domain')
     const bad = tlsInbound('TLSv1.3', 'TLS_AES_128_GCM_SHA256', 'spiffe://old-td/ns/a/sa/b,spiffe://cluster.local/ns/a/sa/b')
     expect(codes(run(bad, cfg))).toContain('foreign_trust_domain')
+  })
+})
+
+describe('invalid_peer_identity, upstream_tls_failure', () => {
+  test('a peer URI SAN that is not a SPIFFE ID → IA-3', () => {
+    const e = run(tlsInbound('TLSv1.3', 'TLS_AES_128_GCM_SHA256', 'spiffe://cluster.local/ns/a/sa/b/'))
+    expect(finding(e, 'invalid_peer_identity')).toMatchObject({ controls: ['IA-3'], severity: 'medium' })
+    expect(finding(e, 'invalid_peer_identity')?.message).toContain('trailing_slash')
+  })
+  test('one valid SPIFFE ID among other SANs is fine; gateways are exempt', () => {
+    expect(codes(run(tlsInbound('TLSv1.3', 'TLS_AES_128_GCM_SHA256', 'urn:x,spiffe://cluster.local/ns/a/sa/b')))).not.toContain('invalid_peer_identity')
+    const gw = tlsInbound('TLSv1.3', 'TLS_AES_128_GCM_SHA256', 'https://corp.example/device/42')
+    gw.mesh = { reporter: 'gateway', upstream_cluster: 'outbound|80||echo.default.svc.cluster.local' }
+    gw.network = { direction: 'ingress' }
+    expect(codes(run(gw))).not.toContain('invalid_peer_identity')
+  })
+  test('CERTIFICATE_VERIFY_FAILED (istio#34920 reason) → SC-8, IA-3', () => {
+    const f = finding(run(upstreamTlsFailure()), 'upstream_tls_failure')
+    expect(f).toMatchObject({ controls: ['SC-8', 'IA-3'], severity: 'medium' })
+    expect(f?.message).toContain('CERTIFICATE_VERIFY_FAILED')
+  })
+  test('a non-TLS transport failure is not one', () => {
+    const ev = upstreamTlsFailure()
+    ev.envoy.upstream_transport_failure_reason = 'delayed connect error: 111'
+    expect(codes(run(ev))).not.toContain('upstream_tls_failure')
   })
 })
 

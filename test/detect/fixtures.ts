@@ -217,3 +217,16 @@ export const tlsInbound = (version: string, cipher: string, san = 'spiffe://clus
   e.envoy.peer = { downstream_uri_san: san }
   return e
 }
+
+// CONSTRUCTED: the client line of a failed upstream TLS handshake. The failure reason text is real,
+// from istio/istio#34920 ("transport failure reason: TLS error: 268435581:SSL
+// routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED"); flags UF,URX per Envoy's flag table.
+export const upstreamTlsFailure = (): AuditEvent => {
+  const e = mtlsOutbound()
+  e.http = { ...e.http, response: { status_code: 503, bytes: 190 } }
+  e.event.outcome = 'failure'
+  e.envoy.response_flags = ['UF', 'URX']
+  e.envoy.response_code_details = 'upstream_reset_before_response_started{connection_failure,TLS_error:_268435581:SSL_routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED}'
+  e.envoy.upstream_transport_failure_reason = 'TLS error: 268435581:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED'
+  return e
+}

@@ -23,6 +23,8 @@ const FIXTURES: (() => AuditEvent)[] = [
   fx.clientSide403,
   () => fx.tcpRbacDenied(),
   () => fx.tlsInbound('TLSv1.1', 'ECDHE-RSA-CHACHA20-POLY1305', 'spiffe://other/ns/a/sa/b'),
+  () => fx.tlsInbound('TLSv1.3', 'TLS_AES_128_GCM_SHA256', 'spiffe://cluster.local/bad//path'),
+  fx.upstreamTlsFailure,
 ]
 
 describe('createTransformStages', () => {
@@ -104,6 +106,7 @@ const PATHS = [
   'envoy', 'envoy.peer', 'envoy.peer.downstream_uri_san', 'envoy.peer.upstream_uri_san', 'envoy.peer.downstream_local_uri_san',
   'envoy.peer.upstream_tls_version', 'envoy.peer.upstream_tls_cipher', 'envoy.requested_server_name', 'envoy.authority',
   'envoy.response_flags', 'envoy.response_code_details', 'envoy.connection_termination_details', 'envoy.rbac_policy',
+  'envoy.upstream_transport_failure_reason',
   'tls', 'tls.version', 'tls.cipher', 'tls.established', 'http', 'http.response', 'http.response.status_code',
   'kubernetes', 'kubernetes.labels', 'kubernetes.namespace', 'network', 'network.direction', 'audit', 'audit.findings',
   'audit.au3', 'event', '@timestamp', 'source',
