@@ -175,7 +175,10 @@ export class GroupCoordinator {
       const m = g.members.get(memberId)
       if (!m) return ErrorCode.UNKNOWN_MEMBER_ID
       m.lastSeen = Date.now()
-      if (g.state === 'PreparingRebalance' || g.state === 'CompletingRebalance') return ErrorCode.REBALANCE_IN_PROGRESS
+      // As in Kafka: a member may still commit with its current generation while the group is
+      // PreparingRebalance (that is how consumers commit on revocation), but not while
+      // assignments are being handed out.
+      if (g.state === 'CompletingRebalance') return ErrorCode.REBALANCE_IN_PROGRESS
       if (generationId !== g.generationId) return ErrorCode.ILLEGAL_GENERATION
     }
     for (const o of offsets) {

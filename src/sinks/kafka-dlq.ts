@@ -1,0 +1,141 @@
+/**
+ * Dead-letter topic writer. Each dead letter becomes one Kafka record: by default (format "raw", the
+ * Kafka Connect convention) the value is the original record's bytes, unchanged, and the reason, stage,
+ * time and source topic/partition/offset travel as `envoy-audit.*` headers next to the original
+ * headers, so a replay is "consume the DLQ topic, produce the values back". Format "json" writes the
+ * dead-letter document (schemas/dead-letter.schema.json) instead.
+ *
+ * A successful write is the acknowledgement of those records (acks=-1 by default). A failed write
+ * throws EA_DLQ_UNAVAILABLE; the source then commits nothing past those records and re-delivers.
+ */
+import { Kafka, Partitioners, CompressionTypes, type KafkaConfig, type Message, type Producer } from 'kafkajs'
+import { z } from 'zod'
+import { EnvoyAuditError } from '../errors.js'
+import type { DeadLetterSink } from '../pipeline/component.js'
+import { originalBytes } from '../pipeline/dead-letter.js'
+import { compileDeadLetterSerializer, type DeadLetter, type Serializer } from '../schema/audit-event.js'
+import { buildKafkaConfig, silentLogger, type ClientDeps } from '../sources/kafka/client.js'
+import { kafkaConnectionSchema, parseConfig, topicName } from '../sources/kafka/config.js'
+
+export const kafkaDlqConfigSchema = kafkaConnectionSchema
+  .extend({
+    clientId: z.string().min(1).max(255).default('envoy-audit-dlq'),
+    topic: topicName,
+    /** -1: all in-sync replicas. A dead letter is the only copy of a record once its offset is committed. */
+    acks: z.union([z.literal(-1), z.literal(1)]).default(-1),
+    /** gzip is the only codec kafkajs has built in. */
+    compression: z.enum(['gzip', 'none']).default('gzip'),
+    format: z.enum(['raw', 'json']).default('raw'),
+    /** Broker-side wait for the acks, per produce request. */
+    ackTimeoutMs: z.number().int().min(100).max(300_000).default(30_000),
+    /** Longest error message carried in the reason header. */
+    maxMessageChars: z.number().int().min(16).max(65_536).default(1_024),
+  })
+  .strict()
+
+export type KafkaDlqConfig = Readonly<z.output<typeof kafkaDlqConfigSchema>>
+
+export function loadKafkaDlqConfig(input: unknown, prefix = 'deadLetter.kafka'): KafkaDlqConfig {
+  return parseConfig(kafkaDlqConfigSchema, input, prefix)
+}
+
+export const DLQ_HEADER_PREFIX = 'envoy-audit.'
+
+export interface KafkaDlqDeps extends ClientDeps {
+  kafka?: (config: KafkaConfig) => Kafka
+}
+
+export interface KafkaDeadLetterSink extends DeadLetterSink {
+  readonly written: number
+}
+
+function headersFor(dl: DeadLetter, maxMessageChars: number): Record<string, string> {
+  const h = Object.create(null) as Record<string, string>
+  for (const [k, v] of Object.entries(dl.headers ?? {})) if (v !== undefined) h[k] = v
+  const set = (name: string, value: string | number | undefined): void => {
+    if (value !== undefined) h[DLQ_HEADER_PREFIX + name] = String(value)
+  }
+  set('reason', dl.reason)
+  set('stage', dl.stage)
+  set('message', dl.message.slice(0, maxMessageChars))
+  set('at', dl.at)
+  set('event-id', dl.event_id)
+  set('source.kind', dl.source.kind)
+  set('source.topic', dl.source.topic)
+  set('source.partition', dl.source.partition)
+  set('source.offset', dl.source.offset)
+  set('source.file', dl.source.file)
+  set('source.line', dl.source.line)
+  return h
+}
+
+/** Keyed by source coordinates: dead letters of one source partition stay in order on one DLQ partition. */
+function keyFor(dl: DeadLetter): string | null {
+  const s = dl.source
+  if (s.topic !== undefined) return `${s.topic}/${s.partition ?? ''}`
+  return s.file ?? null
+}
+
+export function createKafkaDeadLetterSink(cfg: KafkaDlqConfig, deps: KafkaDlqDeps = {}): KafkaDeadLetterSink {
+  const logger = deps.logger ?? silentLogger
+  let serialize: Serializer<DeadLetter> | undefined
+  let producer: Producer | undefined
+  let closed = false
+  let written = 0
+
+  const toMessage = (dl: DeadLetter): Message => {
+    const at = Date.parse(dl.at)
+    return {
+      key: keyFor(dl),
+      value: cfg.format === 'raw' ? originalBytes(dl) : (serialize ??= compileDeadLetterSerializer())(dl),
+      headers: headersFor(dl, cfg.maxMessageChars),
+      ...(Number.isFinite(at) ? { timestamp: String(at) } : {}),
+    }
+  }
+
+  return {
+    get written() {
+      return written
+    },
+    async start() {
+      if (producer || closed) return
+      const kafkaConfig = await buildKafkaConfig(cfg, deps, 'deadLetter.kafka', 'kafka-dlq')
+      const p = (deps.kafka ?? ((k) => new Kafka(k)))(kafkaConfig).producer({
+        allowAutoTopicCreation: false,
+        createPartitioner: Partitioners.DefaultPartitioner,
+      })
+      try {
+        await p.connect()
+      } catch (err) {
+        throw new EnvoyAuditError('EA_DLQ_UNAVAILABLE', `dead-letter topic brokers ${cfg.brokers.join(',')} unreachable: ${(err as Error).message}`, {
+          cause: err,
+        })
+      }
+      producer = p
+    },
+    async write(deadLetters) {
+      if (deadLetters.length === 0) return
+      if (!producer || closed) {
+        throw new EnvoyAuditError('EA_DLQ_UNAVAILABLE', `dead-letter topic ${cfg.topic}: writer ${closed ? 'closed' : 'not started'}`)
+      }
+      try {
+        await producer.send({
+          topic: cfg.topic,
+          acks: cfg.acks,
+          timeout: cfg.ackTimeoutMs,
+          compression: cfg.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None,
+          messages: deadLetters.map(toMessage),
+        })
+        written += deadLetters.length
+      } catch (err) {
+        logger.warn({ topic: cfg.topic, records: deadLetters.length, error: (err as Error).message }, 'dead-letter write failed')
+        throw new EnvoyAuditError('EA_DLQ_UNAVAILABLE', `dead-letter topic ${cfg.topic}: ${(err as Error).message}`, { cause: err })
+      }
+    },
+    async close() {
+      if (closed) return
+      closed = true
+      await producer?.disconnect()
+    },
+  }
+}

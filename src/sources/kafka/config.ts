@@ -1,0 +1,146 @@
+/**
+ * Configuration of the Kafka source (`source.kafka` in the run config) and of the Kafka connection
+ * shared with the dead-letter topic writer. Validated once at startup and frozen; every option has an
+ * explicit default except the brokers and topics. Secrets never appear in the config: SASL passwords
+ * and key passphrases are named by environment variable or file, so the config can be logged.
+ */
+import { z } from 'zod'
+import { EnvoyAuditError } from '../../errors.js'
+
+const hostPort = z.string().regex(/^[^\s:]+:\d{1,5}$/, 'broker must be host:port')
+export const topicName = z
+  .string()
+  .min(1)
+  .max(249)
+  .regex(/^[A-Za-z0-9._-]+$/, 'topic must match [A-Za-z0-9._-]+')
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name')
+const ms = (min: number, max: number) => z.number().int().min(min).max(max)
+
+const tlsSchema = z
+  .object({
+    enabled: z.boolean().default(false),
+    /** PEM CA bundle for a private CA; without it the system roots are used. */
+    caFile: z.string().min(1).optional(),
+    /** PEM client certificate and key, for brokers that authenticate clients by certificate. */
+    certFile: z.string().min(1).optional(),
+    keyFile: z.string().min(1).optional(),
+    /** Environment variable holding the client key's passphrase, if the key is encrypted. */
+    keyPassphraseEnv: envName.optional(),
+    /** Verification is never turned off by omission. */
+    rejectUnauthorized: z.boolean().default(true),
+    /** SNI / certificate host name, when it differs from the broker address. */
+    servername: z.string().min(1).optional(),
+  })
+  .strict()
+  .refine((t) => (t.certFile === undefined) === (t.keyFile === undefined), {
+    message: 'certFile and keyFile go together',
+    path: ['certFile'],
+  })
+
+const saslSchema = z
+  .object({
+    mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']),
+    username: z.string().min(1).max(1024),
+    /** Environment variable holding the password. */
+    passwordEnv: envName.optional(),
+    /** File holding the password (a mounted Kubernetes secret); one trailing newline is ignored. */
+    passwordFile: z.string().min(1).optional(),
+  })
+  .strict()
+  .refine((s) => (s.passwordEnv === undefined) !== (s.passwordFile === undefined), {
+    message: 'set exactly one of passwordEnv or passwordFile',
+    path: ['passwordEnv'],
+  })
+
+const connectionShape = {
+  brokers: z.array(hostPort).min(1).max(64),
+  clientId: z.string().min(1).max(255).default('envoy-audit'),
+  connectionTimeoutMs: ms(100, 120_000).default(3_000),
+  requestTimeoutMs: ms(1_000, 300_000).default(30_000),
+  /** kafkajs' own retries of broker requests (metadata, fetch, commit, produce). */
+  retry: z
+    .object({
+      retries: z.number().int().min(0).max(100).default(8),
+      initialMs: ms(10, 60_000).default(300),
+      maxMs: ms(100, 300_000).default(30_000),
+    })
+    .strict()
+    .default({ retries: 8, initialMs: 300, maxMs: 30_000 }),
+  tls: tlsSchema.default({ enabled: false, rejectUnauthorized: true }),
+  sasl: saslSchema.optional(),
+}
+
+export const kafkaConnectionSchema = z.object(connectionShape).strict()
+
+export const kafkaSourceConfigSchema = z
+  .object({
+    ...connectionShape,
+    topics: z.array(topicName).min(1).max(100),
+    groupId: z.string().min(1).max(255).default('envoy-audit'),
+    /** Where a group with no committed offset starts: the oldest record, or only new ones. */
+    fromBeginning: z.boolean().default(false),
+    sessionTimeoutMs: ms(1_000, 1_800_000).default(30_000),
+    heartbeatIntervalMs: ms(50, 60_000).default(3_000),
+    /** How long the group waits for members to rejoin; also bounds how long a revoke may take. */
+    rebalanceTimeoutMs: ms(1_000, 1_800_000).default(60_000),
+    /** Longest a fetch waits for data; also the latency of stop() and of resuming paused partitions. */
+    maxWaitTimeMs: ms(10, 30_000).default(1_000),
+    minBytes: z.number().int().min(1).max(10_485_760).default(1),
+    maxBytes: z.number().int().min(1_024).max(1_073_741_824).default(10_485_760),
+    maxBytesPerPartition: z.number().int().min(1_024).max(104_857_600).default(1_048_576),
+    /** Most records handed to the pipeline in one call. */
+    batchMaxRecords: z.number().int().min(1).max(100_000).default(2_000),
+    /** Records and bytes delivered but not yet acknowledged; beyond either, partitions are paused. */
+    inFlight: z
+      .object({
+        maxRecords: z.number().int().min(1).max(10_000_000).default(20_000),
+        maxBytes: z.number().int().min(1_024).max(4_294_967_296).default(67_108_864),
+      })
+      .strict()
+      .default({ maxRecords: 20_000, maxBytes: 67_108_864 }),
+    /** Capped, jittered backoff for re-delivering a batch whose acknowledgement failed and for resuming. */
+    backoff: z
+      .object({
+        initialMs: ms(1, 60_000).default(200),
+        maxMs: ms(1, 600_000).default(30_000),
+      })
+      .strict()
+      .default({ initialMs: 200, maxMs: 30_000 }),
+    /** Acknowledged offsets are committed at most this often (0: after every acknowledgement). */
+    commitIntervalMs: ms(0, 60_000).default(1_000),
+    /** How long close() waits for in-flight batches to be acknowledged before committing and leaving. */
+    drainTimeoutMs: ms(0, 600_000).default(30_000),
+  })
+  .strict()
+  .refine((c) => c.heartbeatIntervalMs < c.sessionTimeoutMs, {
+    message: 'heartbeatIntervalMs must be below sessionTimeoutMs',
+    path: ['heartbeatIntervalMs'],
+  })
+  .refine((c) => c.backoff.maxMs >= c.backoff.initialMs, { message: 'maxMs must be >= initialMs', path: ['backoff', 'maxMs'] })
+
+export type KafkaConnectionConfig = Readonly<z.output<typeof kafkaConnectionSchema>>
+export type KafkaSourceConfigInput = z.input<typeof kafkaSourceConfigSchema>
+export type KafkaSourceConfig = Readonly<z.output<typeof kafkaSourceConfigSchema>>
+
+export function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value)
+    for (const v of Object.values(value as Record<string, unknown>)) deepFreeze(v)
+  }
+  return value
+}
+
+/** Validates with `schema`; throws EA_CONFIG_INVALID naming the option path. */
+export function parseConfig<S extends z.ZodType>(schema: S, input: unknown, prefix: string): Readonly<z.output<S>> {
+  const parsed = schema.safeParse(input ?? {})
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]
+    const path = [prefix, ...(issue?.path ?? []).map(String)].filter((p) => p !== '').join('.')
+    throw new EnvoyAuditError('EA_CONFIG_INVALID', `${path}: ${issue?.message ?? 'invalid value'}`)
+  }
+  return deepFreeze(parsed.data)
+}
+
+export function loadKafkaSourceConfig(input: unknown, prefix = 'source.kafka'): KafkaSourceConfig {
+  return parseConfig(kafkaSourceConfigSchema, input, prefix)
+}

@@ -1,0 +1,11 @@
+export { createKafkaSource, type KafkaSource, type KafkaSourceDeps, type KafkaSourceStats } from './kafka-source.js'
+export {
+  kafkaConnectionSchema,
+  kafkaSourceConfigSchema,
+  loadKafkaSourceConfig,
+  type KafkaConnectionConfig,
+  type KafkaSourceConfig,
+  type KafkaSourceConfigInput,
+} from './config.js'
+export { buildKafkaConfig, type KafkaLogger } from './client.js'
+export { PartitionTracker, InFlightBudget, jitteredBackoff } from './ack-tracker.js'

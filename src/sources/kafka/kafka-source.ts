@@ -1,0 +1,347 @@
+/**
+ * Kafka source: a kafkajs consumer group member (eachBatch, autoCommit off) that hands records to the
+ * pipeline without waiting for one batch before fetching the next, and commits an offset only once
+ * every earlier record of that partition is acknowledged (see ack-tracker.ts).
+ *
+ * - Backpressure: records delivered but not acknowledged are bounded (records and bytes). At the
+ *   bound the partition is paused (the member stays in the group and keeps heartbeating) and resumed
+ *   once half the budget has drained. A batch whose acknowledgement fails is re-delivered after a
+ *   capped, jittered backoff; nothing after it is committed meanwhile, and nothing is refetched in a loop.
+ * - Rebalance: acknowledged offsets are committed before rejoining when the rebalance is seen inside
+ *   a batch, and as soon as it is announced otherwise; then trackers start afresh for the new
+ *   assignment, acks for the old one are dropped, and the new owner replays from the committed offset.
+ * - close(): stop fetching (pause all, stay in the group), wait for in-flight acks up to
+ *   drainTimeoutMs, commit explicit offsets (commitOffsets() without arguments commits nothing when
+ *   autoCommit is off), then leave the group and disconnect.
+ */
+import { Kafka, type Consumer, type EachBatchPayload, type KafkaConfig, type KafkaMessage } from 'kafkajs'
+import { EnvoyAuditError, errorCodeOf } from '../../errors.js'
+import type { BatchHandler, RawRecord, Source } from '../../pipeline/component.js'
+import { InFlightBudget, jitteredBackoff, PartitionTracker, type Chunk } from './ack-tracker.js'
+import { buildKafkaConfig, silentLogger, type ClientDeps } from './client.js'
+import type { KafkaSourceConfig } from './config.js'
+import { headersToStrings, RateLimitedLog } from './util.js'
+
+export interface KafkaSourceStats {
+  inFlightRecords: number
+  inFlightBytes: number
+  paused: string[]
+  assigned: string[]
+  /** Last committed offset per "topic/partition" (this member's commits). */
+  committed: Record<string, number>
+  /** Records between the last fetched batch and the high watermark, per "topic/partition". */
+  lag: Record<string, number>
+  commits: number
+  commitFailures: number
+  rebalances: number
+  pauses: number
+  redeliveries: number
+}
+
+export interface KafkaSourceDeps extends ClientDeps {
+  /** Builds the kafkajs client; tests may wrap it. */
+  kafka?: (config: KafkaConfig) => Kafka
+  random?: () => number
+}
+
+export interface KafkaSource extends Source {
+  stats(): KafkaSourceStats
+  /** Settles when the source has stopped: resolves after close(), rejects if the consumer crashed for good. */
+  readonly stopped: Promise<void>
+}
+
+const key = (topic: string, partition: number): string => `${topic}/${partition}`
+
+export function createKafkaSource(cfg: KafkaSourceConfig, deps: KafkaSourceDeps = {}): KafkaSource {
+  const logger = deps.logger ?? silentLogger
+  const random = deps.random ?? Math.random
+  const budget = new InFlightBudget(cfg.inFlight.maxRecords, cfg.inFlight.maxBytes)
+  const failureLog = new RateLimitedLog(logger, 5_000)
+  const stats = { commits: 0, commitFailures: 0, rebalances: 0, pauses: 0, redeliveries: 0 }
+  const lag = new Map<string, number>()
+  const committed = new Map<string, number>()
+  const inFlight = new Set<Promise<void>>()
+  const paused = new Map<string, { topic: string; partition: number }>()
+  const sleepers = new Set<() => void>()
+
+  let consumer: Consumer | undefined
+  let handler: BatchHandler | undefined
+  let trackers = new Map<string, PartitionTracker>()
+  let assigned: string[] = []
+  let running = false
+  let closing = false
+  let closePromise: Promise<void> | undefined
+  let commitTimer: NodeJS.Timeout | undefined
+  let resumeTimer: NodeJS.Timeout | undefined
+  let committing: Promise<void> | undefined
+  let commitAgain = false
+  // Between a rebalance announcement and the new assignment, commits would carry whatever generation
+  // kafkajs holds at send time, possibly for partitions already given away: hold them.
+  let frozen = false
+
+  let settleStopped!: (err?: Error) => void
+  const stopped = new Promise<void>((resolve, reject) => {
+    settleStopped = (err) => (err ? reject(err) : resolve())
+  })
+  stopped.catch(() => undefined) // observed through the property; never an unhandled rejection
+
+  const sleep = (ms: number): Promise<void> =>
+    new Promise((resolve) => {
+      const wake = (): void => {
+        clearTimeout(timer)
+        sleepers.delete(wake)
+        resolve()
+      }
+      const timer = setTimeout(wake, ms)
+      sleepers.add(wake)
+    })
+
+  const trackerFor = (topic: string, partition: number): PartitionTracker => {
+    const k = key(topic, partition)
+    let t = trackers.get(k)
+    if (!t) trackers.set(k, (t = new PartitionTracker(topic, partition)))
+    return t
+  }
+
+  function scheduleCommit(): void {
+    if (commitTimer !== undefined || closing) return
+    commitTimer = setTimeout(() => {
+      commitTimer = undefined
+      void commitNow()
+    }, cfg.commitIntervalMs)
+  }
+
+  /** Commits every partition's safe offset; one commit in flight at a time, re-run if acks arrived meanwhile. */
+  function commitNow(): Promise<void> {
+    if (committing) {
+      commitAgain = true
+      return committing
+    }
+    committing = (async () => {
+      do {
+        commitAgain = false
+        if (frozen || !consumer) return
+        const due = [...trackers.values()].flatMap((t) => {
+          const offset = t.pendingCommit()
+          return offset === undefined ? [] : [{ t, offset }]
+        })
+        if (due.length === 0) return
+        try {
+          await consumer.commitOffsets(due.map(({ t, offset }) => ({ topic: t.topic, partition: t.partition, offset: String(offset) })))
+          for (const { t, offset } of due) {
+            t.markCommitted(offset)
+            committed.set(key(t.topic, t.partition), offset)
+          }
+          stats.commits++
+        } catch (err) {
+          stats.commitFailures++
+          failureLog.warn('commit', { error: (err as Error).message }, 'offset commit failed; will retry')
+          scheduleCommit()
+          return
+        }
+      } while (commitAgain)
+    })().finally(() => {
+      committing = undefined
+    })
+    return committing
+  }
+
+  function pausePartition(topic: string, partition: number): void {
+    const k = key(topic, partition)
+    if (paused.has(k) || !consumer) return
+    paused.set(k, { topic, partition })
+    stats.pauses++
+    consumer.pause([{ topic, partitions: [partition] }])
+    logger.debug({ topic, partition, inFlightRecords: budget.records, inFlightBytes: budget.bytes }, 'in-flight budget full; partition paused')
+  }
+
+  function maybeResume(): void {
+    if (paused.size === 0 || closing || resumeTimer !== undefined || !budget.drained) return
+    // A little jitter so members of a group do not all hit a recovering sink at the same instant.
+    resumeTimer = setTimeout(() => {
+      resumeTimer = undefined
+      if (closing || !consumer || !budget.drained) return
+      const byTopic = new Map<string, number[]>()
+      for (const { topic, partition } of paused.values()) byTopic.set(topic, [...(byTopic.get(topic) ?? []), partition])
+      paused.clear()
+      try {
+        consumer.resume([...byTopic].map(([topic, partitions]) => ({ topic, partitions })))
+      } catch {
+        // Not running (crash restart in progress): the new consumer group starts unpaused anyway.
+      }
+    }, Math.round(random() * cfg.backoff.initialMs))
+  }
+
+  /** Calls the handler until the chunk is acknowledged, or gives up when closing or revoked. */
+  async function deliver(records: RawRecord[], tracker: PartitionTracker, chunk: Chunk): Promise<void> {
+    const current = (): boolean => trackers.get(key(tracker.topic, tracker.partition)) === tracker
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await handler!(records)
+        if (current() && tracker.ack(chunk)) scheduleCommit()
+        return
+      } catch (err) {
+        if (closing || !current()) return
+        stats.redeliveries++
+        const where = { topic: tracker.topic, partition: tracker.partition, firstOffset: chunk.first, lastOffset: chunk.last }
+        failureLog.warn('deliver', { ...where, attempt, code: errorCodeOf(err), error: (err as Error).message }, 'batch not acknowledged; re-delivering after backoff')
+        await sleep(jitteredBackoff(attempt, cfg.backoff.initialMs, cfg.backoff.maxMs, random))
+        if (closing || !current()) return
+      }
+    }
+  }
+
+  function dispatch(tracker: PartitionTracker, messages: KafkaMessage[]): void {
+    const records: RawRecord[] = []
+    let bytes = 0
+    for (const m of messages) {
+      const value = m.value ?? Buffer.alloc(0)
+      bytes += value.length + (m.key?.length ?? 0)
+      const record: RawRecord = { value, coords: { kind: 'kafka', topic: tracker.topic, partition: tracker.partition, offset: m.offset } }
+      if (m.headers !== undefined) record.headers = headersToStrings(m.headers)
+      records.push(record)
+    }
+    const chunk = tracker.deliver(Number(messages[0]!.offset), Number(messages[messages.length - 1]!.offset), records.length, bytes)
+    budget.add(chunk.records, chunk.bytes)
+    const p: Promise<void> = deliver(records, tracker, chunk).finally(() => {
+      budget.release(chunk.records, chunk.bytes)
+      inFlight.delete(p)
+      maybeResume()
+    })
+    inFlight.add(p)
+  }
+
+  async function eachBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    if (closing) return
+    const { topic, partition } = batch
+    const tracker = trackerFor(topic, partition)
+    lag.set(key(topic, partition), Number(batch.offsetLag()))
+    const messages = batch.messages.filter((m) => !tracker.isDelivered(Number(m.offset)))
+    for (let i = 0; i < messages.length; ) {
+      if (closing || !isRunning() || isStale()) break
+      if (budget.full) {
+        // Unresolved records are fetched again after resume, from the first one not delivered.
+        pausePartition(topic, partition)
+        break
+      }
+      const slice = messages.slice(i, i + cfg.batchMaxRecords)
+      dispatch(tracker, slice)
+      resolveOffset(slice[slice.length - 1]!.offset)
+      i += slice.length
+    }
+    if (messages.length === 0 && batch.messages.length > 0) resolveOffset(batch.lastOffset())
+    try {
+      await heartbeat()
+    } catch (err) {
+      // Seen here, the rebalance has not started our rejoin yet: commit what is acknowledged first.
+      if ((err as { type?: string }).type === 'REBALANCE_IN_PROGRESS') await commitNow().catch(() => undefined)
+      throw err
+    }
+  }
+
+  function listen(c: Consumer): void {
+    c.on(c.events.REBALANCING, () => {
+      void commitNow()
+      frozen = true
+    })
+    c.on(c.events.GROUP_JOIN, ({ payload }) => {
+      // kafkajs restarts every assigned partition from its committed offset after a join, so the
+      // old trackers (and acks still arriving for them) no longer describe what will be committed.
+      trackers = new Map()
+      frozen = false
+      stats.rebalances++
+      assigned = Object.entries(payload.memberAssignment).flatMap(([t, ps]) => ps.map((p) => key(t, p)))
+      for (const k of lag.keys()) if (!assigned.includes(k)) lag.delete(k)
+      logger.info({ groupId: cfg.groupId, memberId: payload.memberId, assigned }, 'joined consumer group')
+    })
+    c.on(c.events.CRASH, ({ payload }) => {
+      // A crash replaces kafkajs' consumer group object, and with it the paused set.
+      paused.clear()
+      trackers = new Map()
+      logger.error({ error: payload.error.message, restart: payload.restart }, 'kafka consumer crashed')
+      if (!payload.restart && !closing) {
+        running = false
+        settleStopped(new EnvoyAuditError('EA_SOURCE_UNAVAILABLE', `kafka consumer stopped: ${payload.error.message}`, { cause: payload.error }))
+      }
+    })
+  }
+
+  return {
+    stopped,
+    async start() {
+      if (consumer || closing) return
+      const kafkaConfig = await buildKafkaConfig(cfg, deps, 'source.kafka', 'kafka-source')
+      const c = (deps.kafka ?? ((k) => new Kafka(k)))(kafkaConfig).consumer({
+        groupId: cfg.groupId,
+        sessionTimeout: cfg.sessionTimeoutMs,
+        rebalanceTimeout: cfg.rebalanceTimeoutMs,
+        heartbeatInterval: cfg.heartbeatIntervalMs,
+        maxWaitTimeInMs: cfg.maxWaitTimeMs,
+        minBytes: cfg.minBytes,
+        maxBytes: cfg.maxBytes,
+        maxBytesPerPartition: cfg.maxBytesPerPartition,
+        allowAutoTopicCreation: false,
+      })
+      listen(c)
+      try {
+        await c.connect()
+        await c.subscribe({ topics: [...cfg.topics], fromBeginning: cfg.fromBeginning })
+      } catch (err) {
+        await c.disconnect().catch(() => undefined)
+        throw new EnvoyAuditError(
+          'EA_SOURCE_UNAVAILABLE',
+          `kafka source: cannot reach brokers ${cfg.brokers.join(',')} or subscribe to ${cfg.topics.join(',')}: ${(err as Error).message}`,
+          { cause: err },
+        )
+      }
+      consumer = c
+    },
+    async run(h) {
+      if (!consumer) throw new EnvoyAuditError('EA_SOURCE_UNAVAILABLE', 'kafka source: run() before start()')
+      if (running || closing) return
+      handler = h
+      running = true
+      await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch })
+    },
+    close() {
+      closePromise ??= (async () => {
+        closing = true
+        clearTimeout(resumeTimer)
+        clearTimeout(commitTimer)
+        commitTimer = undefined
+        for (const wake of [...sleepers]) wake()
+        const c = consumer
+        if (c && running) {
+          // Stop fetching but stay in the group, so what is acknowledged while draining is committed.
+          try {
+            c.pause(cfg.topics.map((topic) => ({ topic })))
+          } catch {
+            // not running any more (crashed): nothing to pause
+          }
+          let timer: NodeJS.Timeout | undefined
+          const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, cfg.drainTimeoutMs)))
+          await Promise.race([Promise.allSettled([...inFlight]), timeout])
+          clearTimeout(timer)
+          if (inFlight.size > 0) logger.warn({ unacknowledgedBatches: inFlight.size }, 'drain timeout: closing with batches unacknowledged (they will be replayed)')
+          frozen = false
+          await commitNow()
+        }
+        await c?.disconnect().catch((err: Error) => logger.warn({ error: err.message }, 'kafka consumer disconnect failed'))
+        running = false
+        settleStopped()
+      })()
+      return closePromise
+    },
+    stats() {
+      return {
+        inFlightRecords: budget.records,
+        inFlightBytes: budget.bytes,
+        paused: [...paused.keys()],
+        assigned: [...assigned],
+        committed: Object.fromEntries(committed),
+        lag: Object.fromEntries(lag),
+        ...stats,
+      }
+    },
+  }
+}
