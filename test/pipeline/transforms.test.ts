@@ -151,6 +151,18 @@ describe('property: the stages never throw on any event shape', () => {
       { numRuns: 400 },
     )
   })
+  test('the stages are idempotent: a replayed (already enriched) event comes out unchanged', () => {
+    fc.assert(
+      fc.property(mutatedEvent, (e) => {
+        const once = applyStages(stages, [e]).events[0]
+        if (once === undefined) return
+        const snapshot = structuredClone(once)
+        const twice = applyStages(stages, [once]).events[0]
+        expect(twice).toEqual(snapshot)
+      }),
+      { numRuns: 200 },
+    )
+  })
   test('arbitrary JSON values in place of an event are enriched or dead-lettered, never thrown', () => {
     fc.assert(
       fc.property(fc.array(fc.jsonValue(), { maxLength: 4 }), (values) => {
