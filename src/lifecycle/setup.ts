@@ -20,7 +20,8 @@ export interface SetupStep {
 }
 
 function statusOf(err: unknown): number | undefined {
-  return (err as { meta?: { statusCode?: number }; statusCode?: number }).statusCode ?? (err as { meta?: { statusCode?: number } }).meta?.statusCode
+  const status = (err as { statusCode?: number | null }).statusCode ?? (err as { meta?: { statusCode?: number | null } }).meta?.statusCode
+  return typeof status === 'number' ? status : undefined
 }
 
 function fail(what: string, err: unknown): never {
