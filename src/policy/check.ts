@@ -52,7 +52,7 @@ export interface CheckContext {
 }
 
 /** Rebuilds the request a decision point saw, or says why it cannot. Pure. */
-export function requestFromEvent(e: AuditEvent, ctx: CheckContext): PolicyRequest | SkipReason {
+export function requestFromEvent(e: AuditEvent, ctx: { inventory?: Inventory | undefined }): PolicyRequest | SkipReason {
   const reporter = e.mesh?.reporter
   if (reporter !== 'destination' && reporter !== 'gateway') return 'not-a-decision-point'
   const mtls = e.mesh?.mtls
