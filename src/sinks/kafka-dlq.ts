@@ -15,7 +15,7 @@ import type { DeadLetterSink } from '../pipeline/component.js'
 import { originalBytes } from '../pipeline/dead-letter.js'
 import { compileDeadLetterSerializer, type DeadLetter, type Serializer } from '../schema/audit-event.js'
 import { buildKafkaConfig, silentLogger, type ClientDeps } from '../sources/kafka/client.js'
-import { kafkaConnectionSchema, parseConfig, topicName } from '../sources/kafka/config.js'
+import { kafkaConnectionSchema, parseConfig, topicName, type KafkaConnectionConfig } from '../sources/kafka/config.js'
 
 export const kafkaDlqConfigSchema = kafkaConnectionSchema
   .extend({
@@ -37,6 +37,15 @@ export type KafkaDlqConfig = Readonly<z.output<typeof kafkaDlqConfigSchema>>
 
 export function loadKafkaDlqConfig(input: unknown, prefix = 'deadLetter.kafka'): KafkaDlqConfig {
   return parseConfig(kafkaDlqConfigSchema, input, prefix)
+}
+
+/**
+ * The dead-letter topic on the source's own cluster: same brokers, TLS, SASL and retries, so one set
+ * of credentials is configured once.
+ */
+export function dlqConfigFromSource(source: KafkaConnectionConfig, topic: string, overrides: Record<string, unknown> = {}): KafkaDlqConfig {
+  const { brokers, connectionTimeoutMs, requestTimeoutMs, retry, tls, sasl } = source
+  return loadKafkaDlqConfig({ brokers, connectionTimeoutMs, requestTimeoutMs, retry, tls, ...(sasl ? { sasl } : {}), topic, ...overrides })
 }
 
 export const DLQ_HEADER_PREFIX = 'envoy-audit.'

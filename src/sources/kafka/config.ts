@@ -62,7 +62,7 @@ const connectionShape = {
     .object({
       retries: z.number().int().min(0).max(100).default(8),
       initialMs: ms(10, 60_000).default(300),
-      maxMs: ms(100, 300_000).default(30_000),
+      maxMs: ms(10, 300_000).default(30_000),
     })
     .strict()
     .default({ retries: 8, initialMs: 300, maxMs: 30_000 }),

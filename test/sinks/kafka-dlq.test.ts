@@ -1,0 +1,106 @@
+import { afterEach, beforeEach, expect, test } from 'vitest'
+import { EnvoyAuditError } from '../../src/errors.js'
+import { deadLetterFor, originalBytes } from '../../src/pipeline/dead-letter.js'
+import type { RawRecord } from '../../src/pipeline/component.js'
+import type { DeadLetter } from '../../src/schema/audit-event.js'
+import { createKafkaDeadLetterSink, dlqConfigFromSource, loadKafkaDlqConfig } from '../../src/sinks/kafka-dlq.js'
+import { loadKafkaSourceConfig } from '../../src/sources/kafka/config.js'
+import { ErrorCode, startKafkaBroker, type KafkaTestBroker } from '../support/kafka-broker/index.js'
+
+let broker: KafkaTestBroker
+const cleanups: (() => Promise<unknown>)[] = []
+
+beforeEach(async () => {
+  broker = await startKafkaBroker({ autoCreateTopics: false })
+  broker.createTopic('dlq', 1)
+})
+
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined)
+  expect(broker.protocolErrors()).toEqual([])
+  await broker.close()
+})
+
+const config = (extra: Record<string, unknown> = {}) =>
+  loadKafkaDlqConfig({ brokers: broker.brokers, topic: 'dlq', retry: { retries: 1, initialMs: 20, maxMs: 50 }, ...extra })
+
+async function started(extra: Record<string, unknown> = {}) {
+  const sink = createKafkaDeadLetterSink(config(extra))
+  cleanups.push(() => sink.close())
+  await sink.start()
+  return sink
+}
+
+const record = (value: Buffer | string, offset: number, headers?: Record<string, string>): RawRecord => ({
+  value,
+  coords: { kind: 'kafka', topic: 'logs', partition: 2, offset: String(offset) },
+  ...(headers ? { headers } : {}),
+})
+const at = new Date('2026-01-02T03:04:05.000Z')
+
+test('raw format: the value is the original bytes; reason and source coordinates travel as headers', async () => {
+  const sink = await started()
+  const binary = Buffer.from([0xff, 0xfe, 0x00, 0x41])
+  const letters: DeadLetter[] = [
+    deadLetterFor(record('{"truncated":', 7, { traceparent: '00-abc' }), 'EA_PARSE_INVALID_JSON', 'unexpected end of JSON', 'parse', at),
+    deadLetterFor(record(binary, 8), 'EA_PARSE_INVALID_UTF8', 'bad utf-8', 'parse', at),
+  ]
+  await sink.write(letters)
+  expect(sink.written).toBe(2)
+  const stored = await broker.messages('dlq', 0)
+  expect(stored.map((m) => m.value)).toEqual([Buffer.from('{"truncated":'), binary])
+  expect(stored[1]!.value).toEqual(originalBytes(letters[1]!))
+  const headers = Object.fromEntries(Object.entries(stored[0]!.headers).map(([k, v]) => [k, String(v)]))
+  expect(headers).toEqual({
+    traceparent: '00-abc',
+    'envoy-audit.reason': 'EA_PARSE_INVALID_JSON',
+    'envoy-audit.stage': 'parse',
+    'envoy-audit.message': 'unexpected end of JSON',
+    'envoy-audit.at': at.toISOString(),
+    'envoy-audit.source.kind': 'kafka',
+    'envoy-audit.source.topic': 'logs',
+    'envoy-audit.source.partition': '2',
+    'envoy-audit.source.offset': '7',
+  })
+  expect(stored[0]!.key?.toString()).toBe('logs/2')
+  expect(stored[0]!.timestamp).toBe(at.getTime())
+})
+
+test('json format writes the dead-letter document', async () => {
+  const sink = await started({ format: 'json', compression: 'none' })
+  const dl = deadLetterFor(record('nope', 3), 'EA_PARSE_NOT_ACCESS_LOG', 'not an access log', 'parse', at)
+  await sink.write([dl])
+  const [stored] = await broker.messages('dlq', 0)
+  expect(JSON.parse(stored!.value!.toString())).toEqual({ ...dl })
+})
+
+test('an unavailable dead-letter topic is an EA_DLQ_UNAVAILABLE error the caller must not ack past', async () => {
+  const unstarted = createKafkaDeadLetterSink(config())
+  await expect(unstarted.write([deadLetterFor(record('x', 1), 'EA_PARSE_EMPTY', 'empty', 'parse')])).rejects.toMatchObject({
+    code: 'EA_DLQ_UNAVAILABLE',
+  })
+  const sink = await started()
+  broker.faults.failNext('Produce', ErrorCode.NOT_ENOUGH_REPLICAS, 10)
+  const err = await sink.write([deadLetterFor(record('x', 1), 'EA_PARSE_EMPTY', 'empty', 'parse')]).catch((e: unknown) => e)
+  expect(err).toBeInstanceOf(EnvoyAuditError)
+  expect(err).toMatchObject({ code: 'EA_DLQ_UNAVAILABLE', retryable: true })
+  expect(broker.highWatermark('dlq', 0)).toBe(0)
+  expect(sink.written).toBe(0)
+})
+
+test('config: defaults, validation, and the source-cluster shortcut keeping TLS and SASL settings', () => {
+  expect(config()).toMatchObject({ clientId: 'envoy-audit-dlq', acks: -1, compression: 'gzip', format: 'raw' })
+  expect(() => loadKafkaDlqConfig({ brokers: ['k:9092'], topic: 'bad topic' })).toThrow(/deadLetter\.kafka\.topic/)
+  const source = loadKafkaSourceConfig({
+    brokers: ['k:9093'],
+    topics: ['logs'],
+    tls: { enabled: true, caFile: '/ca.pem' },
+    sasl: { mechanism: 'scram-sha-512', username: 'u', passwordEnv: 'KAFKA_PASSWORD' },
+  })
+  expect(dlqConfigFromSource(source, 'envoy-audit-dlq')).toMatchObject({
+    brokers: ['k:9093'],
+    topic: 'envoy-audit-dlq',
+    tls: { enabled: true, caFile: '/ca.pem', rejectUnauthorized: true },
+    sasl: { mechanism: 'scram-sha-512', username: 'u', passwordEnv: 'KAFKA_PASSWORD' },
+  })
+})
