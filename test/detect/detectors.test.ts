@@ -100,6 +100,11 @@ describe('authz_denied', () => {
     ev.envoy.response_code_details = 'rbac_access_denied_matched_policy[ns[foo]-policy[deny-path-headers]-rule[0]]'
     expect(finding(run(ev), 'authz_denied')).toMatchObject({ policy: 'ns[foo]-policy[deny-path-headers]-rule[0]', severity: 'high' })
   })
+  test('HTTP line whose status was not logged still counts', () => {
+    const ev = rbacDeniedPlaintext()
+    delete ev.http?.response?.status_code
+    expect(finding(run(ev), 'authz_denied')?.policy).toBe('none')
+  })
   test('TCP: policy from connection_termination_details', () => {
     expect(finding(run(tcpRbacDenied()), 'authz_denied')).toMatchObject({ policy: 'ns[foo]-policy[deny-mysql]-rule[0]' })
   })
@@ -115,6 +120,7 @@ describe('authz_denied', () => {
     ['an app 403', (e: AuditEvent) => (e.envoy.response_code_details = 'via_upstream')],
     ['an RBAC-like detail on a 200', (e: AuditEvent) => e.http?.response && (e.http.response.status_code = 200)],
     ['a lookalike detail', (e: AuditEvent) => (e.envoy.response_code_details = 'xrbac_access_denied_matched_policy[none]')],
+    ['an RBAC detail on a 401', (e: AuditEvent) => e.http?.response && (e.http.response.status_code = 401)],
   ])('negative: %s', (_n, mutate) => {
     const ev = rbacDeniedPlaintext()
     delete ev.envoy.rbac_policy

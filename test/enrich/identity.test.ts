@@ -84,6 +84,11 @@ describe('enrichIdentity on real lines', () => {
     expect(p.mesh?.destination).toBeUndefined()
     expect(p.mesh?.mtls).toBeNull()
   })
+  test('egress HTTP to an external two-label host is not read as service.namespace', () => {
+    const ev = passthrough()
+    ev.envoy.authority = 'httpbin.org'
+    expect(enrich(ev).mesh?.destination).toEqual({ service: 'httpbin.org', signal: SIGNALS.authority })
+  })
   test('STRICT rejection line is mtls false', () => expect(enrich(nrFilterChain()).mesh?.mtls).toBe(false))
   test('upstream peer SAN is the strongest destination signal', () => {
     const ev = mtlsOutbound()
