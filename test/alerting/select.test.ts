@@ -1,7 +1,7 @@
 import { describe, test, expect } from 'vitest'
 import fc from 'fast-check'
 import { loadAlertingConfig } from '../../src/alerting/config.js'
-import { dedupeKey, destinationName, emptyAlertState, selectAlerts, sourceIdentity } from '../../src/alerting/select.js'
+import { cloneAlertState, dedupeKey, destinationName, emptyAlertState, selectAlerts, sourceIdentity } from '../../src/alerting/select.js'
 import type { AuditEvent } from '../../src/generated/types.js'
 import { clean, passthroughEgress, plaintextInbound, rbacDenied } from './fixtures.js'
 
@@ -81,12 +81,19 @@ describe('selectAlerts', () => {
     expect(r3.alerts[0]!.suppressed_before).toBe(8)
   })
 
-  test('does not mutate the state it is given', () => {
-    const s0 = emptyAlertState()
-    const r = selectAlerts([rbacDenied('2026-11-23T10:00:01Z')], s0, T0, cfg())
-    expect(s0.buckets.size).toBe(0)
-    expect(s0.seen.size).toBe(0)
-    expect(r.state.buckets.size).toBe(1)
+  test('deterministic: equal states and inputs give equal results; only the given state changes', () => {
+    const events = [rbacDenied('2026-11-23T10:00:01Z'), passthroughEgress('2026-11-23T10:00:02Z'), plaintextInbound('2026-11-23T10:00:03Z')]
+    const warm = selectAlerts(events.slice(0, 1), emptyAlertState(), T0, cfg()).state
+    const copy = cloneAlertState(warm)
+    const a = selectAlerts(events, warm, T0 + 5, cfg())
+    const b = selectAlerts(events, copy, T0 + 5, cfg())
+    expect(a.alerts).toEqual(b.alerts)
+    expect(a.stats).toEqual(b.stats)
+    expect([...a.state.buckets]).toEqual([...b.state.buckets])
+    expect(a.state).toBe(warm)
+    const snapshot = cloneAlertState(warm)
+    selectAlerts(events, cloneAlertState(warm), T0 + 10, cfg())
+    expect([...warm.buckets]).toEqual([...snapshot.buckets])
   })
 
   test('state stays within maxKeys, evicting oldest', () => {
