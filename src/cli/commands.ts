@@ -7,6 +7,8 @@ import { registerIngest } from './ingest.js'
 import { registerSql } from './sql.js'
 import { registerSetup } from './setup.js'
 import { registerAlerting } from './alerting.js'
+import { registerHunt } from './hunt.js'
+import { registerFlows } from './flows.js'
 
 export function registerCommands(program: Command): void {
   registerParse(program)
@@ -14,4 +16,6 @@ export function registerCommands(program: Command): void {
   registerSql(program)
   registerSetup(program)
   registerAlerting(program)
+  registerFlows(program)
+  registerHunt(program)
 }

@@ -1,0 +1,60 @@
+/**
+ * `envoy-audit hunt --from IDENTITY --since TIME`: where could an attacker holding this workload's
+ * identity have gone since then, along which calls, and what did they try that was denied.
+ * See docs/hunt.md for the semantics (time-respecting paths, identity linking, new edges).
+ */
+import { type Command, Option } from 'commander'
+import { EnvoyAuditError } from '../errors.js'
+import { addStoreOptions, baselineFrom, intOption, openBackend, type StoreCliOptions, timeOption } from '../hunt/cli-support.js'
+import { resolveIdentity } from '../hunt/identity.js'
+import { renderHuntDot, renderHuntMermaid, renderHuntText } from '../hunt/render.js'
+import { huntPaths } from '../hunt/search.js'
+
+export const DEFAULT_MAX_DEPTH = 6
+const MAX_DEPTH_LIMIT = 64
+
+interface HuntCliOptions extends StoreCliOptions {
+  from: string
+  since: string
+  until?: string
+  maxDepth?: string
+  includeDenied?: boolean
+  json?: boolean
+  format: 'table' | 'dot' | 'mermaid'
+}
+
+export function registerHunt(program: Command): void {
+  const cmd = program
+    .command('hunt')
+    .description('lateral-movement search: identities reachable from IDENTITY through time-respecting call paths, with denied probes')
+    .requiredOption('--from <identity>', 'SPIFFE ID, Istio principal td/ns/NS/sa/SA, namespace/serviceaccount, or a workload/service name')
+    .requiredOption('--since <time>', 'compromise time: ISO 8601 with a zone, or relative (24h, 7d)')
+    .option('--until <time>', 'end of the analysis window (default: now / end of data)')
+    .option('--max-depth <n>', `most hops per path (default ${DEFAULT_MAX_DEPTH})`)
+    .option('--include-denied', 'draw denied-only destinations (probes) as leaves too')
+    .option('--json', 'machine-readable result on stdout')
+    .addOption(new Option('--format <format>', 'human output').choices(['table', 'dot', 'mermaid']).default('table'))
+  addStoreOptions(cmd).action(async (opts: HuntCliOptions) => {
+    const now = Date.now()
+    const since = timeOption(opts.since, '--since', now)!
+    const until = timeOption(opts.until, '--until', now)
+    if (until !== undefined && until <= since) throw new EnvoyAuditError('EA_USAGE', '--until must be after --since')
+    const maxDepth = intOption(opts.maxDepth, '--max-depth', DEFAULT_MAX_DEPTH, MAX_DEPTH_LIMIT)
+    const learnFrom = baselineFrom(since, opts.baseline)
+    const { backend, inventory, close } = await openBackend(opts)
+    try {
+      await backend.prepare({ since, ...(until === undefined ? {} : { until }), ...(learnFrom === undefined ? {} : { baselineFrom: learnFrom }) }, inventory)
+      const from = resolveIdentity(opts.from, await backend.nodes())
+      const result = await huntPaths(backend, {
+        from, since, maxDepth, ...(until === undefined ? {} : { until }), ...(learnFrom === undefined ? {} : { baselineFrom: learnFrom }),
+      })
+      const render = { includeDenied: opts.includeDenied === true }
+      if (opts.json === true) process.stdout.write(`${JSON.stringify(result)}\n`)
+      else if (opts.format === 'dot') process.stdout.write(renderHuntDot(result, render))
+      else if (opts.format === 'mermaid') process.stdout.write(renderHuntMermaid(result, render))
+      else process.stdout.write(renderHuntText(result, render))
+    } finally {
+      await close()
+    }
+  })
+}

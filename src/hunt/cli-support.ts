@@ -1,0 +1,73 @@
+/**
+ * What `hunt` and `flows` share on the command line: picking the store (--store PATH or --opensearch
+ * URL, never both), the learning window for new edges, and the inventory. The OpenSearch connection
+ * options are the ones `setup` defines (passwords from the environment or a file, TLS verified).
+ */
+import type { Command } from 'commander'
+import { EnvoyAuditError } from '../errors.js'
+import { DEFAULT_STORE_PATH, openDuckDbStore } from '../store/duckdb-store.js'
+import { createOpenSearchClient } from '../sinks/opensearch/client.js'
+import { addOpenSearchOptions, connectionFromOptions, type OpenSearchCliOptions } from '../cli/setup.js'
+import type { HuntBackend, InventoryEntry } from './backend.js'
+import { DuckDbHuntBackend } from './duckdb-queries.js'
+import { OpenSearchHuntBackend } from './opensearch-queries.js'
+import { loadInventory } from './inventory.js'
+import { parseDuration, parseTime } from './time.js'
+
+export interface StoreCliOptions extends OpenSearchCliOptions {
+  store?: string
+  index?: string
+  inventory?: string
+  baseline?: string
+}
+
+/** Default learning window before --since for deciding that an edge is new. */
+export const DEFAULT_BASELINE = '7d'
+export const DEFAULT_EVENTS_INDEX = 'envoy-audit-events'
+
+export function addStoreOptions(cmd: Command): Command {
+  cmd
+    .option('--store <path>', `DuckDB store file (default ${DEFAULT_STORE_PATH})`)
+    .option('--index <alias>', 'OpenSearch events alias to search', DEFAULT_EVENTS_INDEX)
+    .option('--inventory <file>', 'YAML/JSON mapping services to the identities that serve them')
+    .option('--baseline <duration>', `learning window before --since; an edge not seen in it is NEW (e.g. 7d, 0 to disable)`, DEFAULT_BASELINE)
+  return addOpenSearchOptions(cmd)
+}
+
+export interface OpenedBackend {
+  backend: HuntBackend
+  inventory: InventoryEntry[]
+  close(): Promise<void>
+}
+
+export async function openBackend(opts: StoreCliOptions): Promise<OpenedBackend> {
+  if (opts.store !== undefined && opts.opensearch !== undefined) throw new EnvoyAuditError('EA_USAGE', '--store and --opensearch are exclusive')
+  const inventory = opts.inventory === undefined ? [] : loadInventory(opts.inventory)
+  if (opts.opensearch !== undefined) {
+    const client = await createOpenSearchClient(connectionFromOptions(opts), { maxRetries: 2 })
+    const backend = new OpenSearchHuntBackend(client, { index: opts.index ?? DEFAULT_EVENTS_INDEX })
+    return { backend, inventory, close: async () => backend.close().finally(() => client.close()) }
+  }
+  const store = await openDuckDbStore(opts.store ?? DEFAULT_STORE_PATH, { mustExist: true })
+  const backend = new DuckDbHuntBackend(store)
+  return { backend, inventory, close: async () => backend.close().finally(() => store.close()) }
+}
+
+/** The learning window start: --baseline before `since`, or undefined when disabled with 0. */
+export function baselineFrom(since: string, baseline: string | undefined): string | undefined {
+  const text = baseline ?? DEFAULT_BASELINE
+  if (text === '0') return undefined
+  return new Date(Date.parse(since) - parseDuration(text, '--baseline')).toISOString()
+}
+
+export function timeOption(value: string | undefined, option: string, now?: number): string | undefined {
+  return value === undefined ? undefined : parseTime(value, option, now)
+}
+
+/** Positive integer option with a named bound. */
+export function intOption(value: string | undefined, option: string, def: number, max: number): number {
+  if (value === undefined) return def
+  const n = Number(value)
+  if (!Number.isInteger(n) || n < 1 || n > max) throw new EnvoyAuditError('EA_USAGE', `${option} must be an integer from 1 to ${max}, got "${value}"`)
+  return n
+}
