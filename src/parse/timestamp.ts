@@ -22,6 +22,7 @@ const MAX_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999)
 export function normaliseTimestamp(v: RawValue): string | undefined {
   if (typeof v === 'number') return fromEpoch(v)
   if (typeof v !== 'string' || v.length < 10 || v.length > 40) return undefined
+  if (v.length === 24 && isCanonical(v)) return v
   const m = ISO.exec(v)
   if (m === null) return EPOCH.test(v) ? fromEpoch(Number(v)) : undefined
   const year = +m[1]!
@@ -46,6 +47,34 @@ export function normaliseTimestamp(v: RawValue): string | undefined {
     t -= sign * (oh * 60 + om) * 60_000
   }
   return inRange(t)
+}
+
+/**
+ * Fast path for Envoy's own form, `2022-09-08T12:51:05.656Z`, which is already the normalised output:
+ * fixed positions are checked by char code and the calendar fields by range, with no regex or Date.
+ */
+function isCanonical(v: string): boolean {
+  if (v.charCodeAt(4) !== 45 || v.charCodeAt(7) !== 45 || v.charCodeAt(10) !== 84 || v.charCodeAt(13) !== 58 || v.charCodeAt(16) !== 58 || v.charCodeAt(19) !== 46 || v.charCodeAt(23) !== 90) return false
+  const year = digits(v, 0, 4)
+  const month = digits(v, 5, 2)
+  const day = digits(v, 8, 2)
+  const hour = digits(v, 11, 2)
+  const minute = digits(v, 14, 2)
+  const second = digits(v, 17, 2)
+  if (year < 1970 || month < 1 || month > 12 || day < 1 || hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 59 || digits(v, 20, 3) < 0) return false
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0)
+  return day <= (month === 2 && !leap ? 28 : DAYS[month - 1]!)
+}
+
+/** Decimal value of `len` digits at `at`, or -1 when any is not a digit. */
+function digits(s: string, at: number, len: number): number {
+  let n = 0
+  for (let i = at; i < at + len; i++) {
+    const c = s.charCodeAt(i) - 48
+    if (c < 0 || c > 9) return -1
+    n = n * 10 + c
+  }
+  return n
 }
 
 function fromEpoch(n: number): string | undefined {

@@ -94,7 +94,31 @@ function portOf(s: string): number | undefined {
 
 /** An IP the index's `ip` mapping accepts; anything else would make the sink reject the whole event. */
 export function validIp(host: string): boolean {
-  return host.length <= 64 && isIP(host) !== 0
+  if (host.length > 64 || host.length < 2) return false
+  const c = host.charCodeAt(0)
+  // IPv4 by hand (the common case on every record); IPv6 and oddities through node:net.
+  if (c >= 48 && c <= 57 && host.indexOf(':') < 0) return isIPv4(host)
+  return isIP(host) !== 0
+}
+
+function isIPv4(s: string): boolean {
+  let parts = 0
+  let n = 0
+  let len = 0
+  for (let i = 0; i <= s.length; i++) {
+    const c = i === s.length ? 46 : s.charCodeAt(i)
+    if (c === 46) {
+      if (len === 0 || n > 255 || (len > 1 && s.charCodeAt(i - len) === 48)) return false
+      parts++
+      n = 0
+      len = 0
+    } else {
+      const d = c - 48
+      if (d < 0 || d > 9 || ++len > 3) return false
+      n = n * 10 + d
+    }
+  }
+  return parts === 4
 }
 
 /** Host part of an :authority value (`reviews:9080`, `[::1]:80`, `example.com`). */

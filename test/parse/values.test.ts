@@ -1,0 +1,77 @@
+import { describe, test, expect } from 'vitest'
+import fc from 'fast-check'
+import { isIP } from 'node:net'
+import { normaliseTimestamp } from '../../src/parse/timestamp.js'
+import { splitHostPort, validIp, uint, INVALID } from '../../src/parse/values.js'
+
+describe('normaliseTimestamp', () => {
+  test.each([
+    ['2022-09-08T12:51:05.656Z', '2022-09-08T12:51:05.656Z'],
+    ['2022-07-22T12:24:13.900328365Z', '2022-07-22T12:24:13.900Z'],
+    ['2021-03-26 00:01:25.979', '2021-03-26T00:01:25.979Z'],
+    ['2022-09-08T12:51:05.656+02:00', '2022-09-08T10:51:05.656Z'],
+    ['2022-09-08T12:51:05.656-0130', '2022-09-08T14:21:05.656Z'],
+    ['2022-09-08T12:51:05Z', '2022-09-08T12:51:05.000Z'],
+    ['2024-02-29T00:00:00.000Z', '2024-02-29T00:00:00.000Z'],
+    ['1662641465.656', '2022-09-08T12:51:05.656Z'],
+    [1662641465.656, '2022-09-08T12:51:05.656Z'],
+    [1662641465656, '2022-09-08T12:51:05.656Z'],
+  ] as const)('%s -> %s', (input, out) => {
+    expect(normaliseTimestamp(input)).toBe(out)
+  })
+
+  test.each([['1'], ['yesterday'], ['2022-02-30T00:00:00.000Z'], ['2023-02-29T00:00:00.000Z'], ['2022-13-01T00:00:00.000Z'], ['2022-09-08T24:00:00.000Z'], ['1969-12-31T23:59:59.000Z'], ['2022-09-08T12:51:05.65xZ'], ['2022-08-22T 3:08:23.188Z'], [''], [-5], [Number.NaN], [null], [undefined], [true]] as const)(
+    'rejects %s',
+    (input) => {
+      expect(normaliseTimestamp(input)).toBeUndefined()
+    },
+  )
+
+  test('property: the fast path and the general path agree with Date for canonical strings', () => {
+    fc.assert(
+      fc.property(fc.date({ min: new Date('1970-01-01T00:00:00.000Z'), max: new Date('9999-12-31T23:59:59.999Z'), noInvalidDate: true }), (d) => {
+        const iso = d.toISOString()
+        expect(normaliseTimestamp(iso)).toBe(iso)
+        expect(normaliseTimestamp(iso.replace('T', ' ').replace('Z', ''))).toBe(iso)
+      }),
+    )
+  })
+})
+
+describe('addresses', () => {
+  test.each([
+    ['10.0.0.1:80', { host: '10.0.0.1', port: 80 }],
+    ['[2a02:cf40::4e36]:5000', { host: '2a02:cf40::4e36', port: 5000 }],
+    ['[::1]', { host: '::1' }],
+    ['2a02:cf40::4e36', { host: '2a02:cf40::4e36' }],
+    ['tcp://10.0.2.1:80', { host: '10.0.2.1', port: 80 }],
+    ['envoy://connect_originate/10.244.0.15:8080', { host: '10.244.0.15', port: 8080 }],
+    ['reviews:9080', { host: 'reviews', port: 9080 }],
+  ] as const)('splitHostPort(%s)', (input, out) => {
+    expect(splitHostPort(input)).toEqual(out)
+  })
+
+  test.each([['10.0.0.1:99999'], ['[::1'], ['[::1]x'], ['10.0.0.1:'], ['']])('splitHostPort rejects %s', (input) => {
+    expect(splitHostPort(input)).toBeUndefined()
+  })
+
+  test('property: validIp agrees with node:net isIP', () => {
+    const candidates = fc.oneof(fc.ipV4(), fc.ipV4Extended(), fc.ipV6(), fc.string({ maxLength: 20 }), fc.array(fc.integer({ min: 0, max: 300 }), { minLength: 3, maxLength: 5 }).map((a) => a.join('.')))
+    fc.assert(
+      fc.property(candidates, (s) => {
+        expect(validIp(s)).toBe(s.length >= 2 && s.length <= 64 && isIP(s) !== 0)
+      }),
+      { numRuns: 2000 },
+    )
+  })
+
+  test('uint', () => {
+    expect(uint('123')).toBe(123)
+    expect(uint(7)).toBe(7)
+    expect(uint('-')).toBeUndefined()
+    expect(uint(null)).toBeUndefined()
+    expect(uint('12a')).toBe(INVALID)
+    expect(uint(-1)).toBe(INVALID)
+    expect(uint('9'.repeat(16))).toBe(INVALID)
+  })
+})
