@@ -3,6 +3,7 @@
  */
 import type { Command } from 'commander'
 import { registerParse } from './parse.js'
+import { registerRun } from './run.js'
 import { registerIngest } from './ingest.js'
 import { registerSql } from './sql.js'
 import { registerSetup } from './setup.js'
@@ -12,6 +13,7 @@ import { registerFlows } from './flows.js'
 
 export function registerCommands(program: Command): void {
   registerParse(program)
+  registerRun(program)
   registerIngest(program)
   registerSql(program)
   registerSetup(program)

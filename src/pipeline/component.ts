@@ -35,6 +35,11 @@ export type BatchHandler = (records: RawRecord[]) => Promise<void>
 export interface Source extends Lifecycle {
   /** Begins delivering batches to the handler; resolves when delivery has begun (or, for finite sources, ended). */
   run(handler: BatchHandler): Promise<void>
+  /**
+   * Long-running sources (Kafka) settle this when they have stopped after close(), or reject when
+   * they failed for good. Finite sources leave it undefined: run() resolving is their end.
+   */
+  readonly stopped?: Promise<void>
 }
 
 export interface SinkRejection {

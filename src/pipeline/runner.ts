@@ -74,6 +74,7 @@ export async function runPipeline(source: Source, parts: PipelineParts): Promise
   try {
     await source.start()
     await source.run(handler)
+    if (source.stopped !== undefined) await source.stopped
     const leftovers = parts.parser.flush()
     if (leftovers.length > 0) {
       await parts.deadLetters.write(leftovers)

@@ -1,0 +1,62 @@
+import type { Command } from 'commander'
+import { stringify as toYaml } from 'yaml'
+import { configDefaults, loadConfig } from '../config/schema.js'
+import { createLogger } from '../service/logger.js'
+import { buildService } from '../service/service.js'
+
+/**
+ * `envoy-audit run --config FILE`: the long-running service. The first SIGTERM/SIGINT starts a
+ * graceful stop (stop fetching, flush in-flight work, commit, leave the group); a second one, or the
+ * shutdown timeout, exits at once. A stop that never committed past an unacknowledged record is
+ * safe to cut short: the next owner replays from the last commit.
+ */
+export function registerRun(program: Command): void {
+  program
+    .command('run')
+    .description('run the service: source (kafka|file|stdin) → pipeline → sink (opensearch|embedded|ndjson), with metrics and health')
+    .requiredOption('-c, --config <file>', 'YAML config (see `envoy-audit config defaults`)')
+    .action(async (opts: { config: string }) => {
+      const config = loadConfig(opts.config)
+      const logger = createLogger({ level: config.log.level })
+      const service = buildService(config, { logger })
+      let signals = 0
+      const onSignal = (signal: NodeJS.Signals): void => {
+        signals++
+        if (signals > 1) {
+          logger.warn({ signal }, 'second signal: exiting now without waiting for in-flight work')
+          process.exit(130)
+        }
+        logger.info({ signal }, 'graceful shutdown: stopping the source, flushing and committing')
+        const timer = setTimeout(() => {
+          logger.error({ timeoutSeconds: config.service.shutdownTimeoutSeconds }, 'shutdown timed out: exiting')
+          process.exit(1)
+        }, config.service.shutdownTimeoutSeconds * 1000)
+        timer.unref()
+        void service.close()
+      }
+      process.on('SIGTERM', onSignal)
+      process.on('SIGINT', onSignal)
+      try {
+        const counters = await service.run()
+        process.stderr.write(`envoy-audit run: ${counters.summaryLine()}\n`)
+      } finally {
+        process.off('SIGTERM', onSignal)
+        process.off('SIGINT', onSignal)
+      }
+    })
+
+  const cfg = program.command('config').description('inspect and validate service configuration')
+  cfg
+    .command('defaults')
+    .description('print the complete default configuration (every option with its default) as YAML')
+    .action(() => {
+      process.stdout.write(toYaml(configDefaults()))
+    })
+  cfg
+    .command('validate')
+    .description('validate a config file and print it with defaults applied')
+    .argument('<file>')
+    .action((file: string) => {
+      process.stdout.write(toYaml(loadConfig(file)))
+    })
+}

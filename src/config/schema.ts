@@ -1,0 +1,126 @@
+/**
+ * The configuration of `envoy-audit run --config FILE` (YAML). One zod schema composes the schema of
+ * every component, next to which each component's options are documented; `configDefaults()` prints
+ * the fully defaulted result (`envoy-audit config defaults`). Validated once at startup and frozen;
+ * errors name the option path, e.g. `sink.opensearch.flushBytes: Too small: expected number to be >=1024`.
+ */
+import { readFileSync } from 'node:fs'
+import { parse as parseYaml } from 'yaml'
+import { z } from 'zod'
+import { EnvoyAuditError } from '../errors.js'
+import { parserConfigSchema } from '../parse/index.js'
+import { transformsConfigSchema } from './transforms.js'
+import { connectionConfigSchema, sinkConfigSchema } from '../sinks/opensearch/config.js'
+import { duckDbStoreConfigSchema } from '../store/duckdb-store.js'
+import { alertingConfigSchema } from '../alerting/config.js'
+import { kafkaSourceConfigSchema } from '../sources/kafka/config.js'
+import { loadConfigSection } from './validate.js'
+
+const fileSourceSchema = z
+  .object({
+    /** Files read in order; '-' is stdin. */
+    paths: z.array(z.string().min(1)).min(1).default(['-']),
+    batchRecords: z.number().int().min(1).max(100_000).default(2000),
+  })
+  .strict()
+
+const sourceSchema = z
+  .object({
+    kind: z.enum(['kafka', 'file', 'stdin']).default('stdin'),
+    kafka: kafkaSourceConfigSchema.optional(),
+    file: fileSourceSchema.default({ paths: ['-'], batchRecords: 2000 }),
+  })
+  .strict()
+  .refine((s) => s.kind !== 'kafka' || s.kafka !== undefined, { message: 'source.kind kafka needs a source.kafka section', path: ['kafka'] })
+
+const sinkSchema = z
+  .object({
+    kind: z.enum(['opensearch', 'embedded', 'ndjson']).default('embedded'),
+    opensearch: z
+      .object({ connection: connectionConfigSchema, sink: sinkConfigSchema.default(sinkConfigSchema.parse({})) })
+      .strict()
+      .optional(),
+    embedded: duckDbStoreConfigSchema.default(duckDbStoreConfigSchema.parse({})),
+    ndjson: z.object({ path: z.string().min(1).default('-') }).strict().default({ path: '-' }),
+  })
+  .strict()
+  .refine((s) => s.kind !== 'opensearch' || s.opensearch !== undefined, {
+    message: 'sink.kind opensearch needs a sink.opensearch section',
+    path: ['opensearch'],
+  })
+
+const deadLetterSchema = z
+  .object({
+    /** kafka: a dead-letter topic on the source cluster; file: an NDJSON file. */
+    kind: z.enum(['kafka', 'file']).default('file'),
+    topic: z.string().min(1).max(249).default('envoy-audit-dlq'),
+    path: z.string().min(1).default('dead-letters.ndjson'),
+  })
+  .strict()
+
+const serviceSchema = z
+  .object({
+    /** Serve /metrics, /healthz and /readyz. */
+    enabled: z.boolean().default(true),
+    host: z.string().min(1).default('0.0.0.0'),
+    /** 0 picks a free port (logged at startup). */
+    port: z.number().int().min(0).max(65_535).default(9464),
+    /** Seconds a graceful shutdown may take before the process exits anyway. */
+    shutdownTimeoutSeconds: z.number().int().min(1).max(3600).default(30),
+  })
+  .strict()
+
+const logSchema = z
+  .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
+  .strict()
+
+export const configSchema = z
+  .object({
+    source: sourceSchema.default(sourceSchema.parse({})),
+    parser: parserConfigSchema.default(parserConfigSchema.parse({})),
+    transforms: transformsConfigSchema.default(transformsConfigSchema.parse({})),
+    sink: sinkSchema.default(sinkSchema.parse({})),
+    deadLetter: deadLetterSchema.default(deadLetterSchema.parse({})),
+    alerting: alertingConfigSchema.default(alertingConfigSchema.parse({})),
+    service: serviceSchema.default(serviceSchema.parse({})),
+    log: logSchema.default(logSchema.parse({})),
+  })
+  .strict()
+  .refine((c) => c.deadLetter.kind !== 'kafka' || c.source.kind === 'kafka', {
+    message: 'a kafka dead-letter topic needs a kafka source (it is written to the same cluster)',
+    path: ['deadLetter', 'kind'],
+  })
+
+export type EnvoyAuditConfig = Readonly<z.output<typeof configSchema>>
+
+/** Validates an already-parsed config object. */
+export function validateConfig(input: unknown): EnvoyAuditConfig {
+  return loadConfigSection(configSchema, input, '')
+}
+
+/** Reads, parses (YAML or JSON) and validates a config file. */
+export function loadConfig(path: string): EnvoyAuditConfig {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (err) {
+    throw new EnvoyAuditError('EA_IO', `cannot read config ${path}: ${(err as Error).message}`, { cause: err })
+  }
+  let doc: unknown
+  try {
+    doc = parseYaml(text, { prettyErrors: true, uniqueKeys: true })
+  } catch (err) {
+    throw new EnvoyAuditError('EA_CONFIG_INVALID', `${path}: not valid YAML: ${(err as Error).message}`, { cause: err })
+  }
+  try {
+    return validateConfig(doc ?? {})
+  } catch (err) {
+    if (err instanceof EnvoyAuditError) throw new EnvoyAuditError(err.code, `${path}: ${err.message}`, { cause: err })
+    throw err
+  }
+}
+
+/** The complete default configuration, for `envoy-audit config defaults`. */
+export function configDefaults(): EnvoyAuditConfig {
+  return validateConfig({})
+}

@@ -1,0 +1,163 @@
+/**
+ * Builds the long-running service from a validated config: source → parse → transforms → sink, with
+ * the dead-letter output, alert outputs, metrics and health. Building has no side effects (no
+ * sockets, no files); `run()` starts everything and resolves when the source has stopped and every
+ * component is closed, flushed and committed.
+ */
+import type { Logger } from 'pino'
+import type { EnvoyAuditConfig } from '../config/schema.js'
+import { loadTransformsConfig } from '../config/transforms.js'
+import { createParser } from '../parse/index.js'
+import { createTransformStages } from '../pipeline/transforms.js'
+import type { DeadLetterSink, Sink, Source } from '../pipeline/component.js'
+import { PipelineCounters } from '../pipeline/counters.js'
+import { runPipeline } from '../pipeline/runner.js'
+import { createFileSource } from '../sources/file-source.js'
+import { createKafkaSource, type KafkaSource } from '../sources/kafka/index.js'
+import { createKafkaDeadLetterSink, dlqConfigFromSource } from '../sinks/kafka-dlq.js'
+import { createNdjsonDeadLetterSink, createNdjsonEventSink } from '../sinks/ndjson-sink.js'
+import { OpenSearchSink } from '../sinks/opensearch/sink.js'
+import { DuckDbStore } from '../store/duckdb-store.js'
+import { createAlertSink } from '../alerting/alert-sink.js'
+import { teeSink } from '../sinks/tee-sink.js'
+import { createServiceMetrics, type ServiceMetrics } from './metrics.js'
+import { startServiceHttp } from './http-server.js'
+
+export interface ServiceDeps {
+  logger: Logger
+  env?: NodeJS.ProcessEnv
+}
+
+export interface Service {
+  readonly counters: PipelineCounters
+  readonly metrics: ServiceMetrics
+  /** Starts everything and resolves once the source stopped and all components closed. */
+  run(): Promise<PipelineCounters>
+  /** Graceful stop: no new records, flush in-flight, commit, leave the group. Idempotent. */
+  close(): Promise<void>
+  /** Port of the metrics/health listener once running (0 when disabled or not yet listening). */
+  readonly httpPort: number
+}
+
+export function buildService(config: EnvoyAuditConfig, deps: ServiceDeps): Service {
+  const { logger } = deps
+  const counters = new PipelineCounters()
+  const metrics = createServiceMetrics(counters)
+  // pino's (obj, msg) signature is the one the Kafka components log through.
+  const kafkaLogger = logger
+
+  let kafkaSource: KafkaSource | undefined
+  let source: Source
+  if (config.source.kind === 'kafka' && config.source.kafka !== undefined) {
+    kafkaSource = createKafkaSource(config.source.kafka, { logger: kafkaLogger, ...(deps.env ? { env: deps.env } : {}) })
+    source = kafkaSource
+    metrics.addStats('kafka', { stats: () => numericStats(kafkaSource?.stats() ?? {}) }, 'Kafka source')
+  } else {
+    const paths = config.source.kind === 'stdin' ? ['-'] : config.source.file.paths
+    source = createFileSource({ files: paths, batchRecords: config.source.file.batchRecords })
+  }
+
+  let primary: Sink
+  if (config.sink.kind === 'opensearch' && config.sink.opensearch !== undefined) {
+    const os = new OpenSearchSink({
+      config: config.sink.opensearch.sink,
+      connection: config.sink.opensearch.connection,
+      logger: { warn: (o, m) => logger.warn(o, m) },
+    })
+    metrics.addStats('opensearch', { stats: () => ({ ...os.stats }) }, 'OpenSearch sink')
+    primary = os
+  } else if (config.sink.kind === 'embedded') {
+    const store = new DuckDbStore(config.sink.embedded)
+    metrics.addStats('embedded', { stats: () => ({ ...store.stats }) }, 'Embedded store')
+    primary = store
+  } else {
+    const path = config.sink.ndjson.path
+    primary = path === '-' ? createNdjsonEventSink(process.stdout, 'stdout') : createNdjsonEventSink(path)
+  }
+  const alerts = createAlertSink(config.alerting, { warn: (m) => logger.warn(m), ...(deps.env ? { env: deps.env } : {}) })
+  if (alerts !== undefined) metrics.addStats('alerts', { stats: () => numericStats(alerts.stats) }, 'Alert outputs')
+  const sink = teeSink(primary, alerts === undefined ? [] : [alerts])
+
+  let deadLetters: DeadLetterSink
+  if (config.deadLetter.kind === 'kafka' && config.source.kafka !== undefined) {
+    deadLetters = createKafkaDeadLetterSink(dlqConfigFromSource(config.source.kafka, config.deadLetter.topic), { logger: kafkaLogger })
+  } else {
+    deadLetters = createNdjsonDeadLetterSink(config.deadLetter.path)
+  }
+
+  const parser = createParser(config.parser)
+  const stages = createTransformStages(loadTransformsConfig(config.transforms))
+
+  let http: Awaited<ReturnType<typeof startServiceHttp>> | undefined
+  let running = false
+  let closing: Promise<void> | undefined
+  let lastBatchAt = Date.now()
+
+  const service: Service = {
+    counters,
+    metrics,
+    get httpPort() {
+      return http?.port ?? 0
+    },
+    async run() {
+      if (config.service.enabled) {
+        http = await startServiceHttp({
+          host: config.service.host,
+          port: config.service.port,
+          registry: metrics.registry,
+          health: {
+            live: () => true,
+            ready: () => {
+              const reasons: string[] = []
+              if (!running) reasons.push('not running')
+              if (closing !== undefined) reasons.push('shutting down')
+              return { ready: reasons.length === 0, reasons }
+            },
+          },
+        })
+        logger.info({ port: http.port }, 'metrics and health listening')
+      }
+      running = true
+      logger.info(
+        { source: config.source.kind, sink: config.sink.kind, deadLetter: config.deadLetter.kind, alerting: alerts !== undefined },
+        'envoy-audit starting',
+      )
+      try {
+        return await runPipeline(source, {
+          parser,
+          stages,
+          sink,
+          deadLetters,
+          counters,
+          onBatch: () => {
+            lastBatchAt = Date.now()
+          },
+        })
+      } finally {
+        running = false
+        await http?.close()
+        logger.info({ counts: counters.toJSON(), idleMs: Date.now() - lastBatchAt }, 'envoy-audit stopped')
+      }
+    },
+    close() {
+      closing ??= source.close()
+      return closing
+    },
+  }
+  return service
+}
+
+/** Flattens a stats object to what Prometheus gauges can carry: numbers and maps of numbers. */
+function numericStats(stats: object): Record<string, number | Record<string, number>> {
+  const out: Record<string, number | Record<string, number>> = {}
+  for (const [k, v] of Object.entries(stats)) {
+    if (typeof v === 'number') out[k] = v
+    else if (Array.isArray(v)) out[k] = v.length
+    else if (v !== null && typeof v === 'object') {
+      const inner: Record<string, number> = {}
+      for (const [ik, iv] of Object.entries(v as Record<string, unknown>)) if (typeof iv === 'number') inner[ik] = iv
+      out[k] = inner
+    }
+  }
+  return out
+}

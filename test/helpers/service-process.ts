@@ -1,0 +1,34 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
+import { stringify } from 'yaml'
+import { REPO_ROOT } from './cli.js'
+
+export interface ServiceProcess {
+  child: ChildProcess
+  stderr(): string
+  /** Resolves with the exit code (or the signal name). */
+  exited: Promise<number | string>
+}
+
+/** Starts `envoy-audit run --config <file>` as a real child process. */
+export function startService(config: unknown, configPath: string): ServiceProcess {
+  writeFileSync(configPath, stringify(config))
+  const child = spawn(process.execPath, ['--import', 'tsx', `${REPO_ROOT}src/cli/main.ts`, 'run', '--config', configPath], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  })
+  let err = ''
+  child.stderr?.on('data', (d: Buffer) => {
+    err += d.toString('utf8')
+  })
+  const exited = new Promise<number | string>((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal ?? -1)))
+  return { child, stderr: () => err, exited }
+}
+
+export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
