@@ -45,12 +45,20 @@ describe('monitor definitions (dashboards/monitors)', () => {
       expect(AGGREGATABLE.has(FIELDS.get(f)!), `${def.file}: ${f} is ${FIELDS.get(f)}`).toBe(true)
     }
     // A time window bounded by the period, so every run looks at recent events only.
-    expect(JSON.stringify(b.inputs)).toMatch(/\{\{period_end\}\}\|\|-\d+[mh]/)
+    expect(JSON.stringify(b.inputs)).toMatch(/\{\{period_end\}\}\|\|-\d+[mhd]"/)
     for (const t of b.triggers) {
       const trig = t.query_level_trigger
       expect(trig.condition.script.lang).toBe('painless')
       expect(['1', '2', '3', '4', '5']).toContain(trig.severity)
     }
+  })
+
+  test('new edges: first-seen (source identity, service) pairs over a 7-day lookback, selected inside the query', () => {
+    const def = defs.find((d) => d.file === 'new-edges.json')!
+    const q = JSON.stringify(def.body.inputs)
+    expect(q).toContain('"bucket_selector"')
+    expect(q).toContain('{{period_end}}||-7d')
+    expect(q).toMatch(/params\.first_seen >= \{\{period_end\}\}L - \d+L/)
   })
 
   test('finding codes the monitors filter on are the ones the detections emit', () => {
