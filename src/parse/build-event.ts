@@ -19,8 +19,9 @@ import { INVALID, authorityHost, millis, splitHostPort, str, uint, validIp } fro
  * RawFields -> canonical AuditEvent. Decisions (documented here because SIEM rules depend on them):
  *
  * - network.direction / mesh.reporter from the cluster name Istio builds (pilot/pkg/model/service.go):
- *   `inbound|...`, `inbound-vip|...`, InboundPassthroughCluster* -> inbound, reported by the destination
- *   sidecar; `outbound|...` -> outbound, reported by the source sidecar; PassthroughCluster and
+ *   `inbound|...`, InboundPassthroughCluster* -> inbound, reported by the destination sidecar;
+ *   `inbound-vip|...` (ambient waypoint) -> inbound, reporter `gateway` (an intermediate proxy, not the
+ *   destination's own sidecar); `outbound|...` -> outbound, reported by the source sidecar; PassthroughCluster and
  *   BlackHoleCluster -> egress (traffic leaving the mesh), reported by the source. A proxy that the
  *   envelope shows to be an Istio gateway (pod name or `istio` label) is reporter `gateway`, direction
  *   `ingress` for an ingress gateway and `egress` for an egress gateway. Anything else is `unknown`
@@ -85,9 +86,12 @@ export function buildEvent(f: RawFields, ctx: BuildContext): BuildResult {
   let direction: Direction = 'unknown'
   let reporter: Reporter = 'unknown'
   if (cluster !== undefined) {
-    if (cluster.startsWith('inbound|') || cluster.startsWith('inbound-vip|') || cluster.startsWith('InboundPassthroughCluster')) {
+    if (cluster.startsWith('inbound|') || cluster.startsWith('InboundPassthroughCluster')) {
       direction = 'inbound'
       reporter = 'destination'
+    } else if (cluster.startsWith('inbound-vip|')) {
+      direction = 'inbound'
+      reporter = 'gateway'
     } else if (cluster.startsWith('outbound|')) {
       direction = 'outbound'
       reporter = 'source'

@@ -108,7 +108,6 @@ export function createParser(config?: Partial<ParserConfig>): RecordParser {
           }
           let line = text
           const cri = splitCri(text)
-          let viaCri = false
           if (cri !== undefined) {
             const r = partials.accept(record, cri)
             if (r.kind === 'held') {
@@ -120,13 +119,12 @@ export function createParser(config?: Partial<ParserConfig>): RecordParser {
               continue
             }
             line = r.content
-            viaCri = true
             if (line.trim().length === 0) {
               deadLetters.push(deadLetterFor(record, 'EA_PARSE_EMPTY', 'CRI line with empty content', 'parse', now))
               continue
             }
           }
-          const out = parseLine(record, line, viaCri)
+          const out = parseLine(record, line)
           if ('event' in out) events.push(out.event)
           else deadLetters.push(deadLetterFor(record, out.code, out.message, 'parse', now))
         } catch (err) {

@@ -19,7 +19,7 @@ export type LineResult = { event: AuditEvent } | { code: ErrorCode; message: str
 
 const MAX_DEPTH = 2
 
-export function createLineParser(cfg: Readonly<ParserConfig>): (record: RawRecord, line: string, viaCri: boolean) => LineResult {
+export function createLineParser(cfg: Readonly<ParserConfig>): (record: RawRecord, line: string) => LineResult {
   const format = cfg.format
   const userMap: CompiledMap | undefined = cfg.fieldMap === undefined ? undefined : compileFieldMap(resolveFieldMap(cfg.fieldMap))
   const customMap = format === 'custom-json' ? userMap ?? SEED_MAP : userMap

@@ -94,6 +94,16 @@ describe('Istio default JSON', () => {
     expect(JSON.stringify({ ...e, event: { ...e.event, original: '' } })).not.toContain('stacky-stack')
   })
 
+  test('ambient waypoint cluster (inbound-vip) and envoy:// upstream host', () => {
+    // Shape from istio/istio pilot TrafficDirectionInboundVIP and reference d.1; values constructed.
+    const obj = JSON.parse(typed) as Record<string, unknown>
+    Object.assign(obj, { upstream_cluster: 'inbound-vip|8080|http|reviews.default.svc.cluster.local', upstream_host: 'envoy://connect_originate/10.244.0.15:8080' })
+    const e = eventOf(JSON.stringify(obj))
+    expect(e.network?.direction).toBe('inbound')
+    expect(e.mesh?.reporter).toBe('gateway')
+    expect(e.envoy.upstream_host).toBe('envoy://connect_originate/10.244.0.15:8080')
+  })
+
   test('bad or missing start_time -> EA_PARSE_BAD_TIMESTAMP', () => {
     const obj = JSON.parse(typed) as Record<string, unknown>
     obj['start_time'] = 'yesterday'
@@ -156,6 +166,12 @@ describe('custom JSON through field maps', () => {
     expect(e.http?.response?.status_code).toBe(201)
     expect(e.source?.ip).toBe('10.0.0.1')
     expect(e.network?.direction).toBe('outbound')
+  })
+
+  test('explicit formats force the map: custom-json defaults to seed-000, istio-json ignores seed lines', () => {
+    expect(eventOf(seed, { format: 'custom-json' }).envoy.format).toBe('custom:seed-000')
+    expect(deadLetterOf(seed, { format: 'istio-json' }).reason).toBe('EA_PARSE_NOT_ACCESS_LOG')
+    expect(deadLetterOf(seed, { format: 'istio-text' }).reason).toBe('EA_PARSE_NOT_ACCESS_LOG')
   })
 
   test('invalid config names the option path', () => {
