@@ -1,0 +1,22 @@
+/**
+ * `npm run drill`: the long reliability drills, not part of `npm test`.
+ * - crash: 20+ SIGKILLs of `envoy-audit run` at random points over a Kafka → OpenSearch stream.
+ * Prints one JSON line per drill and exits non-zero if any invariant fails.
+ */
+import { runCrashDrill } from '../support/crash-drill.js'
+
+const kills = Number(process.env.DRILL_KILLS ?? 20)
+const records = Number(process.env.DRILL_RECORDS ?? 20_000)
+const started = Date.now()
+const r = await runCrashDrill({
+  records,
+  partitions: 4,
+  kills,
+  minKillAfterMs: 1200,
+  maxKillAfterMs: 3500,
+  seed: Number(process.env.DRILL_SEED ?? Date.now() % 100_000),
+  log: (l) => process.stderr.write(`drill: ${l}\n`),
+})
+const ok = r.unexpectedInIndex === 0 && r.missing === 0 && r.indexed === r.expectedIndexed && r.deadLettered >= 0
+console.log(JSON.stringify({ drill: 'crash', ok, seconds: Math.round((Date.now() - started) / 1000), ...r }))
+process.exitCode = ok ? 0 : 1
