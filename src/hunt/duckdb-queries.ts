@@ -101,7 +101,7 @@ const HOP_SQL = `CREATE OR REPLACE TEMP TABLE hunt_hop AS
   SELECT p.ts, p.request_id, p.is_denied, p.blocked, p.mtls, p.method, p.status_class, p.findings, p.rbac_policy, p.dst_ns,
     coalesce(p.src_id, sa.node, p.cli_wl, p.srv_src_wl, p.src_ip, '(unknown)') AS src,
     CASE WHEN p.src_id IS NOT NULL THEN coalesce(p.src_sig, 'certificate')
-      WHEN sa.node IS NOT NULL THEN sa.signal
+      WHEN sa.node IS NOT NULL THEN 'kubernetes+alias'
       WHEN p.cli_wl IS NOT NULL THEN CASE WHEN p.joined THEN p.join_key || '+kubernetes' ELSE 'kubernetes' END
       WHEN p.srv_src_wl IS NOT NULL THEN 'principal'
       WHEN p.src_ip IS NOT NULL THEN 'address' ELSE 'none' END AS src_signal,
