@@ -227,7 +227,9 @@ export class OpenSearchSink implements Sink {
           for (const p of pending) this.settle(p, { code: outcome.code, message: outcome.reason })
           return
         }
-        if (outcome.kind === 'split' && pending.length > 1) {
+        if (outcome.kind === 'split') {
+          // 413: halve until a request fits; a single document that is too large is permanent.
+          if (pending.length === 1) return this.settle(pending[0]!, { code: 'EA_SINK_MAPPING', message: `document too large: ${outcome.reason}` })
           const half = Math.ceil(pending.length / 2)
           await this.deliver(pending.slice(0, half))
           await this.deliver(pending.slice(half))
@@ -235,7 +237,7 @@ export class OpenSearchSink implements Sink {
         }
         lastReason = outcome.reason
         this.stats.requestRetries++
-        this.options.logger?.warn({ code: outcome.kind === 'split' ? 'EA_SINK_MAPPING' : outcome.code, reason: outcome.reason, operations: pending.length, round }, 'opensearch bulk request failed; backing off')
+        this.options.logger?.warn({ code: outcome.code, reason: outcome.reason, operations: pending.length, round }, 'opensearch bulk request failed; backing off')
         await this.sleep(backoffMs(round++, retry.initialMs, retry.maxMs, this.options.random))
         continue
       }

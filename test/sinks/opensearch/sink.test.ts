@@ -163,6 +163,17 @@ describe('OpenSearchSink request-level failures', () => {
     await expect(s.write([okEvent(2)])).rejects.toThrow(/closed/)
   })
 
+  test('413 splits the request; a single document that is still too large is rejected', async () => {
+    const s = await sink()
+    srv.faults.failRequests(/_bulk/, 413, 1)
+    const result = await s.write([okEvent(1), okEvent(2), okEvent(3)])
+    expect(result.rejected).toEqual([])
+    expect(bulkActions().map((r) => r.length)).toEqual([3, 2, 1])
+    srv.faults.failRequests(/_bulk/, 413, 1)
+    const one = await s.write([okEvent(4)])
+    expect(one.rejected.map((r) => [r.code, r.message.includes('too large')])).toEqual([['EA_SINK_MAPPING', true]])
+  })
+
   test('a request-level 400 rejects the items of that request', async () => {
     const s = await sink()
     srv.faults.failRequests(/_bulk/, 400, 1)
