@@ -10,6 +10,7 @@ import { registerSetup } from './setup.js'
 import { registerAlerting } from './alerting.js'
 import { registerHunt } from './hunt.js'
 import { registerFlows } from './flows.js'
+import { registerPolicy } from './policy.js'
 
 export function registerCommands(program: Command): void {
   registerParse(program)
@@ -20,4 +21,5 @@ export function registerCommands(program: Command): void {
   registerAlerting(program)
   registerFlows(program)
   registerHunt(program)
+  registerPolicy(program)
 }

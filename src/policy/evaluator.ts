@@ -75,6 +75,13 @@ export function compilePolicies(set: PolicySet, mesh: MeshConfig): Evaluator {
   })
 
   function evaluate(req: PolicyRequest): Decision {
+    const d = decideAll(req)
+    // Stable key order for NDJSON readers: the documented fields first.
+    const { verdict, layer, policies: matched, dryRun, reason, ...rest } = d
+    return { verdict, layer, policies: matched, dryRun, reason, ...rest }
+  }
+
+  function decideAll(req: PolicyRequest): Decision {
     const mtls = effectiveMtls(set.peerAuthentications, req.namespace, req.labels, req.port, mesh)
     const base = { mtlsMode: mtls.mode, dryRun: null }
     if (mtls.mode === 'STRICT' && !req.mtls) {

@@ -1,0 +1,207 @@
+/**
+ * `envoy-audit policy eval|check|lint|recommend`: Istio security policy as code, offline.
+ * Policies are read once per run (files or directories of YAML/JSON, multi-document or `kind: List`).
+ */
+import { createReadStream, readFileSync, writeFileSync } from 'node:fs'
+import { createInterface } from 'node:readline'
+import type { Command } from 'commander'
+import { EnvoyAuditError } from '../errors.js'
+import type { AuditEvent } from '../generated/types.js'
+import { checkEvents } from '../policy/check.js'
+import { compilePolicies } from '../policy/evaluator.js'
+import { loadInventory, type Inventory } from '../policy/inventory.js'
+import { lintPolicies, type LintFinding, type LintSeverity } from '../policy/lint.js'
+import { assertNoIssues, loadPolicies } from '../policy/loader.js'
+import { DEFAULT_MESH_CONFIG, loadMeshConfig, type MeshConfig } from '../policy/mesh-config.js'
+import { flowsFromEvents, recommendationYaml, recommendPolicies } from '../policy/recommend.js'
+import { parseRequest } from '../policy/request.js'
+import { DEFAULT_STORE_PATH, openDuckDbStore } from '../store/duckdb-store.js'
+
+interface Common {
+  policies?: string[]
+  mesh?: string
+  workloads?: string
+  json?: boolean
+}
+
+const SEVERITIES: LintSeverity[] = ['error', 'high', 'medium', 'low', 'info']
+
+function mesh(opts: Common): MeshConfig {
+  return opts.mesh === undefined ? DEFAULT_MESH_CONFIG : loadMeshConfig(opts.mesh)
+}
+
+function inventory(opts: Common): Inventory | undefined {
+  return opts.workloads === undefined ? undefined : loadInventory(opts.workloads)
+}
+
+function requirePolicies(opts: Common): string[] {
+  if (opts.policies === undefined || opts.policies.length === 0) throw new EnvoyAuditError('EA_USAGE', '--policies PATH... is required')
+  return opts.policies
+}
+
+function readText(file: string): string {
+  try {
+    return file === '-' ? readFileSync(0, 'utf8') : readFileSync(file, 'utf8')
+  } catch (err) {
+    throw new EnvoyAuditError('EA_IO', `cannot read ${file}: ${(err as Error).message}`, { cause: err })
+  }
+}
+
+/** Streams NDJSON canonical events (as `envoy-audit parse` writes them); bad lines are counted, not fatal. */
+async function* eventsFrom(files: string[], bad: { count: number }): AsyncGenerator<AuditEvent> {
+  for (const file of files) {
+    const input = file === '-' ? process.stdin : createReadStream(file, { encoding: 'utf8' })
+    input.on('error', () => undefined)
+    const rl = createInterface({ input, crlfDelay: Infinity })
+    try {
+      for await (const line of rl) {
+        if (line.trim() === '') continue
+        try {
+          const v = JSON.parse(line) as AuditEvent
+          if (typeof v === 'object' && v !== null && typeof v.event === 'object' && v.event !== null) yield v
+          else bad.count++
+        } catch {
+          bad.count++
+        }
+      }
+    } catch (err) {
+      throw new EnvoyAuditError('EA_IO', `cannot read ${file}: ${(err as Error).message}`, { cause: err })
+    }
+  }
+}
+
+async function collectEvents(files: string[], store: string | undefined, limit: number, bad: { count: number }): Promise<AuditEvent[]> {
+  const out: AuditEvent[] = []
+  if (store !== undefined) {
+    const s = await openDuckDbStore(store, { mustExist: true })
+    try {
+      out.push(...(await s.events({ limit })))
+    } finally {
+      await s.close()
+    }
+  }
+  for await (const e of eventsFrom(files, bad)) out.push(e)
+  return out
+}
+
+export function registerPolicy(program: Command): void {
+  const policy = program.command('policy').description('Istio AuthorizationPolicy/PeerAuthentication as code: evaluate, check logs, lint, recommend')
+
+  policy
+    .command('eval')
+    .description('decide requests offline against Istio policies (CUSTOM → DENY → ALLOW, mTLS and JWT layers)')
+    .option('--policies <paths...>', 'policy YAML/JSON files or directories')
+    .option('--mesh <file>', 'mesh config (MeshConfig YAML or the istio ConfigMap)')
+    .option('--request <file>', 'one request JSON (- for stdin)')
+    .option('--requests <file>', 'NDJSON requests, one per line (- for stdin)')
+    .option('--json', 'NDJSON output')
+    .addHelpText('after', '\nRequest: {"source":{"principal":"cluster.local/ns/a/sa/b","ip":"10.0.0.1"},"destination":{"namespace":"ns","labels":{"app":"x"},"port":8080},\n  "protocol":"http","mtls":true,"http":{"method":"GET","path":"/api","host":"x","headers":{}},"jwt":null}\n')
+    .action((opts: Common & { request?: string; requests?: string }) => {
+      if ((opts.request === undefined) === (opts.requests === undefined)) throw new EnvoyAuditError('EA_USAGE', 'give exactly one of --request FILE or --requests FILE.jsonl')
+      const set = loadPolicies(requirePolicies(opts))
+      assertNoIssues(set)
+      const ev = compilePolicies(set, mesh(opts))
+      const inputs: Array<{ line: number; text: string }> =
+        opts.request !== undefined
+          ? [{ line: 1, text: readText(opts.request) }]
+          : readText(opts.requests!).split('\n').map((text, i) => ({ line: i + 1, text })).filter((l) => l.text.trim() !== '')
+      const out: string[] = []
+      let failed = 0
+      for (const { line, text } of inputs) {
+        try {
+          const d = ev.evaluate(parseRequest(JSON.parse(text), `request line ${line}`))
+          out.push(opts.json === true ? JSON.stringify(d) : `${d.verdict} ${d.layer}${d.policies.length > 0 ? ` [${d.policies.join(', ')}]` : ''}${d.dryRun === null ? '' : ` dry-run:${d.dryRun}`} — ${d.reason}`)
+        } catch (err) {
+          failed++
+          const msg = err instanceof Error ? err.message : String(err)
+          out.push(opts.json === true ? JSON.stringify({ line, error: msg }) : `ERROR line ${line}: ${msg}`)
+        }
+      }
+      process.stdout.write(out.join('\n') + '\n')
+      if (failed > 0) process.exitCode = 2
+    })
+
+  policy
+    .command('check')
+    .description('report policy_violation findings: allowed in logs but denied by policy (gap), or the reverse (drift)')
+    .argument('[files...]', 'NDJSON canonical events from `envoy-audit parse` (- for stdin)')
+    .option('--policies <paths...>', 'policy YAML/JSON files or directories')
+    .option('--mesh <file>', 'mesh config')
+    .option('--workloads <file>', 'workload inventory (labels, IPs) for events without envelope labels')
+    .option('--store <path>', `read events from the DuckDB store (default file ${DEFAULT_STORE_PATH})`)
+    .option('--limit <n>', 'maximum events read from the store', '100000')
+    .option('--json', 'NDJSON findings on stdout, summary on stderr')
+    .action(async (files: string[], opts: Common & { store?: string; limit: string }) => {
+      const limit = Number(opts.limit)
+      if (!Number.isInteger(limit) || limit < 1) throw new EnvoyAuditError('EA_USAGE', '--limit must be a positive integer')
+      if (files.length === 0 && opts.store === undefined) throw new EnvoyAuditError('EA_USAGE', 'give event files or --store PATH')
+      const set = loadPolicies(requirePolicies(opts))
+      assertNoIssues(set)
+      const inv = inventory(opts)
+      const ctx = { set, evaluator: compilePolicies(set, mesh(opts)), ...(inv === undefined ? {} : { inventory: inv }) }
+      const bad = { count: 0 }
+      const { results, stats } = checkEvents(await collectEvents(files, opts.store, limit, bad), ctx)
+      const summary = { ...stats, unreadableLines: bad.count }
+      if (opts.json === true) {
+        process.stdout.write(results.map((r) => JSON.stringify({ kind: r.kind, eventId: r.eventId, '@timestamp': r.timestamp, finding: r.finding, decision: r.decision })).join('\n') + (results.length > 0 ? '\n' : ''))
+        process.stderr.write(`${JSON.stringify({ summary })}\n`)
+      } else {
+        const lines = results.map((r) => `${r.timestamp} ${r.kind.toUpperCase()} ${r.finding.severity} ${r.finding.message} [event ${r.eventId}]`)
+        lines.push(`checked ${stats.checked} of ${stats.events} events: ${stats.agree} agree, ${stats.gaps} enforcement gaps, ${stats.drift} drift; skipped ${JSON.stringify(stats.skipped)}${bad.count > 0 ? `; ${bad.count} unreadable lines` : ''}`)
+        process.stdout.write(lines.join('\n') + '\n')
+      }
+    })
+
+  policy
+    .command('lint')
+    .description('flag the documented AuthorizationPolicy/PeerAuthentication mistakes (codes POL001-POL020)')
+    .option('--policies <paths...>', 'policy YAML/JSON files or directories')
+    .option('--mesh <file>', 'mesh config')
+    .option('--workloads <file>', 'workload inventory: enables selector/namespace/service-account/port checks')
+    .option('--fail-on <severity>', `exit 1 when a finding is at least this severe (${SEVERITIES.join('|')}|none)`, 'high')
+    .option('--json', 'NDJSON output')
+    .action((opts: Common & { failOn: string }) => {
+      if (opts.failOn !== 'none' && !SEVERITIES.includes(opts.failOn as LintSeverity)) throw new EnvoyAuditError('EA_USAGE', `--fail-on must be one of ${SEVERITIES.join(', ')}, none`)
+      const set = loadPolicies(requirePolicies(opts))
+      const inv = inventory(opts)
+      const findings = lintPolicies(set, { mesh: mesh(opts), ...(inv === undefined ? {} : { inventory: inv }) })
+      process.stdout.write(opts.json === true ? findings.map((f) => JSON.stringify(f)).join('\n') + (findings.length > 0 ? '\n' : '') : formatLint(findings))
+      const threshold = opts.failOn === 'none' ? -1 : SEVERITIES.indexOf(opts.failOn as LintSeverity)
+      if (findings.some((f) => SEVERITIES.indexOf(f.severity) <= threshold)) process.exitCode = 1
+    })
+
+  policy
+    .command('recommend')
+    .description('least-privilege ALLOW policies (and STRICT PeerAuthentication) from observed mTLS traffic, as YAML')
+    .argument('[files...]', 'NDJSON canonical events (- for stdin)')
+    .option('--store <path>', 'read events from the DuckDB store')
+    .option('--limit <n>', 'maximum events read from the store', '100000')
+    .option('--namespace <ns>', 'only workloads in this namespace')
+    .option('--mesh <file>', 'mesh config (path normalization mode)')
+    .option('--workloads <file>', 'workload inventory (labels, IPs) for events without envelope labels')
+    .option('-o, --output <file>', 'write the YAML here instead of stdout')
+    .action(async (files: string[], opts: Common & { store?: string; limit: string; namespace?: string; output?: string }) => {
+      const limit = Number(opts.limit)
+      if (!Number.isInteger(limit) || limit < 1) throw new EnvoyAuditError('EA_USAGE', '--limit must be a positive integer')
+      if (files.length === 0 && opts.store === undefined) throw new EnvoyAuditError('EA_USAGE', 'give event files or --store PATH')
+      const bad = { count: 0 }
+      const { flows, unattributed } = flowsFromEvents(await collectEvents(files, opts.store, limit, bad), { inventory: inventory(opts) })
+      const rec = recommendPolicies(flows, mesh(opts), opts.namespace === undefined ? {} : { namespace: opts.namespace })
+      for (const [why, n] of Object.entries(unattributed)) rec.notes.push(`${n} inbound events not used: ${why}`)
+      if (bad.count > 0) rec.notes.push(`${bad.count} unreadable input lines`)
+      const yaml = recommendationYaml(rec)
+      if (opts.output !== undefined) {
+        try {
+          writeFileSync(opts.output, yaml)
+        } catch (err) {
+          throw new EnvoyAuditError('EA_IO', `cannot write ${opts.output}: ${(err as Error).message}`, { cause: err })
+        }
+      } else process.stdout.write(yaml)
+    })
+}
+
+function formatLint(findings: LintFinding[]): string {
+  if (findings.length === 0) return 'no findings\n'
+  const lines = findings.map((f) => `${f.severity.toUpperCase().padEnd(6)} ${f.code} ${f.name}\n  ${f.object} (${f.file}) ${f.field}\n  ${f.message}\n  fix: ${f.fix}`)
+  return `${lines.join('\n')}\n${findings.length} finding${findings.length === 1 ? '' : 's'}\n`
+}

@@ -1,0 +1,119 @@
+/**
+ * The `policy` commands through the real CLI entry point: exit codes, NDJSON shapes, and the
+ * parse → check / recommend chain on real public lines (sources in test/detect/fixtures.ts).
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Command } from 'commander'
+import { describe, expect, test, vi } from 'vitest'
+import { registerPolicy } from '../../src/cli/policy.js'
+import { EnvoyAuditError } from '../../src/errors.js'
+import { createParser } from '../../src/parse/index.js'
+import { loadTransformsConfig } from '../../src/config/transforms.js'
+import { applyStages, createTransformStages } from '../../src/pipeline/transforms.js'
+import { runCli, type CliResult } from '../helpers/cli.js'
+import { MTLS_INBOUND_LINE, RBAC_DENIED_PLAINTEXT_LINE } from '../detect/fixtures.js'
+
+/**
+ * Runs `policy ...` in-process (spawning tsx costs seconds per call on a busy machine); the exit code is
+ * what main.ts would return: process.exitCode, or 2 for usage/config errors, 1 for other errors.
+ */
+async function policyCli(args: string[]): Promise<CliResult> {
+  const program = new Command('envoy-audit').exitOverride()
+  registerPolicy(program)
+  const out: string[] = []
+  const err: string[] = []
+  const so = vi.spyOn(process.stdout, 'write').mockImplementation((c: string | Uint8Array) => (out.push(String(c)), true))
+  const se = vi.spyOn(process.stderr, 'write').mockImplementation((c: string | Uint8Array) => (err.push(String(c)), true))
+  const before = process.exitCode
+  process.exitCode = undefined
+  let code = 0
+  try {
+    await program.parseAsync(['node', 'envoy-audit', 'policy', ...args])
+    code = typeof process.exitCode === 'number' ? process.exitCode : 0
+  } catch (e) {
+    if (!(e instanceof EnvoyAuditError)) throw e
+    err.push(`envoy-audit: ${e.message} [${e.code}]\n`)
+    code = e.code === 'EA_USAGE' || e.code === 'EA_CONFIG_INVALID' ? 2 : 1
+  } finally {
+    so.mockRestore()
+    se.mockRestore()
+    process.exitCode = before
+  }
+  return { code, stdout: out.join(''), stderr: err.join('') }
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'policy-cli-'))
+const file = (name: string, text: string) => {
+  const p = join(dir, name)
+  writeFileSync(p, text)
+  return p
+}
+const SEED_000 = 'test/fixtures/policy/seed-000.yaml'
+
+describe('policy eval', () => {
+  test('NDJSON decisions in the documented shape, one per request; a bad line is reported and exits 2', async () => {
+    const reqs = file('reqs.jsonl', [
+      JSON.stringify({ source: { principal: 'cluster.local/ns/other/sa/intruder', ip: '10.0.0.9' }, destination: { namespace: 'production', labels: { app: 'mission-data-service' }, port: 8080 }, protocol: 'http', mtls: true, http: { method: 'GET', path: '/api/v1/data/secrets' } }),
+      JSON.stringify({ source: { principal: null, ip: '10.0.0.9' }, destination: { namespace: 'production', labels: { app: 'mission-data-service' }, port: 8080 }, protocol: 'http', mtls: false, http: { method: 'GET', path: '/api/v1/data/x' } }),
+      '{"source": {}}',
+    ].join('\n'))
+    const r = await policyCli(['eval', '--policies', SEED_000, '--requests', reqs, '--json'])
+    expect(r.code).toBe(2)
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
+    expect(Object.keys(lines[0]!).slice(0, 5)).toEqual(['verdict', 'layer', 'policies', 'dryRun', 'reason'])
+    expect(lines[0]).toMatchObject({ verdict: 'ALLOW', layer: 'authz', policies: ['ns[production]-policy[mission-data-service-allow]-rule[1]'], dryRun: null })
+    expect(lines[1]).toMatchObject({ verdict: 'DENY', layer: 'peer-authn' })
+    expect(lines[2]).toMatchObject({ line: 3 })
+    expect(String(lines[2]!['error'])).toMatch(/request\.destination/)
+  })
+  test('invalid policy manifests fail with the file, object and field named', async () => {
+    const bad = file('bad.yaml', 'apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: { name: x, namespace: ns }\nspec: { rules: [{ from: [{ source: { hosts: ["a"] } }] }] }\n')
+    const req = file('one.json', JSON.stringify({ source: { principal: null }, destination: { namespace: 'ns', port: 80 }, protocol: 'tcp', mtls: false }))
+    const r = await policyCli(['eval', '--policies', bad, '--request', req])
+    expect(r.code).toBe(2)
+    expect(r.stderr).toContain('AuthorizationPolicy ns/x: spec.rules[0].from[0].source.hosts: unknown field "hosts"')
+  })
+})
+
+describe('policy lint', () => {
+  test('through the real entry point: flags both seed policies and exits 1 on high findings', async () => {
+    const r = await runCli(['policy', 'lint', '--policies', 'test/fixtures/policy', '--json'])
+    expect(r.code).toBe(1)
+    const fs = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { code: string; object: string })
+    expect(fs.filter((f) => f.code === 'POL001').map((f) => f.object).sort()).toEqual([
+      'AuthorizationPolicy default/payment-service-policy',
+      'AuthorizationPolicy production/mission-data-service-allow',
+    ])
+  })
+})
+
+describe('parsed events → policy check / recommend', () => {
+  // What `envoy-audit parse` writes: the parser plus the transform stages, one event per line.
+  const parsedEvents = () => {
+    const parsed = createParser({}).parseBatch([RBAC_DENIED_PLAINTEXT_LINE, MTLS_INBOUND_LINE].map((value, i) => ({ value, coords: { kind: 'file' as const, file: 'access.log', line: i + 1, offset: String(i) } })))
+    const evs = applyStages(createTransformStages(loadTransformsConfig({})), parsed.events).events
+    return file('events.ndjson', evs.map((e) => JSON.stringify(e)).join('\n') + '\n')
+  }
+  const inventory = file('workloads.yaml', 'workloads:\n  - { namespace: kubeflow, name: profiles-kfam, labels: { app: profiles-kfam }, ips: [10.254.17.38] }\n  - { namespace: default, name: echo, labels: { app: echo }, ips: [10.244.0.12] }\n')
+  test('check reports drift for the RBAC-denied line under an allow-all policy', async () => {
+    const events = await parsedEvents()
+    const policies = file('allow-all.yaml', 'apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: { name: all, namespace: kubeflow }\nspec: { rules: [{}] }\n')
+    const r = await policyCli(['check', '--policies', policies, '--workloads', inventory, '--json', events])
+    expect(r.code).toBe(0)
+    const findings = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { kind: string; finding: { code: string } })
+    expect(findings).toHaveLength(1)
+    expect(findings[0]).toMatchObject({ kind: 'drift', finding: { code: 'policy_violation' } })
+    expect(JSON.parse(r.stderr.trim().split('\n').pop()!)).toMatchObject({ summary: { events: 2, checked: 2, drift: 1, gaps: 0 } })
+  })
+  test('recommend writes YAML that policy eval accepts', async () => {
+    const events = await parsedEvents()
+    const out = join(dir, 'recommended.yaml')
+    const r = await policyCli(['recommend', '--workloads', inventory, '-o', out, events])
+    expect(r.code).toBe(0)
+    const req = file('echo.json', JSON.stringify({ source: { principal: 'spiffe://cluster.local/ns/default/sa/default' }, destination: { namespace: 'default', labels: { app: 'echo' }, port: 80 }, protocol: 'http', mtls: true, http: { method: 'GET', path: '/' } }))
+    const e = await policyCli(['eval', '--policies', out, '--request', req, '--json'])
+    expect(JSON.parse(e.stdout)).toMatchObject({ verdict: 'ALLOW', policies: ['ns[default]-policy[echo-least-privilege]-rule[0]'] })
+  })
+})
