@@ -17,6 +17,8 @@ export interface BrokerOptions {
   sessionSweepMs?: number
   /** Require SASL authentication before any other API (PLAIN, SCRAM-SHA-256/512). */
   sasl?: { users: Record<string, string> }
+  /** Serve TLS with this PEM key/cert; with clientCa, clients must present a certificate it signed. */
+  tls?: { key: string; cert: string; clientCa?: string }
 }
 
 export interface BrokerState {

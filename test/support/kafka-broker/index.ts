@@ -1,4 +1,5 @@
 import net from 'node:net'
+import tls from 'node:tls'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { BrokerOptions, BrokerState, ConnectionState, Handler } from './context.js'
 import * as data from './data-handlers.js'
@@ -71,13 +72,23 @@ export async function startKafkaBroker(opts: BrokerOptions = {}): Promise<KafkaT
   const sockets = new Set<net.Socket>()
   const counts: Partial<Record<ApiName, number>> = {}
 
-  const server = net.createServer((socket) => {
+  const onSocket = (socket: net.Socket): void => {
     if (faults.refusing()) return void socket.destroy()
     sockets.add(socket)
     socket.setNoDelay(true)
     serveConnection(socket, state, counts)
     socket.on('close', () => sockets.delete(socket))
-  })
+  }
+  const server = opts.tls
+    ? tls.createServer(
+        {
+          key: opts.tls.key,
+          cert: opts.tls.cert,
+          ...(opts.tls.clientCa !== undefined ? { ca: opts.tls.clientCa, requestCert: true, rejectUnauthorized: true } : {}),
+        },
+        onSocket,
+      )
+    : net.createServer(onSocket)
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen(opts.port ?? 0, host, () => resolve())
