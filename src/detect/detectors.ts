@@ -6,7 +6,7 @@
 import type { AuditEvent, Finding } from '../generated/types.js'
 import type { TransformsConfig, TlsVersionName } from '../config/transforms.js'
 import { TLS_VERSIONS } from '../config/transforms.js'
-import { isFilterChainNotFound, type Direction, type ClusterInfo } from '../enrich/signals.js'
+import { isFilterChainNotFound, type ClusterInfo } from '../enrich/signals.js'
 import { isGateway, str, type IdentityContext } from '../enrich/identity.js'
 import { parseSanList } from '../enrich/spiffe-id.js'
 import { FINDING_CATALOGUE, makeFinding, severityRank, SEVERITY_ORDER, type EventSeverity } from './catalogue.js'
@@ -32,8 +32,8 @@ const plaintextRejected: Detector = (event) => {
   return [makeFinding('plaintext_rejected', 'Connection matched no filter chain (NR filter_chain_not_found): plaintext refused by STRICT mTLS.')]
 }
 
-function egress(kind: ClusterInfo['kind'] | undefined, direction: Direction): 'passthrough' | 'blackhole' | undefined {
-  if (direction === 'inbound') return undefined
+// Only a cluster name says Passthrough/BlackHole, and those clusters exist only on the outbound side.
+function egress(kind: ClusterInfo['kind'] | undefined): 'passthrough' | 'blackhole' | undefined {
   return kind === 'passthrough' || kind === 'blackhole' ? kind : undefined
 }
 
@@ -45,12 +45,12 @@ function destinationText(event: AuditEvent, max: number): string {
 }
 
 const unregisteredEgress: Detector = (event, ctx, config) => {
-  if (egress(ctx.cluster?.kind, ctx.direction) !== 'passthrough') return []
+  if (egress(ctx.cluster?.kind) !== 'passthrough') return []
   return [makeFinding('unregistered_egress', `Egress through PassthroughCluster to ${destinationText(event, config.maxFieldLength)}.`)]
 }
 
 const egressBlocked: Detector = (event, ctx, config) => {
-  if (egress(ctx.cluster?.kind, ctx.direction) !== 'blackhole') return []
+  if (egress(ctx.cluster?.kind) !== 'blackhole') return []
   return [makeFinding('egress_blocked', `Egress to ${destinationText(event, config.maxFieldLength)} blocked by BlackHoleCluster.`)]
 }
 

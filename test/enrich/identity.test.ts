@@ -129,6 +129,18 @@ describe('enrichIdentity on real lines', () => {
     expect(e.mesh?.destination?.workload).toBeUndefined()
     expect(({} as Record<string, unknown>).app).toBeUndefined()
   })
+  test('ambient waypoint line (inbound-vip) without a peer SAN is unknowable, not plaintext (istio#59046)', () => {
+    const ev = rbacDeniedPlaintext()
+    ev.mesh = { upstream_cluster: 'inbound-vip|8080|http|reviews.bookinfo.svc.cluster.local' }
+    const e = enrich(ev)
+    expect(e.mesh?.mtls).toBeNull()
+    expect(e.mesh?.destination).toMatchObject({ service: 'reviews', namespace: 'bookinfo', port: 8080, signal: SIGNALS.upstreamCluster })
+  })
+  test('a peer SAN proves mTLS even when the direction is unknown', () => {
+    const e = enrich(makeEvent({ envoy: { format: 'x', peer: { downstream_uri_san: 'spiffe://cluster.local/ns/a/sa/b' } } }))
+    expect(e.mesh?.mtls).toBe(true)
+    expect(e.mesh?.source?.service_account).toBe('b')
+  })
   test('direction from the parser when there is no cluster', () => {
     const e = enrich(makeEvent({ network: { direction: 'inbound' }, envoy: { format: 'x', requested_server_name: 'outbound_.80_._.a.b.svc.cluster.local' } }))
     expect(e.mesh?.mtls).toBe(true)
