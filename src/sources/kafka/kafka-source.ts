@@ -13,6 +13,9 @@
  * - close(): stop fetching (pause all, stay in the group), wait for in-flight acks up to
  *   drainTimeoutMs, commit explicit offsets (commitOffsets() without arguments commits nothing when
  *   autoCommit is off), then leave the group and disconnect.
+ * - Decompression: gzip is built into kafkajs. A snappy, lz4 or zstd batch makes kafkajs fail the fetch
+ *   (KafkaJSNotImplemented): the consumer stops for good, `stopped` rejects with EA_SOURCE_UNAVAILABLE
+ *   and nothing past the last acknowledged record is committed. Producers must use gzip or none.
  */
 import { Kafka, type Consumer, type EachBatchPayload, type KafkaConfig, type KafkaMessage } from 'kafkajs'
 import { EnvoyAuditError, errorCodeOf } from '../../errors.js'
