@@ -1,8 +1,9 @@
 /**
  * Fills mesh.source.*, mesh.destination.* and mesh.mtls from the raw Envoy signals the parser kept
- * (envoy.*, mesh.upstream_cluster, kubernetes.*). Each side records in `signal` the strongest field
- * that contributed to it, so a reviewer can tell a cryptographic identity (a peer certificate URI
- * SAN) from a name inferred from routing (cluster, SNI, :authority) or from the collector envelope.
+ * (envoy.*, mesh.upstream_cluster, kubernetes.*). Each side records in `signal` the field its SPIFFE
+ * ID came from (else its service name, else its namespace), so a reviewer can tell a cryptographic
+ * identity (a peer certificate URI SAN) from a name inferred from routing (cluster, SNI, :authority)
+ * or from the collector envelope.
  *
  * Robust to any event shape: every read is type-checked, nothing here throws.
  */
@@ -47,7 +48,7 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v)
 }
 
-/** Computes direction, cluster and certificate identities once; detection reuses them. */
+/** Direction, cluster and certificate identities of an event: what both enrichment and detection start from. */
 export function identityContext(event: AuditEvent, config: TransformsConfig): IdentityContext {
   const max = config.maxFieldLength
   const mesh = isObject(event.mesh) ? event.mesh : undefined
