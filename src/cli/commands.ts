@@ -6,6 +6,8 @@ import { registerParse } from './parse.js'
 import { registerRun } from './run.js'
 import { registerIngest } from './ingest.js'
 import { registerSql } from './sql.js'
+import { registerReport } from './report.js'
+import { registerDemo } from './demo.js'
 import { registerSetup } from './setup.js'
 import { registerAlerting } from './alerting.js'
 import { registerHunt } from './hunt.js'
@@ -17,6 +19,8 @@ export function registerCommands(program: Command): void {
   registerRun(program)
   registerIngest(program)
   registerSql(program)
+  registerReport(program)
+  registerDemo(program)
   registerSetup(program)
   registerAlerting(program)
   registerFlows(program)

@@ -12,7 +12,8 @@ export const ISO = (col: string): string => `strftime(${col}, '%Y-%m-%dT%H:%M:%S
  * Who sent the request: the verified SPIFFE ID when the server side logged one, else the namespace and
  * service account or workload the enrichment found, else the reporting pod for client-side lines
  * (egress from a pod is that pod's own traffic), else the socket address (a gateway's downstream is
- * the internet client, never the gateway itself).
+ * the internet client, never the gateway itself). Between the last two: the workload inferred from
+ * the source pod address (see WITH_ADDRESS_MAPS), for log formats that carry no identity.
  */
 export const SOURCE_KEY = `CASE
   WHEN src_spiffe_id IS NOT NULL THEN src_spiffe_id
@@ -20,6 +21,7 @@ export const SOURCE_KEY = `CASE
     THEN src_namespace || '/' || coalesce(src_service_account, src_workload)
   WHEN reporter = 'source' AND k8s_namespace IS NOT NULL AND coalesce(k8s_app, k8s_pod) IS NOT NULL
     THEN k8s_namespace || '/' || coalesce(k8s_app, k8s_pod)
+  WHEN ip_workload IS NOT NULL THEN ip_workload
   WHEN source_ip IS NOT NULL THEN source_ip
   WHEN source_address IS NOT NULL THEN source_address
   ELSE '(unknown)' END`
@@ -28,14 +30,40 @@ export const SOURCE_KIND = `CASE
   WHEN src_spiffe_id IS NOT NULL THEN 'spiffe'
   WHEN src_namespace IS NOT NULL AND coalesce(src_service_account, src_workload) IS NOT NULL THEN 'workload'
   WHEN reporter = 'source' AND k8s_namespace IS NOT NULL AND coalesce(k8s_app, k8s_pod) IS NOT NULL THEN 'workload'
+  WHEN ip_workload IS NOT NULL THEN 'workload'
   WHEN coalesce(source_ip, source_address) IS NOT NULL THEN 'ip'
   ELSE 'unknown' END`
 
 /** `service.namespace` when the enrichment gave a short service name, so equal names in two namespaces stay apart. */
-export const DESTINATION_KEY = `coalesce(
-  CASE WHEN dst_service IS NOT NULL AND dst_namespace IS NOT NULL AND NOT contains(dst_service, '.')
-    THEN dst_service || '.' || dst_namespace ELSE dst_service END,
-  dst_spiffe_id, destination_domain, url_domain, requested_server_name, destination_address, upstream_host, '(unknown)')`
+const SERVICE_NAME = `CASE WHEN dst_service IS NOT NULL AND dst_namespace IS NOT NULL AND NOT contains(dst_service, '.')
+    THEN dst_service || '.' || dst_namespace ELSE dst_service END`
+
+export const DESTINATION_KEY = `coalesce(${SERVICE_NAME},
+  dst_spiffe_id, destination_domain, url_domain, requested_server_name, ip_service, destination_address, upstream_host, '(unknown)')`
+
+/**
+ * Address maps, for lines that name no identity (default TEXT format, listener rejections, clients
+ * without a sidecar). A pod address maps to the workload whose client-side lines (with Kubernetes
+ * metadata) came from it, and a server address to the service whose inbound lines were received on it,
+ * but only when that is unambiguous over the whole store: an address reused by two workloads maps to
+ * nothing and stays an address. The result is an inference, reported as kind 'workload', never as a
+ * SPIFFE identity, and only when the caller asks for it (EdgeQuery.inferFromAddresses): by default the
+ * keys are exactly those the OpenSearch store computes with aggregations.
+ */
+export function withAddressMaps(relation: string, alias: string, infer: boolean): string {
+  if (!infer) return `${alias} AS (SELECT r.*, NULL::VARCHAR AS ip_workload, NULL::VARCHAR AS ip_service FROM ${relation} r)`
+  return `src_ips AS (
+    SELECT source_ip AS ip, min(k8s_namespace || '/' || coalesce(k8s_app, k8s_pod)) AS workload FROM events
+    WHERE reporter = 'source' AND source_ip IS NOT NULL AND k8s_namespace IS NOT NULL AND coalesce(k8s_app, k8s_pod) IS NOT NULL
+    GROUP BY source_ip HAVING count(DISTINCT k8s_namespace || '/' || coalesce(k8s_app, k8s_pod)) = 1),
+  dst_ips AS (
+    SELECT destination_ip AS ip, min(${SERVICE_NAME}) AS service FROM events
+    WHERE reporter = 'destination' AND destination_ip IS NOT NULL AND dst_service IS NOT NULL
+    GROUP BY destination_ip HAVING count(DISTINCT ${SERVICE_NAME}) = 1),
+  ${alias} AS (
+    SELECT r.*, s.workload AS ip_workload, d.service AS ip_service FROM ${relation} r
+    LEFT JOIN src_ips s ON r.source_ip = s.ip LEFT JOIN dst_ips d ON r.destination_ip = d.ip)`
+}
 
 /** The namespace and workload that wrote the record: coverage is about where logging happened. */
 export const NAMESPACE_KEY = `coalesce(k8s_namespace,
@@ -114,10 +142,10 @@ export function findingCountsSql(where: Where): string {
   GROUP BY ALL ORDER BY count DESC, code, control`
 }
 
-export function edgesSql(where: Where, having: string[], limitParam: string): string {
-  return `WITH f AS (
+export function edgesSql(where: Where, having: string[], limitParam: string, inferAddresses: boolean): string {
+  return `WITH ${withAddressMaps('flows', 'mapped_flows', inferAddresses)}, f AS (
     SELECT ${SOURCE_KEY} AS src_key, ${SOURCE_KIND} AS src_kind, ${DESTINATION_KEY} AS dst_key,
-      ${STATUS_CLASS} AS status_class, ${DENIED} AS is_denied, * FROM flows ${where.sql()})
+      ${STATUS_CLASS} AS status_class, ${DENIED} AS is_denied, * FROM mapped_flows ${where.sql()})
   SELECT src_key AS source, any_value(src_kind) AS source_kind, dst_key AS destination,
     any_value(dst_spiffe_id) AS destination_spiffe_id, any_value(dst_namespace) AS destination_namespace,
     count(*)::INTEGER AS count, ${ISO('min(ts)')} AS first_seen, ${ISO('max(ts)')} AS last_seen,
@@ -132,9 +160,10 @@ export function edgesSql(where: Where, having: string[], limitParam: string): st
 }
 
 export function egressSql(where: Where): string {
-  return `SELECT ${EGRESS_DESTINATION} AS destination, coalesce(upstream_cluster, '(none)') AS cluster,
+  return `WITH ${withAddressMaps('events', 'mapped_events', false)}
+  SELECT ${EGRESS_DESTINATION} AS destination, coalesce(upstream_cluster, '(none)') AS cluster,
     count(*)::INTEGER AS count, list_sort(list_distinct(list(${SOURCE_KEY}))) AS sources,
     ${ISO('min(ts)')} AS first_seen, ${ISO('max(ts)')} AS last_seen
-  FROM events ${where.add(EGRESS).sql()}
+  FROM mapped_events ${where.add(EGRESS).sql()}
   GROUP BY ALL ORDER BY count DESC, destination`
 }

@@ -210,7 +210,7 @@ export class DuckDbStore implements AuditStore, Sink {
     if (query.finding !== undefined) having.push(`list_contains(findings, ${where.bind(query.finding)})`)
     if (query.deniedOnly === true) having.push('count(*) FILTER (WHERE is_denied) > 0')
     const limit = where.bind(query.limit ?? this.config.defaultEdgeLimit)
-    const rows = await this.rows(edgesSql(where, having, limit), where.values)
+    const rows = await this.rows(edgesSql(where, having, limit, query.inferFromAddresses === true), where.values)
     return rows.map(edgeRow)
   }
 

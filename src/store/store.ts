@@ -61,6 +61,11 @@ export interface EdgeQuery extends TimeRange {
   finding?: string
   deniedOnly?: boolean
   limit?: number
+  /**
+   * Name identity-less sources and destinations by the workload seen at that pod address elsewhere in
+   * the store (kind 'workload'). An inference for pictures of the mesh; stores that cannot do it ignore it.
+   */
+  inferFromAddresses?: boolean
 }
 
 export interface EventQuery extends TimeRange {

@@ -1,0 +1,48 @@
+import { type Command, Option } from 'commander'
+import { EnvoyAuditError } from '../errors.js'
+import { DEFAULT_STORE_PATH, openDuckDbStore } from '../store/duckdb-store.js'
+import { parseSince } from '../report/report-data.js'
+import { writeReport, type ReportFormat } from '../report/write-report.js'
+import type { TimeRange } from '../store/store.js'
+
+interface ReportCliOptions {
+  store: string
+  out?: string
+  format: ReportFormat
+  since?: string
+  until?: string
+  title?: string
+}
+
+export function registerReport(program: Command): void {
+  program
+    .command('report')
+    .description('write the audit evidence report (mTLS and AU-3 coverage, findings, denied flows, egress, service graph)')
+    .option('--store <path>', 'DuckDB store file', DEFAULT_STORE_PATH)
+    .option('--out <file>', 'output file, - for stdout (default: report.html, or stdout for json)')
+    .addOption(new Option('--format <format>', 'report format').choices(['html', 'json']).default('html'))
+    .option('--since <when>', 'only events from this time: a duration back from now (24h, 7d) or an ISO 8601 time')
+    .option('--until <time>', 'only events before this ISO 8601 time')
+    .option('--title <text>', 'report title')
+    .action(async (opts: ReportCliOptions) => {
+      const range: TimeRange = {}
+      if (opts.since !== undefined) range.since = timeOption('--since', opts.since)
+      if (opts.until !== undefined) range.until = timeOption('--until', opts.until)
+      const out = opts.out ?? (opts.format === 'html' ? 'report.html' : '-')
+      const store = await openDuckDbStore(opts.store, { mustExist: true })
+      try {
+        const data = await writeReport(store, out, opts.format, { range, storeLocation: opts.store, ...(opts.title === undefined ? {} : { title: opts.title }) })
+        if (out !== '-') {
+          process.stderr.write(`envoy-audit report: ${data.summary.events} events, ${data.findings.total} findings, inbound mTLS ${data.mtls.pct ?? '-'}%, AU-3 complete ${data.au3.pct ?? '-'}% → ${out}\n`)
+        }
+      } finally {
+        await store.close()
+      }
+    })
+}
+
+function timeOption(name: string, value: string): string {
+  const t = parseSince(value)
+  if (t === undefined) throw new EnvoyAuditError('EA_USAGE', `${name} must be a duration like 24h or 7d, or an ISO 8601 time; got "${value}"`)
+  return t
+}
