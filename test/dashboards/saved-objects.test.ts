@@ -73,6 +73,15 @@ describe('dashboards/envoy-audit.ndjson', () => {
     }
   })
 
+  test('the field source is the events index template setup installs, and the index pattern matches its indices', () => {
+    const template = JSON.parse(readFileSync(new URL('../../schemas/opensearch/events-template.json', import.meta.url), 'utf8')) as { index_patterns: string[]; template: { mappings: { properties: unknown } } }
+    const mapping = JSON.parse(readFileSync(new URL('../../schemas/generated/audit-event.mapping.json', import.meta.url), 'utf8')) as { properties: unknown }
+    expect(template.template.mappings.properties).toEqual(mapping.properties)
+    const ip = OBJECTS.find((o) => o.type === 'index-pattern')!
+    const glob = new RegExp(`^${(ip.attributes.title as string).replace(/[.]/g, '\\.').replace(/\*/g, '.*')}$`)
+    for (const p of template.index_patterns) expect(p.replace(/\*$/, '000001')).toMatch(glob)
+  })
+
   test('the visualizations the ConMon review needs are there', () => {
     const titles = OBJECTS.filter((o) => o.type === 'visualization').map((o) => o.attributes.title as string).join('|')
     for (const t of ['mTLS coverage over time', 'mTLS coverage by namespace', 'Plaintext flows', 'Denied flows', 'Top talkers', 'AU-3 completeness', 'Findings by NIST 800-53 control', 'Unregistered egress destinations']) {
