@@ -214,7 +214,7 @@ describe('OpenSearchStore parity with the embedded DuckDB store', () => {
           await os.close()
         }
       }),
-      { numRuns: 20, seed: 20260601 },
+      { numRuns: 12, seed: 20260601 },
     )
-  })
+  }, 90_000)
 })
