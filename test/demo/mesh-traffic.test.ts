@@ -1,0 +1,103 @@
+import { describe, expect, test } from 'vitest'
+import fc from 'fast-check'
+import { FLUENT_BIT_FILE, generateMeshTraffic, linesByFile } from '../../src/demo/mesh-traffic.js'
+import { Prng } from '../../src/demo/prng.js'
+import { istioJsonLine, istioTextLine } from '../../src/demo/envoy-lines.js'
+
+const small = { sessions: 120 }
+
+/** The Envoy line inside a generated record, envelope removed. */
+function inner(text: string): string {
+  if (text.startsWith('{')) return (JSON.parse(text) as { log: string }).log
+  const m = /^\S+ stdout F (.*)$/.exec(text)
+  if (m === null) throw new Error(`not a CRI line: ${text.slice(0, 80)}`)
+  return m[1]!
+}
+
+describe('generateMeshTraffic', () => {
+  test('is deterministic for a seed and differs between seeds', () => {
+    const a = generateMeshTraffic({ ...small, seed: 7 })
+    const b = generateMeshTraffic({ ...small, seed: 7 })
+    const c = generateMeshTraffic({ ...small, seed: 8 })
+    expect(b.lines.map((l) => l.text)).toEqual(a.lines.map((l) => l.text))
+    expect(c.lines.map((l) => l.text)).not.toEqual(a.lines.map((l) => l.text))
+  })
+
+  test('writes Istio JSON and TEXT in Fluent Bit and CRI envelopes, in write order', () => {
+    const t = generateMeshTraffic(small)
+    const combos = new Set(t.lines.map((l) => `${l.format}/${l.envelope}`))
+    for (const c of ['istio-json/fluent-bit', 'istio-json/cri', 'istio-text/fluent-bit', 'istio-text/cri']) expect(combos).toContain(c)
+    const times = t.lines.map((l) => l.writtenMs)
+    expect([...times].sort((x, y) => x - y)).toEqual(times)
+    const files = linesByFile(t.lines)
+    expect(files.has(FLUENT_BIT_FILE)).toBe(true)
+    // CRI files follow the kubelet's /var/log/containers naming: <pod>_<namespace>_<container>-<64 hex>.log
+    for (const name of files.keys()) if (name !== FLUENT_BIT_FILE) expect(name).toMatch(/^[a-z0-9-]+_[a-z0-9-]+_istio-proxy-[0-9a-f]{64}\.log$/)
+  })
+
+  test('every access line has the shape of its format: 29 JSON keys, 22 TEXT fields', () => {
+    const t = generateMeshTraffic(small)
+    for (const l of t.lines.filter((x) => x.format !== 'noise')) {
+      const line = inner(l.text)
+      if (l.format === 'istio-json') {
+        const obj = JSON.parse(line) as Record<string, unknown>
+        expect(Object.keys(obj)).toHaveLength(29)
+        expect(typeof obj.response_code).toBe('number')
+        expect(obj.upstream_service_time === null || typeof obj.upstream_service_time === 'string').toBe(true)
+      } else {
+        // Quoted fields may contain spaces (user agents); count the fields outside quotes.
+        const fields = line.match(/"[^"]*"|\[[^\]]*\]|\S+/g)!
+        expect(fields).toHaveLength(22)
+      }
+    }
+  })
+
+  test('client and server lines of one hop share the request id and the client socket', () => {
+    const t = generateMeshTraffic(small)
+    const json = t.lines.filter((l) => l.format === 'istio-json').map((l) => JSON.parse(inner(l.text)) as Record<string, string | null>)
+    const inbound = new Map<string, Record<string, string | null>>()
+    for (const o of json) if (o.upstream_cluster?.startsWith('inbound|')) inbound.set(o.downstream_remote_address!, o)
+    let paired = 0
+    for (const o of json) {
+      if (!o.upstream_cluster?.startsWith('outbound|') || o.upstream_local_address === null) continue
+      const server = inbound.get(o.upstream_local_address!)
+      if (server === undefined) continue
+      paired++
+      expect(server.request_id).toBe(o.request_id)
+      expect(server.requested_server_name).toMatch(/^outbound_\.\d+_\._\./)
+      expect(server.downstream_peer_uri_san).toMatch(/^spiffe:\/\/cluster\.local\/ns\//)
+    }
+    expect(paired).toBeGreaterThan(100)
+  })
+
+  test('plants every incident and keeps some noise for the dead-letter path', () => {
+    const t = generateMeshTraffic(small)
+    expect(t.incidents.map((i) => i.id)).toEqual(['legacy-plaintext', 'strict-rejects-plaintext', 'rbac-deny', 'passthrough-egress',
+      'blocked-egress', 'weak-tls', 'ext-authz', 'foreign-trust-domain', 'lateral-movement'])
+    expect(t.lines.filter((l) => l.format === 'noise').length).toBeGreaterThanOrEqual(3)
+    expect(generateMeshTraffic({ ...small, noise: false }).lines.some((l) => l.format === 'noise')).toBe(false)
+    const text = t.lines.map((l) => l.text).join('\n')
+    expect(text).toContain('rbac_access_denied_matched_policy[ns[shop]-policy[deny-catalog-writes]-rule[0]]')
+    expect(text).toContain('PassthroughCluster')
+    expect(text).toContain('filter_chain_not_found')
+  })
+})
+
+describe('renderers and PRNG', () => {
+  test('unset values print as null in JSON and - in TEXT; TCP prints "- - -"', () => {
+    const r = { startMs: Date.parse('2026-11-20T14:00:00.000Z'), code: 0, bytesIn: 0, bytesOut: 0, durationMs: 0, downstreamLocal: '10.0.0.1:5432', downstreamRemote: '10.0.0.2:40000' }
+    expect(JSON.parse(istioJsonLine(r))).toMatchObject({ method: null, protocol: null, response_code: 0, response_flags: '-', upstream_cluster: null })
+    expect(istioTextLine(r)).toBe('[2026-11-20T14:00:00.000Z] "- - -" 0 - - - "-" 0 0 0 - "-" "-" "-" "-" "-" - - 10.0.0.1:5432 10.0.0.2:40000 - -')
+  })
+
+  test('Prng stays in range and makes v4-shaped UUIDs', () => {
+    fc.assert(fc.property(fc.integer({ min: 0, max: 2 ** 32 - 1 }), fc.integer({ min: -50, max: 50 }), fc.integer({ min: 0, max: 100 }), (seed, lo, span) => {
+      const p = new Prng(seed)
+      const n = p.int(lo, lo + span)
+      expect(n).toBeGreaterThanOrEqual(lo)
+      expect(n).toBeLessThanOrEqual(lo + span)
+      expect(p.next()).toBeLessThan(1)
+      expect(p.uuid()).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
+    }))
+  })
+})
