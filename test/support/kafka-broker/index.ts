@@ -133,17 +133,35 @@ function serveConnection(socket: net.Socket, state: BrokerState, counts: Partial
   const abort = new AbortController()
   const conn: ConnectionState = { closed: abort.signal, authenticated: !state.opts.sasl }
   let pending: Buffer = Buffer.alloc(0)
+  // Chunks of a large frame are only joined once it is complete (no quadratic re-copying).
+  let parts: Buffer[] = []
+  let partsLength = 0
+  let needed = 0
   // Responses on one connection go out in request order, as a real broker does.
   let chain: Promise<void> = Promise.resolve()
 
   socket.on('close', () => abort.abort())
   socket.on('error', () => socket.destroy())
   socket.on('data', (chunk: Buffer) => {
-    pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk])
+    if (needed > 0) {
+      parts.push(chunk)
+      partsLength += chunk.length
+      if (partsLength < needed) return
+      pending = Buffer.concat(parts, partsLength)
+      parts = []
+      partsLength = 0
+      needed = 0
+    } else pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk])
     while (pending.length >= 4) {
       const size = pending.readInt32BE(0)
       if (size < 0 || size > MAX_FRAME) return void socket.destroy()
-      if (pending.length < 4 + size) break
+      if (pending.length < 4 + size) {
+        needed = 4 + size
+        parts = [pending]
+        partsLength = pending.length
+        pending = Buffer.alloc(0)
+        break
+      }
       const frame = pending.subarray(4, 4 + size)
       pending = pending.subarray(4 + size)
       chain = chain.then(() => handleFrame(frame, socket, state, conn, counts))
