@@ -99,6 +99,22 @@ describe.skipIf(tls === undefined)('TLS verification (self-signed https test ser
     expect(r.stderr).toContain('WARNING')
   })
 
+  test('client-certificate auth: a server requiring client certs accepts --cert/--key and refuses without', async () => {
+    const mtls = await TestOpenSearch.start({ tls: { key: readFileSync(tls!.key), cert: readFileSync(tls!.cert), ca: readFileSync(tls!.cert) } })
+    try {
+      const without = await cli(['setup', '--opensearch', mtls.url, '--ca', tls!.cert])
+      expect(without.code).toBe(1)
+      expect(mtls.state.policies.size).toBe(0)
+      // The self-signed certificate doubles as the client certificate (the server trusts it as a CA).
+      const withCert = await cli(['setup', '--opensearch', mtls.url, '--ca', tls!.cert, '--cert', tls!.cert, '--key', tls!.key])
+      expect(withCert.stderr).toBe('')
+      expect(withCert.code).toBe(0)
+      expect(mtls.state.policies.size).toBe(1)
+    } finally {
+      await mtls.close()
+    }
+  })
+
   test('the real client with the CA in ssl.ca talks to the https server', async () => {
     writeFileSync(join(tls!.dir, 'marker'), '')
     const client = new Client(clientOptions(loadConnectionConfig({ node: srv.url, caFile: tls!.cert })))

@@ -193,6 +193,15 @@ describe('OpenSearchSink batching', () => {
     expect(srv.docs('envoy-audit-events')).toHaveLength(200)
   })
 
+  test('at most `concurrency` bulk requests are in flight', async () => {
+    const s = await sink({ flushBytes: 8 * 1024, concurrency: 3 })
+    srv.faults.latencyMs = 30
+    const events = Array.from({ length: 120 }, (_, i) => okEvent(i))
+    await Promise.all([s.write(events.slice(0, 60)), s.write(events.slice(60))])
+    expect(srv.requests.filter((r) => r.path === '/_bulk').length).toBeGreaterThan(6)
+    expect(srv.maxInFlight).toBe(3)
+  })
+
   test('small writes wait at most flushIntervalMs and close() flushes what is buffered', async () => {
     const s = await sink({ flushIntervalMs: 60_000 })
     const pending = s.write([okEvent(1)])

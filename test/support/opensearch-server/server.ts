@@ -26,8 +26,8 @@ export interface RecordedRequest {
 }
 
 export interface TestOpenSearchOptions {
-  /** PEM key and certificate: serve HTTPS (for TLS verification tests). */
-  tls?: { key: string | Buffer; cert: string | Buffer }
+  /** PEM key and certificate: serve HTTPS (for TLS verification tests); with `ca`, require client certificates signed by it. */
+  tls?: { key: string | Buffer; cert: string | Buffer; ca?: string | Buffer }
   port?: number
   /** Keep at most this many recorded requests (oldest dropped); default 10000. */
   maxRecorded?: number
@@ -73,12 +73,20 @@ export class TestOpenSearch {
   private sockets = new Set<Socket>()
   private listening = false
   port = 0
+  /** Requests being handled now, and the most at once: lets tests check client-side concurrency bounds. */
+  inFlight = 0
+  maxInFlight = 0
   readonly protocol: 'http' | 'https'
 
   private constructor(private readonly options: TestOpenSearchOptions) {
     this.protocol = options.tls === undefined ? 'http' : 'https'
     const handler = (req: IncomingMessage, res: ServerResponse) => void this.handle(req, res)
-    this.server = options.tls === undefined ? createHttpServer(handler) : createHttpsServer({ key: options.tls.key, cert: options.tls.cert }, handler)
+    this.server = options.tls === undefined ? createHttpServer(handler) : createHttpsServer(
+            options.tls.ca === undefined
+              ? { key: options.tls.key, cert: options.tls.cert }
+              : { key: options.tls.key, cert: options.tls.cert, ca: options.tls.ca, requestCert: true, rejectUnauthorized: true },
+            handler,
+          )
     this.server.on('connection', (s: Socket) => {
       this.sockets.add(s)
       s.on('close', () => this.sockets.delete(s))
@@ -135,6 +143,9 @@ export class TestOpenSearch {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    this.inFlight++
+    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight)
+    res.once('close', () => this.inFlight--)
     const chunks: Buffer[] = []
     for await (const c of req) chunks.push(c as Buffer)
     const url = new URL(req.url ?? '/', 'http://test')
