@@ -45,10 +45,25 @@ const LAYOUTS: readonly Layout[] = [
 const QUOTED: ReadonlySet<Slot> = new Set<Slot>(['istio_policy_status', 'upstream_transport_failure_reason', 'x_forwarded_for', 'user_agent', 'request_id', 'authority', 'upstream_host'])
 const NUMERIC: readonly Slot[] = ['response_code', 'bytes_received', 'bytes_sent', 'duration', 'upstream_service_time']
 
-/** Signature `b`/`q` per tail token -> layout, built once. */
-const BY_SIGNATURE: ReadonlyMap<string, Layout> = new Map(LAYOUTS.map((l) => [l.slots.map((s) => (QUOTED.has(s) ? 'q' : 'b')).join(''), l]))
+const MAX_TOKENS = 30
 
-const MAX_TOKENS = 32
+/**
+ * A layout's signature: the token count and a bit per token (1 = quoted), as one number, so matching a
+ * line costs no string building. Bit 0 is the request token.
+ */
+function signature(count: number, quotedMask: number): number {
+  return count * 2 ** MAX_TOKENS + quotedMask
+}
+
+const BY_SIGNATURE: ReadonlyMap<number, Layout> = new Map(
+  LAYOUTS.map((l) => {
+    let mask = 1
+    l.slots.forEach((slot, i) => {
+      if (QUOTED.has(slot)) mask |= 1 << (i + 1)
+    })
+    return [signature(l.slots.length + 1, mask), l]
+  }),
+)
 
 export type TextResult = { fields: RawFields; format: string } | { code: 'EA_PARSE_MALFORMED_TEXT' | 'EA_PARSE_NOT_ACCESS_LOG'; message: string }
 
@@ -69,7 +84,7 @@ export function parseTextLine(line: string, family?: 'envoy' | 'istio'): TextRes
   const close = line.indexOf(']')
   const start = line.slice(1, close)
   const tokens: string[] = []
-  let sig = ''
+  let mask = 0
   let i = close + 2
   const n = line.length
   while (i < n) {
@@ -90,8 +105,8 @@ export function parseTextLine(line: string, family?: 'envoy' | 'istio'): TextRes
         if (j + 1 >= n || after === 32 || after === 9) break
         j++
       }
+      mask |= 1 << tokens.length
       tokens.push(line.slice(i + 1, j))
-      sig += 'q'
       i = j + 1
     } else {
       let j = i
@@ -101,12 +116,11 @@ export function parseTextLine(line: string, family?: 'envoy' | 'istio'): TextRes
         j++
       }
       tokens.push(line.slice(i, j))
-      sig += 'b'
       i = j
     }
   }
-  if (sig.length < 2 || sig.charCodeAt(0) !== 113 /* q */) return { code: 'EA_PARSE_MALFORMED_TEXT', message: 'missing the quoted "METHOD PATH PROTOCOL" field' }
-  const layout = BY_SIGNATURE.get(sig.slice(1))
+  if (tokens.length < 2 || (mask & 1) === 0) return { code: 'EA_PARSE_MALFORMED_TEXT', message: 'missing the quoted "METHOD PATH PROTOCOL" field' }
+  const layout = BY_SIGNATURE.get(signature(tokens.length, mask))
   if (layout === undefined || (family !== undefined && layout.family !== family)) {
     return { code: 'EA_PARSE_MALFORMED_TEXT', message: `field layout matches no known ${family ?? 'Envoy/Istio'} text format (${tokens.length - 1} fields after the request)` }
   }
