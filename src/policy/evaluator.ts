@@ -73,6 +73,14 @@ export function compilePolicies(set: PolicySet, mesh: MeshConfig): Evaluator {
     })
     return { object, action, dryRun: isDryRun(object), provider: object.spec.provider?.name ?? null, rules }
   })
+  // Only the root and the workload's namespace are ever searched: index once instead of scanning all.
+  const byNamespace = new Map<string, CompiledPolicy[]>()
+  for (const p of policies) byNamespace.set(p.object.namespace, [...(byNamespace.get(p.object.namespace) ?? []), p])
+  const candidates = (ns: string): CompiledPolicy[] => {
+    const own = byNamespace.get(ns) ?? []
+    const root = ns === mesh.rootNamespace ? [] : (byNamespace.get(mesh.rootNamespace) ?? [])
+    return root.length === 0 ? own : own.length === 0 ? root : [...root, ...own].sort((a, b) => byAge(a.object, b.object))
+  }
 
   function evaluate(req: PolicyRequest): Decision {
     const d = decideAll(req)
@@ -124,7 +132,7 @@ export function compilePolicies(set: PolicySet, mesh: MeshConfig): Evaluator {
       jwt,
       spaceDelimitedClaims: mesh.spaceDelimitedClaims,
     }
-    const applicable = policies.filter((p) => appliesTo(p.object, req.namespace, req.labels, mesh))
+    const applicable = candidates(req.namespace).filter((p) => appliesTo(p.object, req.namespace, req.labels, mesh))
     const enforced = decide(applicable.filter((p) => !p.dryRun), ctx, mesh)
     const withDryRun = applicable.some((p) => p.dryRun && p.action !== 'AUDIT') ? decide(applicable, ctx, mesh).verdict : null
     const audit = matchingRules(applicable.filter((p) => p.action === 'AUDIT'), ctx)
