@@ -155,6 +155,48 @@ describe('older Istio text generations and plain Envoy', () => {
     expect(e.event.duration).toBe(63_000_000)
   })
 
+  test('Istio 1.8 (failure reason, no mixer status, no details yet)', () => {
+    // istio/istio.io#8404 (output of the access-log task with 1.8.0-alpha.2)
+    const e = eventOf('[2020-10-29T21:51:57.945Z] "GET /status/418 HTTP/1.1" 418 - "-" 0 135 2 2 "-" "curl/7.69.1" "f65c68d3-619a-44c7-a9c1-44384b3055ba" "httpbin:8000" "127.0.0.1:80" inbound|8000|| 127.0.0.1:52328 10.244.0.14:80 10.244.0.13:43430 outbound_.8000_._.httpbin.default.svc.cluster.local default')
+    expect(e.envoy.format).toBe('istio-text-1.8')
+    expect(e.envoy.upstream_transport_failure_reason).toBeUndefined()
+    expect(e.mesh?.route_name).toBe('default')
+    expect(e.tls?.client?.server_name).toBe('outbound_.8000_._.httpbin.default.svc.cluster.local')
+    expect(e.event.outcome).toBe('failure')
+  })
+
+  test('Istio 1.0 layout (Envoy default + cluster and addresses + SNI)', () => {
+    // Constructed from the 1.0 format in istio/istio pilot (tag 1.0.x, reference a.2) with values from
+    // elastic/integrations test-access-logs.log line 4; no attributable real 1.0 line was found.
+    const e = eventOf('[2022-08-22T13:08:23.188Z] "GET /reviews/0 HTTP/1.1" 200 - 0 442 12 12 "-" "curl/7.79.1" "00bcf1d7-12c4-93b9-b36a-bc0faac8e428" "reviews:9080" "10.124.1.5:9080" outbound|9080||reviews.default.svc.cluster.local 10.124.2.6:50960 10.0.18.132:9080 10.124.2.6:52930 -')
+    expect(e.envoy.format).toBe('istio-text-1.0')
+    expect(e.network?.direction).toBe('outbound')
+  })
+
+  test('TCP connection failures with UF,URX (inbound and InboundPassthroughCluster)', () => {
+    // istio/istio#31555
+    const a = eventOf('[2021-03-16T09:30:47.919Z] "- - -" 0 UF,URX - - "-" 0 0 2285 - "-" "-" "-" "-" "127.0.0.1:12950" inbound|12950|| - 10.244.0.31:12950 10.244.0.1:11504 - -')
+    expect(a.envoy.response_flags).toEqual(['UF', 'URX'])
+    expect(a.event.outcome).toBe('failure')
+    expect(a.network?.direction).toBe('inbound')
+    // istio/istio#56356 (egress to api.github.com through an InboundPassthroughCluster listener)
+    const b = eventOf('[2025-05-19T13:09:04.747Z] "- - -" 0 UF,URX - - "-" 0 0 9995 - "-" "-" "-" "-" "4.208.26.200:443" InboundPassthroughCluster - 4.208.26.200:443 172.17.0.2:55322 api.github.com -')
+    expect(b.network?.direction).toBe('inbound')
+    expect(b.destination).toMatchObject({ ip: '4.208.26.200', port: 443, domain: 'api.github.com' })
+    // same issue as #31555: a successful PassthroughCluster connection
+    const c = eventOf('[2021-03-16T09:29:27.498Z] "- - -" 0 - - - "-" 6238 6291 84 - "-" "-" "-" "-" "100.77.28.132:1521" PassthroughCluster 10.244.0.31:50844 100.77.28.132:1521 10.244.0.31:50842 - -')
+    expect(c.event.outcome).toBe('success')
+    expect(c.network?.direction).toBe('egress')
+    expect(c.http).toBeUndefined()
+  })
+
+  test('kubectl logs --timestamps prefix in front of an access line', () => {
+    const e = eventOf('2022-07-22T12:24:16.902897561Z [2022-07-22T12:24:16.069Z] "GET /ratings/0 HTTP/1.1" 200 - via_upstream - "-" 0 48 2 2 "-" "curl/7.79.1" "05106d2a-339c-996d-9fae-37276f2a6ac7" "ratings:9080" "10.24.1.5:9080" outbound|9080||ratings.default.svc.cluster.local 10.24.0.10:33168 10.12.29.240:9080 10.24.0.10:40768 - default')
+    expect(e['@timestamp']).toBe('2022-07-22T12:24:16.069Z')
+    // istio/istio#32037 (debug line under --timestamps)
+    expect(deadLetterOf('2021-04-01T05:09:24.193719454Z 2021-04-01T05:09:24.189062Z      debug   envoy filter    [src/envoy/http/alpn/alpn_filter.cc:81] override with 2 ALPNs').reason).toBe('EA_PARSE_NOT_ACCESS_LOG')
+  })
+
   test('Istio 1.1 (mixer status, old inbound cluster name, port 0)', () => {
     // istio/istio#13551 (second line, Istio 1.1.x)
     const e = eventOf(
