@@ -12,6 +12,8 @@ import { EnvoyAuditError } from '../../src/errors.js'
 import { createParser } from '../../src/parse/index.js'
 import { loadTransformsConfig } from '../../src/config/transforms.js'
 import { applyStages, createTransformStages } from '../../src/pipeline/transforms.js'
+import { openDuckDbStore } from '../../src/store/duckdb-store.js'
+import type { AuditEvent } from '../../src/generated/types.js'
 import { runCli, type CliResult } from '../helpers/cli.js'
 import { MTLS_INBOUND_LINE, RBAC_DENIED_PLAINTEXT_LINE } from '../detect/fixtures.js'
 
@@ -91,11 +93,11 @@ describe('policy lint', () => {
 
 describe('parsed events → policy check / recommend', () => {
   // What `envoy-audit parse` writes: the parser plus the transform stages, one event per line.
-  const parsedEvents = () => {
-    const parsed = createParser({}).parseBatch([RBAC_DENIED_PLAINTEXT_LINE, MTLS_INBOUND_LINE].map((value, i) => ({ value, coords: { kind: 'file' as const, file: 'access.log', line: i + 1, offset: String(i) } })))
-    const evs = applyStages(createTransformStages(loadTransformsConfig({})), parsed.events).events
-    return file('events.ndjson', evs.map((e) => JSON.stringify(e)).join('\n') + '\n')
+  const parsed = (): AuditEvent[] => {
+    const p = createParser({}).parseBatch([RBAC_DENIED_PLAINTEXT_LINE, MTLS_INBOUND_LINE].map((value, i) => ({ value, coords: { kind: 'file' as const, file: 'access.log', line: i + 1, offset: String(i) } })))
+    return applyStages(createTransformStages(loadTransformsConfig({})), p.events).events
   }
+  const parsedEvents = () => file('events.ndjson', parsed().map((e) => JSON.stringify(e)).join('\n') + '\n')
   const inventory = file('workloads.yaml', 'workloads:\n  - { namespace: kubeflow, name: profiles-kfam, labels: { app: profiles-kfam }, ips: [10.254.17.38] }\n  - { namespace: default, name: echo, labels: { app: echo }, ips: [10.244.0.12] }\n')
   test('check reports drift for the RBAC-denied line under an allow-all policy', async () => {
     const events = await parsedEvents()
@@ -115,5 +117,18 @@ describe('parsed events → policy check / recommend', () => {
     const req = file('echo.json', JSON.stringify({ source: { principal: 'spiffe://cluster.local/ns/default/sa/default' }, destination: { namespace: 'default', labels: { app: 'echo' }, port: 80 }, protocol: 'http', mtls: true, http: { method: 'GET', path: '/' } }))
     const e = await policyCli(['eval', '--policies', out, '--request', req, '--json'])
     expect(JSON.parse(e.stdout)).toMatchObject({ verdict: 'ALLOW', policies: ['ns[default]-policy[echo-least-privilege]-rule[0]'] })
+  })
+  test('check --store reads the events through the AuditStore interface', async () => {
+    const path = join(dir, 'audit.duckdb')
+    const store = await openDuckDbStore(path)
+    try {
+      await store.writeEvents(parsed())
+    } finally {
+      await store.close()
+    }
+    const policies = file('allow-all-2.yaml', 'apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: { name: all, namespace: kubeflow }\nspec: { rules: [{}] }\n')
+    const r = await policyCli(['check', '--policies', policies, '--workloads', inventory, '--store', path, '--json'])
+    expect(r.code).toBe(0)
+    expect(JSON.parse(r.stderr.trim())).toMatchObject({ summary: { events: 2, drift: 1 } })
   })
 })
