@@ -59,9 +59,23 @@ function asList(v: unknown): unknown[] {
   return Array.isArray(v) ? v : [v]
 }
 
+// One parsed request reuses the same query objects for every bucket: compile each once.
+const compiled = new WeakMap<object, (doc: Doc) => boolean>()
+
 /** Compiles a query into a predicate; throws QueryError on anything outside the supported subset. */
 export function compileQuery(query: unknown): (doc: Doc) => boolean {
   if (query === undefined) return () => true
+  if (query !== null && typeof query === 'object') {
+    const hit = compiled.get(query)
+    if (hit !== undefined) return hit
+    const fn = compileUncached(query)
+    compiled.set(query, fn)
+    return fn
+  }
+  return compileUncached(query)
+}
+
+function compileUncached(query: unknown): (doc: Doc) => boolean {
   const [kind, body] = single(query, 'query')
   switch (kind) {
     case 'match_all':
