@@ -18,12 +18,29 @@ export function registerSql(program: Command): void {
     .action(async (query: string, opts: SqlOptions) => {
       const store = await openDuckDbStore(opts.store, { mustExist: true })
       try {
-        const result = await store.sql(query)
+        const result = numbersAsNumbers(await store.sql(query))
         process.stdout.write(opts.json === true ? result.rows.map((r) => JSON.stringify(r)).join('\n') + (result.rows.length > 0 ? '\n' : '') : formatTable(result))
       } finally {
         await store.close()
       }
     })
+}
+
+const WIDE_INTEGERS = new Set(['BIGINT', 'HUGEINT', 'UBIGINT', 'UHUGEINT'])
+
+/** count(*) is a BIGINT, which DuckDB's JSON form gives as a string; print it as a number when exact. */
+function numbersAsNumbers(result: SqlResult): SqlResult {
+  const wide = result.columns.filter((_, i) => WIDE_INTEGERS.has(result.types[i] ?? ''))
+  if (wide.length === 0) return result
+  const rows = result.rows.map((row) => {
+    const out = { ...row }
+    for (const c of wide) {
+      const v = out[c]
+      if (typeof v === 'string' && Number.isSafeInteger(Number(v))) out[c] = Number(v)
+    }
+    return out
+  })
+  return { ...result, rows }
 }
 
 const MAX_CELL = 80

@@ -50,6 +50,9 @@ export interface DuckDbWriteStats {
 
 export interface SqlResult {
   columns: string[]
+  /** DuckDB type of each column, e.g. BIGINT, VARCHAR[]. */
+  types: string[]
+  /** Values in DuckDB's JSON form: 64-bit integers and decimals come as strings, so nothing loses precision. */
   rows: Record<string, unknown>[]
 }
 
@@ -240,7 +243,11 @@ export class DuckDbStore implements AuditStore, Sink {
     return this.exclusive(async (conn) => {
       try {
         const reader = await conn.runAndReadAll(text, values)
-        return { columns: reader.columnNames(), rows: reader.getRowObjectsJson() as Record<string, unknown>[] }
+        return {
+          columns: reader.columnNames(),
+          types: reader.columnTypes().map((t) => t.toString()),
+          rows: reader.getRowObjectsJson() as Record<string, unknown>[],
+        }
       } catch (err) {
         throw new EnvoyAuditError('EA_STORE_QUERY', messageOf(err), { cause: err })
       }

@@ -1,0 +1,28 @@
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, expect, test } from 'vitest'
+import { runCli } from '../helpers/cli.js'
+
+describe('envoy-audit demo', () => {
+  test('generates logs, ingests them, finds every planted incident and writes the report', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ea-demo-cli-'))
+    const r = await runCli(['demo', '--out', join(dir, 'out'), '--store', join(dir, 'demo.duckdb'), '--sessions', '120', '--seed', '7'], { timeoutMs: 90_000 })
+    expect(r.stderr).toBe('')
+    expect(r.code).toBe(0)
+    expect(r.stdout).toContain('planted incidents found: 9/9')
+    expect(r.stdout).not.toContain('✗')
+    expect(readdirSync(join(dir, 'out', 'logs')).length).toBeGreaterThanOrEqual(3)
+    const html = readFileSync(join(dir, 'out', 'report.html'), 'utf8')
+    for (const code of ['plaintext_inbound', 'plaintext_rejected', 'authz_denied', 'ext_authz_denied', 'unregistered_egress', 'egress_blocked', 'weak_tls', 'foreign_trust_domain']) {
+      expect(html).toContain(`data-finding="${code}"`)
+    }
+    expect(existsSync(join(dir, 'out', 'report.json'))).toBe(true)
+  }, 120_000)
+
+  test('rejects a non-numeric seed as a usage error', async () => {
+    const r = await runCli(['demo', '--seed', 'abc'])
+    expect(r.code).toBe(2)
+    expect(r.stderr).toContain('--seed must be an integer')
+  })
+})

@@ -1,0 +1,54 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, expect, test } from 'vitest'
+import { runCli } from '../helpers/cli.js'
+
+// Real public lines, as collected in /work/shared/reference/envoy-istio-log-formats.md: the typed
+// Istio JSON inbound line uses the public sample values quoted in section a.1; the RBAC denial follows
+// the kubeflow line in section c.2 (`403 - rbac_access_denied_matched_policy[none]`); the istio-agent
+// line is from https://github.com/istio/istio/issues/31555.
+const JSON_LINE =
+  '{"authority":"reviews:9080","bytes_received":0,"bytes_sent":358,"connection_termination_details":null,"downstream_local_address":"10.124.1.5:9080","downstream_remote_address":"10.124.0.13:43612","duration":15,"method":"GET","path":"/reviews/0","protocol":"HTTP/1.1","request_id":"6e8e2e5c-2f1a-4a0e-9b1a-4e7f0f3b2c11","requested_server_name":"outbound_.9080_._.reviews.default.svc.cluster.local","response_code":200,"response_code_details":"via_upstream","response_flags":"-","route_name":"default","start_time":"2022-09-08T12:51:05.656Z","upstream_cluster":"inbound|9080||","upstream_host":"10.124.1.5:9080","upstream_local_address":"127.0.0.6:37685","upstream_service_time":"14","upstream_transport_failure_reason":null,"user_agent":"curl/7.79.1","x_forwarded_for":null}'
+const RBAC_TEXT =
+  '[2022-07-22T12:24:12.945Z] "GET /ratings/0 HTTP/1.1" 403 - rbac_access_denied_matched_policy[none] - "-" 0 19 0 - "-" "curl/7.79.1" "abc" "ratings:9080" "-" inbound|9080|| - 10.1.1.5:9080 10.1.1.9:40000 - -'
+const AGENT_LINE = '2021-03-16T09:29:20.896837Z info Envoy proxy is ready'
+
+describe('envoy-audit ingest', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ea-ingest-'))
+  const input = join(dir, 'mixed.log')
+  writeFileSync(input, [JSON_LINE, RBAC_TEXT, AGENT_LINE].join('\n') + '\n')
+  const store = join(dir, 'audit.duckdb')
+
+  test('stores events, dead-letters the rest next to the store, and is idempotent on re-ingest', async () => {
+    const first = await runCli(['ingest', input, '--store', store])
+    expect(first.code).toBe(0)
+    // stderr is not a TTY here: no progress bar, exactly one summary line.
+    expect(first.stderr.trim().split('\n')).toHaveLength(1)
+    expect(first.stderr).toMatch(/read 3 records: 2 events, 1 dead letters \(EA_PARSE_NOT_ACCESS_LOG 1\).*stored 2 new events/)
+    const dlq = readFileSync(join(dir, 'dead-letters.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { reason: string; raw: string })
+    expect(dlq.map((d) => [d.reason, d.raw])).toEqual([['EA_PARSE_NOT_ACCESS_LOG', AGENT_LINE]])
+
+    const second = await runCli(['ingest', input, '--store', store, '--dlq', join(dir, 'second-dlq.ndjson')])
+    expect(second.code).toBe(0)
+    expect(second.stderr).toContain('stored 0 new events (2 already stored)')
+
+    const count = await runCli(['sql', 'SELECT count(*) AS n, count(*) FILTER (WHERE list_contains(finding_codes, \'authz_denied\')) AS denied FROM events', '--store', store, '--json'])
+    expect(JSON.parse(count.stdout)).toEqual({ n: 2, denied: 1 })
+  })
+
+  test('reads standard input with -', async () => {
+    const s = join(dir, 'stdin.duckdb')
+    const r = await runCli(['ingest', '-', '--store', s, '--quiet'], { input: JSON_LINE + '\n' })
+    expect(r.code).toBe(0)
+    expect(r.stderr).toBe('')
+    const q = await runCli(['sql', 'SELECT source_kind, source_line FROM events', '--store', s, '--json'])
+    expect(JSON.parse(q.stdout)).toEqual({ source_kind: 'stdin', source_line: 1 })
+  })
+
+  test('a missing input file is an I/O error with a clear message', async () => {
+    const r = await runCli(['ingest', join(dir, 'nope.log'), '--store', join(dir, 'x.duckdb')])
+    expect(r.code).toBe(1)
+    expect(r.stderr).toContain('nope.log')
+  })
+})

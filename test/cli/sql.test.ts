@@ -1,0 +1,35 @@
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, expect, test } from 'vitest'
+import { runCli } from '../helpers/cli.js'
+import { formatTable } from '../../src/cli/sql.js'
+
+describe('envoy-audit sql', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ea-sql-'))
+
+  test('refuses a store that does not exist instead of creating an empty one', async () => {
+    const r = await runCli(['sql', 'SELECT 1', '--store', join(dir, 'missing.duckdb')])
+    expect(r.code).toBe(1)
+    expect(r.stderr).toMatch(/no store at .*missing\.duckdb.*\[EA_IO\]/)
+  })
+
+  test('prints a table, or NDJSON with --json; SQL errors are EA_STORE_QUERY', async () => {
+    const store = join(dir, 's.duckdb')
+    await runCli(['ingest', '-', '--store', store, '--quiet'], { input: '' })
+    const table = await runCli(['sql', "SELECT 42 AS answer, 'x' AS label", '--store', store])
+    expect(table.code).toBe(0)
+    expect(table.stdout).toMatch(/answer │ label\n─+┼─+\n42 +│ x\n\(1 row\)\n/)
+    const json = await runCli(['sql', 'SELECT count(*) AS n FROM events', '--store', store, '--json'])
+    expect(json.stdout).toBe('{"n":0}\n')
+    const bad = await runCli(['sql', 'SELEC nonsense', '--store', store])
+    expect(bad.code).toBe(1)
+    expect(bad.stderr).toContain('[EA_STORE_QUERY]')
+  })
+
+  test('table cells neutralise terminal control characters from log content', () => {
+    const out = formatTable({ columns: ['path'], types: ['VARCHAR'], rows: [{ path: '/a\u001b[2Jb' }] })
+    expect(out).not.toContain('\u001b')
+    expect(out).toContain('\\u001b[2Jb')
+  })
+})
