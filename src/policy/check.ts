@@ -17,7 +17,9 @@ import type { DeadLetter } from '../schema/audit-event.js'
 import type { StageResult, TransformStage } from '../pipeline/component.js'
 import { deadLetterFor } from '../pipeline/dead-letter.js'
 import { applyFindings } from '../detect/detectors.js'
-import type { Decision, Evaluator } from './evaluator.js'
+import { compilePolicies, type Decision, type Evaluator } from './evaluator.js'
+import { assertNoIssues, loadPolicies } from './loader.js'
+import { DEFAULT_MESH_CONFIG, type MeshConfig } from './mesh-config.js'
 import type { Inventory } from './inventory.js'
 import { stripSpiffe } from './match.js'
 import type { PolicySet } from './model.js'
@@ -216,4 +218,15 @@ function hostOf(addr: string | undefined): string | undefined {
   if (addr === undefined) return undefined
   const m = /^\[?([^\]]+?)\]?:\d+$/.exec(addr)
   return m === null ? undefined : m[1]
+}
+
+/**
+ * The stage built from a policy directory (what a pipeline config names): manifests are loaded, validated
+ * and compiled once here, at startup; invalid manifests fail fast with EA_CONFIG_INVALID.
+ */
+export function policyCheckStageFromFiles(paths: readonly string[], options: { mesh?: MeshConfig; inventory?: Inventory } = {}): TransformStage {
+  const set = loadPolicies(paths)
+  assertNoIssues(set)
+  const evaluator = compilePolicies(set, options.mesh ?? DEFAULT_MESH_CONFIG)
+  return createPolicyCheckStage({ set, evaluator, ...(options.inventory === undefined ? {} : { inventory: options.inventory }) })
 }

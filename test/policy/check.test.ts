@@ -9,7 +9,11 @@ import type { AuditEvent } from '../../src/generated/types.js'
 import { createParser } from '../../src/parse/index.js'
 import { loadTransformsConfig } from '../../src/config/transforms.js'
 import { applyStages, createTransformStages } from '../../src/pipeline/transforms.js'
-import { checkEvents, createPolicyCheckStage, requestFromEvent, type CheckContext } from '../../src/policy/check.js'
+import { checkEvents, createPolicyCheckStage, policyCheckStageFromFiles, requestFromEvent, type CheckContext } from '../../src/policy/check.js'
+import { fileURLToPath } from 'node:url'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { compilePolicies } from '../../src/policy/evaluator.js'
 import { inventoryFrom } from '../../src/policy/inventory.js'
 import { meshConfigFrom } from '../../src/policy/mesh-config.js'
@@ -100,5 +104,17 @@ describe('as a pipeline stage', () => {
     const out = createPolicyCheckStage(broken).process(events([MTLS_INBOUND_LINE]))
     expect(out.events).toEqual([])
     expect(out.deadLetters[0]).toMatchObject({ reason: 'EA_TRANSFORM_FAILED', raw: MTLS_INBOUND_LINE })
+  })
+  test('built from a policy directory: the seed-000 policy lets an unexpected identity through (no finding: logs agree)', () => {
+    const stage = policyCheckStageFromFiles([fileURLToPath(new URL('../fixtures/policy/seed-000.yaml', import.meta.url))], { inventory })
+    const out = stage.process(events([MTLS_INBOUND_LINE]))
+    expect(out.events).toHaveLength(1)
+    expect(out.events[0]!.audit.finding_codes ?? []).not.toContain('policy_violation')
+  })
+  test('fails at startup on a missing path or an invalid manifest, naming it', () => {
+    expect(() => policyCheckStageFromFiles(['/nonexistent-policy-dir'])).toThrow(/nonexistent-policy-dir/)
+    const dir = mkdtempSync(join(tmpdir(), 'stage-'))
+    writeFileSync(join(dir, 'bad.yaml'), 'apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: { name: p, namespace: n }\nspec: { mtls: { mode: STRICTEST } }\n')
+    expect(() => policyCheckStageFromFiles([dir])).toThrow(/PeerAuthentication n\/p: spec\.mtls\.mode/)
   })
 })
