@@ -63,11 +63,12 @@ export function requestFromEvent(e: AuditEvent, ctx: { inventory?: Inventory | u
   if (mtls && spiffe === undefined) return 'identity-not-logged'
   const localPort = portOf(e.envoy?.downstream_local_address)
   const localIp = hostOf(e.envoy?.downstream_local_address) ?? e.destination?.ip
-  let namespace = e.mesh?.destination?.namespace ?? e.kubernetes?.namespace
+  // A gateway decides for itself: its own pod (envelope) is the workload, not the upstream service.
+  let namespace = reporter === 'gateway' ? e.kubernetes?.namespace : (e.mesh?.destination?.namespace ?? e.kubernetes?.namespace)
   let labels: Record<string, string | undefined> | undefined = e.kubernetes?.labels
   if (labels === undefined && ctx.inventory !== undefined) {
     // The pod IP identifies the workload best; the service name only within a known namespace.
-    const name = e.mesh?.destination?.workload ?? e.mesh?.destination?.service
+    const name = reporter === 'gateway' ? e.kubernetes?.pod : (e.mesh?.destination?.workload ?? e.mesh?.destination?.service)
     const byIp = localIp === undefined ? undefined : ctx.inventory.workloads.find((x) => x.ips.includes(localIp) && (namespace === undefined || x.namespace === namespace))
     const w = byIp ?? (namespace === undefined ? undefined : ctx.inventory.workloads.find((x) => x.namespace === namespace && name !== undefined && x.name === name))
     if (w !== undefined) {

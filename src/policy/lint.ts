@@ -294,12 +294,16 @@ function lintRuleRisks(rule: Rule, f: string, p: AuthorizationPolicyObject, acti
       }
     }
     for (const k of ['principals', 'notPrincipals'] as const) {
-      for (const pr of s[k] ?? []) lintPrincipal(stripSpiffe(pr), `${base}.${k}`, opts, e)
+      for (const pr of s[k] ?? []) lintPrincipal(pr, `${base}.${k}`, opts, e)
     }
   })
 }
 
 function lintPrincipal(pr: string, field: string, opts: LintOptions, e: (c: LintCode, s: LintSeverity, field: string, m: string, fix: string) => void): void {
+  if (pr.startsWith('spiffe://')) {
+    e('POL010', 'medium', field, `principal ${JSON.stringify(pr)} starts with spiffe://: Istio adds that prefix itself, so this value never matches`, `write ${JSON.stringify(stripSpiffe(pr))}`)
+    return
+  }
   if (pr.startsWith('*') || pr.endsWith('*')) return
   const segs = pr.split('/')
   if (segs.length !== 5 || segs[1] !== 'ns' || segs[3] !== 'sa') {

@@ -87,3 +87,12 @@ describe('each documented mistake has a code that fires on it and not on the fix
     expect(cases.map((c) => c[0]).sort()).toEqual(Object.keys(LINT_CODES).sort())
   })
 })
+
+describe('principal spelled with spiffe://', () => {
+  test('never matches in the evaluator, and POL010 says so', () => {
+    const yaml = STRICT + ap('{ rules: [{ from: [{ source: { principals: ["spiffe://cluster.local/ns/ns1/sa/a"] } }] }] }')
+    const ev = compilePolicies(addManifestText(emptyPolicySet(), yaml, 'x.yaml'), meshConfigFrom({}))
+    expect(ev.evaluate(parseRequest(httpReq({ principal: 'cluster.local/ns/ns1/sa/a' }))).verdict).toBe('DENY')
+    expect(lint(yaml).find((f) => f.code === 'POL010')?.message).toMatch(/spiffe:\/\//)
+  })
+})
