@@ -12,11 +12,11 @@ const r = await runCrashDrill({
   records,
   partitions: 4,
   kills,
-  minKillAfterMs: 1200,
-  maxKillAfterMs: 3500,
+  minKillAfterMs: 0,
+  maxKillAfterMs: 1500,
   seed: Number(process.env.DRILL_SEED ?? Date.now() % 100_000),
   log: (l) => process.stderr.write(`drill: ${l}\n`),
 })
-const ok = r.unexpectedInIndex === 0 && r.missing === 0 && r.indexed === r.expectedIndexed && r.deadLettered >= 0
+const ok = r.killsMidStream === r.kills && r.unexpectedInIndex === 0 && r.missing === 0 && r.indexed === r.expectedIndexed && r.deadLettered >= 0
 console.log(JSON.stringify({ drill: 'crash', ok, seconds: Math.round((Date.now() - started) / 1000), ...r }))
 process.exitCode = ok ? 0 : 1

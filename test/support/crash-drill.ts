@@ -17,7 +17,7 @@ export interface DrillOptions {
   records: number
   partitions: number
   kills: number
-  /** Random delay before each kill, in ms. */
+  /** Random delay between the first acknowledgement of an incarnation and its kill, in ms. */
   minKillAfterMs: number
   maxKillAfterMs: number
   seed: number
@@ -98,13 +98,19 @@ export async function runCrashDrill(opts: DrillOptions): Promise<DrillReport> {
     let killsMidStream = 0
     for (let k = 0; k < opts.kills; k++) {
       const svc = startService(config, join(dir, `drill-${k}.yaml`))
+      // Kill only once this incarnation is doing work: a kill during start-up tests nothing.
+      const base = await acked()
+      await waitFor(async () => (await acked()) > base || base >= opts.records, 60_000, 'progress after restart')
       const delay = opts.minKillAfterMs + Math.floor(random() * (opts.maxKillAfterMs - opts.minKillAfterMs))
       await new Promise((r) => setTimeout(r, delay))
       const before = await acked()
       svc.child.kill('SIGKILL')
       await svc.exited
-      if (before < opts.records) killsMidStream++
-      log(`kill ${k + 1}/${opts.kills} after ${delay} ms: ${before}/${opts.records} acknowledged`)
+      // Requests the dead process had already sent may still land; let them, so the next
+      // incarnation's progress is its own.
+      await new Promise((r) => setTimeout(r, 300))
+      if (before > base && before < opts.records) killsMidStream++
+      log(`kill ${k + 1}/${opts.kills} ${delay} ms into processing: ${before}/${opts.records} acknowledged`)
     }
     const final = startService(config, join(dir, 'drill-final.yaml'))
     await waitFor(async () => (await acked()) >= opts.records, 120_000, 'every record acknowledged after the last restart')
