@@ -60,11 +60,16 @@ export function createLineParser(cfg: Readonly<ParserConfig>): (record: RawRecor
         // not JSON: fall through
       }
     }
+    const notAccessLog: LineResult = { code: 'EA_PARSE_NOT_ACCESS_LOG', message: `not an Envoy access-log record: ${JSON.stringify(s.slice(0, 60))}` }
     if (!prefixed) {
       const p = stripPrefix(s)
-      if (p !== undefined) return parseLine(record, p.line, kube ?? p.kube, depth, true)
+      if (p !== undefined) {
+        const r = parseLine(record, p.line, kube ?? p.kube, depth, true)
+        // What follows a would-be prefix was not an access log either: report the line as it came.
+        return 'code' in r && r.code === 'EA_PARSE_NOT_ACCESS_LOG' ? notAccessLog : r
+      }
     }
-    return { code: 'EA_PARSE_NOT_ACCESS_LOG', message: `not an Envoy access-log record: ${JSON.stringify(s.slice(0, 60))}` }
+    return notAccessLog
   }
 
   function fromObject(record: RawRecord, obj: Record<string, unknown>, text: string, kubeIn: KubeMeta | undefined, depth: number): LineResult {

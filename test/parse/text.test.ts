@@ -281,5 +281,7 @@ describe('malformed text', () => {
     // istio/istio#3295 (debug log of an echosrv sidecar)
     const d = deadLetterOf("[2018-03-02 22:27:32.337][23][debug][http] external/envoy/source/common/http/conn_manager_impl.cc:447] [C1175][S2595374538763107673] request headers complete (end_stream=true):")
     expect(d.reason).toBe('EA_PARSE_NOT_ACCESS_LOG')
+    // the message quotes the line as it came, not what followed a would-be prefix
+    expect(d.message).toContain('[2018-03-02 22:27:32.337][23]')
   })
 })
