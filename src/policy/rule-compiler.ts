@@ -128,6 +128,16 @@ function headerString(p: string, ignoreCase = false): StringMatch {
   return p === '*' ? (v) => v !== undefined : istioString(p, ignoreCase)
 }
 
+/**
+ * `when: request.headers[...]` values match any comma-separated element of the (merged) header value:
+ * pilot compiles `v` to `^v$|^v,.*|.*,v,.*|.*,v$` (golden builder/testdata/http/allow-full-rule-out.yaml).
+ */
+function headerElement(p: string): StringMatch {
+  if (p === '*') return (v) => v !== undefined
+  const m = istioString(p)
+  return (v) => v !== undefined && v.split(',').some((el) => m(el))
+}
+
 function compileOperation(o: Operation, widen: boolean): RulePredicate {
   const ps: RulePredicate[] = [...field(o.ports, o.notPorts, (p) => (v) => v === p.trim(), (ctx) => String(ctx.port))]
   if (!widen) {
@@ -149,7 +159,7 @@ function compileCondition(c: Condition, opts: CompileOptions): RulePredicate {
   const header = /^request\.headers\[([^\]]+)\]$/.exec(key)
   if (header !== null) {
     const name = header[1]!.toLowerCase()
-    return single(headerString, (ctx) => ctx.headers[name])
+    return single(headerElement, (ctx) => ctx.headers[name])
   }
   switch (key) {
     case 'source.ip':

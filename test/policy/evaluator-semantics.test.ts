@@ -214,3 +214,18 @@ describe('remote.ip from XFF with numTrustedProxies (remoteIpBlocks; TestAuthz_I
     expect(evaluator(ap('p', 'ns1', spec), { numTrustedProxies: 1 })(req).verdict).toBe('ALLOW')
   })
 })
+
+describe('header conditions match comma-separated elements (golden http/allow-full-rule-out: ^v$|^v,.*|.*,v,.*|.*,v$)', () => {
+  const ev = evaluator(ap('h', 'ns1', '{ rules: [{ when: [{ key: "request.headers[x-role]", values: ["admin", "ops-*"] }] }] }'))
+  test.each([
+    [{ 'x-role': 'admin' }, 'ALLOW'],
+    [{ 'x-role': 'guest,admin' }, 'ALLOW'],
+    [{ 'x-role': 'guest,ops-team,x' }, 'ALLOW'],
+    [{ 'x-role': 'administrator' }, 'DENY'],
+    [{ 'x-role': 'guest' }, 'DENY'],
+    [{}, 'DENY'],
+  ] as const)('%j → %s', (headers, verdict) => {
+    expect(ev(httpReq({ headers })).verdict).toBe(verdict)
+  })
+})
+
