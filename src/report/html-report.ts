@@ -24,12 +24,20 @@ export const FINDING_DESCRIPTIONS: Readonly<Record<string, string>> = {
 }
 
 const num = (n: number): string => n.toLocaleString('en-US')
+
+/** Identities are long and unbreakable; allow line breaks after their separators only. */
+const ident = (name: string): string => e(name).replace(/([/.|])/g, '$1<wbr>')
+
+/** `2026-11-20 14:01:48` (UTC is stated once, in the header): readable and never wrapped mid-number. */
+const time = (iso: string): string => e(iso.replace('T', ' ').replace(/\.\d+Z$|Z$/, ''))
+const span = (first: string, last: string): string =>
+  `<span class="when">${time(first)}</span>${first === last ? '' : `<br><span class="when">${time(last)}</span>`}`
 const pct = (p: number | null): string => (p === null ? '—' : `${p.toFixed(1)}%`)
 
 function bar(p: number | null, good = 95): string {
   if (p === null) return '<span class="muted">no inbound</span>'
   const cls = p >= good ? 'ok' : p >= 50 ? 'warn' : 'bad'
-  return `<div class="bar" role="img" aria-label="${pct(p)}"><div class="fill ${cls}" style="width:${Math.max(0, Math.min(100, p)).toFixed(1)}%"></div></div>`
+  return `<div class="bar track-${cls}" role="img" aria-label="${pct(p)}"><div class="fill ${cls}" style="width:${Math.max(0, Math.min(100, p)).toFixed(1)}%"></div></div>`
 }
 
 const sev = (s: string): string => `<span class="sev sev-${e(s)}">${e(s)}</span>`
@@ -55,7 +63,7 @@ function au3Rows(lines: CoverageLine[], kind: string): string[][] {
   })
 }
 
-const flowCell = (name: string): string => `<span class="mono">${e(name)}</span>`
+const flowCell = (name: string): string => `<span class="mono">${ident(name)}</span>`
 
 const KIND_NOTE: Record<EdgeRow['sourceKind'], string> = { spiffe: '', workload: 'workload, no certificate identity', ip: 'address only', unknown: 'unknown' }
 
@@ -63,27 +71,27 @@ function edgeRows(edges: EdgeRow[]): string[][] {
   return edges.map((r) => [
     flowCell(r.source) + (KIND_NOTE[r.sourceKind] === '' ? '' : `<div class="small">${e(KIND_NOTE[r.sourceKind])}</div>`), flowCell(r.destination), `<span class="num">${num(r.count)}</span>`, `<span class="num">${num(r.denied)}</span>`,
     `<span class="num">${num(r.mtls)}</span>`, e(r.methods.join(', ') || 'tcp'),
-    r.findings.map((f) => `<span class="tag">${e(f)}</span>`).join(' '), `<span class="mono small">${e(r.firstSeen)}<br>${e(r.lastSeen)}</span>`,
+    r.findings.map((f) => `<span class="tag">${e(f)}</span>`).join(' '), span(r.firstSeen, r.lastSeen),
   ])
 }
 
 function egressRows(rows: EgressRow[]): string[][] {
   return rows.map((r) => [
     flowCell(r.destination), `<span class="mono">${e(r.cluster)}</span>`, `<span class="num">${num(r.count)}</span>`,
-    r.sources.map(flowCell).join('<br>'), `<span class="mono small">${e(r.firstSeen)}<br>${e(r.lastSeen)}</span>`,
+    r.sources.map(flowCell).join('<br>'), span(r.firstSeen, r.lastSeen),
   ])
 }
 
 export function renderHtmlReport(d: ReportData): string {
   const highs = (d.findings.bySeverity.critical ?? 0) + (d.findings.bySeverity.high ?? 0)
-  const window = d.summary.firstSeen === undefined ? 'no events' : `${d.summary.firstSeen} → ${d.summary.lastSeen}`
+  const window = d.summary.firstSeen === undefined ? 'no events' : `${d.summary.firstSeen} → ${d.summary.lastSeen ?? ''} (UTC)`
   const filter = d.range.since !== undefined || d.range.until !== undefined ? ` (filter: ${d.range.since ?? '…'} → ${d.range.until ?? '…'})` : ''
   const kpi = (label: string, value: string, metric: string, note: string, cls = '') =>
     `<div class="kpi ${cls}"><div class="kpi-value" data-metric="${metric}">${value}</div><div class="kpi-label">${label}</div><div class="kpi-note">${note}</div></div>`
 
   const findingRows = d.findings.byCode.map((f) => {
     const examples = (d.findings.examples[f.code] ?? []).slice(0, 3)
-      .map((x) => `<div class="example"><span class="mono">${e(x.source)}</span> → <span class="mono">${e(x.destination)}</span> <span class="muted">${num(x.count)} req${x.denied > 0 ? ` · ${num(x.denied)} denied` : ''}</span></div>`).join('')
+      .map((x) => `<div class="example"><span class="mono">${ident(x.source)}</span> → <span class="mono">${ident(x.destination)}</span> <span class="muted">${num(x.count)} req${x.denied > 0 ? ` · ${num(x.denied)} denied` : ''}</span></div>`).join('')
     const split = Object.keys(f.bySeverity).length > 1
       ? `<div class="small">${Object.entries(f.bySeverity).map(([s, n]) => `${e(s)} ${num(n)}`).join(' · ')}</div>` : ''
     return [`<span class="mono strong">${e(f.code)}</span><div class="desc">${e(FINDING_DESCRIPTIONS[f.code] ?? '')}</div>`, sev(f.severity) + split,

@@ -31,10 +31,12 @@ td { border-bottom: 1px solid var(--line); padding: 6px 8px; vertical-align: top
 tbody tr:nth-child(even) td { background: #fafbfc; }
 table.cov td:nth-child(5) { width: 28%; }
 .num { font-variant-numeric: tabular-nums; white-space: nowrap; }
-.mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12px; word-break: break-all; }
+.mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12px; overflow-wrap: anywhere; }
+.when { font: 11px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; color: var(--muted); white-space: nowrap; }
 .small { font-size: 11px; color: var(--muted); }
 .strong { font-weight: 700; }
 .bar { height: 10px; background: #eceff1; border-radius: 5px; overflow: hidden; min-width: 120px; margin-top: 4px; }
+.bar.track-bad { background: #fdecea; box-shadow: inset 0 0 0 1px #f5c2c0; }
 .fill { height: 100%; } .fill.ok { background: var(--ok); } .fill.warn { background: var(--warn); } .fill.bad { background: var(--bad); }
 .sev { display: inline-block; padding: 1px 8px; border-radius: 10px; font-size: 11px; font-weight: 700; text-transform: uppercase; border: 1px solid; }
 .sev-critical { color: #fff; background: #7f0000; border-color: #7f0000; }
