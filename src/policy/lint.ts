@@ -7,11 +7,11 @@
  */
 import type { Inventory } from './inventory.js'
 import { lintAuthn } from './lint-authn.js'
-import { expandPrincipal, stripSpiffe } from './match.js'
+import { stripSpiffe } from './match.js'
 import type { MeshConfig } from './mesh-config.js'
 import { type AuthorizationPolicyObject, type PolicySet, type Rule } from './model.js'
 import { isPathTemplate, templateProblem } from './path.js'
-import { isHttpOnlyWhenKey, KNOWN_WHEN_KEY, ruleUsesHttpOnly } from './rule-compiler.js'
+import { KNOWN_WHEN_KEY, ruleUsesHttpOnly } from './rule-compiler.js'
 import { effectiveMtls, hasTargetRefs, labelsSubset, selectorLabels } from './scope.js'
 
 export type LintSeverity = 'error' | 'high' | 'medium' | 'low' | 'info'
@@ -64,6 +64,9 @@ export interface LintOptions {
 
 export type Emit = (code: LintCode, severity: LintSeverity, o: { file: string; kind: string; namespace: string; name: string }, field: string, message: string, fix: string) => void
 
+/** Emitter bound to one object: code, severity, field path, message, fix. */
+type Report = (code: LintCode, severity: LintSeverity, field: string, message: string, fix: string) => void
+
 export function lintPolicies(set: PolicySet, opts: LintOptions): LintFinding[] {
   const out: LintFinding[] = []
   const emit: Emit = (code, severity, o, field, message, fix) =>
@@ -89,7 +92,7 @@ export function lintPolicies(set: PolicySet, opts: LintOptions): LintFinding[] {
 function lintAuthorizationPolicy(p: AuthorizationPolicyObject, set: PolicySet, opts: LintOptions, emit: Emit): void {
   const action = p.spec.action ?? 'ALLOW'
   const rules = p.spec.rules ?? []
-  const e = (code: LintCode, sev: LintSeverity, field: string, msg: string, fix: string) => emit(code, sev, p, field, msg, fix)
+  const e: Report = (code, sev, field, msg, fix) => emit(code, sev, p, field, msg, fix)
 
   // 12: what ValidateAuthorizationPolicy rejects.
   if ((action === 'DENY' || action === 'CUSTOM') && rules.length === 0) {
@@ -111,7 +114,7 @@ function lintAuthorizationPolicy(p: AuthorizationPolicyObject, set: PolicySet, o
       e('POL012', 'error', f, 'nil rule: rejected by validation, skipped by istiod', 'remove the empty list item')
       return
     }
-    lintRuleValidation(rule, f, p, e)
+    lintRuleValidation(rule, f, e)
     lintRuleRisks(rule, f, p, action, set, opts, e)
   })
 
@@ -147,7 +150,7 @@ function lintAuthorizationPolicy(p: AuthorizationPolicyObject, set: PolicySet, o
   }
 }
 
-function lintRuleValidation(rule: Rule, f: string, p: AuthorizationPolicyObject, e: (c: LintCode, s: LintSeverity, field: string, m: string, fix: string) => void): void {
+function lintRuleValidation(rule: Rule, f: string, e: Report): void {
   if (rule.from !== undefined && rule.from.length === 0) e('POL012', 'error', `${f}.from`, '`from: []` is rejected', 'remove `from` to match any source')
   if (rule.to !== undefined && rule.to.length === 0) e('POL012', 'error', `${f}.to`, '`to: []` is rejected', 'remove `to` to match any operation')
   rule.from?.forEach((fr, j) => {
@@ -196,14 +199,13 @@ function lintRuleValidation(rule: Rule, f: string, p: AuthorizationPolicyObject,
     }
     if ((c.values?.length ?? 0) === 0 && (c.notValues?.length ?? 0) === 0) e('POL012', 'error', `${f}.when[${j}]`, 'a condition needs values or notValues', 'add values')
   })
-  void p
 }
 
-function emptyValues(entries: Array<[string, string[] | undefined]>, base: string, e: (c: LintCode, s: LintSeverity, field: string, m: string, fix: string) => void): void {
+function emptyValues(entries: Array<[string, string[] | undefined]>, base: string, e: Report): void {
   for (const [k, vs] of entries) if (vs?.some((v) => v === '')) e('POL012', 'error', `${base}.${k}`, 'empty string value is rejected', 'remove the empty value')
 }
 
-function lintRuleRisks(rule: Rule, f: string, p: AuthorizationPolicyObject, action: string, set: PolicySet, opts: LintOptions, e: (c: LintCode, s: LintSeverity, field: string, m: string, fix: string) => void): void {
+function lintRuleRisks(rule: Rule, f: string, p: AuthorizationPolicyObject, action: string, set: PolicySet, opts: LintOptions, e: Report): void {
   const mesh = opts.mesh
   // 2: identity fields read the peer certificate; plaintext makes positive matches fail and negative ones pass.
   const scopeNs = p.namespace === mesh.rootNamespace ? '\u0000root' : p.namespace
@@ -299,7 +301,7 @@ function lintRuleRisks(rule: Rule, f: string, p: AuthorizationPolicyObject, acti
   })
 }
 
-function lintPrincipal(pr: string, field: string, opts: LintOptions, e: (c: LintCode, s: LintSeverity, field: string, m: string, fix: string) => void): void {
+function lintPrincipal(pr: string, field: string, opts: LintOptions, e: Report): void {
   if (pr.startsWith('spiffe://')) {
     e('POL010', 'medium', field, `principal ${JSON.stringify(pr)} starts with spiffe://: Istio adds that prefix itself, so this value never matches`, `write ${JSON.stringify(stripSpiffe(pr))}`)
     return
@@ -319,7 +321,6 @@ function lintPrincipal(pr: string, field: string, opts: LintOptions, e: (c: Lint
     const known = inv.workloads.some((w) => w.namespace === segs[2] && w.serviceAccount === segs[4])
     if (!known) e('POL010', 'low', field, `no workload runs as service account ${segs[2]}/${segs[4]} (KIA0106)`, 'fix the namespace or service account name')
   }
-  void expandPrincipal
 }
 
 // 14: more than one CUSTOM provider reaching one workload turns all CUSTOM rules into DENY.
@@ -341,4 +342,3 @@ function lintCustomProviders(set: PolicySet, opts: LintOptions, emit: Emit): voi
   }
 }
 
-export { isHttpOnlyWhenKey }
