@@ -54,13 +54,18 @@ export interface CheckContext {
 }
 
 /** Rebuilds the request a decision point saw, or says why it cannot. Pure. */
-export function requestFromEvent(e: AuditEvent, ctx: { inventory?: Inventory | undefined }): PolicyRequest | SkipReason {
+export function requestFromEvent(
+  e: AuditEvent,
+  ctx: { inventory?: Inventory | undefined },
+  options: { allowUnknownIdentity?: boolean } = {},
+): PolicyRequest | SkipReason {
   const reporter = e.mesh?.reporter
   if (reporter !== 'destination' && reporter !== 'gateway') return 'not-a-decision-point'
   const mtls = e.mesh?.mtls
   const spiffe = e.mesh?.source?.spiffe_id
   if (mtls === undefined || mtls === null) return 'mtls-unknown'
-  if (mtls && spiffe === undefined) return 'identity-not-logged'
+  // Istio's default log formats do not record the peer identity; the caller decides whether it matters.
+  if (mtls && spiffe === undefined && options.allowUnknownIdentity !== true) return 'identity-not-logged'
   const localPort = portOf(e.envoy?.downstream_local_address)
   const localIp = hostOf(e.envoy?.downstream_local_address) ?? e.destination?.ip
   // A gateway decides for itself: its own pod (envelope) is the workload, not the upstream service.
@@ -113,6 +118,20 @@ export function observedVerdict(e: AuditEvent): 'ALLOW' | 'DENY' | null {
   return null
 }
 
+const IDENTITY_SOURCE_FIELDS = ['principals', 'notPrincipals', 'namespaces', 'notNamespaces', 'serviceAccounts', 'notServiceAccounts', 'trustDomains', 'notTrustDomains'] as const
+
+function usesIdentity(set: PolicySet, req: PolicyRequest, ctx: CheckContext): boolean {
+  return set.authorizationPolicies.some(
+    (p) =>
+      appliesTo(p, req.namespace, req.labels, ctx.evaluator.mesh) &&
+      (p.spec.rules ?? []).some(
+        (r) =>
+          (r?.from ?? []).some((f) => IDENTITY_SOURCE_FIELDS.some((k) => (f.source?.[k]?.length ?? 0) > 0)) ||
+          (r?.when ?? []).some((c) => /^source\.(principal|namespace|serviceAccount|trustDomain)$/.test(c.key)),
+      ),
+  )
+}
+
 function usesUnloggedAttributes(set: PolicySet, req: PolicyRequest, ctx: CheckContext): boolean {
   return set.authorizationPolicies.some(
     (p) =>
@@ -134,8 +153,10 @@ export function checkEvent(e: AuditEvent, ctx: CheckContext, stats?: CheckStats)
   }
   const observed = observedVerdict(e)
   if (observed === null) return skip('not-evaluable')
-  const req = requestFromEvent(e, ctx)
+  const req = requestFromEvent(e, ctx, { allowUnknownIdentity: true })
   if (typeof req === 'string') return skip(req)
+  // mTLS with an unlogged peer: decidable only when no applicable policy looks at the identity.
+  if (req.mtls && req.principal === null && usesIdentity(ctx.set, req, ctx)) return skip('identity-not-logged')
   const d = ctx.evaluator.evaluate(req)
   if (d.verdict === observed || (d.delegatedTo !== undefined && observed === 'DENY')) {
     if (stats) {

@@ -118,3 +118,22 @@ describe('as a pipeline stage', () => {
     expect(() => policyCheckStageFromFiles([dir])).toThrow(/PeerAuthentication n\/p: spec\.mtls\.mode/)
   })
 })
+
+describe('mTLS lines without a logged peer identity (Istio default format)', () => {
+  // The PR #35337 line with its peer URI SAN blanked: SNI still shows Istio mTLS, identity unknown.
+  const noSan = MTLS_INBOUND_LINE.replace('spiffe://cluster.local/ns/default/sa/default', '-')
+  test('decided when no applicable policy reads the identity', () => {
+    const [e] = events([noSan])
+    expect(e!.mesh?.mtls).toBe(true)
+    const { results, stats } = checkEvents([e!], ctx(ap('default', '{ action: DENY, rules: [{ to: [{ operation: { methods: ["GET"] } }] }] }')))
+    expect(stats.checked).toBe(1)
+    expect(results[0]).toMatchObject({ kind: 'gap' })
+  })
+  test('skipped when a policy depends on the identity', () => {
+    const [e] = events([noSan])
+    const { results, stats } = checkEvents([e!], ctx(ap('default', '{ rules: [{ from: [{ source: { principals: ["cluster.local/ns/default/sa/default"] } }] }] }')))
+    expect(results).toEqual([])
+    expect(stats.skipped['identity-not-logged']).toBe(1)
+  })
+})
+
