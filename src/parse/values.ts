@@ -95,9 +95,12 @@ function portOf(s: string): number | undefined {
 /** An IP the index's `ip` mapping accepts; anything else would make the sink reject the whole event. */
 export function validIp(host: string): boolean {
   if (host.length > 64 || host.length < 2) return false
-  const c = host.charCodeAt(0)
-  // IPv4 by hand (the common case on every record); IPv6 and oddities through node:net.
-  if (c >= 48 && c <= 57 && host.indexOf(':') < 0) return isIPv4(host)
+  // IPv4 by hand (the common case on every record), and names like `reviews` rejected without a regex;
+  // only candidates with a colon (IPv6) go through node:net.
+  if (host.indexOf(':') < 0) {
+    const c = host.charCodeAt(0)
+    return c >= 48 && c <= 57 && isIPv4(host)
+  }
   return isIP(host) !== 0
 }
 

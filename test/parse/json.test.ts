@@ -1,5 +1,7 @@
 import { describe, test, expect } from 'vitest'
 import { deadLetterOf, eventOf } from './helpers.js'
+import { CANONICAL_FIELDS } from '../../src/parse/fields.js'
+import { ISTIO_MAP, compileFieldMap, extractJsonFields } from '../../src/parse/json.js'
 
 describe('Istio default JSON', () => {
   // elastic/integrations packages/istio/data_stream/access_logs/_dev/test/pipeline/test-access-json-logs.log, line 1
@@ -201,5 +203,18 @@ describe('JSON that is not an access log', () => {
     expect(d.reason).toBe('EA_PARSE_UNSAFE_KEY')
     expect(deadLetterOf('{"start_time":"2022-09-08T12:51:05.656Z","constructor":{"prototype":{"polluted":"yes"}}}').reason).toBe('EA_PARSE_UNSAFE_KEY')
     expect(({} as Record<string, unknown>)['polluted']).toBeUndefined()
+  })
+})
+
+describe('field extraction', () => {
+  test('the unrolled Istio extractor reads exactly the canonical fields, like the generic map loop', () => {
+    const obj: Record<string, unknown> = { extra: 'ignored', nested: { a: 1 } }
+    CANONICAL_FIELDS.forEach((f, i) => (obj[f] = i % 3 === 0 ? `v${i}` : i % 3 === 1 ? i : null))
+    obj['route_name'] = { not: 'a primitive' }
+    const generic = extractJsonFields(obj, compileFieldMap({ name: 'identity', fields: {} }))
+    const unrolled = extractJsonFields(obj, ISTIO_MAP)
+    expect({ ...unrolled }).toEqual({ ...generic })
+    expect(unrolled.route_name).toBeUndefined()
+    expect(unrolled.start_time).toBe('v0')
   })
 })
