@@ -1,6 +1,18 @@
 /**
  * The parse stage: raw records (bytes exactly as a source read them) -> canonical audit events, or
  * typed dead letters. Public API; other stages and the CLI code against this module only.
+ *
+ * Per record, in order: size cap and UTF-8 check on the bytes (EA_PARSE_TOO_LONG, EA_PARSE_INVALID_UTF8,
+ * EA_PARSE_EMPTY); CRI framing (P lines held per stream until their F line); then record.ts dispatches
+ * JSON envelopes, JSON access logs, text access logs and prefixes; build-event.ts maps the fields. Every
+ * record ends as exactly one event or one dead letter, except CRI P records, which end inside the event
+ * or dead letter of the record that completes them (that record's coordinates and id are used).
+ *
+ * Counts: in = events + deadLettered + partialsHeld for each batch, with one exception: when an
+ * assembled CRI line overflows maxLineBytes, partials held since an earlier batch are dead-lettered in
+ * the batch where that happens (each with its own coordinates), so deadLettered includes them there.
+ * A source that commits offsets must not commit past a held partial; flush() at end of stream
+ * dead-letters whatever is still held.
  */
 import { isUtf8 } from 'node:buffer'
 import { z } from 'zod'
