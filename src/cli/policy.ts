@@ -7,13 +7,13 @@ import { createInterface } from 'node:readline'
 import type { Command } from 'commander'
 import { EnvoyAuditError } from '../errors.js'
 import type { AuditEvent } from '../generated/types.js'
-import { checkEvents } from '../policy/check.js'
+import { checkEvent, type CheckStats } from '../policy/check.js'
 import { compilePolicies } from '../policy/evaluator.js'
 import { loadInventory, type Inventory } from '../policy/inventory.js'
 import { lintPolicies, type LintFinding, type LintSeverity } from '../policy/lint.js'
 import { assertNoIssues, loadPolicies } from '../policy/loader.js'
 import { DEFAULT_MESH_CONFIG, loadMeshConfig, type MeshConfig } from '../policy/mesh-config.js'
-import { flowsFromEvents, recommendationYaml, recommendPolicies } from '../policy/recommend.js'
+import { flowsFromEvents, recommendationYaml, recommendPolicies, type ObservedFlow } from '../policy/recommend.js'
 import { parseRequest } from '../policy/request.js'
 import { DEFAULT_STORE_PATH, openDuckDbStore } from '../store/duckdb-store.js'
 
@@ -70,18 +70,25 @@ async function* eventsFrom(files: string[], bad: { count: number }): AsyncGenera
   }
 }
 
-async function collectEvents(files: string[], store: string | undefined, limit: number, bad: { count: number }): Promise<AuditEvent[]> {
-  const out: AuditEvent[] = []
+/** Store events first (bounded by --limit), then each file, streamed: memory stays per batch, not per run. */
+async function* allEvents(files: string[], store: string | undefined, limit: number, bad: { count: number }): AsyncGenerator<AuditEvent[]> {
   if (store !== undefined) {
     const s = await openDuckDbStore(store, { mustExist: true })
     try {
-      out.push(...(await s.events({ limit })))
+      yield await s.events({ limit })
     } finally {
       await s.close()
     }
   }
-  for await (const e of eventsFrom(files, bad)) out.push(e)
-  return out
+  let batch: AuditEvent[] = []
+  for await (const e of eventsFrom(files, bad)) {
+    batch.push(e)
+    if (batch.length >= 1000) {
+      yield batch
+      batch = []
+    }
+  }
+  if (batch.length > 0) yield batch
 }
 
 export function registerPolicy(program: Command): void {
@@ -140,16 +147,22 @@ export function registerPolicy(program: Command): void {
       const inv = inventory(opts)
       const ctx = { set, evaluator: compilePolicies(set, mesh(opts)), ...(inv === undefined ? {} : { inventory: inv }) }
       const bad = { count: 0 }
-      const { results, stats } = checkEvents(await collectEvents(files, opts.store, limit, bad), ctx)
-      const summary = { ...stats, unreadableLines: bad.count }
-      if (opts.json === true) {
-        process.stdout.write(results.map((r) => JSON.stringify({ kind: r.kind, eventId: r.eventId, '@timestamp': r.timestamp, finding: r.finding, decision: r.decision })).join('\n') + (results.length > 0 ? '\n' : ''))
-        process.stderr.write(`${JSON.stringify({ summary })}\n`)
-      } else {
-        const lines = results.map((r) => `${r.timestamp} ${r.kind.toUpperCase()} ${r.finding.severity} ${r.finding.message} [event ${r.eventId}]`)
-        lines.push(`checked ${stats.checked} of ${stats.events} events: ${stats.agree} agree, ${stats.gaps} enforcement gaps, ${stats.drift} drift; skipped ${JSON.stringify(stats.skipped)}${bad.count > 0 ? `; ${bad.count} unreadable lines` : ''}`)
-        process.stdout.write(lines.join('\n') + '\n')
+      const stats: CheckStats = { events: 0, checked: 0, agree: 0, gaps: 0, drift: 0, skipped: {} }
+      for await (const batch of allEvents(files, opts.store, limit, bad)) {
+        const lines: string[] = []
+        for (const e of batch) {
+          const r = checkEvent(e, ctx, stats)
+          if (r === null) continue
+          lines.push(
+            opts.json === true
+              ? JSON.stringify({ kind: r.kind, eventId: r.eventId, '@timestamp': r.timestamp, finding: r.finding, decision: r.decision })
+              : `${r.timestamp} ${r.kind.toUpperCase()} ${r.finding.severity} ${r.finding.message} [event ${r.eventId}]`,
+          )
+        }
+        if (lines.length > 0) process.stdout.write(lines.join('\n') + '\n')
       }
+      if (opts.json === true) process.stderr.write(`${JSON.stringify({ summary: { ...stats, unreadableLines: bad.count } })}\n`)
+      else process.stdout.write(`checked ${stats.checked} of ${stats.events} events: ${stats.agree} agree, ${stats.gaps} enforcement gaps, ${stats.drift} drift; skipped ${JSON.stringify(stats.skipped)}${bad.count > 0 ? `; ${bad.count} unreadable lines` : ''}\n`)
     })
 
   policy
@@ -185,7 +198,14 @@ export function registerPolicy(program: Command): void {
       if (!Number.isInteger(limit) || limit < 1) throw new EnvoyAuditError('EA_USAGE', '--limit must be a positive integer')
       if (files.length === 0 && opts.store === undefined) throw new EnvoyAuditError('EA_USAGE', 'give event files or --store PATH')
       const bad = { count: 0 }
-      const { flows, unattributed } = flowsFromEvents(await collectEvents(files, opts.store, limit, bad), { inventory: inventory(opts) })
+      const inv = inventory(opts)
+      const flows: ObservedFlow[] = []
+      const unattributed: Record<string, number> = {}
+      for await (const batch of allEvents(files, opts.store, limit, bad)) {
+        const r = flowsFromEvents(batch, { inventory: inv })
+        flows.push(...r.flows)
+        for (const [k, n] of Object.entries(r.unattributed)) unattributed[k] = (unattributed[k] ?? 0) + n
+      }
       const rec = recommendPolicies(flows, mesh(opts), opts.namespace === undefined ? {} : { namespace: opts.namespace })
       for (const [why, n] of Object.entries(unattributed)) rec.notes.push(`${n} inbound events not used: ${why}`)
       if (bad.count > 0) rec.notes.push(`${bad.count} unreadable input lines`)
