@@ -1,6 +1,5 @@
 import { describe, test, expect } from 'vitest'
-import { createParser } from '../../src/parse/index.js'
-import { deadLetterOf, eventOf, rec } from './helpers.js'
+import { deadLetterOf, eventOf } from './helpers.js'
 
 // Payloads: elastic/integrations packages/istio/data_stream/access_logs/_dev/test/pipeline/
 // test-access_container_logs.log (CRI lines, verbatim) and test-access-json-logs.log (JSON line 1).
@@ -20,42 +19,6 @@ const FB_KUBE = {
   host: 'ip-10-49-18-80.eu-west-1.compute.internal',
   container_name: 'istio-proxy',
 }
-
-describe('CRI lines', () => {
-  test('F line: the CRI framing is removed and its time ignored (START_TIME is the event time)', () => {
-    const e = eventOf(CRI)
-    expect(e['@timestamp']).toBe('2022-07-22T12:24:12.945Z')
-    expect(e.event.original).toBe(LINE)
-  })
-
-  test('P lines are held per stream until their F line, then parsed as one line', () => {
-    const p = createParser()
-    const cut1 = 60
-    const cut2 = 150
-    const a = p.parseBatch([rec(`2022-07-22T12:24:13.900328365Z stdout P ${LINE.slice(0, cut1)}`, 1), rec(`2022-07-22T12:24:13.900328366Z stdout P ${LINE.slice(cut1, cut2)}`, 2)])
-    expect(a.counts).toEqual({ in: 2, events: 0, deadLettered: 0, partialsHeld: 2 })
-    // an interleaved line of another file is unaffected
-    const b = p.parseBatch([rec(CRI, 1, 'other.log'), rec(`2022-07-22T12:24:13.900328367Z stdout F ${LINE.slice(cut2)}`, 3)])
-    expect(b.counts).toEqual({ in: 2, events: 2, deadLettered: 0, partialsHeld: 0 })
-    expect(b.events[1]!.event.original).toBe(LINE)
-    expect(b.events[1]!.audit.source?.line).toBe(3)
-    expect(p.flush()).toEqual([])
-  })
-
-  test('flush dead-letters partials whose F line never came; over-long partials are released', () => {
-    const p = createParser({ maxLineBytes: 256 })
-    p.parseBatch([rec(`2022-07-22T12:24:13.9Z stdout P ${LINE.slice(0, 40)}`, 1)])
-    const dl = p.flush()
-    expect(dl.map((d) => d.reason)).toEqual(['EA_PARSE_PARTIAL'])
-    expect(dl[0]!.raw).toContain('stdout P')
-    const r = p.parseBatch([rec(`2022-07-22T12:24:13.9Z stdout P ${'x'.repeat(200)}`, 1), rec(`2022-07-22T12:24:13.9Z stdout P ${'y'.repeat(200)}`, 2)])
-    expect(r.deadLetters.map((d) => [d.reason, d.source.line])).toEqual([
-      ['EA_PARSE_PARTIAL', 1],
-      ['EA_PARSE_PARTIAL', 2],
-    ])
-    expect(p.flush()).toEqual([])
-  })
-})
 
 describe('JSON envelopes', () => {
   test('Docker json-file: log with trailing newline', () => {

@@ -76,7 +76,15 @@ const mutation = fc.oneof(
   fc.record({ kind: fc.constant('replaceChar' as const), at: fc.nat(), ch: fc.string({ minLength: 1, maxLength: 1 }) }),
 )
 
-function mutate(line: string, ms: Array<fc.Arbitrary<unknown> extends never ? never : { kind: string; at: number; len?: number; text?: string; ch?: string }>): string {
+interface Mutation {
+  kind: string
+  at: number
+  len?: number
+  text?: string
+  ch?: string
+}
+
+function mutate(line: string, ms: Mutation[]): string {
   let s = line
   for (const m of ms) {
     const at = s.length === 0 ? 0 : m.at % s.length
