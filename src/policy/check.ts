@@ -169,7 +169,8 @@ export function checkEvent(e: AuditEvent, ctx: CheckContext, stats?: CheckStats)
   if (stats) stats.checked++
   const who = req.principal ?? (req.mtls ? 'unknown peer' : `plaintext from ${req.sourceIp ?? 'unknown ip'}`)
   const what = req.protocol === 'tcp' ? `TCP :${req.port}` : `${req.method} ${req.path} :${req.port}`
-  const target = `${req.namespace}/${Object.entries(req.labels).map(([k, v]) => `${k}=${v}`).join(',') || '*'}`
+  const app = req.labels['app'] ?? req.labels['app.kubernetes.io/name']
+  const target = `${req.namespace}/${app !== undefined ? `app=${app}` : Object.entries(req.labels).slice(0, 3).map(([k, v]) => `${k}=${v}`).join(',') || '*'}`
   if (observed === 'ALLOW') {
     if (stats) stats.gaps++
     const cause = d.layer === 'peer-authn' ? 'STRICT mTLS is declared but plaintext was accepted (PERMISSIVE in the cluster or no sidecar)' : 'the declared policy is not enforced (not applied, wrong namespace, missing sidecar, or changed in the cluster)'
