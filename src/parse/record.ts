@@ -21,7 +21,9 @@ const MAX_DEPTH = 2
 
 export function createLineParser(cfg: Readonly<ParserConfig>): (record: RawRecord, line: string) => LineResult {
   const format = cfg.format
-  const userMap: CompiledMap | undefined = cfg.fieldMap === undefined ? undefined : compileFieldMap(resolveFieldMap(cfg.fieldMap))
+  // Presets resolve to the shared compiled maps, so `istio` keeps its unrolled extractor and its format names.
+  const userMap: CompiledMap | undefined =
+    cfg.fieldMap === undefined ? undefined : cfg.fieldMap === 'istio' ? ISTIO_MAP : cfg.fieldMap === 'seed-000' ? SEED_MAP : compileFieldMap(resolveFieldMap(cfg.fieldMap))
   const customMap = format === 'custom-json' ? userMap ?? SEED_MAP : userMap
   const textFamily = format === 'istio-text' ? 'istio' : format === 'envoy-text' ? 'envoy' : undefined
   const acceptsText = format === 'auto' || textFamily !== undefined

@@ -3,10 +3,12 @@ import { deadLetterOf, eventOf } from './helpers.js'
 import { CANONICAL_FIELDS } from '../../src/parse/fields.js'
 import { ISTIO_MAP, compileFieldMap, extractJsonFields } from '../../src/parse/json.js'
 
+// elastic/integrations packages/istio/data_stream/access_logs/_dev/test/pipeline/test-access-json-logs.log, line 1
+const JSON_TYPED =
+  '{"authority":"reviews:9080","bytes_received":0,"bytes_sent":358,"connection_termination_details":null,"downstream_local_address":"10.124.1.5:9080","downstream_remote_address":"10.124.0.13:43612","duration":15,"method":"GET","path":"/reviews/0","protocol":"HTTP/1.1","request_id":"9fcc7101-13bd-9753-98d6-820806088d9d","requested_server_name":"outbound_.9080_._.reviews.default.svc.cluster.local","response_code":200,"response_code_details":"via_upstream","response_flags":"-","route_name":"default","start_time":"2022-09-08T12:51:05.656Z","upstream_cluster":"inbound|9080||","upstream_host":"10.124.1.5:9080","upstream_local_address":"127.0.0.6:37685","upstream_service_time":"14","upstream_transport_failure_reason":null,"user_agent":"curl/7.79.1","x_forwarded_for":null}'
+
 describe('Istio default JSON', () => {
-  // elastic/integrations packages/istio/data_stream/access_logs/_dev/test/pipeline/test-access-json-logs.log, line 1
-  const typed =
-    '{"authority":"reviews:9080","bytes_received":0,"bytes_sent":358,"connection_termination_details":null,"downstream_local_address":"10.124.1.5:9080","downstream_remote_address":"10.124.0.13:43612","duration":15,"method":"GET","path":"/reviews/0","protocol":"HTTP/1.1","request_id":"9fcc7101-13bd-9753-98d6-820806088d9d","requested_server_name":"outbound_.9080_._.reviews.default.svc.cluster.local","response_code":200,"response_code_details":"via_upstream","response_flags":"-","route_name":"default","start_time":"2022-09-08T12:51:05.656Z","upstream_cluster":"inbound|9080||","upstream_host":"10.124.1.5:9080","upstream_local_address":"127.0.0.6:37685","upstream_service_time":"14","upstream_transport_failure_reason":null,"user_agent":"curl/7.79.1","x_forwarded_for":null}'
+  const typed = JSON_TYPED
 
   test('typed 1.8+ line (alphabetical keys)', () => {
     const e = eventOf(typed)
@@ -168,6 +170,11 @@ describe('custom JSON through field maps', () => {
     expect(e.http?.response?.status_code).toBe(201)
     expect(e.source?.ip).toBe('10.0.0.1')
     expect(e.network?.direction).toBe('outbound')
+  })
+
+  test('the istio preset as a custom map still reports istio-json', () => {
+    expect(eventOf(JSON_TYPED, { format: 'custom-json', fieldMap: 'istio' }).envoy.format).toBe('istio-json')
+    expect(deadLetterOf(seed, { format: 'custom-json', fieldMap: 'istio' }).reason).toBe('EA_PARSE_NOT_ACCESS_LOG')
   })
 
   test('explicit formats force the map: custom-json defaults to seed-000, istio-json ignores seed lines', () => {
