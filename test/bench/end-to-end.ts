@@ -1,0 +1,99 @@
+/**
+ * End to end: the test Kafka broker and the test OpenSearch server in child processes, envoy-audit
+ * (`run --config`, its own process) consuming with acknowledgements and commits on. Prints events/s
+ * for one process and for two processes in one consumer group, measured from the first to the last
+ * acknowledged record (process start-up excluded), and the baseline of the same run: a bare kafkajs
+ * consumer that only JSON.parses each value, no sink (the floor of what Kafka delivery costs here).
+ * Target: ≥ 50k events/s for one process.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Kafka, logLevel } from 'kafkajs'
+import { stringify } from 'yaml'
+import { generateMeshTraffic } from '../../src/demo/mesh-traffic.js'
+import { startService } from '../helpers/service-process.js'
+import { startChildServer, rssMb } from './servers.js'
+import { emit } from './util.js'
+
+const RECORDS = Number(process.env.BENCH_E2E_RECORDS ?? 200_000)
+const PARTITIONS = 4
+
+async function count(osPort: number): Promise<number> {
+  const r = await fetch(`http://127.0.0.1:${osPort}/envoy-audit-events/_count`)
+  if (!r.ok) return 0
+  return ((await r.json()) as { count: number }).count
+}
+
+export async function main(): Promise<Record<string, unknown>> {
+  const dir = mkdtempSync(join(tmpdir(), 'ea-bench-e2e-'))
+  const broker = await startChildServer('test/support/kafka-broker/cli.ts', ['--partitions', String(PARTITIONS), '--max-fetch-wait-ms', '100'])
+  const brokers = [`127.0.0.1:${broker.port}`]
+  const kafka = new Kafka({ brokers, logLevel: logLevel.NOTHING })
+  const results: Record<string, unknown> = { bench: 'end-to-end', records: RECORDS, partitions: PARTITIONS, target: 50_000 }
+  try {
+    const lines = generateMeshTraffic({ seed: 3, sessions: 4000, noise: false }).lines.map((l) => l.text)
+    const producer = kafka.producer()
+    await producer.connect()
+    for (let i = 0; i < RECORDS; i += 2000) {
+      const messages = []
+      for (let j = i; j < Math.min(RECORDS, i + 2000); j++) messages.push({ value: lines[j % lines.length] as string, partition: j % PARTITIONS })
+      await producer.send({ topic: 'envoy', messages })
+    }
+    await producer.disconnect()
+
+    // Baseline: consume everything with a bare kafkajs consumer that JSON-parses nothing but counts.
+    {
+      const consumer = kafka.consumer({ groupId: 'bench-baseline', maxWaitTimeInMs: 100 })
+      await consumer.connect()
+      await consumer.subscribe({ topic: 'envoy', fromBeginning: true })
+      let seen = 0
+      let first = 0
+      let last = 0
+      await consumer.run({
+        eachBatch: async ({ batch }) => {
+          if (first === 0) first = Date.now()
+          seen += batch.messages.length
+          last = Date.now()
+        },
+      })
+      while (seen < RECORDS) await new Promise((r) => setTimeout(r, 50))
+      await consumer.disconnect()
+      results.baselineConsumeEventsPerSec = Math.round(RECORDS / Math.max(0.001, (last - first) / 1000))
+    }
+
+    for (const processes of [1, 2]) {
+      const os = await startChildServer('test/support/opensearch-server/cli.ts')
+      const config = {
+        source: { kind: 'kafka', kafka: { brokers, topics: ['envoy'], groupId: `bench-${processes}`, fromBeginning: true, maxWaitTimeMs: 100 } },
+        sink: { kind: 'opensearch', opensearch: { connection: { node: `http://127.0.0.1:${os.port}` }, sink: {} } },
+        deadLetter: { kind: 'file', path: join(dir, `dlq-${processes}.ndjson`) },
+        service: { enabled: false },
+        log: { level: 'warn' },
+      }
+      writeFileSync(join(dir, 'x.yaml'), stringify(config))
+      const svcs = Array.from({ length: processes }, (_, i) => startService(config, join(dir, `bench-${processes}-${i}.yaml`)))
+      let first = 0
+      let peakRss = 0
+      for (;;) {
+        const n = await count(os.port)
+        if (n > 0 && first === 0) first = Date.now()
+        for (const s of svcs) peakRss = Math.max(peakRss, rssMb(s.child.pid ?? 0))
+        if (n >= RECORDS) break
+        await new Promise((r) => setTimeout(r, 100))
+      }
+      const seconds = (Date.now() - first) / 1000
+      for (const s of svcs) s.child.kill('SIGTERM')
+      await Promise.all(svcs.map((s) => s.exited))
+      await os.stop()
+      results[`eventsPerSec${processes}p`] = Math.round(RECORDS / seconds)
+      results[`peakRssMb${processes}p`] = peakRss
+    }
+  } finally {
+    await broker.stop()
+  }
+  emit(results)
+  return results
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await main()

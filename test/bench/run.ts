@@ -1,0 +1,16 @@
+/**
+ * `npm run bench`: every benchmark in turn, each printing one JSON summary line (compare over time)
+ * with its baseline measured in the same run. Not part of `npm test`: timings on shared machines are
+ * only meaningful as ratios. Run one: `npm run bench -- transform-core`.
+ */
+const BENCHES: Record<string, () => Promise<{ main: () => Promise<unknown> }>> = {
+  'transform-core': () => import('./transform-core.js'),
+  'end-to-end': () => import('./end-to-end.js'),
+}
+
+const only = process.argv.slice(2)
+for (const [name, load] of Object.entries(BENCHES)) {
+  if (only.length > 0 && !only.includes(name)) continue
+  process.stderr.write(`bench: ${name}\n`)
+  await (await load()).main()
+}
