@@ -9,6 +9,8 @@ import { createParser, type FormatName, type RecordParser } from '../parse/index
 import { loadTransformsConfig } from '../config/transforms.js'
 import { createTransformStages } from '../pipeline/transforms.js'
 import type { TransformStage } from '../pipeline/component.js'
+import { loadRedactionConfig } from '../redact/config.js'
+import { withRedaction } from '../redact/redactor.js'
 
 export const FORMATS: readonly FormatName[] = ['auto', 'istio-json', 'istio-text', 'envoy-text', 'custom-json']
 
@@ -18,6 +20,8 @@ export interface PipelineCliOptions {
   fieldMap?: string
   trustDomain?: string
   trustDomainAlias?: string[]
+  /** false with --no-redact. */
+  redact?: boolean
 }
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value]
@@ -29,6 +33,7 @@ export function addPipelineOptions(cmd: Command): Command {
     .option('--max-line-bytes <n>', 'records longer than this are dead-lettered (default 65536)')
     .option('--trust-domain <td>', 'mesh trust domain (default cluster.local)')
     .option('--trust-domain-alias <td>', 'an accepted trust-domain alias; repeatable', collect)
+    .option('--no-redact', 'store secrets in paths, query strings and logged headers unredacted (redaction is on by default)')
 }
 
 export function pipelineFromOptions(opts: PipelineCliOptions): { parser: RecordParser; stages: TransformStage[] } {
@@ -46,5 +51,5 @@ export function pipelineFromOptions(opts: PipelineCliOptions): { parser: RecordP
     ...(opts.trustDomain === undefined ? {} : { trustDomain: opts.trustDomain }),
     ...(opts.trustDomainAlias === undefined ? {} : { trustDomainAliases: opts.trustDomainAlias }),
   })
-  return { parser, stages: createTransformStages(transforms) }
+  return { parser, stages: withRedaction(createTransformStages(transforms), loadRedactionConfig({ enabled: opts.redact !== false })) }
 }

@@ -15,6 +15,7 @@ import { duckDbStoreConfigSchema } from '../store/duckdb-store.js'
 import { alertingConfigSchema } from '../alerting/config.js'
 import { kafkaSourceConfigSchema } from '../sources/kafka/config.js'
 import { loadConfigSection } from './validate.js'
+import { redactionConfigSchema } from '../redact/config.js'
 
 const fileSourceSchema = z
   .object({
@@ -79,6 +80,8 @@ export const configSchema = z
     source: sourceSchema.default(sourceSchema.parse({})),
     parser: parserConfigSchema.default(parserConfigSchema.parse({})),
     transforms: transformsConfigSchema.default(transformsConfigSchema.parse({})),
+    /** Secrets in paths, query strings, logged headers and dead letters (src/redact/config.ts). On by default. */
+    redaction: redactionConfigSchema.default(redactionConfigSchema.parse({})),
     sink: sinkSchema.default(sinkSchema.parse({})),
     deadLetter: deadLetterSchema.default(deadLetterSchema.parse({})),
     alerting: alertingConfigSchema.default(alertingConfigSchema.parse({})),

@@ -240,6 +240,10 @@ export interface DeadLetter {
   headers?: {
     [k: string]: string | undefined;
   };
+  /**
+   * Values replaced by redaction in raw/raw_base64, message and headers; when present, raw is no longer byte-identical to the record read.
+   */
+  redacted?: number;
   at: string;
 }
 export interface DeadLetterSource {

@@ -10,6 +10,8 @@ export class PipelineCounters {
   deadLettered = 0
   heldPartials = 0
   batches = 0
+  /** Values replaced by redaction, in events and dead letters (src/redact). */
+  redactions = 0
   readonly deadLettersByReason = new Map<string, number>()
   readonly findingsByCode = new Map<string, number>()
 
@@ -31,6 +33,7 @@ export class PipelineCounters {
       deadLettered: this.deadLettered,
       heldPartials: this.heldPartials,
       batches: this.batches,
+      redactions: this.redactions,
       deadLettersByReason: Object.fromEntries(this.deadLettersByReason),
       findingsByCode: Object.fromEntries(this.findingsByCode),
     }

@@ -12,6 +12,7 @@ import { applyStages } from './transforms.js'
 import { deadLetterFor } from './dead-letter.js'
 import { deriveEventId } from './event-id.js'
 import { PipelineCounters } from './counters.js'
+import { isRedactionStage } from '../redact/redactor.js'
 
 export interface PipelineParts {
   parser: RecordParser
@@ -25,6 +26,9 @@ export interface PipelineParts {
 
 export function createBatchHandler(parts: PipelineParts): BatchHandler & { counters: PipelineCounters } {
   const counters = parts.counters ?? new PipelineCounters()
+  // Redaction happens before anything is stored or dead-lettered: the stage redacts events, and its
+  // dead-letter hook every dead letter (parse, transform, sink rejection) before the DLQ sees it.
+  const redactor = parts.stages.find(isRedactionStage)
   const handler = async (records: RawRecord[]): Promise<void> => {
     const parsed = parts.parser.parseBatch(records)
     const staged = applyStages(parts.stages, parsed.events)
@@ -32,6 +36,7 @@ export function createBatchHandler(parts: PipelineParts): BatchHandler & { count
 
     const result = await parts.sink.write(staged.events)
     if (result.rejected.length > 0) deadLetters.push(...sinkRejections(records, result.rejected))
+    const dlRedactions = redactor?.redactDeadLetters(deadLetters) ?? 0
     if (deadLetters.length > 0) await parts.deadLetters.write(deadLetters)
 
     // Counted only once acknowledged: a failed batch will be replayed and counted then.
@@ -41,6 +46,8 @@ export function createBatchHandler(parts: PipelineParts): BatchHandler & { count
     counters.heldPartials += parsed.counts.partialsHeld
     counters.eventsOut += staged.events.length - result.rejected.length
     counters.countDeadLetters(deadLetters.map((d) => d.reason))
+    counters.redactions += dlRedactions
+    for (const e of staged.events) counters.redactions += e.audit.redactions ?? 0
     for (const e of staged.events) if (e.audit.finding_codes !== undefined) counters.countFindings(e.audit.finding_codes)
     parts.onBatch?.(counters)
   }
@@ -77,6 +84,7 @@ export async function runPipeline(source: Source, parts: PipelineParts): Promise
     if (source.stopped !== undefined) await source.stopped
     const leftovers = parts.parser.flush()
     if (leftovers.length > 0) {
+      handler.counters.redactions += parts.stages.find(isRedactionStage)?.redactDeadLetters(leftovers) ?? 0
       await parts.deadLetters.write(leftovers)
       handler.counters.countDeadLetters(leftovers.map((d) => d.reason))
       handler.counters.heldPartials -= leftovers.length

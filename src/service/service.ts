@@ -9,6 +9,7 @@ import type { EnvoyAuditConfig } from '../config/schema.js'
 import { loadTransformsConfig } from '../config/transforms.js'
 import { createParser } from '../parse/index.js'
 import { createTransformStages } from '../pipeline/transforms.js'
+import { withRedaction } from '../redact/redactor.js'
 import type { DeadLetterSink, Sink, Source } from '../pipeline/component.js'
 import { PipelineCounters } from '../pipeline/counters.js'
 import { runPipeline } from '../pipeline/runner.js'
@@ -86,7 +87,9 @@ export function buildService(config: EnvoyAuditConfig, deps: ServiceDeps): Servi
   }
 
   const parser = createParser(config.parser)
-  const stages = createTransformStages(loadTransformsConfig(config.transforms))
+  const stages = withRedaction(createTransformStages(loadTransformsConfig(config.transforms)), config.redaction)
+  if (!config.redaction.enabled) logger.warn('redaction is disabled (redaction.enabled: false): secrets in paths, query strings and logged headers will be stored')
+  metrics.addStats('redaction', { stats: () => ({ values_total: counters.redactions }) }, 'Values replaced by redaction in events and dead letters')
 
   let http: Awaited<ReturnType<typeof startServiceHttp>> | undefined
   let running = false
