@@ -125,6 +125,8 @@ describe('OpenSearchSink request-level failures', () => {
     [502, 'HTTP 502'],
     [503, 'HTTP 503'],
     [504, 'HTTP 504'],
+    [500, 'HTTP 500'],
+    [401, 'HTTP 401 (a wrong password stalls loudly instead of dead-lettering everything)'],
     ['destroy' as const, 'socket'],
   ])('%s on the whole request is backed off and retried', async (fault) => {
     const s = await sink()
