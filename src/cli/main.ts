@@ -12,8 +12,9 @@ import { packageVersion } from './version.js'
 export function buildProgram(): Command {
   const program = new Command('envoy-audit')
     .description(
-      'Turns Istio/Envoy access logs into NIST 800-53 audit evidence: AU-3 completeness, SPIFFE identities,\n' +
-        'plaintext and unauthorized-flow findings, indexed into OpenSearch or an embedded DuckDB store.',
+      'Turns Istio/Envoy access logs into NIST 800-53 audit evidence (AU-3 completeness, SPIFFE identities, ' +
+        'plaintext and unauthorized-flow findings), indexed into OpenSearch or an embedded DuckDB store.\n' +
+        'Start with `envoy-audit demo`; `envoy-audit <command> --help` documents each command.',
     )
     .version(packageVersion(), '-V, --version')
     .showHelpAfterError('(run with --help for usage)')
