@@ -33,15 +33,19 @@ export type { FieldMap, FieldMapPreset } from './json.js'
  * - `istio-text`: Istio's default TEXT format, any generation (1.0, 1.1, 1.3-1.7, 1.8, 1.9+).
  * - `envoy-text`: Envoy's own default format (no Istio fields).
  * - `custom-json`: JSON through `fieldMap` (a preset name or a user map; default preset `seed-000`).
+ * - `custom-text`: text through `textFormat`, the Envoy format string itself (required for this format).
+ *   In `auto` mode a configured textFormat is tried first for text lines, then the default layouts.
  * Envelopes (CRI, Docker, Fluent Bit, Vector, kubectl/stern prefixes) are unwrapped in every mode.
  */
-export type FormatName = 'auto' | 'istio-json' | 'istio-text' | 'envoy-text' | 'custom-json'
+export type FormatName = 'auto' | 'istio-json' | 'istio-text' | 'envoy-text' | 'custom-json' | 'custom-text'
 
 export interface ParserConfig {
   format: FormatName
   /** Records (and assembled CRI partial lines) longer than this many bytes are dead-lettered. */
   maxLineBytes: number
   fieldMap?: FieldMap | FieldMapPreset
+  /** An Envoy TEXT format string (`[%START_TIME%] "%REQ(:METHOD)% ...`), for `custom-text` or `auto`. */
+  textFormat?: string
 }
 
 const jsonKey = z
@@ -62,11 +66,13 @@ const fieldMapSchema = z.union([
 
 export const parserConfigSchema: z.ZodType<ParserConfig> = z
   .object({
-    format: z.enum(['auto', 'istio-json', 'istio-text', 'envoy-text', 'custom-json']).default('auto'),
+    format: z.enum(['auto', 'istio-json', 'istio-text', 'envoy-text', 'custom-json', 'custom-text']).default('auto'),
     maxLineBytes: z.number().int().min(256).max(16 * 1024 * 1024).default(65536),
     fieldMap: fieldMapSchema.optional(),
+    textFormat: z.string().min(1).max(4096).optional(),
   })
-  .strict() as unknown as z.ZodType<ParserConfig>
+  .strict()
+  .refine((c) => c.format !== 'custom-text' || c.textFormat !== undefined, { message: 'format custom-text needs textFormat', path: ['textFormat'] }) as unknown as z.ZodType<ParserConfig>
 
 export interface ParseCounts {
   in: number

@@ -7,6 +7,7 @@ import { envelopeLine, kubeFromEnvelope, nestedAccessLog, stripPrefix } from './
 import type { KubeMeta } from './fields.js'
 import { type CompiledMap, ISTIO_MAP, SEED_MAP, compileFieldMap, extractJsonFields, istioJsonFormat, matchesMap, resolveFieldMap } from './json.js'
 import { looksLikeTextAccessLog, parseTextLine } from './text.js'
+import { type CompiledTextFormat, compileTextFormat, parseCustomText } from './text-format.js'
 import type { ParserConfig } from './index.js'
 
 /**
@@ -27,6 +28,7 @@ export function createLineParser(cfg: Readonly<ParserConfig>): (record: RawRecor
   const customMap = format === 'custom-json' ? userMap ?? SEED_MAP : userMap
   const textFamily = format === 'istio-text' ? 'istio' : format === 'envoy-text' ? 'envoy' : undefined
   const acceptsText = format === 'auto' || textFamily !== undefined
+  const customText: CompiledTextFormat | undefined = cfg.textFormat === undefined ? undefined : compileTextFormat(cfg.textFormat)
   const acceptsJson = format === 'auto' || format === 'istio-json' || format === 'custom-json'
 
   function parseLine(record: RawRecord, line: string, kube: KubeMeta | undefined, depth: number, prefixed: boolean): LineResult {
@@ -43,16 +45,26 @@ export function createLineParser(cfg: Readonly<ParserConfig>): (record: RawRecor
       if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) return { code: 'EA_PARSE_NOT_OBJECT', message: 'JSON value is not an object' }
       return fromObject(record, obj as Record<string, unknown>, s, kube, depth)
     }
+    if (depth > 0 && depth <= MAX_DEPTH) {
+      // Fluent Bit without a CRI parser keeps the CRI framing inside `log`.
+      const cri = splitCri(s)
+      if (cri !== undefined) return parseLine(record, cri.content, kube, depth + 1, prefixed)
+    }
+    if (customText !== undefined && (format === 'custom-text' || format === 'auto')) {
+      const r = parseCustomText(s, customText)
+      if ('fields' in r) return buildEvent(r.fields, { record, format: r.format, original: s, kube })
+      if (format === 'custom-text') {
+        // Still unwrap a copied-log prefix before giving up.
+        const p = prefixed ? undefined : stripPrefix(s)
+        if (p !== undefined && 'fields' in parseCustomText(p.line, customText)) return parseLine(record, p.line, kube ?? p.kube, depth, true)
+        return r
+      }
+    }
     if (looksLikeTextAccessLog(s)) {
       if (!acceptsText) return { code: 'EA_PARSE_NOT_ACCESS_LOG', message: `text access-log line, but the format is ${format}` }
       const r = parseTextLine(s, textFamily)
       if ('code' in r) return r
       return buildEvent(r.fields, { record, format: r.format, original: s, kube })
-    }
-    if (depth > 0 && depth <= MAX_DEPTH) {
-      // Fluent Bit without a CRI parser keeps the CRI framing inside `log`.
-      const cri = splitCri(s)
-      if (cri !== undefined) return parseLine(record, cri.content, kube, depth + 1, prefixed)
     }
     if (isJsonScalarStart(c0)) {
       try {
