@@ -13,6 +13,7 @@ import { registerAlerting } from './alerting.js'
 import { registerHunt } from './hunt.js'
 import { registerFlows } from './flows.js'
 import { registerPolicy } from './policy.js'
+import { registerVerify } from './verify.js'
 
 export function registerCommands(program: Command): void {
   registerParse(program)
@@ -26,4 +27,5 @@ export function registerCommands(program: Command): void {
   registerFlows(program)
   registerHunt(program)
   registerPolicy(program)
+  registerVerify(program)
 }

@@ -16,6 +16,7 @@ import { alertingConfigSchema } from '../alerting/config.js'
 import { kafkaSourceConfigSchema } from '../sources/kafka/config.js'
 import { loadConfigSection } from './validate.js'
 import { redactionConfigSchema } from '../redact/config.js'
+import { integrityConfigSchema } from '../integrity/config.js'
 
 const fileSourceSchema = z
   .object({
@@ -82,6 +83,8 @@ export const configSchema = z
     transforms: transformsConfigSchema.default(transformsConfigSchema.parse({})),
     /** Secrets in paths, query strings, logged headers and dead letters (src/redact/config.ts). On by default. */
     redaction: redactionConfigSchema.default(redactionConfigSchema.parse({})),
+    /** audit.hash on every event; hash-chain ledger and signed checkpoints in the embedded store (docs/integrity.md). */
+    integrity: integrityConfigSchema.default(integrityConfigSchema.parse({})),
     sink: sinkSchema.default(sinkSchema.parse({})),
     deadLetter: deadLetterSchema.default(deadLetterSchema.parse({})),
     alerting: alertingConfigSchema.default(alertingConfigSchema.parse({})),

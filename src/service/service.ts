@@ -10,6 +10,9 @@ import { loadTransformsConfig } from '../config/transforms.js'
 import { createParser } from '../parse/index.js'
 import { createTransformStages } from '../pipeline/transforms.js'
 import { withRedaction } from '../redact/redactor.js'
+import { loadIntegrityKey } from '../integrity/config.js'
+import { createHashStage } from '../integrity/chain.js'
+import { DuckDbLedger, ledgeredSink } from '../integrity/ledger.js'
 import type { DeadLetterSink, Sink, Source } from '../pipeline/component.js'
 import { PipelineCounters } from '../pipeline/counters.js'
 import { runPipeline } from '../pipeline/runner.js'
@@ -71,6 +74,13 @@ export function buildService(config: EnvoyAuditConfig, deps: ServiceDeps): Servi
     const store = new DuckDbStore(config.sink.embedded)
     metrics.addStats('embedded', { stats: () => ({ ...store.stats }) }, 'Embedded store')
     primary = store
+    if (config.integrity.enabled) {
+      const key = loadIntegrityKey(config.integrity, deps.env ?? process.env)
+      if (key === undefined) logger.warn('integrity checkpoints are unsigned: set ENVOY_AUDIT_INTEGRITY_KEY or integrity.keyFile (docs/integrity.md)')
+      const ledger = new DuckDbLedger(store, key)
+      metrics.addStats('integrity', { stats: () => ({ ...ledger.stats }) }, 'Integrity ledger')
+      primary = ledgeredSink(store, ledger)
+    }
   } else {
     const path = config.sink.ndjson.path
     primary = path === '-' ? createNdjsonEventSink(process.stdout, 'stdout') : createNdjsonEventSink(path)
@@ -88,6 +98,8 @@ export function buildService(config: EnvoyAuditConfig, deps: ServiceDeps): Servi
 
   const parser = createParser(config.parser)
   const stages = withRedaction(createTransformStages(loadTransformsConfig(config.transforms)), config.redaction)
+  // Last, so the hash covers everything the stages wrote.
+  if (config.integrity.enabled) stages.push(createHashStage())
   if (!config.redaction.enabled) logger.warn('redaction is disabled (redaction.enabled: false): secrets in paths, query strings and logged headers will be stored')
   metrics.addStats('redaction', { stats: () => ({ values_total: counters.redactions }) }, 'Values replaced by redaction in events and dead letters')
 
