@@ -13,6 +13,8 @@ import { isUnsafeKey } from './json.js'
  *   legacy cri parser    the line is under "message" instead of "log"
  * Vector kubernetes_logs {"message":"<line>","source_type":"kubernetes_logs","kubernetes":{"pod_name":"...",
  *                        "pod_namespace":"...","container_name":"...","pod_labels":{...},"pod_node_name":"..."}}
+ * Filebeat / Fluentd     `message` or `log`, with kubernetes.{namespace, pod.name, container.name, node.name,
+ *                        labels} (Filebeat, ECS style) or the Fluent Bit key names (Fluentd metadata filter)
  * Copied logs            `[pod/productpage-v1-5d9b4/istio-proxy] `, `[ubuntu istio-proxy] `,
  *                        `default/shell-7854df9c5-9zfnp[istio-proxy]: `, `istio-proxy `, stern's
  *                        `<pod> <container> ` (optionally ANSI-coloured) in front of the line.
@@ -29,15 +31,21 @@ export function kubeFromEnvelope(env: Record<string, unknown>): KubeMeta | undef
   const meta: KubeMeta = {}
   const ns = strField(o, 'namespace_name') ?? strField(o, 'pod_namespace') ?? strField(o, 'namespace')
   if (ns !== undefined) meta.namespace = ns
-  const pod = strField(o, 'pod_name') ?? strField(o, 'pod')
+  // Filebeat/Elastic Agent nest ECS-style: kubernetes.pod.name, kubernetes.container.name, kubernetes.node.name.
+  const pod = strField(o, 'pod_name') ?? strField(o, 'pod') ?? nestedName(o, 'pod')
   if (pod !== undefined) meta.pod = pod
-  const container = strField(o, 'container_name') ?? strField(o, 'container')
+  const container = strField(o, 'container_name') ?? strField(o, 'container') ?? nestedName(o, 'container')
   if (container !== undefined) meta.container = container
-  const node = strField(o, 'host') ?? strField(o, 'pod_node_name') ?? strField(o, 'node_name')
+  const node = strField(o, 'host') ?? strField(o, 'pod_node_name') ?? strField(o, 'node_name') ?? nestedName(o, 'node')
   if (node !== undefined) meta.node = node
   const labels = labelsOf(Object.hasOwn(o, 'labels') ? o['labels'] : Object.hasOwn(o, 'pod_labels') ? o['pod_labels'] : undefined)
   if (labels !== undefined) meta.labels = labels
   return meta
+}
+
+function nestedName(o: Record<string, unknown>, key: string): string | undefined {
+  const v = Object.hasOwn(o, key) ? o[key] : undefined
+  return v !== null && typeof v === 'object' && !Array.isArray(v) ? strField(v as Record<string, unknown>, 'name') : undefined
 }
 
 function strField(o: Record<string, unknown>, key: string): string | undefined {
@@ -151,10 +159,13 @@ function kubeFromPrefix(prefix: string, words: string[]): KubeMeta | undefined {
   return undefined
 }
 
+/** All given parts must be valid Kubernetes names, or this is not a kubectl/stern prefix at all. */
 function meta(ns: string | undefined, pod: string | undefined, container: string | undefined): KubeMeta | undefined {
   const m: KubeMeta = {}
-  if (ns !== undefined && NAME.test(ns)) m.namespace = ns
-  if (pod !== undefined && NAME.test(pod)) m.pod = pod
-  if (container !== undefined && NAME.test(container)) m.container = container
+  for (const [key, v] of [['namespace', ns], ['pod', pod], ['container', container]] as const) {
+    if (v === undefined) continue
+    if (!NAME.test(v)) return undefined
+    m[key] = v
+  }
   return m.pod === undefined && m.container === undefined ? undefined : m
 }

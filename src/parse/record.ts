@@ -79,8 +79,9 @@ export function createLineParser(cfg: Readonly<ParserConfig>): (record: RawRecor
       const p = stripPrefix(s)
       if (p !== undefined) {
         const r = parseLine(record, p.line, kube ?? p.kube, depth, true)
-        // What follows a would-be prefix was not an access log either: report the line as it came.
-        return 'code' in r && r.code === 'EA_PARSE_NOT_ACCESS_LOG' ? notAccessLog : r
+        // A failure after an unrecognised prefix (a log level, a logger name) says more about the line
+        // as it came: it is not an access log. After a kubectl/stern prefix the inner reason stands.
+        return 'code' in r && (r.code === 'EA_PARSE_NOT_ACCESS_LOG' || p.kube === undefined) ? notAccessLog : r
       }
     }
     return notAccessLog

@@ -80,6 +80,12 @@ describe('JSON envelopes', () => {
     expect(eventOf(JSON.stringify(env)).kubernetes).toEqual({ namespace: 'default', pod: 'ratings-v1-7dc98c7588-wz7dq', container: 'istio-proxy', node: 'node-2', labels: { app: 'ratings' } })
   })
 
+  test('Filebeat-style nested kubernetes metadata', () => {
+    // key layout of Filebeat's add_kubernetes_metadata (ECS kubernetes.pod.name, kubernetes.container.name)
+    const env = { message: LINE, kubernetes: { namespace: 'default', pod: { name: 'ratings-v1-7dc98c7588-wz7dq', uid: 'x' }, container: { name: 'istio-proxy' }, node: { name: 'node-2' }, labels: { app: 'ratings' } } }
+    expect(eventOf(JSON.stringify(env)).kubernetes).toEqual({ namespace: 'default', pod: 'ratings-v1-7dc98c7588-wz7dq', container: 'istio-proxy', node: 'node-2', labels: { app: 'ratings' } })
+  })
+
   test('gateway pods make the reporter gateway and the direction ingress/egress', () => {
     const kube = { ...FB_KUBE, pod_name: 'istio-ingressgateway-5d8f5b4b6-abcde', namespace_name: 'istio-system', labels: { istio: 'ingressgateway', app: 'istio-ingressgateway' } }
     const e = eventOf(JSON.stringify({ log: LINE, kubernetes: kube }))
@@ -115,6 +121,11 @@ describe('copied-log prefixes', () => {
     const e = eventOf(`\u001b[32mratings-v1-7dc98c7588-wz7dq\u001b[0m \u001b[34mistio-proxy\u001b[0m ${LINE}`)
     expect(e.kubernetes).toEqual({ pod: 'ratings-v1-7dc98c7588-wz7dq', container: 'istio-proxy' })
     expect(e.event.original).toBe(LINE)
+  })
+
+  test('truncated JSON after a kubectl prefix keeps its reason; after a log level it is not an access log', () => {
+    expect(deadLetterOf('[ubuntu istio-proxy] {"response_code":0,"upstream_service_time":null,"upst').reason).toBe('EA_PARSE_INVALID_JSON')
+    expect(deadLetterOf('2021-03-16T09:29:20.896837Z info sds {"resource":"default","ttl":').reason).toBe('EA_PARSE_NOT_ACCESS_LOG')
   })
 
   test('istio-agent lines stay dead letters (istio/istio#31555)', () => {
