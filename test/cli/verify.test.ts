@@ -1,0 +1,80 @@
+import { describe, test, expect, beforeAll, afterAll } from 'vitest'
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { runCli } from '../helpers/cli.js'
+import { DuckDbStore } from '../../src/store/duckdb-store.js'
+import { ingestFile, openLedgered } from '../integrity/harness.js'
+
+const KEY_TEXT = 'verify-test-key-0123456789abcdef'
+let dir: string
+let store: string
+let keyFile: string
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'ea-verify-cli-'))
+  store = join(dir, 'audit.duckdb')
+  keyFile = join(dir, 'key')
+  writeFileSync(keyFile, `${KEY_TEXT}\n`)
+  const l = await openLedgered(store, { id: 'k', bytes: Buffer.from(KEY_TEXT) })
+  await ingestFile(l)
+  await l.store.close()
+})
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+async function copyAndTamper(name: string, sql: string): Promise<string> {
+  const path = join(dir, `${name}.duckdb`)
+  copyFileSync(store, path)
+  const s = new DuckDbStore({ path, threads: 1 })
+  await s.sql(sql)
+  await s.close()
+  return path
+}
+
+describe('envoy-audit verify', () => {
+  test('an intact store: exit 0, INTACT, signatures verified with the key file', async () => {
+    const r = await runCli(['verify', '--store', store, '--key-file', keyFile])
+    expect(r.stderr).toBe('')
+    expect(r.code).toBe(0)
+    expect(r.stdout).toMatch(/^INTACT: 20 events, 20 ledger entries in 1 streams, \d+ checkpoints \(\d+ signatures verified\)/)
+    expect(r.stdout).toContain('deleted 0, modified 0, inserted 0, chain 0')
+  })
+  test('the key from the environment works the same', async () => {
+    const r = await runCli(['verify', '--store', store, '--json'], { env: { ENVOY_AUDIT_INTEGRITY_KEY: KEY_TEXT } })
+    expect(r.code).toBe(0)
+    const report = JSON.parse(r.stdout) as { ok: boolean; signedVerified: number; checkpoints: number }
+    expect(report.ok).toBe(true)
+    expect(report.signedVerified).toBe(report.checkpoints)
+  })
+  test('a deleted and a modified event: exit 3, each listed by id', async () => {
+    const path = await copyAndTamper('t', `DELETE FROM events WHERE id = (SELECT min(id) FROM events);
+      UPDATE events SET url_path = '/nothing-to-see' WHERE id = (SELECT max(id) FROM events)`)
+    const r = await runCli(['verify', '--store', path, '--key-file', keyFile])
+    expect(r.code).toBe(3)
+    expect(r.stdout).toMatch(/^TAMPERED/)
+    expect(r.stdout).toContain('deleted 1, modified 1, inserted 0, chain 0')
+    expect(r.stdout).toMatch(/^deleted\t\S+\tledgered at file:/m)
+    expect(r.stdout).toMatch(/^modified\t\S+\tcolumn url_path differs/m)
+  })
+  test('a wrong key: the checkpoints fail, exit 3', async () => {
+    const other = join(dir, 'other-key')
+    writeFileSync(other, 'another-key-0123456789abcdef')
+    const r = await runCli(['verify', '--store', store, '--key-file', other])
+    expect(r.code).toBe(3)
+    expect(r.stdout).toMatch(/invalid MAC/)
+  })
+  test('usage errors: --opensearch not supported, short key rejected without echoing it, missing store', async () => {
+    const os = await runCli(['verify', '--opensearch', 'https://localhost:9200'])
+    expect(os.code).toBe(2)
+    expect(os.stderr).toMatch(/not supported yet/)
+    const short = join(dir, 'short')
+    writeFileSync(short, 'tiny-secret')
+    const k = await runCli(['verify', '--store', store, '--key-file', short])
+    expect(k.code).toBe(2)
+    expect(k.stderr).toMatch(/at least 16 bytes/)
+    expect(k.stderr).not.toContain('tiny-secret')
+    const missing = await runCli(['verify', '--store', join(dir, 'nope.duckdb')])
+    expect(missing.code).toBe(1)
+    expect(missing.stderr).toMatch(/no store at/)
+  })
+})
