@@ -110,7 +110,10 @@ export function istioJsonFormat(obj: Record<string, unknown>): 'istio-json' | 'i
   return typeof obj['response_code'] === 'string' || Object.hasOwn(obj, 'istio_policy_status') ? 'istio-json-untyped' : 'istio-json'
 }
 
-/** True when the object carries the map's time key and at least one other mapped key. */
+/**
+ * True when the object carries the map's time key and at least one other key that only an access log
+ * has (a key the map renames, or response_code / method), so `{"start_time": ...}` alone is not enough.
+ */
 export function matchesMap(obj: Record<string, unknown>, map: CompiledMap): boolean {
   if (!Object.hasOwn(obj, map.timeKey)) return false
   for (const k of map.distinctiveKeys) if (k !== map.timeKey && Object.hasOwn(obj, k)) return true

@@ -120,11 +120,11 @@ export function createLineParser(cfg: Readonly<ParserConfig>): (record: RawRecor
   }
 
   function pickMap(obj: Record<string, unknown>): CompiledMap | undefined {
-    if (format === 'custom-json') return customMap !== undefined && Object.hasOwn(obj, customMap.timeKey) ? customMap : undefined
-    if (format === 'istio-json') return Object.hasOwn(obj, 'start_time') ? ISTIO_MAP : undefined
+    if (format === 'custom-json') return customMap !== undefined && matchesMap(obj, customMap) ? customMap : undefined
+    if (format === 'istio-json') return matchesMap(obj, ISTIO_MAP) ? ISTIO_MAP : undefined
     // auto: a user's map wins when it matches; then Istio's keys; then the seed preset.
     if (customMap !== undefined && matchesMap(obj, customMap)) return customMap
-    if (Object.hasOwn(obj, 'start_time')) return ISTIO_MAP
+    if (matchesMap(obj, ISTIO_MAP)) return ISTIO_MAP
     return customMap === undefined && matchesMap(obj, SEED_MAP) ? SEED_MAP : undefined
   }
 

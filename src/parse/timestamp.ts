@@ -8,11 +8,12 @@ import type { RawValue } from './fields.js'
  *                                     which is what Envoy's START_TIME always is
  *   2022-09-08T12:51:05.656+02:00     explicit offsets, with or without the colon
  *   1662641465.656 / "1662641465.656" epoch seconds (%START_TIME(%s.%3f)%, Fluent Bit doubles);
- *                                     values >= 1e11 are taken as epoch milliseconds
+ *                                     values >= 1e11 are taken as epoch milliseconds; anything before
+ *                                     1e9 s (2001-09-09, long before Envoy existed) is rejected as junk
  * Date.parse is not used for validation: V8 accepts "1" as the year 2001.
  */
 const ISO = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?\s*(Z|z|UTC|[+-]\d{2}(?::?\d{2})?)?$/
-const EPOCH = /^\d{9,13}(?:\.\d{1,9})?$/
+const EPOCH = /^\d{10,13}(?:\.\d{1,9})?$/
 
 const DAYS = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
 const MIN_MS = Date.UTC(1970, 0, 1)
@@ -78,7 +79,7 @@ function digits(s: string, at: number, len: number): number {
 }
 
 function fromEpoch(n: number): string | undefined {
-  if (!Number.isFinite(n) || n <= 0) return undefined
+  if (!Number.isFinite(n) || n < 1e9) return undefined
   const t = n >= 1e11 ? Math.trunc(n) : Math.trunc(n * 1000)
   return inRange(t)
 }

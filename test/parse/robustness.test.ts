@@ -154,6 +154,16 @@ describe('fixed edge cases', () => {
     expect(bad.raw_base64).toBe(Buffer.from([0x5b, 0x32, 0xff, 0xfe, 0x5d]).toString('base64'))
   })
 
+  test('deeply nested and very wide JSON stay single dead letters', () => {
+    const deep = '{"a":'.repeat(10_000) + '1' + '}'.repeat(10_000)
+    expect(['EA_PARSE_INVALID_JSON', 'EA_PARSE_NOT_ACCESS_LOG']).toContain(deadLetterOf(deep).reason)
+    expect(deadLetterOf('['.repeat(60_000)).reason).toBe('EA_PARSE_NOT_ACCESS_LOG')
+    const wide = JSON.stringify(Object.fromEntries(Array.from({ length: 5000 }, (_, i) => [`k${i}`, { start_time: 1 }])))
+    expect(deadLetterOf(wide, { maxLineBytes: 1 << 20 }).reason).toBe('EA_PARSE_NOT_ACCESS_LOG')
+    // a time key alone is not an access log
+    expect(deadLetterOf('{"start_time":"2022-09-08T12:51:05.656Z"}').reason).toBe('EA_PARSE_NOT_ACCESS_LOG')
+  })
+
   test('multi-byte UTF-8 counts bytes, not characters, against the cap', () => {
     expect(deadLetterOf('é'.repeat(200), { maxLineBytes: 256 }).reason).toBe('EA_PARSE_TOO_LONG')
   })

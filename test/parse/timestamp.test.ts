@@ -18,7 +18,7 @@ describe('normaliseTimestamp', () => {
     expect(normaliseTimestamp(input)).toBe(out)
   })
 
-  test.each([['1'], ['yesterday'], ['2022-02-30T00:00:00.000Z'], ['2023-02-29T00:00:00.000Z'], ['2022-13-01T00:00:00.000Z'], ['2022-09-08T24:00:00.000Z'], ['1969-12-31T23:59:59.000Z'], ['2022-09-08T12:51:05.65xZ'], ['2022-08-22T 3:08:23.188Z'], [''], [-5], [Number.NaN], [null], [undefined], [true]] as const)(
+  test.each([['1'], ['yesterday'], ['2022-02-30T00:00:00.000Z'], ['2023-02-29T00:00:00.000Z'], ['2022-13-01T00:00:00.000Z'], ['2022-09-08T24:00:00.000Z'], ['1969-12-31T23:59:59.000Z'], [1], ['123456789'], [999_999_999], ['2022-09-08T12:51:05.65xZ'], ['2022-08-22T 3:08:23.188Z'], [''], [-5], [Number.NaN], [null], [undefined], [true]] as const)(
     'rejects %s',
     (input) => {
       expect(normaliseTimestamp(input)).toBeUndefined()
