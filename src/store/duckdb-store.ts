@@ -11,7 +11,7 @@ import { DuckDBInstance, DuckDBTimestampValue, LIST, VARCHAR } from '@duckdb/nod
 import type { DuckDBAppender, DuckDBConnection } from '@duckdb/node-api'
 import { z } from 'zod'
 import { EnvoyAuditError } from '../errors.js'
-import { compileEventSerializer } from '../schema/audit-event.js'
+import { SCHEMA_VERSION, compileEventSerializer } from '../schema/audit-event.js'
 import type { AuditEvent, Serializer } from '../schema/audit-event.js'
 import type { Sink, SinkRejection, SinkWriteResult } from '../pipeline/component.js'
 import type {
@@ -95,6 +95,8 @@ export class DuckDbStore implements AuditStore, Sink {
       this.instance = await DuckDBInstance.create(this.path, options)
       this.conn = await this.instance.connect()
       for (const ddl of [...schemaDdl(), ...stagingDdl()]) await this.conn.run(ddl)
+      // Recorded once, at creation: a later version reading an older file knows what it is looking at.
+      await this.conn.run(`INSERT INTO store_meta VALUES ('event_schema_version', $1) ON CONFLICT DO NOTHING`, [String(SCHEMA_VERSION)])
     } catch (err) {
       throw new EnvoyAuditError('EA_IO', `cannot open the DuckDB store at ${this.path}: ${messageOf(err)}`, { cause: err })
     }

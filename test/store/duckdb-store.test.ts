@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, test } from 'vitest'
+import fc from 'fast-check'
 import { DuckDbStore } from '../../src/store/duckdb-store.js'
 import type { AuditEvent } from '../../src/generated/types.js'
 import { finding, makeEvent } from './event-fixtures.js'
@@ -169,5 +170,26 @@ describe('DuckDbStore', () => {
   test('config errors name the option path', () => {
     expect(() => new DuckDbStore({ path: '' })).toThrow(/store\.path/)
     expect(() => new DuckDbStore({ threads: -1 })).toThrow(/store\.threads/)
+  })
+
+  test('property: any replay of any batching stores each event and its findings exactly once', async () => {
+    const pool = Array.from({ length: 12 }, (_, i) => makeEvent({
+      id: `p${i}`, findings: i % 3 === 0 ? [finding('authz_denied', 'medium', ['AC-3', 'AC-6'])] : i % 3 === 1 ? [finding('weak_tls', 'high', ['SC-8(1)'])] : [],
+    }))
+    await fc.assert(fc.asyncProperty(
+      fc.array(fc.integer({ min: 0, max: pool.length - 1 }), { minLength: 1, maxLength: 40 }),
+      fc.integer({ min: 1, max: 7 }),
+      async (picks, batch) => {
+        await withStore(':memory:', async (store) => {
+          const stream = picks.map((i) => pool[i]!)
+          for (let i = 0; i < stream.length; i += batch) await store.writeEvents(stream.slice(i, i + batch))
+          const distinct = new Set(picks)
+          expect((await store.summary()).events).toBe(distinct.size)
+          const findings = [...distinct].reduce((n, i) => n + (pool[i]!.audit.findings?.length ?? 0), 0)
+          expect((await store.sql('SELECT count(*)::INTEGER AS n FROM findings')).rows[0]!.n).toBe(findings)
+          expect(store.stats.inserted).toBe(distinct.size)
+        })
+      },
+    ), { numRuns: 25, seed: 4 })
   })
 })
