@@ -4,7 +4,8 @@
  * prepare() builds three temp tables once per analysis, then every search round is one aggregate
  * over `hunt_hop`:
  * - `hunt_pair`: one row per mesh call. The client sidecar's line and the server sidecar's line of the
- *   same call are joined (full outer join) on x-request-id, or on the socket (the client's
+ *   same call are matched (inner hash joins, then a full outer join on the matched row ids: a full
+ *   outer join with the residual conditions below runs as a nested loop) on x-request-id, or on the socket (the client's
  *   upstream_local_address is the server's downstream_remote_address) for TCP, and only when the
  *   client's chosen endpoint is the server's local address and the two start within five minutes:
  *   apps propagate x-request-id down a call chain, so the id alone would join different hops.
@@ -35,9 +36,9 @@ const UNREACHED_FLAGS = `['NR', 'UH', 'UF', 'UO', 'NC', 'URX', 'DPE']`
 const WORKLOAD = (ns: string, name: string): string => `CASE WHEN ${ns} IS NOT NULL AND ${name} IS NOT NULL THEN ${ns} || '/' || ${name} END`
 
 /** Per-line projection: the identity facts one proxy line carries, and the keys that join a pair. */
-const LINE = `SELECT ts, reporter, request_id, mtls, method, url_path,
-    ${STATUS_CLASS} AS status_class, ${DENIED} AS is_denied,
-    list_has_any(coalesce(response_flags, []::VARCHAR[]), ${UNREACHED_FLAGS}) AS unreached,
+const LINE = `SELECT rowid AS rid, ts, reporter, request_id, mtls, method, url_path,
+    ${STATUS_CLASS} AS status_class, coalesce(${DENIED}, false) AS is_denied,
+    coalesce(list_has_any(response_flags, ${UNREACHED_FLAGS}), false) AS unreached,
     coalesce(finding_codes, []::VARCHAR[]) AS findings, rbac_policy,
     src_spiffe_id AS src_id, src_signal AS src_sig,
     CASE WHEN reporter IS DISTINCT FROM 'destination' THEN coalesce(
@@ -51,16 +52,22 @@ const LINE = `SELECT ts, reporter, request_id, mtls, method, url_path,
       ELSE dst_service || '.' || dst_namespace END AS dst_svc,
     dst_namespace AS dst_ns,
     coalesce(destination_domain, requested_server_name, destination_address, upstream_host) AS dst_addr,
-    CASE WHEN request_id IS NOT NULL THEN 'r:' || request_id
-      WHEN reporter = 'destination' AND downstream_remote_address IS NOT NULL THEN 's:' || downstream_remote_address
-      WHEN reporter IS DISTINCT FROM 'destination' AND upstream_local_address IS NOT NULL THEN 's:' || upstream_local_address END AS lk,
+    CASE WHEN reporter = 'destination' THEN downstream_remote_address ELSE upstream_local_address END AS sock,
     CASE WHEN reporter = 'destination' THEN downstream_local_address ELSE upstream_host END AS ep
   FROM events WHERE ts >= CAST($1 AS TIMESTAMP) AND ts < CAST($2 AS TIMESTAMP)`
 
 const PAIR_SQL = `CREATE OR REPLACE TEMP TABLE hunt_pair AS
   WITH w AS (${LINE}),
   c AS (SELECT * FROM w WHERE reporter IS DISTINCT FROM 'destination'),
-  s AS (SELECT * FROM w WHERE reporter = 'destination')
+  s AS (SELECT * FROM w WHERE reporter = 'destination'),
+  m AS (
+    SELECT c.rid AS crid, s.rid AS srid FROM c JOIN s ON c.request_id = s.request_id
+      WHERE (c.ep IS NULL OR s.ep IS NULL OR c.ep = s.ep) AND abs(epoch(c.ts) - epoch(s.ts)) <= 300
+    UNION ALL
+    SELECT c.rid, s.rid FROM c JOIN s ON c.sock = s.sock
+      WHERE c.request_id IS NULL AND s.request_id IS NULL AND (c.ep IS NULL OR s.ep IS NULL OR c.ep = s.ep)
+        AND abs(epoch(c.ts) - epoch(s.ts)) <= 300),
+  cm AS (SELECT c.*, m.srid FROM c LEFT JOIN m ON m.crid = c.rid)
   SELECT CASE WHEN c.ts IS NULL THEN s.ts WHEN s.ts IS NULL THEN c.ts ELSE least(c.ts, s.ts) END AS ts,
     c.ts IS NOT NULL AND s.ts IS NOT NULL AS joined,
     CASE WHEN c.request_id IS NOT NULL OR s.request_id IS NOT NULL THEN 'request_id' ELSE 'socket' END AS join_key,
@@ -75,9 +82,7 @@ const PAIR_SQL = `CREATE OR REPLACE TEMP TABLE hunt_pair AS
     coalesce(s.mtls, c.mtls) AS mtls, coalesce(s.method, c.method) AS method, coalesce(s.status_class, c.status_class) AS status_class,
     list_distinct(list_concat(coalesce(s.findings, []::VARCHAR[]), coalesce(c.findings, []::VARCHAR[]))) AS findings,
     s.rbac_policy AS rbac_policy
-  FROM c FULL OUTER JOIN s ON c.lk = s.lk
-    AND (c.ep IS NULL OR s.ep IS NULL OR c.ep = s.ep)
-    AND abs(epoch(c.ts) - epoch(s.ts)) <= 300`
+  FROM cm AS c FULL OUTER JOIN s ON c.srid = s.rid`
 
 /** Most frequent mapping wins; ties by name so reruns agree. */
 const ALIAS_SQL = `CREATE OR REPLACE TEMP TABLE hunt_alias AS
@@ -117,7 +122,8 @@ const HOP_SQL = `CREATE OR REPLACE TEMP TABLE hunt_hop AS
   LEFT JOIN hunt_alias sa ON sa.kind = 'wl' AND sa.alias = p.cli_wl
   LEFT JOIN hunt_alias da ON da.kind = 'wl' AND da.alias = p.dst_wl
   LEFT JOIN hunt_inventory inv ON inv.service = p.dst_svc
-  LEFT JOIN hunt_alias sm ON sm.kind = 'svc' AND sm.alias = p.dst_svc`
+  LEFT JOIN hunt_alias sm ON sm.kind = 'svc' AND sm.alias = p.dst_svc
+  ORDER BY src, ts`
 
 export class DuckDbHuntBackend implements HuntBackend {
   readonly kind = 'duckdb' as const
