@@ -45,6 +45,7 @@ export interface Service {
 
 export function buildService(config: EnvoyAuditConfig, deps: ServiceDeps): Service {
   const { logger } = deps
+  for (const w of transportWarnings(config)) logger.warn(`WARNING: ${w}`)
   const counters = new PipelineCounters()
   const metrics = createServiceMetrics(counters)
   // pino's (obj, msg) signature is the one the Kafka components log through.
@@ -175,4 +176,33 @@ function numericStats(stats: object): Record<string, number | Record<string, num
     }
   }
   return out
+}
+
+/**
+ * TLS verification is on by default everywhere; an explicit opt-out, or credentials sent over a
+ * plaintext connection, is said once at startup so it shows in every deployment's logs.
+ */
+export function transportWarnings(config: EnvoyAuditConfig): string[] {
+  const w: string[] = []
+  const kafka = (where: string, tls: { enabled: boolean; rejectUnauthorized: boolean }, sasl: unknown): void => {
+    if (tls.enabled && !tls.rejectUnauthorized) w.push(`${where}.tls.rejectUnauthorized is false: Kafka broker certificates are NOT verified`)
+    if (sasl !== undefined && !tls.enabled) w.push(`${where}.sasl without TLS: the SASL credentials and the records travel in plaintext`)
+  }
+  if (config.source.kind === 'kafka' && config.source.kafka !== undefined) kafka('source.kafka', config.source.kafka.tls, config.source.kafka.sasl)
+  const os = config.sink.opensearch?.connection
+  if (config.sink.kind === 'opensearch' && os !== undefined) {
+    if (os.insecure) w.push('sink.opensearch.connection.insecure is true: the OpenSearch server certificate is NOT verified')
+    if (os.node.startsWith('http:') && os.password !== undefined) w.push('sink.opensearch.connection.node is http:// with a password: basic-auth credentials travel in plaintext')
+  }
+  const a = config.alerting
+  if (a.enabled && a.webhook !== undefined) {
+    if (!a.webhook.tls.rejectUnauthorized) w.push('alerting.webhook.tls.rejectUnauthorized is false: the webhook certificate is NOT verified')
+    if (a.webhook.url.startsWith('http:') && a.webhook.bearerTokenEnv !== undefined) w.push('alerting.webhook.url is http:// with a bearer token: the token travels in plaintext')
+  }
+  if (a.enabled && a.kafka !== undefined) {
+    const ssl = a.kafka.ssl
+    if (ssl.enabled && !ssl.rejectUnauthorized) w.push('alerting.kafka.ssl.rejectUnauthorized is false: Kafka broker certificates are NOT verified')
+    if (a.kafka.sasl !== undefined && !ssl.enabled) w.push('alerting.kafka.sasl without ssl: the SASL credentials travel in plaintext')
+  }
+  return w
 }
