@@ -1,0 +1,70 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { DuckDbStore } from '../../src/store/duckdb-store.js'
+import type { FlowEdge } from '../../src/hunt/backend.js'
+import { runCli } from '../helpers/cli.js'
+import { callLines, spiffe, toEvents, wl } from '../hunt/scenario.js'
+
+const dir = mkdtempSync(join(tmpdir(), 'ea-flows-cli-'))
+const storePath = join(dir, 'audit.duckdb')
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+const T0 = Date.parse('2026-11-20T10:00:00.000Z')
+const at = (minute: number): string => new Date(T0 + minute * 60_000).toISOString()
+const frontend = wl('frontend', 'shop', '10.8.0.11')
+const cart = wl('cart', 'shop', '10.8.0.12')
+const payments = wl('payments', 'payments', '10.8.1.21')
+
+beforeAll(async () => {
+  const store = new DuckDbStore({ path: storePath })
+  await store.start()
+  await store.writeEvents(toEvents([
+    ...callLines(frontend, cart, at(-300)), ...callLines(frontend, cart, at(1), { method: 'POST' }),
+    ...callLines(cart, payments, at(2), { denied: true }), ...callLines(cart, payments, at(3)),
+  ]))
+  await store.close()
+})
+
+const ndjson = (s: string): (FlowEdge & { newEdge?: { code: string; severity: string; controls: string[] } })[] =>
+  s.trim() === '' ? [] : s.trim().split('\n').map((l) => JSON.parse(l))
+
+describe('envoy-audit flows (child process)', () => {
+  test('--json: one edge per line with counts, first/last seen, methods, status classes, mTLS share, findings', async () => {
+    const r = await runCli(['flows', '--store', storePath, '--json'])
+    expect(r.code).toBe(0)
+    const edges = ndjson(r.stdout)
+    expect(edges.map((e) => [e.source, e.destination, e.count])).toEqual([
+      [spiffe(cart), spiffe(payments), 2], [spiffe(frontend), spiffe(cart), 2],
+    ])
+    expect(edges[0]).toMatchObject({ firstSeen: at(2), lastSeen: at(3), denied: 1, mtls: 2, findings: ['authz_denied'], statusClasses: { '2xx': 1, '4xx': 1 } })
+    expect(edges[1]!.methods).toEqual(['GET', 'POST'])
+  })
+
+  test('--new-since marks edges absent from the learning window as new_edge (medium, AC-4 and SI-4)', async () => {
+    const r = await runCli(['flows', '--store', storePath, '--json', '--new-since', at(0), '--baseline', '1d'])
+    const edges = ndjson(r.stdout)
+    const fresh = edges.filter((e) => e.newEdge !== undefined)
+    expect(fresh.map((e) => [e.source, e.destination])).toEqual([[spiffe(cart), spiffe(payments)]])
+    expect(fresh[0]!.newEdge).toMatchObject({ code: 'new_edge', severity: 'medium', controls: ['AC-4', 'SI-4'] })
+    expect(fresh[0]!.findings).toContain('new_edge')
+    const only = ndjson((await runCli(['flows', '--store', storePath, '--json', '--new-since', at(0), '--finding', 'new_edge'])).stdout)
+    expect(only.map((e) => e.destination)).toEqual([spiffe(payments)])
+  })
+
+  test('filters: identity, namespace, finding, since; table output has a header and one row per edge', async () => {
+    const byId = ndjson((await runCli(['flows', '--store', storePath, '--json', '--identity', 'shop/frontend'])).stdout)
+    expect(byId.map((e) => e.destination)).toEqual([spiffe(cart)])
+    const byNs = ndjson((await runCli(['flows', '--store', storePath, '--json', '--namespace', 'payments'])).stdout)
+    expect(byNs.map((e) => e.destination)).toEqual([spiffe(payments)])
+    const recentDenied = ndjson((await runCli(['flows', '--store', storePath, '--json', '--finding', 'authz_denied', '--since', at(0)])).stdout)
+    expect(recentDenied.map((e) => [e.source, e.count])).toEqual([[spiffe(cart), 2]])
+    const table = await runCli(['flows', '--store', storePath])
+    const lines = table.stdout.trim().split('\n')
+    expect(lines[0]).toMatch(/^SOURCE\s+DESTINATION\s+CALLS\s+FIRST\s+LAST\s+METHODS\s+STATUS\s+MTLS\s+DENIED\s+FINDINGS\s+LINK$/)
+    expect(lines).toHaveLength(3)
+    const bad = await runCli(['flows', '--store', storePath, '--finding', 'new_edge'])
+    expect([bad.code, bad.stderr]).toEqual([2, expect.stringContaining('--new-since')])
+  })
+})
