@@ -36,6 +36,8 @@ export const duckDbStoreConfigSchema = z
     defaultEdgeLimit: z.number().int().min(1).max(1_000_000).default(1000),
     /** DuckDB worker threads; 0 lets DuckDB pick (all cores). */
     threads: z.number().int().min(0).max(256).default(0),
+    /** DuckDB's memory cap (its own default is 80% of RAM, too much for a CLI next to other work). */
+    memoryLimit: z.string().regex(/^\d+(\.\d+)?\s*(KB|MB|GB|KiB|MiB|GiB)$/i, 'must be a size like 512MB or 2GB').default('1GB'),
   })
   .strict()
 
@@ -90,7 +92,7 @@ export class DuckDbStore implements AuditStore, Sink {
     try {
       if (this.path !== ':memory:') mkdirSync(dirname(this.path), { recursive: true })
       // TIMESTAMP columns hold UTC wall time (no ICU needed); never fetch extensions over the network.
-      const options: Record<string, string> = { autoinstall_known_extensions: 'false' }
+      const options: Record<string, string> = { autoinstall_known_extensions: 'false', memory_limit: this.config.memoryLimit }
       if (this.config.threads > 0) options.threads = String(this.config.threads)
       this.instance = await DuckDBInstance.create(this.path, options)
       this.conn = await this.instance.connect()
@@ -141,8 +143,8 @@ export class DuckDbStore implements AuditStore, Sink {
         await conn.run('ROLLBACK').catch(() => undefined)
         throw new EnvoyAuditError('EA_SINK_UNAVAILABLE', `DuckDB insert failed: ${messageOf(err)}`, { cause: err })
       } finally {
-        await conn.run('DELETE FROM stage_events')
-        await conn.run('DELETE FROM stage_findings')
+        // Recreated, not emptied: DELETE only marks rows, and the temp tables would keep every batch's memory.
+        for (const ddl of stagingDdl()) await conn.run(ddl)
       }
       return { rejected }
     })
