@@ -57,6 +57,11 @@ export function renderHuntText(result: HuntResult, opts: RenderOptions): string 
     list.forEach((child, i) => visit(child, inner, i === list.length - 1, depth + 1))
   }
   for (const origin of result.reached.filter((r) => r.path.length === 0)) visit(origin, '', true, 0)
+  const fresh = result.edges.filter((e) => e.newEdge)
+  if (fresh.length > 0) {
+    lines.push(`new edges in reach (${fresh.length}):`)
+    for (const e of fresh) lines.push(`  ${e.at}  ${e.from} → ${e.to}  ${e.calls} call(s) [${e.dstSignal}]${e.plaintextCalls > 0 ? ' plaintext' : ''}`)
+  }
   if (opts.includeDenied && result.probedOnly.length > 0) {
     lines.push(`probed but never reached: ${result.probedOnly.join(', ')}`)
   }
@@ -80,6 +85,10 @@ function pictureEdges(result: HuntResult, opts: RenderOptions): { nodes: string[
     const h = r.path[r.path.length - 1]
     if (h === undefined) continue
     edges.push({ from: h.from, to: h.to, label: `${h.at}${h.newEdge ? ' NEW' : ''}${h.plaintext ? ' plaintext' : ''}`, kind: h.newEdge ? 'new' : h.plaintext ? 'plaintext' : 'hop' })
+  }
+  const drawn = new Set(edges.map((e) => `${e.from}\u0000${e.to}`))
+  for (const e of result.edges) {
+    if (e.newEdge && !drawn.has(`${e.from}\u0000${e.to}`)) edges.push({ from: e.from, to: e.to, label: `${e.at} NEW`, kind: 'new' })
   }
   if (opts.includeDenied) {
     for (const r of result.reached) {

@@ -63,6 +63,12 @@ export interface HuntResult {
   reached: ReachedNode[]
   /** Denied-only destinations: probed but never reached through an allowed call. */
   probedOnly: string[]
+  /**
+   * Every edge out of a reached node used at or after that node's arrival, witness or not, earliest
+   * call first: a new edge off the witness paths (a pivot to a node also reachable the normal way) is
+   * still the strongest signal.
+   */
+  edges: HuntHop[]
 }
 
 interface Label {
@@ -86,9 +92,16 @@ export async function huntPaths(backend: HuntBackend, opts: HuntOptions): Promis
   for (const origin of opts.from) labels.set(origin, { arrival: opts.since, path: [] })
   let frontier = [...opts.from]
   let rounds = 0
+  const edges = new Map<string, HuntHop>()
   while (frontier.length > 0 && rounds < opts.maxDepth) {
     rounds++
     const rows = await backend.expand(frontier.map((node) => ({ node, since: labels.get(node)!.arrival })))
+    for (const row of rows) {
+      // A later round re-expands a node only from an earlier arrival, so its row for a pair is at least as early.
+      const key = pairKey(row.src, row.dst)
+      const seen = edges.get(key)
+      if (seen === undefined || row.first <= seen.at) edges.set(key, toHop(row))
+    }
     const improved = new Set<string>()
     // Relax against the arrivals of the previous round only, so a round adds exactly one hop.
     const snapshot = new Map([...labels].map(([k, v]) => [k, v]))
@@ -104,7 +117,7 @@ export async function huntPaths(backend: HuntBackend, opts: HuntOptions): Promis
   }
   const truncated = frontier.length > 0
 
-  const hops = [...labels.values()].flatMap((l) => l.path)
+  const hops = [...[...labels.values()].flatMap((l) => l.path), ...edges.values()]
   const pairs = [...new Map(hops.map((h) => [pairKey(h.from, h.to), { src: h.from, dst: h.to }])).values()]
   const first = await backend.firstSeen(pairs)
   for (const hop of hops) {
@@ -122,7 +135,8 @@ export async function huntPaths(backend: HuntBackend, opts: HuntOptions): Promis
     }))
     .sort((a, b) => Number(origins.has(b.node)) - Number(origins.has(a.node)) || cmp(a.arrival, b.arrival) || cmp(a.node, b.node))
   const probedOnly = [...new Set(probes.map((p) => p.dst).filter((d) => !labels.has(d)))].sort()
-  const result: HuntResult = { from: [...opts.from], since: opts.since, maxDepth: opts.maxDepth, rounds, truncated, reached, probedOnly }
+  const edgeList = [...edges.values()].sort((a, b) => cmp(a.at, b.at) || cmp(pairKey(a.from, a.to), pairKey(b.from, b.to)))
+  const result: HuntResult = { from: [...opts.from], since: opts.since, maxDepth: opts.maxDepth, rounds, truncated, reached, probedOnly, edges: edgeList }
   if (opts.until !== undefined) result.until = opts.until
   if (opts.baselineFrom !== undefined) result.baselineFrom = opts.baselineFrom
   return result
