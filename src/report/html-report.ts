@@ -122,7 +122,7 @@ export function renderHtmlReport(d: ReportData): string {
 ${table(['Finding', 'Severity', 'Records', 'Controls', 'Examples'], findingRows, 'findings')}</section>
 
 <section class="graph-section"><h2>Service graph</h2>
-<p class="lead">Nodes are workload identities (SPIFFE service accounts; addresses where no identity was presented). Each request is counted once, from the server side when both sidecars logged it.</p>
+<p class="lead">Nodes are workload identities: SPIFFE service accounts where a certificate was presented, otherwise the workload known at that pod address, otherwise the bare address. Each request is counted once, from the server side when both sidecars logged it.</p>
 ${renderServiceGraph(d.edges)}</section>
 
 <section><h2>mTLS coverage of inbound requests</h2>

@@ -62,6 +62,11 @@ export const SEVERITY_ORDER = ['critical', 'high', 'medium', 'low', 'info'] as c
 
 const pct = (part: number, whole: number): number | null => (whole === 0 ? null : Math.round((1000 * part) / whole) / 10)
 
+/** Gaps first: an assessor reads the top rows. */
+function worstFirst(lines: CoverageLine[]): CoverageLine[] {
+  return [...lines].sort((a, b) => (a.mtlsPct ?? 101) - (b.mtlsPct ?? 101) || b.inbound - a.inbound || a.key.localeCompare(b.key))
+}
+
 function coverageLine(r: CoverageRow): CoverageLine {
   return { ...r, mtlsPct: pct(r.inboundMtls, r.inbound), au3Pct: pct(r.au3Complete, r.events) }
 }
@@ -131,7 +136,11 @@ export async function buildReportData(store: AuditStore, options: ReportOptions 
     range,
     store: store_,
     summary,
-    mtls: { inbound, inboundMtls, pct: pct(inboundMtls, inbound), byNamespace: ns.filter((r) => r.inbound > 0), byWorkload: byWorkload.map(coverageLine).filter((r) => r.inbound > 0) },
+    mtls: {
+      inbound, inboundMtls, pct: pct(inboundMtls, inbound),
+      byNamespace: worstFirst(ns.filter((r) => r.inbound > 0)),
+      byWorkload: worstFirst(byWorkload.map(coverageLine).filter((r) => r.inbound > 0)),
+    },
     au3: {
       events: summary.events, complete, pct: pct(complete, summary.events), byNamespace: ns, byReporter: byReporter.map(coverageLine),
       missing: [...missingTotals].map(([element, count]) => ({ element, count })).sort((a, b) => b.count - a.count || a.element.localeCompare(b.element)),

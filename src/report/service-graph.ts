@@ -111,7 +111,7 @@ const EDGE_STYLE: Record<EdgeState, { color: string; dash: string; label: string
 const NODE_W = 172
 const NODE_H = 38
 const COL_GAP = 96
-const ROW_GAP = 18
+const ROW_GAP = 28
 
 export function renderServiceGraph(edgeRows: readonly EdgeRow[], localTrustDomain = 'cluster.local'): string {
   const { nodes, edges } = buildGraph(edgeRows, localTrustDomain)
@@ -165,7 +165,7 @@ export function renderServiceGraph(edgeRows: readonly EdgeRow[], localTrustDomai
       `<text x="10" y="16" class="node-label">${escapeHtml(label)}</text><text x="10" y="30" class="node-sub">${escapeHtml(sub)}</text></g>`
   })
   const markers = Object.entries(EDGE_STYLE).map(([state, s]) =>
-    `<marker id="arrow-${state}" viewBox="0 0 10 10" refX="8" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="${s.color}"/></marker>`)
+    `<marker id="arrow-${state}" viewBox="0 0 10 10" refX="8" refY="5" markerUnits="userSpaceOnUse" markerWidth="11" markerHeight="11" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="${s.color}"/></marker>`)
   const legend = Object.values(EDGE_STYLE).map((s) =>
     `<span class="legend-item"><svg width="34" height="10" aria-hidden="true"><line x1="0" y1="5" x2="34" y2="5" stroke="${s.color}" stroke-width="2.5"${s.dash === '' ? '' : ` stroke-dasharray="${s.dash}"`}/></svg>${escapeHtml(s.label)}</span>`)
   return `<div class="legend">${legend.join('')}</div>` +

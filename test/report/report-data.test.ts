@@ -42,7 +42,8 @@ describe('buildReportData', () => {
     const d = await buildReportData(store)
     expect(d.summary.events).toBe(6)
     expect(d.mtls).toMatchObject({ inbound: 5, inboundMtls: 4, pct: 80 })
-    expect(d.mtls.byNamespace.map((r) => [r.key, r.inbound, r.mtlsPct])).toEqual([['shop', 3, 100], ['payments', 2, 50]])
+    // Gaps first.
+    expect(d.mtls.byNamespace.map((r) => [r.key, r.inbound, r.mtlsPct])).toEqual([['payments', 2, 50], ['shop', 3, 100]])
     expect(d.au3).toMatchObject({ events: 6, complete: 5, pct: 83.3 })
     expect(d.au3.missing).toEqual([{ element: 'identity', count: 1 }])
   })
