@@ -106,7 +106,7 @@ export function createLineParser(cfg: Readonly<ParserConfig>): (record: RawRecor
       return parseLine(record, line, kube, depth + 1, false)
     }
     if (acceptsJson) {
-      const nested = nestedAccessLog(obj, customMap?.timeKey ?? 'start_time') ?? (customMap === undefined ? nestedAccessLog(obj, 'start_time') : undefined)
+      const nested = nestedAccessLog(obj, customMap?.timeKey ?? 'start_time') ?? (format === 'auto' && customMap === undefined ? nestedAccessLog(obj, SEED_MAP.timeKey) : undefined)
       if (nested !== undefined) {
         if (Object.hasOwn(nested, '__proto__') || Object.hasOwn(nested, 'constructor') || Object.hasOwn(nested, 'prototype')) {
           return { code: 'EA_PARSE_UNSAFE_KEY', message: 'nested access-log object has a __proto__, constructor or prototype key' }

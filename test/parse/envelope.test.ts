@@ -59,6 +59,11 @@ describe('JSON envelopes', () => {
     expect(e.http?.request?.id).toBe('9fcc7101-13bd-9753-98d6-820806088d9d')
   })
 
+  test('merge_log_key with a seed-format payload', () => {
+    const seed = { timestamp: '2022-09-08T12:51:05.656Z', source_principal: '-', destination_service: 'reviews:9080', method: 'GET', path: '/reviews/0', response_code: 200, duration_ms: 15, connection_id: 4711 }
+    expect(eventOf(JSON.stringify({ stream: 'stdout', envoy: seed, kubernetes: FB_KUBE })).envoy.format).toBe('custom:seed-000')
+  })
+
   test('Fluent Bit legacy cri parser: line under message', () => {
     const e = eventOf(JSON.stringify({ time: '2022-07-22T12:24:13.900328365Z', stream: 'stdout', logtag: 'F', message: LINE }))
     expect(e.envoy.format).toBe('istio-text-1.9')
