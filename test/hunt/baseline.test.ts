@@ -1,0 +1,36 @@
+import { describe, expect, test } from 'vitest'
+import { newEdgeFindings } from '../../src/hunt/baseline.js'
+import type { FlowEdge } from '../../src/hunt/backend.js'
+
+const edge = (source: string, destination: string, firstSeen: string, extra: Partial<FlowEdge> = {}): FlowEdge => ({
+  source, sourceKind: source.startsWith('spiffe://') ? 'spiffe' : source.includes('/') ? 'workload' : 'ip', destination, destinationKind: 'spiffe',
+  count: 3, firstSeen, lastSeen: firstSeen, methods: ['GET'], statusClasses: { '2xx': 3 }, mtls: 3, plaintext: 0, denied: 0, findings: [], signals: [], ...extra,
+})
+const A = 'spiffe://cluster.local/ns/shop/sa/frontend'
+const B = 'spiffe://cluster.local/ns/shop/sa/cart'
+const C = 'spiffe://cluster.local/ns/payments/sa/payments-db'
+const opts = { since: '2026-11-20T00:00:00.000Z', baselineFrom: '2026-11-13T00:00:00.000Z' }
+
+describe('new_edge baseline', () => {
+  test('only edges absent from the learning window, medium, AC-4 and SI-4, oldest first', () => {
+    const findings = newEdgeFindings(
+      [edge(A, B, '2026-11-20T01:00:00.000Z'), edge(B, C, '2026-11-20T03:00:00.000Z'), edge(A, C, '2026-11-20T02:00:00.000Z', { denied: 3 })],
+      [edge(A, B, '2026-11-15T00:00:00.000Z')],
+      opts,
+    )
+    expect(findings.map((f) => [f.source, f.destination])).toEqual([[A, C], [B, C]])
+    expect(findings[0]!.finding).toMatchObject({ code: 'new_edge', severity: 'medium', controls: ['AC-4', 'SI-4'] })
+    expect(findings[0]!.finding.message).toContain('every call denied')
+    expect(findings[1]!.finding.message).not.toContain('denied')
+  })
+
+  test('address-only sources are skipped unless asked; an empty baseline makes every edge new', () => {
+    const current = [edge('10.0.0.9', C, '2026-11-20T01:00:00.000Z'), edge('shop/frontend', C, '2026-11-20T01:00:00.000Z')]
+    expect(newEdgeFindings(current, [], opts).map((f) => f.source)).toEqual(['shop/frontend'])
+    expect(newEdgeFindings(current, [], { ...opts, includeAddresses: true })).toHaveLength(2)
+  })
+
+  test('baseline rows that started inside the analysis window do not count as known', () => {
+    expect(newEdgeFindings([edge(A, B, '2026-11-20T01:00:00.000Z')], [edge(A, B, '2026-11-20T00:30:00.000Z')], opts)).toHaveLength(1)
+  })
+})
