@@ -88,7 +88,14 @@ export function compileTextFormat(format: string): CompiledTextFormat {
   while (i < fmt.length) {
     const ch = fmt[i]!
     if (ch === '%') {
-      const end = fmt.indexOf('%', i + 1)
+      // Arguments may themselves contain `%` (`%START_TIME(%s.%3f)%`), so skip past the parenthesis.
+      let j = i + 1
+      while (j < fmt.length && /[A-Z_0-9]/.test(fmt[j]!)) j++
+      if (fmt[j] === '(') {
+        const close = fmt.indexOf(')', j)
+        j = close < 0 ? fmt.length : close + 1
+      }
+      const end = fmt.indexOf('%', j)
       if (end < 0) throw new EnvoyAuditError('EA_CONFIG_INVALID', `parser.textFormat: unterminated %OPERATOR% at position ${i}`)
       const op = fmt.slice(i + 1, end)
       if (!/^[A-Z_0-9]+(\(.*\))?(:\d+)?$/.test(op)) throw new EnvoyAuditError('EA_CONFIG_INVALID', `parser.textFormat: not an Envoy command operator: %${op}%`)
@@ -97,7 +104,11 @@ export function compileTextFormat(format: string): CompiledTextFormat {
       slots.push(fieldOf(op))
       // The capture stops at the literal that follows it, so every group is deterministic.
       const stop = next === undefined ? '' : next === ' ' ? ' ' : escapeClass(next)
-      re += inQuotes ? `([^"${stop === ' ' ? ' ' : stop}]*)` : `([^\\s${stop === ' ' ? '' : stop}]*)`
+      const word = inQuotes ? `[^"${stop === ' ' ? ' ' : stop}]*` : `[^\\s${stop === ' ' ? '' : stop}]*`
+      // An unquoted strftime START_TIME with spaces (`%Y-%m-%d %H:%M:%S`) spans that many more words
+      // (quoted captures already take spaces).
+      const spaces = !inQuotes && op.startsWith('START_TIME(') ? op.split(' ').length - 1 : 0
+      re += spaces === 0 ? `(${word})` : `(${word}(?: ${word}){${spaces}})`
       i = end + 1
       continue
     }

@@ -61,6 +61,14 @@ describe('custom text formats', () => {
     expect(deadLetterOf(LINES[0]!, { format: 'custom-text', textFormat: fmt }).reason).toBe('EA_PARSE_MALFORMED_TEXT')
   })
 
+  test('operators with arguments containing % (START_TIME with a strftime format)', () => {
+    // neonKUBE's format uses %START_TIME(%s.%6f)% (nforgeio/neonKUBE#873); epoch seconds with microseconds
+    const e = eventOf('1662641465.656123 GET 200', { format: 'custom-text', textFormat: '%START_TIME(%s.%6f)% %REQ(:METHOD)% %RESPONSE_CODE%' })
+    expect(e['@timestamp']).toBe('2022-09-08T12:51:05.656Z')
+    expect(eventOf('[2022-09-08 12:51:05] 200', { format: 'custom-text', textFormat: '[%START_TIME(%Y-%m-%d %H:%M:%S)%] %RESPONSE_CODE%' })['@timestamp']).toBe('2022-09-08T12:51:05.000Z')
+    expect(eventOf('"2022-09-08 12:51:05" 200', { format: 'custom-text', textFormat: '"%START_TIME(%Y-%m-%d %H:%M:%S)%" %RESPONSE_CODE%' })['@timestamp']).toBe('2022-09-08T12:51:05.000Z')
+  })
+
   test('non-numeric numeric fields are malformed', () => {
     expect(deadLetterOf('2024-01-02T03:04:05.006Z GET /x abc 5', { format: 'custom-text', textFormat: '%START_TIME% %REQ(:METHOD)% %REQ(:PATH)% %RESPONSE_CODE% %DURATION%' }).reason).toBe('EA_PARSE_MALFORMED_TEXT')
   })
