@@ -3,10 +3,12 @@ import { EnvoyAuditError } from '../errors.js'
 import { DEFAULT_STORE_PATH, openDuckDbStore } from '../store/duckdb-store.js'
 import { parseSince } from '../report/report-data.js'
 import { writeReport, type ReportFormat } from '../report/write-report.js'
-import type { TimeRange } from '../store/store.js'
+import type { AuditStore, TimeRange } from '../store/store.js'
+import { OpenSearchStore } from '../store/opensearch-store.js'
+import { addOpenSearchOptions, connectionFromOptions, type OpenSearchCliOptions } from './setup.js'
 
-interface ReportCliOptions {
-  store: string
+interface ReportCliOptions extends OpenSearchCliOptions {
+  store?: string
   out?: string
   format: ReportFormat
   since?: string
@@ -15,30 +17,40 @@ interface ReportCliOptions {
 }
 
 export function registerReport(program: Command): void {
-  program
+  const cmd = program
     .command('report')
-    .description('write the audit evidence report (mTLS and AU-3 coverage, findings, denied flows, egress, service graph)')
-    .option('--store <path>', 'DuckDB store file', DEFAULT_STORE_PATH)
+    .description('write the audit evidence report (mTLS and AU-3 coverage, findings, denied flows, egress, service graph) from the embedded store or OpenSearch; `--since 24h` is the daily ConMon review')
+    .option('--store <path>', `DuckDB store file (default ${DEFAULT_STORE_PATH})`)
     .option('--out <file>', 'output file, - for stdout (default: report.html, or stdout for json)')
     .addOption(new Option('--format <format>', 'report format').choices(['html', 'json']).default('html'))
     .option('--since <when>', 'only events from this time: a duration back from now (24h, 7d) or an ISO 8601 time')
     .option('--until <time>', 'only events before this ISO 8601 time')
     .option('--title <text>', 'report title')
-    .action(async (opts: ReportCliOptions) => {
+  addOpenSearchOptions(cmd).action(async (opts: ReportCliOptions) => {
       const range: TimeRange = {}
       if (opts.since !== undefined) range.since = timeOption('--since', opts.since)
       if (opts.until !== undefined) range.until = timeOption('--until', opts.until)
       const out = opts.out ?? (opts.format === 'html' ? 'report.html' : '-')
-      const store = await openDuckDbStore(opts.store, { mustExist: true })
+      if (opts.store !== undefined && opts.opensearch !== undefined) throw new EnvoyAuditError('EA_USAGE', '--store and --opensearch are exclusive')
+      let store: AuditStore
+      let location: string
+      if (opts.opensearch !== undefined) {
+        store = new OpenSearchStore({ connection: connectionFromOptions(opts) })
+        await store.start()
+        location = opts.opensearch
+      } else {
+        location = opts.store ?? DEFAULT_STORE_PATH
+        store = await openDuckDbStore(location, { mustExist: true })
+      }
       try {
-        const data = await writeReport(store, out, opts.format, { range, storeLocation: opts.store, ...(opts.title === undefined ? {} : { title: opts.title }) })
+        const data = await writeReport(store, out, opts.format, { range, storeLocation: location, ...(opts.title === undefined ? {} : { title: opts.title }) })
         if (out !== '-') {
           process.stderr.write(`envoy-audit report: ${data.summary.events} events, ${data.findings.total} findings, inbound mTLS ${data.mtls.pct ?? '-'}%, AU-3 complete ${data.au3.pct ?? '-'}% → ${out}\n`)
         }
       } finally {
         await store.close()
       }
-    })
+  })
 }
 
 function timeOption(name: string, value: string): string {

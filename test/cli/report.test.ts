@@ -42,3 +42,33 @@ describe('envoy-audit report', () => {
     expect(existsSync(out)).toBe(false)
   })
 })
+
+describe('envoy-audit report --opensearch (against the OpenSearch test server)', () => {
+  test('reads the same numbers from OpenSearch as from the embedded store, and --store/--opensearch are exclusive', async () => {
+    const { TestOpenSearch } = await import('../support/opensearch-server/index.js')
+    const { OpenSearchSink } = await import('../../src/sinks/opensearch/sink.js')
+    const { loadConnectionConfig, loadSinkConfig } = await import('../../src/sinks/opensearch/config.js')
+    const { createParser } = await import('../../src/parse/index.js')
+    const { applyStages, createTransformStages } = await import('../../src/pipeline/transforms.js')
+    const { loadTransformsConfig } = await import('../../src/config/transforms.js')
+    const os = await TestOpenSearch.start()
+    try {
+      const parsed = createParser().parseBatch([{ value: JSON_LINE, coords: { kind: 'stdin', file: '-', line: 1, offset: '0' } }])
+      const { events } = applyStages(createTransformStages(loadTransformsConfig()), parsed.events)
+      const sink = new OpenSearchSink({ connection: loadConnectionConfig({ node: os.url }), config: loadSinkConfig({ flushIntervalMs: 0 }) })
+      await sink.start()
+      expect((await sink.write(events)).rejected).toEqual([])
+      await sink.close()
+      const json = await runCli(['report', '--opensearch', os.url, '--format', 'json'])
+      expect(json.stderr).toBe('')
+      expect(json.code).toBe(0)
+      const data = JSON.parse(json.stdout) as { summary: { events: number }; mtls: { inbound: number; inboundMtls: number } }
+      expect(data.summary.events).toBe(1)
+      expect(data.mtls).toMatchObject({ inbound: 1, inboundMtls: 1 })
+      const both = await runCli(['report', '--opensearch', os.url, '--store', 'x.duckdb'])
+      expect(both.code).toBe(2)
+    } finally {
+      await os.close()
+    }
+  })
+})
