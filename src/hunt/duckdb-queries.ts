@@ -30,7 +30,11 @@ export interface SqlRunner {
 }
 
 const FAR_FUTURE = '9999-12-31T00:00:00.000Z'
-/** Local replies where the call never reached the destination app: no route, no healthy upstream, upstream connect failure, overflow. */
+/**
+ * A call extends a path only if it got through: not denied by the mesh, not a local reply that never
+ * reached the app (no route, no healthy upstream, connect failure, overflow), and not refused with
+ * 401/403 by the app itself.
+ */
 const UNREACHED_FLAGS = `['NR', 'UH', 'UF', 'UO', 'NC', 'URX', 'DPE']`
 
 const WORKLOAD = (ns: string, name: string): string => `CASE WHEN ${ns} IS NOT NULL AND ${name} IS NOT NULL THEN ${ns} || '/' || ${name} END`
@@ -38,7 +42,7 @@ const WORKLOAD = (ns: string, name: string): string => `CASE WHEN ${ns} IS NOT N
 /** Per-line projection: the identity facts one proxy line carries, and the keys that join a pair. */
 const LINE = `SELECT rowid AS rid, ts, reporter, request_id, mtls, method, url_path,
     ${STATUS_CLASS} AS status_class, coalesce(${DENIED}, false) AS is_denied,
-    coalesce(list_has_any(response_flags, ${UNREACHED_FLAGS}), false) AS unreached,
+    coalesce(list_has_any(response_flags, ${UNREACHED_FLAGS}), false) AS unreached, coalesce(status_code IN (401, 403), false) AS refused,
     coalesce(finding_codes, []::VARCHAR[]) AS findings, rbac_policy,
     src_spiffe_id AS src_id, src_signal AS src_sig,
     CASE WHEN reporter IS DISTINCT FROM 'destination' THEN coalesce(
@@ -78,7 +82,7 @@ const PAIR_SQL = `CREATE OR REPLACE TEMP TABLE hunt_pair AS
     s.dst_wl AS dst_wl, coalesce(s.dst_svc, c.dst_svc) AS dst_svc, coalesce(s.dst_ns, c.dst_ns) AS dst_ns,
     coalesce(c.dst_addr, s.dst_addr) AS dst_addr,
     coalesce(s.is_denied, c.is_denied) AS is_denied,
-    coalesce(s.is_denied, c.is_denied) OR coalesce(c.unreached, s.unreached) AS blocked,
+    coalesce(s.is_denied, c.is_denied) OR coalesce(c.unreached, s.unreached) OR coalesce(s.refused, c.refused) AS blocked,
     coalesce(s.mtls, c.mtls) AS mtls, coalesce(s.method, c.method) AS method, coalesce(s.status_class, c.status_class) AS status_class,
     list_distinct(list_concat(coalesce(s.findings, []::VARCHAR[]), coalesce(c.findings, []::VARCHAR[]))) AS findings,
     s.rbac_policy AS rbac_policy

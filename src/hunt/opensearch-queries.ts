@@ -33,7 +33,13 @@ const TUPLE = {
 type TupleField = keyof typeof TUPLE
 const SOURCES: Json[] = Object.entries(TUPLE).map(([name, field]) => ({ [name]: { terms: { field, missing_bucket: true } } }))
 const UNREACHED_FLAGS = ['NR', 'UH', 'UF', 'UO', 'NC', 'URX', 'DPE']
-const BLOCKED: Json = { bool: { should: [DENIED_QUERY, { terms: { 'envoy.response_flags': UNREACHED_FLAGS } }], minimum_should_match: 1 } }
+/** Not a step an attacker could take: denied, never reached the app, or refused with 401/403 (the client line of an RBAC denial is a plain 403). */
+const BLOCKED: Json = {
+  bool: {
+    should: [DENIED_QUERY, { terms: { 'envoy.response_flags': UNREACHED_FLAGS } }, { terms: { 'http.response.status_code': [401, 403] } }],
+    minimum_should_match: 1,
+  },
+}
 /** Frontier entries per query: each is a bool clause, and clusters cap clauses (1024 by default). */
 const FRONTIER_CHUNK = 100
 
@@ -227,31 +233,43 @@ export class OpenSearchHuntBackend implements HuntBackend {
 
   async expand(frontier: readonly FrontierEntry[]): Promise<ExpandRow[]> {
     const since = new Map(frontier.map((e) => [e.node, e.since]))
-    const rows = new Map<string, ExpandRow>()
+    const rows = new Map<string, ExpandRow & { plainFirst?: string; mtlsFirst?: string }>()
     for (const filters of this.frontierQueries(frontier)) {
       const buckets = await this.composite([...filters, { bool: { must_not: [BLOCKED] } }], {
         first: { min: { field: '@timestamp' } },
         plaintext: { filter: { term: { 'mesh.mtls': false } }, aggs: { first: { min: { field: '@timestamp' } } } },
+        mtls: { filter: { term: { 'mesh.mtls': true } }, aggs: { first: { min: { field: '@timestamp' } } } },
       })
       for (const b of buckets) {
         const r = resolveTuple(b.key, this.learned)
         const first = dateOf(b.first)
         if (first === undefined || r.src === r.dst || !since.has(r.src) || first < since.get(r.src)!) continue
-        const plainFirst = dateOf((b.plaintext as Json | undefined)?.first)
         const key = pairKey(r.src, r.dst)
         const prev = rows.get(key)
-        const row: ExpandRow = {
-          src: r.src, dst: r.dst, first, count: b.doc_count + (prev?.count ?? 0), plaintext: countOf(b.plaintext) + (prev?.plaintext ?? 0),
-          firstPlaintext: plainFirst !== undefined && plainFirst === first, srcSignal: r.srcSignal, dstSignal: r.dstSignal,
-        }
-        if (r.service !== undefined) row.service = r.service
+        const plainFirst = minStr(prev?.plainFirst, dateOf((b.plaintext as Json | undefined)?.first))
+        const mtlsFirst = minStr(prev?.mtlsFirst, dateOf((b.mtls as Json | undefined)?.first))
+        const count = b.doc_count + (prev?.count ?? 0)
+        const plaintext = countOf(b.plaintext) + (prev?.plaintext ?? 0)
         if (prev !== undefined && prev.first <= first) {
-          Object.assign(prev, { count: row.count, plaintext: row.plaintext })
-          if (prev.first === first) prev.firstPlaintext ||= row.firstPlaintext
-        } else rows.set(key, row)
+          Object.assign(prev, { count, plaintext, plainFirst, mtlsFirst })
+          continue
+        }
+        const row: ExpandRow & { plainFirst?: string; mtlsFirst?: string } = {
+          src: r.src, dst: r.dst, first, count, plaintext, firstPlaintext: false, srcSignal: r.srcSignal, dstSignal: r.dstSignal,
+        }
+        if (plainFirst !== undefined) row.plainFirst = plainFirst
+        if (mtlsFirst !== undefined) row.mtlsFirst = mtlsFirst
+        if (r.service !== undefined) row.service = r.service
+        rows.set(key, row)
       }
     }
-    return [...rows.values()].sort((a, b) => (pairKey(a.src, a.dst) < pairKey(b.src, b.dst) ? -1 : 1))
+    return [...rows.values()]
+      .map(({ plainFirst, mtlsFirst, ...row }) => ({
+        // The two lines of one call are separate buckets here: the witness counts as plaintext when the
+        // first line that could tell (mesh.mtls true or false) said plaintext.
+        ...row, firstPlaintext: plainFirst !== undefined && (mtlsFirst === undefined || plainFirst <= mtlsFirst),
+      }))
+      .sort((a, b) => (pairKey(a.src, a.dst) < pairKey(b.src, b.dst) ? -1 : 1))
   }
 
   async denied(frontier: readonly FrontierEntry[]): Promise<DeniedRow[]> {
