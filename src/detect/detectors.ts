@@ -11,7 +11,10 @@ import { isGateway, str, type IdentityContext } from '../enrich/identity.js'
 import { parseSanList } from '../enrich/spiffe-id.js'
 import { FINDING_CATALOGUE, makeFinding, severityRank, SEVERITY_ORDER, type EventSeverity } from './catalogue.js'
 
-export type Detector = (event: AuditEvent, ctx: IdentityContext, config: TransformsConfig) => Finding[]
+export type Detector = (event: AuditEvent, ctx: IdentityContext, config: TransformsConfig) => readonly Finding[]
+
+// Most detectors find nothing on most events: one shared empty result instead of an array each time.
+const NONE: readonly Finding[] = Object.freeze([])
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v)
@@ -23,12 +26,12 @@ function flagsOf(event: AuditEvent): readonly unknown[] {
 }
 
 const plaintextInbound: Detector = (event, ctx) => {
-  if (ctx.direction !== 'inbound' || event.mesh?.mtls !== false || isFilterChainNotFound(event)) return []
+  if (ctx.direction !== 'inbound' || event.mesh?.mtls !== false || isFilterChainNotFound(event)) return NONE
   return [makeFinding('plaintext_inbound', 'Inbound request without mTLS: no peer certificate identity and no Istio mTLS SNI.')]
 }
 
 const plaintextRejected: Detector = (event) => {
-  if (!isFilterChainNotFound(event) || isGateway(event)) return []
+  if (!isFilterChainNotFound(event) || isGateway(event)) return NONE
   return [makeFinding('plaintext_rejected', 'Connection matched no filter chain (NR filter_chain_not_found): plaintext refused by STRICT mTLS.')]
 }
 
@@ -45,12 +48,12 @@ function destinationText(event: AuditEvent, max: number): string {
 }
 
 const unregisteredEgress: Detector = (event, ctx, config) => {
-  if (egress(ctx.cluster?.kind) !== 'passthrough') return []
+  if (egress(ctx.cluster?.kind) !== 'passthrough') return NONE
   return [makeFinding('unregistered_egress', `Egress through PassthroughCluster to ${destinationText(event, config.maxFieldLength)}.`)]
 }
 
 const egressBlocked: Detector = (event, ctx, config) => {
-  if (egress(ctx.cluster?.kind) !== 'blackhole') return []
+  if (egress(ctx.cluster?.kind) !== 'blackhole') return NONE
   return [makeFinding('egress_blocked', `Egress to ${destinationText(event, config.maxFieldLength)} blocked by BlackHoleCluster.`)]
 }
 
@@ -75,7 +78,7 @@ const authzDenied: Detector = (event, _ctx, config) => {
   // HTTP RBAC always answers 403; on the client side the same request is `403 via_upstream`, which
   // this regex does not match, so only the enforcing proxy's line is a finding.
   const httpDenied = http.denied && (status === 403 || status === undefined)
-  if (!httpDenied && !tcp.denied) return []
+  if (!httpDenied && !tcp.denied) return NONE
   const policy = (httpDenied ? http.policy : tcp.policy) ?? str(envoy?.rbac_policy, max)
   const named = policy !== undefined && ISTIO_POLICY_ID.test(policy)
   const how = httpDenied ? 'HTTP 403' : 'TCP connection closed'
@@ -89,7 +92,7 @@ const authzDenied: Detector = (event, _ctx, config) => {
 }
 
 const extAuthzDenied: Detector = (event) => {
-  if (!flagsOf(event).includes('UAEX')) return []
+  if (!flagsOf(event).includes('UAEX')) return NONE
   const status = event.http?.response?.status_code
   return [makeFinding('ext_authz_denied', `Denied by external authorization (UAEX${typeof status === 'number' ? `, HTTP ${status}` : ''}).`)]
 }
@@ -104,9 +107,14 @@ const weakTls: Detector = (event, _ctx, config) => {
   const max = config.maxFieldLength
   const tls = isRecord(event.tls) ? event.tls : undefined
   const peer = isRecord(event.envoy) && isRecord(event.envoy.peer) ? event.envoy.peer : undefined
+  const dsVersion = str(tls?.version, max)
+  const dsCipher = str(tls?.cipher, max)
+  const usVersion = str(peer?.upstream_tls_version, max)
+  const usCipher = str(peer?.upstream_tls_cipher, max)
+  if (dsVersion === undefined && dsCipher === undefined && usVersion === undefined && usCipher === undefined) return NONE
   const hops: [string, string | undefined, string | undefined][] = [
-    ['downstream', str(tls?.version, max), str(tls?.cipher, max)],
-    ['upstream', str(peer?.upstream_tls_version, max), str(peer?.upstream_tls_cipher, max)],
+    ['downstream', dsVersion, dsCipher],
+    ['upstream', usVersion, usCipher],
   ]
   const minRank = tlsRank(config.minTlsVersion)
   const reasons: string[] = []
@@ -121,19 +129,19 @@ const weakTls: Detector = (event, _ctx, config) => {
     }
     if (cipher !== undefined && !config.fipsCipherSet.has(cipher.trim())) reasons.push(`${hop} cipher ${cipher.slice(0, 64)} not FIPS 140 approved`)
   }
-  if (reasons.length === 0) return []
+  if (reasons.length === 0) return NONE
   return [makeFinding('weak_tls', `Weak TLS: ${reasons.join('; ')}.`, versionWeak ? { severity: 'high' } : undefined)]
 }
 
 const foreignTrustDomain: Detector = (_event, ctx, config) => {
+  if (ctx.identities.every((id) => config.trustedDomains.has(id.trustDomain))) return NONE
   const foreign = [...new Set(ctx.identities.filter((id) => !config.trustedDomains.has(id.trustDomain)).map((id) => id.trustDomain))]
-  if (foreign.length === 0) return []
   const trusted = [...config.trustedDomains].join(', ')
   return [makeFinding('foreign_trust_domain', `Identity from trust domain ${foreign.slice(0, 4).join(', ')} outside ${trusted}.`)]
 }
 
 const invalidPeerIdentity: Detector = (event, _ctx, config) => {
-  if (isGateway(event)) return []
+  if (isGateway(event)) return NONE
   const peer = isRecord(event.envoy) && isRecord(event.envoy.peer) ? event.envoy.peer : undefined
   const bad: string[] = []
   for (const [hop, value] of [['downstream', peer?.downstream_uri_san], ['upstream', peer?.upstream_uri_san]] as const) {
@@ -141,7 +149,7 @@ const invalidPeerIdentity: Detector = (event, _ctx, config) => {
     const first = list.invalid[0]
     if (list.ids.length === 0 && first !== undefined) bad.push(`${hop} URI SAN is not a SPIFFE ID (${first.error})`)
   }
-  return bad.length === 0 ? [] : [makeFinding('invalid_peer_identity', `${bad.join('; ')}.`)]
+  return bad.length === 0 ? NONE : [makeFinding('invalid_peer_identity', `${bad.join('; ')}.`)]
 }
 
 // BoringSSL error strings as Envoy prints them: `TLS error: <code>:SSL routines:OPENSSL_internal:<REASON>`.
@@ -149,13 +157,13 @@ const TLS_FAILURE = /TLS[_ ]error|SSL routines|CERTIFICATE_VERIFY_FAILED|CERTIFI
 
 const upstreamTlsFailure: Detector = (event, _ctx, config) => {
   const reason = str(isRecord(event.envoy) ? event.envoy.upstream_transport_failure_reason : undefined, config.maxFieldLength)
-  if (reason === undefined || !TLS_FAILURE.test(reason)) return []
+  if (reason === undefined || !TLS_FAILURE.test(reason)) return NONE
   return [makeFinding('upstream_tls_failure', `Upstream TLS failed: ${reason.slice(0, 200)}.`)]
 }
 
 const au3Incomplete: Detector = (event, _ctx, config) => {
   const au3 = event.audit?.au3
-  if (!config.au3Findings || au3 === undefined || au3.complete !== false) return []
+  if (!config.au3Findings || au3 === undefined || au3.complete !== false) return NONE
   const missing = Array.isArray(au3.missing) ? au3.missing.join(', ') : 'unknown'
   return [makeFinding('au3_incomplete', `Audit record lacks AU-3 element(s): ${missing}.`)]
 }
@@ -177,7 +185,10 @@ export const DETECTORS: readonly (readonly [keyof typeof FINDING_CATALOGUE, Dete
 
 export function detectFindings(event: AuditEvent, ctx: IdentityContext, config: TransformsConfig): Finding[] {
   const out: Finding[] = []
-  for (const [, detector] of DETECTORS) out.push(...detector(event, ctx, config))
+  for (let i = 0; i < DETECTORS.length; i++) {
+    const found = (DETECTORS[i] as (typeof DETECTORS)[number])[1](event, ctx, config)
+    for (let j = 0; j < found.length; j++) out.push(found[j] as Finding)
+  }
   return out
 }
 

@@ -56,10 +56,16 @@ export function identityContext(event: AuditEvent, config: TransformsConfig): Id
   const direction = directionOf(event, cluster)
   const peer = isObject(event.envoy) && isObject(event.envoy.peer) ? event.envoy.peer : undefined
   const identities: SpiffeId[] = []
-  for (const field of [peer?.downstream_uri_san, peer?.upstream_uri_san, peer?.downstream_local_uri_san]) {
-    identities.push(...parseSanList(str(field, max)).ids)
+  if (peer !== undefined) {
+    pushAll(identities, parseSanList(str(peer.downstream_uri_san, max)).ids)
+    pushAll(identities, parseSanList(str(peer.upstream_uri_san, max)).ids)
+    pushAll(identities, parseSanList(str(peer.downstream_local_uri_san, max)).ids)
   }
   return { direction, cluster, identities }
+}
+
+function pushAll<T>(into: T[], from: readonly T[]): void {
+  for (let i = 0; i < from.length; i++) into.push(from[i] as T)
 }
 
 /** Workload name from envelope labels, most specific first, else the pod name. */
@@ -82,12 +88,55 @@ function setIfAbsent<T extends object, K extends keyof T>(target: T, key: K, val
   return true
 }
 
-function applyId(target: MeshSourceFields | MeshDestinationFields, id: SpiffeId): boolean {
-  let used = setIfAbsent(target, 'spiffe_id', id.uri)
-  used = setIfAbsent(target, 'trust_domain', id.trustDomain) || used
-  used = setIfAbsent(target, 'namespace', id.namespace) || used
-  used = setIfAbsent(target, 'service_account', id.serviceAccount) || used
-  return used
+/**
+ * Fills one side (mesh.source or mesh.destination) and remembers which signal added each field, so
+ * `signal` can name the one that matters most: the source of the SPIFFE ID if any, else of the
+ * service name, else of the namespace, else the first signal that added anything. Set `signal`
+ * before each fill. A class rather than closures: it runs twice for every event.
+ */
+class SideFiller {
+  signal = ''
+  private first: string | undefined
+  private spiffe: string | undefined
+  private service: string | undefined
+  private namespace: string | undefined
+
+  constructor(readonly target: Record<string, unknown>) {}
+
+  /** Sets the field when it is absent; a key that did not exist before is credited to the current signal. */
+  set(key: string, value: unknown): boolean {
+    const t = this.target
+    if (value === undefined || t[key] !== undefined) return false
+    const added = !Object.hasOwn(t, key)
+    t[key] = value
+    if (added) {
+      this.first ??= this.signal
+      if (key === 'spiffe_id') this.spiffe ??= this.signal
+      else if (key === 'service') this.service ??= this.signal
+      else if (key === 'namespace') this.namespace ??= this.signal
+    }
+    return true
+  }
+
+  pick(): string | undefined {
+    return this.spiffe ?? this.service ?? this.namespace ?? this.first
+  }
+
+  applyId(id: SpiffeId): void {
+    this.set('spiffe_id', id.uri)
+    this.set('trust_domain', id.trustDomain)
+    this.set('namespace', id.namespace)
+    this.set('service_account', id.serviceAccount)
+  }
+
+  fillService(svc: { service: string; namespace?: string } | undefined, port: number | undefined, subset: string | undefined): void {
+    if (svc !== undefined) {
+      this.set('service', svc.service)
+      this.set('namespace', svc.namespace)
+    }
+    this.set('port', port)
+    this.set('subset', subset)
+  }
 }
 
 /**
@@ -137,39 +186,52 @@ export function enrichIdentity(event: AuditEvent, config: TransformsConfig): Ide
   const inbound = ctx.direction === 'inbound'
 
   // Source: the client certificate on the inbound hop, else the reporting pod when it is the client.
-  const src = signalTracker(source)
+  const src = new SideFiller(source as Record<string, unknown>)
   const dsId = parseSanList(str(peer?.downstream_uri_san, max)).ids[0]
-  if (dsId !== undefined) src(SIGNALS.downstreamPeerUriSan, () => applyId(source, dsId))
+  if (dsId !== undefined) {
+    src.signal = SIGNALS.downstreamPeerUriSan
+    src.applyId(dsId)
+  }
   if (ctx.direction === 'outbound' && !gateway && k8sNamespace !== undefined) {
-    src(SIGNALS.kubernetes, () => {
-      setIfAbsent(source, 'namespace', k8sNamespace)
-      setIfAbsent(source, 'workload', workloadOf(event, max))
-    })
+    src.signal = SIGNALS.kubernetes
+    src.set('namespace', k8sNamespace)
+    src.set('workload', workloadOf(event, max))
   }
 
   // Destination: strongest signal first; each only fills what is still missing.
-  const dst = signalTracker(dest)
+  const dst = new SideFiller(dest as Record<string, unknown>)
   const usId = parseSanList(str(peer?.upstream_uri_san, max)).ids[0]
-  if (usId !== undefined) dst(SIGNALS.upstreamPeerUriSan, () => applyId(dest, usId))
+  if (usId !== undefined) {
+    dst.signal = SIGNALS.upstreamPeerUriSan
+    dst.applyId(usId)
+  }
   if (inbound) {
     const localId = parseSanList(str(peer?.downstream_local_uri_san, max)).ids[0]
-    if (localId !== undefined) dst(SIGNALS.downstreamLocalUriSan, () => applyId(dest, localId))
+    if (localId !== undefined) {
+      dst.signal = SIGNALS.downstreamLocalUriSan
+      dst.applyId(localId)
+    }
   }
   const sniText = str(envoy?.requested_server_name, max)
   const sni = parseIstioSni(sniText)
-  if (inbound && sni !== undefined) dst(SIGNALS.requestedServerName, () => fillService(dest, serviceFromHost(sni.host), sni.port, sni.subset))
+  if (inbound && sni !== undefined) {
+    dst.signal = SIGNALS.requestedServerName
+    dst.fillService(serviceFromHost(sni.host), sni.port, sni.subset)
+  }
   const c = ctx.cluster
   if (c !== undefined) {
-    dst(SIGNALS.upstreamCluster, () => {
-      if (c.kind === 'outbound' || c.kind === 'inbound-vip') fillService(dest, serviceFromHost(c.host), c.port, c.kind === 'outbound' ? c.subset : undefined)
-      else if (c.kind === 'inbound') fillService(dest, c.host === undefined ? undefined : serviceFromHost(c.host), c.port, undefined)
-    })
+    dst.signal = SIGNALS.upstreamCluster
+    if (c.kind === 'outbound' || c.kind === 'inbound-vip') dst.fillService(serviceFromHost(c.host), c.port, c.kind === 'outbound' ? c.subset : undefined)
+    else if (c.kind === 'inbound') dst.fillService(c.host === undefined ? undefined : serviceFromHost(c.host), c.port, undefined)
   }
   const egress = c?.kind === 'passthrough' || c?.kind === 'blackhole'
   if (!inbound && egress && sni === undefined && sniText !== undefined && dest.service === undefined) {
     // App-originated TLS to an unknown host: the SNI is the only name of the destination.
     const host = serviceFromHost(sniText)
-    if (host !== undefined) dst(SIGNALS.requestedServerName, () => fillService(dest, { service: host.service }, undefined, undefined))
+    if (host !== undefined) {
+      dst.signal = SIGNALS.requestedServerName
+      dst.fillService({ service: host.service }, undefined, undefined)
+    }
   }
   const auth = parseAuthority(str(envoy?.authority, max), {
     twoLabelIsNamespace: inbound,
@@ -177,13 +239,13 @@ export function enrichIdentity(event: AuditEvent, config: TransformsConfig): Ide
   })
   // :authority only names the destination when nothing stronger did, or when it agrees with it.
   if (auth !== undefined && (dest.service === undefined || dest.service === auth.service)) {
-    dst(SIGNALS.authority, () => fillService(dest, auth, inbound ? undefined : auth.port, undefined))
+    dst.signal = SIGNALS.authority
+    dst.fillService(auth, inbound ? undefined : auth.port, undefined)
   }
   if (inbound && k8sNamespace !== undefined) {
-    dst(SIGNALS.kubernetes, () => {
-      setIfAbsent(dest, 'namespace', k8sNamespace)
-      setIfAbsent(dest, 'workload', workloadOf(event, max))
-    })
+    dst.signal = SIGNALS.kubernetes
+    dst.set('namespace', k8sNamespace)
+    dst.set('workload', workloadOf(event, max))
   }
 
   if (source.signal === undefined) setIfAbsent(source, 'signal', src.pick())
@@ -192,46 +254,4 @@ export function enrichIdentity(event: AuditEvent, config: TransformsConfig): Ide
   if (Object.keys(dest).length > 0) mesh.destination = dest
   mesh.mtls = decideMtls(event, ctx, max)
   return ctx
-}
-
-type Tracker = ((signal: string, fill: () => unknown) => void) & { pick(): string | undefined }
-
-/**
- * Remembers which signal set each field, so `signal` can name the one that matters most: the source
- * of the SPIFFE ID if any, else of the service name, else of the namespace, else the first used.
- */
-function signalTracker(target: object): Tracker {
-  const bySignal = new Map<string, string>()
-  const order: string[] = []
-  const track = (signal: string, fill: () => unknown): void => {
-    const before = Object.keys(target)
-    fill()
-    const after = Object.keys(target)
-    if (after.length === before.length) return
-    for (const key of after) {
-      if (!before.includes(key) && !bySignal.has(key)) {
-        bySignal.set(key, signal)
-        if (!order.includes(signal)) order.push(signal)
-      }
-    }
-  }
-  return Object.assign(track, {
-    pick: () => bySignal.get('spiffe_id') ?? bySignal.get('service') ?? bySignal.get('namespace') ?? order[0],
-  })
-}
-
-function fillService(
-  dest: MeshDestinationFields,
-  svc: { service: string; namespace?: string } | undefined,
-  port: number | undefined,
-  subset: string | undefined,
-): boolean {
-  let used = false
-  if (svc !== undefined) {
-    used = setIfAbsent(dest, 'service', svc.service) || used
-    used = setIfAbsent(dest, 'namespace', svc.namespace) || used
-  }
-  used = setIfAbsent(dest, 'port', port) || used
-  used = setIfAbsent(dest, 'subset', subset) || used
-  return used
 }

@@ -24,6 +24,23 @@ export type ClusterInfo =
  */
 export function parseUpstreamCluster(value: unknown): ClusterInfo | undefined {
   if (typeof value !== 'string' || value === '' || value === '-') return undefined
+  // A mesh has a bounded set of clusters and every line names one: parse each distinct name once
+  // (frozen, so callers share it safely). Same bounds as the SAN cache in spiffe-id.ts.
+  if (value.length > CACHE_MAX_KEY) return parseCluster(value)
+  const hit = clusterCache.get(value)
+  if (hit !== undefined || clusterCache.has(value)) return hit
+  if (clusterCache.size >= CACHE_MAX_ENTRIES) clusterCache.clear()
+  const info = parseCluster(value)
+  if (info !== undefined) Object.freeze(info)
+  clusterCache.set(value, info)
+  return info
+}
+
+const CACHE_MAX_ENTRIES = 4096
+const CACHE_MAX_KEY = 512
+const clusterCache = new Map<string, ClusterInfo | undefined>()
+
+function parseCluster(value: string): ClusterInfo | undefined {
   const semi = value.indexOf(';')
   const v = semi === -1 ? value : value.slice(0, semi)
   if (v === 'PassthroughCluster') return { kind: 'passthrough' }

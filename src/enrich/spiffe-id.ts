@@ -150,6 +150,19 @@ export interface SanList {
 }
 
 const MAX_SANS = 32
+const NO_SANS: SanList = Object.freeze({ ids: Object.freeze([]), invalid: Object.freeze([]) })
+
+/**
+ * A mesh has few distinct identities and every line repeats them, while the identity, AU-3 and
+ * detect stages each read the same SAN fields: parsing each distinct value once turns five parses
+ * per event into map lookups. Results are frozen so a cached value cannot be changed by one caller
+ * under another. Bounded: values longer than CACHE_MAX_KEY are parsed without caching, and the cache
+ * is dropped whole when it reaches CACHE_MAX_ENTRIES (a flood of distinct junk SANs costs a re-parse,
+ * never memory).
+ */
+const CACHE_MAX_ENTRIES = 4096
+const CACHE_MAX_KEY = 512
+const sanCache = new Map<string, SanList>()
 
 /**
  * Envoy's %DOWNSTREAM_PEER_URI_SAN% and friends join several URI SANs with ',' (absl::StrJoin in
@@ -157,7 +170,18 @@ const MAX_SANS = 32
  * contain ',', so splitting on it is exact.
  */
 export function parseSanList(value: unknown): SanList {
-  if (typeof value !== 'string' || value === '' || value === '-') return { ids: [], invalid: [] }
+  if (typeof value !== 'string' || value === '' || value === '-') return NO_SANS
+  if (value.length > CACHE_MAX_KEY) return parseSanListUncached(value)
+  let list = sanCache.get(value)
+  if (list === undefined) {
+    if (sanCache.size >= CACHE_MAX_ENTRIES) sanCache.clear()
+    list = parseSanListUncached(value)
+    sanCache.set(value, list)
+  }
+  return list
+}
+
+function parseSanListUncached(value: string): SanList {
   const ids: SpiffeId[] = []
   const invalid: { value: string; error: SpiffeIdError }[] = []
   const parts = value.split(',', MAX_SANS)
@@ -165,8 +189,8 @@ export function parseSanList(value: unknown): SanList {
     const v = raw.trim()
     if (v === '' || v === '-') continue
     const r = parseSpiffeId(v)
-    if (r.ok) ids.push(r.id)
-    else invalid.push({ value: v.slice(0, 256), error: r.error })
+    if (r.ok) ids.push(Object.freeze(r.id))
+    else invalid.push(Object.freeze({ value: v.slice(0, 256), error: r.error }))
   }
-  return { ids, invalid }
+  return Object.freeze({ ids: Object.freeze(ids), invalid: Object.freeze(invalid) })
 }

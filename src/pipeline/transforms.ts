@@ -10,7 +10,7 @@ import type { AuditEvent, DeadLetter } from '../schema/audit-event.js'
 import type { StageResult, TransformStage, RawRecord } from './component.js'
 import type { TransformsConfig } from '../config/transforms.js'
 import { deadLetterFor } from './dead-letter.js'
-import { enrichIdentity, identityContext } from '../enrich/identity.js'
+import { enrichIdentity, identityContext, type IdentityContext } from '../enrich/identity.js'
 import { annotateAu3 } from '../validate/au3.js'
 import { applyFindings, detectFindings } from '../detect/detectors.js'
 
@@ -37,13 +37,19 @@ export function perEventStage(name: string, fn: (event: AuditEvent) => void): Tr
 }
 
 export function createTransformStages(config: TransformsConfig): TransformStage[] {
+  // Detection starts from the same direction/cluster/identities the spiffe stage derived, and no
+  // stage in between changes the fields they come from: remember them instead of deriving twice.
+  // A WeakMap, so an event dropped anywhere downstream takes its context with it.
+  const contexts = new WeakMap<AuditEvent, IdentityContext>()
   return [
     perEventStage('spiffe', (e) => {
-      enrichIdentity(e, config)
+      contexts.set(e, enrichIdentity(e, config))
     }),
     perEventStage('au3', annotateAu3),
     perEventStage('detect', (e) => {
-      applyFindings(e, detectFindings(e, identityContext(e, config), config))
+      const ctx = contexts.get(e) ?? identityContext(e, config)
+      contexts.delete(e)
+      applyFindings(e, detectFindings(e, ctx, config))
     }),
   ]
 }

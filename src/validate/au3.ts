@@ -117,9 +117,13 @@ export const AU3_EXTRAS: readonly Au3Element<Au3ExtraName>[] = Object.freeze([
 
 /** Reads a dotted path; own properties only, so no prototype key is ever consulted. */
 export function readPath(event: unknown, path: string | readonly string[]): unknown {
-  const keys = typeof path !== 'string' ? path : path === '@timestamp' ? [path] : path.split('.')
+  return readKeys(event, typeof path !== 'string' ? path : path === '@timestamp' ? [path] : path.split('.'))
+}
+
+function readKeys(event: unknown, keys: readonly string[]): unknown {
   let cur: unknown = event
-  for (const key of keys) {
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i] as string
     if (!isRecord(cur) || !Object.hasOwn(cur, key)) return undefined
     cur = cur[key]
   }
@@ -130,13 +134,17 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v)
 }
 
+function usableString(v: unknown): boolean {
+  return typeof v === 'string' && v !== '' && v !== '-'
+}
+
 function passes(value: unknown, test: FieldTest): boolean {
   switch (test) {
     case 'present':
       if (typeof value === 'string') return value !== '' && value !== '-'
       if (typeof value === 'number') return Number.isFinite(value)
       if (typeof value === 'boolean') return value
-      if (Array.isArray(value)) return value.some((v) => typeof v === 'string' && v !== '' && v !== '-')
+      if (Array.isArray(value)) return value.some(usableString)
       return false
     case 'date':
       return typeof value === 'string' && value.length <= 64 && !Number.isNaN(Date.parse(value))
@@ -149,9 +157,15 @@ function passes(value: unknown, test: FieldTest): boolean {
   }
 }
 
+// Plain loops, no per-call closures: this runs for ten elements on every event.
 function satisfied(event: AuditEvent, el: Au3Element<string>): boolean {
-  const check = (fl: Au3Field): boolean => passes(readPath(event, fl.keys), fl.test)
-  return el.all === true ? el.fields.every(check) : el.fields.some(check)
+  const fields = el.fields
+  const all = el.all === true
+  for (let i = 0; i < fields.length; i++) {
+    const fl = fields[i] as Au3Field
+    if (passes(readKeys(event, fl.keys), fl.test) !== all) return !all
+  }
+  return all
 }
 
 /**

@@ -1,6 +1,6 @@
 import { describe, test, expect } from 'vitest'
 import fc from 'fast-check'
-import { parseSpiffeId, parseIstioPrincipal, parseIdentity, parseSanList, type SpiffeIdError } from '../../src/enrich/spiffe-id.js'
+import { parseSpiffeId, parseIstioPrincipal, parseIdentity, parseSanList, type SpiffeIdError, type SpiffeId } from '../../src/enrich/spiffe-id.js'
 
 // Section numbers refer to the SPIFFE ID specification, spiffe/spiffe standards/SPIFFE-ID.md
 // (commit 27b59b81ba8c), "2. SPIFFE Identity" and its subsections.
@@ -146,5 +146,51 @@ describe('properties', () => {
         if (r.ok) expect([r.id.trustDomain, r.id.namespace, r.id.serviceAccount]).toEqual([t, ns, sa])
       }),
     )
+  })
+})
+
+describe('parseSanList cache (each distinct value parsed once)', () => {
+  const value = 'spiffe://cluster.local/ns/shop/sa/frontend,spiffe://cluster.local/ns/shop/sa/frontend-v2,DNS:frontend'
+
+  test('a repeated value returns the same frozen result, equal to parsing each entry', () => {
+    const a = parseSanList(value)
+    const b = parseSanList(value)
+    expect(b).toBe(a)
+    expect(Object.isFrozen(a) && Object.isFrozen(a.ids) && Object.isFrozen(a.ids[0])).toBe(true)
+    expect(a.ids.map((id) => id.uri)).toEqual(['spiffe://cluster.local/ns/shop/sa/frontend', 'spiffe://cluster.local/ns/shop/sa/frontend-v2'])
+    expect(a.invalid).toEqual([{ value: 'DNS:frontend', error: 'wrong_scheme' }])
+    // A caller that tries to change a shared result fails loudly instead of corrupting later events.
+    expect(() => (a.ids as SpiffeId[]).push(a.ids[0] as SpiffeId)).toThrow(TypeError)
+  })
+
+  test('cached and uncached parses agree for any list, also after the cache has been dropped', () => {
+    const entry = fc.oneof(
+      fc.stringMatching(/^spiffe:\/\/[a-z0-9.-]{1,12}\/ns\/[a-z0-9-]{1,8}\/sa\/[a-z0-9-]{1,8}$/),
+      fc.string({ maxLength: 30 }),
+    )
+    fc.assert(
+      fc.property(fc.array(entry, { maxLength: 5 }), (entries) => {
+        const v = entries.join(',')
+        const first = parseSanList(v)
+        // Fill the cache past its bound with distinct values, so the next call re-parses.
+        for (let i = 0; i < 4200; i++) parseSanList(`spiffe://td${i}.local/ns/a/sa/b`)
+        const again = parseSanList(v)
+        expect(again).toEqual(first)
+        const expected = entries
+          .map((e) => e.trim())
+          .filter((e) => e !== '' && e !== '-')
+          .map((e) => parseSpiffeId(e))
+        expect(first.ids.map((id) => id.uri)).toEqual(expected.flatMap((r) => (r.ok ? [r.id.uri] : [])))
+      }),
+      { numRuns: 30 },
+    )
+  })
+
+  test('oversized values are parsed but not cached', () => {
+    const long = `spiffe://cluster.local/ns/shop/sa/${'a'.repeat(600)}`
+    const a = parseSanList(long)
+    expect(a.ids).toHaveLength(1)
+    expect(parseSanList(long)).not.toBe(a)
+    expect(parseSanList(long)).toEqual(a)
   })
 })
