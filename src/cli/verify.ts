@@ -41,6 +41,10 @@ export function registerVerify(program: Command): void {
       } finally {
         await store.close()
       }
+      if (!report.hasLedger) {
+        // Not "tampered" and not "intact": there is nothing to check against.
+        throw new EnvoyAuditError('EA_IO', `${opts.store} has no integrity ledger (written by ingest/demo, or with integrity disabled): nothing to verify`)
+      }
       process.stdout.write(opts.json === true ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report, key !== undefined))
       if (!report.ok) process.exitCode = EXIT_TAMPERED
     })

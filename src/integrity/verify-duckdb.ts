@@ -27,6 +27,8 @@ export interface VerifyIssue {
 
 export interface VerifyReport {
   ok: boolean
+  /** False when the store has no integrity tables at all (written by `ingest`, or with integrity off). */
+  hasLedger: boolean
   events: number
   ledgered: number
   streams: number
@@ -46,7 +48,7 @@ const MAX_LISTED = 1000
 
 export async function verifyDuckDbStore(store: DuckDbStore, key: IntegrityKey | undefined): Promise<VerifyReport> {
   const report: VerifyReport = {
-    ok: true, events: 0, ledgered: 0, streams: 0, checkpoints: 0, signedVerified: 0, unsignedTail: 0,
+    ok: true, hasLedger: true, events: 0, ledgered: 0, streams: 0, checkpoints: 0, signedVerified: 0, unsignedTail: 0,
     warnings: [], issues: [], counts: { deleted: 0, modified: 0, inserted: 0, chain: 0 }, heads: [],
   }
   const issue = (i: VerifyIssue): void => {
@@ -55,6 +57,7 @@ export async function verifyDuckDbStore(store: DuckDbStore, key: IntegrityKey | 
   }
   const tables = new Set((await store.sql(`SELECT table_name FROM information_schema.tables`)).rows.map((r) => String(r.table_name)))
   if (!tables.has('integrity_ledger') || !tables.has('integrity_checkpoints')) {
+    report.hasLedger = false
     report.warnings.push('this store has no integrity ledger (written with integrity disabled or by a version without it): every event counts as inserted')
   }
   const ledger = tables.has('integrity_ledger')

@@ -78,3 +78,16 @@ describe('envoy-audit verify', () => {
     expect(missing.stderr).toMatch(/no store at/)
   })
 })
+
+describe('envoy-audit verify on a store without a ledger', () => {
+  test('says there is nothing to verify (exit 1), neither intact nor tampered', async () => {
+    const path = join(dir, 'plain.duckdb')
+    const s = new DuckDbStore({ path, threads: 1 })
+    await s.start()
+    await s.close()
+    const r = await runCli(['verify', '--store', path])
+    expect(r.code).toBe(1)
+    expect(r.stderr).toMatch(/has no integrity ledger/)
+    expect(r.stdout).toBe('')
+  })
+})
