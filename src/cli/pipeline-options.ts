@@ -3,21 +3,25 @@
  * place that turns them into a parser and stages. Config errors surface as EA_CONFIG_INVALID naming
  * the option, before any input is read.
  */
+import { readFileSync } from 'node:fs'
 import { type Command, Option } from 'commander'
+import { parse as parseYaml } from 'yaml'
 import { EnvoyAuditError } from '../errors.js'
-import { createParser, type FormatName, type RecordParser } from '../parse/index.js'
+import { createParser, type FormatName, type ParserConfig, type RecordParser } from '../parse/index.js'
 import { loadTransformsConfig } from '../config/transforms.js'
 import { createTransformStages } from '../pipeline/transforms.js'
 import type { TransformStage } from '../pipeline/component.js'
 import { loadRedactionConfig } from '../redact/config.js'
 import { withRedaction } from '../redact/redactor.js'
 
-export const FORMATS: readonly FormatName[] = ['auto', 'istio-json', 'istio-text', 'envoy-text', 'custom-json']
+export const FORMATS: readonly FormatName[] = ['auto', 'istio-json', 'istio-text', 'envoy-text', 'custom-json', 'custom-text']
+const FIELD_MAP_PRESETS = new Set(['istio', 'seed-000'])
 
 export interface PipelineCliOptions {
   format: FormatName
   maxLineBytes?: string
   fieldMap?: string
+  textFormat?: string
   trustDomain?: string
   trustDomainAlias?: string[]
   /** false with --no-redact. */
@@ -29,7 +33,8 @@ const collect = (value: string, previous: string[] = []): string[] => [...previo
 export function addPipelineOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option('--format <format>', 'input format; auto detects per record').choices(FORMATS as string[]).default('auto'))
-    .option('--field-map <preset>', 'field map for --format custom-json: istio | seed-000')
+    .option('--field-map <preset|file>', 'field map for custom JSON: a preset (istio, seed-000) or a YAML/JSON file {name?, fields: {canonical: jsonKey}}')
+    .option('--text-format <format>', 'the Envoy format string of a custom TEXT access log (with --format custom-text; tried first under auto)')
     .option('--max-line-bytes <n>', 'records longer than this are dead-lettered (default 65536)')
     .option('--trust-domain <td>', 'mesh trust domain (default cluster.local)')
     .option('--trust-domain-alias <td>', 'an accepted trust-domain alias; repeatable', collect)
@@ -45,11 +50,28 @@ export function pipelineFromOptions(opts: PipelineCliOptions): { parser: RecordP
   const parser = createParser({
     format: opts.format,
     ...(maxLineBytes === undefined ? {} : { maxLineBytes }),
-    ...(opts.fieldMap === undefined ? {} : { fieldMap: opts.fieldMap as 'istio' | 'seed-000' }),
+    ...(opts.fieldMap === undefined ? {} : { fieldMap: fieldMapOption(opts.fieldMap) }),
+    ...(opts.textFormat === undefined ? {} : { textFormat: opts.textFormat }),
   })
   const transforms = loadTransformsConfig({
     ...(opts.trustDomain === undefined ? {} : { trustDomain: opts.trustDomain }),
     ...(opts.trustDomainAlias === undefined ? {} : { trustDomainAliases: opts.trustDomainAlias }),
   })
   return { parser, stages: withRedaction(createTransformStages(transforms), loadRedactionConfig({ enabled: opts.redact !== false })) }
+}
+
+/** A preset name, or a file holding a user field map (validated by the parser config schema). */
+function fieldMapOption(value: string): ParserConfig['fieldMap'] {
+  if (FIELD_MAP_PRESETS.has(value)) return value as 'istio' | 'seed-000'
+  let text: string
+  try {
+    text = readFileSync(value, 'utf8')
+  } catch (err) {
+    throw new EnvoyAuditError('EA_USAGE', `--field-map: "${value}" is neither a preset (istio, seed-000) nor a readable file: ${(err as Error).message}`)
+  }
+  try {
+    return parseYaml(text) as ParserConfig['fieldMap']
+  } catch (err) {
+    throw new EnvoyAuditError('EA_CONFIG_INVALID', `--field-map ${value}: not valid YAML/JSON: ${(err as Error).message}`)
+  }
 }

@@ -58,3 +58,38 @@ describe('envoy-audit parse', () => {
     expect(r.stderr).toMatch(/format/)
   })
 })
+
+describe('envoy-audit parse: custom formats from the command line', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ea-parse-custom-'))
+
+  test('--field-map FILE maps a custom JSON format onto canonical fields', async () => {
+    const map = join(dir, 'map.yaml')
+    writeFileSync(map, 'name: acme\nfields:\n  start_time: ts\n  method: verb\n  path: uri\n  response_code: status\n  downstream_peer_uri_san: peer\n')
+    const line = '{"ts":"2024-03-01T10:00:00.000Z","verb":"POST","uri":"/pay?x=1","status":201,"peer":"spiffe://cluster.local/ns/shop/sa/checkout"}'
+    const r = await runCli(['parse', '--format', 'custom-json', '--field-map', map, '--dlq', join(dir, 'd1.ndjson')], { input: line + '\n' })
+    expect(r.code).toBe(0)
+    const e = JSON.parse(r.stdout)
+    expect(e.envoy.format).toBe('custom:acme')
+    expect(e.http.request.method).toBe('POST')
+    expect(e.http.response.status_code).toBe(201)
+    expect(e.mesh.source.spiffe_id).toBe('spiffe://cluster.local/ns/shop/sa/checkout')
+  })
+
+  test('--field-map with neither a preset nor a file is a usage error naming the value', async () => {
+    const r = await runCli(['parse', '--field-map', join(dir, 'missing.yaml')], { input: '' })
+    expect(r.code).toBe(2)
+    expect(r.stderr).toContain('missing.yaml')
+  })
+
+  test('--text-format parses a custom TEXT access-log format', async () => {
+    const fmt = '[%START_TIME%] %REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %RESPONSE_CODE% %DURATION% %DOWNSTREAM_REMOTE_ADDRESS%'
+    const line = '[2024-03-01T10:00:00.000Z] GET /health 200 3 10.1.2.3:5555'
+    const r = await runCli(['parse', '--format', 'custom-text', '--text-format', fmt, '--dlq', join(dir, 'd2.ndjson')], { input: line + '\n' })
+    expect(r.code).toBe(0)
+    const e = JSON.parse(r.stdout)
+    expect(e['@timestamp']).toBe('2024-03-01T10:00:00.000Z')
+    expect(e.url.path).toBe('/health')
+    expect(e.source).toMatchObject({ ip: '10.1.2.3', port: 5555 })
+    expect(e.event.duration).toBe(3_000_000)
+  })
+})
