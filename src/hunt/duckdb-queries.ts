@@ -3,12 +3,12 @@
  *
  * prepare() builds three temp tables once per analysis, then every search round is one aggregate
  * over `hunt_hop`:
- * - `hunt_pair`: one row per mesh call. The client sidecar's line and the server sidecar's line of the
- *   same call are matched (inner hash joins, then a full outer join on the matched row ids: a full
- *   outer join with the residual conditions below runs as a nested loop) on x-request-id, or on the socket (the client's
+ * - `hunt_match`, `hunt_pair`: one row per mesh call. The client sidecar's line and the server
+ *   sidecar's line of the same call are matched on x-request-id, or on the socket (the client's
  *   upstream_local_address is the server's downstream_remote_address) for TCP, and only when the
  *   client's chosen endpoint is the server's local address and the two start within five minutes:
- *   apps propagate x-request-id down a call chain, so the id alone would join different hops.
+ *   apps propagate x-request-id down a call chain, so the id alone would join different hops. The
+ *   match runs on narrow rows; a full outer join of the wide lines ran as a nested loop.
  * - `hunt_alias`: `namespace/workload` → SPIFFE ID, learned from calls where both were visible (the
  *   server pod's envelope next to its own certificate; the client pod's envelope joined to the peer
  *   certificate the server saw), and `service.namespace` → identity (inventory first, then the
@@ -16,7 +16,7 @@
  * - `hunt_hop`: each call with source and destination resolved to graph nodes and the signal used.
  */
 import { EnvoyAuditError } from '../errors.js'
-import { DENIED, ISO, STATUS_CLASS } from '../store/duckdb-queries.js'
+import { ISO } from '../store/duckdb-queries.js'
 import type { SqlResult } from '../store/duckdb-store.js'
 import type {
   DeniedRow, ExpandRow, FlowEdge, FlowFilter, FrontierEntry, GraphNode, HuntBackend, HuntRange, InventoryEntry, NodeKind,
@@ -37,63 +37,89 @@ const FAR_FUTURE = '9999-12-31T00:00:00.000Z'
  */
 const UNREACHED_FLAGS = `['NR', 'UH', 'UF', 'UO', 'NC', 'URX', 'DPE']`
 
+/** The store's STATUS_CLASS over hop rows, computed only when flows aggregates them. */
+const STATUS_CLASS_OF = (t: string): string => `CASE
+  WHEN ${t}.protocol = 'tcp' OR (coalesce(${t}.status_code, 0) = 0 AND ${t}.method IS NULL) THEN 'tcp'
+  WHEN ${t}.status_code BETWEEN 100 AND 599 THEN (${t}.status_code // 100)::VARCHAR || 'xx'
+  ELSE 'none' END`
+
 const WORKLOAD = (ns: string, name: string): string => `CASE WHEN ${ns} IS NOT NULL AND ${name} IS NOT NULL THEN ${ns} || '/' || ${name} END`
 
+/** Cheaper form of the store's DENIED (same meaning): no list is built for lines without findings. */
+const DENIED_LINE = `(action IN ('denied', 'rejected') OR rbac_policy IS NOT NULL
+  OR (finding_codes IS NOT NULL AND list_has_any(finding_codes, ['authz_denied', 'ext_authz_denied', 'egress_blocked', 'plaintext_rejected'])))`
+
 /** Per-line projection: the identity facts one proxy line carries, and the keys that join a pair. */
-const LINE = `SELECT rowid AS rid, ts, reporter, request_id, mtls, method, url_path,
-    ${STATUS_CLASS} AS status_class, coalesce(${DENIED}, false) AS is_denied,
+const LINE = (side: 'client' | 'server', where = 'true'): string => `SELECT rowid AS rid, ts, request_id, mtls, method, status_code, protocol,
+    coalesce(${DENIED_LINE}, false) AS is_denied,
     coalesce(list_has_any(response_flags, ${UNREACHED_FLAGS}), false) AS unreached, coalesce(status_code IN (401, 403), false) AS refused,
-    coalesce(finding_codes, []::VARCHAR[]) AS findings, rbac_policy,
+    CASE WHEN len(finding_codes) > 0 THEN finding_codes END AS findings, rbac_policy,
     src_spiffe_id AS src_id, src_signal AS src_sig,
-    CASE WHEN reporter IS DISTINCT FROM 'destination' THEN coalesce(
-      ${WORKLOAD('src_namespace', 'coalesce(src_workload, src_service_account)')}, ${WORKLOAD('k8s_namespace', 'coalesce(k8s_app, k8s_pod)')})
-      ELSE ${WORKLOAD('src_namespace', 'src_service_account')} END AS src_wl,
+    ${side === 'client'
+      ? `coalesce(${WORKLOAD('src_namespace', 'coalesce(src_workload, src_service_account)')}, ${WORKLOAD('k8s_namespace', 'coalesce(k8s_app, k8s_pod)')})`
+      : WORKLOAD('src_namespace', 'src_service_account')} AS src_wl,
     coalesce(source_ip, source_address) AS src_ip,
     dst_spiffe_id AS dst_id, dst_signal AS dst_sig,
-    CASE WHEN reporter = 'destination' THEN coalesce(
-      ${WORKLOAD('k8s_namespace', 'coalesce(k8s_app, k8s_pod)')}, ${WORKLOAD('dst_namespace', 'dst_workload')}) END AS dst_wl,
+    ${side === 'server' ? `coalesce(${WORKLOAD('k8s_namespace', 'coalesce(k8s_app, k8s_pod)')}, ${WORKLOAD('dst_namespace', 'dst_workload')})` : 'NULL::VARCHAR'} AS dst_wl,
     CASE WHEN dst_service IS NULL THEN NULL WHEN dst_namespace IS NULL OR contains(dst_service, '.') THEN dst_service
       ELSE dst_service || '.' || dst_namespace END AS dst_svc,
     dst_namespace AS dst_ns,
-    coalesce(destination_domain, requested_server_name, destination_address, upstream_host) AS dst_addr,
-    CASE WHEN reporter = 'destination' THEN downstream_remote_address ELSE upstream_local_address END AS sock,
-    CASE WHEN reporter = 'destination' THEN downstream_local_address ELSE upstream_host END AS ep
-  FROM events WHERE ts >= CAST($1 AS TIMESTAMP) AND ts < CAST($2 AS TIMESTAMP)`
+    coalesce(destination_domain, requested_server_name, destination_address, upstream_host) AS dst_addr
+  FROM events WHERE ts >= CAST($1 AS TIMESTAMP) AND ts < CAST($2 AS TIMESTAMP)
+    AND ${side === 'server' ? `reporter = 'destination'` : `reporter IS DISTINCT FROM 'destination'`} AND ${where}`
 
+/** The narrow columns that match a client line to a server line (request id, socket, endpoint, time), and the few facts a match carries over. */
+const KEYS = (side: 'client' | 'server'): string => `SELECT rowid AS rid, ts, request_id,
+    ${side === 'server' ? 'downstream_remote_address' : 'upstream_local_address'} AS sock,
+    ${side === 'server' ? 'downstream_local_address' : 'upstream_host'} AS ep,
+    ${side === 'server'
+      ? 'src_spiffe_id AS src_id'
+      : `coalesce(${WORKLOAD('src_namespace', 'coalesce(src_workload, src_service_account)')}, ${WORKLOAD('k8s_namespace', 'coalesce(k8s_app, k8s_pod)')}) AS src_wl,
+    coalesce(source_ip, source_address) AS src_ip, dst_spiffe_id AS dst_id, dst_signal AS dst_sig`}
+  FROM events WHERE ts >= CAST($1 AS TIMESTAMP) AND ts < CAST($2 AS TIMESTAMP)
+    AND ${side === 'server' ? `reporter = 'destination'` : `reporter IS DISTINCT FROM 'destination'`}`
+
+const MATCH_SQL = `CREATE OR REPLACE TEMP TABLE hunt_match AS
+  WITH ck AS (${KEYS('client')}), sk AS (${KEYS('server')})
+  SELECT c.rid AS crid, s.rid AS srid, 'request_id' AS join_key, c.src_wl AS cli_wl, c.src_ip AS c_ip, c.dst_id AS c_dst_id,
+      c.dst_sig AS c_dst_sig, s.src_id AS s_src_id
+    FROM ck c JOIN sk s ON c.request_id = s.request_id
+    WHERE (c.ep IS NULL OR s.ep IS NULL OR c.ep = s.ep) AND abs(epoch(c.ts) - epoch(s.ts)) <= 300
+  UNION ALL
+  SELECT c.rid, s.rid, 'socket', c.src_wl, c.src_ip, c.dst_id, c.dst_sig, s.src_id
+    FROM ck c JOIN sk s ON c.sock = s.sock
+    WHERE c.request_id IS NULL AND s.request_id IS NULL AND (c.ep IS NULL OR s.ep IS NULL OR c.ep = s.ep)
+      AND abs(epoch(c.ts) - epoch(s.ts)) <= 300`
+
+/**
+ * One row per call, timed by the server line when there is one (the same node clock as the server's
+ * own onward calls). Server lines that name both ends by certificate need nothing from the client
+ * line; the others take its facts through hunt_match; client lines without a server line stand alone.
+ * Hash joins only ever build on the narrow match table.
+ */
 const PAIR_SQL = `CREATE OR REPLACE TEMP TABLE hunt_pair AS
-  WITH w AS (${LINE}),
-  c AS (SELECT * FROM w WHERE reporter IS DISTINCT FROM 'destination'),
-  s AS (SELECT * FROM w WHERE reporter = 'destination'),
-  m AS (
-    SELECT c.rid AS crid, s.rid AS srid FROM c JOIN s ON c.request_id = s.request_id
-      WHERE (c.ep IS NULL OR s.ep IS NULL OR c.ep = s.ep) AND abs(epoch(c.ts) - epoch(s.ts)) <= 300
-    UNION ALL
-    SELECT c.rid, s.rid FROM c JOIN s ON c.sock = s.sock
-      WHERE c.request_id IS NULL AND s.request_id IS NULL AND (c.ep IS NULL OR s.ep IS NULL OR c.ep = s.ep)
-        AND abs(epoch(c.ts) - epoch(s.ts)) <= 300),
-  cm AS (SELECT c.*, m.srid FROM c LEFT JOIN m ON m.crid = c.rid)
-  SELECT CASE WHEN c.ts IS NULL THEN s.ts WHEN s.ts IS NULL THEN c.ts ELSE least(c.ts, s.ts) END AS ts,
-    c.ts IS NOT NULL AND s.ts IS NOT NULL AS joined,
-    CASE WHEN c.request_id IS NOT NULL OR s.request_id IS NOT NULL THEN 'request_id' ELSE 'socket' END AS join_key,
-    coalesce(s.request_id, c.request_id) AS request_id,
-    coalesce(s.src_id, c.src_id) AS src_id, coalesce(s.src_sig, c.src_sig) AS src_sig,
-    c.src_wl AS cli_wl, s.src_wl AS srv_src_wl, coalesce(c.src_ip, s.src_ip) AS src_ip,
-    coalesce(s.dst_id, c.dst_id) AS dst_id, CASE WHEN s.dst_id IS NOT NULL THEN s.dst_sig ELSE c.dst_sig END AS dst_sig,
-    s.dst_wl AS dst_wl, coalesce(s.dst_svc, c.dst_svc) AS dst_svc, coalesce(s.dst_ns, c.dst_ns) AS dst_ns,
-    coalesce(c.dst_addr, s.dst_addr) AS dst_addr,
-    coalesce(s.is_denied, c.is_denied) AS is_denied,
-    coalesce(s.is_denied, c.is_denied) OR coalesce(c.unreached, s.unreached) OR coalesce(s.refused, c.refused) AS blocked,
-    coalesce(s.mtls, c.mtls) AS mtls, coalesce(s.method, c.method) AS method, coalesce(s.status_class, c.status_class) AS status_class,
-    list_distinct(list_concat(coalesce(s.findings, []::VARCHAR[]), coalesce(c.findings, []::VARCHAR[]))) AS findings,
-    s.rbac_policy AS rbac_policy
-  FROM cm AS c FULL OUTER JOIN s ON c.srid = s.rid`
+  SELECT s.ts, false AS joined, 'none' AS join_key, s.request_id, s.src_id, s.src_sig, NULL::VARCHAR AS cli_wl, s.src_wl AS srv_src_wl,
+    s.src_ip, s.dst_id, s.dst_sig, s.dst_wl, s.dst_svc, s.dst_ns, s.dst_addr, s.is_denied, s.is_denied OR s.unreached OR s.refused AS blocked,
+    s.mtls, s.method, s.status_code, s.protocol, s.findings, s.rbac_policy
+  FROM (${LINE('server', 'src_spiffe_id IS NOT NULL AND dst_spiffe_id IS NOT NULL')}) s
+  UNION ALL
+  SELECT s.ts, m.srid IS NOT NULL, coalesce(m.join_key, 'none'), s.request_id, s.src_id, s.src_sig, m.cli_wl, s.src_wl,
+    coalesce(m.c_ip, s.src_ip), coalesce(s.dst_id, m.c_dst_id), CASE WHEN s.dst_id IS NOT NULL THEN s.dst_sig ELSE m.c_dst_sig END,
+    s.dst_wl, s.dst_svc, s.dst_ns, s.dst_addr, s.is_denied, s.is_denied OR s.unreached OR s.refused,
+    s.mtls, s.method, s.status_code, s.protocol, s.findings, s.rbac_policy
+  FROM (${LINE('server', '(src_spiffe_id IS NULL OR dst_spiffe_id IS NULL)')}) s LEFT JOIN hunt_match m ON m.srid = s.rid
+  UNION ALL
+  SELECT c.ts, false, 'none', c.request_id, c.src_id, c.src_sig, c.src_wl, NULL, c.src_ip, c.dst_id, c.dst_sig,
+    NULL, c.dst_svc, c.dst_ns, c.dst_addr, c.is_denied, c.is_denied OR c.unreached OR c.refused,
+    c.mtls, c.method, c.status_code, c.protocol, c.findings, c.rbac_policy
+  FROM (${LINE('client', 'rowid NOT IN (SELECT crid FROM hunt_match)')}) c`
 
 /** Most frequent mapping wins; ties by name so reruns agree. */
 const ALIAS_SQL = `CREATE OR REPLACE TEMP TABLE hunt_alias AS
   WITH wl AS (
     SELECT alias, node, signal, n, row_number() OVER (PARTITION BY alias ORDER BY n DESC, node) AS rn FROM (
-      SELECT cli_wl AS alias, src_id AS node, join_key || '+kubernetes' AS signal, count(*) AS n
-        FROM hunt_pair WHERE joined AND cli_wl IS NOT NULL AND src_id IS NOT NULL GROUP BY ALL
+      SELECT cli_wl AS alias, s_src_id AS node, join_key || '+kubernetes' AS signal, count(*) AS n
+        FROM hunt_match WHERE cli_wl IS NOT NULL AND s_src_id IS NOT NULL GROUP BY ALL
       UNION ALL
       SELECT dst_wl, dst_id, 'kubernetes', count(*) FROM hunt_pair WHERE dst_wl IS NOT NULL AND dst_id IS NOT NULL GROUP BY ALL))
   SELECT 'wl' AS kind, alias, node, signal FROM wl WHERE rn = 1`
@@ -107,7 +133,7 @@ const SERVICE_MAP_SQL = `INSERT INTO hunt_alias
   SELECT 'svc', alias, node, 'service_map' FROM ranked WHERE rn = 1`
 
 const HOP_SQL = `CREATE OR REPLACE TEMP TABLE hunt_hop AS
-  SELECT p.ts, p.request_id, p.is_denied, p.blocked, p.mtls, p.method, p.status_class, p.findings, p.rbac_policy, p.dst_ns,
+  SELECT p.ts, p.request_id, p.is_denied, p.blocked, p.mtls, p.method, p.status_code, p.protocol, p.findings, p.rbac_policy, p.dst_ns,
     coalesce(p.src_id, sa.node, p.cli_wl, p.srv_src_wl, p.src_ip, '(unknown)') AS src,
     CASE WHEN p.src_id IS NOT NULL THEN coalesce(p.src_sig, 'certificate')
       WHEN sa.node IS NOT NULL THEN 'kubernetes+alias'
@@ -148,7 +174,9 @@ export class DuckDbHuntBackend implements HuntBackend {
       const tuples = Array.from({ length: values.length / 2 }, (_, i) => `($${2 * i + 1}, $${2 * i + 2})`).join(', ')
       await this.store.sql(`INSERT OR REPLACE INTO hunt_inventory VALUES ${tuples}`, values)
     }
-    await this.store.sql(PAIR_SQL, [range.baselineFrom ?? range.since, until])
+    const window = [range.baselineFrom ?? range.since, until]
+    await this.store.sql(MATCH_SQL, window)
+    await this.store.sql(PAIR_SQL, window)
     await this.store.sql(ALIAS_SQL)
     await this.store.sql(SERVICE_MAP_SQL)
     await this.store.sql(HOP_SQL)
@@ -199,7 +227,7 @@ export class DuckDbHuntBackend implements HuntBackend {
       SELECT h.src, h.dst, count(*)::INTEGER AS n, ${ISO('min(h.ts)')} AS first, ${ISO('max(h.ts)')} AS last,
         list_sort(list_distinct(flatten(list(list_concat(
           CASE WHEN h.rbac_policy IS NULL THEN []::VARCHAR[] ELSE ['rbac:' || h.rbac_policy] END,
-          list_filter(h.findings, x -> x IN ('authz_denied', 'ext_authz_denied', 'egress_blocked', 'plaintext_rejected'))))))) AS reasons,
+          list_filter(coalesce(h.findings, []::VARCHAR[]), x -> x IN ('authz_denied', 'ext_authz_denied', 'egress_blocked', 'plaintext_rejected'))))))) AS reasons,
         any_value(h.service) AS service
       FROM hunt_hop h JOIN f ON h.src = f.node AND h.ts >= f.since
       WHERE h.is_denied AND h.ts >= CAST($1 AS TIMESTAMP) AND h.ts < CAST($2 AS TIMESTAMP)
@@ -251,10 +279,10 @@ export class DuckDbHuntBackend implements HuntBackend {
         mode(h.service) AS service, mode(h.dst_ns) AS dst_ns, count(*)::INTEGER AS n,
         ${ISO('min(h.ts)')} AS first_seen, ${ISO('max(h.ts)')} AS last_seen,
         list_sort(list_distinct(list(h.method) FILTER (WHERE h.method IS NOT NULL))) AS methods,
-        histogram(h.status_class) AS status_classes,
+        histogram(${STATUS_CLASS_OF('h')}) AS status_classes,
         count(*) FILTER (WHERE h.mtls)::INTEGER AS mtls, count(*) FILTER (WHERE h.mtls = false)::INTEGER AS plaintext,
         count(*) FILTER (WHERE h.is_denied)::INTEGER AS denied,
-        list_sort(list_distinct(flatten(list(h.findings)))) AS findings,
+        coalesce(list_sort(list_distinct(flatten(list(h.findings) FILTER (WHERE h.findings IS NOT NULL)))), []::VARCHAR[]) AS findings,
         list_transform(list_reverse_sort(list_transform(map_entries(histogram(h.dst_signal)), e -> {'n': e.value, 'k': e.key})), e -> e.k) AS signals
       FROM hunt_hop h WHERE ${where.join(' AND ')}
       GROUP BY h.src, h.dst ${having}
@@ -264,7 +292,7 @@ export class DuckDbHuntBackend implements HuntBackend {
 
   async close(): Promise<void> {
     // The temp tables belong to the store's connection; dropping them frees the memory of large windows.
-    for (const t of ['hunt_hop', 'hunt_alias', 'hunt_pair', 'hunt_inventory']) await this.store.sql(`DROP TABLE IF EXISTS ${t}`).catch(() => undefined)
+    for (const t of ['hunt_hop', 'hunt_alias', 'hunt_pair', 'hunt_match', 'hunt_inventory']) await this.store.sql(`DROP TABLE IF EXISTS ${t}`).catch(() => undefined)
   }
 }
 

@@ -97,8 +97,10 @@ export function callLines(c: Wl, s: Wl, at: string | number, o: CallOpts = {}): 
     }), c, ms, o.bare))
   }
   if (o.only !== 'client') {
+    // Same start millisecond as the client line, so expected times read as whole minutes; the real
+    // offset (network latency, node clock skew) is a few ms and does not change any answer here.
     out.push(envelope(JSON.stringify({
-      ...base(ms + 1), ...http, response_code: code,
+      ...base(ms), ...http, response_code: code,
       response_code_details: o.tcp === true ? null : o.denied === true ? 'rbac_access_denied_matched_policy[none]' : 'via_upstream',
       bytes_sent: o.denied === true ? 19 : 512, duration: 3, upstream_service_time: o.denied === true ? null : '2',
       upstream_host: o.denied === true ? null : target, upstream_cluster: `inbound|${s.port}||`,
@@ -106,7 +108,7 @@ export function callLines(c: Wl, s: Wl, at: string | number, o: CallOpts = {}): 
       downstream_remote_address: clientSock, requested_server_name: mtls ? `outbound_.${s.port}_._.${fqdn(s)}` : null,
       downstream_peer_uri_san: mtls && s.plainFormat !== true ? spiffe(c) : null,
       downstream_local_uri_san: mtls && s.plainFormat !== true ? spiffe(s) : null,
-    }), s, ms + 1, o.bare))
+    }), s, ms, o.bare))
   }
   return out
 }
