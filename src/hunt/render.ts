@@ -12,6 +12,9 @@ export interface RenderOptions {
   includeDenied: boolean
 }
 
+/** Control characters from log-controlled names would forge lines in a terminal: shown escaped. */
+const clean = (s: string): string => s.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)
+
 function hopFlags(h: HuntHop): string {
   const flags: string[] = []
   if (h.newEdge) flags.push('NEW')
@@ -36,7 +39,7 @@ function children(result: HuntResult): Map<string, ReachedNode[]> {
 export function renderHuntText(result: HuntResult, opts: RenderOptions): string {
   const lines: string[] = []
   const window = `${result.since}${result.until === undefined ? '' : ` until ${result.until}`}`
-  lines.push(`hunt from ${result.from.join(', ')} since ${window} (max depth ${result.maxDepth}, ${result.rounds} round(s))`)
+  lines.push(`hunt from ${clean(result.from.join(', '))} since ${window} (max depth ${result.maxDepth}, ${result.rounds} round(s))`)
   if (result.baselineFrom !== undefined) lines.push(`edges are NEW when not seen between ${result.baselineFrom} and ${result.since}`)
   const kids = children(result)
   const seen = new Set<string>()
@@ -48,10 +51,10 @@ export function renderHuntText(result: HuntResult, opts: RenderOptions): string 
     const head = hop === undefined
       ? `${node.node}  [origin]`
       : `${hop.at}  ${node.node}  via ${hop.service ?? '?'} [${hop.dstSignal}]${hopFlags(hop)}`
-    lines.push(`${prefix}${branch}${head}`)
+    lines.push(`${prefix}${branch}${clean(head)}`)
     const inner = depth === 0 ? '' : `${prefix}${last ? '   ' : '│  '}`
     for (const p of node.probes) {
-      lines.push(`${inner}   ! denied ${p.count}× → ${p.dst}${p.service === undefined ? '' : ` (${p.service})`} ${p.first}..${p.last}${p.reasons.length === 0 ? '' : ` [${p.reasons.join(', ')}]`}`)
+      lines.push(`${inner}   ! denied ${p.count}× → ${clean(`${p.dst}${p.service === undefined ? '' : ` (${p.service})`} ${p.first}..${p.last}${p.reasons.length === 0 ? '' : ` [${p.reasons.join(', ')}]`}`)}`)
     }
     const list = kids.get(node.node) ?? []
     list.forEach((child, i) => visit(child, inner, i === list.length - 1, depth + 1))
@@ -60,10 +63,10 @@ export function renderHuntText(result: HuntResult, opts: RenderOptions): string 
   const fresh = result.edges.filter((e) => e.newEdge)
   if (fresh.length > 0) {
     lines.push(`new edges in reach (${fresh.length}):`)
-    for (const e of fresh) lines.push(`  ${e.at}  ${e.from} → ${e.to}  ${e.calls} call(s) [${e.dstSignal}]${e.plaintextCalls > 0 ? ' plaintext' : ''}`)
+    for (const e of fresh) lines.push(clean(`  ${e.at}  ${e.from} → ${e.to}  ${e.calls} call(s) [${e.dstSignal}]${e.plaintextCalls > 0 ? ' plaintext' : ''}`))
   }
   if (opts.includeDenied && result.probedOnly.length > 0) {
-    lines.push(`probed but never reached: ${result.probedOnly.join(', ')}`)
+    lines.push(`probed but never reached: ${clean(result.probedOnly.join(', '))}`)
   }
   const hops = result.reached.flatMap((r) => r.path.slice(-1))
   const probes = result.reached.reduce((n, r) => n + r.probes.reduce((m, p) => m + p.count, 0), 0)
@@ -126,7 +129,7 @@ export function renderHuntMermaid(result: HuntResult, opts: RenderOptions): stri
 function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
   const fmt = (r: string[]): string => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')
-  return `${[fmt(header), ...rows.map(fmt)].join('\n')}\n`
+  return `${[fmt(header), ...rows.map((r) => fmt(r.map(clean)))].join('\n')}\n`
 }
 
 export function renderFlowsText(edges: readonly FlowEdge[], newEdges: readonly NewEdgeFinding[] = []): string {
