@@ -1,10 +1,12 @@
 import { afterEach, describe, expect, test } from 'vitest'
+import fc from 'fast-check'
 import { DuckDbHuntBackend } from '../../src/hunt/duckdb-queries.js'
 import { huntPaths, type HuntResult } from '../../src/hunt/search.js'
 import { resolveIdentity } from '../../src/hunt/identity.js'
 import type { InventoryEntry } from '../../src/hunt/backend.js'
 import type { DuckDbStore } from '../../src/store/duckdb-store.js'
 import { callLines, spiffe, storeWith, wl } from './scenario.js'
+import { MemoryBackend, type Call } from './memory-backend.js'
 
 const T0 = Date.parse('2026-11-20T10:00:00.000Z')
 const at = (minute: number): string => new Date(T0 + minute * 60_000).toISOString()
@@ -152,4 +154,35 @@ describe('DuckDB hunt over pipeline-produced events', () => {
     expect((await backend.flows({ nodes: [spiffe(cart)] })).map((e) => e.source)).toEqual([spiffe(frontend)])
     expect(await backend.flows({ since: at(5) })).toEqual([])
   })
+})
+
+describe('DuckDB backend agrees with the in-memory reference backend', () => {
+  const mesh = [frontend, cart, catalog, payments, db]
+  const call = fc.record({
+    c: fc.integer({ min: 0, max: 4 }), s: fc.integer({ min: 0, max: 4 }), minute: fc.integer({ min: -3, max: 20 }),
+    denied: fc.boolean(), tcp: fc.boolean(),
+  }).filter((x) => x.c !== x.s)
+
+  test('random meshes: same arrivals and hop counts from the pipeline-produced store as from the resolved calls', async () => {
+    await fc.assert(fc.asyncProperty(fc.array(call, { minLength: 1, maxLength: 10 }), async (calls) => {
+      const lines = calls.flatMap((x) => callLines(mesh[x.c]!, mesh[x.s]!, at(x.minute), {
+        denied: x.denied && x.minute % 2 === 0, tcp: x.tcp && !x.denied,
+      }))
+      const resolved: Call[] = calls.map((x) => ({ src: spiffe(mesh[x.c]!), dst: spiffe(mesh[x.s]!), ts: at(x.minute), denied: x.denied && x.minute % 2 === 0 }))
+      const from = spiffe(frontend)
+      const memory = new MemoryBackend(resolved)
+      await memory.prepare({ since: at(0) })
+      const expected = await huntPaths(memory, { from: [from], since: at(0), maxDepth: 4 })
+      const store = await storeWith(lines)
+      try {
+        const backend = new DuckDbHuntBackend(store)
+        await backend.prepare({ since: at(0) }, [])
+        const got = await huntPaths(backend, { from: [from], since: at(0), maxDepth: 4 })
+        const view = (r: HuntResult) => Object.fromEntries(r.reached.map((n) => [n.node, [n.arrival, n.hops]]))
+        expect(view(got)).toEqual(view(expected))
+      } finally {
+        await store.close()
+      }
+    }), { numRuns: 12 })
+  }, 60_000)
 })
