@@ -9,7 +9,7 @@ import { generateMeshTraffic } from '../../src/demo/mesh-traffic.js'
 import { createParser } from '../../src/parse/index.js'
 import { applyStages, createTransformStages } from '../../src/pipeline/transforms.js'
 import { loadTransformsConfig } from '../../src/config/transforms.js'
-import { BulkOpBuilder } from '../../src/sinks/opensearch/documents.js'
+import { BulkOpBuilder, bulkBody, type BulkOp } from '../../src/sinks/opensearch/documents.js'
 import type { RawRecord } from '../../src/pipeline/component.js'
 import { bestOf, emit } from './util.js'
 
@@ -46,11 +46,9 @@ export async function main(): Promise<Record<string, unknown>> {
     for (let i = 0; i < records.length; i += batch) {
       const parsed = parser.parseBatch(records.slice(i, i + batch))
       const staged = applyStages(stages, parsed.events)
-      const chunks: Buffer[] = []
-      staged.events.forEach((e, j) => {
-        for (const op of builder.opsFor(e, j)) chunks.push(op.bytes)
-      })
-      bytes += Buffer.concat(chunks).length
+      const ops: BulkOp[] = []
+      for (let j = 0; j < staged.events.length; j++) builder.appendOps(ops, staged.events[j]!, j)
+      bytes += bulkBody(ops).length
     }
     return bytes
   }

@@ -33,14 +33,19 @@ export interface FindingDocument {
 /** Drops undefined members and empty objects so documents carry only what is known. */
 function compact<T extends object>(obj: T): T | undefined {
   const out: Record<string, unknown> = {}
-  for (const [k, v] of Object.entries(obj)) {
+  let empty = true
+  // Only literals built below reach here (no untrusted keys), so for-in over own keys is exact.
+  for (const k in obj) {
+    const v = (obj as Record<string, unknown>)[k]
     if (v === undefined) continue
     if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
       const c = compact(v as object)
-      if (c !== undefined) out[k] = c
+      if (c === undefined) continue
+      out[k] = c
     } else out[k] = v
+    empty = false
   }
-  return Object.keys(out).length === 0 ? undefined : (out as T)
+  return empty ? undefined : (out as T)
 }
 
 /** Same rule as the embedded store's namespace key: the pod that logged, else the side that reported. */
@@ -87,6 +92,20 @@ export interface BulkOp {
   bytes: Buffer
 }
 
+/** The NDJSON request body for a run of operations. */
+export function bulkBody(ops: readonly Pick<BulkOp, 'bytes'>[]): Buffer {
+  let total = 0
+  for (let i = 0; i < ops.length; i++) total += (ops[i] as BulkOp).bytes.length
+  const body = Buffer.allocUnsafe(total)
+  let offset = 0
+  for (let i = 0; i < ops.length; i++) {
+    const b = (ops[i] as BulkOp).bytes
+    b.copy(body, offset)
+    offset += b.length
+  }
+  return body
+}
+
 export class BulkOpBuilder {
   private readonly serializeEvent: Serializer<AuditEvent> = compileEventSerializer()
   private readonly serializeFinding = fastJson(findingSchemaJson as object) as Serializer<FindingDocument>
@@ -104,16 +123,22 @@ export class BulkOpBuilder {
 
   /** The operations for one event: its own document first, then its findings. */
   opsFor(event: AuditEvent, owner: number): BulkOp[] {
-    const id = event.event.id
-    const ops: BulkOp[] = [
-      { owner, kind: 'event', id, bytes: Buffer.from(`${this.eventPrefix}${JSON.stringify(id)}}}\n${this.serializeEvent(event)}\n`) },
-    ]
-    if (this.writeFindings) {
-      findingDocuments(event).forEach((doc, i) => {
-        const fid = findingId(id, i)
-        ops.push({ owner, kind: 'finding', id: fid, bytes: Buffer.from(`${this.findingPrefix}${JSON.stringify(fid)}}}\n${this.serializeFinding(doc)}\n`) })
-      })
-    }
+    const ops: BulkOp[] = []
+    this.appendOps(ops, event, owner)
     return ops
+  }
+
+  /** Appends the operations for one event to `ops` (no intermediate array per event). */
+  appendOps(ops: BulkOp[], event: AuditEvent, owner: number): void {
+    const id = event.event.id
+    const text = `${this.eventPrefix}${JSON.stringify(id)}}}\n${this.serializeEvent(event)}\n`
+    ops.push({ owner, kind: 'event', id, bytes: Buffer.from(text, 'utf8') })
+    if (!this.writeFindings || event.audit.findings === undefined || event.audit.findings.length === 0) return
+    const docs = findingDocuments(event)
+    for (let i = 0; i < docs.length; i++) {
+      const fid = findingId(id, i)
+      const ftext = `${this.findingPrefix}${JSON.stringify(fid)}}}\n${this.serializeFinding(docs[i] as FindingDocument)}\n`
+      ops.push({ owner, kind: 'finding', id: fid, bytes: Buffer.from(ftext, 'utf8') })
+    }
   }
 }

@@ -14,7 +14,7 @@ import type { AuditEvent } from '../../schema/audit-event.js'
 import { backoffMs, classifyItem, classifyRequestError, type BulkItemResult } from './classify.js'
 import { createOpenSearchClient } from './client.js'
 import type { ConnectionConfig, SinkConfig } from './config.js'
-import { BulkOpBuilder, type BulkOp } from './documents.js'
+import { BulkOpBuilder, bulkBody, type BulkOp } from './documents.js'
 
 /** pino-compatible subset; the sink never logs document contents or credentials. */
 export interface SinkLogger {
@@ -90,7 +90,8 @@ export class OpenSearchSink implements Sink {
     if (events.length === 0) return Promise.resolve({ rejected: [] })
     return new Promise<SinkWriteResult>((resolve, reject) => {
       const tracker: WriteTracker = { events, remaining: 0, rejected: new Map(), resolve, reject }
-      const ops = events.flatMap((e, i) => this.builder.opsFor(e, i))
+      const ops: BulkOp[] = []
+      for (let i = 0; i < events.length; i++) this.builder.appendOps(ops, events[i] as AuditEvent, i)
       tracker.remaining = ops.length
       for (const op of ops) {
         this.buffer.push({ op, tracker, attempts: 0 })
@@ -213,7 +214,7 @@ export class OpenSearchSink implements Sink {
     let lastReason = ''
     while (pending.length > 0) {
       if (this.abort.signal.aborted) return this.fail(pending, lastReason || 'aborted')
-      const body = Buffer.concat(pending.map((p) => p.op.bytes))
+      const body = bulkBody(pending.map((p) => p.op))
       let items: Record<string, BulkItemResult>[] | undefined
       try {
         this.stats.bulkRequests++
