@@ -1,5 +1,5 @@
 /**
- * The pure parts of tamper evidence: the canonical event hash, the stream an event belongs to, the
+ * The pure parts of tamper evidence: the stored-event hash, the stream an event belongs to, the
  * chain link and the checkpoint MAC. Both the writer (ledger.ts) and `verify` use exactly these
  * functions, so what one computes the other recomputes bit for bit.
  */
@@ -10,35 +10,35 @@ import type { StageResult, TransformStage } from '../pipeline/component.js'
 import { compileEventSerializer } from '../schema/audit-event.js'
 import type { IntegrityKey } from './config.js'
 
-/** JSON with object keys sorted at every level: one text per value, whatever the key order. */
-export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null'
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`
-  const obj = value as Record<string, unknown>
-  const keys = Object.keys(obj).filter((k) => obj[k] !== undefined).sort()
-  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(',')}}`
-}
+/** Compiled once, on first use: the same serializer the stores write with. */
+let storedSerializer: Serializer<AuditEvent> | undefined
+const serializer = (): Serializer<AuditEvent> => (storedSerializer ??= compileEventSerializer())
 
 /**
- * The hash of a stored event, from its stored JSON: audit.hash itself and event.ingested (the one
- * field that is collector time, different on every replay) are left out, so a replay of the same
- * record hashes the same.
+ * The hash of a stored event: SHA-256 of the event as the schema serializer writes it, without
+ * audit.hash itself and without event.ingested (collector time, different on every replay). The
+ * serializer emits keys in schema order whatever the object's key order, so re-serializing the parsed
+ * stored JSON reproduces the bytes that were hashed; hashing its output rather than a second canonical
+ * form costs one serialization instead of three passes. Tied to the schema version that wrote it.
  */
 export function hashStoredEvent(eventJson: string): string {
-  const doc = JSON.parse(eventJson) as { event?: { ingested?: unknown }; audit?: { hash?: unknown } }
+  const doc = JSON.parse(eventJson) as AuditEvent
   if (doc.audit !== undefined) delete doc.audit.hash
   if (doc.event !== undefined) delete doc.event.ingested
-  return createHash('sha256').update(canonicalJson(doc)).digest('hex')
+  return createHash('sha256').update(serializer()(doc)).digest('hex')
 }
 
-/** Hashes what the sink will store: the schema serializer's output (it drops keys outside the schema). */
-export function hashEvent(event: AuditEvent, serialize: Serializer<AuditEvent>): string {
+/** Hashes what the sink will store (see hashStoredEvent); the event is left as it was. */
+export function hashEvent(event: AuditEvent, serialize: Serializer<AuditEvent> = serializer()): string {
   const saved = event.audit.hash
+  const ingested = event.event.ingested
   delete event.audit.hash
+  delete event.event.ingested
   try {
-    return hashStoredEvent(serialize(event))
+    return createHash('sha256').update(serialize(event)).digest('hex')
   } finally {
     if (saved !== undefined) event.audit.hash = saved
+    if (ingested !== undefined) event.event.ingested = ingested
   }
 }
 

@@ -184,7 +184,7 @@ function same<R>(c: Column<R>, got: unknown, value: unknown): boolean {
   if (value === undefined || value === null) return got === null || got === undefined
   switch (c.type) {
     case 'VARCHAR':
-      return got === String(value)
+      return got === wellFormed(String(value))
     case 'INTEGER':
     case 'BIGINT': {
       const ok = typeof value === 'number' && Number.isSafeInteger(value) && (c.type === 'BIGINT' || Math.abs(value) <= 2_147_483_647)
@@ -197,10 +197,15 @@ function same<R>(c: Column<R>, got: unknown, value: unknown): boolean {
       return Number.isFinite(ms) ? got !== null && Number(got) === ms : got === null
     }
     case 'VARCHAR[]': {
-      const want = Array.isArray(value) ? value.map(String) : []
+      const want = Array.isArray(value) ? value.map((v) => wellFormed(String(v))) : []
       return Array.isArray(got) && got.length === want.length && got.every((g, i) => g === want[i])
     }
   }
+}
+
+/** What a VARCHAR holds: the UTF-8 encoding replaces a lone surrogate with U+FFFD, as the store's appender did. */
+function wellFormed(s: string): string {
+  return Buffer.from(s, 'utf8').toString('utf8')
 }
 
 function mismatch<R>(columns: readonly Column<R>[], row: Record<string, unknown>, value: R): string | undefined {

@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createHash } from 'node:crypto'
 import { verifyDuckDbStore } from '../../src/integrity/verify-duckdb.js'
-import { canonicalJson, checkpointMac, genesis, hashStoredEvent, link, positionOf, streamOf } from '../../src/integrity/chain.js'
+import { checkpointMac, genesis, hashEvent, hashStoredEvent, link, positionOf, streamOf } from '../../src/integrity/chain.js'
+import { createParser } from '../../src/parse/index.js'
+import { compileEventSerializer } from '../../src/schema/audit-event.js'
 import type { IntegrityKey } from '../../src/integrity/config.js'
 import { loadIntegrityKey } from '../../src/integrity/config.js'
 import { FIXTURE, handlerFor, ingestFile, kafkaRecords, ledgerRows, openLedgered, type Ledgered } from './harness.js'
@@ -28,15 +30,19 @@ afterEach(async () => {
 })
 
 describe('chain primitives', () => {
-  test('canonical JSON ignores key order and undefined, keeps array order', () => {
-    expect(canonicalJson({ b: 1, a: { d: [2, 1], c: undefined } })).toBe('{"a":{"d":[2,1]},"b":1}')
-    expect(hashStoredEvent('{"b":1,"a":2}')).toBe(hashStoredEvent('{"a":2,"b":1}'))
-  })
-  test('the stored hash ignores audit.hash and event.ingested, and nothing else', () => {
-    const base = { event: { id: 'x', ingested: '2024-01-01T00:00:00Z' }, audit: { hash: 'h' }, url: { path: '/a' } }
-    const h = hashStoredEvent(JSON.stringify(base))
-    expect(hashStoredEvent(JSON.stringify({ ...base, event: { id: 'x' }, audit: {} }))).toBe(h)
-    expect(hashStoredEvent(JSON.stringify({ ...base, url: { path: '/b' } }))).not.toBe(h)
+  test('the stored hash is independent of key order, ignores audit.hash and event.ingested, and nothing else', () => {
+    const e = createParser({}).parseBatch([{ value: LINES[0]!, coords: { kind: 'file', file: 'f', line: 1, offset: '0' } }]).events[0]!
+    const h = hashEvent(e)
+    const json = compileEventSerializer()(e)
+    expect(hashStoredEvent(json)).toBe(h)
+    const reordered = JSON.stringify(Object.fromEntries(Object.entries(JSON.parse(json) as object).reverse()))
+    expect(hashStoredEvent(reordered)).toBe(h)
+    const withExtras = JSON.parse(json) as { event: Record<string, unknown>; audit: Record<string, unknown>; url: { path: string } }
+    withExtras.event.ingested = '2030-01-01T00:00:00.000Z'
+    withExtras.audit.hash = 'x'
+    expect(hashStoredEvent(JSON.stringify(withExtras))).toBe(h)
+    withExtras.url.path = '/reviews/1'
+    expect(hashStoredEvent(JSON.stringify(withExtras))).not.toBe(h)
   })
   test('streams and positions: one chain per Kafka partition or file', () => {
     expect(streamOf({ kind: 'kafka', topic: 't', partition: 3, offset: '9' })).toBe('kafka:t/3')
@@ -85,6 +91,20 @@ describe('ledger', () => {
     // Every event's audit.hash is the hash of what is stored.
     const stored = (await l.store.sql('SELECT id, hash, event_json FROM events')).rows
     for (const s of stored) expect(s.hash).toBe(hashStoredEvent(String(s.event_json)))
+  })
+
+  test('hostile content survives the store round trip with the same hash (lone surrogates, __proto__ labels, control characters)', async () => {
+    const l = await open('edge')
+    const obj = JSON.parse(LINES[2]!) as Record<string, unknown>
+    obj.path = '/a\ud800b\u0000c\u2028d\u{1F600}'
+    obj.user_agent = '\udfff'
+    const env = JSON.stringify({ log: JSON.stringify(obj), kubernetes: { labels: { ['__proto__']: 'x', constructor: 'y', app: '\ud83d' } } })
+    await handlerFor(l)([{ value: env, coords: { kind: 'kafka', topic: 't', partition: 0, offset: '7' } }])
+    const stored = (await l.store.sql('SELECT event_json FROM events')).rows
+    expect(stored).toHaveLength(1)
+    const report = await verifyDuckDbStore(l.store, KEY)
+    expect(report.issues).toEqual([])
+    expect(report.ok).toBe(true)
   })
 
   test('replay (same file again, other batch sizes) adds no ledger rows and verifies', async () => {
