@@ -1,8 +1,8 @@
 /**
  * HuntBackend over the embedded DuckDB store, in SQL only through `store.sql()`.
  *
- * prepare() builds three temp tables once per analysis, then every search round is one aggregate
- * over `hunt_hop`:
+ * prepare() builds its temp tables once per analysis window (the learning window before it is only
+ * aggregated, see BASELINE_SQL), then every search round is one aggregate over `hunt_hop`:
  * - `hunt_match`, `hunt_pair`: one row per mesh call. The client sidecar's line and the server
  *   sidecar's line of the same call are matched on x-request-id, or on the socket (the client's
  *   upstream_local_address is the server's downstream_remote_address) for TCP, and only when the
@@ -155,6 +155,38 @@ const HOP_SQL = `CREATE OR REPLACE TEMP TABLE hunt_hop AS
   LEFT JOIN hunt_alias sm ON sm.kind = 'svc' AND sm.alias = p.dst_svc
   ORDER BY src, ts`
 
+/**
+ * The learning window only answers "was this edge seen before?", so it is aggregated, not joined:
+ * lines are grouped by their raw identity facts (few groups), each group resolved on its own with the
+ * aliases, inventory and service map of the analysis window, and only min(ts) per (src, dst) is kept.
+ * Without the client/server match a plaintext server line names its caller by address only; the
+ * caller's own client line still records the edge.
+ */
+const BASELINE_SQL = `CREATE OR REPLACE TEMP TABLE hunt_baseline AS
+  WITH t AS (
+    SELECT reporter = 'destination' AS srv, src_spiffe_id, src_namespace, src_workload, src_service_account, k8s_namespace, k8s_app, k8s_pod,
+      source_ip, source_address, dst_spiffe_id, dst_namespace, dst_workload, dst_service, destination_domain, requested_server_name,
+      destination_address, upstream_host, min(ts) AS first
+    FROM events WHERE ts >= CAST($1 AS TIMESTAMP) AND ts < CAST($2 AS TIMESTAMP) GROUP BY ALL),
+  r AS (
+    SELECT first, src_spiffe_id AS src_id,
+      CASE WHEN srv THEN ${WORKLOAD('src_namespace', 'src_service_account')}
+        ELSE coalesce(${WORKLOAD('src_namespace', 'coalesce(src_workload, src_service_account)')}, ${WORKLOAD('k8s_namespace', 'coalesce(k8s_app, k8s_pod)')}) END AS src_wl,
+      coalesce(source_ip, source_address) AS src_ip, dst_spiffe_id AS dst_id,
+      CASE WHEN srv THEN coalesce(${WORKLOAD('k8s_namespace', 'coalesce(k8s_app, k8s_pod)')}, ${WORKLOAD('dst_namespace', 'dst_workload')}) END AS dst_wl,
+      CASE WHEN dst_service IS NULL THEN NULL WHEN dst_namespace IS NULL OR contains(dst_service, '.') THEN dst_service
+        ELSE dst_service || '.' || dst_namespace END AS dst_svc,
+      coalesce(destination_domain, requested_server_name, destination_address, upstream_host) AS dst_addr
+    FROM t)
+  SELECT coalesce(r.src_id, sa.node, r.src_wl, r.src_ip, '(unknown)') AS src,
+    coalesce(r.dst_id, da.node, inv.identity, sm.node, r.dst_wl, r.dst_svc, r.dst_addr, '(unknown)') AS dst, min(r.first) AS first
+  FROM r
+  LEFT JOIN hunt_alias sa ON sa.kind = 'wl' AND sa.alias = r.src_wl
+  LEFT JOIN hunt_alias da ON da.kind = 'wl' AND da.alias = r.dst_wl
+  LEFT JOIN hunt_inventory inv ON inv.service = r.dst_svc
+  LEFT JOIN hunt_alias sm ON sm.kind = 'svc' AND sm.alias = r.dst_svc
+  GROUP BY 1, 2`
+
 export class DuckDbHuntBackend implements HuntBackend {
   readonly kind = 'duckdb' as const
   private window: { since: string; until: string } | undefined
@@ -174,12 +206,14 @@ export class DuckDbHuntBackend implements HuntBackend {
       const tuples = Array.from({ length: values.length / 2 }, (_, i) => `($${2 * i + 1}, $${2 * i + 2})`).join(', ')
       await this.store.sql(`INSERT OR REPLACE INTO hunt_inventory VALUES ${tuples}`, values)
     }
-    const window = [range.baselineFrom ?? range.since, until]
+    const window = [range.since, until]
     await this.store.sql(MATCH_SQL, window)
     await this.store.sql(PAIR_SQL, window)
     await this.store.sql(ALIAS_SQL)
     await this.store.sql(SERVICE_MAP_SQL)
     await this.store.sql(HOP_SQL)
+    const learnFrom = range.baselineFrom !== undefined && range.baselineFrom < range.since ? range.baselineFrom : range.since
+    await this.store.sql(BASELINE_SQL, [learnFrom, range.since])
   }
 
   private get range(): { since: string; until: string } {
@@ -192,7 +226,8 @@ export class DuckDbHuntBackend implements HuntBackend {
         SELECT src AS node, split_part(src_wl, '/', 2) AS name FROM hunt_hop
         UNION ALL SELECT dst, split_part(dst_wl, '/', 2) FROM hunt_hop
         UNION ALL SELECT dst, split_part(service, '.', 1) FROM hunt_hop
-        UNION ALL SELECT node, split_part(alias, CASE kind WHEN 'wl' THEN '/' ELSE '.' END, CASE kind WHEN 'wl' THEN 2 ELSE 1 END) FROM hunt_alias)
+        UNION ALL SELECT node, split_part(alias, CASE kind WHEN 'wl' THEN '/' ELSE '.' END, CASE kind WHEN 'wl' THEN 2 ELSE 1 END) FROM hunt_alias
+        UNION ALL SELECT src, NULL FROM hunt_baseline UNION ALL SELECT dst, NULL FROM hunt_baseline)
       GROUP BY node ORDER BY node`)
     return rows.map((r) => graphNode(String(r.node), (r.names as string[] | null) ?? []))
   }
@@ -250,8 +285,9 @@ export class DuckDbHuntBackend implements HuntBackend {
       values.push(p.src, p.dst)
       return `($${values.length - 1}, $${values.length})`
     })
-    const { rows } = await this.store.sql(`WITH q(src, dst) AS (VALUES ${tuples.join(', ')})
-      SELECT h.src, h.dst, ${ISO('min(h.ts)')} AS first FROM hunt_hop h JOIN q ON h.src = q.src AND h.dst = q.dst
+    const { rows } = await this.store.sql(`WITH q(src, dst) AS (VALUES ${tuples.join(', ')}),
+      seen AS (SELECT src, dst, ts AS first FROM hunt_hop UNION ALL SELECT src, dst, first FROM hunt_baseline)
+      SELECT h.src, h.dst, ${ISO('min(h.first)')} AS first FROM seen h JOIN q ON h.src = q.src AND h.dst = q.dst
       GROUP BY h.src, h.dst`, values)
     for (const r of rows) out.set(pairKey(String(r.src), String(r.dst)), String(r.first))
     return out
@@ -292,7 +328,7 @@ export class DuckDbHuntBackend implements HuntBackend {
 
   async close(): Promise<void> {
     // The temp tables belong to the store's connection; dropping them frees the memory of large windows.
-    for (const t of ['hunt_hop', 'hunt_alias', 'hunt_pair', 'hunt_match', 'hunt_inventory']) await this.store.sql(`DROP TABLE IF EXISTS ${t}`).catch(() => undefined)
+    for (const t of ['hunt_baseline', 'hunt_hop', 'hunt_alias', 'hunt_pair', 'hunt_match', 'hunt_inventory']) await this.store.sql(`DROP TABLE IF EXISTS ${t}`).catch(() => undefined)
   }
 }
 
