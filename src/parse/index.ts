@@ -78,7 +78,11 @@ export interface ParseCounts {
   in: number
   events: number
   deadLettered: number
-  /** CRI partial (P) records of this batch now held until their F line. */
+  /**
+   * Net change in CRI partial (P) records absorbed into a later line: +1 per P record held, minus the
+   * held records an overflow released as dead letters (so it can be negative). Summed over a stream,
+   * records in = events + dead letters + partials held.
+   */
   partialsHeld: number
 }
 
@@ -134,6 +138,8 @@ export function createParser(config?: Partial<ParserConfig>): RecordParser {
             }
             if (r.kind === 'overflow') {
               for (const rec of r.records) deadLetters.push(deadLetterFor(rec, 'EA_PARSE_PARTIAL', `CRI partial line longer than maxLineBytes (${maxBytes})`, 'parse', now))
+              // The released records were counted as held when they arrived; they are dead letters now.
+              held -= r.records.length - 1
               continue
             }
             line = r.content
