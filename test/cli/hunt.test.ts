@@ -89,3 +89,29 @@ describe('envoy-audit hunt (child process)', () => {
     expect(result.reached.find((n) => n.node === spiffe(payments))?.path[0]?.dstSignal).toBe('inventory')
   })
 })
+
+describe('envoy-audit hunt --opensearch (child process against the test server)', () => {
+  test('same answer from OpenSearch composite aggregations', async () => {
+    const { TestOpenSearch } = await import('../support/opensearch-server/index.js')
+    const { Client } = await import('@opensearch-project/opensearch')
+    const { OpenSearchStore } = await import('../../src/store/opensearch-store.js')
+    const { runSetup } = await import('../../src/lifecycle/setup.js')
+    const { loadLifecycleConfig } = await import('../../src/lifecycle/config.js')
+    const srv = await TestOpenSearch.start()
+    const client = new Client({ node: srv.url, maxRetries: 0 })
+    try {
+      await runSetup(client, loadLifecycleConfig())
+      const store = new OpenSearchStore({ client, sink: { flushIntervalMs: 1 } })
+      await store.start()
+      await store.writeEvents(toEvents([...callLines(frontend, cart, at(1)), ...callLines(cart, payments, at(2)), ...callLines(payments, cart, at(0))]))
+      await store.close()
+      const r = await runCli(['hunt', '--from', 'frontend', '--since', at(0), '--opensearch', srv.url, '--json'], { env: { OPENSEARCH_URL: '', OPENSEARCH_USERNAME: '' } })
+      expect(r.stderr).toBe('')
+      const result = JSON.parse(r.stdout) as HuntResult
+      expect(Object.fromEntries(result.reached.map((n) => [n.node, n.arrival]))).toMatchObject({ [spiffe(cart)]: at(1), [spiffe(payments)]: at(2) })
+    } finally {
+      await client.close()
+      await srv.close()
+    }
+  })
+})
