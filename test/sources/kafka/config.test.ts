@@ -18,7 +18,7 @@ test('a minimal config gets explicit defaults and is frozen', () => {
     heartbeatIntervalMs: 3_000,
     maxWaitTimeMs: 1_000,
     batchMaxRecords: 2_000,
-    inFlight: { maxRecords: 20_000, maxBytes: 64 * 1024 * 1024 },
+    inFlight: { maxRecords: 5_000, maxBytes: 16 * 1024 * 1024 },
     commitIntervalMs: 1_000,
     drainTimeoutMs: 30_000,
     tls: { enabled: false, rejectUnauthorized: true },
