@@ -7,6 +7,7 @@ const BENCHES: Record<string, () => Promise<{ main: () => Promise<unknown> }>> =
   'transform-core': () => import('./transform-core.js'),
   'end-to-end': () => import('./end-to-end.js'),
   memory: () => import('./memory.js'),
+  'store-ingest': () => import('./store-ingest.js'),
 }
 
 const only = process.argv.slice(2)

@@ -1,0 +1,97 @@
+/**
+ * Embedded store ingest: DuckDbStore.write (the sink the `ingest` command and `run` with the DuckDB
+ * store use) over pipeline events, in the pipeline's batches of 2,000, into a fresh file. The events
+ * are the demo mesh lines parsed and staged before the clock starts, so this measures the store, not
+ * the parser. Baseline in the same run: a bare DuckDB appender writing the same events as (id, JSON
+ * text) rows into a two-column table, the floor of moving these bytes into DuckDB from Node.
+ * Target: ≥ 100k events/s. Size with BENCH_STORE_EVENTS.
+ */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { DuckDBInstance } from '@duckdb/node-api'
+import { generateMeshTraffic } from '../../src/demo/mesh-traffic.js'
+import { createParser } from '../../src/parse/index.js'
+import { applyStages, createTransformStages } from '../../src/pipeline/transforms.js'
+import { loadTransformsConfig } from '../../src/config/transforms.js'
+import { DuckDbStore } from '../../src/store/duckdb-store.js'
+import type { AuditEvent } from '../../src/schema/audit-event.js'
+import type { RawRecord } from '../../src/pipeline/component.js'
+import { emit } from './util.js'
+
+const EVENTS = Number(process.env.BENCH_STORE_EVENTS ?? 200_000)
+const BATCH = 2000
+
+function pipelineEvents(n: number): AuditEvent[] {
+  const lines = generateMeshTraffic({ seed: 7, sessions: 3000, noise: false }).lines.map((l) => l.text)
+  const parser = createParser()
+  const stages = createTransformStages(loadTransformsConfig())
+  const out: AuditEvent[] = []
+  for (let i = 0; out.length < n; i += BATCH) {
+    const records: RawRecord[] = []
+    // Distinct offsets give distinct event ids even where the demo lines repeat.
+    for (let j = i; j < i + BATCH; j++) records.push({ value: lines[j % lines.length] as string, coords: { kind: 'kafka', topic: 'bench', partition: 0, offset: String(j) } })
+    out.push(...applyStages(stages, parser.parseBatch(records).events).events)
+  }
+  return out.slice(0, n)
+}
+
+const seconds = (t0: bigint): number => Number(process.hrtime.bigint() - t0) / 1e9
+
+async function baseline(dir: string, events: AuditEvent[]): Promise<number> {
+  const instance = await DuckDBInstance.create(join(dir, 'baseline.duckdb'), { autoinstall_known_extensions: 'false', memory_limit: '1GB' })
+  const conn = await instance.connect()
+  try {
+    await conn.run('CREATE TABLE t (id VARCHAR PRIMARY KEY, json VARCHAR)')
+    const t0 = process.hrtime.bigint()
+    for (let i = 0; i < events.length; i += BATCH) {
+      const appender = await conn.createAppender('t')
+      for (const e of events.slice(i, i + BATCH)) {
+        appender.appendVarchar(e.event.id)
+        appender.appendVarchar(JSON.stringify(e))
+        appender.endRow()
+      }
+      appender.flushSync()
+      appender.closeSync()
+    }
+    return seconds(t0)
+  } finally {
+    conn.closeSync()
+    instance.closeSync()
+  }
+}
+
+export async function main(): Promise<Record<string, unknown>> {
+  const dir = mkdtempSync(join(tmpdir(), 'ea-bench-store-'))
+  try {
+    const events = pipelineEvents(EVENTS)
+    const base = await baseline(dir, events)
+    const store = new DuckDbStore({ path: join(dir, 'audit.duckdb') })
+    await store.start()
+    let ours: number
+    try {
+      const t0 = process.hrtime.bigint()
+      for (let i = 0; i < events.length; i += BATCH) await store.write(events.slice(i, i + BATCH))
+      ours = seconds(t0)
+      if (store.stats.inserted !== events.length) throw new Error(`stored ${store.stats.inserted} of ${events.length} events`)
+    } finally {
+      await store.close()
+    }
+    const result = {
+      bench: 'store-ingest',
+      events: events.length,
+      batch: BATCH,
+      findings: events.reduce((n, e) => n + (e.audit.findings?.length ?? 0), 0),
+      baselineEventsPerSec: Math.round(events.length / base),
+      storeEventsPerSec: Math.round(events.length / ours),
+      ratio: Number((base / ours).toFixed(3)),
+      target: 100_000,
+    }
+    emit(result)
+    return result
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await main()
