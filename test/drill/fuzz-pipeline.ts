@@ -125,11 +125,13 @@ export async function checkBatch(values: (string | Buffer)[]): Promise<void> {
     throw new Error(`${what}\ninput: ${JSON.stringify(values.map((v) => (typeof v === 'string' ? v.slice(0, 300) : `<bytes ${v.toString('base64').slice(0, 300)}>`)))}`)
   }
   if (counters.recordsIn !== records.length) fail(`recordsIn ${counters.recordsIn} != ${records.length}`)
+  if (events.length + deadLetters.length + counters.heldPartials !== records.length) {
+    fail(`${events.length} events + ${deadLetters.length} dead letters + ${counters.heldPartials} merged partials != ${records.length} records`)
+  }
   const covered = new Set([...events.map((e) => e.audit.source?.offset), ...deadLetters.map((d) => d.source.offset)])
   if (covered.size !== events.length + deadLetters.length) fail('a record produced more than one output')
-  // A record without an output of its own must be a CRI partial (P) line merged into the line that
-  // completed it. (Checked on the outputs rather than with counters.heldPartials: a P+F pair joined
-  // over maxLineBytes dead-letters both lines but still counts the P line as held, reported.)
+  // The books above, checked on the outputs too: a record without an output of its own must be a
+  // CRI partial (P) line merged into the line that completed it.
   records.forEach((r, i) => {
     if (!covered.has(String(i)) && !CRI_PARTIAL.test(Buffer.from(r.value).toString('latin1'))) fail(`record ${i} has no output and is not a CRI partial line`)
   })
