@@ -160,23 +160,24 @@ const HOP_SQL = `CREATE OR REPLACE TEMP TABLE hunt_hop AS
  * lines are grouped by their raw identity facts (few groups), each group resolved on its own with the
  * aliases, inventory and service map of the analysis window, and only min(ts) per (src, dst) is kept.
  * Without the client/server match a plaintext server line names its caller by address only; the
- * caller's own client line still records the edge.
+ * caller's own client line still records the edge. Every scanned column costs on millions of rows, so
+ * the address fallbacks are reduced to source.ip and destination.address: an edge whose end is only
+ * known by SNI or upstream host may be reported new although it was seen.
  */
 const BASELINE_SQL = `CREATE OR REPLACE TEMP TABLE hunt_baseline AS
   WITH t AS (
     SELECT reporter = 'destination' AS srv, src_spiffe_id, src_namespace, src_workload, src_service_account, k8s_namespace, k8s_app, k8s_pod,
-      source_ip, source_address, dst_spiffe_id, dst_namespace, dst_workload, dst_service, destination_domain, requested_server_name,
-      destination_address, upstream_host, min(ts) AS first
+      source_ip, dst_spiffe_id, dst_namespace, dst_workload, dst_service, destination_address, min(ts) AS first
     FROM events WHERE ts >= CAST($1 AS TIMESTAMP) AND ts < CAST($2 AS TIMESTAMP) GROUP BY ALL),
   r AS (
     SELECT first, src_spiffe_id AS src_id,
       CASE WHEN srv THEN ${WORKLOAD('src_namespace', 'src_service_account')}
         ELSE coalesce(${WORKLOAD('src_namespace', 'coalesce(src_workload, src_service_account)')}, ${WORKLOAD('k8s_namespace', 'coalesce(k8s_app, k8s_pod)')}) END AS src_wl,
-      coalesce(source_ip, source_address) AS src_ip, dst_spiffe_id AS dst_id,
+      source_ip AS src_ip, dst_spiffe_id AS dst_id,
       CASE WHEN srv THEN coalesce(${WORKLOAD('k8s_namespace', 'coalesce(k8s_app, k8s_pod)')}, ${WORKLOAD('dst_namespace', 'dst_workload')}) END AS dst_wl,
       CASE WHEN dst_service IS NULL THEN NULL WHEN dst_namespace IS NULL OR contains(dst_service, '.') THEN dst_service
         ELSE dst_service || '.' || dst_namespace END AS dst_svc,
-      coalesce(destination_domain, requested_server_name, destination_address, upstream_host) AS dst_addr
+      destination_address AS dst_addr
     FROM t)
   SELECT coalesce(r.src_id, sa.node, r.src_wl, r.src_ip, '(unknown)') AS src,
     coalesce(r.dst_id, da.node, inv.identity, sm.node, r.dst_wl, r.dst_svc, r.dst_addr, '(unknown)') AS dst, min(r.first) AS first
