@@ -9,6 +9,9 @@ import { runPipeline } from '../pipeline/runner.js'
 import type { PipelineCounters } from '../pipeline/counters.js'
 import { createFileSource } from '../sources/file-source.js'
 import type { DuckDbStore } from './duckdb-store.js'
+import { createHashStage } from '../integrity/chain.js'
+import { loadIntegrityConfig, loadIntegrityKey } from '../integrity/config.js'
+import { DuckDbLedger, ledgeredSink } from '../integrity/ledger.js'
 
 export interface IngestParts {
   files: string[]
@@ -19,6 +22,12 @@ export interface IngestParts {
   /** Records per batch; each batch is one appender pass and one INSERT. */
   batchRecords?: number
   onBatch?: (counters: PipelineCounters) => void
+  /**
+   * Hash every event and chain it in the store's integrity ledger (`envoy-audit verify`). On by
+   * default; checkpoints are signed when ENVOY_AUDIT_INTEGRITY_KEY is set (docs/integrity.md).
+   */
+  integrity?: boolean
+  env?: NodeJS.ProcessEnv
 }
 
 export interface IngestResult {
@@ -32,17 +41,16 @@ export async function ingestFiles(parts: IngestParts): Promise<IngestResult> {
   const { store } = parts
   await store.start()
   const insertedBefore = store.stats.inserted
-  const sink: Sink = {
-    name: store.name,
-    start: () => store.start(),
-    write: (events) => store.writeEvents(events),
-    close: async () => undefined,
-  }
+  const integrity = parts.integrity !== false
+  const sink: Sink = integrity
+    ? ledgeredSink(store, new DuckDbLedger(store, loadIntegrityKey(loadIntegrityConfig(), parts.env ?? process.env)), false)
+    : { name: store.name, start: () => store.start(), write: (events) => store.writeEvents(events), close: async () => undefined }
   const started = performance.now()
   const source = createFileSource({ files: parts.files, ...(parts.batchRecords === undefined ? {} : { batchRecords: parts.batchRecords }) })
   const counters = await runPipeline(source, {
     parser: parts.parser,
-    stages: parts.stages,
+    // Last, so the hash covers everything the other stages wrote.
+    stages: integrity ? [...parts.stages, createHashStage()] : parts.stages,
     sink,
     deadLetters: parts.deadLetters,
     ...(parts.onBatch === undefined ? {} : { onBatch: parts.onBatch }),

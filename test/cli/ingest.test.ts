@@ -52,3 +52,24 @@ describe('envoy-audit ingest', () => {
     expect(r.stderr).toContain('nope.log')
   })
 })
+
+describe('envoy-audit ingest keeps the integrity ledger', () => {
+  test('verify finds an ingested store intact, and a deleted event after tampering (exit 3)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ea-ingest-verify-'))
+    const store = join(dir, 'audit.duckdb')
+    const env = { ENVOY_AUDIT_INTEGRITY_KEY: 'k'.repeat(32) }
+    expect((await runCli(['ingest', '-', '--store', store, '--quiet'], { input: [JSON_LINE, RBAC_TEXT].join('\n') + '\n', env })).code).toBe(0)
+    const ok = await runCli(['verify', '--store', store], { env })
+    expect(ok.stdout + ok.stderr).toMatch(/INTACT: 2 events/)
+    expect(ok.code).toBe(0)
+
+    const { DuckDbStore } = await import('../../src/store/duckdb-store.js')
+    const db = new DuckDbStore({ path: store })
+    await db.start()
+    await db.sql("DELETE FROM events WHERE status_code = 403")
+    await db.close()
+    const bad = await runCli(['verify', '--store', store], { env })
+    expect(bad.code).toBe(3)
+    expect(bad.stdout + bad.stderr).toMatch(/deleted 1/)
+  })
+})
