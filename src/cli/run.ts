@@ -39,6 +39,13 @@ export function registerRun(program: Command): void {
       try {
         const counters = await service.run()
         process.stderr.write(`envoy-audit run: ${counters.summaryLine()}\n`)
+        // Everything is flushed and committed here. A client socket that a broker outage left
+        // half-open (kafkajs can keep one) must not hold the process until the shutdown timeout:
+        // this unref'd timer only fires if something still keeps the event loop alive.
+        setTimeout(() => {
+          logger.warn('handles still open after a clean shutdown; exiting')
+          process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0)
+        }, 2000).unref()
       } finally {
         process.off('SIGTERM', onSignal)
         process.off('SIGINT', onSignal)

@@ -19,10 +19,9 @@ describe('outage drill (short): OpenSearch 503/429 then refusing connections, Ka
     expect(r.rssMaxMb).toBeLessThan(600)
     // The graceful stop itself completes (the summary line is printed after every component closed).
     expect(r.stderrTail).toContain('envoy-audit run: read 2000 records: 1900 events, 100 dead letters')
-    // KNOWN ISSUE (reported): after the broker dropped the Kafka connections, the process does not exit
-    // by itself once stopped: something kafkajs keeps a handle and the shutdown timeout exits with 1.
-    // Without the `drop` phase the exit code is 0 (checked below).
-    expect([0, 1]).toContain(r.exitCode)
+    // After the broker dropped the Kafka connections kafkajs can keep a socket open; the service exits
+    // 0 anyway once everything is flushed and committed (src/cli/run.ts), not at the shutdown timeout.
+    expect(r.exitCode).toBe(0)
   }, 120_000)
 
   test('without dropped Kafka connections the service exits 0 after the outage', async () => {
