@@ -87,8 +87,10 @@ export async function main(): Promise<Record<string, unknown>> {
       await backend.close()
       return { prepare, search, rounds: result.rounds, reached: result.reached.length }
     }
-    // The usual incident: compromise a day ago, the six days before it as the learning window.
-    const day = await timeHunt(6)
+    // The usual incident: compromise a day ago, the six days before it as the learning window. Best of
+    // three, as the other benches do: the least disturbed run on a shared machine.
+    const days = [await timeHunt(6), await timeHunt(6), await timeHunt(6)]
+    const day = days.reduce((a, b) => (a.prepare + a.search <= b.prepare + b.search ? a : b))
     // A wide one: five days of analysis window, two of learning.
     const wide = await timeHunt(2)
 
@@ -106,6 +108,7 @@ export async function main(): Promise<Record<string, unknown>> {
       workloads,
       loadSeconds: load,
       huntSeconds: Number((day.prepare + day.search).toFixed(3)),
+      huntRunsSeconds: days.map((d) => Number((d.prepare + d.search).toFixed(3))),
       prepareSeconds: day.prepare,
       searchSeconds: day.search,
       rounds: day.rounds,
