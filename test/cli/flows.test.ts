@@ -53,13 +53,16 @@ describe('envoy-audit flows (child process)', () => {
     expect(only.map((e) => e.destination)).toEqual([spiffe(payments)])
   })
 
-  test('filters: identity, namespace, finding, since; table output has a header and one row per edge', async () => {
+  test('filters: identity, namespace, finding with since', async () => {
     const byId = ndjson((await runCli(['flows', '--store', storePath, '--json', '--identity', 'shop/frontend'])).stdout)
     expect(byId.map((e) => e.destination)).toEqual([spiffe(cart)])
     const byNs = ndjson((await runCli(['flows', '--store', storePath, '--json', '--namespace', 'payments'])).stdout)
     expect(byNs.map((e) => e.destination)).toEqual([spiffe(payments)])
     const recentDenied = ndjson((await runCli(['flows', '--store', storePath, '--json', '--finding', 'authz_denied', '--since', at(0)])).stdout)
     expect(recentDenied.map((e) => [e.source, e.count])).toEqual([[spiffe(cart), 2]])
+  })
+
+  test('table output has a header and one row per edge; --finding new_edge without --new-since is a usage error', async () => {
     const table = await runCli(['flows', '--store', storePath])
     const lines = table.stdout.trim().split('\n')
     expect(lines[0]).toMatch(/^SOURCE\s+DESTINATION\s+CALLS\s+FIRST\s+LAST\s+METHODS\s+STATUS\s+MTLS\s+DENIED\s+FINDINGS\s+LINK$/)

@@ -44,12 +44,15 @@ describe('envoy-audit hunt (child process)', () => {
     expect(byNode[spiffe(cart)]!.probes.map((p) => [p.dst, p.count])).toEqual([[spiffe(payments), 1]])
   })
 
-  test('table output is a tree with flags; dot and mermaid pictures name every reached node', async () => {
+  test('table output is a tree with flags and probes', async () => {
     const table = await runCli(['hunt', '--from', spiffe(frontend), '--since', at(0), '--store', storePath, '--include-denied'])
     expect(table.code).toBe(0)
     expect(table.stdout).toContain(`${spiffe(frontend)}  [origin]`)
     expect(table.stdout).toMatch(/└─ .*payments\/payments-db .*NEW PLAINTEXT/)
     expect(table.stdout).toContain(`! denied 1× → ${spiffe(payments)}`)
+  })
+
+  test('dot and mermaid pictures name every reached node', async () => {
     const dot = await runCli(['hunt', '--from', 'frontend', '--since', '3650d', '--until', at(60), '--store', storePath, '--format', 'dot', '--include-denied'])
     expect(dot.stdout.startsWith('digraph hunt {')).toBe(true)
     expect(dot.stdout).toContain(`"${spiffe(cart)}" -> "payments/payments-db"`)
@@ -70,6 +73,9 @@ describe('envoy-audit hunt (child process)', () => {
     expect([bad.code, bad.stderr]).toEqual([2, expect.stringContaining('--since')])
     const depth = await runCli(['hunt', '--from', 'frontend', '--since', at(0), '--max-depth', '0', '--store', storePath])
     expect([depth.code, depth.stderr]).toEqual([2, expect.stringContaining('--max-depth')])
+  })
+
+  test('a missing store and two stores at once are refused', async () => {
     const missing = await runCli(['hunt', '--from', 'frontend', '--since', at(0), '--store', join(dir, 'nope.duckdb')])
     expect(missing.code).toBe(1)
     const both = await runCli(['hunt', '--from', 'frontend', '--since', at(0), '--store', storePath, '--opensearch', 'https://localhost:9200'])
