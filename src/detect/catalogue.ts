@@ -89,6 +89,20 @@ export const FINDING_CATALOGUE = {
     rationale: 'The proxy refused to talk to a peer it could not authenticate: the control worked, but the cause (expired or foreign certificate, man in the middle, mis-set DestinationRule) needs an owner.',
     evidence: '`%UPSTREAM_TRANSPORT_FAILURE_REASON%` such as `TLS error: 268435581:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED` (istio/istio#34920).',
   },
+  new_edge: {
+    controls: ['AC-4', 'SI-4'],
+    severity: 'medium',
+    title: 'A source identity called a destination it never called in the learning window',
+    rationale: 'New edges are the strongest lateral-movement signal in east-west traffic; most are deployments, some are an attacker pivoting. Raised by `envoy-audit flows --new-since` and shown by `hunt`, not per record.',
+    evidence: 'An edge (source identity → destination) in the analysis window with no call in the learning window before it (`--baseline`, default 7d).',
+  },
+  policy_violation: {
+    controls: ['AC-3', 'AC-4', 'CM-6'],
+    severity: 'high',
+    title: 'Observed decision disagrees with the declared Istio policies',
+    rationale: 'high when the logs show a request allowed that the declared policy denies (enforcement gap: policy not applied, PERMISSIVE, missing sidecar; AC-3/AC-4, SC-8 for peer authentication); medium when the logs show a denial the declared policy allows (drift, CM-6). Raised by `envoy-audit policy check`.',
+    evidence: 'An inbound event evaluated offline against the AuthorizationPolicy/PeerAuthentication set with a different verdict than the one logged.',
+  },
   au3_incomplete: {
     controls: ['AU-3'],
     severity: 'low',

@@ -8,9 +8,10 @@
 import type { Finding } from '../generated/types.js'
 import type { FlowEdge } from './backend.js'
 import { pairKey } from './backend.js'
+import { FINDING_CATALOGUE } from '../detect/catalogue.js'
 
 export const NEW_EDGE_CODE = 'new_edge'
-export const NEW_EDGE_CONTROLS: readonly string[] = Object.freeze(['AC-4', 'SI-4'])
+export const NEW_EDGE_CONTROLS: readonly string[] = FINDING_CATALOGUE.new_edge.controls
 
 export interface NewEdgeOptions {
   /** Start of the analysis window (end of the learning window), ISO 8601. */
