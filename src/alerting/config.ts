@@ -4,8 +4,8 @@
  * Alerts are a notification path beside the findings index, which stays the durable record: every
  * bound here (queue, attempts, state size) prefers dropping an alert (counted) over stalling ingestion.
  */
+import { loadConfigSection } from '../config/validate.js'
 import { z } from 'zod'
-import { EnvoyAuditError } from '../errors.js'
 
 export const ALERT_SEVERITIES = ['info', 'low', 'medium', 'high', 'critical'] as const
 export type AlertSeverity = (typeof ALERT_SEVERITIES)[number]
@@ -120,21 +120,8 @@ export type AlertingConfig = Readonly<z.output<typeof alertingConfigSchema>>
 export type WebhookConfig = Readonly<z.output<typeof webhookSchema>>
 export type KafkaAlertConfig = Readonly<z.output<typeof kafkaSchema>>
 
-function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
-    Object.freeze(value)
-    for (const v of Object.values(value as Record<string, unknown>)) deepFreeze(v)
-  }
-  return value
-}
 
 /** Validates and freezes; throws EA_CONFIG_INVALID naming the option path (e.g. `alerting.webhook.url`). */
 export function loadAlertingConfig(input: unknown = {}, prefix = 'alerting'): AlertingConfig {
-  const parsed = alertingConfigSchema.safeParse(input ?? {})
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]
-    const path = [prefix, ...(issue?.path ?? []).map(String)].filter((p) => p !== '').join('.')
-    throw new EnvoyAuditError('EA_CONFIG_INVALID', `${path}: ${issue?.message ?? 'invalid value'}`)
-  }
-  return deepFreeze(parsed.data)
+  return loadConfigSection(alertingConfigSchema, input, prefix)
 }

@@ -3,8 +3,8 @@
  * once at startup and frozen; every bound has an explicit default so an empty object is a working
  * configuration for a stock Istio mesh.
  */
+import { parseConfig } from './validate.js'
 import { z } from 'zod'
-import { EnvoyAuditError } from '../errors.js'
 
 /** SPIFFE ID spec §2.1: lowercase letters, digits, dots, dashes, underscores; at most 255 bytes. */
 const trustDomain = z
@@ -75,13 +75,7 @@ export interface TransformsConfig {
  * (prefixed by `prefix`, e.g. `transforms`), so a bad config fails at startup, never per record.
  */
 export function loadTransformsConfig(input: unknown = {}, prefix = 'transforms'): TransformsConfig {
-  const parsed = transformsConfigSchema.safeParse(input ?? {})
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]
-    const path = [prefix, ...(issue?.path ?? []).map(String)].filter((p) => p !== '').join('.')
-    throw new EnvoyAuditError('EA_CONFIG_INVALID', `${path}: ${issue?.message ?? 'invalid value'}`)
-  }
-  const c = parsed.data
+  const c = parseConfig(transformsConfigSchema, input, prefix)
   const aliases = Object.freeze([...new Set(c.trustDomainAliases)])
   const ciphers = Object.freeze([...new Set(c.fipsCiphers)])
   return Object.freeze({

@@ -6,8 +6,8 @@
  * further 18 months of cold storage belong to a snapshot repository: set `snapshotRepository` to take a
  * snapshot before delete.
  */
+import { loadConfigSection } from '../config/validate.js'
 import { z } from 'zod'
-import { EnvoyAuditError } from '../errors.js'
 
 const indexName = z.string().min(1).max(200).regex(/^[a-z0-9][a-z0-9._-]*$/, 'lowercase index name')
 const size = z.string().regex(/^\d+(b|kb|mb|gb|tb)$/, 'a size such as 30gb')
@@ -36,11 +36,5 @@ export type LifecycleConfigInput = z.input<typeof lifecycleConfigSchema>
 export type LifecycleConfig = Readonly<z.output<typeof lifecycleConfigSchema>>
 
 export function loadLifecycleConfig(input: unknown = {}, prefix = 'opensearch.lifecycle'): LifecycleConfig {
-  const parsed = lifecycleConfigSchema.safeParse(input ?? {})
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]
-    const path = [prefix, ...(issue?.path ?? []).map(String)].join('.')
-    throw new EnvoyAuditError('EA_CONFIG_INVALID', `${path}: ${issue?.message ?? 'invalid value'}`)
-  }
-  return Object.freeze(parsed.data)
+  return loadConfigSection(lifecycleConfigSchema, input, prefix)
 }

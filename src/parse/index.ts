@@ -14,9 +14,9 @@
  * A source that commits offsets must not commit past a held partial; flush() at end of stream
  * dead-letters whatever is still held.
  */
+import { loadConfigSection } from '../config/validate.js'
 import { isUtf8 } from 'node:buffer'
 import { z } from 'zod'
-import { EnvoyAuditError } from '../errors.js'
 import type { DeadLetter } from '../schema/audit-event.js'
 import type { RawRecord, StageResult } from '../pipeline/component.js'
 import { deadLetterFor } from '../pipeline/dead-letter.js'
@@ -95,18 +95,7 @@ export interface RecordParser {
 
 /** Validates and freezes a parser config; throws EA_CONFIG_INVALID naming the option path. */
 export function parseParserConfig(input: unknown): Readonly<ParserConfig> {
-  const r = parserConfigSchema.safeParse(input ?? {})
-  if (!r.success) {
-    const issue = r.error.issues[0]
-    const path = issue === undefined || issue.path.length === 0 ? 'parser' : `parser.${issue.path.join('.')}`
-    throw new EnvoyAuditError('EA_CONFIG_INVALID', `${path}: ${issue?.message ?? 'invalid'}`)
-  }
-  const cfg = r.data
-  if (cfg.fieldMap !== undefined && typeof cfg.fieldMap === 'object') {
-    Object.freeze(cfg.fieldMap.fields)
-    Object.freeze(cfg.fieldMap)
-  }
-  return Object.freeze(cfg)
+  return loadConfigSection(parserConfigSchema, input, 'parser')
 }
 
 export function createParser(config?: Partial<ParserConfig>): RecordParser {

@@ -15,7 +15,8 @@ import type { DeadLetterSink } from '../pipeline/component.js'
 import { originalBytes } from '../pipeline/dead-letter.js'
 import { compileDeadLetterSerializer, type DeadLetter, type Serializer } from '../schema/audit-event.js'
 import { buildKafkaConfig, silentLogger, type ClientDeps } from '../sources/kafka/client.js'
-import { kafkaConnectionSchema, parseConfig, topicName, type KafkaConnectionConfig } from '../sources/kafka/config.js'
+import { kafkaConnectionSchema, topicName, type KafkaConnectionConfig } from '../sources/kafka/config.js'
+import { loadConfigSection } from '../config/validate.js'
 
 export const kafkaDlqConfigSchema = kafkaConnectionSchema
   .extend({
@@ -36,7 +37,7 @@ export const kafkaDlqConfigSchema = kafkaConnectionSchema
 export type KafkaDlqConfig = Readonly<z.output<typeof kafkaDlqConfigSchema>>
 
 export function loadKafkaDlqConfig(input: unknown, prefix = 'deadLetter.kafka'): KafkaDlqConfig {
-  return parseConfig(kafkaDlqConfigSchema, input, prefix)
+  return loadConfigSection(kafkaDlqConfigSchema, input, prefix)
 }
 
 /**

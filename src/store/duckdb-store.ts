@@ -5,6 +5,7 @@
  * statements whatever its size, and re-ingesting the same input (same deterministic event ids) stores
  * nothing twice.
  */
+import { loadConfigSection } from '../config/validate.js'
 import { existsSync, mkdirSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { DuckDBInstance, DuckDBTimestampValue, LIST, VARCHAR } from '@duckdb/node-api'
@@ -73,12 +74,7 @@ export class DuckDbStore implements AuditStore, Sink {
   private queue: Promise<unknown> = Promise.resolve()
 
   constructor(config: DuckDbStoreConfig = {}) {
-    const parsed = duckDbStoreConfigSchema.safeParse(config)
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0]
-      throw new EnvoyAuditError('EA_CONFIG_INVALID', `store.${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}`)
-    }
-    this.config = Object.freeze(parsed.data)
+    this.config = loadConfigSection(duckDbStoreConfigSchema, config, 'store')
     this.path = this.config.path === ':memory:' ? ':memory:' : resolve(this.config.path)
     this.serialize = compileEventSerializer()
   }

@@ -9,6 +9,7 @@
  * here a request logged by both sidecars counts on both lines' edges (they usually differ: the client
  * line has no peer SPIFFE ID). Coverage and finding counts are the same.
  */
+import { loadConfigSection } from '../config/validate.js'
 import { z } from 'zod'
 import type { Client } from '@opensearch-project/opensearch'
 import { EnvoyAuditError } from '../errors.js'
@@ -68,12 +69,7 @@ export class OpenSearchStore implements AuditStore {
   private closed = false
 
   constructor(private readonly options: OpenSearchStoreOptions) {
-    const parsed = openSearchStoreConfigSchema.safeParse(options.config ?? {})
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0]
-      throw new EnvoyAuditError('EA_CONFIG_INVALID', `store.opensearch.${(issue?.path ?? []).join('.')}: ${issue?.message ?? 'invalid'}`)
-    }
-    this.config = Object.freeze(parsed.data)
+    this.config = loadConfigSection(openSearchStoreConfigSchema, options.config, 'store.opensearch')
     this.client = options.client
   }
 

@@ -3,6 +3,7 @@
  * bound has an explicit default. Defaults follow the peers (Data Prepper: 5 MiB bulks and exponential
  * backoff from 50 ms; Vector: retry until delivered): an outage slows the source down, it never drops.
  */
+import { deepFreeze, parseConfig } from '../../config/validate.js'
 import { z } from 'zod'
 import { EnvoyAuditError } from '../../errors.js'
 
@@ -74,31 +75,14 @@ export type ConnectionConfig = Readonly<z.output<typeof connectionConfigSchema>>
 export type SinkConfigInput = z.input<typeof sinkConfigSchema>
 export type SinkConfig = Readonly<Omit<z.output<typeof sinkConfigSchema>, 'retry'> & { retry: Readonly<z.output<typeof sinkConfigSchema>['retry']> }>
 
-function parseOrThrow<S extends z.ZodType>(schema: S, input: unknown, prefix: string): z.output<S> {
-  const parsed = schema.safeParse(input ?? {})
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]
-    const path = [prefix, ...(issue?.path ?? []).map(String)].filter((p) => p !== '').join('.')
-    throw new EnvoyAuditError('EA_CONFIG_INVALID', `${path}: ${issue?.message ?? 'invalid value'}`)
-  }
-  return parsed.data
-}
-
-function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === 'object') {
-    for (const v of Object.values(value)) deepFreeze(v)
-    Object.freeze(value)
-  }
-  return value
-}
 
 /** Validates and freezes the connection config; errors name the option path (`opensearch.node`, ...). */
 export function loadConnectionConfig(input: unknown, prefix = 'opensearch'): ConnectionConfig {
-  return deepFreeze(parseOrThrow(connectionConfigSchema, input, prefix))
+  return deepFreeze(parseConfig(connectionConfigSchema, input, prefix))
 }
 
 export function loadSinkConfig(input: unknown = {}, prefix = 'opensearch.sink'): SinkConfig {
-  const c = parseOrThrow(sinkConfigSchema, input, prefix)
+  const c = parseConfig(sinkConfigSchema, input, prefix)
   if (c.retry.maxMs < c.retry.initialMs) {
     throw new EnvoyAuditError('EA_CONFIG_INVALID', `${prefix}.retry.maxMs: must be >= retry.initialMs`)
   }

@@ -4,8 +4,8 @@
  * explicit default except the brokers and topics. Secrets never appear in the config: SASL passwords
  * and key passphrases are named by environment variable or file, so the config can be logged.
  */
+import { loadConfigSection } from '../../config/validate.js'
 import { z } from 'zod'
-import { EnvoyAuditError } from '../../errors.js'
 
 const hostPort = z.string().regex(/^[^\s:]+:\d{1,5}$/, 'broker must be host:port')
 export const topicName = z
@@ -128,25 +128,6 @@ export type KafkaConnectionConfig = Readonly<z.output<typeof kafkaConnectionSche
 export type KafkaSourceConfigInput = z.input<typeof kafkaSourceConfigSchema>
 export type KafkaSourceConfig = Readonly<z.output<typeof kafkaSourceConfigSchema>>
 
-export function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
-    Object.freeze(value)
-    for (const v of Object.values(value as Record<string, unknown>)) deepFreeze(v)
-  }
-  return value
-}
-
-/** Validates with `schema`; throws EA_CONFIG_INVALID naming the option path. */
-export function parseConfig<S extends z.ZodType>(schema: S, input: unknown, prefix: string): Readonly<z.output<S>> {
-  const parsed = schema.safeParse(input ?? {})
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]
-    const path = [prefix, ...(issue?.path ?? []).map(String)].filter((p) => p !== '').join('.')
-    throw new EnvoyAuditError('EA_CONFIG_INVALID', `${path}: ${issue?.message ?? 'invalid value'}`)
-  }
-  return deepFreeze(parsed.data)
-}
-
 export function loadKafkaSourceConfig(input: unknown, prefix = 'source.kafka'): KafkaSourceConfig {
-  return parseConfig(kafkaSourceConfigSchema, input, prefix)
+  return loadConfigSection(kafkaSourceConfigSchema, input, prefix)
 }
