@@ -8,6 +8,7 @@ const BENCHES: Record<string, () => Promise<{ main: () => Promise<unknown> }>> =
   'end-to-end': () => import('./end-to-end.js'),
   memory: () => import('./memory.js'),
   'store-ingest': () => import('./store-ingest.js'),
+  hunt: () => import('./hunt-bench.js'),
 }
 
 const only = process.argv.slice(2)
