@@ -10,6 +10,7 @@ import { registerReport } from './report.js'
 import { registerDemo } from './demo.js'
 import { registerSetup } from './setup.js'
 import { registerAlerting } from './alerting.js'
+import { registerDemoProduce } from './demo-produce.js'
 import { registerHunt } from './hunt.js'
 import { registerFlows } from './flows.js'
 import { registerPolicy } from './policy.js'
@@ -24,6 +25,7 @@ export function registerCommands(program: Command): void {
   registerDemo(program)
   registerSetup(program)
   registerAlerting(program)
+  registerDemoProduce(program)
   registerFlows(program)
   registerHunt(program)
   registerPolicy(program)
