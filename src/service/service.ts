@@ -21,6 +21,7 @@ import { createKafkaSource, type KafkaSource } from '../sources/kafka/index.js'
 import { createKafkaDeadLetterSink, dlqConfigFromSource } from '../sinks/kafka-dlq.js'
 import { createNdjsonDeadLetterSink, createNdjsonEventSink } from '../sinks/ndjson-sink.js'
 import { OpenSearchSink } from '../sinks/opensearch/sink.js'
+import { loadConnectionConfig, type ConnectionConfig } from '../sinks/opensearch/config.js'
 import { DuckDbStore } from '../store/duckdb-store.js'
 import { createAlertSink } from '../alerting/alert-sink.js'
 import { teeSink } from '../sinks/tee-sink.js'
@@ -66,7 +67,7 @@ export function buildService(config: EnvoyAuditConfig, deps: ServiceDeps): Servi
   if (config.sink.kind === 'opensearch' && config.sink.opensearch !== undefined) {
     const os = new OpenSearchSink({
       config: config.sink.opensearch.sink,
-      connection: config.sink.opensearch.connection,
+      connection: withEnvCredentials(config.sink.opensearch.connection, deps.env ?? process.env),
       logger: { warn: (o, m) => logger.warn(o, m) },
     })
     metrics.addStats('opensearch', { stats: () => ({ ...os.stats }) }, 'OpenSearch sink')
@@ -205,4 +206,15 @@ export function transportWarnings(config: EnvoyAuditConfig): string[] {
     if (a.kafka.sasl !== undefined && !ssl.enabled) w.push('alerting.kafka.sasl without ssl: the SASL credentials travel in plaintext')
   }
   return w
+}
+
+/**
+ * Basic-auth credentials stay out of config files: when `sink.opensearch.connection` names no
+ * username, OPENSEARCH_USERNAME and OPENSEARCH_PASSWORD are used (as `setup` does), so a mounted
+ * config and a Kubernetes secret in the environment combine.
+ */
+export function withEnvCredentials(connection: ConnectionConfig, env: NodeJS.ProcessEnv): ConnectionConfig {
+  const username = env.OPENSEARCH_USERNAME
+  if (connection.username !== undefined || username === undefined || username === '') return connection
+  return loadConnectionConfig({ ...connection, username, password: env.OPENSEARCH_PASSWORD }, 'sink.opensearch.connection')
 }

@@ -97,3 +97,18 @@ describe('envoy-audit run (kafka → opensearch), graceful shutdown', () => {
     expect(svc.stderr()).toMatch(/source\.kafka\.brokers\.0: broker must be host:port/)
   })
 })
+
+describe('envoy-audit run takes OpenSearch credentials from the environment', () => {
+  test('OPENSEARCH_USERNAME/OPENSEARCH_PASSWORD fill a connection without a username; an explicit one wins', async () => {
+    const { withEnvCredentials } = await import('../../src/service/service.js')
+    const { loadConnectionConfig } = await import('../../src/sinks/opensearch/config.js')
+    const bare = loadConnectionConfig({ node: 'https://os:9200' })
+    const filled = withEnvCredentials(bare, { OPENSEARCH_USERNAME: 'envoy-audit', OPENSEARCH_PASSWORD: 's3cret!' })
+    expect(filled).toMatchObject({ node: 'https://os:9200', username: 'envoy-audit', password: 's3cret!' })
+    expect(Object.isFrozen(filled)).toBe(true)
+    const explicit = loadConnectionConfig({ node: 'https://os:9200', username: 'a', password: 'b' })
+    expect(withEnvCredentials(explicit, { OPENSEARCH_USERNAME: 'x', OPENSEARCH_PASSWORD: 'y' })).toBe(explicit)
+    expect(withEnvCredentials(bare, {})).toBe(bare)
+    expect(() => withEnvCredentials(bare, { OPENSEARCH_USERNAME: 'u' })).toThrow(/sink\.opensearch\.connection/)
+  })
+})
