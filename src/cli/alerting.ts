@@ -12,7 +12,7 @@ import { provisionMonitors } from '../alerting/monitors.js'
 import { importDashboards } from '../alerting/dashboards.js'
 import { addOpenSearchOptions, connectionFromOptions, type OpenSearchCliOptions } from './setup.js'
 
-interface ProvisionOptions extends OpenSearchCliOptions {
+export interface ProvisionOptions extends OpenSearchCliOptions {
   dashboards?: string
   dashboardsCa?: string
   tenant?: string
@@ -38,51 +38,54 @@ export function registerAlerting(program: Command): void {
     .option('--no-monitors', 'skip the monitors')
     .option('--no-saved-objects', 'skip the Dashboards import')
     .option('--json', 'print the result as JSON')
-  addOpenSearchOptions(cmd).action(async (opts: ProvisionOptions) => {
-    const out: Record<string, unknown> = {}
-    const connection = connectionFromOptions(opts)
-    if (opts.monitors) {
-      const client = await createOpenSearchClient(connection, { maxRetries: 3 })
-      try {
-        out.monitors = await provisionMonitors(client, {
-          eventsIndex: opts.eventsIndex,
-          ...(opts.channelId !== undefined ? { channelId: opts.channelId } : {}),
-          ...(opts.disabled === true ? { disabled: true } : {}),
-        })
-      } finally {
-        await client.close()
-      }
-    }
-    const dashboardsUrl = opts.dashboards ?? process.env.DASHBOARDS_URL
-    if (opts.savedObjects && dashboardsUrl !== undefined) {
-      const caFile = opts.dashboardsCa ?? opts.ca
-      let ca: Buffer | undefined
-      if (caFile !== undefined) {
-        try {
-          ca = readFileSync(caFile)
-        } catch (err) {
-          throw new EnvoyAuditError('EA_IO', `--dashboards-ca: cannot read ${caFile}: ${(err as Error).message}`)
-        }
-      }
-      out.savedObjects = await importDashboards(dashboardsUrl, {
-        ...(connection.username !== undefined && connection.password !== undefined ? { auth: { username: connection.username, password: connection.password } } : {}),
-        ...(ca !== undefined ? { ca } : {}),
-        rejectUnauthorized: !connection.insecure,
-        ...(opts.tenant !== undefined ? { tenant: opts.tenant } : {}),
+  addOpenSearchOptions(cmd).action((opts: ProvisionOptions) => provisionAlerting(opts))
+}
+
+/** Monitors and saved objects, printed as a report; shared by `alerting provision` and `setup --with-alerting`. */
+export async function provisionAlerting(opts: ProvisionOptions): Promise<void> {
+  const out: Record<string, unknown> = {}
+  const connection = connectionFromOptions(opts)
+  if (opts.monitors) {
+    const client = await createOpenSearchClient(connection, { maxRetries: 3 })
+    try {
+      out.monitors = await provisionMonitors(client, {
+        eventsIndex: opts.eventsIndex,
+        ...(opts.channelId !== undefined ? { channelId: opts.channelId } : {}),
+        ...(opts.disabled === true ? { disabled: true } : {}),
       })
+    } finally {
+      await client.close()
     }
-    if (opts.json === true) {
-      process.stdout.write(JSON.stringify(out) + '\n')
-      return
+  }
+  const dashboardsUrl = opts.dashboards ?? process.env.DASHBOARDS_URL
+  if (opts.savedObjects && dashboardsUrl !== undefined) {
+    const caFile = opts.dashboardsCa ?? opts.ca
+    let ca: Buffer | undefined
+    if (caFile !== undefined) {
+      try {
+        ca = readFileSync(caFile)
+      } catch (err) {
+        throw new EnvoyAuditError('EA_IO', `--dashboards-ca: cannot read ${caFile}: ${(err as Error).message}`)
+      }
     }
-    const m = out.monitors as { created: string[]; updated: string[]; unchanged: string[] } | undefined
-    if (m !== undefined) {
-      for (const n of m.created) process.stdout.write(`created   monitor ${n}\n`)
-      for (const n of m.updated) process.stdout.write(`updated   monitor ${n}\n`)
-      for (const n of m.unchanged) process.stdout.write(`unchanged monitor ${n}\n`)
-    }
-    const s = out.savedObjects as { successCount: number } | undefined
-    if (s !== undefined) process.stdout.write(`imported  ${s.successCount} saved objects into Dashboards\n`)
-    else if (opts.savedObjects) process.stdout.write('skipped   saved objects (no --dashboards URL)\n')
-  })
+    out.savedObjects = await importDashboards(dashboardsUrl, {
+      ...(connection.username !== undefined && connection.password !== undefined ? { auth: { username: connection.username, password: connection.password } } : {}),
+      ...(ca !== undefined ? { ca } : {}),
+      rejectUnauthorized: !connection.insecure,
+      ...(opts.tenant !== undefined ? { tenant: opts.tenant } : {}),
+    })
+  }
+  if (opts.json === true) {
+    process.stdout.write(JSON.stringify(out) + '\n')
+    return
+  }
+  const m = out.monitors as { created: string[]; updated: string[]; unchanged: string[] } | undefined
+  if (m !== undefined) {
+    for (const n of m.created) process.stdout.write(`created   monitor ${n}\n`)
+    for (const n of m.updated) process.stdout.write(`updated   monitor ${n}\n`)
+    for (const n of m.unchanged) process.stdout.write(`unchanged monitor ${n}\n`)
+  }
+  const s = out.savedObjects as { successCount: number } | undefined
+  if (s !== undefined) process.stdout.write(`imported  ${s.successCount} saved objects into Dashboards\n`)
+  else if (opts.savedObjects) process.stdout.write('skipped   saved objects (no --dashboards URL)\n')
 }

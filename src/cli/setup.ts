@@ -82,6 +82,8 @@ interface SetupOptions extends OpenSearchCliOptions {
   retentionDays: string
   snapshotRepository?: string
   json?: boolean
+  withAlerting?: boolean
+  dashboards?: string
 }
 
 function int(value: string, option: string): number {
@@ -103,6 +105,8 @@ export function registerSetup(program: Command): void {
     .option('--retention-days <n>', 'days after rollover before an index is deleted (AU-11/M-21-31: 365)', '365')
     .option('--snapshot-repository <name>', 'snapshot each index to this repository before delete (cold storage)')
     .option('--json', 'print the steps as JSON')
+    .option('--with-alerting', 'also create or update the Alerting monitors (dashboards/monitors), as `alerting provision` does')
+    .option('--dashboards <url>', 'with --with-alerting: also import the Dashboards saved objects into this OpenSearch Dashboards URL')
   addOpenSearchOptions(cmd).action(async (opts: SetupOptions) => {
     const connection = connectionFromOptions(opts)
     const lifecycle = loadLifecycleConfig({
@@ -122,6 +126,15 @@ export function registerSetup(program: Command): void {
       else for (const s of steps) process.stdout.write(`${s.action.padEnd(9)} ${s.resource}${s.detail !== undefined ? ` (${s.detail})` : ''}\n`)
     } finally {
       await client.close()
+    }
+    if (opts.withAlerting === true) {
+      const { provisionAlerting } = await import('./alerting.js')
+      await provisionAlerting({
+        ...opts,
+        monitors: true,
+        savedObjects: opts.dashboards !== undefined,
+        eventsIndex: `${opts.eventsAlias}*`,
+      })
     }
   })
 }
