@@ -10,7 +10,7 @@ import { outageDrill } from './outage.js'
 import { fuzzDrill } from './fuzz.js'
 
 const kills = Number(process.env.DRILL_KILLS ?? 20)
-const records = Number(process.env.DRILL_RECORDS ?? 20_000)
+const records = Number(process.env.DRILL_RECORDS ?? 150_000)
 const started = Date.now()
 const r = await runCrashDrill({
   records,
