@@ -4,13 +4,13 @@
  * `.ndjson`, with the `osd-xsrf: true` header (the older `kbn-xsrf` is refused). overwrite=true makes
  * the import idempotent: objects keep their ids and are replaced in place.
  */
+import { packageFile } from '../package-root.js'
 import { randomBytes } from 'node:crypto'
-import { existsSync, readFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import http from 'node:http'
 import https from 'node:https'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { fileURLToPath } from 'node:url'
 import { EnvoyAuditError } from '../errors.js'
 
 export interface ImportDashboardsOptions {
@@ -44,13 +44,7 @@ interface ImportResponse {
 }
 
 export function defaultDashboardsFile(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url))
-  for (let i = 0; i < 5; i++) {
-    const candidate = path.join(dir, 'dashboards', 'envoy-audit.ndjson')
-    if (existsSync(candidate)) return candidate
-    dir = path.dirname(dir)
-  }
-  throw new EnvoyAuditError('EA_IO', 'dashboards/envoy-audit.ndjson not found next to the envoy-audit package')
+  return packageFile('dashboards/envoy-audit.ndjson')
 }
 
 /** Builds the multipart/form-data body with one `file` part (RFC 7578). */

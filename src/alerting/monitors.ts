@@ -5,9 +5,9 @@
  * the stored query (range gte/lte become from/to, adds enabled_time, schema_version...), so comparing
  * bodies would report a change on every run.
  */
+import { packageFile } from '../package-root.js'
 import { createHash } from 'node:crypto'
-import { existsSync, readdirSync, readFileSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
+import { readdirSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import { EnvoyAuditError } from '../errors.js'
 
@@ -51,13 +51,7 @@ const MONITORS_PATH = '/_plugins/_alerting/monitors'
 
 /** Finds dashboards/monitors next to the package: src/alerting under tsx, dist/src/alerting when built. */
 export function defaultMonitorsDir(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url))
-  for (let i = 0; i < 5; i++) {
-    const candidate = path.join(dir, 'dashboards', 'monitors')
-    if (existsSync(candidate)) return candidate
-    dir = path.dirname(dir)
-  }
-  throw new EnvoyAuditError('EA_IO', 'dashboards/monitors not found next to the envoy-audit package')
+  return packageFile('dashboards/monitors')
 }
 
 /** Reads and checks every *.json monitor definition in the directory, sorted by file name. */
