@@ -10,14 +10,14 @@ import { outageDrill } from './outage.js'
 import { fuzzDrill } from './fuzz.js'
 
 const kills = Number(process.env.DRILL_KILLS ?? 20)
-const records = Number(process.env.DRILL_RECORDS ?? 150_000)
+const records = Number(process.env.DRILL_RECORDS ?? 400_000)
 const started = Date.now()
 const r = await runCrashDrill({
   records,
   partitions: 4,
   kills,
   minKillAfterMs: 0,
-  maxKillAfterMs: 1500,
+  maxKillAfterMs: 1000,
   seed: Number(process.env.DRILL_SEED ?? Date.now() % 100_000),
   log: (l) => process.stderr.write(`drill: ${l}\n`),
 })

@@ -128,15 +128,16 @@ export async function runCrashDrill(opts: DrillOptions): Promise<DrillReport> {
       }
     }
     const indexedIds = os.docs('envoy-audit-events').map((d) => d._id)
+    const indexedSet = new Set(indexedIds)
     const dlq = await broker.messages('envoy-dlq', 0)
     const dead = new Set(dlq.map(dlqKey))
     const withReason = dlq.every((m) => headerText(m.headers['envoy-audit.reason']).startsWith('EA_'))
     return {
       produced: opts.records,
       expectedIndexed: expectedIds.size,
-      indexed: new Set(indexedIds).size,
+      indexed: indexedSet.size,
       unexpectedInIndex: indexedIds.filter((id) => !expectedIds.has(id)).length,
-      missing: [...expectedIds].filter((id) => !indexedIds.includes(id)).length + [...expectedDead].filter((k) => !dead.has(k)).length,
+      missing: [...expectedIds].filter((id) => !indexedSet.has(id)).length + [...expectedDead].filter((k) => !dead.has(k)).length,
       deadLettered: withReason ? dead.size : -1,
       deadLetterDuplicates: dlq.length - dead.size,
       kills: opts.kills,
