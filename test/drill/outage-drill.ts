@@ -14,6 +14,7 @@
  * committed offsets at the end of every partition (full recovery). Used by test/service/outage.test.ts
  * (short phases) and `npm run drill` (long ones).
  */
+import { dlqKey, headerText } from '../support/crash-drill.js'
 import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -55,6 +56,8 @@ export interface OutageReport {
   exitCode: number | string
   /** The service's last log lines (error level), for a failing run. */
   stderrTail: string
+  /** The service's final `envoy-audit run: read N records: ...` line, wherever it stands in stderr. */
+  summary: string
 }
 
 const JUNK_EVERY = 20
@@ -216,6 +219,7 @@ export async function runOutageDrill(opts: OutageOptions): Promise<OutageReport>
         rssMedianMb: Math.round(sorted[Math.floor(sorted.length / 2)] ?? 0),
         exitCode,
         stderrTail: svc.stderr().slice(-3000),
+        summary: /^envoy-audit run: .*$/m.exec(svc.stderr())?.[0] ?? '',
       }
     } finally {
       clearInterval(timer)
@@ -235,12 +239,3 @@ function fullyCommitted(broker: KafkaTestBroker, partitions: number): boolean {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-function headerText(v: Buffer | Buffer[] | undefined): string {
-  if (v === undefined) return ''
-  return (Array.isArray(v) ? v[0] : v)?.toString('utf8') ?? ''
-}
-
-function dlqKey(m: { headers: Record<string, Buffer | Buffer[] | undefined> }): string {
-  return `${headerText(m.headers['envoy-audit.source.partition'])}/${headerText(m.headers['envoy-audit.source.offset'])}`
-}

@@ -18,7 +18,7 @@ describe('outage drill (short): OpenSearch 503/429 then refusing connections, Ka
     // The bound is generous on purpose: it catches unbounded buffering during the outage, not noise.
     expect(r.rssMaxMb).toBeLessThan(600)
     // The graceful stop itself completes (the summary line is printed after every component closed).
-    expect(r.stderrTail).toContain('envoy-audit run: read 2000 records: 1900 events, 100 dead letters')
+    expect(r.summary).toContain('envoy-audit run: read 2000 records: 1900 events, 100 dead letters')
     // After the broker dropped the Kafka connections kafkajs can keep a socket open; the service exits
     // 0 anyway once everything is flushed and committed (src/cli/run.ts), not at the shutdown timeout.
     expect(r.exitCode).toBe(0)
