@@ -14,7 +14,9 @@ import type { Sink, SinkWriteResult } from '../pipeline/component.js'
 import type { DuckDbStore } from '../store/duckdb-store.js'
 import { EnvoyAuditError } from '../errors.js'
 import type { IntegrityKey } from './config.js'
-import { checkpointMac, genesis, link, positionOf, streamOf } from './chain.js'
+import { epochOf, planAppend, type StreamState } from './ledger-core.js'
+
+export { epochOf }
 
 export const LEDGER_DDL: readonly string[] = [
   `CREATE TABLE IF NOT EXISTS integrity_ledger (stream VARCHAR NOT NULL, pos BIGINT NOT NULL, event_id VARCHAR NOT NULL,
@@ -23,22 +25,8 @@ export const LEDGER_DDL: readonly string[] = [
      head VARCHAR NOT NULL, key_id VARCHAR, mac VARCHAR, signed_at VARCHAR NOT NULL, PRIMARY KEY (stream, pos))`,
 ]
 
-interface StreamState {
-  /** The ledger stream name: the logical stream, plus `#<epoch>` after a coordinate reuse. */
-  stream: string
-  epoch: number
-  lastPos: bigint
-  count: number
-  head: string
-}
-
 /** Rows per INSERT: keeps the parameter list of one statement bounded. */
 const CHUNK = 400
-
-export function epochOf(stream: string): { logical: string; epoch: number } {
-  const m = /^(.*)#(\d+)$/.exec(stream)
-  return m === null ? { logical: stream, epoch: 1 } : { logical: m[1]!, epoch: Number(m[2]) }
-}
 
 export class DuckDbLedger {
   private readonly states = new Map<string, StreamState>()
@@ -79,72 +67,30 @@ export class DuckDbLedger {
 
   private async appendNow(events: readonly AuditEvent[]): Promise<void> {
     await this.start()
-    const groups = new Map<string, { pos: bigint | undefined; event: AuditEvent }[]>()
-    for (const event of events) {
-      const logical = streamOf(event.audit.source)
-      let g = groups.get(logical)
-      if (g === undefined) groups.set(logical, (g = []))
-      g.push({ pos: positionOf(event.audit.source), event })
-    }
-    const rows: (string | number)[][] = []
-    const checkpoints: (string | number | null)[][] = []
-    const next = new Map<string, StreamState>()
-    for (const [logical, group] of groups) {
-      group.sort((a, b) => (a.pos === undefined || b.pos === undefined ? 0 : a.pos < b.pos ? -1 : a.pos > b.pos ? 1 : 0))
-      let st: StreamState = { ...(this.states.get(logical) ?? { stream: logical, epoch: 1, lastPos: -1n, count: 0, head: genesis(logical) }) }
-      const old = group.filter((x) => x.pos !== undefined && x.pos <= st.lastPos).map((x) => x.pos!.toString())
-      const before = rows.length
-      const known = old.length === 0 ? new Map<string, string>() : await this.ledgerIds(st.stream, old)
-      let diverged = false
-      for (const { pos: p, event } of group) {
-        const pos = p ?? st.lastPos + 1n
-        if (!diverged && pos <= st.lastPos) {
-          if (known.get(pos.toString()) === event.event.id) {
-            this.stats.replaysSkipped++
-            continue
-          }
-          diverged = true
-          const epoch = st.epoch + 1
-          const stream = `${logical}#${epoch}`
-          st = { stream, epoch, lastPos: -1n, count: 0, head: genesis(stream) }
-          this.stats.epochs++
-        }
-        if (pos <= st.lastPos) continue
-        const hash = event.audit.hash
-        if (hash === undefined) throw new EnvoyAuditError('EA_SINK_UNAVAILABLE', 'integrity ledger: an event has no audit.hash (the integrity stage must run last)', { retryable: false })
-        st.head = link(st.head, event.event.id, hash)
-        st.count++
-        st.lastPos = pos
-        rows.push([st.stream, pos.toString(), event.event.id, hash, st.head])
-      }
-      if (rows.length > before) {
-        const fields = { stream: st.stream, pos: st.lastPos.toString(), count: st.count, head: st.head }
-        const mac = this.key === undefined ? null : checkpointMac(this.key, fields)
-        checkpoints.push([fields.stream, fields.pos, fields.count, fields.head, this.key?.id ?? null, mac, new Date().toISOString()])
-      }
-      next.set(logical, st)
-    }
+    const plan = await planAppend(events, (logical) => this.states.get(logical), (stream, positions) => this.ledgerIds(stream, positions), this.key)
     try {
-      for (let i = 0; i < rows.length; i += CHUNK) {
-        const chunk = rows.slice(i, i + CHUNK)
+      for (let i = 0; i < plan.rows.length; i += CHUNK) {
+        const chunk = plan.rows.slice(i, i + CHUNK)
         await this.store.sql(
           `INSERT INTO integrity_ledger VALUES ${chunk.map(() => '(?, CAST(? AS BIGINT), ?, ?, ?)').join(', ')} ON CONFLICT DO NOTHING`,
-          chunk.flat(),
+          chunk.flatMap((r) => [r.stream, r.pos, r.eventId, r.hash, r.chain]),
         )
       }
-      for (const c of checkpoints) {
+      for (const c of plan.checkpoints) {
         await this.store.sql(
           'INSERT INTO integrity_checkpoints VALUES (?, CAST(? AS BIGINT), ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
-          c.map((v) => (v === null ? (null as unknown as string) : v)),
+          [c.stream, c.pos, c.count, c.head, c.keyId as string, c.mac as string, c.signedAt],
         )
       }
     } catch (err) {
       // Retryable: the batch is not acknowledged, so it is replayed and ledgered then.
       throw new EnvoyAuditError('EA_SINK_UNAVAILABLE', `integrity ledger write failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
     }
-    for (const [logical, st] of next) this.states.set(logical, st)
-    this.stats.ledgered += rows.length
-    this.stats.checkpoints += checkpoints.length
+    for (const [logical, st] of plan.next) this.states.set(logical, st)
+    this.stats.ledgered += plan.rows.length
+    this.stats.checkpoints += plan.checkpoints.length
+    this.stats.replaysSkipped += plan.replaysSkipped
+    this.stats.epochs += plan.epochs
   }
 
   private async ledgerIds(stream: string, positions: string[]): Promise<Map<string, string>> {
