@@ -16,122 +16,34 @@ import type { AuditEvent, Finding } from '../generated/types.js'
 import type { DuckDbStore } from '../store/duckdb-store.js'
 import { EVENT_COLUMNS, FINDING_COLUMNS, type Column, type FindingRow } from '../store/duckdb-schema.js'
 import type { IntegrityKey } from './config.js'
-import { genesis, hashStoredEvent, link, macMatches } from './chain.js'
+import { addIssue, checkChains, checkStoredEvent, emptyReport, ledgerIndex, type CheckpointEntry, type LedgerEntry, type VerifyReport } from './verify-core.js'
 
-export interface VerifyIssue {
-  kind: 'deleted' | 'modified' | 'inserted' | 'chain'
-  /** Event id, or the stream for chain issues. */
-  id: string
-  detail: string
-}
-
-export interface VerifyReport {
-  ok: boolean
-  /** False when the store has no integrity tables at all (written by `ingest`, or with integrity off). */
-  hasLedger: boolean
-  events: number
-  ledgered: number
-  streams: number
-  checkpoints: number
-  /** Checkpoints whose MAC was verified with the key. */
-  signedVerified: number
-  /** Ledger entries after the last checkpoint of their stream: not yet covered by a signed head. */
-  unsignedTail: number
-  warnings: string[]
-  issues: VerifyIssue[]
-  counts: { deleted: number; modified: number; inserted: number; chain: number }
-  /** The latest head per stream: record them outside the store to detect tail truncation later. */
-  heads: { stream: string; pos: string; count: number; head: string }[]
-}
-
-const MAX_LISTED = 1000
+export type { VerifyIssue, VerifyReport } from './verify-core.js'
 
 export async function verifyDuckDbStore(store: DuckDbStore, key: IntegrityKey | undefined): Promise<VerifyReport> {
-  const report: VerifyReport = {
-    ok: true, hasLedger: true, events: 0, ledgered: 0, streams: 0, checkpoints: 0, signedVerified: 0, unsignedTail: 0,
-    warnings: [], issues: [], counts: { deleted: 0, modified: 0, inserted: 0, chain: 0 }, heads: [],
-  }
-  const issue = (i: VerifyIssue): void => {
-    report.counts[i.kind]++
-    if (report.issues.length < MAX_LISTED) report.issues.push(i)
-  }
+  const report = emptyReport()
   const tables = new Set((await store.sql(`SELECT table_name FROM information_schema.tables`)).rows.map((r) => String(r.table_name)))
   if (!tables.has('integrity_ledger') || !tables.has('integrity_checkpoints')) {
     report.hasLedger = false
     report.warnings.push('this store has no integrity ledger (written with integrity disabled or by a version without it): every event counts as inserted')
   }
-  const ledger = tables.has('integrity_ledger')
-    ? (await store.sql(`SELECT stream, CAST(pos AS VARCHAR) AS pos, event_id, hash, chain FROM integrity_ledger l ORDER BY l.stream, l.pos`)).rows
+  const ledger: LedgerEntry[] = tables.has('integrity_ledger')
+    ? (await store.sql(`SELECT stream, CAST(pos AS VARCHAR) AS pos, event_id, hash, chain FROM integrity_ledger l ORDER BY l.stream, l.pos`)).rows.map((r) => ({
+        stream: String(r.stream), pos: String(r.pos), event_id: String(r.event_id), hash: String(r.hash), chain: String(r.chain),
+      }))
     : []
-  const checkpoints = tables.has('integrity_checkpoints')
-    ? (await store.sql(`SELECT stream, CAST(pos AS VARCHAR) AS pos, CAST(count AS VARCHAR) AS count, head, key_id, mac FROM integrity_checkpoints c ORDER BY c.stream, c.pos`)).rows
+  const checkpoints: CheckpointEntry[] = tables.has('integrity_checkpoints')
+    ? (await store.sql(`SELECT stream, CAST(pos AS VARCHAR) AS pos, CAST(count AS VARCHAR) AS count, head, key_id, mac FROM integrity_checkpoints c ORDER BY c.stream, c.pos`)).rows.map((c) => ({
+        stream: String(c.stream), pos: String(c.pos), count: String(c.count), head: String(c.head),
+        key_id: c.key_id === null ? null : String(c.key_id), mac: c.mac === null ? null : String(c.mac),
+      }))
     : []
-  report.ledgered = ledger.length
-  report.checkpoints = checkpoints.length
 
   // 1. Ledger against checkpoints.
-  const cpByStream = new Map<string, Record<string, unknown>[]>()
-  for (const c of checkpoints) {
-    const s = String(c.stream)
-    cpByStream.set(s, [...(cpByStream.get(s) ?? []), c])
-  }
-  const ledgerByStream = new Map<string, Record<string, unknown>[]>()
-  for (const r of ledger) {
-    const s = String(r.stream)
-    let list = ledgerByStream.get(s)
-    if (list === undefined) ledgerByStream.set(s, (list = []))
-    list.push(r)
-  }
-  const streams = new Set([...ledgerByStream.keys(), ...cpByStream.keys()])
-  report.streams = streams.size
-  let unsignedSeen = false
-  for (const stream of streams) {
-    const entries = ledgerByStream.get(stream) ?? []
-    const cps = cpByStream.get(stream) ?? []
-    let head = genesis(stream)
-    let i = 0
-    let prevPos = '-1'
-    for (const cp of cps) {
-      const cpPos = BigInt(String(cp.pos))
-      while (i < entries.length && BigInt(String(entries[i]!.pos)) <= cpPos) {
-        const e = entries[i]!
-        head = link(head, String(e.event_id), String(e.hash))
-        i++
-      }
-      const fields = { stream, pos: String(cp.pos), count: i, head }
-      const range = `ledger positions (${prevPos}, ${String(cp.pos)}]`
-      if (head !== cp.head || String(i) !== String(cp.count)) {
-        issue({ kind: 'chain', id: stream, detail: `checkpoint at ${String(cp.pos)} does not match the recomputed chain (${i} entries vs ${String(cp.count)} signed): ${range} were altered, added or removed` })
-      }
-      if (key !== undefined) {
-        if (typeof cp.mac !== 'string' || cp.mac === '') issue({ kind: 'chain', id: stream, detail: `checkpoint at ${String(cp.pos)} is not signed although a key is configured` })
-        else if (!macMatches(key, { ...fields, count: Number(cp.count), head: String(cp.head) }, cp.mac)) {
-          issue({ kind: 'chain', id: stream, detail: `checkpoint at ${String(cp.pos)} has an invalid MAC (forged, or signed with another key: key id ${String(cp.key_id)} vs ${key.id})` })
-        } else report.signedVerified++
-      } else if (typeof cp.mac === 'string' && cp.mac !== '') unsignedSeen = true
-      prevPos = String(cp.pos)
-    }
-    report.unsignedTail += entries.length - i
-    // The ledger's own chain column: the first row where it disagrees pinpoints an edit before any checkpoint catches it.
-    let h = genesis(stream)
-    for (const e of entries) {
-      h = link(h, String(e.event_id), String(e.hash))
-      if (h !== e.chain) {
-        issue({ kind: 'chain', id: stream, detail: `ledger chain breaks at position ${String(e.pos)} (event ${String(e.event_id)})` })
-        break
-      }
-    }
-    const last = cps.at(-1)
-    if (last !== undefined) report.heads.push({ stream, pos: String(last.pos), count: Number(last.count), head: String(last.head) })
-  }
-  if (unsignedSeen) report.warnings.push('checkpoints are signed but no key was given (--key-file or ENVOY_AUDIT_INTEGRITY_KEY): MACs not checked')
-  if (checkpoints.length > 0 && checkpoints.every((c) => c.mac === null)) {
-    report.warnings.push('checkpoints are unsigned (no integrity key when written): an attacker with write access could rebuild the chain')
-  }
+  checkChains(report, ledger, checkpoints, key)
 
   // 2. Events against the ledger.
-  const byId = new Map<string, { hash: string; stream: string; pos: string }>()
-  for (const r of ledger) byId.set(String(r.event_id), { hash: String(r.hash), stream: String(r.stream), pos: String(r.pos) })
+  const byId = ledgerIndex(ledger)
   const seen = new Set<string>()
   const select = EVENT_COLUMNS.map(columnSql).join(', ')
   const { rows } = await store.sql(`SELECT ${select}, event_json FROM events`)
@@ -140,36 +52,20 @@ export async function verifyDuckDbStore(store: DuckDbStore, key: IntegrityKey | 
   for (const row of rows) {
     const id = String(row.id)
     seen.add(id)
-    const entry = byId.get(id)
-    let stored: AuditEvent
-    let hash: string
-    try {
-      stored = JSON.parse(String(row.event_json)) as AuditEvent
-      hash = hashStoredEvent(String(row.event_json))
-    } catch {
-      issue({ kind: entry === undefined ? 'inserted' : 'modified', id, detail: 'event_json is not valid JSON' })
-      continue
-    }
-    if (entry === undefined) {
-      issue({ kind: 'inserted', id, detail: 'stored event has no ledger entry' })
-      continue
-    }
-    if (hash !== entry.hash) issue({ kind: 'modified', id, detail: `event_json hash differs from the ledger (${entry.stream} @ ${entry.pos})` })
-    else if (stored.audit?.hash !== entry.hash) issue({ kind: 'modified', id, detail: 'audit.hash differs from the ledger' })
-    else if (stored.event?.id !== id) issue({ kind: 'modified', id, detail: `event_json belongs to event ${String(stored.event?.id)}` })
-    else {
+    const stored = checkStoredEvent(report, id, String(row.event_json), byId.get(id))
+    if (stored !== undefined) {
       const col = mismatch(EVENT_COLUMNS, row, stored)
-      if (col !== undefined) issue({ kind: 'modified', id, detail: `column ${col} differs from the stored event` })
+      if (col !== undefined) addIssue(report, { kind: 'modified', id, detail: `column ${col} differs from the stored event` })
       else {
         const f = findingsMismatch(stored, findingsByEvent.get(id) ?? [])
-        if (f !== undefined) issue({ kind: 'modified', id, detail: f })
+        if (f !== undefined) addIssue(report, { kind: 'modified', id, detail: f })
       }
     }
     findingsByEvent.delete(id)
   }
-  for (const [id, entry] of byId) if (!seen.has(id)) issue({ kind: 'deleted', id, detail: `ledgered at ${entry.stream} @ ${entry.pos}, missing from the store` })
+  for (const [id, entry] of byId) if (!seen.has(id)) addIssue(report, { kind: 'deleted', id, detail: `ledgered at ${entry.stream} @ ${entry.pos}, missing from the store` })
   // Findings left behind by a deleted event are part of that deletion, already reported.
-  for (const id of findingsByEvent.keys()) if (!byId.has(id)) issue({ kind: 'inserted', id, detail: 'findings rows for an event that is not stored' })
+  for (const id of findingsByEvent.keys()) if (!byId.has(id)) addIssue(report, { kind: 'inserted', id, detail: 'findings rows for an event that is not stored' })
   report.ok = report.issues.length === 0
   return report
 }
