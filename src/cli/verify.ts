@@ -1,53 +1,78 @@
 /**
- * `envoy-audit verify`: tamper evidence for the stored audit trail (AU-9(3), AU-10). Exit codes:
- * 0 intact (warnings allowed), 3 tampering found (deleted, modified or inserted events, or a broken
- * chain), 2 usage, 1 other errors.
+ * `envoy-audit verify`: tamper evidence for the stored audit trail (AU-9(3), AU-10), for the embedded
+ * store (`--store`) or OpenSearch (`--opensearch URL`, with the connection options of `setup`).
+ * Exit codes: 0 intact (warnings allowed), 3 tampering found (deleted, modified or inserted events,
+ * or a broken chain), 2 usage, 1 other errors (no ledger, store unreachable).
  */
 import type { Command } from 'commander'
 import { EnvoyAuditError } from '../errors.js'
 import { DEFAULT_STORE_PATH, openDuckDbStore } from '../store/duckdb-store.js'
-import { DEFAULT_KEY_ENV, loadIntegrityKey } from '../integrity/config.js'
-import { verifyDuckDbStore, type VerifyReport } from '../integrity/verify-duckdb.js'
+import { DEFAULT_KEY_ENV, loadIntegrityKey, type IntegrityKey } from '../integrity/config.js'
+import { verifyDuckDbStore } from '../integrity/verify-duckdb.js'
+import { verifyOpenSearch } from '../integrity/verify-opensearch.js'
+import type { VerifyReport } from '../integrity/verify-core.js'
+import { DEFAULT_INTEGRITY_PREFIX } from '../integrity/opensearch-indices.js'
+import { createOpenSearchClient } from '../sinks/opensearch/client.js'
+import { addOpenSearchOptions, connectionFromOptions, type OpenSearchCliOptions } from './setup.js'
 
 export const EXIT_TAMPERED = 3
 
-interface VerifyOptions {
+interface VerifyOptions extends OpenSearchCliOptions {
   store: string
-  opensearch?: string
   keyFile?: string
   requireKey?: boolean
   json?: boolean
+  eventsAlias: string
+  findingsAlias: string
+  indexPrefix: string
 }
 
 export function registerVerify(program: Command): void {
-  program
+  const cmd = program
     .command('verify')
     .description('check the stored events against the integrity ledger: report deleted, modified and inserted events (exit 3 when tampered)')
-    .option('--store <path>', 'DuckDB store file', DEFAULT_STORE_PATH)
-    .option('--opensearch <url>', 'verify an OpenSearch store (not supported yet: the OpenSearch sink keeps no ledger)')
+    .option('--store <path>', 'DuckDB store file (when no --opensearch is given)', DEFAULT_STORE_PATH)
     .option('--key-file <file>', `checkpoint HMAC key (default: the ${DEFAULT_KEY_ENV} environment variable)`)
     .option('--require-key', 'fail when no key is available, instead of only checking the chain')
     .option('--json', 'the full report as JSON on stdout')
-    .addHelpText('after', '\nSee docs/integrity.md for what is and is not detected.\n')
+    .option('--events-alias <name>', 'with --opensearch: events alias, as given to setup (read as <name>*)', 'envoy-audit-events')
+    .option('--findings-alias <name>', 'with --opensearch: findings alias, as given to setup (read as <name>*)', 'envoy-audit-findings')
+    .option('--index-prefix <prefix>', 'with --opensearch: integrity ledger indices <prefix>-ledger, -checkpoints, -heads (integrity.indexPrefix)', DEFAULT_INTEGRITY_PREFIX)
+  addOpenSearchOptions(cmd)
+    .addHelpText('after', '\nWith --opensearch, the password comes from OPENSEARCH_PASSWORD or --password-file; TLS is verified unless --insecure.\nSee docs/integrity.md for what is and is not detected.\n')
     .action(async (opts: VerifyOptions) => {
-      if (opts.opensearch !== undefined) {
-        throw new EnvoyAuditError('EA_USAGE', 'verify --opensearch is not supported yet: only the embedded store keeps an integrity ledger (use --store)')
-      }
       const key = loadIntegrityKey({ keyEnv: DEFAULT_KEY_ENV, requireKey: opts.requireKey === true, ...(opts.keyFile === undefined ? {} : { keyFile: opts.keyFile }) })
-      const store = await openDuckDbStore(opts.store, { mustExist: true })
-      let report: VerifyReport
-      try {
-        report = await verifyDuckDbStore(store, key)
-      } finally {
-        await store.close()
-      }
+      const { report, where } = opts.opensearch !== undefined ? await fromOpenSearch(opts, key) : await fromStore(opts, key)
       if (!report.hasLedger) {
         // Not "tampered" and not "intact": there is nothing to check against.
-        throw new EnvoyAuditError('EA_IO', `${opts.store} has no integrity ledger (written by ingest/demo, or with integrity disabled): nothing to verify`)
+        throw new EnvoyAuditError('EA_IO', `${where} has no integrity ledger (written by ingest/demo, with integrity disabled, or under another --index-prefix): nothing to verify`)
       }
       process.stdout.write(opts.json === true ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report, key !== undefined))
       if (!report.ok) process.exitCode = EXIT_TAMPERED
     })
+}
+
+async function fromStore(opts: VerifyOptions, key: IntegrityKey | undefined): Promise<{ report: VerifyReport; where: string }> {
+  const store = await openDuckDbStore(opts.store, { mustExist: true })
+  try {
+    return { report: await verifyDuckDbStore(store, key), where: opts.store }
+  } finally {
+    await store.close()
+  }
+}
+
+async function fromOpenSearch(opts: VerifyOptions, key: IntegrityKey | undefined): Promise<{ report: VerifyReport; where: string }> {
+  const connection = connectionFromOptions(opts)
+  const client = await createOpenSearchClient(connection, { maxRetries: 3 })
+  try {
+    const report = await verifyOpenSearch(client, { eventsAlias: opts.eventsAlias, findingsAlias: opts.findingsAlias, indexPrefix: opts.indexPrefix, key })
+    return { report, where: connection.node }
+  } catch (err) {
+    if (err instanceof EnvoyAuditError) throw err
+    throw new EnvoyAuditError('EA_SINK_UNAVAILABLE', `verify: reading OpenSearch failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
+  } finally {
+    await client.close()
+  }
 }
 
 // eslint-disable-next-line no-control-regex

@@ -1,6 +1,6 @@
 /**
  * Configuration of tamper evidence (`integrity:` in the service config). On by default: every event
- * gets audit.hash, and the embedded store keeps the per-stream ledger and checkpoints. Checkpoints
+ * gets audit.hash, and the embedded store or the OpenSearch sink keeps the per-stream ledger and checkpoints. Checkpoints
  * are signed (HMAC-SHA256) only when a key is configured; without one they still detect accidental
  * damage and naive edits, not an attacker who recomputes the chain (docs/integrity.md).
  */
@@ -23,6 +23,8 @@ export const integrityConfigSchema = z
     keyEnv: z.string().min(1).max(128).regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name').default(DEFAULT_KEY_ENV),
     /** Refuse to start without a key (recommended in production: unsigned checkpoints are forgeable). */
     requireKey: z.boolean().default(false),
+    /** With the OpenSearch sink: the ledger indices are `<indexPrefix>-ledger`, `-checkpoints` and `-heads`. */
+    indexPrefix: z.string().min(1).max(200).regex(/^[a-z0-9][a-z0-9._-]*$/, 'a lowercase OpenSearch index name prefix').default('envoy-audit-integrity'),
   })
   .strict()
 

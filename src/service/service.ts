@@ -13,6 +13,8 @@ import { withRedaction } from '../redact/redactor.js'
 import { loadIntegrityKey } from '../integrity/config.js'
 import { createHashStage } from '../integrity/chain.js'
 import { DuckDbLedger, ledgeredSink } from '../integrity/ledger.js'
+import { OpenSearchLedger } from '../integrity/opensearch-ledger.js'
+import { ledgeredOpenSearchSink } from '../integrity/opensearch-ledgered-sink.js'
 import type { DeadLetterSink, Sink, Source } from '../pipeline/component.js'
 import { PipelineCounters } from '../pipeline/counters.js'
 import { runPipeline } from '../pipeline/runner.js'
@@ -72,14 +74,22 @@ export function buildService(config: EnvoyAuditConfig, deps: ServiceDeps): Servi
     })
     metrics.addStats('opensearch', { stats: () => ({ ...os.stats }) }, 'OpenSearch sink')
     primary = os
+    if (config.integrity.enabled) {
+      const { retry, closeTimeoutMs } = config.sink.opensearch.sink
+      const ledger = new OpenSearchLedger({
+        connection: withEnvCredentials(config.sink.opensearch.connection, deps.env ?? process.env),
+        key: integrityKey(config, deps), indexPrefix: config.integrity.indexPrefix, retry, closeTimeoutMs,
+        logger: { warn: (o, m) => logger.warn(o, m) },
+      })
+      metrics.addStats('integrity', { stats: () => ({ ...ledger.stats }) }, 'Integrity ledger')
+      primary = ledgeredOpenSearchSink(os, ledger)
+    }
   } else if (config.sink.kind === 'embedded') {
     const store = new DuckDbStore(config.sink.embedded)
     metrics.addStats('embedded', { stats: () => ({ ...store.stats }) }, 'Embedded store')
     primary = store
     if (config.integrity.enabled) {
-      const key = loadIntegrityKey(config.integrity, deps.env ?? process.env)
-      if (key === undefined) logger.warn('integrity checkpoints are unsigned: set ENVOY_AUDIT_INTEGRITY_KEY or integrity.keyFile (docs/integrity.md)')
-      const ledger = new DuckDbLedger(store, key)
+      const ledger = new DuckDbLedger(store, integrityKey(config, deps))
       metrics.addStats('integrity', { stats: () => ({ ...ledger.stats }) }, 'Integrity ledger')
       primary = ledgeredSink(store, ledger)
     }
@@ -162,6 +172,12 @@ export function buildService(config: EnvoyAuditConfig, deps: ServiceDeps): Servi
     },
   }
   return service
+}
+
+function integrityKey(config: EnvoyAuditConfig, deps: ServiceDeps): ReturnType<typeof loadIntegrityKey> {
+  const key = loadIntegrityKey(config.integrity, deps.env ?? process.env)
+  if (key === undefined) deps.logger.warn('integrity checkpoints are unsigned: set ENVOY_AUDIT_INTEGRITY_KEY or integrity.keyFile (docs/integrity.md)')
+  return key
 }
 
 /** Flattens a stats object to what Prometheus gauges can carry: numbers and maps of numbers. */

@@ -2,7 +2,8 @@
  * `_bulk` for the test server. Input is NDJSON: an action line (`{"create":{"_index":..,"_id":..}}` or
  * `index`), then the document line. The response is HTTP 200 with one item per action in request order,
  * `errors: true` when any item failed, as OpenSearch answers; a malformed action line fails the whole
- * request with 400, which is also what OpenSearch does.
+ * request with 400, which is also what OpenSearch does. `if_seq_no`/`if_primary_term` in the action
+ * metadata make the write conditional (409 when the document moved or does not exist).
  */
 import { randomUUID } from 'node:crypto'
 import { itemErrorFor } from './faults.js'
@@ -70,6 +71,7 @@ export function handleBulk(srv: TestOpenSearch, pathIndex: string | undefined, b
     }
     try {
       const index = srv.state.writeIndex(target)
+      if (meta.if_seq_no !== undefined || meta.if_primary_term !== undefined) srv.state.checkSeqNo(index, id, meta.if_seq_no, meta.if_primary_term)
       const { result, doc: stored } = srv.state.put(index, id, doc, action)
       items.push({
         [action]: {

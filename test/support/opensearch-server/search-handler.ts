@@ -1,7 +1,8 @@
-/** `_search` and `_count` for the test server, over the query/aggregation subset in search.ts. */
+/** `_search` and `_count` for the test server, over the query/aggregation subset in search.ts; `?scroll=` opens a scroll (documents.ts). */
 import { compileQuery, QueryError, runAggs, sortDocs, type Doc } from './search.js'
 import { ApiError, type ClusterState } from './state.js'
 import type { Reply } from './server.js'
+import { openScroll } from './documents.js'
 
 type Json = Record<string, unknown>
 
@@ -40,6 +41,16 @@ export function handleSearch(state: ClusterState, method: string, parts: string[
     track === true || matched.length <= (typeof track === 'number' ? track : DEFAULT_TRACK_TOTAL_HITS)
       ? { value: matched.length, relation: 'eq' }
       : { value: typeof track === 'number' ? track : DEFAULT_TRACK_TOTAL_HITS, relation: 'gte' }
+  if (query.scroll !== undefined) {
+    const { id, page } = openScroll(state, sorted, size)
+    return {
+      status: 200,
+      body: {
+        _scroll_id: id, took: 1, timed_out: false, _shards: shards,
+        hits: { total, max_score: null, hits: page.map((d) => ({ _index: d._index, _id: d._id, _score: null, _source: d._source })) },
+      },
+    }
+  }
   const out: Json = {
     took: 1,
     timed_out: false,

@@ -15,6 +15,7 @@ import { ApiError, ClusterState, type StoredDoc } from './state.js'
 import { handleBulk } from './bulk.js'
 import { handleAdmin } from './admin.js'
 import { handleSearch } from './search-handler.js'
+import { handleMget, handleScroll } from './documents.js'
 
 export interface RecordedRequest {
   method: string
@@ -207,6 +208,8 @@ export class TestOpenSearch {
     }
     if (parts[parts.length - 1] === '_bulk') return handleBulk(this, parts.length > 1 ? parts[0] : undefined, body)
     const last = parts[parts.length - 1]
+    if (parts[0] === '_search' && parts[1] === 'scroll') return handleScroll(this.state, method, parts[2], body)
+    if (last === '_mget') return handleMget(this.state, parts.length > 1 ? parts[0] : undefined, body)
     if (last === '_search' || last === '_count') return handleSearch(this.state, method, parts, query, body)
     return handleAdmin(this.state, method, parts, query, body)
   }

@@ -193,6 +193,15 @@ export class ClusterState {
     return { result: existing === undefined ? 'created' : 'updated', doc }
   }
 
+  /** Optimistic concurrency control: the document must exist at exactly this sequence number (primary term is always 1 here). */
+  checkSeqNo(index: IndexState, id: string, seqNo: unknown, primaryTerm: unknown): void {
+    const existing = index.docs.get(id)
+    if (existing === undefined)
+      throw new ApiError(409, 'version_conflict_engine_exception', `[${id}]: version conflict, document does not exist (expected [${String(seqNo)}] and primary term [${String(primaryTerm)}])`)
+    if (Number(seqNo) !== existing._seq_no || Number(primaryTerm) !== 1)
+      throw new ApiError(409, 'version_conflict_engine_exception', `[${id}]: version conflict, required seqNo [${String(seqNo)}], primary term [${String(primaryTerm)}]. current document has seqNo [${existing._seq_no}] and primary term [1]`)
+  }
+
   nextSeqNo(): number {
     return this.seq++
   }

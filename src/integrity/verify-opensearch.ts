@@ -1,0 +1,200 @@
+/**
+ * `envoy-audit verify --opensearch`: checks the events (and findings) in OpenSearch against the
+ * integrity ledger indices, with the same checks and report as the embedded store (verify-core.ts):
+ *
+ *  1. The ledger against the checkpoints and the per-stream head documents: each chain recomputed
+ *     from genesis must reach every signed count and head, every MAC must verify with the key.
+ *  2. Every stored event (scrolled with its `_id` and `_source`) against its ledger entry: no entry =
+ *     inserted, another hash = modified, a ledger entry whose event is gone = deleted. Findings
+ *     documents must be exactly what the sink derives from the stored event.
+ *
+ * Reads everything through scrolls (sorted by `_doc`, the cheapest order) and holds the ledger (about
+ * 200 bytes per event: id, hash, stream, position) and the set of seen ids in memory; the events
+ * themselves stream through one page at a time.
+ */
+import type { Client } from '@opensearch-project/opensearch'
+import fastJson from 'fast-json-stringify'
+import type { AuditEvent } from '../generated/types.js'
+import { findingDocuments, findingId, findingSchema, type FindingDocument } from '../sinks/opensearch/documents.js'
+import type { IntegrityKey } from './config.js'
+import { genesis, link, macMatches } from './chain.js'
+import { entryId, integrityIndices } from './opensearch-indices.js'
+import { addIssue, checkChains, checkStoredEvent, comparePos, emptyReport, ledgerIndex, type CheckpointEntry, type LedgerEntry, type VerifyReport } from './verify-core.js'
+
+export interface OpenSearchVerifyOptions {
+  eventsAlias: string
+  findingsAlias: string
+  indexPrefix: string
+  key: IntegrityKey | undefined
+  /** Documents per scroll page. */
+  pageSize?: number
+}
+
+type Json = Record<string, unknown>
+type Hit = { _id: string; _source: Json }
+
+const SCROLL_KEEPALIVE = '2m'
+
+/** Every document of a target, page by page; the scroll is released even when the caller stops early. */
+async function* scrollAll(client: Client, index: string, pageSize: number): AsyncGenerator<Hit[]> {
+  let res = await client.search({ index, scroll: SCROLL_KEEPALIVE, body: { size: pageSize, sort: ['_doc'], query: { match_all: {} } } } as never)
+  let body = res.body as { _scroll_id?: string; hits?: { hits?: Hit[] } }
+  const ids = new Set<string>()
+  try {
+    for (;;) {
+      if (body._scroll_id !== undefined) ids.add(body._scroll_id)
+      const hits = body.hits?.hits ?? []
+      if (hits.length === 0) return
+      yield hits
+      if (body._scroll_id === undefined) return
+      res = await client.scroll({ body: { scroll: SCROLL_KEEPALIVE, scroll_id: body._scroll_id } } as never)
+      body = res.body as typeof body
+    }
+  } finally {
+    if (ids.size > 0) await client.clearScroll({ body: { scroll_id: [...ids] } } as never).catch(() => undefined)
+  }
+}
+
+async function exists(client: Client, index: string): Promise<boolean> {
+  return (await client.indices.exists({ index })).body === true
+}
+
+const str = (v: unknown): string => (v === undefined || v === null ? '' : String(v))
+
+function byStreamAndPos(a: { stream: string; pos: string }, b: { stream: string; pos: string }): number {
+  return a.stream < b.stream ? -1 : a.stream > b.stream ? 1 : comparePos(a.pos, b.pos)
+}
+
+/** JSON with keys sorted at every level: two documents compare equal whatever their key order. */
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`
+  if (v !== null && typeof v === 'object') {
+    return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonical((v as Json)[k])}`).join(',')}}`
+  }
+  return JSON.stringify(v) ?? 'null'
+}
+
+const validPos = (p: string): boolean => /^-?\d{1,20}$/.test(p)
+
+export async function verifyOpenSearch(client: Client, options: OpenSearchVerifyOptions): Promise<VerifyReport> {
+  const report = emptyReport()
+  const pageSize = options.pageSize ?? 2000
+  const names = integrityIndices(options.indexPrefix)
+  const hasLedger = (await exists(client, names.ledger)) && (await exists(client, names.checkpoints))
+  const ledger: LedgerEntry[] = []
+  const checkpoints: CheckpointEntry[] = []
+  const heads: Json[] = []
+  if (!hasLedger) {
+    report.hasLedger = false
+    report.warnings.push(`no integrity ledger indices (${names.ledger}, ${names.checkpoints}): written with integrity disabled, by another --index-prefix, or by a version without it`)
+  } else {
+    for await (const page of scrollAll(client, names.ledger, pageSize)) {
+      for (const h of page) {
+        const e = { stream: str(h._source.stream), pos: str(h._source.pos), event_id: str(h._source.event_id), hash: str(h._source.hash), chain: str(h._source.chain) }
+        if (!validPos(e.pos) || h._id !== entryId(e.stream, e.pos)) {
+          addIssue(report, { kind: 'chain', id: e.stream, detail: `ledger document ${h._id} does not belong at ${e.stream} @ ${e.pos} (added or edited)` })
+          if (!validPos(e.pos)) continue
+        }
+        ledger.push(e)
+      }
+    }
+    for await (const page of scrollAll(client, names.checkpoints, pageSize)) {
+      for (const h of page) {
+        const s = h._source
+        const c: CheckpointEntry = { stream: str(s.stream), pos: str(s.pos), count: str(s.count), head: str(s.head), key_id: s.key_id === null ? null : str(s.key_id), mac: s.mac === null || s.mac === undefined ? null : str(s.mac) }
+        if (!validPos(c.pos)) addIssue(report, { kind: 'chain', id: c.stream, detail: `checkpoint document ${h._id} has no valid position` })
+        else checkpoints.push(c)
+      }
+    }
+    if (await exists(client, names.heads)) for await (const page of scrollAll(client, names.heads, pageSize)) heads.push(...page.map((h) => h._source))
+  }
+  ledger.sort(byStreamAndPos)
+  checkpoints.sort(byStreamAndPos)
+
+  // 1. Ledger against checkpoints, then against each stream's head document (the writers' commit point).
+  const ledgerByStream = checkChains(report, ledger, checkpoints, options.key)
+  for (const h of heads) checkHead(report, h, ledgerByStream.get(str(h.ledger_stream)) ?? [], options.key)
+
+  // 2. Events against the ledger; findings against their events.
+  const byId = ledgerIndex(ledger)
+  const findings = await readFindings(client, options.findingsAlias, pageSize)
+  const serializeFinding = fastJson(findingSchema as object) as (f: FindingDocument) => string
+  const seen = new Set<string>()
+  let withFindings = 0
+  for await (const page of scrollAll(client, `${options.eventsAlias}*`, pageSize)) {
+    for (const h of page) {
+      report.events++
+      const id = h._id
+      if (seen.has(id)) {
+        addIssue(report, { kind: 'inserted', id, detail: 'a second copy of this event in another index' })
+        continue
+      }
+      seen.add(id)
+      const stored = checkStoredEvent(report, id, JSON.stringify(h._source), byId.get(id))
+      if (stored === undefined) {
+        // Its findings share the event's fate, already reported.
+        for (let n = 0; findings?.delete(findingId(id, n)) === true; n++);
+        continue
+      }
+      const expected = findingDocuments(stored as AuditEvent).map((f) => canonical(JSON.parse(serializeFinding(f))))
+      if (expected.length > 0) withFindings++
+      if (findings === undefined) continue
+      let bad: string | undefined
+      for (let n = 0; n < expected.length; n++) {
+        const fid = findingId(id, n)
+        const got = findings.get(fid)
+        findings.delete(fid)
+        if (got === undefined) bad ??= `findings document ${fid} is missing`
+        else if (canonical(got) !== expected[n]) bad ??= `findings document ${fid} differs from the stored event`
+      }
+      for (let n = expected.length; findings.delete(findingId(id, n)); n++) bad ??= `findings document ${findingId(id, n)} is not one of the stored event's findings`
+      if (bad !== undefined) addIssue(report, { kind: 'modified', id, detail: bad })
+    }
+  }
+  for (const [id, entry] of byId) if (!seen.has(id)) addIssue(report, { kind: 'deleted', id, detail: `ledgered at ${entry.stream} @ ${entry.pos}, missing from ${options.eventsAlias}*` })
+  if (findings === undefined) {
+    if (withFindings > 0) report.warnings.push(`${withFindings} events have findings but there are no findings documents in ${options.findingsAlias}*: findings not checked (sink.writeFindings off?)`)
+  } else {
+    for (const fid of findings.keys()) {
+      const eventId = fid.replace(/:\d+$/, '')
+      // Findings left behind by a deleted event are part of that deletion, already reported.
+      if (!byId.has(eventId)) addIssue(report, { kind: 'inserted', id: eventId, detail: `findings document ${fid} for an event that is not ledgered` })
+      else if (seen.has(eventId)) addIssue(report, { kind: 'modified', id: eventId, detail: `findings document ${fid} is not one of the stored event's findings` })
+    }
+  }
+  report.ok = report.issues.length === 0
+  return report
+}
+
+/** Findings documents by id, or undefined when there are none at all (not written, or another alias). */
+async function readFindings(client: Client, alias: string, pageSize: number): Promise<Map<string, Json> | undefined> {
+  const out = new Map<string, Json>()
+  for await (const page of scrollAll(client, `${alias}*`, pageSize)) for (const h of page) out.set(h._id, h._source)
+  return out.size === 0 ? undefined : out
+}
+
+/** A head document is a signed checkpoint of the latest state: it must match the ledger it claims. */
+function checkHead(report: VerifyReport, h: Json, entries: LedgerEntry[], key: IntegrityKey | undefined): void {
+  const stream = str(h.ledger_stream)
+  const pos = str(h.pos)
+  if (!validPos(pos)) {
+    addIssue(report, { kind: 'chain', id: stream, detail: 'head document has no valid position' })
+    return
+  }
+  let head = genesis(stream)
+  let count = 0
+  for (const e of entries) {
+    if (BigInt(e.pos) > BigInt(pos)) break
+    head = link(head, e.event_id, e.hash)
+    count++
+  }
+  if (head !== str(h.head) || String(count) !== str(h.count)) {
+    addIssue(report, { kind: 'chain', id: stream, detail: `head document at ${pos} does not match the recomputed chain (${count} entries vs ${str(h.count)})` })
+  }
+  if (key === undefined) return
+  const mac = str(h.mac)
+  if (mac === '') addIssue(report, { kind: 'chain', id: stream, detail: `head document at ${pos} is not signed although a key is configured` })
+  else if (!macMatches(key, { stream, pos, count: Number(h.count), head: str(h.head) }, mac)) {
+    addIssue(report, { kind: 'chain', id: stream, detail: `head document at ${pos} has an invalid MAC (key id ${str(h.key_id)} vs ${key.id})` })
+  }
+}

@@ -1,0 +1,59 @@
+/**
+ * The OpenSearch ledger wired as the service wires it (sink wrapped by ledgeredOpenSearchSink), over the
+ * real @opensearch-project/opensearch client against the wire-compatible test server
+ * (test/support/opensearch-server: a test double with in-memory state, not OpenSearch).
+ */
+import type { Client } from '@opensearch-project/opensearch'
+import type { RawRecord, Sink } from '../../src/pipeline/component.js'
+import { createBatchHandler, runPipeline } from '../../src/pipeline/runner.js'
+import { createFileSource } from '../../src/sources/file-source.js'
+import { OpenSearchSink } from '../../src/sinks/opensearch/sink.js'
+import { loadConnectionConfig, loadSinkConfig } from '../../src/sinks/opensearch/config.js'
+import { createOpenSearchClient } from '../../src/sinks/opensearch/client.js'
+import { OpenSearchLedger } from '../../src/integrity/opensearch-ledger.js'
+import { ledgeredOpenSearchSink } from '../../src/integrity/opensearch-ledgered-sink.js'
+import { verifyOpenSearch } from '../../src/integrity/verify-opensearch.js'
+import type { VerifyReport } from '../../src/integrity/verify-core.js'
+import type { IntegrityKey } from '../../src/integrity/config.js'
+import { FIXTURE, memoryDlq, stages } from './harness.js'
+
+export const KEY: IntegrityKey = { id: 'os-test', bytes: Buffer.from('opensearch-ledger-key-0123456789') }
+
+export interface Names {
+  eventsAlias: string
+  findingsAlias: string
+  indexPrefix: string
+}
+
+export const DEFAULT_NAMES: Names = { eventsAlias: 'envoy-audit-events', findingsAlias: 'envoy-audit-findings', indexPrefix: 'envoy-audit-integrity' }
+
+export function client(url: string): Promise<Client> {
+  return createOpenSearchClient(loadConnectionConfig({ node: url }), { maxRetries: 0 })
+}
+
+export interface Writer {
+  ledger: OpenSearchLedger
+  sink: Sink
+}
+
+/** One pipeline member: its own sink and ledger on a shared client (the caller closes the client). */
+export function writer(c: Client, key: IntegrityKey | undefined = KEY, names: Names = DEFAULT_NAMES, closeTimeoutMs = 5_000): Writer {
+  const os = new OpenSearchSink({ client: c, config: loadSinkConfig({ eventsAlias: names.eventsAlias, findingsAlias: names.findingsAlias, flushIntervalMs: 2, retry: { initialMs: 5, maxMs: 40 }, closeTimeoutMs }) })
+  const ledger = new OpenSearchLedger({ client: c, key, indexPrefix: names.indexPrefix, retry: { initialMs: 5, maxMs: 40 }, closeTimeoutMs })
+  return { ledger, sink: ledgeredOpenSearchSink(os, ledger) }
+}
+
+export async function ingestFile(w: Writer, file = FIXTURE, batchRecords = 7): Promise<void> {
+  await runPipeline(createFileSource({ files: [file], batchRecords }), { ...stages(), sink: w.sink, deadLetters: memoryDlq() })
+}
+
+/** A batch handler as the Kafka source calls it; start the writer's sink first. */
+export function handlerFor(w: Writer): (records: RawRecord[]) => Promise<void> {
+  return createBatchHandler({ ...stages(), sink: w.sink, deadLetters: memoryDlq() })
+}
+
+export function verify(c: Client, key: IntegrityKey | undefined = KEY, names: Names = DEFAULT_NAMES): Promise<VerifyReport> {
+  return verifyOpenSearch(c, { ...names, key, pageSize: 7 })
+}
+
+export const kinds = (r: VerifyReport): string[] => r.issues.map((i) => `${i.kind}:${i.id}`)
