@@ -80,6 +80,10 @@ export async function verifyOpenSearch(client: Client, options: OpenSearchVerify
   const report = emptyReport()
   const pageSize = options.pageSize ?? 2000
   const names = integrityIndices(options.indexPrefix)
+  // Search is near-real-time: without a refresh, events written in the last second would look deleted.
+  // Best effort: an auditor's read-only role may not be allowed to refresh (then run verify a little later).
+  const targets = [names.ledger, names.checkpoints, names.heads, `${options.eventsAlias}*`, `${options.findingsAlias}*`]
+  await client.indices.refresh({ index: targets.join(','), ignore_unavailable: true, allow_no_indices: true } as never).catch(() => undefined)
   const hasLedger = (await exists(client, names.ledger)) && (await exists(client, names.checkpoints))
   const ledger: LedgerEntry[] = []
   const checkpoints: CheckpointEntry[] = []

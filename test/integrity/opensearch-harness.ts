@@ -52,8 +52,9 @@ export function handlerFor(w: Writer): (records: RawRecord[]) => Promise<void> {
   return createBatchHandler({ ...stages(), sink: w.sink, deadLetters: memoryDlq() })
 }
 
-export function verify(c: Client, key: IntegrityKey | undefined = KEY, names: Names = DEFAULT_NAMES): Promise<VerifyReport> {
-  return verifyOpenSearch(c, { ...names, key, pageSize: 7 })
+/** `key: null` verifies without a key. */
+export function verify(c: Client, key: IntegrityKey | null = KEY, names: Names = DEFAULT_NAMES): Promise<VerifyReport> {
+  return verifyOpenSearch(c, { ...names, key: key ?? undefined, pageSize: 7 })
 }
 
 export const kinds = (r: VerifyReport): string[] => r.issues.map((i) => `${i.kind}:${i.id}`)

@@ -1,0 +1,164 @@
+/**
+ * Tampering with what the OpenSearch sink and ledger wrote, directly in the test server's document
+ * store (what an OpenSearch admin with write access could do), then `verify`.
+ */
+import { describe, test, expect, beforeEach, afterEach } from 'vitest'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { Client } from '@opensearch-project/opensearch'
+import { TestOpenSearch } from '../support/opensearch-server/index.js'
+import type { StoredDoc } from '../support/opensearch-server/state.js'
+import { checkpointMac, genesis, hashStoredEvent, link } from '../../src/integrity/chain.js'
+import type { IntegrityKey } from '../../src/integrity/config.js'
+import { runCli } from '../helpers/cli.js'
+import { client, ingestFile, kinds, KEY, verify, writer } from './opensearch-harness.js'
+
+type Json = Record<string, unknown>
+const EVENTS = 'envoy-audit-events'
+const LEDGER = 'envoy-audit-integrity-ledger'
+const CHECKPOINTS = 'envoy-audit-integrity-checkpoints'
+const HEADS = 'envoy-audit-integrity-heads'
+
+let srv: TestOpenSearch
+let c: Client
+let events: StoredDoc[]
+beforeEach(async () => {
+  srv = await TestOpenSearch.start()
+  c = await client(srv.url)
+  await ingestFile(writer(c))
+  events = srv.docs(EVENTS)
+})
+afterEach(async () => {
+  await c.close()
+  await srv.close()
+})
+
+const docsOf = (index: string): Map<string, StoredDoc> => srv.state.indices.get(index)!.docs
+const source = (d: StoredDoc): Json => d._source as Json
+/** The k-th stored HTTP event (one with a URL path, which findings documents do not carry). */
+const httpEvent = (k: number): StoredDoc => events.filter((d) => (source(d).url as Json | undefined)?.path !== undefined)[k]!
+const ledgerDocFor = (eventId: string): StoredDoc => [...docsOf(LEDGER).values()].find((d) => source(d).event_id === eventId)!
+
+/** Rewrites an event's URL path and, like a careful attacker, its audit.hash to match. */
+function rewriteEvent(d: StoredDoc, path: string): string {
+  const e = structuredClone(source(d)) as { url: { path: string }; audit: { hash: string } }
+  e.url.path = path
+  e.audit.hash = hashStoredEvent(JSON.stringify(e))
+  d._source = e as unknown as Json
+  return e.audit.hash
+}
+
+/** Recomputes every chain value, checkpoint and head of the stream from genesis, signing with `key` (none: unsigned). */
+function rebuildLedger(key: IntegrityKey | undefined): void {
+  const rows = [...docsOf(LEDGER).values()].sort((a, b) => Number(source(a).pos) - Number(source(b).pos))
+  const stream = String(source(rows[0]!).stream)
+  let head = genesis(stream)
+  const at = new Map<number, { head: string; count: number }>()
+  rows.forEach((r, i) => {
+    head = link(head, String(source(r).event_id), String(source(r).hash))
+    source(r).chain = head
+    at.set(Number(source(r).pos), { head, count: i + 1 })
+  })
+  for (const d of [...docsOf(CHECKPOINTS).values(), ...docsOf(HEADS).values()]) {
+    const s = source(d)
+    const v = at.get(Number(s.pos))!
+    s.head = v.head
+    s.count = v.count
+    s.mac = key === undefined ? null : checkpointMac(key, { stream, pos: String(s.pos), count: v.count, head: v.head })
+  }
+}
+
+describe('verify --opensearch detects', () => {
+  test('nothing on untouched indices', async () => {
+    const r = await verify(c)
+    expect(r.issues).toEqual([])
+    expect(r.signedVerified).toBe(r.checkpoints)
+  })
+  test('a deleted event', async () => {
+    docsOf(EVENTS).delete(events[4]!._id)
+    expect(kinds(await verify(c))).toEqual([`deleted:${events[4]!._id}`])
+  })
+  test('a modified event, with or without its audit.hash recomputed', async () => {
+    const e = structuredClone(source(httpEvent(0))) as { url: { path: string } }
+    e.url.path = '/nothing-to-see'
+    httpEvent(0)._source = e as unknown as Json
+    rewriteEvent(httpEvent(1), '/innocent')
+    expect(kinds(await verify(c)).sort()).toEqual([`modified:${httpEvent(0)._id}`, `modified:${httpEvent(1)._id}`].sort())
+  })
+  test('an inserted event (a copy under a new id)', async () => {
+    docsOf(EVENTS).set('forged-1', { ...events[0]!, _id: 'forged-1' })
+    expect(kinds(await verify(c))).toEqual(['inserted:forged-1'])
+  })
+  test('an event and its ledger entry deleted together: the checkpoints no longer match', async () => {
+    docsOf(EVENTS).delete(events[6]!._id)
+    const l = ledgerDocFor(events[6]!._id)
+    docsOf(LEDGER).delete(l._id)
+    const r = await verify(c)
+    expect(r.counts.chain).toBeGreaterThan(0)
+    expect(r.ok).toBe(false)
+  })
+  test('a consistent rewrite of event, audit.hash, ledger and chain without the key: the MACs fail', async () => {
+    const target = httpEvent(0)
+    source(ledgerDocFor(target._id)).hash = rewriteEvent(target, '/innocent')
+    const wrongKey: IntegrityKey = { id: 'attacker', bytes: Buffer.from('not-the-real-key-0123456789abcdef') }
+    rebuildLedger(wrongKey)
+    const r = await verify(c)
+    expect(r.counts).toMatchObject({ deleted: 0, modified: 0, inserted: 0 })
+    expect(r.counts.chain).toBeGreaterThan(0)
+    expect(r.issues.every((i) => /invalid MAC/.test(i.detail))).toBe(true)
+  })
+  test('the same rewrite with the MACs removed is caught with the key, and (the documented limit) not without it', async () => {
+    const target = httpEvent(0)
+    source(ledgerDocFor(target._id)).hash = rewriteEvent(target, '/innocent')
+    rebuildLedger(undefined)
+    const keyed = await verify(c)
+    expect(keyed.issues.some((i) => /not signed although a key is configured/.test(i.detail))).toBe(true)
+    const keyless = await verify(c, null)
+    expect(keyless.ok).toBe(true)
+    expect(keyless.warnings.join('\n')).toMatch(/unsigned/)
+  })
+  test('a findings document edited (severity lowered)', async () => {
+    const f = srv.docs('envoy-audit-findings')[0]!
+    const s = source(f) as { finding: { severity: string }; event: { id: string } }
+    s.finding.severity = s.finding.severity === 'low' ? 'info' : 'low'
+    expect(kinds(await verify(c))).toEqual([`modified:${s.event.id}`])
+  })
+  test('a head document moved back (a writer would continue from a forged head)', async () => {
+    const h = [...docsOf(HEADS).values()][0]!
+    source(h).count = Number(source(h).count) - 1
+    const r = await verify(c)
+    expect(r.issues.map((i) => i.detail).join('\n')).toMatch(/head document/)
+  })
+  test('a ledger document planted under another id', async () => {
+    const l = ledgerDocFor(events[1]!._id)
+    docsOf(LEDGER).set('planted', { ...l, _id: 'planted' })
+    expect((await verify(c)).counts.chain).toBeGreaterThan(0)
+  })
+})
+
+describe('envoy-audit verify --opensearch (CLI)', () => {
+  test('exit 0 INTACT, exit 3 TAMPERED with the id, exit 1 when the indices hold no ledger', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ea-verify-os-'))
+    try {
+      const keyFile = join(dir, 'key')
+      writeFileSync(keyFile, KEY.bytes)
+      const ok = await runCli(['verify', '--opensearch', srv.url, '--key-file', keyFile])
+      expect(ok.stderr).toBe('')
+      expect(ok.code).toBe(0)
+      expect(ok.stdout).toMatch(/^INTACT: \d+ events, \d+ ledger entries in 1 streams, \d+ checkpoints \(\d+ signatures verified\)/)
+      docsOf(EVENTS).delete(events[0]!._id)
+      const bad = await runCli(['verify', '--opensearch', srv.url, '--key-file', keyFile, '--json'])
+      expect(bad.code).toBe(3)
+      const report = JSON.parse(bad.stdout) as { ok: boolean; counts: { deleted: number }; issues: { id: string }[] }
+      expect(report.ok).toBe(false)
+      expect(report.counts.deleted).toBe(1)
+      expect(report.issues[0]!.id).toBe(events[0]!._id)
+      const none = await runCli(['verify', '--opensearch', srv.url, '--index-prefix', 'elsewhere'])
+      expect(none.code).toBe(1)
+      expect(none.stderr).toMatch(/no integrity ledger/)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }, 60_000)
+})
