@@ -1,5 +1,6 @@
 /**
- * `envoy-audit setup --opensearch URL`: installs the ISM policy, index templates and write aliases.
+ * `envoy-audit setup --opensearch URL`: installs the ISM policy, index templates and write aliases, and
+ * creates the integrity ledger indices.
  * The connection options are exported for the other commands that talk to OpenSearch (ingest, report,
  * hunt). Passwords are never taken on the command line (they would show in `ps` and shell history):
  * they come from OPENSEARCH_PASSWORD or a file.
@@ -11,6 +12,7 @@ import { loadConnectionConfig, type ConnectionConfig } from '../sinks/opensearch
 import { createOpenSearchClient } from '../sinks/opensearch/client.js'
 import { loadLifecycleConfig } from '../lifecycle/config.js'
 import { runSetup } from '../lifecycle/setup.js'
+import { DEFAULT_INTEGRITY_PREFIX, ensureIntegrityIndices } from '../integrity/opensearch-indices.js'
 
 export interface OpenSearchCliOptions {
   opensearch?: string
@@ -81,6 +83,7 @@ interface SetupOptions extends OpenSearchCliOptions {
   warmDays: string
   retentionDays: string
   snapshotRepository?: string
+  integrityPrefix: string
   json?: boolean
   withAlerting?: boolean
   dashboards?: string
@@ -104,6 +107,7 @@ export function registerSetup(program: Command): void {
     .option('--warm-days <n>', 'days after rollover before an index turns read-only', '30')
     .option('--retention-days <n>', 'days after rollover before an index is deleted (AU-11/M-21-31: 365)', '365')
     .option('--snapshot-repository <name>', 'snapshot each index to this repository before delete (cold storage)')
+    .option('--integrity-prefix <prefix>', 'integrity ledger indices <prefix>-ledger, -checkpoints, -heads (integrity.indexPrefix; not under ISM)', DEFAULT_INTEGRITY_PREFIX)
     .option('--json', 'print the steps as JSON')
     .option('--with-alerting', 'also create or update the Alerting monitors (dashboards/monitors), as `alerting provision` does')
     .option('--dashboards <url>', 'with --with-alerting: also import the Dashboards saved objects into this OpenSearch Dashboards URL')
@@ -121,7 +125,7 @@ export function registerSetup(program: Command): void {
     })
     const client = await createOpenSearchClient(connection, { maxRetries: 3 })
     try {
-      const steps = await runSetup(client, lifecycle)
+      const steps = [...(await runSetup(client, lifecycle)), ...(await ensureIntegrityIndices(client, opts.integrityPrefix, { shards: lifecycle.shards, replicas: lifecycle.replicas }))]
       if (opts.json === true) process.stdout.write(JSON.stringify({ steps }) + '\n')
       else for (const s of steps) process.stdout.write(`${s.action.padEnd(9)} ${s.resource}${s.detail !== undefined ? ` (${s.detail})` : ''}\n`)
     } finally {

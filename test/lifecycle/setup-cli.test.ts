@@ -44,7 +44,7 @@ describe('envoy-audit setup (CLI, child process against the test server)', () =>
     const first = await cli(['setup', '--opensearch', srv.url, '--json'])
     expect(first.stderr).toBe('')
     expect(first.code).toBe(0)
-    expect((JSON.parse(first.stdout) as { steps: { action: string }[] }).steps.map((s) => s.action)).toEqual(['created', 'created', 'created', 'created', 'created'])
+    expect((JSON.parse(first.stdout) as { steps: { action: string }[] }).steps.map((s) => s.action)).toEqual(['created', 'created', 'created', 'created', 'created', 'created', 'created', 'created'])
     const second = await cli(['setup', '--opensearch', srv.url])
     expect(second.code).toBe(0)
     expect(second.stdout.trim().split('\n').every((l) => l.startsWith('unchanged'))).toBe(true)
