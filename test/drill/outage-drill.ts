@@ -11,8 +11,10 @@
  * Throughout, every 250 ms: no partition's committed offset may pass a record that is neither indexed
  * nor dead-lettered (nothing committed early), and the service's RSS is sampled from /proc. At the end
  * every record must be indexed by its deterministic id or dead-lettered, nothing else indexed, and the
- * committed offsets at the end of every partition (full recovery). Used by test/service/outage.test.ts
- * (short phases) and `npm run drill` (long ones).
+ * committed offsets at the end of every partition (full recovery). An event counts as acknowledged
+ * only once it is indexed AND in the integrity ledger (the sink acknowledges after both), and
+ * `envoy-audit verify --opensearch` must find the ledger INTACT at the end. Used by
+ * test/service/outage.test.ts (short phases) and `npm run drill` (long ones).
  */
 import { dlqKey, headerText } from '../support/crash-drill.js'
 import { mkdtempSync, readFileSync } from 'node:fs'
@@ -22,6 +24,7 @@ import { Kafka, logLevel } from 'kafkajs'
 import { startKafkaBroker, type KafkaTestBroker } from '../support/kafka-broker/index.js'
 import { TestOpenSearch, failByRate } from '../support/opensearch-server/index.js'
 import { startService, waitFor } from '../helpers/service-process.js'
+import { runCli } from '../helpers/cli.js'
 import { deriveEventId } from '../../src/pipeline/event-id.js'
 
 export interface OutageOptions {
@@ -58,6 +61,8 @@ export interface OutageReport {
   stderrTail: string
   /** The service's final `envoy-audit run: read N records: ...` line, wherever it stands in stderr. */
   summary: string
+  /** The summary line of `envoy-audit verify --opensearch` at the end (INTACT: ...). */
+  integrity: string
 }
 
 const JUNK_EVERY = 20
@@ -123,9 +128,11 @@ export async function runOutageDrill(opts: OutageOptions): Promise<OutageReport>
           expected.set(k, value.toString().includes(' info ads ') ? 'dead' : deriveEventId({ kind: 'kafka', topic: 'envoy', partition: p, offset: String(m.offset) }, value))
         }
       }
+      // The ledger first: an event ledgered is always indexed already, so reading it first never credits too much.
+      const ledgered = new Set(os.docs('envoy-audit-integrity-ledger').map((d) => String(d._source.event_id)))
       indexedIds = new Set(os.docs('envoy-audit-events').map((d) => d._id))
       dead = new Set((await broker.messages('envoy-dlq', 0)).map(dlqKey))
-      for (const [k, v] of expected) if (!acked.has(k) && (v === 'dead' ? dead.has(k) : indexedIds.has(v))) acked.add(k)
+      for (const [k, v] of expected) if (!acked.has(k) && (v === 'dead' ? dead.has(k) : indexedIds.has(v) && ledgered.has(v))) acked.add(k)
     }
     let earlyCommits = 0
     let commitChecks = 0
@@ -200,6 +207,12 @@ export async function runOutageDrill(opts: OutageOptions): Promise<OutageReport>
       const committedAll = fullyCommitted(broker, opts.partitions)
       svc.child.kill('SIGTERM')
       const exitCode = await svc.exited
+      const verified = await runCli(['verify', '--opensearch', os.url], { env: { OPENSEARCH_USERNAME: '', OPENSEARCH_PASSWORD: '', ENVOY_AUDIT_INTEGRITY_KEY: '' }, timeoutMs: 300_000 })
+      const integrity = verified.stdout.split('\n')[0] ?? ''
+      if (verified.code !== 0 || !integrity.startsWith('INTACT')) {
+        throw new Error(`verify --opensearch after the outage drill: exit ${String(verified.code)}\n${verified.stdout.slice(0, 3000)}\n${verified.stderr.slice(0, 2000)}`)
+      }
+      log(`verify: ${integrity}`)
       const expectedIds = [...expected.values()].filter((v) => v !== 'dead')
       const docs = os.docs('envoy-audit-events').map((d) => d._id)
       const sorted = [...rss].sort((a, b) => a - b)
@@ -220,6 +233,7 @@ export async function runOutageDrill(opts: OutageOptions): Promise<OutageReport>
         exitCode,
         stderrTail: svc.stderr().slice(-3000),
         summary: /^envoy-audit run: .*$/m.exec(svc.stderr())?.[0] ?? '',
+        integrity,
       }
     } finally {
       clearInterval(timer)
