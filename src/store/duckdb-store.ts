@@ -1,15 +1,15 @@
 /**
  * The embedded store: one DuckDB file (default `.envoy-audit/audit.duckdb`) that is both a pipeline
- * Sink and the AuditStore the report queries. Writes go through the appender into temp staging tables
- * and move to the real tables in one INSERT ... ON CONFLICT DO NOTHING per batch, so a batch costs two
- * statements whatever its size, and re-ingesting the same input (same deterministic event ids) stores
- * nothing twice.
+ * Sink and the AuditStore the report queries. A batch is appended straight into the tables in one
+ * transaction, and retried through staging tables and INSERT ... ON CONFLICT DO NOTHING when the
+ * primary key refuses it (src/store/duckdb-append.ts): re-ingesting the same input (same deterministic
+ * event ids) stores nothing twice, and only a replay pays for the second copy.
  */
 import { loadConfigSection } from '../config/validate.js'
 import { existsSync, mkdirSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
-import { DuckDBInstance, DuckDBTimestampValue, LIST, VARCHAR } from '@duckdb/node-api'
-import type { DuckDBAppender, DuckDBConnection } from '@duckdb/node-api'
+import { DuckDBInstance } from '@duckdb/node-api'
+import type { DuckDBConnection } from '@duckdb/node-api'
 import { z } from 'zod'
 import { EnvoyAuditError } from '../errors.js'
 import { SCHEMA_VERSION, compileEventSerializer } from '../schema/audit-event.js'
@@ -19,8 +19,9 @@ import type {
   AuditStore, CoverageDimension, CoverageRow, EdgeQuery, EdgeRow, EgressRow, EventQuery,
   FindingCountRow, StoreSummary, TimeRange,
 } from './store.js'
-import { EVENT_COLUMNS, FINDING_COLUMNS, schemaDdl, stagingDdl } from './duckdb-schema.js'
-import type { Column, FindingRow } from './duckdb-schema.js'
+import { schemaDdl, stagingDdl } from './duckdb-schema.js'
+import { appendDirect, appendStaged } from './duckdb-append.js'
+import type { StoredRow } from './duckdb-append.js'
 import {
   ISO, NAMESPACE_KEY, REPORTER_KEY, SOURCE_KEY, WORKLOAD_KEY, Where, coverageSql, edgesSql, egressSql, findingCountsSql,
 } from './duckdb-queries.js'
@@ -70,6 +71,8 @@ export class DuckDbStore implements AuditStore, Sink {
   private conn: DuckDBConnection | undefined
   private starting: Promise<void> | undefined
   private closed = false
+  /** The last staged batch held stored events: the next ones probably do too (see writeEvents). */
+  private replaying = false
   /** One statement sequence at a time: the appender and the transaction share a connection. */
   private queue: Promise<unknown> = Promise.resolve()
 
@@ -117,7 +120,7 @@ export class DuckDbStore implements AuditStore, Sink {
   writeEvents(events: AuditEvent[]): Promise<SinkWriteResult> {
     return this.exclusive(async (conn) => {
       const rejected: SinkRejection[] = []
-      const accepted: { event: AuditEvent; json: string }[] = []
+      const accepted: StoredRow[] = []
       for (const event of events) {
         const problem = unstorable(event)
         if (problem !== undefined) rejected.push({ event, code: 'EA_SINK_MAPPING', message: problem })
@@ -126,47 +129,21 @@ export class DuckDbStore implements AuditStore, Sink {
       this.stats.received += events.length
       this.stats.rejected += rejected.length
       if (accepted.length === 0) return { rejected }
-      await this.stage(conn, accepted)
-      await conn.run('BEGIN TRANSACTION')
-      try {
-        // Findings first, and only for events not stored yet: their key includes the event id.
-        await conn.run(`INSERT INTO findings SELECT DISTINCT ON (event_id, idx) s.* FROM stage_findings s
-          WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.id = s.event_id) ON CONFLICT DO NOTHING`)
-        const moved = await conn.run('INSERT INTO events SELECT DISTINCT ON (id) * FROM stage_events ON CONFLICT DO NOTHING')
-        this.stats.inserted += moved.rowsChanged
-        await conn.run('COMMIT')
-      } catch (err) {
-        await conn.run('ROLLBACK').catch(() => undefined)
-        throw new EnvoyAuditError('EA_SINK_UNAVAILABLE', `DuckDB insert failed: ${messageOf(err)}`, { cause: err })
-      } finally {
-        // Recreated, not emptied: DELETE only marks rows, and the temp tables would keep every batch's memory.
-        for (const ddl of stagingDdl()) await conn.run(ddl)
+      if (!this.replaying && (await appendDirect(conn, accepted))) {
+        this.stats.inserted += accepted.length
+        return { rejected }
       }
+      let moved: number
+      try {
+        moved = await appendStaged(conn, accepted)
+      } catch (err) {
+        throw new EnvoyAuditError('EA_SINK_UNAVAILABLE', `DuckDB insert failed: ${messageOf(err)}`, { cause: err })
+      }
+      this.stats.inserted += moved
+      // A replay spans many batches: stay on the staged path until a batch is all new again.
+      this.replaying = moved < accepted.length
       return { rejected }
     })
-  }
-
-  private async stage(conn: DuckDBConnection, accepted: { event: AuditEvent; json: string }[]): Promise<void> {
-    const eventAppender = await conn.createAppender('stage_events')
-    const findingAppender = await conn.createAppender('stage_findings')
-    try {
-      for (const { event, json } of accepted) {
-        appendRow(eventAppender, EVENT_COLUMNS, event)
-        eventAppender.appendVarchar(json)
-        eventAppender.endRow()
-        const findings = event.audit.findings ?? []
-        for (let index = 0; index < findings.length; index++) {
-          const row: FindingRow = { eventId: event.event.id, ts: event['@timestamp'], index, finding: findings[index]! }
-          appendRow(findingAppender, FINDING_COLUMNS, row)
-          findingAppender.endRow()
-        }
-      }
-      eventAppender.flushSync()
-      findingAppender.flushSync()
-    } finally {
-      eventAppender.closeSync()
-      findingAppender.closeSync()
-    }
   }
 
   summary(range?: TimeRange): Promise<StoreSummary> {
@@ -303,43 +280,6 @@ function unstorable(event: AuditEvent): string | undefined {
   if (typeof event.event?.id !== 'string' || event.event.id === '') return 'event.id is missing'
   if (!Number.isFinite(Date.parse(event['@timestamp']))) return `@timestamp is not a date: ${String(event['@timestamp']).slice(0, 40)}`
   return undefined
-}
-
-const VARCHAR_LIST = LIST(VARCHAR)
-
-function appendRow<Row>(appender: DuckDBAppender, columns: readonly Column<Row>[], row: Row): void {
-  for (const column of columns) {
-    const value = column.get(row)
-    if (value === undefined || value === null) {
-      appender.appendNull()
-      continue
-    }
-    switch (column.type) {
-      case 'VARCHAR':
-        appender.appendVarchar(String(value))
-        break
-      case 'INTEGER':
-      case 'BIGINT':
-        if (typeof value === 'number' && Number.isSafeInteger(value)) {
-          if (column.type === 'INTEGER' && Math.abs(value) <= 2_147_483_647) appender.appendInteger(value)
-          else if (column.type === 'BIGINT') appender.appendBigInt(BigInt(value))
-          else appender.appendNull()
-        } else appender.appendNull()
-        break
-      case 'BOOLEAN':
-        appender.appendBoolean(value === true)
-        break
-      case 'TIMESTAMP': {
-        const ms = Date.parse(String(value))
-        if (Number.isFinite(ms)) appender.appendTimestamp(new DuckDBTimestampValue(BigInt(ms) * 1000n))
-        else appender.appendNull()
-        break
-      }
-      case 'VARCHAR[]':
-        appender.appendList(Array.isArray(value) ? value.map(String) : [], VARCHAR_LIST)
-        break
-    }
-  }
 }
 
 function messageOf(err: unknown): string {

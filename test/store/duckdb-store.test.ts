@@ -1,6 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import { afterAll, describe, expect, test } from 'vitest'
 import fc from 'fast-check'
 import { DuckDbStore } from '../../src/store/duckdb-store.js'
@@ -78,6 +80,23 @@ describe('DuckDbStore', () => {
       expect(store.stats.inserted).toBe(0)
       const findings = await store.sql('SELECT count(*)::INTEGER AS n FROM findings')
       expect(findings.rows[0]!.n).toBe(4)
+    })
+  })
+
+  test('a replayed batch falls back to staging and leaves the connection clean for the batches after it', async () => {
+    // The refused direct append must not leave rows in its appenders: collected later, an appender
+    // flushes them into whatever transaction is open then. Collect garbage between batches to see it.
+    setFlagsFromString('--expose-gc')
+    const gc = runInNewContext('gc') as () => void
+    const pool = Array.from({ length: 300 }, (_, i) => makeEvent({ id: `r${i}`, findings: i % 2 === 0 ? [finding('authz_denied', 'medium', ['AC-3'])] : [] }))
+    await withStore(join(dir, 'replay.duckdb'), async (store) => {
+      for (const [from, to] of [[0, 100], [50, 150], [150, 250], [200, 300], [0, 300], [0, 10]] as const) {
+        gc()
+        expect((await store.writeEvents(pool.slice(from, to))).rejected).toEqual([])
+      }
+      expect(store.stats).toEqual({ received: 710, inserted: 300, rejected: 0 })
+      expect((await store.summary()).events).toBe(300)
+      expect((await store.sql('SELECT count(*)::INTEGER AS n FROM findings')).rows[0]!.n).toBe(150)
     })
   })
 
