@@ -1,7 +1,7 @@
 /**
  * Management endpoints of the test server: composable index templates, ISM policies (with the
  * seq_no/primary_term concurrency control real ISM enforces), indices with aliases, `_alias`,
- * `_aliases`, `_refresh`, `_cluster/health` and single-document GET.
+ * `_aliases`, `_refresh`, `_cluster/health` and single-document GET and DELETE.
  */
 import { ApiError, type ClusterState } from './state.js'
 import type { Reply } from './server.js'
@@ -114,6 +114,12 @@ export function handleAdmin(state: ClusterState, method: string, parts: string[]
     return { status: 200, body: { acknowledged: true } }
   }
   if (first !== undefined && !first.startsWith('_')) {
+    if (second === '_doc' && third !== undefined && method === 'DELETE') {
+      const index = state.resolve(first).find((i) => i.docs.has(third))
+      if (index === undefined) return { status: 404, body: { _index: first, _id: third, result: 'not_found' } }
+      index.docs.delete(third)
+      return { status: 200, body: { _index: index.name, _id: third, result: 'deleted', _seq_no: index.seqNo++, _primary_term: 1 } }
+    }
     if (second === '_doc' && third !== undefined && method === 'GET') {
       const doc = state.resolve(first).map((i) => i.docs.get(third)).find((d) => d !== undefined)
       if (doc === undefined) return { status: 404, body: { _index: first, _id: third, found: false } }
