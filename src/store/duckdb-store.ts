@@ -28,6 +28,8 @@ import {
 
 export const DEFAULT_STORE_PATH = '.envoy-audit/audit.duckdb'
 
+const SIZE = /^\d+(\.\d+)?\s*(KB|MB|GB|KiB|MiB|GiB)$/i
+
 export const duckDbStoreConfigSchema = z
   .object({
     /** File path, or ':memory:' for tests. Relative paths resolve against the working directory. */
@@ -39,7 +41,14 @@ export const duckDbStoreConfigSchema = z
     /** DuckDB worker threads; 0 lets DuckDB pick (all cores). */
     threads: z.number().int().min(0).max(256).default(0),
     /** DuckDB's memory cap (its own default is 80% of RAM, too much for a CLI next to other work). */
-    memoryLimit: z.string().regex(/^\d+(\.\d+)?\s*(KB|MB|GB|KiB|MiB|GiB)$/i, 'must be a size like 512MB or 2GB').default('1GB'),
+    memoryLimit: z.string().regex(SIZE, 'must be a size like 512MB or 2GB').default('1GB'),
+    /**
+     * Write-ahead log size that triggers a checkpoint (DuckDB's default is 16MB). Each checkpoint
+     * rewrites the growing row group and the primary-key index, so at 16MB a bulk ingest spent most of
+     * its time checkpointing; a larger log costs only a longer replay when the file is opened after a
+     * crash. Every commit is durable in the log either way.
+     */
+    checkpointThreshold: z.string().regex(SIZE, 'must be a size like 256MB or 1GB').default('256MB'),
   })
   .strict()
 
@@ -91,7 +100,9 @@ export class DuckDbStore implements AuditStore, Sink {
     try {
       if (this.path !== ':memory:') mkdirSync(dirname(this.path), { recursive: true })
       // TIMESTAMP columns hold UTC wall time (no ICU needed); never fetch extensions over the network.
-      const options: Record<string, string> = { autoinstall_known_extensions: 'false', memory_limit: this.config.memoryLimit }
+      const options: Record<string, string> = {
+        autoinstall_known_extensions: 'false', memory_limit: this.config.memoryLimit, checkpoint_threshold: this.config.checkpointThreshold,
+      }
       if (this.config.threads > 0) options.threads = String(this.config.threads)
       this.instance = await DuckDBInstance.create(this.path, options)
       this.conn = await this.instance.connect()

@@ -190,6 +190,7 @@ describe('DuckDbStore', () => {
     expect(() => new DuckDbStore({ path: '' })).toThrow(/store\.path/)
     expect(() => new DuckDbStore({ threads: -1 })).toThrow(/store\.threads/)
     expect(() => new DuckDbStore({ memoryLimit: 'lots' })).toThrow(/store\.memoryLimit: must be a size/)
+    expect(() => new DuckDbStore({ checkpointThreshold: '1 bucket' })).toThrow(/store\.checkpointThreshold: must be a size/)
   })
 
   test('property: any replay of any batching stores each event and its findings exactly once', async () => {
