@@ -39,7 +39,12 @@ export function registerVerify(program: Command): void {
     .option('--findings-alias <name>', 'with --opensearch: findings alias, as given to setup (read as <name>*)', 'envoy-audit-findings')
     .option('--index-prefix <prefix>', 'with --opensearch: integrity ledger indices <prefix>-ledger, -checkpoints, -heads (integrity.indexPrefix)', DEFAULT_INTEGRITY_PREFIX)
   addOpenSearchOptions(cmd)
-    .addHelpText('after', '\nWith --opensearch, the password comes from OPENSEARCH_PASSWORD or --password-file; TLS is verified unless --insecure.\nSee docs/integrity.md for what is and is not detected.\n')
+    .addHelpText(
+      'after',
+      '\nOpenSearch is verified only when --opensearch is given (OPENSEARCH_URL alone keeps the embedded store);\n' +
+        'the password comes from OPENSEARCH_PASSWORD or --password-file, and TLS is verified unless --insecure.\n' +
+        'See docs/integrity.md for what is and is not detected.\n',
+    )
     .action(async (opts: VerifyOptions) => {
       const key = loadIntegrityKey({ keyEnv: DEFAULT_KEY_ENV, requireKey: opts.requireKey === true, ...(opts.keyFile === undefined ? {} : { keyFile: opts.keyFile }) })
       const { report, where } = opts.opensearch !== undefined ? await fromOpenSearch(opts, key) : await fromStore(opts, key)

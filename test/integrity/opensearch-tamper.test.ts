@@ -138,7 +138,7 @@ describe('verify --opensearch detects', () => {
 })
 
 describe('envoy-audit verify --opensearch (CLI)', () => {
-  test('exit 0 INTACT, exit 3 TAMPERED with the id, exit 1 when the indices hold no ledger', async () => {
+  test('exit 0 INTACT (a warning with --insecure), exit 3 TAMPERED with the id, exit 1 when the indices hold no ledger', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ea-verify-os-'))
     try {
       const keyFile = join(dir, 'key')
@@ -147,6 +147,9 @@ describe('envoy-audit verify --opensearch (CLI)', () => {
       expect(ok.stderr).toBe('')
       expect(ok.code).toBe(0)
       expect(ok.stdout).toMatch(/^INTACT: \d+ events, \d+ ledger entries in 1 streams, \d+ checkpoints \(\d+ signatures verified\)/)
+      const insecure = await runCli(['verify', '--opensearch', srv.url, '--key-file', keyFile, '--insecure'])
+      expect(insecure.code).toBe(0)
+      expect(insecure.stderr).toMatch(/WARNING: --insecure: the OpenSearch server certificate is NOT verified/)
       docsOf(EVENTS).delete(events[0]!._id)
       const bad = await runCli(['verify', '--opensearch', srv.url, '--key-file', keyFile, '--json'])
       expect(bad.code).toBe(3)
