@@ -8,7 +8,7 @@
  * named it, else `namespace/workload`, else a service (`name.namespace`), else an address. Each row
  * says which signal linked it, so a responder can judge how much to trust a hop.
  */
-import type { TimeRange } from '../store/store.js'
+import type { EdgeAggregate, TimeRange } from '../store/store.js'
 
 export type NodeKind = 'spiffe' | 'workload' | 'service' | 'ip' | 'unknown'
 
@@ -59,24 +59,13 @@ export interface DeniedRow {
   service?: string
 }
 
-/** One aggregated edge of the identity graph for `flows`. */
-export interface FlowEdge {
-  source: string
+/** One aggregated edge of the identity graph for `flows`: graph nodes at both ends (see EdgeAggregate). */
+export interface FlowEdge extends EdgeAggregate {
   sourceKind: NodeKind
-  destination: string
   destinationKind: NodeKind
   service?: string
-  destinationNamespace?: string
-  count: number
-  firstSeen: string
-  lastSeen: string
-  methods: string[]
-  /** '2xx' | '3xx' | '4xx' | '5xx' | 'tcp' | 'none' → count. */
-  statusClasses: Record<string, number>
-  mtls: number
+  /** Calls without mTLS (mesh.mtls = false); `mtls` counts those with it, the rest were unknowable. */
   plaintext: number
-  denied: number
-  findings: string[]
   /** Signals that linked the destination over the aggregated calls, most frequent first. */
   signals: string[]
 }

@@ -34,8 +34,28 @@ export interface FindingCountRow {
   count: number
 }
 
+/**
+ * What every aggregated edge carries, whichever query made it: the report's `EdgeRow` (keys computed
+ * per line, the same in both stores) and the identity graph's `FlowEdge` (src/hunt/backend.ts, calls
+ * resolved to graph nodes) extend it, so renderers and baselines can take either.
+ */
+export interface EdgeAggregate {
+  source: string
+  destination: string
+  destinationNamespace?: string
+  count: number
+  firstSeen: string
+  lastSeen: string
+  methods: string[]
+  /** '2xx' | '3xx' | '4xx' | '5xx' | 'tcp' (| 'none' for FlowEdge) → count. */
+  statusClasses: Record<string, number>
+  mtls: number
+  denied: number
+  findings: string[]
+}
+
 /** An observed flow: source identity → destination, aggregated. */
-export interface EdgeRow {
+export interface EdgeRow extends EdgeAggregate {
   /** SPIFFE ID when known, else namespace/service-account, else source IP; see sourceKind. */
   source: string
   /** 'workload': namespace/service-account (or namespace/workload) without a verified SPIFFE ID. */
@@ -43,16 +63,6 @@ export interface EdgeRow {
   /** Destination service FQDN/name when known, else destination SPIFFE ID, else address. */
   destination: string
   destinationSpiffeId?: string
-  destinationNamespace?: string
-  count: number
-  firstSeen: string
-  lastSeen: string
-  methods: string[]
-  /** '2xx' | '3xx' | '4xx' | '5xx' | 'tcp' → count. */
-  statusClasses: Record<string, number>
-  mtls: number
-  denied: number
-  findings: string[]
 }
 
 export interface EdgeQuery extends TimeRange {
