@@ -30,16 +30,54 @@ export function hashStoredEvent(eventJson: string): string {
 
 /** Hashes what the sink will store (see hashStoredEvent); the event is left as it was. */
 export function hashEvent(event: AuditEvent, serialize: Serializer<AuditEvent> = serializer()): string {
+  return hashAndSerialize(event, serialize).hash
+}
+
+/**
+ * The stored JSON of each hashed event, made while hashing, so the sinks do not serialize the event
+ * a second time (a 3 KB document costs about as much to serialize as to parse and transform).
+ * Weak: an event that is dropped takes its string with it.
+ */
+const storedJsonOf = new WeakMap<AuditEvent, string>()
+
+/**
+ * One serialization for both the hash and the stored document. `audit` is the schema's last top-level
+ * property and `hash` the last property of `audit`, and the serializer writes keys in schema order,
+ * so the document with the hash is the document without it, minus its closing `}}`, plus
+ * `,"hash":"…"}}`: byte for byte what serializing the event with audit.hash set gives (a test checks
+ * this against the serializer on every demo event).
+ */
+export function hashAndSerialize(event: AuditEvent, serialize: Serializer<AuditEvent>): { hash: string; json: string } {
   const saved = event.audit.hash
   const ingested = event.event.ingested
   delete event.audit.hash
   delete event.event.ingested
+  let unhashed: string
   try {
-    return createHash('sha256').update(serialize(event)).digest('hex')
+    unhashed = serialize(event)
   } finally {
     if (saved !== undefined) event.audit.hash = saved
     if (ingested !== undefined) event.event.ingested = ingested
   }
+  const hash = createHash('sha256').update(unhashed).digest('hex')
+  // Only when the trick is exact: no event.ingested (it would have to be spliced in too) and the shape ends in audit.
+  const json = ingested === undefined && unhashed.endsWith('}}') ? `${unhashed.slice(0, -2)},"hash":"${hash}"}}` : ''
+  return { hash, json }
+}
+
+/**
+ * The event as the stores write it: the string made by the hash stage when the event still carries
+ * that stage's hash, else a fresh serialization. Stages after the hash stage must not change events
+ * (the hash would be wrong too), which is what makes the cached string safe to reuse. Taken, not
+ * shared: the first sink to ask gets it and the event stops holding a second copy of itself while it
+ * waits in that sink's buffer; a second sink serializes again.
+ */
+export function storedJson(event: AuditEvent, serialize: Serializer<AuditEvent>): string {
+  const cached = storedJsonOf.get(event)
+  if (cached === undefined) return serialize(event)
+  storedJsonOf.delete(event)
+  if (event.audit.hash !== undefined && cached.endsWith(`"hash":"${event.audit.hash}"}}`)) return cached
+  return serialize(event)
 }
 
 /** The last stage: sets audit.hash on every event. Pure per event; a failure dead-letters only that one. */
@@ -48,7 +86,11 @@ export function createHashStage(): TransformStage {
   return Object.freeze({
     name: 'integrity',
     process(events: AuditEvent[]): StageResult {
-      for (const e of events) e.audit.hash = hashEvent(e, serialize)
+      for (const e of events) {
+        const { hash, json } = hashAndSerialize(e, serialize)
+        e.audit.hash = hash
+        if (json !== '') storedJsonOf.set(e, json)
+      }
       return { events, deadLetters: [] }
     },
   })

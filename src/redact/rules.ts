@@ -22,6 +22,12 @@ interface CompiledRule {
   readonly re: RegExp
   /** Replace only the `value` group (true) or the whole match (false). */
   readonly group: boolean
+  /**
+   * Cheap pre-test without the `d` flag: a text it does not match cannot match `re`. Per rule, so a
+   * user agent's `;` (which the matrix-parameter rule needs) does not send every line through every
+   * header rule, and the costlier indices-tracking regex only runs where a match is likely.
+   */
+  readonly marker?: RegExp
 }
 
 export interface CompiledRules {
@@ -47,26 +53,30 @@ export function compileRules(config: RedactionConfig): CompiledRules {
   let query: CompiledRule | undefined
   if (config.headers.length > 0) {
     const names = headerAlt(config.headers)
+    const marker = new RegExp(names, 'i')
     // Plain JSON: "…authorization": "value" (value with JSON escapes).
-    builtIn.push({ re: new RegExp(`"(?:[A-Za-z0-9_.-]*[_.-])?(?:${names})"\\s*:\\s*"(?<value>(?:[^"\\\\]|\\\\.)+)"`, 'gid'), group: true })
+    builtIn.push({ re: new RegExp(`"(?:[A-Za-z0-9_.-]*[_.-])?(?:${names})"\\s*:\\s*"(?<value>(?:[^"\\\\]|\\\\.)+)"`, 'gid'), group: true, marker })
     // JSON inside a JSON string (an envelope's `log` field): \"authorization\":\"value\".
-    builtIn.push({ re: new RegExp(`\\\\"(?:[A-Za-z0-9_.-]*[_.-])?(?:${names})\\\\"\\s*:\\s*\\\\"(?<value>(?:(?!\\\\")[^\\r\\n])+)\\\\"`, 'gid'), group: true })
+    builtIn.push({ re: new RegExp(`\\\\"(?:[A-Za-z0-9_.-]*[_.-])?(?:${names})\\\\"\\s*:\\s*\\\\"(?<value>(?:(?!\\\\")[^\\r\\n])+)\\\\"`, 'gid'), group: true, marker })
     // Name: value, as a header dump prints it; the value runs to the end of the quoted field.
-    builtIn.push({ re: new RegExp(`\\b(?:${names})\\s*:\\s*(?<value>[^"\\\\\\r\\n\\s][^"\\\\\\r\\n]*)`, 'gid'), group: true })
+    builtIn.push({ re: new RegExp(`\\b(?:${names})\\s*:\\s*(?<value>[^"\\\\\\r\\n\\s][^"\\\\\\r\\n]*)`, 'gid'), group: true, marker })
     markers.push(...config.headers.map((h) => headerAlt([h])))
   }
   if (config.authSchemes) {
-    builtIn.push({ re: new RegExp(`\\b(?:${AUTH_SCHEMES.join('|')})\\s+(?<value>[A-Za-z0-9._~+/=-]{6,})`, 'gd'), group: true })
+    builtIn.push({ re: new RegExp(`\\b(?:${AUTH_SCHEMES.join('|')})\\s+(?<value>[A-Za-z0-9._~+/=-]{6,})`, 'gd'), group: true, marker: new RegExp(`\\b(?:${AUTH_SCHEMES.join('|')})\\s`) })
     markers.push('bearer', 'basic', 'digest', 'negotiate', 'ntlm')
   }
   if (config.params.length > 0) {
     const names = config.params.map(escapeRe).join('|')
-    query = { re: new RegExp(`(?<=^|[?&;])(?:${names})=(?<value>[^&#;\\s"'\\\\]+)`, 'gid'), group: true }
-    builtIn.push(query)
+    // The separator is consumed rather than looked behind: a lookbehind is tried at every position of
+    // every text, and this rule sees the 1 KB original line of each event. Adjacent parameters still
+    // match, because a value never swallows the `&`/`;` that starts the next one.
+    query = { re: new RegExp(`(?:^|[?&;])(?:${names})=(?<value>[^&#;\\s"'\\\\]+)`, 'gid'), group: true }
+    builtIn.push({ ...query, marker: new RegExp(`(?:^|[?&;])(?:${names})=`, 'i') })
     markers.push('[?;]')
   }
   if (config.jwt) {
-    builtIn.push({ re: /eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/gd, group: false })
+    builtIn.push({ re: /eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/gd, group: false, marker: /eyJ[A-Za-z0-9_-]+\.eyJ/ })
     markers.push('eyJ')
   }
   const user = config.rules.map((r) => {
@@ -97,6 +107,7 @@ export function redactText(rules: CompiledRules, text: string, isQuery = false):
   let out = text
   if (rules.markers !== undefined && rules.markers.test(out)) {
     for (const rule of rules.builtIn) {
+      if (rule.marker !== undefined && !rule.marker.test(out)) continue
       const r = applyRule(rule, out)
       out = r.text
       count += r.count

@@ -93,4 +93,23 @@ describe('no generated secret survives', () => {
       { numRuns: 2000 },
     )
   })
+  test('the per-rule markers only skip rules that could not have matched', () => {
+    const rules = compileRules(loadRedactionConfig())
+    // The same rules without the per-rule pre-tests: the reference result.
+    const unguarded = { ...rules, builtIn: rules.builtIn.map((r) => ({ re: r.re, group: r.group })) }
+    const piece = fc.oneof(
+      fc.constantFrom(...DEFAULT_SECRET_PARAMS).chain(mixedCase).map((n) => `${n}=zQsecret1`),
+      fc.constantFrom(...DEFAULT_SECRET_HEADERS).chain(mixedCase).map((h) => `"${h}":"v1x2y3z4"`),
+      fc.constantFrom(...DEFAULT_SECRET_HEADERS).map((h) => `${h}: Basic dXNlcjpwYXNz`),
+      fc.constantFrom('Bearer abcdef123456', 'bearer abcdef123456', 'eyJhbGc.eyJzdWIi.c2ln', '?', '&', ';', '=', '"', '\\"', ' ', '/x'),
+      fc.string({ maxLength: 12 }),
+    )
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 8 }), fc.boolean(), (parts, isQuery) => {
+        const text = parts.join('')
+        expect(redactText(rules, text, isQuery)).toEqual(redactText(unguarded, text, isQuery))
+      }),
+      { numRuns: 3000 },
+    )
+  })
 })

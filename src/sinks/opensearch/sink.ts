@@ -95,7 +95,7 @@ export class OpenSearchSink implements Sink {
       tracker.remaining = ops.length
       for (const op of ops) {
         this.buffer.push({ op, tracker, attempts: 0 })
-        this.bufferBytes += op.bytes.length
+        this.bufferBytes += op.bytes
       }
       if (this.bufferBytes >= this.options.config.flushBytes) this.flush(false)
       else this.schedule()
@@ -112,7 +112,7 @@ export class OpenSearchSink implements Sink {
     while (this.buffer.length > 0 && (all || this.bufferBytes >= limit)) {
       let bytes = 0
       let n = 0
-      while (n < this.buffer.length && (n === 0 || bytes + this.buffer[n]!.op.bytes.length <= limit)) bytes += this.buffer[n++]!.op.bytes.length
+      while (n < this.buffer.length && (n === 0 || bytes + this.buffer[n]!.op.bytes <= limit)) bytes += this.buffer[n++]!.op.bytes
       const chunk = this.buffer.splice(0, n)
       this.bufferBytes -= bytes
       this.track(this.sendChunk(chunk))

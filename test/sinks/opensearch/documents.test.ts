@@ -37,7 +37,8 @@ describe('bulk operations and the request body', () => {
         })
         expect(appended).toEqual(ops)
         const body = bulkBody(ops)
-        expect(body.equals(Buffer.concat(ops.map((o) => o.bytes)))).toBe(true)
+        expect(body.equals(Buffer.concat(ops.map((o) => Buffer.from(o.text, 'utf8'))))).toBe(true)
+        for (const o of ops) expect(o.bytes).toBe(Buffer.from(o.text, 'utf8').length)
         const docs = body.toString('utf8').trimEnd().split('\n').filter((_, i) => i % 2 === 1).map((l) => JSON.parse(l))
         expect(docs.filter((d) => d.user_agent !== undefined).map((d) => d.user_agent.original)).toEqual(items.map(([a]) => a))
       }),

@@ -1,0 +1,89 @@
+import { describe, expect, test } from 'vitest'
+import fc from 'fast-check'
+import { generateMeshTraffic } from '../../src/demo/mesh-traffic.js'
+import { createHashStage, hashAndSerialize, hashEvent, hashStoredEvent, storedJson } from '../../src/integrity/chain.js'
+import { compileEventSerializer, type AuditEvent } from '../../src/schema/audit-event.js'
+import { pipelineFromOptions } from '../../src/cli/pipeline-options.js'
+import { applyStages } from '../../src/pipeline/transforms.js'
+import type { RawRecord } from '../../src/pipeline/component.js'
+
+const serialize = compileEventSerializer()
+
+/** Demo mesh lines (JSON and TEXT in Fluent Bit and CRI envelopes, every planted incident) through the real stages. */
+function demoEvents(n: number): AuditEvent[] {
+  const lines = generateMeshTraffic({ seed: 3, sessions: 200, noise: true }).lines.slice(0, n)
+  const { parser, stages } = pipelineFromOptions({ format: 'auto' })
+  const records: RawRecord[] = lines.map((l, i) => ({ value: l.text, coords: { kind: 'kafka', topic: 't', partition: 0, offset: String(i) } }))
+  return applyStages(stages, parser.parseBatch(records).events).events
+}
+
+describe('hash and stored JSON from one serialization', () => {
+  const events = demoEvents(1500)
+
+  test('the spliced document is byte for byte what the serializer writes with audit.hash set', () => {
+    expect(events.length).toBeGreaterThan(1000)
+    for (const e of events) {
+      const { hash, json } = hashAndSerialize(e, serialize)
+      expect(e.audit.hash).toBeUndefined()
+      e.audit.hash = hash
+      expect(json).toBe(serialize(e))
+      // verify's side: the stored JSON re-hashes to the same value.
+      expect(hashStoredEvent(json)).toBe(hash)
+      expect(hashEvent(e, serialize)).toBe(hash)
+      delete e.audit.hash
+    }
+  })
+
+  test('the hash stage hands its string to the sinks; a changed hash falls back to serializing', () => {
+    const batch = events.slice(0, 50).map((e) => structuredClone(e))
+    createHashStage().process(batch)
+    let calls = 0
+    const counting = (x: AuditEvent): string => {
+      calls++
+      return serialize(x)
+    }
+    for (const e of batch.slice(1)) {
+      expect(storedJson(e, counting)).toBe(serialize(e))
+      expect(calls).toBe(0)
+    }
+    // Taken by the first caller; the next one serializes and gets the same bytes.
+    for (const e of batch.slice(1)) expect(storedJson(e, counting)).toBe(serialize(e))
+    expect(calls).toBe(batch.length - 1)
+    const e = batch[0]!
+    e.audit.hash = 'f'.repeat(64)
+    expect(storedJson(e, serialize)).toBe(serialize(e))
+    expect(storedJson(e, serialize)).toContain(`"hash":"${'f'.repeat(64)}"}}`)
+  })
+
+  test('property: for arbitrary optional audit fields and hostile strings the splice equals the serializer', () => {
+    const base = events[0]!
+    fc.assert(
+      fc.property(
+        fc.string({ unit: 'grapheme', maxLength: 40 }),
+        fc.option(fc.nat({ max: 50 }), { nil: undefined }),
+        fc.constantFrom('none', 'low', 'medium', 'high', 'critical'),
+        (text, redactions, severity) => {
+          const e = structuredClone(base)
+          e.event.original = `${text}"}}"hash":"x"}}`
+          e.audit.severity = severity as AuditEvent['audit']['severity']
+          if (redactions === undefined) delete e.audit.redactions
+          else e.audit.redactions = redactions
+          const { hash, json } = hashAndSerialize(e, serialize)
+          e.audit.hash = hash
+          return json === serialize(e) && hashStoredEvent(json) === hash
+        },
+      ),
+      { numRuns: 300 },
+    )
+  })
+
+  test('an event carrying event.ingested is not spliced (the splice only knows audit.hash)', () => {
+    const e = structuredClone(events[0]!)
+    e.event.ingested = '2026-11-23T00:00:00.000Z'
+    const { hash, json } = hashAndSerialize(e, serialize)
+    expect(json).toBe('')
+    expect(e.event.ingested).toBe('2026-11-23T00:00:00.000Z')
+    e.audit.hash = hash
+    expect(hashStoredEvent(serialize(e))).toBe(hash)
+  })
+})
