@@ -23,6 +23,7 @@ import type { IntegrityKey } from './config.js'
 import { streamOf } from './chain.js'
 import { initialState, planAppend, signCheckpoint, type LedgerPlan, type LedgerRow, type StreamState } from './ledger-core.js'
 import { ensureIntegrityIndices, entryId, headId, integrityIndices, posValue, type IntegrityIndices } from './opensearch-indices.js'
+import { bulk, Conflict, mget, request, Transient, type Json } from './opensearch-io.js'
 
 export interface OpenSearchLedgerOptions {
   /** A client to use (the caller owns it), or a connection to open at start(). */
@@ -47,12 +48,7 @@ interface Head {
   primaryTerm: number
 }
 
-type Json = Record<string, unknown>
 
-/** Another writer moved a stream under us: re-read and re-plan now. */
-class Conflict extends Error {}
-/** The cluster is busy or away: back off, then re-plan. */
-class Transient extends Error {}
 
 const ORPHAN_SCAN = 10_000
 
@@ -92,11 +88,11 @@ export class OpenSearchLedger {
     return run
   }
 
-  /** Waits for the ledger write in progress (up to waitMs, then interrupts its retries). Idempotent. */
   get closeTimeoutMs(): number {
     return this.options.closeTimeoutMs
   }
 
+  /** Waits for the ledger write in progress (up to waitMs, then interrupts its retries). Idempotent. */
   close(waitMs: number = this.options.closeTimeoutMs): Promise<void> {
     this.closing ??= (async () => {
       const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), waitMs).unref())
@@ -154,12 +150,13 @@ export class OpenSearchLedger {
   }
 
   private async readHeads(logicals: string[]): Promise<Map<string, Head>> {
-    const docs = await this.mget(this.indices.heads, logicals.map(headId))
+    const byId = new Map(logicals.map((l) => [headId(l), l]))
+    const docs = await mget(this.client!, this.indices.heads, [...byId.keys()])
     const out = new Map<string, Head>()
     for (const d of docs) {
-      if (d.found !== true) continue
+      const logical = byId.get(String(d._id))
+      if (d.found !== true || logical === undefined) continue
       const s = d._source as Json
-      const logical = String(s.stream)
       out.set(logical, {
         state: { stream: String(s.ledger_stream), epoch: Number(s.epoch), lastPos: BigInt(String(s.pos)), count: Number(s.count), head: String(s.head) },
         seqNo: Number(d._seq_no),
@@ -171,7 +168,7 @@ export class OpenSearchLedger {
 
   private async ledgerIds(stream: string, positions: string[]): Promise<Map<string, string>> {
     const out = new Map<string, string>()
-    for (const d of await this.mget(this.indices.ledger, positions.map((p) => entryId(stream, p)))) {
+    for (const d of await mget(this.client!, this.indices.ledger, positions.map((p) => entryId(stream, p)))) {
       const s = d._source as Json | undefined
       if (d.found === true && s !== undefined && s.stream === stream) out.set(String(s.pos), String(s.event_id))
     }
@@ -196,12 +193,12 @@ export class OpenSearchLedger {
       }
       if (!refreshed) {
         // Leftovers come from a writer that may have died a moment ago: make its documents searchable.
-        await this.request(() => this.client!.indices.refresh({ index: this.indices.ledger }))
+        await request(() => this.client!.indices.refresh({ index: this.indices.ledger }))
         refreshed = true
       }
       this.stats.tailChecks++
       const from = head !== undefined && head.state.stream === st.stream ? head.state.lastPos : -1n
-      const res = await this.request(() =>
+      const res = await request(() =>
         this.client!.search({
           index: this.indices.ledger,
           body: { size: ORPHAN_SCAN, sort: [{ pos: 'asc' }], query: { bool: { filter: [{ term: { stream: st.stream } }, { range: { pos: { gt: posValue(from) } } }] } } } as never,
@@ -231,7 +228,7 @@ export class OpenSearchLedger {
   /** Moves a stream to a fresh epoch (its own genesis), guarded by the head's sequence number. */
   private async newEpoch(logical: string, head: Head | undefined, epoch: number): Promise<void> {
     const st = initialState(logical, epoch)
-    const [item] = await this.bulk([[this.headAction(logical, head), this.headDoc(logical, st)]])
+    const [item] = await bulk(this.client!, [[this.headAction(logical, head), this.headDoc(logical, st)]])
     if (item!.status === 409) throw new Conflict(`head of ${logical} moved`)
     this.stats.epochs++
   }
@@ -246,7 +243,7 @@ export class OpenSearchLedger {
       ])
     }
     if (ops.length === 0) return
-    const items = await this.bulk(ops)
+    const items = await bulk(this.client!, ops)
     const dupLedger: string[] = []
     const dupCheckpoints: string[] = []
     items.forEach((item, i) => {
@@ -261,7 +258,7 @@ export class OpenSearchLedger {
     const fields = { [this.indices.ledger]: ['stream', 'pos', 'event_id', 'hash', 'chain'], [this.indices.checkpoints]: ['stream', 'pos', 'count', 'head'] }
     for (const [index, ids] of [[this.indices.ledger, dupLedger], [this.indices.checkpoints, dupCheckpoints]] as const) {
       if (ids.length === 0) continue
-      for (const d of await this.mget(index, ids)) {
+      for (const d of await mget(this.client!, index, ids)) {
         const w = want.get(`${index}/${String(d._id)}`)!
         const got = (d._source ?? {}) as Json
         if (d.found !== true || fields[index]!.some((f) => String(got[f]) !== String(w[f]))) {
@@ -281,7 +278,7 @@ export class OpenSearchLedger {
       logicals.push(logical)
     }
     if (ops.length === 0) return
-    const items = await this.bulk(ops)
+    const items = await bulk(this.client!, ops)
     let conflict: string | undefined
     items.forEach((item, i) => {
       const logical = logicals[i]!
@@ -305,43 +302,6 @@ export class OpenSearchLedger {
     return {
       stream: logical, ledger_stream: st.stream, epoch: st.epoch, pos: posValue(st.lastPos), count: st.count, head: st.head,
       key_id: signed.keyId, mac: signed.mac, updated_at: signed.signedAt,
-    }
-  }
-
-  /** A bulk request whose items all succeeded or answered 409; any retryable item failure is Transient. */
-  private async bulk(ops: [Json, Json][]): Promise<Json[]> {
-    const body = ops.map(([a, d]) => `${JSON.stringify(a)}\n${JSON.stringify(d)}\n`).join('')
-    const res = await this.request(() => this.client!.bulk({ body: body as never }))
-    const items = (res.body as { items?: Json[] }).items
-    if (!Array.isArray(items) || items.length !== ops.length) throw new Transient(`bulk response has ${items?.length ?? 0} items for ${ops.length} operations`)
-    const out = items.map((entry) => (Object.values(entry)[0] ?? {}) as Json)
-    for (const item of out) {
-      const status = Number(item.status ?? 0)
-      if ((status >= 200 && status < 300) || status === 409) continue
-      const error = item.error as { type?: string; reason?: string } | undefined
-      const reason = `${status} ${error?.type ?? ''}: ${error?.reason ?? ''}`
-      if (status === 429 || status >= 500 || status === 0) throw new Transient(`ledger item: ${reason}`)
-      throw new EnvoyAuditError('EA_SINK_UNAVAILABLE', `integrity ledger: OpenSearch refused a ledger document (${reason}); check the ${this.options.indexPrefix}-* indices (envoy-audit setup)`)
-    }
-    return out
-  }
-
-  private async mget(index: string, ids: string[]): Promise<Json[]> {
-    if (ids.length === 0) return []
-    const res = await this.request(() => this.client!.mget({ index, body: { ids } }))
-    const docs = (res.body as { docs?: Json[] }).docs ?? []
-    for (const d of docs) if (d.error !== undefined) throw new Transient(`mget ${index}: ${JSON.stringify(d.error)}`)
-    return docs
-  }
-
-  /** One request; outages become Transient (the attempt is re-planned after backoff), refusals are thrown. */
-  private async request<T>(fn: () => Promise<T>): Promise<T> {
-    try {
-      return await fn()
-    } catch (err) {
-      const outcome = classifyRequestError(err)
-      if (outcome.kind === 'retry') throw new Transient(outcome.reason)
-      throw new EnvoyAuditError('EA_SINK_UNAVAILABLE', `integrity ledger: ${outcome.reason}`, { cause: err })
     }
   }
 

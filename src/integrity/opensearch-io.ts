@@ -1,0 +1,64 @@
+/**
+ * The requests the OpenSearch ledger makes, with its two kinds of failure kept apart: Transient (the
+ * cluster is busy or away: back off, then re-plan the batch) and Conflict (another writer moved a
+ * stream: re-read and re-plan now). Anything else the cluster refuses is thrown as an
+ * EnvoyAuditError: the batch fails and the source re-delivers it.
+ */
+import type { Client } from '@opensearch-project/opensearch'
+import { EnvoyAuditError } from '../errors.js'
+import { classifyRequestError } from '../sinks/opensearch/classify.js'
+
+export type Json = Record<string, unknown>
+
+export class Conflict extends Error {}
+export class Transient extends Error {}
+
+/** About 300 bytes per ledger operation: 5000 make a 1.5 MB request, well under the 10 MiB limit of small managed domains. */
+const BULK_OPS = 5_000
+
+/** One request; outages (connection errors, timeouts, 401/403, 429, 5xx) become Transient, refusals are thrown. */
+export async function request<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn()
+  } catch (err) {
+    const outcome = classifyRequestError(err)
+    if (outcome.kind === 'retry') throw new Transient(outcome.reason)
+    throw new EnvoyAuditError('EA_SINK_UNAVAILABLE', `integrity ledger: ${outcome.reason}`, { cause: err })
+  }
+}
+
+/**
+ * Bulk requests of at most BULK_OPS operations whose items all succeeded or answered 409 (the caller
+ * looks at those); a retryable item failure is Transient. Returns the items in operation order.
+ */
+export async function bulk(client: Client, ops: [Json, Json][]): Promise<Json[]> {
+  const out: Json[] = []
+  for (let i = 0; i < ops.length; i += BULK_OPS) out.push(...(await bulkOnce(client, ops.slice(i, i + BULK_OPS))))
+  return out
+}
+
+async function bulkOnce(client: Client, ops: [Json, Json][]): Promise<Json[]> {
+  const body = ops.map(([a, d]) => `${JSON.stringify(a)}\n${JSON.stringify(d)}\n`).join('')
+  const res = await request(() => client.bulk({ body: body as never }))
+  const items = (res.body as { items?: Json[] }).items
+  if (!Array.isArray(items) || items.length !== ops.length) throw new Transient(`bulk response has ${items?.length ?? 0} items for ${ops.length} operations`)
+  const out = items.map((entry) => (Object.values(entry)[0] ?? {}) as Json)
+  for (const item of out) {
+    const status = Number(item.status ?? 0)
+    if ((status >= 200 && status < 300) || status === 409) continue
+    const error = item.error as { type?: string; reason?: string } | undefined
+    const reason = `${status} ${error?.type ?? ''}: ${error?.reason ?? ''}`
+    if (status === 429 || status >= 500 || status === 0) throw new Transient(`ledger item: ${reason}`)
+    throw new EnvoyAuditError('EA_SINK_UNAVAILABLE', `integrity ledger: OpenSearch refused a ledger document (${reason}); check the integrity indices (envoy-audit setup)`)
+  }
+  return out
+}
+
+/** Realtime multi-get: sees every write acknowledged so far, refresh or not. */
+export async function mget(client: Client, index: string, ids: string[]): Promise<Json[]> {
+  if (ids.length === 0) return []
+  const res = await request(() => client.mget({ index, body: { ids } }))
+  const docs = (res.body as { docs?: Json[] }).docs ?? []
+  for (const d of docs) if (d.error !== undefined) throw new Transient(`mget ${index}: ${JSON.stringify(d.error)}`)
+  return docs
+}
