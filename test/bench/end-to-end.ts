@@ -5,6 +5,10 @@
  * acknowledged record (process start-up excluded), and the baseline of the same run: a bare kafkajs
  * consumer that only JSON.parses each value, no sink (the floor of what Kafka delivery costs here).
  * Target: ≥ 50k events/s for one process.
+ *
+ * It also prints the CPU each process spent per event over the measured interval (envoy-audit, the
+ * test OpenSearch server, the test broker): the three share this machine's cores, so the events/s a
+ * single envoy-audit process could reach with the cores to itself is 1e6 / its CPU µs per event.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -13,7 +17,7 @@ import { Kafka, logLevel } from 'kafkajs'
 import { stringify } from 'yaml'
 import { generateMeshTraffic } from '../../src/demo/mesh-traffic.js'
 import { startService } from '../helpers/service-process.js'
-import { startChildServer, rssMb } from './servers.js'
+import { cpuSeconds, startChildServer, rssMb } from './servers.js'
 import { emit } from './util.js'
 
 const RECORDS = Number(process.env.BENCH_E2E_RECORDS ?? 200_000)
@@ -75,19 +79,33 @@ export async function main(): Promise<Record<string, unknown>> {
       const svcs = Array.from({ length: processes }, (_, i) => startService(config, join(dir, `bench-${processes}-${i}.yaml`)))
       let first = 0
       let peakRss = 0
+      const cpuAt = (): { svc: number; os: number; broker: number } => ({
+        svc: svcs.reduce((sum, s) => sum + cpuSeconds(s.child.pid ?? 0), 0),
+        os: cpuSeconds(os.child.pid ?? 0),
+        broker: cpuSeconds(broker.child.pid ?? 0),
+      })
+      let cpu0 = cpuAt()
+      let countedAtFirst = 0
       for (;;) {
         const n = await count(os.port)
-        if (n > 0 && first === 0) first = Date.now()
+        if (n > 0 && first === 0) {
+          first = Date.now()
+          cpu0 = cpuAt()
+          countedAtFirst = n
+        }
         for (const s of svcs) peakRss = Math.max(peakRss, rssMb(s.child.pid ?? 0))
         if (n >= RECORDS) break
         await new Promise((r) => setTimeout(r, 100))
       }
       const seconds = (Date.now() - first) / 1000
+      const cpu1 = cpuAt()
       for (const s of svcs) s.child.kill('SIGTERM')
       await Promise.all(svcs.map((s) => s.exited))
       await os.stop()
       results[`eventsPerSec${processes}p`] = Math.round(RECORDS / seconds)
       results[`peakRssMb${processes}p`] = peakRss
+      const perEvent = (a: number, b: number): number => Number((((b - a) * 1e6) / Math.max(1, RECORDS - countedAtFirst)).toFixed(1))
+      results[`cpuUsPerEvent${processes}p`] = { envoyAudit: perEvent(cpu0.svc, cpu1.svc), testOpenSearch: perEvent(cpu0.os, cpu1.os), testBroker: perEvent(cpu0.broker, cpu1.broker) }
     }
   } finally {
     await broker.stop()

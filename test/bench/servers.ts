@@ -44,3 +44,19 @@ export function rssMb(pid: number): number {
     return 0
   }
 }
+
+/**
+ * CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat (Linux; fields 14 and
+ * 15 in clock ticks of 1/100 s). Per-process CPU splits an end-to-end run's cost between envoy-audit
+ * and the test servers that share the machine with it, and is steadier than wall time under load.
+ */
+export function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    // The command name (field 2) may contain spaces; the fields after it start past the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(fields[11]) + Number(fields[12])) / 100
+  } catch {
+    return 0
+  }
+}
