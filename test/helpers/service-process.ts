@@ -10,10 +10,15 @@ export interface ServiceProcess {
   exited: Promise<number | string>
 }
 
-/** Starts `envoy-audit run --config <file>` as a real child process. */
+/**
+ * Starts `envoy-audit run --config <file>` as a real child process. SERVICE_NODE_ARGS adds node flags
+ * to it (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile the service inside a benchmark; node
+ * refuses --cpu-prof in NODE_OPTIONS).
+ */
 export function startService(config: unknown, configPath: string): ServiceProcess {
   writeFileSync(configPath, stringify(config))
-  const child = spawn(process.execPath, ['--import', 'tsx', `${REPO_ROOT}src/cli/main.ts`, 'run', '--config', configPath], {
+  const nodeArgs = (process.env.SERVICE_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', `${REPO_ROOT}src/cli/main.ts`, 'run', '--config', configPath], {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'ignore', 'pipe'],
   })
