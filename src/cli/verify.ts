@@ -25,6 +25,7 @@ interface VerifyOptions extends OpenSearchCliOptions {
   eventsAlias: string
   findingsAlias: string
   indexPrefix: string
+  expiredBefore?: string
 }
 
 export function registerVerify(program: Command): void {
@@ -37,6 +38,7 @@ export function registerVerify(program: Command): void {
     .option('--json', 'the full report as JSON on stdout')
     .option('--events-alias <name>', 'with --opensearch: events alias, as given to setup (read as <name>*)', 'envoy-audit-events')
     .option('--findings-alias <name>', 'with --opensearch: findings alias, as given to setup (read as <name>*)', 'envoy-audit-findings')
+    .option('--expired-before <date>', 'with --opensearch: missing events with an earlier @timestamp count as removed by retention (ISM), not as deleted')
     .option('--index-prefix <prefix>', 'with --opensearch: integrity ledger indices <prefix>-ledger, -checkpoints, -heads (integrity.indexPrefix)', DEFAULT_INTEGRITY_PREFIX)
   addOpenSearchOptions(cmd)
     .addHelpText(
@@ -47,6 +49,7 @@ export function registerVerify(program: Command): void {
     )
     .action(async (opts: VerifyOptions) => {
       const key = loadIntegrityKey({ keyEnv: DEFAULT_KEY_ENV, requireKey: opts.requireKey === true, ...(opts.keyFile === undefined ? {} : { keyFile: opts.keyFile }) })
+      if (opts.opensearch === undefined && opts.expiredBefore !== undefined) throw new EnvoyAuditError('EA_USAGE', '--expired-before applies to --opensearch only (the embedded store has no retention)')
       const { report, where } = opts.opensearch !== undefined ? await fromOpenSearch(opts, key) : await fromStore(opts, key)
       if (!report.hasLedger) {
         // Not "tampered" and not "intact": there is nothing to check against.
@@ -67,10 +70,12 @@ async function fromStore(opts: VerifyOptions, key: IntegrityKey | undefined): Pr
 }
 
 async function fromOpenSearch(opts: VerifyOptions, key: IntegrityKey | undefined): Promise<{ report: VerifyReport; where: string }> {
+  const expiredBefore = opts.expiredBefore === undefined ? undefined : new Date(opts.expiredBefore)
+  if (expiredBefore !== undefined && Number.isNaN(expiredBefore.getTime())) throw new EnvoyAuditError('EA_USAGE', `--expired-before: not a date: ${opts.expiredBefore}`)
   const connection = connectionFromOptions(opts)
   const client = await createOpenSearchClient(connection, { maxRetries: 3 })
   try {
-    const report = await verifyOpenSearch(client, { eventsAlias: opts.eventsAlias, findingsAlias: opts.findingsAlias, indexPrefix: opts.indexPrefix, key })
+    const report = await verifyOpenSearch(client, { eventsAlias: opts.eventsAlias, findingsAlias: opts.findingsAlias, indexPrefix: opts.indexPrefix, key, ...(expiredBefore === undefined ? {} : { expiredBefore }) })
     return { report, where: connection.node }
   } catch (err) {
     if (err instanceof EnvoyAuditError) throw err

@@ -33,6 +33,8 @@ export interface VerifyReport {
   counts: { deleted: number; modified: number; inserted: number; chain: number }
   /** The latest head per stream: record them outside the store to detect tail truncation later. */
   heads: { stream: string; pos: string; count: number; head: string }[]
+  /** OpenSearch with an expiry date: ledgered events older than it that are gone (retention), not counted as deleted. */
+  expired?: number
 }
 
 /** One ledger row as every store reads it back (positions as decimal strings: 64-bit). */

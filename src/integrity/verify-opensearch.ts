@@ -28,6 +28,11 @@ export interface OpenSearchVerifyOptions {
   key: IntegrityKey | undefined
   /** Documents per scroll page. */
   pageSize?: number
+  /**
+   * Events whose @timestamp (as ledgered) is before this instant may have been deleted by retention
+   * (ISM): when missing they are counted as expired, not deleted. Their ledger entries still chain.
+   */
+  expiredBefore?: Date
 }
 
 type Json = Record<string, unknown>
@@ -88,6 +93,7 @@ export async function verifyOpenSearch(client: Client, options: OpenSearchVerify
   const ledger: LedgerEntry[] = []
   const checkpoints: CheckpointEntry[] = []
   const heads: Json[] = []
+  const ledgeredAt = new Map<string, number>()
   if (!hasLedger) {
     report.hasLedger = false
     report.warnings.push(`no integrity ledger indices (${names.ledger}, ${names.checkpoints}): written with integrity disabled, by another --index-prefix, or by a version without it`)
@@ -100,6 +106,7 @@ export async function verifyOpenSearch(client: Client, options: OpenSearchVerify
           if (!validPos(e.pos)) continue
         }
         ledger.push(e)
+        if (options.expiredBefore !== undefined) ledgeredAt.set(e.event_id, Date.parse(str(h._source.ts)))
       }
     }
     for await (const page of scrollAll(client, names.checkpoints, pageSize)) {
@@ -155,7 +162,17 @@ export async function verifyOpenSearch(client: Client, options: OpenSearchVerify
       if (bad !== undefined) addIssue(report, { kind: 'modified', id, detail: bad })
     }
   }
-  for (const [id, entry] of byId) if (!seen.has(id)) addIssue(report, { kind: 'deleted', id, detail: `ledgered at ${entry.stream} @ ${entry.pos}, missing from ${options.eventsAlias}*` })
+  const expiry = options.expiredBefore?.getTime()
+  if (expiry !== undefined) report.expired = 0
+  for (const [id, entry] of byId) {
+    if (seen.has(id)) continue
+    // Not NaN-safe by accident: an entry without a valid ts is never treated as expired.
+    if (expiry !== undefined && (ledgeredAt.get(id) ?? Number.NaN) < expiry) report.expired!++
+    else addIssue(report, { kind: 'deleted', id, detail: `ledgered at ${entry.stream} @ ${entry.pos}, missing from ${options.eventsAlias}*` })
+  }
+  if (report.expired !== undefined && report.expired > 0) {
+    report.warnings.push(`${report.expired} ledgered events from before ${options.expiredBefore!.toISOString()} are gone: taken as removed by retention, not as deleted`)
+  }
   if (findings === undefined) {
     if (withFindings > 0) report.warnings.push(`${withFindings} events have findings but there are no findings documents in ${options.findingsAlias}*: findings not checked (sink.writeFindings off?)`)
   } else {

@@ -12,7 +12,8 @@ import type { StoredDoc } from '../support/opensearch-server/state.js'
 import { checkpointMac, genesis, hashStoredEvent, link } from '../../src/integrity/chain.js'
 import type { IntegrityKey } from '../../src/integrity/config.js'
 import { runCli } from '../helpers/cli.js'
-import { client, ingestFile, kinds, KEY, verify, writer } from './opensearch-harness.js'
+import { client, DEFAULT_NAMES, ingestFile, kinds, KEY, verify, writer } from './opensearch-harness.js'
+import { verifyOpenSearch } from '../../src/integrity/verify-opensearch.js'
 
 type Json = Record<string, unknown>
 const EVENTS = 'envoy-audit-events'
@@ -85,6 +86,17 @@ describe('verify --opensearch detects', () => {
     httpEvent(0)._source = e as unknown as Json
     rewriteEvent(httpEvent(1), '/innocent')
     expect(kinds(await verify(c)).sort()).toEqual([`modified:${httpEvent(0)._id}`, `modified:${httpEvent(1)._id}`].sort())
+  })
+  test('a missing event older than --expired-before counts as removed by retention, a newer one as deleted', async () => {
+    docsOf(EVENTS).delete(events[4]!._id)
+    const ts = Date.parse(String(source(events[4]!)['@timestamp']))
+    const after = await verifyOpenSearch(c, { ...DEFAULT_NAMES, key: KEY, expiredBefore: new Date(ts + 1) })
+    expect(after.issues).toEqual([])
+    expect(after.expired).toBe(1)
+    expect(after.warnings.join('\n')).toMatch(/removed by retention/)
+    const before = await verifyOpenSearch(c, { ...DEFAULT_NAMES, key: KEY, expiredBefore: new Date(ts) })
+    expect(kinds(before)).toEqual([`deleted:${events[4]!._id}`])
+    expect(before.expired).toBe(0)
   })
   test('an inserted event (a copy under a new id)', async () => {
     docsOf(EVENTS).set('forged-1', { ...events[0]!, _id: 'forged-1' })
