@@ -89,7 +89,7 @@ describe('two writers on one stream', () => {
     bClient.bulk = (async (params: { body: string }, ...rest: unknown[]) => {
       if (String(params.body).includes(`"_index":"${HEADS}"`) && held++ === 0) await gate
       return (bulk as (...args: unknown[]) => Promise<unknown>)(params, ...rest)
-    }) as typeof bClient.bulk
+    }) as unknown as typeof bClient.bulk
     const bDone = b.handle(partition.slice(10, 20))
     while (held === 0) await new Promise((r) => setTimeout(r, 5))
     await a.handle(partition.slice(10, 25))
