@@ -4,6 +4,7 @@
  * the sink failed fails, and the others are still ledgered.
  */
 import { describe, test, expect, beforeEach, afterEach } from 'vitest'
+import fc from 'fast-check'
 import { readFileSync } from 'node:fs'
 import type { Client } from '@opensearch-project/opensearch'
 import { TestOpenSearch } from '../support/opensearch-server/index.js'
@@ -87,4 +88,44 @@ describe('ledgeredOpenSearchSink', () => {
     expect(ledgered.sort()).toEqual(a!.slice(1).map((e) => e.event.id).sort())
     await wrapped.close()
   })
+})
+
+describe('ledgeredOpenSearchSink, property', () => {
+  test('any batching and any order of sink completion give the chain of a sequential run', async () => {
+    const records = kafkaRecords(LINES, 1)[0]!
+    const all = eventsOf(records)
+    // Reference: everything ledgered in one sequential write.
+    const reference = await (async () => {
+      const ledger = new OpenSearchLedger({ client: c, key: KEY, indexPrefix: 'ref', retry: { initialMs: 5, maxMs: 20 }, closeTimeoutMs: 2000 })
+      await ledger.append(all)
+      return srv.docs('ref-ledger').map((d) => JSON.stringify(d._source)).sort()
+    })()
+    let run = 0
+    await fc.assert(
+      fc.asyncProperty(
+        fc.uniqueArray(fc.integer({ min: 1, max: all.length - 1 }), { maxLength: 6 }),
+        fc.infiniteStream(fc.nat()),
+        async (cuts, draws) => {
+          const prefix = `p${run++}`
+          const ledger = new OpenSearchLedger({ client: c, key: KEY, indexPrefix: prefix, retry: { initialMs: 5, maxMs: 20 }, closeTimeoutMs: 2000 })
+          const { sink, pending } = manualSink()
+          const wrapped = ledgeredOpenSearchSink(sink, ledger)
+          // Batches of the events of one parse (a fresh parser per batch would lose CRI partials held across a cut).
+          const bounds = [0, ...[...cuts].sort((a, b) => a - b), all.length]
+          const writes = bounds.slice(1).map((end, i) => wrapped.write(all.slice(bounds[i], end)))
+          // Settle the sink's writes in a random order, letting the ledger run in between.
+          const order = [...pending]
+          const it = draws[Symbol.iterator]()
+          while (order.length > 0) {
+            order.splice(it.next().value % order.length, 1)[0]!.resolve({ rejected: [] })
+            await new Promise((r) => setTimeout(r, 1))
+          }
+          await Promise.all(writes)
+          expect(ledger.stats.epochs).toBe(0)
+          expect(srv.docs(`${prefix}-ledger`).map((d) => JSON.stringify(d._source)).sort()).toEqual(reference)
+        },
+      ),
+      { numRuns: 25 },
+    )
+  }, 60_000)
 })
