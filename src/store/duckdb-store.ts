@@ -13,6 +13,7 @@ import type { DuckDBConnection } from '@duckdb/node-api'
 import { z } from 'zod'
 import { EnvoyAuditError } from '../errors.js'
 import { SCHEMA_VERSION, compileEventSerializer } from '../schema/audit-event.js'
+import { storedJson } from '../integrity/chain.js'
 import type { AuditEvent, Serializer } from '../schema/audit-event.js'
 import type { Sink, SinkRejection, SinkWriteResult } from '../pipeline/component.js'
 import type {
@@ -135,7 +136,8 @@ export class DuckDbStore implements AuditStore, Sink {
       for (const event of events) {
         const problem = unstorable(event)
         if (problem !== undefined) rejected.push({ event, code: 'EA_SINK_MAPPING', message: problem })
-        else accepted.push({ event, json: this.serialize(event) })
+        // The string the integrity stage made while hashing, when it ran: one serialization per event.
+        else accepted.push({ event, json: storedJson(event, this.serialize) })
       }
       this.stats.received += events.length
       this.stats.rejected += rejected.length

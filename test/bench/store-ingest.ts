@@ -3,7 +3,8 @@
  * store use) over pipeline events, in the pipeline's batches of 2,000, into a fresh file. The events
  * are the demo mesh lines parsed and staged before the clock starts, so this measures the store, not
  * the parser. Baseline in the same run: a bare DuckDB appender writing the same events as (id, JSON
- * text) rows into a two-column table, the floor of moving these bytes into DuckDB from Node. Both
+ * text) rows into a two-column table, the floor of moving these bytes into DuckDB from Node; both take
+ * the event's JSON from the integrity stage when it ran (as in `ingest`), else serialize it. Both
  * clocks include a final CHECKPOINT, so deferring checkpoints (the store's checkpointThreshold, given
  * to the baseline too) is not counted as a gain when it only moves the work past the clock.
  * Target: ≥ 100k events/s. Size with BENCH_STORE_EVENTS.
@@ -17,18 +18,23 @@ import { createParser } from '../../src/parse/index.js'
 import { applyStages, createTransformStages } from '../../src/pipeline/transforms.js'
 import { loadTransformsConfig } from '../../src/config/transforms.js'
 import { DuckDbStore, duckDbStoreConfigSchema } from '../../src/store/duckdb-store.js'
+import { compileEventSerializer } from '../../src/schema/audit-event.js'
 import type { AuditEvent } from '../../src/schema/audit-event.js'
+import { createHashStage, storedJson } from '../../src/integrity/chain.js'
 import type { RawRecord } from '../../src/pipeline/component.js'
 import { emit } from './util.js'
 
 // 50k by default: the staged events stay in memory for the run, and a much larger live heap makes GC, not the store, the measurement.
 const EVENTS = Number(process.env.BENCH_STORE_EVENTS ?? 50_000)
 const BATCH = 2000
+// BENCH_STORE_HASHED=0 stages the events without the integrity hash stage (then both sides serialize).
+const HASHED = process.env.BENCH_STORE_HASHED !== '0'
 
 function pipelineEvents(n: number): AuditEvent[] {
   const lines = generateMeshTraffic({ seed: 7, sessions: 3000, noise: false }).lines.map((l) => l.text)
   const parser = createParser()
-  const stages = createTransformStages(loadTransformsConfig())
+  // As `ingest` runs them: the integrity stage last, whose serialization the store then reuses.
+  const stages = [...createTransformStages(loadTransformsConfig()), ...(HASHED ? [createHashStage()] : [])]
   const out: AuditEvent[] = []
   for (let i = 0; out.length < n; i += BATCH) {
     const records: RawRecord[] = []
@@ -40,26 +46,35 @@ function pipelineEvents(n: number): AuditEvent[] {
 }
 
 const seconds = (t0: bigint): number => Number(process.hrtime.bigint() - t0) / 1e9
+/** CPU seconds of the process (Node and DuckDB's threads) since `c0`: far less disturbed than wall time by other load on a shared machine. */
+const cpuSeconds = (c0: NodeJS.CpuUsage): number => {
+  const d = process.cpuUsage(c0)
+  return (d.user + d.system) / 1e6
+}
+let baselineCpu = 0
 
 async function baseline(dir: string, events: AuditEvent[]): Promise<number> {
+  const serialize = compileEventSerializer()
   const instance = await DuckDBInstance.create(join(dir, 'baseline.duckdb'), {
     autoinstall_known_extensions: 'false', memory_limit: '1GB', checkpoint_threshold: duckDbStoreConfigSchema.parse({}).checkpointThreshold,
   })
   const conn = await instance.connect()
   try {
     await conn.run('CREATE TABLE t (id VARCHAR PRIMARY KEY, json VARCHAR)')
+    const c0 = process.cpuUsage()
     const t0 = process.hrtime.bigint()
     for (let i = 0; i < events.length; i += BATCH) {
       const appender = await conn.createAppender('t')
       for (const e of events.slice(i, i + BATCH)) {
         appender.appendVarchar(e.event.id)
-        appender.appendVarchar(JSON.stringify(e))
+        appender.appendVarchar(storedJson(e, serialize))
         appender.endRow()
       }
       appender.flushSync()
       appender.closeSync()
     }
     await conn.run('CHECKPOINT')
+    baselineCpu = cpuSeconds(c0)
     return seconds(t0)
   } finally {
     conn.closeSync()
@@ -77,11 +92,14 @@ export async function main(): Promise<Record<string, unknown>> {
     const store = new DuckDbStore({ path: join(dir, 'audit.duckdb'), ...(checkpoint === undefined ? {} : { checkpointThreshold: checkpoint }) })
     await store.start()
     let ours: number
+    let oursCpu: number
     try {
+      const c0 = process.cpuUsage()
       const t0 = process.hrtime.bigint()
       for (let i = 0; i < events.length; i += BATCH) await store.write(events.slice(i, i + BATCH))
       await store.sql('CHECKPOINT')
       ours = seconds(t0)
+      oursCpu = cpuSeconds(c0)
       if (store.stats.inserted !== events.length) throw new Error(`stored ${store.stats.inserted} of ${events.length} events`)
     } finally {
       await store.close()
@@ -94,6 +112,10 @@ export async function main(): Promise<Record<string, unknown>> {
       baselineEventsPerSec: Math.round(events.length / base),
       storeEventsPerSec: Math.round(events.length / ours),
       ratio: Number((base / ours).toFixed(3)),
+      baselineCpuMicrosPerEvent: Math.round((baselineCpu * 1e6) / events.length),
+      storeCpuMicrosPerEvent: Math.round((oursCpu * 1e6) / events.length),
+      cpuRatio: Number((baselineCpu / oursCpu).toFixed(3)),
+      hashed: HASHED,
       checkpointThreshold: checkpoint ?? duckDbStoreConfigSchema.parse({}).checkpointThreshold,
       target: 100_000,
     }
