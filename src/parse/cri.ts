@@ -20,8 +20,9 @@ export function splitCri(line: string): CriLine | undefined {
   if (line.length < 28 || line.charCodeAt(4) !== 45 || line.charCodeAt(10) !== 84 /* T */) return undefined
   const c0 = line.charCodeAt(0)
   if (c0 < 48 || c0 > 57) return undefined
-  const sp = line.indexOf(' ', 19)
-  if (sp < 0 || sp > 40) return undefined
+  // The first space ends the timestamp (RFC 3339, no spaces): a time with a space inside is not CRI.
+  const sp = line.indexOf(' ')
+  if (sp < 19 || sp > 40) return undefined
   let stream: 'stdout' | 'stderr'
   if (line.startsWith('stdout ', sp + 1)) stream = 'stdout'
   else if (line.startsWith('stderr ', sp + 1)) stream = 'stderr'

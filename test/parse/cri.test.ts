@@ -19,6 +19,9 @@ describe('splitCri', () => {
     expect(splitCri('2016-10-06T00:17:09.669794202Z stdout X content')).toBeUndefined()
     expect(splitCri('2016-10-06T00:17:09.669794202Z stdout Fcontent')).toBeUndefined()
     expect(splitCri(LINE)).toBeUndefined()
+    // A space inside the time (found by the drill's fuzzer, seed 610398): the parser held it as a P line.
+    expect(splitCri('2022-07-22T 12:24:16.902967234Z stdout P content')).toBeUndefined()
+    expect(splitCri('2022-07-22T12:24:16 .902967234Z stdout F content')).toBeUndefined()
   })
 })
 

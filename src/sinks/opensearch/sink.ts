@@ -162,13 +162,16 @@ export class OpenSearchSink implements Sink {
 
   private sleep(ms: number): Promise<void> {
     if (this.abort.signal.aborted) return Promise.resolve()
+    const signal = this.abort.signal
     return new Promise((resolve) => {
       const t = setTimeout(done, ms)
       function done() {
         clearTimeout(t)
+        // A timer that fires must take its listener with it: a long outage retries thousands of times.
+        signal.removeEventListener('abort', done)
         resolve()
       }
-      this.abort.signal.addEventListener('abort', done, { once: true })
+      signal.addEventListener('abort', done, { once: true })
     })
   }
 

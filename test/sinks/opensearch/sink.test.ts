@@ -138,6 +138,24 @@ describe('OpenSearchSink request-level failures', () => {
     expect(srv.faults.pendingRequestFaults()).toBe(0)
   })
 
+  test('a long run of retries leaves no abort listeners behind (no MaxListenersExceededWarning)', async () => {
+    const warnings: string[] = []
+    const onWarning = (w: Error): void => void warnings.push(w.name)
+    process.on('warning', onWarning)
+    try {
+      const s = await sink()
+      // More backoff sleeps than the default limit of 10 listeners on one signal.
+      srv.faults.failRequests(/_bulk/, 503, 25)
+      const result = await s.write([okEvent(1)])
+      expect(result.rejected).toEqual([])
+      expect(s.stats.requestRetries).toBe(25)
+      await new Promise((r) => setImmediate(r))
+      expect(warnings.filter((n) => n === 'MaxListenersExceededWarning')).toEqual([])
+    } finally {
+      process.off('warning', onWarning)
+    }
+  })
+
   test('outage: connection refused holds the write pending (backpressure) until the cluster is back', async () => {
     const s = await sink()
     await srv.stopListening()
