@@ -10,17 +10,29 @@
  * test OpenSearch server, the test broker): the three share this machine's cores, so the events/s a
  * single envoy-audit process could reach with the cores to itself is 1e6 / its CPU µs per event.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Kafka, logLevel } from 'kafkajs'
-import { stringify } from 'yaml'
 import { generateMeshTraffic } from '../../src/demo/mesh-traffic.js'
 import { startService } from '../helpers/service-process.js'
 import { cpuSeconds, startChildServer, rssMb } from './servers.js'
 import { emit } from './util.js'
 
 const RECORDS = Number(process.env.BENCH_E2E_RECORDS ?? 200_000)
+/** Run-config overrides as JSON, deep-merged, to compare settings: BENCH_E2E_CONFIG='{"integrity":{"enabled":false}}'. */
+const OVERRIDES = JSON.parse(process.env.BENCH_E2E_CONFIG ?? '{}') as Record<string, unknown>
+
+function merge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base }
+  for (const [k, v] of Object.entries(over)) {
+    const b = out[k]
+    out[k] = v !== null && typeof v === 'object' && !Array.isArray(v) && b !== null && typeof b === 'object' && !Array.isArray(b)
+      ? merge(b as Record<string, unknown>, v as Record<string, unknown>)
+      : v
+  }
+  return out
+}
 const PARTITIONS = 4
 
 async function count(osPort: number): Promise<number> {
@@ -34,7 +46,7 @@ export async function main(): Promise<Record<string, unknown>> {
   const broker = await startChildServer('test/support/kafka-broker/cli.ts', ['--partitions', String(PARTITIONS), '--max-fetch-wait-ms', '100'])
   const brokers = [`127.0.0.1:${broker.port}`]
   const kafka = new Kafka({ brokers, logLevel: logLevel.NOTHING })
-  const results: Record<string, unknown> = { bench: 'end-to-end', records: RECORDS, partitions: PARTITIONS, target: 50_000 }
+  const results: Record<string, unknown> = { bench: 'end-to-end', records: RECORDS, partitions: PARTITIONS, target: 50_000, config: OVERRIDES }
   try {
     const lines = generateMeshTraffic({ seed: 3, sessions: 4000, noise: false }).lines.map((l) => l.text)
     const producer = kafka.producer()
@@ -68,14 +80,16 @@ export async function main(): Promise<Record<string, unknown>> {
 
     for (const processes of [1, 2]) {
       const os = await startChildServer('test/support/opensearch-server/cli.ts')
-      const config = {
-        source: { kind: 'kafka', kafka: { brokers, topics: ['envoy'], groupId: `bench-${processes}`, fromBeginning: true, maxWaitTimeMs: 100 } },
-        sink: { kind: 'opensearch', opensearch: { connection: { node: `http://127.0.0.1:${os.port}` }, sink: {} } },
-        deadLetter: { kind: 'file', path: join(dir, `dlq-${processes}.ndjson`) },
-        service: { enabled: false },
-        log: { level: 'warn' },
-      }
-      writeFileSync(join(dir, 'x.yaml'), stringify(config))
+      const config = merge(
+        {
+          source: { kind: 'kafka', kafka: { brokers, topics: ['envoy'], groupId: `bench-${processes}`, fromBeginning: true, maxWaitTimeMs: 100 } },
+          sink: { kind: 'opensearch', opensearch: { connection: { node: `http://127.0.0.1:${os.port}` }, sink: {} } },
+          deadLetter: { kind: 'file', path: join(dir, `dlq-${processes}.ndjson`) },
+          service: { enabled: false },
+          log: { level: 'warn' },
+        },
+        OVERRIDES,
+      )
       const svcs = Array.from({ length: processes }, (_, i) => startService(config, join(dir, `bench-${processes}-${i}.yaml`)))
       let first = 0
       let peakRss = 0
