@@ -17,6 +17,7 @@
  */
 import { EnvoyAuditError } from '../errors.js'
 import { ISO } from '../store/duckdb-queries.js'
+import { EDGE_FACTS } from '../store/duckdb-schema.js'
 import type { SqlResult } from '../store/duckdb-store.js'
 import type {
   DeniedRow, ExpandRow, FlowEdge, FlowFilter, FrontierEntry, GraphNode, HuntBackend, HuntRange, InventoryEntry, NodeKind,
@@ -30,6 +31,7 @@ export interface SqlRunner {
 }
 
 const FAR_FUTURE = '9999-12-31T00:00:00.000Z'
+const HOUR_MS = 3_600_000
 /**
  * A call extends a path only if it got through: not denied by the mesh, not a local reply that never
  * reached the app (no route, no healthy upstream, connect failure, overflow), and not refused with
@@ -157,18 +159,23 @@ const HOP_SQL = `CREATE OR REPLACE TEMP TABLE hunt_hop AS
 
 /**
  * The learning window only answers "was this edge seen before?", so it is aggregated, not joined:
- * lines are grouped by their raw identity facts (few groups), each group resolved on its own with the
+ * lines are grouped by their raw identity facts (few groups; for whole hours already grouped at ingest
+ * in edge_facts, for the partial hours at the window's ends from the events), each group resolved on its own with the
  * aliases, inventory and service map of the analysis window, and only min(ts) per (src, dst) is kept.
  * Without the client/server match a plaintext server line names its caller by address only; the
  * caller's own client line still records the edge. Every scanned column costs on millions of rows, so
  * the address fallbacks are reduced to source.ip and destination.address: an edge whose end is only
  * known by SNI or upstream host may be reported new although it was seen.
  */
-const BASELINE_SQL = `CREATE OR REPLACE TEMP TABLE hunt_baseline AS
-  WITH t AS (
-    SELECT reporter = 'destination' AS srv, src_spiffe_id, src_namespace, src_workload, src_service_account, k8s_namespace, k8s_app, k8s_pod,
-      source_ip, dst_spiffe_id, dst_namespace, dst_workload, dst_service, destination_address, min(ts) AS first
-    FROM events WHERE ts >= CAST($1 AS TIMESTAMP) AND ts < CAST($2 AS TIMESTAMP) GROUP BY ALL),
+const FACTS = EDGE_FACTS.join(', ')
+const LINE_FACTS = (from: string, to: string): string => `SELECT coalesce(reporter = 'destination', false) AS srv, ${FACTS}, ts AS first
+    FROM events WHERE ts >= CAST(${from} AS TIMESTAMP) AND ts < CAST(${to} AS TIMESTAMP)`
+export const BASELINE_SQL = `CREATE OR REPLACE TEMP TABLE hunt_baseline AS
+  WITH facts AS (
+    SELECT srv, ${FACTS}, first FROM edge_facts WHERE hour >= CAST($3 AS TIMESTAMP) AND hour < CAST($4 AS TIMESTAMP)
+    UNION ALL ${LINE_FACTS('$1', '$3')}
+    UNION ALL ${LINE_FACTS('$4', '$2')}),
+  t AS (SELECT srv, ${FACTS}, min(first) AS first FROM facts GROUP BY ALL),
   r AS (
     SELECT first, src_spiffe_id AS src_id,
       CASE WHEN srv THEN ${WORKLOAD('src_namespace', 'src_service_account')}
@@ -214,7 +221,7 @@ export class DuckDbHuntBackend implements HuntBackend {
     await this.store.sql(SERVICE_MAP_SQL)
     await this.store.sql(HOP_SQL)
     const learnFrom = range.baselineFrom !== undefined && range.baselineFrom < range.since ? range.baselineFrom : range.since
-    await this.store.sql(BASELINE_SQL, [learnFrom, range.since])
+    await this.store.sql(BASELINE_SQL, [learnFrom, range.since, ...wholeHours(learnFrom, range.since)])
   }
 
   private get range(): { since: string; until: string } {
@@ -331,6 +338,19 @@ export class DuckDbHuntBackend implements HuntBackend {
     // The temp tables belong to the store's connection; dropping them frees the memory of large windows.
     for (const t of ['hunt_baseline', 'hunt_hop', 'hunt_alias', 'hunt_pair', 'hunt_match', 'hunt_inventory']) await this.store.sql(`DROP TABLE IF EXISTS ${t}`).catch(() => undefined)
   }
+}
+
+/**
+ * The whole hours [lo, hi) inside [from, to), read from edge_facts; the partial hours at both ends come
+ * from the events themselves. A window inside one hour has no whole hour: lo = hi = to.
+ */
+export function wholeHours(from: string, to: string): [string, string] {
+  const fromMs = Date.parse(from)
+  const toMs = Date.parse(to)
+  const lo = Math.ceil(fromMs / HOUR_MS) * HOUR_MS
+  const hi = Math.floor(toMs / HOUR_MS) * HOUR_MS
+  if (!(lo < hi)) return [to, to]
+  return [new Date(lo).toISOString(), new Date(hi).toISOString()]
 }
 
 /** `f(node, since)` as bound VALUES; $1 and $2 are the analysis window. */

@@ -1,6 +1,7 @@
 /**
  * Moving a batch of events into the DuckDB store's tables with the appender.
  *
+ * Each batch also appends its edge_facts rows (src/store/duckdb-schema.ts) in the same transaction.
  * Two ways, tried in this order by DuckDbStore.writeEvents:
  * - direct: the appenders write straight into `events` and `findings` inside one transaction. The
  *   primary keys reject a batch that holds an already stored id (a replay) or the same id twice, and
@@ -14,7 +15,7 @@
 import { DuckDBTimestampValue, LIST, VARCHAR } from '@duckdb/node-api'
 import type { DuckDBAppender, DuckDBConnection } from '@duckdb/node-api'
 import type { AuditEvent } from '../schema/audit-event.js'
-import { EVENT_COLUMNS, FINDING_COLUMNS, stagingDdl } from './duckdb-schema.js'
+import { EVENT_COLUMNS, FINDING_COLUMNS, edgeFactRows, stagingDdl } from './duckdb-schema.js'
 import type { Column, FindingRow } from './duckdb-schema.js'
 
 export interface StoredRow {
@@ -41,6 +42,7 @@ export async function appendDirect(conn: DuckDBConnection, rows: readonly Stored
     eventAppender.closeSync()
     findingAppender.closeSync()
     eventAppender = findingAppender = undefined
+    await appendEdgeFacts(conn, rows)
     await conn.run('COMMIT')
     return true
   } catch {
@@ -82,6 +84,8 @@ export async function appendStaged(conn: DuckDBConnection, rows: readonly Stored
       await conn.run(`INSERT INTO findings SELECT DISTINCT ON (event_id, idx) s.* FROM stage_findings s
         WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.id = s.event_id) ON CONFLICT DO NOTHING`)
       const moved = await conn.run('INSERT INTO events SELECT DISTINCT ON (id) * FROM stage_events ON CONFLICT DO NOTHING')
+      // For every event of the batch, stored before or not: only the earliest time per fact group is read.
+      await appendEdgeFacts(conn, rows)
       await conn.run('COMMIT')
       return moved.rowsChanged
     } catch (err) {
@@ -92,6 +96,36 @@ export async function appendStaged(conn: DuckDBConnection, rows: readonly Stored
     // Recreated, not emptied: DELETE only marks rows, and the temp tables would keep every batch's
     // memory. Also after a failed append, whose closing appenders may have flushed part of the batch.
     for (const ddl of stagingDdl()) await conn.run(ddl)
+  }
+}
+
+/** The batch's edge_facts rows (src/store/duckdb-schema.ts), inside the caller's transaction. */
+async function appendEdgeFacts(conn: DuckDBConnection, rows: readonly StoredRow[]): Promise<void> {
+  const groups = edgeFactRows(rows.map((r) => r.event))
+  if (groups.length === 0) return
+  const appender = await conn.createAppender('edge_facts')
+  try {
+    for (const g of groups) {
+      appender.appendTimestamp(new DuckDBTimestampValue(BigInt(g.hourMs) * 1000n))
+      appender.appendBoolean(g.srv)
+      for (const fact of g.facts) {
+        if (fact === null) appender.appendNull()
+        else appender.appendVarchar(fact)
+      }
+      appender.appendTimestamp(new DuckDBTimestampValue(BigInt(g.firstMs) * 1000n))
+      appender.endRow()
+    }
+    appender.flushSync()
+    appender.closeSync()
+  } catch (err) {
+    // Same as a refused batch: drop the rows so a later collection cannot flush them elsewhere.
+    try {
+      appender.clear()
+      appender.closeSync()
+    } catch {
+      /* already failed */
+    }
+    throw err
   }
 }
 

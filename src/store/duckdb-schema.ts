@@ -159,7 +159,60 @@ export function schemaDdl(): string[] {
          AND (d.downstream_remote_address = e.upstream_local_address
               OR d.downstream_remote_address IS NULL OR e.upstream_local_address IS NULL)))`,
     `CREATE TABLE IF NOT EXISTS store_meta (key VARCHAR PRIMARY KEY, value VARCHAR)`,
+    `CREATE TABLE IF NOT EXISTS edge_facts (\n  hour TIMESTAMP NOT NULL,\n  srv BOOLEAN NOT NULL,\n  ${EDGE_FACTS.map((c) => `${c} VARCHAR`).join(',\n  ')},\n  first TIMESTAMP NOT NULL\n)`,
   ]
+}
+
+/**
+ * `edge_facts`: the identity facts of a proxy line (the columns the hunt's learning window resolves
+ * identities from) with the first time they were seen, per hour and per side (server line or not).
+ * Written with every batch, so "was this edge seen before?" over days of learning window reads a few
+ * rows per (hour, workload pair) instead of every line (src/hunt/duckdb-queries.ts, BASELINE_SQL).
+ * Only min(first) is kept, which a replay cannot change, so batches append without deduplicating.
+ */
+export const EDGE_FACTS = [
+  'src_spiffe_id', 'src_namespace', 'src_workload', 'src_service_account', 'k8s_namespace', 'k8s_app', 'k8s_pod', 'source_ip',
+  'dst_spiffe_id', 'dst_namespace', 'dst_workload', 'dst_service', 'destination_address',
+] as const
+
+const HOUR_MS = 3_600_000
+const FACT_COLUMNS: readonly Column<AuditEvent>[] = EDGE_FACTS.map((name) => EVENT_COLUMNS.find((c) => c.name === name)!)
+
+export interface EdgeFactRow {
+  hourMs: number
+  srv: boolean
+  facts: (string | null)[]
+  firstMs: number
+}
+
+/** The batch's edge_facts rows, grouped as the backfill groups the events table (edgeFactsBackfillSql). */
+export function edgeFactRows(events: readonly AuditEvent[]): EdgeFactRow[] {
+  const groups = new Map<string, EdgeFactRow>()
+  for (const event of events) {
+    const ms = Date.parse(event['@timestamp'])
+    if (!Number.isFinite(ms)) continue
+    const srv = event.mesh?.reporter === 'destination'
+    const hourMs = Math.floor(ms / HOUR_MS) * HOUR_MS
+    const facts: (string | null)[] = []
+    let key = `${hourMs}${srv ? 's' : 'c'}`
+    for (const column of FACT_COLUMNS) {
+      const value = column.get(event)
+      // As appendRow writes a VARCHAR: absent is NULL, anything else its string form.
+      const text = value === undefined || value === null ? null : String(value)
+      facts.push(text)
+      key += text === null ? '\u0001' : `\u0000${text}`
+    }
+    const group = groups.get(key)
+    if (group === undefined) groups.set(key, { hourMs, srv, facts, firstMs: ms })
+    else if (ms < group.firstMs) group.firstMs = ms
+  }
+  return [...groups.values()]
+}
+
+/** Fills edge_facts from the stored events: for stores written before the table existed, and bulk loads. */
+export function edgeFactsBackfillSql(): string {
+  return `INSERT INTO edge_facts SELECT date_trunc('hour', ts), coalesce(reporter = 'destination', false), ${EDGE_FACTS.join(', ')}, min(ts)
+    FROM events GROUP BY ALL`
 }
 
 /** Staging tables have the same columns without keys: the appender fills them, one INSERT moves them. */

@@ -20,7 +20,7 @@ import type {
   AuditStore, CoverageDimension, CoverageRow, EdgeQuery, EdgeRow, EgressRow, EventQuery,
   FindingCountRow, StoreSummary, TimeRange,
 } from './store.js'
-import { schemaDdl, stagingDdl } from './duckdb-schema.js'
+import { edgeFactsBackfillSql, schemaDdl, stagingDdl } from './duckdb-schema.js'
 import { appendDirect, appendStaged } from './duckdb-append.js'
 import type { StoredRow } from './duckdb-append.js'
 import {
@@ -107,7 +107,12 @@ export class DuckDbStore implements AuditStore, Sink {
       if (this.config.threads > 0) options.threads = String(this.config.threads)
       this.instance = await DuckDBInstance.create(this.path, options)
       this.conn = await this.instance.connect()
+      const hadFacts = (await this.conn.runAndReadAll(
+        `SELECT count(*)::INTEGER FROM information_schema.tables WHERE table_schema = 'main' AND table_name = 'edge_facts'`,
+      )).getRows()[0]?.[0] === 1
       for (const ddl of [...schemaDdl(), ...stagingDdl()]) await this.conn.run(ddl)
+      // A store written before edge_facts existed: one pass over its events, once.
+      if (!hadFacts) await this.conn.run(edgeFactsBackfillSql())
       // Recorded once, at creation: a later version reading an older file knows what it is looking at.
       await this.conn.run(`INSERT INTO store_meta VALUES ('event_schema_version', $1) ON CONFLICT DO NOTHING`, [String(SCHEMA_VERSION)])
     } catch (err) {

@@ -14,6 +14,7 @@
  */
 import { DuckDbStore, duckDbStoreConfigSchema } from '../../src/store/duckdb-store.js'
 import { DuckDbHuntBackend } from '../../src/hunt/duckdb-queries.js'
+import { edgeFactsBackfillSql } from '../../src/store/duckdb-schema.js'
 import { huntPaths } from '../../src/hunt/search.js'
 import { emit } from './util.js'
 
@@ -60,6 +61,8 @@ export function generateSql(calls: number, workloads: number): string[] {
     side('client'),
     side('server'),
     'DROP TABLE bench_calls',
+    // What ingest writes with every batch, in one pass over the bulk-loaded events (counted in the load).
+    edgeFactsBackfillSql(),
   ]
 }
 

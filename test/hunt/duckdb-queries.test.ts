@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, test } from 'vitest'
 import fc from 'fast-check'
-import { DuckDbHuntBackend } from '../../src/hunt/duckdb-queries.js'
+import { BASELINE_SQL, DuckDbHuntBackend, wholeHours } from '../../src/hunt/duckdb-queries.js'
 import { huntPaths, type HuntResult } from '../../src/hunt/search.js'
 import { resolveIdentity } from '../../src/hunt/identity.js'
 import type { InventoryEntry } from '../../src/hunt/backend.js'
@@ -185,4 +185,40 @@ describe('DuckDB backend agrees with the in-memory reference backend', () => {
       }
     }), { numRuns: 12 })
   }, 60_000)
+})
+
+describe('learning window from edge_facts', () => {
+  test('wholeHours: the hours inside the window, none when it does not span one', () => {
+    expect(wholeHours('2026-11-20T09:30:00.000Z', '2026-11-20T12:15:00.000Z')).toEqual(['2026-11-20T10:00:00.000Z', '2026-11-20T12:00:00.000Z'])
+    expect(wholeHours('2026-11-20T10:00:00.000Z', '2026-11-20T11:00:00.000Z')).toEqual(['2026-11-20T10:00:00.000Z', '2026-11-20T11:00:00.000Z'])
+    expect(wholeHours('2026-11-20T10:10:00.000Z', '2026-11-20T10:50:00.000Z')).toEqual(['2026-11-20T10:50:00.000Z', '2026-11-20T10:50:00.000Z'])
+    expect(wholeHours('2026-11-20T10:10:00.000Z', '2026-11-20T11:05:00.000Z')).toEqual(['2026-11-20T11:05:00.000Z', '2026-11-20T11:05:00.000Z'])
+  })
+
+  test('property: hours from edge_facts plus partial hours from events give the baseline the events alone give', async () => {
+    // Calls over five hours, each hour its own pair (so a misplaced hour boundary adds or loses an edge),
+    // plaintext and denied ones among them, so groups differ by side and identity.
+    const pairs = [[frontend, cart], [cart, catalog], [frontend, payments], [payments, db], [catalog, db]] as const
+    const lines: string[] = []
+    for (let m = -300; m < 0; m += 7) {
+      const [c, s] = pairs[Math.floor((m + 300) / 60) % pairs.length]!
+      lines.push(...callLines(c, s, at(m), { plaintext: m % 3 === 0, denied: m % 5 === 0 }))
+    }
+    const store = await storeWith(lines)
+    open.push(store)
+    const backend = new DuckDbHuntBackend(store)
+    await backend.prepare({ since: at(0) }, [])
+    const baseline = async (params: string[]): Promise<unknown[]> => {
+      await store.sql(BASELINE_SQL, params)
+      return (await store.sql(`SELECT src, dst, ${'strftime(first, \'%Y-%m-%dT%H:%M:%S.%g\')'} AS first FROM hunt_baseline ORDER BY ALL`)).rows
+    }
+    await fc.assert(fc.asyncProperty(fc.integer({ min: -330, max: 10 }), fc.integer({ min: 0, max: 340 }), async (fromMin, span) => {
+      const from = at(fromMin)
+      const to = at(fromMin + span)
+      // [to, to) for the hours: everything from the events, which is what the store did before edge_facts.
+      const reference = await baseline([from, to, to, to])
+      expect(await baseline([from, to, ...wholeHours(from, to)])).toEqual(reference)
+      if (span >= 30 && fromMin >= -300 && fromMin + 30 <= 0) expect(reference.length).toBeGreaterThan(0)
+    }), { numRuns: 150, seed: 11 })
+  })
 })

@@ -6,6 +6,7 @@ import { runInNewContext } from 'node:vm'
 import { afterAll, describe, expect, test } from 'vitest'
 import fc from 'fast-check'
 import { DuckDbStore } from '../../src/store/duckdb-store.js'
+import { EDGE_FACTS } from '../../src/store/duckdb-schema.js'
 import type { AuditEvent } from '../../src/generated/types.js'
 import { finding, makeEvent } from './event-fixtures.js'
 
@@ -98,6 +99,22 @@ describe('DuckDbStore', () => {
       expect((await store.summary()).events).toBe(300)
       expect((await store.sql('SELECT count(*)::INTEGER AS n FROM findings')).rows[0]!.n).toBe(150)
     })
+  })
+
+  test('edge_facts: written with every batch, and rebuilt from the events for a store that predates it', async () => {
+    const path = join(dir, 'facts.duckdb')
+    const grouped = `SELECT strftime(hour, '%Y-%m-%dT%H') AS hour, srv, ${EDGE_FACTS.join(', ')}, strftime(min(first), '%Y-%m-%dT%H:%M:%S.%g') AS first
+      FROM edge_facts GROUP BY ALL ORDER BY ALL`
+    const events = [...sampleEvents(), makeEvent({ id: 'late', ts: '2026-11-20T11:59:59.999Z', reporter: 'destination', srcSpiffe: FRONTEND, srcNs: 'shop', srcSa: 'frontend' })]
+    const written = await withStore(path, async (store) => {
+      await store.writeEvents(events)
+      await store.writeEvents(events.slice(0, 3)) // a replay adds nothing new to read
+      return (await store.sql(grouped)).rows
+    })
+    expect(written.length).toBeGreaterThanOrEqual(5)
+    expect(written.filter((r) => r.srv === true).length).toBe(events.filter((e) => e.mesh?.reporter === 'destination').length)
+    await withStore(path, (store) => store.sql('DROP TABLE edge_facts'))
+    expect(await withStore(path, async (store) => (await store.sql(grouped)).rows)).toEqual(written)
   })
 
   test('rejects events it cannot key or place in time, and keeps the rest', async () => {
