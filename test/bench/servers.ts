@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
-import { readFileSync } from 'node:fs'
+import { cpuSeconds as procCpu, rssMb as procRss } from '../support/proc-stats.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 
@@ -36,29 +36,12 @@ export async function startChildServer(script: string, args: string[] = []): Pro
   }
 }
 
-/** Peak resident set size of a process so far, from /proc (Linux). */
+/** Resident set size in whole MiB, 0 when the process is gone (for peak tracking). */
 export function rssMb(pid: number): number {
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8')
-    const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0)
-    return Math.round(kb / 1024)
-  } catch {
-    return 0
-  }
+  return Math.round(procRss(pid) ?? 0)
 }
 
-/**
- * CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat (Linux; fields 14 and
- * 15 in clock ticks of 1/100 s). Per-process CPU splits an end-to-end run's cost between envoy-audit
- * and the test servers that share the machine with it, and is steadier than wall time under load.
- */
+/** CPU seconds used so far, 0 when the process is gone. */
 export function cpuSeconds(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    // The command name (field 2) may contain spaces; the fields after it start past the last ')'.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return (Number(fields[11]) + Number(fields[12])) / 100
-  } catch {
-    return 0
-  }
+  return procCpu(pid) ?? 0
 }

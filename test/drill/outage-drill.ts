@@ -17,7 +17,7 @@
  * test/service/outage.test.ts (short phases) and `npm run drill` (long ones).
  */
 import { dlqKey, headerText } from '../support/crash-drill.js'
-import { mkdtempSync, readFileSync } from 'node:fs'
+import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Kafka, logLevel } from 'kafkajs'
@@ -26,6 +26,7 @@ import { TestOpenSearch, failByRate } from '../support/opensearch-server/index.j
 import { startService, waitFor } from '../helpers/service-process.js'
 import { runCli } from '../helpers/cli.js'
 import { deriveEventId } from '../../src/pipeline/event-id.js'
+import { rssMb } from '../support/proc-stats.js'
 
 export interface OutageOptions {
   /** Records produced in total, spread over the four phases. */
@@ -70,16 +71,6 @@ const line = (i: number): string =>
   i % JUNK_EVERY === JUNK_EVERY - 1
     ? `2024-05-01T10:00:00.000000Z info ads ADS: PUSH request for node ${i}`
     : `[2024-05-01T11:${String(Math.floor(i / 60) % 60).padStart(2, '0')}:${String(i % 60).padStart(2, '0')}.000Z] "GET /inventory/${i}?token=t${i} HTTP/1.1" 200 - via_upstream - "-" 0 ${i % 900} 4 3 "-" "go-http/1.1" "o-${i}" "inventory.shop:8080" "10.0.0.8:8080" inbound|8080|| 127.0.0.6:4000 10.0.0.8:8080 10.0.3.${i % 200}:5${i % 1000} outbound_.8080_._.inventory.shop.svc.cluster.local default`
-
-function rssMb(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
-    return m === null ? undefined : Number(m[1]) / 1024
-  } catch {
-    return undefined
-  }
-}
 
 export async function runOutageDrill(opts: OutageOptions): Promise<OutageReport> {
   const log = opts.log ?? (() => undefined)
