@@ -8,7 +8,8 @@ import type { Reply } from './server.js'
 
 type Json = Record<string, unknown>
 
-function parseBody(body: Buffer): Json {
+/** A request body that must be a JSON object (empty = `{}`), else the 400 OpenSearch answers. */
+export function parseBody(body: Buffer): Json {
   if (body.length === 0) return {}
   try {
     const v = JSON.parse(body.toString('utf8')) as unknown

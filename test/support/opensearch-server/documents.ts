@@ -8,22 +8,12 @@
 import { randomUUID } from 'node:crypto'
 import { ApiError, type ClusterState, type StoredDoc } from './state.js'
 import type { Reply } from './server.js'
+import { parseBody } from './admin.js'
 
 type Json = Record<string, unknown>
 
-function parse(body: Buffer): Json {
-  if (body.length === 0) return {}
-  try {
-    const v = JSON.parse(body.toString('utf8')) as unknown
-    if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error('not an object')
-    return v as Json
-  } catch {
-    throw new ApiError(400, 'parse_exception', 'request body is required to be a JSON object')
-  }
-}
-
 export function handleMget(state: ClusterState, pathIndex: string | undefined, body: Buffer): Reply {
-  const req = parse(body)
+  const req = parseBody(body)
   const wanted: { index: string | undefined; id: string }[] = Array.isArray(req.ids)
     ? req.ids.map((id) => ({ index: pathIndex, id: String(id) }))
     : Array.isArray(req.docs)
@@ -74,7 +64,7 @@ function take(c: ScrollCursor): StoredDoc[] {
 }
 
 export function handleScroll(state: ClusterState, method: string, pathId: string | undefined, body: Buffer): Reply {
-  const req = parse(body)
+  const req = parseBody(body)
   if (method === 'DELETE') {
     const ids = pathId !== undefined ? [pathId] : Array.isArray(req.scroll_id) ? req.scroll_id.map(String) : [String(req.scroll_id)]
     let freed = 0
