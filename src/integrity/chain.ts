@@ -7,7 +7,8 @@ import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
 import type { AuditEvent, Serializer } from '../schema/audit-event.js'
 import type { SourceCoords } from '../pipeline/component.js'
 import type { StageResult, TransformStage } from '../pipeline/component.js'
-import { compileEventSerializer } from '../schema/audit-event.js'
+import { auditEventSchema, compileEventSerializer } from '../schema/audit-event.js'
+import fastJson from 'fast-json-stringify'
 import type { IntegrityKey } from './config.js'
 
 /** Compiled once, on first use: the same serializer the stores write with. */
@@ -26,6 +27,20 @@ export function hashStoredEvent(eventJson: string): string {
   if (doc.audit !== undefined) delete doc.audit.hash
   if (doc.event !== undefined) delete doc.event.ingested
   return createHash('sha256').update(serializer()(doc)).digest('hex')
+}
+
+/**
+ * The hash as the first release computed it: the same content, but serialized with the schema's
+ * required members first (fast-json-stringify's order before src/schema/audit-event.ts dropped the
+ * top-level `required` list from the serializer's schema). Stores written then verify with it.
+ */
+let legacySerializer: Serializer<AuditEvent> | undefined
+export function legacyHashStoredEvent(eventJson: string): string {
+  legacySerializer ??= fastJson(auditEventSchema as object) as Serializer<AuditEvent>
+  const doc = JSON.parse(eventJson) as AuditEvent
+  if (doc.audit !== undefined) delete doc.audit.hash
+  if (doc.event !== undefined) delete doc.event.ingested
+  return createHash('sha256').update(legacySerializer(doc)).digest('hex')
 }
 
 /** Hashes what the sink will store (see hashStoredEvent); the event is left as it was. */

@@ -1,13 +1,18 @@
 import { describe, expect, test } from 'vitest'
+import { createHash } from 'node:crypto'
 import fc from 'fast-check'
 import { generateMeshTraffic } from '../../src/demo/mesh-traffic.js'
-import { createHashStage, hashAndSerialize, hashEvent, hashStoredEvent, storedJson } from '../../src/integrity/chain.js'
+import { createHashStage, hashAndSerialize, hashEvent, hashStoredEvent, legacyHashStoredEvent, storedJson } from '../../src/integrity/chain.js'
+import { checkStoredEvent, emptyReport } from '../../src/integrity/verify-core.js'
+import fastJson from 'fast-json-stringify'
+import { auditEventSchema } from '../../src/schema/audit-event.js'
 import { compileEventSerializer, type AuditEvent } from '../../src/schema/audit-event.js'
 import { pipelineFromOptions } from '../../src/cli/pipeline-options.js'
 import { applyStages } from '../../src/pipeline/transforms.js'
 import type { RawRecord } from '../../src/pipeline/component.js'
 
 const serialize = compileEventSerializer()
+const createHashOf = (text: string): string => createHash('sha256').update(text).digest('hex')
 
 /** Demo mesh lines (JSON and TEXT in Fluent Bit and CRI envelopes, every planted incident) through the real stages. */
 function demoEvents(n: number): AuditEvent[] {
@@ -85,5 +90,30 @@ describe('hash and stored JSON from one serialization', () => {
     expect(e.event.ingested).toBe('2026-11-23T00:00:00.000Z')
     e.audit.hash = hash
     expect(hashStoredEvent(serialize(e))).toBe(hash)
+  })
+
+  test('a store written by the first release (required members first) still verifies; a change in it does not', () => {
+    // The first release's serializer: the schema as is, so fast-json-stringify wrote the required members first.
+    const legacy = fastJson(auditEventSchema as object) as (e: AuditEvent) => string
+    let checked = 0
+    for (const original of events.slice(0, 300)) {
+      const e = structuredClone(original)
+      delete e.audit.hash
+      const hash = createHashOf(legacy(e))
+      e.audit.hash = hash
+      const json = legacy(e)
+      expect(json).not.toBe(serialize(e))
+      expect(legacyHashStoredEvent(json)).toBe(hash)
+      expect(hashStoredEvent(json)).not.toBe(hash)
+      const entry = { hash, stream: 'kafka:t/0', pos: '1' }
+      const ok = emptyReport()
+      expect(checkStoredEvent(ok, e.event.id, json, entry)).toBeDefined()
+      expect(ok.counts.modified).toBe(0)
+      const tampered = emptyReport()
+      checkStoredEvent(tampered, e.event.id, json.replace('"kind":"event"', '"kind":"alert"'), entry)
+      expect(tampered.counts.modified).toBe(1)
+      checked++
+    }
+    expect(checked).toBe(300)
   })
 })
