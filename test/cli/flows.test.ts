@@ -5,17 +5,13 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { DuckDbStore } from '../../src/store/duckdb-store.js'
 import type { FlowEdge } from '../../src/hunt/backend.js'
 import { runCli } from '../helpers/cli.js'
-import { callLines, spiffe, toEvents, wl } from '../hunt/scenario.js'
+import { at, callLines, MESH, spiffe, toEvents } from '../hunt/scenario.js'
+
+const { frontend, cart, payments } = MESH
 
 const dir = mkdtempSync(join(tmpdir(), 'ea-flows-cli-'))
 const storePath = join(dir, 'audit.duckdb')
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
-
-const T0 = Date.parse('2026-11-20T10:00:00.000Z')
-const at = (minute: number): string => new Date(T0 + minute * 60_000).toISOString()
-const frontend = wl('frontend', 'shop', '10.8.0.11')
-const cart = wl('cart', 'shop', '10.8.0.12')
-const payments = wl('payments', 'payments', '10.8.1.21')
 
 beforeAll(async () => {
   const store = new DuckDbStore({ path: storePath })

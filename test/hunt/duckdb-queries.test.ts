@@ -5,17 +5,10 @@ import { huntPaths, type HuntResult } from '../../src/hunt/search.js'
 import { resolveIdentity } from '../../src/hunt/identity.js'
 import type { InventoryEntry } from '../../src/hunt/backend.js'
 import type { DuckDbStore } from '../../src/store/duckdb-store.js'
-import { callLines, spiffe, storeWith, wl } from './scenario.js'
+import { at, callLines, MESH, spiffe, storeWith } from './scenario.js'
 import { MemoryBackend, type Call } from './memory-backend.js'
 
-const T0 = Date.parse('2026-11-20T10:00:00.000Z')
-const at = (minute: number): string => new Date(T0 + minute * 60_000).toISOString()
-
-const frontend = wl('frontend', 'shop', '10.8.0.11')
-const cart = wl('cart', 'shop', '10.8.0.12')
-const catalog = wl('catalog', 'shop', '10.8.0.13')
-const payments = wl('payments', 'payments', '10.8.1.21')
-const db = wl('payments-db', 'payments', '10.8.1.22', { port: 5432 })
+const { frontend, cart, catalog, payments, db } = MESH
 
 let open: DuckDbStore[] = []
 afterEach(async () => {

@@ -15,16 +15,9 @@ import type { DuckDbStore } from '../../src/store/duckdb-store.js'
 import { runSetup } from '../../src/lifecycle/setup.js'
 import { loadLifecycleConfig } from '../../src/lifecycle/config.js'
 import { TestOpenSearch } from '../support/opensearch-server/index.js'
-import { callLines, spiffe, storeWith, toEvents, wl } from './scenario.js'
+import { at, callLines, MESH, spiffe, storeWith, toEvents } from './scenario.js'
 
-const T0 = Date.parse('2026-11-20T10:00:00.000Z')
-const at = (minute: number): string => new Date(T0 + minute * 60_000).toISOString()
-const gateway = wl('istio-ingressgateway', 'istio-system', '10.8.9.1')
-const frontend = wl('frontend', 'shop', '10.8.0.11')
-const cart = wl('cart', 'shop', '10.8.0.12')
-const catalog = wl('catalog', 'shop', '10.8.0.13')
-const payments = wl('payments', 'payments', '10.8.1.21')
-const db = wl('payments-db', 'payments', '10.8.1.22', { port: 5432 })
+const { gateway, frontend, cart, catalog, payments, db } = MESH
 
 const lines = [
   ...callLines(gateway, frontend, at(-90)), ...callLines(frontend, cart, at(-60)),

@@ -36,6 +36,20 @@ export const wl = (name: string, ns: string, ip: string, opts: Partial<Wl> = {})
 export const spiffe = (w: Wl): string => `spiffe://cluster.local/ns/${w.ns}/sa/${w.sa}`
 const fqdn = (w: Wl): string => `${w.name}.${w.ns}.svc.cluster.local`
 
+/** The scenarios' clock: minute offsets from one fixed start, so tests read as a timeline. */
+export const T0 = Date.parse('2026-11-20T10:00:00.000Z')
+export const at = (minute: number): string => new Date(T0 + minute * 60_000).toISOString()
+
+/** The workloads every hunt/flows scenario draws from. */
+export const MESH = {
+  gateway: wl('istio-ingressgateway', 'istio-system', '10.8.9.1'),
+  frontend: wl('frontend', 'shop', '10.8.0.11'),
+  cart: wl('cart', 'shop', '10.8.0.12'),
+  catalog: wl('catalog', 'shop', '10.8.0.13'),
+  payments: wl('payments', 'payments', '10.8.1.21'),
+  db: wl('payments-db', 'payments', '10.8.1.22', { port: 5432 }),
+} as const
+
 export interface CallOpts {
   denied?: boolean
   /** The caller has no sidecar certificate: plaintext to a PERMISSIVE server. */

@@ -2,9 +2,7 @@ import { describe, expect, test } from 'vitest'
 import fc from 'fast-check'
 import { huntPaths, type HuntResult } from '../../src/hunt/search.js'
 import { MemoryBackend, type Call } from './memory-backend.js'
-
-const T0 = Date.parse('2026-11-20T10:00:00.000Z')
-const at = (minute: number): string => new Date(T0 + minute * 60_000).toISOString()
+import { at } from './scenario.js'
 
 async function run(calls: Call[], from: string[], opts: { since?: string; until?: string; maxDepth?: number; baselineFrom?: string } = {}): Promise<HuntResult> {
   const backend = new MemoryBackend(calls)
