@@ -87,7 +87,8 @@ export function findingId(eventId: string, index: number): string {
 /**
  * One bulk operation: action line + document line, ready to concatenate into an NDJSON body. Kept as
  * text with its UTF-8 length: encoding each operation into its own Buffer and copying them into the
- * body cost four times as much as encoding the joined body once (test/bench/transform-core.ts).
+ * body cost four times as much as encoding the joined body once (20k demo events, measured in
+ * isolation: 12.9 against 3.0 µs per event; docs/performance.md).
  */
 export interface BulkOp {
   /** Position of the owning event in the write call's batch. */
