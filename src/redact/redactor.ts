@@ -6,8 +6,8 @@
  * the record read; it says so in `redacted` (the number of values replaced).
  */
 import type { AuditEvent, DeadLetter } from '../schema/audit-event.js'
-import type { StageResult, TransformStage } from '../pipeline/component.js'
-import { transformDeadLetter } from '../pipeline/transforms.js'
+import type { TransformStage } from '../pipeline/component.js'
+import { perEventStage } from '../pipeline/transforms.js'
 import { loadRedactionConfig, type RedactionConfig } from './config.js'
 import { compileRules, redactText, REDACTED, type CompiledRules } from './rules.js'
 
@@ -33,22 +33,12 @@ export function createRedactor(config: RedactionConfig = loadRedactionConfig()):
 
 export function createRedactionStage(config: RedactionConfig = loadRedactionConfig()): RedactionStage {
   const redactor = createRedactor(config)
+  // A failure dead-letters the event with its original line (transformDeadLetter); the runner
+  // redacts dead letters before they are written.
+  const stage = perEventStage('redact', (event) => void redactor.redactEvent(event))
   return Object.freeze({
-    name: 'redact',
-    process(events: AuditEvent[]): StageResult {
-      const out: AuditEvent[] = []
-      const deadLetters: DeadLetter[] = []
-      for (const event of events) {
-        try {
-          redactor.redactEvent(event)
-          out.push(event)
-        } catch (err) {
-          // transformDeadLetter quotes event.original; the runner redacts it before it is written.
-          deadLetters.push(transformDeadLetter(event, 'redact', err))
-        }
-      }
-      return { events: out, deadLetters }
-    },
+    name: stage.name,
+    process: stage.process,
     redactDeadLetters(deadLetters: DeadLetter[]): number {
       let n = 0
       for (const dl of deadLetters) n += redactor.redactDeadLetter(dl)
