@@ -16,7 +16,7 @@
 import type { Client } from '@opensearch-project/opensearch'
 import type { AuditEvent } from '../schema/audit-event.js'
 import { EnvoyAuditError } from '../errors.js'
-import { backoffMs, classifyRequestError } from '../sinks/opensearch/classify.js'
+import { backoffMs, classifyRequestError, sleepUnlessAborted } from '../sinks/opensearch/classify.js'
 import { createOpenSearchClient } from '../sinks/opensearch/client.js'
 import type { ConnectionConfig } from '../sinks/opensearch/config.js'
 import type { IntegrityKey } from './config.js'
@@ -307,17 +307,7 @@ export class OpenSearchLedger {
   }
 
   private sleep(ms: number): Promise<void> {
-    if (this.abort.signal.aborted) return Promise.resolve()
-    return new Promise((resolve) => {
-      const t = setTimeout(done, ms)
-      const signal = this.abort.signal
-      function done(): void {
-        clearTimeout(t)
-        signal.removeEventListener('abort', done)
-        resolve()
-      }
-      signal.addEventListener('abort', done, { once: true })
-    })
+    return sleepUnlessAborted(ms, this.abort.signal)
   }
 }
 

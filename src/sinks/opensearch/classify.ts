@@ -67,3 +67,20 @@ export function backoffMs(attempt: number, initialMs: number, maxMs: number, ran
   const step = Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 30))
   return Math.round(step / 2 + (step / 2) * random())
 }
+
+/**
+ * Waits `ms`, or less when `signal` aborts (close() interrupting a retry). The listener leaves with
+ * the timer: a long outage retries thousands of times on the same signal.
+ */
+export function sleepUnlessAborted(ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve()
+  return new Promise((resolve) => {
+    const t = setTimeout(done, ms)
+    function done(): void {
+      clearTimeout(t)
+      signal.removeEventListener('abort', done)
+      resolve()
+    }
+    signal.addEventListener('abort', done, { once: true })
+  })
+}

@@ -11,7 +11,7 @@ import type { Client } from '@opensearch-project/opensearch'
 import { EnvoyAuditError, type ErrorCode } from '../../errors.js'
 import type { Sink, SinkRejection, SinkWriteResult } from '../../pipeline/component.js'
 import type { AuditEvent } from '../../schema/audit-event.js'
-import { backoffMs, classifyItem, classifyRequestError, type BulkItemResult } from './classify.js'
+import { backoffMs, classifyItem, classifyRequestError, sleepUnlessAborted, type BulkItemResult } from './classify.js'
 import { createOpenSearchClient } from './client.js'
 import type { ConnectionConfig, SinkConfig } from './config.js'
 import { BulkOpBuilder, bulkBody, type BulkOp } from './documents.js'
@@ -161,18 +161,7 @@ export class OpenSearchSink implements Sink {
   }
 
   private sleep(ms: number): Promise<void> {
-    if (this.abort.signal.aborted) return Promise.resolve()
-    const signal = this.abort.signal
-    return new Promise((resolve) => {
-      const t = setTimeout(done, ms)
-      function done() {
-        clearTimeout(t)
-        // A timer that fires must take its listener with it: a long outage retries thousands of times.
-        signal.removeEventListener('abort', done)
-        resolve()
-      }
-      signal.addEventListener('abort', done, { once: true })
-    })
+    return sleepUnlessAborted(ms, this.abort.signal)
   }
 
   /** Marks one operation done: indexed (no rejection), rejected, or 'failed' (closing interrupted it). */
