@@ -13,6 +13,8 @@ import { createTransformStages } from '../pipeline/transforms.js'
 import type { TransformStage } from '../pipeline/component.js'
 import { loadRedactionConfig } from '../redact/config.js'
 import { withRedaction } from '../redact/redactor.js'
+import { policyConfigSchema, policyStages } from '../policy/config.js'
+import { parseConfig } from '../config/validate.js'
 
 export const FORMATS: readonly FormatName[] = ['auto', 'istio-json', 'istio-text', 'envoy-text', 'custom-json', 'custom-text']
 const FIELD_MAP_PRESETS = new Set(['istio', 'seed-000'])
@@ -26,6 +28,9 @@ export interface PipelineCliOptions {
   trustDomainAlias?: string[]
   /** false with --no-redact. */
   redact?: boolean
+  policies?: string[]
+  mesh?: string
+  workloads?: string
 }
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value]
@@ -39,6 +44,9 @@ export function addPipelineOptions(cmd: Command): Command {
     .option('--trust-domain <td>', 'mesh trust domain (default cluster.local)')
     .option('--trust-domain-alias <td>', 'an accepted trust-domain alias; repeatable', collect)
     .option('--no-redact', 'store secrets in paths, query strings and logged headers unredacted (redaction is on by default)')
+    .option('--policies <paths...>', 'check inbound events against these Istio policy YAML/JSON files or directories as they pass (policy_violation findings)')
+    .option('--mesh <file>', 'mesh config for --policies (MeshConfig YAML or the istio ConfigMap)')
+    .option('--workloads <file>', 'workload inventory for --policies (labels, IPs), for events without envelope labels')
 }
 
 export function pipelineFromOptions(opts: PipelineCliOptions): { parser: RecordParser; stages: TransformStage[] } {
@@ -57,7 +65,13 @@ export function pipelineFromOptions(opts: PipelineCliOptions): { parser: RecordP
     ...(opts.trustDomain === undefined ? {} : { trustDomain: opts.trustDomain }),
     ...(opts.trustDomainAlias === undefined ? {} : { trustDomainAliases: opts.trustDomainAlias }),
   })
-  return { parser, stages: withRedaction(createTransformStages(transforms), loadRedactionConfig({ enabled: opts.redact !== false })) }
+  const policy = parseConfig(
+    policyConfigSchema,
+    { ...(opts.policies === undefined ? {} : { policies: opts.policies }), ...(opts.mesh === undefined ? {} : { mesh: opts.mesh }), ...(opts.workloads === undefined ? {} : { workloads: opts.workloads }) },
+    '--policies',
+  )
+  const checks = policyStages(policy, (key) => `--${key}`)
+  return { parser, stages: withRedaction([...createTransformStages(transforms), ...checks], loadRedactionConfig({ enabled: opts.redact !== false })) }
 }
 
 /** A preset name, or a file holding a user field map (validated by the parser config schema). */

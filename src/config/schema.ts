@@ -17,6 +17,7 @@ import { kafkaSourceConfigSchema } from '../sources/kafka/config.js'
 import { loadConfigSection } from './validate.js'
 import { redactionConfigSchema } from '../redact/config.js'
 import { integrityConfigSchema } from '../integrity/config.js'
+import { policyConfigSchema } from '../policy/config.js'
 
 const fileSourceSchema = z
   .object({
@@ -81,6 +82,8 @@ export const configSchema = z
     source: sourceSchema.default(sourceSchema.parse({})),
     parser: parserConfigSchema.default(parserConfigSchema.parse({})),
     transforms: transformsConfigSchema.default(transformsConfigSchema.parse({})),
+    /** Live check of inbound events against the declared Istio policies (src/policy/config.ts); off without `policies`. */
+    policy: policyConfigSchema.default(policyConfigSchema.parse({})),
     /** Secrets in paths, query strings, logged headers and dead letters (src/redact/config.ts). On by default. */
     redaction: redactionConfigSchema.default(redactionConfigSchema.parse({})),
     /** audit.hash on every event; hash-chain ledger and signed checkpoints in the embedded store (docs/integrity.md). */

@@ -100,7 +100,7 @@ export const FINDING_CATALOGUE = {
     controls: ['AC-3', 'AC-4', 'CM-6'],
     severity: 'high',
     title: 'Observed decision disagrees with the declared Istio policies',
-    rationale: 'high when the logs show a request allowed that the declared policy denies (enforcement gap: policy not applied, PERMISSIVE, missing sidecar; AC-3/AC-4, SC-8 for peer authentication); medium when the logs show a denial the declared policy allows (drift, CM-6). Raised by `envoy-audit policy check`.',
+    rationale: 'high when the logs show a request allowed that the declared policy denies (enforcement gap: policy not applied, PERMISSIVE, missing sidecar; AC-3/AC-4, SC-8 for peer authentication); medium when the logs show a denial the declared policy allows (drift, CM-6). Raised by `envoy-audit policy check`, and live by `run`/`ingest`/`parse` with a policy set (`policy.policies`, `--policies`).',
     evidence: 'An inbound event evaluated offline against the AuthorizationPolicy/PeerAuthentication set with a different verdict than the one logged.',
   },
   au3_incomplete: {

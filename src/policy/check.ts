@@ -13,9 +13,8 @@
  * that access logs do not carry.
  */
 import type { AuditEvent, Finding } from '../generated/types.js'
-import type { DeadLetter } from '../schema/audit-event.js'
-import type { StageResult, TransformStage } from '../pipeline/component.js'
-import { deadLetterFor } from '../pipeline/dead-letter.js'
+import type { TransformStage } from '../pipeline/component.js'
+import { perEventStage } from '../pipeline/transforms.js'
 import { applyFindings } from '../detect/detectors.js'
 import { compilePolicies, type Decision, type Evaluator } from './evaluator.js'
 import { assertNoIssues, loadPolicies } from './loader.js'
@@ -208,27 +207,14 @@ export function checkEvents(events: Iterable<AuditEvent>, ctx: CheckContext): { 
 
 /**
  * The same check as a pipeline stage: findings are written on the events (audit.findings and the derived
- * finding_codes/controls/severity). An event that makes the evaluator throw is dead-lettered, never lost.
+ * finding_codes/controls/severity). An event that makes the evaluator throw is dead-lettered like any
+ * other stage's (transformDeadLetter: original line, event_id, never the event itself), never lost.
  */
 export function createPolicyCheckStage(ctx: CheckContext): TransformStage {
-  return {
-    name: 'policy-check',
-    process(events: AuditEvent[]): StageResult {
-      const out: AuditEvent[] = []
-      const deadLetters: DeadLetter[] = []
-      for (const e of events) {
-        try {
-          const r = checkEvent(e, ctx)
-          if (r !== null) applyFindings(e, [r.finding])
-          out.push(e)
-        } catch (err) {
-          const raw = { value: e.event.original ?? JSON.stringify(e), coords: { ...(e.audit?.source ?? {}) } }
-          deadLetters.push(deadLetterFor(raw, 'EA_TRANSFORM_FAILED', `policy-check: ${(err as Error).message}`, 'transform'))
-        }
-      }
-      return { events: out, deadLetters }
-    },
-  }
+  return perEventStage('policy-check', (e) => {
+    const r = checkEvent(e, ctx)
+    if (r !== null) applyFindings(e, [r.finding])
+  })
 }
 
 function portOf(addr: string | undefined): number | undefined {

@@ -10,6 +10,7 @@ import { loadTransformsConfig } from '../config/transforms.js'
 import { createParser } from '../parse/index.js'
 import { createTransformStages } from '../pipeline/transforms.js'
 import { withRedaction } from '../redact/redactor.js'
+import { policyStages } from '../policy/config.js'
 import { loadIntegrityKey } from '../integrity/config.js'
 import { createHashStage } from '../integrity/chain.js'
 import { DuckDbLedger, ledgeredSink } from '../integrity/ledger.js'
@@ -109,7 +110,9 @@ export function buildService(config: EnvoyAuditConfig, deps: ServiceDeps): Servi
   }
 
   const parser = createParser(config.parser)
-  const stages = withRedaction(createTransformStages(loadTransformsConfig(config.transforms)), config.redaction)
+  // Redaction first (withRedaction), so nothing after it sees a secret; the policy check after detect,
+  // so its finding joins the others before the hash.
+  const stages = withRedaction([...createTransformStages(loadTransformsConfig(config.transforms)), ...policyStages(config.policy)], config.redaction)
   // Last, so the hash covers everything the stages wrote.
   if (config.integrity.enabled) stages.push(createHashStage())
   if (!config.redaction.enabled) logger.warn('redaction is disabled (redaction.enabled: false): secrets in paths, query strings and logged headers will be stored')

@@ -103,7 +103,8 @@ describe('as a pipeline stage', () => {
     const broken: CheckContext = { ...c, evaluator: { mesh: c.evaluator.mesh, evaluate: () => { throw new Error('boom') } } }
     const out = createPolicyCheckStage(broken).process(events([MTLS_INBOUND_LINE]))
     expect(out.events).toEqual([])
-    expect(out.deadLetters[0]).toMatchObject({ reason: 'EA_TRANSFORM_FAILED', raw: MTLS_INBOUND_LINE })
+    expect(out.deadLetters[0]).toMatchObject({ reason: 'EA_TRANSFORM_FAILED', raw: MTLS_INBOUND_LINE, event_id: events([MTLS_INBOUND_LINE])[0]!.event.id })
+    expect(out.deadLetters[0]!.message).toMatch(/^stage policy-check: Error: boom/)
   })
   test('built from a policy directory: the seed-000 policy lets an unexpected identity through (no finding: logs agree)', () => {
     const stage = policyCheckStageFromFiles([fileURLToPath(new URL('../fixtures/policy/seed-000.yaml', import.meta.url))], { inventory })
