@@ -1,9 +1,10 @@
 /**
  * The three OpenSearch indices of the integrity ledger (mappings: schemas/opensearch/integrity-indices.json):
- * `<prefix>-ledger` (one document per ledgered event, `_id` = stream hash + position), `<prefix>-checkpoints`
- * (signed heads, same `_id` scheme) and `<prefix>-heads` (one document per logical stream, the commit
+ * `<prefix>-ledger` (blocks of ledger entries, one per stream and write round, `_id` = stream hash + `b` +
+ * first position; the first releases wrote one document per event, `_id` = stream hash + position: both are
+ * read, see opensearch-blocks.ts), `<prefix>-checkpoints` (signed heads, `_id` = stream hash + position) and `<prefix>-heads` (one document per logical stream, the commit
  * point writers advance with if_seq_no/if_primary_term). Plain indices, not rollover aliases and not under
- * ISM: the ledger must outlive the events it covers, and it is small (about 250 bytes per event).
+ * ISM: the ledger must outlive the events it covers, and it is small (about 230 bytes per event).
  */
 import { createHash } from 'node:crypto'
 import type { Client } from '@opensearch-project/opensearch'
@@ -40,6 +41,11 @@ export function entryId(stream: string, pos: string): string {
   return `${streamKey(stream)}:${pos}`
 }
 
+/** A block's id: its stream and first position, so a replay that writes the same block again gets a 409, not a copy. */
+export function blockId(stream: string, firstPos: string): string {
+  return `${streamKey(stream)}:b${firstPos}`
+}
+
 export function headId(logical: string): string {
   return streamKey(logical)
 }
@@ -52,7 +58,7 @@ export function posValue(pos: string | bigint): number | string {
 
 export interface IndexStep {
   resource: string
-  action: 'created' | 'unchanged'
+  action: 'created' | 'updated' | 'unchanged'
   detail?: string
 }
 
@@ -64,7 +70,9 @@ function statusOf(err: unknown): number | undefined {
 
 /**
  * Creates the indices that are missing (idempotent; a concurrent creator's `resource_already_exists`
- * counts as done). An existing index is left as it is.
+ * counts as done). An existing index made by an older version gets the fields it lacks (a put mapping,
+ * which only adds: the ledger blocks of version 2 would otherwise be refused by the strict mapping);
+ * nothing else about an existing index is changed.
  */
 export async function ensureIntegrityIndices(client: Client, prefix: string, settings: { shards?: number; replicas?: number } = {}): Promise<IndexStep[]> {
   const names = integrityIndices(prefix)
@@ -75,7 +83,12 @@ export async function ensureIntegrityIndices(client: Client, prefix: string, set
     try {
       const exists = await client.indices.exists({ index })
       if (exists.body === true) {
-        steps.push({ resource, action: 'unchanged' })
+        const missing = await missingFields(client, index, kind)
+        if (missing.length === 0) steps.push({ resource, action: 'unchanged' })
+        else {
+          await client.indices.putMapping({ index, body: { properties: pick(integrityMapping(kind).properties as Record<string, unknown>, missing) } as never })
+          steps.push({ resource, action: 'updated', detail: `added ${missing.join(', ')}` })
+        }
         continue
       }
       const indexSettings: Record<string, unknown> = {}
@@ -95,4 +108,27 @@ export async function ensureIntegrityIndices(client: Client, prefix: string, set
     }
   }
   return steps
+}
+
+/**
+ * The fields of our mapping that the existing index does not map. A role that may not read mappings
+ * gets none: its writes then fail on the strict mapping with a message that says to run setup.
+ */
+async function missingFields(client: Client, index: string, kind: IntegrityIndexKind): Promise<string[]> {
+  let body: Record<string, { mappings?: { properties?: Record<string, unknown> } }>
+  try {
+    body = (await client.indices.getMapping({ index })).body as typeof body
+  } catch (err) {
+    const status = statusOf(err)
+    if (status === 401 || status === 403) return []
+    throw err
+  }
+  const have = Object.values(body)[0]?.mappings?.properties ?? {}
+  return Object.keys(integrityMapping(kind).properties as Record<string, unknown>).filter((f) => !Object.hasOwn(have, f))
+}
+
+function pick(props: Record<string, unknown>, keys: string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const k of keys) out[k] = props[k]
+  return out
 }

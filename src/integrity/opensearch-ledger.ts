@@ -4,13 +4,21 @@
  * members of one consumer group hand partitions to each other on rebalance, so each batch starts
  * from the stream's head document read with a realtime multi-get (search is only near-real-time).
  *
- * One attempt: read the heads → plan → `create` the ledger and checkpoint documents (409 on an
- * identical document = already ledgered by a replay or a concurrent writer) → advance each head with
- * if_seq_no/if_primary_term. A head conflict, or a 409 on a document that differs, means another
- * writer moved the stream: re-read and re-plan (replays are deterministic, so that converges).
- * Ledger documents beyond a head are left by a writer that died before advancing it; they are checked
- * whenever a stream's head was last written by someone else, and a stream whose leftovers disagree
- * with what is being written continues in a new epoch instead of interleaving two histories.
+ * One attempt: read the heads → plan → `create` one ledger block per stream (opensearch-blocks.ts; its
+ * `_id` is the stream and first position, so the same block written twice is a 409, never a copy) and
+ * the checkpoint documents (409 on an identical document = already ledgered by a replay or a concurrent
+ * writer) → advance each head with if_seq_no/if_primary_term. A head conflict, or a 409 on a document
+ * that differs (a block of other bounds or contents), means another writer moved the stream: re-read and
+ * re-plan (replays are deterministic, so that converges).
+ * Ledger entries beyond a head are left by a writer that died before advancing it; they are checked
+ * whenever a stream's head was last written by someone else. Leftover entries that are exactly what is
+ * being planned are not written again (whatever blocks they sit in: a replay may batch differently), so
+ * every position has one entry; a stream whose leftovers disagree with what is being written continues
+ * in a new epoch instead of interleaving two histories.
+ * Replays (positions at or below the head) are looked up with realtime gets: the head names the first
+ * position of its latest block and every block the one before it, so the lookup walks back block by
+ * block; per-event documents of the first releases are got by their own ids; only what neither finds is
+ * searched for.
  * Outages (connection errors, 429, 5xx) are retried with capped backoff until close(), like the sink.
  */
 import type { Client } from '@opensearch-project/opensearch'
@@ -22,8 +30,9 @@ import type { ConnectionConfig } from '../sinks/opensearch/config.js'
 import type { IntegrityKey } from './config.js'
 import { streamOf } from './chain.js'
 import { initialState, planAppend, signCheckpoint, type LedgerPlan, type LedgerRow, type StreamState } from './ledger-core.js'
-import { ensureIntegrityIndices, entryId, headId, integrityIndices, posValue, type IntegrityIndices } from './opensearch-indices.js'
+import { blockId, ensureIntegrityIndices, entryId, headId, integrityIndices, posValue, type IntegrityIndices } from './opensearch-indices.js'
 import { bulk, Conflict, mget, request, Transient, type Json } from './opensearch-io.js'
+import { BLOCK_ENTRIES, blockDoc, decodeLedgerDoc, rowEntry, sameEntries, type LedgerDocEntry } from './opensearch-blocks.js'
 
 export interface OpenSearchLedgerOptions {
   /** A client to use (the caller owns it), or a connection to open at start(). */
@@ -46,14 +55,20 @@ interface Head {
   state: StreamState
   seqNo: number
   primaryTerm: number
+  /** First position of the latest block of state.stream: where replay lookups start walking back. */
+  block: string | undefined
 }
 
+/** Per ledger stream: the planned positions already written exactly so beyond the head → the first position of the block holding each (undefined: a per-event document). */
+type Covered = Map<string, Map<string, string | undefined>>
 
-
-const ORPHAN_SCAN = 10_000
+/** Ledger documents looked at beyond a head at most; more means not clean (checked again next batch). */
+const ORPHAN_SCAN = 1_000
+/** Blocks a replay lookup walks back before it searches instead (each is one realtime get). */
+const WALK_BLOCKS = 32
 
 export class OpenSearchLedger {
-  readonly stats = { ledgered: 0, replaysSkipped: 0, epochs: 0, checkpoints: 0, conflicts: 0, retries: 0, tailChecks: 0 }
+  readonly stats = { ledgered: 0, blocks: 0, replaysSkipped: 0, epochs: 0, checkpoints: 0, conflicts: 0, retries: 0, tailChecks: 0, searches: 0 }
   readonly indices: IntegrityIndices
   private client: Client | undefined
   private readonly ownsClient: boolean
@@ -139,10 +154,10 @@ export class OpenSearchLedger {
     }
     const logicals = [...new Set(events.map((e) => streamOf(e.audit.source)))]
     const heads = await this.readHeads(logicals)
-    const plan = await planAppend(events, (l) => heads.get(l)?.state, (stream, positions) => this.ledgerIds(stream, positions), this.options.key)
-    const clean = await this.checkTails(plan, heads)
-    await this.createDocs(plan)
-    await this.advanceHeads(plan, heads, clean)
+    const plan = await planAppend(events, (l) => heads.get(l)?.state, (stream, positions) => this.ledgerIds(stream, positions, heads), this.options.key)
+    const { clean, covered } = await this.checkTails(plan, heads)
+    const pointers = await this.createDocs(plan, heads, covered)
+    await this.advanceHeads(plan, heads, clean, pointers)
     this.stats.ledgered += plan.rows.length
     this.stats.checkpoints += plan.checkpoints.length
     this.stats.replaysSkipped += plan.replaysSkipped
@@ -161,27 +176,80 @@ export class OpenSearchLedger {
         state: { stream: String(s.ledger_stream), epoch: Number(s.epoch), lastPos: BigInt(String(s.pos)), count: Number(s.count), head: String(s.head) },
         seqNo: Number(d._seq_no),
         primaryTerm: Number(d._primary_term),
+        block: s.block === undefined || s.block === null ? undefined : String(s.block),
       })
     }
     return out
   }
 
-  private async ledgerIds(stream: string, positions: string[]): Promise<Map<string, string>> {
+  /**
+   * The event ids the ledger holds at positions at or below a stream's head (a replay). Blocks first,
+   * walking back from the head's latest block (realtime gets); then per-event documents of the first
+   * releases by their ids; what is still unknown (a walk cut short, hints lost) is searched for.
+   */
+  private async ledgerIds(stream: string, positions: string[], heads: Map<string, Head>): Promise<Map<string, string>> {
+    const want = new Set(positions)
     const out = new Map<string, string>()
-    for (const d of await mget(this.client!, this.indices.ledger, positions.map((p) => entryId(stream, p)))) {
-      const s = d._source as Json | undefined
-      if (d.found === true && s !== undefined && s.stream === stream) out.set(String(s.pos), String(s.event_id))
+    const take = (entries: readonly LedgerDocEntry[]): void => {
+      for (const e of entries) if (want.has(e.pos)) out.set(e.pos, e.event_id)
+    }
+    let min = BigInt(positions[0]!)
+    for (const p of positions) if (BigInt(p) < min) min = BigInt(p)
+    let cur: string | undefined
+    for (const h of heads.values()) if (h.state.stream === stream) cur = h.block
+    for (let hops = 0; cur !== undefined && out.size < want.size && hops < WALK_BLOCKS; hops++) {
+      const [d] = await mget(this.client!, this.indices.ledger, [blockId(stream, cur)])
+      const doc = d?.found === true ? decodeLedgerDoc(String(d._id), d._source as Json) : undefined
+      if (doc === undefined || doc.problem !== undefined || doc.stream !== stream) break
+      take(doc.entries)
+      if (BigInt(doc.pos) <= min) break
+      cur = doc.prev
+    }
+    if (out.size < want.size) {
+      const missing = positions.filter((p) => !out.has(p))
+      for (const d of await mget(this.client!, this.indices.ledger, missing.map((p) => entryId(stream, p)))) {
+        const doc = d.found === true ? decodeLedgerDoc(String(d._id), d._source as Json) : undefined
+        if (doc !== undefined && doc.kind === 'entry' && doc.problem === undefined && doc.stream === stream) take(doc.entries)
+      }
+    }
+    if (out.size < want.size) {
+      const missing = positions.filter((p) => !out.has(p)).map((p) => BigInt(p))
+      let lo = missing[0]!
+      let hi = lo
+      for (const p of missing) {
+        if (p < lo) lo = p
+        if (p > hi) hi = p
+      }
+      this.stats.searches++
+      // Blocks are searched only when the walk did not reach them: best-effort refresh, as for leftovers.
+      await this.client!.indices.refresh({ index: this.indices.ledger }).catch(() => undefined)
+      const res = await request(() =>
+        this.client!.search({
+          index: this.indices.ledger,
+          body: {
+            size: ORPHAN_SCAN,
+            sort: [{ pos: 'asc' }],
+            query: { bool: { filter: [{ term: { stream } }, { exists: { field: 'end' } }, { range: { pos: { lte: posValue(hi) } } }, { range: { end: { gte: posValue(lo) } } }] } },
+          } as never,
+        }),
+      )
+      for (const h of (res.body as { hits?: { hits?: { _id: string; _source: Json }[] } }).hits?.hits ?? []) {
+        const doc = decodeLedgerDoc(h._id, h._source)
+        if (doc !== undefined && doc.problem === undefined && doc.stream === stream) take(doc.entries)
+      }
     }
     return out
   }
 
   /**
    * Leftovers beyond a head: only looked for when someone else wrote the head last (or nobody yet in
-   * this process). Returns the streams known clean after this batch. A leftover at or below the last
-   * position being written that is not exactly what is being written moves the stream to a new epoch.
+   * this process). Returns the streams known clean after this batch, and the planned entries that
+   * leftovers already hold exactly (not to be written again). A leftover at or below the last position
+   * being written that is not exactly what is being written moves the stream to a new epoch.
    */
-  private async checkTails(plan: LedgerPlan, heads: Map<string, Head>): Promise<Set<string>> {
+  private async checkTails(plan: LedgerPlan, heads: Map<string, Head>): Promise<{ clean: Set<string>; covered: Covered }> {
     const clean = new Set<string>()
+    const covered: Covered = new Map()
     let refreshed = false
     for (const [logical, st] of plan.next) {
       const head = heads.get(logical)
@@ -199,31 +267,44 @@ export class OpenSearchLedger {
       }
       this.stats.tailChecks++
       const from = head !== undefined && head.state.stream === st.stream ? head.state.lastPos : -1n
+      // Per-event documents beyond the head, and blocks that end beyond it (one may start below it).
       const res = await request(() =>
         this.client!.search({
           index: this.indices.ledger,
-          body: { size: ORPHAN_SCAN, sort: [{ pos: 'asc' }], query: { bool: { filter: [{ term: { stream: st.stream } }, { range: { pos: { gt: posValue(from) } } }] } } } as never,
+          body: {
+            size: ORPHAN_SCAN,
+            sort: [{ pos: 'asc' }],
+            query: { bool: { filter: [{ term: { stream: st.stream } }], should: [{ range: { pos: { gt: posValue(from) } } }, { range: { end: { gt: posValue(from) } } }], minimum_should_match: 1 } },
+          } as never,
         }),
       )
-      const hits = ((res.body as { hits?: { hits?: { _source: Json }[] } }).hits?.hits ?? []).map((h) => h._source)
+      const hits = (res.body as { hits?: { hits?: { _id: string; _source: Json }[] } }).hits?.hits ?? []
       const planned = new Map(rows.map((r) => [r.pos, r]))
       const last = BigInt(rows[rows.length - 1]!.pos)
+      const cov = new Map<string, string | undefined>()
       let beyond = false
       for (const h of hits) {
-        const pos = String(h.pos)
-        if (BigInt(pos) > last) {
-          beyond = true
-          continue
-        }
-        const r = planned.get(pos)
-        if (r === undefined || r.eventId !== h.event_id || r.hash !== h.hash || r.chain !== h.chain) {
-          await this.newEpoch(logical, head, Math.max(head?.state.epoch ?? 1, st.epoch) + 1)
-          throw new Conflict(`ledger entries beyond the head of ${logical} disagree with this batch at position ${pos}`)
+        const doc = decodeLedgerDoc(h._id, h._source)
+        if (doc === undefined) continue
+        for (const e of doc.entries) {
+          const pos = BigInt(e.pos)
+          if (pos <= from) continue
+          if (pos > last) {
+            beyond = true
+            continue
+          }
+          const r = planned.get(e.pos)
+          if (doc.problem !== undefined || r === undefined || r.eventId !== e.event_id || r.hash !== e.hash || r.chain !== e.chain) {
+            await this.newEpoch(logical, head, Math.max(head?.state.epoch ?? 1, st.epoch) + 1)
+            throw new Conflict(`ledger entries beyond the head of ${logical} disagree with this batch at position ${e.pos}`)
+          }
+          cov.set(e.pos, doc.kind === 'block' ? doc.pos : undefined)
         }
       }
+      if (cov.size > 0) covered.set(st.stream, cov)
       if (!beyond && hits.length < ORPHAN_SCAN) clean.add(logical)
     }
-    return clean
+    return { clean, covered }
   }
 
   /** Moves a stream to a fresh epoch (its own genesis), guarded by the head's sequence number. */
@@ -234,48 +315,91 @@ export class OpenSearchLedger {
     this.stats.epochs++
   }
 
-  private async createDocs(plan: LedgerPlan): Promise<void> {
+  /**
+   * Writes the plan's entries as blocks (those leftovers do not already hold) and its checkpoints.
+   * Returns, per ledger stream, the first position of its latest block: the head's lookup hint.
+   */
+  private async createDocs(plan: LedgerPlan, heads: Map<string, Head>, covered: Covered): Promise<Map<string, string | undefined>> {
+    const byStream = new Map<string, LedgerRow[]>()
+    for (const r of plan.rows) {
+      let list = byStream.get(r.stream)
+      if (list === undefined) byStream.set(r.stream, (list = []))
+      list.push(r)
+    }
     const ops: [Json, Json][] = []
-    for (const r of plan.rows) ops.push([{ create: { _index: this.indices.ledger, _id: entryId(r.stream, r.pos) } }, ledgerDoc(r)])
+    const blocks: LedgerRow[][] = []
+    const pointers = new Map<string, string | undefined>()
+    for (const [stream, rows] of byStream) {
+      const cov = covered.get(stream)
+      // Block starts known below or at what is written now: the head's, the leftovers' and ours.
+      const starts: bigint[] = []
+      for (const h of heads.values()) if (h.state.stream === stream && h.block !== undefined) starts.push(BigInt(h.block))
+      const todo: LedgerRow[] = []
+      for (const r of rows) {
+        if (cov?.has(r.pos) !== true) todo.push(r)
+        else if (cov.get(r.pos) !== undefined) starts.push(BigInt(cov.get(r.pos)!))
+      }
+      for (let i = 0; i < todo.length; i += BLOCK_ENTRIES) {
+        const chunk = todo.slice(i, i + BLOCK_ENTRIES)
+        const first = BigInt(chunk[0]!.pos)
+        let prev: bigint | undefined
+        for (const s of starts) if (s < first && (prev === undefined || s > prev)) prev = s
+        ops.push([{ create: { _index: this.indices.ledger, _id: blockId(stream, chunk[0]!.pos) } }, blockDoc(chunk, prev?.toString())])
+        blocks.push(chunk)
+        starts.push(first)
+      }
+      let latest: bigint | undefined
+      for (const s of starts) if (latest === undefined || s > latest) latest = s
+      pointers.set(stream, latest?.toString())
+    }
     for (const c of plan.checkpoints) {
       ops.push([
         { create: { _index: this.indices.checkpoints, _id: entryId(c.stream, c.pos) } },
         { stream: c.stream, pos: posValue(c.pos), count: c.count, head: c.head, key_id: c.keyId, mac: c.mac, signed_at: c.signedAt },
       ])
     }
-    if (ops.length === 0) return
+    if (ops.length === 0) return pointers
     const items = await bulk(this.client!, ops)
-    const dupLedger: string[] = []
+    this.stats.blocks += blocks.length
+    const dupBlocks = new Map<string, LedgerRow[]>()
     const dupCheckpoints: string[] = []
     items.forEach((item, i) => {
       if (item.status !== 409) return
       const id = String((ops[i]![0].create as Json)._id)
-      ;(i < plan.rows.length ? dupLedger : dupCheckpoints).push(id)
+      if (i < blocks.length) dupBlocks.set(id, blocks[i]!)
+      else dupCheckpoints.push(id)
     })
-    if (dupLedger.length === 0 && dupCheckpoints.length === 0) return
-    // Already there: fine when it is exactly what this batch would write (a replay, or a concurrent writer).
-    const want = new Map<string, Json>()
-    for (const [action, doc] of ops) want.set(`${String((action.create as Json)._index)}/${String((action.create as Json)._id)}`, doc)
-    const fields = { [this.indices.ledger]: ['stream', 'pos', 'event_id', 'hash', 'chain'], [this.indices.checkpoints]: ['stream', 'pos', 'count', 'head'] }
-    for (const [index, ids] of [[this.indices.ledger, dupLedger], [this.indices.checkpoints, dupCheckpoints]] as const) {
-      if (ids.length === 0) continue
-      for (const d of await mget(this.client!, index, ids)) {
-        const w = want.get(`${index}/${String(d._id)}`)!
-        const got = (d._source ?? {}) as Json
-        if (d.found !== true || fields[index]!.some((f) => String(got[f]) !== String(w[f]))) {
-          for (const l of plan.next.keys()) this.cleanAt.delete(l)
-          throw new Conflict(`${index} already holds a different document ${String(d._id)}`)
-        }
+    if (dupBlocks.size === 0 && dupCheckpoints.length === 0) return pointers
+    // Already there: fine when it is exactly what this batch would write (a concurrent writer got there
+    // first). A block of other bounds or contents at the same first position is another writer's round:
+    // re-plan, which then finds its entries as leftovers or replays.
+    const differs = (why: string): never => {
+      for (const l of plan.next.keys()) this.cleanAt.delete(l)
+      throw new Conflict(why)
+    }
+    for (const d of await mget(this.client!, this.indices.ledger, [...dupBlocks.keys()])) {
+      const want = dupBlocks.get(String(d._id))!
+      const got = d.found === true ? decodeLedgerDoc(String(d._id), d._source as Json) : undefined
+      if (got === undefined || got.problem !== undefined || got.stream !== want[0]!.stream || !sameEntries(got.entries, want.map(rowEntry))) {
+        differs(`${this.indices.ledger} already holds a different block ${String(d._id)}`)
       }
     }
+    const want = new Map<string, Json>()
+    for (const [action, doc] of ops) want.set(String((action.create as Json)._id), doc)
+    for (const d of await mget(this.client!, this.indices.checkpoints, dupCheckpoints)) {
+      const w = want.get(String(d._id))!
+      const got = (d._source ?? {}) as Json
+      if (d.found !== true || ['stream', 'pos', 'count', 'head'].some((f) => String(got[f]) !== String(w[f]))) differs(`${this.indices.checkpoints} already holds a different document ${String(d._id)}`)
+    }
+    return pointers
   }
 
-  private async advanceHeads(plan: LedgerPlan, heads: Map<string, Head>, clean: Set<string>): Promise<void> {
+  private async advanceHeads(plan: LedgerPlan, heads: Map<string, Head>, clean: Set<string>, pointers: Map<string, string | undefined>): Promise<void> {
     const ops: [Json, Json][] = []
     const logicals: string[] = []
     for (const [logical, st] of plan.next) {
       if (!plan.rows.some((r) => r.stream === st.stream)) continue
-      ops.push([this.headAction(logical, heads.get(logical)), this.headDoc(logical, st)])
+      ops.push([this.headAction(logical, heads.get(logical)), this.headDoc(logical, st, pointers.get(st.stream))])
       logicals.push(logical)
     }
     if (ops.length === 0) return
@@ -298,12 +422,14 @@ export class OpenSearchLedger {
       : { index: { _index: this.indices.heads, _id: headId(logical), if_seq_no: head.seqNo, if_primary_term: head.primaryTerm } }
   }
 
-  private headDoc(logical: string, st: StreamState): Json {
+  private headDoc(logical: string, st: StreamState, block?: string): Json {
     const signed = signCheckpoint(this.options.key, st, new Date().toISOString())
-    return {
+    const doc: Json = {
       stream: logical, ledger_stream: st.stream, epoch: st.epoch, pos: posValue(st.lastPos), count: st.count, head: st.head,
       key_id: signed.keyId, mac: signed.mac, updated_at: signed.signedAt,
     }
+    if (block !== undefined) doc.block = posValue(block)
+    return doc
   }
 
   private sleep(ms: number): Promise<void> {
@@ -311,6 +437,3 @@ export class OpenSearchLedger {
   }
 }
 
-function ledgerDoc(r: LedgerRow): Json {
-  return { stream: r.stream, pos: posValue(r.pos), event_id: r.eventId, hash: r.hash, chain: r.chain, ts: r.ts }
-}

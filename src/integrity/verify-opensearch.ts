@@ -8,9 +8,15 @@
  *     inserted, another hash = modified, a ledger entry whose event is gone = deleted. Findings
  *     documents must be exactly what the sink derives from the stored event.
  *
- * Reads everything through scrolls (sorted by `_doc`, the cheapest order) and holds the ledger (about
- * 200 bytes per event: id, hash, stream, position) and the set of seen ids in memory; the events
- * themselves stream through one page at a time.
+ * The ledger may hold blocks (one document per stream and write round), per-event documents of the
+ * first releases, or both after an upgrade (opensearch-blocks.ts reads either): every document is
+ * expanded into its entries and a stream's chain is all of them merged by position. Two documents with
+ * the same entry (possible only when a writer died and a later one raced it) count it once; two that
+ * disagree at a position are a chain issue.
+ *
+ * Reads everything through scrolls (sorted by `_doc`, the cheapest order; blocks a few per page, they
+ * are up to ~450 KB) and holds the ledger (about 200 bytes per event: id, hash, stream, position) and
+ * the set of seen ids in memory; the events themselves stream through one page at a time.
  */
 import type { Client } from '@opensearch-project/opensearch'
 import fastJson from 'fast-json-stringify'
@@ -18,7 +24,8 @@ import type { AuditEvent } from '../generated/types.js'
 import { findingDocuments, findingId, findingSchema, type FindingDocument } from '../sinks/opensearch/documents.js'
 import type { IntegrityKey } from './config.js'
 import { genesis, link, macMatches } from './chain.js'
-import { entryId, integrityIndices } from './opensearch-indices.js'
+import { integrityIndices } from './opensearch-indices.js'
+import { decodeLedgerDoc } from './opensearch-blocks.js'
 import { addIssue, checkChains, checkStoredEvent, comparePos, emptyReport, ledgerIndex, type CheckpointEntry, type LedgerEntry, type VerifyReport } from './verify-core.js'
 
 export interface OpenSearchVerifyOptions {
@@ -41,8 +48,8 @@ type Hit = { _id: string; _source: Json }
 const SCROLL_KEEPALIVE = '2m'
 
 /** Every document of a target, page by page; the scroll is released even when the caller stops early. */
-async function* scrollAll(client: Client, index: string, pageSize: number): AsyncGenerator<Hit[]> {
-  let res = await client.search({ index, scroll: SCROLL_KEEPALIVE, body: { size: pageSize, sort: ['_doc'], query: { match_all: {} } } } as never)
+async function* scrollAll(client: Client, index: string, pageSize: number, query: Json = { match_all: {} }): AsyncGenerator<Hit[]> {
+  let res = await client.search({ index, scroll: SCROLL_KEEPALIVE, body: { size: pageSize, sort: ['_doc'], query } } as never)
   let body = res.body as { _scroll_id?: string; hits?: { hits?: Hit[] } }
   const ids = new Set<string>()
   try {
@@ -81,6 +88,30 @@ function canonical(v: unknown): string {
 
 const validPos = (p: string): boolean => /^-?\d{1,20}$/.test(p)
 
+/**
+ * Drops repeated entries from a ledger sorted by stream and position: the same entry in two documents
+ * (a block and a leftover of a writer that died) is one entry; two different entries at one position
+ * are a chain issue, and both stay so the chain check shows the break too.
+ */
+function dedupe(report: VerifyReport, ledger: LedgerEntry[]): void {
+  let w = 0
+  let repeated = 0
+  for (let i = 0; i < ledger.length; i++) {
+    const e = ledger[i]!
+    const prev = w > 0 ? ledger[w - 1]! : undefined
+    if (prev !== undefined && prev.stream === e.stream && prev.pos === e.pos) {
+      if (prev.event_id === e.event_id && prev.hash === e.hash && prev.chain === e.chain) {
+        repeated++
+        continue
+      }
+      addIssue(report, { kind: 'chain', id: e.stream, detail: `two ledger documents disagree at position ${e.pos} (events ${prev.event_id} and ${e.event_id})` })
+    }
+    ledger[w++] = e
+  }
+  ledger.length = w
+  if (repeated > 0) report.warnings.push(`${repeated} ledger entries are in two documents with the same content (a writer that died and a replay): counted once`)
+}
+
 export async function verifyOpenSearch(client: Client, options: OpenSearchVerifyOptions): Promise<VerifyReport> {
   const report = emptyReport()
   const pageSize = options.pageSize ?? 2000
@@ -98,17 +129,32 @@ export async function verifyOpenSearch(client: Client, options: OpenSearchVerify
     report.hasLedger = false
     report.warnings.push(`no integrity ledger indices (${names.ledger}, ${names.checkpoints}): written with integrity disabled, by another --index-prefix, or by a version without it`)
   } else {
-    for await (const page of scrollAll(client, names.ledger, pageSize)) {
-      for (const h of page) {
-        const e = { stream: str(h._source.stream), pos: str(h._source.pos), event_id: str(h._source.event_id), hash: str(h._source.hash), chain: str(h._source.chain) }
-        if (!validPos(e.pos) || h._id !== entryId(e.stream, e.pos)) {
-          addIssue(report, { kind: 'chain', id: e.stream, detail: `ledger document ${h._id} does not belong at ${e.stream} @ ${e.pos} (added or edited)` })
-          if (!validPos(e.pos)) continue
+    // Per-event documents (first releases) a page at a time; blocks hold up to BLOCK_ENTRIES (2,000) entries each, so fewer per page.
+    const blockPage = Math.max(1, Math.floor(pageSize / 100))
+    const pages = [
+      scrollAll(client, names.ledger, pageSize, { bool: { must_not: [{ exists: { field: 'end' } }] } }),
+      scrollAll(client, names.ledger, blockPage, { exists: { field: 'end' } }),
+    ]
+    const ts = new Map<string, string>()
+    for (const scroll of pages) {
+      for await (const page of scroll) {
+        for (const h of page) {
+          const doc = decodeLedgerDoc(h._id, h._source)
+          if (doc === undefined) {
+            addIssue(report, { kind: 'chain', id: str(h._source.stream), detail: `ledger document ${h._id} has no valid position (added or edited)` })
+            continue
+          }
+          if (doc.problem !== undefined) addIssue(report, { kind: 'chain', id: doc.stream, detail: doc.problem })
+          for (const e of doc.entries) {
+            ledger.push({ stream: doc.stream, pos: e.pos, event_id: e.event_id, hash: e.hash, chain: e.chain })
+            if (options.expiredBefore !== undefined) ts.set(`${doc.stream}\n${e.pos}`, e.ts)
+          }
         }
-        ledger.push(e)
-        if (options.expiredBefore !== undefined) ledgeredAt.set(e.event_id, Date.parse(str(h._source.ts)))
       }
     }
+    ledger.sort(byStreamAndPos)
+    dedupe(report, ledger)
+    if (options.expiredBefore !== undefined) for (const e of ledger) ledgeredAt.set(e.event_id, Date.parse(ts.get(`${e.stream}\n${e.pos}`) ?? ''))
     for await (const page of scrollAll(client, names.checkpoints, pageSize)) {
       for (const h of page) {
         const s = h._source
@@ -119,7 +165,6 @@ export async function verifyOpenSearch(client: Client, options: OpenSearchVerify
     }
     if (await exists(client, names.heads)) for await (const page of scrollAll(client, names.heads, pageSize)) heads.push(...page.map((h) => h._source))
   }
-  ledger.sort(byStreamAndPos)
   checkpoints.sort(byStreamAndPos)
 
   // 1. Ledger against checkpoints, then against each stream's head document (the writers' commit point).

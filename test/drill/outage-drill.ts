@@ -26,6 +26,7 @@ import { TestOpenSearch, failByRate } from '../support/opensearch-server/index.j
 import { startService, waitFor } from '../helpers/service-process.js'
 import { runCli } from '../helpers/cli.js'
 import { deriveEventId } from '../../src/pipeline/event-id.js'
+import { decodeLedgerDoc } from '../../src/integrity/opensearch-blocks.js'
 import { rssMb } from '../support/proc-stats.js'
 
 export interface OutageOptions {
@@ -120,7 +121,7 @@ export async function runOutageDrill(opts: OutageOptions): Promise<OutageReport>
         }
       }
       // The ledger first: an event ledgered is always indexed already, so reading it first never credits too much.
-      const ledgered = new Set(os.docs('envoy-audit-integrity-ledger').map((d) => String(d._source.event_id)))
+      const ledgered = new Set(os.docs('envoy-audit-integrity-ledger').flatMap((d) => decodeLedgerDoc(d._id, d._source)?.entries.map((e) => e.event_id) ?? []))
       indexedIds = new Set(os.docs('envoy-audit-events').map((d) => d._id))
       dead = new Set((await broker.messages('envoy-dlq', 0)).map(dlqKey))
       for (const [k, v] of expected) if (!acked.has(k) && (v === 'dead' ? dead.has(k) : indexedIds.has(v) && ledgered.has(v))) acked.add(k)

@@ -15,6 +15,8 @@ import { ledgeredOpenSearchSink } from '../../src/integrity/opensearch-ledgered-
 import { verifyOpenSearch } from '../../src/integrity/verify-opensearch.js'
 import type { VerifyReport } from '../../src/integrity/verify-core.js'
 import type { IntegrityKey } from '../../src/integrity/config.js'
+import { decodeLedgerDoc, type LedgerDocEntry } from '../../src/integrity/opensearch-blocks.js'
+import type { TestOpenSearch } from '../support/opensearch-server/index.js'
 import { FIXTURE, memoryDlq, stages } from './harness.js'
 
 export const KEY: IntegrityKey = { id: 'os-test', bytes: Buffer.from('opensearch-ledger-key-0123456789') }
@@ -58,3 +60,20 @@ export function verify(c: Client, key: IntegrityKey | null = KEY, names: Names =
 }
 
 export const kinds = (r: VerifyReport): string[] => r.issues.map((i) => `${i.kind}:${i.id}`)
+
+export type StreamEntry = LedgerDocEntry & { stream: string }
+
+/**
+ * Every ledger entry the test server holds in a ledger index, whatever documents carry them (blocks or
+ * per-event documents), sorted by stream and position. Throws on a document verify would flag: the
+ * tests that use this check what the writer wrote, tampering is tested through verify.
+ */
+export function ledgerEntries(srv: TestOpenSearch, index = 'envoy-audit-integrity-ledger'): StreamEntry[] {
+  const out: StreamEntry[] = []
+  for (const d of srv.docs(index)) {
+    const doc = decodeLedgerDoc(d._id, d._source as Record<string, unknown>)
+    if (doc === undefined || doc.problem !== undefined) throw new Error(`ledger document ${d._id}: ${doc?.problem ?? 'no position'}`)
+    for (const e of doc.entries) out.push({ stream: doc.stream, ...e })
+  }
+  return out.sort((a, b) => (a.stream < b.stream ? -1 : a.stream > b.stream ? 1 : Number(BigInt(a.pos) - BigInt(b.pos))))
+}

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs'
 import type { Client } from '@opensearch-project/opensearch'
 import { TestOpenSearch } from '../support/opensearch-server/index.js'
 import { FIXTURE, kafkaRecords } from './harness.js'
-import { client, handlerFor, ingestFile, KEY, verify, writer } from './opensearch-harness.js'
+import { client, handlerFor, ingestFile, KEY, ledgerEntries, verify, writer } from './opensearch-harness.js'
 
 /** 29 real Envoy/Istio access-log and agent lines; each line's source is cited in mixed-real-world.expected.json. */
 const LINES = readFileSync(FIXTURE, 'utf8').split('\n').filter((l) => l !== '')
@@ -22,13 +22,19 @@ afterEach(async () => {
 const docs = (index: string) => srv.docs(index).map((d) => d._source as Record<string, unknown>)
 
 describe('OpenSearch integrity ledger', () => {
-  test('every stored event is ledgered once, checkpoints are signed, verify finds it intact', async () => {
+  test('every stored event is ledgered once, in one block per write round, checkpoints are signed, verify finds it intact', async () => {
     const w = writer(c)
     await ingestFile(w)
     const events = srv.docs('envoy-audit-events')
     expect(events.length).toBeGreaterThan(15)
+    const entries = ledgerEntries(srv)
+    expect(entries.map((e) => e.event_id).sort()).toEqual(events.map((e) => e._id).sort())
+    // One stream, so one block per round, and one checkpoint per round: as many blocks as checkpoints.
     const ledger = docs('envoy-audit-integrity-ledger')
-    expect(ledger.map((d) => d.event_id).sort()).toEqual(events.map((e) => e._id).sort())
+    expect(ledger.every((d) => d.end !== undefined && d.event_id === undefined)).toBe(true)
+    expect(ledger).toHaveLength(docs('envoy-audit-integrity-checkpoints').length)
+    expect(ledger.length).toBeLessThan(events.length)
+    expect(w.ledger.stats.blocks).toBe(ledger.length)
     const heads = docs('envoy-audit-integrity-heads')
     expect(heads).toHaveLength(1)
     expect(heads[0]!.count).toBe(events.length)
@@ -55,7 +61,7 @@ describe('OpenSearch integrity ledger', () => {
       const duck = (await ledgerRows(l.store)).map((r) => `${String(r.stream)}|${String(r.pos)}|${String(r.event_id)}|${String(r.chain)}`)
       await l.store.close()
       await ingestFile(writer(c), FIXTURE, 11)
-      const os = docs('envoy-audit-integrity-ledger').map((d) => `${String(d.stream)}|${String(d.pos)}|${String(d.event_id)}|${String(d.chain)}`)
+      const os = ledgerEntries(srv).map((d) => `${d.stream}|${d.pos}|${d.event_id}|${d.chain}`)
       expect(os.sort()).toEqual(duck.sort())
     } finally {
       rmSync(dir, { recursive: true, force: true })
@@ -64,12 +70,16 @@ describe('OpenSearch integrity ledger', () => {
 
   test('a replay (same file again, other batch sizes) adds nothing and keeps one chain', async () => {
     await ingestFile(writer(c), FIXTURE, 7)
-    const before = srv.docs('envoy-audit-integrity-ledger').length
+    const before = srv.docs('envoy-audit-integrity-ledger').map((d) => JSON.stringify(d))
+    const entries = ledgerEntries(srv).length
     const again = writer(c)
     await ingestFile(again, FIXTURE, 3)
-    expect(srv.docs('envoy-audit-integrity-ledger').length).toBe(before)
-    expect(again.ledger.stats.replaysSkipped).toBe(before)
+    expect(srv.docs('envoy-audit-integrity-ledger').map((d) => JSON.stringify(d))).toEqual(before)
+    expect(again.ledger.stats.replaysSkipped).toBe(entries)
     expect(again.ledger.stats.ledgered).toBe(0)
+    expect(again.ledger.stats.blocks).toBe(0)
+    // Found by walking back from the head's latest block with realtime gets, not by searching.
+    expect(again.ledger.stats.searches).toBe(0)
     const r = await verify(c)
     expect(r.ok).toBe(true)
     expect(r.streams).toBe(1)
@@ -111,5 +121,6 @@ describe('OpenSearch integrity ledger', () => {
     const r = await verify(c)
     expect(r.issues).toEqual([])
     expect(r.ledgered).toBe(srv.docs('envoy-audit-events').length)
+    expect(ledgerEntries(srv)).toHaveLength(r.ledgered)
   })
 })

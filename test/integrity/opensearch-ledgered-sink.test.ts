@@ -13,7 +13,7 @@ import type { Sink, SinkWriteResult } from '../../src/pipeline/component.js'
 import { OpenSearchLedger } from '../../src/integrity/opensearch-ledger.js'
 import { ledgeredOpenSearchSink } from '../../src/integrity/opensearch-ledgered-sink.js'
 import { FIXTURE, kafkaRecords, stages } from './harness.js'
-import { client, KEY } from './opensearch-harness.js'
+import { client, KEY, ledgerEntries } from './opensearch-harness.js'
 
 /** 29 real Envoy/Istio lines; each line's source is cited in test/fixtures/envoy/mixed-real-world.expected.json. */
 const LINES = readFileSync(FIXTURE, 'utf8').split('\n').filter((l) => l !== '')
@@ -84,48 +84,91 @@ describe('ledgeredOpenSearchSink', () => {
     pending[1]!.reject(new Error('sink closed before delivery'))
     await expect(wa).resolves.toMatchObject({ rejected: [{ code: 'EA_SINK_MAPPING' }] })
     await expect(wb).rejects.toThrow('sink closed before delivery')
-    const ledgered = srv.docs('envoy-audit-integrity-ledger').map((d) => (d._source as { event_id: string }).event_id)
+    const ledgered = ledgerEntries(srv).map((e) => e.event_id)
     expect(ledgered.sort()).toEqual(a!.slice(1).map((e) => e.event.id).sort())
     await wrapped.close()
   })
 })
 
 describe('ledgeredOpenSearchSink, property', () => {
-  test('any batching and any order of sink completion give the chain of a sequential run', async () => {
+  /**
+   * A first run with any batching and any order of sink completion, optionally cut short by a writer
+   * that dies after writing its blocks but before its head update, then a replay from any earlier
+   * position with other batching and completion order (a restarted consumer). The ledger entries, taken
+   * out of whatever blocks hold them, must be exactly the DuckDB ledger of the same events written in
+   * one go: same positions, ids, hashes and chain values, each position once, no epoch.
+   */
+  test('any batching, completion order, death before a head update and replay give the DuckDB ledger', async () => {
     const records = kafkaRecords(LINES, 1)[0]!
     const all = eventsOf(records)
-    // Reference: everything ledgered in one sequential write.
-    const reference = await (async () => {
-      const ledger = new OpenSearchLedger({ client: c, key: KEY, indexPrefix: 'ref', retry: { initialMs: 5, maxMs: 20 }, closeTimeoutMs: 2000 })
-      await ledger.append(all)
-      return srv.docs('ref-ledger').map((d) => JSON.stringify(d._source)).sort()
-    })()
+    const { openLedgered, ledgerRows } = await import('./harness.js')
+    const { mkdtempSync, rmSync } = await import('node:fs')
+    const { join } = await import('node:path')
+    const { tmpdir } = await import('node:os')
+    const dir = mkdtempSync(join(tmpdir(), 'ea-os-prop-'))
+    let reference: string[]
+    try {
+      const l = await openLedgered(join(dir, 'ref.duckdb'), KEY)
+      await l.ledger.append(all)
+      reference = (await ledgerRows(l.store)).map((r) => `${String(r.stream)}|${String(r.pos)}|${String(r.event_id)}|${String(r.hash)}|${String(r.chain)}`)
+      await l.store.close()
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+    expect(reference).toHaveLength(all.length)
+    const cutsArb = fc.uniqueArray(fc.integer({ min: 1, max: all.length - 1 }), { maxLength: 6 })
     let run = 0
     await fc.assert(
       fc.asyncProperty(
-        fc.uniqueArray(fc.integer({ min: 1, max: all.length - 1 }), { maxLength: 6 }),
+        fc.integer({ min: 1, max: all.length }),
+        cutsArb,
+        fc.option(fc.record({ size: fc.integer({ min: 1, max: 12 }), replayFrom: fc.nat() }), { nil: undefined }),
+        cutsArb,
         fc.infiniteStream(fc.nat()),
-        async (cuts, draws) => {
+        async (firstEnd, cuts1, death, cuts2, draws) => {
           const prefix = `p${run++}`
-          const ledger = new OpenSearchLedger({ client: c, key: KEY, indexPrefix: prefix, retry: { initialMs: 5, maxMs: 20 }, closeTimeoutMs: 2000 })
-          const { sink, pending } = manualSink()
-          const wrapped = ledgeredOpenSearchSink(sink, ledger)
-          // Batches of the events of one parse (a fresh parser per batch would lose CRI partials held across a cut).
-          const bounds = [0, ...[...cuts].sort((a, b) => a - b), all.length]
-          const writes = bounds.slice(1).map((end, i) => wrapped.write(all.slice(bounds[i], end)))
-          // Settle the sink's writes in a random order, letting the ledger run in between.
-          const order = [...pending]
           const it = draws[Symbol.iterator]()
-          while (order.length > 0) {
-            order.splice(it.next().value % order.length, 1)[0]!.resolve({ rejected: [] })
-            await new Promise((r) => setTimeout(r, 1))
+          const ledgerOf = (closeTimeoutMs = 2000) => new OpenSearchLedger({ client: c, key: KEY, indexPrefix: prefix, retry: { initialMs: 2, maxMs: 10 }, closeTimeoutMs })
+          /** Events [from, to) through a fresh wrapped sink, cut at `cuts`, the sink settling in a random order. */
+          const pass = async (from: number, to: number, cuts: number[]) => {
+            const ledger = ledgerOf()
+            const { sink, pending } = manualSink()
+            const wrapped = ledgeredOpenSearchSink(sink, ledger)
+            const bounds = [from, ...cuts.filter((x) => x > from && x < to).sort((a, b) => a - b), to]
+            const writes = bounds.slice(1).map((end, i) => wrapped.write(all.slice(bounds[i], end)))
+            const order = [...pending]
+            while (order.length > 0) {
+              order.splice(it.next().value % order.length, 1)[0]!.resolve({ rejected: [] })
+              await new Promise((r) => setTimeout(r, 1))
+            }
+            await Promise.all(writes)
+            return ledger
           }
-          await Promise.all(writes)
-          expect(ledger.stats.epochs).toBe(0)
-          expect(srv.docs(`${prefix}-ledger`).map((d) => JSON.stringify(d._source)).sort()).toEqual(reference)
+          const first = await pass(0, firstEnd, cuts1)
+          let replayFrom = 0
+          if (death !== undefined && firstEnd < all.length) {
+            // Dies after its blocks: every head update of this prefix fails until the writer is closed.
+            const dying = ledgerOf(0)
+            srv.faults.item = ({ index }) => (index === `${prefix}-heads` ? 503 : null)
+            const sent = srv.requests.length
+            const failed = dying.append(all.slice(firstEnd, Math.min(all.length, firstEnd + death.size))).then(() => false, () => true)
+            while (!srv.requests.slice(sent).some((r) => r.path.endsWith('_bulk') && r.body.includes(`${prefix}-heads`))) await new Promise((r) => setTimeout(r, 2))
+            await dying.close(0)
+            srv.faults.clear()
+            expect(await failed).toBe(true)
+            // The consumer restarts from a committed position at or before the first unacknowledged one.
+            replayFrom = death.replayFrom % (firstEnd + 1)
+          } else replayFrom = death === undefined ? firstEnd : death.replayFrom % (firstEnd + 1)
+          const second = await pass(replayFrom, all.length, cuts2)
+          const got = ledgerEntries(srv, `${prefix}-ledger`).map((e) => `${e.stream}|${e.pos}|${e.event_id}|${e.hash}|${e.chain}`)
+          expect(got).toEqual(reference)
+          expect(first.stats.epochs + second.stats.epochs).toBe(0)
+          const headDoc = srv.docs(`${prefix}-heads`)[0]!._source as { count: number; head: string }
+          expect(headDoc.count).toBe(all.length)
+          expect(headDoc.head).toBe(reference.at(-1)!.split('|')[4])
         },
       ),
-      { numRuns: 25 },
+      { numRuns: 30 },
     )
-  }, 60_000)
+  }, 90_000)
 })

@@ -14,6 +14,7 @@ import type { IntegrityKey } from '../../src/integrity/config.js'
 import { runCli } from '../helpers/cli.js'
 import { client, DEFAULT_NAMES, ingestFile, kinds, KEY, verify, writer } from './opensearch-harness.js'
 import { verifyOpenSearch } from '../../src/integrity/verify-opensearch.js'
+import { blockId } from '../../src/integrity/opensearch-indices.js'
 
 type Json = Record<string, unknown>
 const EVENTS = 'envoy-audit-events'
@@ -39,7 +40,17 @@ const docsOf = (index: string): Map<string, StoredDoc> => srv.state.indices.get(
 const source = (d: StoredDoc): Json => d._source as Json
 /** The k-th stored HTTP event (one with a URL path, which findings documents do not carry). */
 const httpEvent = (k: number): StoredDoc => events.filter((d) => (source(d).url as Json | undefined)?.path !== undefined)[k]!
-const ledgerDocFor = (eventId: string): StoredDoc => [...docsOf(LEDGER).values()].find((d) => source(d).event_id === eventId)!
+type Block = { pos: unknown[]; event_id: string[]; hash: string[]; chain: string[]; ts: string[] }
+const blockOf = (d: StoredDoc): Block => source(d).block as Block
+const COLUMNS = ['pos', 'event_id', 'hash', 'chain', 'ts'] as const
+/** The ledger block holding an event's entry, and the entry's index in it. */
+function entryFor(eventId: string): { doc: StoredDoc; i: number } {
+  for (const doc of docsOf(LEDGER).values()) {
+    const i = blockOf(doc).event_id.indexOf(eventId)
+    if (i >= 0) return { doc, i }
+  }
+  throw new Error(`no ledger entry for ${eventId}`)
+}
 
 /** Rewrites an event's URL path and, like a careful attacker, its audit.hash to match. */
 function rewriteEvent(d: StoredDoc, path: string): string {
@@ -50,17 +61,21 @@ function rewriteEvent(d: StoredDoc, path: string): string {
   return e.audit.hash
 }
 
-/** Recomputes every chain value, checkpoint and head of the stream from genesis, signing with `key` (none: unsigned). */
+/** Recomputes every chain value (inside every block), checkpoint and head of the stream from genesis, signing with `key` (none: unsigned). */
 function rebuildLedger(key: IntegrityKey | undefined): void {
-  const rows = [...docsOf(LEDGER).values()].sort((a, b) => Number(source(a).pos) - Number(source(b).pos))
-  const stream = String(source(rows[0]!).stream)
+  const blocks = [...docsOf(LEDGER).values()].sort((a, b) => Number(source(a).pos) - Number(source(b).pos))
+  const stream = String(source(blocks[0]!).stream)
   let head = genesis(stream)
+  let count = 0
   const at = new Map<number, { head: string; count: number }>()
-  rows.forEach((r, i) => {
-    head = link(head, String(source(r).event_id), String(source(r).hash))
-    source(r).chain = head
-    at.set(Number(source(r).pos), { head, count: i + 1 })
-  })
+  for (const d of blocks) {
+    const b = blockOf(d)
+    b.event_id.forEach((id, i) => {
+      head = link(head, id, b.hash[i]!)
+      b.chain[i] = head
+      at.set(Number(b.pos[i]), { head, count: ++count })
+    })
+  }
   for (const d of [...docsOf(CHECKPOINTS).values(), ...docsOf(HEADS).values()]) {
     const s = source(d)
     const v = at.get(Number(s.pos))!
@@ -102,17 +117,48 @@ describe('verify --opensearch detects', () => {
     docsOf(EVENTS).set('forged-1', { ...events[0]!, _id: 'forged-1' })
     expect(kinds(await verify(c))).toEqual(['inserted:forged-1'])
   })
-  test('an event and its ledger entry deleted together: the checkpoints no longer match', async () => {
+  test('an event and its entry taken out of its ledger block together: the checkpoints no longer match', async () => {
     docsOf(EVENTS).delete(events[6]!._id)
-    const l = ledgerDocFor(events[6]!._id)
-    docsOf(LEDGER).delete(l._id)
+    const { doc, i } = entryFor(events[6]!._id)
+    const b = blockOf(doc)
+    // Carefully: every column shortened alike, the block's first and last positions kept consistent.
+    for (const col of COLUMNS) (b[col] as unknown[]).splice(i, 1)
+    expect(b.pos.length).toBeGreaterThan(0)
+    source(doc).end = b.pos.at(-1)
     const r = await verify(c)
     expect(r.counts.chain).toBeGreaterThan(0)
+    // Its findings documents are left over: inserted (not ledgered), as with any findings of an unledgered event.
+    expect(r.counts).toMatchObject({ deleted: 0, modified: 0 })
     expect(r.ok).toBe(false)
+  })
+  test('an entry inside a block with another hash: the event no longer matches and the chain breaks', async () => {
+    const target = httpEvent(0)
+    const { doc, i } = entryFor(target._id)
+    const h = blockOf(doc).hash[i]!
+    blockOf(doc).hash[i] = `${h.slice(0, -1)}${h.endsWith('0') ? '1' : '0'}`
+    const r = await verify(c)
+    expect(kinds(r)).toContain(`modified:${target._id}`)
+    expect(r.issues.some((x) => x.kind === 'chain' && /ledger chain breaks at position/.test(x.detail))).toBe(true)
+  })
+  test('a whole ledger block deleted: its events are unledgered and the checkpoints no longer match', async () => {
+    const blocks = [...docsOf(LEDGER).values()]
+    expect(blocks.length).toBeGreaterThan(1)
+    const victim = blocks[1]!
+    docsOf(LEDGER).delete(victim._id)
+    const r = await verify(c)
+    expect(r.counts.inserted).toBe(blockOf(victim).event_id.length)
+    expect(r.counts.chain).toBeGreaterThan(0)
+  })
+  test('a block whose columns no longer line up (one hash removed)', async () => {
+    const { doc } = entryFor(events[2]!._id)
+    blockOf(doc).hash.pop()
+    const r = await verify(c)
+    expect(r.issues.some((x) => x.kind === 'chain' && /columns of different lengths/.test(x.detail))).toBe(true)
   })
   test('a consistent rewrite of event, audit.hash, ledger and chain without the key: the MACs fail', async () => {
     const target = httpEvent(0)
-    source(ledgerDocFor(target._id)).hash = rewriteEvent(target, '/innocent')
+    const { doc, i } = entryFor(target._id)
+    blockOf(doc).hash[i] = rewriteEvent(target, '/innocent')
     const wrongKey: IntegrityKey = { id: 'attacker', bytes: Buffer.from('not-the-real-key-0123456789abcdef') }
     rebuildLedger(wrongKey)
     const r = await verify(c)
@@ -122,7 +168,8 @@ describe('verify --opensearch detects', () => {
   })
   test('the same rewrite with the MACs removed is caught with the key, and (the documented limit) not without it', async () => {
     const target = httpEvent(0)
-    source(ledgerDocFor(target._id)).hash = rewriteEvent(target, '/innocent')
+    const { doc, i } = entryFor(target._id)
+    blockOf(doc).hash[i] = rewriteEvent(target, '/innocent')
     rebuildLedger(undefined)
     const keyed = await verify(c)
     expect(keyed.issues.some((i) => /not signed although a key is configured/.test(i.detail))).toBe(true)
@@ -142,10 +189,22 @@ describe('verify --opensearch detects', () => {
     const r = await verify(c)
     expect(r.issues.map((i) => i.detail).join('\n')).toMatch(/head document/)
   })
-  test('a ledger document planted under another id', async () => {
-    const l = ledgerDocFor(events[1]!._id)
-    docsOf(LEDGER).set('planted', { ...l, _id: 'planted' })
-    expect((await verify(c)).counts.chain).toBeGreaterThan(0)
+  test('a ledger block planted under another id', async () => {
+    const { doc } = entryFor(events[1]!._id)
+    docsOf(LEDGER).set('planted', { ...doc, _id: 'planted' })
+    const r = await verify(c)
+    expect(r.issues.some((x) => x.kind === 'chain' && /planted does not belong at/.test(x.detail))).toBe(true)
+  })
+  test('a ledger block planted under the id of one of its own positions, with one entry changed', async () => {
+    const { doc, i } = entryFor(events[1]!._id)
+    const b = structuredClone(blockOf(doc))
+    for (const col of COLUMNS) (b[col] as unknown[]).splice(0, i)
+    b.event_id[0] = 'forged-id'
+    const planted = { stream: source(doc).stream, pos: b.pos[0], end: b.pos.at(-1), ts: b.ts[0], block: b }
+    const id = blockId(String(planted.stream), String(planted.pos))
+    docsOf(LEDGER).set(id, { ...doc, _id: id, _source: planted as Json })
+    const r = await verify(c)
+    expect(r.issues.some((x) => x.kind === 'chain' && /two ledger documents disagree at position/.test(x.detail))).toBe(true)
   })
 })
 

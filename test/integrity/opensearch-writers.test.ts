@@ -9,7 +9,7 @@ import type { Client } from '@opensearch-project/opensearch'
 import { TestOpenSearch } from '../support/opensearch-server/index.js'
 import type { RawRecord } from '../../src/pipeline/component.js'
 import { FIXTURE, kafkaRecords } from './harness.js'
-import { client, handlerFor, verify, writer, type Writer } from './opensearch-harness.js'
+import { client, handlerFor, ledgerEntries, verify, writer, type Writer } from './opensearch-harness.js'
 
 /** 29 real Envoy/Istio lines; each line's source is cited in test/fixtures/envoy/mixed-real-world.expected.json. */
 const LINES = readFileSync(FIXTURE, 'utf8').split('\n').filter((l) => l !== '')
@@ -71,8 +71,10 @@ describe('two writers on one stream', () => {
     expect(r.issues).toEqual([])
     expect(r.streams).toBe(1)
     expect(a.ledger.stats.epochs + b.ledger.stats.epochs).toBe(0)
-    // Every event ledgered exactly once whoever won.
-    expect(srv.docs(LEDGER)).toHaveLength(srv.docs('envoy-audit-events').length)
+    // Every event ledgered exactly once whoever won: no position in two blocks.
+    const entries = ledgerEntries(srv)
+    expect(entries).toHaveLength(srv.docs('envoy-audit-events').length)
+    expect(new Set(entries.map((e) => e.pos)).size).toBe(entries.length)
   })
 
   test('a stale head write is refused with 409 and the batch re-planned from the fresh head', async () => {
@@ -121,11 +123,11 @@ describe('a writer dies between its ledger documents and the head', () => {
     srv.faults.clear()
   }
 
-  test('the replay by the next writer recreates identical documents: one chain, no epoch', async () => {
+  test('the replay by the next writer finds the leftover entries and does not write them again: one chain, no epoch', async () => {
     const a = await member()
     await a.handle(partition.slice(0, 8))
     await dieBeforeHead(partition.slice(8, 20))
-    expect(srv.docs(LEDGER).length).toBeGreaterThan(8) // leftovers beyond the head
+    expect(ledgerEntries(srv).length).toBeGreaterThan(8) // leftovers beyond the head
     const b = await member()
     await b.handle(partition.slice(8, 29))
     await b.sink.close()
@@ -134,6 +136,29 @@ describe('a writer dies between its ledger documents and the head', () => {
     expect(r.streams).toBe(1)
     expect(b.ledger.stats.epochs).toBe(0)
     expect(b.ledger.stats.tailChecks).toBeGreaterThan(0)
+  })
+
+  test('the replay batches differently from the writer that died (shorter, then longer): no leftover entry written twice, one chain', async () => {
+    const a = await member()
+    await a.handle(partition.slice(0, 8))
+    await dieBeforeHead(partition.slice(8, 20))
+    const leftovers = srv.docs(LEDGER).map((d) => d._id)
+    const b = await member()
+    // Ends inside the dead writer's block: everything is there already, only the head moves.
+    await b.handle(partition.slice(8, 13))
+    expect(srv.docs(LEDGER).map((d) => d._id)).toEqual(leftovers)
+    expect(b.ledger.stats.blocks).toBe(0)
+    // Starts inside it and goes beyond: only the entries after it are written, in a new block.
+    await b.handle(partition.slice(13, 29))
+    await b.sink.close()
+    expect(b.ledger.stats.blocks).toBe(1)
+    const entries = ledgerEntries(srv)
+    expect(entries).toHaveLength(srv.docs('envoy-audit-events').length)
+    expect(new Set(entries.map((e) => e.pos)).size).toBe(entries.length)
+    const r = await verifyNow()
+    expect(r.issues).toEqual([])
+    expect(r.warnings.join('\n')).not.toMatch(/two documents/)
+    expect(b.ledger.stats.epochs).toBe(0)
   })
 
   test('reused coordinates after such a death (other data at the same positions): a new epoch, not an interleaved chain', async () => {

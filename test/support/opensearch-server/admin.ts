@@ -126,6 +126,22 @@ export function handleAdmin(state: ClusterState, method: string, parts: string[]
       if (doc === undefined) return { status: 404, body: { _index: first, _id: third, found: false } }
       return { status: 200, body: { _index: doc._index, _id: doc._id, _version: doc._version, _seq_no: doc._seq_no, _primary_term: 1, found: true, _source: doc._source } }
     }
+    if (second === '_mapping' && third === undefined) {
+      const index = state.indices.get(first)
+      if (index === undefined) throw new ApiError(404, 'index_not_found_exception', `no such index [${first}]`)
+      if (method === 'GET') return { status: 200, body: { [index.name]: { mappings: index.mappings } } }
+      if (method === 'PUT' || method === 'POST') {
+        // Additive only, as OpenSearch: new fields are added, a mapped field cannot change type.
+        const props = (parseBody(body).properties ?? {}) as Json
+        const have = ((index.mappings.properties ??= {}) as Json)
+        for (const [k, v] of Object.entries(props)) {
+          const cur = have[k] as Json | undefined
+          if (cur !== undefined && JSON.stringify(cur) !== JSON.stringify(v)) throw new ApiError(400, 'illegal_argument_exception', `mapper [${k}] cannot be changed (test server)`)
+          have[k] = v
+        }
+        return { status: 200, body: { acknowledged: true } }
+      }
+    }
     if (second === undefined) {
       if (method === 'PUT') {
         state.createIndex(first, parseBody(body))
