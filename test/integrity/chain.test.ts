@@ -73,9 +73,9 @@ describe('hash and stored JSON from one serialization', () => {
           e.audit.severity = severity as AuditEvent['audit']['severity']
           if (redactions === undefined) delete e.audit.redactions
           else e.audit.redactions = redactions
-          const { hash, json } = hashAndSerialize(e, serialize)
+          const { hash, json, bytes } = hashAndSerialize(e, serialize)
           e.audit.hash = hash
-          return json === serialize(e) && hashStoredEvent(json) === hash
+          return json === serialize(e) && hashStoredEvent(json) === hash && bytes === Buffer.byteLength(json, 'utf8')
         },
       ),
       { numRuns: 300 },

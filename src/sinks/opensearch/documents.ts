@@ -8,7 +8,7 @@
 import fastJson from 'fast-json-stringify'
 import findingSchemaJson from '../../../schemas/opensearch/finding.schema.json' with { type: 'json' }
 import { compileEventSerializer, type AuditEvent, type Serializer } from '../../schema/audit-event.js'
-import { storedJson } from '../../integrity/chain.js'
+import { storedDocument } from '../../integrity/chain.js'
 
 export const findingSchema: Readonly<Record<string, unknown>> = findingSchemaJson
 export const FINDING_SCHEMA_VERSION: number = (findingSchemaJson as { 'x-schema-version': number })['x-schema-version']
@@ -132,8 +132,9 @@ export class BulkOpBuilder {
   /** Appends the operations for one event to `ops` (no intermediate array per event). */
   appendOps(ops: BulkOp[], event: AuditEvent, owner: number): void {
     const id = event.event.id
-    const text = `${this.eventPrefix}${JSON.stringify(id)}}}\n${storedJson(event, this.serializeEvent)}\n`
-    ops.push({ owner, kind: 'event', id, text, bytes: Buffer.byteLength(text, 'utf8') })
+    const head = `${this.eventPrefix}${JSON.stringify(id)}}}\n`
+    const doc = storedDocument(event, this.serializeEvent)
+    ops.push({ owner, kind: 'event', id, text: `${head}${doc.json}\n`, bytes: Buffer.byteLength(head, 'utf8') + doc.bytes + 1 })
     if (!this.writeFindings || event.audit.findings === undefined || event.audit.findings.length === 0) return
     const docs = findingDocuments(event)
     for (let i = 0; i < docs.length; i++) {

@@ -2,6 +2,7 @@ import { describe, test, expect } from 'vitest'
 import fc from 'fast-check'
 import { BulkOpBuilder, bulkBody } from '../../../src/sinks/opensearch/documents.js'
 import { deniedEvent, okEvent } from './fixtures.js'
+import { createHashStage } from '../../../src/integrity/chain.js'
 
 // Fixture events carry the values of real public Istio lines; see fixtures.ts for the sources.
 describe('bulk operations and the request body', () => {
@@ -41,6 +42,28 @@ describe('bulk operations and the request body', () => {
         for (const o of ops) expect(o.bytes).toBe(Buffer.from(o.text, 'utf8').length)
         const docs = body.toString('utf8').trimEnd().split('\n').filter((_, i) => i % 2 === 1).map((l) => JSON.parse(l))
         expect(docs.filter((d) => d.user_agent !== undefined).map((d) => d.user_agent.original)).toEqual(items.map(([a]) => a))
+      }),
+      { numRuns: 200 },
+    )
+  })
+
+  test('after the hash stage, the reused documents carry their exact UTF-8 length (non-ASCII, escapes, alias names)', () => {
+    const hashStage = createHashStage()
+    const other = new BulkOpBuilder('évènements-audit', 'envoy-audit-findings', true)
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.string({ unit: 'grapheme', maxLength: 40 }), fc.boolean()), { minLength: 1, maxLength: 10 }), (items) => {
+        const events = items.map(([agent, denied], i) => {
+          const e = denied ? deniedEvent(i) : okEvent(i)
+          e.user_agent = { original: agent }
+          e.event.original = `${agent}\u2028"\\${agent}`
+          return e
+        })
+        hashStage.process(events)
+        const ops: ReturnType<typeof builder.opsFor> = []
+        events.forEach((e, i) => other.appendOps(ops, e, i))
+        for (const o of ops) expect(o.bytes).toBe(Buffer.byteLength(o.text, 'utf8'))
+        const docs = bulkBody(ops).toString('utf8').trimEnd().split('\n').filter((_, i) => i % 2 === 1).map((l) => JSON.parse(l))
+        expect(docs.filter((d) => d.event?.original !== undefined).map((d) => d.audit.hash)).toEqual(events.map((e) => e.audit.hash))
       }),
       { numRuns: 200 },
     )
