@@ -62,8 +62,10 @@ interface Head {
 /** Per ledger stream: the planned positions already written exactly so beyond the head → the first position of the block holding each (undefined: a per-event document). */
 type Covered = Map<string, Map<string, string | undefined>>
 
-/** Ledger documents looked at beyond a head at most; more means not clean (checked again next batch). */
-const ORPHAN_SCAN = 1_000
+/** Ledger documents looked at beyond a head at most (per-event ones of the previous release count one each); more means not clean (checked again next batch). */
+const ORPHAN_SCAN = 10_000
+/** Blocks a replay lookup fetches by search at most: 200 blocks hold at least 200 entries, and usually 100x that. */
+const LOOKUP_SCAN = 200
 /** Blocks a replay lookup walks back before it searches instead (each is one realtime get). */
 const WALK_BLOCKS = 32
 
@@ -227,7 +229,7 @@ export class OpenSearchLedger {
         this.client!.search({
           index: this.indices.ledger,
           body: {
-            size: ORPHAN_SCAN,
+            size: LOOKUP_SCAN,
             sort: [{ pos: 'asc' }],
             query: { bool: { filter: [{ term: { stream } }, { exists: { field: 'end' } }, { range: { pos: { lte: posValue(hi) } } }, { range: { end: { gte: posValue(lo) } } }] } },
           } as never,

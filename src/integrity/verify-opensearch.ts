@@ -135,7 +135,6 @@ export async function verifyOpenSearch(client: Client, options: OpenSearchVerify
       scrollAll(client, names.ledger, pageSize, { bool: { must_not: [{ exists: { field: 'end' } }] } }),
       scrollAll(client, names.ledger, blockPage, { exists: { field: 'end' } }),
     ]
-    const ts = new Map<string, string>()
     for (const scroll of pages) {
       for await (const page of scroll) {
         for (const h of page) {
@@ -147,14 +146,13 @@ export async function verifyOpenSearch(client: Client, options: OpenSearchVerify
           if (doc.problem !== undefined) addIssue(report, { kind: 'chain', id: doc.stream, detail: doc.problem })
           for (const e of doc.entries) {
             ledger.push({ stream: doc.stream, pos: e.pos, event_id: e.event_id, hash: e.hash, chain: e.chain })
-            if (options.expiredBefore !== undefined) ts.set(`${doc.stream}\n${e.pos}`, e.ts)
+            if (options.expiredBefore !== undefined) ledgeredAt.set(e.event_id, Date.parse(e.ts))
           }
         }
       }
     }
     ledger.sort(byStreamAndPos)
     dedupe(report, ledger)
-    if (options.expiredBefore !== undefined) for (const e of ledger) ledgeredAt.set(e.event_id, Date.parse(ts.get(`${e.stream}\n${e.pos}`) ?? ''))
     for await (const page of scrollAll(client, names.checkpoints, pageSize)) {
       for (const h of page) {
         const s = h._source

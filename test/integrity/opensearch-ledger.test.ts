@@ -85,6 +85,17 @@ describe('OpenSearch integrity ledger', () => {
     expect(r.streams).toBe(1)
   })
 
+  test('a replay whose lookup hints are gone (head without its block position) finds the blocks by search: no epoch', async () => {
+    await ingestFile(writer(c), FIXTURE, 7)
+    for (const h of srv.state.indices.get('envoy-audit-integrity-heads')!.docs.values()) delete (h._source as Record<string, unknown>).block
+    const again = writer(c)
+    await ingestFile(again, FIXTURE, 5)
+    expect(again.ledger.stats.searches).toBeGreaterThan(0)
+    expect(again.ledger.stats.replaysSkipped).toBe(ledgerEntries(srv).length)
+    expect(again.ledger.stats).toMatchObject({ ledgered: 0, epochs: 0 })
+    expect((await verify(c)).issues).toEqual([])
+  })
+
   test('concurrent partitions: one chain per partition, batches of one partition in flight together stay in order', async () => {
     const w = writer(c)
     await w.sink.start()
