@@ -24,6 +24,9 @@ import type {
 } from './backend.js'
 import { pairKey } from './backend.js'
 import { kindOfNode, spiffeParts } from './identity.js'
+import {
+  CALLS_ALIAS_SQL, CALLS_SERVICE_MAP_SQL, GROUPS_SQL, GROUP_HOP_SQL, flowsSql as callsFlowsSql, frontierRowsSql,
+} from './duckdb-calls-queries.js'
 
 /** What this backend needs from DuckDbStore (kept structural so tests and the bench can share it). */
 export interface SqlRunner {
@@ -195,11 +198,24 @@ export const BASELINE_SQL = `CREATE OR REPLACE TEMP TABLE hunt_baseline AS
   LEFT JOIN hunt_alias sm ON sm.kind = 'svc' AND sm.alias = r.dst_svc
   GROUP BY 1, 2`
 
+/**
+ * Where the calls come from: `calls`, the per-call tables the store fills at ingest
+ * (src/store/duckdb-calls.ts, queries in duckdb-calls-queries.ts); `events`, the client/server match
+ * rebuilt from the raw lines at query time, kept as the reference the ingest-side tables are tested
+ * against. They differ only at a window's edges: from the tables, a call whose client line is just
+ * before `since` (within the five-minute match window) keeps what the client line told, and one
+ * whose client line is just before `until` but whose server line is after it falls outside.
+ */
+export type CallSource = 'calls' | 'events'
+
 export class DuckDbHuntBackend implements HuntBackend {
   readonly kind = 'duckdb' as const
   private window: { since: string; until: string } | undefined
+  private readonly source: CallSource
 
-  constructor(private readonly store: SqlRunner) {}
+  constructor(private readonly store: SqlRunner, options: { source?: CallSource } = {}) {
+    this.source = options.source ?? 'calls'
+  }
 
   async prepare(range: HuntRange, inventory: readonly InventoryEntry[]): Promise<void> {
     const until = range.until ?? FAR_FUTURE
@@ -215,11 +231,19 @@ export class DuckDbHuntBackend implements HuntBackend {
       await this.store.sql(`INSERT OR REPLACE INTO hunt_inventory VALUES ${tuples}`, values)
     }
     const window = [range.since, until]
-    await this.store.sql(MATCH_SQL, window)
-    await this.store.sql(PAIR_SQL, window)
-    await this.store.sql(ALIAS_SQL)
-    await this.store.sql(SERVICE_MAP_SQL)
-    await this.store.sql(HOP_SQL)
+    if (this.source === 'calls') {
+      const params = [...window, ...wholeHours(range.since, until)]
+      await this.store.sql(GROUPS_SQL, params)
+      await this.store.sql(CALLS_ALIAS_SQL, params)
+      await this.store.sql(CALLS_SERVICE_MAP_SQL)
+      await this.store.sql(GROUP_HOP_SQL)
+    } else {
+      await this.store.sql(MATCH_SQL, window)
+      await this.store.sql(PAIR_SQL, window)
+      await this.store.sql(ALIAS_SQL)
+      await this.store.sql(SERVICE_MAP_SQL)
+      await this.store.sql(HOP_SQL)
+    }
     const learnFrom = range.baselineFrom !== undefined && range.baselineFrom < range.since ? range.baselineFrom : range.since
     await this.store.sql(BASELINE_SQL, [learnFrom, range.since, ...wholeHours(learnFrom, range.since)])
   }
@@ -230,10 +254,11 @@ export class DuckDbHuntBackend implements HuntBackend {
   }
 
   async nodes(): Promise<GraphNode[]> {
+    const hop = this.source === 'calls' ? 'hunt_group_hop' : 'hunt_hop'
     const { rows } = await this.store.sql(`SELECT node, list_sort(list_distinct(list(name) FILTER (WHERE name IS NOT NULL AND name <> ''))) AS names FROM (
-        SELECT src AS node, split_part(src_wl, '/', 2) AS name FROM hunt_hop
-        UNION ALL SELECT dst, split_part(dst_wl, '/', 2) FROM hunt_hop
-        UNION ALL SELECT dst, split_part(service, '.', 1) FROM hunt_hop
+        SELECT src AS node, split_part(src_wl, '/', 2) AS name FROM ${hop}
+        UNION ALL SELECT dst, split_part(dst_wl, '/', 2) FROM ${hop}
+        UNION ALL SELECT dst, split_part(service, '.', 1) FROM ${hop}
         UNION ALL SELECT node, split_part(alias, CASE kind WHEN 'wl' THEN '/' ELSE '.' END, CASE kind WHEN 'wl' THEN 2 ELSE 1 END) FROM hunt_alias
         UNION ALL SELECT src, NULL FROM hunt_baseline UNION ALL SELECT dst, NULL FROM hunt_baseline)
       GROUP BY node ORDER BY node`)
@@ -243,7 +268,16 @@ export class DuckDbHuntBackend implements HuntBackend {
   async expand(frontier: readonly FrontierEntry[]): Promise<ExpandRow[]> {
     if (frontier.length === 0) return []
     const { values, cte } = frontierCte(frontier, this.range)
-    const { rows } = await this.store.sql(`WITH ${cte}
+    const { rows } = await this.store.sql(this.source === 'calls'
+      ? `WITH ${cte}, h AS (${frontierRowsSql})
+      SELECT h.src, h.dst, ${ISO('min(h.ts)')} AS first, sum(h.n)::INTEGER AS n,
+        coalesce(sum(h.n) FILTER (WHERE h.mtls = false), 0)::INTEGER AS plaintext,
+        arg_min(coalesce(h.mtls = false, false), h.ts) AS first_plaintext,
+        arg_min(h.src_signal, h.ts) AS src_signal, arg_min(h.dst_signal, h.ts) AS dst_signal,
+        arg_min(h.service, h.ts) AS service, arg_min(h.request_id, h.request_ts) AS request_id
+      FROM h WHERE NOT h.blocked AND h.src <> h.dst
+      GROUP BY h.src, h.dst ORDER BY h.src, h.dst`
+      : `WITH ${cte}
       SELECT h.src, h.dst, ${ISO('min(h.ts)')} AS first, count(*)::INTEGER AS n,
         count(*) FILTER (WHERE h.mtls = false)::INTEGER AS plaintext,
         arg_min(coalesce(h.mtls = false, false), h.ts) AS first_plaintext,
@@ -266,7 +300,11 @@ export class DuckDbHuntBackend implements HuntBackend {
   async denied(frontier: readonly FrontierEntry[]): Promise<DeniedRow[]> {
     if (frontier.length === 0) return []
     const { values, cte } = frontierCte(frontier, this.range)
-    const { rows } = await this.store.sql(`WITH ${cte}
+    const { rows } = await this.store.sql(this.source === 'calls'
+      ? `WITH ${cte}, h AS (${frontierRowsSql})
+      SELECT h.src, h.dst, sum(h.n)::INTEGER AS n, ${ISO('min(h.ts)')} AS first, ${ISO('max(h.last)')} AS last, ${REASONS}, any_value(h.service) AS service
+      FROM h WHERE h.is_denied GROUP BY h.src, h.dst ORDER BY h.src, first, h.dst`
+      : `WITH ${cte}
       SELECT h.src, h.dst, count(*)::INTEGER AS n, ${ISO('min(h.ts)')} AS first, ${ISO('max(h.ts)')} AS last,
         list_sort(list_distinct(flatten(list(list_concat(
           CASE WHEN h.rbac_policy IS NULL THEN []::VARCHAR[] ELSE ['rbac:' || h.rbac_policy] END,
@@ -294,7 +332,7 @@ export class DuckDbHuntBackend implements HuntBackend {
       return `($${values.length - 1}, $${values.length})`
     })
     const { rows } = await this.store.sql(`WITH q(src, dst) AS (VALUES ${tuples.join(', ')}),
-      seen AS (SELECT src, dst, ts AS first FROM hunt_hop UNION ALL SELECT src, dst, first FROM hunt_baseline)
+      seen AS (SELECT src, dst, ${this.source === 'calls' ? 'first FROM hunt_group_hop' : 'ts AS first FROM hunt_hop'} UNION ALL SELECT src, dst, first FROM hunt_baseline)
       SELECT h.src, h.dst, ${ISO('min(h.first)')} AS first FROM seen h JOIN q ON h.src = q.src AND h.dst = q.dst
       GROUP BY h.src, h.dst`, values)
     for (const r of rows) out.set(pairKey(String(r.src), String(r.dst)), String(r.first))
@@ -317,6 +355,7 @@ export class DuckDbHuntBackend implements HuntBackend {
       where.push(`(h.dst_ns = ${ns} OR split_part(h.src_wl, '/', 1) = ${ns} OR split_part(h.dst_wl, '/', 1) = ${ns}
         OR contains(h.src, '/ns/' || ${ns} || '/') OR contains(h.dst, '/ns/' || ${ns} || '/'))`)
     }
+    if (this.source === 'calls') return this.callsFlows(filter)
     const having = filter.finding === undefined ? '' : `HAVING list_contains(findings, ${bind(filter.finding)})`
     const limit = bind(filter.limit ?? 10_000)
     const { rows } = await this.store.sql(`SELECT h.src AS source, h.dst AS destination,
@@ -334,11 +373,41 @@ export class DuckDbHuntBackend implements HuntBackend {
     return rows.map(flowEdge)
   }
 
+  /** `flows` from the window's call groups (duckdb-calls-queries.ts): the same answer as over hunt_hop. */
+  private async callsFlows(filter: FlowFilter): Promise<FlowEdge[]> {
+    const since = filter.since ?? this.range.since
+    const until = filter.until ?? this.range.until
+    const values: (string | number)[] = [since, until, ...wholeHours(since, until)]
+    const bind = (v: string | number): string => {
+      values.push(v)
+      return `$${values.length}`
+    }
+    const where = ['true']
+    if (filter.nodes !== undefined) {
+      const list = filter.nodes.map((n) => bind(n)).join(', ')
+      where.push(filter.nodes.length === 0 ? 'false' : `(h.src IN (${list}) OR h.dst IN (${list}))`)
+    }
+    if (filter.namespace !== undefined) {
+      const ns = bind(filter.namespace)
+      where.push(`(h.dst_ns = ${ns} OR split_part(h.src_wl, '/', 1) = ${ns} OR split_part(h.dst_wl, '/', 1) = ${ns}
+        OR contains(h.src, '/ns/' || ${ns} || '/') OR contains(h.dst, '/ns/' || ${ns} || '/'))`)
+    }
+    const finding = filter.finding === undefined ? '' : `WHERE list_contains(e.findings, ${bind(filter.finding)})`
+    const limit = bind(filter.limit ?? 10_000)
+    const { rows } = await this.store.sql(callsFlowsSql(where.join(' AND '), finding, limit), values)
+    return rows.map(flowEdge)
+  }
+
   async close(): Promise<void> {
     // The temp tables belong to the store's connection; dropping them frees the memory of large windows.
-    for (const t of ['hunt_baseline', 'hunt_hop', 'hunt_alias', 'hunt_pair', 'hunt_match', 'hunt_inventory']) await this.store.sql(`DROP TABLE IF EXISTS ${t}`).catch(() => undefined)
+    for (const t of ['hunt_baseline', 'hunt_hop', 'hunt_group_hop', 'hunt_groups', 'hunt_alias', 'hunt_pair', 'hunt_match', 'hunt_inventory']) await this.store.sql(`DROP TABLE IF EXISTS ${t}`).catch(() => undefined)
   }
 }
+
+/** The reasons a denied call names: its RBAC policy and its denial findings. */
+const REASONS = `list_sort(list_distinct(flatten(list(list_concat(
+          CASE WHEN h.rbac_policy IS NULL THEN []::VARCHAR[] ELSE ['rbac:' || h.rbac_policy] END,
+          list_filter(coalesce(h.findings, []::VARCHAR[]), x -> x IN ('authz_denied', 'ext_authz_denied', 'egress_blocked', 'plaintext_rejected'))))))) AS reasons`
 
 /**
  * The whole hours [lo, hi) inside [from, to), read from edge_facts; the partial hours at both ends come

@@ -1,7 +1,8 @@
 /**
  * Moving a batch of events into the DuckDB store's tables with the appender.
  *
- * Each batch also appends its edge_facts rows (src/store/duckdb-schema.ts) in the same transaction.
+ * Each batch also appends its edge_facts rows (src/store/duckdb-schema.ts) and matches its calls
+ * (src/store/duckdb-calls.ts) in the same transaction.
  * Two ways, tried in this order by DuckDbStore.writeEvents:
  * - direct: the appenders write straight into `events` and `findings` inside one transaction. The
  *   primary keys reject a batch that holds an already stored id (a replay) or the same id twice, and
@@ -16,6 +17,7 @@ import { DuckDBTimestampValue, LIST, VARCHAR } from '@duckdb/node-api'
 import type { DuckDBAppender, DuckDBConnection } from '@duckdb/node-api'
 import type { AuditEvent } from '../schema/audit-event.js'
 import { EVENT_COLUMNS, FINDING_COLUMNS, edgeFactRows, stagingDdl } from './duckdb-schema.js'
+import { appendCalls } from './duckdb-calls.js'
 import type { Column, FindingRow } from './duckdb-schema.js'
 
 export interface StoredRow {
@@ -43,6 +45,7 @@ export async function appendDirect(conn: DuckDBConnection, rows: readonly Stored
     findingAppender.closeSync()
     eventAppender = findingAppender = undefined
     await appendEdgeFacts(conn, rows)
+    await appendBatchCalls(conn, rows)
     await conn.run('COMMIT')
     return true
   } catch {
@@ -86,6 +89,8 @@ export async function appendStaged(conn: DuckDBConnection, rows: readonly Stored
       const moved = await conn.run('INSERT INTO events SELECT DISTINCT ON (id) * FROM stage_events ON CONFLICT DO NOTHING')
       // For every event of the batch, stored before or not: only the earliest time per fact group is read.
       await appendEdgeFacts(conn, rows)
+      // Also for a replay: a batch's call rows are recomputed from the stored lines, so this changes nothing then.
+      await appendBatchCalls(conn, rows)
       await conn.run('COMMIT')
       return moved.rowsChanged
     } catch (err) {
@@ -127,6 +132,21 @@ async function appendEdgeFacts(conn: DuckDBConnection, rows: readonly StoredRow[
     }
     throw err
   }
+}
+
+/** The batch's calls (src/store/duckdb-calls.ts), inside the caller's transaction. */
+async function appendBatchCalls(conn: DuckDBConnection, rows: readonly StoredRow[]): Promise<void> {
+  let minMs = Infinity
+  let maxMs = -Infinity
+  const ids: string[] = []
+  for (const { event } of rows) {
+    const ms = Date.parse(event['@timestamp'])
+    if (!Number.isFinite(ms)) continue
+    if (ms < minMs) minMs = ms
+    if (ms > maxMs) maxMs = ms
+    ids.push(event.event.id)
+  }
+  await appendCalls(conn, ids, minMs, maxMs)
 }
 
 function appendBatch(eventAppender: DuckDBAppender, findingAppender: DuckDBAppender, rows: readonly StoredRow[]): void {

@@ -22,6 +22,7 @@ import type {
 } from './store.js'
 import { edgeFactsBackfillSql, schemaDdl, stagingDdl } from './duckdb-schema.js'
 import { appendDirect, appendStaged } from './duckdb-append.js'
+import { callsBackfillSql } from './duckdb-calls.js'
 import type { StoredRow } from './duckdb-append.js'
 import {
   ISO, NAMESPACE_KEY, REPORTER_KEY, SOURCE_KEY, WORKLOAD_KEY, Where, coverageSql, edgesSql, egressSql, findingCountsSql,
@@ -110,9 +111,18 @@ export class DuckDbStore implements AuditStore, Sink {
       const hadFacts = (await this.conn.runAndReadAll(
         `SELECT count(*)::INTEGER FROM information_schema.tables WHERE table_schema = 'main' AND table_name = 'edge_facts'`,
       )).getRows()[0]?.[0] === 1
+      const hadCalls = (await this.conn.runAndReadAll(
+        `SELECT count(*)::INTEGER FROM information_schema.tables WHERE table_schema = 'main' AND table_name = 'calls'`,
+      )).getRows()[0]?.[0] === 1
       for (const ddl of [...schemaDdl(), ...stagingDdl()]) await this.conn.run(ddl)
       // A store written before edge_facts existed: one pass over its events, once.
       if (!hadFacts) await this.conn.run(edgeFactsBackfillSql())
+      // Likewise for the per-call tables (src/store/duckdb-calls.ts), in one transaction.
+      if (!hadCalls) {
+        await this.conn.run('BEGIN TRANSACTION')
+        for (const statement of callsBackfillSql()) await this.conn.run(statement)
+        await this.conn.run('COMMIT')
+      }
       // Recorded once, at creation: a later version reading an older file knows what it is looking at.
       await this.conn.run(`INSERT INTO store_meta VALUES ('event_schema_version', $1) ON CONFLICT DO NOTHING`, [String(SCHEMA_VERSION)])
     } catch (err) {

@@ -1,0 +1,124 @@
+import { afterEach, describe, expect, test } from 'vitest'
+import fc from 'fast-check'
+import { DuckDbHuntBackend } from '../../src/hunt/duckdb-queries.js'
+import { GROUP_KEYS, callsBackfillSql } from '../../src/store/duckdb-calls.js'
+import { DuckDbStore } from '../../src/store/duckdb-store.js'
+import type { AuditEvent } from '../../src/generated/types.js'
+import { MESH, T0, callLines, toEvents } from '../hunt/scenario.js'
+import { callArb, eventsOf } from '../hunt/random-mesh.js'
+
+/**
+ * The call tables filled batch by batch at ingest must hold exactly what the query-time match
+ * (DuckDbHuntBackend with source 'events', today's reference) computes from the events table over
+ * the whole store, whatever the batches and their order. Lines come from test/hunt/scenario.ts (Istio
+ * default JSON lines with the identity extras, in Fluent Bit envelopes; sources cited there).
+ */
+
+let open: DuckDbStore[] = []
+afterEach(async () => {
+  await Promise.all(open.map((s) => s.close()))
+  open = []
+})
+
+async function memoryStore(): Promise<DuckDbStore> {
+  const store = new DuckDbStore({ path: ':memory:' })
+  await store.start()
+  open.push(store)
+  return store
+}
+
+const PAIR_COLUMNS = `ts, joined, join_key, request_id, src_id, src_sig, cli_wl, srv_src_wl, src_ip, dst_id, dst_sig, dst_wl, dst_svc, dst_ns, dst_addr,
+  is_denied, blocked, mtls, method, status_code, protocol, findings, rbac_policy`
+const LINK_COLUMNS = 'crid, srid, join_key, cli_wl, c_ip, c_dst_id, c_dst_sig, s_src_id'
+
+async function rows(store: DuckDbStore, sql: string): Promise<unknown[]> {
+  return (await store.sql(sql)).rows
+}
+
+/** The reference: the query-time match and per-call rows over the whole store, as sorted rows. */
+async function reference(store: DuckDbStore): Promise<{ calls: unknown[]; links: unknown[] }> {
+  const backend = new DuckDbHuntBackend(store, { source: 'events' })
+  await backend.prepare({ since: '1970-01-01T00:00:00.000Z' }, [])
+  const calls = await rows(store, `SELECT ${PAIR_COLUMNS} FROM hunt_pair ORDER BY ALL`)
+  const links = await rows(store, `SELECT c.id AS crid, s.id AS srid, m.join_key, m.cli_wl, m.c_ip, m.c_dst_id, m.c_dst_sig, m.s_src_id
+    FROM hunt_match m JOIN events c ON c.rowid = m.crid JOIN events s ON s.rowid = m.srid ORDER BY ALL`)
+  await backend.close()
+  return { calls, links }
+}
+
+async function stored(store: DuckDbStore): Promise<{ calls: unknown[]; links: unknown[] }> {
+  return {
+    calls: await rows(store, `SELECT ${PAIR_COLUMNS} FROM calls ORDER BY ALL`),
+    links: await rows(store, `SELECT ${LINK_COLUMNS} FROM call_links ORDER BY ALL`),
+  }
+}
+
+/** The groups must be what grouping the current calls and links gives, whatever was deleted and re-added. */
+async function expectGroupsConsistent(store: DuckDbStore): Promise<void> {
+  const keys = GROUP_KEYS.join(', ')
+  expect(await rows(store, `SELECT hour, ${keys}, n, first, last FROM call_groups ORDER BY ALL`)).toEqual(
+    await rows(store, `SELECT date_trunc('hour', ts) AS hour, ${keys}, count(*) AS n, min(ts) AS first, max(ts) AS last FROM calls GROUP BY ALL ORDER BY ALL`))
+  expect(await rows(store, `SELECT hour, cli_wl, s_src_id, join_key, sum(n)::BIGINT AS n FROM call_link_groups GROUP BY ALL ORDER BY ALL`)).toEqual(
+    await rows(store, `SELECT date_trunc('hour', s_ts) AS hour, cli_wl, s_src_id, join_key, count(*)::BIGINT AS n FROM call_links
+      WHERE cli_wl IS NOT NULL AND s_src_id IS NOT NULL GROUP BY ALL ORDER BY ALL`))
+}
+
+async function write(store: DuckDbStore, events: AuditEvent[]): Promise<void> {
+  const { rejected } = await store.writeEvents(events)
+  expect(rejected).toEqual([])
+}
+
+describe('call tables filled at ingest', () => {
+  test('property: any split into batches, any batch order, replays: the same calls and links as the query-time match, and consistent groups', async () => {
+    await fc.assert(fc.asyncProperty(
+      // Across an hour boundary (T0 is 10:00), so groups of several hours are touched.
+      fc.array(callArb(-75 * 60, 75 * 60), { minLength: 1, maxLength: 14 }),
+      fc.array(fc.integer({ min: 0, max: 1_000_000 }), { minLength: 40, maxLength: 40 }),
+      fc.integer({ min: 1, max: 6 }),
+      fc.boolean(),
+      async (calls, order, batches, replay) => {
+        const events = eventsOf(calls)
+        // A permutation of the lines, then cut into `batches` runs: any order of arrival within the match window and beyond it.
+        const shuffled = events.map((e, i) => ({ e, k: order[i % order.length]! * 64 + i })).sort((a, b) => a.k - b.k).map((x) => x.e)
+        const size = Math.ceil(shuffled.length / batches)
+        const store = await memoryStore()
+        const written: AuditEvent[][] = []
+        for (let i = 0; i < shuffled.length; i += size) {
+          written.push(shuffled.slice(i, i + size))
+          await write(store, written[written.length - 1]!)
+        }
+        // A replayed batch (the staged path) must change nothing.
+        if (replay) await write(store, written[0]!)
+        const expected = await reference(store)
+        expect(await stored(store)).toEqual(expected)
+        await expectGroupsConsistent(store)
+        // The backfill (stores written before the tables) gives the same tables from the events.
+        for (const statement of callsBackfillSql()) await store.sql(statement)
+        expect(await stored(store)).toEqual(expected)
+        await expectGroupsConsistent(store)
+        await store.close()
+      },
+    ), { numRuns: 30, seed: 23 })
+  }, 60_000)
+
+  test('a server line stored after its client line upgrades the client line alone to one joined call', async () => {
+    const fe = { ...MESH.frontend, plainFormat: true }
+    const ct = { ...MESH.cart, plainFormat: true }
+    const [client, server] = toEvents(callLines(fe, ct, T0))
+    const store = await memoryStore()
+    await write(store, [client!])
+    expect(await rows(store, 'SELECT joined, cli_wl, dst_wl FROM calls')).toEqual([{ joined: false, cli_wl: 'shop/frontend', dst_wl: null }])
+    await write(store, [server!])
+    expect(await rows(store, 'SELECT joined, join_key, cli_wl, dst_wl FROM calls')).toEqual([{ joined: true, join_key: 'request_id', cli_wl: 'shop/frontend', dst_wl: 'shop/cart' }])
+    expect(await rows(store, 'SELECT n::INTEGER AS n, joined FROM call_groups')).toEqual([{ n: 1, joined: true }])
+  })
+
+  test('a client line more than five minutes from the server line is a call of its own', async () => {
+    const [client, server] = toEvents(callLines({ ...MESH.frontend, plainFormat: true }, { ...MESH.cart, plainFormat: true }, T0))
+    server!['@timestamp'] = new Date(T0 + 301_000).toISOString()
+    const store = await memoryStore()
+    await write(store, [server!])
+    await write(store, [client!])
+    expect(await rows(store, 'SELECT joined, cli_wl IS NOT NULL AS client FROM calls ORDER BY ts')).toEqual([{ joined: false, client: true }, { joined: false, client: false }])
+  })
+})
