@@ -15,6 +15,7 @@ import type { RawRecord } from '../../src/pipeline/component.js'
 import { withRedaction } from '../../src/redact/redactor.js'
 import { redactionConfigSchema } from '../../src/redact/config.js'
 import { createHashStage } from '../../src/integrity/chain.js'
+import { Session } from 'node:inspector/promises'
 import { bestOf, emit } from './util.js'
 
 export async function main(): Promise<Record<string, unknown>> {
@@ -88,6 +89,9 @@ export async function main(): Promise<Record<string, unknown>> {
   const base = bestOf(baseline, 5)
   const ours = bestOf(pipeline, 5)
   breakdown()
+  // Bytes allocated per record (V8's sampling heap profiler, counting objects already collected):
+  // nearly independent of machine load, so a change in allocation shows even when times are noise.
+  const allocated = { baseline: await allocatedPerRecord(baseline, N), pipeline: await allocatedPerRecord(pipeline, N) }
   const result = {
     bench: 'transform-core',
     records: N,
@@ -98,10 +102,30 @@ export async function main(): Promise<Record<string, unknown>> {
     // The same ratio in process CPU time: steadier when other work shares the machine.
     cpuRatio: Number((base.cpuSeconds / ours.cpuSeconds).toFixed(3)),
     target: 0.6,
+    allocatedBytesPerRecord: allocated,
     usPerRecord: { baseline: Number(((base.seconds * 1e6) / N).toFixed(2)), pipeline: Number(((ours.seconds * 1e6) / N).toFixed(2)), ...breakdown() },
   }
   emit(result)
   return result
+}
+
+async function allocatedPerRecord(run: () => unknown, records: number): Promise<number> {
+  const session = new Session()
+  session.connect()
+  try {
+    await session.post('HeapProfiler.startSampling', { samplingInterval: 8192, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true } as object)
+    run()
+    const { profile } = (await session.post('HeapProfiler.stopSampling')) as { profile: { head: SamplingNode } }
+    const total = (n: SamplingNode): number => n.children.reduce((sum, c) => sum + total(c), n.selfSize)
+    return Math.round(total(profile.head) / records)
+  } finally {
+    session.disconnect()
+  }
+}
+
+interface SamplingNode {
+  selfSize: number
+  children: SamplingNode[]
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) await main()
