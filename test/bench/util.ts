@@ -1,3 +1,7 @@
+import { execFileSync } from 'node:child_process'
+import { appendFileSync } from 'node:fs'
+import { availableParallelism, loadavg } from 'node:os'
+
 /**
  * Best of `rounds` timed runs after one warm-up: the least disturbed measurement on a shared machine.
  * Also the process CPU time of the least disturbed run (user + system, GC threads included), which
@@ -19,7 +23,27 @@ export function bestOf<T>(fn: () => T, rounds: number): { seconds: number; cpuSe
   return { seconds: best, cpuSeconds: bestCpu, value }
 }
 
-/** One machine-readable summary line per benchmark, so results can be compared over time. */
+/**
+ * One machine-readable summary line per benchmark, so results can be compared over time: with the
+ * commit it measured and the machine's load average (on a shared machine the load explains most of
+ * the difference between two runs of the same code). BENCH_HISTORY=FILE also appends the line to
+ * FILE, which `npx tsx test/bench/compare.ts FILE` reads.
+ */
 export function emit(result: Record<string, unknown>): void {
-  process.stdout.write(JSON.stringify({ ...result, node: process.version, at: new Date().toISOString() }) + '\n')
+  const line = JSON.stringify({ ...result, ...runContext(), node: process.version, at: new Date().toISOString() })
+  process.stdout.write(line + '\n')
+  const history = process.env.BENCH_HISTORY
+  if (history !== undefined && history !== '') appendFileSync(history, line + '\n')
+}
+
+function runContext(): { commit: string; dirty: boolean; cpus: number; loadAverage: number } {
+  let commit = 'unknown'
+  let dirty = false
+  try {
+    commit = execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
+    dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() !== ''
+  } catch {
+    // not a git checkout (a packed tarball): the commit stays unknown
+  }
+  return { commit, dirty, cpus: availableParallelism(), loadAverage: Number(loadavg()[0]!.toFixed(2)) }
 }
