@@ -1,4 +1,5 @@
-import { afterEach, beforeEach, expect, test } from 'vitest'
+import { beforeEach, expect, test } from 'vitest'
+import { cleanupAfterEach } from '../helpers/cleanups.js'
 import { EnvoyAuditError } from '../../src/errors.js'
 import { deadLetterFor, originalBytes } from '../../src/pipeline/dead-letter.js'
 import type { RawRecord } from '../../src/pipeline/component.js'
@@ -8,15 +9,13 @@ import { loadKafkaSourceConfig } from '../../src/sources/kafka/config.js'
 import { ErrorCode, startKafkaBroker, type KafkaTestBroker } from '../support/kafka-broker/index.js'
 
 let broker: KafkaTestBroker
-const cleanups: (() => Promise<unknown>)[] = []
 
 beforeEach(async () => {
   broker = await startKafkaBroker({ autoCreateTopics: false })
   broker.createTopic('dlq', 1)
 })
 
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined)
+const cleanups = cleanupAfterEach(async () => {
   expect(broker.protocolErrors()).toEqual([])
   await broker.close()
 })

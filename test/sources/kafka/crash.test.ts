@@ -4,15 +4,13 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
-import { afterEach, expect, test } from 'vitest'
+import { expect, test } from 'vitest'
+import { cleanupAfterEach } from '../../helpers/cleanups.js'
 import { startKafkaBroker, type KafkaTestBroker } from '../../support/kafka-broker/index.js'
 import { quietKafka } from '../../support/kafka-broker/test-helpers.js'
 import { waitFor } from './helpers.js'
 
-const cleanups: (() => Promise<unknown>)[] = []
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined)
-})
+const cleanups = cleanupAfterEach()
 
 async function spawnConsumer(broker: KafkaTestBroker, sinkFile: string): Promise<ChildProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'test/sources/kafka/crash-consumer.ts', JSON.stringify({ brokers: broker.brokers, sinkFile })], {

@@ -1,4 +1,5 @@
-import { afterEach, expect, test } from 'vitest'
+import { expect, test } from 'vitest'
+import { cleanupAfterEach } from '../../helpers/cleanups.js'
 import { deadLetterFor } from '../../../src/pipeline/dead-letter.js'
 import type { BatchHandler, RawRecord } from '../../../src/pipeline/component.js'
 import { createKafkaDeadLetterSink, loadKafkaDlqConfig } from '../../../src/sinks/kafka-dlq.js'
@@ -7,10 +8,7 @@ import { ErrorCode, startKafkaBroker, type KafkaTestBroker } from '../../support
 import { quietKafka } from '../../support/kafka-broker/test-helpers.js'
 import { sourceConfig, waitFor } from './helpers.js'
 
-const cleanups: (() => Promise<unknown>)[] = []
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined)
-})
+const cleanups = cleanupAfterEach()
 
 async function broker(): Promise<KafkaTestBroker> {
   const b = await startKafkaBroker()

@@ -1,16 +1,15 @@
-import { afterEach, beforeEach, expect, test } from 'vitest'
+import { beforeEach, expect, test } from 'vitest'
+import { cleanupAfterEach } from '../../helpers/cleanups.js'
 import { startKafkaBroker, type KafkaTestBroker } from '../../support/kafka-broker/index.js'
 import { allKeys, ControlledPipeline, produce, startSource, waitFor } from './helpers.js'
 
 let broker: KafkaTestBroker
-const cleanups: (() => Promise<unknown>)[] = []
 
 beforeEach(async () => {
   broker = await startKafkaBroker()
 })
 
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined)
+const cleanups = cleanupAfterEach(async () => {
   expect(broker.protocolErrors()).toEqual([])
   await broker.close()
 })

@@ -1,14 +1,12 @@
 import { CompressionCodecs, CompressionTypes } from 'kafkajs'
-import { afterEach, expect, test } from 'vitest'
+import { expect, test } from 'vitest'
+import { cleanupAfterEach } from '../../helpers/cleanups.js'
 import { createKafkaSource } from '../../../src/sources/kafka/kafka-source.js'
 import { ErrorCode, startKafkaBroker, type KafkaTestBroker } from '../../support/kafka-broker/index.js'
 import { quietKafka } from '../../support/kafka-broker/test-helpers.js'
 import { ControlledPipeline, sourceConfig, waitFor } from './helpers.js'
 
-const cleanups: (() => Promise<unknown>)[] = []
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined)
-})
+const cleanups = cleanupAfterEach()
 
 async function broker(): Promise<KafkaTestBroker> {
   const b = await startKafkaBroker()

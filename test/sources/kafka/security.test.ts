@@ -1,16 +1,14 @@
 import { readFileSync } from 'node:fs'
 import type { KafkaConfig } from 'kafkajs'
-import { afterEach, expect, test } from 'vitest'
+import { expect, test } from 'vitest'
+import { cleanupAfterEach } from '../../helpers/cleanups.js'
 import { createKafkaSource } from '../../../src/sources/kafka/kafka-source.js'
 import { startKafkaBroker, type BrokerOptions, type KafkaTestBroker } from '../../support/kafka-broker/index.js'
 import { makeTestPki } from '../../support/kafka-broker/test-certs.js'
 import { quietKafka } from '../../support/kafka-broker/test-helpers.js'
 import { ControlledPipeline, sourceConfig, waitFor } from './helpers.js'
 
-const cleanups: (() => Promise<unknown>)[] = []
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined)
-})
+const cleanups = cleanupAfterEach()
 
 async function broker(opts: BrokerOptions = {}): Promise<KafkaTestBroker> {
   const b = await startKafkaBroker(opts)
