@@ -5,8 +5,9 @@
  * A window [since, until) reads whole hours from `call_groups` / `call_link_groups` and only the
  * partial hours at its two ends from `calls` / `call_links`, grouped the same way. Aliases, the
  * service map and `flows` work on those groups (a few rows per hour and edge), weighting every count
- * by the group's size, so they give what the per-call rows would. Only the search rounds need single
- * calls (min(ts) at or after an arrival): `hunt_hop` is built from `calls` when a search first asks.
+ * by the group's size, so they give what the per-call rows would. The search rounds read resolved
+ * groups too (`hunt_group_hop`); only a group that straddles a node's arrival time is refined from its
+ * single calls (frontierRowsSql).
  *
  * Parameters: $1/$2 the window, $3/$4 its whole hours (wholeHours in duckdb-queries.ts).
  */
@@ -17,10 +18,10 @@ const KEYS = GROUP_KEYS.join(', ')
 const RANGE = (col: string, from: string, to: string): string => `${col} >= CAST(${from} AS TIMESTAMP) AND ${col} < CAST(${to} AS TIMESTAMP)`
 
 /** The window's call groups per hour: n, first, last and the first call's request id per group of GROUP_KEYS. */
-const AGG = `date_trunc('hour', ts) AS hour, ${KEYS}, count(*) AS n, min(ts) AS first, max(ts) AS last, arg_min(request_id, ts) AS first_request_id,
+const AGG = `date_trunc('hour', ts) AS hour, gkey, ${KEYS}, count(*) AS n, min(ts) AS first, max(ts) AS last, arg_min(request_id, ts) AS first_request_id,
   min(ts) FILTER (WHERE request_id IS NOT NULL) AS first_request_ts`
 export const windowGroupsSql = (since: string, until: string, lo: string, hi: string): string => `
-    SELECT hour, ${KEYS}, n, first, last, first_request_id, first_request_ts FROM call_groups WHERE ${RANGE('hour', lo, hi)}
+    SELECT hour, gkey, ${KEYS}, n, first, last, first_request_id, first_request_ts FROM call_groups WHERE ${RANGE('hour', lo, hi)}
     UNION ALL SELECT ${AGG} FROM calls WHERE ${RANGE('ts', since, lo)} GROUP BY ALL
     UNION ALL SELECT ${AGG} FROM calls WHERE ${RANGE('ts', hi, until)} GROUP BY ALL`
 
@@ -31,7 +32,7 @@ const windowLinksSql = `
     UNION ALL SELECT cli_wl, s_src_id, join_key, count(*) FROM call_links
       WHERE ${RANGE('s_ts', '$4', '$2')} AND ${RANGE('c_ts', '$1', '$2')} AND cli_wl IS NOT NULL AND s_src_id IS NOT NULL GROUP BY ALL`
 
-export const GROUPS_SQL = `CREATE OR REPLACE TEMP TABLE hunt_groups AS ${windowGroupsSql('$1', '$2', '$3', '$4')}`
+const WINDOW_GROUPS = `(${windowGroupsSql('$1', '$2', '$3', '$4')})`
 
 /** Most frequent mapping wins, ties by name (as the query-time ALIAS_SQL, with counts summed over groups). */
 export const CALLS_ALIAS_SQL = `CREATE OR REPLACE TEMP TABLE hunt_alias AS
@@ -39,12 +40,12 @@ export const CALLS_ALIAS_SQL = `CREATE OR REPLACE TEMP TABLE hunt_alias AS
     SELECT alias, node, signal, n, row_number() OVER (PARTITION BY alias ORDER BY n DESC, node) AS rn FROM (
       SELECT cli_wl AS alias, s_src_id AS node, join_key || '+kubernetes' AS signal, sum(n) AS n FROM (${windowLinksSql}) GROUP BY ALL
       UNION ALL
-      SELECT dst_wl, dst_id, 'kubernetes', sum(n) FROM hunt_groups WHERE dst_wl IS NOT NULL AND dst_id IS NOT NULL GROUP BY ALL))
+      SELECT dst_wl, dst_id, 'kubernetes', sum(n) FROM ${WINDOW_GROUPS} WHERE dst_wl IS NOT NULL AND dst_id IS NOT NULL GROUP BY ALL))
   SELECT 'wl' AS kind, alias, node, signal FROM wl WHERE rn = 1`
 
 export const CALLS_SERVICE_MAP_SQL = `INSERT INTO hunt_alias
   WITH resolved AS (
-    SELECT g.dst_svc AS alias, coalesce(g.dst_id, a.node, g.dst_wl) AS node, g.n FROM hunt_groups g
+    SELECT g.dst_svc AS alias, coalesce(g.dst_id, a.node, g.dst_wl) AS node, g.n FROM ${WINDOW_GROUPS} g
     LEFT JOIN hunt_alias a ON a.alias = g.dst_wl WHERE g.dst_svc IS NOT NULL AND (g.dst_id IS NOT NULL OR g.dst_wl IS NOT NULL)),
   ranked AS (SELECT alias, node, row_number() OVER (PARTITION BY alias ORDER BY sum(n) DESC, node) AS rn FROM resolved GROUP BY alias, node)
   SELECT 'svc', alias, node, 'service_map' FROM ranked WHERE rn = 1`
@@ -73,25 +74,27 @@ export const resolveSql = (rel: string, cols: string): string => `SELECT ${cols}
 
 /** The window's groups per hour, resolved and sorted by source: what nodes(), the search rounds and firstSeen read. */
 export const GROUP_HOP_SQL = `CREATE OR REPLACE TEMP TABLE hunt_group_hop AS
-  SELECT * FROM (${resolveSql('hunt_groups', 'p.hour, p.n, p.first, p.last, p.first_request_id, p.first_request_ts, p.is_denied, p.blocked, p.mtls, p.findings, p.rbac_policy, p.dst_wl')})
+  SELECT * FROM (${resolveSql(WINDOW_GROUPS,
+    'p.hour, p.gkey, p.n, p.first, p.last, p.first_request_id, p.first_request_ts, p.is_denied, p.blocked, p.mtls, p.findings, p.rbac_policy, p.dst_wl')})
   ORDER BY src, hour`
 
 /**
  * The rows a search round aggregates for frontier `f(node, since)`, as (src, dst, ts, n, ...): the
- * groups of the hours after each node's arrival hour, and the single calls of its arrival hour at or
- * after the arrival, resolved here (one hour per frontier node instead of the whole window per call).
+ * groups out of each frontier node with all their calls at or after its arrival as one row each, and
+ * for the few groups that straddle the arrival (first call before it, last at or after), their single
+ * calls at or after it. Every call of a group resolves the same, so the group's nodes and signals
+ * apply to them: from `calls` only time and request id are read, found by the group's (hour, gkey).
  * $1/$2 are the analysis window.
  */
 export const frontierRowsSql = `
-  SELECT h.src, h.dst, h.first AS ts, h.last, h.n, h.first_request_id AS request_id, h.first_request_ts AS request_ts, h.is_denied, h.blocked, h.mtls, h.findings, h.rbac_policy,
-      h.src_signal, h.dst_signal, h.service
-    FROM hunt_group_hop h JOIN f ON h.src = f.node AND h.hour > date_trunc('hour', f.since)
+  SELECT h.src, h.dst, h.first AS ts, h.last, h.n, h.first_request_id AS request_id, h.first_request_ts AS request_ts, h.is_denied, h.blocked,
+      h.mtls, h.findings, h.rbac_policy, h.src_signal, h.dst_signal, h.service
+    FROM hunt_group_hop h JOIN f ON h.src = f.node AND h.first >= f.since
   UNION ALL
-  SELECT c.src, c.dst, c.ts, c.ts, 1, c.request_id, c.ts, c.is_denied, c.blocked, c.mtls, c.findings, c.rbac_policy, c.src_signal, c.dst_signal, c.service
-    FROM (${resolveSql(`(SELECT * FROM calls WHERE ${RANGE('ts', '$1', '$2')}
-        AND date_trunc('hour', ts) IN (SELECT DISTINCT date_trunc('hour', since) FROM f))`,
-      'p.ts, p.request_id, p.is_denied, p.blocked, p.mtls, p.findings, p.rbac_policy')}) c
-    JOIN f ON c.src = f.node AND c.ts >= f.since AND date_trunc('hour', c.ts) = date_trunc('hour', f.since)`
+  SELECT h.src, h.dst, c.ts, c.ts, 1, c.request_id, c.ts, h.is_denied, h.blocked, h.mtls, h.findings, h.rbac_policy, h.src_signal, h.dst_signal, h.service
+    FROM (SELECT h.*, f.since FROM hunt_group_hop h JOIN f ON h.src = f.node AND h.first < f.since AND h.last >= f.since) h
+    JOIN calls c ON c.gkey = h.gkey AND date_trunc('hour', c.ts) = h.hour AND c.ts >= h.since
+    WHERE ${RANGE('c.ts', '$1', '$2')}`
 
 /**
  * `flows` over the groups of [$1, $2) (whole hours $3, $4), resolved and filtered by `where` (over

@@ -25,7 +25,7 @@ import type {
 import { pairKey } from './backend.js'
 import { kindOfNode, spiffeParts } from './identity.js'
 import {
-  CALLS_ALIAS_SQL, CALLS_SERVICE_MAP_SQL, GROUPS_SQL, GROUP_HOP_SQL, flowsSql as callsFlowsSql, frontierRowsSql,
+  CALLS_ALIAS_SQL, CALLS_SERVICE_MAP_SQL, GROUP_HOP_SQL, flowsSql as callsFlowsSql, frontierRowsSql,
 } from './duckdb-calls-queries.js'
 
 /** What this backend needs from DuckDbStore (kept structural so tests and the bench can share it). */
@@ -212,6 +212,9 @@ export class DuckDbHuntBackend implements HuntBackend {
   readonly kind = 'duckdb' as const
   private window: { since: string; until: string } | undefined
   private readonly source: CallSource
+  /** Calls mode: the resolved groups of the window (hunt_group_hop), built when first needed. */
+  private groupHops: Promise<void> | undefined
+  private groupHopParams: string[] = []
 
   constructor(private readonly store: SqlRunner, options: { source?: CallSource } = {}) {
     this.source = options.source ?? 'calls'
@@ -233,10 +236,11 @@ export class DuckDbHuntBackend implements HuntBackend {
     const window = [range.since, until]
     if (this.source === 'calls') {
       const params = [...window, ...wholeHours(range.since, until)]
-      await this.store.sql(GROUPS_SQL, params)
       await this.store.sql(CALLS_ALIAS_SQL, params)
-      await this.store.sql(CALLS_SERVICE_MAP_SQL)
-      await this.store.sql(GROUP_HOP_SQL)
+      await this.store.sql(CALLS_SERVICE_MAP_SQL, params)
+      // flows reads the groups itself; nodes() and the search need them resolved once.
+      this.groupHops = undefined
+      this.groupHopParams = params
     } else {
       await this.store.sql(MATCH_SQL, window)
       await this.store.sql(PAIR_SQL, window)
@@ -248,12 +252,19 @@ export class DuckDbHuntBackend implements HuntBackend {
     await this.store.sql(BASELINE_SQL, [learnFrom, range.since, ...wholeHours(learnFrom, range.since)])
   }
 
+  private hopTables(): Promise<void> {
+    if (this.source === 'events') return Promise.resolve()
+    this.groupHops ??= this.store.sql(GROUP_HOP_SQL, this.groupHopParams).then(() => undefined)
+    return this.groupHops
+  }
+
   private get range(): { since: string; until: string } {
     if (this.window === undefined) throw new EnvoyAuditError('EA_STORE_QUERY', 'hunt backend used before prepare()')
     return this.window
   }
 
   async nodes(): Promise<GraphNode[]> {
+    await this.hopTables()
     const hop = this.source === 'calls' ? 'hunt_group_hop' : 'hunt_hop'
     const { rows } = await this.store.sql(`SELECT node, list_sort(list_distinct(list(name) FILTER (WHERE name IS NOT NULL AND name <> ''))) AS names FROM (
         SELECT src AS node, split_part(src_wl, '/', 2) AS name FROM ${hop}
@@ -267,6 +278,7 @@ export class DuckDbHuntBackend implements HuntBackend {
 
   async expand(frontier: readonly FrontierEntry[]): Promise<ExpandRow[]> {
     if (frontier.length === 0) return []
+    await this.hopTables()
     const { values, cte } = frontierCte(frontier, this.range)
     const { rows } = await this.store.sql(this.source === 'calls'
       ? `WITH ${cte}, h AS (${frontierRowsSql})
@@ -299,6 +311,7 @@ export class DuckDbHuntBackend implements HuntBackend {
 
   async denied(frontier: readonly FrontierEntry[]): Promise<DeniedRow[]> {
     if (frontier.length === 0) return []
+    await this.hopTables()
     const { values, cte } = frontierCte(frontier, this.range)
     const { rows } = await this.store.sql(this.source === 'calls'
       ? `WITH ${cte}, h AS (${frontierRowsSql})
@@ -326,6 +339,7 @@ export class DuckDbHuntBackend implements HuntBackend {
   async firstSeen(pairs: readonly { src: string; dst: string }[]): Promise<Map<string, string>> {
     const out = new Map<string, string>()
     if (pairs.length === 0) return out
+    await this.hopTables()
     const values: string[] = []
     const tuples = pairs.map((p) => {
       values.push(p.src, p.dst)
@@ -399,8 +413,9 @@ export class DuckDbHuntBackend implements HuntBackend {
   }
 
   async close(): Promise<void> {
+    this.groupHops = undefined
     // The temp tables belong to the store's connection; dropping them frees the memory of large windows.
-    for (const t of ['hunt_baseline', 'hunt_hop', 'hunt_group_hop', 'hunt_groups', 'hunt_alias', 'hunt_pair', 'hunt_match', 'hunt_inventory']) await this.store.sql(`DROP TABLE IF EXISTS ${t}`).catch(() => undefined)
+    for (const t of ['hunt_baseline', 'hunt_hop', 'hunt_group_hop', 'hunt_alias', 'hunt_pair', 'hunt_match', 'hunt_inventory']) await this.store.sql(`DROP TABLE IF EXISTS ${t}`).catch(() => undefined)
   }
 }
 

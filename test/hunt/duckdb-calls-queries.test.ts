@@ -3,7 +3,7 @@ import fc from 'fast-check'
 import { DuckDbHuntBackend } from '../../src/hunt/duckdb-queries.js'
 import { huntPaths } from '../../src/hunt/search.js'
 import { DuckDbStore } from '../../src/store/duckdb-store.js'
-import { T0, spiffe } from './scenario.js'
+import { MESH, T0, at, callLines, spiffe, toEvents } from './scenario.js'
 import { callArb, eventsOf, meshWorkloads } from './random-mesh.js'
 
 /**
@@ -67,4 +67,29 @@ describe('hunt and flows from the call tables', () => {
       },
     ), { numRuns: 20, seed: 5 })
   }, 120_000)
+})
+
+describe('search rounds over call groups', () => {
+  test('a group of calls that straddles an arrival counts only its calls at or after it', async () => {
+    const { frontend, cart, payments } = MESH
+    // cart -> payments at minutes 1, 5 and 7 (one group: same hour, same facts); cart is reached at minute 3.
+    const store = new DuckDbStore({ path: ':memory:' })
+    await store.start()
+    open.push(store)
+    await store.writeEvents(toEvents([
+      ...callLines(cart, payments, at(1)), ...callLines(frontend, cart, at(3)), ...callLines(cart, payments, at(5)), ...callLines(cart, payments, at(7)),
+    ]))
+    expect((await store.sql(`SELECT n::INTEGER AS n FROM call_groups WHERE src_id = '${spiffe(cart)}'`)).rows).toEqual([{ n: 3 }])
+    const results = []
+    for (const source of ['calls', 'events'] as const) {
+      const backend = new DuckDbHuntBackend(store, { source })
+      await backend.prepare({ since: at(0) }, [])
+      results.push(await huntPaths(backend, { from: [spiffe(frontend)], maxDepth: 3, since: at(0) }))
+      await backend.close()
+    }
+    const [calls, events] = results
+    const hop = calls!.edges.find((e) => e.from === spiffe(cart))!
+    expect([hop.to, hop.at, hop.calls]).toEqual([spiffe(payments), at(5), 2])
+    expect(calls).toEqual(events)
+  })
 })
