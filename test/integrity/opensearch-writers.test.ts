@@ -77,6 +77,24 @@ describe('two writers on one stream', () => {
     expect(new Set(entries.map((e) => e.pos)).size).toBe(entries.length)
   })
 
+  test('both writing from the same head with other batch bounds: the loser (409 on a block of other contents, or on the head) re-plans, no position twice', async () => {
+    const a = await member()
+    const b = await member()
+    await a.handle(partition.slice(0, 5))
+    // Both read the same head; a's block and b's block start at the same position but end apart.
+    await Promise.all([a.handle(partition.slice(5, 12)), b.handle(partition.slice(5, 20))])
+    await Promise.all([a.handle(partition.slice(20, 29)), b.handle(partition.slice(12, 29))])
+    await Promise.all([a.sink.close(), b.sink.close()])
+    expect(a.ledger.stats.conflicts + b.ledger.stats.conflicts).toBeGreaterThan(0)
+    const entries = ledgerEntries(srv)
+    expect(entries).toHaveLength(srv.docs('envoy-audit-events').length)
+    expect(new Set(entries.map((e) => e.pos)).size).toBe(entries.length)
+    const r = await verifyNow()
+    expect(r.issues).toEqual([])
+    expect(r.warnings.join('\n')).not.toMatch(/two documents/)
+    expect(a.ledger.stats.epochs + b.ledger.stats.epochs).toBe(0)
+  })
+
   test('a stale head write is refused with 409 and the batch re-planned from the fresh head', async () => {
     const a = await member()
     const b = await member()
