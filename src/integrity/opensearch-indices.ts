@@ -60,6 +60,8 @@ export interface IndexStep {
   resource: string
   action: 'created' | 'updated' | 'unchanged'
   detail?: string
+  /** The index lacks fields this version writes and this role may not add them. */
+  incomplete?: true
 }
 
 function statusOf(err: unknown): number | undefined {
@@ -85,10 +87,8 @@ export async function ensureIntegrityIndices(client: Client, prefix: string, set
       if (exists.body === true) {
         const missing = await missingFields(client, index, kind)
         if (missing.length === 0) steps.push({ resource, action: 'unchanged' })
-        else {
-          await client.indices.putMapping({ index, body: { properties: pick(integrityMapping(kind).properties as Record<string, unknown>, missing) } as never })
-          steps.push({ resource, action: 'updated', detail: `added ${missing.join(', ')}` })
-        }
+        else if (await addFields(client, index, kind, missing)) steps.push({ resource, action: 'updated', detail: `added ${missing.join(', ')}` })
+        else steps.push({ resource, action: 'unchanged', incomplete: true, detail: `lacks ${missing.join(', ')}: not allowed to add them (run envoy-audit setup as an administrator)` })
         continue
       }
       const indexSettings: Record<string, unknown> = {}
@@ -125,6 +125,18 @@ async function missingFields(client: Client, index: string, kind: IntegrityIndex
   }
   const have = Object.values(body)[0]?.mappings?.properties ?? {}
   return Object.keys(integrityMapping(kind).properties as Record<string, unknown>).filter((f) => !Object.hasOwn(have, f))
+}
+
+/** Adds the missing fields; false when the role may not (its block writes are then refused by the strict mapping, with a message to run setup). */
+async function addFields(client: Client, index: string, kind: IntegrityIndexKind, missing: string[]): Promise<boolean> {
+  try {
+    await client.indices.putMapping({ index, body: { properties: pick(integrityMapping(kind).properties as Record<string, unknown>, missing) } as never })
+    return true
+  } catch (err) {
+    const status = statusOf(err)
+    if (status === 401 || status === 403) return false
+    throw err
+  }
 }
 
 function pick(props: Record<string, unknown>, keys: string[]): Record<string, unknown> {

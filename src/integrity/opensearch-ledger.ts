@@ -145,14 +145,19 @@ export class OpenSearchLedger {
 
   private async attempt(events: readonly AuditEvent[]): Promise<void> {
     if (!this.ready && this.options.createIndices !== false) {
+      let steps
       try {
-        await ensureIntegrityIndices(this.client!, this.options.indexPrefix)
+        steps = await ensureIntegrityIndices(this.client!, this.options.indexPrefix)
       } catch (err) {
         const cause = err instanceof EnvoyAuditError ? err.cause : err
         if (cause !== undefined && classifyRequestError(cause).kind === 'retry') throw new Transient(err instanceof Error ? err.message : String(err))
         throw err
       }
-      this.ready = true
+      // Indices of an older version this role could not extend: the writes below are refused by the
+      // strict mapping (saying to run setup); look again at the next batch, setup may have run since.
+      const incomplete = steps.filter((s) => s.incomplete === true)
+      for (const s of incomplete) this.options.logger?.warn({ code: 'EA_SINK_MAPPING', resource: s.resource }, `integrity ledger: ${s.detail ?? ''}`)
+      this.ready = incomplete.length === 0
     }
     const logicals = [...new Set(events.map((e) => streamOf(e.audit.source)))]
     const heads = await this.readHeads(logicals)

@@ -148,6 +148,23 @@ describe('mixed ledgers (per-event documents, then blocks after an upgrade)', ()
     expect((await verify(c)).issues).toEqual([])
   })
 
+  test('a role that may not extend the old mapping: the batch is refused, saying to run setup; once the fields are there the replay goes through', async () => {
+    await createVersion1Indices()
+    srv.faults.failRequests(new RegExp(`^(PUT|POST) /${LEDGER}/_mapping`), 403, 1)
+    const w = writer(c)
+    await w.sink.start()
+    await expect(handlerFor(w)(partition.slice(0, 10))).rejects.toThrow(/strict_dynamic_mapping_exception.*envoy-audit setup/)
+    // Re-delivered: this time the mapping can be extended (as after an administrator ran setup).
+    await handlerFor(w)(partition.slice(0, 10))
+    await handlerFor(w)(partition.slice(10))
+    await w.sink.close()
+    expect(srv.state.indices.get(LEDGER)!.mappings.properties).toHaveProperty('block')
+    const r = await verify(c)
+    expect(r.issues).toEqual([])
+    expect(r.ledgered).toBe(srv.docs('envoy-audit-events').length)
+    expect(w.ledger.stats.epochs).toBe(0)
+  })
+
   test('tampering on either side of the switch is caught: a per-event entry edited, a block entry edited', async () => {
     await createVersion1Indices()
     const events = eventsOf(partition.slice(0, 12))
