@@ -31,8 +31,9 @@ import type { IntegrityKey } from './config.js'
 import { streamOf } from './chain.js'
 import { initialState, planAppend, signCheckpoint, type LedgerPlan, type LedgerRow, type StreamState } from './ledger-core.js'
 import { blockId, ensureIntegrityIndices, entryId, headId, integrityIndices, posValue, type IntegrityIndices } from './opensearch-indices.js'
-import { bulk, Conflict, mget, request, Transient, type Json } from './opensearch-io.js'
-import { BLOCK_ENTRIES, blockDoc, decodeLedgerDoc, rowEntry, sameEntries, type LedgerDocEntry } from './opensearch-blocks.js'
+import { bulk, Conflict, mget, Transient, type Json } from './opensearch-io.js'
+import { BLOCK_ENTRIES, blockDoc, decodeLedgerDoc, rowEntry, sameEntries } from './opensearch-blocks.js'
+import { docsBeyond, idsAt, ORPHAN_SCAN, refreshLedger } from './opensearch-lookup.js'
 
 export interface OpenSearchLedgerOptions {
   /** A client to use (the caller owns it), or a connection to open at start(). */
@@ -61,13 +62,6 @@ interface Head {
 
 /** Per ledger stream: the planned positions already written exactly so beyond the head → the first position of the block holding each (undefined: a per-event document). */
 type Covered = Map<string, Map<string, string | undefined>>
-
-/** Ledger documents looked at beyond a head at most (per-event ones of the previous release count one each); more means not clean (checked again next batch). */
-const ORPHAN_SCAN = 10_000
-/** Blocks a replay lookup fetches by search at most: 200 blocks hold at least 200 entries, and usually 100x that. */
-const LOOKUP_SCAN = 200
-/** Blocks a replay lookup walks back before it searches instead (each is one realtime get). */
-const WALK_BLOCKS = 32
 
 export class OpenSearchLedger {
   readonly stats = { ledgered: 0, blocks: 0, replaysSkipped: 0, epochs: 0, checkpoints: 0, conflicts: 0, retries: 0, tailChecks: 0, searches: 0 }
@@ -189,63 +183,12 @@ export class OpenSearchLedger {
     return out
   }
 
-  /**
-   * The event ids the ledger holds at positions at or below a stream's head (a replay). Blocks first,
-   * walking back from the head's latest block (realtime gets); then per-event documents of the first
-   * releases by their ids; what is still unknown (a walk cut short, hints lost) is searched for.
-   */
   private async ledgerIds(stream: string, positions: string[], heads: Map<string, Head>): Promise<Map<string, string>> {
-    const want = new Set(positions)
-    const out = new Map<string, string>()
-    const take = (entries: readonly LedgerDocEntry[]): void => {
-      for (const e of entries) if (want.has(e.pos)) out.set(e.pos, e.event_id)
-    }
-    let min = BigInt(positions[0]!)
-    for (const p of positions) if (BigInt(p) < min) min = BigInt(p)
-    let cur: string | undefined
-    for (const h of heads.values()) if (h.state.stream === stream) cur = h.block
-    for (let hops = 0; cur !== undefined && out.size < want.size && hops < WALK_BLOCKS; hops++) {
-      const [d] = await mget(this.client!, this.indices.ledger, [blockId(stream, cur)])
-      const doc = d?.found === true ? decodeLedgerDoc(String(d._id), d._source as Json) : undefined
-      if (doc === undefined || doc.problem !== undefined || doc.stream !== stream) break
-      take(doc.entries)
-      if (BigInt(doc.pos) <= min) break
-      cur = doc.prev
-    }
-    if (out.size < want.size) {
-      const missing = positions.filter((p) => !out.has(p))
-      for (const d of await mget(this.client!, this.indices.ledger, missing.map((p) => entryId(stream, p)))) {
-        const doc = d.found === true ? decodeLedgerDoc(String(d._id), d._source as Json) : undefined
-        if (doc !== undefined && doc.kind === 'entry' && doc.problem === undefined && doc.stream === stream) take(doc.entries)
-      }
-    }
-    if (out.size < want.size) {
-      const missing = positions.filter((p) => !out.has(p)).map((p) => BigInt(p))
-      let lo = missing[0]!
-      let hi = lo
-      for (const p of missing) {
-        if (p < lo) lo = p
-        if (p > hi) hi = p
-      }
-      this.stats.searches++
-      // Blocks are searched only when the walk did not reach them: best-effort refresh, as for leftovers.
-      await this.client!.indices.refresh({ index: this.indices.ledger }).catch(() => undefined)
-      const res = await request(() =>
-        this.client!.search({
-          index: this.indices.ledger,
-          body: {
-            size: LOOKUP_SCAN,
-            sort: [{ pos: 'asc' }],
-            query: { bool: { filter: [{ term: { stream } }, { exists: { field: 'end' } }, { range: { pos: { lte: posValue(hi) } } }, { range: { end: { gte: posValue(lo) } } }] } },
-          } as never,
-        }),
-      )
-      for (const h of (res.body as { hits?: { hits?: { _id: string; _source: Json }[] } }).hits?.hits ?? []) {
-        const doc = decodeLedgerDoc(h._id, h._source)
-        if (doc !== undefined && doc.problem === undefined && doc.stream === stream) take(doc.entries)
-      }
-    }
-    return out
+    let latest: string | undefined
+    for (const h of heads.values()) if (h.state.stream === stream) latest = h.block
+    const { ids, searched } = await idsAt(this.client!, this.indices.ledger, stream, positions, latest)
+    if (searched) this.stats.searches++
+    return ids
   }
 
   /**
@@ -268,30 +211,17 @@ export class OpenSearchLedger {
       }
       if (!refreshed) {
         // Leftovers come from a writer that may have died a moment ago: make its documents searchable.
-        // Best effort: a role without indices:admin/refresh only risks missing the last second's.
-        await this.client!.indices.refresh({ index: this.indices.ledger }).catch(() => undefined)
+        await refreshLedger(this.client!, this.indices.ledger)
         refreshed = true
       }
       this.stats.tailChecks++
       const from = head !== undefined && head.state.stream === st.stream ? head.state.lastPos : -1n
-      // Per-event documents beyond the head, and blocks that end beyond it (one may start below it).
-      const res = await request(() =>
-        this.client!.search({
-          index: this.indices.ledger,
-          body: {
-            size: ORPHAN_SCAN,
-            sort: [{ pos: 'asc' }],
-            query: { bool: { filter: [{ term: { stream: st.stream } }], should: [{ range: { pos: { gt: posValue(from) } } }, { range: { end: { gt: posValue(from) } } }], minimum_should_match: 1 } },
-          } as never,
-        }),
-      )
-      const hits = (res.body as { hits?: { hits?: { _id: string; _source: Json }[] } }).hits?.hits ?? []
+      const { docs, hits } = await docsBeyond(this.client!, this.indices.ledger, st.stream, from)
       const planned = new Map(rows.map((r) => [r.pos, r]))
       const last = BigInt(rows[rows.length - 1]!.pos)
       const cov = new Map<string, string | undefined>()
       let beyond = false
-      for (const h of hits) {
-        const doc = decodeLedgerDoc(h._id, h._source)
+      for (const doc of docs) {
         if (doc === undefined) continue
         for (const e of doc.entries) {
           const pos = BigInt(e.pos)
@@ -309,7 +239,7 @@ export class OpenSearchLedger {
         }
       }
       if (cov.size > 0) covered.set(st.stream, cov)
-      if (!beyond && hits.length < ORPHAN_SCAN) clean.add(logical)
+      if (!beyond && hits < ORPHAN_SCAN) clean.add(logical)
     }
     return { clean, covered }
   }
