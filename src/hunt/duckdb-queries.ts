@@ -258,6 +258,27 @@ export class DuckDbHuntBackend implements HuntBackend {
     return this.groupHops
   }
 
+  /**
+   * The window bound as $1/$2 of a round. In calls mode only the straddling groups' single calls read
+   * it, and those lie in the arrival hours of the frontier: bounding the scan of `calls` to them lets
+   * the ts zone maps skip the rest of a wide window.
+   */
+  private roundRange(frontier: readonly FrontierEntry[]): { since: string; until: string } {
+    const range = this.range
+    if (this.source === 'events') return range
+    let lo = Infinity
+    let hi = -Infinity
+    for (const e of frontier) {
+      const ms = Date.parse(e.since)
+      lo = Math.min(lo, ms)
+      hi = Math.max(hi, Math.floor(ms / HOUR_MS) * HOUR_MS + HOUR_MS)
+    }
+    return {
+      since: lo > Date.parse(range.since) ? new Date(lo).toISOString() : range.since,
+      until: hi < Date.parse(range.until) ? new Date(hi).toISOString() : range.until,
+    }
+  }
+
   private get range(): { since: string; until: string } {
     if (this.window === undefined) throw new EnvoyAuditError('EA_STORE_QUERY', 'hunt backend used before prepare()')
     return this.window
@@ -279,7 +300,7 @@ export class DuckDbHuntBackend implements HuntBackend {
   async expand(frontier: readonly FrontierEntry[]): Promise<ExpandRow[]> {
     if (frontier.length === 0) return []
     await this.hopTables()
-    const { values, cte } = frontierCte(frontier, this.range)
+    const { values, cte } = frontierCte(frontier, this.roundRange(frontier))
     const { rows } = await this.store.sql(this.source === 'calls'
       ? `WITH ${cte}, h AS (${frontierRowsSql})
       SELECT h.src, h.dst, ${ISO('min(h.ts)')} AS first, sum(h.n)::INTEGER AS n,
@@ -312,7 +333,7 @@ export class DuckDbHuntBackend implements HuntBackend {
   async denied(frontier: readonly FrontierEntry[]): Promise<DeniedRow[]> {
     if (frontier.length === 0) return []
     await this.hopTables()
-    const { values, cte } = frontierCte(frontier, this.range)
+    const { values, cte } = frontierCte(frontier, this.roundRange(frontier))
     const { rows } = await this.store.sql(this.source === 'calls'
       ? `WITH ${cte}, h AS (${frontierRowsSql})
       SELECT h.src, h.dst, sum(h.n)::INTEGER AS n, ${ISO('min(h.ts)')} AS first, ${ISO('max(h.last)')} AS last, ${REASONS}, any_value(h.service) AS service
