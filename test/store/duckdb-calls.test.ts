@@ -1,7 +1,10 @@
-import { afterEach, describe, expect, test } from 'vitest'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, afterEach, describe, expect, test } from 'vitest'
 import fc from 'fast-check'
 import { DuckDbHuntBackend } from '../../src/hunt/duckdb-queries.js'
-import { GROUP_KEYS, callsBackfillSql } from '../../src/store/duckdb-calls.js'
+import { CALL_TABLES, GROUP_KEYS, callsBackfillSql } from '../../src/store/duckdb-calls.js'
 import { DuckDbStore } from '../../src/store/duckdb-store.js'
 import type { AuditEvent } from '../../src/generated/types.js'
 import { MESH, T0, callLines, toEvents } from '../hunt/scenario.js'
@@ -120,5 +123,29 @@ describe('call tables filled at ingest', () => {
     await write(store, [server!])
     await write(store, [client!])
     expect(await rows(store, 'SELECT joined, cli_wl IS NOT NULL AS client FROM calls ORDER BY ts')).toEqual([{ joined: false, client: true }, { joined: false, client: false }])
+  })
+})
+
+describe('stores written before the call tables', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ea-calls-'))
+  afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+  test('are backfilled once on open, with what ingest would have written', async () => {
+    const path = join(dir, 'old.duckdb')
+    const events = eventsOf(fc.sample(callArb(-75 * 60, 75 * 60), { numRuns: 25, seed: 3 }))
+    let store = new DuckDbStore({ path })
+    await store.start()
+    await write(store, events.slice(0, 20))
+    await write(store, events.slice(20))
+    const before = await stored(store)
+    expect(before.calls.length).toBeGreaterThan(20)
+    // What a store of the previous release looks like: the events, no call tables.
+    for (const t of CALL_TABLES) await store.sql(`DROP TABLE ${t}`)
+    await store.close()
+    store = new DuckDbStore({ path })
+    await store.start()
+    open.push(store)
+    expect(await stored(store)).toEqual(before)
+    await expectGroupsConsistent(store)
   })
 })
