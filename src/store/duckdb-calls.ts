@@ -150,7 +150,8 @@ export function callsBackfillSql(): string[] {
  * The statements one batch runs, after its events are in `events` and its ids in the temp table
  * `call_batch`, with $1/$2 the batch's first/last time widened by the match window (every line that
  * can match a batch line, and every call row of those lines, is inside it: the scans use the ts zone
- * maps). In order: the batch's lines; the stored lines that can pair with them (same request id or
+ * maps); for the first one, which reads the batch's own lines, $1/$2 are its first/last time itself,
+ * a far smaller scan than the widened range when lines are dense. In order: the batch's lines; the stored lines that can pair with them (same request id or
  * socket); the new links (a replay finds them stored already); the touched lines; their old call rows
  * out and new ones in; the groups of every (hour, group) that changed recomputed.
  */
@@ -220,8 +221,12 @@ export async function appendCalls(conn: DuckDBConnection, ids: readonly string[]
     }
     throw err
   }
-  const range = [new Date(minMs - MATCH_WINDOW_MS).toISOString(), new Date(maxMs + MATCH_WINDOW_MS).toISOString()]
-  for (const statement of BATCH_SQL) await conn.run(statement, statement.includes('$1') ? range : undefined)
+  const own = [new Date(minMs).toISOString(), new Date(maxMs).toISOString()]
+  const widened = [new Date(minMs - MATCH_WINDOW_MS).toISOString(), new Date(maxMs + MATCH_WINDOW_MS).toISOString()]
+  for (let i = 0; i < BATCH_SQL.length; i++) {
+    const statement = BATCH_SQL[i]!
+    await conn.run(statement, i === 0 ? own : statement.includes('$1') ? widened : undefined)
+  }
   // Dropped, not kept: each would otherwise hold the last batch's rows in memory.
   for (const t of ['call_batch', ...SCRATCH]) await conn.run(`DROP TABLE IF EXISTS ${t}`)
 }
