@@ -9,6 +9,7 @@ const BENCHES: Record<string, () => Promise<{ main: () => Promise<unknown> }>> =
   memory: () => import('./memory.js'),
   'store-ingest': () => import('./store-ingest.js'),
   hunt: () => import('./hunt-bench.js'),
+  'opensearch-ledger': () => import('./opensearch-ledger.js'),
 }
 
 const only = process.argv.slice(2)
