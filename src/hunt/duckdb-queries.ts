@@ -25,7 +25,7 @@ import type {
 import { pairKey } from './backend.js'
 import { kindOfNode, spiffeParts } from './identity.js'
 import {
-  CALLS_ALIAS_SQL, CALLS_SERVICE_MAP_SQL, GROUP_HOP_SQL, flowsSql as callsFlowsSql, frontierRowsSql,
+  CALLS_ALIAS_SQL, CALLS_SERVICE_MAP_SQL, GROUP_HOP_SQL, flowsSql as callsFlowsSql, frontierRowsSql, resolveSql,
 } from './duckdb-calls-queries.js'
 
 /** What this backend needs from DuckDbStore (kept structural so tests and the bench can share it). */
@@ -137,27 +137,9 @@ const SERVICE_MAP_SQL = `INSERT INTO hunt_alias
     FROM resolved GROUP BY alias, node)
   SELECT 'svc', alias, node, 'service_map' FROM ranked WHERE rn = 1`
 
+// The same resolution as the calls mode's (resolveSql), so the reference and the fast path cannot drift apart.
 const HOP_SQL = `CREATE OR REPLACE TEMP TABLE hunt_hop AS
-  SELECT p.ts, p.request_id, p.is_denied, p.blocked, p.mtls, p.method, p.status_code, p.protocol, p.findings, p.rbac_policy, p.dst_ns,
-    coalesce(p.src_id, sa.node, p.cli_wl, p.srv_src_wl, p.src_ip, '(unknown)') AS src,
-    CASE WHEN p.src_id IS NOT NULL THEN coalesce(p.src_sig, 'certificate')
-      WHEN sa.node IS NOT NULL THEN 'kubernetes+alias'
-      WHEN p.cli_wl IS NOT NULL THEN CASE WHEN p.joined THEN p.join_key || '+kubernetes' ELSE 'kubernetes' END
-      WHEN p.srv_src_wl IS NOT NULL THEN 'principal'
-      WHEN p.src_ip IS NOT NULL THEN 'address' ELSE 'none' END AS src_signal,
-    coalesce(p.dst_id, da.node, inv.identity, sm.node, p.dst_wl, p.dst_svc, p.dst_addr, '(unknown)') AS dst,
-    CASE WHEN p.dst_id IS NOT NULL THEN coalesce(p.dst_sig, 'certificate')
-      WHEN p.dst_wl IS NOT NULL THEN CASE WHEN p.joined THEN p.join_key || '+kubernetes' ELSE 'kubernetes' END
-      WHEN inv.identity IS NOT NULL THEN 'inventory'
-      WHEN sm.node IS NOT NULL THEN 'service_map'
-      WHEN p.dst_svc IS NOT NULL THEN 'service'
-      WHEN p.dst_addr IS NOT NULL THEN 'address' ELSE 'none' END AS dst_signal,
-    p.dst_svc AS service, coalesce(p.cli_wl, p.srv_src_wl) AS src_wl, p.dst_wl
-  FROM hunt_pair p
-  LEFT JOIN hunt_alias sa ON sa.kind = 'wl' AND sa.alias = p.cli_wl
-  LEFT JOIN hunt_alias da ON da.kind = 'wl' AND da.alias = p.dst_wl
-  LEFT JOIN hunt_inventory inv ON inv.service = p.dst_svc
-  LEFT JOIN hunt_alias sm ON sm.kind = 'svc' AND sm.alias = p.dst_svc
+  SELECT * FROM (${resolveSql('hunt_pair', 'p.ts, p.request_id, p.is_denied, p.blocked, p.mtls, p.method, p.status_code, p.protocol, p.findings, p.rbac_policy, p.dst_ns, p.dst_wl')})
   ORDER BY src, ts`
 
 /**
