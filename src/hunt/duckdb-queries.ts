@@ -357,22 +357,13 @@ export class DuckDbHuntBackend implements HuntBackend {
   }
 
   async flows(filter: FlowFilter): Promise<FlowEdge[]> {
+    if (this.source === 'calls') return this.callsFlows(filter)
     const values: (string | number)[] = []
     const bind = (v: string | number): string => {
       values.push(v)
       return `$${values.length}`
     }
-    const where = [`h.ts >= CAST(${bind(filter.since ?? this.range.since)} AS TIMESTAMP)`, `h.ts < CAST(${bind(filter.until ?? this.range.until)} AS TIMESTAMP)`]
-    if (filter.nodes !== undefined) {
-      const list = filter.nodes.map((n) => bind(n)).join(', ')
-      where.push(filter.nodes.length === 0 ? 'false' : `(h.src IN (${list}) OR h.dst IN (${list}))`)
-    }
-    if (filter.namespace !== undefined) {
-      const ns = bind(filter.namespace)
-      where.push(`(h.dst_ns = ${ns} OR split_part(h.src_wl, '/', 1) = ${ns} OR split_part(h.dst_wl, '/', 1) = ${ns}
-        OR contains(h.src, '/ns/' || ${ns} || '/') OR contains(h.dst, '/ns/' || ${ns} || '/'))`)
-    }
-    if (this.source === 'calls') return this.callsFlows(filter)
+    const where = [`h.ts >= CAST(${bind(filter.since ?? this.range.since)} AS TIMESTAMP)`, `h.ts < CAST(${bind(filter.until ?? this.range.until)} AS TIMESTAMP)`, ...identityFilters(filter, bind)]
     const having = filter.finding === undefined ? '' : `HAVING list_contains(findings, ${bind(filter.finding)})`
     const limit = bind(filter.limit ?? 10_000)
     const { rows } = await this.store.sql(`SELECT h.src AS source, h.dst AS destination,
@@ -399,16 +390,7 @@ export class DuckDbHuntBackend implements HuntBackend {
       values.push(v)
       return `$${values.length}`
     }
-    const where = ['true']
-    if (filter.nodes !== undefined) {
-      const list = filter.nodes.map((n) => bind(n)).join(', ')
-      where.push(filter.nodes.length === 0 ? 'false' : `(h.src IN (${list}) OR h.dst IN (${list}))`)
-    }
-    if (filter.namespace !== undefined) {
-      const ns = bind(filter.namespace)
-      where.push(`(h.dst_ns = ${ns} OR split_part(h.src_wl, '/', 1) = ${ns} OR split_part(h.dst_wl, '/', 1) = ${ns}
-        OR contains(h.src, '/ns/' || ${ns} || '/') OR contains(h.dst, '/ns/' || ${ns} || '/'))`)
-    }
+    const where = ['true', ...identityFilters(filter, bind)]
     const finding = filter.finding === undefined ? '' : `WHERE list_contains(e.findings, ${bind(filter.finding)})`
     const limit = bind(filter.limit ?? 10_000)
     const { rows } = await this.store.sql(callsFlowsSql(where.join(' AND '), finding, limit), values)
@@ -420,6 +402,21 @@ export class DuckDbHuntBackend implements HuntBackend {
     // The temp tables belong to the store's connection; dropping them frees the memory of large windows.
     for (const t of ['hunt_baseline', 'hunt_hop', 'hunt_group_hop', 'hunt_alias', 'hunt_pair', 'hunt_match', 'hunt_inventory']) await this.store.sql(`DROP TABLE IF EXISTS ${t}`).catch(() => undefined)
   }
+}
+
+/** The `flows` filters on identities and namespace, over a relation `h` of resolved hops or groups. */
+function identityFilters(filter: FlowFilter, bind: (v: string | number) => string): string[] {
+  const where: string[] = []
+  if (filter.nodes !== undefined) {
+    const list = filter.nodes.map((n) => bind(n)).join(', ')
+    where.push(filter.nodes.length === 0 ? 'false' : `(h.src IN (${list}) OR h.dst IN (${list}))`)
+  }
+  if (filter.namespace !== undefined) {
+    const ns = bind(filter.namespace)
+    where.push(`(h.dst_ns = ${ns} OR split_part(h.src_wl, '/', 1) = ${ns} OR split_part(h.dst_wl, '/', 1) = ${ns}
+      OR contains(h.src, '/ns/' || ${ns} || '/') OR contains(h.dst, '/ns/' || ${ns} || '/'))`)
+  }
+  return where
 }
 
 /** The reasons a denied call names: its RBAC policy and its denial findings. */
