@@ -18,6 +18,7 @@ import type { DuckDBAppender, DuckDBConnection } from '@duckdb/node-api'
 import type { AuditEvent } from '../schema/audit-event.js'
 import { EVENT_COLUMNS, FINDING_COLUMNS, edgeFactRows, stagingDdl } from './duckdb-schema.js'
 import { appendCalls } from './duckdb-calls.js'
+import { appendRows } from './duckdb-appender.js'
 import type { Column, FindingRow } from './duckdb-schema.js'
 
 export interface StoredRow {
@@ -108,8 +109,7 @@ export async function appendStaged(conn: DuckDBConnection, rows: readonly Stored
 async function appendEdgeFacts(conn: DuckDBConnection, rows: readonly StoredRow[]): Promise<void> {
   const groups = edgeFactRows(rows.map((r) => r.event))
   if (groups.length === 0) return
-  const appender = await conn.createAppender('edge_facts')
-  try {
+  await appendRows(conn, 'edge_facts', (appender) => {
     for (const g of groups) {
       appender.appendTimestamp(new DuckDBTimestampValue(BigInt(g.hourMs) * 1000n))
       appender.appendBoolean(g.srv)
@@ -120,18 +120,7 @@ async function appendEdgeFacts(conn: DuckDBConnection, rows: readonly StoredRow[
       appender.appendTimestamp(new DuckDBTimestampValue(BigInt(g.firstMs) * 1000n))
       appender.endRow()
     }
-    appender.flushSync()
-    appender.closeSync()
-  } catch (err) {
-    // Same as a refused batch: drop the rows so a later collection cannot flush them elsewhere.
-    try {
-      appender.clear()
-      appender.closeSync()
-    } catch {
-      /* already failed */
-    }
-    throw err
-  }
+  })
 }
 
 /** The batch's calls (src/store/duckdb-calls.ts), inside the caller's transaction. */

@@ -26,6 +26,7 @@
  * src/hunt/duckdb-queries.ts for any split of the lines into batches and any batch order.
  */
 import type { DuckDBConnection } from '@duckdb/node-api'
+import { appendRows } from './duckdb-appender.js'
 
 /** Seconds between a call's client and server line start times beyond which they are not one call. */
 export const MATCH_WINDOW_S = 300
@@ -204,23 +205,12 @@ const SCRATCH = ['call_new', 'call_new_links', 'call_old', 'call_rows', 'call_to
 export async function appendCalls(conn: DuckDBConnection, ids: readonly string[], minMs: number, maxMs: number): Promise<void> {
   if (ids.length === 0) return
   await conn.run('CREATE OR REPLACE TEMP TABLE call_batch (id VARCHAR)')
-  const appender = await conn.createAppender('call_batch')
-  try {
+  await appendRows(conn, 'call_batch', (appender) => {
     for (const id of ids) {
       appender.appendVarchar(id)
       appender.endRow()
     }
-    appender.flushSync()
-    appender.closeSync()
-  } catch (err) {
-    try {
-      appender.clear()
-      appender.closeSync()
-    } catch {
-      /* already failed */
-    }
-    throw err
-  }
+  })
   const own = [new Date(minMs).toISOString(), new Date(maxMs).toISOString()]
   const widened = [new Date(minMs - MATCH_WINDOW_MS).toISOString(), new Date(maxMs + MATCH_WINDOW_MS).toISOString()]
   for (let i = 0; i < BATCH_SQL.length; i++) {
