@@ -82,7 +82,25 @@ describe('two writers on one stream', () => {
     const b = await member()
     await a.handle(partition.slice(0, 5))
     // Both read the same head; a's block and b's block start at the same position but end apart.
+    // Made certain, not left to timing: each writer's first block write waits until the other's has
+    // arrived too, so both planned from the same head before either block exists.
+    let arrived = 0
+    let bothArrived: () => void = () => undefined
+    const barrier = new Promise<void>((r) => (bothArrived = r))
+    for (const c of clients) {
+      const bulk = c.bulk.bind(c)
+      let armed = true
+      c.bulk = (async (params: { body: string }, ...rest: unknown[]) => {
+        if (armed && String(params.body).includes(`"_index":"${LEDGER}"`)) {
+          armed = false
+          if (++arrived === 2) bothArrived()
+          await barrier
+        }
+        return (bulk as (...args: unknown[]) => Promise<unknown>)(params, ...rest)
+      }) as unknown as typeof c.bulk
+    }
     await Promise.all([a.handle(partition.slice(5, 12)), b.handle(partition.slice(5, 20))])
+    expect(arrived).toBe(2)
     await Promise.all([a.handle(partition.slice(20, 29)), b.handle(partition.slice(12, 29))])
     await Promise.all([a.sink.close(), b.sink.close()])
     expect(a.ledger.stats.conflicts + b.ledger.stats.conflicts).toBeGreaterThan(0)
