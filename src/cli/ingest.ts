@@ -1,5 +1,5 @@
 import { dirname, join } from 'node:path'
-import type { Command } from 'commander'
+import { type Command, Option } from 'commander'
 import { SingleBar } from 'cli-progress'
 import { createNdjsonDeadLetterSink } from '../sinks/ndjson-sink.js'
 import { DEFAULT_STORE_PATH, openDuckDbStore } from '../store/duckdb-store.js'
@@ -11,6 +11,7 @@ interface IngestOptions extends PipelineCliOptions {
   store: string
   dlq?: string
   quiet?: boolean
+  callTables?: 'on' | 'off'
 }
 
 export function registerIngest(program: Command): void {
@@ -21,11 +22,14 @@ export function registerIngest(program: Command): void {
     .option('--store <path>', 'DuckDB store file', DEFAULT_STORE_PATH)
     .option('--dlq <file>', 'dead letters as NDJSON (default: dead-letters.ndjson next to the store)')
     .option('-q, --quiet', 'no progress bar and no summary line')
+    .addOption(
+      new Option('--call-tables <on|off>', 'keep the per-call tables hunt/flows read (fast hunts, slower ingest at high line rates; default: what the store last used, on for a new store)').choices(['on', 'off']),
+    )
   addPipelineOptions(cmd).action(async (files: string[], opts: IngestOptions) => {
     const parts = pipelineFromOptions(opts)
     const dlq = opts.dlq ?? join(dirname(opts.store), 'dead-letters.ndjson')
     const deadLetters = createNdjsonDeadLetterSink(dlq)
-    const store = await openDuckDbStore(opts.store)
+    const store = await openDuckDbStore(opts.store, opts.callTables === undefined ? {} : { callTables: opts.callTables === 'on' })
     const progress = opts.quiet === true ? undefined : progressBar()
     try {
       const result = await ingestFiles({

@@ -10,7 +10,7 @@ interface SqlOptions {
 export function registerSql(program: Command): void {
   program
     .command('sql')
-    .description('run SQL against the embedded store (tables: events, findings; view: flows)')
+    .description('run SQL against the embedded store (tables: events, findings, edge_facts, and unless the store keeps none, calls, call_links, call_groups, call_link_groups; view: flows)')
     .argument('<query>', 'SQL text, e.g. "SELECT finding_codes, count(*) FROM events GROUP BY ALL"')
     .option('--store <path>', 'DuckDB store file', DEFAULT_STORE_PATH)
     .option('--json', 'rows as NDJSON instead of a table')

@@ -49,7 +49,8 @@ export async function openBackend(opts: StoreCliOptions): Promise<OpenedBackend>
     return { backend, inventory, close: async () => backend.close().finally(() => client.close()) }
   }
   const store = await openDuckDbStore(opts.store ?? DEFAULT_STORE_PATH, { mustExist: true })
-  const backend = new DuckDbHuntBackend(store)
+  // A store kept without the per-call tables (callTables: false) is hunted by matching calls at query time.
+  const backend = new DuckDbHuntBackend(store, { source: store.callTables ? 'calls' : 'events' })
   return { backend, inventory, close: async () => backend.close().finally(() => store.close()) }
 }
 

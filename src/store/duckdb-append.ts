@@ -28,11 +28,12 @@ export interface StoredRow {
 }
 
 /**
- * Appends the batch into `events` and `findings` in one transaction. Resolves true when committed,
+ * Appends the batch into `events` and `findings` in one transaction (with its edge_facts rows, and its
+ * calls unless `calls` is false: the store keeps no per-call tables). Resolves true when committed,
  * false when DuckDB refused it (a key already stored or repeated in the batch, or any other append
  * error): then the transaction is rolled back and the caller retries the batch staged.
  */
-export async function appendDirect(conn: DuckDBConnection, rows: readonly StoredRow[]): Promise<boolean> {
+export async function appendDirect(conn: DuckDBConnection, rows: readonly StoredRow[], calls = true): Promise<boolean> {
   await conn.run('BEGIN TRANSACTION')
   let eventAppender: DuckDBAppender | undefined
   let findingAppender: DuckDBAppender | undefined
@@ -46,7 +47,7 @@ export async function appendDirect(conn: DuckDBConnection, rows: readonly Stored
     findingAppender.closeSync()
     eventAppender = findingAppender = undefined
     await appendEdgeFacts(conn, rows)
-    await appendBatchCalls(conn, rows)
+    if (calls) await appendBatchCalls(conn, rows)
     await conn.run('COMMIT')
     return true
   } catch {
@@ -70,7 +71,7 @@ export async function appendDirect(conn: DuckDBConnection, rows: readonly Stored
  * Appends into the staging tables and moves what is not stored yet; resolves the number of events
  * newly stored. Throws DuckDB's error when the move fails (the transaction is rolled back).
  */
-export async function appendStaged(conn: DuckDBConnection, rows: readonly StoredRow[]): Promise<number> {
+export async function appendStaged(conn: DuckDBConnection, rows: readonly StoredRow[], calls = true): Promise<number> {
   try {
     const eventAppender = await conn.createAppender('stage_events')
     const findingAppender = await conn.createAppender('stage_findings')
@@ -91,7 +92,7 @@ export async function appendStaged(conn: DuckDBConnection, rows: readonly Stored
       // For every event of the batch, stored before or not: only the earliest time per fact group is read.
       await appendEdgeFacts(conn, rows)
       // Also for a replay: a batch's call rows are recomputed from the stored lines, so this changes nothing then.
-      await appendBatchCalls(conn, rows)
+      if (calls) await appendBatchCalls(conn, rows)
       await conn.run('COMMIT')
       return moved.rowsChanged
     } catch (err) {

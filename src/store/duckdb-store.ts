@@ -22,7 +22,7 @@ import type {
 } from './store.js'
 import { edgeFactsBackfillSql, schemaDdl, stagingDdl } from './duckdb-schema.js'
 import { appendDirect, appendStaged } from './duckdb-append.js'
-import { callsBackfillSql } from './duckdb-calls.js'
+import { CALL_TABLES, callsBackfillSql } from './duckdb-calls.js'
 import type { StoredRow } from './duckdb-append.js'
 import {
   ISO, NAMESPACE_KEY, REPORTER_KEY, SOURCE_KEY, WORKLOAD_KEY, Where, coverageSql, edgesSql, egressSql, findingCountsSql,
@@ -51,6 +51,14 @@ export const duckDbStoreConfigSchema = z
      * crash. Every commit is durable in the log either way.
      */
     checkpointThreshold: z.string().regex(SIZE, 'must be a size like 256MB or 1GB').default('256MB'),
+    /**
+     * Match each batch's calls into the per-call tables `hunt` and `flows` read (src/store/duckdb-calls.ts):
+     * fast hunts over large stores, paid at ingest, and the per-batch cost grows with the lines stored
+     * within five minutes of the batch and the calls of its hours (docs/hunt.md, "Ingest cost"). false
+     * drops the tables and hunts match calls at query time instead; true builds them (once, from the
+     * stored events) if they are missing. Unset keeps what the store last used (a new store: true).
+     */
+    callTables: z.boolean().optional(),
   })
   .strict()
 
@@ -82,6 +90,12 @@ export class DuckDbStore implements AuditStore, Sink {
   private conn: DuckDBConnection | undefined
   private starting: Promise<void> | undefined
   private closed = false
+  private callTablesOn = true
+
+  /** Whether batches fill the per-call tables (after start(): the config, else what the store last used). */
+  get callTables(): boolean {
+    return this.callTablesOn
+  }
   /** The last staged batch held stored events: the next ones probably do too (see writeEvents). */
   private replaying = false
   /** One statement sequence at a time: the appender and the transaction share a connection. */
@@ -117,12 +131,18 @@ export class DuckDbStore implements AuditStore, Sink {
       for (const ddl of [...schemaDdl(), ...stagingDdl()]) await this.conn.run(ddl)
       // A store written before edge_facts existed: one pass over its events, once.
       if (!hadFacts) await this.conn.run(edgeFactsBackfillSql())
-      // Likewise for the per-call tables (src/store/duckdb-calls.ts), in one transaction.
-      if (!hadCalls) {
+      const recorded = (await this.conn.runAndReadAll(`SELECT value FROM store_meta WHERE key = 'call_tables'`)).getRows()[0]?.[0]
+      this.callTablesOn = this.config.callTables ?? (recorded === undefined ? true : recorded === 'on')
+      if (!this.callTablesOn) {
+        // Dropped, not left stale: a hunt reading tables that later batches did not fill would miss calls.
+        for (const table of CALL_TABLES) await this.conn.run(`DROP TABLE IF EXISTS ${table}`)
+      } else if (!hadCalls || recorded === 'off') {
+        // Missing (a store written before them, or with them off): built from the stored events, in one transaction.
         await this.conn.run('BEGIN TRANSACTION')
         for (const statement of callsBackfillSql()) await this.conn.run(statement)
         await this.conn.run('COMMIT')
       }
+      await this.conn.run(`INSERT INTO store_meta VALUES ('call_tables', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, [this.callTablesOn ? 'on' : 'off'])
       // Recorded once, at creation: a later version reading an older file knows what it is looking at.
       await this.conn.run(`INSERT INTO store_meta VALUES ('event_schema_version', $1) ON CONFLICT DO NOTHING`, [String(SCHEMA_VERSION)])
     } catch (err) {
@@ -157,13 +177,13 @@ export class DuckDbStore implements AuditStore, Sink {
       this.stats.received += events.length
       this.stats.rejected += rejected.length
       if (accepted.length === 0) return { rejected }
-      if (!this.replaying && (await appendDirect(conn, accepted))) {
+      if (!this.replaying && (await appendDirect(conn, accepted, this.callTablesOn))) {
         this.stats.inserted += accepted.length
         return { rejected }
       }
       let moved: number
       try {
-        moved = await appendStaged(conn, accepted)
+        moved = await appendStaged(conn, accepted, this.callTablesOn)
       } catch (err) {
         throw new EnvoyAuditError('EA_SINK_UNAVAILABLE', `DuckDB insert failed: ${messageOf(err)}`, { cause: err })
       }
@@ -278,11 +298,11 @@ export class DuckDbStore implements AuditStore, Sink {
  * Opens the store for a command. Query commands pass mustExist: a mistyped --store should say so,
  * not answer every query with zero rows from a freshly created empty file.
  */
-export async function openDuckDbStore(path: string = DEFAULT_STORE_PATH, options: { mustExist?: boolean } = {}): Promise<DuckDbStore> {
+export async function openDuckDbStore(path: string = DEFAULT_STORE_PATH, options: { mustExist?: boolean; callTables?: boolean } = {}): Promise<DuckDbStore> {
   if (options.mustExist === true && path !== ':memory:' && !existsSync(path)) {
     throw new EnvoyAuditError('EA_IO', `no store at ${path}: run \`envoy-audit ingest\` or \`envoy-audit demo\` first, or pass --store`)
   }
-  const store = new DuckDbStore({ path })
+  const store = new DuckDbStore({ path, ...(options.callTables === undefined ? {} : { callTables: options.callTables }) })
   await store.start()
   return store
 }

@@ -7,7 +7,7 @@
  * the event's JSON from the integrity stage when it ran (as in `ingest`), else serialize it. Both
  * clocks include a final CHECKPOINT, so deferring checkpoints (the store's checkpointThreshold, given
  * to the baseline too) is not counted as a gain when it only moves the work past the clock.
- * Target: ≥ 100k events/s. Size with BENCH_STORE_EVENTS.
+ * Target: ≥ 100k events/s. Size with BENCH_STORE_EVENTS; BENCH_STORE_CALL_TABLES=0 stores without the per-call tables.
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -29,6 +29,8 @@ const EVENTS = Number(process.env.BENCH_STORE_EVENTS ?? 50_000)
 const BATCH = 2000
 // BENCH_STORE_HASHED=0 stages the events without the integrity hash stage (then both sides serialize).
 const HASHED = process.env.BENCH_STORE_HASHED !== '0'
+// BENCH_STORE_CALL_TABLES=0: the store keeps no per-call tables (`callTables: false`), to price them.
+const CALL_TABLES = process.env.BENCH_STORE_CALL_TABLES !== '0'
 
 function pipelineEvents(n: number): AuditEvent[] {
   const lines = generateMeshTraffic({ seed: 7, sessions: 3000, noise: false }).lines.map((l) => l.text)
@@ -89,7 +91,11 @@ export async function main(): Promise<Record<string, unknown>> {
     const base = await baseline(dir, events)
     // BENCH_STORE_CHECKPOINT sets the store's checkpointThreshold, to compare it against DuckDB's 16MB.
     const checkpoint = process.env.BENCH_STORE_CHECKPOINT
-    const store = new DuckDbStore({ path: join(dir, 'audit.duckdb'), ...(checkpoint === undefined ? {} : { checkpointThreshold: checkpoint }) })
+    const store = new DuckDbStore({
+      path: join(dir, 'audit.duckdb'),
+      ...(checkpoint === undefined ? {} : { checkpointThreshold: checkpoint }),
+      ...(CALL_TABLES ? {} : { callTables: false }),
+    })
     await store.start()
     let ours: number
     let oursCpu: number
@@ -116,6 +122,7 @@ export async function main(): Promise<Record<string, unknown>> {
       storeCpuMicrosPerEvent: Math.round((oursCpu * 1e6) / events.length),
       cpuRatio: Number((baselineCpu / oursCpu).toFixed(3)),
       hashed: HASHED,
+      callTables: CALL_TABLES,
       checkpointThreshold: checkpoint ?? duckDbStoreConfigSchema.parse({}).checkpointThreshold,
       target: 100_000,
     }

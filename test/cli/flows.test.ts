@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
@@ -65,5 +65,26 @@ describe('envoy-audit flows (child process)', () => {
     expect(lines).toHaveLength(3)
     const bad = await runCli(['flows', '--store', storePath, '--finding', 'new_edge'])
     expect([bad.code, bad.stderr]).toEqual([2, expect.stringContaining('--new-since')])
+  })
+})
+
+describe('a store ingested with --call-tables off', () => {
+  test('has no per-call tables, and flows (matching calls at query time) gives the same edges', async () => {
+    const lines = [
+      ...callLines(frontend, cart, at(-300)), ...callLines(frontend, cart, at(1), { method: 'POST' }),
+      ...callLines(cart, payments, at(2), { denied: true }), ...callLines(cart, payments, at(3)),
+    ]
+    const input = join(dir, 'calls.log')
+    writeFileSync(input, `${lines.join('\n')}\n`)
+    const on = join(dir, 'on.duckdb')
+    const off = join(dir, 'off.duckdb')
+    expect((await runCli(['ingest', input, '--store', on, '-q'])).code).toBe(0)
+    expect((await runCli(['ingest', input, '--store', off, '-q', '--call-tables', 'off'])).code).toBe(0)
+    const tables = await runCli(['sql', '--store', off, '--json', "SELECT count(*)::INTEGER AS n FROM information_schema.tables WHERE table_name = 'calls'"])
+    expect(JSON.parse(tables.stdout.trim().split('\n')[0]!).n).toBe(0)
+    const fromOn = ndjson((await runCli(['flows', '--store', on, '--json'])).stdout)
+    const fromOff = ndjson((await runCli(['flows', '--store', off, '--json'])).stdout)
+    expect(fromOn.length).toBe(2)
+    expect(fromOff).toEqual(fromOn)
   })
 })

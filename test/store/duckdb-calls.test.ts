@@ -149,3 +149,56 @@ describe('stores written before the call tables', () => {
     await expectGroupsConsistent(store)
   })
 })
+
+describe('callTables: false (a store kept without the per-call tables)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ea-calls-off-'))
+  afterAll(() => rmSync(dir, { recursive: true, force: true }))
+  const tableCount = async (store: DuckDbStore): Promise<number> => {
+    const [r] = await rows(store, `SELECT count(*)::INTEGER AS n FROM information_schema.tables WHERE table_name IN (${CALL_TABLES.map((t) => `'${t}'`).join(', ')})`)
+    return (r as { n: number }).n
+  }
+
+  test('has no call tables, keeps that choice when reopened without one, and builds them from the events when turned on', async () => {
+    const path = join(dir, 'off.duckdb')
+    const events = eventsOf(fc.sample(callArb(-75 * 60, 75 * 60), { numRuns: 25, seed: 5 }))
+    let store = new DuckDbStore({ path, callTables: false })
+    await store.start()
+    expect(store.callTables).toBe(false)
+    await write(store, events.slice(0, 20))
+    await write(store, events.slice(20))
+    expect(await tableCount(store)).toBe(0)
+    await store.close()
+
+    store = new DuckDbStore({ path }) // no choice given: the store's own
+    await store.start()
+    expect(store.callTables).toBe(false)
+    expect(await tableCount(store)).toBe(0)
+    await store.close()
+
+    store = new DuckDbStore({ path, callTables: true })
+    await store.start()
+    open.push(store)
+    expect(store.callTables).toBe(true)
+    expect(await tableCount(store)).toBe(CALL_TABLES.length)
+    // Built from the stored events: exactly what the query-time match gives.
+    expect(await stored(store)).toEqual(await reference(store))
+    await expectGroupsConsistent(store)
+  })
+
+  test('a store turned off and on again does not keep the stale tables of before', async () => {
+    const path = join(dir, 'flip.duckdb')
+    const events = eventsOf(fc.sample(callArb(-75 * 60, 75 * 60), { numRuns: 20, seed: 9 }))
+    let store = new DuckDbStore({ path })
+    await store.start()
+    await write(store, events.slice(0, 10))
+    await store.close()
+    store = new DuckDbStore({ path, callTables: false })
+    await store.start()
+    await write(store, events.slice(10)) // stored while the tables are off
+    await store.close()
+    store = new DuckDbStore({ path, callTables: true })
+    await store.start()
+    open.push(store)
+    expect(await stored(store)).toEqual(await reference(store))
+  })
+})
