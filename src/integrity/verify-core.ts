@@ -77,40 +77,58 @@ export function comparePos(a: string, b: string): number {
 }
 
 /**
- * Checks the ledger against the checkpoints. `ledger` and `checkpoints` must be ordered by stream,
- * then position. Returns the ledger rows grouped by stream for callers that check more per stream.
+ * Checks the ledger against the checkpoints, and against `heads` (OpenSearch's per-stream head
+ * documents: signed like checkpoints, reported as "head document", not counted as checkpoints).
+ * `ledger` and `checkpoints` must be ordered by stream, then position. Each stream's chain is
+ * recomputed once: the checkpoints, the heads and every row's own chain value are checked against
+ * that one pass. Head issues are listed after all the others, in the order the heads were given.
  */
-export function checkChains(report: VerifyReport, ledger: readonly LedgerEntry[], checkpoints: readonly CheckpointEntry[], key: IntegrityKey | undefined): Map<string, LedgerEntry[]> {
+export function checkChains(
+  report: VerifyReport,
+  ledger: readonly LedgerEntry[],
+  checkpoints: readonly CheckpointEntry[],
+  key: IntegrityKey | undefined,
+  heads: readonly CheckpointEntry[] = [],
+): void {
   report.ledgered = ledger.length
   report.checkpoints = checkpoints.length
-  const cpByStream = new Map<string, CheckpointEntry[]>()
-  for (const c of checkpoints) {
-    let list = cpByStream.get(c.stream)
-    if (list === undefined) cpByStream.set(c.stream, (list = []))
-    list.push(c)
-  }
-  const ledgerByStream = new Map<string, LedgerEntry[]>()
-  for (const r of ledger) {
-    let list = ledgerByStream.get(r.stream)
-    if (list === undefined) ledgerByStream.set(r.stream, (list = []))
-    list.push(r)
-  }
+  const cpByStream = groupByStream(checkpoints)
+  const ledgerByStream = groupByStream(ledger)
+  const headsByStream = groupByStream(heads.map((h, order) => ({ ...h, order })))
   const streams = new Set([...ledgerByStream.keys(), ...cpByStream.keys()])
   report.streams = streams.size
+  const headIssues: VerifyIssue[][] = heads.map(() => [])
   let unsignedSeen = false
-  for (const stream of streams) {
+  for (const stream of new Set([...streams, ...headsByStream.keys()])) {
     const entries = ledgerByStream.get(stream) ?? []
     const cps = cpByStream.get(stream) ?? []
+    // Heads are checked where the pass reaches their position; ties after the checkpoint at it.
+    const hs = [...(headsByStream.get(stream) ?? [])].sort((a, b) => comparePos(a.pos, b.pos))
     let head = genesis(stream)
     let i = 0
+    let broken: LedgerEntry | undefined
+    const advanceTo = (pos: bigint): void => {
+      while (i < entries.length && BigInt(entries[i]!.pos) <= pos) {
+        const e = entries[i]!
+        head = link(head, e.event_id, e.hash)
+        // The ledger's own chain column: the first row where it disagrees pinpoints an edit before any checkpoint catches it.
+        if (broken === undefined && head !== e.chain) broken = e
+        i++
+      }
+    }
+    let h = 0
+    const headsUpTo = (pos: bigint | undefined): void => {
+      for (; h < hs.length && (pos === undefined || BigInt(hs[h]!.pos) <= pos); h++) {
+        const hd = hs[h]!
+        advanceTo(BigInt(hd.pos))
+        checkHead(headIssues[hd.order]!, stream, hd, head, i, key)
+      }
+    }
     let prevPos = '-1'
     for (const cp of cps) {
       const cpPos = BigInt(cp.pos)
-      while (i < entries.length && BigInt(entries[i]!.pos) <= cpPos) {
-        const e = entries[i]!
-        head = link(head, e.event_id, e.hash)
-        i++
-      }
+      headsUpTo(cpPos - 1n)
+      advanceTo(cpPos)
       const range = `ledger positions (${prevPos}, ${cp.pos}]`
       if (head !== cp.head || String(i) !== String(cp.count)) {
         addIssue(report, { kind: 'chain', id: stream, detail: `checkpoint at ${cp.pos} does not match the recomputed chain (${i} entries vs ${String(cp.count)} signed): ${range} were altered, added or removed` })
@@ -123,24 +141,41 @@ export function checkChains(report: VerifyReport, ledger: readonly LedgerEntry[]
       } else if (typeof cp.mac === 'string' && cp.mac !== '') unsignedSeen = true
       prevPos = cp.pos
     }
-    report.unsignedTail += entries.length - i
-    // The ledger's own chain column: the first row where it disagrees pinpoints an edit before any checkpoint catches it.
-    let h = genesis(stream)
-    for (const e of entries) {
-      h = link(h, e.event_id, e.hash)
-      if (h !== e.chain) {
-        addIssue(report, { kind: 'chain', id: stream, detail: `ledger chain breaks at position ${e.pos} (event ${e.event_id})` })
-        break
-      }
-    }
+    // Counted before the heads past the last checkpoint move the pass on: a head is not a checkpoint.
+    if (streams.has(stream)) report.unsignedTail += entries.length - i
+    headsUpTo(undefined)
+    advanceTo(BigInt(entries.at(-1)?.pos ?? '-1'))
+    if (broken !== undefined) addIssue(report, { kind: 'chain', id: stream, detail: `ledger chain breaks at position ${broken.pos} (event ${broken.event_id})` })
     const last = cps.at(-1)
     if (last !== undefined) report.heads.push({ stream, pos: last.pos, count: Number(last.count), head: last.head })
   }
+  for (const list of headIssues) for (const issue of list) addIssue(report, issue)
   if (unsignedSeen) report.warnings.push('checkpoints are signed but no key was given (--key-file or ENVOY_AUDIT_INTEGRITY_KEY): MACs not checked')
   if (checkpoints.length > 0 && checkpoints.every((c) => c.mac === null || c.mac === undefined)) {
     report.warnings.push('checkpoints are unsigned (no integrity key when written): an attacker with write access could rebuild the chain')
   }
-  return ledgerByStream
+}
+
+/** A head document against the chain recomputed up to its position (`head` after `count` entries). */
+function checkHead(issues: VerifyIssue[], stream: string, hd: CheckpointEntry, head: string, count: number, key: IntegrityKey | undefined): void {
+  if (head !== hd.head || String(count) !== String(hd.count)) {
+    issues.push({ kind: 'chain', id: stream, detail: `head document at ${hd.pos} does not match the recomputed chain (${count} entries vs ${String(hd.count)})` })
+  }
+  if (key === undefined) return
+  if (typeof hd.mac !== 'string' || hd.mac === '') issues.push({ kind: 'chain', id: stream, detail: `head document at ${hd.pos} is not signed although a key is configured` })
+  else if (!macMatches(key, { stream, pos: hd.pos, count: Number(hd.count), head: hd.head }, hd.mac)) {
+    issues.push({ kind: 'chain', id: stream, detail: `head document at ${hd.pos} has an invalid MAC (key id ${String(hd.key_id)} vs ${key.id})` })
+  }
+}
+
+function groupByStream<T extends { stream: string }>(items: readonly T[]): Map<string, T[]> {
+  const out = new Map<string, T[]>()
+  for (const x of items) {
+    let list = out.get(x.stream)
+    if (list === undefined) out.set(x.stream, (list = []))
+    list.push(x)
+  }
+  return out
 }
 
 export interface LedgerRef {

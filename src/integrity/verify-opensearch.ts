@@ -23,7 +23,6 @@ import fastJson from 'fast-json-stringify'
 import type { AuditEvent } from '../generated/types.js'
 import { findingDocuments, findingId, findingSchema, type FindingDocument } from '../sinks/opensearch/documents.js'
 import type { IntegrityKey } from './config.js'
-import { genesis, link, macMatches } from './chain.js'
 import { integrityIndices } from './opensearch-indices.js'
 import { decodeLedgerDoc } from './opensearch-blocks.js'
 import { addIssue, checkChains, checkStoredEvent, comparePos, emptyReport, ledgerIndex, type CheckpointEntry, type LedgerEntry, type VerifyReport } from './verify-core.js'
@@ -165,9 +164,14 @@ export async function verifyOpenSearch(client: Client, options: OpenSearchVerify
   }
   checkpoints.sort(byStreamAndPos)
 
-  // 1. Ledger against checkpoints, then against each stream's head document (the writers' commit point).
-  const ledgerByStream = checkChains(report, ledger, checkpoints, options.key)
-  for (const h of heads) checkHead(report, h, ledgerByStream.get(str(h.ledger_stream)) ?? [], options.key)
+  // 1. Ledger against checkpoints and each stream's head document (the writers' commit point), in one pass per stream.
+  const headEntries: CheckpointEntry[] = []
+  for (const h of heads) {
+    const entry = { stream: str(h.ledger_stream), pos: str(h.pos), count: str(h.count), head: str(h.head), key_id: str(h.key_id), mac: str(h.mac) }
+    if (validPos(entry.pos)) headEntries.push(entry)
+    else addIssue(report, { kind: 'chain', id: entry.stream, detail: 'head document has no valid position' })
+  }
+  checkChains(report, ledger, checkpoints, options.key, headEntries)
 
   // 2. Events against the ledger; findings against their events.
   const byId = ledgerIndex(ledger)
@@ -235,30 +239,4 @@ async function readFindings(client: Client, alias: string, pageSize: number): Pr
   const out = new Map<string, Json>()
   for await (const page of scrollAll(client, `${alias}*`, pageSize)) for (const h of page) out.set(h._id, h._source)
   return out.size === 0 ? undefined : out
-}
-
-/** A head document is a signed checkpoint of the latest state: it must match the ledger it claims. */
-function checkHead(report: VerifyReport, h: Json, entries: LedgerEntry[], key: IntegrityKey | undefined): void {
-  const stream = str(h.ledger_stream)
-  const pos = str(h.pos)
-  if (!validPos(pos)) {
-    addIssue(report, { kind: 'chain', id: stream, detail: 'head document has no valid position' })
-    return
-  }
-  let head = genesis(stream)
-  let count = 0
-  for (const e of entries) {
-    if (BigInt(e.pos) > BigInt(pos)) break
-    head = link(head, e.event_id, e.hash)
-    count++
-  }
-  if (head !== str(h.head) || String(count) !== str(h.count)) {
-    addIssue(report, { kind: 'chain', id: stream, detail: `head document at ${pos} does not match the recomputed chain (${count} entries vs ${str(h.count)})` })
-  }
-  if (key === undefined) return
-  const mac = str(h.mac)
-  if (mac === '') addIssue(report, { kind: 'chain', id: stream, detail: `head document at ${pos} is not signed although a key is configured` })
-  else if (!macMatches(key, { stream, pos, count: Number(h.count), head: str(h.head) }, mac)) {
-    addIssue(report, { kind: 'chain', id: stream, detail: `head document at ${pos} has an invalid MAC (key id ${str(h.key_id)} vs ${key.id})` })
-  }
 }
