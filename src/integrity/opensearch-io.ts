@@ -6,7 +6,7 @@
  */
 import type { Client } from '@opensearch-project/opensearch'
 import { EnvoyAuditError } from '../errors.js'
-import { classifyRequestError } from '../sinks/opensearch/classify.js'
+import { classifyItem, classifyRequestError, type BulkItemResult } from '../sinks/opensearch/classify.js'
 
 export type Json = Record<string, unknown>
 
@@ -57,12 +57,13 @@ async function bulkOnce(client: Client, lines: string[]): Promise<Json[]> {
   if (!Array.isArray(items) || items.length !== lines.length) throw new Transient(`bulk response has ${items?.length ?? 0} items for ${lines.length} operations`)
   const out = items.map((entry) => (Object.values(entry)[0] ?? {}) as Json)
   for (const item of out) {
-    const status = Number(item.status ?? 0)
-    if ((status >= 200 && status < 300) || status === 409) continue
-    const error = item.error as { type?: string; reason?: string } | undefined
-    const reason = `${status} ${error?.type ?? ''}: ${error?.reason ?? ''}`
-    if (status === 429 || status >= 500 || status === 0) throw new Transient(`ledger item: ${reason}`)
-    throw new EnvoyAuditError('EA_SINK_UNAVAILABLE', `integrity ledger: OpenSearch refused a ledger document (${reason}); check the integrity indices (envoy-audit setup)`)
+    // 409 is the caller's to judge (a copy already there, or a head another writer moved); the rest as the sink classifies items.
+    if (Number(item.status ?? 0) === 409) continue
+    const outcome = classifyItem('index', item as BulkItemResult)
+    if (outcome.kind === 'retry') throw new Transient(`ledger item: ${outcome.reason}`)
+    if (outcome.kind === 'reject') {
+      throw new EnvoyAuditError('EA_SINK_UNAVAILABLE', `integrity ledger: OpenSearch refused a ledger document (${outcome.reason}); check the integrity indices (envoy-audit setup)`)
+    }
   }
   return out
 }
