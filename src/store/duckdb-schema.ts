@@ -7,7 +7,6 @@
  * Column names are part of the `envoy-audit sql` contract: add columns, never rename them.
  */
 import type { AuditEvent, Finding } from '../generated/types.js'
-import { callsDdl } from './duckdb-calls.js'
 
 export type ColumnType = 'VARCHAR' | 'INTEGER' | 'BIGINT' | 'BOOLEAN' | 'TIMESTAMP' | 'VARCHAR[]'
 
@@ -161,8 +160,7 @@ export function schemaDdl(): string[] {
               OR d.downstream_remote_address IS NULL OR e.upstream_local_address IS NULL)))`,
     `CREATE TABLE IF NOT EXISTS store_meta (key VARCHAR PRIMARY KEY, value VARCHAR)`,
     `CREATE TABLE IF NOT EXISTS edge_facts (\n  hour TIMESTAMP NOT NULL,\n  srv BOOLEAN NOT NULL,\n  ${EDGE_FACTS.map((c) => `${c} VARCHAR`).join(',\n  ')},\n  first TIMESTAMP NOT NULL\n)`,
-    // The per-call tables (src/store/duckdb-calls.ts), filled with every batch.
-    ...callsDdl(),
+    // The per-call tables (callsDdl, src/store/duckdb-calls.ts) are created by the store when it keeps them (callTables).
   ]
 }
 

@@ -22,7 +22,7 @@ import type {
 } from './store.js'
 import { edgeFactsBackfillSql, schemaDdl, stagingDdl } from './duckdb-schema.js'
 import { appendDirect, appendStaged } from './duckdb-append.js'
-import { CALL_TABLES, callsBackfillSql } from './duckdb-calls.js'
+import { CALL_TABLES, callsBackfillSql, callsDdl } from './duckdb-calls.js'
 import type { StoredRow } from './duckdb-append.js'
 import {
   ISO, NAMESPACE_KEY, REPORTER_KEY, SOURCE_KEY, WORKLOAD_KEY, Where, coverageSql, edgesSql, egressSql, findingCountsSql,
@@ -122,12 +122,8 @@ export class DuckDbStore implements AuditStore, Sink {
       if (this.config.threads > 0) options.threads = String(this.config.threads)
       this.instance = await DuckDBInstance.create(this.path, options)
       this.conn = await this.instance.connect()
-      const hadFacts = (await this.conn.runAndReadAll(
-        `SELECT count(*)::INTEGER FROM information_schema.tables WHERE table_schema = 'main' AND table_name = 'edge_facts'`,
-      )).getRows()[0]?.[0] === 1
-      const hadCalls = (await this.conn.runAndReadAll(
-        `SELECT count(*)::INTEGER FROM information_schema.tables WHERE table_schema = 'main' AND table_name = 'calls'`,
-      )).getRows()[0]?.[0] === 1
+      const hadFacts = await this.hasTable('edge_facts')
+      const hadCalls = await this.hasTable('calls')
       for (const ddl of [...schemaDdl(), ...stagingDdl()]) await this.conn.run(ddl)
       // A store written before edge_facts existed: one pass over its events, once.
       if (!hadFacts) await this.conn.run(edgeFactsBackfillSql())
@@ -136,7 +132,10 @@ export class DuckDbStore implements AuditStore, Sink {
       if (!this.callTablesOn) {
         // Dropped, not left stale: a hunt reading tables that later batches did not fill would miss calls.
         for (const table of CALL_TABLES) await this.conn.run(`DROP TABLE IF EXISTS ${table}`)
-      } else if (!hadCalls || recorded === 'off') {
+      } else {
+        for (const ddl of callsDdl()) await this.conn.run(ddl)
+      }
+      if (this.callTablesOn && (!hadCalls || recorded === 'off')) {
         // Missing (a store written before them, or with them off): built from the stored events, in one transaction.
         await this.conn.run('BEGIN TRANSACTION')
         for (const statement of callsBackfillSql()) await this.conn.run(statement)
@@ -148,6 +147,11 @@ export class DuckDbStore implements AuditStore, Sink {
     } catch (err) {
       throw new EnvoyAuditError('EA_IO', `cannot open the DuckDB store at ${this.path}: ${messageOf(err)}`, { cause: err })
     }
+  }
+
+  private async hasTable(name: string): Promise<boolean> {
+    const reader = await this.conn!.runAndReadAll(`SELECT count(*)::INTEGER FROM information_schema.tables WHERE table_schema = 'main' AND table_name = $1`, [name])
+    return reader.getRows()[0]?.[0] === 1
   }
 
   async close(): Promise<void> {
