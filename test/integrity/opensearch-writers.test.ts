@@ -43,6 +43,15 @@ async function verifyNow() {
 
 const partition = kafkaRecords(LINES, 1)[0]!
 
+/** Runs `hold` with each bulk body a member's client is about to send, and sends it once `hold` resolves. */
+function beforeBulk(c: Client, hold: (body: string) => Promise<void>): void {
+  const bulk = c.bulk.bind(c) as (...args: unknown[]) => Promise<unknown>
+  c.bulk = (async (params: { body: string }, ...rest: unknown[]) => {
+    await hold(String(params.body))
+    return bulk(params, ...rest)
+  }) as unknown as typeof c.bulk
+}
+
 describe('two writers on one stream', () => {
   test('alternating with overlapping replays (rebalances) keep one chain, no epoch', async () => {
     const a = await member()
@@ -88,16 +97,14 @@ describe('two writers on one stream', () => {
     let bothArrived: () => void = () => undefined
     const barrier = new Promise<void>((r) => (bothArrived = r))
     for (const c of clients) {
-      const bulk = c.bulk.bind(c)
       let armed = true
-      c.bulk = (async (params: { body: string }, ...rest: unknown[]) => {
-        if (armed && String(params.body).includes(`"_index":"${LEDGER}"`)) {
+      beforeBulk(c, async (body) => {
+        if (armed && body.includes(`"_index":"${LEDGER}"`)) {
           armed = false
           if (++arrived === 2) bothArrived()
           await barrier
         }
-        return (bulk as (...args: unknown[]) => Promise<unknown>)(params, ...rest)
-      }) as unknown as typeof c.bulk
+      })
     }
     await Promise.all([a.handle(partition.slice(5, 12)), b.handle(partition.slice(5, 20))])
     expect(arrived).toBe(2)
@@ -119,15 +126,12 @@ describe('two writers on one stream', () => {
     await a.handle(partition.slice(0, 10))
     // b has read the head and written its ledger documents; its head update is held back until a,
     // which owns the partition now, has ledgered further (other batch boundaries) and moved the head.
-    const bClient = clients[1]!
-    const bulk = bClient.bulk.bind(bClient)
     let release: () => void = () => undefined
     const gate = new Promise<void>((r) => (release = r))
     let held = 0
-    bClient.bulk = (async (params: { body: string }, ...rest: unknown[]) => {
-      if (String(params.body).includes(`"_index":"${HEADS}"`) && held++ === 0) await gate
-      return (bulk as (...args: unknown[]) => Promise<unknown>)(params, ...rest)
-    }) as unknown as typeof bClient.bulk
+    beforeBulk(clients[1]!, async (body) => {
+      if (body.includes(`"_index":"${HEADS}"`) && held++ === 0) await gate
+    })
     const bDone = b.handle(partition.slice(10, 20))
     while (held === 0) await new Promise((r) => setTimeout(r, 5))
     await a.handle(partition.slice(10, 25))
