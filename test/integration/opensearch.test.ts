@@ -2,9 +2,10 @@
  * Against a real OpenSearch, when OPENSEARCH_URL is set (OPENSEARCH_USERNAME / OPENSEARCH_PASSWORD,
  * OPENSEARCH_CA for a private CA, OPENSEARCH_INSECURE=1 for a throwaway self-signed cluster). Everything
  * is created under a random prefix and deleted afterwards. Without OPENSEARCH_URL the suite is skipped.
- * e.g. docker run -p 9200:9200 -e discovery.type=single-node -e DISABLE_SECURITY_PLUGIN=true opensearchproject/opensearch:2
+ * npm run services:up starts a real node on loopback.
  */
-import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { afterAll, beforeAll, expect, test } from 'vitest'
+import { describeOpenSearch, opensearchUrl as url } from '../helpers/real-servers.js'
 import { randomBytes } from 'node:crypto'
 import type { Client } from '@opensearch-project/opensearch'
 import { createOpenSearchClient } from '../../src/sinks/opensearch/client.js'
@@ -16,12 +17,7 @@ import { templateName } from '../../src/lifecycle/index-template.js'
 import { OpenSearchStore } from '../../src/store/opensearch-store.js'
 import { deniedEvent, okEvent } from '../sinks/opensearch/fixtures.js'
 
-const url = process.env.OPENSEARCH_URL
-if (url === undefined || url === '') {
-  console.log('test/integration/opensearch.test.ts: skipped, set OPENSEARCH_URL to run against a real OpenSearch')
-}
-
-describe.skipIf(url === undefined || url === '')('real OpenSearch (OPENSEARCH_URL)', () => {
+describeOpenSearch('sink, setup and store', () => {
   const prefix = `envoy-audit-it-${randomBytes(4).toString('hex')}`
   const lifecycle = loadLifecycleConfig({ eventsAlias: `${prefix}-events`, findingsAlias: `${prefix}-findings`, policyId: `${prefix}-retention`, replicas: 0 })
   let client: Client

@@ -1,5 +1,5 @@
 /**
- * The service against REAL Kafka and OpenSearch (the docker-compose.yml stack), when both
+ * The service against REAL Kafka and OpenSearch (npm run services:up, or the docker-compose.yml stack), when both
  * KAFKA_BROKERS and OPENSEARCH_URL are set; skipped with a message otherwise. Optional:
  * OPENSEARCH_USERNAME / OPENSEARCH_PASSWORD and OPENSEARCH_CA_FILE for the security plugin's TLS.
  */
@@ -8,15 +8,13 @@ import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Kafka, logLevel } from 'kafkajs'
-import { describe, expect, test } from 'vitest'
+import { expect, test } from 'vitest'
+import { describeKafkaAndOpenSearch, kafkaBrokers as brokers, opensearchUrl } from '../helpers/real-servers.js'
 import { startService, waitFor } from '../helpers/service-process.js'
 
-const brokers = process.env.KAFKA_BROKERS?.split(',').filter(Boolean) ?? []
-const osUrl = process.env.OPENSEARCH_URL ?? ''
-const enabled = brokers.length > 0 && osUrl !== ''
-if (!enabled) console.info('real-stack run test skipped: set KAFKA_BROKERS and OPENSEARCH_URL (docker compose up) to run it')
+const osUrl = opensearchUrl ?? ''
 
-describe.skipIf(!enabled)('envoy-audit run against real Kafka and OpenSearch', () => {
+describeKafkaAndOpenSearch('envoy-audit run', () => {
   test('records are indexed under their deterministic ids and junk reaches the DLQ topic', async () => {
     const topic = `envoy-audit-it-${randomUUID()}`
     const alias = `envoy-audit-it-${Date.now()}`

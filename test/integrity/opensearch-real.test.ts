@@ -2,9 +2,10 @@
  * The OpenSearch ledger against a real cluster, when one is given: OPENSEARCH_URL (and
  * OPENSEARCH_USERNAME/OPENSEARCH_PASSWORD, OPENSEARCH_INSECURE=1 for a self-signed test cluster).
  * Everything is created under a unique prefix through `setup`'s own code and deleted afterwards.
- * Without OPENSEARCH_URL the suite is skipped, and says so.
+ * Without OPENSEARCH_URL the suite is skipped, and says so (npm run services:up starts a real node).
  */
-import { describe, test, expect, beforeAll, afterAll } from 'vitest'
+import { test, expect, beforeAll, afterAll } from 'vitest'
+import { describeOpenSearch, opensearchUrl as url } from '../helpers/real-servers.js'
 import type { Client } from '@opensearch-project/opensearch'
 import { createOpenSearchClient } from '../../src/sinks/opensearch/client.js'
 import { loadConnectionConfig } from '../../src/sinks/opensearch/config.js'
@@ -14,13 +15,7 @@ import { templateName } from '../../src/lifecycle/index-template.js'
 import { ensureIntegrityIndices } from '../../src/integrity/opensearch-indices.js'
 import { ingestFile, kinds, verify, writer, type Names } from './opensearch-harness.js'
 
-const url = process.env.OPENSEARCH_URL === '' ? undefined : process.env.OPENSEARCH_URL
-
-describe.runIf(url === undefined)('OpenSearch ledger against a real cluster', () => {
-  test.skip('skipped: set OPENSEARCH_URL (and OPENSEARCH_USERNAME/OPENSEARCH_PASSWORD, OPENSEARCH_INSECURE=1) to run it', () => undefined)
-})
-
-describe.runIf(url !== undefined)('OpenSearch ledger against a real cluster (OPENSEARCH_URL)', () => {
+describeOpenSearch('integrity ledger', () => {
   const prefix = `ea-it-${Date.now().toString(36)}`
   const names: Names = { eventsAlias: `${prefix}-events`, findingsAlias: `${prefix}-findings`, indexPrefix: `${prefix}-integrity` }
   const lifecycle = loadLifecycleConfig({ eventsAlias: names.eventsAlias, findingsAlias: names.findingsAlias, policyId: `${prefix}-retention`, replicas: 0, refreshInterval: '1s' })
