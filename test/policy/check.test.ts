@@ -15,6 +15,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { compilePolicies } from '../../src/policy/evaluator.js'
+import { loadPolicies } from '../../src/policy/loader.js'
 import { inventoryFrom } from '../../src/policy/inventory.js'
 import { meshConfigFrom } from '../../src/policy/mesh-config.js'
 import { MTLS_INBOUND_LINE, RBAC_DENIED_PLAINTEXT_LINE } from '../detect/fixtures.js'
@@ -106,11 +107,25 @@ describe('as a pipeline stage', () => {
     expect(out.deadLetters[0]).toMatchObject({ reason: 'EA_TRANSFORM_FAILED', raw: MTLS_INBOUND_LINE, event_id: events([MTLS_INBOUND_LINE])[0]!.event.id })
     expect(out.deadLetters[0]!.message).toMatch(/^stage policy-check: Error: boom/)
   })
-  test('built from a policy directory: the seed-000 policy lets an unexpected identity through (no finding: logs agree)', () => {
-    const stage = policyCheckStageFromFiles([fileURLToPath(new URL('../fixtures/policy/seed-000.yaml', import.meta.url))], { inventory })
-    const out = stage.process(events([MTLS_INBOUND_LINE]))
+  test('built from a policy directory: the seed-000 policies are checked against the line and agree with it (ALLOW, no finding)', () => {
+    const seed = fileURLToPath(new URL('../fixtures/policy/seed-000.yaml', import.meta.url))
+    const stage = policyCheckStageFromFiles([seed], { inventory })
+    const [e] = events([MTLS_INBOUND_LINE])
+    // The positive verdict: the line was decided (not skipped) and the declared policy agrees with it.
+    const set = loadPolicies([seed])
+    const { stats } = checkEvents([e!], { set, evaluator: compilePolicies(set, meshConfigFrom({})), inventory })
+    expect(stats).toMatchObject({ events: 1, checked: 1, agree: 1, gaps: 0, drift: 0 })
+    const out = stage.process([e!])
     expect(out.events).toHaveLength(1)
     expect(out.events[0]!.audit.finding_codes ?? []).not.toContain('policy_violation')
+  })
+  test('built from a policy directory: a declared DENY that the log contradicts becomes a finding on the event', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'stage-'))
+    writeFileSync(join(dir, 'deny.yaml'), ap('default', '{ selector: { matchLabels: { app: echo } }, action: DENY, rules: [{ to: [{ operation: { methods: ["GET"] } }] }] }', 'deny-get'))
+    const out = policyCheckStageFromFiles([dir], { inventory }).process(events([MTLS_INBOUND_LINE]))
+    expect(out.events).toHaveLength(1)
+    expect(out.events[0]!.audit.finding_codes).toContain('policy_violation')
+    expect(out.events[0]!.audit.findings?.find((f) => f.code === 'policy_violation')).toMatchObject({ severity: 'high', policy: 'ns[default]-policy[deny-get]-rule[0]' })
   })
   test('fails at startup on a missing path or an invalid manifest, naming it', () => {
     expect(() => policyCheckStageFromFiles(['/nonexistent-policy-dir'])).toThrow(/nonexistent-policy-dir/)
