@@ -4,11 +4,12 @@
  * Skipped, with a message, where /usr/bin/chromium is not installed (`apt-get install -y chromium`).
  */
 import { execFile } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { promisify } from 'node:util'
+import { inflateSync } from 'node:zlib'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { generateMeshTraffic, linesByFile } from '../../src/demo/mesh-traffic.js'
 import { DuckDbStore } from '../../src/store/duckdb-store.js'
@@ -103,9 +104,59 @@ describe.skipIf(!haveChromium)('the HTML report in headless Chromium', () => {
   test('prints to PDF and screenshots without errors', async () => {
     const pdf = join(dir, 'report.pdf')
     const png = join(dir, 'report.png')
-    await run(CHROMIUM, [...chromiumArgs('pdf'), `--print-to-pdf=${pdf}`, '--no-pdf-header-footer', pathToFileURL(reportPath).href], { timeout: 60_000 })
-    await run(CHROMIUM, [...chromiumArgs('png'), '--window-size=1280,2000', `--screenshot=${png}`, pathToFileURL(reportPath).href], { timeout: 60_000 })
-    expect(statSync(pdf).size).toBeGreaterThan(20_000)
-    expect(statSync(png).size).toBeGreaterThan(50_000)
+    const printed = await run(CHROMIUM, [...chromiumArgs('pdf'), ...logging, `--print-to-pdf=${pdf}`, '--no-pdf-header-footer', pathToFileURL(reportPath).href], { timeout: 60_000 })
+    const shot = await run(CHROMIUM, [...chromiumArgs('png'), ...logging, '--window-size=1280,2000', `--screenshot=${png}`, pathToFileURL(reportPath).href], { timeout: 60_000 })
+    // The page itself logged nothing (a script error, a failed load, a console.error would show here).
+    expect(pageErrors(printed.stderr)).toEqual([])
+    expect(pageErrors(shot.stderr)).toEqual([])
+
+    const p = readFileSync(pdf)
+    expect(p.subarray(0, 5).toString('latin1')).toBe('%PDF-')
+    expect(p.subarray(-8).toString('latin1')).toMatch(/%%EOF\s*$/)
+    expect(p.toString('latin1').match(/\/Type\s*\/Page[^s]/g)?.length ?? 0).toBeGreaterThanOrEqual(1)
+
+    const image = pngSummary(readFileSync(png))
+    expect([image.width, image.height]).toEqual([1280, 2000])
+    // Not a blank page: a blank screenshot has a handful of distinct rows, the report's text, tables and
+    // graph give hundreds.
+    expect(image.distinctRows).toBeGreaterThan(200)
+  })
+
+  test('the page-error check catches what it claims to (a page that logs an error)', async () => {
+    const bad = join(dir, 'bad.html')
+    writeFileSync(bad, '<html><body><p>x</p><script>console.error("report broke")</script></body></html>')
+    const r = await run(CHROMIUM, [...chromiumArgs('bad'), ...logging, '--dump-dom', pathToFileURL(bad).href], { timeout: 60_000, maxBuffer: 64 << 20 })
+    expect(pageErrors(r.stderr).join('\n')).toContain('report broke')
   })
 })
+
+/** Chromium logs the page's console messages (errors, uncaught exceptions) to stderr as CONSOLE lines. */
+const logging = ['--enable-logging=stderr', '--v=0']
+function pageErrors(stderr: string): string[] {
+  return stderr.split('\n').filter((l) => /:CONSOLE[:(]/.test(l) || /Uncaught|net::ERR_/.test(l))
+}
+
+/** Width, height and the number of distinct scanlines (as filtered bytes) of a non-interlaced PNG. */
+function pngSummary(buf: Buffer): { width: number; height: number; distinctRows: number } {
+  expect(buf.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]))).toBe(true)
+  let pos = 8
+  let width = 0
+  let height = 0
+  const idat: Buffer[] = []
+  while (pos < buf.length) {
+    const len = buf.readUInt32BE(pos)
+    const type = buf.subarray(pos + 4, pos + 8).toString('latin1')
+    const data = buf.subarray(pos + 8, pos + 8 + len)
+    if (type === 'IHDR') {
+      width = data.readUInt32BE(0)
+      height = data.readUInt32BE(4)
+    } else if (type === 'IDAT') idat.push(data)
+    pos += 12 + len
+  }
+  const raw = inflateSync(Buffer.concat(idat))
+  const rowBytes = raw.length / height
+  expect(Number.isInteger(rowBytes)).toBe(true)
+  const rows = new Set<string>()
+  for (let y = 0; y < height; y++) rows.add(raw.subarray(y * rowBytes, (y + 1) * rowBytes).toString('base64'))
+  return { width, height, distinctRows: rows.size }
+}
