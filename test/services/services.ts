@@ -143,9 +143,17 @@ function mavenCopy(o: ServicesOptions, profile: string, outDir: string, extra: s
   rmSync(outDir, { recursive: true, force: true })
   mkdirSync(outDir, { recursive: true })
   o.log(`fetching ${profile} from Maven Central (or the Maven cache) into ${outDir}`)
-  execFileSync('mvn', ['-q', '-B', '-Dstyle.color=never', '-f', pom, '-P', profile, ...extra, 'dependency:copy-dependencies', `-DoutputDirectory=${outDir}`], {
-    stdio: ['ignore', 'inherit', 'inherit'],
-  })
+  try {
+    execFileSync('mvn', ['-q', '-B', '-f', pom, '-P', profile, ...extra, 'dependency:copy-dependencies', `-DoutputDirectory=${outDir}`], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      encoding: 'utf8',
+    })
+  } catch (err) {
+    const e = err as { stdout?: string; stderr?: string }
+    // eslint-disable-next-line no-control-regex
+    const out = `${e.stdout ?? ''}${e.stderr ?? ''}`.replace(/\x1b\[[0-9;]*m/g, '').trim()
+    throw new Error(`mvn could not fetch profile ${profile} (Maven Central reachable? versions in test/services/pom.xml):\n${out}`)
+  }
   writeFileSync(join(outDir, '.complete'), new Date().toISOString())
 }
 
