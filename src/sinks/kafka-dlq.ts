@@ -8,13 +8,14 @@
  * A successful write is the acknowledgement of those records (acks=-1 by default). A failed write
  * throws EA_DLQ_UNAVAILABLE; the source then commits nothing past those records and re-delivers.
  */
-import { Kafka, Partitioners, CompressionTypes, type KafkaConfig, type Message, type Producer } from 'kafkajs'
+import { Kafka, Partitioners, type KafkaConfig, type Message, type Producer } from 'kafkajs'
 import { z } from 'zod'
 import { EnvoyAuditError } from '../errors.js'
 import type { DeadLetterSink } from '../pipeline/component.js'
 import { originalBytes } from '../pipeline/dead-letter.js'
 import { compileDeadLetterSerializer, type DeadLetter, type Serializer } from '../schema/audit-event.js'
 import { buildKafkaConfig, silentLogger, type ClientDeps } from '../sources/kafka/client.js'
+import { compressionType, kafkaCodecName } from '../sources/kafka/codecs.js'
 import { kafkaConnectionSchema, topicName, type KafkaConnectionConfig } from '../sources/kafka/config.js'
 import { loadConfigSection } from '../config/validate.js'
 
@@ -24,8 +25,8 @@ export const kafkaDlqConfigSchema = kafkaConnectionSchema
     topic: topicName,
     /** -1: all in-sync replicas. A dead letter is the only copy of a record once its offset is committed. */
     acks: z.union([z.literal(-1), z.literal(1)]).default(-1),
-    /** gzip is the only codec kafkajs has built in. */
-    compression: z.enum(['gzip', 'none']).default('gzip'),
+    /** Any codec Kafka has: none, gzip, snappy, lz4, zstd (src/sources/kafka/codecs.ts). */
+    compression: kafkaCodecName.default('gzip'),
     format: z.enum(['raw', 'json']).default('raw'),
     /** Broker-side wait for the acks, per produce request. */
     ackTimeoutMs: z.number().int().min(100).max(300_000).default(30_000),
@@ -133,7 +134,7 @@ export function createKafkaDeadLetterSink(cfg: KafkaDlqConfig, deps: KafkaDlqDep
           topic: cfg.topic,
           acks: cfg.acks,
           timeout: cfg.ackTimeoutMs,
-          compression: cfg.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None,
+          compression: compressionType(cfg.compression),
           messages: deadLetters.map(toMessage),
         })
         written += deadLetters.length

@@ -9,3 +9,4 @@ export {
 } from './config.js'
 export { buildKafkaConfig, type KafkaLogger } from './client.js'
 export { PartitionTracker, InFlightBudget, jitteredBackoff } from './ack-tracker.js'
+export { registerKafkaCodecs, compressionType, KAFKA_CODECS, type KafkaCodecName } from './codecs.js'

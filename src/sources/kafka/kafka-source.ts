@@ -13,15 +13,15 @@
  * - close(): stop fetching (pause all, stay in the group), wait for in-flight acks up to
  *   drainTimeoutMs, commit explicit offsets (commitOffsets() without arguments commits nothing when
  *   autoCommit is off), then leave the group and disconnect.
- * - Decompression: gzip is built into kafkajs. A snappy, lz4 or zstd batch makes kafkajs fail the fetch
- *   (KafkaJSNotImplemented): the consumer stops for good, `stopped` rejects with EA_SOURCE_UNAVAILABLE
- *   and nothing past the last acknowledged record is committed. Producers must use gzip or none.
+ * - Decompression: all five codecs Kafka has (none, gzip, snappy, lz4, zstd) decode; snappy, lz4 and
+ *   zstd are registered with kafkajs by codecs.ts, in the frame formats the Java client writes.
  */
 import { Kafka, type Consumer, type EachBatchPayload, type KafkaConfig, type KafkaMessage } from 'kafkajs'
 import { EnvoyAuditError, errorCodeOf } from '../../errors.js'
 import type { BatchHandler, RawRecord, Source } from '../../pipeline/component.js'
 import { InFlightBudget, jitteredBackoff, PartitionTracker, type Chunk } from './ack-tracker.js'
 import { buildKafkaConfig, silentLogger, type ClientDeps } from './client.js'
+import { registerKafkaCodecs } from './codecs.js'
 import type { KafkaSourceConfig } from './config.js'
 import { headersToStrings, RateLimitedLog } from './util.js'
 
@@ -56,6 +56,7 @@ export interface KafkaSource extends Source {
 const key = (topic: string, partition: number): string => `${topic}/${partition}`
 
 export function createKafkaSource(cfg: KafkaSourceConfig, deps: KafkaSourceDeps = {}): KafkaSource {
+  registerKafkaCodecs()
   const logger = deps.logger ?? silentLogger
   const random = deps.random ?? Math.random
   const budget = new InFlightBudget(cfg.inFlight.maxRecords, cfg.inFlight.maxBytes)
