@@ -12,6 +12,7 @@
 import type { Client } from '@opensearch-project/opensearch'
 import { EnvoyAuditError } from '../errors.js'
 import { DENIED_QUERY, FIELDS } from '../store/opensearch-queries.js'
+import { compositeAll, type CompositeBucket, type CompositeKey } from '../store/opensearch-read.js'
 import type {
   DeniedRow, ExpandRow, FlowEdge, FlowFilter, FrontierEntry, GraphNode, HuntBackend, HuntRange, InventoryEntry,
 } from './backend.js'
@@ -19,11 +20,8 @@ import { pairKey } from './backend.js'
 import { kindOfNode, spiffeParts } from './identity.js'
 
 type Json = Record<string, unknown>
-type Key = Record<string, string | number | boolean | null>
-interface Bucket extends Json {
-  key: Key
-  doc_count: number
-}
+type Key = CompositeKey
+type Bucket = CompositeBucket
 
 const TUPLE = {
   reporter: FIELDS.reporter, src_spiffe: FIELDS.src_spiffe, src_ns: FIELDS.src_ns, src_sa: FIELDS.src_sa, src_wl: FIELDS.src_wl,
@@ -369,31 +367,9 @@ export class OpenSearchHuntBackend implements HuntBackend {
     this.tuples = []
   }
 
-  private async composite(filters: Json[], sub: Json): Promise<Bucket[]> {
-    const out: Bucket[] = []
-    let after: Key | undefined
-    for (;;) {
-      const composite: Json = { size: this.pageSize, sources: SOURCES }
-      if (after !== undefined) composite.after = after
-      const body = await this.search({ size: 0, query: { bool: { filter: filters } }, aggs: { tuples: { composite, aggs: sub } } })
-      const agg = (body.aggregations as { tuples?: { buckets: Bucket[]; after_key?: Key } } | undefined)?.tuples
-      const buckets = agg?.buckets ?? []
-      out.push(...buckets)
-      if (out.length > this.maxBuckets) throw new EnvoyAuditError('EA_STORE_QUERY', `hunt aggregation over ${this.options.index} exceeds ${this.maxBuckets} buckets; narrow the time range`)
-      if (buckets.length < this.pageSize || agg?.after_key === undefined) return out
-      after = agg.after_key
-    }
-  }
-
-  private async search(body: Json): Promise<Json> {
-    try {
-      const res = await this.client.search({ index: this.options.index, body: body as never, ignore_unavailable: true } as never)
-      return res.body as unknown as Json
-    } catch (err) {
-      const e = err as { statusCode?: number; body?: { error?: { type?: string; reason?: string } }; message?: string }
-      if (e.statusCode === 404) return { aggregations: {} }
-      const detail = e.body?.error !== undefined ? `${e.body.error.type ?? ''}: ${e.body.error.reason ?? ''}` : (e.message ?? String(err))
-      throw new EnvoyAuditError('EA_STORE_QUERY', `opensearch hunt query failed${e.statusCode !== undefined ? ` (HTTP ${e.statusCode})` : ''}: ${detail}`, { cause: err })
-    }
+  /** Every tuple bucket of the filtered lines (opensearch-read.ts pages it within search.max_buckets). */
+  private composite(filters: Json[], sub: Json): Promise<Bucket[]> {
+    const target = { client: this.client, index: this.options.index, what: 'opensearch hunt query' }
+    return compositeAll(target, { bool: { filter: filters } }, SOURCES, sub, { pageSize: this.pageSize, maxKeys: this.maxBuckets })
   }
 }

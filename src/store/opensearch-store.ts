@@ -1,7 +1,8 @@
 /**
  * AuditStore over OpenSearch, so `report`, `flows` and `hunt` run against the SIEM's indices. Writes go
  * through the OpenSearch sink (same bulk, retry and replay rules); reads are aggregations computed in
- * OpenSearch, composite aggregations paged with after_key, bounded by `maxBuckets`. Rows are merged in
+ * OpenSearch, composite aggregations paged with after_key, bounded by `maxBuckets` (opensearch-read.ts keeps
+ * each request within search.max_buckets and index.max_result_window). Rows are merged in
  * memory only where several composite keys resolve to one row key (e.g. a SPIFFE ID seen from many IPs).
  *
  * Known difference from the embedded store: DuckDB's edge queries drop the client-side line of a
@@ -21,27 +22,30 @@ import { OpenSearchSink } from '../sinks/opensearch/sink.js'
 import {
   boolQuery, compositeSources, COVERAGE_FIELDS, COVERAGE_SUB_AGGS, coverageKey, DESTINATION_FIELDS, destinationKey,
   EDGE_SUB_AGGS, EGRESS_QUERY, egressDestination, namespaceFilter, rangeFilter, SOURCE_FIELDS, sourceKey, TIME_AGGS,
-  type BucketKey, type FieldName,
+  type FieldName,
 } from './opensearch-queries.js'
+import { compositeAll, hitsAll, searchOnce, type CompositeBucket, type ReadTarget } from './opensearch-read.js'
 import type {
   AuditStore, CoverageDimension, CoverageRow, EdgeQuery, EdgeRow, EgressRow, EventQuery, FindingCountRow, StoreSummary, TimeRange,
 } from './store.js'
 
 type Json = Record<string, unknown>
-interface Bucket extends Json {
-  key: BucketKey
-  doc_count: number
-}
+type Bucket = CompositeBucket
 
 export const openSearchStoreConfigSchema = z
   .object({
     /** Read targets: the aliases (all generations behind them are searched). */
     eventsIndex: z.string().min(1).max(500).default('envoy-audit-events'),
     findingsIndex: z.string().min(1).max(500).default('envoy-audit-findings'),
-    /** Composite page size and the most buckets one query may walk before failing. */
+    /**
+     * Composite page size (keys per request; halved while the cluster refuses a page for search.max_buckets)
+     * and the most groups one query may walk before failing.
+     */
     pageSize: z.number().int().min(10).max(10_000).default(1000),
     maxBuckets: z.number().int().min(100).max(10_000_000).default(200_000),
-    defaultEventLimit: z.number().int().min(1).max(10_000).default(1000),
+    /** Events per request when listing events; more are paged with search_after in a point in time. */
+    hitsPageSize: z.number().int().min(1).max(10_000).default(1000),
+    defaultEventLimit: z.number().int().min(1).max(1_000_000).default(1000),
     defaultEdgeLimit: z.number().int().min(1).max(1_000_000).default(1000),
   })
   .strict()
@@ -96,7 +100,10 @@ export class OpenSearchStore implements AuditStore {
       this.sink = new OpenSearchSink({ client: this.requireClient(), config: loadSinkConfig(this.options.sink ?? {}) })
       await this.sink.start()
     }
-    return this.sink.write(events)
+    const result = await this.sink.write(events)
+    // Search is near-real-time (refresh_interval 5s in the templates): this store's next query must see what it just wrote.
+    await this.client?.indices.refresh({ index: `${this.config.eventsIndex},${this.config.findingsIndex}` }, { ignore: [404] }).catch(() => undefined)
+    return result
   }
 
   async summary(range?: TimeRange): Promise<StoreSummary> {
@@ -204,12 +211,12 @@ export class OpenSearchStore implements AuditStore {
   async events(query: EventQuery = {}): Promise<AuditEvent[]> {
     const filters = [...rangeFilter(query), ...namespaceFilter(query.namespace)]
     if (query.finding !== undefined) filters.push({ term: { 'audit.finding_codes': query.finding } })
-    const body = await this.search(this.config.eventsIndex, {
-      size: Math.min(query.limit ?? this.config.defaultEventLimit, 10_000),
-      query: boolQuery(filters),
-      sort: [{ '@timestamp': { order: 'desc' } }, { 'event.id': { order: 'asc' } }],
+    // event.id is unique: the tiebreaker search_after needs to page without skipping or repeating.
+    const sort = [{ '@timestamp': { order: 'desc' } }, { 'event.id': { order: 'asc' } }]
+    const hits = await hitsAll(this.target(this.config.eventsIndex), boolQuery(filters), sort, query.limit ?? this.config.defaultEventLimit, {
+      pageSize: this.config.hitsPageSize,
     })
-    return ((body.hits as { hits: { _source: AuditEvent }[] }).hits ?? []).map((h) => h._source)
+    return hits.map((h) => h._source as unknown as AuditEvent)
   }
 
   private requireClient(): Client {
@@ -217,38 +224,20 @@ export class OpenSearchStore implements AuditStore {
     return this.client
   }
 
-  private async search(index: string, body: Json): Promise<Json> {
-    try {
-      const res = await this.requireClient().search({ index, body: body as never, ignore_unavailable: true } as never)
-      return res.body as unknown as Json
-    } catch (err) {
-      const e = err as { statusCode?: number; body?: { error?: { type?: string; reason?: string } }; message?: string }
-      if (e.statusCode === 404) return { hits: { total: { value: 0 }, hits: [] }, aggregations: {} }
-      const detail = e.body?.error !== undefined ? `${e.body.error.type ?? ''}: ${e.body.error.reason ?? ''}` : (e.message ?? String(err))
-      throw new EnvoyAuditError('EA_STORE_QUERY', `opensearch query on ${index} failed${e.statusCode !== undefined ? ` (HTTP ${e.statusCode})` : ''}: ${detail}`, { cause: err })
-    }
+  private target(index: string): ReadTarget {
+    return { client: this.requireClient(), index, what: 'opensearch query' }
+  }
+
+  private search(index: string, body: Json): Promise<Json> {
+    return searchOnce(this.target(index), body)
   }
 
   private composite(index: string, filters: Json[], fields: readonly FieldName[], sub: Json): Promise<Bucket[]> {
     return this.compositeRaw(index, filters, compositeSources([...fields]), sub)
   }
 
-  /** Walks every page of a composite aggregation (after_key), failing past maxBuckets. */
-  private async compositeRaw(index: string, filters: Json[], sources: Json[], sub: Json): Promise<Bucket[]> {
-    const out: Bucket[] = []
-    let after: BucketKey | undefined
-    for (;;) {
-      const composite: Json = { size: this.config.pageSize, sources }
-      if (after !== undefined) composite.after = after
-      const body = await this.search(index, { size: 0, query: boolQuery(filters), aggs: { groups: { composite, aggs: sub } } })
-      const agg = (body.aggregations as { groups?: { buckets: Bucket[]; after_key?: BucketKey } } | undefined)?.groups
-      const buckets = agg?.buckets ?? []
-      out.push(...buckets)
-      if (out.length > this.config.maxBuckets) {
-        throw new EnvoyAuditError('EA_STORE_QUERY', `aggregation over ${index} exceeds maxBuckets (${this.config.maxBuckets}); narrow the time range`)
-      }
-      if (buckets.length < this.config.pageSize || agg?.after_key === undefined) return out
-      after = agg.after_key
-    }
+  /** Every page of a composite aggregation (after_key), split under search.max_buckets, failing past maxBuckets groups. */
+  private compositeRaw(index: string, filters: Json[], sources: Json[], sub: Json): Promise<Bucket[]> {
+    return compositeAll(this.target(index), boolQuery(filters), sources, sub, { pageSize: this.config.pageSize, maxKeys: this.config.maxBuckets })
   }
 }

@@ -1,50 +1,50 @@
 /**
- * Query DSL and aggregations for the test server: only the subset the product issues (the store's
- * queries and setup's checks). Anything else is answered with a 400 `parsing_exception`, so a query the
- * product starts sending without this file learning it fails loudly instead of matching everything.
+ * Query DSL for the test server: only the subset the product issues (the store's queries, setup's
+ * checks, the monitors' inputs), read by the mapped type of each field as OpenSearch does (field-values.ts,
+ * dates.ts). Anything else is refused with a 400, so a query the product starts sending without this file
+ * learning it fails loudly instead of matching everything. Errors have OpenSearch's shapes: a request
+ * that does not parse is a top-level `parsing_exception`; a value a field cannot take (a date that does not
+ * parse, `abc` for a long, a bad IP) fails on the shard, which OpenSearch reports as a 400
+ * `search_phase_execution_exception` whose root cause names it.
  */
+import { DateParseError, parseDateBound } from './dates.js'
+import { compareKeys, indexedValue, ipBytes, ipMatches, sortKey, valuesAt, type FieldType } from './field-values.js'
+import { isIP } from 'node:net'
 
+export { valuesAt } from './field-values.js'
 export type Doc = Record<string, unknown>
 type Json = Record<string, unknown>
 
+/** The request does not parse (or uses what the test server does not model): top-level 400 parsing_exception. */
 export class QueryError extends Error {}
 
-/** Every value at a dotted path, flattening arrays on the way (OpenSearch fields are multi-valued). */
-export function valuesAt(doc: unknown, path: string): unknown[] {
-  let current: unknown[] = [doc]
-  for (const part of path.split('.')) {
-    const next: unknown[] = []
-    for (const v of current) {
-      if (v === null || typeof v !== 'object') continue
-      const child = Object.hasOwn(v, part) ? (v as Json)[part] : undefined
-      if (Array.isArray(child)) next.push(...child)
-      else if (child !== undefined) next.push(child)
-    }
-    current = next
+/** A shard refused the request: OpenSearch wraps it in search_phase_execution_exception. */
+export class ShardError extends Error {
+  constructor(
+    readonly type: string,
+    reason: string,
+    readonly status = 400,
+    readonly causedBy?: { type: string; reason: string },
+  ) {
+    super(reason)
   }
-  return current.filter((v) => v !== null && v !== undefined)
 }
 
-function comparable(v: unknown): number | string {
-  if (typeof v === 'number') return v
-  if (typeof v === 'boolean') return v ? 1 : 0
-  const s = String(v)
-  // Dates compare as instants, so `gte: '2024-01-01'` matches '2024-01-01T00:00:00.000Z'.
-  if (/^\d{4}-\d{2}-\d{2}/.test(s)) {
-    const t = Date.parse(s)
-    if (!Number.isNaN(t)) return t
-  }
-  return s
+export interface SearchContext {
+  /** Mapped types of the searched indices' fields (dotted paths). */
+  types: Map<string, FieldType>
+  /** `now` of date math, epoch ms. */
+  now: number
 }
 
-function sameValue(a: unknown, b: unknown): boolean {
-  if (typeof a === 'boolean' || typeof b === 'boolean') return String(a) === String(b)
-  return comparable(a) === comparable(b)
-}
+const typeOf = (ctx: SearchContext, field: string): FieldType | undefined => ctx.types.get(field)
 
-function wildcardRegex(pattern: string): RegExp {
-  const escaped = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')
-  return new RegExp(`^${escaped}$`, 's')
+/** Values of a field as the index holds them (dates as epoch ms, booleans as booleans, ...). */
+export function fieldValues(doc: Doc, field: string, ctx: SearchContext): unknown[] {
+  const type = typeOf(ctx, field)
+  const raw = valuesAt(doc, field)
+  if (type === undefined) return raw
+  return raw.map((v) => indexedValue(v, type)).filter((v) => v !== undefined)
 }
 
 function single(obj: unknown, what: string): [string, unknown] {
@@ -59,64 +59,149 @@ function asList(v: unknown): unknown[] {
   return Array.isArray(v) ? v : [v]
 }
 
+function dateBound(value: unknown, roundUp: boolean, ctx: SearchContext, format?: string): number {
+  try {
+    return parseDateBound(value, { roundUp, now: ctx.now, ...(format === undefined ? {} : { format }) })
+  } catch (err) {
+    if (err instanceof DateParseError && /not modelled/.test(err.message)) throw new QueryError(err.message)
+    if (err instanceof DateParseError) throw new ShardError('parse_exception', err.message)
+    throw err
+  }
+}
+
+function createFailure(reason: string, cause: string): ShardError {
+  return new ShardError('query_shard_exception', `failed to create query: ${reason}`, 400, { type: cause, reason })
+}
+
+/** A term value as the field's type reads it; the predicate a stored value must pass. */
+function termMatcher(field: string, value: unknown, ctx: SearchContext): (v: unknown) => boolean {
+  switch (typeOf(ctx, field)) {
+    case 'date': {
+      const lo = dateBound(value, false, ctx)
+      const hi = dateBound(value, true, ctx)
+      return (v) => (v as number) >= lo && (v as number) <= hi
+    }
+    case 'boolean': {
+      const b = value === true || value === 'true' ? true : value === false || value === 'false' ? false : undefined
+      if (b === undefined) throw createFailure(`Failed to parse value [${String(value)}] as only [true] or [false] are allowed.`, 'illegal_argument_exception')
+      return (v) => v === b
+    }
+    case 'number': {
+      const n = typeof value === 'number' ? value : String(value).trim() === '' ? NaN : Number(value)
+      if (Number.isNaN(n)) throw createFailure(`For input string: "${String(value)}"`, 'number_format_exception')
+      return (v) => v === n
+    }
+    case 'ip': {
+      const text = String(value)
+      if (isIP(text.split('/')[0]!) === 0) throw createFailure(`'${text}' is not an IP string literal.`, 'illegal_argument_exception')
+      return (v) => ipMatches(String(v), text)
+    }
+    case 'keyword':
+      return (v) => v === String(value)
+    default:
+      return (v) => sameLoose(v, value)
+  }
+}
+
+function sameLoose(a: unknown, b: unknown): boolean {
+  if (typeof a === 'boolean' || typeof b === 'boolean') return String(a) === String(b)
+  return sortKey(a, undefined) === sortKey(b, undefined)
+}
+
+const RANGE_KEYS = new Set(['gt', 'gte', 'lt', 'lte', 'from', 'to', 'include_lower', 'include_upper', 'format', 'time_zone', 'boost'])
+
+/** Bounds of a range query, including the from/to/include_* form the Alerting plugin stores monitors in. */
+function rangeBounds(spec: Json): [op: 'gt' | 'gte' | 'lt' | 'lte', value: unknown][] {
+  for (const k of Object.keys(spec)) if (!RANGE_KEYS.has(k)) throw new QueryError(`[range] query does not support [${k}]`)
+  const out: [op: 'gt' | 'gte' | 'lt' | 'lte', value: unknown][] = []
+  for (const op of ['gt', 'gte', 'lt', 'lte'] as const) if (spec[op] !== undefined && spec[op] !== null) out.push([op, spec[op]])
+  if (spec.from !== undefined && spec.from !== null) out.push([spec.include_lower === false ? 'gt' : 'gte', spec.from])
+  if (spec.to !== undefined && spec.to !== null) out.push([spec.include_upper === false ? 'lt' : 'lte', spec.to])
+  return out
+}
+
+function rangeMatcher(field: string, spec: Json, ctx: SearchContext): (v: unknown) => boolean {
+  const type = typeOf(ctx, field)
+  const zone = spec.time_zone
+  if (zone !== undefined && !['Z', 'UTC', '+00:00', 'GMT', 'Etc/UTC'].includes(String(zone))) throw new QueryError(`[range] time_zone [${String(zone)}] is not modelled by the test server`)
+  if (spec.format !== undefined && type !== 'date') throw new QueryError(`[range] format on a non-date field is not modelled by the test server`)
+  const bounds = rangeBounds(spec).map(([op, raw]) => {
+    const roundUp = op === 'gt' || op === 'lte'
+    let bound: number | string
+    if (type === 'date') bound = dateBound(raw, roundUp, ctx, spec.format as string | undefined)
+    else if (type === 'number') {
+      bound = Number(raw)
+      if (Number.isNaN(bound)) throw createFailure(`For input string: "${String(raw)}"`, 'number_format_exception')
+    } else if (type === 'ip') {
+      if (isIP(String(raw)) === 0) throw createFailure(`'${String(raw)}' is not an IP string literal.`, 'illegal_argument_exception')
+      bound = ipBytes(String(raw))
+    } else if (type === 'keyword') bound = String(raw)
+    else bound = sortKey(raw, undefined)
+    return [op, bound] as const
+  })
+  return (raw) => {
+    const v = type === 'ip' ? ipBytes(String(raw)) : type === undefined ? sortKey(raw, undefined) : (raw as number | string)
+    return bounds.every(([op, b]) => {
+      const c = compareKeys(v, b)
+      return op === 'gt' ? c > 0 : op === 'gte' ? c >= 0 : op === 'lt' ? c < 0 : c <= 0
+    })
+  }
+}
+
 // One parsed request reuses the same query objects for every bucket: compile each once.
 const compiled = new WeakMap<object, (doc: Doc) => boolean>()
 
-/** Compiles a query into a predicate; throws QueryError on anything outside the supported subset. */
-export function compileQuery(query: unknown): (doc: Doc) => boolean {
+/** Compiles a query into a predicate; throws QueryError/ShardError as OpenSearch would refuse it. */
+export function compileQuery(query: unknown, ctx: SearchContext): (doc: Doc) => boolean {
   if (query === undefined) return () => true
   if (query !== null && typeof query === 'object') {
     const hit = compiled.get(query)
     if (hit !== undefined) return hit
-    const fn = compileUncached(query)
+    const fn = compileUncached(query, ctx)
     compiled.set(query, fn)
     return fn
   }
-  return compileUncached(query)
+  return compileUncached(query, ctx)
 }
 
-function compileUncached(query: unknown): (doc: Doc) => boolean {
+function compileUncached(query: unknown, ctx: SearchContext): (doc: Doc) => boolean {
   const [kind, body] = single(query, 'query')
+  const some = (field: string, test: (v: unknown) => boolean) => (doc: Doc) => fieldValues(doc, field, ctx).some(test)
   switch (kind) {
     case 'match_all':
       return () => true
+    case 'match_none':
+      return () => false
     case 'term': {
       const [field, spec] = single(body, 'term')
       const value = spec !== null && typeof spec === 'object' ? (spec as Json).value : spec
-      return (doc) => valuesAt(doc, field).some((v) => sameValue(v, value))
+      return some(field, termMatcher(field, value, ctx))
     }
     case 'terms': {
       const [field, list] = single(body, 'terms')
       if (!Array.isArray(list)) throw new QueryError('[terms] query requires an array of values')
-      return (doc) => valuesAt(doc, field).some((v) => list.some((x) => sameValue(v, x)))
+      const tests = list.map((x) => termMatcher(field, x, ctx))
+      return some(field, (v) => tests.some((t) => t(v)))
     }
     case 'exists': {
       const field = String((body as Json).field)
-      return (doc) => valuesAt(doc, field).length > 0
+      return (doc) => fieldValues(doc, field, ctx).length > 0
     }
     case 'wildcard': {
       const [field, spec] = single(body, 'wildcard')
       const pattern = spec !== null && typeof spec === 'object' ? String((spec as Json).value) : String(spec)
-      const re = wildcardRegex(pattern)
-      return (doc) => valuesAt(doc, field).some((v) => re.test(String(v)))
+      const re = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 's')
+      return some(field, (v) => re.test(String(v)))
     }
     case 'range': {
       const [field, spec] = single(body, 'range')
-      const b = spec as Json
-      const bounds = (['gt', 'gte', 'lt', 'lte'] as const).filter((k) => b[k] !== undefined).map((k) => [k, comparable(b[k])] as const)
-      return (doc) =>
-        valuesAt(doc, field).some((raw) => {
-          const v = comparable(raw)
-          return bounds.every(([op, bound]) =>
-            op === 'gt' ? v > bound : op === 'gte' ? v >= bound : op === 'lt' ? v < bound : v <= bound,
-          )
-        })
+      return some(field, rangeMatcher(field, spec as Json, ctx))
     }
     case 'bool': {
       const b = body as Json
-      const must = [...asList(b.must), ...asList(b.filter)].map(compileQuery)
-      const should = asList(b.should).map(compileQuery)
-      const mustNot = asList(b.must_not).map(compileQuery)
+      const must = [...asList(b.must), ...asList(b.filter)].map((q) => compileQuery(q, ctx))
+      const should = asList(b.should).map((q) => compileQuery(q, ctx))
+      const mustNot = asList(b.must_not).map((q) => compileQuery(q, ctx))
       const minShould = b.minimum_should_match !== undefined ? Number(b.minimum_should_match) : must.length > 0 ? 0 : 1
       return (doc) =>
         must.every((q) => q(doc)) &&
@@ -124,170 +209,46 @@ function compileUncached(query: unknown): (doc: Doc) => boolean {
         (should.length === 0 || should.filter((q) => q(doc)).length >= minShould)
     }
     default:
-      throw new QueryError(`unknown query [${kind}] (the test server implements only what the product uses)`)
+      throw new QueryError(`unknown query [${kind}]`)
   }
 }
 
-function compareForSort(a: unknown, b: unknown): number {
-  const x = a === undefined ? undefined : comparable(a)
-  const y = b === undefined ? undefined : comparable(b)
-  if (x === y) return 0
-  if (x === undefined) return 1
-  if (y === undefined) return -1
-  return x < y ? -1 : 1
+export interface SortKey {
+  field: string
+  desc: boolean
 }
 
-/** Sorts by `[{field: {order}}]` or `[{field: 'desc'}]`; missing values last, as OpenSearch does. */
-export function sortDocs<T extends { _source: Doc }>(hits: T[], sort: unknown): T[] {
-  const keys = asList(sort).map((s) => {
+export function sortKeys(sort: unknown): SortKey[] {
+  return asList(sort).map((s) => {
     if (typeof s === 'string') return { field: s, desc: false }
     const [field, spec] = single(s, 'sort')
     const order = typeof spec === 'string' ? spec : String((spec as Json).order ?? 'asc')
     return { field, desc: order === 'desc' }
   })
-  return [...hits].sort((a, b) => {
-    for (const k of keys) {
-      const va = valuesAt(a._source, k.field)
-      const vb = valuesAt(b._source, k.field)
-      const pick = (vs: unknown[]) => (vs.length === 0 ? undefined : [...vs].sort(compareForSort)[k.desc ? vs.length - 1 : 0])
-      const pa = pick(va)
-      const pb = pick(vb)
-      if (pa === undefined || pb === undefined) {
-        const c = compareForSort(pa, pb)
-        if (c !== 0) return c
-        continue
-      }
-      const c = compareForSort(pa, pb) * (k.desc ? -1 : 1)
-      if (c !== 0) return c
+}
+
+/** The value a hit is sorted on for one key (min for asc, max for desc, as OpenSearch picks from multi-values). */
+export function sortValue(doc: Doc, key: SortKey, ctx: SearchContext): number | string | null {
+  const vs = fieldValues(doc, key.field, ctx)
+  if (vs.length === 0) return null
+  const type = typeOf(ctx, key.field)
+  const sorted = [...vs].sort((a, b) => compareKeys(sortKey(a, type), sortKey(b, type)))
+  const v = sorted[key.desc ? sorted.length - 1 : 0]
+  return typeof v === 'boolean' ? (v ? 1 : 0) : (v as number | string)
+}
+
+/** Compares two hits' sort tuples; missing values last in either order, as OpenSearch does. */
+export function compareSortTuples(a: (number | string | null)[], b: (number | string | null)[], keys: SortKey[], ctx: SearchContext): number {
+  for (let i = 0; i < keys.length; i++) {
+    const x = a[i] ?? null
+    const y = b[i] ?? null
+    if (x === null || y === null) {
+      if (x === y) continue
+      return x === null ? 1 : -1
     }
-    return 0
-  })
-}
-
-function dateOrNumber(values: number[], field: string, docs: Doc[], want: 'min' | 'max'): Json {
-  if (values.length === 0) return { value: null }
-  const v = want === 'min' ? Math.min(...values) : Math.max(...values)
-  // Dates come back with value_as_string, which is what the store reads for first/last seen.
-  const sample = docs.flatMap((d) => valuesAt(d, field))[0]
-  if (typeof sample === 'string') return { value: v, value_as_string: new Date(v).toISOString() }
-  return { value: v }
-}
-
-function keyOf(v: unknown): string | number | boolean {
-  return typeof v === 'number' || typeof v === 'boolean' ? v : String(v)
-}
-
-function compositeKeyCompare(a: Json, b: Json, names: string[]): number {
-  for (const n of names) {
-    const x = a[n]
-    const y = b[n]
-    if (x === y) continue
-    // missing_bucket keys (null) sort first in ascending order, as in OpenSearch.
-    if (x === null) return -1
-    if (y === null) return 1
-    return (x as string | number) < (y as string | number) ? -1 : 1
+    const type = typeOf(ctx, keys[i]!.field)
+    const c = compareKeys(sortKey(x, type), sortKey(y, type)) * (keys[i]!.desc ? -1 : 1)
+    if (c !== 0) return c
   }
   return 0
-}
-
-function composite(spec: Json, docs: Doc[], sub: Json | undefined): Json {
-  const size = Number(spec.size ?? 10)
-  const sources = (spec.sources as Json[]).map((s) => {
-    const [name, def] = single(s, 'composite.sources')
-    const terms = (def as Json).terms as Json | undefined
-    if (terms === undefined) throw new QueryError('composite: only terms sources are implemented')
-    return { name, field: String(terms.field), missing: terms.missing_bucket === true }
-  })
-  const groups = new Map<string, { key: Json; docs: Doc[] }>()
-  for (const doc of docs) {
-    // Multi-valued fields produce one bucket per combination, as OpenSearch does.
-    let combos: Json[] = [{}]
-    for (const s of sources) {
-      const vals = [...new Set(valuesAt(doc, s.field).map(keyOf))]
-      const options: unknown[] = vals.length > 0 ? vals : s.missing ? [null] : []
-      combos = combos.flatMap((c) => options.map((o) => ({ ...c, [s.name]: o })))
-    }
-    for (const key of combos) {
-      const k = JSON.stringify(key)
-      const g = groups.get(k) ?? { key, docs: [] }
-      g.docs.push(doc)
-      groups.set(k, g)
-    }
-  }
-  const names = sources.map((s) => s.name)
-  let ordered = [...groups.values()].sort((a, b) => compositeKeyCompare(a.key, b.key, names))
-  if (spec.after !== undefined) ordered = ordered.filter((g) => compositeKeyCompare(g.key, spec.after as Json, names) > 0)
-  const page = ordered.slice(0, size)
-  const buckets = page.map((g) => ({ key: g.key, doc_count: g.docs.length, ...runAggs(sub, g.docs) }))
-  const out: Json = { buckets }
-  if (page.length > 0) out.after_key = page[page.length - 1]!.key
-  return out
-}
-
-function termsAgg(spec: Json, docs: Doc[], sub: Json | undefined): Json {
-  const field = String(spec.field)
-  const size = Number(spec.size ?? 10)
-  const counts = new Map<string | number | boolean, Doc[]>()
-  for (const doc of docs) {
-    for (const v of new Set(valuesAt(doc, field).map(keyOf))) {
-      const list = counts.get(v) ?? []
-      list.push(doc)
-      counts.set(v, list)
-    }
-  }
-  const all = [...counts.entries()].sort((a, b) => b[1].length - a[1].length || (a[0] < b[0] ? -1 : 1))
-  const buckets = all.slice(0, size).map(([key, ds]) => ({ key, doc_count: ds.length, ...runAggs(sub, ds) }))
-  const rest = all.slice(size).reduce((n, [, ds]) => n + ds.length, 0)
-  return { doc_count_error_upper_bound: 0, sum_other_doc_count: rest, buckets }
-}
-
-/** Runs an `aggs`/`aggregations` object over a set of documents. */
-export function runAggs(aggs: Json | undefined, docs: Doc[]): Json {
-  const out: Json = {}
-  if (aggs === undefined) return out
-  for (const [name, def] of Object.entries(aggs)) {
-    const d = def as Json
-    const sub = (d.aggs ?? d.aggregations) as Json | undefined
-    const kinds = Object.keys(d).filter((k) => k !== 'aggs' && k !== 'aggregations')
-    if (kinds.length !== 1) throw new QueryError(`aggregation [${name}] must have exactly one type`)
-    const kind = kinds[0]!
-    const spec = d[kind] as Json
-    switch (kind) {
-      case 'composite':
-        out[name] = composite(spec, docs, sub)
-        break
-      case 'terms':
-        out[name] = termsAgg(spec, docs, sub)
-        break
-      case 'min':
-      case 'max': {
-        const field = String(spec.field)
-        const nums = docs.flatMap((doc) => valuesAt(doc, field)).map(comparable).filter((v): v is number => typeof v === 'number')
-        out[name] = dateOrNumber(nums, field, docs, kind)
-        break
-      }
-      case 'sum': {
-        const nums = docs.flatMap((doc) => valuesAt(doc, String(spec.field))).map(Number).filter((n) => !Number.isNaN(n))
-        out[name] = { value: nums.reduce((a, b) => a + b, 0) }
-        break
-      }
-      case 'filter': {
-        const match = docs.filter(compileQuery(spec))
-        out[name] = { doc_count: match.length, ...runAggs(sub, match) }
-        break
-      }
-      case 'filters': {
-        const buckets: Json = {}
-        for (const [key, q] of Object.entries(spec.filters as Json)) {
-          const match = docs.filter(compileQuery(q))
-          buckets[key] = { doc_count: match.length, ...runAggs(sub, match) }
-        }
-        out[name] = { buckets }
-        break
-      }
-      default:
-        throw new QueryError(`unknown aggregation type [${kind}] (the test server implements only what the product uses)`)
-    }
-  }
-  return out
 }

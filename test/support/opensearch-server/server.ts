@@ -14,7 +14,8 @@ import { Faults } from './faults.js'
 import { ApiError, ClusterState, type StoredDoc } from './state.js'
 import { handleBulk } from './bulk.js'
 import { handleAdmin } from './admin.js'
-import { handleSearch } from './search-handler.js'
+import { handleSearch, searchable } from './search-handler.js'
+import { handlePit } from './pit.js'
 import { handleMget, handleScroll } from './documents.js'
 
 export interface RecordedRequest {
@@ -209,6 +210,7 @@ export class TestOpenSearch {
     if (parts[parts.length - 1] === '_bulk') return handleBulk(this, parts.length > 1 ? parts[0] : undefined, body)
     const last = parts[parts.length - 1]
     if (parts[0] === '_search' && parts[1] === 'scroll') return handleScroll(this.state, method, parts[2], body)
+    if (parts.includes('point_in_time')) return handlePit(this.state, method, parts, query, body, searchable)
     if (last === '_mget') return handleMget(this.state, parts.length > 1 ? parts[0] : undefined, body)
     if (last === '_search' || last === '_count') return handleSearch(this.state, method, parts, query, body)
     return handleAdmin(this.state, method, parts, query, body)
