@@ -252,7 +252,7 @@ export function runAggs(aggs: Json | undefined, docs: Doc[], ctx: AggContext): J
         break
       }
       default:
-        throw new QueryError(`Unknown aggregation type [${kind}]`)
+        throw new QueryError(`Unknown aggregation type [${kind}]`, { type: 'named_object_not_found_exception', reason: `unknown field [${kind}]` })
     }
   }
   return out

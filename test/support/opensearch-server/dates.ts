@@ -5,9 +5,10 @@
  * What it does not model (other formats, time zones) is refused with a 400, never matched loosely.
  *
  * Facts checked on OpenSearch 2.19 (test/support/opensearch-contract.test.ts keeps them checked):
- * - a bound that leaves out fields is rounded: `lte`/`gt` to the last millisecond of what it names
- *   (`2024-03` → end of March, `...T10:15` → 10:15:59.999), `gte`/`lt` to the first; with /unit the same
- *   way; a term query on a date is the range [rounded down, rounded up];
+ * - a bound that leaves out time fields is rounded: `lte`/`gt` fill them with their last value
+ *   (`...T10:15` → 10:15:59.999, `2024-03-01` → 23:59:59.999), `gte`/`lt` with zeros; a left-out day or
+ *   month is 1 either way (`lte: 2024-03` is March 1st, 23:59:59.999); /unit rounds to the first or
+ *   last millisecond of the unit; a term query on a date is the range [rounded down, rounded up];
  * - all digits are epoch milliseconds (`"2024"` too), and a JSON number is epoch milliseconds;
  * - `2024-03-01 10:00` (space) or `2024-3-1` are refused with parse_exception, as is a unit like `7x`.
  */
@@ -29,8 +30,9 @@ function parseIso(text: string, roundUp: boolean): number | undefined {
   let ms = Date.UTC(nums[0]!, nums[1]!, nums[2]!, nums[3]!, nums[4]!, nums[5]!, nums[6]!)
   if (new Date(ms).getUTCDate() !== nums[2]) return undefined
   if (roundUp && frac === undefined) {
-    // The last millisecond of the most precise field given.
-    const unit = s !== undefined ? 's' : mi !== undefined ? 'm' : h !== undefined ? 'h' : d !== undefined ? 'd' : 'M'
+    // The time fields left out are filled with their last value; a left-out day or month stays 1 (as
+    // OpenSearch's round-up parser does: `lte: 2024-03` ends on March 1st, not March 31st).
+    const unit = s !== undefined ? 's' : mi !== undefined ? 'm' : h !== undefined ? 'h' : 'd'
     ms = roundDate(ms, unit, true)
   }
   if (zone !== undefined && zone !== 'Z') {

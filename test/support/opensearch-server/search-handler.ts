@@ -56,6 +56,18 @@ class ShardFailure extends ApiError {
   }
 }
 
+/** A request that does not parse: parsing_exception at the top, its cause (an unknown name) under caused_by. */
+class ParsingFailure extends ApiError {
+  constructor(private readonly failure: QueryError) {
+    super(400, 'parsing_exception', failure.message)
+  }
+
+  override body(): Json {
+    const root = { type: 'parsing_exception', reason: this.message }
+    return { error: { root_cause: [root], ...root, ...(this.failure.causedBy === undefined ? {} : { caused_by: this.failure.causedBy }) }, status: 400 }
+  }
+}
+
 /** search.max_buckets crossed: HTTP 503, no root cause, the refusal under caused_by (as 2.19 answers). */
 class BucketsRefused extends ApiError {
   constructor(private readonly err: TooManyBuckets) {
@@ -87,7 +99,7 @@ function refusing<T>(index: string | undefined, fn: () => T): T {
   try {
     return fn()
   } catch (err) {
-    if (err instanceof QueryError) throw new ApiError(400, 'parsing_exception', err.message)
+    if (err instanceof QueryError) throw new ParsingFailure(err)
     if (err instanceof ShardError) throw new ShardFailure(err, index)
     if (err instanceof TooManyBuckets) throw new BucketsRefused(err)
     throw err

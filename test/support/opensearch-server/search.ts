@@ -16,7 +16,14 @@ export type Doc = Record<string, unknown>
 type Json = Record<string, unknown>
 
 /** The request does not parse (or uses what the test server does not model): top-level 400 parsing_exception. */
-export class QueryError extends Error {}
+export class QueryError extends Error {
+  constructor(
+    reason: string,
+    readonly causedBy?: { type: string; reason: string },
+  ) {
+    super(reason)
+  }
+}
 
 /** A shard refused the request: OpenSearch wraps it in search_phase_execution_exception. */
 export class ShardError extends Error {
@@ -209,7 +216,7 @@ function compileUncached(query: unknown, ctx: SearchContext): (doc: Doc) => bool
         (should.length === 0 || should.filter((q) => q(doc)).length >= minShould)
     }
     default:
-      throw new QueryError(`unknown query [${kind}]`)
+      throw new QueryError(`unknown query [${kind}]`, { type: 'named_object_not_found_exception', reason: `unknown field [${kind}]` })
   }
 }
 

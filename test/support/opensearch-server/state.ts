@@ -6,6 +6,7 @@
  */
 import { isIP } from 'node:net'
 import type { Doc } from './search.js'
+import { docDate } from './dates.js'
 
 type Json = Record<string, unknown>
 
@@ -67,7 +68,8 @@ function checkLeaf(path: string, type: string, value: unknown): void {
     if (type === 'long' && !(typeof v === 'number' && Number.isInteger(v)) && !(typeof v === 'string' && /^-?\d+$/.test(v)))
       throw mappingError(path, `For input string: "${String(v)}"`)
     if (type === 'ip' && (typeof v !== 'string' || isIP(v) === 0)) throw mappingError(path, `'${String(v)}' is not an IP string literal.`)
-    if (type === 'date' && (typeof v !== 'string' || Number.isNaN(Date.parse(v)))) throw mappingError(path, `failed to parse date field [${String(v)}]`)
+    // strict_date_optional_time||epoch_millis, as the default date format reads it (a JSON number is epoch ms).
+    if (type === 'date' && docDate(v) === undefined) throw mappingError(path, `failed to parse date field [${String(v)}]`)
     if (type === 'boolean' && typeof v !== 'boolean' && v !== 'true' && v !== 'false')
       throw mappingError(path, `Failed to parse value [${String(v)}] as only [true] or [false] are allowed.`)
     if (type === 'keyword' && typeof v === 'object') throw mappingError(path, 'Can\'t get text on a START_OBJECT')
