@@ -61,6 +61,20 @@ describe('monitor definitions (dashboards/monitors)', () => {
     expect(q).toMatch(/params\.first_seen >= \{\{period_end\}\}L - \d+L/)
   })
 
+  test.each(loadMonitorDefinitions().map((d) => [d.file, d] as const))('%s: at most search.max_buckets (65,535) buckets whatever the data', (_f, def) => {
+    // The most buckets a response can hold: terms size x (1 + its sub-buckets), filters likewise; a
+    // single-bucket filter and metrics add none. OpenSearch refuses the whole search past the limit.
+    const most = (aggs: Record<string, any> | undefined): number =>
+      Object.values(aggs ?? {}).reduce((n: number, a: any) => {
+        const sub = most(a.aggregations ?? a.aggs)
+        if (a.terms !== undefined) return n + a.terms.size * (1 + sub)
+        if (a.filters !== undefined) return n + Object.keys(a.filters.filters).length * (1 + sub)
+        return n + sub
+      }, 0)
+    const query = (def.body as Record<string, any>).inputs[0].search.query
+    expect(most(query.aggregations ?? query.aggs)).toBeLessThanOrEqual(65_535)
+  })
+
   test('finding codes the monitors filter on are the ones the detections emit', () => {
     const all = JSON.stringify(defs.map((d) => d.body.inputs))
     for (const code of ['plaintext_inbound', 'plaintext_rejected', 'authz_denied', 'ext_authz_denied', 'new_edge', 'unregistered_egress']) expect(all).toContain(`"${code}"`)
