@@ -9,6 +9,8 @@ import { addOpenSearchOptions, connectionFromOptions, type OpenSearchCliOptions 
 
 interface ReportCliOptions extends OpenSearchCliOptions {
   store?: string
+  eventsAlias: string
+  findingsAlias: string
   out?: string
   format: ReportFormat
   since?: string
@@ -26,6 +28,8 @@ export function registerReport(program: Command): void {
     .option('--since <when>', 'only events from this time: a duration back from now (24h, 7d) or an ISO 8601 time')
     .option('--until <time>', 'only events before this ISO 8601 time')
     .option('--title <text>', 'report title')
+    .option('--events-alias <name>', 'with --opensearch: the events alias, as given to setup (every index behind it is read)', 'envoy-audit-events')
+    .option('--findings-alias <name>', 'with --opensearch: the findings alias, as given to setup', 'envoy-audit-findings')
   addOpenSearchOptions(cmd).action(async (opts: ReportCliOptions) => {
       const range: TimeRange = {}
       if (opts.since !== undefined) range.since = timeOption('--since', opts.since)
@@ -35,7 +39,7 @@ export function registerReport(program: Command): void {
       let store: AuditStore
       let location: string
       if (opts.opensearch !== undefined) {
-        store = new OpenSearchStore({ connection: connectionFromOptions(opts) })
+        store = new OpenSearchStore({ connection: connectionFromOptions(opts), config: { eventsIndex: opts.eventsAlias, findingsIndex: opts.findingsAlias } })
         await store.start()
         location = opts.opensearch
       } else {
