@@ -39,6 +39,11 @@ export const ERROR_CODES = {
   EA_SINK_ITEM_RETRYABLE: { stage: 'sink', retryable: true, description: 'A bulk item failed with 429 or 5xx; only that item is re-sent.' },
   EA_SINK_MAPPING: { stage: 'sink', retryable: false, description: 'The sink rejected the document permanently (mapping error, other 4xx).' },
   EA_SINK_AUTH: { stage: 'sink', retryable: false, description: 'Authentication or authorization with the sink failed (401/403).' },
+  EA_SINK_INDEX_READ_ONLY: { stage: 'sink', retryable: false, description: "The event's index is read-only (ISM warm state, index.blocks.write) and does not hold the event: it arrived too late to be indexed." },
+  EA_SINK_EVENT_TIME: { stage: 'sink', retryable: false, description: 'The event has no usable @timestamp to choose its index, or is dated outside the window the sink may create indices for (maxFutureHours, maxPastDays).' },
+  EA_SINK_ID_TOO_LONG: { stage: 'sink', retryable: false, description: 'The document _id is longer than the 512 bytes OpenSearch allows (it would fail the whole bulk request).' },
+  EA_SINK_TOO_LARGE: { stage: 'sink', retryable: false, description: 'One document alone is larger than the cluster accepts in a request (HTTP 413, http.max_content_length).' },
+  EA_RETENTION_UNENFORCED: { stage: 'cli', retryable: false, description: 'setup found no Index Management (ISM) plugin: indices are never made read-only or deleted (pass --without-ism to accept).' },
   EA_DLQ_UNAVAILABLE: { stage: 'sink', retryable: true, description: 'The dead-letter output could not be written; nothing past it is committed.' },
 
   // Sources.

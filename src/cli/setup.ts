@@ -1,6 +1,8 @@
 /**
- * `envoy-audit setup --opensearch URL`: installs the ISM policy, index templates and write aliases, and
- * creates the integrity ledger indices.
+ * `envoy-audit setup --opensearch URL`: installs the ISM policy, the index templates (with the read
+ * aliases) and the first period indices, and creates the integrity ledger indices. Without the Index
+ * Management plugin it does everything else, says that retention is not enforced, and exits non-zero
+ * unless --without-ism accepts that.
  * The connection options are exported for the other commands that talk to OpenSearch (ingest, report,
  * hunt). Passwords are never taken on the command line (they would show in `ps` and shell history):
  * they come from OPENSEARCH_PASSWORD or a file.
@@ -11,7 +13,7 @@ import { EnvoyAuditError } from '../errors.js'
 import { loadConnectionConfig, type ConnectionConfig } from '../sinks/opensearch/config.js'
 import { createOpenSearchClient } from '../sinks/opensearch/client.js'
 import { loadLifecycleConfig } from '../lifecycle/config.js'
-import { runSetup } from '../lifecycle/setup.js'
+import { ISM_MISSING, runSetup } from '../lifecycle/setup.js'
 import { DEFAULT_INTEGRITY_PREFIX, ensureIntegrityIndices } from '../integrity/opensearch-indices.js'
 
 export interface OpenSearchCliOptions {
@@ -82,6 +84,8 @@ interface SetupOptions extends OpenSearchCliOptions {
   replicas: string
   warmDays: string
   retentionDays: string
+  indexPeriod: string
+  withoutIsm?: boolean
   snapshotRepository?: string
   integrityPrefix: string
   json?: boolean
@@ -98,14 +102,16 @@ function int(value: string, option: string): number {
 export function registerSetup(program: Command): void {
   const cmd = program
     .command('setup')
-    .description('install the OpenSearch ISM retention policy, index templates and write aliases (idempotent)')
-    .option('--events-alias <name>', 'write alias for events', 'envoy-audit-events')
-    .option('--findings-alias <name>', 'write alias for findings', 'envoy-audit-findings')
+    .description('install the OpenSearch ISM retention policy, index templates and read aliases (idempotent)')
+    .option('--events-alias <name>', 'alias for events (indices <alias>-<period>)', 'envoy-audit-events')
+    .option('--findings-alias <name>', 'alias for findings (indices <alias>-<period>)', 'envoy-audit-findings')
+    .option('--index-period <period>', 'hour, day or month: the period of event time one index holds (the sink\'s indexGranularity)', 'day')
     .option('--policy <id>', 'ISM policy id', 'envoy-audit-retention')
     .option('--shards <n>', 'primary shards per index', '1')
     .option('--replicas <n>', 'replicas per shard', '1')
-    .option('--warm-days <n>', 'days after rollover before an index turns read-only', '30')
-    .option('--retention-days <n>', 'days after rollover before an index is deleted (AU-11/M-21-31: 365)', '365')
+    .option('--warm-days <n>', 'days after creation before an index turns read-only', '30')
+    .option('--retention-days <n>', 'days every event is kept at least (AU-11/M-21-31: 365); its index is deleted one period later', '365')
+    .option('--without-ism', 'accept a cluster without the Index Management plugin (retention is then NOT enforced)')
     .option('--snapshot-repository <name>', 'snapshot each index to this repository before delete (cold storage)')
     .option('--integrity-prefix <prefix>', 'integrity ledger indices <prefix>-ledger, -checkpoints, -heads (integrity.indexPrefix; not under ISM)', DEFAULT_INTEGRITY_PREFIX)
     .option('--json', 'print the steps as JSON')
@@ -119,6 +125,7 @@ export function registerSetup(program: Command): void {
       policyId: opts.policy,
       shards: int(opts.shards, '--shards'),
       replicas: int(opts.replicas, '--replicas'),
+      indexGranularity: opts.indexPeriod,
       warmAfterDays: int(opts.warmDays, '--warm-days'),
       deleteAfterDays: int(opts.retentionDays, '--retention-days'),
       snapshotRepository: opts.snapshotRepository,
@@ -128,6 +135,12 @@ export function registerSetup(program: Command): void {
       const steps = [...(await runSetup(client, lifecycle)), ...(await ensureIntegrityIndices(client, opts.integrityPrefix, { shards: lifecycle.shards, replicas: lifecycle.replicas }))]
       if (opts.json === true) process.stdout.write(JSON.stringify({ steps }) + '\n')
       else for (const s of steps) process.stdout.write(`${s.action.padEnd(9)} ${s.resource}${s.detail !== undefined ? ` (${s.detail})` : ''}\n`)
+      // AU-11: an audit store without retention fills its disks and never protects old records; a SOC
+      // must choose that knowingly. Everything else is installed either way, so the pipeline can run.
+      if (steps.some((s) => 'missing' in s && s.missing === 'ism')) {
+        if (opts.withoutIsm !== true) throw new EnvoyAuditError('EA_RETENTION_UNENFORCED', `setup: ${ISM_MISSING}; or pass --without-ism to accept running without retention`)
+        process.stderr.write(`envoy-audit: WARNING: ${ISM_MISSING}\n`)
+      }
     } finally {
       await client.close()
     }

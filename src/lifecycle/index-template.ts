@@ -1,5 +1,5 @@
 /**
- * Composable index templates for the events and findings indices, generated from the JSON Schemas
+ * Composable index templates for the events and findings period indices, generated from the JSON Schemas
  * (schemas/audit-event.schema.json, schemas/opensearch/finding.schema.json) through the same
  * `mappingFromSchema` as everything else, so the index can never disagree with the serializer.
  * `version` is the schema's x-schema-version: setup replaces an installed template only with a newer
@@ -16,7 +16,7 @@ export interface IndexTemplate {
   priority: number
   version: number
   _meta: { managed_by: 'envoy-audit'; schema: string; schema_version: number; content_hash: string }
-  template: { settings: Record<string, unknown>; mappings: Record<string, unknown> }
+  template: { settings: Record<string, unknown>; aliases: Record<string, Record<string, never>>; mappings: Record<string, unknown> }
 }
 
 /** sha256 over canonical JSON (sorted keys): the same content always hashes the same. */
@@ -35,13 +35,15 @@ export function contentHash(value: unknown): string {
 
 function build(alias: string, schemaName: string, schema: Readonly<Record<string, unknown>>, version: number, c: LifecycleConfig): IndexTemplate {
   const template = {
+    // No ISM setting here: a node without the plugin refuses unknown index settings, and the policy
+    // attaches itself through its ism_template.
     settings: {
       number_of_shards: c.shards,
       number_of_replicas: c.replicas,
       refresh_interval: c.refreshInterval,
-      // ISM's rollover action needs to know which alias to roll.
-      'plugins.index_state_management.rollover_alias': alias,
     },
+    // Every period index joins the alias, as a read alias: the sink names the period index itself.
+    aliases: { [alias]: {} },
     mappings: mappingFromSchema(schema),
   }
   const body = { index_patterns: [`${alias}-*`], priority: 200, version, template }
@@ -61,7 +63,7 @@ export function templateName(alias: string): string {
   return `${alias}-template`
 }
 
-/** The bootstrap (first) write index behind an alias; ISM rollover increments the suffix. */
+/** The first write index of the earlier layout (a rolling write alias): `<alias>-000001`. Setup no longer creates it. */
 export function bootstrapIndex(alias: string): string {
   return `${alias}-000001`
 }

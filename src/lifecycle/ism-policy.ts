@@ -1,9 +1,11 @@
 /**
- * The ISM policy: hot (rollover by size/age) → warm (read-only) → optional snapshot → delete, with the
- * ages counted from rollover (`min_rollover_age`), so the newest event of an index is kept as long as the
- * oldest. The description carries a content hash: setup compares that, because OpenSearch returns the
- * stored policy with fields of its own (policy_id, last_updated_time, default action retries) and a
- * structural comparison would see a change on every run.
+ * The ISM policy: hot → warm (read-only) → optional snapshot → delete, by index age. There is no
+ * rollover: each index holds one period of event time (routing.ts) and is created when the first event
+ * of that period arrives, so its age counts from (about) the start of its period. An index is deleted
+ * `deleteAfterDays` plus one period after creation, so its newest event is kept as long as its oldest.
+ * The description carries a content hash: setup compares that, because OpenSearch returns the stored
+ * policy with fields of its own (policy_id, last_updated_time, default action retries) and a structural
+ * comparison would see a change on every run.
  */
 import type { LifecycleConfig } from './config.js'
 import { contentHash } from './index-template.js'
@@ -19,25 +21,24 @@ export interface IsmPolicy {
 
 const HASH_MARK = /\[envoy-audit:([0-9a-f]{16})\]$/
 
+/** The age at which an index is deleted: the retention plus one period, in the unit ISM reads. */
+export function deleteAge(c: LifecycleConfig): string {
+  if (c.indexGranularity === 'hour') return `${c.deleteAfterDays * 24 + 1}h`
+  return `${c.deleteAfterDays + (c.indexGranularity === 'month' ? 31 : 1)}d`
+}
+
 export function ismPolicy(c: LifecycleConfig): IsmPolicy {
   const afterWarm = c.snapshotRepository !== undefined ? 'archive' : 'delete'
+  const deleteAt = deleteAge(c)
   const states: Record<string, unknown>[] = [
-    {
-      name: 'hot',
-      actions: [{ rollover: { min_primary_shard_size: c.rolloverMinPrimaryShardSize, min_index_age: `${c.rolloverMinIndexAgeDays}d` } }],
-      transitions: [{ state_name: 'warm', conditions: { min_rollover_age: `${c.warmAfterDays}d` } }],
-    },
-    {
-      name: 'warm',
-      actions: [{ read_only: {} }],
-      transitions: [{ state_name: afterWarm, conditions: { min_rollover_age: `${c.deleteAfterDays}d` } }],
-    },
+    { name: 'hot', actions: [], transitions: [{ state_name: 'warm', conditions: { min_index_age: `${c.warmAfterDays}d` } }] },
+    { name: 'warm', actions: [{ read_only: {} }], transitions: [{ state_name: afterWarm, conditions: { min_index_age: deleteAt } }] },
   ]
   if (c.snapshotRepository !== undefined) {
     states.push({
       name: 'archive',
       actions: [{ snapshot: { repository: c.snapshotRepository, snapshot: 'envoy-audit-{{ctx.index}}' } }],
-      transitions: [{ state_name: 'delete', conditions: { min_rollover_age: `${c.deleteAfterDays}d` } }],
+      transitions: [{ state_name: 'delete', conditions: { min_index_age: deleteAt } }],
     })
   }
   states.push({ name: 'delete', actions: [{ delete: {} }], transitions: [] })
@@ -47,8 +48,8 @@ export function ismPolicy(c: LifecycleConfig): IsmPolicy {
     ism_template: [{ index_patterns: [`${c.eventsAlias}-*`, `${c.findingsAlias}-*`], priority: 100 }],
   }
   const summary =
-    `envoy-audit retention (AU-11, OMB M-21-31): rollover at ${c.rolloverMinPrimaryShardSize}/${c.rolloverMinIndexAgeDays}d, ` +
-    `read-only after ${c.warmAfterDays}d, ${c.snapshotRepository !== undefined ? `snapshot to ${c.snapshotRepository}, ` : ''}deleted ${c.deleteAfterDays}d after rollover`
+    `envoy-audit retention (AU-11, OMB M-21-31): one index per ${c.indexGranularity}, read-only ${c.warmAfterDays}d after creation, ` +
+    `${c.snapshotRepository !== undefined ? `snapshot to ${c.snapshotRepository}, ` : ''}deleted ${deleteAt} after creation (every event kept ${c.deleteAfterDays}d or more)`
   return { policy: { description: `${summary} [envoy-audit:${contentHash(body)}]`, ...body } }
 }
 

@@ -53,7 +53,7 @@ export async function main(): Promise<Record<string, unknown>> {
       const parsed = parser.parseBatch(records.slice(i, i + batch))
       const staged = applyStages(stages, parsed.events)
       const ops: BulkOp[] = []
-      for (let j = 0; j < staged.events.length; j++) builder.appendOps(ops, staged.events[j]!, j)
+      for (let j = 0; j < staged.events.length; j++) builder.appendOps(ops, staged.events[j]!, j, '2026.01.01')
       bytes += bulkBody(ops).length
     }
     return bytes
@@ -78,7 +78,7 @@ export async function main(): Promise<Record<string, unknown>> {
       }
       t0 = process.hrtime.bigint()
       const ops: BulkOp[] = []
-      for (let j = 0; j < events.length; j++) builder.appendOps(ops, events[j]!, j)
+      for (let j = 0; j < events.length; j++) builder.appendOps(ops, events[j]!, j, '2026.01.01')
       bulkBody(ops)
       lap('bulk', t0)
     }

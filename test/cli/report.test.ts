@@ -46,6 +46,7 @@ describe('envoy-audit report', () => {
 describe('envoy-audit report --opensearch (against the OpenSearch test server)', () => {
   test('reads the same numbers from OpenSearch as from the embedded store, and --store/--opensearch are exclusive', async () => {
     const { TestOpenSearch } = await import('../support/opensearch-server/index.js')
+    const { refreshIndex } = await import('../support/opensearch-server/state.js')
     const { OpenSearchSink } = await import('../../src/sinks/opensearch/sink.js')
     const { loadConnectionConfig, loadSinkConfig } = await import('../../src/sinks/opensearch/config.js')
     const { createParser } = await import('../../src/parse/index.js')
@@ -53,12 +54,20 @@ describe('envoy-audit report --opensearch (against the OpenSearch test server)',
     const { loadTransformsConfig } = await import('../../src/config/transforms.js')
     const os = await TestOpenSearch.start()
     try {
+      // setup first, as in production: the templates attach the alias report reads to the indices the sink writes.
+      const { Client } = await import('@opensearch-project/opensearch')
+      const { runSetup } = await import('../../src/lifecycle/setup.js')
+      const { loadLifecycleConfig } = await import('../../src/lifecycle/config.js')
+      const admin = new Client({ node: os.url })
+      await runSetup(admin, loadLifecycleConfig())
+      await admin.close()
       const parsed = createParser().parseBatch([{ value: JSON_LINE, coords: { kind: 'stdin', file: '-', line: 1, offset: '0' } }])
       const { events } = applyStages(createTransformStages(loadTransformsConfig()), parsed.events)
       const sink = new OpenSearchSink({ connection: loadConnectionConfig({ node: os.url }), config: loadSinkConfig({ flushIntervalMs: 0 }) })
       await sink.start()
       expect((await sink.write(events)).rejected).toEqual([])
       await sink.close()
+      os.state.indices.forEach((i) => refreshIndex(i))
       const json = await runCli(['report', '--opensearch', os.url, '--format', 'json'])
       expect(json.stderr).toBe('')
       expect(json.code).toBe(0)

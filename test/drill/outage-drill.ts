@@ -122,7 +122,7 @@ export async function runOutageDrill(opts: OutageOptions): Promise<OutageReport>
       }
       // The ledger first: an event ledgered is always indexed already, so reading it first never credits too much.
       const ledgered = new Set(os.docs('envoy-audit-integrity-ledger').flatMap((d) => decodeLedgerDoc(d._id, d._source)?.entries.map((e) => e.event_id) ?? []))
-      indexedIds = new Set(os.docs('envoy-audit-events').map((d) => d._id))
+      indexedIds = new Set(os.docs('envoy-audit-events*').map((d) => d._id))
       dead = new Set((await broker.messages('envoy-dlq', 0)).map(dlqKey))
       for (const [k, v] of expected) if (!acked.has(k) && (v === 'dead' ? dead.has(k) : indexedIds.has(v) && ledgered.has(v))) acked.add(k)
     }
@@ -206,7 +206,7 @@ export async function runOutageDrill(opts: OutageOptions): Promise<OutageReport>
       }
       log(`verify: ${integrity}`)
       const expectedIds = [...expected.values()].filter((v) => v !== 'dead')
-      const docs = os.docs('envoy-audit-events').map((d) => d._id)
+      const docs = os.docs('envoy-audit-events*').map((d) => d._id)
       const sorted = [...rss].sort((a, b) => a - b)
       return {
         produced,

@@ -104,7 +104,7 @@ describe('ledgers of the previous release (one document per event)', () => {
     expect(kinds(edited)).toContain(`modified:${events[4]!.event.id}`)
     expect(edited.counts.chain).toBeGreaterThan(0)
     docs.delete(victim._id)
-    srv.state.indices.get('envoy-audit-events-000001')?.docs.delete(events[4]!.event.id)
+    for (const index of srv.state.resolve('envoy-audit-events-*')) index.docs.delete(events[4]!.event.id)
     const deleted = await verify(c)
     expect(deleted.counts.chain).toBeGreaterThan(0)
   })
@@ -129,7 +129,7 @@ describe('mixed ledgers (per-event documents, then blocks after an upgrade)', ()
     const replayed = first.filter((e) => Number(e.audit.source?.offset) >= Number(partition[10]!.coords.offset)).length
     expect(replayed).toBeGreaterThan(0)
     expect(w.ledger.stats.replaysSkipped).toBe(replayed)
-    const events = srv.docs('envoy-audit-events').length
+    const events = srv.docs('envoy-audit-events-*').length
     const entries = ledgerEntries(srv)
     expect(entries).toHaveLength(events)
     expect(new Set(entries.map((e) => e.pos)).size).toBe(events)
@@ -161,7 +161,7 @@ describe('mixed ledgers (per-event documents, then blocks after an upgrade)', ()
     expect(srv.state.indices.get(LEDGER)!.mappings.properties).toHaveProperty('block')
     const r = await verify(c)
     expect(r.issues).toEqual([])
-    expect(r.ledgered).toBe(srv.docs('envoy-audit-events').length)
+    expect(r.ledgered).toBe(srv.docs('envoy-audit-events-*').length)
     expect(w.ledger.stats.epochs).toBe(0)
   })
 

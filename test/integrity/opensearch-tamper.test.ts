@@ -17,7 +17,7 @@ import { verifyOpenSearch } from '../../src/integrity/verify-opensearch.js'
 import { blockId } from '../../src/integrity/opensearch-indices.js'
 
 type Json = Record<string, unknown>
-const EVENTS = 'envoy-audit-events'
+const EVENTS = 'envoy-audit-events-*'
 const LEDGER = 'envoy-audit-integrity-ledger'
 const CHECKPOINTS = 'envoy-audit-integrity-checkpoints'
 const HEADS = 'envoy-audit-integrity-heads'
@@ -36,7 +36,15 @@ afterEach(async () => {
   await srv.close()
 })
 
-const docsOf = (index: string): Map<string, StoredDoc> => srv.state.indices.get(index)!.docs
+/** The documents behind a name (for an alias, every period index behind it), to read, delete and plant like an attacker with index access. */
+function docsOf(name: string): { values(): StoredDoc[]; delete(id: string): boolean; set(id: string, doc: StoredDoc): void } {
+  const indices = srv.state.resolve(name)
+  return {
+    values: () => indices.flatMap((i) => [...i.docs.values()]),
+    delete: (id) => indices.some((i) => i.docs.delete(id)),
+    set: (id, doc) => void (indices.find((i) => i.name === doc._index) ?? indices[0]!).docs.set(id, doc),
+  }
+}
 const source = (d: StoredDoc): Json => d._source as Json
 /** The k-th stored HTTP event (one with a URL path, which findings documents do not carry). */
 const httpEvent = (k: number): StoredDoc => events.filter((d) => (source(d).url as Json | undefined)?.path !== undefined)[k]!
@@ -178,7 +186,7 @@ describe('verify --opensearch detects', () => {
     expect(keyless.warnings.join('\n')).toMatch(/unsigned/)
   })
   test('a findings document edited (severity lowered)', async () => {
-    const f = srv.docs('envoy-audit-findings')[0]!
+    const f = srv.docs('envoy-audit-findings-*')[0]!
     const s = source(f) as { finding: { severity: string }; event: { id: string } }
     s.finding.severity = s.finding.severity === 'low' ? 'info' : 'low'
     expect(kinds(await verify(c))).toEqual([`modified:${s.event.id}`])

@@ -26,19 +26,19 @@ afterEach(async () => {
 const writes = () => srv.requests.filter((r) => r.method !== 'GET' && r.method !== 'HEAD')
 
 describe('setup', () => {
-  test('first run creates policy, both templates and both write aliases with bootstrap indices', async () => {
-    const steps = await runSetup(client, loadLifecycleConfig())
+  test('first run creates policy, both templates (with the read alias) and the first period index behind each alias', async () => {
+    const steps = await runSetup(client, loadLifecycleConfig(), Date.parse('2026-03-01T10:00:00Z'))
     expect(steps.map((s) => [s.resource, s.action])).toEqual([
       ['ism policy envoy-audit-retention', 'created'],
       ['index template envoy-audit-events-template', 'created'],
       ['index template envoy-audit-findings-template', 'created'],
-      ['write alias envoy-audit-events', 'created'],
-      ['write alias envoy-audit-findings', 'created'],
+      ['read alias envoy-audit-events', 'created'],
+      ['read alias envoy-audit-findings', 'created'],
     ])
-    expect([...srv.state.aliases.get('envoy-audit-events')!]).toEqual([['envoy-audit-events-000001', { is_write_index: true }]])
-    const index = srv.state.indices.get('envoy-audit-events-000001')!
+    expect([...srv.state.aliases.get('envoy-audit-events')!]).toEqual([['envoy-audit-events-2026.03.01', {}]])
+    const index = srv.state.indices.get('envoy-audit-events-2026.03.01')!
     expect(index.mappings).toEqual(eventsTemplate(loadLifecycleConfig()).template.mappings)
-    expect(index.settings['plugins.index_state_management.rollover_alias']).toBe('envoy-audit-events')
+    expect(Object.keys(index.settings).filter((k) => k.includes('index_state_management'))).toEqual([])
     expect(srv.state.templates.get('envoy-audit-events-template')!.version).toBe(1)
   })
 
@@ -65,7 +65,8 @@ describe('setup', () => {
     expect(stored.version).toBe(2)
     const states = (stored.policy.states as { name: string }[]).map((s) => s.name)
     expect(states).toEqual(['hot', 'warm', 'archive', 'delete'])
-    expect(JSON.stringify(stored.policy)).toContain('"min_rollover_age":"900d"')
+    expect(JSON.stringify(stored.policy)).toContain('"min_index_age":"901d"')
+    expect(JSON.stringify(stored.policy)).not.toContain('rollover')
   })
 
   test('an older installed template is replaced; a newer one is left alone', async () => {
@@ -113,7 +114,9 @@ describe('setup', () => {
     await sink.close()
     expect(result.rejected.map((r) => [r.event.event.id, r.code])).toEqual([['ok-000004', 'EA_SINK_MAPPING']])
     expect(result.rejected[0]!.message).toContain('mapper_parsing_exception')
-    expect(srv.docs('envoy-audit-events-000001')).toHaveLength(3)
-    expect(srv.docs('envoy-audit-findings-000001')).toHaveLength(1)
+    expect(srv.docs('envoy-audit-events-2020.11.25')).toHaveLength(3)
+    expect(srv.docs('envoy-audit-findings-2020.11.25')).toHaveLength(1)
+    // Every period index joined the read alias through the template.
+    expect(srv.docs('envoy-audit-events')).toHaveLength(3)
   })
 })

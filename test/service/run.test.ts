@@ -59,12 +59,12 @@ describe('envoy-audit run (kafka → opensearch), graceful shutdown', () => {
     const svc = startService(serviceConfig(broker.brokers, os.url), join(dir, 'run.yaml'))
     try {
       const dlqCount = async () => (await broker.messages('envoy-dlq', 0)).length
-      await waitFor(async () => os.docs('envoy-audit-events').length + (await dlqCount()) >= 300, 30_000, 'all records acknowledged')
-      expect(os.docs('envoy-audit-events')).toHaveLength(270)
+      await waitFor(async () => os.docs('envoy-audit-events*').length + (await dlqCount()) >= 300, 30_000, 'all records acknowledged')
+      expect(os.docs('envoy-audit-events*')).toHaveLength(270)
       expect(await dlqCount()).toBe(30)
 
       // Every indexed document has the deterministic id of the record it came from.
-      const ids = new Set(os.docs('envoy-audit-events').map((d) => d._id))
+      const ids = new Set(os.docs('envoy-audit-events*').map((d) => d._id))
       let checked = 0
       for (const partition of [0, 1]) {
         for (const m of await broker.messages('envoy', partition)) {

@@ -49,6 +49,8 @@ beforeAll(async () => {
     await handler(records)
   }
   await sink.close()
+  // Search is near-real-time: what the run wrote is searchable after a refresh (or refresh_interval), as on a real node.
+  await client.indices.refresh({ index: 'envoy-audit-*' })
   store = new OpenSearchStore({ client })
   await store.start()
 }, 60_000)

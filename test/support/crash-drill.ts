@@ -102,7 +102,7 @@ export async function runCrashDrill(opts: DrillOptions): Promise<DrillReport> {
       log: { level: 'warn' },
     }
 
-    const acked = async (): Promise<number> => os.docs('envoy-audit-events').length + new Set((await broker.messages('envoy-dlq', 0)).map(dlqKey)).size
+    const acked = async (): Promise<number> => os.docs('envoy-audit-events*').length + new Set((await broker.messages('envoy-dlq', 0)).map(dlqKey)).size
     let killsMidStream = 0
     for (let k = 0; k < opts.kills; k++) {
       const svc = startService(config, join(dir, `drill-${k}.yaml`))
@@ -135,7 +135,7 @@ export async function runCrashDrill(opts: DrillOptions): Promise<DrillReport> {
         else expectedIds.add(deriveEventId({ kind: 'kafka', topic: 'envoy', partition: p, offset: String(m.offset) }, value))
       }
     }
-    const indexedIds = os.docs('envoy-audit-events').map((d) => d._id)
+    const indexedIds = os.docs('envoy-audit-events*').map((d) => d._id)
     const indexedSet = new Set(indexedIds)
     const dlq = await broker.messages('envoy-dlq', 0)
     const dead = new Set(dlq.map(dlqKey))

@@ -43,11 +43,17 @@ export const connectionConfigSchema = z
 
 export const sinkConfigSchema = z
   .object({
-    /** Write alias for events (bootstrap index `<alias>-000001`). */
+    /** Events go to `<eventsAlias>-<period of @timestamp>`; the alias itself is for reading (setup's templates attach it). */
     eventsAlias: z.string().min(1).max(200).regex(/^[a-z0-9][a-z0-9._-]*$/).default('envoy-audit-events'),
-    /** Write alias for findings (one document per finding). */
+    /** Findings likewise (one document per finding, in the period of its event). */
     findingsAlias: z.string().min(1).max(200).regex(/^[a-z0-9][a-z0-9._-]*$/).default('envoy-audit-findings'),
     writeFindings: z.boolean().default(true),
+    /** The period one index holds (UTC): `<alias>-YYYY.MM.DD.HH`, `-YYYY.MM.DD` or `-YYYY.MM`. Same value as setup's --index-period. */
+    indexGranularity: z.enum(['hour', 'day', 'month']).default('day'),
+    /** Events dated further ahead of the clock are only looked up, never written (a clock running ahead must not create future indices); 0 = no limit. */
+    maxFutureHours: z.number().int().min(0).max(87_600).default(24),
+    /** Events dated further back are only looked up, never written; 0 = no limit. Set it to the retention days so a replay never re-creates an index retention deleted. */
+    maxPastDays: z.number().int().min(0).max(36_500).default(0),
     /** A bulk request is sent once this many NDJSON bytes are buffered (before compression). */
     flushBytes: z.number().int().min(1024).max(100 * MiB).default(5 * MiB),
     /** ...or this long after the first buffered document, whichever comes first. */

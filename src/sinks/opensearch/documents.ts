@@ -1,14 +1,16 @@
 /**
- * Turns events into bulk operations: one `create` per event into the events alias and one per finding
- * into the findings alias. `_id` is the deterministic event.id (and `<event.id>:<n>` for findings), and
- * `create` is chosen deliberately: a replay after a crash re-sends the same ids and gets 409, which the
- * sink counts as success, so nothing is ever indexed twice. Both documents are serialized by compiled
- * fast-json-stringify serializers (schema keys only: untrusted keys cannot reach the index).
+ * Turns events into bulk operations: one `create` per event into `<eventsAlias>-<period>` and one per
+ * finding into `<findingsAlias>-<period>`, the period being the event's @timestamp (routing.ts). `_id` is
+ * the deterministic event.id (and `<event.id>:<n>` for findings), and `create` is chosen deliberately: a
+ * replay re-sends the same ids to the same indices and gets 409, which the sink counts as success, so
+ * nothing is ever indexed twice. Both documents are serialized by compiled fast-json-stringify
+ * serializers (schema keys only: untrusted keys cannot reach the index).
  */
 import fastJson from 'fast-json-stringify'
 import findingSchemaJson from '../../../schemas/opensearch/finding.schema.json' with { type: 'json' }
 import { compileEventSerializer, type AuditEvent, type Serializer } from '../../schema/audit-event.js'
 import { storedDocument } from '../../integrity/chain.js'
+import type { Granularity } from './routing.js'
 
 export const findingSchema: Readonly<Record<string, unknown>> = findingSchemaJson
 export const FINDING_SCHEMA_VERSION: number = (findingSchemaJson as { 'x-schema-version': number })['x-schema-version']
@@ -95,6 +97,8 @@ export interface BulkOp {
   owner: number
   kind: 'event' | 'finding'
   id: string
+  /** The concrete index the operation writes to. */
+  index: string
   text: string
   /** UTF-8 byte length of `text`: what the operation adds to a request body. */
   bytes: number
@@ -107,40 +111,61 @@ export function bulkBody(ops: readonly Pick<BulkOp, 'text'>[]): Buffer {
   return Buffer.from(parts.join(''), 'utf8')
 }
 
+/** The concrete index for an alias and a period suffix (routing.ts), e.g. `envoy-audit-events-2026.03.01`. */
+export function bucketIndex(alias: string, suffix: string): string {
+  return `${alias}-${suffix}`
+}
+
 export class BulkOpBuilder {
   private readonly serializeEvent: Serializer<AuditEvent> = compileEventSerializer()
   private readonly serializeFinding = fastJson(findingSchemaJson as object) as Serializer<FindingDocument>
-  private readonly eventPrefix: string
-  private readonly findingPrefix: string
+  /** Action-line prefixes per period: a batch spans a handful of periods at most. */
+  private readonly prefixes = new Map<string, { events: string; findings: string; eventsIndex: string; findingsIndex: string }>()
 
   constructor(
-    eventsAlias: string,
-    findingsAlias: string,
+    private readonly eventsAlias: string,
+    private readonly findingsAlias: string,
     private readonly writeFindings: boolean,
-  ) {
-    this.eventPrefix = `{"create":{"_index":${JSON.stringify(eventsAlias)},"_id":`
-    this.findingPrefix = `{"create":{"_index":${JSON.stringify(findingsAlias)},"_id":`
+    readonly granularity: Granularity = 'day',
+  ) {}
+
+  private prefixFor(suffix: string): { events: string; findings: string; eventsIndex: string; findingsIndex: string } {
+    let p = this.prefixes.get(suffix)
+    if (p === undefined) {
+      if (this.prefixes.size > 1000) this.prefixes.clear()
+      const eventsIndex = bucketIndex(this.eventsAlias, suffix)
+      const findingsIndex = bucketIndex(this.findingsAlias, suffix)
+      p = {
+        eventsIndex,
+        findingsIndex,
+        events: `{"create":{"_index":${JSON.stringify(eventsIndex)},"_id":`,
+        findings: `{"create":{"_index":${JSON.stringify(findingsIndex)},"_id":`,
+      }
+      this.prefixes.set(suffix, p)
+    }
+    return p
   }
 
   /** The operations for one event: its own document first, then its findings. */
-  opsFor(event: AuditEvent, owner: number): BulkOp[] {
+  opsFor(event: AuditEvent, owner: number, suffix: string): BulkOp[] {
     const ops: BulkOp[] = []
-    this.appendOps(ops, event, owner)
+    this.appendOps(ops, event, owner, suffix)
     return ops
   }
 
-  /** Appends the operations for one event to `ops` (no intermediate array per event). */
-  appendOps(ops: BulkOp[], event: AuditEvent, owner: number): void {
+  /** Appends the operations for one event, dated `suffix`, to `ops` (no intermediate array per event). */
+  appendOps(ops: BulkOp[], event: AuditEvent, owner: number, suffix: string): void {
     const id = event.event.id
-    const head = `${this.eventPrefix}${JSON.stringify(id)}}}\n`
+    const p = this.prefixFor(suffix)
+    const head = `${p.events}${JSON.stringify(id)}}}\n`
     const doc = storedDocument(event, this.serializeEvent)
-    ops.push({ owner, kind: 'event', id, text: `${head}${doc.json}\n`, bytes: Buffer.byteLength(head, 'utf8') + doc.bytes + 1 })
+    ops.push({ owner, kind: 'event', id, index: p.eventsIndex, text: `${head}${doc.json}\n`, bytes: Buffer.byteLength(head, 'utf8') + doc.bytes + 1 })
     if (!this.writeFindings || event.audit.findings === undefined || event.audit.findings.length === 0) return
     const docs = findingDocuments(event)
     for (let i = 0; i < docs.length; i++) {
       const fid = findingId(id, i)
-      const ftext = `${this.findingPrefix}${JSON.stringify(fid)}}}\n${this.serializeFinding(docs[i] as FindingDocument)}\n`
-      ops.push({ owner, kind: 'finding', id: fid, text: ftext, bytes: Buffer.byteLength(ftext, 'utf8') })
+      const ftext = `${p.findings}${JSON.stringify(fid)}}}\n${this.serializeFinding(docs[i] as FindingDocument)}\n`
+      ops.push({ owner, kind: 'finding', id: fid, index: p.findingsIndex, text: ftext, bytes: Buffer.byteLength(ftext, 'utf8') })
     }
   }
 }

@@ -1,6 +1,8 @@
 /**
  * The OpenSearch sink. `write(events)` resolves only when every document of every event is indexed
- * (or was already there: 409 on create) or permanently rejected; retryable failures are retried inside
+ * (or was already there: 409 on create, or found by a lookup) or permanently rejected; each document's
+ * index is chosen from its event's @timestamp (routing.ts), so replays never duplicate across indices;
+ * retryable failures are retried inside
  * with capped, jittered backoff, so a slow or down cluster holds the write pending and that is the
  * backpressure the source sees. Buffered operations from concurrent writes are coalesced into bulk
  * requests bounded by bytes and a flush interval, with at most `concurrency` requests in flight.
@@ -15,6 +17,7 @@ import { backoffMs, classifyItem, classifyRequestError, sleepUnlessAborted, type
 import { createOpenSearchClient } from './client.js'
 import type { ConnectionConfig, SinkConfig } from './config.js'
 import { BulkOpBuilder, bulkBody, type BulkOp } from './documents.js'
+import { eventTime, idTooLong, isWriteBlocked, MAX_ID_BYTES, outsideWindow } from './routing.js'
 
 /** pino-compatible subset; the sink never logs document contents or credentials. */
 export interface SinkLogger {
@@ -29,6 +32,10 @@ export interface SinkStats {
   indexed: number
   rejected: number
   bytesSent: number
+  /** Documents looked up instead of written (read-only index, outside the time window). */
+  lookups: number
+  /** Bulk requests answered with a request-level 4xx (other than 401/403/413) and retried. */
+  requestClientErrors: number
 }
 
 export interface OpenSearchSinkOptions {
@@ -39,6 +46,8 @@ export interface OpenSearchSinkOptions {
   logger?: SinkLogger
   /** For deterministic tests of the backoff. */
   random?: () => number
+  /** The clock the time window is checked against (tests). */
+  now?: () => number
 }
 
 interface WriteTracker {
@@ -54,11 +63,18 @@ interface PendingOp {
   op: BulkOp
   tracker: WriteTracker
   attempts: number
+  /** Not to be written: acknowledged if the document is already in `op.index`, else rejected with this. */
+  lookup?: { code: ErrorCode; reason: string }
+}
+
+interface MgetDoc {
+  found?: boolean
+  error?: { type?: string; reason?: string }
 }
 
 export class OpenSearchSink implements Sink {
   readonly name = 'opensearch'
-  readonly stats: SinkStats = { bulkRequests: 0, requestRetries: 0, itemRetries: 0, duplicates: 0, indexed: 0, rejected: 0, bytesSent: 0 }
+  readonly stats: SinkStats = { bulkRequests: 0, requestRetries: 0, itemRetries: 0, duplicates: 0, indexed: 0, rejected: 0, bytesSent: 0, lookups: 0, requestClientErrors: 0 }
   private client: Client | undefined
   private readonly ownsClient: boolean
   private readonly builder: BulkOpBuilder
@@ -75,7 +91,7 @@ export class OpenSearchSink implements Sink {
     this.client = options.client
     this.ownsClient = options.client === undefined
     const c = options.config
-    this.builder = new BulkOpBuilder(c.eventsAlias, c.findingsAlias, c.writeFindings)
+    this.builder = new BulkOpBuilder(c.eventsAlias, c.findingsAlias, c.writeFindings, c.indexGranularity)
   }
 
   async start(): Promise<void> {
@@ -90,13 +106,38 @@ export class OpenSearchSink implements Sink {
     if (events.length === 0) return Promise.resolve({ rejected: [] })
     return new Promise<SinkWriteResult>((resolve, reject) => {
       const tracker: WriteTracker = { events, remaining: 0, rejected: new Map(), resolve, reject }
+      const c = this.options.config
+      const now = (this.options.now ?? Date.now)()
       const ops: BulkOp[] = []
-      for (let i = 0; i < events.length; i++) this.builder.appendOps(ops, events[i] as AuditEvent, i)
-      tracker.remaining = ops.length
+      const lookups = new Map<BulkOp, { code: ErrorCode; reason: string }>()
+      const refused: { op: BulkOp; code: ErrorCode; message: string }[] = []
+      for (let i = 0; i < events.length; i++) {
+        const event = events[i] as AuditEvent
+        const t = eventTime(event['@timestamp'], c.indexGranularity)
+        if ('problem' in t) {
+          // No index to write to or look in: it can never have been indexed, so it is refused every time.
+          refused.push({ op: { owner: i, kind: 'event', id: String(event.event?.id), index: '', text: '', bytes: 0 }, code: 'EA_SINK_EVENT_TIME', message: t.problem })
+          continue
+        }
+        const start = ops.length
+        this.builder.appendOps(ops, event, i, t.suffix)
+        const late = outsideWindow(t.ms, now, c)
+        for (let k = start; k < ops.length; k++) {
+          const op = ops[k]!
+          if (idTooLong(op.id)) refused.push({ op, code: 'EA_SINK_ID_TOO_LONG', message: `_id is ${Buffer.byteLength(op.id, 'utf8')} bytes, more than the ${MAX_ID_BYTES} OpenSearch allows` })
+          else if (late !== undefined) lookups.set(op, { code: 'EA_SINK_EVENT_TIME', reason: `${late}: not written` })
+        }
+      }
+      tracker.remaining = ops.length + refused.filter((r) => r.op.index === '').length
+      const refusedOps = new Set(refused.map((r) => r.op))
       for (const op of ops) {
-        this.buffer.push({ op, tracker, attempts: 0 })
+        if (refusedOps.has(op)) continue
+        const lookup = lookups.get(op)
+        this.buffer.push(lookup === undefined ? { op, tracker, attempts: 0 } : { op, tracker, attempts: 0, lookup })
         this.bufferBytes += op.bytes
       }
+      for (const r of refused) this.settle({ op: r.op, tracker, attempts: 0 }, { code: r.code, message: r.message })
+      if (tracker.remaining === 0) return
       if (this.bufferBytes >= this.options.config.flushBytes) this.flush(false)
       else this.schedule()
     })
@@ -200,62 +241,136 @@ export class OpenSearchSink implements Sink {
   }
 
   private async deliver(chunk: PendingOp[]): Promise<void> {
-    const { retry, filterPath } = this.options.config
+    const { retry } = this.options.config
     let pending = chunk
     let round = 0
     let lastReason = ''
     while (pending.length > 0) {
       if (this.abort.signal.aborted) return this.fail(pending, lastReason || 'aborted')
-      const body = bulkBody(pending.map((p) => p.op))
-      let items: Record<string, BulkItemResult>[] | undefined
-      try {
-        this.stats.bulkRequests++
-        this.stats.bytesSent += body.length
-        const response = await this.client!.bulk({ body: body as never, filter_path: filterPath })
-        items = (response.body as { items?: Record<string, BulkItemResult>[] }).items
-        if (!Array.isArray(items) || items.length !== pending.length) throw new Error(`bulk response has ${items?.length ?? 0} items for ${pending.length} operations`)
-      } catch (err) {
-        const outcome = classifyRequestError(err)
-        if (outcome.kind === 'reject') {
-          for (const p of pending) this.settle(p, { code: outcome.code, message: outcome.reason })
-          return
-        }
-        if (outcome.kind === 'split') {
-          // 413: halve until a request fits; a single document that is too large is permanent.
-          if (pending.length === 1) return this.settle(pending[0]!, { code: 'EA_SINK_MAPPING', message: `document too large: ${outcome.reason}` })
-          const half = Math.ceil(pending.length / 2)
-          await this.deliver(pending.slice(0, half))
-          await this.deliver(pending.slice(half))
-          return
-        }
-        lastReason = outcome.reason
-        this.stats.requestRetries++
-        this.options.logger?.warn({ code: outcome.code, reason: outcome.reason, operations: pending.length, round }, 'opensearch bulk request failed; backing off')
-        await this.sleep(backoffMs(round++, retry.initialMs, retry.maxMs, this.options.random))
-        continue
-      }
+      const look: PendingOp[] = []
+      const send: PendingOp[] = []
+      for (const p of pending) (p.lookup !== undefined ? look : send).push(p)
       const next: PendingOp[] = []
-      pending.forEach((p, i) => {
-        const entry = items[i] ?? {}
-        const action = Object.keys(entry)[0] ?? 'create'
-        const outcome = classifyItem(action, entry[action])
-        if (outcome.kind === 'ok') {
-          if (outcome.duplicate) this.stats.duplicates++
-          this.settle(p)
-        } else if (outcome.kind === 'reject') {
-          this.settle(p, { code: outcome.code, message: outcome.reason })
-        } else if (retry.maxAttempts > 0 && ++p.attempts >= retry.maxAttempts) {
-          this.settle(p, { code: 'EA_SINK_ITEM_RETRYABLE', message: `gave up after ${p.attempts} attempts: ${outcome.reason}` })
-        } else {
-          lastReason = outcome.reason
-          next.push(p)
+      let backoff = false
+      if (look.length > 0) {
+        const failed = await this.lookUp(look)
+        if (failed !== undefined) {
+          lastReason = failed.reason
+          backoff = true
+          next.push(...failed.ops)
         }
-      })
-      if (next.length > 0) {
-        this.stats.itemRetries += next.length
-        await this.sleep(backoffMs(round++, retry.initialMs, retry.maxMs, this.options.random))
       }
+      if (send.length > 0) {
+        const r = await this.sendBulk(send, round)
+        if (r.reason !== undefined) lastReason = r.reason
+        backoff ||= r.backoff
+        next.push(...r.next)
+      }
+      if (next.length > 0 && backoff) await this.sleep(backoffMs(round++, retry.initialMs, retry.maxMs, this.options.random))
       pending = next
     }
+  }
+
+  /**
+   * One bulk request for `send`. Returns what must go round again: items to retry (with backoff), and
+   * items whose index refused the write because it is read-only, which are looked up next (no backoff).
+   */
+  private async sendBulk(send: PendingOp[], round: number): Promise<{ next: PendingOp[]; backoff: boolean; reason?: string }> {
+    const { retry, filterPath } = this.options.config
+    const body = bulkBody(send.map((p) => p.op))
+    let items: Record<string, BulkItemResult>[] | undefined
+    try {
+      this.stats.bulkRequests++
+      this.stats.bytesSent += body.length
+      const response = await this.client!.bulk({ body: body as never, filter_path: filterPath })
+      items = (response.body as { items?: Record<string, BulkItemResult>[] }).items
+      if (!Array.isArray(items) || items.length !== send.length) throw new Error(`bulk response has ${items?.length ?? 0} items for ${send.length} operations`)
+    } catch (err) {
+      const outcome = classifyRequestError(err)
+      if (outcome.kind === 'split') {
+        // 413: halve until a request fits; a single document that is too large is permanent.
+        if (send.length === 1) {
+          this.settle(send[0]!, { code: 'EA_SINK_TOO_LARGE', message: `document of ${send[0]!.op.bytes} bytes is larger than the cluster accepts: ${outcome.reason}` })
+          return { next: [], backoff: false }
+        }
+        const half = Math.ceil(send.length / 2)
+        await this.deliver(send.slice(0, half))
+        await this.deliver(send.slice(half))
+        return { next: [], backoff: false }
+      }
+      // A request-level status says nothing about the documents (a proxy's 404, a gateway's 400): every
+      // one of them is retried, never dead-lettered (issue 16). Item-level errors are what rejects.
+      if (outcome.kind === 'reject') this.stats.requestClientErrors++
+      this.stats.requestRetries++
+      this.options.logger?.warn({ code: outcome.code, reason: outcome.reason, operations: send.length, round }, 'opensearch bulk request failed; backing off')
+      return { next: send, backoff: true, reason: outcome.reason }
+    }
+    const next: PendingOp[] = []
+    let backoff = false
+    let reason: string | undefined
+    send.forEach((p, i) => {
+      const entry = items[i] ?? {}
+      const action = Object.keys(entry)[0] ?? 'create'
+      const item = entry[action]
+      if (isWriteBlocked(Number(item?.status ?? 0), item?.error)) {
+        const why = typeof item?.error === 'object' ? `${item.error.type}: ${item.error.reason ?? ''}` : ''
+        p.lookup = { code: 'EA_SINK_INDEX_READ_ONLY', reason: `index ${p.op.index} is read-only (${why})` }
+        next.push(p)
+        return
+      }
+      const outcome = classifyItem(action, item)
+      if (outcome.kind === 'ok') {
+        if (outcome.duplicate) this.stats.duplicates++
+        this.settle(p)
+      } else if (outcome.kind === 'reject') {
+        this.settle(p, { code: outcome.code, message: outcome.reason })
+      } else if (retry.maxAttempts > 0 && ++p.attempts >= retry.maxAttempts) {
+        this.settle(p, { code: 'EA_SINK_ITEM_RETRYABLE', message: `gave up after ${p.attempts} attempts: ${outcome.reason}` })
+      } else {
+        reason = outcome.reason
+        backoff = true
+        this.stats.itemRetries++
+        next.push(p)
+      }
+    })
+    return { next, backoff, reason }
+  }
+
+  /**
+   * Realtime multi-get of documents that are not to be written: found means a replay of what is
+   * already indexed (acknowledged, as a 409 would be); not found, or no such index (retention deleted
+   * it), rejects with the lookup's code. A failed lookup is retried like a failed bulk request.
+   */
+  private async lookUp(look: PendingOp[]): Promise<{ ops: PendingOp[]; reason: string } | undefined> {
+    let docs: MgetDoc[] | undefined
+    try {
+      const response = await this.client!.mget({ realtime: true, _source: false, body: { docs: look.map((p) => ({ _index: p.op.index, _id: p.op.id })) } } as never)
+      docs = (response.body as { docs?: MgetDoc[] }).docs
+      if (!Array.isArray(docs) || docs.length !== look.length) throw new Error(`mget response has ${docs?.length ?? 0} docs for ${look.length} ids`)
+    } catch (err) {
+      const outcome = classifyRequestError(err)
+      this.stats.requestRetries++
+      this.options.logger?.warn({ reason: outcome.reason, operations: look.length }, 'opensearch lookup failed; backing off')
+      return { ops: look, reason: outcome.reason }
+    }
+    const again: PendingOp[] = []
+    let reason = ''
+    look.forEach((p, i) => {
+      const d = docs[i]!
+      const lookup = p.lookup!
+      this.stats.lookups++
+      if (d.found === true) {
+        this.stats.duplicates++
+        this.settle(p)
+      } else if (d.error === undefined) {
+        this.settle(p, { code: lookup.code, message: `${lookup.reason}; the document is not in ${p.op.index}` })
+      } else if (d.error.type === 'index_not_found_exception') {
+        this.settle(p, { code: lookup.code, message: `${lookup.reason}; index ${p.op.index} does not exist (deleted by retention?)` })
+      } else {
+        reason = `${d.error.type ?? 'error'}: ${d.error.reason ?? ''}`
+        again.push(p)
+      }
+    })
+    return again.length > 0 ? { ops: again, reason } : undefined
   }
 }

@@ -9,15 +9,16 @@ describe('bulk operations and the request body', () => {
   const builder = new BulkOpBuilder('envoy-audit-events', 'envoy-audit-findings', true)
 
   test('an event with a finding yields its document then the finding, each two NDJSON lines', () => {
-    const ops = builder.opsFor(deniedEvent(1), 7)
+    const ops = builder.opsFor(deniedEvent(1), 7, '2020.11.25')
     expect(ops.map((o) => [o.kind, o.owner])).toEqual([
       ['event', 7],
       ['finding', 7],
     ])
     const lines = bulkBody(ops).toString('utf8').split('\n')
     expect(lines).toHaveLength(5)
-    expect(JSON.parse(lines[0]!)).toEqual({ create: { _index: 'envoy-audit-events', _id: ops[0]!.id } })
-    expect(JSON.parse(lines[2]!)).toEqual({ create: { _index: 'envoy-audit-findings', _id: `${ops[0]!.id}:0` } })
+    expect(JSON.parse(lines[0]!)).toEqual({ create: { _index: 'envoy-audit-events-2020.11.25', _id: ops[0]!.id } })
+    expect(JSON.parse(lines[2]!)).toEqual({ create: { _index: 'envoy-audit-findings-2020.11.25', _id: `${ops[0]!.id}:0` } })
+    expect(ops.map((o) => o.index)).toEqual(['envoy-audit-events-2020.11.25', 'envoy-audit-findings-2020.11.25'])
     expect(JSON.parse(lines[3]!).finding.code).toBe('authz_denied')
     expect(lines[4]).toBe('')
   })
@@ -28,13 +29,13 @@ describe('bulk operations and the request body', () => {
         const ops = items.flatMap(([agent, denied], i) => {
           const e = denied ? deniedEvent(i) : okEvent(i)
           e.user_agent = { original: agent }
-          return builder.opsFor(e, i)
+          return builder.opsFor(e, i, '2020.11.25')
         })
         const appended: ReturnType<typeof builder.opsFor> = []
         items.forEach(([agent, denied], i) => {
           const e = denied ? deniedEvent(i) : okEvent(i)
           e.user_agent = { original: agent }
-          builder.appendOps(appended, e, i)
+          builder.appendOps(appended, e, i, '2020.11.25')
         })
         expect(appended).toEqual(ops)
         const body = bulkBody(ops)
@@ -60,7 +61,7 @@ describe('bulk operations and the request body', () => {
         })
         hashStage.process(events)
         const ops: ReturnType<typeof builder.opsFor> = []
-        events.forEach((e, i) => other.appendOps(ops, e, i))
+        events.forEach((e, i) => other.appendOps(ops, e, i, '2020.11.25'))
         for (const o of ops) expect(o.bytes).toBe(Buffer.byteLength(o.text, 'utf8'))
         const docs = bulkBody(ops).toString('utf8').trimEnd().split('\n').filter((_, i) => i % 2 === 1).map((l) => JSON.parse(l))
         expect(docs.filter((d) => d.event?.original !== undefined).map((d) => d.audit.hash)).toEqual(events.map((e) => e.audit.hash))

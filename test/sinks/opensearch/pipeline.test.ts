@@ -91,7 +91,7 @@ describe('pipeline → OpenSearch sink', () => {
     const recs = records()
     let rejectedId: string | undefined
     srv.faults.item = ({ index, id, attempt }) => {
-      if (index !== 'envoy-audit-events') return null
+      if (!index.startsWith('envoy-audit-events-')) return null
       rejectedId ??= id
       if (id === rejectedId) return { status: 400, type: 'mapper_parsing_exception', reason: 'failed to parse field [url.path]' }
       return attempt === 0 ? 429 : null

@@ -39,8 +39,8 @@ describe('OpenSearchSink writes', () => {
     const events = [okEvent(1), deniedEvent(1), okEvent(2)]
     const result = await s.write(events)
     expect(result.rejected).toEqual([])
-    expect(srv.docs('envoy-audit-events').map((d) => d._id).sort()).toEqual(['denied-000001', 'ok-000001', 'ok-000002'])
-    const findings = srv.docs('envoy-audit-findings')
+    expect(srv.docs('envoy-audit-events-*').map((d) => d._id).sort()).toEqual(['denied-000001', 'ok-000001', 'ok-000002'])
+    const findings = srv.docs('envoy-audit-findings-*')
     expect(findings).toHaveLength(1)
     expect(findings[0]!._id).toBe('denied-000001:0')
     expect(findings[0]!._source).toMatchObject({
@@ -50,23 +50,23 @@ describe('OpenSearchSink writes', () => {
       mesh: { source: { spiffe_id: 'spiffe://cluster.local/ns/bar/sa/sleep' }, destination: { namespace: 'foo' } },
     })
     // The document is exactly the event (the serializer keeps every schema field).
-    expect(srv.docs('envoy-audit-events').find((d) => d._id === 'ok-000001')!._source).toEqual(JSON.parse(JSON.stringify(okEvent(1))))
+    expect(srv.docs('envoy-audit-events-*').find((d) => d._id === 'ok-000001')!._source).toEqual(JSON.parse(JSON.stringify(okEvent(1))))
     const bulk = srv.requests.find((r) => r.path === '/_bulk')!
     expect(bulk.query.filter_path).toContain('items.*.status')
     expect(bulk.headers['content-type']).toContain('application/x-ndjson')
-    expect(bulkActions()[0]![0]).toBe('{"create":{"_index":"envoy-audit-events","_id":"ok-000001"}}')
+    expect(bulkActions()[0]![0]).toBe('{"create":{"_index":"envoy-audit-events-2020.11.25","_id":"ok-000001"}}')
   })
 
   test('replaying the same events creates no duplicates (409 on create is success)', async () => {
     const s = await sink()
     const events = Array.from({ length: 50 }, (_, i) => (i % 5 === 0 ? deniedEvent(i) : okEvent(i)))
     await s.write(events)
-    const before = srv.docs('envoy-audit-events').length + srv.docs('envoy-audit-findings').length
+    const before = srv.docs('envoy-audit-events-*').length + srv.docs('envoy-audit-findings-*').length
     const again = await s.write(events)
     expect(again.rejected).toEqual([])
-    expect(srv.docs('envoy-audit-events')).toHaveLength(50)
-    expect(srv.docs('envoy-audit-findings')).toHaveLength(10)
-    expect(srv.docs('envoy-audit-events').length + srv.docs('envoy-audit-findings').length).toBe(before)
+    expect(srv.docs('envoy-audit-events-*')).toHaveLength(50)
+    expect(srv.docs('envoy-audit-findings-*')).toHaveLength(10)
+    expect(srv.docs('envoy-audit-events-*').length + srv.docs('envoy-audit-findings-*').length).toBe(before)
     expect(s.stats.duplicates).toBe(60)
   })
 
@@ -79,7 +79,7 @@ describe('OpenSearchSink writes', () => {
     expect(result.rejected[0]!.event.event.id).toBe('ok-000005')
     expect(result.rejected[0]!.code).toBe('EA_SINK_MAPPING')
     expect(result.rejected[0]!.message).toContain('mapper_parsing_exception')
-    expect(srv.docs('envoy-audit-events')).toHaveLength(9)
+    expect(srv.docs('envoy-audit-events-*')).toHaveLength(9)
     const rounds = bulkActions()
     expect(rounds).toHaveLength(3)
     expect(rounds[0]).toHaveLength(10)
@@ -90,7 +90,7 @@ describe('OpenSearchSink writes', () => {
 
   test('a rejected finding document rejects its event (so the dead letter replays both)', async () => {
     const s = await sink()
-    srv.faults.item = ({ index }) => (index === 'envoy-audit-findings' ? 400 : null)
+    srv.faults.item = ({ index }) => (index.startsWith('envoy-audit-findings-') ? 400 : null)
     const result = await s.write([deniedEvent(1), okEvent(1)])
     expect(result.rejected.map((r) => r.event.event.id)).toEqual(['denied-000001'])
     expect(result.rejected[0]!.message).toContain('finding denied-000001:0')
@@ -102,10 +102,10 @@ describe('OpenSearchSink writes', () => {
     const events = Array.from({ length: 3000 }, (_, i) => (i % 10 === 0 ? deniedEvent(i) : okEvent(i)))
     const results = await Promise.all([s.write(events.slice(0, 1500)), s.write(events.slice(1500))])
     expect(results.flatMap((r) => r.rejected)).toEqual([])
-    const ids = srv.docs('envoy-audit-events').map((d) => d._id)
+    const ids = srv.docs('envoy-audit-events-*').map((d) => d._id)
     expect(new Set(ids).size).toBe(3000)
     expect(ids).toHaveLength(3000)
-    expect(srv.docs('envoy-audit-findings')).toHaveLength(300)
+    expect(srv.docs('envoy-audit-findings-*')).toHaveLength(300)
     expect(s.stats.itemRetries).toBeGreaterThan(900)
     expect(s.stats.duplicates).toBe(0)
   })
@@ -133,7 +133,7 @@ describe('OpenSearchSink request-level failures', () => {
     srv.faults.failRequests(/_bulk/, fault, 3)
     const result = await s.write([okEvent(1), okEvent(2)])
     expect(result.rejected).toEqual([])
-    expect(srv.docs('envoy-audit-events')).toHaveLength(2)
+    expect(srv.docs('envoy-audit-events-*')).toHaveLength(2)
     expect(s.stats.requestRetries).toBe(3)
     expect(srv.faults.pendingRequestFaults()).toBe(0)
   })
@@ -167,8 +167,8 @@ describe('OpenSearchSink request-level failures', () => {
     await srv.resume()
     const result = await pending
     expect(result.rejected).toEqual([])
-    expect(srv.docs('envoy-audit-events')).toHaveLength(2)
-    expect(srv.docs('envoy-audit-findings')).toHaveLength(1)
+    expect(srv.docs('envoy-audit-events-*')).toHaveLength(2)
+    expect(srv.docs('envoy-audit-findings-*')).toHaveLength(1)
   })
 
   test('close() during an outage rejects the pending write after closeTimeoutMs (the source commits nothing)', async () => {
@@ -191,15 +191,20 @@ describe('OpenSearchSink request-level failures', () => {
     expect(bulkActions().map((r) => r.length)).toEqual([3, 2, 1])
     srv.faults.failRequests(/_bulk/, 413, 1)
     const one = await s.write([okEvent(4)])
-    expect(one.rejected.map((r) => [r.code, r.message.includes('too large')])).toEqual([['EA_SINK_MAPPING', true]])
+    expect(one.rejected.map((r) => [r.code, r.message.includes('larger than the cluster accepts')])).toEqual([['EA_SINK_TOO_LARGE', true]])
   })
 
-  test('a request-level 400 rejects the items of that request', async () => {
-    const s = await sink()
-    srv.faults.failRequests(/_bulk/, 400, 1)
-    const result = await s.write([okEvent(1)])
-    expect(result.rejected.map((r) => r.code)).toEqual(['EA_SINK_MAPPING'])
-  })
+  for (const status of [400, 404, 405, 408, 422]) {
+    test(`a request-level ${status} says nothing about the documents: retried with backoff, never dead-lettered (issue 16)`, async () => {
+      const s = await sink()
+      srv.faults.failRequests(/_bulk/, status, 3)
+      const result = await s.write([okEvent(1), okEvent(2)])
+      expect(result.rejected).toEqual([])
+      expect(s.stats.requestClientErrors).toBe(3)
+      expect(s.stats.requestRetries).toBe(3)
+      expect(srv.docs('envoy-audit-events-*').map((d) => d._id).sort()).toEqual(['ok-000001', 'ok-000002'])
+    })
+  }
 })
 
 describe('OpenSearchSink batching', () => {
@@ -210,7 +215,7 @@ describe('OpenSearchSink batching', () => {
     const bulks = srv.requests.filter((r) => r.path === '/_bulk')
     expect(bulks.length).toBeGreaterThan(5)
     for (const b of bulks) expect(b.body.length).toBeLessThanOrEqual(16 * 1024)
-    expect(srv.docs('envoy-audit-events')).toHaveLength(200)
+    expect(srv.docs('envoy-audit-events-*')).toHaveLength(200)
   })
 
   test('at most `concurrency` bulk requests are in flight', async () => {
@@ -229,7 +234,7 @@ describe('OpenSearchSink batching', () => {
     expect(srv.requests.filter((r) => r.path === '/_bulk')).toHaveLength(0)
     await s.close()
     expect((await pending).rejected).toEqual([])
-    expect(srv.docs('envoy-audit-events')).toHaveLength(1)
+    expect(srv.docs('envoy-audit-events-*')).toHaveLength(1)
   })
 
   test('gzip compression sends content-encoding gzip bodies the server can read', async () => {
@@ -241,6 +246,6 @@ describe('OpenSearchSink batching', () => {
     await gz.close()
     const bulk = srv.requests.find((r) => r.path === '/_bulk')!
     expect(bulk.headers['content-encoding']).toBe('gzip')
-    expect(srv.docs('envoy-audit-events')).toHaveLength(2)
+    expect(srv.docs('envoy-audit-events-*')).toHaveLength(2)
   })
 })

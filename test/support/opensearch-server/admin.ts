@@ -1,9 +1,12 @@
 /**
  * Management endpoints of the test server: composable index templates, ISM policies (with the
- * seq_no/primary_term concurrency control real ISM enforces), indices with aliases, `_alias`,
- * `_aliases`, `_refresh`, `_cluster/health` and single-document GET and DELETE.
+ * seq_no/primary_term concurrency control real ISM enforces; change_policy and add), indices with
+ * aliases, `_alias`, `_aliases`, `_rollover`, `_settings` (with write blocks), `_refresh` (which makes
+ * writes searchable: state.ts), `_cluster/health` and single-document GET and DELETE. With `ism: false`
+ * the server answers as a node without the Index Management plugin: no handler for `_plugins/_ism`, and
+ * its index settings are unknown settings.
  */
-import { ApiError, type ClusterState } from './state.js'
+import { ApiError, refreshIndex, type ClusterState, type IndexState } from './state.js'
 import type { Reply } from './server.js'
 
 type Json = Record<string, unknown>
@@ -20,7 +23,82 @@ export function parseBody(body: Buffer): Json {
   }
 }
 
-function templates(state: ClusterState, method: string, name: string | undefined, body: Buffer): Reply {
+export interface AdminOptions {
+  ism: boolean
+}
+
+/** The 400 a node without the plugin gives for an ISM setting (in an index, a template or a settings update). */
+function checkSettings(settings: unknown, opts: AdminOptions, prefix = ''): void {
+  if (opts.ism || settings === null || typeof settings !== 'object') return
+  for (const [k, v] of Object.entries(settings as Json)) {
+    const key = prefix === '' ? k : `${prefix}.${k}`
+    if (v !== null && typeof v === 'object' && !Array.isArray(v)) checkSettings(v, opts, key)
+    else if (/(^|\.)(plugins|opendistro)\.index_state_management\./.test(key)) {
+      const full = key.startsWith('index.') ? key : `index.${key}`
+      throw new ApiError(400, 'illegal_argument_exception', `unknown setting [${full}] please check that any required plugins are installed, or check the breaking changes documentation for removed settings`)
+    }
+  }
+}
+
+/** `GET|PUT <index>/_settings[/<name>]`: PUT merges (flat or nested keys); a read_only index refuses any change but lifting the block. */
+function settingsApi(state: ClusterState, method: string, target: string, name: string | undefined, query: Record<string, string>, body: Buffer, opts: AdminOptions): Reply {
+  const indices = state.resolve(target)
+  if (method === 'GET') {
+    const out: Json = {}
+    for (const i of indices) {
+      const flat: Json = {}
+      const walk = (o: Json, p: string): void => {
+        for (const [k, v] of Object.entries(o)) {
+          const key = p === '' ? k : `${p}.${k}`
+          if (v !== null && typeof v === 'object' && !Array.isArray(v)) walk(v as Json, key)
+          else flat[key.startsWith('index.') ? key : `index.${key}`] = String(v)
+        }
+      }
+      walk(i.settings, '')
+      const kept = Object.fromEntries(Object.entries(flat).filter(([k]) => name === undefined || k === name))
+      if (query.flat_settings === 'true') out[i.name] = { settings: kept }
+      else {
+        const nested: Json = {}
+        for (const [k, v] of Object.entries(kept)) {
+          const parts = k.split('.')
+          let cur = nested
+          for (const part of parts.slice(0, -1)) cur = (cur[part] ??= {}) as Json
+          cur[parts[parts.length - 1]!] = v
+        }
+        out[i.name] = { settings: nested }
+      }
+    }
+    return { status: 200, body: out }
+  }
+  if (method !== 'PUT') throw new ApiError(405, 'method_not_allowed', `${method} not allowed`)
+  const update = parseBody(body)
+  checkSettings(update, opts)
+  const flat: Json = {}
+  const walk = (o: Json, p: string): void => {
+    for (const [k, v] of Object.entries(o)) {
+      const key = p === '' ? k : `${p}.${k}`
+      if (v !== null && typeof v === 'object' && !Array.isArray(v)) walk(v as Json, key)
+      else flat[key.replace(/^index\./, '')] = v
+    }
+  }
+  walk(update.settings !== undefined && typeof update.settings === 'object' ? (update.settings as Json) : update, '')
+  for (const i of indices) {
+    const readOnly = String(settingOf(i, 'blocks.read_only')) === 'true'
+    if (readOnly && !Object.hasOwn(flat, 'blocks.read_only'))
+      throw new ApiError(403, 'cluster_block_exception', `index [${i.name}] blocked by: [FORBIDDEN/5/index read-only (api)];`)
+  }
+  for (const i of indices) {
+    for (const key of Object.keys(i.settings)) if (Object.hasOwn(flat, key.replace(/^index\./, ''))) delete i.settings[key]
+    for (const [k, v] of Object.entries(flat)) if (v !== null) i.settings[`index.${k}`] = v
+  }
+  return { status: 200, body: { acknowledged: true } }
+}
+
+function settingOf(index: IndexState, key: string): unknown {
+  return index.settings[`index.${key}`] ?? index.settings[key] ?? ((index.settings.index as Json | undefined)?.[key])
+}
+
+function templates(state: ClusterState, method: string, name: string | undefined, body: Buffer, opts: AdminOptions): Reply {
   if (name === undefined) {
     if (method !== 'GET') throw new ApiError(405, 'method_not_allowed', 'only GET /_index_template')
     return { status: 200, body: { index_templates: [...state.templates].map(([n, t]) => ({ name: n, index_template: t })) } }
@@ -32,6 +110,7 @@ function templates(state: ClusterState, method: string, name: string | undefined
       const t = parseBody(body)
       if (!Array.isArray(t.index_patterns) || t.index_patterns.length === 0)
         throw new ApiError(400, 'action_request_validation_exception', 'Validation Failed: 1: index patterns are missing;')
+      checkSettings((t.template as Json | undefined)?.settings, opts)
       state.templates.set(name, t)
       return { status: 200, body: { acknowledged: true } }
     }
@@ -88,6 +167,24 @@ function ism(state: ClusterState, method: string, id: string, query: Record<stri
   throw new ApiError(405, 'method_not_allowed', `${method} not allowed`)
 }
 
+/** `POST _plugins/_ism/change_policy|add/<index>`: which indices now follow which policy (kept per index). */
+function ismAssign(state: ClusterState, kind: 'change_policy' | 'add', target: string, body: Buffer): Reply {
+  const policyId = String(parseBody(body).policy_id ?? '')
+  if (!state.policies.has(policyId)) throw new ApiError(404, 'resource_not_found_exception', `Could not find policy=${policyId}`)
+  const failed: Json[] = []
+  let updated = 0
+  for (const index of state.resolve(target)) {
+    const managed = state.managed.get(index.name)
+    if (kind === 'change_policy' && managed === undefined) failed.push({ index_name: index.name, index_uuid: index.name, reason: 'This index is not being managed' })
+    else if (kind === 'add' && managed !== undefined) failed.push({ index_name: index.name, index_uuid: index.name, reason: 'This index already has a policy, use the update policy API to update index policies' })
+    else {
+      state.managed.set(index.name, policyId)
+      updated++
+    }
+  }
+  return { status: 200, body: { updated_indices: updated, failures: failed.length > 0, failed_indices: failed } }
+}
+
 function aliasView(state: ClusterState, name: string): Json {
   const entry = state.aliases.get(name)
   if (entry === undefined) throw new ApiError(404, 'aliases_not_found_exception', `alias [${name}] missing`)
@@ -96,12 +193,26 @@ function aliasView(state: ClusterState, name: string): Json {
   return out
 }
 
-export function handleAdmin(state: ClusterState, method: string, parts: string[], query: Record<string, string>, body: Buffer): Reply {
+export function handleAdmin(state: ClusterState, method: string, parts: string[], query: Record<string, string>, body: Buffer, opts: AdminOptions = { ism: true }): Reply {
   const [first, second, third] = parts
-  if (first === '_index_template') return templates(state, method, second, body)
-  if (first === '_plugins' && second === '_ism' && third === 'policies' && parts[3] !== undefined) return ism(state, method, parts[3], query, body)
+  if (first === '_index_template') return templates(state, method, second, body, opts)
+  if (first === '_plugins' && second === '_ism') {
+    // A node without the plugin has no handler: 400 with a plain-string error (no type, no status field).
+    if (!opts.ism) return { status: 400, body: { error: `no handler found for uri [/${parts.join('/')}] and method [${method}]` } }
+    if (third === 'policies' && parts[3] !== undefined) return ism(state, method, parts[3], query, body)
+    if ((third === 'change_policy' || third === 'add') && parts[4] === undefined && parts[3] !== undefined && method === 'POST') return ismAssign(state, third, parts[3], body)
+  }
   if (first === '_cluster' && second === 'health') return { status: 200, body: { cluster_name: 'test', status: 'green', number_of_nodes: 1 } }
-  if (first === '_refresh' || second === '_refresh') return { status: 200, body: { _shards: { total: 1, successful: 1, failed: 0 } } }
+  if (first === '_refresh' || second === '_refresh') {
+    const indices = first === '_refresh' ? [...state.indices.values()] : state.resolve(first!)
+    for (const i of indices) refreshIndex(i)
+    return { status: 200, body: { _shards: { total: indices.length, successful: indices.length, failed: 0 } } }
+  }
+  if (second === '_rollover' && first !== undefined && method === 'POST') {
+    const r = state.rollover(first, third)
+    return { status: 200, body: { acknowledged: true, shards_acknowledged: true, ...r, rolled_over: true, dry_run: false, conditions: {} } }
+  }
+  if (second === '_settings' && first !== undefined && !first.startsWith('_')) return settingsApi(state, method, first, third, query, body, opts)
   if (first === '_alias' && second !== undefined) {
     if (method === 'HEAD') return { status: state.aliases.has(second) ? 200 : 404 }
     return { status: 200, body: aliasView(state, second) }
@@ -118,7 +229,7 @@ export function handleAdmin(state: ClusterState, method: string, parts: string[]
     if (second === '_doc' && third !== undefined && method === 'DELETE') {
       const index = state.resolve(first).find((i) => i.docs.has(third))
       if (index === undefined) return { status: 404, body: { _index: first, _id: third, result: 'not_found' } }
-      index.docs.delete(third)
+      state.deleteDoc(index, third)
       return { status: 200, body: { _index: index.name, _id: third, result: 'deleted', _seq_no: index.seqNo++, _primary_term: 1 } }
     }
     if (second === '_doc' && third !== undefined && method === 'GET') {
@@ -144,7 +255,9 @@ export function handleAdmin(state: ClusterState, method: string, parts: string[]
     }
     if (second === undefined) {
       if (method === 'PUT') {
-        state.createIndex(first, parseBody(body))
+        const req = parseBody(body)
+        checkSettings(req.settings, opts)
+        state.createIndex(first, req)
         return { status: 200, body: { acknowledged: true, shards_acknowledged: true, index: first } }
       }
       if (method === 'HEAD') return { status: state.indices.has(first) || state.aliases.has(first) ? 200 : 404 }

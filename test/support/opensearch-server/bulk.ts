@@ -3,11 +3,13 @@
  * `index`), then the document line. The response is HTTP 200 with one item per action in request order,
  * `errors: true` when any item failed, as OpenSearch answers; a malformed action line fails the whole
  * request with 400, which is also what OpenSearch does. `if_seq_no`/`if_primary_term` in the action
- * metadata make the write conditional (409 when the document moved or does not exist).
+ * metadata make the write conditional (409 when the document moved or does not exist). A write to an
+ * index with a write block is a per-item 403 cluster_block_exception. `?refresh=true|wait_for` makes the
+ * written indices searchable before the response (state.ts models near-real-time search).
  */
 import { randomUUID } from 'node:crypto'
 import { itemErrorFor } from './faults.js'
-import { ApiError } from './state.js'
+import { ApiError, refreshIndex, type IndexState } from './state.js'
 import type { Reply, TestOpenSearch } from './server.js'
 import type { Doc } from './search.js'
 
@@ -25,13 +27,22 @@ function parseLine(line: string, n: number): Json {
   return value as Json
 }
 
-export function handleBulk(srv: TestOpenSearch, pathIndex: string | undefined, body: Buffer): Reply {
+export function handleBulk(srv: TestOpenSearch, pathIndex: string | undefined, body: Buffer, query: Record<string, string> = {}): Reply {
   const started = Date.now()
   const lines = body.toString('utf8').split('\n')
   if (lines[lines.length - 1] === '') lines.pop()
   else throw new ApiError(400, 'illegal_argument_exception', 'The bulk request must be terminated by a newline [\\n]')
   if (lines.length === 0) throw new ApiError(400, 'action_request_validation_exception', 'Validation Failed: 1: no requests added;')
+  // OpenSearch validates the whole request first: one `_id` over 512 bytes fails all of it with 400.
+  const tooLong: string[] = []
+  for (let i = 0; i < lines.length; i += 2) {
+    const meta = Object.values(parseLine(lines[i]!, i + 1))[0] as Json | undefined
+    const id = meta?._id === undefined ? undefined : String(meta._id)
+    if (id !== undefined && Buffer.byteLength(id, 'utf8') > 512) tooLong.push(`${tooLong.length + 1}: id [${id}] is too long, must be no longer than 512 bytes but was: ${Buffer.byteLength(id, 'utf8')};`)
+  }
+  if (tooLong.length > 0) throw new ApiError(400, 'action_request_validation_exception', `Validation Failed: ${tooLong.join(' ')}`)
   const items: Json[] = []
+  const touched = new Set<IndexState>()
   let errors = false
   for (let i = 0; i < lines.length; i++) {
     const actionLine = parseLine(lines[i]!, i + 1)
@@ -71,6 +82,7 @@ export function handleBulk(srv: TestOpenSearch, pathIndex: string | undefined, b
     }
     try {
       const index = srv.state.writeIndex(target)
+      touched.add(index)
       if (meta.if_seq_no !== undefined || meta.if_primary_term !== undefined) srv.state.checkSeqNo(index, id, meta.if_seq_no, meta.if_primary_term)
       const { result, doc: stored } = srv.state.put(index, id, doc, action)
       items.push({
@@ -90,5 +102,6 @@ export function handleBulk(srv: TestOpenSearch, pathIndex: string | undefined, b
       item(err.status, { error: { type: err.type, reason: err.message, index: target } })
     }
   }
+  if (query.refresh === 'true' || query.refresh === '' || query.refresh === 'wait_for') for (const index of touched) refreshIndex(index)
   return { status: 200, body: { took: Date.now() - started, errors, items } }
 }

@@ -33,6 +33,10 @@ export interface TestOpenSearchOptions {
   port?: number
   /** Keep at most this many recorded requests (oldest dropped); default 10000. */
   maxRecorded?: number
+  /** http.max_content_length: a larger (decompressed) body is answered 413 with an empty body; default 100 MiB, as OpenSearch. */
+  maxContentLength?: number
+  /** Serve the Index Management (ISM) API; false answers it as a node without the plugin does (default true). */
+  ism?: boolean
 }
 
 export interface Reply {
@@ -165,6 +169,7 @@ export class TestOpenSearch {
     } catch {
       return this.send(res, method, { status: 400, body: new ApiError(400, 'parse_exception', 'request body is not valid ' + encoding).body() }, query)
     }
+    if (body.length > (this.options.maxContentLength ?? 100 * 1024 * 1024)) return this.send(res, method, { status: 413 }, query)
     this.requests.push({ method, path, query, headers: { ...req.headers }, body })
     if (this.requests.length > (this.options.maxRecorded ?? 10_000)) this.requests.shift()
 
@@ -174,6 +179,7 @@ export class TestOpenSearch {
       req.socket.destroy()
       return
     }
+    if (fault === 413) return this.send(res, method, { status: 413 }, query)
     if (fault !== undefined) {
       const type = fault === 429 ? 'rejected_execution_exception' : 'test_server_injected_failure'
       return this.send(res, method, { status: fault, body: new ApiError(fault, type, `injected ${fault} for ${method} ${path}`).body() }, query)
@@ -207,12 +213,12 @@ export class TestOpenSearch {
         },
       }
     }
-    if (parts[parts.length - 1] === '_bulk') return handleBulk(this, parts.length > 1 ? parts[0] : undefined, body)
+    if (parts[parts.length - 1] === '_bulk') return handleBulk(this, parts.length > 1 ? parts[0] : undefined, body, query)
     const last = parts[parts.length - 1]
     if (parts[0] === '_search' && parts[1] === 'scroll') return handleScroll(this.state, method, parts[2], body)
     if (parts.includes('point_in_time')) return handlePit(this.state, method, parts, query, body, searchable)
     if (last === '_mget') return handleMget(this.state, parts.length > 1 ? parts[0] : undefined, body)
     if (last === '_search' || last === '_count') return handleSearch(this.state, method, parts, query, body)
-    return handleAdmin(this.state, method, parts, query, body)
+    return handleAdmin(this.state, method, parts, query, body, { ism: this.options.ism ?? true })
   }
 }

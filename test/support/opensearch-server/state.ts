@@ -3,6 +3,14 @@
  * templates and ISM policies. Documents are checked against the index mapping the way a strict mapping
  * is enforced (unknown field, ip/long/date/boolean that does not parse), so a template that drifts from
  * the serializer shows up as real per-item `strict_dynamic_mapping_exception` / `mapper_parsing_exception`.
+ *
+ * Near-real-time search is modelled as OpenSearch has it: a write (or delete) is seen at once by GET and
+ * mget (realtime) and by create's conflict check, but by search and _count only after a refresh: an
+ * explicit `_refresh`, `refresh=true|wait_for` on the write, or the index's `refresh_interval` elapsing
+ * (1s when unset; `-1` never). The real node's search-idle shortcut (an idle shard refreshes when searched)
+ * is left out on purpose: an active shard does not have it, so product code must not rely on it.
+ * Write blocks (`index.blocks.write`, `index.blocks.read_only`, what ISM's read_only sets) refuse writes
+ * with the 403 cluster_block_exception OpenSearch answers.
  */
 import { isIP } from 'node:net'
 import type { Doc } from './search.js'
@@ -22,8 +30,76 @@ export interface IndexState {
   name: string
   settings: Json
   mappings: Json
+  /** Live documents: what GET, mget and create's conflict check see. */
   docs: Map<string, StoredDoc>
   seqNo: number
+  /** What search and _count see: the documents as of the last refresh. */
+  searchable: Map<string, StoredDoc>
+  /** Writes and deletes since the last refresh, in order (doc undefined = deleted). */
+  pending: { at: number; id: string; doc: StoredDoc | undefined }[]
+  lastRefresh: number
+}
+
+/** An index setting given in any of the forms OpenSearch accepts: `{index: {k}}`, `{'index.k'}` or `{k}`. */
+export function indexSetting(settings: Json, key: string): unknown {
+  const nested = (settings.index as Json | undefined)?.[key]
+  if (nested !== undefined) return nested
+  return settings[`index.${key}`] ?? settings[key] ?? dotted(settings.index as Json | undefined, key)
+}
+
+function dotted(obj: Json | undefined, key: string): unknown {
+  let cur: unknown = obj
+  for (const part of key.split('.')) cur = cur !== null && typeof cur === 'object' ? (cur as Json)[part] : undefined
+  return cur
+}
+
+/** refresh_interval in ms: -1 never; default 1s. */
+function refreshIntervalMs(settings: Json): number {
+  const v = indexSetting(settings, 'refresh_interval')
+  if (v === undefined || v === null) return 1000
+  const m = /^(-1|\d+)(ms|s|m|h)?$/.exec(String(v))
+  if (m === null) return 1000
+  if (m[1] === '-1') return -1
+  const n = Number(m[1])
+  return m[2] === 'ms' ? n : m[2] === 'm' ? n * 60_000 : m[2] === 'h' ? n * 3_600_000 : n * 1000
+}
+
+function applyPending(index: IndexState, upTo: number): void {
+  let k = 0
+  for (; k < index.pending.length && index.pending[k]!.at <= upTo; k++) {
+    const { id, doc } = index.pending[k]!
+    if (doc === undefined) index.searchable.delete(id)
+    else index.searchable.set(id, doc)
+  }
+  index.pending.splice(0, k)
+}
+
+/** An explicit refresh: everything written so far becomes searchable (also what a test changed in `docs` directly). */
+export function refreshIndex(index: IndexState, now: number = Date.now()): void {
+  index.pending.length = 0
+  index.searchable = new Map(index.docs)
+  index.lastRefresh = now
+}
+
+/** The documents a search sees now: the scheduled refreshes that fell due since the last one are applied first. */
+export function searchableDocs(index: IndexState, now: number = Date.now()): StoredDoc[] {
+  const interval = refreshIntervalMs(index.settings)
+  if (interval > 0 && now - index.lastRefresh >= interval) {
+    const due = index.lastRefresh + Math.floor((now - index.lastRefresh) / interval) * interval
+    applyPending(index, due)
+    index.lastRefresh = due
+  }
+  return [...index.searchable.values()]
+}
+
+/** The block that refuses writes to this index, as OpenSearch words it, if any. */
+export function writeBlock(index: IndexState): ApiError | undefined {
+  const blocks: string[] = []
+  const on = (key: string) => String(indexSetting(index.settings, key)) === 'true'
+  if (on('blocks.write')) blocks.push('FORBIDDEN/8/index write (api)')
+  if (on('blocks.read_only')) blocks.push('FORBIDDEN/5/index read-only (api)')
+  if (blocks.length === 0) return undefined
+  return new ApiError(403, 'cluster_block_exception', `index [${index.name}] blocked by: [${blocks.join(', ')}];`)
 }
 
 export interface AliasEntry {
@@ -106,6 +182,8 @@ export class ClusterState {
   readonly aliases = new Map<string, Map<string, AliasEntry>>()
   readonly templates = new Map<string, Json>()
   readonly policies = new Map<string, PolicyState>()
+  /** index → ISM policy id, for indices put under a policy with change_policy or add. */
+  readonly managed = new Map<string, string>()
   private seq = 0
 
   /** The template that applies to a new index: highest priority among those whose patterns match. */
@@ -129,6 +207,9 @@ export class ClusterState {
       mappings: (body.mappings as Json) ?? (template.mappings as Json) ?? {},
       docs: new Map(),
       seqNo: 0,
+      searchable: new Map(),
+      pending: [],
+      lastRefresh: Date.now(),
     }
     this.indices.set(name, index)
     const aliases = { ...((template.aliases as Json) ?? {}), ...((body.aliases as Json) ?? {}) }
@@ -186,13 +267,59 @@ export class ClusterState {
 
   /** Stores a document; `create` of an existing id is the 409 that makes replays idempotent. */
   put(index: IndexState, id: string, source: Doc, op: 'create' | 'index'): { result: string; doc: StoredDoc } {
+    const blocked = writeBlock(index)
+    if (blocked !== undefined) throw blocked
     checkMapping(index.mappings, source)
     const existing = index.docs.get(id)
     if (existing !== undefined && op === 'create')
       throw new ApiError(409, 'version_conflict_engine_exception', `[${id}]: version conflict, document already exists (current version [${existing._version}])`)
     const doc: StoredDoc = { _id: id, _index: index.name, _source: source, _seq_no: index.seqNo++, _version: (existing?._version ?? 0) + 1 }
     index.docs.set(id, doc)
+    index.pending.push({ at: Date.now(), id, doc })
     return { result: existing === undefined ? 'created' : 'updated', doc }
+  }
+
+  /** Deletes a document (searchable until the next refresh, as in OpenSearch). */
+  deleteDoc(index: IndexState, id: string): boolean {
+    const blocked = writeBlock(index)
+    if (blocked !== undefined) throw blocked
+    if (!index.docs.delete(id)) return false
+    index.pending.push({ at: Date.now(), id, doc: undefined })
+    return true
+  }
+
+  /**
+   * `POST <alias>/_rollover[/<new>]` on an index alias, as OpenSearch 2.19 answers it: the alias needs a
+   * write index (or exactly one index), the new index must not get the alias from a template as well,
+   * and the name increments a trailing `-NNNNNN`.
+   */
+  rollover(alias: string, newName?: string): { old_index: string; new_index: string } {
+    const entry = this.aliases.get(alias)
+    if (entry === undefined) throw new ApiError(404, 'index_not_found_exception', `no such index [${alias}]`)
+    const writers = [...entry].filter(([, p]) => p.is_write_index === true).map(([i]) => i)
+    const old = writers[0] ?? (entry.size === 1 ? [...entry.keys()][0]! : undefined)
+    if (old === undefined) throw new ApiError(400, 'illegal_argument_exception', `rollover target [${alias}] does not point to a write index`)
+    let name = newName
+    if (name === undefined) {
+      const m = /^(.*-)(\d+)$/.exec(old)
+      if (m === null) throw new ApiError(400, 'illegal_argument_exception', `index name [${old}] does not match pattern '^.*-\\d+$'`)
+      name = `${m[1]}${String(Number(m[2]) + 1).padStart(6, '0')}`
+    }
+    for (const [tname, t] of this.templates) {
+      const patterns = (t.index_patterns as string[] | undefined) ?? []
+      const aliases = ((t.template as Json | undefined)?.aliases ?? {}) as Json
+      if (this.templateFor(name) === t && patterns.some((p) => matchesPattern(name!, p)) && Object.hasOwn(aliases, alias))
+        throw new ApiError(400, 'illegal_argument_exception', `Rollover alias [${alias}] can point to multiple indices, found duplicated alias [[${alias}]] in index template [${tname}]`)
+    }
+    this.createIndex(name)
+    if (writers.length > 0) {
+      entry.set(old, { is_write_index: false })
+      this.addAlias(alias, name, { is_write_index: true })
+    } else {
+      entry.delete(old)
+      this.addAlias(alias, name, {})
+    }
+    return { old_index: old, new_index: name }
   }
 
   /** Optimistic concurrency control: the document must exist at exactly this sequence number (primary term is always 1 here). */
