@@ -48,6 +48,7 @@ export const ERROR_CODES = {
 
   // Sources.
   EA_SOURCE_UNAVAILABLE: { stage: 'source', retryable: true, description: 'The source (Kafka brokers) is unreachable.' },
+  EA_SOURCE_CORRUPT_BATCH: { stage: 'source', retryable: false, description: 'A Kafka batch does not decompress or decode: the source stops at it, with nothing committed past it (as a Java consumer does).' },
 
   // Store.
   EA_STORE_QUERY: { stage: 'store', retryable: false, description: 'A store query failed.' },

@@ -29,7 +29,7 @@ describe('integrity ledger through a SIGKILL and restart of the service', () => 
   const saved = process.env.ENVOY_AUDIT_INTEGRITY_KEY
 
   beforeAll(async () => {
-    broker = await startKafkaBroker({ maxFetchWaitMs: 200 })
+    broker = await startKafkaBroker({ maxFetchWaitMs: 200, groupMinSessionTimeoutMs: 1_000 })
     broker.createTopic('envoy', PARTITIONS)
     const producer = new Kafka({ brokers: broker.brokers, logLevel: logLevel.NOTHING }).producer()
     await producer.connect()
@@ -53,7 +53,7 @@ describe('integrity ledger through a SIGKILL and restart of the service', () => 
         kind: 'kafka',
         kafka: {
           brokers: broker.brokers, topics: ['envoy'], groupId: 'ea-integrity', fromBeginning: true, maxWaitTimeMs: 100,
-          commitIntervalMs: 50, sessionTimeoutMs: 3000, heartbeatIntervalMs: 300, rebalanceTimeoutMs: 3000, batchMaxRecords: 100,
+          commitIntervalMs: 50, sessionTimeoutMs: 3000, brokerSessionTimeoutBounds: { minMs: 1000 }, heartbeatIntervalMs: 300, rebalanceTimeoutMs: 3000, batchMaxRecords: 100,
         },
       },
       sink: { kind: 'embedded', embedded: { path: storePath } },

@@ -63,7 +63,7 @@ export async function runCrashDrill(opts: DrillOptions): Promise<DrillReport> {
   const dir = mkdtempSync(join(tmpdir(), 'ea-drill-'))
   const keyFile = join(dir, 'integrity.key')
   writeFileSync(keyFile, `drill-key-${opts.seed}-0123456789abcdef\n`)
-  const broker = await startKafkaBroker({ maxFetchWaitMs: 200 })
+  const broker = await startKafkaBroker({ maxFetchWaitMs: 200, groupMinSessionTimeoutMs: 1_000 })
   const os = await TestOpenSearch.start()
   try {
     broker.createTopic('envoy', opts.partitions)
@@ -90,6 +90,7 @@ export async function runCrashDrill(opts: DrillOptions): Promise<DrillReport> {
           commitIntervalMs: 50,
           // A killed member must leave the group quickly for the restart to get its partitions.
           sessionTimeoutMs: 3000,
+          brokerSessionTimeoutBounds: { minMs: 1000 }, // the broker above allows it
           heartbeatIntervalMs: 300,
           rebalanceTimeoutMs: 3000,
           batchMaxRecords: 100,

@@ -1,13 +1,13 @@
 import { afterEach, beforeEach, expect, test } from 'vitest'
 import { CompressionTypes, type Consumer, type EachBatchPayload, type Producer } from 'kafkajs'
 import { ErrorCode, startKafkaBroker, type KafkaTestBroker } from './kafka-broker/index.js'
-import { fastConsumer, quietKafka, trackAssignment, waitFor } from './kafka-broker/test-helpers.js'
+import { fastConsumer, quietKafka, shortSessions, trackAssignment, waitFor } from './kafka-broker/test-helpers.js'
 
 let broker: KafkaTestBroker
 const cleanups: (() => Promise<unknown>)[] = []
 
 beforeEach(async () => {
-  broker = await startKafkaBroker()
+  broker = await startKafkaBroker(shortSessions)
 })
 
 afterEach(async () => {
@@ -126,20 +126,38 @@ test('a member that stops heartbeating is evicted after its session timeout', as
   await waitFor(() => aliveAssign.partitions().length === 2, 10_000, 'alive owns both')
 
   // kafkajs only heartbeats between batches, so a handler that never returns is a dead member.
+  const sessionTimeout = 800
   let release!: () => void
   const stuck = new Promise<void>((r) => (release = r))
-  const zombie = kafka.consumer(fastConsumer('g-dead', { sessionTimeout: 800 }))
+  let stuckAt = 0
+  const zombie = kafka.consumer(fastConsumer('g-dead', { sessionTimeout }))
+  let zombieId = ''
+  zombie.on(zombie.events.GROUP_JOIN, (e) => (zombieId = e.payload.memberId))
   const zombieAssign = trackAssignment(zombie, 'dead')
   await zombie.connect()
   await zombie.subscribe({ topic: 'dead', fromBeginning: true })
-  await zombie.run({ eachBatch: () => stuck })
+  await zombie.run({
+    eachBatch: () => {
+      stuckAt ||= Date.now()
+      return stuck
+    },
+  })
   await waitFor(() => zombieAssign.partitions().length === 1, 10_000, 'zombie gets a partition')
   const producer = await producerFor()
   await producer.send({ topic: 'dead', messages: [{ value: 'a', partition: 0 }, { value: 'b', partition: 1 }] })
 
-  const evictedAt = Date.now()
   await waitFor(() => aliveAssign.partitions().length === 2 && broker.group('g-dead')?.members.length === 1, 10_000, 'eviction')
-  expect(Date.now() - evictedAt).toBeGreaterThanOrEqual(300)
+  const evictedAfter = Date.now() - stuckAt
+  // Evicted by the session timeout (not a leave, not the 3 s rebalance timeout), once the broker had
+  // heard nothing for longer than that member's own 800 ms (the others use 3,000 ms), and not much later.
+  const departures = broker.departures('g-dead')
+  expect(departures).toHaveLength(1)
+  expect(departures[0]).toMatchObject({ memberId: zombieId, reason: 'session-timeout', sessionTimeoutMs: sessionTimeout })
+  expect(departures[0]!.silentMs).toBeGreaterThan(sessionTimeout)
+  expect(departures[0]!.silentMs).toBeLessThan(sessionTimeout + 500)
+  // The last heartbeat was at most one heartbeat interval (100 ms) before the handler got stuck.
+  expect(evictedAfter).toBeGreaterThanOrEqual(sessionTimeout - 150)
+  expect(evictedAfter).toBeLessThan(3_000)
   const stopping = zombie.disconnect()
   release()
   await stopping

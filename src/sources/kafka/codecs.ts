@@ -88,6 +88,15 @@ export function snappyEncode(buf: Buffer): Buffer {
 
 // ---- registration --------------------------------------------------------------------------------
 
+/**
+ * A batch that does not decompress. `retriable: false` is what kafkajs reads: without it, it would
+ * re-fetch the same corrupt batch and restart the consumer in an endless loop.
+ */
+export class KafkaCodecError extends Error {
+  readonly retriable = false
+  override readonly name = 'KafkaCodecError'
+}
+
 /** What kafkajs calls: compress(encoder) with the records in encoder.buffer, decompress(buffer). */
 interface KafkajsCodec {
   compress(encoder: { buffer: Buffer }): Promise<Buffer>
@@ -112,7 +121,8 @@ const codec = (name: CompressedCodec, compress: (b: Buffer) => Buffer | Promise<
       decompressed[name]++
       return out
     } catch (err) {
-      throw new Error(`${name}: cannot decompress a ${buffer.length}-byte batch: ${(err as Error).message}`, { cause: err })
+      // No `cause`: kafkajs keeps `err.cause || err` when it wraps, which would drop this error's type.
+      throw new KafkaCodecError(`${name}: cannot decompress a ${buffer.length}-byte batch: ${(err as Error).message}`)
     }
   },
 })

@@ -79,7 +79,19 @@ export const kafkaSourceConfigSchema = z
     groupId: z.string().min(1).max(255).default('envoy-audit'),
     /** Where a group with no committed offset starts: the oldest record, or only new ones. */
     fromBeginning: z.boolean().default(false),
+    /** Must lie within brokerSessionTimeoutBounds: the broker refuses the join otherwise. */
     sessionTimeoutMs: ms(1_000, 1_800_000).default(30_000),
+    /**
+     * The brokers' group.min.session.timeout.ms and group.max.session.timeout.ms. Kafka's defaults;
+     * declare your cluster's values only if it is configured otherwise.
+     */
+    brokerSessionTimeoutBounds: z
+      .object({
+        minMs: ms(1, 1_800_000).default(6_000),
+        maxMs: ms(1, 3_600_000).default(1_800_000),
+      })
+      .strict()
+      .default({ minMs: 6_000, maxMs: 1_800_000 }),
     heartbeatIntervalMs: ms(50, 60_000).default(3_000),
     /** How long the group waits for members to rejoin; also bounds how long a revoke may take. */
     rebalanceTimeoutMs: ms(1_000, 1_800_000).default(60_000),
@@ -123,6 +135,28 @@ export const kafkaSourceConfigSchema = z
     path: ['heartbeatIntervalMs'],
   })
   .refine((c) => c.backoff.maxMs >= c.backoff.initialMs, { message: 'maxMs must be >= initialMs', path: ['backoff', 'maxMs'] })
+  .refine((c) => c.brokerSessionTimeoutBounds.maxMs >= c.brokerSessionTimeoutBounds.minMs, {
+    message: 'maxMs must be >= minMs',
+    path: ['brokerSessionTimeoutBounds', 'maxMs'],
+  })
+  .superRefine((c, ctx) => {
+    const { minMs, maxMs } = c.brokerSessionTimeoutBounds
+    const declared = (which: string): string =>
+      minMs === 6_000 && maxMs === 1_800_000 ? "Kafka's default" : `declared in brokerSessionTimeoutBounds.${which}`
+    if (c.sessionTimeoutMs < minMs) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['sessionTimeoutMs'],
+        message: `${c.sessionTimeoutMs} is below the brokers' group.min.session.timeout.ms (${minMs}, ${declared('minMs')}): the broker would refuse the join`,
+      })
+    } else if (c.sessionTimeoutMs > maxMs) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['sessionTimeoutMs'],
+        message: `${c.sessionTimeoutMs} is above the brokers' group.max.session.timeout.ms (${maxMs}, ${declared('maxMs')}): the broker would refuse the join`,
+      })
+    }
+  })
 
 export type KafkaConnectionConfig = Readonly<z.output<typeof kafkaConnectionSchema>>
 export type KafkaSourceConfigInput = z.input<typeof kafkaSourceConfigSchema>

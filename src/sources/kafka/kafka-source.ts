@@ -21,7 +21,7 @@ import { EnvoyAuditError, errorCodeOf } from '../../errors.js'
 import type { BatchHandler, RawRecord, Source } from '../../pipeline/component.js'
 import { InFlightBudget, jitteredBackoff, PartitionTracker, type Chunk } from './ack-tracker.js'
 import { buildKafkaConfig, silentLogger, type ClientDeps } from './client.js'
-import { registerKafkaCodecs } from './codecs.js'
+import { KafkaCodecError, registerKafkaCodecs } from './codecs.js'
 import type { KafkaSourceConfig } from './config.js'
 import { headersToStrings, RateLimitedLog } from './util.js'
 
@@ -55,6 +55,33 @@ export interface KafkaSource extends Source {
 
 const key = (topic: string, partition: number): string => `${topic}/${partition}`
 
+/** The error and its causes, outermost first (kafkajs wraps what it retried). */
+const causes = (err: unknown): unknown[] => {
+  const out: unknown[] = []
+  for (let e = err; e !== undefined && e !== null && !out.includes(e) && out.length < 10; e = (e as { cause?: unknown }).cause) out.push(e)
+  return out
+}
+
+/** The typed error for a consumer that kafkajs will not restart. */
+export function fatalSourceError(cfg: KafkaSourceConfig, err: Error): EnvoyAuditError {
+  const chain = causes(err)
+  if (chain.some((e) => (e as { type?: string }).type === 'INVALID_SESSION_TIMEOUT')) {
+    const { minMs, maxMs } = cfg.brokerSessionTimeoutBounds
+    return new EnvoyAuditError(
+      'EA_CONFIG_INVALID',
+      `source.kafka.sessionTimeoutMs: the broker refused ${cfg.sessionTimeoutMs} ms at join (INVALID_SESSION_TIMEOUT): it lies outside the broker's ` +
+        `group.min.session.timeout.ms .. group.max.session.timeout.ms, which are stricter than the ${minMs} .. ${maxMs} ms configured in ` +
+        'source.kafka.brokerSessionTimeoutBounds; set both to what the cluster allows',
+      { cause: err },
+    )
+  }
+  const corrupt = chain.find((e) => e instanceof KafkaCodecError)
+  if (corrupt !== undefined) {
+    return new EnvoyAuditError('EA_SOURCE_CORRUPT_BATCH', `kafka consumer stopped at a batch it cannot decode: ${corrupt.message}`, { cause: err })
+  }
+  return new EnvoyAuditError('EA_SOURCE_UNAVAILABLE', `kafka consumer stopped: ${err.message}`, { cause: err })
+}
+
 export function createKafkaSource(cfg: KafkaSourceConfig, deps: KafkaSourceDeps = {}): KafkaSource {
   registerKafkaCodecs()
   const logger = deps.logger ?? silentLogger
@@ -82,6 +109,7 @@ export function createKafkaSource(cfg: KafkaSourceConfig, deps: KafkaSourceDeps 
   // Between a rebalance announcement and the new assignment, commits would carry whatever generation
   // kafkajs holds at send time, possibly for partitions already given away: hold them.
   let frozen = false
+  let fatal: EnvoyAuditError | undefined
 
   let settleStopped!: (err?: Error) => void
   const stopped = new Promise<void>((resolve, reject) => {
@@ -265,7 +293,8 @@ export function createKafkaSource(cfg: KafkaSourceConfig, deps: KafkaSourceDeps 
       logger.error({ error: payload.error.message, restart: payload.restart }, 'kafka consumer crashed')
       if (!payload.restart && !closing) {
         running = false
-        settleStopped(new EnvoyAuditError('EA_SOURCE_UNAVAILABLE', `kafka consumer stopped: ${payload.error.message}`, { cause: payload.error }))
+        fatal = fatalSourceError(cfg, payload.error)
+        settleStopped(fatal)
       }
     })
   }
@@ -306,6 +335,9 @@ export function createKafkaSource(cfg: KafkaSourceConfig, deps: KafkaSourceDeps 
       handler = h
       running = true
       await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch })
+      // kafkajs reports a refused first join (bad session timeout, authorization) only as a crash
+      // event before run() returns: surface it as a startup error, not only through `stopped`.
+      if (fatal !== undefined) throw fatal
     },
     close() {
       closePromise ??= (async () => {

@@ -6,7 +6,7 @@ import { describeKafka } from '../../helpers/real-servers.js'
 import { decompressedBatches, KAFKA_CODECS, registerKafkaCodecs, snappyDecode, snappyEncode, type KafkaCodecName } from '../../../src/sources/kafka/codecs.js'
 import { createKafkaSource } from '../../../src/sources/kafka/kafka-source.js'
 import { startKafkaBroker } from '../../support/kafka-broker/index.js'
-import { quietKafka } from '../../support/kafka-broker/test-helpers.js'
+import { quietKafka, shortSessions } from '../../support/kafka-broker/test-helpers.js'
 import { ControlledPipeline, sourceConfig, waitFor } from './helpers.js'
 import { consoleProduce, realAdmin, realSourceConfig, tempTopic } from './real-kafka.js'
 
@@ -50,7 +50,7 @@ describe('snappy framing', () => {
 })
 
 test('test broker: batches compressed by kafkajs with every codec reach the source byte-identical', async () => {
-  const broker = await startKafkaBroker({ autoCreateTopics: false })
+  const broker = await startKafkaBroker({ ...shortSessions, autoCreateTopics: false })
   cleanups.push(() => broker.close())
   const types: Record<KafkaCodecName, CompressionTypes> = { none: CompressionTypes.None, gzip: CompressionTypes.GZIP, snappy: CompressionTypes.Snappy, lz4: CompressionTypes.LZ4, zstd: CompressionTypes.ZSTD }
   broker.createTopic('logs', 1)

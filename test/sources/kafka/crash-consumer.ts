@@ -18,6 +18,7 @@ const source = createKafkaSource(
     groupId: 'crash-group',
     fromBeginning: true,
     sessionTimeoutMs: 1_500,
+    brokerSessionTimeoutBounds: { minMs: 500 }, // crash.test.ts starts its broker with shortSessions
     heartbeatIntervalMs: 100,
     rebalanceTimeoutMs: 3_000,
     maxWaitTimeMs: 100,

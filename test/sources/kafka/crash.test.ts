@@ -7,7 +7,7 @@ import { createInterface } from 'node:readline'
 import { expect, test } from 'vitest'
 import { cleanupAfterEach } from '../../helpers/cleanups.js'
 import { startKafkaBroker, type KafkaTestBroker } from '../../support/kafka-broker/index.js'
-import { quietKafka } from '../../support/kafka-broker/test-helpers.js'
+import { quietKafka, shortSessions } from '../../support/kafka-broker/test-helpers.js'
 import { waitFor } from './helpers.js'
 
 const cleanups = cleanupAfterEach()
@@ -27,7 +27,7 @@ async function spawnConsumer(broker: KafkaTestBroker, sinkFile: string): Promise
 }
 
 test('SIGKILL mid-stream, restart: every produced record reaches the sink or the DLQ, with no gap', async () => {
-  const broker = await startKafkaBroker()
+  const broker = await startKafkaBroker(shortSessions)
   cleanups.push(() => broker.close())
   broker.createTopic('crash', 3)
   broker.createTopic('crash-dlq', 1)

@@ -5,13 +5,13 @@ import type { BatchHandler, RawRecord } from '../../../src/pipeline/component.js
 import { createKafkaDeadLetterSink, loadKafkaDlqConfig } from '../../../src/sinks/kafka-dlq.js'
 import { createKafkaSource } from '../../../src/sources/kafka/kafka-source.js'
 import { ErrorCode, startKafkaBroker, type KafkaTestBroker } from '../../support/kafka-broker/index.js'
-import { quietKafka } from '../../support/kafka-broker/test-helpers.js'
+import { quietKafka, shortSessions } from '../../support/kafka-broker/test-helpers.js'
 import { sourceConfig, waitFor } from './helpers.js'
 
 const cleanups = cleanupAfterEach()
 
 async function broker(): Promise<KafkaTestBroker> {
-  const b = await startKafkaBroker()
+  const b = await startKafkaBroker(shortSessions)
   cleanups.push(() => b.close())
   return b
 }

@@ -14,6 +14,8 @@ export function sourceConfig(broker: KafkaTestBroker, overrides: Partial<KafkaSo
     groupId: 'envoy-audit-test',
     fromBeginning: true,
     sessionTimeoutMs: 3_000,
+    // Below Kafka's default minimum: these tests start their broker with shortSessions.
+    brokerSessionTimeoutBounds: { minMs: 500 },
     heartbeatIntervalMs: 100,
     rebalanceTimeoutMs: 3_000,
     maxWaitTimeMs: 100,

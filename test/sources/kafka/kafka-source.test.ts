@@ -1,12 +1,13 @@
 import { beforeEach, expect, test } from 'vitest'
 import { cleanupAfterEach } from '../../helpers/cleanups.js'
 import { startKafkaBroker, type KafkaTestBroker } from '../../support/kafka-broker/index.js'
+import { shortSessions } from '../../support/kafka-broker/test-helpers.js'
 import { allKeys, ControlledPipeline, produce, startSource, waitFor } from './helpers.js'
 
 let broker: KafkaTestBroker
 
 beforeEach(async () => {
-  broker = await startKafkaBroker()
+  broker = await startKafkaBroker(shortSessions)
 })
 
 const cleanups = cleanupAfterEach(async () => {

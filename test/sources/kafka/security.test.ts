@@ -5,13 +5,13 @@ import { cleanupAfterEach } from '../../helpers/cleanups.js'
 import { createKafkaSource } from '../../../src/sources/kafka/kafka-source.js'
 import { startKafkaBroker, type BrokerOptions, type KafkaTestBroker } from '../../support/kafka-broker/index.js'
 import { makeTestPki } from '../../support/kafka-broker/test-certs.js'
-import { quietKafka } from '../../support/kafka-broker/test-helpers.js'
+import { quietKafka, shortSessions } from '../../support/kafka-broker/test-helpers.js'
 import { ControlledPipeline, sourceConfig, waitFor } from './helpers.js'
 
 const cleanups = cleanupAfterEach()
 
 async function broker(opts: BrokerOptions = {}): Promise<KafkaTestBroker> {
-  const b = await startKafkaBroker(opts)
+  const b = await startKafkaBroker({ ...shortSessions, ...opts })
   cleanups.push(() => b.close())
   b.createTopic('logs', 1)
   return b

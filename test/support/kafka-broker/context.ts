@@ -13,6 +13,13 @@ export interface BrokerOptions {
   defaultPartitions?: number
   /** Cap on how long a Fetch long-polls, whatever the client asks for. Default: no cap. */
   maxFetchWaitMs?: number
+  /**
+   * group.min.session.timeout.ms / group.max.session.timeout.ms: a JoinGroup outside them is refused
+   * with INVALID_SESSION_TIMEOUT, as Kafka does. Default Kafka's, 6,000 and 1,800,000 ms; tests that
+   * want sub-second evictions lower the minimum explicitly.
+   */
+  groupMinSessionTimeoutMs?: number
+  groupMaxSessionTimeoutMs?: number
   /** How often dead group members are looked for. Default 100 ms. */
   sessionSweepMs?: number
   /** Require SASL authentication before any other API (PLAIN, SCRAM-SHA-256/512). */

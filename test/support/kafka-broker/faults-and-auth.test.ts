@@ -4,7 +4,7 @@ import { createInterface } from 'node:readline'
 import { afterEach, expect, test } from 'vitest'
 import type { SASLOptions } from 'kafkajs'
 import { ErrorCode, startKafkaBroker, type BrokerOptions, type KafkaTestBroker } from './index.js'
-import { fastConsumer, quietKafka, waitFor } from './test-helpers.js'
+import { fastConsumer, quietKafka, shortSessions, waitFor } from './test-helpers.js'
 
 const brokers: KafkaTestBroker[] = []
 const cleanups: (() => Promise<unknown>)[] = []
@@ -18,7 +18,7 @@ afterEach(async () => {
 })
 
 const start = async (opts: BrokerOptions = {}): Promise<KafkaTestBroker> => {
-  const b = await startKafkaBroker(opts)
+  const b = await startKafkaBroker({ ...shortSessions, ...opts })
   brokers.push(b)
   return b
 }

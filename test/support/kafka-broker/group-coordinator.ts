@@ -48,10 +48,19 @@ class Group {
   members = new Map<string, Member>()
   rebalanceTimer?: NodeJS.Timeout
   offsets = new Map<string, Map<number, number>>()
+  departures: Departure[] = []
   constructor(readonly id: string) {}
 }
 
 const EMPTY = Buffer.alloc(0)
+
+/** Why a member left its group, and how long the broker had not heard from it. */
+export interface Departure {
+  memberId: string
+  reason: 'leave' | 'session-timeout' | 'rebalance-timeout'
+  silentMs: number
+  sessionTimeoutMs: number
+}
 
 export interface GroupSnapshot {
   state: GroupState
@@ -80,6 +89,10 @@ export class GroupCoordinator {
     let g = this.groups.get(id)
     if (!g) this.groups.set(id, (g = new Group(id)))
     return g
+  }
+
+  departures(groupId: string): Departure[] {
+    return [...(this.groups.get(groupId)?.departures ?? [])]
   }
 
   snapshot(groupId: string): GroupSnapshot | undefined {
@@ -162,7 +175,7 @@ export class GroupCoordinator {
   leave(groupId: string, memberId: string): number {
     const g = this.groups.get(groupId)
     if (!g || !g.members.has(memberId)) return ErrorCode.UNKNOWN_MEMBER_ID
-    this.removeMember(g, memberId)
+    this.removeMember(g, memberId, 'leave')
     return ErrorCode.NONE
   }
 
@@ -215,7 +228,11 @@ export class GroupCoordinator {
     clearTimeout(g.rebalanceTimer)
     // Members that never rejoin are evicted once the rebalance timeout passes.
     g.rebalanceTimer = setTimeout(() => {
-      for (const m of [...g.members.values()]) if (!m.pendingJoin) g.members.delete(m.memberId)
+      for (const m of [...g.members.values()]) {
+        if (m.pendingJoin) continue
+        g.members.delete(m.memberId)
+        g.departures.push({ memberId: m.memberId, reason: 'rebalance-timeout', silentMs: Date.now() - m.lastSeen, sessionTimeoutMs: m.sessionTimeout })
+      }
       this.maybeCompleteJoin(g)
     }, timeout)
     g.rebalanceTimer.unref()
@@ -256,10 +273,11 @@ export class GroupCoordinator {
     }
   }
 
-  private removeMember(g: Group, memberId: string): void {
+  private removeMember(g: Group, memberId: string, reason: Departure['reason']): void {
     const m = g.members.get(memberId)
     if (!m) return
     g.members.delete(memberId)
+    g.departures.push({ memberId, reason, silentMs: Date.now() - m.lastSeen, sessionTimeoutMs: m.sessionTimeout })
     m.pendingJoin?.({ errorCode: ErrorCode.UNKNOWN_MEMBER_ID, generationId: -1, protocolName: '', leaderId: '', memberId, members: [] })
     m.pendingSync?.({ errorCode: ErrorCode.UNKNOWN_MEMBER_ID, assignment: EMPTY })
     this.prepareRebalance(g)
@@ -271,7 +289,7 @@ export class GroupCoordinator {
     const now = Date.now()
     for (const g of this.groups.values()) {
       for (const m of [...g.members.values()]) {
-        if (!m.pendingJoin && now - m.lastSeen > m.sessionTimeout) this.removeMember(g, m.memberId)
+        if (!m.pendingJoin && now - m.lastSeen > m.sessionTimeout) this.removeMember(g, m.memberId, 'session-timeout')
       }
     }
   }

@@ -21,9 +21,13 @@ export const joinGroup: Handler = async (r, ctx) => {
   const memberId = r.string()
   const protocolType = r.string()
   const protocols = r.array((r) => ({ name: r.string(), metadata: r.bytes() ?? Buffer.alloc(0) }))
+  const { groupMinSessionTimeoutMs = 6_000, groupMaxSessionTimeoutMs = 1_800_000 } = ctx.broker.opts
+  const refused =
+    ctx.forcedError ??
+    (sessionTimeout < groupMinSessionTimeoutMs || sessionTimeout > groupMaxSessionTimeoutMs ? ErrorCode.INVALID_SESSION_TIMEOUT : undefined)
   const res =
-    ctx.forcedError !== undefined
-      ? { errorCode: ctx.forcedError, generationId: -1, protocolName: '', leaderId: '', memberId, members: [] }
+    refused !== undefined
+      ? { errorCode: refused, generationId: -1, protocolName: '', leaderId: '', memberId, members: [] }
       : await ctx.broker.groups.join({
           groupId,
           memberId,

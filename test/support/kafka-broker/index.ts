@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { BrokerOptions, BrokerState, ConnectionState, Handler } from './context.js'
 import * as data from './data-handlers.js'
 import { Faults, type FaultControls } from './faults.js'
-import { GroupCoordinator, type GroupSnapshot } from './group-coordinator.js'
+import { GroupCoordinator, type Departure, type GroupSnapshot } from './group-coordinator.js'
 import * as group from './group-handlers.js'
 import { LogStore, type BrokerMessage } from './log-store.js'
 import { saslAuthenticate, saslHandshake } from './sasl.js'
@@ -13,6 +13,7 @@ import { ApiKey, apiNameOf, Reader, Writer, type ApiName } from './wire.js'
 export type { BrokerOptions } from './context.js'
 export type { BrokerMessage } from './log-store.js'
 export type { FaultControls } from './faults.js'
+export type { Departure, GroupSnapshot } from './group-coordinator.js'
 export { ErrorCode } from './wire.js'
 export type { ApiName } from './wire.js'
 
@@ -26,6 +27,8 @@ export interface KafkaTestBroker {
   messages(topic: string, partition: number): Promise<BrokerMessage[]>
   highWatermark(topic: string, partition: number): number | undefined
   group(groupId: string): GroupSnapshot | undefined
+  /** Members that left the group, in order, with the reason (leave, session or rebalance timeout). */
+  departures(groupId: string): Departure[]
   /** How many requests of each API the broker has received. */
   requestCounts(): Partial<Record<ApiName, number>>
   /** Requests the broker failed to handle (its own bugs); tests should expect none. */
@@ -109,6 +112,7 @@ export async function startKafkaBroker(opts: BrokerOptions = {}): Promise<KafkaT
     messages: (topic, partition) => state.store.messages(topic, partition),
     highWatermark: (topic, partition) => state.store.highWatermark(topic, partition),
     group: (groupId) => state.groups.snapshot(groupId),
+    departures: (groupId) => state.groups.departures(groupId),
     requestCounts: () => ({ ...counts }),
     protocolErrors: () => [...state.protocolErrors],
     faults: {

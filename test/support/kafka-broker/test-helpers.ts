@@ -11,6 +11,12 @@ export const quietKafka = (brokers: string[], extra: Partial<KafkaConfig> = {}):
     ...extra,
   })
 
+/**
+ * Broker options for tests whose members use sessions shorter than Kafka's default minimum of
+ * 6,000 ms (fastConsumer, the source tests' sourceConfig), so evictions take a second, not six.
+ */
+export const shortSessions = { groupMinSessionTimeoutMs: 500 } as const
+
 /** Consumer settings that keep rebalances and shutdowns in the sub-second range. */
 export const fastConsumer = (groupId: string, extra: Partial<ConsumerConfig> = {}): ConsumerConfig => ({
   groupId,
