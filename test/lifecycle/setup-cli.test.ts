@@ -40,6 +40,25 @@ describe('envoy-audit setup (CLI, child process against the test server)', () =>
     await srv.close()
   })
 
+  test('without the ISM plugin: everything else is installed, retention is said NOT enforced, exit 1 unless --without-ism', async () => {
+    const bare = await TestOpenSearch.start({ ism: false })
+    try {
+      const refused = await cli(['setup', '--opensearch', bare.url])
+      expect(refused.code).toBe(1)
+      expect(refused.stdout.split('\n')[0]).toMatch(/^skipped\s+ism policy envoy-audit-retention \(the Index Management \(ISM\) plugin is not installed: retention is NOT enforced/)
+      expect(refused.stderr).toContain('EA_RETENTION_UNENFORCED')
+      expect(refused.stderr).toContain('--without-ism')
+      expect(bare.state.templates.has('envoy-audit-events-template')).toBe(true)
+      expect([...bare.state.aliases.keys()].sort()).toEqual(['envoy-audit-events', 'envoy-audit-findings'])
+      const accepted = await cli(['setup', '--opensearch', bare.url, '--without-ism'])
+      expect(accepted.code).toBe(0)
+      expect(accepted.stderr).toContain('WARNING: the Index Management (ISM) plugin is not installed')
+      expect(accepted.stdout.trim().split('\n').slice(1).every((l) => l.startsWith('unchanged'))).toBe(true)
+    } finally {
+      await bare.close()
+    }
+  })
+
   test('first run creates, second run reports everything unchanged', async () => {
     const first = await cli(['setup', '--opensearch', srv.url, '--json'])
     expect(first.stderr).toBe('')

@@ -3,6 +3,7 @@ import { Client } from '@opensearch-project/opensearch'
 import { runSetup } from '../../src/lifecycle/setup.js'
 import { loadLifecycleConfig } from '../../src/lifecycle/config.js'
 import { eventsTemplate } from '../../src/lifecycle/index-template.js'
+import { ismPolicy } from '../../src/lifecycle/ism-policy.js'
 import { OpenSearchSink } from '../../src/sinks/opensearch/sink.js'
 import { loadSinkConfig } from '../../src/sinks/opensearch/config.js'
 import { EnvoyAuditError } from '../../src/errors.js'
@@ -118,5 +119,54 @@ describe('setup', () => {
     expect(srv.docs('envoy-audit-findings-2020.11.25')).toHaveLength(1)
     // Every period index joined the read alias through the template.
     expect(srv.docs('envoy-audit-events')).toHaveLength(3)
+  })
+
+  test('an earlier write-alias deployment (-000001) is migrated in place: reads keep its documents, writes go to period indices, rollover is skipped', async () => {
+    // The earlier layout: a template without the alias, -000001 as the alias's write index, events written through the alias.
+    const legacy = eventsTemplate(loadLifecycleConfig())
+    srv.state.templates.set('envoy-audit-events-template', { ...legacy, _meta: { ...legacy._meta, content_hash: 'earlier' }, template: { settings: legacy.template.settings, mappings: legacy.template.mappings } })
+    srv.state.createIndex('envoy-audit-events-000001', { aliases: { 'envoy-audit-events': { is_write_index: true } } })
+    await client.bulk({ body: `${JSON.stringify({ create: { _index: 'envoy-audit-events', _id: 'ok-000000' } })}\n${JSON.stringify(okEvent(0))}\n` as never })
+    const first = await runSetup(client, loadLifecycleConfig())
+    expect(first.map((s) => [s.resource, s.action])).toEqual([
+      ['ism policy envoy-audit-retention', 'created'],
+      ['index template envoy-audit-events-template', 'updated'],
+      ['index template envoy-audit-findings-template', 'created'],
+      ['read alias envoy-audit-events', 'updated'],
+      ['read alias envoy-audit-findings', 'created'],
+    ])
+    expect(first[3]!.detail).toContain('earlier write index envoy-audit-events-000001 stays readable through the alias')
+    const old = srv.state.indices.get('envoy-audit-events-000001')!
+    expect(old.settings['index.plugins.index_state_management.rollover_skip']).toBe(true)
+    expect(srv.state.managed.get('envoy-audit-events-000001')).toBe('envoy-audit-retention')
+    // Its successor would get the alias from the template too: a rollover of the old alias is refused as on the real node.
+    await expect(client.indices.rollover({ alias: 'envoy-audit-events' })).rejects.toMatchObject({ statusCode: 400 })
+    const sink = new OpenSearchSink({ client, config: loadSinkConfig({ flushIntervalMs: 1 }) })
+    await sink.start()
+    expect((await sink.write([okEvent(0), okEvent(1)])).rejected).toEqual([])
+    await sink.close()
+    await client.indices.refresh({ index: 'envoy-audit-events' })
+    const ids = (await client.search({ index: 'envoy-audit-events', body: { size: 10 } })).body.hits.hits.map((h) => `${h._index}/${h._id}`).sort()
+    // ok-000000 written before the migration is read from the old index, and written again into its period index:
+    // a replay that crosses the migration is the one duplicate this layout change cannot avoid.
+    expect(ids).toEqual(['envoy-audit-events-000001/ok-000000', 'envoy-audit-events-2020.11.25/ok-000000', 'envoy-audit-events-2020.11.25/ok-000001'])
+    const before = writes().length
+    const again = await runSetup(client, loadLifecycleConfig())
+    expect(again.map((s) => s.action)).toEqual(['unchanged', 'unchanged', 'unchanged', 'unchanged', 'unchanged'])
+    expect(writes().length).toBe(before)
+  })
+
+  test('period indices written before setup (no alias, dynamic mapping) are reported, not adopted', async () => {
+    srv.state.createIndex('envoy-audit-events-2020.11.25')
+    const err = await runSetup(client, loadLifecycleConfig()).catch((e: unknown) => e)
+    expect((err as EnvoyAuditError).message).toContain('envoy-audit-events-2020.11.25 were written before setup')
+  })
+
+  test('the policy ages indices from creation: read-only after warmAfterDays, deleted retention plus one period later; a warm age shorter than a period is refused', () => {
+    const policy = JSON.stringify(ismPolicy(loadLifecycleConfig({ indexGranularity: 'month', warmAfterDays: 40, deleteAfterDays: 400 })))
+    expect(policy).toContain('"min_index_age":"40d"')
+    expect(policy).toContain('"min_index_age":"431d"')
+    expect(JSON.stringify(ismPolicy(loadLifecycleConfig({ indexGranularity: 'hour' })))).toContain('"min_index_age":"8761h"')
+    expect(() => loadLifecycleConfig({ indexGranularity: 'month' })).toThrow(/warmAfterDays: must be at least the index period plus 2 days/)
   })
 })

@@ -249,3 +249,108 @@ describe('OpenSearchSink batching', () => {
     expect(srv.docs('envoy-audit-events-*')).toHaveLength(2)
   })
 })
+
+describe('OpenSearchSink routing: the index is the period of the event time', () => {
+  const DAY = 86_400_000
+  const FIXTURE_DAY = Date.parse('2020-11-25T00:00:00Z')
+
+  test('each event and its findings go to their own day, hour or month index', async () => {
+    const s = await sink()
+    await s.write([okEvent(1), okEvent(2, FIXTURE_DAY + DAY), deniedEvent(1)])
+    expect([...srv.state.indices.keys()].sort()).toEqual(['envoy-audit-events-2020.11.25', 'envoy-audit-events-2020.11.26', 'envoy-audit-findings-2020.11.25'])
+    const hourly = await sink({ indexGranularity: 'hour', eventsAlias: 'h', findingsAlias: 'hf' })
+    await hourly.write([okEvent(1)])
+    expect(srv.docs('h-2020.11.25.21').map((d) => d._id)).toEqual(['ok-000001'])
+    const monthly = await sink({ indexGranularity: 'month', eventsAlias: 'm', findingsAlias: 'mf' })
+    await monthly.write([deniedEvent(1)])
+    expect(srv.docs('mf-2020.11').map((d) => d._id)).toEqual(['denied-000001:0'])
+  })
+
+  test('a replay into a read-only index is acknowledged by a realtime lookup; an event never written there is dead-lettered', async () => {
+    const s = await sink()
+    expect((await s.write([okEvent(1), deniedEvent(1)])).rejected).toEqual([])
+    for (const index of ['envoy-audit-events-2020.11.25', 'envoy-audit-findings-2020.11.25']) await client.indices.putSettings({ index, body: { 'index.blocks.write': true } })
+    const late = okEvent(3)
+    const result = await s.write([okEvent(1), deniedEvent(1), late])
+    expect(result.rejected.map((r) => [r.event.event.id, r.code])).toEqual([['ok-000003', 'EA_SINK_INDEX_READ_ONLY']])
+    expect(result.rejected[0]!.message).toContain('index envoy-audit-events-2020.11.25 is read-only (cluster_block_exception')
+    expect(result.rejected[0]!.message).toContain('the document is not in envoy-audit-events-2020.11.25')
+    expect(s.stats).toMatchObject({ duplicates: 3, lookups: 4 })
+    const mget = srv.requests.filter((r) => r.path === '/_mget')
+    expect(mget).toHaveLength(1)
+    expect(mget[0]!.query.realtime).toBe('true')
+    expect(srv.docs('envoy-audit-events-*').map((d) => d._id).sort()).toEqual(['denied-000001', 'ok-000001'])
+  })
+
+  test('a failed lookup is retried like a failed bulk request', async () => {
+    const s = await sink()
+    await s.write([okEvent(1)])
+    await client.indices.putSettings({ index: 'envoy-audit-events-2020.11.25', body: { 'index.blocks.write': true } })
+    srv.faults.failRequests(/_mget/, 503, 2)
+    const result = await s.write([okEvent(1)])
+    expect(result.rejected).toEqual([])
+    expect(srv.requests.filter((r) => r.path === '/_mget')).toHaveLength(3)
+  })
+
+  test('outside the time window an event is only looked up: a replay is acknowledged, a new one dead-lettered, no index is created', async () => {
+    const at = async (now: number): Promise<OpenSearchSink> => {
+      const s = new OpenSearchSink({ client, config: loadSinkConfig({ flushIntervalMs: 5, maxPastDays: 30 }), now: () => now })
+      await s.start()
+      sinks.push(s)
+      return s
+    }
+    const past = await at(FIXTURE_DAY + DAY)
+    expect((await past.write([okEvent(1)])).rejected).toEqual([])
+    // 400 days later: the replay is found; an event of a day whose index retention deleted creates nothing.
+    const later = await at(FIXTURE_DAY + 400 * DAY)
+    const gone = okEvent(2, FIXTURE_DAY - 5 * DAY)
+    const result = await later.write([okEvent(1), gone])
+    expect(result.rejected.map((r) => [r.event.event.id, r.code])).toEqual([['ok-000002', 'EA_SINK_EVENT_TIME']])
+    expect(result.rejected[0]!.message).toContain('more than 30 days old')
+    expect(result.rejected[0]!.message).toContain('does not exist (deleted by retention?)')
+    expect(later.stats.duplicates).toBe(1)
+    expect(srv.state.indices.has('envoy-audit-events-2020.11.20')).toBe(false)
+    const future = await sink()
+    const ahead = okEvent(1, Date.now() + 3 * DAY)
+    ahead.event.id = 'ahead'
+    expect((await future.write([ahead])).rejected.map((r) => r.code)).toEqual(['EA_SINK_EVENT_TIME'])
+    expect([...srv.state.indices.keys()].filter((n) => n !== 'envoy-audit-events-2020.11.25')).toEqual([])
+  })
+
+  test('no usable @timestamp, or an _id over 512 bytes: refused before sending, the rest of the write is indexed', async () => {
+    const s = await sink()
+    const undated = okEvent(2)
+    delete (undated as Partial<typeof undated>)['@timestamp']
+    const ancient = okEvent(3)
+    ancient['@timestamp'] = '1900-01-01T00:00:00Z'
+    const long = okEvent(4)
+    long.event.id = 'x'.repeat(513)
+    const result = await s.write([okEvent(1), undated, ancient, long, deniedEvent(1)])
+    expect(result.rejected.map((r) => [r.event.event.id.slice(0, 9), r.code])).toEqual([
+      ['ok-000002', 'EA_SINK_EVENT_TIME'],
+      ['ok-000003', 'EA_SINK_EVENT_TIME'],
+      ['xxxxxxxxx', 'EA_SINK_ID_TOO_LONG'],
+    ])
+    expect(result.rejected[0]!.message).toContain('@timestamp is missing')
+    expect(result.rejected[1]!.message).toContain('outside the years 1970-9999')
+    expect(srv.docs('envoy-audit-events-*').map((d) => d._id).sort()).toEqual(['denied-000001', 'ok-000001'])
+    expect(bulkActions().flat().some((a) => a.includes('xxxxxxxx'))).toBe(false)
+  })
+})
+
+describe('OpenSearchSink request size', () => {
+  test('bodies over http.max_content_length (413, empty body) are halved until they fit; one document alone over it is EA_SINK_TOO_LARGE', async () => {
+    await srv.close()
+    srv = await TestOpenSearch.start({ maxContentLength: 8 * 1024 })
+    await client.close()
+    client = new Client({ node: srv.url, maxRetries: 0 })
+    const s = await sink({ flushBytes: 64 * 1024 })
+    const big = okEvent(99)
+    big.user_agent = { original: 'x'.repeat(9 * 1024) }
+    const events = [...Array.from({ length: 12 }, (_, i) => okEvent(i)), big]
+    const result = await s.write(events)
+    expect(result.rejected.map((r) => [r.event.event.id, r.code])).toEqual([['ok-000099', 'EA_SINK_TOO_LARGE']])
+    expect(srv.docs('envoy-audit-events-*')).toHaveLength(12)
+    for (const r of srv.requests.filter((x) => x.path === '/_bulk')) expect(r.body.length).toBeLessThanOrEqual(8 * 1024)
+  })
+})
