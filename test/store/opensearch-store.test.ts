@@ -9,6 +9,8 @@ import type { AuditEvent } from '../../src/schema/audit-event.js'
 import type { AuditStore, EdgeRow } from '../../src/store/store.js'
 import { TestOpenSearch } from '../support/opensearch-server/index.js'
 import { deniedEvent, okEvent } from '../sinks/opensearch/fixtures.js'
+import { describeOpenSearch } from '../helpers/real-servers.js'
+import { plantIndices } from '../helpers/opensearch-planted.js'
 
 let srv: TestOpenSearch
 let client: Client
@@ -197,6 +199,29 @@ async function report(store: AuditStore) {
     events: (await store.events({ limit: 5 })).map((e) => e.event.id),
   }
 }
+
+describeOpenSearch('OpenSearchStore on the real node: parity with the embedded DuckDB store', () => {
+  test('same events, indexed by setup and the sink, read through the aliases → same report numbers', async () => {
+    await fc.assert(
+      fc.asyncProperty(eventsArb, async (events) => {
+        const planted = await plantIndices('parity')
+        const duck = new DuckDbStore({ path: ':memory:' })
+        await duck.start()
+        try {
+          await planted.write(events)
+          await duck.writeEvents(events)
+          const os = new OpenSearchStore({ client: planted.client, config: { eventsIndex: planted.eventsAlias, findingsIndex: planted.findingsAlias, pageSize: 10 } })
+          await os.start()
+          expect(await report(os)).toEqual(await report(duck))
+        } finally {
+          await duck.close()
+          await planted.drop()
+        }
+      }),
+      { numRuns: 8, seed: 20261206 },
+    )
+  }, 180_000)
+})
 
 describe('OpenSearchStore parity with the embedded DuckDB store', () => {
   test('same events → same summary, coverage, finding counts, edges, egress and drill-down', async () => {
