@@ -31,6 +31,11 @@ export class PartitionTracker {
   ) {}
 
   /** Offsets already delivered are filtered out: kafkajs re-delivers after seeks and reconnects. */
+  /** The offset after the last delivery (where reading goes on), if anything was delivered. */
+  get position(): number | undefined {
+    return this.next
+  }
+
   isDelivered(offset: number): boolean {
     return this.next !== undefined && offset < this.next
   }

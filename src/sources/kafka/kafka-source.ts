@@ -16,16 +16,17 @@
  * - Decompression: all five codecs Kafka has (none, gzip, snappy, lz4, zstd) decode; snappy, lz4 and
  *   zstd are registered with kafkajs by codecs.ts, in the frame formats the Java client writes.
  */
-import { Kafka, type Consumer, type EachBatchPayload, type KafkaConfig, type KafkaMessage } from 'kafkajs'
+import { Kafka, type Admin, type Consumer, type EachBatchPayload, type KafkaConfig, type KafkaMessage } from 'kafkajs'
 import { EnvoyAuditError, errorCodeOf } from '../../errors.js'
 import type { BatchHandler, RawRecord, Source } from '../../pipeline/component.js'
 import { InFlightBudget, jitteredBackoff, PartitionTracker, type Chunk } from './ack-tracker.js'
 import { buildKafkaConfig, silentLogger, type ClientDeps } from './client.js'
 import { KafkaCodecError, registerKafkaCodecs } from './codecs.js'
 import type { KafkaSourceConfig } from './config.js'
+import { KAFKAJS_OFFSET_RESET_MESSAGE, OffsetResetWatch, type OffsetResetStats } from './offset-reset.js'
 import { headersToStrings, RateLimitedLog } from './util.js'
 
-export interface KafkaSourceStats {
+export interface KafkaSourceStats extends OffsetResetStats {
   inFlightRecords: number
   inFlightBytes: number
   paused: string[]
@@ -96,6 +97,8 @@ export function createKafkaSource(cfg: KafkaSourceConfig, deps: KafkaSourceDeps 
   const sleepers = new Set<() => void>()
 
   let consumer: Consumer | undefined
+  let kafka: Kafka | undefined
+  let admin: Promise<Admin> | undefined
   let handler: BatchHandler | undefined
   let trackers = new Map<string, PartitionTracker>()
   let assigned: string[] = []
@@ -110,6 +113,7 @@ export function createKafkaSource(cfg: KafkaSourceConfig, deps: KafkaSourceDeps 
   // kafkajs holds at send time, possibly for partitions already given away: hold them.
   let frozen = false
   let fatal: EnvoyAuditError | undefined
+  let joins = 0
 
   let settleStopped!: (err?: Error) => void
   const stopped = new Promise<void>((resolve, reject) => {
@@ -127,6 +131,35 @@ export function createKafkaSource(cfg: KafkaSourceConfig, deps: KafkaSourceDeps 
       const timer = setTimeout(wake, ms)
       sleepers.add(wake)
     })
+
+  const resets = new OffsetResetWatch({
+    groupId: cfg.groupId,
+    fromBeginning: cfg.fromBeginning,
+    logger,
+    admin: () =>
+      (admin ??= (async () => {
+        const a = kafka!.admin()
+        await a.connect()
+        return a
+      })()),
+    position: (topic, partition) => trackers.get(key(topic, partition))?.position,
+  })
+  // kafkajs reports the reset only in its log; our logger sees every entry first.
+  const kafkajsLogger = {
+    ...logger,
+    error(obj: object, msg: string): void {
+      if (msg === KAFKAJS_OFFSET_RESET_MESSAGE) {
+        const { topic, partition } = obj as { topic?: string; partition?: number }
+        if (typeof topic === 'string' && typeof partition === 'number') {
+          resets.onReset(topic, partition)
+          // Reading restarts elsewhere (possibly lower, after a truncation): a fresh tracker, and
+          // acks still arriving for the old position no longer move commits.
+          trackers.delete(key(topic, partition))
+        }
+      }
+      logger.error(obj, msg)
+    },
+  }
 
   const trackerFor = (topic: string, partition: number): PartitionTracker => {
     const k = key(topic, partition)
@@ -271,6 +304,26 @@ export function createKafkaSource(cfg: KafkaSourceConfig, deps: KafkaSourceDeps 
     }
   }
 
+  /** Pauses a fresh assignment until the committed offsets it starts from are known (offset-reset.ts). */
+  function holdUntilOffsetsRead(c: Consumer, assignment: Record<string, number[]>): void {
+    const parts = Object.entries(assignment).map(([topic, partitions]) => ({ topic, partitions: [...partitions] }))
+    if (parts.length === 0) return
+    c.pause(parts)
+    const join = ++joins
+    void resets.onJoin(cfg.topics).finally(() => {
+      if (closing || join !== joins) return
+      // Partitions the in-flight budget paused meanwhile stay paused until it drains.
+      const resume = parts
+        .map(({ topic, partitions }) => ({ topic, partitions: partitions.filter((p) => !paused.has(key(topic, p))) }))
+        .filter((t) => t.partitions.length > 0)
+      try {
+        c.resume(resume)
+      } catch {
+        // not running any more (crashed, or a new generation): its own join pauses and resumes
+      }
+    })
+  }
+
   function listen(c: Consumer): void {
     c.on(c.events.REBALANCING, () => {
       void commitNow()
@@ -282,6 +335,7 @@ export function createKafkaSource(cfg: KafkaSourceConfig, deps: KafkaSourceDeps 
       trackers = new Map()
       frozen = false
       stats.rebalances++
+      holdUntilOffsetsRead(c, payload.memberAssignment)
       assigned = Object.entries(payload.memberAssignment).flatMap(([t, ps]) => ps.map((p) => key(t, p)))
       for (const k of lag.keys()) if (!assigned.includes(k)) lag.delete(k)
       logger.info({ groupId: cfg.groupId, memberId: payload.memberId, assigned }, 'joined consumer group')
@@ -303,8 +357,9 @@ export function createKafkaSource(cfg: KafkaSourceConfig, deps: KafkaSourceDeps 
     stopped,
     async start() {
       if (consumer || closing) return
-      const kafkaConfig = await buildKafkaConfig(cfg, deps, 'source.kafka', 'kafka-source')
-      const c = (deps.kafka ?? ((k) => new Kafka(k)))(kafkaConfig).consumer({
+      const kafkaConfig = await buildKafkaConfig(cfg, { ...deps, logger: kafkajsLogger }, 'source.kafka', 'kafka-source')
+      kafka = (deps.kafka ?? ((k) => new Kafka(k)))(kafkaConfig)
+      const c = kafka.consumer({
         groupId: cfg.groupId,
         sessionTimeout: cfg.sessionTimeoutMs,
         rebalanceTimeout: cfg.rebalanceTimeoutMs,
@@ -317,7 +372,8 @@ export function createKafkaSource(cfg: KafkaSourceConfig, deps: KafkaSourceDeps 
       })
       listen(c)
       try {
-        await c.connect()
+        // The admin client (offset-reset accounting) is connected up front: at a join there is no time to.
+        await Promise.all([c.connect(), resets.connect()])
         await c.subscribe({ topics: [...cfg.topics], fromBeginning: cfg.fromBeginning })
       } catch (err) {
         await c.disconnect().catch(() => undefined)
@@ -363,6 +419,8 @@ export function createKafkaSource(cfg: KafkaSourceConfig, deps: KafkaSourceDeps 
           await commitNow()
         }
         await c?.disconnect().catch((err: Error) => logger.warn({ error: err.message }, 'kafka consumer disconnect failed'))
+        await resets.pending
+        if (admin !== undefined) await (await admin.catch(() => undefined))?.disconnect().catch(() => undefined)
         running = false
         settleStopped()
       })()
@@ -377,6 +435,8 @@ export function createKafkaSource(cfg: KafkaSourceConfig, deps: KafkaSourceDeps 
         committed: Object.fromEntries(committed),
         lag: Object.fromEntries(lag),
         ...stats,
+        ...resets.stats,
+        lostByPartition: { ...resets.stats.lostByPartition },
       }
     },
   }

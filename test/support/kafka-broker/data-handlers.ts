@@ -23,6 +23,8 @@ export const SUPPORTED_VERSIONS: [key: number, min: number, max: number][] = [
   [ApiKey.CreateTopics, 0, 0],
   [ApiKey.DeleteTopics, 0, 0],
   [ApiKey.InitProducerId, 0, 0],
+  [ApiKey.DeleteRecords, 0, 0],
+  [ApiKey.DescribeGroups, 0, 0],
 ]
 
 export const apiVersions: Handler = (_r, ctx) => {
@@ -199,6 +201,19 @@ export const deleteTopics: Handler = (r, ctx) => {
     const code = ctx.forcedError ?? (ctx.broker.store.deleteTopic(topic) ? ErrorCode.NONE : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
     w.string(topic).int16(code)
   })
+  return w
+}
+
+export const deleteRecords: Handler = (r, ctx) => {
+  const topics = r.array((r) => ({ topic: r.string(), partitions: r.array((r) => ({ partition: r.int32(), offset: r.int64() })) }))
+  r.int32() // timeout
+  const w = new Writer().int32(0)
+  w.array(topics, (w, t) =>
+    w.string(t.topic).array(t.partitions, (w, p) => {
+      const res = ctx.forcedError !== undefined ? { errorCode: ctx.forcedError, lowWatermark: -1 } : ctx.broker.store.deleteRecords(t.topic, p.partition, p.offset)
+      w.int32(p.partition).int64(res.lowWatermark).int16(res.errorCode)
+    }),
+  )
   return w
 }
 

@@ -91,6 +91,24 @@ export class GroupCoordinator {
     return g
   }
 
+  /** DescribeGroups: an unknown group is "Dead" with no members, as Kafka answers. */
+  describe(groupId: string): { state: string; protocolType: string; protocolName: string; members: { memberId: string; clientId: string; metadata: Buffer; assignment: Buffer }[] } {
+    const g = this.groups.get(groupId)
+    if (!g) return { state: 'Dead', protocolType: '', protocolName: '', members: [] }
+    const stable = g.state === 'Stable' || g.state === 'CompletingRebalance'
+    return {
+      state: g.state,
+      protocolType: g.protocolType,
+      protocolName: stable ? g.protocolName : '',
+      members: [...g.members.values()].map((m) => ({
+        memberId: m.memberId,
+        clientId: m.clientId,
+        metadata: m.protocols.find((p) => p.name === g.protocolName)?.metadata ?? EMPTY,
+        assignment: g.state === 'Stable' ? m.assignment : EMPTY,
+      })),
+    }
+  }
+
   departures(groupId: string): Departure[] {
     return [...(this.groups.get(groupId)?.departures ?? [])]
   }

@@ -71,6 +71,17 @@ export const leaveGroup: Handler = (r, ctx) => {
   return new Writer().int16(code)
 }
 
+export const describeGroups: Handler = (r, ctx) => {
+  const ids = r.array((r) => r.string())
+  const w = new Writer()
+  w.array(ids, (w, id) => {
+    const g = ctx.broker.groups.describe(id)
+    w.int16(ctx.forcedError ?? ErrorCode.NONE).string(id).string(g.state).string(g.protocolType).string(g.protocolName)
+    w.array(g.members, (w, m) => w.string(m.memberId).string(m.clientId).string(`/${ctx.broker.host}`).bytes(m.metadata).bytes(m.assignment))
+  })
+  return w
+}
+
 export const offsetCommit: Handler = (r, ctx) => {
   const groupId = r.string()
   const generationId = r.int32()

@@ -46,6 +46,7 @@ const HANDLERS = new Map<number, Handler>([
   [ApiKey.CreateTopics, data.createTopics],
   [ApiKey.DeleteTopics, data.deleteTopics],
   [ApiKey.InitProducerId, data.initProducerId],
+  [ApiKey.DeleteRecords, data.deleteRecords],
   [ApiKey.FindCoordinator, group.findCoordinator],
   [ApiKey.JoinGroup, group.joinGroup],
   [ApiKey.SyncGroup, group.syncGroup],
@@ -53,6 +54,7 @@ const HANDLERS = new Map<number, Handler>([
   [ApiKey.LeaveGroup, group.leaveGroup],
   [ApiKey.OffsetCommit, group.offsetCommit],
   [ApiKey.OffsetFetch, group.offsetFetch],
+  [ApiKey.DescribeGroups, group.describeGroups],
   [ApiKey.SaslHandshake, saslHandshake],
   [ApiKey.SaslAuthenticate, saslAuthenticate],
 ])

@@ -18,6 +18,8 @@ interface StoredBatch {
 class PartitionLog {
   batches: StoredBatch[] = []
   highWatermark = 0
+  /** The earliest offset still readable (DeleteRecords moves it, as retention does). */
+  logStart = 0
 
   // Index of the last batch whose base is <= offset; batches are contiguous, so it holds it.
   indexOf(offset: number): number {
@@ -119,13 +121,34 @@ export class LogStore {
     return this.log(topic, partition)?.highWatermark
   }
 
+  logStart(topic: string, partition: number): number | undefined {
+    return this.log(topic, partition)?.logStart
+  }
+
+  /**
+   * DeleteRecords, as Kafka answers it: -1 means the high watermark, beyond it is
+   * OFFSET_OUT_OF_RANGE, below the current log start changes nothing. Batches wholly below the new
+   * start are dropped; one that straddles it stays (readers skip records below their offset).
+   */
+  deleteRecords(topic: string, partition: number, offset: number): { errorCode: number; lowWatermark: number } {
+    const log = this.log(topic, partition)
+    if (!log) return { errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, lowWatermark: -1 }
+    const to = offset === -1 ? log.highWatermark : offset
+    if (to < 0 || to > log.highWatermark) return { errorCode: ErrorCode.OFFSET_OUT_OF_RANGE, lowWatermark: -1 }
+    if (to > log.logStart) {
+      log.logStart = to
+      log.batches = log.batches.filter((b) => b.last >= to)
+    }
+    return { errorCode: ErrorCode.NONE, lowWatermark: log.logStart }
+  }
+
   // Whole stored batches from the one containing `offset`; kafkajs drops the records
   // below its fetch offset itself, exactly as with a real broker.
   read(topic: string, partition: number, offset: number, maxBytes: number, budget: number, mustReturnOne: boolean): ReadResult {
     const log = this.log(topic, partition)
     if (!log) return { errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, highWatermark: -1, batches: [], size: 0 }
     const result: ReadResult = { errorCode: ErrorCode.NONE, highWatermark: log.highWatermark, batches: [], size: 0 }
-    if (offset < 0 || offset > log.highWatermark) {
+    if (offset < log.logStart || offset > log.highWatermark) {
       result.errorCode = ErrorCode.OFFSET_OUT_OF_RANGE
       return result
     }
@@ -149,9 +172,9 @@ export class LogStore {
     const log = this.log(topic, partition)
     if (!log) return undefined
     if (timestamp === -1) return log.highWatermark
-    if (timestamp === -2) return 0
+    if (timestamp === -2) return log.logStart
     const hit = log.batches.find((b) => b.maxTimestamp >= timestamp)
-    return hit ? hit.base : log.highWatermark
+    return hit ? Math.max(hit.base, log.logStart) : log.highWatermark
   }
 
   onAppend(listener: AppendListener): () => void {
@@ -165,6 +188,7 @@ export class LogStore {
     const out: BrokerMessage[] = []
     for (const b of log.batches) {
       for (const r of (await decodeBatch(b.buf)).records) {
+        if (Number(r.offset) < log.logStart) continue
         out.push({
           offset: Number(r.offset),
           timestamp: Number(r.timestamp),
