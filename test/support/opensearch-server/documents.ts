@@ -12,7 +12,8 @@ import { parseBody } from './admin.js'
 
 type Json = Record<string, unknown>
 
-export function handleMget(state: ClusterState, pathIndex: string | undefined, body: Buffer): Reply {
+export function handleMget(state: ClusterState, pathIndex: string | undefined, body: Buffer, query: Record<string, string> = {}): Reply {
+  const withSource = query._source !== 'false'
   const req = parseBody(body)
   const wanted: { index: string | undefined; id: string }[] = Array.isArray(req.ids)
     ? req.ids.map((id) => ({ index: pathIndex, id: String(id) }))
@@ -30,7 +31,8 @@ export function handleMget(state: ClusterState, pathIndex: string | undefined, b
       throw err
     }
     if (found === undefined) return { _index: index, _id: id, found: false }
-    return { _index: found._index, _id: id, _version: found._version, _seq_no: found._seq_no, _primary_term: 1, found: true, _source: found._source }
+    const doc = { _index: found._index, _id: id, _version: found._version, _seq_no: found._seq_no, _primary_term: 1, found: true }
+    return withSource ? { ...doc, _source: found._source } : doc
   })
   return { status: 200, body: { docs } }
 }

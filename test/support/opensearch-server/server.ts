@@ -217,7 +217,7 @@ export class TestOpenSearch {
     const last = parts[parts.length - 1]
     if (parts[0] === '_search' && parts[1] === 'scroll') return handleScroll(this.state, method, parts[2], body)
     if (parts.includes('point_in_time')) return handlePit(this.state, method, parts, query, body, searchable)
-    if (last === '_mget') return handleMget(this.state, parts.length > 1 ? parts[0] : undefined, body)
+    if (last === '_mget') return handleMget(this.state, parts.length > 1 ? parts[0] : undefined, body, query)
     if (last === '_search' || last === '_count') return handleSearch(this.state, method, parts, query, body)
     return handleAdmin(this.state, method, parts, query, body, { ism: this.options.ism ?? true })
   }
