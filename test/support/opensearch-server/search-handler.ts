@@ -8,7 +8,7 @@
 import { compareSortTuples, compileQuery, QueryError, ShardError, sortKeys, sortValue, type Doc, type SearchContext } from './search.js'
 import { DEFAULT_MAX_BUCKETS, runAggs, TooManyBuckets } from './aggregations.js'
 import { mappedTypes, type FieldType } from './field-values.js'
-import { ApiError, searchableDocs, type ClusterState, type IndexState, type StoredDoc } from './state.js'
+import { ApiError, indexSetting, searchableDocs, type ClusterState, type IndexState, type StoredDoc } from './state.js'
 import type { Reply } from './server.js'
 import { openScroll } from './documents.js'
 import { usePit } from './pit.js'
@@ -28,11 +28,6 @@ export function setMaxBuckets(state: ClusterState, n: number): void {
 /** The documents a search sees in an index: as of its last refresh (state.ts models near-real-time search). */
 export function searchable(index: IndexState): StoredDoc[] {
   return searchableDocs(index)
-}
-
-/** An index setting given in any of the forms OpenSearch accepts: `{index: {k}}`, `{'index.k'}` or `{k}`. */
-function indexSetting(settings: Json, key: string): unknown {
-  return (settings.index as Json | undefined)?.[key] ?? settings[`index.${key}`] ?? settings[key]
 }
 
 /** A shard-level refusal as OpenSearch reports it: search_phase_execution_exception with the cause as root cause. */
