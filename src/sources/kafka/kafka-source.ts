@@ -13,6 +13,8 @@
  * - close(): stop fetching (pause all, stay in the group), wait for in-flight acks up to
  *   drainTimeoutMs, commit explicit offsets (commitOffsets() without arguments commits nothing when
  *   autoCommit is off), then leave the group and disconnect.
+ * - Transactions: read committed only (aborted records and control markers are dropped by kafkajs);
+ *   nothing past an open transaction (the last stable offset) is delivered until it ends.
  * - Decompression: all five codecs Kafka has (none, gzip, snappy, lz4, zstd) decode; snappy, lz4 and
  *   zstd are registered with kafkajs by codecs.ts, in the frame formats the Java client writes.
  */
@@ -369,6 +371,9 @@ export function createKafkaSource(cfg: KafkaSourceConfig, deps: KafkaSourceDeps 
         maxBytes: cfg.maxBytes,
         maxBytesPerPartition: cfg.maxBytesPerPartition,
         allowAutoTopicCreation: false,
+        // READ_COMMITTED (kafkajs' default, stated so it cannot change under us): records of aborted
+        // transactions and the commit/abort markers never reach the pipeline.
+        readUncommitted: false,
       })
       listen(c)
       try {

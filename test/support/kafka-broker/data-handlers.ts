@@ -66,8 +66,10 @@ export const metadata: Handler = (r, ctx) => {
   return w
 }
 
+const NO_TRANSACTIONS = 'transactions are not modelled by the test broker (no coordinator, markers or last stable offset): test them on the real broker'
+
 export const produce: Handler = (r, ctx) => {
-  r.nullableString() // transactional id: transactions are not emulated
+  if (r.nullableString() !== null) throw new Error(NO_TRANSACTIONS)
   const acks = r.int16()
   r.int32()
   const topics = r.array((r) => ({
@@ -221,7 +223,7 @@ let nextProducerId = 1000
 
 // Only so `idempotent: true` producers can start; sequence numbers are not checked.
 export const initProducerId: Handler = (r, ctx) => {
-  r.nullableString()
+  if (r.nullableString() !== null) throw new Error(NO_TRANSACTIONS)
   r.int32()
   return new Writer()
     .int32(0)
