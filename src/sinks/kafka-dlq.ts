@@ -7,6 +7,9 @@
  *
  * A successful write is the acknowledgement of those records (acks=-1 by default). A failed write
  * throws EA_DLQ_UNAVAILABLE; the source then commits nothing past those records and re-delivers.
+ * A write is cut into produce requests of at most maxBatchBytes, and a dead letter alone larger than
+ * that is truncated with headers naming its original length and SHA-256 (kafka-dlq-size.ts). If a
+ * write fails after some of its requests succeeded, the re-delivery writes those again (at least once).
  */
 import { Kafka, Partitioners, type KafkaConfig, type Message, type Producer } from 'kafkajs'
 import { z } from 'zod'
@@ -18,6 +21,7 @@ import { buildKafkaConfig, silentLogger, type ClientDeps } from '../sources/kafk
 import { compressionType, kafkaCodecName } from '../sources/kafka/codecs.js'
 import { kafkaConnectionSchema, topicName, type KafkaConnectionConfig } from '../sources/kafka/config.js'
 import { loadConfigSection } from '../config/validate.js'
+import { fitDeadLetter, splitByBytes } from './kafka-dlq-size.js'
 
 export const kafkaDlqConfigSchema = kafkaConnectionSchema
   .extend({
@@ -32,6 +36,12 @@ export const kafkaDlqConfigSchema = kafkaConnectionSchema
     ackTimeoutMs: z.number().int().min(100).max(300_000).default(30_000),
     /** Longest error message carried in the reason header. */
     maxMessageChars: z.number().int().min(16).max(65_536).default(1_024),
+    /**
+     * Most bytes of records (keys, values, headers; before compression) in one produce request. Keep it
+     * at or below the topic's max.message.bytes (Kafka's default 1,048,588), or the broker refuses the
+     * request (MESSAGE_TOO_LARGE). A dead letter alone larger than this is truncated (kafka-dlq-size.ts).
+     */
+    maxBatchBytes: z.number().int().min(4_096).max(104_857_600).default(1_000_000),
   })
   .strict()
 
@@ -58,6 +68,8 @@ export interface KafkaDlqDeps extends ClientDeps {
 
 export interface KafkaDeadLetterSink extends DeadLetterSink {
   readonly written: number
+  /** Dead letters truncated to fit maxBatchBytes. */
+  readonly truncated: number
 }
 
 function headersFor(dl: DeadLetter, maxMessageChars: number): Record<string, string> {
@@ -93,20 +105,32 @@ export function createKafkaDeadLetterSink(cfg: KafkaDlqConfig, deps: KafkaDlqDep
   let producer: Producer | undefined
   let closed = false
   let written = 0
+  let truncated = 0
 
-  const toMessage = (dl: DeadLetter): Message => {
+  const build = (dl: DeadLetter, raw?: Buffer): Message => {
     const at = Date.parse(dl.at)
     return {
       key: keyFor(dl),
-      value: cfg.format === 'raw' ? originalBytes(dl) : (serialize ??= compileDeadLetterSerializer())(dl),
+      value: cfg.format === 'raw' ? (raw ?? originalBytes(dl)) : (serialize ??= compileDeadLetterSerializer())(dl),
       headers: headersFor(dl, cfg.maxMessageChars),
       ...(Number.isFinite(at) ? { timestamp: String(at) } : {}),
     }
+  }
+  const toMessage = (dl: DeadLetter): Message => {
+    const fitted = fitDeadLetter(dl, build, cfg.maxBatchBytes)
+    if (fitted.truncated) {
+      truncated++
+      logger.warn({ topic: cfg.topic, source: dl.source, reason: dl.reason, maxBatchBytes: cfg.maxBatchBytes }, 'dead letter larger than maxBatchBytes: truncated, with its original length and SHA-256 in headers')
+    }
+    return fitted.message
   }
 
   return {
     get written() {
       return written
+    },
+    get truncated() {
+      return truncated
     },
     async start() {
       if (producer || closed) return
@@ -129,18 +153,20 @@ export function createKafkaDeadLetterSink(cfg: KafkaDlqConfig, deps: KafkaDlqDep
       if (!producer || closed) {
         throw new EnvoyAuditError('EA_DLQ_UNAVAILABLE', `dead-letter topic ${cfg.topic}: writer ${closed ? 'closed' : 'not started'}`)
       }
+      const requests = splitByBytes(deadLetters.map(toMessage), cfg.maxBatchBytes)
       try {
-        await producer.send({
-          topic: cfg.topic,
-          acks: cfg.acks,
-          timeout: cfg.ackTimeoutMs,
-          compression: compressionType(cfg.compression),
-          messages: deadLetters.map(toMessage),
-        })
-        written += deadLetters.length
+        for (const messages of requests) {
+          await producer.send({ topic: cfg.topic, acks: cfg.acks, timeout: cfg.ackTimeoutMs, compression: compressionType(cfg.compression), messages })
+          written += messages.length
+        }
       } catch (err) {
-        logger.warn({ topic: cfg.topic, records: deadLetters.length, error: (err as Error).message }, 'dead-letter write failed')
-        throw new EnvoyAuditError('EA_DLQ_UNAVAILABLE', `dead-letter topic ${cfg.topic}: ${(err as Error).message}`, { cause: err })
+        const type = (err as { type?: string }).type
+        const tooLarge = type === 'MESSAGE_TOO_LARGE' || type === 'RECORD_LIST_TOO_LARGE'
+        const message = tooLarge
+          ? `dead-letter topic ${cfg.topic} refused a request of up to ${cfg.maxBatchBytes} bytes as too large (${type}): set deadLetter.kafka.maxBatchBytes at or below the topic's max.message.bytes`
+          : `dead-letter topic ${cfg.topic}: ${(err as Error).message}`
+        logger.warn({ topic: cfg.topic, records: deadLetters.length, requests: requests.length, error: (err as Error).message }, 'dead-letter write failed')
+        throw new EnvoyAuditError('EA_DLQ_UNAVAILABLE', message, { cause: err })
       }
     },
     async close() {

@@ -1,4 +1,5 @@
 // The dead-letter topic writer against the real broker in KAFKA_BROKERS (npm run services:up starts one).
+import { createHash, randomBytes } from 'node:crypto'
 import { expect, test } from 'vitest'
 import { cleanupAfterEach } from '../helpers/cleanups.js'
 import { describeKafka, kafkaBrokers } from '../helpers/real-servers.js'
@@ -6,7 +7,7 @@ import { deadLetterFor } from '../../src/pipeline/dead-letter.js'
 import type { RawRecord } from '../../src/pipeline/component.js'
 import { createKafkaDeadLetterSink, loadKafkaDlqConfig } from '../../src/sinks/kafka-dlq.js'
 import { KAFKA_CODECS } from '../../src/sources/kafka/codecs.js'
-import { consoleConsume, realAdmin, tempTopic } from '../sources/kafka/real-kafka.js'
+import { consoleConsume, realAdmin, realKafka, tempTopic } from '../sources/kafka/real-kafka.js'
 
 const cleanups = cleanupAfterEach()
 
@@ -30,4 +31,62 @@ describeKafka('Kafka dead-letter topic', () => {
       expect(consoleConsume(topic, values.length)).toEqual(values)
     }, 60_000)
   }
+
+  // Random hex does not compress, so the sizes below are what the broker sees.
+  const bulky = (n: number, bytes: number) => Array.from({ length: n }, (_, i) => `${i}:${randomBytes(bytes / 2).toString('hex')}`)
+
+  async function readAll(topic: string, n: number) {
+    const consumer = realKafka().consumer({ groupId: `${topic}-reader`, maxBytesPerPartition: 10_485_760 })
+    cleanups.push(() => consumer.disconnect())
+    const got: { value: Buffer; headers: Record<string, string> }[] = []
+    await consumer.connect()
+    await consumer.subscribe({ topic, fromBeginning: true })
+    await consumer.run({
+      eachMessage: async ({ message }) => {
+        got.push({ value: message.value!, headers: Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)])) })
+      },
+    })
+    const deadline = Date.now() + 30_000
+    while (got.length < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+    return got
+  }
+
+  test('a topic with max.message.bytes=20000: a write larger than that is cut into requests the broker accepts, in order', async () => {
+    const admin = await realAdmin(cleanups)
+    const topic = await tempTopic(admin, cleanups, 'dlq-small', 1, { 'max.message.bytes': '20000' })
+    const values = bulky(200, 500) // ~100 KB in one write, all keyed to one partition
+    const letters = values.map((v, i) => deadLetterFor(record(v, i), 'EA_PARSE_NOT_ACCESS_LOG', 'x', 'parse'))
+    // What the broker does to one request over the limit: the old writer's single send.
+    const oversized = await dlqSink(topic, { compression: 'none', maxBatchBytes: 1_000_000 })
+    await expect(oversized.write(letters)).rejects.toMatchObject({
+      code: 'EA_DLQ_UNAVAILABLE',
+      message: expect.stringMatching(/refused a request of up to 1000000 bytes as too large \(MESSAGE_TOO_LARGE\): set deadLetter\.kafka\.maxBatchBytes at or below the topic's max\.message\.bytes/),
+    })
+    const sink = await dlqSink(topic, { compression: 'none', maxBatchBytes: 20_000 })
+    await sink.write(letters)
+    expect(sink.written).toBe(200)
+    expect(sink.truncated).toBe(0)
+    expect((await readAll(topic, 200)).map((m) => m.value.toString())).toEqual(values)
+  }, 60_000)
+
+  test('a single dead letter larger than the limit is truncated, marked, and keeps its original length and SHA-256', async () => {
+    const admin = await realAdmin(cleanups)
+    const topic = await tempTopic(admin, cleanups, 'dlq-huge', 1, { 'max.message.bytes': '20000' })
+    const [huge] = bulky(1, 50_000)
+    for (const format of ['raw', 'json'] as const) {
+      const sink = await dlqSink(topic, { compression: 'none', maxBatchBytes: 20_000, format })
+      await sink.write([deadLetterFor(record(huge!, 7), 'EA_PARSE_TOO_LONG', 'too long', 'parse')])
+      expect(sink.truncated).toBe(1)
+    }
+    const [raw, json] = await readAll(topic, 2)
+    const marks = { 'envoy-audit.truncated': 'true', 'envoy-audit.original-length': String(huge!.length), 'envoy-audit.original-sha256': createHash('sha256').update(huge!).digest('hex') }
+    expect(raw!.headers).toMatchObject({ ...marks, 'envoy-audit.source.offset': '7' })
+    expect(raw!.value.length).toBeLessThan(20_000)
+    expect(huge!.startsWith(raw!.value.toString())).toBe(true)
+    expect(json!.headers).toMatchObject(marks)
+    const doc = JSON.parse(json!.value.toString()) as { raw: string; reason: string }
+    expect(doc.reason).toBe('EA_PARSE_TOO_LONG')
+    expect(huge!.startsWith(doc.raw)).toBe(true)
+    expect(doc.raw.length).toBeGreaterThan(10_000)
+  }, 60_000)
 })

@@ -88,7 +88,7 @@ test('an unavailable dead-letter topic is an EA_DLQ_UNAVAILABLE error the caller
 })
 
 test('config: defaults, validation, and the source-cluster shortcut keeping TLS and SASL settings', () => {
-  expect(config()).toMatchObject({ clientId: 'envoy-audit-dlq', acks: -1, compression: 'gzip', format: 'raw' })
+  expect(config()).toMatchObject({ clientId: 'envoy-audit-dlq', acks: -1, compression: 'gzip', format: 'raw', maxBatchBytes: 1_000_000 })
   expect(() => loadKafkaDlqConfig({ brokers: ['k:9092'], topic: 'bad topic' })).toThrow(/deadLetter\.kafka\.topic/)
   const source = loadKafkaSourceConfig({
     brokers: ['k:9093'],
@@ -102,4 +102,24 @@ test('config: defaults, validation, and the source-cluster shortcut keeping TLS 
     tls: { enabled: true, caFile: '/ca.pem', rejectUnauthorized: true },
     sasl: { mechanism: 'scram-sha-512', username: 'u', passwordEnv: 'KAFKA_PASSWORD' },
   })
+})
+
+test('a write over the topic\'s max.message.bytes is cut into requests the broker accepts; alone too large, a dead letter is truncated', async () => {
+  broker.createTopic('small', 1, { maxMessageBytes: 20_000 })
+  const values = Array.from({ length: 200 }, (_, i) => `${i}:${'x'.repeat(495)}`)
+  const letters = values.map((v, i) => deadLetterFor(record(v, i), 'EA_PARSE_NOT_ACCESS_LOG', 'x', 'parse', at))
+  const oversized = await started({ topic: 'small', compression: 'none', maxBatchBytes: 1_000_000, retry: { retries: 0, initialMs: 20, maxMs: 50 } })
+  await expect(oversized.write(letters)).rejects.toMatchObject({ code: 'EA_DLQ_UNAVAILABLE', message: expect.stringMatching(/too large \(MESSAGE_TOO_LARGE\)/) })
+  expect(broker.highWatermark('small', 0)).toBe(0)
+  const sink = await started({ topic: 'small', compression: 'none', maxBatchBytes: 20_000 })
+  await sink.write(letters)
+  expect((await broker.messages('small', 0)).map((m) => m.value?.toString())).toEqual(values)
+  expect(broker.requestCounts().Produce).toBeGreaterThanOrEqual(6)
+
+  const huge = 'y'.repeat(50_000)
+  await sink.write([deadLetterFor(record(huge, 500), 'EA_PARSE_TOO_LONG', 'too long', 'parse', at)])
+  const last = (await broker.messages('small', 0)).at(-1)!
+  expect(last.value!.length).toBeLessThan(20_000)
+  expect(String(last.headers['envoy-audit.original-length'])).toBe('50000')
+  expect(sink.truncated).toBe(1)
 })

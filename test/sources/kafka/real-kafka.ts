@@ -29,6 +29,16 @@ export async function tempTopic(admin: Admin, cleanups: CleanupStack, what: stri
   const spec: ITopicConfig = { topic, numPartitions: partitions, configEntries: Object.entries(configs).map(([name, value]) => ({ name, value })) }
   await admin.createTopics({ topics: [spec], waitForLeaders: true })
   cleanups.push(() => admin.deleteTopics({ topics: [topic] }))
+  // Until the partition answers ListOffsets, a producer may still be told UNKNOWN_TOPIC_OR_PARTITION.
+  for (let i = 0; ; i++) {
+    try {
+      await admin.fetchTopicOffsets(topic)
+      break
+    } catch (err) {
+      if (i >= 50) throw err
+      await new Promise((r) => setTimeout(r, 100))
+    }
+  }
   return topic
 }
 

@@ -179,8 +179,9 @@ export const createTopics: Handler = (r, ctx) => {
     const partitions = r.int32()
     r.int16() // replication factor: one node, so it is ignored
     r.array((r) => [r.int32(), r.array((r) => r.int32())])
-    r.array((r) => [r.string(), r.nullableString()])
-    return { topic, partitions }
+    const configs = new Map(r.array((r) => [r.string(), r.nullableString()] as const))
+    const maxMessageBytes = configs.get('max.message.bytes')
+    return { topic, partitions, ...(maxMessageBytes ? { config: { maxMessageBytes: Number(maxMessageBytes) } } : {}) }
   })
   r.int32() // timeout
   const { store, opts } = ctx.broker
@@ -189,7 +190,7 @@ export const createTopics: Handler = (r, ctx) => {
     const n = t.partitions === -1 ? (opts.defaultPartitions ?? 1) : t.partitions
     let code: number = ctx.forcedError ?? ErrorCode.NONE
     if (code === ErrorCode.NONE && n <= 0) code = ErrorCode.INVALID_PARTITIONS
-    if (code === ErrorCode.NONE && !store.createTopic(t.topic, n)) code = ErrorCode.TOPIC_ALREADY_EXISTS
+    if (code === ErrorCode.NONE && !store.createTopic(t.topic, n, t.config)) code = ErrorCode.TOPIC_ALREADY_EXISTS
     w.string(t.topic).int16(code)
   })
   return w

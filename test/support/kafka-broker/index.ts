@@ -6,12 +6,12 @@ import * as data from './data-handlers.js'
 import { Faults, type FaultControls } from './faults.js'
 import { GroupCoordinator, type Departure, type GroupSnapshot } from './group-coordinator.js'
 import * as group from './group-handlers.js'
-import { LogStore, type BrokerMessage } from './log-store.js'
+import { LogStore, type BrokerMessage, type TopicConfig } from './log-store.js'
 import { saslAuthenticate, saslHandshake } from './sasl.js'
 import { ApiKey, apiNameOf, Reader, Writer, type ApiName } from './wire.js'
 
 export type { BrokerOptions } from './context.js'
-export type { BrokerMessage } from './log-store.js'
+export type { BrokerMessage, TopicConfig } from './log-store.js'
 export type { FaultControls } from './faults.js'
 export type { Departure, GroupSnapshot } from './group-coordinator.js'
 export { ErrorCode } from './wire.js'
@@ -20,7 +20,7 @@ export type { ApiName } from './wire.js'
 export interface KafkaTestBroker {
   port: number
   brokers: string[]
-  createTopic(name: string, partitions: number): void
+  createTopic(name: string, partitions: number, config?: TopicConfig): void
   /** Committed offset (next offset to consume) per partition; partitions never committed are absent. */
   committedOffsets(groupId: string, topic: string): Record<number, number>
   /** Every record in the partition, decoded (gzip included) as a kafkajs consumer would see it. */
@@ -107,8 +107,8 @@ export async function startKafkaBroker(opts: BrokerOptions = {}): Promise<KafkaT
   return {
     port: state.port,
     brokers: [`${host}:${state.port}`],
-    createTopic(name, partitions) {
-      if (!state.store.createTopic(name, partitions)) throw new Error(`topic ${name} already exists`)
+    createTopic(name, partitions, config) {
+      if (!state.store.createTopic(name, partitions, config)) throw new Error(`topic ${name} already exists`)
     },
     committedOffsets: (groupId, topic) => state.groups.committedForTopic(groupId, topic),
     messages: (topic, partition) => state.store.messages(topic, partition),

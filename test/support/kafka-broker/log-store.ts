@@ -57,12 +57,22 @@ export interface ReadResult {
 
 type AppendListener = (topic: string, partition: number) => void
 
+/** Kafka's broker default message.max.bytes, the default of every topic's max.message.bytes. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 1_048_588
+
+export interface TopicConfig {
+  /** A record batch larger than this is refused with MESSAGE_TOO_LARGE. */
+  maxMessageBytes?: number
+}
+
 export class LogStore {
   private topics = new Map<string, PartitionLog[]>()
+  private configs = new Map<string, Required<TopicConfig>>()
   private listeners = new Set<AppendListener>()
 
-  createTopic(name: string, partitions: number): boolean {
+  createTopic(name: string, partitions: number, config: TopicConfig = {}): boolean {
     if (this.topics.has(name)) return false
+    this.configs.set(name, { maxMessageBytes: config.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES })
     this.topics.set(
       name,
       Array.from({ length: partitions }, () => new PartitionLog()),
@@ -71,6 +81,7 @@ export class LogStore {
   }
 
   deleteTopic(name: string): boolean {
+    this.configs.delete(name)
     return this.topics.delete(name)
   }
 
@@ -100,6 +111,8 @@ export class LogStore {
       if (pos + size > recordSet.length || recordSet.readInt8(pos + POS_MAGIC) !== 2) {
         return { errorCode: ErrorCode.CORRUPT_MESSAGE, baseOffset: -1 }
       }
+      // As Kafka: the batch as sent (compressed) against the topic's max.message.bytes.
+      if (size > this.configs.get(topic)!.maxMessageBytes) return { errorCode: ErrorCode.MESSAGE_TOO_LARGE, baseOffset: -1 }
       // Transactional and control batches would need markers and a last stable offset to read right.
       if ((recordSet.readInt16BE(pos + POS_ATTRIBUTES) & (TRANSACTIONAL | CONTROL)) !== 0) {
         throw new Error('a transactional or control batch: transactions are not modelled by the test broker; test them on the real broker')
