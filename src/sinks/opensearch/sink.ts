@@ -95,9 +95,31 @@ export class OpenSearchSink implements Sink {
   }
 
   async start(): Promise<void> {
-    if (this.client !== undefined) return
-    if (this.options.connection === undefined) throw new EnvoyAuditError('EA_CONFIG_INVALID', 'opensearch: a client or a connection is required')
-    this.client = await createOpenSearchClient(this.options.connection, { maxRetries: 0 })
+    if (this.client === undefined) {
+      if (this.options.connection === undefined) throw new EnvoyAuditError('EA_CONFIG_INVALID', 'opensearch: a client or a connection is required')
+      this.client = await createOpenSearchClient(this.options.connection, { maxRetries: 0 })
+    }
+    await this.checkTemplates()
+  }
+
+  /**
+   * Without setup's templates the period indices this sink creates would get dynamic mappings and no
+   * alias: readers would not see them. Said loudly at start; best effort (a writer role may not be
+   * allowed to read templates, and an unreachable cluster is the retry loop's business).
+   */
+  private async checkTemplates(): Promise<void> {
+    const c = this.options.config
+    const aliases = c.writeFindings ? [c.eventsAlias, c.findingsAlias] : [c.eventsAlias]
+    for (const alias of aliases) {
+      try {
+        const res = await this.client!.indices.existsIndexTemplate({ name: `${alias}-template` }, { requestTimeout: 5_000 })
+        if (res.body === false) {
+          this.options.logger?.warn({ alias }, `opensearch sink: no index template ${alias}-template; run envoy-audit setup first, or the ${alias}-<period> indices get dynamic mappings and no ${alias} alias to read them through`)
+        }
+      } catch {
+        return
+      }
+    }
   }
 
   write(events: AuditEvent[]): Promise<SinkWriteResult> {

@@ -354,3 +354,23 @@ describe('OpenSearchSink request size', () => {
     for (const r of srv.requests.filter((x) => x.path === '/_bulk')) expect(r.body.length).toBeLessThanOrEqual(8 * 1024)
   })
 })
+
+describe('OpenSearchSink start', () => {
+  test('warns when setup has not installed the templates (the period indices would not join the alias)', async () => {
+    const warnings: string[] = []
+    const logger = { warn: (_: object, msg: string) => void warnings.push(msg) }
+    const bare = new OpenSearchSink({ client, config: loadSinkConfig({}), logger })
+    await bare.start()
+    await bare.close()
+    expect(warnings).toHaveLength(2)
+    expect(warnings[0]).toContain('no index template envoy-audit-events-template; run envoy-audit setup first')
+    const { runSetup } = await import('../../../src/lifecycle/setup.js')
+    const { loadLifecycleConfig } = await import('../../../src/lifecycle/config.js')
+    await runSetup(client, loadLifecycleConfig())
+    warnings.length = 0
+    const ready = new OpenSearchSink({ client, config: loadSinkConfig({}), logger })
+    await ready.start()
+    await ready.close()
+    expect(warnings).toEqual([])
+  })
+})
