@@ -15,6 +15,7 @@ import { TestOpenSearch } from './opensearch-server/index.js'
 import { startService, waitFor } from '../helpers/service-process.js'
 import { runCli } from '../helpers/cli.js'
 import { deriveEventId } from '../../src/pipeline/event-id.js'
+import { dlqKey, headerText } from '../drill/dlq-headers.js'
 
 export interface DrillOptions {
   records: number
@@ -166,13 +167,5 @@ export async function runCrashDrill(opts: DrillOptions): Promise<DrillReport> {
   }
 }
 
-/** A Kafka header value as text (kafkajs gives a Buffer or an array of them). */
-export function headerText(v: Buffer | Buffer[] | undefined): string {
-  if (v === undefined) return ''
-  return (Array.isArray(v) ? v[0] : v)?.toString('utf8') ?? ''
-}
-
-/** `partition/offset` of the source record a dead-letter message stands for (from its envoy-audit.* headers). */
-export function dlqKey(m: { headers: Record<string, Buffer | Buffer[] | undefined> }): string {
-  return `${headerText(m.headers['envoy-audit.source.partition'])}/${headerText(m.headers['envoy-audit.source.offset'])}`
-}
+// Shared with the outage and real-server drills; kept in a module of its own so that those need not load the test servers.
+export { dlqKey, headerText } from '../drill/dlq-headers.js'
