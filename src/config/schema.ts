@@ -58,6 +58,10 @@ const deadLetterSchema = z
     kind: z.enum(['kafka', 'file']).default('file'),
     topic: z.string().min(1).max(249).default('envoy-audit-dlq'),
     path: z.string().min(1).default('dead-letters.ndjson'),
+    /** kafka: the codec of the dead-letter records (none, gzip, snappy, lz4, zstd). */
+    compression: z.enum(['none', 'gzip', 'snappy', 'lz4', 'zstd']).default('gzip'),
+    /** kafka: most record bytes per produce request, at or below the topic's max.message.bytes (src/sinks/kafka-dlq.ts). */
+    maxBatchBytes: z.number().int().min(4_096).max(104_857_600).default(1_000_000),
   })
   .strict()
 

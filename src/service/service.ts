@@ -104,7 +104,10 @@ export function buildService(config: EnvoyAuditConfig, deps: ServiceDeps): Servi
 
   let deadLetters: DeadLetterSink
   if (config.deadLetter.kind === 'kafka' && config.source.kafka !== undefined) {
-    deadLetters = createKafkaDeadLetterSink(dlqConfigFromSource(config.source.kafka, config.deadLetter.topic), { logger: kafkaLogger })
+    deadLetters = createKafkaDeadLetterSink(dlqConfigFromSource(config.source.kafka, config.deadLetter.topic, {
+        compression: config.deadLetter.compression,
+        maxBatchBytes: config.deadLetter.maxBatchBytes,
+      }), { logger: kafkaLogger })
   } else {
     deadLetters = createNdjsonDeadLetterSink(config.deadLetter.path)
   }

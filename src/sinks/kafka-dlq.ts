@@ -163,7 +163,7 @@ export function createKafkaDeadLetterSink(cfg: KafkaDlqConfig, deps: KafkaDlqDep
         const type = (err as { type?: string }).type
         const tooLarge = type === 'MESSAGE_TOO_LARGE' || type === 'RECORD_LIST_TOO_LARGE'
         const message = tooLarge
-          ? `dead-letter topic ${cfg.topic} refused a request of up to ${cfg.maxBatchBytes} bytes as too large (${type}): set deadLetter.kafka.maxBatchBytes at or below the topic's max.message.bytes`
+          ? `dead-letter topic ${cfg.topic} refused a request of up to ${cfg.maxBatchBytes} bytes as too large (${type}): set deadLetter.maxBatchBytes at or below the topic's max.message.bytes`
           : `dead-letter topic ${cfg.topic}: ${(err as Error).message}`
         logger.warn({ topic: cfg.topic, records: deadLetters.length, requests: requests.length, error: (err as Error).message }, 'dead-letter write failed')
         throw new EnvoyAuditError('EA_DLQ_UNAVAILABLE', message, { cause: err })

@@ -60,7 +60,7 @@ describeKafka('Kafka dead-letter topic', () => {
     const oversized = await dlqSink(topic, { compression: 'none', maxBatchBytes: 1_000_000 })
     await expect(oversized.write(letters)).rejects.toMatchObject({
       code: 'EA_DLQ_UNAVAILABLE',
-      message: expect.stringMatching(/refused a request of up to 1000000 bytes as too large \(MESSAGE_TOO_LARGE\): set deadLetter\.kafka\.maxBatchBytes at or below the topic's max\.message\.bytes/),
+      message: expect.stringMatching(/refused a request of up to 1000000 bytes as too large \(MESSAGE_TOO_LARGE\): set deadLetter\.maxBatchBytes at or below the topic's max\.message\.bytes/),
     })
     const sink = await dlqSink(topic, { compression: 'none', maxBatchBytes: 20_000 })
     await sink.write(letters)

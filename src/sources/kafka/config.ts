@@ -95,6 +95,11 @@ export const kafkaSourceConfigSchema = z
     heartbeatIntervalMs: ms(50, 60_000).default(3_000),
     /** How long the group waits for members to rejoin; also bounds how long a revoke may take. */
     rebalanceTimeoutMs: ms(1_000, 1_800_000).default(60_000),
+    /**
+     * Topic metadata is refreshed at least this often (Kafka's metadata.max.age.ms default): partitions
+     * added to a topic while the group runs are picked up within it, and read from their start.
+     */
+    metadataMaxAgeMs: ms(1_000, 3_600_000).default(300_000),
     /** Longest a fetch waits for data; also the latency of stop() and of resuming paused partitions. */
     maxWaitTimeMs: ms(10, 30_000).default(1_000),
     minBytes: z.number().int().min(1).max(10_485_760).default(1),

@@ -312,7 +312,13 @@ export function createKafkaSource(cfg: KafkaSourceConfig, deps: KafkaSourceDeps 
     if (parts.length === 0) return
     c.pause(parts)
     const join = ++joins
-    void resets.onJoin(cfg.topics).finally(() => {
+    void (async () => {
+      const committedAtJoin = await resets.onJoin(cfg.topics)
+      if (closing || join !== joins) return
+      for (const s of await resets.newPartitionStarts(assignment, committedAtJoin).catch(() => [])) {
+        c.seek({ topic: s.topic, partition: s.partition, offset: String(s.offset) })
+      }
+    })().finally(() => {
       if (closing || join !== joins) return
       // Partitions the in-flight budget paused meanwhile stay paused until it drains.
       const resume = parts
@@ -371,6 +377,7 @@ export function createKafkaSource(cfg: KafkaSourceConfig, deps: KafkaSourceDeps 
         maxBytes: cfg.maxBytes,
         maxBytesPerPartition: cfg.maxBytesPerPartition,
         allowAutoTopicCreation: false,
+        metadataMaxAge: cfg.metadataMaxAgeMs,
         // READ_COMMITTED (kafkajs' default, stated so it cannot change under us): records of aborted
         // transactions and the commit/abort markers never reach the pipeline.
         readUncommitted: false,

@@ -57,7 +57,7 @@ export class OffsetResetWatch {
    * out-of-range committed offset (it commits its default offset) right after its first fetch, so the
    * offsets it starts from are read before it fetches anything.
    */
-  onJoin(topics: readonly string[]): Promise<unknown> {
+  onJoin(topics: readonly string[]): Promise<Map<string, number>> {
     return (this.atJoin = (async () => {
       const admin = await this.deps.admin()
       const out = new Map<string, number>()
@@ -66,6 +66,29 @@ export class OffsetResetWatch {
       }
       return out
     })().catch(() => new Map<string, number>()))
+  }
+
+  /**
+   * Partitions of this assignment the group has never committed on, in topics where it has committed
+   * on others: partitions added while the group ran (scale-out). They are read from their log start,
+   * whatever fromBeginning says: a reset to the end would skip what was written to them before the
+   * group noticed them (up to metadataMaxAgeMs). Returns the offsets to seek to.
+   */
+  async newPartitionStarts(assignment: Record<string, number[]>, committedAtJoin: Map<string, number>): Promise<{ topic: string; partition: number; offset: number }[]> {
+    if (this.deps.fromBeginning) return []
+    const out: { topic: string; partition: number; offset: number }[] = []
+    for (const [topic, partitions] of Object.entries(assignment)) {
+      const known = [...committedAtJoin.keys()].some((k) => k.startsWith(`${topic}/`))
+      const fresh = partitions.filter((p) => !committedAtJoin.has(`${topic}/${p}`))
+      if (!known || fresh.length === 0) continue
+      const offsets = await (await this.deps.admin()).fetchTopicOffsets(topic)
+      for (const p of fresh) {
+        const low = offsets.find((o) => o.partition === p)?.low
+        if (low !== undefined) out.push({ topic, partition: p, offset: Number(low) })
+      }
+    }
+    if (out.length > 0) this.deps.logger.info({ partitions: out }, 'partitions new to the group (added while it ran): reading them from their start')
+    return out
   }
 
   /** Called with kafkajs' log entry; the gap is measured asynchronously (two admin requests). */

@@ -25,6 +25,7 @@ export const SUPPORTED_VERSIONS: [key: number, min: number, max: number][] = [
   [ApiKey.InitProducerId, 0, 0],
   [ApiKey.DeleteRecords, 0, 0],
   [ApiKey.DescribeGroups, 0, 0],
+  [ApiKey.CreatePartitions, 0, 0],
 ]
 
 export const apiVersions: Handler = (_r, ctx) => {
@@ -203,6 +204,26 @@ export const deleteTopics: Handler = (r, ctx) => {
   w.array(topics, (w, topic) => {
     const code = ctx.forcedError ?? (ctx.broker.store.deleteTopic(topic) ? ErrorCode.NONE : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
     w.string(topic).int16(code)
+  })
+  return w
+}
+
+export const createPartitions: Handler = (r, ctx) => {
+  const topics = r.array((r) => {
+    const topic = r.string()
+    const count = r.int32()
+    r.nullableArray((r) => r.array((r) => r.int32())) // replica assignment: one node
+    return { topic, count }
+  })
+  r.int32() // timeout
+  const validateOnly = r.int8() !== 0
+  const w = new Writer().int32(0)
+  w.array(topics, (w, t) => {
+    const current = ctx.broker.store.partitionCount(t.topic)
+    const code =
+      ctx.forcedError ??
+      (current === undefined ? ErrorCode.UNKNOWN_TOPIC_OR_PARTITION : t.count <= current ? ErrorCode.INVALID_PARTITIONS : validateOnly ? ErrorCode.NONE : ctx.broker.store.addPartitions(t.topic, t.count))
+    w.string(t.topic).int16(code).string(code === ErrorCode.INVALID_PARTITIONS ? `Topic currently has ${current} partitions, which is higher than the requested ${t.count}.` : null)
   })
   return w
 }

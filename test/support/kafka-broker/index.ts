@@ -47,6 +47,7 @@ const HANDLERS = new Map<number, Handler>([
   [ApiKey.DeleteTopics, data.deleteTopics],
   [ApiKey.InitProducerId, data.initProducerId],
   [ApiKey.DeleteRecords, data.deleteRecords],
+  [ApiKey.CreatePartitions, data.createPartitions],
   [ApiKey.FindCoordinator, group.findCoordinator],
   [ApiKey.JoinGroup, group.joinGroup],
   [ApiKey.SyncGroup, group.syncGroup],

@@ -80,6 +80,15 @@ export class LogStore {
     return true
   }
 
+  /** CreatePartitions: the count can only grow. */
+  addPartitions(name: string, count: number): number {
+    const logs = this.topics.get(name)
+    if (!logs) return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+    if (count <= logs.length) return ErrorCode.INVALID_PARTITIONS
+    while (logs.length < count) logs.push(new PartitionLog())
+    return ErrorCode.NONE
+  }
+
   deleteTopic(name: string): boolean {
     this.configs.delete(name)
     return this.topics.delete(name)

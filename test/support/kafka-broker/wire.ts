@@ -21,6 +21,7 @@ export const ApiKey = {
   DeleteRecords: 21,
   InitProducerId: 22,
   SaslAuthenticate: 36,
+  CreatePartitions: 37,
 } as const
 
 export type ApiName = keyof typeof ApiKey
