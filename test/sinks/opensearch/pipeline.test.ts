@@ -106,4 +106,24 @@ describe('pipeline → OpenSearch sink', () => {
     expect(srv.docs('envoy-audit-events')).toHaveLength(handler.counters.eventsOut)
     expect(sink.stats.itemRetries).toBeGreaterThan(5)
   })
+
+  test('a replay after its indices turned read-only adds nothing and loses nothing; an event missing there is a dead letter with its bytes and EA_SINK_INDEX_READ_ONLY', async () => {
+    const dlq = new MemoryDlq()
+    const handler = createBatchHandler({ ...pipelineFromOptions({ format: 'auto' }), sink, deadLetters: dlq })
+    const recs = records()
+    await handler(recs)
+    // One event never made it (as if its line arrived only now), then ISM's warm state makes every index read-only.
+    const missing = srv.docs('envoy-audit-events')[3]!
+    for (const index of srv.state.resolve('envoy-audit-events')) index.docs.delete(missing._id)
+    const indexed = srv.docs('envoy-audit-events').length
+    for (const index of srv.state.resolve('envoy-audit-*')) index.settings['index.blocks.write'] = true
+    await handler(recs)
+    const fromSink = dlq.written.filter((d) => d.stage === 'sink')
+    expect(fromSink.map((d) => [d.event_id, d.reason])).toEqual([[missing._id, 'EA_SINK_INDEX_READ_ONLY']])
+    expect(fromSink[0]!.message).toContain(`index ${missing._index} is read-only (cluster_block_exception`)
+    const original = recs.find((r) => r.coords.line === fromSink[0]!.source.line)!
+    expect(originalBytes(fromSink[0]!).equals(Buffer.from(original.value))).toBe(true)
+    expect(srv.docs('envoy-audit-events')).toHaveLength(indexed)
+    expect(sink.stats.lookups).toBeGreaterThanOrEqual(indexed)
+  })
 })
