@@ -6,12 +6,13 @@ const NODE_ID = 0
 
 // kafkajs uses min(its max, our max) and ignores our min, so each max here is the one
 // version we implement. Produce 3 / Fetch 4 are the lowest carrying RecordBatch (headers);
-// Metadata 1 is the lowest with controllerId (admin.createTopics needs it); kafkajs has no OffsetFetch v0.
+// Metadata 4 is the lowest carrying allow_auto_topic_creation, which producers and consumers set to
+// false (Kafka then answers UNKNOWN_TOPIC_OR_PARTITION instead of creating); kafkajs has no OffsetFetch v0.
 export const SUPPORTED_VERSIONS: [key: number, min: number, max: number][] = [
   [ApiKey.Produce, 3, 3],
   [ApiKey.Fetch, 4, 4],
   [ApiKey.ListOffsets, 1, 1],
-  [ApiKey.Metadata, 1, 1],
+  [ApiKey.Metadata, 1, 4],
   [ApiKey.OffsetCommit, 2, 2],
   [ApiKey.OffsetFetch, 1, 1],
   [ApiKey.FindCoordinator, 0, 0],
@@ -51,14 +52,17 @@ const topicMetadata = (w: Writer, ctx: RequestContext, topic: string, errorCode:
 
 export const metadata: Handler = (r, ctx) => {
   const requested = r.nullableArray((r) => r.string())
+  const allowAutoCreate = ctx.apiVersion >= 4 ? r.int8() !== 0 : true
   const { store, opts, host, port } = ctx.broker
   const w = new Writer()
+  if (ctx.apiVersion >= 3) w.int32(0) // throttle time
   w.array([NODE_ID], (w) => w.int32(NODE_ID).string(host).int32(port).string(null))
+  if (ctx.apiVersion >= 2) w.string('envoy-audit-test-cluster')
   w.int32(NODE_ID)
   const names = requested ?? store.topicNames()
   w.array(names, (w, topic) => {
     if (ctx.forcedError !== undefined) return topicMetadata(w, ctx, topic, ctx.forcedError)
-    if (store.partitionCount(topic) === undefined && opts.autoCreateTopics !== false) {
+    if (store.partitionCount(topic) === undefined && opts.autoCreateTopics !== false && allowAutoCreate) {
       store.createTopic(topic, opts.defaultPartitions ?? 1)
     }
     const known = store.partitionCount(topic) !== undefined
