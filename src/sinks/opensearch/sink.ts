@@ -17,7 +17,9 @@ import { backoffMs, classifyItem, classifyRequestError, sleepUnlessAborted, type
 import { createOpenSearchClient } from './client.js'
 import type { ConnectionConfig, SinkConfig } from './config.js'
 import { BulkOpBuilder, bulkBody, type BulkOp } from './documents.js'
-import { eventTime, idTooLong, isWriteBlocked, MAX_ID_BYTES, outsideWindow } from './routing.js'
+import { planWrite } from './plan.js'
+import { missingTemplates, realtimeGet, type MgetDoc } from './reads.js'
+import { isWriteBlocked } from './routing.js'
 
 /** pino-compatible subset; the sink never logs document contents or credentials. */
 export interface SinkLogger {
@@ -67,11 +69,6 @@ interface PendingOp {
   lookup?: { code: ErrorCode; reason: string }
 }
 
-interface MgetDoc {
-  found?: boolean
-  error?: { type?: string; reason?: string }
-}
-
 export class OpenSearchSink implements Sink {
   readonly name = 'opensearch'
   readonly stats: SinkStats = { bulkRequests: 0, requestRetries: 0, itemRetries: 0, duplicates: 0, indexed: 0, rejected: 0, bytesSent: 0, lookups: 0, requestClientErrors: 0 }
@@ -102,23 +99,11 @@ export class OpenSearchSink implements Sink {
     await this.checkTemplates()
   }
 
-  /**
-   * Without setup's templates the period indices this sink creates would get dynamic mappings and no
-   * alias: readers would not see them. Said loudly at start; best effort (a writer role may not be
-   * allowed to read templates, and an unreachable cluster is the retry loop's business).
-   */
+  /** Without setup's templates the period indices would get dynamic mappings and no alias: readers would not see them. */
   private async checkTemplates(): Promise<void> {
     const c = this.options.config
-    const aliases = c.writeFindings ? [c.eventsAlias, c.findingsAlias] : [c.eventsAlias]
-    for (const alias of aliases) {
-      try {
-        const res = await this.client!.indices.existsIndexTemplate({ name: `${alias}-template` }, { requestTimeout: 5_000 })
-        if (res.body === false) {
-          this.options.logger?.warn({ alias }, `opensearch sink: no index template ${alias}-template; run envoy-audit setup first, or the ${alias}-<period> indices get dynamic mappings and no ${alias} alias to read them through`)
-        }
-      } catch {
-        return
-      }
+    for (const alias of await missingTemplates(this.client!, c.writeFindings ? [c.eventsAlias, c.findingsAlias] : [c.eventsAlias])) {
+      this.options.logger?.warn({ alias }, `opensearch sink: no index template ${alias}-template; run envoy-audit setup first, or the ${alias}-<period> indices get dynamic mappings and no ${alias} alias to read them through`)
     }
   }
 
@@ -128,37 +113,14 @@ export class OpenSearchSink implements Sink {
     if (events.length === 0) return Promise.resolve({ rejected: [] })
     return new Promise<SinkWriteResult>((resolve, reject) => {
       const tracker: WriteTracker = { events, remaining: 0, rejected: new Map(), resolve, reject }
-      const c = this.options.config
-      const now = (this.options.now ?? Date.now)()
-      const ops: BulkOp[] = []
-      const lookups = new Map<BulkOp, { code: ErrorCode; reason: string }>()
-      const refused: { op: BulkOp; code: ErrorCode; message: string }[] = []
-      for (let i = 0; i < events.length; i++) {
-        const event = events[i] as AuditEvent
-        const t = eventTime(event['@timestamp'], c.indexGranularity)
-        if ('problem' in t) {
-          // No index to write to or look in: it can never have been indexed, so it is refused every time.
-          refused.push({ op: { owner: i, kind: 'event', id: String(event.event?.id), index: '', text: '', bytes: 0 }, code: 'EA_SINK_EVENT_TIME', message: t.problem })
-          continue
-        }
-        const start = ops.length
-        this.builder.appendOps(ops, event, i, t.suffix)
-        const late = outsideWindow(t.ms, now, c)
-        for (let k = start; k < ops.length; k++) {
-          const op = ops[k]!
-          if (idTooLong(op.id)) refused.push({ op, code: 'EA_SINK_ID_TOO_LONG', message: `_id is ${Buffer.byteLength(op.id, 'utf8')} bytes, more than the ${MAX_ID_BYTES} OpenSearch allows` })
-          else if (late !== undefined) lookups.set(op, { code: 'EA_SINK_EVENT_TIME', reason: `${late}: not written` })
-        }
+      const planned = planWrite(events, this.builder, this.options.config, (this.options.now ?? Date.now)())
+      tracker.remaining = planned.length
+      for (const p of planned) {
+        if (p.refused !== undefined) continue
+        this.buffer.push(p.lookup === undefined ? { op: p.op, tracker, attempts: 0 } : { op: p.op, tracker, attempts: 0, lookup: p.lookup })
+        this.bufferBytes += p.op.bytes
       }
-      tracker.remaining = ops.length + refused.filter((r) => r.op.index === '').length
-      const refusedOps = new Set(refused.map((r) => r.op))
-      for (const op of ops) {
-        if (refusedOps.has(op)) continue
-        const lookup = lookups.get(op)
-        this.buffer.push(lookup === undefined ? { op, tracker, attempts: 0 } : { op, tracker, attempts: 0, lookup })
-        this.bufferBytes += op.bytes
-      }
-      for (const r of refused) this.settle({ op: r.op, tracker, attempts: 0 }, { code: r.code, message: r.message })
+      for (const p of planned) if (p.refused !== undefined) this.settle({ op: p.op, tracker, attempts: 0 }, p.refused)
       if (tracker.remaining === 0) return
       if (this.bufferBytes >= this.options.config.flushBytes) this.flush(false)
       else this.schedule()
@@ -364,11 +326,9 @@ export class OpenSearchSink implements Sink {
    * it), rejects with the lookup's code. A failed lookup is retried like a failed bulk request.
    */
   private async lookUp(look: PendingOp[]): Promise<{ ops: PendingOp[]; reason: string } | undefined> {
-    let docs: MgetDoc[] | undefined
+    let docs: MgetDoc[]
     try {
-      const response = await this.client!.mget({ realtime: true, _source: false, body: { docs: look.map((p) => ({ _index: p.op.index, _id: p.op.id })) } } as never)
-      docs = (response.body as { docs?: MgetDoc[] }).docs
-      if (!Array.isArray(docs) || docs.length !== look.length) throw new Error(`mget response has ${docs?.length ?? 0} docs for ${look.length} ids`)
+      docs = await realtimeGet(this.client!, look.map((p) => p.op))
     } catch (err) {
       const outcome = classifyRequestError(err)
       this.stats.requestRetries++
