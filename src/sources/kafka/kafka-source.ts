@@ -23,9 +23,10 @@ import { EnvoyAuditError, errorCodeOf } from '../../errors.js'
 import type { BatchHandler, RawRecord, Source } from '../../pipeline/component.js'
 import { InFlightBudget, jitteredBackoff, PartitionTracker, type Chunk } from './ack-tracker.js'
 import { buildKafkaConfig, silentLogger, type ClientDeps } from './client.js'
-import { KafkaCodecError, registerKafkaCodecs } from './codecs.js'
+import { registerKafkaCodecs } from './codecs.js'
+import { fatalSourceError } from './fatal-errors.js'
 import type { KafkaSourceConfig } from './config.js'
-import { KAFKAJS_OFFSET_RESET_MESSAGE, OffsetResetWatch, type OffsetResetStats } from './offset-reset.js'
+import { OffsetResetWatch, type OffsetResetStats } from './offset-reset.js'
 import { headersToStrings, RateLimitedLog } from './util.js'
 
 export interface KafkaSourceStats extends OffsetResetStats {
@@ -57,33 +58,6 @@ export interface KafkaSource extends Source {
 }
 
 const key = (topic: string, partition: number): string => `${topic}/${partition}`
-
-/** The error and its causes, outermost first (kafkajs wraps what it retried). */
-const causes = (err: unknown): unknown[] => {
-  const out: unknown[] = []
-  for (let e = err; e !== undefined && e !== null && !out.includes(e) && out.length < 10; e = (e as { cause?: unknown }).cause) out.push(e)
-  return out
-}
-
-/** The typed error for a consumer that kafkajs will not restart. */
-export function fatalSourceError(cfg: KafkaSourceConfig, err: Error): EnvoyAuditError {
-  const chain = causes(err)
-  if (chain.some((e) => (e as { type?: string }).type === 'INVALID_SESSION_TIMEOUT')) {
-    const { minMs, maxMs } = cfg.brokerSessionTimeoutBounds
-    return new EnvoyAuditError(
-      'EA_CONFIG_INVALID',
-      `source.kafka.sessionTimeoutMs: the broker refused ${cfg.sessionTimeoutMs} ms at join (INVALID_SESSION_TIMEOUT): it lies outside the broker's ` +
-        `group.min.session.timeout.ms .. group.max.session.timeout.ms, which are stricter than the ${minMs} .. ${maxMs} ms configured in ` +
-        'source.kafka.brokerSessionTimeoutBounds; set both to what the cluster allows',
-      { cause: err },
-    )
-  }
-  const corrupt = chain.find((e) => e instanceof KafkaCodecError)
-  if (corrupt !== undefined) {
-    return new EnvoyAuditError('EA_SOURCE_CORRUPT_BATCH', `kafka consumer stopped at a batch it cannot decode: ${corrupt.message}`, { cause: err })
-  }
-  return new EnvoyAuditError('EA_SOURCE_UNAVAILABLE', `kafka consumer stopped: ${err.message}`, { cause: err })
-}
 
 export function createKafkaSource(cfg: KafkaSourceConfig, deps: KafkaSourceDeps = {}): KafkaSource {
   registerKafkaCodecs()
@@ -147,21 +121,11 @@ export function createKafkaSource(cfg: KafkaSourceConfig, deps: KafkaSourceDeps 
     position: (topic, partition) => trackers.get(key(topic, partition))?.position,
   })
   // kafkajs reports the reset only in its log; our logger sees every entry first.
-  const kafkajsLogger = {
-    ...logger,
-    error(obj: object, msg: string): void {
-      if (msg === KAFKAJS_OFFSET_RESET_MESSAGE) {
-        const { topic, partition } = obj as { topic?: string; partition?: number }
-        if (typeof topic === 'string' && typeof partition === 'number') {
-          resets.onReset(topic, partition)
-          // Reading restarts elsewhere (possibly lower, after a truncation): a fresh tracker, and
-          // acks still arriving for the old position no longer move commits.
-          trackers.delete(key(topic, partition))
-        }
-      }
-      logger.error(obj, msg)
-    },
-  }
+  const kafkajsLogger = resets.watchLog((topic, partition) => {
+    // Reading restarts elsewhere (possibly lower, after a truncation): a fresh tracker, and acks still
+    // arriving for the old position no longer move commits.
+    trackers.delete(key(topic, partition))
+  })
 
   const trackerFor = (topic: string, partition: number): PartitionTracker => {
     const k = key(topic, partition)

@@ -91,6 +91,29 @@ export class OffsetResetWatch {
     return out
   }
 
+  /**
+   * The logger to give kafkajs: it passes every entry on, and sees kafkajs' reset line first, calling
+   * onReset(topic, partition) and then `also` (the source drops that partition's tracker).
+   */
+  watchLog(also: (topic: string, partition: number) => void): KafkaLogger {
+    const { logger } = this.deps
+    return {
+      debug: (obj, msg) => logger.debug(obj, msg),
+      info: (obj, msg) => logger.info(obj, msg),
+      warn: (obj, msg) => logger.warn(obj, msg),
+      error: (obj, msg) => {
+        if (msg === KAFKAJS_OFFSET_RESET_MESSAGE) {
+          const { topic, partition } = obj as { topic?: unknown; partition?: unknown }
+          if (typeof topic === 'string' && typeof partition === 'number') {
+            this.onReset(topic, partition)
+            also(topic, partition)
+          }
+        }
+        logger.error(obj, msg)
+      },
+    }
+  }
+
   /** Called with kafkajs' log entry; the gap is measured asynchronously (two admin requests). */
   onReset(topic: string, partition: number): void {
     this.stats.offsetResets++
