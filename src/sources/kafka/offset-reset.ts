@@ -55,7 +55,9 @@ export class OffsetResetWatch {
   /**
    * Called on every join, with the new assignment paused until this settles: kafkajs overwrites an
    * out-of-range committed offset (it commits its default offset) right after its first fetch, so the
-   * offsets it starts from are read before it fetches anything.
+   * offsets it starts from are read before it fetches anything. The cost: kafkajs' fetch loop, idle
+   * while everything is paused, looks again only after maxWaitTimeMs, so the first record after a
+   * join comes about that much later (measured on Kafka 4.1.1: ~1.0 s at the default 1,000 ms).
    */
   onJoin(topics: readonly string[]): Promise<Map<string, number>> {
     return (this.atJoin = (async () => {
