@@ -150,7 +150,7 @@ export async function runRealDrill(spec: DrillSpec, opts: RealOptions): Promise<
       drained,
       fullyCommitted,
       stoppedCleanly: exits.every((c) => c === 0),
-      noMemberCrashed: started.every((m) => m.unexpectedExits.length === 0),
+      noMemberCrashed: started.every((m) => m.unexpectedExits.length === 0 && m.fatalLine() === undefined),
       noneLost: final.lost === 0,
       noDuplicates: final.duplicates === 0 && final.duplicatedIdsByTerms === 0,
       nothingUnexpected: final.unexpectedInIndex === 0,
@@ -187,6 +187,7 @@ export async function runRealDrill(spec: DrillSpec, opts: RealOptions): Promise<
       commitChecksSkipped: books.commits.skipped,
       memberExitCodes: exits,
       unexpectedMemberExits: started.flatMap((m) => m.unexpectedExits).length,
+      membersWithFatalError: started.filter((m) => m.fatalLine() !== undefined).length,
       integrity,
       setup: stack.setup,
       rate: opts.rate,
@@ -196,7 +197,9 @@ export async function runRealDrill(spec: DrillSpec, opts: RealOptions): Promise<
     }
   } catch (err) {
     const exits = started.flatMap((m) => m.unexpectedExits.map((e) => `${m.label}: ${e}`))
-    result = { error: (err as Error).message, elapsedSeconds: Math.round((Date.now() - t0) / 1000), unexpectedMemberExits: exits.length, memberExitExamples: exits.slice(0, 3), kept: stack.name }
+    // A member that printed its fatal error but is still running is a replica no supervisor will restart.
+    const stuck = started.filter((m) => m.proc.child.exitCode === null && m.proc.child.signalCode === null && m.fatalLine() !== undefined).map((m) => `${m.label}: ${m.fatalLine()!}`)
+    result = { error: (err as Error).message, elapsedSeconds: Math.round((Date.now() - t0) / 1000), unexpectedMemberExits: exits.length, memberExitExamples: exits.slice(0, 3), membersAliveAfterFatalError: stuck, kept: stack.name }
     ok = false
   } finally {
     if (timer !== undefined) clearInterval(timer)

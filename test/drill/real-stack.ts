@@ -133,6 +133,11 @@ export class Member {
     return this.proc.exited
   }
 
+  /** The CLI's fatal error line (`envoy-audit: ... [EA_...]`), if the member printed one. */
+  fatalLine(): string | undefined {
+    return [...this.proc.stderr().matchAll(/^envoy-audit: .*\[EA_[A-Z0-9_]+\]$/gm)].at(-1)?.[0]
+  }
+
   stderrTail(): string {
     return this.proc.stderr().slice(-2000)
   }
