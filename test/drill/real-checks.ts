@@ -19,7 +19,7 @@ export interface CommitCheckStats {
   /** Check rounds that completed (a round while a server is down is skipped). */
   rounds: number
   skipped: number
-  /** (partition, committed offset) pairs whose whole prefix was found acknowledged. */
+  /** Distinct (partition, committed offset) pairs whose whole prefix was found acknowledged. */
   commitsChecked: number
   /** Records found below a committed offset while neither indexed nor dead-lettered. */
   earlyCommits: number
@@ -32,6 +32,7 @@ export class Books {
   /** Per partition, the offset below which every record is known acknowledged. */
   private readonly ackedUpTo = new Map<number, number>()
   private readonly early = new Set<string>()
+  private readonly checkedCommit = new Map<number, number>()
   private checking: Promise<void> | undefined
   private lastSkip: string | undefined
 
@@ -105,7 +106,9 @@ export class Books {
         for (const [p, c] of committed) {
           const gap = gaps.get(p)
           if (gap === undefined) {
-            if (c > 0) this.commits.commitsChecked++
+            // Each committed offset counts once, however many rounds see it unchanged.
+            if (c > (this.checkedCommit.get(p) ?? 0)) this.commits.commitsChecked++
+            this.checkedCommit.set(p, c)
             continue
           }
           const k = `${p}/${gap}`
