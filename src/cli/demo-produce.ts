@@ -20,6 +20,7 @@ interface DemoProduceOptions {
   batch: string
   clientId: string
   noise: boolean
+  createTopic?: string
 }
 
 export interface DemoProduceResult {
@@ -50,6 +51,21 @@ export interface ProduceMeshTrafficOptions {
   now?: number
   /** kafkajs retries while connecting and producing; default 10 (about a minute for a starting broker). */
   retries?: number
+  /** Create the topic with this many partitions unless it exists. */
+  createTopicPartitions?: number
+}
+
+/** Creates the topic unless it exists; the broker's default replication factor applies. */
+async function ensureTopic(kafka: Kafka, topic: string, partitions: number): Promise<void> {
+  const admin = kafka.admin()
+  try {
+    await admin.connect()
+    await admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true })
+  } catch (err) {
+    throw new EnvoyAuditError('EA_SOURCE_UNAVAILABLE', `creating topic ${topic}: ${(err as Error).message}`, { cause: err })
+  } finally {
+    await admin.disconnect().catch(() => undefined)
+  }
 }
 
 /** Generates the traffic and publishes it; resolves when every message is acknowledged (acks=-1). */
@@ -65,6 +81,7 @@ export async function produceMeshTraffic(o: ProduceMeshTrafficOptions): Promise<
     // The broker may still be starting: keep trying for about a minute before giving up.
     retry: { retries: o.retries ?? 10, initialRetryTime: 300, maxRetryTime: 10_000 },
   })
+  if (o.createTopicPartitions !== undefined) await ensureTopic(kafka, o.topic, o.createTopicPartitions)
   const producer = kafka.producer({ allowAutoTopicCreation: false })
   let bytes = 0
   try {
@@ -80,6 +97,11 @@ export async function produceMeshTraffic(o: ProduceMeshTrafficOptions): Promise<
       })
       await producer.send({ topic: o.topic, acks: -1, compression: CompressionTypes.GZIP, messages })
     }
+  } catch (err) {
+    if (/does not host this topic-partition/.test(String((err as Error).message) + String(((err as { cause?: Error }).cause)?.message ?? ''))) {
+      throw new EnvoyAuditError('EA_USAGE', `topic ${o.topic} does not exist on ${o.brokers.join(',')}: create it, or pass --create-topic <partitions>`, { cause: err })
+    }
+    throw err
   } finally {
     await producer.disconnect()
   }
@@ -99,6 +121,7 @@ export function registerDemoProduce(program: Command): void {
     .option('--batch <n>', 'messages per produce request', '500')
     .option('--client-id <id>', 'Kafka client id', 'envoy-audit-demo-producer')
     .option('--no-noise', 'leave out the non-access-log lines a real istio-proxy stream carries')
+    .option('--create-topic <partitions>', 'create the topic with this many partitions first, if it does not exist (replication factor: the broker default)')
     .action(async (opts: DemoProduceOptions) => {
       const list = opts.brokers ?? process.env.KAFKA_BROKERS
       if (list === undefined || list.trim() === '') throw new EnvoyAuditError('EA_USAGE', '--brokers <host:port,...> (or KAFKA_BROKERS) is required')
@@ -115,6 +138,7 @@ export function registerDemoProduce(program: Command): void {
         batchSize: integer('--batch', opts.batch, 1, 100_000),
         clientId: opts.clientId,
         noise: opts.noise,
+        ...(opts.createTopic === undefined ? {} : { createTopicPartitions: integer('--create-topic', opts.createTopic, 1, 10_000) }),
       })
       process.stdout.write(
         `published ${r.messages} lines (${r.bytes} bytes, ${r.incidents} planted incidents) to ${opts.topic} in ${r.elapsedMs} ms; window ${r.window.start} .. ${r.window.end}\n`,

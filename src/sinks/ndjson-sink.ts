@@ -33,7 +33,9 @@ export function createNdjsonDeadLetterSink(target: string | Writable, label = ty
     get written() {
       return written
     },
-    async start() {},
+    async start() {
+      writer.check()
+    },
     async write(deadLetters) {
       let body = ''
       for (const dl of deadLetters) body += serialize(dl) + '\n'

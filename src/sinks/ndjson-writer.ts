@@ -1,12 +1,13 @@
-import { createWriteStream } from 'node:fs'
-import { once } from 'node:events'
+import { accessSync, constants, createWriteStream, existsSync, mkdirSync, openSync } from 'node:fs'
+import { dirname } from 'node:path'
 import type { Writable } from 'node:stream'
 import { EnvoyAuditError } from '../errors.js'
 
 /**
- * Appends NDJSON chunks to a file or stream, honouring backpressure: a write resolves once the data
- * is handed to the OS (or buffered under the high-water mark), so a slow disk slows the pipeline
- * instead of growing memory.
+ * Appends NDJSON chunks to a file or stream. A write resolves only once the stream has handed the chunk
+ * to the OS: dead letters are acknowledged (and their Kafka offsets committed) on that promise, so a
+ * chunk that only sat in a buffer when the file turned out unwritable would be lost. Waiting for the
+ * callback is also the backpressure: a slow disk slows the pipeline instead of growing memory.
  */
 export class NdjsonWriter {
   private stream: Writable | undefined
@@ -20,9 +21,35 @@ export class NdjsonWriter {
     this.ownsStream = typeof target === 'string'
   }
 
+  /**
+   * Fails now, with EA_IO, if the file could not be written later (its folder is created if missing);
+   * creates nothing else, so a dead-letter file still appears only with its first dead letter.
+   */
+  check(): void {
+    if (typeof this.target !== 'string' || this.target === '-') return
+    try {
+      mkdirSync(dirname(this.target), { recursive: true })
+      accessSync(existsSync(this.target) ? this.target : dirname(this.target), constants.W_OK)
+    } catch (err) {
+      throw this.wrap(err as Error)
+    }
+  }
+
   open(): void {
     if (this.stream !== undefined) return
-    this.stream = typeof this.target === 'string' ? createWriteStream(this.target, { flags: 'a' }) : this.target
+    if (typeof this.target === 'string') {
+      // Opened synchronously so that an unwritable path fails this call, not a later 'error' event.
+      let fd: number
+      try {
+        mkdirSync(dirname(this.target), { recursive: true })
+        fd = openSync(this.target, 'a')
+      } catch (err) {
+        throw this.wrap(err as Error)
+      }
+      this.stream = createWriteStream('', { fd })
+    } else {
+      this.stream = this.target
+    }
     this.stream.on('error', (err) => {
       this.failure = err
     })
@@ -33,20 +60,16 @@ export class NdjsonWriter {
     this.open()
     const stream = this.stream as Writable
     if (this.failure !== undefined) throw this.wrap(this.failure)
-    if (!stream.write(chunk)) {
-      await Promise.race([
-        once(stream, 'drain'),
-        once(stream, 'error').then(([err]) => {
-          throw this.wrap(err as Error)
-        }),
-      ])
-    }
+    await new Promise<void>((resolve, reject) => {
+      stream.write(chunk, (err) => (err ? reject(this.wrap(err)) : resolve()))
+    })
   }
 
   async close(): Promise<void> {
     const stream = this.stream
     this.stream = undefined
     if (stream === undefined || !this.ownsStream) return
+    if (this.failure !== undefined) throw this.wrap(this.failure)
     await new Promise<void>((resolve, reject) => stream.end((err?: Error | null) => (err ? reject(this.wrap(err)) : resolve())))
   }
 
