@@ -47,6 +47,27 @@ export const kafkaDlqConfigSchema = kafkaConnectionSchema
 
 export type KafkaDlqConfig = Readonly<z.output<typeof kafkaDlqConfigSchema>>
 
+/**
+ * The writer never creates its topic (partitions and retention are the operator's choice), so a missing
+ * one is a configuration error to report at startup: found at the first dead letter instead, it would
+ * stall the pipeline with only kafkajs' "does not host this topic-partition" to go on.
+ */
+async function assertTopicExists(kafka: Kafka, topic: string, brokers: readonly string[]): Promise<void> {
+  const admin = kafka.admin()
+  try {
+    await admin.connect()
+    await admin.fetchTopicMetadata({ topics: [topic] })
+  } catch (err) {
+    const type = (err as { type?: string }).type
+    if (type === 'UNKNOWN_TOPIC_OR_PARTITION') {
+      throw new EnvoyAuditError('EA_CONFIG_INVALID', `deadLetter.topic: the dead-letter topic ${topic} does not exist on ${brokers.join(',')}; create it (it is never auto-created)`, { cause: err })
+    }
+    throw new EnvoyAuditError('EA_DLQ_UNAVAILABLE', `dead-letter topic ${topic} on ${brokers.join(',')}: ${(err as Error).message}`, { cause: err })
+  } finally {
+    await admin.disconnect().catch(() => undefined)
+  }
+}
+
 export function loadKafkaDlqConfig(input: unknown, prefix = 'deadLetter.kafka'): KafkaDlqConfig {
   return loadConfigSection(kafkaDlqConfigSchema, input, prefix)
 }
@@ -135,7 +156,9 @@ export function createKafkaDeadLetterSink(cfg: KafkaDlqConfig, deps: KafkaDlqDep
     async start() {
       if (producer || closed) return
       const kafkaConfig = await buildKafkaConfig(cfg, deps, 'deadLetter.kafka', 'kafka-dlq')
-      const p = (deps.kafka ?? ((k) => new Kafka(k)))(kafkaConfig).producer({
+      const kafka = (deps.kafka ?? ((k) => new Kafka(k)))(kafkaConfig)
+      await assertTopicExists(kafka, cfg.topic, cfg.brokers)
+      const p = kafka.producer({
         allowAutoTopicCreation: false,
         createPartitioner: Partitioners.DefaultPartitioner,
       })

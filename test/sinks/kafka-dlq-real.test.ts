@@ -89,4 +89,13 @@ describeKafka('Kafka dead-letter topic', () => {
     expect(huge!.startsWith(doc.raw)).toBe(true)
     expect(doc.raw.length).toBeGreaterThan(10_000)
   }, 60_000)
+
+  test('a dead-letter topic that does not exist fails start() with EA_CONFIG_INVALID naming it (never auto-created)', async () => {
+    const admin = await realAdmin(cleanups)
+    const topic = `envoy-audit-missing-dlq-${randomBytes(4).toString('hex')}`
+    const sink = createKafkaDeadLetterSink(loadKafkaDlqConfig({ brokers: kafkaBrokers, topic }))
+    cleanups.push(() => sink.close())
+    await expect(sink.start()).rejects.toMatchObject({ code: 'EA_CONFIG_INVALID', retryable: false, message: expect.stringContaining(topic) })
+    expect(await admin.listTopics()).not.toContain(topic)
+  }, 60_000)
 })

@@ -87,6 +87,12 @@ test('an unavailable dead-letter topic is an EA_DLQ_UNAVAILABLE error the caller
   expect(sink.written).toBe(0)
 })
 
+test('a dead-letter topic that does not exist fails start() with EA_CONFIG_INVALID naming it', async () => {
+  const sink = createKafkaDeadLetterSink(config({ topic: 'no-such-dlq' }))
+  cleanups.push(() => sink.close())
+  await expect(sink.start()).rejects.toMatchObject({ code: 'EA_CONFIG_INVALID', message: expect.stringContaining('no-such-dlq') })
+})
+
 test('config: defaults, validation, and the source-cluster shortcut keeping TLS and SASL settings', () => {
   expect(config()).toMatchObject({ clientId: 'envoy-audit-dlq', acks: -1, compression: 'gzip', format: 'raw', maxBatchBytes: 1_000_000 })
   expect(() => loadKafkaDlqConfig({ brokers: ['k:9092'], topic: 'bad topic' })).toThrow(/deadLetter\.kafka\.topic/)
