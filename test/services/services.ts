@@ -54,9 +54,9 @@ function pomProperty(name: string): string {
 
 function defaultJavaHome(): string {
   if (process.env.JAVA_HOME !== undefined && process.env.JAVA_HOME !== '') return process.env.JAVA_HOME
-  const java = execFileSync('sh', ['-c', 'readlink -f "$(command -v java)"'], { encoding: 'utf8' }).trim()
-  if (java === '') throw new Error('no java on PATH and JAVA_HOME unset: the real servers need Java 17')
-  return resolve(dirname(java), '..')
+  const java = execFileSync('sh', ['-c', 'readlink -f "$(command -v java)" || true'], { encoding: 'utf8' }).trim()
+  // Checked when a server starts (java()), so that reading the options needs no Java.
+  return java === '' ? '' : resolve(dirname(java), '..')
 }
 
 export function servicesOptions(env: NodeJS.ProcessEnv = process.env, log: (line: string) => void = (l) => console.log(l)): ServicesOptions {
@@ -170,6 +170,7 @@ export function kafkaClasspath(o: ServicesOptions): string {
 }
 
 function java(o: ServicesOptions): string {
+  if (o.javaHome === '') throw new Error('no java on PATH and JAVA_HOME unset: the real servers need Java 17 (JAVA_HOME, or java on PATH)')
   return join(o.javaHome, 'bin', 'java')
 }
 
@@ -336,6 +337,7 @@ export async function startOpenSearch(o: ServicesOptions): Promise<ServiceState>
     o.log(`opensearch ${running.version} already running (pid ${running.pid}) at ${running.url}`)
     return running
   }
+  java(o)
   const user = runAsUser()
   const root = opensearchRoot(o, user)
   const home = assembleOpenSearch(o, root)
