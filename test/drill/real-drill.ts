@@ -6,7 +6,7 @@
  * then the final books are drawn and `envoy-audit verify --opensearch` must find the ledger INTACT.
  * Prints one JSON line; a failed drill keeps its topics and indices for inspection and names them.
  */
-import { writeFileSync } from 'node:fs'
+import { rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { runCli } from '../helpers/cli.js'
 import { deriveEventId } from '../../src/pipeline/event-id.js'
@@ -212,7 +212,10 @@ export async function runRealDrill(spec: DrillSpec, opts: RealOptions): Promise<
       log(`every member's stderr is in ${stack.dir}`)
     }
     await Promise.all([source.stop(), dlq.stop()])
-    if (ok && !opts.keep) await removeStack(stack, [`${stack.name}-reader`, `${stack.name}-dlq-reader`], log)
+    if (ok && !opts.keep) {
+      await removeStack(stack, [`${stack.name}-reader`, `${stack.name}-dlq-reader`], log)
+      rmSync(stack.dir, { recursive: true, force: true })
+    }
     else await stack.admin.disconnect().catch(() => undefined)
   }
   console.log(JSON.stringify({ drill: spec.name, ok, ...result }))
