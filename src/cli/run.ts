@@ -36,19 +36,23 @@ export function registerRun(program: Command): void {
       }
       process.on('SIGTERM', onSignal)
       process.on('SIGINT', onSignal)
+      let failed = true
       try {
         const counters = await service.run()
+        failed = false
         process.stderr.write(`envoy-audit run: ${counters.summaryLine()}\n`)
-        // Everything is flushed and committed here. A client socket that a broker outage left
-        // half-open (kafkajs can keep one) must not hold the process until the shutdown timeout:
-        // this unref'd timer only fires if something still keeps the event loop alive.
-        setTimeout(() => {
-          logger.warn('handles still open after a clean shutdown; exiting')
-          process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0)
-        }, 2000).unref()
       } finally {
         process.off('SIGTERM', onSignal)
         process.off('SIGINT', onSignal)
+        // The service has stopped: cleanly (everything flushed and committed) or for good after an error.
+        // Either way nothing may hold the process: a client socket an outage left half-open (kafkajs can
+        // keep one) or an input still open (stdin from a shipper), else a failed replica would stay alive
+        // and its supervisor would never restart it. This unref'd timer fires only if something still
+        // keeps the event loop alive; main() has set the exit code by then.
+        setTimeout(() => {
+          logger.warn({ failed }, 'handles still open after the service stopped; exiting')
+          process.exit(typeof process.exitCode === 'number' ? process.exitCode : failed ? 1 : 0)
+        }, 2000).unref()
       }
     })
 

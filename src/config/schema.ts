@@ -24,6 +24,8 @@ const fileSourceSchema = z
     /** Files read in order; '-' is stdin. */
     paths: z.array(z.string().min(1)).min(1).default(['-']),
     batchRecords: z.number().int().min(1).max(100_000).default(2000),
+    /** Longest time read lines wait for a full batch while the input is idle; 0: wait for a full batch or the end. */
+    lingerMs: z.number().int().min(0).max(600_000).default(1000),
   })
   .strict()
 
@@ -31,7 +33,7 @@ const sourceSchema = z
   .object({
     kind: z.enum(['kafka', 'file', 'stdin']).default('stdin'),
     kafka: kafkaSourceConfigSchema.optional(),
-    file: fileSourceSchema.default({ paths: ['-'], batchRecords: 2000 }),
+    file: fileSourceSchema.default({ paths: ['-'], batchRecords: 2000, lingerMs: 1000 }),
   })
   .strict()
   .refine((s) => s.kind !== 'kafka' || s.kafka !== undefined, { message: 'source.kind kafka needs a source.kafka section', path: ['kafka'] })

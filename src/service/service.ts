@@ -63,7 +63,7 @@ export function buildService(config: EnvoyAuditConfig, deps: ServiceDeps): Servi
     metrics.addStats('kafka', { stats: () => numericStats(kafkaSource?.stats() ?? {}) }, 'Kafka source')
   } else {
     const paths = config.source.kind === 'stdin' ? ['-'] : config.source.file.paths
-    source = createFileSource({ files: paths, batchRecords: config.source.file.batchRecords })
+    source = createFileSource({ files: paths, batchRecords: config.source.file.batchRecords, lingerMs: config.source.file.lingerMs })
   }
 
   let primary: Sink

@@ -13,11 +13,19 @@ export interface FileSourceConfig {
    * dead-letters it as too long), so one runaway line cannot exhaust memory.
    */
   maxBufferedLineBytes: number
+  /**
+   * How long read lines may wait for a full batch while the input is idle (a pipe from `tail -F` or a
+   * shipper at night): after this, the partial batch is handed on. 0 waits for a full batch or the end.
+   */
+  lingerMs: number
   /** Injected for tests; defaults to process.stdin. */
   stdin?: Readable
 }
 
-export const FILE_SOURCE_DEFAULTS = { batchRecords: 2000, maxBufferedLineBytes: 16 * 1024 * 1024 } as const
+export const FILE_SOURCE_DEFAULTS = { batchRecords: 2000, maxBufferedLineBytes: 16 * 1024 * 1024, lingerMs: 1000 } as const
+
+const LINGERED = Symbol('lingered')
+const CLOSING = Symbol('closing')
 
 const NEWLINE = 0x0a
 
@@ -25,7 +33,9 @@ const NEWLINE = 0x0a
  * Reads newline-delimited records from files or stdin. Each record keeps its exact bytes and its
  * coordinates (file, 1-based line, byte offset of the line start), which make the event id
  * deterministic: ingesting the same file twice yields the same ids. Batches are delivered one at a
- * time; the next read waits for the handler, which is the backpressure for a slow sink.
+ * time; the next read waits for the handler, which is the backpressure for a slow sink. close() stops
+ * at once, even while the input is idle, after handing on the lines already read (read from stdin,
+ * they could not be read again).
  */
 export function createFileSource(config: Partial<FileSourceConfig> & Pick<FileSourceConfig, 'files'>): Source & {
   readonly linesRead: number
@@ -33,6 +43,9 @@ export function createFileSource(config: Partial<FileSourceConfig> & Pick<FileSo
   const cfg = { ...FILE_SOURCE_DEFAULTS, ...config }
   let closed = false
   let linesRead = 0
+  // One waiter at a time (not one promise raced for the whole run, which would collect a reaction per
+  // chunk for as long as a stdin pipe lives).
+  let wakeOnClose: (() => void) | undefined
 
   async function readOne(path: string, handler: BatchHandler): Promise<void> {
     const isStdin = path === '-'
@@ -62,9 +75,42 @@ export function createFileSource(config: Partial<FileSourceConfig> & Pick<FileSo
       return out
     }
 
+    const chunks = (stream as AsyncIterable<Buffer | string>)[Symbol.asyncIterator]()
+    /** The next chunk, the linger expiring while a partial batch waits, or close(). */
+    const nextChunk = async (pendingRead: Promise<IteratorResult<Buffer | string>>) => {
+      let timer: NodeJS.Timeout | undefined
+      const waits: Promise<IteratorResult<Buffer | string> | typeof LINGERED | typeof CLOSING>[] = [pendingRead]
+      waits.push(new Promise<typeof CLOSING>((resolve) => (wakeOnClose = () => resolve(CLOSING))))
+      if (batch.length > 0 && cfg.lingerMs > 0) waits.push(new Promise<typeof LINGERED>((resolve) => (timer = setTimeout(() => resolve(LINGERED), cfg.lingerMs))))
+      try {
+        return await Promise.race(waits)
+      } finally {
+        clearTimeout(timer)
+        wakeOnClose = undefined
+      }
+    }
+    const read = (): Promise<IteratorResult<Buffer | string>> => {
+      const p = chunks.next()
+      // Still raced for; marked handled so that an error after close() is not an unhandled rejection.
+      p.catch(() => undefined)
+      return p
+    }
+
     try {
-      for await (const chunk of stream as AsyncIterable<Buffer | string>) {
+      let pendingRead = read()
+      for (;;) {
         if (closed) break
+        const next = await nextChunk(pendingRead)
+        if (next === CLOSING) break
+        if (next === LINGERED) {
+          const partial = batch
+          batch = []
+          await handler(partial)
+          continue
+        }
+        if (next.done === true) break
+        pendingRead = read()
+        const chunk = next.value
         const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk
         let from = 0
         for (let nl = buf.indexOf(NEWLINE, from); nl !== -1; nl = buf.indexOf(NEWLINE, from)) {
@@ -95,6 +141,7 @@ export function createFileSource(config: Partial<FileSourceConfig> & Pick<FileSo
           }
         }
       }
+      if (closed) void chunks.return?.()
       // A final line without a newline is still a record (often a truncated write).
       if (pending.length > 0) emit(takePending(Buffer.alloc(0)))
       if (batch.length > 0) await handler(batch)
@@ -122,6 +169,7 @@ export function createFileSource(config: Partial<FileSourceConfig> & Pick<FileSo
     },
     async close() {
       closed = true
+      wakeOnClose?.()
     },
   }
 }

@@ -1,7 +1,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Readable } from 'node:stream'
+import { PassThrough, Readable } from 'node:stream'
 import { describe, expect, test } from 'vitest'
 import { createFileSource } from '../../src/sources/file-source.js'
 import type { RawRecord } from '../../src/pipeline/component.js'
@@ -71,3 +71,62 @@ describe('file source', () => {
     expect((err as Error).message).toContain('nope.log')
   })
 })
+
+describe('file source on a live input (stdin that stays open)', () => {
+  const values = (b: RawRecord[]): string[] => b.map((r) => r.value.toString())
+
+  test('lines on an idle input are handed on after lingerMs, not held back for a full batch', async () => {
+    const stdin = new PassThrough()
+    const batches: string[][] = []
+    const source = createFileSource({ files: ['-'], stdin, batchRecords: 1000, lingerMs: 50 })
+    const running = source.run(async (b) => {
+      batches.push(values(b))
+    })
+    stdin.write('a\nb\nc\n')
+    await waitUntil(() => batches.length === 1)
+    expect(batches).toEqual([['a', 'b', 'c']])
+    stdin.write('d\n')
+    await waitUntil(() => batches.length === 2)
+    stdin.end('e\n')
+    await running
+    expect(batches).toEqual([['a', 'b', 'c'], ['d'], ['e']])
+  })
+
+  test('with lingerMs 0 a partial batch waits for more lines or the end', async () => {
+    const stdin = new PassThrough()
+    const batches: string[][] = []
+    const running = createFileSource({ files: ['-'], stdin, batchRecords: 1000, lingerMs: 0 }).run(async (b) => {
+      batches.push(values(b))
+    })
+    stdin.write('a\n')
+    await new Promise((r) => setTimeout(r, 200))
+    expect(batches).toEqual([])
+    stdin.end()
+    await running
+    expect(batches).toEqual([['a']])
+  })
+
+  test('close() while the input is idle stops at once, after handing on what was read (the partial last line too)', async () => {
+    const stdin = new PassThrough()
+    const batches: string[][] = []
+    const source = createFileSource({ files: ['-'], stdin, batchRecords: 1000, lingerMs: 0 })
+    const running = source.run(async (b) => {
+      batches.push(values(b))
+    })
+    stdin.write('a\nb\npart')
+    await new Promise((r) => setTimeout(r, 50))
+    const t0 = Date.now()
+    await source.close()
+    await running
+    expect(Date.now() - t0).toBeLessThan(1000)
+    expect(batches).toEqual([['a', 'b', 'part']])
+  })
+})
+
+async function waitUntil(cond: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error('timed out')
+    await new Promise((r) => setTimeout(r, 5))
+  }
+}
