@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os'
 import { defineConfig } from 'vitest/config'
 
 export default defineConfig({
@@ -8,5 +9,8 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',
+    // One more worker than cores: many suites spend their time waiting on the real servers, the test
+    // servers and child processes, not on CPU (vitest's default of cores - 1 left one of two cores idle).
+    maxWorkers: availableParallelism() + 1,
   },
 })
