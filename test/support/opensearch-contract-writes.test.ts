@@ -12,22 +12,8 @@ import { afterAll, beforeAll, expect, test } from 'vitest'
 import { randomBytes } from 'node:crypto'
 import { describeOpenSearch, opensearchPlugins, opensearchUrl } from '../helpers/real-servers.js'
 import { TestOpenSearch } from './opensearch-server/index.js'
+import { call, type Answer, type Json } from './opensearch-contract-call.js'
 
-type Json = Record<string, any>
-interface Answer {
-  status: number
-  body: Json
-}
-
-async function call(base: string, method: string, path: string, body?: unknown): Promise<Answer> {
-  const res = await fetch(`${base}${path}`, {
-    method,
-    headers: { 'content-type': typeof body === 'string' || Buffer.isBuffer(body) ? 'application/x-ndjson' : 'application/json' },
-    ...(body === undefined ? {} : { body: typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body) }),
-  })
-  const text = await res.text()
-  return { status: res.status, body: text === '' ? {} : (JSON.parse(text) as Json) }
-}
 
 const ndjson = (ops: [Json, Json?][]): string => ops.map(([a, d]) => `${JSON.stringify(a)}\n${d === undefined ? '' : `${JSON.stringify(d)}\n`}`).join('')
 const MAPPINGS = { dynamic: 'strict', properties: { ts: { type: 'date' }, ip: { type: 'ip' }, k: { type: 'keyword' }, n: { type: 'long' } } }

@@ -11,22 +11,8 @@ import { afterAll, beforeAll, expect, test } from 'vitest'
 import { randomBytes } from 'node:crypto'
 import { describeOpenSearch, opensearchUrl } from '../helpers/real-servers.js'
 import { TestOpenSearch } from './opensearch-server/index.js'
+import { call, type Answer, type Json } from './opensearch-contract-call.js'
 
-type Json = Record<string, any>
-interface Answer {
-  status: number
-  body: Json
-}
-
-async function call(base: string, method: string, path: string, body?: unknown): Promise<Answer> {
-  const res = await fetch(`${base}${path}`, {
-    method,
-    headers: { 'content-type': typeof body === 'string' ? 'application/x-ndjson' : 'application/json' },
-    ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
-  })
-  const text = await res.text()
-  return { status: res.status, body: text === '' ? {} : (JSON.parse(text) as Json) }
-}
 
 const NOW = Date.now()
 const iso = (ms: number) => new Date(ms).toISOString()
