@@ -23,12 +23,38 @@ export function buildProgram(): Command {
   return program
 }
 
+/** An error caused, at any depth, by the reader of stdout/stderr going away (`… | head`). */
+function isBrokenPipe(err: unknown): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 10; e = e.cause, depth++) {
+    if ((e as NodeJS.ErrnoException).code === 'EPIPE') return true
+  }
+  return false
+}
+
+/**
+ * `envoy-audit <command> | head` closes the pipe while we write: that is the reader saying it has seen
+ * enough, not a failure, so every command stops at once and quietly with exit 0 (as `--help | head`
+ * expects). Without a listener Node throws the EPIPE as an unhandled 'error' event with a stack trace.
+ * process.exit still runs the 'exit' hooks (the progress display restores the terminal there).
+ */
+function exitQuietlyOnBrokenPipe(stream: NodeJS.WriteStream): void {
+  stream.on('error', (err) => {
+    if (isBrokenPipe(err)) process.exit(0)
+    if (stream !== process.stderr) process.stderr.write(`envoy-audit: cannot write stdout: ${err.message} [EA_IO]\n`)
+    process.exit(1)
+  })
+}
+
 async function main(argv: string[]): Promise<number> {
+  exitQuietlyOnBrokenPipe(process.stdout)
+  exitQuietlyOnBrokenPipe(process.stderr)
   const program = buildProgram()
   try {
     await program.parseAsync(argv)
     return typeof process.exitCode === 'number' ? process.exitCode : 0
   } catch (err) {
+    // A command that awaited its writes (parse's event stream) fails with the EPIPE as its cause.
+    if (isBrokenPipe(err)) return 0
     if (err instanceof CommanderError) {
       // Commander has already printed its message. Help and version are normal exits; anything else
       // it reports (unknown option, invalid choice, missing argument) is a usage error.
