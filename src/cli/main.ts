@@ -14,7 +14,7 @@ export function buildProgram(): Command {
     .description(
       'Turns Istio/Envoy access logs into NIST 800-53 audit evidence (AU-3 completeness, SPIFFE identities, ' +
         'plaintext and unauthorized-flow findings), indexed into OpenSearch or an embedded DuckDB store.\n' +
-        'Start with `envoy-audit demo`; `envoy-audit <command> --help` documents each command.',
+        'Start with `npx envoy-audit demo`; `npx envoy-audit <command> --help` documents each command.',
     )
     .version(packageVersion(), '-V, --version')
     .showHelpAfterError('(run with --help for usage)')

@@ -96,7 +96,7 @@ export function demoSummary(r: DemoResult, storePath: string): string {
     }
   }
   lines.push('', `report: ${r.reportPath} (JSON: ${r.jsonPath})`,
-    `explore: envoy-audit sql --store ${storePath} "SELECT code, count(*) AS n FROM findings GROUP BY code ORDER BY n DESC"`,
+    `explore: npx envoy-audit sql --store ${storePath} "SELECT code, count(*) AS n FROM findings GROUP BY code ORDER BY n DESC"`,
     `done in ${(r.elapsedMs / 1000).toFixed(1)} s`)
   return lines.join('\n') + '\n'
 }

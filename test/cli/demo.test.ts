@@ -18,6 +18,13 @@ describe('envoy-audit demo', () => {
       expect(html).toContain(`data-finding="${code}"`)
     }
     expect(existsSync(join(dir, 'out', 'report.json'))).toBe(true)
+
+    // The hint names a command a user can paste: `envoy-audit` alone is not on PATH after `npm install`.
+    const hint = /^explore: npx envoy-audit sql --store (\S+) "([^"]+)"$/m.exec(r.stdout)
+    expect(hint, r.stdout).not.toBeNull()
+    const explore = await runCli(['sql', '--store', hint?.[1] ?? '', hint?.[2] ?? ''])
+    expect(explore.code).toBe(0)
+    expect(explore.stdout).toContain('plaintext_inbound')
   }, 120_000)
 
   test('rejects a non-numeric seed as a usage error', async () => {
