@@ -10,6 +10,7 @@ const BENCHES: Record<string, () => Promise<{ main: () => Promise<unknown> }>> =
   'store-ingest': () => import('./store-ingest.js'),
   hunt: () => import('./hunt-bench.js'),
   'opensearch-ledger': () => import('./opensearch-ledger.js'),
+  'sink-faults': () => import('./sink-faults.js'),
 }
 
 const only = process.argv.slice(2)
