@@ -1,7 +1,9 @@
-import { createReadStream } from 'node:fs'
+import { createReadStream, fstatSync, statSync } from 'node:fs'
 import type { Readable } from 'node:stream'
 import { EnvoyAuditError } from '../errors.js'
 import type { BatchHandler, RawRecord, Source } from '../pipeline/component.js'
+import { decodeInput } from './gzip-input.js'
+import { LineSplitter } from './line-splitter.js'
 
 export interface FileSourceConfig {
   /** Paths to read in order; '-' is standard input. */
@@ -27,59 +29,74 @@ export const FILE_SOURCE_DEFAULTS = { batchRecords: 2000, maxBufferedLineBytes: 
 const LINGERED = Symbol('lingered')
 const CLOSING = Symbol('closing')
 
-const NEWLINE = 0x0a
-
 /**
- * Reads newline-delimited records from files or stdin. Each record keeps its exact bytes and its
- * coordinates (file, 1-based line, byte offset of the line start), which make the event id
- * deterministic: ingesting the same file twice yields the same ids. Batches are delivered one at a
+ * Reads newline-delimited records from files or stdin, gunzipped when the bytes are gzip (by their magic
+ * number, not the name). Each record keeps its exact bytes and its coordinates (file, 1-based line, byte
+ * offset of the line start in the decompressed text), which make the event id deterministic: ingesting
+ * the same file twice yields the same ids. Batches are delivered one at a
  * time; the next read waits for the handler, which is the backpressure for a slow sink. close() stops
  * at once, even while the input is idle, after handing on the lines already read (read from stdin,
  * they could not be read again).
  */
-export function createFileSource(config: Partial<FileSourceConfig> & Pick<FileSourceConfig, 'files'>): Source & {
+export interface FileSourceProgress {
+  /** Bytes read as stored (compressed bytes of a gzip file) over all inputs so far. */
+  bytesRead: number
+  /** Their total when every input has a known size (files, stdin redirected from a file), else undefined. */
+  bytesTotal: number | undefined
+}
+
+export type FileSource = Source & {
   readonly linesRead: number
-} {
+  /** Records read per input as named ('-' for stdin), for the per-file summary. */
+  readonly recordsByFile: ReadonlyMap<string, number>
+  progress(): FileSourceProgress
+}
+
+export function createFileSource(config: Partial<FileSourceConfig> & Pick<FileSourceConfig, 'files'>): FileSource {
   const cfg = { ...FILE_SOURCE_DEFAULTS, ...config }
+  const files = cfg.files.length === 0 ? ['-'] : cfg.files
   let closed = false
   let linesRead = 0
+  const recordsByFile = new Map<string, number>()
+  let bytesDone = 0
+  let current: { readonly rawBytes: number } | undefined
+  let bytesTotal: number | undefined | null = null
   // One waiter at a time (not one promise raced for the whole run, which would collect a reaction per
   // chunk for as long as a stdin pipe lives).
   let wakeOnClose: (() => void) | undefined
+
+  const sizeOf = (path: string): number | undefined => {
+    try {
+      if (path !== '-') return statSync(path).size
+      if (cfg.stdin !== undefined) return undefined
+      const st = fstatSync(0)
+      return st.isFile() ? st.size : undefined
+    } catch {
+      return undefined
+    }
+  }
 
   async function readOne(path: string, handler: BatchHandler): Promise<void> {
     const isStdin = path === '-'
     const stream: Readable = isStdin ? (cfg.stdin ?? process.stdin) : createReadStream(path, { highWaterMark: 1 << 20 })
     const kind = isStdin ? 'stdin' : 'file'
     const file = isStdin ? '-' : path
+    const input = decodeInput(stream, isStdin ? 'stdin' : path)
+    current = input
+    const lines = new LineSplitter(cfg.maxBufferedLineBytes)
     let batch: RawRecord[] = []
-    let pending: Buffer[] = []
-    let pendingBytes = 0
-    let truncated = false
-    let lineStart = 0
-    let position = 0
     let line = 0
 
-    const emit = (value: Buffer): void => {
+    const emit = (value: Buffer, start: number): void => {
       line++
-      batch.push({ value, coords: { kind, file, line, offset: String(lineStart) } })
-    }
-    const takePending = (tail: Buffer): Buffer => {
-      if (pending.length === 0) return tail.length > cfg.maxBufferedLineBytes ? tail.subarray(0, cfg.maxBufferedLineBytes) : tail
-      const room = cfg.maxBufferedLineBytes - pendingBytes
-      const parts = truncated ? pending : [...pending, tail.subarray(0, Math.max(0, room))]
-      const out = Buffer.concat(parts)
-      pending = []
-      pendingBytes = 0
-      truncated = false
-      return out
+      batch.push({ value, coords: { kind, file, line, offset: String(start) } })
     }
 
-    const chunks = (stream as AsyncIterable<Buffer | string>)[Symbol.asyncIterator]()
+    const chunks = input.chunks
     /** The next chunk, the linger expiring while a partial batch waits, or close(). */
-    const nextChunk = async (pendingRead: Promise<IteratorResult<Buffer | string>>) => {
+    const nextChunk = async (pendingRead: Promise<IteratorResult<Buffer>>) => {
       let timer: NodeJS.Timeout | undefined
-      const waits: Promise<IteratorResult<Buffer | string> | typeof LINGERED | typeof CLOSING>[] = [pendingRead]
+      const waits: Promise<IteratorResult<Buffer> | typeof LINGERED | typeof CLOSING>[] = [pendingRead]
       waits.push(new Promise<typeof CLOSING>((resolve) => (wakeOnClose = () => resolve(CLOSING))))
       if (batch.length > 0 && cfg.lingerMs > 0) waits.push(new Promise<typeof LINGERED>((resolve) => (timer = setTimeout(() => resolve(LINGERED), cfg.lingerMs))))
       try {
@@ -89,7 +106,7 @@ export function createFileSource(config: Partial<FileSourceConfig> & Pick<FileSo
         wakeOnClose = undefined
       }
     }
-    const read = (): Promise<IteratorResult<Buffer | string>> => {
+    const read = (): Promise<IteratorResult<Buffer>> => {
       const p = chunks.next()
       // Still raced for; marked handled so that an error after close() is not an unhandled rejection.
       p.catch(() => undefined)
@@ -110,42 +127,22 @@ export function createFileSource(config: Partial<FileSourceConfig> & Pick<FileSo
         }
         if (next.done === true) break
         pendingRead = read()
-        const chunk = next.value
-        const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk
-        let from = 0
-        for (let nl = buf.indexOf(NEWLINE, from); nl !== -1; nl = buf.indexOf(NEWLINE, from)) {
-          // Copy: chunks are reused by the stream, records outlive them.
-          emit(Buffer.from(takePending(buf.subarray(from, nl))))
-          position += nl - from + 1
-          lineStart = position
-          from = nl + 1
+        for (const l of lines.push(next.value)) {
+          emit(l.value, l.start)
           if (batch.length >= cfg.batchRecords) {
             const full = batch
             batch = []
             await handler(full)
           }
         }
-        if (from < buf.length) {
-          const rest = buf.subarray(from)
-          position += rest.length
-          if (!truncated) {
-            const room = cfg.maxBufferedLineBytes - pendingBytes
-            if (rest.length > room) {
-              pending.push(Buffer.from(rest.subarray(0, room)))
-              pendingBytes += room
-              truncated = true
-            } else {
-              pending.push(Buffer.from(rest))
-              pendingBytes += rest.length
-            }
-          }
-        }
       }
-      if (closed) void chunks.return?.()
+      if (closed) input.destroy()
       // A final line without a newline is still a record (often a truncated write).
-      if (pending.length > 0) emit(takePending(Buffer.alloc(0)))
+      const last = lines.finish()
+      if (last !== undefined) emit(last.value, last.start)
       if (batch.length > 0) await handler(batch)
       linesRead += line
+      recordsByFile.set(file, (recordsByFile.get(file) ?? 0) + line)
     } catch (err) {
       if (err instanceof EnvoyAuditError) throw err
       const code = (err as NodeJS.ErrnoException).code
@@ -153,6 +150,9 @@ export function createFileSource(config: Partial<FileSourceConfig> & Pick<FileSo
         throw new EnvoyAuditError('EA_IO', `cannot read ${file}: ${(err as Error).message}`, { cause: err })
       }
       throw err
+    } finally {
+      bytesDone += input.rawBytes
+      current = undefined
     }
   }
 
@@ -160,9 +160,21 @@ export function createFileSource(config: Partial<FileSourceConfig> & Pick<FileSo
     get linesRead() {
       return linesRead
     },
+    recordsByFile,
+    progress() {
+      if (bytesTotal === null) {
+        let total: number | undefined = 0
+        for (const f of files) {
+          const size = sizeOf(f)
+          total = size === undefined || total === undefined ? undefined : total + size
+        }
+        bytesTotal = total
+      }
+      return { bytesRead: bytesDone + (current?.rawBytes ?? 0), bytesTotal }
+    },
     async start() {},
     async run(handler) {
-      for (const path of cfg.files.length === 0 ? ['-'] : cfg.files) {
+      for (const path of files) {
         if (closed) break
         await readOne(path, handler)
       }

@@ -2,6 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PassThrough, Readable } from 'node:stream'
+import { gzipSync } from 'node:zlib'
 import { describe, expect, test } from 'vitest'
 import { createFileSource } from '../../src/sources/file-source.js'
 import type { RawRecord } from '../../src/pipeline/component.js'
@@ -69,6 +70,53 @@ describe('file source', () => {
     expect(err).toBeInstanceOf(EnvoyAuditError)
     expect((err as EnvoyAuditError).code).toBe('EA_IO')
     expect((err as Error).message).toContain('nope.log')
+  })
+})
+
+describe('file source: gzip input, detected by its magic bytes', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ea-fs-gz-'))
+  const text = Array.from({ length: 50 }, (_, i) => `line ${i} ${'é'.repeat(i % 3)}`).join('\n') + '\nlast without newline'
+  const plain = join(dir, 'plain.log')
+  writeFileSync(plain, text)
+  const summary = (records: RawRecord[]) => records.map((r) => [r.value.toString(), r.coords.line, r.coords.offset])
+
+  test('a gzip file, whatever its name, gives the records (and offsets in the text) the plain file gives', async () => {
+    const gz = join(dir, 'rotated-without-suffix')
+    writeFileSync(gz, gzipSync(text))
+    const expected = summary((await collect(createFileSource({ files: [plain], batchRecords: 7 }))).flat())
+    const source = createFileSource({ files: [gz], batchRecords: 7 })
+    const records = (await collect(source)).flat()
+    expect(summary(records)).toEqual(expected)
+    expect(records).toHaveLength(51)
+    expect(source.progress()).toEqual({ bytesRead: gzipSync(text).length, bytesTotal: gzipSync(text).length })
+    expect(source.recordsByFile.get(gz)).toBe(51)
+  })
+
+  test('a file named .gz that is not gzip is read as text', async () => {
+    const fake = join(dir, 'not-really.gz')
+    writeFileSync(fake, 'a\nb\n')
+    expect((await collect(createFileSource({ files: [fake] }))).flat().map((r) => r.value.toString())).toEqual(['a', 'b'])
+  })
+
+  test('gzip on stdin, arriving one byte first, and concatenated gzip members decode as one text', async () => {
+    const bytes = Buffer.concat([gzipSync('a\nb'), gzipSync('c\nd\n')])
+    const stdin = Readable.from([bytes.subarray(0, 1), bytes.subarray(1, 5), bytes.subarray(5)])
+    const records = (await collect(createFileSource({ files: ['-'], stdin }))).flat()
+    expect(records.map((r) => r.value.toString())).toEqual(['a', 'bc', 'd'])
+    expect(records.map((r) => r.coords.offset)).toEqual(['0', '2', '5'])
+  })
+
+  test('a truncated gzip file hands on the lines before the damage, then fails with EA_IO naming the file', async () => {
+    const full = gzipSync(Array.from({ length: 20_000 }, (_, i) => `record ${i}`).join('\n') + '\n')
+    const cut = join(dir, 'cut.log.gz')
+    writeFileSync(cut, full.subarray(0, Math.floor(full.length / 2)))
+    const seen: RawRecord[] = []
+    const err = await createFileSource({ files: [cut] }).run(async (b) => void seen.push(...b)).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(EnvoyAuditError)
+    expect((err as EnvoyAuditError).code).toBe('EA_IO')
+    expect((err as Error).message).toMatch(/cut\.log\.gz: gzip data is corrupt or truncated/)
+    expect(seen.length).toBeGreaterThan(1000)
+    expect(seen.slice(0, -1).every((r, i) => r.value.toString() === `record ${i}`)).toBe(true)
   })
 })
 
