@@ -9,6 +9,8 @@ import { addStoreOptions, baselineFrom, intOption, openBackend, type StoreCliOpt
 import { newEdgeFindings } from '../hunt/baseline.js'
 import { resolveIdentity } from '../hunt/identity.js'
 import { renderFlowsText } from '../hunt/render.js'
+import { TIME_HELP } from '../hunt/time.js'
+import { checkWindow } from '../report/window.js'
 
 const EPOCH = '1970-01-01T00:00:00.000Z'
 const DEFAULT_LIMIT = 1000
@@ -31,9 +33,9 @@ export function registerFlows(program: Command): void {
     .option('--identity <identity>', 'only edges from or to this identity (same forms as hunt --from)')
     .option('--namespace <ns>', 'only edges touching this namespace')
     .option('--finding <code>', 'only edges with this finding code (new_edge selects the baseline findings)')
-    .option('--since <time>', 'start of the window: ISO 8601 with a zone, or relative (24h, 7d)')
-    .option('--until <time>', 'end of the window')
-    .option('--new-since <time>', 'mark edges first seen at/after this time and absent in the --baseline window before it (new_edge)')
+    .option('--since <time>', `start of the window: ${TIME_HELP}`)
+    .option('--until <time>', 'end of the window (same forms as --since)')
+    .option('--new-since <time>', 'mark edges first seen at/after this time (same forms as --since) and absent in the --baseline window before it (new_edge)')
     .option('--limit <n>', `most edges to print (default ${DEFAULT_LIMIT})`)
     .option('--json', 'NDJSON: one edge per line')
   addStoreOptions(cmd).action(async (opts: FlowsCliOptions) => {
@@ -45,9 +47,20 @@ export function registerFlows(program: Command): void {
     if (newSince !== undefined && since !== undefined && newSince < since) throw new EnvoyAuditError('EA_USAGE', '--new-since must not be before --since')
     const limit = intOption(opts.limit, '--limit', DEFAULT_LIMIT, 1_000_000)
     const learnFrom = newSince === undefined ? undefined : (baselineFrom(newSince, opts.baseline) ?? newSince)
-    const { backend, inventory, close } = await openBackend(opts)
+    const { backend, inventory, summarize, close } = await openBackend(opts)
     try {
       const windowStart = since ?? EPOCH
+      const checked = await checkWindow(
+        summarize,
+        { ...(since === undefined ? {} : { since }), ...(until === undefined ? {} : { until }) },
+        newSince !== undefined && learnFrom !== undefined && learnFrom < newSince ? { since: learnFrom, until: newSince } : undefined,
+      )
+      if (checked.warnings.length > 0) {
+        // --json keeps stdout one edge per line, so the window goes to stderr, as JSON too.
+        process.stderr.write(opts.json === true
+          ? `${JSON.stringify({ window: { ...(since === undefined ? {} : { since }), ...(until === undefined ? {} : { until }), ...checked } })}\n`
+          : checked.warnings.map((w) => `envoy-audit flows: warning: ${w}\n`).join(''))
+      }
       await backend.prepare({
         since: learnFrom !== undefined && learnFrom < windowStart ? learnFrom : windowStart,
         ...(until === undefined ? {} : { until }),

@@ -1,7 +1,7 @@
 import { type Command, Option } from 'commander'
 import { EnvoyAuditError } from '../errors.js'
 import { DEFAULT_STORE_PATH, openDuckDbStore } from '../store/duckdb-store.js'
-import { parseSince } from '../report/report-data.js'
+import { parseTime, TIME_HELP } from '../hunt/time.js'
 import { writeReport, type ReportFormat } from '../report/write-report.js'
 import type { AuditStore, TimeRange } from '../store/store.js'
 import { OpenSearchStore } from '../store/opensearch-store.js'
@@ -25,15 +25,17 @@ export function registerReport(program: Command): void {
     .option('--store <path>', `DuckDB store file (default ${DEFAULT_STORE_PATH})`)
     .option('--out <file>', 'output file, - for stdout (default: report.html, or stdout for json)')
     .addOption(new Option('--format <format>', 'report format').choices(['html', 'json']).default('html'))
-    .option('--since <when>', 'only events from this time: a duration back from now (24h, 7d) or an ISO 8601 time')
-    .option('--until <time>', 'only events before this ISO 8601 time')
+    .option('--since <time>', `only events at or after this time: ${TIME_HELP}`)
+    .option('--until <time>', 'only events before this time (same forms as --since)')
     .option('--title <text>', 'report title')
     .option('--events-alias <name>', 'with --opensearch: the events alias, as given to setup (every index behind it is read)', 'envoy-audit-events')
     .option('--findings-alias <name>', 'with --opensearch: the findings alias, as given to setup', 'envoy-audit-findings')
   addOpenSearchOptions(cmd).action(async (opts: ReportCliOptions) => {
+      const now = Date.now()
       const range: TimeRange = {}
-      if (opts.since !== undefined) range.since = timeOption('--since', opts.since)
-      if (opts.until !== undefined) range.until = timeOption('--until', opts.until)
+      if (opts.since !== undefined) range.since = parseTime(opts.since, '--since', now)
+      if (opts.until !== undefined) range.until = parseTime(opts.until, '--until', now)
+      if (range.since !== undefined && range.until !== undefined && range.until <= range.since) throw new EnvoyAuditError('EA_USAGE', '--until must be after --since')
       const out = opts.out ?? (opts.format === 'html' ? 'report.html' : '-')
       if (opts.store !== undefined && opts.opensearch !== undefined) throw new EnvoyAuditError('EA_USAGE', '--store and --opensearch are exclusive')
       let store: AuditStore
@@ -48,6 +50,7 @@ export function registerReport(program: Command): void {
       }
       try {
         const data = await writeReport(store, out, opts.format, { range, storeLocation: location, ...(opts.title === undefined ? {} : { title: opts.title }) })
+        for (const w of data.warnings) process.stderr.write(`envoy-audit report: warning: ${w}\n`)
         if (out !== '-') {
           process.stderr.write(`envoy-audit report: ${data.summary.events} events, ${data.findings.total} findings, inbound mTLS ${data.mtls.pct ?? '-'}%, AU-3 complete ${data.au3.pct ?? '-'}% → ${out}\n`)
         }
@@ -57,8 +60,3 @@ export function registerReport(program: Command): void {
   })
 }
 
-function timeOption(name: string, value: string): string {
-  const t = parseSince(value)
-  if (t === undefined) throw new EnvoyAuditError('EA_USAGE', `${name} must be a duration like 24h or 7d, or an ISO 8601 time; got "${value}"`)
-  return t
-}

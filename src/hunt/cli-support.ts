@@ -7,6 +7,8 @@ import type { Command } from 'commander'
 import { EnvoyAuditError } from '../errors.js'
 import { DEFAULT_STORE_PATH, openDuckDbStore } from '../store/duckdb-store.js'
 import { createOpenSearchClient } from '../sinks/opensearch/client.js'
+import { OpenSearchStore } from '../store/opensearch-store.js'
+import type { Summarize } from '../report/window.js'
 import { addOpenSearchOptions, connectionFromOptions, type OpenSearchCliOptions } from '../cli/setup.js'
 import type { HuntBackend, InventoryEntry } from './backend.js'
 import { DuckDbHuntBackend } from './duckdb-queries.js'
@@ -37,6 +39,8 @@ export function addStoreOptions(cmd: Command): Command {
 export interface OpenedBackend {
   backend: HuntBackend
   inventory: InventoryEntry[]
+  /** Events and first/last @timestamp of a range of the same events, to say what an empty window missed. */
+  summarize: Summarize
   close(): Promise<void>
 }
 
@@ -45,13 +49,15 @@ export async function openBackend(opts: StoreCliOptions): Promise<OpenedBackend>
   const inventory = opts.inventory === undefined ? [] : loadInventory(opts.inventory)
   if (opts.opensearch !== undefined) {
     const client = await createOpenSearchClient(connectionFromOptions(opts), { maxRetries: 2 })
-    const backend = new OpenSearchHuntBackend(client, { index: opts.index ?? DEFAULT_EVENTS_INDEX })
-    return { backend, inventory, close: async () => backend.close().finally(() => client.close()) }
+    const index = opts.index ?? DEFAULT_EVENTS_INDEX
+    const backend = new OpenSearchHuntBackend(client, { index })
+    const store = new OpenSearchStore({ client, config: { eventsIndex: index } })
+    return { backend, inventory, summarize: (r) => store.summary(r), close: async () => backend.close().finally(() => client.close()) }
   }
   const store = await openDuckDbStore(opts.store ?? DEFAULT_STORE_PATH, { mustExist: true })
   // A store kept without the per-call tables (callTables: false) is hunted by matching calls at query time.
   const backend = new DuckDbHuntBackend(store, { source: store.callTables ? 'calls' : 'events' })
-  return { backend, inventory, close: async () => backend.close().finally(() => store.close()) }
+  return { backend, inventory, summarize: (r) => store.summary(r), close: async () => backend.close().finally(() => store.close()) }
 }
 
 /** The learning window start: --baseline before `since`, or undefined when disabled with 0. */

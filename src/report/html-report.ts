@@ -109,6 +109,7 @@ export function renderHtmlReport(d: ReportData): string {
   <div><div class="eyebrow">envoy-audit · NIST SP 800-53 Rev 5 evidence</div><h1>${e(d.title)}</h1>
   <div class="meta">Events ${e(window)}${e(filter)} · generated ${e(d.generatedAt)} · store: ${e(d.store.kind)}${d.store.location === undefined ? '' : ` <span class="mono">${e(d.store.location)}</span>`}</div></div>
 </header>
+${d.warnings.map((w) => `<p class="notice" data-warning>${e(w)}</p>`).join('\n')}
 <section class="kpis">
   ${kpi('audit records', num(d.summary.events), 'events', 'Envoy access-log events stored')}
   ${kpi('inbound requests with mTLS', pct(d.mtls.pct), 'mtls-pct', `${num(d.mtls.inboundMtls)} of ${num(d.mtls.inbound)} · SC-8, IA-3`, d.mtls.pct !== null && d.mtls.pct < 100 ? 'warn' : 'ok')}

@@ -3,6 +3,7 @@
  * aggregate queries only. The HTML and JSON formats both render this object, so they cannot disagree.
  */
 import type { AuditStore, CoverageRow, EdgeRow, EgressRow, StoreSummary, TimeRange } from '../store/store.js'
+import { bounded, emptyWindowWarning } from './window.js'
 
 export interface CoverageLine {
   key: string
@@ -36,7 +37,12 @@ export interface ReportData {
   generatedAt: string
   range: TimeRange
   store: { kind: string; location?: string }
+  /** Events in `range`. */
   summary: StoreSummary
+  /** The whole store, whatever the range: what a window could have held. */
+  storeRange: StoreSummary
+  /** Said on stderr too: an empty window, with the store's range. */
+  warnings: string[]
   mtls: { inbound: number; inboundMtls: number; pct: number | null; byNamespace: CoverageLine[]; byWorkload: CoverageLine[] }
   au3: { events: number; complete: number; pct: number | null; byNamespace: CoverageLine[]; byReporter: CoverageLine[]; missing: { element: string; count: number }[] }
   findings: { total: number; byCode: FindingLine[]; byControl: ControlLine[]; bySeverity: Record<string, number>; examples: Record<string, EdgeRow[]> }
@@ -74,8 +80,9 @@ function coverageLine(r: CoverageRow): CoverageLine {
 export async function buildReportData(store: AuditStore, options: ReportOptions = {}): Promise<ReportData> {
   const range = options.range ?? {}
   const opts = { ...REPORT_DEFAULTS, ...options }
-  const [summary, byNamespace, byWorkload, byReporter, findingRows, deniedFlows, egress, edges] = await Promise.all([
+  const [summary, storeRange, byNamespace, byWorkload, byReporter, findingRows, deniedFlows, egress, edges] = await Promise.all([
     store.summary(range),
+    bounded(range) ? store.summary() : undefined,
     store.coverage('namespace', range),
     store.coverage('workload', range),
     store.coverage('reporter', range),
@@ -136,6 +143,8 @@ export async function buildReportData(store: AuditStore, options: ReportOptions 
     range,
     store: store_,
     summary,
+    storeRange: storeRange ?? summary,
+    warnings: summary.events === 0 ? [emptyWindowWarning(range, storeRange ?? summary)] : [],
     mtls: {
       inbound, inboundMtls, pct: pct(inboundMtls, inbound),
       byNamespace: worstFirst(ns.filter((r) => r.inbound > 0)),
@@ -154,15 +163,4 @@ export async function buildReportData(store: AuditStore, options: ReportOptions 
     egress,
     edges,
   }
-}
-
-/** `--since` accepts a duration back from now (90m, 24h, 7d, 2w) or an ISO 8601 time. */
-export function parseSince(value: string, now: Date = new Date()): string | undefined {
-  const m = /^(\d+)\s*(s|m|h|d|w)$/.exec(value.trim())
-  if (m !== null) {
-    const unit = { s: 1e3, m: 60e3, h: 3600e3, d: 86400e3, w: 604800e3 }[m[2] as 's' | 'm' | 'h' | 'd' | 'w']
-    return new Date(now.getTime() - Number(m[1]) * unit).toISOString()
-  }
-  const t = Date.parse(value)
-  return Number.isFinite(t) ? new Date(t).toISOString() : undefined
 }

@@ -20,6 +20,7 @@ h3 { font-size: 14px; margin: 16px 0 6px; color: var(--muted); text-transform: u
 section { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 18px 20px; margin: 0 0 18px; }
 .kpis { display: grid; grid-template-columns: repeat(5, 1fr); gap: 12px; background: none; border: 0; padding: 0; }
 .kpi { background: #fff; border: 1px solid var(--line); border-top: 4px solid var(--accent); border-radius: 8px; padding: 12px 14px; }
+.notice { border-left: 4px solid var(--warn); background: #fff8e1; padding: .6em 1em; margin: 0 0 1em; }
 .kpi.ok { border-top-color: var(--ok); } .kpi.warn { border-top-color: var(--warn); } .kpi.bad { border-top-color: var(--bad); }
 .kpi-value { font-size: 26px; font-weight: 700; font-variant-numeric: tabular-nums; }
 .kpi-label { font-weight: 600; }

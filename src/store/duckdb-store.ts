@@ -6,7 +6,7 @@
  * event ids) stores nothing twice, and only a replay pays for the second copy.
  */
 import { loadConfigSection } from '../config/validate.js'
-import { existsSync, mkdirSync } from 'node:fs'
+import { closeSync, existsSync, mkdirSync, openSync, readSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { DuckDBInstance } from '@duckdb/node-api'
 import type { DuckDBConnection } from '@duckdb/node-api'
@@ -303,12 +303,29 @@ export class DuckDbStore implements AuditStore, Sink {
  * not answer every query with zero rows from a freshly created empty file.
  */
 export async function openDuckDbStore(path: string = DEFAULT_STORE_PATH, options: { mustExist?: boolean; callTables?: boolean } = {}): Promise<DuckDbStore> {
-  if (options.mustExist === true && path !== ':memory:' && !existsSync(path)) {
-    throw new EnvoyAuditError('EA_IO', `no store at ${path}: run \`envoy-audit ingest\` or \`envoy-audit demo\` first, or pass --store`)
+  if (options.mustExist === true && path !== ':memory:') {
+    if (!existsSync(path)) throw new EnvoyAuditError('EA_IO', `no store at ${path}: run \`envoy-audit ingest\` or \`envoy-audit demo\` first, or pass --store`)
+    // Given another file, DuckDB fails later with an unrelated message (an NDJSON export: a binder
+    // error about a table alias): check the file header first.
+    if (!isDuckDbFile(path)) throw new EnvoyAuditError('EA_IO', `${path} is not an envoy-audit store (not a DuckDB database file): pass the store written by \`envoy-audit ingest\` or \`demo\``)
   }
   const store = new DuckDbStore({ path, ...(options.callTables === undefined ? {} : { callTables: options.callTables }) })
   await store.start()
   return store
+}
+
+/** DuckDB's file header: an 8-byte checksum, then the magic bytes DUCK. */
+function isDuckDbFile(path: string): boolean {
+  const head = Buffer.alloc(12)
+  let fd: number | undefined
+  try {
+    fd = openSync(path, 'r')
+    return readSync(fd, head, 0, 12, 0) === 12 && head.toString('latin1', 8, 12) === 'DUCK'
+  } catch {
+    return false
+  } finally {
+    if (fd !== undefined) closeSync(fd)
+  }
 }
 
 function edgeRow(r: Record<string, unknown>): EdgeRow {

@@ -58,6 +58,34 @@ describe('envoy-audit flows (child process)', () => {
     expect(recentDenied.map((e) => [e.source, e.count])).toEqual([[spiffe(cart), 2]])
   })
 
+  test('an empty window says what the store holds: text on stderr, and with --json a JSON window line on stderr (stdout stays edges only)', async () => {
+    const text = await runCli(['flows', '--store', storePath, '--since', at(60)])
+    expect(text.code).toBe(0)
+    expect(text.stderr).toBe(`envoy-audit flows: warning: no events since ${at(60)}; the store holds 8 events from ${at(-300)} to ${at(3)}\n`)
+    const json = await runCli(['flows', '--store', storePath, '--since', at(60), '--until', at(120), '--json'])
+    expect(json.stdout).toBe('')
+    const line = JSON.parse(json.stderr) as { window: { since: string; until: string; events: number; storeRange: unknown; warnings: string[] } }
+    expect(line.window).toEqual({
+      since: at(60), until: at(120), events: 0, storeRange: { events: 8, firstSeen: at(-300), lastSeen: at(3) },
+      warnings: [`no events between ${at(60)} and ${at(120)}; the store holds 8 events from ${at(-300)} to ${at(3)}`],
+    })
+  })
+
+  test('--new-since with an empty baseline says every edge is NEW because nothing was learnt', async () => {
+    const r = await runCli(['flows', '--store', storePath, '--new-since', at(0), '--baseline', '1h'])
+    expect(r.code).toBe(0)
+    expect(r.stderr).toBe(`envoy-audit flows: warning: the baseline window (${at(-60)} to ${at(0)}) holds no events, so every edge is marked NEW; the store holds 8 events from ${at(-300)} to ${at(3)} (a longer --baseline learns from older data; --baseline 0 turns the baseline off)\n`)
+    expect((await runCli(['flows', '--store', storePath, '--new-since', at(0), '--baseline', '1d'])).stderr).toBe('')
+  })
+
+  test('a time without a zone is UTC whatever the host zone (child process in Los Angeles time)', async () => {
+    const env = { TZ: 'America/Los_Angeles' }
+    const zoneless = ndjson((await runCli(['flows', '--store', storePath, '--json', '--since', at(0).replace('.000Z', '')], { env })).stdout)
+    expect(zoneless.map((e) => [e.source, e.count])).toEqual([[spiffe(cart), 2], [spiffe(frontend), 1]])
+    const help = await runCli(['flows', '--help'])
+    expect(help.stdout.replace(/\s+/g, ' ')).toContain('--since <time> start of the window: ISO 8601, UTC unless it carries a zone')
+  })
+
   test('table output has a header and one row per edge; --finding new_edge without --new-since is a usage error', async () => {
     const table = await runCli(['flows', '--store', storePath])
     const lines = table.stdout.trim().split('\n')

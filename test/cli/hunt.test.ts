@@ -8,6 +8,8 @@ import { runCli } from '../helpers/cli.js'
 import { at, callLines, MESH, spiffe, toEvents } from '../hunt/scenario.js'
 
 const { frontend, cart, payments, db } = MESH
+const EVENTS = 8
+const LAST = at(3)
 
 const dir = mkdtempSync(join(tmpdir(), 'ea-hunt-cli-'))
 const storePath = join(dir, 'audit.duckdb')
@@ -70,6 +72,43 @@ describe('envoy-audit hunt (child process)', () => {
     expect([depth.code, depth.stderr]).toEqual([2, expect.stringContaining('--max-depth')])
   })
 
+  test('an empty window says what the store holds instead of "matches no workload"; so does --json, in its window field', async () => {
+    const text = await runCli(['hunt', '--from', 'shop/frontend', '--since', at(60), '--store', storePath])
+    expect(text.code).toBe(0)
+    expect(text.stderr).toBe(`envoy-audit hunt: warning: no events since ${at(60)}; the store holds ${EVENTS} events from ${at(-600)} to ${LAST}\n`)
+    const json = await runCli(['hunt', '--from', 'shop/frontend', '--since', at(60), '--store', storePath, '--json'])
+    const result = JSON.parse(json.stdout) as HuntResult & { window: { events: number; storeRange: { events: number; firstSeen: string; lastSeen: string }; warnings: string[] } }
+    expect(result.reached).toEqual([])
+    expect(result.window).toMatchObject({ since: at(60), events: 0, storeRange: { events: EVENTS, firstSeen: at(-600), lastSeen: LAST } })
+    expect(result.window.warnings).toEqual([text.stderr.replace('envoy-audit hunt: warning: ', '').trim()])
+  })
+
+  test('an empty baseline is said: every edge would be NEW only because nothing was learnt', async () => {
+    // The store's only earlier call is ten hours before --since: a one-hour baseline holds nothing.
+    const r = await runCli(['hunt', '--from', 'shop/frontend', '--since', at(0), '--store', storePath, '--json', '--baseline', '1h'])
+    expect(r.code).toBe(0)
+    const result = JSON.parse(r.stdout) as HuntResult & { window: { events: number; baselineEvents: number; warnings: string[] } }
+    expect(result.window).toMatchObject({ baselineFrom: at(-60), baselineEvents: 0 })
+    expect(result.window.events).toBeGreaterThan(0)
+    expect(result.window.warnings).toEqual([expect.stringMatching(/^the baseline window \(2026-11-20T09:00:00.000Z to 2026-11-20T10:00:00.000Z\) holds no events, so every edge is marked NEW; the store holds \d+ events from /)])
+    expect(r.stderr).toBe(`envoy-audit hunt: warning: ${result.window.warnings[0]}\n`)
+    expect(result.edges.every((e) => e.newEdge)).toBe(true)
+    // A baseline that reaches the earlier call learns it, and says nothing.
+    const learnt = await runCli(['hunt', '--from', 'shop/frontend', '--since', at(0), '--store', storePath, '--json', '--baseline', '1d'])
+    expect([learnt.stderr, (JSON.parse(learnt.stdout) as { window: { warnings: string[] } }).window.warnings]).toEqual(['', []])
+  })
+
+  test('a time without a zone is UTC whatever the host zone (child process in Tokyo time), as --help says', async () => {
+    const zoneless = at(0).replace('.000Z', '')
+    const withZone = await runCli(['hunt', '--from', 'shop/frontend', '--since', at(0), '--store', storePath, '--json', '--baseline', '1d'])
+    const without = await runCli(['hunt', '--from', 'shop/frontend', '--since', zoneless, '--store', storePath, '--json', '--baseline', '1d'], { env: { TZ: 'Asia/Tokyo' } })
+    expect(without.code).toBe(0)
+    expect(without.stdout).toBe(withZone.stdout)
+    expect((JSON.parse(without.stdout) as HuntResult).since).toBe(at(0))
+    const help = await runCli(['hunt', '--help'])
+    expect(help.stdout.replace(/\s+/g, ' ')).toContain('--since <time> compromise time: ISO 8601, UTC unless it carries a zone')
+  })
+
   test('a missing store and two stores at once are refused', async () => {
     const missing = await runCli(['hunt', '--from', 'frontend', '--since', at(0), '--store', join(dir, 'nope.duckdb')])
     expect(missing.code).toBe(1)
@@ -107,7 +146,8 @@ describe('envoy-audit hunt --opensearch (child process against the test server)'
       await store.writeEvents(toEvents([...callLines(frontend, cart, at(1)), ...callLines(cart, payments, at(2)), ...callLines(payments, cart, at(0))]))
       await store.close()
       const r = await runCli(['hunt', '--from', 'frontend', '--since', at(0), '--opensearch', srv.url, '--json'], { env: { OPENSEARCH_URL: '', OPENSEARCH_USERNAME: '' } })
-      expect(r.stderr).toBe('')
+      // Nothing before --since: the store's range comes from OpenSearch too.
+      expect(r.stderr).toBe(`envoy-audit hunt: warning: the baseline window (${at(-7 * 24 * 60)} to ${at(0)}) holds no events, so every edge is marked NEW; the store holds 6 events from ${at(0)} to ${at(2)} (a longer --baseline learns from older data; --baseline 0 turns the baseline off)\n`)
       const result = JSON.parse(r.stdout) as HuntResult
       expect(Object.fromEntries(result.reached.map((n) => [n.node, n.arrival]))).toMatchObject({ [spiffe(cart)]: at(1), [spiffe(payments)]: at(2) })
     } finally {

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, test } from 'vitest'
@@ -30,9 +30,54 @@ describe('envoy-audit report', () => {
   test('--since narrows the window; bad values are usage errors', async () => {
     const json = await runCli(['report', '--store', store, '--format', 'json', '--since', '2023-01-01T00:00:00Z'])
     expect((JSON.parse(json.stdout) as { summary: { events: number } }).summary.events).toBe(0)
-    const bad = await runCli(['report', '--store', store, '--since', 'last tuesday'])
-    expect(bad.code).toBe(2)
-    expect(bad.stderr).toContain('--since must be a duration')
+    for (const [option, value] of [['--since', 'last tuesday'], ['--since', 'March 7, 2024'], ['--until', '2022-02-30']]) {
+      const bad = await runCli(['report', '--store', store, option!, value!])
+      expect([bad.code, bad.stderr]).toEqual([2, expect.stringContaining(`${option}: "${value}" is not an ISO 8601 time`)])
+    }
+  })
+
+  test('an empty window says what the store holds: on stderr, in the JSON (storeRange, warnings) and in the HTML', async () => {
+    const json = await runCli(['report', '--store', store, '--format', 'json', '--since', '24h'])
+    expect(json.code).toBe(0)
+    const data = JSON.parse(json.stdout) as { summary: { events: number }; storeRange: { events: number; firstSeen: string; lastSeen: string }; warnings: string[] }
+    expect(data.summary.events).toBe(0)
+    expect(data.storeRange).toEqual({ events: 1, firstSeen: '2022-09-08T12:51:05.656Z', lastSeen: '2022-09-08T12:51:05.656Z' })
+    expect(data.warnings).toEqual([expect.stringMatching(/^no events since \S+Z; the store holds 1 event from 2022-09-08T12:51:05.656Z to 2022-09-08T12:51:05.656Z$/)])
+    expect(json.stderr).toBe(`envoy-audit report: warning: ${data.warnings[0]}\n`)
+    const out = join(dir, 'empty.html')
+    const html = await runCli(['report', '--store', store, '--out', out, '--since', '2023-01-01', '--until', '2023-02-01'])
+    expect(html.stderr).toContain('warning: no events between 2023-01-01T00:00:00.000Z and 2023-02-01T00:00:00.000Z; the store holds 1 event')
+    expect(readFileSync(out, 'utf8')).toMatch(/<p class="notice" data-warning>no events between .*the store holds 1 event from 2022-09-08T12:51:05.656Z/)
+    const full = await runCli(['report', '--store', store, '--format', 'json'])
+    expect([full.stderr, (JSON.parse(full.stdout) as { warnings: string[] }).warnings]).toEqual(['', []])
+  })
+
+  test('a time without a zone is UTC, not the host zone (child process in New York time)', async () => {
+    const env = { TZ: 'America/New_York' }
+    const events = async (...args: string[]) => {
+      const r = await runCli(['report', '--store', store, '--format', 'json', ...args], { env })
+      expect(r.code).toBe(0)
+      return (JSON.parse(r.stdout) as { summary: { events: number } }).summary.events
+    }
+    // The event is at 12:51:05.656Z; read in New York time (UTC-4 that day) 12:00 would be 16:00Z.
+    expect(await events('--since', '2022-09-08T12:00:00')).toBe(1)
+    expect(await events('--since', '2022-09-08 12:00')).toBe(1)
+    expect(await events('--until', '2022-09-08T12:51:05')).toBe(0)
+    expect(await events('--since', '2022-09-08T12:00:00-04:00')).toBe(0)
+    const help = await runCli(['report', '--help'])
+    expect(help.stdout.replace(/\s+/g, ' ')).toContain('--since <time> only events at or after this time: ISO 8601, UTC unless it carries a zone')
+  })
+
+  test('a file that is not a store (an NDJSON file) is refused naming the path, and is left as it was', async () => {
+    const ndjson = join(dir, 'events.ndjson')
+    writeFileSync(ndjson, `${JSON_LINE}\n`)
+    const r = await runCli(['report', '--store', ndjson, '--format', 'json'])
+    expect(r.code).toBe(1)
+    expect(r.stderr).toBe(`envoy-audit: ${ndjson} is not an envoy-audit store (not a DuckDB database file): pass the store written by \`envoy-audit ingest\` or \`demo\` [EA_IO]\n`)
+    expect(readFileSync(ndjson, 'utf8')).toBe(`${JSON_LINE}\n`)
+    const empty = join(dir, 'empty.duckdb')
+    writeFileSync(empty, '')
+    expect((await runCli(['report', '--store', empty])).stderr).toContain(`${empty} is not an envoy-audit store`)
   })
 
   test('a missing store is an error, and no report file is written', async () => {

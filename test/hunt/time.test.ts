@@ -18,8 +18,16 @@ describe('TIME arguments', () => {
     expect(parseTime('2026-11-20', '--since')).toBe('2026-11-20T00:00:00.000Z')
   })
 
-  test('zoneless times, words and bad dates are refused naming the option', () => {
-    for (const bad of ['2026-11-20T10:00:00', 'yesterday', '24', '2026-13-45T00:00:00Z', '-1d', '']) {
+  test('a time without a zone is UTC, whatever the host zone (this worker runs with the TZ it was given)', () => {
+    expect(parseTime('2026-11-20T10:00:00', '--since')).toBe('2026-11-20T10:00:00.000Z')
+    expect(parseTime('2026-11-20 10:00', '--since')).toBe('2026-11-20T10:00:00.000Z')
+    expect(parseTime('2026-11-20T10:00:00.123456', '--since')).toBe('2026-11-20T10:00:00.123Z')
+    expect(parseTime('2026-11-20T10:00:00+0530', '--since')).toBe('2026-11-20T04:30:00.000Z')
+    expect(parseTime('2026-11-20T10:00:00-03', '--since')).toBe('2026-11-20T13:00:00.000Z')
+  })
+
+  test('words, impossible dates and bad offsets are refused naming the option', () => {
+    for (const bad of ['yesterday', '24', '2026-13-45T00:00:00Z', '2026-02-29', '2026-04-31T00:00Z', '2026-11-20T24:00', '2026-11-20T10:00+25:00', 'Nov 20 2026', '-1d', '']) {
       expect(() => parseTime(bad, '--until', NOW), bad).toThrow(/--until/)
     }
     expect(() => parseDuration('7 days', '--baseline')).toThrow(/--baseline/)

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { DuckDbStore } from '../../src/store/duckdb-store.js'
-import { buildReportData, parseSince } from '../../src/report/report-data.js'
+import { buildReportData } from '../../src/report/report-data.js'
 import { renderHtmlReport } from '../../src/report/html-report.js'
 import { renderReport } from '../../src/report/write-report.js'
 import { buildGraph, nodeFor } from '../../src/report/service-graph.js'
@@ -120,12 +120,4 @@ describe('service graph', () => {
     expect(state('shop/frontend', 'shop/cart')).toBe('denied')
     expect(state('10.9.9.9', 'payments/payments')).toBe('plaintext')
   })
-})
-
-test('parseSince takes durations and ISO times', () => {
-  const now = new Date('2026-11-20T12:00:00.000Z')
-  expect(parseSince('24h', now)).toBe('2026-11-19T12:00:00.000Z')
-  expect(parseSince('7d', now)).toBe('2026-11-13T12:00:00.000Z')
-  expect(parseSince('2026-11-01T00:00:00Z', now)).toBe('2026-11-01T00:00:00.000Z')
-  expect(parseSince('yesterday', now)).toBeUndefined()
 })
