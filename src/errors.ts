@@ -39,6 +39,7 @@ export const ERROR_CODES = {
   EA_SINK_ITEM_RETRYABLE: { stage: 'sink', retryable: true, description: 'A bulk item failed with 429 or 5xx; only that item is re-sent.' },
   EA_SINK_MAPPING: { stage: 'sink', retryable: false, description: 'The sink rejected the document permanently (mapping error, other 4xx).' },
   EA_SINK_AUTH: { stage: 'sink', retryable: false, description: 'Authentication or authorization with the sink failed (401/403).' },
+  EA_SINK_NOT_SET_UP: { stage: 'sink', retryable: false, description: "OpenSearch lacks the index templates `envoy-audit setup` installs: run setup first (or set sink.opensearch.requireSetup: false to accept dynamic mappings and no read alias)." },
   EA_SINK_INDEX_READ_ONLY: { stage: 'sink', retryable: false, description: "The event's index is read-only (ISM warm state, index.blocks.write) and does not hold the event: it arrived too late to be indexed." },
   EA_SINK_EVENT_TIME: { stage: 'sink', retryable: false, description: 'The event has no usable @timestamp to choose its index, or is dated outside the window the sink may create indices for (maxFutureHours, maxPastDays).' },
   EA_SINK_ID_TOO_LONG: { stage: 'sink', retryable: false, description: 'The document _id is longer than the 512 bytes OpenSearch allows (it would fail the whole bulk request).' },
@@ -48,6 +49,7 @@ export const ERROR_CODES = {
 
   // Sources.
   EA_SOURCE_UNAVAILABLE: { stage: 'source', retryable: true, description: 'The source (Kafka brokers) is unreachable.' },
+  EA_SOURCE_AUTH: { stage: 'source', retryable: false, description: 'The Kafka brokers refused the credentials (SASL authentication failed) or an authorization (topic, group, cluster), or a broker certificate failed TLS verification.' },
   EA_SOURCE_CORRUPT_BATCH: { stage: 'source', retryable: false, description: 'A Kafka batch does not decompress or decode: the source stops at it, with nothing committed past it (as a Java consumer does).' },
 
   // Store.

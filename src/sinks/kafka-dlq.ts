@@ -19,6 +19,7 @@ import { originalBytes } from '../pipeline/dead-letter.js'
 import { compileDeadLetterSerializer, type DeadLetter, type Serializer } from '../schema/audit-event.js'
 import { buildKafkaConfig, silentLogger, type ClientDeps } from '../sources/kafka/client.js'
 import { compressionType, kafkaCodecName } from '../sources/kafka/codecs.js'
+import { preflight } from '../sources/kafka/startup.js'
 import { kafkaConnectionSchema, topicName, type KafkaConnectionConfig } from '../sources/kafka/config.js'
 import { loadConfigSection } from '../config/validate.js'
 import { fitDeadLetter, splitByBytes } from './kafka-dlq-size.js'
@@ -52,19 +53,19 @@ export type KafkaDlqConfig = Readonly<z.output<typeof kafkaDlqConfigSchema>>
  * one is a configuration error to report at startup: found at the first dead letter instead, it would
  * stall the pipeline with only kafkajs' "does not host this topic-partition" to go on.
  */
-async function assertTopicExists(kafka: Kafka, topic: string, brokers: readonly string[]): Promise<void> {
-  const admin = kafka.admin()
+async function assertTopicExists(cfg: KafkaDlqConfig, deps: KafkaDlqDeps): Promise<void> {
+  const { topic, brokers } = cfg
   try {
-    await admin.connect()
-    await admin.fetchTopicMetadata({ topics: [topic] })
+    // Within startupTimeoutMs, naming each broker that did not answer (startup.ts); `run` takes the
+    // connection options from source.kafka, so messages name those.
+    await preflight({ cfg, deps, prefix: 'source.kafka', component: 'kafka-dlq', topics: [topic], unavailable: 'EA_DLQ_UNAVAILABLE', what: `dead-letter topic ${topic}` })
   } catch (err) {
+    if (err instanceof EnvoyAuditError) throw err
     const type = (err as { type?: string }).type
     if (type === 'UNKNOWN_TOPIC_OR_PARTITION') {
       throw new EnvoyAuditError('EA_CONFIG_INVALID', `deadLetter.topic: the dead-letter topic ${topic} does not exist on ${brokers.join(',')}; create it (it is never auto-created)`, { cause: err })
     }
     throw new EnvoyAuditError('EA_DLQ_UNAVAILABLE', `dead-letter topic ${topic} on ${brokers.join(',')}: ${(err as Error).message}`, { cause: err })
-  } finally {
-    await admin.disconnect().catch(() => undefined)
   }
 }
 
@@ -77,8 +78,8 @@ export function loadKafkaDlqConfig(input: unknown, prefix = 'deadLetter.kafka'):
  * of credentials is configured once.
  */
 export function dlqConfigFromSource(source: KafkaConnectionConfig, topic: string, overrides: Record<string, unknown> = {}): KafkaDlqConfig {
-  const { brokers, connectionTimeoutMs, requestTimeoutMs, retry, tls, sasl } = source
-  return loadKafkaDlqConfig({ brokers, connectionTimeoutMs, requestTimeoutMs, retry, tls, ...(sasl ? { sasl } : {}), topic, ...overrides })
+  const { brokers, connectionTimeoutMs, requestTimeoutMs, startupTimeoutMs, retry, tls, sasl } = source
+  return loadKafkaDlqConfig({ brokers, connectionTimeoutMs, requestTimeoutMs, startupTimeoutMs, retry, tls, ...(sasl ? { sasl } : {}), topic, ...overrides })
 }
 
 export const DLQ_HEADER_PREFIX = 'envoy-audit.'
@@ -156,8 +157,8 @@ export function createKafkaDeadLetterSink(cfg: KafkaDlqConfig, deps: KafkaDlqDep
     async start() {
       if (producer || closed) return
       const kafkaConfig = await buildKafkaConfig(cfg, deps, 'deadLetter.kafka', 'kafka-dlq')
+      await assertTopicExists(cfg, deps)
       const kafka = (deps.kafka ?? ((k) => new Kafka(k)))(kafkaConfig)
-      await assertTopicExists(kafka, cfg.topic, cfg.brokers)
       const p = kafka.producer({
         allowAutoTopicCreation: false,
         createPartitioner: Partitioners.DefaultPartitioner,

@@ -80,8 +80,8 @@ export function kafkajsLogCreator(logger: KafkaLogger, component: string): Kafka
     ({ namespace, level, log }: LogEntry) => {
       const method = LEVEL_NAMES[level]
       if (method === undefined) return
-      const { message, error, groupId, topic, partition, retryCount } = log as Record<string, unknown>
-      logger[method]({ component, kafkajs: namespace, error, groupId, topic, partition, retryCount }, String(message))
+      const { message, error, broker, groupId, topic, partition, retryCount } = log as Record<string, unknown>
+      logger[method]({ component, kafkajs: namespace, error, broker, groupId, topic, partition, retryCount }, String(message))
     }
 }
 

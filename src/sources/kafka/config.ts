@@ -57,6 +57,12 @@ const connectionShape = {
   clientId: z.string().min(1).max(255).default('envoy-audit'),
   connectionTimeoutMs: ms(100, 120_000).default(3_000),
   requestTimeoutMs: ms(1_000, 300_000).default(30_000),
+  /**
+   * Longest time start() may take to reach a broker, authenticate and find its topics. Past it the
+   * service exits non-zero naming each broker and what it answered (kafkajs alone retries a refused
+   * connection for about a minute before it gives up).
+   */
+  startupTimeoutMs: ms(1_000, 600_000).default(10_000),
   /** kafkajs' own retries of broker requests (metadata, fetch, commit, produce). */
   retry: z
     .object({

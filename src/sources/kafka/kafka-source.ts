@@ -25,6 +25,7 @@ import { InFlightBudget, jitteredBackoff, PartitionTracker, type Chunk } from '.
 import { buildKafkaConfig, silentLogger, type ClientDeps } from './client.js'
 import { registerKafkaCodecs } from './codecs.js'
 import { fatalSourceError } from './fatal-errors.js'
+import { BrokerFailures, BrokerList, preflight, protocolErrorType, startupError, within } from './startup.js'
 import type { KafkaSourceConfig } from './config.js'
 import { OffsetResetWatch, type OffsetResetStats } from './offset-reset.js'
 import { headersToStrings, RateLimitedLog } from './util.js'
@@ -75,6 +76,9 @@ export function createKafkaSource(cfg: KafkaSourceConfig, deps: KafkaSourceDeps 
   let consumer: Consumer | undefined
   let kafka: Kafka | undefined
   let admin: Promise<Admin> | undefined
+  // Kept apart from `admin` so that a client whose connect failed is still disconnected.
+  let adminClient: Admin | undefined
+  let brokerList: BrokerList | undefined
   let handler: BatchHandler | undefined
   let trackers = new Map<string, PartitionTracker>()
   let assigned: string[] = []
@@ -114,7 +118,7 @@ export function createKafkaSource(cfg: KafkaSourceConfig, deps: KafkaSourceDeps 
     logger,
     admin: () =>
       (admin ??= (async () => {
-        const a = kafka!.admin()
+        const a = (adminClient ??= kafka!.admin())
         await a.connect()
         return a
       })()),
@@ -329,8 +333,19 @@ export function createKafkaSource(cfg: KafkaSourceConfig, deps: KafkaSourceDeps 
     stopped,
     async start() {
       if (consumer || closing) return
-      const kafkaConfig = await buildKafkaConfig(cfg, { ...deps, logger: kafkajsLogger }, 'source.kafka', 'kafka-source')
-      kafka = (deps.kafka ?? ((k) => new Kafka(k)))(kafkaConfig)
+      const where = { cfg, prefix: 'source.kafka', unavailable: 'EA_SOURCE_UNAVAILABLE', what: 'kafka source' } as const
+      try {
+        await preflight({ ...where, deps: { ...deps, logger }, component: 'kafka-source', topics: cfg.topics })
+      } catch (err) {
+        if (protocolErrorType(err) === 'UNKNOWN_TOPIC_OR_PARTITION') {
+          throw new EnvoyAuditError('EA_CONFIG_INVALID', `source.kafka.topics: ${cfg.topics.join(',')}: a topic does not exist on ${cfg.brokers.join(',')} (it is never auto-created)`, { cause: err })
+        }
+        throw err
+      }
+      const failures = new BrokerFailures()
+      const kafkaConfig = await buildKafkaConfig(cfg, { ...deps, logger: failures.watch(kafkajsLogger, 'as-is') }, 'source.kafka', 'kafka-source')
+      brokerList = new BrokerList(cfg.brokers)
+      kafka = (deps.kafka ?? ((k) => new Kafka(k)))({ ...kafkaConfig, brokers: brokerList.list, socketFactory: brokerList.socketFactory })
       const c = kafka.consumer({
         groupId: cfg.groupId,
         sessionTimeout: cfg.sessionTimeoutMs,
@@ -349,15 +364,16 @@ export function createKafkaSource(cfg: KafkaSourceConfig, deps: KafkaSourceDeps 
       listen(c)
       try {
         // The admin client (offset-reset accounting) is connected up front: at a join there is no time to.
-        await Promise.all([c.connect(), resets.connect()])
-        await c.subscribe({ topics: [...cfg.topics], fromBeginning: cfg.fromBeginning })
+        // The brokers answered the preflight just now, so this normally takes one round trip.
+        await within(cfg.startupTimeoutMs, (async () => {
+          await Promise.all([c.connect(), resets.connect()])
+          await c.subscribe({ topics: [...cfg.topics], fromBeginning: cfg.fromBeginning })
+        })())
       } catch (err) {
-        await c.disconnect().catch(() => undefined)
-        throw new EnvoyAuditError(
-          'EA_SOURCE_UNAVAILABLE',
-          `kafka source: cannot reach brokers ${cfg.brokers.join(',')} or subscribe to ${cfg.topics.join(',')}: ${(err as Error).message}`,
-          { cause: err },
-        )
+        // Everything this start opened is closed, so a failed `run` exits at once (nothing left to wait on).
+        brokerList.close()
+        await Promise.allSettled([c.disconnect(), adminClient?.disconnect()])
+        throw startupError(where, err, failures)
       }
       consumer = c
     },
@@ -396,7 +412,9 @@ export function createKafkaSource(cfg: KafkaSourceConfig, deps: KafkaSourceDeps 
         }
         await c?.disconnect().catch((err: Error) => logger.warn({ error: err.message }, 'kafka consumer disconnect failed'))
         await resets.pending
-        if (admin !== undefined) await (await admin.catch(() => undefined))?.disconnect().catch(() => undefined)
+        // An admin still connecting (a join during an outage) is not waited for: no new connection from here on.
+        brokerList?.close()
+        await adminClient?.disconnect().catch(() => undefined)
         running = false
         settleStopped()
       })()

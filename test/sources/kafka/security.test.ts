@@ -43,9 +43,11 @@ test('SASL SCRAM with the password from the environment; a wrong password fails 
 
   expect(await consumeOne(b, { sasl }, { KAFKA_PASSWORD: 'pa55' })).toEqual(['authenticated'])
   const bad = createKafkaSource(sourceConfig(b, { sasl, retry: { retries: 0, initialMs: 20, maxMs: 50 } }), { env: { KAFKA_PASSWORD: 'nope' } })
-  const err = (await bad.start().catch((e: unknown) => e)) as Error & { code: string }
-  expect(err.code).toBe('EA_SOURCE_UNAVAILABLE')
+  const err = (await bad.start().catch((e: unknown) => e)) as Error & { code: string; retryable: boolean }
+  expect(err.code).toBe('EA_SOURCE_AUTH')
+  expect(err.retryable).toBe(false)
   expect(err.message).toMatch(/SASL SCRAM SHA512 authentication failed/)
+  expect(err.message).toMatch(/for scram-sha-512 user envoy-audit/)
   expect(err.message).not.toContain('nope')
 })
 
@@ -54,8 +56,13 @@ test('TLS verifies the broker against the configured CA, and rejects it without 
   await publish(b, 'over-tls', { ssl: { ca: [pki.ca] } })
 
   expect(await consumeOne(b, { tls: { enabled: true, caFile: pki.caFile } })).toEqual(['over-tls'])
-  const untrusted = createKafkaSource(sourceConfig(b, { tls: { enabled: true }, retry: { retries: 0, initialMs: 20, maxMs: 50 } }))
-  await expect(untrusted.start()).rejects.toMatchObject({ code: 'EA_SOURCE_UNAVAILABLE' })
+  // An untrusted certificate is not retried until startupTimeoutMs: no retry can mend it.
+  const untrusted = createKafkaSource(sourceConfig(b, { tls: { enabled: true }, startupTimeoutMs: 60_000 }))
+  const t0 = Date.now()
+  const err = (await untrusted.start().catch((e: unknown) => e)) as Error & { code: string }
+  expect(err.code).toBe('EA_SOURCE_AUTH')
+  expect(err.message).toMatch(new RegExp(`TLS handshake with ${b.brokers[0]} failed: .*certificate`))
+  expect(Date.now() - t0).toBeLessThan(10_000)
 })
 
 test('mutual TLS: the client certificate and key from files are presented to the broker', async () => {
@@ -64,18 +71,21 @@ test('mutual TLS: the client certificate and key from files are presented to the
 
   const tls = { enabled: true, caFile: pki.caFile, certFile: pki.clientCertFile, keyFile: pki.clientKeyFile }
   expect(await consumeOne(b, { tls })).toEqual(['mtls'])
-  const noCert = createKafkaSource(sourceConfig(b, { tls: { enabled: true, caFile: pki.caFile }, retry: { retries: 0, initialMs: 20, maxMs: 50 } }))
-  await expect(noCert.start()).rejects.toMatchObject({ code: 'EA_SOURCE_UNAVAILABLE' })
+  const noCert = createKafkaSource(sourceConfig(b, { tls: { enabled: true, caFile: pki.caFile }, startupTimeoutMs: 60_000 }))
+  const t0 = Date.now()
+  await expect(noCert.start()).rejects.toMatchObject({ code: 'EA_SOURCE_AUTH', message: expect.stringMatching(/TLS handshake with .* failed/) })
+  expect(Date.now() - t0).toBeLessThan(10_000)
 })
 
-test('unreachable brokers fail start() fast with a message naming them', async () => {
+test('unreachable brokers fail start() within startupTimeoutMs with a message naming them', async () => {
   const b = await broker()
   const port = b.port
   await b.close()
-  const source = createKafkaSource(sourceConfig(b, { brokers: [`127.0.0.1:${port}`], retry: { retries: 1, initialMs: 20, maxMs: 50 } }))
+  const source = createKafkaSource(sourceConfig(b, { brokers: [`127.0.0.1:${port}`], startupTimeoutMs: 2_000 }))
   const t0 = Date.now()
   const err = (await source.start().catch((e: unknown) => e)) as Error & { code: string }
   expect(err.code).toBe('EA_SOURCE_UNAVAILABLE')
-  expect(err.message).toContain(`127.0.0.1:${port}`)
-  expect(Date.now() - t0).toBeLessThan(5_000)
+  expect(err.message).toContain(`127.0.0.1:${port}: Connection error: connect ECONNREFUSED`)
+  expect(err.message).toContain('(source.kafka.startupTimeoutMs)')
+  expect(Date.now() - t0).toBeLessThan(4_000)
 })
