@@ -84,3 +84,11 @@ export function sleepUnlessAborted(ms: number, signal: AbortSignal): Promise<voi
     signal.addEventListener('abort', done, { once: true })
   })
 }
+
+/**
+ * The wait before an item answered 429/5xx is sent again, after its `attempts`-th failure. It waits
+ * outside the concurrency slots, so it delays only its own write.
+ */
+export function itemRetryMs(attempts: number, initialMs: number, maxMs: number, random: () => number = Math.random): number {
+  return backoffMs(Math.max(0, attempts - 1), initialMs, maxMs, random)
+}

@@ -66,9 +66,11 @@ export const sinkConfigSchema = z
         maxMs: z.number().int().min(1).max(600_000).default(30_000),
         /** Attempts per item before it is given up as rejected; 0 = retry until delivered or closed. */
         maxAttempts: z.number().int().min(0).max(1_000_000).default(0),
+        /** While whole requests fail (an outage), one small probe request at most this far apart; the held writes go when one gets through. */
+        probeMaxMs: z.number().int().min(1).max(600_000).default(1_000),
       })
       .strict()
-      .default({ initialMs: 50, maxMs: 30_000, maxAttempts: 0 }),
+      .default({ initialMs: 50, maxMs: 30_000, maxAttempts: 0, probeMaxMs: 1_000 }),
     /** How long close() waits for in-flight and retrying writes before rejecting them. */
     closeTimeoutMs: z.number().int().min(0).max(600_000).default(30_000),
     /** Keeps bulk responses small: only what item classification reads. */

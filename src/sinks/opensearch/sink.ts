@@ -1,43 +1,37 @@
 /**
  * The OpenSearch sink. `write(events)` resolves only when every document of every event is indexed
  * (or was already there: 409 on create, or found by a lookup) or permanently rejected; each document's
- * index is chosen from its event's @timestamp (routing.ts), so replays never duplicate across indices;
- * retryable failures are retried inside
- * with capped, jittered backoff, so a slow or down cluster holds the write pending and that is the
- * backpressure the source sees. Buffered operations from concurrent writes are coalesced into bulk
- * requests bounded by bytes and a flush interval, with at most `concurrency` requests in flight.
+ * index is chosen from its event's @timestamp (routing.ts), so replays never duplicate across indices.
+ * Buffered operations from concurrent writes are coalesced into bulk requests bounded by bytes and a
+ * flush interval, with at most `concurrency` requests in flight (requests.ts sends and classifies one).
+ * A slow or down cluster holds writes pending, and that is the backpressure the source sees; but no
+ * retry ever waits inside a concurrency slot:
+ * - an item answered 429/5xx goes back to the queue after its own backoff and rides along with a later
+ *   request, while other work keeps the slots;
+ * - a whole request that fails (connection refused, timeout, a status on the request) stops all
+ *   sending, and one small probe at most `retry.probeMaxMs` apart finds out when the cluster is back
+ *   (outage.ts); then everything held goes at once.
  * `client.bulk` is called directly: `helpers.bulk` retries only item-level 429 with a fixed wait and
  * aborts on any request-level error (peer-pipelines.md §5).
  */
 import type { Client } from '@opensearch-project/opensearch'
 import { EnvoyAuditError, type ErrorCode } from '../../errors.js'
-import type { Sink, SinkRejection, SinkWriteResult } from '../../pipeline/component.js'
+import type { Sink, SinkWriteResult } from '../../pipeline/component.js'
 import type { AuditEvent } from '../../schema/audit-event.js'
-import { backoffMs, classifyItem, classifyRequestError, sleepUnlessAborted, type BulkItemResult } from './classify.js'
+import { itemRetryMs } from './classify.js'
 import { createOpenSearchClient } from './client.js'
 import type { ConnectionConfig, SinkConfig } from './config.js'
-import { BulkOpBuilder, bulkBody, type BulkOp } from './documents.js'
+import { BulkOpBuilder } from './documents.js'
+import { OutageGate } from './outage.js'
 import { planWrite } from './plan.js'
-import { missingTemplates, realtimeGet, type MgetDoc } from './reads.js'
-import { isWriteBlocked } from './routing.js'
+import { missingTemplates } from './reads.js'
+import { sendChunk, type ChunkOutcome, type PendingOp, type RequestContext, type SinkStats, type WriteTracker } from './requests.js'
+
+export type { SinkStats } from './requests.js'
 
 /** pino-compatible subset; the sink never logs document contents or credentials. */
 export interface SinkLogger {
   warn(obj: object, msg: string): void
-}
-
-export interface SinkStats {
-  bulkRequests: number
-  requestRetries: number
-  itemRetries: number
-  duplicates: number
-  indexed: number
-  rejected: number
-  bytesSent: number
-  /** Documents looked up instead of written (read-only index, outside the time window). */
-  lookups: number
-  /** Bulk requests answered with a request-level 4xx (other than 401/403/413) and retried. */
-  requestClientErrors: number
 }
 
 export interface OpenSearchSinkOptions {
@@ -52,43 +46,47 @@ export interface OpenSearchSinkOptions {
   now?: () => number
 }
 
-interface WriteTracker {
-  events: AuditEvent[]
-  remaining: number
-  rejected: Map<number, SinkRejection>
-  failed?: Error
-  resolve: (r: SinkWriteResult) => void
-  reject: (e: Error) => void
-}
-
-interface PendingOp {
-  op: BulkOp
-  tracker: WriteTracker
-  attempts: number
-  /** Not to be written: acknowledged if the document is already in `op.index`, else rejected with this. */
-  lookup?: { code: ErrorCode; reason: string }
-}
-
 export class OpenSearchSink implements Sink {
   readonly name = 'opensearch'
-  readonly stats: SinkStats = { bulkRequests: 0, requestRetries: 0, itemRetries: 0, duplicates: 0, indexed: 0, rejected: 0, bytesSent: 0, lookups: 0, requestClientErrors: 0 }
+  readonly stats: SinkStats = { bulkRequests: 0, requestRetries: 0, itemRetries: 0, duplicates: 0, indexed: 0, rejected: 0, bytesSent: 0, lookups: 0, requestClientErrors: 0, probes: 0, outages: 0 }
   private client: Client | undefined
   private readonly ownsClient: boolean
   private readonly builder: BulkOpBuilder
+  /** Ready to send, oldest first; retries go in front. The first `due` go without waiting to fill a request. */
   private buffer: PendingOp[] = []
   private bufferBytes = 0
-  private timer: NodeJS.Timeout | undefined
+  private due = 0
+  private flushTimer: NodeJS.Timeout | undefined
+  /** Item retries waiting out their backoff, outside the buffer and outside any slot. */
+  private readonly later = new Set<{ ops: PendingOp[]; timer: NodeJS.Timeout }>()
+  private readonly gate: OutageGate
+  private probeTimer: NodeJS.Timeout | undefined
+  /** The gate is open and the next probe may go as soon as there is an operation to send. */
+  private probeDue = false
   private inFlight = 0
-  private readonly slotWaiters: (() => void)[] = []
-  private readonly running = new Set<Promise<void>>()
-  private readonly abort = new AbortController()
+  /** Operations not settled yet: buffered, waiting to retry or in flight. */
+  private unsettled = 0
+  private idleWaiters: (() => void)[] = []
+  private aborted = false
   private closing: Promise<void> | undefined
+  private lastOutageLog = 0
+  private readonly context: RequestContext
 
   constructor(private readonly options: OpenSearchSinkOptions) {
     this.client = options.client
     this.ownsClient = options.client === undefined
     const c = options.config
     this.builder = new BulkOpBuilder(c.eventsAlias, c.findingsAlias, c.writeFindings, c.indexGranularity)
+    this.gate = new OutageGate(c.retry, options.random)
+    const self = this
+    this.context = {
+      get client() {
+        return self.client!
+      },
+      config: c,
+      stats: this.stats,
+      settle: (p, rejection) => this.settle(p, rejection),
+    }
   }
 
   async start(): Promise<void> {
@@ -115,35 +113,22 @@ export class OpenSearchSink implements Sink {
       const tracker: WriteTracker = { events, remaining: 0, rejected: new Map(), resolve, reject }
       const planned = planWrite(events, this.builder, this.options.config, (this.options.now ?? Date.now)())
       tracker.remaining = planned.length
+      this.unsettled += planned.length
+      const ops: PendingOp[] = []
       for (const p of planned) {
-        if (p.refused !== undefined) continue
-        this.buffer.push(p.lookup === undefined ? { op: p.op, tracker, attempts: 0 } : { op: p.op, tracker, attempts: 0, lookup: p.lookup })
-        this.bufferBytes += p.op.bytes
+        if (p.refused === undefined) ops.push(p.lookup === undefined ? { op: p.op, tracker, attempts: 0 } : { op: p.op, tracker, attempts: 0, lookup: p.lookup })
       }
+      this.enqueue(ops, 'back')
       for (const p of planned) if (p.refused !== undefined) this.settle({ op: p.op, tracker, attempts: 0 }, p.refused)
-      if (tracker.remaining === 0) return
-      if (this.bufferBytes >= this.options.config.flushBytes) this.flush(false)
-      else this.schedule()
+      this.pump()
     })
   }
 
-  /** Flushes buffered operations now; resolves when everything buffered so far is settled. */
-  async flush(all = true): Promise<void> {
-    if (this.timer !== undefined) {
-      clearTimeout(this.timer)
-      this.timer = undefined
-    }
-    const limit = this.options.config.flushBytes
-    while (this.buffer.length > 0 && (all || this.bufferBytes >= limit)) {
-      let bytes = 0
-      let n = 0
-      while (n < this.buffer.length && (n === 0 || bytes + this.buffer[n]!.op.bytes <= limit)) bytes += this.buffer[n++]!.op.bytes
-      const chunk = this.buffer.splice(0, n)
-      this.bufferBytes -= bytes
-      this.track(this.sendChunk(chunk))
-    }
-    if (this.buffer.length > 0) this.schedule()
-    if (all) while (this.running.size > 0) await Promise.allSettled([...this.running])
+  /** Sends everything buffered now; resolves when every operation written so far is settled. */
+  async flush(): Promise<void> {
+    this.due = this.buffer.length
+    this.pump()
+    if (this.unsettled > 0) await new Promise<void>((r) => this.idleWaiters.push(r))
   }
 
   async close(): Promise<void> {
@@ -152,45 +137,155 @@ export class OpenSearchSink implements Sink {
   }
 
   private async doClose(): Promise<void> {
-    const settled = this.flush(true)
+    const settled = this.flush()
     const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), this.options.config.closeTimeoutMs).unref())
     if ((await Promise.race([settled, timeout])) === 'timeout') {
-      this.options.logger?.warn({ pending: this.running.size }, 'opensearch sink: close timed out; rejecting unfinished writes')
-      this.abort.abort()
+      this.options.logger?.warn({ pending: this.unsettled }, 'opensearch sink: close timed out; rejecting unfinished writes')
+      this.abortAll()
       await settled
     }
+    clearTimeout(this.flushTimer)
     if (this.ownsClient && this.client !== undefined) await this.client.close()
   }
 
-  private schedule(): void {
-    if (this.timer !== undefined || this.buffer.length === 0) return
-    this.timer = setTimeout(() => {
-      this.timer = undefined
-      void this.flush(true).catch(() => undefined)
-    }, this.options.config.flushIntervalMs)
+  /** Closing gave up: everything not in flight fails now, what is in flight fails when it comes back unfinished. */
+  private abortAll(): void {
+    this.aborted = true
+    clearTimeout(this.flushTimer)
+    clearTimeout(this.probeTimer)
+    for (const l of this.later) {
+      clearTimeout(l.timer)
+      this.fail(l.ops, 'closed while retrying')
+    }
+    this.later.clear()
+    const buffered = this.buffer
+    this.buffer = []
+    this.bufferBytes = 0
+    this.due = 0
+    this.fail(buffered, this.gate.open ? 'OpenSearch did not answer' : 'closed before sending')
   }
 
-  private track(p: Promise<void>): void {
-    const tracked = p.finally(() => this.running.delete(tracked))
-    this.running.add(tracked)
+  private enqueue(ops: PendingOp[], where: 'front' | 'back'): void {
+    for (const p of ops) this.bufferBytes += p.op.bytes
+    if (where === 'front') {
+      this.buffer = ops.concat(this.buffer)
+      this.due += ops.length
+    } else for (const p of ops) this.buffer.push(p)
   }
 
-  private async acquire(): Promise<void> {
-    while (this.inFlight >= this.options.config.concurrency) await new Promise<void>((r) => this.slotWaiters.push(r))
+  /** Operations from the front of the buffer up to `limit` bytes (at least one). */
+  private take(limit: number): PendingOp[] {
+    let bytes = 0
+    let n = 0
+    while (n < this.buffer.length && (n === 0 || bytes + this.buffer[n]!.op.bytes <= limit)) bytes += this.buffer[n++]!.op.bytes
+    this.bufferBytes -= bytes
+    this.due = Math.max(0, this.due - n)
+    return this.buffer.splice(0, n)
+  }
+
+  /** Starts whatever may go now: full requests, or due operations, while slots are free; a probe while the gate is open. */
+  private pump(): void {
+    if (this.aborted) return
+    if (this.gate.open) {
+      if (this.probeDue && this.buffer.length > 0) {
+        this.probeDue = false
+        this.stats.probes++
+        this.send(this.take(1), true)
+      }
+      return
+    }
+    const { flushBytes, concurrency, flushIntervalMs } = this.options.config
+    while (this.inFlight < concurrency && this.buffer.length > 0 && (this.due > 0 || this.bufferBytes >= flushBytes)) this.send(this.take(flushBytes), false)
+    if (this.buffer.length > this.due && this.flushTimer === undefined) {
+      this.flushTimer = setTimeout(() => {
+        this.flushTimer = undefined
+        this.due = this.buffer.length
+        this.pump()
+      }, flushIntervalMs)
+    }
+  }
+
+  private send(chunk: PendingOp[], probe: boolean): void {
     this.inFlight++
+    void sendChunk(this.context, chunk)
+      .then(
+        (outcome) => this.handle(outcome, probe),
+        (err: unknown) => {
+          // A bug, not an outage: the writes fail (the source re-delivers them) instead of hanging.
+          const open = chunk.filter((p) => p.done !== true)
+          for (const p of open) p.tracker.failed ??= new EnvoyAuditError('EA_SINK_UNAVAILABLE', `opensearch sink: ${(err as Error).message}`)
+          this.fail(open, 'unexpected error')
+        },
+      )
+      .finally(() => {
+        this.inFlight--
+        this.pump()
+      })
   }
 
-  private release(): void {
-    this.inFlight--
-    this.slotWaiters.shift()?.()
+  private handle(o: ChunkOutcome, probe: boolean): void {
+    if (o.failed !== undefined) this.requestFailed(o.failed, probe)
+    else {
+      // Any answer while the gate is open (a probe's, or a request sent before it opened) means the
+      // cluster takes writes again: release what is held at once.
+      if (this.gate.open) {
+        const ms = this.gate.probeSucceeded()
+        clearTimeout(this.probeTimer)
+        this.probeDue = false
+        this.due = this.buffer.length
+        this.options.logger?.warn({ outageMs: ms, held: this.unsettled }, 'opensearch answers again; sending the held writes')
+      }
+      if (!probe) this.gate.requestSucceeded()
+    }
+    if (o.retry.length > 0) this.retryLater(o.retry)
   }
 
-  private sleep(ms: number): Promise<void> {
-    return sleepUnlessAborted(ms, this.abort.signal)
+  private requestFailed(f: NonNullable<ChunkOutcome['failed']>, probe: boolean): void {
+    this.stats.requestRetries++
+    if (f.clientError) this.stats.requestClientErrors++
+    if (this.aborted) return this.fail(f.ops, f.reason)
+    // A failed probe's document goes to the back: one document the path refuses cannot hold the rest.
+    this.enqueue(f.ops, probe ? 'back' : 'front')
+    const wait = probe && this.gate.open ? this.gate.probeFailed() : this.gate.requestFailed()
+    if (wait === undefined) return
+    if (!probe) this.stats.outages++
+    clearTimeout(this.probeTimer)
+    this.probeTimer = setTimeout(() => {
+      this.probeTimer = undefined
+      this.probeDue = true
+      this.pump()
+    }, wait)
+    const now = Date.now()
+    if (!probe || now - this.lastOutageLog >= 10_000) {
+      this.lastOutageLog = now
+      this.options.logger?.warn(
+        { code: f.code, reason: f.reason, held: this.unsettled, outageMs: this.gate.openForMs, nextProbeMs: wait },
+        probe ? 'opensearch still not taking requests; writes held' : 'opensearch request failed; holding writes and probing until it answers',
+      )
+    }
+  }
+
+  /** Item-level retries wait out their backoff outside the buffer, then go in front of it. */
+  private retryLater(ops: PendingOp[]): void {
+    if (this.aborted) return this.fail(ops, 'closed while retrying')
+    const { initialMs, maxMs } = this.options.config.retry
+    let attempts = 0
+    for (const p of ops) attempts = Math.max(attempts, p.attempts)
+    const entry = {
+      ops,
+      timer: setTimeout(() => {
+        this.later.delete(entry)
+        this.enqueue(ops, 'front')
+        this.pump()
+      }, itemRetryMs(attempts, initialMs, maxMs, this.options.random)),
+    }
+    this.later.add(entry)
   }
 
   /** Marks one operation done: indexed (no rejection), rejected, or 'failed' (closing interrupted it). */
   private settle(p: PendingOp, rejection?: { code: ErrorCode; message: string } | 'failed'): void {
+    if (p.done === true) return
+    p.done = true
     const t = p.tracker
     if (rejection === 'failed') {
       // Not delivered and not rejected: the write must reject so the source commits nothing past it.
@@ -205,6 +300,7 @@ export class OpenSearchSink implements Sink {
       if (t.failed !== undefined) t.reject(t.failed)
       else t.resolve({ rejected: [...t.rejected.values()] })
     }
+    if (--this.unsettled === 0) for (const wake of this.idleWaiters.splice(0)) wake()
   }
 
   private fail(pending: PendingOp[], reason: string): void {
@@ -212,147 +308,5 @@ export class OpenSearchSink implements Sink {
       p.tracker.failed ??= new EnvoyAuditError('EA_SINK_UNAVAILABLE', `opensearch sink closed before delivery: ${reason}`)
       this.settle(p, 'failed')
     }
-  }
-
-  /** Sends one chunk until every operation in it is settled, holding a concurrency slot meanwhile. */
-  private async sendChunk(chunk: PendingOp[]): Promise<void> {
-    await this.acquire()
-    try {
-      await this.deliver(chunk)
-    } finally {
-      this.release()
-    }
-  }
-
-  private async deliver(chunk: PendingOp[]): Promise<void> {
-    const { retry } = this.options.config
-    let pending = chunk
-    let round = 0
-    let lastReason = ''
-    while (pending.length > 0) {
-      if (this.abort.signal.aborted) return this.fail(pending, lastReason || 'aborted')
-      const look: PendingOp[] = []
-      const send: PendingOp[] = []
-      for (const p of pending) (p.lookup !== undefined ? look : send).push(p)
-      const next: PendingOp[] = []
-      let backoff = false
-      if (look.length > 0) {
-        const failed = await this.lookUp(look)
-        if (failed !== undefined) {
-          lastReason = failed.reason
-          backoff = true
-          next.push(...failed.ops)
-        }
-      }
-      if (send.length > 0) {
-        const r = await this.sendBulk(send, round)
-        if (r.reason !== undefined) lastReason = r.reason
-        backoff ||= r.backoff
-        next.push(...r.next)
-      }
-      if (next.length > 0 && backoff) await this.sleep(backoffMs(round++, retry.initialMs, retry.maxMs, this.options.random))
-      pending = next
-    }
-  }
-
-  /**
-   * One bulk request for `send`. Returns what must go round again: items to retry (with backoff), and
-   * items whose index refused the write because it is read-only, which are looked up next (no backoff).
-   */
-  private async sendBulk(send: PendingOp[], round: number): Promise<{ next: PendingOp[]; backoff: boolean; reason?: string }> {
-    const { retry, filterPath } = this.options.config
-    const body = bulkBody(send.map((p) => p.op))
-    let items: Record<string, BulkItemResult>[] | undefined
-    try {
-      this.stats.bulkRequests++
-      this.stats.bytesSent += body.length
-      const response = await this.client!.bulk({ body: body as never, filter_path: filterPath })
-      items = (response.body as { items?: Record<string, BulkItemResult>[] }).items
-      if (!Array.isArray(items) || items.length !== send.length) throw new Error(`bulk response has ${items?.length ?? 0} items for ${send.length} operations`)
-    } catch (err) {
-      const outcome = classifyRequestError(err)
-      if (outcome.kind === 'split') {
-        // 413: halve until a request fits; a single document that is too large is permanent.
-        if (send.length === 1) {
-          this.settle(send[0]!, { code: 'EA_SINK_TOO_LARGE', message: `document of ${send[0]!.op.bytes} bytes is larger than the cluster accepts: ${outcome.reason}` })
-          return { next: [], backoff: false }
-        }
-        const half = Math.ceil(send.length / 2)
-        await this.deliver(send.slice(0, half))
-        await this.deliver(send.slice(half))
-        return { next: [], backoff: false }
-      }
-      // A request-level status says nothing about the documents (a proxy's 404, a gateway's 400): every
-      // one of them is retried, never dead-lettered (issue 16). Item-level errors are what rejects.
-      if (outcome.kind === 'reject') this.stats.requestClientErrors++
-      this.stats.requestRetries++
-      this.options.logger?.warn({ code: outcome.code, reason: outcome.reason, operations: send.length, round }, 'opensearch bulk request failed; backing off')
-      return { next: send, backoff: true, reason: outcome.reason }
-    }
-    const next: PendingOp[] = []
-    let backoff = false
-    let reason: string | undefined
-    send.forEach((p, i) => {
-      const entry = items[i] ?? {}
-      const action = Object.keys(entry)[0] ?? 'create'
-      const item = entry[action]
-      if (isWriteBlocked(Number(item?.status ?? 0), item?.error)) {
-        const why = typeof item?.error === 'object' ? `${item.error.type}: ${item.error.reason ?? ''}` : ''
-        p.lookup = { code: 'EA_SINK_INDEX_READ_ONLY', reason: `index ${p.op.index} is read-only (${why})` }
-        next.push(p)
-        return
-      }
-      const outcome = classifyItem(action, item)
-      if (outcome.kind === 'ok') {
-        if (outcome.duplicate) this.stats.duplicates++
-        this.settle(p)
-      } else if (outcome.kind === 'reject') {
-        this.settle(p, { code: outcome.code, message: outcome.reason })
-      } else if (retry.maxAttempts > 0 && ++p.attempts >= retry.maxAttempts) {
-        this.settle(p, { code: 'EA_SINK_ITEM_RETRYABLE', message: `gave up after ${p.attempts} attempts: ${outcome.reason}` })
-      } else {
-        reason = outcome.reason
-        backoff = true
-        this.stats.itemRetries++
-        next.push(p)
-      }
-    })
-    return { next, backoff, reason }
-  }
-
-  /**
-   * Realtime multi-get of documents that are not to be written: found means a replay of what is
-   * already indexed (acknowledged, as a 409 would be); not found, or no such index (retention deleted
-   * it), rejects with the lookup's code. A failed lookup is retried like a failed bulk request.
-   */
-  private async lookUp(look: PendingOp[]): Promise<{ ops: PendingOp[]; reason: string } | undefined> {
-    let docs: MgetDoc[]
-    try {
-      docs = await realtimeGet(this.client!, look.map((p) => p.op))
-    } catch (err) {
-      const outcome = classifyRequestError(err)
-      this.stats.requestRetries++
-      this.options.logger?.warn({ reason: outcome.reason, operations: look.length }, 'opensearch lookup failed; backing off')
-      return { ops: look, reason: outcome.reason }
-    }
-    const again: PendingOp[] = []
-    let reason = ''
-    look.forEach((p, i) => {
-      const d = docs[i]!
-      const lookup = p.lookup!
-      this.stats.lookups++
-      if (d.found === true) {
-        this.stats.duplicates++
-        this.settle(p)
-      } else if (d.error === undefined) {
-        this.settle(p, { code: lookup.code, message: `${lookup.reason}; the document is not in ${p.op.index}` })
-      } else if (d.error.type === 'index_not_found_exception') {
-        this.settle(p, { code: lookup.code, message: `${lookup.reason}; index ${p.op.index} does not exist (deleted by retention?)` })
-      } else {
-        reason = `${d.error.type ?? 'error'}: ${d.error.reason ?? ''}`
-        again.push(p)
-      }
-    })
-    return again.length > 0 ? { ops: again, reason } : undefined
   }
 }
