@@ -20,6 +20,7 @@
  * block; per-event documents of the first releases are got by their own ids; only what neither finds is
  * searched for.
  * Outages (connection errors, 429, 5xx) are retried with capped backoff until close(), like the sink.
+ * Appends on different streams run at once; on one stream, one at a time in call order (stream-locks.ts).
  */
 import type { Client } from '@opensearch-project/opensearch'
 import type { AuditEvent } from '../schema/audit-event.js'
@@ -34,6 +35,7 @@ import { blockId, ensureIntegrityIndices, entryId, headId, integrityIndices, pos
 import { bulk, Conflict, mget, Transient, type Json } from './opensearch-io.js'
 import { BLOCK_ENTRIES, blockDoc, decodeLedgerDoc, rowEntry, sameEntries } from './opensearch-blocks.js'
 import { docsBeyond, idsAt, ORPHAN_SCAN, refreshLedger } from './opensearch-lookup.js'
+import { StreamLocks } from './stream-locks.js'
 
 export interface OpenSearchLedgerOptions {
   /** A client to use (the caller owns it), or a connection to open at start(). */
@@ -41,7 +43,8 @@ export interface OpenSearchLedgerOptions {
   connection?: ConnectionConfig
   key: IntegrityKey | undefined
   indexPrefix: string
-  retry: { initialMs: number; maxMs: number }
+  /** Backoff after a failed attempt; `probeMaxMs` (the sink's) caps it after an outage, so the ledger notices the cluster is back as soon as the sink does. */
+  retry: { initialMs: number; maxMs: number; probeMaxMs?: number }
   /** How long close() waits for a ledger write that is retrying through an outage. */
   closeTimeoutMs: number
   /** Immediate re-plans after concurrent-writer conflicts before the batch fails (and is re-delivered). */
@@ -70,7 +73,9 @@ export class OpenSearchLedger {
   private readonly ownsClient: boolean
   private started: Promise<void> | undefined
   private ready = false
-  private queue: Promise<unknown> = Promise.resolve()
+  private readonly locks = new StreamLocks()
+  /** The integrity indices being made sure of, shared by the attempts that run at once. */
+  private ensuring: Promise<void> | undefined
   private readonly abort = new AbortController()
   private closing: Promise<void> | undefined
   /** logical stream → `seq/term` of the head we wrote last, known to have no leftover documents beyond it. */
@@ -92,11 +97,12 @@ export class OpenSearchLedger {
     return this.started
   }
 
-  /** Ledgers the events the sink stored. One batch at a time per process; rejects only when closing or on a permanent error. */
+  /**
+   * Ledgers the events the sink stored; rejects only when closing or on a permanent error. Appends that
+   * share a stream run one at a time in call order; appends on other streams run alongside.
+   */
   append(events: readonly AuditEvent[]): Promise<void> {
-    const run = this.queue.then(() => this.appendNow(events))
-    this.queue = run.catch(() => undefined)
-    return run
+    return this.locks.run([...new Set(events.map((e) => streamOf(e.audit.source)))], () => this.appendNow(events))
   }
 
   get closeTimeoutMs(): number {
@@ -107,9 +113,9 @@ export class OpenSearchLedger {
   close(waitMs: number = this.options.closeTimeoutMs): Promise<void> {
     this.closing ??= (async () => {
       const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), waitMs).unref())
-      if ((await Promise.race([this.queue, timeout])) === 'timeout') this.options.logger?.warn({}, 'integrity ledger: close timed out; the unfinished batch is not acknowledged')
+      if ((await Promise.race([this.locks.idle(), timeout])) === 'timeout') this.options.logger?.warn({}, 'integrity ledger: close timed out; the unfinished batches are not acknowledged')
       this.abort.abort()
-      await this.queue
+      await this.locks.idle()
       if (this.ownsClient) await this.client?.close()
     })()
     return this.closing
@@ -131,7 +137,8 @@ export class OpenSearchLedger {
         } else if (err instanceof Transient) {
           this.stats.retries++
           this.options.logger?.warn({ code: 'EA_SINK_UNAVAILABLE', reason: err.message, round }, 'integrity ledger write failed; backing off')
-          await this.sleep(backoffMs(round++, this.options.retry.initialMs, this.options.retry.maxMs, this.options.random))
+          const { initialMs, maxMs, probeMaxMs } = this.options.retry
+          await this.sleep(backoffMs(round++, initialMs, Math.min(maxMs, probeMaxMs ?? maxMs), this.options.random))
         } else throw err
       }
     }
@@ -139,19 +146,8 @@ export class OpenSearchLedger {
 
   private async attempt(events: readonly AuditEvent[]): Promise<void> {
     if (!this.ready && this.options.createIndices !== false) {
-      let steps
-      try {
-        steps = await ensureIntegrityIndices(this.client!, this.options.indexPrefix)
-      } catch (err) {
-        const cause = err instanceof EnvoyAuditError ? err.cause : err
-        if (cause !== undefined && classifyRequestError(cause).kind === 'retry') throw new Transient(err instanceof Error ? err.message : String(err))
-        throw err
-      }
-      // Indices of an older version this role could not extend: the writes below are refused by the
-      // strict mapping (saying to run setup); look again at the next batch, setup may have run since.
-      const incomplete = steps.filter((s) => s.incomplete === true)
-      for (const s of incomplete) this.options.logger?.warn({ code: 'EA_SINK_MAPPING', resource: s.resource }, `integrity ledger: ${s.detail ?? ''}`)
-      this.ready = incomplete.length === 0
+      this.ensuring ??= this.ensureIndices().finally(() => (this.ensuring = undefined))
+      await this.ensuring
     }
     const logicals = [...new Set(events.map((e) => streamOf(e.audit.source)))]
     const heads = await this.readHeads(logicals)
@@ -163,6 +159,22 @@ export class OpenSearchLedger {
     this.stats.checkpoints += plan.checkpoints.length
     this.stats.replaysSkipped += plan.replaysSkipped
     this.stats.epochs += plan.epochs
+  }
+
+  private async ensureIndices(): Promise<void> {
+    let steps
+    try {
+      steps = await ensureIntegrityIndices(this.client!, this.options.indexPrefix)
+    } catch (err) {
+      const cause = err instanceof EnvoyAuditError ? err.cause : err
+      if (cause !== undefined && classifyRequestError(cause).kind === 'retry') throw new Transient(err instanceof Error ? err.message : String(err))
+      throw err
+    }
+    // Indices of an older version this role could not extend: the writes below are refused by the
+    // strict mapping (saying to run setup); look again at the next batch, setup may have run since.
+    const incomplete = steps.filter((s) => s.incomplete === true)
+    for (const s of incomplete) this.options.logger?.warn({ code: 'EA_SINK_MAPPING', resource: s.resource }, `integrity ledger: ${s.detail ?? ''}`)
+    this.ready = incomplete.length === 0
   }
 
   private async readHeads(logicals: string[]): Promise<Map<string, Head>> {

@@ -134,4 +134,21 @@ describe('OpenSearch integrity ledger', () => {
     expect(r.ledgered).toBe(srv.docs('envoy-audit-events-*').length)
     expect(ledgerEntries(srv)).toHaveLength(r.ledgered)
   })
+
+  test('after an outage the ledger tries again within retry.probeMaxMs, not after its grown backoff', async () => {
+    const { OpenSearchLedger } = await import('../../src/integrity/opensearch-ledger.js')
+    const { stages } = await import('./harness.js')
+    // Backoff 2 s doubling (random 1: exactly 2, 4, 8 s): without the cap the batch would wait 14 s.
+    const ledger = new OpenSearchLedger({ client: c, key: KEY, indexPrefix: 'envoy-audit-integrity', retry: { initialMs: 2000, maxMs: 60_000, probeMaxMs: 50 }, closeTimeoutMs: 5000, random: () => 1 })
+    const { parser, stages: s } = stages()
+    let events = parser.parseBatch(kafkaRecords(LINES, 1)[0]!).events
+    for (const stage of s) events = stage.process(events).events
+    srv.faults.failRequests(/_mget/, 503, 3)
+    const started = Date.now()
+    await Promise.race([ledger.append(events), new Promise((_, reject) => setTimeout(() => reject(new Error('not ledgered within 5 s')), 5000))])
+    expect(Date.now() - started).toBeLessThan(1500)
+    expect(ledger.stats.retries).toBe(3)
+    expect(ledgerEntries(srv)).toHaveLength(events.length)
+    await ledger.close()
+  })
 })

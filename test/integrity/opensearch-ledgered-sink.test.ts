@@ -1,7 +1,8 @@
 /**
- * The wrapper's ordering: batches go to the sink at once but are ledgered in the order write() was
- * called, whatever order the sink settles them in; events the sink rejected are not ledgered; a batch
- * the sink failed fails, and the others are still ledgered.
+ * The wrapper's ordering: batches go to the sink at once but are ledgered, per stream, in the order
+ * write() was called, whatever order the sink settles them in; one stream's batches never wait for
+ * another's (in the sink or in the ledger); events the sink rejected are not ledgered; a batch the sink
+ * failed fails, and the others are still ledgered.
  */
 import { describe, test, expect, beforeEach, afterEach } from 'vitest'
 import fc from 'fast-check'
@@ -12,6 +13,7 @@ import type { AuditEvent } from '../../src/schema/audit-event.js'
 import type { Sink, SinkWriteResult } from '../../src/pipeline/component.js'
 import { OpenSearchLedger } from '../../src/integrity/opensearch-ledger.js'
 import { ledgeredOpenSearchSink } from '../../src/integrity/opensearch-ledgered-sink.js'
+import { headId } from '../../src/integrity/opensearch-indices.js'
 import { FIXTURE, kafkaRecords, stages } from './harness.js'
 import { client, KEY, ledgerEntries } from './opensearch-harness.js'
 
@@ -86,6 +88,82 @@ describe('ledgeredOpenSearchSink', () => {
     await expect(wb).rejects.toThrow('sink closed before delivery')
     const ledgered = ledgerEntries(srv).map((e) => e.event_id)
     expect(ledgered.sort()).toEqual(a!.slice(1).map((e) => e.event.id).sort())
+    await wrapped.close()
+  })
+})
+
+describe('ledgeredOpenSearchSink: partitions do not wait on each other', () => {
+  const newLedger = (closeTimeoutMs = 2000) => new OpenSearchLedger({ client: c, key: KEY, indexPrefix: 'envoy-audit-integrity', retry: { initialMs: 5, maxMs: 20 }, closeTimeoutMs })
+  const heads = () => new Map(srv.docs('envoy-audit-integrity-heads').map((d) => [String((d._source as { stream: string }).stream), d._source as { count: number; epoch: number }]))
+
+  test('a batch still in the sink (retrying) holds only its own partition: a later batch of another partition is ledgered and acknowledged', async () => {
+    const ledger = newLedger()
+    const { sink, pending } = manualSink()
+    const wrapped = ledgeredOpenSearchSink(sink, ledger)
+    await wrapped.start()
+    const [p0, p1] = kafkaRecords(LINES, 2).map((r) => eventsOf(r.slice(0, 8)))
+    const slow = wrapped.write(p0!)
+    let slowDone = false
+    void slow.then(() => (slowDone = true))
+    const fast = wrapped.write(p1!)
+    pending[1]!.resolve({ rejected: [] })
+    await fast
+    expect(slowDone).toBe(false)
+    expect(heads().get('kafka:envoy/1')).toMatchObject({ count: p1!.length, epoch: 1 })
+    expect(heads().has('kafka:envoy/0')).toBe(false)
+    pending[0]!.resolve({ rejected: [] })
+    await slow
+    expect(heads().get('kafka:envoy/0')).toMatchObject({ count: p0!.length, epoch: 1 })
+    expect(ledger.stats.epochs).toBe(0)
+    await wrapped.close()
+  })
+
+  test('a ledger round retrying on one partition (its head update failing) does not hold another partition\'s round', async () => {
+    const ledger = newLedger(5000)
+    const { sink, pending } = manualSink()
+    const wrapped = ledgeredOpenSearchSink(sink, ledger)
+    await wrapped.start()
+    const [p0, p1] = kafkaRecords(LINES, 2).map((r) => eventsOf(r.slice(0, 8)))
+    // Every head update of partition 0 answers 503 (a busy shard) until the fault is cleared.
+    srv.faults.item = ({ index, id }) => (index === 'envoy-audit-integrity-heads' && id === headId('kafka:envoy/0') ? 503 : null)
+    const stuck = wrapped.write(p0!)
+    let stuckDone = false
+    void stuck.then(() => (stuckDone = true))
+    pending[0]!.resolve({ rejected: [] })
+    while (ledger.stats.retries < 2) await new Promise((r) => setTimeout(r, 5))
+    const other = wrapped.write(p1!)
+    pending[1]!.resolve({ rejected: [] })
+    await other
+    expect(stuckDone).toBe(false)
+    expect(heads().get('kafka:envoy/1')).toMatchObject({ count: p1!.length, epoch: 1 })
+    srv.faults.clear()
+    await stuck
+    expect(heads().get('kafka:envoy/0')).toMatchObject({ count: p0!.length, epoch: 1 })
+    expect(ledger.stats.epochs).toBe(0)
+    await wrapped.close()
+  })
+
+  test('within a partition the order holds across streams and batches that span two partitions', async () => {
+    const ledger = newLedger()
+    const { sink, pending } = manualSink()
+    const wrapped = ledgeredOpenSearchSink(sink, ledger)
+    await wrapped.start()
+    const [r0, r1] = kafkaRecords(LINES, 2)
+    const both = eventsOf([...r0!.slice(0, 3), ...r1!.slice(0, 3)])
+    const later0 = eventsOf(r0!.slice(3, 9))
+    const later1 = eventsOf(r1!.slice(3, 9))
+    const writes = [wrapped.write(both), wrapped.write(later0), wrapped.write(later1)]
+    // The later batches of each partition settle first; neither may be ledgered before the shared one.
+    pending[2]!.resolve({ rejected: [] })
+    pending[1]!.resolve({ rejected: [] })
+    await new Promise((r) => setTimeout(r, 50))
+    expect(heads().size).toBe(0)
+    pending[0]!.resolve({ rejected: [] })
+    await Promise.all(writes)
+    const count = (p: number) => [...both, ...later0, ...later1].filter((e) => e.audit.source.partition === p).length
+    expect(heads().get('kafka:envoy/0')).toMatchObject({ count: count(0), epoch: 1 })
+    expect(heads().get('kafka:envoy/1')).toMatchObject({ count: count(1), epoch: 1 })
+    expect(ledger.stats.epochs).toBe(0)
     await wrapped.close()
   })
 })
