@@ -3,7 +3,7 @@
  * place that turns them into a parser and stages. Config errors surface as EA_CONFIG_INVALID naming
  * the option, before any input is read.
  */
-import { readFileSync } from 'node:fs'
+import { readFileSync, statSync } from 'node:fs'
 import { type Command, Option } from 'commander'
 import { parse as parseYaml } from 'yaml'
 import { EnvoyAuditError } from '../errors.js'
@@ -35,7 +35,39 @@ export interface PipelineCliOptions {
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value]
 
+/**
+ * `--policies PATH`, repeatable: one path per flag. A variadic `<paths...>` took every word after it,
+ * so `policy check --policies DIR events.ndjson` (as docs/policy.md writes it) read the events file as
+ * a policy file and had no input left.
+ */
+export function policiesOption(help: string): Option {
+  return new Option('--policies <path>', `${help}; repeat the flag for more than one`).argParser(collect)
+}
+
+/**
+ * The mistake the old variadic flag invites (`--policies a.yaml b.yaml input`): a policy file or folder
+ * among the inputs is refused instead of being read as log lines or events.
+ */
+export function refusePolicyPathsAsInputs(files: readonly string[], what: string): void {
+  for (const f of files) {
+    if (f === '-') continue
+    let dir = false
+    try {
+      dir = statSync(f).isDirectory()
+    } catch {
+      // A missing input is the reader's error to report.
+    }
+    if (dir || /\.ya?ml$/i.test(f)) {
+      throw new EnvoyAuditError('EA_USAGE', `"${f}" looks like a policy ${dir ? 'folder' : 'file'}, not ${what}: --policies takes one path, repeat it for each (--policies a.yaml --policies b.yaml)`)
+    }
+  }
+}
+
 export function addPipelineOptions(cmd: Command): Command {
+  cmd.hook('preAction', (_, action) => {
+    const files = action.processedArgs[0] as unknown
+    if (action.opts<PipelineCliOptions>().policies !== undefined && Array.isArray(files)) refusePolicyPathsAsInputs(files as string[], 'an access log')
+  })
   return cmd
     .addOption(new Option('--format <format>', 'input format; auto detects per record').choices(FORMATS as string[]).default('auto'))
     .option('--field-map <preset|file>', 'field map for custom JSON: a preset (istio, seed-000) or a YAML/JSON file {name?, fields: {canonical: jsonKey}}')
@@ -44,7 +76,7 @@ export function addPipelineOptions(cmd: Command): Command {
     .option('--trust-domain <td>', 'mesh trust domain (default cluster.local)')
     .option('--trust-domain-alias <td>', 'an accepted trust-domain alias; repeatable', collect)
     .option('--no-redact', 'store secrets in paths, query strings and logged headers unredacted (redaction is on by default)')
-    .option('--policies <paths...>', 'check inbound events against these Istio policy YAML/JSON files or directories as they pass (policy_violation findings)')
+    .addOption(policiesOption('check inbound events against this Istio policy YAML/JSON file or directory as they pass (policy_violation findings)'))
     .option('--mesh <file>', 'mesh config for --policies (MeshConfig YAML or the istio ConfigMap)')
     .option('--workloads <file>', 'workload inventory for --policies (labels, IPs), for events without envelope labels')
 }

@@ -13,9 +13,11 @@ import { loadInventory, type Inventory } from '../policy/inventory.js'
 import { lintPolicies, type LintFinding, type LintSeverity } from '../policy/lint.js'
 import { assertNoIssues, loadPolicies } from '../policy/loader.js'
 import { DEFAULT_MESH_CONFIG, loadMeshConfig, type MeshConfig } from '../policy/mesh-config.js'
-import { flowsFromEvents, recommendationYaml, recommendPolicies, type ObservedFlow } from '../policy/recommend.js'
+import { DistinctFlows, flowsFromEvents, recommendationYaml, recommendPolicies } from '../policy/recommend.js'
 import { parseRequest } from '../policy/request.js'
-import { DEFAULT_STORE_PATH, openDuckDbStore } from '../store/duckdb-store.js'
+import { DEFAULT_STORE_PATH } from '../store/duckdb-store.js'
+import { policiesOption, refusePolicyPathsAsInputs } from './pipeline-options.js'
+import { describeRead, limitOption, openStoreRead, type StoreRead, storeEvents } from './policy-store.js'
 
 interface Common {
   policies?: string[]
@@ -70,16 +72,9 @@ async function* eventsFrom(files: string[], bad: { count: number }): AsyncGenera
   }
 }
 
-/** Store events first (bounded by --limit), then each file, streamed: memory stays per batch, not per run. */
-async function* allEvents(files: string[], store: string | undefined, limit: number, bad: { count: number }): AsyncGenerator<AuditEvent[]> {
-  if (store !== undefined) {
-    const s = await openDuckDbStore(store, { mustExist: true })
-    try {
-      yield await s.events({ limit })
-    } finally {
-      await s.close()
-    }
-  }
+/** Store events first (paged, all of them unless --limit), then each file, streamed: memory stays per batch, not per run. */
+async function* allEvents(files: string[], store: StoreRead | undefined, bad: { count: number }): AsyncGenerator<AuditEvent[]> {
+  if (store !== undefined) yield* storeEvents(store)
   let batch: AuditEvent[] = []
   for await (const e of eventsFrom(files, bad)) {
     batch.push(e)
@@ -97,7 +92,7 @@ export function registerPolicy(program: Command): void {
   policy
     .command('eval')
     .description('decide requests offline against Istio policies (CUSTOM → DENY → ALLOW, mTLS and JWT layers)')
-    .option('--policies <paths...>', 'policy YAML/JSON files or directories')
+    .addOption(policiesOption('policy YAML/JSON file or directory'))
     .option('--mesh <file>', 'mesh config (MeshConfig YAML or the istio ConfigMap)')
     .option('--request <file>', 'one request JSON (- for stdin)')
     .option('--requests <file>', 'NDJSON requests, one per line (- for stdin)')
@@ -132,23 +127,24 @@ export function registerPolicy(program: Command): void {
     .command('check')
     .description('report policy_violation findings: allowed in logs but denied by policy (gap), or the reverse (drift)')
     .argument('[files...]', 'NDJSON canonical events from `envoy-audit parse` (- for stdin)')
-    .option('--policies <paths...>', 'policy YAML/JSON files or directories')
+    .addOption(policiesOption('policy YAML/JSON file or directory'))
     .option('--mesh <file>', 'mesh config')
     .option('--workloads <file>', 'workload inventory (labels, IPs) for events without envelope labels')
-    .option('--store <path>', `read events from the DuckDB store (default file ${DEFAULT_STORE_PATH})`)
-    .option('--limit <n>', 'maximum events read from the store', '100000')
+    .option('--store <path>', `read events from the DuckDB store (default file ${DEFAULT_STORE_PATH}): all of them, newest first, in pages`)
+    .option('--limit <n>', 'read only the newest N events from the store (default: all)')
     .option('--json', 'NDJSON findings on stdout, summary on stderr')
-    .action(async (files: string[], opts: Common & { store?: string; limit: string }) => {
-      const limit = Number(opts.limit)
-      if (!Number.isInteger(limit) || limit < 1) throw new EnvoyAuditError('EA_USAGE', '--limit must be a positive integer')
+    .action(async (files: string[], opts: Common & { store?: string; limit?: string }) => {
+      const limit = limitOption(opts.limit)
       if (files.length === 0 && opts.store === undefined) throw new EnvoyAuditError('EA_USAGE', 'give event files or --store PATH')
+      refusePolicyPathsAsInputs(files, 'an NDJSON events file')
       const set = loadPolicies(requirePolicies(opts))
       assertNoIssues(set)
       const inv = inventory(opts)
       const ctx = { set, evaluator: compilePolicies(set, mesh(opts)), ...(inv === undefined ? {} : { inventory: inv }) }
       const bad = { count: 0 }
       const stats: CheckStats = { events: 0, checked: 0, agree: 0, gaps: 0, drift: 0, skipped: {} }
-      for await (const batch of allEvents(files, opts.store, limit, bad)) {
+      const read = opts.store === undefined ? undefined : await openStoreRead(opts.store, limit)
+      for await (const batch of allEvents(files, read, bad)) {
         const lines: string[] = []
         for (const e of batch) {
           const r = checkEvent(e, ctx, stats)
@@ -161,14 +157,16 @@ export function registerPolicy(program: Command): void {
         }
         if (lines.length > 0) process.stdout.write(lines.join('\n') + '\n')
       }
-      if (opts.json === true) process.stderr.write(`${JSON.stringify({ summary: { ...stats, unreadableLines: bad.count } })}\n`)
-      else process.stdout.write(`checked ${stats.checked} of ${stats.events} events: ${stats.agree} agree, ${stats.gaps} enforcement gaps, ${stats.drift} drift; skipped ${JSON.stringify(stats.skipped)}${bad.count > 0 ? `; ${bad.count} unreadable lines` : ''}\n`)
+      const storeRead = read === undefined ? {} : { store: { path: read.path, events: read.total, read: read.read } }
+      if (opts.json === true) process.stderr.write(`${JSON.stringify({ summary: { ...stats, unreadableLines: bad.count, ...storeRead } })}\n`)
+      else process.stdout.write(`checked ${stats.checked} of ${stats.events} events${read === undefined ? '' : ` (${describeRead(read)})`}: ${stats.agree} agree, ${stats.gaps} enforcement gaps, ${stats.drift} drift; skipped ${JSON.stringify(stats.skipped)}${bad.count > 0 ? `; ${bad.count} unreadable lines` : ''}\n`)
+      if (read !== undefined && read.read < read.total) process.stderr.write(`envoy-audit policy check: read ${describeRead(read)}; older events were not checked\n`)
     })
 
   policy
     .command('lint')
     .description('flag the documented AuthorizationPolicy/PeerAuthentication mistakes (codes POL001-POL020)')
-    .option('--policies <paths...>', 'policy YAML/JSON files or directories')
+    .addOption(policiesOption('policy YAML/JSON file or directory'))
     .option('--mesh <file>', 'mesh config')
     .option('--workloads <file>', 'workload inventory: enables selector/namespace/service-account/port checks')
     .option('--fail-on <severity>', `exit 1 when a finding is at least this severe (${SEVERITIES.join('|')}|none)`, 'high')
@@ -187,28 +185,33 @@ export function registerPolicy(program: Command): void {
     .command('recommend')
     .description('least-privilege ALLOW policies (and STRICT PeerAuthentication) from observed mTLS traffic, as YAML')
     .argument('[files...]', 'NDJSON canonical events (- for stdin)')
-    .option('--store <path>', 'read events from the DuckDB store')
-    .option('--limit <n>', 'maximum events read from the store', '100000')
+    .option('--store <path>', 'read events from the DuckDB store: all of them, newest first, in pages')
+    .option('--limit <n>', 'read only the newest N events from the store (default: all)')
     .option('--namespace <ns>', 'only workloads in this namespace')
     .option('--mesh <file>', 'mesh config (path normalization mode)')
     .option('--workloads <file>', 'workload inventory (labels, IPs) for events without envelope labels')
     .option('-o, --output <file>', 'write the YAML here instead of stdout')
-    .action(async (files: string[], opts: Common & { store?: string; limit: string; namespace?: string; output?: string }) => {
-      const limit = Number(opts.limit)
-      if (!Number.isInteger(limit) || limit < 1) throw new EnvoyAuditError('EA_USAGE', '--limit must be a positive integer')
+    .action(async (files: string[], opts: Common & { store?: string; limit?: string; namespace?: string; output?: string }) => {
+      const limit = limitOption(opts.limit)
       if (files.length === 0 && opts.store === undefined) throw new EnvoyAuditError('EA_USAGE', 'give event files or --store PATH')
       const bad = { count: 0 }
       const inv = inventory(opts)
-      const flows: ObservedFlow[] = []
+      // Distinct flows only: a busy store repeats the same few thousand, and memory must not grow per event.
+      const flows = new DistinctFlows()
       const unattributed: Record<string, number> = {}
-      for await (const batch of allEvents(files, opts.store, limit, bad)) {
+      const read = opts.store === undefined ? undefined : await openStoreRead(opts.store, limit)
+      for await (const batch of allEvents(files, read, bad)) {
         const r = flowsFromEvents(batch, { inventory: inv })
-        flows.push(...r.flows)
+        flows.add(r.flows)
         for (const [k, n] of Object.entries(r.unattributed)) unattributed[k] = (unattributed[k] ?? 0) + n
       }
-      const rec = recommendPolicies(flows, mesh(opts), opts.namespace === undefined ? {} : { namespace: opts.namespace })
+      const rec = recommendPolicies(flows.values(), mesh(opts), opts.namespace === undefined ? {} : { namespace: opts.namespace })
       for (const [why, n] of Object.entries(unattributed)) rec.notes.push(`${n} inbound events not used: ${why}`)
       if (bad.count > 0) rec.notes.push(`${bad.count} unreadable input lines`)
+      if (read !== undefined) {
+        rec.notes.unshift(`learnt from ${describeRead(read)}`)
+        if (read.read < read.total) process.stderr.write(`envoy-audit policy recommend: read ${describeRead(read)}; traffic only in older events is not allowed by these policies\n`)
+      }
       const yaml = recommendationYaml(rec)
       if (opts.output !== undefined) {
         try {

@@ -77,6 +77,31 @@ export function flowsFromEvents(events: Iterable<AuditEvent>, ctx: { inventory?:
   return { flows, unattributed }
 }
 
+/**
+ * Observed flows without repeats: what recommendPolicies reads of them is sets (paths, principals,
+ * ports, whether all were mTLS), so one copy per distinct flow gives the same policies, and memory grows
+ * with the distinct flows of the traffic instead of with its events.
+ */
+export class DistinctFlows {
+  private readonly byKey = new Map<string, ObservedFlow>()
+
+  add(flows: Iterable<ObservedFlow>): void {
+    for (const f of flows) {
+      const labels = Object.entries(f.labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      const key = JSON.stringify([f.namespace, labels, f.principal, f.mtls, f.port, f.protocol, f.method ?? null, f.path ?? null, f.denied])
+      if (!this.byKey.has(key)) this.byKey.set(key, f)
+    }
+  }
+
+  get size(): number {
+    return this.byKey.size
+  }
+
+  values(): ObservedFlow[] {
+    return [...this.byKey.values()]
+  }
+}
+
 interface WorkloadTraffic {
   namespace: string
   selector: Record<string, string>

@@ -2,7 +2,7 @@
  * The `policy` commands through the real CLI entry point: exit codes, NDJSON shapes, and the
  * parse → check / recommend chain on real public lines (sources in test/detect/fixtures.ts).
  */
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Command } from 'commander'
@@ -131,4 +131,42 @@ describe('parsed events → policy check / recommend', () => {
     expect(r.code).toBe(0)
     expect(JSON.parse(r.stderr.trim())).toMatchObject({ summary: { events: 2, drift: 1 } })
   })
+  test('check --policies DIR events.ndjson, as docs/policy.md writes it: the flag takes one path, so the file stays an input', async () => {
+    const events = await parsedEvents()
+    const policyDir = join(dir, 'policies')
+    mkdirSync(policyDir, { recursive: true })
+    writeFileSync(join(policyDir, 'allow-all.yaml'), 'apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: { name: all, namespace: kubeflow }\nspec: { rules: [{}] }\n')
+    const r = await runCli(['policy', 'check', '--policies', policyDir, events, '--workloads', inventory, '--json'])
+    expect(r.code).toBe(0)
+    expect(JSON.parse(r.stderr.trim())).toMatchObject({ summary: { events: 2, checked: 2, drift: 1 } })
+    // Repeated for more than one path; the old variadic habit (two paths after one flag) is refused, naming the path.
+    const lintTwo = await policyCli(['lint', '--policies', policyDir, '--policies', SEED_000, '--json', '--fail-on', 'none'])
+    expect(lintTwo.stdout).toContain('seed-000.yaml')
+    const old = await policyCli(['check', '--policies', SEED_000, policyDir, events])
+    expect([old.code, old.stderr]).toEqual([2, expect.stringContaining(`"${policyDir}" looks like a policy folder, not an NDJSON events file`)])
+  })
+  test('check and recommend --store read every event, past the old silent 100,000 cut, and --limit says what it left out', async () => {
+    const path = join(dir, 'big.duckdb')
+    const store = await openDuckDbStore(path, { callTables: false })
+    try {
+      await store.writeEvents(parsed())
+      // 100,000 copies under new ids and times, written by SQL: the pipeline would take minutes here.
+      await store.sql(`INSERT INTO events SELECT e.* REPLACE (e.id || '-' || t.i AS id, e.ts + to_seconds(t.i) AS ts) FROM events e, range(50000) t(i)`)
+    } finally {
+      await store.close()
+    }
+    const policies = file('allow-all-big.yaml', 'apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: { name: all, namespace: kubeflow }\nspec: { rules: [{}] }\n')
+    const all = await policyCli(['check', '--policies', policies, '--workloads', inventory, '--store', path, '--json'])
+    expect(all.code).toBe(0)
+    expect(JSON.parse(all.stderr.trim())).toMatchObject({ summary: { events: 100_002, store: { path, events: 100_002, read: 100_002 } } })
+    const some = await policyCli(['check', '--policies', policies, '--workloads', inventory, '--store', path, '--limit', '5'])
+    expect(some.stdout).toContain(`checked 5 of 5 events (the newest 5 of 100,002 events of ${path} (--limit 5))`)
+    expect(some.stderr).toBe(`envoy-audit policy check: read the newest 5 of 100,002 events of ${path} (--limit 5); older events were not checked\n`)
+    const out = join(dir, 'big-recommended.yaml')
+    const rec = await policyCli(['recommend', '--workloads', inventory, '--store', path, '-o', out])
+    expect([rec.code, rec.stderr]).toEqual([0, ''])
+    expect(readFileSync(out, 'utf8').split('\n')[0]).toBe(`# learnt from all 100,002 events of ${path}`)
+    const bad = await policyCli(['recommend', '--store', path, '--limit', '0'])
+    expect([bad.code, bad.stderr]).toEqual([2, expect.stringContaining('--limit must be a positive integer, got "0"')])
+  }, 300_000)
 })

@@ -83,6 +83,18 @@ describe('wired into the commands', () => {
     expect(bad.code).not.toBe(0)
     expect(bad.stderr).toMatch(/--mesh: cannot read mesh config/)
   })
+  test('parse --policies PATH INPUT: the flag takes one path (repeatable), so the input after it stays an input', async () => {
+    const input = join(dir, 'in-after.log')
+    writeFileSync(input, `${RBAC_DENIED_PLAINTEXT_LINE}\n${MTLS_INBOUND_LINE}\n`)
+    const r = await runCli(['parse', '--policies', allowAll, '--workloads', workloads, input])
+    expect([r.code, r.stderr]).toEqual([0, expect.stringContaining('2 events')])
+    const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l))
+    expect(events.map((e) => (e.audit.finding_codes ?? []).includes('policy_violation'))).toEqual([true, false])
+    // Two policy paths the old variadic way: the second one is refused as an input, not read as log lines.
+    const twice = await runCli(['parse', '--policies', allowAll, allowAll, input])
+    expect([twice.code, twice.stdout]).toEqual([2, ''])
+    expect(twice.stderr).toContain(`"${allowAll}" looks like a policy file, not an access log: --policies takes one path, repeat it for each`)
+  })
   test('run with policy.policies: a file source through the service writes the finding', async () => {
     const input = join(dir, 'svc.log')
     writeFileSync(input, `${RBAC_DENIED_PLAINTEXT_LINE}\n`)

@@ -12,7 +12,7 @@ import { compilePolicies } from '../../src/policy/evaluator.js'
 import { inventoryFrom } from '../../src/policy/inventory.js'
 import { addManifestText, emptyPolicySet } from '../../src/policy/loader.js'
 import { meshConfigFrom } from '../../src/policy/mesh-config.js'
-import { flowsFromEvents, generalisePath, recommendationYaml, recommendPolicies, type ObservedFlow } from '../../src/policy/recommend.js'
+import { DistinctFlows, flowsFromEvents, generalisePath, recommendationYaml, recommendPolicies, type ObservedFlow } from '../../src/policy/recommend.js'
 import { normalizePath } from '../../src/policy/path.js'
 import { parseRequest } from '../../src/policy/request.js'
 import { MTLS_INBOUND_LINE } from '../detect/fixtures.js'
@@ -96,6 +96,29 @@ describe('recommended policies allow every legitimate flow and deny everything e
         flows.forEach((f, i) => {
           expect({ flow: f, verdict: got[i] }).toEqual({ flow: f, verdict: legit(f) ? 'ALLOW' : 'DENY' })
         })
+      }),
+      { numRuns: 200 },
+    )
+  })
+
+  test('property: keeping one copy per distinct flow (as recommend --store does, for bounded memory) gives the same policies', () => {
+    fc.assert(
+      fc.property(fc.array(flowArb, { minLength: 5, maxLength: 40 }), fc.array(fc.nat(), { minLength: 1, maxLength: 120 }), (flows, picks) => {
+        // Traffic repeats flows many times, in any order, with labels in any key order, and the same
+        // request is sometimes allowed and sometimes denied (the twins a sloppy key would merge).
+        const repeated = picks.map((i) => {
+          const f = flows[i % flows.length]!
+          if (i % 3 === 0) return { ...f, denied: !f.denied }
+          return i % 2 === 0 ? f : { ...f, labels: Object.fromEntries(Object.entries(f.labels).reverse()) }
+        })
+        const distinct = new DistinctFlows()
+        distinct.add(repeated)
+        distinct.add(repeated.slice().reverse())
+        expect(distinct.size).toBeLessThanOrEqual(2 * flows.length)
+        const all = recommendPolicies(repeated, mesh)
+        const few = recommendPolicies(distinct.values(), mesh)
+        expect(recommendationYaml({ objects: few.objects, notes: [] })).toBe(recommendationYaml({ objects: all.objects, notes: [] }))
+        expect([...new Set(few.notes)].sort()).toEqual([...new Set(all.notes)].sort())
       }),
       { numRuns: 200 },
     )
