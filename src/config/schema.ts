@@ -42,7 +42,12 @@ const sinkSchema = z
   .object({
     kind: z.enum(['opensearch', 'embedded', 'ndjson']).default('embedded'),
     opensearch: z
-      .object({ connection: connectionConfigSchema, sink: sinkConfigSchema.default(sinkConfigSchema.parse({})) })
+      .object({
+        connection: connectionConfigSchema,
+        sink: sinkConfigSchema.default(sinkConfigSchema.parse({})),
+        /** `run` refuses to start when setup's index templates are missing (EA_SINK_NOT_SET_UP); false only warns. */
+        requireSetup: z.boolean().default(true),
+      })
       .strict()
       .optional(),
     embedded: duckDbStoreConfigSchema.default(duckDbStoreConfigSchema.parse({})),

@@ -72,6 +72,7 @@ export function buildService(config: EnvoyAuditConfig, deps: ServiceDeps): Servi
       config: config.sink.opensearch.sink,
       connection: withEnvCredentials(config.sink.opensearch.connection, deps.env ?? process.env),
       logger: { warn: (o, m) => logger.warn(o, m) },
+      requireTemplates: config.sink.opensearch.requireSetup,
     })
     metrics.addStats('opensearch', { stats: () => ({ ...os.stats }) }, 'OpenSearch sink')
     primary = os

@@ -83,7 +83,7 @@ export async function main(): Promise<Record<string, unknown>> {
       const config = merge(
         {
           source: { kind: 'kafka', kafka: { brokers, topics: ['envoy'], groupId: `bench-${processes}`, fromBeginning: true, maxWaitTimeMs: 100 } },
-          sink: { kind: 'opensearch', opensearch: { connection: { node: `http://127.0.0.1:${os.port}` }, sink: {} } },
+          sink: { kind: 'opensearch', opensearch: { connection: { node: `http://127.0.0.1:${os.port}` }, sink: {}, requireSetup: false } },
           deadLetter: { kind: 'file', path: join(dir, `dlq-${processes}.ndjson`) },
           service: { enabled: false },
           log: { level: 'warn' },

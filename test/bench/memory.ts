@@ -52,7 +52,7 @@ export async function main(): Promise<Record<string, unknown>> {
   os.faults.failRequests(/^POST \/_bulk$/, 503, Number.MAX_SAFE_INTEGER)
   const config = (topic: string) => ({
     source: { kind: 'kafka', kafka: { brokers, topics: [topic], groupId: `bench-mem-${topic}`, fromBeginning: true, maxWaitTimeMs: 100, ...SOURCE_OVERRIDES } },
-    sink: { kind: 'opensearch', opensearch: { connection: { node: `http://127.0.0.1:${os.port}` }, sink: {} } },
+    sink: { kind: 'opensearch', opensearch: { connection: { node: `http://127.0.0.1:${os.port}` }, sink: {}, requireSetup: false } },
     deadLetter: { kind: 'file', path: join(dir, `dlq-${topic}.ndjson`) },
     service: { enabled: false },
     log: { level: 'error' },

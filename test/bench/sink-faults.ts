@@ -86,7 +86,7 @@ const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0)
 function serviceConfig(brokers: string[], osPort: number, topic: string, groupId: string, dir: string): Record<string, unknown> {
   return {
     source: { kind: 'kafka', kafka: { brokers, topics: [topic], groupId, fromBeginning: true, maxWaitTimeMs: 100 } },
-    sink: { kind: 'opensearch', opensearch: { connection: { node: `http://127.0.0.1:${osPort}` }, sink: {} } },
+    sink: { kind: 'opensearch', opensearch: { connection: { node: `http://127.0.0.1:${osPort}` }, sink: {}, requireSetup: false } },
     deadLetter: { kind: 'file', path: join(dir, `dlq-${groupId}.ndjson`) },
     service: { enabled: false },
     log: { level: 'error' },

@@ -5,6 +5,7 @@
  * supervisor (Kubernetes, systemd): it would sit there, alive in the process table, indexing nothing.
  */
 import { spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
@@ -13,6 +14,8 @@ import { stringify } from 'yaml'
 import { expect, test } from 'vitest'
 import { REPO_ROOT } from '../helpers/cli.js'
 import { startKafkaBroker } from '../support/kafka-broker/index.js'
+import { TestOpenSearch } from '../support/opensearch-server/index.js'
+import { describeOpenSearch, opensearchUrl } from '../helpers/real-servers.js'
 
 test('a fatal error while stdin is still open: the error is printed and the process exits 1 within seconds', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'ea-run-exit-'))
@@ -112,3 +115,49 @@ test('Kafka unreachable at startup: exits 1 within source.kafka.startupTimeoutMs
   expect(printedAt).toBeLessThan(15_000)
   expect(r.exitAt - printedAt).toBeLessThan(1_500)
 }, 60_000)
+
+/** `run` reading one access-log line from stdin into OpenSearch at `node`, with unique aliases. */
+function stdinToOpenSearch(node: string, prefix: string, dir: string, extra: Record<string, unknown> = {}): object {
+  return {
+    source: { kind: 'stdin', file: { lingerMs: 50 } },
+    sink: { kind: 'opensearch', opensearch: { connection: { node }, sink: { eventsAlias: `${prefix}-events`, findingsAlias: `${prefix}-findings` }, ...extra } },
+    deadLetter: { kind: 'file', path: join(dir, 'dlq.ndjson') },
+    integrity: { enabled: false },
+    service: quietService,
+    log: { level: 'warn' },
+  }
+}
+
+test('run before setup (test server): refuses to start, exit 1, "run envoy-audit setup first", nothing written', async () => {
+  const os = await TestOpenSearch.start()
+  try {
+    const dir = mkdtempSync(join(tmpdir(), 'ea-run-nosetup-'))
+    const r = await runTimed(stdinToOpenSearch(os.url, 'ea-nosetup', dir))
+    expect(r.stderr).toMatch(/envoy-audit: opensearch sink: no index template ea-nosetup-events-template, ea-nosetup-findings-template: run envoy-audit setup first .*sink\.opensearch\.requireSetup: false \[EA_SINK_NOT_SET_UP\]/)
+    expect(r.code).toBe(1)
+    expect(os.requests.filter((q) => q.path.includes('_bulk'))).toEqual([])
+    expect(r.stderr).not.toMatch(/handles still open/)
+  } finally {
+    await os.close()
+  }
+}, 60_000)
+
+describeOpenSearch('run before setup', () => {
+  test('refuses to start on the real node and creates no index; with requireSetup: false it starts (and warns)', async () => {
+    const prefix = `ea-nosetup-${randomBytes(4).toString('hex')}`
+    const dir = mkdtempSync(join(tmpdir(), 'ea-run-nosetup-'))
+    try {
+      const r = await runTimed(stdinToOpenSearch(opensearchUrl!, prefix, dir))
+      expect(r.stderr).toContain(`no index template ${prefix}-events-template, ${prefix}-findings-template: run envoy-audit setup first`)
+      expect(r.stderr).toContain('[EA_SINK_NOT_SET_UP]')
+      expect(r.code).toBe(1)
+      expect(await (await fetch(`${opensearchUrl}/_cat/indices/${prefix}-*?format=json`)).json()).toEqual([])
+
+      const accepted = await runTimed(stdinToOpenSearch(opensearchUrl!, prefix, dir, { requireSetup: false }))
+      expect(accepted.code).toBe(0)
+      expect(accepted.stderr).toContain(`no index template ${prefix}-events-template; run envoy-audit setup first`)
+    } finally {
+      await fetch(`${opensearchUrl}/${prefix}-*`, { method: 'DELETE' })
+    }
+  }, 90_000)
+})

@@ -100,7 +100,8 @@ export async function runOutageDrill(opts: OutageOptions): Promise<OutageReport>
           commitIntervalMs: 50, sessionTimeoutMs: 6000, heartbeatIntervalMs: 500, batchMaxRecords: 200,
         },
       },
-      sink: { kind: 'opensearch', opensearch: { connection: { node: os.url, requestTimeoutMs: 2000 }, sink: { flushIntervalMs: 10, retry: { initialMs: 20, maxMs: 500 } } } },
+      // No setup on the test server: this drill is about delivery, so run is told to start without its templates.
+      sink: { kind: 'opensearch', opensearch: { connection: { node: os.url, requestTimeoutMs: 2000 }, sink: { flushIntervalMs: 10, retry: { initialMs: 20, maxMs: 500 } }, requireSetup: false } },
       deadLetter: { kind: 'kafka', topic: 'envoy-dlq' },
       // Short: a stop that hangs should cost the drill seconds, not half a minute.
       service: { enabled: false, shutdownTimeoutSeconds: 5 },

@@ -2,6 +2,10 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { stringify } from 'yaml'
 import { REPO_ROOT } from './cli.js'
+import { createOpenSearchClient } from '../../src/sinks/opensearch/client.js'
+import { loadConnectionConfig } from '../../src/sinks/opensearch/config.js'
+import { loadLifecycleConfig } from '../../src/lifecycle/config.js'
+import { runSetup } from '../../src/lifecycle/setup.js'
 
 export interface ServiceProcess {
   child: ChildProcess
@@ -35,5 +39,15 @@ export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs:
   while (!(await cond())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
     await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
+/** `envoy-audit setup` with the default aliases on the OpenSearch at `url` (run refuses to start without it). */
+export async function setupOpenSearch(url: string): Promise<void> {
+  const client = await createOpenSearchClient(loadConnectionConfig({ node: url }))
+  try {
+    await runSetup(client, loadLifecycleConfig({ replicas: 0 }))
+  } finally {
+    await client.close()
   }
 }

@@ -37,7 +37,8 @@ describeKafkaAndOpenSearch('envoy-audit run', () => {
     const svc = startService(
       {
         source: { kind: 'kafka', kafka: { brokers, topics: [topic], groupId: `${topic}-g`, fromBeginning: true } },
-        sink: { kind: 'opensearch', opensearch: { connection, sink: { eventsAlias: alias, findingsAlias: `${alias}-findings` } } },
+        // No setup here (it is about the stack's delivery): run is told to start without setup's templates.
+        sink: { kind: 'opensearch', opensearch: { connection, sink: { eventsAlias: alias, findingsAlias: `${alias}-findings` }, requireSetup: false } },
         deadLetter: { kind: 'kafka', topic: `${topic}-dlq` },
         service: { enabled: false },
       },

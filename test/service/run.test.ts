@@ -11,7 +11,7 @@ import { Kafka, logLevel } from 'kafkajs'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { startKafkaBroker, type KafkaTestBroker } from '../support/kafka-broker/index.js'
 import { TestOpenSearch } from '../support/opensearch-server/index.js'
-import { startService, waitFor } from '../helpers/service-process.js'
+import { setupOpenSearch, startService, waitFor } from '../helpers/service-process.js'
 import { deriveEventId } from '../../src/pipeline/event-id.js'
 
 const GOOD = (i: number) =>
@@ -42,6 +42,8 @@ describe('envoy-audit run (kafka → opensearch), graceful shutdown', () => {
     broker.createTopic('envoy', 2)
     broker.createTopic('envoy-dlq', 1)
     os = await TestOpenSearch.start()
+    // As an operator would: run refuses to start without setup's index templates.
+    await setupOpenSearch(os.url)
   })
   afterAll(async () => {
     await os?.close()

@@ -12,7 +12,7 @@ import { Kafka, logLevel } from 'kafkajs'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { startKafkaBroker, type KafkaTestBroker } from '../support/kafka-broker/index.js'
 import { TestOpenSearch } from '../support/opensearch-server/index.js'
-import { startService, waitFor } from '../helpers/service-process.js'
+import { setupOpenSearch, startService, waitFor } from '../helpers/service-process.js'
 import { validateConfig } from '../../src/config/schema.js'
 import { transportWarnings } from '../../src/service/service.js'
 
@@ -94,6 +94,7 @@ describe('no configured secret in the service logs', () => {
     // Below the ephemeral range: while it is stopped, a client reconnecting to a port in that range
     // can connect to itself (TCP simultaneous open) and keep the port from being listened on again.
     os = await TestOpenSearch.start({ port: 20_000 + (process.pid % 10_000) })
+    await setupOpenSearch(os.url)
     const kafka = new Kafka({ brokers: broker.brokers, logLevel: logLevel.NOTHING, sasl: { mechanism: 'plain', username: KAFKA_USER, password: KAFKA_PW } })
     const producer = kafka.producer()
     await producer.connect()

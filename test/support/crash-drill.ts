@@ -97,7 +97,8 @@ export async function runCrashDrill(opts: DrillOptions): Promise<DrillReport> {
           batchMaxRecords: 100,
         },
       },
-      sink: { kind: 'opensearch', opensearch: { connection: { node: os.url }, sink: { flushIntervalMs: 10, retry: { initialMs: 10, maxMs: 200 } } } },
+      // No setup on the test server: this drill is about delivery, so run is told to start without its templates.
+      sink: { kind: 'opensearch', opensearch: { connection: { node: os.url }, sink: { flushIntervalMs: 10, retry: { initialMs: 10, maxMs: 200 } }, requireSetup: false } },
       deadLetter: { kind: 'kafka', topic: 'envoy-dlq' },
       integrity: { keyFile, requireKey: true },
       service: { enabled: false },

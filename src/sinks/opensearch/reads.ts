@@ -1,6 +1,6 @@
 /**
- * The two reads the sink makes besides bulk: a realtime multi-get of documents it must not write (to
- * tell a replay from a late event), and, at start, whether setup's index templates are there.
+ * The read the sink makes besides bulk: a realtime multi-get of documents it must not write (to tell a
+ * replay from a late event). Whether setup's index templates are there is checked at start (setup-check.ts).
  */
 import type { Client } from '@opensearch-project/opensearch'
 
@@ -16,22 +16,4 @@ export async function realtimeGet(client: Client, targets: readonly { index: str
   const docs = (response.body as { docs?: MgetDoc[] }).docs
   if (!Array.isArray(docs) || docs.length !== targets.length) throw new Error(`mget response has ${docs?.length ?? 0} docs for ${targets.length} ids`)
   return docs
-}
-
-/**
- * The aliases whose index template (`<alias>-template`, as setup names it) is missing. Best effort: a
- * writer role may not read templates and an unreachable cluster is the retry loop's business, so any
- * failure answers "none missing"; bounded to 5 s.
- */
-export async function missingTemplates(client: Client, aliases: readonly string[]): Promise<string[]> {
-  const missing: string[] = []
-  try {
-    for (const alias of aliases) {
-      const res = await client.indices.existsIndexTemplate({ name: `${alias}-template` }, { requestTimeout: 5_000 })
-      if (res.body === false) missing.push(alias)
-    }
-  } catch {
-    return []
-  }
-  return missing
 }

@@ -24,7 +24,7 @@ import type { ConnectionConfig, SinkConfig } from './config.js'
 import { BulkOpBuilder } from './documents.js'
 import { OutageGate } from './outage.js'
 import { planWrite } from './plan.js'
-import { missingTemplates } from './reads.js'
+import { checkSetupTemplates } from './setup-check.js'
 import { sendChunk, type ChunkOutcome, type PendingOp, type RequestContext, type SinkStats, type WriteTracker } from './requests.js'
 
 export type { SinkStats } from './requests.js'
@@ -44,6 +44,10 @@ export interface OpenSearchSinkOptions {
   random?: () => number
   /** The clock the time window is checked against (tests). */
   now?: () => number
+  /** Refuse to start when setup's index templates are missing (EA_SINK_NOT_SET_UP); else only warn. */
+  requireTemplates?: boolean
+  /** Called with the client at start(), before any request (the service observes it for health and metrics). */
+  onClient?: (client: Client) => void
 }
 
 export class OpenSearchSink implements Sink {
@@ -94,15 +98,9 @@ export class OpenSearchSink implements Sink {
       if (this.options.connection === undefined) throw new EnvoyAuditError('EA_CONFIG_INVALID', 'opensearch: a client or a connection is required')
       this.client = await createOpenSearchClient(this.options.connection, { maxRetries: 0 })
     }
-    await this.checkTemplates()
-  }
-
-  /** Without setup's templates the period indices would get dynamic mappings and no alias: readers would not see them. */
-  private async checkTemplates(): Promise<void> {
-    const c = this.options.config
-    for (const alias of await missingTemplates(this.client!, c.writeFindings ? [c.eventsAlias, c.findingsAlias] : [c.eventsAlias])) {
-      this.options.logger?.warn({ alias }, `opensearch sink: no index template ${alias}-template; run envoy-audit setup first, or the ${alias}-<period> indices get dynamic mappings and no ${alias} alias to read them through`)
-    }
+    this.options.onClient?.(this.client)
+    // Without setup's templates the period indices would get dynamic mappings and no alias (setup-check.ts).
+    await checkSetupTemplates(this.client, this.options.config, { require: this.options.requireTemplates ?? false, ...(this.options.logger !== undefined ? { logger: this.options.logger } : {}) })
   }
 
   write(events: AuditEvent[]): Promise<SinkWriteResult> {
