@@ -4,7 +4,7 @@
  */
 export interface AuditEvent {
   /**
-   * Request start (Envoy START_TIME), ISO 8601 UTC. Never the collector time.
+   * Request start (Envoy START_TIME), ISO 8601 UTC. Only a record that logs no start time gets another time, named by audit.time_source.
    */
   "@timestamp": string;
   event: EventFields;
@@ -22,7 +22,7 @@ export interface AuditEvent {
 }
 export interface EventFields {
   /**
-   * Deterministic id derived from the source coordinates and the raw bytes; the OpenSearch _id.
+   * Deterministic id derived from the access-log line and the workload (namespace, pod, container) that emitted it, never from where it was read (src/pipeline/event-id.ts); the OpenSearch _id.
    */
   id: string;
   kind: "event";
@@ -43,6 +43,10 @@ export interface EventFields {
    */
   original?: string;
   ingested?: string;
+  /**
+   * When envoy-audit read the record. Set only on a record that logs no request start time (audit.time_source); left out of audit.hash, like event.ingested.
+   */
+  created?: string;
 }
 export interface NetworkFields {
   /**
@@ -179,6 +183,10 @@ export interface KubernetesFields {
 }
 export interface AuditFields {
   source?: AuditSourceFields;
+  /**
+   * Set only when the record logs no request start time: @timestamp is then the time its log envelope gives (CRI, Docker, Fluent Bit, Vector) or, without one, the time envoy-audit read it, and AU-3 'when' is missing.
+   */
+  time_source?: "envelope" | "ingest";
   au3?: Au3Fields;
   findings?: Finding[];
   /**
@@ -224,9 +232,13 @@ export interface Finding {
 }
 
 /**
- * A record that could not become an indexed event: why, and the original bytes so it can be replayed. raw holds the bytes when they are valid UTF-8; raw_base64 otherwise.
+ * A record that could not become an indexed event: why, and the original bytes so it can be replayed. raw holds the bytes when they are valid UTF-8; raw_base64 otherwise. A joined CRI line also carries the partial records it was made of in parts.
  */
 export interface DeadLetter {
+  /**
+   * Deterministic dead-letter id: SHA-256 over the reason and the bytes of every record the dead letter holds (parts, then raw), never where they were read; 22 base64url characters. A replay of the same bad record gets the same id: it is the Kafka message key on the dead-letter topic and the primary key of the embedded store's dead_letters table.
+   */
+  id: string;
   /**
    * Stable error code from src/errors.ts, e.g. EA_PARSE_NOT_ACCESS_LOG.
    */
@@ -235,16 +247,25 @@ export interface DeadLetter {
   stage: "parse" | "transform" | "sink";
   raw?: string;
   raw_base64?: string;
+  /**
+   * The CRI partial (P) records this record completed, oldest first, each with its own bytes and source. Present when a joined line could not become an event: the records read were parts[0], ..., parts[n-1], then raw.
+   */
+  parts?: DeadLetterPart[];
   event_id?: string;
   source: DeadLetterSource;
   headers?: {
     [k: string]: string | undefined;
   };
   /**
-   * Values replaced by redaction in raw/raw_base64, message and headers; when present, raw is no longer byte-identical to the record read.
+   * Values replaced by redaction in raw/raw_base64, parts, message and headers; when present, raw is no longer byte-identical to the record read.
    */
   redacted?: number;
   at: string;
+}
+export interface DeadLetterPart {
+  raw?: string;
+  raw_base64?: string;
+  source: DeadLetterSource;
 }
 export interface DeadLetterSource {
   kind?: "file" | "stdin" | "kafka";

@@ -17,7 +17,8 @@ const serializer = (): Serializer<AuditEvent> => (storedSerializer ??= compileEv
 
 /**
  * The hash of a stored event: SHA-256 of the event as the schema serializer writes it, without
- * audit.hash itself and without event.ingested (collector time, different on every replay). The
+ * audit.hash itself and without event.ingested and event.created (collector times, different on every
+ * replay). The
  * serializer emits keys in schema order whatever the object's key order, so re-serializing the parsed
  * stored JSON reproduces the bytes that were hashed; hashing its output rather than a second canonical
  * form costs one serialization instead of three passes. Tied to the schema version that wrote it.
@@ -37,11 +38,14 @@ export function legacyHashStoredEvent(eventJson: string): string {
   return hashParsed(eventJson, legacySerializer)
 }
 
-/** Parses stored JSON, drops the two fields the hash leaves out, and hashes it as `serialize` writes it. */
+/** Parses stored JSON, drops the fields the hash leaves out, and hashes it as `serialize` writes it. */
 function hashParsed(eventJson: string, serialize: Serializer<AuditEvent>): string {
   const doc = JSON.parse(eventJson) as AuditEvent
   if (doc.audit !== undefined) delete doc.audit.hash
-  if (doc.event !== undefined) delete doc.event.ingested
+  if (doc.event !== undefined) {
+    delete doc.event.ingested
+    delete doc.event.created
+  }
   return createHash('sha256').update(serialize(doc)).digest('hex')
 }
 
@@ -71,18 +75,21 @@ type WithStored = AuditEvent & { [STORED]?: Stored | undefined }
 export function hashAndSerialize(event: AuditEvent, serialize: Serializer<AuditEvent>): Stored {
   const saved = event.audit.hash
   const ingested = event.event.ingested
+  const created = event.event.created
   delete event.audit.hash
   delete event.event.ingested
+  delete event.event.created
   let unhashed: string
   try {
     unhashed = serialize(event)
   } finally {
     if (saved !== undefined) event.audit.hash = saved
     if (ingested !== undefined) event.event.ingested = ingested
+    if (created !== undefined) event.event.created = created
   }
   const hash = createHash('sha256').update(unhashed).digest('hex')
-  // Only when the trick is exact: no event.ingested (it would have to be spliced in too) and the shape ends in audit.
-  if (ingested !== undefined || !unhashed.endsWith('}}')) return { hash, json: '', bytes: 0 }
+  // Only when the trick is exact: no collector time (it would have to be spliced in too) and the shape ends in audit.
+  if (ingested !== undefined || created !== undefined || !unhashed.endsWith('}}')) return { hash, json: '', bytes: 0 }
   // UTF-8 length taken here, where the string is flat (hashing flattened it); measuring the spliced
   // string later would flatten a copy of it just to count. The splice adds ASCII only.
   const tail = `,"hash":"${hash}"}}`

@@ -51,18 +51,39 @@ type Direction = 'inbound' | 'outbound' | 'ingress' | 'egress' | 'unknown'
 export interface BuildContext {
   record: RawRecord
   format: string
+  /** The access-log line, envelope and CRI framing removed: the event's original and its id's content. */
   original: string
   kube: KubeMeta | undefined
+  /** When the record was read. */
+  now: Date
+  /** The envelope's time for the record (CRI, Docker, Fluent Bit, Vector), normalised. */
+  envTime?: string
+  /** The format logs no start time at all (a text line without its `[START_TIME] ` prefix). */
+  untimed?: boolean
 }
 
 export type BuildResult = { event: AuditEvent } | { code: 'EA_PARSE_BAD_TIMESTAMP'; message: string }
 
-export function buildEvent(f: RawFields, ctx: BuildContext): BuildResult {
+/**
+ * A line that logs no start time is still an access record: it becomes an event whose @timestamp is the
+ * envelope's time, or the time it was read, named by audit.time_source, so that AU-3 reports its "when"
+ * as missing (src/validate/au3.ts) instead of taking the collector's time for the request's. A start
+ * time that is present but unreadable stays a dead letter: that line is damaged, not merely short.
+ */
+function eventTime(f: RawFields, ctx: BuildContext): { ts: string; source?: 'envelope' | 'ingest' } | undefined {
   const ts = normaliseTimestamp(f.start_time)
-  if (ts === undefined) {
+  if (ts !== undefined) return { ts }
+  if (ctx.untimed !== true || f.start_time !== undefined) return undefined
+  return ctx.envTime !== undefined ? { ts: ctx.envTime, source: 'envelope' } : { ts: ctx.now.toISOString(), source: 'ingest' }
+}
+
+export function buildEvent(f: RawFields, ctx: BuildContext): BuildResult {
+  const time = eventTime(f, ctx)
+  if (time === undefined) {
     const shown = typeof f.start_time === 'string' ? JSON.stringify(f.start_time.slice(0, 64)) : String(f.start_time)
     return { code: 'EA_PARSE_BAD_TIMESTAMP', message: `start time missing or not a valid date: ${shown}` }
   }
+  const ts = time.ts
 
   const method = str(f.method)
   const rawPath = str(f.path)
@@ -120,7 +141,7 @@ export function buildEvent(f: RawFields, ctx: BuildContext): BuildResult {
   const event: AuditEvent = {
     '@timestamp': ts,
     event: {
-      id: deriveEventId(ctx.record.coords, ctx.record.value),
+      id: deriveEventId(ctx.original, ctx.kube),
       kind: 'event',
       dataset: 'envoy.access',
       category: isHttp ? ['network', 'web'] : ['network'],
@@ -131,6 +152,10 @@ export function buildEvent(f: RawFields, ctx: BuildContext): BuildResult {
     },
     envoy: { format: ctx.format },
     audit: { source: { ...ctx.record.coords } },
+  }
+  if (time.source !== undefined) {
+    event.event.created = ctx.now.toISOString()
+    event.audit.time_source = time.source
   }
   const durationMs = millis(f.duration)
   if (durationMs !== undefined && durationMs !== INVALID) {

@@ -1,5 +1,6 @@
 import type { KubeMeta } from './fields.js'
 import { isUnsafeKey } from './json.js'
+import { normaliseTimestamp } from './timestamp.js'
 
 /*
  * Envelopes that wrap an Envoy line on its way to Kafka (reference envoy-istio-log-formats.md e.1-e.4):
@@ -79,6 +80,37 @@ export function envelopeLine(env: Record<string, unknown>): string | undefined {
   const msg = Object.hasOwn(env, 'message') ? env['message'] : undefined
   if (typeof msg === 'string') return msg
   return undefined
+}
+
+/**
+ * The time an envelope gives its record, normalised: Docker json-file and Fluent Bit's CRI parser
+ * `time` (the runtime's write time), Vector `timestamp`, Fluent Bit's Kafka `@timestamp` (epoch double
+ * or ISO 8601) and `date`. Used only for a line that logs no start time of its own.
+ */
+export function envelopeTime(env: Record<string, unknown>): string | undefined {
+  for (const key of ['time', 'timestamp', '@timestamp', 'date']) {
+    if (!Object.hasOwn(env, key)) continue
+    const v = env[key]
+    const t = typeof v === 'string' || typeof v === 'number' ? normaliseTimestamp(v) : undefined
+    if (t !== undefined) return t
+  }
+  return undefined
+}
+
+/**
+ * The CRI partial tag a collector kept without the CRI framing: Fluent Bit's cri multiline parser
+ * writes it as `_p`, the legacy `cri` parser as `logtag` (P: continued in the next record, F: final).
+ */
+export function partialTag(env: Record<string, unknown>): 'P' | 'F' | undefined {
+  const v = Object.hasOwn(env, '_p') ? env['_p'] : Object.hasOwn(env, 'logtag') ? env['logtag'] : undefined
+  if (typeof v !== 'string' || v.length === 0) return undefined
+  return v.charCodeAt(0) === 80 /* P */ ? 'P' : v.charCodeAt(0) === 70 /* F */ ? 'F' : undefined
+}
+
+/** The envelope's `stream` (stdout/stderr), which keeps the two streams' partial lines apart. */
+export function envelopeStream(env: Record<string, unknown>): string {
+  const v = Object.hasOwn(env, 'stream') ? env['stream'] : undefined
+  return typeof v === 'string' && v.length > 0 && v.length <= 16 ? v : 'stdout'
 }
 
 /** Fluent Bit merge_log_key: the first top-level object value holding `timeKey`. */

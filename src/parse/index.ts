@@ -3,10 +3,12 @@
  * typed dead letters. Public API; other stages and the CLI code against this module only.
  *
  * Per record, in order: size cap and UTF-8 check on the bytes (EA_PARSE_TOO_LONG, EA_PARSE_INVALID_UTF8,
- * EA_PARSE_EMPTY); CRI framing (P lines held per stream until their F line); then record.ts dispatches
- * JSON envelopes, JSON access logs, text access logs and prefixes; build-event.ts maps the fields. Every
- * record ends as exactly one event or one dead letter, except CRI P records, which end inside the event
- * or dead letter of the record that completes them (that record's coordinates and id are used).
+ * EA_PARSE_EMPTY); CRI framing (P lines held per container stream until their F line, cri.ts
+ * partialKey); then record.ts dispatches JSON envelopes (whose own CRI partials are held the same way),
+ * JSON access logs, text access logs and prefixes; build-event.ts maps the fields. Every record ends as
+ * exactly one event or one dead letter, except CRI P records, which end inside the event or dead letter
+ * of the record that completes them (that record's coordinates are used; a dead letter also carries
+ * every P record's bytes in `parts`).
  *
  * Counts: in = events + deadLettered + partialsHeld for each batch, with one exception: when an
  * assembled CRI line overflows maxLineBytes, partials held since an earlier batch are dead-lettered in
@@ -19,11 +21,12 @@ import { isUtf8 } from 'node:buffer'
 import { z } from 'zod'
 import type { DeadLetter } from '../schema/audit-event.js'
 import type { RawRecord, StageResult } from '../pipeline/component.js'
-import { deadLetterFor } from '../pipeline/dead-letter.js'
+import { deadLetterFor, rememberParts } from '../pipeline/dead-letter.js'
 import { CANONICAL_FIELDS } from './fields.js'
 import { type FieldMap, type FieldMapPreset, isUnsafeKey } from './json.js'
-import { PartialAssembler, splitCri } from './cri.js'
-import { createLineParser } from './record.js'
+import { PartialAssembler, partialKey, splitCri } from './cri.js'
+import { type LineState, createLineParser } from './record.js'
+import { normaliseTimestamp } from './timestamp.js'
 
 export type { FieldMap, FieldMapPreset } from './json.js'
 
@@ -87,7 +90,7 @@ export interface ParseCounts {
 }
 
 export interface RecordParser {
-  /** Pure over the batch except for CRI partial (P) lines, which are held per stream (file or topic-partition) until their F line. */
+  /** Pure over the batch except for CRI partial (P) lines, which are held per container stream until their F line. */
   parseBatch(records: RawRecord[]): StageResult & { counts: ParseCounts }
   /** End of stream: dead-letter any held partial lines with EA_PARSE_PARTIAL. */
   flush(): DeadLetter[]
@@ -100,8 +103,8 @@ export function parseParserConfig(input: unknown): Readonly<ParserConfig> {
 
 export function createParser(config?: Partial<ParserConfig>): RecordParser {
   const cfg = parseParserConfig(config)
-  const parseLine = createLineParser(cfg)
   const partials = new PartialAssembler(cfg.maxLineBytes)
+  const parseLine = createLineParser(cfg, partials)
   const maxBytes = cfg.maxLineBytes
 
   return {
@@ -110,7 +113,13 @@ export function createParser(config?: Partial<ParserConfig>): RecordParser {
       const deadLetters: DeadLetter[] = []
       let held = 0
       const now = new Date()
+      const overflow = (released: RawRecord[]): void => {
+        for (const rec of released) deadLetters.push(deadLetterFor(rec, 'EA_PARSE_PARTIAL', `CRI partial line longer than maxLineBytes (${maxBytes})`, 'parse', now))
+        // The released records were counted as held when they arrived; they are dead letters now.
+        held -= released.length - 1
+      }
       for (const record of records) {
+        const st: LineState = { now }
         try {
           const text = decode(record, maxBytes)
           if (typeof text !== 'string') {
@@ -120,29 +129,34 @@ export function createParser(config?: Partial<ParserConfig>): RecordParser {
           let line = text
           const cri = splitCri(text)
           if (cri !== undefined) {
-            const r = partials.accept(record, cri)
+            const r = partials.accept(partialKey(record, undefined, cri.stream), record, cri.partial, cri.content)
             if (r.kind === 'held') {
               held++
               continue
             }
             if (r.kind === 'overflow') {
-              for (const rec of r.records) deadLetters.push(deadLetterFor(rec, 'EA_PARSE_PARTIAL', `CRI partial line longer than maxLineBytes (${maxBytes})`, 'parse', now))
-              // The released records were counted as held when they arrived; they are dead letters now.
-              held -= r.records.length - 1
+              overflow(r.records)
               continue
             }
             line = r.content
+            if (r.parts.length > 0) st.parts = r.parts
+            const t = normaliseTimestamp(cri.time)
+            if (t !== undefined) st.envTime = t
             if (line.trim().length === 0) {
-              deadLetters.push(deadLetterFor(record, 'EA_PARSE_EMPTY', 'CRI line with empty content', 'parse', now))
+              deadLetters.push(deadLetterFor(record, 'EA_PARSE_EMPTY', 'CRI line with empty content', 'parse', now, st.parts))
               continue
             }
           }
-          const out = parseLine(record, line)
-          if ('event' in out) events.push(out.event)
-          else deadLetters.push(deadLetterFor(record, out.code, out.message, 'parse', now))
+          const out = parseLine(record, line, st)
+          if ('event' in out) {
+            events.push(out.event)
+            if (st.parts !== undefined) rememberParts(out.event, st.parts)
+          } else if ('held' in out) held++
+          else if ('overflow' in out) overflow(out.overflow)
+          else deadLetters.push(deadLetterFor(record, out.code, out.message, 'parse', now, st.parts))
         } catch (err) {
           // Never expected: every branch above returns a result. Kept so one bad record cannot stop a batch.
-          deadLetters.push(deadLetterFor(record, 'EA_PARSE_MALFORMED_TEXT', `parser error: ${(err as Error)?.message ?? String(err)}`, 'parse', now))
+          deadLetters.push(deadLetterFor(record, 'EA_PARSE_MALFORMED_TEXT', `parser error: ${(err as Error)?.message ?? String(err)}`, 'parse', now, st.parts))
         }
       }
       return { events, deadLetters, counts: { in: records.length, events: events.length, deadLettered: deadLetters.length, partialsHeld: held } }

@@ -1,26 +1,45 @@
 import type { AuditEvent } from '../schema/audit-event.js'
 import type { RawRecord } from '../pipeline/component.js'
 import type { ErrorCode } from '../errors.js'
-import { buildEvent } from './build-event.js'
-import { splitCri } from './cri.js'
-import { envelopeLine, kubeFromEnvelope, nestedAccessLog, stripPrefix } from './envelope.js'
+import { type BuildContext, buildEvent } from './build-event.js'
+import { type PartialAssembler, partialKey, splitCri } from './cri.js'
+import { envelopeLine, envelopeStream, envelopeTime, kubeFromEnvelope, nestedAccessLog, partialTag, stripPrefix } from './envelope.js'
 import type { KubeMeta } from './fields.js'
 import { type CompiledMap, ISTIO_MAP, SEED_MAP, compileFieldMap, extractJsonFields, istioJsonFormat, matchesMap, resolveFieldMap } from './json.js'
-import { looksLikeTextAccessLog, parseTextLine } from './text.js'
+import { looksLikeTextAccessLog, looksLikeUntimedTextAccessLog, parseTextLine } from './text.js'
+import { normaliseTimestamp } from './timestamp.js'
 import { type CompiledTextFormat, compileTextFormat, parseCustomText } from './text-format.js'
 import type { ParserConfig } from './index.js'
 
 /**
  * One decoded line (CRI framing already removed) -> event or failure. Dispatch, in order:
  * `{` -> JSON: an access-log object (by its keys) or an envelope whose `log`/`message`/merge_log_key
- * holds one; `[<digit>...] "` -> text access log; JSON scalars/arrays -> EA_PARSE_NOT_OBJECT; a short
- * kubectl/stern prefix in front of either -> stripped once; anything else -> EA_PARSE_NOT_ACCESS_LOG.
+ * holds one (a CRI partial line inside an envelope is held until its stream's final line); `[<digit>...] "`
+ * or, without the start time, `"METHOD PATH PROTOCOL" <digit>` -> text access log; JSON scalars/arrays ->
+ * EA_PARSE_NOT_OBJECT; a short kubectl/stern prefix in front of either -> stripped once; anything else ->
+ * EA_PARSE_NOT_ACCESS_LOG.
  */
-export type LineResult = { event: AuditEvent } | { code: ErrorCode; message: string }
+export type LineResult =
+  | { event: AuditEvent }
+  | { code: ErrorCode; message: string }
+  /** A CRI partial line inside an envelope, held until its stream's final line. */
+  | { held: true }
+  /** Partial lines that outgrew maxLineBytes: every one is dead-lettered (EA_PARSE_PARTIAL). */
+  | { overflow: RawRecord[] }
+
+/** What unwrapping one record learned on the way in, besides the line. */
+export interface LineState {
+  /** When the record was read: event.created, and the event time of last resort. */
+  readonly now: Date
+  /** The innermost envelope time (CRI, Docker, Fluent Bit, Vector), normalised. */
+  envTime?: string
+  /** The P records the line was joined from, oldest first. */
+  parts?: RawRecord[]
+}
 
 const MAX_DEPTH = 2
 
-export function createLineParser(cfg: Readonly<ParserConfig>): (record: RawRecord, line: string) => LineResult {
+export function createLineParser(cfg: Readonly<ParserConfig>, partials: PartialAssembler): (record: RawRecord, line: string, state: LineState) => LineResult {
   const format = cfg.format
   // Presets resolve to the shared compiled maps, so `istio` keeps its unrolled extractor and its format names.
   const userMap: CompiledMap | undefined =
@@ -31,7 +50,7 @@ export function createLineParser(cfg: Readonly<ParserConfig>): (record: RawRecor
   const customText: CompiledTextFormat | undefined = cfg.textFormat === undefined ? undefined : compileTextFormat(cfg.textFormat)
   const acceptsJson = format === 'auto' || format === 'istio-json' || format === 'custom-json'
 
-  function parseLine(record: RawRecord, line: string, kube: KubeMeta | undefined, depth: number, prefixed: boolean): LineResult {
+  function parseLine(record: RawRecord, line: string, kube: KubeMeta | undefined, depth: number, prefixed: boolean, st: LineState): LineResult {
     let s = line
     if (s.charCodeAt(0) === 32 || s.charCodeAt(0) === 9) s = s.trimStart()
     const c0 = s.charCodeAt(0)
@@ -43,28 +62,25 @@ export function createLineParser(cfg: Readonly<ParserConfig>): (record: RawRecor
         return { code: 'EA_PARSE_INVALID_JSON', message: `invalid JSON: ${(err as Error).message.slice(0, 120)}` }
       }
       if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) return { code: 'EA_PARSE_NOT_OBJECT', message: 'JSON value is not an object' }
-      return fromObject(record, obj as Record<string, unknown>, s, kube, depth)
-    }
-    if (depth > 0 && depth <= MAX_DEPTH) {
-      // Fluent Bit without a CRI parser keeps the CRI framing inside `log`.
-      const cri = splitCri(s)
-      if (cri !== undefined) return parseLine(record, cri.content, kube, depth + 1, prefixed)
+      return fromObject(record, obj as Record<string, unknown>, s, kube, depth, st)
     }
     if (customText !== undefined && (format === 'custom-text' || format === 'auto')) {
       const r = parseCustomText(s, customText)
-      if ('fields' in r) return buildEvent(r.fields, { record, format: r.format, original: s, kube })
+      if ('fields' in r) return buildEvent(r.fields, context(record, r.format, s, kube, st))
       if (format === 'custom-text') {
         // Still unwrap a copied-log prefix before giving up.
         const p = prefixed ? undefined : stripPrefix(s)
-        if (p !== undefined && 'fields' in parseCustomText(p.line, customText)) return parseLine(record, p.line, kube ?? p.kube, depth, true)
+        if (p !== undefined && 'fields' in parseCustomText(p.line, customText)) return parseLine(record, p.line, kube ?? p.kube, depth, true, st)
         return r
       }
     }
-    if (looksLikeTextAccessLog(s)) {
+    if (looksLikeTextAccessLog(s) || looksLikeUntimedTextAccessLog(s)) {
       if (!acceptsText) return { code: 'EA_PARSE_NOT_ACCESS_LOG', message: `text access-log line, but the format is ${format}` }
       const r = parseTextLine(s, textFamily)
       if ('code' in r) return r
-      return buildEvent(r.fields, { record, format: r.format, original: s, kube })
+      const ctx = context(record, r.format, s, kube, st)
+      if (r.untimed === true) ctx.untimed = true
+      return buildEvent(r.fields, ctx)
     }
     if (mayBeJsonScalar(s, c0)) {
       try {
@@ -78,7 +94,7 @@ export function createLineParser(cfg: Readonly<ParserConfig>): (record: RawRecor
     if (!prefixed) {
       const p = stripPrefix(s)
       if (p !== undefined) {
-        const r = parseLine(record, p.line, kube ?? p.kube, depth, true)
+        const r = parseLine(record, p.line, kube ?? p.kube, depth, true, st)
         // A failure after an unrecognised prefix (a log level, a logger name) says more about the line
         // as it came: it is not an access log. After a kubectl/stern prefix the inner reason stands.
         return 'code' in r && (r.code === 'EA_PARSE_NOT_ACCESS_LOG' || p.kube === undefined) ? notAccessLog : r
@@ -87,7 +103,7 @@ export function createLineParser(cfg: Readonly<ParserConfig>): (record: RawRecor
     return notAccessLog
   }
 
-  function fromObject(record: RawRecord, obj: Record<string, unknown>, text: string, kubeIn: KubeMeta | undefined, depth: number): LineResult {
+  function fromObject(record: RawRecord, obj: Record<string, unknown>, text: string, kubeIn: KubeMeta | undefined, depth: number, st: LineState): LineResult {
     if (Object.hasOwn(obj, '__proto__') || Object.hasOwn(obj, 'constructor') || Object.hasOwn(obj, 'prototype')) {
       return { code: 'EA_PARSE_UNSAFE_KEY', message: 'JSON object has a __proto__, constructor or prototype key' }
     }
@@ -96,14 +112,35 @@ export function createLineParser(cfg: Readonly<ParserConfig>): (record: RawRecor
     if (map !== undefined) {
       // merge_log with keep_log: the Envoy line is still there and is the better original.
       const kept = envelopeLine(obj)
-      return fromAccessObject(record, obj, map, kept === undefined ? text : trimNewline(kept), kube)
+      return fromAccessObject(record, obj, map, kept === undefined ? text : trimNewline(kept), kube, st)
     }
     const inner = envelopeLine(obj)
     if (inner !== undefined) {
-      const line = trimNewline(inner)
+      let line = trimNewline(inner)
       if (line.trim().length === 0) return { code: 'EA_PARSE_ENVELOPE', message: 'envelope carries an empty log line' }
       if (depth >= MAX_DEPTH) return { code: 'EA_PARSE_ENVELOPE', message: 'envelopes nested too deeply' }
-      return parseLine(record, line, kube, depth + 1, false)
+      const time = envelopeTime(obj)
+      if (time !== undefined) st.envTime = time
+      // A partial line: tagged by the collector (_p, logtag), or still in its CRI framing (Fluent Bit without a CRI parser).
+      let tag = partialTag(obj)
+      let stream = envelopeStream(obj)
+      const cri = splitCri(line)
+      if (cri !== undefined) {
+        line = cri.content
+        tag = cri.partial ? 'P' : 'F'
+        stream = cri.stream
+        const t = normaliseTimestamp(cri.time)
+        if (t !== undefined) st.envTime = t
+      }
+      if (tag !== undefined) {
+        const r = partials.accept(partialKey(record, kube, stream), record, tag === 'P', line)
+        if (r.kind === 'held') return { held: true }
+        if (r.kind === 'overflow') return { overflow: r.records }
+        line = r.content
+        if (r.parts.length > 0) st.parts = r.parts
+        if (line.trim().length === 0) return { code: 'EA_PARSE_ENVELOPE', message: 'envelope carries an empty log line' }
+      }
+      return parseLine(record, line, kube, depth + 1, false, st)
     }
     if (acceptsJson) {
       const nested = nestedAccessLog(obj, customMap?.timeKey ?? 'start_time') ?? (format === 'auto' && customMap === undefined ? nestedAccessLog(obj, SEED_MAP.timeKey) : undefined)
@@ -112,7 +149,7 @@ export function createLineParser(cfg: Readonly<ParserConfig>): (record: RawRecor
           return { code: 'EA_PARSE_UNSAFE_KEY', message: 'nested access-log object has a __proto__, constructor or prototype key' }
         }
         const map2 = pickMap(nested)
-        if (map2 !== undefined) return fromAccessObject(record, nested, map2, JSON.stringify(nested), kube)
+        if (map2 !== undefined) return fromAccessObject(record, nested, map2, JSON.stringify(nested), kube, st)
       }
     }
     if (Object.hasOwn(obj, 'kubernetes') || Object.hasOwn(obj, 'stream')) return { code: 'EA_PARSE_ENVELOPE', message: 'log envelope carries no log line (no log or message string)' }
@@ -128,13 +165,19 @@ export function createLineParser(cfg: Readonly<ParserConfig>): (record: RawRecor
     return customMap === undefined && matchesMap(obj, SEED_MAP) ? SEED_MAP : undefined
   }
 
-  function fromAccessObject(record: RawRecord, obj: Record<string, unknown>, map: CompiledMap, original: string, kube: KubeMeta | undefined): LineResult {
+  function fromAccessObject(record: RawRecord, obj: Record<string, unknown>, map: CompiledMap, original: string, kube: KubeMeta | undefined, st: LineState): LineResult {
     const fields = extractJsonFields(obj, map)
     const name = map === ISTIO_MAP ? istioJsonFormat(obj) : `custom:${map.name}`
-    return buildEvent(fields, { record, format: name, original, kube })
+    return buildEvent(fields, context(record, name, original, kube, st))
   }
 
-  return (record, line) => parseLine(record, line, undefined, 0, false)
+  return (record, line, st) => parseLine(record, line, undefined, 0, false, st)
+}
+
+function context(record: RawRecord, format: string, original: string, kube: KubeMeta | undefined, st: LineState): BuildContext {
+  const ctx: BuildContext = { record, format, original, kube, now: st.now }
+  if (st.envTime !== undefined) ctx.envTime = st.envTime
+  return ctx
 }
 
 function trimNewline(s: string): string {

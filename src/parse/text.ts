@@ -65,7 +65,8 @@ const BY_SIGNATURE: ReadonlyMap<number, Layout> = new Map(
   }),
 )
 
-export type TextResult = { fields: RawFields; format: string } | { code: 'EA_PARSE_MALFORMED_TEXT' | 'EA_PARSE_NOT_ACCESS_LOG'; message: string }
+/** `untimed`: the line has no `[START_TIME] ` prefix (see looksLikeUntimedTextAccessLog). */
+export type TextResult = { fields: RawFields; format: string; untimed?: true } | { code: 'EA_PARSE_MALFORMED_TEXT' | 'EA_PARSE_NOT_ACCESS_LOG'; message: string }
 
 /** Cheap test for "this is an Envoy text access line": `[<digit>...] "`. Envoy's own debug log starts `[2021-...][` instead. */
 export function looksLikeTextAccessLog(line: string): boolean {
@@ -77,12 +78,32 @@ export function looksLikeTextAccessLog(line: string): boolean {
 }
 
 /**
+ * `"METHOD PATH PROTOCOL" <digit>` (or `"- - -" 0`): a text line without its `[START_TIME] ` prefix, as
+ * log viewers and copied excerpts show Envoy lines whose time went into a column of its own. Only the
+ * start is checked here; parseTextLine still requires the exact field layout of a known format.
+ */
+export function looksLikeUntimedTextAccessLog(line: string): boolean {
+  if (line.charCodeAt(0) !== 34 /* " */) return false
+  const close = line.indexOf('" ', 1)
+  if (close < 0) return false
+  const c = line.charCodeAt(close + 2)
+  return c >= 48 && c <= 57
+}
+
+/**
  * @param family restricts the layouts tried (an explicit --format); undefined tries all.
  */
 export function parseTextLine(line: string, family?: 'envoy' | 'istio'): TextResult {
-  if (!looksLikeTextAccessLog(line)) return { code: 'EA_PARSE_NOT_ACCESS_LOG', message: 'not an Envoy text access-log line (expected `[START_TIME] "...`)' }
-  const close = line.indexOf(']')
-  const start = line.slice(1, close)
+  if (looksLikeTextAccessLog(line)) return parseFields(line, true, family)
+  if (!looksLikeUntimedTextAccessLog(line)) return { code: 'EA_PARSE_NOT_ACCESS_LOG', message: 'not an Envoy text access-log line (expected `[START_TIME] "...`)' }
+  // Without the time prefix, only an exact layout says "access log": anything less is some other quoted line.
+  const r = parseFields(line, false, family)
+  return 'code' in r ? { code: 'EA_PARSE_NOT_ACCESS_LOG', message: `quoted line without [START_TIME] that is no Envoy text access log: ${r.message}` } : r
+}
+
+function parseFields(line: string, timed: boolean, family: 'envoy' | 'istio' | undefined): TextResult {
+  const close = timed ? line.indexOf(']') : -2
+  const start = timed ? line.slice(1, close) : undefined
   const tokens: string[] = []
   let mask = 0
   let i = close + 2
@@ -125,7 +146,7 @@ export function parseTextLine(line: string, family?: 'envoy' | 'istio'): TextRes
     return { code: 'EA_PARSE_MALFORMED_TEXT', message: `field layout matches no known ${family ?? 'Envoy/Istio'} text format (${tokens.length - 1} fields after the request)` }
   }
   const f = new RawFields()
-  f.start_time = start
+  if (start !== undefined) f.start_time = start
   const req = tokens[0]!
   const sp1 = req.indexOf(' ')
   const sp2 = req.lastIndexOf(' ')
@@ -143,5 +164,5 @@ export function parseTextLine(line: string, family?: 'envoy' | 'istio'): TextRes
       return { code: 'EA_PARSE_MALFORMED_TEXT', message: `${slot} is not a number: ${JSON.stringify(String(f[slot]).slice(0, 32))}` }
     }
   }
-  return { fields: f, format: layout.name }
+  return timed ? { fields: f, format: layout.name } : { fields: f, format: layout.name, untimed: true }
 }

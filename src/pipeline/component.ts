@@ -16,6 +16,8 @@ export interface RawRecord {
   coords: SourceCoords
   /** Kafka headers, kept for the dead-letter record. */
   headers?: Record<string, string>
+  /** The Kafka message key, when there is one: names the container stream CRI partial lines are joined in. */
+  key?: Buffer | string
 }
 
 export interface Lifecycle {

@@ -1,18 +1,37 @@
 import { createHash } from 'node:crypto'
-import type { SourceCoords } from './component.js'
 
-/** Stable text form of source coordinates, e.g. `kafka:envoy/3/1042` or `file:/var/log/a.log:17@2048`. */
-export function coordsKey(c: SourceCoords): string {
-  if (c.kind === 'kafka') return `kafka:${c.topic ?? ''}/${c.partition ?? ''}/${c.offset ?? ''}`
-  return `${c.kind ?? 'file'}:${c.file ?? ''}:${c.line ?? ''}@${c.offset ?? ''}`
+/** Who emitted a record, as its envelope (Fluent Bit, Vector, kubectl/stern prefix) names it. */
+export interface Workload {
+  namespace?: string | undefined
+  pod?: string | undefined
+  container?: string | undefined
 }
 
 /**
- * Deterministic event id: the same record read again (replay after a crash, re-ingesting a file) gets
- * the same id, so the sinks deduplicate on it. The raw bytes are part of the hash so that coordinates
- * that get reused (a recreated topic, a rotated file with the same name) do not collide.
- * 128 bits of SHA-256, base64url: 22 characters.
+ * Part of every id's hash input. Ids derived without it (before this version: source coordinates plus
+ * the record's bytes) are different by construction; changing it changes every id, so it never changes.
  */
-export function deriveEventId(coords: SourceCoords, raw: Buffer | string): string {
-  return createHash('sha256').update(coordsKey(coords)).update('\0').update(raw).digest('base64url').slice(0, 22)
+const EVENT_ID_DOMAIN = 'envoy-audit/event-id/v2'
+
+/**
+ * Deterministic event id from what the record says, not from where it was read: the access-log line
+ * (envelope and CRI framing removed, before redaction) and the workload that emitted it. The same line
+ * read from a rotated file, from stdin, or re-sent to Kafka at a new offset gets the same id, so the
+ * sinks store it once. Two byte-identical lines from the same workload get one id, and that is meant:
+ * Envoy stamps each line with its start time in milliseconds and usually a request id, so identical
+ * bytes from one container are one record delivered twice (docs/guarantees.md, "Event ids").
+ * 128 bits of SHA-256, base64url: 22 characters (OpenSearch allows 512 bytes of _id).
+ */
+export function deriveEventId(line: string, workload?: Workload): string {
+  return createHash('sha256').update(EVENT_ID_DOMAIN).update(workloadKey(workload)).update(line).digest('base64url').slice(0, 22)
+}
+
+/**
+ * Length-prefixed (UTF-8 bytes), so no choice of names can make two workloads hash alike (`a` + `b/c` vs
+ * `a/b` + `c`); an absent name is `-`.
+ * Only the names that identify the emitting container: labels and the node change over a pod's life.
+ */
+export function workloadKey(w: Workload | undefined): string {
+  const part = (v: string | undefined): string => (v === undefined ? '-' : `${Buffer.byteLength(v, 'utf8')}:${v}`)
+  return `\n${part(w?.namespace)}\n${part(w?.pod)}\n${part(w?.container)}\n`
 }

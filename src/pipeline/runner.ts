@@ -9,8 +9,7 @@ import type { DeadLetter } from '../schema/audit-event.js'
 import type { BatchHandler, DeadLetterSink, RawRecord, Sink, Source, TransformStage } from './component.js'
 import type { RecordParser } from '../parse/index.js'
 import { applyStages } from './transforms.js'
-import { deadLetterFor } from './dead-letter.js'
-import { deriveEventId } from './event-id.js'
+import { sinkRejectionDeadLetters } from './dead-letter.js'
 import { PipelineCounters } from './counters.js'
 import { isRedactionStage } from '../redact/redactor.js'
 
@@ -35,7 +34,7 @@ export function createBatchHandler(parts: PipelineParts): BatchHandler & { count
     const deadLetters: DeadLetter[] = [...parsed.deadLetters, ...staged.deadLetters]
 
     const result = await parts.sink.write(staged.events)
-    if (result.rejected.length > 0) deadLetters.push(...sinkRejections(records, result.rejected))
+    if (result.rejected.length > 0) deadLetters.push(...sinkRejectionDeadLetters(records, result.rejected))
     const dlRedactions = redactor?.redactDeadLetters(deadLetters) ?? 0
     if (deadLetters.length > 0) await parts.deadLetters.write(deadLetters)
 
@@ -52,21 +51,6 @@ export function createBatchHandler(parts: PipelineParts): BatchHandler & { count
     parts.onBatch?.(counters)
   }
   return Object.assign(handler, { counters })
-}
-
-/**
- * A permanently rejected event is dead-lettered with the bytes of the record it came from, not the
- * serialized event, so it can be replayed through a fixed pipeline.
- */
-function sinkRejections(records: RawRecord[], rejected: Awaited<ReturnType<Sink['write']>>['rejected']): DeadLetter[] {
-  const byId = new Map<string, RawRecord>()
-  for (const r of records) byId.set(deriveEventId(r.coords, r.value), r)
-  return rejected.map(({ event, code, message }) => {
-    const record = byId.get(event.event.id) ?? { value: event.event.original ?? '', coords: event.audit.source ?? {} }
-    const dl = deadLetterFor(record, code, message, 'sink')
-    dl.event_id = event.event.id
-    return dl
-  })
 }
 
 /**

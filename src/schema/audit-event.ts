@@ -3,7 +3,7 @@ import eventSchemaJson from '../../schemas/audit-event.schema.json' with { type:
 import deadLetterSchemaJson from '../../schemas/dead-letter.schema.json' with { type: 'json' }
 import type { AuditEvent, DeadLetter } from '../generated/types.js'
 
-export type { AuditEvent, DeadLetter } from '../generated/types.js'
+export type { AuditEvent, DeadLetter, DeadLetterPart } from '../generated/types.js'
 
 /** The JSON Schemas in schemas/ are the single source of truth for the event and dead-letter shapes. */
 export const auditEventSchema: Readonly<Record<string, unknown>> = eventSchemaJson

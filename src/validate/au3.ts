@@ -15,10 +15,11 @@ export type Au3ExtraName = 'duration' | 'bytes' | 'request_id' | 'tls_version'
 
 /**
  * How a field counts: `present` = non-empty string / finite number / true / non-empty array;
- * `date` = parses as a date; `positive` = number > 0 (TCP lines log response_code 0);
+ * `date` = parses as a date; `start_time` = a date that is the request's own start time (the event has
+ * no audit.time_source); `positive` = number > 0 (TCP lines log response_code 0);
  * `known` = event.outcome other than 'unknown'; `spiffe` = holds at least one valid SPIFFE ID.
  */
-export type FieldTest = 'present' | 'date' | 'positive' | 'known' | 'spiffe'
+export type FieldTest = 'present' | 'date' | 'start_time' | 'positive' | 'known' | 'spiffe'
 
 export interface Au3Field {
   readonly path: string
@@ -52,8 +53,8 @@ export const AU3_TABLE: readonly Au3Element[] = Object.freeze([
     element: 'when',
     control: 'AU-3b',
     question: 'When the event occurred',
-    fields: [f('@timestamp', 'date')],
-    note: 'Envoy START_TIME in UTC with milliseconds: meets AU-8 and the FedRAMP one-second granularity.',
+    fields: [f('@timestamp', 'start_time')],
+    note: 'Envoy START_TIME in UTC with milliseconds: meets AU-8 and the FedRAMP one-second granularity. A line that logs no start time gets the time of its log envelope or of its reading (audit.time_source): not when the request happened, so this element is missing.',
   },
   {
     element: 'where',
@@ -147,6 +148,7 @@ function passes(value: unknown, test: FieldTest): boolean {
       if (Array.isArray(value)) return value.some(usableString)
       return false
     case 'date':
+    case 'start_time':
       return typeof value === 'string' && value.length <= 64 && !Number.isNaN(Date.parse(value))
     case 'positive':
       return typeof value === 'number' && Number.isFinite(value) && value > 0
@@ -157,13 +159,16 @@ function passes(value: unknown, test: FieldTest): boolean {
   }
 }
 
+const TIME_SOURCE: readonly string[] = ['audit', 'time_source']
+
 // Plain loops, no per-call closures: this runs for ten elements on every event.
 function satisfied(event: AuditEvent, el: Au3Element<string>): boolean {
   const fields = el.fields
   const all = el.all === true
   for (let i = 0; i < fields.length; i++) {
     const fl = fields[i] as Au3Field
-    if (passes(readKeys(event, fl.keys), fl.test) !== all) return !all
+    const ok = passes(readKeys(event, fl.keys), fl.test) && (fl.test !== 'start_time' || readKeys(event, TIME_SOURCE) === undefined)
+    if (ok !== all) return !all
   }
   return all
 }
@@ -210,7 +215,7 @@ export function renderAu3Markdown(): string {
     head,
     ...AU3_EXTRAS.map(row),
     '',
-    'Field tests: plain = non-empty value; `date` = parses as a date; `positive` = number > 0 (TCP lines log code 0); `known` = `success` or `failure`; `spiffe` = holds a valid SPIFFE ID.',
+    'Field tests: plain = non-empty value; `date` = parses as a date; `start_time` = a date that is the request\'s own start time (no `audit.time_source`); `positive` = number > 0 (TCP lines log code 0); `known` = `success` or `failure`; `spiffe` = holds a valid SPIFFE ID.',
     '',
   ].join('\n')
 }

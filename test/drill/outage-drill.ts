@@ -25,7 +25,7 @@ import { startKafkaBroker, type KafkaTestBroker } from '../support/kafka-broker/
 import { TestOpenSearch, failByRate } from '../support/opensearch-server/index.js'
 import { startService, waitFor } from '../helpers/service-process.js'
 import { runCli } from '../helpers/cli.js'
-import { deriveEventId } from '../../src/pipeline/event-id.js'
+import { expectedEventId } from '../helpers/event-ids.js'
 import { decodeLedgerDoc } from '../../src/integrity/opensearch-blocks.js'
 import { rssMb } from '../support/proc-stats.js'
 
@@ -118,7 +118,7 @@ export async function runOutageDrill(opts: OutageOptions): Promise<OutageReport>
           const k = `${p}/${m.offset}`
           if (expected.has(k)) continue
           const value = m.value as Buffer
-          expected.set(k, value.toString().includes(' info ads ') ? 'dead' : deriveEventId({ kind: 'kafka', topic: 'envoy', partition: p, offset: String(m.offset) }, value))
+          expected.set(k, value.toString().includes(' info ads ') ? 'dead' : expectedEventId(value) ?? 'dead')
         }
       }
       // The ledger first: an event ledgered is always indexed already, so reading it first never credits too much.

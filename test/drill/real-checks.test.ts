@@ -23,10 +23,11 @@ describeKafkaAndOpenSearch('real-server drill books', () => {
   const admin = kafka.admin()
   const lines = ['good 0', 'good 1', 'junk 2', 'good 3', 'good 4', 'junk 5'].map((l) => `[drill books] ${name} ${l}`)
   const junk = new Set([textHash(lines[2]!), textHash(lines[5]!)])
-  const id = (offset: number): string => deriveEventId({ kind: 'kafka', topic, partition: 0, offset: String(offset) }, lines[offset]!)
-  const source = new TopicReader<SourceRecord>(kafka, topic, `${name}-reader`, (partition, offset, value) => {
+  // The planted lines are no Envoy lines: their "ids" are the rule for a bare line (its content alone).
+  const id = (offset: number): string => deriveEventId(lines[offset]!)
+  const source = new TopicReader<SourceRecord>(kafka, topic, `${name}-reader`, (_partition, _offset, value) => {
     const hash = textHash(value)
-    return { hash, expect: junk.has(hash) ? 'dead' : deriveEventId({ kind: 'kafka', topic, partition, offset: String(offset) }, value) }
+    return { hash, expect: junk.has(hash) ? 'dead' : deriveEventId(value.toString()) }
   })
   const dlq = new TopicReader<DeadLetterRecord>(kafka, dlqTopic, `${name}-dlq-reader`, (_p, _o, _v, headers) => ({ key: dlqKey({ headers }), reason: headerText(headers['envoy-audit.reason']) }))
   const index = new IndexBooks(url, `${name}-events`)

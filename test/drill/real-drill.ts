@@ -9,7 +9,7 @@
 import { rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { runCli } from '../helpers/cli.js'
-import { deriveEventId } from '../../src/pipeline/event-id.js'
+import { expectedEventId } from '../helpers/event-ids.js'
 import { dlqKey, headerText } from './dlq-headers.js'
 import { IndexBooks, TopicReader, type DeadLetterRecord, type SourceRecord } from './real-books.js'
 import { Books, finalBooks } from './real-checks.js'
@@ -75,7 +75,7 @@ export async function runRealDrill(spec: DrillSpec, opts: RealOptions): Promise<
   const traffic = new DrillTraffic(opts.seed)
   const source = new TopicReader<SourceRecord>(stack.kafka, stack.topic, `${stack.name}-reader`, (partition, offset, value) => {
     const hash = textHash(value)
-    return { hash, expect: traffic.junkHashes.has(hash) ? 'dead' : deriveEventId({ kind: 'kafka', topic: stack.topic, partition, offset: String(offset) }, value) }
+    return { hash, expect: traffic.junkHashes.has(hash) ? 'dead' : expectedEventId(value) ?? 'dead' }
   })
   const dlq = new TopicReader<DeadLetterRecord>(stack.kafka, stack.dlqTopic, `${stack.name}-dlq-reader`, (_p, _o, _v, headers) => ({
     key: dlqKey({ headers }),

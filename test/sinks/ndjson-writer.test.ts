@@ -9,7 +9,7 @@ import { createNdjsonDeadLetterSink } from '../../src/sinks/ndjson-sink.js'
 import { NdjsonWriter } from '../../src/sinks/ndjson-writer.js'
 
 const dl = (raw: string): DeadLetter =>
-  ({ reason: 'EA_PARSE_NOT_ACCESS_LOG', message: 'not an access log', stage: 'parse', raw, source: { kind: 'file', file: 'x.log', line: 1, offset: '0' }, at: '2026-12-06T00:00:00.000Z' }) as unknown as DeadLetter
+  ({ id: `dl-${raw.length}`, reason: 'EA_PARSE_NOT_ACCESS_LOG', message: 'not an access log', stage: 'parse', raw, source: { kind: 'file', file: 'x.log', line: 1, offset: '0' }, at: '2026-12-06T00:00:00.000Z' }) as unknown as DeadLetter
 
 describe('dead letters to a file', () => {
   test('a missing folder is created; the file appears with the first dead letter, holding it', async () => {

@@ -14,7 +14,7 @@ import { startKafkaBroker } from './kafka-broker/index.js'
 import { TestOpenSearch } from './opensearch-server/index.js'
 import { startService, waitFor } from '../helpers/service-process.js'
 import { runCli } from '../helpers/cli.js'
-import { deriveEventId } from '../../src/pipeline/event-id.js'
+import { expectedEventId } from '../helpers/event-ids.js'
 import { dlqKey, headerText } from '../drill/dlq-headers.js'
 
 export interface DrillOptions {
@@ -135,7 +135,7 @@ export async function runCrashDrill(opts: DrillOptions): Promise<DrillReport> {
       for (const m of await broker.messages('envoy', p)) {
         const value = m.value as Buffer
         if (value.toString().includes(' info sds ')) expectedDead.add(`${p}/${m.offset}`)
-        else expectedIds.add(deriveEventId({ kind: 'kafka', topic: 'envoy', partition: p, offset: String(m.offset) }, value))
+        else expectedIds.add(expectedEventId(value) ?? 'no event')
       }
     }
     const indexedIds = os.docs('envoy-audit-events*').map((d) => d._id)

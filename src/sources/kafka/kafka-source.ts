@@ -234,6 +234,7 @@ export function createKafkaSource(cfg: KafkaSourceConfig, deps: KafkaSourceDeps 
       bytes += value.length + (m.key?.length ?? 0)
       const record: RawRecord = { value, coords: { kind: 'kafka', topic: tracker.topic, partition: tracker.partition, offset: m.offset } }
       if (m.headers !== undefined) record.headers = headersToStrings(m.headers)
+      if (m.key !== null && m.key !== undefined && m.key.length > 0) record.key = m.key
       records.push(record)
     }
     const chunk = tracker.deliver(Number(messages[0]!.offset), Number(messages[messages.length - 1]!.offset), records.length, bytes)
