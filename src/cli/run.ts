@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
-import { stringify as toYaml } from 'yaml'
-import { configDefaults, loadConfig } from '../config/schema.js'
+import { loadConfig } from '../config/schema.js'
+import { registerConfig } from './config.js'
 import { createLogger } from '../service/logger.js'
 import { buildService } from '../service/service.js'
 
@@ -56,18 +56,5 @@ export function registerRun(program: Command): void {
       }
     })
 
-  const cfg = program.command('config').description('inspect and validate service configuration')
-  cfg
-    .command('defaults')
-    .description('print the complete default configuration (every option with its default) as YAML')
-    .action(() => {
-      process.stdout.write(toYaml(configDefaults()))
-    })
-  cfg
-    .command('validate')
-    .description('validate a config file and print it with defaults applied')
-    .argument('<file>')
-    .action((file: string) => {
-      process.stdout.write(toYaml(loadConfig(file)))
-    })
+  registerConfig(program)
 }

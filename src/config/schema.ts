@@ -1,8 +1,9 @@
 /**
  * The configuration of `envoy-audit run --config FILE` (YAML). One zod schema composes the schema of
  * every component, next to which each component's options are documented; `configDefaults()` prints
- * the fully defaulted result (`envoy-audit config defaults`). Validated once at startup and frozen;
- * errors name the option path, e.g. `sink.opensearch.flushBytes: Too small: expected number to be >=1024`.
+ * the fully defaulted result (`envoy-audit config defaults` prints it with the optional sections as
+ * commented examples, src/config/defaults-yaml.ts). Validated once at startup and frozen;
+ * every error names its option path, e.g. `sink.opensearch.flushBytes: Too small: expected number to be >=1024`.
  */
 import { readFileSync } from 'node:fs'
 import { parse as parseYaml } from 'yaml'
@@ -130,7 +131,7 @@ export function loadConfig(path: string): EnvoyAuditConfig {
   try {
     doc = parseYaml(text, { prettyErrors: true, uniqueKeys: true })
   } catch (err) {
-    throw new EnvoyAuditError('EA_CONFIG_INVALID', `${path}: not valid YAML: ${(err as Error).message}`, { cause: err })
+    throw new EnvoyAuditError('EA_CONFIG_INVALID', `${path}: not valid YAML: ${yamlProblem(err)}`, { cause: err })
   }
   try {
     return validateConfig(doc ?? {})
@@ -138,6 +139,14 @@ export function loadConfig(path: string): EnvoyAuditConfig {
     if (err instanceof EnvoyAuditError) throw new EnvoyAuditError(err.code, `${path}: ${err.message}`, { cause: err })
     throw err
   }
+}
+
+/** The parser's message quotes the offending lines, which can hold a password: say where, never what. */
+function yamlProblem(err: unknown): string {
+  const e = err as { message?: string; linePos?: { line: number; col: number }[] }
+  const what = (e.message ?? String(err)).split(/ at line \d+, column \d+/)[0]!.trim()
+  const at = e.linePos?.[0]
+  return at === undefined ? what : `${what} at line ${at.line}, column ${at.col}`
 }
 
 /** The complete default configuration, for `envoy-audit config defaults`. */

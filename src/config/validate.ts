@@ -1,5 +1,5 @@
 /**
- * The one way configuration is validated: zod schema, first issue reported with its full option path
+ * The one way configuration is validated: zod schema, every issue reported with its full option path
  * (`sink.opensearch.flushBytes: ...`), result deep-frozen so nothing mutates config at run time.
  */
 import type { z } from 'zod'
@@ -13,14 +13,29 @@ export function deepFreeze<T>(value: T): T {
   return value
 }
 
-/** Parses `input` with `schema`; throws EA_CONFIG_INVALID naming `prefix.path.to.option`. Not frozen. */
+/** EA_CONFIG_INVALID with every problem zod found, each as `path.to.option: message`. */
+export class ConfigInvalidError extends EnvoyAuditError {
+  readonly issues: readonly string[]
+
+  constructor(issues: readonly string[]) {
+    // The message lists them all: a config with three mistakes should not take three runs to fix.
+    super('EA_CONFIG_INVALID', issues.join('; '))
+    this.issues = issues
+  }
+}
+
+/** Every issue as `prefix.path.to.option: message`, in zod's order. */
+export function formatIssues(issues: readonly z.core.$ZodIssue[], prefix: string): string[] {
+  return issues.map((issue) => {
+    const path = [prefix, ...issue.path.map(String)].filter((p) => p !== '').join('.')
+    return `${path === '' ? '(root)' : path}: ${issue.message}`
+  })
+}
+
+/** Parses `input` with `schema`; throws EA_CONFIG_INVALID naming `prefix.path.to.option` for every issue. Not frozen. */
 export function parseConfig<S extends z.ZodType>(schema: S, input: unknown, prefix: string): z.output<S> {
   const parsed = schema.safeParse(input ?? {})
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]
-    const path = [prefix, ...(issue?.path ?? []).map(String)].filter((p) => p !== '').join('.')
-    throw new EnvoyAuditError('EA_CONFIG_INVALID', `${path === '' ? '(root)' : path}: ${issue?.message ?? 'invalid value'}`)
-  }
+  if (!parsed.success) throw new ConfigInvalidError(parsed.error.issues.length === 0 ? [`${prefix === '' ? '(root)' : prefix}: invalid value`] : formatIssues(parsed.error.issues, prefix))
   return parsed.data
 }
 
