@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, test } from 'vitest'
@@ -12,6 +12,15 @@ describe('envoy-audit sql', () => {
     const r = await runCli(['sql', 'SELECT 1', '--store', join(dir, 'missing.duckdb')])
     expect(r.code).toBe(1)
     expect(r.stderr).toMatch(/no store at .*missing\.duckdb.*\[EA_IO\]/)
+  })
+
+  test('refuses a file that is not a DuckDB store (an NDJSON export) naming it, and leaves it as it was', async () => {
+    const ndjson = join(dir, 'events.ndjson')
+    writeFileSync(ndjson, '{"event":{"id":"a"}}\n')
+    const r = await runCli(['sql', 'SELECT count(*) FROM events', '--store', ndjson])
+    expect([r.code, r.stdout]).toEqual([1, ''])
+    expect(r.stderr).toBe(`envoy-audit: ${ndjson} is not an envoy-audit store (not a DuckDB database file): pass the store written by \`envoy-audit ingest\` or \`demo\` [EA_IO]\n`)
+    expect(readFileSync(ndjson, 'utf8')).toBe('{"event":{"id":"a"}}\n')
   })
 
   test('prints a table, or NDJSON with --json; SQL errors are EA_STORE_QUERY', async () => {
