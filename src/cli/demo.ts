@@ -5,7 +5,7 @@ import { DEFAULT_STORE_PATH } from '../store/duckdb-store.js'
 import { MESH_TRAFFIC_DEFAULTS } from '../demo/mesh-traffic.js'
 import { demoSummary, runDemo } from '../demo/run-demo.js'
 import { pipelineFromOptions } from './pipeline-options.js'
-import { progressBar } from './ingest.js'
+import { startProgress } from './progress.js'
 
 interface DemoCliOptions {
   store: string
@@ -25,7 +25,8 @@ export function registerDemo(program: Command): void {
     .action(async (opts: DemoCliOptions) => {
       const seed = integer('--seed', opts.seed, 0, 2 ** 32 - 1)
       const sessions = integer('--sessions', opts.sessions, 0, 1_000_000)
-      const progress = progressBar()
+      // A bar on a terminal only: the demo's own summary is its log.
+      const progress = process.stderr.isTTY === true ? startProgress({ label: 'demo' }) : undefined
       try {
         const result = await runDemo({
           storePath: opts.store,

@@ -2,31 +2,59 @@ import type { Command } from 'commander'
 import { createFileSource } from '../sources/file-source.js'
 import { createNdjsonDeadLetterSink, createNdjsonEventSink } from '../sinks/ndjson-sink.js'
 import { runPipeline } from '../pipeline/runner.js'
+import { PipelineCounters } from '../pipeline/counters.js'
 import { addPipelineOptions, type PipelineCliOptions, pipelineFromOptions } from './pipeline-options.js'
+import { progressEverySeconds, showBatches, startProgress } from './progress.js'
+import { handleInterrupts, signalExitCode } from './interrupt.js'
+import { mostlyDeadLetterWarnings, tallyDeadLetters } from './input-health.js'
 
 interface ParseOptions extends PipelineCliOptions {
   dlq: string
   quiet?: boolean
+  progressEvery: string
 }
 
 export function registerParse(program: Command): void {
   const cmd = program
     .command('parse')
-    .description('parse access logs into enriched canonical audit events (NDJSON on stdout)')
-    .argument('[files...]', 'input files; - or nothing reads stdin')
+    .description('parse access logs into enriched canonical audit events (NDJSON on stdout); gzip input is read as is')
+    .argument('[files...]', 'input files (plain or gzip); - or nothing reads stdin')
     .option('--dlq <file>', 'dead letters as NDJSON (created only if there is one)', 'dead-letters.ndjson')
-    .option('-q, --quiet', 'no summary line on stderr')
+    .option('-q, --quiet', 'no progress and no summary line on stderr')
+    .option('--progress-every <seconds>', 'when stderr is not a terminal, a progress line every N seconds (0: none)', '10')
   addPipelineOptions(cmd).action(async (files: string[], opts: ParseOptions) => {
     const parts = pipelineFromOptions(opts)
-    const deadLetters = createNdjsonDeadLetterSink(opts.dlq)
-    const counters = await runPipeline(createFileSource({ files }), {
-      ...parts,
-      sink: createNdjsonEventSink(process.stdout, 'stdout'),
-      deadLetters,
-    })
-    if (opts.quiet !== true) {
-      const where = deadLetters.written > 0 ? ` → ${opts.dlq}` : ''
-      process.stderr.write(`envoy-audit parse: ${counters.summaryLine()}${where}\n`)
+    const progressEvery = progressEverySeconds(opts.progressEvery)
+    const { sink: deadLetters, tally } = tallyDeadLetters(createNdjsonDeadLetterSink(opts.dlq))
+    const source = createFileSource({ files })
+    const counters = new PipelineCounters()
+    // Events scrolling on the terminal are their own progress; a bar would only garble them.
+    const progress = opts.quiet === true || process.stdout.isTTY === true ? undefined : startProgress({ label: 'parse', source, lineIntervalMs: progressEvery * 1000 })
+    const interrupts = handleInterrupts(() => {
+      progress?.phase('stopping: writing what was read')
+      void source.close()
+    }, { label: 'parse' })
+    try {
+      await runPipeline(showBatches(source, progress, 'writing'), {
+        ...parts,
+        sink: createNdjsonEventSink(process.stdout, 'stdout'),
+        deadLetters,
+        counters,
+        ...(progress === undefined ? {} : { onBatch: progress.update }),
+      })
+      progress?.stop()
+      if (opts.quiet !== true) {
+        const where = deadLetters.written > 0 ? ` → ${opts.dlq}` : ''
+        process.stderr.write(`envoy-audit parse: ${counters.summaryLine()}${where}\n`)
+      }
+      for (const w of mostlyDeadLetterWarnings(source.recordsByFile, tally)) process.stderr.write(`envoy-audit parse: ${w}\n`)
+      if (interrupts.signal !== undefined) {
+        process.stderr.write(`envoy-audit parse: interrupted: the ${counters.recordsIn} records read are written; the rest of the input was not read\n`)
+        process.exitCode = signalExitCode(interrupts.signal)
+      }
+    } finally {
+      interrupts.dispose()
+      progress?.stop()
     }
   })
 }

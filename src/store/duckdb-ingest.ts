@@ -3,12 +3,13 @@
  * `demo`. The caller owns the store: the pipeline closes its sink at the end of the run, so the store
  * is handed over behind a sink whose close() leaves it open for the report that follows.
  */
-import type { DeadLetterSink, Sink, TransformStage } from '../pipeline/component.js'
+import type { DeadLetterSink, Sink, Source, TransformStage } from '../pipeline/component.js'
 import type { RecordParser } from '../parse/index.js'
 import { runPipeline } from '../pipeline/runner.js'
 import type { PipelineCounters } from '../pipeline/counters.js'
 import { createFileSource } from '../sources/file-source.js'
 import type { DuckDbStore } from './duckdb-store.js'
+import { withStoreDeadLetters } from './duckdb-dead-letters.js'
 import { createHashStage } from '../integrity/chain.js'
 import { loadIntegrityConfig, loadIntegrityKey } from '../integrity/config.js'
 import { DuckDbLedger, ledgeredSink } from '../integrity/ledger.js'
@@ -21,6 +22,8 @@ export interface IngestParts {
   deadLetters: DeadLetterSink
   /** Records per batch; each batch is one appender pass and one INSERT. */
   batchRecords?: number
+  /** Read this source instead of `files` (the CLI's, whose progress and close() it drives). */
+  source?: Source
   onBatch?: (counters: PipelineCounters) => void
   /**
    * Hash every event and chain it in the store's integrity ledger (`envoy-audit verify`). On by
@@ -46,13 +49,14 @@ export async function ingestFiles(parts: IngestParts): Promise<IngestResult> {
     ? ledgeredSink(store, new DuckDbLedger(store, loadIntegrityKey(loadIntegrityConfig(), parts.env ?? process.env)), false)
     : { name: store.name, start: () => store.start(), write: (events) => store.writeEvents(events), close: async () => undefined }
   const started = performance.now()
-  const source = createFileSource({ files: parts.files, ...(parts.batchRecords === undefined ? {} : { batchRecords: parts.batchRecords }) })
+  const source = parts.source ?? createFileSource({ files: parts.files, ...(parts.batchRecords === undefined ? {} : { batchRecords: parts.batchRecords }) })
   const counters = await runPipeline(source, {
     parser: parts.parser,
     // Last, so the hash covers everything the other stages wrote.
     stages: integrity ? [...parts.stages, createHashStage()] : parts.stages,
     sink,
-    deadLetters: parts.deadLetters,
+    // Also into the store's dead_letters table, deduplicated by dead-letter id (a re-ingest adds no row).
+    deadLetters: withStoreDeadLetters(parts.deadLetters, store),
     ...(parts.onBatch === undefined ? {} : { onBatch: parts.onBatch }),
   })
   return { counters, inserted: store.stats.inserted - insertedBefore, elapsedMs: performance.now() - started }

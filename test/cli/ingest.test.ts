@@ -1,8 +1,9 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, test } from 'vitest'
 import { runCli } from '../helpers/cli.js'
+import { hasScript, liveCli, ptyCli } from '../helpers/live-cli.js'
 
 // Real public lines, as collected in /work/shared/reference/envoy-istio-log-formats.md: the typed
 // Istio JSON inbound line uses the public sample values quoted in section a.1; the RBAC denial follows
@@ -72,4 +73,78 @@ describe('envoy-audit ingest keeps the integrity ledger', () => {
     expect(bad.code).toBe(3)
     expect(bad.stdout + bad.stderr).toMatch(/deleted 1/)
   })
+})
+
+/** Distinct access lines (distinct request ids, so distinct events). */
+const manyLines = (n: number): string => Array.from({ length: n }, (_, i) => JSON_LINE.replace('6e8e2e5c', `r${i}`)).join('\n') + '\n'
+
+describe('envoy-audit ingest: progress and interruption without a terminal', () => {
+  test('a long ingest writes a plain progress line on stderr every --progress-every seconds', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ea-ingest-progress-'))
+    const cli = liveCli(['ingest', '-', '--store', join(dir, 's.duckdb'), '--progress-every', '0.2'])
+    cli.write(JSON_LINE.replace('6e8e2e5c', 'p0') + '\n')
+    // Handed on after lingerMs (1 s) of idle input, then counted by the next progress line.
+    await cli.waitFor((out) => /ingest: 1 records/.test(out))
+    for (let i = 1; i < 6; i++) {
+      cli.write(JSON_LINE.replace('6e8e2e5c', `p${i}`) + '\n')
+      await new Promise((r) => setTimeout(r, 200))
+    }
+    cli.child.stdin?.end()
+    expect((await cli.exited).code).toBe(0)
+    const progress = cli.stderr().split('\n').filter((l) => /^envoy-audit ingest: \d+ records \(\d+\/s\), \d+ events, \d+ dead letters, \d+s elapsed/.test(l))
+    expect(progress.length, cli.stderr()).toBeGreaterThanOrEqual(3)
+    expect(cli.stderr()).not.toContain('\x1b')
+    expect(cli.stderr()).toMatch(/read 6 records: 6 events/)
+  }, 60_000)
+
+  test('SIGTERM stops after storing what was read, says so, and exits 143; the store holds those records', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ea-ingest-term-'))
+    const store = join(dir, 's.duckdb')
+    const cli = liveCli(['ingest', '-', '--store', store, '--progress-every', '0.1'])
+    cli.write(manyLines(2))
+    await cli.waitFor((out) => /ingest: 2 records/.test(out))
+    cli.child.kill('SIGTERM')
+    const { code } = await cli.exited
+    expect(cli.stderr()).toMatch(/interrupted: 2 records stored \(2 new events, 0 dead letters\); what followed on stdin was not read/)
+    expect(code).toBe(143)
+    const q = await runCli(['sql', 'SELECT count(*) AS n FROM events', '--store', store, '--json'])
+    expect(JSON.parse(q.stdout)).toEqual({ n: 2 })
+  }, 60_000)
+})
+
+describe.runIf(hasScript())('envoy-audit ingest on a terminal (a pseudo-terminal from util-linux script)', () => {
+  test('the bar shows the percentage of the file and its size, and the terminal is restored at the end', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ea-ingest-tty-'))
+    const input = join(dir, 'big.log')
+    writeFileSync(input, manyLines(6000))
+    const cli = ptyCli(['ingest', input, '--store', join(dir, 's.duckdb')])
+    const { code } = await cli.exited
+    const screen = cli.stdout()
+    expect(code, screen).toBe(0)
+    const size = (statSync(input).size / 1024 ** 2).toFixed(1)
+    expect(screen).toMatch(new RegExp(`ingest \\S+ \\d+% of ${size.replace('.', '\\.')} MiB \\| \\d+ records`))
+    expect(screen).toMatch(/stored 6000 new events/)
+    const afterLastHide = screen.slice(screen.lastIndexOf('\x1b[?25l'))
+    expect(afterLastHide).toContain('\x1b[?25h')
+    expect(afterLastHide).toContain('\x1b[?7h')
+  }, 120_000)
+
+  test('Ctrl-C stores what was read, says "interrupted: N records stored", restores the cursor and line wrap, exits 130', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ea-ingest-ctrlc-'))
+    const store = join(dir, 's.duckdb')
+    const cli = ptyCli(['ingest', '-', '--store', store])
+    // Typed at the terminal: the lines are the command's stdin.
+    cli.write(manyLines(2))
+    await cli.waitFor((out) => / 2 records \| /.test(out))
+    cli.write('\x03')
+    const { code } = await cli.exited
+    const screen = cli.stdout()
+    expect(screen).toMatch(/interrupted: 2 records stored \(2 new events, 0 dead letters\)/)
+    expect(code, screen).toBe(130)
+    const afterLastHide = screen.slice(screen.lastIndexOf('\x1b[?25l'))
+    expect(afterLastHide).toContain('\x1b[?25h')
+    expect(afterLastHide).toContain('\x1b[?7h')
+    const q = await runCli(['sql', 'SELECT count(*) AS n FROM events', '--store', store, '--json'])
+    expect(JSON.parse(q.stdout)).toEqual({ n: 2 })
+  }, 60_000)
 })

@@ -1,8 +1,10 @@
 import { mkdtempSync, readFileSync, existsSync, writeFileSync } from 'node:fs'
+import { gzipSync } from 'node:zlib'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, test } from 'vitest'
 import { runCli } from '../helpers/cli.js'
+import { liveCli } from '../helpers/live-cli.js'
 
 // Lines from /work/shared/reference/envoy-istio-log-formats.md: the typed JSON example values are
 // the public Istio samples quoted in section a.1; the RBAC text line follows the kubeflow denial in c.2;
@@ -92,4 +94,49 @@ describe('envoy-audit parse: custom formats from the command line', () => {
     expect(e.source).toMatchObject({ ip: '10.1.2.3', port: 5555 })
     expect(e.event.duration).toBe(3_000_000)
   })
+})
+
+describe('envoy-audit parse: compressed and unreadable input', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ea-parse-gz-'))
+
+  test('a gzip file (a rotated kubelet log) is read as text, by its magic bytes, also from stdin', async () => {
+    const gz = gzipSync([JSON_LINE, RBAC_TEXT].join('\n') + '\n')
+    const file = join(dir, '0.log.20240301-101500.gz')
+    writeFileSync(file, gz)
+    const r = await runCli(['parse', file, '--dlq', join(dir, 'd1.ndjson')])
+    expect(r.code).toBe(0)
+    expect(r.stderr).toMatch(/read 2 records: 2 events, 0 dead letters/)
+    expect(r.stderr).not.toContain('warning')
+    expect(r.stdout.trim().split('\n').map((l) => JSON.parse(l).http.response.status_code)).toEqual([200, 403])
+    const piped = await runCli(['parse', '-', '--dlq', join(dir, 'd2.ndjson')], { input: gz })
+    expect(piped.stderr).toMatch(/read 2 records: 2 events, 0 dead letters/)
+  })
+
+  test('a file that is mostly dead letters is named on stderr with its share and top reason', async () => {
+    const bin = join(dir, 'image.bin')
+    writeFileSync(bin, Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0xff, 0xfe, 0x0a]), Buffer.from([0xc3, 0x28, 0x0a]), Buffer.from(AGENT_LINE + '\n')]))
+    const good = join(dir, 'good.log')
+    writeFileSync(good, [JSON_LINE, RBAC_TEXT, AGENT_LINE].join('\n') + '\n')
+    const r = await runCli(['parse', good, bin, '--dlq', join(dir, 'd3.ndjson')])
+    expect(r.code).toBe(0)
+    const warnings = r.stderr.split('\n').filter((l) => l.includes('warning'))
+    expect(warnings).toEqual([
+      `envoy-audit parse: warning: ${bin}: 3 of 3 records (100%) are dead letters, most of them EA_PARSE_INVALID_UTF8 (2): binary or compressed data, or a text encoding other than UTF-8?`,
+    ])
+  })
+})
+
+describe('envoy-audit parse: progress without a terminal', () => {
+  test('a long parse says how far it is on stderr every --progress-every seconds, stdout stays events only', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ea-parse-progress-'))
+    const cli = liveCli(['parse', '-', '--dlq', join(dir, 'd.ndjson'), '--progress-every', '0.2'])
+    cli.write(JSON_LINE + '\n')
+    await cli.waitFor((out) => /parse: 1 records/.test(out))
+    await new Promise((r) => setTimeout(r, 500))
+    cli.child.stdin?.end(RBAC_TEXT + '\n')
+    expect((await cli.exited).code).toBe(0)
+    const lines = cli.stderr().split('\n').filter((l) => /^envoy-audit parse: \d+ records \(\d+\/s\), \d+ events, \d+ dead letters/.test(l))
+    expect(lines.length, cli.stderr()).toBeGreaterThanOrEqual(2)
+    expect(cli.stdout().trim().split('\n').map((l) => JSON.parse(l).http.response.status_code)).toEqual([200, 403])
+  }, 60_000)
 })
