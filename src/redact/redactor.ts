@@ -80,20 +80,28 @@ function redactEvent(rules: CompiledRules, event: AuditEvent): number {
   return n
 }
 
-function redactDeadLetter(rules: CompiledRules, dl: DeadLetter): number {
+/** The record bytes of a dead letter or of one of its CRI parts. */
+function redactBytes(rules: CompiledRules, target: { raw?: string; raw_base64?: string }): number {
   let n = 0
-  if (typeof dl.raw === 'string') {
-    const r = redactText(rules, dl.raw)
-    dl.raw = r.text
+  if (typeof target.raw === 'string') {
+    const r = redactText(rules, target.raw)
+    target.raw = r.text
     n += r.count
   }
-  if (typeof dl.raw_base64 === 'string') {
+  if (typeof target.raw_base64 === 'string') {
     // Not UTF-8: latin1 maps every byte to one char and back, and every rule is ASCII, so the bytes
     // around a replaced value survive exactly.
-    const r = redactText(rules, Buffer.from(dl.raw_base64, 'base64').toString('latin1'))
-    if (r.count > 0) dl.raw_base64 = Buffer.from(r.text, 'latin1').toString('base64')
+    const r = redactText(rules, Buffer.from(target.raw_base64, 'base64').toString('latin1'))
+    if (r.count > 0) target.raw_base64 = Buffer.from(r.text, 'latin1').toString('base64')
     n += r.count
   }
+  return n
+}
+
+function redactDeadLetter(rules: CompiledRules, dl: DeadLetter): number {
+  let n = redactBytes(rules, dl)
+  // A joined CRI line's earlier parts hold the rest of it: a secret may sit in any of them.
+  if (dl.parts !== undefined) for (const part of dl.parts) n += redactBytes(rules, part)
   // Parse messages quote pieces of the line (a bad timestamp, a would-be prefix).
   const m = redactText(rules, dl.message)
   dl.message = m.text

@@ -2,8 +2,9 @@
  * Dead-letter topic writer. Each dead letter becomes one Kafka record: by default (format "raw", the
  * Kafka Connect convention) the value is the original record's bytes, unchanged, and the reason, stage,
  * time and source topic/partition/offset travel as `envoy-audit.*` headers next to the original
- * headers, so a replay is "consume the DLQ topic, produce the values back". Format "json" writes the
- * dead-letter document (schemas/dead-letter.schema.json) instead.
+ * headers, so a replay is "consume the DLQ topic, produce the values back" (a joined CRI line: one
+ * record per part, see rawPieces). Format "json" writes the dead-letter document
+ * (schemas/dead-letter.schema.json) instead. The key is the dead letter's deterministic id.
  *
  * A successful write is the acknowledgement of those records (acks=-1 by default). A failed write
  * throws EA_DLQ_UNAVAILABLE; the source then commits nothing past those records and re-delivers.
@@ -114,11 +115,37 @@ function headersFor(dl: DeadLetter, maxMessageChars: number): Record<string, str
   return h
 }
 
-/** Keyed by source coordinates: dead letters of one source partition stay in order on one DLQ partition. */
-function keyFor(dl: DeadLetter): string | null {
-  const s = dl.source
-  if (s.topic !== undefined) return `${s.topic}/${s.partition ?? ''}`
-  return s.file ?? null
+/**
+ * Keyed by the dead letter's deterministic id (src/pipeline/dead-letter.ts): a dead letter written again
+ * after a crash or replay has the same key, lands on the same partition as its first copy, and a
+ * consumer (or log compaction) dedupes on it.
+ */
+function keyFor(dl: DeadLetter): string {
+  return dl.id
+}
+
+export const PART_HEADER = DLQ_HEADER_PREFIX + 'part'
+
+/**
+ * Format raw writes every record a dead letter holds as its own Kafka record, in the order they were
+ * read: a joined CRI line's P parts, then the record that completed it. They share the key (so one
+ * partition keeps their order) and carry `envoy-audit.part: i/n`; replaying the values in order
+ * reassembles the line. A dead letter of one record is one Kafka record without that header.
+ */
+function rawPieces(dl: DeadLetter): DeadLetter[] {
+  const parts = dl.parts ?? []
+  if (parts.length === 0) return [dl]
+  const { parts: _parts, ...last } = dl
+  const pieces: DeadLetter[] = parts.map((p) => {
+    const piece: DeadLetter = { ...last, source: p.source }
+    delete piece.raw
+    delete piece.raw_base64
+    delete piece.headers
+    if (p.raw_base64 !== undefined) piece.raw_base64 = p.raw_base64
+    else piece.raw = p.raw ?? ''
+    return piece
+  })
+  return [...pieces, last]
 }
 
 export function createKafkaDeadLetterSink(cfg: KafkaDlqConfig, deps: KafkaDlqDeps = {}): KafkaDeadLetterSink {
@@ -129,22 +156,29 @@ export function createKafkaDeadLetterSink(cfg: KafkaDlqConfig, deps: KafkaDlqDep
   let written = 0
   let truncated = 0
 
-  const build = (dl: DeadLetter, raw?: Buffer): Message => {
+  const build = (dl: DeadLetter, raw?: Buffer, part?: string): Message => {
     const at = Date.parse(dl.at)
+    const headers = headersFor(dl, cfg.maxMessageChars)
+    if (part !== undefined) headers[PART_HEADER] = part
     return {
       key: keyFor(dl),
       value: cfg.format === 'raw' ? (raw ?? originalBytes(dl)) : (serialize ??= compileDeadLetterSerializer())(dl),
-      headers: headersFor(dl, cfg.maxMessageChars),
+      headers,
       ...(Number.isFinite(at) ? { timestamp: String(at) } : {}),
     }
   }
-  const toMessage = (dl: DeadLetter): Message => {
-    const fitted = fitDeadLetter(dl, build, cfg.maxBatchBytes)
+  const fit = (dl: DeadLetter, part?: string): Message => {
+    const fitted = fitDeadLetter(dl, (d, raw) => build(d, raw, part), cfg.maxBatchBytes)
     if (fitted.truncated) {
       truncated++
       logger.warn({ topic: cfg.topic, source: dl.source, reason: dl.reason, maxBatchBytes: cfg.maxBatchBytes }, 'dead letter larger than maxBatchBytes: truncated, with its original length and SHA-256 in headers')
     }
     return fitted.message
+  }
+  const toMessages = (dl: DeadLetter): Message[] => {
+    if (cfg.format !== 'raw') return [fit(dl)]
+    const pieces = rawPieces(dl)
+    return pieces.length === 1 ? [fit(dl)] : pieces.map((p, i) => fit(p, `${i + 1}/${pieces.length}`))
   }
 
   return {
@@ -177,7 +211,7 @@ export function createKafkaDeadLetterSink(cfg: KafkaDlqConfig, deps: KafkaDlqDep
       if (!producer || closed) {
         throw new EnvoyAuditError('EA_DLQ_UNAVAILABLE', `dead-letter topic ${cfg.topic}: writer ${closed ? 'closed' : 'not started'}`)
       }
-      const requests = splitByBytes(deadLetters.map(toMessage), cfg.maxBatchBytes)
+      const requests = splitByBytes(deadLetters.flatMap(toMessages), cfg.maxBatchBytes)
       try {
         for (const messages of requests) {
           await producer.send({ topic: cfg.topic, acks: cfg.acks, timeout: cfg.ackTimeoutMs, compression: compressionType(cfg.compression), messages })

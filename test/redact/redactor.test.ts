@@ -162,6 +162,16 @@ describe('through the batch handler', () => {
     const expected = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(` GET /cb?code=${REDACTED}&state=xyz `), Buffer.from([0xc3])])
     expect(back.equals(expected)).toBe(true)
   })
+  test('a joined CRI line that fails: the secret in an earlier part is redacted there too', async () => {
+    const p1 = `2022-07-22T12:24:13.900328365Z stdout P not an access log GET ${OAUTH_CODE_PATH}`
+    const f = '2022-07-22T12:24:13.900328366Z stdout F  and the rest'
+    const cap = await runRecords([fileRecord(p1, 1), fileRecord(f, 2)])
+    expect(cap.deadLetters).toHaveLength(1)
+    const dl = cap.deadLetters[0]!
+    expect(dl.parts?.map((x) => x.raw)).toEqual([p1.replace('SplxlOBeZQQYbYS6WxSbIA', REDACTED)])
+    for (const out of cap.outputs) expect(out).not.toContain('SplxlOBeZQQYbYS6WxSbIA')
+    expect(dl.redacted).toBeGreaterThanOrEqual(1)
+  })
   test('--no-redact keeps the secret (the opt-out works, so the other tests are meaningful)', async () => {
     const cap = await runRecords([fileRecord(withPath(TEXT_LINE, OAUTH_CODE_PATH))], false)
     expect(cap.outputs.join('\n')).toContain('SplxlOBeZQQYbYS6WxSbIA')

@@ -38,12 +38,12 @@ describeKafka('Kafka dead-letter topic', () => {
   async function readAll(topic: string, n: number) {
     const consumer = realKafka().consumer({ groupId: `${topic}-reader`, maxBytesPerPartition: 10_485_760 })
     cleanups.push(() => consumer.disconnect())
-    const got: { value: Buffer; headers: Record<string, string> }[] = []
+    const got: { value: Buffer; headers: Record<string, string>; key: string | undefined; partition: number }[] = []
     await consumer.connect()
     await consumer.subscribe({ topic, fromBeginning: true })
     await consumer.run({
-      eachMessage: async ({ message }) => {
-        got.push({ value: message.value!, headers: Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)])) })
+      eachMessage: async ({ message, partition }) => {
+        got.push({ value: message.value!, headers: Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)])), key: message.key?.toString(), partition })
       },
     })
     const deadline = Date.now() + 30_000
@@ -51,10 +51,36 @@ describeKafka('Kafka dead-letter topic', () => {
     return got
   }
 
+  test('a bad line dead-lettered again after a crash (the same offset replayed) or re-sent at a new offset: the same key, on the same partition', async () => {
+    const admin = await realAdmin(cleanups)
+    const topic = await tempTopic(admin, cleanups, 'dlq-replay', 4)
+    const sink = await dlqSink(topic, { compression: 'none' })
+    const { createParser } = await import('../../src/parse/index.js')
+    const bad = (i: number) => `2021-03-16T09:29:2${i}.896837Z info sds SDS: PUSH resource=default ${i}`
+    const batch = (offsets: number[]) => createParser().parseBatch(offsets.map((o, i) => record(bad(i), o))).deadLetters
+    await sink.write(batch([10, 11, 12]))
+    // The member was killed before it committed: the replay dead-letters the same lines again.
+    await sink.write(batch([10, 11, 12]))
+    // A forwarder retry put the same lines at new offsets.
+    await sink.write(batch([50, 51, 52]))
+    const got = await readAll(topic, 9)
+    expect(got).toHaveLength(9)
+    const byKey = new Map<string, Set<string>>()
+    for (const m of got) {
+      const where = byKey.get(m.key!) ?? new Set<string>()
+      where.add(`${m.partition}`)
+      byKey.set(m.key!, where)
+    }
+    // Three bad lines, three keys, each on one partition: a consumer (or compaction) keeps one copy of each.
+    expect(byKey.size).toBe(3)
+    for (const where of byKey.values()) expect(where.size).toBe(1)
+    expect([...byKey.keys()].sort()).toEqual(batch([0, 1, 2]).map((d) => d.id).sort())
+  }, 60_000)
+
   test('a topic with max.message.bytes=20000: a write larger than that is cut into requests the broker accepts, in order', async () => {
     const admin = await realAdmin(cleanups)
     const topic = await tempTopic(admin, cleanups, 'dlq-small', 1, { 'max.message.bytes': '20000' })
-    const values = bulky(200, 500) // ~100 KB in one write, all keyed to one partition
+    const values = bulky(200, 500) // ~100 KB in one write, to the topic's one partition
     const letters = values.map((v, i) => deadLetterFor(record(v, i), 'EA_PARSE_NOT_ACCESS_LOG', 'x', 'parse'))
     // What the broker does to one request over the limit: the old writer's single send.
     const oversized = await dlqSink(topic, { compression: 'none', maxBatchBytes: 1_000_000 })

@@ -61,8 +61,45 @@ test('raw format: the value is the original bytes; reason and source coordinates
     'envoy-audit.source.partition': '2',
     'envoy-audit.source.offset': '7',
   })
-  expect(stored[0]!.key?.toString()).toBe('logs/2')
+  // Keyed by the dead letter's own id, not by where it was read.
+  expect(stored.map((m) => m.key?.toString())).toEqual(letters.map((d) => d.id))
   expect(stored[0]!.timestamp).toBe(at.getTime())
+})
+
+test('the same bad line dead-lettered again (a replay, or re-sent at a new offset) carries the same key', async () => {
+  const sink = await started()
+  const { createParser } = await import('../../src/parse/index.js')
+  const bad = '2021-03-16T09:29:20.896837Z info Envoy proxy is ready'
+  const first = createParser().parseBatch([record(bad, 41)]).deadLetters
+  const replay = createParser().parseBatch([record(bad, 41)]).deadLetters
+  const resent = createParser().parseBatch([record(bad, 9041)]).deadLetters
+  const other = createParser().parseBatch([record(`${bad}!`, 42)]).deadLetters
+  await sink.write([...first, ...replay, ...resent, ...other])
+  const keys = (await broker.messages('dlq', 0)).map((m) => m.key?.toString())
+  expect(keys).toHaveLength(4)
+  expect(new Set(keys.slice(0, 3)).size).toBe(1)
+  expect(keys[3]).not.toBe(keys[0])
+})
+
+test('raw format: a joined CRI line is one record per part, in order, under one key, marked i/n', async () => {
+  const sink = await started()
+  const { createParser } = await import('../../src/parse/index.js')
+  const p1 = '2022-07-22T12:24:13.900328365Z stdout P [2022-07-22T12:24:12.945Z] "GET /a HTTP/1.1"'
+  const p2 = '2022-07-22T12:24:13.900328366Z stdout P  200'
+  const f = '2022-07-22T12:24:13.900328367Z stdout F  and not the rest of an access line'
+  const parser = createParser()
+  const [dl] = parser.parseBatch([record(p1, 1), record(p2, 2), record(f, 3)]).deadLetters
+  expect(dl!.parts).toHaveLength(2)
+  await sink.write([dl!])
+  const stored = await broker.messages('dlq', 0)
+  expect(stored.map((m) => m.value?.toString())).toEqual([p1, p2, f])
+  expect(stored.map((m) => m.key?.toString())).toEqual([dl!.id, dl!.id, dl!.id])
+  expect(stored.map((m) => [String(m.headers['envoy-audit.part']), String(m.headers['envoy-audit.source.offset']), String(m.headers['envoy-audit.reason'])])).toEqual([
+    ['1/3', '1', 'EA_PARSE_MALFORMED_TEXT'],
+    ['2/3', '2', 'EA_PARSE_MALFORMED_TEXT'],
+    ['3/3', '3', 'EA_PARSE_MALFORMED_TEXT'],
+  ])
+  expect(sink.written).toBe(3)
 })
 
 test('json format writes the dead-letter document', async () => {
