@@ -87,8 +87,12 @@ export function sleepUnlessAborted(ms: number, signal: AbortSignal): Promise<voi
 
 /**
  * The wait before an item answered 429/5xx is sent again, after its `attempts`-th failure. It waits
- * outside the concurrency slots, so it delays only its own write.
+ * outside the concurrency slots, so it delays only its own write. While the cluster is making
+ * progress (something was indexed since the item last failed), a 429 means a full queue at that
+ * instant, and the concurrency bound already limits what is sent: one short beat (`initialMs`) and the
+ * item rides along with the next request. When nothing got through, the wait doubles with the item's
+ * attempts up to `maxMs`, so a cluster that refuses everything is not sent the same items again and again.
  */
-export function itemRetryMs(attempts: number, initialMs: number, maxMs: number, random: () => number = Math.random): number {
-  return backoffMs(Math.max(0, attempts - 1), initialMs, maxMs, random)
+export function itemRetryMs(attempts: number, progressed: boolean, initialMs: number, maxMs: number, random: () => number = Math.random): number {
+  return backoffMs(progressed ? 0 : Math.max(0, attempts - 1), initialMs, maxMs, random)
 }

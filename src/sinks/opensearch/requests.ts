@@ -51,6 +51,8 @@ export interface PendingOp {
   lookup?: { code: ErrorCode; reason: string }
   /** Settled: indexed, rejected or failed. */
   done?: boolean
+  /** The sink's count of indexed operations when this one last failed (see itemRetryMs). */
+  progressMark?: number
 }
 
 export interface RequestContext {

@@ -74,6 +74,8 @@ export class OpenSearchSink implements Sink {
   private aborted = false
   private closing: Promise<void> | undefined
   private lastOutageLog = 0
+  /** Operations indexed or found so far: whether the cluster made progress while a request was out. */
+  private progress = 0
   private readonly context: RequestContext
 
   constructor(private readonly options: OpenSearchSinkOptions) {
@@ -205,9 +207,10 @@ export class OpenSearchSink implements Sink {
 
   private send(chunk: PendingOp[], probe: boolean): void {
     this.inFlight++
+    const progressBefore = this.progress
     void sendChunk(this.context, chunk)
       .then(
-        (outcome) => this.handle(outcome, probe),
+        (outcome) => this.handle(outcome, probe, progressBefore),
         (err: unknown) => {
           // A bug, not an outage: the writes fail (the source re-delivers them) instead of hanging.
           const open = chunk.filter((p) => p.done !== true)
@@ -221,7 +224,7 @@ export class OpenSearchSink implements Sink {
       })
   }
 
-  private handle(o: ChunkOutcome, probe: boolean): void {
+  private handle(o: ChunkOutcome, probe: boolean, progressBefore: number): void {
     if (o.failed !== undefined) this.requestFailed(o.failed, probe)
     else {
       // Any answer while the gate is open (a probe's, or a request sent before it opened) means the
@@ -235,7 +238,7 @@ export class OpenSearchSink implements Sink {
       }
       if (!probe) this.gate.requestSucceeded()
     }
-    if (o.retry.length > 0) this.retryLater(o.retry)
+    if (o.retry.length > 0) this.retryLater(o.retry, progressBefore)
   }
 
   private requestFailed(f: NonNullable<ChunkOutcome['failed']>, probe: boolean): void {
@@ -263,19 +266,28 @@ export class OpenSearchSink implements Sink {
     }
   }
 
-  /** Item-level retries wait out their backoff outside the buffer, then go in front of it. */
-  private retryLater(ops: PendingOp[]): void {
+  /**
+   * Item-level retries wait out their backoff outside the buffer, then go in front of it. The cluster
+   * made progress for an item when anything was indexed since it last failed (or since its first
+   * request went out).
+   */
+  private retryLater(ops: PendingOp[], progressBefore: number): void {
     if (this.aborted) return this.fail(ops, 'closed while retrying')
     const { initialMs, maxMs } = this.options.config.retry
     let attempts = 0
-    for (const p of ops) attempts = Math.max(attempts, p.attempts)
+    let progressed = true
+    for (const p of ops) {
+      attempts = Math.max(attempts, p.attempts)
+      if (this.progress <= (p.progressMark ?? progressBefore)) progressed = false
+      p.progressMark = this.progress
+    }
     const entry = {
       ops,
       timer: setTimeout(() => {
         this.later.delete(entry)
         this.enqueue(ops, 'front')
         this.pump()
-      }, itemRetryMs(attempts, initialMs, maxMs, this.options.random)),
+      }, itemRetryMs(attempts, progressed, initialMs, maxMs, this.options.random)),
     }
     this.later.add(entry)
   }
@@ -293,7 +305,10 @@ export class OpenSearchSink implements Sink {
         const where = p.op.kind === 'event' ? 'event' : `finding ${p.op.id}`
         t.rejected.set(p.op.owner, { event: t.events[p.op.owner]!, code: rejection.code, message: `opensearch rejected ${where}: ${rejection.message}` })
       }
-    } else this.stats.indexed++
+    } else {
+      this.stats.indexed++
+      this.progress++
+    }
     if (--t.remaining === 0) {
       if (t.failed !== undefined) t.reject(t.failed)
       else t.resolve({ rejected: [...t.rejected.values()] })

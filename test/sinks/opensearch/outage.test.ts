@@ -188,6 +188,35 @@ describe('OpenSearchSink item retries hold no slot', () => {
   })
 })
 
+describe('OpenSearchSink item retry waits', () => {
+  test('while nothing gets through, a refused item waits longer at every attempt (no storm of re-sends)', async () => {
+    const s = await sink({ retry: { initialMs: 10, maxMs: 1000 } }, () => 1)
+    const until = Date.now() + 700
+    srv.faults.item = () => (Date.now() < until ? 429 : null)
+    await within(5000, s.write([okEvent(1), okEvent(2)]), 'write after 700 ms of refusals')
+    // Waits of 10, 20, 40, 80, 160, 320 ms cover the 700 ms in 7 requests; a fixed 10 ms beat would take ~60.
+    expect(bulkActions().length).toBeLessThanOrEqual(9)
+    expect(srv.docs('envoy-audit-events-*')).toHaveLength(2)
+  })
+
+  test('while other writes get through, a throttled item is retried after one short beat each time, not a doubling backoff', async () => {
+    const s = await sink({ concurrency: 2, retry: { initialMs: 200, maxMs: 10_000 } }, () => 1)
+    srv.faults.item = failIds(['ok-000001'], 429, 4)
+    const started = Date.now()
+    const throttled = s.write([okEvent(1)])
+    let other = 100
+    const traffic = setInterval(() => void s.write([okEvent(other++)]), 20)
+    try {
+      await within(5000, throttled, 'the throttled write')
+    } finally {
+      clearInterval(traffic)
+    }
+    // Four retries: 4 x 200 ms with the cluster taking other documents; doubling would be 200+400+800+1600.
+    expect(Date.now() - started).toBeLessThan(2000)
+    expect(s.stats.itemRetries).toBe(4)
+  })
+})
+
 describe('OutageGate', () => {
   const timing = { initialMs: 10, maxMs: 1000, probeMaxMs: 40 }
 
