@@ -82,6 +82,18 @@ const serviceSchema = z
     port: z.number().int().min(0).max(65_535).default(9464),
     /** Seconds a graceful shutdown may take before the process exits anyway. */
     shutdownTimeoutSeconds: z.number().int().min(1).max(3600).default(30),
+    /** What /readyz requires (src/service/readiness.ts). */
+    readiness: z
+      .object({
+        /** A source or sink failing for longer than this makes the service not ready; shorter outages do not flap the probe. */
+        outageGraceSeconds: z.number().min(0).max(3600).default(30),
+        /** A sink request open longer than this is unanswered; also the timeout of the idle probe. */
+        sinkAnswerSeconds: z.number().min(0.1).max(600).default(10),
+        /** An idle sink is pinged when nothing has answered for this long. */
+        probeIntervalSeconds: z.number().min(0.1).max(600).default(5),
+      })
+      .strict()
+      .default({ outageGraceSeconds: 30, sinkAnswerSeconds: 10, probeIntervalSeconds: 5 }),
   })
   .strict()
 

@@ -1,12 +1,13 @@
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Registry } from 'prom-client'
+import type { ReadinessReport } from './readiness.js'
 
 export interface HealthState {
   /** The process loop is alive: /healthz. */
   live(): boolean
-  /** Connected to the source and the sink is not in an outage: /readyz. */
-  ready(): { ready: boolean; reasons: string[] }
+  /** Connected to the source, the sink answering, no outage past the grace: /readyz (readiness.ts). */
+  ready(): ReadinessReport
 }
 
 /**

@@ -28,8 +28,10 @@ import { loadConnectionConfig, type ConnectionConfig } from '../sinks/opensearch
 import { DuckDbStore } from '../store/duckdb-store.js'
 import { createAlertSink } from '../alerting/alert-sink.js'
 import { teeSink } from '../sinks/tee-sink.js'
-import { createServiceMetrics, type ServiceMetrics } from './metrics.js'
+import { createServiceMetrics, type ServiceMetrics, type StatsSpec } from './metrics.js'
 import { startServiceHttp } from './http-server.js'
+import { ServiceHealth } from './health.js'
+import { OpenSearchObserver } from './opensearch-observer.js'
 
 export interface ServiceDeps {
   logger: Logger
@@ -56,11 +58,12 @@ export function buildService(config: EnvoyAuditConfig, deps: ServiceDeps): Servi
   const kafkaLogger = logger
 
   let kafkaSource: KafkaSource | undefined
+  let opensearch: OpenSearchObserver | undefined
   let source: Source
   if (config.source.kind === 'kafka' && config.source.kafka !== undefined) {
     kafkaSource = createKafkaSource(config.source.kafka, { logger: kafkaLogger, ...(deps.env ? { env: deps.env } : {}) })
     source = kafkaSource
-    metrics.addStats('kafka', { stats: () => numericStats(kafkaSource?.stats() ?? {}) }, 'Kafka source')
+    metrics.addStats('kafka', { stats: () => numericStats(kafkaSource?.stats() ?? {}) }, KAFKA_METRICS)
   } else {
     const paths = config.source.kind === 'stdin' ? ['-'] : config.source.file.paths
     source = createFileSource({ files: paths, batchRecords: config.source.file.batchRecords, lingerMs: config.source.file.lingerMs })
@@ -73,8 +76,14 @@ export function buildService(config: EnvoyAuditConfig, deps: ServiceDeps): Servi
       connection: withEnvCredentials(config.sink.opensearch.connection, deps.env ?? process.env),
       logger: { warn: (o, m) => logger.warn(o, m) },
       requireTemplates: config.sink.opensearch.requireSetup,
+      onClient: (client) => opensearch?.attach(client),
     })
-    metrics.addStats('opensearch', { stats: () => ({ ...os.stats }) }, 'OpenSearch sink')
+    opensearch = new OpenSearchObserver({
+      registry: metrics.registry,
+      logger: { warn: (o, m) => logger.warn(o, m) },
+      answerWindowMs: config.service.readiness.sinkAnswerSeconds * 1000,
+    })
+    metrics.addStats('opensearch', { stats: () => ({ ...os.stats }) }, { help: 'OpenSearch sink', names: { bytesSent: 'sent_bytes' } })
     primary = os
     if (config.integrity.enabled) {
       const { retry, closeTimeoutMs } = config.sink.opensearch.sink
@@ -83,16 +92,16 @@ export function buildService(config: EnvoyAuditConfig, deps: ServiceDeps): Servi
         key: integrityKey(config, deps), indexPrefix: config.integrity.indexPrefix, retry, closeTimeoutMs,
         logger: { warn: (o, m) => logger.warn(o, m) },
       })
-      metrics.addStats('integrity', { stats: () => ({ ...ledger.stats }) }, 'Integrity ledger')
+      metrics.addStats('integrity', { stats: () => ({ ...ledger.stats }) }, { help: 'Integrity ledger' })
       primary = ledgeredOpenSearchSink(os, ledger)
     }
   } else if (config.sink.kind === 'embedded') {
     const store = new DuckDbStore(config.sink.embedded)
-    metrics.addStats('embedded', { stats: () => ({ ...store.stats }) }, 'Embedded store')
+    metrics.addStats('embedded', { stats: () => ({ ...store.stats }) }, { help: 'Embedded store' })
     primary = store
     if (config.integrity.enabled) {
       const ledger = new DuckDbLedger(store, integrityKey(config, deps))
-      metrics.addStats('integrity', { stats: () => ({ ...ledger.stats }) }, 'Integrity ledger')
+      metrics.addStats('integrity', { stats: () => ({ ...ledger.stats }) }, { help: 'Integrity ledger' })
       primary = ledgeredSink(store, ledger)
     }
   } else {
@@ -100,8 +109,8 @@ export function buildService(config: EnvoyAuditConfig, deps: ServiceDeps): Servi
     primary = path === '-' ? createNdjsonEventSink(process.stdout, 'stdout') : createNdjsonEventSink(path)
   }
   const alerts = createAlertSink(config.alerting, { warn: (m) => logger.warn(m), ...(deps.env ? { env: deps.env } : {}) })
-  if (alerts !== undefined) metrics.addStats('alerts', { stats: () => numericStats(alerts.stats) }, 'Alert outputs')
-  const sink = teeSink(primary, alerts === undefined ? [] : [alerts])
+  if (alerts !== undefined) metrics.addStats('alerts', { stats: () => numericStats(alerts.stats) }, { help: 'Alert outputs', labels: { delivered: ['output'], failed: ['output'] } })
+  const sink = timedSink(teeSink(primary, alerts === undefined ? [] : [alerts]), metrics, config.sink.kind)
 
   let deadLetters: DeadLetterSink
   if (config.deadLetter.kind === 'kafka' && config.source.kafka !== undefined) {
@@ -120,12 +129,19 @@ export function buildService(config: EnvoyAuditConfig, deps: ServiceDeps): Servi
   // Last, so the hash covers everything the stages wrote.
   if (config.integrity.enabled) stages.push(createHashStage())
   if (!config.redaction.enabled) logger.warn('redaction is disabled (redaction.enabled: false): secrets in paths, query strings and logged headers will be stored')
-  metrics.addStats('redaction', { stats: () => ({ values_total: counters.redactions }) }, 'Values replaced by redaction in events and dead letters')
 
   let http: Awaited<ReturnType<typeof startServiceHttp>> | undefined
   let running = false
   let closing: Promise<void> | undefined
   let lastBatchAt = Date.now()
+  const health = new ServiceHealth({
+    metrics,
+    graceSeconds: config.service.readiness.outageGraceSeconds,
+    probeIntervalSeconds: config.service.readiness.probeIntervalSeconds,
+    ...(kafkaSource !== undefined ? { kafka: kafkaSource } : {}),
+    ...(opensearch !== undefined ? { opensearch } : {}),
+    lifecycle: () => ({ running, closing: closing !== undefined }),
+  })
 
   const service: Service = {
     counters,
@@ -139,19 +155,12 @@ export function buildService(config: EnvoyAuditConfig, deps: ServiceDeps): Servi
           host: config.service.host,
           port: config.service.port,
           registry: metrics.registry,
-          health: {
-            live: () => true,
-            ready: () => {
-              const reasons: string[] = []
-              if (!running) reasons.push('not running')
-              if (closing !== undefined) reasons.push('shutting down')
-              return { ready: reasons.length === 0, reasons }
-            },
-          },
+          health: { live: () => true, ready: () => health.report() },
         })
         logger.info({ port: http.port }, 'metrics and health listening')
       }
       running = true
+      health.start()
       logger.info(
         { source: config.source.kind, sink: config.sink.kind, deadLetter: config.deadLetter.kind, alerting: alerts !== undefined },
         'envoy-audit starting',
@@ -169,6 +178,8 @@ export function buildService(config: EnvoyAuditConfig, deps: ServiceDeps): Servi
         })
       } finally {
         running = false
+        health.stop()
+        opensearch?.close()
         await http?.close()
         logger.info({ counts: counters.toJSON(), idleMs: Date.now() - lastBatchAt }, 'envoy-audit stopped')
       }
@@ -179,6 +190,38 @@ export function buildService(config: EnvoyAuditConfig, deps: ServiceDeps): Servi
     },
   }
   return service
+}
+
+/** How the Kafka source's stats are exported (names and kinds: docs/production.md, Metrics). */
+const KAFKA_METRICS: StatsSpec = {
+  help: 'Kafka source',
+  gauges: ['inFlightRecords', 'inFlightBytes', 'paused', 'assigned', 'committed', 'lag', 'oldestUnackedSeconds'],
+  names: {
+    paused: 'paused_partitions',
+    assigned: 'assigned_partitions',
+    committed: 'committed_offset',
+    lag: 'fetch_lag',
+    oldestUnackedSeconds: 'oldest_unacked_age_seconds',
+    lostByPartition: 'records_lost_by_partition',
+  },
+  labels: { committed: ['topic', 'partition'], lag: ['topic', 'partition'], lostByPartition: ['topic', 'partition'] },
+}
+
+/** The sink as the pipeline sees it, with the time each write takes to be acknowledged. */
+function timedSink(sink: Sink, metrics: ServiceMetrics, kind: string): Sink {
+  return {
+    name: sink.name,
+    start: () => sink.start(),
+    close: () => sink.close(),
+    async write(events) {
+      const end = metrics.sinkWriteSeconds.startTimer({ sink: kind })
+      try {
+        return await sink.write(events)
+      } finally {
+        end()
+      }
+    },
+  }
 }
 
 function integrityKey(config: EnvoyAuditConfig, deps: ServiceDeps): ReturnType<typeof loadIntegrityKey> {

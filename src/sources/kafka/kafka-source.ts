@@ -28,6 +28,8 @@ import { fatalSourceError } from './fatal-errors.js'
 import { BrokerFailures, BrokerList, preflight, protocolErrorType, startupError, within } from './startup.js'
 import type { KafkaSourceConfig } from './config.js'
 import { OffsetResetWatch, type OffsetResetStats } from './offset-reset.js'
+import { GroupMembership, type MembershipHealth } from './membership.js'
+import { CommittedLag } from './committed-lag.js'
 import { headersToStrings, RateLimitedLog } from './util.js'
 
 export interface KafkaSourceStats extends OffsetResetStats {
@@ -37,8 +39,10 @@ export interface KafkaSourceStats extends OffsetResetStats {
   assigned: string[]
   /** Last committed offset per "topic/partition" (this member's commits). */
   committed: Record<string, number>
-  /** Records between the last fetched batch and the high watermark, per "topic/partition". */
+  /** Records between the last fetched batch and the high watermark, per "topic/partition" (0 once fetched, acknowledged or not). */
   lag: Record<string, number>
+  /** Seconds since the oldest batch still unacknowledged was handed to the pipeline (0: none). */
+  oldestUnackedSeconds: number
   commits: number
   commitFailures: number
   rebalances: number
@@ -54,6 +58,10 @@ export interface KafkaSourceDeps extends ClientDeps {
 
 export interface KafkaSource extends Source {
   stats(): KafkaSourceStats
+  /** Group membership, for /readyz (membership.ts). */
+  health(): MembershipHealth
+  /** Log end minus committed offset, and the log end, per owned "topic/partition" (committed-lag.ts). */
+  committedLag(waitMs: number): Promise<{ lag: Record<string, number>; logEnd: Record<string, number> }>
   /** Settles when the source has stopped: resolves after close(), rejects if the consumer crashed for good. */
   readonly stopped: Promise<void>
 }
@@ -70,6 +78,10 @@ export function createKafkaSource(cfg: KafkaSourceConfig, deps: KafkaSourceDeps 
   const lag = new Map<string, number>()
   const committed = new Map<string, number>()
   const inFlight = new Set<Promise<void>>()
+  /** When each in-flight batch was handed to the pipeline (the age of the oldest unacknowledged record). */
+  const deliveredAt = new Map<Promise<void>, number>()
+  // A member that misses heartbeats for a session timeout has been dropped by the group anyway.
+  const membership = new GroupMembership(cfg.groupId, cfg.sessionTimeoutMs)
   const paused = new Map<string, { topic: string; partition: number }>()
   const sleepers = new Set<() => void>()
 
@@ -112,17 +124,27 @@ export function createKafkaSource(cfg: KafkaSourceConfig, deps: KafkaSourceDeps 
       sleepers.add(wake)
     })
 
+  /** The admin client on the same cluster, connected on first use (offset resets, committed lag). */
+  const connectedAdmin = (): Promise<Admin> =>
+    (admin ??= (async () => {
+      const a = (adminClient ??= kafka!.admin())
+      await a.connect()
+      return a
+    })())
   const resets = new OffsetResetWatch({
     groupId: cfg.groupId,
     fromBeginning: cfg.fromBeginning,
     logger,
-    admin: () =>
-      (admin ??= (async () => {
-        const a = (adminClient ??= kafka!.admin())
-        await a.connect()
-        return a
-      })()),
+    admin: connectedAdmin,
     position: (topic, partition) => trackers.get(key(topic, partition))?.position,
+  })
+  const lagReader = new CommittedLag({
+    admin: connectedAdmin,
+    groupId: cfg.groupId,
+    topics: cfg.topics,
+    fromBeginning: cfg.fromBeginning,
+    assigned: () => assigned,
+    minIntervalMs: 5_000,
   })
   // kafkajs reports the reset only in its log; our logger sees every entry first.
   const kafkajsLogger = resets.watchLog((topic, partition) => {
@@ -242,9 +264,11 @@ export function createKafkaSource(cfg: KafkaSourceConfig, deps: KafkaSourceDeps 
     const p: Promise<void> = deliver(records, tracker, chunk).finally(() => {
       budget.release(chunk.records, chunk.bytes)
       inFlight.delete(p)
+      deliveredAt.delete(p)
       maybeResume()
     })
     inFlight.add(p)
+    deliveredAt.set(p, Date.now())
   }
 
   async function eachBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
@@ -302,6 +326,7 @@ export function createKafkaSource(cfg: KafkaSourceConfig, deps: KafkaSourceDeps 
   }
 
   function listen(c: Consumer): void {
+    membership.watch(c)
     c.on(c.events.REBALANCING, () => {
       void commitNow()
       frozen = true
@@ -421,8 +446,13 @@ export function createKafkaSource(cfg: KafkaSourceConfig, deps: KafkaSourceDeps 
       })()
       return closePromise
     },
+    health: () => membership.health(),
+    committedLag: (waitMs) => lagReader.snapshot(waitMs),
     stats() {
+      let oldest: number | undefined
+      for (const at of deliveredAt.values()) if (oldest === undefined || at < oldest) oldest = at
       return {
+        oldestUnackedSeconds: oldest === undefined ? 0 : (Date.now() - oldest) / 1000,
         inFlightRecords: budget.records,
         inFlightBytes: budget.bytes,
         paused: [...paused.keys()],

@@ -1,0 +1,102 @@
+/**
+ * The service's Prometheus metrics: every name snake_case, every counter a counter named `*_total` and
+ * nothing else named so (names used to mirror camelCase stats as gauges, e.g.
+ * envoy_audit_kafka_inFlightRecords, envoy_audit_kafka_commits); the latency histograms
+ * docs/production.md promises; and the OpenSearch observer's per-status item counts and its one
+ * summary log line per interval instead of a line per retried item.
+ */
+import { describe, expect, test } from 'vitest'
+import pino from 'pino'
+import { Registry } from 'prom-client'
+import { validateConfig } from '../../src/config/schema.js'
+import { buildService } from '../../src/service/service.js'
+import { OpenSearchObserver } from '../../src/service/opensearch-observer.js'
+import { createOpenSearchClient } from '../../src/sinks/opensearch/client.js'
+import { loadConnectionConfig, loadSinkConfig } from '../../src/sinks/opensearch/config.js'
+import { OpenSearchSink } from '../../src/sinks/opensearch/sink.js'
+import { TestOpenSearch, failByRate } from '../support/opensearch-server/index.js'
+import { okEvent } from '../sinks/opensearch/fixtures.js'
+
+describe('metric names', () => {
+  test('every metric of a full service is snake_case; counters, and only counters, end in _total', async () => {
+    const config = validateConfig({
+      source: { kind: 'kafka', kafka: { brokers: ['127.0.0.1:1'], topics: ['envoy'] } },
+      sink: { kind: 'opensearch', opensearch: { connection: { node: 'http://127.0.0.1:1' } } },
+      deadLetter: { kind: 'kafka', topic: 'dlq' },
+      integrity: { enabled: true },
+      alerting: { enabled: true, webhook: { url: 'http://127.0.0.1:1/hook' } },
+    })
+    const service = buildService(config, { logger: pino({ level: 'silent' }), env: {} })
+    const metrics = await service.metrics.registry.getMetricsAsJSON()
+    const names = metrics.map((m) => m.name)
+    const bad: string[] = []
+    for (const m of metrics) {
+      if (!/^envoy_audit_[a-z0-9]+(_[a-z0-9]+)*$/.test(m.name)) bad.push(`${m.name}: not snake_case`)
+      const counter = String(m.type) === 'counter'
+      // prom-client's standard process metrics name three gauges *_total (nodejs_active_handles_total, ...): theirs, kept as every exporter has them.
+      const promClientGauge = /^envoy_audit_process_nodejs_active_\w+_total$/.test(m.name) && !counter
+      if (counter !== m.name.endsWith('_total') && !promClientGauge) bad.push(`${m.name}: ${String(m.type)}`)
+    }
+    expect(bad).toEqual([])
+    for (const expected of [
+      'envoy_audit_kafka_consumer_lag',
+      'envoy_audit_kafka_fetch_lag',
+      'envoy_audit_kafka_oldest_unacked_age_seconds',
+      'envoy_audit_kafka_in_flight_records',
+      'envoy_audit_kafka_commits_total',
+      'envoy_audit_kafka_records_lost_upstream_total',
+      'envoy_audit_opensearch_request_duration_seconds',
+      'envoy_audit_opensearch_bulk_item_errors_total',
+      'envoy_audit_opensearch_item_retries_total',
+      'envoy_audit_sink_write_duration_seconds',
+      'envoy_audit_integrity_ledgered_total',
+      'envoy_audit_alerts_delivered_total',
+      'envoy_audit_redaction_values_total',
+      'envoy_audit_ready',
+    ]) {
+      expect(names).toContain(expected)
+    }
+    const types = Object.fromEntries(metrics.map((m) => [m.name, String(m.type)]))
+    expect(types.envoy_audit_opensearch_request_duration_seconds).toBe('histogram')
+    expect(types.envoy_audit_sink_write_duration_seconds).toBe('histogram')
+    expect(types.envoy_audit_redaction_values_total).toBe('counter')
+  })
+})
+
+describe('OpenSearch observer (test server)', () => {
+  test('item failures: a counter by status and one summary line per interval, not one per item; bulk latency observed', async () => {
+    const os = await TestOpenSearch.start()
+    const client = await createOpenSearchClient(loadConnectionConfig({ node: os.url }))
+    const registry = new Registry()
+    const lines: { obj: Record<string, unknown>; msg: string }[] = []
+    const observer = new OpenSearchObserver({ registry, answerWindowMs: 5_000, summaryIntervalMs: 300, logger: { warn: (obj, msg) => void lines.push({ obj: obj as Record<string, unknown>, msg }) } })
+    observer.attach(client)
+    os.faults.item = failByRate(429, 0.4, 'observer')
+    const sink = new OpenSearchSink({ client, config: loadSinkConfig({ flushIntervalMs: 5, writeFindings: false, retry: { initialMs: 5, maxMs: 20 } }) })
+    try {
+      await sink.start()
+      expect((await sink.write(Array.from({ length: 200 }, (_, i) => okEvent(i)))).rejected).toEqual([])
+      await new Promise((r) => setTimeout(r, 400))
+      const retried = sink.stats.itemRetries
+      expect(retried).toBeGreaterThan(20)
+      const summaries = lines.filter((l) => l.msg.startsWith('opensearch bulk items not indexed'))
+      // One line per 300 ms interval at most, however many items were retried.
+      expect(summaries.length).toBeGreaterThan(0)
+      expect(summaries.length).toBeLessThan(retried)
+      const logged = summaries.reduce((n, l) => n + Number((l.obj.items as Record<string, number>)['429'] ?? 0), 0)
+      expect(logged).toBe(retried)
+      expect(summaries[0]!.msg).toMatch(/: \d+ to retry \(429\/5xx\), 0 refused$/)
+      const json = await registry.getMetricsAsJSON()
+      const errors = json.find((m) => m.name === 'envoy_audit_opensearch_bulk_item_errors_total')!
+      expect(errors.values).toEqual([expect.objectContaining({ labels: { status: '429' }, value: retried })])
+      const latency = json.find((m) => m.name === 'envoy_audit_opensearch_request_duration_seconds')!
+      const bulkCount = latency.values.find((v) => (v as { metricName?: string }).metricName?.endsWith('_count') && v.labels.operation === 'bulk')
+      expect(bulkCount?.value).toBe(sink.stats.bulkRequests)
+    } finally {
+      observer.close()
+      await sink.close()
+      await client.close()
+      await os.close()
+    }
+  })
+})
