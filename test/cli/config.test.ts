@@ -98,7 +98,7 @@ describe('envoy-audit config validate', () => {
     for (const path of ['source.kafka.brokers.0', 'source.kafka.topics', 'sink.opensearch.sink.flushBytes', 'service.port']) expect(run.stderr).toContain(`${path}: `)
     const one = await runCli(['config', 'validate', file('one.yaml', 'service:\n  port: -1\n')])
     expect([one.code, one.stderr]).toEqual([2, `envoy-audit: ${join(dir, 'one.yaml')}: service.port: Too small: expected number to be >=0 [EA_CONFIG_INVALID]\n`])
-  })
+  }, 90_000)
 
   test('never echoes a secret written in the file: masked in the output, each one warned about by its path', async () => {
     const secrets = file('secrets.yaml', [

@@ -107,7 +107,7 @@ describe('envoy-audit hunt (child process)', () => {
     expect((JSON.parse(without.stdout) as HuntResult).since).toBe(at(0))
     const help = await runCli(['hunt', '--help'])
     expect(help.stdout.replace(/\s+/g, ' ')).toContain('--since <time> compromise time: ISO 8601, UTC unless it carries a zone')
-  })
+  }, 90_000)
 
   test('a missing store and two stores at once are refused', async () => {
     const missing = await runCli(['hunt', '--from', 'frontend', '--since', at(0), '--store', join(dir, 'nope.duckdb')])
