@@ -134,6 +134,20 @@ describeOpenSearch('hunt, flows and report over OpenSearch, indexed by the produ
     expect(lines.length).toBeGreaterThan(4)
   }, 60_000)
 
+  test('an empty window names the same store range on the real node as in the embedded store (hunt, flows, report)', async () => {
+    const os = ['--opensearch', opensearchUrl!, '--index', planted.eventsAlias]
+    const hunt = ['hunt', '--from', 'shop/frontend', '--since', at(600), '--json']
+    const [a, b] = await Promise.all([runCli([...hunt, ...os]), runCli([...hunt, '--store', storePath])])
+    const expected = `no events since ${at(600)}; the store holds ${EVENTS.length} events from ${at(-90)} to ${at(7)}`
+    expect([a.code, a.stderr]).toEqual([0, `envoy-audit hunt: warning: ${expected}\n`])
+    expect(b.stderr).toBe(a.stderr)
+    expect((JSON.parse(a.stdout) as { window: unknown }).window).toEqual((JSON.parse(b.stdout) as { window: unknown }).window)
+    const f = await runCli(['flows', '--since', at(600), ...os])
+    expect([f.code, f.stderr]).toEqual([0, `envoy-audit flows: warning: ${expected}\n`])
+    const r = await runCli(['report', '--format', 'json', '--since', at(600), '--opensearch', opensearchUrl!, '--events-alias', planted.eventsAlias, '--findings-alias', planted.findingsAlias])
+    expect([r.code, r.stderr]).toEqual([0, `envoy-audit report: warning: ${expected}\n`])
+  }, 90_000)
+
   test('report --opensearch (child process) gives the embedded store\'s totals, coverage and findings', async () => {
     const os = ['--opensearch', opensearchUrl!, '--events-alias', planted.eventsAlias, '--findings-alias', planted.findingsAlias]
     const [a, b] = await Promise.all([runCli(['report', '--format', 'json', ...os]), runCli(['report', '--format', 'json', '--store', storePath])])
