@@ -4,6 +4,7 @@ import { EnvoyAuditError } from '../errors.js'
 import type { BatchHandler, RawRecord, Source } from '../pipeline/component.js'
 import { decodeInput } from './gzip-input.js'
 import { LineSplitter } from './line-splitter.js'
+import { createFollowSource } from './file-follow.js'
 
 export interface FileSourceConfig {
   /** Paths to read in order; '-' is standard input. */
@@ -22,9 +23,29 @@ export interface FileSourceConfig {
   lingerMs: number
   /** Injected for tests; defaults to process.stdin. */
   stdin?: Readable
+  /** Read files as they grow, across rotations, like `tail -F` (file-follow.ts); stdin is not a file. */
+  follow: boolean
+  /** Following: how often an idle file is checked for new lines, rotation and truncation. */
+  pollMs: number
+  /** Following: how long a rotated-away file is still read after it last grew (late writes of its writer). */
+  rotateWaitMs: number
+  /** Following: the JSON file that keeps read positions across restarts; none: positions are not kept. */
+  stateFile?: string | undefined
+  /** Following: where a file without a saved position starts, when it exists at start (later files start at their beginning). */
+  startAt: 'beginning' | 'end'
+  /** Following: rotations, truncations and lost rotated files are said here. */
+  warn?: (message: string) => void
 }
 
-export const FILE_SOURCE_DEFAULTS = { batchRecords: 2000, maxBufferedLineBytes: 16 * 1024 * 1024, lingerMs: 1000 } as const
+export const FILE_SOURCE_DEFAULTS = {
+  batchRecords: 2000,
+  maxBufferedLineBytes: 16 * 1024 * 1024,
+  lingerMs: 1000,
+  follow: false,
+  pollMs: 250,
+  rotateWaitMs: 5000,
+  startAt: 'beginning',
+} as const
 
 const LINGERED = Symbol('lingered')
 const CLOSING = Symbol('closing')
@@ -55,6 +76,10 @@ export type FileSource = Source & {
 export function createFileSource(config: Partial<FileSourceConfig> & Pick<FileSourceConfig, 'files'>): FileSource {
   const cfg = { ...FILE_SOURCE_DEFAULTS, ...config }
   const files = cfg.files.length === 0 ? ['-'] : cfg.files
+  if (cfg.follow) {
+    if (files.includes('-')) throw new EnvoyAuditError('EA_USAGE', 'follow reads files by name: stdin (-) is read as it comes anyway')
+    return createFollowSource({ ...cfg, files, warn: cfg.warn ?? ((m) => process.stderr.write(`envoy-audit: ${m}\n`)) })
+  }
   let closed = false
   let linesRead = 0
   const recordsByFile = new Map<string, number>()
