@@ -161,3 +161,38 @@ describeOpenSearch('run before setup', () => {
     }
   }, 90_000)
 })
+
+test('SIGTERM while no Kafka broker answers yet: the start is abandoned and the process exits 0 at once, not at startupTimeoutMs', async () => {
+  const server = net.createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const broker = `127.0.0.1:${(server.address() as net.AddressInfo).port}`
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+  const dir = mkdtempSync(join(tmpdir(), 'ea-run-sigterm-'))
+  const path = join(dir, 'run.yaml')
+  writeFileSync(path, stringify({
+    source: { kind: 'kafka', kafka: { brokers: [broker], topics: ['envoy'], startupTimeoutMs: 60_000 } },
+    sink: { kind: 'ndjson', ndjson: { path: join(dir, 'events.ndjson') } },
+    deadLetter: { kind: 'file', path: join(dir, 'dlq.ndjson') },
+    integrity: { enabled: false },
+    service: quietService,
+    log: { level: 'info' },
+  }))
+  const child = spawn(process.execPath, ['--import', 'tsx', `${REPO_ROOT}src/cli/main.ts`, 'run', '--config', path], { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'pipe'] })
+  let stderr = ''
+  let signalledAt = 0
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString()
+    if (signalledAt === 0 && stderr.includes('envoy-audit starting')) {
+      signalledAt = Date.now()
+      setTimeout(() => child.kill('SIGTERM'), 500)
+    }
+  })
+  const killer = setTimeout(() => child.kill('SIGKILL'), 40_000)
+  const code = await new Promise<number | string>((resolve) => child.on('exit', (c, s) => resolve(c ?? s ?? -1)))
+  clearTimeout(killer)
+  expect(signalledAt).toBeGreaterThan(0)
+  expect(code).toBe(0)
+  expect(Date.now() - signalledAt).toBeLessThan(5_000)
+  expect(stderr).toContain('envoy-audit run: read 0 records')
+  expect(stderr).not.toMatch(/EA_SOURCE_UNAVAILABLE|handles still open/)
+}, 60_000)

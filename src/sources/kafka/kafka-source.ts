@@ -84,6 +84,8 @@ export function createKafkaSource(cfg: KafkaSourceConfig, deps: KafkaSourceDeps 
   const membership = new GroupMembership(cfg.groupId, cfg.sessionTimeoutMs)
   const paused = new Map<string, { topic: string; partition: number }>()
   const sleepers = new Set<() => void>()
+  /** Aborts a start still reaching the brokers when close() comes first. */
+  const starting = new AbortController()
 
   let consumer: Consumer | undefined
   let kafka: Kafka | undefined
@@ -361,13 +363,17 @@ export function createKafkaSource(cfg: KafkaSourceConfig, deps: KafkaSourceDeps 
       if (consumer || closing) return
       const where = { cfg, prefix: 'source.kafka', unavailable: 'EA_SOURCE_UNAVAILABLE', what: 'kafka source' } as const
       try {
-        await preflight({ ...where, deps: { ...deps, logger }, component: 'kafka-source', topics: cfg.topics })
+        await preflight({ ...where, deps: { ...deps, logger }, component: 'kafka-source', topics: cfg.topics, signal: starting.signal })
       } catch (err) {
+        // A shutdown during the preflight: nothing was opened, nothing to report.
+        if (closing) return
         if (protocolErrorType(err) === 'UNKNOWN_TOPIC_OR_PARTITION') {
           throw new EnvoyAuditError('EA_CONFIG_INVALID', `source.kafka.topics: ${cfg.topics.join(',')}: a topic does not exist on ${cfg.brokers.join(',')} (it is never auto-created)`, { cause: err })
         }
         throw err
       }
+      // A SIGTERM during the preflight: nothing more to open.
+      if (closing) return
       const failures = new BrokerFailures()
       const kafkaConfig = await buildKafkaConfig(cfg, { ...deps, logger: failures.watch(kafkajsLogger, 'as-is') }, 'source.kafka', 'kafka-source')
       brokerList = new BrokerList(cfg.brokers)
@@ -404,8 +410,8 @@ export function createKafkaSource(cfg: KafkaSourceConfig, deps: KafkaSourceDeps 
       consumer = c
     },
     async run(h) {
-      if (!consumer) throw new EnvoyAuditError('EA_SOURCE_UNAVAILABLE', 'kafka source: run() before start()')
       if (running || closing) return
+      if (!consumer) throw new EnvoyAuditError('EA_SOURCE_UNAVAILABLE', 'kafka source: run() before start()')
       handler = h
       running = true
       await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch })
@@ -416,6 +422,7 @@ export function createKafkaSource(cfg: KafkaSourceConfig, deps: KafkaSourceDeps 
     close() {
       closePromise ??= (async () => {
         closing = true
+        starting.abort(new Error('kafka source closed while starting'))
         clearTimeout(resumeTimer)
         clearTimeout(commitTimer)
         commitTimer = undefined

@@ -103,6 +103,8 @@ export interface PreflightOptions {
   unavailable: ErrorCode
   /** How the component is named in messages: `kafka source`, `dead-letter topic writer`. */
   what: string
+  /** Ends the attempt at once (a shutdown during start); preflight then rejects with the abort reason. */
+  signal?: AbortSignal
 }
 
 const errorChain = (err: unknown): unknown[] => {
@@ -205,8 +207,14 @@ export async function preflight(o: PreflightOptions): Promise<void> {
       await admin.connect()
       if (o.topics.length > 0) await admin.fetchTopicMetadata({ topics: [...o.topics] })
     })()
-    await within(o.cfg.startupTimeoutMs, Promise.race([work, refused]))
+    const aborted = new Promise<never>((_, reject) => {
+      if (o.signal?.aborted === true) reject(o.signal.reason)
+      o.signal?.addEventListener('abort', () => reject(o.signal!.reason), { once: true })
+    })
+    aborted.catch(() => undefined)
+    await within(o.cfg.startupTimeoutMs, Promise.race([work, refused, aborted]))
   } catch (err) {
+    if (o.signal?.aborted === true) throw err
     if (err instanceof StartupTimeout || err instanceof CertificateError || isAuthFailure(err) || (err as { name?: string }).name === 'KafkaJSConnectionError' || (err as { name?: string }).name === 'KafkaJSNumberOfRetriesExceeded') {
       throw startupError(o, err, failures)
     }
