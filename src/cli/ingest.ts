@@ -5,11 +5,12 @@ import { createFileSource } from '../sources/file-source.js'
 import { DEFAULT_STORE_PATH, openDuckDbStore } from '../store/duckdb-store.js'
 import { ingestFiles, ingestSummary } from '../store/duckdb-ingest.js'
 import { addPipelineOptions, type PipelineCliOptions, pipelineFromOptions } from './pipeline-options.js'
-import { progressEverySeconds, showBatches, startProgress } from './progress.js'
+import { type Progress, progressEverySeconds, showBatches, startProgress } from './progress.js'
 import { handleInterrupts, signalExitCode } from './interrupt.js'
 import { mostlyDeadLetterWarnings, tallyDeadLetters } from './input-health.js'
+import { addFollowOptions, type FollowCliOptions, followSourceOptions } from './follow-options.js'
 
-interface IngestOptions extends PipelineCliOptions {
+interface IngestOptions extends PipelineCliOptions, FollowCliOptions {
   store: string
   dlq?: string
   quiet?: boolean
@@ -29,15 +30,20 @@ export function registerIngest(program: Command): void {
     .addOption(
       new Option('--call-tables <on|off>', 'keep the per-call tables hunt/flows read (fast hunts, slower ingest at high line rates; default: what the store last used, on for a new store)').choices(['on', 'off']),
     )
+  addFollowOptions(cmd, 'default: file-positions.json next to the store')
   addPipelineOptions(cmd).action(async (files: string[], opts: IngestOptions) => {
     const parts = pipelineFromOptions(opts)
     const progressEvery = progressEverySeconds(opts.progressEvery)
+    const following = followSourceOptions(opts, files, join(dirname(opts.store), 'file-positions.json'))
     const inputs = files.length === 0 ? ['-'] : files
     const dlq = opts.dlq ?? join(dirname(opts.store), 'dead-letters.ndjson')
     const { sink: deadLetters, tally } = tallyDeadLetters(createNdjsonDeadLetterSink(dlq))
     const store = await openDuckDbStore(opts.store, opts.callTables === undefined ? {} : { callTables: opts.callTables === 'on' })
-    const source = createFileSource({ files: inputs })
-    const progress = opts.quiet === true ? undefined : startProgress({ label: 'ingest', source, lineIntervalMs: progressEvery * 1000 })
+    // Set once the source exists; a rotation or truncation note goes above the bar.
+    let progress: Progress | undefined
+    const warn = (m: string): void => (progress === undefined ? void process.stderr.write(`envoy-audit ingest: ${m}\n`) : progress.note(`envoy-audit ingest: ${m}`))
+    const source = createFileSource({ files: inputs, ...following, warn })
+    progress = opts.quiet === true ? undefined : startProgress({ label: 'ingest', source, lineIntervalMs: progressEvery * 1000 })
     const interrupts = handleInterrupts(() => {
       progress?.phase('stopping: storing what was read')
       void source.close()
@@ -51,7 +57,10 @@ export function registerIngest(program: Command): void {
       if (opts.quiet !== true) process.stderr.write(`envoy-audit ingest: ${ingestSummary(result, opts.store)}${where}\n`)
       for (const w of mostlyDeadLetterWarnings(source.recordsByFile, tally)) process.stderr.write(`envoy-audit ingest: ${w}\n`)
       const signal = interrupts.signal
-      if (signal !== undefined) {
+      if (signal !== undefined && following.follow === true) {
+        // Stopping is how a follow ends: not a failure.
+        process.stderr.write(`envoy-audit ingest: stopped: ${result.counters.recordsIn} records stored; read positions saved in ${following.stateFile ?? ''}: the same command goes on from there\n`)
+      } else if (signal !== undefined) {
         const again = inputs.includes('-')
           ? 'what followed on stdin was not read and cannot be re-read'
           : 're-run the same command to resume: records already stored are recognised and skipped'

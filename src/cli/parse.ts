@@ -4,11 +4,12 @@ import { createNdjsonDeadLetterSink, createNdjsonEventSink } from '../sinks/ndjs
 import { runPipeline } from '../pipeline/runner.js'
 import { PipelineCounters } from '../pipeline/counters.js'
 import { addPipelineOptions, type PipelineCliOptions, pipelineFromOptions } from './pipeline-options.js'
-import { progressEverySeconds, showBatches, startProgress } from './progress.js'
+import { type Progress, progressEverySeconds, showBatches, startProgress } from './progress.js'
 import { handleInterrupts, signalExitCode } from './interrupt.js'
 import { mostlyDeadLetterWarnings, tallyDeadLetters } from './input-health.js'
+import { addFollowOptions, type FollowCliOptions, followSourceOptions } from './follow-options.js'
 
-interface ParseOptions extends PipelineCliOptions {
+interface ParseOptions extends PipelineCliOptions, FollowCliOptions {
   dlq: string
   quiet?: boolean
   progressEvery: string
@@ -22,14 +23,18 @@ export function registerParse(program: Command): void {
     .option('--dlq <file>', 'dead letters as NDJSON (created only if there is one)', 'dead-letters.ndjson')
     .option('-q, --quiet', 'no progress and no summary line on stderr')
     .option('--progress-every <seconds>', 'when stderr is not a terminal, a progress line every N seconds (0: none)', '10')
+  addFollowOptions(cmd, 'default: none, each run starts per --start-at')
   addPipelineOptions(cmd).action(async (files: string[], opts: ParseOptions) => {
     const parts = pipelineFromOptions(opts)
     const progressEvery = progressEverySeconds(opts.progressEvery)
     const { sink: deadLetters, tally } = tallyDeadLetters(createNdjsonDeadLetterSink(opts.dlq))
-    const source = createFileSource({ files })
+    const following = followSourceOptions(opts, files, undefined)
+    let progress: Progress | undefined
+    const warn = (m: string): void => (progress === undefined ? void process.stderr.write(`envoy-audit parse: ${m}\n`) : progress.note(`envoy-audit parse: ${m}`))
+    const source = createFileSource({ files, ...following, warn })
     const counters = new PipelineCounters()
     // Events scrolling on the terminal are their own progress; a bar would only garble them.
-    const progress = opts.quiet === true || process.stdout.isTTY === true ? undefined : startProgress({ label: 'parse', source, lineIntervalMs: progressEvery * 1000 })
+    progress = opts.quiet === true || process.stdout.isTTY === true ? undefined : startProgress({ label: 'parse', source, lineIntervalMs: progressEvery * 1000 })
     const interrupts = handleInterrupts(() => {
       progress?.phase('stopping: writing what was read')
       void source.close()
@@ -48,7 +53,10 @@ export function registerParse(program: Command): void {
         process.stderr.write(`envoy-audit parse: ${counters.summaryLine()}${where}\n`)
       }
       for (const w of mostlyDeadLetterWarnings(source.recordsByFile, tally)) process.stderr.write(`envoy-audit parse: ${w}\n`)
-      if (interrupts.signal !== undefined) {
+      if (interrupts.signal !== undefined && following.follow === true) {
+        const resume = following.stateFile === undefined ? '' : `; read positions saved in ${following.stateFile}: the same command goes on from there`
+        process.stderr.write(`envoy-audit parse: stopped: ${counters.recordsIn} records written${resume}\n`)
+      } else if (interrupts.signal !== undefined) {
         process.stderr.write(`envoy-audit parse: interrupted: the ${counters.recordsIn} records read are written; the rest of the input was not read\n`)
         process.exitCode = signalExitCode(interrupts.signal)
       }

@@ -36,6 +36,8 @@ export interface Progress {
    * it has lasted BUSY_SHOWN_AFTER_MS, so a fast run does not flicker. undefined: done.
    */
   busy(text: string | undefined): void
+  /** A message of its own line (a warning), written above the bar on a terminal. */
+  note(message: string): void
   /** Idempotent; restores the terminal. */
   stop(): void
 }
@@ -139,6 +141,7 @@ export function startProgress(options: ProgressOptions): Progress {
       update: (c) => void (counters = c),
       phase: (text) => void (phase = text),
       busy: setBusy,
+      note: (message) => void stream.write(`${message}\n`),
       stop() {
         stopped = true
         clearInterval(timer)
@@ -196,6 +199,14 @@ export function startProgress(options: ProgressOptions): Progress {
       if (!stopped) draw()
     },
     busy: setBusy,
+    note(message) {
+      if (stopped) return void stream.write(`${message}\n`)
+      // Clear the bar's line, write the message on it, and draw the bar again below.
+      stream.write(`\r\x1b[2K${message}\n`)
+      draw()
+      // The text may be unchanged, which cli-progress would not draw again (its typings omit the flag).
+      ;(bar.render as (force?: boolean) => void).call(bar, true)
+    },
     stop() {
       if (stopped) return
       stopped = true

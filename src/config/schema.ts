@@ -22,19 +22,30 @@ import { policyConfigSchema } from '../policy/config.js'
 
 const fileSourceSchema = z
   .object({
-    /** Files read in order; '-' is stdin. */
+    /** Files read in order (followed side by side with follow); '-' is stdin. Plain or gzip (by content). */
     paths: z.array(z.string().min(1)).min(1).default(['-']),
     batchRecords: z.number().int().min(1).max(100_000).default(2000),
     /** Longest time read lines wait for a full batch while the input is idle; 0: wait for a full batch or the end. */
     lingerMs: z.number().int().min(0).max(600_000).default(1000),
+    /** Read the files as they grow, across rename and copytruncate rotations, like `tail -F` (docs/production.md, "Following files"). */
+    follow: z.boolean().default(false),
+    /** With follow: read positions, kept across restarts and saved only after the sink acknowledged the lines before them. */
+    stateFile: z.string().min(1).default('.envoy-audit/file-positions.json'),
+    /** With follow: where a file without a saved position starts (beginning: nothing written before the start is skipped). */
+    startAt: z.enum(['beginning', 'end']).default('beginning'),
+    /** With follow: how often an idle file is checked for new lines, rotation and truncation. */
+    pollMs: z.number().int().min(10).max(60_000).default(250),
+    /** With follow: how long a rotated-away file is still read after it last grew (its writer's late lines). */
+    rotateWaitMs: z.number().int().min(0).max(600_000).default(5000),
   })
   .strict()
+  .refine((f) => !f.follow || !f.paths.includes('-'), { message: "follow reads files by name: '-' (stdin) cannot be followed", path: ['paths'] })
 
 const sourceSchema = z
   .object({
     kind: z.enum(['kafka', 'file', 'stdin']).default('stdin'),
     kafka: kafkaSourceConfigSchema.optional(),
-    file: fileSourceSchema.default({ paths: ['-'], batchRecords: 2000, lingerMs: 1000 }),
+    file: fileSourceSchema.default(fileSourceSchema.parse({})),
   })
   .strict()
   .refine((s) => s.kind !== 'kafka' || s.kafka !== undefined, { message: 'source.kind kafka needs a source.kafka section', path: ['kafka'] })

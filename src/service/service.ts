@@ -66,7 +66,11 @@ export function buildService(config: EnvoyAuditConfig, deps: ServiceDeps): Servi
     metrics.addStats('kafka', { stats: () => numericStats(kafkaSource?.stats() ?? {}) }, KAFKA_METRICS)
   } else {
     const paths = config.source.kind === 'stdin' ? ['-'] : config.source.file.paths
-    source = createFileSource({ files: paths, batchRecords: config.source.file.batchRecords, lingerMs: config.source.file.lingerMs })
+    const { batchRecords, lingerMs, follow, stateFile, startAt, pollMs, rotateWaitMs } = config.source.file
+    source = createFileSource({
+      files: paths, batchRecords, lingerMs,
+      ...(config.source.kind === 'file' && follow ? { follow, stateFile, startAt, pollMs, rotateWaitMs, warn: (m: string) => logger.warn(m) } : {}),
+    })
   }
 
   let primary: Sink

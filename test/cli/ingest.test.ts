@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, test } from 'vitest'
@@ -147,4 +147,30 @@ describe.runIf(hasScript())('envoy-audit ingest on a terminal (a pseudo-terminal
     const q = await runCli(['sql', 'SELECT count(*) AS n FROM events', '--store', store, '--json'])
     expect(JSON.parse(q.stdout)).toEqual({ n: 2 })
   }, 60_000)
+})
+
+describe('envoy-audit ingest --follow', () => {
+  test('stores lines as they are appended, stops on SIGTERM with exit 0, keeps its positions next to the store and goes on from them', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ea-ingest-follow-'))
+    const log = join(dir, 'access.log')
+    const store = join(dir, 'audit.duckdb')
+    writeFileSync(log, manyLines(3))
+    const first = liveCli(['ingest', '--follow', log, '--store', store, '--progress-every', '0.2'])
+    await first.waitFor((out) => /ingest: 3 records/.test(out))
+    appendFileSync(log, JSON_LINE.replace('6e8e2e5c', 'late') + '\n')
+    await first.waitFor((out) => /ingest: 4 records/.test(out))
+    first.child.kill('SIGTERM')
+    expect((await first.exited).code).toBe(0)
+    expect(first.stderr()).toMatch(/stopped: 4 records stored; read positions saved in .*file-positions\.json: the same command goes on from there/)
+    expect(existsSync(join(dir, 'file-positions.json'))).toBe(true)
+
+    appendFileSync(log, JSON_LINE.replace('6e8e2e5c', 'while-stopped') + '\n')
+    const second = liveCli(['ingest', '--follow', log, '--store', store, '--progress-every', '0.2'])
+    await second.waitFor((out) => /ingest: 1 records/.test(out))
+    second.child.kill('SIGTERM')
+    expect((await second.exited).code).toBe(0)
+    expect(second.stderr()).toMatch(/read 1 records: 1 events.*stored 1 new events/)
+    const q = await runCli(['sql', 'SELECT count(*) AS n FROM events', '--store', store, '--json'])
+    expect(JSON.parse(q.stdout)).toEqual({ n: 5 })
+  }, 90_000)
 })

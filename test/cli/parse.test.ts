@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, existsSync, writeFileSync } from 'node:fs'
+import { appendFileSync, mkdtempSync, readFileSync, existsSync, writeFileSync } from 'node:fs'
 import { gzipSync } from 'node:zlib'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -139,4 +139,39 @@ describe('envoy-audit parse: progress without a terminal', () => {
     expect(lines.length, cli.stderr()).toBeGreaterThanOrEqual(2)
     expect(cli.stdout().trim().split('\n').map((l) => JSON.parse(l).http.response.status_code)).toEqual([200, 403])
   }, 60_000)
+})
+
+describe('envoy-audit parse --follow', () => {
+  test('events appear as lines are appended; Ctrl-C stops with exit 0, and --state makes the next run go on where it stopped', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ea-parse-follow-'))
+    const log = join(dir, 'access.log')
+    const state = join(dir, 'positions.json')
+    writeFileSync(log, JSON_LINE + '\n')
+    const args = ['parse', '--follow', log, '--state', state, '--dlq', join(dir, 'd.ndjson'), '--progress-every', '0']
+    const first = liveCli(args)
+    await first.waitFor(() => first.stdout().split('\n').length === 2)
+    appendFileSync(log, RBAC_TEXT + '\n')
+    await first.waitFor(() => first.stdout().split('\n').length === 3)
+    first.child.kill('SIGINT')
+    expect((await first.exited).code).toBe(0)
+    expect(first.stderr()).toMatch(/read 2 records: 2 events/)
+    expect(first.stderr()).toContain(`stopped: 2 records written; read positions saved in ${state}: the same command goes on from there`)
+
+    appendFileSync(log, RBAC_TEXT.replace('/ratings/0', '/ratings/1') + '\n')
+    const second = liveCli(args)
+    await second.waitFor(() => second.stdout().split('\n').length === 2)
+    second.child.kill('SIGTERM')
+    expect((await second.exited).code).toBe(0)
+    const events = second.stdout().trim().split('\n').map((l) => JSON.parse(l))
+    expect(events.map((e) => [e.url.path, e.audit.source.line])).toEqual([['/ratings/1', 3]])
+  }, 90_000)
+
+  test('--follow with stdin, or --state without --follow, is a usage error', async () => {
+    const a = await runCli(['parse', '--follow', '-'])
+    expect(a.code).toBe(2)
+    expect(a.stderr).toContain('--follow reads files by name')
+    const b = await runCli(['parse', '--state', 'x.json', 'a.log'])
+    expect(b.code).toBe(2)
+    expect(b.stderr).toContain('--state goes with --follow')
+  })
 })

@@ -13,7 +13,8 @@ const RUN_OUTPUTS = [/^out\//, /^\.envoy-audit\//, /^dist\//]
  */
 function citedPaths(doc: string, text: string): string[] {
   const out: string[] = []
-  for (const m of text.matchAll(/`([A-Za-z0-9_.-]+\/[A-Za-z0-9_./-]+\.[a-z]{1,5})`|\]\(([^)#:\s]+)(?:#[^)]*)?\)/g)) {
+  // `./a.log` in backticks is a path a reader types (an example), not one of the repository's files.
+  for (const m of text.matchAll(/`([A-Za-z0-9_-][A-Za-z0-9_.-]*\/[A-Za-z0-9_./-]+\.[a-z]{1,5})`|\]\(([^)#:\s]+)(?:#[^)]*)?\)/g)) {
     if (m[1] !== undefined) out.push(m[1])
     else if (m[2] !== undefined) out.push(posix.normalize(posix.join(posix.dirname(doc), m[2])))
   }
@@ -24,7 +25,7 @@ describe('documentation', () => {
   const docs = ['README.md', ...readdirSync(join(REPO_ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)]
 
   test('finds the citations it checks (a path in backticks, a relative link)', () => {
-    expect(citedPaths('docs/x.md', 'see `src/a/b.ts` and [guide](../README.md#top) and `out/report.html`')).toEqual(['src/a/b.ts', 'README.md'])
+    expect(citedPaths('docs/x.md', 'see `src/a/b.ts` and [guide](../README.md#top) and `out/report.html`, `./a.log`')).toEqual(['src/a/b.ts', 'README.md'])
   })
 
   test.each(docs)('%s cites only files that are in the repository', (doc) => {
