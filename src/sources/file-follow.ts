@@ -13,7 +13,7 @@
  *   partial (P) line whose final (F) line has not been read: the parser holds those in memory.
  * A line without its newline yet is not a record until the newline arrives (the writer is mid-line).
  */
-import { type FileHandle, open, readdir, stat } from 'node:fs/promises'
+import { type FileHandle, open, readdir, realpath, stat } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { EnvoyAuditError } from '../errors.js'
 import type { BatchHandler, RawRecord } from '../pipeline/component.js'
@@ -253,7 +253,12 @@ export function createFollowSource(cfg: FollowConfig): FileSource {
       if (saved !== undefined && saved.offset <= st.size && saved.fingerprintBytes <= head.length && fingerprintOf(head.subarray(0, saved.fingerprintBytes)).fingerprint === saved.fingerprint) {
         return new Reader(path, stateName, fh, st.dev, st.ino, saved.offset, saved.line, head)
       }
-      if (saved !== undefined) cfg.warn(`${path} is not the file its saved position was taken from (it was truncated or replaced): reading it from its start`)
+      if (expected !== undefined) {
+        // Looked for by inode after a rotation: another file that reuses the inode is not it.
+        await fh.close()
+        return undefined
+      }
+      if (saved !== undefined) cfg.warn(`${path} is not the file its saved position (byte ${saved.offset}) was taken from: it was truncated, or replaced by a file that took its inode (then the old file's lines after that byte were not read); reading it from its start`)
       const from = where === 'saved-or-start' && cfg.startAt === 'end' ? st.size : 0
       const reader = new Reader(path, stateName, fh, st.dev, st.ino, from, 0, from === 0 ? Buffer.alloc(0) : head)
       // Recorded at once: a start at the end must not move to a later end after a restart.
@@ -290,22 +295,22 @@ export function createFollowSource(cfg: FollowConfig): FileSource {
     const mine = offsets.all().filter((p) => p.path === path && (current === undefined || p.dev !== current.dev || p.ino !== current.ino))
     if (mine.length === 0) return []
     const found: Reader[] = []
-    let names: string[] = []
-    try {
-      names = await readdir(dirname(path))
-    } catch {
-      // The folder is gone: nothing to find.
+    // The path's folder, and its target's when it is a symlink (/var/log/containers/*.log point into
+    // /var/log/pods/<pod>/<container>/, where the kubelet renames the rotated file).
+    const folders = [...new Set([dirname(path), dirname(await realpath(path).catch(() => path))])]
+    const candidates: string[] = []
+    for (const folder of folders) {
+      for (const name of await readdir(folder).catch(() => [] as string[])) candidates.push(join(folder, name))
     }
     for (const p of mine) {
       let match: string | undefined
-      for (const name of names) {
-        const candidate = join(dirname(path), name)
+      for (const candidate of candidates) {
         const st = await stat(candidate).catch(() => undefined)
         if (st !== undefined && st.dev === p.dev && st.ino === p.ino) match = candidate
       }
       const reader = match === undefined ? undefined : await openReader(match, path, 'saved-or-beginning', p)
       if (reader === undefined) {
-        cfg.warn(`${path}: the file rotated away from it at byte ${p.offset} was not found in ${dirname(path)} (deleted or compressed): its lines after that byte were not read`)
+        cfg.warn(`${path}: the file rotated away from it at byte ${p.offset} was not found in ${folders.join(' or ')} (deleted or compressed): its lines after that byte were not read`)
         offsets.delete(p)
         offsets.save()
         continue

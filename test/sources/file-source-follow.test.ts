@@ -1,4 +1,4 @@
-import { appendFileSync, copyFileSync, existsSync, mkdtempSync, readFileSync, renameSync, truncateSync, writeFileSync } from 'node:fs'
+import { appendFileSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
@@ -243,6 +243,47 @@ describe('file source, follow mode: positions kept across restarts', () => {
     // Read to its end and idle for rotateWaitMs: forgotten.
     await waitUntil(() => state(stateFile).files.length === 1)
     expect(state(stateFile).files[0]).toMatchObject({ path, offset: 6, line: 1 })
+  })
+
+  test('kubelet layout: a followed symlink whose target rotated while stopped is found in the target folder', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ea-follow-kubelet-'))
+    const podDir = join(dir, 'pods', 'ns_pod_uid', 'istio-proxy')
+    mkdirSync(podDir, { recursive: true })
+    mkdirSync(join(dir, 'containers'))
+    const target = join(podDir, '0.log')
+    const link = join(dir, 'containers', 'pod_ns_istio-proxy-abc.log')
+    writeFileSync(target, 'a 1\n')
+    symlinkSync(target, link)
+    const stateFile = join(dir, 'positions.json')
+    const first = follow([link], { stateFile })
+    await waitUntil(() => first.records.length === 1)
+    await first.source.close()
+    await first.done
+    appendFileSync(target, 'a 2\n')
+    renameSync(target, join(podDir, '0.log.20240301-101500'))
+    writeFileSync(target, 'b 1\n')
+    const second = follow([link], { stateFile })
+    await waitUntil(() => second.records.length === 2)
+    expect(text(second.records).sort()).toEqual(['a 2', 'b 1'])
+  })
+
+  test('a file rotated away while stopped and deleted before the restart is named in a warning, with the byte its loss starts at', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ea-follow-lost-'))
+    const path = join(dir, 'a.log')
+    const stateFile = join(dir, 'positions.json')
+    writeFileSync(path, 'x 1\n')
+    const first = follow([path], { stateFile })
+    await waitUntil(() => first.records.length === 1)
+    await first.source.close()
+    await first.done
+    // The new file is made first, so it cannot get the deleted file's inode.
+    writeFileSync(`${path}.new`, 'y 1\n')
+    rmSync(path)
+    renameSync(`${path}.new`, path)
+    const second = follow([path], { stateFile })
+    await waitUntil(() => second.records.length === 1)
+    expect(text(second.records)).toEqual(['y 1'])
+    expect(second.warnings.join('\n')).toMatch(/a\.log: the file rotated away from it at byte 4 was not found in .* \(deleted or compressed\)/)
   })
 
   test('startAt end skips what a file held at start (when there is no saved position), and keeps that start across a restart', async () => {
