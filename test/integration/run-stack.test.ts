@@ -24,8 +24,11 @@ describeKafkaAndOpenSearch('envoy-audit run', () => {
     await admin.createTopics({ topics: [{ topic, numPartitions: 2 }, { topic: `${topic}-dlq`, numPartitions: 1 }], waitForLeaders: true })
     const producer = kafka.producer()
     await producer.connect()
-    const good = `[2024-05-01T10:00:00.000Z] "GET /x HTTP/1.1" 200 - via_upstream - "-" 0 10 1 1 "-" "curl" "r-1" "svc.ns:80" "10.0.0.1:80" inbound|80|| 127.0.0.6:1 10.0.0.1:80 10.0.0.2:2 outbound_.80_._.svc.ns.svc.cluster.local default`
-    await producer.send({ topic, messages: [...Array.from({ length: 50 }, () => ({ value: good })), { value: 'not an access log' }] })
+    const good = (i: number): string =>
+      `[2024-05-01T10:00:00.000Z] "GET /x HTTP/1.1" 200 - via_upstream - "-" 0 10 1 1 "-" "curl" "r-${i}" "svc.ns:80" "10.0.0.1:80" inbound|80|| 127.0.0.6:1 10.0.0.1:80 10.0.0.2:2 outbound_.80_._.svc.ns.svc.cluster.local default`
+    // 50 distinct lines and one sent twice: the event id comes from the line, so the copy is the same event.
+    const messages = [...Array.from({ length: 50 }, (_, i) => ({ value: good(i) })), { value: good(7) }, { value: 'not an access log' }]
+    await producer.send({ topic, messages })
     await producer.disconnect()
     await admin.disconnect()
 
