@@ -56,8 +56,8 @@ export interface BuildContext {
   kube: KubeMeta | undefined
   /** When the record was read. */
   now: Date
-  /** The envelope's time for the record (CRI, Docker, Fluent Bit, Vector), normalised. */
-  envTime?: string
+  /** The envelope's time for the record (CRI, Docker, Fluent Bit, Vector), normalised; asked only when needed. */
+  envelopeTime?: () => string | undefined
   /** The format logs no start time at all (a text line without its `[START_TIME] ` prefix). */
   untimed?: boolean
 }
@@ -74,7 +74,8 @@ function eventTime(f: RawFields, ctx: BuildContext): { ts: string; source?: 'env
   const ts = normaliseTimestamp(f.start_time)
   if (ts !== undefined) return { ts }
   if (ctx.untimed !== true || f.start_time !== undefined) return undefined
-  return ctx.envTime !== undefined ? { ts: ctx.envTime, source: 'envelope' } : { ts: ctx.now.toISOString(), source: 'ingest' }
+  const envTime = ctx.envelopeTime?.()
+  return envTime !== undefined ? { ts: envTime, source: 'envelope' } : { ts: ctx.now.toISOString(), source: 'ingest' }
 }
 
 export function buildEvent(f: RawFields, ctx: BuildContext): BuildResult {

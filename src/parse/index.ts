@@ -26,7 +26,6 @@ import { CANONICAL_FIELDS } from './fields.js'
 import { type FieldMap, type FieldMapPreset, isUnsafeKey } from './json.js'
 import { PartialAssembler, partialKey, splitCri } from './cri.js'
 import { type LineState, createLineParser } from './record.js'
-import { normaliseTimestamp } from './timestamp.js'
 
 export type { FieldMap, FieldMapPreset } from './json.js'
 
@@ -140,8 +139,7 @@ export function createParser(config?: Partial<ParserConfig>): RecordParser {
             }
             line = r.content
             if (r.parts.length > 0) st.parts = r.parts
-            const t = normaliseTimestamp(cri.time)
-            if (t !== undefined) st.envTime = t
+            st.times = [cri.time]
             if (line.trim().length === 0) {
               deadLetters.push(deadLetterFor(record, 'EA_PARSE_EMPTY', 'CRI line with empty content', 'parse', now, st.parts))
               continue

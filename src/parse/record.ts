@@ -31,8 +31,11 @@ export type LineResult =
 export interface LineState {
   /** When the record was read: event.created, and the event time of last resort. */
   readonly now: Date
-  /** The innermost envelope time (CRI, Docker, Fluent Bit, Vector), normalised. */
-  envTime?: string
+  /**
+   * Where the envelope times are, outermost first: a CRI time as written, or an envelope object
+   * (envelopeTime). Read only for a line that logs no start time, so a normal line pays nothing.
+   */
+  times?: (string | Record<string, unknown>)[]
   /** The P records the line was joined from, oldest first. */
   parts?: RawRecord[]
 }
@@ -119,8 +122,8 @@ export function createLineParser(cfg: Readonly<ParserConfig>, partials: PartialA
       let line = trimNewline(inner)
       if (line.trim().length === 0) return { code: 'EA_PARSE_ENVELOPE', message: 'envelope carries an empty log line' }
       if (depth >= MAX_DEPTH) return { code: 'EA_PARSE_ENVELOPE', message: 'envelopes nested too deeply' }
-      const time = envelopeTime(obj)
-      if (time !== undefined) st.envTime = time
+      const times = (st.times ??= [])
+      times.push(obj)
       // A partial line: tagged by the collector (_p, logtag), or still in its CRI framing (Fluent Bit without a CRI parser).
       let tag = partialTag(obj)
       let stream = envelopeStream(obj)
@@ -129,8 +132,7 @@ export function createLineParser(cfg: Readonly<ParserConfig>, partials: PartialA
         line = cri.content
         tag = cri.partial ? 'P' : 'F'
         stream = cri.stream
-        const t = normaliseTimestamp(cri.time)
-        if (t !== undefined) st.envTime = t
+        times.push(cri.time)
       }
       if (tag !== undefined) {
         const r = partials.accept(partialKey(record, kube, stream), record, tag === 'P', line)
@@ -176,8 +178,19 @@ export function createLineParser(cfg: Readonly<ParserConfig>, partials: PartialA
 
 function context(record: RawRecord, format: string, original: string, kube: KubeMeta | undefined, st: LineState): BuildContext {
   const ctx: BuildContext = { record, format, original, kube, now: st.now }
-  if (st.envTime !== undefined) ctx.envTime = st.envTime
+  const times = st.times
+  if (times !== undefined) ctx.envelopeTime = () => innermostTime(times)
   return ctx
+}
+
+/** The innermost envelope time that is a valid time: the CRI runtime's over the collector's. */
+function innermostTime(times: readonly (string | Record<string, unknown>)[]): string | undefined {
+  for (let i = times.length - 1; i >= 0; i--) {
+    const t = times[i]!
+    const v = typeof t === 'string' ? normaliseTimestamp(t) : envelopeTime(t)
+    if (v !== undefined) return v
+  }
+  return undefined
 }
 
 function trimNewline(s: string): string {

@@ -15,6 +15,12 @@
  *
  * `npm run bench -- sink-faults` (about 5 minutes), or BENCH_FAULTS_ONLY=recovery|throughput.
  * The test servers are the project's own, not Kafka or OpenSearch.
+ *
+ * BENCH_FAULTS_KINDS=restart (or BENCH_FAULTS_REAL_OPENSEARCH=1, all three) runs the recovery against
+ * the real OpenSearch node `npm run services:up` recorded in EA_SERVICES_DIR: the node is killed
+ * (SIGKILL), stays down for the outage and is started again; the times count from the moment its
+ * cluster health is no longer red (every primary shard active again). Give it a node of its own (EA_SERVICES_DIR, EA_OPENSEARCH_PORT; docs/guarantees.md,
+ * Drills): it is stopped.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync } from 'node:fs'
@@ -25,6 +31,7 @@ import { fileURLToPath } from 'node:url'
 import { Kafka, logLevel, type Admin, type Producer } from 'kafkajs'
 import { generateMeshTraffic } from '../../src/demo/mesh-traffic.js'
 import { startService, type ServiceProcess } from '../helpers/service-process.js'
+import { servicesOptions, startOpenSearch, stopService } from '../services/services.js'
 import { startChildServer } from './servers.js'
 import { emit } from './util.js'
 
@@ -37,6 +44,9 @@ const REPS = Number(process.env.BENCH_FAULTS_REPS ?? 2)
 const ONLY = process.env.BENCH_FAULTS_ONLY
 const ITEM_RATE = Number(process.env.BENCH_FAULTS_ITEM_RATE ?? 0.3)
 const TPUT_S = Number(process.env.BENCH_FAULTS_TPUT_SECONDS ?? 120)
+const REAL = process.env.BENCH_FAULTS_REAL_OPENSEARCH === '1'
+/** Recovery runs: BENCH_FAULTS_KINDS=refused,503,restart (restart: the real node). */
+const KINDS = (process.env.BENCH_FAULTS_KINDS ?? (REAL ? 'refused,503,restart' : 'refused,503')).split(',') as ('refused' | '503' | 'restart')[]
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
@@ -85,17 +95,17 @@ async function committed(admin: Admin, groupId: string, topic: string): Promise<
 
 const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0)
 
-function serviceConfig(brokers: string[], osPort: number, topic: string, groupId: string, dir: string): Record<string, unknown> {
+function serviceConfig(brokers: string[], node: string, topic: string, groupId: string, dir: string): Record<string, unknown> {
   return {
     source: { kind: 'kafka', kafka: { brokers, topics: [topic], groupId, fromBeginning: true, maxWaitTimeMs: 100 } },
-    sink: { kind: 'opensearch', opensearch: { connection: { node: `http://127.0.0.1:${osPort}` }, sink: {}, requireSetup: false } },
+    sink: { kind: 'opensearch', opensearch: { connection: { node }, sink: {}, requireSetup: false } },
     deadLetter: { kind: 'file', path: join(dir, `dlq-${groupId}.ndjson`) },
     service: { enabled: false },
     log: { level: 'error' },
   }
 }
 
-async function stopService(svc: ServiceProcess): Promise<void> {
+async function stopMember(svc: ServiceProcess): Promise<void> {
   if (svc.child.exitCode === null) svc.child.kill('SIGKILL')
   await svc.exited
 }
@@ -118,12 +128,38 @@ function steadyProducer(producer: Producer, topic: string, lines: string[]): { p
   return { produced, stop: async () => ((running = false), await loop) }
 }
 
-async function recoveryRun(kind: 'refused' | '503', rep: number, ctx: { brokers: string[]; admin: Admin; producer: Producer; lines: string[]; dir: string }): Promise<Record<string, number>> {
-  const topic = `steady-${kind}-${rep}`
+/** The real node: killed and started again; `end()` resolves when its primary shards are active again. */
+function realNode(): { url: string; outage: () => Promise<void>; end: () => Promise<void> } {
+  const o = servicesOptions(process.env, () => undefined)
+  const url = `http://127.0.0.1:${o.opensearchPort}`
+  let started: Promise<unknown> = Promise.resolve()
+  return {
+    url,
+    outage: async () => void (await stopService(o, 'opensearch', { signal: 'SIGKILL' })),
+    end: async () => {
+      started = startOpenSearch(o)
+      started.catch(() => undefined)
+      // Back = every primary shard active again (a node that answers HTTP may still be recovering them,
+      // and a bulk request waits for its shard meanwhile).
+      for (;;) {
+        const status = await fetch(`${url}/_cluster/health`, { signal: AbortSignal.timeout(500) }).then(
+          async (r) => (r.ok ? ((await r.json()) as { status?: string }).status : undefined),
+          () => undefined,
+        )
+        if (status === 'green' || status === 'yellow') return
+        await sleep(50)
+      }
+    },
+  }
+}
+
+async function recoveryRun(kind: 'refused' | '503' | 'restart', rep: number, ctx: { brokers: string[]; admin: Admin; producer: Producer; lines: string[]; dir: string }): Promise<Record<string, number>> {
+  const topic = `steady-${kind}-${rep}-${Date.now()}`
   const groupId = `faults-${topic}`
   await ctx.admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS }] })
-  const os = await FaultServer.start()
-  const svc = startService(serviceConfig(ctx.brokers, os.port, topic, groupId, ctx.dir), join(ctx.dir, `${groupId}.yaml`))
+  const os = kind === 'restart' ? undefined : await FaultServer.start()
+  const node = kind === 'restart' ? realNode() : undefined
+  const svc = startService(serviceConfig(ctx.brokers, node?.url ?? `http://127.0.0.1:${os!.port}`, topic, groupId, ctx.dir), join(ctx.dir, `${groupId}.yaml`))
   const prod = steadyProducer(ctx.producer, topic, ctx.lines)
   try {
     const deadline = Date.now() + 60_000
@@ -132,9 +168,11 @@ async function recoveryRun(kind: 'refused' | '503', rep: number, ctx: { brokers:
       await sleep(100)
     }
     await sleep(5_000)
-    await os.send(kind === 'refused' ? { op: 'refuse' } : { op: 'requests', status: 503 })
+    if (node !== undefined) await node.outage()
+    else await os!.send(kind === 'refused' ? { op: 'refuse' } : { op: 'requests', status: 503 })
     await sleep(OUTAGE_S * 1000)
-    await os.send(kind === 'refused' ? { op: 'resume' } : { op: 'clear' })
+    if (node !== undefined) await node.end()
+    else await os!.send(kind === 'refused' ? { op: 'resume' } : { op: 'clear' })
     const ended = Date.now()
     const atEnd = await committed(ctx.admin, groupId, topic)
     const target = [...prod.produced]
@@ -152,8 +190,8 @@ async function recoveryRun(kind: 'refused' | '503', rep: number, ctx: { brokers:
     return { firstCommitMs, drainedMs, backlogAtEnd: sum(target) - sum(atEnd) }
   } finally {
     await prod.stop()
-    await stopService(svc)
-    await os.stop()
+    await stopMember(svc)
+    await os?.stop()
   }
 }
 
@@ -161,7 +199,7 @@ async function throughputRun(itemRate: number, rep: number, ctx: { brokers: stri
   const groupId = `faults-tput-${itemRate}-${rep}`
   const os = await FaultServer.start()
   if (itemRate > 0) await os.send({ op: 'items', status: 429, rate: itemRate })
-  const svc = startService(serviceConfig(ctx.brokers, os.port, 'backlog', groupId, ctx.dir), join(ctx.dir, `${groupId}.yaml`))
+  const svc = startService(serviceConfig(ctx.brokers, `http://127.0.0.1:${os.port}`, 'backlog', groupId, ctx.dir), join(ctx.dir, `${groupId}.yaml`))
   try {
     // From the first document indexed (process start-up excluded) to the last offset committed, or
     // what was committed when BENCH_FAULTS_TPUT_SECONDS ran out.
@@ -181,7 +219,7 @@ async function throughputRun(itemRate: number, rep: number, ctx: { brokers: stri
     const stats = await os.send({ op: 'stats' })
     return { eventsPerSec: Math.round(n / Math.max(0.001, seconds)), committed: n, seconds: Number(seconds.toFixed(1)), bulkRequests: Number(stats.bulkRequests) }
   } finally {
-    await stopService(svc)
+    await stopMember(svc)
     await os.stop()
   }
 }
@@ -199,7 +237,7 @@ export async function main(): Promise<Record<string, unknown>> {
     await producer.connect()
     const lines = generateMeshTraffic({ seed: 7, sessions: 4000, noise: false }).lines.map((l) => l.text)
     if (ONLY === undefined || ONLY === 'recovery') {
-      for (const kind of ['refused', '503'] as const) {
+      for (const kind of KINDS) {
         const runs = []
         for (let rep = 0; rep < REPS; rep++) {
           const r = await recoveryRun(kind, rep, { brokers, admin, producer, lines, dir })
