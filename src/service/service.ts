@@ -7,6 +7,7 @@
 import type { Logger } from 'pino'
 import type { EnvoyAuditConfig } from '../config/schema.js'
 import { loadTransformsConfig } from '../config/transforms.js'
+import { redactConfigSecrets } from '../config/secrets.js'
 import { createParser } from '../parse/index.js'
 import { createTransformStages } from '../pipeline/transforms.js'
 import { withRedaction } from '../redact/redactor.js'
@@ -51,7 +52,7 @@ export interface Service {
 
 export function buildService(config: EnvoyAuditConfig, deps: ServiceDeps): Service {
   const { logger } = deps
-  for (const w of transportWarnings(config)) logger.warn(`WARNING: ${w}`)
+  for (const w of [...transportWarnings(config), ...configSecretWarnings(config)]) logger.warn(`WARNING: ${w}`)
   const counters = new PipelineCounters()
   const metrics = createServiceMetrics(counters)
   // pino's (obj, msg) signature is the one the Kafka components log through.
@@ -253,6 +254,11 @@ function numericStats(stats: object): Record<string, number | Record<string, num
  * TLS verification is on by default everywhere; an explicit opt-out, or credentials sent over a
  * plaintext connection, is said once at startup so it shows in every deployment's logs.
  */
+/** Secrets written in the config file itself, by option path (never the value): they belong in env vars or files. */
+export function configSecretWarnings(config: EnvoyAuditConfig): string[] {
+  return redactConfigSecrets(config).found.map((f) => `${f.path} holds a secret written in the config file: ${f.advice}`)
+}
+
 export function transportWarnings(config: EnvoyAuditConfig): string[] {
   const w: string[] = []
   const kafka = (where: string, tls: { enabled: boolean; rejectUnauthorized: boolean }, sasl: unknown): void => {

@@ -14,7 +14,7 @@ import { startKafkaBroker, type KafkaTestBroker } from '../support/kafka-broker/
 import { TestOpenSearch } from '../support/opensearch-server/index.js'
 import { setupOpenSearch, startService, waitFor } from '../helpers/service-process.js'
 import { validateConfig } from '../../src/config/schema.js'
-import { transportWarnings } from '../../src/service/service.js'
+import { configSecretWarnings, transportWarnings } from '../../src/service/service.js'
 
 const KAFKA_USER = 'svc-envoy-audit'
 const KAFKA_PW = 'kafka-Pw-7f3c9e1d2b'
@@ -187,5 +187,17 @@ describe('transport security warnings at startup', () => {
     }
     const sasl = validateConfig({ source: { kind: 'kafka', kafka: { ...kafka, sasl: { mechanism: 'plain', username: 'u', passwordEnv: 'P' } } } })
     expect(transportWarnings(sasl)).toEqual(['source.kafka.sasl without TLS: the SASL credentials and the records travel in plaintext'])
+  })
+  test('a secret written in the config file is named by its option path, never its value', () => {
+    const c = validateConfig({
+      source: { kind: 'kafka', kafka },
+      sink: { kind: 'opensearch', opensearch: { connection: { node: 'https://os:9200', username: 'u', password: OS_PW } } },
+    })
+    const w = configSecretWarnings(c)
+    expect(w).toHaveLength(1)
+    expect(w[0]).toContain('sink.opensearch.connection.password')
+    expect(w.join('\n')).not.toContain(OS_PW)
+    const clean = validateConfig({ source: { kind: 'kafka', kafka }, sink: { kind: 'opensearch', opensearch: { connection: { node: 'https://os:9200' } } } })
+    expect(configSecretWarnings(clean)).toEqual([])
   })
 })
