@@ -6,7 +6,7 @@
 import { type Command, Option } from 'commander'
 import { EnvoyAuditError } from '../errors.js'
 import { addStoreOptions, baselineFrom, intOption, openBackend, type StoreCliOptions, timeOption } from '../hunt/cli-support.js'
-import { resolveIdentity } from '../hunt/identity.js'
+import { resolveIdentity } from '../hunt/node-id.js'
 import { renderHuntDot, renderHuntMermaid, renderHuntText } from '../hunt/render.js'
 import { huntPaths, type HuntResult } from '../hunt/search.js'
 import { checkWindow } from '../report/window.js'

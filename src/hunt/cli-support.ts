@@ -11,9 +11,9 @@ import { OpenSearchStore } from '../store/opensearch-store.js'
 import type { Summarize } from '../report/window.js'
 import { addOpenSearchOptions, connectionFromOptions, type OpenSearchCliOptions } from '../cli/setup.js'
 import type { HuntBackend, InventoryEntry } from './backend.js'
-import { DuckDbHuntBackend } from './duckdb-queries.js'
-import { OpenSearchHuntBackend } from './opensearch-queries.js'
-import { loadInventory } from './inventory.js'
+import { DuckDbHuntBackend } from './duckdb-backend.js'
+import { OpenSearchHuntBackend } from './opensearch-backend.js'
+import { loadInventory } from './service-identities.js'
 import { parseDuration, parseTime } from './time.js'
 
 export interface StoreCliOptions extends OpenSearchCliOptions {

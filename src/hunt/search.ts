@@ -13,7 +13,7 @@
  */
 import type { DeniedRow, ExpandRow, HuntBackend, HuntRange, NodeKind } from './backend.js'
 import { pairKey } from './backend.js'
-import { kindOfNode } from './identity.js'
+import { kindOfNode } from './node-id.js'
 
 export interface HuntOptions extends HuntRange {
   from: readonly string[]

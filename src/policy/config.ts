@@ -8,7 +8,7 @@ import { z } from 'zod'
 import { EnvoyAuditError } from '../errors.js'
 import type { TransformStage } from '../pipeline/component.js'
 import { policyCheckStageFromFiles } from './check.js'
-import { loadInventory } from './inventory.js'
+import { loadInventory } from './workload-inventory.js'
 import { loadMeshConfig } from './mesh-config.js'
 
 export const policyConfigSchema = z

@@ -5,7 +5,7 @@
  * cluster (selectors matching nothing, unknown namespaces, Service vs container ports) run only when a
  * workload inventory is given.
  */
-import type { Inventory } from './inventory.js'
+import type { Inventory } from './workload-inventory.js'
 import { lintAuthn } from './lint-authn.js'
 import { stripSpiffe } from './match.js'
 import type { MeshConfig } from './mesh-config.js'

@@ -14,7 +14,7 @@
 import { stringify } from 'yaml'
 import type { AuditEvent } from '../generated/types.js'
 import { observedVerdict, requestFromEvent } from './check.js'
-import type { Inventory } from './inventory.js'
+import type { Inventory } from './workload-inventory.js'
 import type { MeshConfig } from './mesh-config.js'
 import { normalizePath, templateRegex } from './path.js'
 

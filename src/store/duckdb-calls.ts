@@ -23,7 +23,7 @@
  * replayed batch change nothing. The groups of every (hour, group) whose calls changed are recomputed
  * from `calls`. The same SQL over the whole events table is the backfill (stores written before these
  * tables, bulk loads). test/store/duckdb-calls.test.ts checks both against the query-time match in
- * src/hunt/duckdb-queries.ts for any split of the lines into batches and any batch order.
+ * src/hunt/duckdb-backend.ts for any split of the lines into batches and any batch order.
  */
 import type { DuckDBConnection } from '@duckdb/node-api'
 import { appendRows } from './duckdb-appender.js'

@@ -168,7 +168,7 @@ export function schemaDdl(): string[] {
  * `edge_facts`: the identity facts of a proxy line (the columns the hunt's learning window resolves
  * identities from) with the first time they were seen, per hour and per side (server line or not).
  * Written with every batch, so "was this edge seen before?" over days of learning window reads a few
- * rows per (hour, workload pair) instead of every line (src/hunt/duckdb-queries.ts, BASELINE_SQL).
+ * rows per (hour, workload pair) instead of every line (src/hunt/duckdb-backend.ts, BASELINE_SQL).
  * Only min(first) is kept, which a replay cannot change, so batches append without deduplicating.
  */
 export const EDGE_FACTS = [

@@ -26,7 +26,7 @@ import { CALL_TABLES, callsBackfillSql, callsDdl } from './duckdb-calls.js'
 import type { StoredRow } from './duckdb-append.js'
 import {
   ISO, NAMESPACE_KEY, REPORTER_KEY, SOURCE_KEY, WORKLOAD_KEY, Where, coverageSql, edgesSql, egressSql, findingCountsSql,
-} from './duckdb-queries.js'
+} from './duckdb-aggregates.js'
 
 export const DEFAULT_STORE_PATH = '.envoy-audit/audit.duckdb'
 

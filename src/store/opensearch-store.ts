@@ -23,7 +23,7 @@ import {
   boolQuery, compositeSources, COVERAGE_FIELDS, COVERAGE_SUB_AGGS, coverageKey, DESTINATION_FIELDS, destinationKey,
   EDGE_SUB_AGGS, EGRESS_QUERY, egressDestination, namespaceFilter, rangeFilter, SOURCE_FIELDS, sourceKey, TIME_AGGS,
   type FieldName,
-} from './opensearch-queries.js'
+} from './opensearch-aggregates.js'
 import { compositeAll, hitsAll, searchOnce, type CompositeBucket, type ReadTarget } from './opensearch-read.js'
 import type {
   AuditStore, CoverageDimension, CoverageRow, EdgeQuery, EdgeRow, EgressRow, EventQuery, FindingCountRow, StoreSummary, TimeRange,

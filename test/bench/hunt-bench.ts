@@ -15,7 +15,7 @@
  * they move far less with other load.
  */
 import { DuckDbStore, duckDbStoreConfigSchema } from '../../src/store/duckdb-store.js'
-import { DuckDbHuntBackend } from '../../src/hunt/duckdb-queries.js'
+import { DuckDbHuntBackend } from '../../src/hunt/duckdb-backend.js'
 import { edgeFactsBackfillSql } from '../../src/store/duckdb-schema.js'
 import { callsBackfillSql } from '../../src/store/duckdb-calls.js'
 import { huntPaths } from '../../src/hunt/search.js'

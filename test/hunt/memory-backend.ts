@@ -5,7 +5,7 @@
  */
 import type { DeniedRow, ExpandRow, FlowEdge, FrontierEntry, GraphNode, HuntBackend, HuntRange } from '../../src/hunt/backend.js'
 import { pairKey } from '../../src/hunt/backend.js'
-import { kindOfNode } from '../../src/hunt/identity.js'
+import { kindOfNode } from '../../src/hunt/node-id.js'
 
 export interface Call {
   src: string

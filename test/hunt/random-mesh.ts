@@ -1,6 +1,6 @@
 /**
  * Random meshes for the property tests of the call tables (test/store/duckdb-calls.test.ts) and of
- * the hunt/flows answers read from them (test/hunt/duckdb-calls-queries.test.ts): calls between the
+ * the hunt/flows answers read from them (test/hunt/duckdb-backend-calls.test.ts): calls between the
  * MESH workloads written as the sidecars' lines (scenario.ts, where the line shapes are cited), with
  * lost sides, shared trace ids, TCP, plaintext, denials, sidecars without identity extras, and server
  * lines shifted against their client lines around the five-minute match window.

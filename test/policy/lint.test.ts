@@ -5,7 +5,7 @@
 import { fileURLToPath } from 'node:url'
 import { describe, expect, test } from 'vitest'
 import { compilePolicies } from '../../src/policy/evaluator.js'
-import { inventoryFrom } from '../../src/policy/inventory.js'
+import { inventoryFrom } from '../../src/policy/workload-inventory.js'
 import { LINT_CODES, lintPolicies, type LintFinding } from '../../src/policy/lint.js'
 import { addManifestText, emptyPolicySet, loadPolicies } from '../../src/policy/loader.js'
 import { meshConfigFrom } from '../../src/policy/mesh-config.js'

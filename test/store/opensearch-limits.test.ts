@@ -10,7 +10,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { Client } from '@opensearch-project/opensearch'
 import { OpenSearchStore } from '../../src/store/opensearch-store.js'
-import { OpenSearchHuntBackend } from '../../src/hunt/opensearch-queries.js'
+import { OpenSearchHuntBackend } from '../../src/hunt/opensearch-backend.js'
 import { runSetup } from '../../src/lifecycle/setup.js'
 import { loadLifecycleConfig } from '../../src/lifecycle/config.js'
 import type { AuditEvent } from '../../src/schema/audit-event.js'

@@ -2,7 +2,7 @@
  * The OpenSearch query DSL behind the AuditStore aggregates, and the key rules that turn aggregation
  * buckets into rows. Every count is computed by OpenSearch (composite aggregations paged by after_key,
  * filters/terms/min/max sub-aggregations); this module never sees raw events. The key rules are the
- * embedded store's (src/store/duckdb-queries.ts: SOURCE_KEY, DESTINATION_KEY, NAMESPACE_KEY, ...)
+ * embedded store's (src/store/duckdb-aggregates.ts: SOURCE_KEY, DESTINATION_KEY, NAMESPACE_KEY, ...)
  * written as coalesces over composite keys, so `report` reads the same on either store.
  */
 import type { TimeRange } from './store.js'

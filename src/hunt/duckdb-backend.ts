@@ -16,17 +16,17 @@
  * - `hunt_hop`: each call with source and destination resolved to graph nodes and the signal used.
  */
 import { EnvoyAuditError } from '../errors.js'
-import { ISO } from '../store/duckdb-queries.js'
+import { ISO } from '../store/duckdb-aggregates.js'
 import { EDGE_FACTS } from '../store/duckdb-schema.js'
 import type { SqlResult } from '../store/duckdb-store.js'
 import type {
   DeniedRow, ExpandRow, FlowEdge, FlowFilter, FrontierEntry, GraphNode, HuntBackend, HuntRange, InventoryEntry, NodeKind,
 } from './backend.js'
 import { pairKey } from './backend.js'
-import { kindOfNode, spiffeParts } from './identity.js'
+import { kindOfNode, spiffeParts } from './node-id.js'
 import {
   CALLS_ALIAS_SQL, CALLS_SERVICE_MAP_SQL, GROUP_HOP_SQL, flowsSql as callsFlowsSql, frontierRowsSql, resolveSql,
-} from './duckdb-calls-queries.js'
+} from './duckdb-backend-calls.js'
 
 /** What this backend needs from DuckDbStore (kept structural so tests and the bench can share it). */
 export interface SqlRunner {
@@ -182,7 +182,7 @@ export const BASELINE_SQL = `CREATE OR REPLACE TEMP TABLE hunt_baseline AS
 
 /**
  * Where the calls come from: `calls`, the per-call tables the store fills at ingest
- * (src/store/duckdb-calls.ts, queries in duckdb-calls-queries.ts); `events`, the client/server match
+ * (src/store/duckdb-calls.ts, queries in duckdb-backend-calls.ts); `events`, the client/server match
  * rebuilt from the raw lines at query time, kept as the reference the ingest-side tables are tested
  * against. They differ only at a window's edges: from the tables, a call whose client line is just
  * before `since` (within the five-minute match window) keeps what the client line told, and one
@@ -381,7 +381,7 @@ export class DuckDbHuntBackend implements HuntBackend {
     return rows.map(flowEdge)
   }
 
-  /** `flows` from the window's call groups (duckdb-calls-queries.ts): the same answer as over hunt_hop. */
+  /** `flows` from the window's call groups (duckdb-backend-calls.ts): the same answer as over hunt_hop. */
   private async callsFlows(filter: FlowFilter): Promise<FlowEdge[]> {
     const since = filter.since ?? this.range.since
     const until = filter.until ?? this.range.until

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, test } from 'vitest'
-import { loadInventory, parseInventory } from '../../src/hunt/inventory.js'
+import { loadInventory, parseInventory } from '../../src/hunt/service-identities.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'ea-inventory-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))

@@ -11,13 +11,13 @@
  */
 import type { Client } from '@opensearch-project/opensearch'
 import { EnvoyAuditError } from '../errors.js'
-import { DENIED_QUERY, FIELDS } from '../store/opensearch-queries.js'
+import { DENIED_QUERY, FIELDS } from '../store/opensearch-aggregates.js'
 import { compositeAll, type CompositeBucket, type CompositeKey } from '../store/opensearch-read.js'
 import type {
   DeniedRow, ExpandRow, FlowEdge, FlowFilter, FrontierEntry, GraphNode, HuntBackend, HuntRange, InventoryEntry,
 } from './backend.js'
 import { pairKey } from './backend.js'
-import { kindOfNode, spiffeParts } from './identity.js'
+import { kindOfNode, spiffeParts } from './node-id.js'
 
 type Json = Record<string, unknown>
 type Key = CompositeKey

@@ -5,10 +5,10 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { Client } from '@opensearch-project/opensearch'
-import { OpenSearchHuntBackend } from '../../src/hunt/opensearch-queries.js'
-import { DuckDbHuntBackend } from '../../src/hunt/duckdb-queries.js'
+import { OpenSearchHuntBackend } from '../../src/hunt/opensearch-backend.js'
+import { DuckDbHuntBackend } from '../../src/hunt/duckdb-backend.js'
 import { huntPaths, type HuntResult } from '../../src/hunt/search.js'
-import { resolveIdentity } from '../../src/hunt/identity.js'
+import { resolveIdentity } from '../../src/hunt/node-id.js'
 import type { HuntBackend } from '../../src/hunt/backend.js'
 import { OpenSearchStore } from '../../src/store/opensearch-store.js'
 import type { DuckDbStore } from '../../src/store/duckdb-store.js'

@@ -9,10 +9,10 @@
  * groups too (`hunt_group_hop`); only a group that straddles a node's arrival time is refined from its
  * single calls (frontierRowsSql).
  *
- * Parameters: $1/$2 the window, $3/$4 its whole hours (wholeHours in duckdb-queries.ts).
+ * Parameters: $1/$2 the window, $3/$4 its whole hours (wholeHours in duckdb-backend.ts).
  */
 import { GROUP_KEYS } from '../store/duckdb-calls.js'
-import { ISO } from '../store/duckdb-queries.js'
+import { ISO } from '../store/duckdb-aggregates.js'
 
 const KEYS = GROUP_KEYS.join(', ')
 const RANGE = (col: string, from: string, to: string): string => `${col} >= CAST(${from} AS TIMESTAMP) AND ${col} < CAST(${to} AS TIMESTAMP)`

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest'
-import { kindOfNode, parseIdentityArg, resolveIdentity } from '../../src/hunt/identity.js'
+import { kindOfNode, parseIdentityArg, resolveIdentity } from '../../src/hunt/node-id.js'
 import type { GraphNode } from '../../src/hunt/backend.js'
 
 const FE = 'spiffe://cluster.local/ns/shop/sa/frontend'

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, test } from 'vitest'
 import fc from 'fast-check'
-import { DuckDbHuntBackend } from '../../src/hunt/duckdb-queries.js'
+import { DuckDbHuntBackend } from '../../src/hunt/duckdb-backend.js'
 import { huntPaths } from '../../src/hunt/search.js'
 import { DuckDbStore } from '../../src/store/duckdb-store.js'
 import { MESH, T0, at, callLines, spiffe, toEvents } from './scenario.js'
@@ -11,7 +11,7 @@ import { callArb, eventsOf, meshWorkloads } from './random-mesh.js'
  * equals the answer of the query-time match over the events (source 'events', the reference), for
  * lines stored in any batches and order. The windows start and end where no call has a line on both
  * sides: there the two differ by design (the tables keep a call matched across a window's edge,
- * see CallSource in src/hunt/duckdb-queries.ts).
+ * see CallSource in src/hunt/duckdb-backend.ts).
  */
 
 let open: DuckDbStore[] = []
