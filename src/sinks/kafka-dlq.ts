@@ -12,16 +12,15 @@
  * that is truncated with headers naming its original length and SHA-256 (kafka-dlq-size.ts). If a
  * write fails after some of its requests succeeded, the re-delivery writes those again (at least once).
  */
-import { Kafka, Partitioners, type KafkaConfig, type Message, type Producer } from 'kafkajs'
+import { Partitioners, type Message, type Producer } from 'kafkajs'
 import { z } from 'zod'
 import { EnvoyAuditError } from '../errors.js'
 import type { DeadLetterSink } from '../pipeline/component.js'
 import { originalBytes } from '../pipeline/dead-letter.js'
 import { compileDeadLetterSerializer, type DeadLetter, type Serializer } from '../schema/audit-event.js'
-import { buildKafkaConfig, silentLogger, type ClientDeps } from '../sources/kafka/client.js'
+import { createKafkaClient, kafkaConnectionSchema, silentLogger, topicName, type ClientDeps, type KafkaConnectionConfig } from '../connections/kafka.js'
+import { preflight } from '../connections/kafka-startup.js'
 import { compressionType, kafkaCodecName } from '../sources/kafka/codecs.js'
-import { preflight } from '../sources/kafka/startup.js'
-import { kafkaConnectionSchema, topicName, type KafkaConnectionConfig } from '../sources/kafka/config.js'
 import { loadConfigSection } from '../config/validate.js'
 import { fitDeadLetter, splitByBytes } from './kafka-dlq-size.js'
 
@@ -85,9 +84,7 @@ export function dlqConfigFromSource(source: KafkaConnectionConfig, topic: string
 
 export const DLQ_HEADER_PREFIX = 'envoy-audit.'
 
-export interface KafkaDlqDeps extends ClientDeps {
-  kafka?: (config: KafkaConfig) => Kafka
-}
+export type KafkaDlqDeps = ClientDeps
 
 export interface KafkaDeadLetterSink extends DeadLetterSink {
   readonly written: number
@@ -190,9 +187,9 @@ export function createKafkaDeadLetterSink(cfg: KafkaDlqConfig, deps: KafkaDlqDep
     },
     async start() {
       if (producer || closed) return
-      const kafkaConfig = await buildKafkaConfig(cfg, deps, 'deadLetter.kafka', 'kafka-dlq')
+      // The client is configured first: an unreadable CA file or unset password is a config error, not an outage.
+      const kafka = await createKafkaClient(cfg, deps, 'deadLetter.kafka', 'kafka-dlq')
       await assertTopicExists(cfg, deps)
-      const kafka = (deps.kafka ?? ((k) => new Kafka(k)))(kafkaConfig)
       const p = kafka.producer({
         allowAutoTopicCreation: false,
         createPartitioner: Partitioners.DefaultPartitioner,

@@ -1,86 +1,19 @@
 /**
- * Configuration of the Kafka source (`source.kafka` in the run config) and of the Kafka connection
- * shared with the dead-letter topic writer. Validated once at startup and frozen; every option has an
- * explicit default except the brokers and topics. Secrets never appear in the config: SASL passwords
- * and key passphrases are named by environment variable or file, so the config can be logged.
+ * Configuration of the Kafka source (`source.kafka` in the run config): the Kafka connection
+ * (src/connections/kafka.ts, shared with the dead-letter topic writer) plus the consumer's options.
+ * Validated once at startup and frozen; every option has an explicit default except the brokers and
+ * topics. Secrets never appear in the config: SASL passwords and key passphrases are named by
+ * environment variable or file, so the config can be logged.
  */
 import { loadConfigSection } from '../../config/validate.js'
 import { z } from 'zod'
+import { kafkaConnectionShape, topicName } from '../../connections/kafka.js'
 
-const hostPort = z.string().regex(/^[^\s:]+:\d{1,5}$/, 'broker must be host:port')
-export const topicName = z
-  .string()
-  .min(1)
-  .max(249)
-  .regex(/^[A-Za-z0-9._-]+$/, 'topic must match [A-Za-z0-9._-]+')
-const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name')
 const ms = (min: number, max: number) => z.number().int().min(min).max(max)
-
-const tlsSchema = z
-  .object({
-    enabled: z.boolean().default(false),
-    /** PEM CA bundle for a private CA; without it the system roots are used. */
-    caFile: z.string().min(1).optional(),
-    /** PEM client certificate and key, for brokers that authenticate clients by certificate. */
-    certFile: z.string().min(1).optional(),
-    keyFile: z.string().min(1).optional(),
-    /** Environment variable holding the client key's passphrase, if the key is encrypted. */
-    keyPassphraseEnv: envName.optional(),
-    /** Verification is never turned off by omission. */
-    rejectUnauthorized: z.boolean().default(true),
-    /** SNI / certificate host name, when it differs from the broker address. */
-    servername: z.string().min(1).optional(),
-  })
-  .strict()
-  .refine((t) => (t.certFile === undefined) === (t.keyFile === undefined), {
-    message: 'certFile and keyFile go together',
-    path: ['certFile'],
-  })
-
-const saslSchema = z
-  .object({
-    mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']),
-    username: z.string().min(1).max(1024),
-    /** Environment variable holding the password. */
-    passwordEnv: envName.optional(),
-    /** File holding the password (a mounted Kubernetes secret); one trailing newline is ignored. */
-    passwordFile: z.string().min(1).optional(),
-  })
-  .strict()
-  .refine((s) => (s.passwordEnv === undefined) !== (s.passwordFile === undefined), {
-    message: 'set exactly one of passwordEnv or passwordFile',
-    path: ['passwordEnv'],
-  })
-
-const connectionShape = {
-  brokers: z.array(hostPort).min(1).max(64),
-  clientId: z.string().min(1).max(255).default('envoy-audit'),
-  connectionTimeoutMs: ms(100, 120_000).default(3_000),
-  requestTimeoutMs: ms(1_000, 300_000).default(30_000),
-  /**
-   * Longest time start() may take to reach a broker, authenticate and find its topics. Past it the
-   * service exits non-zero naming each broker and what it answered (kafkajs alone retries a refused
-   * connection for about a minute before it gives up).
-   */
-  startupTimeoutMs: ms(1_000, 600_000).default(10_000),
-  /** kafkajs' own retries of broker requests (metadata, fetch, commit, produce). */
-  retry: z
-    .object({
-      retries: z.number().int().min(0).max(100).default(8),
-      initialMs: ms(10, 60_000).default(300),
-      maxMs: ms(10, 300_000).default(30_000),
-    })
-    .strict()
-    .default({ retries: 8, initialMs: 300, maxMs: 30_000 }),
-  tls: tlsSchema.default({ enabled: false, rejectUnauthorized: true }),
-  sasl: saslSchema.optional(),
-}
-
-export const kafkaConnectionSchema = z.object(connectionShape).strict()
 
 export const kafkaSourceConfigSchema = z
   .object({
-    ...connectionShape,
+    ...kafkaConnectionShape,
     topics: z.array(topicName).min(1).max(100),
     groupId: z.string().min(1).max(255).default('envoy-audit'),
     /** Where a group with no committed offset starts: the oldest record, or only new ones. */
@@ -169,7 +102,6 @@ export const kafkaSourceConfigSchema = z
     }
   })
 
-export type KafkaConnectionConfig = Readonly<z.output<typeof kafkaConnectionSchema>>
 export type KafkaSourceConfigInput = z.input<typeof kafkaSourceConfigSchema>
 export type KafkaSourceConfig = Readonly<z.output<typeof kafkaSourceConfigSchema>>
 

@@ -18,14 +18,14 @@
  * - Decompression: all five codecs Kafka has (none, gzip, snappy, lz4, zstd) decode; snappy, lz4 and
  *   zstd are registered with kafkajs by codecs.ts, in the frame formats the Java client writes.
  */
-import { Kafka, type Admin, type Consumer, type EachBatchPayload, type KafkaConfig, type KafkaMessage } from 'kafkajs'
+import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs'
 import { EnvoyAuditError, errorCodeOf } from '../../errors.js'
 import type { BatchHandler, RawRecord, Source } from '../../pipeline/component.js'
 import { InFlightBudget, jitteredBackoff, PartitionTracker, type Chunk } from './ack-tracker.js'
-import { buildKafkaConfig, silentLogger, type ClientDeps } from './client.js'
+import { buildKafkaConfig, newKafka, silentLogger, type ClientDeps } from '../../connections/kafka.js'
 import { registerKafkaCodecs } from './codecs.js'
 import { fatalSourceError } from './fatal-errors.js'
-import { BrokerFailures, BrokerList, preflight, protocolErrorType, startupError, within } from './startup.js'
+import { BrokerFailures, BrokerList, preflight, protocolErrorType, startupError, within } from '../../connections/kafka-startup.js'
 import type { KafkaSourceConfig } from './config.js'
 import { OffsetResetWatch, type OffsetResetStats } from './offset-reset.js'
 import { GroupMembership, type MembershipHealth } from './membership.js'
@@ -51,8 +51,6 @@ export interface KafkaSourceStats extends OffsetResetStats {
 }
 
 export interface KafkaSourceDeps extends ClientDeps {
-  /** Builds the kafkajs client; tests may wrap it. */
-  kafka?: (config: KafkaConfig) => Kafka
   random?: () => number
 }
 
@@ -377,7 +375,7 @@ export function createKafkaSource(cfg: KafkaSourceConfig, deps: KafkaSourceDeps 
       const failures = new BrokerFailures()
       const kafkaConfig = await buildKafkaConfig(cfg, { ...deps, logger: failures.watch(kafkajsLogger, 'as-is') }, 'source.kafka', 'kafka-source')
       brokerList = new BrokerList(cfg.brokers)
-      kafka = (deps.kafka ?? ((k) => new Kafka(k)))({ ...kafkaConfig, brokers: brokerList.list, socketFactory: brokerList.socketFactory })
+      kafka = newKafka({ ...kafkaConfig, brokers: brokerList.list, socketFactory: brokerList.socketFactory }, deps)
       const c = kafka.consumer({
         groupId: cfg.groupId,
         sessionTimeout: cfg.sessionTimeoutMs,

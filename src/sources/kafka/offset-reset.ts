@@ -14,7 +14,7 @@
  * kafkajs has no event for it, only its own log line (kafkajs is pinned at exactly 2.2.4).
  */
 import type { Admin } from 'kafkajs'
-import type { KafkaLogger } from './client.js'
+import type { KafkaLogger } from '../../connections/kafka.js'
 
 /** The message kafkajs 2.2.4 logs (ConsumerGroup, ERROR) when it resets a partition. */
 export const KAFKAJS_OFFSET_RESET_MESSAGE = 'Offset out of range, resetting to default offset'

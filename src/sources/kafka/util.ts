@@ -1,5 +1,5 @@
 import type { IHeaders } from 'kafkajs'
-import type { KafkaLogger } from './client.js'
+import type { KafkaLogger } from '../../connections/kafka.js'
 
 /**
  * Kafka header values are bytes, possibly repeated. Dead letters keep them as text: UTF-8 decoded,

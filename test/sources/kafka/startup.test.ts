@@ -1,5 +1,5 @@
 /**
- * The Kafka source's start within source.kafka.startupTimeoutMs (src/sources/kafka/startup.ts): an
+ * The Kafka source's start within source.kafka.startupTimeoutMs (src/connections/kafka-startup.ts): an
  * unreachable cluster fails within the budget, naming each broker and what it answered, and leaves no
  * kafkajs retry running; a missing topic and refused credentials fail at once with their own codes.
  */

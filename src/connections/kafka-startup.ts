@@ -12,10 +12,9 @@
  */
 import net from 'node:net'
 import tls from 'node:tls'
-import { Kafka, type Admin, type ISocketFactory, type KafkaConfig } from 'kafkajs'
-import { EnvoyAuditError, type ErrorCode } from '../../errors.js'
-import { buildKafkaConfig, silentLogger, type ClientDeps, type KafkaLogger } from './client.js'
-import type { KafkaConnectionConfig } from './config.js'
+import type { Admin, ISocketFactory, KafkaConfig } from 'kafkajs'
+import { EnvoyAuditError, type ErrorCode } from '../errors.js'
+import { buildKafkaConfig, newKafka, silentLogger, type ClientDeps, type KafkaConnectionConfig, type KafkaLogger } from './kafka.js'
 
 /**
  * The brokers of one client and its sockets. `list` is kafkajs' `brokers` function: none once closed,
@@ -93,7 +92,7 @@ export class BrokerFailures {
 
 export interface PreflightOptions {
   cfg: KafkaConnectionConfig
-  deps: ClientDeps & { kafka?: (config: KafkaConfig) => Kafka }
+  deps: ClientDeps
   /** Config path of the connection, for messages: `source.kafka`, `deadLetter`. */
   prefix: string
   component: string
@@ -201,7 +200,7 @@ export async function preflight(o: PreflightOptions): Promise<void> {
     // Enough attempts to fill the budget; close() ends them sooner.
     retry: { retries: Math.ceil(o.cfg.startupTimeoutMs / 100), initialRetryTime: 100, maxRetryTime: 500 },
   }
-  const admin: Admin = (o.deps.kafka ?? ((k) => new Kafka(k)))(config).admin()
+  const admin: Admin = newKafka(config, o.deps).admin()
   try {
     const work = (async () => {
       await admin.connect()
