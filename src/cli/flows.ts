@@ -5,7 +5,7 @@
  */
 import type { Command } from 'commander'
 import { EnvoyAuditError } from '../errors.js'
-import { addStoreOptions, baselineFrom, intOption, openBackend, type StoreCliOptions, timeOption } from '../hunt/cli-support.js'
+import { addStoreOptions, baselineFrom, intOption, openBackend, type StoreCliOptions, timeOption } from './hunt-store-options.js'
 import { newEdgeFindings } from '../hunt/baseline.js'
 import { resolveIdentity } from '../hunt/node-id.js'
 import { renderFlowsText } from '../hunt/render.js'

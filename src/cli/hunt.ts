@@ -5,7 +5,7 @@
  */
 import { type Command, Option } from 'commander'
 import { EnvoyAuditError } from '../errors.js'
-import { addStoreOptions, baselineFrom, intOption, openBackend, type StoreCliOptions, timeOption } from '../hunt/cli-support.js'
+import { addStoreOptions, baselineFrom, intOption, openBackend, type StoreCliOptions, timeOption } from './hunt-store-options.js'
 import { resolveIdentity } from '../hunt/node-id.js'
 import { renderHuntDot, renderHuntMermaid, renderHuntText } from '../hunt/render.js'
 import { huntPaths, type HuntResult } from '../hunt/search.js'

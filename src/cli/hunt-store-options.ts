@@ -9,12 +9,12 @@ import { DEFAULT_STORE_PATH, openDuckDbStore } from '../store/duckdb-store.js'
 import { createOpenSearchClient } from '../sinks/opensearch/client.js'
 import { OpenSearchStore } from '../store/opensearch-store.js'
 import type { Summarize } from '../report/window.js'
-import { addOpenSearchOptions, connectionFromOptions, type OpenSearchCliOptions } from '../cli/setup.js'
-import type { HuntBackend, InventoryEntry } from './backend.js'
-import { DuckDbHuntBackend } from './duckdb-backend.js'
-import { OpenSearchHuntBackend } from './opensearch-backend.js'
-import { loadInventory } from './service-identities.js'
-import { parseDuration, parseTime } from './time.js'
+import { addOpenSearchOptions, connectionFromOptions, type OpenSearchCliOptions } from './setup.js'
+import type { HuntBackend, InventoryEntry } from '../hunt/backend.js'
+import { DuckDbHuntBackend } from '../hunt/duckdb-backend.js'
+import { OpenSearchHuntBackend } from '../hunt/opensearch-backend.js'
+import { loadInventory } from '../hunt/service-identities.js'
+import { parseDuration, parseTime } from '../hunt/time.js'
 
 export interface StoreCliOptions extends OpenSearchCliOptions {
   store?: string
