@@ -16,6 +16,10 @@ export interface FindingSpec {
   readonly rationale: string
   /** What the line looks like in real logs. */
   readonly evidence: string
+  /** The mesh refused the request or connection: reports count it as denied, hunt as no step taken. */
+  readonly denial?: true
+  /** Traffic leaving the mesh to a host outside the registry (the report's egress table). */
+  readonly egress?: true
 }
 
 export const FINDING_CATALOGUE = {
@@ -32,6 +36,7 @@ export const FINDING_CATALOGUE = {
     title: 'Plaintext connection refused by STRICT mTLS',
     rationale: 'The control worked; the attempt still names a client that is not using mTLS (misconfigured workload, probe, or scan).',
     evidence: 'Listener line `"- - -" 0 NR filter_chain_not_found` on a sidecar (envoyproxy/ratelimit#296, istio/istio#51982).',
+    denial: true,
   },
   unregistered_egress: {
     controls: ['SC-7', 'AC-4'],
@@ -39,6 +44,7 @@ export const FINDING_CATALOGUE = {
     title: 'Egress to a destination outside the service registry',
     rationale: 'ALLOW_ANY let traffic leave to a host no ServiceEntry declares: a boundary-protection blind spot, and a possible exfiltration path.',
     evidence: 'Outbound line with cluster `PassthroughCluster`.',
+    egress: true,
   },
   egress_blocked: {
     controls: ['SC-7'],
@@ -46,6 +52,8 @@ export const FINDING_CATALOGUE = {
     title: 'Egress to an unregistered destination blocked',
     rationale: 'REGISTRY_ONLY blocked it, so the control worked; repeated attempts are worth a look.',
     evidence: 'Outbound line with cluster `BlackHoleCluster` (text lines also show flag `UH`).',
+    denial: true,
+    egress: true,
   },
   authz_denied: {
     controls: ['AC-3', 'AC-6'],
@@ -53,6 +61,7 @@ export const FINDING_CATALOGUE = {
     title: 'Request or connection denied by an AuthorizationPolicy (Envoy RBAC)',
     rationale: 'medium when no ALLOW policy matched (`none`, implicit deny); high when a named DENY rule matched, which means a request the policy author explicitly forbade was attempted.',
     evidence: 'HTTP 403 with `rbac_access_denied_matched_policy[...]` in response_code_details, or the same string in connection_termination_details for TCP. RBAC sets no response flag; the client-side line shows only `403 via_upstream` and is not a finding.',
+    denial: true,
   },
   ext_authz_denied: {
     controls: ['AC-3'],
@@ -60,6 +69,7 @@ export const FINDING_CATALOGUE = {
     title: 'Request denied by external authorization (Istio CUSTOM action)',
     rationale: 'An access-control decision denied the request; the external authorizer holds the reason.',
     evidence: 'Response flag `UAEX`.',
+    denial: true,
   },
   weak_tls: {
     controls: ['SC-8(1)', 'SC-13'],
@@ -113,6 +123,23 @@ export const FINDING_CATALOGUE = {
 } as const satisfies Record<string, FindingSpec>
 
 export type FindingCode = keyof typeof FINDING_CATALOGUE
+
+function codesWith(attribute: 'denial' | 'egress'): readonly FindingCode[] {
+  return Object.freeze((Object.entries(FINDING_CATALOGUE) as [FindingCode, FindingSpec][]).filter(([, spec]) => spec[attribute] === true).map(([code]) => code))
+}
+
+/** Finding codes that mean the mesh refused the call (RBAC, ext_authz, the egress black hole, a STRICT listener). */
+export const DENIAL_FINDING_CODES = codesWith('denial')
+
+/** Finding codes of traffic to a host outside the service registry, passed or blocked. */
+export const EGRESS_FINDING_CODES = codesWith('egress')
+
+/**
+ * Envoy response flags of a local reply that never reached the application: no route (NR), no healthy
+ * upstream (UH), connect failure (UF), overflow (UO), no cluster (NC), retry limit (URX), downstream
+ * protocol error (DPE). A call with one of them is no step an attacker took.
+ */
+export const UNREACHED_RESPONSE_FLAGS: readonly string[] = Object.freeze(['NR', 'UH', 'UF', 'UO', 'NC', 'URX', 'DPE'])
 
 export const SEVERITY_ORDER: readonly EventSeverity[] = ['none', 'info', 'low', 'medium', 'high', 'critical']
 

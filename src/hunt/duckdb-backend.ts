@@ -16,7 +16,7 @@
  * - `hunt_hop`: each call with source and destination resolved to graph nodes and the signal used.
  */
 import { EnvoyAuditError } from '../errors.js'
-import { ISO } from '../store/duckdb-aggregates.js'
+import { DENIAL_CODES_IN, DENIED_LINE, ISO, UNREACHED_FLAGS_LIST } from '../store/duckdb-aggregates.js'
 import { EDGE_FACTS } from '../store/duckdb-schema.js'
 import type { SqlResult } from '../store/duckdb-store.js'
 import type {
@@ -40,7 +40,6 @@ const HOUR_MS = 3_600_000
  * reached the app (no route, no healthy upstream, connect failure, overflow), and not refused with
  * 401/403 by the app itself.
  */
-const UNREACHED_FLAGS = `['NR', 'UH', 'UF', 'UO', 'NC', 'URX', 'DPE']`
 
 /** The store's STATUS_CLASS over hop rows, computed only when flows aggregates them. */
 const STATUS_CLASS_OF = (t: string): string => `CASE
@@ -50,14 +49,11 @@ const STATUS_CLASS_OF = (t: string): string => `CASE
 
 const WORKLOAD = (ns: string, name: string): string => `CASE WHEN ${ns} IS NOT NULL AND ${name} IS NOT NULL THEN ${ns} || '/' || ${name} END`
 
-/** Cheaper form of the store's DENIED (same meaning): no list is built for lines without findings. */
-const DENIED_LINE = `(action IN ('denied', 'rejected') OR rbac_policy IS NOT NULL
-  OR (finding_codes IS NOT NULL AND list_has_any(finding_codes, ['authz_denied', 'ext_authz_denied', 'egress_blocked', 'plaintext_rejected'])))`
 
 /** Per-line projection: the identity facts one proxy line carries, and the keys that join a pair. */
 const LINE = (side: 'client' | 'server', where = 'true'): string => `SELECT rowid AS rid, ts, request_id, mtls, method, status_code, protocol,
     coalesce(${DENIED_LINE}, false) AS is_denied,
-    coalesce(list_has_any(response_flags, ${UNREACHED_FLAGS}), false) AS unreached, coalesce(status_code IN (401, 403), false) AS refused,
+    coalesce(list_has_any(response_flags, ${UNREACHED_FLAGS_LIST}), false) AS unreached, coalesce(status_code IN (401, 403), false) AS refused,
     CASE WHEN len(finding_codes) > 0 THEN finding_codes END AS findings, rbac_policy,
     src_spiffe_id AS src_id, src_signal AS src_sig,
     ${side === 'client'
@@ -322,9 +318,7 @@ export class DuckDbHuntBackend implements HuntBackend {
       FROM h WHERE h.is_denied GROUP BY h.src, h.dst ORDER BY h.src, first, h.dst`
       : `WITH ${cte}
       SELECT h.src, h.dst, count(*)::INTEGER AS n, ${ISO('min(h.ts)')} AS first, ${ISO('max(h.ts)')} AS last,
-        list_sort(list_distinct(flatten(list(list_concat(
-          CASE WHEN h.rbac_policy IS NULL THEN []::VARCHAR[] ELSE ['rbac:' || h.rbac_policy] END,
-          list_filter(coalesce(h.findings, []::VARCHAR[]), x -> x IN ('authz_denied', 'ext_authz_denied', 'egress_blocked', 'plaintext_rejected'))))))) AS reasons,
+        ${REASONS},
         any_value(h.service) AS service
       FROM hunt_hop h JOIN f ON h.src = f.node AND h.ts >= f.since
       WHERE h.is_denied AND h.ts >= CAST($1 AS TIMESTAMP) AND h.ts < CAST($2 AS TIMESTAMP)
@@ -422,7 +416,7 @@ function identityFilters(filter: FlowFilter, bind: (v: string | number) => strin
 /** The reasons a denied call names: its RBAC policy and its denial findings. */
 const REASONS = `list_sort(list_distinct(flatten(list(list_concat(
           CASE WHEN h.rbac_policy IS NULL THEN []::VARCHAR[] ELSE ['rbac:' || h.rbac_policy] END,
-          list_filter(coalesce(h.findings, []::VARCHAR[]), x -> x IN ('authz_denied', 'ext_authz_denied', 'egress_blocked', 'plaintext_rejected'))))))) AS reasons`
+          list_filter(coalesce(h.findings, []::VARCHAR[]), x -> x IN ${DENIAL_CODES_IN})))))) AS reasons`
 
 /**
  * The whole hours [lo, hi) inside [from, to), read from edge_facts; the partial hours at both ends come

@@ -10,6 +10,7 @@
  * the learned service map. A call logged by both sidecars counts on both lines in `flows`.
  */
 import type { Client } from '@opensearch-project/opensearch'
+import { DENIAL_FINDING_CODES, UNREACHED_RESPONSE_FLAGS } from '../detect/catalogue.js'
 import { EnvoyAuditError } from '../errors.js'
 import { DENIED_QUERY, FIELDS } from '../store/opensearch-aggregates.js'
 import { compositeAll, type CompositeBucket, type CompositeKey } from '../store/opensearch-read.js'
@@ -30,11 +31,11 @@ const TUPLE = {
 } as const
 type TupleField = keyof typeof TUPLE
 const SOURCES: Json[] = Object.entries(TUPLE).map(([name, field]) => ({ [name]: { terms: { field, missing_bucket: true } } }))
-const UNREACHED_FLAGS = ['NR', 'UH', 'UF', 'UO', 'NC', 'URX', 'DPE']
+const DENIAL: ReadonlySet<string> = new Set(DENIAL_FINDING_CODES)
 /** Not a step an attacker could take: denied, never reached the app, or refused with 401/403 (the client line of an RBAC denial is a plain 403). */
 const BLOCKED: Json = {
   bool: {
-    should: [DENIED_QUERY, { terms: { 'envoy.response_flags': UNREACHED_FLAGS } }, { terms: { 'http.response.status_code': [401, 403] } }],
+    should: [DENIED_QUERY, { terms: { 'envoy.response_flags': UNREACHED_RESPONSE_FLAGS } }, { terms: { 'http.response.status_code': [401, 403] } }],
     minimum_should_match: 1,
   },
 }
@@ -283,7 +284,7 @@ export class OpenSearchHuntBackend implements HuntBackend {
         const first = dateOf(b.first)
         const last = dateOf(b.last)
         if (first === undefined || last === undefined || !since.has(r.src)) continue
-        const reasons = [...termKeys(b.policies).map((p) => `rbac:${p}`), ...termKeys(b.codes).filter((c) => ['authz_denied', 'ext_authz_denied', 'egress_blocked', 'plaintext_rejected'].includes(c))]
+        const reasons = [...termKeys(b.policies).map((p) => `rbac:${p}`), ...termKeys(b.codes).filter((c) => DENIAL.has(c))]
         const key = pairKey(r.src, r.dst)
         const prev = rows.get(key)
         if (prev === undefined) {

@@ -3,6 +3,7 @@
  * parameterised statements (values are always bound, never spliced) and the shared key expressions,
  * so the report, `flows` and the tests agree on what a "source", a "workload" or a "denial" is.
  */
+import { DENIAL_FINDING_CODES, EGRESS_FINDING_CODES, UNREACHED_RESPONSE_FLAGS } from '../detect/catalogue.js'
 import type { TimeRange } from './store.js'
 
 /** ISO 8601 with milliseconds and a Z, the format @timestamp uses everywhere else. */
@@ -75,11 +76,22 @@ export const WORKLOAD_KEY = `coalesce(
 
 export const REPORTER_KEY = `coalesce(reporter, '(unknown)')`
 
-const DENIAL_CODES = `['authz_denied', 'ext_authz_denied', 'egress_blocked', 'plaintext_rejected']`
+/** Quoted SQL strings of fixed names (catalogue codes and flags: letters and '_', nothing to escape). */
+const quoted = (names: readonly string[]): string => names.map((n) => `'${n}'`).join(', ')
+
+/** The catalogue's denial codes as a SQL list, `[...]`, and as the right side of IN, `(...)`. */
+export const DENIAL_CODES_LIST = `[${quoted(DENIAL_FINDING_CODES)}]`
+export const DENIAL_CODES_IN = `(${quoted(DENIAL_FINDING_CODES)})`
+/** The catalogue's response flags of a request that never reached the app, as a SQL list. */
+export const UNREACHED_FLAGS_LIST = `[${quoted(UNREACHED_RESPONSE_FLAGS)}]`
 
 /** A request the mesh refused: by RBAC, ext_authz, the egress black hole or a STRICT listener. */
 export const DENIED = `(action IN ('denied', 'rejected') OR rbac_policy IS NOT NULL
-  OR list_has_any(coalesce(finding_codes, []::VARCHAR[]), ${DENIAL_CODES}))`
+  OR list_has_any(coalesce(finding_codes, []::VARCHAR[]), ${DENIAL_CODES_LIST}))`
+
+/** Cheaper form of DENIED (same meaning) for per-line projections: no list is built for lines without findings. */
+export const DENIED_LINE = `(action IN ('denied', 'rejected') OR rbac_policy IS NOT NULL
+  OR (finding_codes IS NOT NULL AND list_has_any(finding_codes, ${DENIAL_CODES_LIST})))`
 
 export const STATUS_CLASS = `CASE
   WHEN protocol = 'tcp' OR (coalesce(status_code, 0) = 0 AND method IS NULL) THEN 'tcp'
@@ -87,7 +99,7 @@ export const STATUS_CLASS = `CASE
   ELSE 'none' END`
 
 export const EGRESS = `(upstream_cluster IN ('PassthroughCluster', 'BlackHoleCluster')
-  OR list_has_any(coalesce(finding_codes, []::VARCHAR[]), ['unregistered_egress', 'egress_blocked']))`
+  OR list_has_any(coalesce(finding_codes, []::VARCHAR[]), [${quoted(EGRESS_FINDING_CODES)}]))`
 
 /** Where an egress request went: the SNI when the app spoke TLS, else the Host, else the address. */
 export const EGRESS_DESTINATION = `coalesce(requested_server_name, url_domain, destination_domain,

@@ -26,6 +26,7 @@
  * src/hunt/duckdb-backend.ts for any split of the lines into batches and any batch order.
  */
 import type { DuckDBConnection } from '@duckdb/node-api'
+import { DENIED_LINE, UNREACHED_FLAGS_LIST } from './duckdb-aggregates.js'
 import { appendRows } from './duckdb-appender.js'
 
 /** Seconds between a call's client and server line start times beyond which they are not one call. */
@@ -34,9 +35,6 @@ const MATCH_WINDOW_MS = MATCH_WINDOW_S * 1000
 
 const WORKLOAD = (ns: string, name: string): string => `CASE WHEN ${ns} IS NOT NULL AND ${name} IS NOT NULL THEN ${ns} || '/' || ${name} END`
 const SERVER = `coalesce(reporter = 'destination', false)`
-const UNREACHED_FLAGS = `['NR', 'UH', 'UF', 'UO', 'NC', 'URX', 'DPE']`
-const DENIED_LINE = `(action IN ('denied', 'rejected') OR rbac_policy IS NOT NULL
-  OR (finding_codes IS NOT NULL AND list_has_any(finding_codes, ['authz_denied', 'ext_authz_denied', 'egress_blocked', 'plaintext_rejected'])))`
 const CLIENT_WL = `coalesce(${WORKLOAD('src_namespace', 'coalesce(src_workload, src_service_account)')}, ${WORKLOAD('k8s_namespace', 'coalesce(k8s_app, k8s_pod)')})`
 
 /** The narrow columns that match a client line to a server line, and the facts a match carries over. */
@@ -52,7 +50,7 @@ const PAIRING_COLUMNS = `CASE WHEN ${SERVER} THEN downstream_remote_address ELSE
 /** Everything a call row needs from one line, either side. */
 const LINE_COLUMNS = `id, ts, ${SERVER} AS srv, request_id, mtls, method, status_code, protocol,
     coalesce(${DENIED_LINE}, false) AS is_denied,
-    coalesce(${DENIED_LINE}, false) OR coalesce(list_has_any(response_flags, ${UNREACHED_FLAGS}), false) OR coalesce(status_code IN (401, 403), false) AS blocked,
+    coalesce(${DENIED_LINE}, false) OR coalesce(list_has_any(response_flags, ${UNREACHED_FLAGS_LIST}), false) OR coalesce(status_code IN (401, 403), false) AS blocked,
     CASE WHEN len(finding_codes) > 0 THEN finding_codes END AS findings, rbac_policy,
     src_spiffe_id AS src_id, src_signal AS src_sig,
     CASE WHEN ${SERVER} THEN ${WORKLOAD('src_namespace', 'src_service_account')} ELSE ${CLIENT_WL} END AS src_wl,

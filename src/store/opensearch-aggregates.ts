@@ -5,6 +5,7 @@
  * embedded store's (src/store/duckdb-aggregates.ts: SOURCE_KEY, DESTINATION_KEY, NAMESPACE_KEY, ...)
  * written as coalesces over composite keys, so `report` reads the same on either store.
  */
+import { DENIAL_FINDING_CODES, EGRESS_FINDING_CODES } from '../detect/catalogue.js'
 import type { TimeRange } from './store.js'
 
 type Json = Record<string, unknown>
@@ -96,15 +97,13 @@ export function coverageKey(dimension: 'namespace' | 'workload' | 'reporter', k:
   return (reporter === 'destination' ? (s(k, 'dst_wl') ?? s(k, 'dst_service')) : s(k, 'src_wl')) ?? s(k, 'k8s_pod') ?? '(unknown)'
 }
 
-export const DENIAL_CODES = ['authz_denied', 'ext_authz_denied', 'egress_blocked', 'plaintext_rejected']
-
 /** DENIED of the embedded store: refused by RBAC, ext_authz, the egress black hole or a STRICT listener. */
 export const DENIED_QUERY: Json = {
   bool: {
     should: [
       { terms: { 'event.action': ['denied', 'rejected'] } },
       { exists: { field: 'envoy.rbac_policy' } },
-      { terms: { 'audit.finding_codes': DENIAL_CODES } },
+      { terms: { 'audit.finding_codes': DENIAL_FINDING_CODES } },
     ],
     minimum_should_match: 1,
   },
@@ -141,7 +140,7 @@ export const EGRESS_QUERY: Json = {
   bool: {
     should: [
       { terms: { 'mesh.upstream_cluster': ['PassthroughCluster', 'BlackHoleCluster'] } },
-      { terms: { 'audit.finding_codes': ['unregistered_egress', 'egress_blocked'] } },
+      { terms: { 'audit.finding_codes': EGRESS_FINDING_CODES } },
     ],
     minimum_should_match: 1,
   },
