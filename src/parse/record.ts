@@ -9,7 +9,7 @@ import { type CompiledMap, ISTIO_MAP, SEED_MAP, compileFieldMap, extractJsonFiel
 import { looksLikeTextAccessLog, looksLikeUntimedTextAccessLog, parseTextLine } from './text.js'
 import { normaliseTimestamp } from './timestamp.js'
 import { type CompiledTextFormat, compileTextFormat, parseCustomText } from './text-format.js'
-import type { ParserConfig } from './index.js'
+import type { ParserConfig } from './config.js'
 
 /**
  * One decoded line (CRI framing already removed) -> event or failure. Dispatch, in order:

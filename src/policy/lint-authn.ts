@@ -2,7 +2,7 @@
  * Lint checks on authentication objects: PeerAuthentication precedence traps (mistake 18), STRICT servers
  * whose clients are told to send plaintext (19), and RequestAuthentication believed to require a token (17).
  */
-import type { Emit, LintOptions } from './lint.js'
+import type { Emit, LintOptions } from './lint-codes.js'
 import type { DestinationRuleObject, PeerAuthenticationObject, PolicySet } from './model.js'
 import { appliesTo, byAge, hasTargetRefs, paLevel, selectorLabels } from './scope.js'
 

@@ -5,8 +5,8 @@
  * cluster (selectors matching nothing, unknown namespaces, Service vs container ports) run only when a
  * workload inventory is given.
  */
-import type { Inventory } from './workload-inventory.js'
 import { lintAuthn } from './lint-authn.js'
+import { LINT_CODES, type Emit, type LintCode, type LintFinding, type LintOptions, type LintSeverity } from './lint-codes.js'
 import { stripSpiffe } from './match.js'
 import type { MeshConfig } from './mesh-config.js'
 import { type AuthorizationPolicyObject, type PolicySet, type Rule } from './model.js'
@@ -14,55 +14,12 @@ import { isPathTemplate, templateProblem } from './path.js'
 import { KNOWN_WHEN_KEY, ruleUsesHttpOnly } from './rule-compiler.js'
 import { effectiveMtls, hasTargetRefs, labelsSubset, selectorLabels } from './scope.js'
 
-export type LintSeverity = 'error' | 'high' | 'medium' | 'low' | 'info'
-
-export interface LintFinding {
-  code: string
-  name: string
-  severity: LintSeverity
-  file: string
-  object: string
-  field: string
-  message: string
-  fix: string
-}
-
-export const LINT_CODES = {
-  POL001: 'from-and-to-in-separate-rules',
-  POL002: 'mtls-only-field-without-strict-mtls',
-  POL003: 'http-only-field-on-tcp',
-  POL004: 'negative-match-in-allow',
-  POL005: 'deny-exact-path-without-normalization',
-  POL006: 'host-match-pitfall',
-  POL007: 'selector-matches-no-workload',
-  POL008: 'policy-namespace',
-  POL009: 'unknown-namespace-reference',
-  POL010: 'principal-reference',
-  POL011: 'invalid-http-method',
-  POL012: 'rejected-by-istio-validation',
-  POL013: 'ineffective-target',
-  POL014: 'multiple-custom-providers',
-  POL015: 'service-port-instead-of-container-port',
-  POL016: 'request-principal-wildcard-constrains-sub',
-  POL017: 'request-authentication-without-requirement',
-  POL018: 'peer-authentication-precedence',
-  POL019: 'mtls-mode-conflict',
-  POL020: 'schema-error',
-} as const
-
-export type LintCode = keyof typeof LINT_CODES
+export { LINT_CODES, type Emit, type LintCode, type LintFinding, type LintOptions, type LintSeverity } from './lint-codes.js'
 
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH'])
 const IDENTITY_FIELDS = ['principals', 'namespaces', 'serviceAccounts', 'trustDomains'] as const
 const MTLS_WHEN_KEYS = new Set(['source.principal', 'source.namespace', 'source.serviceAccount', 'source.trustDomain', 'connection.sni'])
 const SEVERITY_ORDER: Record<LintSeverity, number> = { error: 0, high: 1, medium: 2, low: 3, info: 4 }
-
-export interface LintOptions {
-  mesh: MeshConfig
-  inventory?: Inventory
-}
-
-export type Emit = (code: LintCode, severity: LintSeverity, o: { file: string; kind: string; namespace: string; name: string }, field: string, message: string, fix: string) => void
 
 /** Emitter bound to one object: code, severity, field path, message, fix. */
 type Report = (code: LintCode, severity: LintSeverity, field: string, message: string, fix: string) => void

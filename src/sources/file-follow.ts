@@ -21,7 +21,7 @@ import { splitCri } from '../parse/cri.js'
 import { isGzipMagic } from './gzip-input.js'
 import { LineSplitter, type SplitLine } from './line-splitter.js'
 import { FileOffsets, FINGERPRINT_BYTES, fingerprintOf, type FilePosition } from './file-offsets.js'
-import type { FileSource } from './file-source.js'
+import type { FileSource } from './file-source-types.js'
 
 export interface FollowConfig {
   files: string[]

@@ -1,10 +1,13 @@
 import { createReadStream, fstatSync, statSync } from 'node:fs'
 import type { Readable } from 'node:stream'
 import { EnvoyAuditError } from '../errors.js'
-import type { BatchHandler, RawRecord, Source } from '../pipeline/component.js'
+import type { BatchHandler, RawRecord } from '../pipeline/component.js'
 import { decodeInput } from './gzip-input.js'
 import { LineSplitter } from './line-splitter.js'
 import { createFollowSource } from './file-follow.js'
+import type { FileSource } from './file-source-types.js'
+
+export type { FileSource, FileSourceProgress } from './file-source-types.js'
 
 export interface FileSourceConfig {
   /** Paths to read in order; '-' is standard input. */
@@ -59,20 +62,6 @@ const CLOSING = Symbol('closing')
  * at once, even while the input is idle, after handing on the lines already read (read from stdin,
  * they could not be read again).
  */
-export interface FileSourceProgress {
-  /** Bytes read as stored (compressed bytes of a gzip file) over all inputs so far. */
-  bytesRead: number
-  /** Their total when every input has a known size (files, stdin redirected from a file), else undefined. */
-  bytesTotal: number | undefined
-}
-
-export type FileSource = Source & {
-  readonly linesRead: number
-  /** Records read per input as named ('-' for stdin), for the per-file summary. */
-  readonly recordsByFile: ReadonlyMap<string, number>
-  progress(): FileSourceProgress
-}
-
 export function createFileSource(config: Partial<FileSourceConfig> & Pick<FileSourceConfig, 'files'>): FileSource {
   const cfg = { ...FILE_SOURCE_DEFAULTS, ...config }
   const files = cfg.files.length === 0 ? ['-'] : cfg.files
