@@ -9,6 +9,7 @@ import type { SourceCoords } from '../pipeline/component.js'
 import type { StageResult, TransformStage } from '../pipeline/component.js'
 import { auditEventSchema, compileEventSerializer } from '../schema/audit-event.js'
 import fastJson from 'fast-json-stringify'
+import { keepStoredDocument, type StoredDocument } from '../schema/stored-document.js'
 import type { IntegrityKey } from './config.js'
 
 /** Compiled once, on first use: the same serializer the stores write with. */
@@ -55,24 +56,13 @@ export function hashEvent(event: AuditEvent, serialize: Serializer<AuditEvent> =
 }
 
 /**
- * The stored JSON of a hashed event, made while hashing, so the sinks do not serialize the event a
- * second time (a 3 KB document costs about as much to serialize as to parse and transform). Kept on
- * the event under a symbol: serializers and JSON.stringify skip symbol keys, so it never reaches a
- * document or a log. Measured (hash stage + bulk text, 60k demo events, CPU per event, median of three
- * at load ~7): serializing twice 65.7 µs, a WeakMap side table 60.7, the symbol 59.5, and the steadiest.
- */
-const STORED: unique symbol = Symbol('envoy-audit.stored')
-type Stored = { hash: string; json: string; bytes: number }
-type WithStored = AuditEvent & { [STORED]?: Stored | undefined }
-
-/**
  * One serialization for both the hash and the stored document. `audit` is the schema's last top-level
  * property and `hash` the last property of `audit`, and the serializer writes keys in schema order,
  * so the document with the hash is the document without it, minus its closing `}}`, plus
  * `,"hash":"…"}}`: byte for byte what serializing the event with audit.hash set gives (a test checks
  * this against the serializer on 1,500 demo events and a property over hostile strings).
  */
-export function hashAndSerialize(event: AuditEvent, serialize: Serializer<AuditEvent>): Stored {
+export function hashAndSerialize(event: AuditEvent, serialize: Serializer<AuditEvent>): StoredDocument {
   const saved = event.audit.hash
   const ingested = event.event.ingested
   const created = event.event.created
@@ -96,31 +86,6 @@ export function hashAndSerialize(event: AuditEvent, serialize: Serializer<AuditE
   return { hash, json: `${unhashed.slice(0, -2)}${tail}`, bytes: Buffer.byteLength(unhashed, 'utf8') - 2 + tail.length }
 }
 
-/**
- * The event as the stores write it: the string made by the hash stage when the event still carries
- * that stage's hash, else a fresh serialization. Stages after the hash stage must not change events
- * (the hash would be wrong too), which is what makes the cached string safe to reuse. Taken, not
- * shared: the first sink to ask gets it and the event stops holding a second copy of itself while it
- * waits in that sink's buffer; a second sink serializes again.
- */
-export function storedJson(event: AuditEvent, serialize: Serializer<AuditEvent>): string {
-  return storedDocument(event, serialize).json
-}
-
-/** storedJson with the document's UTF-8 length (what it adds to a bulk body), known without re-reading it. */
-export function storedDocument(event: AuditEvent, serialize: Serializer<AuditEvent>): { json: string; bytes: number } {
-  const e = event as WithStored
-  const cached = e[STORED]
-  if (cached !== undefined) {
-    e[STORED] = undefined
-    // Compared by the hash it was made with, not by reading the string's tail: the document is still
-    // a concatenation, and reading it would flatten a 3 KB copy that the bulk body's join copies again.
-    if (event.audit.hash !== undefined && event.audit.hash === cached.hash) return cached
-  }
-  const json = serialize(event)
-  return { json, bytes: Buffer.byteLength(json, 'utf8') }
-}
-
 /** The last stage: sets audit.hash on every event. Pure per event; a failure dead-letters only that one. */
 export function createHashStage(): TransformStage {
   const serialize = compileEventSerializer()
@@ -131,7 +96,7 @@ export function createHashStage(): TransformStage {
         const stored = hashAndSerialize(e, serialize)
         e.audit.hash = stored.hash
         // The result itself is kept: it already holds the document, the hash it carries and its length.
-        if (stored.json !== '') (e as WithStored)[STORED] = stored
+        if (stored.json !== '') keepStoredDocument(e, stored)
       }
       return { events, deadLetters: [] }
     },

@@ -13,7 +13,7 @@ import type { DuckDBConnection } from '@duckdb/node-api'
 import { z } from 'zod'
 import { EnvoyAuditError } from '../errors.js'
 import { SCHEMA_VERSION, compileEventSerializer } from '../schema/audit-event.js'
-import { storedJson } from '../integrity/chain.js'
+import { storedJson } from '../schema/stored-document.js'
 import type { AuditEvent, Serializer } from '../schema/audit-event.js'
 import type { Sink, SinkRejection, SinkWriteResult } from '../pipeline/component.js'
 import type {

@@ -9,7 +9,7 @@
 import fastJson from 'fast-json-stringify'
 import findingSchemaJson from '../../../schemas/opensearch/finding.schema.json' with { type: 'json' }
 import { compileEventSerializer, type AuditEvent, type Serializer } from '../../schema/audit-event.js'
-import { storedDocument } from '../../integrity/chain.js'
+import { storedDocument } from '../../schema/stored-document.js'
 import type { Granularity } from './routing.js'
 
 export const findingSchema: Readonly<Record<string, unknown>> = findingSchemaJson
