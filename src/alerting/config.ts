@@ -5,7 +5,9 @@
  * bound here (queue, attempts, state size) prefers dropping an alert (counted) over stalling ingestion.
  */
 import { loadConfigSection } from '../config/validate.js'
+import { markRenamed } from '../config/renamed-options.js'
 import { z } from 'zod'
+import { kafkaAccessShape, kafkaTlsSchema, TLS_DISABLED, topicName } from '../connections/kafka.js'
 
 export const ALERT_SEVERITIES = ['info', 'low', 'medium', 'high', 'critical'] as const
 export type AlertSeverity = (typeof ALERT_SEVERITIES)[number]
@@ -49,34 +51,31 @@ const webhookSchema = z
   })
   .strict()
 
+/**
+ * The alert topic's producer: the shared Kafka access options (brokers, tls, sasl:
+ * src/connections/kafka.ts) with its own timing. `ssl` is the former name of `tls`, still read.
+ */
 const kafkaSchema = z
   .object({
-    brokers: z.array(z.string().regex(/^[^\s:]+:\d{1,5}$/, 'broker must be host:port')).min(1).max(64),
-    topic: z.string().min(1).max(249).regex(/^[A-Za-z0-9._-]+$/, 'topic must match [A-Za-z0-9._-]+'),
+    brokers: kafkaAccessShape.brokers,
+    topic: topicName,
     clientId: z.string().min(1).max(255).default('envoy-audit-alerts'),
     /** -1 = all in-sync replicas: an alert acknowledged by Kafka survives a broker loss. */
     acks: z.union([z.literal(-1), z.literal(1)]).default(-1),
     timeoutMs: z.number().int().min(100).max(120_000).default(10_000),
     maxAttempts: z.number().int().min(1).max(20).default(5),
-    ssl: z
-      .object({
-        enabled: z.boolean().default(false),
-        caFile: z.string().min(1).optional(),
-        rejectUnauthorized: z.boolean().default(true),
-      })
-      .strict()
-      .default({ enabled: false, rejectUnauthorized: true }),
-    sasl: z
-      .object({
-        mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']),
-        username: z.string().min(1),
-        /** Environment variable holding the password: never the password itself. */
-        passwordEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/),
-      })
-      .strict()
-      .optional(),
+    /** Verified by default; `enabled: true` to use TLS at all. */
+    tls: kafkaTlsSchema.optional(),
+    /** Deprecated name of `tls` (validated the same; `run` and `config validate` warn). */
+    ssl: kafkaTlsSchema.optional(),
+    sasl: kafkaAccessShape.sasl,
   })
   .strict()
+  .refine((k) => k.tls === undefined || k.ssl === undefined, { message: 'ssl is the deprecated name of tls: give only tls', path: ['ssl'] })
+  .transform(({ ssl, tls, ...rest }) => {
+    const out = { ...rest, tls: tls ?? ssl ?? { ...TLS_DISABLED } }
+    return ssl === undefined ? out : markRenamed(out, 'ssl', 'tls')
+  })
 
 export const alertingConfigSchema = z
   .object({

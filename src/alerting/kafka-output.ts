@@ -3,8 +3,8 @@
  * land on the same partition (a compacted topic or a consumer can then drop them), with acks=-1 by
  * default. kafkajs retries retriable broker errors itself, with its own capped backoff.
  */
-import { readFileSync } from 'node:fs'
-import { Kafka, logLevel, type Producer, type SASLOptions } from 'kafkajs'
+import type { Producer } from 'kafkajs'
+import { createKafkaClient, requireEnv } from '../connections/kafka.js'
 import { EnvoyAuditError } from '../errors.js'
 import type { KafkaAlertConfig } from './config.js'
 import type { AlertOutput, DeliveryReport } from './output.js'
@@ -14,45 +14,40 @@ export interface KafkaOutputOptions {
   env?: NodeJS.ProcessEnv
 }
 
-function saslFrom(cfg: KafkaAlertConfig, env: NodeJS.ProcessEnv): SASLOptions | undefined {
-  if (cfg.sasl === undefined) return undefined
-  const password = env[cfg.sasl.passwordEnv]
-  if (password === undefined || password === '') {
-    throw new EnvoyAuditError('EA_CONFIG_INVALID', `alerting.kafka.sasl.passwordEnv: environment variable ${cfg.sasl.passwordEnv} is not set`)
-  }
-  return { mechanism: cfg.sasl.mechanism, username: cfg.sasl.username, password } as SASLOptions
-}
-
 export class KafkaAlertOutput implements AlertOutput {
   readonly name = 'kafka'
-  private readonly producer: Producer
+  private producer: Producer | undefined
   private started = false
   private closed = false
+  private readonly env: NodeJS.ProcessEnv
 
   constructor(
     private readonly cfg: KafkaAlertConfig,
     opts: KafkaOutputOptions = {},
   ) {
-    const sasl = saslFrom(cfg, opts.env ?? process.env)
-    const ssl = cfg.ssl.enabled
-      ? { rejectUnauthorized: cfg.ssl.rejectUnauthorized, ...(cfg.ssl.caFile !== undefined ? { ca: [readFileSync(cfg.ssl.caFile, 'utf8')] } : {}) }
-      : false
-    const kafka = new Kafka({
-      clientId: cfg.clientId,
-      brokers: [...cfg.brokers],
-      ssl,
-      ...(sasl !== undefined ? { sasl } : {}),
-      connectionTimeout: Math.min(cfg.timeoutMs, 10_000),
-      requestTimeout: cfg.timeoutMs,
-      // Failures surface through DeliveryReport and the sink's warn(), once per batch, not per retry.
-      logLevel: logLevel.NOTHING,
-      retry: { retries: Math.max(0, cfg.maxAttempts - 1), initialRetryTime: 200, maxRetryTime: 10_000 },
-    })
-    this.producer = kafka.producer({ allowAutoTopicCreation: false })
+    this.env = opts.env ?? process.env
+    // As the webhook's token: an unset password variable fails when the service is built, not at the first alert.
+    if (cfg.sasl?.passwordEnv !== undefined) requireEnv(this.env, cfg.sasl.passwordEnv, 'alerting.kafka.sasl.passwordEnv')
   }
 
   async start(): Promise<void> {
     if (this.started || this.closed) return
+    const { brokers, clientId, tls, sasl, timeoutMs, maxAttempts } = this.cfg
+    // Files and secrets are read here; a missing one is a config error (EA_CONFIG_INVALID naming the option), not an outage.
+    const kafka = await createKafkaClient(
+      {
+        brokers, clientId, tls, sasl,
+        connectionTimeoutMs: Math.min(timeoutMs, 10_000),
+        requestTimeoutMs: timeoutMs,
+        retry: { retries: Math.max(0, maxAttempts - 1), initialMs: 200, maxMs: 10_000 },
+        // Failures surface through DeliveryReport and the sink's warn(), once per batch, not per retry.
+        log: 'off',
+      },
+      { env: this.env },
+      'alerting.kafka',
+      'kafka-alerts',
+    )
+    this.producer = kafka.producer({ allowAutoTopicCreation: false })
     try {
       await this.producer.connect()
       this.started = true
@@ -64,13 +59,13 @@ export class KafkaAlertOutput implements AlertOutput {
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
-    if (this.started) await this.producer.disconnect()
+    if (this.started) await this.producer?.disconnect()
   }
 
   async send(alerts: readonly Alert[]): Promise<DeliveryReport> {
     const report: DeliveryReport = { delivered: 0, failed: 0, attempts: 0, lastError: undefined }
     if (alerts.length === 0) return report
-    if (!this.started || this.closed) {
+    if (!this.started || this.closed || this.producer === undefined) {
       return { ...report, failed: alerts.length, lastError: this.closed ? 'closed' : 'not started' }
     }
     report.attempts++

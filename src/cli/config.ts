@@ -8,6 +8,7 @@ import { stringify as toYaml } from 'yaml'
 import { defaultsYaml } from '../config/defaults-yaml.js'
 import { loadConfig } from '../config/schema.js'
 import { redactConfigSecrets } from '../config/secrets.js'
+import { renamedOptionWarnings } from '../config/renamed-options.js'
 import { ConfigInvalidError } from '../config/validate.js'
 import { EnvoyAuditError } from '../errors.js'
 
@@ -35,6 +36,7 @@ export function registerConfig(program: Command): void {
       }
       const { redacted, found } = redactConfigSecrets(config)
       for (const f of found) process.stderr.write(`envoy-audit config validate: warning: ${f.path} holds a secret written in the config file (shown as [REDACTED]): ${f.advice}\n`)
+      for (const w of renamedOptionWarnings(config)) process.stderr.write(`envoy-audit config validate: warning: ${w}\n`)
       process.stdout.write(toYaml(redacted))
     })
 }

@@ -6,7 +6,8 @@
  * the simulated window to end now, so dashboards and monitors looking at recent time see it.
  */
 import type { Command } from 'commander'
-import { CompressionTypes, Kafka, logLevel } from 'kafkajs'
+import { CompressionTypes, type Kafka } from 'kafkajs'
+import { createKafkaClient } from '../connections/kafka.js'
 import { EnvoyAuditError } from '../errors.js'
 import { generateMeshTraffic, MESH_TRAFFIC_DEFAULTS } from '../demo/mesh-traffic.js'
 
@@ -74,13 +75,19 @@ export async function produceMeshTraffic(o: ProduceMeshTrafficOptions): Promise<
   const start = o.start === 'now' ? new Date((o.now ?? Date.now()) - o.durationMinutes * 60_000).toISOString() : o.start
   if (!Number.isFinite(Date.parse(start))) throw new EnvoyAuditError('EA_USAGE', `--start must be an ISO 8601 time or "now", got "${o.start}"`)
   const traffic = generateMeshTraffic({ seed: o.seed, sessions: o.sessions, durationMinutes: o.durationMinutes, start, noise: o.noise })
-  const kafka = new Kafka({
-    clientId: o.clientId,
-    brokers: o.brokers,
-    logLevel: logLevel.NOTHING,
-    // The broker may still be starting: keep trying for about a minute before giving up.
-    retry: { retries: o.retries ?? 10, initialRetryTime: 300, maxRetryTime: 10_000 },
-  })
+  const kafka = await createKafkaClient(
+    {
+      clientId: o.clientId,
+      brokers: o.brokers,
+      // The broker may still be starting: keep trying for about a minute before giving up.
+      retry: { retries: o.retries ?? 10, initialMs: 300, maxMs: 10_000 },
+      // Failures end the command with a typed error; kafkajs' retry lines would only be noise.
+      log: 'off',
+    },
+    {},
+    'demo-produce',
+    'demo-producer',
+  )
   if (o.createTopicPartitions !== undefined) await ensureTopic(kafka, o.topic, o.createTopicPartitions)
   const producer = kafka.producer({ allowAutoTopicCreation: false })
   let bytes = 0

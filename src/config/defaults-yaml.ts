@@ -37,8 +37,13 @@ const EXAMPLES: Record<string, unknown> = {
   'alerting.webhook': { url: 'https://alerts.example.internal/envoy-audit' },
   'alerting.webhook.bearerTokenEnv': 'ALERT_WEBHOOK_TOKEN',
   'alerting.webhook.tls.caFile': '/etc/envoy-audit/webhook-ca.pem',
-  'alerting.kafka': { brokers: ['kafka-0.kafka:9092'], topic: 'envoy-audit-alerts' },
-  'alerting.kafka.ssl.caFile': '/etc/envoy-audit/kafka-ca.pem',
+  // tls given (as its default) so the block shows it like source.kafka's: its default has to be applied after the deprecated ssl is read.
+  'alerting.kafka': { brokers: ['kafka-0.kafka:9092'], topic: 'envoy-audit-alerts', tls: { enabled: false } },
+  'alerting.kafka.tls.caFile': '/etc/envoy-audit/kafka-ca.pem',
+  'alerting.kafka.tls.certFile': '/etc/envoy-audit/kafka-client.pem',
+  'alerting.kafka.tls.keyFile': '/etc/envoy-audit/kafka-client-key.pem',
+  'alerting.kafka.tls.keyPassphraseEnv': 'KAFKA_KEY_PASSPHRASE',
+  'alerting.kafka.tls.servername': 'kafka.example.internal',
   'alerting.kafka.sasl': { mechanism: 'scram-sha-512', username: 'envoy-audit-alerts', passwordEnv: 'KAFKA_ALERTS_PASSWORD' },
 }
 
@@ -47,6 +52,9 @@ const NOTES: Record<string, string> = {
   'sink.opensearch.connection.username': 'username, password: basic auth; keep both out of this file and set OPENSEARCH_USERNAME and OPENSEARCH_PASSWORD',
   'sink.opensearch.connection.password': '',
   'source.kafka.sasl.passwordFile': 'passwordFile: /run/secrets/kafka-password  (a mounted secret, instead of passwordEnv)',
+  'alerting.kafka.sasl.passwordFile': 'passwordFile: /run/secrets/kafka-alerts-password  (a mounted secret, instead of passwordEnv)',
+  // The deprecated name of alerting.kafka.tls: still read, never printed.
+  'alerting.kafka.ssl': '',
 }
 
 /** Why an optional section is there, on the line that opens it. */
@@ -56,7 +64,7 @@ const SECTION_HELP: Record<string, string> = {
   'alerting.webhook': 'an alert output (with alerting.enabled)',
   'alerting.kafka': 'an alert output (with alerting.enabled)',
   'source.kafka.sasl': 'SASL PLAIN or SCRAM; pair it with tls',
-  'alerting.kafka.sasl': 'SASL PLAIN or SCRAM; pair it with ssl',
+  'alerting.kafka.sasl': 'SASL PLAIN or SCRAM; pair it with tls',
 }
 
 type Schema = z.ZodType

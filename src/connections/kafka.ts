@@ -146,7 +146,8 @@ async function readConfigFile(path: string, what: string): Promise<string> {
   }
 }
 
-function fromEnv(env: NodeJS.ProcessEnv, name: string, what: string): string {
+/** The value of a secret's environment variable; EA_CONFIG_INVALID naming the option (`what`) and the variable if unset. */
+export function requireEnv(env: NodeJS.ProcessEnv, name: string, what: string): string {
   const value = env[name]
   if (value === undefined || value === '') {
     throw new EnvoyAuditError('EA_CONFIG_INVALID', `${what}: environment variable ${name} is not set`)
@@ -158,7 +159,7 @@ async function saslOptions(s: KafkaSaslConfig | undefined, env: NodeJS.ProcessEn
   if (s === undefined) return undefined
   const password =
     s.passwordEnv !== undefined
-      ? fromEnv(env, s.passwordEnv, `${prefix}.sasl.passwordEnv`)
+      ? requireEnv(env, s.passwordEnv, `${prefix}.sasl.passwordEnv`)
       : (await readConfigFile(s.passwordFile!, `${prefix}.sasl.passwordFile`)).replace(/\r?\n$/, '')
   // A fresh object per client: kafkajs caches its authenticator (holding the password) on it.
   return { mechanism: s.mechanism, username: s.username, password } as SASLOptions
@@ -170,7 +171,7 @@ async function tlsOptions(t: KafkaTlsConfig, env: NodeJS.ProcessEnv, prefix: str
   if (t.caFile !== undefined) opts.ca = [await readConfigFile(t.caFile, `${prefix}.tls.caFile`)]
   if (t.certFile !== undefined) opts.cert = await readConfigFile(t.certFile, `${prefix}.tls.certFile`)
   if (t.keyFile !== undefined) opts.key = await readConfigFile(t.keyFile, `${prefix}.tls.keyFile`)
-  if (t.keyPassphraseEnv !== undefined) opts.passphrase = fromEnv(env, t.keyPassphraseEnv, `${prefix}.tls.keyPassphraseEnv`)
+  if (t.keyPassphraseEnv !== undefined) opts.passphrase = requireEnv(env, t.keyPassphraseEnv, `${prefix}.tls.keyPassphraseEnv`)
   if (t.servername !== undefined) opts.servername = t.servername
   return opts
 }

@@ -8,6 +8,7 @@ import type { Logger } from 'pino'
 import type { EnvoyAuditConfig } from '../config/schema.js'
 import { loadTransformsConfig } from '../config/transforms.js'
 import { redactConfigSecrets } from '../config/secrets.js'
+import { renamedOptionWarnings } from '../config/renamed-options.js'
 import { createParser } from '../parse/index.js'
 import { createTransformStages } from '../pipeline/transforms.js'
 import { withRedaction } from '../redact/redactor.js'
@@ -52,7 +53,7 @@ export interface Service {
 
 export function buildService(config: EnvoyAuditConfig, deps: ServiceDeps): Service {
   const { logger } = deps
-  for (const w of [...transportWarnings(config), ...configSecretWarnings(config)]) logger.warn(`WARNING: ${w}`)
+  for (const w of [...transportWarnings(config), ...configSecretWarnings(config), ...renamedOptionWarnings(config)]) logger.warn(`WARNING: ${w}`)
   const counters = new PipelineCounters()
   const metrics = createServiceMetrics(counters)
   // pino's (obj, msg) signature is the one the Kafka components log through.
@@ -276,11 +277,7 @@ export function transportWarnings(config: EnvoyAuditConfig): string[] {
     if (!a.webhook.tls.rejectUnauthorized) w.push('alerting.webhook.tls.rejectUnauthorized is false: the webhook certificate is NOT verified')
     if (a.webhook.url.startsWith('http:') && a.webhook.bearerTokenEnv !== undefined) w.push('alerting.webhook.url is http:// with a bearer token: the token travels in plaintext')
   }
-  if (a.enabled && a.kafka !== undefined) {
-    const ssl = a.kafka.ssl
-    if (ssl.enabled && !ssl.rejectUnauthorized) w.push('alerting.kafka.ssl.rejectUnauthorized is false: Kafka broker certificates are NOT verified')
-    if (a.kafka.sasl !== undefined && !ssl.enabled) w.push('alerting.kafka.sasl without ssl: the SASL credentials travel in plaintext')
-  }
+  if (a.enabled && a.kafka !== undefined) kafka('alerting.kafka', a.kafka.tls, a.kafka.sasl)
   return w
 }
 

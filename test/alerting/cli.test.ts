@@ -1,4 +1,8 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, test, expect } from 'vitest'
+import { parse as parseYaml } from 'yaml'
 import { runCli } from '../helpers/cli.js'
 import { startSiemPluginsServer } from '../support/siem-plugins-server.js'
 
@@ -34,6 +38,24 @@ describe('envoy-audit alerting provision (real CLI, child process)', () => {
       expect(r.stderr).not.toContain('wrong-pw')
     } finally {
       await srv.close()
+    }
+  }, 60_000)
+})
+
+describe('envoy-audit config validate: the alert output\'s deprecated ssl section', () => {
+  test('is read as tls and warned about by option path, with the new name', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ea-alert-ssl-'))
+    try {
+      const file = join(dir, 'config.yaml')
+      writeFileSync(file, 'alerting:\n  enabled: true\n  kafka:\n    brokers: ["k:9093"]\n    topic: alerts\n    ssl: { enabled: true, caFile: /etc/ca.pem }\n')
+      const r = await runCli(['config', 'validate', file])
+      expect(r.code).toBe(0)
+      expect(r.stderr).toBe('envoy-audit config validate: warning: alerting.kafka.ssl is a deprecated name: it is read as alerting.kafka.tls; rename it in the config file (same options)\n')
+      const kafka = (parseYaml(r.stdout) as { alerting: { kafka: Record<string, unknown> } }).alerting.kafka
+      expect(kafka.tls).toEqual({ enabled: true, caFile: '/etc/ca.pem', rejectUnauthorized: true })
+      expect(kafka).not.toHaveProperty('ssl')
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
     }
   }, 60_000)
 })

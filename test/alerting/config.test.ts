@@ -2,6 +2,7 @@ import { describe, test, expect } from 'vitest'
 import { loadAlertingConfig } from '../../src/alerting/config.js'
 import { createAlertSink } from '../../src/alerting/alert-sink.js'
 import { EnvoyAuditError } from '../../src/errors.js'
+import { renamedOptionWarnings } from '../../src/config/renamed-options.js'
 
 function errorOf(fn: () => unknown): EnvoyAuditError {
   try {
@@ -44,5 +45,27 @@ describe('alerting config', () => {
     const err = errorOf(() => createAlertSink({ enabled: true, webhook: { url: 'http://127.0.0.1:9/', bearerTokenEnv: 'ALERT_TOKEN' } }, { env: {} }))
     expect(err.code).toBe('EA_CONFIG_INVALID')
     expect(err.message).toContain('ALERT_TOKEN')
+  })
+
+  test('kafka: tls is the option name, verified by default; ssl is read as tls, with a warning naming both paths', () => {
+    const kafka = { brokers: ['k:9093'], topic: 'alerts' }
+    const plain = loadAlertingConfig({ enabled: true, kafka })
+    expect(plain.kafka?.tls).toEqual({ enabled: false, rejectUnauthorized: true })
+    expect(renamedOptionWarnings({ alerting: plain })).toEqual([])
+
+    const tls = { enabled: true, caFile: '/etc/ca.pem', rejectUnauthorized: false }
+    const viaTls = loadAlertingConfig({ enabled: true, kafka: { ...kafka, tls } })
+    const viaSsl = loadAlertingConfig({ enabled: true, kafka: { ...kafka, ssl: tls } })
+    // The same options (the parsed ssl section also carries the symbol-keyed mark the warning is read from).
+    expect(JSON.stringify(viaSsl.kafka)).toBe(JSON.stringify(viaTls.kafka))
+    expect(viaSsl.kafka).not.toHaveProperty('ssl')
+    expect(renamedOptionWarnings({ alerting: viaSsl })).toEqual([
+      'alerting.kafka.ssl is a deprecated name: it is read as alerting.kafka.tls; rename it in the config file (same options)',
+    ])
+    expect(renamedOptionWarnings(viaSsl, 'alerting')).toHaveLength(1)
+    // Validated as tls is, with its own path; both names at once are refused.
+    expect(errorOf(() => loadAlertingConfig({ kafka: { ...kafka, ssl: { enabled: 'yes' } } })).message).toMatch(/^alerting\.kafka\.ssl\.enabled:/)
+    expect(errorOf(() => loadAlertingConfig({ kafka: { ...kafka, ssl: { certFile: '/c.pem' } } })).message).toMatch(/^alerting\.kafka\.ssl\.certFile: certFile and keyFile go together/)
+    expect(errorOf(() => loadAlertingConfig({ kafka: { ...kafka, ssl: tls, tls } })).message).toMatch(/^alerting\.kafka\.ssl: ssl is the deprecated name of tls: give only tls/)
   })
 })

@@ -1,5 +1,6 @@
 import { describe, test, expect } from 'vitest'
 import { loadAlertingConfig } from '../../src/alerting/config.js'
+import { makeTestPki } from '../support/kafka-broker/test-certs.js'
 import { createAlertSink } from '../../src/alerting/alert-sink.js'
 import { KafkaAlertOutput } from '../../src/alerting/kafka-output.js'
 import { startKafkaBroker } from '../support/kafka-broker/index.js'
@@ -45,5 +46,52 @@ describe('kafka alert output (through kafkajs and the wire-compatible test broke
     const out = new KafkaAlertOutput(cfg.kafka!)
     await expect(out.start()).rejects.toMatchObject({ code: 'EA_SOURCE_UNAVAILABLE', retryable: true })
     await out.close()
+  })
+
+  const pki = makeTestPki()
+  const tlsBroker = async () => {
+    const broker = await startKafkaBroker({ tls: { key: pki.serverKey, cert: pki.serverCert } })
+    broker.createTopic('alerts', 1)
+    return broker
+  }
+
+  test('tls: the brokers are verified against tls.caFile, and refused without it (verification on by default)', async () => {
+    const broker = await tlsBroker()
+    try {
+      const kafka = { brokers: broker.brokers, topic: 'alerts', maxAttempts: 1, timeoutMs: 2_000 }
+      const trusted = new KafkaAlertOutput(loadAlertingConfig({ enabled: true, kafka: { ...kafka, tls: { enabled: true, caFile: pki.caFile } } }).kafka!)
+      await trusted.start()
+      expect(await trusted.send([{ dedupe_key: 'k1', finding: { code: 'c', severity: 'high' } } as unknown as Alert])).toMatchObject({ delivered: 1, failed: 0 })
+      await trusted.close()
+      expect((await broker.messages('alerts', 0)).map((m) => String(m.key))).toEqual(['k1'])
+
+      const untrusted = new KafkaAlertOutput(loadAlertingConfig({ enabled: true, kafka: { ...kafka, tls: { enabled: true } } }).kafka!)
+      await expect(untrusted.start()).rejects.toMatchObject({ code: 'EA_SOURCE_UNAVAILABLE', message: expect.stringMatching(/certificate/i) })
+      await untrusted.close()
+    } finally {
+      await broker.close()
+    }
+  })
+
+  test('the deprecated ssl: section still configures TLS (read as tls)', async () => {
+    const broker = await tlsBroker()
+    try {
+      const cfg = loadAlertingConfig({ enabled: true, kafka: { brokers: broker.brokers, topic: 'alerts', ssl: { enabled: true, caFile: pki.caFile } } })
+      expect(cfg.kafka?.tls).toMatchObject({ enabled: true, caFile: pki.caFile, rejectUnauthorized: true })
+      const out = new KafkaAlertOutput(cfg.kafka!)
+      await out.start()
+      expect(await out.send([{ dedupe_key: 'k2', finding: { code: 'c', severity: 'high' } } as unknown as Alert])).toMatchObject({ delivered: 1 })
+      await out.close()
+    } finally {
+      await broker.close()
+    }
+  })
+
+  test('an unreadable CA file or an unset password variable is a config error naming the option, never an outage', async () => {
+    const tls = loadAlertingConfig({ enabled: true, kafka: { brokers: ['127.0.0.1:1'], topic: 't', tls: { enabled: true, caFile: '/nonexistent/ca.pem' } } })
+    const out = new KafkaAlertOutput(tls.kafka!)
+    await expect(out.start()).rejects.toMatchObject({ code: 'EA_CONFIG_INVALID', message: expect.stringContaining('alerting.kafka.tls.caFile: cannot read /nonexistent/ca.pem') })
+    const sasl = loadAlertingConfig({ enabled: true, kafka: { brokers: ['127.0.0.1:1'], topic: 't', sasl: { mechanism: 'plain', username: 'u', passwordEnv: 'ALERT_KAFKA_PW' } } })
+    expect(() => new KafkaAlertOutput(sasl.kafka!, { env: {} })).toThrow('alerting.kafka.sasl.passwordEnv: environment variable ALERT_KAFKA_PW is not set')
   })
 })

@@ -20,8 +20,12 @@ const uncomment = (text: string): string => text.split('\n').map((l) => l.replac
 
 /** Every option path the schema declares (objects walked through their default/optional wrappers). */
 function optionPaths(schema: z.ZodType, prefix = ''): string[] {
-  let s = schema as unknown as { _zod: { def: { type: string; innerType?: unknown; shape?: Record<string, z.ZodType> } } }
-  while (['default', 'optional', 'nullable', 'prefault'].includes(s._zod.def.type)) s = s._zod.def.innerType as typeof s
+  let s = schema as unknown as { _zod: { def: { type: string; innerType?: unknown; in?: unknown; shape?: Record<string, z.ZodType> } } }
+  for (;;) {
+    if (['default', 'optional', 'nullable', 'prefault'].includes(s._zod.def.type)) s = s._zod.def.innerType as typeof s
+    else if (s._zod.def.type === 'pipe') s = s._zod.def.in as typeof s // an object with a .transform(): its options are the input's
+    else break
+  }
   if (s._zod.def.type !== 'object') return [prefix]
   return Object.entries(s._zod.def.shape!).flatMap(([k, v]) => optionPaths(v, prefix === '' ? k : `${prefix}.${k}`))
 }
@@ -61,7 +65,9 @@ describe('envoy-audit config defaults', () => {
     const twice = parseYaml(uncomment(uncomment(printed))) as Record<string, unknown>
     const c2 = validateConfig({ ...twice, source: { ...(twice.source as object), kind: 'kafka' } })
     expect(c2.source.kafka?.sasl).toEqual({ mechanism: 'scram-sha-512', username: 'envoy-audit', passwordEnv: 'KAFKA_PASSWORD' })
-    const notes = ['sink.opensearch.connection.username', 'sink.opensearch.connection.password', 'source.kafka.sasl.passwordFile']
+    // Credentials are notes; alerting.kafka.ssl is the deprecated name of alerting.kafka.tls (read, not printed).
+    const notes = ['sink.opensearch.connection.username', 'sink.opensearch.connection.password', 'source.kafka.sasl.passwordFile',
+      'alerting.kafka.sasl.passwordFile', ...['enabled', 'caFile', 'certFile', 'keyFile', 'keyPassphraseEnv', 'rejectUnauthorized', 'servername'].map((k) => `alerting.kafka.ssl.${k}`)]
     const missing = optionPaths(configSchema).filter((p) => !present(twice, p) && !notes.includes(p))
     expect(missing).toEqual([])
     expect(printed).toContain('## username, password: basic auth; keep both out of this file and set OPENSEARCH_USERNAME and OPENSEARCH_PASSWORD')

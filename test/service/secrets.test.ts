@@ -182,7 +182,7 @@ describe('transport security warnings at startup', () => {
     })
     const w = transportWarnings(c).join('\n')
     for (const path of ['source.kafka.tls.rejectUnauthorized', 'sink.opensearch.connection.insecure', 'sink.opensearch.connection.node is http://',
-      'alerting.webhook.tls.rejectUnauthorized', 'alerting.webhook.url is http://', 'alerting.kafka.sasl without ssl']) {
+      'alerting.webhook.tls.rejectUnauthorized', 'alerting.webhook.url is http://', 'alerting.kafka.sasl without TLS']) {
       expect(w).toContain(path)
     }
     const sasl = validateConfig({ source: { kind: 'kafka', kafka: { ...kafka, sasl: { mechanism: 'plain', username: 'u', passwordEnv: 'P' } } } })
