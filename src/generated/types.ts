@@ -1,6 +1,6 @@
 /* Generated from schemas/*.schema.json by `npm run generate`. Do not edit. */
 /**
- * One Envoy access-log record as canonical audit evidence. ECS field names where ECS has the concept; project fields under mesh.*, envoy.*, audit.*. Absent values are omitted, never written as null (except mesh.mtls, where null means unknowable). x-opensearch gives the index mapping type of a leaf; every other leaf maps as keyword.
+ * One Envoy access-log record as canonical audit evidence. ECS field names where ECS has the concept; project fields under mesh.*, envoy.*, audit.*. Absent values are omitted, never written as null (except mesh.mtls, where null means unknowable). x-opensearch gives the index mapping type of a leaf; every other leaf maps as keyword. x-duckdb makes a leaf a typed column of the embedded store (src/schema/duckdb-generate.ts).
  */
 export interface AuditEvent {
   /**

@@ -4,139 +4,29 @@
  * drill-down returns exactly what was ingested. Findings get their own table because one event can
  * carry several, each with its own controls: counting by control needs one row per finding.
  *
- * Column names are part of the `envoy-audit sql` contract: add columns, never rename them.
+ * Column names, types and order are part of the `envoy-audit sql` contract and of every existing store
+ * (the tables are created once and never altered): add columns, never rename them. They are generated
+ * from the schema's `x-duckdb` annotations (src/schema/duckdb-generate.ts), and
+ * test/store/duckdb-schema-compat.test.ts pins the resulting DDL.
  */
-import type { AuditEvent, Finding } from '../generated/types.js'
+import type { AuditEvent } from '../generated/types.js'
+import { EVENT_COLUMNS, EVENTS_TABLE, FINDING_COLUMNS, FINDINGS_TABLE } from '../generated/duckdb-columns.js'
+import type { Column, TableSpec } from '../schema/duckdb-columns.js'
 
-export type ColumnType = 'VARCHAR' | 'INTEGER' | 'BIGINT' | 'BOOLEAN' | 'TIMESTAMP' | 'VARCHAR[]'
+export type { Column, ColumnType, ColumnValue, FindingRow } from '../schema/duckdb-columns.js'
+/**
+ * The typed columns of `events` (one row per event; `id` and `ts` first and the only NOT NULL ones)
+ * and of `findings` (one row per finding; `ts` is copied from the event so time filters need no
+ * join), generated from the `x-duckdb` annotations of schemas/audit-event.schema.json.
+ */
+export { EVENT_COLUMNS, FINDING_COLUMNS }
 
-export type ColumnValue = string | number | boolean | readonly string[] | null
-
-export interface Column<Row> {
-  readonly name: string
-  readonly type: ColumnType
-  readonly get: (row: Row) => ColumnValue | undefined
-}
-
-/** The event columns; `id` and `ts` come first and are the only NOT NULL ones. */
-export const EVENT_COLUMNS: readonly Column<AuditEvent>[] = [
-  { name: 'id', type: 'VARCHAR', get: (e) => e.event.id },
-  { name: 'ts', type: 'TIMESTAMP', get: (e) => e['@timestamp'] },
-  { name: 'action', type: 'VARCHAR', get: (e) => e.event.action },
-  { name: 'outcome', type: 'VARCHAR', get: (e) => e.event.outcome },
-  { name: 'duration_ns', type: 'BIGINT', get: (e) => e.event.duration },
-  { name: 'ingested', type: 'TIMESTAMP', get: (e) => e.event.ingested },
-  { name: 'protocol', type: 'VARCHAR', get: (e) => e.network?.protocol },
-  { name: 'transport', type: 'VARCHAR', get: (e) => e.network?.transport },
-  { name: 'direction', type: 'VARCHAR', get: (e) => e.network?.direction },
-  { name: 'http_version', type: 'VARCHAR', get: (e) => e.http?.version },
-  { name: 'method', type: 'VARCHAR', get: (e) => e.http?.request?.method },
-  { name: 'request_id', type: 'VARCHAR', get: (e) => e.http?.request?.id },
-  { name: 'request_bytes', type: 'BIGINT', get: (e) => e.http?.request?.bytes },
-  { name: 'status_code', type: 'INTEGER', get: (e) => e.http?.response?.status_code },
-  { name: 'response_bytes', type: 'BIGINT', get: (e) => e.http?.response?.bytes },
-  { name: 'url_path', type: 'VARCHAR', get: (e) => e.url?.path },
-  { name: 'url_query', type: 'VARCHAR', get: (e) => e.url?.query },
-  { name: 'url_domain', type: 'VARCHAR', get: (e) => e.url?.domain },
-  { name: 'user_agent', type: 'VARCHAR', get: (e) => e.user_agent?.original },
-  { name: 'source_ip', type: 'VARCHAR', get: (e) => e.source?.ip },
-  { name: 'source_port', type: 'INTEGER', get: (e) => e.source?.port },
-  { name: 'source_address', type: 'VARCHAR', get: (e) => e.source?.address },
-  { name: 'destination_ip', type: 'VARCHAR', get: (e) => e.destination?.ip },
-  { name: 'destination_port', type: 'INTEGER', get: (e) => e.destination?.port },
-  { name: 'destination_address', type: 'VARCHAR', get: (e) => e.destination?.address },
-  { name: 'destination_domain', type: 'VARCHAR', get: (e) => e.destination?.domain },
-  { name: 'tls_established', type: 'BOOLEAN', get: (e) => e.tls?.established },
-  { name: 'tls_version', type: 'VARCHAR', get: (e) => e.tls?.version },
-  { name: 'tls_cipher', type: 'VARCHAR', get: (e) => e.tls?.cipher },
-  { name: 'tls_server_name', type: 'VARCHAR', get: (e) => e.tls?.client?.server_name },
-  { name: 'reporter', type: 'VARCHAR', get: (e) => e.mesh?.reporter },
-  { name: 'upstream_cluster', type: 'VARCHAR', get: (e) => e.mesh?.upstream_cluster },
-  { name: 'route_name', type: 'VARCHAR', get: (e) => e.mesh?.route_name },
-  { name: 'mtls', type: 'BOOLEAN', get: (e) => e.mesh?.mtls },
-  { name: 'src_spiffe_id', type: 'VARCHAR', get: (e) => e.mesh?.source?.spiffe_id },
-  { name: 'src_trust_domain', type: 'VARCHAR', get: (e) => e.mesh?.source?.trust_domain },
-  { name: 'src_namespace', type: 'VARCHAR', get: (e) => e.mesh?.source?.namespace },
-  { name: 'src_service_account', type: 'VARCHAR', get: (e) => e.mesh?.source?.service_account },
-  { name: 'src_workload', type: 'VARCHAR', get: (e) => e.mesh?.source?.workload },
-  { name: 'src_signal', type: 'VARCHAR', get: (e) => e.mesh?.source?.signal },
-  { name: 'dst_service', type: 'VARCHAR', get: (e) => e.mesh?.destination?.service },
-  { name: 'dst_namespace', type: 'VARCHAR', get: (e) => e.mesh?.destination?.namespace },
-  { name: 'dst_port', type: 'INTEGER', get: (e) => e.mesh?.destination?.port },
-  { name: 'dst_subset', type: 'VARCHAR', get: (e) => e.mesh?.destination?.subset },
-  { name: 'dst_spiffe_id', type: 'VARCHAR', get: (e) => e.mesh?.destination?.spiffe_id },
-  { name: 'dst_trust_domain', type: 'VARCHAR', get: (e) => e.mesh?.destination?.trust_domain },
-  { name: 'dst_service_account', type: 'VARCHAR', get: (e) => e.mesh?.destination?.service_account },
-  { name: 'dst_workload', type: 'VARCHAR', get: (e) => e.mesh?.destination?.workload },
-  { name: 'dst_signal', type: 'VARCHAR', get: (e) => e.mesh?.destination?.signal },
-  { name: 'envoy_format', type: 'VARCHAR', get: (e) => e.envoy.format },
-  { name: 'response_flags', type: 'VARCHAR[]', get: (e) => e.envoy.response_flags },
-  { name: 'response_code_details', type: 'VARCHAR', get: (e) => e.envoy.response_code_details },
-  { name: 'connection_termination_details', type: 'VARCHAR', get: (e) => e.envoy.connection_termination_details },
-  { name: 'upstream_transport_failure_reason', type: 'VARCHAR', get: (e) => e.envoy.upstream_transport_failure_reason },
-  { name: 'upstream_host', type: 'VARCHAR', get: (e) => e.envoy.upstream_host },
-  { name: 'upstream_local_address', type: 'VARCHAR', get: (e) => e.envoy.upstream_local_address },
-  { name: 'downstream_local_address', type: 'VARCHAR', get: (e) => e.envoy.downstream_local_address },
-  { name: 'downstream_remote_address', type: 'VARCHAR', get: (e) => e.envoy.downstream_remote_address },
-  { name: 'upstream_service_time', type: 'BIGINT', get: (e) => e.envoy.upstream_service_time },
-  { name: 'x_forwarded_for', type: 'VARCHAR', get: (e) => e.envoy.x_forwarded_for },
-  { name: 'connection_id', type: 'VARCHAR', get: (e) => e.envoy.connection_id },
-  { name: 'authority', type: 'VARCHAR', get: (e) => e.envoy.authority },
-  { name: 'requested_server_name', type: 'VARCHAR', get: (e) => e.envoy.requested_server_name },
-  { name: 'rbac_policy', type: 'VARCHAR', get: (e) => e.envoy.rbac_policy },
-  { name: 'peer_downstream_uri_san', type: 'VARCHAR', get: (e) => e.envoy.peer?.downstream_uri_san },
-  { name: 'peer_upstream_uri_san', type: 'VARCHAR', get: (e) => e.envoy.peer?.upstream_uri_san },
-  { name: 'k8s_namespace', type: 'VARCHAR', get: (e) => e.kubernetes?.namespace },
-  { name: 'k8s_pod', type: 'VARCHAR', get: (e) => e.kubernetes?.pod },
-  { name: 'k8s_container', type: 'VARCHAR', get: (e) => e.kubernetes?.container },
-  { name: 'k8s_node', type: 'VARCHAR', get: (e) => e.kubernetes?.node },
-  { name: 'k8s_app', type: 'VARCHAR', get: (e) => labelApp(e.kubernetes?.labels) },
-  { name: 'source_kind', type: 'VARCHAR', get: (e) => e.audit.source?.kind },
-  { name: 'source_file', type: 'VARCHAR', get: (e) => e.audit.source?.file },
-  { name: 'source_line', type: 'BIGINT', get: (e) => e.audit.source?.line },
-  { name: 'source_offset', type: 'VARCHAR', get: (e) => e.audit.source?.offset },
-  { name: 'source_topic', type: 'VARCHAR', get: (e) => e.audit.source?.topic },
-  { name: 'source_partition', type: 'INTEGER', get: (e) => e.audit.source?.partition },
-  { name: 'au3_complete', type: 'BOOLEAN', get: (e) => e.audit.au3?.complete },
-  { name: 'au3_missing', type: 'VARCHAR[]', get: (e) => e.audit.au3?.missing },
-  { name: 'au3_extras_missing', type: 'VARCHAR[]', get: (e) => e.audit.au3?.extras_missing },
-  { name: 'finding_codes', type: 'VARCHAR[]', get: (e) => e.audit.finding_codes ?? e.audit.findings?.map((f) => f.code) },
-  { name: 'controls', type: 'VARCHAR[]', get: (e) => e.audit.controls },
-  { name: 'severity', type: 'VARCHAR', get: (e) => e.audit.severity },
-  { name: 'redactions', type: 'INTEGER', get: (e) => e.audit.redactions },
-  { name: 'hash', type: 'VARCHAR', get: (e) => e.audit.hash },
-]
-
-/** One row per finding; `ts` is copied from the event so time filters need no join. */
-export interface FindingRow {
-  eventId: string
-  ts: string
-  index: number
-  finding: Finding
-}
-
-export const FINDING_COLUMNS: readonly Column<FindingRow>[] = [
-  { name: 'event_id', type: 'VARCHAR', get: (r) => r.eventId },
-  { name: 'ts', type: 'TIMESTAMP', get: (r) => r.ts },
-  { name: 'idx', type: 'INTEGER', get: (r) => r.index },
-  { name: 'code', type: 'VARCHAR', get: (r) => r.finding.code },
-  { name: 'severity', type: 'VARCHAR', get: (r) => r.finding.severity },
-  { name: 'controls', type: 'VARCHAR[]', get: (r) => r.finding.controls },
-  { name: 'message', type: 'VARCHAR', get: (r) => r.finding.message },
-  { name: 'policy', type: 'VARCHAR', get: (r) => r.finding.policy },
-]
-
-function labelApp(labels: Record<string, string | undefined> | undefined): string | undefined {
-  if (labels === undefined) return undefined
-  // Own-property reads only: label keys came from untrusted envelopes.
-  for (const key of ['app', 'app.kubernetes.io/name', 'k8s-app']) {
-    if (Object.prototype.hasOwnProperty.call(labels, key)) return labels[key]
-  }
-  return undefined
-}
-
-function columnDdl<Row>(columns: readonly Column<Row>[], notNull: readonly string[]): string {
-  return columns.map((c) => `${c.name} ${c.type}${notNull.includes(c.name) ? ' NOT NULL' : ''}`).join(',\n  ')
+/** A generated table: its typed columns, then the document column if it has one, then its key. */
+function tableDdl<Row>(table: TableSpec, columns: readonly Column<Row>[]): string {
+  const lines = columns.map((c) => `${c.name} ${c.type}${c.notNull ? ' NOT NULL' : ''}`)
+  if (table.document !== undefined) lines.push(`${table.document} VARCHAR NOT NULL`)
+  lines.push(`PRIMARY KEY (${table.primaryKey.join(', ')})`)
+  return `CREATE TABLE IF NOT EXISTS ${table.name} (\n  ${lines.join(',\n  ')}\n)`
 }
 
 /**
@@ -150,8 +40,8 @@ function columnDdl<Row>(columns: readonly Column<Row>[], notNull: readonly strin
  */
 export function schemaDdl(): string[] {
   return [
-    `CREATE TABLE IF NOT EXISTS events (\n  ${columnDdl(EVENT_COLUMNS, ['id', 'ts'])},\n  event_json VARCHAR NOT NULL,\n  PRIMARY KEY (id)\n)`,
-    `CREATE TABLE IF NOT EXISTS findings (\n  ${columnDdl(FINDING_COLUMNS, ['event_id', 'ts', 'idx', 'code'])},\n  PRIMARY KEY (event_id, idx)\n)`,
+    tableDdl(EVENTS_TABLE, EVENT_COLUMNS),
+    tableDdl(FINDINGS_TABLE, FINDING_COLUMNS),
     `CREATE OR REPLACE VIEW flows AS
      SELECT e.* FROM events e
      WHERE NOT (e.reporter = 'source' AND e.request_id IS NOT NULL AND EXISTS (
