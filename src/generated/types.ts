@@ -275,3 +275,76 @@ export interface DeadLetterSource {
   topic?: string;
   partition?: number;
 }
+
+/**
+ * One document per finding in the findings index, for alerting monitors and dashboards: the finding plus the key fields of the event it was raised on (who, to whom, where, which policy). Field names follow the event schema so the same queries work on both indices. x-opensearch gives the index mapping type of a leaf; every other leaf maps as keyword.
+ */
+export interface FindingDocument {
+  /**
+   * The event's @timestamp (request start).
+   */
+  "@timestamp": string;
+  event: {
+    /**
+     * event.id of the event the finding was raised on (the events index _id).
+     */
+    id: string;
+    action?: string;
+    outcome?: string;
+  };
+  finding: {
+    code: string;
+    severity: "info" | "low" | "medium" | "high" | "critical";
+    controls: string[];
+    message?: string;
+    policy?: string;
+    /**
+     * Position in the event's audit.findings.
+     */
+    index?: number;
+  };
+  /**
+   * The namespace that wrote the record, as coverage counts it: the reporting pod's, else the destination's for inbound lines, else the source's.
+   */
+  namespace?: string;
+  source?: {
+    ip?: string;
+    port?: number;
+  };
+  destination?: {
+    ip?: string;
+    port?: number;
+    address?: string;
+    domain?: string;
+  };
+  http?: {
+    request?: {
+      method?: string;
+    };
+    response?: {
+      status_code?: number;
+    };
+  };
+  mesh?: {
+    reporter?: string;
+    upstream_cluster?: string;
+    source?: {
+      spiffe_id?: string;
+      trust_domain?: string;
+      namespace?: string;
+      service_account?: string;
+      workload?: string;
+    };
+    destination?: {
+      service?: string;
+      namespace?: string;
+      spiffe_id?: string;
+      service_account?: string;
+      workload?: string;
+    };
+  };
+  kubernetes?: {
+    namespace?: string;
+    pod?: string;
+  };
+}

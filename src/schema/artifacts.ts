@@ -21,6 +21,7 @@ export async function renderArtifacts(): Promise<Artifact[]> {
   const types = [
     await compile(read('schemas/audit-event.schema.json'), 'AuditEvent', opts),
     await compile(read('schemas/dead-letter.schema.json'), 'DeadLetter', opts),
+    await compile(read('schemas/opensearch/finding.schema.json'), 'FindingDocument', opts),
   ].join('\n')
   return [
     { path: 'src/generated/types.ts', content: HEADER + types },

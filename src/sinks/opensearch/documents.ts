@@ -11,27 +11,13 @@ import findingSchemaJson from '../../../schemas/opensearch/finding.schema.json' 
 import { compileEventSerializer, type AuditEvent, type Serializer } from '../../schema/audit-event.js'
 import { storedDocument } from '../../schema/stored-document.js'
 import type { Granularity } from './routing.js'
+import type { FindingDocument } from '../../generated/types.js'
 
 export const findingSchema: Readonly<Record<string, unknown>> = findingSchemaJson
 export const FINDING_SCHEMA_VERSION: number = (findingSchemaJson as { 'x-schema-version': number })['x-schema-version']
 
-/** The findings-index document (schemas/opensearch/finding.schema.json). */
-export interface FindingDocument {
-  '@timestamp': string
-  event: { id: string; action?: string; outcome?: string }
-  finding: { code: string; severity: string; controls: string[]; message?: string; policy?: string; index: number }
-  namespace?: string
-  source?: { ip?: string; port?: number }
-  destination?: { ip?: string; port?: number; address?: string; domain?: string }
-  http?: { request?: { method?: string }; response?: { status_code?: number } }
-  mesh?: {
-    reporter?: string
-    upstream_cluster?: string
-    source?: { spiffe_id?: string; trust_domain?: string; namespace?: string; service_account?: string; workload?: string }
-    destination?: { service?: string; namespace?: string; spiffe_id?: string; service_account?: string; workload?: string }
-  }
-  kubernetes?: { namespace?: string; pod?: string }
-}
+/** The findings-index document, generated from schemas/opensearch/finding.schema.json (`npm run generate`). */
+export type { FindingDocument } from '../../generated/types.js'
 
 /** Drops undefined members and empty objects so documents carry only what is known. */
 function compact<T extends object>(obj: T): T | undefined {
