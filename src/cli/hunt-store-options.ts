@@ -31,7 +31,7 @@ export function addStoreOptions(cmd: Command): Command {
   cmd
     .option('--store <path>', `DuckDB store file (default ${DEFAULT_STORE_PATH})`)
     .option('--index <alias>', 'OpenSearch events alias to search', DEFAULT_EVENTS_INDEX)
-    .option('--inventory <file>', 'YAML/JSON mapping services to the identities that serve them')
+    .option('--inventory <file>', 'inventory (YAML/JSON, the --workloads file of policy): the identities that serve services')
     .option('--baseline <duration>', `learning window before --since; an edge not seen in it is NEW (e.g. 7d, 0 to disable)`, DEFAULT_BASELINE)
   return addOpenSearchOptions(cmd)
 }
