@@ -1,7 +1,8 @@
 /**
  * Regenerates the checked-in artifacts derived from schemas/*.schema.json: the TypeScript types,
- * the OpenSearch mapping and the dashboards' saved objects. test/schema/drift.test.ts fails when the checked-in files differ from what
- * this produces, so run `npm run generate` after editing a schema.
+ * the OpenSearch mapping and templates, the DuckDB store's columns and the dashboards' saved objects.
+ * test/schema/drift.test.ts fails when the checked-in files differ from what this produces, so run
+ * `npm run generate` after editing a schema.
  */
 import { writeFileSync } from 'node:fs'
 import { renderArtifacts } from '../src/schema/artifacts.js'

@@ -265,8 +265,14 @@ function labelApp(labels: Record<string, string | undefined> | undefined): strin
 const dir = mkdtempSync(join(tmpdir(), 'ea-duckdb-compat-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
+interface Catalog {
+  columns: unknown[]
+  constraints: unknown[]
+  views: unknown[]
+}
+
 /** Everything a query can see of a store's shape, in a stable order. */
-async function catalog(query: (sql: string) => Promise<unknown[]>): Promise<Record<string, unknown[]>> {
+async function catalog(query: (sql: string) => Promise<unknown[]>): Promise<Catalog> {
   return {
     columns: await query(`SELECT table_name, column_name, ordinal_position, data_type, is_nullable, column_default
       FROM information_schema.columns WHERE table_schema = 'main' ORDER BY table_name, ordinal_position`),
@@ -276,7 +282,7 @@ async function catalog(query: (sql: string) => Promise<unknown[]>): Promise<Reco
   }
 }
 
-async function rawCatalog(path: string, statements: readonly string[]): Promise<Record<string, unknown[]>> {
+async function rawCatalog(path: string, statements: readonly string[]): Promise<Catalog> {
   const instance = await DuckDBInstance.create(path)
   const conn = await instance.connect()
   try {
@@ -288,13 +294,14 @@ async function rawCatalog(path: string, statements: readonly string[]): Promise<
   }
 }
 
-async function storeCatalog(store: DuckDbStore): Promise<Record<string, unknown[]>> {
+async function storeCatalog(store: DuckDbStore): Promise<Catalog> {
   return catalog(async (sql) => (await store.sql(sql)).rows)
 }
 
 function sampleEvents(): AuditEvent[] {
   const e = makeEvent({
-    id: 'c1', reporter: 'destination', requestId: 'r1', status: 403, action: 'denied', srcSpiffe: 'spiffe://cluster.local/ns/shop/sa/frontend',
+    id: 'c1', reporter: 'destination', requestId: 'r1', status: 403, action: 'denied',
+    srcSpiffe: 'spiffe://cluster.local/ns/shop/sa/frontend',
     srcNs: 'shop', k8sNs: 'payments', app: 'payments', dstService: 'payments.payments.svc.cluster.local', rbacPolicy: 'none',
     findings: [finding('authz_denied', 'medium', ['AC-3', 'AC-6']), finding('au3_incomplete', 'low', ['AU-3'])],
   })
@@ -334,8 +341,12 @@ describe('DuckDB columns generated from the schema, against the hand-written one
       }
       const byCode = await old.sql('SELECT code, count(*)::INTEGER AS n FROM findings GROUP BY code ORDER BY code')
       expect(byCode.rows).toEqual([{ code: 'au3_incomplete', n: 1 }, { code: 'authz_denied', n: 1 }])
-      const row = (await old.sql(`SELECT status_code, k8s_app, source_partition, duration_ns, response_flags, finding_codes FROM events WHERE id = 'c1'`)).rows[0]
-      expect(row).toEqual({ status_code: 403, k8s_app: 'payments', source_partition: 3, duration_ns: '12000000', response_flags: ['RBAC'], finding_codes: ['authz_denied', 'au3_incomplete'] })
+      const columns = 'status_code, k8s_app, source_partition, duration_ns, response_flags, finding_codes'
+      const row = (await old.sql(`SELECT ${columns} FROM events WHERE id = 'c1'`)).rows[0]
+      expect(row).toEqual({
+        status_code: 403, k8s_app: 'payments', source_partition: 3, duration_ns: '12000000',
+        response_flags: ['RBAC'], finding_codes: ['authz_denied', 'au3_incomplete'],
+      })
     } finally {
       await old.close()
       await fresh.close()
