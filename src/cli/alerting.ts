@@ -7,10 +7,10 @@
 import { readFileSync } from 'node:fs'
 import type { Command } from 'commander'
 import { EnvoyAuditError } from '../errors.js'
-import { createOpenSearchClient } from '../sinks/opensearch/client.js'
+import { createOpenSearchClient } from '../connections/opensearch.js'
 import { provisionMonitors } from '../alerting/monitors.js'
 import { importDashboards } from '../alerting/dashboards.js'
-import { addOpenSearchOptions, connectionFromOptions, type OpenSearchCliOptions } from './setup.js'
+import { addOpenSearchOptions, connectionFromOptions, type OpenSearchCliOptions } from './opensearch-options.js'
 
 export interface ProvisionOptions extends OpenSearchCliOptions {
   dashboards?: string

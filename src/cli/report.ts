@@ -5,7 +5,7 @@ import { parseTime, TIME_HELP } from '../hunt/time.js'
 import { writeReport, type ReportFormat } from '../report/write-report.js'
 import type { AuditStore, TimeRange } from '../store/store.js'
 import { OpenSearchStore } from '../store/opensearch-store.js'
-import { addOpenSearchOptions, connectionFromOptions, type OpenSearchCliOptions } from './setup.js'
+import { addOpenSearchOptions, connectionFromOptions, type OpenSearchCliOptions } from './opensearch-options.js'
 
 interface ReportCliOptions extends OpenSearchCliOptions {
   store?: string

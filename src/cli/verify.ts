@@ -12,8 +12,8 @@ import { verifyDuckDbStore } from '../integrity/verify-duckdb.js'
 import { verifyOpenSearch } from '../integrity/verify-opensearch.js'
 import type { VerifyReport } from '../integrity/verify-core.js'
 import { DEFAULT_INTEGRITY_PREFIX } from '../integrity/opensearch-indices.js'
-import { createOpenSearchClient } from '../sinks/opensearch/client.js'
-import { addOpenSearchOptions, connectionFromOptions, type OpenSearchCliOptions } from './setup.js'
+import { createOpenSearchClient } from '../connections/opensearch.js'
+import { addOpenSearchOptions, connectionFromOptions, type OpenSearchCliOptions } from './opensearch-options.js'
 
 export const EXIT_TAMPERED = 3
 

@@ -26,7 +26,7 @@ import { createKafkaSource, type KafkaSource } from '../sources/kafka/index.js'
 import { createKafkaDeadLetterSink, dlqConfigFromSource } from '../sinks/kafka-dlq.js'
 import { createNdjsonDeadLetterSink, createNdjsonEventSink } from '../sinks/ndjson-sink.js'
 import { OpenSearchSink } from '../sinks/opensearch/sink.js'
-import { loadConnectionConfig, type ConnectionConfig } from '../sinks/opensearch/config.js'
+import { withEnvCredentials } from '../connections/opensearch.js'
 import { DuckDbStore } from '../store/duckdb-store.js'
 import { createAlertSink } from '../alerting/alert-sink.js'
 import { teeSink } from '../sinks/tee-sink.js'
@@ -281,13 +281,5 @@ export function transportWarnings(config: EnvoyAuditConfig): string[] {
   return w
 }
 
-/**
- * Basic-auth credentials stay out of config files: when `sink.opensearch.connection` names no
- * username, OPENSEARCH_USERNAME and OPENSEARCH_PASSWORD are used (as `setup` does), so a mounted
- * config and a Kubernetes secret in the environment combine.
- */
-export function withEnvCredentials(connection: ConnectionConfig, env: NodeJS.ProcessEnv): ConnectionConfig {
-  const username = env.OPENSEARCH_USERNAME
-  if (connection.username !== undefined || username === undefined || username === '') return connection
-  return loadConnectionConfig({ ...connection, username, password: env.OPENSEARCH_PASSWORD }, 'sink.opensearch.connection')
-}
+// Basic-auth credentials from the environment when the config names none (src/connections/opensearch.ts).
+export { withEnvCredentials }

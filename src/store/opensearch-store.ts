@@ -16,8 +16,8 @@ import type { Client } from '@opensearch-project/opensearch'
 import { EnvoyAuditError } from '../errors.js'
 import type { SinkWriteResult } from '../pipeline/component.js'
 import type { AuditEvent } from '../schema/audit-event.js'
-import { createOpenSearchClient } from '../sinks/opensearch/client.js'
-import { loadSinkConfig, type ConnectionConfig, type SinkConfigInput } from '../sinks/opensearch/config.js'
+import { createOpenSearchClient, type ConnectionConfig } from '../connections/opensearch.js'
+import { loadSinkConfig, type SinkConfigInput } from '../sinks/opensearch/config.js'
 import { OpenSearchSink } from '../sinks/opensearch/sink.js'
 import {
   boolQuery, compositeSources, COVERAGE_FIELDS, COVERAGE_SUB_AGGS, coverageKey, DESTINATION_FIELDS, destinationKey,

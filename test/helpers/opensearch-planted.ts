@@ -6,8 +6,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import type { Client } from '@opensearch-project/opensearch'
-import { createOpenSearchClient } from '../../src/sinks/opensearch/client.js'
-import { loadConnectionConfig } from '../../src/sinks/opensearch/config.js'
+import { createOpenSearchClient, loadConnectionConfig } from '../../src/connections/opensearch.js'
 import { loadLifecycleConfig, type LifecycleConfig } from '../../src/lifecycle/config.js'
 import { runSetup } from '../../src/lifecycle/setup.js'
 import { templateName } from '../../src/lifecycle/index-template.js'

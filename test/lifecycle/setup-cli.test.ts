@@ -5,8 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Client } from '@opensearch-project/opensearch'
 import { TestOpenSearch } from '../support/opensearch-server/index.js'
-import { clientOptions } from '../../src/sinks/opensearch/client.js'
-import { loadConnectionConfig } from '../../src/sinks/opensearch/config.js'
+import { clientOptions, loadConnectionConfig } from '../../src/connections/opensearch.js'
 
 const main = new URL('../../src/cli/main.ts', import.meta.url).pathname
 const tsx = new URL('../../node_modules/.bin/tsx', import.meta.url).pathname

@@ -103,7 +103,7 @@ describe('envoy-audit run (kafka → opensearch), graceful shutdown', () => {
 describe('envoy-audit run takes OpenSearch credentials from the environment', () => {
   test('OPENSEARCH_USERNAME/OPENSEARCH_PASSWORD fill a connection without a username; an explicit one wins', async () => {
     const { withEnvCredentials } = await import('../../src/service/service.js')
-    const { loadConnectionConfig } = await import('../../src/sinks/opensearch/config.js')
+    const { loadConnectionConfig } = await import('../../src/connections/opensearch.js')
     const bare = loadConnectionConfig({ node: 'https://os:9200' })
     const filled = withEnvCredentials(bare, { OPENSEARCH_USERNAME: 'envoy-audit', OPENSEARCH_PASSWORD: 's3cret!' })
     expect(filled).toMatchObject({ node: 'https://os:9200', username: 'envoy-audit', password: 's3cret!' })

@@ -1,6 +1,6 @@
 /**
- * Configuration of the OpenSearch connection and sink. Validated once at startup and frozen; every
- * bound has an explicit default. Defaults follow the peers (Data Prepper: 5 MiB bulks and exponential
+ * Configuration of the OpenSearch sink; its connection is src/connections/opensearch.ts. Validated once
+ * at startup and frozen; every bound has an explicit default. Defaults follow the peers (Data Prepper: 5 MiB bulks and exponential
  * backoff from 50 ms; Vector: retry until delivered): an outage slows the source down, it never drops.
  */
 import { deepFreeze, parseConfig } from '../../config/validate.js'
@@ -8,38 +8,6 @@ import { z } from 'zod'
 import { EnvoyAuditError } from '../../errors.js'
 
 const MiB = 1024 * 1024
-
-export const connectionConfigSchema = z
-  .object({
-    /** Base URL, e.g. https://opensearch.example:9200. */
-    node: z.url({ protocol: /^https?$/ }),
-    /** Basic auth. The password is never logged; the CLI reads it from an env var or a file. */
-    username: z.string().min(1).max(256).optional(),
-    password: z.string().min(1).max(4096).optional(),
-    /** PEM CA bundle to verify the server against (else the system roots). */
-    caFile: z.string().min(1).optional(),
-    /** Client-certificate authentication (PEM). */
-    certFile: z.string().min(1).optional(),
-    keyFile: z.string().min(1).optional(),
-    /** Skip TLS verification. Off by default; the CLI prints a warning when it is on. */
-    insecure: z.boolean().default(false),
-    /** AWS SigV4 signing (Amazon OpenSearch Service): region, and `es` or `aoss` (serverless). */
-    awsRegion: z.string().min(1).max(64).optional(),
-    awsService: z.enum(['es', 'aoss']).default('es'),
-    /** Per-request timeout. */
-    requestTimeoutMs: z.number().int().min(100).max(600_000).default(30_000),
-    /** gzip request bodies (bulk bodies compress about 10x). */
-    compression: z.boolean().default(false),
-  })
-  .strict()
-  .refine((c) => (c.username === undefined) === (c.password === undefined), {
-    message: 'username and password must be given together',
-    path: ['password'],
-  })
-  .refine((c) => (c.certFile === undefined) === (c.keyFile === undefined), {
-    message: 'certFile and keyFile must be given together',
-    path: ['keyFile'],
-  })
 
 export const sinkConfigSchema = z
   .object({
@@ -78,16 +46,8 @@ export const sinkConfigSchema = z
   })
   .strict()
 
-export type ConnectionConfigInput = z.input<typeof connectionConfigSchema>
-export type ConnectionConfig = Readonly<z.output<typeof connectionConfigSchema>>
 export type SinkConfigInput = z.input<typeof sinkConfigSchema>
 export type SinkConfig = Readonly<Omit<z.output<typeof sinkConfigSchema>, 'retry'> & { retry: Readonly<z.output<typeof sinkConfigSchema>['retry']> }>
-
-
-/** Validates and freezes the connection config; errors name the option path (`opensearch.node`, ...). */
-export function loadConnectionConfig(input: unknown, prefix = 'opensearch'): ConnectionConfig {
-  return deepFreeze(parseConfig(connectionConfigSchema, input, prefix))
-}
 
 export function loadSinkConfig(input: unknown = {}, prefix = 'opensearch.sink'): SinkConfig {
   const c = parseConfig(sinkConfigSchema, input, prefix)

@@ -8,8 +8,8 @@
  */
 import { randomBytes } from 'node:crypto'
 import type { Client } from '@opensearch-project/opensearch'
-import { createOpenSearchClient } from '../../../src/sinks/opensearch/client.js'
-import { loadConnectionConfig, loadSinkConfig } from '../../../src/sinks/opensearch/config.js'
+import { createOpenSearchClient, loadConnectionConfig } from '../../../src/connections/opensearch.js'
+import { loadSinkConfig } from '../../../src/sinks/opensearch/config.js'
 import { OpenSearchSink } from '../../../src/sinks/opensearch/sink.js'
 import { loadLifecycleConfig } from '../../../src/lifecycle/config.js'
 import { runSetup } from '../../../src/lifecycle/setup.js'
