@@ -125,7 +125,8 @@ export const FINDING_CATALOGUE = {
 export type FindingCode = keyof typeof FINDING_CATALOGUE
 
 function codesWith(attribute: 'denial' | 'egress'): readonly FindingCode[] {
-  return Object.freeze((Object.entries(FINDING_CATALOGUE) as [FindingCode, FindingSpec][]).filter(([, spec]) => spec[attribute] === true).map(([code]) => code))
+  const entries = Object.entries(FINDING_CATALOGUE) as [FindingCode, FindingSpec][]
+  return Object.freeze(entries.filter(([, spec]) => spec[attribute] === true).map(([code]) => code))
 }
 
 /** Finding codes that mean the mesh refused the call (RBAC, ext_authz, the egress black hole, a STRICT listener). */

@@ -35,11 +35,6 @@ export interface SqlRunner {
 
 const FAR_FUTURE = '9999-12-31T00:00:00.000Z'
 const HOUR_MS = 3_600_000
-/**
- * A call extends a path only if it got through: not denied by the mesh, not a local reply that never
- * reached the app (no route, no healthy upstream, connect failure, overflow), and not refused with
- * 401/403 by the app itself.
- */
 
 /** The store's STATUS_CLASS over hop rows, computed only when flows aggregates them. */
 const STATUS_CLASS_OF = (t: string): string => `CASE
@@ -49,8 +44,12 @@ const STATUS_CLASS_OF = (t: string): string => `CASE
 
 const WORKLOAD = (ns: string, name: string): string => `CASE WHEN ${ns} IS NOT NULL AND ${name} IS NOT NULL THEN ${ns} || '/' || ${name} END`
 
-
-/** Per-line projection: the identity facts one proxy line carries, and the keys that join a pair. */
+/**
+ * Per-line projection: the identity facts one proxy line carries, and the keys that join a pair. A call
+ * extends a path only if it got through: not denied by the mesh (is_denied), not a local reply that never
+ * reached the app (unreached: the catalogue's UNREACHED_RESPONSE_FLAGS), and not refused with 401/403 by
+ * the app itself (refused).
+ */
 const LINE = (side: 'client' | 'server', where = 'true'): string => `SELECT rowid AS rid, ts, request_id, mtls, method, status_code, protocol,
     coalesce(${DENIED_LINE}, false) AS is_denied,
     coalesce(list_has_any(response_flags, ${UNREACHED_FLAGS_LIST}), false) AS unreached, coalesce(status_code IN (401, 403), false) AS refused,

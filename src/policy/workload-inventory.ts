@@ -97,7 +97,8 @@ export function inventoryFrom(input: unknown, origin = 'workloads'): Inventory {
     throw new EnvoyAuditError('EA_CONFIG_INVALID', `${origin}: ${fieldPath('', i.path).replace(/^\./, '') || '(root)'}: ${i.message}`)
   }
   const workloads: Workload[] = r.data.workloads.map((w) => ({ ...w, serviceAccount: w.serviceAccount, labels: safeRecord(w.labels) }))
-  const namespaces = new Set([...r.data.namespaces, ...workloads.map((w) => w.namespace), ...r.data.services.flatMap((s) => (s.namespace === undefined ? [] : [s.namespace]))])
+  const serviceNamespaces = r.data.services.flatMap((s) => (s.namespace === undefined ? [] : [s.namespace]))
+  const namespaces = new Set([...r.data.namespaces, ...workloads.map((w) => w.namespace), ...serviceNamespaces])
   const services = r.data.services.map((s) => ({ ...s, ports: s.ports.map((p) => ({ port: p.port, targetPort: p.targetPort ?? p.port })) }))
   return { workloads, services, namespaces }
 }
@@ -155,7 +156,10 @@ export function legacyServiceEntries(doc: unknown, label: string): ServiceIdenti
 function normaliseIdentity(text: string, path: string): string {
   if (/^[^/]+\/[^/]+$/.test(text)) return text
   const r = parseIdentity(text)
-  if (!r.ok) throw new EnvoyAuditError('EA_CONFIG_INVALID', `${path}: "${text.slice(0, 80)}" is not a SPIFFE ID, td/ns/NS/sa/SA or namespace/name (${r.error})`)
+  if (!r.ok) {
+    const what = 'is not a SPIFFE ID, td/ns/NS/sa/SA or namespace/name'
+    throw new EnvoyAuditError('EA_CONFIG_INVALID', `${path}: "${text.slice(0, 80)}" ${what} (${r.error})`)
+  }
   return r.id.uri
 }
 

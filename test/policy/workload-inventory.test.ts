@@ -37,10 +37,11 @@ describe('one inventory format for the policy commands and hunt', () => {
   })
 
   test('a file in the earlier hunt-only format is still read by both', () => {
-    const legacy = { services: [{ service: 'payments-db', namespace: 'payments', identity: 'spiffe://cluster.local/ns/payments/sa/payments-db' }] }
-    expect(serviceIdentities(legacy)).toEqual([{ service: 'payments-db', namespace: 'payments', identity: 'spiffe://cluster.local/ns/payments/sa/payments-db' }])
+    const identity = 'spiffe://cluster.local/ns/payments/sa/payments-db'
+    const legacy = { services: [{ service: 'payments-db', namespace: 'payments', identity }] }
+    expect(serviceIdentities(legacy)).toEqual([{ service: 'payments-db', namespace: 'payments', identity }])
     const inv = inventoryFrom(legacy)
-    expect(inv.services).toEqual([{ namespace: 'payments', name: 'payments-db', ports: [], identity: 'spiffe://cluster.local/ns/payments/sa/payments-db' }])
+    expect(inv.services).toEqual([{ namespace: 'payments', name: 'payments-db', ports: [], identity }])
     expect([...inv.namespaces]).toEqual(['payments'])
     expect(inv.workloads).toEqual([])
   })
