@@ -89,8 +89,6 @@ export function linesByFile(lines: readonly MeshLine[]): Map<string, string[]> {
   return files
 }
 
-const podOf = (b: TrafficBuilder, w: Workload): Caller & { kind: 'pod' } => ({ kind: 'pod', workload: w, pod: b.pod(w) })
-
 /** One user session: a page through the gateway, fanning out the way the shop's services call each other. */
 function session(b: TrafficBuilder, topo: Topology, prng: Prng, atMs: number): void {
   const w = (name: string) => topo.get(name)

@@ -129,6 +129,7 @@ export interface Prefixed {
 }
 
 // ESC [ ... m colour sequences that stern adds.
+// eslint-disable-next-line no-control-regex
 const ANSI = /\u001b\[[0-9;]*m/g
 
 /**

@@ -44,7 +44,7 @@ describe('importDashboards', () => {
 
   test('wrong credentials: EA_SINK_AUTH, and the password is not in the message', async () => {
     const srv = await server({ auth: { username: 'admin', password: 'pw' } })
-    const err = await importDashboards(srv.url, { auth: { username: 'admin', password: 'hunter2' } }).catch((e: unknown) => e as Error & { code: string })
+    const err = (await importDashboards(srv.url, { auth: { username: 'admin', password: 'hunter2' } }).catch((e: unknown) => e)) as Error & { code: string }
     expect(err.code).toBe('EA_SINK_AUTH')
     expect(err.message).not.toContain('hunter2')
   })

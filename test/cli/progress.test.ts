@@ -88,7 +88,7 @@ describe('progress display', () => {
 
   test('showBatches marks each batch as work in flight and clears it when the batch is done', async () => {
     const marks: (string | undefined)[] = []
-    const progress = { update: () => undefined, phase: () => undefined, stop: () => undefined, busy: (t: string | undefined) => void marks.push(t) }
+    const progress = { update: () => undefined, phase: () => undefined, stop: () => undefined, note: () => undefined, busy: (t: string | undefined) => void marks.push(t) }
     const source: Source = {
       start: async () => undefined,
       close: async () => undefined,

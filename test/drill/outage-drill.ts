@@ -16,7 +16,7 @@
  * `envoy-audit verify --opensearch` must find the ledger INTACT at the end. Used by
  * test/service/outage.test.ts (short phases) and `npm run drill` (long ones).
  */
-import { dlqKey, headerText } from '../support/crash-drill.js'
+import { dlqKey } from '../support/crash-drill.js'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'

@@ -121,7 +121,7 @@ export async function runRealDrill(spec: DrillSpec, opts: RealOptions): Promise<
   }
   let timer: NodeJS.Timeout | undefined
   let ok = false
-  let result: Record<string, unknown> = {}
+  let result: Record<string, unknown>
   try {
     await Promise.all([source.start(), dlq.start(), producer.start()])
     timer = setInterval(() => void books.checkCommits('live'), 2000)

@@ -25,7 +25,7 @@ export const callArb = (fromSecond: number, toSecond: number) => fc.record({
   repeat: fc.integer({ min: 1, max: 3 }),
 }).filter((x) => x.c !== x.s)
 
-export type RandomCall = fc.infer<ReturnType<typeof callArb>>
+export type RandomCall = ReturnType<typeof callArb> extends fc.Arbitrary<infer T> ? T : never
 
 export function eventsOf(calls: readonly RandomCall[]): AuditEvent[] {
   const out: AuditEvent[] = []

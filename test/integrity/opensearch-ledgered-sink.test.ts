@@ -160,7 +160,7 @@ describe('ledgeredOpenSearchSink: partitions do not wait on each other', () => {
     expect(heads().size).toBe(0)
     pending[0]!.resolve({ rejected: [] })
     await Promise.all(writes)
-    const count = (p: number) => [...both, ...later0, ...later1].filter((e) => e.audit.source.partition === p).length
+    const count = (p: number) => [...both, ...later0, ...later1].filter((e) => e.audit.source?.partition === p).length
     expect(heads().get('kafka:envoy/0')).toMatchObject({ count: count(0), epoch: 1 })
     expect(heads().get('kafka:envoy/1')).toMatchObject({ count: count(1), epoch: 1 })
     expect(ledger.stats.epochs).toBe(0)
@@ -223,7 +223,7 @@ describe('ledgeredOpenSearchSink, property', () => {
             return ledger
           }
           const first = await pass(0, firstEnd, cuts1)
-          let replayFrom = 0
+          let replayFrom: number
           if (death !== undefined && firstEnd < all.length) {
             // Dies after its blocks: every head update of this prefix fails until the writer is closed.
             const dying = ledgerOf(0)

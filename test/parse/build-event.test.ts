@@ -8,7 +8,7 @@ import type { AuditEvent } from '../../src/schema/audit-event.js'
 function build(values: Partial<Record<keyof RawFields, unknown>>, kube?: KubeMeta): AuditEvent {
   const f = new RawFields()
   Object.assign(f, { start_time: '2022-09-08T12:51:05.656Z', ...values })
-  const r = buildEvent(f, { record: { value: 'x', coords: { kind: 'file', file: 'a.log', line: 1 } }, format: 'istio-json', original: 'x', kube })
+  const r = buildEvent(f, { record: { value: 'x', coords: { kind: 'file', file: 'a.log', line: 1 } }, format: 'istio-json', original: 'x', kube, now: new Date('2022-09-08T12:51:06.000Z') })
   if (!('event' in r)) throw new Error(r.message)
   return r.event
 }

@@ -30,7 +30,7 @@ async function policyCli(args: string[]): Promise<CliResult> {
   const se = vi.spyOn(process.stderr, 'write').mockImplementation((c: string | Uint8Array) => (err.push(String(c)), true))
   const before = process.exitCode
   process.exitCode = undefined
-  let code = 0
+  let code: number
   try {
     await program.parseAsync(['node', 'envoy-audit', 'policy', ...args])
     code = typeof process.exitCode === 'number' ? process.exitCode : 0

@@ -152,7 +152,7 @@ function mavenCopy(o: ServicesOptions, profile: string, outDir: string, extra: s
     const e = err as { stdout?: string; stderr?: string }
     // eslint-disable-next-line no-control-regex
     const out = `${e.stdout ?? ''}${e.stderr ?? ''}`.replace(/\x1b\[[0-9;]*m/g, '').trim()
-    throw new Error(`mvn could not fetch profile ${profile} (Maven Central reachable? versions in test/services/pom.xml):\n${out}`)
+    throw new Error(`mvn could not fetch profile ${profile} (Maven Central reachable? versions in test/services/pom.xml):\n${out}`, { cause: err })
   }
   writeFileSync(join(outDir, '.complete'), new Date().toISOString())
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import { describe, expect, test } from 'vitest'
 import { EnvoyAuditError } from '../../src/errors.js'
-import type { DeadLetter } from '../../src/pipeline/component.js'
+import type { DeadLetter } from '../../src/schema/audit-event.js'
 import { createNdjsonDeadLetterSink } from '../../src/sinks/ndjson-sink.js'
 import { NdjsonWriter } from '../../src/sinks/ndjson-writer.js'
 

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, expect, test } from 'vitest'
 import { CompressionTypes, type Consumer, type EachBatchPayload, type Producer } from 'kafkajs'
-import { ErrorCode, startKafkaBroker, type KafkaTestBroker } from './kafka-broker/index.js'
+import { startKafkaBroker, type KafkaTestBroker } from './kafka-broker/index.js'
 import { fastConsumer, quietKafka, shortSessions, trackAssignment, waitFor } from './kafka-broker/test-helpers.js'
 
 let broker: KafkaTestBroker

@@ -1,5 +1,4 @@
 /** One raw HTTP request, as the contract tests send it to both the test server and the real node. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type Json = Record<string, any>
 
 export interface Answer {

@@ -45,7 +45,7 @@ afterEach(async () => {
 })
 
 describe('OpenSearchSink request-level failures', () => {
-  test.each([
+  test.each<[number | 'destroy', string]>([
     [429, 'HTTP 429'],
     [502, 'HTTP 502'],
     [503, 'HTTP 503'],

@@ -2,7 +2,6 @@ import { afterEach, beforeEach, describe, expect, test } from 'vitest'
 import { Client } from '@opensearch-project/opensearch'
 import { OpenSearchSink } from '../../../src/sinks/opensearch/sink.js'
 import { loadSinkConfig, type SinkConfigInput } from '../../../src/sinks/opensearch/config.js'
-import { EnvoyAuditError } from '../../../src/errors.js'
 import { TestOpenSearch, failByRate, failIds } from '../../support/opensearch-server/index.js'
 import { deniedEvent, okEvent } from './fixtures.js'
 

@@ -1,6 +1,6 @@
 import type { Handler, RequestContext } from './context.js'
 import type { ReadResult } from './log-store.js'
-import { ApiKey, ErrorCode, Writer, type Reader } from './wire.js'
+import { ApiKey, ErrorCode, Writer } from './wire.js'
 
 const NODE_ID = 0
 
