@@ -7,7 +7,7 @@
 import { loadConfigSection } from '../config/validate.js'
 import { markRenamed } from '../config/renamed-options.js'
 import { z } from 'zod'
-import { kafkaAccessShape, kafkaTlsSchema, TLS_DISABLED, topicName } from '../connections/kafka.js'
+import { kafkaAccessShape, kafkaTlsSchema, TLS_DISABLED, topicName } from '../connections/kafka-config.js'
 
 export const ALERT_SEVERITIES = ['info', 'low', 'medium', 'high', 'critical'] as const
 export type AlertSeverity = (typeof ALERT_SEVERITIES)[number]

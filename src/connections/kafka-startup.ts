@@ -14,7 +14,8 @@ import net from 'node:net'
 import tls from 'node:tls'
 import type { Admin, ISocketFactory, KafkaConfig } from 'kafkajs'
 import { EnvoyAuditError, type ErrorCode } from '../errors.js'
-import { buildKafkaConfig, newKafka, silentLogger, type ClientDeps, type KafkaConnectionConfig, type KafkaLogger } from './kafka.js'
+import { buildKafkaConfig, newKafka, silentLogger, type ClientDeps, type KafkaLogger } from './kafka.js'
+import type { KafkaConnectionConfig } from './kafka-config.js'
 
 /**
  * The brokers of one client and its sockets. `list` is kafkajs' `brokers` function: none once closed,

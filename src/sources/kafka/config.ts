@@ -7,7 +7,7 @@
  */
 import { loadConfigSection } from '../../config/validate.js'
 import { z } from 'zod'
-import { kafkaConnectionShape, topicName } from '../../connections/kafka.js'
+import { kafkaConnectionShape, topicName } from '../../connections/kafka-config.js'
 
 const ms = (min: number, max: number) => z.number().int().min(min).max(max)
 
