@@ -1,6 +1,6 @@
 /**
  * Renders one simulated proxy log record in the shapes real sidecars write and collectors ship.
- * Facts (shared/reference/envoy-istio-log-formats.md): Istio's default JSON has 24 keys, typed since
+ * Facts (istio/istio pilot/pkg/model/telemetry_logging.go): Istio's default JSON has 24 keys, typed since
  * 1.8 (numbers for codes/bytes/duration, null for unset, upstream_service_time a string); the default
  * TEXT line prints `-` for unset values and `"- - -"` for TCP; custom formats commonly add
  * %DOWNSTREAM_PEER_URI_SAN%, %DOWNSTREAM_TLS_VERSION%, %DOWNSTREAM_TLS_CIPHER%, %UPSTREAM_PEER_URI_SAN%.

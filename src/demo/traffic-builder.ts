@@ -4,7 +4,7 @@
  * line (cluster `outbound|port||fqdn`, plaintext from its own app, so no SNI) and the server sidecar's
  * inbound line (cluster `inbound|port||`, Istio mTLS SNI, peer URI SAN). The addresses are consistent
  * across the pair: the server's downstream_remote_address is the client's upstream_local_address
- * (shared/reference/envoy-istio-log-formats.md, d.2).
+ * (the two ends of one connection).
  */
 import type { AccessRecord } from './envoy-lines.js'
 import type { Prng } from './prng.js'

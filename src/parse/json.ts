@@ -10,7 +10,8 @@ import { CANONICAL_FIELDS, type CanonicalField, RawFields, type RawValue } from 
  *    "response_flags":"-","start_time":"2022-09-08T12:51:05.656Z","upstream_cluster":"inbound|9080||", ...}
  *   typed (1.8+): numbers and null; untyped (<=1.7): every value a string, unset = "-", plus
  *   istio_policy_status; 1.23/1.24: upstream_cluster ends in ";".
- * Seed format (shared/seeds/000): {"timestamp":"%START_TIME%","source_principal":"%DOWNSTREAM_PEER_SUBJECT%",
+ * Seed format (a published government-cloud Istio guide; the `seed-000` preset):
+ *   {"timestamp":"%START_TIME%","source_principal":"%DOWNSTREAM_PEER_SUBJECT%",
  *   "destination_service":"%REQ(:authority)%","method":...,"path":...,"response_code":...,
  *   "duration_ms":"%DURATION%","connection_id":"%CONNECTION_ID%"}
  * Every map also reads the canonical key names for fields it does not map explicitly, so common extras

@@ -5,7 +5,7 @@
  *
  * AU-3 text: records establish a. type of event, b. when, c. where, d. source, e. outcome,
  * f. identity of subjects/objects. AU-3(1) additions are reported separately (extras_missing), not
- * required. Field map after /work/shared/reference/siem-compliance-anchors.md, section 1.
+ * required. The field map is the AU-3 table of docs/au3-and-findings.md.
  */
 import type { AuditEvent, Au3Fields } from '../generated/types.js'
 import { parseSanList } from '../enrich/spiffe-id.js'

@@ -1,6 +1,6 @@
 /**
- * Canonical events shaped after real, public Istio access-log lines (as the parser of [1/10] turns
- * them into events), with the findings [2/10] attaches. Each cites the line it stands for.
+ * Canonical events shaped after real, public Istio access-log lines (as the parser turns
+ * them into events), with the findings the detect stage attaches. Each cites the line it stands for.
  */
 import type { AuditEvent, Finding } from '../../src/generated/types.js'
 

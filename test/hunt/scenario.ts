@@ -3,18 +3,18 @@
  * run through the real parser and transforms into a DuckDB store, so the search is tested on what the
  * pipeline really produces.
  *
- * Line shapes (shared/reference/envoy-istio-log-formats.md):
- * - a.1: Istio's default JSON format, 24 keys, typed since 1.8, null for unset values, plus the
+ * Line shapes (Istio's formats in istio/istio pilot/pkg/model/telemetry_logging.go, Envoy's operators):
+ * - Istio's default JSON format, 24 keys, typed since 1.8, null for unset values, plus the
  *   identity extras a Telemetry `logFormat` commonly adds (%DOWNSTREAM_PEER_URI_SAN%,
- *   %DOWNSTREAM_LOCAL_URI_SAN%, %UPSTREAM_PEER_URI_SAN%; section b).
- * - d.2: one mesh request is two lines sharing x-request-id: the client's `outbound|port||fqdn` line
+ *   %DOWNSTREAM_LOCAL_URI_SAN%, %UPSTREAM_PEER_URI_SAN%).
+ * - One mesh request is two lines sharing x-request-id: the client's `outbound|port||fqdn` line
  *   (no SNI, its app speaks plaintext to it) and the server's `inbound|port||` line with the Istio mTLS
  *   SNI `outbound_.port_._.fqdn`; the server's downstream_remote_address is the client's
  *   upstream_local_address, the client's upstream_host is the server's downstream_local_address.
- * - c.2: an RBAC denial is logged by the server as 403 with details
+ * - An RBAC denial is logged by the server as 403 with details
  *   `rbac_access_denied_matched_policy[...]`, 19 bytes sent, no upstream host; the client logs a plain
  *   403 via_upstream.
- * - e.2: Fluent Bit's Kafka output wraps the line under `log` with the kubernetes filter's metadata.
+ * - Fluent Bit's Kafka output wraps the line under `log` with the kubernetes filter's metadata.
  */
 import type { AuditEvent } from '../../src/generated/types.js'
 import { createParser } from '../../src/parse/index.js'

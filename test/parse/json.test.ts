@@ -118,7 +118,7 @@ describe('Istio default JSON', () => {
 })
 
 describe('custom JSON through field maps', () => {
-  // The seed format's operators (shared/seeds/000: timestamp, source_principal=%DOWNSTREAM_PEER_SUBJECT%,
+  // The seed format's operators (the `seed-000` preset: timestamp, source_principal=%DOWNSTREAM_PEER_SUBJECT%,
   // destination_service=%REQ(:authority)%, ...), values from the Elastic JSON fixture; the TLS/SAN extras
   // use the operator semantics documented in envoyproxy/envoy substitution_formatter.rst.
   const seed = '{"timestamp":"2022-09-08T12:51:05.656Z","source_principal":"-","destination_service":"reviews:9080","method":"GET","path":"/reviews/0?a=b","response_code":200,"duration_ms":15,"connection_id":4711}'

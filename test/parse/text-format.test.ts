@@ -6,7 +6,7 @@ import type { AuditEvent } from '../../src/schema/audit-event.js'
 import { deadLetterOf, eventOf, rec } from './helpers.js'
 
 // Istio's default TEXT format (istio/istio pilot/pkg/model/telemetry_logging.go, EnvoyTextLogFormat,
-// quoted in shared/reference/envoy-istio-log-formats.md a.2).
+// also shown on https://istio.io/latest/docs/tasks/observability/logs/access-log/).
 const ISTIO_FORMAT =
   '[%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%" %RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS% %CONNECTION_TERMINATION_DETAILS% "%UPSTREAM_TRANSPORT_FAILURE_REASON%" %BYTES_RECEIVED% %BYTES_SENT% %DURATION% %RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% "%REQ(X-FORWARDED-FOR)%" "%REQ(USER-AGENT)%" "%REQ(X-REQUEST-ID)%" "%REQ(:AUTHORITY)%" "%UPSTREAM_HOST%" %UPSTREAM_CLUSTER_RAW% %UPSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_REMOTE_ADDRESS% %REQUESTED_SERVER_NAME% %ROUTE_NAME%\n'
 

@@ -1,6 +1,6 @@
 /**
  * Semantics pinned by Istio's proto docs, pilot builder goldens and unit tests, and ztunnel's rbac.rs truth
- * tables. Each block cites its source; facts are summarised in shared/reference/istio-authz-semantics.md.
+ * tables. Each block cites its source.
  */
 import { describe, expect, test } from 'vitest'
 import { requestPrincipalMatcher } from '../../src/policy/match.js'

@@ -2,7 +2,7 @@
  * The istio.io authorization task pages, step by step: each step applies a policy and shows the HTTP code
  * curl prints (snips.sh next to index.md). 200 → ALLOW, 403 → DENY at authz, 401 → DENY at request-authn.
  * Sources: istio/istio.io content/en/docs/tasks/security/authorization/{authz-deny,authz-jwt}/snips.sh
- * (@1144ff0b, @0874d905); authz-tcp from shared/reference/istio-authz-semantics.md §1.9.
+ * (@1144ff0b, @0874d905); authz-tcp from the same repository's authz-tcp task (HTTP-only fields on TCP ports).
  */
 import { describe, expect, test } from 'vitest'
 import { evaluator, httpReq } from './helpers.js'

@@ -1,5 +1,5 @@
 /**
- * One fixture per documented mistake (shared/reference/istio-authz-semantics.md §4), plus the two seed
+ * One fixture per documented mistake (docs/policy.md, `lint`), plus the two seed
  * policies. Each case checks the code fires on the mistake AND stays silent on the corrected policy.
  */
 import { fileURLToPath } from 'node:url'
@@ -23,7 +23,7 @@ function lint(yaml: string, mesh: unknown = {}, inventory?: unknown): LintFindin
 }
 const codes = (fs: LintFinding[]) => [...new Set(fs.map((f) => f.code))].sort()
 
-describe('seed policies (shared/seeds 000 and 003) are flagged', () => {
+describe('seed policies (two published examples, seed-000 and seed-003) are flagged', () => {
   test('seed-000: from/to split → POL001 high on the ALLOW policy', () => {
     const fs = lintPolicies(loadPolicies([fixture('seed-000.yaml')]), { mesh: meshConfigFrom({}) })
     const f = fs.find((x) => x.code === 'POL001')

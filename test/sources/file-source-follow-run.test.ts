@@ -10,7 +10,7 @@ import { stringify } from 'yaml'
 import { describe, expect, test } from 'vitest'
 import { liveCli } from '../helpers/live-cli.js'
 
-// The RBAC denial of /work/shared/reference/envoy-istio-log-formats.md section c.2 (kubeflow), one path per line.
+// An RBAC denial line (403, rbac_access_denied_matched_policy[none], as in kubeflow/community-distribution#2858), one path per line.
 const line = (n: number): string =>
   `[2022-07-22T12:24:12.945Z] "GET /ratings/${n} HTTP/1.1" 403 - rbac_access_denied_matched_policy[none] - "-" 0 19 0 - "-" "curl/7.79.1" "abc" "ratings:9080" "-" inbound|9080|| - 10.1.1.5:9080 10.1.1.9:40000 - -\n`
 

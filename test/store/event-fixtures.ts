@@ -1,7 +1,7 @@
 /**
  * Hand-built canonical events for store and report tests, shaped like what parse + transforms produce
  * for an Istio inbound/outbound pair. The field values follow the Istio default JSON format documented
- * in shared/reference/envoy-istio-log-formats.md (a.1, d.2): inbound cluster `inbound|9080||`, the mTLS
+ * in istio/istio pilot/pkg/model/telemetry_logging.go: inbound cluster `inbound|9080||`, the mTLS
  * SNI `outbound_.9080_._.reviews.default.svc.cluster.local`, RBAC details
  * `rbac_access_denied_matched_policy[none]`, egress via `PassthroughCluster`.
  */

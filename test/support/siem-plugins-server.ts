@@ -1,6 +1,6 @@
 /**
  * A small HTTP test double for the two plugin APIs the alerting code calls, beside the OpenSearch test
- * server of [5/10] (which does not answer them):
+ * server (test/support/opensearch-server, which does not answer them):
  *  - OpenSearch Alerting: POST /_plugins/_alerting/monitors, PUT/GET /_plugins/_alerting/monitors/<id>,
  *    POST /_plugins/_alerting/monitors/_search. Like the real plugin, _search is a 404
  *    (index_not_found_exception) until the first monitor exists, and the stored monitor is rewritten

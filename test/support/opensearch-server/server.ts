@@ -2,8 +2,8 @@
  * A small HTTP test server that answers the OpenSearch REST endpoints envoy-audit uses, so product code
  * can be tested through the real @opensearch-project/opensearch client over real sockets. It is a test
  * double with in-memory state, not OpenSearch: it implements only the requests the product sends and
- * answers anything else with an error. Endpoint shapes follow the facts in
- * shared/reference/test-servers-feasibility.md §4 (JSON content type on every response, 409 on ISM
+ * answers anything else with an error. Endpoint shapes follow the real server, as the contract tests
+ * (test/support/opensearch-contract*.test.ts) pin them (JSON content type on every response, 409 on ISM
  * re-PUT without if_seq_no/if_primary_term, per-item bulk results in request order inside HTTP 200).
  */
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
