@@ -1,5 +1,5 @@
 /**
- * Every path that reads what it just wrote, on the real node (issue 25 item 2). Search is near-real-time:
+ * Every path that reads what it just wrote, on the real node. Search is near-real-time:
  * a document is seen by search and _count only after a refresh. Here every index is made with
  * refresh_interval -1, so nothing becomes searchable by itself and each path passes only through its own
  * refresh: verify right after the writer, a writer that finds the leftovers of one that died, and the

@@ -1,5 +1,5 @@
 /**
- * The write path at the limits a real node enforces (issue 25 item 3, write half): real mapping errors
+ * The write path at the limits a real node enforces: real mapping errors
  * in a partly failing bulk, a document over http.max_content_length (413 with an empty body), and an
  * `_id` over 512 bytes (which the node refuses for the whole request).
  */

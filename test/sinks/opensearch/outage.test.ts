@@ -120,7 +120,7 @@ describe('OpenSearchSink request-level failures', () => {
   })
 
   for (const status of [400, 404, 405, 408, 422]) {
-    test(`a request-level ${status} says nothing about the documents: retried with backoff, never dead-lettered (issue 16)`, async () => {
+    test(`a request-level ${status} says nothing about the documents: retried with backoff, never dead-lettered`, async () => {
       const s = await sink()
       srv.faults.failRequests(/_bulk/, status, 3)
       const result = await s.write([okEvent(1), okEvent(2)])

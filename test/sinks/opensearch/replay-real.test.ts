@@ -1,5 +1,5 @@
 /**
- * Replays on a real node (issue 25 item 1). `_id` is unique per index, not per alias: with a rolling
+ * Replays on a real node. `_id` is unique per index, not per alias: with a rolling
  * write alias, a replay after the alias rolled over wrote every replayed event a second time into the
  * new index. The sink now picks each document's index from its own @timestamp, so a replay always meets
  * the first copy. Also: a replay into an index that turned read-only (ISM warm, index.blocks.write).
