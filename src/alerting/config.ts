@@ -53,7 +53,7 @@ const webhookSchema = z
 
 /**
  * The alert topic's producer: the shared Kafka access options (brokers, tls, sasl:
- * src/connections/kafka.ts) with its own timing. `ssl` is the former name of `tls`, still read.
+ * src/connections/kafka-config.ts) with its own timing. `ssl` is the former name of `tls`, still read.
  */
 const kafkaSchema = z
   .object({

@@ -20,7 +20,10 @@ export function markRenamed<T extends object>(value: T, from: string, to: string
   return value
 }
 
-/** One warning per renamed option the parsed config was given, e.g. `alerting.kafka.ssl is deprecated: ...`. */
+/**
+ * One warning per renamed option the parsed config was given, e.g.
+ * `alerting.kafka.ssl is a deprecated name: it is read as alerting.kafka.tls; ...`.
+ */
 export function renamedOptionWarnings(config: unknown, prefix = ''): string[] {
   const out: string[] = []
   const walk = (value: unknown, path: string): void => {

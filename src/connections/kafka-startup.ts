@@ -39,7 +39,9 @@ export class BrokerList {
     // ends here: kafkajs turns the throw into a connection error, asks `list` for a broker, gets none,
     // and gives up without scheduling another retry.
     if (this.closed) throw new Error('client closed')
-    const socket = ssl ? tls.connect({ host, port, ...(net.isIP(host) === 0 ? { servername: host } : {}), ...ssl }, onConnect) : net.connect({ host, port }, onConnect)
+    const socket = ssl
+      ? tls.connect({ host, port, ...(net.isIP(host) === 0 ? { servername: host } : {}), ...ssl }, onConnect)
+      : net.connect({ host, port }, onConnect)
     socket.setKeepAlive(true, 60_000)
     if (ssl && this.onCertificateError !== undefined) {
       socket.once('error', (err: NodeJS.ErrnoException) => {
@@ -113,7 +115,14 @@ const errorChain = (err: unknown): unknown[] => {
   return out
 }
 
-const AUTH_TYPES = new Set(['SASL_AUTHENTICATION_FAILED', 'TOPIC_AUTHORIZATION_FAILED', 'GROUP_AUTHORIZATION_FAILED', 'CLUSTER_AUTHORIZATION_FAILED', 'ILLEGAL_SASL_STATE', 'UNSUPPORTED_SASL_MECHANISM'])
+const AUTH_TYPES = new Set([
+  'SASL_AUTHENTICATION_FAILED',
+  'TOPIC_AUTHORIZATION_FAILED',
+  'GROUP_AUTHORIZATION_FAILED',
+  'CLUSTER_AUTHORIZATION_FAILED',
+  'ILLEGAL_SASL_STATE',
+  'UNSUPPORTED_SASL_MECHANISM',
+])
 
 /** The credentials or an authorization were refused: a retry cannot help. */
 export function isAuthFailure(err: unknown): boolean {
@@ -166,16 +175,29 @@ export class StartupTimeout extends Error {
  * The typed error for a start that failed or ran out of time: authentication refused (EA_SOURCE_AUTH),
  * or no broker reachable (the component's unavailable code), each broker named with what it answered.
  */
-export function startupError(o: Pick<PreflightOptions, 'cfg' | 'prefix' | 'unavailable' | 'what'>, err: unknown, failures: BrokerFailures): EnvoyAuditError {
+export function startupError(
+  o: Pick<PreflightOptions, 'cfg' | 'prefix' | 'unavailable' | 'what'>,
+  err: unknown,
+  failures: BrokerFailures,
+): EnvoyAuditError {
   const brokers = o.cfg.brokers
   if (err instanceof CertificateError) {
-    return new EnvoyAuditError('EA_SOURCE_AUTH', `${o.what}: ${err.message} (${o.prefix}.tls: caFile, certFile, keyFile, servername)`, { cause: err })
+    return new EnvoyAuditError('EA_SOURCE_AUTH', `${o.what}: ${err.message} (${o.prefix}.tls: caFile, certFile, keyFile, servername)`, {
+      cause: err,
+    })
   }
   if (isAuthFailure(err)) {
     const user = o.cfg.sasl !== undefined ? ` for ${o.cfg.sasl.mechanism} user ${o.cfg.sasl.username}` : ''
-    return new EnvoyAuditError('EA_SOURCE_AUTH', `${o.what}: brokers ${brokers.join(',')} refused authentication or authorization${user}: ${(err as Error).message} (${o.prefix}.sasl)`, { cause: err })
+    return new EnvoyAuditError(
+      'EA_SOURCE_AUTH',
+      `${o.what}: brokers ${brokers.join(',')} refused authentication or authorization${user}: ${(err as Error).message} (${o.prefix}.sasl)`,
+      { cause: err },
+    )
   }
-  const why = err instanceof StartupTimeout ? `no broker answered within ${err.ms} ms (${o.prefix}.startupTimeoutMs)` : `cannot connect: ${(err as Error).message}`
+  const why =
+    err instanceof StartupTimeout
+      ? `no broker answered within ${err.ms} ms (${o.prefix}.startupTimeoutMs)`
+      : `cannot connect: ${(err as Error).message}`
   return new EnvoyAuditError(o.unavailable, `${o.what}: ${why}; ${failures.describe(brokers)}`, { cause: err })
 }
 
@@ -215,7 +237,13 @@ export async function preflight(o: PreflightOptions): Promise<void> {
     await within(o.cfg.startupTimeoutMs, Promise.race([work, refused, aborted]))
   } catch (err) {
     if (o.signal?.aborted === true) throw err
-    if (err instanceof StartupTimeout || err instanceof CertificateError || isAuthFailure(err) || (err as { name?: string }).name === 'KafkaJSConnectionError' || (err as { name?: string }).name === 'KafkaJSNumberOfRetriesExceeded') {
+    if (
+      err instanceof StartupTimeout ||
+      err instanceof CertificateError ||
+      isAuthFailure(err) ||
+      (err as { name?: string }).name === 'KafkaJSConnectionError' ||
+      (err as { name?: string }).name === 'KafkaJSNumberOfRetriesExceeded'
+    ) {
       throw startupError(o, err, failures)
     }
     throw err

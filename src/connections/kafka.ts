@@ -114,7 +114,12 @@ export function kafkajsLogCreator(logger: KafkaLogger, component: string): Kafka
  * The kafkajs config of one client. `prefix` is the option path of its settings (`source.kafka`,
  * `alerting.kafka`), for messages; `component` tags its forwarded log lines.
  */
-export async function buildKafkaConfig(cfg: KafkaClientSettings, deps: ClientDeps, prefix: string, component: string): Promise<KafkaConfig> {
+export async function buildKafkaConfig(
+  cfg: KafkaClientSettings,
+  deps: ClientDeps,
+  prefix: string,
+  component: string,
+): Promise<KafkaConfig> {
   const env = deps.env ?? process.env
   const sasl = await saslOptions(cfg.sasl, env, prefix)
   const config: KafkaConfig = {
@@ -124,7 +129,9 @@ export async function buildKafkaConfig(cfg: KafkaClientSettings, deps: ClientDep
     ...(sasl !== undefined ? { sasl } : {}),
     ...(cfg.connectionTimeoutMs !== undefined ? { connectionTimeout: cfg.connectionTimeoutMs } : {}),
     ...(cfg.requestTimeoutMs !== undefined ? { requestTimeout: cfg.requestTimeoutMs } : {}),
-    ...(cfg.retry !== undefined ? { retry: { retries: cfg.retry.retries, initialRetryTime: cfg.retry.initialMs, maxRetryTime: cfg.retry.maxMs } } : {}),
+    ...(cfg.retry !== undefined
+      ? { retry: { retries: cfg.retry.retries, initialRetryTime: cfg.retry.initialMs, maxRetryTime: cfg.retry.maxMs } }
+      : {}),
   }
   if (cfg.log === 'off') return { ...config, logLevel: logLevel.NOTHING }
   // WARN, not INFO: kafkajs logs every join and commit at INFO, which is noise at our scale.

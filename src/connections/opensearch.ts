@@ -57,7 +57,11 @@ export function loadConnectionConfig(input: unknown, prefix = 'opensearch'): Con
  * username, OPENSEARCH_USERNAME and OPENSEARCH_PASSWORD are used (as `setup` does), so a mounted
  * config and a Kubernetes secret in the environment combine.
  */
-export function withEnvCredentials(connection: ConnectionConfig, env: NodeJS.ProcessEnv, prefix = 'sink.opensearch.connection'): ConnectionConfig {
+export function withEnvCredentials(
+  connection: ConnectionConfig,
+  env: NodeJS.ProcessEnv,
+  prefix = 'sink.opensearch.connection',
+): ConnectionConfig {
   const username = env.OPENSEARCH_USERNAME
   if (connection.username !== undefined || username === undefined || username === '') return connection
   return loadConnectionConfig({ ...connection, username, password: env.OPENSEARCH_PASSWORD }, prefix)

@@ -18,7 +18,9 @@ describe('connectionFromOptions', () => {
   test('the URL comes from --opensearch or OPENSEARCH_URL (an empty variable is unset), else a usage error', () => {
     expect(connectionFromOptions({ opensearch: 'https://a:9200' }, { OPENSEARCH_URL: 'https://b:9200' }).node).toBe('https://a:9200')
     expect(connectionFromOptions({}, { OPENSEARCH_URL: 'https://b:9200' }).node).toBe('https://b:9200')
-    expect(() => connectionFromOptions({}, { OPENSEARCH_URL: '' })).toThrow(expect.objectContaining({ code: 'EA_USAGE', message: expect.stringContaining('--opensearch <url>') }))
+    expect(() => connectionFromOptions({}, { OPENSEARCH_URL: '' })).toThrow(
+      expect.objectContaining({ code: 'EA_USAGE', message: expect.stringContaining('--opensearch <url>') }),
+    )
   })
 
   test('the password comes from OPENSEARCH_PASSWORD or --password-file, and only with a user', () => {
@@ -26,16 +28,41 @@ describe('connectionFromOptions', () => {
     writeFileSync(join(dir, 'pw'), 'from-file\n')
     const env = { OPENSEARCH_USERNAME: 'svc', OPENSEARCH_PASSWORD: 'from-env' }
     expect(connectionFromOptions({ opensearch: 'https://a:9200' }, env)).toMatchObject({ username: 'svc', password: 'from-env' })
-    expect(connectionFromOptions({ opensearch: 'https://a:9200', passwordFile: join(dir, 'pw') }, env)).toMatchObject({ password: 'from-file' })
+    expect(connectionFromOptions({ opensearch: 'https://a:9200', passwordFile: join(dir, 'pw') }, env)).toMatchObject({
+      password: 'from-file',
+    })
     expect(connectionFromOptions({ opensearch: 'https://a:9200' }, { OPENSEARCH_PASSWORD: 'stray' }).password).toBeUndefined()
-    expect(() => connectionFromOptions({ opensearch: 'https://a:9200', username: 'u' }, {})).toThrow(expect.objectContaining({ code: 'EA_USAGE' }))
-    expect(() => connectionFromOptions({ opensearch: 'https://a:9200', username: 'u', passwordFile: join(dir, 'none') }, {})).toThrow(expect.objectContaining({ code: 'EA_IO', message: expect.stringContaining('--password-file') }))
+    expect(() => connectionFromOptions({ opensearch: 'https://a:9200', username: 'u' }, {})).toThrow(
+      expect.objectContaining({ code: 'EA_USAGE' }),
+    )
+    expect(() => connectionFromOptions({ opensearch: 'https://a:9200', username: 'u', passwordFile: join(dir, 'none') }, {})).toThrow(
+      expect.objectContaining({ code: 'EA_IO', message: expect.stringContaining('--password-file') }),
+    )
   })
 
   test('TLS stays verified unless --insecure, which warns on stderr; TLS files and options pass through', () => {
     const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true)
-    const c = connectionFromOptions({ opensearch: 'https://a:9200', ca: '/ca.pem', cert: '/c.pem', key: '/k.pem', gzip: true, awsRegion: 'us-east-1', awsService: 'aoss' }, {})
-    expect(c).toMatchObject({ insecure: false, caFile: '/ca.pem', certFile: '/c.pem', keyFile: '/k.pem', compression: true, awsRegion: 'us-east-1', awsService: 'aoss' })
+    const c = connectionFromOptions(
+      {
+        opensearch: 'https://a:9200',
+        ca: '/ca.pem',
+        cert: '/c.pem',
+        key: '/k.pem',
+        gzip: true,
+        awsRegion: 'us-east-1',
+        awsService: 'aoss',
+      },
+      {},
+    )
+    expect(c).toMatchObject({
+      insecure: false,
+      caFile: '/ca.pem',
+      certFile: '/c.pem',
+      keyFile: '/k.pem',
+      compression: true,
+      awsRegion: 'us-east-1',
+      awsService: 'aoss',
+    })
     expect(stderr).not.toHaveBeenCalled()
     expect(connectionFromOptions({ opensearch: 'https://a:9200', insecure: true }, {}).insecure).toBe(true)
     expect(String(stderr.mock.calls[0]?.[0])).toContain('WARNING: --insecure')
@@ -44,6 +71,13 @@ describe('connectionFromOptions', () => {
   test('the options registered on a command parse into a connection', () => {
     const cmd = addOpenSearchOptions(new Command('x').exitOverride())
     cmd.parse(['--opensearch', 'https://a:9200', '--username', 'u', '--ca', '/ca.pem', '--gzip'], { from: 'user' })
-    expect(connectionFromOptions(cmd.opts(), { OPENSEARCH_PASSWORD: 'p' })).toMatchObject({ node: 'https://a:9200', username: 'u', password: 'p', caFile: '/ca.pem', compression: true, awsService: 'es' })
+    expect(connectionFromOptions(cmd.opts(), { OPENSEARCH_PASSWORD: 'p' })).toMatchObject({
+      node: 'https://a:9200',
+      username: 'u',
+      password: 'p',
+      caFile: '/ca.pem',
+      compression: true,
+      awsService: 'es',
+    })
   })
 })

@@ -49,6 +49,25 @@ test('kafkajs log lines are forwarded with a few safe fields, not the whole entr
     error: (o, m) => lines.push(['error', o, m]),
   }
   const log = kafkajsLogCreator(logger, 'kafka-source')!(logLevel.WARN)
-  log({ namespace: 'Runner', level: logLevel.ERROR, label: 'ERROR', log: { timestamp: 'now', message: 'Crash', groupId: 'g', request: { password: 'x' } } as never })
-  expect(lines).toEqual([['error', { component: 'kafka-source', kafkajs: 'Runner', groupId: 'g', error: undefined, topic: undefined, partition: undefined, retryCount: undefined }, 'Crash']])
+  log({
+    namespace: 'Runner',
+    level: logLevel.ERROR,
+    label: 'ERROR',
+    log: { timestamp: 'now', message: 'Crash', groupId: 'g', request: { password: 'x' } } as never,
+  })
+  expect(lines).toEqual([
+    [
+      'error',
+      {
+        component: 'kafka-source',
+        kafkajs: 'Runner',
+        groupId: 'g',
+        error: undefined,
+        topic: undefined,
+        partition: undefined,
+        retryCount: undefined,
+      },
+      'Crash',
+    ],
+  ])
 })

@@ -49,14 +49,33 @@ describe('client options', () => {
   })
 
   test('CA, client certificate and key are read from their files; an unreadable one is a config error naming the option', () => {
-    const o = clientOptions(loadConnectionConfig({ node: 'https://os:9200', caFile: join(dir, 'ca.pem'), certFile: join(dir, 'c.pem'), keyFile: join(dir, 'k.pem') }))
-    expect(o.ssl).toEqual({ rejectUnauthorized: true, ca: Buffer.from('CA PEM'), cert: Buffer.from('CERT PEM'), key: Buffer.from('KEY PEM') })
+    const o = clientOptions(
+      loadConnectionConfig({
+        node: 'https://os:9200',
+        caFile: join(dir, 'ca.pem'),
+        certFile: join(dir, 'c.pem'),
+        keyFile: join(dir, 'k.pem'),
+      }),
+    )
+    expect(o.ssl).toEqual({
+      rejectUnauthorized: true,
+      ca: Buffer.from('CA PEM'),
+      cert: Buffer.from('CERT PEM'),
+      key: Buffer.from('KEY PEM'),
+    })
     const missing = loadConnectionConfig({ node: 'https://os:9200', caFile: join(dir, 'nope.pem') })
-    expect(() => clientOptions(missing)).toThrow(expect.objectContaining({ code: 'EA_CONFIG_INVALID', message: expect.stringMatching(/^opensearch\.caFile: cannot read .*nope\.pem/) }))
+    expect(() => clientOptions(missing)).toThrow(
+      expect.objectContaining({
+        code: 'EA_CONFIG_INVALID',
+        message: expect.stringMatching(/^opensearch\.caFile: cannot read .*nope\.pem/),
+      }),
+    )
   })
 
   test('basic auth and gzip when configured', () => {
-    const o = clientOptions(loadConnectionConfig({ node: 'https://os:9200', username: 'u', password: 'p', compression: true, requestTimeoutMs: 5_000 }))
+    const o = clientOptions(
+      loadConnectionConfig({ node: 'https://os:9200', username: 'u', password: 'p', compression: true, requestTimeoutMs: 5_000 }),
+    )
     expect(o.auth).toEqual({ username: 'u', password: 'p' })
     expect(o.compression).toBe('gzip')
     expect(o.requestTimeout).toBe(5_000)
@@ -67,7 +86,10 @@ describe('client options', () => {
 describe('credentials from the environment', () => {
   const bare = loadConnectionConfig({ node: 'https://os:9200' })
   test('used when the config names no user, never over one it names', () => {
-    expect(withEnvCredentials(bare, { OPENSEARCH_USERNAME: 'svc', OPENSEARCH_PASSWORD: 'pw' })).toMatchObject({ username: 'svc', password: 'pw' })
+    expect(withEnvCredentials(bare, { OPENSEARCH_USERNAME: 'svc', OPENSEARCH_PASSWORD: 'pw' })).toMatchObject({
+      username: 'svc',
+      password: 'pw',
+    })
     expect(withEnvCredentials(bare, {})).toBe(bare)
     expect(withEnvCredentials(bare, { OPENSEARCH_USERNAME: '' })).toBe(bare)
     const explicit = loadConnectionConfig({ node: 'https://os:9200', username: 'a', password: 'b' })
@@ -75,7 +97,9 @@ describe('credentials from the environment', () => {
   })
 
   test('a user without a password is refused naming the option path, never showing a value', () => {
-    expect(() => withEnvCredentials(bare, { OPENSEARCH_USERNAME: 'svc' })).toThrow(/^sink\.opensearch\.connection\.password: username and password must be given together/)
+    expect(() => withEnvCredentials(bare, { OPENSEARCH_USERNAME: 'svc' })).toThrow(
+      /^sink\.opensearch\.connection\.password: username and password must be given together/,
+    )
   })
 })
 

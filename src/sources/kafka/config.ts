@@ -1,6 +1,6 @@
 /**
  * Configuration of the Kafka source (`source.kafka` in the run config): the Kafka connection
- * (src/connections/kafka.ts, shared with the dead-letter topic writer) plus the consumer's options.
+ * (src/connections/kafka-config.ts, shared with the dead-letter topic writer) plus the consumer's options.
  * Validated once at startup and frozen; every option has an explicit default except the brokers and
  * topics. Secrets never appear in the config: SASL passwords and key passphrases are named by
  * environment variable or file, so the config can be logged.
