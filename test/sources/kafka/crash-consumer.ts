@@ -46,4 +46,4 @@ const stop = async (): Promise<void> => {
   await dlq.close()
   process.exit(0)
 }
-process.once('SIGTERM', stop)
+process.once('SIGTERM', () => void stop())

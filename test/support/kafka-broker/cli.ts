@@ -27,12 +27,12 @@ const stop = async (): Promise<void> => {
   await broker.close()
   process.exit(0)
 }
-process.once('SIGTERM', stop)
-process.once('SIGINT', stop)
+process.once('SIGTERM', () => void stop())
+process.once('SIGINT', () => void stop())
 // A parent that dies without signalling us must not leave an orphaned broker behind; only
 // watched when stdin is a pipe, since /dev/null would end at once.
 const stdin = fstatSync(0)
 if (stdin.isFIFO() || stdin.isSocket()) {
-  process.stdin.on('end', stop)
+  process.stdin.on('end', () => void stop())
   process.stdin.resume()
 }
