@@ -62,8 +62,19 @@ export function schemaDdl(): string[] {
  * Only min(first) is kept, which a replay cannot change, so batches append without deduplicating.
  */
 export const EDGE_FACTS = [
-  'src_spiffe_id', 'src_namespace', 'src_workload', 'src_service_account', 'k8s_namespace', 'k8s_app', 'k8s_pod', 'source_ip',
-  'dst_spiffe_id', 'dst_namespace', 'dst_workload', 'dst_service', 'destination_address',
+  'src_spiffe_id',
+  'src_namespace',
+  'src_workload',
+  'src_service_account',
+  'k8s_namespace',
+  'k8s_app',
+  'k8s_pod',
+  'source_ip',
+  'dst_spiffe_id',
+  'dst_namespace',
+  'dst_workload',
+  'dst_service',
+  'destination_address',
 ] as const
 
 const HOUR_MS = 3_600_000

@@ -7,10 +7,14 @@ import { leafFields, mappingFromSchema } from '../../src/schema/mapping.js'
 describe('generated artifacts', () => {
   test('every checked-in artifact matches what the schema generates (run `npm run generate` after a schema edit)', async () => {
     const artifacts = await renderArtifacts()
-    expect(artifacts.map((a) => a.path)).toEqual(expect.arrayContaining([
-      'src/generated/types.ts', 'src/generated/duckdb-columns.ts',
-      'schemas/generated/audit-event.mapping.json', 'schemas/opensearch/findings-template.json',
-    ]))
+    expect(artifacts.map((a) => a.path)).toEqual(
+      expect.arrayContaining([
+        'src/generated/types.ts',
+        'src/generated/duckdb-columns.ts',
+        'schemas/generated/audit-event.mapping.json',
+        'schemas/opensearch/findings-template.json',
+      ]),
+    )
     for (const a of artifacts) {
       const onDisk = readFileSync(new URL(`../../${a.path}`, import.meta.url), 'utf8')
       expect(onDisk, `${a.path} drifted from schemas/`).toBe(a.content)

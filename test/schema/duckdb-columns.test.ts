@@ -22,25 +22,35 @@ const columnsOf = (s: Record<string, unknown>) => duckDbTablesFromSchema(s)[0]!.
 
 describe('DuckDB columns from the schema', () => {
   test('types follow the JSON types; integers are BIGINT unless narrowed to INTEGER', () => {
-    const cols = columnsOf(schema({
-      s: { type: 'string', 'x-duckdb': 's' },
-      t: { type: 'string', format: 'date-time', 'x-duckdb': 't' },
-      n: { type: 'integer', 'x-duckdb': 'n' },
-      p: { type: 'integer', 'x-duckdb': { column: 'p', type: 'INTEGER' } },
-      f: { type: ['boolean', 'null'], 'x-duckdb': 'f' },
-      l: { type: 'array', items: { type: 'string' }, 'x-duckdb': 'l' },
-      skipped: { type: 'string' },
-    }))
+    const cols = columnsOf(
+      schema({
+        s: { type: 'string', 'x-duckdb': 's' },
+        t: { type: 'string', format: 'date-time', 'x-duckdb': 't' },
+        n: { type: 'integer', 'x-duckdb': 'n' },
+        p: { type: 'integer', 'x-duckdb': { column: 'p', type: 'INTEGER' } },
+        f: { type: ['boolean', 'null'], 'x-duckdb': 'f' },
+        l: { type: 'array', items: { type: 'string' }, 'x-duckdb': 'l' },
+        skipped: { type: 'string' },
+      }),
+    )
     expect(cols.map((c) => [c.name, c.type])).toEqual([
-      ['id', 'VARCHAR'], ['s', 'VARCHAR'], ['t', 'TIMESTAMP'], ['n', 'BIGINT'], ['p', 'INTEGER'], ['f', 'BOOLEAN'], ['l', 'VARCHAR[]'],
+      ['id', 'VARCHAR'],
+      ['s', 'VARCHAR'],
+      ['t', 'TIMESTAMP'],
+      ['n', 'BIGINT'],
+      ['p', 'INTEGER'],
+      ['f', 'BOOLEAN'],
+      ['l', 'VARCHAR[]'],
     ])
   })
 
   test('the primary key leads and is NOT NULL; the rest keep schema order; getters chain optionally where a member is not required', () => {
-    const cols = columnsOf(schema({
-      x: { type: 'string', 'x-duckdb': { column: 'x', notNull: true } },
-      y: { type: 'string', 'x-duckdb': 'y' },
-    }))
+    const cols = columnsOf(
+      schema({
+        x: { type: 'string', 'x-duckdb': { column: 'x', notNull: true } },
+        y: { type: 'string', 'x-duckdb': 'y' },
+      }),
+    )
     expect(cols.map((c) => [c.name, c.notNull, c.path, c.getter])).toEqual([
       ['id', true, 'b.id', 'e.b.id'],
       ['x', true, 'a.x', 'e.a?.x'],
@@ -64,13 +74,15 @@ describe('DuckDB columns from the schema', () => {
   })
 
   test('an annotated array of objects is a child table keyed by its parent and position', () => {
-    const [, child] = duckDbTablesFromSchema(schema({
-      items: {
-        type: 'array',
-        'x-duckdb': { table: 'things', parentKey: 'parent_id', parentTime: 'at', position: 'pos' },
-        items: { type: 'object', required: ['k'], properties: { k: { type: 'string', 'x-duckdb': 'k' }, v: { type: 'integer' } } },
-      },
-    }))
+    const [, child] = duckDbTablesFromSchema(
+      schema({
+        items: {
+          type: 'array',
+          'x-duckdb': { table: 'things', parentKey: 'parent_id', parentTime: 'at', position: 'pos' },
+          items: { type: 'object', required: ['k'], properties: { k: { type: 'string', 'x-duckdb': 'k' }, v: { type: 'integer' } } },
+        },
+      }),
+    )
     expect(child!.name).toBe('things')
     expect(child!.primaryKey).toEqual(['parent_id', 'pos'])
     expect(child!.columns.map((c) => [c.name, c.type, c.path, c.getter])).toEqual([

@@ -300,9 +300,17 @@ async function storeCatalog(store: DuckDbStore): Promise<Catalog> {
 
 function sampleEvents(): AuditEvent[] {
   const e = makeEvent({
-    id: 'c1', reporter: 'destination', requestId: 'r1', status: 403, action: 'denied',
+    id: 'c1',
+    reporter: 'destination',
+    requestId: 'r1',
+    status: 403,
+    action: 'denied',
     srcSpiffe: 'spiffe://cluster.local/ns/shop/sa/frontend',
-    srcNs: 'shop', k8sNs: 'payments', app: 'payments', dstService: 'payments.payments.svc.cluster.local', rbacPolicy: 'none',
+    srcNs: 'shop',
+    k8sNs: 'payments',
+    app: 'payments',
+    dstService: 'payments.payments.svc.cluster.local',
+    rbacPolicy: 'none',
     findings: [finding('authz_denied', 'medium', ['AC-3', 'AC-6']), finding('au3_incomplete', 'low', ['AU-3'])],
   })
   e.event.duration = 12_000_000
@@ -340,12 +348,19 @@ describe('DuckDB columns generated from the schema, against the hand-written one
         expect(a.rows).toEqual(b.rows)
       }
       const byCode = await old.sql('SELECT code, count(*)::INTEGER AS n FROM findings GROUP BY code ORDER BY code')
-      expect(byCode.rows).toEqual([{ code: 'au3_incomplete', n: 1 }, { code: 'authz_denied', n: 1 }])
+      expect(byCode.rows).toEqual([
+        { code: 'au3_incomplete', n: 1 },
+        { code: 'authz_denied', n: 1 },
+      ])
       const columns = 'status_code, k8s_app, source_partition, duration_ns, response_flags, finding_codes'
       const row = (await old.sql(`SELECT ${columns} FROM events WHERE id = 'c1'`)).rows[0]
       expect(row).toEqual({
-        status_code: 403, k8s_app: 'payments', source_partition: 3, duration_ns: '12000000',
-        response_flags: ['RBAC'], finding_codes: ['authz_denied', 'au3_incomplete'],
+        status_code: 403,
+        k8s_app: 'payments',
+        source_partition: 3,
+        duration_ns: '12000000',
+        response_flags: ['RBAC'],
+        finding_codes: ['authz_denied', 'au3_incomplete'],
       })
     } finally {
       await old.close()
