@@ -58,4 +58,21 @@ describe('envoy-audit config validate: the alert output\'s deprecated ssl sectio
       rmSync(dir, { recursive: true, force: true })
     }
   }, 60_000)
+
+  test('run logs the same warning at startup', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ea-alert-ssl-run-'))
+    try {
+      const file = join(dir, 'config.yaml')
+      writeFileSync(
+        file,
+        'sink:\n  kind: ndjson\n  ndjson: { path: out.ndjson }\nintegrity: { enabled: false }\nservice: { enabled: false }\n' +
+          'alerting:\n  kafka:\n    brokers: ["k:9093"]\n    topic: alerts\n    ssl: { enabled: true }\n',
+      )
+      const r = await runCli(['run', '--config', file], { input: '', cwd: dir })
+      expect(r.code).toBe(0)
+      expect(r.stderr).toContain('WARNING: alerting.kafka.ssl is a deprecated name: it is read as alerting.kafka.tls')
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }, 60_000)
 })
