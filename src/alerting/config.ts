@@ -31,7 +31,10 @@ const webhookSchema = z
      * Name of an environment variable holding a bearer token. The token itself never appears in the
      * config file, so the file can be committed and logged.
      */
-    bearerTokenEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).optional(),
+    bearerTokenEnv: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/)
+      .optional(),
     /** Extra non-secret headers (e.g. a routing key). */
     headers: z.record(z.string().regex(/^[A-Za-z0-9-]+$/), z.string().max(1024)).default({}),
     timeoutMs: z.number().int().min(100).max(120_000).default(5_000),
@@ -83,7 +86,10 @@ export const alertingConfigSchema = z
     /** Findings below this severity are not alerted (they stay in the findings index). */
     minSeverity: z.enum(ALERT_SEVERITIES).default('medium'),
     /** Only these finding codes alert; empty means every code at or above minSeverity. */
-    codes: z.array(z.string().regex(/^[a-z0-9_]+$/)).max(256).default([]),
+    codes: z
+      .array(z.string().regex(/^[a-z0-9_]+$/))
+      .max(256)
+      .default([]),
     /**
      * Width of the dedupe time bucket, over the event's @timestamp. The same finding for the same
      * (source, destination) inside one bucket has the same dedupe key, whichever replica or replay
@@ -118,7 +124,6 @@ export type AlertingConfigInput = z.input<typeof alertingConfigSchema>
 export type AlertingConfig = Readonly<z.output<typeof alertingConfigSchema>>
 export type WebhookConfig = Readonly<z.output<typeof webhookSchema>>
 export type KafkaAlertConfig = Readonly<z.output<typeof kafkaSchema>>
-
 
 /** Validates and freezes; throws EA_CONFIG_INVALID naming the option path (e.g. `alerting.webhook.url`). */
 export function loadAlertingConfig(input: unknown = {}, prefix = 'alerting'): AlertingConfig {

@@ -36,7 +36,10 @@ export class KafkaAlertOutput implements AlertOutput {
     // Files and secrets are read here; a missing one is a config error (EA_CONFIG_INVALID naming the option), not an outage.
     const kafka = await createKafkaClient(
       {
-        brokers, clientId, tls, sasl,
+        brokers,
+        clientId,
+        tls,
+        sasl,
         connectionTimeoutMs: Math.min(timeoutMs, 10_000),
         requestTimeoutMs: timeoutMs,
         retry: { retries: Math.max(0, maxAttempts - 1), initialMs: 200, maxMs: 10_000 },

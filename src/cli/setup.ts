@@ -42,7 +42,7 @@ export function registerSetup(program: Command): void {
     .description('install the OpenSearch ISM retention policy, index templates and read aliases (idempotent)')
     .option('--events-alias <name>', 'alias for events (indices <alias>-<period>)', 'envoy-audit-events')
     .option('--findings-alias <name>', 'alias for findings (indices <alias>-<period>)', 'envoy-audit-findings')
-    .option('--index-period <period>', 'hour, day or month: the period of event time one index holds (the sink\'s indexGranularity)', 'day')
+    .option('--index-period <period>', "hour, day or month: the period of event time one index holds (the sink's indexGranularity)", 'day')
     .option('--policy <id>', 'ISM policy id', 'envoy-audit-retention')
     .option('--shards <n>', 'primary shards per index', '1')
     .option('--replicas <n>', 'replicas per shard', '1')
@@ -50,7 +50,11 @@ export function registerSetup(program: Command): void {
     .option('--retention-days <n>', 'days every event is kept at least (AU-11/M-21-31: 365); its index is deleted one period later', '365')
     .option('--without-ism', 'accept a cluster without the Index Management plugin (retention is then NOT enforced)')
     .option('--snapshot-repository <name>', 'snapshot each index to this repository before delete (cold storage)')
-    .option('--integrity-prefix <prefix>', 'integrity ledger indices <prefix>-ledger, -checkpoints, -heads (integrity.indexPrefix; not under ISM)', DEFAULT_INTEGRITY_PREFIX)
+    .option(
+      '--integrity-prefix <prefix>',
+      'integrity ledger indices <prefix>-ledger, -checkpoints, -heads (integrity.indexPrefix; not under ISM)',
+      DEFAULT_INTEGRITY_PREFIX,
+    )
     .option('--json', 'print the steps as JSON')
     .option('--with-alerting', 'also create or update the Alerting monitors (dashboards/monitors), as `alerting provision` does')
     .option('--dashboards <url>', 'with --with-alerting: also import the Dashboards saved objects into this OpenSearch Dashboards URL')
@@ -69,13 +73,22 @@ export function registerSetup(program: Command): void {
     })
     const client = await createOpenSearchClient(connection, { maxRetries: 3 })
     try {
-      const steps = [...(await runSetup(client, lifecycle)), ...(await ensureIntegrityIndices(client, opts.integrityPrefix, { shards: lifecycle.shards, replicas: lifecycle.replicas }))]
+      const steps = [
+        ...(await runSetup(client, lifecycle)),
+        ...(await ensureIntegrityIndices(client, opts.integrityPrefix, { shards: lifecycle.shards, replicas: lifecycle.replicas })),
+      ]
       if (opts.json === true) process.stdout.write(JSON.stringify({ steps }) + '\n')
-      else for (const s of steps) process.stdout.write(`${s.action.padEnd(9)} ${s.resource}${s.detail !== undefined ? ` (${s.detail})` : ''}\n`)
+      else
+        for (const s of steps)
+          process.stdout.write(`${s.action.padEnd(9)} ${s.resource}${s.detail !== undefined ? ` (${s.detail})` : ''}\n`)
       // AU-11: an audit store without retention fills its disks and never protects old records; a SOC
       // must choose that knowingly. Everything else is installed either way, so the pipeline can run.
       if (steps.some((s) => 'missing' in s && s.missing === 'ism')) {
-        if (opts.withoutIsm !== true) throw new EnvoyAuditError('EA_RETENTION_UNENFORCED', `setup: ${ISM_MISSING}; or pass --without-ism to accept running without retention`)
+        if (opts.withoutIsm !== true)
+          throw new EnvoyAuditError(
+            'EA_RETENTION_UNENFORCED',
+            `setup: ${ISM_MISSING}; or pass --without-ism to accept running without retention`,
+          )
         process.stderr.write(`envoy-audit: WARNING: ${ISM_MISSING}\n`)
       }
     } finally {

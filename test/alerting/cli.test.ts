@@ -32,7 +32,9 @@ describe('envoy-audit alerting provision (real CLI, child process)', () => {
   test('a wrong password exits 1 with a catalogued error and no password in the output', async () => {
     const srv = await startSiemPluginsServer({ auth: { username: 'admin', password: 'right' } })
     try {
-      const r = await runCli(['alerting', 'provision', '--opensearch', srv.url, '--no-saved-objects'], { env: { OPENSEARCH_USERNAME: 'admin', OPENSEARCH_PASSWORD: 'wrong-pw' } })
+      const r = await runCli(['alerting', 'provision', '--opensearch', srv.url, '--no-saved-objects'], {
+        env: { OPENSEARCH_USERNAME: 'admin', OPENSEARCH_PASSWORD: 'wrong-pw' },
+      })
       expect(r.code).toBe(1)
       expect(r.stderr).toMatch(/EA_SINK_AUTH/)
       expect(r.stderr).not.toContain('wrong-pw')
@@ -42,15 +44,22 @@ describe('envoy-audit alerting provision (real CLI, child process)', () => {
   }, 60_000)
 })
 
-describe('envoy-audit config validate: the alert output\'s deprecated ssl section', () => {
+describe("envoy-audit config validate: the alert output's deprecated ssl section", () => {
   test('is read as tls and warned about by option path, with the new name', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ea-alert-ssl-'))
     try {
       const file = join(dir, 'config.yaml')
-      writeFileSync(file, 'alerting:\n  enabled: true\n  kafka:\n    brokers: ["k:9093"]\n    topic: alerts\n    ssl: { enabled: true, caFile: /etc/ca.pem }\n')
+      writeFileSync(
+        file,
+        'alerting:\n  enabled: true\n  kafka:\n    brokers: ["k:9093"]\n    topic: alerts\n' +
+          '    ssl: { enabled: true, caFile: /etc/ca.pem }\n',
+      )
       const r = await runCli(['config', 'validate', file])
       expect(r.code).toBe(0)
-      expect(r.stderr).toBe('envoy-audit config validate: warning: alerting.kafka.ssl is a deprecated name: it is read as alerting.kafka.tls; rename it in the config file (same options)\n')
+      expect(r.stderr).toBe(
+        'envoy-audit config validate: warning: alerting.kafka.ssl is a deprecated name: it is read as alerting.kafka.tls; ' +
+          'rename it in the config file (same options)\n',
+      )
       const kafka = (parseYaml(r.stdout) as { alerting: { kafka: Record<string, unknown> } }).alerting.kafka
       expect(kafka.tls).toEqual({ enabled: true, caFile: '/etc/ca.pem', rejectUnauthorized: true })
       expect(kafka).not.toHaveProperty('ssl')

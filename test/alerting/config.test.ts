@@ -36,13 +36,17 @@ describe('alerting config', () => {
   test('errors name the option path', () => {
     expect(errorOf(() => loadAlertingConfig({ enabled: true })).message).toMatch(/^alerting\.enabled: .*output/)
     expect(errorOf(() => loadAlertingConfig({ webhook: { url: 'ftp://x/' } })).message).toMatch(/^alerting\.webhook\.url:/)
-    expect(errorOf(() => loadAlertingConfig({ kafka: { brokers: ['nohost'], topic: 't' } })).message).toMatch(/^alerting\.kafka\.brokers\.0:/)
+    expect(errorOf(() => loadAlertingConfig({ kafka: { brokers: ['nohost'], topic: 't' } })).message).toMatch(
+      /^alerting\.kafka\.brokers\.0:/,
+    )
     expect(errorOf(() => loadAlertingConfig({ rateLimit: { burst: 0 } })).message).toMatch(/^alerting\.rateLimit\.burst:/)
     expect(errorOf(() => loadAlertingConfig({ surprise: 1 })).code).toBe('EA_CONFIG_INVALID')
   })
 
   test('a missing bearer-token variable fails at build time, naming the variable only', () => {
-    const err = errorOf(() => createAlertSink({ enabled: true, webhook: { url: 'http://127.0.0.1:9/', bearerTokenEnv: 'ALERT_TOKEN' } }, { env: {} }))
+    const err = errorOf(() =>
+      createAlertSink({ enabled: true, webhook: { url: 'http://127.0.0.1:9/', bearerTokenEnv: 'ALERT_TOKEN' } }, { env: {} }),
+    )
     expect(err.code).toBe('EA_CONFIG_INVALID')
     expect(err.message).toContain('ALERT_TOKEN')
   })
@@ -64,8 +68,14 @@ describe('alerting config', () => {
     ])
     expect(renamedOptionWarnings(viaSsl, 'alerting')).toHaveLength(1)
     // Validated as tls is, with its own path; both names at once are refused.
-    expect(errorOf(() => loadAlertingConfig({ kafka: { ...kafka, ssl: { enabled: 'yes' } } })).message).toMatch(/^alerting\.kafka\.ssl\.enabled:/)
-    expect(errorOf(() => loadAlertingConfig({ kafka: { ...kafka, ssl: { certFile: '/c.pem' } } })).message).toMatch(/^alerting\.kafka\.ssl\.certFile: certFile and keyFile go together/)
-    expect(errorOf(() => loadAlertingConfig({ kafka: { ...kafka, ssl: tls, tls } })).message).toMatch(/^alerting\.kafka\.ssl: ssl is the deprecated name of tls: give only tls/)
+    expect(errorOf(() => loadAlertingConfig({ kafka: { ...kafka, ssl: { enabled: 'yes' } } })).message).toMatch(
+      /^alerting\.kafka\.ssl\.enabled:/,
+    )
+    expect(errorOf(() => loadAlertingConfig({ kafka: { ...kafka, ssl: { certFile: '/c.pem' } } })).message).toMatch(
+      /^alerting\.kafka\.ssl\.certFile: certFile and keyFile go together/,
+    )
+    expect(errorOf(() => loadAlertingConfig({ kafka: { ...kafka, ssl: tls, tls } })).message).toMatch(
+      /^alerting\.kafka\.ssl: ssl is the deprecated name of tls: give only tls/,
+    )
   })
 })

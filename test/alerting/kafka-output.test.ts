@@ -59,14 +59,22 @@ describe('kafka alert output (through kafkajs and the wire-compatible test broke
     const broker = await tlsBroker()
     try {
       const kafka = { brokers: broker.brokers, topic: 'alerts', maxAttempts: 1, timeoutMs: 2_000 }
-      const trusted = new KafkaAlertOutput(loadAlertingConfig({ enabled: true, kafka: { ...kafka, tls: { enabled: true, caFile: pki.caFile } } }).kafka!)
+      const trusted = new KafkaAlertOutput(
+        loadAlertingConfig({ enabled: true, kafka: { ...kafka, tls: { enabled: true, caFile: pki.caFile } } }).kafka!,
+      )
       await trusted.start()
-      expect(await trusted.send([{ dedupe_key: 'k1', finding: { code: 'c', severity: 'high' } } as unknown as Alert])).toMatchObject({ delivered: 1, failed: 0 })
+      expect(await trusted.send([{ dedupe_key: 'k1', finding: { code: 'c', severity: 'high' } } as unknown as Alert])).toMatchObject({
+        delivered: 1,
+        failed: 0,
+      })
       await trusted.close()
       expect((await broker.messages('alerts', 0)).map((m) => String(m.key))).toEqual(['k1'])
 
       const untrusted = new KafkaAlertOutput(loadAlertingConfig({ enabled: true, kafka: { ...kafka, tls: { enabled: true } } }).kafka!)
-      await expect(untrusted.start()).rejects.toMatchObject({ code: 'EA_SOURCE_UNAVAILABLE', message: expect.stringMatching(/certificate/i) })
+      await expect(untrusted.start()).rejects.toMatchObject({
+        code: 'EA_SOURCE_UNAVAILABLE',
+        message: expect.stringMatching(/certificate/i),
+      })
       await untrusted.close()
     } finally {
       await broker.close()
@@ -76,11 +84,16 @@ describe('kafka alert output (through kafkajs and the wire-compatible test broke
   test('the deprecated ssl: section still configures TLS (read as tls)', async () => {
     const broker = await tlsBroker()
     try {
-      const cfg = loadAlertingConfig({ enabled: true, kafka: { brokers: broker.brokers, topic: 'alerts', ssl: { enabled: true, caFile: pki.caFile } } })
+      const cfg = loadAlertingConfig({
+        enabled: true,
+        kafka: { brokers: broker.brokers, topic: 'alerts', ssl: { enabled: true, caFile: pki.caFile } },
+      })
       expect(cfg.kafka?.tls).toMatchObject({ enabled: true, caFile: pki.caFile, rejectUnauthorized: true })
       const out = new KafkaAlertOutput(cfg.kafka!)
       await out.start()
-      expect(await out.send([{ dedupe_key: 'k2', finding: { code: 'c', severity: 'high' } } as unknown as Alert])).toMatchObject({ delivered: 1 })
+      expect(await out.send([{ dedupe_key: 'k2', finding: { code: 'c', severity: 'high' } } as unknown as Alert])).toMatchObject({
+        delivered: 1,
+      })
       await out.close()
     } finally {
       await broker.close()
@@ -88,10 +101,21 @@ describe('kafka alert output (through kafkajs and the wire-compatible test broke
   })
 
   test('an unreadable CA file or an unset password variable is a config error naming the option, never an outage', async () => {
-    const tls = loadAlertingConfig({ enabled: true, kafka: { brokers: ['127.0.0.1:1'], topic: 't', tls: { enabled: true, caFile: '/nonexistent/ca.pem' } } })
+    const tls = loadAlertingConfig({
+      enabled: true,
+      kafka: { brokers: ['127.0.0.1:1'], topic: 't', tls: { enabled: true, caFile: '/nonexistent/ca.pem' } },
+    })
     const out = new KafkaAlertOutput(tls.kafka!)
-    await expect(out.start()).rejects.toMatchObject({ code: 'EA_CONFIG_INVALID', message: expect.stringContaining('alerting.kafka.tls.caFile: cannot read /nonexistent/ca.pem') })
-    const sasl = loadAlertingConfig({ enabled: true, kafka: { brokers: ['127.0.0.1:1'], topic: 't', sasl: { mechanism: 'plain', username: 'u', passwordEnv: 'ALERT_KAFKA_PW' } } })
-    expect(() => new KafkaAlertOutput(sasl.kafka!, { env: {} })).toThrow('alerting.kafka.sasl.passwordEnv: environment variable ALERT_KAFKA_PW is not set')
+    await expect(out.start()).rejects.toMatchObject({
+      code: 'EA_CONFIG_INVALID',
+      message: expect.stringContaining('alerting.kafka.tls.caFile: cannot read /nonexistent/ca.pem'),
+    })
+    const sasl = loadAlertingConfig({
+      enabled: true,
+      kafka: { brokers: ['127.0.0.1:1'], topic: 't', sasl: { mechanism: 'plain', username: 'u', passwordEnv: 'ALERT_KAFKA_PW' } },
+    })
+    expect(() => new KafkaAlertOutput(sasl.kafka!, { env: {} })).toThrow(
+      'alerting.kafka.sasl.passwordEnv: environment variable ALERT_KAFKA_PW is not set',
+    )
   })
 })
