@@ -2,7 +2,8 @@
  * `envoy-audit alerting provision`: creates or updates the OpenSearch Alerting monitors
  * (dashboards/monitors/*.json) and imports the Dashboards saved objects (dashboards/envoy-audit.ndjson).
  * Idempotent, like `setup`, and usable on its own after editing a monitor file. It takes the same
- * connection options as `setup`; Dashboards is reached with the same user and CA unless told otherwise.
+ * connection options as `setup` (opensearch-options.ts); Dashboards is reached with the same user and CA
+ * unless told otherwise.
  */
 import { readFileSync } from 'node:fs'
 import type { Command } from 'commander'

@@ -1,7 +1,8 @@
 /**
  * What `hunt` and `flows` share on the command line: picking the store (--store PATH or --opensearch
  * URL, never both), the learning window for new edges, and the inventory. The OpenSearch connection
- * options are the ones `setup` defines (passwords from the environment or a file, TLS verified).
+ * options are those of every OpenSearch command (opensearch-options.ts: passwords from the environment
+ * or a file, TLS verified).
  */
 import type { Command } from 'commander'
 import { EnvoyAuditError } from '../errors.js'

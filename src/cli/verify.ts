@@ -1,6 +1,6 @@
 /**
  * `envoy-audit verify`: tamper evidence for the stored audit trail (AU-9(3), AU-10), for the embedded
- * store (`--store`) or OpenSearch (`--opensearch URL`, with the connection options of `setup`).
+ * store (`--store`) or OpenSearch (`--opensearch URL`, with the connection options of opensearch-options.ts).
  * Exit codes: 0 intact (warnings allowed), 3 tampering found (deleted, modified or inserted events,
  * or a broken chain), 2 usage, 1 other errors (no ledger, store unreachable).
  */
