@@ -189,7 +189,9 @@ export function renderSavedObjects(): string {
   objects.push({
     attributes: {
       title: 'envoy-audit: mesh ConMon',
-      description: 'Continuous monitoring of the service mesh from Envoy access logs: mTLS coverage, plaintext and denied flows, AU-3 completeness, findings by NIST 800-53 control, unregistered egress.',
+      description:
+        'Continuous monitoring of the service mesh from Envoy access logs: mTLS coverage, plaintext and denied ' +
+        'flows, AU-3 completeness, findings by NIST 800-53 control, unregistered egress.',
       panelsJSON: JSON.stringify(panels),
       optionsJSON: JSON.stringify({ useMargins: true, hidePanelTitles: false }),
       version: 1,

@@ -23,7 +23,9 @@ const SECRET_PARAM = new Set(DEFAULT_SECRET_PARAMS.map((p) => p.toLowerCase()))
 const URL_USERINFO = /^([a-z][a-z0-9+.-]*:\/\/[^/?#@:\s]*:)([^/?#@\s]+)@/i
 
 const ADVICE: Record<string, string> = {
-  'sink.opensearch.connection.password': 'leave username and password out of the file and set OPENSEARCH_USERNAME and OPENSEARCH_PASSWORD (a Kubernetes secret in the environment)',
+  'sink.opensearch.connection.password':
+    'leave username and password out of the file and set OPENSEARCH_USERNAME and ' +
+    'OPENSEARCH_PASSWORD (a Kubernetes secret in the environment)',
 }
 const GENERIC = 'secrets belong in environment variables or files (the ...Env and ...File options), not in the config file'
 

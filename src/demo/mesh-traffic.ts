@@ -157,7 +157,7 @@ function noise(topo: Topology, prng: Prng, startMs: number, lines: readonly Mesh
   const out: MeshLine[] = []
   const auth = topo.get('auth')
   const pod = auth.pods[0]!
-  const agent = ['info\tEnvoy proxy is ready', 'info\tcache\tgenerated new workload certificate', 'warn\txdsproxy\tupstream [0] terminated with unexpected error rpc error: code = Unavailable desc = closing transport due to: connection error']
+  const agent = ['info\tEnvoy proxy is ready', 'info\tcache\tgenerated new workload certificate', 'warn\txdsproxy\tupstream [0] terminated with unexpected error ' + 'rpc error: code = Unavailable desc = closing transport due to: connection error']
   agent.forEach((message, i) => {
     const ms = startMs + 1000 + i * 290_000
     const stamp = rfc3339Nano(ms, prng.int(0, 999_999))

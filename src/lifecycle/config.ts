@@ -27,7 +27,10 @@ export const lifecycleConfigSchema = z
     indexGranularity: z.enum(['hour', 'day', 'month']).default('day'),
     /** Days after creation an index turns read-only (warm); late events for it are then dead-lettered. */
     warmAfterDays: z.number().int().min(1).max(3650).default(30),
-    /** Days an event is kept at least: its index is deleted this long plus one period after creation. At least 90 (FedRAMP AU-11 online floor). */
+    /**
+     * Days an event is kept at least: its index is deleted this long plus one period after creation. At least 90
+     * (FedRAMP AU-11 online floor).
+     */
     deleteAfterDays: z.number().int().min(90).max(36_500).default(365),
     /** Snapshot repository to copy each index to before delete (M-21-31 cold storage); none by default. */
     snapshotRepository: z.string().min(1).max(200).optional(),

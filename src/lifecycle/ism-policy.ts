@@ -49,7 +49,8 @@ export function ismPolicy(c: LifecycleConfig): IsmPolicy {
   }
   const summary =
     `envoy-audit retention (AU-11, OMB M-21-31): one index per ${c.indexGranularity}, read-only ${c.warmAfterDays}d after creation, ` +
-    `${c.snapshotRepository !== undefined ? `snapshot to ${c.snapshotRepository}, ` : ''}deleted ${deleteAt} after creation (every event kept ${c.deleteAfterDays}d or more)`
+    `${c.snapshotRepository !== undefined ? `snapshot to ${c.snapshotRepository}, ` : ''}` +
+    `deleted ${deleteAt} after creation (every event kept ${c.deleteAfterDays}d or more)`
   return { policy: { description: `${summary} [envoy-audit:${contentHash(body)}]`, ...body } }
 }
 

@@ -52,7 +52,9 @@ export class ServiceHealth {
     const self = this
     new Gauge({
       name: 'envoy_audit_ready',
-      help: '1 when /readyz answers 200 (source connected, sink answering, no outage longer than service.readiness.outageGraceSeconds), else 0.',
+      help:
+        '1 when /readyz answers 200 (source connected, sink answering, no outage ' +
+        'longer than service.readiness.outageGraceSeconds), else 0.',
       registers: [registry],
       collect() {
         this.set(self.report().ready ? 1 : 0)
@@ -70,7 +72,9 @@ export class ServiceHealth {
         }
       new Gauge({
         name: 'envoy_audit_kafka_consumer_lag',
-        help: "Records not yet committed per owned partition: log end offset minus the group's committed offset. Grows while nothing is acknowledged (alert on it; envoy_audit_kafka_fetch_lag does not).",
+        help:
+          "Records not yet committed per owned partition: log end offset minus the group's committed offset. Grows " +
+          "while nothing is acknowledged (alert on it; envoy_audit_kafka_fetch_lag does not).",
         labelNames: ['topic', 'partition'],
         registers: [registry],
         collect: lag('lag'),

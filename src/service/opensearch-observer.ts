@@ -82,7 +82,9 @@ export class OpenSearchObserver {
     })
     this.itemErrors = new Counter({
       name: 'envoy_audit_opensearch_bulk_item_errors_total',
-      help: 'Bulk items OpenSearch did not index, by HTTP status (429 and 5xx are retried; 409 on create is a replay and not counted; other 4xx are dead-lettered).',
+      help:
+        'Bulk items OpenSearch did not index, by HTTP status (429 and 5xx are retried; 409 on ' +
+        'create is a replay and not counted; other 4xx are dead-lettered).',
       labelNames: ['status'],
       registers: [o.registry],
     })
@@ -140,7 +142,8 @@ export class OpenSearchObserver {
     const retried = [...this.window].filter(([s]) => s === '429' || Number(s) >= 500 || s === '0').reduce((n, [, c]) => n + c, 0)
     this.o.logger?.warn(
       { items, retried, requests: this.windowRequests, intervalSeconds: intervalMs / 1000 },
-      `opensearch bulk items not indexed in the last ${intervalMs / 1000} s: ${retried} to retry (429/5xx), ${Object.values(items).reduce((a, b) => a + b, 0) - retried} refused`,
+      `opensearch bulk items not indexed in the last ${intervalMs / 1000} s: ${retried} to retry (429/5xx), ` +
+        `${Object.values(items).reduce((a, b) => a + b, 0) - retried} refused`,
     )
     this.window = new Map()
     this.windowRequests = 0

@@ -54,7 +54,10 @@ export const AU3_TABLE: readonly Au3Element[] = Object.freeze([
     control: 'AU-3b',
     question: 'When the event occurred',
     fields: [f('@timestamp', 'start_time')],
-    note: 'Envoy START_TIME in UTC with milliseconds: meets AU-8 and the FedRAMP one-second granularity. A line that logs no start time gets the time of its log envelope or of its reading (audit.time_source): not when the request happened, so this element is missing.',
+    note:
+      'Envoy START_TIME in UTC with milliseconds: meets AU-8 and the FedRAMP one-second granularity. A ' +
+      'line that logs no start time gets the time of its log envelope or of its reading ' +
+      '(audit.time_source): not when the request happened, so this element is missing.',
   },
   {
     element: 'where',
@@ -94,7 +97,10 @@ export const AU3_TABLE: readonly Au3Element[] = Object.freeze([
     control: 'AU-3f',
     question: 'Identity of the subjects/entities associated with the event',
     fields: [f('mesh.source.spiffe_id', 'spiffe'), f('envoy.peer.downstream_uri_san', 'spiffe'), f('envoy.peer.upstream_uri_san', 'spiffe')],
-    note: "A peer certificate's SPIFFE ID. Istio's default formats do not log it (istio/istio PR #35337 was not merged), so default-format lines are incomplete here. On plaintext traffic (mesh.mtls = false) there is no identity to log: that is the plaintext finding, not an AU-3 gap.",
+    note:
+      "A peer certificate's SPIFFE ID. Istio's default formats do not log it (istio/istio PR #35337 was not " +
+      "merged), so default-format lines are incomplete here. On plaintext traffic (mesh.mtls = false) there " +
+      "is no identity to log: that is the plaintext finding, not an AU-3 gap.",
   },
 ] satisfies Au3Element[])
 
@@ -215,7 +221,9 @@ export function renderAu3Markdown(): string {
     head,
     ...AU3_EXTRAS.map(row),
     '',
-    'Field tests: plain = non-empty value; `date` = parses as a date; `start_time` = a date that is the request\'s own start time (no `audit.time_source`); `positive` = number > 0 (TCP lines log code 0); `known` = `success` or `failure`; `spiffe` = holds a valid SPIFFE ID.',
+    'Field tests: plain = non-empty value; `date` = parses as a date; `start_time` = a date that is the ' +
+      'request\'s own start time (no `audit.time_source`); `positive` = number > 0 (TCP lines log code 0); ' +
+      '`known` = `success` or `failure`; `spiffe` = holds a valid SPIFFE ID.',
     '',
   ].join('\n')
 }
