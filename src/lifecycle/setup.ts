@@ -136,8 +136,8 @@ async function ensureReadAlias(client: Client, alias: string, c: LifecycleConfig
     if (strays.length > 0) {
       throw new EnvoyAuditError(
         'EA_CONFIG_INVALID',
-        `setup: ${strays.slice(0, 5).join(', ')}${strays.length > 5 ? ', ...' : ''} were written before setup (no alias, dynamic mapping); ` +
-          "reindex them into the alias's indices and delete them, then run setup again",
+        `setup: ${strays.slice(0, 5).join(', ')}${strays.length > 5 ? ', ...' : ''} were written before setup ` +
+          "(no alias, dynamic mapping); reindex them into the alias's indices and delete them, then run setup again",
       )
     }
     const t = eventTime(new Date(now).toISOString(), c.indexGranularity)

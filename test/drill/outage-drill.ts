@@ -203,7 +203,7 @@ export async function runOutageDrill(opts: OutageOptions): Promise<OutageReport>
       const verified = await runCli(['verify', '--opensearch', os.url], { env: { OPENSEARCH_USERNAME: '', OPENSEARCH_PASSWORD: '', ENVOY_AUDIT_INTEGRITY_KEY: '' }, timeoutMs: 300_000 })
       const integrity = verified.stdout.split('\n')[0] ?? ''
       if (verified.code !== 0 || !integrity.startsWith('INTACT')) {
-        throw new Error(`verify --opensearch after the outage drill: exit ${String(verified.code)}\n${verified.stdout.slice(0, 3000)}\n${verified.stderr.slice(0, 2000)}`)
+        throw new Error(`verify --opensearch after the outage drill: exit ` + `${String(verified.code)}\n${verified.stdout.slice(0, 3000)}\n${verified.stderr.slice(0, 2000)}`)
       }
       log(`verify: ${integrity}`)
       const expectedIds = [...expected.values()].filter((v) => v !== 'dead')

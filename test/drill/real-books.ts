@@ -62,7 +62,7 @@ export class TopicReader<T> {
     for (;;) {
       const behind = [...targets].filter(([p, o]) => (this.next.get(p) ?? 0) < o)
       if (behind.length === 0) return
-      if (Date.now() > deadline) throw new Error(`reading ${this.topic}: partitions ${behind.map(([p, o]) => `${p} at ${this.next.get(p) ?? 0}/${o}`).join(', ')} not read after ${timeoutMs} ms`)
+      if (Date.now() > deadline) throw new Error(`reading ${this.topic}: partitions ` + `${behind.map(([p, o]) => `${p} at ${this.next.get(p) ?? 0}/${o}`).join(', ')} ` + `not read after ${timeoutMs} ms`)
       await sleep(100)
     }
   }
@@ -142,7 +142,7 @@ export class IndexBooks {
     if (only('event.id')) this.field = 'event.id'
     else if (only('event.id.keyword')) this.field = 'event.id.keyword'
     else if (types.size === 0) return 'event.id' // nothing indexed yet; not cached
-    else throw new Error(`${this.pattern}: event.id is mapped as ${JSON.stringify(Object.fromEntries([...types].map(([k, v]) => [k, [...v]])))}, not as one keyword field`)
+    else throw new Error(`${this.pattern}: event.id is mapped as ` + `${JSON.stringify(Object.fromEntries([...types].map(([k, v]) => [k, [...v]])))}, ` + `not as one keyword field`)
     return this.field
   }
 

@@ -115,7 +115,7 @@ export class Books {
           if (this.early.has(k)) continue
           this.early.add(k)
           this.commits.earlyCommits++
-          const msg = `${label}: partition ${p} committed at ${c}, but offset ${gap} (${this.source.records.get(p)!.get(gap)!.expect}) is neither indexed nor dead-lettered`
+          const msg = `${label}: partition ${p} committed at ${c}, but offset ${gap} ` + `(${this.source.records.get(p)!.get(gap)!.expect}) is neither indexed nor ` + `dead-lettered`
           if (this.commits.examples.length < 5) this.commits.examples.push(msg)
           this.log(`EARLY COMMIT ${msg}`)
         }

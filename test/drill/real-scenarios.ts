@@ -67,7 +67,7 @@ async function kafkaRestart(ctx: DrillContext): Promise<ScenarioResult> {
     await ctx.books.checkCommits(`after kafka restart ${r + 1}`)
     const resumeMs = await ctx.waitProgress(`progress after kafka restart ${r + 1}`, 180_000)
     resumed++
-    rounds.push(`${signal}: ${left} records not yet committed, stop ${stopMs} ms, down ${opts.downSeconds} s, start ${startMs} ms, progress again ${resumeMs} ms later`)
+    rounds.push(`${signal}: ${left} records not yet committed, stop ${stopMs} ms, down ` + `${opts.downSeconds} s, start ${startMs} ms, progress again ${resumeMs} ms later`)
     log(`kafka restart ${r + 1}/${opts.restarts}: ${rounds.at(-1)!}`)
   }
   await sleep(opts.runSeconds * 1000)
@@ -100,7 +100,7 @@ async function opensearchRestart(ctx: DrillContext): Promise<ScenarioResult> {
     const startMs = Date.now() - t1
     await ctx.books.checkCommits(`after opensearch restart ${r + 1}`)
     const resumeMs = await ctx.waitProgress(`progress after opensearch restart ${r + 1}`, 180_000)
-    rounds.push(`${signal} with ${bulks} bulk request(s) executing: stop ${stopMs} ms, down ${opts.downSeconds} s, start ${startMs} ms, progress again ${resumeMs} ms later`)
+    rounds.push(`${signal} with ${bulks} bulk request(s) executing: stop ${stopMs} ms, down ` + `${opts.downSeconds} s, start ${startMs} ms, progress again ${resumeMs} ms later`)
     log(`opensearch restart ${r + 1}/${opts.restarts}: ${rounds.at(-1)!}`)
   }
   await sleep(opts.runSeconds * 1000)
@@ -152,7 +152,7 @@ async function rebalance(ctx: DrillContext): Promise<ScenarioResult> {
     await ctx.books.checkCommits(`after b left (${c + 1})`)
     const backMs = await waitGroup(ctx, 'member a alone with every partition', (m) => m.length === 1 && m[0]!.length === partitions)
     leaves++
-    rounds.push(`b joined in ${joinMs} ms; left by ${signal} (exit ${String(exit)}) with ${left} records not yet committed; a held every partition again ${backMs} ms later`)
+    rounds.push(`b joined in ${joinMs} ms; left by ${signal} (exit ${String(exit)}) with ${left} ` + `records not yet committed; a held every partition again ${backMs} ms later`)
     log(`cycle ${c + 1}/${opts.cycles}: ${rounds.at(-1)!}`)
   }
   await sleep(opts.runSeconds * 1000)

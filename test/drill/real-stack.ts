@@ -58,7 +58,7 @@ export async function createStack(env: RealEnv, drill: string, partitions: numbe
   const withoutIsm = setup.code !== 0 && setup.stderr.includes('--without-ism')
   if (withoutIsm) setup = await runCli([...args, '--without-ism'], { timeoutMs: 120_000 })
   stack.setup = setup.code === 0 ? `ok${withoutIsm ? ' (--without-ism)' : ''}` : `failed (exit ${String(setup.code)}): ${setup.stderr.trim().split('\n').at(-1) ?? ''}`
-  log(`${name}: topic ${stack.topic} (${partitions} partitions), dead letters ${stack.dlqTopic}, group ${stack.groupId}, events ${stack.eventsAlias}*; setup ${stack.setup}`)
+  log(`${name}: topic ${stack.topic} (${partitions} partitions), dead letters ` + `${stack.dlqTopic}, group ${stack.groupId}, events ${stack.eventsAlias}*; setup ` + `${stack.setup}`)
   return stack
 }
 

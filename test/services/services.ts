@@ -409,7 +409,7 @@ export function statusLines(o: ServicesOptions): string[] {
   return (['kafka', 'opensearch'] as const).map((n) => {
     const s = state[n]
     if (s === undefined) return `${n}: not started`
-    return `${n} ${s.version}: ${alive(s.pid) ? 'running' : 'DEAD'} (pid ${s.pid}) at ${s.url}, started ${s.startedAt} in ${(s.startMs / 1000).toFixed(1)} s`
+    return `${n} ${s.version}: ${alive(s.pid) ? 'running' : 'DEAD'} (pid ${s.pid}) at ` + `${s.url}, started ${s.startedAt} in ${(s.startMs / 1000).toFixed(1)} s`
   })
 }
 

@@ -147,7 +147,7 @@ export async function runCrashDrill(opts: DrillOptions): Promise<DrillReport> {
     const verified = await runCli(['verify', '--opensearch', os.url, '--key-file', keyFile], { env: { OPENSEARCH_USERNAME: '', OPENSEARCH_PASSWORD: '' }, timeoutMs: 300_000 })
     const integrity = verified.stdout.split('\n')[0] ?? ''
     if (verified.code !== 0 || !integrity.startsWith('INTACT')) {
-      throw new Error(`verify --opensearch after the drill: exit ${String(verified.code)}\n${verified.stdout.slice(0, 3000)}\n${verified.stderr.slice(0, 2000)}`)
+      throw new Error(`verify --opensearch after the drill: exit ` + `${String(verified.code)}\n${verified.stdout.slice(0, 3000)}\n${verified.stderr.slice(0, 2000)}`)
     }
     log(`verify: ${integrity}`)
     return {

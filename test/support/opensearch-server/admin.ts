@@ -35,7 +35,7 @@ function checkSettings(settings: unknown, opts: AdminOptions, prefix = ''): void
     if (v !== null && typeof v === 'object' && !Array.isArray(v)) checkSettings(v, opts, key)
     else if (/(^|\.)(plugins|opendistro)\.index_state_management\./.test(key)) {
       const full = key.startsWith('index.') ? key : `index.${key}`
-      throw new ApiError(400, 'illegal_argument_exception', `unknown setting [${full}] please check that any required plugins are installed, or check the breaking changes documentation for removed settings`)
+      throw new ApiError(400, 'illegal_argument_exception', `unknown setting [${full}] please check that any required plugins are installed, ` + `or check the breaking changes documentation for removed settings`)
     }
   }
 }

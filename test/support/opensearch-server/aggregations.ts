@@ -25,7 +25,7 @@ export class TooManyBuckets extends Error {
     readonly limit: number,
     readonly count: number,
   ) {
-    super(`Trying to create too many buckets. Must be less than or equal to: [${limit}] but was [${count}]. This limit can be set by changing the [search.max_buckets] cluster level setting.`)
+    super(`Trying to create too many buckets. Must be less than or equal to: [${limit}] ` + `but was [${count}]. This limit can be set by changing the [search.max_buckets] ` + `cluster level setting.`)
   }
 }
 

@@ -134,10 +134,10 @@ export function handleSearch(state: ClusterState, method: string, parts: string[
   const after = request.search_after as unknown[] | undefined
   refusing(first, () => {
     if (query.scroll !== undefined && size > window) {
-      throw new ShardError('illegal_argument_exception', `Batch size is too large, size must be less than or equal to: [${window}] but was [${size}]. Scroll batch sizes cost as much memory as result windows so they are controlled by the [index.max_result_window] index level setting.`)
+      throw new ShardError('illegal_argument_exception', `Batch size is too large, size must be less than or equal to: [${window}] but ` + `was [${size}]. Scroll batch sizes cost as much memory as result windows so they ` + `are controlled by the [index.max_result_window] index level setting.`)
     }
     if (query.scroll === undefined && from + size > window) {
-      throw new ShardError('illegal_argument_exception', `Result window is too large, from + size must be less than or equal to: [${window}] but was [${from + size}]. See the scroll api for a more efficient way to request large data sets. This limit can be set by changing the [index.max_result_window] index level setting.`)
+      throw new ShardError('illegal_argument_exception', `Result window is too large, from + size must be less than or equal to: ` + `[${window}] but was [${from + size}]. See the scroll api for a more efficient ` + `way to request large data sets. This limit can be set by changing the ` + `[index.max_result_window] index level setting.`)
     }
     if (after !== undefined && keys.length === 0) throw new ShardError('illegal_argument_exception', 'Sort must contain at least one field.')
     if (after !== undefined && after.length !== keys.length) throw new ShardError('illegal_argument_exception', `search_after has ${after.length} value(s) but sort has ${keys.length}.`)

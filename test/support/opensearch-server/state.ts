@@ -244,7 +244,7 @@ export class ClusterState {
       const writers = [...alias].filter(([, p]) => p.is_write_index === true).map(([i]) => i)
       const chosen = writers[0] ?? (alias.size === 1 ? [...alias.keys()][0] : undefined)
       if (chosen === undefined)
-        throw new ApiError(400, 'illegal_argument_exception', `no write index is defined for alias [${target}]. The write index may be explicitly disabled using is_write_index=false or the alias points to multiple indices without one being designated as a write index`)
+        throw new ApiError(400, 'illegal_argument_exception', `no write index is defined for alias [${target}]. The write index may be ` + `explicitly disabled using is_write_index=false or the alias points to multiple ` + `indices without one being designated as a write index`)
       return this.indices.get(chosen)!
     }
     return this.indices.get(target) ?? this.createIndex(target)
@@ -328,7 +328,7 @@ export class ClusterState {
     if (existing === undefined)
       throw new ApiError(409, 'version_conflict_engine_exception', `[${id}]: version conflict, document does not exist (expected [${String(seqNo)}] and primary term [${String(primaryTerm)}])`)
     if (Number(seqNo) !== existing._seq_no || Number(primaryTerm) !== 1)
-      throw new ApiError(409, 'version_conflict_engine_exception', `[${id}]: version conflict, required seqNo [${String(seqNo)}], primary term [${String(primaryTerm)}]. current document has seqNo [${existing._seq_no}] and primary term [1]`)
+      throw new ApiError(409, 'version_conflict_engine_exception', `[${id}]: version conflict, required seqNo [${String(seqNo)}], primary term ` + `[${String(primaryTerm)}]. current document has seqNo [${existing._seq_no}] and ` + `primary term [1]`)
   }
 
   nextSeqNo(): number {
