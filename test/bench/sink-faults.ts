@@ -19,8 +19,8 @@
  * BENCH_FAULTS_KINDS=restart (or BENCH_FAULTS_REAL_OPENSEARCH=1, all three) runs the recovery against
  * the real OpenSearch node `npm run services:up` recorded in EA_SERVICES_DIR: the node is killed
  * (SIGKILL), stays down for the outage and is started again; the times count from the moment its
- * cluster health is no longer red (every primary shard active again). Give it a node of its own (EA_SERVICES_DIR, EA_OPENSEARCH_PORT; docs/guarantees.md,
- * Drills): it is stopped.
+ * cluster health is no longer red (every primary shard active again). Give it a node of its own
+ * (EA_SERVICES_DIR, EA_OPENSEARCH_PORT; docs/guarantees.md, Drills): it is stopped.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync } from 'node:fs'

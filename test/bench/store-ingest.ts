@@ -49,7 +49,10 @@ function pipelineEvents(n: number): AuditEvent[] {
 }
 
 const seconds = (t0: bigint): number => Number(process.hrtime.bigint() - t0) / 1e9
-/** CPU seconds of the process (Node and DuckDB's threads) since `c0`: far less disturbed than wall time by other load on a shared machine. */
+/**
+ * CPU seconds of the process (Node and DuckDB's threads) since `c0`:
+ * far less disturbed than wall time by other load on a shared machine.
+ */
 const cpuSeconds = (c0: NodeJS.CpuUsage): number => {
   const d = process.cpuUsage(c0)
   return (d.user + d.system) / 1e6

@@ -59,8 +59,12 @@ export const kafkaLog4j = {
         level: INFO
 `,
   /** Kafka 3.x logs through reload4j (log4j 1 syntax). */
-  server1: (file: string): string =>
-    `log4j.rootLogger=INFO, file\nlog4j.appender.file=org.apache.log4j.FileAppender\nlog4j.appender.file.File=${file}\nlog4j.appender.file.layout=org.apache.log4j.PatternLayout\nlog4j.appender.file.layout.ConversionPattern=${pattern}\n`,
+  server1: (file: string): string => `log4j.rootLogger=INFO, file
+log4j.appender.file=org.apache.log4j.FileAppender
+log4j.appender.file.File=${file}
+log4j.appender.file.layout=org.apache.log4j.PatternLayout
+log4j.appender.file.layout.ConversionPattern=${pattern}
+`,
   tools2: `Configuration:
   Appenders:
     Console:
@@ -74,5 +78,10 @@ export const kafkaLog4j = {
       AppenderRef:
         - ref: stderr
 `,
-  tools1: `log4j.rootLogger=WARN, stderr\nlog4j.appender.stderr=org.apache.log4j.ConsoleAppender\nlog4j.appender.stderr.Target=System.err\nlog4j.appender.stderr.layout=org.apache.log4j.PatternLayout\nlog4j.appender.stderr.layout.ConversionPattern=${pattern}\n`,
+  tools1: `log4j.rootLogger=WARN, stderr
+log4j.appender.stderr=org.apache.log4j.ConsoleAppender
+log4j.appender.stderr.Target=System.err
+log4j.appender.stderr.layout=org.apache.log4j.PatternLayout
+log4j.appender.stderr.layout.ConversionPattern=${pattern}
+`,
 }
