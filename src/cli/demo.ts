@@ -1,10 +1,9 @@
 import type { Command } from 'commander'
 import { EnvoyAuditError } from '../errors.js'
-import { createNdjsonDeadLetterSink } from '../sinks/ndjson-sink.js'
 import { DEFAULT_STORE_PATH } from '../store/duckdb-store.js'
 import { MESH_TRAFFIC_DEFAULTS } from '../demo/mesh-traffic.js'
 import { demoSummary, runDemo } from '../demo/run-demo.js'
-import { pipelineFromOptions } from './pipeline-options.js'
+import { processingConfigFromOptions } from './pipeline-options.js'
 import { startProgress } from './progress.js'
 
 interface DemoCliOptions {
@@ -32,8 +31,7 @@ export function registerDemo(program: Command): void {
           storePath: opts.store,
           outDir: opts.out,
           traffic: { seed, sessions },
-          ...pipelineFromOptions({ format: 'auto' }),
-          deadLetters: (path) => createNdjsonDeadLetterSink(path),
+          processing: processingConfigFromOptions({ format: 'auto' }),
           ...(progress === undefined ? {} : { onBatch: progress.update }),
         })
         progress?.stop()

@@ -1,10 +1,11 @@
 import { dirname, join } from 'node:path'
 import { type Command, Option } from 'commander'
-import { createNdjsonDeadLetterSink } from '../sinks/ndjson-sink.js'
-import { createFileSource } from '../sources/file-source.js'
+import type { FileSource } from '../sources/file-source.js'
 import { DEFAULT_STORE_PATH, openDuckDbStore } from '../store/duckdb-store.js'
-import { ingestFiles, ingestSummary } from '../store/duckdb-ingest.js'
-import { addPipelineOptions, type PipelineCliOptions, pipelineFromOptions } from './pipeline-options.js'
+import { buildIngestPipeline, ingestSummary, runIngest } from '../compose/ingest.js'
+import type { CountingDeadLetterSink } from '../compose/dead-letters.js'
+import type { Pipeline } from '../compose/pipeline.js'
+import { addPipelineOptions, type PipelineCliOptions, policyFlag, processingConfigFromOptions } from './pipeline-options.js'
 import { type Progress, progressEverySeconds, showBatches, startProgress } from './progress.js'
 import { handleInterrupts, signalExitCode } from './interrupt.js'
 import { mostlyDeadLetterWarnings, tallyDeadLetters } from './input-health.js'
@@ -32,24 +33,31 @@ export function registerIngest(program: Command): void {
     )
   addFollowOptions(cmd, 'default: file-positions.json next to the store')
   addPipelineOptions(cmd).action(async (files: string[], opts: IngestOptions) => {
-    const parts = pipelineFromOptions(opts)
+    const processing = processingConfigFromOptions(opts)
     const progressEvery = progressEverySeconds(opts.progressEvery)
     const following = followSourceOptions(opts, files, join(dirname(opts.store), 'file-positions.json'))
     const inputs = files.length === 0 ? ['-'] : files
     const dlq = opts.dlq ?? join(dirname(opts.store), 'dead-letters.ndjson')
-    const { sink: deadLetters, tally } = tallyDeadLetters(createNdjsonDeadLetterSink(dlq))
     const store = await openDuckDbStore(opts.store, opts.callTables === undefined ? {} : { callTables: opts.callTables === 'on' })
     // Set once the source exists; a rotation or truncation note goes above the bar.
     let progress: Progress | undefined
     const warn = (m: string): void => (progress === undefined ? void process.stderr.write(`envoy-audit ingest: ${m}\n`) : progress.note(`envoy-audit ingest: ${m}`))
-    const source = createFileSource({ files: inputs, ...following, warn })
+    let pipeline: Pipeline
+    try {
+      pipeline = buildIngestPipeline({ files: inputs, store, processing, deadLetterPath: dlq, file: following, warn, policyOption: policyFlag })
+    } catch (err) {
+      await store.close()
+      throw err
+    }
+    const source = pipeline.source as FileSource
+    const { sink: deadLetters, tally } = tallyDeadLetters(pipeline.deadLetters as CountingDeadLetterSink)
     progress = opts.quiet === true ? undefined : startProgress({ label: 'ingest', source, lineIntervalMs: progressEvery * 1000 })
     const interrupts = handleInterrupts(() => {
       progress?.phase('stopping: storing what was read')
-      void source.close()
+      void pipeline.close()
     }, { label: 'ingest' })
     try {
-      const result = await ingestFiles({ files: inputs, source: showBatches(source, progress, 'storing'), store, ...parts, deadLetters, ...(progress === undefined ? {} : { onBatch: progress.update }) })
+      const result = await runIngest(pipeline, store, { wrapSource: (s) => showBatches(s, progress, 'storing'), ...(progress === undefined ? {} : { onBatch: progress.update }) })
       progress?.phase('closing the store')
       await store.close()
       progress?.stop()

@@ -1,9 +1,8 @@
 import type { Command } from 'commander'
-import { createFileSource } from '../sources/file-source.js'
-import { createNdjsonDeadLetterSink, createNdjsonEventSink } from '../sinks/ndjson-sink.js'
-import { runPipeline } from '../pipeline/runner.js'
-import { PipelineCounters } from '../pipeline/counters.js'
-import { addPipelineOptions, type PipelineCliOptions, pipelineFromOptions } from './pipeline-options.js'
+import type { FileSource } from '../sources/file-source.js'
+import { buildPipeline } from '../compose/pipeline.js'
+import type { CountingDeadLetterSink } from '../compose/dead-letters.js'
+import { addPipelineOptions, type PipelineCliOptions, policyFlag, processingConfigFromOptions } from './pipeline-options.js'
 import { type Progress, progressEverySeconds, showBatches, startProgress } from './progress.js'
 import { handleInterrupts, signalExitCode } from './interrupt.js'
 import { mostlyDeadLetterWarnings, tallyDeadLetters } from './input-health.js'
@@ -25,28 +24,31 @@ export function registerParse(program: Command): void {
     .option('--progress-every <seconds>', 'when stderr is not a terminal, a progress line every N seconds (0: none)', '10')
   addFollowOptions(cmd, 'default: none, each run starts per --start-at')
   addPipelineOptions(cmd).action(async (files: string[], opts: ParseOptions) => {
-    const parts = pipelineFromOptions(opts)
+    const processing = processingConfigFromOptions(opts)
     const progressEvery = progressEverySeconds(opts.progressEvery)
-    const { sink: deadLetters, tally } = tallyDeadLetters(createNdjsonDeadLetterSink(opts.dlq))
     const following = followSourceOptions(opts, files, undefined)
     let progress: Progress | undefined
     const warn = (m: string): void => (progress === undefined ? void process.stderr.write(`envoy-audit parse: ${m}\n`) : progress.note(`envoy-audit parse: ${m}`))
-    const source = createFileSource({ files, ...following, warn })
-    const counters = new PipelineCounters()
+    const pipeline = buildPipeline(
+      {
+        ...processing,
+        source: { kind: 'file', file: { paths: files.length === 0 ? ['-'] : files, ...following } },
+        sink: { kind: 'ndjson', ndjson: { path: '-' } },
+        deadLetter: { kind: 'file', path: opts.dlq },
+      },
+      { env: process.env, warn, policyOption: policyFlag },
+    )
+    const source = pipeline.source as FileSource
+    const { sink: deadLetters, tally } = tallyDeadLetters(pipeline.deadLetters as CountingDeadLetterSink)
+    const counters = pipeline.counters
     // Events scrolling on the terminal are their own progress; a bar would only garble them.
     progress = opts.quiet === true || process.stdout.isTTY === true ? undefined : startProgress({ label: 'parse', source, lineIntervalMs: progressEvery * 1000 })
     const interrupts = handleInterrupts(() => {
       progress?.phase('stopping: writing what was read')
-      void source.close()
+      void pipeline.close()
     }, { label: 'parse' })
     try {
-      await runPipeline(showBatches(source, progress, 'writing'), {
-        ...parts,
-        sink: createNdjsonEventSink(process.stdout, 'stdout'),
-        deadLetters,
-        counters,
-        ...(progress === undefined ? {} : { onBatch: progress.update }),
-      })
+      await pipeline.run({ wrapSource: (s) => showBatches(s, progress, 'writing'), ...(progress === undefined ? {} : { onBatch: progress.update }) })
       progress?.stop()
       if (opts.quiet !== true) {
         const where = deadLetters.written > 0 ? ` → ${opts.dlq}` : ''

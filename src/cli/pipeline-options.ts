@@ -1,20 +1,16 @@
 /**
- * The options every command that runs the transform pipeline shares (`parse`, `ingest`), and the one
- * place that turns them into a parser and stages. Config errors surface as EA_CONFIG_INVALID naming
- * the option, before any input is read.
+ * The options every command that runs the transform pipeline shares (`parse`, `ingest`), turned into
+ * the config sections src/compose builds the parser and stages from. Config errors surface as
+ * EA_CONFIG_INVALID naming the option, before any input is read.
  */
 import { readFileSync, statSync } from 'node:fs'
 import { type Command, Option } from 'commander'
 import { parse as parseYaml } from 'yaml'
 import { EnvoyAuditError } from '../errors.js'
-import { createParser, type FormatName, type ParserConfig, type RecordParser } from '../parse/index.js'
-import { loadTransformsConfig } from '../config/transforms.js'
-import { createTransformStages } from '../pipeline/transforms.js'
-import type { TransformStage } from '../pipeline/component.js'
-import { loadRedactionConfig } from '../redact/config.js'
-import { withRedaction } from '../redact/redactor.js'
-import { policyConfigSchema, policyStages } from '../policy/config.js'
+import type { FormatName, ParserConfig } from '../parse/index.js'
+import { policyConfigSchema } from '../policy/config.js'
 import { parseConfig } from '../config/validate.js'
+import { buildProcessing, type Processing, type ProcessingConfig } from '../compose/stages.js'
 
 export const FORMATS: readonly FormatName[] = ['auto', 'istio-json', 'istio-text', 'envoy-text', 'custom-json', 'custom-text']
 const FIELD_MAP_PRESETS = new Set(['istio', 'seed-000'])
@@ -81,29 +77,44 @@ export function addPipelineOptions(cmd: Command): Command {
     .option('--workloads <file>', 'workload inventory for --policies (labels, IPs), for events without envelope labels')
 }
 
-export function pipelineFromOptions(opts: PipelineCliOptions): { parser: RecordParser; stages: TransformStage[] } {
+/** Policy options are named by their flag in errors (`--mesh: ...`). */
+export const policyFlag = (key: string): string => `--${key}`
+
+/**
+ * The parser and stage sections the flags describe, for src/compose (which orders the stages). No
+ * integrity hash unless `integrity` says so: parse writes NDJSON, only ingest keeps a ledger.
+ */
+export function processingConfigFromOptions(opts: PipelineCliOptions, integrity = false): ProcessingConfig {
   let maxLineBytes: number | undefined
   if (opts.maxLineBytes !== undefined) {
     maxLineBytes = Number(opts.maxLineBytes)
     if (!Number.isInteger(maxLineBytes)) throw new EnvoyAuditError('EA_USAGE', `--max-line-bytes must be an integer, got "${opts.maxLineBytes}"`)
   }
-  const parser = createParser({
-    format: opts.format,
-    ...(maxLineBytes === undefined ? {} : { maxLineBytes }),
-    ...(opts.fieldMap === undefined ? {} : { fieldMap: fieldMapOption(opts.fieldMap) }),
-    ...(opts.textFormat === undefined ? {} : { textFormat: opts.textFormat }),
-  })
-  const transforms = loadTransformsConfig({
-    ...(opts.trustDomain === undefined ? {} : { trustDomain: opts.trustDomain }),
-    ...(opts.trustDomainAlias === undefined ? {} : { trustDomainAliases: opts.trustDomainAlias }),
-  })
   const policy = parseConfig(
     policyConfigSchema,
     { ...(opts.policies === undefined ? {} : { policies: opts.policies }), ...(opts.mesh === undefined ? {} : { mesh: opts.mesh }), ...(opts.workloads === undefined ? {} : { workloads: opts.workloads }) },
     '--policies',
   )
-  const checks = policyStages(policy, (key) => `--${key}`)
-  return { parser, stages: withRedaction([...createTransformStages(transforms), ...checks], loadRedactionConfig({ enabled: opts.redact !== false })) }
+  return {
+    parser: {
+      format: opts.format,
+      ...(maxLineBytes === undefined ? {} : { maxLineBytes }),
+      ...(opts.fieldMap === undefined ? {} : { fieldMap: fieldMapOption(opts.fieldMap) }),
+      ...(opts.textFormat === undefined ? {} : { textFormat: opts.textFormat }),
+    },
+    transforms: {
+      ...(opts.trustDomain === undefined ? {} : { trustDomain: opts.trustDomain }),
+      ...(opts.trustDomainAlias === undefined ? {} : { trustDomainAliases: opts.trustDomainAlias }),
+    },
+    policy,
+    redaction: { enabled: opts.redact !== false },
+    integrity: { enabled: integrity },
+  }
+}
+
+/** The parser and the ordered stages the flags describe, with the redaction stage's dead-letter hook. */
+export function pipelineFromOptions(opts: PipelineCliOptions): Processing {
+  return buildProcessing(processingConfigFromOptions(opts), { policyOption: policyFlag })
 }
 
 /** A preset name, or a file holding a user field map (validated by the parser config schema). */

@@ -21,69 +21,123 @@ import { redactionConfigSchema } from '../redact/config.js'
 import { integrityConfigSchema } from '../integrity/config.js'
 import { policyConfigSchema } from '../policy/config.js'
 
+/** The file source's options; the `run` config keeps read positions in a state file by default. */
+export const fileSourceShape = {
+  /** Files read in order (followed side by side with follow); '-' is stdin. Plain or gzip (by content). */
+  paths: z.array(z.string().min(1)).min(1).default(['-']),
+  batchRecords: z.number().int().min(1).max(100_000).default(2000),
+  /** Longest time read lines wait for a full batch while the input is idle; 0: wait for a full batch or the end. */
+  lingerMs: z.number().int().min(0).max(600_000).default(1000),
+  /** Read the files as they grow, across rename and copytruncate rotations, like `tail -F` (docs/production.md, "Following files"). */
+  follow: z.boolean().default(false),
+  /** With follow: read positions, kept across restarts and saved only after the sink acknowledged the lines before them. */
+  stateFile: z.string().min(1).default('.envoy-audit/file-positions.json'),
+  /** With follow: where a file without a saved position starts (beginning: nothing written before the start is skipped). */
+  startAt: z.enum(['beginning', 'end']).default('beginning'),
+  /** With follow: how often an idle file is checked for new lines, rotation and truncation. */
+  pollMs: z.number().int().min(10).max(60_000).default(250),
+  /** With follow: how long a rotated-away file is still read after it last grew (its writer's late lines). */
+  rotateWaitMs: z.number().int().min(0).max(600_000).default(5000),
+}
+
 const fileSourceSchema = z
-  .object({
-    /** Files read in order (followed side by side with follow); '-' is stdin. Plain or gzip (by content). */
-    paths: z.array(z.string().min(1)).min(1).default(['-']),
-    batchRecords: z.number().int().min(1).max(100_000).default(2000),
-    /** Longest time read lines wait for a full batch while the input is idle; 0: wait for a full batch or the end. */
-    lingerMs: z.number().int().min(0).max(600_000).default(1000),
-    /** Read the files as they grow, across rename and copytruncate rotations, like `tail -F` (docs/production.md, "Following files"). */
-    follow: z.boolean().default(false),
-    /** With follow: read positions, kept across restarts and saved only after the sink acknowledged the lines before them. */
-    stateFile: z.string().min(1).default('.envoy-audit/file-positions.json'),
-    /** With follow: where a file without a saved position starts (beginning: nothing written before the start is skipped). */
-    startAt: z.enum(['beginning', 'end']).default('beginning'),
-    /** With follow: how often an idle file is checked for new lines, rotation and truncation. */
-    pollMs: z.number().int().min(10).max(60_000).default(250),
-    /** With follow: how long a rotated-away file is still read after it last grew (its writer's late lines). */
-    rotateWaitMs: z.number().int().min(0).max(600_000).default(5000),
-  })
+  .object(fileSourceShape)
   .strict()
   .refine((f) => !f.follow || !f.paths.includes('-'), { message: "follow reads files by name: '-' (stdin) cannot be followed", path: ['paths'] })
 
-const sourceSchema = z
+/*
+ * The source, sink and dead-letter sections keep the format users write: `kind` picks the variant and
+ * each variant's options sit under its own key (source.kafka, sink.opensearch, ...), with the other
+ * keys still accepted, so `config defaults` can print every section and still parse to the defaults.
+ * A z.discriminatedUnion over that object (a pipe: the format first, then the variants) gives the
+ * typed result: with sink.kind 'opensearch', sink.opensearch is known to be there.
+ */
+const needs = <T>(section: string, kind: string): z.ZodType<T, T> =>
+  z.custom<T>((v) => v !== undefined, { message: `${section}.kind ${kind} needs a ${section}.${kind} section` })
+// Already validated by the format: the variant only carries its type.
+const present = <T>(): z.ZodType<T, T> => z.custom<T>(() => true)
+
+type KafkaSection = z.output<typeof kafkaSourceConfigSchema>
+export type FileSourceSection = z.output<typeof fileSourceSchema>
+
+const sourceFormat = z
   .object({
     kind: z.enum(['kafka', 'file', 'stdin']).default('stdin'),
     kafka: kafkaSourceConfigSchema.optional(),
     file: fileSourceSchema.default(fileSourceSchema.parse({})),
   })
   .strict()
-  .refine((s) => s.kind !== 'kafka' || s.kafka !== undefined, { message: 'source.kind kafka needs a source.kafka section', path: ['kafka'] })
 
-const sinkSchema = z
+const sourceSchema = sourceFormat.pipe(
+  z.discriminatedUnion('kind', [
+    z.object({ kind: z.literal('kafka'), kafka: needs<KafkaSection>('source', 'kafka'), file: present<FileSourceSection>() }),
+    z.object({ kind: z.literal('file'), kafka: present<KafkaSection>().optional(), file: present<FileSourceSection>() }),
+    z.object({ kind: z.literal('stdin'), kafka: present<KafkaSection>().optional(), file: present<FileSourceSection>() }),
+  ]),
+)
+
+export const openSearchSectionSchema = z
   .object({
-    kind: z.enum(['opensearch', 'embedded', 'ndjson']).default('embedded'),
-    opensearch: z
-      .object({
-        connection: connectionConfigSchema,
-        sink: sinkConfigSchema.default(sinkConfigSchema.parse({})),
-        /** `run` refuses to start when setup's index templates are missing (EA_SINK_NOT_SET_UP); false only warns. */
-        requireSetup: z.boolean().default(true),
-      })
-      .strict()
-      .optional(),
-    embedded: duckDbStoreConfigSchema.default(duckDbStoreConfigSchema.parse({})),
-    ndjson: z.object({ path: z.string().min(1).default('-') }).strict().default({ path: '-' }),
+    connection: connectionConfigSchema,
+    sink: sinkConfigSchema.default(sinkConfigSchema.parse({})),
+    /** `run` refuses to start when setup's index templates are missing (EA_SINK_NOT_SET_UP); false only warns. */
+    requireSetup: z.boolean().default(true),
   })
   .strict()
-  .refine((s) => s.kind !== 'opensearch' || s.opensearch !== undefined, {
-    message: 'sink.kind opensearch needs a sink.opensearch section',
-    path: ['opensearch'],
-  })
+type OpenSearchSection = z.output<typeof openSearchSectionSchema>
+type EmbeddedSection = z.output<typeof duckDbStoreConfigSchema>
+export const ndjsonSinkSchema = z.object({ path: z.string().min(1).default('-') }).strict()
+type NdjsonSection = z.output<typeof ndjsonSinkSchema>
 
-const deadLetterSchema = z
+const sinkFormat = z
+  .object({
+    kind: z.enum(['opensearch', 'embedded', 'ndjson']).default('embedded'),
+    opensearch: openSearchSectionSchema.optional(),
+    embedded: duckDbStoreConfigSchema.default(duckDbStoreConfigSchema.parse({})),
+    ndjson: ndjsonSinkSchema.default({ path: '-' }),
+  })
+  .strict()
+
+const sinkRest = { embedded: present<EmbeddedSection>(), ndjson: present<NdjsonSection>() }
+const sinkSchema = sinkFormat.pipe(
+  z.discriminatedUnion('kind', [
+    z.object({ kind: z.literal('opensearch'), opensearch: needs<OpenSearchSection>('sink', 'opensearch'), ...sinkRest }),
+    z.object({ kind: z.literal('embedded'), opensearch: present<OpenSearchSection>().optional(), ...sinkRest }),
+    z.object({ kind: z.literal('ndjson'), opensearch: present<OpenSearchSection>().optional(), ...sinkRest }),
+  ]),
+)
+
+export const deadLetterShape = {
+  topic: z.string().min(1).max(249).default('envoy-audit-dlq'),
+  path: z.string().min(1).default('dead-letters.ndjson'),
+  /** kafka: the codec of the dead-letter records (none, gzip, snappy, lz4, zstd). */
+  compression: z.enum(['none', 'gzip', 'snappy', 'lz4', 'zstd']).default('gzip'),
+  /** kafka: most record bytes per produce request, at or below the topic's max.message.bytes (src/sinks/kafka-dlq.ts). */
+  maxBatchBytes: z.number().int().min(4_096).max(104_857_600).default(1_000_000),
+}
+
+const deadLetterFormat = z
   .object({
     /** kafka: a dead-letter topic on the source cluster; file: an NDJSON file. */
     kind: z.enum(['kafka', 'file']).default('file'),
-    topic: z.string().min(1).max(249).default('envoy-audit-dlq'),
-    path: z.string().min(1).default('dead-letters.ndjson'),
-    /** kafka: the codec of the dead-letter records (none, gzip, snappy, lz4, zstd). */
-    compression: z.enum(['none', 'gzip', 'snappy', 'lz4', 'zstd']).default('gzip'),
-    /** kafka: most record bytes per produce request, at or below the topic's max.message.bytes (src/sinks/kafka-dlq.ts). */
-    maxBatchBytes: z.number().int().min(4_096).max(104_857_600).default(1_000_000),
+    ...deadLetterShape,
   })
   .strict()
+
+type DeadLetterFields = Omit<z.output<typeof deadLetterFormat>, 'kind'>
+const deadLetterRest = {
+  topic: present<string>(),
+  path: present<string>(),
+  compression: present<DeadLetterFields['compression']>(),
+  maxBatchBytes: present<number>(),
+}
+const deadLetterSchema = deadLetterFormat.pipe(
+  z.discriminatedUnion('kind', [z.object({ kind: z.literal('kafka'), ...deadLetterRest }), z.object({ kind: z.literal('file'), ...deadLetterRest })]),
+)
+
+export type SourceSection = z.output<typeof sourceSchema>
+export type SinkSection = z.output<typeof sinkSchema>
+export type DeadLetterSection = z.output<typeof deadLetterSchema>
 
 const serviceSchema = z
   .object({

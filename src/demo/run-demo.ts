@@ -5,13 +5,12 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import type { DeadLetterSink, TransformStage } from '../pipeline/component.js'
-import type { RecordParser } from '../parse/index.js'
 import type { PipelineCounters } from '../pipeline/counters.js'
+import type { ProcessingConfig } from '../compose/stages.js'
 import { EnvoyAuditError } from '../errors.js'
 import { openDuckDbStore } from '../store/duckdb-store.js'
-import { ingestFiles, ingestSummary } from '../store/duckdb-ingest.js'
-import type { IngestResult } from '../store/duckdb-ingest.js'
+import { ingestFiles, ingestSummary } from '../compose/ingest.js'
+import type { IngestResult } from '../compose/ingest.js'
 import { writeReport } from '../report/write-report.js'
 import type { ReportData } from '../report/report-data.js'
 import { generateMeshTraffic, linesByFile } from './mesh-traffic.js'
@@ -23,9 +22,8 @@ export interface DemoOptions {
   storePath: string
   outDir: string
   traffic?: MeshTrafficOptions
-  parser: RecordParser
-  stages: readonly TransformStage[]
-  deadLetters: (path: string) => DeadLetterSink
+  /** Parser and stage sections; the defaults (format auto, redaction on) otherwise. */
+  processing?: ProcessingConfig
   onBatch?: (counters: PipelineCounters) => void
 }
 
@@ -60,7 +58,8 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   const store = await openDuckDbStore(opts.storePath)
   try {
     const ingest = await ingestFiles({
-      files, store, parser: opts.parser, stages: opts.stages, deadLetters: opts.deadLetters(join(opts.outDir, 'dead-letters.ndjson')),
+      files, store, deadLetterPath: join(opts.outDir, 'dead-letters.ndjson'),
+      ...(opts.processing === undefined ? {} : { processing: opts.processing }),
       ...(opts.onBatch === undefined ? {} : { onBatch: opts.onBatch }),
     })
     // The report covers the simulated window only, so a store shared with real data still shows the demo.

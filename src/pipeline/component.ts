@@ -70,12 +70,23 @@ export interface DeadLetterSink extends Lifecycle {
   write(deadLetters: DeadLetter[]): Promise<void>
 }
 
-/** Counts a stage reports for one batch (OTel ProcessLogsFunc style: the runner sums them). */
+/**
+ * What one stage did, summed by the runner over acknowledged batches and exported per stage on /metrics
+ * (parse, each transform stage, sink), as Data Prepper's processors count records in and out.
+ */
 export interface StageCounts {
   in: number
   out: number
   deadLettered: number
+  /** Time spent in the stage (for the sink: until it acknowledged). */
+  seconds: number
 }
+
+/**
+ * Redacts dead letters in place before the dead-letter output sees them; returns the values replaced.
+ * Handed to the runner explicitly by whoever built the redaction stage (src/compose/stages.ts).
+ */
+export type DeadLetterRedaction = (deadLetters: DeadLetter[]) => number
 
 export interface StageResult {
   events: AuditEvent[]

@@ -1,3 +1,5 @@
+import type { StageCounts } from './component.js'
+
 /**
  * Record accounting for a pipeline run. Every record that enters is accounted for exactly once: as an
  * indexed event, a dead letter (with its reason), or a CRI partial line held for its continuation.
@@ -14,11 +16,24 @@ export class PipelineCounters {
   redactions = 0
   readonly deadLettersByReason = new Map<string, number>()
   readonly findingsByCode = new Map<string, number>()
+  /** Per stage (parse, each transform stage, sink), in the order they first counted. */
+  readonly stages = new Map<string, StageCounts>()
 
   countDeadLetters(reasons: Iterable<string>): void {
     for (const reason of reasons) {
       this.deadLettered++
       this.deadLettersByReason.set(reason, (this.deadLettersByReason.get(reason) ?? 0) + 1)
+    }
+  }
+
+  countStage(name: string, counts: StageCounts): void {
+    const total = this.stages.get(name)
+    if (total === undefined) this.stages.set(name, { ...counts })
+    else {
+      total.in += counts.in
+      total.out += counts.out
+      total.deadLettered += counts.deadLettered
+      total.seconds += counts.seconds
     }
   }
 

@@ -3,39 +3,51 @@
  * an indexed event sent to the dead-letter sink together with its original bytes. The handler's
  * promise resolves only after both the sink and the dead-letter sink have acknowledged the batch:
  * that is the acknowledgement a source may commit on. A failure of either propagates, so nothing
- * past an unacknowledged record is ever committed.
+ * past an unacknowledged record is ever committed. The pipeline is assembled in src/compose.
  */
 import type { DeadLetter } from '../schema/audit-event.js'
-import type { BatchHandler, DeadLetterSink, RawRecord, Sink, Source, TransformStage } from './component.js'
+import type { BatchHandler, DeadLetterRedaction, DeadLetterSink, RawRecord, Sink, Source, StageCounts, TransformStage } from './component.js'
 import type { RecordParser } from '../parse/index.js'
 import { applyStages } from './transforms.js'
 import { sinkRejectionDeadLetters } from './dead-letter.js'
 import { PipelineCounters } from './counters.js'
-import { isRedactionStage } from '../redact/redactor.js'
 
 export interface PipelineParts {
   parser: RecordParser
   stages: readonly TransformStage[]
   sink: Sink
   deadLetters: DeadLetterSink
+  /**
+   * Redacts every dead letter (parse, transform, sink rejection, leftover partials) before the
+   * dead-letter output sees it: the redaction stage's own hook, handed over by whoever built it.
+   * Without one, dead letters are written as read.
+   */
+  redactDeadLetters?: DeadLetterRedaction
   counters?: PipelineCounters
   /** Called after each acknowledged batch (progress bars, metrics). */
   onBatch?: (counters: PipelineCounters) => void
 }
 
+const seconds = (since: number): number => (performance.now() - since) / 1000
+
 export function createBatchHandler(parts: PipelineParts): BatchHandler & { counters: PipelineCounters } {
   const counters = parts.counters ?? new PipelineCounters()
-  // Redaction happens before anything is stored or dead-lettered: the stage redacts events, and its
-  // dead-letter hook every dead letter (parse, transform, sink rejection) before the DLQ sees it.
-  const redactor = parts.stages.find(isRedactionStage)
   const handler = async (records: RawRecord[]): Promise<void> => {
+    const stageCounts: [string, StageCounts][] = []
+    let started = performance.now()
     const parsed = parts.parser.parseBatch(records)
-    const staged = applyStages(parts.stages, parsed.events)
+    stageCounts.push(['parse', { in: records.length, out: parsed.events.length, deadLettered: parsed.deadLetters.length, seconds: seconds(started) }])
+    const staged = applyStages(parts.stages, parsed.events, (name, eventsIn, result, s) => {
+      stageCounts.push([name, { in: eventsIn, out: result.events.length, deadLettered: result.deadLetters.length, seconds: s }])
+    })
     const deadLetters: DeadLetter[] = [...parsed.deadLetters, ...staged.deadLetters]
 
+    started = performance.now()
     const result = await parts.sink.write(staged.events)
-    if (result.rejected.length > 0) deadLetters.push(...sinkRejectionDeadLetters(records, result.rejected))
-    const dlRedactions = redactor?.redactDeadLetters(deadLetters) ?? 0
+    const rejected = result.rejected.length
+    stageCounts.push(['sink', { in: staged.events.length, out: staged.events.length - rejected, deadLettered: rejected, seconds: seconds(started) }])
+    if (rejected > 0) deadLetters.push(...sinkRejectionDeadLetters(records, result.rejected))
+    const dlRedactions = parts.redactDeadLetters?.(deadLetters) ?? 0
     if (deadLetters.length > 0) await parts.deadLetters.write(deadLetters)
 
     // Counted only once acknowledged: a failed batch will be replayed and counted then.
@@ -43,8 +55,9 @@ export function createBatchHandler(parts: PipelineParts): BatchHandler & { count
     counters.recordsIn += records.length
     counters.eventsParsed += parsed.events.length
     counters.heldPartials += parsed.counts.partialsHeld
-    counters.eventsOut += staged.events.length - result.rejected.length
+    counters.eventsOut += staged.events.length - rejected
     counters.countDeadLetters(deadLetters.map((d) => d.reason))
+    for (const [name, counts] of stageCounts) counters.countStage(name, counts)
     counters.redactions += dlRedactions
     for (const e of staged.events) counters.redactions += e.audit.redactions ?? 0
     for (const e of staged.events) if (e.audit.finding_codes !== undefined) counters.countFindings(e.audit.finding_codes)
@@ -68,9 +81,10 @@ export async function runPipeline(source: Source, parts: PipelineParts): Promise
     if (source.stopped !== undefined) await source.stopped
     const leftovers = parts.parser.flush()
     if (leftovers.length > 0) {
-      handler.counters.redactions += parts.stages.find(isRedactionStage)?.redactDeadLetters(leftovers) ?? 0
+      handler.counters.redactions += parts.redactDeadLetters?.(leftovers) ?? 0
       await parts.deadLetters.write(leftovers)
       handler.counters.countDeadLetters(leftovers.map((d) => d.reason))
+      handler.counters.countStage('parse', { in: 0, out: 0, deadLettered: leftovers.length, seconds: 0 })
       handler.counters.heldPartials -= leftovers.length
     }
   } catch (err) {

@@ -1,5 +1,6 @@
 /**
- * The transform stages of [2/10], in the order they must run:
+ * The annotating transform stages, in the order they must run (src/compose/stages.ts orders them with
+ * redaction, the policy check and the hash):
  *   spiffe  — identity enrichment: mesh.source.*, mesh.destination.*, mesh.mtls
  *   au3     — audit.au3 (needs mesh.mtls: plaintext lifts the identity requirement)
  *   detect  — audit.findings, finding_codes, controls, severity (needs both above)
@@ -36,38 +37,57 @@ export function perEventStage(name: string, fn: (event: AuditEvent) => void): Tr
   })
 }
 
-export function createTransformStages(config: TransformsConfig): TransformStage[] {
-  // Detection starts from the same direction/cluster/identities the spiffe stage derived, and no
-  // stage in between changes the fields they come from: remember them instead of deriving twice.
-  // A WeakMap, so an event dropped anywhere downstream takes its context with it.
-  const contexts = new WeakMap<AuditEvent, IdentityContext>()
-  return [
-    perEventStage('spiffe', (e) => {
-      contexts.set(e, enrichIdentity(e, config))
-    }),
-    perEventStage('au3', annotateAu3),
-    perEventStage('detect', (e) => {
-      const ctx = contexts.get(e) ?? identityContext(e, config)
-      contexts.delete(e)
-      applyFindings(e, detectFindings(e, ctx, config))
-    }),
-  ]
+/**
+ * Detection starts from the same direction/cluster/identities the spiffe stage derived, and no stage in
+ * between changes the fields they come from: the spiffe stage remembers them for the detect stage of
+ * the same pipeline instead of deriving them twice. Weak, so an event dropped anywhere downstream takes
+ * its context with it.
+ */
+export type IdentityContexts = WeakMap<AuditEvent, IdentityContext>
+
+export function spiffeStage(config: TransformsConfig, contexts: IdentityContexts): TransformStage {
+  return perEventStage('spiffe', (e) => {
+    contexts.set(e, enrichIdentity(e, config))
+  })
 }
+
+export function au3Stage(): TransformStage {
+  return perEventStage('au3', annotateAu3)
+}
+
+export function detectStage(config: TransformsConfig, contexts: IdentityContexts): TransformStage {
+  return perEventStage('detect', (e) => {
+    const ctx = contexts.get(e) ?? identityContext(e, config)
+    contexts.delete(e)
+    applyFindings(e, detectFindings(e, ctx, config))
+  })
+}
+
+/** spiffe, au3 and detect, sharing one identity memo. */
+export function createTransformStages(config: TransformsConfig): TransformStage[] {
+  const contexts: IdentityContexts = new WeakMap()
+  return [spiffeStage(config, contexts), au3Stage(), detectStage(config, contexts)]
+}
+
+/** Told what each stage did with a batch: events in, its result, and the seconds it took. */
+export type StageObserver = (stage: string, eventsIn: number, result: StageResult, seconds: number) => void
 
 /**
  * Runs the stages in order. A stage that throws out of process() (a third-party stage that broke the
  * contract) is re-run one event at a time so only the offending records are dead-lettered.
  */
-export function applyStages(stages: readonly TransformStage[], events: AuditEvent[]): StageResult {
+export function applyStages(stages: readonly TransformStage[], events: AuditEvent[], observe?: StageObserver): StageResult {
   let current = events
   const deadLetters: DeadLetter[] = []
   for (const stage of stages) {
+    const started = observe === undefined ? 0 : performance.now()
     let result: StageResult
     try {
       result = stage.process(current)
     } catch {
       result = isolate(stage, current)
     }
+    observe?.(stage.name, current.length, result, (performance.now() - started) / 1000)
     current = result.events
     deadLetters.push(...result.deadLetters)
   }

@@ -10,6 +10,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { PipelineCounters } from '../pipeline/counters.js'
+import type { StageCounts } from '../pipeline/component.js'
 
 /** A numeric snapshot a component exposes: flat names → values, or keyed series. */
 export interface StatsProvider {
@@ -93,6 +94,14 @@ export function createServiceMetrics(counters: PipelineCounters): ServiceMetrics
   }
   keyed('envoy_audit_dead_letters_total', 'Records dead-lettered, by stable reason code.', 'reason', () => counters.deadLettersByReason)
   keyed('envoy_audit_findings_total', 'Findings on indexed events, by finding code.', 'code', () => counters.findingsByCode)
+  // Per stage (parse, each transform stage in order, sink), over acknowledged batches, as Data Prepper's
+  // processors count records in and out: where records are dropped, dead-lettered, and time goes.
+  const perStage = (name: string, help: string, read: (c: StageCounts) => number): void =>
+    keyed(name, help, 'stage', () => new Map([...counters.stages].map(([stage, c]) => [stage, read(c)])))
+  perStage('envoy_audit_stage_records_in_total', 'Records (parse) or events a stage was handed.', (c) => c.in)
+  perStage('envoy_audit_stage_records_out_total', 'Events a stage passed on (for the sink: accepted).', (c) => c.out)
+  perStage('envoy_audit_stage_dead_letters_total', 'Records a stage dead-lettered (for the sink: rejected).', (c) => c.deadLettered)
+  perStage('envoy_audit_stage_seconds_total', 'Time spent in a stage (for the sink: until it acknowledged).', (c) => c.seconds)
 
   const sinkWriteSeconds = new Histogram({
     name: 'envoy_audit_sink_write_duration_seconds',

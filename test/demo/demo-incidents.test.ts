@@ -14,24 +14,21 @@ import { spiffeId } from '../../src/demo/mesh-topology.js'
 import { checkIncidents } from '../../src/demo/incident-check.js'
 import { runDemo } from '../../src/demo/run-demo.js'
 import { DuckDbStore } from '../../src/store/duckdb-store.js'
-import { ingestFiles } from '../../src/store/duckdb-ingest.js'
+import { ingestFiles } from '../../src/compose/ingest.js'
 import type { EdgeRow } from '../../src/store/store.js'
-import { createParser } from '../../src/parse/index.js'
-import { createTransformStages } from '../../src/pipeline/transforms.js'
-import { loadTransformsConfig } from '../../src/config/transforms.js'
-import { createNdjsonDeadLetterSink } from '../../src/sinks/ndjson-sink.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'ea-demo-'))
 const traffic: MeshTraffic = generateMeshTraffic({ seed: 42, sessions: 300 })
 const store = new DuckDbStore({ path: ':memory:' })
 let files: string[] = []
 
-function pipeline() {
-  return { parser: createParser({ format: 'auto' }), stages: createTransformStages(loadTransformsConfig({})) }
+/** The parser and the annotating stages only (no redaction), as these incidents were measured with. */
+function processing() {
+  return { parser: { format: 'auto' }, redaction: { enabled: false } }
 }
 
 async function ingest() {
-  return ingestFiles({ files, store, ...pipeline(), deadLetters: createNdjsonDeadLetterSink(join(dir, 'dlq.ndjson')) })
+  return ingestFiles({ files, store, processing: processing(), deadLetterPath: join(dir, 'dlq.ndjson') })
 }
 
 beforeAll(async () => {
@@ -142,8 +139,7 @@ describe('runDemo', () => {
   test('writes logs, report.html and report.json, and finds every incident', async () => {
     const out = join(dir, 'demo-out')
     const r = await runDemo({
-      storePath: join(out, 'store.duckdb'), outDir: out, traffic: { sessions: 150 }, ...pipeline(),
-      deadLetters: (path) => createNdjsonDeadLetterSink(path),
+      storePath: join(out, 'store.duckdb'), outDir: out, traffic: { sessions: 150 }, processing: processing(),
     })
     expect(r.incidents.every((i) => i.found)).toBe(true)
     expect(existsSync(r.reportPath) && existsSync(r.jsonPath)).toBe(true)

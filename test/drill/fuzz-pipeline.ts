@@ -119,7 +119,7 @@ export async function checkBatch(values: (string | Buffer)[]): Promise<void> {
   const dlq: DeadLetterSink = { start: async () => undefined, close: async () => undefined, write: async (d) => void deadLetters.push(...d) }
   const source: Source = { start: async () => undefined, close: async () => undefined, run: async (handler) => handler(records) }
   const parts = pipelineFromOptions({ format: 'auto', maxLineBytes: '65536' })
-  const counters = await runPipeline(source, { parser: parts.parser, stages: [...parts.stages, createHashStage()], sink, deadLetters: dlq })
+  const counters = await runPipeline(source, { ...parts, stages: [...parts.stages, createHashStage()], sink, deadLetters: dlq })
 
   const fail = (what: string): never => {
     throw new Error(`${what}\ninput: ${JSON.stringify(values.map((v) => (typeof v === 'string' ? v.slice(0, 300) : `<bytes ${v.toString('base64').slice(0, 300)}>`)))}`)

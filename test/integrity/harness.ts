@@ -35,7 +35,7 @@ export async function openLedgered(path: string, key: IntegrityKey | undefined):
 
 export function stages() {
   const parts = pipelineFromOptions({ format: 'auto' })
-  return { parser: parts.parser, stages: [...parts.stages, createHashStage()] }
+  return { ...parts, stages: [...parts.stages, createHashStage()] }
 }
 
 export async function ingestFile(l: Ledgered, file = FIXTURE, batchRecords = 7): Promise<void> {

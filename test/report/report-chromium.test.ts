@@ -13,12 +13,8 @@ import { inflateSync } from 'node:zlib'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { generateMeshTraffic, linesByFile } from '../../src/demo/mesh-traffic.js'
 import { DuckDbStore } from '../../src/store/duckdb-store.js'
-import { ingestFiles } from '../../src/store/duckdb-ingest.js'
+import { ingestFiles } from '../../src/compose/ingest.js'
 import { writeReport } from '../../src/report/write-report.js'
-import { createParser } from '../../src/parse/index.js'
-import { createTransformStages } from '../../src/pipeline/transforms.js'
-import { loadTransformsConfig } from '../../src/config/transforms.js'
-import { createNdjsonDeadLetterSink } from '../../src/sinks/ndjson-sink.js'
 
 const CHROMIUM = '/usr/bin/chromium'
 const haveChromium = existsSync(CHROMIUM)
@@ -44,8 +40,7 @@ beforeAll(async () => {
     writeFileSync(files[files.length - 1]!, lines.join('\n') + '\n')
   }
   await ingestFiles({
-    files, store, parser: createParser({}), stages: createTransformStages(loadTransformsConfig({})),
-    deadLetters: createNdjsonDeadLetterSink(join(dir, 'dlq.ndjson')),
+    files, store, processing: { redaction: { enabled: false } }, deadLetterPath: join(dir, 'dlq.ndjson'),
   })
   await writeReport(store, reportPath, 'html')
 })

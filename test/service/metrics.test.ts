@@ -16,6 +16,9 @@ import { loadSinkConfig } from '../../src/sinks/opensearch/config.js'
 import { OpenSearchSink } from '../../src/sinks/opensearch/sink.js'
 import { TestOpenSearch, failByRate } from '../support/opensearch-server/index.js'
 import { okEvent } from '../sinks/opensearch/fixtures.js'
+import { rmSync } from 'node:fs'
+import { join } from 'node:path'
+import { logFile } from '../compose/lines.js'
 
 describe('metric names', () => {
   test('every metric of a full service is snake_case; counters, and only counters, end in _total', async () => {
@@ -97,6 +100,40 @@ describe('OpenSearch observer (test server)', () => {
       await sink.close()
       await client.close()
       await os.close()
+    }
+  })
+})
+
+describe('per-stage counts on /metrics', () => {
+  test('records in, out and dead-lettered and the time of every stage, read from a running service', async () => {
+    const { dir, file } = logFile(3, 4)
+    const config = validateConfig({
+      source: { kind: 'file', file: { paths: [file], follow: true, stateFile: join(dir, 'positions.json'), pollMs: 20, lingerMs: 20 } },
+      sink: { kind: 'ndjson', ndjson: { path: join(dir, 'events.ndjson') } },
+      deadLetter: { kind: 'file', path: join(dir, 'dlq.ndjson') },
+      service: { host: '127.0.0.1', port: 0 },
+    })
+    const service = buildService(config, { logger: pino({ level: 'silent' }), env: {} })
+    const running = service.run()
+    try {
+      for (let i = 0; i < 400 && service.counters.recordsIn < 7; i++) await new Promise((r) => setTimeout(r, 25))
+      expect(service.counters.recordsIn).toBe(7)
+      const text = await (await fetch(`http://127.0.0.1:${service.httpPort}/metrics`)).text()
+      const value = (name: string, stage: string): number | undefined => {
+        const line = text.split('\n').find((l) => l.startsWith(`envoy_audit_stage_${name}{stage="${stage}"} `))
+        return line === undefined ? undefined : Number(line.split(' ')[1])
+      }
+      expect([value('records_in_total', 'parse'), value('records_out_total', 'parse'), value('dead_letters_total', 'parse')]).toEqual([7, 3, 4])
+      for (const stage of ['redact', 'spiffe', 'au3', 'detect', 'integrity', 'sink']) {
+        expect([stage, value('records_in_total', stage), value('records_out_total', stage), value('dead_letters_total', stage)]).toEqual([stage, 3, 3, 0])
+        expect(value('seconds_total', stage)).toBeGreaterThanOrEqual(0)
+      }
+      expect(value('seconds_total', 'parse')).toBeGreaterThan(0)
+      expect(text).toMatch(/^# TYPE envoy_audit_stage_records_in_total counter$/m)
+    } finally {
+      await service.close()
+      await running
+      rmSync(dir, { recursive: true, force: true })
     }
   })
 })

@@ -4,11 +4,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DuckDbStore } from '../../src/store/duckdb-store.js'
 import { createStoreDeadLetterSink } from '../../src/store/duckdb-dead-letters.js'
-import { ingestFiles } from '../../src/store/duckdb-ingest.js'
+import { ingestFiles } from '../../src/compose/ingest.js'
 import { createParser } from '../../src/parse/index.js'
-import { createTransformStages } from '../../src/pipeline/transforms.js'
-import { loadTransformsConfig } from '../../src/config/transforms.js'
-import { createNdjsonDeadLetterSink } from '../../src/sinks/ndjson-sink.js'
 import type { RawRecord } from '../../src/pipeline/component.js'
 import type { DeadLetter } from '../../src/schema/audit-event.js'
 
@@ -69,7 +66,7 @@ describe('the store\'s dead_letters table', () => {
       copyFileSync(FIXTURE, join(dir, 'a.log.1'))
       const dlq = join(dir, 'dead-letters.ndjson')
       const run = (file: string) =>
-        ingestFiles({ files: [file], store, parser: createParser(), stages: createTransformStages(loadTransformsConfig({})), deadLetters: createNdjsonDeadLetterSink(dlq), integrity: false })
+        ingestFiles({ files: [file], store, processing: { redaction: { enabled: false } }, deadLetterPath: dlq, integrity: false })
       const first = await run(join(dir, 'a.log'))
       await run(join(dir, 'a.log.1'))
       // The fixture's 8 dead letters (mixed-real-world.expected.json).
