@@ -33,6 +33,9 @@ describeKafka('transactions', () => {
     const aborted = await tx.transaction()
     await aborted.send({ topic, messages: values('a', 5) })
     await aborted.abort()
+    // The coordinator writes the abort marker after abort() returns: until it is there (offset 11, the
+    // last stable offset then 12), a record from another producer could land before it.
+    await waitFor(async () => (await admin.fetchTopicOffsets(topic))[0]?.high === '12', 10_000, 'the abort marker')
     await plain.send({ topic, messages: values('p', 2) })
     const open = await tx.transaction()
     await open.send({ topic, messages: values('o', 3) })
