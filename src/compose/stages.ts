@@ -11,7 +11,7 @@
  * Each stage declares the config section it reads; a stage that is off builds to nothing.
  */
 import type { DeadLetterRedaction, TransformStage } from '../pipeline/component.js'
-import { au3Stage, detectStage, spiffeStage, type IdentityContexts } from '../pipeline/transforms.js'
+import { au3Stage, detectStage, spiffeStage, type IdentityContexts } from './transform-stages.js'
 import { createParser, type ParserConfig, type RecordParser } from '../parse/index.js'
 import { loadTransformsConfig, transformsConfigSchema, type TransformsConfig } from '../config/transforms.js'
 import { createRedactionStage } from '../redact/redactor.js'

@@ -8,7 +8,8 @@
  */
 import { generateMeshTraffic } from '../../src/demo/mesh-traffic.js'
 import { createParser } from '../../src/parse/index.js'
-import { applyStages, createTransformStages } from '../../src/pipeline/transforms.js'
+import { applyStages } from '../../src/pipeline/transforms.js'
+import { createTransformStages } from '../../src/compose/transform-stages.js'
 import { loadTransformsConfig } from '../../src/config/transforms.js'
 import { BulkOpBuilder, bulkBody, type BulkOp } from '../../src/sinks/opensearch/documents.js'
 import type { RawRecord } from '../../src/pipeline/component.js'

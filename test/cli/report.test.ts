@@ -95,7 +95,8 @@ describe('envoy-audit report --opensearch (against the OpenSearch test server)',
     const { loadConnectionConfig } = await import('../../src/connections/opensearch.js')
     const { loadSinkConfig } = await import('../../src/sinks/opensearch/config.js')
     const { createParser } = await import('../../src/parse/index.js')
-    const { applyStages, createTransformStages } = await import('../../src/pipeline/transforms.js')
+    const { applyStages } = await import('../../src/pipeline/transforms.js')
+    const { createTransformStages } = await import('../../src/compose/transform-stages.js')
     const { loadTransformsConfig } = await import('../../src/config/transforms.js')
     const os = await TestOpenSearch.start()
     try {

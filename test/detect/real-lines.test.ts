@@ -7,7 +7,8 @@ import fc from 'fast-check'
 import type { AuditEvent } from '../../src/generated/types.js'
 import { createParser } from '../../src/parse/index.js'
 import { loadTransformsConfig } from '../../src/config/transforms.js'
-import { applyStages, createTransformStages } from '../../src/pipeline/transforms.js'
+import { applyStages } from '../../src/pipeline/transforms.js'
+import { createTransformStages } from '../../src/compose/transform-stages.js'
 import * as fx from './fixtures.js'
 
 // istio/istio#51178 (2024-05-21): the same BlackHole case after switching to JSON; the user's

@@ -18,7 +18,8 @@
  */
 import type { AuditEvent } from '../../src/generated/types.js'
 import { createParser } from '../../src/parse/index.js'
-import { applyStages, createTransformStages } from '../../src/pipeline/transforms.js'
+import { applyStages } from '../../src/pipeline/transforms.js'
+import { createTransformStages } from '../../src/compose/transform-stages.js'
 import { loadTransformsConfig } from '../../src/config/transforms.js'
 import { DuckDbStore } from '../../src/store/duckdb-store.js'
 
