@@ -6,6 +6,8 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     // The benchmarks themselves are not tests (none is named *.test.ts); their helpers' tests are.
     exclude: ['node_modules/**', 'dist/**'],
+    // Tests start the CLI as a process from the built dist/ (plain node, no tsx): bring it up to date.
+    globalSetup: ['test/setup/build-dist.ts'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { stringify } from 'yaml'
 import { expect, test } from 'vitest'
-import { REPO_ROOT } from '../helpers/cli.js'
+import { cliEntry, REPO_ROOT } from '../helpers/cli.js'
 import { startKafkaBroker } from '../support/kafka-broker/index.js'
 import { TestOpenSearch } from '../support/opensearch-server/index.js'
 import { describeOpenSearch, opensearchUrl } from '../helpers/real-servers.js'
@@ -34,7 +34,7 @@ test('a fatal error while stdin is still open: the error is printed and the proc
       log: { level: 'warn' },
     }),
   )
-  const child = spawn(process.execPath, ['--import', 'tsx', `${REPO_ROOT}src/cli/main.ts`, 'run', '--config', config], { cwd: REPO_ROOT, stdio: ['pipe', 'ignore', 'pipe'] })
+  const child = spawn(process.execPath, [...cliEntry(), 'run', '--config', config], { cwd: REPO_ROOT, stdio: ['pipe', 'ignore', 'pipe'] })
   let stderr = ''
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
   const exited = new Promise<number | string>((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal ?? -1)))
@@ -53,7 +53,7 @@ async function runTimed(config: object, env: NodeJS.ProcessEnv = {}, limitMs = 4
   const path = join(dir, 'run.yaml')
   writeFileSync(path, stringify(config))
   const t0 = Date.now()
-  const child = spawn(process.execPath, ['--import', 'tsx', `${REPO_ROOT}src/cli/main.ts`, 'run', '--config', path], { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } })
+  const child = spawn(process.execPath, [...cliEntry(), 'run', '--config', path], { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } })
   const lines: { at: number; text: string }[] = []
   child.stderr.on('data', (d: Buffer) => {
     for (const text of d.toString().split('\n')) if (text !== '') lines.push({ at: Date.now() - t0, text })
@@ -177,7 +177,7 @@ test('SIGTERM while no Kafka broker answers yet: the start is abandoned and the 
     service: quietService,
     log: { level: 'info' },
   }))
-  const child = spawn(process.execPath, ['--import', 'tsx', `${REPO_ROOT}src/cli/main.ts`, 'run', '--config', path], { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'pipe'] })
+  const child = spawn(process.execPath, [...cliEntry(), 'run', '--config', path], { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'pipe'] })
   let stderr = ''
   let signalledAt = 0
   child.stderr.on('data', (d: Buffer) => {

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
-import { REPO_ROOT } from './cli.js'
+import { cliEntry, REPO_ROOT } from './cli.js'
 
 /** A CLI child that is still running: its input stays open, its output is read as it comes. */
 export interface LiveCli {
@@ -19,7 +19,9 @@ function live(command: string, args: string[], env?: NodeJS.ProcessEnv): LiveCli
   child.stdout?.on('data', (d: Buffer) => out.push(d))
   child.stderr?.on('data', (d: Buffer) => err.push(d))
   child.stdin?.on('error', () => undefined)
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })))
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('close', (code, signal) => resolve({ code, signal })),
+  )
   const text = (b: Buffer[]) => Buffer.concat(b).toString('utf8')
   return {
     child,
@@ -40,7 +42,7 @@ function live(command: string, args: string[], env?: NodeJS.ProcessEnv): LiveCli
 
 /** The CLI with pipes for stdin, stdout and stderr (no terminal). */
 export function liveCli(args: string[], env?: NodeJS.ProcessEnv): LiveCli {
-  return live(process.execPath, ['--import', 'tsx', `${REPO_ROOT}src/cli/main.ts`, ...args], env)
+  return live(process.execPath, [...cliEntry(), ...args], env)
 }
 
 const shellQuote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`
@@ -51,7 +53,7 @@ const shellQuote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`
  * terminal), and stdout() is everything the terminal showed. The exit code is the CLI's (`script -e`).
  */
 export function ptyCli(args: string[], env?: NodeJS.ProcessEnv): LiveCli {
-  const command = [process.execPath, '--import', 'tsx', `${REPO_ROOT}src/cli/main.ts`, ...args].map(shellQuote).join(' ')
+  const command = [process.execPath, ...cliEntry(), ...args].map(shellQuote).join(' ')
   return live('script', ['-qfec', `stty cols 200; exec ${command}`, '/dev/null'], env)
 }
 

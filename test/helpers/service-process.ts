@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { stringify } from 'yaml'
-import { REPO_ROOT } from './cli.js'
+import { cliEntry, REPO_ROOT } from './cli.js'
 import { createOpenSearchClient, loadConnectionConfig } from '../../src/connections/opensearch.js'
 import { loadLifecycleConfig } from '../../src/lifecycle/config.js'
 import { runSetup } from '../../src/lifecycle/setup.js'
@@ -21,7 +21,7 @@ export interface ServiceProcess {
 export function startService(config: unknown, configPath: string): ServiceProcess {
   writeFileSync(configPath, stringify(config))
   const nodeArgs = (process.env.SERVICE_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', `${REPO_ROOT}src/cli/main.ts`, 'run', '--config', configPath], {
+  const child = spawn(process.execPath, [...nodeArgs, ...cliEntry(), 'run', '--config', configPath], {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'ignore', 'pipe'],
   })

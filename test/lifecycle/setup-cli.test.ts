@@ -6,13 +6,11 @@ import { join } from 'node:path'
 import { Client } from '@opensearch-project/opensearch'
 import { TestOpenSearch } from '../support/opensearch-server/index.js'
 import { clientOptions, loadConnectionConfig } from '../../src/connections/opensearch.js'
-
-const main = new URL('../../src/cli/main.ts', import.meta.url).pathname
-const tsx = new URL('../../node_modules/.bin/tsx', import.meta.url).pathname
+import { cliEntry } from '../helpers/cli.js'
 
 function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(tsx, [main, ...args], { env: { ...process.env, ...env, OPENSEARCH_URL: '', OPENSEARCH_PASSWORD: env.OPENSEARCH_PASSWORD ?? '' } }, (err, stdout, stderr) =>
+    execFile(process.execPath, [...cliEntry(), ...args], { env: { ...process.env, ...env, OPENSEARCH_URL: '', OPENSEARCH_PASSWORD: env.OPENSEARCH_PASSWORD ?? '' } }, (err, stdout, stderr) =>
       resolve({ code: err === null ? 0 : Number((err as { code?: number }).code ?? 1), stdout, stderr }),
     )
   })
