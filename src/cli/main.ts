@@ -1,15 +1,17 @@
 #!/usr/bin/env node
 /**
- * The only place that exits the process. Commands live in their own modules and register themselves
- * through src/cli/commands.ts; they throw EnvoyAuditError for usage and I/O problems, and this file
- * turns that into a message on stderr and an exit code.
+ * The only place that exits the process. Commands live in their own modules, listed in
+ * src/cli/commands.ts; they throw EnvoyAuditError for usage and I/O problems, and this file
+ * turns that into a message on stderr and an exit code. Only the module of the command named on the
+ * command line is imported (`--help` and `--version` import none), so startup stays fast.
  */
 import { Command, CommanderError } from 'commander'
 import { EnvoyAuditError } from '../errors.js'
-import { registerCommands } from './commands.js'
+import { commandNamed, registerCommands } from './commands.js'
 import { packageVersion } from './version.js'
 
-export function buildProgram(): Command {
+/** The program with the command that `argv` names loaded (every command when argv is omitted). */
+export async function buildProgram(argv?: readonly string[]): Promise<Command> {
   const program = new Command('envoy-audit')
     .description(
       'Turns Istio/Envoy access logs into NIST 800-53 audit evidence (AU-3 completeness, SPIFFE identities, ' +
@@ -19,7 +21,8 @@ export function buildProgram(): Command {
     .version(packageVersion(), '-V, --version')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
-  registerCommands(program)
+  const named = argv === undefined ? undefined : commandNamed(argv.slice(2))
+  await registerCommands(program, argv === undefined ? undefined : named === undefined ? [] : [named])
   return program
 }
 
@@ -48,7 +51,7 @@ function exitQuietlyOnBrokenPipe(stream: NodeJS.WriteStream): void {
 async function main(argv: string[]): Promise<number> {
   exitQuietlyOnBrokenPipe(process.stdout)
   exitQuietlyOnBrokenPipe(process.stderr)
-  const program = buildProgram()
+  const program = await buildProgram(argv)
   try {
     await program.parseAsync(argv)
     return typeof process.exitCode === 'number' ? process.exitCode : 0

@@ -2,12 +2,12 @@ import { spawn } from 'node:child_process'
 import { Command } from 'commander'
 import { describe, expect, test } from 'vitest'
 import { registerCommands } from '../../src/cli/commands.js'
-import { REPO_ROOT } from '../helpers/cli.js'
+import { cliEntry, REPO_ROOT } from '../helpers/cli.js'
 
 /** Runs the CLI with its stdout read by nobody: the pipe is closed before the child writes (`… | head`). */
 function runWithClosedStdout(args: string[], input = ''): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', `${REPO_ROOT}src/cli/main.ts`, ...args], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [...cliEntry(), ...args], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'pipe'] })
     child.stdout.destroy()
     const err: Buffer[] = []
     child.stderr.on('data', (d: Buffer) => err.push(d))
@@ -23,9 +23,9 @@ function runWithClosedStdout(args: string[], input = ''): Promise<{ code: number
 }
 
 /** Every command path (`report`, `config defaults`, `policy eval`, ...), as registered. */
-function commandPaths(): string[][] {
+async function commandPaths(): Promise<string[][]> {
   const program = new Command('envoy-audit')
-  registerCommands(program)
+  await registerCommands(program)
   const paths: string[][] = []
   const walk = (cmd: Command, prefix: string[]): void => {
     for (const sub of cmd.commands) {
@@ -45,7 +45,7 @@ async function inBatches<T, R>(items: T[], size: number, fn: (t: T) => Promise<R
 
 describe('a reader that goes away (`envoy-audit … | head`)', () => {
   test('--help of the program and of every command exits 0 without an EPIPE trace', async () => {
-    const paths = [[], ...commandPaths()]
+    const paths = [[], ...(await commandPaths())]
     expect(paths.length).toBeGreaterThan(12)
     const results = await inBatches(paths, 3, async (p) => ({ p: p.join(' '), ...(await runWithClosedStdout([...p, '--help'])) }))
     for (const r of results) expect({ command: r.p, code: r.code, stderr: r.stderr }).toEqual({ command: r.p, code: 0, stderr: '' })

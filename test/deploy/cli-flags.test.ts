@@ -29,9 +29,10 @@ function invocations(): Array<{ service: string; argv: string[] }> {
   return out
 }
 
+const program = new Command('envoy-audit')
+await registerCommands(program)
+
 describe('envoy-audit invocations in docker-compose.yml', () => {
-  const program = new Command('envoy-audit')
-  registerCommands(program)
   const found = invocations()
 
   test('run, setup and alerting provision are all invoked', () => {
