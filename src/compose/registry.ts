@@ -62,7 +62,7 @@ export class Registry<Built, Context = BuildContext, Def extends ComponentDef<an
   }
 
   /** Builds one kind from its options (validated here). */
-  build(kind: string, options: unknown, context: Context, path = `${this.role}.${kind}`): Built {
+  build(kind: string, options: unknown, context: Context, path = [this.role, kind].filter((p) => p !== '').join('.')): Built {
     const def = this.get(kind)
     return def.build(parseConfig(def.schema, options ?? {}, path), context)
   }
