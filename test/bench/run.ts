@@ -11,6 +11,7 @@ const BENCHES: Record<string, () => Promise<{ main: () => Promise<unknown> }>> =
   hunt: () => import('./hunt-bench.js'),
   'opensearch-ledger': () => import('./opensearch-ledger.js'),
   'sink-faults': () => import('./sink-faults.js'),
+  'cli-startup': () => import('./cli-startup.js'),
 }
 
 const only = process.argv.slice(2)
