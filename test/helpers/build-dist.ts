@@ -3,9 +3,10 @@
  * JavaScript starts in a fraction of the time tsx needs to load the sources. Only the files whose
  * source changed since their output was written are transpiled again (TypeScript's transpileModule
  * with the project's compiler options: the same JavaScript `tsc` emits, without its type check,
- * which is `npm run typecheck`'s job, as it was when the tests ran the sources through tsx). The JSON
- * files the sources import are copied as tsc copies them, outputs whose source is gone are removed,
- * and a source starting with `#!` (the CLI's bin) is made executable as `npm run build` does.
+ * which is `npm run typecheck`'s job, as it was when the tests ran the sources through tsx; checked
+ * file for file against tsc's output). The JSON files the sources import are copied byte for byte (tsc
+ * re-indents them; same content), outputs whose source is gone are removed, and a source starting
+ * with `#!` (the CLI's bin) is made executable as `npm run build` does.
  *
  * Several test runs may share one working tree: every output is written to a temporary name and
  * renamed, so a CLI started meanwhile reads a whole file, old or new. An output gets its source's
