@@ -5,9 +5,9 @@
  */
 import type { Command } from 'commander'
 import { stringify as toYaml } from 'yaml'
-import { defaultsYaml } from '../config/defaults-yaml.js'
-import { loadConfig } from '../config/schema.js'
-import { redactConfigSecrets } from '../config/secrets.js'
+import { defaultsYaml } from '../compose/config-defaults.js'
+import { loadConfig } from '../compose/config.js'
+import { redactConfigSecrets } from '../compose/config-secrets.js'
 import { renamedOptionWarnings } from '../config/renamed-options.js'
 import { ConfigInvalidError } from '../config/validate.js'
 import { EnvoyAuditError } from '../errors.js'

@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import { loadConfig } from '../config/schema.js'
+import { loadConfig } from '../compose/config.js'
 import { registerConfig } from './config.js'
 import { createLogger } from '../service/logger.js'
 import { buildService } from '../service/service.js'

@@ -5,7 +5,7 @@
 import { z } from 'zod'
 import { EnvoyAuditError } from '../errors.js'
 import type { DeadLetterSink } from '../pipeline/component.js'
-import { deadLetterShape } from '../config/schema.js'
+import { deadLetterShape } from './config.js'
 import type { KafkaSourceConfig } from '../sources/kafka/config.js'
 import { createKafkaDeadLetterSink, dlqConfigFromSource } from '../sinks/kafka-dlq.js'
 import { createNdjsonDeadLetterSink } from '../sinks/ndjson-sink.js'

@@ -5,7 +5,7 @@
 import type { Client } from '@opensearch-project/opensearch'
 import type { z } from 'zod'
 import type { Sink } from '../pipeline/component.js'
-import { openSearchSectionSchema, ndjsonSinkSchema } from '../config/schema.js'
+import { openSearchSectionSchema, ndjsonSinkSchema } from './config.js'
 import type { IntegrityConfig, IntegrityKey } from '../integrity/config.js'
 import { DuckDbLedger, ledgeredSink } from '../integrity/ledger.js'
 import { OpenSearchLedger } from '../integrity/opensearch-ledger.js'

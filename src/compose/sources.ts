@@ -4,7 +4,7 @@ import type { Source } from '../pipeline/component.js'
 import { createFileSource } from '../sources/file-source.js'
 import { createKafkaSource } from '../sources/kafka/index.js'
 import { kafkaSourceConfigSchema } from '../sources/kafka/config.js'
-import { fileSourceShape } from '../config/schema.js'
+import { fileSourceShape } from './config.js'
 import { Registry, type ComponentDef } from './registry.js'
 import { numericStats, type BuildContext } from './context.js'
 

@@ -5,8 +5,8 @@
  * committed.
  */
 import type { Logger } from 'pino'
-import type { EnvoyAuditConfig } from '../config/schema.js'
-import { redactConfigSecrets } from '../config/secrets.js'
+import type { EnvoyAuditConfig } from '../compose/config.js'
+import { redactConfigSecrets } from '../compose/config-secrets.js'
 import { renamedOptionWarnings } from '../config/renamed-options.js'
 import { PipelineCounters } from '../pipeline/counters.js'
 import type { KafkaSource } from '../sources/kafka/index.js'

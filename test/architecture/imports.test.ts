@@ -18,8 +18,7 @@ export const LAYERS: ReadonlyArray<{ name: string; paths: readonly string[] }> =
   {
     name: 'foundation',
     paths: [
-      'src/errors.ts', 'src/package-root.ts', 'src/generated/', 'src/schema/',
-      'src/config/validate.ts', 'src/config/transforms.ts', 'src/config/renamed-options.ts',
+      'src/errors.ts', 'src/package-root.ts', 'src/generated/', 'src/schema/', 'src/config/',
     ],
   },
   {
@@ -31,7 +30,7 @@ export const LAYERS: ReadonlyArray<{ name: string; paths: readonly string[] }> =
   { name: 'policy', paths: ['src/policy/'] },
   { name: 'connections', paths: ['src/connections/'] },
   { name: 'io', paths: ['src/sources/', 'src/sinks/', 'src/store/', 'src/integrity/', 'src/alerting/', 'src/lifecycle/'] },
-  { name: 'compose', paths: ['src/compose/', 'src/config/'] },
+  { name: 'compose', paths: ['src/compose/'] },
   { name: 'apps', paths: ['src/service/', 'src/report/', 'src/hunt/', 'src/demo/'] },
   { name: 'cli', paths: ['src/cli/'] },
 ]

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { parse as parseYaml } from 'yaml'
 import type { z } from 'zod'
-import { configDefaults, configSchema, validateConfig } from '../../src/config/schema.js'
+import { configDefaults, configSchema, validateConfig } from '../../src/compose/config.js'
 import { runCli } from '../helpers/cli.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'ea-config-cli-'))

@@ -8,7 +8,7 @@ import { PassThrough } from 'node:stream'
 import { describe, expect, test } from 'vitest'
 import { buildPipeline } from '../../src/compose/pipeline.js'
 import { buildProcessing, STAGE_ORDER } from '../../src/compose/stages.js'
-import { validateConfig } from '../../src/config/schema.js'
+import { validateConfig } from '../../src/compose/config.js'
 import { logFile } from './lines.js'
 
 const quiet = () => ({ env: {}, warn: () => undefined, stdout: new PassThrough() })

@@ -6,7 +6,7 @@
 import { describe, test, expect } from 'vitest'
 import { existsSync, readFileSync } from 'node:fs'
 import { parse } from 'yaml'
-import { validateConfig } from '../../src/config/schema.js'
+import { validateConfig } from '../../src/compose/config.js'
 import { loadMonitorDefinitions } from '../../src/alerting/monitors.js'
 
 const ROOT = new URL('../../', import.meta.url)

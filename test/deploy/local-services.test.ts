@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs'
 import { expect, test } from 'vitest'
 import { parse } from 'yaml'
-import { validateConfig } from '../../src/config/schema.js'
+import { validateConfig } from '../../src/compose/config.js'
 import { servicesOptions } from '../services/services.js'
 
 test('deploy/local-services.yaml validates and names the default service ports', () => {

@@ -4,7 +4,7 @@ import { loadRedactionConfig } from '../../src/redact/config.js'
 import { compileRules, redactText, REDACTED } from '../../src/redact/rules.js'
 import { createRedactionStage, createRedactor } from '../../src/redact/redactor.js'
 import { createParser } from '../../src/parse/index.js'
-import { validateConfig } from '../../src/config/schema.js'
+import { validateConfig } from '../../src/compose/config.js'
 import { fileRecord, runRecords } from './harness.js'
 
 const rules = compileRules(loadRedactionConfig())

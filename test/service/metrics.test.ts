@@ -8,7 +8,7 @@
 import { describe, expect, test } from 'vitest'
 import pino from 'pino'
 import { Registry } from 'prom-client'
-import { validateConfig } from '../../src/config/schema.js'
+import { validateConfig } from '../../src/compose/config.js'
 import { buildService } from '../../src/service/service.js'
 import { OpenSearchObserver } from '../../src/service/opensearch-observer.js'
 import { createOpenSearchClient, loadConnectionConfig } from '../../src/connections/opensearch.js'

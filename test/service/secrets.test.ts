@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { startKafkaBroker, type KafkaTestBroker } from '../support/kafka-broker/index.js'
 import { TestOpenSearch } from '../support/opensearch-server/index.js'
 import { setupOpenSearch, startService, waitFor } from '../helpers/service-process.js'
-import { validateConfig } from '../../src/config/schema.js'
+import { validateConfig } from '../../src/compose/config.js'
 import { configSecretWarnings, transportWarnings } from '../../src/service/service.js'
 
 const KAFKA_USER = 'svc-envoy-audit'

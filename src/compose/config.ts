@@ -2,7 +2,7 @@
  * The configuration of `envoy-audit run --config FILE` (YAML). One zod schema composes the schema of
  * every component, next to which each component's options are documented; `configDefaults()` prints
  * the fully defaulted result (`envoy-audit config defaults` prints it with the optional sections as
- * commented examples, src/config/defaults-yaml.ts). Validated once at startup and frozen;
+ * commented examples, src/compose/config-defaults.ts). Validated once at startup and frozen;
  * every error names its option path, e.g. `sink.opensearch.flushBytes: Too small: expected number to be >=1024`.
  */
 import { readFileSync } from 'node:fs'
@@ -10,13 +10,13 @@ import { parse as parseYaml } from 'yaml'
 import { z } from 'zod'
 import { EnvoyAuditError } from '../errors.js'
 import { parserConfigSchema } from '../parse/index.js'
-import { transformsConfigSchema } from './transforms.js'
+import { transformsConfigSchema } from '../config/transforms.js'
 import { sinkConfigSchema } from '../sinks/opensearch/config.js'
 import { connectionConfigSchema } from '../connections/opensearch.js'
 import { duckDbStoreConfigSchema } from '../store/duckdb-store.js'
 import { alertingConfigSchema } from '../alerting/config.js'
 import { kafkaSourceConfigSchema } from '../sources/kafka/config.js'
-import { loadConfigSection } from './validate.js'
+import { loadConfigSection } from '../config/validate.js'
 import { redactionConfigSchema } from '../redact/config.js'
 import { integrityConfigSchema } from '../integrity/config.js'
 import { policyConfigSchema } from '../policy/config.js'
@@ -43,7 +43,10 @@ export const fileSourceShape = {
 const fileSourceSchema = z
   .object(fileSourceShape)
   .strict()
-  .refine((f) => !f.follow || !f.paths.includes('-'), { message: "follow reads files by name: '-' (stdin) cannot be followed", path: ['paths'] })
+  .refine((f) => !f.follow || !f.paths.includes('-'), {
+    message: "follow reads files by name: '-' (stdin) cannot be followed",
+    path: ['paths'],
+  })
 
 /*
  * The source, sink and dead-letter sections keep the format users write: `kind` picks the variant and
@@ -132,7 +135,10 @@ const deadLetterRest = {
   maxBatchBytes: present<number>(),
 }
 const deadLetterSchema = deadLetterFormat.pipe(
-  z.discriminatedUnion('kind', [z.object({ kind: z.literal('kafka'), ...deadLetterRest }), z.object({ kind: z.literal('file'), ...deadLetterRest })]),
+  z.discriminatedUnion('kind', [
+    z.object({ kind: z.literal('kafka'), ...deadLetterRest }),
+    z.object({ kind: z.literal('file'), ...deadLetterRest }),
+  ]),
 )
 
 export type SourceSection = z.output<typeof sourceSchema>

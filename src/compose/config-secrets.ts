@@ -35,11 +35,13 @@ export function redactConfigSecrets(config: unknown): { redacted: unknown; found
   const walk = (value: unknown, path: string[], parentKey: string | undefined): unknown => {
     const key = path[path.length - 1]
     const at = path.join('.')
-    if (key !== undefined && SECRET_KEY.test(key.replace(/[-_]/g, '')) && !POINTER_KEY.test(key) && value !== undefined && value !== null && value !== '') {
+    const isSecretKey = key !== undefined && SECRET_KEY.test(key.replace(/[-_]/g, '')) && !POINTER_KEY.test(key)
+    if (isSecretKey && value !== undefined && value !== null && value !== '') {
       found.push({ path: at, advice: ADVICE[at] ?? GENERIC })
       return REDACTED
     }
-    if (parentKey === 'headers' && key !== undefined && typeof value === 'string' && (SECRET_HEADER.has(key.toLowerCase()) || SECRET_KEY.test(key.replace(/[-_]/g, '')))) {
+    const isSecretHeader = key !== undefined && (SECRET_HEADER.has(key.toLowerCase()) || SECRET_KEY.test(key.replace(/[-_]/g, '')))
+    if (parentKey === 'headers' && typeof value === 'string' && isSecretHeader) {
       found.push({ path: at, advice: 'a credential header belongs in bearerTokenEnv (an environment variable), not in the config file' })
       return REDACTED
     }

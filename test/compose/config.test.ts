@@ -5,7 +5,7 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import { describe, expect, test } from 'vitest'
 import { parse as parseYaml } from 'yaml'
-import { configDefaults, validateConfig } from '../../src/config/schema.js'
+import { configDefaults, validateConfig } from '../../src/compose/config.js'
 
 describe('config sections by kind', () => {
   test('a kind without its section is refused by option path, every problem at once', () => {

@@ -12,7 +12,7 @@
  */
 import { stringify } from 'yaml'
 import type { z } from 'zod'
-import { configDefaults, configSchema } from './schema.js'
+import { configDefaults, configSchema } from './config.js'
 
 /** Example values of the options that have no default, by option path. */
 const EXAMPLES: Record<string, unknown> = {
@@ -49,7 +49,8 @@ const EXAMPLES: Record<string, unknown> = {
 
 /** Options printed as a note instead of an example: a literal value here would be a secret or a conflict. */
 const NOTES: Record<string, string> = {
-  'sink.opensearch.connection.username': 'username, password: basic auth; keep both out of this file and set OPENSEARCH_USERNAME and OPENSEARCH_PASSWORD',
+  'sink.opensearch.connection.username':
+    'username, password: basic auth; keep both out of this file and set OPENSEARCH_USERNAME and OPENSEARCH_PASSWORD',
   'sink.opensearch.connection.password': '',
   'source.kafka.sasl.passwordFile': 'passwordFile: /run/secrets/kafka-password  (a mounted secret, instead of passwordEnv)',
   'alerting.kafka.sasl.passwordFile': 'passwordFile: /run/secrets/kafka-alerts-password  (a mounted secret, instead of passwordEnv)',
