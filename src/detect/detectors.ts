@@ -1,7 +1,8 @@
 /**
  * Detections over one enriched event. Each detector reads the raw envoy.* signals plus what the
  * identity and AU-3 stages wrote (mesh.mtls, audit.au3) and returns zero or more findings. Facts
- * behind each rule: /work/shared/reference/envoy-istio-log-formats.md sections c and d.
+ * behind each rule: Envoy's response flags and RBAC filter (response_code_details), Istio's cluster
+ * names and mTLS SNI (istio/istio pilot/pkg/model), as docs/au3-and-findings.md lists them.
  */
 import type { AuditEvent, Finding } from '../generated/types.js'
 import type { TransformsConfig, TlsVersionName } from '../config/transforms.js'

@@ -1,6 +1,6 @@
 /**
  * `policy lint`: the documented AuthorizationPolicy / PeerAuthentication mistakes
- * (shared/reference/istio-authz-semantics.md §4, numbered 1-20 there; code POLnnn uses the same number).
+ * (docs/policy.md, `lint`, lists the 20 of them; code POLnnn is the mistake's number there).
  * Codes are stable: CI gates and SIEM queries key on them. Checks that need to know what runs in the
  * cluster (selectors matching nothing, unknown namespaces, Service vs container ports) run only when a
  * workload inventory is given.

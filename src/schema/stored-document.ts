@@ -2,8 +2,8 @@
  * The stored JSON of a hashed event, made while hashing, so the sinks do not serialize the event a
  * second time (a 3 KB document costs about as much to serialize as to parse and transform). Kept on
  * the event under a symbol: serializers and JSON.stringify skip symbol keys, so it never reaches a
- * document or a log. Measured (hash stage + bulk text, 60k demo events, CPU per event, median of three
- * at load ~7): serializing twice 65.7 µs, a WeakMap side table 60.7, the symbol 59.5, and the steadiest.
+ * document or a log. Of serializing twice, a WeakMap side table and the symbol, the symbol measured
+ * cheapest and steadiest (docs/performance.md).
  *
  * Here rather than in src/integrity/ so that every sink reads the document without depending on the
  * hashing: the hash stage (src/integrity/chain.ts) keeps the document, the sinks take it.

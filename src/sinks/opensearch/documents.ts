@@ -75,8 +75,7 @@ export function findingId(eventId: string, index: number): string {
 /**
  * One bulk operation: action line + document line, ready to concatenate into an NDJSON body. Kept as
  * text with its UTF-8 length: encoding each operation into its own Buffer and copying them into the
- * body cost four times as much as encoding the joined body once (20k demo events, measured in
- * isolation: 12.9 against 3.0 µs per event; docs/performance.md).
+ * body cost several times as much as encoding the joined body once (docs/performance.md).
  */
 export interface BulkOp {
   /** Position of the owning event in the write call's batch. */

@@ -116,7 +116,7 @@ async function sendBulk(ctx: RequestContext, send: PendingOp[], out: ChunkOutcom
       return [...(await sendBulk(ctx, send.slice(0, half), out)), ...(await sendBulk(ctx, send.slice(half), out))]
     }
     // A request-level status says nothing about the documents (a proxy's 404, a gateway's 400): every
-    // one of them is retried, never dead-lettered (issue 16). Item-level errors are what rejects.
+    // one of them is retried, never dead-lettered. Item-level errors are what rejects.
     failed(out, send, outcome.code, outcome.reason, outcome.kind === 'reject')
     return []
   }

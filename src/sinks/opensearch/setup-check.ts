@@ -2,7 +2,7 @@
  * At start, whether `envoy-audit setup` ran: its index templates (`<alias>-template`) give the period
  * indices their mapping and the read alias. Without them the sink's first bulk request auto-creates
  * `<alias>-<period>` with dynamic mappings and no alias, which readers never see and which setup then
- * refuses to adopt (issue 16, item 10).
+ * refuses to adopt.
  *
  * `require` (what `run` asks for, unless sink.opensearch.requireSetup is false) refuses to start with
  * EA_SINK_NOT_SET_UP; otherwise a warning is logged, as library callers and tests want. A role that may

@@ -49,9 +49,9 @@ export const kafkaSourceConfigSchema = z
     /**
      * Records and bytes delivered but not yet acknowledged; beyond either, partitions are paused.
      * Each unacknowledged record also holds its parsed event and bulk document (~10x the raw line),
-     * so this budget is what bounds memory when the sink stalls: 5,000 records kept a stalled
-     * `run` at ~265 MB RSS where 20,000 reached ~450 MB (test/bench/memory.ts), with no measurable
-     * throughput loss (2.5 batches of 2,000 still keep the sink busy).
+     * so this budget is what bounds memory when the sink stalls. The default keeps a stalled `run`
+     * within the memory target without costing throughput (2.5 batches of 2,000 still keep the sink
+     * busy; the `memory` bench, docs/performance.md).
      */
     inFlight: z
       .object({

@@ -57,7 +57,7 @@ export class OffsetResetWatch {
    * out-of-range committed offset (it commits its default offset) right after its first fetch, so the
    * offsets it starts from are read before it fetches anything. The cost: kafkajs' fetch loop, idle
    * while everything is paused, looks again only after maxWaitTimeMs, so the first record after a
-   * join comes about that much later (measured on Kafka 4.1.1: ~1.0 s at the default 1,000 ms).
+   * join comes about that much later (docs/performance.md has the measurement).
    */
   onJoin(topics: readonly string[]): Promise<Map<string, number>> {
     return (this.atJoin = (async () => {
