@@ -14,7 +14,11 @@ interface CodeSpec {
 
 export const ERROR_CODES = {
   // Config and usage: fail fast at startup.
-  EA_CONFIG_INVALID: { stage: 'config', retryable: false, description: 'Configuration failed validation; the message names the option path.' },
+  EA_CONFIG_INVALID: {
+    stage: 'config',
+    retryable: false,
+    description: 'Configuration failed validation; the message names the option path.',
+  },
   EA_USAGE: { stage: 'cli', retryable: false, description: 'Bad command-line usage.' },
   EA_IO: { stage: 'source', retryable: false, description: 'An input or output file could not be read or written.' },
 
@@ -24,33 +28,107 @@ export const ERROR_CODES = {
   EA_PARSE_TOO_LONG: { stage: 'parse', retryable: false, description: 'Record longer than the configured maximum line length.' },
   EA_PARSE_INVALID_JSON: { stage: 'parse', retryable: false, description: 'Record looks like JSON but does not parse (often truncated).' },
   EA_PARSE_NOT_OBJECT: { stage: 'parse', retryable: false, description: 'JSON value is not an object.' },
-  EA_PARSE_NOT_ACCESS_LOG: { stage: 'parse', retryable: false, description: 'Not an Envoy access-log record (istio-agent or Envoy application log, unknown text).' },
-  EA_PARSE_MALFORMED_TEXT: { stage: 'parse', retryable: false, description: 'Looks like an Envoy TEXT access log but a field does not parse.' },
+  EA_PARSE_NOT_ACCESS_LOG: {
+    stage: 'parse',
+    retryable: false,
+    description: 'Not an Envoy access-log record (istio-agent or Envoy application log, unknown text).',
+  },
+  EA_PARSE_MALFORMED_TEXT: {
+    stage: 'parse',
+    retryable: false,
+    description: 'Looks like an Envoy TEXT access log but a field does not parse.',
+  },
   EA_PARSE_BAD_TIMESTAMP: { stage: 'parse', retryable: false, description: 'Start time missing or not a valid date.' },
-  EA_PARSE_ENVELOPE: { stage: 'parse', retryable: false, description: 'A log envelope (Fluent Bit, Vector, CRI, Docker) is malformed or carries no log line.' },
-  EA_PARSE_PARTIAL: { stage: 'parse', retryable: false, description: 'A CRI partial (P) line whose continuation never arrived, or a partial line over the size cap.' },
-  EA_PARSE_UNSAFE_KEY: { stage: 'parse', retryable: false, description: 'JSON carries a prototype-polluting key (__proto__, constructor, prototype) in a position that matters.' },
+  EA_PARSE_ENVELOPE: {
+    stage: 'parse',
+    retryable: false,
+    description: 'A log envelope (Fluent Bit, Vector, CRI, Docker) is malformed or carries no log line.',
+  },
+  EA_PARSE_PARTIAL: {
+    stage: 'parse',
+    retryable: false,
+    description: 'A CRI partial (P) line whose continuation never arrived, or a partial line over the size cap.',
+  },
+  EA_PARSE_UNSAFE_KEY: {
+    stage: 'parse',
+    retryable: false,
+    description: 'JSON carries a prototype-polluting key (__proto__, constructor, prototype) in a position that matters.',
+  },
 
   // Transform stages: never expected; a bug is dead-lettered rather than crashing the pipeline.
-  EA_TRANSFORM_FAILED: { stage: 'transform', retryable: false, description: 'A transform threw on this record (a bug): the record is dead-lettered with the error.' },
+  EA_TRANSFORM_FAILED: {
+    stage: 'transform',
+    retryable: false,
+    description: 'A transform threw on this record (a bug): the record is dead-lettered with the error.',
+  },
 
   // Sinks.
-  EA_SINK_UNAVAILABLE: { stage: 'sink', retryable: true, description: 'Sink unreachable or overloaded (connection error, 429, 502, 503, 504).' },
+  EA_SINK_UNAVAILABLE: {
+    stage: 'sink',
+    retryable: true,
+    description: 'Sink unreachable or overloaded (connection error, 429, 502, 503, 504).',
+  },
   EA_SINK_ITEM_RETRYABLE: { stage: 'sink', retryable: true, description: 'A bulk item failed with 429 or 5xx; only that item is re-sent.' },
-  EA_SINK_MAPPING: { stage: 'sink', retryable: false, description: 'The sink rejected the document permanently (mapping error, other 4xx).' },
+  EA_SINK_MAPPING: {
+    stage: 'sink',
+    retryable: false,
+    description: 'The sink rejected the document permanently (mapping error, other 4xx).',
+  },
   EA_SINK_AUTH: { stage: 'sink', retryable: false, description: 'Authentication or authorization with the sink failed (401/403).' },
-  EA_SINK_NOT_SET_UP: { stage: 'sink', retryable: false, description: "OpenSearch lacks the index templates `envoy-audit setup` installs: run setup first (or set sink.opensearch.requireSetup: false to accept dynamic mappings and no read alias)." },
-  EA_SINK_INDEX_READ_ONLY: { stage: 'sink', retryable: false, description: "The event's index is read-only (ISM warm state, index.blocks.write) and does not hold the event: it arrived too late to be indexed." },
-  EA_SINK_EVENT_TIME: { stage: 'sink', retryable: false, description: 'The event has no usable @timestamp to choose its index, or is dated outside the window the sink may create indices for (maxFutureHours, maxPastDays).' },
-  EA_SINK_ID_TOO_LONG: { stage: 'sink', retryable: false, description: 'The document _id is longer than the 512 bytes OpenSearch allows (it would fail the whole bulk request).' },
-  EA_SINK_TOO_LARGE: { stage: 'sink', retryable: false, description: 'One document alone is larger than the cluster accepts in a request (HTTP 413, http.max_content_length).' },
-  EA_RETENTION_UNENFORCED: { stage: 'cli', retryable: false, description: 'setup found no Index Management (ISM) plugin: indices are never made read-only or deleted (pass --without-ism to accept).' },
-  EA_DLQ_UNAVAILABLE: { stage: 'sink', retryable: true, description: 'The dead-letter output could not be written; nothing past it is committed.' },
+  EA_SINK_NOT_SET_UP: {
+    stage: 'sink',
+    retryable: false,
+    description:
+      'OpenSearch lacks the index templates `envoy-audit setup` installs: run setup first (or set sink.opensearch.requireSetup: false to accept dynamic mappings and no read alias).',
+  },
+  EA_SINK_INDEX_READ_ONLY: {
+    stage: 'sink',
+    retryable: false,
+    description:
+      "The event's index is read-only (ISM warm state, index.blocks.write) and does not hold the event: it arrived too late to be indexed.",
+  },
+  EA_SINK_EVENT_TIME: {
+    stage: 'sink',
+    retryable: false,
+    description:
+      'The event has no usable @timestamp to choose its index, or is dated outside the window the sink may create indices for (maxFutureHours, maxPastDays).',
+  },
+  EA_SINK_ID_TOO_LONG: {
+    stage: 'sink',
+    retryable: false,
+    description: 'The document _id is longer than the 512 bytes OpenSearch allows (it would fail the whole bulk request).',
+  },
+  EA_SINK_TOO_LARGE: {
+    stage: 'sink',
+    retryable: false,
+    description: 'One document alone is larger than the cluster accepts in a request (HTTP 413, http.max_content_length).',
+  },
+  EA_RETENTION_UNENFORCED: {
+    stage: 'cli',
+    retryable: false,
+    description:
+      'setup found no Index Management (ISM) plugin: indices are never made read-only or deleted (pass --without-ism to accept).',
+  },
+  EA_DLQ_UNAVAILABLE: {
+    stage: 'sink',
+    retryable: true,
+    description: 'The dead-letter output could not be written; nothing past it is committed.',
+  },
 
   // Sources.
   EA_SOURCE_UNAVAILABLE: { stage: 'source', retryable: true, description: 'The source (Kafka brokers) is unreachable.' },
-  EA_SOURCE_AUTH: { stage: 'source', retryable: false, description: 'The Kafka brokers refused the credentials (SASL authentication failed) or an authorization (topic, group, cluster), or a broker certificate failed TLS verification.' },
-  EA_SOURCE_CORRUPT_BATCH: { stage: 'source', retryable: false, description: 'A Kafka batch does not decompress or decode: the source stops at it, with nothing committed past it (as a Java consumer does).' },
+  EA_SOURCE_AUTH: {
+    stage: 'source',
+    retryable: false,
+    description:
+      'The Kafka brokers refused the credentials (SASL authentication failed) or an authorization (topic, group, cluster), or a broker certificate failed TLS verification.',
+  },
+  EA_SOURCE_CORRUPT_BATCH: {
+    stage: 'source',
+    retryable: false,
+    description:
+      'A Kafka batch does not decompress or decode: the source stops at it, with nothing committed past it (as a Java consumer does).',
+  },
 
   // Store.
   EA_STORE_QUERY: { stage: 'store', retryable: false, description: 'A store query failed.' },

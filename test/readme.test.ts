@@ -9,7 +9,8 @@ import { renderFindingsMarkdown } from '../src/detect/catalogue.js'
 import { runCli } from './helpers/cli.js'
 
 const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
-const block = (name: string): string | undefined => new RegExp(`<!-- ${name}:start -->\\n([\\s\\S]*?)<!-- ${name}:end -->`).exec(readme)?.[1]
+const block = (name: string): string | undefined =>
+  new RegExp(`<!-- ${name}:start -->\\n([\\s\\S]*?)<!-- ${name}:end -->`).exec(readme)?.[1]
 
 describe('README', () => {
   test('starts with the two commands: install + main job, and the tests', () => {

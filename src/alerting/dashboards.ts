@@ -58,7 +58,12 @@ export function multipartBody(fileName: string, content: Buffer): { body: Buffer
   return { body: Buffer.concat([head, content, tail]), contentType: `multipart/form-data; boundary=${boundary}` }
 }
 
-function request(url: URL, body: Buffer, headers: Record<string, string>, opts: ImportDashboardsOptions): Promise<{ status: number; text: string }> {
+function request(
+  url: URL,
+  body: Buffer,
+  headers: Record<string, string>,
+  opts: ImportDashboardsOptions,
+): Promise<{ status: number; text: string }> {
   const isHttps = url.protocol === 'https:'
   const mod = isHttps ? https : http
   const tls = isHttps ? { rejectUnauthorized: opts.rejectUnauthorized ?? true, ...(opts.ca !== undefined ? { ca: opts.ca } : {}) } : {}
@@ -90,7 +95,8 @@ export async function importDashboards(url: string, opts: ImportDashboardsOption
     'content-type': contentType,
     'content-length': String(body.length),
   }
-  if (opts.auth !== undefined) headers.authorization = `Basic ${Buffer.from(`${opts.auth.username}:${opts.auth.password}`).toString('base64')}`
+  if (opts.auth !== undefined)
+    headers.authorization = `Basic ${Buffer.from(`${opts.auth.username}:${opts.auth.password}`).toString('base64')}`
   if (opts.tenant !== undefined) headers.securitytenant = opts.tenant
 
   const attempts = opts.maxAttempts ?? 5

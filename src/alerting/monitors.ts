@@ -56,7 +56,9 @@ export function defaultMonitorsDir(): string {
 
 /** Reads and checks every *.json monitor definition in the directory, sorted by file name. */
 export function loadMonitorDefinitions(dir: string = defaultMonitorsDir()): MonitorDefinition[] {
-  const files = readdirSync(dir).filter((f) => f.endsWith('.json')).sort()
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .sort()
   const names = new Set<string>()
   return files.map((file) => {
     let body: unknown
@@ -131,7 +133,8 @@ async function findByName(client: TransportClient, name: string): Promise<FoundM
   const hits = (res.body as { hits?: { hits?: Array<{ _id: string; _source?: Record<string, unknown> }> } }).hits?.hits ?? []
   for (const h of hits) {
     // Depending on version the source is the monitor itself or wraps it under `monitor`.
-    const src = (h._source?.monitor ?? h._source) as { name?: string; ui_metadata?: { envoy_audit?: { definition_hash?: string } } } | undefined
+    const src = (h._source?.monitor ?? h._source) as
+      { name?: string; ui_metadata?: { envoy_audit?: { definition_hash?: string } } } | undefined
     if (src?.name === name) return { id: h._id, hash: src.ui_metadata?.envoy_audit?.definition_hash }
   }
   return undefined
@@ -161,7 +164,12 @@ export async function provisionMonitors(client: TransportClient, opts: Provision
     } catch (err) {
       if (err instanceof EnvoyAuditError) throw err
       const status = (err as { meta?: { statusCode?: number } }).meta?.statusCode
-      const code = status === 401 || status === 403 ? 'EA_SINK_AUTH' : status !== undefined && status < 500 && status !== 429 ? 'EA_SINK_MAPPING' : 'EA_SINK_UNAVAILABLE'
+      const code =
+        status === 401 || status === 403
+          ? 'EA_SINK_AUTH'
+          : status !== undefined && status < 500 && status !== 429
+            ? 'EA_SINK_MAPPING'
+            : 'EA_SINK_UNAVAILABLE'
       throw new EnvoyAuditError(code, `monitor ${def.file} (${def.body.name}): ${(err as Error).message}`, { cause: err })
     }
   }

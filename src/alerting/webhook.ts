@@ -60,7 +60,12 @@ export class WebhookOutput implements AlertOutput {
     const isHttps = this.url.protocol === 'https:'
     const ca = cfg.tls.caFile !== undefined ? readFileSync(cfg.tls.caFile) : undefined
     this.agent = isHttps
-      ? new https.Agent({ keepAlive: true, maxSockets: cfg.concurrency, rejectUnauthorized: cfg.tls.rejectUnauthorized, ...(ca ? { ca } : {}) })
+      ? new https.Agent({
+          keepAlive: true,
+          maxSockets: cfg.concurrency,
+          rejectUnauthorized: cfg.tls.rejectUnauthorized,
+          ...(ca ? { ca } : {}),
+        })
       : new http.Agent({ keepAlive: true, maxSockets: cfg.concurrency })
     const headers: Record<string, string> = Object.assign(Object.create(null) as Record<string, string>, cfg.headers)
     headers['content-type'] = 'application/json'
@@ -69,7 +74,10 @@ export class WebhookOutput implements AlertOutput {
       const token = (opts.env ?? process.env)[cfg.bearerTokenEnv]
       if (token === undefined || token === '') {
         // Name the variable, never a value.
-        throw new EnvoyAuditError('EA_CONFIG_INVALID', `alerting.webhook.bearerTokenEnv: environment variable ${cfg.bearerTokenEnv} is not set`)
+        throw new EnvoyAuditError(
+          'EA_CONFIG_INVALID',
+          `alerting.webhook.bearerTokenEnv: environment variable ${cfg.bearerTokenEnv} is not set`,
+        )
       }
       headers.authorization = `Bearer ${token}`
     }

@@ -30,7 +30,10 @@ export function registerAlerting(program: Command): void {
   const cmd = alerting
     .command('provision')
     .description('create or update the monitors in dashboards/monitors and import dashboards/envoy-audit.ndjson (idempotent)')
-    .option('--dashboards <url>', 'OpenSearch Dashboards URL, e.g. http://dashboards:5601 (or DASHBOARDS_URL); without it, saved objects are skipped')
+    .option(
+      '--dashboards <url>',
+      'OpenSearch Dashboards URL, e.g. http://dashboards:5601 (or DASHBOARDS_URL); without it, saved objects are skipped',
+    )
     .option('--dashboards-ca <file>', 'PEM CA for Dashboards when it serves HTTPS (default: --ca)')
     .option('--tenant <name>', 'security-plugin tenant to import the saved objects into, e.g. global')
     .option('--channel-id <id>', 'Notifications channel id: every monitor trigger notifies it')
@@ -70,7 +73,9 @@ export async function provisionAlerting(opts: ProvisionOptions): Promise<void> {
       }
     }
     out.savedObjects = await importDashboards(dashboardsUrl, {
-      ...(connection.username !== undefined && connection.password !== undefined ? { auth: { username: connection.username, password: connection.password } } : {}),
+      ...(connection.username !== undefined && connection.password !== undefined
+        ? { auth: { username: connection.username, password: connection.password } }
+        : {}),
       ...(ca !== undefined ? { ca } : {}),
       rejectUnauthorized: !connection.insecure,
       ...(opts.tenant !== undefined ? { tenant: opts.tenant } : {}),

@@ -16,7 +16,9 @@ export function registerConfig(program: Command): void {
   const cfg = program.command('config').description('inspect and validate service configuration')
   cfg
     .command('defaults')
-    .description('print every option with its default as YAML; optional sections (source.kafka, sink.opensearch, alert outputs) as commented examples')
+    .description(
+      'print every option with its default as YAML; optional sections (source.kafka, sink.opensearch, alert outputs) as commented examples',
+    )
     .action(() => {
       process.stdout.write(defaultsYaml())
     })
@@ -35,7 +37,10 @@ export function registerConfig(program: Command): void {
         throw new EnvoyAuditError('EA_CONFIG_INVALID', `${file}: ${issues.length} problems (listed above)`)
       }
       const { redacted, found } = redactConfigSecrets(config)
-      for (const f of found) process.stderr.write(`envoy-audit config validate: warning: ${f.path} holds a secret written in the config file (shown as [REDACTED]): ${f.advice}\n`)
+      for (const f of found)
+        process.stderr.write(
+          `envoy-audit config validate: warning: ${f.path} holds a secret written in the config file (shown as [REDACTED]): ${f.advice}\n`,
+        )
       for (const w of renamedOptionWarnings(config)) process.stderr.write(`envoy-audit config validate: warning: ${w}\n`)
       process.stdout.write(toYaml(redacted))
     })

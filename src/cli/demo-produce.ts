@@ -34,7 +34,8 @@ export interface DemoProduceResult {
 
 function integer(name: string, value: string, min: number, max: number): number {
   const n = Number(value)
-  if (!Number.isInteger(n) || n < min || n > max) throw new EnvoyAuditError('EA_USAGE', `${name} must be an integer from ${min} to ${max}, got "${value}"`)
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new EnvoyAuditError('EA_USAGE', `${name} must be an integer from ${min} to ${max}, got "${value}"`)
   return n
 }
 
@@ -73,7 +74,8 @@ async function ensureTopic(kafka: Kafka, topic: string, partitions: number): Pro
 export async function produceMeshTraffic(o: ProduceMeshTrafficOptions): Promise<DemoProduceResult> {
   const t0 = Date.now()
   const start = o.start === 'now' ? new Date((o.now ?? Date.now()) - o.durationMinutes * 60_000).toISOString() : o.start
-  if (!Number.isFinite(Date.parse(start))) throw new EnvoyAuditError('EA_USAGE', `--start must be an ISO 8601 time or "now", got "${o.start}"`)
+  if (!Number.isFinite(Date.parse(start)))
+    throw new EnvoyAuditError('EA_USAGE', `--start must be an ISO 8601 time or "now", got "${o.start}"`)
   const traffic = generateMeshTraffic({ seed: o.seed, sessions: o.sessions, durationMinutes: o.durationMinutes, start, noise: o.noise })
   const kafka = await createKafkaClient(
     {
@@ -94,7 +96,9 @@ export async function produceMeshTraffic(o: ProduceMeshTrafficOptions): Promise<
   try {
     await producer.connect()
   } catch (err) {
-    throw new EnvoyAuditError('EA_SOURCE_UNAVAILABLE', `Kafka brokers ${o.brokers.join(',')} unreachable: ${(err as Error).message}`, { cause: err })
+    throw new EnvoyAuditError('EA_SOURCE_UNAVAILABLE', `Kafka brokers ${o.brokers.join(',')} unreachable: ${(err as Error).message}`, {
+      cause: err,
+    })
   }
   try {
     for (let i = 0; i < traffic.lines.length; i += o.batchSize) {
@@ -105,8 +109,14 @@ export async function produceMeshTraffic(o: ProduceMeshTrafficOptions): Promise<
       await producer.send({ topic: o.topic, acks: -1, compression: CompressionTypes.GZIP, messages })
     }
   } catch (err) {
-    if (/does not host this topic-partition/.test(String((err as Error).message) + String(((err as { cause?: Error }).cause)?.message ?? ''))) {
-      throw new EnvoyAuditError('EA_USAGE', `topic ${o.topic} does not exist on ${o.brokers.join(',')}: create it, or pass --create-topic <partitions>`, { cause: err })
+    if (
+      /does not host this topic-partition/.test(String((err as Error).message) + String((err as { cause?: Error }).cause?.message ?? ''))
+    ) {
+      throw new EnvoyAuditError(
+        'EA_USAGE',
+        `topic ${o.topic} does not exist on ${o.brokers.join(',')}: create it, or pass --create-topic <partitions>`,
+        { cause: err },
+      )
     }
     throw err
   } finally {
@@ -128,13 +138,21 @@ export function registerDemoProduce(program: Command): void {
     .option('--batch <n>', 'messages per produce request', '500')
     .option('--client-id <id>', 'Kafka client id', 'envoy-audit-demo-producer')
     .option('--no-noise', 'leave out the non-access-log lines a real istio-proxy stream carries')
-    .option('--create-topic <partitions>', 'create the topic with this many partitions first, if it does not exist (replication factor: the broker default)')
+    .option(
+      '--create-topic <partitions>',
+      'create the topic with this many partitions first, if it does not exist (replication factor: the broker default)',
+    )
     .action(async (opts: DemoProduceOptions) => {
       const list = opts.brokers ?? process.env.KAFKA_BROKERS
-      if (list === undefined || list.trim() === '') throw new EnvoyAuditError('EA_USAGE', '--brokers <host:port,...> (or KAFKA_BROKERS) is required')
-      const brokers = list.split(',').map((b) => b.trim()).filter((b) => b !== '')
+      if (list === undefined || list.trim() === '')
+        throw new EnvoyAuditError('EA_USAGE', '--brokers <host:port,...> (or KAFKA_BROKERS) is required')
+      const brokers = list
+        .split(',')
+        .map((b) => b.trim())
+        .filter((b) => b !== '')
       for (const b of brokers) if (!/^[^\s:]+:\d{1,5}$/.test(b)) throw new EnvoyAuditError('EA_USAGE', `--brokers: "${b}" is not host:port`)
-      if (!/^[A-Za-z0-9._-]{1,249}$/.test(opts.topic)) throw new EnvoyAuditError('EA_USAGE', `--topic: "${opts.topic}" is not a valid topic name`)
+      if (!/^[A-Za-z0-9._-]{1,249}$/.test(opts.topic))
+        throw new EnvoyAuditError('EA_USAGE', `--topic: "${opts.topic}" is not a valid topic name`)
       const r = await produceMeshTraffic({
         brokers,
         topic: opts.topic,

@@ -45,6 +45,7 @@ export function registerDemo(program: Command): void {
 
 function integer(name: string, value: string, min: number, max: number): number {
   const n = Number(value)
-  if (!Number.isInteger(n) || n < min || n > max) throw new EnvoyAuditError('EA_USAGE', `${name} must be an integer from ${min} to ${max}, got "${value}"`)
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new EnvoyAuditError('EA_USAGE', `${name} must be an integer from ${min} to ${max}, got "${value}"`)
   return n
 }

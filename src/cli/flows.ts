@@ -35,7 +35,10 @@ export function registerFlows(program: Command): void {
     .option('--finding <code>', 'only edges with this finding code (new_edge selects the baseline findings)')
     .option('--since <time>', `start of the window: ${TIME_HELP}`)
     .option('--until <time>', 'end of the window (same forms as --since)')
-    .option('--new-since <time>', 'mark edges first seen at/after this time (same forms as --since) and absent in the --baseline window before it (new_edge)')
+    .option(
+      '--new-since <time>',
+      'mark edges first seen at/after this time (same forms as --since) and absent in the --baseline window before it (new_edge)',
+    )
     .option('--limit <n>', `most edges to print (default ${DEFAULT_LIMIT})`)
     .option('--json', 'NDJSON: one edge per line')
   addStoreOptions(cmd).action(async (opts: FlowsCliOptions) => {
@@ -44,7 +47,8 @@ export function registerFlows(program: Command): void {
     const since = timeOption(opts.since, '--since', now) ?? newSince
     const until = timeOption(opts.until, '--until', now)
     if (since !== undefined && until !== undefined && until <= since) throw new EnvoyAuditError('EA_USAGE', '--until must be after --since')
-    if (newSince !== undefined && since !== undefined && newSince < since) throw new EnvoyAuditError('EA_USAGE', '--new-since must not be before --since')
+    if (newSince !== undefined && since !== undefined && newSince < since)
+      throw new EnvoyAuditError('EA_USAGE', '--new-since must not be before --since')
     const limit = intOption(opts.limit, '--limit', DEFAULT_LIMIT, 1_000_000)
     const learnFrom = newSince === undefined ? undefined : (baselineFrom(newSince, opts.baseline) ?? newSince)
     const { backend, inventory, summarize, close } = await openBackend(opts)
@@ -57,20 +61,28 @@ export function registerFlows(program: Command): void {
       )
       if (checked.warnings.length > 0) {
         // --json keeps stdout one edge per line, so the window goes to stderr, as JSON too.
-        process.stderr.write(opts.json === true
-          ? `${JSON.stringify({ window: { ...(since === undefined ? {} : { since }), ...(until === undefined ? {} : { until }), ...checked } })}\n`
-          : checked.warnings.map((w) => `envoy-audit flows: warning: ${w}\n`).join(''))
+        process.stderr.write(
+          opts.json === true
+            ? `${JSON.stringify({ window: { ...(since === undefined ? {} : { since }), ...(until === undefined ? {} : { until }), ...checked } })}\n`
+            : checked.warnings.map((w) => `envoy-audit flows: warning: ${w}\n`).join(''),
+        )
       }
-      await backend.prepare({
-        since: learnFrom !== undefined && learnFrom < windowStart ? learnFrom : windowStart,
-        ...(until === undefined ? {} : { until }),
-      }, inventory)
+      await backend.prepare(
+        {
+          since: learnFrom !== undefined && learnFrom < windowStart ? learnFrom : windowStart,
+          ...(until === undefined ? {} : { until }),
+        },
+        inventory,
+      )
       const nodes = opts.identity === undefined ? undefined : resolveIdentity(opts.identity, await backend.nodes())
       const filter = { ...(nodes === undefined ? {} : { nodes }), ...(opts.namespace === undefined ? {} : { namespace: opts.namespace }) }
       const wantNew = opts.finding === 'new_edge'
       let edges = await backend.flows({
-        ...filter, since: windowStart, ...(until === undefined ? {} : { until }),
-        ...(opts.finding === undefined || wantNew ? {} : { finding: opts.finding }), limit: wantNew ? 1_000_000 : limit,
+        ...filter,
+        since: windowStart,
+        ...(until === undefined ? {} : { until }),
+        ...(opts.finding === undefined || wantNew ? {} : { finding: opts.finding }),
+        limit: wantNew ? 1_000_000 : limit,
       })
       let fresh: ReturnType<typeof newEdgeFindings> = []
       if (newSince !== undefined && learnFrom !== undefined) {

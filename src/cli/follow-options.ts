@@ -15,9 +15,16 @@ export interface FollowCliOptions {
 
 export function addFollowOptions(cmd: Command, stateHelp: string): Command {
   return cmd
-    .option('-f, --follow', 'read the files as they grow, like tail -F (rename and copytruncate rotations, files that do not exist yet), until Ctrl-C')
+    .option(
+      '-f, --follow',
+      'read the files as they grow, like tail -F (rename and copytruncate rotations, files that do not exist yet), until Ctrl-C',
+    )
     .option('--state <file>', `with --follow: read positions kept across runs, saved only once what precedes them is stored (${stateHelp})`)
-    .addOption(new Option('--start-at <where>', 'with --follow: where a file without a saved position starts').choices(['beginning', 'end']).default('beginning'))
+    .addOption(
+      new Option('--start-at <where>', 'with --follow: where a file without a saved position starts')
+        .choices(['beginning', 'end'])
+        .default('beginning'),
+    )
 }
 
 /** The file source options --follow asks for; undefined state: positions are not kept. */
@@ -26,7 +33,8 @@ export function followSourceOptions(opts: FollowCliOptions, files: string[], def
     if (opts.state !== undefined) throw new EnvoyAuditError('EA_USAGE', '--state goes with --follow')
     return {}
   }
-  if (files.length === 0 || files.includes('-')) throw new EnvoyAuditError('EA_USAGE', '--follow reads files by name; stdin (-) is read as it comes without it')
+  if (files.length === 0 || files.includes('-'))
+    throw new EnvoyAuditError('EA_USAGE', '--follow reads files by name; stdin (-) is read as it comes without it')
   const stateFile = opts.state ?? defaultState
   return { follow: true, startAt: opts.startAt ?? 'beginning', ...(stateFile === undefined ? {} : { stateFile }) }
 }

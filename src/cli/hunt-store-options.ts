@@ -33,7 +33,11 @@ export function addStoreOptions(cmd: Command): Command {
     .option('--store <path>', `DuckDB store file (default ${DEFAULT_STORE_PATH})`)
     .option('--index <alias>', 'OpenSearch events alias to search', DEFAULT_EVENTS_INDEX)
     .option('--inventory <file>', 'inventory (YAML/JSON, the --workloads file of policy): the identities that serve services')
-    .option('--baseline <duration>', `learning window before --since; an edge not seen in it is NEW (e.g. 7d, 0 to disable)`, DEFAULT_BASELINE)
+    .option(
+      '--baseline <duration>',
+      `learning window before --since; an edge not seen in it is NEW (e.g. 7d, 0 to disable)`,
+      DEFAULT_BASELINE,
+    )
   return addOpenSearchOptions(cmd)
 }
 
@@ -46,7 +50,8 @@ export interface OpenedBackend {
 }
 
 export async function openBackend(opts: StoreCliOptions): Promise<OpenedBackend> {
-  if (opts.store !== undefined && opts.opensearch !== undefined) throw new EnvoyAuditError('EA_USAGE', '--store and --opensearch are exclusive')
+  if (opts.store !== undefined && opts.opensearch !== undefined)
+    throw new EnvoyAuditError('EA_USAGE', '--store and --opensearch are exclusive')
   const inventory = opts.inventory === undefined ? [] : loadInventory(opts.inventory)
   if (opts.opensearch !== undefined) {
     const client = await createOpenSearchClient(connectionFromOptions(opts), { maxRetries: 2 })
@@ -76,6 +81,7 @@ export function timeOption(value: string | undefined, option: string, now?: numb
 export function intOption(value: string | undefined, option: string, def: number, max: number): number {
   if (value === undefined) return def
   const n = Number(value)
-  if (!Number.isInteger(n) || n < 1 || n > max) throw new EnvoyAuditError('EA_USAGE', `${option} must be an integer from 1 to ${max}, got "${value}"`)
+  if (!Number.isInteger(n) || n < 1 || n > max)
+    throw new EnvoyAuditError('EA_USAGE', `${option} must be an integer from 1 to ${max}, got "${value}"`)
   return n
 }

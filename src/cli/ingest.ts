@@ -29,7 +29,10 @@ export function registerIngest(program: Command): void {
     .option('-q, --quiet', 'no progress and no summary line')
     .option('--progress-every <seconds>', 'when stderr is not a terminal, a progress line every N seconds (0: none)', '10')
     .addOption(
-      new Option('--call-tables <on|off>', 'keep the per-call tables hunt/flows read (fast hunts, slower ingest at high line rates; default: what the store last used, on for a new store)').choices(['on', 'off']),
+      new Option(
+        '--call-tables <on|off>',
+        'keep the per-call tables hunt/flows read (fast hunts, slower ingest at high line rates; default: what the store last used, on for a new store)',
+      ).choices(['on', 'off']),
     )
   addFollowOptions(cmd, 'default: file-positions.json next to the store')
   addPipelineOptions(cmd).action(async (files: string[], opts: IngestOptions) => {
@@ -41,10 +44,19 @@ export function registerIngest(program: Command): void {
     const store = await openDuckDbStore(opts.store, opts.callTables === undefined ? {} : { callTables: opts.callTables === 'on' })
     // Set once the source exists; a rotation or truncation note goes above the bar.
     let progress: Progress | undefined
-    const warn = (m: string): void => (progress === undefined ? void process.stderr.write(`envoy-audit ingest: ${m}\n`) : progress.note(`envoy-audit ingest: ${m}`))
+    const warn = (m: string): void =>
+      progress === undefined ? void process.stderr.write(`envoy-audit ingest: ${m}\n`) : progress.note(`envoy-audit ingest: ${m}`)
     let pipeline: Pipeline
     try {
-      pipeline = buildIngestPipeline({ files: inputs, store, processing, deadLetterPath: dlq, file: following, warn, policyOption: policyFlag })
+      pipeline = buildIngestPipeline({
+        files: inputs,
+        store,
+        processing,
+        deadLetterPath: dlq,
+        file: following,
+        warn,
+        policyOption: policyFlag,
+      })
     } catch (err) {
       await store.close()
       throw err
@@ -52,12 +64,18 @@ export function registerIngest(program: Command): void {
     const source = pipeline.source as FileSource
     const { sink: deadLetters, tally } = tallyDeadLetters(pipeline.deadLetters as CountingDeadLetterSink)
     progress = opts.quiet === true ? undefined : startProgress({ label: 'ingest', source, lineIntervalMs: progressEvery * 1000 })
-    const interrupts = handleInterrupts(() => {
-      progress?.phase('stopping: storing what was read')
-      void pipeline.close()
-    }, { label: 'ingest' })
+    const interrupts = handleInterrupts(
+      () => {
+        progress?.phase('stopping: storing what was read')
+        void pipeline.close()
+      },
+      { label: 'ingest' },
+    )
     try {
-      const result = await runIngest(pipeline, store, { wrapSource: (s) => showBatches(s, progress, 'storing'), ...(progress === undefined ? {} : { onBatch: progress.update }) })
+      const result = await runIngest(pipeline, store, {
+        wrapSource: (s) => showBatches(s, progress, 'storing'),
+        ...(progress === undefined ? {} : { onBatch: progress.update }),
+      })
       progress?.phase('closing the store')
       await store.close()
       progress?.stop()
@@ -67,12 +85,16 @@ export function registerIngest(program: Command): void {
       const signal = interrupts.signal
       if (signal !== undefined && following.follow === true) {
         // Stopping is how a follow ends: not a failure.
-        process.stderr.write(`envoy-audit ingest: stopped: ${result.counters.recordsIn} records stored; read positions saved in ${following.stateFile ?? ''}: the same command goes on from there\n`)
+        process.stderr.write(
+          `envoy-audit ingest: stopped: ${result.counters.recordsIn} records stored; read positions saved in ${following.stateFile ?? ''}: the same command goes on from there\n`,
+        )
       } else if (signal !== undefined) {
         const again = inputs.includes('-')
           ? 'what followed on stdin was not read and cannot be re-read'
           : 're-run the same command to resume: records already stored are recognised and skipped'
-        process.stderr.write(`envoy-audit ingest: interrupted: ${result.counters.recordsIn} records stored (${result.inserted} new events, ${result.counters.deadLettered} dead letters); ${again}\n`)
+        process.stderr.write(
+          `envoy-audit ingest: interrupted: ${result.counters.recordsIn} records stored (${result.inserted} new events, ${result.counters.deadLettered} dead letters); ${again}\n`,
+        )
         process.exitCode = signalExitCode(signal)
       }
     } finally {

@@ -28,7 +28,8 @@ export function registerParse(program: Command): void {
     const progressEvery = progressEverySeconds(opts.progressEvery)
     const following = followSourceOptions(opts, files, undefined)
     let progress: Progress | undefined
-    const warn = (m: string): void => (progress === undefined ? void process.stderr.write(`envoy-audit parse: ${m}\n`) : progress.note(`envoy-audit parse: ${m}`))
+    const warn = (m: string): void =>
+      progress === undefined ? void process.stderr.write(`envoy-audit parse: ${m}\n`) : progress.note(`envoy-audit parse: ${m}`)
     const pipeline = buildPipeline(
       {
         ...processing,
@@ -42,13 +43,22 @@ export function registerParse(program: Command): void {
     const { sink: deadLetters, tally } = tallyDeadLetters(pipeline.deadLetters as CountingDeadLetterSink)
     const counters = pipeline.counters
     // Events scrolling on the terminal are their own progress; a bar would only garble them.
-    progress = opts.quiet === true || process.stdout.isTTY === true ? undefined : startProgress({ label: 'parse', source, lineIntervalMs: progressEvery * 1000 })
-    const interrupts = handleInterrupts(() => {
-      progress?.phase('stopping: writing what was read')
-      void pipeline.close()
-    }, { label: 'parse' })
+    progress =
+      opts.quiet === true || process.stdout.isTTY === true
+        ? undefined
+        : startProgress({ label: 'parse', source, lineIntervalMs: progressEvery * 1000 })
+    const interrupts = handleInterrupts(
+      () => {
+        progress?.phase('stopping: writing what was read')
+        void pipeline.close()
+      },
+      { label: 'parse' },
+    )
     try {
-      await pipeline.run({ wrapSource: (s) => showBatches(s, progress, 'writing'), ...(progress === undefined ? {} : { onBatch: progress.update }) })
+      await pipeline.run({
+        wrapSource: (s) => showBatches(s, progress, 'writing'),
+        ...(progress === undefined ? {} : { onBatch: progress.update }),
+      })
       progress?.stop()
       if (opts.quiet !== true) {
         const where = deadLetters.written > 0 ? ` → ${opts.dlq}` : ''
@@ -56,10 +66,13 @@ export function registerParse(program: Command): void {
       }
       for (const w of mostlyDeadLetterWarnings(source.recordsByFile, tally)) process.stderr.write(`envoy-audit parse: ${w}\n`)
       if (interrupts.signal !== undefined && following.follow === true) {
-        const resume = following.stateFile === undefined ? '' : `; read positions saved in ${following.stateFile}: the same command goes on from there`
+        const resume =
+          following.stateFile === undefined ? '' : `; read positions saved in ${following.stateFile}: the same command goes on from there`
         process.stderr.write(`envoy-audit parse: stopped: ${counters.recordsIn} records written${resume}\n`)
       } else if (interrupts.signal !== undefined) {
-        process.stderr.write(`envoy-audit parse: interrupted: the ${counters.recordsIn} records read are written; the rest of the input was not read\n`)
+        process.stderr.write(
+          `envoy-audit parse: interrupted: the ${counters.recordsIn} records read are written; the rest of the input was not read\n`,
+        )
         process.exitCode = signalExitCode(interrupts.signal)
       }
     } finally {

@@ -54,7 +54,10 @@ export function refusePolicyPathsAsInputs(files: readonly string[], what: string
       // A missing input is the reader's error to report.
     }
     if (dir || /\.ya?ml$/i.test(f)) {
-      throw new EnvoyAuditError('EA_USAGE', `"${f}" looks like a policy ${dir ? 'folder' : 'file'}, not ${what}: --policies takes one path, repeat it for each (--policies a.yaml --policies b.yaml)`)
+      throw new EnvoyAuditError(
+        'EA_USAGE',
+        `"${f}" looks like a policy ${dir ? 'folder' : 'file'}, not ${what}: --policies takes one path, repeat it for each (--policies a.yaml --policies b.yaml)`,
+      )
     }
   }
 }
@@ -62,17 +65,26 @@ export function refusePolicyPathsAsInputs(files: readonly string[], what: string
 export function addPipelineOptions(cmd: Command): Command {
   cmd.hook('preAction', (_, action) => {
     const files = action.processedArgs[0] as unknown
-    if (action.opts<PipelineCliOptions>().policies !== undefined && Array.isArray(files)) refusePolicyPathsAsInputs(files as string[], 'an access log')
+    if (action.opts<PipelineCliOptions>().policies !== undefined && Array.isArray(files))
+      refusePolicyPathsAsInputs(files as string[], 'an access log')
   })
   return cmd
     .addOption(new Option('--format <format>', 'input format; auto detects per record').choices(FORMATS as string[]).default('auto'))
-    .option('--field-map <preset|file>', 'field map for custom JSON: a preset (istio, seed-000) or a YAML/JSON file {name?, fields: {canonical: jsonKey}}')
-    .option('--text-format <format>', 'the Envoy format string of a custom TEXT access log (with --format custom-text; tried first under auto)')
+    .option(
+      '--field-map <preset|file>',
+      'field map for custom JSON: a preset (istio, seed-000) or a YAML/JSON file {name?, fields: {canonical: jsonKey}}',
+    )
+    .option(
+      '--text-format <format>',
+      'the Envoy format string of a custom TEXT access log (with --format custom-text; tried first under auto)',
+    )
     .option('--max-line-bytes <n>', 'records longer than this are dead-lettered (default 65536)')
     .option('--trust-domain <td>', 'mesh trust domain (default cluster.local)')
     .option('--trust-domain-alias <td>', 'an accepted trust-domain alias; repeatable', collect)
     .option('--no-redact', 'store secrets in paths, query strings and logged headers unredacted (redaction is on by default)')
-    .addOption(policiesOption('check inbound events against this Istio policy YAML/JSON file or directory as they pass (policy_violation findings)'))
+    .addOption(
+      policiesOption('check inbound events against this Istio policy YAML/JSON file or directory as they pass (policy_violation findings)'),
+    )
     .option('--mesh <file>', 'mesh config for --policies (MeshConfig YAML or the istio ConfigMap)')
     .option('--workloads <file>', 'workload inventory for --policies (labels, IPs), for events without envelope labels')
 }
@@ -88,11 +100,16 @@ export function processingConfigFromOptions(opts: PipelineCliOptions, integrity 
   let maxLineBytes: number | undefined
   if (opts.maxLineBytes !== undefined) {
     maxLineBytes = Number(opts.maxLineBytes)
-    if (!Number.isInteger(maxLineBytes)) throw new EnvoyAuditError('EA_USAGE', `--max-line-bytes must be an integer, got "${opts.maxLineBytes}"`)
+    if (!Number.isInteger(maxLineBytes))
+      throw new EnvoyAuditError('EA_USAGE', `--max-line-bytes must be an integer, got "${opts.maxLineBytes}"`)
   }
   const policy = parseConfig(
     policyConfigSchema,
-    { ...(opts.policies === undefined ? {} : { policies: opts.policies }), ...(opts.mesh === undefined ? {} : { mesh: opts.mesh }), ...(opts.workloads === undefined ? {} : { workloads: opts.workloads }) },
+    {
+      ...(opts.policies === undefined ? {} : { policies: opts.policies }),
+      ...(opts.mesh === undefined ? {} : { mesh: opts.mesh }),
+      ...(opts.workloads === undefined ? {} : { workloads: opts.workloads }),
+    },
     '--policies',
   )
   return {
@@ -124,7 +141,10 @@ function fieldMapOption(value: string): ParserConfig['fieldMap'] {
   try {
     text = readFileSync(value, 'utf8')
   } catch (err) {
-    throw new EnvoyAuditError('EA_USAGE', `--field-map: "${value}" is neither a preset (istio, seed-000) nor a readable file: ${(err as Error).message}`)
+    throw new EnvoyAuditError(
+      'EA_USAGE',
+      `--field-map: "${value}" is neither a preset (istio, seed-000) nor a readable file: ${(err as Error).message}`,
+    )
   }
   try {
     return parseYaml(text) as ParserConfig['fieldMap']

@@ -49,10 +49,12 @@ export async function* storeEvents(r: StoreRead, pageSize: number = STORE_PAGE):
       if (want <= 0) return
       const where = after === undefined ? '' : 'WHERE ts < make_timestamp($1::BIGINT) OR (ts = make_timestamp($1::BIGINT) AND id < $2)'
       const values = after === undefined ? [want] : [after.us, after.id, want]
-      const page = (await r.store.sql(
-        `SELECT event_json, epoch_us(ts)::VARCHAR AS us, id FROM events ${where} ORDER BY ts DESC, id DESC LIMIT $${values.length}`,
-        values,
-      )).rows
+      const page = (
+        await r.store.sql(
+          `SELECT event_json, epoch_us(ts)::VARCHAR AS us, id FROM events ${where} ORDER BY ts DESC, id DESC LIMIT $${values.length}`,
+          values,
+        )
+      ).rows
       if (page.length === 0) return
       r.read += page.length
       const last = page[page.length - 1]!

@@ -87,7 +87,9 @@ async function* allEvents(files: string[], store: StoreRead | undefined, bad: { 
 }
 
 export function registerPolicy(program: Command): void {
-  const policy = program.command('policy').description('Istio AuthorizationPolicy/PeerAuthentication as code: evaluate, check logs, lint, recommend')
+  const policy = program
+    .command('policy')
+    .description('Istio AuthorizationPolicy/PeerAuthentication as code: evaluate, check logs, lint, recommend')
 
   policy
     .command('eval')
@@ -97,22 +99,33 @@ export function registerPolicy(program: Command): void {
     .option('--request <file>', 'one request JSON (- for stdin)')
     .option('--requests <file>', 'NDJSON requests, one per line (- for stdin)')
     .option('--json', 'NDJSON output')
-    .addHelpText('after', '\nRequest: {"source":{"principal":"cluster.local/ns/a/sa/b","ip":"10.0.0.1"},"destination":{"namespace":"ns","labels":{"app":"x"},"port":8080},\n  "protocol":"http","mtls":true,"http":{"method":"GET","path":"/api","host":"x","headers":{}},"jwt":null}\n')
+    .addHelpText(
+      'after',
+      '\nRequest: {"source":{"principal":"cluster.local/ns/a/sa/b","ip":"10.0.0.1"},"destination":{"namespace":"ns","labels":{"app":"x"},"port":8080},\n  "protocol":"http","mtls":true,"http":{"method":"GET","path":"/api","host":"x","headers":{}},"jwt":null}\n',
+    )
     .action((opts: Common & { request?: string; requests?: string }) => {
-      if ((opts.request === undefined) === (opts.requests === undefined)) throw new EnvoyAuditError('EA_USAGE', 'give exactly one of --request FILE or --requests FILE.jsonl')
+      if ((opts.request === undefined) === (opts.requests === undefined))
+        throw new EnvoyAuditError('EA_USAGE', 'give exactly one of --request FILE or --requests FILE.jsonl')
       const set = loadPolicies(requirePolicies(opts))
       assertNoIssues(set)
       const ev = compilePolicies(set, mesh(opts))
       const inputs: Array<{ line: number; text: string }> =
         opts.request !== undefined
           ? [{ line: 1, text: readText(opts.request) }]
-          : readText(opts.requests!).split('\n').map((text, i) => ({ line: i + 1, text })).filter((l) => l.text.trim() !== '')
+          : readText(opts.requests!)
+              .split('\n')
+              .map((text, i) => ({ line: i + 1, text }))
+              .filter((l) => l.text.trim() !== '')
       const out: string[] = []
       let failed = 0
       for (const { line, text } of inputs) {
         try {
           const d = ev.evaluate(parseRequest(JSON.parse(text), `request line ${line}`))
-          out.push(opts.json === true ? JSON.stringify(d) : `${d.verdict} ${d.layer}${d.policies.length > 0 ? ` [${d.policies.join(', ')}]` : ''}${d.dryRun === null ? '' : ` dry-run:${d.dryRun}`} — ${d.reason}`)
+          out.push(
+            opts.json === true
+              ? JSON.stringify(d)
+              : `${d.verdict} ${d.layer}${d.policies.length > 0 ? ` [${d.policies.join(', ')}]` : ''}${d.dryRun === null ? '' : ` dry-run:${d.dryRun}`} — ${d.reason}`,
+          )
         } catch (err) {
           failed++
           const msg = err instanceof Error ? err.message : String(err)
@@ -158,9 +171,14 @@ export function registerPolicy(program: Command): void {
         if (lines.length > 0) process.stdout.write(lines.join('\n') + '\n')
       }
       const storeRead = read === undefined ? {} : { store: { path: read.path, events: read.total, read: read.read } }
-      if (opts.json === true) process.stderr.write(`${JSON.stringify({ summary: { ...stats, unreadableLines: bad.count, ...storeRead } })}\n`)
-      else process.stdout.write(`checked ${stats.checked} of ${stats.events} events${read === undefined ? '' : ` (${describeRead(read)})`}: ${stats.agree} agree, ${stats.gaps} enforcement gaps, ${stats.drift} drift; skipped ${JSON.stringify(stats.skipped)}${bad.count > 0 ? `; ${bad.count} unreadable lines` : ''}\n`)
-      if (read !== undefined && read.read < read.total) process.stderr.write(`envoy-audit policy check: read ${describeRead(read)}; older events were not checked\n`)
+      if (opts.json === true)
+        process.stderr.write(`${JSON.stringify({ summary: { ...stats, unreadableLines: bad.count, ...storeRead } })}\n`)
+      else
+        process.stdout.write(
+          `checked ${stats.checked} of ${stats.events} events${read === undefined ? '' : ` (${describeRead(read)})`}: ${stats.agree} agree, ${stats.gaps} enforcement gaps, ${stats.drift} drift; skipped ${JSON.stringify(stats.skipped)}${bad.count > 0 ? `; ${bad.count} unreadable lines` : ''}\n`,
+        )
+      if (read !== undefined && read.read < read.total)
+        process.stderr.write(`envoy-audit policy check: read ${describeRead(read)}; older events were not checked\n`)
     })
 
   policy
@@ -172,11 +190,14 @@ export function registerPolicy(program: Command): void {
     .option('--fail-on <severity>', `exit 1 when a finding is at least this severe (${SEVERITIES.join('|')}|none)`, 'high')
     .option('--json', 'NDJSON output')
     .action((opts: Common & { failOn: string }) => {
-      if (opts.failOn !== 'none' && !SEVERITIES.includes(opts.failOn as LintSeverity)) throw new EnvoyAuditError('EA_USAGE', `--fail-on must be one of ${SEVERITIES.join(', ')}, none`)
+      if (opts.failOn !== 'none' && !SEVERITIES.includes(opts.failOn as LintSeverity))
+        throw new EnvoyAuditError('EA_USAGE', `--fail-on must be one of ${SEVERITIES.join(', ')}, none`)
       const set = loadPolicies(requirePolicies(opts))
       const inv = inventory(opts)
       const findings = lintPolicies(set, { mesh: mesh(opts), ...(inv === undefined ? {} : { inventory: inv }) })
-      process.stdout.write(opts.json === true ? findings.map((f) => JSON.stringify(f)).join('\n') + (findings.length > 0 ? '\n' : '') : formatLint(findings))
+      process.stdout.write(
+        opts.json === true ? findings.map((f) => JSON.stringify(f)).join('\n') + (findings.length > 0 ? '\n' : '') : formatLint(findings),
+      )
       const threshold = opts.failOn === 'none' ? -1 : SEVERITIES.indexOf(opts.failOn as LintSeverity)
       if (findings.some((f) => SEVERITIES.indexOf(f.severity) <= threshold)) process.exitCode = 1
     })
@@ -210,7 +231,10 @@ export function registerPolicy(program: Command): void {
       if (bad.count > 0) rec.notes.push(`${bad.count} unreadable input lines`)
       if (read !== undefined) {
         rec.notes.unshift(`learnt from ${describeRead(read)}`)
-        if (read.read < read.total) process.stderr.write(`envoy-audit policy recommend: read ${describeRead(read)}; traffic only in older events is not allowed by these policies\n`)
+        if (read.read < read.total)
+          process.stderr.write(
+            `envoy-audit policy recommend: read ${describeRead(read)}; traffic only in older events is not allowed by these policies\n`,
+          )
       }
       const yaml = recommendationYaml(rec)
       if (opts.output !== undefined) {
@@ -225,6 +249,9 @@ export function registerPolicy(program: Command): void {
 
 function formatLint(findings: LintFinding[]): string {
   if (findings.length === 0) return 'no findings\n'
-  const lines = findings.map((f) => `${f.severity.toUpperCase().padEnd(6)} ${f.code} ${f.name}\n  ${f.object} (${f.file}) ${f.field}\n  ${f.message}\n  fix: ${f.fix}`)
+  const lines = findings.map(
+    (f) =>
+      `${f.severity.toUpperCase().padEnd(6)} ${f.code} ${f.name}\n  ${f.object} (${f.file}) ${f.field}\n  ${f.message}\n  fix: ${f.fix}`,
+  )
   return `${lines.join('\n')}\n${findings.length} finding${findings.length === 1 ? '' : 's'}\n`
 }

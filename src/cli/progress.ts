@@ -58,10 +58,16 @@ export interface ProgressState {
 }
 
 /** The numbers both displays show; pure, for tests. */
-export function describeProgress(s: ProgressState): { pct: string | undefined; rate: number; eta: string | undefined; size: string | undefined } {
+export function describeProgress(s: ProgressState): {
+  pct: string | undefined
+  rate: number
+  eta: string | undefined
+  size: string | undefined
+} {
   const seconds = s.elapsedMs / 1000
   const rate = seconds > 0 ? Math.round(s.records / seconds) : 0
-  if (s.bytesTotal === undefined || s.bytesRead === undefined || s.bytesTotal === 0) return { pct: undefined, rate, eta: undefined, size: undefined }
+  if (s.bytesTotal === undefined || s.bytesRead === undefined || s.bytesTotal === 0)
+    return { pct: undefined, rate, eta: undefined, size: undefined }
   const share = Math.min(1, s.bytesRead / s.bytesTotal)
   // The average over the whole run: steadier than a window when batches arrive in bursts.
   const eta = share > 0 && share < 1 && seconds >= 1 ? formatDuration((seconds * (1 - share)) / share) : undefined
@@ -71,7 +77,8 @@ export function describeProgress(s: ProgressState): { pct: string | undefined; r
 /** The value of --progress-every. */
 export function progressEverySeconds(value: string): number {
   const n = Number(value)
-  if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > 86_400) throw new EnvoyAuditError('EA_USAGE', `--progress-every must be a number of seconds from 0 to 86400, got "${value}"`)
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > 86_400)
+    throw new EnvoyAuditError('EA_USAGE', `--progress-every must be a number of seconds from 0 to 86400, got "${value}"`)
   return n
 }
 

@@ -21,42 +21,58 @@ interface ReportCliOptions extends OpenSearchCliOptions {
 export function registerReport(program: Command): void {
   const cmd = program
     .command('report')
-    .description('write the audit evidence report (mTLS and AU-3 coverage, findings, denied flows, egress, service graph) from the embedded store or OpenSearch; `--since 24h` is the daily ConMon review')
+    .description(
+      'write the audit evidence report (mTLS and AU-3 coverage, findings, denied flows, egress, service graph) from the embedded store or OpenSearch; `--since 24h` is the daily ConMon review',
+    )
     .option('--store <path>', `DuckDB store file (default ${DEFAULT_STORE_PATH})`)
     .option('--out <file>', 'output file, - for stdout (default: report.html, or stdout for json)')
     .addOption(new Option('--format <format>', 'report format').choices(['html', 'json']).default('html'))
     .option('--since <time>', `only events at or after this time: ${TIME_HELP}`)
     .option('--until <time>', 'only events before this time (same forms as --since)')
     .option('--title <text>', 'report title')
-    .option('--events-alias <name>', 'with --opensearch: the events alias, as given to setup (every index behind it is read)', 'envoy-audit-events')
+    .option(
+      '--events-alias <name>',
+      'with --opensearch: the events alias, as given to setup (every index behind it is read)',
+      'envoy-audit-events',
+    )
     .option('--findings-alias <name>', 'with --opensearch: the findings alias, as given to setup', 'envoy-audit-findings')
   addOpenSearchOptions(cmd).action(async (opts: ReportCliOptions) => {
-      const now = Date.now()
-      const range: TimeRange = {}
-      if (opts.since !== undefined) range.since = parseTime(opts.since, '--since', now)
-      if (opts.until !== undefined) range.until = parseTime(opts.until, '--until', now)
-      if (range.since !== undefined && range.until !== undefined && range.until <= range.since) throw new EnvoyAuditError('EA_USAGE', '--until must be after --since')
-      const out = opts.out ?? (opts.format === 'html' ? 'report.html' : '-')
-      if (opts.store !== undefined && opts.opensearch !== undefined) throw new EnvoyAuditError('EA_USAGE', '--store and --opensearch are exclusive')
-      let store: AuditStore
-      let location: string
-      if (opts.opensearch !== undefined) {
-        store = new OpenSearchStore({ connection: connectionFromOptions(opts), config: { eventsIndex: opts.eventsAlias, findingsIndex: opts.findingsAlias } })
-        await store.start()
-        location = opts.opensearch
-      } else {
-        location = opts.store ?? DEFAULT_STORE_PATH
-        store = await openDuckDbStore(location, { mustExist: true })
+    const now = Date.now()
+    const range: TimeRange = {}
+    if (opts.since !== undefined) range.since = parseTime(opts.since, '--since', now)
+    if (opts.until !== undefined) range.until = parseTime(opts.until, '--until', now)
+    if (range.since !== undefined && range.until !== undefined && range.until <= range.since)
+      throw new EnvoyAuditError('EA_USAGE', '--until must be after --since')
+    const out = opts.out ?? (opts.format === 'html' ? 'report.html' : '-')
+    if (opts.store !== undefined && opts.opensearch !== undefined)
+      throw new EnvoyAuditError('EA_USAGE', '--store and --opensearch are exclusive')
+    let store: AuditStore
+    let location: string
+    if (opts.opensearch !== undefined) {
+      store = new OpenSearchStore({
+        connection: connectionFromOptions(opts),
+        config: { eventsIndex: opts.eventsAlias, findingsIndex: opts.findingsAlias },
+      })
+      await store.start()
+      location = opts.opensearch
+    } else {
+      location = opts.store ?? DEFAULT_STORE_PATH
+      store = await openDuckDbStore(location, { mustExist: true })
+    }
+    try {
+      const data = await writeReport(store, out, opts.format, {
+        range,
+        storeLocation: location,
+        ...(opts.title === undefined ? {} : { title: opts.title }),
+      })
+      for (const w of data.warnings) process.stderr.write(`envoy-audit report: warning: ${w}\n`)
+      if (out !== '-') {
+        process.stderr.write(
+          `envoy-audit report: ${data.summary.events} events, ${data.findings.total} findings, inbound mTLS ${data.mtls.pct ?? '-'}%, AU-3 complete ${data.au3.pct ?? '-'}% → ${out}\n`,
+        )
       }
-      try {
-        const data = await writeReport(store, out, opts.format, { range, storeLocation: location, ...(opts.title === undefined ? {} : { title: opts.title }) })
-        for (const w of data.warnings) process.stderr.write(`envoy-audit report: warning: ${w}\n`)
-        if (out !== '-') {
-          process.stderr.write(`envoy-audit report: ${data.summary.events} events, ${data.findings.total} findings, inbound mTLS ${data.mtls.pct ?? '-'}%, AU-3 complete ${data.au3.pct ?? '-'}% → ${out}\n`)
-        }
-      } finally {
-        await store.close()
-      }
+    } finally {
+      await store.close()
+    }
   })
 }
-

@@ -10,7 +10,9 @@ interface SqlOptions {
 export function registerSql(program: Command): void {
   program
     .command('sql')
-    .description('run SQL against the embedded store (tables: events, findings, edge_facts, and unless the store keeps none, calls, call_links, call_groups, call_link_groups; view: flows)')
+    .description(
+      'run SQL against the embedded store (tables: events, findings, edge_facts, and unless the store keeps none, calls, call_links, call_groups, call_link_groups; view: flows)',
+    )
     .argument('<query>', 'SQL text, e.g. "SELECT finding_codes, count(*) FROM events GROUP BY ALL"')
     .option('--store <path>', 'DuckDB store file', DEFAULT_STORE_PATH)
     .option('--json', 'rows as NDJSON instead of a table')
@@ -19,7 +21,11 @@ export function registerSql(program: Command): void {
       const store = await openDuckDbStore(opts.store, { mustExist: true })
       try {
         const result = numbersAsNumbers(await store.sql(query))
-        process.stdout.write(opts.json === true ? result.rows.map((r) => JSON.stringify(r)).join('\n') + (result.rows.length > 0 ? '\n' : '') : formatTable(result))
+        process.stdout.write(
+          opts.json === true
+            ? result.rows.map((r) => JSON.stringify(r)).join('\n') + (result.rows.length > 0 ? '\n' : '')
+            : formatTable(result),
+        )
       } finally {
         await store.close()
       }
@@ -57,7 +63,11 @@ function cell(value: unknown): string {
 export function formatTable(result: SqlResult): string {
   const cells = result.rows.map((r) => result.columns.map((c) => cell(r[c])))
   const widths = result.columns.map((c, i) => Math.max(c.length, ...cells.map((row) => row[i]!.length)))
-  const line = (values: string[]) => values.map((v, i) => v.padEnd(widths[i]!)).join(' │ ').trimEnd()
+  const line = (values: string[]) =>
+    values
+      .map((v, i) => v.padEnd(widths[i]!))
+      .join(' │ ')
+      .trimEnd()
   const out = [line(result.columns), widths.map((w) => '─'.repeat(w)).join('─┼─'), ...cells.map(line)]
   out.push(`(${result.rows.length} row${result.rows.length === 1 ? '' : 's'})`)
   return out.join('\n') + '\n'

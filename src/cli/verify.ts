@@ -31,15 +31,24 @@ interface VerifyOptions extends OpenSearchCliOptions {
 export function registerVerify(program: Command): void {
   const cmd = program
     .command('verify')
-    .description('check the stored events against the integrity ledger: report deleted, modified and inserted events (exit 3 when tampered)')
+    .description(
+      'check the stored events against the integrity ledger: report deleted, modified and inserted events (exit 3 when tampered)',
+    )
     .option('--store <path>', 'DuckDB store file (when no --opensearch is given)', DEFAULT_STORE_PATH)
     .option('--key-file <file>', `checkpoint HMAC key (default: the ${DEFAULT_KEY_ENV} environment variable)`)
     .option('--require-key', 'fail when no key is available, instead of only checking the chain')
     .option('--json', 'the full report as JSON on stdout')
     .option('--events-alias <name>', 'with --opensearch: events alias, as given to setup (read as <name>*)', 'envoy-audit-events')
     .option('--findings-alias <name>', 'with --opensearch: findings alias, as given to setup (read as <name>*)', 'envoy-audit-findings')
-    .option('--expired-before <date>', 'with --opensearch: missing events with an earlier @timestamp count as removed by retention (ISM), not as deleted')
-    .option('--index-prefix <prefix>', 'with --opensearch: integrity ledger indices <prefix>-ledger, -checkpoints, -heads (integrity.indexPrefix)', DEFAULT_INTEGRITY_PREFIX)
+    .option(
+      '--expired-before <date>',
+      'with --opensearch: missing events with an earlier @timestamp count as removed by retention (ISM), not as deleted',
+    )
+    .option(
+      '--index-prefix <prefix>',
+      'with --opensearch: integrity ledger indices <prefix>-ledger, -checkpoints, -heads (integrity.indexPrefix)',
+      DEFAULT_INTEGRITY_PREFIX,
+    )
   addOpenSearchOptions(cmd)
     .addHelpText(
       'after',
@@ -48,12 +57,20 @@ export function registerVerify(program: Command): void {
         'See docs/integrity.md for what is and is not detected.\n',
     )
     .action(async (opts: VerifyOptions) => {
-      const key = loadIntegrityKey({ keyEnv: DEFAULT_KEY_ENV, requireKey: opts.requireKey === true, ...(opts.keyFile === undefined ? {} : { keyFile: opts.keyFile }) })
-      if (opts.opensearch === undefined && opts.expiredBefore !== undefined) throw new EnvoyAuditError('EA_USAGE', '--expired-before applies to --opensearch only (the embedded store has no retention)')
+      const key = loadIntegrityKey({
+        keyEnv: DEFAULT_KEY_ENV,
+        requireKey: opts.requireKey === true,
+        ...(opts.keyFile === undefined ? {} : { keyFile: opts.keyFile }),
+      })
+      if (opts.opensearch === undefined && opts.expiredBefore !== undefined)
+        throw new EnvoyAuditError('EA_USAGE', '--expired-before applies to --opensearch only (the embedded store has no retention)')
       const { report, where } = opts.opensearch !== undefined ? await fromOpenSearch(opts, key) : await fromStore(opts, key)
       if (!report.hasLedger) {
         // Not "tampered" and not "intact": there is nothing to check against.
-        throw new EnvoyAuditError('EA_IO', `${where} has no integrity ledger (written by ingest/demo, with integrity disabled, or under another --index-prefix): nothing to verify`)
+        throw new EnvoyAuditError(
+          'EA_IO',
+          `${where} has no integrity ledger (written by ingest/demo, with integrity disabled, or under another --index-prefix): nothing to verify`,
+        )
       }
       process.stdout.write(opts.json === true ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report, key !== undefined))
       if (!report.ok) process.exitCode = EXIT_TAMPERED
@@ -71,15 +88,26 @@ async function fromStore(opts: VerifyOptions, key: IntegrityKey | undefined): Pr
 
 async function fromOpenSearch(opts: VerifyOptions, key: IntegrityKey | undefined): Promise<{ report: VerifyReport; where: string }> {
   const expiredBefore = opts.expiredBefore === undefined ? undefined : new Date(opts.expiredBefore)
-  if (expiredBefore !== undefined && Number.isNaN(expiredBefore.getTime())) throw new EnvoyAuditError('EA_USAGE', `--expired-before: not a date: ${opts.expiredBefore}`)
+  if (expiredBefore !== undefined && Number.isNaN(expiredBefore.getTime()))
+    throw new EnvoyAuditError('EA_USAGE', `--expired-before: not a date: ${opts.expiredBefore}`)
   const connection = connectionFromOptions(opts)
   const client = await createOpenSearchClient(connection, { maxRetries: 3 })
   try {
-    const report = await verifyOpenSearch(client, { eventsAlias: opts.eventsAlias, findingsAlias: opts.findingsAlias, indexPrefix: opts.indexPrefix, key, ...(expiredBefore === undefined ? {} : { expiredBefore }) })
+    const report = await verifyOpenSearch(client, {
+      eventsAlias: opts.eventsAlias,
+      findingsAlias: opts.findingsAlias,
+      indexPrefix: opts.indexPrefix,
+      key,
+      ...(expiredBefore === undefined ? {} : { expiredBefore }),
+    })
     return { report, where: connection.node }
   } catch (err) {
     if (err instanceof EnvoyAuditError) throw err
-    throw new EnvoyAuditError('EA_SINK_UNAVAILABLE', `verify: reading OpenSearch failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
+    throw new EnvoyAuditError(
+      'EA_SINK_UNAVAILABLE',
+      `verify: reading OpenSearch failed: ${err instanceof Error ? err.message : String(err)}`,
+      { cause: err },
+    )
   } finally {
     await client.close()
   }
@@ -90,8 +118,10 @@ const clean = (s: string): string => s.replace(/[\u0000-\u001f\u007f-\u009f]/g, 
 
 export function formatReport(r: VerifyReport, keyed: boolean): string {
   const lines: string[] = []
-  lines.push(`${r.ok ? 'INTACT' : 'TAMPERED'}: ${r.events} events, ${r.ledgered} ledger entries in ${r.streams} streams, ${r.checkpoints} checkpoints` +
-    (keyed ? ` (${r.signedVerified} signatures verified)` : ' (no key: signatures not checked)'))
+  lines.push(
+    `${r.ok ? 'INTACT' : 'TAMPERED'}: ${r.events} events, ${r.ledgered} ledger entries in ${r.streams} streams, ${r.checkpoints} checkpoints` +
+      (keyed ? ` (${r.signedVerified} signatures verified)` : ' (no key: signatures not checked)'),
+  )
   lines.push(`deleted ${r.counts.deleted}, modified ${r.counts.modified}, inserted ${r.counts.inserted}, chain ${r.counts.chain}`)
   if (r.unsignedTail > 0) lines.push(`note: ${r.unsignedTail} ledger entries after the last checkpoint of their stream`)
   for (const w of r.warnings) lines.push(`warning: ${w}`)

@@ -69,7 +69,12 @@ const SECTION_HELP: Record<string, string> = {
 }
 
 type Schema = z.ZodType
-interface Def { type: string; shape?: Record<string, Schema>; innerType?: Schema; in?: Schema }
+interface Def {
+  type: string
+  shape?: Record<string, Schema>
+  innerType?: Schema
+  in?: Schema
+}
 
 const defOf = (s: Schema): Def => (s as unknown as { _zod: { def: Def } })._zod.def
 const WRAPPERS = new Set(['default', 'optional', 'nullable', 'readonly', 'catch', 'prefault'])
@@ -87,7 +92,9 @@ function unwrap(s: Schema): Schema {
 const isPlainObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v)
 
 function valueLines(key: string, value: unknown): string[] {
-  return stringify({ [key]: value }, { lineWidth: 0 }).trimEnd().split('\n')
+  return stringify({ [key]: value }, { lineWidth: 0 })
+    .trimEnd()
+    .split('\n')
 }
 
 /**

@@ -169,9 +169,7 @@ const serviceSchema = z
   })
   .strict()
 
-const logSchema = z
-  .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
-  .strict()
+const logSchema = z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).strict()
 
 export const configSchema = z
   .object({

@@ -46,7 +46,11 @@ export const transformsConfigSchema = z
     /** meshConfig.trustDomainAliases: identities in these trust domains are not foreign. */
     trustDomainAliases: z.array(trustDomain).max(64).default([]),
     /** Cipher names (OpenSSL/BoringSSL spelling, as %DOWNSTREAM_TLS_CIPHER% prints them) considered FIPS 140 approved. */
-    fipsCiphers: z.array(z.string().min(1).max(128)).min(1).max(256).default([...DEFAULT_FIPS_CIPHERS]),
+    fipsCiphers: z
+      .array(z.string().min(1).max(128))
+      .min(1)
+      .max(256)
+      .default([...DEFAULT_FIPS_CIPHERS]),
     /** Lowest acceptable negotiated TLS version; below it is weak_tls. */
     minTlsVersion: z.enum(TLS_VERSIONS).default('TLSv1.2'),
     /** Emit au3_incomplete findings (the au3 fields are always filled). */

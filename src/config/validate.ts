@@ -35,7 +35,12 @@ export function formatIssues(issues: readonly z.core.$ZodIssue[], prefix: string
 /** Parses `input` with `schema`; throws EA_CONFIG_INVALID naming `prefix.path.to.option` for every issue. Not frozen. */
 export function parseConfig<S extends z.ZodType>(schema: S, input: unknown, prefix: string): z.output<S> {
   const parsed = schema.safeParse(input ?? {})
-  if (!parsed.success) throw new ConfigInvalidError(parsed.error.issues.length === 0 ? [`${prefix === '' ? '(root)' : prefix}: invalid value`] : formatIssues(parsed.error.issues, prefix))
+  if (!parsed.success)
+    throw new ConfigInvalidError(
+      parsed.error.issues.length === 0
+        ? [`${prefix === '' ? '(root)' : prefix}: invalid value`]
+        : formatIssues(parsed.error.issues, prefix),
+    )
   return parsed.data
 }
 

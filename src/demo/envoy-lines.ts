@@ -88,10 +88,28 @@ const quoted = (v: string | undefined): string => `"${dash(v)}"`
 export function istioTextLine(r: AccessRecord): string {
   const request = r.method === undefined ? '- - -' : `${r.method} ${dash(r.path)} ${dash(r.protocol)}`
   return [
-    `[${iso(r.startMs)}]`, `"${request}"`, String(r.code), dash(r.flags), dash(r.details), dash(r.termination),
-    quoted(r.failureReason), String(r.bytesIn), String(r.bytesOut), String(r.durationMs), dash(r.upstreamServiceTimeMs),
-    quoted(r.xff), quoted(r.userAgent), quoted(r.requestId), quoted(r.authority), quoted(r.upstreamHost),
-    dash(r.cluster), dash(r.upstreamLocal), r.downstreamLocal, r.downstreamRemote, dash(r.sni), dash(r.route),
+    `[${iso(r.startMs)}]`,
+    `"${request}"`,
+    String(r.code),
+    dash(r.flags),
+    dash(r.details),
+    dash(r.termination),
+    quoted(r.failureReason),
+    String(r.bytesIn),
+    String(r.bytesOut),
+    String(r.durationMs),
+    dash(r.upstreamServiceTimeMs),
+    quoted(r.xff),
+    quoted(r.userAgent),
+    quoted(r.requestId),
+    quoted(r.authority),
+    quoted(r.upstreamHost),
+    dash(r.cluster),
+    dash(r.upstreamLocal),
+    r.downstreamLocal,
+    r.downstreamRemote,
+    dash(r.sni),
+    dash(r.route),
   ].join(' ')
 }
 

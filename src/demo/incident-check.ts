@@ -17,7 +17,11 @@ export interface IncidentCheck {
   flows: FlowCheck[]
 }
 
-export async function checkIncidents(store: AuditStore, incidents: readonly PlantedIncident[], range: TimeRange = {}): Promise<IncidentCheck[]> {
+export async function checkIncidents(
+  store: AuditStore,
+  incidents: readonly PlantedIncident[],
+  range: TimeRange = {},
+): Promise<IncidentCheck[]> {
   const cache = new Map<string, Promise<EdgeRow[]>>()
   const edgesFor = (finding: string | undefined): Promise<EdgeRow[]> => {
     const key = finding ?? ''
@@ -34,8 +38,12 @@ export async function checkIncidents(store: AuditStore, incidents: readonly Plan
     for (const flow of incident.flows) {
       const rows = await edgesFor(flow.finding)
       const previous = flow.after === undefined ? undefined : flows[flow.after]?.edge
-      const edge = rows.find((r) => flow.source.includes(r.source) && flow.destination.includes(r.destination) &&
-        (flow.after === undefined || (previous !== undefined && r.firstSeen > previous.firstSeen)))
+      const edge = rows.find(
+        (r) =>
+          flow.source.includes(r.source) &&
+          flow.destination.includes(r.destination) &&
+          (flow.after === undefined || (previous !== undefined && r.firstSeen > previous.firstSeen)),
+      )
       flows.push(edge === undefined ? { flow } : { flow, edge })
     }
     out.push({ incident, found: flows.every((f) => f.edge !== undefined), flows })

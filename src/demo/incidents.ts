@@ -53,7 +53,11 @@ export function plantIncidents(b: TrafficBuilder, topo: Topology, prng: Prng, st
 
   // A legacy workload without a sidecar syncs invoices to payments, which is PERMISSIVE: accepted in plaintext.
   for (let t = at(0.02); t < endMs - 5000; t += 45_000 + prng.int(0, 8000)) {
-    b.hop({ kind: 'pod', workload: legacy, pod: legacyPod }, w('payments'), t, { method: 'POST', path: '/v1/invoices/sync', userAgent: 'Apache-HttpClient/4.5.13 (Java/1.8.0_392)' })
+    b.hop({ kind: 'pod', workload: legacy, pod: legacyPod }, w('payments'), t, {
+      method: 'POST',
+      path: '/v1/invoices/sync',
+      userAgent: 'Apache-HttpClient/4.5.13 (Java/1.8.0_392)',
+    })
   }
   // The same workload also tries the STRICT identity namespace, whose listener refuses plaintext.
   for (const f of [0.21, 0.47, 0.73]) b.strictReject(legacyPod.ip, w('auth'), at(f))
@@ -62,13 +66,16 @@ export function plantIncidents(b: TrafficBuilder, topo: Topology, prng: Prng, st
   for (const f of [0.12, 0.33, 0.55, 0.81]) {
     const catalog = w('catalog')
     b.hop({ kind: 'pod', workload: catalog, pod: b.pod(catalog) }, w('cart'), at(f), {
-      method: 'DELETE', path: '/api/cart/items', deniedBy: 'ns[shop]-policy[deny-catalog-writes]-rule[0]',
+      method: 'DELETE',
+      path: '/api/cart/items',
+      deniedBy: 'ns[shop]-policy[deny-catalog-writes]-rule[0]',
     })
   }
 
   // Egress outside the registry: ALLOW_ANY passthrough from payments, REGISTRY_ONLY black hole from reviews.
   const payments = w('payments')
-  for (let t = at(0.05); t < endMs; t += 120_000) b.egress({ workload: payments, pod: b.pod(payments) }, EGRESS_HOST.host, EGRESS_HOST.address, t, false)
+  for (let t = at(0.05); t < endMs; t += 120_000)
+    b.egress({ workload: payments, pod: b.pod(payments) }, EGRESS_HOST.host, EGRESS_HOST.address, t, false)
   const reviews = w('reviews')
   for (const f of [0.3, 0.6]) b.egress({ workload: reviews, pod: reviews.pods[0]! }, BLOCKED_HOST.host, BLOCKED_HOST.address, at(f), true)
 
@@ -76,17 +83,39 @@ export function plantIncidents(b: TrafficBuilder, topo: Topology, prng: Prng, st
   const gw = w('istio-ingressgateway')
   const frontend = w('frontend')
   for (const f of [0.15, 0.4, 0.65, 0.9]) {
-    b.ingress(gw, WEAK_TLS_CLIENTS.tls11, frontend, at(f), { host: 'shop.example.com', path: '/api/pos/orders', method: 'POST', tlsVersion: 'TLSv1.1', tlsCipher: 'ECDHE-RSA-AES128-SHA', userAgent: 'PosTerminal/2.1 (Windows CE 6.0)' })
+    b.ingress(gw, WEAK_TLS_CLIENTS.tls11, frontend, at(f), {
+      host: 'shop.example.com',
+      path: '/api/pos/orders',
+      method: 'POST',
+      tlsVersion: 'TLSv1.1',
+      tlsCipher: 'ECDHE-RSA-AES128-SHA',
+      userAgent: 'PosTerminal/2.1 (Windows CE 6.0)',
+    })
   }
-  b.ingress(gw, WEAK_TLS_CLIENTS.chacha, frontend, at(0.42), { host: 'shop.example.com', path: '/', tlsVersion: 'TLSv1.2', tlsCipher: 'ECDHE-RSA-CHACHA20-POLY1305', userAgent: 'okhttp/3.12.13' })
+  b.ingress(gw, WEAK_TLS_CLIENTS.chacha, frontend, at(0.42), {
+    host: 'shop.example.com',
+    path: '/',
+    tlsVersion: 'TLSv1.2',
+    tlsCipher: 'ECDHE-RSA-CHACHA20-POLY1305',
+    userAgent: 'okhttp/3.12.13',
+  })
   // ext_authz (Istio CUSTOM action) refuses an admin path from the internet.
   for (const f of [0.25, 0.26]) {
-    b.ingress(gw, EXT_AUTHZ_CLIENT, frontend, at(f), { host: 'shop.example.com', path: '/admin/login', extAuthzDenied: true, userAgent: 'python-requests/2.31.0' })
+    b.ingress(gw, EXT_AUTHZ_CLIENT, frontend, at(f), {
+      host: 'shop.example.com',
+      path: '/admin/login',
+      extAuthzDenied: true,
+      userAgent: 'python-requests/2.31.0',
+    })
   }
 
   // A workload from a federated trust domain reaches payments over mTLS through the east-west gateway.
   for (const f of [0.18, 0.52]) {
-    b.hop({ kind: 'remote', ip: '10.244.9.5', spiffe: FOREIGN_PEER }, payments, at(f), { method: 'POST', path: '/v1/settlements', userAgent: 'Go-http-client/2.0' })
+    b.hop({ kind: 'remote', ip: '10.244.9.5', spiffe: FOREIGN_PEER }, payments, at(f), {
+      method: 'POST',
+      path: '/v1/settlements',
+      userAgent: 'Go-http-client/2.0',
+    })
   }
 
   // Lateral movement: a compromised frontend pod probes (denied), pivots through checkout's debug
@@ -111,35 +140,76 @@ export function plantIncidents(b: TrafficBuilder, topo: Topology, prng: Prng, st
   b.hop(fe, checkout, t, { method: 'GET', path: '/internal/debug/env', userAgent: 'curl/8.5.0' })
   t += 3_000
   b.hop(fe, checkout, t, {
-    method: 'POST', path: '/internal/debug/exec', userAgent: 'curl/8.5.0', latencyMs: 300,
-    inner: (inner, server) => b.hop({ kind: 'pod', ...server }, w('payments-db'), inner, { bytesOut: 48_213_771, latencyMs: 41_000 }).durationMs,
+    method: 'POST',
+    path: '/internal/debug/exec',
+    userAgent: 'curl/8.5.0',
+    latencyMs: 300,
+    inner: (inner, server) =>
+      b.hop({ kind: 'pod', ...server }, w('payments-db'), inner, { bytesOut: 48_213_771, latencyMs: 41_000 }).durationMs,
   })
 
   const fromFrontend = namesOf(frontend)
   return [
-    { id: 'legacy-plaintext', title: 'Legacy workload talks plaintext to payments under PERMISSIVE mTLS',
-      flows: [{ finding: 'plaintext_inbound', source: namesOf(legacy), destination: destinationNamesOf(payments) }] },
-    { id: 'strict-rejects-plaintext', title: 'STRICT identity namespace rejects plaintext from the legacy workload',
-      flows: [{ finding: 'plaintext_rejected', source: namesOf(legacy), destination: [...destinationNamesOf(w('auth')), ...w('auth').pods.map((p) => `${p.ip}:${w('auth').port}`)] }] },
-    { id: 'rbac-deny', title: 'RBAC DENY policy stops catalog writing to cart',
-      flows: [{ finding: 'authz_denied', source: namesOf(w('catalog')), destination: destinationNamesOf(w('cart')) }] },
-    { id: 'passthrough-egress', title: `Unregistered egress to ${EGRESS_HOST.host} through PassthroughCluster`,
-      flows: [{ finding: 'unregistered_egress', source: namesOf(payments), destination: [EGRESS_HOST.host] }] },
-    { id: 'blocked-egress', title: `Egress to ${BLOCKED_HOST.host} dropped by BlackHoleCluster`,
-      flows: [{ finding: 'egress_blocked', source: namesOf(reviews), destination: [BLOCKED_HOST.host] }] },
-    { id: 'weak-tls', title: 'Clients on TLS 1.1 and a non-FIPS cipher at the ingress gateway',
-      flows: [WEAK_TLS_CLIENTS.tls11, WEAK_TLS_CLIENTS.chacha].map((ip) => ({ finding: 'weak_tls', source: [ip], destination: destinationNamesOf(frontend) })) },
-    { id: 'ext-authz', title: 'ext_authz (CUSTOM) denies an admin path from the internet',
-      flows: [{ finding: 'ext_authz_denied', source: [EXT_AUTHZ_CLIENT], destination: destinationNamesOf(frontend) }] },
-    { id: 'foreign-trust-domain', title: 'Peer from a foreign trust domain calls payments',
-      flows: [{ finding: 'foreign_trust_domain', source: [FOREIGN_PEER], destination: destinationNamesOf(payments) }] },
-    { id: 'lateral-movement', title: 'Compromised frontend probes, pivots through checkout, reaches payments-db',
+    {
+      id: 'legacy-plaintext',
+      title: 'Legacy workload talks plaintext to payments under PERMISSIVE mTLS',
+      flows: [{ finding: 'plaintext_inbound', source: namesOf(legacy), destination: destinationNamesOf(payments) }],
+    },
+    {
+      id: 'strict-rejects-plaintext',
+      title: 'STRICT identity namespace rejects plaintext from the legacy workload',
+      flows: [
+        {
+          finding: 'plaintext_rejected',
+          source: namesOf(legacy),
+          destination: [...destinationNamesOf(w('auth')), ...w('auth').pods.map((p) => `${p.ip}:${w('auth').port}`)],
+        },
+      ],
+    },
+    {
+      id: 'rbac-deny',
+      title: 'RBAC DENY policy stops catalog writing to cart',
+      flows: [{ finding: 'authz_denied', source: namesOf(w('catalog')), destination: destinationNamesOf(w('cart')) }],
+    },
+    {
+      id: 'passthrough-egress',
+      title: `Unregistered egress to ${EGRESS_HOST.host} through PassthroughCluster`,
+      flows: [{ finding: 'unregistered_egress', source: namesOf(payments), destination: [EGRESS_HOST.host] }],
+    },
+    {
+      id: 'blocked-egress',
+      title: `Egress to ${BLOCKED_HOST.host} dropped by BlackHoleCluster`,
+      flows: [{ finding: 'egress_blocked', source: namesOf(reviews), destination: [BLOCKED_HOST.host] }],
+    },
+    {
+      id: 'weak-tls',
+      title: 'Clients on TLS 1.1 and a non-FIPS cipher at the ingress gateway',
+      flows: [WEAK_TLS_CLIENTS.tls11, WEAK_TLS_CLIENTS.chacha].map((ip) => ({
+        finding: 'weak_tls',
+        source: [ip],
+        destination: destinationNamesOf(frontend),
+      })),
+    },
+    {
+      id: 'ext-authz',
+      title: 'ext_authz (CUSTOM) denies an admin path from the internet',
+      flows: [{ finding: 'ext_authz_denied', source: [EXT_AUTHZ_CLIENT], destination: destinationNamesOf(frontend) }],
+    },
+    {
+      id: 'foreign-trust-domain',
+      title: 'Peer from a foreign trust domain calls payments',
+      flows: [{ finding: 'foreign_trust_domain', source: [FOREIGN_PEER], destination: destinationNamesOf(payments) }],
+    },
+    {
+      id: 'lateral-movement',
+      title: 'Compromised frontend probes, pivots through checkout, reaches payments-db',
       flows: [
         { finding: 'authz_denied', source: fromFrontend, destination: destinationNamesOf(w('auth')) },
         { finding: 'authz_denied', source: fromFrontend, destination: destinationNamesOf(payments) },
         { finding: 'authz_denied', source: fromFrontend, destination: destinationNamesOf(w('payments-db')) },
         { source: fromFrontend, destination: destinationNamesOf(checkout) },
         { source: namesOf(checkout), destination: destinationNamesOf(w('payments-db')), after: 0 },
-      ] },
+      ],
+    },
   ]
 }

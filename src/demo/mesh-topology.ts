@@ -55,7 +55,15 @@ interface WorkloadSpec {
  * files, which carry no Kubernetes metadata at all.
  */
 const SPECS: readonly WorkloadSpec[] = [
-  { name: 'istio-ingressgateway', namespace: 'istio-system', port: 8443, format: 'istio-json', envelope: 'fluent-bit', replicas: 2, serviceAccount: 'istio-ingressgateway-service-account' },
+  {
+    name: 'istio-ingressgateway',
+    namespace: 'istio-system',
+    port: 8443,
+    format: 'istio-json',
+    envelope: 'fluent-bit',
+    replicas: 2,
+    serviceAccount: 'istio-ingressgateway-service-account',
+  },
   { name: 'frontend', namespace: 'shop', port: 8080, format: 'istio-json', envelope: 'fluent-bit', replicas: 2 },
   { name: 'cart', namespace: 'shop', port: 8080, format: 'istio-json', envelope: 'fluent-bit', replicas: 2 },
   { name: 'checkout', namespace: 'shop', port: 8080, format: 'istio-json', envelope: 'fluent-bit', replicas: 1 },

@@ -70,8 +70,24 @@ export function generateMeshTraffic(options: MeshTrafficOptions = {}): MeshTraff
     const text = workload.format === 'istio-json' ? istioJsonLine(record) : istioTextLine(record)
     const nanos = prng.int(0, 999_999)
     return workload.envelope === 'fluent-bit'
-      ? { file: FLUENT_BIT_FILE, text: fluentBitLine(writtenMs, nanos, text, workload, pod), writtenMs, namespace: workload.namespace, pod: pod.name, envelope: 'fluent-bit', format: workload.format }
-      : { file: criFileName(workload, pod), text: criLine(writtenMs, nanos, text), writtenMs, namespace: workload.namespace, pod: pod.name, envelope: 'cri', format: workload.format }
+      ? {
+          file: FLUENT_BIT_FILE,
+          text: fluentBitLine(writtenMs, nanos, text, workload, pod),
+          writtenMs,
+          namespace: workload.namespace,
+          pod: pod.name,
+          envelope: 'fluent-bit',
+          format: workload.format,
+        }
+      : {
+          file: criFileName(workload, pod),
+          text: criLine(writtenMs, nanos, text),
+          writtenMs,
+          namespace: workload.namespace,
+          pod: pod.name,
+          envelope: 'cri',
+          format: workload.format,
+        }
   })
   if (opts.noise) lines.push(...noise(topo, prng, startMs, lines))
   lines.sort((a, b) => a.writtenMs - b.writtenMs)
@@ -98,15 +114,23 @@ function session(b: TrafficBuilder, topo: Topology, prng: Prng, atMs: number): v
   const hop = (from: Caller, to: string, t: number, spec: Parameters<TrafficBuilder['hop']>[3]) =>
     b.hop(from, w(to), t, { requestId, userAgent, ...spec }).durationMs
   const product = prng.int(1, 480)
-  const kind = prng.weighted([['browse', 40], ['product', 20], ['cart', 20], ['login', 8], ['checkout', 12]] as const)
+  const kind = prng.weighted([
+    ['browse', 40],
+    ['product', 20],
+    ['cart', 20],
+    ['login', 8],
+    ['checkout', 12],
+  ] as const)
 
   const catalogChain = (from: Caller, t: number, path: string): number =>
     hop(from, 'catalog', t, {
-      path, status: prng.chance(0.01) ? 404 : 200,
-      inner: (t2, catalog) => hop({ kind: 'pod', ...catalog }, 'reviews', t2, {
-        path: `/reviews/${product}`,
-        inner: (t3, reviews) => hop({ kind: 'pod', ...reviews }, 'ratings', t3, { path: `/ratings/${product}`, latencyMs: 4 }),
-      }),
+      path,
+      status: prng.chance(0.01) ? 404 : 200,
+      inner: (t2, catalog) =>
+        hop({ kind: 'pod', ...catalog }, 'reviews', t2, {
+          path: `/reviews/${product}`,
+          inner: (t3, reviews) => hop({ kind: 'pod', ...reviews }, 'ratings', t3, { path: `/ratings/${product}`, latencyMs: 4 }),
+        }),
     })
 
   const frontendWork = (t: number, server: { workload: Workload; pod: Workload['pods'][number] }): number => {
@@ -122,11 +146,18 @@ function session(b: TrafficBuilder, topo: Topology, prng: Prng, atMs: number): v
         return hop(fe, 'auth', t, { method: 'POST', path: '/oauth/token', status: prng.chance(0.06) ? 401 : 200 })
       case 'checkout':
         return hop(fe, 'checkout', t, {
-          method: 'POST', path: '/api/checkout', latencyMs: 30,
+          method: 'POST',
+          path: '/api/checkout',
+          latencyMs: 30,
           inner: (t2, co) => {
             const from: Caller = { kind: 'pod', ...co }
             let spent = hop(from, 'cart', t2, { path: '/api/cart' })
-            spent += hop(from, 'payments', t2 + spent, { method: 'POST', path: '/v1/charges', status: prng.chance(0.03) ? 402 : 200, latencyMs: 80 })
+            spent += hop(from, 'payments', t2 + spent, {
+              method: 'POST',
+              path: '/v1/charges',
+              status: prng.chance(0.03) ? 402 : 200,
+              latencyMs: 80,
+            })
             spent += hop(from, 'notifications', t2 + spent, { method: 'POST', path: '/v1/notify', status: 202 })
             return spent
           },
@@ -136,7 +167,11 @@ function session(b: TrafficBuilder, topo: Topology, prng: Prng, atMs: number): v
 
   const path = { browse: '/', product: `/products/${product}`, cart: '/cart', login: '/login', checkout: '/checkout' }[kind]
   b.ingress(w('istio-ingressgateway'), client, w('frontend'), atMs, {
-    host: 'shop.example.com', path, method: kind === 'checkout' || kind === 'login' ? 'POST' : 'GET', requestId, userAgent,
+    host: 'shop.example.com',
+    path,
+    method: kind === 'checkout' || kind === 'login' ? 'POST' : 'GET',
+    requestId,
+    userAgent,
     inner: frontendWork,
   })
 }
@@ -157,15 +192,33 @@ function noise(topo: Topology, prng: Prng, startMs: number, lines: readonly Mesh
   const out: MeshLine[] = []
   const auth = topo.get('auth')
   const pod = auth.pods[0]!
-  const agent = ['info\tEnvoy proxy is ready', 'info\tcache\tgenerated new workload certificate', 'warn\txdsproxy\tupstream [0] terminated with unexpected error ' + 'rpc error: code = Unavailable desc = closing transport due to: connection error']
+  const agent = [
+    'info\tEnvoy proxy is ready',
+    'info\tcache\tgenerated new workload certificate',
+    'warn\txdsproxy\tupstream [0] terminated with unexpected error ' +
+      'rpc error: code = Unavailable desc = closing transport due to: connection error',
+  ]
   agent.forEach((message, i) => {
     const ms = startMs + 1000 + i * 290_000
     const stamp = rfc3339Nano(ms, prng.int(0, 999_999))
-    out.push({ file: criFileName(auth, pod), text: criLine(ms, prng.int(0, 999_999), `${stamp}\t${message}`), writtenMs: ms, namespace: auth.namespace, pod: pod.name, envelope: 'cri', format: 'noise' })
+    out.push({
+      file: criFileName(auth, pod),
+      text: criLine(ms, prng.int(0, 999_999), `${stamp}\t${message}`),
+      writtenMs: ms,
+      namespace: auth.namespace,
+      pod: pod.name,
+      envelope: 'cri',
+      format: 'noise',
+    })
   })
   const victim = lines.find((l) => l.envelope === 'fluent-bit' && l.writtenMs > startMs + 400_000)
   if (victim !== undefined) {
-    out.push({ ...victim, text: victim.text.slice(0, Math.floor(victim.text.length * 0.6)), writtenMs: victim.writtenMs + 1, format: 'noise' })
+    out.push({
+      ...victim,
+      text: victim.text.slice(0, Math.floor(victim.text.length * 0.6)),
+      writtenMs: victim.writtenMs + 1,
+      format: 'noise',
+    })
   }
   return out
 }

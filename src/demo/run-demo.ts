@@ -51,14 +51,18 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       files.push(path)
     }
   } catch (err) {
-    throw new EnvoyAuditError('EA_IO', `cannot write the demo logs under ${logDir}: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
+    throw new EnvoyAuditError('EA_IO', `cannot write the demo logs under ${logDir}: ${err instanceof Error ? err.message : String(err)}`, {
+      cause: err,
+    })
   }
   files.sort()
 
   const store = await openDuckDbStore(opts.storePath)
   try {
     const ingest = await ingestFiles({
-      files, store, deadLetterPath: join(opts.outDir, 'dead-letters.ndjson'),
+      files,
+      store,
+      deadLetterPath: join(opts.outDir, 'dead-letters.ndjson'),
       ...(opts.processing === undefined ? {} : { processing: opts.processing }),
       ...(opts.onBatch === undefined ? {} : { onBatch: opts.onBatch }),
     })
@@ -91,11 +95,17 @@ export function demoSummary(r: DemoResult, storePath: string): string {
     const codes = [...new Set(check.flows.map((f) => f.flow.finding).filter((c) => c !== undefined))].join(', ')
     lines.push(`  ${check.found ? '✓' : '✗'} ${check.incident.title}${codes === '' ? '' : `  [${codes}]`}`)
     if (!check.found) {
-      for (const f of check.flows.filter((x) => x.edge === undefined)) lines.push(`      missing: ${f.flow.source[0]} → ${f.flow.destination[0]}${f.flow.finding === undefined ? '' : ` (${f.flow.finding})`}`)
+      for (const f of check.flows.filter((x) => x.edge === undefined))
+        lines.push(
+          `      missing: ${f.flow.source[0]} → ${f.flow.destination[0]}${f.flow.finding === undefined ? '' : ` (${f.flow.finding})`}`,
+        )
     }
   }
-  lines.push('', `report: ${r.reportPath} (JSON: ${r.jsonPath})`,
+  lines.push(
+    '',
+    `report: ${r.reportPath} (JSON: ${r.jsonPath})`,
     `explore: npx envoy-audit sql --store ${storePath} "SELECT code, count(*) AS n FROM findings GROUP BY code ORDER BY n DESC"`,
-    `done in ${(r.elapsedMs / 1000).toFixed(1)} s`)
+    `done in ${(r.elapsedMs / 1000).toFixed(1)} s`,
+  )
   return lines.join('\n') + '\n'
 }

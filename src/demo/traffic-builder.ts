@@ -12,9 +12,7 @@ import { fqdn, istioSni, spiffeId } from './mesh-topology.js'
 import type { Pod, Workload } from './mesh-topology.js'
 
 /** Who opens the connection: a pod of a mesh workload, or a peer this cluster only sees by address. */
-export type Caller =
-  | { kind: 'pod'; workload: Workload; pod: Pod }
-  | { kind: 'remote'; ip: string; spiffe?: string }
+export type Caller = { kind: 'pod'; workload: Workload; pod: Pod } | { kind: 'remote'; ip: string; spiffe?: string }
 
 export interface EmittedRecord {
   workload: Workload
@@ -99,7 +97,15 @@ export class TrafficBuilder {
 
     const http = tcp
       ? {}
-      : { method: spec.method ?? 'GET', path: spec.path ?? '/', protocol: 'HTTP/1.1', requestId, authority, userAgent: spec.userAgent, xff: spec.xff }
+      : {
+          method: spec.method ?? 'GET',
+          path: spec.path ?? '/',
+          protocol: 'HTTP/1.1',
+          requestId,
+          authority,
+          userAgent: spec.userAgent,
+          xff: spec.xff,
+        }
 
     if (server.sidecar) {
       this.emit(server, pod, {
@@ -150,18 +156,29 @@ export class TrafficBuilder {
   }
 
   /** A request from the internet through the ingress gateway to `backend`; the gateway terminates TLS. */
-  ingress(gateway: Workload, clientIp: string, backend: Workload, atMs: number, spec: HopSpec & {
-    host: string
-    tlsVersion?: string
-    tlsCipher?: string
-    extAuthzDenied?: boolean
-  }): number {
+  ingress(
+    gateway: Workload,
+    clientIp: string,
+    backend: Workload,
+    atMs: number,
+    spec: HopSpec & {
+      host: string
+      tlsVersion?: string
+      tlsCipher?: string
+      extAuthzDenied?: boolean
+    },
+  ): number {
     const gwPod = this.pod(gateway)
     const requestId = spec.requestId ?? this.prng.uuid()
     const denied = spec.extAuthzDenied === true
     const backendHop = denied
       ? undefined
-      : this.hop({ kind: 'pod', workload: gateway, pod: gwPod }, backend, atMs + 1, { ...spec, requestId, xff: clientIp, logClientSide: false })
+      : this.hop({ kind: 'pod', workload: gateway, pod: gwPod }, backend, atMs + 1, {
+          ...spec,
+          requestId,
+          xff: clientIp,
+          logClientSide: false,
+        })
     const backendMs = backendHop?.durationMs ?? 0
     this.emit(gateway, gwPod, {
       startMs: atMs,
@@ -199,8 +216,15 @@ export class TrafficBuilder {
   strictReject(callerIp: string, server: Workload, atMs: number): void {
     const pod = this.pod(server)
     this.emit(server, pod, {
-      startMs: atMs, code: 0, flags: 'NR', details: 'filter_chain_not_found', bytesIn: 0, bytesOut: 0, durationMs: 0,
-      downstreamLocal: `${pod.ip}:${server.port}`, downstreamRemote: this.ephemeral(callerIp),
+      startMs: atMs,
+      code: 0,
+      flags: 'NR',
+      details: 'filter_chain_not_found',
+      bytesIn: 0,
+      bytesOut: 0,
+      durationMs: 0,
+      downstreamLocal: `${pod.ip}:${server.port}`,
+      downstreamRemote: this.ephemeral(callerIp),
     })
   }
 

@@ -27,7 +27,8 @@ export const FINDING_CATALOGUE = {
     controls: ['SC-8'],
     severity: 'high',
     title: 'Plaintext request accepted by a mesh workload',
-    rationale: 'Data crossed the network unprotected and unauthenticated to a mesh workload (PERMISSIVE mode); identity-based policies cannot have matched it.',
+    rationale:
+      'Data crossed the network unprotected and unauthenticated to a mesh workload (PERMISSIVE mode); identity-based policies cannot have matched it.',
     evidence: 'Inbound line (`inbound|port||` cluster) with no peer URI SAN and no Istio `outbound_.PORT_.SUBSET_.FQDN` SNI.',
   },
   plaintext_rejected: {
@@ -42,7 +43,8 @@ export const FINDING_CATALOGUE = {
     controls: ['SC-7', 'AC-4'],
     severity: 'medium',
     title: 'Egress to a destination outside the service registry',
-    rationale: 'ALLOW_ANY let traffic leave to a host no ServiceEntry declares: a boundary-protection blind spot, and a possible exfiltration path.',
+    rationale:
+      'ALLOW_ANY let traffic leave to a host no ServiceEntry declares: a boundary-protection blind spot, and a possible exfiltration path.',
     evidence: 'Outbound line with cluster `PassthroughCluster`.',
     egress: true,
   },
@@ -59,8 +61,10 @@ export const FINDING_CATALOGUE = {
     controls: ['AC-3', 'AC-6'],
     severity: 'medium',
     title: 'Request or connection denied by an AuthorizationPolicy (Envoy RBAC)',
-    rationale: 'medium when no ALLOW policy matched (`none`, implicit deny); high when a named DENY rule matched, which means a request the policy author explicitly forbade was attempted.',
-    evidence: 'HTTP 403 with `rbac_access_denied_matched_policy[...]` in response_code_details, or the same string in connection_termination_details for TCP. RBAC sets no response flag; the client-side line shows only `403 via_upstream` and is not a finding.',
+    rationale:
+      'medium when no ALLOW policy matched (`none`, implicit deny); high when a named DENY rule matched, which means a request the policy author explicitly forbade was attempted.',
+    evidence:
+      'HTTP 403 with `rbac_access_denied_matched_policy[...]` in response_code_details, or the same string in connection_termination_details for TCP. RBAC sets no response flag; the client-side line shows only `403 via_upstream` and is not a finding.',
     denial: true,
   },
   ext_authz_denied: {
@@ -75,8 +79,10 @@ export const FINDING_CATALOGUE = {
     controls: ['SC-8(1)', 'SC-13'],
     severity: 'medium',
     title: 'TLS below the minimum version or a cipher outside the FIPS 140 approved list',
-    rationale: 'high when the version is below the configured minimum (default TLSv1.2); medium when only the cipher is not FIPS approved (e.g. CHACHA20-POLY1305).',
-    evidence: '`%DOWNSTREAM_TLS_VERSION%`/`%DOWNSTREAM_TLS_CIPHER%` or the upstream equivalents in a custom format (tls.version, tls.cipher, envoy.peer.upstream_tls_*).',
+    rationale:
+      'high when the version is below the configured minimum (default TLSv1.2); medium when only the cipher is not FIPS approved (e.g. CHACHA20-POLY1305).',
+    evidence:
+      '`%DOWNSTREAM_TLS_VERSION%`/`%DOWNSTREAM_TLS_CIPHER%` or the upstream equivalents in a custom format (tls.version, tls.cipher, envoy.peer.upstream_tls_*).',
   },
   foreign_trust_domain: {
     controls: ['IA-3', 'IA-9'],
@@ -89,35 +95,43 @@ export const FINDING_CATALOGUE = {
     controls: ['IA-3'],
     severity: 'medium',
     title: 'A mesh peer presented a certificate whose URI SAN is not a valid SPIFFE ID',
-    rationale: 'Inside the mesh every workload certificate carries a SPIFFE ID; a malformed one points at a foreign or hand-made certificate. Not raised at gateways, where external clients may carry any URI SAN.',
+    rationale:
+      'Inside the mesh every workload certificate carries a SPIFFE ID; a malformed one points at a foreign or hand-made certificate. Not raised at gateways, where external clients may carry any URI SAN.',
     evidence: 'A value in envoy.peer.downstream_uri_san or upstream_uri_san with no entry that passes the SPIFFE ID specification.',
   },
   upstream_tls_failure: {
     controls: ['SC-8', 'IA-3'],
     severity: 'medium',
     title: 'TLS to the upstream failed (certificate verification or handshake)',
-    rationale: 'The proxy refused to talk to a peer it could not authenticate: the control worked, but the cause (expired or foreign certificate, man in the middle, mis-set DestinationRule) needs an owner.',
-    evidence: '`%UPSTREAM_TRANSPORT_FAILURE_REASON%` such as `TLS error: 268435581:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED` (istio/istio#34920).',
+    rationale:
+      'The proxy refused to talk to a peer it could not authenticate: the control worked, but the cause (expired or foreign certificate, man in the middle, mis-set DestinationRule) needs an owner.',
+    evidence:
+      '`%UPSTREAM_TRANSPORT_FAILURE_REASON%` such as `TLS error: 268435581:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED` (istio/istio#34920).',
   },
   new_edge: {
     controls: ['AC-4', 'SI-4'],
     severity: 'medium',
     title: 'A source identity called a destination it never called in the learning window',
-    rationale: 'New edges are the strongest lateral-movement signal in east-west traffic; most are deployments, some are an attacker pivoting. Raised by `envoy-audit flows --new-since` and shown by `hunt`, not per record.',
-    evidence: 'An edge (source identity → destination) in the analysis window with no call in the learning window before it (`--baseline`, default 7d).',
+    rationale:
+      'New edges are the strongest lateral-movement signal in east-west traffic; most are deployments, some are an attacker pivoting. Raised by `envoy-audit flows --new-since` and shown by `hunt`, not per record.',
+    evidence:
+      'An edge (source identity → destination) in the analysis window with no call in the learning window before it (`--baseline`, default 7d).',
   },
   policy_violation: {
     controls: ['AC-3', 'AC-4', 'CM-6'],
     severity: 'high',
     title: 'Observed decision disagrees with the declared Istio policies',
-    rationale: 'high when the logs show a request allowed that the declared policy denies (enforcement gap: policy not applied, PERMISSIVE, missing sidecar; AC-3/AC-4, SC-8 for peer authentication); medium when the logs show a denial the declared policy allows (drift, CM-6). Raised by `envoy-audit policy check`, and live by `run`/`ingest`/`parse` with a policy set (`policy.policies`, `--policies`).',
-    evidence: 'An inbound event evaluated offline against the AuthorizationPolicy/PeerAuthentication set with a different verdict than the one logged.',
+    rationale:
+      'high when the logs show a request allowed that the declared policy denies (enforcement gap: policy not applied, PERMISSIVE, missing sidecar; AC-3/AC-4, SC-8 for peer authentication); medium when the logs show a denial the declared policy allows (drift, CM-6). Raised by `envoy-audit policy check`, and live by `run`/`ingest`/`parse` with a policy set (`policy.policies`, `--policies`).',
+    evidence:
+      'An inbound event evaluated offline against the AuthorizationPolicy/PeerAuthentication set with a different verdict than the one logged.',
   },
   au3_incomplete: {
     controls: ['AU-3'],
     severity: 'low',
     title: 'Audit record does not establish every AU-3 element',
-    rationale: 'The record alone is weaker evidence; usually a log-format gap (identity is not in the Istio default format) rather than an incident.',
+    rationale:
+      'The record alone is weaker evidence; usually a log-format gap (identity is not in the Istio default format) rather than an incident.',
     evidence: '`audit.au3.missing` lists the elements.',
   },
 } as const satisfies Record<string, FindingSpec>

@@ -33,7 +33,9 @@ const plaintextInbound: Detector = (event, ctx) => {
 
 const plaintextRejected: Detector = (event) => {
   if (!isFilterChainNotFound(event) || isGateway(event)) return NONE
-  return [makeFinding('plaintext_rejected', 'Connection matched no filter chain (NR filter_chain_not_found): plaintext refused by STRICT mTLS.')]
+  return [
+    makeFinding('plaintext_rejected', 'Connection matched no filter chain (NR filter_chain_not_found): plaintext refused by STRICT mTLS.'),
+  ]
 }
 
 // Only a cluster name says Passthrough/BlackHole, and those clusters exist only on the outbound side.
@@ -45,7 +47,12 @@ function destinationText(event: AuditEvent, max: number): string {
   const d = event.mesh?.destination
   const name = str(d?.service, max) ?? str(event.envoy?.requested_server_name, max) ?? str(event.envoy?.authority, max)
   const addr = str(event.envoy?.upstream_host, max) ?? str(event.envoy?.downstream_local_address, max)
-  return [name, addr].filter((x) => x !== undefined).join(' at ').slice(0, 300) || 'an unknown destination'
+  return (
+    [name, addr]
+      .filter((x) => x !== undefined)
+      .join(' at ')
+      .slice(0, 300) || 'an unknown destination'
+  )
 }
 
 const unregisteredEgress: Detector = (event, ctx, config) => {
@@ -95,7 +102,9 @@ const authzDenied: Detector = (event, _ctx, config) => {
 const extAuthzDenied: Detector = (event) => {
   if (!flagsOf(event).includes('UAEX')) return NONE
   const status = event.http?.response?.status_code
-  return [makeFinding('ext_authz_denied', `Denied by external authorization (UAEX${typeof status === 'number' ? `, HTTP ${status}` : ''}).`)]
+  return [
+    makeFinding('ext_authz_denied', `Denied by external authorization (UAEX${typeof status === 'number' ? `, HTTP ${status}` : ''}).`),
+  ]
 }
 
 function tlsRank(version: string): number {
@@ -128,7 +137,8 @@ const weakTls: Detector = (event, _ctx, config) => {
         reasons.push(`${hop} ${version.slice(0, 32)} below ${config.minTlsVersion}`)
       }
     }
-    if (cipher !== undefined && !config.fipsCipherSet.has(cipher.trim())) reasons.push(`${hop} cipher ${cipher.slice(0, 64)} not FIPS 140 approved`)
+    if (cipher !== undefined && !config.fipsCipherSet.has(cipher.trim()))
+      reasons.push(`${hop} cipher ${cipher.slice(0, 64)} not FIPS 140 approved`)
   }
   if (reasons.length === 0) return NONE
   return [makeFinding('weak_tls', `Weak TLS: ${reasons.join('; ')}.`, versionWeak ? { severity: 'high' } : undefined)]
@@ -145,7 +155,10 @@ const invalidPeerIdentity: Detector = (event, _ctx, config) => {
   if (isGateway(event)) return NONE
   const peer = isRecord(event.envoy) && isRecord(event.envoy.peer) ? event.envoy.peer : undefined
   const bad: string[] = []
-  for (const [hop, value] of [['downstream', peer?.downstream_uri_san], ['upstream', peer?.upstream_uri_san]] as const) {
+  for (const [hop, value] of [
+    ['downstream', peer?.downstream_uri_san],
+    ['upstream', peer?.upstream_uri_san],
+  ] as const) {
     const list = parseSanList(str(value, config.maxFieldLength))
     const first = list.invalid[0]
     if (list.ids.length === 0 && first !== undefined) bad.push(`${hop} URI SAN is not a SPIFFE ID (${first.error})`)
@@ -226,5 +239,11 @@ export function applyFindings(event: AuditEvent, findings: readonly Finding[]): 
 }
 
 function isFinding(v: unknown): v is Finding {
-  return isRecord(v) && typeof v.code === 'string' && typeof v.severity === 'string' && Array.isArray(v.controls) && typeof v.message === 'string'
+  return (
+    isRecord(v) &&
+    typeof v.code === 'string' &&
+    typeof v.severity === 'string' &&
+    Array.isArray(v.controls) &&
+    typeof v.message === 'string'
+  )
 }

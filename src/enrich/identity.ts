@@ -221,7 +221,8 @@ export function enrichIdentity(event: AuditEvent, config: TransformsConfig): Ide
   const c = ctx.cluster
   if (c !== undefined) {
     dst.signal = SIGNALS.upstreamCluster
-    if (c.kind === 'outbound' || c.kind === 'inbound-vip') dst.fillService(serviceFromHost(c.host), c.port, c.kind === 'outbound' ? c.subset : undefined)
+    if (c.kind === 'outbound' || c.kind === 'inbound-vip')
+      dst.fillService(serviceFromHost(c.host), c.port, c.kind === 'outbound' ? c.subset : undefined)
     else if (c.kind === 'inbound') dst.fillService(c.host === undefined ? undefined : serviceFromHost(c.host), c.port, undefined)
   }
   const egress = c?.kind === 'passthrough' || c?.kind === 'blackhole'

@@ -179,5 +179,8 @@ export function directionOf(event: AuditEvent, cluster: ClusterInfo | undefined)
 export function isFilterChainNotFound(event: AuditEvent): boolean {
   const flags = event.envoy?.response_flags
   if (!Array.isArray(flags) || !flags.includes('NR')) return false
-  return event.envoy.response_code_details === 'filter_chain_not_found' || event.envoy.connection_termination_details === 'filter_chain_not_found'
+  return (
+    event.envoy.response_code_details === 'filter_chain_not_found' ||
+    event.envoy.connection_termination_details === 'filter_chain_not_found'
+  )
 }

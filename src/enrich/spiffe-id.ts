@@ -39,9 +39,7 @@ export interface SpiffeId {
   readonly form: 'uri' | 'istio-principal'
 }
 
-export type SpiffeIdResult =
-  | { readonly ok: true; readonly id: SpiffeId }
-  | { readonly ok: false; readonly error: SpiffeIdError }
+export type SpiffeIdResult = { readonly ok: true; readonly id: SpiffeId } | { readonly ok: false; readonly error: SpiffeIdError }
 
 export const MAX_SPIFFE_ID_BYTES = 2048
 export const MAX_TRUST_DOMAIN_BYTES = 255

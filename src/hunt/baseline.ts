@@ -39,9 +39,14 @@ export function newEdgeFindings(current: readonly FlowEdge[], baseline: readonly
     if (opts.includeAddresses !== true && (edge.sourceKind === 'ip' || edge.sourceKind === 'unknown')) continue
     const denied = edge.denied === edge.count ? ' (every call denied)' : ''
     out.push({
-      source: edge.source, destination: edge.destination, firstSeen: edge.firstSeen, count: edge.count,
+      source: edge.source,
+      destination: edge.destination,
+      firstSeen: edge.firstSeen,
+      count: edge.count,
       finding: {
-        code: NEW_EDGE_CODE, severity: 'medium', controls: [...NEW_EDGE_CONTROLS],
+        code: NEW_EDGE_CODE,
+        severity: 'medium',
+        controls: [...NEW_EDGE_CONTROLS],
         message: `${edge.source} called ${edge.destination} ${edge.count} time(s) from ${edge.firstSeen}${denied}; no such call between ${opts.baselineFrom} and ${opts.since}`,
       },
     })

@@ -15,7 +15,8 @@ import { GROUP_KEYS } from '../store/duckdb-calls.js'
 import { ISO } from '../store/duckdb-aggregates.js'
 
 const KEYS = GROUP_KEYS.join(', ')
-const RANGE = (col: string, from: string, to: string): string => `${col} >= CAST(${from} AS TIMESTAMP) AND ${col} < CAST(${to} AS TIMESTAMP)`
+const RANGE = (col: string, from: string, to: string): string =>
+  `${col} >= CAST(${from} AS TIMESTAMP) AND ${col} < CAST(${to} AS TIMESTAMP)`
 
 /** The window's call groups per hour: n, first, last and the first call's request id per group of GROUP_KEYS. */
 const AGG = `date_trunc('hour', ts) AS hour, gkey, ${KEYS}, count(*) AS n, min(ts) AS first, max(ts) AS last, arg_min(request_id, ts) AS first_request_id,
@@ -74,8 +75,10 @@ export const resolveSql = (rel: string, cols: string): string => `SELECT ${cols}
 
 /** The window's groups per hour, resolved and sorted by source: what nodes(), the search rounds and firstSeen read. */
 export const GROUP_HOP_SQL = `CREATE OR REPLACE TEMP TABLE hunt_group_hop AS
-  SELECT * FROM (${resolveSql(WINDOW_GROUPS,
-    'p.hour, p.gkey, p.n, p.first, p.last, p.first_request_id, p.first_request_ts, p.is_denied, p.blocked, p.mtls, p.findings, p.rbac_policy, p.dst_wl')})
+  SELECT * FROM (${resolveSql(
+    WINDOW_GROUPS,
+    'p.hour, p.gkey, p.n, p.first, p.last, p.first_request_id, p.first_request_ts, p.is_denied, p.blocked, p.mtls, p.findings, p.rbac_policy, p.dst_wl',
+  )})
   ORDER BY src, hour`
 
 /**

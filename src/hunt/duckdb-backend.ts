@@ -20,12 +20,26 @@ import { DENIAL_CODES_IN, DENIED_LINE, ISO, UNREACHED_FLAGS_LIST } from '../stor
 import { EDGE_FACTS } from '../store/duckdb-schema.js'
 import type { SqlResult } from '../store/duckdb-store.js'
 import type {
-  DeniedRow, ExpandRow, FlowEdge, FlowFilter, FrontierEntry, GraphNode, HuntBackend, HuntRange, InventoryEntry, NodeKind,
+  DeniedRow,
+  ExpandRow,
+  FlowEdge,
+  FlowFilter,
+  FrontierEntry,
+  GraphNode,
+  HuntBackend,
+  HuntRange,
+  InventoryEntry,
+  NodeKind,
 } from './backend.js'
 import { pairKey } from './backend.js'
 import { kindOfNode, spiffeParts } from './node-id.js'
 import {
-  CALLS_ALIAS_SQL, CALLS_SERVICE_MAP_SQL, GROUP_HOP_SQL, flowsSql as callsFlowsSql, frontierRowsSql, resolveSql,
+  CALLS_ALIAS_SQL,
+  CALLS_SERVICE_MAP_SQL,
+  GROUP_HOP_SQL,
+  flowsSql as callsFlowsSql,
+  frontierRowsSql,
+  resolveSql,
 } from './duckdb-backend-calls.js'
 
 /** What this backend needs from DuckDbStore (kept structural so tests and the bench can share it). */
@@ -42,7 +56,8 @@ const STATUS_CLASS_OF = (t: string): string => `CASE
   WHEN ${t}.status_code BETWEEN 100 AND 599 THEN (${t}.status_code // 100)::VARCHAR || 'xx'
   ELSE 'none' END`
 
-const WORKLOAD = (ns: string, name: string): string => `CASE WHEN ${ns} IS NOT NULL AND ${name} IS NOT NULL THEN ${ns} || '/' || ${name} END`
+const WORKLOAD = (ns: string, name: string): string =>
+  `CASE WHEN ${ns} IS NOT NULL AND ${name} IS NOT NULL THEN ${ns} || '/' || ${name} END`
 
 /**
  * Per-line projection: the identity facts one proxy line carries, and the keys that join a pair. A call
@@ -50,14 +65,19 @@ const WORKLOAD = (ns: string, name: string): string => `CASE WHEN ${ns} IS NOT N
  * reached the app (unreached: the catalogue's UNREACHED_RESPONSE_FLAGS), and not refused with 401/403 by
  * the app itself (refused).
  */
-const LINE = (side: 'client' | 'server', where = 'true'): string => `SELECT rowid AS rid, ts, request_id, mtls, method, status_code, protocol,
+const LINE = (
+  side: 'client' | 'server',
+  where = 'true',
+): string => `SELECT rowid AS rid, ts, request_id, mtls, method, status_code, protocol,
     coalesce(${DENIED_LINE}, false) AS is_denied,
     coalesce(list_has_any(response_flags, ${UNREACHED_FLAGS_LIST}), false) AS unreached, coalesce(status_code IN (401, 403), false) AS refused,
     CASE WHEN len(finding_codes) > 0 THEN finding_codes END AS findings, rbac_policy,
     src_spiffe_id AS src_id, src_signal AS src_sig,
-    ${side === 'client'
-      ? `coalesce(${WORKLOAD('src_namespace', 'coalesce(src_workload, src_service_account)')}, ${WORKLOAD('k8s_namespace', 'coalesce(k8s_app, k8s_pod)')})`
-      : WORKLOAD('src_namespace', 'src_service_account')} AS src_wl,
+    ${
+      side === 'client'
+        ? `coalesce(${WORKLOAD('src_namespace', 'coalesce(src_workload, src_service_account)')}, ${WORKLOAD('k8s_namespace', 'coalesce(k8s_app, k8s_pod)')})`
+        : WORKLOAD('src_namespace', 'src_service_account')
+    } AS src_wl,
     coalesce(source_ip, source_address) AS src_ip,
     dst_spiffe_id AS dst_id, dst_signal AS dst_sig,
     ${side === 'server' ? `coalesce(${WORKLOAD('k8s_namespace', 'coalesce(k8s_app, k8s_pod)')}, ${WORKLOAD('dst_namespace', 'dst_workload')})` : 'NULL::VARCHAR'} AS dst_wl,
@@ -72,10 +92,12 @@ const LINE = (side: 'client' | 'server', where = 'true'): string => `SELECT rowi
 const KEYS = (side: 'client' | 'server'): string => `SELECT rowid AS rid, ts, request_id,
     ${side === 'server' ? 'downstream_remote_address' : 'upstream_local_address'} AS sock,
     ${side === 'server' ? 'downstream_local_address' : 'upstream_host'} AS ep,
-    ${side === 'server'
-      ? 'src_spiffe_id AS src_id'
-      : `coalesce(${WORKLOAD('src_namespace', 'coalesce(src_workload, src_service_account)')}, ${WORKLOAD('k8s_namespace', 'coalesce(k8s_app, k8s_pod)')}) AS src_wl,
-    coalesce(source_ip, source_address) AS src_ip, dst_spiffe_id AS dst_id, dst_signal AS dst_sig`}
+    ${
+      side === 'server'
+        ? 'src_spiffe_id AS src_id'
+        : `coalesce(${WORKLOAD('src_namespace', 'coalesce(src_workload, src_service_account)')}, ${WORKLOAD('k8s_namespace', 'coalesce(k8s_app, k8s_pod)')}) AS src_wl,
+    coalesce(source_ip, source_address) AS src_ip, dst_spiffe_id AS dst_id, dst_signal AS dst_sig`
+    }
   FROM events WHERE ts >= CAST($1 AS TIMESTAMP) AND ts < CAST($2 AS TIMESTAMP)
     AND ${side === 'server' ? `reporter = 'destination'` : `reporter IS DISTINCT FROM 'destination'`}`
 
@@ -193,7 +215,10 @@ export class DuckDbHuntBackend implements HuntBackend {
   private groupHops: Promise<void> | undefined
   private groupHopParams: string[] = []
 
-  constructor(private readonly store: SqlRunner, options: { source?: CallSource } = {}) {
+  constructor(
+    private readonly store: SqlRunner,
+    options: { source?: CallSource } = {},
+  ) {
     this.source = options.source ?? 'calls'
   }
 
@@ -204,7 +229,10 @@ export class DuckDbHuntBackend implements HuntBackend {
     const values: string[] = []
     for (const entry of inventory) {
       // A bare name and its namespaced form both resolve, so `cart` and `cart.shop` find the same identity.
-      values.push(entry.namespace === undefined || entry.service.includes('.') ? entry.service : `${entry.service}.${entry.namespace}`, entry.identity)
+      values.push(
+        entry.namespace === undefined || entry.service.includes('.') ? entry.service : `${entry.service}.${entry.namespace}`,
+        entry.identity,
+      )
     }
     if (values.length > 0) {
       const tuples = Array.from({ length: values.length / 2 }, (_, i) => `($${2 * i + 1}, $${2 * i + 2})`).join(', ')
@@ -264,7 +292,8 @@ export class DuckDbHuntBackend implements HuntBackend {
   async nodes(): Promise<GraphNode[]> {
     await this.hopTables()
     const hop = this.source === 'calls' ? 'hunt_group_hop' : 'hunt_hop'
-    const { rows } = await this.store.sql(`SELECT node, list_sort(list_distinct(list(name) FILTER (WHERE name IS NOT NULL AND name <> ''))) AS names FROM (
+    const { rows } = await this.store
+      .sql(`SELECT node, list_sort(list_distinct(list(name) FILTER (WHERE name IS NOT NULL AND name <> ''))) AS names FROM (
         SELECT src AS node, split_part(src_wl, '/', 2) AS name FROM ${hop}
         UNION ALL SELECT dst, split_part(dst_wl, '/', 2) FROM ${hop}
         UNION ALL SELECT dst, split_part(service, '.', 1) FROM ${hop}
@@ -278,8 +307,9 @@ export class DuckDbHuntBackend implements HuntBackend {
     if (frontier.length === 0) return []
     await this.hopTables()
     const { values, cte } = frontierCte(frontier, this.roundRange(frontier))
-    const { rows } = await this.store.sql(this.source === 'calls'
-      ? `WITH ${cte}, h AS (${frontierRowsSql})
+    const { rows } = await this.store.sql(
+      this.source === 'calls'
+        ? `WITH ${cte}, h AS (${frontierRowsSql})
       SELECT h.src, h.dst, ${ISO('min(h.ts)')} AS first, sum(h.n)::INTEGER AS n,
         coalesce(sum(h.n) FILTER (WHERE h.mtls = false), 0)::INTEGER AS plaintext,
         arg_min(coalesce(h.mtls = false, false), h.ts) AS first_plaintext,
@@ -287,7 +317,7 @@ export class DuckDbHuntBackend implements HuntBackend {
         arg_min(h.service, h.ts) AS service, arg_min(h.request_id, h.request_ts) AS request_id
       FROM h WHERE NOT h.blocked AND h.src <> h.dst
       GROUP BY h.src, h.dst ORDER BY h.src, h.dst`
-      : `WITH ${cte}
+        : `WITH ${cte}
       SELECT h.src, h.dst, ${ISO('min(h.ts)')} AS first, count(*)::INTEGER AS n,
         count(*) FILTER (WHERE h.mtls = false)::INTEGER AS plaintext,
         arg_min(coalesce(h.mtls = false, false), h.ts) AS first_plaintext,
@@ -295,11 +325,19 @@ export class DuckDbHuntBackend implements HuntBackend {
         arg_min(h.service, h.ts) AS service, arg_min(h.request_id, h.ts) AS request_id
       FROM hunt_hop h JOIN f ON h.src = f.node AND h.ts >= f.since
       WHERE NOT h.blocked AND h.src <> h.dst AND h.ts >= CAST($1 AS TIMESTAMP) AND h.ts < CAST($2 AS TIMESTAMP)
-      GROUP BY h.src, h.dst ORDER BY h.src, h.dst`, values)
+      GROUP BY h.src, h.dst ORDER BY h.src, h.dst`,
+      values,
+    )
     return rows.map((r) => {
       const row: ExpandRow = {
-        src: String(r.src), dst: String(r.dst), first: String(r.first), count: Number(r.n), plaintext: Number(r.plaintext),
-        firstPlaintext: r.first_plaintext === true, srcSignal: String(r.src_signal), dstSignal: String(r.dst_signal),
+        src: String(r.src),
+        dst: String(r.dst),
+        first: String(r.first),
+        count: Number(r.n),
+        plaintext: Number(r.plaintext),
+        firstPlaintext: r.first_plaintext === true,
+        srcSignal: String(r.src_signal),
+        dstSignal: String(r.dst_signal),
       }
       if (r.service != null) row.service = String(r.service)
       if (r.request_id != null) row.requestId = String(r.request_id)
@@ -311,20 +349,27 @@ export class DuckDbHuntBackend implements HuntBackend {
     if (frontier.length === 0) return []
     await this.hopTables()
     const { values, cte } = frontierCte(frontier, this.roundRange(frontier))
-    const { rows } = await this.store.sql(this.source === 'calls'
-      ? `WITH ${cte}, h AS (${frontierRowsSql})
+    const { rows } = await this.store.sql(
+      this.source === 'calls'
+        ? `WITH ${cte}, h AS (${frontierRowsSql})
       SELECT h.src, h.dst, sum(h.n)::INTEGER AS n, ${ISO('min(h.ts)')} AS first, ${ISO('max(h.last)')} AS last, ${REASONS}, any_value(h.service) AS service
       FROM h WHERE h.is_denied GROUP BY h.src, h.dst ORDER BY h.src, first, h.dst`
-      : `WITH ${cte}
+        : `WITH ${cte}
       SELECT h.src, h.dst, count(*)::INTEGER AS n, ${ISO('min(h.ts)')} AS first, ${ISO('max(h.ts)')} AS last,
         ${REASONS},
         any_value(h.service) AS service
       FROM hunt_hop h JOIN f ON h.src = f.node AND h.ts >= f.since
       WHERE h.is_denied AND h.ts >= CAST($1 AS TIMESTAMP) AND h.ts < CAST($2 AS TIMESTAMP)
-      GROUP BY h.src, h.dst ORDER BY h.src, first, h.dst`, values)
+      GROUP BY h.src, h.dst ORDER BY h.src, first, h.dst`,
+      values,
+    )
     return rows.map((r) => {
       const row: DeniedRow = {
-        src: String(r.src), dst: String(r.dst), count: Number(r.n), first: String(r.first), last: String(r.last),
+        src: String(r.src),
+        dst: String(r.dst),
+        count: Number(r.n),
+        first: String(r.first),
+        last: String(r.last),
         reasons: (r.reasons as string[] | null) ?? [],
       }
       if (r.service != null) row.service = String(r.service)
@@ -341,10 +386,13 @@ export class DuckDbHuntBackend implements HuntBackend {
       values.push(p.src, p.dst)
       return `($${values.length - 1}, $${values.length})`
     })
-    const { rows } = await this.store.sql(`WITH q(src, dst) AS (VALUES ${tuples.join(', ')}),
+    const { rows } = await this.store.sql(
+      `WITH q(src, dst) AS (VALUES ${tuples.join(', ')}),
       seen AS (SELECT src, dst, ${this.source === 'calls' ? 'first FROM hunt_group_hop' : 'ts AS first FROM hunt_hop'} UNION ALL SELECT src, dst, first FROM hunt_baseline)
       SELECT h.src, h.dst, ${ISO('min(h.first)')} AS first FROM seen h JOIN q ON h.src = q.src AND h.dst = q.dst
-      GROUP BY h.src, h.dst`, values)
+      GROUP BY h.src, h.dst`,
+      values,
+    )
     for (const r of rows) out.set(pairKey(String(r.src), String(r.dst)), String(r.first))
     return out
   }
@@ -356,10 +404,15 @@ export class DuckDbHuntBackend implements HuntBackend {
       values.push(v)
       return `$${values.length}`
     }
-    const where = [`h.ts >= CAST(${bind(filter.since ?? this.range.since)} AS TIMESTAMP)`, `h.ts < CAST(${bind(filter.until ?? this.range.until)} AS TIMESTAMP)`, ...identityFilters(filter, bind)]
+    const where = [
+      `h.ts >= CAST(${bind(filter.since ?? this.range.since)} AS TIMESTAMP)`,
+      `h.ts < CAST(${bind(filter.until ?? this.range.until)} AS TIMESTAMP)`,
+      ...identityFilters(filter, bind),
+    ]
     const having = filter.finding === undefined ? '' : `HAVING list_contains(findings, ${bind(filter.finding)})`
     const limit = bind(filter.limit ?? 10_000)
-    const { rows } = await this.store.sql(`SELECT h.src AS source, h.dst AS destination,
+    const { rows } = await this.store.sql(
+      `SELECT h.src AS source, h.dst AS destination,
         mode(h.service) AS service, mode(h.dst_ns) AS dst_ns, count(*)::INTEGER AS n,
         ${ISO('min(h.ts)')} AS first_seen, ${ISO('max(h.ts)')} AS last_seen,
         list_sort(list_distinct(list(h.method) FILTER (WHERE h.method IS NOT NULL))) AS methods,
@@ -370,7 +423,9 @@ export class DuckDbHuntBackend implements HuntBackend {
         list_transform(list_reverse_sort(list_transform(map_entries(histogram(h.dst_signal)), e -> {'n': e.value, 'k': e.key})), e -> e.k) AS signals
       FROM hunt_hop h WHERE ${where.join(' AND ')}
       GROUP BY h.src, h.dst ${having}
-      ORDER BY denied DESC, n DESC, source, destination LIMIT ${limit}`, values)
+      ORDER BY denied DESC, n DESC, source, destination LIMIT ${limit}`,
+      values,
+    )
     return rows.map(flowEdge)
   }
 
@@ -393,7 +448,8 @@ export class DuckDbHuntBackend implements HuntBackend {
   async close(): Promise<void> {
     this.groupHops = undefined
     // The temp tables belong to the store's connection; dropping them frees the memory of large windows.
-    for (const t of ['hunt_baseline', 'hunt_hop', 'hunt_group_hop', 'hunt_alias', 'hunt_pair', 'hunt_match', 'hunt_inventory']) await this.store.sql(`DROP TABLE IF EXISTS ${t}`).catch(() => undefined)
+    for (const t of ['hunt_baseline', 'hunt_hop', 'hunt_group_hop', 'hunt_alias', 'hunt_pair', 'hunt_match', 'hunt_inventory'])
+      await this.store.sql(`DROP TABLE IF EXISTS ${t}`).catch(() => undefined)
   }
 }
 
@@ -461,10 +517,20 @@ function flowEdge(r: Record<string, unknown>): FlowEdge {
   const source = String(r.source)
   const destination = String(r.destination)
   const edge: FlowEdge = {
-    source, sourceKind: kindOfNode(source), destination, destinationKind: kindOfNode(destination),
-    count: Number(r.n), firstSeen: String(r.first_seen), lastSeen: String(r.last_seen),
-    methods: (r.methods as string[] | null) ?? [], statusClasses, mtls: Number(r.mtls), plaintext: Number(r.plaintext),
-    denied: Number(r.denied), findings: (r.findings as string[] | null) ?? [], signals: (r.signals as string[] | null) ?? [],
+    source,
+    sourceKind: kindOfNode(source),
+    destination,
+    destinationKind: kindOfNode(destination),
+    count: Number(r.n),
+    firstSeen: String(r.first_seen),
+    lastSeen: String(r.last_seen),
+    methods: (r.methods as string[] | null) ?? [],
+    statusClasses,
+    mtls: Number(r.mtls),
+    plaintext: Number(r.plaintext),
+    denied: Number(r.denied),
+    findings: (r.findings as string[] | null) ?? [],
+    signals: (r.signals as string[] | null) ?? [],
   }
   if (r.service != null) edge.service = String(r.service)
   if (r.dst_ns != null) edge.destinationNamespace = String(r.dst_ns)

@@ -86,7 +86,11 @@ export function resolveIdentity(text: string, nodes: readonly GraphNode[]): stri
   const namespaces = new Set(hits.map((n) => n.namespace ?? '(none)'))
   const spiffe = new Set(hits.filter((n) => n.kind === 'spiffe').map((n) => n.id))
   if (q.kind !== 'exact' && (namespaces.size > 1 || spiffe.size > 1)) {
-    const list = hits.map((n) => n.id).sort().slice(0, 20).join(', ')
+    const list = hits
+      .map((n) => n.id)
+      .sort()
+      .slice(0, 20)
+      .join(', ')
     throw new EnvoyAuditError('EA_USAGE', `IDENTITY "${text}" is ambiguous; give one of: ${list}`)
   }
   return hits.map((n) => n.id).sort()

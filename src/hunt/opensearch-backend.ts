@@ -15,7 +15,15 @@ import { EnvoyAuditError } from '../errors.js'
 import { DENIED_QUERY, FIELDS } from '../store/opensearch-aggregates.js'
 import { compositeAll, type CompositeBucket, type CompositeKey } from '../store/opensearch-read.js'
 import type {
-  DeniedRow, ExpandRow, FlowEdge, FlowFilter, FrontierEntry, GraphNode, HuntBackend, HuntRange, InventoryEntry,
+  DeniedRow,
+  ExpandRow,
+  FlowEdge,
+  FlowFilter,
+  FrontierEntry,
+  GraphNode,
+  HuntBackend,
+  HuntRange,
+  InventoryEntry,
 } from './backend.js'
 import { pairKey } from './backend.js'
 import { kindOfNode, spiffeParts } from './node-id.js'
@@ -25,9 +33,19 @@ type Key = CompositeKey
 type Bucket = CompositeBucket
 
 const TUPLE = {
-  reporter: FIELDS.reporter, src_spiffe: FIELDS.src_spiffe, src_ns: FIELDS.src_ns, src_sa: FIELDS.src_sa, src_wl: FIELDS.src_wl,
-  src_ip: FIELDS.src_ip, src_sig: 'mesh.source.signal', dst_spiffe: FIELDS.dst_spiffe, dst_ns: FIELDS.dst_ns,
-  dst_service: FIELDS.dst_service, dst_wl: FIELDS.dst_wl, dst_sig: 'mesh.destination.signal', dst_addr: FIELDS.dst_addr,
+  reporter: FIELDS.reporter,
+  src_spiffe: FIELDS.src_spiffe,
+  src_ns: FIELDS.src_ns,
+  src_sa: FIELDS.src_sa,
+  src_wl: FIELDS.src_wl,
+  src_ip: FIELDS.src_ip,
+  src_sig: 'mesh.source.signal',
+  dst_spiffe: FIELDS.dst_spiffe,
+  dst_ns: FIELDS.dst_ns,
+  dst_service: FIELDS.dst_service,
+  dst_wl: FIELDS.dst_wl,
+  dst_sig: 'mesh.destination.signal',
+  dst_addr: FIELDS.dst_addr,
 } as const
 type TupleField = keyof typeof TUPLE
 const SOURCES: Json[] = Object.entries(TUPLE).map(([name, field]) => ({ [name]: { terms: { field, missing_bucket: true } } }))
@@ -35,7 +53,11 @@ const DENIAL: ReadonlySet<string> = new Set(DENIAL_FINDING_CODES)
 /** Not a step an attacker could take: denied, never reached the app, or refused with 401/403 (the client line of an RBAC denial is a plain 403). */
 const BLOCKED: Json = {
   bool: {
-    should: [DENIED_QUERY, { terms: { 'envoy.response_flags': UNREACHED_RESPONSE_FLAGS } }, { terms: { 'http.response.status_code': [401, 403] } }],
+    should: [
+      DENIED_QUERY,
+      { terms: { 'envoy.response_flags': UNREACHED_RESPONSE_FLAGS } },
+      { terms: { 'http.response.status_code': [401, 403] } },
+    ],
     minimum_should_match: 1,
   },
 }
@@ -70,21 +92,33 @@ export function serviceOf(k: Key): string | undefined {
 }
 
 /** Learns `namespace/workload` → SPIFFE ID from server lines and `service` → identity from resolved calls. */
-export function learnAliases(keys: readonly Key[], inventory: readonly InventoryEntry[]): { wl: Map<string, string>; svc: Map<string, { node: string; signal: string }> } {
+export function learnAliases(
+  keys: readonly Key[],
+  inventory: readonly InventoryEntry[],
+): { wl: Map<string, string>; svc: Map<string, { node: string; signal: string }> } {
   const wl = new Map<string, string>()
   for (const k of keys) {
     const id = v(k, 'dst_spiffe')
     const ns = v(k, 'dst_ns')
     const name = v(k, 'dst_wl')
-    if (v(k, 'reporter') === 'destination' && id !== undefined && ns !== undefined && name !== undefined && !wl.has(`${ns}/${name}`)) wl.set(`${ns}/${name}`, id)
+    if (v(k, 'reporter') === 'destination' && id !== undefined && ns !== undefined && name !== undefined && !wl.has(`${ns}/${name}`))
+      wl.set(`${ns}/${name}`, id)
   }
   const svc = new Map<string, { node: string; signal: string }>()
-  for (const e of inventory) svc.set(e.namespace === undefined || e.service.includes('.') ? e.service : `${e.service}.${e.namespace}`, { node: e.identity, signal: 'inventory' })
+  for (const e of inventory)
+    svc.set(e.namespace === undefined || e.service.includes('.') ? e.service : `${e.service}.${e.namespace}`, {
+      node: e.identity,
+      signal: 'inventory',
+    })
   for (const k of keys) {
     const s = serviceOf(k)
     const ns = v(k, 'dst_ns')
     const name = v(k, 'dst_wl')
-    const node = v(k, 'dst_spiffe') ?? (v(k, 'reporter') === 'destination' && ns !== undefined && name !== undefined ? (wl.get(`${ns}/${name}`) ?? `${ns}/${name}`) : undefined)
+    const node =
+      v(k, 'dst_spiffe') ??
+      (v(k, 'reporter') === 'destination' && ns !== undefined && name !== undefined
+        ? (wl.get(`${ns}/${name}`) ?? `${ns}/${name}`)
+        : undefined)
     if (s !== undefined && node !== undefined && !svc.has(s)) svc.set(s, { node, signal: 'service_map' })
   }
   return { wl, svc }
@@ -119,9 +153,19 @@ export function resolveTuple(k: Key, aliases: ReturnType<typeof learnAliases>): 
     const ip = v(k, 'src_ip')
     src = ip ?? '(unknown)'
     srcSignal = ip === undefined ? 'none' : 'address'
-    srcMatch = ip === undefined
-      ? { bool: { must_not: [{ exists: { field: TUPLE.src_spiffe } }, { exists: { field: TUPLE.src_ns } }, { exists: { field: TUPLE.src_ip } }] } }
-      : { bool: { filter: [{ term: { [TUPLE.src_ip]: ip } }], must_not: [{ exists: { field: TUPLE.src_spiffe } }, { exists: { field: TUPLE.src_ns } }] } }
+    srcMatch =
+      ip === undefined
+        ? {
+            bool: {
+              must_not: [{ exists: { field: TUPLE.src_spiffe } }, { exists: { field: TUPLE.src_ns } }, { exists: { field: TUPLE.src_ip } }],
+            },
+          }
+        : {
+            bool: {
+              filter: [{ term: { [TUPLE.src_ip]: ip } }],
+              must_not: [{ exists: { field: TUPLE.src_spiffe } }, { exists: { field: TUPLE.src_ns } }],
+            },
+          }
   }
   const service = serviceOf(k)
   let dst: string
@@ -151,14 +195,16 @@ export function resolveTuple(k: Key, aliases: ReturnType<typeof learnAliases>): 
   return out
 }
 
-const minStr = (a: string | undefined, b: string | undefined): string | undefined => (a === undefined ? b : b === undefined || a <= b ? a : b)
+const minStr = (a: string | undefined, b: string | undefined): string | undefined =>
+  a === undefined ? b : b === undefined || a <= b ? a : b
 const dateOf = (agg: unknown): string | undefined => {
   const a = agg as { value?: number | null; value_as_string?: string } | undefined
   if (a?.value_as_string !== undefined) return new Date(Date.parse(a.value_as_string)).toISOString()
   return typeof a?.value === 'number' ? new Date(a.value).toISOString() : undefined
 }
 const countOf = (agg: unknown): number => Number((agg as { doc_count?: number } | undefined)?.doc_count ?? 0)
-const termKeys = (agg: unknown): string[] => ((agg as { buckets?: { key: unknown }[] } | undefined)?.buckets ?? []).map((b) => String(b.key))
+const termKeys = (agg: unknown): string[] =>
+  ((agg as { buckets?: { key: unknown }[] } | undefined)?.buckets ?? []).map((b) => String(b.key))
 
 export class OpenSearchHuntBackend implements HuntBackend {
   readonly kind = 'opensearch' as const
@@ -169,15 +215,25 @@ export class OpenSearchHuntBackend implements HuntBackend {
   /** Aliases learned in prepare(), reused to resolve the buckets of later queries. */
   private learned: ReturnType<typeof learnAliases> = { wl: new Map(), svc: new Map() }
 
-  constructor(private readonly client: Client, private readonly options: OpenSearchHuntOptions) {
+  constructor(
+    private readonly client: Client,
+    private readonly options: OpenSearchHuntOptions,
+  ) {
     this.pageSize = options.pageSize ?? 1000
     this.maxBuckets = options.maxBuckets ?? 200_000
   }
 
   async prepare(range: HuntRange, inventory: readonly InventoryEntry[]): Promise<void> {
-    this.range = { since: range.since, from: range.baselineFrom ?? range.since, ...(range.until === undefined ? {} : { until: range.until }) }
+    this.range = {
+      since: range.since,
+      from: range.baselineFrom ?? range.since,
+      ...(range.until === undefined ? {} : { until: range.until }),
+    }
     const buckets = await this.composite([this.timeFilter(this.range.from)], { first: { min: { field: '@timestamp' } } })
-    const aliases = learnAliases(buckets.map((b) => b.key), inventory)
+    const aliases = learnAliases(
+      buckets.map((b) => b.key),
+      inventory,
+    )
     this.learned = aliases
     this.tuples = buckets.map((b) => ({ key: b.key, first: dateOf(b.first) ?? this.range!.from, resolved: resolveTuple(b.key, aliases) }))
   }
@@ -205,13 +261,15 @@ export class OpenSearchHuntBackend implements HuntBackend {
       add(t.resolved.dst, v(t.key, 'reporter') === 'destination' ? v(t.key, 'dst_wl') : undefined)
       if (t.resolved.service !== undefined) add(t.resolved.dst, t.resolved.service.split('.')[0])
     }
-    return [...names].sort(([a], [b]) => (a < b ? -1 : 1)).map(([id, set]) => {
-      const node: GraphNode = { id, kind: kindOfNode(id), names: [...set].sort() }
-      const parts = node.kind === 'spiffe' ? spiffeParts(id) : undefined
-      if (parts !== undefined) Object.assign(node, parts)
-      else if (node.kind === 'workload') node.namespace = id.split('/')[0]!
-      return node
-    })
+    return [...names]
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([id, set]) => {
+        const node: GraphNode = { id, kind: kindOfNode(id), names: [...set].sort() }
+        const parts = node.kind === 'spiffe' ? spiffeParts(id) : undefined
+        if (parts !== undefined) Object.assign(node, parts)
+        else if (node.kind === 'workload') node.namespace = id.split('/')[0]!
+        return node
+      })
   }
 
   /** A bool `should` with one clause per frontier entry: lines from that node at or after its arrival. */
@@ -220,7 +278,11 @@ export class OpenSearchHuntBackend implements HuntBackend {
     for (let i = 0; i < frontier.length; i += FRONTIER_CHUNK) {
       const should: Json[] = []
       for (const e of frontier.slice(i, i + FRONTIER_CHUNK)) {
-        const matches = [...new Map(this.tuples.filter((t) => t.resolved.src === e.node).map((t) => [JSON.stringify(t.resolved.srcMatch), t.resolved.srcMatch])).values()]
+        const matches = [
+          ...new Map(
+            this.tuples.filter((t) => t.resolved.src === e.node).map((t) => [JSON.stringify(t.resolved.srcMatch), t.resolved.srcMatch]),
+          ).values(),
+        ]
         if (matches.length === 0) continue
         const since = e.since > this.window.since ? e.since : this.window.since
         should.push({ bool: { filter: [this.timeFilter(since), { bool: { should: matches, minimum_should_match: 1 } }] } })
@@ -254,7 +316,14 @@ export class OpenSearchHuntBackend implements HuntBackend {
           continue
         }
         const row: ExpandRow & { plainFirst?: string; mtlsFirst?: string } = {
-          src: r.src, dst: r.dst, first, count, plaintext, firstPlaintext: false, srcSignal: r.srcSignal, dstSignal: r.dstSignal,
+          src: r.src,
+          dst: r.dst,
+          first,
+          count,
+          plaintext,
+          firstPlaintext: false,
+          srcSignal: r.srcSignal,
+          dstSignal: r.dstSignal,
         }
         if (plainFirst !== undefined) row.plainFirst = plainFirst
         if (mtlsFirst !== undefined) row.mtlsFirst = mtlsFirst
@@ -266,7 +335,8 @@ export class OpenSearchHuntBackend implements HuntBackend {
       .map(({ plainFirst, mtlsFirst, ...row }) => ({
         // The two lines of one call are separate buckets here: the witness counts as plaintext when the
         // first line that could tell (mesh.mtls true or false) said plaintext.
-        ...row, firstPlaintext: plainFirst !== undefined && (mtlsFirst === undefined || plainFirst <= mtlsFirst),
+        ...row,
+        firstPlaintext: plainFirst !== undefined && (mtlsFirst === undefined || plainFirst <= mtlsFirst),
       }))
       .sort((a, b) => (pairKey(a.src, a.dst) < pairKey(b.src, b.dst) ? -1 : 1))
   }
@@ -276,8 +346,10 @@ export class OpenSearchHuntBackend implements HuntBackend {
     const since = new Map(frontier.map((e) => [e.node, e.since]))
     for (const filters of this.frontierQueries(frontier)) {
       const buckets = await this.composite([...filters, DENIED_QUERY], {
-        first: { min: { field: '@timestamp' } }, last: { max: { field: '@timestamp' } },
-        policies: { terms: { field: 'envoy.rbac_policy', size: 16 } }, codes: { terms: { field: 'audit.finding_codes', size: 32 } },
+        first: { min: { field: '@timestamp' } },
+        last: { max: { field: '@timestamp' } },
+        policies: { terms: { field: 'envoy.rbac_policy', size: 16 } },
+        codes: { terms: { field: 'audit.finding_codes', size: 32 } },
       })
       for (const b of buckets) {
         const r = resolveTuple(b.key, this.learned)
@@ -316,11 +388,14 @@ export class OpenSearchHuntBackend implements HuntBackend {
     const filters: Json[] = [this.timeFilter(filter.since ?? this.window.since)]
     if (filter.until !== undefined) (filters[0] as { range: { '@timestamp': Json } }).range['@timestamp'].lt = filter.until
     const buckets = await this.composite(filters, {
-      first: { min: { field: '@timestamp' } }, last: { max: { field: '@timestamp' } },
+      first: { min: { field: '@timestamp' } },
+      last: { max: { field: '@timestamp' } },
       methods: { terms: { field: 'http.request.method', size: 32 } },
       status: { terms: { field: 'http.response.status_code', size: 64 } },
-      mtls: { filter: { term: { 'mesh.mtls': true } } }, plaintext: { filter: { term: { 'mesh.mtls': false } } },
-      denied: { filter: DENIED_QUERY }, findings: { terms: { field: 'audit.finding_codes', size: 64 } },
+      mtls: { filter: { term: { 'mesh.mtls': true } } },
+      plaintext: { filter: { term: { 'mesh.mtls': false } } },
+      denied: { filter: DENIED_QUERY },
+      findings: { terms: { field: 'audit.finding_codes', size: 64 } },
     })
     const edges = new Map<string, FlowEdge & { signalCounts: Map<string, number> }>()
     const nodeSet = filter.nodes === undefined ? undefined : new Set(filter.nodes)
@@ -331,9 +406,21 @@ export class OpenSearchHuntBackend implements HuntBackend {
       if (ns !== undefined && ![v(b.key, 'src_ns'), v(b.key, 'dst_ns')].includes(ns)) continue
       const key = pairKey(r.src, r.dst)
       const e = edges.get(key) ?? {
-        source: r.src, sourceKind: kindOfNode(r.src), destination: r.dst, destinationKind: kindOfNode(r.dst), count: 0,
-        firstSeen: dateOf(b.first) ?? '', lastSeen: dateOf(b.last) ?? '', methods: [], statusClasses: Object.create(null) as Record<string, number>,
-        mtls: 0, plaintext: 0, denied: 0, findings: [], signals: [], signalCounts: new Map<string, number>(),
+        source: r.src,
+        sourceKind: kindOfNode(r.src),
+        destination: r.dst,
+        destinationKind: kindOfNode(r.dst),
+        count: 0,
+        firstSeen: dateOf(b.first) ?? '',
+        lastSeen: dateOf(b.last) ?? '',
+        methods: [],
+        statusClasses: Object.create(null) as Record<string, number>,
+        mtls: 0,
+        plaintext: 0,
+        denied: 0,
+        findings: [],
+        signals: [],
+        signalCounts: new Map<string, number>(),
       }
       if (r.service !== undefined) e.service ??= r.service
       const dns = v(b.key, 'dst_ns')
@@ -344,7 +431,8 @@ export class OpenSearchHuntBackend implements HuntBackend {
       if (last !== undefined && last > e.lastSeen) e.lastSeen = last
       e.methods = [...new Set([...e.methods, ...termKeys(b.methods)])].sort()
       for (const s of (b.status as { buckets?: { key: number; doc_count: number }[] } | undefined)?.buckets ?? []) {
-        const cls = Number(s.key) === 0 ? 'tcp' : Number(s.key) >= 100 && Number(s.key) <= 599 ? `${Math.floor(Number(s.key) / 100)}xx` : 'none'
+        const cls =
+          Number(s.key) === 0 ? 'tcp' : Number(s.key) >= 100 && Number(s.key) <= 599 ? `${Math.floor(Number(s.key) / 100)}xx` : 'none'
         e.statusClasses[cls] = (e.statusClasses[cls] ?? 0) + s.doc_count
       }
       e.mtls += countOf(b.mtls)
@@ -360,7 +448,9 @@ export class OpenSearchHuntBackend implements HuntBackend {
       edge.signals = [...signalCounts].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).map(([s]) => s)
       out.push(edge)
     }
-    out.sort((a, b) => b.denied - a.denied || b.count - a.count || (pairKey(a.source, a.destination) < pairKey(b.source, b.destination) ? -1 : 1))
+    out.sort(
+      (a, b) => b.denied - a.denied || b.count - a.count || (pairKey(a.source, a.destination) < pairKey(b.source, b.destination) ? -1 : 1),
+    )
     return out.slice(0, filter.limit ?? 10_000)
   }
 

@@ -48,13 +48,14 @@ export function renderHuntText(result: HuntResult, opts: RenderOptions): string 
     seen.add(node.node)
     const hop = node.path[node.path.length - 1]
     const branch = depth === 0 ? '' : last ? '└─ ' : '├─ '
-    const head = hop === undefined
-      ? `${node.node}  [origin]`
-      : `${hop.at}  ${node.node}  via ${hop.service ?? '?'} [${hop.dstSignal}]${hopFlags(hop)}`
+    const head =
+      hop === undefined ? `${node.node}  [origin]` : `${hop.at}  ${node.node}  via ${hop.service ?? '?'} [${hop.dstSignal}]${hopFlags(hop)}`
     lines.push(`${prefix}${branch}${clean(head)}`)
     const inner = depth === 0 ? '' : `${prefix}${last ? '   ' : '│  '}`
     for (const p of node.probes) {
-      lines.push(`${inner}   ! denied ${p.count}× → ${clean(`${p.dst}${p.service === undefined ? '' : ` (${p.service})`} ${p.first}..${p.last}${p.reasons.length === 0 ? '' : ` [${p.reasons.join(', ')}]`}`)}`)
+      lines.push(
+        `${inner}   ! denied ${p.count}× → ${clean(`${p.dst}${p.service === undefined ? '' : ` (${p.service})`} ${p.first}..${p.last}${p.reasons.length === 0 ? '' : ` [${p.reasons.join(', ')}]`}`)}`,
+      )
     }
     const list = kids.get(node.node) ?? []
     list.forEach((child, i) => visit(child, inner, i === list.length - 1, depth + 1))
@@ -63,7 +64,8 @@ export function renderHuntText(result: HuntResult, opts: RenderOptions): string 
   const fresh = result.edges.filter((e) => e.newEdge)
   if (fresh.length > 0) {
     lines.push(`new edges in reach (${fresh.length}):`)
-    for (const e of fresh) lines.push(clean(`  ${e.at}  ${e.from} → ${e.to}  ${e.calls} call(s) [${e.dstSignal}]${e.plaintextCalls > 0 ? ' plaintext' : ''}`))
+    for (const e of fresh)
+      lines.push(clean(`  ${e.at}  ${e.from} → ${e.to}  ${e.calls} call(s) [${e.dstSignal}]${e.plaintextCalls > 0 ? ' plaintext' : ''}`))
   }
   if (opts.includeDenied && result.probedOnly.length > 0) {
     lines.push(`probed but never reached: ${clean(result.probedOnly.join(', '))}`)
@@ -79,15 +81,28 @@ export function renderHuntText(result: HuntResult, opts: RenderOptions): string 
 
 const dotEscape = (s: string): string => s.replace(/[\\"]/g, (c) => `\\${c}`).replace(/[\r\n]/g, ' ')
 /** Mermaid labels are quoted; quotes and angle brackets become entities so a crafted name cannot break out. */
-const mermaidEscape = (s: string): string => s.replace(/"/g, '#quot;').replace(/</g, '#lt;').replace(/>/g, '#gt;').replace(/[\r\n]/g, ' ')
+const mermaidEscape = (s: string): string =>
+  s
+    .replace(/"/g, '#quot;')
+    .replace(/</g, '#lt;')
+    .replace(/>/g, '#gt;')
+    .replace(/[\r\n]/g, ' ')
 
-function pictureEdges(result: HuntResult, opts: RenderOptions): { nodes: string[]; edges: { from: string; to: string; label: string; kind: 'hop' | 'new' | 'plaintext' | 'denied' }[] } {
+function pictureEdges(
+  result: HuntResult,
+  opts: RenderOptions,
+): { nodes: string[]; edges: { from: string; to: string; label: string; kind: 'hop' | 'new' | 'plaintext' | 'denied' }[] } {
   const nodes = result.reached.map((r) => r.node)
   const edges: { from: string; to: string; label: string; kind: 'hop' | 'new' | 'plaintext' | 'denied' }[] = []
   for (const r of result.reached) {
     const h = r.path[r.path.length - 1]
     if (h === undefined) continue
-    edges.push({ from: h.from, to: h.to, label: `${h.at}${h.newEdge ? ' NEW' : ''}${h.plaintext ? ' plaintext' : ''}`, kind: h.newEdge ? 'new' : h.plaintext ? 'plaintext' : 'hop' })
+    edges.push({
+      from: h.from,
+      to: h.to,
+      label: `${h.at}${h.newEdge ? ' NEW' : ''}${h.plaintext ? ' plaintext' : ''}`,
+      kind: h.newEdge ? 'new' : h.plaintext ? 'plaintext' : 'hop',
+    })
   }
   const drawn = new Set(edges.map((e) => `${e.from}\u0000${e.to}`))
   for (const e of result.edges) {
@@ -107,7 +122,12 @@ function pictureEdges(result: HuntResult, opts: RenderOptions): { nodes: string[
 export function renderHuntDot(result: HuntResult, opts: RenderOptions): string {
   const { nodes, edges } = pictureEdges(result, opts)
   const origins = new Set(result.from)
-  const style = { hop: '', new: ', color="red", penwidth=2', plaintext: ', style="dashed", color="orange"', denied: ', style="dotted", color="gray"' }
+  const style = {
+    hop: '',
+    new: ', color="red", penwidth=2',
+    plaintext: ', style="dashed", color="orange"',
+    denied: ', style="dotted", color="gray"',
+  }
   const out = ['digraph hunt {', '  rankdir=LR;', '  node [shape=box, fontname="Helvetica"];']
   for (const n of nodes) out.push(`  "${dotEscape(n)}"${origins.has(n) ? ' [style=filled, fillcolor="#f4cccc"]' : ''};`)
   for (const e of edges) out.push(`  "${dotEscape(e.from)}" -> "${dotEscape(e.to)}" [label="${dotEscape(e.label)}"${style[e.kind]}];`)
@@ -135,12 +155,23 @@ function table(header: string[], rows: string[][]): string {
 export function renderFlowsText(edges: readonly FlowEdge[], newEdges: readonly NewEdgeFinding[] = []): string {
   const fresh = new Set(newEdges.map((f) => `${f.source}\u0000${f.destination}`))
   const rows = edges.map((e) => {
-    const status = Object.entries(e.statusClasses).sort().map(([k, v]) => `${k}:${v}`).join(' ')
+    const status = Object.entries(e.statusClasses)
+      .sort()
+      .map(([k, v]) => `${k}:${v}`)
+      .join(' ')
     const share = e.count === 0 ? '-' : `${Math.round((100 * e.mtls) / e.count)}%`
     return [
-      e.source, e.destination + (e.service !== undefined && e.service !== e.destination ? ` (${e.service})` : ''), String(e.count),
-      e.firstSeen, e.lastSeen, e.methods.join(',') || '-', status || '-', share, String(e.denied),
-      [...(fresh.has(`${e.source}\u0000${e.destination}`) ? ['new_edge'] : []), ...e.findings].join(',') || '-', e.signals[0] ?? '-',
+      e.source,
+      e.destination + (e.service !== undefined && e.service !== e.destination ? ` (${e.service})` : ''),
+      String(e.count),
+      e.firstSeen,
+      e.lastSeen,
+      e.methods.join(',') || '-',
+      status || '-',
+      share,
+      String(e.denied),
+      [...(fresh.has(`${e.source}\u0000${e.destination}`) ? ['new_edge'] : []), ...e.findings].join(',') || '-',
+      e.signals[0] ?? '-',
     ]
   })
   return table(['SOURCE', 'DESTINATION', 'CALLS', 'FIRST', 'LAST', 'METHODS', 'STATUS', 'MTLS', 'DENIED', 'FINDINGS', 'LINK'], rows)

@@ -78,8 +78,15 @@ interface Label {
 
 function toHop(row: ExpandRow): HuntHop {
   const hop: HuntHop = {
-    from: row.src, to: row.dst, at: row.first, calls: row.count, plaintextCalls: row.plaintext, plaintext: row.firstPlaintext,
-    srcSignal: row.srcSignal, dstSignal: row.dstSignal, newEdge: false,
+    from: row.src,
+    to: row.dst,
+    at: row.first,
+    calls: row.count,
+    plaintextCalls: row.plaintext,
+    plaintext: row.firstPlaintext,
+    srcSignal: row.srcSignal,
+    dstSignal: row.dstSignal,
+    newEdge: false,
   }
   if (row.service !== undefined) hop.service = row.service
   if (row.requestId !== undefined) hop.requestId = row.requestId
@@ -130,13 +137,26 @@ export async function huntPaths(backend: HuntBackend, opts: HuntOptions): Promis
   const origins = new Set(opts.from)
   const reached: ReachedNode[] = [...labels]
     .map(([node, l]) => ({
-      node, kind: kindOfNode(node), arrival: l.arrival, hops: l.path.length, path: l.path,
+      node,
+      kind: kindOfNode(node),
+      arrival: l.arrival,
+      hops: l.path.length,
+      path: l.path,
       probes: probes.filter((p) => p.src === node),
     }))
     .sort((a, b) => Number(origins.has(b.node)) - Number(origins.has(a.node)) || cmp(a.arrival, b.arrival) || cmp(a.node, b.node))
   const probedOnly = [...new Set(probes.map((p) => p.dst).filter((d) => !labels.has(d)))].sort()
   const edgeList = [...edges.values()].sort((a, b) => cmp(a.at, b.at) || cmp(pairKey(a.from, a.to), pairKey(b.from, b.to)))
-  const result: HuntResult = { from: [...opts.from], since: opts.since, maxDepth: opts.maxDepth, rounds, truncated, reached, probedOnly, edges: edgeList }
+  const result: HuntResult = {
+    from: [...opts.from],
+    since: opts.since,
+    maxDepth: opts.maxDepth,
+    rounds,
+    truncated,
+    reached,
+    probedOnly,
+    edges: edgeList,
+  }
   if (opts.until !== undefined) result.until = opts.until
   if (opts.baselineFrom !== undefined) result.baselineFrom = opts.baselineFrom
   return result

@@ -23,11 +23,14 @@ export function parseInventory(doc: unknown, label = 'inventory'): InventoryEntr
 export function loadInventory(file: string): InventoryEntry[] {
   let text: string
   try {
-    if (statSync(file).size > MAX_INVENTORY_BYTES) throw new EnvoyAuditError('EA_CONFIG_INVALID', `inventory: ${file} is larger than ${MAX_INVENTORY_BYTES} bytes`)
+    if (statSync(file).size > MAX_INVENTORY_BYTES)
+      throw new EnvoyAuditError('EA_CONFIG_INVALID', `inventory: ${file} is larger than ${MAX_INVENTORY_BYTES} bytes`)
     text = readFileSync(file, 'utf8')
   } catch (err) {
     if (err instanceof EnvoyAuditError) throw err
-    throw new EnvoyAuditError('EA_IO', `cannot read the inventory ${file}: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
+    throw new EnvoyAuditError('EA_IO', `cannot read the inventory ${file}: ${err instanceof Error ? err.message : String(err)}`, {
+      cause: err,
+    })
   }
   let doc: unknown
   try {

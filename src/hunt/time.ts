@@ -8,7 +8,8 @@
 import { EnvoyAuditError } from '../errors.js'
 
 /** What every --help that takes a TIME says about it. */
-export const TIME_HELP = 'ISO 8601, UTC unless it carries a zone (2026-11-20, 2026-11-20T10:00:00, 2026-11-20T12:00+02:00), or back from now (30m, 24h, 7d)'
+export const TIME_HELP =
+  'ISO 8601, UTC unless it carries a zone (2026-11-20, 2026-11-20T10:00:00, 2026-11-20T12:00+02:00), or back from now (30m, 24h, 7d)'
 
 const RELATIVE = /^(\d{1,6})\s*(s|m|h|d|w)$/
 const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }
@@ -26,7 +27,10 @@ export function parseTime(text: string, option: string, now: number = Date.now()
   if (rel !== null) return new Date(now - Number(rel[1]) * UNIT_MS[rel[2]!]!).toISOString()
   const ms = isoMillis(value)
   if (ms !== undefined) return new Date(ms).toISOString()
-  throw new EnvoyAuditError('EA_USAGE', `${option}: "${text}" is not an ISO 8601 time (2026-11-20T10:00:00Z; UTC when no zone is given) or a time back from now (24h, 7d)`)
+  throw new EnvoyAuditError(
+    'EA_USAGE',
+    `${option}: "${text}" is not an ISO 8601 time (2026-11-20T10:00:00Z; UTC when no zone is given) or a time back from now (24h, 7d)`,
+  )
 }
 
 /**
@@ -36,7 +40,14 @@ export function parseTime(text: string, option: string, now: number = Date.now()
 function isoMillis(value: string): number | undefined {
   const m = ISO.exec(value)
   if (m === null) return undefined
-  const [year, month, day, hour, minute, second] = [1, 2, 3, 4, 5, 6].map((i) => Number(m[i] ?? 0)) as [number, number, number, number, number, number]
+  const [year, month, day, hour, minute, second] = [1, 2, 3, 4, 5, 6].map((i) => Number(m[i] ?? 0)) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ]
   const millis = Number((m[7] ?? '').padEnd(3, '0').slice(0, 3))
   if (month < 1 || month > 12 || day < 1 || day > daysIn(year, month) || hour > 23 || minute > 59 || second > 59) return undefined
   let offsetMinutes = 0

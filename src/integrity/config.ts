@@ -20,11 +20,21 @@ export const integrityConfigSchema = z
     /** File holding the checkpoint HMAC key (the whole file, surrounding whitespace trimmed). */
     keyFile: z.string().min(1).optional(),
     /** Environment variable holding the key when no keyFile is given. */
-    keyEnv: z.string().min(1).max(128).regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name').default(DEFAULT_KEY_ENV),
+    keyEnv: z
+      .string()
+      .min(1)
+      .max(128)
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name')
+      .default(DEFAULT_KEY_ENV),
     /** Refuse to start without a key (recommended in production: unsigned checkpoints are forgeable). */
     requireKey: z.boolean().default(false),
     /** With the OpenSearch sink: the ledger indices are `<indexPrefix>-ledger`, `-checkpoints` and `-heads`. */
-    indexPrefix: z.string().min(1).max(200).regex(/^[a-z0-9][a-z0-9._-]*$/, 'a lowercase OpenSearch index name prefix').default('envoy-audit-integrity'),
+    indexPrefix: z
+      .string()
+      .min(1)
+      .max(200)
+      .regex(/^[a-z0-9][a-z0-9._-]*$/, 'a lowercase OpenSearch index name prefix')
+      .default('envoy-audit-integrity'),
   })
   .strict()
 
@@ -44,7 +54,10 @@ export interface IntegrityKey {
  * Reads the key from the file or the environment. The key itself never appears in an error message
  * or a log line; only its id does.
  */
-export function loadIntegrityKey(config: Pick<IntegrityConfig, 'keyFile' | 'keyEnv' | 'requireKey'>, env: NodeJS.ProcessEnv = process.env): IntegrityKey | undefined {
+export function loadIntegrityKey(
+  config: Pick<IntegrityConfig, 'keyFile' | 'keyEnv' | 'requireKey'>,
+  env: NodeJS.ProcessEnv = process.env,
+): IntegrityKey | undefined {
   let text: string | undefined
   let where: string
   if (config.keyFile !== undefined) {
@@ -52,7 +65,10 @@ export function loadIntegrityKey(config: Pick<IntegrityConfig, 'keyFile' | 'keyE
     try {
       text = readFileSync(config.keyFile, 'utf8').trim()
     } catch (err) {
-      throw new EnvoyAuditError('EA_CONFIG_INVALID', `${where}: cannot read the key file (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
+      throw new EnvoyAuditError(
+        'EA_CONFIG_INVALID',
+        `${where}: cannot read the key file (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+      )
     }
   } else {
     where = `environment variable ${config.keyEnv}`
@@ -63,6 +79,7 @@ export function loadIntegrityKey(config: Pick<IntegrityConfig, 'keyFile' | 'keyE
     return undefined
   }
   const bytes = Buffer.from(text, 'utf8')
-  if (bytes.length < MIN_KEY_BYTES) throw new EnvoyAuditError('EA_CONFIG_INVALID', `${where}: the checkpoint key must be at least ${MIN_KEY_BYTES} bytes`)
+  if (bytes.length < MIN_KEY_BYTES)
+    throw new EnvoyAuditError('EA_CONFIG_INVALID', `${where}: the checkpoint key must be at least ${MIN_KEY_BYTES} bytes`)
   return Object.freeze({ id: createHash('sha256').update(bytes).digest('hex').slice(0, 16), bytes })
 }

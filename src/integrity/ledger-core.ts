@@ -112,7 +112,12 @@ export async function planAppend(
       }
       if (pos <= st.lastPos) continue
       const hash = event.audit.hash
-      if (hash === undefined) throw new EnvoyAuditError('EA_SINK_UNAVAILABLE', 'integrity ledger: an event has no audit.hash (the integrity stage must run last)', { retryable: false })
+      if (hash === undefined)
+        throw new EnvoyAuditError(
+          'EA_SINK_UNAVAILABLE',
+          'integrity ledger: an event has no audit.hash (the integrity stage must run last)',
+          { retryable: false },
+        )
       st.head = link(st.head, event.event.id, hash)
       st.count++
       st.lastPos = pos

@@ -54,7 +54,13 @@ export class DuckDbLedger {
       const { logical, epoch } = epochOf(String(r.stream))
       const current = this.states.get(logical)
       if (current !== undefined && current.epoch > epoch) continue
-      this.states.set(logical, { stream: String(r.stream), epoch, lastPos: BigInt(String(r.pos)), count: Number(r.n), head: String(r.head) })
+      this.states.set(logical, {
+        stream: String(r.stream),
+        epoch,
+        lastPos: BigInt(String(r.pos)),
+        count: Number(r.n),
+        head: String(r.head),
+      })
     }
   }
 
@@ -67,7 +73,12 @@ export class DuckDbLedger {
 
   private async appendNow(events: readonly AuditEvent[]): Promise<void> {
     await this.start()
-    const plan = await planAppend(events, (logical) => this.states.get(logical), (stream, positions) => this.ledgerIds(stream, positions), this.key)
+    const plan = await planAppend(
+      events,
+      (logical) => this.states.get(logical),
+      (stream, positions) => this.ledgerIds(stream, positions),
+      this.key,
+    )
     try {
       for (let i = 0; i < plan.rows.length; i += CHUNK) {
         const chunk = plan.rows.slice(i, i + CHUNK)
@@ -77,14 +88,23 @@ export class DuckDbLedger {
         )
       }
       for (const c of plan.checkpoints) {
-        await this.store.sql(
-          'INSERT INTO integrity_checkpoints VALUES (?, CAST(? AS BIGINT), ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
-          [c.stream, c.pos, c.count, c.head, c.keyId as string, c.mac as string, c.signedAt],
-        )
+        await this.store.sql('INSERT INTO integrity_checkpoints VALUES (?, CAST(? AS BIGINT), ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING', [
+          c.stream,
+          c.pos,
+          c.count,
+          c.head,
+          c.keyId as string,
+          c.mac as string,
+          c.signedAt,
+        ])
       }
     } catch (err) {
       // Retryable: the batch is not acknowledged, so it is replayed and ledgered then.
-      throw new EnvoyAuditError('EA_SINK_UNAVAILABLE', `integrity ledger write failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
+      throw new EnvoyAuditError(
+        'EA_SINK_UNAVAILABLE',
+        `integrity ledger write failed: ${err instanceof Error ? err.message : String(err)}`,
+        { cause: err },
+      )
     }
     for (const [logical, st] of plan.next) this.states.set(logical, st)
     this.stats.ledgered += plan.rows.length

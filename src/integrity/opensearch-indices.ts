@@ -76,7 +76,11 @@ function statusOf(err: unknown): number | undefined {
  * which only adds: the ledger blocks of version 2 would otherwise be refused by the strict mapping);
  * nothing else about an existing index is changed.
  */
-export async function ensureIntegrityIndices(client: Client, prefix: string, settings: { shards?: number; replicas?: number } = {}): Promise<IndexStep[]> {
+export async function ensureIntegrityIndices(
+  client: Client,
+  prefix: string,
+  settings: { shards?: number; replicas?: number } = {},
+): Promise<IndexStep[]> {
   const names = integrityIndices(prefix)
   const steps: IndexStep[] = []
   for (const kind of ['ledger', 'checkpoints', 'heads'] as const) {
@@ -87,8 +91,15 @@ export async function ensureIntegrityIndices(client: Client, prefix: string, set
       if (exists.body === true) {
         const missing = await missingFields(client, index, kind)
         if (missing.length === 0) steps.push({ resource, action: 'unchanged' })
-        else if (await addFields(client, index, kind, missing)) steps.push({ resource, action: 'updated', detail: `added ${missing.join(', ')}` })
-        else steps.push({ resource, action: 'unchanged', incomplete: true, detail: `lacks ${missing.join(', ')}: not allowed to add them (run envoy-audit setup as an administrator)` })
+        else if (await addFields(client, index, kind, missing))
+          steps.push({ resource, action: 'updated', detail: `added ${missing.join(', ')}` })
+        else
+          steps.push({
+            resource,
+            action: 'unchanged',
+            incomplete: true,
+            detail: `lacks ${missing.join(', ')}: not allowed to add them (run envoy-audit setup as an administrator)`,
+          })
         continue
       }
       const indexSettings: Record<string, unknown> = {}
@@ -104,7 +115,11 @@ export async function ensureIntegrityIndices(client: Client, prefix: string, set
       }
       const status = statusOf(err)
       const code = status === 401 || status === 403 ? 'EA_SINK_AUTH' : 'EA_SINK_UNAVAILABLE'
-      throw new EnvoyAuditError(code, `creating ${resource} failed${status === undefined ? '' : ` (HTTP ${status})`}: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
+      throw new EnvoyAuditError(
+        code,
+        `creating ${resource} failed${status === undefined ? '' : ` (HTTP ${status})`}: ${err instanceof Error ? err.message : String(err)}`,
+        { cause: err },
+      )
     }
   }
   return steps
@@ -130,7 +145,10 @@ async function missingFields(client: Client, index: string, kind: IntegrityIndex
 /** Adds the missing fields; false when the role may not (its block writes are then refused by the strict mapping, with a message to run setup). */
 async function addFields(client: Client, index: string, kind: IntegrityIndexKind, missing: string[]): Promise<boolean> {
   try {
-    await client.indices.putMapping({ index, body: { properties: pick(integrityMapping(kind).properties as Record<string, unknown>, missing) } as never })
+    await client.indices.putMapping({
+      index,
+      body: { properties: pick(integrityMapping(kind).properties as Record<string, unknown>, missing) } as never,
+    })
     return true
   } catch (err) {
     const status = statusOf(err)

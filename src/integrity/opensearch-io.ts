@@ -54,7 +54,8 @@ export async function bulk(client: Client, ops: [Json, Json][]): Promise<Json[]>
 async function bulkOnce(client: Client, lines: string[]): Promise<Json[]> {
   const res = await request(() => client.bulk({ body: lines.join('') as never }))
   const items = (res.body as { items?: Json[] }).items
-  if (!Array.isArray(items) || items.length !== lines.length) throw new Transient(`bulk response has ${items?.length ?? 0} items for ${lines.length} operations`)
+  if (!Array.isArray(items) || items.length !== lines.length)
+    throw new Transient(`bulk response has ${items?.length ?? 0} items for ${lines.length} operations`)
   const out = items.map((entry) => (Object.values(entry)[0] ?? {}) as Json)
   for (const item of out) {
     // 409 is the caller's to judge (a copy already there, or a head another writer moved); the rest as the sink classifies items.
@@ -62,7 +63,10 @@ async function bulkOnce(client: Client, lines: string[]): Promise<Json[]> {
     const outcome = classifyItem('index', item as BulkItemResult)
     if (outcome.kind === 'retry') throw new Transient(`ledger item: ${outcome.reason}`)
     if (outcome.kind === 'reject') {
-      throw new EnvoyAuditError('EA_SINK_UNAVAILABLE', `integrity ledger: OpenSearch refused a ledger document (${outcome.reason}); check the integrity indices (envoy-audit setup)`)
+      throw new EnvoyAuditError(
+        'EA_SINK_UNAVAILABLE',
+        `integrity ledger: OpenSearch refused a ledger document (${outcome.reason}); check the integrity indices (envoy-audit setup)`,
+      )
     }
   }
   return out

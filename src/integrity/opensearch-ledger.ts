@@ -30,7 +30,15 @@ import { createOpenSearchClient, type ConnectionConfig } from '../connections/op
 import type { IntegrityKey } from './config.js'
 import { streamOf } from './chain.js'
 import { initialState, planAppend, signCheckpoint, type LedgerPlan, type LedgerRow, type StreamState } from './ledger-core.js'
-import { blockId, ensureIntegrityIndices, entryId, headId, integrityIndices, posValue, type IntegrityIndices } from './opensearch-indices.js'
+import {
+  blockId,
+  ensureIntegrityIndices,
+  entryId,
+  headId,
+  integrityIndices,
+  posValue,
+  type IntegrityIndices,
+} from './opensearch-indices.js'
 import { bulk, Conflict, mget, Transient, type Json } from './opensearch-io.js'
 import { BLOCK_ENTRIES, blockDoc, decodeLedgerDoc, rowEntry, sameEntries } from './opensearch-blocks.js'
 import { docsBeyond, idsAt, ORPHAN_SCAN, refreshLedger } from './opensearch-lookup.js'
@@ -66,7 +74,17 @@ interface Head {
 type Covered = Map<string, Map<string, string | undefined>>
 
 export class OpenSearchLedger {
-  readonly stats = { ledgered: 0, blocks: 0, replaysSkipped: 0, epochs: 0, checkpoints: 0, conflicts: 0, retries: 0, tailChecks: 0, searches: 0 }
+  readonly stats = {
+    ledgered: 0,
+    blocks: 0,
+    replaysSkipped: 0,
+    epochs: 0,
+    checkpoints: 0,
+    conflicts: 0,
+    retries: 0,
+    tailChecks: 0,
+    searches: 0,
+  }
   readonly indices: IntegrityIndices
   private client: Client | undefined
   private readonly ownsClient: boolean
@@ -90,7 +108,8 @@ export class OpenSearchLedger {
   start(): Promise<void> {
     this.started ??= (async () => {
       if (this.client !== undefined) return
-      if (this.options.connection === undefined) throw new EnvoyAuditError('EA_CONFIG_INVALID', 'integrity ledger: a client or a connection is required')
+      if (this.options.connection === undefined)
+        throw new EnvoyAuditError('EA_CONFIG_INVALID', 'integrity ledger: a client or a connection is required')
       this.client = await createOpenSearchClient(this.options.connection, { maxRetries: 0 })
     })()
     return this.started
@@ -112,7 +131,8 @@ export class OpenSearchLedger {
   close(waitMs: number = this.options.closeTimeoutMs): Promise<void> {
     this.closing ??= (async () => {
       const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), waitMs).unref())
-      if ((await Promise.race([this.locks.idle(), timeout])) === 'timeout') this.options.logger?.warn({}, 'integrity ledger: close timed out; the unfinished batches are not acknowledged')
+      if ((await Promise.race([this.locks.idle(), timeout])) === 'timeout')
+        this.options.logger?.warn({}, 'integrity ledger: close timed out; the unfinished batches are not acknowledged')
       this.abort.abort()
       await this.locks.idle()
       if (this.ownsClient) await this.client?.close()
@@ -124,18 +144,26 @@ export class OpenSearchLedger {
     if (events.length === 0) return
     await this.start()
     let conflicts = 0
-    for (let round = 0; ; ) {
-      if (this.abort.signal.aborted) throw new EnvoyAuditError('EA_SINK_UNAVAILABLE', 'integrity ledger closed before the batch was ledgered')
+    for (let round = 0; ;) {
+      if (this.abort.signal.aborted)
+        throw new EnvoyAuditError('EA_SINK_UNAVAILABLE', 'integrity ledger closed before the batch was ledgered')
       try {
         return await this.attempt(events)
       } catch (err) {
         if (err instanceof Conflict) {
           this.stats.conflicts++
-          if (++conflicts > (this.options.maxConflicts ?? 20)) throw new EnvoyAuditError('EA_SINK_UNAVAILABLE', `integrity ledger: ${conflicts} conflicts with other writers in a row: ${err.message}`)
+          if (++conflicts > (this.options.maxConflicts ?? 20))
+            throw new EnvoyAuditError(
+              'EA_SINK_UNAVAILABLE',
+              `integrity ledger: ${conflicts} conflicts with other writers in a row: ${err.message}`,
+            )
           await this.sleep(backoffMs(Math.min(conflicts, 4), this.options.retry.initialMs, this.options.retry.maxMs, this.options.random))
         } else if (err instanceof Transient) {
           this.stats.retries++
-          this.options.logger?.warn({ code: 'EA_SINK_UNAVAILABLE', reason: err.message, round }, 'integrity ledger write failed; backing off')
+          this.options.logger?.warn(
+            { code: 'EA_SINK_UNAVAILABLE', reason: err.message, round },
+            'integrity ledger write failed; backing off',
+          )
           const { initialMs, maxMs, probeMaxMs } = this.options.retry
           await this.sleep(backoffMs(round++, initialMs, Math.min(maxMs, probeMaxMs ?? maxMs), this.options.random))
         } else throw err
@@ -150,7 +178,12 @@ export class OpenSearchLedger {
     }
     const logicals = [...new Set(events.map((e) => streamOf(e.audit.source)))]
     const heads = await this.readHeads(logicals)
-    const plan = await planAppend(events, (l) => heads.get(l)?.state, (stream, positions) => this.ledgerIds(stream, positions, heads), this.options.key)
+    const plan = await planAppend(
+      events,
+      (l) => heads.get(l)?.state,
+      (stream, positions) => this.ledgerIds(stream, positions, heads),
+      this.options.key,
+    )
     const { clean, covered } = await this.checkTails(plan, heads)
     const pointers = await this.createDocs(plan, heads, covered)
     await this.advanceHeads(plan, heads, clean, pointers)
@@ -166,13 +199,15 @@ export class OpenSearchLedger {
       steps = await ensureIntegrityIndices(this.client!, this.options.indexPrefix)
     } catch (err) {
       const cause = err instanceof EnvoyAuditError ? err.cause : err
-      if (cause !== undefined && classifyRequestError(cause).kind === 'retry') throw new Transient(err instanceof Error ? err.message : String(err))
+      if (cause !== undefined && classifyRequestError(cause).kind === 'retry')
+        throw new Transient(err instanceof Error ? err.message : String(err))
       throw err
     }
     // Indices of an older version this role could not extend: the writes below are refused by the
     // strict mapping (saying to run setup); look again at the next batch, setup may have run since.
     const incomplete = steps.filter((s) => s.incomplete === true)
-    for (const s of incomplete) this.options.logger?.warn({ code: 'EA_SINK_MAPPING', resource: s.resource }, `integrity ledger: ${s.detail ?? ''}`)
+    for (const s of incomplete)
+      this.options.logger?.warn({ code: 'EA_SINK_MAPPING', resource: s.resource }, `integrity ledger: ${s.detail ?? ''}`)
     this.ready = incomplete.length === 0
   }
 
@@ -185,7 +220,13 @@ export class OpenSearchLedger {
       if (d.found !== true || logical === undefined) continue
       const s = d._source as Json
       out.set(logical, {
-        state: { stream: String(s.ledger_stream), epoch: Number(s.epoch), lastPos: BigInt(String(s.pos)), count: Number(s.count), head: String(s.head) },
+        state: {
+          stream: String(s.ledger_stream),
+          epoch: Number(s.epoch),
+          lastPos: BigInt(String(s.pos)),
+          count: Number(s.count),
+          head: String(s.head),
+        },
         seqNo: Number(d._seq_no),
         primaryTerm: Number(d._primary_term),
         block: s.block === undefined || s.block === null ? undefined : String(s.block),
@@ -328,7 +369,12 @@ export class OpenSearchLedger {
     for (const d of await mget(this.client!, this.indices.ledger, [...dupBlocks.keys()])) {
       const want = dupBlocks.get(String(d._id))!
       const got = d.found === true ? decodeLedgerDoc(String(d._id), d._source as Json) : undefined
-      if (got === undefined || got.problem !== undefined || got.stream !== want[0]!.stream || !sameEntries(got.entries, want.map(rowEntry))) {
+      if (
+        got === undefined ||
+        got.problem !== undefined ||
+        got.stream !== want[0]!.stream ||
+        !sameEntries(got.entries, want.map(rowEntry))
+      ) {
         differs(`${this.indices.ledger} already holds a different block ${String(d._id)}`)
       }
     }
@@ -337,12 +383,18 @@ export class OpenSearchLedger {
     for (const d of await mget(this.client!, this.indices.checkpoints, dupCheckpoints)) {
       const w = want.get(String(d._id))!
       const got = (d._source ?? {}) as Json
-      if (d.found !== true || ['stream', 'pos', 'count', 'head'].some((f) => String(got[f]) !== String(w[f]))) differs(`${this.indices.checkpoints} already holds a different document ${String(d._id)}`)
+      if (d.found !== true || ['stream', 'pos', 'count', 'head'].some((f) => String(got[f]) !== String(w[f])))
+        differs(`${this.indices.checkpoints} already holds a different document ${String(d._id)}`)
     }
     return pointers
   }
 
-  private async advanceHeads(plan: LedgerPlan, heads: Map<string, Head>, clean: Set<string>, pointers: Map<string, string | undefined>): Promise<void> {
+  private async advanceHeads(
+    plan: LedgerPlan,
+    heads: Map<string, Head>,
+    clean: Set<string>,
+    pointers: Map<string, string | undefined>,
+  ): Promise<void> {
     const ops: [Json, Json][] = []
     const logicals: string[] = []
     for (const [logical, st] of plan.next) {
@@ -373,8 +425,15 @@ export class OpenSearchLedger {
   private headDoc(logical: string, st: StreamState, block?: string): Json {
     const signed = signCheckpoint(this.options.key, st, new Date().toISOString())
     const doc: Json = {
-      stream: logical, ledger_stream: st.stream, epoch: st.epoch, pos: posValue(st.lastPos), count: st.count, head: st.head,
-      key_id: signed.keyId, mac: signed.mac, updated_at: signed.signedAt,
+      stream: logical,
+      ledger_stream: st.stream,
+      epoch: st.epoch,
+      pos: posValue(st.lastPos),
+      count: st.count,
+      head: st.head,
+      key_id: signed.keyId,
+      mac: signed.mac,
+      updated_at: signed.signedAt,
     }
     if (block !== undefined) doc.block = posValue(block)
     return doc
@@ -384,4 +443,3 @@ export class OpenSearchLedger {
     return sleepUnlessAborted(ms, this.abort.signal)
   }
 }
-

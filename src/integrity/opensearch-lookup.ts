@@ -33,7 +33,13 @@ export async function refreshLedger(client: Client, index: string): Promise<void
  * of the first releases by their ids; what is still unknown (a walk cut short, hints lost) is searched
  * for. `searched` says whether it came to that.
  */
-export async function idsAt(client: Client, index: string, stream: string, positions: readonly string[], latestBlock: string | undefined): Promise<{ ids: Map<string, string>; searched: boolean }> {
+export async function idsAt(
+  client: Client,
+  index: string,
+  stream: string,
+  positions: readonly string[],
+  latestBlock: string | undefined,
+): Promise<{ ids: Map<string, string>; searched: boolean }> {
   const want = new Set(positions)
   const ids = new Map<string, string>()
   const take = (doc: DecodedLedgerDoc | undefined, kind?: 'entry'): void => {
@@ -53,7 +59,11 @@ export async function idsAt(client: Client, index: string, stream: string, posit
   }
   if (ids.size < want.size) {
     const missing = positions.filter((p) => !ids.has(p))
-    for (const d of await mget(client, index, missing.map((p) => entryId(stream, p)))) {
+    for (const d of await mget(
+      client,
+      index,
+      missing.map((p) => entryId(stream, p)),
+    )) {
       take(d.found === true ? decodeLedgerDoc(String(d._id), d._source as Json) : undefined, 'entry')
     }
   }
@@ -73,7 +83,16 @@ export async function idsAt(client: Client, index: string, stream: string, posit
       body: {
         size: LOOKUP_SCAN,
         sort: [{ pos: 'asc' }],
-        query: { bool: { filter: [{ term: { stream } }, { exists: { field: 'end' } }, { range: { pos: { lte: posValue(hi!) } } }, { range: { end: { gte: posValue(lo!) } } }] } },
+        query: {
+          bool: {
+            filter: [
+              { term: { stream } },
+              { exists: { field: 'end' } },
+              { range: { pos: { lte: posValue(hi!) } } },
+              { range: { end: { gte: posValue(lo!) } } },
+            ],
+          },
+        },
       } as never,
     }),
   )
@@ -86,14 +105,25 @@ export async function idsAt(client: Client, index: string, stream: string, posit
  * documents past it and blocks that end past it (one may start below it), in position order, and how
  * many came back (ORPHAN_SCAN or more: there may be more). Refresh first (refreshLedger).
  */
-export async function docsBeyond(client: Client, index: string, stream: string, from: bigint): Promise<{ docs: (DecodedLedgerDoc | undefined)[]; hits: number }> {
+export async function docsBeyond(
+  client: Client,
+  index: string,
+  stream: string,
+  from: bigint,
+): Promise<{ docs: (DecodedLedgerDoc | undefined)[]; hits: number }> {
   const res = await request(() =>
     client.search({
       index,
       body: {
         size: ORPHAN_SCAN,
         sort: [{ pos: 'asc' }],
-        query: { bool: { filter: [{ term: { stream } }], should: [{ range: { pos: { gt: posValue(from) } } }, { range: { end: { gt: posValue(from) } } }], minimum_should_match: 1 } },
+        query: {
+          bool: {
+            filter: [{ term: { stream } }],
+            should: [{ range: { pos: { gt: posValue(from) } } }, { range: { end: { gt: posValue(from) } } }],
+            minimum_should_match: 1,
+          },
+        },
       } as never,
     }),
   )

@@ -59,8 +59,18 @@ const MAX_LISTED = 1000
 
 export function emptyReport(): VerifyReport {
   return {
-    ok: true, hasLedger: true, events: 0, ledgered: 0, streams: 0, checkpoints: 0, signedVerified: 0, unsignedTail: 0,
-    warnings: [], issues: [], counts: { deleted: 0, modified: 0, inserted: 0, chain: 0 }, heads: [],
+    ok: true,
+    hasLedger: true,
+    events: 0,
+    ledgered: 0,
+    streams: 0,
+    checkpoints: 0,
+    signedVerified: 0,
+    unsignedTail: 0,
+    warnings: [],
+    issues: [],
+    counts: { deleted: 0, modified: 0, inserted: 0, chain: 0 },
+    heads: [],
   }
 }
 
@@ -131,12 +141,21 @@ export function checkChains(
       advanceTo(cpPos)
       const range = `ledger positions (${prevPos}, ${cp.pos}]`
       if (head !== cp.head || String(i) !== String(cp.count)) {
-        addIssue(report, { kind: 'chain', id: stream, detail: `checkpoint at ${cp.pos} does not match the recomputed chain (${i} entries vs ${String(cp.count)} signed): ${range} were altered, added or removed` })
+        addIssue(report, {
+          kind: 'chain',
+          id: stream,
+          detail: `checkpoint at ${cp.pos} does not match the recomputed chain (${i} entries vs ${String(cp.count)} signed): ${range} were altered, added or removed`,
+        })
       }
       if (key !== undefined) {
-        if (typeof cp.mac !== 'string' || cp.mac === '') addIssue(report, { kind: 'chain', id: stream, detail: `checkpoint at ${cp.pos} is not signed although a key is configured` })
+        if (typeof cp.mac !== 'string' || cp.mac === '')
+          addIssue(report, { kind: 'chain', id: stream, detail: `checkpoint at ${cp.pos} is not signed although a key is configured` })
         else if (!macMatches(key, { stream, pos: cp.pos, count: Number(cp.count), head: cp.head }, cp.mac)) {
-          addIssue(report, { kind: 'chain', id: stream, detail: `checkpoint at ${cp.pos} has an invalid MAC (forged, or signed with another key: key id ${String(cp.key_id)} vs ${key.id})` })
+          addIssue(report, {
+            kind: 'chain',
+            id: stream,
+            detail: `checkpoint at ${cp.pos} has an invalid MAC (forged, or signed with another key: key id ${String(cp.key_id)} vs ${key.id})`,
+          })
         } else report.signedVerified++
       } else if (typeof cp.mac === 'string' && cp.mac !== '') unsignedSeen = true
       prevPos = cp.pos
@@ -145,26 +164,44 @@ export function checkChains(
     if (streams.has(stream)) report.unsignedTail += entries.length - i
     headsUpTo(undefined)
     advanceTo(BigInt(entries.at(-1)?.pos ?? '-1'))
-    if (broken !== undefined) addIssue(report, { kind: 'chain', id: stream, detail: `ledger chain breaks at position ${broken.pos} (event ${broken.event_id})` })
+    if (broken !== undefined)
+      addIssue(report, { kind: 'chain', id: stream, detail: `ledger chain breaks at position ${broken.pos} (event ${broken.event_id})` })
     const last = cps.at(-1)
     if (last !== undefined) report.heads.push({ stream, pos: last.pos, count: Number(last.count), head: last.head })
   }
   for (const list of headIssues) for (const issue of list) addIssue(report, issue)
-  if (unsignedSeen) report.warnings.push('checkpoints are signed but no key was given (--key-file or ENVOY_AUDIT_INTEGRITY_KEY): MACs not checked')
+  if (unsignedSeen)
+    report.warnings.push('checkpoints are signed but no key was given (--key-file or ENVOY_AUDIT_INTEGRITY_KEY): MACs not checked')
   if (checkpoints.length > 0 && checkpoints.every((c) => c.mac === null || c.mac === undefined)) {
     report.warnings.push('checkpoints are unsigned (no integrity key when written): an attacker with write access could rebuild the chain')
   }
 }
 
 /** A head document against the chain recomputed up to its position (`head` after `count` entries). */
-function checkHead(issues: VerifyIssue[], stream: string, hd: CheckpointEntry, head: string, count: number, key: IntegrityKey | undefined): void {
+function checkHead(
+  issues: VerifyIssue[],
+  stream: string,
+  hd: CheckpointEntry,
+  head: string,
+  count: number,
+  key: IntegrityKey | undefined,
+): void {
   if (head !== hd.head || String(count) !== String(hd.count)) {
-    issues.push({ kind: 'chain', id: stream, detail: `head document at ${hd.pos} does not match the recomputed chain (${count} entries vs ${String(hd.count)})` })
+    issues.push({
+      kind: 'chain',
+      id: stream,
+      detail: `head document at ${hd.pos} does not match the recomputed chain (${count} entries vs ${String(hd.count)})`,
+    })
   }
   if (key === undefined) return
-  if (typeof hd.mac !== 'string' || hd.mac === '') issues.push({ kind: 'chain', id: stream, detail: `head document at ${hd.pos} is not signed although a key is configured` })
+  if (typeof hd.mac !== 'string' || hd.mac === '')
+    issues.push({ kind: 'chain', id: stream, detail: `head document at ${hd.pos} is not signed although a key is configured` })
   else if (!macMatches(key, { stream, pos: hd.pos, count: Number(hd.count), head: hd.head }, hd.mac)) {
-    issues.push({ kind: 'chain', id: stream, detail: `head document at ${hd.pos} has an invalid MAC (key id ${String(hd.key_id)} vs ${key.id})` })
+    issues.push({
+      kind: 'chain',
+      id: stream,
+      detail: `head document at ${hd.pos} has an invalid MAC (key id ${String(hd.key_id)} vs ${key.id})`,
+    })
   }
 }
 
@@ -196,7 +233,8 @@ export function ledgerIndex(ledger: readonly LedgerEntry[]): Map<string, LedgerR
   for (const r of ledger) {
     const prev = byId.get(r.event_id)
     const ref: LedgerRef = { hash: r.hash, stream: r.stream, pos: r.pos }
-    if (prev !== undefined && (prev.hashes !== undefined || prev.hash !== r.hash)) ref.hashes = new Set([...(prev.hashes ?? [prev.hash]), r.hash])
+    if (prev !== undefined && (prev.hashes !== undefined || prev.hash !== r.hash))
+      ref.hashes = new Set([...(prev.hashes ?? [prev.hash]), r.hash])
     byId.set(r.event_id, ref)
   }
   return byId
@@ -223,9 +261,12 @@ export function checkStoredEvent(report: VerifyReport, id: string, json: string,
   }
   const ledgered = (h: string | undefined): boolean => h !== undefined && (h === entry.hash || entry.hashes?.has(h) === true)
   // A store written by the first release hashed the same content in another key order.
-  if (!ledgered(hash) && !ledgered(legacyHashStoredEvent(json))) addIssue(report, { kind: 'modified', id, detail: `stored event hash differs from the ledger (${entry.stream} @ ${entry.pos})` })
-  else if (!ledgered(stored.audit?.hash) || (stored.audit?.hash !== hash && stored.audit?.hash !== legacyHashStoredEvent(json))) addIssue(report, { kind: 'modified', id, detail: 'audit.hash differs from the ledger' })
-  else if (stored.event?.id !== id) addIssue(report, { kind: 'modified', id, detail: `the stored event belongs to event ${String(stored.event?.id)}` })
+  if (!ledgered(hash) && !ledgered(legacyHashStoredEvent(json)))
+    addIssue(report, { kind: 'modified', id, detail: `stored event hash differs from the ledger (${entry.stream} @ ${entry.pos})` })
+  else if (!ledgered(stored.audit?.hash) || (stored.audit?.hash !== hash && stored.audit?.hash !== legacyHashStoredEvent(json)))
+    addIssue(report, { kind: 'modified', id, detail: 'audit.hash differs from the ledger' })
+  else if (stored.event?.id !== id)
+    addIssue(report, { kind: 'modified', id, detail: `the stored event belongs to event ${String(stored.event?.id)}` })
   else return stored
   return undefined
 }

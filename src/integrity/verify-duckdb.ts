@@ -16,7 +16,16 @@ import type { AuditEvent, Finding } from '../generated/types.js'
 import type { DuckDbStore } from '../store/duckdb-store.js'
 import { EVENT_COLUMNS, FINDING_COLUMNS, type Column, type FindingRow } from '../store/duckdb-schema.js'
 import type { IntegrityKey } from './config.js'
-import { addIssue, checkChains, checkStoredEvent, emptyReport, ledgerIndex, type CheckpointEntry, type LedgerEntry, type VerifyReport } from './verify-core.js'
+import {
+  addIssue,
+  checkChains,
+  checkStoredEvent,
+  emptyReport,
+  ledgerIndex,
+  type CheckpointEntry,
+  type LedgerEntry,
+  type VerifyReport,
+} from './verify-core.js'
 
 export type { VerifyIssue, VerifyReport } from './verify-core.js'
 
@@ -25,17 +34,35 @@ export async function verifyDuckDbStore(store: DuckDbStore, key: IntegrityKey | 
   const tables = new Set((await store.sql(`SELECT table_name FROM information_schema.tables`)).rows.map((r) => String(r.table_name)))
   if (!tables.has('integrity_ledger') || !tables.has('integrity_checkpoints')) {
     report.hasLedger = false
-    report.warnings.push('this store has no integrity ledger (written with integrity disabled or by a version without it): every event counts as inserted')
+    report.warnings.push(
+      'this store has no integrity ledger (written with integrity disabled or by a version without it): every event counts as inserted',
+    )
   }
   const ledger: LedgerEntry[] = tables.has('integrity_ledger')
-    ? (await store.sql(`SELECT stream, CAST(pos AS VARCHAR) AS pos, event_id, hash, chain FROM integrity_ledger l ORDER BY l.stream, l.pos`)).rows.map((r) => ({
-        stream: String(r.stream), pos: String(r.pos), event_id: String(r.event_id), hash: String(r.hash), chain: String(r.chain),
+    ? (
+        await store.sql(
+          `SELECT stream, CAST(pos AS VARCHAR) AS pos, event_id, hash, chain FROM integrity_ledger l ORDER BY l.stream, l.pos`,
+        )
+      ).rows.map((r) => ({
+        stream: String(r.stream),
+        pos: String(r.pos),
+        event_id: String(r.event_id),
+        hash: String(r.hash),
+        chain: String(r.chain),
       }))
     : []
   const checkpoints: CheckpointEntry[] = tables.has('integrity_checkpoints')
-    ? (await store.sql(`SELECT stream, CAST(pos AS VARCHAR) AS pos, CAST(count AS VARCHAR) AS count, head, key_id, mac FROM integrity_checkpoints c ORDER BY c.stream, c.pos`)).rows.map((c) => ({
-        stream: String(c.stream), pos: String(c.pos), count: String(c.count), head: String(c.head),
-        key_id: c.key_id === null ? null : String(c.key_id), mac: c.mac === null ? null : String(c.mac),
+    ? (
+        await store.sql(
+          `SELECT stream, CAST(pos AS VARCHAR) AS pos, CAST(count AS VARCHAR) AS count, head, key_id, mac FROM integrity_checkpoints c ORDER BY c.stream, c.pos`,
+        )
+      ).rows.map((c) => ({
+        stream: String(c.stream),
+        pos: String(c.pos),
+        count: String(c.count),
+        head: String(c.head),
+        key_id: c.key_id === null ? null : String(c.key_id),
+        mac: c.mac === null ? null : String(c.mac),
       }))
     : []
 
@@ -63,9 +90,12 @@ export async function verifyDuckDbStore(store: DuckDbStore, key: IntegrityKey | 
     }
     findingsByEvent.delete(id)
   }
-  for (const [id, entry] of byId) if (!seen.has(id)) addIssue(report, { kind: 'deleted', id, detail: `ledgered at ${entry.stream} @ ${entry.pos}, missing from the store` })
+  for (const [id, entry] of byId)
+    if (!seen.has(id))
+      addIssue(report, { kind: 'deleted', id, detail: `ledgered at ${entry.stream} @ ${entry.pos}, missing from the store` })
   // Findings left behind by a deleted event are part of that deletion, already reported.
-  for (const id of findingsByEvent.keys()) if (!byId.has(id)) addIssue(report, { kind: 'inserted', id, detail: 'findings rows for an event that is not stored' })
+  for (const id of findingsByEvent.keys())
+    if (!byId.has(id)) addIssue(report, { kind: 'inserted', id, detail: 'findings rows for an event that is not stored' })
   report.ok = report.issues.length === 0
   return report
 }

@@ -25,7 +25,17 @@ import { findingDocuments, findingId, findingSchema, type FindingDocument } from
 import type { IntegrityKey } from './config.js'
 import { integrityIndices } from './opensearch-indices.js'
 import { decodeLedgerDoc } from './opensearch-blocks.js'
-import { addIssue, checkChains, checkStoredEvent, comparePos, emptyReport, ledgerIndex, type CheckpointEntry, type LedgerEntry, type VerifyReport } from './verify-core.js'
+import {
+  addIssue,
+  checkChains,
+  checkStoredEvent,
+  comparePos,
+  emptyReport,
+  ledgerIndex,
+  type CheckpointEntry,
+  type LedgerEntry,
+  type VerifyReport,
+} from './verify-core.js'
 
 export interface OpenSearchVerifyOptions {
   eventsAlias: string
@@ -80,7 +90,10 @@ function byStreamAndPos(a: { stream: string; pos: string }, b: { stream: string;
 function canonical(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`
   if (v !== null && typeof v === 'object') {
-    return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonical((v as Json)[k])}`).join(',')}}`
+    return `{${Object.keys(v)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical((v as Json)[k])}`)
+      .join(',')}}`
   }
   return JSON.stringify(v) ?? 'null'
 }
@@ -103,12 +116,19 @@ function dedupe(report: VerifyReport, ledger: LedgerEntry[]): void {
         repeated++
         continue
       }
-      addIssue(report, { kind: 'chain', id: e.stream, detail: `two ledger documents disagree at position ${e.pos} (events ${prev.event_id} and ${e.event_id})` })
+      addIssue(report, {
+        kind: 'chain',
+        id: e.stream,
+        detail: `two ledger documents disagree at position ${e.pos} (events ${prev.event_id} and ${e.event_id})`,
+      })
     }
     ledger[w++] = e
   }
   ledger.length = w
-  if (repeated > 0) report.warnings.push(`${repeated} ledger entries are in two documents with the same content (a writer that died and a replay): counted once`)
+  if (repeated > 0)
+    report.warnings.push(
+      `${repeated} ledger entries are in two documents with the same content (a writer that died and a replay): counted once`,
+    )
 }
 
 export async function verifyOpenSearch(client: Client, options: OpenSearchVerifyOptions): Promise<VerifyReport> {
@@ -118,7 +138,9 @@ export async function verifyOpenSearch(client: Client, options: OpenSearchVerify
   // Search is near-real-time: without a refresh, events written in the last second would look deleted.
   // Best effort: an auditor's read-only role may not be allowed to refresh (then run verify a little later).
   const targets = [names.ledger, names.checkpoints, names.heads, `${options.eventsAlias}*`, `${options.findingsAlias}*`]
-  await client.indices.refresh({ index: targets.join(','), ignore_unavailable: true, allow_no_indices: true } as never).catch(() => undefined)
+  await client.indices
+    .refresh({ index: targets.join(','), ignore_unavailable: true, allow_no_indices: true } as never)
+    .catch(() => undefined)
   const hasLedger = (await exists(client, names.ledger)) && (await exists(client, names.checkpoints))
   const ledger: LedgerEntry[] = []
   const checkpoints: CheckpointEntry[] = []
@@ -126,7 +148,9 @@ export async function verifyOpenSearch(client: Client, options: OpenSearchVerify
   const ledgeredAt = new Map<string, number>()
   if (!hasLedger) {
     report.hasLedger = false
-    report.warnings.push(`no integrity ledger indices (${names.ledger}, ${names.checkpoints}): written with integrity disabled, by another --index-prefix, or by a version without it`)
+    report.warnings.push(
+      `no integrity ledger indices (${names.ledger}, ${names.checkpoints}): written with integrity disabled, by another --index-prefix, or by a version without it`,
+    )
   } else {
     // Per-event documents (first releases) a page at a time; blocks hold up to BLOCK_ENTRIES (2,000) entries each, so fewer per page.
     const blockPage = Math.max(1, Math.floor(pageSize / 100))
@@ -139,7 +163,11 @@ export async function verifyOpenSearch(client: Client, options: OpenSearchVerify
         for (const h of page) {
           const doc = decodeLedgerDoc(h._id, h._source)
           if (doc === undefined) {
-            addIssue(report, { kind: 'chain', id: str(h._source.stream), detail: `ledger document ${h._id} has no valid position (added or edited)` })
+            addIssue(report, {
+              kind: 'chain',
+              id: str(h._source.stream),
+              detail: `ledger document ${h._id} has no valid position (added or edited)`,
+            })
             continue
           }
           if (doc.problem !== undefined) addIssue(report, { kind: 'chain', id: doc.stream, detail: doc.problem })
@@ -155,19 +183,35 @@ export async function verifyOpenSearch(client: Client, options: OpenSearchVerify
     for await (const page of scrollAll(client, names.checkpoints, pageSize)) {
       for (const h of page) {
         const s = h._source
-        const c: CheckpointEntry = { stream: str(s.stream), pos: str(s.pos), count: str(s.count), head: str(s.head), key_id: s.key_id === null ? null : str(s.key_id), mac: s.mac === null || s.mac === undefined ? null : str(s.mac) }
-        if (!validPos(c.pos)) addIssue(report, { kind: 'chain', id: c.stream, detail: `checkpoint document ${h._id} has no valid position` })
+        const c: CheckpointEntry = {
+          stream: str(s.stream),
+          pos: str(s.pos),
+          count: str(s.count),
+          head: str(s.head),
+          key_id: s.key_id === null ? null : str(s.key_id),
+          mac: s.mac === null || s.mac === undefined ? null : str(s.mac),
+        }
+        if (!validPos(c.pos))
+          addIssue(report, { kind: 'chain', id: c.stream, detail: `checkpoint document ${h._id} has no valid position` })
         else checkpoints.push(c)
       }
     }
-    if (await exists(client, names.heads)) for await (const page of scrollAll(client, names.heads, pageSize)) heads.push(...page.map((h) => h._source))
+    if (await exists(client, names.heads))
+      for await (const page of scrollAll(client, names.heads, pageSize)) heads.push(...page.map((h) => h._source))
   }
   checkpoints.sort(byStreamAndPos)
 
   // 1. Ledger against checkpoints and each stream's head document (the writers' commit point), in one pass per stream.
   const headEntries: CheckpointEntry[] = []
   for (const h of heads) {
-    const entry = { stream: str(h.ledger_stream), pos: str(h.pos), count: str(h.count), head: str(h.head), key_id: str(h.key_id), mac: str(h.mac) }
+    const entry = {
+      stream: str(h.ledger_stream),
+      pos: str(h.pos),
+      count: str(h.count),
+      head: str(h.head),
+      key_id: str(h.key_id),
+      mac: str(h.mac),
+    }
     if (validPos(entry.pos)) headEntries.push(entry)
     else addIssue(report, { kind: 'chain', id: entry.stream, detail: 'head document has no valid position' })
   }
@@ -205,7 +249,8 @@ export async function verifyOpenSearch(client: Client, options: OpenSearchVerify
         if (got === undefined) bad ??= `findings document ${fid} is missing`
         else if (canonical(got) !== expected[n]) bad ??= `findings document ${fid} differs from the stored event`
       }
-      for (let n = expected.length; findings.delete(findingId(id, n)); n++) bad ??= `findings document ${findingId(id, n)} is not one of the stored event's findings`
+      for (let n = expected.length; findings.delete(findingId(id, n)); n++)
+        bad ??= `findings document ${findingId(id, n)} is not one of the stored event's findings`
       if (bad !== undefined) addIssue(report, { kind: 'modified', id, detail: bad })
     }
   }
@@ -215,19 +260,27 @@ export async function verifyOpenSearch(client: Client, options: OpenSearchVerify
     if (seen.has(id)) continue
     // Not NaN-safe by accident: an entry without a valid ts is never treated as expired.
     if (expiry !== undefined && (ledgeredAt.get(id) ?? Number.NaN) < expiry) report.expired!++
-    else addIssue(report, { kind: 'deleted', id, detail: `ledgered at ${entry.stream} @ ${entry.pos}, missing from ${options.eventsAlias}*` })
+    else
+      addIssue(report, { kind: 'deleted', id, detail: `ledgered at ${entry.stream} @ ${entry.pos}, missing from ${options.eventsAlias}*` })
   }
   if (report.expired !== undefined && report.expired > 0) {
-    report.warnings.push(`${report.expired} ledgered events from before ${options.expiredBefore!.toISOString()} are gone: taken as removed by retention, not as deleted`)
+    report.warnings.push(
+      `${report.expired} ledgered events from before ${options.expiredBefore!.toISOString()} are gone: taken as removed by retention, not as deleted`,
+    )
   }
   if (findings === undefined) {
-    if (withFindings > 0) report.warnings.push(`${withFindings} events have findings but there are no findings documents in ${options.findingsAlias}*: findings not checked (sink.writeFindings off?)`)
+    if (withFindings > 0)
+      report.warnings.push(
+        `${withFindings} events have findings but there are no findings documents in ${options.findingsAlias}*: findings not checked (sink.writeFindings off?)`,
+      )
   } else {
     for (const fid of findings.keys()) {
       const eventId = fid.replace(/:\d+$/, '')
       // Findings left behind by a deleted event are part of that deletion, already reported.
-      if (!byId.has(eventId)) addIssue(report, { kind: 'inserted', id: eventId, detail: `findings document ${fid} for an event that is not ledgered` })
-      else if (seen.has(eventId)) addIssue(report, { kind: 'modified', id: eventId, detail: `findings document ${fid} is not one of the stored event's findings` })
+      if (!byId.has(eventId))
+        addIssue(report, { kind: 'inserted', id: eventId, detail: `findings document ${fid} for an event that is not ledgered` })
+      else if (seen.has(eventId))
+        addIssue(report, { kind: 'modified', id: eventId, detail: `findings document ${fid} is not one of the stored event's findings` })
     }
   }
   report.ok = report.issues.length === 0

@@ -12,7 +12,11 @@ import { loadConfigSection } from '../config/validate.js'
 import { z } from 'zod'
 import { GRANULARITY_MS } from '../sinks/opensearch/routing.js'
 
-const indexName = z.string().min(1).max(200).regex(/^[a-z0-9][a-z0-9._-]*$/, 'lowercase index name')
+const indexName = z
+  .string()
+  .min(1)
+  .max(200)
+  .regex(/^[a-z0-9][a-z0-9._-]*$/, 'lowercase index name')
 const DAY_MS = 86_400_000
 
 export const lifecycleConfigSchema = z
@@ -22,7 +26,10 @@ export const lifecycleConfigSchema = z
     policyId: indexName.default('envoy-audit-retention'),
     shards: z.number().int().min(1).max(1024).default(1),
     replicas: z.number().int().min(0).max(16).default(1),
-    refreshInterval: z.string().regex(/^(-1|\d+(ms|s|m))$/).default('5s'),
+    refreshInterval: z
+      .string()
+      .regex(/^(-1|\d+(ms|s|m))$/)
+      .default('5s'),
     /** The period one index holds (the sink's indexGranularity). Size `shards` for one period's volume (~30-50 GB per primary shard). */
     indexGranularity: z.enum(['hour', 'day', 'month']).default('day'),
     /** Days after creation an index turns read-only (warm); late events for it are then dead-lettered. */

@@ -30,10 +30,19 @@ export function contentHash(value: unknown): string {
     }
     return v
   }
-  return createHash('sha256').update(JSON.stringify(canonical(value))).digest('hex').slice(0, 16)
+  return createHash('sha256')
+    .update(JSON.stringify(canonical(value)))
+    .digest('hex')
+    .slice(0, 16)
 }
 
-function build(alias: string, schemaName: string, schema: Readonly<Record<string, unknown>>, version: number, c: LifecycleConfig): IndexTemplate {
+function build(
+  alias: string,
+  schemaName: string,
+  schema: Readonly<Record<string, unknown>>,
+  version: number,
+  c: LifecycleConfig,
+): IndexTemplate {
   const template = {
     // No ISM setting here: a node without the plugin refuses unknown index settings, and the policy
     // attaches itself through its ism_template.

@@ -38,7 +38,8 @@ function fail(what: string, err: unknown): never {
   const status = statusOf(err)
   const code = status === 401 || status === 403 ? 'EA_SINK_AUTH' : 'EA_SINK_UNAVAILABLE'
   const body = (err as { body?: { error?: { type?: string; reason?: string } } }).body
-  const detail = body?.error !== undefined ? `${body.error.type ?? ''}: ${body.error.reason ?? ''}` : err instanceof Error ? err.message : String(err)
+  const detail =
+    body?.error !== undefined ? `${body.error.type ?? ''}: ${body.error.reason ?? ''}` : err instanceof Error ? err.message : String(err)
   throw new EnvoyAuditError(code, `setup: ${what} failed${status !== undefined ? ` (HTTP ${status})` : ''}: ${detail}`, { cause: err })
 }
 
@@ -50,7 +51,12 @@ export function ismMissing(err: unknown): boolean {
   if (statusOf(err) !== 400) return false
   const body = (err as { body?: unknown; meta?: { body?: unknown } }).body ?? (err as { meta?: { body?: unknown } }).meta?.body
   const error = (body as { error?: unknown } | undefined)?.error
-  const text = typeof error === 'string' ? error : typeof (error as { reason?: unknown } | undefined)?.reason === 'string' ? (error as { reason: string }).reason : ''
+  const text =
+    typeof error === 'string'
+      ? error
+      : typeof (error as { reason?: unknown } | undefined)?.reason === 'string'
+        ? (error as { reason: string }).reason
+        : ''
   return /no handler found for uri/i.test(text)
 }
 
@@ -76,7 +82,12 @@ async function ensurePolicy(client: Client, c: LifecycleConfig): Promise<SetupSt
       return { resource, action: 'created' }
     }
     if (policyHash(current.policy?.description) === policyHash(desired.policy.description)) return { resource, action: 'unchanged' }
-    await client.transport.request({ method: 'PUT', path, body: desired, querystring: { if_seq_no: current._seq_no, if_primary_term: current._primary_term } })
+    await client.transport.request({
+      method: 'PUT',
+      path,
+      body: desired,
+      querystring: { if_seq_no: current._seq_no, if_primary_term: current._primary_term },
+    })
     return { resource, action: 'updated', detail: 'applies to indices created from now on' }
   } catch (err) {
     fail(`writing ${resource}`, err)
@@ -105,7 +116,13 @@ async function ensureTemplate(client: Client, name: string, desired: IndexTempla
   } catch (err) {
     fail(`writing ${resource}`, err)
   }
-  return installed === undefined ? { resource, action: 'created' } : { resource, action: 'updated', detail: `version ${installed.version ?? 0} → ${desired.version}; applies to indices created from now on` }
+  return installed === undefined
+    ? { resource, action: 'created' }
+    : {
+        resource,
+        action: 'updated',
+        detail: `version ${installed.version ?? 0} → ${desired.version}; applies to indices created from now on`,
+      }
 }
 
 type AliasView = Record<string, { aliases?: Record<string, { is_write_index?: boolean }> }>
@@ -130,7 +147,10 @@ async function ensureReadAlias(client: Client, alias: string, c: LifecycleConfig
       return await retireWriteIndex(client, resource, writer, c, ism)
     }
     if ((await client.indices.exists({ index: alias })).body === true) {
-      throw new EnvoyAuditError('EA_CONFIG_INVALID', `setup: ${alias} exists as a concrete index (written before setup?); reindex it and delete it, then run setup again`)
+      throw new EnvoyAuditError(
+        'EA_CONFIG_INVALID',
+        `setup: ${alias} exists as a concrete index (written before setup?); reindex it and delete it, then run setup again`,
+      )
     }
     const strays = Object.keys((await client.indices.get({ index: `${alias}-*` }, { ignore: [404] })).body ?? {})
     if (strays.length > 0) {
@@ -168,10 +188,18 @@ async function retireWriteIndex(client: Client, resource: string, index: string,
   const current = (res.body as Record<string, { settings?: Record<string, unknown> }>)[index]?.settings?.[ROLLOVER_SKIP]
   if (String(current) === 'true') return { resource, action: 'unchanged', detail: keep }
   await client.indices.putSettings({ index, body: { [ROLLOVER_SKIP]: true } })
-  const change = await client.transport.request({ method: 'POST', path: `/_plugins/_ism/change_policy/${encodeURIComponent(index)}`, body: { policy_id: c.policyId } })
+  const change = await client.transport.request({
+    method: 'POST',
+    path: `/_plugins/_ism/change_policy/${encodeURIComponent(index)}`,
+    body: { policy_id: c.policyId },
+  })
   if ((change.body as { updated_indices?: number }).updated_indices !== 1) {
     // Not managed by ISM (it was set up without the policy): attach the policy.
-    await client.transport.request({ method: 'POST', path: `/_plugins/_ism/add/${encodeURIComponent(index)}`, body: { policy_id: c.policyId } })
+    await client.transport.request({
+      method: 'POST',
+      path: `/_plugins/_ism/add/${encodeURIComponent(index)}`,
+      body: { policy_id: c.policyId },
+    })
   }
   return { resource, action: 'updated', detail: `${keep}; its ISM rollover is skipped and it follows ${c.policyId} by age` }
 }

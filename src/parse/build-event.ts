@@ -128,7 +128,11 @@ export function buildEvent(f: RawFields, ctx: BuildContext): BuildResult {
   }
 
   const hasRealFlag = flags.some((x) => !HARMLESS_FLAGS.has(x))
-  const denied = rbacPolicy !== undefined || flags.includes('UAEX') || cluster === 'BlackHoleCluster' || (details !== undefined && details.startsWith('rbac_access_denied'))
+  const denied =
+    rbacPolicy !== undefined ||
+    flags.includes('UAEX') ||
+    cluster === 'BlackHoleCluster' ||
+    (details !== undefined && details.startsWith('rbac_access_denied'))
   const rejected = !denied && flags.includes('NR')
   let outcome: 'success' | 'failure' | 'unknown' = 'unknown'
   if (status !== undefined && status >= 400) outcome = 'failure'
@@ -208,7 +212,7 @@ export function buildEvent(f: RawFields, ctx: BuildContext): BuildResult {
     }
     event.source = source
   }
-  const destAddr = direction === 'inbound' ? downstreamLocal ?? upstreamHost : upstreamHost ?? downstreamLocal
+  const destAddr = direction === 'inbound' ? (downstreamLocal ?? upstreamHost) : (upstreamHost ?? downstreamLocal)
   const destDomain = destinationDomain(authority, sni)
   if (destAddr !== undefined || destDomain !== undefined) {
     const dest: DestinationFields = {}
@@ -274,7 +278,11 @@ export function buildEvent(f: RawFields, ctx: BuildContext): BuildResult {
   return { event }
 }
 
-function setStr(target: EnvoyFields, key: 'upstream_transport_failure_reason' | 'upstream_local_address' | 'x_forwarded_for' | 'connection_id', v: RawFields[keyof RawFields]): void {
+function setStr(
+  target: EnvoyFields,
+  key: 'upstream_transport_failure_reason' | 'upstream_local_address' | 'x_forwarded_for' | 'connection_id',
+  v: RawFields[keyof RawFields],
+): void {
   const s = typeof v === 'boolean' ? undefined : str(v)
   if (s !== undefined) target[key] = s
 }

@@ -39,7 +39,10 @@ const fieldMapSchema = z.union([
   z.enum(['istio', 'seed-000']),
   z
     .object({
-      name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/).optional(),
+      name: z
+        .string()
+        .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/)
+        .optional(),
       fields: z.partialRecord(z.enum(CANONICAL_FIELDS), jsonKey),
     })
     .strict(),
@@ -48,12 +51,20 @@ const fieldMapSchema = z.union([
 export const parserConfigSchema: z.ZodType<ParserConfig> = z
   .object({
     format: z.enum(['auto', 'istio-json', 'istio-text', 'envoy-text', 'custom-json', 'custom-text']).default('auto'),
-    maxLineBytes: z.number().int().min(256).max(16 * 1024 * 1024).default(65536),
+    maxLineBytes: z
+      .number()
+      .int()
+      .min(256)
+      .max(16 * 1024 * 1024)
+      .default(65536),
     fieldMap: fieldMapSchema.optional(),
     textFormat: z.string().min(1).max(4096).optional(),
   })
   .strict()
-  .refine((c) => c.format !== 'custom-text' || c.textFormat !== undefined, { message: 'format custom-text needs textFormat', path: ['textFormat'] }) as unknown as z.ZodType<ParserConfig>
+  .refine((c) => c.format !== 'custom-text' || c.textFormat !== undefined, {
+    message: 'format custom-text needs textFormat',
+    path: ['textFormat'],
+  }) as unknown as z.ZodType<ParserConfig>
 
 /** Validates and freezes a parser config; throws EA_CONFIG_INVALID naming the option path. */
 export function parseParserConfig(input: unknown): Readonly<ParserConfig> {

@@ -108,7 +108,8 @@ export class PartialAssembler {
  * was read (topic and partition, or the file); always with stdout/stderr.
  */
 export function partialKey(record: RawRecord, workload: Workload | undefined, stream: string): string {
-  if (workload !== undefined && (workload.pod !== undefined || workload.container !== undefined)) return `w${workloadKey(workload)}${stream}`
+  if (workload !== undefined && (workload.pod !== undefined || workload.container !== undefined))
+    return `w${workloadKey(workload)}${stream}`
   const c = record.coords
   if (c.kind === 'kafka') {
     const k = record.key

@@ -195,7 +195,11 @@ function kubeFromPrefix(prefix: string, words: string[]): KubeMeta | undefined {
 /** All given parts must be valid Kubernetes names, or this is not a kubectl/stern prefix at all. */
 function meta(ns: string | undefined, pod: string | undefined, container: string | undefined): KubeMeta | undefined {
   const m: KubeMeta = {}
-  for (const [key, v] of [['namespace', ns], ['pod', pod], ['container', container]] as const) {
+  for (const [key, v] of [
+    ['namespace', ns],
+    ['pod', pod],
+    ['container', container],
+  ] as const) {
     if (v === undefined) continue
     if (!NAME.test(v)) return undefined
     m[key] = v

@@ -59,7 +59,8 @@ export function createParser(config?: Partial<ParserConfig>): RecordParser {
       let held = 0
       const now = new Date()
       const overflow = (released: RawRecord[]): void => {
-        for (const rec of released) deadLetters.push(deadLetterFor(rec, 'EA_PARSE_PARTIAL', `CRI partial line longer than maxLineBytes (${maxBytes})`, 'parse', now))
+        for (const rec of released)
+          deadLetters.push(deadLetterFor(rec, 'EA_PARSE_PARTIAL', `CRI partial line longer than maxLineBytes (${maxBytes})`, 'parse', now))
         // The released records were counted as held when they arrived; they are dead letters now.
         held -= released.length - 1
       }
@@ -100,14 +101,29 @@ export function createParser(config?: Partial<ParserConfig>): RecordParser {
           else deadLetters.push(deadLetterFor(record, out.code, out.message, 'parse', now, st.parts))
         } catch (err) {
           // Never expected: every branch above returns a result. Kept so one bad record cannot stop a batch.
-          deadLetters.push(deadLetterFor(record, 'EA_PARSE_MALFORMED_TEXT', `parser error: ${(err as Error)?.message ?? String(err)}`, 'parse', now, st.parts))
+          deadLetters.push(
+            deadLetterFor(
+              record,
+              'EA_PARSE_MALFORMED_TEXT',
+              `parser error: ${(err as Error)?.message ?? String(err)}`,
+              'parse',
+              now,
+              st.parts,
+            ),
+          )
         }
       }
-      return { events, deadLetters, counts: { in: records.length, events: events.length, deadLettered: deadLetters.length, partialsHeld: held } }
+      return {
+        events,
+        deadLetters,
+        counts: { in: records.length, events: events.length, deadLettered: deadLetters.length, partialsHeld: held },
+      }
     },
     flush() {
       const now = new Date()
-      return partials.drain().map((rec) => deadLetterFor(rec, 'EA_PARSE_PARTIAL', 'CRI partial (P) line whose final (F) line never arrived', 'parse', now))
+      return partials
+        .drain()
+        .map((rec) => deadLetterFor(rec, 'EA_PARSE_PARTIAL', 'CRI partial (P) line whose final (F) line never arrived', 'parse', now))
     },
   }
 }
@@ -123,7 +139,8 @@ function decode(record: RawRecord, maxBytes: number): string | DecodeError {
       const n = v.length > maxBytes ? v.length : Buffer.byteLength(v, 'utf8')
       if (n > maxBytes) return tooLong(n, maxBytes)
     }
-    if (!(v as unknown as { isWellFormed(): boolean }).isWellFormed()) return { code: 'EA_PARSE_INVALID_UTF8', message: 'string contains lone surrogates' }
+    if (!(v as unknown as { isWellFormed(): boolean }).isWellFormed())
+      return { code: 'EA_PARSE_INVALID_UTF8', message: 'string contains lone surrogates' }
     s = v
   } else {
     if (v.length > maxBytes) return tooLong(v.length, maxBytes)

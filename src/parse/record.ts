@@ -5,7 +5,16 @@ import { type BuildContext, buildEvent } from './build-event.js'
 import { type PartialAssembler, partialKey, splitCri } from './cri.js'
 import { envelopeLine, envelopeStream, envelopeTime, kubeFromEnvelope, nestedAccessLog, partialTag, stripPrefix } from './envelope.js'
 import type { KubeMeta } from './fields.js'
-import { type CompiledMap, ISTIO_MAP, SEED_MAP, compileFieldMap, extractJsonFields, istioJsonFormat, matchesMap, resolveFieldMap } from './json.js'
+import {
+  type CompiledMap,
+  ISTIO_MAP,
+  SEED_MAP,
+  compileFieldMap,
+  extractJsonFields,
+  istioJsonFormat,
+  matchesMap,
+  resolveFieldMap,
+} from './json.js'
 import { looksLikeTextAccessLog, looksLikeUntimedTextAccessLog, parseTextLine } from './text.js'
 import { normaliseTimestamp } from './timestamp.js'
 import { type CompiledTextFormat, compileTextFormat, parseCustomText } from './text-format.js'
@@ -42,18 +51,34 @@ export interface LineState {
 
 const MAX_DEPTH = 2
 
-export function createLineParser(cfg: Readonly<ParserConfig>, partials: PartialAssembler): (record: RawRecord, line: string, state: LineState) => LineResult {
+export function createLineParser(
+  cfg: Readonly<ParserConfig>,
+  partials: PartialAssembler,
+): (record: RawRecord, line: string, state: LineState) => LineResult {
   const format = cfg.format
   // Presets resolve to the shared compiled maps, so `istio` keeps its unrolled extractor and its format names.
   const userMap: CompiledMap | undefined =
-    cfg.fieldMap === undefined ? undefined : cfg.fieldMap === 'istio' ? ISTIO_MAP : cfg.fieldMap === 'seed-000' ? SEED_MAP : compileFieldMap(resolveFieldMap(cfg.fieldMap))
-  const customMap = format === 'custom-json' ? userMap ?? SEED_MAP : userMap
+    cfg.fieldMap === undefined
+      ? undefined
+      : cfg.fieldMap === 'istio'
+        ? ISTIO_MAP
+        : cfg.fieldMap === 'seed-000'
+          ? SEED_MAP
+          : compileFieldMap(resolveFieldMap(cfg.fieldMap))
+  const customMap = format === 'custom-json' ? (userMap ?? SEED_MAP) : userMap
   const textFamily = format === 'istio-text' ? 'istio' : format === 'envoy-text' ? 'envoy' : undefined
   const acceptsText = format === 'auto' || textFamily !== undefined
   const customText: CompiledTextFormat | undefined = cfg.textFormat === undefined ? undefined : compileTextFormat(cfg.textFormat)
   const acceptsJson = format === 'auto' || format === 'istio-json' || format === 'custom-json'
 
-  function parseLine(record: RawRecord, line: string, kube: KubeMeta | undefined, depth: number, prefixed: boolean, st: LineState): LineResult {
+  function parseLine(
+    record: RawRecord,
+    line: string,
+    kube: KubeMeta | undefined,
+    depth: number,
+    prefixed: boolean,
+    st: LineState,
+  ): LineResult {
     let s = line
     if (s.charCodeAt(0) === 32 || s.charCodeAt(0) === 9) s = s.trimStart()
     const c0 = s.charCodeAt(0)
@@ -64,7 +89,8 @@ export function createLineParser(cfg: Readonly<ParserConfig>, partials: PartialA
       } catch (err) {
         return { code: 'EA_PARSE_INVALID_JSON', message: `invalid JSON: ${(err as Error).message.slice(0, 120)}` }
       }
-      if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) return { code: 'EA_PARSE_NOT_OBJECT', message: 'JSON value is not an object' }
+      if (obj === null || typeof obj !== 'object' || Array.isArray(obj))
+        return { code: 'EA_PARSE_NOT_OBJECT', message: 'JSON value is not an object' }
       return fromObject(record, obj as Record<string, unknown>, s, kube, depth, st)
     }
     if (customText !== undefined && (format === 'custom-text' || format === 'auto')) {
@@ -73,7 +99,8 @@ export function createLineParser(cfg: Readonly<ParserConfig>, partials: PartialA
       if (format === 'custom-text') {
         // Still unwrap a copied-log prefix before giving up.
         const p = prefixed ? undefined : stripPrefix(s)
-        if (p !== undefined && 'fields' in parseCustomText(p.line, customText)) return parseLine(record, p.line, kube ?? p.kube, depth, true, st)
+        if (p !== undefined && 'fields' in parseCustomText(p.line, customText))
+          return parseLine(record, p.line, kube ?? p.kube, depth, true, st)
         return r
       }
     }
@@ -93,7 +120,10 @@ export function createLineParser(cfg: Readonly<ParserConfig>, partials: PartialA
         // not JSON: fall through
       }
     }
-    const notAccessLog: LineResult = { code: 'EA_PARSE_NOT_ACCESS_LOG', message: `not an Envoy access-log record: ${JSON.stringify(s.slice(0, 60))}` }
+    const notAccessLog: LineResult = {
+      code: 'EA_PARSE_NOT_ACCESS_LOG',
+      message: `not an Envoy access-log record: ${JSON.stringify(s.slice(0, 60))}`,
+    }
     if (!prefixed) {
       const p = stripPrefix(s)
       if (p !== undefined) {
@@ -106,7 +136,14 @@ export function createLineParser(cfg: Readonly<ParserConfig>, partials: PartialA
     return notAccessLog
   }
 
-  function fromObject(record: RawRecord, obj: Record<string, unknown>, text: string, kubeIn: KubeMeta | undefined, depth: number, st: LineState): LineResult {
+  function fromObject(
+    record: RawRecord,
+    obj: Record<string, unknown>,
+    text: string,
+    kubeIn: KubeMeta | undefined,
+    depth: number,
+    st: LineState,
+  ): LineResult {
     if (Object.hasOwn(obj, '__proto__') || Object.hasOwn(obj, 'constructor') || Object.hasOwn(obj, 'prototype')) {
       return { code: 'EA_PARSE_UNSAFE_KEY', message: 'JSON object has a __proto__, constructor or prototype key' }
     }
@@ -145,7 +182,9 @@ export function createLineParser(cfg: Readonly<ParserConfig>, partials: PartialA
       return parseLine(record, line, kube, depth + 1, false, st)
     }
     if (acceptsJson) {
-      const nested = nestedAccessLog(obj, customMap?.timeKey ?? 'start_time') ?? (format === 'auto' && customMap === undefined ? nestedAccessLog(obj, SEED_MAP.timeKey) : undefined)
+      const nested =
+        nestedAccessLog(obj, customMap?.timeKey ?? 'start_time') ??
+        (format === 'auto' && customMap === undefined ? nestedAccessLog(obj, SEED_MAP.timeKey) : undefined)
       if (nested !== undefined) {
         if (Object.hasOwn(nested, '__proto__') || Object.hasOwn(nested, 'constructor') || Object.hasOwn(nested, 'prototype')) {
           return { code: 'EA_PARSE_UNSAFE_KEY', message: 'nested access-log object has a __proto__, constructor or prototype key' }
@@ -154,7 +193,8 @@ export function createLineParser(cfg: Readonly<ParserConfig>, partials: PartialA
         if (map2 !== undefined) return fromAccessObject(record, nested, map2, JSON.stringify(nested), kube, st)
       }
     }
-    if (Object.hasOwn(obj, 'kubernetes') || Object.hasOwn(obj, 'stream')) return { code: 'EA_PARSE_ENVELOPE', message: 'log envelope carries no log line (no log or message string)' }
+    if (Object.hasOwn(obj, 'kubernetes') || Object.hasOwn(obj, 'stream'))
+      return { code: 'EA_PARSE_ENVELOPE', message: 'log envelope carries no log line (no log or message string)' }
     return { code: 'EA_PARSE_NOT_ACCESS_LOG', message: 'JSON object is not an access-log record (no start time key)' }
   }
 
@@ -167,7 +207,14 @@ export function createLineParser(cfg: Readonly<ParserConfig>, partials: PartialA
     return customMap === undefined && matchesMap(obj, SEED_MAP) ? SEED_MAP : undefined
   }
 
-  function fromAccessObject(record: RawRecord, obj: Record<string, unknown>, map: CompiledMap, original: string, kube: KubeMeta | undefined, st: LineState): LineResult {
+  function fromAccessObject(
+    record: RawRecord,
+    obj: Record<string, unknown>,
+    map: CompiledMap,
+    original: string,
+    kube: KubeMeta | undefined,
+    st: LineState,
+  ): LineResult {
     const fields = extractJsonFields(obj, map)
     const name = map === ISTIO_MAP ? istioJsonFormat(obj) : `custom:${map.name}`
     return buildEvent(fields, context(record, name, original, kube, st))

@@ -98,9 +98,14 @@ export function compileTextFormat(format: string): CompiledTextFormat {
       const end = fmt.indexOf('%', j)
       if (end < 0) throw new EnvoyAuditError('EA_CONFIG_INVALID', `parser.textFormat: unterminated %OPERATOR% at position ${i}`)
       const op = fmt.slice(i + 1, end)
-      if (!/^[A-Z_0-9]+(\(.*\))?(:\d+)?$/.test(op)) throw new EnvoyAuditError('EA_CONFIG_INVALID', `parser.textFormat: not an Envoy command operator: %${op}%`)
+      if (!/^[A-Z_0-9]+(\(.*\))?(:\d+)?$/.test(op))
+        throw new EnvoyAuditError('EA_CONFIG_INVALID', `parser.textFormat: not an Envoy command operator: %${op}%`)
       const next = fmt[end + 1]
-      if (next === '%') throw new EnvoyAuditError('EA_CONFIG_INVALID', `parser.textFormat: %${op}% is directly followed by another operator; the line could not be split`)
+      if (next === '%')
+        throw new EnvoyAuditError(
+          'EA_CONFIG_INVALID',
+          `parser.textFormat: %${op}% is directly followed by another operator; the line could not be split`,
+        )
       slots.push(fieldOf(op))
       // The capture stops at the literal that follows it, so every group is deterministic.
       const stop = next === undefined ? '' : next === ' ' ? ' ' : escapeClass(next)
@@ -116,7 +121,8 @@ export function compileTextFormat(format: string): CompiledTextFormat {
     re += ch === ' ' ? ' +' : ch.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')
     i++
   }
-  if (!slots.includes('start_time')) throw new EnvoyAuditError('EA_CONFIG_INVALID', 'parser.textFormat: the format has no %START_TIME%, so no event time')
+  if (!slots.includes('start_time'))
+    throw new EnvoyAuditError('EA_CONFIG_INVALID', 'parser.textFormat: the format has no %START_TIME%, so no event time')
   return { regex: new RegExp(`${re}$`), slots }
 }
 
@@ -134,7 +140,8 @@ export function parseCustomText(line: string, fmt: CompiledTextFormat): TextResu
     if (slot !== null && slot !== undefined) f[slot] = m[k + 1]!
   }
   for (const slot of NUMERIC) {
-    if (uint(f[slot]) === INVALID) return { code: 'EA_PARSE_MALFORMED_TEXT', message: `${slot} is not a number: ${JSON.stringify(String(f[slot]).slice(0, 32))}` }
+    if (uint(f[slot]) === INVALID)
+      return { code: 'EA_PARSE_MALFORMED_TEXT', message: `${slot} is not a number: ${JSON.stringify(String(f[slot]).slice(0, 32))}` }
   }
   f.downstreamTlsLogged = slots.includes('downstream_tls_version')
   return { fields: f, format: 'custom:text' }

@@ -28,21 +28,97 @@ interface Layout {
   readonly family: 'envoy' | 'istio'
 }
 
-const CORE: readonly Slot[] = ['bytes_received', 'bytes_sent', 'duration', 'upstream_service_time', 'x_forwarded_for', 'user_agent', 'request_id', 'authority', 'upstream_host']
+const CORE: readonly Slot[] = [
+  'bytes_received',
+  'bytes_sent',
+  'duration',
+  'upstream_service_time',
+  'x_forwarded_for',
+  'user_agent',
+  'request_id',
+  'authority',
+  'upstream_host',
+]
 const ADDRS: readonly Slot[] = ['upstream_cluster', 'upstream_local_address', 'downstream_local_address', 'downstream_remote_address']
 
 const LAYOUTS: readonly Layout[] = [
   { name: 'envoy-default', family: 'envoy', slots: ['response_code', 'response_flags', ...CORE] },
   { name: 'istio-text-1.0', family: 'istio', slots: ['response_code', 'response_flags', ...CORE, ...ADDRS] },
   { name: 'istio-text-1.0', family: 'istio', slots: ['response_code', 'response_flags', ...CORE, ...ADDRS, 'requested_server_name'] },
-  { name: 'istio-text-1.1', family: 'istio', slots: ['response_code', 'response_flags', 'istio_policy_status', ...CORE, ...ADDRS, 'requested_server_name'] },
-  { name: 'istio-text-1.3', family: 'istio', slots: ['response_code', 'response_flags', 'istio_policy_status', 'upstream_transport_failure_reason', ...CORE, ...ADDRS, 'requested_server_name', 'route_name'] },
-  { name: 'istio-text-1.8', family: 'istio', slots: ['response_code', 'response_flags', 'upstream_transport_failure_reason', ...CORE, ...ADDRS, 'requested_server_name', 'route_name'] },
-  { name: 'istio-text-1.9', family: 'istio', slots: ['response_code', 'response_flags', 'response_code_details', 'connection_termination_details', 'upstream_transport_failure_reason', ...CORE, ...ADDRS, 'requested_server_name', 'route_name'] },
-  { name: 'istio-text-1.9-peer-san', family: 'istio', slots: ['response_code', 'response_flags', 'response_code_details', 'connection_termination_details', 'upstream_transport_failure_reason', ...CORE, ...ADDRS, 'requested_server_name', 'downstream_peer_uri_san', 'route_name'] },
+  {
+    name: 'istio-text-1.1',
+    family: 'istio',
+    slots: ['response_code', 'response_flags', 'istio_policy_status', ...CORE, ...ADDRS, 'requested_server_name'],
+  },
+  {
+    name: 'istio-text-1.3',
+    family: 'istio',
+    slots: [
+      'response_code',
+      'response_flags',
+      'istio_policy_status',
+      'upstream_transport_failure_reason',
+      ...CORE,
+      ...ADDRS,
+      'requested_server_name',
+      'route_name',
+    ],
+  },
+  {
+    name: 'istio-text-1.8',
+    family: 'istio',
+    slots: [
+      'response_code',
+      'response_flags',
+      'upstream_transport_failure_reason',
+      ...CORE,
+      ...ADDRS,
+      'requested_server_name',
+      'route_name',
+    ],
+  },
+  {
+    name: 'istio-text-1.9',
+    family: 'istio',
+    slots: [
+      'response_code',
+      'response_flags',
+      'response_code_details',
+      'connection_termination_details',
+      'upstream_transport_failure_reason',
+      ...CORE,
+      ...ADDRS,
+      'requested_server_name',
+      'route_name',
+    ],
+  },
+  {
+    name: 'istio-text-1.9-peer-san',
+    family: 'istio',
+    slots: [
+      'response_code',
+      'response_flags',
+      'response_code_details',
+      'connection_termination_details',
+      'upstream_transport_failure_reason',
+      ...CORE,
+      ...ADDRS,
+      'requested_server_name',
+      'downstream_peer_uri_san',
+      'route_name',
+    ],
+  },
 ]
 
-const QUOTED: ReadonlySet<Slot> = new Set<Slot>(['istio_policy_status', 'upstream_transport_failure_reason', 'x_forwarded_for', 'user_agent', 'request_id', 'authority', 'upstream_host'])
+const QUOTED: ReadonlySet<Slot> = new Set<Slot>([
+  'istio_policy_status',
+  'upstream_transport_failure_reason',
+  'x_forwarded_for',
+  'user_agent',
+  'request_id',
+  'authority',
+  'upstream_host',
+])
 const NUMERIC: readonly Slot[] = ['response_code', 'bytes_received', 'bytes_sent', 'duration', 'upstream_service_time']
 
 const MAX_TOKENS = 30
@@ -66,7 +142,8 @@ const BY_SIGNATURE: ReadonlyMap<number, Layout> = new Map(
 )
 
 /** `untimed`: the line has no `[START_TIME] ` prefix (see looksLikeUntimedTextAccessLog). */
-export type TextResult = { fields: RawFields; format: string; untimed?: true } | { code: 'EA_PARSE_MALFORMED_TEXT' | 'EA_PARSE_NOT_ACCESS_LOG'; message: string }
+export type TextResult =
+  { fields: RawFields; format: string; untimed?: true } | { code: 'EA_PARSE_MALFORMED_TEXT' | 'EA_PARSE_NOT_ACCESS_LOG'; message: string }
 
 /** Cheap test for "this is an Envoy text access line": `[<digit>...] "`. Envoy's own debug log starts `[2021-...][` instead. */
 export function looksLikeTextAccessLog(line: string): boolean {
@@ -95,10 +172,13 @@ export function looksLikeUntimedTextAccessLog(line: string): boolean {
  */
 export function parseTextLine(line: string, family?: 'envoy' | 'istio'): TextResult {
   if (looksLikeTextAccessLog(line)) return parseFields(line, true, family)
-  if (!looksLikeUntimedTextAccessLog(line)) return { code: 'EA_PARSE_NOT_ACCESS_LOG', message: 'not an Envoy text access-log line (expected `[START_TIME] "...`)' }
+  if (!looksLikeUntimedTextAccessLog(line))
+    return { code: 'EA_PARSE_NOT_ACCESS_LOG', message: 'not an Envoy text access-log line (expected `[START_TIME] "...`)' }
   // Without the time prefix, only an exact layout says "access log": anything less is some other quoted line.
   const r = parseFields(line, false, family)
-  return 'code' in r ? { code: 'EA_PARSE_NOT_ACCESS_LOG', message: `quoted line without [START_TIME] that is no Envoy text access log: ${r.message}` } : r
+  return 'code' in r
+    ? { code: 'EA_PARSE_NOT_ACCESS_LOG', message: `quoted line without [START_TIME] that is no Envoy text access log: ${r.message}` }
+    : r
 }
 
 function parseFields(line: string, timed: boolean, family: 'envoy' | 'istio' | undefined): TextResult {
@@ -140,10 +220,14 @@ function parseFields(line: string, timed: boolean, family: 'envoy' | 'istio' | u
       i = j
     }
   }
-  if (tokens.length < 2 || (mask & 1) === 0) return { code: 'EA_PARSE_MALFORMED_TEXT', message: 'missing the quoted "METHOD PATH PROTOCOL" field' }
+  if (tokens.length < 2 || (mask & 1) === 0)
+    return { code: 'EA_PARSE_MALFORMED_TEXT', message: 'missing the quoted "METHOD PATH PROTOCOL" field' }
   const layout = BY_SIGNATURE.get(signature(tokens.length, mask))
   if (layout === undefined || (family !== undefined && layout.family !== family)) {
-    return { code: 'EA_PARSE_MALFORMED_TEXT', message: `field layout matches no known ${family ?? 'Envoy/Istio'} text format (${tokens.length - 1} fields after the request)` }
+    return {
+      code: 'EA_PARSE_MALFORMED_TEXT',
+      message: `field layout matches no known ${family ?? 'Envoy/Istio'} text format (${tokens.length - 1} fields after the request)`,
+    }
   }
   const f = new RawFields()
   if (start !== undefined) f.start_time = start

@@ -55,14 +55,36 @@ export function normaliseTimestamp(v: RawValue): string | undefined {
  * fixed positions are checked by char code and the calendar fields by range, with no regex or Date.
  */
 function isCanonical(v: string): boolean {
-  if (v.charCodeAt(4) !== 45 || v.charCodeAt(7) !== 45 || v.charCodeAt(10) !== 84 || v.charCodeAt(13) !== 58 || v.charCodeAt(16) !== 58 || v.charCodeAt(19) !== 46 || v.charCodeAt(23) !== 90) return false
+  if (
+    v.charCodeAt(4) !== 45 ||
+    v.charCodeAt(7) !== 45 ||
+    v.charCodeAt(10) !== 84 ||
+    v.charCodeAt(13) !== 58 ||
+    v.charCodeAt(16) !== 58 ||
+    v.charCodeAt(19) !== 46 ||
+    v.charCodeAt(23) !== 90
+  )
+    return false
   const year = digits(v, 0, 4)
   const month = digits(v, 5, 2)
   const day = digits(v, 8, 2)
   const hour = digits(v, 11, 2)
   const minute = digits(v, 14, 2)
   const second = digits(v, 17, 2)
-  if (year < 1970 || month < 1 || month > 12 || day < 1 || hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 59 || digits(v, 20, 3) < 0) return false
+  if (
+    year < 1970 ||
+    month < 1 ||
+    month > 12 ||
+    day < 1 ||
+    hour < 0 ||
+    hour > 23 ||
+    minute < 0 ||
+    minute > 59 ||
+    second < 0 ||
+    second > 59 ||
+    digits(v, 20, 3) < 0
+  )
+    return false
   const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0)
   return day <= (month === 2 && !leap ? 28 : DAYS[month - 1]!)
 }

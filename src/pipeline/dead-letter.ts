@@ -21,7 +21,14 @@ export function deadLetterFor(
   at: Date = new Date(),
   parts: readonly RawRecord[] = [],
 ): DeadLetter {
-  const dl: DeadLetter = { id: deadLetterId(reason, record, parts), reason, message, stage, source: { ...record.coords }, at: at.toISOString() }
+  const dl: DeadLetter = {
+    id: deadLetterId(reason, record, parts),
+    reason,
+    message,
+    stage,
+    source: { ...record.coords },
+    at: at.toISOString(),
+  }
   setBytes(dl, record.value)
   if (parts.length > 0) {
     dl.parts = parts.map((p) => {
@@ -96,7 +103,11 @@ export function coordsKey(c: SourceCoords): string {
  * batch's record at the event's coordinates, and its CRI parts), not the serialized event, so they can be
  * replayed through a fixed pipeline. An event whose record is not in the batch falls back to its line.
  */
-export function sinkRejectionDeadLetters(records: readonly RawRecord[], rejected: readonly SinkRejection[], at: Date = new Date()): DeadLetter[] {
+export function sinkRejectionDeadLetters(
+  records: readonly RawRecord[],
+  rejected: readonly SinkRejection[],
+  at: Date = new Date(),
+): DeadLetter[] {
   const byCoords = new Map<string, RawRecord>()
   for (const r of records) byCoords.set(coordsKey(r.coords), r)
   return rejected.map(({ event, code, message }) => {

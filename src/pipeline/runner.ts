@@ -6,7 +6,16 @@
  * past an unacknowledged record is ever committed. The pipeline is assembled in src/compose.
  */
 import type { DeadLetter } from '../schema/audit-event.js'
-import type { BatchHandler, DeadLetterRedaction, DeadLetterSink, RawRecord, Sink, Source, StageCounts, TransformStage } from './component.js'
+import type {
+  BatchHandler,
+  DeadLetterRedaction,
+  DeadLetterSink,
+  RawRecord,
+  Sink,
+  Source,
+  StageCounts,
+  TransformStage,
+} from './component.js'
 import type { RecordParser } from '../parse/index.js'
 import { applyStages } from './transforms.js'
 import { sinkRejectionDeadLetters } from './dead-letter.js'
@@ -36,7 +45,10 @@ export function createBatchHandler(parts: PipelineParts): BatchHandler & { count
     const stageCounts: [string, StageCounts][] = []
     let started = performance.now()
     const parsed = parts.parser.parseBatch(records)
-    stageCounts.push(['parse', { in: records.length, out: parsed.events.length, deadLettered: parsed.deadLetters.length, seconds: seconds(started) }])
+    stageCounts.push([
+      'parse',
+      { in: records.length, out: parsed.events.length, deadLettered: parsed.deadLetters.length, seconds: seconds(started) },
+    ])
     const staged = applyStages(parts.stages, parsed.events, (name, eventsIn, result, s) => {
       stageCounts.push([name, { in: eventsIn, out: result.events.length, deadLettered: result.deadLetters.length, seconds: s }])
     })
@@ -45,7 +57,10 @@ export function createBatchHandler(parts: PipelineParts): BatchHandler & { count
     started = performance.now()
     const result = await parts.sink.write(staged.events)
     const rejected = result.rejected.length
-    stageCounts.push(['sink', { in: staged.events.length, out: staged.events.length - rejected, deadLettered: rejected, seconds: seconds(started) }])
+    stageCounts.push([
+      'sink',
+      { in: staged.events.length, out: staged.events.length - rejected, deadLettered: rejected, seconds: seconds(started) },
+    ])
     if (rejected > 0) deadLetters.push(...sinkRejectionDeadLetters(records, result.rejected))
     const dlRedactions = parts.redactDeadLetters?.(deadLetters) ?? 0
     if (deadLetters.length > 0) await parts.deadLetters.write(deadLetters)

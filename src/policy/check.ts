@@ -27,7 +27,8 @@ import { appliesTo } from './scope.js'
 
 export const POLICY_VIOLATION = 'policy_violation'
 
-export type SkipReason = 'not-a-decision-point' | 'mtls-unknown' | 'identity-not-logged' | 'labels-unknown' | 'depends-on-unlogged-attributes' | 'not-evaluable'
+export type SkipReason =
+  'not-a-decision-point' | 'mtls-unknown' | 'identity-not-logged' | 'labels-unknown' | 'depends-on-unlogged-attributes' | 'not-evaluable'
 
 export interface CheckResult {
   kind: 'gap' | 'drift'
@@ -73,8 +74,15 @@ export function requestFromEvent(
   if (labels === undefined && ctx.inventory !== undefined) {
     // The pod IP identifies the workload best; the service name only within a known namespace.
     const name = reporter === 'gateway' ? e.kubernetes?.pod : (e.mesh?.destination?.workload ?? e.mesh?.destination?.service)
-    const byIp = localIp === undefined ? undefined : ctx.inventory.workloads.find((x) => x.ips.includes(localIp) && (namespace === undefined || x.namespace === namespace))
-    const w = byIp ?? (namespace === undefined ? undefined : ctx.inventory.workloads.find((x) => x.namespace === namespace && name !== undefined && x.name === name))
+    const byIp =
+      localIp === undefined
+        ? undefined
+        : ctx.inventory.workloads.find((x) => x.ips.includes(localIp) && (namespace === undefined || x.namespace === namespace))
+    const w =
+      byIp ??
+      (namespace === undefined
+        ? undefined
+        : ctx.inventory.workloads.find((x) => x.namespace === namespace && name !== undefined && x.name === name))
     if (w !== undefined) {
       labels = w.labels
       namespace = w.namespace
@@ -117,7 +125,16 @@ export function observedVerdict(e: AuditEvent): 'ALLOW' | 'DENY' | null {
   return null
 }
 
-const IDENTITY_SOURCE_FIELDS = ['principals', 'notPrincipals', 'namespaces', 'notNamespaces', 'serviceAccounts', 'notServiceAccounts', 'trustDomains', 'notTrustDomains'] as const
+const IDENTITY_SOURCE_FIELDS = [
+  'principals',
+  'notPrincipals',
+  'namespaces',
+  'notNamespaces',
+  'serviceAccounts',
+  'notServiceAccounts',
+  'trustDomains',
+  'notTrustDomains',
+] as const
 
 function usesIdentity(set: PolicySet, req: PolicyRequest, ctx: CheckContext): boolean {
   return set.authorizationPolicies.some(
@@ -138,7 +155,12 @@ function usesUnloggedAttributes(set: PolicySet, req: PolicyRequest, ctx: CheckCo
       (p.spec.rules ?? []).some(
         (r) =>
           (r?.from ?? []).some((f) => (f.source?.requestPrincipals?.length ?? 0) + (f.source?.notRequestPrincipals?.length ?? 0) > 0) ||
-          (r?.when ?? []).some((c) => c.key.startsWith('request.auth.') || (c.key.startsWith('request.headers[') && !/x-forwarded-for/i.test(c.key)) || c.key.startsWith('experimental.')),
+          (r?.when ?? []).some(
+            (c) =>
+              c.key.startsWith('request.auth.') ||
+              (c.key.startsWith('request.headers[') && !/x-forwarded-for/i.test(c.key)) ||
+              c.key.startsWith('experimental.'),
+          ),
       ),
   )
 }
@@ -164,15 +186,26 @@ export function checkEvent(e: AuditEvent, ctx: CheckContext, stats?: CheckStats)
     }
     return null
   }
-  if (d.verdict === 'DENY' && d.layer === 'authz' && usesUnloggedAttributes(ctx.set, req, ctx)) return skip('depends-on-unlogged-attributes')
+  if (d.verdict === 'DENY' && d.layer === 'authz' && usesUnloggedAttributes(ctx.set, req, ctx))
+    return skip('depends-on-unlogged-attributes')
   if (stats) stats.checked++
   const who = req.principal ?? (req.mtls ? 'unknown peer' : `plaintext from ${req.sourceIp ?? 'unknown ip'}`)
   const what = req.protocol === 'tcp' ? `TCP :${req.port}` : `${req.method} ${req.path} :${req.port}`
   const app = req.labels['app'] ?? req.labels['app.kubernetes.io/name']
-  const target = `${req.namespace}/${app !== undefined ? `app=${app}` : Object.entries(req.labels).slice(0, 3).map(([k, v]) => `${k}=${v}`).join(',') || '*'}`
+  const target = `${req.namespace}/${
+    app !== undefined
+      ? `app=${app}`
+      : Object.entries(req.labels)
+          .slice(0, 3)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(',') || '*'
+  }`
   if (observed === 'ALLOW') {
     if (stats) stats.gaps++
-    const cause = d.layer === 'peer-authn' ? 'STRICT mTLS is declared but plaintext was accepted (PERMISSIVE in the cluster or no sidecar)' : 'the declared policy is not enforced (not applied, wrong namespace, missing sidecar, or changed in the cluster)'
+    const cause =
+      d.layer === 'peer-authn'
+        ? 'STRICT mTLS is declared but plaintext was accepted (PERMISSIVE in the cluster or no sidecar)'
+        : 'the declared policy is not enforced (not applied, wrong namespace, missing sidecar, or changed in the cluster)'
     const finding: Finding = {
       code: POLICY_VIOLATION,
       severity: 'high',
@@ -233,7 +266,10 @@ function hostOf(addr: string | undefined): string | undefined {
  * The stage built from a policy directory (what a pipeline config names): manifests are loaded, validated
  * and compiled once here, at startup; invalid manifests fail fast with EA_CONFIG_INVALID.
  */
-export function policyCheckStageFromFiles(paths: readonly string[], options: { mesh?: MeshConfig; inventory?: Inventory } = {}): TransformStage {
+export function policyCheckStageFromFiles(
+  paths: readonly string[],
+  options: { mesh?: MeshConfig; inventory?: Inventory } = {},
+): TransformStage {
   const set = loadPolicies(paths)
   assertNoIssues(set)
   const evaluator = compilePolicies(set, options.mesh ?? DEFAULT_MESH_CONFIG)

@@ -29,17 +29,26 @@ export type PolicyConfig = z.output<typeof policyConfigSchema>
  * stops the process before any record is read. Errors name the option (`policy.mesh: ...`) so the
  * operator knows which setting points at the bad file (`option` spells it: a config path, or a CLI flag). No stage when no policy path is configured.
  */
-export function policyStages(config: Readonly<PolicyConfig>, option: (key: keyof PolicyConfig) => string = (key) => `policy.${key}`): TransformStage[] {
+export function policyStages(
+  config: Readonly<PolicyConfig>,
+  option: (key: keyof PolicyConfig) => string = (key) => `policy.${key}`,
+): TransformStage[] {
   if (config.policies.length === 0) {
     if (config.mesh !== undefined || config.workloads !== undefined) {
-      throw new EnvoyAuditError('EA_CONFIG_INVALID', `${option('policies')}: ${config.mesh !== undefined ? option('mesh') : option('workloads')} is set but no policy path is given`)
+      throw new EnvoyAuditError(
+        'EA_CONFIG_INVALID',
+        `${option('policies')}: ${config.mesh !== undefined ? option('mesh') : option('workloads')} is set but no policy path is given`,
+      )
     }
     return []
   }
   const mesh = config.mesh === undefined ? undefined : named(option('mesh'), () => loadMeshConfig(config.mesh!))
   const inventory = config.workloads === undefined ? undefined : named(option('workloads'), () => loadInventory(config.workloads!))
   const stage = named(option('policies'), () =>
-    policyCheckStageFromFiles(config.policies, { ...(mesh === undefined ? {} : { mesh }), ...(inventory === undefined ? {} : { inventory }) }),
+    policyCheckStageFromFiles(config.policies, {
+      ...(mesh === undefined ? {} : { mesh }),
+      ...(inventory === undefined ? {} : { inventory }),
+    }),
   )
   return [stage]
 }

@@ -93,18 +93,31 @@ export function compilePolicies(set: PolicySet, mesh: MeshConfig): Evaluator {
     const mtls = effectiveMtls(set.peerAuthentications, req.namespace, req.labels, req.port, mesh)
     const base = { mtlsMode: mtls.mode, dryRun: null }
     if (mtls.mode === 'STRICT' && !req.mtls) {
-      return { ...base, verdict: 'DENY', layer: 'peer-authn', policies: mtls.decidedBy, reason: 'plaintext connection refused: STRICT mTLS' }
+      return {
+        ...base,
+        verdict: 'DENY',
+        layer: 'peer-authn',
+        policies: mtls.decidedBy,
+        reason: 'plaintext connection refused: STRICT mTLS',
+      }
     }
     const isHttp = req.protocol !== 'tcp'
     const ras = set.requestAuthentications.filter((ra) => appliesTo(ra, req.namespace, req.labels, mesh))
     let jwt: RbacContext['jwt'] = null
     if (isHttp && ras.length > 0 && req.jwt !== null) {
       const names = ras.map((ra) => `${ra.namespace}/${ra.name}`)
-      if ('invalid' in req.jwt) return { ...base, verdict: 'DENY', layer: 'request-authn', policies: names, reason: 'invalid JWT rejected (401)' }
+      if ('invalid' in req.jwt)
+        return { ...base, verdict: 'DENY', layer: 'request-authn', policies: names, reason: 'invalid JWT rejected (401)' }
       const iss = req.jwt.iss
       const rules = ras.flatMap((ra) => ra.spec.jwtRules ?? []).filter((r) => r.issuer === iss)
       if (rules.length === 0) {
-        return { ...base, verdict: 'DENY', layer: 'request-authn', policies: names, reason: `JWT issuer ${JSON.stringify(iss)} is not configured (401)` }
+        return {
+          ...base,
+          verdict: 'DENY',
+          layer: 'request-authn',
+          policies: names,
+          reason: `JWT issuer ${JSON.stringify(iss)} is not configured (401)`,
+        }
       }
       const aud = req.jwt.aud
       const audOk = rules.some((r) => r.audiences === undefined || r.audiences.length === 0 || r.audiences.some((a) => aud.includes(a)))
@@ -133,9 +146,16 @@ export function compilePolicies(set: PolicySet, mesh: MeshConfig): Evaluator {
       spaceDelimitedClaims: mesh.spaceDelimitedClaims,
     }
     const applicable = candidates(req.namespace).filter((p) => appliesTo(p.object, req.namespace, req.labels, mesh))
-    const enforced = decide(applicable.filter((p) => !p.dryRun), ctx, mesh)
+    const enforced = decide(
+      applicable.filter((p) => !p.dryRun),
+      ctx,
+      mesh,
+    )
     const withDryRun = applicable.some((p) => p.dryRun && p.action !== 'AUDIT') ? decide(applicable, ctx, mesh).verdict : null
-    const audit = matchingRules(applicable.filter((p) => p.action === 'AUDIT'), ctx)
+    const audit = matchingRules(
+      applicable.filter((p) => p.action === 'AUDIT'),
+      ctx,
+    )
     const d: Decision = { ...base, ...enforced, dryRun: withDryRun }
     if (audit.length > 0) d.audit = audit
     return d
@@ -155,7 +175,11 @@ function matchingRules(ps: readonly CompiledPolicy[], ctx: RbacContext): string[
   return out
 }
 
-function decide(ps: readonly CompiledPolicy[], ctx: RbacContext, mesh: MeshConfig): Pick<Decision, 'verdict' | 'layer' | 'policies' | 'reason' | 'delegatedTo'> {
+function decide(
+  ps: readonly CompiledPolicy[],
+  ctx: RbacContext,
+  mesh: MeshConfig,
+): Pick<Decision, 'verdict' | 'layer' | 'policies' | 'reason' | 'delegatedTo'> {
   const custom = ps.filter((p) => p.action === 'CUSTOM')
   const providers = new Set(custom.map((p) => p.provider ?? ''))
   const badCustom =
@@ -167,12 +191,14 @@ function decide(ps: readonly CompiledPolicy[], ctx: RbacContext, mesh: MeshConfi
   const extra = delegatedTo === undefined ? {} : { delegatedTo }
   if (denied.length > 0) {
     const customIds = new Set(custom.flatMap((c) => c.rules.map((r) => r.id)))
-    const why = badCustom && denied.some((id) => customIds.has(id)) ? ' (CUSTOM rules turned into DENY: multiple or unknown ext_authz providers)' : ''
+    const why =
+      badCustom && denied.some((id) => customIds.has(id)) ? ' (CUSTOM rules turned into DENY: multiple or unknown ext_authz providers)' : ''
     return { verdict: 'DENY', layer: 'authz', policies: denied, reason: `matched DENY rule${why}`, ...extra }
   }
   const allow = ps.filter((p) => p.action === 'ALLOW')
   const note = delegatedTo === undefined ? '' : `; CUSTOM provider ${delegatedTo} must also allow`
-  if (allow.length === 0) return { verdict: 'ALLOW', layer: 'authz', policies: [], reason: `no ALLOW policy selects the workload${note}`, ...extra }
+  if (allow.length === 0)
+    return { verdict: 'ALLOW', layer: 'authz', policies: [], reason: `no ALLOW policy selects the workload${note}`, ...extra }
   const allowed = matchingRules(allow, ctx)
   if (allowed.length > 0) return { verdict: 'ALLOW', layer: 'authz', policies: allowed, reason: `matched ALLOW rule${note}`, ...extra }
   const names = allow.map((p) => `${p.object.namespace}/${p.object.name}`).join(', ')
@@ -188,7 +214,10 @@ function remoteIp(req: PolicyRequest, trusted: number): string | undefined {
   if (req.remoteIp !== undefined) return req.remoteIp
   const xff = req.headers['x-forwarded-for']
   if (trusted === 0 || xff === undefined) return req.sourceIp
-  const chain = xff.split(',').map((s) => s.trim()).filter((s) => s.length > 0)
+  const chain = xff
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0)
   if (req.sourceIp !== undefined) chain.push(req.sourceIp)
   return chain[chain.length - 1 - trusted] ?? req.sourceIp
 }

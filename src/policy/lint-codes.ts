@@ -48,4 +48,11 @@ export interface LintOptions {
   inventory?: Inventory
 }
 
-export type Emit = (code: LintCode, severity: LintSeverity, o: { file: string; kind: string; namespace: string; name: string }, field: string, message: string, fix: string) => void
+export type Emit = (
+  code: LintCode,
+  severity: LintSeverity,
+  o: { file: string; kind: string; namespace: string; name: string },
+  field: string,
+  message: string,
+  fix: string,
+) => void

@@ -142,7 +142,7 @@ function parseSpec<S extends z.ZodType>(
 
 function pushZodIssues(issues: LoadIssue[], error: z.ZodError, where: Omit<LoadIssue, 'field' | 'message'>, root: string): void {
   for (const i of error.issues) {
-    const keys = i.code === 'unrecognized_keys' ? (i as { keys?: string[] }).keys ?? [] : []
+    const keys = i.code === 'unrecognized_keys' ? ((i as { keys?: string[] }).keys ?? []) : []
     const base = fieldPath(root, i.path)
     if (keys.length > 0) {
       for (const k of keys) issues.push({ ...where, field: `${base}.${k}`, message: `unknown field "${k}"` })

@@ -138,7 +138,9 @@ export function namespaceMatcher(value: string): StringMatch {
 
 /** `spiffe://.+/ns/<ns>/(.+/|)sa/<sa>(/.+)?`; a bare SA name means the policy's own namespace. */
 export function serviceAccountMatcher(value: string, policyNamespace: string): StringMatch {
-  const [ns, sa] = value.includes('/') ? [value.slice(0, value.indexOf('/')), value.slice(value.indexOf('/') + 1)] : [policyNamespace, value]
+  const [ns, sa] = value.includes('/')
+    ? [value.slice(0, value.indexOf('/')), value.slice(value.indexOf('/') + 1)]
+    : [policyNamespace, value]
   const re = new RegExp(`^spiffe://.+/ns/${escapeRe(ns)}/(.+/|)sa/${escapeRe(sa)}(/.+)?$`)
   return (v) => v !== undefined && re.test(`spiffe://${v}`)
 }

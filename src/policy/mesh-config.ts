@@ -15,9 +15,7 @@ const meshConfigSchema = z.looseObject({
   rootNamespace: z.string().min(1).default('istio-system'),
   trustDomain: z.string().min(1).default('cluster.local'),
   trustDomainAliases: z.array(z.string().min(1)).default([]),
-  pathNormalization: z
-    .looseObject({ normalization: z.enum(PATH_NORMALIZATIONS).default('DEFAULT') })
-    .default({ normalization: 'DEFAULT' }),
+  pathNormalization: z.looseObject({ normalization: z.enum(PATH_NORMALIZATIONS).default('DEFAULT') }).default({ normalization: 'DEFAULT' }),
   // Istio reads this from meshConfig.defaultConfig.gatewayTopology; accepted flat here too for convenience.
   numTrustedProxies: z.number().int().min(0).max(64).default(0),
   defaultConfig: z

@@ -159,11 +159,7 @@ export interface DestinationRuleObject extends ObjectMeta {
   raw: unknown
 }
 
-export type PolicyObject =
-  | AuthorizationPolicyObject
-  | PeerAuthenticationObject
-  | RequestAuthenticationObject
-  | DestinationRuleObject
+export type PolicyObject = AuthorizationPolicyObject | PeerAuthenticationObject | RequestAuthenticationObject | DestinationRuleObject
 
 /** A manifest problem that makes an object unusable (the API server would reject it). */
 export interface LoadIssue {

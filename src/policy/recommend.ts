@@ -40,8 +40,20 @@ export interface Recommendation {
 
 // Labels that identify a workload across pods and versions, most specific convention first.
 const SELECTOR_KEYS = ['app', 'app.kubernetes.io/name', 'k8s-app', 'service.istio.io/canonical-name']
-const POD_LABELS = new Set(['pod-template-hash', 'controller-revision-hash', 'statefulset.kubernetes.io/pod-name', 'security.istio.io/tlsMode', 'service.istio.io/canonical-revision', 'pod-template-generation'])
-const ID_SEGMENT = [/^\d+$/, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, /^[0-9a-f]{12,}$/i, /^(?=.*\d)[A-Za-z0-9_-]{16,}$/]
+const POD_LABELS = new Set([
+  'pod-template-hash',
+  'controller-revision-hash',
+  'statefulset.kubernetes.io/pod-name',
+  'security.istio.io/tlsMode',
+  'service.istio.io/canonical-revision',
+  'pod-template-generation',
+])
+const ID_SEGMENT = [
+  /^\d+$/,
+  /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i,
+  /^[0-9a-f]{12,}$/i,
+  /^(?=.*\d)[A-Za-z0-9_-]{16,}$/,
+]
 
 export function selectorFor(labels: Record<string, string>): Record<string, string> | null {
   for (const k of SELECTOR_KEYS) if (labels[k] !== undefined) return { [k]: labels[k]! }
@@ -58,7 +70,10 @@ export function generalisePath(path: string): string {
 }
 
 /** Flows from canonical events (same decision-point rules as `policy check`). */
-export function flowsFromEvents(events: Iterable<AuditEvent>, ctx: { inventory?: Inventory | undefined }): { flows: ObservedFlow[]; unattributed: Record<string, number> } {
+export function flowsFromEvents(
+  events: Iterable<AuditEvent>,
+  ctx: { inventory?: Inventory | undefined },
+): { flows: ObservedFlow[]; unattributed: Record<string, number> } {
   const flows: ObservedFlow[] = []
   const unattributed: Record<string, number> = {}
   for (const e of events) {
@@ -69,7 +84,15 @@ export function flowsFromEvents(events: Iterable<AuditEvent>, ctx: { inventory?:
       if (why !== 'not-a-decision-point') unattributed[why] = (unattributed[why] ?? 0) + 1
       continue
     }
-    const flow: ObservedFlow = { namespace: req.namespace, labels: req.labels, principal: req.principal, mtls: req.mtls, port: req.port, protocol: req.protocol === 'tcp' ? 'tcp' : 'http', denied: observed === 'DENY' }
+    const flow: ObservedFlow = {
+      namespace: req.namespace,
+      labels: req.labels,
+      principal: req.principal,
+      mtls: req.mtls,
+      port: req.port,
+      protocol: req.protocol === 'tcp' ? 'tcp' : 'http',
+      denied: observed === 'DENY',
+    }
     if (req.method !== undefined) flow.method = req.method
     if (req.path !== undefined) flow.path = req.path
     flows.push(flow)
@@ -125,15 +148,27 @@ export function recommendPolicies(flows: readonly ObservedFlow[], mesh: MeshConf
   }
   const objects: Array<Record<string, unknown>> = []
   const names = new Set<string>()
-  for (const w of [...byWorkload.values()].sort((a, b) => `${a.namespace}/${JSON.stringify(a.selector)}`.localeCompare(`${b.namespace}/${JSON.stringify(b.selector)}`))) {
+  for (const w of [...byWorkload.values()].sort((a, b) =>
+    `${a.namespace}/${JSON.stringify(a.selector)}`.localeCompare(`${b.namespace}/${JSON.stringify(b.selector)}`),
+  )) {
     const base = uniqueName(`${Object.values(w.selector)[0] ?? 'workload'}`, w.namespace, names)
     const rules = rulesFor(w, mesh, notes)
     const spec: Record<string, unknown> = { selector: { matchLabels: w.selector }, action: 'ALLOW' }
     if (rules.length > 0) spec['rules'] = rules
     else notes.push(`${w.namespace}/${base}: no legitimate mTLS traffic seen, so the policy allows nothing (spec without rules)`)
-    objects.push({ apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name: `${base}-least-privilege`, namespace: w.namespace }, spec })
+    objects.push({
+      apiVersion: 'security.istio.io/v1',
+      kind: 'AuthorizationPolicy',
+      metadata: { name: `${base}-least-privilege`, namespace: w.namespace },
+      spec,
+    })
     if (w.flows.every((f) => f.mtls)) {
-      objects.push({ apiVersion: 'security.istio.io/v1', kind: 'PeerAuthentication', metadata: { name: `${base}-strict`, namespace: w.namespace }, spec: { selector: { matchLabels: w.selector }, mtls: { mode: 'STRICT' } } })
+      objects.push({
+        apiVersion: 'security.istio.io/v1',
+        kind: 'PeerAuthentication',
+        metadata: { name: `${base}-strict`, namespace: w.namespace },
+        spec: { selector: { matchLabels: w.selector }, mtls: { mode: 'STRICT' } },
+      })
     } else {
       notes.push(`${w.namespace}/${base}: plaintext requests were seen, so STRICT mTLS is not proposed (migrate those clients first)`)
     }
@@ -175,7 +210,8 @@ function rulesFor(w: WorkloadTraffic, mesh: MeshConfig, notes: string[]): Array<
         continue
       }
       const paths = pathsFor(op.legit, op.denied)
-      for (const c of [...op.legit].filter((p) => op.denied.has(p))) notes.push(`${w.namespace}: ${principal} → ${op.method} ${c} :${op.port} was both allowed and denied; allowed here`)
+      for (const c of [...op.legit].filter((p) => op.denied.has(p)))
+        notes.push(`${w.namespace}: ${principal} → ${op.method} ${c} :${op.port} was both allowed and denied; allowed here`)
       http.push({ operation: { ports: [String(op.port)], methods: [op.method], paths } })
     }
     for (const to of [http, tcp]) if (to.length > 0) rules.push({ from: [{ source: { principals: [principal] } }], to })
@@ -202,7 +238,12 @@ function pathsFor(legit: Set<string>, denied: Set<string>): string[] {
 }
 
 function uniqueName(raw: string, namespace: string, used: Set<string>): string {
-  const base = raw.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 40) || 'workload'
+  const base =
+    raw
+      .toLowerCase()
+      .replace(/[^a-z0-9-]+/g, '-')
+      .replace(/^-+|-+$/g, '')
+      .slice(0, 40) || 'workload'
   let name = base
   for (let i = 2; used.has(`${namespace}/${name}`); i++) name = `${base}-${i}`
   used.add(`${namespace}/${name}`)

@@ -49,7 +49,8 @@ export type RulePredicate = (ctx: RbacContext) => boolean
 const HTTP_SOURCE_FIELDS = ['requestPrincipals', 'notRequestPrincipals'] as const
 const HTTP_OPERATION_FIELDS = ['hosts', 'notHosts', 'methods', 'notMethods', 'paths', 'notPaths'] as const
 
-export const KNOWN_WHEN_KEY = /^(request\.headers\[[^\]]+\]|source\.(ip|namespace|principal|serviceAccount|trustDomain)|remote\.ip|destination\.(ip|port)|connection\.sni|request\.auth\.(principal|audiences|presenter)|request\.auth\.claims(\[[^\]]+\])+|experimental\.envoy\.filters\.[\w.]+\[[^\]]+\](\[v\])?)$/
+export const KNOWN_WHEN_KEY =
+  /^(request\.headers\[[^\]]+\]|source\.(ip|namespace|principal|serviceAccount|trustDomain)|remote\.ip|destination\.(ip|port)|connection\.sni|request\.auth\.(principal|audiences|presenter)|request\.auth\.claims(\[[^\]]+\])+|experimental\.envoy\.filters\.[\w.]+\[[^\]]+\](\[v\])?)$/
 
 export function isHttpOnlyWhenKey(key: string): boolean {
   return key.startsWith('request.headers[') || key.startsWith('request.auth.')
@@ -85,7 +86,12 @@ export function compileRule(rule: Rule | null, opts: CompileOptions): RulePredic
 
 type Getter = (ctx: RbacContext) => string | undefined
 
-function field(values: string[] | undefined, notValues: string[] | undefined, make: (p: string) => StringMatch, get: Getter): RulePredicate[] {
+function field(
+  values: string[] | undefined,
+  notValues: string[] | undefined,
+  make: (p: string) => StringMatch,
+  get: Getter,
+): RulePredicate[] {
   const out: RulePredicate[] = []
   const pos = anyOf(values, make)
   const neg = anyOf(notValues, make)
@@ -139,10 +145,22 @@ function headerElement(p: string): StringMatch {
 }
 
 function compileOperation(o: Operation, widen: boolean): RulePredicate {
-  const ps: RulePredicate[] = [...field(o.ports, o.notPorts, (p) => (v) => v === p.trim(), (ctx) => String(ctx.port))]
+  const ps: RulePredicate[] = [
+    ...field(
+      o.ports,
+      o.notPorts,
+      (p) => (v) => v === p.trim(),
+      (ctx) => String(ctx.port),
+    ),
+  ]
   if (!widen) {
     ps.push(
-      ...field(o.hosts, o.notHosts, (p) => headerString(p, true), (ctx) => ctx.host),
+      ...field(
+        o.hosts,
+        o.notHosts,
+        (p) => headerString(p, true),
+        (ctx) => ctx.host,
+      ),
       ...field(o.methods, o.notMethods, headerString, (ctx) => ctx.method),
       ...field(o.paths, o.notPaths, pathMatcher, (ctx) => ctx.path),
     )
@@ -169,7 +187,10 @@ function compileCondition(c: Condition, opts: CompileOptions): RulePredicate {
     case 'destination.ip':
       return single(cidrMatcher, (ctx) => ctx.destinationIp)
     case 'destination.port':
-      return single((p) => (v) => v === p.trim(), (ctx) => String(ctx.port))
+      return single(
+        (p) => (v) => v === p.trim(),
+        (ctx) => String(ctx.port),
+      )
     case 'source.namespace':
       return single(namespaceMatcher, peer)
     case 'source.principal':

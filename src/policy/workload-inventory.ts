@@ -41,7 +41,9 @@ const inventorySchema = z.strictObject({
       z.strictObject({
         namespace: z.string().min(1).optional(),
         name: z.string().min(1),
-        ports: z.array(z.strictObject({ port: z.number().int(), targetPort: z.number().int().optional(), name: z.string().optional() })).default([]),
+        ports: z
+          .array(z.strictObject({ port: z.number().int(), targetPort: z.number().int().optional(), name: z.string().optional() }))
+          .default([]),
         identity: z.string().min(1).max(2048).optional(),
       }),
     )
@@ -119,7 +121,11 @@ export function serviceIdentities(input: unknown, label = 'inventory'): ServiceI
   return out
 }
 
-const DNS_NAME = z.string().min(1).max(253).regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'must be a DNS-style name')
+const DNS_NAME = z
+  .string()
+  .min(1)
+  .max(253)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'must be a DNS-style name')
 
 /** The earlier hunt-only format: `services: [{ service, namespace?, identity }]` and nothing else. */
 const legacySchema = z

@@ -15,19 +15,56 @@ import { loadConfigSection } from '../config/validate.js'
  * servlet session ids (`jsessionid`). Matched case-insensitively, the key is kept.
  */
 export const DEFAULT_SECRET_PARAMS: readonly string[] = Object.freeze([
-  'token', 'access_token', 'id_token', 'refresh_token', 'api_key', 'apikey', 'api-key', 'key', 'password', 'passwd',
-  'pwd', 'secret', 'client_secret', 'sig', 'signature', 'x-amz-signature', 'x-amz-credential', 'x-amz-security-token',
-  'x-goog-signature', 'x-goog-credential', 'code', 'code_verifier', 'client_assertion', 'assertion', 'auth',
-  'session', 'sessionid', 'jsessionid', 'jwt', 'private_token',
+  'token',
+  'access_token',
+  'id_token',
+  'refresh_token',
+  'api_key',
+  'apikey',
+  'api-key',
+  'key',
+  'password',
+  'passwd',
+  'pwd',
+  'secret',
+  'client_secret',
+  'sig',
+  'signature',
+  'x-amz-signature',
+  'x-amz-credential',
+  'x-amz-security-token',
+  'x-goog-signature',
+  'x-goog-credential',
+  'code',
+  'code_verifier',
+  'client_assertion',
+  'assertion',
+  'auth',
+  'session',
+  'sessionid',
+  'jsessionid',
+  'jwt',
+  'private_token',
 ])
 
 /** Request/response headers whose whole value is a credential, as custom formats log them (%REQ(...)%). */
 export const DEFAULT_SECRET_HEADERS: readonly string[] = Object.freeze([
-  'authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-api-key', 'x-auth-token', 'x-amz-security-token',
-  'x-csrf-token', 'x-vault-token',
+  'authorization',
+  'proxy-authorization',
+  'cookie',
+  'set-cookie',
+  'x-api-key',
+  'x-auth-token',
+  'x-amz-security-token',
+  'x-csrf-token',
+  'x-vault-token',
 ])
 
-const paramName = z.string().min(1).max(128).regex(/^[A-Za-z0-9_.-]+$/, 'a parameter or header name is letters, digits, _ . -')
+const paramName = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[A-Za-z0-9_.-]+$/, 'a parameter or header name is letters, digits, _ . -')
 
 const userRule = z
   .object({
@@ -43,7 +80,10 @@ const userRule = z
       .max(1000)
       .refine((p) => compiles(p), 'not a valid regular expression'),
     /** Extra flags; `g` and `d` are always added. */
-    flags: z.string().regex(/^[imsu]*$/, 'flags may only be i, m, s, u').default(''),
+    flags: z
+      .string()
+      .regex(/^[imsu]*$/, 'flags may only be i, m, s, u')
+      .default(''),
   })
   .strict()
 
@@ -51,9 +91,15 @@ export const redactionConfigSchema = z
   .object({
     enabled: z.boolean().default(true),
     /** Query/matrix parameter names whose values are replaced. */
-    params: z.array(paramName).max(500).default([...DEFAULT_SECRET_PARAMS]),
+    params: z
+      .array(paramName)
+      .max(500)
+      .default([...DEFAULT_SECRET_PARAMS]),
     /** Header names whose values are replaced where a custom format logs them (JSON key or `Name: value`). */
-    headers: z.array(paramName).max(200).default([...DEFAULT_SECRET_HEADERS]),
+    headers: z
+      .array(paramName)
+      .max(200)
+      .default([...DEFAULT_SECRET_HEADERS]),
     /** Replace JWT-shaped values (`eyJ...`.`eyJ...`.sig) anywhere in the path, query and original line. */
     jwt: z.boolean().default(true),
     /** Replace the credential after an HTTP auth scheme (`Bearer`, `Basic`, ...) anywhere in the line. */

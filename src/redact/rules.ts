@@ -55,15 +55,27 @@ export function compileRules(config: RedactionConfig): CompiledRules {
     const names = headerAlt(config.headers)
     const marker = new RegExp(names, 'i')
     // Plain JSON: "…authorization": "value" (value with JSON escapes).
-    builtIn.push({ re: new RegExp(`"(?:[A-Za-z0-9_.-]*[_.-])?(?:${names})"\\s*:\\s*"(?<value>(?:[^"\\\\]|\\\\.)+)"`, 'gid'), group: true, marker })
+    builtIn.push({
+      re: new RegExp(`"(?:[A-Za-z0-9_.-]*[_.-])?(?:${names})"\\s*:\\s*"(?<value>(?:[^"\\\\]|\\\\.)+)"`, 'gid'),
+      group: true,
+      marker,
+    })
     // JSON inside a JSON string (an envelope's `log` field): \"authorization\":\"value\".
-    builtIn.push({ re: new RegExp(`\\\\"(?:[A-Za-z0-9_.-]*[_.-])?(?:${names})\\\\"\\s*:\\s*\\\\"(?<value>(?:(?!\\\\")[^\\r\\n])+)\\\\"`, 'gid'), group: true, marker })
+    builtIn.push({
+      re: new RegExp(`\\\\"(?:[A-Za-z0-9_.-]*[_.-])?(?:${names})\\\\"\\s*:\\s*\\\\"(?<value>(?:(?!\\\\")[^\\r\\n])+)\\\\"`, 'gid'),
+      group: true,
+      marker,
+    })
     // Name: value, as a header dump prints it; the value runs to the end of the quoted field.
     builtIn.push({ re: new RegExp(`\\b(?:${names})\\s*:\\s*(?<value>[^"\\\\\\r\\n\\s][^"\\\\\\r\\n]*)`, 'gid'), group: true, marker })
     markers.push(...config.headers.map((h) => headerAlt([h])))
   }
   if (config.authSchemes) {
-    builtIn.push({ re: new RegExp(`\\b(?:${AUTH_SCHEMES.join('|')})\\s+(?<value>[A-Za-z0-9._~+/=-]{6,})`, 'gd'), group: true, marker: new RegExp(`\\b(?:${AUTH_SCHEMES.join('|')})\\s`) })
+    builtIn.push({
+      re: new RegExp(`\\b(?:${AUTH_SCHEMES.join('|')})\\s+(?<value>[A-Za-z0-9._~+/=-]{6,})`, 'gd'),
+      group: true,
+      marker: new RegExp(`\\b(?:${AUTH_SCHEMES.join('|')})\\s`),
+    })
     markers.push('bearer', 'basic', 'digest', 'negotiate', 'ntlm')
   }
   if (config.params.length > 0) {
@@ -76,7 +88,7 @@ export function compileRules(config: RedactionConfig): CompiledRules {
     markers.push('[?;]')
   }
   if (config.jwt) {
-    builtIn.push({ re: /eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/gd, group: false, marker: /eyJ[A-Za-z0-9_-]+\.eyJ/ })
+    builtIn.push({ re: /eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/dg, group: false, marker: /eyJ[A-Za-z0-9_-]+\.eyJ/ })
     markers.push('eyJ')
   }
   const user = config.rules.map((r) => {

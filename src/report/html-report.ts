@@ -50,52 +50,92 @@ function table(headers: string[], rows: string[][], cls = ''): string {
 
 function mtlsRows(lines: CoverageLine[], kind: string): string[][] {
   return lines.map((l) => [
-    `<span class="mono">${e(l.key)}</span>`, `<span class="num">${num(l.inbound)}</span>`, `<span class="num">${num(l.inboundMtls)}</span>`,
-    `<span class="num" data-metric="mtls-pct-${kind}" data-key="${e(l.key)}">${pct(l.mtlsPct)}</span>`, bar(l.mtlsPct),
+    `<span class="mono">${e(l.key)}</span>`,
+    `<span class="num">${num(l.inbound)}</span>`,
+    `<span class="num">${num(l.inboundMtls)}</span>`,
+    `<span class="num" data-metric="mtls-pct-${kind}" data-key="${e(l.key)}">${pct(l.mtlsPct)}</span>`,
+    bar(l.mtlsPct),
   ])
 }
 
 function au3Rows(lines: CoverageLine[], kind: string): string[][] {
   return lines.map((l) => {
-    const missing = Object.entries(l.missing).sort((a, b) => b[1] - a[1]).map(([m, n]) => `${e(m)} <span class="muted">(${num(n)})</span>`).join(', ')
-    return [`<span class="mono">${e(l.key)}</span>`, `<span class="num">${num(l.events)}</span>`, `<span class="num">${num(l.au3Complete)}</span>`,
-      `<span class="num" data-metric="au3-pct-${kind}" data-key="${e(l.key)}">${pct(l.au3Pct)}</span>`, bar(l.au3Pct, 99), missing || '<span class="muted">—</span>']
+    const missing = Object.entries(l.missing)
+      .sort((a, b) => b[1] - a[1])
+      .map(([m, n]) => `${e(m)} <span class="muted">(${num(n)})</span>`)
+      .join(', ')
+    return [
+      `<span class="mono">${e(l.key)}</span>`,
+      `<span class="num">${num(l.events)}</span>`,
+      `<span class="num">${num(l.au3Complete)}</span>`,
+      `<span class="num" data-metric="au3-pct-${kind}" data-key="${e(l.key)}">${pct(l.au3Pct)}</span>`,
+      bar(l.au3Pct, 99),
+      missing || '<span class="muted">—</span>',
+    ]
   })
 }
 
 const flowCell = (name: string): string => `<span class="mono">${ident(name)}</span>`
 
-const KIND_NOTE: Record<EdgeRow['sourceKind'], string> = { spiffe: '', workload: 'workload, no certificate identity', ip: 'address only', unknown: 'unknown' }
+const KIND_NOTE: Record<EdgeRow['sourceKind'], string> = {
+  spiffe: '',
+  workload: 'workload, no certificate identity',
+  ip: 'address only',
+  unknown: 'unknown',
+}
 
 function edgeRows(edges: EdgeRow[]): string[][] {
   return edges.map((r) => [
-    flowCell(r.source) + (KIND_NOTE[r.sourceKind] === '' ? '' : `<div class="small">${e(KIND_NOTE[r.sourceKind])}</div>`), flowCell(r.destination), `<span class="num">${num(r.count)}</span>`, `<span class="num">${num(r.denied)}</span>`,
-    `<span class="num">${num(r.mtls)}</span>`, e(r.methods.join(', ') || 'tcp'),
-    r.findings.map((f) => `<span class="tag">${e(f)}</span>`).join(' '), span(r.firstSeen, r.lastSeen),
+    flowCell(r.source) + (KIND_NOTE[r.sourceKind] === '' ? '' : `<div class="small">${e(KIND_NOTE[r.sourceKind])}</div>`),
+    flowCell(r.destination),
+    `<span class="num">${num(r.count)}</span>`,
+    `<span class="num">${num(r.denied)}</span>`,
+    `<span class="num">${num(r.mtls)}</span>`,
+    e(r.methods.join(', ') || 'tcp'),
+    r.findings.map((f) => `<span class="tag">${e(f)}</span>`).join(' '),
+    span(r.firstSeen, r.lastSeen),
   ])
 }
 
 function egressRows(rows: EgressRow[]): string[][] {
   return rows.map((r) => [
-    flowCell(r.destination), `<span class="mono">${e(r.cluster)}</span>`, `<span class="num">${num(r.count)}</span>`,
-    r.sources.map(flowCell).join('<br>'), span(r.firstSeen, r.lastSeen),
+    flowCell(r.destination),
+    `<span class="mono">${e(r.cluster)}</span>`,
+    `<span class="num">${num(r.count)}</span>`,
+    r.sources.map(flowCell).join('<br>'),
+    span(r.firstSeen, r.lastSeen),
   ])
 }
 
 export function renderHtmlReport(d: ReportData): string {
   const highs = (d.findings.bySeverity.critical ?? 0) + (d.findings.bySeverity.high ?? 0)
   const window = d.summary.firstSeen === undefined ? 'no events' : `${d.summary.firstSeen} → ${d.summary.lastSeen ?? ''} (UTC)`
-  const filter = d.range.since !== undefined || d.range.until !== undefined ? ` (filter: ${d.range.since ?? '…'} → ${d.range.until ?? '…'})` : ''
+  const filter =
+    d.range.since !== undefined || d.range.until !== undefined ? ` (filter: ${d.range.since ?? '…'} → ${d.range.until ?? '…'})` : ''
   const kpi = (label: string, value: string, metric: string, note: string, cls = '') =>
     `<div class="kpi ${cls}"><div class="kpi-value" data-metric="${metric}">${value}</div><div class="kpi-label">${label}</div><div class="kpi-note">${note}</div></div>`
 
   const findingRows = d.findings.byCode.map((f) => {
-    const examples = (d.findings.examples[f.code] ?? []).slice(0, 3)
-      .map((x) => `<div class="example"><span class="mono">${ident(x.source)}</span> → <span class="mono">${ident(x.destination)}</span> <span class="muted">${num(x.count)} req${x.denied > 0 ? ` · ${num(x.denied)} denied` : ''}</span></div>`).join('')
-    const split = Object.keys(f.bySeverity).length > 1
-      ? `<div class="small">${Object.entries(f.bySeverity).map(([s, n]) => `${e(s)} ${num(n)}`).join(' · ')}</div>` : ''
-    return [`<span class="mono strong">${e(f.code)}</span><div class="desc">${e(FINDING_DESCRIPTIONS[f.code] ?? '')}</div>`, sev(f.severity) + split,
-      `<span class="num" data-finding="${e(f.code)}" data-count="${f.count}">${num(f.count)}</span>`, f.controls.map((c) => `<span class="ctl">${e(c)}</span>`).join(' '), examples]
+    const examples = (d.findings.examples[f.code] ?? [])
+      .slice(0, 3)
+      .map(
+        (x) =>
+          `<div class="example"><span class="mono">${ident(x.source)}</span> → <span class="mono">${ident(x.destination)}</span> <span class="muted">${num(x.count)} req${x.denied > 0 ? ` · ${num(x.denied)} denied` : ''}</span></div>`,
+      )
+      .join('')
+    const split =
+      Object.keys(f.bySeverity).length > 1
+        ? `<div class="small">${Object.entries(f.bySeverity)
+            .map(([s, n]) => `${e(s)} ${num(n)}`)
+            .join(' · ')}</div>`
+        : ''
+    return [
+      `<span class="mono strong">${e(f.code)}</span><div class="desc">${e(FINDING_DESCRIPTIONS[f.code] ?? '')}</div>`,
+      sev(f.severity) + split,
+      `<span class="num" data-finding="${e(f.code)}" data-count="${f.count}">${num(f.count)}</span>`,
+      f.controls.map((c) => `<span class="ctl">${e(c)}</span>`).join(' '),
+      examples,
+    ]
   })
 
   return `<!DOCTYPE html>
@@ -133,12 +173,24 @@ ${renderServiceGraph(d.edges)}</section>
 
 <section><h2>AU-3 completeness</h2>
 <p class="lead">A record is complete when it establishes what, when, where, source, outcome and identity (AU-3 a–f). Missing elements point at the log format to fix.</p>
-<h3>Missing elements</h3>${table(['AU-3 element', 'Records missing it'], d.au3.missing.map((m) => [e(m.element), `<span class="num" data-missing="${e(m.element)}">${num(m.count)}</span>`]), 'narrow')}
+<h3>Missing elements</h3>${table(
+    ['AU-3 element', 'Records missing it'],
+    d.au3.missing.map((m) => [e(m.element), `<span class="num" data-missing="${e(m.element)}">${num(m.count)}</span>`]),
+    'narrow',
+  )}
 <h3>By namespace</h3>${table(['Namespace', 'Records', 'Complete', '%', '', 'Missing'], au3Rows(d.au3.byNamespace, 'namespace'), 'cov')}
 <h3>By reporting proxy</h3>${table(['Reporter', 'Records', 'Complete', '%', '', 'Missing'], au3Rows(d.au3.byReporter, 'reporter'), 'cov')}</section>
 
 <section><h2>Findings by control</h2>
-${table(['Control', 'Finding records', 'Finding types'], d.findings.byControl.map((c) => [`<span class="ctl">${e(c.control)}</span>`, `<span class="num" data-control="${e(c.control)}">${num(c.count)}</span>`, c.codes.map((x) => `<span class="tag">${e(x)}</span>`).join(' ')]), 'narrow')}</section>
+${table(
+  ['Control', 'Finding records', 'Finding types'],
+  d.findings.byControl.map((c) => [
+    `<span class="ctl">${e(c.control)}</span>`,
+    `<span class="num" data-control="${e(c.control)}">${num(c.count)}</span>`,
+    c.codes.map((x) => `<span class="tag">${e(x)}</span>`).join(' '),
+  ]),
+  'narrow',
+)}</section>
 
 <section><h2>Top denied flows</h2>
 ${table(['Source', 'Destination', 'Requests', 'Denied', 'mTLS', 'Methods', 'Findings', 'First / last seen'], edgeRows(d.deniedFlows), 'flows')}</section>

@@ -44,8 +44,21 @@ export interface ReportData {
   /** Said on stderr too: an empty window, with the store's range. */
   warnings: string[]
   mtls: { inbound: number; inboundMtls: number; pct: number | null; byNamespace: CoverageLine[]; byWorkload: CoverageLine[] }
-  au3: { events: number; complete: number; pct: number | null; byNamespace: CoverageLine[]; byReporter: CoverageLine[]; missing: { element: string; count: number }[] }
-  findings: { total: number; byCode: FindingLine[]; byControl: ControlLine[]; bySeverity: Record<string, number>; examples: Record<string, EdgeRow[]> }
+  au3: {
+    events: number
+    complete: number
+    pct: number | null
+    byNamespace: CoverageLine[]
+    byReporter: CoverageLine[]
+    missing: { element: string; count: number }[]
+  }
+  findings: {
+    total: number
+    byCode: FindingLine[]
+    byControl: ControlLine[]
+    bySeverity: Record<string, number>
+    examples: Record<string, EdgeRow[]>
+  }
   deniedFlows: EdgeRow[]
   egress: EgressRow[]
   edges: EdgeRow[]
@@ -97,7 +110,8 @@ export async function buildReportData(store: AuditStore, options: ReportOptions 
   const inboundMtls = ns.reduce((s, r) => s + r.inboundMtls, 0)
   const complete = ns.reduce((s, r) => s + r.au3Complete, 0)
   const missingTotals = new Map<string, number>()
-  for (const r of ns) for (const [element, n] of Object.entries(r.missing)) missingTotals.set(element, (missingTotals.get(element) ?? 0) + n)
+  for (const r of ns)
+    for (const [element, n] of Object.entries(r.missing)) missingTotals.set(element, (missingTotals.get(element) ?? 0) + n)
 
   // A finding is counted once per control it cites; its own count is the largest of those rows
   // (every finding with a code cites that code's controls, so the rows agree).
@@ -114,7 +128,10 @@ export async function buildReportData(store: AuditStore, options: ReportOptions 
     if (!c.codes.includes(r.code)) c.codes.push(r.code)
     byControlMap.set(r.control, c)
   }
-  const rank = (s: string) => { const i = SEVERITY_ORDER.indexOf(s as (typeof SEVERITY_ORDER)[number]); return i === -1 ? SEVERITY_ORDER.length : i }
+  const rank = (s: string) => {
+    const i = SEVERITY_ORDER.indexOf(s as (typeof SEVERITY_ORDER)[number])
+    return i === -1 ? SEVERITY_ORDER.length : i
+  }
   // Detectors may raise one code at several severities (a denial on a database is worse): one row per code.
   const perCode = new Map<string, FindingLine>()
   for (const l of byCodeMap.values()) {
@@ -125,15 +142,21 @@ export async function buildReportData(store: AuditStore, options: ReportOptions 
     for (const c of l.controls) if (!line.controls.includes(c)) line.controls.push(c)
     perCode.set(l.code, line)
   }
-  const byCode = [...perCode.values()].sort((a, b) => rank(a.severity) - rank(b.severity) || b.count - a.count || a.code.localeCompare(b.code))
+  const byCode = [...perCode.values()].sort(
+    (a, b) => rank(a.severity) - rank(b.severity) || b.count - a.count || a.code.localeCompare(b.code),
+  )
   for (const l of byCode) l.controls.sort()
   const bySeverity: Record<string, number> = {}
   for (const l of byCodeMap.values()) bySeverity[l.severity] = (bySeverity[l.severity] ?? 0) + l.count
 
   const examples: Record<string, EdgeRow[]> = {}
   const codes = [...new Set(byCode.map((l) => l.code))]
-  const exampleRows = await Promise.all(codes.map((code) => store.edges({ ...range, finding: code, limit: opts.examplesPerFinding, inferFromAddresses: true })))
-  codes.forEach((code, i) => { examples[code] = exampleRows[i]! })
+  const exampleRows = await Promise.all(
+    codes.map((code) => store.edges({ ...range, finding: code, limit: opts.examplesPerFinding, inferFromAddresses: true })),
+  )
+  codes.forEach((code, i) => {
+    examples[code] = exampleRows[i]!
+  })
 
   const store_: ReportData['store'] = { kind: store.kind }
   if (options.storeLocation !== undefined) store_.location = options.storeLocation
@@ -146,18 +169,28 @@ export async function buildReportData(store: AuditStore, options: ReportOptions 
     storeRange: storeRange ?? summary,
     warnings: summary.events === 0 ? [emptyWindowWarning(range, storeRange ?? summary)] : [],
     mtls: {
-      inbound, inboundMtls, pct: pct(inboundMtls, inbound),
+      inbound,
+      inboundMtls,
+      pct: pct(inboundMtls, inbound),
       byNamespace: worstFirst(ns.filter((r) => r.inbound > 0)),
       byWorkload: worstFirst(byWorkload.map(coverageLine).filter((r) => r.inbound > 0)),
     },
     au3: {
-      events: summary.events, complete, pct: pct(complete, summary.events), byNamespace: ns, byReporter: byReporter.map(coverageLine),
-      missing: [...missingTotals].map(([element, count]) => ({ element, count })).sort((a, b) => b.count - a.count || a.element.localeCompare(b.element)),
+      events: summary.events,
+      complete,
+      pct: pct(complete, summary.events),
+      byNamespace: ns,
+      byReporter: byReporter.map(coverageLine),
+      missing: [...missingTotals]
+        .map(([element, count]) => ({ element, count }))
+        .sort((a, b) => b.count - a.count || a.element.localeCompare(b.element)),
     },
     findings: {
-      total: byCode.reduce((s, l) => s + l.count, 0), byCode,
+      total: byCode.reduce((s, l) => s + l.count, 0),
+      byCode,
       byControl: [...byControlMap.values()].sort((a, b) => b.count - a.count || a.control.localeCompare(b.control)),
-      bySeverity, examples,
+      bySeverity,
+      examples,
     },
     deniedFlows,
     egress,

@@ -71,7 +71,8 @@ export function buildGraph(edges: readonly EdgeRow[], localTrustDomain = 'cluste
   }
   for (const g of merged.values()) {
     const target = nodes.get(g.to)!
-    g.state = g.denied > 0 ? 'denied' : target.group === 'external' ? 'outside' : g.mtls >= g.count ? 'mtls' : g.mtls === 0 ? 'plaintext' : 'mixed'
+    g.state =
+      g.denied > 0 ? 'denied' : target.group === 'external' ? 'outside' : g.mtls >= g.count ? 'mtls' : g.mtls === 0 ? 'plaintext' : 'mixed'
   }
   return { nodes: [...nodes.values()], edges: [...merged.values()] }
 }
@@ -121,7 +122,7 @@ export function renderServiceGraph(edgeRows: readonly EdgeRow[], localTrustDomai
   for (const n of nodes) (columns[rank.get(n.id) ?? 0] ??= []).push(n)
   const order = (g: GraphNode) => ['internet', 'mesh', 'foreign', 'unidentified', 'external'].indexOf(g.group)
   const pos = new Map<string, { x: number; y: number }>()
-  const height = Math.max(...columns.map((c) => (c?.length ?? 0))) * (NODE_H + ROW_GAP) + 20
+  const height = Math.max(...columns.map((c) => c?.length ?? 0)) * (NODE_H + ROW_GAP) + 20
   columns.forEach((col, i) => {
     if (col === undefined) return
     col.sort((a, b) => order(a) - order(b) || a.namespace.localeCompare(b.namespace) || a.label.localeCompare(b.label))
@@ -131,7 +132,13 @@ export function renderServiceGraph(edgeRows: readonly EdgeRow[], localTrustDomai
   const width = columns.length * (NODE_W + COL_GAP) - COL_GAP + 20
   const namespaces = [...new Set(nodes.filter((n) => n.group === 'mesh').map((n) => n.namespace))].sort()
   const fill = (n: GraphNode): string =>
-    n.group === 'mesh' ? PALETTE[namespaces.indexOf(n.namespace) % PALETTE.length]! : n.group === 'foreign' ? '#ffebee' : n.group === 'internet' ? '#eceff1' : '#fafafa'
+    n.group === 'mesh'
+      ? PALETTE[namespaces.indexOf(n.namespace) % PALETTE.length]!
+      : n.group === 'foreign'
+        ? '#ffebee'
+        : n.group === 'internet'
+          ? '#eceff1'
+          : '#fafafa'
 
   const paths = edges.map((e) => {
     const a = pos.get(e.from)!
@@ -159,16 +166,33 @@ export function renderServiceGraph(edgeRows: readonly EdgeRow[], localTrustDomai
     const stroke = n.group === 'foreign' ? '#c62828' : n.group === 'unidentified' ? '#e65100' : '#546e7a'
     const dash = n.group === 'external' || n.group === 'unidentified' ? ' stroke-dasharray="4 3"' : ''
     const label = n.label.length > 24 ? `${n.label.slice(0, 23)}…` : n.label
-    const sub = n.group === 'mesh' ? `ns ${n.namespace}` : n.group === 'foreign' ? 'foreign trust domain' : n.group === 'unidentified' ? 'no identity' : n.group === 'internet' ? 'via ingress' : 'outside the mesh'
-    return `<g class="node node-${n.group}" transform="translate(${p.x.toFixed(1)},${p.y.toFixed(1)})"><title>${escapeHtml(n.id)}</title>` +
+    const sub =
+      n.group === 'mesh'
+        ? `ns ${n.namespace}`
+        : n.group === 'foreign'
+          ? 'foreign trust domain'
+          : n.group === 'unidentified'
+            ? 'no identity'
+            : n.group === 'internet'
+              ? 'via ingress'
+              : 'outside the mesh'
+    return (
+      `<g class="node node-${n.group}" transform="translate(${p.x.toFixed(1)},${p.y.toFixed(1)})"><title>${escapeHtml(n.id)}</title>` +
       `<rect width="${NODE_W}" height="${NODE_H}" rx="6" fill="${fill(n)}" stroke="${stroke}" stroke-width="1.3"${dash}/>` +
       `<text x="10" y="16" class="node-label">${escapeHtml(label)}</text><text x="10" y="30" class="node-sub">${escapeHtml(sub)}</text></g>`
+    )
   })
-  const markers = Object.entries(EDGE_STYLE).map(([state, s]) =>
-    `<marker id="arrow-${state}" viewBox="0 0 10 10" refX="8" refY="5" markerUnits="userSpaceOnUse" markerWidth="11" markerHeight="11" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="${s.color}"/></marker>`)
-  const legend = Object.values(EDGE_STYLE).map((s) =>
-    `<span class="legend-item"><svg width="34" height="10" aria-hidden="true"><line x1="0" y1="5" x2="34" y2="5" stroke="${s.color}" stroke-width="2.5"${s.dash === '' ? '' : ` stroke-dasharray="${s.dash}"`}/></svg>${escapeHtml(s.label)}</span>`)
-  return `<div class="legend">${legend.join('')}</div>` +
+  const markers = Object.entries(EDGE_STYLE).map(
+    ([state, s]) =>
+      `<marker id="arrow-${state}" viewBox="0 0 10 10" refX="8" refY="5" markerUnits="userSpaceOnUse" markerWidth="11" markerHeight="11" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="${s.color}"/></marker>`,
+  )
+  const legend = Object.values(EDGE_STYLE).map(
+    (s) =>
+      `<span class="legend-item"><svg width="34" height="10" aria-hidden="true"><line x1="0" y1="5" x2="34" y2="5" stroke="${s.color}" stroke-width="2.5"${s.dash === '' ? '' : ` stroke-dasharray="${s.dash}"`}/></svg>${escapeHtml(s.label)}</span>`,
+  )
+  return (
+    `<div class="legend">${legend.join('')}</div>` +
     `<svg class="graph" viewBox="0 0 ${width} ${height}" width="100%" role="img" aria-label="Service graph: ${nodes.length} identities, ${edges.length} flows" xmlns="http://www.w3.org/2000/svg">` +
     `<defs>${markers.join('')}</defs>${paths.join('')}${boxes.join('')}</svg>`
+  )
 }

@@ -36,15 +36,21 @@ export function emptyWindowWarning(window: TimeRange, storeRange: StoreSummary):
 }
 
 export function emptyBaselineWarning(baseline: TimeRange, storeRange: StoreSummary): string {
-  return `the baseline window (${baseline.since ?? 'start'} to ${baseline.until ?? 'end'}) holds no events, so every edge is marked NEW; ${describeStore(storeRange)}` +
+  return (
+    `the baseline window (${baseline.since ?? 'start'} to ${baseline.until ?? 'end'}) holds no events, so every edge is marked NEW; ${describeStore(storeRange)}` +
     ' (a longer --baseline learns from older data; --baseline 0 turns the baseline off)'
+  )
 }
 
 /**
  * Counts the events of `window` and, when it is empty, says what the store does hold. `baseline` is the
  * learning window that decides which edges are new: empty, it makes every edge new, which is said too.
  */
-export async function checkWindow(summarize: Summarize, window: TimeRange, baseline?: TimeRange): Promise<WindowCheck & { baselineEvents?: number }> {
+export async function checkWindow(
+  summarize: Summarize,
+  window: TimeRange,
+  baseline?: TimeRange,
+): Promise<WindowCheck & { baselineEvents?: number }> {
   const [inWindow, storeRange, inBaseline] = await Promise.all([
     bounded(window) ? summarize(window) : undefined,
     summarize(),
@@ -54,6 +60,7 @@ export async function checkWindow(summarize: Summarize, window: TimeRange, basel
   const warnings: string[] = []
   if (events === 0) warnings.push(emptyWindowWarning(window, storeRange))
   // With nothing in the window there are no edges to call new: one warning is enough.
-  if (events > 0 && baseline !== undefined && inBaseline !== undefined && inBaseline.events === 0) warnings.push(emptyBaselineWarning(baseline, storeRange))
+  if (events > 0 && baseline !== undefined && inBaseline !== undefined && inBaseline.events === 0)
+    warnings.push(emptyBaselineWarning(baseline, storeRange))
   return { events, storeRange, warnings, ...(inBaseline === undefined ? {} : { baselineEvents: inBaseline.events }) }
 }

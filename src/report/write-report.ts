@@ -29,7 +29,9 @@ export async function writeReport(store: AuditStore, out: string, format: Report
     writeFileSync(tmp, body)
     renameSync(tmp, out)
   } catch (err) {
-    throw new EnvoyAuditError('EA_IO', `cannot write the report to ${out}: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
+    throw new EnvoyAuditError('EA_IO', `cannot write the report to ${out}: ${err instanceof Error ? err.message : String(err)}`, {
+      cause: err,
+    })
   }
   return data
 }

@@ -20,7 +20,8 @@ export type Serializer<T> = (value: T) => string
 export function compileEventSerializer(): Serializer<AuditEvent> {
   const serialize = fastJson(serializerSchema as object) as Serializer<AuditEvent>
   return (event) => {
-    for (const key of REQUIRED) if ((event as unknown as Record<string, unknown>)[key] === undefined) throw new Error(`audit event: ${key} is required`)
+    for (const key of REQUIRED)
+      if ((event as unknown as Record<string, unknown>)[key] === undefined) throw new Error(`audit event: ${key} is required`)
     return serialize(event)
   }
 }
@@ -39,7 +40,8 @@ const serializerSchema: Record<string, unknown> = (() => {
   const props = Object.keys((rest as { properties: Record<string, unknown> }).properties)
   const audit = (rest as { properties: { audit: { properties: Record<string, unknown> } } }).properties.audit
   const auditProps = Object.keys(audit.properties)
-  if (props.at(-1) !== 'audit' || auditProps.at(-1) !== 'hash') throw new Error('audit-event schema: audit must be the last property and audit.hash the last of audit')
+  if (props.at(-1) !== 'audit' || auditProps.at(-1) !== 'hash')
+    throw new Error('audit-event schema: audit must be the last property and audit.hash the last of audit')
   return rest
 })()
 

@@ -18,7 +18,7 @@ type WithStored = AuditEvent & { [STORED]?: StoredDocument | undefined }
 
 /** Keeps the document made while hashing on the event, for the first sink that writes it. */
 export function keepStoredDocument(event: AuditEvent, stored: StoredDocument): void {
-  (event as WithStored)[STORED] = stored
+  ;(event as WithStored)[STORED] = stored
 }
 
 /**

@@ -37,12 +37,19 @@ export class ServiceHealth {
         health: (now): ComponentHealth => {
           const age = kafka.stats().oldestUnackedSeconds
           return age * 1000 > graceMs
-            ? { ok: false, since: now - age * 1000, reason: `the oldest unacknowledged batch was handed to the pipeline ${Math.round(age)} s ago` }
+            ? {
+                ok: false,
+                since: now - age * 1000,
+                reason: `the oldest unacknowledged batch was handed to the pipeline ${Math.round(age)} s ago`,
+              }
             : { ok: true }
         },
       })
     } else {
-      checks.push({ name: 'source', health: () => (o.lifecycle().running ? { ok: true, detail: 'reading' } : { ok: false, reason: 'not reading' }) })
+      checks.push({
+        name: 'source',
+        health: () => (o.lifecycle().running ? { ok: true, detail: 'reading' } : { ok: false, reason: 'not reading' }),
+      })
     }
     const observer = o.opensearch
     if (observer !== undefined) checks.push({ name: 'sink', health: () => observer.health() })
@@ -74,7 +81,7 @@ export class ServiceHealth {
         name: 'envoy_audit_kafka_consumer_lag',
         help:
           "Records not yet committed per owned partition: log end offset minus the group's committed offset. Grows " +
-          "while nothing is acknowledged (alert on it; envoy_audit_kafka_fetch_lag does not).",
+          'while nothing is acknowledged (alert on it; envoy_audit_kafka_fetch_lag does not).',
         labelNames: ['topic', 'partition'],
         registers: [registry],
         collect: lag('lag'),

@@ -171,7 +171,8 @@ export class OpenSearchObserver {
       }
     }
     if (since !== undefined) return { ok: false, since, reason: `opensearch: ${reason ?? 'failing'}` }
-    if (this.lastAnswerAt === undefined) return { ok: false, reason: this.client === undefined ? 'opensearch: not started' : 'opensearch: no answer yet' }
+    if (this.lastAnswerAt === undefined)
+      return { ok: false, reason: this.client === undefined ? 'opensearch: not started' : 'opensearch: no answer yet' }
     return { ok: true, detail: `last answer ${Math.round((now - this.lastAnswerAt) / 1000)} s ago` }
   }
 

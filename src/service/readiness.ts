@@ -58,7 +58,10 @@ export class Readiness {
       else {
         const failing = now - h.since
         report.failingSeconds = Math.round(failing / 100) / 10
-        if (failing > this.graceMs) reasons.push(`${c.name}: ${h.reason} (failing for ${Math.round(failing / 1000)} s, longer than the ${this.graceMs / 1000} s grace)`)
+        if (failing > this.graceMs)
+          reasons.push(
+            `${c.name}: ${h.reason} (failing for ${Math.round(failing / 1000)} s, longer than the ${this.graceMs / 1000} s grace)`,
+          )
       }
       checks[c.name] = report
     }

@@ -34,7 +34,8 @@ export interface Service {
 
 export function buildService(config: EnvoyAuditConfig, deps: ServiceDeps): Service {
   const { logger } = deps
-  for (const w of [...transportWarnings(config), ...configSecretWarnings(config), ...renamedOptionWarnings(config)]) logger.warn(`WARNING: ${w}`)
+  for (const w of [...transportWarnings(config), ...configSecretWarnings(config), ...renamedOptionWarnings(config)])
+    logger.warn(`WARNING: ${w}`)
   const counters = new PipelineCounters()
   const metrics = createServiceMetrics(counters)
   let kafka: KafkaSource | undefined
@@ -131,19 +132,23 @@ export function configSecretWarnings(config: EnvoyAuditConfig): string[] {
 export function transportWarnings(config: EnvoyAuditConfig): string[] {
   const w: string[] = []
   const kafka = (where: string, tls: { enabled: boolean; rejectUnauthorized: boolean }, sasl: unknown): void => {
-    if (tls.enabled && !tls.rejectUnauthorized) w.push(`${where}.tls.rejectUnauthorized is false: Kafka broker certificates are NOT verified`)
+    if (tls.enabled && !tls.rejectUnauthorized)
+      w.push(`${where}.tls.rejectUnauthorized is false: Kafka broker certificates are NOT verified`)
     if (sasl !== undefined && !tls.enabled) w.push(`${where}.sasl without TLS: the SASL credentials and the records travel in plaintext`)
   }
   if (config.source.kind === 'kafka') kafka('source.kafka', config.source.kafka.tls, config.source.kafka.sasl)
   if (config.sink.kind === 'opensearch') {
     const os = config.sink.opensearch.connection
     if (os.insecure) w.push('sink.opensearch.connection.insecure is true: the OpenSearch server certificate is NOT verified')
-    if (os.node.startsWith('http:') && os.password !== undefined) w.push('sink.opensearch.connection.node is http:// with a password: basic-auth credentials travel in plaintext')
+    if (os.node.startsWith('http:') && os.password !== undefined)
+      w.push('sink.opensearch.connection.node is http:// with a password: basic-auth credentials travel in plaintext')
   }
   const a = config.alerting
   if (a.enabled && a.webhook !== undefined) {
-    if (!a.webhook.tls.rejectUnauthorized) w.push('alerting.webhook.tls.rejectUnauthorized is false: the webhook certificate is NOT verified')
-    if (a.webhook.url.startsWith('http:') && a.webhook.bearerTokenEnv !== undefined) w.push('alerting.webhook.url is http:// with a bearer token: the token travels in plaintext')
+    if (!a.webhook.tls.rejectUnauthorized)
+      w.push('alerting.webhook.tls.rejectUnauthorized is false: the webhook certificate is NOT verified')
+    if (a.webhook.url.startsWith('http:') && a.webhook.bearerTokenEnv !== undefined)
+      w.push('alerting.webhook.url is http:// with a bearer token: the token travels in plaintext')
   }
   if (a.enabled && a.kafka !== undefined) kafka('alerting.kafka', a.kafka.tls, a.kafka.sasl)
   return w
@@ -151,4 +156,3 @@ export function transportWarnings(config: EnvoyAuditConfig): string[] {
 
 // Basic-auth credentials from the environment when the config names none (src/connections/opensearch.ts).
 export { withEnvCredentials } from '../connections/opensearch.js'
-

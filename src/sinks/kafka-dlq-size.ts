@@ -23,7 +23,8 @@ const HEADER_OVERHEAD = 8
 /** The batch header (61 bytes) plus the produce request's per-partition framing, with margin. */
 export const BATCH_OVERHEAD = 128
 
-const len = (v: Buffer | string | null | undefined): number => (v === null || v === undefined ? 0 : typeof v === 'string' ? Buffer.byteLength(v) : v.length)
+const len = (v: Buffer | string | null | undefined): number =>
+  v === null || v === undefined ? 0 : typeof v === 'string' ? Buffer.byteLength(v) : v.length
 
 /** Upper estimate of a record's bytes in a batch, before compression. */
 export function recordBytes(m: Message): number {
@@ -61,7 +62,11 @@ export const TRUNCATED_HEADER = 'envoy-audit.truncated'
  * the message from a (possibly shortened) dead letter; it is called again with shorter originals until
  * the record fits.
  */
-export function fitDeadLetter(dl: DeadLetter, build: (dl: DeadLetter, raw?: Buffer) => Message, maxBatchBytes: number): { message: Message; truncated: boolean } {
+export function fitDeadLetter(
+  dl: DeadLetter,
+  build: (dl: DeadLetter, raw?: Buffer) => Message,
+  maxBatchBytes: number,
+): { message: Message; truncated: boolean } {
   const limit = maxBatchBytes - BATCH_OVERHEAD
   const whole = build(dl)
   if (recordBytes(whole) <= limit) return { message: whole, truncated: false }

@@ -59,14 +59,28 @@ async function assertTopicExists(cfg: KafkaDlqConfig, deps: KafkaDlqDeps): Promi
   try {
     // Within startupTimeoutMs, naming each broker that did not answer (startup.ts); `run` takes the
     // connection options from source.kafka, so messages name those.
-    await preflight({ cfg, deps, prefix: 'source.kafka', component: 'kafka-dlq', topics: [topic], unavailable: 'EA_DLQ_UNAVAILABLE', what: `dead-letter topic ${topic}` })
+    await preflight({
+      cfg,
+      deps,
+      prefix: 'source.kafka',
+      component: 'kafka-dlq',
+      topics: [topic],
+      unavailable: 'EA_DLQ_UNAVAILABLE',
+      what: `dead-letter topic ${topic}`,
+    })
   } catch (err) {
     if (err instanceof EnvoyAuditError) throw err
     const type = (err as { type?: string }).type
     if (type === 'UNKNOWN_TOPIC_OR_PARTITION') {
-      throw new EnvoyAuditError('EA_CONFIG_INVALID', `deadLetter.topic: the dead-letter topic ${topic} does not exist on ${brokers.join(',')}; create it (it is never auto-created)`, { cause: err })
+      throw new EnvoyAuditError(
+        'EA_CONFIG_INVALID',
+        `deadLetter.topic: the dead-letter topic ${topic} does not exist on ${brokers.join(',')}; create it (it is never auto-created)`,
+        { cause: err },
+      )
     }
-    throw new EnvoyAuditError('EA_DLQ_UNAVAILABLE', `dead-letter topic ${topic} on ${brokers.join(',')}: ${(err as Error).message}`, { cause: err })
+    throw new EnvoyAuditError('EA_DLQ_UNAVAILABLE', `dead-letter topic ${topic} on ${brokers.join(',')}: ${(err as Error).message}`, {
+      cause: err,
+    })
   }
 }
 
@@ -80,7 +94,17 @@ export function loadKafkaDlqConfig(input: unknown, prefix = 'deadLetter.kafka'):
  */
 export function dlqConfigFromSource(source: KafkaConnectionConfig, topic: string, overrides: Record<string, unknown> = {}): KafkaDlqConfig {
   const { brokers, connectionTimeoutMs, requestTimeoutMs, startupTimeoutMs, retry, tls, sasl } = source
-  return loadKafkaDlqConfig({ brokers, connectionTimeoutMs, requestTimeoutMs, startupTimeoutMs, retry, tls, ...(sasl ? { sasl } : {}), topic, ...overrides })
+  return loadKafkaDlqConfig({
+    brokers,
+    connectionTimeoutMs,
+    requestTimeoutMs,
+    startupTimeoutMs,
+    retry,
+    tls,
+    ...(sasl ? { sasl } : {}),
+    topic,
+    ...overrides,
+  })
 }
 
 export const DLQ_HEADER_PREFIX = 'envoy-audit.'
@@ -169,7 +193,10 @@ export function createKafkaDeadLetterSink(cfg: KafkaDlqConfig, deps: KafkaDlqDep
     const fitted = fitDeadLetter(dl, (d, raw) => build(d, raw, part), cfg.maxBatchBytes)
     if (fitted.truncated) {
       truncated++
-      logger.warn({ topic: cfg.topic, source: dl.source, reason: dl.reason, maxBatchBytes: cfg.maxBatchBytes }, 'dead letter larger than maxBatchBytes: truncated, with its original length and SHA-256 in headers')
+      logger.warn(
+        { topic: cfg.topic, source: dl.source, reason: dl.reason, maxBatchBytes: cfg.maxBatchBytes },
+        'dead letter larger than maxBatchBytes: truncated, with its original length and SHA-256 in headers',
+      )
     }
     return fitted.message
   }
@@ -198,9 +225,13 @@ export function createKafkaDeadLetterSink(cfg: KafkaDlqConfig, deps: KafkaDlqDep
       try {
         await p.connect()
       } catch (err) {
-        throw new EnvoyAuditError('EA_DLQ_UNAVAILABLE', `dead-letter topic brokers ${cfg.brokers.join(',')} unreachable: ${(err as Error).message}`, {
-          cause: err,
-        })
+        throw new EnvoyAuditError(
+          'EA_DLQ_UNAVAILABLE',
+          `dead-letter topic brokers ${cfg.brokers.join(',')} unreachable: ${(err as Error).message}`,
+          {
+            cause: err,
+          },
+        )
       }
       producer = p
     },
@@ -212,7 +243,13 @@ export function createKafkaDeadLetterSink(cfg: KafkaDlqConfig, deps: KafkaDlqDep
       const requests = splitByBytes(deadLetters.flatMap(toMessages), cfg.maxBatchBytes)
       try {
         for (const messages of requests) {
-          await producer.send({ topic: cfg.topic, acks: cfg.acks, timeout: cfg.ackTimeoutMs, compression: compressionType(cfg.compression), messages })
+          await producer.send({
+            topic: cfg.topic,
+            acks: cfg.acks,
+            timeout: cfg.ackTimeoutMs,
+            compression: compressionType(cfg.compression),
+            messages,
+          })
           written += messages.length
         }
       } catch (err) {
@@ -221,7 +258,10 @@ export function createKafkaDeadLetterSink(cfg: KafkaDlqConfig, deps: KafkaDlqDep
         const message = tooLarge
           ? `dead-letter topic ${cfg.topic} refused a request of up to ${cfg.maxBatchBytes} bytes as too large (${type}): set deadLetter.maxBatchBytes at or below the topic's max.message.bytes`
           : `dead-letter topic ${cfg.topic}: ${(err as Error).message}`
-        logger.warn({ topic: cfg.topic, records: deadLetters.length, requests: requests.length, error: (err as Error).message }, 'dead-letter write failed')
+        logger.warn(
+          { topic: cfg.topic, records: deadLetters.length, requests: requests.length, error: (err as Error).message },
+          'dead-letter write failed',
+        )
         throw new EnvoyAuditError('EA_DLQ_UNAVAILABLE', message, { cause: err })
       }
     },

@@ -23,7 +23,10 @@ export function createNdjsonEventSink(target: string | Writable, label = typeof 
 }
 
 /** Dead letters as NDJSON; a write failure propagates so that nothing past it is acknowledged. */
-export function createNdjsonDeadLetterSink(target: string | Writable, label = typeof target === 'string' ? target : 'stream'): DeadLetterSink & {
+export function createNdjsonDeadLetterSink(
+  target: string | Writable,
+  label = typeof target === 'string' ? target : 'stream',
+): DeadLetterSink & {
   readonly written: number
 } {
   const serialize = compileDeadLetterSerializer()

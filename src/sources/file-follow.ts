@@ -188,7 +188,17 @@ export function createFollowSource(cfg: FollowConfig): FileSource {
 
     acknowledged(mark: Mark): void {
       if (mark.done === true) offsets.delete(this)
-      else offsets.set({ path: this.stateName, dev: this.dev, ino: this.ino, offset: mark.offset, line: mark.line, fingerprint: mark.fingerprint, fingerprintBytes: mark.fingerprintBytes, ...(this.rotated ? { rotated: true } : {}) })
+      else
+        offsets.set({
+          path: this.stateName,
+          dev: this.dev,
+          ino: this.ino,
+          offset: mark.offset,
+          line: mark.line,
+          fingerprint: mark.fingerprint,
+          fingerprintBytes: mark.fingerprintBytes,
+          ...(this.rotated ? { rotated: true } : {}),
+        })
     }
 
     /** What happened to the path since the last look. */
@@ -214,7 +224,9 @@ export function createFollowSource(cfg: FollowConfig): FileSource {
     /** copytruncate: the file starts over. */
     async restart(): Promise<void> {
       await this.finishLine()
-      cfg.warn(`${this.path} was truncated (copytruncate?) at byte ${this.position}: reading it again from its start; lines written after the last read and before the truncation are only in the rotated copy`)
+      cfg.warn(
+        `${this.path} was truncated (copytruncate?) at byte ${this.position}: reading it again from its start; lines written after the last read and before the truncation are only in the rotated copy`,
+      )
       this.position = 0
       this.line = 0
       this.head = Buffer.alloc(0)
@@ -229,7 +241,12 @@ export function createFollowSource(cfg: FollowConfig): FileSource {
   }
 
   /** Opens the file at `path`, or resolves undefined when there is none yet. */
-  const openReader = async (path: string, stateName: string, where: 'saved-or-start' | 'saved-or-beginning', expected?: FilePosition): Promise<Reader | undefined> => {
+  const openReader = async (
+    path: string,
+    stateName: string,
+    where: 'saved-or-start' | 'saved-or-beginning',
+    expected?: FilePosition,
+  ): Promise<Reader | undefined> => {
     let fh: FileHandle
     try {
       fh = await open(path, 'r')
@@ -244,13 +261,22 @@ export function createFollowSource(cfg: FollowConfig): FileSource {
       const headBuf = Buffer.alloc(Math.min(FINGERPRINT_BYTES, st.size))
       const { bytesRead: got } = await fh.read(headBuf, 0, headBuf.length, 0)
       const head = headBuf.subarray(0, got)
-      if (isGzipMagic(head)) throw new EnvoyAuditError('EA_USAGE', `cannot follow ${path}: it is gzip-compressed, and a compressed file is not appended to; read it without --follow`)
+      if (isGzipMagic(head))
+        throw new EnvoyAuditError(
+          'EA_USAGE',
+          `cannot follow ${path}: it is gzip-compressed, and a compressed file is not appended to; read it without --follow`,
+        )
       if (expected !== undefined && (expected.dev !== st.dev || expected.ino !== st.ino)) {
         await fh.close()
         return undefined
       }
       const saved = offsets.get(st)
-      if (saved !== undefined && saved.offset <= st.size && saved.fingerprintBytes <= head.length && fingerprintOf(head.subarray(0, saved.fingerprintBytes)).fingerprint === saved.fingerprint) {
+      if (
+        saved !== undefined &&
+        saved.offset <= st.size &&
+        saved.fingerprintBytes <= head.length &&
+        fingerprintOf(head.subarray(0, saved.fingerprintBytes)).fingerprint === saved.fingerprint
+      ) {
         return new Reader(path, stateName, fh, st.dev, st.ino, saved.offset, saved.line, head)
       }
       if (expected !== undefined) {
@@ -258,7 +284,10 @@ export function createFollowSource(cfg: FollowConfig): FileSource {
         await fh.close()
         return undefined
       }
-      if (saved !== undefined) cfg.warn(`${path} is not the file its saved position (byte ${saved.offset}) was taken from: it was truncated, or replaced by a file that took its inode (then the old file's lines after that byte were not read); reading it from its start`)
+      if (saved !== undefined)
+        cfg.warn(
+          `${path} is not the file its saved position (byte ${saved.offset}) was taken from: it was truncated, or replaced by a file that took its inode (then the old file's lines after that byte were not read); reading it from its start`,
+        )
       const from = where === 'saved-or-start' && cfg.startAt === 'end' ? st.size : 0
       const reader = new Reader(path, stateName, fh, st.dev, st.ino, from, 0, from === 0 ? Buffer.alloc(0) : head)
       // Recorded at once: a start at the end must not move to a later end after a restart.
@@ -310,7 +339,9 @@ export function createFollowSource(cfg: FollowConfig): FileSource {
       }
       const reader = match === undefined ? undefined : await openReader(match, path, 'saved-or-beginning', p)
       if (reader === undefined) {
-        cfg.warn(`${path}: the file rotated away from it at byte ${p.offset} was not found in ${folders.join(' or ')} (deleted or compressed): its lines after that byte were not read`)
+        cfg.warn(
+          `${path}: the file rotated away from it at byte ${p.offset} was not found in ${folders.join(' or ')} (deleted or compressed): its lines after that byte were not read`,
+        )
         offsets.delete(p)
         offsets.save()
         continue
@@ -370,10 +401,12 @@ export function createFollowSource(cfg: FollowConfig): FileSource {
     async start() {},
     async run(h) {
       handler = h
-      const followers = cfg.files.map((f) => follow(f).catch((err: unknown) => {
-        failure ??= err
-        stop()
-      }))
+      const followers = cfg.files.map((f) =>
+        follow(f).catch((err: unknown) => {
+          failure ??= err
+          stop()
+        }),
+      )
       await Promise.all(followers)
       // close(), or a failure: hand on what was read (complete lines) and save where it ends.
       if (failure === undefined) await flush().catch(() => undefined)

@@ -74,7 +74,11 @@ export class FileOffsets {
     try {
       parsed = stateSchema.parse(JSON.parse(text))
     } catch (err) {
-      throw new EnvoyAuditError('EA_CONFIG_INVALID', `${path} does not hold file positions (delete it to read every followed file from its start): ${(err as Error).message}`, { cause: err })
+      throw new EnvoyAuditError(
+        'EA_CONFIG_INVALID',
+        `${path} does not hold file positions (delete it to read every followed file from its start): ${(err as Error).message}`,
+        { cause: err },
+      )
     }
     for (const p of parsed.files) this.positions.set(identityKey(p), { ...p })
   }

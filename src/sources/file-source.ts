@@ -112,7 +112,8 @@ export function createFileSource(config: Partial<FileSourceConfig> & Pick<FileSo
       let timer: NodeJS.Timeout | undefined
       const waits: Promise<IteratorResult<Buffer> | typeof LINGERED | typeof CLOSING>[] = [pendingRead]
       waits.push(new Promise<typeof CLOSING>((resolve) => (wakeOnClose = () => resolve(CLOSING))))
-      if (batch.length > 0 && cfg.lingerMs > 0) waits.push(new Promise<typeof LINGERED>((resolve) => (timer = setTimeout(() => resolve(LINGERED), cfg.lingerMs))))
+      if (batch.length > 0 && cfg.lingerMs > 0)
+        waits.push(new Promise<typeof LINGERED>((resolve) => (timer = setTimeout(() => resolve(LINGERED), cfg.lingerMs))))
       try {
         return await Promise.race(waits)
       } finally {

@@ -68,7 +68,11 @@ export function decodeInput(raw: Readable, name: string): DecodedInput {
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code
       if (typeof code === 'string' && code.startsWith('Z_')) {
-        throw new EnvoyAuditError('EA_IO', `cannot read ${name}: gzip data is corrupt or truncated after ${rawBytes} compressed bytes (${(err as Error).message})`, { cause: err })
+        throw new EnvoyAuditError(
+          'EA_IO',
+          `cannot read ${name}: gzip data is corrupt or truncated after ${rawBytes} compressed bytes (${(err as Error).message})`,
+          { cause: err },
+        )
       }
       throw err
     }

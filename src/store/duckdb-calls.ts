@@ -33,7 +33,8 @@ import { appendRows } from './duckdb-appender.js'
 export const MATCH_WINDOW_S = 300
 const MATCH_WINDOW_MS = MATCH_WINDOW_S * 1000
 
-const WORKLOAD = (ns: string, name: string): string => `CASE WHEN ${ns} IS NOT NULL AND ${name} IS NOT NULL THEN ${ns} || '/' || ${name} END`
+const WORKLOAD = (ns: string, name: string): string =>
+  `CASE WHEN ${ns} IS NOT NULL AND ${name} IS NOT NULL THEN ${ns} || '/' || ${name} END`
 const SERVER = `coalesce(reporter = 'destination', false)`
 const CLIENT_WL = `coalesce(${WORKLOAD('src_namespace', 'coalesce(src_workload, src_service_account)')}, ${WORKLOAD('k8s_namespace', 'coalesce(k8s_app, k8s_pod)')})`
 
@@ -63,8 +64,26 @@ const LINE_COLUMNS = `id, ts, ${SERVER} AS srv, request_id, mtls, method, status
 
 /** The call facts a group is keyed by: what identity resolution and the `flows` aggregates read. */
 export const GROUP_KEYS = [
-  'joined', 'join_key', 'src_id', 'src_sig', 'cli_wl', 'srv_src_wl', 'src_ip', 'dst_id', 'dst_sig', 'dst_wl', 'dst_svc', 'dst_ns', 'dst_addr',
-  'is_denied', 'blocked', 'mtls', 'method', 'status_class', 'findings', 'rbac_policy',
+  'joined',
+  'join_key',
+  'src_id',
+  'src_sig',
+  'cli_wl',
+  'srv_src_wl',
+  'src_ip',
+  'dst_id',
+  'dst_sig',
+  'dst_wl',
+  'dst_svc',
+  'dst_ns',
+  'dst_addr',
+  'is_denied',
+  'blocked',
+  'mtls',
+  'method',
+  'status_class',
+  'findings',
+  'rbac_policy',
 ] as const
 
 /** The store's STATUS_CLASS (same buckets as `flows` prints). */
@@ -136,7 +155,10 @@ const LINK_GROUP_SELECT = `date_trunc('hour', s_ts) AS hour, cli_wl, s_src_id, j
 /** Fills the call tables from the stored events in one pass each (stores that predate them, bulk loads). */
 export function callsBackfillSql(): string[] {
   return [
-    'DELETE FROM call_links', 'DELETE FROM calls', 'DELETE FROM call_groups', 'DELETE FROM call_link_groups',
+    'DELETE FROM call_links',
+    'DELETE FROM calls',
+    'DELETE FROM call_groups',
+    'DELETE FROM call_link_groups',
     `INSERT INTO call_links WITH k AS (SELECT ${KEY_COLUMNS} FROM events), ck AS (SELECT * FROM k WHERE NOT srv), sk AS (SELECT * FROM k WHERE srv)
       ${matchSql('ck', 'sk', 'true')}`,
     `INSERT INTO calls WITH l AS (SELECT ${LINE_COLUMNS} FROM events) ${callRowsSql('l', 'call_links')}`,

@@ -58,7 +58,11 @@ export function createStoreDeadLetterSink(store: DuckDbStore): DeadLetterSink & 
           const r = await store.sql(`INSERT INTO dead_letters VALUES ${placeholders} ON CONFLICT DO NOTHING RETURNING id`, values)
           inserted += r.rows.length
         } catch (err) {
-          throw new EnvoyAuditError('EA_IO', `dead letters could not be written to the store at ${store.path}: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
+          throw new EnvoyAuditError(
+            'EA_IO',
+            `dead letters could not be written to the store at ${store.path}: ${err instanceof Error ? err.message : String(err)}`,
+            { cause: err },
+          )
         }
       }
     },
@@ -71,9 +75,19 @@ function row(dl: DeadLetter, serialize: Serializer<DeadLetter>): (string | numbe
   // DuckDB binds a JavaScript null as NULL; the parameter type only admits strings and numbers.
   const nul = null as unknown as string
   return [
-    dl.id, dl.reason, dl.stage, dl.at,
-    s.kind ?? nul, s.file ?? nul, s.line ?? nul, s.topic ?? nul, s.partition ?? nul, s.offset ?? nul,
-    dl.event_id ?? nul, dl.parts?.length ?? 0, serialize(dl),
+    dl.id,
+    dl.reason,
+    dl.stage,
+    dl.at,
+    s.kind ?? nul,
+    s.file ?? nul,
+    s.line ?? nul,
+    s.topic ?? nul,
+    s.partition ?? nul,
+    s.offset ?? nul,
+    dl.event_id ?? nul,
+    dl.parts?.length ?? 0,
+    serialize(dl),
   ]
 }
 

@@ -17,15 +17,32 @@ import { storedJson } from '../schema/stored-document.js'
 import type { AuditEvent, Serializer } from '../schema/audit-event.js'
 import type { Sink, SinkRejection, SinkWriteResult } from '../pipeline/component.js'
 import type {
-  AuditStore, CoverageDimension, CoverageRow, EdgeQuery, EdgeRow, EgressRow, EventQuery,
-  FindingCountRow, StoreSummary, TimeRange,
+  AuditStore,
+  CoverageDimension,
+  CoverageRow,
+  EdgeQuery,
+  EdgeRow,
+  EgressRow,
+  EventQuery,
+  FindingCountRow,
+  StoreSummary,
+  TimeRange,
 } from './store.js'
 import { edgeFactsBackfillSql, schemaDdl, stagingDdl } from './duckdb-schema.js'
 import { appendDirect, appendStaged } from './duckdb-append.js'
 import { CALL_TABLES, callsBackfillSql, callsDdl } from './duckdb-calls.js'
 import type { StoredRow } from './duckdb-append.js'
 import {
-  ISO, NAMESPACE_KEY, REPORTER_KEY, SOURCE_KEY, WORKLOAD_KEY, Where, coverageSql, edgesSql, egressSql, findingCountsSql,
+  ISO,
+  NAMESPACE_KEY,
+  REPORTER_KEY,
+  SOURCE_KEY,
+  WORKLOAD_KEY,
+  Where,
+  coverageSql,
+  edgesSql,
+  egressSql,
+  findingCountsSql,
 } from './duckdb-aggregates.js'
 
 export const DEFAULT_STORE_PATH = '.envoy-audit/audit.duckdb'
@@ -117,7 +134,9 @@ export class DuckDbStore implements AuditStore, Sink {
       if (this.path !== ':memory:') mkdirSync(dirname(this.path), { recursive: true })
       // TIMESTAMP columns hold UTC wall time (no ICU needed); never fetch extensions over the network.
       const options: Record<string, string> = {
-        autoinstall_known_extensions: 'false', memory_limit: this.config.memoryLimit, checkpoint_threshold: this.config.checkpointThreshold,
+        autoinstall_known_extensions: 'false',
+        memory_limit: this.config.memoryLimit,
+        checkpoint_threshold: this.config.checkpointThreshold,
       }
       if (this.config.threads > 0) options.threads = String(this.config.threads)
       this.instance = await DuckDBInstance.create(this.path, options)
@@ -141,7 +160,9 @@ export class DuckDbStore implements AuditStore, Sink {
         for (const statement of callsBackfillSql()) await this.conn.run(statement)
         await this.conn.run('COMMIT')
       }
-      await this.conn.run(`INSERT INTO store_meta VALUES ('call_tables', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, [this.callTablesOn ? 'on' : 'off'])
+      await this.conn.run(`INSERT INTO store_meta VALUES ('call_tables', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, [
+        this.callTablesOn ? 'on' : 'off',
+      ])
       // Recorded once, at creation: a later version reading an older file knows what it is looking at.
       await this.conn.run(`INSERT INTO store_meta VALUES ('event_schema_version', $1) ON CONFLICT DO NOTHING`, [String(SCHEMA_VERSION)])
     } catch (err) {
@@ -150,7 +171,10 @@ export class DuckDbStore implements AuditStore, Sink {
   }
 
   private async hasTable(name: string): Promise<boolean> {
-    const reader = await this.conn!.runAndReadAll(`SELECT count(*)::INTEGER FROM information_schema.tables WHERE table_schema = 'main' AND table_name = $1`, [name])
+    const reader = await this.conn!.runAndReadAll(
+      `SELECT count(*)::INTEGER FROM information_schema.tables WHERE table_schema = 'main' AND table_name = $1`,
+      [name],
+    )
     return reader.getRows()[0]?.[0] === 1
   }
 
@@ -200,8 +224,11 @@ export class DuckDbStore implements AuditStore, Sink {
 
   summary(range?: TimeRange): Promise<StoreSummary> {
     const where = new Where().range(range)
-    return this.rows(`SELECT count(*)::INTEGER AS events, ${ISO('min(ts)')} AS first, ${ISO('max(ts)')} AS last
-      FROM events ${where.sql()}`, where.values).then(([row]) => {
+    return this.rows(
+      `SELECT count(*)::INTEGER AS events, ${ISO('min(ts)')} AS first, ${ISO('max(ts)')} AS last
+      FROM events ${where.sql()}`,
+      where.values,
+    ).then(([row]) => {
       const out: StoreSummary = { events: Number(row?.events ?? 0) }
       if (row?.first != null) out.firstSeen = String(row.first)
       if (row?.last != null) out.lastSeen = String(row.last)
@@ -217,8 +244,12 @@ export class DuckDbStore implements AuditStore, Sink {
       const missing: Record<string, number> = Object.create(null) as Record<string, number>
       for (const m of (r.missing as { element: string; n: number }[] | null) ?? []) missing[m.element] = Number(m.n)
       return {
-        key: String(r.key), events: Number(r.events), inbound: Number(r.inbound),
-        inboundMtls: Number(r.inbound_mtls), au3Complete: Number(r.au3_complete), missing,
+        key: String(r.key),
+        events: Number(r.events),
+        inbound: Number(r.inbound),
+        inboundMtls: Number(r.inbound_mtls),
+        au3Complete: Number(r.au3_complete),
+        missing,
       }
     })
   }
@@ -250,8 +281,12 @@ export class DuckDbStore implements AuditStore, Sink {
     const where = new Where().range(range)
     const rows = await this.rows(egressSql(where), where.values)
     return rows.map((r) => ({
-      destination: String(r.destination), cluster: String(r.cluster), count: Number(r.count),
-      sources: (r.sources as string[] | null) ?? [], firstSeen: String(r.first_seen), lastSeen: String(r.last_seen),
+      destination: String(r.destination),
+      cluster: String(r.cluster),
+      count: Number(r.count),
+      sources: (r.sources as string[] | null) ?? [],
+      firstSeen: String(r.first_seen),
+      lastSeen: String(r.last_seen),
     }))
   }
 
@@ -302,12 +337,20 @@ export class DuckDbStore implements AuditStore, Sink {
  * Opens the store for a command. Query commands pass mustExist: a mistyped --store should say so,
  * not answer every query with zero rows from a freshly created empty file.
  */
-export async function openDuckDbStore(path: string = DEFAULT_STORE_PATH, options: { mustExist?: boolean; callTables?: boolean } = {}): Promise<DuckDbStore> {
+export async function openDuckDbStore(
+  path: string = DEFAULT_STORE_PATH,
+  options: { mustExist?: boolean; callTables?: boolean } = {},
+): Promise<DuckDbStore> {
   if (options.mustExist === true && path !== ':memory:') {
-    if (!existsSync(path)) throw new EnvoyAuditError('EA_IO', `no store at ${path}: run \`envoy-audit ingest\` or \`envoy-audit demo\` first, or pass --store`)
+    if (!existsSync(path))
+      throw new EnvoyAuditError('EA_IO', `no store at ${path}: run \`envoy-audit ingest\` or \`envoy-audit demo\` first, or pass --store`)
     // Given another file, DuckDB fails later with an unrelated message (an NDJSON export: a binder
     // error about a table alias): check the file header first.
-    if (!isDuckDbFile(path)) throw new EnvoyAuditError('EA_IO', `${path} is not an envoy-audit store (not a DuckDB database file): pass the store written by \`envoy-audit ingest\` or \`demo\``)
+    if (!isDuckDbFile(path))
+      throw new EnvoyAuditError(
+        'EA_IO',
+        `${path} is not an envoy-audit store (not a DuckDB database file): pass the store written by \`envoy-audit ingest\` or \`demo\``,
+      )
   }
   const store = new DuckDbStore({ path, ...(options.callTables === undefined ? {} : { callTables: options.callTables }) })
   await store.start()
@@ -334,9 +377,16 @@ function edgeRow(r: Record<string, unknown>): EdgeRow {
     statusClasses[entry.key] = Number(entry.value)
   }
   const row: EdgeRow = {
-    source: String(r.source), sourceKind: r.source_kind as EdgeRow['sourceKind'], destination: String(r.destination),
-    count: Number(r.count), firstSeen: String(r.first_seen), lastSeen: String(r.last_seen),
-    methods: (r.methods as string[] | null) ?? [], statusClasses, mtls: Number(r.mtls), denied: Number(r.denied),
+    source: String(r.source),
+    sourceKind: r.source_kind as EdgeRow['sourceKind'],
+    destination: String(r.destination),
+    count: Number(r.count),
+    firstSeen: String(r.first_seen),
+    lastSeen: String(r.last_seen),
+    methods: (r.methods as string[] | null) ?? [],
+    statusClasses,
+    mtls: Number(r.mtls),
+    denied: Number(r.denied),
     findings: (r.findings as string[] | null) ?? [],
   }
   if (r.destination_spiffe_id != null) row.destinationSpiffeId = String(r.destination_spiffe_id)

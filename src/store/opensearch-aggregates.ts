@@ -36,8 +36,27 @@ export const FIELDS = {
 } as const
 export type FieldName = keyof typeof FIELDS
 
-export const SOURCE_FIELDS: FieldName[] = ['src_spiffe', 'src_ns', 'src_sa', 'src_wl', 'reporter', 'k8s_ns', 'k8s_pod', 'src_ip', 'src_addr']
-export const DESTINATION_FIELDS: FieldName[] = ['dst_service', 'dst_ns', 'dst_spiffe', 'dst_domain', 'url_domain', 'sni', 'dst_addr', 'upstream_host']
+export const SOURCE_FIELDS: FieldName[] = [
+  'src_spiffe',
+  'src_ns',
+  'src_sa',
+  'src_wl',
+  'reporter',
+  'k8s_ns',
+  'k8s_pod',
+  'src_ip',
+  'src_addr',
+]
+export const DESTINATION_FIELDS: FieldName[] = [
+  'dst_service',
+  'dst_ns',
+  'dst_spiffe',
+  'dst_domain',
+  'url_domain',
+  'sni',
+  'dst_addr',
+  'upstream_host',
+]
 
 export function compositeSources(names: FieldName[]): Json[] {
   return names.map((n) => ({ [n]: { terms: { field: FIELDS[n], missing_bucket: true } } }))
@@ -81,7 +100,15 @@ export function destinationKey(k: BucketKey): string {
 /** Where an egress request went: SNI, Host, destination domain, :authority host, upstream host, address. */
 export function egressDestination(k: BucketKey): string {
   const authorityHost = s(k, 'authority')?.split(':')[0]
-  return s(k, 'sni') ?? s(k, 'url_domain') ?? s(k, 'dst_domain') ?? (authorityHost !== '' ? authorityHost : undefined) ?? s(k, 'upstream_host') ?? s(k, 'dst_addr') ?? '(unknown)'
+  return (
+    s(k, 'sni') ??
+    s(k, 'url_domain') ??
+    s(k, 'dst_domain') ??
+    (authorityHost !== '' ? authorityHost : undefined) ??
+    s(k, 'upstream_host') ??
+    s(k, 'dst_addr') ??
+    '(unknown)'
+  )
 }
 
 export const COVERAGE_FIELDS: Record<'namespace' | 'workload' | 'reporter', FieldName[]> = {
@@ -118,7 +145,12 @@ const TCP_QUERY: Json = {
         bool: {
           must_not: [
             { exists: { field: 'http.request.method' } },
-            { bool: { filter: [{ exists: { field: 'http.response.status_code' } }], must_not: [{ term: { 'http.response.status_code': 0 } }] } },
+            {
+              bool: {
+                filter: [{ exists: { field: 'http.response.status_code' } }],
+                must_not: [{ term: { 'http.response.status_code': 0 } }],
+              },
+            },
           ],
         },
       },
@@ -130,7 +162,9 @@ const TCP_QUERY: Json = {
 function statusClassFilters(): Json {
   const filters: Json = { tcp: TCP_QUERY }
   for (const n of [1, 2, 3, 4, 5]) {
-    filters[`${n}xx`] = { bool: { filter: [{ range: { 'http.response.status_code': { gte: n * 100, lte: n * 100 + 99 } } }], must_not: [TCP_QUERY] } }
+    filters[`${n}xx`] = {
+      bool: { filter: [{ range: { 'http.response.status_code': { gte: n * 100, lte: n * 100 + 99 } } }], must_not: [TCP_QUERY] },
+    }
   }
   filters.none = { bool: { must_not: [TCP_QUERY, { range: { 'http.response.status_code': { gte: 100, lte: 599 } } }] } }
   return { filters: { filters } }

@@ -80,7 +80,8 @@ export function describeSearchError(err: unknown): string {
   if (typeof top === 'string') return top
   const nodes = errorNodes(err)
   if (nodes.length === 0) return e.message ?? String(err)
-  const specific = top?.root_cause?.find((r) => r.type !== undefined) ?? nodes.filter((n) => n.type !== undefined && n.reason !== '').pop() ?? nodes[0]!
+  const specific =
+    top?.root_cause?.find((r) => r.type !== undefined) ?? nodes.filter((n) => n.type !== undefined && n.reason !== '').pop() ?? nodes[0]!
   return `${specific.type ?? ''}: ${specific.reason ?? ''}`
 }
 
@@ -99,7 +100,11 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 function queryError(t: ReadTarget, err: unknown): EnvoyAuditError {
   const status = (err as ClientError).statusCode
-  return new EnvoyAuditError('EA_STORE_QUERY', `${t.what} on ${t.index} failed${status !== undefined ? ` (HTTP ${status})` : ''}: ${describeSearchError(err)}`, { cause: err })
+  return new EnvoyAuditError(
+    'EA_STORE_QUERY',
+    `${t.what} on ${t.index} failed${status !== undefined ? ` (HTTP ${status})` : ''}: ${describeSearchError(err)}`,
+    { cause: err },
+  )
 }
 
 /** Sends one request with transient failures retried; a bucket or window refusal is thrown as it came. */
@@ -129,7 +134,9 @@ export async function searchOnce(t: ReadTarget, body: Json): Promise<Json> {
 
 async function rawSearch(t: ReadTarget, body: Json): Promise<Json> {
   try {
-    const res = await send(t, () => t.client.search({ index: t.index, body: body as never, ignore_unavailable: true } as never, { maxRetries: 0 }))
+    const res = await send(t, () =>
+      t.client.search({ index: t.index, body: body as never, ignore_unavailable: true } as never, { maxRetries: 0 }),
+    )
     return res.body as unknown as Json
   } catch (err) {
     if ((err as ClientError).statusCode === 404 && bucketLimitOf(err) === undefined) return EMPTY
@@ -149,7 +156,13 @@ export interface CompositeWalk {
  * search.max_buckets is asked again with half as many keys; only a single key whose own
  * sub-aggregations exceed the limit is an error.
  */
-export async function compositeAll(t: ReadTarget, query: Json, sources: Json[], sub: Json, walk: CompositeWalk): Promise<CompositeBucket[]> {
+export async function compositeAll(
+  t: ReadTarget,
+  query: Json,
+  sources: Json[],
+  sub: Json,
+  walk: CompositeWalk,
+): Promise<CompositeBucket[]> {
   const out: CompositeBucket[] = []
   let size = walk.pageSize
   let after: CompositeKey | undefined
@@ -166,7 +179,11 @@ export async function compositeAll(t: ReadTarget, query: Json, sources: Json[], 
         continue
       }
       if (limit !== undefined) {
-        throw new EnvoyAuditError('EA_STORE_QUERY', `${t.what} on ${t.index}: one group's sub-aggregations alone exceed search.max_buckets (${limit})`, { cause: err })
+        throw new EnvoyAuditError(
+          'EA_STORE_QUERY',
+          `${t.what} on ${t.index}: one group's sub-aggregations alone exceed search.max_buckets (${limit})`,
+          { cause: err },
+        )
       }
       throw queryError(t, err)
     }
@@ -174,7 +191,10 @@ export async function compositeAll(t: ReadTarget, query: Json, sources: Json[], 
     const buckets = agg?.buckets ?? []
     out.push(...buckets)
     if (out.length > walk.maxKeys) {
-      throw new EnvoyAuditError('EA_STORE_QUERY', `${t.what} on ${t.index} exceeds maxBuckets (${walk.maxKeys} groups); narrow the time range`)
+      throw new EnvoyAuditError(
+        'EA_STORE_QUERY',
+        `${t.what} on ${t.index} exceeds maxBuckets (${walk.maxKeys} groups); narrow the time range`,
+      )
     }
     if (buckets.length < size || agg?.after_key === undefined) return out
     after = agg.after_key
@@ -244,4 +264,4 @@ export async function hitsAll(t: ReadTarget, query: Json, sort: Json[], limit: n
   return out
 }
 
-const hitsOf = (body: Json): Hit[] => ((body.hits as { hits?: Hit[] } | undefined)?.hits ?? [])
+const hitsOf = (body: Json): Hit[] => (body.hits as { hits?: Hit[] } | undefined)?.hits ?? []

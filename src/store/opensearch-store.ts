@@ -20,13 +20,35 @@ import { createOpenSearchClient, type ConnectionConfig } from '../connections/op
 import { loadSinkConfig, type SinkConfigInput } from '../sinks/opensearch/config.js'
 import { OpenSearchSink } from '../sinks/opensearch/sink.js'
 import {
-  boolQuery, compositeSources, COVERAGE_FIELDS, COVERAGE_SUB_AGGS, coverageKey, DESTINATION_FIELDS, destinationKey,
-  EDGE_SUB_AGGS, EGRESS_QUERY, egressDestination, namespaceFilter, rangeFilter, SOURCE_FIELDS, sourceKey, TIME_AGGS,
+  boolQuery,
+  compositeSources,
+  COVERAGE_FIELDS,
+  COVERAGE_SUB_AGGS,
+  coverageKey,
+  DESTINATION_FIELDS,
+  destinationKey,
+  EDGE_SUB_AGGS,
+  EGRESS_QUERY,
+  egressDestination,
+  namespaceFilter,
+  rangeFilter,
+  SOURCE_FIELDS,
+  sourceKey,
+  TIME_AGGS,
   type FieldName,
 } from './opensearch-aggregates.js'
 import { compositeAll, hitsAll, searchOnce, type CompositeBucket, type ReadTarget } from './opensearch-read.js'
 import type {
-  AuditStore, CoverageDimension, CoverageRow, EdgeQuery, EdgeRow, EgressRow, EventQuery, FindingCountRow, StoreSummary, TimeRange,
+  AuditStore,
+  CoverageDimension,
+  CoverageRow,
+  EdgeQuery,
+  EdgeRow,
+  EgressRow,
+  EventQuery,
+  FindingCountRow,
+  StoreSummary,
+  TimeRange,
 } from './store.js'
 
 type Json = Record<string, unknown>
@@ -79,7 +101,8 @@ export class OpenSearchStore implements AuditStore {
 
   async start(): Promise<void> {
     if (this.client === undefined) {
-      if (this.options.connection === undefined) throw new EnvoyAuditError('EA_CONFIG_INVALID', 'store.opensearch: a client or a connection is required')
+      if (this.options.connection === undefined)
+        throw new EnvoyAuditError('EA_CONFIG_INVALID', 'store.opensearch: a client or a connection is required')
       this.client = await createOpenSearchClient(this.options.connection, { maxRetries: 3 })
     }
   }
@@ -90,7 +113,9 @@ export class OpenSearchStore implements AuditStore {
     if (this.sink !== undefined) {
       await this.sink.close()
       // Make what was just written searchable for the next command (report right after ingest).
-      await this.client?.indices.refresh({ index: `${this.config.eventsIndex},${this.config.findingsIndex}` }, { ignore: [404] }).catch(() => undefined)
+      await this.client?.indices
+        .refresh({ index: `${this.config.eventsIndex},${this.config.findingsIndex}` }, { ignore: [404] })
+        .catch(() => undefined)
     }
     if (this.options.client === undefined) await this.client?.close()
   }
@@ -102,12 +127,19 @@ export class OpenSearchStore implements AuditStore {
     }
     const result = await this.sink.write(events)
     // Search is near-real-time (refresh_interval 5s in the templates): this store's next query must see what it just wrote.
-    await this.client?.indices.refresh({ index: `${this.config.eventsIndex},${this.config.findingsIndex}` }, { ignore: [404] }).catch(() => undefined)
+    await this.client?.indices
+      .refresh({ index: `${this.config.eventsIndex},${this.config.findingsIndex}` }, { ignore: [404] })
+      .catch(() => undefined)
     return result
   }
 
   async summary(range?: TimeRange): Promise<StoreSummary> {
-    const body = await this.search(this.config.eventsIndex, { size: 0, track_total_hits: true, query: boolQuery(rangeFilter(range)), aggs: TIME_AGGS })
+    const body = await this.search(this.config.eventsIndex, {
+      size: 0,
+      track_total_hits: true,
+      query: boolQuery(rangeFilter(range)),
+      aggs: TIME_AGGS,
+    })
     const total = (body.hits as { total?: { value?: number } }).total?.value ?? 0
     const aggs = body.aggregations as Json
     const out: StoreSummary = { events: total }
@@ -122,12 +154,20 @@ export class OpenSearchStore implements AuditStore {
     const rows = new Map<string, CoverageRow>()
     for (const b of await this.composite(this.config.eventsIndex, rangeFilter(range), COVERAGE_FIELDS[dimension], COVERAGE_SUB_AGGS)) {
       const key = coverageKey(dimension, b.key)
-      const row = rows.get(key) ?? { key, events: 0, inbound: 0, inboundMtls: 0, au3Complete: 0, missing: Object.create(null) as Record<string, number> }
+      const row = rows.get(key) ?? {
+        key,
+        events: 0,
+        inbound: 0,
+        inboundMtls: 0,
+        au3Complete: 0,
+        missing: Object.create(null) as Record<string, number>,
+      }
       row.events += b.doc_count
       row.inbound += num(b.inbound)
       row.inboundMtls += num(b.inbound_mtls)
       row.au3Complete += num(b.au3_complete)
-      for (const m of (b.missing as { buckets: { key: string; doc_count: number }[] }).buckets) row.missing[m.key] = (row.missing[m.key] ?? 0) + m.doc_count
+      for (const m of (b.missing as { buckets: { key: string; doc_count: number }[] }).buckets)
+        row.missing[m.key] = (row.missing[m.key] ?? 0) + m.doc_count
       rows.set(key, row)
     }
     return [...rows.values()].sort((a, b) => b.events - a.events || (a.key < b.key ? -1 : 1))
@@ -159,8 +199,19 @@ export class OpenSearchStore implements AuditStore {
       let row = rows.get(id)
       if (row === undefined) {
         row = {
-          source: src.key, sourceKind: src.kind, destination, count: 0, firstSeen: '', lastSeen: '', methods: [],
-          statusClasses: Object.create(null) as Record<string, number>, mtls: 0, denied: 0, findings: [], findingSet: new Set(), methodSet: new Set(),
+          source: src.key,
+          sourceKind: src.kind,
+          destination,
+          count: 0,
+          firstSeen: '',
+          lastSeen: '',
+          methods: [],
+          statusClasses: Object.create(null) as Record<string, number>,
+          mtls: 0,
+          denied: 0,
+          findings: [],
+          findingSet: new Set(),
+          methodSet: new Set(),
         }
         rows.set(id, row)
       }
@@ -169,7 +220,8 @@ export class OpenSearchStore implements AuditStore {
       row.lastSeen = maxIso(row.lastSeen, dateOf(b.last))
       for (const m of keys(b.methods)) row.methodSet.add(m)
       for (const f of keys(b.findings)) row.findingSet.add(f)
-      for (const [cls, agg] of Object.entries((b.status as { buckets: Json }).buckets)) if (num(agg) > 0) row.statusClasses[cls] = (row.statusClasses[cls] ?? 0) + num(agg)
+      for (const [cls, agg] of Object.entries((b.status as { buckets: Json }).buckets))
+        if (num(agg) > 0) row.statusClasses[cls] = (row.statusClasses[cls] ?? 0) + num(agg)
       row.mtls += num(b.mtls)
       row.denied += num(b.denied)
       const dstSpiffe = b.key.dst_spiffe
@@ -185,7 +237,12 @@ export class OpenSearchStore implements AuditStore {
     })
     if (query.finding !== undefined) out = out.filter((r) => r.findings.includes(query.finding!))
     if (query.deniedOnly === true) out = out.filter((r) => r.denied > 0)
-    out.sort((a, b) => b.denied - a.denied || b.count - a.count || (a.source < b.source ? -1 : a.source > b.source ? 1 : a.destination < b.destination ? -1 : 1))
+    out.sort(
+      (a, b) =>
+        b.denied - a.denied ||
+        b.count - a.count ||
+        (a.source < b.source ? -1 : a.source > b.source ? 1 : a.destination < b.destination ? -1 : 1),
+    )
     return out.slice(0, query.limit ?? this.config.defaultEdgeLimit)
   }
 
@@ -213,9 +270,15 @@ export class OpenSearchStore implements AuditStore {
     if (query.finding !== undefined) filters.push({ term: { 'audit.finding_codes': query.finding } })
     // event.id is unique: the tiebreaker search_after needs to page without skipping or repeating.
     const sort = [{ '@timestamp': { order: 'desc' } }, { 'event.id': { order: 'asc' } }]
-    const hits = await hitsAll(this.target(this.config.eventsIndex), boolQuery(filters), sort, query.limit ?? this.config.defaultEventLimit, {
-      pageSize: this.config.hitsPageSize,
-    })
+    const hits = await hitsAll(
+      this.target(this.config.eventsIndex),
+      boolQuery(filters),
+      sort,
+      query.limit ?? this.config.defaultEventLimit,
+      {
+        pageSize: this.config.hitsPageSize,
+      },
+    )
     return hits.map((h) => h._source as unknown as AuditEvent)
   }
 
@@ -238,6 +301,9 @@ export class OpenSearchStore implements AuditStore {
 
   /** Every page of a composite aggregation (after_key), split under search.max_buckets, failing past maxBuckets groups. */
   private compositeRaw(index: string, filters: Json[], sources: Json[], sub: Json): Promise<Bucket[]> {
-    return compositeAll(this.target(index), boolQuery(filters), sources, sub, { pageSize: this.config.pageSize, maxKeys: this.config.maxBuckets })
+    return compositeAll(this.target(index), boolQuery(filters), sources, sub, {
+      pageSize: this.config.pageSize,
+      maxKeys: this.config.maxBuckets,
+    })
   }
 }

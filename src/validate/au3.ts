@@ -78,7 +78,13 @@ export const AU3_TABLE: readonly Au3Element[] = Object.freeze([
     element: 'source',
     control: 'AU-3d',
     question: 'Source of the event',
-    fields: [f('source.ip'), f('source.address'), f('envoy.downstream_remote_address'), f('envoy.x_forwarded_for'), f('mesh.source.spiffe_id')],
+    fields: [
+      f('source.ip'),
+      f('source.address'),
+      f('envoy.downstream_remote_address'),
+      f('envoy.x_forwarded_for'),
+      f('mesh.source.spiffe_id'),
+    ],
   },
   {
     element: 'outcome',
@@ -96,11 +102,15 @@ export const AU3_TABLE: readonly Au3Element[] = Object.freeze([
     element: 'identity',
     control: 'AU-3f',
     question: 'Identity of the subjects/entities associated with the event',
-    fields: [f('mesh.source.spiffe_id', 'spiffe'), f('envoy.peer.downstream_uri_san', 'spiffe'), f('envoy.peer.upstream_uri_san', 'spiffe')],
+    fields: [
+      f('mesh.source.spiffe_id', 'spiffe'),
+      f('envoy.peer.downstream_uri_san', 'spiffe'),
+      f('envoy.peer.upstream_uri_san', 'spiffe'),
+    ],
     note:
       "A peer certificate's SPIFFE ID. Istio's default formats do not log it (istio/istio PR #35337 was not " +
-      "merged), so default-format lines are incomplete here. On plaintext traffic (mesh.mtls = false) there " +
-      "is no identity to log: that is the plaintext finding, not an AU-3 gap.",
+      'merged), so default-format lines are incomplete here. On plaintext traffic (mesh.mtls = false) there ' +
+      'is no identity to log: that is the plaintext finding, not an AU-3 gap.',
   },
 ] satisfies Au3Element[])
 
@@ -113,7 +123,12 @@ export const AU3_EXTRAS: readonly Au3Element<Au3ExtraName>[] = Object.freeze([
     fields: [f('http.request.bytes'), f('http.response.bytes')],
     all: true,
   },
-  { element: 'request_id', control: 'AU-3(1)', question: 'Transaction identifier (x-request-id) to correlate both sides', fields: [f('http.request.id')] },
+  {
+    element: 'request_id',
+    control: 'AU-3(1)',
+    question: 'Transaction identifier (x-request-id) to correlate both sides',
+    fields: [f('http.request.id')],
+  },
   {
     element: 'tls_version',
     control: 'AU-3(1)',
@@ -222,7 +237,7 @@ export function renderAu3Markdown(): string {
     ...AU3_EXTRAS.map(row),
     '',
     'Field tests: plain = non-empty value; `date` = parses as a date; `start_time` = a date that is the ' +
-      'request\'s own start time (no `audit.time_source`); `positive` = number > 0 (TCP lines log code 0); ' +
+      "request's own start time (no `audit.time_source`); `positive` = number > 0 (TCP lines log code 0); " +
       '`known` = `success` or `failure`; `spiffe` = holds a valid SPIFFE ID.',
     '',
   ].join('\n')

@@ -44,7 +44,9 @@ describe('importDashboards', () => {
 
   test('wrong credentials: EA_SINK_AUTH, and the password is not in the message', async () => {
     const srv = await server({ auth: { username: 'admin', password: 'pw' } })
-    const err = (await importDashboards(srv.url, { auth: { username: 'admin', password: 'hunter2' } }).catch((e: unknown) => e)) as Error & { code: string }
+    const err = (await importDashboards(srv.url, { auth: { username: 'admin', password: 'hunter2' } }).catch(
+      (e: unknown) => e,
+    )) as Error & { code: string }
     expect(err.code).toBe('EA_SINK_AUTH')
     expect(err.message).not.toContain('hunter2')
   })
@@ -69,7 +71,18 @@ describe('importDashboards', () => {
     const srv = await server()
     const dir = mkdtempSync(path.join(tmpdir(), 'osd-'))
     const file = path.join(dir, 'broken.ndjson')
-    writeFileSync(file, JSON.stringify({ type: 'dashboard', id: 'd1', attributes: { title: 'd' }, references: [{ type: 'visualization', id: 'nope', name: 'panel_0' }] }) + '\n')
-    await expect(importDashboards(srv.url, { file })).rejects.toMatchObject({ code: 'EA_SINK_MAPPING', message: expect.stringContaining('dashboard/d1: missing_references') })
+    writeFileSync(
+      file,
+      JSON.stringify({
+        type: 'dashboard',
+        id: 'd1',
+        attributes: { title: 'd' },
+        references: [{ type: 'visualization', id: 'nope', name: 'panel_0' }],
+      }) + '\n',
+    )
+    await expect(importDashboards(srv.url, { file })).rejects.toMatchObject({
+      code: 'EA_SINK_MAPPING',
+      message: expect.stringContaining('dashboard/d1: missing_references'),
+    })
   })
 })

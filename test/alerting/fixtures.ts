@@ -52,7 +52,12 @@ export function rbacDenied(ts: string, sourceSa = 'sleep', dest = 'httpbin.foo.s
  */
 export function passthroughEgress(ts: string, host = 'edition.cnn.com', ip = '10.44.2.9'): AuditEvent {
   const e = base(ts, [
-    { code: 'unregistered_egress', severity: 'medium', controls: ['SC-7', 'AC-4'], message: 'egress bypassed the registry (PassthroughCluster)' },
+    {
+      code: 'unregistered_egress',
+      severity: 'medium',
+      controls: ['SC-7', 'AC-4'],
+      message: 'egress bypassed the registry (PassthroughCluster)',
+    },
   ])
   e.event.outcome = 'success'
   e.mesh = { reporter: 'source', upstream_cluster: 'PassthroughCluster' }
@@ -68,7 +73,12 @@ export function plaintextInbound(ts: string, ip = '10.44.0.11'): AuditEvent {
     { code: 'plaintext_inbound', severity: 'high', controls: ['SC-8'], message: 'inbound request without mTLS' },
     { code: 'au3_incomplete', severity: 'low', controls: ['AU-3'], message: 'AU-3 identity missing' },
   ])
-  e.mesh = { reporter: 'destination', upstream_cluster: 'inbound|8000||', mtls: false, destination: { service: 'httpbin.foo.svc.cluster.local', namespace: 'foo' } }
+  e.mesh = {
+    reporter: 'destination',
+    upstream_cluster: 'inbound|8000||',
+    mtls: false,
+    destination: { service: 'httpbin.foo.svc.cluster.local', namespace: 'foo' },
+  }
   e.source = { ip }
   e.http = { response: { status_code: 200 } }
   return e

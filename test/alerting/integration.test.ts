@@ -29,7 +29,8 @@ describeOpenSearch('Alerting plugin', () => {
 
   beforeAll(async () => {
     if (!hasAlerting) return
-    for (const def of loadMonitorDefinitions()) writeFileSync(path.join(dir, def.file), JSON.stringify({ ...def.body, name: `${prefix} ${def.body.name}`, enabled: false }))
+    for (const def of loadMonitorDefinitions())
+      writeFileSync(path.join(dir, def.file), JSON.stringify({ ...def.body, name: `${prefix} ${def.body.name}`, enabled: false }))
     client = await createOpenSearchClient(
       loadConnectionConfig({
         node: url,
@@ -44,40 +45,55 @@ describeOpenSearch('Alerting plugin', () => {
 
   afterAll(async () => {
     if (client === undefined) return
-    for (const id of created) await client.transport.request({ method: 'DELETE', path: `/_plugins/_alerting/monitors/${id}` }, { ignore: [404] }).catch(() => undefined)
+    for (const id of created)
+      await client.transport
+        .request({ method: 'DELETE', path: `/_plugins/_alerting/monitors/${id}` }, { ignore: [404] })
+        .catch(() => undefined)
     await client.close()
   })
 
-  test.skipIf(!hasAlerting)('monitors are accepted, idempotent, and their queries and triggers execute without error (needs the Alerting plugin)', async () => {
-    const first = await provisionMonitors(client, { dir })
-    expect(first.created).toHaveLength(5)
-    // The alerting config index is refreshed asynchronously after a create.
-    await new Promise((r) => setTimeout(r, 1500))
-    const second = await provisionMonitors(client, { dir })
-    expect(second.unchanged).toHaveLength(5)
-    const found = await client.transport.request({
-      method: 'POST',
-      path: '/_plugins/_alerting/monitors/_search',
-      body: { size: 20, query: { bool: { must: [{ match_phrase: { 'monitor.name': prefix } }] } } },
-    })
-    const hits = (found.body as { hits: { hits: Array<{ _id: string }> } }).hits.hits
-    created.push(...hits.map((h) => h._id))
-    expect(created).toHaveLength(5)
-    for (const id of created) {
-      const run = await client.transport.request({ method: 'POST', path: `/_plugins/_alerting/monitors/${id}/_execute`, querystring: { dryrun: 'true' } })
-      const body = run.body as { input_results: { error: unknown }; trigger_results: Record<string, { error: unknown }> }
-      expect(body.input_results.error ?? null, id).toBeNull()
-      for (const t of Object.values(body.trigger_results)) expect(t.error ?? null, id).toBeNull()
-    }
-  }, 60_000)
+  test.skipIf(!hasAlerting)(
+    'monitors are accepted, idempotent, and their queries and triggers execute without error (needs the Alerting plugin)',
+    async () => {
+      const first = await provisionMonitors(client, { dir })
+      expect(first.created).toHaveLength(5)
+      // The alerting config index is refreshed asynchronously after a create.
+      await new Promise((r) => setTimeout(r, 1500))
+      const second = await provisionMonitors(client, { dir })
+      expect(second.unchanged).toHaveLength(5)
+      const found = await client.transport.request({
+        method: 'POST',
+        path: '/_plugins/_alerting/monitors/_search',
+        body: { size: 20, query: { bool: { must: [{ match_phrase: { 'monitor.name': prefix } }] } } },
+      })
+      const hits = (found.body as { hits: { hits: Array<{ _id: string }> } }).hits.hits
+      created.push(...hits.map((h) => h._id))
+      expect(created).toHaveLength(5)
+      for (const id of created) {
+        const run = await client.transport.request({
+          method: 'POST',
+          path: `/_plugins/_alerting/monitors/${id}/_execute`,
+          querystring: { dryrun: 'true' },
+        })
+        const body = run.body as { input_results: { error: unknown }; trigger_results: Record<string, { error: unknown }> }
+        expect(body.input_results.error ?? null, id).toBeNull()
+        for (const t of Object.values(body.trigger_results)) expect(t.error ?? null, id).toBeNull()
+      }
+    },
+    60_000,
+  )
 
-  test.skipIf(dashboards === undefined || dashboards === '')('saved objects import into a real Dashboards (DASHBOARDS_URL)', async () => {
-    const user = process.env.OPENSEARCH_USERNAME
-    const password = process.env.OPENSEARCH_PASSWORD
-    const r = await importDashboards(dashboards!, {
-      ...(user && password ? { auth: { username: user, password } } : {}),
-      rejectUnauthorized: process.env.OPENSEARCH_INSECURE !== '1',
-    })
-    expect(r.imported).toContain('dashboard/envoy-audit-conmon')
-  }, 60_000)
+  test.skipIf(dashboards === undefined || dashboards === '')(
+    'saved objects import into a real Dashboards (DASHBOARDS_URL)',
+    async () => {
+      const user = process.env.OPENSEARCH_USERNAME
+      const password = process.env.OPENSEARCH_PASSWORD
+      const r = await importDashboards(dashboards!, {
+        ...(user && password ? { auth: { username: user, password } } : {}),
+        rejectUnauthorized: process.env.OPENSEARCH_INSECURE !== '1',
+      })
+      expect(r.imported).toContain('dashboard/envoy-audit-conmon')
+    },
+    60_000,
+  )
 })

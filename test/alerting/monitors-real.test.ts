@@ -54,11 +54,18 @@ function renderInput(body: Json, periodEnd: number): { indices: string[]; query:
 async function runTrigger(client: Client, condition: Json, results: Json[]): Promise<boolean> {
   const source = String(condition.script.source)
   const reads = [...source.matchAll(/\bctx\.(\w+)/g)].map((m) => m[1])
-  if (reads.some((r) => r !== 'results') || /params\.ctx\b/.test(source)) throw new Error(`trigger reads ${reads.join(', ')}: bind it faithfully before testing it`)
+  if (reads.some((r) => r !== 'results') || /params\.ctx\b/.test(source))
+    throw new Error(`trigger reads ${reads.join(', ')}: bind it faithfully before testing it`)
   const res = await client.transport.request({
     method: 'POST',
     path: '/_scripts/painless/_execute',
-    body: { script: { lang: 'painless', source: `def ctx = params.ctx;\n${source}`, params: { ...(condition.script.params ?? {}), ctx: { results } } } },
+    body: {
+      script: {
+        lang: 'painless',
+        source: `def ctx = params.ctx;\n${source}`,
+        params: { ...(condition.script.params ?? {}), ctx: { results } },
+      },
+    },
   })
   const result = (res.body as { result: string }).result
   if (result !== 'true' && result !== 'false') throw new Error(`trigger returned ${result}, not a boolean`)
@@ -81,11 +88,21 @@ const inNs = (e: AuditEvent, ns: string, complete: boolean): AuditEvent => {
   return e
 }
 
-const NEW_EDGE = { code: 'new_edge', severity: 'medium' as const, controls: ['AC-4', 'SI-4'], message: 'first call on this edge in the learning window' }
+const NEW_EDGE = {
+  code: 'new_edge',
+  severity: 'medium' as const,
+  controls: ['AC-4', 'SI-4'],
+  message: 'first call on this edge in the learning window',
+}
 /** One call on an edge between SPIFFE identity `src` and service `svc`. */
 function edgeCall(ts: string, src: string, svc: string, newEdge = false): AuditEvent {
   const e = clean(ts)
-  e.mesh = { reporter: 'destination', mtls: true, source: { spiffe_id: `spiffe://cluster.local/ns/shop/sa/${src}` }, destination: { service: `${svc}.shop.svc.cluster.local`, namespace: 'shop' } }
+  e.mesh = {
+    reporter: 'destination',
+    mtls: true,
+    source: { spiffe_id: `spiffe://cluster.local/ns/shop/sa/${src}` },
+    destination: { service: `${svc}.shop.svc.cluster.local`, namespace: 'shop' },
+  }
   if (newEdge) {
     e.audit.findings = [{ ...NEW_EDGE, controls: [...NEW_EDGE.controls] }]
     e.audit.finding_codes = ['new_edge']
@@ -102,26 +119,33 @@ function fireEvents(): AuditEvent[] {
     // 60 events in the last hour in one namespace, 50 AU-3 complete: 83%.
     ...Array.from({ length: 60 }, (_, i) => inNs(clean(at(5 + (i % 50))), 'billing', i >= 10)),
     // An edge first called 10 minutes ago, next to an old one still in use.
-    edgeCall(at(10), 'frontend', 'cart', true), edgeCall(at(8), 'frontend', 'cart'),
-    edgeCall(at(3 * 24 * 60), 'frontend', 'catalog'), edgeCall(at(5), 'frontend', 'catalog'),
+    edgeCall(at(10), 'frontend', 'cart', true),
+    edgeCall(at(8), 'frontend', 'cart'),
+    edgeCall(at(3 * 24 * 60), 'frontend', 'catalog'),
+    edgeCall(at(5), 'frontend', 'catalog'),
   ]
 }
 
 function quietEvents(): AuditEvent[] {
   return [
     // Plaintext and egress just outside their 10-minute windows, and one after period_end.
-    plaintextInbound(at(11)), plaintextInbound(at(-1)), passthroughEgress(at(11)),
+    plaintextInbound(at(11)),
+    plaintextInbound(at(-1)),
+    passthroughEgress(at(11)),
     // 19 denials of one identity in the window; 25 of another before it. Both identities called that
     // service two days ago, so these are not new edges either.
     ...Array.from({ length: 19 }, (_, i) => rbacDenied(at(1 + (i % 4)), 'sleep')),
     ...Array.from({ length: 25 }, () => rbacDenied(at(6), 'curl')),
-    rbacDenied(at(2 * 24 * 60), 'sleep'), rbacDenied(at(2 * 24 * 60), 'curl'),
+    rbacDenied(at(2 * 24 * 60), 'sleep'),
+    rbacDenied(at(2 * 24 * 60), 'curl'),
     // 96.7% AU-3 complete with 60 events; and 40 events (under the 50 minimum) none complete.
     ...Array.from({ length: 60 }, (_, i) => inNs(clean(at(5 + (i % 50))), 'billing', i >= 2)),
     ...Array.from({ length: 40 }, (_, i) => inNs(clean(at(5 + i)), 'tiny', false)),
     // Edges first called 3 days and 30 minutes ago (new then, with the finding), in use since.
-    edgeCall(at(3 * 24 * 60), 'frontend', 'catalog', true), edgeCall(at(5), 'frontend', 'catalog'),
-    edgeCall(at(30), 'cart', 'payments', true), edgeCall(at(4), 'cart', 'payments'),
+    edgeCall(at(3 * 24 * 60), 'frontend', 'catalog', true),
+    edgeCall(at(5), 'frontend', 'catalog'),
+    edgeCall(at(30), 'cart', 'payments', true),
+    edgeCall(at(4), 'cart', 'payments'),
   ]
 }
 
@@ -143,22 +167,34 @@ describeOpenSearch('monitors: search inputs, bucket_selector and Painless trigge
   })
 
   test('the five monitors, each with its triggers, are all covered', () => {
-    expect(defs.map((d) => d.file)).toEqual(['au3-completeness.json', 'new-edges.json', 'plaintext-traffic.json', 'rbac-denial-burst.json', 'unregistered-egress.json'])
+    expect(defs.map((d) => d.file)).toEqual([
+      'au3-completeness.json',
+      'new-edges.json',
+      'plaintext-traffic.json',
+      'rbac-denial-burst.json',
+      'unregistered-egress.json',
+    ])
   })
 
-  test.each(loadMonitorDefinitions().map((d) => [d.file, d] as const))('%s fires on its planted events and stays quiet without them', async (_file, def) => {
-    const fired = await runMonitor(fire.client, def, fire.eventsAlias)
-    const calm = await runMonitor(quiet.client, def, quiet.eventsAlias)
-    expect(fired.fired.every(Boolean), JSON.stringify(fired.response.aggregations ?? fired.response.hits?.total)).toBe(true)
-    expect(calm.fired.some(Boolean), JSON.stringify(calm.response.aggregations ?? calm.response.hits?.total)).toBe(false)
-  }, 60_000)
+  test.each(loadMonitorDefinitions().map((d) => [d.file, d] as const))(
+    '%s fires on its planted events and stays quiet without them',
+    async (_file, def) => {
+      const fired = await runMonitor(fire.client, def, fire.eventsAlias)
+      const calm = await runMonitor(quiet.client, def, quiet.eventsAlias)
+      expect(fired.fired.every(Boolean), JSON.stringify(fired.response.aggregations ?? fired.response.hits?.total)).toBe(true)
+      expect(calm.fired.some(Boolean), JSON.stringify(calm.response.aggregations ?? calm.response.hits?.total)).toBe(false)
+    },
+    60_000,
+  )
 
   test('new edges: the bucket_selector keeps exactly the pair first seen within 20 minutes of period_end', async () => {
     const def = defs.find((d) => d.file === 'new-edges.json')!
-    const pairs = (r: Json) => (r.aggregations.by_source.buckets as Json[]).flatMap((s) => (s.by_destination.buckets as Json[]).map((d) => `${s.key} -> ${d.key}`))
+    const pairs = (r: Json) =>
+      (r.aggregations.by_source.buckets as Json[]).flatMap((s) => (s.by_destination.buckets as Json[]).map((d) => `${s.key} -> ${d.key}`))
     // The denied caller's first call is a new edge too (20 minutes ago at most).
     expect(pairs((await runMonitor(fire.client, def, fire.eventsAlias)).response).sort()).toEqual([
-      'spiffe://cluster.local/ns/foo/sa/sleep -> httpbin.foo.svc.cluster.local', 'spiffe://cluster.local/ns/shop/sa/frontend -> cart.shop.svc.cluster.local',
+      'spiffe://cluster.local/ns/foo/sa/sleep -> httpbin.foo.svc.cluster.local',
+      'spiffe://cluster.local/ns/shop/sa/frontend -> cart.shop.svc.cluster.local',
     ])
     expect(pairs((await runMonitor(quiet.client, def, quiet.eventsAlias)).response)).toEqual([])
   })
@@ -172,7 +208,9 @@ describeOpenSearch('monitors: search inputs, bucket_selector and Painless trigge
       await wide.write(events)
       const def = defs.find((d) => d.file === 'new-edges.json')!
       const run = await runMonitor(wide.client, def, wide.eventsAlias)
-      const pairs = (run.response.aggregations.by_source.buckets as Json[]).flatMap((b) => (b.by_destination.buckets as Json[]).map((d) => `${b.key} -> ${d.key}`))
+      const pairs = (run.response.aggregations.by_source.buckets as Json[]).flatMap((b) =>
+        (b.by_destination.buckets as Json[]).map((d) => `${b.key} -> ${d.key}`),
+      )
       expect(pairs).toEqual(['spiffe://cluster.local/ns/shop/sa/sa-7 -> svc-new.shop.svc.cluster.local'])
       expect(run.fired).toEqual([true])
     } finally {
@@ -183,7 +221,11 @@ describeOpenSearch('monitors: search inputs, bucket_selector and Painless trigge
   test('rbac burst: the trigger reads the per-source counts (19 in the window stays quiet, 20 fires)', async () => {
     const def = defs.find((d) => d.file === 'rbac-denial-burst.json')!
     const counts = (r: Json) => Object.fromEntries((r.aggregations.by_source.buckets as Json[]).map((b) => [b.key, b.doc_count]))
-    expect(counts((await runMonitor(quiet.client, def, quiet.eventsAlias)).response)).toEqual({ 'spiffe://cluster.local/ns/foo/sa/sleep': 19 })
-    expect(counts((await runMonitor(fire.client, def, fire.eventsAlias)).response)).toEqual({ 'spiffe://cluster.local/ns/foo/sa/sleep': 20 })
+    expect(counts((await runMonitor(quiet.client, def, quiet.eventsAlias)).response)).toEqual({
+      'spiffe://cluster.local/ns/foo/sa/sleep': 19,
+    })
+    expect(counts((await runMonitor(fire.client, def, fire.eventsAlias)).response)).toEqual({
+      'spiffe://cluster.local/ns/foo/sa/sleep': 20,
+    })
   })
 })

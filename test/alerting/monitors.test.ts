@@ -29,29 +29,38 @@ describe('monitor definitions (dashboards/monitors)', () => {
   const defs = loadMonitorDefinitions()
 
   test('the five ConMon monitors are there, with unique names', () => {
-    expect(defs.map((d) => d.file)).toEqual(['au3-completeness.json', 'new-edges.json', 'plaintext-traffic.json', 'rbac-denial-burst.json', 'unregistered-egress.json'])
+    expect(defs.map((d) => d.file)).toEqual([
+      'au3-completeness.json',
+      'new-edges.json',
+      'plaintext-traffic.json',
+      'rbac-denial-burst.json',
+      'unregistered-egress.json',
+    ])
     expect(new Set(defs.map((d) => d.body.name)).size).toBe(5)
   })
 
-  test.each(loadMonitorDefinitions().map((d) => [d.file, d] as const))('%s: query-level, events index, fields exist in the mapping', (_f, def) => {
-    const b = def.body as Record<string, any>
-    expect(b.monitor_type).toBe('query_level_monitor')
-    expect(b.schedule.period.interval).toBeGreaterThan(0)
-    expect(b.inputs[0].search.indices).toEqual(['envoy-audit-events*'])
-    const fields = referencedFields(b.inputs)
-    expect(fields.length).toBeGreaterThan(1)
-    for (const f of fields) {
-      expect(FIELDS.has(f), `${def.file}: ${f} not in mapping`).toBe(true)
-      expect(AGGREGATABLE.has(FIELDS.get(f)!), `${def.file}: ${f} is ${FIELDS.get(f)}`).toBe(true)
-    }
-    // A time window bounded by the period, so every run looks at recent events only.
-    expect(JSON.stringify(b.inputs)).toMatch(/\{\{period_end\}\}\|\|-\d+[mhd]"/)
-    for (const t of b.triggers) {
-      const trig = t.query_level_trigger
-      expect(trig.condition.script.lang).toBe('painless')
-      expect(['1', '2', '3', '4', '5']).toContain(trig.severity)
-    }
-  })
+  test.each(loadMonitorDefinitions().map((d) => [d.file, d] as const))(
+    '%s: query-level, events index, fields exist in the mapping',
+    (_f, def) => {
+      const b = def.body as Record<string, any>
+      expect(b.monitor_type).toBe('query_level_monitor')
+      expect(b.schedule.period.interval).toBeGreaterThan(0)
+      expect(b.inputs[0].search.indices).toEqual(['envoy-audit-events*'])
+      const fields = referencedFields(b.inputs)
+      expect(fields.length).toBeGreaterThan(1)
+      for (const f of fields) {
+        expect(FIELDS.has(f), `${def.file}: ${f} not in mapping`).toBe(true)
+        expect(AGGREGATABLE.has(FIELDS.get(f)!), `${def.file}: ${f} is ${FIELDS.get(f)}`).toBe(true)
+      }
+      // A time window bounded by the period, so every run looks at recent events only.
+      expect(JSON.stringify(b.inputs)).toMatch(/\{\{period_end\}\}\|\|-\d+[mhd]"/)
+      for (const t of b.triggers) {
+        const trig = t.query_level_trigger
+        expect(trig.condition.script.lang).toBe('painless')
+        expect(['1', '2', '3', '4', '5']).toContain(trig.severity)
+      }
+    },
+  )
 
   test('new edges: first-seen (source identity, service) pairs over a 7-day lookback, selected inside the query', () => {
     const def = defs.find((d) => d.file === 'new-edges.json')!
@@ -61,23 +70,27 @@ describe('monitor definitions (dashboards/monitors)', () => {
     expect(q).toMatch(/params\.first_seen >= \{\{period_end\}\}L - \d+L/)
   })
 
-  test.each(loadMonitorDefinitions().map((d) => [d.file, d] as const))('%s: at most search.max_buckets (65,535) buckets whatever the data', (_f, def) => {
-    // The most buckets a response can hold: terms size x (1 + its sub-buckets), filters likewise; a
-    // single-bucket filter and metrics add none. OpenSearch refuses the whole search past the limit.
-    const most = (aggs: Record<string, any> | undefined): number =>
-      Object.values(aggs ?? {}).reduce((n: number, a: any) => {
-        const sub = most(a.aggregations ?? a.aggs)
-        if (a.terms !== undefined) return n + a.terms.size * (1 + sub)
-        if (a.filters !== undefined) return n + Object.keys(a.filters.filters).length * (1 + sub)
-        return n + sub
-      }, 0)
-    const query = (def.body as Record<string, any>).inputs[0].search.query
-    expect(most(query.aggregations ?? query.aggs)).toBeLessThanOrEqual(65_535)
-  })
+  test.each(loadMonitorDefinitions().map((d) => [d.file, d] as const))(
+    '%s: at most search.max_buckets (65,535) buckets whatever the data',
+    (_f, def) => {
+      // The most buckets a response can hold: terms size x (1 + its sub-buckets), filters likewise; a
+      // single-bucket filter and metrics add none. OpenSearch refuses the whole search past the limit.
+      const most = (aggs: Record<string, any> | undefined): number =>
+        Object.values(aggs ?? {}).reduce((n: number, a: any) => {
+          const sub = most(a.aggregations ?? a.aggs)
+          if (a.terms !== undefined) return n + a.terms.size * (1 + sub)
+          if (a.filters !== undefined) return n + Object.keys(a.filters.filters).length * (1 + sub)
+          return n + sub
+        }, 0)
+      const query = (def.body as Record<string, any>).inputs[0].search.query
+      expect(most(query.aggregations ?? query.aggs)).toBeLessThanOrEqual(65_535)
+    },
+  )
 
   test('finding codes the monitors filter on are the ones the detections emit', () => {
     const all = JSON.stringify(defs.map((d) => d.body.inputs))
-    for (const code of ['plaintext_inbound', 'plaintext_rejected', 'authz_denied', 'ext_authz_denied', 'new_edge', 'unregistered_egress']) expect(all).toContain(`"${code}"`)
+    for (const code of ['plaintext_inbound', 'plaintext_rejected', 'authz_denied', 'ext_authz_denied', 'new_edge', 'unregistered_egress'])
+      expect(all).toContain(`"${code}"`)
   })
 
   test('renderMonitor: channel actions, index override, disabled, and a hash that follows the options', () => {
@@ -119,7 +132,11 @@ describe('provisionMonitors through @opensearch-project/opensearch', () => {
     expect(first.created).toHaveLength(5)
     expect(srv.monitors.size).toBe(5)
     const stored = [...srv.monitors.values()].map((m) => m.monitor.name).sort()
-    expect(stored).toEqual(loadMonitorDefinitions().map((d) => d.body.name).sort())
+    expect(stored).toEqual(
+      loadMonitorDefinitions()
+        .map((d) => d.body.name)
+        .sort(),
+    )
 
     const writesBefore = srv.requests.filter((r) => r.method !== 'POST' || !r.path.endsWith('_search')).length
     const second = await provisionMonitors(client)
@@ -150,7 +167,10 @@ describe('provisionMonitors through @opensearch-project/opensearch', () => {
     const c2 = new Client({ node: srv2.url, maxRetries: 0 })
     try {
       srv2.failNext('/_plugins/_alerting/monitors', 403, 1)
-      await expect(provisionMonitors(c2)).rejects.toMatchObject({ code: 'EA_SINK_AUTH', message: expect.stringContaining('au3-completeness.json') })
+      await expect(provisionMonitors(c2)).rejects.toMatchObject({
+        code: 'EA_SINK_AUTH',
+        message: expect.stringContaining('au3-completeness.json'),
+      })
       srv2.failNext('/_plugins/_alerting/monitors', 503, 1)
       await expect(provisionMonitors(c2)).rejects.toMatchObject({ code: 'EA_SINK_UNAVAILABLE', retryable: true })
     } finally {

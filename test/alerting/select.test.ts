@@ -33,7 +33,9 @@ describe('selectAlerts', () => {
     expect(a!.finding.policy).toBe('ns[foo]-policy[ext-authz-server]-rule[0]')
     expect(a!.event_id).toBe(e.event.id)
     expect(a!.http_status).toBe(403)
-    expect(a!.dedupe_key).toBe(dedupeKey('authz_denied', a!.source.identity, a!.destination.name, Math.floor(Date.parse(e['@timestamp']) / 300_000)))
+    expect(a!.dedupe_key).toBe(
+      dedupeKey('authz_denied', a!.source.identity, a!.destination.name, Math.floor(Date.parse(e['@timestamp']) / 300_000)),
+    )
   })
 
   test('identity falls back from SPIFFE to IP; destination from service to egress host', () => {
@@ -57,7 +59,11 @@ describe('selectAlerts', () => {
 
   test('the same finding from another source or to another destination is a different key', () => {
     const r = selectAlerts(
-      [rbacDenied('2026-11-23T10:00:01Z', 'sleep'), rbacDenied('2026-11-23T10:00:01Z', 'curl'), rbacDenied('2026-11-23T10:00:01Z', 'sleep', 'other.foo.svc.cluster.local')],
+      [
+        rbacDenied('2026-11-23T10:00:01Z', 'sleep'),
+        rbacDenied('2026-11-23T10:00:01Z', 'curl'),
+        rbacDenied('2026-11-23T10:00:01Z', 'sleep', 'other.foo.svc.cluster.local'),
+      ],
       emptyAlertState(),
       T0,
       cfg(),
@@ -118,9 +124,17 @@ describe('selectAlerts', () => {
 
   test('property: never throws, never exceeds burst per limiter key at one instant, keys unique', () => {
     const severity = fc.constantFrom('info', 'low', 'medium', 'high', 'critical' as const)
-    const finding = fc.record({ code: fc.constantFrom('a', 'b', 'plaintext_inbound'), severity, controls: fc.array(fc.string(), { maxLength: 2 }), message: fc.string() })
+    const finding = fc.record({
+      code: fc.constantFrom('a', 'b', 'plaintext_inbound'),
+      severity,
+      controls: fc.array(fc.string(), { maxLength: 2 }),
+      message: fc.string(),
+    })
     const event = fc.record({
-      ts: fc.oneof(fc.date({ min: new Date(0), max: new Date(4e12), noInvalidDate: true }).map((d) => d.toISOString()), fc.string()),
+      ts: fc.oneof(
+        fc.date({ min: new Date(0), max: new Date(4e12), noInvalidDate: true }).map((d) => d.toISOString()),
+        fc.string(),
+      ),
       spiffe: fc.option(fc.constantFrom('spiffe://td/ns/a/sa/x', 'spiffe://td/ns/b/sa/y', '')),
       ip: fc.option(fc.ipV4()),
       dest: fc.option(fc.constantFrom('a.svc', 'b.svc', '__proto__', 'constructor')),
@@ -129,7 +143,12 @@ describe('selectAlerts', () => {
     fc.assert(
       fc.property(fc.array(event, { maxLength: 60 }), fc.integer({ min: 1, max: 5 }), (specs, burst) => {
         const events: AuditEvent[] = specs.map((s, i) => {
-          const e: AuditEvent = { '@timestamp': s.ts, event: { id: `p${i}`, kind: 'event', dataset: 'envoy.access', outcome: 'unknown' }, envoy: { format: 'x' }, audit: { findings: s.findings } }
+          const e: AuditEvent = {
+            '@timestamp': s.ts,
+            event: { id: `p${i}`, kind: 'event', dataset: 'envoy.access', outcome: 'unknown' },
+            envoy: { format: 'x' },
+            audit: { findings: s.findings },
+          }
           if (s.spiffe !== null) e.mesh = { source: { spiffe_id: s.spiffe } }
           if (s.dest !== null) e.mesh = { ...e.mesh, destination: { service: s.dest } }
           if (s.ip !== null) e.source = { ip: s.ip }

@@ -23,7 +23,8 @@ async function receiver(script: Array<number | { status: number; headers?: Recor
       calls++
       const step = script.shift()
       const s = typeof step === 'number' ? { status: step } : (step ?? { status: 200 })
-      if (s.status >= 200 && s.status < 300) received.push({ headers: req.headers, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as Alert })
+      if (s.status >= 200 && s.status < 300)
+        received.push({ headers: req.headers, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as Alert })
       res.writeHead(s.status, s.headers ?? {})
       res.end('{}')
     })
@@ -51,7 +52,9 @@ describe('webhook output', () => {
   test('POSTs each alert as JSON with the dedupe key as Idempotency-Key and a bearer token from env', async () => {
     const rx = await receiver()
     closers.push(rx.close)
-    const out = new WebhookOutput(webhookCfg(rx.url, { bearerTokenEnv: 'HOOK_TOKEN', headers: { 'x-routing-key': 'soc' } }), { env: { HOOK_TOKEN: 's3cret' } })
+    const out = new WebhookOutput(webhookCfg(rx.url, { bearerTokenEnv: 'HOOK_TOKEN', headers: { 'x-routing-key': 'soc' } }), {
+      env: { HOOK_TOKEN: 's3cret' },
+    })
     closers.push(() => out.close())
     const alerts = someAlerts(3)
     const rep = await out.send(alerts)
@@ -141,10 +144,23 @@ describe('alert sink', () => {
     let got = 0
     const server = http.createServer((req, res) => {
       req.resume()
-      req.on('end', () => void gate.then(() => { got++; res.end('ok') }))
+      req.on(
+        'end',
+        () =>
+          void gate.then(() => {
+            got++
+            res.end('ok')
+          }),
+      )
     })
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
-    closers.push(() => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()) }))
+    closers.push(
+      () =>
+        new Promise<void>((r) => {
+          server.closeAllConnections()
+          server.close(() => r())
+        }),
+    )
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`
     const sink = createAlertSink({ enabled: true, maxQueued: 5, webhook: { url, concurrency: 1 } })!
     await sink.start()
@@ -165,7 +181,10 @@ describe('alert sink', () => {
     const rx = await receiver(Array.from({ length: 50 }, () => 503))
     closers.push(rx.close)
     const warnings: string[] = []
-    const sink = createAlertSink({ enabled: true, drainTimeoutMs: 100, webhook: { url: rx.url, backoff: { initialMs: 1000, maxMs: 1000 } } }, { warn: (m) => warnings.push(m) })!
+    const sink = createAlertSink(
+      { enabled: true, drainTimeoutMs: 100, webhook: { url: rx.url, backoff: { initialMs: 1000, maxMs: 1000 } } },
+      { warn: (m) => warnings.push(m) },
+    )!
     await sink.start()
     await sink.write([rbacDenied('2026-11-23T10:00:01Z')])
     const t = Date.now()

@@ -17,9 +17,7 @@ const ROOT = join(dirname(new URL(import.meta.url).pathname), '..', '..')
 export const LAYERS: ReadonlyArray<{ name: string; paths: readonly string[] }> = [
   {
     name: 'foundation',
-    paths: [
-      'src/errors.ts', 'src/package-root.ts', 'src/generated/', 'src/schema/', 'src/config/',
-    ],
+    paths: ['src/errors.ts', 'src/package-root.ts', 'src/generated/', 'src/schema/', 'src/config/'],
   },
   {
     name: 'contracts',
@@ -44,8 +42,7 @@ export const UPWARD_ALLOWED: Readonly<Record<string, string>> = {
 }
 
 /** Circles of files allowed while a change that breaks them is under way; each goes when it is gone from the code. */
-export const CIRCLES_ALLOWED: Readonly<Record<string, string>> = {
-}
+export const CIRCLES_ALLOWED: Readonly<Record<string, string>> = {}
 
 interface ImportEdge {
   from: string
@@ -78,9 +75,22 @@ export function codeOnly(text: string): string {
     const c = text[i]!
     const next = text[i + 1]
     if (inTemplateText()) {
-      if (c === '\\') { i += 2; continue }
-      if (c === '`') { stack.pop(); out += '`'; i++; continue }
-      if (c === '$' && next === '{') { stack.push('expr'); out += '${'; i += 2; continue }
+      if (c === '\\') {
+        i += 2
+        continue
+      }
+      if (c === '`') {
+        stack.pop()
+        out += '`'
+        i++
+        continue
+      }
+      if (c === '$' && next === '{') {
+        stack.push('expr')
+        out += '${'
+        i += 2
+        continue
+      }
       if (c === '\n') out += '\n'
       i++
       continue
@@ -103,11 +113,20 @@ export function codeOnly(text: string): string {
       i = j + 1
       continue
     }
-    if (c === '`') { stack.push('template'); out += '`'; i++; continue }
+    if (c === '`') {
+      stack.push('template')
+      out += '`'
+      i++
+      continue
+    }
     if (c === '{' && stack.length > 0) stack.push('brace')
     if (c === '}' && stack.length > 0) {
       const top = stack.pop()
-      if (top === 'expr') { out += '}'; i++; continue }
+      if (top === 'expr') {
+        out += '}'
+        i++
+        continue
+      }
     }
     out += c
     i++
@@ -241,7 +260,10 @@ describe('the import graph of src/', () => {
 
   it('has no circle of files, except the allowed ones', () => {
     const found = circles(files, edges).map((c) => c.join(' <-> '))
-    expect(found.filter((c) => CIRCLES_ALLOWED[c] === undefined), 'circles of files').toEqual([])
+    expect(
+      found.filter((c) => CIRCLES_ALLOWED[c] === undefined),
+      'circles of files',
+    ).toEqual([])
     const gone = Object.keys(CIRCLES_ALLOWED).filter((c) => !found.includes(c))
     expect(gone, 'allowed circles that are gone: take them off the list').toEqual([])
   })

@@ -26,7 +26,12 @@ describe('bench history comparison', () => {
 
   test('after/before per shared field', () => {
     const rows = compareSummaries(run('a', 10000, 20), { ...run('b', 15000, 10), extra: 1 })
-    expect(rows.find((r) => r.field === 'pipelineEventsPerSec')).toEqual({ field: 'pipelineEventsPerSec', before: 10000, after: 15000, ratio: 1.5 })
+    expect(rows.find((r) => r.field === 'pipelineEventsPerSec')).toEqual({
+      field: 'pipelineEventsPerSec',
+      before: 10000,
+      after: 15000,
+      ratio: 1.5,
+    })
     expect(rows.find((r) => r.field === 'usPerRecord.parse')!.ratio).toBe(0.5)
     expect(rows.some((r) => r.field === 'extra')).toBe(false)
   })
@@ -36,12 +41,22 @@ describe('bench history comparison', () => {
     const latest = pairs(history)
     expect([...latest.keys()]).toEqual(['transform-core'])
     expect(latest.get('transform-core')!.map((s) => s.commit)).toEqual(['c2', 'c3'])
-    expect(pairs(history, 'c1').get('transform-core')!.map((s) => s.commit)).toEqual(['c1', 'c3'])
+    expect(
+      pairs(history, 'c1')
+        .get('transform-core')!
+        .map((s) => s.commit),
+    ).toEqual(['c1', 'c3'])
     expect(pairs(history, 'nope').size).toBe(0)
   })
 
   test('history parsing keeps summary lines and skips noise and truncated lines', () => {
-    const text = ['bench: transform-core', JSON.stringify(run('a', 1, 1)), '{"bench":"mem', 'npm warn x', JSON.stringify({ no: 'bench' })].join('\n')
+    const text = [
+      'bench: transform-core',
+      JSON.stringify(run('a', 1, 1)),
+      '{"bench":"mem',
+      'npm warn x',
+      JSON.stringify({ no: 'bench' }),
+    ].join('\n')
     expect(parseHistory(text).map((s) => s.commit)).toEqual(['a'])
   })
 })

@@ -103,7 +103,11 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const found = pairs(parseHistory(readFileSync(file, 'utf8')), base)
   if (found.size === 0) process.stdout.write('nothing to compare: each benchmark needs two summaries (or one of --base and a newer one)\n')
   for (const [bench, [before, after]] of found) {
-    process.stdout.write(`${bench}: ${before.commit ?? '?'} (${before.at ?? '?'}, load ` + `${before.loadAverage ?? '?'}) -> ${after.commit ?? '?'} (${after.at ?? '?'}, ` + `load ${after.loadAverage ?? '?'})\n`)
+    process.stdout.write(
+      `${bench}: ${before.commit ?? '?'} (${before.at ?? '?'}, load ` +
+        `${before.loadAverage ?? '?'}) -> ${after.commit ?? '?'} (${after.at ?? '?'}, ` +
+        `load ${after.loadAverage ?? '?'})\n`,
+    )
     for (const r of compareSummaries(before, after)) {
       process.stdout.write(`  ${r.field.padEnd(34)} ${fmt(r.before).padStart(10)} -> ${fmt(r.after).padStart(10)}  x${fmt(r.ratio)}\n`)
     }

@@ -27,9 +27,10 @@ function merge(base: Record<string, unknown>, over: Record<string, unknown>): Re
   const out: Record<string, unknown> = { ...base }
   for (const [k, v] of Object.entries(over)) {
     const b = out[k]
-    out[k] = v !== null && typeof v === 'object' && !Array.isArray(v) && b !== null && typeof b === 'object' && !Array.isArray(b)
-      ? merge(b as Record<string, unknown>, v as Record<string, unknown>)
-      : v
+    out[k] =
+      v !== null && typeof v === 'object' && !Array.isArray(v) && b !== null && typeof b === 'object' && !Array.isArray(b)
+        ? merge(b as Record<string, unknown>, v as Record<string, unknown>)
+        : v
   }
   return out
 }
@@ -43,17 +44,29 @@ async function count(osPort: number): Promise<number> {
 
 export async function main(): Promise<Record<string, unknown>> {
   const dir = mkdtempSync(join(tmpdir(), 'ea-bench-e2e-'))
-  const broker = await startChildServer('test/support/kafka-broker/cli.ts', ['--partitions', String(PARTITIONS), '--max-fetch-wait-ms', '100'])
+  const broker = await startChildServer('test/support/kafka-broker/cli.ts', [
+    '--partitions',
+    String(PARTITIONS),
+    '--max-fetch-wait-ms',
+    '100',
+  ])
   const brokers = [`127.0.0.1:${broker.port}`]
   const kafka = new Kafka({ brokers, logLevel: logLevel.NOTHING })
-  const results: Record<string, unknown> = { bench: 'end-to-end', records: RECORDS, partitions: PARTITIONS, target: 50_000, config: OVERRIDES }
+  const results: Record<string, unknown> = {
+    bench: 'end-to-end',
+    records: RECORDS,
+    partitions: PARTITIONS,
+    target: 50_000,
+    config: OVERRIDES,
+  }
   try {
     const lines = generateMeshTraffic({ seed: 3, sessions: 4000, noise: false }).lines.map((l) => l.text)
     const producer = kafka.producer()
     await producer.connect()
     for (let i = 0; i < RECORDS; i += 2000) {
       const messages = []
-      for (let j = i; j < Math.min(RECORDS, i + 2000); j++) messages.push({ value: lines[j % lines.length] as string, partition: j % PARTITIONS })
+      for (let j = i; j < Math.min(RECORDS, i + 2000); j++)
+        messages.push({ value: lines[j % lines.length] as string, partition: j % PARTITIONS })
       await producer.send({ topic: 'envoy', messages })
     }
     await producer.disconnect()
@@ -82,7 +95,10 @@ export async function main(): Promise<Record<string, unknown>> {
       const os = await startChildServer('test/support/opensearch-server/cli.ts')
       const config = merge(
         {
-          source: { kind: 'kafka', kafka: { brokers, topics: ['envoy'], groupId: `bench-${processes}`, fromBeginning: true, maxWaitTimeMs: 100 } },
+          source: {
+            kind: 'kafka',
+            kafka: { brokers, topics: ['envoy'], groupId: `bench-${processes}`, fromBeginning: true, maxWaitTimeMs: 100 },
+          },
           sink: { kind: 'opensearch', opensearch: { connection: { node: `http://127.0.0.1:${os.port}` }, sink: {}, requireSetup: false } },
           deadLetter: { kind: 'file', path: join(dir, `dlq-${processes}.ndjson`) },
           service: { enabled: false },
@@ -119,7 +135,11 @@ export async function main(): Promise<Record<string, unknown>> {
       results[`eventsPerSec${processes}p`] = Math.round(RECORDS / seconds)
       results[`peakRssMb${processes}p`] = peakRss
       const perEvent = (a: number, b: number): number => Number((((b - a) * 1e6) / Math.max(1, RECORDS - countedAtFirst)).toFixed(1))
-      const usage = { envoyAudit: perEvent(cpu0.svc, cpu1.svc), testOpenSearch: perEvent(cpu0.os, cpu1.os), testBroker: perEvent(cpu0.broker, cpu1.broker) }
+      const usage = {
+        envoyAudit: perEvent(cpu0.svc, cpu1.svc),
+        testOpenSearch: perEvent(cpu0.os, cpu1.os),
+        testBroker: perEvent(cpu0.broker, cpu1.broker),
+      }
       results[`cpuUsPerEvent${processes}p`] = usage
       // Derived, not measured: events per second of envoy-audit CPU, an upper bound on what one process would index
       // with a core of its own if the servers cost nothing. Here the servers share the two cores, so the measured

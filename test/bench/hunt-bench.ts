@@ -93,7 +93,9 @@ export async function main(): Promise<Record<string, unknown>> {
     const origin = 'spiffe://cluster.local/ns/ns0/sa/wl0'
     // HUNT_BENCH_SOURCE=events: the query-time match (the reference), for A/B in one build.
     const backend = new DuckDbHuntBackend(store, { source: process.env.HUNT_BENCH_SOURCE === 'events' ? 'events' : 'calls' })
-    const timeHunt = async (sinceDay: number): Promise<{ prepare: number; search: number; cpu: number; rounds: number; reached: number }> => {
+    const timeHunt = async (
+      sinceDay: number,
+    ): Promise<{ prepare: number; search: number; cpu: number; rounds: number; reached: number }> => {
       const since = new Date(START + sinceDay * DAY_MS).toISOString()
       const range = { since, baselineFrom: new Date(START).toISOString() }
       const c0 = process.cpuUsage()

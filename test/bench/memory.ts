@@ -46,18 +46,32 @@ async function stop(proc: ServiceProcess): Promise<void> {
 
 export async function main(): Promise<Record<string, unknown>> {
   const dir = mkdtempSync(join(tmpdir(), 'ea-bench-mem-'))
-  const broker = await startChildServer('test/support/kafka-broker/cli.ts', ['--partitions', String(PARTITIONS), '--max-fetch-wait-ms', '100'])
+  const broker = await startChildServer('test/support/kafka-broker/cli.ts', [
+    '--partitions',
+    String(PARTITIONS),
+    '--max-fetch-wait-ms',
+    '100',
+  ])
   const brokers = [`127.0.0.1:${broker.port}`]
   const os = await TestOpenSearch.start({ maxRecorded: 1 })
   os.faults.failRequests(/^POST \/_bulk$/, 503, Number.MAX_SAFE_INTEGER)
   const config = (topic: string) => ({
-    source: { kind: 'kafka', kafka: { brokers, topics: [topic], groupId: `bench-mem-${topic}`, fromBeginning: true, maxWaitTimeMs: 100, ...SOURCE_OVERRIDES } },
+    source: {
+      kind: 'kafka',
+      kafka: { brokers, topics: [topic], groupId: `bench-mem-${topic}`, fromBeginning: true, maxWaitTimeMs: 100, ...SOURCE_OVERRIDES },
+    },
     sink: { kind: 'opensearch', opensearch: { connection: { node: `http://127.0.0.1:${os.port}` }, sink: {}, requireSetup: false } },
     deadLetter: { kind: 'file', path: join(dir, `dlq-${topic}.ndjson`) },
     service: { enabled: false },
     log: { level: 'error' },
   })
-  const results: Record<string, unknown> = { bench: 'memory', records: RECORDS, stallSeconds: STALL_SECONDS, sourceOverrides: SOURCE_OVERRIDES, target: 300 }
+  const results: Record<string, unknown> = {
+    bench: 'memory',
+    records: RECORDS,
+    stallSeconds: STALL_SECONDS,
+    sourceOverrides: SOURCE_OVERRIDES,
+    target: 300,
+  }
   try {
     const kafka = new Kafka({ brokers, logLevel: logLevel.NOTHING })
     const producer = kafka.producer()

@@ -55,7 +55,8 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const [file, selfRows = '30', inclusiveRows = '30'] = process.argv.slice(2)
   if (file === undefined) throw new Error('usage: profile-top.ts <file.cpuprofile> [selfRows] [inclusiveRows]')
   const { totalMs, self, inclusive } = topFunctions(JSON.parse(readFileSync(file, 'utf8')) as CpuProfile)
-  const row = ([k, ms]: [string, number]): string => `${ms.toFixed(0).padStart(8)} ms ${((100 * ms) / totalMs).toFixed(1).padStart(5)}%  ${k}`
+  const row = ([k, ms]: [string, number]): string =>
+    `${ms.toFixed(0).padStart(8)} ms ${((100 * ms) / totalMs).toFixed(1).padStart(5)}%  ${k}`
   process.stdout.write(`total ${totalMs.toFixed(0)} ms\n-- self time\n${self.slice(0, Number(selfRows)).map(row).join('\n')}\n`)
   process.stdout.write(`-- inclusive time\n${inclusive.slice(0, Number(inclusiveRows)).map(row).join('\n')}\n`)
 }

@@ -18,7 +18,10 @@ export interface ChildServer {
 /** SERVER_NODE_ARGS adds node flags to the test servers, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`. */
 export async function startChildServer(script: string, args: string[] = []): Promise<ChildServer> {
   const nodeArgs = (process.env.SERVER_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', `${ROOT}${script}`, ...args], { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] })
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', `${ROOT}${script}`, ...args], {
+    cwd: ROOT,
+    stdio: ['pipe', 'pipe', 'inherit'],
+  })
   const line = await new Promise<string>((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)))
     createInterface({ input: child.stdout! }).once('line', resolve)

@@ -46,7 +46,9 @@ const ITEM_RATE = Number(process.env.BENCH_FAULTS_ITEM_RATE ?? 0.3)
 const TPUT_S = Number(process.env.BENCH_FAULTS_TPUT_SECONDS ?? 120)
 const REAL = process.env.BENCH_FAULTS_REAL_OPENSEARCH === '1'
 /** Recovery runs: BENCH_FAULTS_KINDS=refused,503,restart (restart: the real node). */
-const KINDS = (process.env.BENCH_FAULTS_KINDS ?? (REAL ? 'refused,503,restart' : 'refused,503')).split(',') as ('refused' | '503' | 'restart')[]
+const KINDS = (process.env.BENCH_FAULTS_KINDS ?? (REAL ? 'refused,503,restart' : 'refused,503')).split(',') as (
+  'refused' | '503' | 'restart'
+)[]
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
@@ -59,7 +61,10 @@ class FaultServer {
   ) {}
 
   static async start(): Promise<FaultServer> {
-    const child = spawn(process.execPath, ['--import', 'tsx', `${ROOT}test/bench/fault-server.ts`], { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] })
+    const child = spawn(process.execPath, ['--import', 'tsx', `${ROOT}test/bench/fault-server.ts`], {
+      cwd: ROOT,
+      stdio: ['pipe', 'pipe', 'inherit'],
+    })
     const rl: Interface = createInterface({ input: child.stdout! })
     const lines = rl[Symbol.asyncIterator]()
     const first = await lines.next()
@@ -153,13 +158,20 @@ function realNode(): { url: string; outage: () => Promise<void>; end: () => Prom
   }
 }
 
-async function recoveryRun(kind: 'refused' | '503' | 'restart', rep: number, ctx: { brokers: string[]; admin: Admin; producer: Producer; lines: string[]; dir: string }): Promise<Record<string, number>> {
+async function recoveryRun(
+  kind: 'refused' | '503' | 'restart',
+  rep: number,
+  ctx: { brokers: string[]; admin: Admin; producer: Producer; lines: string[]; dir: string },
+): Promise<Record<string, number>> {
   const topic = `steady-${kind}-${rep}-${Date.now()}`
   const groupId = `faults-${topic}`
   await ctx.admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS }] })
   const os = kind === 'restart' ? undefined : await FaultServer.start()
   const node = kind === 'restart' ? realNode() : undefined
-  const svc = startService(serviceConfig(ctx.brokers, node?.url ?? `http://127.0.0.1:${os!.port}`, topic, groupId, ctx.dir), join(ctx.dir, `${groupId}.yaml`))
+  const svc = startService(
+    serviceConfig(ctx.brokers, node?.url ?? `http://127.0.0.1:${os!.port}`, topic, groupId, ctx.dir),
+    join(ctx.dir, `${groupId}.yaml`),
+  )
   const prod = steadyProducer(ctx.producer, topic, ctx.lines)
   try {
     const deadline = Date.now() + 60_000
@@ -195,11 +207,18 @@ async function recoveryRun(kind: 'refused' | '503' | 'restart', rep: number, ctx
   }
 }
 
-async function throughputRun(itemRate: number, rep: number, ctx: { brokers: string[]; admin: Admin; dir: string }): Promise<Record<string, number>> {
+async function throughputRun(
+  itemRate: number,
+  rep: number,
+  ctx: { brokers: string[]; admin: Admin; dir: string },
+): Promise<Record<string, number>> {
   const groupId = `faults-tput-${itemRate}-${rep}`
   const os = await FaultServer.start()
   if (itemRate > 0) await os.send({ op: 'items', status: 429, rate: itemRate })
-  const svc = startService(serviceConfig(ctx.brokers, `http://127.0.0.1:${os.port}`, 'backlog', groupId, ctx.dir), join(ctx.dir, `${groupId}.yaml`))
+  const svc = startService(
+    serviceConfig(ctx.brokers, `http://127.0.0.1:${os.port}`, 'backlog', groupId, ctx.dir),
+    join(ctx.dir, `${groupId}.yaml`),
+  )
   try {
     // From the first document indexed (process start-up excluded) to the last offset committed, or
     // what was committed when BENCH_FAULTS_TPUT_SECONDS ran out.
@@ -217,7 +236,12 @@ async function throughputRun(itemRate: number, rep: number, ctx: { brokers: stri
     }
     const seconds = (Date.now() - first) / 1000
     const stats = await os.send({ op: 'stats' })
-    return { eventsPerSec: Math.round(n / Math.max(0.001, seconds)), committed: n, seconds: Number(seconds.toFixed(1)), bulkRequests: Number(stats.bulkRequests) }
+    return {
+      eventsPerSec: Math.round(n / Math.max(0.001, seconds)),
+      committed: n,
+      seconds: Number(seconds.toFixed(1)),
+      bulkRequests: Number(stats.bulkRequests),
+    }
   } finally {
     await stopMember(svc)
     await os.stop()
@@ -226,12 +250,23 @@ async function throughputRun(itemRate: number, rep: number, ctx: { brokers: stri
 
 export async function main(): Promise<Record<string, unknown>> {
   const dir = mkdtempSync(join(tmpdir(), 'ea-bench-faults-'))
-  const broker = await startChildServer('test/support/kafka-broker/cli.ts', ['--partitions', String(PARTITIONS), '--max-fetch-wait-ms', '100'])
+  const broker = await startChildServer('test/support/kafka-broker/cli.ts', [
+    '--partitions',
+    String(PARTITIONS),
+    '--max-fetch-wait-ms',
+    '100',
+  ])
   const brokers = [`127.0.0.1:${broker.port}`]
   const kafka = new Kafka({ brokers, logLevel: logLevel.NOTHING })
   const admin = kafka.admin()
   const producer = kafka.producer()
-  const results: Record<string, unknown> = { bench: 'sink-faults', outageSeconds: OUTAGE_S, steadyRate: RATE, records: RECORDS, itemRate: ITEM_RATE }
+  const results: Record<string, unknown> = {
+    bench: 'sink-faults',
+    outageSeconds: OUTAGE_S,
+    steadyRate: RATE,
+    records: RECORDS,
+    itemRate: ITEM_RATE,
+  }
   try {
     await admin.connect()
     await producer.connect()

@@ -43,7 +43,8 @@ function pipelineEvents(n: number): AuditEvent[] {
   for (let i = 0; out.length < n; i += BATCH) {
     const records: RawRecord[] = []
     // Distinct offsets give distinct event ids even where the demo lines repeat.
-    for (let j = i; j < i + BATCH; j++) records.push({ value: lines[j % lines.length] as string, coords: { kind: 'kafka', topic: 'bench', partition: 0, offset: String(j) } })
+    for (let j = i; j < i + BATCH; j++)
+      records.push({ value: lines[j % lines.length] as string, coords: { kind: 'kafka', topic: 'bench', partition: 0, offset: String(j) } })
     out.push(...applyStages(stages, parser.parseBatch(records).events).events)
   }
   return out.slice(0, n)
@@ -63,7 +64,9 @@ let baselineCpu = 0
 async function baseline(dir: string, events: AuditEvent[]): Promise<number> {
   const serialize = compileEventSerializer()
   const instance = await DuckDBInstance.create(join(dir, 'baseline.duckdb'), {
-    autoinstall_known_extensions: 'false', memory_limit: '1GB', checkpoint_threshold: duckDbStoreConfigSchema.parse({}).checkpointThreshold,
+    autoinstall_known_extensions: 'false',
+    memory_limit: '1GB',
+    checkpoint_threshold: duckDbStoreConfigSchema.parse({}).checkpointThreshold,
   })
   const conn = await instance.connect()
   try {

@@ -25,7 +25,10 @@ export async function main(): Promise<Record<string, unknown>> {
   const N = Math.max(lines.length, 100_000)
   const records: RawRecord[] = []
   for (let i = 0; i < N; i++) {
-    records.push({ value: Buffer.from(lines[i % lines.length] as string), coords: { kind: 'kafka', topic: 'envoy', partition: 0, offset: String(i) } })
+    records.push({
+      value: Buffer.from(lines[i % lines.length] as string),
+      coords: { kind: 'kafka', topic: 'envoy', partition: 0, offset: String(i) },
+    })
   }
   const batch = 2000
 
@@ -104,7 +107,11 @@ export async function main(): Promise<Record<string, unknown>> {
     cpuRatio: Number((base.cpuSeconds / ours.cpuSeconds).toFixed(3)),
     target: 0.6,
     allocatedBytesPerRecord: allocated,
-    usPerRecord: { baseline: Number(((base.seconds * 1e6) / N).toFixed(2)), pipeline: Number(((ours.seconds * 1e6) / N).toFixed(2)), ...breakdown() },
+    usPerRecord: {
+      baseline: Number(((base.seconds * 1e6) / N).toFixed(2)),
+      pipeline: Number(((ours.seconds * 1e6) / N).toFixed(2)),
+      ...breakdown(),
+    },
   }
   emit(result)
   return result
@@ -114,7 +121,11 @@ async function allocatedPerRecord(run: () => unknown, records: number): Promise<
   const session = new Session()
   session.connect()
   try {
-    await session.post('HeapProfiler.startSampling', { samplingInterval: 8192, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true } as object)
+    await session.post('HeapProfiler.startSampling', {
+      samplingInterval: 8192,
+      includeObjectsCollectedByMajorGC: true,
+      includeObjectsCollectedByMinorGC: true,
+    } as object)
     run()
     const { profile } = (await session.post('HeapProfiler.stopSampling')) as { profile: { head: SamplingNode } }
     const total = (n: SamplingNode): number => n.children.reduce((sum, c) => sum + total(c), n.selfSize)

@@ -7,14 +7,25 @@ import { runCli } from '../helpers/cli.js'
 describe('envoy-audit demo', () => {
   test('generates logs, ingests them, finds every planted incident and writes the report', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ea-demo-cli-'))
-    const r = await runCli(['demo', '--out', join(dir, 'out'), '--store', join(dir, 'demo.duckdb'), '--sessions', '120', '--seed', '7'], { timeoutMs: 90_000 })
+    const r = await runCli(['demo', '--out', join(dir, 'out'), '--store', join(dir, 'demo.duckdb'), '--sessions', '120', '--seed', '7'], {
+      timeoutMs: 90_000,
+    })
     expect(r.stderr).toBe('')
     expect(r.code).toBe(0)
     expect(r.stdout).toContain('planted incidents found: 9/9')
     expect(r.stdout).not.toContain('✗')
     expect(readdirSync(join(dir, 'out', 'logs')).length).toBeGreaterThanOrEqual(3)
     const html = readFileSync(join(dir, 'out', 'report.html'), 'utf8')
-    for (const code of ['plaintext_inbound', 'plaintext_rejected', 'authz_denied', 'ext_authz_denied', 'unregistered_egress', 'egress_blocked', 'weak_tls', 'foreign_trust_domain']) {
+    for (const code of [
+      'plaintext_inbound',
+      'plaintext_rejected',
+      'authz_denied',
+      'ext_authz_denied',
+      'unregistered_egress',
+      'egress_blocked',
+      'weak_tls',
+      'foreign_trust_domain',
+    ]) {
       expect(html).toContain(`data-finding="${code}"`)
     }
     expect(existsSync(join(dir, 'out', 'report.json'))).toBe(true)

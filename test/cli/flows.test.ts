@@ -16,15 +16,24 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }))
 beforeAll(async () => {
   const store = new DuckDbStore({ path: storePath })
   await store.start()
-  await store.writeEvents(toEvents([
-    ...callLines(frontend, cart, at(-300)), ...callLines(frontend, cart, at(1), { method: 'POST' }),
-    ...callLines(cart, payments, at(2), { denied: true }), ...callLines(cart, payments, at(3)),
-  ]))
+  await store.writeEvents(
+    toEvents([
+      ...callLines(frontend, cart, at(-300)),
+      ...callLines(frontend, cart, at(1), { method: 'POST' }),
+      ...callLines(cart, payments, at(2), { denied: true }),
+      ...callLines(cart, payments, at(3)),
+    ]),
+  )
   await store.close()
 })
 
 const ndjson = (s: string): (FlowEdge & { newEdge?: { code: string; severity: string; controls: string[] } })[] =>
-  s.trim() === '' ? [] : s.trim().split('\n').map((l) => JSON.parse(l))
+  s.trim() === ''
+    ? []
+    : s
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l))
 
 describe('envoy-audit flows (child process)', () => {
   test('--json: one edge per line with counts, first/last seen, methods, status classes, mTLS share, findings', async () => {
@@ -32,9 +41,17 @@ describe('envoy-audit flows (child process)', () => {
     expect(r.code).toBe(0)
     const edges = ndjson(r.stdout)
     expect(edges.map((e) => [e.source, e.destination, e.count])).toEqual([
-      [spiffe(cart), spiffe(payments), 2], [spiffe(frontend), spiffe(cart), 2],
+      [spiffe(cart), spiffe(payments), 2],
+      [spiffe(frontend), spiffe(cart), 2],
     ])
-    expect(edges[0]).toMatchObject({ firstSeen: at(2), lastSeen: at(3), denied: 1, mtls: 2, findings: ['authz_denied'], statusClasses: { '2xx': 1, '4xx': 1 } })
+    expect(edges[0]).toMatchObject({
+      firstSeen: at(2),
+      lastSeen: at(3),
+      denied: 1,
+      mtls: 2,
+      findings: ['authz_denied'],
+      statusClasses: { '2xx': 1, '4xx': 1 },
+    })
     expect(edges[1]!.methods).toEqual(['GET', 'POST'])
   })
 
@@ -54,19 +71,28 @@ describe('envoy-audit flows (child process)', () => {
     expect(byId.map((e) => e.destination)).toEqual([spiffe(cart)])
     const byNs = ndjson((await runCli(['flows', '--store', storePath, '--json', '--namespace', 'payments'])).stdout)
     expect(byNs.map((e) => e.destination)).toEqual([spiffe(payments)])
-    const recentDenied = ndjson((await runCli(['flows', '--store', storePath, '--json', '--finding', 'authz_denied', '--since', at(0)])).stdout)
+    const recentDenied = ndjson(
+      (await runCli(['flows', '--store', storePath, '--json', '--finding', 'authz_denied', '--since', at(0)])).stdout,
+    )
     expect(recentDenied.map((e) => [e.source, e.count])).toEqual([[spiffe(cart), 2]])
   })
 
   test('an empty window says what the store holds: text on stderr, and with --json a JSON window line on stderr (stdout stays edges only)', async () => {
     const text = await runCli(['flows', '--store', storePath, '--since', at(60)])
     expect(text.code).toBe(0)
-    expect(text.stderr).toBe(`envoy-audit flows: warning: no events since ${at(60)}; the store holds 8 events from ${at(-300)} to ${at(3)}\n`)
+    expect(text.stderr).toBe(
+      `envoy-audit flows: warning: no events since ${at(60)}; the store holds 8 events from ${at(-300)} to ${at(3)}\n`,
+    )
     const json = await runCli(['flows', '--store', storePath, '--since', at(60), '--until', at(120), '--json'])
     expect(json.stdout).toBe('')
-    const line = JSON.parse(json.stderr) as { window: { since: string; until: string; events: number; storeRange: unknown; warnings: string[] } }
+    const line = JSON.parse(json.stderr) as {
+      window: { since: string; until: string; events: number; storeRange: unknown; warnings: string[] }
+    }
     expect(line.window).toEqual({
-      since: at(60), until: at(120), events: 0, storeRange: { events: 8, firstSeen: at(-300), lastSeen: at(3) },
+      since: at(60),
+      until: at(120),
+      events: 0,
+      storeRange: { events: 8, firstSeen: at(-300), lastSeen: at(3) },
       warnings: [`no events between ${at(60)} and ${at(120)}; the store holds 8 events from ${at(-300)} to ${at(3)}`],
     })
   })
@@ -74,14 +100,21 @@ describe('envoy-audit flows (child process)', () => {
   test('--new-since with an empty baseline says every edge is NEW because nothing was learnt', async () => {
     const r = await runCli(['flows', '--store', storePath, '--new-since', at(0), '--baseline', '1h'])
     expect(r.code).toBe(0)
-    expect(r.stderr).toBe(`envoy-audit flows: warning: the baseline window (${at(-60)} to ${at(0)}) holds no events, so every edge is marked NEW; the store holds 8 events from ${at(-300)} to ${at(3)} (a longer --baseline learns from older data; --baseline 0 turns the baseline off)\n`)
+    expect(r.stderr).toBe(
+      `envoy-audit flows: warning: the baseline window (${at(-60)} to ${at(0)}) holds no events, so every edge is marked NEW; the store holds 8 events from ${at(-300)} to ${at(3)} (a longer --baseline learns from older data; --baseline 0 turns the baseline off)\n`,
+    )
     expect((await runCli(['flows', '--store', storePath, '--new-since', at(0), '--baseline', '1d'])).stderr).toBe('')
   })
 
   test('a time without a zone is UTC whatever the host zone (child process in Los Angeles time)', async () => {
     const env = { TZ: 'America/Los_Angeles' }
-    const zoneless = ndjson((await runCli(['flows', '--store', storePath, '--json', '--since', at(0).replace('.000Z', '')], { env })).stdout)
-    expect(zoneless.map((e) => [e.source, e.count])).toEqual([[spiffe(cart), 2], [spiffe(frontend), 1]])
+    const zoneless = ndjson(
+      (await runCli(['flows', '--store', storePath, '--json', '--since', at(0).replace('.000Z', '')], { env })).stdout,
+    )
+    expect(zoneless.map((e) => [e.source, e.count])).toEqual([
+      [spiffe(cart), 2],
+      [spiffe(frontend), 1],
+    ])
     const help = await runCli(['flows', '--help'])
     expect(help.stdout.replace(/\s+/g, ' ')).toContain('--since <time> start of the window: ISO 8601, UTC unless it carries a zone')
   })
@@ -99,8 +132,10 @@ describe('envoy-audit flows (child process)', () => {
 describe('a store ingested with --call-tables off', () => {
   test('has no per-call tables, and flows (matching calls at query time) gives the same edges', async () => {
     const lines = [
-      ...callLines(frontend, cart, at(-300)), ...callLines(frontend, cart, at(1), { method: 'POST' }),
-      ...callLines(cart, payments, at(2), { denied: true }), ...callLines(cart, payments, at(3)),
+      ...callLines(frontend, cart, at(-300)),
+      ...callLines(frontend, cart, at(1), { method: 'POST' }),
+      ...callLines(cart, payments, at(2), { denied: true }),
+      ...callLines(cart, payments, at(3)),
     ]
     const input = join(dir, 'calls.log')
     writeFileSync(input, `${lines.join('\n')}\n`)
@@ -108,7 +143,13 @@ describe('a store ingested with --call-tables off', () => {
     const off = join(dir, 'off.duckdb')
     expect((await runCli(['ingest', input, '--store', on, '-q'])).code).toBe(0)
     expect((await runCli(['ingest', input, '--store', off, '-q', '--call-tables', 'off'])).code).toBe(0)
-    const tables = await runCli(['sql', '--store', off, '--json', "SELECT count(*)::INTEGER AS n FROM information_schema.tables WHERE table_name = 'calls'"])
+    const tables = await runCli([
+      'sql',
+      '--store',
+      off,
+      '--json',
+      "SELECT count(*)::INTEGER AS n FROM information_schema.tables WHERE table_name = 'calls'",
+    ])
     expect(JSON.parse(tables.stdout.trim().split('\n')[0]!).n).toBe(0)
     const fromOn = ndjson((await runCli(['flows', '--store', on, '--json'])).stdout)
     const fromOff = ndjson((await runCli(['flows', '--store', off, '--json'])).stdout)

@@ -18,11 +18,14 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }))
 beforeAll(async () => {
   const store = new DuckDbStore({ path: storePath })
   await store.start()
-  await store.writeEvents(toEvents([
-    ...callLines(frontend, cart, at(-600)),
-    ...callLines(frontend, cart, at(1)), ...callLines(cart, payments, at(2), { denied: true }),
-    ...callLines(cart, { ...db, plainFormat: true }, at(3), { tcp: true, plaintext: true }),
-  ]))
+  await store.writeEvents(
+    toEvents([
+      ...callLines(frontend, cart, at(-600)),
+      ...callLines(frontend, cart, at(1)),
+      ...callLines(cart, payments, at(2), { denied: true }),
+      ...callLines(cart, { ...db, plainFormat: true }, at(3), { tcp: true, plaintext: true }),
+    ]),
+  )
   await store.close()
 })
 
@@ -37,7 +40,13 @@ describe('envoy-audit hunt (child process)', () => {
     expect(Object.keys(byNode).sort()).toEqual(['payments/payments-db', spiffe(cart), spiffe(frontend)].sort())
     expect(byNode[spiffe(cart)]!.path[0]!.newEdge).toBe(false)
     const dbHop = byNode['payments/payments-db']!.path[1]!
-    expect([dbHop.from, dbHop.at, dbHop.plaintext, dbHop.newEdge, dbHop.dstSignal]).toEqual([spiffe(cart), at(3), true, true, 'socket+kubernetes'])
+    expect([dbHop.from, dbHop.at, dbHop.plaintext, dbHop.newEdge, dbHop.dstSignal]).toEqual([
+      spiffe(cart),
+      at(3),
+      true,
+      true,
+      'socket+kubernetes',
+    ])
     expect(byNode[spiffe(cart)]!.probes.map((p) => [p.dst, p.count])).toEqual([[spiffe(payments), 1]])
   })
 
@@ -50,7 +59,20 @@ describe('envoy-audit hunt (child process)', () => {
   })
 
   test('dot and mermaid pictures name every reached node', async () => {
-    const dot = await runCli(['hunt', '--from', 'frontend', '--since', '3650d', '--until', at(60), '--store', storePath, '--format', 'dot', '--include-denied'])
+    const dot = await runCli([
+      'hunt',
+      '--from',
+      'frontend',
+      '--since',
+      '3650d',
+      '--until',
+      at(60),
+      '--store',
+      storePath,
+      '--format',
+      'dot',
+      '--include-denied',
+    ])
     expect(dot.stdout.startsWith('digraph hunt {')).toBe(true)
     expect(dot.stdout).toContain(`"${spiffe(cart)}" -> "payments/payments-db"`)
     expect(dot.stdout).toContain('style="dotted"')
@@ -75,9 +97,13 @@ describe('envoy-audit hunt (child process)', () => {
   test('an empty window says what the store holds instead of "matches no workload"; so does --json, in its window field', async () => {
     const text = await runCli(['hunt', '--from', 'shop/frontend', '--since', at(60), '--store', storePath])
     expect(text.code).toBe(0)
-    expect(text.stderr).toBe(`envoy-audit hunt: warning: no events since ${at(60)}; the store holds ${EVENTS} events from ${at(-600)} to ${LAST}\n`)
+    expect(text.stderr).toBe(
+      `envoy-audit hunt: warning: no events since ${at(60)}; the store holds ${EVENTS} events from ${at(-600)} to ${LAST}\n`,
+    )
     const json = await runCli(['hunt', '--from', 'shop/frontend', '--since', at(60), '--store', storePath, '--json'])
-    const result = JSON.parse(json.stdout) as HuntResult & { window: { events: number; storeRange: { events: number; firstSeen: string; lastSeen: string }; warnings: string[] } }
+    const result = JSON.parse(json.stdout) as HuntResult & {
+      window: { events: number; storeRange: { events: number; firstSeen: string; lastSeen: string }; warnings: string[] }
+    }
     expect(result.reached).toEqual([])
     expect(result.window).toMatchObject({ since: at(60), events: 0, storeRange: { events: EVENTS, firstSeen: at(-600), lastSeen: LAST } })
     expect(result.window.warnings).toEqual([text.stderr.replace('envoy-audit hunt: warning: ', '').trim()])
@@ -90,7 +116,11 @@ describe('envoy-audit hunt (child process)', () => {
     const result = JSON.parse(r.stdout) as HuntResult & { window: { events: number; baselineEvents: number; warnings: string[] } }
     expect(result.window).toMatchObject({ baselineFrom: at(-60), baselineEvents: 0 })
     expect(result.window.events).toBeGreaterThan(0)
-    expect(result.window.warnings).toEqual([expect.stringMatching(/^the baseline window \(2026-11-20T09:00:00.000Z to 2026-11-20T10:00:00.000Z\) holds no events, so every edge is marked NEW; the store holds \d+ events from /)])
+    expect(result.window.warnings).toEqual([
+      expect.stringMatching(
+        /^the baseline window \(2026-11-20T09:00:00.000Z to 2026-11-20T10:00:00.000Z\) holds no events, so every edge is marked NEW; the store holds \d+ events from /,
+      ),
+    ])
     expect(r.stderr).toBe(`envoy-audit hunt: warning: ${result.window.warnings[0]}\n`)
     expect(result.edges.every((e) => e.newEdge)).toBe(true)
     // A baseline that reaches the earlier call learns it, and says nothing.
@@ -101,7 +131,10 @@ describe('envoy-audit hunt (child process)', () => {
   test('a time without a zone is UTC whatever the host zone (child process in Tokyo time), as --help says', async () => {
     const zoneless = at(0).replace('.000Z', '')
     const withZone = await runCli(['hunt', '--from', 'shop/frontend', '--since', at(0), '--store', storePath, '--json', '--baseline', '1d'])
-    const without = await runCli(['hunt', '--from', 'shop/frontend', '--since', zoneless, '--store', storePath, '--json', '--baseline', '1d'], { env: { TZ: 'Asia/Tokyo' } })
+    const without = await runCli(
+      ['hunt', '--from', 'shop/frontend', '--since', zoneless, '--store', storePath, '--json', '--baseline', '1d'],
+      { env: { TZ: 'Asia/Tokyo' } },
+    )
     expect(without.code).toBe(0)
     expect(without.stdout).toBe(withZone.stdout)
     expect((JSON.parse(without.stdout) as HuntResult).since).toBe(at(0))
@@ -112,7 +145,17 @@ describe('envoy-audit hunt (child process)', () => {
   test('a missing store and two stores at once are refused', async () => {
     const missing = await runCli(['hunt', '--from', 'frontend', '--since', at(0), '--store', join(dir, 'nope.duckdb')])
     expect(missing.code).toBe(1)
-    const both = await runCli(['hunt', '--from', 'frontend', '--since', at(0), '--store', storePath, '--opensearch', 'https://localhost:9200'])
+    const both = await runCli([
+      'hunt',
+      '--from',
+      'frontend',
+      '--since',
+      at(0),
+      '--store',
+      storePath,
+      '--opensearch',
+      'https://localhost:9200',
+    ])
     expect([both.code, both.stderr]).toEqual([2, expect.stringContaining('exclusive')])
   })
 
@@ -143,13 +186,22 @@ describe('envoy-audit hunt --opensearch (child process against the test server)'
       await runSetup(client, loadLifecycleConfig())
       const store = new OpenSearchStore({ client, sink: { flushIntervalMs: 1 } })
       await store.start()
-      await store.writeEvents(toEvents([...callLines(frontend, cart, at(1)), ...callLines(cart, payments, at(2)), ...callLines(payments, cart, at(0))]))
+      await store.writeEvents(
+        toEvents([...callLines(frontend, cart, at(1)), ...callLines(cart, payments, at(2)), ...callLines(payments, cart, at(0))]),
+      )
       await store.close()
-      const r = await runCli(['hunt', '--from', 'frontend', '--since', at(0), '--opensearch', srv.url, '--json'], { env: { OPENSEARCH_URL: '', OPENSEARCH_USERNAME: '' } })
+      const r = await runCli(['hunt', '--from', 'frontend', '--since', at(0), '--opensearch', srv.url, '--json'], {
+        env: { OPENSEARCH_URL: '', OPENSEARCH_USERNAME: '' },
+      })
       // Nothing before --since: the store's range comes from OpenSearch too.
-      expect(r.stderr).toBe(`envoy-audit hunt: warning: the baseline window (${at(-7 * 24 * 60)} to ${at(0)}) holds no events, so every edge is marked NEW; the store holds 6 events from ${at(0)} to ${at(2)} (a longer --baseline learns from older data; --baseline 0 turns the baseline off)\n`)
+      expect(r.stderr).toBe(
+        `envoy-audit hunt: warning: the baseline window (${at(-7 * 24 * 60)} to ${at(0)}) holds no events, so every edge is marked NEW; the store holds 6 events from ${at(0)} to ${at(2)} (a longer --baseline learns from older data; --baseline 0 turns the baseline off)\n`,
+      )
       const result = JSON.parse(r.stdout) as HuntResult
-      expect(Object.fromEntries(result.reached.map((n) => [n.node, n.arrival]))).toMatchObject({ [spiffe(cart)]: at(1), [spiffe(payments)]: at(2) })
+      expect(Object.fromEntries(result.reached.map((n) => [n.node, n.arrival]))).toMatchObject({
+        [spiffe(cart)]: at(1),
+        [spiffe(payments)]: at(2),
+      })
     } finally {
       await client.close()
       await srv.close()

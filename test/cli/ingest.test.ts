@@ -27,14 +27,23 @@ describe('envoy-audit ingest', () => {
     // stderr is not a TTY here: no progress bar, exactly one summary line.
     expect(first.stderr.trim().split('\n')).toHaveLength(1)
     expect(first.stderr).toMatch(/read 3 records: 2 events, 1 dead letters \(EA_PARSE_NOT_ACCESS_LOG 1\).*stored 2 new events/)
-    const dlq = readFileSync(join(dir, 'dead-letters.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { reason: string; raw: string })
+    const dlq = readFileSync(join(dir, 'dead-letters.ndjson'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { reason: string; raw: string })
     expect(dlq.map((d) => [d.reason, d.raw])).toEqual([['EA_PARSE_NOT_ACCESS_LOG', AGENT_LINE]])
 
     const second = await runCli(['ingest', input, '--store', store, '--dlq', join(dir, 'second-dlq.ndjson')])
     expect(second.code).toBe(0)
     expect(second.stderr).toContain('stored 0 new events (2 already stored)')
 
-    const count = await runCli(['sql', 'SELECT count(*) AS n, count(*) FILTER (WHERE list_contains(finding_codes, \'authz_denied\')) AS denied FROM events', '--store', store, '--json'])
+    const count = await runCli([
+      'sql',
+      "SELECT count(*) AS n, count(*) FILTER (WHERE list_contains(finding_codes, 'authz_denied')) AS denied FROM events",
+      '--store',
+      store,
+      '--json',
+    ])
     expect(JSON.parse(count.stdout)).toEqual({ n: 2, denied: 1 })
   })
 
@@ -59,7 +68,9 @@ describe('envoy-audit ingest keeps the integrity ledger', () => {
     const dir = mkdtempSync(join(tmpdir(), 'ea-ingest-verify-'))
     const store = join(dir, 'audit.duckdb')
     const env = { ENVOY_AUDIT_INTEGRITY_KEY: 'k'.repeat(32) }
-    expect((await runCli(['ingest', '-', '--store', store, '--quiet'], { input: [JSON_LINE, RBAC_TEXT].join('\n') + '\n', env })).code).toBe(0)
+    expect(
+      (await runCli(['ingest', '-', '--store', store, '--quiet'], { input: [JSON_LINE, RBAC_TEXT].join('\n') + '\n', env })).code,
+    ).toBe(0)
     const ok = await runCli(['verify', '--store', store], { env })
     expect(ok.stdout + ok.stderr).toMatch(/INTACT: 2 events/)
     expect(ok.code).toBe(0)
@@ -67,7 +78,7 @@ describe('envoy-audit ingest keeps the integrity ledger', () => {
     const { DuckDbStore } = await import('../../src/store/duckdb-store.js')
     const db = new DuckDbStore({ path: store })
     await db.start()
-    await db.sql("DELETE FROM events WHERE status_code = 403")
+    await db.sql('DELETE FROM events WHERE status_code = 403')
     await db.close()
     const bad = await runCli(['verify', '--store', store], { env })
     expect(bad.code).toBe(3)
@@ -91,7 +102,10 @@ describe('envoy-audit ingest: progress and interruption without a terminal', () 
     }
     cli.child.stdin?.end()
     expect((await cli.exited).code).toBe(0)
-    const progress = cli.stderr().split('\n').filter((l) => /^envoy-audit ingest: \d+ records \(\d+\/s\), \d+ events, \d+ dead letters, \d+s elapsed/.test(l))
+    const progress = cli
+      .stderr()
+      .split('\n')
+      .filter((l) => /^envoy-audit ingest: \d+ records \(\d+\/s\), \d+ events, \d+ dead letters, \d+s elapsed/.test(l))
     expect(progress.length, cli.stderr()).toBeGreaterThanOrEqual(3)
     expect(cli.stderr()).not.toContain('\x1b')
     expect(cli.stderr()).toMatch(/read 6 records: 6 events/)
@@ -161,7 +175,9 @@ describe('envoy-audit ingest --follow', () => {
     await first.waitFor((out) => /ingest: 4 records/.test(out))
     first.child.kill('SIGTERM')
     expect((await first.exited).code).toBe(0)
-    expect(first.stderr()).toMatch(/stopped: 4 records stored; read positions saved in .*file-positions\.json: the same command goes on from there/)
+    expect(first.stderr()).toMatch(
+      /stopped: 4 records stored; read positions saved in .*file-positions\.json: the same command goes on from there/,
+    )
     expect(existsSync(join(dir, 'file-positions.json'))).toBe(true)
 
     appendFileSync(log, JSON_LINE.replace('6e8e2e5c', 'while-stopped') + '\n')

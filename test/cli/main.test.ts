@@ -52,7 +52,8 @@ describe('a reader that goes away (`envoy-audit … | head`)', () => {
   }, 180_000)
 
   test('parse stops quietly with exit 0 when its event stream is no longer read', async () => {
-    const line = '[2022-07-22T12:24:12.945Z] "GET /ratings/0 HTTP/1.1" 403 - rbac_access_denied_matched_policy[none] - "-" 0 19 0 - "-" "curl/7.79.1" "abc" "ratings:9080" "-" inbound|9080|| - 10.1.1.5:9080 10.1.1.9:40000 - -'
+    const line =
+      '[2022-07-22T12:24:12.945Z] "GET /ratings/0 HTTP/1.1" 403 - rbac_access_denied_matched_policy[none] - "-" 0 19 0 - "-" "curl/7.79.1" "abc" "ratings:9080" "-" inbound|9080|| - 10.1.1.5:9080 10.1.1.9:40000 - -'
     const r = await runWithClosedStdout(['parse', '-q', '--dlq', '/dev/null'], `${line}\n`.repeat(5000))
     expect(r.stderr).toBe('')
     expect(r.code).toBe(0)

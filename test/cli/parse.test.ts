@@ -25,14 +25,20 @@ describe('envoy-audit parse', () => {
     const dlq = join(dir, 'dlq.ndjson')
     const r = await runCli(['parse', input, '--dlq', dlq])
     expect(r.code).toBe(0)
-    const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l))
+    const events = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
     expect(events).toHaveLength(2)
     expect(events[0]['@timestamp']).toBe('2022-09-08T12:51:05.656Z')
     expect(events[0].mesh.reporter).toBe('destination')
     expect(events[0].audit.source).toEqual({ kind: 'file', file: input, line: 1, offset: '0' })
     expect(events[1].audit.finding_codes).toContain('authz_denied')
     expect(events[1].envoy.rbac_policy).toBe('none')
-    const dead = readFileSync(dlq, 'utf8').trim().split('\n').map((l) => JSON.parse(l))
+    const dead = readFileSync(dlq, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
     expect(dead.map((d) => d.reason)).toEqual(['EA_PARSE_NOT_ACCESS_LOG', 'EA_PARSE_INVALID_JSON'])
     expect(dead[0].raw).toBe(AGENT_LINE)
     expect(dead[1].source.line).toBe(4)
@@ -67,9 +73,15 @@ describe('envoy-audit parse: custom formats from the command line', () => {
 
   test('--field-map FILE maps a custom JSON format onto canonical fields', async () => {
     const map = join(dir, 'map.yaml')
-    writeFileSync(map, 'name: acme\nfields:\n  start_time: ts\n  method: verb\n  path: uri\n  response_code: status\n  downstream_peer_uri_san: peer\n')
-    const line = '{"ts":"2024-03-01T10:00:00.000Z","verb":"POST","uri":"/pay?x=1","status":201,"peer":"spiffe://cluster.local/ns/shop/sa/checkout"}'
-    const r = await runCli(['parse', '--format', 'custom-json', '--field-map', map, '--dlq', join(dir, 'd1.ndjson')], { input: line + '\n' })
+    writeFileSync(
+      map,
+      'name: acme\nfields:\n  start_time: ts\n  method: verb\n  path: uri\n  response_code: status\n  downstream_peer_uri_san: peer\n',
+    )
+    const line =
+      '{"ts":"2024-03-01T10:00:00.000Z","verb":"POST","uri":"/pay?x=1","status":201,"peer":"spiffe://cluster.local/ns/shop/sa/checkout"}'
+    const r = await runCli(['parse', '--format', 'custom-json', '--field-map', map, '--dlq', join(dir, 'd1.ndjson')], {
+      input: line + '\n',
+    })
     expect(r.code).toBe(0)
     const e = JSON.parse(r.stdout)
     expect(e.envoy.format).toBe('custom:acme')
@@ -87,7 +99,9 @@ describe('envoy-audit parse: custom formats from the command line', () => {
   test('--text-format parses a custom TEXT access-log format', async () => {
     const fmt = '[%START_TIME%] %REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %RESPONSE_CODE% %DURATION% %DOWNSTREAM_REMOTE_ADDRESS%'
     const line = '[2024-03-01T10:00:00.000Z] GET /health 200 3 10.1.2.3:5555'
-    const r = await runCli(['parse', '--format', 'custom-text', '--text-format', fmt, '--dlq', join(dir, 'd2.ndjson')], { input: line + '\n' })
+    const r = await runCli(['parse', '--format', 'custom-text', '--text-format', fmt, '--dlq', join(dir, 'd2.ndjson')], {
+      input: line + '\n',
+    })
     expect(r.code).toBe(0)
     const e = JSON.parse(r.stdout)
     expect(e['@timestamp']).toBe('2024-03-01T10:00:00.000Z')
@@ -108,14 +122,26 @@ describe('envoy-audit parse: compressed and unreadable input', () => {
     expect(r.code).toBe(0)
     expect(r.stderr).toMatch(/read 2 records: 2 events, 0 dead letters/)
     expect(r.stderr).not.toContain('warning')
-    expect(r.stdout.trim().split('\n').map((l) => JSON.parse(l).http.response.status_code)).toEqual([200, 403])
+    expect(
+      r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l).http.response.status_code),
+    ).toEqual([200, 403])
     const piped = await runCli(['parse', '-', '--dlq', join(dir, 'd2.ndjson')], { input: gz })
     expect(piped.stderr).toMatch(/read 2 records: 2 events, 0 dead letters/)
   })
 
   test('a file that is mostly dead letters is named on stderr with its share and top reason', async () => {
     const bin = join(dir, 'image.bin')
-    writeFileSync(bin, Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0xff, 0xfe, 0x0a]), Buffer.from([0xc3, 0x28, 0x0a]), Buffer.from(AGENT_LINE + '\n')]))
+    writeFileSync(
+      bin,
+      Buffer.concat([
+        Buffer.from([0x89, 0x50, 0x4e, 0x47, 0xff, 0xfe, 0x0a]),
+        Buffer.from([0xc3, 0x28, 0x0a]),
+        Buffer.from(AGENT_LINE + '\n'),
+      ]),
+    )
     const good = join(dir, 'good.log')
     writeFileSync(good, [JSON_LINE, RBAC_TEXT, AGENT_LINE].join('\n') + '\n')
     const r = await runCli(['parse', good, bin, '--dlq', join(dir, 'd3.ndjson')])
@@ -136,9 +162,18 @@ describe('envoy-audit parse: progress without a terminal', () => {
     await new Promise((r) => setTimeout(r, 500))
     cli.child.stdin?.end(RBAC_TEXT + '\n')
     expect((await cli.exited).code).toBe(0)
-    const lines = cli.stderr().split('\n').filter((l) => /^envoy-audit parse: \d+ records \(\d+\/s\), \d+ events, \d+ dead letters/.test(l))
+    const lines = cli
+      .stderr()
+      .split('\n')
+      .filter((l) => /^envoy-audit parse: \d+ records \(\d+\/s\), \d+ events, \d+ dead letters/.test(l))
     expect(lines.length, cli.stderr()).toBeGreaterThanOrEqual(2)
-    expect(cli.stdout().trim().split('\n').map((l) => JSON.parse(l).http.response.status_code)).toEqual([200, 403])
+    expect(
+      cli
+        .stdout()
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l).http.response.status_code),
+    ).toEqual([200, 403])
   }, 60_000)
 })
 
@@ -163,7 +198,11 @@ describe('envoy-audit parse --follow', () => {
     await second.waitFor(() => second.stdout().split('\n').length === 2)
     second.child.kill('SIGTERM')
     expect((await second.exited).code).toBe(0)
-    const events = second.stdout().trim().split('\n').map((l) => JSON.parse(l))
+    const events = second
+      .stdout()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
     expect(events.map((e) => [e.url.path, e.audit.source.line])).toEqual([['/ratings/1', 3]])
   }, 90_000)
 

@@ -16,14 +16,18 @@ beforeAll(async () => {
   const { frontend, cart, payments } = MESH
   // Several lines per call share their @timestamp: pages must cut inside runs of equal times.
   const events = toEvents([
-    ...callLines(frontend, cart, at(1)), ...callLines(frontend, cart, at(1), { method: 'POST' }),
-    ...callLines(cart, payments, at(2)), ...callLines(cart, payments, at(2), { denied: true }), ...callLines(frontend, payments, at(3)),
+    ...callLines(frontend, cart, at(1)),
+    ...callLines(frontend, cart, at(1), { method: 'POST' }),
+    ...callLines(cart, payments, at(2)),
+    ...callLines(cart, payments, at(2), { denied: true }),
+    ...callLines(frontend, payments, at(3)),
   ])
   const store = new DuckDbStore({ path })
   await store.start()
   await store.writeEvents(events)
   await store.close()
-  expected = events.map((e) => ({ id: e.event.id, ts: e['@timestamp'] }))
+  expected = events
+    .map((e) => ({ id: e.event.id, ts: e['@timestamp'] }))
     .sort((a, b) => (a.ts === b.ts ? (a.id < b.id ? 1 : -1) : a.ts < b.ts ? 1 : -1))
 })
 
@@ -60,7 +64,9 @@ describe('policy --store reads the store in pages', () => {
     }
     await expect(early.store.sql('SELECT 1')).rejects.toThrow(/closed/)
     const full = await openStoreRead(path, undefined)
-    for await (const _ of storeEvents(full)) { /* drain */ }
+    for await (const _ of storeEvents(full)) {
+      /* drain */
+    }
     await expect(full.store.sql('SELECT 1')).rejects.toThrow(/closed/)
   })
 })

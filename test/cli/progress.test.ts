@@ -19,18 +19,31 @@ function fakeStream(isTTY: boolean): NodeJS.WriteStream & { text: () => string }
   return w
 }
 
-const counters = (records: number, events = records, dead = 0): PipelineCounters => Object.assign(new PipelineCounters(), { recordsIn: records, eventsOut: events, deadLettered: dead })
+const counters = (records: number, events = records, dead = 0): PipelineCounters =>
+  Object.assign(new PipelineCounters(), { recordsIn: records, eventsOut: events, deadLettered: dead })
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 describe('progress numbers', () => {
   test('percentage and ETA come from the bytes read against the total, the rate from records', () => {
-    const d = describeProgress({ records: 30_000, events: 29_000, deadLetters: 1000, bytesRead: 25 * 1024 ** 2, bytesTotal: 100 * 1024 ** 2, elapsedMs: 10_000 })
+    const d = describeProgress({
+      records: 30_000,
+      events: 29_000,
+      deadLetters: 1000,
+      bytesRead: 25 * 1024 ** 2,
+      bytesTotal: 100 * 1024 ** 2,
+      elapsedMs: 10_000,
+    })
     expect(d).toEqual({ pct: '25%', rate: 3000, eta: '30s', size: '25.0 MiB of 100.0 MiB' })
   })
 
   test('no percentage or ETA when the size is unknown (a pipe), and none yet in the first second', () => {
-    expect(describeProgress({ records: 10, events: 10, deadLetters: 0, bytesRead: 500, bytesTotal: undefined, elapsedMs: 5000 })).toMatchObject({ pct: undefined, eta: undefined, rate: 2 })
-    expect(describeProgress({ records: 10, events: 10, deadLetters: 0, bytesRead: 500, bytesTotal: 1000, elapsedMs: 500 })).toMatchObject({ pct: '50%', eta: undefined })
+    expect(
+      describeProgress({ records: 10, events: 10, deadLetters: 0, bytesRead: 500, bytesTotal: undefined, elapsedMs: 5000 }),
+    ).toMatchObject({ pct: undefined, eta: undefined, rate: 2 })
+    expect(describeProgress({ records: 10, events: 10, deadLetters: 0, bytesRead: 500, bytesTotal: 1000, elapsedMs: 500 })).toMatchObject({
+      pct: '50%',
+      eta: undefined,
+    })
   })
 
   test('durations read as a person says them', () => {
@@ -38,8 +51,14 @@ describe('progress numbers', () => {
   })
 
   test('the plain line names percentage, size, records, rate, dead letters and ETA, and what is in flight', () => {
-    const line = progressLine('ingest', { records: 500, events: 480, deadLetters: 20, bytesRead: 512, bytesTotal: 2048, elapsedMs: 2000 }, 'storing records 1-500 (3s)')
-    expect(line).toBe('envoy-audit ingest: 25% (512 B of 2.0 KiB), 500 records (250/s), 480 events, 20 dead letters, ETA 6s; storing records 1-500 (3s)')
+    const line = progressLine(
+      'ingest',
+      { records: 500, events: 480, deadLetters: 20, bytesRead: 512, bytesTotal: 2048, elapsedMs: 2000 },
+      'storing records 1-500 (3s)',
+    )
+    expect(line).toBe(
+      'envoy-audit ingest: 25% (512 B of 2.0 KiB), 500 records (250/s), 480 events, 20 dead letters, ETA 6s; storing records 1-500 (3s)',
+    )
   })
 })
 
@@ -69,7 +88,9 @@ describe('progress display', () => {
     await sleep(1300)
     const during = stream.text()
     expect(during).toContain('\x1b[?25l') // cursor hidden
-    expect(during).toMatch(/ingest \S+ 40% of 1000 B \| 4000 records \| \d+ records\/s \| 0 dead letters \| ETA \d+s \| storing records 4001-6000 \(1s\)/)
+    expect(during).toMatch(
+      /ingest \S+ 40% of 1000 B \| 4000 records \| \d+ records\/s \| 0 dead letters \| ETA \d+s \| storing records 4001-6000 \(1s\)/,
+    )
     p.stop()
     expect(stream.text().endsWith(TERMINAL_RESTORE)).toBe(true)
   })
@@ -88,12 +109,21 @@ describe('progress display', () => {
 
   test('showBatches marks each batch as work in flight and clears it when the batch is done', async () => {
     const marks: (string | undefined)[] = []
-    const progress = { update: () => undefined, phase: () => undefined, stop: () => undefined, note: () => undefined, busy: (t: string | undefined) => void marks.push(t) }
+    const progress = {
+      update: () => undefined,
+      phase: () => undefined,
+      stop: () => undefined,
+      note: () => undefined,
+      busy: (t: string | undefined) => void marks.push(t),
+    }
     const source: Source = {
       start: async () => undefined,
       close: async () => undefined,
       run: async (handler) => {
-        await handler([{ value: 'a', coords: {} }, { value: 'b', coords: {} }])
+        await handler([
+          { value: 'a', coords: {} },
+          { value: 'b', coords: {} },
+        ])
         await handler([{ value: 'c', coords: {} }])
       },
     }

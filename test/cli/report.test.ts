@@ -30,7 +30,11 @@ describe('envoy-audit report', () => {
   test('--since narrows the window; bad values are usage errors', async () => {
     const json = await runCli(['report', '--store', store, '--format', 'json', '--since', '2023-01-01T00:00:00Z'])
     expect((JSON.parse(json.stdout) as { summary: { events: number } }).summary.events).toBe(0)
-    for (const [option, value] of [['--since', 'last tuesday'], ['--since', 'March 7, 2024'], ['--until', '2022-02-30']]) {
+    for (const [option, value] of [
+      ['--since', 'last tuesday'],
+      ['--since', 'March 7, 2024'],
+      ['--until', '2022-02-30'],
+    ]) {
       const bad = await runCli(['report', '--store', store, option!, value!])
       expect([bad.code, bad.stderr]).toEqual([2, expect.stringContaining(`${option}: "${value}" is not an ISO 8601 time`)])
     }
@@ -39,15 +43,25 @@ describe('envoy-audit report', () => {
   test('an empty window says what the store holds: on stderr, in the JSON (storeRange, warnings) and in the HTML', async () => {
     const json = await runCli(['report', '--store', store, '--format', 'json', '--since', '24h'])
     expect(json.code).toBe(0)
-    const data = JSON.parse(json.stdout) as { summary: { events: number }; storeRange: { events: number; firstSeen: string; lastSeen: string }; warnings: string[] }
+    const data = JSON.parse(json.stdout) as {
+      summary: { events: number }
+      storeRange: { events: number; firstSeen: string; lastSeen: string }
+      warnings: string[]
+    }
     expect(data.summary.events).toBe(0)
     expect(data.storeRange).toEqual({ events: 1, firstSeen: '2022-09-08T12:51:05.656Z', lastSeen: '2022-09-08T12:51:05.656Z' })
-    expect(data.warnings).toEqual([expect.stringMatching(/^no events since \S+Z; the store holds 1 event from 2022-09-08T12:51:05.656Z to 2022-09-08T12:51:05.656Z$/)])
+    expect(data.warnings).toEqual([
+      expect.stringMatching(/^no events since \S+Z; the store holds 1 event from 2022-09-08T12:51:05.656Z to 2022-09-08T12:51:05.656Z$/),
+    ])
     expect(json.stderr).toBe(`envoy-audit report: warning: ${data.warnings[0]}\n`)
     const out = join(dir, 'empty.html')
     const html = await runCli(['report', '--store', store, '--out', out, '--since', '2023-01-01', '--until', '2023-02-01'])
-    expect(html.stderr).toContain('warning: no events between 2023-01-01T00:00:00.000Z and 2023-02-01T00:00:00.000Z; the store holds 1 event')
-    expect(readFileSync(out, 'utf8')).toMatch(/<p class="notice" data-warning>no events between .*the store holds 1 event from 2022-09-08T12:51:05.656Z/)
+    expect(html.stderr).toContain(
+      'warning: no events between 2023-01-01T00:00:00.000Z and 2023-02-01T00:00:00.000Z; the store holds 1 event',
+    )
+    expect(readFileSync(out, 'utf8')).toMatch(
+      /<p class="notice" data-warning>no events between .*the store holds 1 event from 2022-09-08T12:51:05.656Z/,
+    )
     const full = await runCli(['report', '--store', store, '--format', 'json'])
     expect([full.stderr, (JSON.parse(full.stdout) as { warnings: string[] }).warnings]).toEqual(['', []])
   }, 90_000)
@@ -64,7 +78,9 @@ describe('envoy-audit report', () => {
     expect(await events('--until', '2022-09-08T12:51:05')).toBe(0)
     expect(await events('--since', '2022-09-08T12:00:00-04:00')).toBe(0)
     const help = await runCli(['report', '--help'])
-    expect(help.stdout.replace(/\s+/g, ' ')).toContain('--since <time> only events at or after this time: ISO 8601, UTC unless it carries a zone')
+    expect(help.stdout.replace(/\s+/g, ' ')).toContain(
+      '--since <time> only events at or after this time: ISO 8601, UTC unless it carries a zone',
+    )
   }, 90_000)
 
   test('a file that is not a store (an NDJSON file) is refused naming the path, and is left as it was', async () => {
@@ -72,7 +88,9 @@ describe('envoy-audit report', () => {
     writeFileSync(ndjson, `${JSON_LINE}\n`)
     const r = await runCli(['report', '--store', ndjson, '--format', 'json'])
     expect(r.code).toBe(1)
-    expect(r.stderr).toBe(`envoy-audit: ${ndjson} is not an envoy-audit store (not a DuckDB database file): pass the store written by \`envoy-audit ingest\` or \`demo\` [EA_IO]\n`)
+    expect(r.stderr).toBe(
+      `envoy-audit: ${ndjson} is not an envoy-audit store (not a DuckDB database file): pass the store written by \`envoy-audit ingest\` or \`demo\` [EA_IO]\n`,
+    )
     expect(readFileSync(ndjson, 'utf8')).toBe(`${JSON_LINE}\n`)
     const empty = join(dir, 'empty.duckdb')
     writeFileSync(empty, '')
@@ -109,7 +127,10 @@ describe('envoy-audit report --opensearch (against the OpenSearch test server)',
       await admin.close()
       const parsed = createParser().parseBatch([{ value: JSON_LINE, coords: { kind: 'stdin', file: '-', line: 1, offset: '0' } }])
       const { events } = applyStages(createTransformStages(loadTransformsConfig()), parsed.events)
-      const sink = new OpenSearchSink({ connection: loadConnectionConfig({ node: os.url }), config: loadSinkConfig({ flushIntervalMs: 0 }) })
+      const sink = new OpenSearchSink({
+        connection: loadConnectionConfig({ node: os.url }),
+        config: loadSinkConfig({ flushIntervalMs: 0 }),
+      })
       await sink.start()
       expect((await sink.write(events)).rejected).toEqual([])
       await sink.close()

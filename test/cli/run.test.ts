@@ -40,7 +40,10 @@ test('a fatal error while stdin is still open: the error is printed and the proc
   const exited = new Promise<number | string>((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal ?? -1)))
   // One line that is not an access log, and stdin stays open (a tail -F, a shipper keeping its pipe).
   child.stdin.write('not an access log\n')
-  const outcome = await Promise.race([exited, new Promise<string>((resolve) => setTimeout(() => resolve('still running after 20 s'), 20_000))])
+  const outcome = await Promise.race([
+    exited,
+    new Promise<string>((resolve) => setTimeout(() => resolve('still running after 20 s'), 20_000)),
+  ])
   if (typeof outcome === 'string') child.kill('SIGKILL')
   child.stdin.destroy()
   expect(stderr).toMatch(/cannot write .*dlq\.ndjson.*\[EA_IO\]/)
@@ -48,12 +51,20 @@ test('a fatal error while stdin is still open: the error is printed and the proc
 }, 40_000)
 
 /** Runs `envoy-audit run` on a config and records when each stderr line arrived and when the process exited. */
-async function runTimed(config: object, env: NodeJS.ProcessEnv = {}, limitMs = 40_000): Promise<{ code: number | string; stderr: string; lineAt(re: RegExp): number | undefined; exitAt: number }> {
+async function runTimed(
+  config: object,
+  env: NodeJS.ProcessEnv = {},
+  limitMs = 40_000,
+): Promise<{ code: number | string; stderr: string; lineAt(re: RegExp): number | undefined; exitAt: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'ea-run-start-'))
   const path = join(dir, 'run.yaml')
   writeFileSync(path, stringify(config))
   const t0 = Date.now()
-  const child = spawn(process.execPath, [...cliEntry(), 'run', '--config', path], { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } })
+  const child = spawn(process.execPath, [...cliEntry(), 'run', '--config', path], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, ...env },
+  })
   const lines: { at: number; text: string }[] = []
   child.stderr.on('data', (d: Buffer) => {
     for (const text of d.toString().split('\n')) if (text !== '') lines.push({ at: Date.now() - t0, text })
@@ -61,7 +72,12 @@ async function runTimed(config: object, env: NodeJS.ProcessEnv = {}, limitMs = 4
   const killer = setTimeout(() => child.kill('SIGKILL'), limitMs)
   const code = await new Promise<number | string>((resolve) => child.on('exit', (c, s) => resolve(c ?? s ?? -1)))
   clearTimeout(killer)
-  return { code, stderr: lines.map((l) => l.text).join('\n'), lineAt: (re) => lines.find((l) => re.test(l.text))?.at, exitAt: Date.now() - t0 }
+  return {
+    code,
+    stderr: lines.map((l) => l.text).join('\n'),
+    lineAt: (re) => lines.find((l) => re.test(l.text))?.at,
+    exitAt: Date.now() - t0,
+  }
 }
 
 const quietService = { port: 0, host: '127.0.0.1' }
@@ -73,7 +89,14 @@ test('refused SASL credentials: the error is printed and the process exits 1 at 
     const dir = mkdtempSync(join(tmpdir(), 'ea-run-sasl-'))
     const r = await runTimed(
       {
-        source: { kind: 'kafka', kafka: { brokers: broker.brokers, topics: ['envoy'], sasl: { mechanism: 'plain', username: 'envoy-audit', passwordEnv: 'EA_TEST_PW' } } },
+        source: {
+          kind: 'kafka',
+          kafka: {
+            brokers: broker.brokers,
+            topics: ['envoy'],
+            sasl: { mechanism: 'plain', username: 'envoy-audit', passwordEnv: 'EA_TEST_PW' },
+          },
+        },
         sink: { kind: 'ndjson', ndjson: { path: join(dir, 'events.ndjson') } },
         deadLetter: { kind: 'file', path: join(dir, 'dlq.ndjson') },
         integrity: { enabled: false },
@@ -82,7 +105,9 @@ test('refused SASL credentials: the error is printed and the process exits 1 at 
       },
       { EA_TEST_PW: 'wrong-pw-4' },
     )
-    expect(r.stderr).toMatch(/envoy-audit: kafka source: brokers .* refused authentication or authorization for plain user envoy-audit: .*\[EA_SOURCE_AUTH\]/)
+    expect(r.stderr).toMatch(
+      /envoy-audit: kafka source: brokers .* refused authentication or authorization for plain user envoy-audit: .*\[EA_SOURCE_AUTH\]/,
+    )
     expect(r.code).toBe(1)
     // Everything start() opened was closed: the process ends by itself, not by the exit timer of src/cli/run.ts.
     expect(r.stderr).not.toMatch(/handles still open/)
@@ -107,7 +132,9 @@ test('Kafka unreachable at startup: exits 1 within source.kafka.startupTimeoutMs
     service: quietService,
     log: { level: 'warn' },
   })
-  expect(r.stderr).toContain(`envoy-audit: dead-letter topic envoy-dlq: no broker answered within 2000 ms (source.kafka.startupTimeoutMs); ${broker}: Connection error: connect ECONNREFUSED ${broker} [EA_DLQ_UNAVAILABLE]`)
+  expect(r.stderr).toContain(
+    `envoy-audit: dead-letter topic envoy-dlq: no broker answered within 2000 ms (source.kafka.startupTimeoutMs); ${broker}: Connection error: connect ECONNREFUSED ${broker} [EA_DLQ_UNAVAILABLE]`,
+  )
   expect(r.code).toBe(1)
   expect(r.stderr).not.toMatch(/handles still open/)
   const printedAt = r.lineAt(/EA_DLQ_UNAVAILABLE/)!
@@ -120,7 +147,10 @@ test('Kafka unreachable at startup: exits 1 within source.kafka.startupTimeoutMs
 function stdinToOpenSearch(node: string, prefix: string, dir: string, extra: Record<string, unknown> = {}): object {
   return {
     source: { kind: 'stdin', file: { lingerMs: 50 } },
-    sink: { kind: 'opensearch', opensearch: { connection: { node }, sink: { eventsAlias: `${prefix}-events`, findingsAlias: `${prefix}-findings` }, ...extra } },
+    sink: {
+      kind: 'opensearch',
+      opensearch: { connection: { node }, sink: { eventsAlias: `${prefix}-events`, findingsAlias: `${prefix}-findings` }, ...extra },
+    },
     deadLetter: { kind: 'file', path: join(dir, 'dlq.ndjson') },
     integrity: { enabled: false },
     service: quietService,
@@ -133,7 +163,9 @@ test('run before setup (test server): refuses to start, exit 1, "run envoy-audit
   try {
     const dir = mkdtempSync(join(tmpdir(), 'ea-run-nosetup-'))
     const r = await runTimed(stdinToOpenSearch(os.url, 'ea-nosetup', dir))
-    expect(r.stderr).toMatch(/envoy-audit: opensearch sink: no index template ea-nosetup-events-template, ea-nosetup-findings-template: run envoy-audit setup first .*sink\.opensearch\.requireSetup: false \[EA_SINK_NOT_SET_UP\]/)
+    expect(r.stderr).toMatch(
+      /envoy-audit: opensearch sink: no index template ea-nosetup-events-template, ea-nosetup-findings-template: run envoy-audit setup first .*sink\.opensearch\.requireSetup: false \[EA_SINK_NOT_SET_UP\]/,
+    )
     expect(r.code).toBe(1)
     expect(os.requests.filter((q) => q.path.includes('_bulk'))).toEqual([])
     expect(r.stderr).not.toMatch(/handles still open/)
@@ -169,14 +201,17 @@ test('SIGTERM while no Kafka broker answers yet: the start is abandoned and the 
   await new Promise<void>((resolve) => server.close(() => resolve()))
   const dir = mkdtempSync(join(tmpdir(), 'ea-run-sigterm-'))
   const path = join(dir, 'run.yaml')
-  writeFileSync(path, stringify({
-    source: { kind: 'kafka', kafka: { brokers: [broker], topics: ['envoy'], startupTimeoutMs: 60_000 } },
-    sink: { kind: 'ndjson', ndjson: { path: join(dir, 'events.ndjson') } },
-    deadLetter: { kind: 'file', path: join(dir, 'dlq.ndjson') },
-    integrity: { enabled: false },
-    service: quietService,
-    log: { level: 'info' },
-  }))
+  writeFileSync(
+    path,
+    stringify({
+      source: { kind: 'kafka', kafka: { brokers: [broker], topics: ['envoy'], startupTimeoutMs: 60_000 } },
+      sink: { kind: 'ndjson', ndjson: { path: join(dir, 'events.ndjson') } },
+      deadLetter: { kind: 'file', path: join(dir, 'dlq.ndjson') },
+      integrity: { enabled: false },
+      service: quietService,
+      log: { level: 'info' },
+    }),
+  )
   const child = spawn(process.execPath, [...cliEntry(), 'run', '--config', path], { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'pipe'] })
   let stderr = ''
   let signalledAt = 0

@@ -19,7 +19,9 @@ describe('envoy-audit sql', () => {
     writeFileSync(ndjson, '{"event":{"id":"a"}}\n')
     const r = await runCli(['sql', 'SELECT count(*) FROM events', '--store', ndjson])
     expect([r.code, r.stdout]).toEqual([1, ''])
-    expect(r.stderr).toBe(`envoy-audit: ${ndjson} is not an envoy-audit store (not a DuckDB database file): pass the store written by \`envoy-audit ingest\` or \`demo\` [EA_IO]\n`)
+    expect(r.stderr).toBe(
+      `envoy-audit: ${ndjson} is not an envoy-audit store (not a DuckDB database file): pass the store written by \`envoy-audit ingest\` or \`demo\` [EA_IO]\n`,
+    )
     expect(readFileSync(ndjson, 'utf8')).toBe('{"event":{"id":"a"}}\n')
   })
 

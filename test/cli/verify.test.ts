@@ -47,8 +47,11 @@ describe('envoy-audit verify', () => {
     expect(report.signedVerified).toBe(report.checkpoints)
   })
   test('a deleted and a modified event: exit 3, each listed by id', async () => {
-    const path = await copyAndTamper('t', `DELETE FROM events WHERE id = (SELECT min(id) FROM events);
-      UPDATE events SET url_path = '/nothing-to-see' WHERE id = (SELECT max(id) FROM events)`)
+    const path = await copyAndTamper(
+      't',
+      `DELETE FROM events WHERE id = (SELECT min(id) FROM events);
+      UPDATE events SET url_path = '/nothing-to-see' WHERE id = (SELECT max(id) FROM events)`,
+    )
     const r = await runCli(['verify', '--store', path, '--key-file', keyFile])
     expect(r.code).toBe(3)
     expect(r.stdout).toMatch(/^TAMPERED/)

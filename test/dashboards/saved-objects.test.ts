@@ -14,7 +14,9 @@ interface Obj {
   references: Array<{ type: string; id: string; name: string }>
   migrationVersion?: Record<string, string>
 }
-const OBJECTS: Obj[] = TEXT.trim().split('\n').map((l) => JSON.parse(l) as Obj)
+const OBJECTS: Obj[] = TEXT.trim()
+  .split('\n')
+  .map((l) => JSON.parse(l) as Obj)
 const byKey = new Map(OBJECTS.map((o) => [`${o.type}:${o.id}`, o]))
 
 describe('dashboards/envoy-audit.ndjson', () => {
@@ -56,10 +58,17 @@ describe('dashboards/envoy-audit.ndjson', () => {
     const vis = OBJECTS.filter((o) => o.type === 'visualization')
     expect(vis.length).toBe(VISUALIZATIONS.length)
     for (const v of vis) {
-      const state = JSON.parse(v.attributes.visState) as { title: string; type: string; aggs: Array<{ type: string; schema: string; params: Record<string, any> }> }
+      const state = JSON.parse(v.attributes.visState) as {
+        title: string
+        type: string
+        aggs: Array<{ type: string; schema: string; params: Record<string, any> }>
+      }
       expect(state.title).toBe(v.attributes.title)
       expect(state.aggs.some((a) => a.schema === 'metric')).toBe(true)
-      const source = JSON.parse(v.attributes.kibanaSavedObjectMeta.searchSourceJSON) as { indexRefName: string; query: { query: string; language: string } }
+      const source = JSON.parse(v.attributes.kibanaSavedObjectMeta.searchSourceJSON) as {
+        indexRefName: string
+        query: { query: string; language: string }
+      }
       const ref = v.references.find((r) => r.name === source.indexRefName)
       expect(ref, v.id).toMatchObject({ type: 'index-pattern', id: 'envoy-audit-events' })
       for (const a of state.aggs) {
@@ -67,15 +76,23 @@ describe('dashboards/envoy-audit.ndjson', () => {
         expect(FIELDS.has(a.params.field), `${v.id}: ${a.params.field}`).toBe(true)
         expect(AGGREGATABLE.has(FIELDS.get(a.params.field)!), `${v.id}: ${a.params.field} not aggregatable`).toBe(true)
       }
-      const queries = [source.query.query, ...state.aggs.flatMap((a) => (a.params.filters ?? []).map((f: { input: { query: string } }) => f.input.query))]
+      const queries = [
+        source.query.query,
+        ...state.aggs.flatMap((a) => (a.params.filters ?? []).map((f: { input: { query: string } }) => f.input.query)),
+      ]
       for (const q of queries) for (const f of kqlFields(q)) expect(FIELDS.has(f), `${v.id}: KQL field ${f}`).toBe(true)
       expect(JSON.parse(v.attributes.uiStateJSON)).toEqual({})
     }
   })
 
   test('the field source is the events index template setup installs, and the index pattern matches its indices', () => {
-    const template = JSON.parse(readFileSync(new URL('../../schemas/opensearch/events-template.json', import.meta.url), 'utf8')) as { index_patterns: string[]; template: { mappings: { properties: unknown } } }
-    const mapping = JSON.parse(readFileSync(new URL('../../schemas/generated/audit-event.mapping.json', import.meta.url), 'utf8')) as { properties: unknown }
+    const template = JSON.parse(readFileSync(new URL('../../schemas/opensearch/events-template.json', import.meta.url), 'utf8')) as {
+      index_patterns: string[]
+      template: { mappings: { properties: unknown } }
+    }
+    const mapping = JSON.parse(readFileSync(new URL('../../schemas/generated/audit-event.mapping.json', import.meta.url), 'utf8')) as {
+      properties: unknown
+    }
     expect(template.template.mappings.properties).toEqual(mapping.properties)
     const ip = OBJECTS.find((o) => o.type === 'index-pattern')!
     const glob = new RegExp(`^${(ip.attributes.title as string).replace(/[.]/g, '\\.').replace(/\*/g, '.*')}$`)
@@ -83,8 +100,19 @@ describe('dashboards/envoy-audit.ndjson', () => {
   })
 
   test('the visualizations the ConMon review needs are there', () => {
-    const titles = OBJECTS.filter((o) => o.type === 'visualization').map((o) => o.attributes.title as string).join('|')
-    for (const t of ['mTLS coverage over time', 'mTLS coverage by namespace', 'Plaintext flows', 'Denied flows', 'Top talkers', 'AU-3 completeness', 'Findings by NIST 800-53 control', 'Unregistered egress destinations']) {
+    const titles = OBJECTS.filter((o) => o.type === 'visualization')
+      .map((o) => o.attributes.title as string)
+      .join('|')
+    for (const t of [
+      'mTLS coverage over time',
+      'mTLS coverage by namespace',
+      'Plaintext flows',
+      'Denied flows',
+      'Top talkers',
+      'AU-3 completeness',
+      'Findings by NIST 800-53 control',
+      'Unregistered egress destinations',
+    ]) {
       expect(titles).toContain(t)
     }
   })
@@ -106,6 +134,10 @@ describe('dashboards/envoy-audit.ndjson', () => {
   })
 
   test('kqlFields finds field names (so the check above can fail)', () => {
-    expect(kqlFields('audit.finding_codes:(a or b) and not mesh.mtls:* and @timestamp : x')).toEqual(['audit.finding_codes', 'mesh.mtls', '@timestamp'])
+    expect(kqlFields('audit.finding_codes:(a or b) and not mesh.mtls:* and @timestamp : x')).toEqual([
+      'audit.finding_codes',
+      'mesh.mtls',
+      '@timestamp',
+    ])
   })
 })

@@ -139,7 +139,10 @@ describe('runDemo', () => {
   test('writes logs, report.html and report.json, and finds every incident', async () => {
     const out = join(dir, 'demo-out')
     const r = await runDemo({
-      storePath: join(out, 'store.duckdb'), outDir: out, traffic: { sessions: 150 }, processing: processing(),
+      storePath: join(out, 'store.duckdb'),
+      outDir: out,
+      traffic: { sessions: 150 },
+      processing: processing(),
     })
     expect(r.incidents.every((i) => i.found)).toBe(true)
     expect(existsSync(r.reportPath) && existsSync(r.jsonPath)).toBe(true)

@@ -32,7 +32,8 @@ describe('generateMeshTraffic', () => {
     const files = linesByFile(t.lines)
     expect(files.has(FLUENT_BIT_FILE)).toBe(true)
     // CRI files follow the kubelet's /var/log/containers naming: <pod>_<namespace>_<container>-<64 hex>.log
-    for (const name of files.keys()) if (name !== FLUENT_BIT_FILE) expect(name).toMatch(/^[a-z0-9-]+_[a-z0-9-]+_istio-proxy-[0-9a-f]{64}\.log$/)
+    for (const name of files.keys())
+      if (name !== FLUENT_BIT_FILE) expect(name).toMatch(/^[a-z0-9-]+_[a-z0-9-]+_istio-proxy-[0-9a-f]{64}\.log$/)
   })
 
   test('every access line has the shape of its format: 29 JSON keys, 22 TEXT fields', () => {
@@ -72,8 +73,17 @@ describe('generateMeshTraffic', () => {
 
   test('plants every incident and keeps some noise for the dead-letter path', () => {
     const t = generateMeshTraffic(small)
-    expect(t.incidents.map((i) => i.id)).toEqual(['legacy-plaintext', 'strict-rejects-plaintext', 'rbac-deny', 'passthrough-egress',
-      'blocked-egress', 'weak-tls', 'ext-authz', 'foreign-trust-domain', 'lateral-movement'])
+    expect(t.incidents.map((i) => i.id)).toEqual([
+      'legacy-plaintext',
+      'strict-rejects-plaintext',
+      'rbac-deny',
+      'passthrough-egress',
+      'blocked-egress',
+      'weak-tls',
+      'ext-authz',
+      'foreign-trust-domain',
+      'lateral-movement',
+    ])
     expect(t.lines.filter((l) => l.format === 'noise').length).toBeGreaterThanOrEqual(3)
     expect(generateMeshTraffic({ ...small, noise: false }).lines.some((l) => l.format === 'noise')).toBe(false)
     const text = t.lines.map((l) => l.text).join('\n')
@@ -85,19 +95,42 @@ describe('generateMeshTraffic', () => {
 
 describe('renderers and PRNG', () => {
   test('unset values print as null in JSON and - in TEXT; TCP prints "- - -"', () => {
-    const r = { startMs: Date.parse('2026-11-20T14:00:00.000Z'), code: 0, bytesIn: 0, bytesOut: 0, durationMs: 0, downstreamLocal: '10.0.0.1:5432', downstreamRemote: '10.0.0.2:40000' }
-    expect(JSON.parse(istioJsonLine(r))).toMatchObject({ method: null, protocol: null, response_code: 0, response_flags: '-', upstream_cluster: null })
-    expect(istioTextLine(r)).toBe('[2026-11-20T14:00:00.000Z] "- - -" 0 - - - "-" 0 0 0 - "-" "-" "-" "-" "-" - - 10.0.0.1:5432 10.0.0.2:40000 - -')
+    const r = {
+      startMs: Date.parse('2026-11-20T14:00:00.000Z'),
+      code: 0,
+      bytesIn: 0,
+      bytesOut: 0,
+      durationMs: 0,
+      downstreamLocal: '10.0.0.1:5432',
+      downstreamRemote: '10.0.0.2:40000',
+    }
+    expect(JSON.parse(istioJsonLine(r))).toMatchObject({
+      method: null,
+      protocol: null,
+      response_code: 0,
+      response_flags: '-',
+      upstream_cluster: null,
+    })
+    expect(istioTextLine(r)).toBe(
+      '[2026-11-20T14:00:00.000Z] "- - -" 0 - - - "-" 0 0 0 - "-" "-" "-" "-" "-" - - 10.0.0.1:5432 10.0.0.2:40000 - -',
+    )
   })
 
   test('Prng stays in range and makes v4-shaped UUIDs', () => {
-    fc.assert(fc.property(fc.integer({ min: 0, max: 2 ** 32 - 1 }), fc.integer({ min: -50, max: 50 }), fc.integer({ min: 0, max: 100 }), (seed, lo, span) => {
-      const p = new Prng(seed)
-      const n = p.int(lo, lo + span)
-      expect(n).toBeGreaterThanOrEqual(lo)
-      expect(n).toBeLessThanOrEqual(lo + span)
-      expect(p.next()).toBeLessThan(1)
-      expect(p.uuid()).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
-    }))
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 2 ** 32 - 1 }),
+        fc.integer({ min: -50, max: 50 }),
+        fc.integer({ min: 0, max: 100 }),
+        (seed, lo, span) => {
+          const p = new Prng(seed)
+          const n = p.int(lo, lo + span)
+          expect(n).toBeGreaterThanOrEqual(lo)
+          expect(n).toBeLessThanOrEqual(lo + span)
+          expect(p.next()).toBeLessThan(1)
+          expect(p.uuid()).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
+        },
+      ),
+    )
   })
 })

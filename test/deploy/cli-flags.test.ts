@@ -36,7 +36,12 @@ describe('envoy-audit invocations in docker-compose.yml', () => {
   const found = invocations()
 
   test('run, setup and alerting provision are all invoked', () => {
-    const names = found.map((f) => f.argv.filter((a) => !a.startsWith('-')).slice(0, 2).join(' '))
+    const names = found.map((f) =>
+      f.argv
+        .filter((a) => !a.startsWith('-'))
+        .slice(0, 2)
+        .join(' '),
+    )
     expect(names).toEqual(expect.arrayContaining([expect.stringMatching(/^run/), expect.stringMatching(/^setup/), 'alerting provision']))
   })
 
@@ -52,6 +57,7 @@ describe('envoy-audit invocations in docker-compose.yml', () => {
     }
     expect(cmd, `no command ${argv[0]}`).not.toBe(program)
     const longs = new Set(cmd.options.map((o) => o.long))
-    for (const a of argv.slice(i)) if (a.startsWith('--')) expect(longs.has(a.split('=')[0]!), `${cmd.name()} has no option ${a}`).toBe(true)
+    for (const a of argv.slice(i))
+      if (a.startsWith('--')) expect(longs.has(a.split('=')[0]!), `${cmd.name()} has no option ${a}`).toBe(true)
   })
 })

@@ -25,7 +25,10 @@ interface Service {
   healthcheck?: { test: string[] }
   restart?: string
 }
-const COMPOSE = parse(read('docker-compose.yml'), { merge: true }) as { services: Record<string, Service>; volumes: Record<string, unknown> }
+const COMPOSE = parse(read('docker-compose.yml'), { merge: true }) as {
+  services: Record<string, Service>
+  volumes: Record<string, unknown>
+}
 const S = COMPOSE.services
 const CONFIG_TEXT = read('deploy/envoy-audit.yaml')
 const RAW_CONFIG = parse(CONFIG_TEXT) as Record<string, any>
@@ -46,7 +49,8 @@ const cmd = (svc: Service) => (Array.isArray(svc.command) ? svc.command.join(' '
 
 describe('docker-compose.yml', () => {
   test('has the stack: Kafka (KRaft), OpenSearch, Dashboards, envoy-audit, setup, demo producer', () => {
-    for (const name of ['certs', 'kafka', 'kafka-init', 'opensearch', 'dashboards', 'setup', 'envoy-audit', 'demo-producer']) expect(S[name], name).toBeDefined()
+    for (const name of ['certs', 'kafka', 'kafka-init', 'opensearch', 'dashboards', 'setup', 'envoy-audit', 'demo-producer'])
+      expect(S[name], name).toBeDefined()
     expect(S.kafka!.image).toMatch(/^apache\/kafka:/)
     expect(S.kafka!.environment!.KAFKA_PROCESS_ROLES).toBe('broker,controller')
     expect(String(S.kafka!.environment!.KAFKA_CONTROLLER_QUORUM_VOTERS)).toMatch(/^1@kafka:9093$/)
@@ -101,7 +105,9 @@ describe('docker-compose.yml', () => {
 
   test('Kafka addresses and topics agree: config, broker listeners, kafka-init, demo producer', () => {
     const config = validateConfig(RAW_CONFIG)
-    const advertised = String(S.kafka!.environment!.KAFKA_ADVERTISED_LISTENERS).split(',').map((l) => l.replace(/^[A-Z]+:\/\//, ''))
+    const advertised = String(S.kafka!.environment!.KAFKA_ADVERTISED_LISTENERS)
+      .split(',')
+      .map((l) => l.replace(/^[A-Z]+:\/\//, ''))
     const brokers = [...config.source.kafka!.brokers, ...(config.alerting.kafka?.brokers ?? [])]
     for (const b of brokers) {
       expect(advertised, b).toContain(b)
@@ -186,7 +192,7 @@ describe('docker-compose.yml', () => {
     expect(setup.indexOf('envoy-audit setup')).toBeLessThan(setup.indexOf('alerting provision'))
     const alias = config.sink.opensearch!.sink.eventsAlias
     for (const def of loadMonitorDefinitions()) {
-      for (const input of (def.body.inputs as Array<{ search: { indices: string[] } }>)) expect(input.search.indices).toEqual([`${alias}*`])
+      for (const input of def.body.inputs as Array<{ search: { indices: string[] } }>) expect(input.search.indices).toEqual([`${alias}*`])
     }
     expect(read('dashboards/envoy-audit.ndjson')).toContain(`"title":"${alias}*"`)
   })

@@ -9,7 +9,18 @@ describe('demo-produce (through kafkajs and the test broker)', () => {
     broker.createTopic('envoy-logs', 3)
     try {
       const now = Date.parse('2026-11-23T12:00:00.000Z')
-      const r = await produceMeshTraffic({ brokers: broker.brokers, topic: 'envoy-logs', seed: 7, sessions: 20, durationMinutes: 5, start: 'now', batchSize: 50, clientId: 't', noise: true, now })
+      const r = await produceMeshTraffic({
+        brokers: broker.brokers,
+        topic: 'envoy-logs',
+        seed: 7,
+        sessions: 20,
+        durationMinutes: 5,
+        start: 'now',
+        batchSize: 50,
+        clientId: 't',
+        noise: true,
+        now,
+      })
       const expected = generateMeshTraffic({ seed: 7, sessions: 20, durationMinutes: 5, start: '2026-11-23T11:55:00.000Z', noise: true })
       expect(r.window).toEqual(expected.window)
       expect(r.messages).toBe(expected.lines.length)
@@ -34,7 +45,18 @@ describe('demo-produce (through kafkajs and the test broker)', () => {
 
   test('unreachable brokers: a catalogued, retryable error', async () => {
     await expect(
-      produceMeshTraffic({ brokers: ['127.0.0.1:1'], topic: 't', seed: 1, sessions: 1, durationMinutes: 5, start: 'now', batchSize: 10, clientId: 't', noise: false, retries: 0 }),
+      produceMeshTraffic({
+        brokers: ['127.0.0.1:1'],
+        topic: 't',
+        seed: 1,
+        sessions: 1,
+        durationMinutes: 5,
+        start: 'now',
+        batchSize: 10,
+        clientId: 't',
+        noise: false,
+        retries: 0,
+      }),
     ).rejects.toMatchObject({ code: 'EA_SOURCE_UNAVAILABLE' })
   }, 30_000)
 })

@@ -1,7 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import {
-  DENIAL_FINDING_CODES, EGRESS_FINDING_CODES, FINDING_CATALOGUE, UNREACHED_RESPONSE_FLAGS,
-} from '../../src/detect/catalogue.js'
+import { DENIAL_FINDING_CODES, EGRESS_FINDING_CODES, FINDING_CATALOGUE, UNREACHED_RESPONSE_FLAGS } from '../../src/detect/catalogue.js'
 
 // The store and hunt queries read these sets from the catalogue: a change here changes what every report,
 // `flows` and `hunt` count as a denial, so it must be deliberate.

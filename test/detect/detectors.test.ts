@@ -94,7 +94,11 @@ describe('plaintext_inbound / plaintext_rejected', () => {
 
 describe('authz_denied', () => {
   test('implicit deny keeps policy none, medium, AC-3 and AC-6', () => {
-    expect(finding(run(rbacDeniedPlaintext()), 'authz_denied')).toMatchObject({ policy: 'none', severity: 'medium', controls: ['AC-3', 'AC-6'] })
+    expect(finding(run(rbacDeniedPlaintext()), 'authz_denied')).toMatchObject({
+      policy: 'none',
+      severity: 'medium',
+      controls: ['AC-3', 'AC-6'],
+    })
   })
   test('a named DENY rule is kept verbatim and is high', () => {
     const ev = rbacDeniedPlaintext()
@@ -200,7 +204,9 @@ describe('invalid_peer_identity, upstream_tls_failure', () => {
     expect(finding(e, 'invalid_peer_identity')?.message).toContain('trailing_slash')
   })
   test('one valid SPIFFE ID among other SANs is fine; gateways are exempt', () => {
-    expect(codes(run(tlsInbound('TLSv1.3', 'TLS_AES_128_GCM_SHA256', 'urn:x,spiffe://cluster.local/ns/a/sa/b')))).not.toContain('invalid_peer_identity')
+    expect(codes(run(tlsInbound('TLSv1.3', 'TLS_AES_128_GCM_SHA256', 'urn:x,spiffe://cluster.local/ns/a/sa/b')))).not.toContain(
+      'invalid_peer_identity',
+    )
     const gw = tlsInbound('TLSv1.3', 'TLS_AES_128_GCM_SHA256', 'https://corp.example/device/42')
     gw.mesh = { reporter: 'gateway', upstream_cluster: 'outbound|80||echo.default.svc.cluster.local' }
     gw.network = { direction: 'ingress' }

@@ -16,7 +16,13 @@ export function makeEvent(parts: DeepPartial<AuditEvent> & { original?: string }
   seq++
   const e: AuditEvent = {
     '@timestamp': '2022-11-03T08:38:50.667Z',
-    event: { id: `test-${seq}`, kind: 'event', dataset: 'envoy.access', outcome: 'unknown', ...(original === undefined ? {} : { original }) },
+    event: {
+      id: `test-${seq}`,
+      kind: 'event',
+      dataset: 'envoy.access',
+      outcome: 'unknown',
+      ...(original === undefined ? {} : { original }),
+    },
     envoy: { format: 'istio-text-1.9' },
     audit: { source: { kind: 'file', file: 'fixture.log', line: seq, offset: String(seq * 100) } },
   }
@@ -37,7 +43,11 @@ export const rbacDeniedPlaintext = (): AuditEvent =>
     '@timestamp': '2022-11-03T08:38:50.667Z',
     event: { action: 'denied', outcome: 'failure', duration: 0 },
     network: { protocol: 'http', transport: 'tcp', direction: 'inbound' },
-    http: { version: '1.1', request: { method: 'GET', id: '0614bb23-2978-9109-803c-870a6b63734f', bytes: 0 }, response: { status_code: 403, bytes: 19 } },
+    http: {
+      version: '1.1',
+      request: { method: 'GET', id: '0614bb23-2978-9109-803c-870a6b63734f', bytes: 0 },
+      response: { status_code: 403, bytes: 19 },
+    },
     url: { path: '/kfam/v1/bindings', query: 'user=user%40example.com', domain: 'profiles-kfam.kubeflow' },
     source: { ip: '10.254.15.161', port: 37922, address: '10.254.15.161:37922' },
     destination: { ip: '10.254.17.38', port: 8081, address: '10.254.17.38:8081' },
@@ -61,7 +71,11 @@ export const mtlsInbound = (): AuditEvent =>
     '@timestamp': '2021-09-23T23:40:40.289Z',
     event: { action: 'allowed', outcome: 'success', duration: 0 },
     network: { protocol: 'http', transport: 'tcp', direction: 'inbound' },
-    http: { version: '1.1', request: { method: 'GET', id: '51531b24-e16f-4ac9-ab6c-667711893a60', bytes: 0 }, response: { status_code: 200, bytes: 603 } },
+    http: {
+      version: '1.1',
+      request: { method: 'GET', id: '51531b24-e16f-4ac9-ab6c-667711893a60', bytes: 0 },
+      response: { status_code: 200, bytes: 603 },
+    },
     url: { path: '/', domain: 'echo' },
     user_agent: { original: 'curl/7.69.1' },
     source: { ip: '10.244.0.11', port: 35560, address: '10.244.0.11:35560' },
@@ -89,7 +103,11 @@ export const mtlsOutbound = (): AuditEvent =>
     '@timestamp': '2021-09-23T23:40:40.289Z',
     event: { action: 'allowed', outcome: 'success', duration: 8_000_000 },
     network: { protocol: 'http', transport: 'tcp', direction: 'outbound' },
-    http: { version: '1.1', request: { method: 'GET', id: '51531b24-e16f-4ac9-ab6c-667711893a60', bytes: 0 }, response: { status_code: 200, bytes: 603 } },
+    http: {
+      version: '1.1',
+      request: { method: 'GET', id: '51531b24-e16f-4ac9-ab6c-667711893a60', bytes: 0 },
+      response: { status_code: 200, bytes: 603 },
+    },
     url: { path: '/', domain: 'echo' },
     source: { ip: '10.244.0.11', port: 39818 },
     mesh: { reporter: 'source', upstream_cluster: 'outbound|80||echo.default.svc.cluster.local', route_name: 'default' },
@@ -176,7 +194,11 @@ export const uaex = (): AuditEvent =>
     '@timestamp': '2021-11-10T17:49:25.117Z',
     event: { action: 'denied', outcome: 'failure', duration: 2_000_000 },
     network: { protocol: 'http', direction: 'unknown' },
-    http: { version: '1.1', request: { method: 'GET', id: 'b8837414-03e2-44c2-985a-9ea679f57183', bytes: 0 }, response: { status_code: 401, bytes: 46 } },
+    http: {
+      version: '1.1',
+      request: { method: 'GET', id: 'b8837414-03e2-44c2-985a-9ea679f57183', bytes: 0 },
+      response: { status_code: 401, bytes: 46 },
+    },
     url: { path: '/', domain: 'example.com' },
     envoy: { format: 'envoy-default', response_flags: ['UAEX'], authority: 'example.com:8443' },
   })
@@ -187,7 +209,12 @@ export const clientSide403 = (): AuditEvent => {
   const e = rbacDeniedPlaintext()
   e.mesh = { reporter: 'source', upstream_cluster: 'outbound|8081||profiles-kfam.kubeflow.svc.cluster.local' }
   e.network = { protocol: 'http', transport: 'tcp', direction: 'outbound' }
-  e.envoy = { format: 'istio-text-1.9', response_code_details: 'via_upstream', authority: 'profiles-kfam.kubeflow:8081', upstream_host: '10.254.17.38:8081' }
+  e.envoy = {
+    format: 'istio-text-1.9',
+    response_code_details: 'via_upstream',
+    authority: 'profiles-kfam.kubeflow:8081',
+    upstream_host: '10.254.17.38:8081',
+  }
   return e
 }
 
@@ -226,7 +253,8 @@ export const upstreamTlsFailure = (): AuditEvent => {
   e.http = { ...e.http, response: { status_code: 503, bytes: 190 } }
   e.event.outcome = 'failure'
   e.envoy.response_flags = ['UF', 'URX']
-  e.envoy.response_code_details = 'upstream_reset_before_response_started{connection_failure,TLS_error:_268435581:SSL_routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED}'
+  e.envoy.response_code_details =
+    'upstream_reset_before_response_started{connection_failure,TLS_error:_268435581:SSL_routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED}'
   e.envoy.upstream_transport_failure_reason = 'TLS error: 268435581:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED'
   return e
 }

@@ -21,7 +21,9 @@ const stages = createTransformStages(config)
 
 function runLines(lines: string[]): AuditEvent[] {
   const parser = createParser({})
-  const parsed = parser.parseBatch(lines.map((value, i) => ({ value, coords: { kind: 'file' as const, file: 'public.log', line: i + 1, offset: String(i * 1000) } })))
+  const parsed = parser.parseBatch(
+    lines.map((value, i) => ({ value, coords: { kind: 'file' as const, file: 'public.log', line: i + 1, offset: String(i * 1000) } })),
+  )
   expect(parsed.deadLetters.map((d) => d.reason)).toEqual([])
   const staged = applyStages(stages, parsed.events)
   expect(staged.deadLetters).toEqual([])
@@ -62,10 +64,27 @@ describe('real public lines through the parser and the stages', () => {
   })
 
   test('a batch of every line: counts per code', () => {
-    const events = runLines([fx.RBAC_DENIED_PLAINTEXT_LINE, fx.MTLS_INBOUND_LINE, fx.MTLS_OUTBOUND_LINE, fx.NR_FILTER_CHAIN_LINE, fx.BLACKHOLE_LINE, BLACKHOLE_JSON, fx.PASSTHROUGH_LINE, fx.UAEX_LINE])
+    const events = runLines([
+      fx.RBAC_DENIED_PLAINTEXT_LINE,
+      fx.MTLS_INBOUND_LINE,
+      fx.MTLS_OUTBOUND_LINE,
+      fx.NR_FILTER_CHAIN_LINE,
+      fx.BLACKHOLE_LINE,
+      BLACKHOLE_JSON,
+      fx.PASSTHROUGH_LINE,
+      fx.UAEX_LINE,
+    ])
     const counts: Record<string, number> = {}
     for (const e of events) for (const c of e.audit.finding_codes ?? []) counts[c] = (counts[c] ?? 0) + 1
-    expect(counts).toEqual({ authz_denied: 1, plaintext_inbound: 1, au3_incomplete: 5, plaintext_rejected: 1, egress_blocked: 2, unregistered_egress: 1, ext_authz_denied: 1 })
+    expect(counts).toEqual({
+      authz_denied: 1,
+      plaintext_inbound: 1,
+      au3_incomplete: 5,
+      plaintext_rejected: 1,
+      egress_blocked: 2,
+      unregistered_egress: 1,
+      ext_authz_denied: 1,
+    })
   })
 })
 
@@ -73,30 +92,54 @@ describe('real public lines through the parser and the stages', () => {
 // random values under the real keys (JSON). Whatever the parser accepts must pass the stages.
 const token = fc.oneof(
   fc.stringMatching(/^[^\s"]{1,30}$/),
-  fc.constantFrom('-', '0', '403', 'UAEX', 'NR', 'PassthroughCluster', 'BlackHoleCluster', 'inbound|1||', 'outbound|1|x|a.b.svc.cluster.local',
-    'outbound_.1_._.a.b.svc.cluster.local', 'spiffe://evil/ns/a/sa/b', 'spiffe://cluster.local/ns/a/sa/b,spiffe://x/y', 'rbac_access_denied_matched_policy[ns[a]-policy[b]-rule[0]]', '__proto__'),
+  fc.constantFrom(
+    '-',
+    '0',
+    '403',
+    'UAEX',
+    'NR',
+    'PassthroughCluster',
+    'BlackHoleCluster',
+    'inbound|1||',
+    'outbound|1|x|a.b.svc.cluster.local',
+    'outbound_.1_._.a.b.svc.cluster.local',
+    'spiffe://evil/ns/a/sa/b',
+    'spiffe://cluster.local/ns/a/sa/b,spiffe://x/y',
+    'rbac_access_denied_matched_policy[ns[a]-policy[b]-rule[0]]',
+    '__proto__',
+  ),
 )
-const TEXT_LINES = [fx.RBAC_DENIED_PLAINTEXT_LINE, fx.MTLS_INBOUND_LINE, fx.MTLS_OUTBOUND_LINE, fx.NR_FILTER_CHAIN_LINE, fx.BLACKHOLE_LINE, fx.PASSTHROUGH_LINE, fx.UAEX_LINE]
+const TEXT_LINES = [
+  fx.RBAC_DENIED_PLAINTEXT_LINE,
+  fx.MTLS_INBOUND_LINE,
+  fx.MTLS_OUTBOUND_LINE,
+  fx.NR_FILTER_CHAIN_LINE,
+  fx.BLACKHOLE_LINE,
+  fx.PASSTHROUGH_LINE,
+  fx.UAEX_LINE,
+]
 const JSON_KEYS = Object.keys(JSON.parse(BLACKHOLE_JSON) as object)
 
 describe('property: every event the parser produces passes the stages', () => {
   test('mutated text and JSON lines', () => {
-    const textLine = fc.tuple(fc.constantFrom(...TEXT_LINES), fc.array(fc.tuple(fc.nat(40), token), { maxLength: 6 })).map(([line, subs]) => {
-      const parts = line.split(' ')
-      for (const [i, t] of subs) if (i > 0 && i < parts.length) parts[i] = t
-      return parts.join(' ')
-    })
-    const jsonLine = fc
-      .array(fc.tuple(fc.constantFrom(...JSON_KEYS), fc.oneof(token, fc.jsonValue())), { maxLength: 6 })
-      .map((subs) => {
-        const o = JSON.parse(BLACKHOLE_JSON) as Record<string, unknown>
-        for (const [k, v] of subs) if (k !== 'start_time') o[k] = v
-        return JSON.stringify(o)
+    const textLine = fc
+      .tuple(fc.constantFrom(...TEXT_LINES), fc.array(fc.tuple(fc.nat(40), token), { maxLength: 6 }))
+      .map(([line, subs]) => {
+        const parts = line.split(' ')
+        for (const [i, t] of subs) if (i > 0 && i < parts.length) parts[i] = t
+        return parts.join(' ')
       })
+    const jsonLine = fc.array(fc.tuple(fc.constantFrom(...JSON_KEYS), fc.oneof(token, fc.jsonValue())), { maxLength: 6 }).map((subs) => {
+      const o = JSON.parse(BLACKHOLE_JSON) as Record<string, unknown>
+      for (const [k, v] of subs) if (k !== 'start_time') o[k] = v
+      return JSON.stringify(o)
+    })
     let accepted = 0
     fc.assert(
       fc.property(fc.array(fc.oneof(textLine, jsonLine), { minLength: 1, maxLength: 8 }), (lines) => {
-        const parsed = createParser({}).parseBatch(lines.map((value, i) => ({ value, coords: { kind: 'file' as const, file: 'p', line: i + 1 } })))
+        const parsed = createParser({}).parseBatch(
+          lines.map((value, i) => ({ value, coords: { kind: 'file' as const, file: 'p', line: i + 1 } })),
+        )
         accepted += parsed.events.length
         const staged = applyStages(stages, parsed.events)
         expect(staged.deadLetters).toEqual([])

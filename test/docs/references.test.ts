@@ -22,10 +22,18 @@ function citedPaths(doc: string, text: string): string[] {
 }
 
 describe('documentation', () => {
-  const docs = ['README.md', ...readdirSync(join(REPO_ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)]
+  const docs = [
+    'README.md',
+    ...readdirSync(join(REPO_ROOT, 'docs'))
+      .filter((f) => f.endsWith('.md'))
+      .map((f) => `docs/${f}`),
+  ]
 
   test('finds the citations it checks (a path in backticks, a relative link)', () => {
-    expect(citedPaths('docs/x.md', 'see `src/a/b.ts` and [guide](../README.md#top) and `out/report.html`, `./a.log`')).toEqual(['src/a/b.ts', 'README.md'])
+    expect(citedPaths('docs/x.md', 'see `src/a/b.ts` and [guide](../README.md#top) and `out/report.html`, `./a.log`')).toEqual([
+      'src/a/b.ts',
+      'README.md',
+    ])
   })
 
   test.each(docs)('%s cites only files that are in the repository', (doc) => {

@@ -23,7 +23,9 @@ import { runPipeline } from '../../src/pipeline/runner.js'
 import { pipelineFromOptions } from '../../src/cli/pipeline-options.js'
 import { createHashStage, hashStoredEvent } from '../../src/integrity/chain.js'
 
-const SEEDS = readFileSync(new URL('../fixtures/envoy/mixed-real-world.log', import.meta.url), 'utf8').split('\n').filter((l) => l !== '')
+const SEEDS = readFileSync(new URL('../fixtures/envoy/mixed-real-world.log', import.meta.url), 'utf8')
+  .split('\n')
+  .filter((l) => l !== '')
 
 // ajv and ajv-formats come with fast-json-stringify; used only to check outputs against the schemas.
 const ajv = new Ajv({ allErrors: true, strict: false })
@@ -38,7 +40,13 @@ const hostileKey = fc.constantFrom('__proto__', 'constructor', 'prototype', 'has
 
 /** Small edits at random places: insert, delete, duplicate, replace with a huge run. */
 const mutated: fc.Arbitrary<string> = fc
-  .tuple(seedArb, fc.array(fc.tuple(fc.nat(), fc.nat({ max: 40 }), fc.constantFrom('ins', 'del', 'dup', 'huge', 'quote', 'ctrl'), fc.string({ maxLength: 8 })), { maxLength: 4 }))
+  .tuple(
+    seedArb,
+    fc.array(
+      fc.tuple(fc.nat(), fc.nat({ max: 40 }), fc.constantFrom('ins', 'del', 'dup', 'huge', 'quote', 'ctrl'), fc.string({ maxLength: 8 })),
+      { maxLength: 4 },
+    ),
+  )
   .map(([seed, edits]) => {
     let s = seed
     for (const [at, len, op, text] of edits) {
@@ -79,8 +87,15 @@ const deep: fc.Arbitrary<string> = fc
 const enveloped: fc.Arbitrary<string> = fc
   .tuple(fc.oneof(seedArb, mutated), fc.constantFrom('fluentbit', 'vector', 'cri', 'docker', 'double'))
   .map(([line, kind]) => {
-    if (kind === 'fluentbit') return JSON.stringify({ log: line, stream: 'stdout', time: '2022-09-08T12:51:05.656Z', kubernetes: { namespace_name: 'default', pod_name: 'p', labels: { app: 'x' } } })
-    if (kind === 'vector') return JSON.stringify({ message: line, timestamp: '2022-09-08T12:51:05.656Z', kubernetes: { pod_namespace: 'default' } })
+    if (kind === 'fluentbit')
+      return JSON.stringify({
+        log: line,
+        stream: 'stdout',
+        time: '2022-09-08T12:51:05.656Z',
+        kubernetes: { namespace_name: 'default', pod_name: 'p', labels: { app: 'x' } },
+      })
+    if (kind === 'vector')
+      return JSON.stringify({ message: line, timestamp: '2022-09-08T12:51:05.656Z', kubernetes: { pod_namespace: 'default' } })
     if (kind === 'cri') return `2022-07-22T12:24:16.902897561Z stdout F ${line}`
     if (kind === 'docker') return JSON.stringify({ log: `${line}\n`, stream: 'stdout', time: '2022-07-22T12:24:16.902897561Z' })
     return JSON.stringify({ log: JSON.stringify({ log: line }) })
@@ -112,28 +127,45 @@ const PROTO_KEYS = Object.getOwnPropertyNames(Object.prototype).sort().join(',')
 
 /** Runs one batch through the full path (finite source, so partial lines are flushed) and checks every invariant. */
 export async function checkBatch(values: (string | Buffer)[]): Promise<void> {
-  const records: RawRecord[] = values.map((value, i) => ({ value, coords: { kind: 'kafka', topic: 'fuzz', partition: 0, offset: String(i) } }))
+  const records: RawRecord[] = values.map((value, i) => ({
+    value,
+    coords: { kind: 'kafka', topic: 'fuzz', partition: 0, offset: String(i) },
+  }))
   const events: AuditEvent[] = []
   const deadLetters: DeadLetter[] = []
-  const sink: Sink = { name: 'memory', start: async () => undefined, close: async () => undefined, write: async (e) => (events.push(...e), { rejected: [] }) }
-  const dlq: DeadLetterSink = { start: async () => undefined, close: async () => undefined, write: async (d) => void deadLetters.push(...d) }
+  const sink: Sink = {
+    name: 'memory',
+    start: async () => undefined,
+    close: async () => undefined,
+    write: async (e) => (events.push(...e), { rejected: [] }),
+  }
+  const dlq: DeadLetterSink = {
+    start: async () => undefined,
+    close: async () => undefined,
+    write: async (d) => void deadLetters.push(...d),
+  }
   const source: Source = { start: async () => undefined, close: async () => undefined, run: async (handler) => handler(records) }
   const parts = pipelineFromOptions({ format: 'auto', maxLineBytes: '65536' })
   const counters = await runPipeline(source, { ...parts, stages: [...parts.stages, createHashStage()], sink, deadLetters: dlq })
 
   const fail = (what: string): never => {
-    throw new Error(`${what}\ninput: ${JSON.stringify(values.map((v) => (typeof v === 'string' ? v.slice(0, 300) : `<bytes ${v.toString('base64').slice(0, 300)}>`)))}`)
+    throw new Error(
+      `${what}\ninput: ${JSON.stringify(values.map((v) => (typeof v === 'string' ? v.slice(0, 300) : `<bytes ${v.toString('base64').slice(0, 300)}>`)))}`,
+    )
   }
   if (counters.recordsIn !== records.length) fail(`recordsIn ${counters.recordsIn} != ${records.length}`)
   if (events.length + deadLetters.length + counters.heldPartials !== records.length) {
-    fail(`${events.length} events + ${deadLetters.length} dead letters + ${counters.heldPartials} merged partials != ${records.length} records`)
+    fail(
+      `${events.length} events + ${deadLetters.length} dead letters + ${counters.heldPartials} merged partials != ${records.length} records`,
+    )
   }
   const covered = new Set([...events.map((e) => e.audit.source?.offset), ...deadLetters.map((d) => d.source.offset)])
   if (covered.size !== events.length + deadLetters.length) fail('a record produced more than one output')
   // The books above, checked on the outputs too: a record without an output of its own must be a
   // CRI partial (P) line merged into the line that completed it.
   records.forEach((r, i) => {
-    if (!covered.has(String(i)) && !CRI_PARTIAL.test(Buffer.from(r.value).toString('latin1'))) fail(`record ${i} has no output and is not a CRI partial line`)
+    if (!covered.has(String(i)) && !CRI_PARTIAL.test(Buffer.from(r.value).toString('latin1')))
+      fail(`record ${i} has no output and is not a CRI partial line`)
   })
   for (const e of events) {
     const json = serializeEvent(e)
@@ -141,10 +173,14 @@ export async function checkBatch(values: (string | Buffer)[]): Promise<void> {
     if (e.audit.hash !== hashStoredEvent(json)) fail('audit.hash is not the hash of the stored JSON')
   }
   for (const d of deadLetters) {
-    if (!validDeadLetter(JSON.parse(serializeDeadLetter(d)))) fail(`dead letter invalid against the schema: ${ajv.errorsText(validDeadLetter.errors)}`)
+    if (!validDeadLetter(JSON.parse(serializeDeadLetter(d))))
+      fail(`dead letter invalid against the schema: ${ajv.errorsText(validDeadLetter.errors)}`)
     if (!d.reason.startsWith('EA_')) fail(`dead letter without a stable code: ${d.reason}`)
   }
-  if (Object.getOwnPropertyNames(Object.prototype).sort().join(',') !== PROTO_KEYS || ({} as Record<string, unknown>).polluted !== undefined) {
+  if (
+    Object.getOwnPropertyNames(Object.prototype).sort().join(',') !== PROTO_KEYS ||
+    ({} as Record<string, unknown>).polluted !== undefined
+  ) {
     fail('Object.prototype was polluted')
   }
 }

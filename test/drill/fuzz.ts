@@ -21,6 +21,16 @@ export async function fuzzDrill(): Promise<boolean> {
     else seed++
   }
   const ok = failure === undefined
-  console.log(JSON.stringify({ drill: 'fuzz', ok, seconds: Math.round((Date.now() - started) / 1000), batches: runs, rounds, lastSeed: seed, ...(ok ? {} : { failure }) }))
+  console.log(
+    JSON.stringify({
+      drill: 'fuzz',
+      ok,
+      seconds: Math.round((Date.now() - started) / 1000),
+      batches: runs,
+      rounds,
+      lastSeed: seed,
+      ...(ok ? {} : { failure }),
+    }),
+  )
   return ok
 }

@@ -96,12 +96,26 @@ export async function runOutageDrill(opts: OutageOptions): Promise<OutageReport>
       source: {
         kind: 'kafka',
         kafka: {
-          brokers: broker.brokers, topics: ['envoy'], groupId: 'ea-outage', fromBeginning: true, maxWaitTimeMs: 100,
-          commitIntervalMs: 50, sessionTimeoutMs: 6000, heartbeatIntervalMs: 500, batchMaxRecords: 200,
+          brokers: broker.brokers,
+          topics: ['envoy'],
+          groupId: 'ea-outage',
+          fromBeginning: true,
+          maxWaitTimeMs: 100,
+          commitIntervalMs: 50,
+          sessionTimeoutMs: 6000,
+          heartbeatIntervalMs: 500,
+          batchMaxRecords: 200,
         },
       },
       // No setup on the test server: this drill is about delivery, so run is told to start without its templates.
-      sink: { kind: 'opensearch', opensearch: { connection: { node: os.url, requestTimeoutMs: 2000 }, sink: { flushIntervalMs: 10, retry: { initialMs: 20, maxMs: 500 } }, requireSetup: false } },
+      sink: {
+        kind: 'opensearch',
+        opensearch: {
+          connection: { node: os.url, requestTimeoutMs: 2000 },
+          sink: { flushIntervalMs: 10, retry: { initialMs: 20, maxMs: 500 } },
+          requireSetup: false,
+        },
+      },
       deadLetter: { kind: 'kafka', topic: 'envoy-dlq' },
       // Short: a stop that hangs should cost the drill seconds, not half a minute.
       service: { enabled: false, shutdownTimeoutSeconds: 5 },
@@ -118,11 +132,13 @@ export async function runOutageDrill(opts: OutageOptions): Promise<OutageReport>
           const k = `${p}/${m.offset}`
           if (expected.has(k)) continue
           const value = m.value as Buffer
-          expected.set(k, value.toString().includes(' info ads ') ? 'dead' : expectedEventId(value) ?? 'dead')
+          expected.set(k, value.toString().includes(' info ads ') ? 'dead' : (expectedEventId(value) ?? 'dead'))
         }
       }
       // The ledger first: an event ledgered is always indexed already, so reading it first never credits too much.
-      const ledgered = new Set(os.docs('envoy-audit-integrity-ledger').flatMap((d) => decodeLedgerDoc(d._id, d._source)?.entries.map((e) => e.event_id) ?? []))
+      const ledgered = new Set(
+        os.docs('envoy-audit-integrity-ledger').flatMap((d) => decodeLedgerDoc(d._id, d._source)?.entries.map((e) => e.event_id) ?? []),
+      )
       indexedIds = new Set(os.docs('envoy-audit-events*').map((d) => d._id))
       dead = new Set((await broker.messages('envoy-dlq', 0)).map(dlqKey))
       for (const [k, v] of expected) if (!acked.has(k) && (v === 'dead' ? dead.has(k) : indexedIds.has(v) && ledgered.has(v))) acked.add(k)
@@ -200,10 +216,16 @@ export async function runOutageDrill(opts: OutageOptions): Promise<OutageReport>
       const committedAll = fullyCommitted(broker, opts.partitions)
       svc.child.kill('SIGTERM')
       const exitCode = await svc.exited
-      const verified = await runCli(['verify', '--opensearch', os.url], { env: { OPENSEARCH_USERNAME: '', OPENSEARCH_PASSWORD: '', ENVOY_AUDIT_INTEGRITY_KEY: '' }, timeoutMs: 300_000 })
+      const verified = await runCli(['verify', '--opensearch', os.url], {
+        env: { OPENSEARCH_USERNAME: '', OPENSEARCH_PASSWORD: '', ENVOY_AUDIT_INTEGRITY_KEY: '' },
+        timeoutMs: 300_000,
+      })
       const integrity = verified.stdout.split('\n')[0] ?? ''
       if (verified.code !== 0 || !integrity.startsWith('INTACT')) {
-        throw new Error(`verify --opensearch after the outage drill: exit ` + `${String(verified.code)}\n${verified.stdout.slice(0, 3000)}\n${verified.stderr.slice(0, 2000)}`)
+        throw new Error(
+          `verify --opensearch after the outage drill: exit ` +
+            `${String(verified.code)}\n${verified.stdout.slice(0, 3000)}\n${verified.stderr.slice(0, 2000)}`,
+        )
       }
       log(`verify: ${integrity}`)
       const expectedIds = [...expected.values()].filter((v) => v !== 'dead')

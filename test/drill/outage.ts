@@ -13,8 +13,17 @@ export async function outageDrill(): Promise<boolean> {
     phaseMs: Number(process.env.DRILL_OUTAGE_PHASE_MS ?? 20_000),
     log: (l) => process.stderr.write(`drill outage: ${l}\n`),
   })
-  const ok = r.integrity.startsWith('INTACT') && r.earlyCommits === 0 && r.missing === 0 && r.unexpectedInIndex === 0 && r.indexed === r.expectedIndexed && r.fullyCommitted && r.rssMaxMb < 1024
+  const ok =
+    r.integrity.startsWith('INTACT') &&
+    r.earlyCommits === 0 &&
+    r.missing === 0 &&
+    r.unexpectedInIndex === 0 &&
+    r.indexed === r.expectedIndexed &&
+    r.fullyCommitted &&
+    r.rssMaxMb < 1024
   const { stderrTail, ...shown } = r
-  console.log(JSON.stringify({ drill: 'outage', ok, seconds: Math.round((Date.now() - started) / 1000), ...shown, ...(ok ? {} : { stderrTail }) }))
+  console.log(
+    JSON.stringify({ drill: 'outage', ok, seconds: Math.round((Date.now() - started) / 1000), ...shown, ...(ok ? {} : { stderrTail }) }),
+  )
   return ok
 }

@@ -30,8 +30,25 @@ export class TopicReader<T> {
   private readonly consumer: Consumer
   private readonly next = new Map<number, number>()
 
-  constructor(kafka: Kafka, private readonly topic: string, groupId: string, private readonly decode: (partition: number, offset: number, value: Buffer, headers: Record<string, Buffer | Buffer[] | undefined>, old: T | undefined) => T) {
-    this.consumer = kafka.consumer({ groupId, sessionTimeout: 10_000, heartbeatInterval: 1000, maxWaitTimeInMs: 200, retry: { retries: 100, initialRetryTime: 300, maxRetryTime: 3000 } })
+  constructor(
+    kafka: Kafka,
+    private readonly topic: string,
+    groupId: string,
+    private readonly decode: (
+      partition: number,
+      offset: number,
+      value: Buffer,
+      headers: Record<string, Buffer | Buffer[] | undefined>,
+      old: T | undefined,
+    ) => T,
+  ) {
+    this.consumer = kafka.consumer({
+      groupId,
+      sessionTimeout: 10_000,
+      heartbeatInterval: 1000,
+      maxWaitTimeInMs: 200,
+      retry: { retries: 100, initialRetryTime: 300, maxRetryTime: 3000 },
+    })
   }
 
   async start(): Promise<void> {
@@ -43,7 +60,16 @@ export class TopicReader<T> {
         const offset = Number(message.offset)
         let p = this.records.get(partition)
         if (p === undefined) this.records.set(partition, (p = new Map()))
-        p.set(offset, this.decode(partition, offset, message.value ?? Buffer.alloc(0), (message.headers ?? {}) as Record<string, Buffer | Buffer[] | undefined>, p.get(offset)))
+        p.set(
+          offset,
+          this.decode(
+            partition,
+            offset,
+            message.value ?? Buffer.alloc(0),
+            (message.headers ?? {}) as Record<string, Buffer | Buffer[] | undefined>,
+            p.get(offset),
+          ),
+        )
         this.messagesRead++
         if (offset + 1 > (this.next.get(partition) ?? 0)) this.next.set(partition, offset + 1)
       },
@@ -62,7 +88,12 @@ export class TopicReader<T> {
     for (;;) {
       const behind = [...targets].filter(([p, o]) => (this.next.get(p) ?? 0) < o)
       if (behind.length === 0) return
-      if (Date.now() > deadline) throw new Error(`reading ${this.topic}: partitions ` + `${behind.map(([p, o]) => `${p} at ${this.next.get(p) ?? 0}/${o}`).join(', ')} ` + `not read after ${timeoutMs} ms`)
+      if (Date.now() > deadline)
+        throw new Error(
+          `reading ${this.topic}: partitions ` +
+            `${behind.map(([p, o]) => `${p} at ${this.next.get(p) ?? 0}/${o}`).join(', ')} ` +
+            `not read after ${timeoutMs} ms`,
+        )
       await sleep(100)
     }
   }
@@ -92,7 +123,11 @@ export class IndexBooks {
   readonly pattern: string
   private field: string | undefined
 
-  constructor(private readonly url: string, readonly alias: string, private readonly headers: Record<string, string> = {}) {
+  constructor(
+    private readonly url: string,
+    readonly alias: string,
+    private readonly headers: Record<string, string> = {},
+  ) {
     this.pattern = `${alias}*`
   }
 
@@ -141,8 +176,14 @@ export class IndexBooks {
     const only = (name: string): boolean => types.get(name)?.size === 1 && types.get(name)!.has('keyword')
     if (only('event.id')) this.field = 'event.id'
     else if (only('event.id.keyword')) this.field = 'event.id.keyword'
-    else if (types.size === 0) return 'event.id' // nothing indexed yet; not cached
-    else throw new Error(`${this.pattern}: event.id is mapped as ` + `${JSON.stringify(Object.fromEntries([...types].map(([k, v]) => [k, [...v]])))}, ` + `not as one keyword field`)
+    else if (types.size === 0)
+      return 'event.id' // nothing indexed yet; not cached
+    else
+      throw new Error(
+        `${this.pattern}: event.id is mapped as ` +
+          `${JSON.stringify(Object.fromEntries([...types].map(([k, v]) => [k, [...v]])))}, ` +
+          `not as one keyword field`,
+      )
     return this.field
   }
 
@@ -152,8 +193,13 @@ export class IndexBooks {
     const field = await this.idField()
     for (let i = 0; i < ids.length; i += 2000) {
       const chunk = ids.slice(i, i + 2000)
-      const r = await this.request<SearchHits>('POST', `/${this.pattern}/_search`, { size: 10_000, _source: ['event.id'], query: { terms: { [field]: chunk } } })
-      if (r.hits.total.value > r.hits.hits.length) throw new Error(`${this.pattern}: ${r.hits.total.value} hits for ${chunk.length} ids, more than one page`)
+      const r = await this.request<SearchHits>('POST', `/${this.pattern}/_search`, {
+        size: 10_000,
+        _source: ['event.id'],
+        query: { terms: { [field]: chunk } },
+      })
+      if (r.hits.total.value > r.hits.hits.length)
+        throw new Error(`${this.pattern}: ${r.hits.total.value} hits for ${chunk.length} ids, more than one page`)
       for (const h of r.hits.hits) if (h._source?.event?.id !== undefined) found.add(h._source.event.id)
     }
     return found
@@ -165,16 +211,25 @@ export class IndexBooks {
     const counts = new Map<string, number>()
     let after: Record<string, string> | undefined
     for (;;) {
-      type Composite = { aggregations: { ids: { after_key?: Record<string, string>; buckets: { key: { id: string }; doc_count: number }[] } } }
-      const r = await this.request<Composite>('POST', `/${this.pattern}/_search`, {
-        size: 0,
-        aggs: { ids: { composite: { size: 10_000, sources: [{ id: { terms: { field } } }], ...(after ? { after } : {}) } } },
-      }, 120_000)
+      type Composite = {
+        aggregations: { ids: { after_key?: Record<string, string>; buckets: { key: { id: string }; doc_count: number }[] } }
+      }
+      const r = await this.request<Composite>(
+        'POST',
+        `/${this.pattern}/_search`,
+        {
+          size: 0,
+          aggs: { ids: { composite: { size: 10_000, sources: [{ id: { terms: { field } } }], ...(after ? { after } : {}) } } },
+        },
+        120_000,
+      )
       for (const b of r.aggregations.ids.buckets) counts.set(b.key.id, b.doc_count)
       if (r.aggregations.ids.buckets.length === 0 || r.aggregations.ids.after_key === undefined) break
       after = r.aggregations.ids.after_key
     }
-    const withoutId = (await this.request<{ count: number }>('POST', `/${this.pattern}/_count`, { query: { bool: { must_not: { exists: { field } } } } })).count
+    const withoutId = (
+      await this.request<{ count: number }>('POST', `/${this.pattern}/_count`, { query: { bool: { must_not: { exists: { field } } } } })
+    ).count
     return { counts, withoutId }
   }
 
@@ -182,13 +237,26 @@ export class IndexBooks {
   async duplicatedIdsByTerms(): Promise<number> {
     const field = await this.idField()
     type Terms = { aggregations: { dup: { buckets: unknown[]; sum_other_doc_count: number } } }
-    const r = await this.request<Terms>('POST', `/${this.pattern}/_search`, { size: 0, aggs: { dup: { terms: { field, min_doc_count: 2, size: 10_000 } } } }, 120_000)
+    const r = await this.request<Terms>(
+      'POST',
+      `/${this.pattern}/_search`,
+      { size: 0, aggs: { dup: { terms: { field, min_doc_count: 2, size: 10_000 } } } },
+      120_000,
+    )
     return r.aggregations.dup.buckets.length
   }
 
   /** Bulk requests the node is executing right now (to show a restart landed mid-bulk); their per-shard subtasks are not counted. */
   async bulkTasksInFlight(): Promise<number> {
-    const r = await this.request<{ nodes: Record<string, { tasks: Record<string, { action: string }> }> }>('GET', '/_tasks?actions=indices:data/write/bulk', undefined, 5000)
-    return Object.values(r.nodes).reduce((n, node) => n + Object.values(node.tasks).filter((t) => t.action === 'indices:data/write/bulk').length, 0)
+    const r = await this.request<{ nodes: Record<string, { tasks: Record<string, { action: string }> }> }>(
+      'GET',
+      '/_tasks?actions=indices:data/write/bulk',
+      undefined,
+      5000,
+    )
+    return Object.values(r.nodes).reduce(
+      (n, node) => n + Object.values(node.tasks).filter((t) => t.action === 'indices:data/write/bulk').length,
+      0,
+    )
   }
 }

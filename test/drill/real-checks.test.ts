@@ -29,23 +29,48 @@ describeKafkaAndOpenSearch('real-server drill books', () => {
     const hash = textHash(value)
     return { hash, expect: junk.has(hash) ? 'dead' : deriveEventId(value.toString()) }
   })
-  const dlq = new TopicReader<DeadLetterRecord>(kafka, dlqTopic, `${name}-dlq-reader`, (_p, _o, _v, headers) => ({ key: dlqKey({ headers }), reason: headerText(headers['envoy-audit.reason']) }))
+  const dlq = new TopicReader<DeadLetterRecord>(kafka, dlqTopic, `${name}-dlq-reader`, (_p, _o, _v, headers) => ({
+    key: dlqKey({ headers }),
+    reason: headerText(headers['envoy-audit.reason']),
+  }))
   const index = new IndexBooks(url, `${name}-events`)
   const books = new Books(admin, topic, dlqTopic, groupId, source, dlq, index, () => undefined)
 
   const put = async (idx: string, doc: unknown): Promise<void> => {
-    const res = await fetch(`${url}/${idx}/_doc?refresh=true`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(doc) })
+    const res = await fetch(`${url}/${idx}/_doc?refresh=true`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(doc),
+    })
     if (!res.ok) throw new Error(`${idx}: HTTP ${res.status} ${await res.text()}`)
   }
 
   beforeAll(async () => {
     await admin.connect()
-    await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 1 }, { topic: dlqTopic, numPartitions: 1 }] })
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: [
+        { topic, numPartitions: 1 },
+        { topic: dlqTopic, numPartitions: 1 },
+      ],
+    })
     const producer = kafka.producer()
     await producer.connect()
     await producer.send({ topic, messages: lines.map((value) => ({ value, partition: 0 })) })
     // Only junk 2 is dead-lettered; junk 5 is not.
-    await producer.send({ topic: dlqTopic, messages: [{ value: lines[2]!, headers: { 'envoy-audit.source.partition': '0', 'envoy-audit.source.offset': '2', 'envoy-audit.reason': 'EA_PARSE_NOT_ACCESS_LOG: planted' } }] })
+    await producer.send({
+      topic: dlqTopic,
+      messages: [
+        {
+          value: lines[2]!,
+          headers: {
+            'envoy-audit.source.partition': '0',
+            'envoy-audit.source.offset': '2',
+            'envoy-audit.reason': 'EA_PARSE_NOT_ACCESS_LOG: planted',
+          },
+        },
+      ],
+    })
     await producer.disconnect()
     // Indexed: good 0 and good 1; good 3 lost; good 4 twice, in two indices behind the pattern; one stray document.
     await put(`${name}-events-a`, { event: { id: id(0) } })

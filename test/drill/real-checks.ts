@@ -115,7 +115,10 @@ export class Books {
           if (this.early.has(k)) continue
           this.early.add(k)
           this.commits.earlyCommits++
-          const msg = `${label}: partition ${p} committed at ${c}, but offset ${gap} ` + `(${this.source.records.get(p)!.get(gap)!.expect}) is neither indexed nor ` + `dead-lettered`
+          const msg =
+            `${label}: partition ${p} committed at ${c}, but offset ${gap} ` +
+            `(${this.source.records.get(p)!.get(gap)!.expect}) is neither indexed nor ` +
+            `dead-lettered`
           if (this.commits.examples.length < 5) this.commits.examples.push(msg)
           this.log(`EARLY COMMIT ${msg}`)
         }
@@ -246,7 +249,8 @@ export async function finalBooks(b: Books): Promise<FinalCounts> {
   }
   const eventsIndexed = await b.index.count()
   // The aggregation must have seen every document _count sees.
-  if (docs !== eventsIndexed) throw new Error(`${b.index.pattern}: _count says ${eventsIndexed} documents, the event.id aggregation saw ${docs}`)
+  if (docs !== eventsIndexed)
+    throw new Error(`${b.index.pattern}: _count says ${eventsIndexed} documents, the event.id aggregation saw ${docs}`)
   const reasons: Record<string, number> = {}
   for (const d of dead.values()) reasons[d.reason] = (reasons[d.reason] ?? 0) + 1
   return {

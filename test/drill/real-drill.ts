@@ -75,7 +75,7 @@ export async function runRealDrill(spec: DrillSpec, opts: RealOptions): Promise<
   const traffic = new DrillTraffic(opts.seed)
   const source = new TopicReader<SourceRecord>(stack.kafka, stack.topic, `${stack.name}-reader`, (partition, offset, value) => {
     const hash = textHash(value)
-    return { hash, expect: traffic.junkHashes.has(hash) ? 'dead' : expectedEventId(value) ?? 'dead' }
+    return { hash, expect: traffic.junkHashes.has(hash) ? 'dead' : (expectedEventId(value) ?? 'dead') }
   })
   const dlq = new TopicReader<DeadLetterRecord>(stack.kafka, stack.dlqTopic, `${stack.name}-dlq-reader`, (_p, _o, _v, headers) => ({
     key: dlqKey({ headers }),
@@ -103,7 +103,14 @@ export async function runRealDrill(spec: DrillSpec, opts: RealOptions): Promise<
   }
   const started: Member[] = []
   const ctx: DrillContext = {
-    stack, books, env, opts, log, members: [], progress, random,
+    stack,
+    books,
+    env,
+    opts,
+    log,
+    members: [],
+    progress,
+    random,
     spawn(label, supervise) {
       const m = new Member(stack, label, supervise, log)
       started.push(m)
@@ -140,7 +147,20 @@ export async function runRealDrill(spec: DrillSpec, opts: RealOptions): Promise<
     for (const p of source.records.values()) for (const r of p.values()) inTopic.add(r.hash)
     const ackedMissingFromTopic = [...producer.ackedHashes].filter((h) => !inTopic.has(h)).length
     const verify = await runCli(
-      ['verify', '--opensearch', env.opensearchUrl, '--events-alias', stack.eventsAlias, '--findings-alias', stack.findingsAlias, '--index-prefix', stack.integrityPrefix, '--key-file', stack.keyFile, '--require-key'],
+      [
+        'verify',
+        '--opensearch',
+        env.opensearchUrl,
+        '--events-alias',
+        stack.eventsAlias,
+        '--findings-alias',
+        stack.findingsAlias,
+        '--index-prefix',
+        stack.integrityPrefix,
+        '--key-file',
+        stack.keyFile,
+        '--require-key',
+      ],
       { timeoutMs: 600_000 },
     )
     const integrity = verify.stdout.split('\n')[0] || verify.stderr.trim().split('\n').at(-1) || `exit ${String(verify.code)}`
@@ -193,13 +213,31 @@ export async function runRealDrill(spec: DrillSpec, opts: RealOptions): Promise<
       rate: opts.rate,
       partitions: opts.partitions,
       seed: opts.seed,
-      ...(ok ? {} : { failed: Object.entries(checks).filter(([, v]) => !v).map(([k]) => k), earlyCommitExamples: books.commits.examples, lostExamples: final.lostExamples, kept: stack.name }),
+      ...(ok
+        ? {}
+        : {
+            failed: Object.entries(checks)
+              .filter(([, v]) => !v)
+              .map(([k]) => k),
+            earlyCommitExamples: books.commits.examples,
+            lostExamples: final.lostExamples,
+            kept: stack.name,
+          }),
     }
   } catch (err) {
     const exits = started.flatMap((m) => m.unexpectedExits.map((e) => `${m.label}: ${e}`))
     // A member that printed its fatal error but is still running is a replica no supervisor will restart.
-    const stuck = started.filter((m) => m.proc.child.exitCode === null && m.proc.child.signalCode === null && m.fatalLine() !== undefined).map((m) => `${m.label}: ${m.fatalLine()!}`)
-    result = { error: (err as Error).message, elapsedSeconds: Math.round((Date.now() - t0) / 1000), unexpectedMemberExits: exits.length, memberExitExamples: exits.slice(0, 3), membersAliveAfterFatalError: stuck, kept: stack.name }
+    const stuck = started
+      .filter((m) => m.proc.child.exitCode === null && m.proc.child.signalCode === null && m.fatalLine() !== undefined)
+      .map((m) => `${m.label}: ${m.fatalLine()!}`)
+    result = {
+      error: (err as Error).message,
+      elapsedSeconds: Math.round((Date.now() - t0) / 1000),
+      unexpectedMemberExits: exits.length,
+      memberExitExamples: exits.slice(0, 3),
+      membersAliveAfterFatalError: stuck,
+      kept: stack.name,
+    }
     ok = false
   } finally {
     if (timer !== undefined) clearInterval(timer)
@@ -208,15 +246,15 @@ export async function runRealDrill(spec: DrillSpec, opts: RealOptions): Promise<
     for (const m of running) await m.kill()
     if (!ok) {
       for (const m of started) writeFileSync(join(stack.dir, `${m.label}.stderr`), m.proc.stderr())
-      for (const m of started.filter((x) => x.unexpectedExits.length > 0 || running.includes(x))) log(`member ${m.label} stderr tail: ${m.stderrTail().slice(-1500)}`)
+      for (const m of started.filter((x) => x.unexpectedExits.length > 0 || running.includes(x)))
+        log(`member ${m.label} stderr tail: ${m.stderrTail().slice(-1500)}`)
       log(`every member's stderr is in ${stack.dir}`)
     }
     await Promise.all([source.stop(), dlq.stop()])
     if (ok && !opts.keep) {
       await removeStack(stack, [`${stack.name}-reader`, `${stack.name}-dlq-reader`], log)
       rmSync(stack.dir, { recursive: true, force: true })
-    }
-    else await stack.admin.disconnect().catch(() => undefined)
+    } else await stack.admin.disconnect().catch(() => undefined)
   }
   console.log(JSON.stringify({ drill: spec.name, ok, ...result }))
   return ok

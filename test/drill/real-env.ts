@@ -30,15 +30,26 @@ export function realEnv(env: NodeJS.ProcessEnv = process.env, log: (l: string) =
     const s = state[n]
     return s !== undefined && alive(s.pid) ? s.url : undefined
   }
-  const brokersVar = (env.KAFKA_BROKERS ?? '').split(',').map((b) => b.trim()).filter(Boolean)
+  const brokersVar = (env.KAFKA_BROKERS ?? '')
+    .split(',')
+    .map((b) => b.trim())
+    .filter(Boolean)
   const urlVar = env.OPENSEARCH_URL === undefined || env.OPENSEARCH_URL === '' ? undefined : env.OPENSEARCH_URL.replace(/\/$/, '')
   const brokers = brokersVar.length > 0 ? brokersVar : running('kafka') !== undefined ? [running('kafka')!] : []
   const opensearchUrl = urlVar ?? running('opensearch')
-  const missing = [brokers.length === 0 ? 'Kafka (KAFKA_BROKERS)' : '', opensearchUrl === undefined ? 'OpenSearch (OPENSEARCH_URL)' : ''].filter(Boolean)
+  const missing = [
+    brokers.length === 0 ? 'Kafka (KAFKA_BROKERS)' : '',
+    opensearchUrl === undefined ? 'OpenSearch (OPENSEARCH_URL)' : '',
+  ].filter(Boolean)
   if (missing.length > 0) {
-    throw new DrillSetupError(`real-server drills need a real ${missing.join(' and a real ')}; none is set and ${services.stateDir} records none running: ${HOW}`)
+    throw new DrillSetupError(
+      `real-server drills need a real ${missing.join(' and a real ')}; none is set and ${services.stateDir} records none running: ${HOW}`,
+    )
   }
-  const origin = `kafka ${brokers.join(',')} ` + `(${brokersVar.length > 0 ? 'KAFKA_BROKERS' : services.stateDir}), opensearch ` + `${opensearchUrl!} (${urlVar !== undefined ? 'OPENSEARCH_URL' : services.stateDir})`
+  const origin =
+    `kafka ${brokers.join(',')} ` +
+    `(${brokersVar.length > 0 ? 'KAFKA_BROKERS' : services.stateDir}), opensearch ` +
+    `${opensearchUrl!} (${urlVar !== undefined ? 'OPENSEARCH_URL' : services.stateDir})`
   return { brokers, opensearchUrl: opensearchUrl!, services, origin }
 }
 
@@ -48,12 +59,22 @@ export function realEnv(env: NodeJS.ProcessEnv = process.env, log: (l: string) =
  */
 export function requireRestartable(e: RealEnv, name: ServiceName): void {
   const s = readState(e.services)[name]
-  const vars = `EA_SERVICES_DIR=${e.services.stateDir} EA_KAFKA_PORT=${e.services.kafkaPort} ` + `EA_OPENSEARCH_PORT=${e.services.opensearchPort}`
+  const vars =
+    `EA_SERVICES_DIR=${e.services.stateDir} EA_KAFKA_PORT=${e.services.kafkaPort} ` + `EA_OPENSEARCH_PORT=${e.services.opensearchPort}`
   if (s === undefined || !alive(s.pid)) {
-    throw new DrillSetupError(`this drill restarts ${name}, so it needs one started by \`${vars} npm run ` + `services:up\` (its pid is read from ${e.services.stateDir}/services.json): none ` + `is running there`)
+    throw new DrillSetupError(
+      `this drill restarts ${name}, so it needs one started by \`${vars} npm run ` +
+        `services:up\` (its pid is read from ${e.services.stateDir}/services.json): none ` +
+        `is running there`,
+    )
   }
   const inUse = name === 'kafka' ? e.brokers : [e.opensearchUrl]
   if (inUse.length !== 1 || inUse[0] !== s.url) {
-    throw new DrillSetupError(`this drill restarts the ${name} recorded in ${e.services.stateDir} (${s.url}), ` + `but talks to ${inUse.join(',')}: unset ` + `${name === 'kafka' ? 'KAFKA_BROKERS' : 'OPENSEARCH_URL'} or point ` + `EA_SERVICES_DIR and the port variables at that server`)
+    throw new DrillSetupError(
+      `this drill restarts the ${name} recorded in ${e.services.stateDir} (${s.url}), ` +
+        `but talks to ${inUse.join(',')}: unset ` +
+        `${name === 'kafka' ? 'KAFKA_BROKERS' : 'OPENSEARCH_URL'} or point ` +
+        `EA_SERVICES_DIR and the port variables at that server`,
+    )
   }
 }

@@ -44,7 +44,13 @@ async function sigkill(ctx: DrillContext): Promise<ScenarioResult> {
   ctx.members.push(ctx.spawn('final', true))
   await ctx.waitProgress('the last incarnation making progress')
   await sleep(opts.runSeconds * 1000)
-  return { ok: killsMidStream === opts.kills, kills: opts.kills, killsMidStream, killDelayMsMin: Math.min(...delays), killDelayMsMax: Math.max(...delays) }
+  return {
+    ok: killsMidStream === opts.kills,
+    kills: opts.kills,
+    killsMidStream,
+    killDelayMsMin: Math.min(...delays),
+    killDelayMsMax: Math.max(...delays),
+  }
 }
 
 async function kafkaRestart(ctx: DrillContext): Promise<ScenarioResult> {
@@ -67,7 +73,10 @@ async function kafkaRestart(ctx: DrillContext): Promise<ScenarioResult> {
     await ctx.books.checkCommits(`after kafka restart ${r + 1}`)
     const resumeMs = await ctx.waitProgress(`progress after kafka restart ${r + 1}`, 180_000)
     resumed++
-    rounds.push(`${signal}: ${left} records not yet committed, stop ${stopMs} ms, down ` + `${opts.downSeconds} s, start ${startMs} ms, progress again ${resumeMs} ms later`)
+    rounds.push(
+      `${signal}: ${left} records not yet committed, stop ${stopMs} ms, down ` +
+        `${opts.downSeconds} s, start ${startMs} ms, progress again ${resumeMs} ms later`,
+    )
     log(`kafka restart ${r + 1}/${opts.restarts}: ${rounds.at(-1)!}`)
   }
   await sleep(opts.runSeconds * 1000)
@@ -100,7 +109,10 @@ async function opensearchRestart(ctx: DrillContext): Promise<ScenarioResult> {
     const startMs = Date.now() - t1
     await ctx.books.checkCommits(`after opensearch restart ${r + 1}`)
     const resumeMs = await ctx.waitProgress(`progress after opensearch restart ${r + 1}`, 180_000)
-    rounds.push(`${signal} with ${bulks} bulk request(s) executing: stop ${stopMs} ms, down ` + `${opts.downSeconds} s, start ${startMs} ms, progress again ${resumeMs} ms later`)
+    rounds.push(
+      `${signal} with ${bulks} bulk request(s) executing: stop ${stopMs} ms, down ` +
+        `${opts.downSeconds} s, start ${startMs} ms, progress again ${resumeMs} ms later`,
+    )
     log(`opensearch restart ${r + 1}/${opts.restarts}: ${rounds.at(-1)!}`)
   }
   await sleep(opts.runSeconds * 1000)
@@ -112,7 +124,11 @@ async function groupMembers(ctx: DrillContext): Promise<number[][]> {
   const { groups } = await ctx.stack.admin.describeGroups([ctx.stack.groupId])
   const g = groups[0]
   if (g === undefined || g.state !== 'Stable') return []
-  return g.members.map((m) => (m.memberAssignment.length === 0 ? [] : (AssignerProtocol.MemberAssignment.decode(m.memberAssignment)?.assignment[ctx.stack.topic] ?? [])))
+  return g.members.map((m) =>
+    m.memberAssignment.length === 0
+      ? []
+      : (AssignerProtocol.MemberAssignment.decode(m.memberAssignment)?.assignment[ctx.stack.topic] ?? []),
+  )
 }
 
 async function waitGroup(ctx: DrillContext, what: string, ok: (members: number[][]) => boolean): Promise<number> {
@@ -120,7 +136,8 @@ async function waitGroup(ctx: DrillContext, what: string, ok: (members: number[]
   for (;;) {
     const members = await groupMembers(ctx).catch(() => [])
     if (ok(members)) return Date.now() - t0
-    if (Date.now() - t0 > 90_000) throw new Error(`group ${ctx.stack.groupId}: ${what} not seen within 90 s (members: ${JSON.stringify(members)})`)
+    if (Date.now() - t0 > 90_000)
+      throw new Error(`group ${ctx.stack.groupId}: ${what} not seen within 90 s (members: ${JSON.stringify(members)})`)
     await sleep(200)
   }
 }
@@ -152,7 +169,10 @@ async function rebalance(ctx: DrillContext): Promise<ScenarioResult> {
     await ctx.books.checkCommits(`after b left (${c + 1})`)
     const backMs = await waitGroup(ctx, 'member a alone with every partition', (m) => m.length === 1 && m[0]!.length === partitions)
     leaves++
-    rounds.push(`b joined in ${joinMs} ms; left by ${signal} (exit ${String(exit)}) with ${left} ` + `records not yet committed; a held every partition again ${backMs} ms later`)
+    rounds.push(
+      `b joined in ${joinMs} ms; left by ${signal} (exit ${String(exit)}) with ${left} ` +
+        `records not yet committed; a held every partition again ${backMs} ms later`,
+    )
     log(`cycle ${c + 1}/${opts.cycles}: ${rounds.at(-1)!}`)
   }
   await sleep(opts.runSeconds * 1000)

@@ -36,7 +36,10 @@ function opensearchAuth(): { connection: Record<string, string>; headers: Record
   const user = process.env.OPENSEARCH_USERNAME
   const password = process.env.OPENSEARCH_PASSWORD
   if (user === undefined || user === '' || password === undefined) return { connection: {}, headers: {} }
-  return { connection: { username: user, password }, headers: { authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` } }
+  return {
+    connection: { username: user, password },
+    headers: { authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` },
+  }
 }
 
 export async function createStack(env: RealEnv, drill: string, partitions: number, log: (l: string) => void): Promise<Stack> {
@@ -44,21 +47,65 @@ export async function createStack(env: RealEnv, drill: string, partitions: numbe
   const dir = mkdtempSync(join(tmpdir(), `${name}-`))
   const keyFile = join(dir, 'integrity.key')
   writeFileSync(keyFile, `${name}-checkpoint-key-0123456789\n`)
-  const kafka = new Kafka({ clientId: 'ea-drill', brokers: env.brokers, logLevel: logLevel.NOTHING, retry: { retries: 20, initialRetryTime: 300, maxRetryTime: 3000 } })
+  const kafka = new Kafka({
+    clientId: 'ea-drill',
+    brokers: env.brokers,
+    logLevel: logLevel.NOTHING,
+    retry: { retries: 20, initialRetryTime: 300, maxRetryTime: 3000 },
+  })
   const admin = kafka.admin()
   await admin.connect()
   const stack: Stack = {
-    name, topic: name, dlqTopic: `${name}-dlq`, groupId: `${name}-group`, eventsAlias: `${name}-events`, findingsAlias: `${name}-findings`,
-    integrityPrefix: `${name}-integrity`, keyFile, dir, env, kafka, admin, setup: '', osHeaders: opensearchAuth().headers,
+    name,
+    topic: name,
+    dlqTopic: `${name}-dlq`,
+    groupId: `${name}-group`,
+    eventsAlias: `${name}-events`,
+    findingsAlias: `${name}-findings`,
+    integrityPrefix: `${name}-integrity`,
+    keyFile,
+    dir,
+    env,
+    kafka,
+    admin,
+    setup: '',
+    osHeaders: opensearchAuth().headers,
   }
-  await admin.createTopics({ waitForLeaders: true, topics: [{ topic: stack.topic, numPartitions: partitions }, { topic: stack.dlqTopic, numPartitions: 1 }] })
-  const args = ['setup', '--opensearch', env.opensearchUrl, '--events-alias', stack.eventsAlias, '--findings-alias', stack.findingsAlias, '--integrity-prefix', stack.integrityPrefix, '--policy', `${name}-retention`, '--replicas', '0']
+  await admin.createTopics({
+    waitForLeaders: true,
+    topics: [
+      { topic: stack.topic, numPartitions: partitions },
+      { topic: stack.dlqTopic, numPartitions: 1 },
+    ],
+  })
+  const args = [
+    'setup',
+    '--opensearch',
+    env.opensearchUrl,
+    '--events-alias',
+    stack.eventsAlias,
+    '--findings-alias',
+    stack.findingsAlias,
+    '--integrity-prefix',
+    stack.integrityPrefix,
+    '--policy',
+    `${name}-retention`,
+    '--replicas',
+    '0',
+  ]
   let setup = await runCli(args, { timeoutMs: 120_000 })
   // A node without the ISM plugin (the test services have none): setup asks to accept that explicitly.
   const withoutIsm = setup.code !== 0 && setup.stderr.includes('--without-ism')
   if (withoutIsm) setup = await runCli([...args, '--without-ism'], { timeoutMs: 120_000 })
-  stack.setup = setup.code === 0 ? `ok${withoutIsm ? ' (--without-ism)' : ''}` : `failed (exit ${String(setup.code)}): ${setup.stderr.trim().split('\n').at(-1) ?? ''}`
-  log(`${name}: topic ${stack.topic} (${partitions} partitions), dead letters ` + `${stack.dlqTopic}, group ${stack.groupId}, events ${stack.eventsAlias}*; setup ` + `${stack.setup}`)
+  stack.setup =
+    setup.code === 0
+      ? `ok${withoutIsm ? ' (--without-ism)' : ''}`
+      : `failed (exit ${String(setup.code)}): ${setup.stderr.trim().split('\n').at(-1) ?? ''}`
+  log(
+    `${name}: topic ${stack.topic} (${partitions} partitions), dead letters ` +
+      `${stack.dlqTopic}, group ${stack.groupId}, events ${stack.eventsAlias}*; setup ` +
+      `${stack.setup}`,
+  )
   return stack
 }
 
@@ -68,10 +115,16 @@ export function memberConfig(s: Stack): unknown {
     source: {
       kind: 'kafka',
       kafka: {
-        brokers: s.env.brokers, topics: [s.topic], groupId: s.groupId, fromBeginning: true,
+        brokers: s.env.brokers,
+        topics: [s.topic],
+        groupId: s.groupId,
+        fromBeginning: true,
         // 6 s is Kafka's default group.min.session.timeout.ms: a killed member is gone within it.
-        sessionTimeoutMs: 6000, heartbeatIntervalMs: 500, rebalanceTimeoutMs: 10_000,
-        maxWaitTimeMs: 200, commitIntervalMs: 200,
+        sessionTimeoutMs: 6000,
+        heartbeatIntervalMs: 500,
+        rebalanceTimeoutMs: 10_000,
+        maxWaitTimeMs: 200,
+        commitIntervalMs: 200,
       },
     },
     sink: {
@@ -99,7 +152,12 @@ export class Member {
   private stopping = false
   private incarnation = 0
 
-  constructor(private readonly s: Stack, readonly label: string, private readonly supervise: boolean, private readonly log: (l: string) => void) {
+  constructor(
+    private readonly s: Stack,
+    readonly label: string,
+    private readonly supervise: boolean,
+    private readonly log: (l: string) => void,
+  ) {
     this.proc = this.spawn()
   }
 
@@ -128,7 +186,8 @@ export class Member {
   /** SIGTERM: the graceful stop (drain, commit, leave the group); resolves with the exit code. */
   async stop(): Promise<number | string> {
     this.stopping = true
-    if (this.proc.child.exitCode !== null || this.proc.child.signalCode !== null) return this.proc.child.exitCode ?? this.proc.child.signalCode ?? -1
+    if (this.proc.child.exitCode !== null || this.proc.child.signalCode !== null)
+      return this.proc.child.exitCode ?? this.proc.child.signalCode ?? -1
     this.proc.child.kill('SIGTERM')
     return this.proc.exited
   }
@@ -146,11 +205,14 @@ export class Member {
 /** Deletes everything the stack created: topics, groups, indices, templates and the ISM policy. */
 export async function removeStack(s: Stack, readerGroups: string[], log: (l: string) => void): Promise<void> {
   const url = s.env.opensearchUrl
-  const req = (method: string, path: string): Promise<Response> => fetch(`${url}${path}`, { method, headers: s.osHeaders, signal: AbortSignal.timeout(30_000) })
+  const req = (method: string, path: string): Promise<Response> =>
+    fetch(`${url}${path}`, { method, headers: s.osHeaders, signal: AbortSignal.timeout(30_000) })
   try {
     await s.admin.deleteGroups([s.groupId, ...readerGroups]).catch(() => undefined)
     await s.admin.deleteTopics({ topics: [s.topic, s.dlqTopic] })
-    const indices = (await (await req('GET', `/_cat/indices/${s.name}-*?format=json&h=index&expand_wildcards=all`)).json()) as { index: string }[]
+    const indices = (await (await req('GET', `/_cat/indices/${s.name}-*?format=json&h=index&expand_wildcards=all`)).json()) as {
+      index: string
+    }[]
     for (const i of indices) await req('DELETE', `/${encodeURIComponent(i.index)}`)
     const templates = (await (await req('GET', `/_index_template/${s.name}-*`)).json()) as { index_templates?: { name: string }[] }
     for (const t of templates.index_templates ?? []) await req('DELETE', `/_index_template/${encodeURIComponent(t.name)}`)

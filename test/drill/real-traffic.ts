@@ -28,7 +28,10 @@ export class DrillTraffic {
   private round = 0
   private count = 0
 
-  constructor(private readonly seed: number, private readonly junkEvery = 40) {}
+  constructor(
+    private readonly seed: number,
+    private readonly junkEvery = 40,
+  ) {}
 
   take(): DrillLine {
     const line = this.draw()
@@ -44,14 +47,22 @@ export class DrillTraffic {
     const cut = this.count % (2 * this.junkEvery) === 0
     return {
       key: line.key,
-      text: cut ? line.text.slice(0, Math.floor(line.text.length / 2)) : `${new Date().toISOString()}\tinfo\tads\tADS: "drill-${this.seed}-${this.count}" push`,
+      text: cut
+        ? line.text.slice(0, Math.floor(line.text.length / 2))
+        : `${new Date().toISOString()}\tinfo\tads\tADS: "drill-${this.seed}-${this.count}" push`,
       junk: true,
     }
   }
 
   private refill(): void {
     const minutes = 5
-    const traffic = generateMeshTraffic({ seed: this.seed * 1000 + this.round++, sessions: 200, durationMinutes: minutes, start: new Date(Date.now() - minutes * 60_000).toISOString(), noise: true })
+    const traffic = generateMeshTraffic({
+      seed: this.seed * 1000 + this.round++,
+      sessions: 200,
+      durationMinutes: minutes,
+      start: new Date(Date.now() - minutes * 60_000).toISOString(),
+      noise: true,
+    })
     this.chunk = traffic.lines.map((l) => ({ key: `${l.namespace}/${l.pod}`, text: l.text, junk: l.format === 'noise' }))
     this.next = 0
   }
@@ -78,8 +89,19 @@ export class PacedProducer {
   private running: Promise<void> | undefined
   private stopping = false
 
-  constructor(brokers: string[], private readonly topic: string, private readonly traffic: DrillTraffic, private readonly rate: number, private readonly log: (l: string) => void) {
-    const kafka = new Kafka({ clientId: 'ea-drill-producer', brokers, logLevel: logLevel.NOTHING, retry: { retries: 8, initialRetryTime: 200, maxRetryTime: 3000 } })
+  constructor(
+    brokers: string[],
+    private readonly topic: string,
+    private readonly traffic: DrillTraffic,
+    private readonly rate: number,
+    private readonly log: (l: string) => void,
+  ) {
+    const kafka = new Kafka({
+      clientId: 'ea-drill-producer',
+      brokers,
+      logLevel: logLevel.NOTHING,
+      retry: { retries: 8, initialRetryTime: 200, maxRetryTime: 3000 },
+    })
     this.producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false })
   }
 
@@ -115,7 +137,10 @@ export class PacedProducer {
       } catch (err) {
         this.stats.sendErrors++
         this.stats.lastError = (err as Error).message
-        if (this.stats.sendErrors % 10 === 1) this.log(`producer: send failed (${this.stats.sendErrors} so far), retrying the same ${pending.length} lines: ${(err as Error).message}`)
+        if (this.stats.sendErrors % 10 === 1)
+          this.log(
+            `producer: send failed (${this.stats.sendErrors} so far), retrying the same ${pending.length} lines: ${(err as Error).message}`,
+          )
       }
     }
     // Whatever is still pending when stopped was never acknowledged: it is not counted as produced,

@@ -34,7 +34,13 @@ async function crashDrill(): Promise<boolean> {
     seed: Number(process.env.DRILL_SEED ?? Date.now() % 100_000),
     log: (l) => process.stderr.write(`drill: ${l}\n`),
   })
-  const ok = r.integrity.startsWith('INTACT') && r.killsMidStream === r.kills && r.unexpectedInIndex === 0 && r.missing === 0 && r.indexed === r.expectedIndexed && r.deadLettered >= 0
+  const ok =
+    r.integrity.startsWith('INTACT') &&
+    r.killsMidStream === r.kills &&
+    r.unexpectedInIndex === 0 &&
+    r.missing === 0 &&
+    r.indexed === r.expectedIndexed &&
+    r.deadLettered >= 0
   console.log(JSON.stringify({ drill: 'crash', ok, seconds: Math.round((Date.now() - started) / 1000), ...r }))
   return ok
 }
@@ -70,9 +76,18 @@ async function main(argv: string[]): Promise<number> {
     args: argv,
     allowPositionals: true,
     options: {
-      rate: { type: 'string' }, partitions: { type: 'string' }, kills: { type: 'string' }, restarts: { type: 'string' }, cycles: { type: 'string' },
-      'run-seconds': { type: 'string' }, 'down-seconds': { type: 'string' }, 'drain-seconds': { type: 'string' }, seed: { type: 'string' },
-      keep: { type: 'boolean' }, list: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      rate: { type: 'string' },
+      partitions: { type: 'string' },
+      kills: { type: 'string' },
+      restarts: { type: 'string' },
+      cycles: { type: 'string' },
+      'run-seconds': { type: 'string' },
+      'down-seconds': { type: 'string' },
+      'drain-seconds': { type: 'string' },
+      seed: { type: 'string' },
+      keep: { type: 'boolean' },
+      list: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
     },
   })
   if (values.help === true || values.list === true) {
@@ -87,12 +102,20 @@ async function main(argv: string[]): Promise<number> {
     return n
   }
   const opts: RealOptions = {
-    rate: int('rate', 300, 1), partitions: int('partitions', 4, 1), kills: int('kills', 20, 1), restarts: int('restarts', 2, 1), cycles: int('cycles', 2, 1),
-    runSeconds: int('run-seconds', 15, 1), downSeconds: int('down-seconds', 5, 0), drainSeconds: int('drain-seconds', 300, 10),
-    seed: int('seed', Number(process.env.DRILL_SEED ?? Date.now() % 100_000), 0), keep: values.keep === true,
+    rate: int('rate', 300, 1),
+    partitions: int('partitions', 4, 1),
+    kills: int('kills', 20, 1),
+    restarts: int('restarts', 2, 1),
+    cycles: int('cycles', 2, 1),
+    runSeconds: int('run-seconds', 15, 1),
+    downSeconds: int('down-seconds', 5, 0),
+    drainSeconds: int('drain-seconds', 300, 10),
+    seed: int('seed', Number(process.env.DRILL_SEED ?? Date.now() % 100_000), 0),
+    keep: values.keep === true,
     log: (l) => process.stderr.write(`drill ${l}\n`),
   }
-  const names = positionals.length === 0 ? [...Object.keys(TEST_SERVER_DRILLS), ...REAL_NAMES] : positionals.flatMap((p) => GROUPS[p] ?? [p])
+  const names =
+    positionals.length === 0 ? [...Object.keys(TEST_SERVER_DRILLS), ...REAL_NAMES] : positionals.flatMap((p) => GROUPS[p] ?? [p])
   const unknown = names.filter((n) => TEST_SERVER_DRILLS[n] === undefined && !REAL_NAMES.includes(n))
   if (unknown.length > 0) throw new DrillSetupError(`unknown drill ${unknown.join(', ')}\n${USAGE}`)
   const wantsReal = names.some((n) => REAL_NAMES.includes(n))
@@ -110,7 +133,13 @@ async function main(argv: string[]): Promise<number> {
   let failed = 0
   for (const name of names) {
     const test = TEST_SERVER_DRILLS[name]
-    const ok = test !== undefined ? await test() : await runRealDrill(REAL_DRILLS.find((d) => d.name === name)!, opts)
+    const ok =
+      test !== undefined
+        ? await test()
+        : await runRealDrill(
+            REAL_DRILLS.find((d) => d.name === name)!,
+            opts,
+          )
     if (!ok) failed++
   }
   return failed === 0 ? 0 : 1
@@ -119,7 +148,7 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: Error) => {
-    console.error(err instanceof DrillSetupError ? `drill: ${err.message}` : err.stack ?? err.message)
+    console.error(err instanceof DrillSetupError ? `drill: ${err.message}` : (err.stack ?? err.message))
     process.exit(2)
   },
 )

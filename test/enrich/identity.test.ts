@@ -14,16 +14,24 @@ const enrich = (e: AuditEvent): AuditEvent => {
 describe('upstream_cluster names (istio pilot/pkg/model/service.go; reference d.1)', () => {
   test.each([
     ['outbound|9080||reviews.default.svc.cluster.local', { kind: 'outbound', port: 9080, host: 'reviews.default.svc.cluster.local' }],
-    ['outbound|9080|v1|reviews.default.svc.cluster.local', { kind: 'outbound', port: 9080, subset: 'v1', host: 'reviews.default.svc.cluster.local' }],
+    [
+      'outbound|9080|v1|reviews.default.svc.cluster.local',
+      { kind: 'outbound', port: 9080, subset: 'v1', host: 'reviews.default.svc.cluster.local' },
+    ],
     ['outbound|80||x.svc.cluster.local;', { kind: 'outbound', port: 80, host: 'x.svc.cluster.local' }],
     ['inbound|9080||', { kind: 'inbound', port: 9080 }],
-    ['inbound|9080|http|productpage.default.svc.cluster.local', { kind: 'inbound', port: 9080, portName: 'http', host: 'productpage.default.svc.cluster.local' }],
+    [
+      'inbound|9080|http|productpage.default.svc.cluster.local',
+      { kind: 'inbound', port: 9080, portName: 'http', host: 'productpage.default.svc.cluster.local' },
+    ],
     ['inbound-vip|8080|http|svc.ns.svc.cluster.local', { kind: 'inbound-vip', port: 8080, host: 'svc.ns.svc.cluster.local' }],
     ['PassthroughCluster', { kind: 'passthrough' }],
     ['BlackHoleCluster', { kind: 'blackhole' }],
     ['InboundPassthroughClusterIpv4', { kind: 'inbound-passthrough' }],
   ])('%s', (input, expected) => expect(parseUpstreamCluster(input)).toEqual(expected))
-  test.each(['-', '', 'outbound|x', 'weird|1|2|3', 'outbound|80||', 42, null])('unrecognised %j', (v) => expect(parseUpstreamCluster(v)).toBeUndefined())
+  test.each(['-', '', 'outbound|x', 'weird|1|2|3', 'outbound|80||', 42, null])('unrecognised %j', (v) =>
+    expect(parseUpstreamCluster(v)).toBeUndefined(),
+  )
 })
 
 describe('Istio mTLS SNI outbound_.PORT_.SUBSET_.FQDN', () => {
@@ -32,7 +40,9 @@ describe('Istio mTLS SNI outbound_.PORT_.SUBSET_.FQDN', () => {
     ['outbound_.9080_.v2_.reviews.default.svc.cluster.local', { port: 9080, subset: 'v2', host: 'reviews.default.svc.cluster.local' }],
     ['outbound_.8000_._.httpbin.foo.svc.cluster.local', { port: 8000, host: 'httpbin.foo.svc.cluster.local' }],
   ])('%s', (input, expected) => expect(parseIstioSni(input)).toEqual(expected))
-  test.each(['foo.bar.org', 'edition.cnn.com', 'outbound|80||x', 'outbound_.x_._.y', '-'])('not Istio: %s', (v) => expect(parseIstioSni(v)).toBeUndefined())
+  test.each(['foo.bar.org', 'edition.cnn.com', 'outbound|80||x', 'outbound_.x_._.y', '-'])('not Istio: %s', (v) =>
+    expect(parseIstioSni(v)).toBeUndefined(),
+  )
 })
 
 describe(':authority forms', () => {
@@ -94,15 +104,29 @@ describe('enrichIdentity on real lines', () => {
     const ev = mtlsOutbound()
     ev.envoy.peer = { upstream_uri_san: 'spiffe://cluster.local/ns/default/sa/echo-sa' }
     const e = enrich(ev)
-    expect(e.mesh?.destination).toMatchObject({ spiffe_id: 'spiffe://cluster.local/ns/default/sa/echo-sa', service_account: 'echo-sa', service: 'echo', signal: SIGNALS.upstreamPeerUriSan })
+    expect(e.mesh?.destination).toMatchObject({
+      spiffe_id: 'spiffe://cluster.local/ns/default/sa/echo-sa',
+      service_account: 'echo-sa',
+      service: 'echo',
+      signal: SIGNALS.upstreamPeerUriSan,
+    })
     expect(e.mesh?.mtls).toBe(true)
   })
   test('local URI SAN names the destination on inbound; labels name the workload', () => {
     const ev = rbacDeniedPlaintext()
     ev.envoy.peer = { downstream_local_uri_san: 'spiffe://cluster.local/ns/kubeflow/sa/profiles' }
-    ev.kubernetes = { namespace: 'kubeflow', pod: 'profiles-abc', labels: { app: 'profiles', 'service.istio.io/canonical-name': 'profiles-kfam' } }
+    ev.kubernetes = {
+      namespace: 'kubeflow',
+      pod: 'profiles-abc',
+      labels: { app: 'profiles', 'service.istio.io/canonical-name': 'profiles-kfam' },
+    }
     const d = enrich(ev).mesh?.destination
-    expect(d).toMatchObject({ spiffe_id: 'spiffe://cluster.local/ns/kubeflow/sa/profiles', service_account: 'profiles', workload: 'profiles-kfam', signal: SIGNALS.downstreamLocalUriSan })
+    expect(d).toMatchObject({
+      spiffe_id: 'spiffe://cluster.local/ns/kubeflow/sa/profiles',
+      service_account: 'profiles',
+      workload: 'profiles-kfam',
+      signal: SIGNALS.downstreamLocalUriSan,
+    })
   })
   test('comma-joined SANs: the first valid SPIFFE ID wins', () => {
     const ev = rbacDeniedPlaintext()
@@ -142,7 +166,12 @@ describe('enrichIdentity on real lines', () => {
     expect(e.mesh?.source?.service_account).toBe('b')
   })
   test('direction from the parser when there is no cluster', () => {
-    const e = enrich(makeEvent({ network: { direction: 'inbound' }, envoy: { format: 'x', requested_server_name: 'outbound_.80_._.a.b.svc.cluster.local' } }))
+    const e = enrich(
+      makeEvent({
+        network: { direction: 'inbound' },
+        envoy: { format: 'x', requested_server_name: 'outbound_.80_._.a.b.svc.cluster.local' },
+      }),
+    )
     expect(e.mesh?.mtls).toBe(true)
     expect(e.mesh?.destination).toMatchObject({ service: 'a', namespace: 'b', port: 80 })
   })

@@ -18,7 +18,13 @@ describe('parseUpstreamCluster cache (each distinct cluster name parsed once)', 
 
   test('results do not depend on what the cache held before', () => {
     const name = fc.oneof(
-      fc.tuple(fc.constantFrom('outbound', 'inbound', 'inbound-vip', 'x'), fc.stringMatching(/^\d{0,6}$/), fc.stringMatching(/^[a-z0-9-]{0,4}$/), fc.stringMatching(/^[a-z0-9.-]{0,20}$/))
+      fc
+        .tuple(
+          fc.constantFrom('outbound', 'inbound', 'inbound-vip', 'x'),
+          fc.stringMatching(/^\d{0,6}$/),
+          fc.stringMatching(/^[a-z0-9-]{0,4}$/),
+          fc.stringMatching(/^[a-z0-9.-]{0,20}$/),
+        )
         .map((p) => p.join('|')),
       fc.constantFrom('PassthroughCluster', 'BlackHoleCluster', 'InboundPassthroughClusterIpv4', 'outbound|80||x.svc.cluster.local;'),
       fc.string({ maxLength: 40 }),

@@ -1,6 +1,13 @@
 import { describe, test, expect } from 'vitest'
 import fc from 'fast-check'
-import { parseSpiffeId, parseIstioPrincipal, parseIdentity, parseSanList, type SpiffeIdError, type SpiffeId } from '../../src/enrich/spiffe-id.js'
+import {
+  parseSpiffeId,
+  parseIstioPrincipal,
+  parseIdentity,
+  parseSanList,
+  type SpiffeIdError,
+  type SpiffeId,
+} from '../../src/enrich/spiffe-id.js'
 
 // Section numbers refer to the SPIFFE ID specification, spiffe/spiffe standards/SPIFFE-ID.md
 // (commit 27b59b81ba8c), "2. SPIFFE Identity" and its subsections.
@@ -11,7 +18,13 @@ describe(`valid SPIFFE IDs (${SPEC})`, () => {
     // §2.2 examples, verbatim from the spec.
     ['spiffe://staging.example.com/payments/mysql', 'staging.example.com', '/payments/mysql', undefined, undefined],
     ['spiffe://k8s-west.example.com/ns/staging/sa/default', 'k8s-west.example.com', '/ns/staging/sa/default', 'staging', 'default'],
-    ['spiffe://example.com/9eebccd2-12bf-40a6-b262-65fe0487d453', 'example.com', '/9eebccd2-12bf-40a6-b262-65fe0487d453', undefined, undefined],
+    [
+      'spiffe://example.com/9eebccd2-12bf-40a6-b262-65fe0487d453',
+      'example.com',
+      '/9eebccd2-12bf-40a6-b262-65fe0487d453',
+      undefined,
+      undefined,
+    ],
     // §3.1: a signing authority's ID SHOULD NOT have a path component (trust-domain ID).
     ['spiffe://example.com', 'example.com', '', undefined, undefined],
     // §2.1: [a-z0-9.-_]; IPv4 dotted quads are not excluded.
@@ -96,12 +109,22 @@ describe('Istio principal form td/ns/NS/sa/SA', () => {
     const r = parseIstioPrincipal('cluster.local/ns/foo/sa/bar')
     expect(r.ok).toBe(true)
     if (!r.ok) return
-    expect(r.id).toMatchObject({ uri: 'spiffe://cluster.local/ns/foo/sa/bar', trustDomain: 'cluster.local', namespace: 'foo', serviceAccount: 'bar', form: 'istio-principal' })
+    expect(r.id).toMatchObject({
+      uri: 'spiffe://cluster.local/ns/foo/sa/bar',
+      trustDomain: 'cluster.local',
+      namespace: 'foo',
+      serviceAccount: 'bar',
+      form: 'istio-principal',
+    })
   })
-  test.each(['cluster.local/foo/bar', 'cluster.local/ns/foo', 'spiffe://cluster.local/ns/foo/sa/bar', 'Cluster.local/ns/a/sa/b', '*/ns/foo/sa/bar', ''])(
-    'rejects %j',
-    (input) => expect(parseIstioPrincipal(input).ok).toBe(false),
-  )
+  test.each([
+    'cluster.local/foo/bar',
+    'cluster.local/ns/foo',
+    'spiffe://cluster.local/ns/foo/sa/bar',
+    'Cluster.local/ns/a/sa/b',
+    '*/ns/foo/sa/bar',
+    '',
+  ])('rejects %j', (input) => expect(parseIstioPrincipal(input).ok).toBe(false))
   test('parseIdentity accepts both forms', () => {
     expect(parseIdentity('my-td/ns/a/sa/b').ok).toBe(true)
     expect(parseIdentity('spiffe://my-td/ns/a/sa/b').ok).toBe(true)
@@ -123,15 +146,18 @@ describe('comma-joined SAN lists (Envoy absl::StrJoin(..., ","))', () => {
 describe('properties', () => {
   test('never throws, and every accepted ID re-parses to itself', () => {
     fc.assert(
-      fc.property(fc.oneof(fc.string(), fc.string({ unit: 'binary' }), fc.webUrl(), fc.constantFrom('spiffe://', 'spiffe://a/', 'spiffe://a/b/../c')), (s) => {
-        const r = parseSpiffeId(s)
-        if (r.ok) {
-          expect(parseSpiffeId(r.id.uri)).toEqual(r)
-          expect(r.id.uri.length).toBeLessThanOrEqual(2048)
-        }
-        parseSanList(s)
-        parseIdentity(s)
-      }),
+      fc.property(
+        fc.oneof(fc.string(), fc.string({ unit: 'binary' }), fc.webUrl(), fc.constantFrom('spiffe://', 'spiffe://a/', 'spiffe://a/b/../c')),
+        (s) => {
+          const r = parseSpiffeId(s)
+          if (r.ok) {
+            expect(parseSpiffeId(r.id.uri)).toEqual(r)
+            expect(r.id.uri.length).toBeLessThanOrEqual(2048)
+          }
+          parseSanList(s)
+          parseIdentity(s)
+        },
+      ),
       { numRuns: 2000 },
     )
   })
@@ -157,7 +183,10 @@ describe('parseSanList cache (each distinct value parsed once)', () => {
     const b = parseSanList(value)
     expect(b).toBe(a)
     expect(Object.isFrozen(a) && Object.isFrozen(a.ids) && Object.isFrozen(a.ids[0])).toBe(true)
-    expect(a.ids.map((id) => id.uri)).toEqual(['spiffe://cluster.local/ns/shop/sa/frontend', 'spiffe://cluster.local/ns/shop/sa/frontend-v2'])
+    expect(a.ids.map((id) => id.uri)).toEqual([
+      'spiffe://cluster.local/ns/shop/sa/frontend',
+      'spiffe://cluster.local/ns/shop/sa/frontend-v2',
+    ])
     expect(a.invalid).toEqual([{ value: 'DNS:frontend', error: 'wrong_scheme' }])
     // A caller that tries to change a shared result fails loudly instead of corrupting later events.
     expect(() => (a.ids as SpiffeId[]).push(a.ids[0] as SpiffeId)).toThrow(TypeError)

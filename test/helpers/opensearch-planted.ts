@@ -44,7 +44,12 @@ export async function realClient(): Promise<Client> {
 export async function plantIndices(tag: string): Promise<Planted> {
   const client = await realClient()
   const prefix = `envoy-audit-${tag}-${randomBytes(4).toString('hex')}`
-  const lifecycle = loadLifecycleConfig({ eventsAlias: `${prefix}-events`, findingsAlias: `${prefix}-findings`, policyId: `${prefix}-retention`, replicas: 0 })
+  const lifecycle = loadLifecycleConfig({
+    eventsAlias: `${prefix}-events`,
+    findingsAlias: `${prefix}-findings`,
+    policyId: `${prefix}-retention`,
+    replicas: 0,
+  })
   await runSetup(client, lifecycle)
   return {
     client,
@@ -71,7 +76,9 @@ export async function plantIndices(tag: string): Promise<Planted> {
       for (const alias of [lifecycle.eventsAlias, lifecycle.findingsAlias]) {
         await client.indices.deleteIndexTemplate({ name: templateName(alias) }, { ignore: [404] }).catch(() => undefined)
       }
-      await client.transport.request({ method: 'DELETE', path: `/_plugins/_ism/policies/${lifecycle.policyId}` }, { ignore: [400, 404] }).catch(() => undefined)
+      await client.transport
+        .request({ method: 'DELETE', path: `/_plugins/_ism/policies/${lifecycle.policyId}` }, { ignore: [400, 404] })
+        .catch(() => undefined)
       await client.close()
     },
   }

@@ -9,10 +9,15 @@
  */
 import { describe, test } from 'vitest'
 
-const list = (v: string | undefined): string[] => (v ?? '').split(',').map((s) => s.trim()).filter(Boolean)
+const list = (v: string | undefined): string[] =>
+  (v ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
 
 export const kafkaBrokers: string[] = list(process.env.KAFKA_BROKERS)
-export const opensearchUrl: string | undefined = process.env.OPENSEARCH_URL === undefined || process.env.OPENSEARCH_URL === '' ? undefined : process.env.OPENSEARCH_URL
+export const opensearchUrl: string | undefined =
+  process.env.OPENSEARCH_URL === undefined || process.env.OPENSEARCH_URL === '' ? undefined : process.env.OPENSEARCH_URL
 export const requireReal = process.env.EA_REQUIRE_REAL_SERVERS === '1'
 
 export const REAL_KAFKA = '[real kafka]'
@@ -48,7 +53,9 @@ export function describeOpenSearch(name: string, body: Body): void {
 
 /** A suite that needs both. */
 export function describeKafkaAndOpenSearch(name: string, body: Body): void {
-  const missing = [kafkaBrokers.length === 0 ? 'KAFKA_BROKERS' : '', opensearchUrl === undefined ? 'OPENSEARCH_URL' : ''].filter(Boolean).join(' and ')
+  const missing = [kafkaBrokers.length === 0 ? 'KAFKA_BROKERS' : '', opensearchUrl === undefined ? 'OPENSEARCH_URL' : '']
+    .filter(Boolean)
+    .join(' and ')
   gated(`${REAL_KAFKA}${REAL_OPENSEARCH}`, missing === '' ? undefined : missing, name, body)
 }
 

@@ -3,8 +3,21 @@ import { newEdgeFindings } from '../../src/hunt/baseline.js'
 import type { FlowEdge } from '../../src/hunt/backend.js'
 
 const edge = (source: string, destination: string, firstSeen: string, extra: Partial<FlowEdge> = {}): FlowEdge => ({
-  source, sourceKind: source.startsWith('spiffe://') ? 'spiffe' : source.includes('/') ? 'workload' : 'ip', destination, destinationKind: 'spiffe',
-  count: 3, firstSeen, lastSeen: firstSeen, methods: ['GET'], statusClasses: { '2xx': 3 }, mtls: 3, plaintext: 0, denied: 0, findings: [], signals: [], ...extra,
+  source,
+  sourceKind: source.startsWith('spiffe://') ? 'spiffe' : source.includes('/') ? 'workload' : 'ip',
+  destination,
+  destinationKind: 'spiffe',
+  count: 3,
+  firstSeen,
+  lastSeen: firstSeen,
+  methods: ['GET'],
+  statusClasses: { '2xx': 3 },
+  mtls: 3,
+  plaintext: 0,
+  denied: 0,
+  findings: [],
+  signals: [],
+  ...extra,
 })
 const A = 'spiffe://cluster.local/ns/shop/sa/frontend'
 const B = 'spiffe://cluster.local/ns/shop/sa/cart'
@@ -14,11 +27,18 @@ const opts = { since: '2026-11-20T00:00:00.000Z', baselineFrom: '2026-11-13T00:0
 describe('new_edge baseline', () => {
   test('only edges absent from the learning window, medium, AC-4 and SI-4, oldest first', () => {
     const findings = newEdgeFindings(
-      [edge(A, B, '2026-11-20T01:00:00.000Z'), edge(B, C, '2026-11-20T03:00:00.000Z'), edge(A, C, '2026-11-20T02:00:00.000Z', { denied: 3 })],
+      [
+        edge(A, B, '2026-11-20T01:00:00.000Z'),
+        edge(B, C, '2026-11-20T03:00:00.000Z'),
+        edge(A, C, '2026-11-20T02:00:00.000Z', { denied: 3 }),
+      ],
       [edge(A, B, '2026-11-15T00:00:00.000Z')],
       opts,
     )
-    expect(findings.map((f) => [f.source, f.destination])).toEqual([[A, C], [B, C]])
+    expect(findings.map((f) => [f.source, f.destination])).toEqual([
+      [A, C],
+      [B, C],
+    ])
     expect(findings[0]!.finding).toMatchObject({ code: 'new_edge', severity: 'medium', controls: ['AC-4', 'SI-4'] })
     expect(findings[0]!.finding.message).toContain('every call denied')
     expect(findings[1]!.finding.message).not.toContain('denied')

@@ -29,8 +29,11 @@ beforeAll(async () => {
   const staged = applyStages(createTransformStages(loadTransformsConfig()), parsed.events)
   await store.writeEvents(staged.events)
   // The compromise starts with the first denied probe from frontend.
-  const { rows } = await store.sql(`SELECT strftime(min(ts), '%Y-%m-%dT%H:%M:%S.%gZ') AS t FROM events
-    WHERE list_contains(finding_codes, 'authz_denied') AND src_spiffe_id = $1`, [spiffeId(w('frontend'))])
+  const { rows } = await store.sql(
+    `SELECT strftime(min(ts), '%Y-%m-%dT%H:%M:%S.%gZ') AS t FROM events
+    WHERE list_contains(finding_codes, 'authz_denied') AND src_spiffe_id = $1`,
+    [spiffeId(w('frontend'))],
+  )
   since = String(rows[0]!.t)
   const backend = new DuckDbHuntBackend(store)
   await backend.prepare({ since, baselineFrom: traffic.window.start }, [])

@@ -28,44 +28,54 @@ const analysis = fc.array(callArb(-75 * 60, 70 * 60), { minLength: 1, maxLength:
 
 describe('hunt and flows from the call tables', () => {
   test('property: the same nodes, hunts from every workload, and flows (with sub-windows and filters) as the query-time match', async () => {
-    await fc.assert(fc.asyncProperty(
-      learning, analysis,
-      fc.integer({ min: 1, max: 4 }),
-      // Window start in the gap between the clusters (on or off an hour), end in the gap after it or open.
-      fc.integer({ min: -125 * 60, max: -90 * 60 }), fc.option(fc.integer({ min: 90 * 60, max: 150 * 60 }), { nil: undefined }),
-      // A flows sub-window anywhere inside the analysis window.
-      fc.integer({ min: -90 * 60, max: 90 * 60 }), fc.integer({ min: 1, max: 180 * 60 }),
-      async (before, during, batches, sinceS, untilS, subFrom, subSpan) => {
-        const events = eventsOf([...before, ...during])
-        const store = new DuckDbStore({ path: ':memory:' })
-        await store.start()
-        open.push(store)
-        // Newest batch first: late client and server lines must end the same as in-order ones.
-        const size = Math.ceil(events.length / batches)
-        for (let i = Math.floor((events.length - 1) / size) * size; i >= 0; i -= size) await store.writeEvents(events.slice(i, i + size))
-        const range = { since: iso(sinceS), baselineFrom: iso(-200 * 60), ...(untilS === undefined ? {} : { until: iso(untilS) }) }
-        const answers = async (source: 'calls' | 'events'): Promise<unknown> => {
-          const backend = new DuckDbHuntBackend(store, { source })
-          await backend.prepare(range, [])
-          const nodes = await backend.nodes()
-          const hunts = []
-          for (const w of meshWorkloads) {
-            for (const origin of [spiffe(w), `${w.ns}/${w.name}`]) hunts.push(await huntPaths(backend, { from: [origin], maxDepth: 4, ...range }))
+    await fc.assert(
+      fc.asyncProperty(
+        learning,
+        analysis,
+        fc.integer({ min: 1, max: 4 }),
+        // Window start in the gap between the clusters (on or off an hour), end in the gap after it or open.
+        fc.integer({ min: -125 * 60, max: -90 * 60 }),
+        fc.option(fc.integer({ min: 90 * 60, max: 150 * 60 }), { nil: undefined }),
+        // A flows sub-window anywhere inside the analysis window.
+        fc.integer({ min: -90 * 60, max: 90 * 60 }),
+        fc.integer({ min: 1, max: 180 * 60 }),
+        async (before, during, batches, sinceS, untilS, subFrom, subSpan) => {
+          const events = eventsOf([...before, ...during])
+          const store = new DuckDbStore({ path: ':memory:' })
+          await store.start()
+          open.push(store)
+          // Newest batch first: late client and server lines must end the same as in-order ones.
+          const size = Math.ceil(events.length / batches)
+          for (let i = Math.floor((events.length - 1) / size) * size; i >= 0; i -= size) await store.writeEvents(events.slice(i, i + size))
+          const range = { since: iso(sinceS), baselineFrom: iso(-200 * 60), ...(untilS === undefined ? {} : { until: iso(untilS) }) }
+          const answers = async (source: 'calls' | 'events'): Promise<unknown> => {
+            const backend = new DuckDbHuntBackend(store, { source })
+            await backend.prepare(range, [])
+            const nodes = await backend.nodes()
+            const hunts = []
+            for (const w of meshWorkloads) {
+              for (const origin of [spiffe(w), `${w.ns}/${w.name}`])
+                hunts.push(await huntPaths(backend, { from: [origin], maxDepth: 4, ...range }))
+            }
+            const sub = { since: iso(subFrom), until: iso(subFrom + subSpan) }
+            const flows = {
+              all: await backend.flows({}),
+              sub: await backend.flows(sub),
+              ns: await backend.flows({ namespace: 'payments' }),
+              plaintext: await backend.flows({ finding: 'plaintext_inbound' }),
+              nodes: await backend.flows({ nodes: [spiffe(meshWorkloads[1]!), 'shop/cart'] }),
+              limited: await backend.flows({ limit: 2 }),
+            }
+            await backend.close()
+            return { nodes, hunts, flows }
           }
-          const sub = { since: iso(subFrom), until: iso(subFrom + subSpan) }
-          const flows = {
-            all: await backend.flows({}), sub: await backend.flows(sub), ns: await backend.flows({ namespace: 'payments' }),
-            plaintext: await backend.flows({ finding: 'plaintext_inbound' }), nodes: await backend.flows({ nodes: [spiffe(meshWorkloads[1]!), 'shop/cart'] }),
-            limited: await backend.flows({ limit: 2 }),
-          }
-          await backend.close()
-          return { nodes, hunts, flows }
-        }
-        const expected = await answers('events')
-        expect(await answers('calls')).toEqual(expected)
-        await store.close()
-      },
-    ), { numRuns: 20, seed: 5 })
+          const expected = await answers('events')
+          expect(await answers('calls')).toEqual(expected)
+          await store.close()
+        },
+      ),
+      { numRuns: 20, seed: 5 },
+    )
   }, 120_000)
 })
 
@@ -76,9 +86,14 @@ describe('search rounds over call groups', () => {
     const store = new DuckDbStore({ path: ':memory:' })
     await store.start()
     open.push(store)
-    await store.writeEvents(toEvents([
-      ...callLines(cart, payments, at(1)), ...callLines(frontend, cart, at(3)), ...callLines(cart, payments, at(5)), ...callLines(cart, payments, at(7)),
-    ]))
+    await store.writeEvents(
+      toEvents([
+        ...callLines(cart, payments, at(1)),
+        ...callLines(frontend, cart, at(3)),
+        ...callLines(cart, payments, at(5)),
+        ...callLines(cart, payments, at(7)),
+      ]),
+    )
     expect((await store.sql(`SELECT n::INTEGER AS n FROM call_groups WHERE src_id = '${spiffe(cart)}'`)).rows).toEqual([{ n: 3 }])
     const results = []
     for (const source of ['calls', 'events'] as const) {

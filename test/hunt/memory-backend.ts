@@ -46,7 +46,16 @@ export class MemoryBackend implements HuntBackend {
       const prev = rows.get(key)
       const plain = c.plaintext === true
       if (prev === undefined) {
-        rows.set(key, { src: c.src, dst: c.dst, first: c.ts, count: 1, plaintext: Number(plain), firstPlaintext: plain, srcSignal: 'test', dstSignal: 'test' })
+        rows.set(key, {
+          src: c.src,
+          dst: c.dst,
+          first: c.ts,
+          count: 1,
+          plaintext: Number(plain),
+          firstPlaintext: plain,
+          srcSignal: 'test',
+          dstSignal: 'test',
+        })
       } else {
         prev.count++
         prev.plaintext += Number(plain)
@@ -65,7 +74,12 @@ export class MemoryBackend implements HuntBackend {
       const key = pairKey(c.src, c.dst)
       const prev = rows.get(key)
       if (prev === undefined) rows.set(key, { src: c.src, dst: c.dst, count: 1, first: c.ts, last: c.ts, reasons: ['authz_denied'] })
-      else Object.assign(prev, { count: prev.count + 1, first: c.ts < prev.first ? c.ts : prev.first, last: c.ts > prev.last ? c.ts : prev.last })
+      else
+        Object.assign(prev, {
+          count: prev.count + 1,
+          first: c.ts < prev.first ? c.ts : prev.first,
+          last: c.ts > prev.last ? c.ts : prev.last,
+        })
     }
     return [...rows.values()]
   }

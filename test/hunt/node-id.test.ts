@@ -43,7 +43,14 @@ describe('IDENTITY resolution', () => {
   })
 
   test('node kinds', () => {
-    expect([FE, 'shop/cart', 'cart.shop', 'api.stripe.com', '10.0.0.1', '10.0.0.1:8080', '(unknown)'].map(kindOfNode))
-      .toEqual(['spiffe', 'workload', 'service', 'service', 'ip', 'ip', 'unknown'])
+    expect([FE, 'shop/cart', 'cart.shop', 'api.stripe.com', '10.0.0.1', '10.0.0.1:8080', '(unknown)'].map(kindOfNode)).toEqual([
+      'spiffe',
+      'workload',
+      'service',
+      'service',
+      'ip',
+      'ip',
+      'unknown',
+    ])
   })
 })

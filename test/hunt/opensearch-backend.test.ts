@@ -20,9 +20,14 @@ import { at, callLines, MESH, spiffe, storeWith, toEvents } from './scenario.js'
 const { gateway, frontend, cart, catalog, payments, db } = MESH
 
 const lines = [
-  ...callLines(gateway, frontend, at(-90)), ...callLines(frontend, cart, at(-60)),
-  ...callLines(frontend, cart, at(1)), ...callLines(frontend, catalog, at(2)), ...callLines(cart, payments, at(3), { denied: true }),
-  ...callLines(catalog, payments, at(4)), ...callLines(payments, db, at(5), { tcp: true }), ...callLines(db, cart, at(0)),
+  ...callLines(gateway, frontend, at(-90)),
+  ...callLines(frontend, cart, at(-60)),
+  ...callLines(frontend, cart, at(1)),
+  ...callLines(frontend, catalog, at(2)),
+  ...callLines(cart, payments, at(3), { denied: true }),
+  ...callLines(catalog, payments, at(4)),
+  ...callLines(payments, db, at(5), { tcp: true }),
+  ...callLines(db, cart, at(0)),
   ...callLines(catalog, cart, at(6), { plaintext: true }),
 ]
 
@@ -65,7 +70,9 @@ describe('OpenSearch hunt backend', () => {
     const os = await hunt(new OpenSearchHuntBackend(client, { index: 'envoy-audit-events', pageSize: 10 }), spiffe(frontend))
     const dk = await hunt(new DuckDbHuntBackend(duck), spiffe(frontend))
     expect(summary(os)).toEqual(summary(dk))
-    expect(Object.keys(summary(os).reached).sort()).toEqual([spiffe(cart), spiffe(catalog), spiffe(db), spiffe(frontend), spiffe(payments)].sort())
+    expect(Object.keys(summary(os).reached).sort()).toEqual(
+      [spiffe(cart), spiffe(catalog), spiffe(db), spiffe(frontend), spiffe(payments)].sort(),
+    )
     expect(summary(os).probes).toEqual([[spiffe(cart), spiffe(payments), 1]])
     // db → cart at minute 0 is before db was reached (minute 5): no path uses it.
     expect(os.reached.find((n) => n.node === spiffe(cart))!.arrival).toBe(at(1))
@@ -87,6 +94,10 @@ describe('OpenSearch hunt backend', () => {
     expect(denied?.findings).toContain('authz_denied')
     expect(edges.find((e) => e.source === catalog.ip && e.destination === spiffe(cart))).toMatchObject({ sourceKind: 'ip', plaintext: 1 })
     expect((await backend.flows({ finding: 'authz_denied' })).every((e) => e.findings.includes('authz_denied'))).toBe(true)
-    expect((await backend.flows({ namespace: 'payments' })).every((e) => e.destinationNamespace === 'payments' || e.source.includes('/ns/payments/'))).toBe(true)
+    expect(
+      (await backend.flows({ namespace: 'payments' })).every(
+        (e) => e.destinationNamespace === 'payments' || e.source.includes('/ns/payments/'),
+      ),
+    ).toBe(true)
   })
 })

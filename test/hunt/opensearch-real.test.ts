@@ -30,10 +30,16 @@ import { at, callLines, MESH, spiffe, toEvents } from './scenario.js'
 
 const { gateway, frontend, cart, catalog, payments, db } = MESH
 const LINES = [
-  ...callLines(gateway, frontend, at(-90)), ...callLines(frontend, cart, at(-60)),
-  ...callLines(frontend, cart, at(1)), ...callLines(frontend, catalog, at(2)), ...callLines(cart, payments, at(3), { denied: true }),
-  ...callLines(catalog, payments, at(4)), ...callLines(payments, db, at(5), { tcp: true }), ...callLines(db, cart, at(0)),
-  ...callLines(catalog, cart, at(6), { plaintext: true }), ...callLines(frontend, catalog, at(7), { method: 'POST' }),
+  ...callLines(gateway, frontend, at(-90)),
+  ...callLines(frontend, cart, at(-60)),
+  ...callLines(frontend, cart, at(1)),
+  ...callLines(frontend, catalog, at(2)),
+  ...callLines(cart, payments, at(3), { denied: true }),
+  ...callLines(catalog, payments, at(4)),
+  ...callLines(payments, db, at(5), { tcp: true }),
+  ...callLines(db, cart, at(0)),
+  ...callLines(catalog, cart, at(6), { plaintext: true }),
+  ...callLines(frontend, catalog, at(7), { method: 'POST' }),
 ]
 const EVENTS: AuditEvent[] = toEvents(LINES)
 const RANGE = { since: at(0), baselineFrom: at(-24 * 60) }
@@ -54,7 +60,7 @@ describeOpenSearch('hunt, flows and report over OpenSearch, indexed by the produ
   const storePath = join(dir, 'audit.duckdb')
   let planted: Planted
   let duck: DuckDbStore
-  const withDuck = async <T,>(fn: (store: DuckDbStore) => Promise<T>): Promise<T> => {
+  const withDuck = async <T>(fn: (store: DuckDbStore) => Promise<T>): Promise<T> => {
     const store = await openDuckDbStore(storePath, { mustExist: true })
     try {
       return await fn(store)
@@ -77,7 +83,11 @@ describeOpenSearch('hunt, flows and report over OpenSearch, indexed by the produ
     fake = new Client({ node: srv.url, maxRetries: 0 })
     const lifecycle = loadLifecycleConfig({ eventsAlias: planted.eventsAlias, findingsAlias: planted.findingsAlias })
     await runSetup(fake, lifecycle)
-    const s = new OpenSearchStore({ client: fake, config: { eventsIndex: planted.eventsAlias, findingsIndex: planted.findingsAlias }, sink: { eventsAlias: planted.eventsAlias, findingsAlias: planted.findingsAlias, flushIntervalMs: 1 } })
+    const s = new OpenSearchStore({
+      client: fake,
+      config: { eventsIndex: planted.eventsAlias, findingsIndex: planted.findingsAlias },
+      sink: { eventsAlias: planted.eventsAlias, findingsAlias: planted.findingsAlias, flushIntervalMs: 1 },
+    })
     await s.start()
     expect((await s.writeEvents(EVENTS)).rejected).toEqual([])
     await s.close()
@@ -94,7 +104,9 @@ describeOpenSearch('hunt, flows and report over OpenSearch, indexed by the produ
     const os = await hunt(new OpenSearchHuntBackend(planted.client, { index: planted.eventsAlias, pageSize: 3 }), spiffe(frontend))
     const dk = await withDuck((store) => hunt(new DuckDbHuntBackend(store), spiffe(frontend)))
     expect(summary(os)).toEqual(summary(dk))
-    expect(Object.keys(summary(os).reached).sort()).toEqual([spiffe(cart), spiffe(catalog), spiffe(db), spiffe(frontend), spiffe(payments)].sort())
+    expect(Object.keys(summary(os).reached).sort()).toEqual(
+      [spiffe(cart), spiffe(catalog), spiffe(db), spiffe(frontend), spiffe(payments)].sort(),
+    )
     expect(summary(os).probes).toEqual([[spiffe(cart), spiffe(payments), 1]])
   })
 
@@ -114,11 +126,21 @@ describeOpenSearch('hunt, flows and report over OpenSearch, indexed by the produ
     const certified = duckFlows.filter((e) => e.sourceKind === 'spiffe' && e.destinationKind === 'spiffe' && e.plaintext === 0)
     expect(certified.length).toBeGreaterThan(3)
     for (const e of certified) {
-      expect(real.find((r) => r.source === e.source && r.destination === e.destination), `${e.source} -> ${e.destination}`).toMatchObject({
-        firstSeen: e.firstSeen, lastSeen: e.lastSeen, methods: e.methods, denied: e.denied === 0 ? 0 : expect.any(Number),
+      expect(
+        real.find((r) => r.source === e.source && r.destination === e.destination),
+        `${e.source} -> ${e.destination}`,
+      ).toMatchObject({
+        firstSeen: e.firstSeen,
+        lastSeen: e.lastSeen,
+        methods: e.methods,
+        denied: e.denied === 0 ? 0 : expect.any(Number),
       })
     }
-    expect(real.find((e) => e.source === spiffe(frontend) && e.destination === spiffe(catalog))).toMatchObject({ methods: ['GET', 'POST'], count: 4, mtls: 4 })
+    expect(real.find((e) => e.source === spiffe(frontend) && e.destination === spiffe(catalog))).toMatchObject({
+      methods: ['GET', 'POST'],
+      count: 4,
+      mtls: 4,
+    })
   })
 
   test('hunt --opensearch and flows --opensearch (child processes) answer as --store does, reading the alias', async () => {
@@ -129,7 +151,10 @@ describeOpenSearch('hunt, flows and report over OpenSearch, indexed by the produ
     expect(summary(JSON.parse(a.stdout) as HuntResult)).toEqual(summary(JSON.parse(b.stdout) as HuntResult))
     const f = await runCli(['flows', '--since', at(0), '--json', ...os])
     expect([f.code, f.stderr]).toEqual([0, ''])
-    const lines = f.stdout.trim().split('\n').map((l) => JSON.parse(l) as { source: string; destination: string; denied: number })
+    const lines = f.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { source: string; destination: string; denied: number })
     expect(lines.find((e) => e.source === spiffe(cart) && e.destination === spiffe(payments))?.denied).toBeGreaterThan(0)
     expect(lines.length).toBeGreaterThan(4)
   }, 60_000)
@@ -144,17 +169,37 @@ describeOpenSearch('hunt, flows and report over OpenSearch, indexed by the produ
     expect((JSON.parse(a.stdout) as { window: unknown }).window).toEqual((JSON.parse(b.stdout) as { window: unknown }).window)
     const f = await runCli(['flows', '--since', at(600), ...os])
     expect([f.code, f.stderr]).toEqual([0, `envoy-audit flows: warning: ${expected}\n`])
-    const r = await runCli(['report', '--format', 'json', '--since', at(600), '--opensearch', opensearchUrl!, '--events-alias', planted.eventsAlias, '--findings-alias', planted.findingsAlias])
+    const r = await runCli([
+      'report',
+      '--format',
+      'json',
+      '--since',
+      at(600),
+      '--opensearch',
+      opensearchUrl!,
+      '--events-alias',
+      planted.eventsAlias,
+      '--findings-alias',
+      planted.findingsAlias,
+    ])
     expect([r.code, r.stderr]).toEqual([0, `envoy-audit report: warning: ${expected}\n`])
   }, 90_000)
 
-  test('report --opensearch (child process) gives the embedded store\'s totals, coverage and findings', async () => {
+  test("report --opensearch (child process) gives the embedded store's totals, coverage and findings", async () => {
     const os = ['--opensearch', opensearchUrl!, '--events-alias', planted.eventsAlias, '--findings-alias', planted.findingsAlias]
-    const [a, b] = await Promise.all([runCli(['report', '--format', 'json', ...os]), runCli(['report', '--format', 'json', '--store', storePath])])
+    const [a, b] = await Promise.all([
+      runCli(['report', '--format', 'json', ...os]),
+      runCli(['report', '--format', 'json', '--store', storePath]),
+    ])
     expect([a.code, a.stderr, b.code]).toEqual([0, '', 0])
     // The example edges under each finding follow the edge rules, where the stores differ by design
     // (docs/hunt.md: a call logged by both sidecars is one edge in DuckDB, two lines in OpenSearch).
-    const pick = (d: Record<string, any>) => ({ summary: d.summary, mtls: d.mtls, au3: d.au3, findings: { ...d.findings, examples: Object.keys(d.findings.examples).sort() } })
+    const pick = (d: Record<string, any>) => ({
+      summary: d.summary,
+      mtls: d.mtls,
+      au3: d.au3,
+      findings: { ...d.findings, examples: Object.keys(d.findings.examples).sort() },
+    })
     const fromOs = JSON.parse(a.stdout) as Record<string, any>
     expect(pick(fromOs)).toEqual(pick(JSON.parse(b.stdout) as Record<string, unknown>))
     expect(fromOs.summary.events).toBe(EVENTS.length)

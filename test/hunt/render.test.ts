@@ -4,7 +4,16 @@ import type { HuntHop, HuntResult } from '../../src/hunt/search.js'
 import type { FlowEdge } from '../../src/hunt/backend.js'
 
 const hop = (from: string, to: string, at: string, extra: Partial<HuntHop> = {}): HuntHop => ({
-  from, to, at, calls: 1, plaintextCalls: 0, plaintext: false, srcSignal: 'downstream_peer_uri_san', dstSignal: 'downstream_local_uri_san', newEdge: false, ...extra,
+  from,
+  to,
+  at,
+  calls: 1,
+  plaintextCalls: 0,
+  plaintext: false,
+  srcSignal: 'downstream_peer_uri_san',
+  dstSignal: 'downstream_local_uri_san',
+  newEdge: false,
+  ...extra,
 })
 const A = 'spiffe://cluster.local/ns/shop/sa/frontend'
 const B = 'spiffe://cluster.local/ns/shop/sa/checkout'
@@ -13,11 +22,31 @@ const EVIL = 'evil"];\ninjected["x'
 const ab = hop(A, B, '2026-11-20T10:01:00.000Z', { service: 'checkout.shop', newEdge: true })
 const bc = hop(B, EVIL, '2026-11-20T10:02:00.000Z', { plaintext: true, plaintextCalls: 1 })
 const result: HuntResult = {
-  from: [A], since: '2026-11-20T10:00:00.000Z', maxDepth: 6, rounds: 3, truncated: false, probedOnly: ['spiffe://cluster.local/ns/payments/sa/payments-db'],
+  from: [A],
+  since: '2026-11-20T10:00:00.000Z',
+  maxDepth: 6,
+  rounds: 3,
+  truncated: false,
+  probedOnly: ['spiffe://cluster.local/ns/payments/sa/payments-db'],
   edges: [ab, bc],
   reached: [
-    { node: A, kind: 'spiffe', arrival: '2026-11-20T10:00:00.000Z', hops: 0, path: [],
-      probes: [{ src: A, dst: 'spiffe://cluster.local/ns/payments/sa/payments-db', count: 2, first: '2026-11-20T10:00:30.000Z', last: '2026-11-20T10:00:40.000Z', reasons: ['rbac:none'] }] },
+    {
+      node: A,
+      kind: 'spiffe',
+      arrival: '2026-11-20T10:00:00.000Z',
+      hops: 0,
+      path: [],
+      probes: [
+        {
+          src: A,
+          dst: 'spiffe://cluster.local/ns/payments/sa/payments-db',
+          count: 2,
+          first: '2026-11-20T10:00:30.000Z',
+          last: '2026-11-20T10:00:40.000Z',
+          reasons: ['rbac:none'],
+        },
+      ],
+    },
     { node: B, kind: 'spiffe', arrival: ab.at, hops: 1, path: [ab], probes: [] },
     { node: EVIL, kind: 'service', arrival: bc.at, hops: 2, path: [ab, bc], probes: [] },
   ],
@@ -53,11 +82,47 @@ describe('hunt renderings', () => {
 
   test('flows table: mTLS share and new_edge marks', () => {
     const e: FlowEdge = {
-      source: A, sourceKind: 'spiffe', destination: B, destinationKind: 'spiffe', service: 'checkout.shop', count: 4, firstSeen: 'f', lastSeen: 'l',
-      methods: ['GET', 'POST'], statusClasses: { '2xx': 3, '4xx': 1 }, mtls: 3, plaintext: 1, denied: 1, findings: ['authz_denied'], signals: ['downstream_local_uri_san'],
+      source: A,
+      sourceKind: 'spiffe',
+      destination: B,
+      destinationKind: 'spiffe',
+      service: 'checkout.shop',
+      count: 4,
+      firstSeen: 'f',
+      lastSeen: 'l',
+      methods: ['GET', 'POST'],
+      statusClasses: { '2xx': 3, '4xx': 1 },
+      mtls: 3,
+      plaintext: 1,
+      denied: 1,
+      findings: ['authz_denied'],
+      signals: ['downstream_local_uri_san'],
     }
-    const text = renderFlowsText([e], [{ source: A, destination: B, firstSeen: 'f', count: 4, finding: { code: 'new_edge', severity: 'medium', controls: ['AC-4', 'SI-4'], message: 'm' } }])
+    const text = renderFlowsText(
+      [e],
+      [
+        {
+          source: A,
+          destination: B,
+          firstSeen: 'f',
+          count: 4,
+          finding: { code: 'new_edge', severity: 'medium', controls: ['AC-4', 'SI-4'], message: 'm' },
+        },
+      ],
+    )
     const row = text.split('\n')[1]!.split(/\s{2,}/)
-    expect(row).toEqual([A, `${B} (checkout.shop)`, '4', 'f', 'l', 'GET,POST', '2xx:3 4xx:1', '75%', '1', 'new_edge,authz_denied', 'downstream_local_uri_san'])
+    expect(row).toEqual([
+      A,
+      `${B} (checkout.shop)`,
+      '4',
+      'f',
+      'l',
+      'GET,POST',
+      '2xx:3 4xx:1',
+      '75%',
+      '1',
+      'new_edge,authz_denied',
+      'downstream_local_uri_san',
+    ])
   })
 })

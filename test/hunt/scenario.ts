@@ -74,7 +74,9 @@ function envelope(line: string, w: Wl, ms: number, bare: boolean | undefined): s
     log: line,
     stream: 'stdout',
     kubernetes: {
-      pod_name: `${w.name}-7d4b9c-x${w.ip.split('.').pop()}`, namespace_name: w.ns, container_name: 'istio-proxy',
+      pod_name: `${w.name}-7d4b9c-x${w.ip.split('.').pop()}`,
+      namespace_name: w.ns,
+      container_name: 'istio-proxy',
       labels: { app: w.name, 'security.istio.io/tlsMode': 'istio', 'service.istio.io/canonical-name': w.name },
     },
   })
@@ -82,9 +84,18 @@ function envelope(line: string, w: Wl, ms: number, bare: boolean | undefined): s
 
 function base(ms: number): Record<string, unknown> {
   return {
-    start_time: new Date(ms).toISOString(), route_name: 'default', protocol: 'HTTP/1.1', response_flags: '-',
-    connection_termination_details: null, bytes_received: 0, x_forwarded_for: null, user_agent: 'python-requests/2.31.0',
-    upstream_transport_failure_reason: null, downstream_peer_uri_san: null, downstream_local_uri_san: null, upstream_peer_uri_san: null,
+    start_time: new Date(ms).toISOString(),
+    route_name: 'default',
+    protocol: 'HTTP/1.1',
+    response_flags: '-',
+    connection_termination_details: null,
+    bytes_received: 0,
+    x_forwarded_for: null,
+    user_agent: 'python-requests/2.31.0',
+    upstream_transport_failure_reason: null,
+    downstream_peer_uri_san: null,
+    downstream_local_uri_san: null,
+    upstream_peer_uri_san: null,
   }
 }
 
@@ -97,40 +108,73 @@ export function callLines(c: Wl, s: Wl, at: string | number, o: CallOpts = {}): 
   const status = o.denied === true ? 403 : 200
   const clientSock = `${c.ip}:${40000 + (seq % 20000)}`
   const target = `${s.ip}:${s.port}`
-  const http = o.tcp === true
-    ? { method: null, path: null, protocol: null, request_id: null, authority: null, route_name: null }
-    : { method: o.method ?? 'GET', path: o.path ?? '/', request_id: rid, authority: `${s.name}.${s.ns}:${s.port}` }
+  const http =
+    o.tcp === true
+      ? { method: null, path: null, protocol: null, request_id: null, authority: null, route_name: null }
+      : { method: o.method ?? 'GET', path: o.path ?? '/', request_id: rid, authority: `${s.name}.${s.ns}:${s.port}` }
   const code = o.tcp === true ? 0 : status
   const out: string[] = []
   if (o.only !== 'server') {
-    out.push(envelope(JSON.stringify({
-      ...base(ms), ...http, response_code: code, response_code_details: o.tcp === true ? null : 'via_upstream',
-      bytes_sent: o.denied === true ? 19 : 512, duration: 4, upstream_service_time: '3', upstream_host: target,
-      upstream_cluster: `outbound|${s.port}||${fqdn(s)}`, upstream_local_address: clientSock,
-      downstream_local_address: `10.96.0.${(seq % 200) + 10}:${s.port}`, downstream_remote_address: `${c.ip}:${50000 + (seq % 10000)}`,
-      requested_server_name: null, upstream_peer_uri_san: mtls && c.plainFormat !== true ? spiffe(s) : null,
-    }), c, ms, o.bare))
+    out.push(
+      envelope(
+        JSON.stringify({
+          ...base(ms),
+          ...http,
+          response_code: code,
+          response_code_details: o.tcp === true ? null : 'via_upstream',
+          bytes_sent: o.denied === true ? 19 : 512,
+          duration: 4,
+          upstream_service_time: '3',
+          upstream_host: target,
+          upstream_cluster: `outbound|${s.port}||${fqdn(s)}`,
+          upstream_local_address: clientSock,
+          downstream_local_address: `10.96.0.${(seq % 200) + 10}:${s.port}`,
+          downstream_remote_address: `${c.ip}:${50000 + (seq % 10000)}`,
+          requested_server_name: null,
+          upstream_peer_uri_san: mtls && c.plainFormat !== true ? spiffe(s) : null,
+        }),
+        c,
+        ms,
+        o.bare,
+      ),
+    )
   }
   if (o.only !== 'client') {
     // Same start millisecond as the client line, so expected times read as whole minutes; the real
     // offset (network latency, node clock skew) is a few ms and does not change any answer here.
-    out.push(envelope(JSON.stringify({
-      ...base(ms), ...http, response_code: code,
-      response_code_details: o.tcp === true ? null : o.denied === true ? 'rbac_access_denied_matched_policy[none]' : 'via_upstream',
-      bytes_sent: o.denied === true ? 19 : 512, duration: 3, upstream_service_time: o.denied === true ? null : '2',
-      upstream_host: o.denied === true ? null : target, upstream_cluster: `inbound|${s.port}||`,
-      upstream_local_address: o.denied === true ? null : '127.0.0.6:51234', downstream_local_address: target,
-      downstream_remote_address: clientSock, requested_server_name: mtls ? `outbound_.${s.port}_._.${fqdn(s)}` : null,
-      downstream_peer_uri_san: mtls && s.plainFormat !== true ? spiffe(c) : null,
-      downstream_local_uri_san: mtls && s.plainFormat !== true ? spiffe(s) : null,
-    }), s, ms, o.bare))
+    out.push(
+      envelope(
+        JSON.stringify({
+          ...base(ms),
+          ...http,
+          response_code: code,
+          response_code_details: o.tcp === true ? null : o.denied === true ? 'rbac_access_denied_matched_policy[none]' : 'via_upstream',
+          bytes_sent: o.denied === true ? 19 : 512,
+          duration: 3,
+          upstream_service_time: o.denied === true ? null : '2',
+          upstream_host: o.denied === true ? null : target,
+          upstream_cluster: `inbound|${s.port}||`,
+          upstream_local_address: o.denied === true ? null : '127.0.0.6:51234',
+          downstream_local_address: target,
+          downstream_remote_address: clientSock,
+          requested_server_name: mtls ? `outbound_.${s.port}_._.${fqdn(s)}` : null,
+          downstream_peer_uri_san: mtls && s.plainFormat !== true ? spiffe(c) : null,
+          downstream_local_uri_san: mtls && s.plainFormat !== true ? spiffe(s) : null,
+        }),
+        s,
+        ms,
+        o.bare,
+      ),
+    )
   }
   return out
 }
 
 /** Lines → parse → transforms → events, failing loudly if the pipeline dead-letters a test line. */
 export function toEvents(lines: string[]): AuditEvent[] {
-  const parsed = createParser().parseBatch(lines.map((value, i) => ({ value, coords: { kind: 'file', file: 'scenario.log', line: i + 1 } })))
+  const parsed = createParser().parseBatch(
+    lines.map((value, i) => ({ value, coords: { kind: 'file', file: 'scenario.log', line: i + 1 } })),
+  )
   if (parsed.deadLetters.length > 0) throw new Error(`scenario line dead-lettered: ${JSON.stringify(parsed.deadLetters[0])}`)
   const out = applyStages(createTransformStages(loadTransformsConfig()), parsed.events)
   if (out.deadLetters.length > 0) throw new Error(`scenario event dead-lettered: ${JSON.stringify(out.deadLetters[0])}`)

@@ -10,7 +10,10 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }))
 describe('--inventory', () => {
   test('YAML and JSON files; identities normalised to the SPIFFE URI', () => {
     const yaml = join(dir, 'inv.yaml')
-    writeFileSync(yaml, 'services:\n  - service: payments-db\n    namespace: payments\n    identity: cluster.local/ns/payments/sa/payments-db\n  - service: api.stripe.com\n    identity: egress/stripe-proxy\n')
+    writeFileSync(
+      yaml,
+      'services:\n  - service: payments-db\n    namespace: payments\n    identity: cluster.local/ns/payments/sa/payments-db\n  - service: api.stripe.com\n    identity: egress/stripe-proxy\n',
+    )
     expect(loadInventory(yaml)).toEqual([
       { service: 'payments-db', namespace: 'payments', identity: 'spiffe://cluster.local/ns/payments/sa/payments-db' },
       { service: 'api.stripe.com', identity: 'egress/stripe-proxy' },

@@ -27,15 +27,28 @@ describe('TIME arguments', () => {
   })
 
   test('words, impossible dates and bad offsets are refused naming the option', () => {
-    for (const bad of ['yesterday', '24', '2026-13-45T00:00:00Z', '2026-02-29', '2026-04-31T00:00Z', '2026-11-20T24:00', '2026-11-20T10:00+25:00', 'Nov 20 2026', '-1d', '']) {
+    for (const bad of [
+      'yesterday',
+      '24',
+      '2026-13-45T00:00:00Z',
+      '2026-02-29',
+      '2026-04-31T00:00Z',
+      '2026-11-20T24:00',
+      '2026-11-20T10:00+25:00',
+      'Nov 20 2026',
+      '-1d',
+      '',
+    ]) {
       expect(() => parseTime(bad, '--until', NOW), bad).toThrow(/--until/)
     }
     expect(() => parseDuration('7 days', '--baseline')).toThrow(/--baseline/)
   })
 
   test('property: any instant round-trips through its ISO form', () => {
-    fc.assert(fc.property(fc.date({ min: new Date('1990-01-01T00:00:00Z'), max: new Date('2090-01-01T00:00:00Z'), noInvalidDate: true }), (d) => {
-      expect(parseTime(d.toISOString(), '--since')).toBe(d.toISOString())
-    }))
+    fc.assert(
+      fc.property(fc.date({ min: new Date('1990-01-01T00:00:00Z'), max: new Date('2090-01-01T00:00:00Z'), noInvalidDate: true }), (d) => {
+        expect(parseTime(d.toISOString(), '--since')).toBe(d.toISOString())
+      }),
+    )
   })
 })

@@ -19,7 +19,12 @@ import { deniedEvent, okEvent } from '../sinks/opensearch/fixtures.js'
 
 describeOpenSearch('sink, setup and store', () => {
   const prefix = `envoy-audit-it-${randomBytes(4).toString('hex')}`
-  const lifecycle = loadLifecycleConfig({ eventsAlias: `${prefix}-events`, findingsAlias: `${prefix}-findings`, policyId: `${prefix}-retention`, replicas: 0 })
+  const lifecycle = loadLifecycleConfig({
+    eventsAlias: `${prefix}-events`,
+    findingsAlias: `${prefix}-findings`,
+    policyId: `${prefix}-retention`,
+    replicas: 0,
+  })
   let client: Client
 
   beforeAll(async () => {
@@ -39,7 +44,9 @@ describeOpenSearch('sink, setup and store', () => {
     for (const alias of [lifecycle.eventsAlias, lifecycle.findingsAlias]) {
       await client.indices.deleteIndexTemplate({ name: templateName(alias) }, { ignore: [404] }).catch(() => undefined)
     }
-    await client.transport.request({ method: 'DELETE', path: `/_plugins/_ism/policies/${lifecycle.policyId}` }, { ignore: [404] }).catch(() => undefined)
+    await client.transport
+      .request({ method: 'DELETE', path: `/_plugins/_ism/policies/${lifecycle.policyId}` }, { ignore: [404] })
+      .catch(() => undefined)
     await client.close()
   })
 
@@ -57,7 +64,10 @@ describeOpenSearch('sink, setup and store', () => {
   })
 
   test('sink writes, replays without duplicates, rejects a mapping error; the store reads it back', async () => {
-    const sink = new OpenSearchSink({ client, config: loadSinkConfig({ eventsAlias: lifecycle.eventsAlias, findingsAlias: lifecycle.findingsAlias, flushIntervalMs: 1 }) })
+    const sink = new OpenSearchSink({
+      client,
+      config: loadSinkConfig({ eventsAlias: lifecycle.eventsAlias, findingsAlias: lifecycle.findingsAlias, flushIntervalMs: 1 }),
+    })
     await sink.start()
     const events = [okEvent(1), okEvent(2), deniedEvent(1)]
     expect((await sink.write(events)).rejected).toEqual([])

@@ -21,7 +21,13 @@ describeKafkaAndOpenSearch('envoy-audit run', () => {
     const kafka = new Kafka({ brokers, logLevel: logLevel.NOTHING })
     const admin = kafka.admin()
     await admin.connect()
-    await admin.createTopics({ topics: [{ topic, numPartitions: 2 }, { topic: `${topic}-dlq`, numPartitions: 1 }], waitForLeaders: true })
+    await admin.createTopics({
+      topics: [
+        { topic, numPartitions: 2 },
+        { topic: `${topic}-dlq`, numPartitions: 1 },
+      ],
+      waitForLeaders: true,
+    })
     const producer = kafka.producer()
     await producer.connect()
     const good = (i: number): string =>
@@ -41,13 +47,18 @@ describeKafkaAndOpenSearch('envoy-audit run', () => {
       {
         source: { kind: 'kafka', kafka: { brokers, topics: [topic], groupId: `${topic}-g`, fromBeginning: true } },
         // No setup here (it is about the stack's delivery): run is told to start without setup's templates.
-        sink: { kind: 'opensearch', opensearch: { connection, sink: { eventsAlias: alias, findingsAlias: `${alias}-findings` }, requireSetup: false } },
+        sink: {
+          kind: 'opensearch',
+          opensearch: { connection, sink: { eventsAlias: alias, findingsAlias: `${alias}-findings` }, requireSetup: false },
+        },
         deadLetter: { kind: 'kafka', topic: `${topic}-dlq` },
         service: { enabled: false },
       },
       join(dir, 'it.yaml'),
     )
-    const auth = connection.username ? { authorization: `Basic ${Buffer.from(`${connection.username}:${connection.password}`).toString('base64')}` } : undefined
+    const auth = connection.username
+      ? { authorization: `Basic ${Buffer.from(`${connection.username}:${connection.password}`).toString('base64')}` }
+      : undefined
     const count = async (): Promise<number> => {
       // No setup here, so no read alias: the sink's period indices (<alias>-YYYY.MM.DD), without the findings ones.
       const r = await fetch(`${osUrl}/${alias}-*,-${alias}-findings*/_count`, auth ? { headers: auth } : {})

@@ -19,7 +19,10 @@ const createHashOf = (text: string): string => createHash('sha256').update(text)
 function demoEvents(n: number): AuditEvent[] {
   const lines = generateMeshTraffic({ seed: 3, sessions: 200, noise: true }).lines.slice(0, n)
   const { parser, stages } = pipelineFromOptions({ format: 'auto' })
-  const records: RawRecord[] = lines.map((l, i) => ({ value: l.text, coords: { kind: 'kafka', topic: 't', partition: 0, offset: String(i) } }))
+  const records: RawRecord[] = lines.map((l, i) => ({
+    value: l.text,
+    coords: { kind: 'kafka', topic: 't', partition: 0, offset: String(i) },
+  }))
   return applyStages(stages, parser.parseBatch(records).events).events
 }
 

@@ -58,5 +58,7 @@ export function kafkaRecords(lines: string[], partitions: number): RawRecord[][]
 }
 
 export async function ledgerRows(store: DuckDbStore): Promise<Record<string, unknown>[]> {
-  return (await store.sql('SELECT stream, CAST(pos AS VARCHAR) pos, event_id, hash, chain FROM integrity_ledger l ORDER BY l.stream, l.pos')).rows
+  return (
+    await store.sql('SELECT stream, CAST(pos AS VARCHAR) pos, event_id, hash, chain FROM integrity_ledger l ORDER BY l.stream, l.pos')
+  ).rows
 }

@@ -12,7 +12,9 @@ import { loadIntegrityKey } from '../../src/integrity/config.js'
 import { FIXTURE, handlerFor, ingestFile, kafkaRecords, ledgerRows, openLedgered, type Ledgered } from './harness.js'
 
 const KEY: IntegrityKey = { id: 'test', bytes: Buffer.from('0123456789abcdef0123456789abcdef') }
-const LINES = readFileSync(FIXTURE, 'utf8').split('\n').filter((l) => l !== '')
+const LINES = readFileSync(FIXTURE, 'utf8')
+  .split('\n')
+  .filter((l) => l !== '')
 
 let dir: string
 const opened: Ledgered[] = []
@@ -81,7 +83,11 @@ describe('ledger', () => {
       head = link(head, String(r.event_id), String(r.hash))
       expect(r.chain).toBe(head)
     }
-    const cps = (await l.store.sql('SELECT stream, CAST(pos AS VARCHAR) pos, count::INTEGER count, head, mac FROM integrity_checkpoints c ORDER BY c.pos')).rows
+    const cps = (
+      await l.store.sql(
+        'SELECT stream, CAST(pos AS VARCHAR) pos, count::INTEGER count, head, mac FROM integrity_checkpoints c ORDER BY c.pos',
+      )
+    ).rows
     expect(cps.length).toBeGreaterThan(1)
     const last = cps.at(-1)!
     expect(last.head).toBe(head)
@@ -98,7 +104,10 @@ describe('ledger', () => {
     const obj = JSON.parse(LINES[2]!) as Record<string, unknown>
     obj.path = '/a\ud800b\u0000c\u2028d\u{1F600}'
     obj.user_agent = '\udfff'
-    const env = JSON.stringify({ log: JSON.stringify(obj), kubernetes: { labels: { ['__proto__']: 'x', constructor: 'y', app: '\ud83d' } } })
+    const env = JSON.stringify({
+      log: JSON.stringify(obj),
+      kubernetes: { labels: { ['__proto__']: 'x', constructor: 'y', app: '\ud83d' } },
+    })
     await handlerFor(l)([{ value: env, coords: { kind: 'kafka', topic: 't', partition: 0, offset: '7' } }])
     const stored = (await l.store.sql('SELECT event_json FROM events')).rows
     expect(stored).toHaveLength(1)

@@ -18,7 +18,9 @@ import { FIXTURE, kafkaRecords, stages } from './harness.js'
 import { client, handlerFor, kinds, KEY, ledgerEntries, verify, writer } from './opensearch-harness.js'
 
 /** 29 real Envoy/Istio lines; each line's source is cited in test/fixtures/envoy/mixed-real-world.expected.json. */
-const LINES = readFileSync(FIXTURE, 'utf8').split('\n').filter((l) => l !== '')
+const LINES = readFileSync(FIXTURE, 'utf8')
+  .split('\n')
+  .filter((l) => l !== '')
 const PREFIX = 'envoy-audit-integrity'
 const LEDGER = `${PREFIX}-ledger`
 const HEADS = `${PREFIX}-heads`
@@ -63,21 +65,55 @@ async function legacyAppend(events: AuditEvent[]): Promise<void> {
   await sink.start()
   await sink.write(events)
   await sink.close()
-  const heads = (await c.mget({ index: HEADS, body: { ids: [headId('kafka:envoy/0')] } })).body as { docs: { found?: boolean; _source?: Json }[] }
+  const heads = (await c.mget({ index: HEADS, body: { ids: [headId('kafka:envoy/0')] } })).body as {
+    docs: { found?: boolean; _source?: Json }[]
+  }
   const h = heads.docs[0]?.found === true ? heads.docs[0]._source! : undefined
-  const state: StreamState | undefined = h === undefined ? undefined : { stream: String(h.ledger_stream), epoch: Number(h.epoch), lastPos: BigInt(String(h.pos)), count: Number(h.count), head: String(h.head) }
-  const plan = await planAppend(events, () => state, async (stream, positions) => {
-    const res = (await c.mget({ index: LEDGER, body: { ids: positions.map((p) => entryId(stream, p)) } })).body as { docs: { found?: boolean; _source?: Json }[] }
-    return new Map(res.docs.filter((d) => d.found === true).map((d) => [String(d._source!.pos), String(d._source!.event_id)]))
-  }, KEY)
+  const state: StreamState | undefined =
+    h === undefined
+      ? undefined
+      : {
+          stream: String(h.ledger_stream),
+          epoch: Number(h.epoch),
+          lastPos: BigInt(String(h.pos)),
+          count: Number(h.count),
+          head: String(h.head),
+        }
+  const plan = await planAppend(
+    events,
+    () => state,
+    async (stream, positions) => {
+      const res = (await c.mget({ index: LEDGER, body: { ids: positions.map((p) => entryId(stream, p)) } })).body as {
+        docs: { found?: boolean; _source?: Json }[]
+      }
+      return new Map(res.docs.filter((d) => d.found === true).map((d) => [String(d._source!.pos), String(d._source!.event_id)]))
+    },
+    KEY,
+  )
   const body: Json[] = []
   for (const r of plan.rows) body.push({ create: { _index: LEDGER, _id: entryId(r.stream, r.pos) } }, legacyEntryDoc(r))
   for (const cp of plan.checkpoints) {
-    body.push({ create: { _index: `${PREFIX}-checkpoints`, _id: entryId(cp.stream, cp.pos) } }, { stream: cp.stream, pos: posValue(cp.pos), count: cp.count, head: cp.head, key_id: cp.keyId, mac: cp.mac, signed_at: cp.signedAt })
+    body.push(
+      { create: { _index: `${PREFIX}-checkpoints`, _id: entryId(cp.stream, cp.pos) } },
+      { stream: cp.stream, pos: posValue(cp.pos), count: cp.count, head: cp.head, key_id: cp.keyId, mac: cp.mac, signed_at: cp.signedAt },
+    )
   }
   for (const [logical, st] of plan.next) {
     const signed = signCheckpoint(KEY, st ?? initialState(logical), new Date().toISOString())
-    body.push({ index: { _index: HEADS, _id: headId(logical) } }, { stream: logical, ledger_stream: st.stream, epoch: st.epoch, pos: posValue(st.lastPos), count: st.count, head: st.head, key_id: signed.keyId, mac: signed.mac, updated_at: signed.signedAt })
+    body.push(
+      { index: { _index: HEADS, _id: headId(logical) } },
+      {
+        stream: logical,
+        ledger_stream: st.stream,
+        epoch: st.epoch,
+        pos: posValue(st.lastPos),
+        count: st.count,
+        head: st.head,
+        key_id: signed.keyId,
+        mac: signed.mac,
+        updated_at: signed.signedAt,
+      },
+    )
   }
   const res = (await c.bulk({ body: body as never })).body as { errors: boolean }
   expect(res.errors).toBe(false)
@@ -90,7 +126,12 @@ describe('ledgers of the previous release (one document per event)', () => {
     await createVersion1Indices()
     const events = eventsOf(partition)
     const third = Math.floor(events.length / 3)
-    for (const [from, to] of [[0, third], [third, 2 * third], [2 * third, events.length]] as const) await legacyAppend(events.slice(from, to))
+    for (const [from, to] of [
+      [0, third],
+      [third, 2 * third],
+      [2 * third, events.length],
+    ] as const)
+      await legacyAppend(events.slice(from, to))
     expect(kindsOfDocs()).toEqual(['entry'])
     const r = await verify(c)
     expect(r.issues).toEqual([])

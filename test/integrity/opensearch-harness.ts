@@ -28,7 +28,11 @@ export interface Names {
   indexPrefix: string
 }
 
-export const DEFAULT_NAMES: Names = { eventsAlias: 'envoy-audit-events', findingsAlias: 'envoy-audit-findings', indexPrefix: 'envoy-audit-integrity' }
+export const DEFAULT_NAMES: Names = {
+  eventsAlias: 'envoy-audit-events',
+  findingsAlias: 'envoy-audit-findings',
+  indexPrefix: 'envoy-audit-integrity',
+}
 
 export function client(url: string): Promise<Client> {
   return createOpenSearchClient(loadConnectionConfig({ node: url }), { maxRetries: 0 })
@@ -41,8 +45,23 @@ export interface Writer {
 
 /** One pipeline member: its own sink and ledger on a shared client (the caller closes the client). */
 export function writer(c: Client, key: IntegrityKey | undefined = KEY, names: Names = DEFAULT_NAMES, closeTimeoutMs = 5_000): Writer {
-  const os = new OpenSearchSink({ client: c, config: loadSinkConfig({ eventsAlias: names.eventsAlias, findingsAlias: names.findingsAlias, flushIntervalMs: 2, retry: { initialMs: 5, maxMs: 40 }, closeTimeoutMs }) })
-  const ledger = new OpenSearchLedger({ client: c, key, indexPrefix: names.indexPrefix, retry: { initialMs: 5, maxMs: 40 }, closeTimeoutMs })
+  const os = new OpenSearchSink({
+    client: c,
+    config: loadSinkConfig({
+      eventsAlias: names.eventsAlias,
+      findingsAlias: names.findingsAlias,
+      flushIntervalMs: 2,
+      retry: { initialMs: 5, maxMs: 40 },
+      closeTimeoutMs,
+    }),
+  })
+  const ledger = new OpenSearchLedger({
+    client: c,
+    key,
+    indexPrefix: names.indexPrefix,
+    retry: { initialMs: 5, maxMs: 40 },
+    closeTimeoutMs,
+  })
   return { ledger, sink: ledgeredOpenSearchSink(os, ledger) }
 }
 

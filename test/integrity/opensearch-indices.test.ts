@@ -1,6 +1,14 @@
 import { describe, test, expect } from 'vitest'
 import { TestOpenSearch } from '../support/opensearch-server/index.js'
-import { blockId, ensureIntegrityIndices, entryId, headId, integrityIndices, integrityMapping, posValue } from '../../src/integrity/opensearch-indices.js'
+import {
+  blockId,
+  ensureIntegrityIndices,
+  entryId,
+  headId,
+  integrityIndices,
+  integrityMapping,
+  posValue,
+} from '../../src/integrity/opensearch-indices.js'
 import { client } from './opensearch-harness.js'
 
 describe('integrity ledger indices', () => {
@@ -19,7 +27,14 @@ describe('integrity ledger indices', () => {
       expect(ledger.mappings.dynamic).toBe('strict')
       expect(ledger.settings.number_of_replicas).toBe(0)
       const doc = { stream: 's', pos: 1, event_id: 'e', hash: 'h', chain: 'c', ts: '2024-01-01T00:00:00Z' }
-      const res = await c.bulk({ body: [{ create: { _index: 'acme-integrity-ledger', _id: 'a' } }, doc, { create: { _index: 'acme-integrity-ledger', _id: 'b' } }, { ...doc, extra: 1 }] as never })
+      const res = await c.bulk({
+        body: [
+          { create: { _index: 'acme-integrity-ledger', _id: 'a' } },
+          doc,
+          { create: { _index: 'acme-integrity-ledger', _id: 'b' } },
+          { ...doc, extra: 1 },
+        ] as never,
+      })
       const items = (res.body as { items: { create: { status: number; error?: { type: string } } }[] }).items
       expect(items.map((i) => i.create.status)).toEqual([201, 400])
       expect(items[1]!.create.error?.type).toBe('strict_dynamic_mapping_exception')
@@ -40,7 +55,11 @@ describe('integrity ledger indices', () => {
       }
       srv.faults.failRequests(/^(PUT|POST) \/old-ledger\/_mapping/, 403, 1)
       const denied = await ensureIntegrityIndices(c, 'old')
-      expect(denied.map((s) => [s.action, s.incomplete === true])).toEqual([['unchanged', true], ['unchanged', false], ['updated', false]])
+      expect(denied.map((s) => [s.action, s.incomplete === true])).toEqual([
+        ['unchanged', true],
+        ['unchanged', false],
+        ['updated', false],
+      ])
       expect(denied[0]!.detail).toMatch(/lacks end, block: .*envoy-audit setup/)
       const steps = await ensureIntegrityIndices(c, 'old')
       expect(steps.map((s) => `${s.action} ${s.resource} ${s.detail ?? ''}`.trim())).toEqual([

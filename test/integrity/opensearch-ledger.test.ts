@@ -6,7 +6,9 @@ import { FIXTURE, kafkaRecords } from './harness.js'
 import { client, handlerFor, ingestFile, KEY, ledgerEntries, verify, writer } from './opensearch-harness.js'
 
 /** 29 real Envoy/Istio access-log and agent lines; each line's source is cited in mixed-real-world.expected.json. */
-const LINES = readFileSync(FIXTURE, 'utf8').split('\n').filter((l) => l !== '')
+const LINES = readFileSync(FIXTURE, 'utf8')
+  .split('\n')
+  .filter((l) => l !== '')
 
 let srv: TestOpenSearch
 let c: Client
@@ -139,13 +141,23 @@ describe('OpenSearch integrity ledger', () => {
     const { OpenSearchLedger } = await import('../../src/integrity/opensearch-ledger.js')
     const { stages } = await import('./harness.js')
     // Backoff 2 s doubling (random 1: exactly 2, 4, 8 s): without the cap the batch would wait 14 s.
-    const ledger = new OpenSearchLedger({ client: c, key: KEY, indexPrefix: 'envoy-audit-integrity', retry: { initialMs: 2000, maxMs: 60_000, probeMaxMs: 50 }, closeTimeoutMs: 5000, random: () => 1 })
+    const ledger = new OpenSearchLedger({
+      client: c,
+      key: KEY,
+      indexPrefix: 'envoy-audit-integrity',
+      retry: { initialMs: 2000, maxMs: 60_000, probeMaxMs: 50 },
+      closeTimeoutMs: 5000,
+      random: () => 1,
+    })
     const { parser, stages: s } = stages()
     let events = parser.parseBatch(kafkaRecords(LINES, 1)[0]!).events
     for (const stage of s) events = stage.process(events).events
     srv.faults.failRequests(/_mget/, 503, 3)
     const started = Date.now()
-    await Promise.race([ledger.append(events), new Promise((_, reject) => setTimeout(() => reject(new Error('not ledgered within 5 s')), 5000))])
+    await Promise.race([
+      ledger.append(events),
+      new Promise((_, reject) => setTimeout(() => reject(new Error('not ledgered within 5 s')), 5000)),
+    ])
     expect(Date.now() - started).toBeLessThan(1500)
     expect(ledger.stats.retries).toBe(3)
     expect(ledgerEntries(srv)).toHaveLength(events.length)

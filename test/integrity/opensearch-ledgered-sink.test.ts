@@ -18,7 +18,9 @@ import { FIXTURE, kafkaRecords, stages } from './harness.js'
 import { client, KEY, ledgerEntries } from './opensearch-harness.js'
 
 /** 29 real Envoy/Istio lines; each line's source is cited in test/fixtures/envoy/mixed-real-world.expected.json. */
-const LINES = readFileSync(FIXTURE, 'utf8').split('\n').filter((l) => l !== '')
+const LINES = readFileSync(FIXTURE, 'utf8')
+  .split('\n')
+  .filter((l) => l !== '')
 
 /** A sink whose writes settle only when the test says so. */
 function manualSink() {
@@ -54,7 +56,13 @@ const head = () => srv.docs('envoy-audit-integrity-heads')[0]?._source as { coun
 
 describe('ledgeredOpenSearchSink', () => {
   test('batches the sink settles in reverse order are ledgered in call order: one chain, no epoch', async () => {
-    const ledger = new OpenSearchLedger({ client: c, key: KEY, indexPrefix: 'envoy-audit-integrity', retry: { initialMs: 5, maxMs: 20 }, closeTimeoutMs: 2000 })
+    const ledger = new OpenSearchLedger({
+      client: c,
+      key: KEY,
+      indexPrefix: 'envoy-audit-integrity',
+      retry: { initialMs: 5, maxMs: 20 },
+      closeTimeoutMs: 2000,
+    })
     const { sink, pending } = manualSink()
     const wrapped = ledgeredOpenSearchSink(sink, ledger)
     await wrapped.start()
@@ -74,7 +82,13 @@ describe('ledgeredOpenSearchSink', () => {
   })
 
   test('rejected events are not ledgered; a failed batch fails alone', async () => {
-    const ledger = new OpenSearchLedger({ client: c, key: KEY, indexPrefix: 'envoy-audit-integrity', retry: { initialMs: 5, maxMs: 20 }, closeTimeoutMs: 2000 })
+    const ledger = new OpenSearchLedger({
+      client: c,
+      key: KEY,
+      indexPrefix: 'envoy-audit-integrity',
+      retry: { initialMs: 5, maxMs: 20 },
+      closeTimeoutMs: 2000,
+    })
     const { sink, pending } = manualSink()
     const wrapped = ledgeredOpenSearchSink(sink, ledger)
     await wrapped.start()
@@ -87,14 +101,25 @@ describe('ledgeredOpenSearchSink', () => {
     await expect(wa).resolves.toMatchObject({ rejected: [{ code: 'EA_SINK_MAPPING' }] })
     await expect(wb).rejects.toThrow('sink closed before delivery')
     const ledgered = ledgerEntries(srv).map((e) => e.event_id)
-    expect(ledgered.sort()).toEqual(a!.slice(1).map((e) => e.event.id).sort())
+    expect(ledgered.sort()).toEqual(
+      a!
+        .slice(1)
+        .map((e) => e.event.id)
+        .sort(),
+    )
     await wrapped.close()
   })
 })
 
 describe('ledgeredOpenSearchSink: partitions do not wait on each other', () => {
-  const newLedger = (closeTimeoutMs = 2000) => new OpenSearchLedger({ client: c, key: KEY, indexPrefix: 'envoy-audit-integrity', retry: { initialMs: 5, maxMs: 20 }, closeTimeoutMs })
-  const heads = () => new Map(srv.docs('envoy-audit-integrity-heads').map((d) => [String((d._source as { stream: string }).stream), d._source as { count: number; epoch: number }]))
+  const newLedger = (closeTimeoutMs = 2000) =>
+    new OpenSearchLedger({ client: c, key: KEY, indexPrefix: 'envoy-audit-integrity', retry: { initialMs: 5, maxMs: 20 }, closeTimeoutMs })
+  const heads = () =>
+    new Map(
+      srv
+        .docs('envoy-audit-integrity-heads')
+        .map((d) => [String((d._source as { stream: string }).stream), d._source as { count: number; epoch: number }]),
+    )
 
   test('a batch still in the sink (retrying) holds only its own partition: a later batch of another partition is ledgered and acknowledged', async () => {
     const ledger = newLedger()
@@ -118,7 +143,7 @@ describe('ledgeredOpenSearchSink: partitions do not wait on each other', () => {
     await wrapped.close()
   })
 
-  test('a ledger round retrying on one partition (its head update failing) does not hold another partition\'s round', async () => {
+  test("a ledger round retrying on one partition (its head update failing) does not hold another partition's round", async () => {
     const ledger = newLedger(5000)
     const { sink, pending } = manualSink()
     const wrapped = ledgeredOpenSearchSink(sink, ledger)
@@ -188,7 +213,9 @@ describe('ledgeredOpenSearchSink, property', () => {
     try {
       const l = await openLedgered(join(dir, 'ref.duckdb'), KEY)
       await l.ledger.append(all)
-      reference = (await ledgerRows(l.store)).map((r) => `${String(r.stream)}|${String(r.pos)}|${String(r.event_id)}|${String(r.hash)}|${String(r.chain)}`)
+      reference = (await ledgerRows(l.store)).map(
+        (r) => `${String(r.stream)}|${String(r.pos)}|${String(r.event_id)}|${String(r.hash)}|${String(r.chain)}`,
+      )
       await l.store.close()
     } finally {
       rmSync(dir, { recursive: true, force: true })
@@ -206,7 +233,8 @@ describe('ledgeredOpenSearchSink, property', () => {
         async (firstEnd, cuts1, death, cuts2, draws) => {
           const prefix = `p${run++}`
           const it = draws[Symbol.iterator]()
-          const ledgerOf = (closeTimeoutMs = 2000) => new OpenSearchLedger({ client: c, key: KEY, indexPrefix: prefix, retry: { initialMs: 2, maxMs: 10 }, closeTimeoutMs })
+          const ledgerOf = (closeTimeoutMs = 2000) =>
+            new OpenSearchLedger({ client: c, key: KEY, indexPrefix: prefix, retry: { initialMs: 2, maxMs: 10 }, closeTimeoutMs })
           /** Events [from, to) through a fresh wrapped sink, cut at `cuts`, the sink settling in a random order. */
           const pass = async (from: number, to: number, cuts: number[]) => {
             const ledger = ledgerOf()
@@ -229,8 +257,12 @@ describe('ledgeredOpenSearchSink, property', () => {
             const dying = ledgerOf(0)
             srv.faults.item = ({ index }) => (index === `${prefix}-heads` ? 503 : null)
             const sent = srv.requests.length
-            const failed = dying.append(all.slice(firstEnd, Math.min(all.length, firstEnd + death.size))).then(() => false, () => true)
-            while (!srv.requests.slice(sent).some((r) => r.path.endsWith('_bulk') && r.body.includes(`${prefix}-heads`))) await new Promise((r) => setTimeout(r, 2))
+            const failed = dying.append(all.slice(firstEnd, Math.min(all.length, firstEnd + death.size))).then(
+              () => false,
+              () => true,
+            )
+            while (!srv.requests.slice(sent).some((r) => r.path.endsWith('_bulk') && r.body.includes(`${prefix}-heads`)))
+              await new Promise((r) => setTimeout(r, 2))
             await dying.close(0)
             srv.faults.clear()
             expect(await failed).toBe(true)

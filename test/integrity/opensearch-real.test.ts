@@ -17,13 +17,24 @@ import { ingestFile, kinds, verify, writer, type Names } from './opensearch-harn
 describeOpenSearch('integrity ledger', () => {
   const prefix = `ea-it-${Date.now().toString(36)}`
   const names: Names = { eventsAlias: `${prefix}-events`, findingsAlias: `${prefix}-findings`, indexPrefix: `${prefix}-integrity` }
-  const lifecycle = loadLifecycleConfig({ eventsAlias: names.eventsAlias, findingsAlias: names.findingsAlias, policyId: `${prefix}-retention`, replicas: 0, refreshInterval: '1s' })
+  const lifecycle = loadLifecycleConfig({
+    eventsAlias: names.eventsAlias,
+    findingsAlias: names.findingsAlias,
+    policyId: `${prefix}-retention`,
+    replicas: 0,
+    refreshInterval: '1s',
+  })
   let c: Client
 
   beforeAll(async () => {
     const username = process.env.OPENSEARCH_USERNAME || undefined
     c = await createOpenSearchClient(
-      loadConnectionConfig({ node: url, username, password: username === undefined ? undefined : process.env.OPENSEARCH_PASSWORD, insecure: process.env.OPENSEARCH_INSECURE === '1' }),
+      loadConnectionConfig({
+        node: url,
+        username,
+        password: username === undefined ? undefined : process.env.OPENSEARCH_PASSWORD,
+        insecure: process.env.OPENSEARCH_INSECURE === '1',
+      }),
       { maxRetries: 3 },
     )
     await runSetup(c, lifecycle)
@@ -33,7 +44,8 @@ describeOpenSearch('integrity ledger', () => {
     if (c === undefined) return
     const indices = Object.keys((await c.indices.get({ index: `${prefix}-*` }).catch(() => ({ body: {} }))).body as object)
     if (indices.length > 0) await c.indices.delete({ index: indices.join(',') }).catch(() => undefined)
-    for (const alias of [names.eventsAlias, names.findingsAlias]) await c.indices.deleteIndexTemplate({ name: templateName(alias) }).catch(() => undefined)
+    for (const alias of [names.eventsAlias, names.findingsAlias])
+      await c.indices.deleteIndexTemplate({ name: templateName(alias) }).catch(() => undefined)
     await c.transport.request({ method: 'DELETE', path: `/_plugins/_ism/policies/${lifecycle.policyId}` }).catch(() => undefined)
     await c.close()
   }, 60_000)
@@ -44,7 +56,9 @@ describeOpenSearch('integrity ledger', () => {
     expect(intact.issues).toEqual([])
     expect(intact.events).toBeGreaterThan(15)
     expect(intact.ledgered).toBe(intact.events)
-    const hits = (await c.search({ index: `${names.eventsAlias}*`, body: { size: 1, query: { match_all: {} } } as never })).body as { hits: { hits: { _index: string; _id: string }[] } }
+    const hits = (await c.search({ index: `${names.eventsAlias}*`, body: { size: 1, query: { match_all: {} } } as never })).body as {
+      hits: { hits: { _index: string; _id: string }[] }
+    }
     const victim = hits.hits.hits[0]!
     await c.delete({ index: victim._index, id: victim._id, refresh: true } as never)
     expect(kinds(await verify(c, undefined, names))).toEqual([`deleted:${victim._id}`])

@@ -20,15 +20,30 @@ import { FIXTURE, kafkaRecords } from './harness.js'
 import { handlerFor, ingestFile, KEY, verify, writer, type Names } from './opensearch-harness.js'
 import { deniedEvent, okEvent } from '../sinks/opensearch/fixtures.js'
 
-const LINES = readFileSync(FIXTURE, 'utf8').split('\n').filter((l) => l !== '')
+const LINES = readFileSync(FIXTURE, 'utf8')
+  .split('\n')
+  .filter((l) => l !== '')
 
 describeOpenSearch('read-after-write: each path refreshes what it reads', () => {
   const prefix = `ea-nrt-${randomBytes(4).toString('hex')}`
   let c: Client
 
   async function prepare(tag: string): Promise<Names> {
-    const names: Names = { eventsAlias: `${prefix}-${tag}-events`, findingsAlias: `${prefix}-${tag}-findings`, indexPrefix: `${prefix}-${tag}-integrity` }
-    await runSetup(c, loadLifecycleConfig({ eventsAlias: names.eventsAlias, findingsAlias: names.findingsAlias, policyId: `${prefix}-retention`, replicas: 0, refreshInterval: '-1' }))
+    const names: Names = {
+      eventsAlias: `${prefix}-${tag}-events`,
+      findingsAlias: `${prefix}-${tag}-findings`,
+      indexPrefix: `${prefix}-${tag}-integrity`,
+    }
+    await runSetup(
+      c,
+      loadLifecycleConfig({
+        eventsAlias: names.eventsAlias,
+        findingsAlias: names.findingsAlias,
+        policyId: `${prefix}-retention`,
+        replicas: 0,
+        refreshInterval: '-1',
+      }),
+    )
     await ensureIntegrityIndices(c, names.indexPrefix, { replicas: 0 })
     const ix = integrityIndices(names.indexPrefix)
     await c.indices.putSettings({ index: [ix.ledger, ix.checkpoints, ix.heads].join(','), body: { 'index.refresh_interval': '-1' } })
@@ -42,16 +57,23 @@ describeOpenSearch('read-after-write: each path refreshes what it reads', () => 
   afterAll(async () => {
     if (c === undefined) return
     await c.indices.delete({ index: `${prefix}-*` }, { ignore: [404] }).catch(() => undefined)
-    const templates = ((await c.indices.getIndexTemplate({ name: `${prefix}-*` }, { ignore: [404] })).body as { index_templates?: { name: string }[] }).index_templates ?? []
+    const templates =
+      ((await c.indices.getIndexTemplate({ name: `${prefix}-*` }, { ignore: [404] })).body as { index_templates?: { name: string }[] })
+        .index_templates ?? []
     for (const t of templates) await c.indices.deleteIndexTemplate({ name: t.name }).catch(() => undefined)
     await c.close()
   })
 
   test('without a refresh the node does not show a write to search (what the paths below must handle)', async () => {
     const names = await prepare('raw')
-    await c.bulk({ body: `${JSON.stringify({ create: { _index: `${names.eventsAlias}-2020.11.25`, _id: 'x' } })}\n${JSON.stringify(okEvent(0))}\n` as never })
+    await c.bulk({
+      body: `${JSON.stringify({ create: { _index: `${names.eventsAlias}-2020.11.25`, _id: 'x' } })}\n${JSON.stringify(okEvent(0))}\n` as never,
+    })
     expect((await c.count({ index: names.eventsAlias })).body.count).toBe(0)
-    expect(((await c.mget({ index: `${names.eventsAlias}-2020.11.25`, body: { ids: ['x'] } })).body as { docs: { found: boolean }[] }).docs[0]!.found).toBe(true)
+    expect(
+      ((await c.mget({ index: `${names.eventsAlias}-2020.11.25`, body: { ids: ['x'] } })).body as { docs: { found: boolean }[] }).docs[0]!
+        .found,
+    ).toBe(true)
     await c.indices.refresh({ index: names.eventsAlias })
     expect((await c.count({ index: names.eventsAlias })).body.count).toBe(1)
   })
@@ -74,7 +96,9 @@ describeOpenSearch('read-after-write: each path refreshes what it reads', () => 
     // A dies after writing its blocks for 8..20 but before its head update: put the head back where it was.
     const ix = integrityIndices(names.indexPrefix)
     await c.indices.refresh({ index: ix.heads })
-    const saved = ((await c.search({ index: ix.heads, body: { size: 10 } })).body as { hits: { hits: { _id: string; _source: unknown }[] } }).hits.hits
+    const saved = (
+      (await c.search({ index: ix.heads, body: { size: 10 } })).body as { hits: { hits: { _id: string; _source: unknown }[] } }
+    ).hits.hits
     expect(saved).toHaveLength(1)
     await handlerFor(a)(partition.slice(8, 20))
     await a.sink.close()
@@ -95,7 +119,11 @@ describeOpenSearch('read-after-write: each path refreshes what it reads', () => 
 
   test('the OpenSearch store queries right after writing and sees what it wrote', async () => {
     const names = await prepare('store')
-    const store = new OpenSearchStore({ client: c, config: { eventsIndex: names.eventsAlias, findingsIndex: names.findingsAlias }, sink: { eventsAlias: names.eventsAlias, findingsAlias: names.findingsAlias, flushIntervalMs: 1 } })
+    const store = new OpenSearchStore({
+      client: c,
+      config: { eventsIndex: names.eventsAlias, findingsIndex: names.findingsAlias },
+      sink: { eventsAlias: names.eventsAlias, findingsAlias: names.findingsAlias, flushIntervalMs: 1 },
+    })
     await store.start()
     expect((await store.writeEvents([okEvent(1), okEvent(2), deniedEvent(1)])).rejected).toEqual([])
     expect((await store.summary()).events).toBe(3)

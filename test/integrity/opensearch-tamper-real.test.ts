@@ -34,7 +34,12 @@ describeOpenSearch('integrity: tampering through the REST API, found by verify',
     prefix = `ea-tamper-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`
     names = { eventsAlias: `${prefix}-events`, findingsAlias: `${prefix}-findings`, indexPrefix: `${prefix}-integrity` }
     c = await client(opensearchUrl!)
-    const lifecycle = loadLifecycleConfig({ eventsAlias: names.eventsAlias, findingsAlias: names.findingsAlias, policyId: `${prefix}-retention`, replicas: 0 })
+    const lifecycle = loadLifecycleConfig({
+      eventsAlias: names.eventsAlias,
+      findingsAlias: names.findingsAlias,
+      policyId: `${prefix}-retention`,
+      replicas: 0,
+    })
     await runSetup(c, lifecycle)
     await ensureIntegrityIndices(c, names.indexPrefix, { replicas: 0 })
     await ingestFile(writer(c, KEY, names))
@@ -42,7 +47,8 @@ describeOpenSearch('integrity: tampering through the REST API, found by verify',
   afterEach(async () => {
     const indices = Object.keys((await c.indices.get({ index: `${prefix}-*` }).catch(() => ({ body: {} }))).body as object)
     if (indices.length > 0) await c.indices.delete({ index: indices.join(',') }).catch(() => undefined)
-    for (const alias of [names.eventsAlias, names.findingsAlias]) await c.indices.deleteIndexTemplate({ name: templateName(alias) }).catch(() => undefined)
+    for (const alias of [names.eventsAlias, names.findingsAlias])
+      await c.indices.deleteIndexTemplate({ name: templateName(alias) }).catch(() => undefined)
     await c.close()
   }, 60_000)
 
@@ -51,7 +57,8 @@ describeOpenSearch('integrity: tampering through the REST API, found by verify',
     const r = await c.search({ index, body: { size: 1000, query: { match_all: {} }, sort: [{ _id: 'asc' }] } as never })
     return (r.body as { hits: { hits: Hit[] } }).hits.hits
   }
-  const httpEvents = async (): Promise<Hit[]> => (await all(`${names.eventsAlias}*`)).filter((h) => (h._source.url as Json | undefined)?.path !== undefined)
+  const httpEvents = async (): Promise<Hit[]> =>
+    (await all(`${names.eventsAlias}*`)).filter((h) => (h._source.url as Json | undefined)?.path !== undefined)
   const put = (h: Hit, source: Json, id = h._id) => c.index({ index: h._index, id, body: source } as never)
 
   test('untouched: intact, every event ledgered, every checkpoint signature verified', async () => {
@@ -66,7 +73,11 @@ describeOpenSearch('integrity: tampering through the REST API, found by verify',
     const [a, b] = await httpEvents()
     await put(a!, { ...a!._source, url: { ...(a!._source.url as Json), path: '/nothing-to-see' } })
     // Like a careful attacker: audit.hash recomputed to match the new content.
-    const forged = { ...b!._source, url: { ...(b!._source.url as Json), path: '/innocent' }, audit: { ...(b!._source.audit as Json) } } as Json & { audit: Json }
+    const forged = {
+      ...b!._source,
+      url: { ...(b!._source.url as Json), path: '/innocent' },
+      audit: { ...(b!._source.audit as Json) },
+    } as Json & { audit: Json }
     forged.audit.hash = hashStoredEvent(JSON.stringify(forged))
     await put(b!, forged)
     expect(kinds(await verify(c, KEY, names)).sort()).toEqual([`modified:${a!._id}`, `modified:${b!._id}`].sort())
@@ -81,7 +92,9 @@ describeOpenSearch('integrity: tampering through the REST API, found by verify',
 
   test('one hash changed inside a ledger block: the event no longer matches and the chain breaks', async () => {
     const [a] = await httpEvents()
-    const block = (await all(`${names.indexPrefix}-ledger`)).find((d) => ((d._source.block as { event_id: string[] }).event_id).includes(a!._id))!
+    const block = (await all(`${names.indexPrefix}-ledger`)).find((d) =>
+      (d._source.block as { event_id: string[] }).event_id.includes(a!._id),
+    )!
     const cols = structuredClone(block._source.block) as { event_id: string[]; hash: string[] }
     const i = cols.event_id.indexOf(a!._id)
     cols.hash[i] = `${cols.hash[i]!.slice(0, -1)}${cols.hash[i]!.endsWith('0') ? '1' : '0'}`
@@ -102,7 +115,19 @@ describeOpenSearch('integrity: tampering through the REST API, found by verify',
     const dir = mkdtempSync(join(tmpdir(), 'ea-verify-real-'))
     const keyFile = join(dir, 'key')
     writeFileSync(keyFile, KEY.bytes)
-    const args = ['verify', '--opensearch', opensearchUrl!, '--key-file', keyFile, '--events-alias', names.eventsAlias, '--findings-alias', names.findingsAlias, '--index-prefix', names.indexPrefix]
+    const args = [
+      'verify',
+      '--opensearch',
+      opensearchUrl!,
+      '--key-file',
+      keyFile,
+      '--events-alias',
+      names.eventsAlias,
+      '--findings-alias',
+      names.findingsAlias,
+      '--index-prefix',
+      names.indexPrefix,
+    ]
     const ok = await runCli(args)
     expect(ok.code, ok.stderr).toBe(0)
     expect(ok.stdout).toMatch(/^INTACT: \d+ events/)

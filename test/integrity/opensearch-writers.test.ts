@@ -12,7 +12,9 @@ import { FIXTURE, kafkaRecords } from './harness.js'
 import { client, handlerFor, ledgerEntries, verify, writer, type Writer } from './opensearch-harness.js'
 
 /** 29 real Envoy/Istio lines; each line's source is cited in test/fixtures/envoy/mixed-real-world.expected.json. */
-const LINES = readFileSync(FIXTURE, 'utf8').split('\n').filter((l) => l !== '')
+const LINES = readFileSync(FIXTURE, 'utf8')
+  .split('\n')
+  .filter((l) => l !== '')
 const HEADS = 'envoy-audit-integrity-heads'
 const LEDGER = 'envoy-audit-integrity-ledger'
 
@@ -72,7 +74,11 @@ describe('two writers on one stream', () => {
   test('both writing the same batches at the same time: the head CAS serialises them, one chain', async () => {
     const a = await member()
     const b = await member()
-    for (const [from, to] of [[0, 12], [12, 20], [20, 29]] as const) {
+    for (const [from, to] of [
+      [0, 12],
+      [12, 20],
+      [20, 29],
+    ] as const) {
       await Promise.all([a.handle(partition.slice(from, to)), b.handle(partition.slice(from, to))])
     }
     await Promise.all([a.sink.close(), b.sink.close()])
@@ -156,7 +162,10 @@ describe('a writer dies between its ledger documents and the head', () => {
     // The head update never gets through; close gives up after 200 ms, so the batch is not acknowledged.
     srv.faults.item = ({ index }) => (index === HEADS ? 503 : null)
     const handled = w.handle(records)
-    const outcome = handled.then(() => 'acknowledged', () => 'failed')
+    const outcome = handled.then(
+      () => 'acknowledged',
+      () => 'failed',
+    )
     while (!srv.requests.some((r) => r.path.endsWith('_bulk') && r.body.includes(HEADS))) await new Promise((r) => setTimeout(r, 5))
     await w.sink.close()
     expect(await outcome).toBe('failed')
@@ -205,7 +214,10 @@ describe('a writer dies between its ledger documents and the head', () => {
     const file = (lines: string[], shift: number): RawRecord[] => {
       let offset = 0
       return lines.map((value, i) => {
-        const r: RawRecord = { value, coords: { kind: 'file', file: '/var/log/envoy/access.log', line: i + 1, offset: String(offset + shift) } }
+        const r: RawRecord = {
+          value,
+          coords: { kind: 'file', file: '/var/log/envoy/access.log', line: i + 1, offset: String(offset + shift) },
+        }
         offset += Buffer.byteLength(value) + 1
         return r
       })

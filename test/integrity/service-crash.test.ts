@@ -34,7 +34,10 @@ describe('integrity ledger through a SIGKILL and restart of the service', () => 
     const producer = new Kafka({ brokers: broker.brokers, logLevel: logLevel.NOTHING }).producer()
     await producer.connect()
     for (let from = 0; from < RECORDS; from += 1000) {
-      await producer.send({ topic: 'envoy', messages: Array.from({ length: 1000 }, (_, k) => ({ value: line(from + k), partition: (from + k) % PARTITIONS })) })
+      await producer.send({
+        topic: 'envoy',
+        messages: Array.from({ length: 1000 }, (_, k) => ({ value: line(from + k), partition: (from + k) % PARTITIONS })),
+      })
     }
     await producer.disconnect()
   }, 30_000)
@@ -52,8 +55,17 @@ describe('integrity ledger through a SIGKILL and restart of the service', () => 
       source: {
         kind: 'kafka',
         kafka: {
-          brokers: broker.brokers, topics: ['envoy'], groupId: 'ea-integrity', fromBeginning: true, maxWaitTimeMs: 100,
-          commitIntervalMs: 50, sessionTimeoutMs: 3000, brokerSessionTimeoutBounds: { minMs: 1000 }, heartbeatIntervalMs: 300, rebalanceTimeoutMs: 3000, batchMaxRecords: 100,
+          brokers: broker.brokers,
+          topics: ['envoy'],
+          groupId: 'ea-integrity',
+          fromBeginning: true,
+          maxWaitTimeMs: 100,
+          commitIntervalMs: 50,
+          sessionTimeoutMs: 3000,
+          brokerSessionTimeoutBounds: { minMs: 1000 },
+          heartbeatIntervalMs: 300,
+          rebalanceTimeoutMs: 3000,
+          batchMaxRecords: 100,
         },
       },
       sink: { kind: 'embedded', embedded: { path: storePath } },

@@ -52,7 +52,9 @@ describe('verify detects', () => {
     expect(kinds(r)).toEqual([`deleted:${ids[3]}`])
   })
   test('a modified event JSON (outcome rewritten)', async () => {
-    const r = await tampered('json', (s) => s.sql(`UPDATE events SET event_json = replace(event_json, '"outcome":"failure"', '"outcome":"success"') WHERE id = ?`, [failureId]))
+    const r = await tampered('json', (s) =>
+      s.sql(`UPDATE events SET event_json = replace(event_json, '"outcome":"failure"', '"outcome":"success"') WHERE id = ?`, [failureId]),
+    )
     expect(kinds(r)).toEqual([`modified:${failureId}`])
   })
   test('a modified typed column the JSON does not show (status code)', async () => {
@@ -66,7 +68,10 @@ describe('verify detects', () => {
   })
   test('an inserted event (a copy under a new id)', async () => {
     const r = await tampered('inserted', (s) =>
-      s.sql(`INSERT INTO events SELECT * REPLACE ('forged-id' AS id, replace(event_json, ?, 'forged-id') AS event_json) FROM events WHERE id = ?`, [ids[1]!, ids[1]!]),
+      s.sql(
+        `INSERT INTO events SELECT * REPLACE ('forged-id' AS id, replace(event_json, ?, 'forged-id') AS event_json) FROM events WHERE id = ?`,
+        [ids[1]!, ids[1]!],
+      ),
     )
     expect(kinds(r)).toEqual(['inserted:forged-id'])
   })
@@ -96,9 +101,14 @@ describe('verify detects', () => {
   test('a forged checkpoint MAC (signed with another key)', async () => {
     const other: IntegrityKey = { id: 'other', bytes: Buffer.from('ffffffffffffffffffffffffffffffff') }
     const r = await tampered('forged', async (s) => {
-      const cp = (await s.sql('SELECT stream, CAST(pos AS VARCHAR) AS p, count::INTEGER AS n, head FROM integrity_checkpoints LIMIT 1')).rows[0]!
+      const cp = (await s.sql('SELECT stream, CAST(pos AS VARCHAR) AS p, count::INTEGER AS n, head FROM integrity_checkpoints LIMIT 1'))
+        .rows[0]!
       const mac = checkpointMac(other, { stream: String(cp.stream), pos: String(cp.p), count: Number(cp.n), head: String(cp.head) })
-      await s.sql('UPDATE integrity_checkpoints SET mac = ? WHERE stream = ? AND pos = CAST(? AS BIGINT)', [mac, String(cp.stream), String(cp.p)])
+      await s.sql('UPDATE integrity_checkpoints SET mac = ? WHERE stream = ? AND pos = CAST(? AS BIGINT)', [
+        mac,
+        String(cp.stream),
+        String(cp.p),
+      ])
     })
     expect(r.counts.chain).toBe(1)
     expect(r.issues[0]!.detail).toMatch(/invalid MAC/)

@@ -10,8 +10,11 @@ import { cliEntry } from '../helpers/cli.js'
 
 function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [...cliEntry(), ...args], { env: { ...process.env, ...env, OPENSEARCH_URL: '', OPENSEARCH_PASSWORD: env.OPENSEARCH_PASSWORD ?? '' } }, (err, stdout, stderr) =>
-      resolve({ code: err === null ? 0 : Number((err as { code?: number }).code ?? 1), stdout, stderr }),
+    execFile(
+      process.execPath,
+      [...cliEntry(), ...args],
+      { env: { ...process.env, ...env, OPENSEARCH_URL: '', OPENSEARCH_PASSWORD: env.OPENSEARCH_PASSWORD ?? '' } },
+      (err, stdout, stderr) => resolve({ code: err === null ? 0 : Number((err as { code?: number }).code ?? 1), stdout, stderr }),
     )
   })
 }
@@ -20,8 +23,27 @@ function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: 
 function selfSigned(): { dir: string; key: string; cert: string } | undefined {
   try {
     const dir = mkdtempSync(join(tmpdir(), 'ea-tls-'))
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
-      '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' })
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+        '-keyout',
+        join(dir, 'key.pem'),
+        '-out',
+        join(dir, 'cert.pem'),
+      ],
+      { stdio: 'ignore' },
+    )
     return { dir, key: join(dir, 'key.pem'), cert: join(dir, 'cert.pem') }
   } catch {
     return undefined
@@ -42,7 +64,9 @@ describe('envoy-audit setup (CLI, child process against the test server)', () =>
     try {
       const refused = await cli(['setup', '--opensearch', bare.url])
       expect(refused.code).toBe(1)
-      expect(refused.stdout.split('\n')[0]).toMatch(/^skipped\s+ism policy envoy-audit-retention \(the Index Management \(ISM\) plugin is not installed: retention is NOT enforced/)
+      expect(refused.stdout.split('\n')[0]).toMatch(
+        /^skipped\s+ism policy envoy-audit-retention \(the Index Management \(ISM\) plugin is not installed: retention is NOT enforced/,
+      )
       expect(refused.stderr).toContain('EA_RETENTION_UNENFORCED')
       expect(refused.stderr).toContain('--without-ism')
       expect(bare.state.templates.has('envoy-audit-events-template')).toBe(true)
@@ -50,7 +74,13 @@ describe('envoy-audit setup (CLI, child process against the test server)', () =>
       const accepted = await cli(['setup', '--opensearch', bare.url, '--without-ism'])
       expect(accepted.code).toBe(0)
       expect(accepted.stderr).toContain('WARNING: the Index Management (ISM) plugin is not installed')
-      expect(accepted.stdout.trim().split('\n').slice(1).every((l) => l.startsWith('unchanged'))).toBe(true)
+      expect(
+        accepted.stdout
+          .trim()
+          .split('\n')
+          .slice(1)
+          .every((l) => l.startsWith('unchanged')),
+      ).toBe(true)
     } finally {
       await bare.close()
     }
@@ -60,14 +90,30 @@ describe('envoy-audit setup (CLI, child process against the test server)', () =>
     const first = await cli(['setup', '--opensearch', srv.url, '--json'])
     expect(first.stderr).toBe('')
     expect(first.code).toBe(0)
-    expect((JSON.parse(first.stdout) as { steps: { action: string }[] }).steps.map((s) => s.action)).toEqual(['created', 'created', 'created', 'created', 'created', 'created', 'created', 'created'])
+    expect((JSON.parse(first.stdout) as { steps: { action: string }[] }).steps.map((s) => s.action)).toEqual([
+      'created',
+      'created',
+      'created',
+      'created',
+      'created',
+      'created',
+      'created',
+      'created',
+    ])
     const second = await cli(['setup', '--opensearch', srv.url])
     expect(second.code).toBe(0)
-    expect(second.stdout.trim().split('\n').every((l) => l.startsWith('unchanged'))).toBe(true)
+    expect(
+      second.stdout
+        .trim()
+        .split('\n')
+        .every((l) => l.startsWith('unchanged')),
+    ).toBe(true)
   })
 
   test('basic auth: password from OPENSEARCH_PASSWORD, never from argv; sent as an Authorization header', async () => {
-    const r = await cli(['setup', '--opensearch', srv.url, '--username', 'auditor', '--retention-days', '400'], { OPENSEARCH_PASSWORD: 's3cret' })
+    const r = await cli(['setup', '--opensearch', srv.url, '--username', 'auditor', '--retention-days', '400'], {
+      OPENSEARCH_PASSWORD: 's3cret',
+    })
     expect(r.code).toBe(0)
     expect(r.stdout).not.toContain('s3cret')
     const auth = srv.requests.at(-1)!.headers.authorization
@@ -116,7 +162,9 @@ describe.skipIf(tls === undefined)('TLS verification (self-signed https test ser
   })
 
   test('client-certificate auth: a server requiring client certs accepts --cert/--key and refuses without', async () => {
-    const mtls = await TestOpenSearch.start({ tls: { key: readFileSync(tls!.key), cert: readFileSync(tls!.cert), ca: readFileSync(tls!.cert) } })
+    const mtls = await TestOpenSearch.start({
+      tls: { key: readFileSync(tls!.key), cert: readFileSync(tls!.cert), ca: readFileSync(tls!.cert) },
+    })
     try {
       const without = await cli(['setup', '--opensearch', mtls.url, '--ca', tls!.cert])
       expect(without.code).toBe(1)

@@ -87,7 +87,10 @@ describe('setup', () => {
     await runSetup(client, loadLifecycleConfig())
     const steps = await runSetup(client, loadLifecycleConfig({ shards: 3 }))
     expect(steps[1]).toMatchObject({ action: 'updated' })
-    expect((srv.state.templates.get('envoy-audit-events-template')!.template as { settings: { number_of_shards: number } }).settings.number_of_shards).toBe(3)
+    expect(
+      (srv.state.templates.get('envoy-audit-events-template')!.template as { settings: { number_of_shards: number } }).settings
+        .number_of_shards,
+    ).toBe(3)
   })
 
   test('an alias name taken by a concrete index is reported, not papered over', async () => {
@@ -124,9 +127,15 @@ describe('setup', () => {
   test('an earlier write-alias deployment (-000001) is migrated in place: reads keep its documents, writes go to period indices, rollover is skipped', async () => {
     // The earlier layout: a template without the alias, -000001 as the alias's write index, events written through the alias.
     const legacy = eventsTemplate(loadLifecycleConfig())
-    srv.state.templates.set('envoy-audit-events-template', { ...legacy, _meta: { ...legacy._meta, content_hash: 'earlier' }, template: { settings: legacy.template.settings, mappings: legacy.template.mappings } })
+    srv.state.templates.set('envoy-audit-events-template', {
+      ...legacy,
+      _meta: { ...legacy._meta, content_hash: 'earlier' },
+      template: { settings: legacy.template.settings, mappings: legacy.template.mappings },
+    })
     srv.state.createIndex('envoy-audit-events-000001', { aliases: { 'envoy-audit-events': { is_write_index: true } } })
-    await client.bulk({ body: `${JSON.stringify({ create: { _index: 'envoy-audit-events', _id: 'ok-000000' } })}\n${JSON.stringify(okEvent(0))}\n` as never })
+    await client.bulk({
+      body: `${JSON.stringify({ create: { _index: 'envoy-audit-events', _id: 'ok-000000' } })}\n${JSON.stringify(okEvent(0))}\n` as never,
+    })
     const first = await runSetup(client, loadLifecycleConfig())
     expect(first.map((s) => [s.resource, s.action])).toEqual([
       ['ism policy envoy-audit-retention', 'created'],
@@ -146,10 +155,16 @@ describe('setup', () => {
     expect((await sink.write([okEvent(0), okEvent(1)])).rejected).toEqual([])
     await sink.close()
     await client.indices.refresh({ index: 'envoy-audit-events' })
-    const ids = (await client.search({ index: 'envoy-audit-events', body: { size: 10 } })).body.hits.hits.map((h) => `${h._index}/${h._id}`).sort()
+    const ids = (await client.search({ index: 'envoy-audit-events', body: { size: 10 } })).body.hits.hits
+      .map((h) => `${h._index}/${h._id}`)
+      .sort()
     // ok-000000 written before the migration is read from the old index, and written again into its period index:
     // a replay that crosses the migration is the one duplicate this layout change cannot avoid.
-    expect(ids).toEqual(['envoy-audit-events-000001/ok-000000', 'envoy-audit-events-2020.11.25/ok-000000', 'envoy-audit-events-2020.11.25/ok-000001'])
+    expect(ids).toEqual([
+      'envoy-audit-events-000001/ok-000000',
+      'envoy-audit-events-2020.11.25/ok-000000',
+      'envoy-audit-events-2020.11.25/ok-000001',
+    ])
     const before = writes().length
     const again = await runSetup(client, loadLifecycleConfig())
     expect(again.map((s) => s.action)).toEqual(['unchanged', 'unchanged', 'unchanged', 'unchanged', 'unchanged'])

@@ -10,7 +10,9 @@ import { createParser } from '../../src/parse/index.js'
 import type { RawRecord } from '../../src/pipeline/component.js'
 
 const dir = fileURLToPath(new URL('../fixtures/envoy/', import.meta.url))
-const all = readFileSync(`${dir}mixed-real-world.log`, 'utf8').split('\n').filter((l) => l.length > 0)
+const all = readFileSync(`${dir}mixed-real-world.log`, 'utf8')
+  .split('\n')
+  .filter((l) => l.length > 0)
 const json = all.filter((l) => (l.startsWith('{"authority"') || l.startsWith('{"upstream_local')) && l.endsWith('}'))
 const text = all.filter((l) => l.startsWith('[20') && l.includes('" 200 '))
 const N = 50_000
@@ -18,7 +20,8 @@ const ROUNDS = 9
 
 function corpus(lines: string[]): RawRecord[] {
   const out: RawRecord[] = []
-  for (let i = 0; i < N; i++) out.push({ value: Buffer.from(lines[i % lines.length]!), coords: { kind: 'kafka', topic: 't', partition: 0, offset: String(i) } })
+  for (let i = 0; i < N; i++)
+    out.push({ value: Buffer.from(lines[i % lines.length]!), coords: { kind: 'kafka', topic: 't', partition: 0, offset: String(i) } })
   return out
 }
 
@@ -35,7 +38,11 @@ const baseline = (): void => {
   for (const r of jsonRecs) JSON.stringify(JSON.parse((r.value as Buffer).toString('utf8')))
 }
 
-for (const [name, lines] of [['istio-json', json], ['istio-text', text], ['mixed-real-world', all]] as const) {
+for (const [name, lines] of [
+  ['istio-json', json],
+  ['istio-text', text],
+  ['mixed-real-world', all],
+] as const) {
   const recs = corpus(lines)
   const parser = createParser()
   const parse = (): void => {
@@ -51,5 +58,7 @@ for (const [name, lines] of [['istio-json', json], ['istio-text', text], ['mixed
     ratios.push(b / p)
     rates.push(N / p)
   }
-  console.log(`${name}: median ${Math.round(median(rates)).toLocaleString('en-US')} rec/s, ratio to JSON.parse+stringify ${median(ratios).toFixed(2)} (${ROUNDS} alternating rounds of ${N})`)
+  console.log(
+    `${name}: median ${Math.round(median(rates)).toLocaleString('en-US')} rec/s, ratio to JSON.parse+stringify ${median(ratios).toFixed(2)} (${ROUNDS} alternating rounds of ${N})`,
+  )
 }

@@ -8,7 +8,13 @@ import type { AuditEvent } from '../../src/schema/audit-event.js'
 function build(values: Partial<Record<keyof RawFields, unknown>>, kube?: KubeMeta): AuditEvent {
   const f = new RawFields()
   Object.assign(f, { start_time: '2022-09-08T12:51:05.656Z', ...values })
-  const r = buildEvent(f, { record: { value: 'x', coords: { kind: 'file', file: 'a.log', line: 1 } }, format: 'istio-json', original: 'x', kube, now: new Date('2022-09-08T12:51:06.000Z') })
+  const r = buildEvent(f, {
+    record: { value: 'x', coords: { kind: 'file', file: 'a.log', line: 1 } },
+    format: 'istio-json',
+    original: 'x',
+    kube,
+    now: new Date('2022-09-08T12:51:06.000Z'),
+  })
   if (!('event' in r)) throw new Error(r.message)
   return r.event
 }
@@ -28,7 +34,11 @@ describe('event.outcome', () => {
     ['HTTP no status at all', { ...HTTP }, 'unknown'],
     ['TCP 0 no flags', { ...TCP, response_code: 0, response_flags: '-' }, 'success'],
     ['TCP 0 UF,URX', { ...TCP, response_code: 0, response_flags: 'UF,URX' }, 'failure'],
-    ['TCP 0 RBAC termination', { ...TCP, response_code: 0, response_flags: '-', connection_termination_details: 'rbac_access_denied_matched_policy[none]' }, 'failure'],
+    [
+      'TCP 0 RBAC termination',
+      { ...TCP, response_code: 0, response_flags: '-', connection_termination_details: 'rbac_access_denied_matched_policy[none]' },
+      'failure',
+    ],
     ['untyped "503"', { ...HTTP, response_code: '503' }, 'failure'],
   ] as const)('%s -> %s', (_name, values, outcome) => {
     expect(build(values).event.outcome).toBe(outcome)
@@ -56,17 +66,30 @@ describe('direction, reporter, action', () => {
 
   test('gateway pods: ingress stays ingress, egress through Passthrough stays egress', () => {
     const ingress = { pod: 'istio-ingressgateway-5d8f5b4b6-abcde', labels: { istio: 'ingressgateway' } }
-    expect(build({ ...HTTP, response_code: 200, upstream_cluster: 'outbound|9080||productpage.default.svc.cluster.local' }, ingress).network?.direction).toBe('ingress')
+    expect(
+      build({ ...HTTP, response_code: 200, upstream_cluster: 'outbound|9080||productpage.default.svc.cluster.local' }, ingress).network
+        ?.direction,
+    ).toBe('ingress')
     expect(build({ ...HTTP, response_code: 200, upstream_cluster: 'PassthroughCluster' }, ingress).network?.direction).toBe('egress')
     expect(build({ ...HTTP, response_code: 200 }, { pod: 'istio-egressgateway-7c9f-xyz' }).mesh?.reporter).toBe('gateway')
     expect(build({ ...HTTP, response_code: 200 }, { pod: 'reviews-v1-545db77b95-x2k8z' }).mesh?.reporter).toBe('unknown')
   })
 
   test.each([
-    ['RBAC deny', { ...HTTP, response_code: 403, response_code_details: 'rbac_access_denied_matched_policy[ns[foo]-policy[deny]-rule[0]]' }, 'denied', 'ns[foo]-policy[deny]-rule[0]'],
+    [
+      'RBAC deny',
+      { ...HTTP, response_code: 403, response_code_details: 'rbac_access_denied_matched_policy[ns[foo]-policy[deny]-rule[0]]' },
+      'denied',
+      'ns[foo]-policy[deny]-rule[0]',
+    ],
     ['old Envoy RBAC details', { ...HTTP, response_code: 403, response_code_details: 'rbac_access_denied' }, 'denied', undefined],
     ['ext_authz UAEX', { ...HTTP, response_code: 403, response_flags: 'UAEX' }, 'denied', undefined],
-    ['no filter chain', { ...TCP, response_code: 0, response_flags: 'NR', response_code_details: 'filter_chain_not_found' }, 'rejected', undefined],
+    [
+      'no filter chain',
+      { ...TCP, response_code: 0, response_flags: 'NR', response_code_details: 'filter_chain_not_found' },
+      'rejected',
+      undefined,
+    ],
     ['TCP connection', { ...TCP, response_code: 0 }, 'connection', undefined],
     ['app 403 seen by the client', { ...HTTP, response_code: 403, response_code_details: 'via_upstream' }, 'allowed', undefined],
   ] as const)('%s -> action %s', (_n, values, action, policy) => {
@@ -91,14 +114,32 @@ describe('field mapping details', () => {
   })
 
   test('inbound destination is the local address; outbound is the upstream host with a ClusterIP fallback', () => {
-    const inbound = build({ ...HTTP, upstream_cluster: 'inbound|9080||', upstream_host: '127.0.0.1:9080', downstream_local_address: '10.60.1.30:9080' })
+    const inbound = build({
+      ...HTTP,
+      upstream_cluster: 'inbound|9080||',
+      upstream_host: '127.0.0.1:9080',
+      downstream_local_address: '10.60.1.30:9080',
+    })
     expect(inbound.destination).toMatchObject({ ip: '10.60.1.30', port: 9080 })
-    const outbound = build({ ...HTTP, upstream_cluster: 'outbound|8000||httpbin.default.svc.cluster.local', upstream_host: null, downstream_local_address: '10.99.37.119:8000' })
+    const outbound = build({
+      ...HTTP,
+      upstream_cluster: 'outbound|8000||httpbin.default.svc.cluster.local',
+      upstream_host: null,
+      downstream_local_address: '10.99.37.119:8000',
+    })
     expect(outbound.destination).toMatchObject({ ip: '10.99.37.119', port: 8000 })
   })
 
   test('unset markers never reach the event', () => {
-    const e = build({ ...HTTP, response_code: 200, user_agent: '-', request_id: '', x_forwarded_for: null, route_name: '-', upstream_service_time: '-' })
+    const e = build({
+      ...HTTP,
+      response_code: 200,
+      user_agent: '-',
+      request_id: '',
+      x_forwarded_for: null,
+      route_name: '-',
+      upstream_service_time: '-',
+    })
     expect(e.user_agent).toBeUndefined()
     expect(e.http?.request?.id).toBeUndefined()
     expect(e.envoy.x_forwarded_for).toBeUndefined()
@@ -107,7 +148,12 @@ describe('field mapping details', () => {
   })
 
   test('never sets the fields the enrichment stage owns', () => {
-    const e = build({ ...HTTP, response_code: 200, downstream_peer_uri_san: 'spiffe://cluster.local/ns/default/sa/sleep', upstream_cluster: 'inbound|9080||' })
+    const e = build({
+      ...HTTP,
+      response_code: 200,
+      downstream_peer_uri_san: 'spiffe://cluster.local/ns/default/sa/sleep',
+      upstream_cluster: 'inbound|9080||',
+    })
     expect(e.mesh?.source).toBeUndefined()
     expect(e.mesh?.destination).toBeUndefined()
     expect(e.mesh?.mtls).toBeUndefined()

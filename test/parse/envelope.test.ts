@@ -28,10 +28,23 @@ describe('JSON envelopes', () => {
   })
 
   test('Fluent Bit kubernetes filter + Kafka output (@timestamp double), text payload', () => {
-    const env = { '@timestamp': 1658492653.900328, time: '2022-07-22T12:24:13.900328365Z', stream: 'stdout', _p: 'F', log: LINE, kubernetes: FB_KUBE }
+    const env = {
+      '@timestamp': 1658492653.900328,
+      time: '2022-07-22T12:24:13.900328365Z',
+      stream: 'stdout',
+      _p: 'F',
+      log: LINE,
+      kubernetes: FB_KUBE,
+    }
     const e = eventOf(JSON.stringify(env))
     expect(e['@timestamp']).toBe('2022-07-22T12:24:12.945Z')
-    expect(e.kubernetes).toEqual({ namespace: 'default', pod: 'reviews-v1-545db77b95-x2k8z', container: 'istio-proxy', node: 'ip-10-49-18-80.eu-west-1.compute.internal', labels: { app: 'reviews', version: 'v1' } })
+    expect(e.kubernetes).toEqual({
+      namespace: 'default',
+      pod: 'reviews-v1-545db77b95-x2k8z',
+      container: 'istio-proxy',
+      node: 'ip-10-49-18-80.eu-west-1.compute.internal',
+      labels: { app: 'reviews', version: 'v1' },
+    })
     expect(e.event.original).toBe(LINE)
   })
 
@@ -60,7 +73,16 @@ describe('JSON envelopes', () => {
   })
 
   test('merge_log_key with a seed-format payload', () => {
-    const seed = { timestamp: '2022-09-08T12:51:05.656Z', source_principal: '-', destination_service: 'reviews:9080', method: 'GET', path: '/reviews/0', response_code: 200, duration_ms: 15, connection_id: 4711 }
+    const seed = {
+      timestamp: '2022-09-08T12:51:05.656Z',
+      source_principal: '-',
+      destination_service: 'reviews:9080',
+      method: 'GET',
+      path: '/reviews/0',
+      response_code: 200,
+      duration_ms: 15,
+      connection_id: 4711,
+    }
     expect(eventOf(JSON.stringify({ stream: 'stdout', envoy: seed, kubernetes: FB_KUBE })).envoy.format).toBe('custom:seed-000')
   })
 
@@ -80,19 +102,51 @@ describe('JSON envelopes', () => {
       stream: 'stdout',
       file: '/var/log/pods/default_ratings-v1-7dc98c7588-wz7dq_0b9a5d9c/istio-proxy/0.log',
       timestamp: '2022-07-22T12:24:13.900328365Z',
-      kubernetes: { pod_name: 'ratings-v1-7dc98c7588-wz7dq', pod_namespace: 'default', container_name: 'istio-proxy', pod_labels: { app: 'ratings' }, pod_node_name: 'node-2' },
+      kubernetes: {
+        pod_name: 'ratings-v1-7dc98c7588-wz7dq',
+        pod_namespace: 'default',
+        container_name: 'istio-proxy',
+        pod_labels: { app: 'ratings' },
+        pod_node_name: 'node-2',
+      },
     }
-    expect(eventOf(JSON.stringify(env)).kubernetes).toEqual({ namespace: 'default', pod: 'ratings-v1-7dc98c7588-wz7dq', container: 'istio-proxy', node: 'node-2', labels: { app: 'ratings' } })
+    expect(eventOf(JSON.stringify(env)).kubernetes).toEqual({
+      namespace: 'default',
+      pod: 'ratings-v1-7dc98c7588-wz7dq',
+      container: 'istio-proxy',
+      node: 'node-2',
+      labels: { app: 'ratings' },
+    })
   })
 
   test('Filebeat-style nested kubernetes metadata', () => {
     // key layout of Filebeat's add_kubernetes_metadata (ECS kubernetes.pod.name, kubernetes.container.name)
-    const env = { message: LINE, kubernetes: { namespace: 'default', pod: { name: 'ratings-v1-7dc98c7588-wz7dq', uid: 'x' }, container: { name: 'istio-proxy' }, node: { name: 'node-2' }, labels: { app: 'ratings' } } }
-    expect(eventOf(JSON.stringify(env)).kubernetes).toEqual({ namespace: 'default', pod: 'ratings-v1-7dc98c7588-wz7dq', container: 'istio-proxy', node: 'node-2', labels: { app: 'ratings' } })
+    const env = {
+      message: LINE,
+      kubernetes: {
+        namespace: 'default',
+        pod: { name: 'ratings-v1-7dc98c7588-wz7dq', uid: 'x' },
+        container: { name: 'istio-proxy' },
+        node: { name: 'node-2' },
+        labels: { app: 'ratings' },
+      },
+    }
+    expect(eventOf(JSON.stringify(env)).kubernetes).toEqual({
+      namespace: 'default',
+      pod: 'ratings-v1-7dc98c7588-wz7dq',
+      container: 'istio-proxy',
+      node: 'node-2',
+      labels: { app: 'ratings' },
+    })
   })
 
   test('gateway pods make the reporter gateway and the direction ingress/egress', () => {
-    const kube = { ...FB_KUBE, pod_name: 'istio-ingressgateway-5d8f5b4b6-abcde', namespace_name: 'istio-system', labels: { istio: 'ingressgateway', app: 'istio-ingressgateway' } }
+    const kube = {
+      ...FB_KUBE,
+      pod_name: 'istio-ingressgateway-5d8f5b4b6-abcde',
+      namespace_name: 'istio-system',
+      labels: { istio: 'ingressgateway', app: 'istio-ingressgateway' },
+    }
     const e = eventOf(JSON.stringify({ log: LINE, kubernetes: kube }))
     expect(e.mesh?.reporter).toBe('gateway')
     expect(e.network?.direction).toBe('ingress')
@@ -119,7 +173,10 @@ describe('JSON envelopes', () => {
 
 describe('copied-log prefixes', () => {
   test('kubectl logs --prefix', () => {
-    expect(eventOf(`[pod/ratings-v1-7dc98c7588-wz7dq/istio-proxy] ${LINE}`).kubernetes).toEqual({ pod: 'ratings-v1-7dc98c7588-wz7dq', container: 'istio-proxy' })
+    expect(eventOf(`[pod/ratings-v1-7dc98c7588-wz7dq/istio-proxy] ${LINE}`).kubernetes).toEqual({
+      pod: 'ratings-v1-7dc98c7588-wz7dq',
+      container: 'istio-proxy',
+    })
   })
 
   test('stern with ANSI colours', () => {
@@ -136,8 +193,12 @@ describe('copied-log prefixes', () => {
   test('istio-agent lines stay dead letters (istio/istio#31555)', () => {
     expect(deadLetterOf('2021-03-16T09:29:20.896837Z info Envoy proxy is ready').reason).toBe('EA_PARSE_NOT_ACCESS_LOG')
     // istio/istio#30437 (debug log with a [C982] connection tag)
-    expect(deadLetterOf('2021-01-27T14:42:21.668305Z debug envoy connection  [C982] connecting to 10.206.2.72:8080').reason).toBe('EA_PARSE_NOT_ACCESS_LOG')
+    expect(deadLetterOf('2021-01-27T14:42:21.668305Z debug envoy connection  [C982] connecting to 10.206.2.72:8080').reason).toBe(
+      'EA_PARSE_NOT_ACCESS_LOG',
+    )
     // docs: envoy rbac debug message (reference e.4)
-    expect(deadLetterOf('2021-01-07T04:14:09.160798Z\tdebug\tenvoy rbac\tenforced denied, matched policy none').reason).toBe('EA_PARSE_NOT_ACCESS_LOG')
+    expect(deadLetterOf('2021-01-07T04:14:09.160798Z\tdebug\tenvoy rbac\tenforced denied, matched policy none').reason).toBe(
+      'EA_PARSE_NOT_ACCESS_LOG',
+    )
   })
 })

@@ -16,7 +16,11 @@ describe('Istio default JSON', () => {
     expect(e['@timestamp']).toBe('2022-09-08T12:51:05.656Z')
     expect(e.event.original).toBe(typed)
     expect(e.event.duration).toBe(15_000_000)
-    expect(e.http).toEqual({ version: '1.1', request: { method: 'GET', id: '9fcc7101-13bd-9753-98d6-820806088d9d', bytes: 0 }, response: { status_code: 200, bytes: 358 } })
+    expect(e.http).toEqual({
+      version: '1.1',
+      request: { method: 'GET', id: '9fcc7101-13bd-9753-98d6-820806088d9d', bytes: 0 },
+      response: { status_code: 200, bytes: 358 },
+    })
     expect(e.envoy.upstream_service_time).toBe(14)
     expect(e.envoy.x_forwarded_for).toBeUndefined()
     expect(e.envoy.connection_termination_details).toBeUndefined()
@@ -101,7 +105,10 @@ describe('Istio default JSON', () => {
   test('ambient waypoint cluster (inbound-vip) and envoy:// upstream host', () => {
     // Shape from istio/istio pilot TrafficDirectionInboundVIP and reference d.1; values constructed.
     const obj = JSON.parse(typed) as Record<string, unknown>
-    Object.assign(obj, { upstream_cluster: 'inbound-vip|8080|http|reviews.default.svc.cluster.local', upstream_host: 'envoy://connect_originate/10.244.0.15:8080' })
+    Object.assign(obj, {
+      upstream_cluster: 'inbound-vip|8080|http|reviews.default.svc.cluster.local',
+      upstream_host: 'envoy://connect_originate/10.244.0.15:8080',
+    })
     const e = eventOf(JSON.stringify(obj))
     expect(e.network?.direction).toBe('inbound')
     expect(e.mesh?.reporter).toBe('gateway')
@@ -121,7 +128,8 @@ describe('custom JSON through field maps', () => {
   // The seed format's operators (the `seed-000` preset: timestamp, source_principal=%DOWNSTREAM_PEER_SUBJECT%,
   // destination_service=%REQ(:authority)%, ...), values from the Elastic JSON fixture; the TLS/SAN extras
   // use the operator semantics documented in envoyproxy/envoy substitution_formatter.rst.
-  const seed = '{"timestamp":"2022-09-08T12:51:05.656Z","source_principal":"-","destination_service":"reviews:9080","method":"GET","path":"/reviews/0?a=b","response_code":200,"duration_ms":15,"connection_id":4711}'
+  const seed =
+    '{"timestamp":"2022-09-08T12:51:05.656Z","source_principal":"-","destination_service":"reviews:9080","method":"GET","path":"/reviews/0?a=b","response_code":200,"duration_ms":15,"connection_id":4711}'
 
   test('seed-000 preset detected in auto mode', () => {
     const e = eventOf(seed)
@@ -160,10 +168,21 @@ describe('custom JSON through field maps', () => {
   })
 
   test('user-supplied map', () => {
-    const line = '{"ts":"2024-01-02T03:04:05.006Z","verb":"POST","uri":"/api","code":"201","src":"10.0.0.1:5555","cluster":"outbound|80||api.prod.svc.cluster.local"}'
+    const line =
+      '{"ts":"2024-01-02T03:04:05.006Z","verb":"POST","uri":"/api","code":"201","src":"10.0.0.1:5555","cluster":"outbound|80||api.prod.svc.cluster.local"}'
     const e = eventOf(line, {
       format: 'custom-json',
-      fieldMap: { name: 'acme', fields: { start_time: 'ts', method: 'verb', path: 'uri', response_code: 'code', downstream_remote_address: 'src', upstream_cluster: 'cluster' } },
+      fieldMap: {
+        name: 'acme',
+        fields: {
+          start_time: 'ts',
+          method: 'verb',
+          path: 'uri',
+          response_code: 'code',
+          downstream_remote_address: 'src',
+          upstream_cluster: 'cluster',
+        },
+      },
     })
     expect(e.envoy.format).toBe('custom:acme')
     expect(e.http?.request?.method).toBe('POST')
@@ -201,14 +220,18 @@ describe('JSON that is not an access log', () => {
 
   test('istio-agent JSON log -> EA_PARSE_NOT_ACCESS_LOG', () => {
     // istio/istio#29565 (istio-proxy with JSON logging, trace level)
-    const d = deadLetterOf('{"time":"2025-10-30T15:37:29.343051Z","level":"debug","scope":"envoy filter","msg":"proxy_protocol: New connection accepted","caller":"external/envoy/source/extensions/filters/listener/proxy_protocol/proxy_protocol.cc:176","thread":"25"}')
+    const d = deadLetterOf(
+      '{"time":"2025-10-30T15:37:29.343051Z","level":"debug","scope":"envoy filter","msg":"proxy_protocol: New connection accepted","caller":"external/envoy/source/extensions/filters/listener/proxy_protocol/proxy_protocol.cc:176","thread":"25"}',
+    )
     expect(d.reason).toBe('EA_PARSE_NOT_ACCESS_LOG')
   })
 
   test('__proto__ / constructor keys at the root -> EA_PARSE_UNSAFE_KEY, prototype untouched', () => {
     const d = deadLetterOf('{"start_time":"2022-09-08T12:51:05.656Z","response_code":200,"__proto__":{"polluted":"yes"}}')
     expect(d.reason).toBe('EA_PARSE_UNSAFE_KEY')
-    expect(deadLetterOf('{"start_time":"2022-09-08T12:51:05.656Z","constructor":{"prototype":{"polluted":"yes"}}}').reason).toBe('EA_PARSE_UNSAFE_KEY')
+    expect(deadLetterOf('{"start_time":"2022-09-08T12:51:05.656Z","constructor":{"prototype":{"polluted":"yes"}}}').reason).toBe(
+      'EA_PARSE_UNSAFE_KEY',
+    )
     expect(({} as Record<string, unknown>)['polluted']).toBeUndefined()
   })
 })

@@ -9,7 +9,11 @@ import type { RawRecord } from '../../src/pipeline/component.js'
 const dir = fileURLToPath(new URL('../fixtures/envoy/', import.meta.url))
 const file = `${dir}mixed-real-world.log`
 const lines = readFileSync(file, 'utf8').split('\n').slice(0, -1)
-const expected = JSON.parse(readFileSync(`${dir}mixed-real-world.expected.json`, 'utf8')) as Array<{ line: number; expect: string; source: string }>
+const expected = JSON.parse(readFileSync(`${dir}mixed-real-world.expected.json`, 'utf8')) as Array<{
+  line: number
+  expect: string
+  source: string
+}>
 
 describe('mixed real-world fixture', () => {
   test('every line gets its expected format, reason, or is held as a CRI partial', () => {
@@ -37,7 +41,12 @@ describe('mixed real-world fixture', () => {
     const r = parser.parseBatch(lines.map((value, i) => ({ value, coords: { kind: 'file', file, line: i + 1 } })))
     const byLine = new Map(r.events.map((e) => [e.audit.source!.line!, e]))
     const fb = byLine.get(15)!
-    expect(fb.kubernetes).toMatchObject({ namespace: 'default', pod: 'reviews-v1-545db77b95-x2k8z', container: 'istio-proxy', node: 'gke-node-1' })
+    expect(fb.kubernetes).toMatchObject({
+      namespace: 'default',
+      pod: 'reviews-v1-545db77b95-x2k8z',
+      container: 'istio-proxy',
+      node: 'gke-node-1',
+    })
     expect(fb.source?.ip).toBe('2a02:cf40::4e36')
     expect(byLine.get(16)!.kubernetes?.namespace).toBe('default')
     const joined = byLine.get(13)!

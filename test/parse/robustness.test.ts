@@ -46,7 +46,11 @@ function checkBatch(values: Array<string | Buffer>, maxLineBytes = 65536): Audit
   expect(r.counts.deadLettered).toBe(r.deadLetters.length)
   // every record is accounted for exactly once: its own event or dead letter, or a CRI partial (P) line
   // merged into the line that completed it (event and dead letter then carry the completing record)
-  const covered = [...r.events.map((e) => e.audit.source?.offset), ...r.deadLetters.map((d) => d.source.offset), ...flushed.map((d) => d.source.offset)]
+  const covered = [
+    ...r.events.map((e) => e.audit.source?.offset),
+    ...r.deadLetters.map((d) => d.source.offset),
+    ...flushed.map((d) => d.source.offset),
+  ]
   expect(new Set(covered).size).toBe(covered.length)
   const coveredSet = new Set(covered)
   values.forEach((v, i) => {
@@ -72,7 +76,14 @@ function checkBatch(values: Array<string | Buffer>, maxLineBytes = 65536): Audit
 const mutation = fc.oneof(
   fc.record({ kind: fc.constant('truncate' as const), at: fc.nat() }),
   fc.record({ kind: fc.constant('delete' as const), at: fc.nat(), len: fc.integer({ min: 1, max: 20 }) }),
-  fc.record({ kind: fc.constant('insert' as const), at: fc.nat(), text: fc.oneof(fc.string({ maxLength: 8 }), fc.constantFrom('"', ' ', '\\', '[', ']', '{', '}', ':', '-', '\u0000', '\uFFFD', '__proto__')) }),
+  fc.record({
+    kind: fc.constant('insert' as const),
+    at: fc.nat(),
+    text: fc.oneof(
+      fc.string({ maxLength: 8 }),
+      fc.constantFrom('"', ' ', '\\', '[', ']', '{', '}', ':', '-', '\u0000', '\uFFFD', '__proto__'),
+    ),
+  }),
   fc.record({ kind: fc.constant('replaceChar' as const), at: fc.nat(), ch: fc.string({ minLength: 1, maxLength: 1 }) }),
 )
 
@@ -98,28 +109,60 @@ function mutate(line: string, ms: Mutation[]): string {
 
 describe('property: any input yields exactly one event or one dead letter per record, never a throw', () => {
   test('arbitrary strings', () => {
-    fc.assert(fc.property(fc.array(fc.string({ unit: 'grapheme', maxLength: 300 }), { maxLength: 20 }), (xs) => void checkBatch(xs)), { numRuns: 300 })
+    fc.assert(
+      fc.property(fc.array(fc.string({ unit: 'grapheme', maxLength: 300 }), { maxLength: 20 }), (xs) => void checkBatch(xs)),
+      { numRuns: 300 },
+    )
   })
 
   test('arbitrary bytes, including invalid UTF-8, and a small size cap', () => {
     fc.assert(
-      fc.property(fc.array(fc.uint8Array({ maxLength: 600 }), { maxLength: 20 }), (xs) => void checkBatch(xs.map((x) => Buffer.from(x)), 512)),
+      fc.property(
+        fc.array(fc.uint8Array({ maxLength: 600 }), { maxLength: 20 }),
+        (xs) =>
+          void checkBatch(
+            xs.map((x) => Buffer.from(x)),
+            512,
+          ),
+      ),
       { numRuns: 300 },
     )
   })
 
   test('arbitrary JSON values, with hostile keys mixed into access-log objects', () => {
-    const hostileKey = fc.constantFrom('__proto__', 'constructor', 'prototype', 'start_time', 'response_code', 'log', 'message', 'kubernetes', 'labels', 'toString', 'hasOwnProperty')
-    const value = fc.oneof(fc.jsonValue({ maxDepth: 3 }), fc.constantFrom('2022-09-08T12:51:05.656Z', '-', null, 200, '10.0.0.1:80', '[::1]:80', 'inbound|80||'))
+    const hostileKey = fc.constantFrom(
+      '__proto__',
+      'constructor',
+      'prototype',
+      'start_time',
+      'response_code',
+      'log',
+      'message',
+      'kubernetes',
+      'labels',
+      'toString',
+      'hasOwnProperty',
+    )
+    const value = fc.oneof(
+      fc.jsonValue({ maxDepth: 3 }),
+      fc.constantFrom('2022-09-08T12:51:05.656Z', '-', null, 200, '10.0.0.1:80', '[::1]:80', 'inbound|80||'),
+    )
     const obj = fc.dictionary(fc.oneof(hostileKey, fc.string({ maxLength: 10 })), value, { maxKeys: 12 })
     const asLine = fc.oneof(
       fc.jsonValue({ maxDepth: 4 }).map((v) => JSON.stringify(v) ?? 'null'),
       obj.map((o) => JSON.stringify(o)),
       // hand-built so that "__proto__" really is a JSON key (dictionary() may turn it into a prototype)
-      fc.tuple(hostileKey, value).map(([k, v]) => `{"start_time":"2022-09-08T12:51:05.656Z","response_code":200,${JSON.stringify(k)}:${JSON.stringify(v) ?? 'null'}}`),
+      fc
+        .tuple(hostileKey, value)
+        .map(
+          ([k, v]) => `{"start_time":"2022-09-08T12:51:05.656Z","response_code":200,${JSON.stringify(k)}:${JSON.stringify(v) ?? 'null'}}`,
+        ),
       obj.map((o) => JSON.stringify({ log: JSON.stringify(o), kubernetes: { labels: o, pod_name: 'p' } })),
     )
-    fc.assert(fc.property(fc.array(asLine, { maxLength: 15 }), (xs) => void checkBatch(xs)), { numRuns: 300 })
+    fc.assert(
+      fc.property(fc.array(asLine, { maxLength: 15 }), (xs) => void checkBatch(xs)),
+      { numRuns: 300 },
+    )
     expect(Object.getOwnPropertyNames(Object.prototype).sort()).toEqual(Object.getOwnPropertyNames(Object.getPrototypeOf({})).sort())
     expect(({} as Record<string, unknown>)['polluted']).toBeUndefined()
   })
@@ -138,8 +181,13 @@ describe('property: any input yields exactly one event or one dead letter per re
   })
 
   test('CRI partial sequences of arbitrary shape are all accounted for after flush', () => {
-    const cri = fc.tuple(fc.constantFrom('P', 'F'), fc.constantFrom('stdout', 'stderr'), fc.string({ maxLength: 40 })).map(([t, s, c]) => `2022-07-22T12:24:13.900328365Z ${s} ${t} ${c}`)
-    fc.assert(fc.property(fc.array(cri, { maxLength: 30 }), (xs) => void checkBatch(xs, 256)), { numRuns: 300 })
+    const cri = fc
+      .tuple(fc.constantFrom('P', 'F'), fc.constantFrom('stdout', 'stderr'), fc.string({ maxLength: 40 }))
+      .map(([t, s, c]) => `2022-07-22T12:24:13.900328365Z ${s} ${t} ${c}`)
+    fc.assert(
+      fc.property(fc.array(cri, { maxLength: 30 }), (xs) => void checkBatch(xs, 256)),
+      { numRuns: 300 },
+    )
   })
 })
 

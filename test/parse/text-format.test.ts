@@ -36,19 +36,28 @@ describe('custom text formats', () => {
   })
 
   test('Istio format plus %DOWNSTREAM_PEER_URI_SAN% (istio/istio PR #35337 line)', () => {
-    const fmt = ISTIO_FORMAT.replace('%REQUESTED_SERVER_NAME% %ROUTE_NAME%', '%REQUESTED_SERVER_NAME% %DOWNSTREAM_PEER_URI_SAN% %ROUTE_NAME%')
+    const fmt = ISTIO_FORMAT.replace(
+      '%REQUESTED_SERVER_NAME% %ROUTE_NAME%',
+      '%REQUESTED_SERVER_NAME% %DOWNSTREAM_PEER_URI_SAN% %ROUTE_NAME%',
+    )
     const line =
       '[2021-09-23T23:40:40.289Z] "GET / HTTP/1.1" 200 - via_upstream - "-" 0 603 0 0 "-" "curl/7.69.1" "51531b24-e16f-4ac9-ab6c-667711893a60" "echo" "10.244.0.12:80" inbound|80|| 127.0.0.6:58943 10.244.0.12:80 10.244.0.11:35560 outbound_.80_._.echo.default.svc.cluster.local spiffe://cluster.local/ns/default/sa/default default'
     const e = eventOf(line, { format: 'custom-text', textFormat: fmt })
     expect(e.envoy.peer?.downstream_uri_san).toBe('spiffe://cluster.local/ns/default/sa/default')
     expect(e.mesh?.route_name).toBe('default')
     // and with a kubectl prefix, as copied in the PR
-    expect(eventOf(`default/echo-cb96f8d94-722gq[istio-proxy]: ${line}`, { format: 'custom-text', textFormat: fmt }).kubernetes?.pod).toBe('echo-cb96f8d94-722gq')
+    expect(eventOf(`default/echo-cb96f8d94-722gq[istio-proxy]: ${line}`, { format: 'custom-text', textFormat: fmt }).kubernetes?.pod).toBe(
+      'echo-cb96f8d94-722gq',
+    )
   })
 
   test('TLS operators: a logged-but-unset TLS version means no TLS', () => {
-    const fmt = '[%START_TIME%] %RESPONSE_CODE% %DOWNSTREAM_REMOTE_ADDRESS% %DOWNSTREAM_TLS_VERSION% %DOWNSTREAM_TLS_CIPHER% "%DOWNSTREAM_PEER_URI_SAN%"'
-    const tls = eventOf('[2024-01-02T03:04:05.006Z] 200 10.0.0.1:4444 TLSv1.3 TLS_AES_256_GCM_SHA384 "spiffe://cluster.local/ns/a/sa/b"', { format: 'custom-text', textFormat: fmt })
+    const fmt =
+      '[%START_TIME%] %RESPONSE_CODE% %DOWNSTREAM_REMOTE_ADDRESS% %DOWNSTREAM_TLS_VERSION% %DOWNSTREAM_TLS_CIPHER% "%DOWNSTREAM_PEER_URI_SAN%"'
+    const tls = eventOf('[2024-01-02T03:04:05.006Z] 200 10.0.0.1:4444 TLSv1.3 TLS_AES_256_GCM_SHA384 "spiffe://cluster.local/ns/a/sa/b"', {
+      format: 'custom-text',
+      textFormat: fmt,
+    })
     expect(tls.tls).toMatchObject({ established: true, version: 'TLSv1.3', cipher: 'TLS_AES_256_GCM_SHA384' })
     const plain = eventOf('[2024-01-02T03:04:05.006Z] 200 10.0.0.1:4444 - - "-"', { format: 'custom-text', textFormat: fmt })
     expect(plain.tls).toEqual({ established: false })
@@ -63,14 +72,30 @@ describe('custom text formats', () => {
 
   test('operators with arguments containing % (START_TIME with a strftime format)', () => {
     // neonKUBE's format uses %START_TIME(%s.%6f)% (nforgeio/neonKUBE#873); epoch seconds with microseconds
-    const e = eventOf('1662641465.656123 GET 200', { format: 'custom-text', textFormat: '%START_TIME(%s.%6f)% %REQ(:METHOD)% %RESPONSE_CODE%' })
+    const e = eventOf('1662641465.656123 GET 200', {
+      format: 'custom-text',
+      textFormat: '%START_TIME(%s.%6f)% %REQ(:METHOD)% %RESPONSE_CODE%',
+    })
     expect(e['@timestamp']).toBe('2022-09-08T12:51:05.656Z')
-    expect(eventOf('[2022-09-08 12:51:05] 200', { format: 'custom-text', textFormat: '[%START_TIME(%Y-%m-%d %H:%M:%S)%] %RESPONSE_CODE%' })['@timestamp']).toBe('2022-09-08T12:51:05.000Z')
-    expect(eventOf('"2022-09-08 12:51:05" 200', { format: 'custom-text', textFormat: '"%START_TIME(%Y-%m-%d %H:%M:%S)%" %RESPONSE_CODE%' })['@timestamp']).toBe('2022-09-08T12:51:05.000Z')
+    expect(
+      eventOf('[2022-09-08 12:51:05] 200', { format: 'custom-text', textFormat: '[%START_TIME(%Y-%m-%d %H:%M:%S)%] %RESPONSE_CODE%' })[
+        '@timestamp'
+      ],
+    ).toBe('2022-09-08T12:51:05.000Z')
+    expect(
+      eventOf('"2022-09-08 12:51:05" 200', { format: 'custom-text', textFormat: '"%START_TIME(%Y-%m-%d %H:%M:%S)%" %RESPONSE_CODE%' })[
+        '@timestamp'
+      ],
+    ).toBe('2022-09-08T12:51:05.000Z')
   })
 
   test('non-numeric numeric fields are malformed', () => {
-    expect(deadLetterOf('2024-01-02T03:04:05.006Z GET /x abc 5', { format: 'custom-text', textFormat: '%START_TIME% %REQ(:METHOD)% %REQ(:PATH)% %RESPONSE_CODE% %DURATION%' }).reason).toBe('EA_PARSE_MALFORMED_TEXT')
+    expect(
+      deadLetterOf('2024-01-02T03:04:05.006Z GET /x abc 5', {
+        format: 'custom-text',
+        textFormat: '%START_TIME% %REQ(:METHOD)% %REQ(:PATH)% %RESPONSE_CODE% %DURATION%',
+      }).reason,
+    ).toBe('EA_PARSE_MALFORMED_TEXT')
   })
 
   test('unusable formats fail at startup, naming the option', () => {
@@ -83,7 +108,11 @@ describe('custom text formats', () => {
 
   test('matching stays linear on hostile lines (no catastrophic backtracking)', () => {
     const fmt = compileTextFormat(ISTIO_FORMAT)
-    const hostile = ['[' + ' '.repeat(60_000), '[2022-07-20T09:52:25.642Z] "' + 'a '.repeat(30_000), '[2022-07-20T09:52:25.642Z] "GET / HTTP/1.1" ' + '"- '.repeat(20_000)]
+    const hostile = [
+      '[' + ' '.repeat(60_000),
+      '[2022-07-20T09:52:25.642Z] "' + 'a '.repeat(30_000),
+      '[2022-07-20T09:52:25.642Z] "GET / HTTP/1.1" ' + '"- '.repeat(20_000),
+    ]
     for (const h of hostile) {
       const t0 = performance.now()
       expect('code' in parseCustomText(h, fmt)).toBe(true)
@@ -94,10 +123,19 @@ describe('custom text formats', () => {
   test('property: any line gives an event or a dead letter under a custom format', () => {
     const parser = createParser({ format: 'custom-text', textFormat: ISTIO_FORMAT })
     fc.assert(
-      fc.property(fc.array(fc.oneof(fc.string({ maxLength: 200 }), fc.constantFrom(...LINES).chain((l) => fc.nat(l.length).map((n) => l.slice(0, n) + l.slice(n + 1)))), { maxLength: 10 }), (xs) => {
-        const r = parser.parseBatch(xs.map((x, i) => rec(x, i + 1)))
-        expect(r.events.length + r.deadLetters.length + r.counts.partialsHeld).toBe(xs.length)
-      }),
+      fc.property(
+        fc.array(
+          fc.oneof(
+            fc.string({ maxLength: 200 }),
+            fc.constantFrom(...LINES).chain((l) => fc.nat(l.length).map((n) => l.slice(0, n) + l.slice(n + 1))),
+          ),
+          { maxLength: 10 },
+        ),
+        (xs) => {
+          const r = parser.parseBatch(xs.map((x, i) => rec(x, i + 1)))
+          expect(r.events.length + r.deadLetters.length + r.counts.partialsHeld).toBe(xs.length)
+        },
+      ),
       { numRuns: 200 },
     )
     parser.flush()

@@ -11,15 +11,29 @@ describe('Istio 1.9+ text format', () => {
     expect(e['@timestamp']).toBe('2022-08-22T13:08:23.188Z')
     expect(e.envoy.format).toBe('istio-text-1.9')
     expect(e.event).toMatchObject({ kind: 'event', dataset: 'envoy.access', outcome: 'success', duration: 12_000_000, original: outbound })
-    expect(e.http).toEqual({ version: '1.1', request: { method: 'GET', id: '00bcf1d7-12c4-93b9-b36a-bc0faac8e428', bytes: 0 }, response: { status_code: 200, bytes: 442 } })
+    expect(e.http).toEqual({
+      version: '1.1',
+      request: { method: 'GET', id: '00bcf1d7-12c4-93b9-b36a-bc0faac8e428', bytes: 0 },
+      response: { status_code: 200, bytes: 442 },
+    })
     expect(e.url).toEqual({ path: '/reviews/0', domain: 'reviews' })
     expect(e.user_agent).toEqual({ original: 'curl/7.79.1' })
     expect(e.source).toEqual({ address: '10.124.2.6:52930', ip: '10.124.2.6', port: 52930 })
     // outbound: the destination is the endpoint Envoy chose, not the ClusterIP the app dialed
     expect(e.destination).toMatchObject({ ip: '10.124.1.5', port: 9080 })
     expect(e.network).toEqual({ transport: 'tcp', protocol: 'http', direction: 'outbound' })
-    expect(e.mesh).toEqual({ reporter: 'source', upstream_cluster: 'outbound|9080||reviews.default.svc.cluster.local', route_name: 'default' })
-    expect(e.envoy).toMatchObject({ response_flags: [], response_code_details: 'via_upstream', upstream_service_time: 12, downstream_local_address: '10.0.18.132:9080', upstream_local_address: '10.124.2.6:50960' })
+    expect(e.mesh).toEqual({
+      reporter: 'source',
+      upstream_cluster: 'outbound|9080||reviews.default.svc.cluster.local',
+      route_name: 'default',
+    })
+    expect(e.envoy).toMatchObject({
+      response_flags: [],
+      response_code_details: 'via_upstream',
+      upstream_service_time: 12,
+      downstream_local_address: '10.0.18.132:9080',
+      upstream_local_address: '10.124.2.6:50960',
+    })
     expect(e.tls).toBeUndefined()
     expect(e.audit.source).toEqual({ kind: 'file', file: 'fixture.log', line: 1, offset: '100' })
   })
@@ -84,7 +98,9 @@ describe('Istio 1.9+ text format', () => {
 
   test('STRICT mTLS rejecting plaintext: listener-level NR filter_chain_not_found TCP line', () => {
     // envoyproxy/ratelimit#296 (after PeerAuthentication STRICT); prefix `istio-proxy ` as copied there
-    const e = eventOf('istio-proxy [2021-09-28T14:55:12.134Z] "- - -" 0 NR filter_chain_not_found - "-" 0 0 0 - "-" "-" "-" "-" "-" - - 172.17.0.8:8081 172.17.0.1:38748 - -')
+    const e = eventOf(
+      'istio-proxy [2021-09-28T14:55:12.134Z] "- - -" 0 NR filter_chain_not_found - "-" 0 0 0 - "-" "-" "-" "-" "-" - - 172.17.0.8:8081 172.17.0.1:38748 - -',
+    )
     expect(e.network).toEqual({ transport: 'tcp', protocol: 'tcp', direction: 'unknown' })
     expect(e.envoy.response_flags).toEqual(['NR'])
     expect(e.envoy.response_code_details).toBe('filter_chain_not_found')
@@ -98,7 +114,9 @@ describe('Istio 1.9+ text format', () => {
 
   test('BlackHoleCluster TCP line is egress, denied, with SNI as destination domain', () => {
     // istio/istio#51178 (text line from before the switch to JSON)
-    const e = eventOf('[2023-04-24T15:57:17.434Z] "- - -" 0 UH - - "-" 0 0 0 - "-" "-" "-" "-" "-" BlackHoleCluster - 142.250.217.115:443 10.52.97.65:58576 sqa.ory.sh -')
+    const e = eventOf(
+      '[2023-04-24T15:57:17.434Z] "- - -" 0 UH - - "-" 0 0 0 - "-" "-" "-" "-" "-" BlackHoleCluster - 142.250.217.115:443 10.52.97.65:58576 sqa.ory.sh -',
+    )
     expect(e.network?.direction).toBe('egress')
     expect(e.mesh?.reporter).toBe('source')
     expect(e.event.action).toBe('denied')
@@ -118,7 +136,9 @@ describe('Istio 1.9+ text format', () => {
 
   test('codec error line with "- - HTTP/1.1" request and multi-flag details', () => {
     // elastic/integrations .../test-access-failed.log, lines 5 and 7
-    const a = eventOf('[2022-09-01T09:36:33.553Z] "- - HTTP/1.1" 400 DPE http1.codec_error - "-" 0 11 46 - "-" "-" "-" "-" "-" - - 10.124.2.10:8080 10.128.0.60:51643 - -')
+    const a = eventOf(
+      '[2022-09-01T09:36:33.553Z] "- - HTTP/1.1" 400 DPE http1.codec_error - "-" 0 11 46 - "-" "-" "-" "-" "-" - - 10.124.2.10:8080 10.128.0.60:51643 - -',
+    )
     expect(a.network?.protocol).toBe('http')
     expect(a.http?.request?.method).toBeUndefined()
     expect(a.url).toBeUndefined()
@@ -146,7 +166,9 @@ describe('Istio 1.9+ text format', () => {
 describe('older Istio text generations and plain Envoy', () => {
   test('Istio 1.3-1.7 (mixer status + failure reason): PassthroughCluster TCP line', () => {
     // nitishm/engarde PR #8 (original_message of the TCP example)
-    const e = eventOf('[2020-05-19T19:53:38.151Z] "- - -" 0 - "-" "-" 2279 3059 63 - "-" "-" "-" "-" "1.2.3.4:443" PassthroughCluster 10.0.0.93:37018 1.2.3.4:443 10.0.0.93:39849 - -')
+    const e = eventOf(
+      '[2020-05-19T19:53:38.151Z] "- - -" 0 - "-" "-" 2279 3059 63 - "-" "-" "-" "-" "1.2.3.4:443" PassthroughCluster 10.0.0.93:37018 1.2.3.4:443 10.0.0.93:39849 - -',
+    )
     expect(e.envoy.format).toBe('istio-text-1.3')
     expect(e.network).toMatchObject({ protocol: 'tcp', direction: 'egress' })
     expect(e.event.outcome).toBe('success')
@@ -157,7 +179,9 @@ describe('older Istio text generations and plain Envoy', () => {
 
   test('Istio 1.8 (failure reason, no mixer status, no details yet)', () => {
     // istio/istio.io#8404 (output of the access-log task with 1.8.0-alpha.2)
-    const e = eventOf('[2020-10-29T21:51:57.945Z] "GET /status/418 HTTP/1.1" 418 - "-" 0 135 2 2 "-" "curl/7.69.1" "f65c68d3-619a-44c7-a9c1-44384b3055ba" "httpbin:8000" "127.0.0.1:80" inbound|8000|| 127.0.0.1:52328 10.244.0.14:80 10.244.0.13:43430 outbound_.8000_._.httpbin.default.svc.cluster.local default')
+    const e = eventOf(
+      '[2020-10-29T21:51:57.945Z] "GET /status/418 HTTP/1.1" 418 - "-" 0 135 2 2 "-" "curl/7.69.1" "f65c68d3-619a-44c7-a9c1-44384b3055ba" "httpbin:8000" "127.0.0.1:80" inbound|8000|| 127.0.0.1:52328 10.244.0.14:80 10.244.0.13:43430 outbound_.8000_._.httpbin.default.svc.cluster.local default',
+    )
     expect(e.envoy.format).toBe('istio-text-1.8')
     expect(e.envoy.upstream_transport_failure_reason).toBeUndefined()
     expect(e.mesh?.route_name).toBe('default')
@@ -168,33 +192,47 @@ describe('older Istio text generations and plain Envoy', () => {
   test('Istio 1.0 layout (Envoy default + cluster and addresses + SNI)', () => {
     // Constructed from the 1.0 format in istio/istio pilot (tag 1.0.x, reference a.2) with values from
     // elastic/integrations test-access-logs.log line 4; no attributable real 1.0 line was found.
-    const e = eventOf('[2022-08-22T13:08:23.188Z] "GET /reviews/0 HTTP/1.1" 200 - 0 442 12 12 "-" "curl/7.79.1" "00bcf1d7-12c4-93b9-b36a-bc0faac8e428" "reviews:9080" "10.124.1.5:9080" outbound|9080||reviews.default.svc.cluster.local 10.124.2.6:50960 10.0.18.132:9080 10.124.2.6:52930 -')
+    const e = eventOf(
+      '[2022-08-22T13:08:23.188Z] "GET /reviews/0 HTTP/1.1" 200 - 0 442 12 12 "-" "curl/7.79.1" "00bcf1d7-12c4-93b9-b36a-bc0faac8e428" "reviews:9080" "10.124.1.5:9080" outbound|9080||reviews.default.svc.cluster.local 10.124.2.6:50960 10.0.18.132:9080 10.124.2.6:52930 -',
+    )
     expect(e.envoy.format).toBe('istio-text-1.0')
     expect(e.network?.direction).toBe('outbound')
   })
 
   test('TCP connection failures with UF,URX (inbound and InboundPassthroughCluster)', () => {
     // istio/istio#31555
-    const a = eventOf('[2021-03-16T09:30:47.919Z] "- - -" 0 UF,URX - - "-" 0 0 2285 - "-" "-" "-" "-" "127.0.0.1:12950" inbound|12950|| - 10.244.0.31:12950 10.244.0.1:11504 - -')
+    const a = eventOf(
+      '[2021-03-16T09:30:47.919Z] "- - -" 0 UF,URX - - "-" 0 0 2285 - "-" "-" "-" "-" "127.0.0.1:12950" inbound|12950|| - 10.244.0.31:12950 10.244.0.1:11504 - -',
+    )
     expect(a.envoy.response_flags).toEqual(['UF', 'URX'])
     expect(a.event.outcome).toBe('failure')
     expect(a.network?.direction).toBe('inbound')
     // istio/istio#56356 (egress to api.github.com through an InboundPassthroughCluster listener)
-    const b = eventOf('[2025-05-19T13:09:04.747Z] "- - -" 0 UF,URX - - "-" 0 0 9995 - "-" "-" "-" "-" "4.208.26.200:443" InboundPassthroughCluster - 4.208.26.200:443 172.17.0.2:55322 api.github.com -')
+    const b = eventOf(
+      '[2025-05-19T13:09:04.747Z] "- - -" 0 UF,URX - - "-" 0 0 9995 - "-" "-" "-" "-" "4.208.26.200:443" InboundPassthroughCluster - 4.208.26.200:443 172.17.0.2:55322 api.github.com -',
+    )
     expect(b.network?.direction).toBe('inbound')
     expect(b.destination).toMatchObject({ ip: '4.208.26.200', port: 443, domain: 'api.github.com' })
     // same issue as #31555: a successful PassthroughCluster connection
-    const c = eventOf('[2021-03-16T09:29:27.498Z] "- - -" 0 - - - "-" 6238 6291 84 - "-" "-" "-" "-" "100.77.28.132:1521" PassthroughCluster 10.244.0.31:50844 100.77.28.132:1521 10.244.0.31:50842 - -')
+    const c = eventOf(
+      '[2021-03-16T09:29:27.498Z] "- - -" 0 - - - "-" 6238 6291 84 - "-" "-" "-" "-" "100.77.28.132:1521" PassthroughCluster 10.244.0.31:50844 100.77.28.132:1521 10.244.0.31:50842 - -',
+    )
     expect(c.event.outcome).toBe('success')
     expect(c.network?.direction).toBe('egress')
     expect(c.http).toBeUndefined()
   })
 
   test('kubectl logs --timestamps prefix in front of an access line', () => {
-    const e = eventOf('2022-07-22T12:24:16.902897561Z [2022-07-22T12:24:16.069Z] "GET /ratings/0 HTTP/1.1" 200 - via_upstream - "-" 0 48 2 2 "-" "curl/7.79.1" "05106d2a-339c-996d-9fae-37276f2a6ac7" "ratings:9080" "10.24.1.5:9080" outbound|9080||ratings.default.svc.cluster.local 10.24.0.10:33168 10.12.29.240:9080 10.24.0.10:40768 - default')
+    const e = eventOf(
+      '2022-07-22T12:24:16.902897561Z [2022-07-22T12:24:16.069Z] "GET /ratings/0 HTTP/1.1" 200 - via_upstream - "-" 0 48 2 2 "-" "curl/7.79.1" "05106d2a-339c-996d-9fae-37276f2a6ac7" "ratings:9080" "10.24.1.5:9080" outbound|9080||ratings.default.svc.cluster.local 10.24.0.10:33168 10.12.29.240:9080 10.24.0.10:40768 - default',
+    )
     expect(e['@timestamp']).toBe('2022-07-22T12:24:16.069Z')
     // istio/istio#32037 (debug line under --timestamps)
-    expect(deadLetterOf('2021-04-01T05:09:24.193719454Z 2021-04-01T05:09:24.189062Z      debug   envoy filter    [src/envoy/http/alpn/alpn_filter.cc:81] override with 2 ALPNs').reason).toBe('EA_PARSE_NOT_ACCESS_LOG')
+    expect(
+      deadLetterOf(
+        '2021-04-01T05:09:24.193719454Z 2021-04-01T05:09:24.189062Z      debug   envoy filter    [src/envoy/http/alpn/alpn_filter.cc:81] override with 2 ALPNs',
+      ).reason,
+    ).toBe('EA_PARSE_NOT_ACCESS_LOG')
   })
 
   test('Istio 1.1 (mixer status, old inbound cluster name, port 0)', () => {
@@ -210,7 +248,9 @@ describe('older Istio text generations and plain Envoy', () => {
 
   test('Istio 1.1/1.2 outbound line (engarde README)', () => {
     // nitishm/engarde README.md, "Istio Proxy" example original_message
-    const e = eventOf('[2019-09-03T05:37:41.341Z] "GET /index HTTP/1.1" 200 - "-" 148 171 4 3 "-" "-" "c0ce81db-4f5a-9134-8a5c-f8c076c91652" "hello-world" "192.168.89.50:9001" outbound|80||hello-world.default.svc.cluster.local - 10.97.86.53:80 192.168.167.113:39953 -')
+    const e = eventOf(
+      '[2019-09-03T05:37:41.341Z] "GET /index HTTP/1.1" 200 - "-" 148 171 4 3 "-" "-" "c0ce81db-4f5a-9134-8a5c-f8c076c91652" "hello-world" "192.168.89.50:9001" outbound|80||hello-world.default.svc.cluster.local - 10.97.86.53:80 192.168.167.113:39953 -',
+    )
     expect(e.envoy.format).toBe('istio-text-1.1')
     expect(e.http?.request?.bytes).toBe(148)
     expect(e.http?.response?.bytes).toBe(171)
@@ -218,21 +258,31 @@ describe('older Istio text generations and plain Envoy', () => {
 
   test('Istio 1.1-era TCP line with typographic quotes is dead-lettered, not misparsed', () => {
     // istio/istio#13551 (first line, as pasted into the issue with “ ” quotes)
-    const d = deadLetterOf('[2019-04-23T11:02:56.481Z] “- - -” 0 - “-” 129 200 81 - “-” “-” “-” “-” “127.0.0.1:8081” inbound|8081|mgmt-8081|mgmtCluster 127.0.0.1:43756 10.16.118.7:8081 10.16.118.1:60630 -')
+    const d = deadLetterOf(
+      '[2019-04-23T11:02:56.481Z] “- - -” 0 - “-” 129 200 81 - “-” “-” “-” “-” “127.0.0.1:8081” inbound|8081|mgmt-8081|mgmtCluster 127.0.0.1:43756 10.16.118.7:8081 10.16.118.1:60630 -',
+    )
     expect(d.reason).toBe('EA_PARSE_NOT_ACCESS_LOG')
   })
 
   test('Istio 1.9 format line from engarde PR #12 (pre-1.10 inbound via 127.0.0.1)', () => {
     // nitishm/engarde PR #12 description
-    const e = eventOf('[2020-10-29T03:22:16.126Z] "GET /headers HTTP/1.1" 200 - via_upstream - "-" 0 547 5 4 "-" "curl/7.73.0-DEV" "24e58e43-e576-9048-829b-02e3f3da16f0" "httpbin:8000" "127.0.0.1:80" inbound|8000|| 127.0.0.1:51680 172.17.0.7:80 172.17.0.6:59022 outbound_.8000_._.httpbin.foo.svc.cluster.local default')
+    const e = eventOf(
+      '[2020-10-29T03:22:16.126Z] "GET /headers HTTP/1.1" 200 - via_upstream - "-" 0 547 5 4 "-" "curl/7.73.0-DEV" "24e58e43-e576-9048-829b-02e3f3da16f0" "httpbin:8000" "127.0.0.1:80" inbound|8000|| 127.0.0.1:51680 172.17.0.7:80 172.17.0.6:59022 outbound_.8000_._.httpbin.foo.svc.cluster.local default',
+    )
     expect(e.destination).toMatchObject({ ip: '172.17.0.7', port: 80 })
   })
 
   test('plain Envoy default format (Envoy docs example, tcp:// upstream)', () => {
     // nitishm/engarde README.md "Envoy" example (the Envoy access-log docs' default-format sample)
-    const e = eventOf('[2016-04-15T20:17:00.310Z] "POST /api/v1/locations HTTP/2" 204 - 154 0 226 100 "10.0.35.28" "nsq2http" "cc21d9b0-cf5c-432b-8c7e-98aeb7988cd2" "locations" "tcp://10.0.2.1:80"')
+    const e = eventOf(
+      '[2016-04-15T20:17:00.310Z] "POST /api/v1/locations HTTP/2" 204 - 154 0 226 100 "10.0.35.28" "nsq2http" "cc21d9b0-cf5c-432b-8c7e-98aeb7988cd2" "locations" "tcp://10.0.2.1:80"',
+    )
     expect(e.envoy.format).toBe('envoy-default')
-    expect(e.http).toEqual({ version: '2', request: { method: 'POST', id: 'cc21d9b0-cf5c-432b-8c7e-98aeb7988cd2', bytes: 154 }, response: { status_code: 204, bytes: 0 } })
+    expect(e.http).toEqual({
+      version: '2',
+      request: { method: 'POST', id: 'cc21d9b0-cf5c-432b-8c7e-98aeb7988cd2', bytes: 154 },
+      response: { status_code: 204, bytes: 0 },
+    })
     expect(e.destination).toMatchObject({ ip: '10.0.2.1', port: 80, address: 'tcp://10.0.2.1:80' })
     expect(e.mesh?.reporter).toBe('unknown')
     expect(e.network?.direction).toBe('unknown')
@@ -240,14 +290,21 @@ describe('older Istio text generations and plain Envoy', () => {
 
   test('Envoy default format 404 NR from an Istio 1.0-era gateway', () => {
     // istio/istio#7817 (comment by markns)
-    const e = eventOf('[2018-08-16T06:44:40.637Z] "GET /apis/gridarrow.io/v1alpha1/namespaces/mns/apps?timeoutSeconds=60&watch=true HTTP/2" 503 NR 0 0 0 - "10.132.0.11" "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_11_6) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/68.0.3440.106 Safari/537.36" "769f3716-ab68-9858-8ffe-da5c91c46839" "mns-apiserver.gridarrow.site" "-"')
+    const e = eventOf(
+      '[2018-08-16T06:44:40.637Z] "GET /apis/gridarrow.io/v1alpha1/namespaces/mns/apps?timeoutSeconds=60&watch=true HTTP/2" 503 NR 0 0 0 - "10.132.0.11" "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_11_6) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/68.0.3440.106 Safari/537.36" "769f3716-ab68-9858-8ffe-da5c91c46839" "mns-apiserver.gridarrow.site" "-"',
+    )
     expect(e.envoy.format).toBe('envoy-default')
-    expect(e.url).toEqual({ path: '/apis/gridarrow.io/v1alpha1/namespaces/mns/apps', query: 'timeoutSeconds=60&watch=true', domain: 'mns-apiserver.gridarrow.site' })
+    expect(e.url).toEqual({
+      path: '/apis/gridarrow.io/v1alpha1/namespaces/mns/apps',
+      query: 'timeoutSeconds=60&watch=true',
+      domain: 'mns-apiserver.gridarrow.site',
+    })
     expect(e.event.outcome).toBe('failure')
   })
 
   test('explicit format forces the family', () => {
-    const envoyLine = '[2016-04-15T20:17:00.310Z] "POST /api/v1/locations HTTP/2" 204 - 154 0 226 100 "10.0.35.28" "nsq2http" "cc21d9b0-cf5c-432b-8c7e-98aeb7988cd2" "locations" "tcp://10.0.2.1:80"'
+    const envoyLine =
+      '[2016-04-15T20:17:00.310Z] "POST /api/v1/locations HTTP/2" 204 - 154 0 226 100 "10.0.35.28" "nsq2http" "cc21d9b0-cf5c-432b-8c7e-98aeb7988cd2" "locations" "tcp://10.0.2.1:80"'
     expect(eventOf(envoyLine, { format: 'envoy-text' }).envoy.format).toBe('envoy-default')
     expect(deadLetterOf(envoyLine, { format: 'istio-text' }).reason).toBe('EA_PARSE_MALFORMED_TEXT')
     expect(deadLetterOf(envoyLine, { format: 'istio-json' }).reason).toBe('EA_PARSE_NOT_ACCESS_LOG')
@@ -255,7 +312,8 @@ describe('older Istio text generations and plain Envoy', () => {
 })
 
 describe('malformed text', () => {
-  const good = '[2022-06-22T10:27:00.362Z] "GET /status/418 HTTP/1.1" 418 - via_upstream - "-" 0 135 25 25 "-" "curl/7.83.1-DEV" "adc1465d-589f-9119-bdcf-2ea373ff7d7a" "httpbin:8000" "172.17.0.7:80" outbound|8000||httpbin.default.svc.cluster.local 172.17.0.6:57130 10.99.37.119:8000 172.17.0.6:50514 - default'
+  const good =
+    '[2022-06-22T10:27:00.362Z] "GET /status/418 HTTP/1.1" 418 - via_upstream - "-" 0 135 25 25 "-" "curl/7.83.1-DEV" "adc1465d-589f-9119-bdcf-2ea373ff7d7a" "httpbin:8000" "172.17.0.7:80" outbound|8000||httpbin.default.svc.cluster.local 172.17.0.6:57130 10.99.37.119:8000 172.17.0.6:50514 - default'
 
   test('the untouched line parses (elastic/integrations test-access-failed.log line 2)', () => {
     expect(eventOf(good).http?.response?.status_code).toBe(418)
@@ -279,7 +337,9 @@ describe('malformed text', () => {
 
   test('Envoy debug log line is not an access log', () => {
     // istio/istio#3295 (debug log of an echosrv sidecar)
-    const d = deadLetterOf("[2018-03-02 22:27:32.337][23][debug][http] external/envoy/source/common/http/conn_manager_impl.cc:447] [C1175][S2595374538763107673] request headers complete (end_stream=true):")
+    const d = deadLetterOf(
+      '[2018-03-02 22:27:32.337][23][debug][http] external/envoy/source/common/http/conn_manager_impl.cc:447] [C1175][S2595374538763107673] request headers complete (end_stream=true):',
+    )
     expect(d.reason).toBe('EA_PARSE_NOT_ACCESS_LOG')
     // the message quotes the line as it came, not what followed a would-be prefix
     expect(d.message).toContain('[2018-03-02 22:27:32.337][23]')

@@ -13,9 +13,16 @@ import { createHashStage } from '../../src/integrity/chain.js'
 // Each line's origin is in the .sources.json next to the fixture (real public lines, prefix removed).
 const dir = fileURLToPath(new URL('../fixtures/envoy/', import.meta.url))
 const lines = readFileSync(`${dir}istio-text-without-start-time.log`, 'utf8').split('\n').slice(0, -1)
-const sources = JSON.parse(readFileSync(`${dir}istio-text-without-start-time.sources.json`, 'utf8')) as Array<{ line: number; expect: string; source: string }>
+const sources = JSON.parse(readFileSync(`${dir}istio-text-without-start-time.sources.json`, 'utf8')) as Array<{
+  line: number
+  expect: string
+  source: string
+}>
 
-const rec = (value: string, line = 1): RawRecord => ({ value, coords: { kind: 'file', file: 'untimed.log', line, offset: String(line * 400) } })
+const rec = (value: string, line = 1): RawRecord => ({
+  value,
+  coords: { kind: 'file', file: 'untimed.log', line, offset: String(line * 400) },
+})
 
 function parseOne(value: string): AuditEvent {
   const r = createParser().parseBatch([rec(value)])
@@ -39,8 +46,15 @@ describe('Istio TEXT lines without [START_TIME] are access records, not dead let
       expect(e.audit.time_source).toBe('ingest')
     }
     const [outbound, inbound, scan, strict] = r.events
-    expect([outbound!.http?.response?.status_code, outbound!.mesh?.upstream_cluster, outbound!.network?.direction]).toEqual([200, 'outbound|8000||httpbin.default.svc.cluster.local', 'outbound'])
-    expect([inbound!.tls?.client?.server_name, inbound!.source?.ip]).toEqual(['outbound_.8000_._.httpbin.default.svc.cluster.local', '10.244.0.26'])
+    expect([outbound!.http?.response?.status_code, outbound!.mesh?.upstream_cluster, outbound!.network?.direction]).toEqual([
+      200,
+      'outbound|8000||httpbin.default.svc.cluster.local',
+      'outbound',
+    ])
+    expect([inbound!.tls?.client?.server_name, inbound!.source?.ip]).toEqual([
+      'outbound_.8000_._.httpbin.default.svc.cluster.local',
+      '10.244.0.26',
+    ])
     expect([scan!.url?.path, scan!.envoy.response_flags, scan!.event.action]).toEqual(['/portal/redlion', ['NR'], 'rejected'])
     expect([strict!.envoy.response_code_details, strict!.network?.protocol]).toEqual(['filter_chain_not_found', 'tcp'])
   })
@@ -52,8 +66,19 @@ describe('Istio TEXT lines without [START_TIME] are access records, not dead let
     expect(Date.parse(cri.event.created!)).toBeGreaterThan(Date.parse('2025-01-01'))
     const docker = parseOne(JSON.stringify({ log: `${line}\n`, stream: 'stdout', time: '2022-04-01T03:23:13.5Z' }))
     expect(docker['@timestamp']).toBe('2022-04-01T03:23:13.500Z')
-    const fluentBit = parseOne(JSON.stringify({ '@timestamp': 1648783393.25, stream: 'stdout', log: line, kubernetes: { namespace_name: 'default', pod_name: 'sleep-1', container_name: 'istio-proxy' } }))
-    expect([fluentBit['@timestamp'], fluentBit.audit.time_source, fluentBit.kubernetes?.pod]).toEqual(['2022-04-01T03:23:13.250Z', 'envelope', 'sleep-1'])
+    const fluentBit = parseOne(
+      JSON.stringify({
+        '@timestamp': 1648783393.25,
+        stream: 'stdout',
+        log: line,
+        kubernetes: { namespace_name: 'default', pod_name: 'sleep-1', container_name: 'istio-proxy' },
+      }),
+    )
+    expect([fluentBit['@timestamp'], fluentBit.audit.time_source, fluentBit.kubernetes?.pod]).toEqual([
+      '2022-04-01T03:23:13.250Z',
+      'envelope',
+      'sleep-1',
+    ])
     const vector = parseOne(JSON.stringify({ message: line, source_type: 'kubernetes_logs', timestamp: '2022-04-01T03:23:14.000000001Z' }))
     expect(vector['@timestamp']).toBe('2022-04-01T03:23:14.000Z')
   })

@@ -21,7 +21,13 @@ describe('addresses', () => {
   })
 
   test('property: validIp agrees with node:net isIP', () => {
-    const candidates = fc.oneof(fc.ipV4(), fc.ipV4Extended(), fc.ipV6(), fc.string({ maxLength: 20 }), fc.array(fc.integer({ min: 0, max: 300 }), { minLength: 3, maxLength: 5 }).map((a) => a.join('.')))
+    const candidates = fc.oneof(
+      fc.ipV4(),
+      fc.ipV4Extended(),
+      fc.ipV6(),
+      fc.string({ maxLength: 20 }),
+      fc.array(fc.integer({ min: 0, max: 300 }), { minLength: 3, maxLength: 5 }).map((a) => a.join('.')),
+    )
     fc.assert(
       fc.property(candidates, (s) => {
         expect(validIp(s)).toBe(s.length >= 2 && s.length <= 64 && isIP(s) !== 0)

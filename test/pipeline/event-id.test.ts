@@ -21,9 +21,18 @@ function idOf(record: RawRecord): string {
   return r.events[0]!.event.id
 }
 
-const file = (name: string, line: number, value: string | Buffer = LINE): RawRecord => ({ value, coords: { kind: 'file', file: name, line, offset: String(line * 300) } })
-const stdin = (line: number, value: string | Buffer = LINE): RawRecord => ({ value, coords: { kind: 'stdin', line, offset: String(line * 300) } })
-const kafka = (offset: number, value: string | Buffer, partition = 0): RawRecord => ({ value, coords: { kind: 'kafka', topic: 'envoy', partition, offset: String(offset) } })
+const file = (name: string, line: number, value: string | Buffer = LINE): RawRecord => ({
+  value,
+  coords: { kind: 'file', file: name, line, offset: String(line * 300) },
+})
+const stdin = (line: number, value: string | Buffer = LINE): RawRecord => ({
+  value,
+  coords: { kind: 'stdin', line, offset: String(line * 300) },
+})
+const kafka = (offset: number, value: string | Buffer, partition = 0): RawRecord => ({
+  value,
+  coords: { kind: 'kafka', topic: 'envoy', partition, offset: String(offset) },
+})
 
 describe('event ids come from the line and its workload, not from where it was read', () => {
   test('the same line read as ./a.log, a.log, a rotated a.log.1, stdin, or at two Kafka offsets is one id', () => {
@@ -42,13 +51,25 @@ describe('event ids come from the line and its workload, not from where it was r
   })
 
   test('the workload an envelope names is part of the id; the envelope around it is not', () => {
-    const fb = (extra: Record<string, unknown>, kubernetes: Record<string, unknown> = KUBE) => JSON.stringify({ '@timestamp': 1658492653.9, stream: 'stdout', log: LINE, kubernetes, ...extra })
+    const fb = (extra: Record<string, unknown>, kubernetes: Record<string, unknown> = KUBE) =>
+      JSON.stringify({ '@timestamp': 1658492653.9, stream: 'stdout', log: LINE, kubernetes, ...extra })
     const a = idOf(kafka(1, fb({})))
     // A forwarder re-sending the record later (new collector time, new offset) or with other metadata.
     expect(idOf(kafka(900, fb({ '@timestamp': 1658499999.1, time: '2022-07-22T14:00:00Z' }), 3))).toBe(a)
     expect(idOf(kafka(2, fb({}, { ...KUBE, labels: { app: 'ratings' }, host: 'node-7' })))).toBe(a)
     // Vector's key names for the same workload.
-    expect(idOf(kafka(3, JSON.stringify({ message: LINE, source_type: 'kubernetes_logs', kubernetes: { pod_namespace: 'default', pod_name: KUBE.pod_name, container_name: 'istio-proxy' } })))).toBe(a)
+    expect(
+      idOf(
+        kafka(
+          3,
+          JSON.stringify({
+            message: LINE,
+            source_type: 'kubernetes_logs',
+            kubernetes: { pod_namespace: 'default', pod_name: KUBE.pod_name, container_name: 'istio-proxy' },
+          }),
+        ),
+      ),
+    ).toBe(a)
     // Another pod logging the very same bytes is another event.
     expect(idOf(kafka(4, fb({}, { ...KUBE, pod_name: 'ratings-v1-5f9699cfdf-q9z4m' })))).not.toBe(a)
     expect(idOf(kafka(5, fb({}, { ...KUBE, namespace_name: 'staging' })))).not.toBe(a)
@@ -75,7 +96,12 @@ describe('event ids come from the line and its workload, not from where it was r
     // literals that were computed outside the product (Python hashlib over the same definition): a
     // change to either fails this test, and would re-key every stored event.
     const w = { namespace: 'default', pod: 'ratings-v1', container: 'istio-proxy' }
-    const expected = createHash('sha256').update('envoy-audit/event-id/v2').update('\n7:default\n10:ratings-v1\n11:istio-proxy\n').update(LINE).digest('base64url').slice(0, 22)
+    const expected = createHash('sha256')
+      .update('envoy-audit/event-id/v2')
+      .update('\n7:default\n10:ratings-v1\n11:istio-proxy\n')
+      .update(LINE)
+      .digest('base64url')
+      .slice(0, 22)
     expect(deriveEventId(LINE, w)).toBe(expected)
     expect(deriveEventId(LINE, w)).toBe('SmVvJ7r7SAiWG9KY3C2d_6')
     expect(deriveEventId(LINE)).toBe('5lnPa0mrMhzWshagbAIFmz')
@@ -98,7 +124,9 @@ describe('re-ingesting the same lines stores each once, and verify still holds',
       await ingestFile(l, join(dir, '.', 'a.log').replace('/a.log', '/./a.log'))
       await ingestFile(l, join(dir, 'a.log.1'), 5)
       const handle = handlerFor(l)
-      const lines = readFileSync(FIXTURE, 'utf8').split('\n').filter((x) => x.length > 0)
+      const lines = readFileSync(FIXTURE, 'utf8')
+        .split('\n')
+        .filter((x) => x.length > 0)
       await handle(lines.map((value, i) => kafka(5000 + i, value, 2)))
       const after = (await l.store.sql('SELECT id FROM events e ORDER BY e.id')).rows.map((r) => String(r.id))
       expect(after).toEqual(once)

@@ -65,19 +65,25 @@ function demoRoundTrip(): void {
   const events: AuditEvent[] = []
   const stages = createTransformStages(loadTransformsConfig({}))
   for (const [file, lines] of linesByFile(generateMeshTraffic({ sessions: 3000 }).lines)) {
-    const parsed = createParser({}).parseBatch(lines.map((value, i) => ({ value, coords: { kind: 'file' as const, file, line: i + 1, offset: String(i) } })))
+    const parsed = createParser({}).parseBatch(
+      lines.map((value, i) => ({ value, coords: { kind: 'file' as const, file, line: i + 1, offset: String(i) } })),
+    )
     events.push(...applyStages(stages, parsed.events).events)
   }
   let t = performance.now()
   const { flows, unattributed } = flowsFromEvents(events, {})
   const rec = recommendPolicies(flows, mesh)
   const yaml = recommendationYaml(rec)
-  console.log(`recommend: ${events.length} events → ${flows.length} flows → ${rec.objects.length} objects in ${(performance.now() - t).toFixed(0)} ms; not attributable ${JSON.stringify(unattributed)}`)
+  console.log(
+    `recommend: ${events.length} events → ${flows.length} flows → ${rec.objects.length} objects in ${(performance.now() - t).toFixed(0)} ms; not attributable ${JSON.stringify(unattributed)}`,
+  )
   const set = addManifestText(emptyPolicySet(), yaml, 'recommended.yaml')
   t = performance.now()
   const { stats } = checkEvents(events, { set, evaluator: compilePolicies(set, mesh) })
   const ms = performance.now() - t
-  console.log(`check: ${events.length} events in ${ms.toFixed(0)} ms = ${Math.round((events.length / ms) * 1000)}/s ${JSON.stringify(stats)}`)
+  console.log(
+    `check: ${events.length} events in ${ms.toFixed(0)} ms = ${Math.round((events.length / ms) * 1000)}/s ${JSON.stringify(stats)}`,
+  )
 }
 
 evaluateBench()

@@ -21,12 +21,20 @@ import { runCli } from '../helpers/cli.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'ea-policy-config-'))
 const allowAll = join(dir, 'allow-all.yaml')
-writeFileSync(allowAll, 'apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: { name: allow-all, namespace: kubeflow }\nspec: { rules: [{}] }\n')
+writeFileSync(
+  allowAll,
+  'apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: { name: allow-all, namespace: kubeflow }\nspec: { rules: [{}] }\n',
+)
 const workloads = join(dir, 'workloads.yaml')
-writeFileSync(workloads, 'workloads:\n  - { namespace: kubeflow, name: profiles-kfam, labels: { app: profiles-kfam }, ips: [10.254.17.38] }\n  - { namespace: default, name: echo, labels: { app: echo }, ips: [10.244.0.12] }\n')
+writeFileSync(
+  workloads,
+  'workloads:\n  - { namespace: kubeflow, name: profiles-kfam, labels: { app: profiles-kfam }, ips: [10.254.17.38] }\n  - { namespace: default, name: echo, labels: { app: echo }, ips: [10.244.0.12] }\n',
+)
 
 function run(lines: string[], stages = policyStages(policyConfigSchema.parse({ policies: [allowAll], workloads }))) {
-  const parsed = createParser({}).parseBatch(lines.map((value, i) => ({ value, coords: { kind: 'file' as const, file: 'public.log', line: i + 1, offset: String(i) } })))
+  const parsed = createParser({}).parseBatch(
+    lines.map((value, i) => ({ value, coords: { kind: 'file' as const, file: 'public.log', line: i + 1, offset: String(i) } })),
+  )
   return applyStages([...createTransformStages(loadTransformsConfig({})), ...stages], parsed.events)
 }
 
@@ -60,7 +68,9 @@ describe('policy config → stages', () => {
     const badMesh = join(dir, 'mesh.yaml')
     writeFileSync(badMesh, 'rootNamespace: [not, a, string]\n')
     expect(thrown(() => policyStages(policyConfigSchema.parse({ policies: [allowAll], mesh: badMesh }))).message).toMatch(/^policy\.mesh: /)
-    expect(thrown(() => policyStages(policyConfigSchema.parse({ policies: [allowAll], workloads: join(dir, 'none.yaml') }))).message).toMatch(/^policy\.workloads: /)
+    expect(
+      thrown(() => policyStages(policyConfigSchema.parse({ policies: [allowAll], workloads: join(dir, 'none.yaml') }))).message,
+    ).toMatch(/^policy\.workloads: /)
     const orphan = thrown(() => policyStages(policyConfigSchema.parse({ workloads })))
     expect(orphan.code).toBe('EA_CONFIG_INVALID')
     expect(orphan.message).toMatch(/^policy\.policies: policy\.workloads is set but no policy path is given/)
@@ -78,7 +88,10 @@ describe('wired into the commands', () => {
     writeFileSync(input, `${RBAC_DENIED_PLAINTEXT_LINE}\n${MTLS_INBOUND_LINE}\n`)
     const r = await runCli(['parse', input, '--policies', allowAll, '--workloads', workloads])
     expect(r.code).toBe(0)
-    const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l))
+    const events = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
     expect(events.map((e) => (e.audit.finding_codes ?? []).includes('policy_violation'))).toEqual([true, false])
     const bad = await runCli(['parse', input, '--policies', allowAll, '--mesh', join(dir, 'absent-mesh.yaml')])
     expect(bad.code).not.toBe(0)
@@ -89,12 +102,17 @@ describe('wired into the commands', () => {
     writeFileSync(input, `${RBAC_DENIED_PLAINTEXT_LINE}\n${MTLS_INBOUND_LINE}\n`)
     const r = await runCli(['parse', '--policies', allowAll, '--workloads', workloads, input])
     expect([r.code, r.stderr]).toEqual([0, expect.stringContaining('2 events')])
-    const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l))
+    const events = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
     expect(events.map((e) => (e.audit.finding_codes ?? []).includes('policy_violation'))).toEqual([true, false])
     // Two policy paths the old variadic way: the second one is refused as an input, not read as log lines.
     const twice = await runCli(['parse', '--policies', allowAll, allowAll, input])
     expect([twice.code, twice.stdout]).toEqual([2, ''])
-    expect(twice.stderr).toContain(`"${allowAll}" looks like a policy file, not an access log: --policies takes one path, repeat it for each`)
+    expect(twice.stderr).toContain(
+      `"${allowAll}" looks like a policy file, not an access log: --policies takes one path, repeat it for each`,
+    )
   })
   test('run with policy.policies: a file source through the service writes the finding', async () => {
     const input = join(dir, 'svc.log')
@@ -112,7 +130,10 @@ describe('wired into the commands', () => {
       join(dir, 'svc.yaml'),
     )
     expect(await svc.exited).toBe(0)
-    const events = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l))
+    const events = readFileSync(out, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
     expect(events).toHaveLength(1)
     expect(events[0].audit.finding_codes).toContain('policy_violation')
   }, 30_000)

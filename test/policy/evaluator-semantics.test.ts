@@ -21,7 +21,10 @@ describe('allow-nothing, allow-all, deny-all (proto `rules`, `message Rule`; gol
   })
   test('rules: [{}] ALLOW allows everything, even plaintext', () => {
     const ev = evaluator(ap('allow-all', 'ns1', '{ rules: [{}] }'))
-    expect(ev(httpReq({ mtls: false, principal: null }))).toMatchObject({ verdict: 'ALLOW', policies: ['ns[ns1]-policy[allow-all]-rule[0]'] })
+    expect(ev(httpReq({ mtls: false, principal: null }))).toMatchObject({
+      verdict: 'ALLOW',
+      policies: ['ns[ns1]-policy[allow-all]-rule[0]'],
+    })
   })
   test('DENY rules: [{}] wins over an ALLOW-all (concepts: "always deny ... even if there is another ALLOW policy")', () => {
     const ev = evaluator(ap('allow-all', 'ns1', '{ rules: [{}] }') + ap('deny-all', 'ns1', '{ action: DENY, rules: [{}] }'))
@@ -135,8 +138,7 @@ describe('ztunnel src/rbac.rs truth tables (plaintext_conn / tls_conn / tls_conn
   ]
   test.each(table)('%s', (_name, rule, [plain, tls, alt]) => {
     const ev = evaluator(ap('p', 'namespace', `{ rules: [${rule}] }`), { trustDomain: 'td' })
-    const run = (c: (typeof conns)[keyof typeof conns]) =>
-      ev(httpReq({ ...c, ns: 'namespace', protocol: 'tcp' })).verdict === 'ALLOW'
+    const run = (c: (typeof conns)[keyof typeof conns]) => ev(httpReq({ ...c, ns: 'namespace', protocol: 'tcp' })).verdict === 'ALLOW'
     expect([run(conns.plaintext), run(conns.tls), run(conns.alt)]).toEqual([plain, tls, alt])
   })
 })
@@ -228,4 +230,3 @@ describe('header conditions match comma-separated elements (golden http/allow-fu
     expect(ev(httpReq({ headers })).verdict).toBe(verdict)
   })
 })
-

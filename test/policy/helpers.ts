@@ -42,7 +42,12 @@ export function httpReq(o: {
     mtls: o.mtls ?? true,
   }
   if (protocol !== 'tcp') {
-    req.http = { method: o.method ?? (protocol === 'grpc' ? 'POST' : 'GET'), path: o.path ?? '/', host: o.host ?? 'b.ns1.svc.cluster.local', headers: o.headers ?? {} }
+    req.http = {
+      method: o.method ?? (protocol === 'grpc' ? 'POST' : 'GET'),
+      path: o.path ?? '/',
+      host: o.host ?? 'b.ns1.svc.cluster.local',
+      headers: o.headers ?? {},
+    }
   }
   if (o.remoteIp !== undefined) req.remoteIp = o.remoteIp
   if (o.sni !== undefined) req.sni = o.sni

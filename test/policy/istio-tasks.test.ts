@@ -46,7 +46,10 @@ describe('authz-deny task', () => {
   })
   test('deny-method-get: GET /get → 403, POST /post → 200', () => {
     const ev = evaluator(DENY_GET)
-    expect(ev(toHttpbin({ method: 'GET', path: '/get' }))).toMatchObject({ verdict: 'DENY', policies: ['ns[foo]-policy[deny-method-get]-rule[0]'] })
+    expect(ev(toHttpbin({ method: 'GET', path: '/get' }))).toMatchObject({
+      verdict: 'DENY',
+      policies: ['ns[foo]-policy[deny-method-get]-rule[0]'],
+    })
     expect(ev(toHttpbin({ method: 'POST', path: '/post' })).verdict).toBe('ALLOW')
   })
   test('deny GET unless x-token admin: admin → 200, guest → 403', () => {
@@ -91,7 +94,11 @@ const REQUIRE_GROUP = `${REQUIRE_JWT}    when:
 `
 // Payloads of demo.jwt and groups-scope.jwt as the task prints them.
 const DEMO = { iss: 'testing@secure.istio.io', sub: 'testing@secure.istio.io', claims: { exp: 4685989700, foo: 'bar', iat: 1532389700 } }
-const GROUPS = { iss: 'testing@secure.istio.io', sub: 'testing@secure.istio.io', claims: { exp: 3537391104, groups: ['group1', 'group2'], iat: 1537391104, scope: ['scope1', 'scope2'] } }
+const GROUPS = {
+  iss: 'testing@secure.istio.io',
+  sub: 'testing@secure.istio.io',
+  claims: { exp: 3537391104, groups: ['group1', 'group2'], iat: 1537391104, scope: ['scope1', 'scope2'] },
+}
 
 describe('authz-jwt task', () => {
   test('RequestAuthentication only: invalid token → 401, no token → 200', () => {

@@ -14,8 +14,10 @@ import { httpReq } from './helpers.js'
 
 const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/policy/${name}`, import.meta.url))
 
-const STRICT = 'apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: { name: default, namespace: istio-system }\nspec: { mtls: { mode: STRICT } }\n---\n'
-const ap = (spec: string, meta = '{ name: p, namespace: ns1 }') => `apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: ${meta}\nspec: ${spec}\n---\n`
+const STRICT =
+  'apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: { name: default, namespace: istio-system }\nspec: { mtls: { mode: STRICT } }\n---\n'
+const ap = (spec: string, meta = '{ name: p, namespace: ns1 }') =>
+  `apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: ${meta}\nspec: ${spec}\n---\n`
 
 function lint(yaml: string, mesh: unknown = {}, inventory?: unknown): LintFinding[] {
   const set = addManifestText(emptyPolicySet(), yaml, 'case.yaml')
@@ -27,7 +29,11 @@ describe('seed policies (two published examples, seed-000 and seed-003) are flag
   test('seed-000: from/to split → POL001 high on the ALLOW policy', () => {
     const fs = lintPolicies(loadPolicies([fixture('seed-000.yaml')]), { mesh: meshConfigFrom({}) })
     const f = fs.find((x) => x.code === 'POL001')
-    expect(f).toMatchObject({ severity: 'high', object: 'AuthorizationPolicy production/mission-data-service-allow', field: 'spec.rules[0] / spec.rules[1]' })
+    expect(f).toMatchObject({
+      severity: 'high',
+      object: 'AuthorizationPolicy production/mission-data-service-allow',
+      field: 'spec.rules[0] / spec.rules[1]',
+    })
     expect(f!.fix).toMatch(/same rule/)
   })
   test('seed-003: POL001 plus the missing namespace (POL008)', () => {
@@ -44,7 +50,9 @@ describe('seed policies (two published examples, seed-000 and seed-003) are flag
   })
 })
 
-const good = ap('{ selector: { matchLabels: { app: b } }, rules: [{ from: [{ source: { principals: ["cluster.local/ns/ns1/sa/a"] } }], to: [{ operation: { methods: ["GET"], paths: ["/api/*"] } }] }] }')
+const good = ap(
+  '{ selector: { matchLabels: { app: b } }, rules: [{ from: [{ source: { principals: ["cluster.local/ns/ns1/sa/a"] } }], to: [{ operation: { methods: ["GET"], paths: ["/api/*"] } }] }] }',
+)
 
 describe('each documented mistake has a code that fires on it and not on the fix', () => {
   test('a correct policy under STRICT mTLS is clean', () => {
@@ -52,27 +60,125 @@ describe('each documented mistake has a code that fires on it and not on the fix
   })
   // [code, mistake, corrected, inventory, mesh config for the corrected version]
   const cases: Array<[keyof typeof LINT_CODES, string, string, unknown?, unknown?]> = [
-    ['POL001', ap('{ rules: [{ from: [{ source: { namespaces: [a] } }] }, { to: [{ operation: { methods: [GET] } }] }] }'), ap('{ rules: [{ from: [{ source: { namespaces: [a] } }], to: [{ operation: { methods: [GET] } }] }] }')],
-    ['POL002', ap('{ rules: [{ from: [{ source: { notNamespaces: [foo] } }] }] }'), STRICT + ap('{ rules: [{ from: [{ source: { notNamespaces: [foo] } }] }] }')],
-    ['POL003', ap('{ action: DENY, rules: [{ to: [{ operation: { methods: [GET] } }] }] }'), ap('{ action: DENY, rules: [{ to: [{ operation: { methods: [GET], ports: ["8080"] } }] }] }')],
-    ['POL004', STRICT + ap('{ rules: [{ to: [{ operation: { notPaths: ["/admin*"] } }] }] }'), STRICT + ap('{ rules: [{ to: [{ operation: { paths: ["/api*"] } }] }] }')],
-    ['POL005', ap('{ action: DENY, rules: [{ to: [{ operation: { paths: ["/data/secret"], ports: ["80"] } }] }] }'), ap('{ action: DENY, rules: [{ to: [{ operation: { paths: ["/data/secret"], ports: ["80"] } }] }] }'), undefined, { pathNormalization: { normalization: 'MERGE_SLASHES' } }],
-    ['POL006', ap('{ selector: { matchLabels: { istio: ingressgateway } }, action: DENY, rules: [{ to: [{ operation: { hosts: ["admin.example.com"], ports: ["8080"] } }] }] }', '{ name: p, namespace: istio-system }'), ap('{ selector: { matchLabels: { istio: ingressgateway } }, action: DENY, rules: [{ to: [{ operation: { hosts: ["admin.example.com", "admin.example.com:*"], ports: ["8080"] } }] }] }', '{ name: p, namespace: istio-system }')],
-    ['POL007', STRICT + ap('{ selector: { matchLabels: { app: ghost } }, rules: [{}] }'), STRICT + ap('{ selector: { matchLabels: { app: b } }, rules: [{}] }'), { workloads: [{ namespace: 'ns1', name: 'b', labels: { app: 'b' } }] }],
-    ['POL008', STRICT + ap('{ selector: { matchLabels: { app: b } }, rules: [{}] }', '{ name: p, namespace: ns2 }'), STRICT + ap('{ selector: { matchLabels: { app: b } }, rules: [{}] }'), { workloads: [{ namespace: 'ns1', name: 'b', labels: { app: 'b' } }] }],
-    ['POL009', STRICT + ap('{ selector: { matchLabels: { app: b } }, rules: [{ from: [{ source: { namespaces: [n1] } }] }] }'), STRICT + ap('{ selector: { matchLabels: { app: b } }, rules: [{ from: [{ source: { namespaces: [ns1] } }] }] }'), { workloads: [{ namespace: 'ns1', name: 'b', labels: { app: 'b' } }] }],
-    ['POL010', STRICT + ap('{ rules: [{ from: [{ source: { principals: ["example.org/ns/ns1/sa/a"] } }] }] }'), STRICT + ap('{ rules: [{ from: [{ source: { principals: ["example.org/ns/ns1/sa/a"] } }] }] }'), undefined, { trustDomainAliases: ['example.org'] }],
-    ['POL011', STRICT + ap('{ rules: [{ to: [{ operation: { methods: ["get"] } }] }] }'), STRICT + ap('{ rules: [{ to: [{ operation: { methods: ["GET"] } }] }] }')],
+    [
+      'POL001',
+      ap('{ rules: [{ from: [{ source: { namespaces: [a] } }] }, { to: [{ operation: { methods: [GET] } }] }] }'),
+      ap('{ rules: [{ from: [{ source: { namespaces: [a] } }], to: [{ operation: { methods: [GET] } }] }] }'),
+    ],
+    [
+      'POL002',
+      ap('{ rules: [{ from: [{ source: { notNamespaces: [foo] } }] }] }'),
+      STRICT + ap('{ rules: [{ from: [{ source: { notNamespaces: [foo] } }] }] }'),
+    ],
+    [
+      'POL003',
+      ap('{ action: DENY, rules: [{ to: [{ operation: { methods: [GET] } }] }] }'),
+      ap('{ action: DENY, rules: [{ to: [{ operation: { methods: [GET], ports: ["8080"] } }] }] }'),
+    ],
+    [
+      'POL004',
+      STRICT + ap('{ rules: [{ to: [{ operation: { notPaths: ["/admin*"] } }] }] }'),
+      STRICT + ap('{ rules: [{ to: [{ operation: { paths: ["/api*"] } }] }] }'),
+    ],
+    [
+      'POL005',
+      ap('{ action: DENY, rules: [{ to: [{ operation: { paths: ["/data/secret"], ports: ["80"] } }] }] }'),
+      ap('{ action: DENY, rules: [{ to: [{ operation: { paths: ["/data/secret"], ports: ["80"] } }] }] }'),
+      undefined,
+      { pathNormalization: { normalization: 'MERGE_SLASHES' } },
+    ],
+    [
+      'POL006',
+      ap(
+        '{ selector: { matchLabels: { istio: ingressgateway } }, action: DENY, rules: [{ to: [{ operation: { hosts: ["admin.example.com"], ports: ["8080"] } }] }] }',
+        '{ name: p, namespace: istio-system }',
+      ),
+      ap(
+        '{ selector: { matchLabels: { istio: ingressgateway } }, action: DENY, rules: [{ to: [{ operation: { hosts: ["admin.example.com", "admin.example.com:*"], ports: ["8080"] } }] }] }',
+        '{ name: p, namespace: istio-system }',
+      ),
+    ],
+    [
+      'POL007',
+      STRICT + ap('{ selector: { matchLabels: { app: ghost } }, rules: [{}] }'),
+      STRICT + ap('{ selector: { matchLabels: { app: b } }, rules: [{}] }'),
+      { workloads: [{ namespace: 'ns1', name: 'b', labels: { app: 'b' } }] },
+    ],
+    [
+      'POL008',
+      STRICT + ap('{ selector: { matchLabels: { app: b } }, rules: [{}] }', '{ name: p, namespace: ns2 }'),
+      STRICT + ap('{ selector: { matchLabels: { app: b } }, rules: [{}] }'),
+      { workloads: [{ namespace: 'ns1', name: 'b', labels: { app: 'b' } }] },
+    ],
+    [
+      'POL009',
+      STRICT + ap('{ selector: { matchLabels: { app: b } }, rules: [{ from: [{ source: { namespaces: [n1] } }] }] }'),
+      STRICT + ap('{ selector: { matchLabels: { app: b } }, rules: [{ from: [{ source: { namespaces: [ns1] } }] }] }'),
+      { workloads: [{ namespace: 'ns1', name: 'b', labels: { app: 'b' } }] },
+    ],
+    [
+      'POL010',
+      STRICT + ap('{ rules: [{ from: [{ source: { principals: ["example.org/ns/ns1/sa/a"] } }] }] }'),
+      STRICT + ap('{ rules: [{ from: [{ source: { principals: ["example.org/ns/ns1/sa/a"] } }] }] }'),
+      undefined,
+      { trustDomainAliases: ['example.org'] },
+    ],
+    [
+      'POL011',
+      STRICT + ap('{ rules: [{ to: [{ operation: { methods: ["get"] } }] }] }'),
+      STRICT + ap('{ rules: [{ to: [{ operation: { methods: ["GET"] } }] }] }'),
+    ],
     ['POL012', ap('{ action: DENY }'), ap('{ action: DENY, rules: [{}] }')],
-    ['POL013', ap('{ targetRefs: [{ kind: Service, group: "", name: b }], rules: [{}] }'), ap('{ selector: { matchLabels: { app: b } }, rules: [{}] }')],
-    ['POL014', ap('{ action: CUSTOM, provider: { name: a }, rules: [{}] }') + ap('{ action: CUSTOM, provider: { name: b }, rules: [{}] }', '{ name: q, namespace: ns1 }'), ap('{ action: CUSTOM, provider: { name: a }, rules: [{}] }') + ap('{ action: CUSTOM, provider: { name: a }, rules: [{}] }', '{ name: q, namespace: ns1 }')],
-    ['POL015', STRICT + ap('{ selector: { matchLabels: { app: b } }, rules: [{ to: [{ operation: { ports: ["80"] } }] }] }'), STRICT + ap('{ selector: { matchLabels: { app: b } }, rules: [{ to: [{ operation: { ports: ["8080"] } }] }] }'), { workloads: [{ namespace: 'ns1', name: 'b', labels: { app: 'b' } }], services: [{ namespace: 'ns1', name: 'b', ports: [{ port: 80, targetPort: 8080 }] }] }],
-    ['POL016', ap('{ rules: [{ from: [{ source: { requestPrincipals: ["*@example.com"] } }] }] }'), ap('{ rules: [{ from: [{ source: { requestPrincipals: ["https://idp.example.com/*"] } }] }] }')],
-    ['POL017', 'apiVersion: security.istio.io/v1\nkind: RequestAuthentication\nmetadata: { name: jwt, namespace: ns1 }\nspec: { jwtRules: [{ issuer: x }] }\n---\n', 'apiVersion: security.istio.io/v1\nkind: RequestAuthentication\nmetadata: { name: jwt, namespace: ns1 }\nspec: { jwtRules: [{ issuer: x }] }\n---\n' + ap('{ rules: [{ from: [{ source: { requestPrincipals: ["*"] } }] }] }')],
-    ['POL018', 'apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: { name: x, namespace: istio-system }\nspec: { selector: { matchLabels: { app: b } }, mtls: { mode: STRICT } }\n', 'apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: { name: x, namespace: ns1 }\nspec: { selector: { matchLabels: { app: b } }, mtls: { mode: STRICT } }\n'],
-    ['POL019', STRICT + 'apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: { name: legacy, namespace: ns1 }\nspec: { host: "*.ns1.svc.cluster.local", trafficPolicy: { tls: { mode: DISABLE } } }\n', STRICT + 'apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: { name: legacy, namespace: ns1 }\nspec: { host: "*.ns1.svc.cluster.local", trafficPolicy: { tls: { mode: ISTIO_MUTUAL } } }\n'],
+    [
+      'POL013',
+      ap('{ targetRefs: [{ kind: Service, group: "", name: b }], rules: [{}] }'),
+      ap('{ selector: { matchLabels: { app: b } }, rules: [{}] }'),
+    ],
+    [
+      'POL014',
+      ap('{ action: CUSTOM, provider: { name: a }, rules: [{}] }') +
+        ap('{ action: CUSTOM, provider: { name: b }, rules: [{}] }', '{ name: q, namespace: ns1 }'),
+      ap('{ action: CUSTOM, provider: { name: a }, rules: [{}] }') +
+        ap('{ action: CUSTOM, provider: { name: a }, rules: [{}] }', '{ name: q, namespace: ns1 }'),
+    ],
+    [
+      'POL015',
+      STRICT + ap('{ selector: { matchLabels: { app: b } }, rules: [{ to: [{ operation: { ports: ["80"] } }] }] }'),
+      STRICT + ap('{ selector: { matchLabels: { app: b } }, rules: [{ to: [{ operation: { ports: ["8080"] } }] }] }'),
+      {
+        workloads: [{ namespace: 'ns1', name: 'b', labels: { app: 'b' } }],
+        services: [{ namespace: 'ns1', name: 'b', ports: [{ port: 80, targetPort: 8080 }] }],
+      },
+    ],
+    [
+      'POL016',
+      ap('{ rules: [{ from: [{ source: { requestPrincipals: ["*@example.com"] } }] }] }'),
+      ap('{ rules: [{ from: [{ source: { requestPrincipals: ["https://idp.example.com/*"] } }] }] }'),
+    ],
+    [
+      'POL017',
+      'apiVersion: security.istio.io/v1\nkind: RequestAuthentication\nmetadata: { name: jwt, namespace: ns1 }\nspec: { jwtRules: [{ issuer: x }] }\n---\n',
+      'apiVersion: security.istio.io/v1\nkind: RequestAuthentication\nmetadata: { name: jwt, namespace: ns1 }\nspec: { jwtRules: [{ issuer: x }] }\n---\n' +
+        ap('{ rules: [{ from: [{ source: { requestPrincipals: ["*"] } }] }] }'),
+    ],
+    [
+      'POL018',
+      'apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: { name: x, namespace: istio-system }\nspec: { selector: { matchLabels: { app: b } }, mtls: { mode: STRICT } }\n',
+      'apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: { name: x, namespace: ns1 }\nspec: { selector: { matchLabels: { app: b } }, mtls: { mode: STRICT } }\n',
+    ],
+    [
+      'POL019',
+      STRICT +
+        'apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: { name: legacy, namespace: ns1 }\nspec: { host: "*.ns1.svc.cluster.local", trafficPolicy: { tls: { mode: DISABLE } } }\n',
+      STRICT +
+        'apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: { name: legacy, namespace: ns1 }\nspec: { host: "*.ns1.svc.cluster.local", trafficPolicy: { tls: { mode: ISTIO_MUTUAL } } }\n',
+    ],
     // security-policy-patterns @ebe3148d had `hosts` under `source`.
-    ['POL020', ap('{ rules: [{ from: [{ source: { hosts: ["x.com"] } }] }] }'), ap('{ rules: [{ to: [{ operation: { hosts: ["x.com", "x.com:*"] } }] }] }')],
+    [
+      'POL020',
+      ap('{ rules: [{ from: [{ source: { hosts: ["x.com"] } }] }] }'),
+      ap('{ rules: [{ to: [{ operation: { hosts: ["x.com", "x.com:*"] } }] }] }'),
+    ],
   ]
   test.each(cases)('%s fires on the mistake and not on the fix', (code, bad, fixed, inventory, fixedMesh) => {
     const onBad = lint(bad, {}, inventory)

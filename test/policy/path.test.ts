@@ -48,9 +48,15 @@ metadata: { name: deny-secret, namespace: ns1 }
 spec: { action: DENY, rules: [{ to: [{ operation: { paths: ["/data/secret"] } }] }] }
 `
     expect(evaluator(policy)(httpReq({ path: '/data//secret' })).verdict).toBe('ALLOW')
-    expect(evaluator(policy, { pathNormalization: { normalization: 'MERGE_SLASHES' } })(httpReq({ path: '/data//secret' })).verdict).toBe('DENY')
-    expect(evaluator(policy, { pathNormalization: { normalization: 'MERGE_SLASHES' } })(httpReq({ path: '/data%2Fsecret' })).verdict).toBe('ALLOW')
-    expect(evaluator(policy, { pathNormalization: { normalization: 'DECODE_AND_MERGE_SLASHES' } })(httpReq({ path: '/data%2Fsecret' })).verdict).toBe('DENY')
+    expect(evaluator(policy, { pathNormalization: { normalization: 'MERGE_SLASHES' } })(httpReq({ path: '/data//secret' })).verdict).toBe(
+      'DENY',
+    )
+    expect(evaluator(policy, { pathNormalization: { normalization: 'MERGE_SLASHES' } })(httpReq({ path: '/data%2Fsecret' })).verdict).toBe(
+      'ALLOW',
+    )
+    expect(
+      evaluator(policy, { pathNormalization: { normalization: 'DECODE_AND_MERGE_SLASHES' } })(httpReq({ path: '/data%2Fsecret' })).verdict,
+    ).toBe('DENY')
   })
 })
 

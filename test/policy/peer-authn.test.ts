@@ -18,33 +18,62 @@ describe('TestComposePeerAuthentication', () => {
   test('no policy → PERMISSIVE', () => expect(mode('')).toBe('PERMISSIVE'))
   test('mesh only', () => expect(mode(pa('default', 'istio-system', '{ mtls: { mode: STRICT } }'))).toBe('STRICT'))
   test('mesh vs namespace: namespace wins', () =>
-    expect(mode(pa('m', 'istio-system', '{ mtls: { mode: STRICT } }') + pa('n', 'foo', '{ mtls: { mode: PERMISSIVE } }'))).toBe('PERMISSIVE'))
+    expect(mode(pa('m', 'istio-system', '{ mtls: { mode: STRICT } }') + pa('n', 'foo', '{ mtls: { mode: PERMISSIVE } }'))).toBe(
+      'PERMISSIVE',
+    ))
   test('namespace vs workload: workload wins', () =>
-    expect(mode(pa('n', 'foo', '{ mtls: { mode: STRICT } }') + pa('w', 'foo', '{ selector: { matchLabels: { app: foo } }, mtls: { mode: DISABLE } }'))).toBe('DISABLE'))
+    expect(
+      mode(
+        pa('n', 'foo', '{ mtls: { mode: STRICT } }') +
+          pa('w', 'foo', '{ selector: { matchLabels: { app: foo } }, mtls: { mode: DISABLE } }'),
+      ),
+    ).toBe('DISABLE'))
   test('workload UNSET inherits namespace', () =>
-    expect(mode(pa('n', 'foo', '{ mtls: { mode: STRICT } }') + pa('w', 'foo', '{ selector: { matchLabels: { app: foo } }, mtls: { mode: UNSET } }'))).toBe('STRICT'))
+    expect(
+      mode(
+        pa('n', 'foo', '{ mtls: { mode: STRICT } }') + pa('w', 'foo', '{ selector: { matchLabels: { app: foo } }, mtls: { mode: UNSET } }'),
+      ),
+    ).toBe('STRICT'))
   test('ignore non-emptypb selector in root namespace', () =>
     expect(mode(pa('r', 'istio-system', '{ selector: { matchLabels: { app: foo } }, mtls: { mode: STRICT } }'))).toBe('PERMISSIVE'))
   test('root namespace with empty matchLabels is mesh-wide', () =>
     expect(mode(pa('r', 'istio-system', '{ selector: { matchLabels: {} }, mtls: { mode: STRICT } }'))).toBe('STRICT'))
   test('multiple namespace policies: the oldest wins', () => {
-    const yaml = pa('newer', 'foo', '{ mtls: { mode: DISABLE } }', '2024-02-01T00:00:00Z') + pa('older', 'foo', '{ mtls: { mode: STRICT } }', '2023-01-01T00:00:00Z')
+    const yaml =
+      pa('newer', 'foo', '{ mtls: { mode: DISABLE } }', '2024-02-01T00:00:00Z') +
+      pa('older', 'foo', '{ mtls: { mode: STRICT } }', '2023-01-01T00:00:00Z')
     expect(mode(yaml)).toBe('STRICT')
   })
   test('port level: 80 DISABLE, 90 UNSET → STRICT, 100 {} → STRICT', () => {
-    const yaml = pa('w', 'foo', '{ selector: { matchLabels: { app: foo } }, mtls: { mode: STRICT }, portLevelMtls: { "80": { mode: DISABLE }, "90": { mode: UNSET }, "100": {} } }')
+    const yaml = pa(
+      'w',
+      'foo',
+      '{ selector: { matchLabels: { app: foo } }, mtls: { mode: STRICT }, portLevelMtls: { "80": { mode: DISABLE }, "90": { mode: UNSET }, "100": {} } }',
+    )
     expect(mode(yaml, { app: 'foo' }, 80)).toBe('DISABLE')
     expect(mode(yaml, { app: 'foo' }, 90)).toBe('STRICT')
     expect(mode(yaml, { app: 'foo' }, 100)).toBe('STRICT')
   })
   test('workload selector not matching → namespace mode', () =>
-    expect(mode(pa('n', 'foo', '{ mtls: { mode: STRICT } }') + pa('w', 'foo', '{ selector: { matchLabels: { app: bar } }, mtls: { mode: DISABLE } }'))).toBe('STRICT'))
+    expect(
+      mode(
+        pa('n', 'foo', '{ mtls: { mode: STRICT } }') +
+          pa('w', 'foo', '{ selector: { matchLabels: { app: bar } }, mtls: { mode: DISABLE } }'),
+      ),
+    ).toBe('STRICT'))
 })
 
 describe('peer-authn layer in the evaluator (mtls-migration task: plaintext to STRICT fails at the connection)', () => {
-  const ev = evaluator(pa('default', 'istio-system', '{ mtls: { mode: STRICT } }') + pa('legacy', 'ns1', '{ selector: { matchLabels: { app: b } }, portLevelMtls: { "8080": { mode: PERMISSIVE } } }'))
+  const ev = evaluator(
+    pa('default', 'istio-system', '{ mtls: { mode: STRICT } }') +
+      pa('legacy', 'ns1', '{ selector: { matchLabels: { app: b } }, portLevelMtls: { "8080": { mode: PERMISSIVE } } }'),
+  )
   test('plaintext refused at peer-authn, mTLS passes', () => {
-    expect(ev(httpReq({ mtls: false, principal: null, port: 18080 }))).toMatchObject({ verdict: 'DENY', layer: 'peer-authn', mtlsMode: 'STRICT' })
+    expect(ev(httpReq({ mtls: false, principal: null, port: 18080 }))).toMatchObject({
+      verdict: 'DENY',
+      layer: 'peer-authn',
+      mtlsMode: 'STRICT',
+    })
     expect(ev(httpReq({ port: 18080 })).verdict).toBe('ALLOW')
   })
   test('portLevelMtls PERMISSIVE lets plaintext through on that port only', () => {

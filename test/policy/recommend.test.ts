@@ -13,7 +13,14 @@ import { compilePolicies } from '../../src/policy/evaluator.js'
 import { inventoryFrom } from '../../src/policy/workload-inventory.js'
 import { addManifestText, emptyPolicySet } from '../../src/policy/loader.js'
 import { meshConfigFrom } from '../../src/policy/mesh-config.js'
-import { DistinctFlows, flowsFromEvents, generalisePath, recommendationYaml, recommendPolicies, type ObservedFlow } from '../../src/policy/recommend.js'
+import {
+  DistinctFlows,
+  flowsFromEvents,
+  generalisePath,
+  recommendationYaml,
+  recommendPolicies,
+  type ObservedFlow,
+} from '../../src/policy/recommend.js'
 import { normalizePath } from '../../src/policy/path.js'
 import { parseRequest } from '../../src/policy/request.js'
 import { MTLS_INBOUND_LINE } from '../detect/fixtures.js'
@@ -66,7 +73,15 @@ const flowArb: fc.Arbitrary<ObservedFlow> = fc
   })
   .map((r): ObservedFlow => {
     const protocol = r.port === 9090 ? 'tcp' : 'http'
-    const f: ObservedFlow = { namespace: r.ns, labels: { app: r.app, 'pod-template-hash': 'abc' }, principal: r.mtls ? r.principal : null, mtls: r.mtls, port: r.port, protocol, denied: r.denied }
+    const f: ObservedFlow = {
+      namespace: r.ns,
+      labels: { app: r.app, 'pod-template-hash': 'abc' },
+      principal: r.mtls ? r.principal : null,
+      mtls: r.mtls,
+      port: r.port,
+      protocol,
+      denied: r.denied,
+    }
     if (protocol === 'http') {
       f.method = r.method
       f.path = `/${r.segs.join('/')}`
@@ -104,23 +119,27 @@ describe('recommended policies allow every legitimate flow and deny everything e
 
   test('property: keeping one copy per distinct flow (as recommend --store does, for bounded memory) gives the same policies', () => {
     fc.assert(
-      fc.property(fc.array(flowArb, { minLength: 5, maxLength: 40 }), fc.array(fc.nat(), { minLength: 1, maxLength: 120 }), (flows, picks) => {
-        // Traffic repeats flows many times, in any order, with labels in any key order, and the same
-        // request is sometimes allowed and sometimes denied (the twins a sloppy key would merge).
-        const repeated = picks.map((i) => {
-          const f = flows[i % flows.length]!
-          if (i % 3 === 0) return { ...f, denied: !f.denied }
-          return i % 2 === 0 ? f : { ...f, labels: Object.fromEntries(Object.entries(f.labels).reverse()) }
-        })
-        const distinct = new DistinctFlows()
-        distinct.add(repeated)
-        distinct.add(repeated.slice().reverse())
-        expect(distinct.size).toBeLessThanOrEqual(2 * flows.length)
-        const all = recommendPolicies(repeated, mesh)
-        const few = recommendPolicies(distinct.values(), mesh)
-        expect(recommendationYaml({ objects: few.objects, notes: [] })).toBe(recommendationYaml({ objects: all.objects, notes: [] }))
-        expect([...new Set(few.notes)].sort()).toEqual([...new Set(all.notes)].sort())
-      }),
+      fc.property(
+        fc.array(flowArb, { minLength: 5, maxLength: 40 }),
+        fc.array(fc.nat(), { minLength: 1, maxLength: 120 }),
+        (flows, picks) => {
+          // Traffic repeats flows many times, in any order, with labels in any key order, and the same
+          // request is sometimes allowed and sometimes denied (the twins a sloppy key would merge).
+          const repeated = picks.map((i) => {
+            const f = flows[i % flows.length]!
+            if (i % 3 === 0) return { ...f, denied: !f.denied }
+            return i % 2 === 0 ? f : { ...f, labels: Object.fromEntries(Object.entries(f.labels).reverse()) }
+          })
+          const distinct = new DistinctFlows()
+          distinct.add(repeated)
+          distinct.add(repeated.slice().reverse())
+          expect(distinct.size).toBeLessThanOrEqual(2 * flows.length)
+          const all = recommendPolicies(repeated, mesh)
+          const few = recommendPolicies(distinct.values(), mesh)
+          expect(recommendationYaml({ objects: few.objects, notes: [] })).toBe(recommendationYaml({ objects: all.objects, notes: [] }))
+          expect([...new Set(few.notes)].sort()).toEqual([...new Set(all.notes)].sort())
+        },
+      ),
       { numRuns: 200 },
     )
   })
@@ -139,7 +158,15 @@ describe('recommended policies allow every legitimate flow and deny everything e
   })
 
   test('a generalisation that would admit a denied path falls back to exact paths', () => {
-    const base = { namespace: 'ns1', labels: { app: 'a' }, principal: PRINCIPALS[0]!, mtls: true, port: 8080, protocol: 'http' as const, method: 'GET' }
+    const base = {
+      namespace: 'ns1',
+      labels: { app: 'a' },
+      principal: PRINCIPALS[0]!,
+      mtls: true,
+      port: 8080,
+      protocol: 'http' as const,
+      method: 'GET',
+    }
     const flows: ObservedFlow[] = [
       { ...base, path: '/users/1', denied: false },
       { ...base, path: '/users/2', denied: false },
@@ -156,7 +183,9 @@ describe('recommended policies allow every legitimate flow and deny everything e
 
 describe('from real events', () => {
   test('the istio PR #35337 inbound mTLS line becomes an ALLOW for its peer and a STRICT proposal', () => {
-    const parsed = createParser({}).parseBatch([{ value: MTLS_INBOUND_LINE, coords: { kind: 'file', file: 'public.log', line: 1, offset: '0' } }])
+    const parsed = createParser({}).parseBatch([
+      { value: MTLS_INBOUND_LINE, coords: { kind: 'file', file: 'public.log', line: 1, offset: '0' } },
+    ])
     const evs = applyStages(createTransformStages(loadTransformsConfig({})), parsed.events).events
     const inventory = inventoryFrom({ workloads: [{ namespace: 'default', name: 'echo', labels: { app: 'echo' }, ips: ['10.244.0.12'] }] })
     const { flows } = flowsFromEvents(evs, { inventory })

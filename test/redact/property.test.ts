@@ -16,14 +16,20 @@ const JSON_LINE = FIXTURE[2]!
 const secretArb = fc.stringMatching(/^[A-Za-z0-9]{12,32}$/).map((s) => `zQ${s}`)
 const b64url = fc.stringMatching(/^[A-Za-z0-9_-]{4,40}$/)
 const mixedCase = (name: string): fc.Arbitrary<string> =>
-  fc.array(fc.boolean(), { minLength: name.length, maxLength: name.length }).map((up) => [...name].map((c, i) => (up[i] ? c.toUpperCase() : c)).join(''))
+  fc
+    .array(fc.boolean(), { minLength: name.length, maxLength: name.length })
+    .map((up) => [...name].map((c, i) => (up[i] ? c.toUpperCase() : c)).join(''))
 
 /** Where the secret goes. Each returns the path to put in the line and, for JSON, extra keys. */
 type Placement = { path: string; jsonExtra?: Record<string, string>; secretText: string }
 const placement = (secret: string): fc.Arbitrary<Placement> =>
   fc.oneof(
     fc
-      .tuple(fc.constantFrom(...DEFAULT_SECRET_PARAMS).chain(mixedCase), fc.constantFrom('?', '?a=1&', '?x=y;'), fc.constantFrom('', '&b=2', '#frag'))
+      .tuple(
+        fc.constantFrom(...DEFAULT_SECRET_PARAMS).chain(mixedCase),
+        fc.constantFrom('?', '?a=1&', '?x=y;'),
+        fc.constantFrom('', '&b=2', '#frag'),
+      )
       .map(([name, pre, post]) => ({ path: `/p${pre}${name}=${secret}${post}`, secretText: secret })),
     fc.tuple(b64url, b64url).map(([h, p]) => {
       const jwt = `eyJ${h}.eyJ${p}.${secret}`
@@ -70,7 +76,10 @@ describe('no generated secret survives', () => {
   test('into any serialized event or dead letter, whatever the line shape; one output per record', async () => {
     await fc.assert(
       fc.asyncProperty(
-        fc.array(secretArb.chain((s) => fc.tuple(fc.constant(s), placement(s), shapeArb)), { minLength: 1, maxLength: 8 }),
+        fc.array(
+          secretArb.chain((s) => fc.tuple(fc.constant(s), placement(s), shapeArb)),
+          { minLength: 1, maxLength: 8 },
+        ),
         async (cases) => {
           const records = cases.map(([, p, shape], i) => fileRecord(line(shape, p), i + 1))
           const cap = await runRecords(records)
@@ -98,8 +107,14 @@ describe('no generated secret survives', () => {
     // The same rules without the per-rule pre-tests: the reference result.
     const unguarded = { ...rules, builtIn: rules.builtIn.map((r) => ({ re: r.re, group: r.group })) }
     const piece = fc.oneof(
-      fc.constantFrom(...DEFAULT_SECRET_PARAMS).chain(mixedCase).map((n) => `${n}=zQsecret1`),
-      fc.constantFrom(...DEFAULT_SECRET_HEADERS).chain(mixedCase).map((h) => `"${h}":"v1x2y3z4"`),
+      fc
+        .constantFrom(...DEFAULT_SECRET_PARAMS)
+        .chain(mixedCase)
+        .map((n) => `${n}=zQsecret1`),
+      fc
+        .constantFrom(...DEFAULT_SECRET_HEADERS)
+        .chain(mixedCase)
+        .map((h) => `"${h}":"v1x2y3z4"`),
       fc.constantFrom(...DEFAULT_SECRET_HEADERS).map((h) => `${h}: Basic dXNlcjpwYXNz`),
       fc.constantFrom('Bearer abcdef123456', 'bearer abcdef123456', 'eyJhbGc.eyJzdWIi.c2ln', '?', '&', ';', '=', '"', '\\"', ' ', '/x'),
       fc.string({ maxLength: 12 }),

@@ -97,7 +97,9 @@ describe('redactText', () => {
 
 describe('config', () => {
   test('errors name the option path', () => {
-    expect(() => loadRedactionConfig({ rules: [{ name: 'bad', pattern: '(' }] })).toThrow(/redaction\.rules\.0\.pattern: not a valid regular expression/)
+    expect(() => loadRedactionConfig({ rules: [{ name: 'bad', pattern: '(' }] })).toThrow(
+      /redaction\.rules\.0\.pattern: not a valid regular expression/,
+    )
     expect(() => loadRedactionConfig({ params: ['a b'] })).toThrow(/redaction\.params\.0/)
     expect(() => validateConfig({ redaction: { jwt: 'yes' } })).toThrow(/redaction\.jwt/)
   })

@@ -26,8 +26,16 @@ const store = new DuckDbStore({ path: join(dir, 'store.duckdb') })
 const reportPath = join(dir, 'report.html')
 
 function chromiumArgs(profile: string): string[] {
-  return ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-    '--no-first-run', '--hide-scrollbars', `--user-data-dir=${join(dir, profile)}`]
+  return [
+    '--headless',
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--no-first-run',
+    '--hide-scrollbars',
+    `--user-data-dir=${join(dir, profile)}`,
+  ]
 }
 
 beforeAll(async () => {
@@ -40,7 +48,10 @@ beforeAll(async () => {
     writeFileSync(files[files.length - 1]!, lines.join('\n') + '\n')
   }
   await ingestFiles({
-    files, store, processing: { redaction: { enabled: false } }, deadLetterPath: join(dir, 'dlq.ndjson'),
+    files,
+    store,
+    processing: { redaction: { enabled: false } },
+    deadLetterPath: join(dir, 'dlq.ndjson'),
   })
   await writeReport(store, reportPath, 'html')
 })
@@ -66,7 +77,10 @@ const pct = (part: number, whole: number) => `${(Math.round((1000 * part) / whol
 
 describe.skipIf(!haveChromium)('the HTML report in headless Chromium', () => {
   test('renders, and its key numbers match SQL over the store', async () => {
-    const { stdout: dom } = await run(CHROMIUM, [...chromiumArgs('dom'), '--dump-dom', pathToFileURL(reportPath).href], { timeout: 60_000, maxBuffer: 64 << 20 })
+    const { stdout: dom } = await run(CHROMIUM, [...chromiumArgs('dom'), '--dump-dom', pathToFileURL(reportPath).href], {
+      timeout: 60_000,
+      maxBuffer: 64 << 20,
+    })
     expect(dom).toContain('<svg class="graph"')
 
     const events = await scalar('SELECT count(*) FROM events')
@@ -99,8 +113,16 @@ describe.skipIf(!haveChromium)('the HTML report in headless Chromium', () => {
   test('prints to PDF and screenshots without errors', async () => {
     const pdf = join(dir, 'report.pdf')
     const png = join(dir, 'report.png')
-    const printed = await run(CHROMIUM, [...chromiumArgs('pdf'), ...logging, `--print-to-pdf=${pdf}`, '--no-pdf-header-footer', pathToFileURL(reportPath).href], { timeout: 60_000 })
-    const shot = await run(CHROMIUM, [...chromiumArgs('png'), ...logging, '--window-size=1280,2000', `--screenshot=${png}`, pathToFileURL(reportPath).href], { timeout: 60_000 })
+    const printed = await run(
+      CHROMIUM,
+      [...chromiumArgs('pdf'), ...logging, `--print-to-pdf=${pdf}`, '--no-pdf-header-footer', pathToFileURL(reportPath).href],
+      { timeout: 60_000 },
+    )
+    const shot = await run(
+      CHROMIUM,
+      [...chromiumArgs('png'), ...logging, '--window-size=1280,2000', `--screenshot=${png}`, pathToFileURL(reportPath).href],
+      { timeout: 60_000 },
+    )
     // The page itself logged nothing (a script error, a failed load, a console.error would show here).
     expect(pageErrors(printed.stderr)).toEqual([])
     expect(pageErrors(shot.stderr)).toEqual([])
@@ -120,7 +142,10 @@ describe.skipIf(!haveChromium)('the HTML report in headless Chromium', () => {
   test('the page-error check catches what it claims to (a page that logs an error)', async () => {
     const bad = join(dir, 'bad.html')
     writeFileSync(bad, '<html><body><p>x</p><script>console.error("report broke")</script></body></html>')
-    const r = await run(CHROMIUM, [...chromiumArgs('bad'), ...logging, '--dump-dom', pathToFileURL(bad).href], { timeout: 60_000, maxBuffer: 64 << 20 })
+    const r = await run(CHROMIUM, [...chromiumArgs('bad'), ...logging, '--dump-dom', pathToFileURL(bad).href], {
+      timeout: 60_000,
+      maxBuffer: 64 << 20,
+    })
     expect(pageErrors(r.stderr).join('\n')).toContain('report broke')
   })
 })

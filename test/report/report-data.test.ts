@@ -14,23 +14,66 @@ const store = new DuckDbStore({ path: ':memory:' })
 beforeAll(async () => {
   await store.start()
   await store.writeEvents([
-    makeEvent({ id: 'in-1', reporter: 'destination', srcSpiffe: FRONTEND, k8sNs: 'shop', app: 'cart', dstService: 'cart.shop.svc.cluster.local', dstNs: 'shop' }),
-    makeEvent({ id: 'in-2', reporter: 'destination', srcSpiffe: FRONTEND, k8sNs: 'shop', app: 'cart', dstService: 'cart.shop.svc.cluster.local', dstNs: 'shop' }),
     makeEvent({
-      id: 'in-3', reporter: 'destination', mtls: false, sourceIp: '10.9.9.9', k8sNs: 'payments', dstService: 'payments.payments.svc.cluster.local', dstNs: 'payments',
-      au3Missing: ['identity'], findings: [finding('plaintext_inbound', 'high', ['SC-8']), finding('au3_incomplete', 'low', ['AU-3'])],
+      id: 'in-1',
+      reporter: 'destination',
+      srcSpiffe: FRONTEND,
+      k8sNs: 'shop',
+      app: 'cart',
+      dstService: 'cart.shop.svc.cluster.local',
+      dstNs: 'shop',
     }),
     makeEvent({
-      id: 'in-4', reporter: 'destination', status: 403, action: 'denied', srcSpiffe: FRONTEND, k8sNs: 'payments', dstService: 'payments-db.payments.svc.cluster.local',
-      dstNs: 'payments', findings: [finding('authz_denied', 'high', ['AC-3', 'AC-6'])],
+      id: 'in-2',
+      reporter: 'destination',
+      srcSpiffe: FRONTEND,
+      k8sNs: 'shop',
+      app: 'cart',
+      dstService: 'cart.shop.svc.cluster.local',
+      dstNs: 'shop',
     }),
     makeEvent({
-      id: 'in-5', reporter: 'destination', status: 403, action: 'denied', srcSpiffe: FRONTEND, k8sNs: 'shop', dstService: 'cart.shop.svc.cluster.local',
-      dstNs: 'shop', findings: [finding('authz_denied', 'medium', ['AC-3', 'AC-6'])],
+      id: 'in-3',
+      reporter: 'destination',
+      mtls: false,
+      sourceIp: '10.9.9.9',
+      k8sNs: 'payments',
+      dstService: 'payments.payments.svc.cluster.local',
+      dstNs: 'payments',
+      au3Missing: ['identity'],
+      findings: [finding('plaintext_inbound', 'high', ['SC-8']), finding('au3_incomplete', 'low', ['AU-3'])],
+    }),
+    makeEvent({
+      id: 'in-4',
+      reporter: 'destination',
+      status: 403,
+      action: 'denied',
+      srcSpiffe: FRONTEND,
+      k8sNs: 'payments',
+      dstService: 'payments-db.payments.svc.cluster.local',
+      dstNs: 'payments',
+      findings: [finding('authz_denied', 'high', ['AC-3', 'AC-6'])],
+    }),
+    makeEvent({
+      id: 'in-5',
+      reporter: 'destination',
+      status: 403,
+      action: 'denied',
+      srcSpiffe: FRONTEND,
+      k8sNs: 'shop',
+      dstService: 'cart.shop.svc.cluster.local',
+      dstNs: 'shop',
+      findings: [finding('authz_denied', 'medium', ['AC-3', 'AC-6'])],
     }),
     // Log content is attacker-controlled: identities and hosts below must come out inert.
     makeEvent({
-      id: 'evil', reporter: 'source', srcNs: 'shop', srcSa: EVIL, cluster: 'PassthroughCluster', sni: `"><img src=x onerror=alert(1)>.example.com`, mtls: null,
+      id: 'evil',
+      reporter: 'source',
+      srcNs: 'shop',
+      srcSa: EVIL,
+      cluster: 'PassthroughCluster',
+      sni: `"><img src=x onerror=alert(1)>.example.com`,
+      mtls: null,
       findings: [finding('unregistered_egress', 'medium', ['SC-7', 'AC-4'])],
     }),
   ])
@@ -43,7 +86,10 @@ describe('buildReportData', () => {
     expect(d.summary.events).toBe(6)
     expect(d.mtls).toMatchObject({ inbound: 5, inboundMtls: 4, pct: 80 })
     // Gaps first.
-    expect(d.mtls.byNamespace.map((r) => [r.key, r.inbound, r.mtlsPct])).toEqual([['payments', 2, 50], ['shop', 3, 100]])
+    expect(d.mtls.byNamespace.map((r) => [r.key, r.inbound, r.mtlsPct])).toEqual([
+      ['payments', 2, 50],
+      ['shop', 3, 100],
+    ])
     expect(d.au3).toMatchObject({ events: 6, complete: 5, pct: 83.3 })
     expect(d.au3.missing).toEqual([{ element: 'identity', count: 1 }])
   })
@@ -56,13 +102,17 @@ describe('buildReportData', () => {
     expect(d.findings.bySeverity).toEqual({ high: 2, medium: 2, low: 1 })
     expect(d.findings.byControl.find((c) => c.control === 'AC-3')).toEqual({ control: 'AC-3', count: 2, codes: ['authz_denied'] })
     expect(d.findings.byCode[0]!.severity).toBe('high')
-    expect(d.findings.examples.authz_denied!.map((x) => x.destination).sort()).toEqual(['cart.shop.svc.cluster.local', 'payments-db.payments.svc.cluster.local'])
+    expect(d.findings.examples.authz_denied!.map((x) => x.destination).sort()).toEqual([
+      'cart.shop.svc.cluster.local',
+      'payments-db.payments.svc.cluster.local',
+    ])
   })
 
   test('denied flows and egress come from the store', async () => {
     const d = await buildReportData(store)
     expect(d.deniedFlows.map((r) => [r.source, r.destination, r.denied])).toEqual([
-      [FRONTEND, 'cart.shop.svc.cluster.local', 1], [FRONTEND, 'payments-db.payments.svc.cluster.local', 1],
+      [FRONTEND, 'cart.shop.svc.cluster.local', 1],
+      [FRONTEND, 'payments-db.payments.svc.cluster.local', 1],
     ])
     expect(d.egress).toHaveLength(1)
   })

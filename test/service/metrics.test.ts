@@ -72,10 +72,18 @@ describe('OpenSearch observer (test server)', () => {
     const client = await createOpenSearchClient(loadConnectionConfig({ node: os.url }))
     const registry = new Registry()
     const lines: { obj: Record<string, unknown>; msg: string }[] = []
-    const observer = new OpenSearchObserver({ registry, answerWindowMs: 5_000, summaryIntervalMs: 300, logger: { warn: (obj, msg) => void lines.push({ obj: obj as Record<string, unknown>, msg }) } })
+    const observer = new OpenSearchObserver({
+      registry,
+      answerWindowMs: 5_000,
+      summaryIntervalMs: 300,
+      logger: { warn: (obj, msg) => void lines.push({ obj: obj as Record<string, unknown>, msg }) },
+    })
     observer.attach(client)
     os.faults.item = failByRate(429, 0.4, 'observer')
-    const sink = new OpenSearchSink({ client, config: loadSinkConfig({ flushIntervalMs: 5, writeFindings: false, retry: { initialMs: 5, maxMs: 20 } }) })
+    const sink = new OpenSearchSink({
+      client,
+      config: loadSinkConfig({ flushIntervalMs: 5, writeFindings: false, retry: { initialMs: 5, maxMs: 20 } }),
+    })
     try {
       await sink.start()
       expect((await sink.write(Array.from({ length: 200 }, (_, i) => okEvent(i)))).rejected).toEqual([])
@@ -93,7 +101,9 @@ describe('OpenSearch observer (test server)', () => {
       const errors = json.find((m) => m.name === 'envoy_audit_opensearch_bulk_item_errors_total')!
       expect(errors.values).toEqual([expect.objectContaining({ labels: { status: '429' }, value: retried })])
       const latency = json.find((m) => m.name === 'envoy_audit_opensearch_request_duration_seconds')!
-      const bulkCount = latency.values.find((v) => (v as { metricName?: string }).metricName?.endsWith('_count') && v.labels.operation === 'bulk')
+      const bulkCount = latency.values.find(
+        (v) => (v as { metricName?: string }).metricName?.endsWith('_count') && v.labels.operation === 'bulk',
+      )
       expect(bulkCount?.value).toBe(sink.stats.bulkRequests)
     } finally {
       observer.close()
@@ -123,9 +133,16 @@ describe('per-stage counts on /metrics', () => {
         const line = text.split('\n').find((l) => l.startsWith(`envoy_audit_stage_${name}{stage="${stage}"} `))
         return line === undefined ? undefined : Number(line.split(' ')[1])
       }
-      expect([value('records_in_total', 'parse'), value('records_out_total', 'parse'), value('dead_letters_total', 'parse')]).toEqual([7, 3, 4])
+      expect([value('records_in_total', 'parse'), value('records_out_total', 'parse'), value('dead_letters_total', 'parse')]).toEqual([
+        7, 3, 4,
+      ])
       for (const stage of ['redact', 'spiffe', 'au3', 'detect', 'integrity', 'sink']) {
-        expect([stage, value('records_in_total', stage), value('records_out_total', stage), value('dead_letters_total', stage)]).toEqual([stage, 3, 3, 0])
+        expect([stage, value('records_in_total', stage), value('records_out_total', stage), value('dead_letters_total', stage)]).toEqual([
+          stage,
+          3,
+          3,
+          0,
+        ])
         expect(value('seconds_total', stage)).toBeGreaterThanOrEqual(0)
       }
       expect(value('seconds_total', 'parse')).toBeGreaterThan(0)

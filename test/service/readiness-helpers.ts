@@ -7,16 +7,36 @@ export function readinessConfig(brokers: string[], osUrl: string, groupId: strin
     source: {
       kind: 'kafka',
       kafka: {
-        brokers, topics: ['envoy'], groupId, fromBeginning: true, maxWaitTimeMs: 100, commitIntervalMs: 100,
-        sessionTimeoutMs: 3_000, brokerSessionTimeoutBounds: { minMs: 500 }, heartbeatIntervalMs: 300, rebalanceTimeoutMs: 3_000,
-        connectionTimeoutMs: 1_000, retry: { retries: 5, initialMs: 100, maxMs: 1_000 },
+        brokers,
+        topics: ['envoy'],
+        groupId,
+        fromBeginning: true,
+        maxWaitTimeMs: 100,
+        commitIntervalMs: 100,
+        sessionTimeoutMs: 3_000,
+        brokerSessionTimeoutBounds: { minMs: 500 },
+        heartbeatIntervalMs: 300,
+        rebalanceTimeoutMs: 3_000,
+        connectionTimeoutMs: 1_000,
+        retry: { retries: 5, initialMs: 100, maxMs: 1_000 },
         ...kafka,
       },
     },
-    sink: { kind: 'opensearch', opensearch: { connection: { node: osUrl, requestTimeoutMs: 3_000 }, sink: { flushIntervalMs: 20, retry: { initialMs: 20, maxMs: 200, probeMaxMs: 200 } } } },
+    sink: {
+      kind: 'opensearch',
+      opensearch: {
+        connection: { node: osUrl, requestTimeoutMs: 3_000 },
+        sink: { flushIntervalMs: 20, retry: { initialMs: 20, maxMs: 200, probeMaxMs: 200 } },
+      },
+    },
     deadLetter: { kind: 'kafka', topic: 'envoy-dlq' },
     integrity: { enabled: false },
-    service: { port: 0, host: '127.0.0.1', shutdownTimeoutSeconds: 5, readiness: { outageGraceSeconds: 2, sinkAnswerSeconds: 1, probeIntervalSeconds: 0.5 } },
+    service: {
+      port: 0,
+      host: '127.0.0.1',
+      shutdownTimeoutSeconds: 5,
+      readiness: { outageGraceSeconds: 2, sinkAnswerSeconds: 1, probeIntervalSeconds: 0.5 },
+    },
     log: { level: 'info' },
   }
 }

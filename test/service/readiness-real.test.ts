@@ -76,7 +76,12 @@ async function freePortPair(): Promise<number> {
 
 describeKafkaAndOpenSearch('/readyz with the real servers', () => {
   const prefix = `ea-readyz-${randomBytes(4).toString('hex')}`
-  const lifecycle = loadLifecycleConfig({ eventsAlias: `${prefix}-events`, findingsAlias: `${prefix}-findings`, policyId: `${prefix}-retention`, replicas: 0 })
+  const lifecycle = loadLifecycleConfig({
+    eventsAlias: `${prefix}-events`,
+    findingsAlias: `${prefix}-findings`,
+    policyId: `${prefix}-retention`,
+    replicas: 0,
+  })
   const dir = mkdtempSync(join(tmpdir(), 'ea-readyz-real-'))
   let client: Client
   let kafka: ServicesOptions
@@ -94,7 +99,13 @@ describeKafkaAndOpenSearch('/readyz with the real servers', () => {
     brokers = [(await startKafka(kafka)).url]
     const admin = new Kafka({ brokers, logLevel: logLevel.NOTHING }).admin()
     await admin.connect()
-    await admin.createTopics({ topics: [{ topic: 'envoy', numPartitions: 2 }, { topic: 'envoy-dlq', numPartitions: 1 }], waitForLeaders: true })
+    await admin.createTopics({
+      topics: [
+        { topic: 'envoy', numPartitions: 2 },
+        { topic: 'envoy-dlq', numPartitions: 1 },
+      ],
+      waitForLeaders: true,
+    })
     await admin.disconnect()
   }, 240_000)
 
@@ -107,15 +118,22 @@ describeKafkaAndOpenSearch('/readyz with the real servers', () => {
     if (kafka !== undefined) await stopService(kafka, 'kafka', { graceMs: 20_000 })
     if (client !== undefined) {
       await client.indices.delete({ index: `${prefix}-*` }, { ignore: [404] }).catch(() => undefined)
-      for (const alias of [lifecycle.eventsAlias, lifecycle.findingsAlias]) await client.indices.deleteIndexTemplate({ name: templateName(alias) }, { ignore: [404] }).catch(() => undefined)
-      await client.transport.request({ method: 'DELETE', path: `/_plugins/_ism/policies/${lifecycle.policyId}` }, { ignore: [400, 404] }).catch(() => undefined)
+      for (const alias of [lifecycle.eventsAlias, lifecycle.findingsAlias])
+        await client.indices.deleteIndexTemplate({ name: templateName(alias) }, { ignore: [404] }).catch(() => undefined)
+      await client.transport
+        .request({ method: 'DELETE', path: `/_plugins/_ism/policies/${lifecycle.policyId}` }, { ignore: [400, 404] })
+        .catch(() => undefined)
       await client.close()
     }
   }, 60_000)
 
   test('OpenSearch refusing, then hanging, then Kafka stopped: each 503 with its reason after the grace, ready again after each', async () => {
     // Kafka's own group.min.session.timeout.ms (6 s) bounds the session here.
-    const cfg = readinessConfig(brokers, `http://127.0.0.1:${proxy.port}`, `${prefix}-group`, { sessionTimeoutMs: 6_000, brokerSessionTimeoutBounds: { minMs: 6_000 }, heartbeatIntervalMs: 500 })
+    const cfg = readinessConfig(brokers, `http://127.0.0.1:${proxy.port}`, `${prefix}-group`, {
+      sessionTimeoutMs: 6_000,
+      brokerSessionTimeoutBounds: { minMs: 6_000 },
+      heartbeatIntervalMs: 500,
+    })
     Object.assign(cfg.sink.opensearch.sink, { eventsAlias: lifecycle.eventsAlias, findingsAlias: lifecycle.findingsAlias })
     svc = startService(cfg, join(dir, 'real.yaml'))
     const port = await listeningPort(svc)
@@ -127,7 +145,8 @@ describeKafkaAndOpenSearch('/readyz with the real servers', () => {
     let t0 = Date.now()
     // EA_SHOW_READYZ=1 prints how long each fault took to show and what /readyz said.
     const show = async (what: string): Promise<void> => {
-      if (process.env.EA_SHOW_READYZ) console.log(`${what} after ${Date.now() - t0} ms: ${JSON.stringify((await probe(port, '/readyz')).body.reasons)}`)
+      if (process.env.EA_SHOW_READYZ)
+        console.log(`${what} after ${Date.now() - t0} ms: ${JSON.stringify((await probe(port, '/readyz')).body.reasons)}`)
       t0 = Date.now()
     }
     await waitFor(ready, 60_000, 'ready')

@@ -56,7 +56,12 @@ describe('/readyz with the test servers', () => {
     const port = await listeningPort(svc)
     await waitFor(async () => (await probe(port, '/readyz')).status === 200, 30_000, 'ready')
     const ready = await probe(port, '/readyz')
-    expect(ready.body).toMatchObject({ ready: true, reasons: [], checks: { source: { ok: true }, sink: { ok: true }, pipeline: { ok: true } }, graceSeconds: 2 })
+    expect(ready.body).toMatchObject({
+      ready: true,
+      reasons: [],
+      checks: { source: { ok: true }, sink: { ok: true }, pipeline: { ok: true } },
+      graceSeconds: 2,
+    })
     return port
   }
 
@@ -71,7 +76,9 @@ describe('/readyz with the test servers', () => {
     const r = await probe(port, '/readyz')
     if (process.env.EA_SHOW_READYZ) console.log(JSON.stringify(r.body))
     expect(r.body.ready).toBe(false)
-    expect(r.body.reasons.join('\n')).toMatch(/^sink: opensearch: \w+ \/.*(ECONNREFUSED|ConnectionError).* \(failing for \d+ s, longer than the 2 s grace\)$/m)
+    expect(r.body.reasons.join('\n')).toMatch(
+      /^sink: opensearch: \w+ \/.*(ECONNREFUSED|ConnectionError).* \(failing for \d+ s, longer than the 2 s grace\)$/m,
+    )
     expect(r.body.checks.sink).toMatchObject({ ok: false })
     expect(r.body.checks.sink?.failingSeconds).toBeGreaterThanOrEqual(2)
     expect((await probe(port, '/healthz')).status).toBe(200)
@@ -100,11 +107,22 @@ describe('/readyz with the test servers', () => {
     await producer.disconnect()
     const metric = async (name: string): Promise<number> => {
       const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
-      return text.split('\n').filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `)).reduce((n, l) => n + Number(l.split(' ').at(-1)), 0)
+      return text
+        .split('\n')
+        .filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `))
+        .reduce((n, l) => n + Number(l.split(' ').at(-1)), 0)
     }
-    await waitFor(async () => (await metric('envoy_audit_kafka_consumer_lag')) >= 60, 20_000, 'the backlog in envoy_audit_kafka_consumer_lag')
+    await waitFor(
+      async () => (await metric('envoy_audit_kafka_consumer_lag')) >= 60,
+      20_000,
+      'the backlog in envoy_audit_kafka_consumer_lag',
+    )
     expect(await metric('envoy_audit_kafka_fetch_lag')).toBe(0)
-    await waitFor(async () => (await probe(port, '/readyz')).body.reasons.some((r) => r.startsWith('pipeline: the oldest unacknowledged batch')), 20_000, 'the pipeline named')
+    await waitFor(
+      async () => (await probe(port, '/readyz')).body.reasons.some((r) => r.startsWith('pipeline: the oldest unacknowledged batch')),
+      20_000,
+      'the pipeline named',
+    )
     expect(await metric('envoy_audit_kafka_oldest_unacked_age_seconds')).toBeGreaterThan(2)
     await os.resume()
     await waitFor(async () => (await metric('envoy_audit_kafka_consumer_lag')) === 0, 30_000, 'the backlog committed')
@@ -119,7 +137,9 @@ describe('/readyz with the test servers', () => {
     await waitFor(async () => (await probe(port, '/readyz')).status === 503, 20_000, 'not ready')
     const r = await probe(port, '/readyz')
     if (process.env.EA_SHOW_READYZ) console.log(JSON.stringify(r.body))
-    expect(r.body.reasons.join('\n')).toMatch(/^source: kafka: (no heartbeat answered for \d+ s|consumer stopped|rebalancing).*longer than the 2 s grace/m)
+    expect(r.body.reasons.join('\n')).toMatch(
+      /^source: kafka: (no heartbeat answered for \d+ s|consumer stopped|rebalancing).*longer than the 2 s grace/m,
+    )
     expect(r.body.checks.source?.ok).toBe(false)
     expect((await probe(port, '/healthz')).status).toBe(200)
     await waitFor(async () => (await probe(port, '/readyz')).status === 200, 60_000, 'ready again')

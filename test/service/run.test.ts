@@ -22,9 +22,22 @@ export function serviceConfig(brokers: string[], osUrl: string, extra: Record<st
   return {
     source: {
       kind: 'kafka',
-      kafka: { brokers, topics: ['envoy'], groupId: 'ea-e2e', fromBeginning: true, maxWaitTimeMs: 100, commitIntervalMs: 100, sessionTimeoutMs: 6000, heartbeatIntervalMs: 500, batchMaxRecords: 200 },
+      kafka: {
+        brokers,
+        topics: ['envoy'],
+        groupId: 'ea-e2e',
+        fromBeginning: true,
+        maxWaitTimeMs: 100,
+        commitIntervalMs: 100,
+        sessionTimeoutMs: 6000,
+        heartbeatIntervalMs: 500,
+        batchMaxRecords: 200,
+      },
     },
-    sink: { kind: 'opensearch', opensearch: { connection: { node: osUrl }, sink: { flushIntervalMs: 20, retry: { initialMs: 20, maxMs: 200 } } } },
+    sink: {
+      kind: 'opensearch',
+      opensearch: { connection: { node: osUrl }, sink: { flushIntervalMs: 20, retry: { initialMs: 20, maxMs: 200 } } },
+    },
     deadLetter: { kind: 'kafka', topic: 'envoy-dlq' },
     service: { port: 0, host: '127.0.0.1', shutdownTimeoutSeconds: 20 },
     log: { level: 'info' },

@@ -46,15 +46,26 @@ function config(brokers: string[], osUrl: string, dir: string, groupId: string, 
     source: {
       kind: 'kafka',
       kafka: {
-        brokers, topics: ['envoy'], groupId, fromBeginning: true, maxWaitTimeMs: 100, commitIntervalMs: 100,
-        sessionTimeoutMs: 6000, heartbeatIntervalMs: 500, batchMaxRecords: 50, connectionTimeoutMs: 1000,
+        brokers,
+        topics: ['envoy'],
+        groupId,
+        fromBeginning: true,
+        maxWaitTimeMs: 100,
+        commitIntervalMs: 100,
+        sessionTimeoutMs: 6000,
+        heartbeatIntervalMs: 500,
+        batchMaxRecords: 50,
+        connectionTimeoutMs: 1000,
         retry: { retries: 2, initialMs: 100, maxMs: 500 },
         sasl: { mechanism: 'plain', username: KAFKA_USER, passwordEnv: 'EA_TEST_KAFKA_PW' },
       },
     },
     sink: {
       kind: 'opensearch',
-      opensearch: { connection: { node: osUrl, username: OS_USER, password: OS_PW, requestTimeoutMs: 1000 }, sink: { flushIntervalMs: 20, retry: { initialMs: 20, maxMs: 200 } } },
+      opensearch: {
+        connection: { node: osUrl, username: OS_USER, password: OS_PW, requestTimeoutMs: 1000 },
+        sink: { flushIntervalMs: 20, retry: { initialMs: 20, maxMs: 200 } },
+      },
     },
     deadLetter: { kind: 'kafka', topic: 'envoy-dlq' },
     service: { port: 0, host: '127.0.0.1', shutdownTimeoutSeconds: 5 },
@@ -63,7 +74,12 @@ function config(brokers: string[], osUrl: string, dir: string, groupId: string, 
   }
 }
 
-async function runAndCollect(cfg: unknown, path: string, until: (stderr: string) => boolean | Promise<boolean>, ms: number): Promise<string> {
+async function runAndCollect(
+  cfg: unknown,
+  path: string,
+  until: (stderr: string) => boolean | Promise<boolean>,
+  ms: number,
+): Promise<string> {
   const svc = startService(cfg, path)
   try {
     await waitFor(async () => (await until(svc.stderr())) || svc.child.exitCode !== null, ms, 'the scenario').catch(() => undefined)
@@ -95,7 +111,11 @@ describe('no configured secret in the service logs', () => {
     // can connect to itself (TCP simultaneous open) and keep the port from being listened on again.
     os = await TestOpenSearch.start({ port: 20_000 + (process.pid % 10_000) })
     await setupOpenSearch(os.url)
-    const kafka = new Kafka({ brokers: broker.brokers, logLevel: logLevel.NOTHING, sasl: { mechanism: 'plain', username: KAFKA_USER, password: KAFKA_PW } })
+    const kafka = new Kafka({
+      brokers: broker.brokers,
+      logLevel: logLevel.NOTHING,
+      sasl: { mechanism: 'plain', username: KAFKA_USER, password: KAFKA_PW },
+    })
     const producer = kafka.producer()
     await producer.connect()
     await producer.send({ topic: 'envoy', messages: Array.from({ length: 40 }, (_, i) => ({ value: i % 4 === 3 ? JUNK(i) : LINE(i) })) })
@@ -111,13 +131,21 @@ describe('no configured secret in the service logs', () => {
   test('integrity key: a missing key file is reported by option path; the key from the environment never appears', async () => {
     process.env.EA_TEST_KAFKA_PW = KAFKA_PW
     const embedded = { kind: 'embedded', embedded: { path: join(dir, 'store.duckdb') } }
-    const missing = config(broker.brokers, os.url, dir, 'ea-secrets-a', { sink: embedded, deadLetter: { kind: 'file', path: join(dir, 'dl.ndjson') }, integrity: { keyFile: join(dir, 'missing-key-file') } })
+    const missing = config(broker.brokers, os.url, dir, 'ea-secrets-a', {
+      sink: embedded,
+      deadLetter: { kind: 'file', path: join(dir, 'dl.ndjson') },
+      integrity: { keyFile: join(dir, 'missing-key-file') },
+    })
     const a = await runAndCollect(missing, join(dir, 'a.yaml'), () => false, 15_000)
     expect(a).toMatch(/integrity\.keyFile/)
     expectNoSecret(a)
     process.env.ENVOY_AUDIT_INTEGRITY_KEY = INTEGRITY_KEY
     try {
-      const keyed = config(broker.brokers, os.url, dir, 'ea-secrets-a', { sink: embedded, deadLetter: { kind: 'file', path: join(dir, 'dl.ndjson') }, integrity: { requireKey: true } })
+      const keyed = config(broker.brokers, os.url, dir, 'ea-secrets-a', {
+        sink: embedded,
+        deadLetter: { kind: 'file', path: join(dir, 'dl.ndjson') },
+        integrity: { requireKey: true },
+      })
       const b = await runAndCollect(keyed, join(dir, 'a2.yaml'), (e) => /joined consumer group/.test(e), 15_000)
       expect(b).toMatch(/envoy-audit starting/)
       expectNoSecret(b)
@@ -165,7 +193,10 @@ describe('no configured secret in the service logs', () => {
 describe('transport security warnings at startup', () => {
   const kafka = { brokers: ['k:9093'], topics: ['envoy'] }
   test('verification on by default: a default config warns about nothing', () => {
-    const c = validateConfig({ source: { kind: 'kafka', kafka }, sink: { kind: 'opensearch', opensearch: { connection: { node: 'https://os:9200' } } } })
+    const c = validateConfig({
+      source: { kind: 'kafka', kafka },
+      sink: { kind: 'opensearch', opensearch: { connection: { node: 'https://os:9200' } } },
+    })
     expect(c.source.kafka?.tls.rejectUnauthorized).toBe(true)
     expect(c.sink.opensearch?.connection.insecure).toBe(false)
     expect(transportWarnings(c)).toEqual([])
@@ -177,15 +208,28 @@ describe('transport security warnings at startup', () => {
       alerting: {
         enabled: true,
         webhook: { url: 'http://hooks.example/x', bearerTokenEnv: 'T', tls: { rejectUnauthorized: false } },
-        kafka: { brokers: ['k:9092'], topic: 'alerts', ssl: { enabled: false }, sasl: { mechanism: 'plain', username: 'a', passwordEnv: 'P' } },
+        kafka: {
+          brokers: ['k:9092'],
+          topic: 'alerts',
+          ssl: { enabled: false },
+          sasl: { mechanism: 'plain', username: 'a', passwordEnv: 'P' },
+        },
       },
     })
     const w = transportWarnings(c).join('\n')
-    for (const path of ['source.kafka.tls.rejectUnauthorized', 'sink.opensearch.connection.insecure', 'sink.opensearch.connection.node is http://',
-      'alerting.webhook.tls.rejectUnauthorized', 'alerting.webhook.url is http://', 'alerting.kafka.sasl without TLS']) {
+    for (const path of [
+      'source.kafka.tls.rejectUnauthorized',
+      'sink.opensearch.connection.insecure',
+      'sink.opensearch.connection.node is http://',
+      'alerting.webhook.tls.rejectUnauthorized',
+      'alerting.webhook.url is http://',
+      'alerting.kafka.sasl without TLS',
+    ]) {
       expect(w).toContain(path)
     }
-    const sasl = validateConfig({ source: { kind: 'kafka', kafka: { ...kafka, sasl: { mechanism: 'plain', username: 'u', passwordEnv: 'P' } } } })
+    const sasl = validateConfig({
+      source: { kind: 'kafka', kafka: { ...kafka, sasl: { mechanism: 'plain', username: 'u', passwordEnv: 'P' } } },
+    })
     expect(transportWarnings(sasl)).toEqual(['source.kafka.sasl without TLS: the SASL credentials and the records travel in plaintext'])
   })
   test('a secret written in the config file is named by its option path, never its value', () => {
@@ -197,7 +241,10 @@ describe('transport security warnings at startup', () => {
     expect(w).toHaveLength(1)
     expect(w[0]).toContain('sink.opensearch.connection.password')
     expect(w.join('\n')).not.toContain(OS_PW)
-    const clean = validateConfig({ source: { kind: 'kafka', kafka }, sink: { kind: 'opensearch', opensearch: { connection: { node: 'https://os:9200' } } } })
+    const clean = validateConfig({
+      source: { kind: 'kafka', kafka },
+      sink: { kind: 'opensearch', opensearch: { connection: { node: 'https://os:9200' } } },
+    })
     expect(configSecretWarnings(clean)).toEqual([])
   })
 })

@@ -14,9 +14,24 @@ export interface ModuleSpec {
 }
 
 export const MODULES: readonly ModuleSpec[] = [
-  { name: 'lang-painless', description: 'Painless scripting language', classname: 'org.opensearch.painless.PainlessPlugin', extendedPlugins: [] },
-  { name: 'analysis-common', description: 'Common analysis components', classname: 'org.opensearch.analysis.common.CommonAnalysisPlugin', extendedPlugins: ['lang-painless'] },
-  { name: 'mapper-extras', description: 'Extra field mappers', classname: 'org.opensearch.index.mapper.MapperExtrasPlugin', extendedPlugins: [] },
+  {
+    name: 'lang-painless',
+    description: 'Painless scripting language',
+    classname: 'org.opensearch.painless.PainlessPlugin',
+    extendedPlugins: [],
+  },
+  {
+    name: 'analysis-common',
+    description: 'Common analysis components',
+    classname: 'org.opensearch.analysis.common.CommonAnalysisPlugin',
+    extendedPlugins: ['lang-painless'],
+  },
+  {
+    name: 'mapper-extras',
+    description: 'Extra field mappers',
+    classname: 'org.opensearch.index.mapper.MapperExtrasPlugin',
+    extendedPlugins: [],
+  },
 ]
 
 export function moduleDescriptor(m: ModuleSpec, opensearchVersion: string): string {

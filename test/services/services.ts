@@ -59,7 +59,10 @@ function defaultJavaHome(): string {
   return java === '' ? '' : resolve(dirname(java), '..')
 }
 
-export function servicesOptions(env: NodeJS.ProcessEnv = process.env, log: (line: string) => void = (l) => console.log(l)): ServicesOptions {
+export function servicesOptions(
+  env: NodeJS.ProcessEnv = process.env,
+  log: (line: string) => void = (l) => console.log(l),
+): ServicesOptions {
   const num = (name: string, dflt: number): number => {
     const v = env[name]
     if (v === undefined || v === '') return dflt
@@ -152,7 +155,9 @@ function mavenCopy(o: ServicesOptions, profile: string, outDir: string, extra: s
     const e = err as { stdout?: string; stderr?: string }
     // eslint-disable-next-line no-control-regex
     const out = `${e.stdout ?? ''}${e.stderr ?? ''}`.replace(/\x1b\[[0-9;]*m/g, '').trim()
-    throw new Error(`mvn could not fetch profile ${profile} (Maven Central reachable? versions in test/services/pom.xml):\n${out}`, { cause: err })
+    throw new Error(`mvn could not fetch profile ${profile} (Maven Central reachable? versions in test/services/pom.xml):\n${out}`, {
+      cause: err,
+    })
   }
   writeFileSync(join(outDir, '.complete'), new Date().toISOString())
 }
@@ -179,14 +184,27 @@ export function runKafkaTool(o: ServicesOptions, mainClass: string, args: string
   const conf = join(kafkaHome(o), 'config')
   return execFileSync(
     java(o),
-    ['-Xmx256m', `-Dlog4j2.configurationFile=${join(conf, 'tools-log4j2.yaml')}`, `-Dlog4j.configuration=file:${join(conf, 'tools-log4j.properties')}`, '-cp', kafkaClasspath(o), mainClass, ...args],
+    [
+      '-Xmx256m',
+      `-Dlog4j2.configurationFile=${join(conf, 'tools-log4j2.yaml')}`,
+      `-Dlog4j.configuration=file:${join(conf, 'tools-log4j.properties')}`,
+      '-cp',
+      kafkaClasspath(o),
+      mainClass,
+      ...args,
+    ],
     { input, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024, stdio: ['pipe', 'pipe', 'pipe'] },
   )
 }
 
 async function kafkaAnswers(o: ServicesOptions): Promise<boolean | undefined> {
   const { Kafka, logLevel } = await import('kafkajs')
-  const admin = new Kafka({ brokers: [`127.0.0.1:${o.kafkaPort}`], logLevel: logLevel.NOTHING, retry: { retries: 0 }, connectionTimeout: 1000 }).admin()
+  const admin = new Kafka({
+    brokers: [`127.0.0.1:${o.kafkaPort}`],
+    logLevel: logLevel.NOTHING,
+    retry: { retries: 0 },
+    connectionTimeout: 1000,
+  }).admin()
   try {
     await admin.connect()
     const cluster = await admin.describeCluster()
@@ -229,18 +247,37 @@ export async function startKafka(o: ServicesOptions): Promise<ServiceState> {
   const child = spawn(
     java(o),
     [
-      '-Xms512m', '-Xmx512m', '-XX:+UseG1GC', '-Djava.awt.headless=true',
-      `-Dlog4j2.configurationFile=${join(conf, 'log4j2.yaml')}`, `-Dlog4j.configuration=file:${join(conf, 'log4j.properties')}`,
-      `-Dkafka.logs.dir=${logs}`, '-cp', cp, 'kafka.Kafka', props,
+      '-Xms512m',
+      '-Xmx512m',
+      '-XX:+UseG1GC',
+      '-Djava.awt.headless=true',
+      `-Dlog4j2.configurationFile=${join(conf, 'log4j2.yaml')}`,
+      `-Dlog4j.configuration=file:${join(conf, 'log4j.properties')}`,
+      `-Dkafka.logs.dir=${logs}`,
+      '-cp',
+      cp,
+      'kafka.Kafka',
+      props,
     ],
     { detached: true, stdio: ['ignore', out, out] },
   )
   child.unref()
   const pid = child.pid!
-  await waitUntil('kafka', 120_000, () => kafkaAnswers(o), () => alive(pid))
+  await waitUntil(
+    'kafka',
+    120_000,
+    () => kafkaAnswers(o),
+    () => alive(pid),
+  )
   const state: ServiceState = {
-    name: 'kafka', pid, version: o.kafkaVersion, url: `127.0.0.1:${o.kafkaPort}`, port: o.kafkaPort,
-    startedAt: new Date(t0).toISOString(), startMs: Date.now() - t0, logFile,
+    name: 'kafka',
+    pid,
+    version: o.kafkaVersion,
+    url: `127.0.0.1:${o.kafkaPort}`,
+    port: o.kafkaPort,
+    startedAt: new Date(t0).toISOString(),
+    startMs: Date.now() - t0,
+    logFile,
   }
   updateState(o, 'kafka', state)
   o.log(`kafka ${state.version} up at ${state.url} in ${(state.startMs / 1000).toFixed(1)} s (pid ${pid}, heap 512 MB, log ${logFile})`)
@@ -254,7 +291,8 @@ export const SERVICE_USER = 'envoy-audit-svc'
 
 function runAsUser(): { uid: number; gid: number } | undefined {
   if (process.getuid?.() !== 0) return undefined
-  const id = (flag: string): number => Number(execFileSync('id', [flag, SERVICE_USER], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim())
+  const id = (flag: string): number =>
+    Number(execFileSync('id', [flag, SERVICE_USER], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim())
   try {
     return { uid: id('-u'), gid: id('-g') }
   } catch {
@@ -306,7 +344,10 @@ function assembleOpenSearch(o: ServicesOptions, root: string): string {
   const env = { ...process.env, OPENSEARCH_JAVA_HOME: o.javaHome, JAVA_HOME: o.javaHome }
   for (const zip of readdirSync(zips).filter((f) => f.endsWith('.zip') && f !== dist)) {
     o.log(`opensearch: installing plugin ${zip}`)
-    execFileSync(join(home, 'bin', 'opensearch-plugin'), ['install', '--batch', `file://${join(zips, zip)}`], { env, stdio: ['ignore', 'ignore', 'inherit'] })
+    execFileSync(join(home, 'bin', 'opensearch-plugin'), ['install', '--batch', `file://${join(zips, zip)}`], {
+      env,
+      stdio: ['ignore', 'ignore', 'inherit'],
+    })
   }
   writeFileSync(join(home, '.assembled'), new Date().toISOString())
   return home
@@ -326,9 +367,15 @@ async function opensearchAnswers(url: string): Promise<NodeInfo | undefined> {
   }
   const root = (await get('/')) as { version: { number: string } }
   await get('/_cluster/health?wait_for_status=yellow&timeout=5s')
-  const nodes = (await get('/_nodes/plugins')) as { nodes: Record<string, { plugins: { name: string; version: string }[]; modules: { name: string }[] }> }
+  const nodes = (await get('/_nodes/plugins')) as {
+    nodes: Record<string, { plugins: { name: string; version: string }[]; modules: { name: string }[] }>
+  }
   const node = Object.values(nodes.nodes)[0]!
-  return { version: root.version.number, plugins: node.plugins.map((p) => `${p.name} ${p.version}`), modules: node.modules.map((m) => m.name) }
+  return {
+    version: root.version.number,
+    plugins: node.plugins.map((p) => `${p.name} ${p.version}`),
+    modules: node.modules.map((m) => m.name),
+  }
 }
 
 export async function startOpenSearch(o: ServicesOptions): Promise<ServiceState> {
@@ -351,9 +398,15 @@ export async function startOpenSearch(o: ServicesOptions): Promise<ServiceState>
 
   const url = `http://127.0.0.1:${o.opensearchPort}`
   const settings = [
-    'cluster.name=envoy-audit-test', 'node.name=envoy-audit-test-0', 'discovery.type=single-node',
-    'network.host=127.0.0.1', `http.port=${o.opensearchPort}`, `transport.port=${o.opensearchTransportPort}`,
-    `path.data=${data}`, `path.logs=${logs}`, 'bootstrap.memory_lock=false',
+    'cluster.name=envoy-audit-test',
+    'node.name=envoy-audit-test-0',
+    'discovery.type=single-node',
+    'network.host=127.0.0.1',
+    `http.port=${o.opensearchPort}`,
+    `transport.port=${o.opensearchTransportPort}`,
+    `path.data=${data}`,
+    `path.logs=${logs}`,
+    'bootstrap.memory_lock=false',
     // A CI disk that is 90% full would otherwise make every index read-only mid-suite.
     'cluster.routing.allocation.disk.threshold_enabled=false',
   ]
@@ -368,14 +421,33 @@ export async function startOpenSearch(o: ServicesOptions): Promise<ServiceState>
   const t0 = Date.now()
   const logFile = join(logs, 'envoy-audit-test.log')
   const cmd = user === undefined ? join(home, 'bin', 'opensearch') : 'setpriv'
-  const cmdArgs = user === undefined ? args : [`--reuid=${user.uid}`, `--regid=${user.gid}`, '--clear-groups', join(home, 'bin', 'opensearch'), ...args]
+  const cmdArgs =
+    user === undefined ? args : [`--reuid=${user.uid}`, `--regid=${user.gid}`, '--clear-groups', join(home, 'bin', 'opensearch'), ...args]
   const startOut = join(logs, 'start.out')
   execFileSync(cmd, cmdArgs, { env, stdio: ['ignore', openSync(startOut, 'a'), openSync(startOut, 'a')], cwd: home })
-  const pid = await waitUntil('opensearch pid file', 60_000, async () => (existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').trim()) : undefined), () => true)
-  const info = await waitUntil('opensearch', 180_000, () => opensearchAnswers(url), () => alive(pid))
+  const pid = await waitUntil(
+    'opensearch pid file',
+    60_000,
+    async () => (existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').trim()) : undefined),
+    () => true,
+  )
+  const info = await waitUntil(
+    'opensearch',
+    180_000,
+    () => opensearchAnswers(url),
+    () => alive(pid),
+  )
   const state: ServiceState = {
-    name: 'opensearch', pid, version: info.version, url, port: o.opensearchPort,
-    startedAt: new Date(t0).toISOString(), startMs: Date.now() - t0, logFile, plugins: info.plugins, modules: info.modules,
+    name: 'opensearch',
+    pid,
+    version: info.version,
+    url,
+    port: o.opensearchPort,
+    startedAt: new Date(t0).toISOString(),
+    startMs: Date.now() - t0,
+    logFile,
+    plugins: info.plugins,
+    modules: info.modules,
   }
   updateState(o, 'opensearch', state)
   o.log(`opensearch ${info.version} up at ${url} in ${(state.startMs / 1000).toFixed(1)} s (pid ${pid}, heap 1 GB, log ${logFile})`)
@@ -387,7 +459,11 @@ export async function startOpenSearch(o: ServicesOptions): Promise<ServiceState>
 // ---- stopping --------------------------------------------------------------------------------------
 
 /** Stops exactly the pid recorded for this service: SIGTERM, then SIGKILL after the grace period. */
-export async function stopService(o: ServicesOptions, name: ServiceName, opts: { graceMs?: number; signal?: NodeJS.Signals } = {}): Promise<boolean> {
+export async function stopService(
+  o: ServicesOptions,
+  name: ServiceName,
+  opts: { graceMs?: number; signal?: NodeJS.Signals } = {},
+): Promise<boolean> {
   const s = readState(o)[name]
   if (s === undefined) return false
   if (alive(s.pid)) {
@@ -409,7 +485,10 @@ export function statusLines(o: ServicesOptions): string[] {
   return (['kafka', 'opensearch'] as const).map((n) => {
     const s = state[n]
     if (s === undefined) return `${n}: not started`
-    return `${n} ${s.version}: ${alive(s.pid) ? 'running' : 'DEAD'} (pid ${s.pid}) at ` + `${s.url}, started ${s.startedAt} in ${(s.startMs / 1000).toFixed(1)} s`
+    return (
+      `${n} ${s.version}: ${alive(s.pid) ? 'running' : 'DEAD'} (pid ${s.pid}) at ` +
+      `${s.url}, started ${s.startedAt} in ${(s.startMs / 1000).toFixed(1)} s`
+    )
   })
 }
 
@@ -418,7 +497,11 @@ export function purge(o: ServicesOptions): void {
     const s = readState(o)[n]
     if (s !== undefined && alive(s.pid)) throw new Error(`${n} is still running (pid ${s.pid}): run services:down first`)
   }
-  for (const d of [join(o.stateDir, 'kafka-data'), join(o.stateDir, 'opensearch', 'data'), join('/var/tmp', `envoy-audit-services-${o.opensearchPort}`, 'opensearch', 'data')]) {
+  for (const d of [
+    join(o.stateDir, 'kafka-data'),
+    join(o.stateDir, 'opensearch', 'data'),
+    join('/var/tmp', `envoy-audit-services-${o.opensearchPort}`, 'opensearch', 'data'),
+  ]) {
     if (existsSync(d) && statSync(d).isDirectory()) rmSync(d, { recursive: true, force: true })
   }
 }

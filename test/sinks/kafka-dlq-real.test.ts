@@ -11,7 +11,10 @@ import { consoleConsume, realAdmin, realKafka, tempTopic } from '../sources/kafk
 
 const cleanups = cleanupAfterEach()
 
-const record = (value: string, offset: number): RawRecord => ({ value: Buffer.from(value), coords: { kind: 'kafka', topic: 'logs', partition: 0, offset: String(offset) } })
+const record = (value: string, offset: number): RawRecord => ({
+  value: Buffer.from(value),
+  coords: { kind: 'kafka', topic: 'logs', partition: 0, offset: String(offset) },
+})
 
 async function dlqSink(topic: string, extra: Record<string, unknown> = {}) {
   const sink = createKafkaDeadLetterSink(loadKafkaDlqConfig({ brokers: kafkaBrokers, topic, ...extra }))
@@ -43,7 +46,12 @@ describeKafka('Kafka dead-letter topic', () => {
     await consumer.subscribe({ topic, fromBeginning: true })
     await consumer.run({
       eachMessage: async ({ message, partition }) => {
-        got.push({ value: message.value!, headers: Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)])), key: message.key?.toString(), partition })
+        got.push({
+          value: message.value!,
+          headers: Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)])),
+          key: message.key?.toString(),
+          partition,
+        })
       },
     })
     const deadline = Date.now() + 30_000
@@ -74,7 +82,11 @@ describeKafka('Kafka dead-letter topic', () => {
     // Three bad lines, three keys, each on one partition: a consumer (or compaction) keeps one copy of each.
     expect(byKey.size).toBe(3)
     for (const where of byKey.values()) expect(where.size).toBe(1)
-    expect([...byKey.keys()].sort()).toEqual(batch([0, 1, 2]).map((d) => d.id).sort())
+    expect([...byKey.keys()].sort()).toEqual(
+      batch([0, 1, 2])
+        .map((d) => d.id)
+        .sort(),
+    )
   }, 60_000)
 
   test('a topic with max.message.bytes=20000: a write larger than that is cut into requests the broker accepts, in order', async () => {
@@ -86,7 +98,9 @@ describeKafka('Kafka dead-letter topic', () => {
     const oversized = await dlqSink(topic, { compression: 'none', maxBatchBytes: 1_000_000 })
     await expect(oversized.write(letters)).rejects.toMatchObject({
       code: 'EA_DLQ_UNAVAILABLE',
-      message: expect.stringMatching(/refused a request of up to 1000000 bytes as too large \(MESSAGE_TOO_LARGE\): set deadLetter\.maxBatchBytes at or below the topic's max\.message\.bytes/),
+      message: expect.stringMatching(
+        /refused a request of up to 1000000 bytes as too large \(MESSAGE_TOO_LARGE\): set deadLetter\.maxBatchBytes at or below the topic's max\.message\.bytes/,
+      ),
     })
     const sink = await dlqSink(topic, { compression: 'none', maxBatchBytes: 20_000 })
     await sink.write(letters)
@@ -105,7 +119,11 @@ describeKafka('Kafka dead-letter topic', () => {
       expect(sink.truncated).toBe(1)
     }
     const [raw, json] = await readAll(topic, 2)
-    const marks = { 'envoy-audit.truncated': 'true', 'envoy-audit.original-length': String(huge!.length), 'envoy-audit.original-sha256': createHash('sha256').update(huge!).digest('hex') }
+    const marks = {
+      'envoy-audit.truncated': 'true',
+      'envoy-audit.original-length': String(huge!.length),
+      'envoy-audit.original-sha256': createHash('sha256').update(huge!).digest('hex'),
+    }
     expect(raw!.headers).toMatchObject({ ...marks, 'envoy-audit.source.offset': '7' })
     expect(raw!.value.length).toBeLessThan(20_000)
     expect(huge!.startsWith(raw!.value.toString())).toBe(true)
@@ -121,7 +139,11 @@ describeKafka('Kafka dead-letter topic', () => {
     const topic = `envoy-audit-missing-dlq-${randomBytes(4).toString('hex')}`
     const sink = createKafkaDeadLetterSink(loadKafkaDlqConfig({ brokers: kafkaBrokers, topic }))
     cleanups.push(() => sink.close())
-    await expect(sink.start()).rejects.toMatchObject({ code: 'EA_CONFIG_INVALID', retryable: false, message: expect.stringContaining(topic) })
+    await expect(sink.start()).rejects.toMatchObject({
+      code: 'EA_CONFIG_INVALID',
+      retryable: false,
+      message: expect.stringContaining(topic),
+    })
     expect(await admin.listTopics()).not.toContain(topic)
   }, 60_000)
 })

@@ -94,7 +94,13 @@ test('raw format: a joined CRI line is one record per part, in order, under one 
   const stored = await broker.messages('dlq', 0)
   expect(stored.map((m) => m.value?.toString())).toEqual([p1, p2, f])
   expect(stored.map((m) => m.key?.toString())).toEqual([dl!.id, dl!.id, dl!.id])
-  expect(stored.map((m) => [String(m.headers['envoy-audit.part']), String(m.headers['envoy-audit.source.offset']), String(m.headers['envoy-audit.reason'])])).toEqual([
+  expect(
+    stored.map((m) => [
+      String(m.headers['envoy-audit.part']),
+      String(m.headers['envoy-audit.source.offset']),
+      String(m.headers['envoy-audit.reason']),
+    ]),
+  ).toEqual([
     ['1/3', '1', 'EA_PARSE_MALFORMED_TEXT'],
     ['2/3', '2', 'EA_PARSE_MALFORMED_TEXT'],
     ['3/3', '3', 'EA_PARSE_MALFORMED_TEXT'],
@@ -147,12 +153,20 @@ test('config: defaults, validation, and the source-cluster shortcut keeping TLS 
   })
 })
 
-test('a write over the topic\'s max.message.bytes is cut into requests the broker accepts; alone too large, a dead letter is truncated', async () => {
+test("a write over the topic's max.message.bytes is cut into requests the broker accepts; alone too large, a dead letter is truncated", async () => {
   broker.createTopic('small', 1, { maxMessageBytes: 20_000 })
   const values = Array.from({ length: 200 }, (_, i) => `${i}:${'x'.repeat(495)}`)
   const letters = values.map((v, i) => deadLetterFor(record(v, i), 'EA_PARSE_NOT_ACCESS_LOG', 'x', 'parse', at))
-  const oversized = await started({ topic: 'small', compression: 'none', maxBatchBytes: 1_000_000, retry: { retries: 0, initialMs: 20, maxMs: 50 } })
-  await expect(oversized.write(letters)).rejects.toMatchObject({ code: 'EA_DLQ_UNAVAILABLE', message: expect.stringMatching(/too large \(MESSAGE_TOO_LARGE\)/) })
+  const oversized = await started({
+    topic: 'small',
+    compression: 'none',
+    maxBatchBytes: 1_000_000,
+    retry: { retries: 0, initialMs: 20, maxMs: 50 },
+  })
+  await expect(oversized.write(letters)).rejects.toMatchObject({
+    code: 'EA_DLQ_UNAVAILABLE',
+    message: expect.stringMatching(/too large \(MESSAGE_TOO_LARGE\)/),
+  })
   expect(broker.highWatermark('small', 0)).toBe(0)
   const sink = await started({ topic: 'small', compression: 'none', maxBatchBytes: 20_000 })
   await sink.write(letters)

@@ -9,7 +9,15 @@ import { createNdjsonDeadLetterSink } from '../../src/sinks/ndjson-sink.js'
 import { NdjsonWriter } from '../../src/sinks/ndjson-writer.js'
 
 const dl = (raw: string): DeadLetter =>
-  ({ id: `dl-${raw.length}`, reason: 'EA_PARSE_NOT_ACCESS_LOG', message: 'not an access log', stage: 'parse', raw, source: { kind: 'file', file: 'x.log', line: 1, offset: '0' }, at: '2026-12-06T00:00:00.000Z' }) as unknown as DeadLetter
+  ({
+    id: `dl-${raw.length}`,
+    reason: 'EA_PARSE_NOT_ACCESS_LOG',
+    message: 'not an access log',
+    stage: 'parse',
+    raw,
+    source: { kind: 'file', file: 'x.log', line: 1, offset: '0' },
+    at: '2026-12-06T00:00:00.000Z',
+  }) as unknown as DeadLetter
 
 describe('dead letters to a file', () => {
   test('a missing folder is created; the file appears with the first dead letter, holding it', async () => {
@@ -28,7 +36,10 @@ describe('dead letters to a file', () => {
     const dir = mkdtempSync(join(tmpdir(), 'ndjson-'))
     writeFileSync(join(dir, 'a-file'), 'x')
     const sink = createNdjsonDeadLetterSink(join(dir, 'a-file', 'dlq.ndjson'))
-    const err = await sink.start().then(() => undefined, (e: unknown) => e)
+    const err = await sink.start().then(
+      () => undefined,
+      (e: unknown) => e,
+    )
     expect(err).toBeInstanceOf(EnvoyAuditError)
     expect((err as EnvoyAuditError).code).toBe('EA_IO')
     expect((err as Error).message).toContain('a-file')

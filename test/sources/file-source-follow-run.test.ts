@@ -21,16 +21,28 @@ describe('envoy-audit run with a followed file', () => {
     const events = join(dir, 'events.ndjson')
     const stateFile = join(dir, 'positions.json')
     const config = join(dir, 'run.yaml')
-    writeFileSync(config, stringify({
-      source: { kind: 'file', file: { paths: [log], follow: true, stateFile, pollMs: 50, lingerMs: 100, rotateWaitMs: 300 } },
-      sink: { kind: 'ndjson', ndjson: { path: events } },
-      deadLetter: { kind: 'file', path: join(dir, 'dlq.ndjson') },
-      integrity: { enabled: false },
-      service: { enabled: false },
-      log: { level: 'warn' },
-    }))
+    writeFileSync(
+      config,
+      stringify({
+        source: { kind: 'file', file: { paths: [log], follow: true, stateFile, pollMs: 50, lingerMs: 100, rotateWaitMs: 300 } },
+        sink: { kind: 'ndjson', ndjson: { path: events } },
+        deadLetter: { kind: 'file', path: join(dir, 'dlq.ndjson') },
+        integrity: { enabled: false },
+        service: { enabled: false },
+        log: { level: 'warn' },
+      }),
+    )
     const stored = (): { path: string; id: string }[] =>
-      existsSync(events) ? readFileSync(events, 'utf8').trim().split('\n').filter((l) => l !== '').map((l) => { const e = JSON.parse(l); return { path: e.url.path, id: e.event.id } }) : []
+      existsSync(events)
+        ? readFileSync(events, 'utf8')
+            .trim()
+            .split('\n')
+            .filter((l) => l !== '')
+            .map((l) => {
+              const e = JSON.parse(l)
+              return { path: e.url.path, id: e.event.id }
+            })
+        : []
 
     writeFileSync(log, line(1) + line(2) + line(3))
     const first = liveCli(['run', '--config', config])

@@ -1,4 +1,16 @@
-import { appendFileSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs'
+import {
+  appendFileSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
@@ -25,7 +37,11 @@ afterEach(async () => {
   }
 })
 
-function follow(files: string[], extra: Partial<Parameters<typeof createFileSource>[0]> = {}, handler?: (b: RawRecord[]) => Promise<void>): Run {
+function follow(
+  files: string[],
+  extra: Partial<Parameters<typeof createFileSource>[0]> = {},
+  handler?: (b: RawRecord[]) => Promise<void>,
+): Run {
   const warnings: string[] = []
   const source = createFileSource({ files, ...FAST, warn: (m) => void warnings.push(m), ...extra })
   const run: Run = { source, records: [], batches: [], warnings, done: Promise.resolve() }
@@ -48,7 +64,8 @@ async function waitUntil(cond: () => boolean, timeoutMs = 5000): Promise<void> {
   }
 }
 
-const state = (path: string): { files: { path: string; offset: number; line: number; rotated?: boolean }[] } => JSON.parse(readFileSync(path, 'utf8'))
+const state = (path: string): { files: { path: string; offset: number; line: number; rotated?: boolean }[] } =>
+  JSON.parse(readFileSync(path, 'utf8'))
 
 describe('file source, follow mode (tail -F)', () => {
   test('appended lines are handed on as they come; a line is a record only once its newline is written', async () => {
@@ -64,7 +81,11 @@ describe('file source, follow mode (tail -F)', () => {
     appendFileSync(path, 'ee\n')
     await waitUntil(() => r.records.length === 3)
     expect(text(r.records)).toEqual(['one', 'two', 'three'])
-    expect(r.records.map((x) => [x.coords.file, x.coords.line, x.coords.offset])).toEqual([[path, 1, '0'], [path, 2, '4'], [path, 3, '8']])
+    expect(r.records.map((x) => [x.coords.file, x.coords.line, x.coords.offset])).toEqual([
+      [path, 1, '0'],
+      [path, 2, '4'],
+      [path, 3, '8'],
+    ])
   })
 
   test('a file that does not exist yet is read once it appears', async () => {
@@ -238,7 +259,11 @@ describe('file source, follow mode: positions kept across restarts', () => {
     const second = follow([path], { stateFile })
     await waitUntil(() => second.records.length === 2)
     expect(text(second.records).sort()).toEqual(['new 1', 'old 2'])
-    expect(second.records.find((x) => x.value.toString() === 'old 2')?.coords).toMatchObject({ file: join(dir, 'a.log.1'), line: 2, offset: '6' })
+    expect(second.records.find((x) => x.value.toString() === 'old 2')?.coords).toMatchObject({
+      file: join(dir, 'a.log.1'),
+      line: 2,
+      offset: '6',
+    })
     expect(second.warnings.join('\n')).toMatch(/reading a\.log\.1 \(rotated while stopped\) from byte 6/)
     // Read to its end and idle for rotateWaitMs: forgotten.
     await waitUntil(() => state(stateFile).files.length === 1)
@@ -283,7 +308,9 @@ describe('file source, follow mode: positions kept across restarts', () => {
     const second = follow([path], { stateFile })
     await waitUntil(() => second.records.length === 1)
     expect(text(second.records)).toEqual(['y 1'])
-    expect(second.warnings.join('\n')).toMatch(/a\.log: the file rotated away from it at byte 4 was not found in .* \(deleted or compressed\)/)
+    expect(second.warnings.join('\n')).toMatch(
+      /a\.log: the file rotated away from it at byte 4 was not found in .* \(deleted or compressed\)/,
+    )
   })
 
   test('startAt end skips what a file held at start (when there is no saved position), and keeps that start across a restart', async () => {

@@ -111,7 +111,9 @@ describe('file source: gzip input, detected by its magic bytes', () => {
     const cut = join(dir, 'cut.log.gz')
     writeFileSync(cut, full.subarray(0, Math.floor(full.length / 2)))
     const seen: RawRecord[] = []
-    const err = await createFileSource({ files: [cut] }).run(async (b) => void seen.push(...b)).catch((e: unknown) => e)
+    const err = await createFileSource({ files: [cut] })
+      .run(async (b) => void seen.push(...b))
+      .catch((e: unknown) => e)
     expect(err).toBeInstanceOf(EnvoyAuditError)
     expect((err as EnvoyAuditError).code).toBe('EA_IO')
     expect((err as Error).message).toMatch(/cut\.log\.gz: gzip data is corrupt or truncated/)

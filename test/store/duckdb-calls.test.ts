@@ -43,8 +43,11 @@ async function reference(store: DuckDbStore): Promise<{ calls: unknown[]; links:
   const backend = new DuckDbHuntBackend(store, { source: 'events' })
   await backend.prepare({ since: '1970-01-01T00:00:00.000Z' }, [])
   const calls = await rows(store, `SELECT ${PAIR_COLUMNS} FROM hunt_pair ORDER BY ALL`)
-  const links = await rows(store, `SELECT c.id AS crid, s.id AS srid, m.join_key, m.cli_wl, m.c_ip, m.c_dst_id, m.c_dst_sig, m.s_src_id
-    FROM hunt_match m JOIN events c ON c.rowid = m.crid JOIN events s ON s.rowid = m.srid ORDER BY ALL`)
+  const links = await rows(
+    store,
+    `SELECT c.id AS crid, s.id AS srid, m.join_key, m.cli_wl, m.c_ip, m.c_dst_id, m.c_dst_sig, m.s_src_id
+    FROM hunt_match m JOIN events c ON c.rowid = m.crid JOIN events s ON s.rowid = m.srid ORDER BY ALL`,
+  )
   await backend.close()
   return { calls, links }
 }
@@ -60,10 +63,20 @@ async function stored(store: DuckDbStore): Promise<{ calls: unknown[]; links: un
 async function expectGroupsConsistent(store: DuckDbStore): Promise<void> {
   const keys = GROUP_KEYS.join(', ')
   expect(await rows(store, `SELECT hour, ${keys}, n, first, last FROM call_groups ORDER BY ALL`)).toEqual(
-    await rows(store, `SELECT date_trunc('hour', ts) AS hour, ${keys}, count(*) AS n, min(ts) AS first, max(ts) AS last FROM calls GROUP BY ALL ORDER BY ALL`))
-  expect(await rows(store, `SELECT hour, cli_wl, s_src_id, join_key, sum(n)::BIGINT AS n FROM call_link_groups GROUP BY ALL ORDER BY ALL`)).toEqual(
-    await rows(store, `SELECT date_trunc('hour', s_ts) AS hour, cli_wl, s_src_id, join_key, count(*)::BIGINT AS n FROM call_links
-      WHERE cli_wl IS NOT NULL AND s_src_id IS NOT NULL GROUP BY ALL ORDER BY ALL`))
+    await rows(
+      store,
+      `SELECT date_trunc('hour', ts) AS hour, ${keys}, count(*) AS n, min(ts) AS first, max(ts) AS last FROM calls GROUP BY ALL ORDER BY ALL`,
+    ),
+  )
+  expect(
+    await rows(store, `SELECT hour, cli_wl, s_src_id, join_key, sum(n)::BIGINT AS n FROM call_link_groups GROUP BY ALL ORDER BY ALL`),
+  ).toEqual(
+    await rows(
+      store,
+      `SELECT date_trunc('hour', s_ts) AS hour, cli_wl, s_src_id, join_key, count(*)::BIGINT AS n FROM call_links
+      WHERE cli_wl IS NOT NULL AND s_src_id IS NOT NULL GROUP BY ALL ORDER BY ALL`,
+    ),
+  )
 }
 
 async function write(store: DuckDbStore, events: AuditEvent[]): Promise<void> {
@@ -73,35 +86,41 @@ async function write(store: DuckDbStore, events: AuditEvent[]): Promise<void> {
 
 describe('call tables filled at ingest', () => {
   test('property: any split into batches, any batch order, replays: the same calls and links as the query-time match, and consistent groups', async () => {
-    await fc.assert(fc.asyncProperty(
-      // Across an hour boundary (T0 is 10:00), so groups of several hours are touched.
-      fc.array(callArb(-75 * 60, 75 * 60), { minLength: 1, maxLength: 14 }),
-      fc.array(fc.integer({ min: 0, max: 1_000_000 }), { minLength: 40, maxLength: 40 }),
-      fc.integer({ min: 1, max: 6 }),
-      fc.boolean(),
-      async (calls, order, batches, replay) => {
-        const events = eventsOf(calls)
-        // A permutation of the lines, then cut into `batches` runs: any order of arrival within the match window and beyond it.
-        const shuffled = events.map((e, i) => ({ e, k: order[i % order.length]! * 64 + i })).sort((a, b) => a.k - b.k).map((x) => x.e)
-        const size = Math.ceil(shuffled.length / batches)
-        const store = await memoryStore()
-        const written: AuditEvent[][] = []
-        for (let i = 0; i < shuffled.length; i += size) {
-          written.push(shuffled.slice(i, i + size))
-          await write(store, written[written.length - 1]!)
-        }
-        // A replayed batch (the staged path) must change nothing.
-        if (replay) await write(store, written[0]!)
-        const expected = await reference(store)
-        expect(await stored(store)).toEqual(expected)
-        await expectGroupsConsistent(store)
-        // The backfill (stores written before the tables) gives the same tables from the events.
-        for (const statement of callsBackfillSql()) await store.sql(statement)
-        expect(await stored(store)).toEqual(expected)
-        await expectGroupsConsistent(store)
-        await store.close()
-      },
-    ), { numRuns: 30, seed: 23 })
+    await fc.assert(
+      fc.asyncProperty(
+        // Across an hour boundary (T0 is 10:00), so groups of several hours are touched.
+        fc.array(callArb(-75 * 60, 75 * 60), { minLength: 1, maxLength: 14 }),
+        fc.array(fc.integer({ min: 0, max: 1_000_000 }), { minLength: 40, maxLength: 40 }),
+        fc.integer({ min: 1, max: 6 }),
+        fc.boolean(),
+        async (calls, order, batches, replay) => {
+          const events = eventsOf(calls)
+          // A permutation of the lines, then cut into `batches` runs: any order of arrival within the match window and beyond it.
+          const shuffled = events
+            .map((e, i) => ({ e, k: order[i % order.length]! * 64 + i }))
+            .sort((a, b) => a.k - b.k)
+            .map((x) => x.e)
+          const size = Math.ceil(shuffled.length / batches)
+          const store = await memoryStore()
+          const written: AuditEvent[][] = []
+          for (let i = 0; i < shuffled.length; i += size) {
+            written.push(shuffled.slice(i, i + size))
+            await write(store, written[written.length - 1]!)
+          }
+          // A replayed batch (the staged path) must change nothing.
+          if (replay) await write(store, written[0]!)
+          const expected = await reference(store)
+          expect(await stored(store)).toEqual(expected)
+          await expectGroupsConsistent(store)
+          // The backfill (stores written before the tables) gives the same tables from the events.
+          for (const statement of callsBackfillSql()) await store.sql(statement)
+          expect(await stored(store)).toEqual(expected)
+          await expectGroupsConsistent(store)
+          await store.close()
+        },
+      ),
+      { numRuns: 30, seed: 23 },
+    )
   }, 60_000)
 
   test('a server line stored after its client line upgrades the client line alone to one joined call', async () => {
@@ -110,9 +129,13 @@ describe('call tables filled at ingest', () => {
     const [client, server] = toEvents(callLines(fe, ct, T0))
     const store = await memoryStore()
     await write(store, [client!])
-    expect(await rows(store, 'SELECT joined, cli_wl, dst_wl FROM calls')).toEqual([{ joined: false, cli_wl: 'shop/frontend', dst_wl: null }])
+    expect(await rows(store, 'SELECT joined, cli_wl, dst_wl FROM calls')).toEqual([
+      { joined: false, cli_wl: 'shop/frontend', dst_wl: null },
+    ])
     await write(store, [server!])
-    expect(await rows(store, 'SELECT joined, join_key, cli_wl, dst_wl FROM calls')).toEqual([{ joined: true, join_key: 'request_id', cli_wl: 'shop/frontend', dst_wl: 'shop/cart' }])
+    expect(await rows(store, 'SELECT joined, join_key, cli_wl, dst_wl FROM calls')).toEqual([
+      { joined: true, join_key: 'request_id', cli_wl: 'shop/frontend', dst_wl: 'shop/cart' },
+    ])
     expect(await rows(store, 'SELECT n::INTEGER AS n, joined FROM call_groups')).toEqual([{ n: 1, joined: true }])
   })
 
@@ -122,7 +145,10 @@ describe('call tables filled at ingest', () => {
     const store = await memoryStore()
     await write(store, [server!])
     await write(store, [client!])
-    expect(await rows(store, 'SELECT joined, cli_wl IS NOT NULL AS client FROM calls ORDER BY ts')).toEqual([{ joined: false, client: true }, { joined: false, client: false }])
+    expect(await rows(store, 'SELECT joined, cli_wl IS NOT NULL AS client FROM calls ORDER BY ts')).toEqual([
+      { joined: false, client: true },
+      { joined: false, client: false },
+    ])
   })
 })
 
@@ -154,7 +180,10 @@ describe('callTables: false (a store kept without the per-call tables)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'ea-calls-off-'))
   afterAll(() => rmSync(dir, { recursive: true, force: true }))
   const tableCount = async (store: DuckDbStore): Promise<number> => {
-    const [r] = await rows(store, `SELECT count(*)::INTEGER AS n FROM information_schema.tables WHERE table_name IN (${CALL_TABLES.map((t) => `'${t}'`).join(', ')})`)
+    const [r] = await rows(
+      store,
+      `SELECT count(*)::INTEGER AS n FROM information_schema.tables WHERE table_name IN (${CALL_TABLES.map((t) => `'${t}'`).join(', ')})`,
+    )
     return (r as { n: number }).n
   }
 

@@ -10,9 +10,12 @@ import type { RawRecord } from '../../src/pipeline/component.js'
 import type { DeadLetter } from '../../src/schema/audit-event.js'
 
 const FIXTURE = new URL('../fixtures/envoy/mixed-real-world.log', import.meta.url)
-const kafka = (value: string, offset: number): RawRecord => ({ value, coords: { kind: 'kafka', topic: 'envoy', partition: 1, offset: String(offset) } })
+const kafka = (value: string, offset: number): RawRecord => ({
+  value,
+  coords: { kind: 'kafka', topic: 'envoy', partition: 1, offset: String(offset) },
+})
 
-describe('the store\'s dead_letters table', () => {
+describe("the store's dead_letters table", () => {
   test('the same bad line dead-lettered twice (a replay) is one row; another bad line is another row', async () => {
     const store = new DuckDbStore({ path: ':memory:', threads: 1 })
     try {
@@ -27,11 +30,25 @@ describe('the store\'s dead_letters table', () => {
       // A forwarder retry put it at a new offset.
       await sink.write(createParser().parseBatch([kafka(bad, 907)]).deadLetters)
       await sink.write(createParser().parseBatch([kafka(`${bad} again`, 8)]).deadLetters)
-      const rows = (await store.sql('SELECT id, reason, stage, source_kind, source_topic, source_partition, source_offset, source_file, parts, dead_letter_json FROM dead_letters d ORDER BY d.source_offset')).rows
+      const rows = (
+        await store.sql(
+          'SELECT id, reason, stage, source_kind, source_topic, source_partition, source_offset, source_file, parts, dead_letter_json FROM dead_letters d ORDER BY d.source_offset',
+        )
+      ).rows
       expect(rows).toHaveLength(2)
       expect(sink.inserted).toBe(2)
       // The first copy stays, as with events.
-      expect(rows[0]).toMatchObject({ id: first[0]!.id, reason: 'EA_PARSE_NOT_ACCESS_LOG', stage: 'parse', source_kind: 'kafka', source_topic: 'envoy', source_partition: 1, source_offset: '7', source_file: null, parts: 0 })
+      expect(rows[0]).toMatchObject({
+        id: first[0]!.id,
+        reason: 'EA_PARSE_NOT_ACCESS_LOG',
+        stage: 'parse',
+        source_kind: 'kafka',
+        source_topic: 'envoy',
+        source_partition: 1,
+        source_offset: '7',
+        source_file: null,
+        parts: 0,
+      })
       expect(JSON.parse(String(rows[0]!.dead_letter_json))).toEqual({ ...first[0]! })
       expect(rows[1]!.source_offset).toBe('8')
     } finally {

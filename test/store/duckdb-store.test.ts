@@ -19,21 +19,71 @@ const LEGACY = 'spiffe://cluster.local/ns/legacy/sa/legacy-billing'
 /** A small mesh: an mTLS pair, a plaintext inbound, an RBAC denial and a passthrough egress. */
 function sampleEvents(): AuditEvent[] {
   return [
-    makeEvent({ id: 'a-out', reporter: 'source', requestId: 'r1', srcNs: 'shop', k8sNs: 'shop', app: 'frontend', dstService: 'cart.shop.svc.cluster.local', dstNs: 'shop', mtls: null }),
-    makeEvent({ id: 'a-in', reporter: 'destination', requestId: 'r1', srcSpiffe: FRONTEND, srcNs: 'shop', srcSa: 'frontend', k8sNs: 'shop', app: 'cart', dstService: 'cart.shop.svc.cluster.local', dstNs: 'shop', method: 'POST' }),
     makeEvent({
-      id: 'b-in', reporter: 'destination', requestId: 'r2', mtls: false, sourceIp: '10.9.9.9', k8sNs: 'payments', app: 'payments',
-      dstService: 'payments.payments.svc.cluster.local', dstNs: 'payments', au3Missing: ['identity'],
+      id: 'a-out',
+      reporter: 'source',
+      requestId: 'r1',
+      srcNs: 'shop',
+      k8sNs: 'shop',
+      app: 'frontend',
+      dstService: 'cart.shop.svc.cluster.local',
+      dstNs: 'shop',
+      mtls: null,
+    }),
+    makeEvent({
+      id: 'a-in',
+      reporter: 'destination',
+      requestId: 'r1',
+      srcSpiffe: FRONTEND,
+      srcNs: 'shop',
+      srcSa: 'frontend',
+      k8sNs: 'shop',
+      app: 'cart',
+      dstService: 'cart.shop.svc.cluster.local',
+      dstNs: 'shop',
+      method: 'POST',
+    }),
+    makeEvent({
+      id: 'b-in',
+      reporter: 'destination',
+      requestId: 'r2',
+      mtls: false,
+      sourceIp: '10.9.9.9',
+      k8sNs: 'payments',
+      app: 'payments',
+      dstService: 'payments.payments.svc.cluster.local',
+      dstNs: 'payments',
+      au3Missing: ['identity'],
       findings: [finding('plaintext_inbound', 'high', ['SC-8']), finding('au3_incomplete', 'low', ['AU-3'])],
     }),
     makeEvent({
-      id: 'c-in', reporter: 'destination', requestId: 'r3', status: 403, action: 'denied', srcSpiffe: FRONTEND, srcNs: 'shop', srcSa: 'frontend',
-      k8sNs: 'payments', app: 'payments-db', dstService: 'payments-db.payments.svc.cluster.local', dstNs: 'payments', rbacPolicy: 'none',
+      id: 'c-in',
+      reporter: 'destination',
+      requestId: 'r3',
+      status: 403,
+      action: 'denied',
+      srcSpiffe: FRONTEND,
+      srcNs: 'shop',
+      srcSa: 'frontend',
+      k8sNs: 'payments',
+      app: 'payments-db',
+      dstService: 'payments-db.payments.svc.cluster.local',
+      dstNs: 'payments',
+      rbacPolicy: 'none',
       findings: [finding('authz_denied', 'medium', ['AC-3', 'AC-6'])],
     }),
     makeEvent({
-      id: 'd-out', reporter: 'source', requestId: 'r4', srcSpiffe: LEGACY, srcNs: 'legacy', srcSa: 'legacy-billing', k8sNs: 'legacy', app: 'legacy-billing',
-      cluster: 'PassthroughCluster', sni: 'api.stripe.com', mtls: null,
+      id: 'd-out',
+      reporter: 'source',
+      requestId: 'r4',
+      srcSpiffe: LEGACY,
+      srcNs: 'legacy',
+      srcSa: 'legacy-billing',
+      k8sNs: 'legacy',
+      app: 'legacy-billing',
+      cluster: 'PassthroughCluster',
+      sni: 'api.stripe.com',
+      mtls: null,
       findings: [finding('unregistered_egress', 'medium', ['SC-7', 'AC-4'])],
     }),
   ]
@@ -89,9 +139,18 @@ describe('DuckDbStore', () => {
     // flushes them into whatever transaction is open then. Collect garbage between batches to see it.
     setFlagsFromString('--expose-gc')
     const gc = runInNewContext('gc') as () => void
-    const pool = Array.from({ length: 300 }, (_, i) => makeEvent({ id: `r${i}`, findings: i % 2 === 0 ? [finding('authz_denied', 'medium', ['AC-3'])] : [] }))
+    const pool = Array.from({ length: 300 }, (_, i) =>
+      makeEvent({ id: `r${i}`, findings: i % 2 === 0 ? [finding('authz_denied', 'medium', ['AC-3'])] : [] }),
+    )
     await withStore(join(dir, 'replay.duckdb'), async (store) => {
-      for (const [from, to] of [[0, 100], [50, 150], [150, 250], [200, 300], [0, 300], [0, 10]] as const) {
+      for (const [from, to] of [
+        [0, 100],
+        [50, 150],
+        [150, 250],
+        [200, 300],
+        [0, 300],
+        [0, 10],
+      ] as const) {
         gc()
         expect((await store.writeEvents(pool.slice(from, to))).rejected).toEqual([])
       }
@@ -105,7 +164,17 @@ describe('DuckDbStore', () => {
     const path = join(dir, 'facts.duckdb')
     const grouped = `SELECT strftime(hour, '%Y-%m-%dT%H') AS hour, srv, ${EDGE_FACTS.join(', ')}, strftime(min(first), '%Y-%m-%dT%H:%M:%S.%g') AS first
       FROM edge_facts GROUP BY ALL ORDER BY ALL`
-    const events = [...sampleEvents(), makeEvent({ id: 'late', ts: '2026-11-20T11:59:59.999Z', reporter: 'destination', srcSpiffe: FRONTEND, srcNs: 'shop', srcSa: 'frontend' })]
+    const events = [
+      ...sampleEvents(),
+      makeEvent({
+        id: 'late',
+        ts: '2026-11-20T11:59:59.999Z',
+        reporter: 'destination',
+        srcSpiffe: FRONTEND,
+        srcNs: 'shop',
+        srcSa: 'frontend',
+      }),
+    ]
     const written = await withStore(path, async (store) => {
       await store.writeEvents(events)
       await store.writeEvents(events.slice(0, 3)) // a replay adds nothing new to read
@@ -148,8 +217,14 @@ describe('DuckDbStore', () => {
       await store.writeEvents(sampleEvents())
       const rows = await store.findingCounts()
       const key = (r: { code: string; control: string }) => `${r.code}/${r.control}`
-      expect(rows.map(key).sort()).toEqual(['au3_incomplete/AU-3', 'authz_denied/AC-3', 'authz_denied/AC-6',
-        'plaintext_inbound/SC-8', 'unregistered_egress/AC-4', 'unregistered_egress/SC-7'])
+      expect(rows.map(key).sort()).toEqual([
+        'au3_incomplete/AU-3',
+        'authz_denied/AC-3',
+        'authz_denied/AC-6',
+        'plaintext_inbound/SC-8',
+        'unregistered_egress/AC-4',
+        'unregistered_egress/SC-7',
+      ])
       expect(rows.every((r) => r.count === 1)).toBe(true)
       expect(await store.findingCounts({ since: '2030-01-01T00:00:00Z' })).toEqual([])
     })
@@ -177,8 +252,16 @@ describe('DuckDbStore', () => {
     await withStore(':memory:', async (store) => {
       await store.writeEvents(sampleEvents())
       const rows = await store.egress()
-      expect(rows).toEqual([{ destination: 'api.stripe.com', cluster: 'PassthroughCluster', count: 1, sources: [LEGACY],
-        firstSeen: expect.any(String), lastSeen: expect.any(String) }])
+      expect(rows).toEqual([
+        {
+          destination: 'api.stripe.com',
+          cluster: 'PassthroughCluster',
+          count: 1,
+          sources: [LEGACY],
+          firstSeen: expect.any(String),
+          lastSeen: expect.any(String),
+        },
+      ])
     })
   })
 
@@ -211,23 +294,34 @@ describe('DuckDbStore', () => {
   })
 
   test('property: any replay of any batching stores each event and its findings exactly once', async () => {
-    const pool = Array.from({ length: 12 }, (_, i) => makeEvent({
-      id: `p${i}`, findings: i % 3 === 0 ? [finding('authz_denied', 'medium', ['AC-3', 'AC-6'])] : i % 3 === 1 ? [finding('weak_tls', 'high', ['SC-8(1)'])] : [],
-    }))
-    await fc.assert(fc.asyncProperty(
-      fc.array(fc.integer({ min: 0, max: pool.length - 1 }), { minLength: 1, maxLength: 40 }),
-      fc.integer({ min: 1, max: 7 }),
-      async (picks, batch) => {
-        await withStore(':memory:', async (store) => {
-          const stream = picks.map((i) => pool[i]!)
-          for (let i = 0; i < stream.length; i += batch) await store.writeEvents(stream.slice(i, i + batch))
-          const distinct = new Set(picks)
-          expect((await store.summary()).events).toBe(distinct.size)
-          const findings = [...distinct].reduce((n, i) => n + (pool[i]!.audit.findings?.length ?? 0), 0)
-          expect((await store.sql('SELECT count(*)::INTEGER AS n FROM findings')).rows[0]!.n).toBe(findings)
-          expect(store.stats.inserted).toBe(distinct.size)
-        })
-      },
-    ), { numRuns: 25, seed: 4 })
+    const pool = Array.from({ length: 12 }, (_, i) =>
+      makeEvent({
+        id: `p${i}`,
+        findings:
+          i % 3 === 0
+            ? [finding('authz_denied', 'medium', ['AC-3', 'AC-6'])]
+            : i % 3 === 1
+              ? [finding('weak_tls', 'high', ['SC-8(1)'])]
+              : [],
+      }),
+    )
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.integer({ min: 0, max: pool.length - 1 }), { minLength: 1, maxLength: 40 }),
+        fc.integer({ min: 1, max: 7 }),
+        async (picks, batch) => {
+          await withStore(':memory:', async (store) => {
+            const stream = picks.map((i) => pool[i]!)
+            for (let i = 0; i < stream.length; i += batch) await store.writeEvents(stream.slice(i, i + batch))
+            const distinct = new Set(picks)
+            expect((await store.summary()).events).toBe(distinct.size)
+            const findings = [...distinct].reduce((n, i) => n + (pool[i]!.audit.findings?.length ?? 0), 0)
+            expect((await store.sql('SELECT count(*)::INTEGER AS n FROM findings')).rows[0]!.n).toBe(findings)
+            expect(store.stats.inserted).toBe(distinct.size)
+          })
+        },
+      ),
+      { numRuns: 25, seed: 4 },
+    )
   })
 })

@@ -39,13 +39,22 @@ export function makeEvent(spec: EventSpec = {}): AuditEvent {
   const missing = spec.au3Missing ?? []
   const e: AuditEvent = {
     '@timestamp': spec.ts ?? `2026-11-20T10:00:${String(counter % 60).padStart(2, '0')}.000Z`,
-    event: { id: spec.id ?? `evt-${counter}`, kind: 'event', dataset: 'envoy.access', outcome: (spec.status ?? 200) < 400 ? 'success' : 'failure' },
+    event: {
+      id: spec.id ?? `evt-${counter}`,
+      kind: 'event',
+      dataset: 'envoy.access',
+      outcome: (spec.status ?? 200) < 400 ? 'success' : 'failure',
+    },
     network: { protocol: 'http', direction: spec.reporter === 'destination' ? 'inbound' : 'outbound' },
-    http: { request: { method: spec.method ?? 'GET', id: spec.requestId ?? `req-${counter}` }, response: { status_code: spec.status ?? 200 } },
+    http: {
+      request: { method: spec.method ?? 'GET', id: spec.requestId ?? `req-${counter}` },
+      response: { status_code: spec.status ?? 200 },
+    },
     source: { ip: spec.sourceIp ?? '10.0.0.1', port: 43612 },
     mesh: {
       reporter: spec.reporter ?? 'destination',
-      upstream_cluster: spec.cluster ?? (spec.reporter === 'source' ? 'outbound|9080||reviews.default.svc.cluster.local' : 'inbound|9080||'),
+      upstream_cluster:
+        spec.cluster ?? (spec.reporter === 'source' ? 'outbound|9080||reviews.default.svc.cluster.local' : 'inbound|9080||'),
       mtls: spec.mtls === undefined ? true : spec.mtls,
       source: {},
       destination: {},
@@ -76,5 +85,8 @@ export function makeEvent(spec: EventSpec = {}): AuditEvent {
 }
 
 export const finding = (code: string, severity: Finding['severity'], controls: string[]): Finding => ({
-  code, severity, controls, message: `${code} test finding`,
+  code,
+  severity,
+  controls,
+  message: `${code} test finding`,
 })

@@ -69,7 +69,15 @@ describe('demo mesh on OpenSearch', () => {
 
   test('every planted incident is found through the OpenSearch store', async () => {
     const checks = await checkIncidents(store, traffic.incidents, range)
-    const missing = checks.filter((c) => !c.found).map((c) => `${c.incident.title}: ${c.flows.filter((f) => f.edge === undefined).map((f) => `${f.flow.source[0]} → ${f.flow.destination[0]} (${f.flow.finding ?? ''})`).join('; ')}`)
+    const missing = checks
+      .filter((c) => !c.found)
+      .map(
+        (c) =>
+          `${c.incident.title}: ${c.flows
+            .filter((f) => f.edge === undefined)
+            .map((f) => `${f.flow.source[0]} → ${f.flow.destination[0]} (${f.flow.finding ?? ''})`)
+            .join('; ')}`,
+      )
     expect(missing).toEqual([])
     expect(checks.length).toBeGreaterThan(5)
   })

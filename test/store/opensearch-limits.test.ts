@@ -41,8 +41,14 @@ function sourceEvent(i: number): AuditEvent {
 }
 
 /** More events than one result window: the 50 past KEYS repeat earlier sources a minute later. */
-const EVENTS = Array.from({ length: KEYS + 50 }, (_, i) => (i < KEYS ? sourceEvent(i) : { ...sourceEvent(i - KEYS), '@timestamp': new Date(BASE + i * 1000 + 60_000).toISOString(), event: { ...sourceEvent(i).event } }))
-const NEWEST_FIRST = [...EVENTS].sort((a, b) => (a['@timestamp'] < b['@timestamp'] ? 1 : a['@timestamp'] > b['@timestamp'] ? -1 : a.event.id < b.event.id ? -1 : 1)).map((e) => e.event.id)
+const EVENTS = Array.from({ length: KEYS + 50 }, (_, i) =>
+  i < KEYS
+    ? sourceEvent(i)
+    : { ...sourceEvent(i - KEYS), '@timestamp': new Date(BASE + i * 1000 + 60_000).toISOString(), event: { ...sourceEvent(i).event } },
+)
+const NEWEST_FIRST = [...EVENTS]
+  .sort((a, b) => (a['@timestamp'] < b['@timestamp'] ? 1 : a['@timestamp'] > b['@timestamp'] ? -1 : a.event.id < b.event.id ? -1 : 1))
+  .map((e) => e.event.id)
 
 interface Target {
   client: Client
@@ -54,7 +60,10 @@ interface Target {
 
 function limitsSuite(target: () => Target): void {
   const store = (config: ConstructorParameters<typeof OpenSearchStore>[0]['config'] = {}) =>
-    new OpenSearchStore({ client: target().client, config: { eventsIndex: target().eventsAlias, findingsIndex: target().findingsAlias, ...config } })
+    new OpenSearchStore({
+      client: target().client,
+      config: { eventsIndex: target().eventsAlias, findingsIndex: target().findingsAlias, ...config },
+    })
 
   test('edges: a 10,000-key page that would hold 130,000 buckets is split, every source comes back once', async () => {
     const s = store({ pageSize: 10_000 })
@@ -63,7 +72,11 @@ function limitsSuite(target: () => Target): void {
     expect(edges).toHaveLength(KEYS)
     expect(new Set(edges.map((e) => e.source)).size).toBe(KEYS)
     expect(edges.reduce((n, e) => n + e.count, 0)).toBe(EVENTS.length)
-    expect(edges.find((e) => e.source === 'foo/sleep-7'))?.toMatchObject({ count: 2, findings: FINDINGS.map((f) => f.code).sort(), statusClasses: { '4xx': 2 } })
+    expect(edges.find((e) => e.source === 'foo/sleep-7'))?.toMatchObject({
+      count: 2,
+      findings: FINDINGS.map((f) => f.code).sort(),
+      statusClasses: { '4xx': 2 },
+    })
     await s.close()
   }, 180_000)
 
@@ -139,7 +152,8 @@ describe('test server: the same limits, the same answers', () => {
     findingsAlias: lifecycle.findingsAlias,
     // The test server has no _settings endpoint: the setting is put where index creation would.
     lowerResultWindow: async (n) => {
-      for (const i of srv.state.resolve(lifecycle.eventsAlias)) i.settings = { ...i.settings, index: { ...(i.settings.index as object), max_result_window: n } }
+      for (const i of srv.state.resolve(lifecycle.eventsAlias))
+        i.settings = { ...i.settings, index: { ...(i.settings.index as object), max_result_window: n } }
     },
   }))
 })

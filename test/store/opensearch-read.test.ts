@@ -6,7 +6,15 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest'
 import { Client } from '@opensearch-project/opensearch'
-import { bucketLimitOf, compositeAll, describeSearchError, hitsAll, resultWindowOf, searchOnce, type ReadTarget } from '../../src/store/opensearch-read.js'
+import {
+  bucketLimitOf,
+  compositeAll,
+  describeSearchError,
+  hitsAll,
+  resultWindowOf,
+  searchOnce,
+  type ReadTarget,
+} from '../../src/store/opensearch-read.js'
 import { TestOpenSearch } from '../support/opensearch-server/index.js'
 import { setMaxBuckets } from '../support/opensearch-server/search-handler.js'
 
@@ -19,8 +27,17 @@ const searches = () => srv.requests.filter((r) => r.path.endsWith('/_search') ||
 beforeAll(async () => {
   srv = await TestOpenSearch.start()
   client = new Client({ node: srv.url })
-  await client.indices.create({ index: INDEX, body: { settings: { index: { max_result_window: 25 } }, mappings: { properties: { k: { type: 'keyword' }, tag: { type: 'keyword' }, n: { type: 'long' } } } } })
-  const body = Array.from({ length: 60 }, (_, i) => [{ index: { _index: INDEX, _id: String(i) } }, { k: `k${String(i).padStart(2, '0')}`, tag: ['a', 'b', 'c', 'd'], n: i }]).flat()
+  await client.indices.create({
+    index: INDEX,
+    body: {
+      settings: { index: { max_result_window: 25 } },
+      mappings: { properties: { k: { type: 'keyword' }, tag: { type: 'keyword' }, n: { type: 'long' } } },
+    },
+  })
+  const body = Array.from({ length: 60 }, (_, i) => [
+    { index: { _index: INDEX, _id: String(i) } },
+    { k: `k${String(i).padStart(2, '0')}`, tag: ['a', 'b', 'c', 'd'], n: i },
+  ]).flat()
   await client.bulk({ body, refresh: true } as never)
 })
 afterAll(async () => {
@@ -49,13 +66,16 @@ describe('compositeAll', () => {
   test('one key whose own sub-aggregations exceed the limit is an error naming search.max_buckets', async () => {
     setMaxBuckets(srv.state, 3)
     await expect(compositeAll(t(), { match_all: {} }, sources, sub, { pageSize: 8, maxKeys: 1000 })).rejects.toMatchObject({
-      code: 'EA_STORE_QUERY', message: expect.stringContaining('search.max_buckets (3)'),
+      code: 'EA_STORE_QUERY',
+      message: expect.stringContaining('search.max_buckets (3)'),
     })
     expect(searches().map((r) => JSON.parse(r.body.toString()).aggs.groups.composite.size)).toEqual([8, 4, 2, 1])
   })
 
   test('maxKeys bounds the walk', async () => {
-    await expect(compositeAll(t(), { match_all: {} }, sources, {}, { pageSize: 10, maxKeys: 25 })).rejects.toThrow(/maxBuckets \(25 groups\)/)
+    await expect(compositeAll(t(), { match_all: {} }, sources, {}, { pageSize: 10, maxKeys: 25 })).rejects.toThrow(
+      /maxBuckets \(25 groups\)/,
+    )
   })
 })
 
@@ -68,9 +88,10 @@ describe('searchOnce', () => {
     expect(searches()).toHaveLength(4)
   })
 
-  test('a 400 is not retried, and the message names the shard\'s root cause', async () => {
+  test("a 400 is not retried, and the message names the shard's root cause", async () => {
     await expect(searchOnce(t(), { query: { term: { n: 'abc' } } })).rejects.toMatchObject({
-      code: 'EA_STORE_QUERY', message: 'test read on reads failed (HTTP 400): query_shard_exception: failed to create query: For input string: "abc"',
+      code: 'EA_STORE_QUERY',
+      message: 'test read on reads failed (HTTP 400): query_shard_exception: failed to create query: For input string: "abc"',
     })
     expect(searches()).toHaveLength(1)
   })
@@ -107,13 +128,43 @@ describe('hitsAll', () => {
   })
 })
 
-test('refusals are recognised from OpenSearch\'s bodies: bucket limit under caused_by, window under root_cause', () => {
-  const buckets = { statusCode: 503, body: { error: { root_cause: [], type: 'search_phase_execution_exception', reason: '', caused_by: { type: 'too_many_buckets_exception', reason: 'Trying to create too many buckets. Must be less than or equal to: [65535] but was [65536].', max_buckets: 65535 } } } }
+test("refusals are recognised from OpenSearch's bodies: bucket limit under caused_by, window under root_cause", () => {
+  const buckets = {
+    statusCode: 503,
+    body: {
+      error: {
+        root_cause: [],
+        type: 'search_phase_execution_exception',
+        reason: '',
+        caused_by: {
+          type: 'too_many_buckets_exception',
+          reason: 'Trying to create too many buckets. Must be less than or equal to: [65535] but was [65536].',
+          max_buckets: 65535,
+        },
+      },
+    },
+  }
   expect(bucketLimitOf(buckets)).toBe(65_535)
   expect(resultWindowOf(buckets)).toBeUndefined()
-  const window = { statusCode: 400, body: { error: { root_cause: [{ type: 'illegal_argument_exception', reason: 'Result window is too large, from + size must be less than or equal to: [10000] but was [10005]. See the scroll api' }], type: 'search_phase_execution_exception', reason: 'all shards failed' } } }
+  const window = {
+    statusCode: 400,
+    body: {
+      error: {
+        root_cause: [
+          {
+            type: 'illegal_argument_exception',
+            reason: 'Result window is too large, from + size must be less than or equal to: [10000] but was [10005]. See the scroll api',
+          },
+        ],
+        type: 'search_phase_execution_exception',
+        reason: 'all shards failed',
+      },
+    },
+  }
   expect(resultWindowOf(window)).toBe(10_000)
   expect(describeSearchError(window)).toMatch(/^illegal_argument_exception: Result window is too large/)
   expect(describeSearchError(buckets)).toMatch(/^too_many_buckets_exception: Trying/)
-  expect(describeSearchError({ statusCode: 400, body: { error: 'no handler found for uri [/x] and method [GET]' } })).toBe('no handler found for uri [/x] and method [GET]')
+  expect(describeSearchError({ statusCode: 400, body: { error: 'no handler found for uri [/x] and method [GET]' } })).toBe(
+    'no handler found for uri [/x] and method [GET]',
+  )
 })

@@ -51,15 +51,33 @@ describe('OpenSearchStore on the fixture events', () => {
     const edges = await store.edges()
     expect(edges).toEqual([
       {
-        source: 'spiffe://cluster.local/ns/bar/sa/sleep', sourceKind: 'spiffe', destination: 'productpage.foo.svc.cluster.local',
-        destinationSpiffeId: 'spiffe://cluster.local/ns/foo/sa/productpage', destinationNamespace: 'foo', count: 2,
-        firstSeen: '2020-11-25T21:30:00.000Z', lastSeen: '2020-11-25T21:30:01.000Z', methods: ['GET'], statusClasses: { '4xx': 2 },
-        mtls: 2, denied: 2, findings: ['authz_denied'],
+        source: 'spiffe://cluster.local/ns/bar/sa/sleep',
+        sourceKind: 'spiffe',
+        destination: 'productpage.foo.svc.cluster.local',
+        destinationSpiffeId: 'spiffe://cluster.local/ns/foo/sa/productpage',
+        destinationNamespace: 'foo',
+        count: 2,
+        firstSeen: '2020-11-25T21:30:00.000Z',
+        lastSeen: '2020-11-25T21:30:01.000Z',
+        methods: ['GET'],
+        statusClasses: { '4xx': 2 },
+        mtls: 2,
+        denied: 2,
+        findings: ['authz_denied'],
       },
       {
-        source: 'foo/sleep', sourceKind: 'workload', destination: 'httpbin.foo.svc.cluster.local', destinationNamespace: 'foo', count: 3,
-        firstSeen: '2020-11-25T21:26:18.409Z', lastSeen: '2020-11-25T21:26:20.409Z', methods: ['GET'], statusClasses: { '4xx': 3 },
-        mtls: 0, denied: 0, findings: [],
+        source: 'foo/sleep',
+        sourceKind: 'workload',
+        destination: 'httpbin.foo.svc.cluster.local',
+        destinationNamespace: 'foo',
+        count: 3,
+        firstSeen: '2020-11-25T21:26:18.409Z',
+        lastSeen: '2020-11-25T21:26:20.409Z',
+        methods: ['GET'],
+        statusClasses: { '4xx': 3 },
+        mtls: 0,
+        denied: 0,
+        findings: [],
       },
     ])
     expect((await store.edges({ deniedOnly: true })).map((e) => e.source)).toEqual(['spiffe://cluster.local/ns/bar/sa/sleep'])
@@ -79,7 +97,10 @@ describe('OpenSearchStore on the fixture events', () => {
     expect(await store.coverage('namespace')).toEqual([
       { key: 'foo', events: 5, inbound: 2, inboundMtls: 2, au3Complete: 2, missing: { identity: 3 } },
     ])
-    expect((await store.coverage('reporter')).map((r) => [r.key, r.events])).toEqual([['source', 3], ['destination', 2]])
+    expect((await store.coverage('reporter')).map((r) => [r.key, r.events])).toEqual([
+      ['source', 3],
+      ['destination', 2],
+    ])
   })
 
   test('events are newest first, filtered and bounded', async () => {
@@ -92,7 +113,11 @@ describe('OpenSearchStore on the fixture events', () => {
     const small = new OpenSearchStore({ client, config: { pageSize: 10, maxBuckets: 100 } })
     await small.start()
     srv.faults.clear()
-    const many = Array.from({ length: 120 }, (_, i) => ({ ...okEvent(100 + i), source: { ip: `10.1.${i >> 8}.${i & 255}` }, mesh: { reporter: 'destination' as const } }))
+    const many = Array.from({ length: 120 }, (_, i) => ({
+      ...okEvent(100 + i),
+      source: { ip: `10.1.${i >> 8}.${i & 255}` },
+      mesh: { reporter: 'destination' as const },
+    }))
     await store.writeEvents(many)
     await expect(small.edges()).rejects.toThrow(/maxBuckets/)
     await small.close()
@@ -109,7 +134,7 @@ describe('OpenSearchStore on the fixture events', () => {
  * Events are generated from small pools so keys collide and coalesce rules are exercised; there are no
  * request ids, so DuckDB's one-flow-per-request rule (which an aggregation cannot do) does not apply.
  */
-const pick = <T,>(xs: readonly T[]) => fc.option(fc.constantFrom(...xs), { nil: undefined })
+const pick = <T>(xs: readonly T[]) => fc.option(fc.constantFrom(...xs), { nil: undefined })
 const FINDINGS = [
   { code: 'plaintext_inbound', severity: 'high', controls: ['SC-8'] },
   { code: 'authz_denied', severity: 'medium', controls: ['AC-3', 'AC-6'] },
@@ -118,65 +143,79 @@ const FINDINGS = [
 ] as const
 
 const eventArb = (i: number) =>
-  fc.record({
-    minute: fc.integer({ min: 0, max: 600 }),
-    reporter: pick(['source', 'destination', 'gateway'] as const),
-    spiffe: pick(['spiffe://cluster.local/ns/shop/sa/frontend', 'spiffe://evil.example/ns/x/sa/y']),
-    srcNs: pick(['shop', 'legacy']),
-    srcSa: pick(['frontend', 'billing']),
-    srcWl: pick(['frontend-v1']),
-    k8sNs: pick(['shop', 'payments']),
-    pod: pick(['cart-7d9f', 'db-0']),
-    ip: pick(['10.0.0.1', '10.0.0.2']),
-    dstService: pick(['cart.shop.svc.cluster.local', 'db.payments.svc.cluster.local']),
-    dstSpiffe: pick(['spiffe://cluster.local/ns/payments/sa/db']),
-    dstNs: pick(['payments']),
-    dstWl: pick(['db']),
-    sni: pick(['api.stripe.com']),
-    urlDomain: pick(['example.org']),
-    authority: pick(['example.org:443', 'cart:8080']),
-    dstAddr: pick(['93.184.216.34:443']),
-    upstreamHost: pick(['10.0.9.9:8080']),
-    cluster: pick(['PassthroughCluster', 'BlackHoleCluster', 'inbound|9080||']),
-    protocol: pick(['http', 'tcp']),
-    method: pick(['GET', 'POST']),
-    status: pick([0, 200, 302, 403, 503]),
-    mtls: fc.constantFrom(true, false, null, undefined),
-    action: pick(['allowed', 'denied', 'connection']),
-    rbac: pick(['none']),
-    findings: fc.subarray([...FINDINGS]),
-    complete: fc.boolean(),
-  }).map((r): AuditEvent => {
-    const base = okEvent(i)
-    const e: AuditEvent = {
-      '@timestamp': new Date(Date.parse('2024-03-01T00:00:00.000Z') + r.minute * 60_000 + i).toISOString(),
-      event: { id: `gen-${i}`, kind: 'event', dataset: 'envoy.access', outcome: 'success', ...(r.action !== undefined ? { action: r.action } : {}) },
-      envoy: { format: base.envoy.format },
-      audit: {
-        au3: { complete: r.complete, missing: r.complete ? [] : ['identity'] },
-        findings: r.findings.map((f) => ({ ...f, controls: [...f.controls], message: f.code })),
-        finding_codes: r.findings.map((f) => f.code),
-      },
-    }
-    const defined = <T extends object>(o: T): T | undefined => {
-      const out = Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T
-      return Object.keys(out).length > 0 ? out : undefined
-    }
-    const src = defined({ spiffe_id: r.spiffe, namespace: r.srcNs, service_account: r.srcSa, workload: r.srcWl })
-    const dst = defined({ service: r.dstService, spiffe_id: r.dstSpiffe, namespace: r.dstNs, workload: r.dstWl })
-    const mesh = defined({ reporter: r.reporter, upstream_cluster: r.cluster, mtls: r.mtls, source: src, destination: dst })
-    if (mesh !== undefined) e.mesh = mesh
-    const k8s = defined({ namespace: r.k8sNs, pod: r.pod })
-    if (k8s !== undefined) e.kubernetes = k8s
-    if (r.ip !== undefined) e.source = { ip: r.ip }
-    if (r.dstAddr !== undefined) e.destination = { address: r.dstAddr }
-    if (r.urlDomain !== undefined) e.url = { domain: r.urlDomain }
-    if (r.protocol !== undefined) e.network = { protocol: r.protocol }
-    const http = defined({ request: r.method !== undefined ? { method: r.method } : undefined, response: r.status !== undefined ? { status_code: r.status } : undefined })
-    if (http !== undefined) e.http = http
-    Object.assign(e.envoy, defined({ requested_server_name: r.sni, authority: r.authority, upstream_host: r.upstreamHost, rbac_policy: r.rbac }) ?? {})
-    return e
-  })
+  fc
+    .record({
+      minute: fc.integer({ min: 0, max: 600 }),
+      reporter: pick(['source', 'destination', 'gateway'] as const),
+      spiffe: pick(['spiffe://cluster.local/ns/shop/sa/frontend', 'spiffe://evil.example/ns/x/sa/y']),
+      srcNs: pick(['shop', 'legacy']),
+      srcSa: pick(['frontend', 'billing']),
+      srcWl: pick(['frontend-v1']),
+      k8sNs: pick(['shop', 'payments']),
+      pod: pick(['cart-7d9f', 'db-0']),
+      ip: pick(['10.0.0.1', '10.0.0.2']),
+      dstService: pick(['cart.shop.svc.cluster.local', 'db.payments.svc.cluster.local']),
+      dstSpiffe: pick(['spiffe://cluster.local/ns/payments/sa/db']),
+      dstNs: pick(['payments']),
+      dstWl: pick(['db']),
+      sni: pick(['api.stripe.com']),
+      urlDomain: pick(['example.org']),
+      authority: pick(['example.org:443', 'cart:8080']),
+      dstAddr: pick(['93.184.216.34:443']),
+      upstreamHost: pick(['10.0.9.9:8080']),
+      cluster: pick(['PassthroughCluster', 'BlackHoleCluster', 'inbound|9080||']),
+      protocol: pick(['http', 'tcp']),
+      method: pick(['GET', 'POST']),
+      status: pick([0, 200, 302, 403, 503]),
+      mtls: fc.constantFrom(true, false, null, undefined),
+      action: pick(['allowed', 'denied', 'connection']),
+      rbac: pick(['none']),
+      findings: fc.subarray([...FINDINGS]),
+      complete: fc.boolean(),
+    })
+    .map((r): AuditEvent => {
+      const base = okEvent(i)
+      const e: AuditEvent = {
+        '@timestamp': new Date(Date.parse('2024-03-01T00:00:00.000Z') + r.minute * 60_000 + i).toISOString(),
+        event: {
+          id: `gen-${i}`,
+          kind: 'event',
+          dataset: 'envoy.access',
+          outcome: 'success',
+          ...(r.action !== undefined ? { action: r.action } : {}),
+        },
+        envoy: { format: base.envoy.format },
+        audit: {
+          au3: { complete: r.complete, missing: r.complete ? [] : ['identity'] },
+          findings: r.findings.map((f) => ({ ...f, controls: [...f.controls], message: f.code })),
+          finding_codes: r.findings.map((f) => f.code),
+        },
+      }
+      const defined = <T extends object>(o: T): T | undefined => {
+        const out = Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T
+        return Object.keys(out).length > 0 ? out : undefined
+      }
+      const src = defined({ spiffe_id: r.spiffe, namespace: r.srcNs, service_account: r.srcSa, workload: r.srcWl })
+      const dst = defined({ service: r.dstService, spiffe_id: r.dstSpiffe, namespace: r.dstNs, workload: r.dstWl })
+      const mesh = defined({ reporter: r.reporter, upstream_cluster: r.cluster, mtls: r.mtls, source: src, destination: dst })
+      if (mesh !== undefined) e.mesh = mesh
+      const k8s = defined({ namespace: r.k8sNs, pod: r.pod })
+      if (k8s !== undefined) e.kubernetes = k8s
+      if (r.ip !== undefined) e.source = { ip: r.ip }
+      if (r.dstAddr !== undefined) e.destination = { address: r.dstAddr }
+      if (r.urlDomain !== undefined) e.url = { domain: r.urlDomain }
+      if (r.protocol !== undefined) e.network = { protocol: r.protocol }
+      const http = defined({
+        request: r.method !== undefined ? { method: r.method } : undefined,
+        response: r.status !== undefined ? { status_code: r.status } : undefined,
+      })
+      if (http !== undefined) e.http = http
+      Object.assign(
+        e.envoy,
+        defined({ requested_server_name: r.sni, authority: r.authority, upstream_host: r.upstreamHost, rbac_policy: r.rbac }) ?? {},
+      )
+      return e
+    })
 
 const eventsArb = fc.integer({ min: 1, max: 40 }).chain((n) => fc.tuple(...Array.from({ length: n }, (_, i) => eventArb(i))))
 
@@ -210,7 +249,10 @@ describeOpenSearch('OpenSearchStore on the real node: parity with the embedded D
         try {
           await planted.write(events)
           await duck.writeEvents(events)
-          const os = new OpenSearchStore({ client: planted.client, config: { eventsIndex: planted.eventsAlias, findingsIndex: planted.findingsAlias, pageSize: 10 } })
+          const os = new OpenSearchStore({
+            client: planted.client,
+            config: { eventsIndex: planted.eventsAlias, findingsIndex: planted.findingsAlias, pageSize: 10 },
+          })
           await os.start()
           expect(await report(os)).toEqual(await report(duck))
         } finally {

@@ -98,14 +98,22 @@ export async function runCrashDrill(opts: DrillOptions): Promise<DrillReport> {
         },
       },
       // No setup on the test server: this drill is about delivery, so run is told to start without its templates.
-      sink: { kind: 'opensearch', opensearch: { connection: { node: os.url }, sink: { flushIntervalMs: 10, retry: { initialMs: 10, maxMs: 200 } }, requireSetup: false } },
+      sink: {
+        kind: 'opensearch',
+        opensearch: {
+          connection: { node: os.url },
+          sink: { flushIntervalMs: 10, retry: { initialMs: 10, maxMs: 200 } },
+          requireSetup: false,
+        },
+      },
       deadLetter: { kind: 'kafka', topic: 'envoy-dlq' },
       integrity: { keyFile, requireKey: true },
       service: { enabled: false },
       log: { level: 'warn' },
     }
 
-    const acked = async (): Promise<number> => os.docs('envoy-audit-events*').length + new Set((await broker.messages('envoy-dlq', 0)).map(dlqKey)).size
+    const acked = async (): Promise<number> =>
+      os.docs('envoy-audit-events*').length + new Set((await broker.messages('envoy-dlq', 0)).map(dlqKey)).size
     let killsMidStream = 0
     for (let k = 0; k < opts.kills; k++) {
       const svc = startService(config, join(dir, `drill-${k}.yaml`))
@@ -144,10 +152,16 @@ export async function runCrashDrill(opts: DrillOptions): Promise<DrillReport> {
     const dead = new Set(dlq.map(dlqKey))
     const withReason = dlq.every((m) => headerText(m.headers['envoy-audit.reason']).startsWith('EA_'))
     // Tamper evidence survived the kills: replays recognised, no event unledgered, every MAC valid.
-    const verified = await runCli(['verify', '--opensearch', os.url, '--key-file', keyFile], { env: { OPENSEARCH_USERNAME: '', OPENSEARCH_PASSWORD: '' }, timeoutMs: 300_000 })
+    const verified = await runCli(['verify', '--opensearch', os.url, '--key-file', keyFile], {
+      env: { OPENSEARCH_USERNAME: '', OPENSEARCH_PASSWORD: '' },
+      timeoutMs: 300_000,
+    })
     const integrity = verified.stdout.split('\n')[0] ?? ''
     if (verified.code !== 0 || !integrity.startsWith('INTACT')) {
-      throw new Error(`verify --opensearch after the drill: exit ` + `${String(verified.code)}\n${verified.stdout.slice(0, 3000)}\n${verified.stderr.slice(0, 2000)}`)
+      throw new Error(
+        `verify --opensearch after the drill: exit ` +
+          `${String(verified.code)}\n${verified.stdout.slice(0, 3000)}\n${verified.stderr.slice(0, 2000)}`,
+      )
     }
     log(`verify: ${integrity}`)
     return {

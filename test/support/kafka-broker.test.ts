@@ -144,7 +144,13 @@ test('a member that stops heartbeating is evicted after its session timeout', as
   })
   await waitFor(() => zombieAssign.partitions().length === 1, 10_000, 'zombie gets a partition')
   const producer = await producerFor()
-  await producer.send({ topic: 'dead', messages: [{ value: 'a', partition: 0 }, { value: 'b', partition: 1 }] })
+  await producer.send({
+    topic: 'dead',
+    messages: [
+      { value: 'a', partition: 0 },
+      { value: 'b', partition: 1 },
+    ],
+  })
 
   await waitFor(() => aliveAssign.partitions().length === 2 && broker.group('g-dead')?.members.length === 1, 10_000, 'eviction')
   const evictedAfter = Date.now() - stuckAt

@@ -22,7 +22,12 @@ let fake: KafkaTestBroker
 const sides: Side[] = []
 
 const kafkaFor = (brokers: string[]): Kafka =>
-  new Kafka({ brokers, clientId: 'contract', logLevel: logLevel.NOTHING, retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 1_000 } })
+  new Kafka({
+    brokers,
+    clientId: 'contract',
+    logLevel: logLevel.NOTHING,
+    retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 1_000 },
+  })
 
 async function side(name: Side['name'], brokers: string[]): Promise<Side> {
   const kafka = kafkaFor(brokers)
@@ -34,7 +39,10 @@ async function side(name: Side['name'], brokers: string[]): Promise<Side> {
 /** A fresh topic on one side (created through CreateTopics, so configs go the same way on both). */
 async function topicOn(s: Side, partitions = 1, configs: Record<string, string> = {}): Promise<string> {
   const topic = `contract-${randomUUID().slice(0, 8)}`
-  await s.admin.createTopics({ topics: [{ topic, numPartitions: partitions, configEntries: Object.entries(configs).map(([name, value]) => ({ name, value })) }], waitForLeaders: true })
+  await s.admin.createTopics({
+    topics: [{ topic, numPartitions: partitions, configEntries: Object.entries(configs).map(([name, value]) => ({ name, value })) }],
+    waitForLeaders: true,
+  })
   s.topics.push(topic)
   for (let i = 0; i < 50; i++) {
     try {
@@ -85,7 +93,13 @@ describeKafka('contract: test broker vs real Kafka', () => {
       const meta = await s.admin.fetchTopicMetadata({ topics: [topic] })
       return meta.topics.map((t) =>
         t.partitions
-          .map((p) => ({ partitionId: p.partitionId, errorCode: p.partitionErrorCode, hasLeader: p.leader >= 0, replicas: p.replicas.length, isr: p.isr.length }))
+          .map((p) => ({
+            partitionId: p.partitionId,
+            errorCode: p.partitionErrorCode,
+            hasLeader: p.leader >= 0,
+            replicas: p.replicas.length,
+            isr: p.isr.length,
+          }))
           .sort((a, b) => a.partitionId - b.partitionId),
       )
     })
@@ -109,7 +123,10 @@ describeKafka('contract: test broker vs real Kafka', () => {
       const producer = s.kafka.producer()
       await producer.connect()
       const t0 = Date.now()
-      const first = await producer.send({ topic, messages: [0, 1, 0].map((partition, i) => ({ partition, value: `m${i}`, timestamp: String(t0 + i) })) })
+      const first = await producer.send({
+        topic,
+        messages: [0, 1, 0].map((partition, i) => ({ partition, value: `m${i}`, timestamp: String(t0 + i) })),
+      })
       const second = await producer.send({ topic, messages: [{ partition: 0, value: 'm3', timestamp: String(t0 + 100) }] })
       await producer.disconnect()
       return {
@@ -123,20 +140,32 @@ describeKafka('contract: test broker vs real Kafka', () => {
   })
 
   test('fetch of batches compressed with every codec: the same records at the same offsets', async () => {
-    const types: Record<KafkaCodecName, CompressionTypes> = { none: CompressionTypes.None, gzip: CompressionTypes.GZIP, snappy: CompressionTypes.Snappy, lz4: CompressionTypes.LZ4, zstd: CompressionTypes.ZSTD }
+    const types: Record<KafkaCodecName, CompressionTypes> = {
+      none: CompressionTypes.None,
+      gzip: CompressionTypes.GZIP,
+      snappy: CompressionTypes.Snappy,
+      lz4: CompressionTypes.LZ4,
+      zstd: CompressionTypes.ZSTD,
+    }
     const [f, r] = await both(async (s) => {
       const topic = await topicOn(s)
       const producer = s.kafka.producer()
       await producer.connect()
       for (const codec of KAFKA_CODECS) {
-        await producer.send({ topic, compression: types[codec], messages: Array.from({ length: 20 }, (_, i) => ({ key: `k${i}`, value: `${codec}-${i}`, headers: { h: codec } })) })
+        await producer.send({
+          topic,
+          compression: types[codec],
+          messages: Array.from({ length: 20 }, (_, i) => ({ key: `k${i}`, value: `${codec}-${i}`, headers: { h: codec } })),
+        })
       }
       await producer.disconnect()
       const seen: string[] = []
       const consumer = s.kafka.consumer({ groupId: `${topic}-g`, sessionTimeout: 10_000, maxWaitTimeInMs: 100 })
       await consumer.connect()
       await consumer.subscribe({ topic, fromBeginning: true })
-      await consumer.run({ eachMessage: async ({ message }) => void seen.push(`${message.offset}:${message.key}:${message.value}:${message.headers?.h}`) })
+      await consumer.run({
+        eachMessage: async ({ message }) => void seen.push(`${message.offset}:${message.key}:${message.value}:${message.headers?.h}`),
+      })
       const deadline = Date.now() + 20_000
       while (seen.length < 100 && Date.now() < deadline) await new Promise((res) => setTimeout(res, 50))
       await consumer.disconnect()
@@ -180,8 +209,24 @@ describeKafka('contract: test broker vs real Kafka', () => {
       const g = described.groups[0]!
       const afterLeave = (await s.admin.describeGroups([groupId])).groups[0]!
       return {
-        unknown: unknown.groups.map((x) => ({ errorCode: errorCodeOf(x), state: x.state, protocolType: x.protocolType, members: x.members.length })),
-        stable: { errorCode: errorCodeOf(g), state: g.state, protocolType: g.protocolType, protocol: g.protocol, members: g.members.map((m) => ({ clientId: m.clientId, host: m.clientHost, hasMetadata: m.memberMetadata.length > 0, hasAssignment: m.memberAssignment.length > 0 })) },
+        unknown: unknown.groups.map((x) => ({
+          errorCode: errorCodeOf(x),
+          state: x.state,
+          protocolType: x.protocolType,
+          members: x.members.length,
+        })),
+        stable: {
+          errorCode: errorCodeOf(g),
+          state: g.state,
+          protocolType: g.protocolType,
+          protocol: g.protocol,
+          members: g.members.map((m) => ({
+            clientId: m.clientId,
+            host: m.clientHost,
+            hasMetadata: m.memberMetadata.length > 0,
+            hasAssignment: m.memberAssignment.length > 0,
+          })),
+        },
         afterLeave: { state: afterLeave.state, members: afterLeave.members.length },
       }
     })
@@ -204,12 +249,14 @@ describeKafka('contract: test broker vs real Kafka', () => {
     expect(f).toEqual(r)
   })
 
-  test('a batch over the topic\'s max.message.bytes: MESSAGE_TOO_LARGE, nothing written', async () => {
+  test("a batch over the topic's max.message.bytes: MESSAGE_TOO_LARGE, nothing written", async () => {
     const [f, r] = await both(async (s) => {
       const topic = await topicOn(s, 1, { 'max.message.bytes': '20000' })
       const producer = s.kafka.producer({ retry: { retries: 0 } })
       await producer.connect()
-      const big = await failure(producer.send({ topic, messages: Array.from({ length: 50 }, (_, i) => ({ value: `${i}:${randomUUID().repeat(15)}` })) }))
+      const big = await failure(
+        producer.send({ topic, messages: Array.from({ length: 50 }, (_, i) => ({ value: `${i}:${randomUUID().repeat(15)}` })) }),
+      )
       const small = await producer.send({ topic, messages: [{ value: 'fits' }] })
       await producer.disconnect()
       return { big, small: small.map((x) => [x.errorCode, x.baseOffset]), offsets: await s.admin.fetchTopicOffsets(topic) }

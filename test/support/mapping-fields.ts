@@ -8,7 +8,9 @@ interface Node {
 }
 
 export function mappingFields(): Map<string, string> {
-  const mapping = JSON.parse(readFileSync(new URL('../../schemas/generated/audit-event.mapping.json', import.meta.url), 'utf8')) as { properties: Record<string, Node> }
+  const mapping = JSON.parse(readFileSync(new URL('../../schemas/generated/audit-event.mapping.json', import.meta.url), 'utf8')) as {
+    properties: Record<string, Node>
+  }
   const out = new Map<string, string>()
   const walk = (props: Record<string, Node>, prefix: string) => {
     for (const [k, n] of Object.entries(props)) {

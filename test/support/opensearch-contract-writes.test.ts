@@ -14,9 +14,12 @@ import { describeOpenSearch, opensearchPlugins, opensearchUrl } from '../helpers
 import { TestOpenSearch } from './opensearch-server/index.js'
 import { call, type Answer, type Json } from './opensearch-contract-call.js'
 
-
-const ndjson = (ops: [Json, Json?][]): string => ops.map(([a, d]) => `${JSON.stringify(a)}\n${d === undefined ? '' : `${JSON.stringify(d)}\n`}`).join('')
-const MAPPINGS = { dynamic: 'strict', properties: { ts: { type: 'date' }, ip: { type: 'ip' }, k: { type: 'keyword' }, n: { type: 'long' } } }
+const ndjson = (ops: [Json, Json?][]): string =>
+  ops.map(([a, d]) => `${JSON.stringify(a)}\n${d === undefined ? '' : `${JSON.stringify(d)}\n`}`).join('')
+const MAPPINGS = {
+  dynamic: 'strict',
+  properties: { ts: { type: 'date' }, ip: { type: 'ip' }, k: { type: 'keyword' }, n: { type: 'long' } },
+}
 
 /** What the sink reads of a bulk item. */
 function item(entry: Json): Json {
@@ -36,7 +39,7 @@ describeOpenSearch('contract: the test server answers write requests as OpenSear
     fake: await call(srv.url, method, path, body),
     real: await call(real, method, path, body),
   })
-  const same = async <T,>(method: string, path: string, body: unknown, project: (a: Answer) => T): Promise<T> => {
+  const same = async <T>(method: string, path: string, body: unknown, project: (a: Answer) => T): Promise<T> => {
     const r = await both(method, path, body)
     expect(project(r.fake), `${method} ${path}`).toEqual(project(r.real))
     return project(r.real)
@@ -72,27 +75,55 @@ describeOpenSearch('contract: the test server answers write requests as OpenSear
     expect(r.fake.body.errors).toBe(r.real.body.errors)
     expect(r.fake.body.items.map(item)).toEqual(r.real.body.items.map(item))
     // The reasons name the field in both (the dead letter shows them).
-    const fields = (a: Answer) => a.body.items.map((e: Json) => /\[([a-z_.]+)\]/.exec(String((Object.values(e)[0] as Json).error?.reason ?? ''))?.[1] ?? null)
+    const fields = (a: Answer) =>
+      a.body.items.map((e: Json) => /\[([a-z_.]+)\]/.exec(String((Object.values(e)[0] as Json).error?.reason ?? ''))?.[1] ?? null)
     expect(fields(r.fake)).toEqual(fields(r.real))
   })
 
   test('a whole bulk refused: an _id over 512 bytes, a body without its final newline', async () => {
     const long = 'x'.repeat(513)
-    await same('POST', '/_bulk', ndjson([[{ create: { _index: `${prefix}-ids`, _id: 'ok' } }, { a: 1 }], [{ create: { _index: `${prefix}-ids`, _id: long } }, { a: 1 }]]), status)
-    await same('POST', '/_bulk', `${JSON.stringify({ create: { _index: `${prefix}-ids`, _id: 'y' } })}\n{"a":1}`, (a) => ({ status: a.status, type: a.body.error?.type }))
+    await same(
+      'POST',
+      '/_bulk',
+      ndjson([
+        [{ create: { _index: `${prefix}-ids`, _id: 'ok' } }, { a: 1 }],
+        [{ create: { _index: `${prefix}-ids`, _id: long } }, { a: 1 }],
+      ]),
+      status,
+    )
+    await same('POST', '/_bulk', `${JSON.stringify({ create: { _index: `${prefix}-ids`, _id: 'y' } })}\n{"a":1}`, (a) => ({
+      status: a.status,
+      type: a.body.error?.type,
+    }))
     await same('GET', `/${prefix}-ids/_count`, undefined, (a) => a.status)
   })
 
   test('near-real-time: a write is in GET and mget at once, in search and _count only after a refresh', async () => {
     const N = `${prefix}-nrt`
-    await same('PUT', `/${N}`, { settings: { number_of_shards: 1, number_of_replicas: 0, refresh_interval: '-1' }, mappings: MAPPINGS }, (a) => a.status)
+    await same(
+      'PUT',
+      `/${N}`,
+      { settings: { number_of_shards: 1, number_of_replicas: 0, refresh_interval: '-1' }, mappings: MAPPINGS },
+      (a) => a.status,
+    )
     await same('POST', '/_bulk', ndjson([[{ create: { _index: N, _id: 'a' } }, { k: 'a' }]]), (a) => a.body.errors)
     await same('GET', `/${N}/_count`, undefined, (a) => a.body.count)
     await same('POST', `/${N}/_search`, { query: { match_all: {} } }, (a) => a.body.hits.total.value)
-    await same('POST', '/_mget', { docs: [{ _index: N, _id: 'a' }, { _index: N, _id: 'missing' }, { _index: `${prefix}-no-such-index`, _id: 'a' }] }, (a) =>
-      a.body.docs.map((d: Json) => ({ _index: d._index, _id: d._id, found: d.found, error: d.error?.type })),
+    await same(
+      'POST',
+      '/_mget',
+      {
+        docs: [
+          { _index: N, _id: 'a' },
+          { _index: N, _id: 'missing' },
+          { _index: `${prefix}-no-such-index`, _id: 'a' },
+        ],
+      },
+      (a) => a.body.docs.map((d: Json) => ({ _index: d._index, _id: d._id, found: d.found, error: d.error?.type })),
     )
-    await same('POST', '/_mget?realtime=true&_source=false', { docs: [{ _index: N, _id: 'a' }] }, (a) => a.body.docs.map((d: Json) => ({ found: d.found, hasSource: d._source !== undefined })))
+    await same('POST', '/_mget?realtime=true&_source=false', { docs: [{ _index: N, _id: 'a' }] }, (a) =>
+      a.body.docs.map((d: Json) => ({ found: d.found, hasSource: d._source !== undefined })),
+    )
     await same('GET', `/${N}/_doc/a`, undefined, (a) => ({ status: a.status, found: a.body.found }))
     await same('POST', `/${N}/_refresh`, undefined, (a) => a.status)
     await same('GET', `/${N}/_count`, undefined, (a) => a.body.count)
@@ -108,8 +139,25 @@ describeOpenSearch('contract: the test server answers write requests as OpenSear
   test('an index template with an alias: an index the bulk creates joins it; _rollover and its refusals', async () => {
     const T = `${prefix}-t`
     const alias = `${prefix}-read`
-    await same('PUT', `/_index_template/${T}`, { index_patterns: [`${alias}-*`], priority: 500, template: { settings: { number_of_shards: 1, number_of_replicas: 0 }, aliases: { [alias]: {} }, mappings: MAPPINGS } }, (a) => a.status)
-    await same('POST', '/_bulk', ndjson([[{ create: { _index: `${alias}-2026.03.01`, _id: '1' } }, { k: 'a' }], [{ create: { _index: `${alias}-2026.03.02`, _id: '1' } }, { k: 'a' }]]), (a) => a.body.items.map(item))
+    await same(
+      'PUT',
+      `/_index_template/${T}`,
+      {
+        index_patterns: [`${alias}-*`],
+        priority: 500,
+        template: { settings: { number_of_shards: 1, number_of_replicas: 0 }, aliases: { [alias]: {} }, mappings: MAPPINGS },
+      },
+      (a) => a.status,
+    )
+    await same(
+      'POST',
+      '/_bulk',
+      ndjson([
+        [{ create: { _index: `${alias}-2026.03.01`, _id: '1' } }, { k: 'a' }],
+        [{ create: { _index: `${alias}-2026.03.02`, _id: '1' } }, { k: 'a' }],
+      ]),
+      (a) => a.body.items.map(item),
+    )
     await same('GET', `/_alias/${alias}`, undefined, (a) => a.body)
     await same('GET', `/${alias}-2026.03.01/_mapping`, undefined, (a) => a.body)
     // Two indices and no write index: nothing to roll.
@@ -119,11 +167,29 @@ describeOpenSearch('contract: the test server answers write requests as OpenSear
     await same('POST', `/${alias}/_rollover`, undefined, status)
     // A rolling write alias outside the template: rolled over, the old index stays behind the alias.
     const w = `${prefix}-w`
-    await same('PUT', `/${w}-000001`, { settings: { number_of_shards: 1, number_of_replicas: 0 }, aliases: { [w]: { is_write_index: true } } }, (a) => a.status)
-    await same('POST', `/${w}/_rollover`, undefined, (a) => ({ status: a.status, old: a.body.old_index, new: a.body.new_index, rolled: a.body.rolled_over }))
+    await same(
+      'PUT',
+      `/${w}-000001`,
+      { settings: { number_of_shards: 1, number_of_replicas: 0 }, aliases: { [w]: { is_write_index: true } } },
+      (a) => a.status,
+    )
+    await same('POST', `/${w}/_rollover`, undefined, (a) => ({
+      status: a.status,
+      old: a.body.old_index,
+      new: a.body.new_index,
+      rolled: a.body.rolled_over,
+    }))
     await same('GET', `/_alias/${w}`, undefined, (a) => a.body)
     // The same _id again in the new write index is not a conflict: ids are unique per index, not per alias.
-    await same('POST', '/_bulk', ndjson([[{ create: { _index: `${w}-000001`, _id: 'dup' } }, { a: 1 }], [{ create: { _index: w, _id: 'dup' } }, { a: 1 }]]), (a) => a.body.items.map(item))
+    await same(
+      'POST',
+      '/_bulk',
+      ndjson([
+        [{ create: { _index: `${w}-000001`, _id: 'dup' } }, { a: 1 }],
+        [{ create: { _index: w, _id: 'dup' } }, { a: 1 }],
+      ]),
+      (a) => a.body.items.map(item),
+    )
   })
 
   test('write blocks: a write to a blocked index is a 403 cluster_block_exception item; read_only also refuses settings', async () => {
@@ -132,12 +198,29 @@ describeOpenSearch('contract: the test server answers write requests as OpenSear
     await same('POST', '/_bulk', ndjson([[{ create: { _index: B, _id: '1' } }, { k: 'a' }]]), (a) => a.body.errors)
     await same('PUT', `/${B}/_settings`, { 'index.blocks.write': true }, (a) => a.body)
     await same('GET', `/${B}/_settings/index.blocks.write?flat_settings=true`, undefined, (a) => a.body)
-    const blocked = ndjson([[{ create: { _index: B, _id: '1' } }, { k: 'a' }], [{ create: { _index: B, _id: '2' } }, { k: 'b' }]])
-    await same('POST', '/_bulk', blocked, (a) => a.body.items.map((e: Json) => ({ ...item(e), reason: (Object.values(e)[0] as Json).error?.reason })))
-    await same('POST', '/_mget', { docs: [{ _index: B, _id: '1' }, { _index: B, _id: '2' }] }, (a) => a.body.docs.map((d: Json) => d.found))
+    const blocked = ndjson([
+      [{ create: { _index: B, _id: '1' } }, { k: 'a' }],
+      [{ create: { _index: B, _id: '2' } }, { k: 'b' }],
+    ])
+    await same('POST', '/_bulk', blocked, (a) =>
+      a.body.items.map((e: Json) => ({ ...item(e), reason: (Object.values(e)[0] as Json).error?.reason })),
+    )
+    await same(
+      'POST',
+      '/_mget',
+      {
+        docs: [
+          { _index: B, _id: '1' },
+          { _index: B, _id: '2' },
+        ],
+      },
+      (a) => a.body.docs.map((d: Json) => d.found),
+    )
     await same('PUT', `/${B}/_settings`, { 'index.blocks.read_only': true }, (a) => a.status)
     await same('PUT', `/${B}/_settings`, { 'index.refresh_interval': '2s' }, status)
-    await same('POST', '/_bulk', blocked, (a) => a.body.items.map((e: Json) => ({ ...item(e), reason: (Object.values(e)[0] as Json).error?.reason })))
+    await same('POST', '/_bulk', blocked, (a) =>
+      a.body.items.map((e: Json) => ({ ...item(e), reason: (Object.values(e)[0] as Json).error?.reason })),
+    )
     await same('PUT', `/${B}/_settings`, { 'index.blocks.read_only': false }, (a) => a.status)
     await same('PUT', `/${B}/_settings`, { 'index.blocks.write': false }, (a) => a.status)
     await same('POST', '/_bulk', ndjson([[{ create: { _index: B, _id: '2' } }, { k: 'b' }]]), (a) => a.body.items.map(item))

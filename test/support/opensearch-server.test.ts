@@ -46,7 +46,14 @@ describe('test server: product check and errors', () => {
 
 describe('test server: _bulk', () => {
   test('per-item results in request order, 409 on create of an existing _id, index overwrites', async () => {
-    const body = ndjson({ create: { _index: 'a', _id: '1' } }, { v: 1 }, { create: { _index: 'a', _id: '1' } }, { v: 2 }, { index: { _index: 'a', _id: '1' } }, { v: 3 })
+    const body = ndjson(
+      { create: { _index: 'a', _id: '1' } },
+      { v: 1 },
+      { create: { _index: 'a', _id: '1' } },
+      { v: 2 },
+      { index: { _index: 'a', _id: '1' } },
+      { v: 3 },
+    )
     const res = await client.bulk({ body: body as never })
     expect(res.statusCode).toBe(200)
     expect(res.body.errors).toBe(true)
@@ -57,7 +64,10 @@ describe('test server: _bulk', () => {
 
   test('gzip request bodies and filter_path', async () => {
     const gz = new Client({ node: srv.url, compression: 'gzip' })
-    const res = await gz.bulk({ body: ndjson({ create: { _index: 'a', _id: '1' } }, { v: 1 }) as never, filter_path: 'errors,items.*.status' })
+    const res = await gz.bulk({
+      body: ndjson({ create: { _index: 'a', _id: '1' } }, { v: 1 }) as never,
+      filter_path: 'errors,items.*.status',
+    })
     await gz.close()
     expect(res.body).toEqual({ errors: false, items: [{ create: { status: 201 } }] })
     expect(srv.requests.at(-1)!.headers['content-encoding']).toBe('gzip')
@@ -80,7 +90,9 @@ describe('test server: _bulk', () => {
     const failed = first.body.items.filter((i) => i.create!.status === 429).length
     expect(failed).toBeGreaterThan(60)
     expect(failed).toBeLessThan(140)
-    expect((first.body.items.find((i) => i.create!.status === 429)!.create as { error: { type: string } }).error.type).toBe('rejected_execution_exception')
+    expect((first.body.items.find((i) => i.create!.status === 429)!.create as { error: { type: string } }).error.type).toBe(
+      'rejected_execution_exception',
+    )
     const second = await client.bulk({ body: ndjson(...lines) as never })
     // Every item gets a fresh draw on its second attempt; those let through conflict if stored the first time.
     const stored = new Set(first.body.items.filter((i) => i.create!.status === 201).map((i) => i.create!._id))
@@ -92,10 +104,16 @@ describe('test server: _bulk', () => {
 
   test('request faults: status N times, destroyed sockets, and latency', async () => {
     srv.faults.failRequests(/_bulk/, 503, 2)
-    await expect(client.bulk({ body: ndjson({ create: { _index: 'a', _id: '1' } }, {}) as never })).rejects.toMatchObject({ statusCode: 503 })
-    await expect(client.bulk({ body: ndjson({ create: { _index: 'a', _id: '1' } }, {}) as never })).rejects.toMatchObject({ statusCode: 503 })
+    await expect(client.bulk({ body: ndjson({ create: { _index: 'a', _id: '1' } }, {}) as never })).rejects.toMatchObject({
+      statusCode: 503,
+    })
+    await expect(client.bulk({ body: ndjson({ create: { _index: 'a', _id: '1' } }, {}) as never })).rejects.toMatchObject({
+      statusCode: 503,
+    })
     srv.faults.failRequests(/_bulk/, 'destroy', 1)
-    await expect(client.bulk({ body: ndjson({ create: { _index: 'a', _id: '1' } }, {}) as never })).rejects.toMatchObject({ name: 'ConnectionError' })
+    await expect(client.bulk({ body: ndjson({ create: { _index: 'a', _id: '1' } }, {}) as never })).rejects.toMatchObject({
+      name: 'ConnectionError',
+    })
     srv.faults.latencyMs = 120
     const t0 = Date.now()
     await client.bulk({ body: ndjson({ create: { _index: 'a', _id: '1' } }, {}) as never })
@@ -109,12 +127,28 @@ describe('test server: _bulk', () => {
 
 describe('test server: templates, ISM, indices', () => {
   test('index template PUT/GET/HEAD and application to new indices, strict mappings enforced', async () => {
-    await client.indices.putIndexTemplate({ name: 't', body: { index_patterns: ['t-*'], version: 3, template: { mappings: { dynamic: 'strict', properties: { ip: { type: 'ip' } } } } } as never })
+    await client.indices.putIndexTemplate({
+      name: 't',
+      body: {
+        index_patterns: ['t-*'],
+        version: 3,
+        template: { mappings: { dynamic: 'strict', properties: { ip: { type: 'ip' } } } },
+      } as never,
+    })
     expect((await client.indices.existsIndexTemplate({ name: 't' })).body).toBe(true)
     expect((await client.indices.existsIndexTemplate({ name: 'nope' })).body).toBe(false)
     const got = await client.indices.getIndexTemplate({ name: 't' })
     expect(got.body.index_templates[0]!.index_template.version).toBe(3)
-    const res = await client.bulk({ body: ndjson({ create: { _index: 't-1', _id: '1' } }, { ip: 'x' }, { create: { _index: 't-1', _id: '2' } }, { other: 1 }, { create: { _index: 't-1', _id: '3' } }, { ip: '::1' }) as never })
+    const res = await client.bulk({
+      body: ndjson(
+        { create: { _index: 't-1', _id: '1' } },
+        { ip: 'x' },
+        { create: { _index: 't-1', _id: '2' } },
+        { other: 1 },
+        { create: { _index: 't-1', _id: '3' } },
+        { ip: '::1' },
+      ) as never,
+    })
     expect(res.body.items.map((i) => [i.create!.status, (i.create!.error as { type?: string } | undefined)?.type])).toEqual([
       [400, 'mapper_parsing_exception'],
       [400, 'strict_dynamic_mapping_exception'],
@@ -124,19 +158,38 @@ describe('test server: templates, ISM, indices', () => {
 
   test('ISM: 201, 409 on re-PUT without seq_no, 200 with the right seq_no/primary_term', async () => {
     const path = '/_plugins/_ism/policies/p'
-    const body = { policy: { description: 'd', default_state: 'hot', states: [{ name: 'hot', actions: [{ read_only: {} }], transitions: [] }] } }
+    const body = {
+      policy: { description: 'd', default_state: 'hot', states: [{ name: 'hot', actions: [{ read_only: {} }], transitions: [] }] },
+    }
     expect((await client.transport.request({ method: 'PUT', path, body })).statusCode).toBe(201)
     await expect(client.transport.request({ method: 'PUT', path, body })).rejects.toMatchObject({ statusCode: 409 })
-    const got = (await client.transport.request({ method: 'GET', path })).body as { _seq_no: number; _primary_term: number; policy: { policy_id: string; states: { actions: { retry: unknown }[] }[] } }
+    const got = (await client.transport.request({ method: 'GET', path })).body as {
+      _seq_no: number
+      _primary_term: number
+      policy: { policy_id: string; states: { actions: { retry: unknown }[] }[] }
+    }
     expect(got.policy.policy_id).toBe('p')
     expect(got.policy.states[0]!.actions[0]!.retry).toBeDefined() // as real ISM fills action defaults
-    await expect(client.transport.request({ method: 'PUT', path, body, querystring: { if_seq_no: got._seq_no + 1, if_primary_term: 1 } })).rejects.toMatchObject({ statusCode: 409 })
-    expect((await client.transport.request({ method: 'PUT', path, body, querystring: { if_seq_no: got._seq_no, if_primary_term: got._primary_term } })).statusCode).toBe(200)
+    await expect(
+      client.transport.request({ method: 'PUT', path, body, querystring: { if_seq_no: got._seq_no + 1, if_primary_term: 1 } }),
+    ).rejects.toMatchObject({ statusCode: 409 })
+    expect(
+      (
+        await client.transport.request({
+          method: 'PUT',
+          path,
+          body,
+          querystring: { if_seq_no: got._seq_no, if_primary_term: got._primary_term },
+        })
+      ).statusCode,
+    ).toBe(200)
   })
 
   test('aliases: one write index only, _alias GET/HEAD, index exists', async () => {
     await client.indices.create({ index: 'e-000001', body: { aliases: { e: { is_write_index: true } } } })
-    await expect(client.indices.create({ index: 'e-000002', body: { aliases: { e: { is_write_index: true } } } })).rejects.toMatchObject({ statusCode: 400 })
+    await expect(client.indices.create({ index: 'e-000002', body: { aliases: { e: { is_write_index: true } } } })).rejects.toMatchObject({
+      statusCode: 400,
+    })
     expect((await client.indices.existsAlias({ name: 'e' })).body).toBe(true)
     expect((await client.indices.getAlias({ name: 'e' })).body).toEqual({ 'e-000001': { aliases: { e: { is_write_index: true } } } })
     await expect(client.indices.create({ index: 'e-000001' })).rejects.toMatchObject({ statusCode: 400 })
@@ -153,7 +206,10 @@ describe('test server: _search and _count', () => {
     await client.bulk({ body: ndjson(...docs.flatMap((d, i) => [{ create: { _index: 's', _id: String(i) } }, d])) as never })
     await client.indices.refresh({ index: 's' })
     expect((await client.count({ index: 's', body: { query: { term: { ns: 'a' } } } })).body.count).toBe(2)
-    const q = (query: object) => client.search({ index: 's', body: { query, sort: [{ t: { order: 'desc' } }] } as never }).then((r) => r.body.hits.hits.map((h) => h._id))
+    const q = (query: object) =>
+      client
+        .search({ index: 's', body: { query, sort: [{ t: { order: 'desc' } }] } as never })
+        .then((r) => r.body.hits.hits.map((h) => h._id))
     expect(await q({ terms: { code: ['x'] } })).toEqual(['0'])
     expect(await q({ range: { t: { gte: '2024-01-02', lt: '2024-01-03T00:00:00.000Z' } } })).toEqual(['1'])
     expect(await q({ bool: { must_not: [{ exists: { field: 'code' } }] } })).toEqual(['2'])
@@ -163,7 +219,13 @@ describe('test server: _search and _count', () => {
       body: {
         size: 0,
         aggs: {
-          g: { composite: { size: 1, sources: [{ ns: { terms: { field: 'ns' } } }, { c: { terms: { field: 'code', missing_bucket: true } } }] }, aggs: { last: { max: { field: 't' } } } },
+          g: {
+            composite: {
+              size: 1,
+              sources: [{ ns: { terms: { field: 'ns' } } }, { c: { terms: { field: 'code', missing_bucket: true } } }],
+            },
+            aggs: { last: { max: { field: 't' } } },
+          },
           f: { filters: { filters: { big: { range: { n: { gte: 5 } } } } } },
           total: { sum: { field: 'n' } },
           codes: { terms: { field: 'code', size: 1 } },
@@ -171,7 +233,9 @@ describe('test server: _search and _count', () => {
       } as never,
     })
     const aggs = res.body.aggregations as Record<string, any>
-    expect(aggs.g.buckets).toEqual([{ key: { ns: 'a', c: 'x' }, doc_count: 1, last: { value: Date.parse(docs[0]!.t), value_as_string: docs[0]!.t } }])
+    expect(aggs.g.buckets).toEqual([
+      { key: { ns: 'a', c: 'x' }, doc_count: 1, last: { value: Date.parse(docs[0]!.t), value_as_string: docs[0]!.t } },
+    ])
     expect(aggs.g.after_key).toEqual({ ns: 'a', c: 'x' })
     expect(aggs.f.buckets.big.doc_count).toBe(2)
     expect(aggs.total.value).toBe(16)
@@ -180,18 +244,39 @@ describe('test server: _search and _count', () => {
     const keys: unknown[] = []
     let after: unknown
     for (;;) {
-      const page = await client.search({ index: 's', body: { size: 0, aggs: { g: { composite: { size: 1, ...(after ? { after } : {}), sources: [{ ns: { terms: { field: 'ns' } } }, { c: { terms: { field: 'code', missing_bucket: true } } }] } } } } as never })
+      const page = await client.search({
+        index: 's',
+        body: {
+          size: 0,
+          aggs: {
+            g: {
+              composite: {
+                size: 1,
+                ...(after ? { after } : {}),
+                sources: [{ ns: { terms: { field: 'ns' } } }, { c: { terms: { field: 'code', missing_bucket: true } } }],
+              },
+            },
+          },
+        } as never,
+      })
       const g = (page.body.aggregations as Record<string, any>).g
       if (g.buckets.length === 0) break
       keys.push(...g.buckets.map((b: { key: unknown }) => b.key))
       after = g.after_key
     }
-    expect(keys).toEqual([{ ns: 'a', c: 'x' }, { ns: 'a', c: 'y' }, { ns: 'b', c: null }])
+    expect(keys).toEqual([
+      { ns: 'a', c: 'x' },
+      { ns: 'a', c: 'y' },
+      { ns: 'b', c: null },
+    ])
   })
 })
 
 test('applyFilterPath keeps only matching paths through arrays', () => {
-  expect(applyFilterPath({ took: 1, errors: false, items: [{ create: { status: 201, _id: 'a' } }] }, 'errors,items.*.status')).toEqual({ errors: false, items: [{ create: { status: 201 } }] })
+  expect(applyFilterPath({ took: 1, errors: false, items: [{ create: { status: 201, _id: 'a' } }] }, 'errors,items.*.status')).toEqual({
+    errors: false,
+    items: [{ create: { status: 201 } }],
+  })
 })
 
 test('runs as a child process and prints {"port":N}', async () => {

@@ -3,16 +3,19 @@ import { spawnSync } from 'node:child_process'
 import { cpuSeconds, rssMb } from './proc-stats.js'
 
 describe('proc-stats (used by the benchmarks and drills)', () => {
-  test.skipIf(process.platform !== 'linux')('reads this process: RSS in MiB near process.memoryUsage, CPU seconds that grow with work', () => {
-    const rss = rssMb(process.pid)!
-    expect(Math.abs(rss - process.memoryUsage().rss / 2 ** 20)).toBeLessThan(64)
-    const before = cpuSeconds(process.pid)!
-    const until = Date.now() + 300
-    let x = 0
-    while (Date.now() < until) x += Math.sqrt(x + 1)
-    expect(x).toBeGreaterThan(0)
-    expect(cpuSeconds(process.pid)! - before).toBeGreaterThan(0.1)
-  })
+  test.skipIf(process.platform !== 'linux')(
+    'reads this process: RSS in MiB near process.memoryUsage, CPU seconds that grow with work',
+    () => {
+      const rss = rssMb(process.pid)!
+      expect(Math.abs(rss - process.memoryUsage().rss / 2 ** 20)).toBeLessThan(64)
+      const before = cpuSeconds(process.pid)!
+      const until = Date.now() + 300
+      let x = 0
+      while (Date.now() < until) x += Math.sqrt(x + 1)
+      expect(x).toBeGreaterThan(0)
+      expect(cpuSeconds(process.pid)! - before).toBeGreaterThan(0.1)
+    },
+  )
 
   test('a process that is gone gives undefined, not zero', () => {
     const child = spawnSync(process.execPath, ['-e', '0'])

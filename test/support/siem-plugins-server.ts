@@ -104,7 +104,8 @@ export async function startSiemPluginsServer(opts: { auth?: { username: string; 
     }
     if (opts.auth !== undefined) {
       const expected = `Basic ${Buffer.from(`${opts.auth.username}:${opts.auth.password}`).toString('base64')}`
-      if (req.headers.authorization !== expected) return json(res, 401, { statusCode: 401, error: 'Unauthorized', message: 'Authentication required' })
+      if (req.headers.authorization !== expected)
+        return json(res, 401, { statusCode: 401, error: 'Unauthorized', message: 'Authentication required' })
     }
     const parts = req.path.split('/').filter((p) => p !== '')
     if (parts[0] === '_plugins' && parts[1] === '_alerting' && parts[2] === 'monitors') return alerting(req, parts[3], res)
@@ -115,8 +116,13 @@ export async function startSiemPluginsServer(opts: { auth?: { username: string; 
   const alerting = (req: SiemRequest, sub: string | undefined, res: http.ServerResponse): void => {
     const body = req.body.length > 0 ? (JSON.parse(req.body.toString('utf8')) as Record<string, unknown>) : {}
     if (sub === '_search') {
-      if (monitors.size === 0) return json(res, 404, { error: { type: 'index_not_found_exception', reason: 'no such index [.opendistro-alerting-config]' }, status: 404 })
-      const phrase = (body as { query?: { bool?: { must?: Array<{ match_phrase?: Record<string, string> }> } } }).query?.bool?.must?.[0]?.match_phrase?.['monitor.name']
+      if (monitors.size === 0)
+        return json(res, 404, {
+          error: { type: 'index_not_found_exception', reason: 'no such index [.opendistro-alerting-config]' },
+          status: 404,
+        })
+      const phrase = (body as { query?: { bool?: { must?: Array<{ match_phrase?: Record<string, string> }> } } }).query?.bool?.must?.[0]
+        ?.match_phrase?.['monitor.name']
       // match_phrase on an analyzed field: a name containing the phrase matches too.
       const hits = [...monitors.values()]
         .filter((m) => phrase === undefined || String(m.monitor.name).toLowerCase().includes(phrase.toLowerCase()))
@@ -124,8 +130,10 @@ export async function startSiemPluginsServer(opts: { auth?: { username: string; 
       return json(res, 200, { took: 1, timed_out: false, hits: { total: { value: hits.length, relation: 'eq' }, max_score: 1, hits } })
     }
     const invalid = (): string | undefined => {
-      if (body.type !== 'monitor' || typeof body.name !== 'string' || !Array.isArray(body.inputs) || !Array.isArray(body.triggers)) return 'monitor needs type, name, inputs, triggers'
-      if (!['query_level_monitor', 'bucket_level_monitor', 'doc_level_monitor'].includes(String(body.monitor_type))) return 'unknown monitor_type'
+      if (body.type !== 'monitor' || typeof body.name !== 'string' || !Array.isArray(body.inputs) || !Array.isArray(body.triggers))
+        return 'monitor needs type, name, inputs, triggers'
+      if (!['query_level_monitor', 'bucket_level_monitor', 'doc_level_monitor'].includes(String(body.monitor_type)))
+        return 'unknown monitor_type'
       return undefined
     }
     const store = (id: string, version: number): StoredMonitor => {
@@ -168,8 +176,10 @@ export async function startSiemPluginsServer(opts: { auth?: { username: string; 
       return json(res, 400, { statusCode: 400, error: 'Bad Request', message: 'cannot use [overwrite] with [createNewCopies]' })
     }
     const file = parseMultipart(req.body, req.headers['content-type']).find((p) => p.name === 'file')
-    if (file === undefined) return json(res, 400, { statusCode: 400, error: 'Bad Request', message: '[request body.file]: expected value of type [Stream]' })
-    if (!(file.filename ?? '').endsWith('.ndjson')) return json(res, 415, { statusCode: 415, error: 'Unsupported Media Type', message: 'Invalid file extension' })
+    if (file === undefined)
+      return json(res, 400, { statusCode: 400, error: 'Bad Request', message: '[request body.file]: expected value of type [Stream]' })
+    if (!(file.filename ?? '').endsWith('.ndjson'))
+      return json(res, 415, { statusCode: 415, error: 'Unsupported Media Type', message: 'Invalid file extension' })
     const objects: SavedObject[] = []
     for (const line of file.content.toString('utf8').split('\n')) {
       if (line.trim() === '') continue
@@ -184,7 +194,11 @@ export async function startSiemPluginsServer(opts: { auth?: { username: string; 
       const key = `${o.type}:${o.id}`
       const missing = (o.references ?? []).filter((r) => !inFile.has(`${r.type}:${r.id}`) && !savedObjects.has(`${r.type}:${r.id}`))
       if (missing.length > 0) {
-        errors.push({ type: o.type, id: o.id, error: { type: 'missing_references', references: missing.map(({ type, id }) => ({ type, id })) } })
+        errors.push({
+          type: o.type,
+          id: o.id,
+          error: { type: 'missing_references', references: missing.map(({ type, id }) => ({ type, id })) },
+        })
         continue
       }
       if (savedObjects.has(key) && !overwrite) {
@@ -194,7 +208,12 @@ export async function startSiemPluginsServer(opts: { auth?: { username: string; 
       savedObjects.set(key, o)
       successResults.push({ type: o.type, id: o.id, ...(overwrite ? { overwrite: true } : {}) })
     }
-    json(res, 200, { success: errors.length === 0, successCount: successResults.length, successResults, ...(errors.length > 0 ? { errors } : {}) })
+    json(res, 200, {
+      success: errors.length === 0,
+      successCount: successResults.length,
+      successResults,
+      ...(errors.length > 0 ? { errors } : {}),
+    })
   }
 
   const server = http.createServer((req, res) => {
@@ -202,7 +221,13 @@ export async function startSiemPluginsServer(opts: { auth?: { username: string; 
     req.on('data', (c: Buffer) => chunks.push(c))
     req.on('end', () => {
       const url = new URL(req.url ?? '/', 'http://localhost')
-      const r: SiemRequest = { method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, headers: req.headers, body: Buffer.concat(chunks) }
+      const r: SiemRequest = {
+        method: req.method ?? 'GET',
+        path: url.pathname,
+        query: url.searchParams,
+        headers: req.headers,
+        body: Buffer.concat(chunks),
+      }
       requests.push(r)
       try {
         handle(r, res)

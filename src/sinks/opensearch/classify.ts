@@ -93,6 +93,12 @@ export function sleepUnlessAborted(ms: number, signal: AbortSignal): Promise<voi
  * item rides along with the next request. When nothing got through, the wait doubles with the item's
  * attempts up to `maxMs`, so a cluster that refuses everything is not sent the same items again and again.
  */
-export function itemRetryMs(attempts: number, progressed: boolean, initialMs: number, maxMs: number, random: () => number = Math.random): number {
+export function itemRetryMs(
+  attempts: number,
+  progressed: boolean,
+  initialMs: number,
+  maxMs: number,
+  random: () => number = Math.random,
+): number {
   return backoffMs(progressed ? 0 : Math.max(0, attempts - 1), initialMs, maxMs, random)
 }

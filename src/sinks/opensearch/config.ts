@@ -12,9 +12,19 @@ const MiB = 1024 * 1024
 export const sinkConfigSchema = z
   .object({
     /** Events go to `<eventsAlias>-<period of @timestamp>`; the alias itself is for reading (setup's templates attach it). */
-    eventsAlias: z.string().min(1).max(200).regex(/^[a-z0-9][a-z0-9._-]*$/).default('envoy-audit-events'),
+    eventsAlias: z
+      .string()
+      .min(1)
+      .max(200)
+      .regex(/^[a-z0-9][a-z0-9._-]*$/)
+      .default('envoy-audit-events'),
     /** Findings likewise (one document per finding, in the period of its event). */
-    findingsAlias: z.string().min(1).max(200).regex(/^[a-z0-9][a-z0-9._-]*$/).default('envoy-audit-findings'),
+    findingsAlias: z
+      .string()
+      .min(1)
+      .max(200)
+      .regex(/^[a-z0-9][a-z0-9._-]*$/)
+      .default('envoy-audit-findings'),
     writeFindings: z.boolean().default(true),
     /** The period one index holds (UTC): `<alias>-YYYY.MM.DD.HH`, `-YYYY.MM.DD` or `-YYYY.MM`. Same value as setup's --index-period. */
     indexGranularity: z.enum(['hour', 'day', 'month']).default('day'),
@@ -23,7 +33,12 @@ export const sinkConfigSchema = z
     /** Events dated further back are only looked up, never written; 0 = no limit. Set it to the retention days so a replay never re-creates an index retention deleted. */
     maxPastDays: z.number().int().min(0).max(36_500).default(0),
     /** A bulk request is sent once this many NDJSON bytes are buffered (before compression). */
-    flushBytes: z.number().int().min(1024).max(100 * MiB).default(5 * MiB),
+    flushBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .max(100 * MiB)
+      .default(5 * MiB),
     /** ...or this long after the first buffered document, whichever comes first. */
     flushIntervalMs: z.number().int().min(0).max(60_000).default(100),
     /** Bulk requests in flight at once. */
@@ -47,7 +62,9 @@ export const sinkConfigSchema = z
   .strict()
 
 export type SinkConfigInput = z.input<typeof sinkConfigSchema>
-export type SinkConfig = Readonly<Omit<z.output<typeof sinkConfigSchema>, 'retry'> & { retry: Readonly<z.output<typeof sinkConfigSchema>['retry']> }>
+export type SinkConfig = Readonly<
+  Omit<z.output<typeof sinkConfigSchema>, 'retry'> & { retry: Readonly<z.output<typeof sinkConfigSchema>['retry']> }
+>
 
 export function loadSinkConfig(input: unknown = {}, prefix = 'opensearch.sink'): SinkConfig {
   const c = parseConfig(sinkConfigSchema, input, prefix)

@@ -47,23 +47,43 @@ export function findingDocuments(e: AuditEvent): FindingDocument[] {
   if (findings.length === 0) return []
   const src = e.mesh?.source
   const dst = e.mesh?.destination
-  const shared = compact({
-    namespace: eventNamespace(e),
-    source: { ip: e.source?.ip, port: e.source?.port },
-    destination: { ip: e.destination?.ip, port: e.destination?.port, address: e.destination?.address, domain: e.destination?.domain },
-    http: { request: { method: e.http?.request?.method }, response: { status_code: e.http?.response?.status_code } },
-    mesh: {
-      reporter: e.mesh?.reporter,
-      upstream_cluster: e.mesh?.upstream_cluster,
-      source: { spiffe_id: src?.spiffe_id, trust_domain: src?.trust_domain, namespace: src?.namespace, service_account: src?.service_account, workload: src?.workload },
-      destination: { service: dst?.service, namespace: dst?.namespace, spiffe_id: dst?.spiffe_id, service_account: dst?.service_account, workload: dst?.workload },
-    },
-    kubernetes: { namespace: e.kubernetes?.namespace, pod: e.kubernetes?.pod },
-  }) ?? {}
+  const shared =
+    compact({
+      namespace: eventNamespace(e),
+      source: { ip: e.source?.ip, port: e.source?.port },
+      destination: { ip: e.destination?.ip, port: e.destination?.port, address: e.destination?.address, domain: e.destination?.domain },
+      http: { request: { method: e.http?.request?.method }, response: { status_code: e.http?.response?.status_code } },
+      mesh: {
+        reporter: e.mesh?.reporter,
+        upstream_cluster: e.mesh?.upstream_cluster,
+        source: {
+          spiffe_id: src?.spiffe_id,
+          trust_domain: src?.trust_domain,
+          namespace: src?.namespace,
+          service_account: src?.service_account,
+          workload: src?.workload,
+        },
+        destination: {
+          service: dst?.service,
+          namespace: dst?.namespace,
+          spiffe_id: dst?.spiffe_id,
+          service_account: dst?.service_account,
+          workload: dst?.workload,
+        },
+      },
+      kubernetes: { namespace: e.kubernetes?.namespace, pod: e.kubernetes?.pod },
+    }) ?? {}
   return findings.map((f, index) => ({
     '@timestamp': e['@timestamp'],
     event: compact({ id: e.event.id, action: e.event.action, outcome: e.event.outcome }) as FindingDocument['event'],
-    finding: compact({ code: f.code, severity: f.severity, controls: f.controls, message: f.message, policy: f.policy ?? e.envoy.rbac_policy, index }) as FindingDocument['finding'],
+    finding: compact({
+      code: f.code,
+      severity: f.severity,
+      controls: f.controls,
+      message: f.message,
+      policy: f.policy ?? e.envoy.rbac_policy,
+      index,
+    }) as FindingDocument['finding'],
     ...shared,
   }))
 }
@@ -144,7 +164,14 @@ export class BulkOpBuilder {
     const p = this.prefixFor(suffix)
     const head = `${p.events}${JSON.stringify(id)}}}\n`
     const doc = storedDocument(event, this.serializeEvent)
-    ops.push({ owner, kind: 'event', id, index: p.eventsIndex, text: `${head}${doc.json}\n`, bytes: Buffer.byteLength(head, 'utf8') + doc.bytes + 1 })
+    ops.push({
+      owner,
+      kind: 'event',
+      id,
+      index: p.eventsIndex,
+      text: `${head}${doc.json}\n`,
+      bytes: Buffer.byteLength(head, 'utf8') + doc.bytes + 1,
+    })
     if (!this.writeFindings || event.audit.findings === undefined || event.audit.findings.length === 0) return
     const docs = findingDocuments(event)
     for (let i = 0; i < docs.length; i++) {

@@ -55,7 +55,9 @@ export class OutageGate {
     this.openedAt = this.now()
     this.probes = 0
     const t = this.timing
-    return this.relapses++ === 0 ? backoffMs(0, t.initialMs, this.probeCap, this.random) : backoffMs(this.relapses - 1, t.initialMs, t.maxMs, this.random)
+    return this.relapses++ === 0
+      ? backoffMs(0, t.initialMs, this.probeCap, this.random)
+      : backoffMs(this.relapses - 1, t.initialMs, t.maxMs, this.random)
   }
 
   /** The probe failed too: the wait before the next one. */

@@ -18,7 +18,12 @@ export interface PlannedOp {
   refused?: { code: ErrorCode; message: string }
 }
 
-export function planWrite(events: readonly AuditEvent[], builder: BulkOpBuilder, c: Pick<SinkConfig, 'indexGranularity' | 'maxFutureHours' | 'maxPastDays'>, now: number): PlannedOp[] {
+export function planWrite(
+  events: readonly AuditEvent[],
+  builder: BulkOpBuilder,
+  c: Pick<SinkConfig, 'indexGranularity' | 'maxFutureHours' | 'maxPastDays'>,
+  now: number,
+): PlannedOp[] {
   const out: PlannedOp[] = []
   const ops: BulkOp[] = []
   for (let i = 0; i < events.length; i++) {
@@ -26,14 +31,24 @@ export function planWrite(events: readonly AuditEvent[], builder: BulkOpBuilder,
     const t = eventTime(event['@timestamp'], c.indexGranularity)
     if ('problem' in t) {
       // No index to write to or look in: it can never have been indexed, so it is refused every time.
-      out.push({ op: { owner: i, kind: 'event', id: String(event.event?.id), index: '', text: '', bytes: 0 }, refused: { code: 'EA_SINK_EVENT_TIME', message: t.problem } })
+      out.push({
+        op: { owner: i, kind: 'event', id: String(event.event?.id), index: '', text: '', bytes: 0 },
+        refused: { code: 'EA_SINK_EVENT_TIME', message: t.problem },
+      })
       continue
     }
     ops.length = 0
     builder.appendOps(ops, event, i, t.suffix)
     const late = outsideWindow(t.ms, now, c)
     for (const op of ops) {
-      if (idTooLong(op.id)) out.push({ op, refused: { code: 'EA_SINK_ID_TOO_LONG', message: `_id is ${Buffer.byteLength(op.id, 'utf8')} bytes, more than the ${MAX_ID_BYTES} OpenSearch allows` } })
+      if (idTooLong(op.id))
+        out.push({
+          op,
+          refused: {
+            code: 'EA_SINK_ID_TOO_LONG',
+            message: `_id is ${Buffer.byteLength(op.id, 'utf8')} bytes, more than the ${MAX_ID_BYTES} OpenSearch allows`,
+          },
+        })
       else if (late !== undefined) out.push({ op, lookup: { code: 'EA_SINK_EVENT_TIME', reason: `${late}: not written` } })
       else out.push({ op })
     }

@@ -12,8 +12,13 @@ export interface MgetDoc {
 
 /** Realtime: sees every acknowledged write, refreshed or not. Throws on a failed request or a short answer. */
 export async function realtimeGet(client: Client, targets: readonly { index: string; id: string }[]): Promise<MgetDoc[]> {
-  const response = await client.mget({ realtime: true, _source: false, body: { docs: targets.map((t) => ({ _index: t.index, _id: t.id })) } } as never)
+  const response = await client.mget({
+    realtime: true,
+    _source: false,
+    body: { docs: targets.map((t) => ({ _index: t.index, _id: t.id })) },
+  } as never)
   const docs = (response.body as { docs?: MgetDoc[] }).docs
-  if (!Array.isArray(docs) || docs.length !== targets.length) throw new Error(`mget response has ${docs?.length ?? 0} docs for ${targets.length} ids`)
+  if (!Array.isArray(docs) || docs.length !== targets.length)
+    throw new Error(`mget response has ${docs?.length ?? 0} docs for ${targets.length} ids`)
   return docs
 }

@@ -103,13 +103,17 @@ async function sendBulk(ctx: RequestContext, send: PendingOp[], out: ChunkOutcom
     stats.bytesSent += body.length
     const response = await ctx.client.bulk({ body: body as never, filter_path: config.filterPath })
     items = (response.body as { items?: Record<string, BulkItemResult>[] }).items
-    if (!Array.isArray(items) || items.length !== send.length) throw new Error(`bulk response has ${items?.length ?? 0} items for ${send.length} operations`)
+    if (!Array.isArray(items) || items.length !== send.length)
+      throw new Error(`bulk response has ${items?.length ?? 0} items for ${send.length} operations`)
   } catch (err) {
     const outcome = classifyRequestError(err)
     if (outcome.kind === 'split') {
       // 413: halve until a request fits; a single document that is too large is permanent.
       if (send.length === 1) {
-        ctx.settle(send[0]!, { code: 'EA_SINK_TOO_LARGE', message: `document of ${send[0]!.op.bytes} bytes is larger than the cluster accepts: ${outcome.reason}` })
+        ctx.settle(send[0]!, {
+          code: 'EA_SINK_TOO_LARGE',
+          message: `document of ${send[0]!.op.bytes} bytes is larger than the cluster accepts: ${outcome.reason}`,
+        })
         return []
       }
       const half = Math.ceil(send.length / 2)
@@ -158,7 +162,10 @@ async function sendBulk(ctx: RequestContext, send: PendingOp[], out: ChunkOutcom
 async function lookUp(ctx: RequestContext, look: PendingOp[], out: ChunkOutcome): Promise<void> {
   let docs: MgetDoc[]
   try {
-    docs = await realtimeGet(ctx.client, look.map((p) => p.op))
+    docs = await realtimeGet(
+      ctx.client,
+      look.map((p) => p.op),
+    )
   } catch (err) {
     const outcome = classifyRequestError(err)
     failed(out, look, 'code' in outcome ? outcome.code : 'EA_SINK_UNAVAILABLE', outcome.reason, outcome.kind === 'reject')

@@ -55,23 +55,36 @@ export async function checkSetupTemplates(client: Client, config: SinkConfig, o:
       const status = statusOf(err)
       if (status === 401) {
         if (!o.require) return
-        throw new EnvoyAuditError('EA_SINK_AUTH', `opensearch sink: the credentials were refused (HTTP 401) when checking setup's index templates at start`, { cause: err })
+        throw new EnvoyAuditError(
+          'EA_SINK_AUTH',
+          `opensearch sink: the credentials were refused (HTTP 401) when checking setup's index templates at start`,
+          { cause: err },
+        )
       }
       if (status !== undefined && status >= 400 && status < 500 && status !== 408 && status !== 429) {
         // 403: the sink's role may not read templates. Any other 4xx: this cluster cannot answer the question.
-        o.logger?.warn({ status, aliases }, `opensearch sink: cannot check that setup's index templates exist (${reasonOf(err)}); starting anyway. Grant the sink's role indices:admin/index_template/get to have it checked, or make sure envoy-audit setup ran`)
+        o.logger?.warn(
+          { status, aliases },
+          `opensearch sink: cannot check that setup's index templates exist (${reasonOf(err)}); starting anyway. Grant the sink's role indices:admin/index_template/get to have it checked, or make sure envoy-audit setup ran`,
+        )
         return
       }
       if (!o.require) return
       if (Date.now() + wait >= deadline) {
-        throw new EnvoyAuditError('EA_SINK_UNAVAILABLE', `opensearch sink: no answer when checking setup's index templates at start, for ${timeoutMs} ms: ${reasonOf(err)}`, { cause: err })
+        throw new EnvoyAuditError(
+          'EA_SINK_UNAVAILABLE',
+          `opensearch sink: no answer when checking setup's index templates at start, for ${timeoutMs} ms: ${reasonOf(err)}`,
+          { cause: err },
+        )
       }
       await new Promise((r) => setTimeout(r, wait))
       continue
     }
     if (absent.length === 0) return
     const names = absent.map((a) => `${a}-template`).join(', ')
-    const consequence = absent.map((a) => `the ${a}-<period> indices would get dynamic mappings and no ${a} alias to read them through`).join('; ')
+    const consequence = absent
+      .map((a) => `the ${a}-<period> indices would get dynamic mappings and no ${a} alias to read them through`)
+      .join('; ')
     if (o.require) {
       throw new EnvoyAuditError(
         'EA_SINK_NOT_SET_UP',
@@ -79,7 +92,10 @@ export async function checkSetupTemplates(client: Client, config: SinkConfig, o:
       )
     }
     for (const alias of absent) {
-      o.logger?.warn({ alias }, `opensearch sink: no index template ${alias}-template; run envoy-audit setup first, or the ${alias}-<period> indices get dynamic mappings and no ${alias} alias to read them through`)
+      o.logger?.warn(
+        { alias },
+        `opensearch sink: no index template ${alias}-template; run envoy-audit setup first, or the ${alias}-<period> indices get dynamic mappings and no ${alias} alias to read them through`,
+      )
     }
     return
   }

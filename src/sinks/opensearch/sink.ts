@@ -52,7 +52,19 @@ export interface OpenSearchSinkOptions {
 
 export class OpenSearchSink implements Sink {
   readonly name = 'opensearch'
-  readonly stats: SinkStats = { bulkRequests: 0, requestRetries: 0, itemRetries: 0, duplicates: 0, indexed: 0, rejected: 0, bytesSent: 0, lookups: 0, requestClientErrors: 0, probes: 0, outages: 0 }
+  readonly stats: SinkStats = {
+    bulkRequests: 0,
+    requestRetries: 0,
+    itemRetries: 0,
+    duplicates: 0,
+    indexed: 0,
+    rejected: 0,
+    bytesSent: 0,
+    lookups: 0,
+    requestClientErrors: 0,
+    probes: 0,
+    outages: 0,
+  }
   private client: Client | undefined
   private readonly ownsClient: boolean
   private readonly builder: BulkOpBuilder
@@ -97,12 +109,16 @@ export class OpenSearchSink implements Sink {
 
   async start(): Promise<void> {
     if (this.client === undefined) {
-      if (this.options.connection === undefined) throw new EnvoyAuditError('EA_CONFIG_INVALID', 'opensearch: a client or a connection is required')
+      if (this.options.connection === undefined)
+        throw new EnvoyAuditError('EA_CONFIG_INVALID', 'opensearch: a client or a connection is required')
       this.client = await createOpenSearchClient(this.options.connection, { maxRetries: 0 })
     }
     this.options.onClient?.(this.client)
     // Without setup's templates the period indices would get dynamic mappings and no alias (setup-check.ts).
-    await checkSetupTemplates(this.client, this.options.config, { require: this.options.requireTemplates ?? false, ...(this.options.logger !== undefined ? { logger: this.options.logger } : {}) })
+    await checkSetupTemplates(this.client, this.options.config, {
+      require: this.options.requireTemplates ?? false,
+      ...(this.options.logger !== undefined ? { logger: this.options.logger } : {}),
+    })
   }
 
   write(events: AuditEvent[]): Promise<SinkWriteResult> {
@@ -116,7 +132,8 @@ export class OpenSearchSink implements Sink {
       this.unsettled += planned.length
       const ops: PendingOp[] = []
       for (const p of planned) {
-        if (p.refused === undefined) ops.push(p.lookup === undefined ? { op: p.op, tracker, attempts: 0 } : { op: p.op, tracker, attempts: 0, lookup: p.lookup })
+        if (p.refused === undefined)
+          ops.push(p.lookup === undefined ? { op: p.op, tracker, attempts: 0 } : { op: p.op, tracker, attempts: 0, lookup: p.lookup })
       }
       this.enqueue(ops, 'back')
       for (const p of planned) if (p.refused !== undefined) this.settle({ op: p.op, tracker, attempts: 0 }, p.refused)
@@ -195,7 +212,8 @@ export class OpenSearchSink implements Sink {
       return
     }
     const { flushBytes, concurrency, flushIntervalMs } = this.options.config
-    while (this.inFlight < concurrency && this.buffer.length > 0 && (this.due > 0 || this.bufferBytes >= flushBytes)) this.send(this.take(flushBytes), false)
+    while (this.inFlight < concurrency && this.buffer.length > 0 && (this.due > 0 || this.bufferBytes >= flushBytes))
+      this.send(this.take(flushBytes), false)
     if (this.buffer.length > this.due && this.flushTimer === undefined) {
       this.flushTimer = setTimeout(() => {
         this.flushTimer = undefined
@@ -214,7 +232,8 @@ export class OpenSearchSink implements Sink {
         (err: unknown) => {
           // A bug, not an outage: the writes fail (the source re-delivers them) instead of hanging.
           const open = chunk.filter((p) => p.done !== true)
-          for (const p of open) p.tracker.failed ??= new EnvoyAuditError('EA_SINK_UNAVAILABLE', `opensearch sink: ${(err as Error).message}`)
+          for (const p of open)
+            p.tracker.failed ??= new EnvoyAuditError('EA_SINK_UNAVAILABLE', `opensearch sink: ${(err as Error).message}`)
           this.fail(open, 'unexpected error')
         },
       )
@@ -261,7 +280,9 @@ export class OpenSearchSink implements Sink {
       this.lastOutageLog = now
       this.options.logger?.warn(
         { code: f.code, reason: f.reason, held: this.unsettled, outageMs: this.gate.openForMs, nextProbeMs: wait },
-        probe ? 'opensearch still not taking requests; writes held' : 'opensearch request failed; holding writes and probing until it answers',
+        probe
+          ? 'opensearch still not taking requests; writes held'
+          : 'opensearch request failed; holding writes and probing until it answers',
       )
     }
   }
@@ -283,11 +304,14 @@ export class OpenSearchSink implements Sink {
     }
     const entry = {
       ops,
-      timer: setTimeout(() => {
-        this.later.delete(entry)
-        this.enqueue(ops, 'front')
-        this.pump()
-      }, itemRetryMs(attempts, progressed, initialMs, maxMs, this.options.random)),
+      timer: setTimeout(
+        () => {
+          this.later.delete(entry)
+          this.enqueue(ops, 'front')
+          this.pump()
+        },
+        itemRetryMs(attempts, progressed, initialMs, maxMs, this.options.random),
+      ),
     }
     this.later.add(entry)
   }
@@ -303,7 +327,11 @@ export class OpenSearchSink implements Sink {
       this.stats.rejected++
       if (!t.rejected.has(p.op.owner)) {
         const where = p.op.kind === 'event' ? 'event' : `finding ${p.op.id}`
-        t.rejected.set(p.op.owner, { event: t.events[p.op.owner]!, code: rejection.code, message: `opensearch rejected ${where}: ${rejection.message}` })
+        t.rejected.set(p.op.owner, {
+          event: t.events[p.op.owner]!,
+          code: rejection.code,
+          message: `opensearch rejected ${where}: ${rejection.message}`,
+        })
       }
     } else {
       this.stats.indexed++

@@ -64,7 +64,8 @@ export function snappyDecode(buf: Buffer): Buffer {
     }
     if (buf.length - pos < 4) throw new Error(`snappy: truncated xerial block header at byte ${pos}`)
     const size = buf.readInt32BE(pos)
-    if (size < 0 || pos + 4 + size > buf.length) throw new Error(`snappy: xerial block of ${size} bytes at byte ${pos} overruns the ${buf.length}-byte batch`)
+    if (size < 0 || pos + 4 + size > buf.length)
+      throw new Error(`snappy: xerial block of ${size} bytes at byte ${pos} overruns the ${buf.length}-byte batch`)
     parts.push(snappyUncompress(buf.subarray(pos + 4, pos + 4 + size)) as Buffer)
     pos += 4 + size
   }
@@ -111,7 +112,11 @@ export function decompressedBatches(): Record<CompressedCodec, number> {
   return { ...decompressed }
 }
 
-const codec = (name: CompressedCodec, compress: (b: Buffer) => Buffer | Promise<Buffer>, decompress: (b: Buffer) => Buffer | Promise<Buffer>): KafkajsCodec => ({
+const codec = (
+  name: CompressedCodec,
+  compress: (b: Buffer) => Buffer | Promise<Buffer>,
+  decompress: (b: Buffer) => Buffer | Promise<Buffer>,
+): KafkajsCodec => ({
   async compress(encoder) {
     return await compress(encoder.buffer)
   },
@@ -130,11 +135,23 @@ const codec = (name: CompressedCodec, compress: (b: Buffer) => Buffer | Promise<
 const gzip = promisify(gzipCb)
 const unzip = promisify(unzipCb)
 // Same calls as kafkajs' built-in gzip codec; wrapped only so gzip batches are counted like the others.
-const GZIP = codec('gzip', (b) => gzip(b), (b) => unzip(b))
+const GZIP = codec(
+  'gzip',
+  (b) => gzip(b),
+  (b) => unzip(b),
+)
 const SNAPPY = codec('snappy', snappyEncode, snappyDecode)
-const LZ4 = codec('lz4', (b) => lz4CompressFrame(b), (b) => lz4DecompressFrame(b))
+const LZ4 = codec(
+  'lz4',
+  (b) => lz4CompressFrame(b),
+  (b) => lz4DecompressFrame(b),
+)
 /** Level 3 is zstd's (and the Java client's) default. */
-const ZSTD = codec('zstd', (b) => zstdCompress(b, 3), (b) => zstdDecompress(b))
+const ZSTD = codec(
+  'zstd',
+  (b) => zstdCompress(b, 3),
+  (b) => zstdDecompress(b),
+)
 
 let registered = false
 

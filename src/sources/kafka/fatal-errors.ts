@@ -25,7 +25,9 @@ export function fatalSourceError(cfg: KafkaSourceConfig, err: Error): EnvoyAudit
   }
   const corrupt = chain.find((e) => e instanceof KafkaCodecError)
   if (corrupt !== undefined) {
-    return new EnvoyAuditError('EA_SOURCE_CORRUPT_BATCH', `kafka consumer stopped at a batch it cannot decode: ${corrupt.message}`, { cause: err })
+    return new EnvoyAuditError('EA_SOURCE_CORRUPT_BATCH', `kafka consumer stopped at a batch it cannot decode: ${corrupt.message}`, {
+      cause: err,
+    })
   }
   return new EnvoyAuditError('EA_SOURCE_UNAVAILABLE', `kafka consumer stopped: ${err.message}`, { cause: err })
 }

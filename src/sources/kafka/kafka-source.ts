@@ -209,24 +209,30 @@ export function createKafkaSource(cfg: KafkaSourceConfig, deps: KafkaSourceDeps 
     paused.set(k, { topic, partition })
     stats.pauses++
     consumer.pause([{ topic, partitions: [partition] }])
-    logger.debug({ topic, partition, inFlightRecords: budget.records, inFlightBytes: budget.bytes }, 'in-flight budget full; partition paused')
+    logger.debug(
+      { topic, partition, inFlightRecords: budget.records, inFlightBytes: budget.bytes },
+      'in-flight budget full; partition paused',
+    )
   }
 
   function maybeResume(): void {
     if (paused.size === 0 || closing || resumeTimer !== undefined || !budget.drained) return
     // A little jitter so members of a group do not all hit a recovering sink at the same instant.
-    resumeTimer = setTimeout(() => {
-      resumeTimer = undefined
-      if (closing || !consumer || !budget.drained) return
-      const byTopic = new Map<string, number[]>()
-      for (const { topic, partition } of paused.values()) byTopic.set(topic, [...(byTopic.get(topic) ?? []), partition])
-      paused.clear()
-      try {
-        consumer.resume([...byTopic].map(([topic, partitions]) => ({ topic, partitions })))
-      } catch {
-        // Not running (crash restart in progress): the new consumer group starts unpaused anyway.
-      }
-    }, Math.round(random() * cfg.backoff.initialMs))
+    resumeTimer = setTimeout(
+      () => {
+        resumeTimer = undefined
+        if (closing || !consumer || !budget.drained) return
+        const byTopic = new Map<string, number[]>()
+        for (const { topic, partition } of paused.values()) byTopic.set(topic, [...(byTopic.get(topic) ?? []), partition])
+        paused.clear()
+        try {
+          consumer.resume([...byTopic].map(([topic, partitions]) => ({ topic, partitions })))
+        } catch {
+          // Not running (crash restart in progress): the new consumer group starts unpaused anyway.
+        }
+      },
+      Math.round(random() * cfg.backoff.initialMs),
+    )
   }
 
   /** Calls the handler until the chunk is acknowledged, or gives up when closing or revoked. */
@@ -241,7 +247,11 @@ export function createKafkaSource(cfg: KafkaSourceConfig, deps: KafkaSourceDeps 
         if (closing || !current()) return
         stats.redeliveries++
         const where = { topic: tracker.topic, partition: tracker.partition, firstOffset: chunk.first, lastOffset: chunk.last }
-        failureLog.warn('deliver', { ...where, attempt, code: errorCodeOf(err), error: (err as Error).message }, 'batch not acknowledged; re-delivering after backoff')
+        failureLog.warn(
+          'deliver',
+          { ...where, attempt, code: errorCodeOf(err), error: (err as Error).message },
+          'batch not acknowledged; re-delivering after backoff',
+        )
         await sleep(jitteredBackoff(attempt, cfg.backoff.initialMs, cfg.backoff.maxMs, random))
         if (closing || !current()) return
       }
@@ -277,7 +287,7 @@ export function createKafkaSource(cfg: KafkaSourceConfig, deps: KafkaSourceDeps 
     const tracker = trackerFor(topic, partition)
     lag.set(key(topic, partition), Number(batch.offsetLag()))
     const messages = batch.messages.filter((m) => !tracker.isDelivered(Number(m.offset)))
-    for (let i = 0; i < messages.length; ) {
+    for (let i = 0; i < messages.length;) {
       if (closing || !isRunning() || isStale()) break
       if (budget.full) {
         // Unresolved records are fetched again after resume, from the first one not delivered.
@@ -366,14 +376,23 @@ export function createKafkaSource(cfg: KafkaSourceConfig, deps: KafkaSourceDeps 
         // A shutdown during the preflight: nothing was opened, nothing to report.
         if (closing) return
         if (protocolErrorType(err) === 'UNKNOWN_TOPIC_OR_PARTITION') {
-          throw new EnvoyAuditError('EA_CONFIG_INVALID', `source.kafka.topics: ${cfg.topics.join(',')}: a topic does not exist on ${cfg.brokers.join(',')} (it is never auto-created)`, { cause: err })
+          throw new EnvoyAuditError(
+            'EA_CONFIG_INVALID',
+            `source.kafka.topics: ${cfg.topics.join(',')}: a topic does not exist on ${cfg.brokers.join(',')} (it is never auto-created)`,
+            { cause: err },
+          )
         }
         throw err
       }
       // A SIGTERM during the preflight: nothing more to open.
       if (closing) return
       const failures = new BrokerFailures()
-      const kafkaConfig = await buildKafkaConfig(cfg, { ...deps, logger: failures.watch(kafkajsLogger, 'as-is') }, 'source.kafka', 'kafka-source')
+      const kafkaConfig = await buildKafkaConfig(
+        cfg,
+        { ...deps, logger: failures.watch(kafkajsLogger, 'as-is') },
+        'source.kafka',
+        'kafka-source',
+      )
       brokerList = new BrokerList(cfg.brokers)
       kafka = newKafka({ ...kafkaConfig, brokers: brokerList.list, socketFactory: brokerList.socketFactory }, deps)
       const c = kafka.consumer({
@@ -395,10 +414,13 @@ export function createKafkaSource(cfg: KafkaSourceConfig, deps: KafkaSourceDeps 
       try {
         // The admin client (offset-reset accounting) is connected up front: at a join there is no time to.
         // The brokers answered the preflight just now, so this normally takes one round trip.
-        await within(cfg.startupTimeoutMs, (async () => {
-          await Promise.all([c.connect(), resets.connect()])
-          await c.subscribe({ topics: [...cfg.topics], fromBeginning: cfg.fromBeginning })
-        })())
+        await within(
+          cfg.startupTimeoutMs,
+          (async () => {
+            await Promise.all([c.connect(), resets.connect()])
+            await c.subscribe({ topics: [...cfg.topics], fromBeginning: cfg.fromBeginning })
+          })(),
+        )
       } catch (err) {
         // Everything this start opened is closed, so a failed `run` exits at once (nothing left to wait on).
         brokerList.close()
@@ -437,7 +459,11 @@ export function createKafkaSource(cfg: KafkaSourceConfig, deps: KafkaSourceDeps 
           const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, cfg.drainTimeoutMs)))
           await Promise.race([Promise.allSettled([...inFlight]), timeout])
           clearTimeout(timer)
-          if (inFlight.size > 0) logger.warn({ unacknowledgedBatches: inFlight.size }, 'drain timeout: closing with batches unacknowledged (they will be replayed)')
+          if (inFlight.size > 0)
+            logger.warn(
+              { unacknowledgedBatches: inFlight.size },
+              'drain timeout: closing with batches unacknowledged (they will be replayed)',
+            )
           frozen = false
           await commitNow()
         }

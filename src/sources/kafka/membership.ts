@@ -37,7 +37,10 @@ export class GroupMembership {
       this.down ??= { since: this.now(), reason: `rebalancing group ${this.groupId}` }
     })
     c.on(e.CRASH, ({ payload }) => {
-      this.down = { since: this.down?.since ?? this.now(), reason: `consumer stopped (${payload.error.message})${payload.restart ? ', rejoining' : ''}` }
+      this.down = {
+        since: this.down?.since ?? this.now(),
+        reason: `consumer stopped (${payload.error.message})${payload.restart ? ', rejoining' : ''}`,
+      }
     })
     c.on(e.REQUEST_TIMEOUT, ({ payload }) => {
       this.lastTimeout = `request ${payload.apiName} to ${payload.broker} timed out`
@@ -46,11 +49,21 @@ export class GroupMembership {
 
   health(): MembershipHealth {
     const now = this.now()
-    if (this.joinedAt === undefined) return { ok: false, ...(this.down !== undefined ? { reason: `kafka: ${this.down.reason}` } : { reason: `kafka: not yet a member of group ${this.groupId}` }) }
+    if (this.joinedAt === undefined)
+      return {
+        ok: false,
+        ...(this.down !== undefined
+          ? { reason: `kafka: ${this.down.reason}` }
+          : { reason: `kafka: not yet a member of group ${this.groupId}` }),
+      }
     if (this.down !== undefined) return { ok: false, since: this.down.since, reason: `kafka: ${this.down.reason}` }
     const quiet = now - (this.lastAlive ?? this.joinedAt)
     if (quiet > this.staleAfterMs) {
-      return { ok: false, since: this.lastAlive ?? this.joinedAt, reason: `kafka: no heartbeat answered for ${Math.round(quiet / 1000)} s${this.lastTimeout !== undefined ? ` (${this.lastTimeout})` : ''}` }
+      return {
+        ok: false,
+        since: this.lastAlive ?? this.joinedAt,
+        reason: `kafka: no heartbeat answered for ${Math.round(quiet / 1000)} s${this.lastTimeout !== undefined ? ` (${this.lastTimeout})` : ''}`,
+      }
     }
     return { ok: true, detail: `member of group ${this.groupId}` }
   }

@@ -76,7 +76,10 @@ export class OffsetResetWatch {
    * whatever fromBeginning says: a reset to the end would skip what was written to them before the
    * group noticed them (up to metadataMaxAgeMs). Returns the offsets to seek to.
    */
-  async newPartitionStarts(assignment: Record<string, number[]>, committedAtJoin: Map<string, number>): Promise<{ topic: string; partition: number; offset: number }[]> {
+  async newPartitionStarts(
+    assignment: Record<string, number[]>,
+    committedAtJoin: Map<string, number>,
+  ): Promise<{ topic: string; partition: number; offset: number }[]> {
     if (this.deps.fromBeginning) return []
     const out: { topic: string; partition: number; offset: number }[] = []
     for (const [topic, partitions] of Object.entries(assignment)) {
@@ -89,7 +92,8 @@ export class OffsetResetWatch {
         if (low !== undefined) out.push({ topic, partition: p, offset: Number(low) })
       }
     }
-    if (out.length > 0) this.deps.logger.info({ partitions: out }, 'partitions new to the group (added while it ran): reading them from their start')
+    if (out.length > 0)
+      this.deps.logger.info({ partitions: out }, 'partitions new to the group (added while it ran): reading them from their start')
     return out
   }
 
@@ -120,9 +124,11 @@ export class OffsetResetWatch {
   onReset(topic: string, partition: number): void {
     this.stats.offsetResets++
     const position = this.deps.position(topic, partition)
-    this.pending = this.pending.then(() => this.account(topic, partition, position)).catch((err: Error) => {
-      this.deps.logger.warn({ topic, partition, error: err.message }, 'kafka offset reset: could not measure the offset gap')
-    })
+    this.pending = this.pending
+      .then(() => this.account(topic, partition, position))
+      .catch((err: Error) => {
+        this.deps.logger.warn({ topic, partition, error: err.message }, 'kafka offset reset: could not measure the offset gap')
+      })
   }
 
   private async account(topic: string, partition: number, delivered: number | undefined): Promise<void> {
@@ -152,7 +158,9 @@ export class OffsetResetWatch {
       },
       from !== undefined && from < low
         ? `kafka offset ${from} of ${k} no longer exists: offsets ${from}..${low - 1} (${deleted} records) were deleted upstream (retention) before they were read; ` +
-            (this.deps.fromBeginning ? `resuming at the log start, ${low}` : `resuming at the log end, ${high}, skipping ${skipped} retained records too (fromBeginning is false)`)
+            (this.deps.fromBeginning
+              ? `resuming at the log start, ${low}`
+              : `resuming at the log end, ${high}, skipping ${skipped} retained records too (fromBeginning is false)`)
         : `kafka offset ${from ?? '(unknown)'} of ${k} is out of range (log ${low}..${high}): the log was truncated or recreated; resuming at ${this.deps.fromBeginning ? low : high}`,
     )
   }

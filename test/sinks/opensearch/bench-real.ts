@@ -27,9 +27,23 @@ const BASE = Date.parse('2026-03-01T00:00:00Z')
 
 async function run(client: Client, mode: Mode, n: number): Promise<Record<string, unknown>> {
   const prefix = `ea-bench-${randomBytes(3).toString('hex')}`
-  const lifecycle = loadLifecycleConfig({ eventsAlias: `${prefix}-events`, findingsAlias: `${prefix}-findings`, policyId: `${prefix}-retention`, replicas: 0 })
+  const lifecycle = loadLifecycleConfig({
+    eventsAlias: `${prefix}-events`,
+    findingsAlias: `${prefix}-findings`,
+    policyId: `${prefix}-retention`,
+    replicas: 0,
+  })
   const granularity = mode === 'hour-24' ? 'hour' : 'day'
-  const sink = new OpenSearchSink({ client, config: loadSinkConfig({ eventsAlias: lifecycle.eventsAlias, findingsAlias: lifecycle.findingsAlias, indexGranularity: granularity, flushBytes: 5 * 1024 * 1024, concurrency: 2 }) })
+  const sink = new OpenSearchSink({
+    client,
+    config: loadSinkConfig({
+      eventsAlias: lifecycle.eventsAlias,
+      findingsAlias: lifecycle.findingsAlias,
+      indexGranularity: granularity,
+      flushBytes: 5 * 1024 * 1024,
+      concurrency: 2,
+    }),
+  })
   try {
     await runSetup(client, lifecycle, BASE)
     if (mode === 'alias') {
@@ -40,7 +54,10 @@ async function run(client: Client, mode: Mode, n: number): Promise<Record<string
         const t = loadLifecycleConfig({ eventsAlias: lifecycle.eventsAlias, findingsAlias: lifecycle.findingsAlias, replicas: 0 })
         const { eventsTemplate, findingsTemplate } = await import('../../../src/lifecycle/index-template.js')
         const tpl = alias === lifecycle.eventsAlias ? eventsTemplate(t) : findingsTemplate(t)
-        await client.indices.putIndexTemplate({ name: templateName(alias), body: { ...tpl, template: { settings: tpl.template.settings, mappings: tpl.template.mappings } } as never })
+        await client.indices.putIndexTemplate({
+          name: templateName(alias),
+          body: { ...tpl, template: { settings: tpl.template.settings, mappings: tpl.template.mappings } } as never,
+        })
         await client.indices.create({ index: `${alias}-000001`, body: { aliases: { [alias]: { is_write_index: true } } } })
       }
       const builder = (sink as unknown as { builder: { prefixFor: (s: string) => unknown } }).builder
@@ -54,7 +71,13 @@ async function run(client: Client, mode: Mode, n: number): Promise<Record<string
     }
     // Live traffic: one day in time order. day-7 and hour-24: every bulk spans 7 (or 24) indices, the worst case (a replay is mostly in time order).
     const at = (i: number): number =>
-      (mode === 'day-7' ? BASE + (i % 7) * 86_400_000 : mode === 'hour-24' ? BASE + (i % 24) * 3_600_000 : BASE + Math.floor((i / n) * 86_000_000)) - i * 1000 + (i % 1000)
+      (mode === 'day-7'
+        ? BASE + (i % 7) * 86_400_000
+        : mode === 'hour-24'
+          ? BASE + (i % 24) * 3_600_000
+          : BASE + Math.floor((i / n) * 86_000_000)) -
+      i * 1000 +
+      (i % 1000)
     const events = Array.from({ length: n }, (_, i) => (i % 20 === 0 ? deniedEvent(i, at(i)) : okEvent(i, at(i))))
     await sink.start()
     const cpu0 = process.cpuUsage()
@@ -73,12 +96,20 @@ async function run(client: Client, mode: Mode, n: number): Promise<Record<string
     const indices = Object.keys((await client.indices.get({ index: `${lifecycle.eventsAlias}-*` })).body).length
     const count = (await client.count({ index: lifecycle.eventsAlias })).body.count
     return {
-      mode, events: n, rejected, stored: count, eventIndices: indices, seconds: +seconds.toFixed(2), eventsPerSecond: Math.round(n / seconds),
-      clientCpuMicrosPerEvent: +((cpu.user + cpu.system) / n).toFixed(1), bulkRequests: sink.stats.bulkRequests,
+      mode,
+      events: n,
+      rejected,
+      stored: count,
+      eventIndices: indices,
+      seconds: +seconds.toFixed(2),
+      eventsPerSecond: Math.round(n / seconds),
+      clientCpuMicrosPerEvent: +((cpu.user + cpu.system) / n).toFixed(1),
+      bulkRequests: sink.stats.bulkRequests,
     }
   } finally {
     await client.indices.delete({ index: `${prefix}-*` }, { ignore: [404] }).catch(() => undefined)
-    for (const alias of [lifecycle.eventsAlias, lifecycle.findingsAlias]) await client.indices.deleteIndexTemplate({ name: templateName(alias) }, { ignore: [404] }).catch(() => undefined)
+    for (const alias of [lifecycle.eventsAlias, lifecycle.findingsAlias])
+      await client.indices.deleteIndexTemplate({ name: templateName(alias) }, { ignore: [404] }).catch(() => undefined)
   }
 }
 

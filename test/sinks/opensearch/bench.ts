@@ -15,7 +15,11 @@ const total = Number(process.argv.find((a) => /^\d+$/.test(a)) ?? 200_000)
 const gzip = process.argv.includes('--gzip')
 const batch = 2000
 
-const child = spawn(new URL('../../../node_modules/.bin/tsx', import.meta.url).pathname, [new URL('../../support/opensearch-server/cli.ts', import.meta.url).pathname], { stdio: ['pipe', 'pipe', 'inherit'] })
+const child = spawn(
+  new URL('../../../node_modules/.bin/tsx', import.meta.url).pathname,
+  [new URL('../../support/opensearch-server/cli.ts', import.meta.url).pathname],
+  { stdio: ['pipe', 'pipe', 'inherit'] },
+)
 const line = await new Promise<string>((resolve) => createInterface({ input: child.stdout! }).once('line', resolve))
 const { port } = JSON.parse(line) as { port: number }
 const client = new Client({ node: `http://127.0.0.1:${port}`, maxRetries: 0, ...(gzip ? { compression: 'gzip' as const } : {}) })
@@ -36,11 +40,18 @@ await sink.close()
 const seconds = Number(process.hrtime.bigint() - t0) / 1e9
 const cpu = process.cpuUsage(cpu0)
 const s = sink.stats
-console.log(JSON.stringify({
-  events: total, gzip, seconds: +seconds.toFixed(2), eventsPerSecond: Math.round(total / seconds),
-  clientCpuMicrosPerEvent: +((cpu.user + cpu.system) / total).toFixed(2),
-  bulkRequests: s.bulkRequests, documents: s.indexed, mbSent: +(s.bytesSent / 1e6).toFixed(1),
-  avgDocBytes: Math.round(s.bytesSent / s.indexed),
-}))
+console.log(
+  JSON.stringify({
+    events: total,
+    gzip,
+    seconds: +seconds.toFixed(2),
+    eventsPerSecond: Math.round(total / seconds),
+    clientCpuMicrosPerEvent: +((cpu.user + cpu.system) / total).toFixed(2),
+    bulkRequests: s.bulkRequests,
+    documents: s.indexed,
+    mbSent: +(s.bytesSent / 1e6).toFixed(1),
+    avgDocBytes: Math.round(s.bytesSent / s.indexed),
+  }),
+)
 await client.close()
 child.kill('SIGTERM')

@@ -25,25 +25,33 @@ describe('bulk operations and the request body', () => {
 
   test('the body is every op in order, byte for byte, also for non-ASCII values', () => {
     fc.assert(
-      fc.property(fc.array(fc.tuple(fc.string({ unit: 'grapheme', maxLength: 40 }), fc.boolean()), { minLength: 1, maxLength: 20 }), (items) => {
-        const ops = items.flatMap(([agent, denied], i) => {
-          const e = denied ? deniedEvent(i) : okEvent(i)
-          e.user_agent = { original: agent }
-          return builder.opsFor(e, i, '2020.11.25')
-        })
-        const appended: ReturnType<typeof builder.opsFor> = []
-        items.forEach(([agent, denied], i) => {
-          const e = denied ? deniedEvent(i) : okEvent(i)
-          e.user_agent = { original: agent }
-          builder.appendOps(appended, e, i, '2020.11.25')
-        })
-        expect(appended).toEqual(ops)
-        const body = bulkBody(ops)
-        expect(body.equals(Buffer.concat(ops.map((o) => Buffer.from(o.text, 'utf8'))))).toBe(true)
-        for (const o of ops) expect(o.bytes).toBe(Buffer.from(o.text, 'utf8').length)
-        const docs = body.toString('utf8').trimEnd().split('\n').filter((_, i) => i % 2 === 1).map((l) => JSON.parse(l))
-        expect(docs.filter((d) => d.user_agent !== undefined).map((d) => d.user_agent.original)).toEqual(items.map(([a]) => a))
-      }),
+      fc.property(
+        fc.array(fc.tuple(fc.string({ unit: 'grapheme', maxLength: 40 }), fc.boolean()), { minLength: 1, maxLength: 20 }),
+        (items) => {
+          const ops = items.flatMap(([agent, denied], i) => {
+            const e = denied ? deniedEvent(i) : okEvent(i)
+            e.user_agent = { original: agent }
+            return builder.opsFor(e, i, '2020.11.25')
+          })
+          const appended: ReturnType<typeof builder.opsFor> = []
+          items.forEach(([agent, denied], i) => {
+            const e = denied ? deniedEvent(i) : okEvent(i)
+            e.user_agent = { original: agent }
+            builder.appendOps(appended, e, i, '2020.11.25')
+          })
+          expect(appended).toEqual(ops)
+          const body = bulkBody(ops)
+          expect(body.equals(Buffer.concat(ops.map((o) => Buffer.from(o.text, 'utf8'))))).toBe(true)
+          for (const o of ops) expect(o.bytes).toBe(Buffer.from(o.text, 'utf8').length)
+          const docs = body
+            .toString('utf8')
+            .trimEnd()
+            .split('\n')
+            .filter((_, i) => i % 2 === 1)
+            .map((l) => JSON.parse(l))
+          expect(docs.filter((d) => d.user_agent !== undefined).map((d) => d.user_agent.original)).toEqual(items.map(([a]) => a))
+        },
+      ),
       { numRuns: 200 },
     )
   })
@@ -52,20 +60,28 @@ describe('bulk operations and the request body', () => {
     const hashStage = createHashStage()
     const other = new BulkOpBuilder('évènements-audit', 'envoy-audit-findings', true)
     fc.assert(
-      fc.property(fc.array(fc.tuple(fc.string({ unit: 'grapheme', maxLength: 40 }), fc.boolean()), { minLength: 1, maxLength: 10 }), (items) => {
-        const events = items.map(([agent, denied], i) => {
-          const e = denied ? deniedEvent(i) : okEvent(i)
-          e.user_agent = { original: agent }
-          e.event.original = `${agent}\u2028"\\${agent}`
-          return e
-        })
-        hashStage.process(events)
-        const ops: ReturnType<typeof builder.opsFor> = []
-        events.forEach((e, i) => other.appendOps(ops, e, i, '2020.11.25'))
-        for (const o of ops) expect(o.bytes).toBe(Buffer.byteLength(o.text, 'utf8'))
-        const docs = bulkBody(ops).toString('utf8').trimEnd().split('\n').filter((_, i) => i % 2 === 1).map((l) => JSON.parse(l))
-        expect(docs.filter((d) => d.event?.original !== undefined).map((d) => d.audit.hash)).toEqual(events.map((e) => e.audit.hash))
-      }),
+      fc.property(
+        fc.array(fc.tuple(fc.string({ unit: 'grapheme', maxLength: 40 }), fc.boolean()), { minLength: 1, maxLength: 10 }),
+        (items) => {
+          const events = items.map(([agent, denied], i) => {
+            const e = denied ? deniedEvent(i) : okEvent(i)
+            e.user_agent = { original: agent }
+            e.event.original = `${agent}\u2028"\\${agent}`
+            return e
+          })
+          hashStage.process(events)
+          const ops: ReturnType<typeof builder.opsFor> = []
+          events.forEach((e, i) => other.appendOps(ops, e, i, '2020.11.25'))
+          for (const o of ops) expect(o.bytes).toBe(Buffer.byteLength(o.text, 'utf8'))
+          const docs = bulkBody(ops)
+            .toString('utf8')
+            .trimEnd()
+            .split('\n')
+            .filter((_, i) => i % 2 === 1)
+            .map((l) => JSON.parse(l))
+          expect(docs.filter((d) => d.event?.original !== undefined).map((d) => d.audit.hash)).toEqual(events.map((e) => e.audit.hash))
+        },
+      ),
       { numRuns: 200 },
     )
   })

@@ -15,9 +15,20 @@ import type { AuditEvent } from '../../../src/schema/audit-event.js'
 export function okEvent(i: number, at = Date.parse('2020-11-25T21:26:18.409Z')): AuditEvent {
   return {
     '@timestamp': new Date(at + i * 1000).toISOString(),
-    event: { id: `ok-${i.toString().padStart(6, '0')}`, kind: 'event', dataset: 'envoy.access', outcome: 'success', action: 'allowed', duration: 4_000_000 },
+    event: {
+      id: `ok-${i.toString().padStart(6, '0')}`,
+      kind: 'event',
+      dataset: 'envoy.access',
+      outcome: 'success',
+      action: 'allowed',
+      duration: 4_000_000,
+    },
     network: { protocol: 'http', transport: 'tcp', direction: 'outbound' },
-    http: { version: '1.1', request: { method: 'GET', id: '84961386-6d84-929d-98bd-c5aee93b5c88', bytes: 0 }, response: { status_code: 418, bytes: 135 } },
+    http: {
+      version: '1.1',
+      request: { method: 'GET', id: '84961386-6d84-929d-98bd-c5aee93b5c88', bytes: 0 },
+      response: { status_code: 418, bytes: 135 },
+    },
     url: { path: '/status/418', domain: 'httpbin' },
     user_agent: { original: 'curl/7.73.0-DEV' },
     source: { ip: '10.44.1.23', port: 37652, address: '10.44.1.23:37652' },
@@ -29,7 +40,13 @@ export function okEvent(i: number, at = Date.parse('2020-11-25T21:26:18.409Z')):
       source: { namespace: 'foo', workload: 'sleep', signal: 'kubernetes' },
       destination: { service: 'httpbin.foo.svc.cluster.local', namespace: 'foo', port: 8000, signal: 'upstream_cluster' },
     },
-    envoy: { format: 'istio-text-1.9', response_flags: [], response_code_details: 'via_upstream', upstream_host: '10.44.1.27:80', authority: 'httpbin:8000' },
+    envoy: {
+      format: 'istio-text-1.9',
+      response_flags: [],
+      response_code_details: 'via_upstream',
+      upstream_host: '10.44.1.27:80',
+      authority: 'httpbin:8000',
+    },
     kubernetes: { namespace: 'foo', pod: 'sleep-5ccc998f5f-abcde' },
     audit: {
       source: { kind: 'file', file: '/var/log/istio/access.log', line: i + 1, offset: String(i * 300) },
@@ -56,8 +73,17 @@ export function deniedEvent(i: number, at = Date.parse('2020-11-25T21:30:00.000Z
       reporter: 'destination',
       upstream_cluster: 'inbound|9080||',
       mtls: true,
-      source: { spiffe_id: 'spiffe://cluster.local/ns/bar/sa/sleep', trust_domain: 'cluster.local', namespace: 'bar', service_account: 'sleep' },
-      destination: { service: 'productpage.foo.svc.cluster.local', namespace: 'foo', spiffe_id: 'spiffe://cluster.local/ns/foo/sa/productpage' },
+      source: {
+        spiffe_id: 'spiffe://cluster.local/ns/bar/sa/sleep',
+        trust_domain: 'cluster.local',
+        namespace: 'bar',
+        service_account: 'sleep',
+      },
+      destination: {
+        service: 'productpage.foo.svc.cluster.local',
+        namespace: 'foo',
+        spiffe_id: 'spiffe://cluster.local/ns/foo/sa/productpage',
+      },
     },
     envoy: { format: 'istio-json', response_code_details: `rbac_access_denied_matched_policy[${policy}]`, rbac_policy: policy },
     audit: {

@@ -17,7 +17,12 @@ import { deniedEvent, okEvent } from './fixtures.js'
 
 describeOpenSearch('sink limits', () => {
   const prefix = `ea-limits-${randomBytes(4).toString('hex')}`
-  const lifecycle = loadLifecycleConfig({ eventsAlias: `${prefix}-events`, findingsAlias: `${prefix}-findings`, policyId: `${prefix}-retention`, replicas: 0 })
+  const lifecycle = loadLifecycleConfig({
+    eventsAlias: `${prefix}-events`,
+    findingsAlias: `${prefix}-findings`,
+    policyId: `${prefix}-retention`,
+    replicas: 0,
+  })
   const config = loadSinkConfig({ eventsAlias: lifecycle.eventsAlias, findingsAlias: lifecycle.findingsAlias, flushIntervalMs: 1 })
   let client: Client
 
@@ -29,7 +34,8 @@ describeOpenSearch('sink limits', () => {
   afterAll(async () => {
     if (client === undefined) return
     await client.indices.delete({ index: `${prefix}-*` }, { ignore: [404] }).catch(() => undefined)
-    for (const alias of [lifecycle.eventsAlias, lifecycle.findingsAlias]) await client.indices.deleteIndexTemplate({ name: templateName(alias) }, { ignore: [404] }).catch(() => undefined)
+    for (const alias of [lifecycle.eventsAlias, lifecycle.findingsAlias])
+      await client.indices.deleteIndexTemplate({ name: templateName(alias) }, { ignore: [404] }).catch(() => undefined)
     await client.close()
   })
 
@@ -38,7 +44,7 @@ describeOpenSearch('sink limits', () => {
     return (await client.count({ index: lifecycle.eventsAlias })).body.count
   }
 
-  test('a bulk where some items fail the strict mapping: those are rejected with the node\'s reason, the rest acknowledged', async () => {
+  test("a bulk where some items fail the strict mapping: those are rejected with the node's reason, the rest acknowledged", async () => {
     const sink = new OpenSearchSink({ client, config })
     await sink.start()
     const badIp = okEvent(2)
@@ -68,14 +74,29 @@ describeOpenSearch('sink limits', () => {
     expect(result.rejected.map((r) => [r.event.event.id, r.code])).toEqual([['ok-000010', 'EA_SINK_TOO_LARGE']])
     expect(result.rejected[0]!.message).toContain('HTTP 413')
     await client.indices.refresh({ index: lifecycle.eventsAlias })
-    const ids = (await client.search({ index: lifecycle.eventsAlias, body: { size: 10, query: { terms: { 'event.id': ['ok-000010', 'ok-000011', 'ok-000012'] } } } })).body.hits.hits.map((h) => h._id).sort()
+    const ids = (
+      await client.search({
+        index: lifecycle.eventsAlias,
+        body: { size: 10, query: { terms: { 'event.id': ['ok-000010', 'ok-000011', 'ok-000012'] } } },
+      })
+    ).body.hits.hits
+      .map((h) => h._id)
+      .sort()
     expect(ids).toEqual(['ok-000011', 'ok-000012'])
   }, 60_000)
 
   test('an _id over 512 bytes fails a whole bulk request on the node; the sink refuses it alone, before sending', async () => {
     const long = 'é'.repeat(257)
     const raw = `${JSON.stringify({ create: { _index: `${lifecycle.eventsAlias}-2020.11.25`, _id: 'short' } })}\n${JSON.stringify(okEvent(20))}\n${JSON.stringify({ create: { _index: `${lifecycle.eventsAlias}-2020.11.25`, _id: long } })}\n${JSON.stringify(okEvent(21))}\n`
-    await expect(client.bulk({ body: raw as never })).rejects.toMatchObject({ statusCode: 400, body: { error: { type: 'action_request_validation_exception', reason: expect.stringContaining('must be no longer than 512 bytes but was: 514') } } })
+    await expect(client.bulk({ body: raw as never })).rejects.toMatchObject({
+      statusCode: 400,
+      body: {
+        error: {
+          type: 'action_request_validation_exception',
+          reason: expect.stringContaining('must be no longer than 512 bytes but was: 514'),
+        },
+      },
+    })
     const sink = new OpenSearchSink({ client, config })
     await sink.start()
     const tooLong = okEvent(21)
@@ -84,6 +105,8 @@ describeOpenSearch('sink limits', () => {
     await sink.close()
     expect(result.rejected.map((r) => r.code)).toEqual(['EA_SINK_ID_TOO_LONG'])
     await client.indices.refresh({ index: lifecycle.eventsAlias })
-    expect((await client.count({ index: lifecycle.eventsAlias, body: { query: { term: { 'event.id': 'ok-000020' } } } })).body.count).toBe(1)
+    expect((await client.count({ index: lifecycle.eventsAlias, body: { query: { term: { 'event.id': 'ok-000020' } } } })).body.count).toBe(
+      1,
+    )
   })
 })

@@ -17,7 +17,11 @@ let client: Client
 const sinks: OpenSearchSink[] = []
 
 async function sink(overrides: SinkConfigInput = {}, random?: () => number): Promise<OpenSearchSink> {
-  const s = new OpenSearchSink({ client, config: loadSinkConfig({ flushIntervalMs: 5, retry: { initialMs: 2, maxMs: 20, maxAttempts: 0 }, ...overrides }), ...(random ? { random } : {}) })
+  const s = new OpenSearchSink({
+    client,
+    config: loadSinkConfig({ flushIntervalMs: 5, retry: { initialMs: 2, maxMs: 20, maxAttempts: 0 }, ...overrides }),
+    ...(random ? { random } : {}),
+  })
   await s.start()
   sinks.push(s)
   return s
@@ -25,7 +29,14 @@ async function sink(overrides: SinkConfigInput = {}, random?: () => number): Pro
 
 /** Bulk bodies the server received, as arrays of action lines. */
 function bulkActions(): string[][] {
-  return srv.requests.filter((r) => r.path.endsWith('_bulk')).map((r) => r.body.toString('utf8').split('\n').filter((_, i) => i % 2 === 0 && _ !== ''))
+  return srv.requests
+    .filter((r) => r.path.endsWith('_bulk'))
+    .map((r) =>
+      r.body
+        .toString('utf8')
+        .split('\n')
+        .filter((_, i) => i % 2 === 0 && _ !== ''),
+    )
 }
 
 /** Rejects when `p` has not settled within `ms`: a hang fails the test with its reason, not a timeout. */
@@ -127,11 +138,15 @@ describe('OpenSearchSink request-level failures', () => {
       expect(result.rejected).toEqual([])
       expect(s.stats.requestClientErrors).toBe(3)
       expect(s.stats.requestRetries).toBe(3)
-      expect(srv.docs('envoy-audit-events-*').map((d) => d._id).sort()).toEqual(['ok-000001', 'ok-000002'])
+      expect(
+        srv
+          .docs('envoy-audit-events-*')
+          .map((d) => d._id)
+          .sort(),
+      ).toEqual(['ok-000001', 'ok-000002'])
     })
   }
 })
-
 
 describe('OpenSearchSink outage: probes, not backoff, decide when the held writes go', () => {
   test('once OpenSearch answers again the writes go at the next probe (retry.probeMaxMs), not after the bulk backoff', async () => {
@@ -145,14 +160,23 @@ describe('OpenSearchSink outage: probes, not backoff, decide when the held write
     // The full request, two one-document probes that fail, one that gets through, then the rest.
     expect(bulkActions().map((a) => a.length)).toEqual([2, 1, 1, 1, 1])
     expect(s.stats).toMatchObject({ requestRetries: 3, probes: 3, outages: 1 })
-    expect(srv.docs('envoy-audit-events-*').map((d) => d._id).sort()).toEqual(['ok-000001', 'ok-000002'])
+    expect(
+      srv
+        .docs('envoy-audit-events-*')
+        .map((d) => d._id)
+        .sort(),
+    ).toEqual(['ok-000001', 'ok-000002'])
   })
 
   test('while whole requests fail, only the requests already in flight are full: after them, one-document probes', async () => {
     const s = await sink({ flushBytes: 8 * 1024, concurrency: 4, retry: { initialMs: 1, maxMs: 5, probeMaxMs: 5 } })
     srv.faults.failRequests(/_bulk/, 503, 12)
     const events = Array.from({ length: 120 }, (_, i) => okEvent(i))
-    const results = await within(10_000, Promise.all([s.write(events.slice(0, 60)), s.write(events.slice(60))]), 'writes through 12 failed requests')
+    const results = await within(
+      10_000,
+      Promise.all([s.write(events.slice(0, 60)), s.write(events.slice(60))]),
+      'writes through 12 failed requests',
+    )
     expect(results.flatMap((r) => r.rejected)).toEqual([])
     // The 12 failed requests: the (at most 4) full ones already in flight when the first failed, the rest probes.
     const failed = bulkActions().slice(0, 12)
@@ -183,7 +207,12 @@ describe('OpenSearchSink item retries hold no slot', () => {
     srv.faults.item = failIds(['ok-000003', 'ok-000007'], 429, 1)
     const results = await Promise.all([s.write([okEvent(3), okEvent(4)]), s.write([okEvent(7), okEvent(8)])])
     expect(results.flatMap((r) => r.rejected)).toEqual([])
-    expect(srv.docs('envoy-audit-events-*').map((d) => d._id).sort()).toEqual(['ok-000003', 'ok-000004', 'ok-000007', 'ok-000008'])
+    expect(
+      srv
+        .docs('envoy-audit-events-*')
+        .map((d) => d._id)
+        .sort(),
+    ).toEqual(['ok-000003', 'ok-000004', 'ok-000007', 'ok-000008'])
     expect(s.stats.itemRetries).toBe(2)
   })
 })

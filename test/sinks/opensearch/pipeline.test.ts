@@ -30,7 +30,8 @@ function records(): RawRecord[] {
     const nl = raw.indexOf(0x0a, offset)
     const end = nl === -1 ? raw.length : nl
     line++
-    if (end > offset) out.push({ value: raw.subarray(offset, end), coords: { kind: 'file', file: 'mixed-real-world.log', line, offset: String(offset) } })
+    if (end > offset)
+      out.push({ value: raw.subarray(offset, end), coords: { kind: 'file', file: 'mixed-real-world.log', line, offset: String(offset) } })
     offset = end + 1
   }
   return out

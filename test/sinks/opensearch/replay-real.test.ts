@@ -23,12 +23,19 @@ const N = 10_000
 
 /** N events over three UTC days, one in 20 denied (with a finding document). */
 function events(): AuditEvent[] {
-  return Array.from({ length: N }, (_, i) => (i % 20 === 0 ? deniedEvent(i, BASE + (i % 3) * DAY - i * 1000) : okEvent(i, BASE + (i % 3) * DAY - i * 1000)))
+  return Array.from({ length: N }, (_, i) =>
+    i % 20 === 0 ? deniedEvent(i, BASE + (i % 3) * DAY - i * 1000) : okEvent(i, BASE + (i % 3) * DAY - i * 1000),
+  )
 }
 
 describeOpenSearch('replays do not duplicate documents', () => {
   const prefix = `ea-replay-${randomBytes(4).toString('hex')}`
-  const lifecycle = loadLifecycleConfig({ eventsAlias: `${prefix}-events`, findingsAlias: `${prefix}-findings`, policyId: `${prefix}-retention`, replicas: 0 })
+  const lifecycle = loadLifecycleConfig({
+    eventsAlias: `${prefix}-events`,
+    findingsAlias: `${prefix}-findings`,
+    policyId: `${prefix}-retention`,
+    replicas: 0,
+  })
   const sinkConfig = loadSinkConfig({ eventsAlias: lifecycle.eventsAlias, findingsAlias: lifecycle.findingsAlias, flushIntervalMs: 5 })
   let client: Client
 
@@ -42,15 +49,20 @@ describeOpenSearch('replays do not duplicate documents', () => {
     const indices = Object.keys((await client.indices.get({ index: `${prefix}-*` }, { ignore: [404] })).body ?? {})
     for (const index of indices) await client.indices.putSettings({ index, body: { 'index.blocks.write': false } }).catch(() => undefined)
     await client.indices.delete({ index: `${prefix}-*` }, { ignore: [404] }).catch(() => undefined)
-    for (const alias of [lifecycle.eventsAlias, lifecycle.findingsAlias]) await client.indices.deleteIndexTemplate({ name: templateName(alias) }, { ignore: [404] }).catch(() => undefined)
-    await client.transport.request({ method: 'DELETE', path: `/_plugins/_ism/policies/${lifecycle.policyId}` }, { ignore: [400, 404] }).catch(() => undefined)
+    for (const alias of [lifecycle.eventsAlias, lifecycle.findingsAlias])
+      await client.indices.deleteIndexTemplate({ name: templateName(alias) }, { ignore: [404] }).catch(() => undefined)
+    await client.transport
+      .request({ method: 'DELETE', path: `/_plugins/_ism/policies/${lifecycle.policyId}` }, { ignore: [400, 404] })
+      .catch(() => undefined)
     await client.close()
   })
 
   async function writeAll(all: AuditEvent[]): Promise<OpenSearchSink> {
     const sink = new OpenSearchSink({ client, config: sinkConfig })
     await sink.start()
-    const results = await Promise.all(Array.from({ length: Math.ceil(all.length / 1000) }, (_, b) => sink.write(all.slice(b * 1000, (b + 1) * 1000))))
+    const results = await Promise.all(
+      Array.from({ length: Math.ceil(all.length / 1000) }, (_, b) => sink.write(all.slice(b * 1000, (b + 1) * 1000))),
+    )
     await sink.close()
     expect(results.flatMap((r) => r.rejected.map((x) => `${x.event.event.id} ${x.code} ${x.message}`))).toEqual([])
     return sink
@@ -71,7 +83,10 @@ describeOpenSearch('replays do not duplicate documents', () => {
     await writeAll(all)
     // What ISM's rollover action does on a rolling write alias. The alias now only reads: there is nothing to roll.
     for (const alias of [lifecycle.eventsAlias, lifecycle.findingsAlias]) {
-      const view = (await client.indices.getAlias({ name: alias })).body as Record<string, { aliases: Record<string, { is_write_index?: boolean }> }>
+      const view = (await client.indices.getAlias({ name: alias })).body as Record<
+        string,
+        { aliases: Record<string, { is_write_index?: boolean }> }
+      >
       if (Object.values(view).some((v) => v.aliases[alias]?.is_write_index === true)) await client.indices.rollover({ alias })
       else await expect(client.indices.rollover({ alias })).rejects.toMatchObject({ statusCode: 400 })
     }

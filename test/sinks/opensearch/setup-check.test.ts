@@ -36,7 +36,11 @@ describe('setup check at start (test server)', () => {
   })
 
   test('templates missing and required: start() refuses with EA_SINK_NOT_SET_UP naming both, and nothing is written', async () => {
-    const sink = new OpenSearchSink({ client, config: loadSinkConfig({ eventsAlias: 'a1-events', findingsAlias: 'a1-findings' }), requireTemplates: true })
+    const sink = new OpenSearchSink({
+      client,
+      config: loadSinkConfig({ eventsAlias: 'a1-events', findingsAlias: 'a1-findings' }),
+      requireTemplates: true,
+    })
     const err = (await sink.start().catch((e: unknown) => e)) as Error & { code: string }
     expect(err.code).toBe('EA_SINK_NOT_SET_UP')
     expect(err.message).toContain('no index template a1-events-template, a1-findings-template: run envoy-audit setup first')
@@ -47,16 +51,28 @@ describe('setup check at start (test server)', () => {
 
   test('not required (library use): a warning per missing template, and the sink starts', async () => {
     const log = warnings()
-    const sink = new OpenSearchSink({ client, config: loadSinkConfig({ eventsAlias: 'a2-events', findingsAlias: 'a2-findings' }), logger: log })
+    const sink = new OpenSearchSink({
+      client,
+      config: loadSinkConfig({ eventsAlias: 'a2-events', findingsAlias: 'a2-findings' }),
+      logger: log,
+    })
     await sink.start()
     await sink.close()
-    expect(log.lines).toEqual([expect.stringContaining('no index template a2-events-template'), expect.stringContaining('no index template a2-findings-template')])
+    expect(log.lines).toEqual([
+      expect.stringContaining('no index template a2-events-template'),
+      expect.stringContaining('no index template a2-findings-template'),
+    ])
   })
 
   test('a role that may not read templates (403): a warning, and the sink starts even when required', async () => {
     os.faults.failRequests(/^HEAD \/_index_template\//, 403, 1)
     const log = warnings()
-    const sink = new OpenSearchSink({ client, config: loadSinkConfig({ eventsAlias: 'a3-events', findingsAlias: 'a3-findings' }), requireTemplates: true, logger: log })
+    const sink = new OpenSearchSink({
+      client,
+      config: loadSinkConfig({ eventsAlias: 'a3-events', findingsAlias: 'a3-findings' }),
+      requireTemplates: true,
+      logger: log,
+    })
     await sink.start()
     await sink.close()
     expect(log.lines).toEqual([expect.stringMatching(/cannot check that setup's index templates exist \(HTTP 403\); starting anyway/)])
@@ -83,7 +99,12 @@ describe('setup check at start (test server)', () => {
 
 describeOpenSearch('setup check at start', () => {
   const prefix = `ea-setupcheck-${randomBytes(4).toString('hex')}`
-  const lifecycle = loadLifecycleConfig({ eventsAlias: `${prefix}-events`, findingsAlias: `${prefix}-findings`, policyId: `${prefix}-retention`, replicas: 0 })
+  const lifecycle = loadLifecycleConfig({
+    eventsAlias: `${prefix}-events`,
+    findingsAlias: `${prefix}-findings`,
+    policyId: `${prefix}-retention`,
+    replicas: 0,
+  })
   const sinkConfig = loadSinkConfig({ eventsAlias: lifecycle.eventsAlias, findingsAlias: lifecycle.findingsAlias, flushIntervalMs: 1 })
   let client: Client
 
@@ -93,14 +114,22 @@ describeOpenSearch('setup check at start', () => {
   afterAll(async () => {
     if (client === undefined) return
     await client.indices.delete({ index: `${prefix}-*` }, { ignore: [404] }).catch(() => undefined)
-    for (const alias of [lifecycle.eventsAlias, lifecycle.findingsAlias]) await client.indices.deleteIndexTemplate({ name: templateName(alias) }, { ignore: [404] }).catch(() => undefined)
-    await client.transport.request({ method: 'DELETE', path: `/_plugins/_ism/policies/${lifecycle.policyId}` }, { ignore: [400, 404] }).catch(() => undefined)
+    for (const alias of [lifecycle.eventsAlias, lifecycle.findingsAlias])
+      await client.indices.deleteIndexTemplate({ name: templateName(alias) }, { ignore: [404] }).catch(() => undefined)
+    await client.transport
+      .request({ method: 'DELETE', path: `/_plugins/_ism/policies/${lifecycle.policyId}` }, { ignore: [400, 404] })
+      .catch(() => undefined)
     await client.close()
   })
 
   test('before setup the sink refuses to start and creates no index; after setup it starts and its indices are read through the alias', async () => {
     const before = new OpenSearchSink({ client, config: sinkConfig, requireTemplates: true })
-    await expect(before.start()).rejects.toMatchObject({ code: 'EA_SINK_NOT_SET_UP', message: expect.stringContaining(`no index template ${lifecycle.eventsAlias}-template, ${lifecycle.findingsAlias}-template: run envoy-audit setup first`) })
+    await expect(before.start()).rejects.toMatchObject({
+      code: 'EA_SINK_NOT_SET_UP',
+      message: expect.stringContaining(
+        `no index template ${lifecycle.eventsAlias}-template, ${lifecycle.findingsAlias}-template: run envoy-audit setup first`,
+      ),
+    })
     await before.close()
     expect((await client.cat.indices({ index: `${prefix}-*`, format: 'json' }, { ignore: [404] })).body).toEqual([])
 

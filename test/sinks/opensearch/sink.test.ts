@@ -10,7 +10,10 @@ let client: Client
 const sinks: OpenSearchSink[] = []
 
 async function sink(overrides: SinkConfigInput = {}): Promise<OpenSearchSink> {
-  const s = new OpenSearchSink({ client, config: loadSinkConfig({ flushIntervalMs: 5, retry: { initialMs: 2, maxMs: 20, maxAttempts: 0 }, ...overrides }) })
+  const s = new OpenSearchSink({
+    client,
+    config: loadSinkConfig({ flushIntervalMs: 5, retry: { initialMs: 2, maxMs: 20, maxAttempts: 0 }, ...overrides }),
+  })
   await s.start()
   sinks.push(s)
   return s
@@ -18,7 +21,14 @@ async function sink(overrides: SinkConfigInput = {}): Promise<OpenSearchSink> {
 
 /** Bulk bodies the server received, as NDJSON line arrays (action lines only). */
 function bulkActions(): string[][] {
-  return srv.requests.filter((r) => r.path.endsWith('_bulk')).map((r) => r.body.toString('utf8').split('\n').filter((_, i) => i % 2 === 0 && _ !== ''))
+  return srv.requests
+    .filter((r) => r.path.endsWith('_bulk'))
+    .map((r) =>
+      r.body
+        .toString('utf8')
+        .split('\n')
+        .filter((_, i) => i % 2 === 0 && _ !== ''),
+    )
 }
 
 beforeEach(async () => {
@@ -38,7 +48,12 @@ describe('OpenSearchSink writes', () => {
     const events = [okEvent(1), deniedEvent(1), okEvent(2)]
     const result = await s.write(events)
     expect(result.rejected).toEqual([])
-    expect(srv.docs('envoy-audit-events-*').map((d) => d._id).sort()).toEqual(['denied-000001', 'ok-000001', 'ok-000002'])
+    expect(
+      srv
+        .docs('envoy-audit-events-*')
+        .map((d) => d._id)
+        .sort(),
+    ).toEqual(['denied-000001', 'ok-000001', 'ok-000002'])
     const findings = srv.docs('envoy-audit-findings-*')
     expect(findings).toHaveLength(1)
     expect(findings[0]!._id).toBe('denied-000001:0')
@@ -168,7 +183,11 @@ describe('OpenSearchSink routing: the index is the period of the event time', ()
   test('each event and its findings go to their own day, hour or month index', async () => {
     const s = await sink()
     await s.write([okEvent(1), okEvent(2, FIXTURE_DAY + DAY), deniedEvent(1)])
-    expect([...srv.state.indices.keys()].sort()).toEqual(['envoy-audit-events-2020.11.25', 'envoy-audit-events-2020.11.26', 'envoy-audit-findings-2020.11.25'])
+    expect([...srv.state.indices.keys()].sort()).toEqual([
+      'envoy-audit-events-2020.11.25',
+      'envoy-audit-events-2020.11.26',
+      'envoy-audit-findings-2020.11.25',
+    ])
     const hourly = await sink({ indexGranularity: 'hour', eventsAlias: 'h', findingsAlias: 'hf' })
     await hourly.write([okEvent(1)])
     expect(srv.docs('h-2020.11.25.21').map((d) => d._id)).toEqual(['ok-000001'])
@@ -180,7 +199,8 @@ describe('OpenSearchSink routing: the index is the period of the event time', ()
   test('a replay into a read-only index is acknowledged by a realtime lookup; an event never written there is dead-lettered', async () => {
     const s = await sink()
     expect((await s.write([okEvent(1), deniedEvent(1)])).rejected).toEqual([])
-    for (const index of ['envoy-audit-events-2020.11.25', 'envoy-audit-findings-2020.11.25']) await client.indices.putSettings({ index, body: { 'index.blocks.write': true } })
+    for (const index of ['envoy-audit-events-2020.11.25', 'envoy-audit-findings-2020.11.25'])
+      await client.indices.putSettings({ index, body: { 'index.blocks.write': true } })
     const late = okEvent(3)
     const result = await s.write([okEvent(1), deniedEvent(1), late])
     expect(result.rejected.map((r) => [r.event.event.id, r.code])).toEqual([['ok-000003', 'EA_SINK_INDEX_READ_ONLY']])
@@ -190,7 +210,12 @@ describe('OpenSearchSink routing: the index is the period of the event time', ()
     const mget = srv.requests.filter((r) => r.path === '/_mget')
     expect(mget).toHaveLength(1)
     expect(mget[0]!.query.realtime).toBe('true')
-    expect(srv.docs('envoy-audit-events-*').map((d) => d._id).sort()).toEqual(['denied-000001', 'ok-000001'])
+    expect(
+      srv
+        .docs('envoy-audit-events-*')
+        .map((d) => d._id)
+        .sort(),
+    ).toEqual(['denied-000001', 'ok-000001'])
   })
 
   test('a failed lookup is retried like a failed bulk request', async () => {
@@ -244,8 +269,17 @@ describe('OpenSearchSink routing: the index is the period of the event time', ()
     ])
     expect(result.rejected[0]!.message).toContain('@timestamp is missing')
     expect(result.rejected[1]!.message).toContain('outside the years 1970-9999')
-    expect(srv.docs('envoy-audit-events-*').map((d) => d._id).sort()).toEqual(['denied-000001', 'ok-000001'])
-    expect(bulkActions().flat().some((a) => a.includes('xxxxxxxx'))).toBe(false)
+    expect(
+      srv
+        .docs('envoy-audit-events-*')
+        .map((d) => d._id)
+        .sort(),
+    ).toEqual(['denied-000001', 'ok-000001'])
+    expect(
+      bulkActions()
+        .flat()
+        .some((a) => a.includes('xxxxxxxx')),
+    ).toBe(false)
   })
 })
 

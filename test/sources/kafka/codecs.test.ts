@@ -3,7 +3,14 @@ import { CompressionTypes } from 'kafkajs'
 import { compress as snappyRaw } from 'snappy'
 import { cleanupAfterEach } from '../../helpers/cleanups.js'
 import { describeKafka } from '../../helpers/real-servers.js'
-import { decompressedBatches, KAFKA_CODECS, registerKafkaCodecs, snappyDecode, snappyEncode, type KafkaCodecName } from '../../../src/sources/kafka/codecs.js'
+import {
+  decompressedBatches,
+  KAFKA_CODECS,
+  registerKafkaCodecs,
+  snappyDecode,
+  snappyEncode,
+  type KafkaCodecName,
+} from '../../../src/sources/kafka/codecs.js'
 import { createKafkaSource } from '../../../src/sources/kafka/kafka-source.js'
 import { startKafkaBroker } from '../../support/kafka-broker/index.js'
 import { quietKafka, shortSessions } from '../../support/kafka-broker/test-helpers.js'
@@ -15,7 +22,13 @@ const cleanups = cleanupAfterEach()
 /** Envoy-like lines with multi-byte UTF-8, long enough that a few thousand span several batches. */
 const lines = (n: number, tag: string): string[] =>
   Array.from({ length: n }, (_, i) =>
-    JSON.stringify({ start_time: `2026-01-02T03:04:${String(i % 60).padStart(2, '0')}.000Z`, method: 'GET', path: `/api/v1/items/${i}`, tag, note: i % 7 === 0 ? 'prüfung 検査 ✓' : 'x'.repeat(i % 90) }),
+    JSON.stringify({
+      start_time: `2026-01-02T03:04:${String(i % 60).padStart(2, '0')}.000Z`,
+      method: 'GET',
+      path: `/api/v1/items/${i}`,
+      tag,
+      note: i % 7 === 0 ? 'prüfung 検査 ✓' : 'x'.repeat(i % 90),
+    }),
   )
 
 /** Consumes a topic with the envoy-audit source until `n` records are acknowledged; returns their values in offset order. */
@@ -52,7 +65,13 @@ describe('snappy framing', () => {
 test('test broker: batches compressed by kafkajs with every codec reach the source byte-identical', async () => {
   const broker = await startKafkaBroker({ ...shortSessions, autoCreateTopics: false })
   cleanups.push(() => broker.close())
-  const types: Record<KafkaCodecName, CompressionTypes> = { none: CompressionTypes.None, gzip: CompressionTypes.GZIP, snappy: CompressionTypes.Snappy, lz4: CompressionTypes.LZ4, zstd: CompressionTypes.ZSTD }
+  const types: Record<KafkaCodecName, CompressionTypes> = {
+    none: CompressionTypes.None,
+    gzip: CompressionTypes.GZIP,
+    snappy: CompressionTypes.Snappy,
+    lz4: CompressionTypes.LZ4,
+    zstd: CompressionTypes.ZSTD,
+  }
   broker.createTopic('logs', 1)
   registerKafkaCodecs() // the producer compresses before any source exists
   const producer = quietKafka(broker.brokers).producer()
@@ -77,7 +96,7 @@ test('test broker: batches compressed by kafkajs with every codec reach the sour
   expect(broker.protocolErrors()).toEqual([])
 })
 
-describeKafka('codecs from Kafka\'s own Java producer', () => {
+describeKafka("codecs from Kafka's own Java producer", () => {
   for (const codec of KAFKA_CODECS) {
     test(`${codec}: every record the console producer sent arrives byte-identical`, async () => {
       const admin = await realAdmin(cleanups)

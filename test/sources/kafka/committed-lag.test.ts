@@ -17,7 +17,12 @@ import { realAdmin, realKafka, realSourceConfig, tempTopic, uniqueName } from '.
 const cleanups = cleanupAfterEach()
 
 /** Holds every batch unacknowledged, then acks all: the lag is the whole backlog, then 0. */
-async function holdThenAck(source: KafkaSource, pipeline: ControlledPipeline, topic: string, perPartition: Record<number, number>): Promise<void> {
+async function holdThenAck(
+  source: KafkaSource,
+  pipeline: ControlledPipeline,
+  topic: string,
+  perPartition: Record<number, number>,
+): Promise<void> {
   pipeline.policy = () => 'hold'
   await source.start()
   await source.run(pipeline.handler)
@@ -36,7 +41,11 @@ async function holdThenAck(source: KafkaSource, pipeline: ControlledPipeline, to
   expect(stats.oldestUnackedSeconds).toBeGreaterThanOrEqual(1)
 
   for (const c of pipeline.held()) c.ack()
-  await waitFor(async () => Object.values((await source.committedLag(5_000)).lag).every((v) => v === 0), 20_000, 'lag back to 0 once committed')
+  await waitFor(
+    async () => Object.values((await source.committedLag(5_000)).lag).every((v) => v === 0),
+    20_000,
+    'lag back to 0 once committed',
+  )
   expect(source.stats().oldestUnackedSeconds).toBe(0)
 }
 
@@ -57,7 +66,13 @@ describeKafka('committed lag on the real broker', () => {
     const topic = await tempTopic(admin, cleanups, 'lag', 2)
     const producer = realKafka().producer()
     await producer.connect()
-    await producer.send({ topic, messages: [...Array.from({ length: 5 }, (_, i) => ({ partition: 0, value: `a${i}` })), ...Array.from({ length: 3 }, (_, i) => ({ partition: 1, value: `b${i}` }))] })
+    await producer.send({
+      topic,
+      messages: [
+        ...Array.from({ length: 5 }, (_, i) => ({ partition: 0, value: `a${i}` })),
+        ...Array.from({ length: 3 }, (_, i) => ({ partition: 1, value: `b${i}` })),
+      ],
+    })
     await producer.disconnect()
     const groupId = uniqueName('lag-group')
     cleanups.push(() => admin.deleteGroups([groupId]).catch(() => undefined))

@@ -13,9 +13,13 @@ import { waitFor } from './helpers.js'
 const cleanups = cleanupAfterEach()
 
 async function spawnConsumer(broker: KafkaTestBroker, sinkFile: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/sources/kafka/crash-consumer.ts', JSON.stringify({ brokers: broker.brokers, sinkFile })], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  })
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'test/sources/kafka/crash-consumer.ts', JSON.stringify({ brokers: broker.brokers, sinkFile })],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  )
   cleanups.push(async () => {
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGKILL')
@@ -39,7 +43,10 @@ test('SIGKILL mid-stream, restart: every produced record reaches the sink or the
   const isBad = (i: number) => i % 97 === 0
   const produceRange = async (from: number, to: number) => {
     for (let i = from; i < to; i += 100) {
-      const messages = Array.from({ length: Math.min(100, to - i) }, (_, j) => ({ partition: (i + j) % 3, value: isBad(i + j) ? `bad-${i + j}` : `ok-${i + j}` }))
+      const messages = Array.from({ length: Math.min(100, to - i) }, (_, j) => ({
+        partition: (i + j) % 3,
+        value: isBad(i + j) ? `bad-${i + j}` : `ok-${i + j}`,
+      }))
       await producer.send({ topic: 'crash', messages })
     }
   }
@@ -64,8 +71,22 @@ test('SIGKILL mid-stream, restart: every produced record reaches the sink or the
   expect(seenAtKill).toBeLessThan(expected.size)
 
   const badCount = Array.from({ length: total }, (_, i) => i).filter(isBad).length
-  await waitFor(async () => new Set((await broker.messages('crash-dlq', 0)).map((m) => m.value?.toString())).size >= badCount, 10_000, 'dead letters')
+  await waitFor(
+    async () => new Set((await broker.messages('crash-dlq', 0)).map((m) => m.value?.toString())).size >= badCount,
+    10_000,
+    'dead letters',
+  )
   const dead = new Set((await broker.messages('crash-dlq', 0)).map((m) => m.value?.toString()))
-  expect(dead).toEqual(new Set(Array.from({ length: total }, (_, i) => i).filter(isBad).map((i) => `bad-${i}`)))
-  await waitFor(() => Object.values(broker.committedOffsets('crash-group', 'crash')).reduce((a, b) => a + b, 0) === total, 10_000, 'all committed')
+  expect(dead).toEqual(
+    new Set(
+      Array.from({ length: total }, (_, i) => i)
+        .filter(isBad)
+        .map((i) => `bad-${i}`),
+    ),
+  )
+  await waitFor(
+    () => Object.values(broker.committedOffsets('crash-group', 'crash')).reduce((a, b) => a + b, 0) === total,
+    10_000,
+    'all committed',
+  )
 })

@@ -27,7 +27,9 @@ test('while the dead-letter topic is down nothing is committed past the record t
   const values = Array.from({ length: 20 }, (_, i) => (i === 12 ? 'bad-record' : `good-${i}`))
   await producer.send({ topic: 'logs', messages: values.map((value, i) => ({ value, headers: { seq: String(i) } })) })
 
-  const dlq = createKafkaDeadLetterSink(loadKafkaDlqConfig({ brokers: dlqCluster.brokers, topic: 'dlq', retry: { retries: 1, initialMs: 20, maxMs: 50 } }))
+  const dlq = createKafkaDeadLetterSink(
+    loadKafkaDlqConfig({ brokers: dlqCluster.brokers, topic: 'dlq', retry: { retries: 1, initialMs: 20, maxMs: 50 } }),
+  )
   cleanups.push(() => dlq.close())
   await dlq.start()
   const indexed: RawRecord[] = []

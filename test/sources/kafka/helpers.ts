@@ -90,7 +90,11 @@ export async function produce(broker: KafkaTestBroker, topic: string, perPartiti
   await producer.connect()
   try {
     for (const [p, n] of Object.entries(perPartition)) {
-      const messages = Array.from({ length: n }, (_, i) => ({ partition: Number(p), value: `${prefix}-${p}-${i}`, headers: { trace: `t${i}` } }))
+      const messages = Array.from({ length: n }, (_, i) => ({
+        partition: Number(p),
+        value: `${prefix}-${p}-${i}`,
+        headers: { trace: `t${i}` },
+      }))
       await producer.send({ topic, messages })
     }
   } finally {
@@ -101,7 +105,11 @@ export async function produce(broker: KafkaTestBroker, topic: string, perPartiti
 export const allKeys = (perPartition: Record<number, number>): Set<string> =>
   new Set(Object.entries(perPartition).flatMap(([p, n]) => Array.from({ length: n }, (_, i) => `${p}/${i}`)))
 
-export function startSource(broker: KafkaTestBroker, pipeline: ControlledPipeline, overrides: Partial<KafkaSourceConfigInput> = {}): KafkaSource & { begin(): Promise<void> } {
+export function startSource(
+  broker: KafkaTestBroker,
+  pipeline: ControlledPipeline,
+  overrides: Partial<KafkaSourceConfigInput> = {},
+): KafkaSource & { begin(): Promise<void> } {
   const source = createKafkaSource(sourceConfig(broker, overrides))
   return Object.assign(source, {
     async begin() {

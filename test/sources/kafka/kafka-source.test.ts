@@ -80,10 +80,14 @@ test('a stalled sink pauses partitions within the in-flight budget, commits noth
 
   pipeline.policy = () => 'ack'
   for (const c of pipeline.held()) c.ack()
-  await waitFor(() => {
-    const c = broker.committedOffsets('envoy-audit-test', 'logs')
-    return c[0] === 50 && c[1] === 50
-  }, 10_000, 'everything committed after recovery')
+  await waitFor(
+    () => {
+      const c = broker.committedOffsets('envoy-audit-test', 'logs')
+      return c[0] === 50 && c[1] === 50
+    },
+    10_000,
+    'everything committed after recovery',
+  )
   expect(pipeline.acked).toHaveLength(100)
   expect(pipeline.ackedKeys()).toEqual(allKeys({ 0: 50, 1: 50 }))
   expect(source.stats()).toMatchObject({ paused: [], inFlightRecords: 0 })
@@ -155,7 +159,10 @@ test('revoke mid-batch: acked offsets are committed before the partition moves, 
   // Each owner replays its partition from the committed offset; A's old held batches are now stale.
   const [bPartition] = sourceB.stats().assigned
   await waitFor(() => b.calls.length === 2, 10_000, 'B replays from offset 10')
-  expect(b.calls.map((c) => `${c.partition}/${c.first}`).sort()).toEqual([`${bPartition!.split('/')[1]}/10`, `${bPartition!.split('/')[1]}/15`])
+  expect(b.calls.map((c) => `${c.partition}/${c.first}`).sort()).toEqual([
+    `${bPartition!.split('/')[1]}/10`,
+    `${bPartition!.split('/')[1]}/15`,
+  ])
   for (const c of a.calls.filter((c) => !c.settled)) c.ack()
   await sleep(200)
   await sourceA.close()
@@ -164,10 +171,14 @@ test('revoke mid-batch: acked offsets are committed before the partition moves, 
   b.policy = () => 'ack'
   for (const c of b.held()) c.ack()
   await waitFor(() => sourceB.stats().assigned.length === 2, 10_000, 'B owns both after A left')
-  await waitFor(() => {
-    const c = broker.committedOffsets('envoy-audit-test', 'logs')
-    return c[0] === 20 && c[1] === 20
-  }, 10_000, 'all committed')
+  await waitFor(
+    () => {
+      const c = broker.committedOffsets('envoy-audit-test', 'logs')
+      return c[0] === 20 && c[1] === 20
+    },
+    10_000,
+    'all committed',
+  )
   const union = new Set([...a.ackedKeys(), ...b.ackedKeys()])
   expect(union).toEqual(allKeys({ 0: 20, 1: 20 }))
 })
@@ -193,7 +204,11 @@ test('two sources in one group split the partitions, each record is acked once, 
   await sourceB.close()
   await waitFor(() => sourceA.stats().assigned.length === 4, 10_000, 'A owns all four')
   await produce(broker, 'logs', { 0: 5, 1: 5, 2: 5, 3: 5 }, 'late')
-  await waitFor(() => Object.values(broker.committedOffsets('envoy-audit-test', 'logs')).filter((o) => o === 30).length === 4, 10_000, 'late commits')
+  await waitFor(
+    () => Object.values(broker.committedOffsets('envoy-audit-test', 'logs')).filter((o) => o === 30).length === 4,
+    10_000,
+    'late commits',
+  )
   expect(new Set([...a.ackedKeys(), ...b.ackedKeys()])).toEqual(allKeys({ 0: 30, 1: 30, 2: 30, 3: 30 }))
   expect(a.acked.length + b.acked.length).toBe(120)
 })

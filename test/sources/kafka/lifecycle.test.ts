@@ -34,7 +34,10 @@ test('a non-retriable consumer failure rejects `stopped` instead of failing sile
   await source.start()
   // Refused at the first join: run() itself fails, so startup does too.
   await expect(source.run(new ControlledPipeline().handler)).rejects.toMatchObject({ code: 'EA_SOURCE_UNAVAILABLE' })
-  await expect(source.stopped).rejects.toMatchObject({ code: 'EA_SOURCE_UNAVAILABLE', message: expect.stringMatching(/protocols are incompatible/i) })
+  await expect(source.stopped).rejects.toMatchObject({
+    code: 'EA_SOURCE_UNAVAILABLE',
+    message: expect.stringMatching(/protocols are incompatible/i),
+  })
 })
 
 test('a batch that does not decompress stops the source with nothing committed past it', async () => {
@@ -60,7 +63,11 @@ test('a batch that does not decompress stops the source with nothing committed p
   } finally {
     codecs[CompressionTypes.Snappy] = real
   }
-  await expect(source.stopped).rejects.toMatchObject({ code: 'EA_SOURCE_CORRUPT_BATCH', retryable: false, message: expect.stringMatching(/snappy: cannot decompress/) })
+  await expect(source.stopped).rejects.toMatchObject({
+    code: 'EA_SOURCE_CORRUPT_BATCH',
+    retryable: false,
+    message: expect.stringMatching(/snappy: cannot decompress/),
+  })
   expect(pipeline.acked.map((r) => r.value.toString())).toEqual(['gzip'])
   expect(b.committedOffsets('envoy-audit-test', 'logs')).toEqual({ 0: 1 })
 })

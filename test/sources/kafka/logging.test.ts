@@ -34,17 +34,33 @@ test("kafkajs warnings and errors go through the service's pino logger, and the 
   await producer.send({ topic: 'logs', messages: [{ value: 'one' }, { value: 'two' }] })
   await waitFor(() => pipeline.acked.length === 2, 15_000, 'both records delivered after the fetch errors')
   // A second member joins the group: kafkajs warns about the rebalance through the same logger.
-  const other = quietKafka(broker.brokers).consumer({ groupId: 'envoy-audit-test', sessionTimeout: 3_000, heartbeatInterval: 100, rebalanceTimeout: 3_000 })
+  const other = quietKafka(broker.brokers).consumer({
+    groupId: 'envoy-audit-test',
+    sessionTimeout: 3_000,
+    heartbeatInterval: 100,
+    rebalanceTimeout: 3_000,
+  })
   await other.connect()
   cleanups.push(() => other.disconnect())
   await other.subscribe({ topic: 'logs', fromBeginning: true })
   await other.run({ eachMessage: async () => undefined })
   await waitFor(() => logged.includes('"level":40'), 15_000, 'a kafkajs warning')
   await waitFor(() => source.stats().rebalances >= 1, 15_000, 'the source went through the rebalance')
-  const kafkajsLines = logged.split('\n').filter((l) => l.includes('"kafkajs"')).map((l) => JSON.parse(l) as { component: string; level: number })
+  const kafkajsLines = logged
+    .split('\n')
+    .filter((l) => l.includes('"kafkajs"'))
+    .map((l) => JSON.parse(l) as { component: string; level: number })
   expect(kafkajsLines.length).toBeGreaterThan(0)
   expect(kafkajsLines.every((l) => l.component === 'kafka-source' && l.level >= 40)).toBe(true)
   expect(new Set(kafkajsLines.map((l) => l.level))).toEqual(new Set([40, 50]))
   expect(logged).not.toMatch(/consumer crashed/)
-  await expect(Promise.race([source.stopped.then(() => 'stopped', () => 'crashed'), new Promise((r) => setTimeout(() => r('running'), 500))])).resolves.toBe('running')
+  await expect(
+    Promise.race([
+      source.stopped.then(
+        () => 'stopped',
+        () => 'crashed',
+      ),
+      new Promise((r) => setTimeout(() => r('running'), 500)),
+    ]),
+  ).resolves.toBe('running')
 })

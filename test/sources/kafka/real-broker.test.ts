@@ -13,7 +13,6 @@ import { realAdmin, realKafka, realSourceConfig, tempTopic } from './real-kafka.
 const cleanups = cleanupAfterEach()
 const keyOf = (r: RawRecord): string => `${r.coords.partition}/${r.coords.offset}`
 
-
 describeKafka('Kafka source', () => {
   test('real broker: consume, ack out of order, commit, resume after restart', async () => {
     const topic = `envoy-audit-it-${randomUUID()}`
@@ -26,7 +25,15 @@ describeKafka('Kafka source', () => {
       await admin.createTopics({ topics: [{ topic, numPartitions: 2 }], waitForLeaders: true })
       await producer.connect()
       await producer.send({ topic, messages: Array.from({ length: 40 }, (_, i) => ({ partition: i % 2, value: `v${i}` })) })
-      const config = loadKafkaSourceConfig({ brokers, topics: [topic], groupId, fromBeginning: true, commitIntervalMs: 0, maxWaitTimeMs: 200, batchMaxRecords: 7 })
+      const config = loadKafkaSourceConfig({
+        brokers,
+        topics: [topic],
+        groupId,
+        fromBeginning: true,
+        commitIntervalMs: 0,
+        maxWaitTimeMs: 200,
+        batchMaxRecords: 7,
+      })
       const pipeline = new ControlledPipeline()
       pipeline.policy = () => 'hold'
       const source = createKafkaSource(config)
@@ -34,10 +41,14 @@ describeKafka('Kafka source', () => {
       await source.run(pipeline.handler)
       await waitFor(() => pipeline.calls.reduce((n, c) => n + c.records.length, 0) === 40, 60_000, 'all records delivered')
       for (const c of [...pipeline.calls].reverse()) c.ack()
-      await waitFor(async () => {
-        const [offsets] = await admin.fetchOffsets({ groupId, topics: [topic] })
-        return offsets!.partitions.every((p) => p.offset === '20')
-      }, 30_000, 'commits')
+      await waitFor(
+        async () => {
+          const [offsets] = await admin.fetchOffsets({ groupId, topics: [topic] })
+          return offsets!.partitions.every((p) => p.offset === '20')
+        },
+        30_000,
+        'commits',
+      )
       await source.close()
 
       await producer.send({ topic, messages: [{ partition: 0, value: 'after-restart' }] })
@@ -105,10 +116,14 @@ describeKafka('Kafka source', () => {
     const all = new Set(Array.from({ length: 4 }, (_, p) => Array.from({ length: 100 }, (_, o) => `${p}/${o}`)).flat())
     const acked = () => [...a.acked, ...b.acked]
     await waitFor(() => new Set(acked().map(keyOf)).size === all.size, 60_000, 'every record acked by one member or the other')
-    await waitFor(async () => {
-      const [offsets] = await admin.fetchOffsets({ groupId, topics: [topic] })
-      return offsets!.partitions.every((p) => p.offset === '100')
-    }, 30_000, 'everything committed')
+    await waitFor(
+      async () => {
+        const [offsets] = await admin.fetchOffsets({ groupId, topics: [topic] })
+        return offsets!.partitions.every((p) => p.offset === '100')
+      },
+      30_000,
+      'everything committed',
+    )
     expect(new Set(acked().map(keyOf))).toEqual(all)
     // At-least-once: only what was unacknowledged when partition 0 moved (or was restarted) is seen twice.
     const counts = new Map<string, number>()

@@ -11,7 +11,12 @@ import type { CleanupStack } from '../../helpers/cleanups.js'
 import { loadKafkaSourceConfig, type KafkaSourceConfigInput } from '../../../src/sources/kafka/config.js'
 
 export const realKafka = (clientId = 'envoy-audit-it'): Kafka =>
-  new Kafka({ brokers: kafkaBrokers, clientId, logLevel: logLevel.NOTHING, retry: { retries: 8, initialRetryTime: 100, maxRetryTime: 2_000 } })
+  new Kafka({
+    brokers: kafkaBrokers,
+    clientId,
+    logLevel: logLevel.NOTHING,
+    retry: { retries: 8, initialRetryTime: 100, maxRetryTime: 2_000 },
+  })
 
 export const uniqueName = (what: string): string => `envoy-audit-it-${what}-${randomUUID().slice(0, 8)}`
 
@@ -24,9 +29,19 @@ export async function realAdmin(cleanups: CleanupStack): Promise<Admin> {
 }
 
 /** Creates a topic (with topic-level configs) that is deleted after the test. */
-export async function tempTopic(admin: Admin, cleanups: CleanupStack, what: string, partitions = 1, configs: Record<string, string> = {}): Promise<string> {
+export async function tempTopic(
+  admin: Admin,
+  cleanups: CleanupStack,
+  what: string,
+  partitions = 1,
+  configs: Record<string, string> = {},
+): Promise<string> {
   const topic = uniqueName(what)
-  const spec: ITopicConfig = { topic, numPartitions: partitions, configEntries: Object.entries(configs).map(([name, value]) => ({ name, value })) }
+  const spec: ITopicConfig = {
+    topic,
+    numPartitions: partitions,
+    configEntries: Object.entries(configs).map(([name, value]) => ({ name, value })),
+  }
   await admin.createTopics({ topics: [spec], waitForLeaders: true })
   cleanups.push(() => admin.deleteTopics({ topics: [topic] }))
   // Until the partition answers ListOffsets, a producer may still be told UNKNOWN_TOPIC_OR_PARTITION.
@@ -46,14 +61,27 @@ const tools = () => servicesOptions(process.env, () => undefined)
 
 /** Kafka's ConsoleProducer: one record per input line (the line's UTF-8 bytes, without the newline). */
 export function consoleProduce(topic: string, lines: readonly string[], extraArgs: string[] = []): void {
-  runKafkaTool(tools(), 'org.apache.kafka.tools.ConsoleProducer', ['--bootstrap-server', kafkaBrokers[0]!, '--topic', topic, ...extraArgs], `${lines.join('\n')}\n`)
+  runKafkaTool(
+    tools(),
+    'org.apache.kafka.tools.ConsoleProducer',
+    ['--bootstrap-server', kafkaBrokers[0]!, '--topic', topic, ...extraArgs],
+    `${lines.join('\n')}\n`,
+  )
 }
 
 /** Kafka's ConsoleConsumer from the beginning: the values it printed, one per line. */
 export function consoleConsume(topic: string, maxMessages: number, extraArgs: string[] = []): string[] {
   const out = runKafkaTool(tools(), 'org.apache.kafka.tools.consumer.ConsoleConsumer', [
-    '--bootstrap-server', kafkaBrokers[0]!, '--topic', topic, '--from-beginning',
-    '--max-messages', String(maxMessages), '--timeout-ms', '20000', ...extraArgs,
+    '--bootstrap-server',
+    kafkaBrokers[0]!,
+    '--topic',
+    topic,
+    '--from-beginning',
+    '--max-messages',
+    String(maxMessages),
+    '--timeout-ms',
+    '20000',
+    ...extraArgs,
   ])
   return out.split('\n').slice(0, maxMessages)
 }

@@ -16,7 +16,13 @@ const cleanups = cleanupAfterEach()
 
 function recordingLogger(): KafkaLogger & { warnings: { obj: Record<string, unknown>; msg: string }[] } {
   const warnings: { obj: Record<string, unknown>; msg: string }[] = []
-  return { warnings, debug() {}, info() {}, error() {}, warn: (obj, msg) => void warnings.push({ obj: obj as Record<string, unknown>, msg }) }
+  return {
+    warnings,
+    debug() {},
+    info() {},
+    error() {},
+    warn: (obj, msg) => void warnings.push({ obj: obj as Record<string, unknown>, msg }),
+  }
 }
 
 async function produce(topic: string, from: number, n: number): Promise<void> {
@@ -58,7 +64,12 @@ describeKafka('retention: a committed offset below the log start', () => {
     await waitFor(() => pipeline.acked.length >= 40, 30_000, 'records 60..99')
     expect(pipeline.acked.map((r) => r.value.toString())).toEqual(Array.from({ length: 40 }, (_, i) => `v${60 + i}`))
     await waitFor(() => source.stats().recordsLostUpstream > 0, 10_000, 'the loss accounted')
-    expect(source.stats()).toMatchObject({ offsetResets: 1, recordsLostUpstream: 30, recordsSkippedByReset: 0, lostByPartition: { [`${topic}/0`]: 30 } })
+    expect(source.stats()).toMatchObject({
+      offsetResets: 1,
+      recordsLostUpstream: 30,
+      recordsSkippedByReset: 0,
+      lostByPartition: { [`${topic}/0`]: 30 },
+    })
     const warning = logger.warnings.find((w) => w.obj.recordsLostUpstream !== undefined)
     expect(warning?.obj).toMatchObject({ topic, partition: 0, fetchOffset: 30, logStartOffset: 60, resetTo: 60, recordsLostUpstream: 30 })
     expect(warning?.msg).toMatch(new RegExp(`offsets 30\\.\\.59 \\(30 records\\) were deleted upstream`))
@@ -95,12 +106,15 @@ test('test broker: DeleteRecords moves the log start as on Kafka; the source res
   await producer.connect()
   cleanups.push(() => producer.disconnect())
   // Five batches of 20, so the deletion drops whole batches and cuts one in the middle.
-  for (let b = 0; b < 5; b++) await producer.send({ topic: 'logs', messages: Array.from({ length: 20 }, (_, i) => ({ value: `v${b * 20 + i}` })) })
+  for (let b = 0; b < 5; b++)
+    await producer.send({ topic: 'logs', messages: Array.from({ length: 20 }, (_, i) => ({ value: `v${b * 20 + i}` })) })
   await admin.fetchTopicOffsets('logs')
   await admin.deleteTopicRecords({ topic: 'logs', partitions: [{ partition: 0, offset: '50' }] })
   expect(await admin.fetchTopicOffsets('logs')).toEqual([{ partition: 0, offset: '100', high: '100', low: '50' }])
   expect((await broker.messages('logs', 0)).map((m) => m.offset)).toEqual(Array.from({ length: 50 }, (_, i) => 50 + i))
-  await expect(admin.deleteTopicRecords({ topic: 'logs', partitions: [{ partition: 0, offset: '101' }] })).rejects.toThrow(/Error while deleting records/)
+  await expect(admin.deleteTopicRecords({ topic: 'logs', partitions: [{ partition: 0, offset: '101' }] })).rejects.toThrow(
+    /Error while deleting records/,
+  )
   await admin.setOffsets({ groupId: 'g', topic: 'logs', partitions: [{ partition: 0, offset: '20' }] })
 
   const logger = recordingLogger()
@@ -112,5 +126,9 @@ test('test broker: DeleteRecords moves the log start as on Kafka; the source res
   await waitFor(() => pipeline.acked.length >= 50 && source.stats().recordsLostUpstream > 0, 10_000, 'records 50..99 and the accounting')
   expect(pipeline.acked.map((r) => r.value.toString())).toEqual(Array.from({ length: 50 }, (_, i) => `v${50 + i}`))
   expect(source.stats()).toMatchObject({ offsetResets: 1, recordsLostUpstream: 30, lostByPartition: { 'logs/0': 30 } })
-  expect(logger.warnings.find((w) => w.obj.recordsLostUpstream !== undefined)?.obj).toMatchObject({ fetchOffset: 20, logStartOffset: 50, resetTo: 50 })
+  expect(logger.warnings.find((w) => w.obj.recordsLostUpstream !== undefined)?.obj).toMatchObject({
+    fetchOffset: 20,
+    logStartOffset: 50,
+    resetTo: 50,
+  })
 })

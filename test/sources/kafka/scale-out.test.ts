@@ -27,7 +27,10 @@ describeKafka('scale-out: CreatePartitions while the group runs', () => {
         await producer.send({ topic, messages: Array.from({ length: n }, (_, i) => ({ key: `${round}-${i}`, value: `${round}-${i}` })) })
         await producer.disconnect()
       }
-      const allKeys = async () => new Set((await admin.fetchTopicOffsets(topic)).flatMap((o) => Array.from({ length: Number(o.high) }, (_, i) => `${o.partition}/${i}`)))
+      const allKeys = async () =>
+        new Set(
+          (await admin.fetchTopicOffsets(topic)).flatMap((o) => Array.from({ length: Number(o.high) }, (_, i) => `${o.partition}/${i}`)),
+        )
 
       // The group starts with offsets committed at 0, as a group that has been running would have.
       await admin.setOffsets({ groupId: `${topic}-g`, topic, partitions: [0, 1].map((partition) => ({ partition, offset: '0' })) })
@@ -43,10 +46,14 @@ describeKafka('scale-out: CreatePartitions while the group runs', () => {
 
       const resized = Date.now()
       await admin.createPartitions({ topicPartitions: [{ topic, count: 4 }] })
-      await waitFor(async () => {
-        const meta = await admin.fetchTopicMetadata({ topics: [topic] })
-        return meta.topics[0]!.partitions.filter((p) => p.leader >= 0).length === 4
-      }, 10_000, 'leaders for the new partitions')
+      await waitFor(
+        async () => {
+          const meta = await admin.fetchTopicMetadata({ topics: [topic] })
+          return meta.topics[0]!.partitions.filter((p) => p.leader >= 0).length === 4
+        },
+        10_000,
+        'leaders for the new partitions',
+      )
       // Written at once, before the group can know of the new partitions.
       await send(200, 'after')
       const produced = await allKeys()
@@ -60,7 +67,11 @@ describeKafka('scale-out: CreatePartitions while the group runs', () => {
       expect(pipeline.acked).toHaveLength(250)
       expect(pickedUpMs).toBeLessThan(metadataMaxAgeMs + 20_000)
       const highs = Object.fromEntries((await admin.fetchTopicOffsets(topic)).map((o) => [`${topic}/${o.partition}`, Number(o.high)]))
-      await waitFor(() => Object.entries(highs).every(([k, h]) => h === 0 || source.stats().committed[k] === h), 10_000, 'commits at the end of every partition')
+      await waitFor(
+        () => Object.entries(highs).every(([k, h]) => h === 0 || source.stats().committed[k] === h),
+        10_000,
+        'commits at the end of every partition',
+      )
     }, 120_000)
   }
 })
@@ -79,13 +90,20 @@ test('test broker: CreatePartitions as on Kafka; the running source picks the ne
   await source.start()
   await source.run(pipeline.handler)
   await waitFor(() => source.stats().assigned.length === 2, 10_000, 'two partitions')
-  await expect(admin.createPartitions({ topicPartitions: [{ topic: 'logs', count: 2 }] })).rejects.toThrow(/higher than the requested 2|INVALID_PARTITIONS|partitions/i)
+  await expect(admin.createPartitions({ topicPartitions: [{ topic: 'logs', count: 2 }] })).rejects.toThrow(
+    /higher than the requested 2|INVALID_PARTITIONS|partitions/i,
+  )
   await admin.createPartitions({ topicPartitions: [{ topic: 'logs', count: 4 }] })
   const producer = quietKafka(broker.brokers).producer()
   await producer.connect()
   cleanups.push(() => producer.disconnect())
-  await producer.send({ topic: 'logs', messages: [2, 3].flatMap((partition) => Array.from({ length: 5 }, (_, i) => ({ partition, value: `${partition}-${i}` }))) })
+  await producer.send({
+    topic: 'logs',
+    messages: [2, 3].flatMap((partition) => Array.from({ length: 5 }, (_, i) => ({ partition, value: `${partition}-${i}` }))),
+  })
   await waitFor(() => pipeline.acked.length === 10, 15_000, 'records of the new partitions')
   expect(source.stats().assigned).toHaveLength(4)
-  expect(pipeline.acked.map((r) => r.value.toString()).sort()).toEqual([2, 3].flatMap((p) => Array.from({ length: 5 }, (_, i) => `${p}-${i}`)))
+  expect(pipeline.acked.map((r) => r.value.toString()).sort()).toEqual(
+    [2, 3].flatMap((p) => Array.from({ length: 5 }, (_, i) => `${p}-${i}`)),
+  )
 })

@@ -42,7 +42,9 @@ test('SASL SCRAM with the password from the environment; a wrong password fails 
   await publish(b, 'authenticated', { sasl: { mechanism: 'scram-sha-512', username: 'envoy-audit', password: 'pa55' } })
 
   expect(await consumeOne(b, { sasl }, { KAFKA_PASSWORD: 'pa55' })).toEqual(['authenticated'])
-  const bad = createKafkaSource(sourceConfig(b, { sasl, retry: { retries: 0, initialMs: 20, maxMs: 50 } }), { env: { KAFKA_PASSWORD: 'nope' } })
+  const bad = createKafkaSource(sourceConfig(b, { sasl, retry: { retries: 0, initialMs: 20, maxMs: 50 } }), {
+    env: { KAFKA_PASSWORD: 'nope' },
+  })
   const err = (await bad.start().catch((e: unknown) => e)) as Error & { code: string; retryable: boolean }
   expect(err.code).toBe('EA_SOURCE_AUTH')
   expect(err.retryable).toBe(false)
@@ -67,13 +69,18 @@ test('TLS verifies the broker against the configured CA, and rejects it without 
 
 test('mutual TLS: the client certificate and key from files are presented to the broker', async () => {
   const b = await broker({ tls: { key: pki.serverKey, cert: pki.serverCert, clientCa: pki.ca } })
-  await publish(b, 'mtls', { ssl: { ca: [pki.ca], cert: readFileSync(pki.clientCertFile, 'utf8'), key: readFileSync(pki.clientKeyFile, 'utf8') } })
+  await publish(b, 'mtls', {
+    ssl: { ca: [pki.ca], cert: readFileSync(pki.clientCertFile, 'utf8'), key: readFileSync(pki.clientKeyFile, 'utf8') },
+  })
 
   const tls = { enabled: true, caFile: pki.caFile, certFile: pki.clientCertFile, keyFile: pki.clientKeyFile }
   expect(await consumeOne(b, { tls })).toEqual(['mtls'])
   const noCert = createKafkaSource(sourceConfig(b, { tls: { enabled: true, caFile: pki.caFile }, startupTimeoutMs: 60_000 }))
   const t0 = Date.now()
-  await expect(noCert.start()).rejects.toMatchObject({ code: 'EA_SOURCE_AUTH', message: expect.stringMatching(/TLS handshake with .* failed/) })
+  await expect(noCert.start()).rejects.toMatchObject({
+    code: 'EA_SOURCE_AUTH',
+    message: expect.stringMatching(/TLS handshake with .* failed/),
+  })
   expect(Date.now() - t0).toBeLessThan(10_000)
 })
 

@@ -13,17 +13,24 @@ import { realAdmin, realSourceConfig, tempTopic } from './real-kafka.js'
 const cleanups = cleanupAfterEach()
 const minimal = { brokers: ['kafka:9092'], topics: ['envoy-logs'] }
 
-test('config: sessionTimeoutMs must lie within the brokers\' bounds, Kafka\'s defaults unless told otherwise', () => {
-  expect(loadKafkaSourceConfig(minimal)).toMatchObject({ sessionTimeoutMs: 30_000, brokerSessionTimeoutBounds: { minMs: 6_000, maxMs: 1_800_000 } })
+test("config: sessionTimeoutMs must lie within the brokers' bounds, Kafka's defaults unless told otherwise", () => {
+  expect(loadKafkaSourceConfig(minimal)).toMatchObject({
+    sessionTimeoutMs: 30_000,
+    brokerSessionTimeoutBounds: { minMs: 6_000, maxMs: 1_800_000 },
+  })
   expect(() => loadKafkaSourceConfig({ ...minimal, sessionTimeoutMs: 5_999, heartbeatIntervalMs: 500 })).toThrow(
     /^source\.kafka\.sessionTimeoutMs: 5999 is below the brokers' group\.min\.session\.timeout\.ms \(6000/,
   )
   expect(() => loadKafkaSourceConfig({ ...minimal, sessionTimeoutMs: 1_800_000, brokerSessionTimeoutBounds: { maxMs: 300_000 } })).toThrow(
     /^source\.kafka\.sessionTimeoutMs: 1800000 is above the brokers' group\.max\.session\.timeout\.ms \(300000/,
   )
-  expect(() => loadKafkaSourceConfig({ ...minimal, brokerSessionTimeoutBounds: { minMs: 10_000, maxMs: 9_000 } })).toThrow(/brokerSessionTimeoutBounds\.maxMs/)
+  expect(() => loadKafkaSourceConfig({ ...minimal, brokerSessionTimeoutBounds: { minMs: 10_000, maxMs: 9_000 } })).toThrow(
+    /brokerSessionTimeoutBounds\.maxMs/,
+  )
   // A cluster configured with a lower minimum is declared, and then a shorter timeout is accepted.
-  expect(loadKafkaSourceConfig({ ...minimal, sessionTimeoutMs: 3_000, heartbeatIntervalMs: 500, brokerSessionTimeoutBounds: { minMs: 1_000 } })).toMatchObject({ sessionTimeoutMs: 3_000 })
+  expect(
+    loadKafkaSourceConfig({ ...minimal, sessionTimeoutMs: 3_000, heartbeatIntervalMs: 500, brokerSessionTimeoutBounds: { minMs: 1_000 } }),
+  ).toMatchObject({ sessionTimeoutMs: 3_000 })
 })
 
 /** Starts a source whose sessionTimeoutMs the broker will refuse; returns its startup error. */
@@ -40,11 +47,13 @@ const expectRefusal = (err: unknown, timeout: number): void => {
   expect(err).toMatchObject({
     code: 'EA_CONFIG_INVALID',
     retryable: false,
-    message: expect.stringMatching(new RegExp(`^source\\.kafka\\.sessionTimeoutMs: the broker refused ${timeout} ms at join \\(INVALID_SESSION_TIMEOUT\\)`)),
+    message: expect.stringMatching(
+      new RegExp(`^source\\.kafka\\.sessionTimeoutMs: the broker refused ${timeout} ms at join \\(INVALID_SESSION_TIMEOUT\\)`),
+    ),
   })
 }
 
-test('test broker: enforces Kafka\'s default bounds at join, and the source stops at startup with a typed, non-retryable error', async () => {
+test("test broker: enforces Kafka's default bounds at join, and the source stops at startup with a typed, non-retryable error", async () => {
   const broker = await startKafkaBroker()
   cleanups.push(() => broker.close())
   broker.createTopic('logs', 1)
@@ -69,12 +78,18 @@ describeKafka('session timeout bounds', () => {
   test('a broker with default settings refuses 3,000 ms at join; the source stops at startup with a typed, non-retryable error', async () => {
     const admin = await realAdmin(cleanups)
     const topic = await tempTopic(admin, cleanups, 'session')
-    const source = createKafkaSource(realSourceConfig([topic], `${topic}-g`, { sessionTimeoutMs: 3_000, heartbeatIntervalMs: 300, brokerSessionTimeoutBounds: { minMs: 1_000 } }))
+    const source = createKafkaSource(
+      realSourceConfig([topic], `${topic}-g`, {
+        sessionTimeoutMs: 3_000,
+        heartbeatIntervalMs: 300,
+        brokerSessionTimeoutBounds: { minMs: 1_000 },
+      }),
+    )
     expectRefusal(await refusedAtJoin(source), 3_000)
     await expect(source.stopped).rejects.toMatchObject({ code: 'EA_CONFIG_INVALID' })
   }, 60_000)
 
-  test('6,000 ms, the broker\'s default minimum, is accepted', async () => {
+  test("6,000 ms, the broker's default minimum, is accepted", async () => {
     const admin = await realAdmin(cleanups)
     const topic = await tempTopic(admin, cleanups, 'session-ok')
     const source = createKafkaSource(realSourceConfig([topic], `${topic}-g`, { sessionTimeoutMs: 6_000 }))

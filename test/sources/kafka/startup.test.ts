@@ -39,7 +39,12 @@ async function closedPort(): Promise<string> {
 test('no broker answers: start() fails within startupTimeoutMs naming each broker, and kafkajs stops retrying', async () => {
   const refused = await closedPort()
   const proxy = await slamming()
-  const cfg = loadKafkaSourceConfig({ brokers: [refused, proxy.address], topics: ['logs'], startupTimeoutMs: 1_500, connectionTimeoutMs: 500 })
+  const cfg = loadKafkaSourceConfig({
+    brokers: [refused, proxy.address],
+    topics: ['logs'],
+    startupTimeoutMs: 1_500,
+    connectionTimeoutMs: 500,
+  })
   const source = createKafkaSource(cfg)
   cleanups.push(() => source.close())
   const t0 = Date.now()
@@ -66,7 +71,10 @@ test('a topic that does not exist fails start() at once with the option path (te
   const source = createKafkaSource(sourceConfig(b, { topics: ['no-such-topic'] }))
   cleanups.push(() => source.close())
   const t0 = Date.now()
-  await expect(source.start()).rejects.toMatchObject({ code: 'EA_CONFIG_INVALID', message: expect.stringMatching(/^source\.kafka\.topics: no-such-topic: a topic does not exist/) })
+  await expect(source.start()).rejects.toMatchObject({
+    code: 'EA_CONFIG_INVALID',
+    message: expect.stringMatching(/^source\.kafka\.topics: no-such-topic: a topic does not exist/),
+  })
   expect(Date.now() - t0).toBeLessThan(5_000)
 })
 
@@ -91,7 +99,10 @@ describeKafka('Kafka source start on the real broker', () => {
     const source = createKafkaSource(loadKafkaSourceConfig({ brokers: kafkaBrokers, topics: [topic], groupId: uniqueName('group') }))
     cleanups.push(() => source.close())
     const t0 = Date.now()
-    await expect(source.start()).rejects.toMatchObject({ code: 'EA_CONFIG_INVALID', message: expect.stringContaining(`source.kafka.topics: ${topic}: a topic does not exist`) })
+    await expect(source.start()).rejects.toMatchObject({
+      code: 'EA_CONFIG_INVALID',
+      message: expect.stringContaining(`source.kafka.topics: ${topic}: a topic does not exist`),
+    })
     expect(Date.now() - t0).toBeLessThan(5_000)
     const { Kafka, logLevel } = await import('kafkajs')
     const admin = new Kafka({ brokers: kafkaBrokers, logLevel: logLevel.NOTHING }).admin()

@@ -74,5 +74,7 @@ test('test broker: a transactional producer is refused clearly (transactions are
   cleanups.push(() => tx.disconnect())
   await tx.connect()
   await expect(tx.transaction()).rejects.toThrow()
-  expect(broker.protocolErrors().map((e) => e.message)).toEqual([expect.stringMatching(/^InitProducerId v0: transactions are not modelled by the test broker/)])
+  expect(broker.protocolErrors().map((e) => e.message)).toEqual([
+    expect.stringMatching(/^InitProducerId v0: transactions are not modelled by the test broker/),
+  ])
 })

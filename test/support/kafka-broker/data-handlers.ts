@@ -43,11 +43,14 @@ export const apiVersions: Handler = (_r, ctx) => {
 const topicMetadata = (w: Writer, ctx: RequestContext, topic: string, errorCode: number): void => {
   const count = errorCode === ErrorCode.NONE ? (ctx.broker.store.partitionCount(topic) ?? 0) : 0
   w.int16(errorCode).string(topic).bool(false)
-  w.array(Array.from({ length: count }, (_, i) => i), (w, p) => {
-    w.int16(ErrorCode.NONE).int32(p).int32(NODE_ID)
-    w.array([NODE_ID], (w, n) => w.int32(n))
-    w.array([NODE_ID], (w, n) => w.int32(n))
-  })
+  w.array(
+    Array.from({ length: count }, (_, i) => i),
+    (w, p) => {
+      w.int16(ErrorCode.NONE).int32(p).int32(NODE_ID)
+      w.array([NODE_ID], (w, n) => w.int32(n))
+      w.array([NODE_ID], (w, n) => w.int32(n))
+    },
+  )
 }
 
 export const metadata: Handler = (r, ctx) => {
@@ -71,7 +74,8 @@ export const metadata: Handler = (r, ctx) => {
   return w
 }
 
-const NO_TRANSACTIONS = 'transactions are not modelled by the test broker (no coordinator, markers or last stable offset): test them on the real broker'
+const NO_TRANSACTIONS =
+  'transactions are not modelled by the test broker (no coordinator, markers or last stable offset): test them on the real broker'
 
 export const produce: Handler = (r, ctx) => {
   if (r.nullableString() !== null) throw new Error(NO_TRANSACTIONS)
@@ -172,7 +176,10 @@ export const listOffsets: Handler = (r, ctx) => {
     w.string(t.topic).array(t.partitions, (w, p) => {
       const offset = ctx.broker.store.offsetForTimestamp(t.topic, p.partition, p.timestamp)
       const errorCode = ctx.forcedError ?? (offset === undefined ? ErrorCode.UNKNOWN_TOPIC_OR_PARTITION : ErrorCode.NONE)
-      w.int32(p.partition).int16(errorCode).int64(-1).int64(errorCode === ErrorCode.NONE ? offset! : -1)
+      w.int32(p.partition)
+        .int16(errorCode)
+        .int64(-1)
+        .int64(errorCode === ErrorCode.NONE ? offset! : -1)
     }),
   )
   return w
@@ -226,8 +233,20 @@ export const createPartitions: Handler = (r, ctx) => {
     const current = ctx.broker.store.partitionCount(t.topic)
     const code =
       ctx.forcedError ??
-      (current === undefined ? ErrorCode.UNKNOWN_TOPIC_OR_PARTITION : t.count <= current ? ErrorCode.INVALID_PARTITIONS : validateOnly ? ErrorCode.NONE : ctx.broker.store.addPartitions(t.topic, t.count))
-    w.string(t.topic).int16(code).string(code === ErrorCode.INVALID_PARTITIONS ? `Topic currently has ${current} partitions, which is higher than the requested ${t.count}.` : null)
+      (current === undefined
+        ? ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+        : t.count <= current
+          ? ErrorCode.INVALID_PARTITIONS
+          : validateOnly
+            ? ErrorCode.NONE
+            : ctx.broker.store.addPartitions(t.topic, t.count))
+    w.string(t.topic)
+      .int16(code)
+      .string(
+        code === ErrorCode.INVALID_PARTITIONS
+          ? `Topic currently has ${current} partitions, which is higher than the requested ${t.count}.`
+          : null,
+      )
   })
   return w
 }
@@ -238,7 +257,10 @@ export const deleteRecords: Handler = (r, ctx) => {
   const w = new Writer().int32(0)
   w.array(topics, (w, t) =>
     w.string(t.topic).array(t.partitions, (w, p) => {
-      const res = ctx.forcedError !== undefined ? { errorCode: ctx.forcedError, lowWatermark: -1 } : ctx.broker.store.deleteRecords(t.topic, p.partition, p.offset)
+      const res =
+        ctx.forcedError !== undefined
+          ? { errorCode: ctx.forcedError, lowWatermark: -1 }
+          : ctx.broker.store.deleteRecords(t.topic, p.partition, p.offset)
       w.int32(p.partition).int64(res.lowWatermark).int16(res.errorCode)
     }),
   )

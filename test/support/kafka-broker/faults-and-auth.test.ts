@@ -88,20 +88,23 @@ test('refused connections and latency are survived; an idle consumer long-polls 
 
 // kafkajs caches its authenticator (with the password) on the sasl object it is given, so each
 // client gets a fresh object.
-test.each(['plain', 'scram-sha-256', 'scram-sha-512'] as const)('SASL %s authenticates good credentials and rejects bad ones', async (mechanism) => {
-  const sasl = (password: string) => ({ mechanism, username: 'alice', password }) as SASLOptions
-  const broker = await start({ sasl: { users: { alice: 's3cret' } } })
-  const good = quietKafka(broker.brokers, { sasl: sasl('s3cret') }).producer()
-  await good.connect()
-  cleanups.push(() => good.disconnect())
-  await good.send({ topic: 'auth', messages: [{ value: 'ok' }] })
-  expect((await broker.messages('auth', 0)).map((m) => m.value?.toString())).toEqual(['ok'])
+test.each(['plain', 'scram-sha-256', 'scram-sha-512'] as const)(
+  'SASL %s authenticates good credentials and rejects bad ones',
+  async (mechanism) => {
+    const sasl = (password: string) => ({ mechanism, username: 'alice', password }) as SASLOptions
+    const broker = await start({ sasl: { users: { alice: 's3cret' } } })
+    const good = quietKafka(broker.brokers, { sasl: sasl('s3cret') }).producer()
+    await good.connect()
+    cleanups.push(() => good.disconnect())
+    await good.send({ topic: 'auth', messages: [{ value: 'ok' }] })
+    expect((await broker.messages('auth', 0)).map((m) => m.value?.toString())).toEqual(['ok'])
 
-  const bad = quietKafka(broker.brokers, { sasl: sasl('wrong'), retry: { retries: 0 } }).producer()
-  await expect(bad.connect()).rejects.toThrow(/auth/i)
-  const none = quietKafka(broker.brokers, { retry: { retries: 0 }, connectionTimeout: 500 }).admin()
-  await expect(none.createTopics({ topics: [{ topic: 'x' }] })).rejects.toThrow()
-})
+    const bad = quietKafka(broker.brokers, { sasl: sasl('wrong'), retry: { retries: 0 } }).producer()
+    await expect(bad.connect()).rejects.toThrow(/auth/i)
+    const none = quietKafka(broker.brokers, { retry: { retries: 0 }, connectionTimeout: 500 }).admin()
+    await expect(none.createTopics({ topics: [{ topic: 'x' }] })).rejects.toThrow()
+  },
+)
 
 test('cli runs the broker in a child process and reports its port', async () => {
   const child = spawn(process.execPath, ['--import', 'tsx', 'test/support/kafka-broker/cli.ts', '--partitions', '2'], {

@@ -92,7 +92,12 @@ export class GroupCoordinator {
   }
 
   /** DescribeGroups: an unknown group is "Dead" with no members, as Kafka answers. */
-  describe(groupId: string): { state: string; protocolType: string; protocolName: string; members: { memberId: string; clientId: string; metadata: Buffer; assignment: Buffer }[] } {
+  describe(groupId: string): {
+    state: string
+    protocolType: string
+    protocolName: string
+    members: { memberId: string; clientId: string; metadata: Buffer; assignment: Buffer }[]
+  } {
     const g = this.groups.get(groupId)
     if (!g) return { state: 'Dead', protocolType: '', protocolName: '', members: [] }
     const stable = g.state === 'Stable' || g.state === 'CompletingRebalance'
@@ -149,14 +154,26 @@ export class GroupCoordinator {
     const m = member
     return new Promise((resolve) => {
       // A rejoin over a new connection supersedes a join parked on a dead one.
-      m.pendingJoin?.({ errorCode: ErrorCode.REBALANCE_IN_PROGRESS, generationId: -1, protocolName: '', leaderId: '', memberId: m.memberId, members: [] })
+      m.pendingJoin?.({
+        errorCode: ErrorCode.REBALANCE_IN_PROGRESS,
+        generationId: -1,
+        protocolName: '',
+        leaderId: '',
+        memberId: m.memberId,
+        members: [],
+      })
       m.pendingJoin = resolve
       this.prepareRebalance(g)
       this.maybeCompleteJoin(g)
     })
   }
 
-  sync(groupId: string, generationId: number, memberId: string, assignments: { memberId: string; assignment: Buffer }[]): Promise<SyncResult> {
+  sync(
+    groupId: string,
+    generationId: number,
+    memberId: string,
+    assignments: { memberId: string; assignment: Buffer }[],
+  ): Promise<SyncResult> {
     const g = this.groups.get(groupId)
     const m = g?.members.get(memberId)
     const fail = (errorCode: number) => Promise.resolve({ errorCode, assignment: EMPTY })
@@ -249,7 +266,12 @@ export class GroupCoordinator {
       for (const m of [...g.members.values()]) {
         if (m.pendingJoin) continue
         g.members.delete(m.memberId)
-        g.departures.push({ memberId: m.memberId, reason: 'rebalance-timeout', silentMs: Date.now() - m.lastSeen, sessionTimeoutMs: m.sessionTimeout })
+        g.departures.push({
+          memberId: m.memberId,
+          reason: 'rebalance-timeout',
+          silentMs: Date.now() - m.lastSeen,
+          sessionTimeoutMs: m.sessionTimeout,
+        })
       }
       this.maybeCompleteJoin(g)
     }, timeout)

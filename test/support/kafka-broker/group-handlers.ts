@@ -76,8 +76,14 @@ export const describeGroups: Handler = (r, ctx) => {
   const w = new Writer()
   w.array(ids, (w, id) => {
     const g = ctx.broker.groups.describe(id)
-    w.int16(ctx.forcedError ?? ErrorCode.NONE).string(id).string(g.state).string(g.protocolType).string(g.protocolName)
-    w.array(g.members, (w, m) => w.string(m.memberId).string(m.clientId).string(`/${ctx.broker.host}`).bytes(m.metadata).bytes(m.assignment))
+    w.int16(ctx.forcedError ?? ErrorCode.NONE)
+      .string(id)
+      .string(g.state)
+      .string(g.protocolType)
+      .string(g.protocolName)
+    w.array(g.members, (w, m) =>
+      w.string(m.memberId).string(m.clientId).string(`/${ctx.broker.host}`).bytes(m.metadata).bytes(m.assignment),
+    )
   })
   return w
 }
@@ -110,7 +116,10 @@ export const offsetFetch: Handler = (r, ctx) => {
   w.array(topics, (w, t) =>
     w.string(t.topic).array(t.partitions, (w, p) => {
       const offset = ctx.broker.groups.committed(groupId, t.topic, p) ?? -1
-      w.int32(p).int64(ctx.forcedError === undefined ? offset : -1).string('').int16(ctx.forcedError ?? ErrorCode.NONE)
+      w.int32(p)
+        .int64(ctx.forcedError === undefined ? offset : -1)
+        .string('')
+        .int16(ctx.forcedError ?? ErrorCode.NONE)
     }),
   )
   return w

@@ -40,8 +40,7 @@ export const saslAuthenticate: Handler = (r, ctx) => {
   return scram(msg, ctx, mechanism === 'SCRAM-SHA-512' ? 'sha512' : 'sha256', users)
 }
 
-const attrs = (s: string): Record<string, string> =>
-  Object.fromEntries(s.split(',').map((kv) => [kv.slice(0, 1), kv.slice(2)]))
+const attrs = (s: string): Record<string, string> => Object.fromEntries(s.split(',').map((kv) => [kv.slice(0, 1), kv.slice(2)]))
 
 const hmac = (hash: string, key: Buffer, data: string): Buffer => createHmac(hash, key).update(data).digest()
 

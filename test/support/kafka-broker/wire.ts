@@ -26,8 +26,7 @@ export const ApiKey = {
 
 export type ApiName = keyof typeof ApiKey
 
-export const apiNameOf = (key: number): ApiName | undefined =>
-  (Object.keys(ApiKey) as ApiName[]).find((name) => ApiKey[name] === key)
+export const apiNameOf = (key: number): ApiName | undefined => (Object.keys(ApiKey) as ApiName[]).find((name) => ApiKey[name] === key)
 
 // Only the codes the broker emits or tests are likely to inject.
 export const ErrorCode = {

@@ -35,13 +35,26 @@ function checkSettings(settings: unknown, opts: AdminOptions, prefix = ''): void
     if (v !== null && typeof v === 'object' && !Array.isArray(v)) checkSettings(v, opts, key)
     else if (/(^|\.)(plugins|opendistro)\.index_state_management\./.test(key)) {
       const full = key.startsWith('index.') ? key : `index.${key}`
-      throw new ApiError(400, 'illegal_argument_exception', `unknown setting [${full}] please check that any required plugins are installed, ` + `or check the breaking changes documentation for removed settings`)
+      throw new ApiError(
+        400,
+        'illegal_argument_exception',
+        `unknown setting [${full}] please check that any required plugins are installed, ` +
+          `or check the breaking changes documentation for removed settings`,
+      )
     }
   }
 }
 
 /** `GET|PUT <index>/_settings[/<name>]`: PUT merges (flat or nested keys); a read_only index refuses any change but lifting the block. */
-function settingsApi(state: ClusterState, method: string, target: string, name: string | undefined, query: Record<string, string>, body: Buffer, opts: AdminOptions): Reply {
+function settingsApi(
+  state: ClusterState,
+  method: string,
+  target: string,
+  name: string | undefined,
+  query: Record<string, string>,
+  body: Buffer,
+  opts: AdminOptions,
+): Reply {
   const indices = state.resolve(target)
   if (method === 'GET') {
     const out: Json = {}
@@ -95,7 +108,7 @@ function settingsApi(state: ClusterState, method: string, target: string, name: 
 }
 
 function settingOf(index: IndexState, key: string): unknown {
-  return index.settings[`index.${key}`] ?? index.settings[key] ?? ((index.settings.index as Json | undefined)?.[key])
+  return index.settings[`index.${key}`] ?? index.settings[key] ?? (index.settings.index as Json | undefined)?.[key]
 }
 
 function templates(state: ClusterState, method: string, name: string | undefined, body: Buffer, opts: AdminOptions): Reply {
@@ -137,15 +150,25 @@ function normalisePolicy(id: string, policy: Json): Json {
 
 function ism(state: ClusterState, method: string, id: string, query: Record<string, string>, body: Buffer): Reply {
   const existing = state.policies.get(id)
-  const meta = (p: { seqNo: number; primaryTerm: number; version: number }) => ({ _id: id, _version: p.version, _seq_no: p.seqNo, _primary_term: p.primaryTerm })
+  const meta = (p: { seqNo: number; primaryTerm: number; version: number }) => ({
+    _id: id,
+    _version: p.version,
+    _seq_no: p.seqNo,
+    _primary_term: p.primaryTerm,
+  })
   switch (method) {
     case 'PUT': {
       const policy = parseBody(body).policy as Json | undefined
-      if (policy === undefined || !Array.isArray(policy.states)) throw new ApiError(400, 'illegal_argument_exception', 'Required [policy] with [states]')
+      if (policy === undefined || !Array.isArray(policy.states))
+        throw new ApiError(400, 'illegal_argument_exception', 'Required [policy] with [states]')
       const hasCc = query.if_seq_no !== undefined || query.if_primary_term !== undefined
       if (existing !== undefined) {
         if (!hasCc || Number(query.if_seq_no) !== existing.seqNo || Number(query.if_primary_term) !== existing.primaryTerm)
-          throw new ApiError(409, 'version_conflict_engine_exception', `[${id}]: version conflict, document already exists (current version [${existing.version}])`)
+          throw new ApiError(
+            409,
+            'version_conflict_engine_exception',
+            `[${id}]: version conflict, document already exists (current version [${existing.version}])`,
+          )
       } else if (hasCc) {
         throw new ApiError(409, 'version_conflict_engine_exception', `[${id}]: version conflict, document does not exist`)
       }
@@ -175,8 +198,14 @@ function ismAssign(state: ClusterState, kind: 'change_policy' | 'add', target: s
   let updated = 0
   for (const index of state.resolve(target)) {
     const managed = state.managed.get(index.name)
-    if (kind === 'change_policy' && managed === undefined) failed.push({ index_name: index.name, index_uuid: index.name, reason: 'This index is not being managed' })
-    else if (kind === 'add' && managed !== undefined) failed.push({ index_name: index.name, index_uuid: index.name, reason: 'This index already has a policy, use the update policy API to update index policies' })
+    if (kind === 'change_policy' && managed === undefined)
+      failed.push({ index_name: index.name, index_uuid: index.name, reason: 'This index is not being managed' })
+    else if (kind === 'add' && managed !== undefined)
+      failed.push({
+        index_name: index.name,
+        index_uuid: index.name,
+        reason: 'This index already has a policy, use the update policy API to update index policies',
+      })
     else {
       state.managed.set(index.name, policyId)
       updated++
@@ -193,16 +222,25 @@ function aliasView(state: ClusterState, name: string): Json {
   return out
 }
 
-export function handleAdmin(state: ClusterState, method: string, parts: string[], query: Record<string, string>, body: Buffer, opts: AdminOptions = { ism: true }): Reply {
+export function handleAdmin(
+  state: ClusterState,
+  method: string,
+  parts: string[],
+  query: Record<string, string>,
+  body: Buffer,
+  opts: AdminOptions = { ism: true },
+): Reply {
   const [first, second, third] = parts
   if (first === '_index_template') return templates(state, method, second, body, opts)
   if (first === '_plugins' && second === '_ism') {
     // A node without the plugin has no handler: 400 with a plain-string error (no type, no status field).
     if (!opts.ism) return { status: 400, body: { error: `no handler found for uri [/${parts.join('/')}] and method [${method}]` } }
     if (third === 'policies' && parts[3] !== undefined) return ism(state, method, parts[3], query, body)
-    if ((third === 'change_policy' || third === 'add') && parts[4] === undefined && parts[3] !== undefined && method === 'POST') return ismAssign(state, third, parts[3], body)
+    if ((third === 'change_policy' || third === 'add') && parts[4] === undefined && parts[3] !== undefined && method === 'POST')
+      return ismAssign(state, third, parts[3], body)
   }
-  if (first === '_cluster' && second === 'health') return { status: 200, body: { cluster_name: 'test', status: 'green', number_of_nodes: 1 } }
+  if (first === '_cluster' && second === 'health')
+    return { status: 200, body: { cluster_name: 'test', status: 'green', number_of_nodes: 1 } }
   if (first === '_refresh' || second === '_refresh') {
     const indices = first === '_refresh' ? [...state.indices.values()] : state.resolve(first!)
     for (const i of indices) refreshIndex(i)
@@ -212,7 +250,8 @@ export function handleAdmin(state: ClusterState, method: string, parts: string[]
     const r = state.rollover(first, third)
     return { status: 200, body: { acknowledged: true, shards_acknowledged: true, ...r, rolled_over: true, dry_run: false, conditions: {} } }
   }
-  if (second === '_settings' && first !== undefined && !first.startsWith('_')) return settingsApi(state, method, first, third, query, body, opts)
+  if (second === '_settings' && first !== undefined && !first.startsWith('_'))
+    return settingsApi(state, method, first, third, query, body, opts)
   if (first === '_alias' && second !== undefined) {
     if (method === 'HEAD') return { status: state.aliases.has(second) ? 200 : 404 }
     return { status: 200, body: aliasView(state, second) }
@@ -233,9 +272,23 @@ export function handleAdmin(state: ClusterState, method: string, parts: string[]
       return { status: 200, body: { _index: index.name, _id: third, result: 'deleted', _seq_no: index.seqNo++, _primary_term: 1 } }
     }
     if (second === '_doc' && third !== undefined && method === 'GET') {
-      const doc = state.resolve(first).map((i) => i.docs.get(third)).find((d) => d !== undefined)
+      const doc = state
+        .resolve(first)
+        .map((i) => i.docs.get(third))
+        .find((d) => d !== undefined)
       if (doc === undefined) return { status: 404, body: { _index: first, _id: third, found: false } }
-      return { status: 200, body: { _index: doc._index, _id: doc._id, _version: doc._version, _seq_no: doc._seq_no, _primary_term: 1, found: true, _source: doc._source } }
+      return {
+        status: 200,
+        body: {
+          _index: doc._index,
+          _id: doc._id,
+          _version: doc._version,
+          _seq_no: doc._seq_no,
+          _primary_term: 1,
+          found: true,
+          _source: doc._source,
+        },
+      }
     }
     if (second === '_mapping' && third === undefined) {
       const index = state.indices.get(first)
@@ -244,10 +297,11 @@ export function handleAdmin(state: ClusterState, method: string, parts: string[]
       if (method === 'PUT' || method === 'POST') {
         // Additive only, as OpenSearch: new fields are added, a mapped field cannot change type.
         const props = (parseBody(body).properties ?? {}) as Json
-        const have = ((index.mappings.properties ??= {}) as Json)
+        const have = (index.mappings.properties ??= {}) as Json
         for (const [k, v] of Object.entries(props)) {
           const cur = have[k] as Json | undefined
-          if (cur !== undefined && JSON.stringify(cur) !== JSON.stringify(v)) throw new ApiError(400, 'illegal_argument_exception', `mapper [${k}] cannot be changed (test server)`)
+          if (cur !== undefined && JSON.stringify(cur) !== JSON.stringify(v))
+            throw new ApiError(400, 'illegal_argument_exception', `mapper [${k}] cannot be changed (test server)`)
           have[k] = v
         }
         return { status: 200, body: { acknowledged: true } }
@@ -276,5 +330,9 @@ export function handleAdmin(state: ClusterState, method: string, parts: string[]
       }
     }
   }
-  throw new ApiError(400, 'illegal_argument_exception', `no handler found for uri [/${parts.join('/')}] and method [${method}] (test server)`)
+  throw new ApiError(
+    400,
+    'illegal_argument_exception',
+    `no handler found for uri [/${parts.join('/')}] and method [${method}] (test server)`,
+  )
 }

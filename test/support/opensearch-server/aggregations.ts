@@ -25,7 +25,11 @@ export class TooManyBuckets extends Error {
     readonly limit: number,
     readonly count: number,
   ) {
-    super(`Trying to create too many buckets. Must be less than or equal to: [${limit}] ` + `but was [${count}]. This limit can be set by changing the [search.max_buckets] ` + `cluster level setting.`)
+    super(
+      `Trying to create too many buckets. Must be less than or equal to: [${limit}] ` +
+        `but was [${count}]. This limit can be set by changing the [search.max_buckets] ` +
+        `cluster level setting.`,
+    )
   }
 }
 
@@ -39,7 +43,8 @@ function consume(ctx: AggContext, n: number): void {
 }
 
 function allowOnly(kind: string, spec: Json, keys: string[]): void {
-  for (const k of Object.keys(spec)) if (!keys.includes(k)) throw new QueryError(`[${kind}] parameter [${k}] is not modelled by the test server`)
+  for (const k of Object.keys(spec))
+    if (!keys.includes(k)) throw new QueryError(`[${kind}] parameter [${k}] is not modelled by the test server`)
 }
 
 const typeOf = (ctx: SearchContext, field: string): FieldType | undefined => ctx.types.get(field)
@@ -134,7 +139,9 @@ function composite(spec: Json, docs: Doc[], sub: Json | undefined, ctx: AggConte
     // Multi-valued fields produce one bucket per combination, as OpenSearch does.
     let combos: Json[] = [{}]
     for (const s of sources) {
-      const vals = [...new Set(fieldValues(doc, s.field, ctx) as Key[])].map((v) => (s.type === undefined && typeof v !== 'number' && typeof v !== 'boolean' ? String(v) : v))
+      const vals = [...new Set(fieldValues(doc, s.field, ctx) as Key[])].map((v) =>
+        s.type === undefined && typeof v !== 'number' && typeof v !== 'boolean' ? String(v) : v,
+      )
       const options: unknown[] = vals.length > 0 ? vals : s.missing ? [null] : []
       combos = combos.flatMap((c) => options.map((o) => ({ ...c, [s.name]: o })))
     }
@@ -156,7 +163,20 @@ function composite(spec: Json, docs: Doc[], sub: Json | undefined, ctx: AggConte
 }
 
 const FIXED: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
-const CALENDAR: Record<string, string> = { minute: 'm', '1m': 'm', hour: 'h', '1h': 'h', day: 'd', '1d': 'd', week: 'w', '1w': 'w', month: 'M', '1M': 'M', year: 'y', '1y': 'y' }
+const CALENDAR: Record<string, string> = {
+  minute: 'm',
+  '1m': 'm',
+  hour: 'h',
+  '1h': 'h',
+  day: 'd',
+  '1d': 'd',
+  week: 'w',
+  '1w': 'w',
+  month: 'M',
+  '1M': 'M',
+  year: 'y',
+  '1y': 'y',
+}
 
 function dateHistogram(spec: Json, docs: Doc[], sub: Json | undefined, ctx: AggContext): Json {
   allowOnly('date_histogram', spec, ['field', 'fixed_interval', 'calendar_interval', 'min_doc_count'])
@@ -164,7 +184,8 @@ function dateHistogram(spec: Json, docs: Doc[], sub: Json | undefined, ctx: AggC
   let interval: { calendar?: string; fixedMs?: number }
   if (spec.calendar_interval !== undefined) {
     const unit = CALENDAR[String(spec.calendar_interval)]
-    if (unit === undefined) throw new QueryError(`[date_histogram] calendar_interval [${String(spec.calendar_interval)}] is not modelled by the test server`)
+    if (unit === undefined)
+      throw new QueryError(`[date_histogram] calendar_interval [${String(spec.calendar_interval)}] is not modelled by the test server`)
     interval = { calendar: unit }
   } else {
     const m = /^(\d+)(ms|s|m|h|d)$/.exec(String(spec.fixed_interval ?? ''))
@@ -191,7 +212,9 @@ function minMax(kind: 'min' | 'max', spec: Json, docs: Doc[], ctx: AggContext): 
   const type = typeOf(ctx, field)
   const values = docs.flatMap((d) => fieldValues(d, field, ctx))
   // An unmapped field holding ISO strings reads as the date dynamic mapping would make it.
-  const dates = type === 'date' || (type === undefined && values.length > 0 && values.every((x) => typeof x === 'string' && typeof sortKey(x, undefined) === 'number'))
+  const dates =
+    type === 'date' ||
+    (type === undefined && values.length > 0 && values.every((x) => typeof x === 'string' && typeof sortKey(x, undefined) === 'number'))
   const nums = values.map((x) => sortKey(x, type)).filter((n): n is number => typeof n === 'number')
   if (nums.length === 0) return { value: null }
   const v = kind === 'min' ? Math.min(...nums) : Math.max(...nums)
@@ -226,7 +249,10 @@ export function runAggs(aggs: Json | undefined, docs: Doc[], ctx: AggContext): J
         out[name] = minMax(kind, spec, docs, ctx)
         break
       case 'sum': {
-        const nums = docs.flatMap((doc) => fieldValues(doc, String(spec.field), ctx)).map(Number).filter((n) => !Number.isNaN(n))
+        const nums = docs
+          .flatMap((doc) => fieldValues(doc, String(spec.field), ctx))
+          .map(Number)
+          .filter((n) => !Number.isNaN(n))
         out[name] = { value: nums.reduce((a, b) => a + b, 0) }
         break
       }
@@ -252,7 +278,10 @@ export function runAggs(aggs: Json | undefined, docs: Doc[], ctx: AggContext): J
         break
       }
       default:
-        throw new QueryError(`Unknown aggregation type [${kind}]`, { type: 'named_object_not_found_exception', reason: `unknown field [${kind}]` })
+        throw new QueryError(`Unknown aggregation type [${kind}]`, {
+          type: 'named_object_not_found_exception',
+          reason: `unknown field [${kind}]`,
+        })
     }
   }
   return out

@@ -38,7 +38,10 @@ export function handleBulk(srv: TestOpenSearch, pathIndex: string | undefined, b
   for (let i = 0; i < lines.length; i += 2) {
     const meta = Object.values(parseLine(lines[i]!, i + 1))[0] as Json | undefined
     const id = meta?._id === undefined ? undefined : String(meta._id)
-    if (id !== undefined && Buffer.byteLength(id, 'utf8') > 512) tooLong.push(`${tooLong.length + 1}: id [${id}] is too long, must be no longer than 512 bytes but was: ${Buffer.byteLength(id, 'utf8')};`)
+    if (id !== undefined && Buffer.byteLength(id, 'utf8') > 512)
+      tooLong.push(
+        `${tooLong.length + 1}: id [${id}] is too long, must be no longer than 512 bytes but was: ${Buffer.byteLength(id, 'utf8')};`,
+      )
   }
   if (tooLong.length > 0) throw new ApiError(400, 'action_request_validation_exception', `Validation Failed: ${tooLong.join(' ')}`)
   const items: Json[] = []
@@ -48,7 +51,11 @@ export function handleBulk(srv: TestOpenSearch, pathIndex: string | undefined, b
     const actionLine = parseLine(lines[i]!, i + 1)
     const [action, metaRaw] = Object.entries(actionLine)[0] ?? []
     if (action !== 'create' && action !== 'index')
-      throw new ApiError(400, 'illegal_argument_exception', `Malformed action/metadata line [${i + 1}], expected one of [create, index] (test server)`)
+      throw new ApiError(
+        400,
+        'illegal_argument_exception',
+        `Malformed action/metadata line [${i + 1}], expected one of [create, index] (test server)`,
+      )
     const meta = (metaRaw ?? {}) as Json
     const target = String(meta._index ?? pathIndex ?? '')
     const id = meta._id === undefined ? randomUUID() : String(meta._id)
@@ -83,7 +90,8 @@ export function handleBulk(srv: TestOpenSearch, pathIndex: string | undefined, b
     try {
       const index = srv.state.writeIndex(target)
       touched.add(index)
-      if (meta.if_seq_no !== undefined || meta.if_primary_term !== undefined) srv.state.checkSeqNo(index, id, meta.if_seq_no, meta.if_primary_term)
+      if (meta.if_seq_no !== undefined || meta.if_primary_term !== undefined)
+        srv.state.checkSeqNo(index, id, meta.if_seq_no, meta.if_primary_term)
       const { result, doc: stored } = srv.state.put(index, id, doc, action)
       items.push({
         [action]: {

@@ -25,7 +25,15 @@ function parseIso(text: string, roundUp: boolean): number | undefined {
   const m = ISO.exec(text)
   if (m === null) return undefined
   const [, y, mo, d, h, mi, s, frac, zone] = m
-  const nums = [Number(y), Number(mo) - 1, d === undefined ? 1 : Number(d), Number(h ?? 0), Number(mi ?? 0), Number(s ?? 0), frac === undefined ? 0 : Number(frac.slice(0, 3).padEnd(3, '0'))]
+  const nums = [
+    Number(y),
+    Number(mo) - 1,
+    d === undefined ? 1 : Number(d),
+    Number(h ?? 0),
+    Number(mi ?? 0),
+    Number(s ?? 0),
+    frac === undefined ? 0 : Number(frac.slice(0, 3).padEnd(3, '0')),
+  ]
   if (nums[1]! > 11 || nums[2]! < 1 || nums[2]! > 31 || nums[3]! > 23 || nums[4]! > 59 || nums[5]! > 59) return undefined
   let ms = Date.UTC(nums[0]!, nums[1]!, nums[2]!, nums[3]!, nums[4]!, nums[5]!, nums[6]!)
   if (new Date(ms).getUTCDate() !== nums[2]) return undefined
@@ -48,17 +56,23 @@ function roundDate(ms: number, unit: string, up: boolean): number {
   const d = new Date(ms)
   const start = (): number => {
     switch (unit) {
-      case 'y': return Date.UTC(d.getUTCFullYear(), 0, 1)
-      case 'M': return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1)
+      case 'y':
+        return Date.UTC(d.getUTCFullYear(), 0, 1)
+      case 'M':
+        return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1)
       case 'w': {
         const day = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate())
         return day - ((d.getUTCDay() + 6) % 7) * 86_400_000
       }
-      case 'd': return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate())
+      case 'd':
+        return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate())
       case 'h':
-      case 'H': return ms - (((ms % 3_600_000) + 3_600_000) % 3_600_000)
-      case 'm': return ms - (((ms % 60_000) + 60_000) % 60_000)
-      case 's': return ms - (((ms % 1000) + 1000) % 1000)
+      case 'H':
+        return ms - (((ms % 3_600_000) + 3_600_000) % 3_600_000)
+      case 'm':
+        return ms - (((ms % 60_000) + 60_000) % 60_000)
+      case 's':
+        return ms - (((ms % 1000) + 1000) % 1000)
     }
     throw new DateParseError(`rounding to unit [${unit}] is not supported`)
   }
@@ -76,14 +90,27 @@ function add(ms: number, n: number, unit: string): number {
       const year = d.getUTCFullYear() + Math.floor(months / 12)
       const month = ((months % 12) + 12) % 12
       const last = new Date(Date.UTC(year, month + 1, 0)).getUTCDate()
-      return Date.UTC(year, month, Math.min(d.getUTCDate(), last), d.getUTCHours(), d.getUTCMinutes(), d.getUTCSeconds(), d.getUTCMilliseconds())
+      return Date.UTC(
+        year,
+        month,
+        Math.min(d.getUTCDate(), last),
+        d.getUTCHours(),
+        d.getUTCMinutes(),
+        d.getUTCSeconds(),
+        d.getUTCMilliseconds(),
+      )
     }
-    case 'w': return ms + n * 7 * 86_400_000
-    case 'd': return ms + n * 86_400_000
+    case 'w':
+      return ms + n * 7 * 86_400_000
+    case 'd':
+      return ms + n * 86_400_000
     case 'h':
-    case 'H': return ms + n * 3_600_000
-    case 'm': return ms + n * 60_000
-    case 's': return ms + n * 1000
+    case 'H':
+      return ms + n * 3_600_000
+    case 'm':
+      return ms + n * 60_000
+    case 's':
+      return ms + n * 1000
   }
   throw new DateParseError(`unit [${unit}] not supported for date math`)
 }
@@ -95,7 +122,8 @@ function applyMath(anchor: number, math: string, roundUp: boolean): number {
     const op = math[i]!
     if (op === '/') {
       const unit = math[i + 1]
-      if (unit === undefined || !'yMwdhHms'.includes(unit)) throw new DateParseError(`rounding to unit [${unit ?? ''}] is not supported for date math [${math}]`)
+      if (unit === undefined || !'yMwdhHms'.includes(unit))
+        throw new DateParseError(`rounding to unit [${unit ?? ''}] is not supported for date math [${math}]`)
       ms = roundDate(ms, unit, roundUp)
       i += 2
       continue
@@ -103,7 +131,8 @@ function applyMath(anchor: number, math: string, roundUp: boolean): number {
     if (op !== '+' && op !== '-') throw new DateParseError(`operator not supported for date math [${math}]`)
     const m = /^(\d*)(.?)/.exec(math.slice(i + 1))!
     const n = m[1] === '' ? 1 : Number(m[1])
-    if (!'yMwdhHms'.includes(m[2]!) || m[2] === '') throw new DateParseError(`unit [${m[2]}] not supported for date math [${math.slice(i)}]`)
+    if (!'yMwdhHms'.includes(m[2]!) || m[2] === '')
+      throw new DateParseError(`unit [${m[2]}] not supported for date math [${math.slice(i)}]`)
     ms = add(ms, op === '-' ? -n : n, m[2]!)
     i += 1 + m[1]!.length + 1
   }
@@ -112,14 +141,16 @@ function applyMath(anchor: number, math: string, roundUp: boolean): number {
 
 function parseAnchor(text: string, formats: string[], roundUp: boolean, original: string, format: string): number {
   for (const f of formats) {
-    if ((f === 'epoch_millis') && /^-?\d+(\.\d+)?$/.test(text)) return Number(text)
+    if (f === 'epoch_millis' && /^-?\d+(\.\d+)?$/.test(text)) return Number(text)
     if (f !== 'epoch_millis') {
       if (/^-?\d+$/.test(text)) continue
       const ms = parseIso(text, roundUp)
       if (ms !== undefined) return ms
     }
   }
-  throw new DateParseError(`failed to parse date field [${original}] with format [${format}]: [failed to parse date field [${original}] with format [${format}]]`)
+  throw new DateParseError(
+    `failed to parse date field [${original}] with format [${format}]: [failed to parse date field [${original}] with format [${format}]]`,
+  )
 }
 
 /**
@@ -131,7 +162,10 @@ export function parseDateBound(value: unknown, options: { roundUp: boolean; form
   const formats = format.split('||')
   for (const f of formats) if (!MODELLED.has(f)) throw new DateParseError(`date format [${f}] is not modelled by the test server`)
   if (typeof value === 'number') {
-    if (!formats.includes('epoch_millis')) throw new DateParseError(`failed to parse date field [${value}] with format [${format}]: [failed to parse date field [${value}] with format [${format}]]`)
+    if (!formats.includes('epoch_millis'))
+      throw new DateParseError(
+        `failed to parse date field [${value}] with format [${format}]: [failed to parse date field [${value}] with format [${format}]]`,
+      )
     return value
   }
   const text = String(value)

@@ -22,10 +22,14 @@ export function handleMget(state: ClusterState, pathIndex: string | undefined, b
       : []
   if (wanted.length === 0) throw new ApiError(400, 'action_request_validation_exception', 'Validation Failed: 1: no documents to get;')
   const docs = wanted.map(({ index, id }) => {
-    if (index === undefined) return { _index: null, _id: id, error: { type: 'action_request_validation_exception', reason: 'index is missing' } }
+    if (index === undefined)
+      return { _index: null, _id: id, error: { type: 'action_request_validation_exception', reason: 'index is missing' } }
     let found: StoredDoc | undefined
     try {
-      found = state.resolve(index).map((i) => i.docs.get(id)).find((d) => d !== undefined)
+      found = state
+        .resolve(index)
+        .map((i) => i.docs.get(id))
+        .find((d) => d !== undefined)
     } catch (err) {
       if (err instanceof ApiError) return { _index: index, _id: id, error: err.body().error }
       throw err
@@ -83,7 +87,11 @@ export function handleScroll(state: ClusterState, method: string, pathId: string
       _scroll_id: id,
       took: 1,
       timed_out: false,
-      hits: { total: { value: cursor.hits.length, relation: 'eq' }, max_score: null, hits: page.map((d) => ({ _index: d._index, _id: d._id, _score: null, _source: d._source })) },
+      hits: {
+        total: { value: cursor.hits.length, relation: 'eq' },
+        max_score: null,
+        hits: page.map((d) => ({ _index: d._index, _id: d._id, _score: null, _source: d._source })),
+      },
     },
   }
 }

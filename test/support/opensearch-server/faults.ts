@@ -29,10 +29,15 @@ interface RequestRule {
 /** Realistic error bodies for injected item statuses, as OpenSearch reports them. */
 export function itemErrorFor(status: number, index: string): { type: string; reason: string } {
   if (status === 429)
-    return { type: 'rejected_execution_exception', reason: `rejected execution of coordinating operation [shard_detail=[${index}][0][C]] (test server injected)` }
-  if (status === 400) return { type: 'mapper_parsing_exception', reason: 'failed to parse field [source.ip] of type [ip] (test server injected)' }
+    return {
+      type: 'rejected_execution_exception',
+      reason: `rejected execution of coordinating operation [shard_detail=[${index}][0][C]] (test server injected)`,
+    }
+  if (status === 400)
+    return { type: 'mapper_parsing_exception', reason: 'failed to parse field [source.ip] of type [ip] (test server injected)' }
   if (status === 404) return { type: 'index_not_found_exception', reason: `no such index [${index}]` }
-  if (status >= 500) return { type: 'unavailable_shards_exception', reason: `[${index}][0] primary shard is not active (test server injected)` }
+  if (status >= 500)
+    return { type: 'unavailable_shards_exception', reason: `[${index}][0] primary shard is not active (test server injected)` }
   return { type: 'illegal_argument_exception', reason: 'test server injected' }
 }
 

@@ -20,7 +20,20 @@ export function mappedTypes(mappings: Json, prefix = '', out = new Map<string, F
     if (def.properties !== undefined) mappedTypes(def, path, out)
     const t = def.type
     if (typeof t !== 'string') continue
-    out.set(path, t === 'date' || t === 'date_nanos' ? 'date' : t === 'boolean' ? 'boolean' : t === 'ip' ? 'ip' : t === 'keyword' || t === 'constant_keyword' ? 'keyword' : NUMERIC.has(t) ? 'number' : 'other')
+    out.set(
+      path,
+      t === 'date' || t === 'date_nanos'
+        ? 'date'
+        : t === 'boolean'
+          ? 'boolean'
+          : t === 'ip'
+            ? 'ip'
+            : t === 'keyword' || t === 'constant_keyword'
+              ? 'keyword'
+              : NUMERIC.has(t)
+                ? 'number'
+                : 'other',
+    )
   }
   return out
 }
@@ -43,7 +56,14 @@ export function valuesAt(doc: unknown, path: string): unknown[] {
 
 /** 32 hex digits of an address (IPv4 as ::ffff:a.b.c.d), the order OpenSearch sorts ip fields in. */
 export function ipBytes(ip: string): string {
-  if (isIP(ip) === 4) return '00000000000000000000ffff' + ip.split('.').map((o) => Number(o).toString(16).padStart(2, '0')).join('')
+  if (isIP(ip) === 4)
+    return (
+      '00000000000000000000ffff' +
+      ip
+        .split('.')
+        .map((o) => Number(o).toString(16).padStart(2, '0'))
+        .join('')
+    )
   let text = ip
   const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text)
   if (v4 !== null) {
@@ -54,7 +74,10 @@ export function ipBytes(ip: string): string {
   const h = head === '' ? [] : head!.split(':')
   const t = tail === undefined || tail === '' ? [] : tail.split(':')
   const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t]
-  return groups.map((g) => g.padStart(4, '0')).join('').toLowerCase()
+  return groups
+    .map((g) => g.padStart(4, '0'))
+    .join('')
+    .toLowerCase()
 }
 
 /** The value as indexed for a field of this type, or undefined when the index would not hold it. */

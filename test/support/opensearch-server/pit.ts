@@ -61,16 +61,34 @@ export class PitMissing extends ApiError {
   override body(): Record<string, unknown> {
     const cause = { type: this.type, reason: this.message }
     return {
-      error: { root_cause: [cause], type: 'search_phase_execution_exception', reason: 'all shards failed', phase: 'query', grouped: true, failed_shards: [{ shard: 0, index: null, node: 'test', reason: cause }] },
+      error: {
+        root_cause: [cause],
+        type: 'search_phase_execution_exception',
+        reason: 'all shards failed',
+        phase: 'query',
+        grouped: true,
+        failed_shards: [{ shard: 0, index: null, node: 'test', reason: cause }],
+      },
       status: 404,
     }
   }
 }
 
-export function handlePit(state: ClusterState, method: string, parts: string[], query: Record<string, string>, body: Buffer, searchable: (i: IndexState) => StoredDoc[]): Reply {
+export function handlePit(
+  state: ClusterState,
+  method: string,
+  parts: string[],
+  query: Record<string, string>,
+  body: Buffer,
+  searchable: (i: IndexState) => StoredDoc[],
+): Reply {
   const reg = registry(state)
   if (parts[0] === '_search' && parts[2] === '_all') {
-    if (method === 'GET') return { status: 200, body: { pits: [...reg.values()].map((p) => ({ pit_id: p.id, creation_time: p.created, keep_alive: p.keepAliveMs })) } }
+    if (method === 'GET')
+      return {
+        status: 200,
+        body: { pits: [...reg.values()].map((p) => ({ pit_id: p.id, creation_time: p.created, keep_alive: p.keepAliveMs })) },
+      }
     if (method === 'DELETE') {
       const all = [...reg.keys()]
       reg.clear()
@@ -90,7 +108,14 @@ export function handlePit(state: ClusterState, method: string, parts: string[], 
     const id = Buffer.from(`pit:${randomUUID()}`).toString('base64')
     const now = Date.now()
     reg.set(id, { id, indices, docs: indices.flatMap(searchable), created: now, keepAliveMs: ms, expires: now + ms })
-    return { status: 200, body: { pit_id: id, _shards: { total: indices.length, successful: indices.length, skipped: 0, failed: 0 }, creation_time: now } }
+    return {
+      status: 200,
+      body: { pit_id: id, _shards: { total: indices.length, successful: indices.length, skipped: 0, failed: 0 }, creation_time: now },
+    }
   }
-  throw new ApiError(400, 'illegal_argument_exception', `no handler found for uri [/${parts.join('/')}] and method [${method}] (test server)`)
+  throw new ApiError(
+    400,
+    'illegal_argument_exception',
+    `no handler found for uri [/${parts.join('/')}] and method [${method}] (test server)`,
+  )
 }

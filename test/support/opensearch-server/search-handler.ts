@@ -40,10 +40,18 @@ class ShardFailure extends ApiError {
   }
 
   override body(): Json {
-    const root: Json = { type: this.failure.type, reason: this.failure.message, ...(this.index === undefined || this.failure.type !== 'query_shard_exception' ? {} : { index: this.index }) }
+    const root: Json = {
+      type: this.failure.type,
+      reason: this.failure.message,
+      ...(this.index === undefined || this.failure.type !== 'query_shard_exception' ? {} : { index: this.index }),
+    }
     const reason = this.failure.causedBy === undefined ? root : { ...root, caused_by: this.failure.causedBy }
     const error: Json = {
-      root_cause: [root], type: 'search_phase_execution_exception', reason: 'all shards failed', phase: 'query', grouped: true,
+      root_cause: [root],
+      type: 'search_phase_execution_exception',
+      reason: 'all shards failed',
+      phase: 'query',
+      grouped: true,
       failed_shards: [{ shard: 0, index: this.index ?? null, node: 'test', reason }],
     }
     if (this.failure.type === 'illegal_argument_exception') error.caused_by = { ...root, caused_by: root }
@@ -59,7 +67,10 @@ class ParsingFailure extends ApiError {
 
   override body(): Json {
     const root = { type: 'parsing_exception', reason: this.message }
-    return { error: { root_cause: [root], ...root, ...(this.failure.causedBy === undefined ? {} : { caused_by: this.failure.causedBy }) }, status: 400 }
+    return {
+      error: { root_cause: [root], ...root, ...(this.failure.causedBy === undefined ? {} : { caused_by: this.failure.causedBy }) },
+      status: 400,
+    }
   }
 }
 
@@ -72,7 +83,12 @@ class BucketsRefused extends ApiError {
   override body(): Json {
     return {
       error: {
-        root_cause: [], type: 'search_phase_execution_exception', reason: '', phase: 'fetch', grouped: true, failed_shards: [],
+        root_cause: [],
+        type: 'search_phase_execution_exception',
+        reason: '',
+        phase: 'fetch',
+        grouped: true,
+        failed_shards: [],
         caused_by: { type: 'too_many_buckets_exception', reason: this.err.message, max_buckets: this.err.limit },
       },
       status: 503,
@@ -109,7 +125,8 @@ export function handleSearch(state: ClusterState, method: string, parts: string[
   let indices: IndexState[]
   let docs: StoredDoc[]
   if (pitSpec !== undefined) {
-    if (parts.length > 1) throw new ApiError(400, 'action_request_validation_exception', 'Validation Failed: 1: [indices] cannot be used with point in time;')
+    if (parts.length > 1)
+      throw new ApiError(400, 'action_request_validation_exception', 'Validation Failed: 1: [indices] cannot be used with point in time;')
     const pit = usePit(state, pitSpec)
     indices = pit.indices
     docs = pit.docs
@@ -129,19 +146,36 @@ export function handleSearch(state: ClusterState, method: string, parts: string[
 
   const size = Number(request.size ?? query.size ?? 10)
   const from = Number(request.from ?? query.from ?? 0)
-  const window = Math.min(...indices.map((i) => Number(indexSetting(i.settings, 'max_result_window') ?? DEFAULT_MAX_RESULT_WINDOW)), DEFAULT_MAX_RESULT_WINDOW * 1000)
+  const window = Math.min(
+    ...indices.map((i) => Number(indexSetting(i.settings, 'max_result_window') ?? DEFAULT_MAX_RESULT_WINDOW)),
+    DEFAULT_MAX_RESULT_WINDOW * 1000,
+  )
   const keys = sortKeys(request.sort)
   const after = request.search_after as unknown[] | undefined
   refusing(first, () => {
     if (query.scroll !== undefined && size > window) {
-      throw new ShardError('illegal_argument_exception', `Batch size is too large, size must be less than or equal to: [${window}] but ` + `was [${size}]. Scroll batch sizes cost as much memory as result windows so they ` + `are controlled by the [index.max_result_window] index level setting.`)
+      throw new ShardError(
+        'illegal_argument_exception',
+        `Batch size is too large, size must be less than or equal to: [${window}] but ` +
+          `was [${size}]. Scroll batch sizes cost as much memory as result windows so they ` +
+          `are controlled by the [index.max_result_window] index level setting.`,
+      )
     }
     if (query.scroll === undefined && from + size > window) {
-      throw new ShardError('illegal_argument_exception', `Result window is too large, from + size must be less than or equal to: ` + `[${window}] but was [${from + size}]. See the scroll api for a more efficient ` + `way to request large data sets. This limit can be set by changing the ` + `[index.max_result_window] index level setting.`)
+      throw new ShardError(
+        'illegal_argument_exception',
+        `Result window is too large, from + size must be less than or equal to: ` +
+          `[${window}] but was [${from + size}]. See the scroll api for a more efficient ` +
+          `way to request large data sets. This limit can be set by changing the ` +
+          `[index.max_result_window] index level setting.`,
+      )
     }
-    if (after !== undefined && keys.length === 0) throw new ShardError('illegal_argument_exception', 'Sort must contain at least one field.')
-    if (after !== undefined && after.length !== keys.length) throw new ShardError('illegal_argument_exception', `search_after has ${after.length} value(s) but sort has ${keys.length}.`)
-    if (after !== undefined && from !== 0) throw new ShardError('search_exception', '`from` parameter must be set to 0 when `search_after` is used.', 500)
+    if (after !== undefined && keys.length === 0)
+      throw new ShardError('illegal_argument_exception', 'Sort must contain at least one field.')
+    if (after !== undefined && after.length !== keys.length)
+      throw new ShardError('illegal_argument_exception', `search_after has ${after.length} value(s) but sort has ${keys.length}.`)
+    if (after !== undefined && from !== 0)
+      throw new ShardError('search_exception', '`from` parameter must be set to 0 when `search_after` is used.', 500)
   })
   const withSort = matched.map((d) => ({ d, sort: keys.map((k) => (k.field === '_doc' ? null : sortValue(d._source, k, ctx))) }))
   let sorted = keys.length === 0 ? withSort : [...withSort].sort((a, b) => compareSortTuples(a.sort, b.sort, keys, ctx))
@@ -153,22 +187,46 @@ export function handleSearch(state: ClusterState, method: string, parts: string[
       ? { value: matched.length, relation: 'eq' }
       : { value: typeof track === 'number' ? track : DEFAULT_TRACK_TOTAL_HITS, relation: 'gte' }
   const hit = (h: { d: StoredDoc; sort: unknown[] }) => ({
-    _index: h.d._index, _id: h.d._id, _score: keys.length === 0 ? 1 : null, _source: h.d._source, ...(keys.length === 0 ? {} : { sort: h.sort }),
+    _index: h.d._index,
+    _id: h.d._id,
+    _score: keys.length === 0 ? 1 : null,
+    _source: h.d._source,
+    ...(keys.length === 0 ? {} : { sort: h.sort }),
   })
   if (query.scroll !== undefined) {
-    const { id, page } = openScroll(state, sorted.map((h) => h.d), size)
+    const { id, page } = openScroll(
+      state,
+      sorted.map((h) => h.d),
+      size,
+    )
     return {
       status: 200,
-      body: { _scroll_id: id, took: 1, timed_out: false, _shards: shards, hits: { total, max_score: null, hits: page.map((d) => ({ _index: d._index, _id: d._id, _score: null, _source: d._source })) } },
+      body: {
+        _scroll_id: id,
+        took: 1,
+        timed_out: false,
+        _shards: shards,
+        hits: { total, max_score: null, hits: page.map((d) => ({ _index: d._index, _id: d._id, _score: null, _source: d._source })) },
+      },
     }
   }
   const page = sorted.slice(from, from + size)
-  const hits: Json = { ...(track === false ? {} : { total }), max_score: keys.length === 0 && page.length > 0 ? 1 : null, hits: page.map(hit) }
+  const hits: Json = {
+    ...(track === false ? {} : { total }),
+    max_score: keys.length === 0 && page.length > 0 ? 1 : null,
+    hits: page.map(hit),
+  }
   const out: Json = { ...(pitSpec === undefined ? {} : { pit_id: String(pitSpec.id) }), took: 1, timed_out: false, _shards: shards, hits }
   const aggs = (request.aggs ?? request.aggregations) as Json | undefined
   if (aggs !== undefined) {
     const limit = maxBuckets.get(state) ?? DEFAULT_MAX_BUCKETS
-    out.aggregations = refusing(first, () => runAggs(aggs, matched.map((d) => d._source as Doc), { ...ctx, buckets: { count: 0, limit } }))
+    out.aggregations = refusing(first, () =>
+      runAggs(
+        aggs,
+        matched.map((d) => d._source as Doc),
+        { ...ctx, buckets: { count: 0, limit } },
+      ),
+    )
   }
   return { status: 200, body: out }
 }

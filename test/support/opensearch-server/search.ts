@@ -90,7 +90,8 @@ function termMatcher(field: string, value: unknown, ctx: SearchContext): (v: unk
     }
     case 'boolean': {
       const b = value === true || value === 'true' ? true : value === false || value === 'false' ? false : undefined
-      if (b === undefined) throw createFailure(`Failed to parse value [${String(value)}] as only [true] or [false] are allowed.`, 'illegal_argument_exception')
+      if (b === undefined)
+        throw createFailure(`Failed to parse value [${String(value)}] as only [true] or [false] are allowed.`, 'illegal_argument_exception')
       return (v) => v === b
     }
     case 'number': {
@@ -130,8 +131,10 @@ function rangeBounds(spec: Json): [op: 'gt' | 'gte' | 'lt' | 'lte', value: unkno
 function rangeMatcher(field: string, spec: Json, ctx: SearchContext): (v: unknown) => boolean {
   const type = typeOf(ctx, field)
   const zone = spec.time_zone
-  if (zone !== undefined && !['Z', 'UTC', '+00:00', 'GMT', 'Etc/UTC'].includes(String(zone))) throw new QueryError(`[range] time_zone [${String(zone)}] is not modelled by the test server`)
-  if (spec.format !== undefined && type !== 'date') throw new QueryError(`[range] format on a non-date field is not modelled by the test server`)
+  if (zone !== undefined && !['Z', 'UTC', '+00:00', 'GMT', 'Etc/UTC'].includes(String(zone)))
+    throw new QueryError(`[range] time_zone [${String(zone)}] is not modelled by the test server`)
+  if (spec.format !== undefined && type !== 'date')
+    throw new QueryError(`[range] format on a non-date field is not modelled by the test server`)
   const bounds = rangeBounds(spec).map(([op, raw]) => {
     const roundUp = op === 'gt' || op === 'lte'
     let bound: number | string
@@ -197,7 +200,13 @@ function compileUncached(query: unknown, ctx: SearchContext): (doc: Doc) => bool
     case 'wildcard': {
       const [field, spec] = single(body, 'wildcard')
       const pattern = spec !== null && typeof spec === 'object' ? String((spec as Json).value) : String(spec)
-      const re = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 's')
+      const re = new RegExp(
+        `^${pattern
+          .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+          .replace(/\*/g, '.*')
+          .replace(/\?/g, '.')}$`,
+        's',
+      )
       return some(field, (v) => re.test(String(v)))
     }
     case 'range': {
@@ -245,7 +254,12 @@ export function sortValue(doc: Doc, key: SortKey, ctx: SearchContext): number | 
 }
 
 /** Compares two hits' sort tuples; missing values last in either order, as OpenSearch does. */
-export function compareSortTuples(a: (number | string | null)[], b: (number | string | null)[], keys: SortKey[], ctx: SearchContext): number {
+export function compareSortTuples(
+  a: (number | string | null)[],
+  b: (number | string | null)[],
+  keys: SortKey[],
+  ctx: SearchContext,
+): number {
   for (let i = 0; i < keys.length; i++) {
     const x = a[i] ?? null
     const y = b[i] ?? null

@@ -89,7 +89,10 @@ export class TestOpenSearch {
     // A client killed mid-request (crash drills) aborts the body read; that is the client's
     // business, not a server failure, so the rejection is swallowed after the socket is gone.
     const handler = (req: IncomingMessage, res: ServerResponse) => void this.handle(req, res).catch(() => res.destroy())
-    this.server = options.tls === undefined ? createHttpServer(handler) : createHttpsServer(
+    this.server =
+      options.tls === undefined
+        ? createHttpServer(handler)
+        : createHttpsServer(
             options.tls.ca === undefined
               ? { key: options.tls.key, cert: options.tls.cert }
               : { key: options.tls.key, cert: options.tls.cert, ca: options.tls.ca, requestCert: true, rejectUnauthorized: true },
@@ -167,7 +170,12 @@ export class TestOpenSearch {
       if (encoding === 'gzip') body = gunzipSync(body)
       else if (encoding === 'deflate') body = inflateSync(body)
     } catch {
-      return this.send(res, method, { status: 400, body: new ApiError(400, 'parse_exception', 'request body is not valid ' + encoding).body() }, query)
+      return this.send(
+        res,
+        method,
+        { status: 400, body: new ApiError(400, 'parse_exception', 'request body is not valid ' + encoding).body() },
+        query,
+      )
     }
     if (body.length > (this.options.maxContentLength ?? 100 * 1024 * 1024)) return this.send(res, method, { status: 413 }, query)
     this.requests.push({ method, path, query, headers: { ...req.headers }, body })
@@ -182,7 +190,12 @@ export class TestOpenSearch {
     if (fault === 413) return this.send(res, method, { status: 413 }, query)
     if (fault !== undefined) {
       const type = fault === 429 ? 'rejected_execution_exception' : 'test_server_injected_failure'
-      return this.send(res, method, { status: fault, body: new ApiError(fault, type, `injected ${fault} for ${method} ${path}`).body() }, query)
+      return this.send(
+        res,
+        method,
+        { status: fault, body: new ApiError(fault, type, `injected ${fault} for ${method} ${path}`).body() },
+        query,
+      )
     }
     let reply: Reply
     try {

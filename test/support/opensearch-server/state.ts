@@ -148,7 +148,7 @@ function checkLeaf(path: string, type: string, value: unknown): void {
     if (type === 'date' && docDate(v) === undefined) throw mappingError(path, `failed to parse date field [${String(v)}]`)
     if (type === 'boolean' && typeof v !== 'boolean' && v !== 'true' && v !== 'false')
       throw mappingError(path, `Failed to parse value [${String(v)}] as only [true] or [false] are allowed.`)
-    if (type === 'keyword' && typeof v === 'object') throw mappingError(path, 'Can\'t get text on a START_OBJECT')
+    if (type === 'keyword' && typeof v === 'object') throw mappingError(path, "Can't get text on a START_OBJECT")
   }
 }
 
@@ -163,7 +163,11 @@ export function checkMapping(mapping: Json, doc: unknown, prefix = '', strict = 
       const field = Object.hasOwn(props, key) ? props[key] : undefined
       if (field === undefined) {
         if (strict)
-          throw new ApiError(400, 'strict_dynamic_mapping_exception', `mapping set to strict, dynamic introduction of [${key}] within [${prefix || '_doc'}] is not allowed`)
+          throw new ApiError(
+            400,
+            'strict_dynamic_mapping_exception',
+            `mapping set to strict, dynamic introduction of [${key}] within [${prefix || '_doc'}] is not allowed`,
+          )
         continue
       }
       if (field.properties !== undefined) {
@@ -218,12 +222,14 @@ export class ClusterState {
   }
 
   addAlias(alias: string, index: string, props: AliasEntry): void {
-    if (this.indices.has(alias)) throw new ApiError(400, 'invalid_alias_name_exception', `an index exists with the same name as the alias [${alias}]`)
+    if (this.indices.has(alias))
+      throw new ApiError(400, 'invalid_alias_name_exception', `an index exists with the same name as the alias [${alias}]`)
     const entry = this.aliases.get(alias) ?? new Map<string, AliasEntry>()
     if (props.is_write_index === true) {
-      for (const [other, p] of entry) if (other !== index && p.is_write_index === true) {
-        throw new ApiError(400, 'illegal_state_exception', `alias [${alias}] has more than one write index [${other},${index}]`)
-      }
+      for (const [other, p] of entry)
+        if (other !== index && p.is_write_index === true) {
+          throw new ApiError(400, 'illegal_state_exception', `alias [${alias}] has more than one write index [${other},${index}]`)
+        }
     }
     entry.set(index, { ...props })
     this.aliases.set(alias, entry)
@@ -244,7 +250,13 @@ export class ClusterState {
       const writers = [...alias].filter(([, p]) => p.is_write_index === true).map(([i]) => i)
       const chosen = writers[0] ?? (alias.size === 1 ? [...alias.keys()][0] : undefined)
       if (chosen === undefined)
-        throw new ApiError(400, 'illegal_argument_exception', `no write index is defined for alias [${target}]. The write index may be ` + `explicitly disabled using is_write_index=false or the alias points to multiple ` + `indices without one being designated as a write index`)
+        throw new ApiError(
+          400,
+          'illegal_argument_exception',
+          `no write index is defined for alias [${target}]. The write index may be ` +
+            `explicitly disabled using is_write_index=false or the alias points to multiple ` +
+            `indices without one being designated as a write index`,
+        )
       return this.indices.get(chosen)!
     }
     return this.indices.get(target) ?? this.createIndex(target)
@@ -272,7 +284,11 @@ export class ClusterState {
     checkMapping(index.mappings, source)
     const existing = index.docs.get(id)
     if (existing !== undefined && op === 'create')
-      throw new ApiError(409, 'version_conflict_engine_exception', `[${id}]: version conflict, document already exists (current version [${existing._version}])`)
+      throw new ApiError(
+        409,
+        'version_conflict_engine_exception',
+        `[${id}]: version conflict, document already exists (current version [${existing._version}])`,
+      )
     const doc: StoredDoc = { _id: id, _index: index.name, _source: source, _seq_no: index.seqNo++, _version: (existing?._version ?? 0) + 1 }
     index.docs.set(id, doc)
     index.pending.push({ at: Date.now(), id, doc })
@@ -298,7 +314,8 @@ export class ClusterState {
     if (entry === undefined) throw new ApiError(404, 'index_not_found_exception', `no such index [${alias}]`)
     const writers = [...entry].filter(([, p]) => p.is_write_index === true).map(([i]) => i)
     const old = writers[0] ?? (entry.size === 1 ? [...entry.keys()][0]! : undefined)
-    if (old === undefined) throw new ApiError(400, 'illegal_argument_exception', `rollover target [${alias}] does not point to a write index`)
+    if (old === undefined)
+      throw new ApiError(400, 'illegal_argument_exception', `rollover target [${alias}] does not point to a write index`)
     let name = newName
     if (name === undefined) {
       const m = /^(.*-)(\d+)$/.exec(old)
@@ -309,7 +326,11 @@ export class ClusterState {
       const patterns = (t.index_patterns as string[] | undefined) ?? []
       const aliases = ((t.template as Json | undefined)?.aliases ?? {}) as Json
       if (this.templateFor(name) === t && patterns.some((p) => matchesPattern(name!, p)) && Object.hasOwn(aliases, alias))
-        throw new ApiError(400, 'illegal_argument_exception', `Rollover alias [${alias}] can point to multiple indices, found duplicated alias [[${alias}]] in index template [${tname}]`)
+        throw new ApiError(
+          400,
+          'illegal_argument_exception',
+          `Rollover alias [${alias}] can point to multiple indices, found duplicated alias [[${alias}]] in index template [${tname}]`,
+        )
     }
     this.createIndex(name)
     if (writers.length > 0) {
@@ -326,9 +347,19 @@ export class ClusterState {
   checkSeqNo(index: IndexState, id: string, seqNo: unknown, primaryTerm: unknown): void {
     const existing = index.docs.get(id)
     if (existing === undefined)
-      throw new ApiError(409, 'version_conflict_engine_exception', `[${id}]: version conflict, document does not exist (expected [${String(seqNo)}] and primary term [${String(primaryTerm)}])`)
+      throw new ApiError(
+        409,
+        'version_conflict_engine_exception',
+        `[${id}]: version conflict, document does not exist (expected [${String(seqNo)}] and primary term [${String(primaryTerm)}])`,
+      )
     if (Number(seqNo) !== existing._seq_no || Number(primaryTerm) !== 1)
-      throw new ApiError(409, 'version_conflict_engine_exception', `[${id}]: version conflict, required seqNo [${String(seqNo)}], primary term ` + `[${String(primaryTerm)}]. current document has seqNo [${existing._seq_no}] and ` + `primary term [1]`)
+      throw new ApiError(
+        409,
+        'version_conflict_engine_exception',
+        `[${id}]: version conflict, required seqNo [${String(seqNo)}], primary term ` +
+          `[${String(primaryTerm)}]. current document has seqNo [${existing._seq_no}] and ` +
+          `primary term [1]`,
+      )
   }
 
   nextSeqNo(): number {
