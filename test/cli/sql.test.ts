@@ -36,7 +36,7 @@ describe('envoy-audit sql', () => {
     const bad = await runCli(['sql', 'SELEC nonsense', '--store', store])
     expect(bad.code).toBe(1)
     expect(bad.stderr).toContain('[EA_STORE_QUERY]')
-  })
+  }, 90_000)
 
   test('table cells neutralise terminal control characters from log content', () => {
     const out = formatTable({ columns: ['path'], types: ['VARCHAR'], rows: [{ path: '/a\u001b[2Jb' }] })
