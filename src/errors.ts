@@ -130,6 +130,23 @@ export const ERROR_CODES = {
       'A Kafka batch does not decompress or decode: the source stops at it, with nothing committed past it (as a Java consumer does).',
   },
 
+  // Detection rules (Sigma) and the SIEM plugins they are deployed to.
+  EA_SIGMA_INVALID: {
+    stage: 'config',
+    retryable: false,
+    description: 'A Sigma rule file is not valid YAML or lacks a field the Sigma specification or Security Analytics requires.',
+  },
+  EA_SIGMA_UNSUPPORTED: {
+    stage: 'config',
+    retryable: false,
+    description: 'A Sigma rule uses a construct (modifier, condition, aggregation) outside the subset envoy-audit evaluates.',
+  },
+  EA_PLUGIN_MISSING: {
+    stage: 'config',
+    retryable: false,
+    description: 'An OpenSearch plugin a requested step needs is not installed on the cluster (e.g. Security Analytics).',
+  },
+
   // Store.
   EA_STORE_QUERY: { stage: 'store', retryable: false, description: 'A store query failed.' },
 } as const satisfies Record<string, CodeSpec>

@@ -23,7 +23,7 @@ export const LAYERS: ReadonlyArray<{ name: string; paths: readonly string[] }> =
     name: 'contracts',
     paths: ['src/pipeline/component.ts', 'src/pipeline/dead-letter.ts', 'src/pipeline/event-id.ts', 'src/pipeline/counters.ts'],
   },
-  { name: 'stages', paths: ['src/enrich/', 'src/validate/', 'src/parse/', 'src/redact/', 'src/detect/'] },
+  { name: 'stages', paths: ['src/enrich/', 'src/validate/', 'src/parse/', 'src/redact/', 'src/detect/', 'src/sigma/'] },
   { name: 'pipeline', paths: ['src/pipeline/'] },
   { name: 'policy', paths: ['src/policy/'] },
   { name: 'connections', paths: ['src/connections/'] },

@@ -15,7 +15,7 @@ const RULES: { name: string; pattern: RegExp }[] = [
   { name: 'a tracker issue number', pattern: /\bissues? \d+\b/i },
 ]
 
-const ROOTS = ['src', 'test', 'scripts', 'docs', 'dashboards', 'deploy', 'schemas', '.ci']
+const ROOTS = ['src', 'test', 'scripts', 'docs', 'dashboards', 'deploy', 'schemas', 'detections', '.ci']
 const ROOT_FILES = ['README.md', 'package.json', 'Dockerfile', 'docker-compose.yml', 'vitest.config.ts', 'eslint.config.js']
 const TEXT = new Set(['.ts', '.js', '.md', '.json', '.ndjson', '.yaml', '.yml', '.sh', '.xml', '.txt', '.log', ''])
 /** This file states the patterns it looks for; written output of a CI run is not part of the repository. */
