@@ -22,6 +22,7 @@ interface FlowsCliOptions extends StoreCliOptions {
   since?: string
   until?: string
   newSince?: string
+  includeFlagged?: boolean
   limit?: string
   json?: boolean
 }
@@ -38,6 +39,10 @@ export function registerFlows(program: Command): void {
     .option(
       '--new-since <time>',
       'mark edges first seen at/after this time (same forms as --since) and absent in the --baseline window before it (new_edge)',
+    )
+    .option(
+      '--include-flagged',
+      'let the --new-since baseline learn edges with flagged traffic (foreign trust domain, denied, plaintext ...)',
     )
     .option('--limit <n>', `most edges to print (default ${DEFAULT_LIMIT})`)
     .option('--json', 'NDJSON: one edge per line')
@@ -88,7 +93,11 @@ export function registerFlows(program: Command): void {
       if (newSince !== undefined && learnFrom !== undefined) {
         const current = await backend.flows({ ...filter, since: newSince, ...(until === undefined ? {} : { until }), limit: 1_000_000 })
         const baseline = learnFrom < newSince ? await backend.flows({ ...filter, since: learnFrom, until: newSince, limit: 1_000_000 }) : []
-        fresh = newEdgeFindings(current, baseline, { since: newSince, baselineFrom: learnFrom })
+        fresh = newEdgeFindings(current, baseline, {
+          since: newSince,
+          baselineFrom: learnFrom,
+          includeFlagged: opts.includeFlagged === true,
+        })
       } else if (wantNew) {
         throw new EnvoyAuditError('EA_USAGE', '--finding new_edge needs --new-since')
       }

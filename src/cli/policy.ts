@@ -211,40 +211,58 @@ export function registerPolicy(program: Command): void {
     .option('--namespace <ns>', 'only workloads in this namespace')
     .option('--mesh <file>', 'mesh config (path normalization mode)')
     .option('--workloads <file>', 'workload inventory (labels, IPs) for events without envelope labels')
+    .option(
+      '--include-flagged',
+      'also allow flows whose events carry high/critical, invalid-identity or denial findings (excluded by default, listed in the YAML)',
+    )
     .option('-o, --output <file>', 'write the YAML here instead of stdout')
-    .action(async (files: string[], opts: Common & { store?: string; limit?: string; namespace?: string; output?: string }) => {
-      const limit = limitOption(opts.limit)
-      if (files.length === 0 && opts.store === undefined) throw new EnvoyAuditError('EA_USAGE', 'give event files or --store PATH')
-      const bad = { count: 0 }
-      const inv = inventory(opts)
-      // Distinct flows only: a busy store repeats the same few thousand, and memory must not grow per event.
-      const flows = new DistinctFlows()
-      const unattributed: Record<string, number> = {}
-      const read = opts.store === undefined ? undefined : await openStoreRead(opts.store, limit)
-      for await (const batch of allEvents(files, read, bad)) {
-        const r = flowsFromEvents(batch, { inventory: inv })
-        flows.add(r.flows)
-        for (const [k, n] of Object.entries(r.unattributed)) unattributed[k] = (unattributed[k] ?? 0) + n
-      }
-      const rec = recommendPolicies(flows.values(), mesh(opts), opts.namespace === undefined ? {} : { namespace: opts.namespace })
-      for (const [why, n] of Object.entries(unattributed)) rec.notes.push(`${n} inbound events not used: ${why}`)
-      if (bad.count > 0) rec.notes.push(`${bad.count} unreadable input lines`)
-      if (read !== undefined) {
-        rec.notes.unshift(`learnt from ${describeRead(read)}`)
-        if (read.read < read.total)
-          process.stderr.write(
-            `envoy-audit policy recommend: read ${describeRead(read)}; traffic only in older events is not allowed by these policies\n`,
-          )
-      }
-      const yaml = recommendationYaml(rec)
-      if (opts.output !== undefined) {
-        try {
-          writeFileSync(opts.output, yaml)
-        } catch (err) {
-          throw new EnvoyAuditError('EA_IO', `cannot write ${opts.output}: ${(err as Error).message}`, { cause: err })
+    .addHelpText(
+      'after',
+      '\nOnly legitimate traffic is learnt: a flow whose events carry a high or critical finding (foreign trust domain, plaintext,\n' +
+        'enforcement gap), an invalid peer identity or a denial is not allowed; each such flow is listed in a comment block of the\n' +
+        'YAML with its findings and event count. --include-flagged allows them anyway, and the block says so.\n',
+    )
+    .action(
+      async (
+        files: string[],
+        opts: Common & { store?: string; limit?: string; namespace?: string; output?: string; includeFlagged?: boolean },
+      ) => {
+        const limit = limitOption(opts.limit)
+        if (files.length === 0 && opts.store === undefined) throw new EnvoyAuditError('EA_USAGE', 'give event files or --store PATH')
+        const bad = { count: 0 }
+        const inv = inventory(opts)
+        // Distinct flows only: a busy store repeats the same few thousand, and memory must not grow per event.
+        const flows = new DistinctFlows()
+        const unattributed: Record<string, number> = {}
+        const read = opts.store === undefined ? undefined : await openStoreRead(opts.store, limit)
+        for await (const batch of allEvents(files, read, bad)) {
+          const r = flowsFromEvents(batch, { inventory: inv })
+          flows.add(r.flows)
+          for (const [k, n] of Object.entries(r.unattributed)) unattributed[k] = (unattributed[k] ?? 0) + n
         }
-      } else process.stdout.write(yaml)
-    })
+        const rec = recommendPolicies(flows.values(), mesh(opts), {
+          ...(opts.namespace === undefined ? {} : { namespace: opts.namespace }),
+          includeFlagged: opts.includeFlagged === true,
+        })
+        for (const [why, n] of Object.entries(unattributed)) rec.notes.push(`${n} inbound events not used: ${why}`)
+        if (bad.count > 0) rec.notes.push(`${bad.count} unreadable input lines`)
+        if (read !== undefined) {
+          rec.notes.unshift(`learnt from ${describeRead(read)}`)
+          if (read.read < read.total)
+            process.stderr.write(
+              `envoy-audit policy recommend: read ${describeRead(read)}; traffic only in older events is not allowed by these policies\n`,
+            )
+        }
+        const yaml = recommendationYaml(rec)
+        if (opts.output !== undefined) {
+          try {
+            writeFileSync(opts.output, yaml)
+          } catch (err) {
+            throw new EnvoyAuditError('EA_IO', `cannot write ${opts.output}: ${(err as Error).message}`, { cause: err })
+          }
+        } else process.stdout.write(yaml)
+      },
+    )
 }
 
 function formatLint(findings: LintFinding[]): string {

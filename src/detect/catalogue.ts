@@ -150,6 +150,26 @@ export const DENIAL_FINDING_CODES = codesWith('denial')
 export const EGRESS_FINDING_CODES = codesWith('egress')
 
 /**
+ * Findings that mark traffic as not legitimate, so that nothing learnt from it may allow or normalise it:
+ * `policy recommend` does not turn it into ALLOW rules and the `new_edge` baseline does not learn its
+ * edges. That is every high or critical finding (foreign trust domain, plaintext accepted, an enforcement
+ * gap), a peer certificate that is no valid SPIFFE ID, and every denial.
+ */
+export const FLAGGED_FINDING_CODES: readonly FindingCode[] = Object.freeze(
+  (Object.entries(FINDING_CATALOGUE) as [FindingCode, FindingSpec][])
+    .filter(
+      ([code, spec]) =>
+        spec.severity === 'high' || spec.severity === 'critical' || spec.denial === true || code === 'invalid_peer_identity',
+    )
+    .map(([code]) => code),
+)
+
+/** A finding that makes its event flagged traffic (see FLAGGED_FINDING_CODES); its own severity counts too. */
+export function isFlaggedFinding(f: Pick<Finding, 'code' | 'severity'>): boolean {
+  return f.severity === 'high' || f.severity === 'critical' || (FLAGGED_FINDING_CODES as readonly string[]).includes(f.code)
+}
+
+/**
  * Envoy response flags of a local reply that never reached the application: no route (NR), no healthy
  * upstream (UH), connect failure (UF), overflow (UO), no cluster (NC), retry limit (URX), downstream
  * protocol error (DPE). A call with one of them is no step an attacker took.

@@ -10,8 +10,15 @@
  * workload that only ever saw denied or plaintext traffic gets an allow-nothing policy (`spec: {}`).
  * A STRICT PeerAuthentication is proposed for a workload when every inbound request seen was mTLS.
  * Flows that cannot be attributed (peer identity not logged, unknown labels) are reported, not guessed.
+ *
+ * Allowed traffic is not legitimate traffic: a request from a foreign trust domain was let through, and
+ * that is the incident, not a requirement. Flows whose events carry a flagged finding (isFlaggedFinding:
+ * high or critical, an invalid peer identity, a denial) are therefore excluded like denied ones (they
+ * also stop a template from covering their paths) and listed in a comment block of the YAML with their
+ * findings and counts; `includeFlagged` (`--include-flagged`) keeps them, and says so in the same block.
  */
 import { stringify } from 'yaml'
+import { isFlaggedFinding } from '../detect/catalogue.js'
 import type { AuditEvent } from '../generated/types.js'
 import { observedVerdict, requestFromEvent } from './check.js'
 import type { Inventory } from './workload-inventory.js'
@@ -30,12 +37,31 @@ export interface ObservedFlow {
   /** Raw request path (query allowed); normalized with the mesh mode before use. */
   path?: string
   denied: boolean
+  /** The flagged findings of its events, as `code (severity)`, sorted; absent or empty when clean. */
+  flagged?: string[]
+  /** How many events this flow stands for (DistinctFlows counts them); 1 when absent. */
+  count?: number
+}
+
+/** A flow the recommendation does not allow because its events carry flagged findings. */
+export interface ExcludedFlow {
+  namespace: string
+  workload: string
+  principal: string
+  port: number
+  method: string | null
+  path: string | null
+  findings: string[]
+  count: number
 }
 
 export interface Recommendation {
   /** Kubernetes objects, ready for YAML. */
   objects: Array<Record<string, unknown>>
   notes: string[]
+  /** Flagged flows left out of the rules (or, with includeFlagged, allowed anyway). */
+  flagged?: ExcludedFlow[]
+  includeFlagged?: boolean
 }
 
 // Labels that identify a workload across pods and versions, most specific convention first.
@@ -93,11 +119,20 @@ export function flowsFromEvents(
       protocol: req.protocol === 'tcp' ? 'tcp' : 'http',
       denied: observed === 'DENY',
     }
+    const flagged = flaggedFindings(e)
+    if (flagged.length > 0) flow.flagged = flagged
     if (req.method !== undefined) flow.method = req.method
     if (req.path !== undefined) flow.path = req.path
     flows.push(flow)
   }
   return { flows, unattributed }
+}
+
+/** `code (severity)` of each flagged finding of an event, sorted and distinct. */
+export function flaggedFindings(e: AuditEvent): string[] {
+  const out = new Set<string>()
+  for (const f of e.audit?.findings ?? []) if (isFlaggedFinding(f)) out.add(`${f.code} (${f.severity})`)
+  return [...out].sort()
 }
 
 /**
@@ -111,8 +146,21 @@ export class DistinctFlows {
   add(flows: Iterable<ObservedFlow>): void {
     for (const f of flows) {
       const labels = Object.entries(f.labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      const key = JSON.stringify([f.namespace, labels, f.principal, f.mtls, f.port, f.protocol, f.method ?? null, f.path ?? null, f.denied])
-      if (!this.byKey.has(key)) this.byKey.set(key, f)
+      const key = JSON.stringify([
+        f.namespace,
+        labels,
+        f.principal,
+        f.mtls,
+        f.port,
+        f.protocol,
+        f.method ?? null,
+        f.path ?? null,
+        f.denied,
+        f.flagged ?? [],
+      ])
+      const seen = this.byKey.get(key)
+      if (seen === undefined) this.byKey.set(key, { ...f, count: f.count ?? 1 })
+      else seen.count = (seen.count ?? 1) + (f.count ?? 1)
     }
   }
 
@@ -131,8 +179,14 @@ interface WorkloadTraffic {
   flows: ObservedFlow[]
 }
 
-export function recommendPolicies(flows: readonly ObservedFlow[], mesh: MeshConfig, options: { namespace?: string } = {}): Recommendation {
+export function recommendPolicies(
+  flows: readonly ObservedFlow[],
+  mesh: MeshConfig,
+  options: { namespace?: string; includeFlagged?: boolean } = {},
+): Recommendation {
   const notes: string[] = []
+  const flagged: ExcludedFlow[] = []
+  const includeFlagged = options.includeFlagged === true
   const byWorkload = new Map<string, WorkloadTraffic>()
   for (const f of flows) {
     if (options.namespace !== undefined && f.namespace !== options.namespace) continue
@@ -152,7 +206,7 @@ export function recommendPolicies(flows: readonly ObservedFlow[], mesh: MeshConf
     `${a.namespace}/${JSON.stringify(a.selector)}`.localeCompare(`${b.namespace}/${JSON.stringify(b.selector)}`),
   )) {
     const base = uniqueName(`${Object.values(w.selector)[0] ?? 'workload'}`, w.namespace, names)
-    const rules = rulesFor(w, mesh, notes)
+    const rules = rulesFor(w, base, mesh, notes, { includeFlagged, flagged })
     const spec: Record<string, unknown> = { selector: { matchLabels: w.selector }, action: 'ALLOW' }
     if (rules.length > 0) spec['rules'] = rules
     else notes.push(`${w.namespace}/${base}: no legitimate mTLS traffic seen, so the policy allows nothing (spec without rules)`)
@@ -173,10 +227,16 @@ export function recommendPolicies(flows: readonly ObservedFlow[], mesh: MeshConf
       notes.push(`${w.namespace}/${base}: plaintext requests were seen, so STRICT mTLS is not proposed (migrate those clients first)`)
     }
   }
-  return { objects, notes }
+  return { objects, notes, flagged: sortExcluded(flagged), includeFlagged }
 }
 
-function rulesFor(w: WorkloadTraffic, mesh: MeshConfig, notes: string[]): Array<Record<string, unknown>> {
+function rulesFor(
+  w: WorkloadTraffic,
+  workload: string,
+  mesh: MeshConfig,
+  notes: string[],
+  flags: { includeFlagged: boolean; flagged: ExcludedFlow[] },
+): Array<Record<string, unknown>> {
   const norm = (p: string | undefined): string | null => {
     if (p === undefined) return null
     const n = normalizePath(p, mesh.pathNormalization)
@@ -194,7 +254,20 @@ function rulesFor(w: WorkloadTraffic, mesh: MeshConfig, notes: string[]): Array<
     ops.set(k, op)
     const path = f.protocol === 'tcp' ? '' : norm(f.path ?? '/')
     if (path === null) continue
-    ;(f.denied ? op.denied : op.legit).add(path)
+    const isFlagged = (f.flagged?.length ?? 0) > 0
+    // A denied flow was never allowed, so only an allowed flagged one is worth listing.
+    if (isFlagged && !f.denied)
+      flags.flagged.push({
+        namespace: w.namespace,
+        workload,
+        principal: f.principal,
+        port: f.port,
+        method,
+        path: f.protocol === 'tcp' ? null : path,
+        findings: f.flagged!,
+        count: f.count ?? 1,
+      })
+    ;(f.denied || (isFlagged && !flags.includeFlagged) ? op.denied : op.legit).add(path)
   }
   const rules: Array<Record<string, unknown>> = []
   for (const [principal, ops] of [...table.entries()].sort(([a], [b]) => a.localeCompare(b))) {
@@ -250,8 +323,37 @@ function uniqueName(raw: string, namespace: string, used: Set<string>): string {
   return name
 }
 
+/** Same flow seen with several event copies (or from several files) sums into one line. */
+function sortExcluded(list: ExcludedFlow[]): ExcludedFlow[] {
+  const byKey = new Map<string, ExcludedFlow>()
+  for (const x of list) {
+    const key = JSON.stringify([x.namespace, x.workload, x.principal, x.port, x.method, x.path, x.findings])
+    const seen = byKey.get(key)
+    if (seen === undefined) byKey.set(key, { ...x })
+    else seen.count += x.count
+  }
+  const text = (x: ExcludedFlow): string => `${x.namespace}/${x.workload} ${x.principal} ${x.port} ${x.method ?? ''} ${x.path ?? ''}`
+  return [...byKey.values()].sort((a, b) => text(a).localeCompare(text(b)))
+}
+
+/** The comment block naming every flagged flow: what it was, which findings, how many events. */
+export function flaggedBlock(r: Recommendation): string[] {
+  const flagged = r.flagged ?? []
+  if (flagged.length === 0) return []
+  const what = `${flagged.length} flow(s) whose events carry high/critical, invalid-identity or denial findings`
+  const head =
+    r.includeFlagged === true
+      ? `ALLOWED ALTHOUGH FLAGGED (--include-flagged): ${what}:`
+      : `Excluded as flagged traffic, not allowed: ${what} (--include-flagged keeps them):`
+  const lines = flagged.map((x) => {
+    const op = x.method === null ? `TCP :${x.port}` : `${x.method} ${x.path ?? '/'} :${x.port}`
+    return `  ${x.principal} → ${x.namespace}/${x.workload} ${op}: ${x.findings.join(', ')}; ${x.count} event(s)`
+  })
+  return [head, ...lines]
+}
+
 export function recommendationYaml(r: Recommendation): string {
-  const header = r.notes.map((n) => `# ${n.replace(/\n/g, ' ')}`).join('\n')
+  const header = [...r.notes, ...flaggedBlock(r)].map((n) => `# ${n.replace(/\n/g, ' ')}`).join('\n')
   const docs = r.objects.map((o) => stringify(o, { lineWidth: 0 }).trimEnd())
   return `${header.length > 0 ? `${header}\n` : ''}${docs.join('\n---\n')}\n`
 }

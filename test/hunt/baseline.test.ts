@@ -54,3 +54,28 @@ describe('new_edge baseline', () => {
     expect(newEdgeFindings([edge(A, B, '2026-11-20T01:00:00.000Z')], [edge(A, B, '2026-11-20T00:30:00.000Z')], opts)).toHaveLength(1)
   })
 })
+
+describe('the baseline learns legitimate traffic only', () => {
+  const now = '2026-11-20T01:00:00.000Z'
+  const before = '2026-11-15T00:00:00.000Z'
+  const F = 'spiffe://partner-bank.example/ns/settlement/sa/reconciler'
+
+  test.each([
+    ['a foreign trust domain', { findings: ['foreign_trust_domain'] }, /foreign_trust_domain/],
+    ['an invalid peer identity', { findings: ['invalid_peer_identity'] }, /invalid_peer_identity/],
+    ['an enforcement gap', { findings: ['policy_violation'] }, /policy_violation/],
+    ['every call denied', { denied: 3, findings: ['authz_denied'] }, /every call denied/],
+    ['every call plaintext', { plaintext: 3, mtls: 0, findings: ['plaintext_inbound'] }, /every call plaintext/],
+  ])('an edge seen in the learning window only with %s is still new, and says why', (_what, extra, why) => {
+    const found = newEdgeFindings([edge(F, C, now)], [edge(F, C, before, extra)], opts)
+    expect(found).toHaveLength(1)
+    expect(found[0]!.finding.message).toMatch(why)
+    expect(found[0]!.finding.message).toContain('which the baseline does not learn')
+    expect(newEdgeFindings([edge(F, C, now)], [edge(F, C, before, extra)], { ...opts, includeFlagged: true })).toEqual([])
+  })
+
+  test('some denied or plaintext calls next to legitimate ones are still learnt', () => {
+    const base = [edge(A, C, before, { denied: 1, plaintext: 1, findings: ['authz_denied', 'plaintext_inbound'] })]
+    expect(newEdgeFindings([edge(A, C, now)], base, opts)).toEqual([])
+  })
+})

@@ -5,47 +5,16 @@
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Command } from 'commander'
-import { describe, expect, test, vi } from 'vitest'
-import { registerPolicy } from '../../src/cli/policy.js'
-import { EnvoyAuditError } from '../../src/errors.js'
+import { describe, expect, test } from 'vitest'
 import { createParser } from '../../src/parse/index.js'
 import { loadTransformsConfig } from '../../src/config/transforms.js'
 import { applyStages } from '../../src/pipeline/transforms.js'
 import { createTransformStages } from '../../src/compose/transform-stages.js'
 import { openDuckDbStore } from '../../src/store/duckdb-store.js'
 import type { AuditEvent } from '../../src/generated/types.js'
-import { runCli, type CliResult } from '../helpers/cli.js'
+import { runCli } from '../helpers/cli.js'
+import { policyCli } from './helpers.js'
 import { MTLS_INBOUND_LINE, RBAC_DENIED_PLAINTEXT_LINE } from '../detect/fixtures.js'
-
-/**
- * Runs `policy ...` in-process (spawning tsx costs seconds per call on a busy machine); the exit code is
- * what main.ts would return: process.exitCode, or 2 for usage/config errors, 1 for other errors.
- */
-async function policyCli(args: string[]): Promise<CliResult> {
-  const program = new Command('envoy-audit').exitOverride()
-  registerPolicy(program)
-  const out: string[] = []
-  const err: string[] = []
-  const so = vi.spyOn(process.stdout, 'write').mockImplementation((c: string | Uint8Array) => (out.push(String(c)), true))
-  const se = vi.spyOn(process.stderr, 'write').mockImplementation((c: string | Uint8Array) => (err.push(String(c)), true))
-  const before = process.exitCode
-  process.exitCode = undefined
-  let code: number
-  try {
-    await program.parseAsync(['node', 'envoy-audit', 'policy', ...args])
-    code = typeof process.exitCode === 'number' ? process.exitCode : 0
-  } catch (e) {
-    if (!(e instanceof EnvoyAuditError)) throw e
-    err.push(`envoy-audit: ${e.message} [${e.code}]\n`)
-    code = e.code === 'EA_USAGE' || e.code === 'EA_CONFIG_INVALID' ? 2 : 1
-  } finally {
-    so.mockRestore()
-    se.mockRestore()
-    process.exitCode = before
-  }
-  return { code, stdout: out.join(''), stderr: err.join('') }
-}
 
 const dir = mkdtempSync(join(tmpdir(), 'policy-cli-'))
 const file = (name: string, text: string) => {
