@@ -12,7 +12,7 @@ import { policyConfigSchema } from '../policy/config.js'
 import { parseConfig } from '../config/validate.js'
 import { buildProcessing, type Processing, type ProcessingConfig } from '../compose/stages.js'
 
-export const FORMATS: readonly FormatName[] = ['auto', 'istio-json', 'istio-text', 'envoy-text', 'custom-json', 'custom-text']
+export const FORMATS: readonly FormatName[] = ['auto', 'istio-json', 'istio-text', 'envoy-text', 'custom-json', 'custom-text', 'ztunnel']
 const FIELD_MAP_PRESETS = new Set(['istio', 'seed-000'])
 
 export interface PipelineCliOptions {
@@ -69,7 +69,11 @@ export function addPipelineOptions(cmd: Command): Command {
       refusePolicyPathsAsInputs(files as string[], 'an access log')
   })
   return cmd
-    .addOption(new Option('--format <format>', 'input format; auto detects per record').choices(FORMATS as string[]).default('auto'))
+    .addOption(
+      new Option('--format <format>', 'input format; auto detects per record (Envoy/Istio JSON and TEXT, ztunnel text and JSON)')
+        .choices(FORMATS as string[])
+        .default('auto'),
+    )
     .option(
       '--field-map <preset|file>',
       'field map for custom JSON: a preset (istio, seed-000) or a YAML/JSON file {name?, fields: {canonical: jsonKey}}',

@@ -8,7 +8,7 @@ import type { AuditEvent, Finding } from '../generated/types.js'
 import type { TransformsConfig, TlsVersionName } from '../config/transforms.js'
 import { TLS_VERSIONS } from '../config/transforms.js'
 import { isFilterChainNotFound, type ClusterInfo } from '../enrich/signals.js'
-import { isGateway, str, type IdentityContext } from '../enrich/identity.js'
+import { isGateway, str, ztunnelOf, type IdentityContext } from '../enrich/identity.js'
 import { parseSanList } from '../enrich/spiffe-id.js'
 import { FINDING_CATALOGUE, makeFinding, severityRank, SEVERITY_ORDER, type EventSeverity } from './catalogue.js'
 
@@ -26,12 +26,28 @@ function flagsOf(event: AuditEvent): readonly unknown[] {
   return Array.isArray(f) ? f : []
 }
 
-const plaintextInbound: Detector = (event, ctx) => {
-  if (ctx.direction !== 'inbound' || event.mesh?.mtls !== false || isFilterChainNotFound(event)) return NONE
-  return [makeFinding('plaintext_inbound', 'Inbound request without mTLS: no peer certificate identity and no Istio mTLS SNI.')]
+// ztunnel enforces STRICT PeerAuthentication as a DENY policy Istio generates under this name
+// (`explicitly denied by: istio-system/istio_converted_static_strict` in its access line).
+const ZTUNNEL_STRICT_POLICY = /(?:^|\/)istio_converted_static_strict$/
+
+/** ztunnel's authorization-policy rejection, and the policy it names: src/parse/ztunnel-event.ts wrote them. */
+function ztunnelRejection(event: AuditEvent, max: number): { policy?: string; strict: boolean } | undefined {
+  const zt = ztunnelOf(event)
+  if (zt === undefined || event.event?.action !== 'denied') return undefined
+  const policy = str(zt.policy, max)
+  return policy === undefined ? { strict: false } : { policy, strict: ZTUNNEL_STRICT_POLICY.test(policy) }
 }
 
-const plaintextRejected: Detector = (event) => {
+const plaintextInbound: Detector = (event, ctx, config) => {
+  if (ctx.direction !== 'inbound' || event.mesh?.mtls !== false || isFilterChainNotFound(event)) return NONE
+  if (ztunnelRejection(event, config.maxFieldLength)?.strict === true) return NONE
+  const what = event.mesh?.reporter === 'ztunnel' ? 'Inbound connection into an ambient pod without HBONE mTLS.' : undefined
+  return [makeFinding('plaintext_inbound', what ?? 'Inbound request without mTLS: no peer certificate identity and no Istio mTLS SNI.')]
+}
+
+const plaintextRejected: Detector = (event, _ctx, config) => {
+  if (ztunnelRejection(event, config.maxFieldLength)?.strict === true)
+    return [makeFinding('plaintext_rejected', 'Plaintext connection refused by ztunnel under STRICT mTLS (istio_converted_static_strict).')]
   if (!isFilterChainNotFound(event) || isGateway(event)) return NONE
   return [
     makeFinding('plaintext_rejected', 'Connection matched no filter chain (NR filter_chain_not_found): plaintext refused by STRICT mTLS.'),
@@ -79,6 +95,16 @@ function rbacPolicy(detail: string | undefined): { denied: boolean; policy?: str
 
 const authzDenied: Detector = (event, _ctx, config) => {
   const max = config.maxFieldLength
+  const zt = ztunnelRejection(event, max)
+  if (zt !== undefined) {
+    if (zt.strict) return NONE
+    const which = zt.policy === undefined ? 'no DENY policy named: no ALLOW policy matched' : `explicitly denied by ${zt.policy}`
+    return [
+      makeFinding('authz_denied', `TCP connection closed by ztunnel authorization policy (${which}).`, {
+        ...(zt.policy === undefined ? {} : { severity: 'high' as const, policy: zt.policy }),
+      }),
+    ]
+  }
   const envoy = isRecord(event.envoy) ? event.envoy : undefined
   const status = event.http?.response?.status_code
   const http = rbacPolicy(str(envoy?.response_code_details, max))

@@ -30,6 +30,8 @@ export const SIGNALS = {
   upstreamCluster: 'upstream_cluster',
   authority: 'authority',
   kubernetes: 'kubernetes',
+  /** The identities an ambient ztunnel logged itself: the mTLS peer it verified, the workload it resolved. */
+  ztunnel: 'ztunnel',
 } as const
 
 export interface IdentityContext {
@@ -60,6 +62,11 @@ export function identityContext(event: AuditEvent, config: TransformsConfig): Id
     pushAll(identities, parseSanList(str(peer.downstream_uri_san, max)).ids)
     pushAll(identities, parseSanList(str(peer.upstream_uri_san, max)).ids)
     pushAll(identities, parseSanList(str(peer.downstream_local_uri_san, max)).ids)
+  }
+  const zt = ztunnelOf(event)
+  if (zt !== undefined) {
+    pushAll(identities, parseSanList(str(zt.src_identity, max)).ids)
+    pushAll(identities, parseSanList(str(zt.dst_identity, max)).ids)
   }
   return { direction, cluster, identities }
 }
@@ -166,6 +173,59 @@ export function decideMtls(event: AuditEvent, ctx: IdentityContext, max: number)
   return null
 }
 
+/** The raw ztunnel fields of a line ztunnel wrote, else undefined. */
+export function ztunnelOf(event: AuditEvent): Record<string, unknown> | undefined {
+  return event.mesh?.reporter === 'ztunnel' && isObject(event.ztunnel) ? event.ztunnel : undefined
+}
+
+/**
+ * Did the connection travel over HBONE (ztunnel's mTLS tunnel)? ztunnel logs dst.hbone_addr for a tunnelled
+ * connection, and dst.addr is then the peer's HBONE port 15008 (istio/ztunnel src/proxy/metrics.rs).
+ */
+export function ztunnelHbone(zt: Record<string, unknown>, max: number): boolean {
+  if (str(zt.dst_hbone_addr, max) !== undefined) return true
+  const dst = str(zt.dst_addr, max)
+  return dst !== undefined && dst.endsWith(':15008')
+}
+
+/**
+ * mesh.mtls of a ztunnel line: HBONE is mTLS; a complete or opened connection without it is plaintext
+ * (into a captured pod inbound, or out of one); a `connection failed` line without HBONE may have been
+ * refused before the tunnel was known: unknowable.
+ */
+function ztunnelMtls(zt: Record<string, unknown>, max: number): boolean | null {
+  if (ztunnelHbone(zt, max) || str(zt.src_identity, max) !== undefined) return true
+  return zt.message === 'connection failed' ? null : false
+}
+
+/** Fills mesh.source / mesh.destination from what ztunnel logged; signal `ztunnel` for what it names. */
+function enrichZtunnel(
+  zt: Record<string, unknown>,
+  event: AuditEvent,
+  source: MeshSourceFields,
+  dest: MeshDestinationFields,
+  max: number,
+): boolean | null {
+  const src = new SideFiller(source as Record<string, unknown>)
+  src.signal = SIGNALS.ztunnel
+  const srcId = parseSanList(str(zt.src_identity, max)).ids[0]
+  if (srcId !== undefined) src.applyId(srcId)
+  src.set('namespace', str(zt.src_namespace, max))
+  src.set('workload', str(zt.src_workload, max))
+  const dst = new SideFiller(dest as Record<string, unknown>)
+  dst.signal = SIGNALS.ztunnel
+  const dstId = parseSanList(str(zt.dst_identity, max)).ids[0]
+  if (dstId !== undefined) dst.applyId(dstId)
+  const svcText = str(zt.dst_service, max)
+  const port = typeof event.destination?.port === 'number' ? event.destination.port : undefined
+  dst.fillService(svcText === undefined ? undefined : serviceFromHost(svcText), port, undefined)
+  dst.set('namespace', str(zt.dst_namespace, max))
+  dst.set('workload', str(zt.dst_workload, max))
+  if (source.signal === undefined) setIfAbsent(source, 'signal', src.pick())
+  if (dest.signal === undefined) setIfAbsent(dest, 'signal', dst.pick())
+  return ztunnelMtls(zt, max)
+}
+
 export function isGateway(event: AuditEvent): boolean {
   return event.mesh?.reporter === 'gateway' || event.network?.direction === 'ingress'
 }
@@ -184,6 +244,15 @@ export function enrichIdentity(event: AuditEvent, config: TransformsConfig): Ide
   const k8sNamespace = str(k8s?.namespace, max)
   const gateway = isGateway(event)
   const inbound = ctx.direction === 'inbound'
+  const zt = ztunnelOf(event)
+  if (zt !== undefined) {
+    mesh.mtls = enrichZtunnel(zt, event, source, dest, max)
+    if (Object.keys(source).length > 0) mesh.source = source
+    if (Object.keys(dest).length > 0) mesh.destination = dest
+    return ctx
+  }
+  // A waypoint's own pod is not the destination it serves.
+  const waypoint = mesh.reporter === 'waypoint'
 
   // Source: the client certificate on the inbound hop, else the reporting pod when it is the client.
   const src = new SideFiller(source as Record<string, unknown>)
@@ -243,7 +312,7 @@ export function enrichIdentity(event: AuditEvent, config: TransformsConfig): Ide
     dst.signal = SIGNALS.authority
     dst.fillService(auth, inbound ? undefined : auth.port, undefined)
   }
-  if (inbound && k8sNamespace !== undefined) {
+  if (inbound && !waypoint && k8sNamespace !== undefined) {
     dst.signal = SIGNALS.kubernetes
     dst.set('namespace', k8sNamespace)
     dst.set('workload', workloadOf(event, max))

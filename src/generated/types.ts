@@ -17,6 +17,7 @@ export interface AuditEvent {
   tls?: TlsFields;
   mesh?: MeshFields;
   envoy: EnvoyFields;
+  ztunnel?: ZtunnelFields;
   kubernetes?: KubernetesFields;
   audit: AuditFields;
 }
@@ -26,7 +27,10 @@ export interface EventFields {
    */
   id: string;
   kind: "event";
-  dataset: "envoy.access";
+  /**
+   * envoy.access: an Envoy line (sidecar, gateway, waypoint); ztunnel.access: an Istio ambient ztunnel connection line.
+   */
+  dataset: "envoy.access" | "ztunnel.access";
   category?: string[];
   type?: string[];
   /**
@@ -105,7 +109,10 @@ export interface TlsClientFields {
   server_name?: string;
 }
 export interface MeshFields {
-  reporter?: "source" | "destination" | "gateway" | "unknown";
+  /**
+   * The proxy that wrote the line: a client (source) or server (destination) sidecar, a gateway, an ambient waypoint, or an ambient node proxy (ztunnel).
+   */
+  reporter?: "source" | "destination" | "gateway" | "waypoint" | "ztunnel" | "unknown";
   upstream_cluster?: string;
   route_name?: string;
   mtls?: boolean | null;
@@ -171,6 +178,42 @@ export interface EnvoyPeerFields {
   upstream_uri_san?: string;
   upstream_tls_version?: string;
   upstream_tls_cipher?: string;
+}
+/**
+ * The fields of an Istio ambient ztunnel access line as it logged them (src/proxy/metrics.rs in istio/ztunnel); mesh.*, source.* and destination.* hold their interpretation.
+ */
+export interface ZtunnelFields {
+  /**
+   * connection complete, connection opened or connection failed.
+   */
+  message?: string;
+  level?: string;
+  src_addr?: string;
+  src_workload?: string;
+  src_namespace?: string;
+  src_identity?: string;
+  dst_addr?: string;
+  /**
+   * The HBONE target (:authority of the CONNECT): present when the connection was tunnelled over HBONE mTLS.
+   */
+  dst_hbone_addr?: string;
+  dst_service?: string;
+  dst_workload?: string;
+  dst_namespace?: string;
+  dst_identity?: string;
+  /**
+   * bytes_sent as ztunnel logged it (its log un-flips the source-reported metric, istio/istio#32399).
+   */
+  bytes_sent?: number;
+  /**
+   * bytes_recv as ztunnel logged it.
+   */
+  bytes_recv?: number;
+  error?: string;
+  /**
+   * namespace/name of the AuthorizationPolicy a rejection names (explicitly denied by: ...).
+   */
+  policy?: string;
 }
 export interface KubernetesFields {
   namespace?: string;

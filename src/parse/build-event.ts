@@ -20,8 +20,8 @@ import { INVALID, authorityHost, millis, splitHostPort, str, uint, validIp } fro
  *
  * - network.direction / mesh.reporter from the cluster name Istio builds (pilot/pkg/model/service.go):
  *   `inbound|...`, InboundPassthroughCluster* -> inbound, reported by the destination sidecar;
- *   `inbound-vip|...` (ambient waypoint) -> inbound, reporter `gateway` (an intermediate proxy, not the
- *   destination's own sidecar); `outbound|...` -> outbound, reported by the source sidecar; PassthroughCluster and
+ *   `inbound-vip|...` (ambient waypoint) -> inbound, reporter `waypoint` (an intermediate proxy, not the
+ *   destination's own sidecar), as is any line from a pod labelled as a waypoint; `outbound|...` -> outbound, reported by the source sidecar; PassthroughCluster and
  *   BlackHoleCluster -> egress (traffic leaving the mesh), reported by the source. A proxy that the
  *   envelope shows to be an Istio gateway (pod name or `istio` label) is reporter `gateway`, direction
  *   `ingress` for an ingress gateway and `egress` for an egress gateway. Anything else is `unknown`
@@ -45,7 +45,7 @@ import { INVALID, authorityHost, millis, splitHostPort, str, uint, validIp } fro
 const RBAC_PREFIX = 'rbac_access_denied_matched_policy['
 const HARMLESS_FLAGS: ReadonlySet<string> = new Set(['DI', 'RFCF', 'DelayInjected', 'ResponseFromCacheFilter'])
 
-export type Reporter = 'source' | 'destination' | 'gateway' | 'unknown'
+export type Reporter = 'source' | 'destination' | 'gateway' | 'waypoint' | 'unknown'
 type Direction = 'inbound' | 'outbound' | 'ingress' | 'egress' | 'unknown'
 
 export interface BuildContext {
@@ -113,7 +113,7 @@ export function buildEvent(f: RawFields, ctx: BuildContext): BuildResult {
       reporter = 'destination'
     } else if (cluster.startsWith('inbound-vip|')) {
       direction = 'inbound'
-      reporter = 'gateway'
+      reporter = 'waypoint'
     } else if (cluster.startsWith('outbound|')) {
       direction = 'outbound'
       reporter = 'source'
@@ -122,7 +122,11 @@ export function buildEvent(f: RawFields, ctx: BuildContext): BuildResult {
       reporter = 'source'
     }
   }
-  if (gateway !== undefined) {
+  if (isWaypointPod(ctx.kube)) {
+    // A waypoint serves the destinations enrolled to it: inbound, whatever upstream cluster it chose.
+    reporter = 'waypoint'
+    if (direction === 'unknown' || direction === 'outbound') direction = 'inbound'
+  } else if (gateway !== undefined) {
     reporter = 'gateway'
     if (direction !== 'egress') direction = gateway
   }
@@ -320,6 +324,19 @@ function destinationDomain(authority: string | undefined, sni: string | undefine
   }
   if (sni !== undefined && !sni.startsWith('outbound_.') && !validIp(sni)) return sni.toLowerCase()
   return undefined
+}
+
+/**
+ * A waypoint's pod carries `gateway.istio.io/managed: istio.io-mesh-controller`, a gateway's
+ * `istio.io-gateway-controller` (Istio's gateway deployment controller; Kiali selects waypoints by it).
+ */
+function isWaypointPod(kube: KubeMeta | undefined): boolean {
+  const labels = kube?.labels
+  return (
+    labels !== undefined &&
+    Object.hasOwn(labels, 'gateway.istio.io/managed') &&
+    labels['gateway.istio.io/managed'] === 'istio.io-mesh-controller'
+  )
 }
 
 function gatewayKind(kube: KubeMeta | undefined): 'ingress' | 'egress' | undefined {

@@ -15,10 +15,11 @@ import { type FieldMap, type FieldMapPreset, isUnsafeKey } from './json.js'
  * - `envoy-text`: Envoy's own default format (no Istio fields).
  * - `custom-json`: JSON through `fieldMap` (a preset name or a user map; default preset `seed-000`).
  * - `custom-text`: text through `textFormat`, the Envoy format string itself (required for this format).
+ * - `ztunnel`: Istio ambient ztunnel access lines only, text or JSON (ztunnel.ts); `auto` recognises them too.
  *   In `auto` mode a configured textFormat is tried first for text lines, then the default layouts.
  * Envelopes (CRI, Docker, Fluent Bit, Vector, kubectl/stern prefixes) are unwrapped in every mode.
  */
-export type FormatName = 'auto' | 'istio-json' | 'istio-text' | 'envoy-text' | 'custom-json' | 'custom-text'
+export type FormatName = 'auto' | 'istio-json' | 'istio-text' | 'envoy-text' | 'custom-json' | 'custom-text' | 'ztunnel'
 
 export interface ParserConfig {
   format: FormatName
@@ -50,7 +51,7 @@ const fieldMapSchema = z.union([
 
 export const parserConfigSchema: z.ZodType<ParserConfig> = z
   .object({
-    format: z.enum(['auto', 'istio-json', 'istio-text', 'envoy-text', 'custom-json', 'custom-text']).default('auto'),
+    format: z.enum(['auto', 'istio-json', 'istio-text', 'envoy-text', 'custom-json', 'custom-text', 'ztunnel']).default('auto'),
     maxLineBytes: z
       .number()
       .int()

@@ -19,6 +19,8 @@ import { looksLikeTextAccessLog, looksLikeUntimedTextAccessLog, parseTextLine } 
 import { normaliseTimestamp } from './timestamp.js'
 import { type CompiledTextFormat, compileTextFormat, parseCustomText } from './text-format.js'
 import type { ParserConfig } from './config.js'
+import { isZtunnelJson, looksLikeZtunnelText, parseZtunnelText, ztunnelFromJson } from './ztunnel.js'
+import { buildZtunnelEvent } from './ztunnel-event.js'
 
 /**
  * One decoded line (CRI framing already removed) -> event or failure. Dispatch, in order:
@@ -70,6 +72,7 @@ export function createLineParser(
   const acceptsText = format === 'auto' || textFamily !== undefined
   const customText: CompiledTextFormat | undefined = cfg.textFormat === undefined ? undefined : compileTextFormat(cfg.textFormat)
   const acceptsJson = format === 'auto' || format === 'istio-json' || format === 'custom-json'
+  const acceptsZtunnel = format === 'auto' || format === 'ztunnel'
 
   function parseLine(
     record: RawRecord,
@@ -103,6 +106,12 @@ export function createLineParser(
           return parseLine(record, p.line, kube ?? p.kube, depth, true, st)
         return r
       }
+    }
+    if (acceptsZtunnel && looksLikeZtunnelText(s)) {
+      const r = parseZtunnelText(s)
+      if ('code' in r) return r
+      const ctx = context(record, 'ztunnel-text', s, kube, st)
+      return buildZtunnelEvent(r.raw, ctx)
     }
     if (looksLikeTextAccessLog(s) || looksLikeUntimedTextAccessLog(s)) {
       if (!acceptsText) return { code: 'EA_PARSE_NOT_ACCESS_LOG', message: `text access-log line, but the format is ${format}` }
@@ -148,6 +157,9 @@ export function createLineParser(
       return { code: 'EA_PARSE_UNSAFE_KEY', message: 'JSON object has a __proto__, constructor or prototype key' }
     }
     const kube = kubeIn ?? (Object.hasOwn(obj, 'kubernetes') ? kubeFromEnvelope(obj) : undefined)
+    // Before the envelope check: a ztunnel JSON line has a `message` key, as envelopes do.
+    if (acceptsZtunnel && isZtunnelJson(obj))
+      return buildZtunnelEvent(ztunnelFromJson(obj), context(record, 'ztunnel-json', text, kube, st))
     const map = acceptsJson ? pickMap(obj) : undefined
     if (map !== undefined) {
       // merge_log with keep_log: the Envoy line is still there and is the better original.

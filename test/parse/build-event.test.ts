@@ -52,7 +52,7 @@ describe('direction, reporter, action', () => {
     ['inbound|9080||', 'inbound', 'destination'],
     ['inbound|9080|http|productpage.default.svc.cluster.local', 'inbound', 'destination'],
     ['InboundPassthroughClusterIpv4', 'inbound', 'destination'],
-    ['inbound-vip|8080|http|reviews.default.svc.cluster.local', 'inbound', 'gateway'],
+    ['inbound-vip|8080|http|reviews.default.svc.cluster.local', 'inbound', 'waypoint'],
     ['PassthroughCluster', 'egress', 'source'],
     ['BlackHoleCluster', 'egress', 'source'],
     ['-', 'unknown', 'unknown'],
@@ -62,6 +62,20 @@ describe('direction, reporter, action', () => {
     const e = build({ ...HTTP, response_code: 200, upstream_cluster: cluster })
     expect(e.network?.direction).toBe(direction)
     expect(e.mesh?.reporter).toBe(reporter)
+  })
+
+  test('a waypoint pod (gateway.istio.io/managed: istio.io-mesh-controller) reports as waypoint, not as an ingress gateway', () => {
+    const waypoint = {
+      pod: 'waypoint-57f4fcd686-6vwck',
+      labels: { 'gateway.istio.io/managed': 'istio.io-mesh-controller', 'gateway.networking.k8s.io/gateway-name': 'waypoint' },
+    }
+    const e = build({ ...HTTP, response_code: 403, upstream_cluster: 'outbound|8080||handson.default.svc.cluster.local' }, waypoint)
+    expect([e.mesh?.reporter, e.network?.direction]).toEqual(['waypoint', 'inbound'])
+    const gw = {
+      pod: 'gw-istio-7c9f-xyz',
+      labels: { 'gateway.istio.io/managed': 'istio.io-gateway-controller', 'gateway.networking.k8s.io/gateway-name': 'gw' },
+    }
+    expect(build({ ...HTTP, response_code: 200 }, gw).mesh?.reporter).toBe('gateway')
   })
 
   test('gateway pods: ingress stays ingress, egress through Passthrough stays egress', () => {

@@ -111,7 +111,7 @@ describe('Istio default JSON', () => {
     })
     const e = eventOf(JSON.stringify(obj))
     expect(e.network?.direction).toBe('inbound')
-    expect(e.mesh?.reporter).toBe('gateway')
+    expect(e.mesh?.reporter).toBe('waypoint')
     expect(e.envoy.upstream_host).toBe('envoy://connect_originate/10.244.0.15:8080')
   })
 
