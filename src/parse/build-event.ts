@@ -21,7 +21,8 @@ import { INVALID, authorityHost, millis, splitHostPort, str, uint, validIp } fro
  * - network.direction / mesh.reporter from the cluster name Istio builds (pilot/pkg/model/service.go):
  *   `inbound|...`, InboundPassthroughCluster* -> inbound, reported by the destination sidecar;
  *   `inbound-vip|...` (ambient waypoint) -> inbound, reporter `waypoint` (an intermediate proxy, not the
- *   destination's own sidecar), as is any line from a pod labelled as a waypoint; `outbound|...` -> outbound, reported by the source sidecar; PassthroughCluster and
+ *   destination's own sidecar), as is any line from a pod labelled as a waypoint; `outbound|...` -> outbound,
+ *   reported by the source sidecar; PassthroughCluster and
  *   BlackHoleCluster -> egress (traffic leaving the mesh), reported by the source. A proxy that the
  *   envelope shows to be an Istio gateway (pod name or `istio` label) is reporter `gateway`, direction
  *   `ingress` for an ingress gateway and `egress` for an egress gateway. Anything else is `unknown`

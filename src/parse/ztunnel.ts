@@ -62,8 +62,9 @@ const KEYS: ReadonlyMap<string, RawKey> = new Map<string, RawKey>([
 ])
 
 // The head ztunnel's text logger writes before the fields; the time is left out by some collectors.
-const TEXT_HEAD =
-  /^(?:(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:\d\d))\s+)?(trace|debug|info|warn|error|TRACE|DEBUG|INFO|WARN|ERROR)\s+access\s+(connection (?:complete|opened|failed))(?=\s|$)/
+const TIME = String.raw`(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:\d\d))`
+const LEVEL = '(trace|debug|info|warn|error|TRACE|DEBUG|INFO|WARN|ERROR)'
+const TEXT_HEAD = new RegExp(String.raw`^(?:${TIME}\s+)?${LEVEL}\s+access\s+(connection (?:complete|opened|failed))(?=\s|$)`)
 
 /** Is this a ztunnel text access line? Cheap enough for every text line: anchored, fails on the first byte of an Envoy line. */
 export function looksLikeZtunnelText(s: string): boolean {

@@ -130,7 +130,8 @@ describe('ztunnel access lines (Istio ambient) become events, not dead letters',
   test('format ztunnel accepts only ztunnel lines; Envoy lines are not access logs there', () => {
     expect(eventOf(lines[0]!, { format: 'ztunnel' }).mesh?.reporter).toBe('ztunnel')
     const envoy =
-      '[2024-05-21T16:19:04.707Z] "GET / HTTP/1.1" 200 - via_upstream - "-" 0 5 1 1 "-" "curl" "id" "a" "10.0.0.2:80" outbound|80||a.b.svc.cluster.local 10.0.0.1:1 10.0.0.2:80 10.0.0.1:2 - default'
+      '[2024-05-21T16:19:04.707Z] "GET / HTTP/1.1" 200 - via_upstream - "-" 0 5 1 1 "-" "curl" "id" "a" "10.0.0.2:80" ' +
+      'outbound|80||a.b.svc.cluster.local 10.0.0.1:1 10.0.0.2:80 10.0.0.1:2 - default'
     expect(deadLetterOf(envoy, { format: 'ztunnel' }).reason).toBe('EA_PARSE_NOT_ACCESS_LOG')
   })
 
