@@ -1,25 +1,40 @@
 import type { Writable } from 'node:stream'
 import { compileDeadLetterSerializer, compileEventSerializer } from '../schema/audit-event.js'
 import type { DeadLetterSink, Sink } from '../pipeline/component.js'
+import { storedDocument } from '../schema/stored-document.js'
 import { NdjsonWriter } from './ndjson-writer.js'
+import { NdjsonChunks } from './ndjson-chunks.js'
 
-/** Canonical events as NDJSON (stdout for `parse`, or a file). Every event is accepted: a file has no mapping errors. */
+/**
+ * Canonical events as NDJSON (stdout for `parse`, or a file). Every event is accepted: a file has no mapping
+ * errors. A hashed event is written as the document its hash was computed over (the hash stage made it), the
+ * others are serialized here; either way the lines are encoded into Buffers, not concatenated into a string.
+ */
 export function createNdjsonEventSink(target: string | Writable, label = typeof target === 'string' ? target : 'stdout'): Sink {
   const serialize = compileEventSerializer()
   const writer = new NdjsonWriter(target, label)
+  const chunks = new NdjsonChunks(reusesBuffers(target))
   return {
     name: 'ndjson',
     async start() {
       writer.open()
     },
     async write(events) {
-      let body = ''
-      for (const e of events) body += serialize(e) + '\n'
-      await writer.write(body)
+      const encoded = chunks.encode(events, (e) => storedDocument(e, serialize))
+      try {
+        await writer.write(encoded.chunks)
+      } finally {
+        encoded.release()
+      }
       return { rejected: [] }
     },
     close: () => writer.close(),
   }
+}
+
+/** A file this sink opens, or standard output (a file, pipe or terminal): done with a Buffer once it calls back. */
+function reusesBuffers(target: string | Writable): boolean {
+  return typeof target === 'string' || target === process.stdout
 }
 
 /** Dead letters as NDJSON; a write failure propagates so that nothing past it is acknowledged. */
@@ -31,6 +46,7 @@ export function createNdjsonDeadLetterSink(
 } {
   const serialize = compileDeadLetterSerializer()
   const writer = new NdjsonWriter(target, label)
+  const chunks = new NdjsonChunks(reusesBuffers(target))
   let written = 0
   return {
     get written() {
@@ -40,9 +56,12 @@ export function createNdjsonDeadLetterSink(
       writer.check()
     },
     async write(deadLetters) {
-      let body = ''
-      for (const dl of deadLetters) body += serialize(dl) + '\n'
-      await writer.write(body)
+      const encoded = chunks.encode(deadLetters, (dl) => ({ json: serialize(dl) }))
+      try {
+        await writer.write(encoded.chunks)
+      } finally {
+        encoded.release()
+      }
       written += deadLetters.length
     },
     close: () => writer.close(),

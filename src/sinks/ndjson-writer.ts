@@ -55,14 +55,21 @@ export class NdjsonWriter {
     })
   }
 
-  async write(chunk: string): Promise<void> {
+  /** A string, or Buffers written in order (corked, so a stream that can write them at once does). */
+  async write(chunk: string | readonly Buffer[]): Promise<void> {
     if (chunk.length === 0) return
     this.open()
     const stream = this.stream as Writable
     if (this.failure !== undefined) throw this.wrap(this.failure)
-    await new Promise<void>((resolve, reject) => {
-      stream.write(chunk, (err) => (err ? reject(this.wrap(err)) : resolve()))
-    })
+    const one = (c: string | Buffer): Promise<void> =>
+      new Promise<void>((resolve, reject) => {
+        stream.write(c, (err) => (err ? reject(this.wrap(err)) : resolve()))
+      })
+    if (typeof chunk === 'string') return one(chunk)
+    stream.cork()
+    const written = chunk.map(one)
+    stream.uncork()
+    await Promise.all(written)
   }
 
   async close(): Promise<void> {

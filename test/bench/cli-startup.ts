@@ -7,22 +7,9 @@
  * the CPU time (user + system) of the children, which other load on the machine inflates far less.
  */
 import { spawnSync } from 'node:child_process'
-import { readFileSync } from 'node:fs'
 import { buildDist } from '../helpers/build-dist.js'
 import { REPO_ROOT } from '../helpers/cli.js'
-import { emit } from './util.js'
-
-/** CPU seconds used by this process's waited-for children so far (Linux /proc; NaN elsewhere). */
-function childrenCpuSeconds(): number {
-  try {
-    // Fields after the command name (which may hold spaces): cutime and cstime are fields 16 and 17.
-    const stat = readFileSync('/proc/self/stat', 'utf8')
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return (Number(fields[13]) + Number(fields[14])) / 100
-  } catch {
-    return Number.NaN
-  }
-}
+import { childrenCpuSeconds, emit } from './util.js'
 
 function time(args: string[], rounds: number): { seconds: number; cpuSeconds: number } {
   const once = (): { seconds: number; cpuSeconds: number } => {

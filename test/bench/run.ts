@@ -12,6 +12,7 @@ const BENCHES: Record<string, () => Promise<{ main: () => Promise<unknown> }>> =
   'opensearch-ledger': () => import('./opensearch-ledger.js'),
   'sink-faults': () => import('./sink-faults.js'),
   'cli-startup': () => import('./cli-startup.js'),
+  'parse-cli': () => import('./parse-cli.js'),
 }
 
 const only = process.argv.slice(2)

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process'
-import { appendFileSync } from 'node:fs'
+import { appendFileSync, readFileSync } from 'node:fs'
 import { availableParallelism, loadavg } from 'node:os'
 
 /**
@@ -50,4 +50,16 @@ function runContext(): { commit: string; dirty: boolean; cpus: number; loadAvera
     // not a git checkout (a packed tarball): the commit stays unknown
   }
   return { commit, dirty, cpus: availableParallelism(), loadAverage: Number(loadavg()[0]!.toFixed(2)) }
+}
+
+/** CPU seconds used by this process's waited-for children so far (Linux /proc; NaN elsewhere). */
+export function childrenCpuSeconds(): number {
+  try {
+    // Fields after the command name (which may hold spaces): cutime and cstime are fields 16 and 17.
+    const stat = readFileSync('/proc/self/stat', 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(fields[13]) + Number(fields[14])) / 100
+  } catch {
+    return Number.NaN
+  }
 }
