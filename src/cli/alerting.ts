@@ -72,6 +72,11 @@ export async function provisionAlerting(opts: ProvisionOptions): Promise<void> {
         throw new EnvoyAuditError('EA_IO', `--dashboards-ca: cannot read ${caFile}: ${(err as Error).message}`)
       }
     }
+    // The compose stack reaches Dashboards over http:// inside its own network, so this is said, not refused.
+    if (connection.password !== undefined && /^http:/i.test(dashboardsUrl))
+      process.stderr.write(
+        `envoy-audit: WARNING: ${dashboardsUrl} is http://: the OpenSearch password travels to Dashboards in plaintext\n`,
+      )
     out.savedObjects = await importDashboards(dashboardsUrl, {
       ...(connection.username !== undefined && connection.password !== undefined
         ? { auth: { username: connection.username, password: connection.password } }

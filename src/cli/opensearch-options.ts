@@ -2,12 +2,13 @@
  * The OpenSearch connection options every command that talks to OpenSearch takes (setup, alerting
  * provision, verify, report, hunt, flows), and the validated connection they give. Passwords are never
  * taken on the command line (they would show in `ps` and shell history): they come from
- * OPENSEARCH_PASSWORD or a file. TLS is verified unless --insecure, which prints a warning.
+ * OPENSEARCH_PASSWORD or a file. TLS is verified unless --insecure, which prints a warning; a password
+ * for an http:// URL is refused unless --insecure, and warned about with it.
  */
 import { readFileSync } from 'node:fs'
 import type { Command } from 'commander'
 import { EnvoyAuditError } from '../errors.js'
-import { loadConnectionConfig, type ConnectionConfig } from '../connections/opensearch.js'
+import { loadConnectionConfig, sendsPasswordInPlaintext, type ConnectionConfig } from '../connections/opensearch.js'
 
 export interface OpenSearchCliOptions {
   opensearch?: string
@@ -30,7 +31,7 @@ export function addOpenSearchOptions(cmd: Command): Command {
     .option('--ca <file>', 'PEM CA bundle to verify the server certificate')
     .option('--cert <file>', 'PEM client certificate (client-certificate auth)')
     .option('--key <file>', 'PEM client key')
-    .option('--insecure', 'do NOT verify the server certificate (test clusters only)')
+    .option('--insecure', 'do NOT verify the server certificate, and allow a password over http:// (test clusters only)')
     .option('--aws-region <region>', 'sign requests with AWS SigV4 (credentials from AWS_* environment variables)')
     .option('--aws-service <service>', 'es (managed domains) or aoss (serverless)', 'es')
     .option('--gzip', 'gzip request bodies')
@@ -66,5 +67,9 @@ export function connectionFromOptions(opts: OpenSearchCliOptions, env: NodeJS.Pr
     compression: opts.gzip === true,
   })
   if (config.insecure) process.stderr.write('envoy-audit: WARNING: --insecure: the OpenSearch server certificate is NOT verified\n')
+  if (config.insecure && sendsPasswordInPlaintext(config)) {
+    const from = opts.passwordFile === undefined ? 'OPENSEARCH_PASSWORD' : '--password-file'
+    process.stderr.write(`envoy-audit: WARNING: --insecure: ${config.node} is http://: the password (${from}) travels in plaintext\n`)
+  }
   return config
 }

@@ -24,7 +24,10 @@ export const connectionConfigSchema = z
     /** Client-certificate authentication (PEM). */
     certFile: z.string().min(1).optional(),
     keyFile: z.string().min(1).optional(),
-    /** Skip TLS verification. Off by default; the CLI prints a warning when it is on. */
+    /**
+     * Skip TLS verification, and accept basic-auth credentials over http://. Off by default; a warning is
+     * printed when it is on.
+     */
     insecure: z.boolean().default(false),
     /** AWS SigV4 signing (Amazon OpenSearch Service): region, and `es` or `aoss` (serverless). */
     awsRegion: z.string().min(1).max(64).optional(),
@@ -43,6 +46,18 @@ export const connectionConfigSchema = z
     message: 'certFile and keyFile must be given together',
     path: ['keyFile'],
   })
+  // Basic auth is the password itself in every request header: over http:// anyone on the path reads it.
+  .refine((c) => c.insecure || !sendsPasswordInPlaintext(c), {
+    message:
+      'is http:// and basic-auth credentials are set (from the config or OPENSEARCH_USERNAME/OPENSEARCH_PASSWORD): ' +
+      'the password would travel in plaintext; use https://, or insecure: true (--insecure) to accept it',
+    path: ['node'],
+  })
+
+/** Basic-auth credentials would go to an http:// URL. */
+export function sendsPasswordInPlaintext(c: { node: string; password?: string | undefined }): boolean {
+  return /^http:/i.test(c.node) && c.password !== undefined
+}
 
 export type ConnectionConfigInput = z.input<typeof connectionConfigSchema>
 export type ConnectionConfig = Readonly<z.output<typeof connectionConfigSchema>>

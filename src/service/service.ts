@@ -34,7 +34,11 @@ export interface Service {
 
 export function buildService(config: EnvoyAuditConfig, deps: ServiceDeps): Service {
   const { logger } = deps
-  for (const w of [...transportWarnings(config), ...configSecretWarnings(config), ...renamedOptionWarnings(config)])
+  for (const w of [
+    ...transportWarnings(config, deps.env ?? process.env),
+    ...configSecretWarnings(config),
+    ...renamedOptionWarnings(config),
+  ])
     logger.warn(`WARNING: ${w}`)
   const counters = new PipelineCounters()
   const metrics = createServiceMetrics(counters)
@@ -129,7 +133,7 @@ export function configSecretWarnings(config: EnvoyAuditConfig): string[] {
  * TLS verification is on by default everywhere; an explicit opt-out, or credentials sent over a
  * plaintext connection, is said once at startup so it shows in every deployment's logs.
  */
-export function transportWarnings(config: EnvoyAuditConfig): string[] {
+export function transportWarnings(config: EnvoyAuditConfig, env: NodeJS.ProcessEnv = {}): string[] {
   const w: string[] = []
   const kafka = (where: string, tls: { enabled: boolean; rejectUnauthorized: boolean }, sasl: unknown): void => {
     if (tls.enabled && !tls.rejectUnauthorized)
@@ -142,6 +146,10 @@ export function transportWarnings(config: EnvoyAuditConfig): string[] {
     if (os.insecure) w.push('sink.opensearch.connection.insecure is true: the OpenSearch server certificate is NOT verified')
     if (os.node.startsWith('http:') && os.password !== undefined)
       w.push('sink.opensearch.connection.node is http:// with a password: basic-auth credentials travel in plaintext')
+    else if (/^http:/i.test(os.node) && os.username === undefined && (env.OPENSEARCH_USERNAME ?? '') !== '')
+      w.push(
+        'sink.opensearch.connection.node is http:// with OPENSEARCH_PASSWORD from the environment: basic-auth credentials travel in plaintext',
+      )
   }
   const a = config.alerting
   if (a.enabled && a.webhook !== undefined) {

@@ -11,9 +11,17 @@ describe('envoy-audit alerting provision (real CLI, child process)', () => {
     const srv = await startSiemPluginsServer({ auth: { username: 'admin', password: 'S3cret!pw' } })
     try {
       const env = { OPENSEARCH_USERNAME: 'admin', OPENSEARCH_PASSWORD: 'S3cret!pw' }
+      // The test server speaks http://, so the password may only go there with --insecure, and is warned about.
       const args = ['alerting', 'provision', '--opensearch', srv.url, '--dashboards', srv.url, '--tenant', 'global', '--json']
+      const refused = await runCli(args, { env })
+      expect(refused.code).toBe(2)
+      expect(refused.stderr).toMatch(/is http:\/\/ and basic-auth credentials are set.*plaintext/)
+      expect(srv.monitors.size).toBe(0)
+      args.push('--insecure')
       const first = await runCli(args, { env })
-      expect(first.stderr).toBe('')
+      expect(first.stderr).toContain('the password (OPENSEARCH_PASSWORD) travels in plaintext')
+      expect(first.stderr).toContain('travels to Dashboards in plaintext')
+      expect(first.stderr).not.toContain('S3cret!pw')
       expect(first.code).toBe(0)
       const r1 = JSON.parse(first.stdout) as { monitors: { created: string[] }; savedObjects: { successCount: number } }
       expect(r1.monitors.created).toHaveLength(5)
@@ -32,7 +40,7 @@ describe('envoy-audit alerting provision (real CLI, child process)', () => {
   test('a wrong password exits 1 with a catalogued error and no password in the output', async () => {
     const srv = await startSiemPluginsServer({ auth: { username: 'admin', password: 'right' } })
     try {
-      const r = await runCli(['alerting', 'provision', '--opensearch', srv.url, '--no-saved-objects'], {
+      const r = await runCli(['alerting', 'provision', '--opensearch', srv.url, '--no-saved-objects', '--insecure'], {
         env: { OPENSEARCH_USERNAME: 'admin', OPENSEARCH_PASSWORD: 'wrong-pw' },
       })
       expect(r.code).toBe(1)

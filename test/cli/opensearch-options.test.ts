@@ -68,6 +68,26 @@ describe('connectionFromOptions', () => {
     expect(String(stderr.mock.calls[0]?.[0])).toContain('WARNING: --insecure')
   })
 
+  test('a password from OPENSEARCH_PASSWORD (or a file) for an http:// URL is refused unless --insecure, which warns', () => {
+    const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true)
+    const env = { OPENSEARCH_USERNAME: 'svc', OPENSEARCH_PASSWORD: 'pw-from-env' }
+    expect(() => connectionFromOptions({ opensearch: 'http://os:9200' }, env)).toThrow(
+      expect.objectContaining({
+        code: 'EA_CONFIG_INVALID',
+        message: expect.stringMatching(/opensearch\.node: is http:\/\/.*plaintext.*--insecure/),
+      }),
+    )
+    expect(() => connectionFromOptions({}, { ...env, OPENSEARCH_URL: 'HTTP://os:9200' })).toThrow(/plaintext/)
+    expect(stderr).not.toHaveBeenCalled()
+    expect(connectionFromOptions({ opensearch: 'http://os:9200', insecure: true }, env)).toMatchObject({ password: 'pw-from-env' })
+    const warned = stderr.mock.calls.map((c) => String(c[0])).join('')
+    expect(warned).toContain('http://os:9200 is http://: the password (OPENSEARCH_PASSWORD) travels in plaintext')
+    expect(warned).not.toContain('pw-from-env')
+    // No credentials, or https://: nothing to refuse.
+    expect(connectionFromOptions({ opensearch: 'http://os:9200' }, {}).password).toBeUndefined()
+    expect(connectionFromOptions({ opensearch: 'https://os:9200' }, env).password).toBe('pw-from-env')
+  })
+
   test('the options registered on a command parse into a connection', () => {
     const cmd = addOpenSearchOptions(new Command('x').exitOverride())
     cmd.parse(['--opensearch', 'https://a:9200', '--username', 'u', '--ca', '/ca.pem', '--gzip'], { from: 'user' })

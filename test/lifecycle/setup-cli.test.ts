@@ -111,7 +111,8 @@ describe('envoy-audit setup (CLI, child process against the test server)', () =>
   })
 
   test('basic auth: password from OPENSEARCH_PASSWORD, never from argv; sent as an Authorization header', async () => {
-    const r = await cli(['setup', '--opensearch', srv.url, '--username', 'auditor', '--retention-days', '400'], {
+    // srv speaks http://, so the password is sent only with --insecure.
+    const r = await cli(['setup', '--opensearch', srv.url, '--username', 'auditor', '--retention-days', '400', '--insecure'], {
       OPENSEARCH_PASSWORD: 's3cret',
     })
     expect(r.code).toBe(0)

@@ -49,7 +49,8 @@ describe('envoy-audit setup --with-alerting (real CLI, child process, test doubl
   })
 
   test('creates the templates, aliases and ISM policy, then the monitors and saved objects; a second run changes nothing', async () => {
-    const args = ['setup', '--opensearch', front.url, '--username', 'admin', '--with-alerting', '--dashboards', front.url]
+    // The doubles speak http://: a password goes there only with --insecure.
+    const args = ['setup', '--opensearch', front.url, '--username', 'admin', '--with-alerting', '--dashboards', front.url, '--insecure']
     const first = await runCli(args, { env })
     expect(first.stderr).not.toContain('Adm1n!pw')
     expect(first.code).toBe(0)
@@ -74,7 +75,7 @@ describe('envoy-audit setup --with-alerting (real CLI, child process, test doubl
 
   test('without --with-alerting no plugin API is called', async () => {
     const before = plugins.requests.length
-    const r = await runCli(['setup', '--opensearch', front.url, '--username', 'admin'], { env })
+    const r = await runCli(['setup', '--opensearch', front.url, '--username', 'admin', '--insecure'], { env })
     expect(r.code).toBe(0)
     expect(plugins.requests.length).toBe(before)
   }, 60_000)

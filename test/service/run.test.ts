@@ -126,4 +126,15 @@ describe('envoy-audit run takes OpenSearch credentials from the environment', ()
     expect(withEnvCredentials(bare, {})).toBe(bare)
     expect(() => withEnvCredentials(bare, { OPENSEARCH_USERNAME: 'u' })).toThrow(/sink\.opensearch\.connection/)
   })
+
+  test('credentials from the environment for an http:// node are refused unless insecure: true', async () => {
+    const { withEnvCredentials } = await import('../../src/service/service.js')
+    const { loadConnectionConfig } = await import('../../src/connections/opensearch.js')
+    const env = { OPENSEARCH_USERNAME: 'envoy-audit', OPENSEARCH_PASSWORD: 's3cret!' }
+    expect(() => withEnvCredentials(loadConnectionConfig({ node: 'http://os:9200' }), env)).toThrow(
+      /sink\.opensearch\.connection\.node: is http:\/\/ and basic-auth credentials are set.*plaintext/,
+    )
+    expect(() => loadConnectionConfig({ node: 'http://os:9200', username: 'a', password: 'b' })).toThrow(/opensearch\.node: is http:\/\//)
+    expect(withEnvCredentials(loadConnectionConfig({ node: 'http://os:9200', insecure: true }), env).password).toBe('s3cret!')
+  })
 })

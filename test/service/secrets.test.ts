@@ -63,7 +63,8 @@ function config(brokers: string[], osUrl: string, dir: string, groupId: string, 
     sink: {
       kind: 'opensearch',
       opensearch: {
-        connection: { node: osUrl, username: OS_USER, password: OS_PW, requestTimeoutMs: 1000 },
+        // The test server speaks http://: sending a password there takes insecure: true.
+        connection: { node: osUrl, username: OS_USER, password: OS_PW, requestTimeoutMs: 1000, insecure: true },
         sink: { flushIntervalMs: 20, retry: { initialMs: 20, maxMs: 200 } },
       },
     },
@@ -231,6 +232,16 @@ describe('transport security warnings at startup', () => {
       source: { kind: 'kafka', kafka: { ...kafka, sasl: { mechanism: 'plain', username: 'u', passwordEnv: 'P' } } },
     })
     expect(transportWarnings(sasl)).toEqual(['source.kafka.sasl without TLS: the SASL credentials and the records travel in plaintext'])
+  })
+  test('OPENSEARCH_PASSWORD from the environment over http:// is warned about, not only a config-file password', () => {
+    const c = validateConfig({
+      sink: { kind: 'opensearch', opensearch: { connection: { node: 'http://os:9200', insecure: true } } },
+    })
+    const env = { OPENSEARCH_USERNAME: 'svc', OPENSEARCH_PASSWORD: 'pw' }
+    expect(transportWarnings(c, env).join('\n')).toContain(
+      'sink.opensearch.connection.node is http:// with OPENSEARCH_PASSWORD from the environment: basic-auth credentials travel in plaintext',
+    )
+    expect(transportWarnings(c, {}).join('\n')).not.toContain('node is http://')
   })
   test('a secret written in the config file is named by its option path, never its value', () => {
     const c = validateConfig({
