@@ -20,6 +20,7 @@ export interface PipelineCliOptions {
   maxLineBytes?: string
   fieldMap?: string
   textFormat?: string
+  cluster?: string
   trustDomain?: string
   trustDomainAlias?: string[]
   /** false with --no-redact. */
@@ -82,6 +83,7 @@ export function addPipelineOptions(cmd: Command): Command {
       '--text-format <format>',
       'the Envoy format string of a custom TEXT access log (with --format custom-text; tried first under auto)',
     )
+    .option('--cluster <name>', 'the cluster these logs come from (orchestrator.cluster.name), for records whose envelope names none')
     .option('--max-line-bytes <n>', 'records longer than this are dead-lettered (default 65536)')
     .option('--trust-domain <td>', 'mesh trust domain (default cluster.local)')
     .option('--trust-domain-alias <td>', 'an accepted trust-domain alias; repeatable', collect)
@@ -122,6 +124,7 @@ export function processingConfigFromOptions(opts: PipelineCliOptions, integrity 
       ...(maxLineBytes === undefined ? {} : { maxLineBytes }),
       ...(opts.fieldMap === undefined ? {} : { fieldMap: fieldMapOption(opts.fieldMap) }),
       ...(opts.textFormat === undefined ? {} : { textFormat: opts.textFormat }),
+      ...(opts.cluster === undefined ? {} : { cluster: opts.cluster }),
     },
     transforms: {
       ...(opts.trustDomain === undefined ? {} : { trustDomain: opts.trustDomain }),

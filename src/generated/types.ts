@@ -19,6 +19,7 @@ export interface AuditEvent {
   envoy: EnvoyFields;
   ztunnel?: ZtunnelFields;
   kubernetes?: KubernetesFields;
+  orchestrator?: OrchestratorFields;
   audit: AuditFields;
 }
 export interface EventFields {
@@ -129,6 +130,10 @@ export interface MeshSourceFields {
    * Which field the identity came from.
    */
   signal?: string;
+  /**
+   * Istio cluster id of this peer: from the peer metadata the line logs, or the reporting proxy's own cluster for its own side. The two sides differ on east-west (cross-cluster) traffic.
+   */
+  cluster?: string;
 }
 export interface MeshDestinationFields {
   service?: string;
@@ -143,6 +148,10 @@ export interface MeshDestinationFields {
    * Which field the service/identity came from.
    */
   signal?: string;
+  /**
+   * Istio cluster id of this peer: from the peer metadata the line logs, or the reporting proxy's own cluster for its own side. The two sides differ on east-west (cross-cluster) traffic.
+   */
+  cluster?: string;
 }
 export interface EnvoyFields {
   /**
@@ -223,6 +232,23 @@ export interface KubernetesFields {
   labels?: {
     [k: string]: string | undefined;
   };
+}
+/**
+ * The Kubernetes cluster the record came from (ECS orchestrator.*): from the source (a per-topic or per-source cluster option), the log envelope, the parser's default cluster, or the Istio cluster id the proxy logs; absent when none names one.
+ */
+export interface OrchestratorFields {
+  type?: "kubernetes";
+  cluster?: OrchestratorClusterFields;
+}
+export interface OrchestratorClusterFields {
+  /**
+   * The cluster's name as the SOC knows it: the source's, the envelope's or the configured cluster, else the Istio cluster id.
+   */
+  name?: string;
+  /**
+   * The Istio cluster id of the reporting proxy (its CLUSTER_ID node metadata, logged e.g. as %ENVIRONMENT(ISTIO_META_CLUSTER_ID)%).
+   */
+  id?: string;
 }
 export interface AuditFields {
   source?: AuditSourceFields;

@@ -10,7 +10,7 @@ import type {
   TlsFields,
 } from '../generated/types.js'
 import type { RawRecord } from '../pipeline/component.js'
-import { deriveEventId } from '../pipeline/event-id.js'
+import { type Workload, deriveEventId } from '../pipeline/event-id.js'
 import type { KubeMeta, RawFields } from './fields.js'
 import { normaliseTimestamp } from './timestamp.js'
 import { INVALID, authorityHost, millis, splitHostPort, str, uint, validIp } from './values.js'
@@ -61,6 +61,8 @@ export interface BuildContext {
   envelopeTime?: () => string | undefined
   /** The format logs no start time at all (a text line without its `[START_TIME] ` prefix). */
   untimed?: boolean
+  /** The parser's configured cluster, for records that name none themselves. */
+  defaultCluster?: string
 }
 
 export type BuildResult = { event: AuditEvent } | { code: 'EA_PARSE_BAD_TIMESTAMP'; message: string }
@@ -147,11 +149,12 @@ export function buildEvent(f: RawFields, ctx: BuildContext): BuildResult {
     else if (isTcp) outcome = 'success'
   }
   const action = denied ? 'denied' : rejected ? 'rejected' : isTcp ? 'connection' : 'allowed'
+  const clusters = clustersOf(f, ctx)
 
   const event: AuditEvent = {
     '@timestamp': ts,
     event: {
-      id: deriveEventId(ctx.original, ctx.kube),
+      id: deriveEventId(ctx.original, workloadOf(ctx.kube, clusters.name)),
       kind: 'event',
       dataset: 'envoy.access',
       category: isHttp ? ['network', 'web'] : ['network'],
@@ -250,7 +253,18 @@ export function buildEvent(f: RawFields, ctx: BuildContext): BuildResult {
   if (cluster !== undefined) mesh.upstream_cluster = cluster
   const route = str(f.route_name)
   if (route !== undefined) mesh.route_name = route
+  const ownCluster = clusters.id ?? clusters.name
+  const sourceCluster = clusters.downstreamPeer ?? (reporter === 'source' ? ownCluster : undefined)
+  const destinationCluster = clusters.upstreamPeer ?? (reporter === 'destination' ? ownCluster : undefined)
+  if (sourceCluster !== undefined) mesh.source = { cluster: sourceCluster }
+  if (destinationCluster !== undefined) mesh.destination = { cluster: destinationCluster }
   event.mesh = mesh
+  if (clusters.name !== undefined) {
+    event.orchestrator = {
+      type: 'kubernetes',
+      cluster: clusters.id === undefined ? { name: clusters.name } : { name: clusters.name, id: clusters.id },
+    }
+  }
 
   const envoy: EnvoyFields = event.envoy
   envoy.response_flags = flags
@@ -281,6 +295,46 @@ export function buildEvent(f: RawFields, ctx: BuildContext): BuildResult {
     event.kubernetes = k
   }
   return { event }
+}
+
+interface Clusters {
+  /** orchestrator.cluster.name: the most specific place that names the cluster. */
+  name: string | undefined
+  /** The reporting proxy's Istio cluster id, as the line logs it. */
+  id: string | undefined
+  downstreamPeer: string | undefined
+  upstreamPeer: string | undefined
+}
+
+/**
+ * The cluster of a record: the envelope's (per record) over the source's (per topic or source), over the
+ * parser's configured default, over the Istio cluster id the proxy logs. The peers' Istio cluster ids come
+ * only from the line. Values are capped like other names; a value longer than that is not a cluster name.
+ */
+function clustersOf(f: RawFields, ctx: BuildContext): Clusters {
+  const id = clusterName(f.cluster_id)
+  return {
+    name: contextCluster(ctx) ?? id,
+    id,
+    downstreamPeer: clusterName(f.downstream_peer_cluster),
+    upstreamPeer: clusterName(f.upstream_peer_cluster),
+  }
+}
+
+/** The cluster the record's envelope, its source or the parser's configuration names. */
+export function contextCluster(ctx: BuildContext): string | undefined {
+  return ctx.kube?.cluster ?? ctx.record.cluster ?? ctx.defaultCluster
+}
+
+function clusterName(v: RawFields[keyof RawFields]): string | undefined {
+  const s = typeof v === 'boolean' ? undefined : str(v)
+  return s !== undefined && s.length <= 253 ? s : undefined
+}
+
+/** The workload that emitted the line, in the cluster it runs in: the same pod name in two clusters is two workloads. */
+export function workloadOf(kube: KubeMeta | undefined, cluster: string | undefined): Workload | undefined {
+  if (cluster === undefined) return kube
+  return { namespace: kube?.namespace, pod: kube?.pod, container: kube?.container, cluster }
 }
 
 function setStr(

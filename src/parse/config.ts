@@ -28,6 +28,11 @@ export interface ParserConfig {
   fieldMap?: FieldMap | FieldMapPreset
   /** An Envoy TEXT format string (`[%START_TIME%] "%REQ(:METHOD)% ...`), for `custom-text` or `auto`. */
   textFormat?: string
+  /**
+   * orchestrator.cluster.name of records that name no cluster themselves (no envelope cluster, no
+   * per-topic cluster from the source): the one cluster a file, stdin or single-cluster topic comes from.
+   */
+  cluster?: string
 }
 
 const jsonKey = z
@@ -35,6 +40,11 @@ const jsonKey = z
   .min(1)
   .max(256)
   .refine((k) => !isUnsafeKey(k), { message: 'must not be __proto__, constructor or prototype' })
+
+/** A Kubernetes cluster name or Istio cluster id: what kubeconfig contexts and Istio's CLUSTER_ID allow. */
+export const clusterName = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,252}$/, { message: 'must be a cluster name: letters, digits and . _ : @ / -, at most 253' })
 
 const fieldMapSchema = z.union([
   z.enum(['istio', 'seed-000']),
@@ -60,6 +70,7 @@ export const parserConfigSchema: z.ZodType<ParserConfig> = z
       .default(65536),
     fieldMap: fieldMapSchema.optional(),
     textFormat: z.string().min(1).max(4096).optional(),
+    cluster: clusterName.optional(),
   })
   .strict()
   .refine((c) => c.format !== 'custom-text' || c.textFormat !== undefined, {

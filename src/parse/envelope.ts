@@ -41,7 +41,22 @@ export function kubeFromEnvelope(env: Record<string, unknown>): KubeMeta | undef
   if (node !== undefined) meta.node = node
   const labels = labelsOf(Object.hasOwn(o, 'labels') ? o['labels'] : Object.hasOwn(o, 'pod_labels') ? o['pod_labels'] : undefined)
   if (labels !== undefined) meta.labels = labels
+  const cluster = clusterOfEnvelope(env, o)
+  if (cluster !== undefined) meta.cluster = cluster
   return meta
+}
+
+/**
+ * The cluster a collector names: a key it adds to every record (`cluster_name`, `cluster`, Fluent Bit's
+ * record_modifier or Vector's remap), ECS `orchestrator.cluster.name`, or `kubernetes.cluster_name`.
+ */
+function clusterOfEnvelope(env: Record<string, unknown>, kube: Record<string, unknown>): string | undefined {
+  const orchestrator = Object.hasOwn(env, 'orchestrator') ? env['orchestrator'] : undefined
+  const cluster =
+    orchestrator !== null && typeof orchestrator === 'object' && !Array.isArray(orchestrator)
+      ? nestedName(orchestrator as Record<string, unknown>, 'cluster')
+      : undefined
+  return cluster ?? strField(env, 'cluster_name') ?? strField(env, 'cluster') ?? strField(kube, 'cluster_name')
 }
 
 function nestedName(o: Record<string, unknown>, key: string): string | undefined {

@@ -43,6 +43,9 @@ export const CANONICAL_FIELDS = [
   'upstream_tls_version',
   'upstream_tls_cipher',
   'istio_policy_status',
+  'cluster_id',
+  'downstream_peer_cluster',
+  'upstream_peer_cluster',
 ] as const
 
 export type CanonicalField = (typeof CANONICAL_FIELDS)[number]
@@ -92,6 +95,11 @@ export class RawFields {
   upstream_tls_version: RawValue = undefined
   upstream_tls_cipher: RawValue = undefined
   istio_policy_status: RawValue = undefined
+  /** The reporting proxy's Istio cluster id (`%ENVIRONMENT(ISTIO_META_CLUSTER_ID)%`, its CLUSTER_ID node metadata). */
+  cluster_id: RawValue = undefined
+  /** The Istio cluster ids of the peers, where a custom format logs Istio's peer metadata. */
+  downstream_peer_cluster: RawValue = undefined
+  upstream_peer_cluster: RawValue = undefined
   /**
    * True when the format logs the downstream TLS operators at all (a JSON key was present, even if
    * null). Only then does an unset TLS version mean "no TLS on the downstream connection".
@@ -106,4 +114,6 @@ export interface KubeMeta {
   container?: string
   node?: string
   labels?: Record<string, string>
+  /** The cluster an envelope names (a collector that adds its cluster's name to every record). */
+  cluster?: string
 }

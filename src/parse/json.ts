@@ -168,6 +168,9 @@ function extractIstio(obj: Record<string, unknown>): RawFields {
   f.upstream_tls_version = prim(o.upstream_tls_version)
   f.upstream_tls_cipher = prim(o.upstream_tls_cipher)
   f.istio_policy_status = prim(o.istio_policy_status)
+  f.cluster_id = prim(o.cluster_id)
+  f.downstream_peer_cluster = prim(o.downstream_peer_cluster)
+  f.upstream_peer_cluster = prim(o.upstream_peer_cluster)
   f.downstreamTlsLogged = Object.hasOwn(obj, 'downstream_tls_version')
   return f
 }

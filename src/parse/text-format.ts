@@ -75,6 +75,8 @@ function fieldOf(op: string): CanonicalField | null {
   const first = inner.split('?')[0]!
   if (name === 'REQ' || name === 'REQUEST_HEADER') return Object.hasOwn(REQUEST_HEADERS, first) ? REQUEST_HEADERS[first]! : null
   if (name === 'RESP' || name === 'RESPONSE_HEADER') return Object.hasOwn(RESPONSE_HEADERS, first) ? RESPONSE_HEADERS[first]! : null
+  // Istio puts the proxy's cluster id into its environment (node metadata CLUSTER_ID).
+  if (name === 'ENVIRONMENT' && first === 'ISTIO_META_CLUSTER_ID') return 'cluster_id'
   return null
 }
 

@@ -19,7 +19,7 @@
 import type { AuditEvent } from '../schema/audit-event.js'
 import type { DestinationFields, SourceFields, ZtunnelFields } from '../generated/types.js'
 import { deriveEventId } from '../pipeline/event-id.js'
-import type { BuildContext, BuildResult } from './build-event.js'
+import { type BuildContext, type BuildResult, contextCluster, workloadOf } from './build-event.js'
 import { normaliseTimestamp } from './timestamp.js'
 import { INVALID, splitHostPort, str, uint, validIp } from './values.js'
 import type { ZtunnelRaw } from './ztunnel.js'
@@ -84,10 +84,11 @@ export function buildZtunnelEvent(raw: ZtunnelRaw, ctx: BuildContext): BuildResu
   const direction = dirText === 'inbound' || dirText === 'outbound' ? dirText : 'unknown'
   const outcome = error !== undefined ? 'failure' : message === 'connection opened' ? 'unknown' : 'success'
 
+  const cluster = contextCluster(ctx)
   const event: AuditEvent = {
     '@timestamp': ts,
     event: {
-      id: deriveEventId(ctx.original, ctx.kube),
+      id: deriveEventId(ctx.original, workloadOf(ctx.kube, cluster)),
       kind: 'event',
       dataset: 'ztunnel.access',
       category: ['network'],
@@ -141,6 +142,7 @@ export function buildZtunnelEvent(raw: ZtunnelRaw, ctx: BuildContext): BuildResu
   if (rejection?.policy !== undefined) z.policy = rejection.policy
   event.ztunnel = z
   event.mesh = { reporter: 'ztunnel' }
+  if (cluster !== undefined) event.orchestrator = { type: 'kubernetes', cluster: { name: cluster } }
 
   if (ctx.kube !== undefined) {
     const k: NonNullable<AuditEvent['kubernetes']> = {}

@@ -18,6 +18,8 @@ export interface RawRecord {
   headers?: Record<string, string>
   /** The Kafka message key, when there is one: names the container stream CRI partial lines are joined in. */
   key?: Buffer | string
+  /** The cluster the source says the record came from (a per-topic or per-source option). */
+  cluster?: string
 }
 
 export interface Lifecycle {

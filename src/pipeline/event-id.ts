@@ -5,6 +5,8 @@ export interface Workload {
   namespace?: string | undefined
   pod?: string | undefined
   container?: string | undefined
+  /** The cluster the pod runs in, when a record names one. */
+  cluster?: string | undefined
 }
 
 /**
@@ -33,5 +35,8 @@ export function deriveEventId(line: string, workload?: Workload): string {
  */
 export function workloadKey(w: Workload | undefined): string {
   const part = (v: string | undefined): string => (v === undefined ? '-' : `${Buffer.byteLength(v, 'utf8')}:${v}`)
-  return `\n${part(w?.namespace)}\n${part(w?.pod)}\n${part(w?.container)}\n`
+  const key = `\n${part(w?.namespace)}\n${part(w?.pod)}\n${part(w?.container)}\n`
+  // Appended only when known, so every id derived without a cluster stays what it was. No line holds a
+  // newline (the sources split on it), so a key with a cluster never reads like one without it.
+  return w?.cluster === undefined ? key : `${key}${part(w.cluster)}\n`
 }

@@ -8,6 +8,7 @@
 import { loadConfigSection } from '../../config/validate.js'
 import { z } from 'zod'
 import { kafkaConnectionShape, topicName } from '../../connections/kafka-config.js'
+import { clusterName } from '../../parse/config.js'
 
 const ms = (min: number, max: number) => z.number().int().min(min).max(max)
 
@@ -15,6 +16,11 @@ export const kafkaSourceConfigSchema = z
   .object({
     ...kafkaConnectionShape,
     topics: z.array(topicName).min(1).max(100),
+    /**
+     * The cluster each topic's records come from (orchestrator.cluster.name), for one topic per cluster:
+     * `{ mesh-east: east, mesh-west: west }`. A cluster the log envelope names wins over it.
+     */
+    clusters: z.record(topicName, clusterName).optional(),
     groupId: z.string().min(1).max(255).default('envoy-audit'),
     /** Where a group with no committed offset starts: the oldest record, or only new ones. */
     fromBeginning: z.boolean().default(false),
@@ -77,6 +83,10 @@ export const kafkaSourceConfigSchema = z
   .refine((c) => c.heartbeatIntervalMs < c.sessionTimeoutMs, {
     message: 'heartbeatIntervalMs must be below sessionTimeoutMs',
     path: ['heartbeatIntervalMs'],
+  })
+  .superRefine((c, ctx) => {
+    for (const topic of Object.keys(c.clusters ?? {}))
+      if (!c.topics.includes(topic)) ctx.addIssue({ code: 'custom', path: ['clusters', topic], message: `${topic} is not one of topics` })
   })
   .refine((c) => c.backoff.maxMs >= c.backoff.initialMs, { message: 'maxMs must be >= initialMs', path: ['backoff', 'maxMs'] })
   .refine((c) => c.brokerSessionTimeoutBounds.maxMs >= c.brokerSessionTimeoutBounds.minMs, {

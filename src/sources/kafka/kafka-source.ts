@@ -261,12 +261,14 @@ export function createKafkaSource(cfg: KafkaSourceConfig, deps: KafkaSourceDeps 
   function dispatch(tracker: PartitionTracker, messages: KafkaMessage[]): void {
     const records: RawRecord[] = []
     let bytes = 0
+    const cluster = cfg.clusters !== undefined && Object.hasOwn(cfg.clusters, tracker.topic) ? cfg.clusters[tracker.topic] : undefined
     for (const m of messages) {
       const value = m.value ?? Buffer.alloc(0)
       bytes += value.length + (m.key?.length ?? 0)
       const record: RawRecord = { value, coords: { kind: 'kafka', topic: tracker.topic, partition: tracker.partition, offset: m.offset } }
       if (m.headers !== undefined) record.headers = headersToStrings(m.headers)
       if (m.key !== null && m.key !== undefined && m.key.length > 0) record.key = m.key
+      if (cluster !== undefined) record.cluster = cluster
       records.push(record)
     }
     const chunk = tracker.deliver(Number(messages[0]!.offset), Number(messages[messages.length - 1]!.offset), records.length, bytes)
