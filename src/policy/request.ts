@@ -10,6 +10,17 @@
  *
  * `principal` may be given with or without `spiffe://`. `destination.port` is the workload (container)
  * port, which is what `ports` and `portLevelMtls` match. Header names are case-insensitive.
+ *
+ * A header sent several times is an array (`"x-token": ["admin", "guest"]`), and names that differ only in
+ * case are the same header. Envoy's matchers see one value, the copies joined with `,` in the order
+ * received (HeaderUtility::getAllOfHeaderAsString, source/common/http/header_utility.cc in
+ * envoyproxy/envoy; CVE-2020-25017 made every matcher, RBAC included, see all copies), so that is what
+ * the evaluator matches. `cookie` is the exception: Envoy's header map joins it with `; `
+ * (delimiterByHeader, source/common/http/header_map_impl.cc), as HTTP/2 requires when it reassembles
+ * cookie crumbs (RFC 9113 section 8.2.3), so a cookie value never splits on `,`. `set-cookie`, which
+ * RFC 9110 section 5.3 says must not be combined, is a response header: Envoy's matchers give it no
+ * exception, so in a request it joins with `,` like any other.
+ * Istio then matches `when: request.headers[...]` per `,`-separated element (see rule-compiler.ts).
  */
 import { z } from 'zod'
 import { EnvoyAuditError } from '../errors.js'
@@ -82,8 +93,13 @@ export function parseRequest(input: unknown, origin = 'request'): PolicyRequest 
   }
   const q = r.data
   const headers = Object.create(null) as Record<string, string>
-  // Duplicate headers reach RBAC joined with `,` (normalization page).
-  for (const [k, v] of Object.entries(q.http?.headers ?? {})) headers[k.toLowerCase()] = Array.isArray(v) ? v.join(',') : v
+  for (const [k, v] of Object.entries(q.http?.headers ?? {})) {
+    const name = k.toLowerCase()
+    const sep = name === 'cookie' ? '; ' : ','
+    const value = Array.isArray(v) ? v.join(sep) : v
+    // `X-Token` and `x-token` are one header sent twice, not one overwriting the other.
+    headers[name] = headers[name] === undefined ? value : `${headers[name]}${sep}${value}`
+  }
   let jwt: PolicyRequest['jwt'] = null
   if (q.jwt !== null && q.jwt !== undefined) {
     if ('invalid' in q.jwt && q.jwt.invalid === true) jwt = { invalid: true }
