@@ -9,14 +9,15 @@ import { parse } from 'yaml'
 import { registerCommands } from '../../src/cli/commands.js'
 
 const compose = parse(readFileSync(new URL('../../docker-compose.yml', import.meta.url), 'utf8'), { merge: true }) as {
-  services: Record<string, { command?: string[] | string; entrypoint?: string[] | string; build?: unknown }>
+  services: Record<string, { command?: string[] | string; entrypoint?: string[] | string; build?: { target?: string } }>
 }
 
 /** The argv of each envoy-audit invocation: the command of an image service, or `envoy-audit ...` lines in a shell script. */
 function invocations(): Array<{ service: string; argv: string[] }> {
   const out: Array<{ service: string; argv: string[] }> = []
   for (const [service, svc] of Object.entries(compose.services)) {
-    if (svc.build === undefined) continue
+    // The envoy-audit image is the Dockerfile's runtime stage (stack-tools is the certs job's image).
+    if (svc.build?.target !== 'runtime') continue
     const cmd = Array.isArray(svc.command) ? svc.command : svc.command === undefined ? [] : [svc.command]
     if (svc.entrypoint === undefined) out.push({ service, argv: cmd })
     else {
