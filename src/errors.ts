@@ -42,7 +42,7 @@ export const ERROR_CODES = {
   EA_PARSE_ENVELOPE: {
     stage: 'parse',
     retryable: false,
-    description: 'A log envelope (Fluent Bit, Vector, CRI, Docker) is malformed or carries no log line.',
+    description: 'A log envelope (Fluent Bit, Vector, CRI, Docker, an OTLP export request) is malformed or carries no log line.',
   },
   EA_PARSE_PARTIAL: {
     stage: 'parse',

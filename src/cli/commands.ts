@@ -27,7 +27,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   {
     name: 'run',
     term: 'run [options]',
-    description: 'run the service: source (kafka|file|stdin) → pipeline → sink (opensearch|embedded|ndjson), with metrics and health',
+    description: 'run the service: source (kafka|file|stdin|otlp) → pipeline → sink (opensearch|embedded|ndjson), with metrics and health',
     load: async () => (await import('./run.js')).registerRun,
   },
   {

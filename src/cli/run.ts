@@ -13,7 +13,7 @@ import { buildService } from '../service/service.js'
 export function registerRun(program: Command): void {
   program
     .command('run')
-    .description('run the service: source (kafka|file|stdin) → pipeline → sink (opensearch|embedded|ndjson), with metrics and health')
+    .description('run the service: source (kafka|file|stdin|otlp) → pipeline → sink (opensearch|embedded|ndjson), with metrics and health')
     .requiredOption('-c, --config <file>', 'YAML config (see `envoy-audit config defaults`)')
     .action(async (opts: { config: string }) => {
       const config = loadConfig(opts.config)

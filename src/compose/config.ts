@@ -16,6 +16,7 @@ import { connectionConfigSchema } from '../connections/opensearch.js'
 import { duckDbStoreConfigSchema } from '../store/duckdb-store.js'
 import { alertingConfigSchema } from '../alerting/config.js'
 import { kafkaSourceConfigSchema } from '../sources/kafka/config.js'
+import { otlpSourceConfigSchema } from '../sources/otlp/receiver.js'
 import { loadConfigSection } from '../config/validate.js'
 import { redactionConfigSchema } from '../redact/config.js'
 import { integrityConfigSchema } from '../integrity/config.js'
@@ -61,21 +62,31 @@ const needs = <T>(section: string, kind: string): z.ZodType<T, T> =>
 const present = <T>(): z.ZodType<T, T> => z.custom<T>(() => true)
 
 type KafkaSection = z.output<typeof kafkaSourceConfigSchema>
+type OtlpSection = z.output<typeof otlpSourceConfigSchema>
 export type FileSourceSection = z.output<typeof fileSourceSchema>
 
 const sourceFormat = z
   .object({
-    kind: z.enum(['kafka', 'file', 'stdin']).default('stdin'),
+    kind: z.enum(['kafka', 'file', 'stdin', 'otlp']).default('stdin'),
     kafka: kafkaSourceConfigSchema.optional(),
     file: fileSourceSchema.default(fileSourceSchema.parse({})),
+    /** An OTLP logs receiver (gRPC 4317, HTTP 4318): src/sources/otlp/receiver.ts. */
+    otlp: otlpSourceConfigSchema.optional(),
   })
   .strict()
 
+const otlpOpt = { otlp: present<OtlpSection>().optional() }
 const sourceSchema = sourceFormat.pipe(
   z.discriminatedUnion('kind', [
-    z.object({ kind: z.literal('kafka'), kafka: needs<KafkaSection>('source', 'kafka'), file: present<FileSourceSection>() }),
-    z.object({ kind: z.literal('file'), kafka: present<KafkaSection>().optional(), file: present<FileSourceSection>() }),
-    z.object({ kind: z.literal('stdin'), kafka: present<KafkaSection>().optional(), file: present<FileSourceSection>() }),
+    z.object({ kind: z.literal('kafka'), kafka: needs<KafkaSection>('source', 'kafka'), file: present<FileSourceSection>(), ...otlpOpt }),
+    z.object({ kind: z.literal('file'), kafka: present<KafkaSection>().optional(), file: present<FileSourceSection>(), ...otlpOpt }),
+    z.object({ kind: z.literal('stdin'), kafka: present<KafkaSection>().optional(), file: present<FileSourceSection>(), ...otlpOpt }),
+    z.object({
+      kind: z.literal('otlp'),
+      kafka: present<KafkaSection>().optional(),
+      file: present<FileSourceSection>(),
+      otlp: present<OtlpSection>().optional(),
+    }),
   ]),
 )
 

@@ -4,6 +4,7 @@ import type { Source } from '../pipeline/component.js'
 import { createFileSource } from '../sources/file-source.js'
 import { createKafkaSource } from '../sources/kafka/index.js'
 import { kafkaSourceConfigSchema } from '../sources/kafka/config.js'
+import { createOtlpSource, expandOtlpRecords, otlpSourceConfigSchema, type OtlpSourceConfig } from '../sources/otlp/index.js'
 import { fileSourceShape } from './config.js'
 import { Registry, type ComponentDef } from './registry.js'
 import { numericStats, type BuildContext } from './context.js'
@@ -45,6 +46,13 @@ export const kafkaSourceDef: ComponentDef<z.output<typeof kafkaSourceConfigSchem
   build(config, context) {
     const source = createKafkaSource(config, { ...(context.logger === undefined ? {} : { logger: context.logger }), env: context.env })
     context.onKafkaSource?.(source)
+    const encoding = config.encoding
+    if (encoding !== 'raw') {
+      // One OTLP export request per Kafka record: its log records go to the handler together, so the
+      // record's offset is committed once all of them are acknowledged.
+      const run = source.run.bind(source)
+      source.run = (handler) => run((records) => handler(expandOtlpRecords(records, encoding)))
+    }
     context.exportStats?.({
       prefix: 'kafka',
       stats: () => numericStats(source.stats()),
@@ -65,4 +73,26 @@ export const kafkaSourceDef: ComponentDef<z.output<typeof kafkaSourceConfigSchem
   },
 }
 
-export const sources = new Registry<Source>('source').register(kafkaSourceDef).register(fileSourceDef).register(stdinSourceDef)
+/** An OTLP logs receiver (gRPC and HTTP); each export request is answered once its records are acknowledged. */
+export const otlpSourceDef: ComponentDef<OtlpSourceConfig, Source> = {
+  kind: 'otlp',
+  schema: otlpSourceConfigSchema,
+  build(config, context) {
+    const source = createOtlpSource(config)
+    context.exportStats?.({
+      prefix: 'otlp',
+      stats: () => numericStats(source.stats()),
+      // Names and kinds: docs/production.md, Metrics.
+      help: 'OTLP logs receiver',
+      gauges: ['inFlightRequests'],
+      names: { inFlightRequests: 'in_flight_requests' },
+    })
+    return source
+  },
+}
+
+export const sources = new Registry<Source>('source')
+  .register(kafkaSourceDef)
+  .register(fileSourceDef)
+  .register(stdinSourceDef)
+  .register(otlpSourceDef)

@@ -274,11 +274,14 @@ export interface AuditFields {
  * Where the record was read: file+line+byte offset, or topic+partition+offset.
  */
 export interface AuditSourceFields {
-  kind?: "file" | "stdin" | "kafka";
+  kind?: "file" | "stdin" | "kafka" | "otlp";
   file?: string;
+  /**
+   * Line number (file), or the log record's 1-based position in its OTLP export request (an otlp source, or a Kafka record holding an OTLP export request).
+   */
   line?: number;
   /**
-   * Byte offset (file) or Kafka offset, as a string (64-bit).
+   * Byte offset (file), Kafka offset, or the OTLP receiver's request number, as a string (64-bit).
    */
   offset?: string;
   topic?: string;
@@ -337,7 +340,7 @@ export interface DeadLetterPart {
   source: DeadLetterSource;
 }
 export interface DeadLetterSource {
-  kind?: "file" | "stdin" | "kafka";
+  kind?: "file" | "stdin" | "kafka" | "otlp";
   file?: string;
   line?: number;
   offset?: string;

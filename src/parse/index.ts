@@ -66,6 +66,10 @@ export function createParser(config?: Partial<ParserConfig>): RecordParser {
       }
       for (const record of records) {
         const st: LineState = { now }
+        if (record.invalid !== undefined) {
+          deadLetters.push(deadLetterFor(record, record.invalid.code, record.invalid.message, 'parse', now))
+          continue
+        }
         try {
           const text = decode(record, maxBytes)
           if (typeof text !== 'string') {

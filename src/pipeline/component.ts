@@ -20,6 +20,11 @@ export interface RawRecord {
   key?: Buffer | string
   /** The cluster the source says the record came from (a per-topic or per-source option). */
   cluster?: string
+  /**
+   * Set by a source that could not unwrap the record (an OTLP export request that does not decode): the
+   * parser dead-letters it with this reason and its bytes as they came.
+   */
+  invalid?: { code: ErrorCode; message: string }
 }
 
 export interface Lifecycle {

@@ -22,6 +22,12 @@ export const kafkaSourceConfigSchema = z
      */
     clusters: z.record(topicName, clusterName).optional(),
     groupId: z.string().min(1).max(255).default('envoy-audit'),
+    /**
+     * What a record holds: `raw` one access-log line (or its collector envelope); `otlp_proto` / `otlp_json`
+     * one OTLP logs export request, as the OpenTelemetry Collector's Kafka exporter writes it, whose log
+     * records each become an event or a dead letter (src/sources/otlp/kafka-envelope.ts).
+     */
+    encoding: z.enum(['raw', 'otlp_proto', 'otlp_json']).default('raw'),
     /** Where a group with no committed offset starts: the oldest record, or only new ones. */
     fromBeginning: z.boolean().default(false),
     /** Must lie within brokerSessionTimeoutBounds: the broker refuses the join otherwise. */

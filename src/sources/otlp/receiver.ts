@@ -1,0 +1,269 @@
+/**
+ * `source.kind: otlp`: an OpenTelemetry logs receiver, OTLP/gRPC (LogsService/Export over @grpc/grpc-js)
+ * and OTLP/HTTP (POST /v1/logs, application/x-protobuf or application/json, optionally gzip), as the OTLP
+ * specification defines them (opentelemetry.io/docs/specs/otlp). Istio's `envoyOtelAls` provider and an
+ * OpenTelemetry Collector's otlp / otlphttp exporters send to it.
+ *
+ * Acknowledgement is end to end: the answer to an export request is sent only after the pipeline
+ * acknowledged every one of its log records (indexed, or written to the dead-letter output). Until then
+ * the exporter waits; when the pipeline cannot acknowledge (sink or dead-letter output down at close),
+ * or more requests than `maxInFlightRequests` are waiting, the answer is a retryable refusal
+ * (HTTP 503 with Retry-After, gRPC UNAVAILABLE) and the exporter sends the request again: a request that
+ * is not acknowledged is never lost. A request that is not OTLP is refused as not retryable (HTTP 400,
+ * gRPC INVALID_ARGUMENT) and counted.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { gunzipSync } from 'node:zlib'
+import * as grpc from '@grpc/grpc-js'
+import { z } from 'zod'
+import type { BatchHandler, RawRecord, Source } from '../../pipeline/component.js'
+import { otlpLogsCodec, type ExportLogsRequest } from './proto.js'
+import { recordsFromExport } from './records.js'
+
+const endpoint = (port: number) =>
+  z
+    .object({
+      enabled: z.boolean().default(true),
+      host: z.string().min(1).max(255).default('0.0.0.0'),
+      /** 0 picks a free port (tests). */
+      port: z.number().int().min(0).max(65535).default(port),
+    })
+    .strict()
+
+export const otlpSourceConfigSchema = z
+  .object({
+    /** OTLP/gRPC; 4317 is OTLP's default gRPC port. */
+    grpc: endpoint(4317).default({ enabled: true, host: '0.0.0.0', port: 4317 }),
+    /** OTLP/HTTP (POST /v1/logs); 4318 is OTLP's default HTTP port. */
+    http: endpoint(4318).default({ enabled: true, host: '0.0.0.0', port: 4318 }),
+    /** Largest export request accepted, after decompression (413 / RESOURCE_EXHAUSTED above it). */
+    maxRequestBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .max(256 * 1024 * 1024)
+      .default(16 * 1024 * 1024),
+    /** Export requests waiting for their acknowledgement at once; more are refused as retryable. */
+    maxInFlightRequests: z.number().int().min(1).max(10_000).default(64),
+    /** The Retry-After (seconds) of a refused HTTP request. */
+    retryAfterSeconds: z.number().int().min(1).max(3600).default(5),
+  })
+  .strict()
+
+export type OtlpSourceConfig = z.output<typeof otlpSourceConfigSchema>
+
+export interface OtlpSourceStats {
+  requests: number
+  logRecords: number
+  acknowledged: number
+  refusedBusy: number
+  refusedInvalid: number
+  failed: number
+  inFlightRequests: number
+}
+
+export interface OtlpSource extends Source {
+  stats(): OtlpSourceStats
+  /** The bound ports, once started (0 when that endpoint is disabled). */
+  ports(): { grpc: number; http: number }
+}
+
+class Refusal extends Error {
+  constructor(
+    readonly kind: 'busy' | 'invalid' | 'too-large' | 'failed',
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
+export function createOtlpSource(config: OtlpSourceConfig): OtlpSource {
+  let handler: BatchHandler | undefined
+  let httpServer: Server | undefined
+  let grpcServer: grpc.Server | undefined
+  let grpcPort = 0
+  let httpPort = 0
+  let closing = false
+  let sequence = 0n
+  let resolveStopped!: () => void
+  const stopped = new Promise<void>((r) => (resolveStopped = r))
+  const stats: OtlpSourceStats = {
+    requests: 0,
+    logRecords: 0,
+    acknowledged: 0,
+    refusedBusy: 0,
+    refusedInvalid: 0,
+    failed: 0,
+    inFlightRequests: 0,
+  }
+
+  /** Hands the request's records to the pipeline and resolves once all are acknowledged. */
+  async function deliver(req: ExportLogsRequest): Promise<void> {
+    if (handler === undefined || closing) throw new Refusal('busy', 'receiver is not running')
+    if (stats.inFlightRequests >= config.maxInFlightRequests) {
+      stats.refusedBusy++
+      throw new Refusal('busy', `more than ${config.maxInFlightRequests} export requests waiting for acknowledgement`)
+    }
+    sequence++
+    const records: RawRecord[] = recordsFromExport(req, { kind: 'otlp', offset: String(sequence) })
+    stats.requests++
+    stats.logRecords += records.length
+    if (records.length === 0) return
+    stats.inFlightRequests++
+    try {
+      await handler(records)
+      stats.acknowledged += records.length
+    } catch (err) {
+      stats.failed++
+      throw new Refusal('failed', `not acknowledged: ${(err as Error)?.message ?? String(err)}`)
+    } finally {
+      stats.inFlightRequests--
+    }
+  }
+
+  function decodeHttp(req: IncomingMessage, body: Buffer): ExportLogsRequest {
+    const codec = otlpLogsCodec()
+    const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase()
+    try {
+      if (type === 'application/json') return codec.fromJson(JSON.parse(body.toString('utf8')))
+      if (type === 'application/x-protobuf' || type === 'application/protobuf') return codec.decode(body)
+    } catch (err) {
+      throw new Refusal('invalid', `not an OTLP ExportLogsServiceRequest: ${(err as Error).message.slice(0, 200)}`)
+    }
+    throw new Refusal('invalid', `unsupported content type ${JSON.stringify(type.slice(0, 80))}`)
+  }
+
+  function readBody(req: IncomingMessage): Promise<Buffer> {
+    return new Promise((resolve, reject) => {
+      const chunks: Buffer[] = []
+      let n = 0
+      req.on('data', (c: Buffer) => {
+        n += c.length
+        if (n > config.maxRequestBytes) {
+          reject(new Refusal('too-large', `request body over maxRequestBytes (${config.maxRequestBytes})`))
+          req.destroy()
+          return
+        }
+        chunks.push(c)
+      })
+      req.on('end', () => resolve(Buffer.concat(chunks)))
+      req.on('error', reject)
+    })
+  }
+
+  async function onHttp(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = (req.url ?? '').split('?')[0]
+    if (url !== '/v1/logs') return answer(res, 404, 'not found: OTLP logs are POSTed to /v1/logs')
+    if (req.method !== 'POST') return answer(res, 405, 'method not allowed')
+    try {
+      let body = await readBody(req)
+      const enc = String(req.headers['content-encoding'] ?? '').toLowerCase()
+      if (enc === 'gzip') {
+        try {
+          body = gunzipSync(body, { maxOutputLength: config.maxRequestBytes })
+        } catch (err) {
+          throw new Refusal('invalid', `gzip body does not inflate within maxRequestBytes: ${(err as Error).message.slice(0, 120)}`)
+        }
+      } else if (enc !== '' && enc !== 'identity') throw new Refusal('invalid', `unsupported content encoding ${enc.slice(0, 40)}`)
+      const request = decodeHttp(req, body)
+      await deliver(request)
+      const json = (req.headers['content-type'] ?? '').startsWith('application/json')
+      res.writeHead(200, { 'content-type': json ? 'application/json' : 'application/x-protobuf' })
+      res.end(json ? '{}' : Buffer.from(otlpLogsCodec().encodeResponse()))
+    } catch (err) {
+      const r = err instanceof Refusal ? err : new Refusal('failed', String(err))
+      if (r.kind === 'invalid' || r.kind === 'too-large') stats.refusedInvalid++
+      if (r.kind === 'busy' || r.kind === 'failed') {
+        res.setHeader('retry-after', String(config.retryAfterSeconds))
+        return answer(res, 503, r.message)
+      }
+      return answer(res, r.kind === 'too-large' ? 413 : 400, r.message)
+    }
+  }
+
+  function grpcExport(call: grpc.ServerUnaryCall<ExportLogsRequest, Uint8Array>, callback: grpc.sendUnaryData<Uint8Array>): void {
+    deliver(call.request).then(
+      () => callback(null, otlpLogsCodec().encodeResponse()),
+      (err: unknown) => {
+        const r = err instanceof Refusal ? err : new Refusal('failed', String(err))
+        const code = r.kind === 'invalid' ? grpc.status.INVALID_ARGUMENT : grpc.status.UNAVAILABLE
+        callback({ code, details: r.message }, null)
+      },
+    )
+  }
+
+  return {
+    stopped,
+    stats: () => ({ ...stats }),
+    ports: () => ({ grpc: grpcPort, http: httpPort }),
+    async start() {
+      const codec = otlpLogsCodec()
+      if (config.http.enabled) {
+        const server = createServer((req, res) => void onHttp(req, res))
+        await new Promise<void>((resolve, reject) => {
+          server.once('error', reject)
+          server.listen(config.http.port, config.http.host, () => resolve())
+        })
+        httpServer = server
+        httpPort = (server.address() as AddressInfo).port
+      }
+      if (config.grpc.enabled) {
+        const server = new grpc.Server({ 'grpc.max_receive_message_length': config.maxRequestBytes })
+        const definition: grpc.ServiceDefinition = {
+          Export: {
+            path: codec.exportPath,
+            requestStream: false,
+            responseStream: false,
+            requestSerialize: () => Buffer.alloc(0),
+            requestDeserialize: (b: Buffer) => {
+              try {
+                return codec.decode(b)
+              } catch (err) {
+                // grpc-js answers INTERNAL for a throwing deserializer; the request is still refused, not lost.
+                refusedInvalid()
+                throw err
+              }
+            },
+            responseSerialize: (v: Uint8Array) => Buffer.from(v),
+            responseDeserialize: (b: Buffer) => b,
+          },
+        }
+        server.addService(definition, { Export: grpcExport as grpc.UntypedHandleCall })
+        grpcPort = await new Promise<number>((resolve, reject) =>
+          server.bindAsync(`${config.grpc.host}:${config.grpc.port}`, grpc.ServerCredentials.createInsecure(), (err, port) =>
+            err === null ? resolve(port) : reject(err),
+          ),
+        )
+        grpcServer = server
+      }
+    },
+    async run(h) {
+      handler = h
+    },
+    async close() {
+      if (closing) return
+      closing = true
+      // Requests still waiting keep their connection until the pipeline answers them; new ones are refused.
+      await Promise.all([
+        httpServer === undefined
+          ? undefined
+          : new Promise<void>((r) => {
+              httpServer!.close(() => r())
+              httpServer!.closeIdleConnections()
+            }),
+        grpcServer === undefined ? undefined : new Promise<void>((r) => grpcServer!.tryShutdown(() => r())),
+      ])
+      resolveStopped()
+    },
+  }
+
+  function refusedInvalid(): void {
+    stats.refusedInvalid++
+  }
+}
+
+function answer(res: ServerResponse, status: number, message: string): void {
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' })
+  res.end(message)
+}
