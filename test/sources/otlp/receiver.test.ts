@@ -103,6 +103,7 @@ describe('OTLP logs receiver (source.kind otlp)', () => {
     for (const e of parsed.events) {
       expect(e.event.original).toBe(ENVOY_LINE)
       expect(e.kubernetes).toMatchObject({ namespace: 'default', pod: 'sleep-5c9d7f9b6-xk2lp' })
+      expect(e.orchestrator?.cluster?.name).toBe('east')
       expect(e.mesh?.upstream_cluster).toBe('outbound|8000||httpbin.default.svc.cluster.local')
       expect(e.audit.source).toMatchObject({ kind: 'otlp', line: 1 })
     }
