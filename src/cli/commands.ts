@@ -71,6 +71,12 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import('./setup.js')).registerSetup,
   },
   {
+    name: 'rules',
+    term: 'rules',
+    description: 'the Sigma detection rules (detections/sigma): run them over stored events',
+    load: async () => (await import('./rules.js')).registerRules,
+  },
+  {
     name: 'alerting',
     term: 'alerting',
     description: 'OpenSearch Alerting monitors and Dashboards saved objects for ConMon',

@@ -2,8 +2,9 @@
  * `envoy-audit setup --opensearch URL`: installs the ISM policy, the index templates (with the read
  * aliases) and the first period indices, and creates the integrity ledger indices. Without the Index
  * Management plugin it does everything else, says that retention is not enforced, and exits non-zero
- * unless --without-ism accepts that. The connection options are those of every OpenSearch command
- * (opensearch-options.ts).
+ * unless --without-ism accepts that. With --with-security-analytics it also installs the Security
+ * Analytics log type, field mappings, Sigma rules, detectors and correlation rules (docs/siem.md). The
+ * connection options are those of every OpenSearch command (opensearch-options.ts).
  */
 import type { Command } from 'commander'
 import { EnvoyAuditError } from '../errors.js'
@@ -12,6 +13,12 @@ import { addOpenSearchOptions, connectionFromOptions, type OpenSearchCliOptions 
 import { loadLifecycleConfig } from '../lifecycle/config.js'
 import { ISM_MISSING, runSetup } from '../lifecycle/setup.js'
 import { DEFAULT_INTEGRITY_PREFIX, ensureIntegrityIndices } from '../integrity/opensearch-indices.js'
+import type { SetupStep } from '../lifecycle/setup.js'
+import { templateName } from '../lifecycle/index-template.js'
+import { provisionSecurityAnalytics } from '../lifecycle/security-analytics.js'
+import { SECURITY_ANALYTICS_DEFAULTS } from '../lifecycle/security-analytics-resources.js'
+import { defaultRulesDir, loadSigmaRules } from '../sigma/loader.js'
+import { compileRules } from '../sigma/evaluate.js'
 
 interface SetupOptions extends OpenSearchCliOptions {
   eventsAlias: string
@@ -28,6 +35,12 @@ interface SetupOptions extends OpenSearchCliOptions {
   json?: boolean
   withAlerting?: boolean
   dashboards?: string
+  withSecurityAnalytics?: boolean
+  sigmaRules?: string
+  logType: string
+  detectorInterval: string
+  correlateVpcFlow: string
+  correlateCloudtrail: string
 }
 
 function int(value: string, option: string): number {
@@ -58,6 +71,31 @@ export function registerSetup(program: Command): void {
     .option('--json', 'print the steps as JSON')
     .option('--with-alerting', 'also create or update the Alerting monitors (dashboards/monitors), as `alerting provision` does')
     .option('--dashboards <url>', 'with --with-alerting: also import the Dashboards saved objects into this OpenSearch Dashboards URL')
+    .option(
+      '--with-security-analytics',
+      'also install the Security Analytics log type, field mappings, Sigma rules, one detector per rule group ' +
+        'and the correlation rules (docs/siem.md)',
+    )
+    .option(
+      '--sigma-rules <dir>',
+      'with --with-security-analytics: the Sigma rules folder (default: the rules shipped in detections/sigma)',
+    )
+    .option('--log-type <name>', 'with --with-security-analytics: the custom log type name', SECURITY_ANALYTICS_DEFAULTS.logType)
+    .option(
+      '--detector-interval <minutes>',
+      'with --with-security-analytics: minutes between detector runs',
+      String(SECURITY_ANALYTICS_DEFAULTS.intervalMinutes),
+    )
+    .option(
+      '--correlate-vpc-flow <pattern>',
+      'with --with-security-analytics: VPC flow log indices to correlate with (skipped when none match)',
+      SECURITY_ANALYTICS_DEFAULTS.vpcFlowIndexPattern,
+    )
+    .option(
+      '--correlate-cloudtrail <pattern>',
+      'with --with-security-analytics: CloudTrail indices to correlate with (skipped when none match)',
+      SECURITY_ANALYTICS_DEFAULTS.cloudTrailIndexPattern,
+    )
   addOpenSearchOptions(cmd).action(async (opts: SetupOptions) => {
     const connection = connectionFromOptions(opts)
     const lifecycle = loadLifecycleConfig({
@@ -71,16 +109,41 @@ export function registerSetup(program: Command): void {
       deleteAfterDays: int(opts.retentionDays, '--retention-days'),
       snapshotRepository: opts.snapshotRepository,
     })
+    // The rules are read and compiled before anything is written: a broken rule file fails setup up front.
+    if (!/^[a-z0-9_-]+$/.test(opts.logType)) throw new EnvoyAuditError('EA_USAGE', `--log-type: a-z, 0-9, - and _ only: ${opts.logType}`)
+    const interval = int(opts.detectorInterval, '--detector-interval')
+    if (interval < 1) throw new EnvoyAuditError('EA_USAGE', `--detector-interval: at least 1 minute: ${interval}`)
+    const rules = opts.withSecurityAnalytics === true ? loadSigmaRules(opts.sigmaRules ?? defaultRulesDir()) : []
+    compileRules(rules)
     const client = await createOpenSearchClient(connection, { maxRetries: 3 })
     try {
-      const steps = [
+      const steps: SetupStep[] = [
         ...(await runSetup(client, lifecycle)),
         ...(await ensureIntegrityIndices(client, opts.integrityPrefix, { shards: lifecycle.shards, replicas: lifecycle.replicas })),
       ]
+      const print = (list: SetupStep[]) => {
+        if (opts.json !== true)
+          for (const s of list)
+            process.stdout.write(`${s.action.padEnd(9)} ${s.resource}${s.detail !== undefined ? ` (${s.detail})` : ''}\n`)
+      }
+      print(steps)
+      if (opts.withSecurityAnalytics === true) {
+        const sa = await provisionSecurityAnalytics(client, {
+          logType: opts.logType,
+          eventsIndexPattern: `${opts.eventsAlias}-*`,
+          rules,
+          intervalMinutes: interval,
+          vpcFlowIndexPattern: opts.correlateVpcFlow,
+          cloudTrailIndexPattern: opts.correlateCloudtrail,
+          correlationWindowMs: SECURITY_ANALYTICS_DEFAULTS.correlationWindowMs,
+          reapplyMappings: steps.some(
+            (s) => s.resource === `index template ${templateName(opts.eventsAlias)}` && (s.action === 'created' || s.action === 'updated'),
+          ),
+        })
+        print(sa)
+        steps.push(...sa)
+      }
       if (opts.json === true) process.stdout.write(JSON.stringify({ steps }) + '\n')
-      else
-        for (const s of steps)
-          process.stdout.write(`${s.action.padEnd(9)} ${s.resource}${s.detail !== undefined ? ` (${s.detail})` : ''}\n`)
       // AU-11: an audit store without retention fills its disks and never protects old records; a SOC
       // must choose that knowingly. Everything else is installed either way, so the pipeline can run.
       if (steps.some((s) => 'missing' in s && s.missing === 'ism')) {

@@ -37,7 +37,7 @@ export const RULE_FIELDS = {
   http_method: 'http.request.method',
   http_status: 'http.response.status_code',
   url_path: 'url.path',
-  user_agent: 'user_agent.original',
+  http_user_agent: 'user_agent.original',
   tls_version: 'tls.version',
   tls_cipher: 'tls.cipher',
   response_flags: 'envoy.response_flags',

@@ -1,34 +1,13 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import http from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { TestOpenSearch } from '../support/opensearch-server/index.js'
 import { startSiemPluginsServer, type SiemPluginsServer } from '../support/siem-plugins-server.js'
 import { runCli } from '../helpers/cli.js'
+import { pluginsRouter } from '../support/plugins-router.js'
 
-/**
- * `setup --with-alerting` talks to one URL for the index lifecycle and the Alerting plugin, as it would
- * to a real cluster. The two test doubles each answer one half (neither is OpenSearch), so a small
- * router in front sends `/_plugins/_alerting/*` and `/api/saved_objects/*` to the plugins double and
- * everything else to the OpenSearch test server.
- */
+// `setup --with-alerting` talks to one URL for the index lifecycle and the Alerting plugin, as it would
+// to a real cluster: the router sends the plugin paths to the plugins double, the rest to OpenSearch.
 function router(os: TestOpenSearch, plugins: SiemPluginsServer): Promise<{ url: string; close(): Promise<void> }> {
-  const server = http.createServer((req, res) => {
-    const target = new URL(req.url!.startsWith('/_plugins/_alerting') || req.url!.startsWith('/api/saved_objects') ? plugins.url : os.url)
-    const up = http.request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (r) => {
-      res.writeHead(r.statusCode ?? 502, r.headers)
-      r.pipe(res)
-    })
-    up.on('error', () => res.destroy())
-    req.pipe(up)
-  })
-  return new Promise((resolve) =>
-    server.listen(0, '127.0.0.1', () =>
-      resolve({
-        url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-        close: () => new Promise((r) => server.close(() => r())),
-      }),
-    ),
-  )
+  return pluginsRouter(os.url, plugins.url)
 }
 
 describe('envoy-audit setup --with-alerting (real CLI, child process, test doubles)', () => {

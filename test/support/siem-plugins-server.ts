@@ -7,10 +7,13 @@
  *    (enabled_time, schema_version, last_update_time added; range gte/lte turned into from/to).
  *  - OpenSearch Dashboards: POST /api/saved_objects/_import (multipart `file` part ending in .ndjson,
  *    `osd-xsrf` header required, `overwrite` query option, missing references reported per object).
+ *  - OpenSearch Security Analytics: log types, field mappings, rules, detectors and correlation rules
+ *    (security-analytics-api.ts), and `GET /_cat/plugins` listing the plugins the double stands for.
  * In-memory state, nothing else implemented.
  */
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { createSecurityAnalytics, replyWith, type SecurityAnalyticsState } from './security-analytics-api.js'
 
 export interface StoredMonitor {
   id: string
@@ -38,6 +41,7 @@ export interface SiemPluginsServer {
   monitors: Map<string, StoredMonitor>
   savedObjects: Map<string, SavedObject>
   requests: SiemRequest[]
+  securityAnalytics: SecurityAnalyticsState
   /** The next n requests matching the path prefix answer with this status. */
   failNext(pathPrefix: string, status: number, n?: number): void
   close(): Promise<void>
@@ -89,7 +93,17 @@ export function parseMultipart(body: Buffer, contentType: string | undefined): A
   return parts
 }
 
-export async function startSiemPluginsServer(opts: { auth?: { username: string; password: string } } = {}): Promise<SiemPluginsServer> {
+export interface SiemPluginsOptions {
+  auth?: { username: string; password: string }
+  /** Components `_cat/plugins` lists (default: alerting, notifications, security-analytics). */
+  plugins?: string[]
+  /** The cluster's concrete indices, which Security Analytics' mappings API applies to (default: none). */
+  indices?: () => string[]
+}
+
+export async function startSiemPluginsServer(opts: SiemPluginsOptions = {}): Promise<SiemPluginsServer> {
+  const sa = createSecurityAnalytics(opts.indices ?? (() => []))
+  const plugins = opts.plugins ?? ['opensearch-alerting', 'opensearch-notifications', 'opensearch-security-analytics']
   const monitors = new Map<string, StoredMonitor>()
   const savedObjects = new Map<string, SavedObject>()
   const requests: SiemRequest[] = []
@@ -109,6 +123,13 @@ export async function startSiemPluginsServer(opts: { auth?: { username: string; 
     }
     const parts = req.path.split('/').filter((p) => p !== '')
     if (parts[0] === '_plugins' && parts[1] === '_alerting' && parts[2] === 'monitors') return alerting(req, parts[3], res)
+    if (parts[0] === '_plugins' && parts[1] === '_security_analytics') return replyWith(res, sa.handle(req, parts.slice(2)))
+    if (req.path === '/_cat/plugins' && req.method === 'GET')
+      return json(
+        res,
+        200,
+        plugins.map((component) => ({ name: 'siem-double', component, version: '2.19.4.0' })),
+      )
     if (req.path === '/api/saved_objects/_import' && req.method === 'POST') return importObjects(req, res)
     json(res, 404, { error: { type: 'not_implemented', reason: `${req.method} ${req.path}` } })
   }
@@ -243,6 +264,7 @@ export async function startSiemPluginsServer(opts: { auth?: { username: string; 
     monitors,
     savedObjects,
     requests,
+    securityAnalytics: sa.state,
     failNext(prefix, status, n = 1) {
       faults.push({ prefix, status, left: n })
     },

@@ -1,0 +1,55 @@
+import { mkdtempSync, rmSync, writeFileSync, cpSync, readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { runCli } from '../helpers/cli.js'
+import { defaultRulesDir, loadSigmaRules } from '../../src/sigma/loader.js'
+
+/** `rules test` over a store the demo filled (real CLI, child processes). */
+describe('envoy-audit rules test', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ea-rules-'))
+  const store = join(dir, 'audit.duckdb')
+  const rules = loadSigmaRules()
+
+  beforeAll(async () => {
+    const demo = await runCli(['demo', '--store', store, '--out', join(dir, 'out'), '--sessions', '200'], { timeoutMs: 120_000 })
+    expect(demo.code, demo.stderr).toBe(0)
+  }, 150_000)
+  afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+  test('lists every rule with its matches; the planted scan and plaintext retries show with their group', async () => {
+    const r = await runCli(['rules', 'test', '--store', store, '--json'], { timeoutMs: 60_000 })
+    expect(r.code, r.stderr).toBe(0)
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { file: string; matches: number; groups?: { group: string; count: number }[] })
+    expect(lines.map((l) => l.file)).toEqual(rules.map((x) => x.source))
+    const by = (file: string) => lines.find((l) => l.file === file)!
+    expect(by('behaviour/mesh_scan_denied_by_many_destinations.yml').groups).toEqual([
+      { group: 'spiffe://cluster.local/ns/shop/sa/frontend', count: 4 },
+    ])
+    expect(by('behaviour/plaintext_retries_into_strict_namespace.yml').matches).toBe(1)
+    expect(by('egress/unregistered_egress.yml').matches).toBeGreaterThan(0)
+    expect(by('access/new_edge.yml').matches).toBe(0)
+  }, 90_000)
+
+  test('the table form, --since past the window, and a rule folder of the SOC own', async () => {
+    const table = await runCli(['rules', 'test', '--store', store, '--show', '1'], { timeoutMs: 60_000 })
+    expect(table.code).toBe(0)
+    expect(table.stdout).toMatch(/^high\s+1\s+behaviour\/mesh_scan_denied_by_many_destinations\.yml/m)
+    expect(table.stdout).toContain('[spiffe://cluster.local/ns/shop/sa/frontend: 4 in ')
+
+    const none = await runCli(['rules', 'test', '--store', store, '--since', '2099-01-01T00:00:00Z'], { timeoutMs: 60_000 })
+    expect(none.stdout).toMatch(/^0 events, /)
+
+    const own = join(dir, 'rules')
+    cpSync(join(defaultRulesDir(), 'egress'), own, { recursive: true })
+    const file = join(own, 'egress_blocked.yml')
+    writeFileSync(file, readFileSync(file, 'utf8').replace('condition: evidence or finding', 'condition: evidence | near finding'))
+    const bad = await runCli(['rules', 'test', '--store', store, '--rules', own], { timeoutMs: 60_000 })
+    expect(bad.code).not.toBe(0)
+    expect(bad.stderr).toContain('EA_SIGMA_UNSUPPORTED')
+    expect(bad.stderr).toContain('egress_blocked.yml')
+  }, 120_000)
+})
