@@ -48,6 +48,9 @@ export const RULE_FIELDS = {
   peer_uri_san: 'envoy.peer.downstream_uri_san',
   upstream_peer_uri_san: 'envoy.peer.upstream_uri_san',
   k8s_namespace: 'kubernetes.namespace',
+  cluster: 'orchestrator.cluster.name',
+  src_cluster: 'mesh.source.cluster',
+  dst_cluster: 'mesh.destination.cluster',
 } as const
 
 export type RuleField = keyof typeof RULE_FIELDS
