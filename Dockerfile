@@ -39,6 +39,7 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY schemas ./schemas
 COPY dashboards ./dashboards
+COPY proto ./proto
 RUN ln -s /app/dist/src/cli/main.js /usr/local/bin/envoy-audit \
  && mkdir -p /etc/envoy-audit /var/lib/envoy-audit \
  && chown node:node /var/lib/envoy-audit
