@@ -18,7 +18,7 @@ import type { Action, AuthorizationPolicyObject, PolicySet } from './model.js'
 import { normalizePath } from './path.js'
 import type { PolicyRequest } from './request.js'
 import { compileRule, type RbacContext, type RulePredicate } from './rule-compiler.js'
-import { appliesTo, byAge, effectiveMtls } from './scope.js'
+import { appliesAt, appliesTo, byAge, effectiveMtls, hasL7Attributes } from './scope.js'
 
 export type Verdict = 'ALLOW' | 'DENY'
 export type Layer = 'peer-authn' | 'request-authn' | 'authz'
@@ -90,7 +90,10 @@ export function compilePolicies(set: PolicySet, mesh: MeshConfig): Evaluator {
   }
 
   function decideAll(req: PolicyRequest): Decision {
-    const mtls = effectiveMtls(set.peerAuthentications, req.namespace, req.labels, req.port, mesh)
+    const computed = effectiveMtls(set.peerAuthentications, req.namespace, req.labels, req.port, mesh)
+    // Ambient ignores DISABLE: ztunnel and waypoints always speak HBONE mTLS to each other.
+    const mtls =
+      (req.enforcement ?? 'sidecar') !== 'sidecar' && computed.mode === 'DISABLE' ? { ...computed, mode: 'PERMISSIVE' as const } : computed
     const base = { mtlsMode: mtls.mode, dryRun: null }
     if (mtls.mode === 'STRICT' && !req.mtls) {
       return {
@@ -145,7 +148,22 @@ export function compilePolicies(set: PolicySet, mesh: MeshConfig): Evaluator {
       jwt,
       spaceDelimitedClaims: mesh.spaceDelimitedClaims,
     }
-    const applicable = candidates(req.namespace).filter((p) => appliesTo(p.object, req.namespace, req.labels, mesh))
+    const enforcement = req.enforcement ?? 'sidecar'
+    const at = { enforcement, namespace: req.namespace, labels: req.labels, service: req.service, waypoint: req.waypoint }
+    const applicable = candidates(req.namespace).filter((p) => appliesAt(p.object, at, mesh))
+    if (enforcement === 'ztunnel') {
+      // ztunnel cannot enforce L7 attributes: such a policy fails safe by becoming a DENY (Istio's ambient L4 policy guide).
+      const l7 = applicable.filter((p) => !p.dryRun && p.action !== 'AUDIT' && hasL7Attributes(p.object.spec.rules))
+      if (l7.length > 0) {
+        return {
+          ...base,
+          verdict: 'DENY',
+          layer: 'authz',
+          policies: l7.map((p) => `${p.object.namespace}/${p.object.name}`),
+          reason: 'policy with L7 attributes enforced by ztunnel (L4 only): it fails safe as a DENY',
+        }
+      }
+    }
     const enforced = decide(
       applicable.filter((p) => !p.dryRun),
       ctx,

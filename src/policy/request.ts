@@ -2,7 +2,9 @@
  * The request shape `policy eval` reads (one JSON object, or one per line with --requests):
  *
  *   { "source": { "principal": "cluster.local/ns/NS/sa/SA" | null, "ip": "10.0.0.1" },
- *     "destination": { "namespace": "NS", "labels": { "app": "x" }, "ip": "10.0.0.2", "port": 8080 },
+ *     "destination": { "namespace": "NS", "labels": { "app": "x" }, "ip": "10.0.0.2", "port": 8080,
+ *                      "service": "x", "waypoint": "waypoint" },
+ *     "enforcement": "sidecar" | "ztunnel" | "waypoint",
  *     "protocol": "http" | "grpc" | "tcp", "mtls": true, "sni": "outbound_.80_._.x.ns.svc.cluster.local",
  *     "remoteIp": "203.0.113.7",
  *     "http": { "host": "x.ns", "method": "GET", "path": "/a?b=c", "headers": { "x-foo": "bar" } },
@@ -46,7 +48,13 @@ export const requestSchema = z.strictObject({
     labels: z.record(z.string(), z.string()).default({}),
     ip: z.string().optional(),
     port: z.number().int().min(0).max(65535),
+    /** The Service (or ServiceEntry) name the client addressed: what a waypoint policy's targetRefs name. */
+    service: z.string().min(1).optional(),
+    /** The waypoint (Gateway) in the path, by name: `enforcement: waypoint` matches targetRefs to it. */
+    waypoint: z.string().min(1).optional(),
   }),
+  /** Who enforces: a sidecar or gateway (default), an ambient ztunnel (L4 only), or an ambient waypoint (targetRefs). */
+  enforcement: z.enum(['sidecar', 'ztunnel', 'waypoint']).default('sidecar'),
   protocol: z.enum(['http', 'grpc', 'tcp']),
   mtls: z.boolean(),
   sni: z.string().optional(),
@@ -66,6 +74,10 @@ export type RequestInput = z.input<typeof requestSchema>
 
 /** A validated request with untrusted maps copied to null-prototype objects and header names lower-cased. */
 export interface PolicyRequest {
+  /** sidecar (and gateways), ztunnel or waypoint: which policies attach and which rules can be enforced (scope.ts). */
+  enforcement?: 'sidecar' | 'ztunnel' | 'waypoint'
+  service?: string | undefined
+  waypoint?: string | undefined
   principal: string | null
   sourceIp: string | undefined
   namespace: string
@@ -114,6 +126,9 @@ export function parseRequest(input: unknown, origin = 'request'): PolicyRequest 
     }
   }
   return {
+    enforcement: q.enforcement,
+    service: q.destination.service,
+    waypoint: q.destination.waypoint,
     principal: q.source.principal === null || q.source.principal === undefined ? null : stripSpiffe(q.source.principal),
     sourceIp: q.source.ip,
     namespace: q.destination.namespace,

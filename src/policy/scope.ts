@@ -97,3 +97,73 @@ export function effectiveMtls(
   }
   return { mode, decidedBy }
 }
+
+/**
+ * Ambient attachment (istio.io docs, ambient/usage/l4-policy and the AuthorizationPolicy reference):
+ * - ztunnel enforces the policies a sidecar would (namespace, root namespace, selector), never one with
+ *   targetRefs;
+ * - a waypoint enforces only policies with targetRefs: to its Gateway (kind Gateway, by name), to the
+ *   Service or ServiceEntry the client addressed, in the policy's own namespace; or, from the root
+ *   namespace, to the GatewayClass `istio-waypoint` (every waypoint). Selector policies never reach it.
+ */
+export type Enforcement = 'sidecar' | 'ztunnel' | 'waypoint'
+
+interface TargetRef {
+  group?: string | undefined
+  kind: string
+  name: string
+  namespace?: string | undefined
+}
+
+function targetRefsOf(o: Selectable): TargetRef[] {
+  const refs: TargetRef[] = []
+  const one = o.spec.targetRef as TargetRef | null | undefined
+  if (one !== null && one !== undefined) refs.push(one)
+  for (const r of (o.spec.targetRefs ?? []) as (TargetRef | null)[]) if (r !== null) refs.push(r)
+  return refs
+}
+
+export function appliesAt(
+  o: Selectable,
+  at: {
+    enforcement: Enforcement
+    namespace: string
+    labels: Record<string, string>
+    service?: string | undefined
+    waypoint?: string | undefined
+  },
+  mesh: MeshConfig,
+): boolean {
+  if (at.enforcement !== 'waypoint') return appliesTo(o, at.namespace, at.labels, mesh)
+  if (!hasTargetRefs(o)) return false
+  return targetRefsOf(o).some((r) => {
+    if (r.kind === 'GatewayClass') return o.namespace === mesh.rootNamespace && r.name === 'istio-waypoint'
+    if (o.namespace !== at.namespace || (r.namespace !== undefined && r.namespace !== o.namespace)) return false
+    if (r.kind === 'Gateway') return at.waypoint !== undefined && r.name === at.waypoint
+    if (r.kind === 'Service' || r.kind === 'ServiceEntry') return at.service !== undefined && r.name === at.service
+    return false
+  })
+}
+
+// The attributes ztunnel can enforce: the L4 rows of the "Allowed policy attributes" table in Istio's
+// ambient L4 policy guide. Anything else is L7.
+const L4_SOURCE = new Set(['principals', 'notPrincipals', 'namespaces', 'notNamespaces', 'ipBlocks', 'notIpBlocks'])
+const L4_OPERATION = new Set(['ports', 'notPorts'])
+const L4_CONDITIONS = new Set(['source.ip', 'source.namespace', 'source.principal', 'destination.ip', 'destination.port'])
+
+type RuleShape = {
+  from?: { source?: Record<string, unknown> | null }[] | undefined
+  to?: { operation?: Record<string, unknown> | null }[] | undefined
+  when?: { key: string }[] | undefined
+} | null
+
+/** Does any rule of the policy use an attribute ztunnel cannot enforce? */
+export function hasL7Attributes(rules: readonly RuleShape[] | null | undefined): boolean {
+  for (const rule of rules ?? []) {
+    if (rule === null) continue
+    for (const f of rule.from ?? []) for (const k of Object.keys(f.source ?? {})) if (!L4_SOURCE.has(k)) return true
+    for (const t of rule.to ?? []) for (const k of Object.keys(t.operation ?? {})) if (!L4_OPERATION.has(k)) return true
+    for (const w of rule.when ?? []) if (!L4_CONDITIONS.has(w.key)) return true
+  }
+  return false
+}
