@@ -8,9 +8,13 @@
  *
  * It also prints the CPU each process spent per event over the measured interval (envoy-audit, the
  * test OpenSearch server, the test broker): the three share this machine's cores, so the events/s a
- * single envoy-audit process could reach with the cores to itself is 1e6 / its CPU µs per event.
+ * single envoy-audit process could reach with the cores to itself is 1e6 / its CPU µs per event. The
+ * test OpenSearch server runs in bench mode (no mapping check per document, no recorded requests), so
+ * that its share of the cores stays small. And the bytes envoy-audit allocates per event over the same
+ * interval (V8's sampling heap profiler in the `run` process, collected objects included; the main
+ * thread's heap: BENCH_E2E_ALLOC=0 leaves the profiler out).
  */
-import { mkdtempSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Kafka, logLevel } from 'kafkajs'
@@ -18,6 +22,8 @@ import { generateMeshTraffic } from '../../src/demo/mesh-traffic.js'
 import { startService } from '../helpers/service-process.js'
 import { cpuSeconds, startChildServer, rssMb } from './servers.js'
 import { emit } from './util.js'
+import { buildDist } from '../helpers/build-dist.js'
+import { REPO_ROOT } from '../helpers/cli.js'
 
 const RECORDS = Number(process.env.BENCH_E2E_RECORDS ?? 200_000)
 /** Run-config overrides as JSON, deep-merged, to compare settings: BENCH_E2E_CONFIG='{"integrity":{"enabled":false}}'. */
@@ -35,15 +41,74 @@ function merge(base: Record<string, unknown>, over: Record<string, unknown>): Re
   return out
 }
 const PARTITIONS = 4
+/** The process counts to run, in order: BENCH_E2E_PROCESSES=1 for one process only. */
+const PROCESSES = (process.env.BENCH_E2E_PROCESSES ?? '1,2').split(',').map(Number)
+const ALLOC = process.env.BENCH_E2E_ALLOC !== '0'
+/** BENCH_E2E_SERVER=strict runs the test OpenSearch server as the tests do (each document checked, requests recorded). */
+const SERVER_ARGS = process.env.BENCH_E2E_SERVER === 'strict' ? [] : ['--bench']
 
+/**
+ * Preloaded into the `run` process (node --import): on the first SIGUSR2 it starts V8's sampling heap
+ * profiler, on the second it writes the bytes allocated since to EA_BENCH_ALLOC_DIR/<pid>.
+ */
+const ALLOC_PROBE = `
+import { Session } from 'node:inspector/promises'
+import { writeFileSync } from 'node:fs'
+let session
+process.on('SIGUSR2', () => void (async () => {
+  const file = process.env.EA_BENCH_ALLOC_DIR + '/' + process.pid
+  if (session === undefined) {
+    session = new Session()
+    session.connect()
+    await session.post('HeapProfiler.startSampling', {
+      samplingInterval: 8192, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true,
+    })
+    writeFileSync(file + '.started', '')
+    return
+  }
+  const { profile } = await session.post('HeapProfiler.stopSampling')
+  const total = (n) => n.children.reduce((sum, c) => sum + total(c), n.selfSize)
+  writeFileSync(file, String(total(profile.head)))
+})())
+`
+
+async function waitForFile(path: string, timeoutMs: number): Promise<boolean> {
+  const until = Date.now() + timeoutMs
+  while (!existsSync(path)) {
+    if (Date.now() > until) return false
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  return true
+}
+
+/** Events indexed: the sink writes `envoy-audit-events-<day>`; the read alias exists only after `setup`. */
 async function count(osPort: number): Promise<number> {
-  const r = await fetch(`http://127.0.0.1:${osPort}/envoy-audit-events/_count`)
+  const r = await fetch(`http://127.0.0.1:${osPort}/envoy-audit-events-*/_count`)
   if (!r.ok) return 0
   return ((await r.json()) as { count: number }).count
 }
 
+/**
+ * `count` distinct demo lines: an event's id is derived from its line (a line delivered twice is one
+ * event), so a topic that repeated lines would index fewer events than records and the bench would wait
+ * for a count it cannot reach.
+ */
+export function distinctLines(count: number): string[] {
+  const lines = new Set<string>()
+  for (let seed = 3; lines.size < count; seed++)
+    for (const l of generateMeshTraffic({ seed, sessions: 4000, noise: false }).lines) if (lines.size < count) lines.add(l.text)
+  return [...lines]
+}
+
 export async function main(): Promise<Record<string, unknown>> {
+  // `run` starts from dist/ (test/helpers/cli.ts): built from the sources first, as the tests do.
+  buildDist({ root: REPO_ROOT, src: `${REPO_ROOT}src`, outDir: `${REPO_ROOT}dist` })
   const dir = mkdtempSync(join(tmpdir(), 'ea-bench-e2e-'))
+  const probe = join(dir, 'alloc-probe.mjs')
+  writeFileSync(probe, ALLOC_PROBE)
+  process.env.EA_BENCH_ALLOC_DIR = dir
+  const serviceArgs = process.env.SERVICE_NODE_ARGS ?? ''
+  if (ALLOC) process.env.SERVICE_NODE_ARGS = `${serviceArgs} --import ${probe}`
   const broker = await startChildServer('test/support/kafka-broker/cli.ts', [
     '--partitions',
     String(PARTITIONS),
@@ -58,9 +123,10 @@ export async function main(): Promise<Record<string, unknown>> {
     partitions: PARTITIONS,
     target: 50_000,
     config: OVERRIDES,
+    server: SERVER_ARGS.length > 0 ? 'bench' : 'strict',
   }
   try {
-    const lines = generateMeshTraffic({ seed: 3, sessions: 4000, noise: false }).lines.map((l) => l.text)
+    const lines = distinctLines(RECORDS)
     const producer = kafka.producer()
     await producer.connect()
     for (let i = 0; i < RECORDS; i += 2000) {
@@ -91,8 +157,8 @@ export async function main(): Promise<Record<string, unknown>> {
       results.baselineConsumeEventsPerSec = Math.round(RECORDS / Math.max(0.001, (last - first) / 1000))
     }
 
-    for (const processes of [1, 2]) {
-      const os = await startChildServer('test/support/opensearch-server/cli.ts')
+    for (const processes of PROCESSES) {
+      const os = await startChildServer('test/support/opensearch-server/cli.ts', SERVER_ARGS)
       const config = merge(
         {
           source: {
@@ -122,6 +188,7 @@ export async function main(): Promise<Record<string, unknown>> {
           first = Date.now()
           cpu0 = cpuAt()
           countedAtFirst = n
+          if (ALLOC) for (const s of svcs) s.child.kill('SIGUSR2')
         }
         for (const s of svcs) peakRss = Math.max(peakRss, rssMb(s.child.pid ?? 0))
         if (n >= RECORDS) break
@@ -129,6 +196,19 @@ export async function main(): Promise<Record<string, unknown>> {
       }
       const seconds = (Date.now() - first) / 1000
       const cpu1 = cpuAt()
+      let allocated = 0
+      let allocMeasured = ALLOC
+      for (const s of svcs) {
+        const file = join(dir, String(s.child.pid))
+        // Started only if the probe answered the first signal (a service still loading may not have had the handler).
+        if (!ALLOC || !existsSync(`${file}.started`)) {
+          allocMeasured = false
+          continue
+        }
+        s.child.kill('SIGUSR2')
+        if (await waitForFile(file, 30_000)) allocated += Number(readFileSync(file, 'utf8'))
+        else allocMeasured = false
+      }
       for (const s of svcs) s.child.kill('SIGTERM')
       await Promise.all(svcs.map((s) => s.exited))
       await os.stop()
@@ -141,12 +221,14 @@ export async function main(): Promise<Record<string, unknown>> {
         testBroker: perEvent(cpu0.broker, cpu1.broker),
       }
       results[`cpuUsPerEvent${processes}p`] = usage
+      if (allocMeasured) results[`allocatedBytesPerEvent${processes}p`] = Math.round(allocated / Math.max(1, RECORDS - countedAtFirst))
       // Derived, not measured: events per second of envoy-audit CPU, an upper bound on what one process would index
       // with a core of its own if the servers cost nothing. Here the servers share the two cores, so the measured
       // rate above is lower; this is the number to size replicas with (docs/production.md).
       results[`eventsPerCpuSecond${processes}p`] = Math.round(1e6 / Math.max(usage.envoyAudit, 1))
     }
   } finally {
+    process.env.SERVICE_NODE_ARGS = serviceArgs
     await broker.stop()
   }
   emit(results)

@@ -18,6 +18,8 @@ import { TestOpenSearch } from '../support/opensearch-server/index.js'
 import { startService, type ServiceProcess } from '../helpers/service-process.js'
 import { startChildServer, rssMb } from './servers.js'
 import { emit } from './util.js'
+import { buildDist } from '../helpers/build-dist.js'
+import { REPO_ROOT } from '../helpers/cli.js'
 
 const RECORDS = Number(process.env.BENCH_MEMORY_RECORDS ?? 200_000)
 const STALL_SECONDS = Number(process.env.BENCH_MEMORY_SECONDS ?? 30)
@@ -45,6 +47,8 @@ async function stop(proc: ServiceProcess): Promise<void> {
 }
 
 export async function main(): Promise<Record<string, unknown>> {
+  // `run` starts from dist/ (test/helpers/cli.ts): built from the sources first, as the tests do.
+  buildDist({ root: REPO_ROOT, src: `${REPO_ROOT}src`, outDir: `${REPO_ROOT}dist` })
   const dir = mkdtempSync(join(tmpdir(), 'ea-bench-mem-'))
   const broker = await startChildServer('test/support/kafka-broker/cli.ts', [
     '--partitions',

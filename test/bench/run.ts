@@ -13,6 +13,7 @@ const BENCHES: Record<string, () => Promise<{ main: () => Promise<unknown> }>> =
   'sink-faults': () => import('./sink-faults.js'),
   'cli-startup': () => import('./cli-startup.js'),
   'parse-cli': () => import('./parse-cli.js'),
+  'transform-workers': () => import('./transform-workers.js'),
 }
 
 const only = process.argv.slice(2)

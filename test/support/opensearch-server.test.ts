@@ -156,6 +156,44 @@ describe('test server: templates, ISM, indices', () => {
     ])
   })
 
+  test('strict by default: the same bulk is refused item by item unless the server runs in bench mode (checkMappings: false)', async () => {
+    const template = {
+      name: 'strict',
+      body: { index_patterns: ['s-*'], template: { mappings: { dynamic: 'strict', properties: { ip: { type: 'ip' } } } } } as never,
+    }
+    const bulk = ndjson({ create: { _index: 's-1', _id: '1' } }, { ip: 'x' }, { create: { _index: 's-1', _id: '2' } }, { other: 1 })
+    const statuses = async (c: Client): Promise<unknown[]> => {
+      await c.indices.putIndexTemplate(template)
+      const res = await c.bulk({ body: bulk as never })
+      return res.body.items.map((i) => [i.create!.status, (i.create!.error as { type?: string } | undefined)?.type])
+    }
+    const strictServer = await TestOpenSearch.start()
+    const benchServer = await TestOpenSearch.start({ checkMappings: false })
+    const strictClient = new Client({ node: strictServer.url, maxRetries: 0 })
+    const benchClient = new Client({ node: benchServer.url, maxRetries: 0 })
+    try {
+      expect(await statuses(strictClient)).toEqual([
+        [400, 'mapper_parsing_exception'],
+        [400, 'strict_dynamic_mapping_exception'],
+      ])
+      expect(await statuses(benchClient)).toEqual([
+        [201, undefined],
+        [201, undefined],
+      ])
+      // Bench mode parses a document only when it is read: what is read back is what was written.
+      await benchClient.indices.refresh({ index: 's-1' })
+      const found = await benchClient.search({ index: 's-1', body: { query: { term: { other: 1 } } } as never })
+      expect(found.body.hits.hits.map((h) => [h._id, h._source])).toEqual([['2', { other: 1 }]])
+      const got = await benchClient.mget({ index: 's-1', body: { ids: ['1', '2'] } })
+      expect(got.body.docs.map((d) => (d as { _source?: unknown })._source)).toEqual([{ ip: 'x' }, { other: 1 }])
+    } finally {
+      await strictClient.close()
+      await benchClient.close()
+      await strictServer.close()
+      await benchServer.close()
+    }
+  })
+
   test('ISM: 201, 409 on re-PUT without seq_no, 200 with the right seq_no/primary_term', async () => {
     const path = '/_plugins/_ism/policies/p'
     const body = {
@@ -197,6 +235,20 @@ describe('test server: templates, ISM, indices', () => {
 })
 
 describe('test server: _search and _count', () => {
+  test('_count with no query counts what search sees: nothing written since the last refresh, every index of a pattern', async () => {
+    await client.indices.create({ index: 'c-1', body: { settings: { refresh_interval: '-1' } } as never })
+    await client.indices.create({ index: 'c-2', body: { settings: { refresh_interval: '-1' } } as never })
+    await client.bulk({
+      body: ndjson({ create: { _index: 'c-1', _id: '1' } }, { a: 1 }, { create: { _index: 'c-2', _id: '2' } }, { a: 2 }) as never,
+    })
+    expect((await client.count({ index: 'c-*' })).body.count).toBe(0)
+    await client.indices.refresh({ index: 'c-1' })
+    expect((await client.count({ index: 'c-*' })).body.count).toBe(1)
+    await client.indices.refresh({ index: 'c-2' })
+    expect((await client.count({ index: 'c-*' })).body.count).toBe(2)
+    expect((await client.count({ index: 'c-*', body: { query: { term: { a: 2 } } } })).body.count).toBe(1)
+  })
+
   test('bool/term/terms/range/exists/wildcard, sort, size, and the aggregations the store uses', async () => {
     const docs = [
       { t: '2024-01-01T00:00:00.000Z', ns: 'a', code: ['x', 'y'], n: 1 },

@@ -37,6 +37,11 @@ export interface TestOpenSearchOptions {
   maxContentLength?: number
   /** Serve the Index Management (ISM) API; false answers it as a node without the plugin does (default true). */
   ism?: boolean
+  /**
+   * Check every written document against its index mapping (default true: what tests rely on to see a
+   * template drift from the serializer). Benchmarks turn it off so that they measure the client, not this double.
+   */
+  checkMappings?: boolean
 }
 
 export interface Reply {
@@ -86,6 +91,7 @@ export class TestOpenSearch {
 
   private constructor(private readonly options: TestOpenSearchOptions) {
     this.protocol = options.tls === undefined ? 'http' : 'https'
+    this.state.checkMappings = options.checkMappings ?? true
     // A client killed mid-request (crash drills) aborts the body read; that is the client's
     // business, not a server failure, so the rejection is swallowed after the socket is gone.
     const handler = (req: IncomingMessage, res: ServerResponse) => void this.handle(req, res).catch(() => res.destroy())
