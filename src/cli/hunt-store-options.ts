@@ -6,7 +6,7 @@
  */
 import type { Command } from 'commander'
 import { EnvoyAuditError } from '../errors.js'
-import { DEFAULT_STORE_PATH, openDuckDbStore } from '../store/duckdb-store.js'
+import { DEFAULT_STORE_PATH, openStoreForReading } from '../store/duckdb-store.js'
 import { createOpenSearchClient } from '../connections/opensearch.js'
 import { OpenSearchStore } from '../store/opensearch-store.js'
 import type { Summarize } from '../report/window.js'
@@ -60,7 +60,7 @@ export async function openBackend(opts: StoreCliOptions): Promise<OpenedBackend>
     const store = new OpenSearchStore({ client, config: { eventsIndex: index } })
     return { backend, inventory, summarize: (r) => store.summary(r), close: async () => backend.close().finally(() => client.close()) }
   }
-  const store = await openDuckDbStore(opts.store ?? DEFAULT_STORE_PATH, { mustExist: true })
+  const store = await openStoreForReading(opts.store ?? DEFAULT_STORE_PATH)
   // A store kept without the per-call tables (callTables: false) is hunted by matching calls at query time.
   const backend = new DuckDbHuntBackend(store, { source: store.callTables ? 'calls' : 'events' })
   return { backend, inventory, summarize: (r) => store.summary(r), close: async () => backend.close().finally(() => store.close()) }

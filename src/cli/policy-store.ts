@@ -6,7 +6,7 @@
  */
 import { EnvoyAuditError } from '../errors.js'
 import type { AuditEvent } from '../generated/types.js'
-import { type DuckDbStore, openDuckDbStore } from '../store/duckdb-store.js'
+import { type DuckDbStore, openStoreForReading } from '../store/duckdb-store.js'
 
 export const STORE_PAGE = 2000
 
@@ -30,7 +30,7 @@ export function limitOption(text: string | undefined): number | undefined {
 }
 
 export async function openStoreRead(path: string, limit: number | undefined): Promise<StoreRead> {
-  const store = await openDuckDbStore(path, { mustExist: true })
+  const store = await openStoreForReading(path)
   try {
     const [row] = (await store.sql('SELECT count(*)::BIGINT::VARCHAR AS n FROM events')).rows
     return { path, total: Number(row?.n ?? 0), read: 0, store, ...(limit === undefined ? {} : { limit }) }

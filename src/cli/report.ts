@@ -1,6 +1,6 @@
 import { type Command, Option } from 'commander'
 import { EnvoyAuditError } from '../errors.js'
-import { DEFAULT_STORE_PATH, openDuckDbStore } from '../store/duckdb-store.js'
+import { DEFAULT_STORE_PATH, openStoreForReading } from '../store/duckdb-store.js'
 import { parseTime, TIME_HELP } from '../hunt/time.js'
 import { writeReport, type ReportFormat } from '../report/write-report.js'
 import type { AuditStore, TimeRange } from '../store/store.js'
@@ -57,7 +57,7 @@ export function registerReport(program: Command): void {
       location = opts.opensearch
     } else {
       location = opts.store ?? DEFAULT_STORE_PATH
-      store = await openDuckDbStore(location, { mustExist: true })
+      store = await openStoreForReading(location)
     }
     try {
       const data = await writeReport(store, out, opts.format, {

@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import { DEFAULT_STORE_PATH, openDuckDbStore } from '../store/duckdb-store.js'
+import { DEFAULT_STORE_PATH, openStoreForReading } from '../store/duckdb-store.js'
 import type { SqlResult } from '../store/duckdb-store.js'
 
 interface SqlOptions {
@@ -18,7 +18,7 @@ export function registerSql(program: Command): void {
     .option('--json', 'rows as NDJSON instead of a table')
     .addHelpText('after', '\nExample:\n  envoy-audit sql "SELECT code, count(*) n FROM findings GROUP BY code ORDER BY n DESC"\n')
     .action(async (query: string, opts: SqlOptions) => {
-      const store = await openDuckDbStore(opts.store, { mustExist: true })
+      const store = await openStoreForReading(opts.store)
       try {
         const result = numbersAsNumbers(await store.sql(query))
         process.stdout.write(

@@ -6,7 +6,7 @@
  */
 import type { Command } from 'commander'
 import { EnvoyAuditError } from '../errors.js'
-import { DEFAULT_STORE_PATH, openDuckDbStore } from '../store/duckdb-store.js'
+import { DEFAULT_STORE_PATH, openStoreForReading } from '../store/duckdb-store.js'
 import { DEFAULT_KEY_ENV, loadIntegrityKey, type IntegrityKey } from '../integrity/config.js'
 import { verifyDuckDbStore } from '../integrity/verify-duckdb.js'
 import { verifyOpenSearch } from '../integrity/verify-opensearch.js'
@@ -78,7 +78,7 @@ export function registerVerify(program: Command): void {
 }
 
 async function fromStore(opts: VerifyOptions, key: IntegrityKey | undefined): Promise<{ report: VerifyReport; where: string }> {
-  const store = await openDuckDbStore(opts.store, { mustExist: true })
+  const store = await openStoreForReading(opts.store)
   try {
     return { report: await verifyDuckDbStore(store, key), where: opts.store }
   } finally {

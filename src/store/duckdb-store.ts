@@ -29,6 +29,7 @@ import type {
   TimeRange,
 } from './store.js'
 import { edgeFactsBackfillSql, schemaDdl, stagingDdl } from './duckdb-schema.js'
+import { type ReaderClient, type ReaderServer, WriterGoneError, connectReader, serveReaders } from './duckdb-readers.js'
 import { appendDirect, appendStaged } from './duckdb-append.js'
 import { CALL_TABLES, callsBackfillSql, callsDdl } from './duckdb-calls.js'
 import type { StoredRow } from './duckdb-append.js'
@@ -76,6 +77,15 @@ export const duckDbStoreConfigSchema = z
      * stored events) if they are missing. Unset keeps what the store last used (a new store: true).
      */
     callTables: z.boolean().optional(),
+    /**
+     * Open for queries only (`sql`, `report`, `hunt`, `flows`, `policy`, `verify`): through the writer
+     * when one holds the store (src/store/duckdb-readers.ts), else the file opened read-only. Writes fail.
+     */
+    readOnly: z.boolean().default(false),
+    /** A writer serves readers on a Unix socket next to the store while it holds it open. */
+    serveReaders: z.boolean().default(true),
+    /** How long opening waits for the file's lock held by another process (a reader, or a writer stopping). */
+    lockTimeoutMs: z.number().int().min(0).max(600_000).default(30_000),
   })
   .strict()
 
@@ -108,6 +118,9 @@ export class DuckDbStore implements AuditStore, Sink {
   private starting: Promise<void> | undefined
   private closed = false
   private callTablesOn = true
+  /** Set when a reader queries through the writer holding the store. */
+  private remote: ReaderClient | undefined
+  private readers: ReaderServer | undefined
 
   /** Whether batches fill the per-call tables (after start(): the config, else what the store last used). */
   get callTables(): boolean {
@@ -131,42 +144,107 @@ export class DuckDbStore implements AuditStore, Sink {
 
   private async open(): Promise<void> {
     try {
+      if (this.config.readOnly) return await this.openReader()
       if (this.path !== ':memory:') mkdirSync(dirname(this.path), { recursive: true })
-      // TIMESTAMP columns hold UTC wall time (no ICU needed); never fetch extensions over the network.
-      const options: Record<string, string> = {
-        autoinstall_known_extensions: 'false',
-        memory_limit: this.config.memoryLimit,
-        checkpoint_threshold: this.config.checkpointThreshold,
-      }
-      if (this.config.threads > 0) options.threads = String(this.config.threads)
-      this.instance = await DuckDBInstance.create(this.path, options)
+      this.instance = await this.waitForLock(() => DuckDBInstance.create(this.path, this.options()))
       this.conn = await this.instance.connect()
-      const hadFacts = await this.hasTable('edge_facts')
-      const hadCalls = await this.hasTable('calls')
-      for (const ddl of [...schemaDdl(), ...stagingDdl()]) await this.conn.run(ddl)
-      // A store written before edge_facts existed: one pass over its events, once.
-      if (!hadFacts) await this.conn.run(edgeFactsBackfillSql())
-      const recorded = (await this.conn.runAndReadAll(`SELECT value FROM store_meta WHERE key = 'call_tables'`)).getRows()[0]?.[0]
-      this.callTablesOn = this.config.callTables ?? (recorded === undefined ? true : recorded === 'on')
-      if (!this.callTablesOn) {
-        // Dropped, not left stale: a hunt reading tables that later batches did not fill would miss calls.
-        for (const table of CALL_TABLES) await this.conn.run(`DROP TABLE IF EXISTS ${table}`)
-      } else {
-        for (const ddl of callsDdl()) await this.conn.run(ddl)
-      }
-      if (this.callTablesOn && (!hadCalls || recorded === 'off')) {
-        // Missing (a store written before them, or with them off): built from the stored events, in one transaction.
-        await this.conn.run('BEGIN TRANSACTION')
-        for (const statement of callsBackfillSql()) await this.conn.run(statement)
-        await this.conn.run('COMMIT')
-      }
-      await this.conn.run(`INSERT INTO store_meta VALUES ('call_tables', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, [
-        this.callTablesOn ? 'on' : 'off',
-      ])
-      // Recorded once, at creation: a later version reading an older file knows what it is looking at.
-      await this.conn.run(`INSERT INTO store_meta VALUES ('event_schema_version', $1) ON CONFLICT DO NOTHING`, [String(SCHEMA_VERSION)])
+      await this.migrate()
+      if (this.path !== ':memory:' && this.config.serveReaders)
+        this.readers = await serveReaders(this.instance, this.path, (m) => process.stderr.write(`envoy-audit: warning: ${m}\n`))
     } catch (err) {
+      if (err instanceof EnvoyAuditError) throw err
       throw new EnvoyAuditError('EA_IO', `cannot open the DuckDB store at ${this.path}: ${messageOf(err)}`, { cause: err })
+    }
+  }
+
+  private options(extra: Record<string, string> = {}): Record<string, string> {
+    // TIMESTAMP columns hold UTC wall time (no ICU needed); never fetch extensions over the network.
+    const options: Record<string, string> = {
+      autoinstall_known_extensions: 'false',
+      memory_limit: this.config.memoryLimit,
+      checkpoint_threshold: this.config.checkpointThreshold,
+      ...extra,
+    }
+    if (this.config.threads > 0) options.threads = String(this.config.threads)
+    return options
+  }
+
+  /**
+   * A reader: through the writer when one serves the store, else the file read-only (DuckDB refuses
+   * every write, temporary tables aside). A writer starting or stopping meanwhile holds the lock for a
+   * moment: asked again until lockTimeoutMs.
+   */
+  private async openReader(): Promise<void> {
+    if (this.path === ':memory:') throw new EnvoyAuditError('EA_USAGE', 'a read-only store needs a file')
+    await this.connectReaderOrFile()
+    const [meta] = (await this.query(`SELECT value FROM store_meta WHERE key = 'call_tables'`).catch(() => ({ rows: [] }))).rows
+    const tables = await this.query(`SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'`)
+    const names = new Set(tables.rows.map((r) => String(r.table_name)))
+    for (const needed of ['events', 'findings', 'edge_facts', 'store_meta'])
+      if (!names.has(needed))
+        throw new EnvoyAuditError(
+          'EA_IO',
+          `${this.path} lacks the ${needed} table (written by an older version, or not an envoy-audit store): ` +
+            `upgrade it once with \`envoy-audit ingest --store ${this.path} /dev/null\``,
+        )
+    this.callTablesOn = names.has('calls') && meta?.value !== 'off'
+  }
+
+  private async connectReaderOrFile(): Promise<void> {
+    const deadline = Date.now() + this.config.lockTimeoutMs
+    for (;;) {
+      this.remote = await connectReader(this.path)
+      if (this.remote !== undefined) return
+      try {
+        this.instance = await DuckDBInstance.create(this.path, this.options({ access_mode: 'READ_ONLY' }))
+        this.conn = await this.instance.connect()
+        return
+      } catch (err) {
+        if (!isLockError(err) || Date.now() >= deadline) throw err
+        await sleep(100)
+      }
+    }
+  }
+
+  /** Creates what is missing: tables of a new store, and what later versions added to an older one. */
+  private async migrate(): Promise<void> {
+    const conn = this.conn!
+    const hadFacts = await this.hasTable('edge_facts')
+    const hadCalls = await this.hasTable('calls')
+    for (const ddl of [...schemaDdl(), ...stagingDdl()]) await conn.run(ddl)
+    // A store written before edge_facts existed: one pass over its events, once.
+    if (!hadFacts) await conn.run(edgeFactsBackfillSql())
+    const recorded = (await conn.runAndReadAll(`SELECT value FROM store_meta WHERE key = 'call_tables'`)).getRows()[0]?.[0]
+    this.callTablesOn = this.config.callTables ?? (recorded === undefined ? true : recorded === 'on')
+    if (!this.callTablesOn) {
+      // Dropped, not left stale: a hunt reading tables that later batches did not fill would miss calls.
+      for (const table of CALL_TABLES) await conn.run(`DROP TABLE IF EXISTS ${table}`)
+    } else {
+      for (const ddl of callsDdl()) await conn.run(ddl)
+    }
+    if (this.callTablesOn && (!hadCalls || recorded === 'off')) {
+      // Missing (a store written before them, or with them off): built from the stored events, in one transaction.
+      await conn.run('BEGIN TRANSACTION')
+      for (const statement of callsBackfillSql()) await conn.run(statement)
+      await conn.run('COMMIT')
+    }
+    await conn.run(`INSERT INTO store_meta VALUES ('call_tables', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, [
+      this.callTablesOn ? 'on' : 'off',
+    ])
+    // Recorded once, at creation: a later version reading an older file knows what it is looking at.
+    await conn.run(`INSERT INTO store_meta VALUES ('event_schema_version', $1) ON CONFLICT DO NOTHING`, [String(SCHEMA_VERSION)])
+  }
+
+  /** Retries `open` while another process holds the file's lock (readers hold it shared for the length of a query command). */
+  private async waitForLock<T>(open: () => Promise<T>): Promise<T> {
+    const deadline = Date.now() + this.config.lockTimeoutMs
+    for (;;) {
+      try {
+        return await open()
+      } catch (err) {
+        if (!isLockError(err) || Date.now() >= deadline) throw err
+        await sleep(100)
+      }
     }
   }
 
@@ -182,6 +260,10 @@ export class DuckDbStore implements AuditStore, Sink {
     if (this.closed) return
     this.closed = true
     await this.queue.catch(() => undefined)
+    await this.readers?.close()
+    this.readers = undefined
+    this.remote?.close()
+    this.remote = undefined
     this.conn?.closeSync()
     this.instance?.closeSync()
     this.conn = undefined
@@ -193,6 +275,8 @@ export class DuckDbStore implements AuditStore, Sink {
   }
 
   writeEvents(events: AuditEvent[]): Promise<SinkWriteResult> {
+    if (this.config.readOnly)
+      return Promise.reject(new EnvoyAuditError('EA_USAGE', 'the store was opened read-only: only ingest and run write'))
     return this.exclusive(async (conn) => {
       const rejected: SinkRejection[] = []
       const accepted: StoredRow[] = []
@@ -304,18 +388,33 @@ export class DuckDbStore implements AuditStore, Sink {
 
   /** Any SQL, for `envoy-audit sql` and for tests: rows as JSON-compatible values. */
   sql(text: string, values: (string | number)[] = []): Promise<SqlResult> {
-    return this.exclusive(async (conn) => {
+    return this.exclusive(() => this.query(text, values))
+  }
+
+  /** One query on the open store (the caller holds the queue, or is opening it). */
+  private async query(text: string, values: (string | number)[] = []): Promise<SqlResult> {
+    if (this.remote !== undefined) {
       try {
-        const reader = await conn.runAndReadAll(text, values)
-        return {
-          columns: reader.columnNames(),
-          types: reader.columnTypes().map((t) => t.toString()),
-          rows: reader.getRowObjectsJson() as Record<string, unknown>[],
-        }
+        return await this.remote.sql(text, values)
       } catch (err) {
-        throw new EnvoyAuditError('EA_STORE_QUERY', messageOf(err), { cause: err })
+        if (!(err instanceof WriterGoneError)) throw err
+        // The writer closed the store (ingest finished, run stopped): the file is free, or another writer serves it.
+        this.remote.close()
+        this.remote = undefined
+        await this.connectReaderOrFile()
+        return this.query(text, values)
       }
-    })
+    }
+    try {
+      const reader = await this.conn!.runAndReadAll(text, values)
+      return {
+        columns: reader.columnNames(),
+        types: reader.columnTypes().map((t) => t.toString()),
+        rows: reader.getRowObjectsJson() as Record<string, unknown>[],
+      }
+    } catch (err) {
+      throw new EnvoyAuditError('EA_STORE_QUERY', messageOf(err), { cause: err })
+    }
   }
 
   private async rows(text: string, values: (string | number)[]): Promise<Record<string, unknown>[]> {
@@ -339,7 +438,7 @@ export class DuckDbStore implements AuditStore, Sink {
  */
 export async function openDuckDbStore(
   path: string = DEFAULT_STORE_PATH,
-  options: { mustExist?: boolean; callTables?: boolean } = {},
+  options: { mustExist?: boolean; callTables?: boolean; readOnly?: boolean } = {},
 ): Promise<DuckDbStore> {
   if (options.mustExist === true && path !== ':memory:') {
     if (!existsSync(path))
@@ -352,10 +451,26 @@ export async function openDuckDbStore(
         `${path} is not an envoy-audit store (not a DuckDB database file): pass the store written by \`envoy-audit ingest\` or \`demo\``,
       )
   }
-  const store = new DuckDbStore({ path, ...(options.callTables === undefined ? {} : { callTables: options.callTables }) })
+  const store = new DuckDbStore({
+    path,
+    ...(options.callTables === undefined ? {} : { callTables: options.callTables }),
+    ...(options.readOnly === true ? { readOnly: true } : {}),
+  })
   await store.start()
   return store
 }
+
+/** Opens an existing store for queries only: `sql`, `report`, `hunt`, `flows`, `policy` and `verify` (see readOnly). */
+export function openStoreForReading(path: string = DEFAULT_STORE_PATH): Promise<DuckDbStore> {
+  return openDuckDbStore(path, { mustExist: true, readOnly: true })
+}
+
+/** DuckDB's message when another process holds the file (https://duckdb.org/docs/stable/connect/concurrency). */
+function isLockError(err: unknown): boolean {
+  return /Could not set lock on file/i.test(messageOf(err))
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** DuckDB's file header: an 8-byte checksum, then the magic bytes DUCK. */
 function isDuckDbFile(path: string): boolean {

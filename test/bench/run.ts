@@ -8,6 +8,7 @@ const BENCHES: Record<string, () => Promise<{ main: () => Promise<unknown> }>> =
   'end-to-end': () => import('./end-to-end.js'),
   memory: () => import('./memory.js'),
   'store-ingest': () => import('./store-ingest.js'),
+  'store-scale': () => import('./store-scale.js'),
   hunt: () => import('./hunt-bench.js'),
   'opensearch-ledger': () => import('./opensearch-ledger.js'),
   'sink-faults': () => import('./sink-faults.js'),

@@ -1,0 +1,107 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, describe, expect, test } from 'vitest'
+import { DuckDbStore, openStoreForReading } from '../../src/store/duckdb-store.js'
+import { readerSocketPath } from '../../src/store/duckdb-readers.js'
+import { makeEvent } from './event-fixtures.js'
+import { runCli } from '../helpers/cli.js'
+
+const dir = mkdtempSync(join(tmpdir(), 'ea-readers-'))
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+const events = (prefix: string, n: number) =>
+  Array.from({ length: n }, (_, i) => makeEvent({ id: `${prefix}-${i}`, ts: new Date(Date.UTC(2026, 10, 20, 10, 0, i)).toISOString() }))
+
+async function count(store: DuckDbStore): Promise<number> {
+  return Number((await store.sql('SELECT count(*)::INTEGER AS n FROM events')).rows[0]!.n)
+}
+
+describe('readers of the embedded store', () => {
+  test('a reader opens the file read-only when no writer holds it: DELETE and DROP fail, temp tables work', async () => {
+    const path = join(dir, 'closed.duckdb')
+    const writer = new DuckDbStore({ path })
+    await writer.write(events('c', 5))
+    await writer.close()
+    const reader = await openStoreForReading(path)
+    try {
+      await expect(reader.sql('DELETE FROM events')).rejects.toThrow(/read-only/)
+      await expect(reader.sql('DROP TABLE findings')).rejects.toThrow(/read-only/)
+      await expect(reader.write(events('x', 1))).rejects.toThrow(/read-only/)
+      await reader.sql('CREATE TEMP TABLE scratch AS SELECT id FROM events')
+      expect((await reader.sql('SELECT count(*)::INTEGER AS n FROM scratch')).rows[0]!.n).toBe(5)
+      expect(await count(reader)).toBe(5)
+    } finally {
+      await reader.close()
+    }
+  })
+
+  test('while a writer holds the store, readers query through it and see every batch acknowledged before the query', async () => {
+    const path = join(dir, 'open.duckdb')
+    const writer = new DuckDbStore({ path })
+    await writer.write(events('a', 3))
+    const reader = await openStoreForReading(path)
+    const other = await openStoreForReading(path)
+    try {
+      expect(await count(reader)).toBe(3)
+      for (let batch = 1; batch <= 4; batch++) {
+        await writer.write(events(`b${batch}`, 10))
+        expect(await count(reader)).toBe(3 + batch * 10)
+      }
+      // Each reader connection has its own session: temporary tables do not leak between them.
+      await reader.sql('CREATE TEMP TABLE mine AS SELECT 1 AS x')
+      await expect(other.sql('SELECT * FROM mine')).rejects.toThrow(/mine/)
+      await expect(reader.sql('DELETE FROM events')).rejects.toThrow(/read-only/)
+      await expect(reader.sql('UPDATE events SET method = NULL')).rejects.toThrow(/read-only/)
+      // Ending the read-only transaction first, or changing the writer's settings, is refused.
+      await expect(reader.sql('COMMIT; DELETE FROM events')).rejects.toThrow(/not allowed/)
+      await expect(reader.sql("SET memory_limit = '1MB'")).rejects.toThrow(/not allowed/)
+      await expect(reader.sql("ATTACH ':memory:' AS other")).rejects.toThrow(/not allowed/)
+      expect(await count(other)).toBe(43)
+      // The writer is unaffected by its readers.
+      await writer.write(events('after', 2))
+      expect(await count(writer)).toBe(45)
+    } finally {
+      await reader.close()
+      await other.close()
+      await writer.close()
+    }
+  })
+
+  test('sql "DELETE FROM events" fails through the CLI, with and without a writer, and deletes nothing', async () => {
+    const path = join(dir, 'cli.duckdb')
+    const writer = new DuckDbStore({ path })
+    await writer.write(events('d', 4))
+    const during = await runCli(['sql', '--store', path, 'DELETE FROM events'])
+    expect(during.code).not.toBe(0)
+    expect(during.stderr).toMatch(/read-only/)
+    const counted = await runCli(['sql', '--store', path, '--json', 'SELECT count(*) AS n FROM events'])
+    expect(counted.code).toBe(0)
+    expect(JSON.parse(counted.stdout)).toEqual({ n: 4 })
+    await writer.close()
+    const after = await runCli(['sql', '--store', path, 'DELETE FROM events'])
+    expect(after.code).not.toBe(0)
+    expect(after.stderr).toMatch(/read-only/)
+    const reader = await openStoreForReading(path)
+    expect(await count(reader)).toBe(4)
+    await reader.close()
+  })
+
+  test('a writer replaces a socket left by a crashed writer, and a reader ignores a socket it cannot trust', async () => {
+    const path = join(dir, 'stale.duckdb')
+    const seed = new DuckDbStore({ path, serveReaders: false })
+    await seed.write(events('s', 2))
+    await seed.close()
+    // A stale file where the socket goes (a crash leaves the socket file behind): the reader opens the file itself.
+    writeFileSync(readerSocketPath(path), '')
+    const reader = await openStoreForReading(path)
+    expect(await count(reader)).toBe(2)
+    await reader.close()
+    const writer = new DuckDbStore({ path })
+    await writer.write(events('t', 1))
+    const through = await openStoreForReading(path)
+    expect(await count(through)).toBe(3)
+    await through.close()
+    await writer.close()
+  })
+})
