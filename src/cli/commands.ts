@@ -46,7 +46,8 @@ export const COMMANDS: readonly CommandEntry[] = [
     name: 'sql',
     term: 'sql [options] <query>',
     description:
-      'run SQL against the embedded store (tables: events, findings, edge_facts, and unless the store keeps none, calls, ' +
+      'read-only SQL over the embedded store, also while run or ingest writes it (tables: events, findings, edge_facts, ' +
+      'and unless the store keeps none, calls, ' +
       'call_links, call_groups, call_link_groups; view: flows)',
     load: async () => (await import('./sql.js')).registerSql,
   },

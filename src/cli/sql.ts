@@ -11,12 +11,18 @@ export function registerSql(program: Command): void {
   program
     .command('sql')
     .description(
-      'run SQL against the embedded store (tables: events, findings, edge_facts, and unless the store keeps none, calls, call_links, call_groups, call_link_groups; view: flows)',
+      'read-only SQL over the embedded store, also while run or ingest writes it (tables: events, findings, edge_facts, ' +
+        'and unless the store keeps none, calls, call_links, call_groups, call_link_groups; view: flows)',
     )
     .argument('<query>', 'SQL text, e.g. "SELECT finding_codes, count(*) FROM events GROUP BY ALL"')
     .option('--store <path>', 'DuckDB store file', DEFAULT_STORE_PATH)
     .option('--json', 'rows as NDJSON instead of a table')
-    .addHelpText('after', '\nExample:\n  envoy-audit sql "SELECT code, count(*) n FROM findings GROUP BY code ORDER BY n DESC"\n')
+    .addHelpText(
+      'after',
+      '\nThe store is opened read-only: INSERT, UPDATE, DELETE and DDL on its tables fail (temporary tables work). ' +
+        'While run or ingest holds the store, the query runs in the writer and sees every batch it stored before the query.\n' +
+        '\nExample:\n  envoy-audit sql "SELECT code, count(*) n FROM findings GROUP BY code ORDER BY n DESC"\n',
+    )
     .action(async (query: string, opts: SqlOptions) => {
       const store = await openStoreForReading(opts.store)
       try {

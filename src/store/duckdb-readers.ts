@@ -204,7 +204,8 @@ export async function readOnlyQuery(conn: DuckDBConnection, text: string, values
       if (!ALLOWED.has(prepared.statementType))
         throw new EnvoyAuditError(
           'EA_USAGE',
-          `the store is read-only for queries: a ${StatementType[prepared.statementType]} statement is not allowed while a writer holds the store`,
+          `the store is read-only for queries: a ${StatementType[prepared.statementType]} statement is not allowed ` +
+            'while a writer holds the store',
         )
       if (values.length > 0) prepared.bind(values)
       const reader = await prepared.runAndReadAll()
