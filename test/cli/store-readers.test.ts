@@ -44,7 +44,7 @@ describe('query commands while a writer holds the store', () => {
     } finally {
       await l.store.close()
     }
-  })
+  }, 120_000)
 
   test('a query loop during an ingest: every query answers, counts only grow, the last one sees everything', async () => {
     const input = join(dir, 'mesh.log')

@@ -85,7 +85,7 @@ describe('readers of the embedded store', () => {
     const reader = await openStoreForReading(path)
     expect(await count(reader)).toBe(4)
     await reader.close()
-  })
+  }, 120_000)
 
   test('a writer replaces a socket left by a crashed writer, and a reader ignores a socket it cannot trust', async () => {
     const path = join(dir, 'stale.duckdb')
