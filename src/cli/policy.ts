@@ -15,6 +15,7 @@ import { assertNoIssues, loadPolicies } from '../policy/loader.js'
 import { DEFAULT_MESH_CONFIG, loadMeshConfig, type MeshConfig } from '../policy/mesh-config.js'
 import { DistinctFlows, flowsFromEvents, recommendationYaml, recommendPolicies } from '../policy/recommend.js'
 import { parseRequest } from '../policy/request.js'
+import { GuessedWorkloads } from '../policy/guessed-workloads.js'
 import { DEFAULT_STORE_PATH } from '../store/duckdb-store.js'
 import { policiesOption, refusePolicyPathsAsInputs } from './pipeline-options.js'
 import { describeRead, limitOption, openStoreRead, type StoreRead, storeEvents } from './policy-store.js'
@@ -142,7 +143,10 @@ export function registerPolicy(program: Command): void {
     .argument('[files...]', 'NDJSON canonical events from `envoy-audit parse` (- for stdin)')
     .addOption(policiesOption('policy YAML/JSON file or directory'))
     .option('--mesh <file>', 'mesh config')
-    .option('--workloads <file>', 'workload inventory (labels, IPs) for events without envelope labels')
+    .option(
+      '--workloads <file>',
+      'workload inventory (labels, IPs) for events without envelope labels; without it they are guessed (app=<name>) and listed',
+    )
     .option('--store <path>', `read events from the DuckDB store (default file ${DEFAULT_STORE_PATH}): all of them, newest first, in pages`)
     .option('--limit <n>', 'read only the newest N events from the store (default: all)')
     .option('--json', 'NDJSON findings on stdout, summary on stderr')
@@ -153,7 +157,13 @@ export function registerPolicy(program: Command): void {
       const set = loadPolicies(requirePolicies(opts))
       assertNoIssues(set)
       const inv = inventory(opts)
-      const ctx = { set, evaluator: compilePolicies(set, mesh(opts)), ...(inv === undefined ? {} : { inventory: inv }) }
+      const guessed = inv === undefined ? new GuessedWorkloads() : undefined
+      const ctx = {
+        set,
+        evaluator: compilePolicies(set, mesh(opts)),
+        ...(inv === undefined ? {} : { inventory: inv }),
+        ...(guessed === undefined ? {} : { guessed }),
+      }
       const bad = { count: 0 }
       const stats: CheckStats = { events: 0, checked: 0, agree: 0, gaps: 0, drift: 0, skipped: {} }
       const read = opts.store === undefined ? undefined : await openStoreRead(opts.store, limit)
@@ -171,11 +181,13 @@ export function registerPolicy(program: Command): void {
         if (lines.length > 0) process.stdout.write(lines.join('\n') + '\n')
       }
       const storeRead = read === undefined ? {} : { store: { path: read.path, events: read.total, read: read.read } }
+      const guessedSummary = guessed === undefined ? {} : { guessedWorkloads: guessed.list() }
       if (opts.json === true)
-        process.stderr.write(`${JSON.stringify({ summary: { ...stats, unreadableLines: bad.count, ...storeRead } })}\n`)
+        process.stderr.write(`${JSON.stringify({ summary: { ...stats, unreadableLines: bad.count, ...storeRead, ...guessedSummary } })}\n`)
       else
         process.stdout.write(
-          `checked ${stats.checked} of ${stats.events} events${read === undefined ? '' : ` (${describeRead(read)})`}: ${stats.agree} agree, ${stats.gaps} enforcement gaps, ${stats.drift} drift; skipped ${JSON.stringify(stats.skipped)}${bad.count > 0 ? `; ${bad.count} unreadable lines` : ''}\n`,
+          `checked ${stats.checked} of ${stats.events} events${read === undefined ? '' : ` (${describeRead(read)})`}: ${stats.agree} agree, ${stats.gaps} enforcement gaps, ${stats.drift} drift; skipped ${JSON.stringify(stats.skipped)}${bad.count > 0 ? `; ${bad.count} unreadable lines` : ''}\n` +
+            guessedLines(guessed),
         )
       if (read !== undefined && read.read < read.total)
         process.stderr.write(`envoy-audit policy check: read ${describeRead(read)}; older events were not checked\n`)
@@ -210,7 +222,10 @@ export function registerPolicy(program: Command): void {
     .option('--limit <n>', 'read only the newest N events from the store (default: all)')
     .option('--namespace <ns>', 'only workloads in this namespace')
     .option('--mesh <file>', 'mesh config (path normalization mode)')
-    .option('--workloads <file>', 'workload inventory (labels, IPs) for events without envelope labels')
+    .option(
+      '--workloads <file>',
+      'workload inventory (labels, IPs) for events without envelope labels; without it they are guessed (app=<name>) and listed',
+    )
     .option(
       '--include-flagged',
       'also allow flows whose events carry high/critical, invalid-identity or denial findings (excluded by default, listed in the YAML)',
@@ -231,12 +246,13 @@ export function registerPolicy(program: Command): void {
         if (files.length === 0 && opts.store === undefined) throw new EnvoyAuditError('EA_USAGE', 'give event files or --store PATH')
         const bad = { count: 0 }
         const inv = inventory(opts)
+        const guessed = inv === undefined ? new GuessedWorkloads() : undefined
         // Distinct flows only: a busy store repeats the same few thousand, and memory must not grow per event.
         const flows = new DistinctFlows()
         const unattributed: Record<string, number> = {}
         const read = opts.store === undefined ? undefined : await openStoreRead(opts.store, limit)
         for await (const batch of allEvents(files, read, bad)) {
-          const r = flowsFromEvents(batch, { inventory: inv })
+          const r = flowsFromEvents(batch, { inventory: inv, guessed })
           flows.add(r.flows)
           for (const [k, n] of Object.entries(r.unattributed)) unattributed[k] = (unattributed[k] ?? 0) + n
         }
@@ -246,6 +262,10 @@ export function registerPolicy(program: Command): void {
         })
         for (const [why, n] of Object.entries(unattributed)) rec.notes.push(`${n} inbound events not used: ${why}`)
         if (bad.count > 0) rec.notes.push(`${bad.count} unreadable input lines`)
+        if (guessed !== undefined && guessed.size > 0) {
+          rec.notes.push('GUESSED workloads (no --workloads; check each app label before applying, or pass --workloads):')
+          for (const g of guessed.describe()) rec.notes.push(`  ${g}`)
+        }
         if (read !== undefined) {
           rec.notes.unshift(`learnt from ${describeRead(read)}`)
           if (read.read < read.total)
@@ -263,6 +283,13 @@ export function registerPolicy(program: Command): void {
         } else process.stdout.write(yaml)
       },
     )
+}
+
+/** The check summary's lines naming each guessed workload (none with --workloads). */
+function guessedLines(guessed: GuessedWorkloads | undefined): string {
+  if (guessed === undefined || guessed.size === 0) return ''
+  const head = `guessed ${guessed.size} workload(s) from the events (no --workloads; verdicts on them assume these labels):`
+  return [head, ...guessed.describe().map((g) => `  ${g}`)].join('\n') + '\n'
 }
 
 function formatLint(findings: LintFinding[]): string {

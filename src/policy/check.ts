@@ -23,6 +23,7 @@ import type { Inventory } from './workload-inventory.js'
 import { stripSpiffe } from './match.js'
 import type { PolicySet } from './model.js'
 import type { PolicyRequest } from './request.js'
+import type { GuessedWorkloads } from './guessed-workloads.js'
 import { appliesTo } from './scope.js'
 
 export const POLICY_VIOLATION = 'policy_violation'
@@ -51,12 +52,14 @@ export interface CheckContext {
   evaluator: Evaluator
   set: PolicySet
   inventory?: Inventory
+  /** Without an inventory: guess unlabelled destinations from the events, and count each guess. */
+  guessed?: GuessedWorkloads
 }
 
 /** Rebuilds the request a decision point saw, or says why it cannot. Pure. */
 export function requestFromEvent(
   e: AuditEvent,
-  ctx: { inventory?: Inventory | undefined },
+  ctx: { inventory?: Inventory | undefined; guessed?: GuessedWorkloads | undefined },
   options: { allowUnknownIdentity?: boolean } = {},
 ): PolicyRequest | SkipReason {
   const reporter = e.mesh?.reporter
@@ -86,6 +89,13 @@ export function requestFromEvent(
     if (w !== undefined) {
       labels = w.labels
       namespace = w.namespace
+    }
+  }
+  if (labels === undefined && ctx.inventory === undefined && ctx.guessed !== undefined && reporter === 'destination') {
+    const g = ctx.guessed.guess(e, namespace)
+    if (g !== undefined) {
+      labels = g.labels
+      namespace = g.namespace
     }
   }
   if (namespace === undefined) return 'labels-unknown'

@@ -22,6 +22,7 @@ import { isFlaggedFinding } from '../detect/catalogue.js'
 import type { AuditEvent } from '../generated/types.js'
 import { observedVerdict, requestFromEvent } from './check.js'
 import type { Inventory } from './workload-inventory.js'
+import type { GuessedWorkloads } from './guessed-workloads.js'
 import type { MeshConfig } from './mesh-config.js'
 import { normalizePath, templateRegex } from './path.js'
 
@@ -98,7 +99,7 @@ export function generalisePath(path: string): string {
 /** Flows from canonical events (same decision-point rules as `policy check`). */
 export function flowsFromEvents(
   events: Iterable<AuditEvent>,
-  ctx: { inventory?: Inventory | undefined },
+  ctx: { inventory?: Inventory | undefined; guessed?: GuessedWorkloads | undefined },
 ): { flows: ObservedFlow[]; unattributed: Record<string, number> } {
   const flows: ObservedFlow[] = []
   const unattributed: Record<string, number> = {}

@@ -151,6 +151,32 @@ describe('parsed events → policy check / recommend', () => {
     const e = await policyCli(['eval', '--policies', out, '--request', req, '--json'])
     expect(JSON.parse(e.stdout)).toMatchObject({ verdict: 'ALLOW', policies: ['ns[default]-policy[echo-least-privilege]-rule[0]'] })
   })
+  test('without --workloads, check and recommend guess the workloads from the events and say which', async () => {
+    const events = await parsedEvents()
+    const policies = file(
+      'allow-all-guess.yaml',
+      'apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: { name: all, namespace: kubeflow }\nspec: { rules: [{}] }\n',
+    )
+    const c = await policyCli(['check', '--policies', policies, '--json', events])
+    expect(c.code).toBe(0)
+    const summary = (JSON.parse(c.stderr.trim().split('\n').pop()!) as { summary: Record<string, unknown> }).summary
+    expect(summary).toMatchObject({ events: 2, checked: 2, drift: 1 })
+    expect(summary['skipped']).toEqual({})
+    expect(summary['guessedWorkloads']).toEqual([
+      { namespace: 'default', labels: { app: 'echo' }, from: 'service', events: 1 },
+      { namespace: 'kubeflow', labels: { app: 'profiles-kfam' }, from: 'service', events: 1 },
+    ])
+    const text = await policyCli(['check', '--policies', policies, events])
+    expect(text.stdout).toContain('guessed 2 workload(s) from the events (no --workloads')
+    expect(text.stdout).toContain('kubeflow/profiles-kfam selected by app=profiles-kfam (from the service name; 1 events)')
+    const r = await policyCli(['recommend', events])
+    expect(r.stdout).toMatch(/# GUESSED workloads \(no --workloads/)
+    expect(r.stdout).toContain('#   default/echo selected by app=echo')
+    expect(r.stdout).toContain('name: echo-least-privilege')
+    // With an inventory nothing is guessed.
+    const withInventory = await policyCli(['recommend', '--workloads', inventory, events])
+    expect(withInventory.stdout).not.toContain('GUESSED')
+  })
   test('check --store reads the events through the AuditStore interface', async () => {
     const path = join(dir, 'audit.duckdb')
     const store = await openDuckDbStore(path)
