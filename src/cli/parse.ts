@@ -1,4 +1,4 @@
-import type { Command } from 'commander'
+import { type Command, Option } from 'commander'
 import type { FileSource } from '../sources/file-source.js'
 import { buildPipeline } from '../compose/pipeline.js'
 import type { CountingDeadLetterSink } from '../compose/dead-letters.js'
@@ -10,6 +10,7 @@ import { addFollowOptions, type FollowCliOptions, followSourceOptions } from './
 
 interface ParseOptions extends PipelineCliOptions, FollowCliOptions {
   dlq: string
+  output: 'canonical' | 'ocsf'
   quiet?: boolean
   progressEvery: string
 }
@@ -20,6 +21,11 @@ export function registerParse(program: Command): void {
     .description('parse access logs into enriched canonical audit events (NDJSON on stdout); gzip input is read as is')
     .argument('[files...]', 'input files (plain or gzip); - or nothing reads stdin')
     .option('--dlq <file>', 'dead letters as NDJSON (created only if there is one)', 'dead-letters.ndjson')
+    .addOption(
+      new Option('--output <encoding>', 'the events as canonical audit events, or as OCSF 1.1.0 HTTP/Network Activity (docs/ocsf.md)')
+        .choices(['canonical', 'ocsf'])
+        .default('canonical'),
+    )
     .option('-q, --quiet', 'no progress and no summary line on stderr')
     .option('--progress-every <seconds>', 'when stderr is not a terminal, a progress line every N seconds (0: none)', '10')
   addFollowOptions(cmd, 'default: none, each run starts per --start-at')
@@ -34,7 +40,7 @@ export function registerParse(program: Command): void {
       {
         ...processing,
         source: { kind: 'file', file: { paths: files.length === 0 ? ['-'] : files, ...following } },
-        sink: { kind: 'ndjson', ndjson: { path: '-' } },
+        sink: { kind: 'ndjson', ndjson: { path: '-', format: opts.output } },
         deadLetter: { kind: 'file', path: opts.dlq },
       },
       { env: process.env, warn, policyOption: policyFlag },

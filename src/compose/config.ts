@@ -100,7 +100,13 @@ export const openSearchSectionSchema = z
   .strict()
 type OpenSearchSection = z.output<typeof openSearchSectionSchema>
 type EmbeddedSection = z.output<typeof duckDbStoreConfigSchema>
-export const ndjsonSinkSchema = z.object({ path: z.string().min(1).default('-') }).strict()
+export const ndjsonSinkSchema = z
+  .object({
+    path: z.string().min(1).default('-'),
+    /** canonical: the audit event as stored; ocsf: OCSF 1.1.0 HTTP Activity / Network Activity (docs/ocsf.md). */
+    format: z.enum(['canonical', 'ocsf']).default('canonical'),
+  })
+  .strict()
 type NdjsonSection = z.output<typeof ndjsonSinkSchema>
 
 const sinkFormat = z
@@ -108,7 +114,7 @@ const sinkFormat = z
     kind: z.enum(['opensearch', 'embedded', 'ndjson']).default('embedded'),
     opensearch: openSearchSectionSchema.optional(),
     embedded: duckDbStoreConfigSchema.default(duckDbStoreConfigSchema.parse({})),
-    ndjson: ndjsonSinkSchema.default({ path: '-' }),
+    ndjson: ndjsonSinkSchema.default({ path: '-', format: 'canonical' }),
   })
   .strict()
 

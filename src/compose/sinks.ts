@@ -13,6 +13,7 @@ import { ledgeredOpenSearchSink } from '../integrity/opensearch-ledgered-sink.js
 import { OpenSearchSink } from '../sinks/opensearch/sink.js'
 import { withEnvCredentials } from '../connections/opensearch.js'
 import { createNdjsonEventSink } from '../sinks/ndjson-sink.js'
+import { eventEncodings } from './encodings.js'
 import { createDuckDbSink, type DuckDbSink } from '../sinks/duckdb-sink.js'
 import { createStdoutSink, stdoutSinkSchema } from '../sinks/stdout/index.js'
 import { DuckDbStore, duckDbStoreConfigSchema } from '../store/duckdb-store.js'
@@ -88,8 +89,12 @@ const embeddedSinkDef: SinkDef<z.output<typeof duckDbStoreConfigSchema>> = {
 const ndjsonSinkDef: SinkDef<z.output<typeof ndjsonSinkSchema>> = {
   kind: 'ndjson',
   schema: ndjsonSinkSchema,
-  build: ({ path }, context) =>
-    path === '-' ? createNdjsonEventSink(context.stdout ?? process.stdout, 'stdout') : createNdjsonEventSink(path),
+  build: ({ path, format }, context) => {
+    const encode = eventEncodings.build(format, {}, context)
+    return path === '-'
+      ? createNdjsonEventSink(context.stdout ?? process.stdout, 'stdout', encode)
+      : createNdjsonEventSink(path, path, encode)
+  },
 }
 
 export const sinks = new Registry<Sink, BuildContext, SinkDef>('sink')

@@ -1,5 +1,5 @@
 import type { Writable } from 'node:stream'
-import { compileDeadLetterSerializer, compileEventSerializer } from '../schema/audit-event.js'
+import { type AuditEvent, compileDeadLetterSerializer, compileEventSerializer } from '../schema/audit-event.js'
 import type { DeadLetterSink, Sink } from '../pipeline/component.js'
 import { storedDocument } from '../schema/stored-document.js'
 import { NdjsonWriter } from './ndjson-writer.js'
@@ -10,8 +10,11 @@ import { NdjsonChunks } from './ndjson-chunks.js'
  * errors. A hashed event is written as the document its hash was computed over (the hash stage made it), the
  * others are serialized here; either way the lines are encoded into Buffers, not concatenated into a string.
  */
-export function createNdjsonEventSink(target: string | Writable, label = typeof target === 'string' ? target : 'stdout'): Sink {
-  const serialize = compileEventSerializer()
+export function createNdjsonEventSink(
+  target: string | Writable,
+  label = typeof target === 'string' ? target : 'stdout',
+  encode: (e: AuditEvent) => { json: string; bytes?: number } = canonicalEncoder(),
+): Sink {
   const writer = new NdjsonWriter(target, label)
   const chunks = new NdjsonChunks(reusesBuffers(target))
   return {
@@ -20,7 +23,7 @@ export function createNdjsonEventSink(target: string | Writable, label = typeof 
       writer.open()
     },
     async write(events) {
-      const encoded = chunks.encode(events, (e) => storedDocument(e, serialize))
+      const encoded = chunks.encode(events, encode)
       try {
         await writer.write(encoded.chunks)
       } finally {
@@ -30,6 +33,12 @@ export function createNdjsonEventSink(target: string | Writable, label = typeof 
     },
     close: () => writer.close(),
   }
+}
+
+/** The canonical document: the one the hash stage hashed when it ran, serialized here otherwise. */
+export function canonicalEncoder(): (e: AuditEvent) => { json: string; bytes?: number } {
+  const serialize = compileEventSerializer()
+  return (e) => storedDocument(e, serialize)
 }
 
 /** A file this sink opens, or standard output (a file, pipe or terminal): done with a Buffer once it calls back. */
