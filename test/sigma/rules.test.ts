@@ -17,7 +17,12 @@ import { FINDING_CATALOGUE, type FindingCode } from '../../src/detect/catalogue.
 import { loadSigmaRules, type LoadedRule } from '../../src/sigma/loader.js'
 import { compileRules, evaluateRules, type RuleResult } from '../../src/sigma/evaluate.js'
 import { SIGMA_REQUIRED_FIELDS } from '../../src/sigma/rule.js'
-import { tlsInbound, upstreamTlsFailure } from '../detect/fixtures.js'
+import { MTLS_INBOUND_LINE, tlsInbound, upstreamTlsFailure } from '../detect/fixtures.js'
+import { createPolicyCheckStage } from '../../src/policy/check.js'
+import { compilePolicies } from '../../src/policy/evaluator.js'
+import { meshConfigFrom } from '../../src/policy/mesh-config.js'
+import { inventoryFrom } from '../../src/policy/workload-inventory.js'
+import { policySet } from '../policy/helpers.js'
 
 const rules = loadSigmaRules()
 const traffic = generateMeshTraffic({ seed: 42, sessions: 300, noise: false })
@@ -28,15 +33,31 @@ const parsed = createParser().parseBatch(
 )
 const demoEvents = applyStages(stages, parsed.events).events
 
-// The demo plants no invalid peer certificate and no failed upstream handshake: two fixture events do,
-// inside the demo's window, through the same stages.
+// The demo plants no invalid peer certificate, no failed upstream handshake and runs no policy check:
+// fixture events do, inside the demo's window, through the same stages.
 const mid = new Date((Date.parse(traffic.window.start) + Date.parse(traffic.window.end)) / 2).toISOString()
-const planted = {
+const planted: Record<string, AuditEvent> = {
   invalid_peer_identity: tlsInbound('TLSv1.3', 'TLS_AES_128_GCM_SHA256', 'spiffe://cluster.local/ns/a/sa/b/'),
   upstream_tls_failure: upstreamTlsFailure(),
 }
 for (const e of Object.values(planted)) e['@timestamp'] = mid
 const plantedEvents = applyStages(stages, Object.values(planted)).events
+// An enforcement gap: the declared policy denies namespace default's calls to echo, the log shows one allowed.
+{
+  const [line] = applyStages(
+    stages,
+    createParser().parseBatch([{ value: MTLS_INBOUND_LINE, coords: { kind: 'file' as const, file: 'gap.log', line: 1 } }]).events,
+  ).events
+  const set = policySet(
+    'apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: { name: deny-default, namespace: default }\n' +
+      'spec: { selector: { matchLabels: { app: echo } }, action: DENY, rules: [{ from: [{ source: { namespaces: [default] } }] }] }\n',
+  )
+  const inventory = inventoryFrom({ workloads: [{ namespace: 'default', name: 'echo', labels: { app: 'echo' }, ips: ['10.244.0.12'] }] })
+  const [gap] = createPolicyCheckStage({ set, evaluator: compilePolicies(set, meshConfigFrom({})), inventory }).process([line!]).events
+  gap!['@timestamp'] = mid
+  planted.policy_violation = gap!
+  plantedEvents.push(gap!)
+}
 const events = [...demoEvents, ...plantedEvents]
 const results = new Map<string, RuleResult>(evaluateRules(compileRules(rules), events).map((r) => [r.rule.source, r]))
 
@@ -145,8 +166,7 @@ describe('each rule fires on its planted incident and on nothing in the clean tr
     expect(result.matches.map((m) => m.events[0]!.event.id)).toEqual([event.event.id])
   })
 
-  test('policy_violation and new_edge: nothing is planted (no policy set, new edges are a window verdict) and nothing fires', () => {
-    expect(results.get('access/policy_violation.yml')!.matches).toEqual([])
+  test('new_edge: nothing is planted (new edges are a window verdict, not stored on events) and nothing fires', () => {
     expect(results.get('access/new_edge.yml')!.matches).toEqual([])
   })
 
