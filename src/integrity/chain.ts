@@ -3,14 +3,16 @@
  * chain link and the checkpoint MAC. Both the writer (ledger.ts) and `verify` use exactly these
  * functions, so what one computes the other recomputes bit for bit.
  */
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
+import crypto, { createHash, createHmac, timingSafeEqual } from 'node:crypto'
 import type { AuditEvent, Serializer } from '../schema/audit-event.js'
 import type { SourceCoords } from '../pipeline/component.js'
 import type { StageResult, TransformStage } from '../pipeline/component.js'
 import { auditEventSchema, compileEventSerializer } from '../schema/audit-event.js'
 import fastJson from 'fast-json-stringify'
-import { keepStoredDocument, type StoredDocument } from '../schema/stored-document.js'
+import { keepStoredDocument } from '../schema/stored-document.js'
+import { DocumentBytes } from '../schema/document-bytes.js'
 import type { IntegrityKey } from './config.js'
+import { writeDocument } from '../generated/document-writer.js'
 
 /** Compiled once, on first use: the same serializer the stores write with. */
 let storedSerializer: Serializer<AuditEvent> | undefined
@@ -52,52 +54,103 @@ function hashParsed(eventJson: string, serialize: Serializer<AuditEvent>): strin
 
 /** Hashes what the sink will store (see hashStoredEvent); the event is left as it was. */
 export function hashEvent(event: AuditEvent, serialize: Serializer<AuditEvent> = serializer()): string {
-  return hashAndSerialize(event, serialize).hash
+  const w = new DocumentBytes(8192)
+  w.begin()
+  return writeHashed(w, event, serialize)
+}
+
+/** The stored document of an event with its hash, as a string: what the hash stage keeps as bytes. */
+export function hashAndSerialize(event: AuditEvent, serialize: Serializer<AuditEvent>): { hash: string; json: string; bytes: number } {
+  const w = new DocumentBytes(8192)
+  w.begin()
+  const hash = writeHashed(w, event, serialize)
+  const doc = w.current()
+  return { hash, json: doc.toString('utf8'), bytes: doc.length }
 }
 
 /**
- * One serialization for both the hash and the stored document. `audit` is the schema's last top-level
- * property and `hash` the last property of `audit`, and the serializer writes keys in schema order,
- * so the document with the hash is the document without it, minus its closing `}}`, plus
- * `,"hash":"…"}}`: byte for byte what serializing the event with audit.hash set gives (a test checks
- * this against the serializer on 1,500 demo events and a property over hostile strings).
+ * Writes the stored document of `event` into `w` (a document begun there) and returns its audit.hash;
+ * the event is left as it was. One serialization for both: `audit` is the schema's last top-level
+ * property and `hash` the last property of `audit`, and documents are written in schema order, so the
+ * document with the hash is the document without it, minus its closing `}}`, plus `,"hash":"…"}}`:
+ * byte for byte what serializing the event with audit.hash set gives (tests check this against the
+ * serializer on demo events and a property over hostile strings). An event carrying a collector time
+ * (left out of the hash) is written a second time, whole.
+ *
+ * The document is written by the writer generated from the schema (src/generated/document-writer.ts);
+ * `serialize` only writes an event that writer leaves to it (a value of an unexpected type).
  */
-export function hashAndSerialize(event: AuditEvent, serialize: Serializer<AuditEvent>): StoredDocument {
+function writeHashed(w: DocumentBytes, event: AuditEvent, serialize: Serializer<AuditEvent>): string {
+  if (!writeDocument(w, event, true)) w.text(serializeUnhashed(event, serialize))
+  const hash = sha256Hex(w.current())
+  const buf = w.buf
+  const p = w.pos
+  if (event.event.ingested === undefined && event.event.created === undefined && buf[p - 1] === 0x7d && buf[p - 2] === 0x7d) {
+    w.pos = p - 2
+    // An empty audit object takes the hash as its only member: no comma.
+    w.text(buf[p - 3] === 0x7b ? `"hash":"${hash}"}}` : `,"hash":"${hash}"}}`)
+    return hash
+  }
+  w.abandon()
+  const saved = event.audit.hash
+  event.audit.hash = hash
+  try {
+    if (!writeDocument(w, event, false)) w.text(serialize(event))
+  } finally {
+    if (saved === undefined) delete event.audit.hash
+    else event.audit.hash = saved
+  }
+  return hash
+}
+
+/** The hashed form through the compiled serializer: the members the hash leaves out taken off around the call. */
+function serializeUnhashed(event: AuditEvent, serialize: Serializer<AuditEvent>): string {
   const saved = event.audit.hash
   const ingested = event.event.ingested
   const created = event.event.created
   delete event.audit.hash
   delete event.event.ingested
   delete event.event.created
-  let unhashed: string
   try {
-    unhashed = serialize(event)
+    return serialize(event)
   } finally {
     if (saved !== undefined) event.audit.hash = saved
     if (ingested !== undefined) event.event.ingested = ingested
     if (created !== undefined) event.event.created = created
   }
-  const hash = createHash('sha256').update(unhashed).digest('hex')
-  // Only when the trick is exact: no collector time (it would have to be spliced in too) and the shape ends in audit.
-  if (ingested !== undefined || created !== undefined || !unhashed.endsWith('}}')) return { hash, json: '', bytes: 0 }
-  // UTF-8 length taken here, where the string is flat (hashing flattened it); measuring the spliced
-  // string later would flatten a copy of it just to count. The splice adds ASCII only.
-  const tail = `,"hash":"${hash}"}}`
-  return { hash, json: `${unhashed.slice(0, -2)}${tail}`, bytes: Buffer.byteLength(unhashed, 'utf8') - 2 + tail.length }
 }
 
-/** The last stage: sets audit.hash on every event. Pure per event; a failure dead-letters only that one. */
+/**
+ * SHA-256 in hex. crypto.hash (Node 20.12+) hashes in one call without building a Hash object, which
+ * costs about as much as hashing a 3 KB document; older Node 20 releases take createHash.
+ */
+const oneShot = (crypto as { hash?: (algorithm: string, data: string | Uint8Array, encoding: 'hex') => string }).hash
+export const sha256Hex: (data: string | Uint8Array) => string =
+  oneShot !== undefined ? (data) => oneShot('sha256', data, 'hex') : (data) => createHash('sha256').update(data).digest('hex')
+
+/**
+ * The last stage: sets audit.hash on every event and keeps its stored document, written into one
+ * Buffer for the batch (src/schema/document-bytes.ts), for the sinks. Pure per event.
+ */
 export function createHashStage(): TransformStage {
   const serialize = compileEventSerializer()
+  // Sized from the last batch, so a batch's documents usually fit one Buffer.
+  let perEvent = 4096
   return Object.freeze({
     name: 'integrity',
     process(events: AuditEvent[]): StageResult {
+      if (events.length === 0) return { events, deadLetters: [] }
+      const w = new DocumentBytes(Math.ceil(perEvent * events.length * 1.25))
+      let total = 0
       for (const e of events) {
-        const stored = hashAndSerialize(e, serialize)
-        e.audit.hash = stored.hash
-        // The result itself is kept: it already holds the document, the hash it carries and its length.
-        if (stored.json !== '') keepStoredDocument(e, stored)
+        w.begin()
+        const hash = writeHashed(w, e, serialize)
+        e.audit.hash = hash
+        const doc = w.current()
+        total += doc.length
+        keepStoredDocument(e, { hash, doc })
       }
+      perEvent = Math.max(256, Math.ceil(total / events.length))
       return { events, deadLetters: [] }
     },
   })

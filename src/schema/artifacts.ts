@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import { auditEventSchema } from './audit-event.js'
 import { mappingFromSchema } from './mapping.js'
 import { renderDuckDbColumns } from './duckdb-generate.js'
+import { renderDocumentWriter } from './document-writer-generate.js'
 import { renderOpenSearchArtifacts } from '../lifecycle/artifacts.js'
 
 export interface Artifact {
@@ -26,6 +27,7 @@ export async function renderArtifacts(): Promise<Artifact[]> {
   return [
     { path: 'src/generated/types.ts', content: HEADER + types },
     { path: 'src/generated/duckdb-columns.ts', content: renderDuckDbColumns(auditEventSchema, HEADER) },
+    { path: 'src/generated/document-writer.ts', content: renderDocumentWriter(auditEventSchema, HEADER) },
     {
       path: 'schemas/generated/audit-event.mapping.json',
       content: JSON.stringify(mappingFromSchema(auditEventSchema), null, 2) + '\n',

@@ -22,7 +22,9 @@ import { bestOf, emit } from './util.js'
 export async function main(): Promise<Record<string, unknown>> {
   const traffic = generateMeshTraffic({ seed: 1, sessions: 3000, noise: false })
   const lines = traffic.lines.map((l) => l.text)
-  const N = Math.max(lines.length, 100_000)
+  // BENCH_RECORDS and BENCH_ROUNDS shorten a run while iterating; the defaults are what docs/performance.md reports.
+  const N = Math.max(lines.length, Number(process.env.BENCH_RECORDS ?? 100_000))
+  const rounds = Number(process.env.BENCH_ROUNDS ?? 5)
   const records: RawRecord[] = []
   for (let i = 0; i < N; i++) {
     records.push({
@@ -90,8 +92,8 @@ export async function main(): Promise<Record<string, unknown>> {
     return acc
   }
 
-  const base = bestOf(baseline, 5)
-  const ours = bestOf(pipeline, 5)
+  const base = bestOf(baseline, rounds)
+  const ours = bestOf(pipeline, rounds)
   breakdown()
   // Bytes allocated per record (V8's sampling heap profiler, counting objects already collected):
   // nearly independent of machine load, so a change in allocation shows even when times are noise.

@@ -86,14 +86,24 @@ describe('hash and stored JSON from one serialization', () => {
     )
   })
 
-  test('an event carrying event.ingested is not spliced (the splice only knows audit.hash)', () => {
+  test('an event whose audit object is otherwise empty gets the hash as its only member', () => {
+    const e = structuredClone(events[0]!)
+    e.audit = {}
+    const { hash, json } = hashAndSerialize(e, serialize)
+    e.audit.hash = hash
+    expect(json).toBe(serialize(e))
+    expect(json.endsWith(`"audit":{"hash":"${hash}"}}`)).toBe(true)
+  })
+
+  test('an event carrying event.ingested is written whole with its hash (the splice only knows audit.hash)', () => {
     const e = structuredClone(events[0]!)
     e.event.ingested = '2026-11-23T00:00:00.000Z'
     const { hash, json } = hashAndSerialize(e, serialize)
-    expect(json).toBe('')
     expect(e.event.ingested).toBe('2026-11-23T00:00:00.000Z')
+    expect(e.audit.hash).toBeUndefined()
     e.audit.hash = hash
-    expect(hashStoredEvent(serialize(e))).toBe(hash)
+    expect(json).toBe(serialize(e))
+    expect(hashStoredEvent(json)).toBe(hash)
   })
 
   test('a store written by the first release (required members first) still verifies; a change in it does not', () => {

@@ -9,7 +9,7 @@
 import fastJson from 'fast-json-stringify'
 import findingSchemaJson from '../../../schemas/opensearch/finding.schema.json' with { type: 'json' }
 import { compileEventSerializer, type AuditEvent, type Serializer } from '../../schema/audit-event.js'
-import { storedDocument } from '../../schema/stored-document.js'
+import { storedBytes } from '../../schema/stored-document.js'
 import type { Granularity } from './routing.js'
 import type { FindingDocument } from '../../generated/types.js'
 
@@ -93,9 +93,9 @@ export function findingId(eventId: string, index: number): string {
 }
 
 /**
- * One bulk operation: action line + document line, ready to concatenate into an NDJSON body. Kept as
- * text with its UTF-8 length: encoding each operation into its own Buffer and copying them into the
- * body cost several times as much as encoding the joined body once (docs/performance.md).
+ * One bulk operation: action line + document line, ready to concatenate into an NDJSON body. An event's
+ * operation is its action line as text and its document as the UTF-8 bytes the hash stage wrote
+ * (stored-document.ts), so the document is never turned back into a string; a finding's is all text.
  */
 export interface BulkOp {
   /** Position of the owning event in the write call's batch. */
@@ -104,16 +104,30 @@ export interface BulkOp {
   id: string
   /** The concrete index the operation writes to. */
   index: string
+  /** The operation as text; when `doc` is set, the action line only, followed by `doc` and a newline. */
   text: string
+  doc?: Buffer
   /** UTF-8 byte length of `text`: what the operation adds to a request body. */
   bytes: number
 }
 
-/** The NDJSON request body for a run of operations. */
-export function bulkBody(ops: readonly Pick<BulkOp, 'text'>[]): Buffer {
-  const parts = new Array<string>(ops.length)
-  for (let i = 0; i < ops.length; i++) parts[i] = (ops[i] as BulkOp).text
-  return Buffer.from(parts.join(''), 'utf8')
+/** The NDJSON request body for a run of operations: one Buffer, each part copied into it once. */
+export function bulkBody(ops: readonly Pick<BulkOp, 'text' | 'doc' | 'bytes'>[]): Buffer {
+  let size = 0
+  for (let i = 0; i < ops.length; i++) size += (ops[i] as BulkOp).bytes
+  const body = Buffer.allocUnsafe(size)
+  let pos = 0
+  for (let i = 0; i < ops.length; i++) {
+    const op = ops[i] as BulkOp
+    pos += body.write(op.text, pos)
+    if (op.doc !== undefined) {
+      body.set(op.doc, pos)
+      pos += op.doc.length
+      body[pos++] = 0x0a
+    }
+  }
+  // Exact unless an operation's `bytes` was wrong: never send uninitialized memory.
+  return pos === size ? body : body.subarray(0, pos)
 }
 
 /** The concrete index for an alias and a period suffix (routing.ts), e.g. `envoy-audit-events-2026.03.01`. */
@@ -163,14 +177,15 @@ export class BulkOpBuilder {
     const id = event.event.id
     const p = this.prefixFor(suffix)
     const head = `${p.events}${JSON.stringify(id)}}}\n`
-    const doc = storedDocument(event, this.serializeEvent)
+    const doc = storedBytes(event, this.serializeEvent)
     ops.push({
       owner,
       kind: 'event',
       id,
       index: p.eventsIndex,
-      text: `${head}${doc.json}\n`,
-      bytes: Buffer.byteLength(head, 'utf8') + doc.bytes + 1,
+      text: head,
+      doc,
+      bytes: Buffer.byteLength(head, 'utf8') + doc.length + 1,
     })
     if (!this.writeFindings || event.audit.findings === undefined || event.audit.findings.length === 0) return
     const docs = findingDocuments(event)

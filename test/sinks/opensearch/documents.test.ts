@@ -39,10 +39,12 @@ describe('bulk operations and the request body', () => {
             e.user_agent = { original: agent }
             builder.appendOps(appended, e, i, '2020.11.25')
           })
-          expect(appended).toEqual(ops)
+          // Documents compared as text: a deep comparison of Buffers goes byte by byte.
+          const asText = (list: typeof ops) => list.map(({ doc, ...rest }) => ({ ...rest, doc: doc?.toString('utf8') }))
+          expect(asText(appended)).toEqual(asText(ops))
           const body = bulkBody(ops)
-          expect(body.equals(Buffer.concat(ops.map((o) => Buffer.from(o.text, 'utf8'))))).toBe(true)
-          for (const o of ops) expect(o.bytes).toBe(Buffer.from(o.text, 'utf8').length)
+          expect(body.equals(Buffer.concat(ops.map(opBytes)))).toBe(true)
+          for (const o of ops) expect(o.bytes).toBe(opBytes(o).length)
           const docs = body
             .toString('utf8')
             .trimEnd()
@@ -72,7 +74,7 @@ describe('bulk operations and the request body', () => {
           hashStage.process(events)
           const ops: ReturnType<typeof builder.opsFor> = []
           events.forEach((e, i) => other.appendOps(ops, e, i, '2020.11.25'))
-          for (const o of ops) expect(o.bytes).toBe(Buffer.byteLength(o.text, 'utf8'))
+          for (const o of ops) expect(o.bytes).toBe(opBytes(o).length)
           const docs = bulkBody(ops)
             .toString('utf8')
             .trimEnd()
@@ -90,3 +92,9 @@ describe('bulk operations and the request body', () => {
     expect(bulkBody([]).length).toBe(0)
   })
 })
+
+/** An operation's bytes on the wire: its text, then its document and a newline when it has one. */
+function opBytes(o: { text: string; doc?: Buffer }): Buffer {
+  const text = Buffer.from(o.text, 'utf8')
+  return o.doc === undefined ? text : Buffer.concat([text, o.doc, Buffer.from('\n')])
+}

@@ -1,0 +1,168 @@
+/**
+ * The byte buffer the generated document writer (src/generated/document-writer.ts) writes stored
+ * documents into: UTF-8 JSON, written straight into one Buffer per batch of events instead of being
+ * built as a string of a few hundred concatenations, flattened to be hashed, joined into a bulk body
+ * and encoded again. The documents of a batch share its Buffer (each keeps a view of its bytes), so
+ * the JavaScript heap holds no copy of them: what stays alive while a sink waits is outside the heap
+ * the garbage collector copies.
+ *
+ * Strings are written as JSON.stringify writes them (and so as fast-json-stringify does): short ASCII
+ * strings that need no escape byte by byte, anything else through JSON.stringify and Buffer#write.
+ */
+
+/** Thrown by a write where the generated writer leaves a value to the compiled serializer. */
+export const BAIL: unique symbol = Symbol('document-writer.bail')
+
+// A quote, a backslash, a control character or a surrogate half: what JSON.stringify escapes or what
+// needs more than the one-byte path.
+// eslint-disable-next-line no-control-regex
+const NEEDS_ESCAPE = /[\u0000-\u001f\u0022\u005c\ud800-\udfff]/
+
+/** Longest string copied byte by byte; longer ones are one Buffer#write (a native call costs ~ that many bytes of the loop). */
+const SHORT = 48
+
+/** The ASCII bytes of a constant (the generated writer's keys and punctuation). */
+export function ascii(text: string): Uint8Array {
+  const out = new Uint8Array(text.length)
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (c > 0x7f) throw new Error(`not ASCII: ${text}`)
+    out[i] = c
+  }
+  return out
+}
+
+export class DocumentBytes {
+  buf: Buffer
+  pos = 0
+  /** Where the document being written began: what moves to a new buffer when this one fills up. */
+  private docStart = 0
+  private capacity: number
+
+  constructor(capacity = 1 << 16) {
+    this.capacity = capacity
+    this.buf = Buffer.allocUnsafe(capacity)
+  }
+
+  /** Starts a document. */
+  begin(): void {
+    this.docStart = this.pos
+  }
+
+  /** The current document's bytes so far: a view, which stays valid when the buffer is replaced later. */
+  current(): Buffer {
+    return this.buf.subarray(this.docStart, this.pos)
+  }
+
+  /** The current document's length so far. */
+  get length(): number {
+    return this.pos - this.docStart
+  }
+
+  /** Drops what was written of the current document. */
+  abandon(): void {
+    this.pos = this.docStart
+  }
+
+  /** Room for `n` more bytes. A full buffer is replaced, not grown in place: earlier documents keep their views of it. */
+  ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return
+    const used = this.pos - this.docStart
+    this.capacity = Math.max(this.capacity * 2, used + n + 1024)
+    const next = Buffer.allocUnsafe(this.capacity)
+    this.buf.copy(next, 0, this.docStart, this.pos)
+    this.buf = next
+    this.pos = used
+    this.docStart = 0
+  }
+
+  byte(c: number): void {
+    this.ensure(1)
+    this.buf[this.pos++] = c
+  }
+
+  raw(bytes: Uint8Array): void {
+    const n = bytes.length
+    this.ensure(n)
+    const buf = this.buf
+    let p = this.pos
+    for (let i = 0; i < n; i++) buf[p++] = bytes[i]!
+    this.pos = p
+  }
+
+  /** Text already in JSON form (a serializer's output), UTF-8 encoded. */
+  text(s: string): void {
+    this.ensure(s.length * 3)
+    this.pos += this.buf.write(s, this.pos)
+  }
+
+  str(v: unknown): void {
+    if (typeof v !== 'string') throw BAIL
+    const n = v.length
+    if (n <= SHORT) {
+      this.ensure(n + 2)
+      const buf = this.buf
+      const start = this.pos
+      let p = start
+      buf[p++] = 0x22
+      for (let i = 0; i < n; i++) {
+        const c = v.charCodeAt(i)
+        if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) {
+          this.pos = start
+          this.text(JSON.stringify(v))
+          return
+        }
+        buf[p++] = c
+      }
+      buf[p++] = 0x22
+      this.pos = p
+      return
+    }
+    if (NEEDS_ESCAPE.test(v)) {
+      this.text(JSON.stringify(v))
+      return
+    }
+    this.ensure(n * 3 + 2)
+    this.buf[this.pos++] = 0x22
+    this.pos += this.buf.write(v, this.pos)
+    this.buf[this.pos++] = 0x22
+  }
+
+  int(v: unknown): void {
+    if (!Number.isInteger(v)) throw BAIL
+    let n = v as number
+    if (n < 0 || n > 0x7fffffff) {
+      this.text('' + n)
+      return
+    }
+    this.ensure(10)
+    if (n === 0) {
+      this.buf[this.pos++] = 0x30
+      return
+    }
+    let digits = 0
+    for (let t = n; t > 0; t = (t / 10) | 0) digits++
+    const buf = this.buf
+    let p = this.pos + digits
+    this.pos = p
+    while (n > 0) {
+      const q = (n / 10) | 0
+      buf[--p] = 0x30 + n - q * 10
+      n = q
+    }
+  }
+
+  bool(v: unknown): void {
+    if (typeof v !== 'boolean') throw BAIL
+    this.raw(v ? TRUE : FALSE)
+  }
+
+  boolOrNull(v: unknown): void {
+    if (v === null) this.raw(NULL)
+    else this.bool(v)
+  }
+}
+
+const TRUE = ascii('true')
+const FALSE = ascii('false')
+const NULL = ascii('null')
