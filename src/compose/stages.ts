@@ -37,6 +37,8 @@ export interface Processing {
   stages: TransformStage[]
   /** The redaction stage's dead-letter hook, for the runner; absent when redaction is off. */
   redactDeadLetters?: DeadLetterRedaction
+  /** Records parsed and transformed together (transforms.microBatch). */
+  microBatch: number
 }
 
 export interface StageContext {
@@ -103,5 +105,6 @@ export function buildProcessing(config: ProcessingConfig, options: { policyOptio
     built.push(...plan.stages)
     redactDeadLetters ??= plan.redactDeadLetters
   }
-  return { parser, stages: built, ...(redactDeadLetters === undefined ? {} : { redactDeadLetters }) }
+  const microBatch = loadTransformsConfig(config.transforms ?? {}).microBatch
+  return { parser, stages: built, microBatch, ...(redactDeadLetters === undefined ? {} : { redactDeadLetters }) }
 }

@@ -57,6 +57,11 @@ export const transformsConfigSchema = z
     au3Findings: z.boolean().default(true),
     /** Longest field value the enrichment will look at; longer values are treated as absent (bounds regex work). */
     maxFieldLength: z.number().int().min(256).max(65_536).default(8192),
+    /**
+     * Records parsed and transformed together: a source batch goes through the stages in slices of this
+     * size, so each slice's objects die young and its stored documents share one Buffer (docs/performance.md).
+     */
+    microBatch: z.number().int().min(1).max(100_000).default(250),
   })
   .strict()
 
@@ -69,6 +74,7 @@ export interface TransformsConfig {
   readonly minTlsVersion: TlsVersionName
   readonly au3Findings: boolean
   readonly maxFieldLength: number
+  readonly microBatch: number
   /** trustDomain plus aliases, for O(1) membership tests. */
   readonly trustedDomains: ReadonlySet<string>
   readonly fipsCipherSet: ReadonlySet<string>
@@ -89,6 +95,7 @@ export function loadTransformsConfig(input: unknown = {}, prefix = 'transforms')
     minTlsVersion: c.minTlsVersion,
     au3Findings: c.au3Findings,
     maxFieldLength: c.maxFieldLength,
+    microBatch: c.microBatch,
     trustedDomains: new Set([c.trustDomain, ...aliases]),
     fipsCipherSet: new Set(ciphers),
   })

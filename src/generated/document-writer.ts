@@ -104,106 +104,142 @@ const K96 = ascii("{\"workload\":")
 const K97 = ascii(",\"workload\":")
 const K98 = ascii("{\"signal\":")
 const K99 = ascii(",\"signal\":")
-const K100 = ascii("{\"service\":")
-const K101 = ascii(",\"service\":")
-const K102 = ascii("{\"subset\":")
-const K103 = ascii(",\"subset\":")
-const K104 = ascii("{\"envoy\":")
-const K105 = ascii(",\"envoy\":")
-const K106 = ascii("{\"format\":")
-const K107 = ascii(",\"format\":")
-const K108 = ascii("{\"response_flags\":")
-const K109 = ascii(",\"response_flags\":")
-const K110 = ascii("{\"response_code_details\":")
-const K111 = ascii(",\"response_code_details\":")
-const K112 = ascii("{\"connection_termination_details\":")
-const K113 = ascii(",\"connection_termination_details\":")
-const K114 = ascii("{\"upstream_transport_failure_reason\":")
-const K115 = ascii(",\"upstream_transport_failure_reason\":")
-const K116 = ascii("{\"upstream_host\":")
-const K117 = ascii(",\"upstream_host\":")
-const K118 = ascii("{\"upstream_local_address\":")
-const K119 = ascii(",\"upstream_local_address\":")
-const K120 = ascii("{\"downstream_local_address\":")
-const K121 = ascii(",\"downstream_local_address\":")
-const K122 = ascii("{\"downstream_remote_address\":")
-const K123 = ascii(",\"downstream_remote_address\":")
-const K124 = ascii("{\"upstream_service_time\":")
-const K125 = ascii(",\"upstream_service_time\":")
-const K126 = ascii("{\"x_forwarded_for\":")
-const K127 = ascii(",\"x_forwarded_for\":")
-const K128 = ascii("{\"connection_id\":")
-const K129 = ascii(",\"connection_id\":")
-const K130 = ascii("{\"authority\":")
-const K131 = ascii(",\"authority\":")
-const K132 = ascii("{\"requested_server_name\":")
-const K133 = ascii(",\"requested_server_name\":")
-const K134 = ascii("{\"rbac_policy\":")
-const K135 = ascii(",\"rbac_policy\":")
-const K136 = ascii("{\"peer\":")
-const K137 = ascii(",\"peer\":")
-const K138 = ascii("{\"downstream_uri_san\":")
-const K139 = ascii(",\"downstream_uri_san\":")
-const K140 = ascii("{\"downstream_local_uri_san\":")
-const K141 = ascii(",\"downstream_local_uri_san\":")
-const K142 = ascii("{\"downstream_subject\":")
-const K143 = ascii(",\"downstream_subject\":")
-const K144 = ascii("{\"upstream_uri_san\":")
-const K145 = ascii(",\"upstream_uri_san\":")
-const K146 = ascii("{\"upstream_tls_version\":")
-const K147 = ascii(",\"upstream_tls_version\":")
-const K148 = ascii("{\"upstream_tls_cipher\":")
-const K149 = ascii(",\"upstream_tls_cipher\":")
-const K150 = ascii("{\"kubernetes\":")
-const K151 = ascii(",\"kubernetes\":")
-const K152 = ascii("{\"pod\":")
-const K153 = ascii(",\"pod\":")
-const K154 = ascii("{\"container\":")
-const K155 = ascii(",\"container\":")
-const K156 = ascii("{\"node\":")
-const K157 = ascii(",\"node\":")
-const K158 = ascii("{\"labels\":")
-const K159 = ascii(",\"labels\":")
-const K160 = ascii("{\"audit\":")
-const K161 = ascii(",\"audit\":")
-const K162 = ascii("{\"file\":")
-const K163 = ascii(",\"file\":")
-const K164 = ascii("{\"line\":")
-const K165 = ascii(",\"line\":")
-const K166 = ascii("{\"offset\":")
-const K167 = ascii(",\"offset\":")
-const K168 = ascii("{\"topic\":")
-const K169 = ascii(",\"topic\":")
-const K170 = ascii("{\"partition\":")
-const K171 = ascii(",\"partition\":")
-const K172 = ascii("{\"time_source\":")
-const K173 = ascii(",\"time_source\":")
-const K174 = ascii("{\"au3\":")
-const K175 = ascii(",\"au3\":")
-const K176 = ascii("{\"complete\":")
-const K177 = ascii(",\"complete\":")
-const K178 = ascii("{\"missing\":")
-const K179 = ascii(",\"missing\":")
-const K180 = ascii("{\"extras_missing\":")
-const K181 = ascii(",\"extras_missing\":")
-const K182 = ascii("{\"findings\":")
-const K183 = ascii(",\"findings\":")
-const K184 = ascii("{\"code\":")
-const K185 = ascii(",\"code\":")
-const K186 = ascii("{\"severity\":")
-const K187 = ascii(",\"severity\":")
-const K188 = ascii("{\"controls\":")
-const K189 = ascii(",\"controls\":")
-const K190 = ascii("{\"message\":")
-const K191 = ascii(",\"message\":")
-const K192 = ascii("{\"policy\":")
-const K193 = ascii(",\"policy\":")
-const K194 = ascii("{\"finding_codes\":")
-const K195 = ascii(",\"finding_codes\":")
-const K196 = ascii("{\"redactions\":")
-const K197 = ascii(",\"redactions\":")
-const K198 = ascii("{\"hash\":")
-const K199 = ascii(",\"hash\":")
+const K100 = ascii("{\"cluster\":")
+const K101 = ascii(",\"cluster\":")
+const K102 = ascii("{\"service\":")
+const K103 = ascii(",\"service\":")
+const K104 = ascii("{\"subset\":")
+const K105 = ascii(",\"subset\":")
+const K106 = ascii("{\"envoy\":")
+const K107 = ascii(",\"envoy\":")
+const K108 = ascii("{\"format\":")
+const K109 = ascii(",\"format\":")
+const K110 = ascii("{\"response_flags\":")
+const K111 = ascii(",\"response_flags\":")
+const K112 = ascii("{\"response_code_details\":")
+const K113 = ascii(",\"response_code_details\":")
+const K114 = ascii("{\"connection_termination_details\":")
+const K115 = ascii(",\"connection_termination_details\":")
+const K116 = ascii("{\"upstream_transport_failure_reason\":")
+const K117 = ascii(",\"upstream_transport_failure_reason\":")
+const K118 = ascii("{\"upstream_host\":")
+const K119 = ascii(",\"upstream_host\":")
+const K120 = ascii("{\"upstream_local_address\":")
+const K121 = ascii(",\"upstream_local_address\":")
+const K122 = ascii("{\"downstream_local_address\":")
+const K123 = ascii(",\"downstream_local_address\":")
+const K124 = ascii("{\"downstream_remote_address\":")
+const K125 = ascii(",\"downstream_remote_address\":")
+const K126 = ascii("{\"upstream_service_time\":")
+const K127 = ascii(",\"upstream_service_time\":")
+const K128 = ascii("{\"x_forwarded_for\":")
+const K129 = ascii(",\"x_forwarded_for\":")
+const K130 = ascii("{\"connection_id\":")
+const K131 = ascii(",\"connection_id\":")
+const K132 = ascii("{\"authority\":")
+const K133 = ascii(",\"authority\":")
+const K134 = ascii("{\"requested_server_name\":")
+const K135 = ascii(",\"requested_server_name\":")
+const K136 = ascii("{\"rbac_policy\":")
+const K137 = ascii(",\"rbac_policy\":")
+const K138 = ascii("{\"peer\":")
+const K139 = ascii(",\"peer\":")
+const K140 = ascii("{\"downstream_uri_san\":")
+const K141 = ascii(",\"downstream_uri_san\":")
+const K142 = ascii("{\"downstream_local_uri_san\":")
+const K143 = ascii(",\"downstream_local_uri_san\":")
+const K144 = ascii("{\"downstream_subject\":")
+const K145 = ascii(",\"downstream_subject\":")
+const K146 = ascii("{\"upstream_uri_san\":")
+const K147 = ascii(",\"upstream_uri_san\":")
+const K148 = ascii("{\"upstream_tls_version\":")
+const K149 = ascii(",\"upstream_tls_version\":")
+const K150 = ascii("{\"upstream_tls_cipher\":")
+const K151 = ascii(",\"upstream_tls_cipher\":")
+const K152 = ascii("{\"ztunnel\":")
+const K153 = ascii(",\"ztunnel\":")
+const K154 = ascii("{\"message\":")
+const K155 = ascii(",\"message\":")
+const K156 = ascii("{\"level\":")
+const K157 = ascii(",\"level\":")
+const K158 = ascii("{\"src_addr\":")
+const K159 = ascii(",\"src_addr\":")
+const K160 = ascii("{\"src_workload\":")
+const K161 = ascii(",\"src_workload\":")
+const K162 = ascii("{\"src_namespace\":")
+const K163 = ascii(",\"src_namespace\":")
+const K164 = ascii("{\"src_identity\":")
+const K165 = ascii(",\"src_identity\":")
+const K166 = ascii("{\"dst_addr\":")
+const K167 = ascii(",\"dst_addr\":")
+const K168 = ascii("{\"dst_hbone_addr\":")
+const K169 = ascii(",\"dst_hbone_addr\":")
+const K170 = ascii("{\"dst_service\":")
+const K171 = ascii(",\"dst_service\":")
+const K172 = ascii("{\"dst_workload\":")
+const K173 = ascii(",\"dst_workload\":")
+const K174 = ascii("{\"dst_namespace\":")
+const K175 = ascii(",\"dst_namespace\":")
+const K176 = ascii("{\"dst_identity\":")
+const K177 = ascii(",\"dst_identity\":")
+const K178 = ascii("{\"bytes_sent\":")
+const K179 = ascii(",\"bytes_sent\":")
+const K180 = ascii("{\"bytes_recv\":")
+const K181 = ascii(",\"bytes_recv\":")
+const K182 = ascii("{\"error\":")
+const K183 = ascii(",\"error\":")
+const K184 = ascii("{\"policy\":")
+const K185 = ascii(",\"policy\":")
+const K186 = ascii("{\"kubernetes\":")
+const K187 = ascii(",\"kubernetes\":")
+const K188 = ascii("{\"pod\":")
+const K189 = ascii(",\"pod\":")
+const K190 = ascii("{\"container\":")
+const K191 = ascii(",\"container\":")
+const K192 = ascii("{\"node\":")
+const K193 = ascii(",\"node\":")
+const K194 = ascii("{\"labels\":")
+const K195 = ascii(",\"labels\":")
+const K196 = ascii("{\"orchestrator\":")
+const K197 = ascii(",\"orchestrator\":")
+const K198 = ascii("{\"name\":")
+const K199 = ascii(",\"name\":")
+const K200 = ascii("{\"audit\":")
+const K201 = ascii(",\"audit\":")
+const K202 = ascii("{\"file\":")
+const K203 = ascii(",\"file\":")
+const K204 = ascii("{\"line\":")
+const K205 = ascii(",\"line\":")
+const K206 = ascii("{\"offset\":")
+const K207 = ascii(",\"offset\":")
+const K208 = ascii("{\"topic\":")
+const K209 = ascii(",\"topic\":")
+const K210 = ascii("{\"partition\":")
+const K211 = ascii(",\"partition\":")
+const K212 = ascii("{\"time_source\":")
+const K213 = ascii(",\"time_source\":")
+const K214 = ascii("{\"au3\":")
+const K215 = ascii(",\"au3\":")
+const K216 = ascii("{\"complete\":")
+const K217 = ascii(",\"complete\":")
+const K218 = ascii("{\"missing\":")
+const K219 = ascii(",\"missing\":")
+const K220 = ascii("{\"extras_missing\":")
+const K221 = ascii(",\"extras_missing\":")
+const K222 = ascii("{\"findings\":")
+const K223 = ascii(",\"findings\":")
+const K224 = ascii("{\"code\":")
+const K225 = ascii(",\"code\":")
+const K226 = ascii("{\"severity\":")
+const K227 = ascii(",\"severity\":")
+const K228 = ascii("{\"controls\":")
+const K229 = ascii(",\"controls\":")
+const K230 = ascii("{\"finding_codes\":")
+const K231 = ascii(",\"finding_codes\":")
+const K232 = ascii("{\"redactions\":")
+const K233 = ascii(",\"redactions\":")
+const K234 = ascii("{\"hash\":")
+const K235 = ascii(",\"hash\":")
 
 // Read by the members audit.hash leaves out; set per call (the writer is synchronous).
 let leaveOutUnhashed = false
@@ -596,6 +632,12 @@ function o15(w: DocumentBytes, v: unknown): void {
     any = true
     w.str(x)
   }
+  x = o["cluster"]
+  if (x !== undefined) {
+    w.raw(any ? K101 : K100)
+    any = true
+    w.str(x)
+  }
   if (!any) w.byte(0x7b)
   w.byte(0x7d)
 }
@@ -608,7 +650,7 @@ function o16(w: DocumentBytes, v: unknown): void {
   let x: unknown
   x = o["service"]
   if (x !== undefined) {
-    w.raw(any ? K101 : K100)
+    w.raw(any ? K103 : K102)
     any = true
     w.str(x)
   }
@@ -626,7 +668,7 @@ function o16(w: DocumentBytes, v: unknown): void {
   }
   x = o["subset"]
   if (x !== undefined) {
-    w.raw(any ? K103 : K102)
+    w.raw(any ? K105 : K104)
     any = true
     w.str(x)
   }
@@ -657,6 +699,12 @@ function o16(w: DocumentBytes, v: unknown): void {
   x = o["signal"]
   if (x !== undefined) {
     w.raw(any ? K99 : K98)
+    any = true
+    w.str(x)
+  }
+  x = o["cluster"]
+  if (x !== undefined) {
+    w.raw(any ? K101 : K100)
     any = true
     w.str(x)
   }
@@ -729,37 +777,37 @@ function o19(w: DocumentBytes, v: unknown): void {
   let x: unknown
   x = o["downstream_uri_san"]
   if (x !== undefined) {
-    w.raw(any ? K139 : K138)
+    w.raw(any ? K141 : K140)
     any = true
     w.str(x)
   }
   x = o["downstream_local_uri_san"]
   if (x !== undefined) {
-    w.raw(any ? K141 : K140)
+    w.raw(any ? K143 : K142)
     any = true
     w.str(x)
   }
   x = o["downstream_subject"]
   if (x !== undefined) {
-    w.raw(any ? K143 : K142)
+    w.raw(any ? K145 : K144)
     any = true
     w.str(x)
   }
   x = o["upstream_uri_san"]
   if (x !== undefined) {
-    w.raw(any ? K145 : K144)
+    w.raw(any ? K147 : K146)
     any = true
     w.str(x)
   }
   x = o["upstream_tls_version"]
   if (x !== undefined) {
-    w.raw(any ? K147 : K146)
+    w.raw(any ? K149 : K148)
     any = true
     w.str(x)
   }
   x = o["upstream_tls_cipher"]
   if (x !== undefined) {
-    w.raw(any ? K149 : K148)
+    w.raw(any ? K151 : K150)
     any = true
     w.str(x)
   }
@@ -775,90 +823,196 @@ function o17(w: DocumentBytes, v: unknown): void {
   let x: unknown
   x = o["format"]
   if (x === undefined) throw BAIL
-  w.raw(K106)
+  w.raw(K108)
   w.str(x)
   any = true
   x = o["response_flags"]
   if (x !== undefined) {
-    w.raw(K109)
+    w.raw(K111)
     a18(w, x)
   }
   x = o["response_code_details"]
   if (x !== undefined) {
-    w.raw(K111)
+    w.raw(K113)
     w.str(x)
   }
   x = o["connection_termination_details"]
   if (x !== undefined) {
-    w.raw(K113)
+    w.raw(K115)
     w.str(x)
   }
   x = o["upstream_transport_failure_reason"]
   if (x !== undefined) {
-    w.raw(K115)
+    w.raw(K117)
     w.str(x)
   }
   x = o["upstream_host"]
   if (x !== undefined) {
-    w.raw(K117)
+    w.raw(K119)
     w.str(x)
   }
   x = o["upstream_local_address"]
   if (x !== undefined) {
-    w.raw(K119)
+    w.raw(K121)
     w.str(x)
   }
   x = o["downstream_local_address"]
   if (x !== undefined) {
-    w.raw(K121)
+    w.raw(K123)
     w.str(x)
   }
   x = o["downstream_remote_address"]
   if (x !== undefined) {
-    w.raw(K123)
+    w.raw(K125)
     w.str(x)
   }
   x = o["upstream_service_time"]
   if (x !== undefined) {
-    w.raw(K125)
+    w.raw(K127)
     w.int(x)
   }
   x = o["x_forwarded_for"]
   if (x !== undefined) {
-    w.raw(K127)
+    w.raw(K129)
     w.str(x)
   }
   x = o["connection_id"]
   if (x !== undefined) {
-    w.raw(K129)
+    w.raw(K131)
     w.str(x)
   }
   x = o["authority"]
   if (x !== undefined) {
-    w.raw(K131)
+    w.raw(K133)
     w.str(x)
   }
   x = o["requested_server_name"]
   if (x !== undefined) {
-    w.raw(K133)
+    w.raw(K135)
     w.str(x)
   }
   x = o["rbac_policy"]
   if (x !== undefined) {
-    w.raw(K135)
+    w.raw(K137)
     w.str(x)
   }
   x = o["peer"]
   if (x !== undefined) {
-    w.raw(K137)
+    w.raw(K139)
     o19(w, x)
   }
   if (!any) w.byte(0x7b)
   w.byte(0x7d)
 }
 
+// ztunnel
+function o20(w: DocumentBytes, v: unknown): void {
+  if (typeof v !== 'object' || v === null || Array.isArray(v) || typeof (v as O).toJSON === 'function') throw BAIL
+  const o = v as O
+  let any = false
+  let x: unknown
+  x = o["message"]
+  if (x !== undefined) {
+    w.raw(any ? K155 : K154)
+    any = true
+    w.str(x)
+  }
+  x = o["level"]
+  if (x !== undefined) {
+    w.raw(any ? K157 : K156)
+    any = true
+    w.str(x)
+  }
+  x = o["src_addr"]
+  if (x !== undefined) {
+    w.raw(any ? K159 : K158)
+    any = true
+    w.str(x)
+  }
+  x = o["src_workload"]
+  if (x !== undefined) {
+    w.raw(any ? K161 : K160)
+    any = true
+    w.str(x)
+  }
+  x = o["src_namespace"]
+  if (x !== undefined) {
+    w.raw(any ? K163 : K162)
+    any = true
+    w.str(x)
+  }
+  x = o["src_identity"]
+  if (x !== undefined) {
+    w.raw(any ? K165 : K164)
+    any = true
+    w.str(x)
+  }
+  x = o["dst_addr"]
+  if (x !== undefined) {
+    w.raw(any ? K167 : K166)
+    any = true
+    w.str(x)
+  }
+  x = o["dst_hbone_addr"]
+  if (x !== undefined) {
+    w.raw(any ? K169 : K168)
+    any = true
+    w.str(x)
+  }
+  x = o["dst_service"]
+  if (x !== undefined) {
+    w.raw(any ? K171 : K170)
+    any = true
+    w.str(x)
+  }
+  x = o["dst_workload"]
+  if (x !== undefined) {
+    w.raw(any ? K173 : K172)
+    any = true
+    w.str(x)
+  }
+  x = o["dst_namespace"]
+  if (x !== undefined) {
+    w.raw(any ? K175 : K174)
+    any = true
+    w.str(x)
+  }
+  x = o["dst_identity"]
+  if (x !== undefined) {
+    w.raw(any ? K177 : K176)
+    any = true
+    w.str(x)
+  }
+  x = o["bytes_sent"]
+  if (x !== undefined) {
+    w.raw(any ? K179 : K178)
+    any = true
+    w.int(x)
+  }
+  x = o["bytes_recv"]
+  if (x !== undefined) {
+    w.raw(any ? K181 : K180)
+    any = true
+    w.int(x)
+  }
+  x = o["error"]
+  if (x !== undefined) {
+    w.raw(any ? K183 : K182)
+    any = true
+    w.str(x)
+  }
+  x = o["policy"]
+  if (x !== undefined) {
+    w.raw(any ? K185 : K184)
+    any = true
+    w.str(x)
+  }
+  if (!any) w.byte(0x7b)
+  w.byte(0x7d)
+}
+
 // kubernetes.labels
-function o21(w: DocumentBytes, v: unknown): void {
+function o22(w: DocumentBytes, v: unknown): void {
   if (typeof v !== 'object' || v === null || Array.isArray(v) || typeof (v as O).toJSON === 'function') throw BAIL
   const o = v as O
   let any = false
@@ -876,7 +1030,7 @@ function o21(w: DocumentBytes, v: unknown): void {
 }
 
 // kubernetes
-function o20(w: DocumentBytes, v: unknown): void {
+function o21(w: DocumentBytes, v: unknown): void {
   if (typeof v !== 'object' || v === null || Array.isArray(v) || typeof (v as O).toJSON === 'function') throw BAIL
   const o = v as O
   let any = false
@@ -889,34 +1043,78 @@ function o20(w: DocumentBytes, v: unknown): void {
   }
   x = o["pod"]
   if (x !== undefined) {
-    w.raw(any ? K153 : K152)
+    w.raw(any ? K189 : K188)
     any = true
     w.str(x)
   }
   x = o["container"]
   if (x !== undefined) {
-    w.raw(any ? K155 : K154)
+    w.raw(any ? K191 : K190)
     any = true
     w.str(x)
   }
   x = o["node"]
   if (x !== undefined) {
-    w.raw(any ? K157 : K156)
+    w.raw(any ? K193 : K192)
     any = true
     w.str(x)
   }
   x = o["labels"]
   if (x !== undefined) {
-    w.raw(any ? K159 : K158)
+    w.raw(any ? K195 : K194)
     any = true
-    o21(w, x)
+    o22(w, x)
+  }
+  if (!any) w.byte(0x7b)
+  w.byte(0x7d)
+}
+
+// orchestrator.cluster
+function o24(w: DocumentBytes, v: unknown): void {
+  if (typeof v !== 'object' || v === null || Array.isArray(v) || typeof (v as O).toJSON === 'function') throw BAIL
+  const o = v as O
+  let any = false
+  let x: unknown
+  x = o["name"]
+  if (x !== undefined) {
+    w.raw(any ? K199 : K198)
+    any = true
+    w.str(x)
+  }
+  x = o["id"]
+  if (x !== undefined) {
+    w.raw(any ? K5 : K4)
+    any = true
+    w.str(x)
+  }
+  if (!any) w.byte(0x7b)
+  w.byte(0x7d)
+}
+
+// orchestrator
+function o23(w: DocumentBytes, v: unknown): void {
+  if (typeof v !== 'object' || v === null || Array.isArray(v) || typeof (v as O).toJSON === 'function') throw BAIL
+  const o = v as O
+  let any = false
+  let x: unknown
+  x = o["type"]
+  if (x !== undefined) {
+    w.raw(any ? K15 : K14)
+    any = true
+    w.str(x)
+  }
+  x = o["cluster"]
+  if (x !== undefined) {
+    w.raw(any ? K101 : K100)
+    any = true
+    o24(w, x)
   }
   if (!any) w.byte(0x7b)
   w.byte(0x7d)
 }
 
 // audit.source
-function o23(w: DocumentBytes, v: unknown): void {
+function o26(w: DocumentBytes, v: unknown): void {
   if (typeof v !== 'object' || v === null || Array.isArray(v) || typeof (v as O).toJSON === 'function') throw BAIL
   const o = v as O
   let any = false
@@ -929,31 +1127,31 @@ function o23(w: DocumentBytes, v: unknown): void {
   }
   x = o["file"]
   if (x !== undefined) {
-    w.raw(any ? K163 : K162)
+    w.raw(any ? K203 : K202)
     any = true
     w.str(x)
   }
   x = o["line"]
   if (x !== undefined) {
-    w.raw(any ? K165 : K164)
+    w.raw(any ? K205 : K204)
     any = true
     w.int(x)
   }
   x = o["offset"]
   if (x !== undefined) {
-    w.raw(any ? K167 : K166)
+    w.raw(any ? K207 : K206)
     any = true
     w.str(x)
   }
   x = o["topic"]
   if (x !== undefined) {
-    w.raw(any ? K169 : K168)
+    w.raw(any ? K209 : K208)
     any = true
     w.str(x)
   }
   x = o["partition"]
   if (x !== undefined) {
-    w.raw(any ? K171 : K170)
+    w.raw(any ? K211 : K210)
     any = true
     w.int(x)
   }
@@ -962,7 +1160,7 @@ function o23(w: DocumentBytes, v: unknown): void {
 }
 
 // audit.au3.missing
-function a25(w: DocumentBytes, v: unknown): void {
+function a28(w: DocumentBytes, v: unknown): void {
   if (!Array.isArray(v) || v.length >= 128) throw BAIL
   w.byte(0x5b)
   for (let i = 0; i < v.length; i++) {
@@ -973,45 +1171,6 @@ function a25(w: DocumentBytes, v: unknown): void {
 }
 
 // audit.au3.extras_missing
-function a26(w: DocumentBytes, v: unknown): void {
-  if (!Array.isArray(v) || v.length >= 128) throw BAIL
-  w.byte(0x5b)
-  for (let i = 0; i < v.length; i++) {
-    if (i > 0) w.byte(0x2c)
-    w.str(v[i])
-  }
-  w.byte(0x5d)
-}
-
-// audit.au3
-function o24(w: DocumentBytes, v: unknown): void {
-  if (typeof v !== 'object' || v === null || Array.isArray(v) || typeof (v as O).toJSON === 'function') throw BAIL
-  const o = v as O
-  let any = false
-  let x: unknown
-  x = o["complete"]
-  if (x !== undefined) {
-    w.raw(any ? K177 : K176)
-    any = true
-    w.bool(x)
-  }
-  x = o["missing"]
-  if (x !== undefined) {
-    w.raw(any ? K179 : K178)
-    any = true
-    a25(w, x)
-  }
-  x = o["extras_missing"]
-  if (x !== undefined) {
-    w.raw(any ? K181 : K180)
-    any = true
-    a26(w, x)
-  }
-  if (!any) w.byte(0x7b)
-  w.byte(0x7d)
-}
-
-// audit.findings[].controls
 function a29(w: DocumentBytes, v: unknown): void {
   if (!Array.isArray(v) || v.length >= 128) throw BAIL
   w.byte(0x5b)
@@ -1022,32 +1181,71 @@ function a29(w: DocumentBytes, v: unknown): void {
   w.byte(0x5d)
 }
 
+// audit.au3
+function o27(w: DocumentBytes, v: unknown): void {
+  if (typeof v !== 'object' || v === null || Array.isArray(v) || typeof (v as O).toJSON === 'function') throw BAIL
+  const o = v as O
+  let any = false
+  let x: unknown
+  x = o["complete"]
+  if (x !== undefined) {
+    w.raw(any ? K217 : K216)
+    any = true
+    w.bool(x)
+  }
+  x = o["missing"]
+  if (x !== undefined) {
+    w.raw(any ? K219 : K218)
+    any = true
+    a28(w, x)
+  }
+  x = o["extras_missing"]
+  if (x !== undefined) {
+    w.raw(any ? K221 : K220)
+    any = true
+    a29(w, x)
+  }
+  if (!any) w.byte(0x7b)
+  w.byte(0x7d)
+}
+
+// audit.findings[].controls
+function a32(w: DocumentBytes, v: unknown): void {
+  if (!Array.isArray(v) || v.length >= 128) throw BAIL
+  w.byte(0x5b)
+  for (let i = 0; i < v.length; i++) {
+    if (i > 0) w.byte(0x2c)
+    w.str(v[i])
+  }
+  w.byte(0x5d)
+}
+
 // audit.findings[]
-function o28(w: DocumentBytes, v: unknown): void {
+function o31(w: DocumentBytes, v: unknown): void {
   if (typeof v !== 'object' || v === null || Array.isArray(v) || typeof (v as O).toJSON === 'function') throw BAIL
   const o = v as O
   let any = false
   let x: unknown
   x = o["code"]
   if (x === undefined) throw BAIL
-  w.raw(K184)
+  w.raw(K224)
   w.str(x)
   any = true
   x = o["severity"]
   if (x === undefined) throw BAIL
-  w.raw(K187)
+  w.raw(K227)
   w.str(x)
   x = o["controls"]
   if (x === undefined) throw BAIL
-  w.raw(K189)
-  a29(w, x)
+  w.raw(K229)
+  a32(w, x)
   x = o["message"]
   if (x === undefined) throw BAIL
-  w.raw(K191)
+  w.raw(K155)
   w.str(x)
   x = o["policy"]
   if (x !== undefined) {
-    w.raw(K193)
+    w.raw(K185)
     w.str(x)
   }
   if (!any) w.byte(0x7b)
@@ -1055,18 +1253,18 @@ function o28(w: DocumentBytes, v: unknown): void {
 }
 
 // audit.findings
-function a27(w: DocumentBytes, v: unknown): void {
+function a30(w: DocumentBytes, v: unknown): void {
   if (!Array.isArray(v) || v.length >= 128) throw BAIL
   w.byte(0x5b)
   for (let i = 0; i < v.length; i++) {
     if (i > 0) w.byte(0x2c)
-    o28(w, v[i])
+    o31(w, v[i])
   }
   w.byte(0x5d)
 }
 
 // audit.finding_codes
-function a30(w: DocumentBytes, v: unknown): void {
+function a33(w: DocumentBytes, v: unknown): void {
   if (!Array.isArray(v) || v.length >= 128) throw BAIL
   w.byte(0x5b)
   for (let i = 0; i < v.length; i++) {
@@ -1077,7 +1275,7 @@ function a30(w: DocumentBytes, v: unknown): void {
 }
 
 // audit.controls
-function a31(w: DocumentBytes, v: unknown): void {
+function a34(w: DocumentBytes, v: unknown): void {
   if (!Array.isArray(v) || v.length >= 128) throw BAIL
   w.byte(0x5b)
   for (let i = 0; i < v.length; i++) {
@@ -1088,7 +1286,7 @@ function a31(w: DocumentBytes, v: unknown): void {
 }
 
 // audit
-function o22(w: DocumentBytes, v: unknown): void {
+function o25(w: DocumentBytes, v: unknown): void {
   if (typeof v !== 'object' || v === null || Array.isArray(v) || typeof (v as O).toJSON === 'function') throw BAIL
   const o = v as O
   let any = false
@@ -1097,53 +1295,53 @@ function o22(w: DocumentBytes, v: unknown): void {
   if (x !== undefined) {
     w.raw(any ? K59 : K58)
     any = true
-    o23(w, x)
+    o26(w, x)
   }
   x = o["time_source"]
   if (x !== undefined) {
-    w.raw(any ? K173 : K172)
+    w.raw(any ? K213 : K212)
     any = true
     w.str(x)
   }
   x = o["au3"]
   if (x !== undefined) {
-    w.raw(any ? K175 : K174)
+    w.raw(any ? K215 : K214)
     any = true
-    o24(w, x)
+    o27(w, x)
   }
   x = o["findings"]
   if (x !== undefined) {
-    w.raw(any ? K183 : K182)
-    any = true
-    a27(w, x)
-  }
-  x = o["finding_codes"]
-  if (x !== undefined) {
-    w.raw(any ? K195 : K194)
+    w.raw(any ? K223 : K222)
     any = true
     a30(w, x)
   }
+  x = o["finding_codes"]
+  if (x !== undefined) {
+    w.raw(any ? K231 : K230)
+    any = true
+    a33(w, x)
+  }
   x = o["controls"]
   if (x !== undefined) {
-    w.raw(any ? K189 : K188)
+    w.raw(any ? K229 : K228)
     any = true
-    a31(w, x)
+    a34(w, x)
   }
   x = o["severity"]
   if (x !== undefined) {
-    w.raw(any ? K187 : K186)
+    w.raw(any ? K227 : K226)
     any = true
     w.str(x)
   }
   x = o["redactions"]
   if (x !== undefined) {
-    w.raw(any ? K197 : K196)
+    w.raw(any ? K233 : K232)
     any = true
     w.int(x)
   }
   x = o["hash"]
   if (x !== undefined && !leaveOutUnhashed) {
-    w.raw(any ? K199 : K198)
+    w.raw(any ? K235 : K234)
     any = true
     w.str(x)
   }
@@ -1219,21 +1417,33 @@ function o0(w: DocumentBytes, v: unknown): void {
   }
   x = o["envoy"]
   if (x !== undefined) {
-    w.raw(any ? K105 : K104)
+    w.raw(any ? K107 : K106)
     any = true
     o17(w, x)
   }
-  x = o["kubernetes"]
+  x = o["ztunnel"]
   if (x !== undefined) {
-    w.raw(any ? K151 : K150)
+    w.raw(any ? K153 : K152)
     any = true
     o20(w, x)
   }
+  x = o["kubernetes"]
+  if (x !== undefined) {
+    w.raw(any ? K187 : K186)
+    any = true
+    o21(w, x)
+  }
+  x = o["orchestrator"]
+  if (x !== undefined) {
+    w.raw(any ? K197 : K196)
+    any = true
+    o23(w, x)
+  }
   x = o["audit"]
   if (x !== undefined) {
-    w.raw(any ? K161 : K160)
+    w.raw(any ? K201 : K200)
     any = true
-    o22(w, x)
+    o25(w, x)
   }
   if (!any) w.byte(0x7b)
   w.byte(0x7d)

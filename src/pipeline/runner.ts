@@ -5,7 +5,7 @@
  * that is the acknowledgement a source may commit on. A failure of either propagates, so nothing
  * past an unacknowledged record is ever committed. The pipeline is assembled in src/compose.
  */
-import type { DeadLetter } from '../schema/audit-event.js'
+import type { AuditEvent, DeadLetter } from '../schema/audit-event.js'
 import type {
   BatchHandler,
   DeadLetterRedaction,
@@ -33,34 +33,62 @@ export interface PipelineParts {
    */
   redactDeadLetters?: DeadLetterRedaction
   counters?: PipelineCounters
+  /**
+   * Records parsed and transformed together (default 250): a source batch goes through the parser and
+   * the stages in slices of this size, so each slice's intermediate objects die young, and the hash
+   * stage writes each slice's documents into one Buffer. The sink still gets the whole source batch,
+   * and the batch is acknowledged only when every record of it is.
+   */
+  microBatch?: number
   /** Called after each acknowledged batch (progress bars, metrics). */
   onBatch?: (counters: PipelineCounters) => void
 }
 
 const seconds = (since: number): number => (performance.now() - since) / 1000
 
+export const DEFAULT_MICRO_BATCH = 250
+
 export function createBatchHandler(parts: PipelineParts): BatchHandler & { counters: PipelineCounters } {
   const counters = parts.counters ?? new PipelineCounters()
+  const micro = parts.microBatch ?? DEFAULT_MICRO_BATCH
   const handler = async (records: RawRecord[]): Promise<void> => {
-    const stageCounts: [string, StageCounts][] = []
-    let started = performance.now()
-    const parsed = parts.parser.parseBatch(records)
-    stageCounts.push([
-      'parse',
-      { in: records.length, out: parsed.events.length, deadLettered: parsed.deadLetters.length, seconds: seconds(started) },
-    ])
-    const staged = applyStages(parts.stages, parsed.events, (name, eventsIn, result, s) => {
-      stageCounts.push([name, { in: eventsIn, out: result.events.length, deadLettered: result.deadLetters.length, seconds: s }])
-    })
-    const deadLetters: DeadLetter[] = [...parsed.deadLetters, ...staged.deadLetters]
+    const stageCounts = new Map<string, StageCounts>()
+    const count = (name: string, c: StageCounts): void => {
+      const sum = stageCounts.get(name)
+      if (sum === undefined) stageCounts.set(name, c)
+      else {
+        sum.in += c.in
+        sum.out += c.out
+        sum.deadLettered += c.deadLettered
+        sum.seconds += c.seconds
+      }
+    }
+    let parsedCount = 0
+    let partialsHeld = 0
+    const staged: { events: AuditEvent[]; deadLetters: DeadLetter[] } = { events: [], deadLetters: [] }
+    const deadLetters: DeadLetter[] = []
+    // Slices in order, through the one parser: CRI partial lines still join across slice boundaries.
+    for (let i = 0; i < records.length; i += micro) {
+      const slice = records.length <= micro ? records : records.slice(i, i + micro)
+      const started = performance.now()
+      const parsed = parts.parser.parseBatch(slice)
+      count('parse', { in: slice.length, out: parsed.events.length, deadLettered: parsed.deadLetters.length, seconds: seconds(started) })
+      parsedCount += parsed.events.length
+      partialsHeld += parsed.counts.partialsHeld
+      const result = applyStages(parts.stages, parsed.events, (name, eventsIn, r, s) => {
+        count(name, { in: eventsIn, out: r.events.length, deadLettered: r.deadLetters.length, seconds: s })
+      })
+      for (const d of parsed.deadLetters) deadLetters.push(d)
+      for (const d of result.deadLetters) staged.deadLetters.push(d)
+      for (const e of result.events) staged.events.push(e)
+    }
+    for (const d of staged.deadLetters) deadLetters.push(d)
 
-    started = performance.now()
+    const started = performance.now()
+
     const result = await parts.sink.write(staged.events)
     const rejected = result.rejected.length
-    stageCounts.push([
-      'sink',
-      { in: staged.events.length, out: staged.events.length - rejected, deadLettered: rejected, seconds: seconds(started) },
-    ])
+    count('sink', { in: staged.events.length, out: staged.events.length - rejected, deadLettered: rejected, seconds: seconds(started) })
     if (rejected > 0) deadLetters.push(...sinkRejectionDeadLetters(records, result.rejected))
     const dlRedactions = parts.redactDeadLetters?.(deadLetters) ?? 0
     if (deadLetters.length > 0) await parts.deadLetters.write(deadLetters)
@@ -68,8 +96,8 @@ export function createBatchHandler(parts: PipelineParts): BatchHandler & { count
     // Counted only once acknowledged: a failed batch will be replayed and counted then.
     counters.batches++
     counters.recordsIn += records.length
-    counters.eventsParsed += parsed.events.length
-    counters.heldPartials += parsed.counts.partialsHeld
+    counters.eventsParsed += parsedCount
+    counters.heldPartials += partialsHeld
     counters.eventsOut += staged.events.length - rejected
     counters.countDeadLetters(deadLetters.map((d) => d.reason))
     for (const [name, counts] of stageCounts) counters.countStage(name, counts)

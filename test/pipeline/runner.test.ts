@@ -1,7 +1,12 @@
 /** The runner's per-stage counts: what each stage was handed, passed on and dead-lettered, over acknowledged batches. */
 import { describe, expect, test } from 'vitest'
 import type { DeadLetterSink, RawRecord, Sink, TransformStage } from '../../src/pipeline/component.js'
-import { createBatchHandler } from '../../src/pipeline/runner.js'
+import { createBatchHandler, DEFAULT_MICRO_BATCH } from '../../src/pipeline/runner.js'
+import { compileEventSerializer } from '../../src/schema/audit-event.js'
+import { storedJson } from '../../src/schema/stored-document.js'
+import { pipelineFromOptions } from '../../src/cli/pipeline-options.js'
+import { buildProcessing } from '../../src/compose/stages.js'
+import { originalBytes } from '../../src/pipeline/dead-letter.js'
 import { perEventStage } from '../../src/pipeline/transforms.js'
 import { createParser } from '../../src/parse/index.js'
 import { GOOD, JUNK } from '../compose/lines.js'
@@ -38,5 +43,67 @@ describe('per-stage counts', () => {
     failNext = true
     await expect(handler(records)).rejects.toThrow('down')
     expect(handler.counters.stages.get('parse')!.in).toBe(4)
+  })
+})
+
+describe('micro-batches', () => {
+  const serialize = compileEventSerializer()
+  const cri = (flag: 'P' | 'F', text: string, line: number): RawRecord => ({
+    value: `2022-07-22T12:24:12.325744791Z stdout ${flag} ${text}`,
+    coords: { kind: 'file', file: 'c.log', line, offset: String(line * 1000) },
+  })
+
+  /** Everything the sink and the dead-letter output received for one source batch, as text. */
+  async function run(microBatch: number, records: RawRecord[]): Promise<{ writes: number; events: string[]; deadLetters: string[] }> {
+    const events: string[] = []
+    const deadLetters: string[] = []
+    let writes = 0
+    const sink: Sink = {
+      name: 'memory',
+      start: async () => undefined,
+      close: async () => undefined,
+      async write(batch) {
+        writes++
+        for (const e of batch) events.push(storedJson(e, serialize))
+        return { rejected: [] }
+      },
+    }
+    const dlq: DeadLetterSink = {
+      start: async () => undefined,
+      close: async () => undefined,
+      write: async (dls) => void deadLetters.push(...dls.map((d) => `${d.reason}:${originalBytes(d).toString('base64')}`)),
+    }
+    const { parser, stages } = pipelineFromOptions({ format: 'auto' })
+    const handler = createBatchHandler({ parser, stages, sink, deadLetters: dlq, microBatch })
+    await handler(records)
+    expect(handler.counters.stages.get('parse')!.in).toBe(records.length)
+    return { writes, events, deadLetters }
+  }
+
+  test('slices give the events and dead letters of one pass, one sink write per batch, partial lines joined across slices', async () => {
+    const whole = GOOD(7)
+    const records = [
+      ...Array.from({ length: 9 }, (_, i) => record(i % 4 === 3 ? JUNK(i) : GOOD(i), i + 1)),
+      // One CRI line split in two records that land in different slices of 5.
+      cri('P', whole.slice(0, 40), 10),
+      cri('F', whole.slice(40), 11),
+      ...Array.from({ length: 6 }, (_, i) => record(GOOD(20 + i), 12 + i)),
+    ]
+    const one = await run(1000, records)
+    for (const size of [1, 2, 5]) {
+      const sliced = await run(size, records)
+      expect(sliced.writes).toBe(1)
+      expect(sliced.events).toEqual(one.events)
+      expect(sliced.deadLetters).toEqual(one.deadLetters)
+    }
+    expect(one.events.some((e) => e.includes(JSON.stringify(whole).slice(1, 30)))).toBe(true)
+    expect(one.deadLetters.length).toBeGreaterThan(0)
+  })
+
+  test('the default is 250 records, and the run config can change it (transforms.microBatch)', () => {
+    expect(DEFAULT_MICRO_BATCH).toBe(250)
+    expect(buildProcessing({}).microBatch).toBe(250)
+    expect(buildProcessing({ transforms: { microBatch: 64 } }).microBatch).toBe(64)
+    expect(() => buildProcessing({ transforms: { microBatch: 0 } })).toThrow(/transforms\.microBatch/)
   })
 })
