@@ -10,6 +10,7 @@ import { TrafficBuilder } from './traffic-builder.js'
 import type { Caller } from './traffic-builder.js'
 import { criFileName, criLine, fluentBitLine, istioJsonLine, istioTextLine, rfc3339Nano } from './envoy-lines.js'
 import { plantIncidents } from './incidents.js'
+import { ambientTraffic } from './ambient.js'
 import type { PlantedIncident } from './incidents.js'
 
 export interface MeshTrafficOptions {
@@ -21,6 +22,8 @@ export interface MeshTrafficOptions {
   sessions?: number
   /** Adds the non-access-log lines a real istio-proxy stream carries, which must become dead letters. */
   noise?: boolean
+  /** Adds the ambient namespace, whose connections ztunnel logs (ambient.ts); the demo command turns it on. */
+  ambient?: boolean
 }
 
 export const MESH_TRAFFIC_DEFAULTS = {
@@ -39,7 +42,7 @@ export interface MeshLine {
   namespace: string
   pod: string
   envelope: Envelope
-  format: LogFormat | 'noise'
+  format: LogFormat | 'noise' | 'ztunnel'
 }
 
 export interface MeshTraffic {
@@ -90,6 +93,10 @@ export function generateMeshTraffic(options: MeshTrafficOptions = {}): MeshTraff
         }
   })
   if (opts.noise) lines.push(...noise(topo, prng, startMs, lines))
+  if (opts.ambient === true) {
+    for (const l of ambientTraffic(topo, opts.seed, startMs, endMs))
+      lines.push({ file: FLUENT_BIT_FILE, ...l, namespace: 'istio-system', envelope: 'fluent-bit', format: 'ztunnel' })
+  }
   lines.sort((a, b) => a.writtenMs - b.writtenMs)
   return { lines, incidents, topology: topo, window: { start: new Date(startMs).toISOString(), end: new Date(endMs).toISOString() } }
 }

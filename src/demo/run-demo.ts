@@ -40,7 +40,7 @@ export interface DemoResult {
 
 export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   const started = performance.now()
-  const traffic = generateMeshTraffic(opts.traffic)
+  const traffic = generateMeshTraffic({ ambient: true, ...opts.traffic })
   const logDir = join(opts.outDir, 'logs')
   const files: string[] = []
   try {

@@ -3,6 +3,10 @@ import fc from 'fast-check'
 import { FLUENT_BIT_FILE, generateMeshTraffic, linesByFile } from '../../src/demo/mesh-traffic.js'
 import { Prng } from '../../src/demo/prng.js'
 import { istioJsonLine, istioTextLine } from '../../src/demo/envoy-lines.js'
+import { createParser } from '../../src/parse/index.js'
+import { applyStages } from '../../src/pipeline/transforms.js'
+import { createTransformStages } from '../../src/compose/transform-stages.js'
+import { loadTransformsConfig } from '../../src/config/transforms.js'
 
 const small = { sessions: 120 }
 
@@ -131,6 +135,31 @@ describe('renderers and PRNG', () => {
           expect(p.uuid()).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
         },
       ),
+    )
+  })
+})
+
+describe('the ambient namespace', () => {
+  test('ztunnel lines (through Fluent Bit) become ztunnel events: HBONE traffic, an L4 denial and a STRICT plaintext refusal', () => {
+    const t = generateMeshTraffic({ ...small, ambient: true })
+    const without = generateMeshTraffic(small)
+    // Off by default, and adding it leaves the rest of the traffic as it was.
+    expect(t.lines.filter((l) => l.format !== 'ztunnel').map((l) => l.text)).toEqual(without.lines.map((l) => l.text))
+    const zt = t.lines.filter((l) => l.format === 'ztunnel')
+    expect(zt.length).toBeGreaterThan(10)
+    const parsed = createParser().parseBatch(
+      zt.map((l, i) => ({ value: l.text, coords: { kind: 'file' as const, file: l.file, line: i + 1 } })),
+    )
+    expect(parsed.deadLetters).toEqual([])
+    const events = applyStages(createTransformStages(loadTransformsConfig({})), parsed.events).events
+    expect(new Set(events.map((e) => e.mesh?.reporter))).toEqual(new Set(['ztunnel']))
+    expect(events.every((e) => e.kubernetes?.namespace === 'istio-system')).toBe(true)
+    const codes = events.flatMap((e) => e.audit.finding_codes ?? [])
+    expect(codes.filter((c) => c === 'authz_denied')).toHaveLength(3)
+    expect(codes.filter((c) => c === 'plaintext_rejected')).toHaveLength(1)
+    const ok = events.filter((e) => e.event.outcome === 'success')
+    expect(ok.every((e) => e.mesh?.mtls === true && e.mesh?.source?.spiffe_id === 'spiffe://cluster.local/ns/analytics/sa/reports')).toBe(
+      true,
     )
   })
 })
