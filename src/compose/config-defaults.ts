@@ -24,6 +24,7 @@ const EXAMPLES: Record<string, unknown> = {
   'source.kafka.tls.servername': 'kafka.example.internal',
   'source.kafka.sasl': { mechanism: 'scram-sha-512', username: 'envoy-audit', passwordEnv: 'KAFKA_PASSWORD' },
   'source.kafka.clusters': { 'istio-access-logs': 'prod-east' },
+  'source.otlp': { grpc: { enabled: true, host: '0.0.0.0', port: 4317 }, http: { enabled: true, host: '0.0.0.0', port: 4318 } },
   'parser.fieldMap': 'istio',
   'parser.cluster': 'prod-east',
   'parser.textFormat': '[%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%" %RESPONSE_CODE%',
@@ -63,6 +64,7 @@ const NOTES: Record<string, string> = {
 /** Why an optional section is there, on the line that opens it. */
 const SECTION_HELP: Record<string, string> = {
   'source.kafka': 'needed when source.kind is kafka',
+  'source.otlp': 'used when source.kind is otlp (every field has a default)',
   'sink.opensearch': 'needed when sink.kind is opensearch (run `envoy-audit setup` first)',
   'alerting.webhook': 'an alert output (with alerting.enabled)',
   'alerting.kafka': 'an alert output (with alerting.enabled)',
