@@ -14,6 +14,9 @@ import type { VerifyReport } from '../integrity/verify-core.js'
 import { DEFAULT_INTEGRITY_PREFIX } from '../integrity/opensearch-indices.js'
 import { createOpenSearchClient } from '../connections/opensearch.js'
 import { addOpenSearchOptions, connectionFromOptions, type OpenSearchCliOptions } from './opensearch-options.js'
+import { headsToExport, readHeadsFile } from '../integrity/heads-file.js'
+import type { CheckpointEntry } from '../integrity/verify-core.js'
+import { writeFileSync } from 'node:fs'
 
 export const EXIT_TAMPERED = 3
 
@@ -26,6 +29,8 @@ interface VerifyOptions extends OpenSearchCliOptions {
   findingsAlias: string
   indexPrefix: string
   expiredBefore?: string
+  heads?: string
+  exportHeads?: string
 }
 
 export function registerVerify(program: Command): void {
@@ -38,6 +43,14 @@ export function registerVerify(program: Command): void {
     .option('--key-file <file>', `checkpoint HMAC key (default: the ${DEFAULT_KEY_ENV} environment variable)`)
     .option('--require-key', 'fail when no key is available, instead of only checking the chain')
     .option('--json', 'the full report as JSON on stdout')
+    .option(
+      '--heads <file>',
+      'also check the chains against heads exported earlier with --export-heads (kept where the writer cannot rewrite them)',
+    )
+    .option(
+      '--export-heads <file>',
+      "when intact, write each stream's head to FILE (signed with the key when there is one) for a later --heads",
+    )
     .option('--events-alias <name>', 'with --opensearch: events alias, as given to setup (read as <name>*)', 'envoy-audit-events')
     .option('--findings-alias <name>', 'with --opensearch: findings alias, as given to setup (read as <name>*)', 'envoy-audit-findings')
     .option(
@@ -64,7 +77,9 @@ export function registerVerify(program: Command): void {
       })
       if (opts.opensearch === undefined && opts.expiredBefore !== undefined)
         throw new EnvoyAuditError('EA_USAGE', '--expired-before applies to --opensearch only (the embedded store has no retention)')
-      const { report, where } = opts.opensearch !== undefined ? await fromOpenSearch(opts, key) : await fromStore(opts, key)
+      const anchors = opts.heads === undefined ? [] : readHeadsFile(opts.heads)
+      const { report, where } =
+        opts.opensearch !== undefined ? await fromOpenSearch(opts, key, anchors) : await fromStore(opts, key, anchors)
       if (!report.hasLedger) {
         // Not "tampered" and not "intact": there is nothing to check against.
         throw new EnvoyAuditError(
@@ -74,19 +89,33 @@ export function registerVerify(program: Command): void {
       }
       process.stdout.write(opts.json === true ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report, key !== undefined))
       if (!report.ok) process.exitCode = EXIT_TAMPERED
+      else if (opts.exportHeads !== undefined) {
+        // Only an intact store is anchored: exporting a tampered one would vouch for the tampering.
+        writeFileSync(opts.exportHeads, `${JSON.stringify(headsToExport(report, key, where, new Date()), null, 2)}\n`)
+        process.stderr.write(`heads of ${report.heads.length} streams written to ${opts.exportHeads}\n`)
+      }
+      if (!report.ok && opts.exportHeads !== undefined) process.stderr.write(`heads not exported: the store is not intact\n`)
     })
 }
 
-async function fromStore(opts: VerifyOptions, key: IntegrityKey | undefined): Promise<{ report: VerifyReport; where: string }> {
+async function fromStore(
+  opts: VerifyOptions,
+  key: IntegrityKey | undefined,
+  anchors: readonly CheckpointEntry[],
+): Promise<{ report: VerifyReport; where: string }> {
   const store = await openStoreForReading(opts.store)
   try {
-    return { report: await verifyDuckDbStore(store, key), where: opts.store }
+    return { report: await verifyDuckDbStore(store, key, anchors), where: opts.store }
   } finally {
     await store.close()
   }
 }
 
-async function fromOpenSearch(opts: VerifyOptions, key: IntegrityKey | undefined): Promise<{ report: VerifyReport; where: string }> {
+async function fromOpenSearch(
+  opts: VerifyOptions,
+  key: IntegrityKey | undefined,
+  anchors: readonly CheckpointEntry[],
+): Promise<{ report: VerifyReport; where: string }> {
   const expiredBefore = opts.expiredBefore === undefined ? undefined : new Date(opts.expiredBefore)
   if (expiredBefore !== undefined && Number.isNaN(expiredBefore.getTime()))
     throw new EnvoyAuditError('EA_USAGE', `--expired-before: not a date: ${opts.expiredBefore}`)
@@ -98,6 +127,7 @@ async function fromOpenSearch(opts: VerifyOptions, key: IntegrityKey | undefined
       findingsAlias: opts.findingsAlias,
       indexPrefix: opts.indexPrefix,
       key,
+      anchors,
       ...(expiredBefore === undefined ? {} : { expiredBefore }),
     })
     return { report, where: connection.node }

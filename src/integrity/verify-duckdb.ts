@@ -29,7 +29,12 @@ import {
 
 export type { VerifyIssue, VerifyReport } from './verify-core.js'
 
-export async function verifyDuckDbStore(store: DuckDbStore, key: IntegrityKey | undefined): Promise<VerifyReport> {
+/** `anchors`: heads exported earlier (`verify --heads`), checked against the recomputed chains. */
+export async function verifyDuckDbStore(
+  store: DuckDbStore,
+  key: IntegrityKey | undefined,
+  anchors: readonly CheckpointEntry[] = [],
+): Promise<VerifyReport> {
   const report = emptyReport()
   const tables = new Set((await store.sql(`SELECT table_name FROM information_schema.tables`)).rows.map((r) => String(r.table_name)))
   if (!tables.has('integrity_ledger') || !tables.has('integrity_checkpoints')) {
@@ -67,7 +72,7 @@ export async function verifyDuckDbStore(store: DuckDbStore, key: IntegrityKey | 
     : []
 
   // 1. Ledger against checkpoints.
-  checkChains(report, ledger, checkpoints, key)
+  checkChains(report, ledger, checkpoints, key, anchors)
 
   // 2. Events against the ledger.
   const byId = ledgerIndex(ledger)

@@ -49,6 +49,8 @@ export interface OpenSearchVerifyOptions {
    * (ISM): when missing they are counted as expired, not deleted. Their ledger entries still chain.
    */
   expiredBefore?: Date
+  /** Heads exported earlier (`verify --heads`), checked like the stored head documents. */
+  anchors?: readonly CheckpointEntry[]
 }
 
 type Json = Record<string, unknown>
@@ -215,7 +217,7 @@ export async function verifyOpenSearch(client: Client, options: OpenSearchVerify
     if (validPos(entry.pos)) headEntries.push(entry)
     else addIssue(report, { kind: 'chain', id: entry.stream, detail: 'head document has no valid position' })
   }
-  checkChains(report, ledger, checkpoints, options.key, headEntries)
+  checkChains(report, ledger, checkpoints, options.key, [...headEntries, ...(options.anchors ?? [])])
 
   // 2. Events against the ledger; findings against their events.
   const byId = ledgerIndex(ledger)
