@@ -15,6 +15,7 @@ import { runCli } from '../helpers/cli.js'
 import { client, DEFAULT_NAMES, ingestFile, kinds, KEY, verify, writer } from './opensearch-harness.js'
 import { verifyOpenSearch } from '../../src/integrity/verify-opensearch.js'
 import { blockId } from '../../src/integrity/opensearch-indices.js'
+import { headsToExport, type HeadsFile } from '../../src/integrity/heads-file.js'
 
 type Json = Record<string, unknown>
 const EVENTS = 'envoy-audit-events-*'
@@ -243,4 +244,25 @@ describe('envoy-audit verify --opensearch (CLI)', () => {
       rmSync(dir, { recursive: true, force: true })
     }
   }, 60_000)
+})
+
+describe('verify --opensearch against exported heads', () => {
+  test('heads exported from an intact store agree; a head that differs from the ledger is a chain issue', async () => {
+    const intact = await verify(c)
+    expect(intact.ok).toBe(true)
+    const exported = headsToExport(intact, KEY, srv.url, new Date())
+    expect(exported.heads.length).toBeGreaterThan(0)
+    const anchors = (heads: HeadsFile['heads']) => heads.map((h) => ({ ...h, origin: 'export' as const }))
+    const agree = await verifyOpenSearch(c, { ...DEFAULT_NAMES, key: KEY, pageSize: 7, anchors: anchors(exported.heads) })
+    expect(agree.issues).toEqual([])
+    // A ledger that lost its tail looks, from the exported heads, like a chain that stops short of them.
+    const ahead = exported.heads.map((h, i) => {
+      if (i > 0) return h
+      const later = { stream: h.stream, pos: String(BigInt(h.pos) + 1n), count: h.count + 1, head: h.head }
+      return { ...h, ...later, mac: checkpointMac(KEY, later) }
+    })
+    const short = await verifyOpenSearch(c, { ...DEFAULT_NAMES, key: KEY, pageSize: 7, anchors: anchors(ahead) })
+    expect(short.ok).toBe(false)
+    expect(short.issues.map((i) => i.detail)).toEqual([expect.stringMatching(/^exported head at \d+ does not match the recomputed chain/)])
+  })
 })
