@@ -88,13 +88,14 @@ export function registerVerify(program: Command): void {
         )
       }
       process.stdout.write(opts.json === true ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report, key !== undefined))
-      if (!report.ok) process.exitCode = EXIT_TAMPERED
-      else if (opts.exportHeads !== undefined) {
+      if (!report.ok) {
+        process.exitCode = EXIT_TAMPERED
+        if (opts.exportHeads !== undefined) process.stderr.write(`heads not exported: the store is not intact\n`)
+      } else if (opts.exportHeads !== undefined) {
         // Only an intact store is anchored: exporting a tampered one would vouch for the tampering.
         writeFileSync(opts.exportHeads, `${JSON.stringify(headsToExport(report, key, where, new Date()), null, 2)}\n`)
         process.stderr.write(`heads of ${report.heads.length} streams written to ${opts.exportHeads}\n`)
       }
-      if (!report.ok && opts.exportHeads !== undefined) process.stderr.write(`heads not exported: the store is not intact\n`)
     })
 }
 

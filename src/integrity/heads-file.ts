@@ -72,5 +72,10 @@ export function readHeadsFile(path: string): CheckpointEntry[] {
       `--heads ${path}: not an exported heads file: ${first?.path.join('.') ?? ''} ${first?.message ?? ''}`,
     )
   }
-  return r.data.heads.map((h) => ({ ...h, origin: 'export' as const }))
+  return anchorsFrom(r.data.heads)
+}
+
+/** Exported heads as the anchors checkChains takes (checked like head documents, labelled as exported). */
+export function anchorsFrom(heads: HeadsFile['heads']): CheckpointEntry[] {
+  return heads.map((h) => ({ ...h, origin: 'export' as const }))
 }

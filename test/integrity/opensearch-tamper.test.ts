@@ -15,7 +15,7 @@ import { runCli } from '../helpers/cli.js'
 import { client, DEFAULT_NAMES, ingestFile, kinds, KEY, verify, writer } from './opensearch-harness.js'
 import { verifyOpenSearch } from '../../src/integrity/verify-opensearch.js'
 import { blockId } from '../../src/integrity/opensearch-indices.js'
-import { headsToExport, type HeadsFile } from '../../src/integrity/heads-file.js'
+import { anchorsFrom, headsToExport } from '../../src/integrity/heads-file.js'
 
 type Json = Record<string, unknown>
 const EVENTS = 'envoy-audit-events-*'
@@ -252,8 +252,7 @@ describe('verify --opensearch against exported heads', () => {
     expect(intact.ok).toBe(true)
     const exported = headsToExport(intact, KEY, srv.url, new Date())
     expect(exported.heads.length).toBeGreaterThan(0)
-    const anchors = (heads: HeadsFile['heads']) => heads.map((h) => ({ ...h, origin: 'export' as const }))
-    const agree = await verifyOpenSearch(c, { ...DEFAULT_NAMES, key: KEY, pageSize: 7, anchors: anchors(exported.heads) })
+    const agree = await verifyOpenSearch(c, { ...DEFAULT_NAMES, key: KEY, pageSize: 7, anchors: anchorsFrom(exported.heads) })
     expect(agree.issues).toEqual([])
     // A ledger that lost its tail looks, from the exported heads, like a chain that stops short of them.
     const ahead = exported.heads.map((h, i) => {
@@ -261,7 +260,7 @@ describe('verify --opensearch against exported heads', () => {
       const later = { stream: h.stream, pos: String(BigInt(h.pos) + 1n), count: h.count + 1, head: h.head }
       return { ...h, ...later, mac: checkpointMac(KEY, later) }
     })
-    const short = await verifyOpenSearch(c, { ...DEFAULT_NAMES, key: KEY, pageSize: 7, anchors: anchors(ahead) })
+    const short = await verifyOpenSearch(c, { ...DEFAULT_NAMES, key: KEY, pageSize: 7, anchors: anchorsFrom(ahead) })
     expect(short.ok).toBe(false)
     expect(short.issues.map((i) => i.detail)).toEqual([expect.stringMatching(/^exported head at \d+ does not match the recomputed chain/)])
   })
