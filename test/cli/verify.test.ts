@@ -1,5 +1,5 @@
 import { describe, test, expect, beforeAll, afterAll } from 'vitest'
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { runCli } from '../helpers/cli.js'
@@ -93,4 +93,20 @@ describe('envoy-audit verify on a store without a ledger', () => {
     expect(r.stderr).toMatch(/has no integrity ledger/)
     expect(r.stdout).toBe('')
   })
+
+  test('--export-heads writes signed heads of an intact store, --heads checks them, a tampered store exports none', async () => {
+    const heads = join(dir, 'heads.json')
+    const exported = await runCli(['verify', '--store', store, '--key-file', keyFile, '--export-heads', heads])
+    expect([exported.code, exported.stderr]).toEqual([0, `heads of 1 streams written to ${heads}\n`])
+    const file = JSON.parse(readFileSync(heads, 'utf8')) as { format: string; heads: { mac: string | null }[] }
+    expect(file.format).toBe('envoy-audit-heads/1')
+    expect(file.heads.map((h) => typeof h.mac)).toEqual(['string'])
+    const checked = await runCli(['verify', '--store', store, '--key-file', keyFile, '--heads', heads])
+    expect(checked.code).toBe(0)
+    const other = join(dir, 'heads-other.json')
+    const tampered = await copyAndTamper('export-tampered', 'DELETE FROM events WHERE id = (SELECT min(id) FROM events)')
+    const refused = await runCli(['verify', '--store', tampered, '--key-file', keyFile, '--export-heads', other])
+    expect([refused.code, refused.stderr]).toEqual([3, 'heads not exported: the store is not intact\n'])
+    expect(existsSync(other)).toBe(false)
+  }, 90_000)
 })
