@@ -7,13 +7,7 @@ import { describe, expect, test } from 'vitest'
 import { compilePolicies } from '../../src/policy/evaluator.js'
 import { parseRequest } from '../../src/policy/request.js'
 import { DEFAULT_MESH_CONFIG } from '../../src/policy/mesh-config.js'
-import { addManifestText, assertNoIssues, emptyPolicySet } from '../../src/policy/loader.js'
-
-function loadPoliciesFromText(text: string) {
-  const set = addManifestText(emptyPolicySet(), text, 'ambient.yaml')
-  assertNoIssues(set)
-  return set
-}
+import { policySet } from './helpers.js'
 
 const POLICIES = `
 apiVersion: security.istio.io/v1
@@ -66,7 +60,7 @@ const request = (over: Record<string, unknown>) =>
   })
 
 describe('policy eval: ambient attachment', () => {
-  const ev = compilePolicies(loadPoliciesFromText(POLICIES), DEFAULT_MESH_CONFIG)
+  const ev = compilePolicies(policySet(POLICIES, 'ambient.yaml'), DEFAULT_MESH_CONFIG)
 
   test('at ztunnel the selector policy applies and targetRefs policies do not', () => {
     expect(ev.evaluate(request({ enforcement: 'ztunnel', protocol: 'tcp', http: undefined }))).toMatchObject({
@@ -97,7 +91,7 @@ describe('policy eval: ambient attachment', () => {
   })
 
   test('an L7 rule on a ztunnel-enforced policy denies everything it selects', () => {
-    const l7 = compilePolicies(loadPoliciesFromText(L7_AT_ZTUNNEL), DEFAULT_MESH_CONFIG)
+    const l7 = compilePolicies(policySet(L7_AT_ZTUNNEL, 'ambient.yaml'), DEFAULT_MESH_CONFIG)
     const req = (enforcement: string) =>
       parseRequest({
         source: { principal: 'cluster.local/ns/pay/sa/web' },
