@@ -31,7 +31,7 @@ export function httpReq(o: {
   method?: string
   path?: string
   host?: string
-  headers?: Record<string, string>
+  headers?: Record<string, string | string[]>
   mtls?: boolean
   protocol?: 'http' | 'grpc' | 'tcp'
   sourceIp?: string

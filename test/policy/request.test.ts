@@ -6,15 +6,10 @@
  */
 import { describe, expect, test } from 'vitest'
 import { parseRequest } from '../../src/policy/request.js'
-import { evaluator } from './helpers.js'
+import { evaluator, httpReq } from './helpers.js'
 
-const req = (headers: Record<string, string | string[]>) => ({
-  source: { principal: 'cluster.local/ns/a/sa/web' },
-  destination: { namespace: 'ns', labels: { app: 'api' }, port: 8080 },
-  protocol: 'http' as const,
-  mtls: true,
-  http: { method: 'GET', path: '/', headers },
-})
+const req = (headers: Record<string, string | string[]>) =>
+  httpReq({ principal: 'cluster.local/ns/a/sa/web', ns: 'ns', app: 'api', port: 8080, headers })
 
 const allowWhen = (header: string, value: string) => `
 apiVersion: security.istio.io/v1
