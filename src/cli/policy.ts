@@ -139,7 +139,10 @@ export function registerPolicy(program: Command): void {
 
   policy
     .command('check')
-    .description('report policy_violation findings: allowed in logs but denied by policy (gap), or the reverse (drift)')
+    .description(
+      'report policy_violation findings: allowed in logs but denied by policy (gap), or the reverse (drift); ' +
+        'from sidecar, gateway, and ambient ztunnel (inbound) and waypoint lines',
+    )
     .argument('[files...]', 'NDJSON canonical events from `envoy-audit parse` (- for stdin)')
     .addOption(policiesOption('policy YAML/JSON file or directory'))
     .option('--mesh <file>', 'mesh config')

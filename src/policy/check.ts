@@ -1,7 +1,8 @@
 /**
  * `policy check`: replays observed inbound decisions against the declared policies. Only lines written at
- * a decision point are used: the destination sidecar (mesh.reporter = destination) and gateways; a client
- * sidecar's outbound line never went through authorization. Per event the request is rebuilt from the
+ * a decision point are used: the destination sidecar (mesh.reporter = destination), gateways, and in
+ * ambient mode the destination's ztunnel and waypoints (check-ambient.ts); a client sidecar's outbound
+ * line never went through authorization. Per event the request is rebuilt from the
  * canonical fields (mesh.source.spiffe_id, mesh.mtls, mesh.destination.namespace / kubernetes.namespace,
  * kubernetes.labels or the inventory, the container port from the downstream local address, http method,
  * url.path, envoy.authority, SNI, XFF) and evaluated; disagreements become `policy_violation` findings:
@@ -24,7 +25,8 @@ import { stripSpiffe } from './match.js'
 import type { PolicySet } from './model.js'
 import type { PolicyRequest } from './request.js'
 import type { GuessedWorkloads } from './guessed-workloads.js'
-import { appliesTo } from './scope.js'
+import { appliesAt } from './scope.js'
+import { waypointRequest, ztunnelRequest, ztunnelVerdict } from './check-ambient.js'
 
 export const POLICY_VIOLATION = 'policy_violation'
 
@@ -63,6 +65,14 @@ export function requestFromEvent(
   options: { allowUnknownIdentity?: boolean } = {},
 ): PolicyRequest | SkipReason {
   const reporter = e.mesh?.reporter
+  if (reporter === 'ztunnel') return ztunnelRequest(e, ctx, options.allowUnknownIdentity === true)
+  if (reporter === 'waypoint')
+    return waypointRequest(
+      e,
+      ctx,
+      options.allowUnknownIdentity === true,
+      e.mesh?.destination?.port ?? portOf(e.envoy?.downstream_local_address),
+    )
   if (reporter !== 'destination' && reporter !== 'gateway') return 'not-a-decision-point'
   const mtls = e.mesh?.mtls
   const spiffe = e.mesh?.source?.spiffe_id
@@ -129,6 +139,7 @@ export function requestFromEvent(
 
 /** Observed decision: RBAC or ext_authz denial vs anything that reached the application. */
 export function observedVerdict(e: AuditEvent): 'ALLOW' | 'DENY' | null {
+  if (e.mesh?.reporter === 'ztunnel') return ztunnelVerdict(e)
   const action = e.event.action
   if (action === 'denied') return 'DENY'
   if (action === 'allowed' || action === 'connection') return 'ALLOW'
@@ -146,10 +157,18 @@ const IDENTITY_SOURCE_FIELDS = [
   'notTrustDomains',
 ] as const
 
+const atOf = (req: PolicyRequest) => ({
+  enforcement: req.enforcement ?? 'sidecar',
+  namespace: req.namespace,
+  labels: req.labels,
+  service: req.service,
+  waypoint: req.waypoint,
+})
+
 function usesIdentity(set: PolicySet, req: PolicyRequest, ctx: CheckContext): boolean {
   return set.authorizationPolicies.some(
     (p) =>
-      appliesTo(p, req.namespace, req.labels, ctx.evaluator.mesh) &&
+      appliesAt(p, atOf(req), ctx.evaluator.mesh) &&
       (p.spec.rules ?? []).some(
         (r) =>
           (r?.from ?? []).some((f) => IDENTITY_SOURCE_FIELDS.some((k) => (f.source?.[k]?.length ?? 0) > 0)) ||
@@ -161,7 +180,7 @@ function usesIdentity(set: PolicySet, req: PolicyRequest, ctx: CheckContext): bo
 function usesUnloggedAttributes(set: PolicySet, req: PolicyRequest, ctx: CheckContext): boolean {
   return set.authorizationPolicies.some(
     (p) =>
-      appliesTo(p, req.namespace, req.labels, ctx.evaluator.mesh) &&
+      appliesAt(p, atOf(req), ctx.evaluator.mesh) &&
       (p.spec.rules ?? []).some(
         (r) =>
           (r?.from ?? []).some((f) => (f.source?.requestPrincipals?.length ?? 0) + (f.source?.notRequestPrincipals?.length ?? 0) > 0) ||
@@ -205,10 +224,12 @@ export function checkEvent(e: AuditEvent, ctx: CheckContext, stats?: CheckStats)
   const target = `${req.namespace}/${
     app !== undefined
       ? `app=${app}`
-      : Object.entries(req.labels)
-          .slice(0, 3)
-          .map(([k, v]) => `${k}=${v}`)
-          .join(',') || '*'
+      : req.enforcement === 'waypoint' && req.service !== undefined
+        ? `service=${req.service}`
+        : Object.entries(req.labels)
+            .slice(0, 3)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(',') || '*'
   }`
   if (observed === 'ALLOW') {
     if (stats) stats.gaps++
@@ -226,13 +247,13 @@ export function checkEvent(e: AuditEvent, ctx: CheckContext, stats?: CheckStats)
     return { kind: 'gap', eventId: e.event.id, timestamp: e['@timestamp'], decision: d, finding }
   }
   if (stats) stats.drift++
-  const by = e.envoy?.rbac_policy ?? e.envoy?.response_code_details ?? 'RBAC'
+  const by = e.envoy?.rbac_policy ?? e.envoy?.response_code_details ?? e.ztunnel?.error ?? 'RBAC'
   const finding: Finding = {
     code: POLICY_VIOLATION,
     severity: 'medium',
     controls: ['AC-3', 'CM-6'],
     message: `Policy drift: ${who} → ${target} ${what} was denied in the mesh (${by}), but the declared policies allow it (${d.reason}).`,
-    policy: e.envoy?.rbac_policy ?? 'drift',
+    policy: e.envoy?.rbac_policy ?? e.ztunnel?.policy ?? 'drift',
   }
   return { kind: 'drift', eventId: e.event.id, timestamp: e['@timestamp'], decision: d, finding }
 }

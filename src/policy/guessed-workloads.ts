@@ -27,8 +27,10 @@ export class GuessedWorkloads {
     const ns = namespace ?? d?.namespace ?? sa?.[1]
     if (ns === undefined) return undefined
     const service = d?.service?.split('.')[0]
+    // ztunnel logs the pod's name as dst.workload (a ReplicaSet pod's hashes in it): its service names the workload better.
+    const podNamed = e.mesh?.reporter === 'ztunnel' && service !== undefined && service !== ''
     const [name, from]: [string | undefined, GuessedWorkload['from']] =
-      d?.workload !== undefined && d.workload !== ''
+      d?.workload !== undefined && d.workload !== '' && !podNamed
         ? [d.workload, 'workload']
         : service !== undefined && service !== ''
           ? [service, 'service']
