@@ -41,6 +41,14 @@ export interface AccessRecord {
   tlsVersion?: string
   tlsCipher?: string
   upstreamPeerUriSan?: string
+  /**
+   * Multi-cluster extras (JSON only, written only when set): the proxy's Istio cluster id
+   * (%ENVIRONMENT(ISTIO_META_CLUSTER_ID)%) and each peer's from Istio's peer metadata
+   * (filter_state downstream_peer / upstream_peer, istio/istio#48148, istio/istio#53769).
+   */
+  clusterId?: string
+  downstreamPeerCluster?: string
+  upstreamPeerCluster?: string
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString()
@@ -78,7 +86,13 @@ export function istioJsonLine(r: AccessRecord): string {
     downstream_tls_cipher: r.tlsCipher ?? null,
     upstream_peer_uri_san: r.upstreamPeerUriSan ?? null,
   }
-  return JSON.stringify(line)
+  if (r.clusterId === undefined) return JSON.stringify(line)
+  return JSON.stringify({
+    ...line,
+    cluster_id: r.clusterId,
+    downstream_peer_cluster: r.downstreamPeerCluster ?? null,
+    upstream_peer_cluster: r.upstreamPeerCluster ?? null,
+  })
 }
 
 const dash = (v: string | number | undefined): string => (v === undefined || v === '' ? '-' : String(v))
@@ -122,8 +136,11 @@ export function criLine(writtenMs: number, nanos: number, line: string): string 
   return `${rfc3339Nano(writtenMs, nanos)} stdout F ${line}`
 }
 
-/** A Fluent Bit record as its Kafka output (format json) sends it, after the kubernetes filter. */
-export function fluentBitLine(writtenMs: number, nanos: number, line: string, w: Workload, pod: Pod): string {
+/**
+ * A Fluent Bit record as its Kafka output (format json) sends it, after the kubernetes filter; with a
+ * cluster, the `cluster_name` key a record_modifier filter adds on each cluster's collector.
+ */
+export function fluentBitLine(writtenMs: number, nanos: number, line: string, w: Workload, pod: Pod, cluster?: string): string {
   const labels: Record<string, string> = {
     app: w.name,
     version: w.version,
@@ -131,6 +148,9 @@ export function fluentBitLine(writtenMs: number, nanos: number, line: string, w:
     'service.istio.io/canonical-name': w.name,
     'service.istio.io/canonical-revision': w.version,
   }
+  // The east-west gateway chart's labels (istio/istio manifests/charts/gateway, gen-eastwest-gateway.sh).
+  if (w.name === 'istio-eastwestgateway')
+    Object.assign(labels, { istio: 'eastwestgateway', 'topology.istio.io/network': `network-${cluster ?? 'east'}` })
   return JSON.stringify({
     '@timestamp': writtenMs / 1000,
     time: rfc3339Nano(writtenMs, nanos),
@@ -147,6 +167,7 @@ export function fluentBitLine(writtenMs: number, nanos: number, line: string, w:
       docker_id: pod.containerId,
       container_image: 'docker.io/istio/proxyv2:1.26.2',
     },
+    ...(cluster === undefined ? {} : { cluster_name: cluster }),
   })
 }
 

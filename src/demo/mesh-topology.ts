@@ -34,6 +34,8 @@ export interface Workload {
   envelope: Envelope
   version: string
   pods: Pod[]
+  /** The cluster it runs in, when the demo has several (east-west.ts); the first cluster otherwise. */
+  cluster?: string
 }
 
 interface WorkloadSpec {
@@ -78,6 +80,13 @@ const SPECS: readonly WorkloadSpec[] = [
 ]
 
 const NODES = ['ip-10-20-1-17.ec2.internal', 'ip-10-20-2-41.ec2.internal', 'ip-10-20-3-9.ec2.internal']
+
+/** A node's own address, from its EC2 private DNS name: what a peer network sees a pod's traffic come from (SNAT). */
+export const nodeAddress = (node: string): string => {
+  const m = /^ip-(\d+)-(\d+)-(\d+)-(\d+)\./.exec(node)
+  if (m === null) throw new Error(`not an EC2 private DNS name: ${node}`)
+  return `${m[1]}.${m[2]}.${m[3]}.${m[4]}`
+}
 
 export interface Topology {
   workloads: Map<string, Workload>

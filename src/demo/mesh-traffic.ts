@@ -4,13 +4,16 @@
  * by the Kafka demo producer and the benchmarks, so it is a pure function of its options.
  */
 import { Prng } from './prng.js'
-import { BROWSER_AGENTS, INTERNET_CLIENTS, buildTopology } from './mesh-topology.js'
+import { BROWSER_AGENTS, INTERNET_CLIENTS, TRUST_DOMAIN, buildTopology } from './mesh-topology.js'
 import type { Envelope, LogFormat, Topology, Workload } from './mesh-topology.js'
 import { TrafficBuilder } from './traffic-builder.js'
 import type { Caller } from './traffic-builder.js'
 import { criFileName, criLine, fluentBitLine, istioJsonLine, istioTextLine, rfc3339Nano } from './envoy-lines.js'
 import { plantIncidents } from './incidents.js'
 import { ambientTraffic } from './ambient.js'
+import { CLUSTERS, eastWestTraffic } from './east-west.js'
+import type { AccessRecord } from './envoy-lines.js'
+import type { EmittedRecord } from './traffic-builder.js'
 import type { PlantedIncident } from './incidents.js'
 
 export interface MeshTrafficOptions {
@@ -24,6 +27,11 @@ export interface MeshTrafficOptions {
   noise?: boolean
   /** Adds the ambient namespace, whose connections ztunnel logs (ambient.ts); the demo command turns it on. */
   ambient?: boolean
+  /**
+   * Adds a second cluster (east-west.ts): every line then names its cluster, the lateral-movement
+   * incident continues into the second cluster through its east-west gateway. The demo command turns it on.
+   */
+  eastWest?: boolean
 }
 
 export const MESH_TRAFFIC_DEFAULTS = {
@@ -43,6 +51,8 @@ export interface MeshLine {
   pod: string
   envelope: Envelope
   format: LogFormat | 'noise' | 'ztunnel'
+  /** The cluster whose collector shipped the line, when the traffic has several (eastWest). */
+  cluster?: string
 }
 
 export interface MeshTraffic {
@@ -53,6 +63,8 @@ export interface MeshTraffic {
 }
 
 export const FLUENT_BIT_FILE = 'fluent-bit-kafka.ndjson'
+/** The second cluster's collector output (eastWest). */
+export const FLUENT_BIT_FILE_SECOND = 'fluent-bit-kafka-west.ndjson'
 
 export function generateMeshTraffic(options: MeshTrafficOptions = {}): MeshTraffic {
   const opts = { ...MESH_TRAFFIC_DEFAULTS, ...options }
@@ -69,36 +81,61 @@ export function generateMeshTraffic(options: MeshTrafficOptions = {}): MeshTraff
   databasePool(b, topo, startMs, endMs)
   const incidents = plantIncidents(b, topo, prng, startMs, endMs)
 
-  const lines: MeshLine[] = b.records.map(({ workload, pod, record, writtenMs }) => {
-    const text = workload.format === 'istio-json' ? istioJsonLine(record) : istioTextLine(record)
-    const nanos = prng.int(0, 999_999)
-    return workload.envelope === 'fluent-bit'
-      ? {
-          file: FLUENT_BIT_FILE,
-          text: fluentBitLine(writtenMs, nanos, text, workload, pod),
-          writtenMs,
-          namespace: workload.namespace,
-          pod: pod.name,
-          envelope: 'fluent-bit',
-          format: workload.format,
-        }
-      : {
-          file: criFileName(workload, pod),
-          text: criLine(writtenMs, nanos, text),
-          writtenMs,
-          namespace: workload.namespace,
-          pod: pod.name,
-          envelope: 'cri',
-          format: workload.format,
-        }
-  })
+  const multi = opts.eastWest === true
+  const lines: MeshLine[] = b.records.map((r) => renderLine(r, prng, multi ? CLUSTERS.first : undefined))
   if (opts.noise) lines.push(...noise(topo, prng, startMs, lines))
   if (opts.ambient === true) {
     for (const l of ambientTraffic(topo, opts.seed, startMs, endMs))
       lines.push({ file: FLUENT_BIT_FILE, ...l, namespace: 'istio-system', envelope: 'fluent-bit', format: 'ztunnel' })
   }
+  if (multi) {
+    const ew = eastWestTraffic(topo, opts.seed, startMs, endMs)
+    const render = new Prng(opts.seed ^ 0x0e58)
+    for (const r of ew.builder.records) lines.push(renderLine(r, render, r.workload.cluster ?? CLUSTERS.first))
+    const lateral = incidents.find((i) => i.id === 'lateral-movement')!
+    lateral.title = 'Compromised frontend probes, pivots through checkout, reaches payments-db and, across clusters, ledger'
+    lateral.flows.push(...ew.lateralFlows(lateral.flows.length))
+    for (const l of lines) l.cluster ??= CLUSTERS.first
+  }
   lines.sort((a, b) => a.writtenMs - b.writtenMs)
   return { lines, incidents, topology: topo, window: { start: new Date(startMs).toISOString(), end: new Date(endMs).toISOString() } }
+}
+
+/** One record as its proxy writes it and its collector ships it; with a cluster, as a multi-cluster mesh logs it. */
+function renderLine({ workload, pod, record, writtenMs }: EmittedRecord, prng: Prng, cluster: string | undefined): MeshLine {
+  const r = cluster === undefined ? record : withClusters(record, cluster)
+  const text = workload.format === 'istio-json' ? istioJsonLine(r) : istioTextLine(r)
+  const nanos = prng.int(0, 999_999)
+  const second = cluster !== undefined && cluster !== CLUSTERS.first
+  const base = {
+    writtenMs,
+    namespace: workload.namespace,
+    pod: pod.name,
+    format: workload.format,
+    ...(cluster === undefined ? {} : { cluster }),
+  }
+  return workload.envelope === 'fluent-bit'
+    ? {
+        ...base,
+        file: second ? FLUENT_BIT_FILE_SECOND : FLUENT_BIT_FILE,
+        text: fluentBitLine(writtenMs, nanos, text, workload, pod, cluster),
+        envelope: 'fluent-bit',
+      }
+    : { ...base, file: criFileName(workload, pod), text: criLine(writtenMs, nanos, text), envelope: 'cri' }
+}
+
+/**
+ * The cluster ids a proxy of `cluster` logs: its own, and a mesh peer's from the peer metadata, which is
+ * the same cluster unless the record already names another (a call through the east-west gateway).
+ */
+function withClusters(r: AccessRecord, cluster: string): AccessRecord {
+  const local = (san: string | undefined): boolean => san !== undefined && san.startsWith(`spiffe://${TRUST_DOMAIN}/`)
+  return {
+    ...r,
+    clusterId: r.clusterId ?? cluster,
+    ...(r.downstreamPeerCluster === undefined && local(r.peerUriSan) ? { downstreamPeerCluster: cluster } : {}),
+    ...(r.upstreamPeerCluster === undefined && local(r.upstreamPeerUriSan) ? { upstreamPeerCluster: cluster } : {}),
+  }
 }
 
 /** Groups lines by collector file, keeping write order inside each file. */

@@ -16,6 +16,7 @@ import type { ReportData } from '../report/report-data.js'
 import { generateMeshTraffic, linesByFile } from './mesh-traffic.js'
 import type { MeshTrafficOptions } from './mesh-traffic.js'
 import { checkIncidents } from './incident-check.js'
+import { CLUSTERS } from './east-west.js'
 import type { IncidentCheck } from './incident-check.js'
 
 export interface DemoOptions {
@@ -40,7 +41,7 @@ export interface DemoResult {
 
 export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   const started = performance.now()
-  const traffic = generateMeshTraffic({ ambient: true, ...opts.traffic })
+  const traffic = generateMeshTraffic({ ambient: true, eastWest: true, ...opts.traffic })
   const logDir = join(opts.outDir, 'logs')
   const files: string[] = []
   try {
@@ -59,11 +60,16 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
 
   const store = await openDuckDbStore(opts.storePath)
   try {
+    // The first cluster's raw CRI files name no cluster: they are ingested as `ingest --cluster east` would.
+    // The second cluster's collector adds cluster_name to each record, which wins over the configured one.
+    const processing = traffic.lines.some((l) => l.cluster !== undefined)
+      ? { ...opts.processing, parser: { ...(opts.processing?.parser as object | undefined), cluster: CLUSTERS.first } }
+      : opts.processing
     const ingest = await ingestFiles({
       files,
       store,
       deadLetterPath: join(opts.outDir, 'dead-letters.ndjson'),
-      ...(opts.processing === undefined ? {} : { processing: opts.processing }),
+      ...(processing === undefined ? {} : { processing }),
       ...(opts.onBatch === undefined ? {} : { onBatch: opts.onBatch }),
     })
     // The report covers the simulated window only, so a store shared with real data still shows the demo.

@@ -49,8 +49,8 @@ export interface HopResult {
   target: string
 }
 
-const MTLS_VERSION = 'TLSv1.3'
-const MTLS_CIPHER = 'TLS_AES_128_GCM_SHA256'
+export const MTLS_VERSION = 'TLSv1.3'
+export const MTLS_CIPHER = 'TLS_AES_128_GCM_SHA256'
 
 export class TrafficBuilder {
   readonly records: EmittedRecord[] = []
@@ -65,7 +65,7 @@ export class TrafficBuilder {
     return this.prng.pick(w.pods)
   }
 
-  private emit(workload: Workload, pod: Pod, record: AccessRecord): void {
+  emit(workload: Workload, pod: Pod, record: AccessRecord): void {
     // Envoy stamps the start but writes the line when the stream ends, through a buffered writer.
     this.records.push({ workload, pod, record, writtenMs: record.startMs + record.durationMs + this.prng.int(5, 900) })
   }

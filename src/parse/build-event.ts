@@ -399,8 +399,10 @@ function gatewayKind(kube: KubeMeta | undefined): 'ingress' | 'egress' | undefin
   const istioLabel = kube.labels?.['istio']
   if (istioLabel === 'ingressgateway') return 'ingress'
   if (istioLabel === 'egressgateway') return 'egress'
+  // An east-west gateway takes the other networks' traffic into this cluster (istio.io, multi-primary on different networks).
+  if (istioLabel === 'eastwestgateway') return 'ingress'
   const name = kube.labels?.['app'] ?? kube.pod ?? ''
-  if (name.startsWith('istio-ingressgateway')) return 'ingress'
+  if (name.startsWith('istio-ingressgateway') || name.startsWith('istio-eastwestgateway')) return 'ingress'
   if (name.startsWith('istio-egressgateway')) return 'egress'
   if (kube.labels?.['gateway.networking.k8s.io/gateway-name'] !== undefined) return name.includes('egress') ? 'egress' : 'ingress'
   return undefined

@@ -7,7 +7,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { generateMeshTraffic, linesByFile } from '../../src/demo/mesh-traffic.js'
+import { FLUENT_BIT_FILE_SECOND, generateMeshTraffic, linesByFile } from '../../src/demo/mesh-traffic.js'
+import { CLUSTERS, EXFIL_HOST, SENSITIVE_NAMESPACE } from '../../src/demo/east-west.js'
 import type { MeshTraffic } from '../../src/demo/mesh-traffic.js'
 import { BLOCKED_HOST, EGRESS_HOST, EXT_AUTHZ_CLIENT, FOREIGN_PEER, WEAK_TLS_CLIENTS } from '../../src/demo/incidents.js'
 import { spiffeId } from '../../src/demo/mesh-topology.js'
@@ -148,5 +149,90 @@ describe('runDemo', () => {
     expect(existsSync(r.reportPath) && existsSync(r.jsonPath)).toBe(true)
     const json = JSON.parse(readFileSync(r.jsonPath, 'utf8')) as { summary: { events: number } }
     expect(json.summary.events).toBe(r.ingest.counters.eventsOut)
+  })
+})
+
+describe('two clusters: the lateral movement crosses the east-west gateway', () => {
+  const two: MeshTraffic = generateMeshTraffic({ seed: 42, sessions: 200, eastWest: true })
+  const store2 = new DuckDbStore({ path: ':memory:' })
+  const dir2 = join(dir, 'two')
+
+  beforeAll(async () => {
+    mkdirSync(dir2, { recursive: true })
+    const paths: string[] = []
+    for (const [name, lines] of linesByFile(two.lines)) {
+      writeFileSync(join(dir2, name), lines.join('\n') + '\n')
+      paths.push(join(dir2, name))
+    }
+    await store2.start()
+    // As the demo ingests: the first cluster's raw CRI files with --cluster east; envelopes name the second.
+    await ingestFiles({
+      files: paths.sort(),
+      store: store2,
+      processing: { ...processing(), parser: { format: 'auto', cluster: CLUSTERS.first } },
+      deadLetterPath: join(dir2, 'dlq.ndjson'),
+    })
+  })
+  afterAll(() => store2.close())
+
+  test('every event names its cluster; the second cluster holds the finance namespace and the east-west gateway', async () => {
+    const events = await store2.events({ limit: 100_000 })
+    const byCluster = new Map<string, Set<string>>()
+    for (const e of events) {
+      const c = e.orchestrator?.cluster?.name ?? '(none)'
+      byCluster.set(c, (byCluster.get(c) ?? new Set()).add(e.kubernetes?.namespace ?? '?'))
+    }
+    expect([...byCluster.keys()].sort()).toEqual([CLUSTERS.first, CLUSTERS.second])
+    expect([...byCluster.get(CLUSTERS.second)!].sort()).toEqual([SENSITIVE_NAMESPACE, 'istio-system'])
+    const gw = events.filter((e) => e.kubernetes?.pod?.startsWith('istio-eastwestgateway'))
+    expect(gw.length).toBeGreaterThan(0)
+    expect(gw.every((e) => e.mesh?.reporter === 'gateway' && e.orchestrator?.cluster?.name === CLUSTERS.second)).toBe(true)
+  })
+
+  test('the pivot identity reaches ledger in the other cluster after the probes, with both clusters on the event', async () => {
+    const denied = await store2.edges({ sourceContains: spiffeId(two.topology.get('frontend')), deniedOnly: true })
+    const probe = denied.find((r) => r.destination === 'ledger.finance')
+    expect(probe).toBeDefined()
+    const pivot = (await store2.edges({ sourceContains: spiffeId(two.topology.get('checkout')) })).find(
+      (r) => r.destination === 'ledger.finance',
+    )
+    expect(pivot).toBeDefined()
+    expect(pivot!.denied).toBe(0)
+    expect(pivot!.firstSeen > probe!.firstSeen).toBe(true)
+    const server = (await store2.events({ limit: 100_000 })).find(
+      (e) => e.url?.path === '/v1/accounts/export' && e.mesh?.reporter === 'destination',
+    )!
+    expect(server.mesh?.source).toMatchObject({ spiffe_id: spiffeId(two.topology.get('checkout')), cluster: CLUSTERS.first })
+    expect(server.mesh?.destination?.cluster).toBe(CLUSTERS.second)
+    expect(server.orchestrator?.cluster?.name).toBe(CLUSTERS.second)
+  })
+
+  test('the exfiltration is the first egress checkout ever made', async () => {
+    const egress = await store2.egress()
+    expect(egress.find((r) => r.destination === EXFIL_HOST.host)?.sources).toEqual(['shop/checkout'])
+  })
+
+  test('the demo self-check finds every incident, the cross-cluster steps included', async () => {
+    const checks = await checkIncidents(store2, two.incidents)
+    expect(checks.filter((c) => !c.found).map((c) => c.incident.id)).toEqual([])
+    const lateral = checks.find((c) => c.incident.id === 'lateral-movement')!
+    expect(lateral.flows.filter((f) => f.flow.destination.includes('ledger.finance')).every((f) => f.edge !== undefined)).toBe(true)
+  })
+
+  test('the self-check misses the cross-cluster step when the second cluster was not ingested', async () => {
+    const only = new DuckDbStore({ path: ':memory:' })
+    await only.start()
+    try {
+      const paths = [...linesByFile(two.lines).keys()].filter((n) => n !== FLUENT_BIT_FILE_SECOND).map((n) => join(dir2, n))
+      await ingestFiles({ files: paths.sort(), store: only, processing: processing(), deadLetterPath: join(dir2, 'dlq-only.ndjson') })
+      const lateral = (await checkIncidents(only, two.incidents)).find((c) => c.incident.id === 'lateral-movement')!
+      expect(lateral.found).toBe(false)
+      // The client side of the pivot is in the first cluster, but the probe is denied only in the second.
+      expect(
+        lateral.flows.find((f) => f.flow.finding === 'authz_denied' && f.flow.destination.includes('ledger.finance'))?.edge,
+      ).toBeUndefined()
+    } finally {
+      await only.close()
+    }
   })
 })

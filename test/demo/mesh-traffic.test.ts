@@ -1,6 +1,13 @@
 import { describe, expect, test } from 'vitest'
 import fc from 'fast-check'
-import { FLUENT_BIT_FILE, generateMeshTraffic, linesByFile } from '../../src/demo/mesh-traffic.js'
+import {
+  FLUENT_BIT_FILE,
+  FLUENT_BIT_FILE_SECOND,
+  MESH_TRAFFIC_DEFAULTS,
+  generateMeshTraffic,
+  linesByFile,
+} from '../../src/demo/mesh-traffic.js'
+import { CLUSTERS, EAST_WEST_ADDRESS, EXFIL_HOST, eastWestTraffic } from '../../src/demo/east-west.js'
 import { Prng } from '../../src/demo/prng.js'
 import { istioJsonLine, istioTextLine } from '../../src/demo/envoy-lines.js'
 import { createParser } from '../../src/parse/index.js'
@@ -162,4 +169,78 @@ describe('the ambient namespace', () => {
       true,
     )
   })
+})
+
+describe('the second cluster (eastWest)', () => {
+  const t = generateMeshTraffic({ ...small, eastWest: true })
+  const inner = (text: string): Record<string, unknown> => JSON.parse((JSON.parse(text) as { log: string }).log) as Record<string, unknown>
+  const fluent = (file: string) => t.lines.filter((l) => l.file === file && l.format === 'istio-json').map((l) => inner(l.text))
+
+  test('every line names its cluster; the second cluster ships through its own collector, with cluster_name', () => {
+    expect(new Set(t.lines.map((l) => l.cluster))).toEqual(new Set([CLUSTERS.first, CLUSTERS.second]))
+    const second = t.lines.filter((l) => l.cluster === CLUSTERS.second)
+    expect(second.every((l) => l.file === FLUENT_BIT_FILE_SECOND)).toBe(true)
+    expect(second.every((l) => (JSON.parse(l.text) as { cluster_name: string }).cluster_name === CLUSTERS.second)).toBe(true)
+    // Each proxy logs its own Istio cluster id, the first cluster's too.
+    for (const o of fluent(FLUENT_BIT_FILE)) expect(o.cluster_id).toBe(CLUSTERS.first)
+    for (const o of fluent(FLUENT_BIT_FILE_SECOND)) expect(o.cluster_id).toBe(CLUSTERS.second)
+  })
+
+  test('a call across clusters is three lines: client sidecar to the gateway on 15443, gateway passthrough by SNI, server sidecar', () => {
+    const east = fluent(FLUENT_BIT_FILE)
+    const west = fluent(FLUENT_BIT_FILE_SECOND)
+    const client = east.find((o) => o.path === '/v1/accounts/export?format=csv')!
+    expect(client).toMatchObject({
+      upstream_host: EAST_WEST_ADDRESS,
+      upstream_cluster: 'outbound|8080||ledger.finance.svc.cluster.local',
+      upstream_peer_uri_san: 'spiffe://cluster.local/ns/finance/sa/ledger',
+      upstream_peer_cluster: CLUSTERS.second,
+    })
+    const server = west.find((o) => o.request_id === client.request_id)!
+    expect(server).toMatchObject({
+      upstream_cluster: 'inbound|8080||',
+      downstream_peer_uri_san: 'spiffe://cluster.local/ns/shop/sa/checkout',
+      downstream_peer_cluster: CLUSTERS.first,
+      requested_server_name: 'outbound_.8080_._.ledger.finance.svc.cluster.local',
+    })
+    // The gateway's own line: TCP, no identity (it does not terminate the mTLS), the SNI-named cluster,
+    // its upstream socket is what the server sees as its downstream.
+    const gw = west.find((o) => o.upstream_local_address === server.downstream_remote_address)!
+    expect(gw).toMatchObject({
+      method: null,
+      response_code: 0,
+      upstream_cluster: 'outbound_.8080_._.ledger.finance.svc.cluster.local',
+      requested_server_name: 'outbound_.8080_._.ledger.finance.svc.cluster.local',
+      downstream_peer_uri_san: null,
+      upstream_host: server.downstream_local_address,
+    })
+    expect(gw.downstream_local_address).toMatch(/:15443$/)
+    // The gateway sees the first cluster's node, not the pod: pod addresses do not cross networks.
+    expect(gw.downstream_remote_address).toMatch(/^10\.20\.\d+\.\d+:\d+$/)
+  })
+
+  test('the lateral-movement incident continues into the second cluster; the first cluster is unchanged but for the cluster names', () => {
+    const lateral = t.incidents.find((i) => i.id === 'lateral-movement')!
+    const ledger = lateral.flows.filter((f) => f.destination.includes('ledger.finance'))
+    expect(ledger.map((f) => f.finding ?? 'allowed')).toEqual(['authz_denied', 'allowed'])
+    expect(lateral.flows.some((f) => f.finding === 'unregistered_egress' && f.destination.includes(EXFIL_HOST.host))).toBe(true)
+    const strip = (text: string): string => {
+      const env = JSON.parse(text) as Record<string, unknown>
+      if (typeof env.log !== 'string') return text
+      delete env.cluster_name
+      const log = env.log.startsWith('{') ? (JSON.parse(env.log) as Record<string, unknown>) : env.log
+      if (typeof log === 'object') for (const k of ['cluster_id', 'downstream_peer_cluster', 'upstream_peer_cluster']) delete log[k]
+      return JSON.stringify({ ...env, log: typeof log === 'string' ? log : JSON.stringify(log) })
+    }
+    const before = generateMeshTraffic(small).lines.filter((l) => l.envelope === 'fluent-bit' && l.format !== 'noise')
+    const firstCluster = t.lines.filter((l) => l.envelope === 'fluent-bit' && l.format !== 'noise' && l.cluster === CLUSTERS.first)
+    const added = new Set(generateEastWestOnly())
+    expect(firstCluster.filter((l) => !added.has(l.pod + l.writtenMs)).map((l) => strip(l.text))).toEqual(before.map((l) => strip(l.text)))
+  })
+
+  /** Lines the second cluster's generator adds on the first cluster's side (its cross-cluster clients and the exfiltration). */
+  function generateEastWestOnly(): string[] {
+    const ew = eastWestTraffic(t.topology, MESH_TRAFFIC_DEFAULTS.seed, Date.parse(t.window.start), Date.parse(t.window.end))
+    return ew.builder.records.filter((r) => r.workload.cluster === undefined).map((r) => r.pod.name + r.writtenMs)
+  }
 })

@@ -89,6 +89,15 @@ describe('direction, reporter, action', () => {
     expect(build({ ...HTTP, response_code: 200 }, { pod: 'reviews-v1-545db77b95-x2k8z' }).mesh?.reporter).toBe('unknown')
   })
 
+  test('an east-west gateway (SNI passthrough on 15443) is a gateway taking traffic into its cluster', () => {
+    const sni = 'outbound_.8080_._.ledger.finance.svc.cluster.local'
+    const line = { ...TCP, response_code: 0, upstream_cluster: sni, requested_server_name: sni }
+    for (const kube of [{ pod: 'istio-eastwestgateway-7d9f6c5b8-q4znr' }, { pod: 'ew-1', labels: { istio: 'eastwestgateway' } }]) {
+      const e = build(line, kube)
+      expect([e.mesh?.reporter, e.network?.direction]).toEqual(['gateway', 'ingress'])
+    }
+  })
+
   test.each([
     [
       'RBAC deny',
