@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Kafka, logLevel } from 'kafkajs'
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest'
-import { startKafkaBroker, type KafkaTestBroker } from '../support/kafka-broker/index.js'
+import { ErrorCode, startKafkaBroker, type KafkaTestBroker } from '../support/kafka-broker/index.js'
 import { shortSessions } from '../support/kafka-broker/test-helpers.js'
 import { TestOpenSearch } from '../support/opensearch-server/index.js'
 import { setupOpenSearch, startService, waitFor, type ServiceProcess } from '../helpers/service-process.js'
@@ -51,8 +51,8 @@ describe('/readyz with the test servers', () => {
     await broker?.close()
   })
 
-  async function readyService(): Promise<number> {
-    svc = startService(readinessConfig(broker.brokers, os.url, `ea-readyz-${n++}`), join(dir, `r${n}.yaml`))
+  async function readyService(kafka: Record<string, unknown> = {}): Promise<number> {
+    svc = startService(readinessConfig(broker.brokers, os.url, `ea-readyz-${n++}`, kafka), join(dir, `r${n}.yaml`))
     const port = await listeningPort(svc)
     await waitFor(async () => (await probe(port, '/readyz')).status === 200, 30_000, 'ready')
     const ready = await probe(port, '/readyz')
@@ -144,4 +144,38 @@ describe('/readyz with the test servers', () => {
     expect((await probe(port, '/healthz')).status).toBe(200)
     await waitFor(async () => (await probe(port, '/readyz')).status === 200, 60_000, 'ready again')
   }, 120_000)
+
+  test('a coordinator kafkajs cannot find (a crash it does not restart): 503 naming the restart, up and ready again', async () => {
+    // One restart waits 4 s, longer than the 2 s grace, so a single crash shows.
+    const port = await readyService({ restart: { initialMs: 4_000, maxMs: 4_000 } })
+    // Heartbeat "not me", then "not me" from the only broker asked for the coordinator: kafkajs crashes
+    // with KafkaJSGroupCoordinatorNotFound and restart: false.
+    broker.faults.failNext('FindCoordinator', ErrorCode.NOT_COORDINATOR, 3)
+    broker.faults.failNext('Heartbeat', ErrorCode.NOT_COORDINATOR, 1)
+    await waitFor(
+      async () => {
+        if (svc!.child.exitCode !== null) throw new Error(`the service exited: ${svc!.stderr().slice(-2000)}`)
+        return (await probe(port, '/readyz')).status === 503
+      },
+      20_000,
+      'not ready',
+    )
+    const r = await probe(port, '/readyz')
+    if (process.env.EA_SHOW_READYZ) console.log(JSON.stringify(r.body))
+    expect(r.body.reasons.join('\n')).toMatch(
+      /^source: kafka: consumer stopped \(Failed to find group coordinator\), restart \d+ in \d+\.\d s.*longer than the 2 s grace/m,
+    )
+    expect((await probe(port, '/healthz')).status).toBe(200)
+    await waitFor(
+      async () => {
+        if (svc!.child.exitCode !== null) throw new Error(`the service exited: ${svc!.stderr().slice(-2000)}`)
+        return (await probe(port, '/readyz')).status === 200
+      },
+      60_000,
+      'ready again',
+    )
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
+    expect(Number(/^envoy_audit_kafka_consumer_restarts_total (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(1)
+    expect(svc!.stderr()).toMatch(/kafka consumer stopped on an error kafkajs does not retry; restarting it/)
+  }, 90_000)
 })

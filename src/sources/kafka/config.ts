@@ -80,6 +80,19 @@ export const kafkaSourceConfigSchema = z
       })
       .strict()
       .default({ initialMs: 200, maxMs: 30_000 }),
+    /**
+     * Capped, jittered backoff for restarting a consumer that kafkajs stopped for good on an error that
+     * passes once the brokers are back (no broker named a group coordinator, connections refused):
+     * the source rejoins the group itself, without limit on the number of attempts, and /readyz says
+     * it is down meanwhile. The attempt count starts again at each successful join.
+     */
+    restart: z
+      .object({
+        initialMs: ms(1, 60_000).default(1_000),
+        maxMs: ms(1, 600_000).default(30_000),
+      })
+      .strict()
+      .default({ initialMs: 1_000, maxMs: 30_000 }),
     /** Acknowledged offsets are committed at most this often (0: after every acknowledgement). */
     commitIntervalMs: ms(0, 60_000).default(1_000),
     /** How long close() waits for in-flight batches to be acknowledged before committing and leaving. */
@@ -95,6 +108,7 @@ export const kafkaSourceConfigSchema = z
       if (!c.topics.includes(topic)) ctx.addIssue({ code: 'custom', path: ['clusters', topic], message: `${topic} is not one of topics` })
   })
   .refine((c) => c.backoff.maxMs >= c.backoff.initialMs, { message: 'maxMs must be >= initialMs', path: ['backoff', 'maxMs'] })
+  .refine((c) => c.restart.maxMs >= c.restart.initialMs, { message: 'maxMs must be >= initialMs', path: ['restart', 'maxMs'] })
   .refine((c) => c.brokerSessionTimeoutBounds.maxMs >= c.brokerSessionTimeoutBounds.minMs, {
     message: 'maxMs must be >= minMs',
     path: ['brokerSessionTimeoutBounds', 'maxMs'],

@@ -1,4 +1,8 @@
-/** The typed errors of a Kafka consumer that kafkajs will not restart. */
+/**
+ * The errors of a Kafka consumer that kafkajs will not restart: which of them the source restarts
+ * itself (a broker or coordinator that is away for longer than kafkajs retries), and the typed error
+ * for the rest.
+ */
 import { EnvoyAuditError } from '../../errors.js'
 import { KafkaCodecError } from './codecs.js'
 import type { KafkaSourceConfig } from './config.js'
@@ -8,6 +12,39 @@ const causes = (err: unknown): unknown[] => {
   const out: unknown[] = []
   for (let e = err; e !== undefined && e !== null && !out.includes(e) && out.length < 10; e = (e as { cause?: unknown }).cause) out.push(e)
   return out
+}
+
+/**
+ * kafkajs errors that say a broker or the group coordinator could not be reached or answered "not me",
+ * not that the request or the configuration is wrong. kafkajs gives up on them without a restart when
+ * they end a coordinator lookup (KafkaJSGroupCoordinatorNotFound: no broker named a coordinator, e.g.
+ * while the brokers are down or the coordinator moves), although they pass once the brokers are back.
+ */
+const TRANSIENT = new Set([
+  'KafkaJSGroupCoordinatorNotFound',
+  'KafkaJSConnectionError',
+  'KafkaJSConnectionClosedError',
+  'KafkaJSRequestTimeoutError',
+  'KafkaJSBrokerNotFound',
+  'KafkaJSNoBrokerAvailableError',
+  'KafkaJSNumberOfRetriesExceeded',
+  'KafkaJSLockTimeout',
+  'KafkaJSMetadataNotLoaded',
+  'KafkaJSTopicMetadataNotLoaded',
+  'KafkaJSStaleTopicMetadataAssignment',
+])
+
+/**
+ * Whether the source restarts a consumer kafkajs stopped for good: an unreachable broker or coordinator,
+ * or a broker error Kafka marks retriable (that kafkajs wrapped and gave up on). Never a refused
+ * session timeout, a batch that does not decode, or an error Kafka marks non-retriable (authorization,
+ * an incompatible group protocol): restarting would fail the same way.
+ */
+export function restartableCrash(err: Error): boolean {
+  const chain = causes(err)
+  if (chain.some((e) => e instanceof KafkaCodecError || (e as { type?: string }).type === 'INVALID_SESSION_TIMEOUT')) return false
+  if (chain.some((e) => (e as { retriable?: unknown }).retriable === false && (e as { type?: string }).type !== undefined)) return false
+  return chain.some((e) => TRANSIENT.has((e as { name?: string }).name ?? '') || (e as { retriable?: unknown }).retriable === true)
 }
 
 /** The typed error for a consumer that kafkajs will not restart. */

@@ -7,6 +7,11 @@
  *   bound the partition is paused (the member stays in the group and keeps heartbeating) and resumed
  *   once half the budget has drained. A batch whose acknowledgement fails is re-delivered after a
  *   capped, jittered backoff; nothing after it is committed meanwhile, and nothing is refetched in a loop.
+ * - Crash: kafkajs stops the consumer for good on some errors that pass once the brokers are back
+ *   (no broker names a group coordinator while they are down or the coordinator moves). The source
+ *   restarts it itself after a capped, jittered backoff (cfg.restart), as often as it takes; acks of
+ *   the crashed generation commit nothing, and the rejoined member replays from the committed offset.
+ *   Other errors (refused session timeout, undecodable batch, authorization) stop the source.
  * - Rebalance: acknowledged offsets are committed before rejoining when the rebalance is seen inside
  *   a batch, and as soon as it is announced otherwise; then trackers start afresh for the new
  *   assignment, acks for the old one are dropped, and the new owner replays from the committed offset.
@@ -24,7 +29,7 @@ import type { BatchHandler, RawRecord, Source } from '../../pipeline/component.j
 import { InFlightBudget, jitteredBackoff, PartitionTracker, type Chunk } from './ack-tracker.js'
 import { buildKafkaConfig, newKafka, silentLogger, type ClientDeps } from '../../connections/kafka.js'
 import { registerKafkaCodecs } from './codecs.js'
-import { fatalSourceError } from './fatal-errors.js'
+import { fatalSourceError, restartableCrash } from './fatal-errors.js'
 import { BrokerFailures, BrokerList, preflight, protocolErrorType, startupError, within } from '../../connections/kafka-startup.js'
 import type { KafkaSourceConfig } from './config.js'
 import { OffsetResetWatch, type OffsetResetStats } from './offset-reset.js'
@@ -48,6 +53,8 @@ export interface KafkaSourceStats extends OffsetResetStats {
   rebalances: number
   pauses: number
   redeliveries: number
+  /** Consumers the source restarted after kafkajs stopped them for good (fatal-errors.ts restartableCrash). */
+  consumerRestarts: number
 }
 
 export interface KafkaSourceDeps extends ClientDeps {
@@ -72,7 +79,7 @@ export function createKafkaSource(cfg: KafkaSourceConfig, deps: KafkaSourceDeps 
   const random = deps.random ?? Math.random
   const budget = new InFlightBudget(cfg.inFlight.maxRecords, cfg.inFlight.maxBytes)
   const failureLog = new RateLimitedLog(logger, 5_000)
-  const stats = { commits: 0, commitFailures: 0, rebalances: 0, pauses: 0, redeliveries: 0 }
+  const stats = { commits: 0, commitFailures: 0, rebalances: 0, pauses: 0, redeliveries: 0, consumerRestarts: 0 }
   const lag = new Map<string, number>()
   const committed = new Map<string, number>()
   const inFlight = new Set<Promise<void>>()
@@ -106,6 +113,11 @@ export function createKafkaSource(cfg: KafkaSourceConfig, deps: KafkaSourceDeps 
   let frozen = false
   let fatal: EnvoyAuditError | undefined
   let joins = 0
+  let restartTimer: NodeJS.Timeout | undefined
+  /** Restarts since the last successful join (the backoff's exponent). */
+  let restartAttempt = 0
+  /** A restart's connect in flight: close() waits for it, so it does not open a cluster after the disconnect. */
+  let reconnecting: Promise<void> | undefined
 
   let settleStopped!: (err?: Error) => void
   const stopped = new Promise<void>((resolve, reject) => {
@@ -337,6 +349,35 @@ export function createKafkaSource(cfg: KafkaSourceConfig, deps: KafkaSourceDeps 
     })
   }
 
+  /** After a crash kafkajs will not restart from: connect and run the same consumer again after a backoff. */
+  function scheduleRestart(c: Consumer, err: Error): void {
+    if (closing || restartTimer !== undefined) return
+    const delayMs = jitteredBackoff(restartAttempt, cfg.restart.initialMs, cfg.restart.maxMs, random)
+    restartAttempt++
+    stats.consumerRestarts++
+    membership.restarting(err.message, restartAttempt, delayMs)
+    logger.warn(
+      { groupId: cfg.groupId, error: err.message, errorName: err.name, attempt: restartAttempt, delayMs },
+      'kafka consumer stopped on an error kafkajs does not retry; restarting it',
+    )
+    restartTimer = setTimeout(() => {
+      restartTimer = undefined
+      void (async () => {
+        if (closing) return
+        try {
+          // kafkajs disconnected it before reporting the crash; the subscription is kept.
+          reconnecting = c.connect()
+          await reconnecting.finally(() => (reconnecting = undefined))
+          if (closing) return
+          // A join that fails again is reported as another crash event, which schedules the next attempt.
+          await c.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch })
+        } catch (e) {
+          if (!closing) scheduleRestart(c, e as Error)
+        }
+      })()
+    }, delayMs)
+  }
+
   function listen(c: Consumer): void {
     membership.watch(c)
     c.on(c.events.REBALANCING, () => {
@@ -348,6 +389,7 @@ export function createKafkaSource(cfg: KafkaSourceConfig, deps: KafkaSourceDeps 
       // old trackers (and acks still arriving for them) no longer describe what will be committed.
       trackers = new Map()
       frozen = false
+      restartAttempt = 0
       stats.rebalances++
       holdUntilOffsetsRead(c, payload.memberAssignment)
       assigned = Object.entries(payload.memberAssignment).flatMap(([t, ps]) => ps.map((p) => key(t, p)))
@@ -359,11 +401,12 @@ export function createKafkaSource(cfg: KafkaSourceConfig, deps: KafkaSourceDeps 
       paused.clear()
       trackers = new Map()
       logger.error({ error: payload.error.message, restart: payload.restart }, 'kafka consumer crashed')
-      if (!payload.restart && !closing) {
-        running = false
-        fatal = fatalSourceError(cfg, payload.error)
-        settleStopped(fatal)
-      }
+      if (payload.restart || closing) return
+      // The crashed generation's trackers are gone above: its acks commit nothing; the rejoin replays them.
+      if (restartableCrash(payload.error)) return scheduleRestart(c, payload.error)
+      running = false
+      fatal = fatalSourceError(cfg, payload.error)
+      settleStopped(fatal)
     })
   }
 
@@ -446,6 +489,8 @@ export function createKafkaSource(cfg: KafkaSourceConfig, deps: KafkaSourceDeps 
         closing = true
         starting.abort(new Error('kafka source closed while starting'))
         clearTimeout(resumeTimer)
+        clearTimeout(restartTimer)
+        restartTimer = undefined
         clearTimeout(commitTimer)
         commitTimer = undefined
         for (const wake of [...sleepers]) wake()
@@ -469,6 +514,7 @@ export function createKafkaSource(cfg: KafkaSourceConfig, deps: KafkaSourceDeps 
           frozen = false
           await commitNow()
         }
+        await reconnecting?.catch(() => undefined)
         await c?.disconnect().catch((err: Error) => logger.warn({ error: err.message }, 'kafka consumer disconnect failed'))
         await resets.pending
         // An admin still connecting (a join during an outage) is not waited for: no new connection from here on.

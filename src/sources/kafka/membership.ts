@@ -47,6 +47,14 @@ export class GroupMembership {
     })
   }
 
+  /** The source restarts the consumer itself (kafka-source.ts): down, since the crash, until it joins again. */
+  restarting(error: string, attempt: number, inMs: number): void {
+    this.down = {
+      since: this.down?.since ?? this.now(),
+      reason: `consumer stopped (${error}), restart ${attempt} in ${(inMs / 1000).toFixed(1)} s`,
+    }
+  }
+
   health(): MembershipHealth {
     const now = this.now()
     if (this.joinedAt === undefined)
