@@ -502,6 +502,12 @@ function o10(w: DocumentBytes, v: unknown): void {
     any = true
     w.str(x)
   }
+  x = o["bytes"]
+  if (x !== undefined) {
+    w.raw(any ? K43 : K42)
+    any = true
+    w.int(x)
+  }
   if (!any) w.byte(0x7b)
   w.byte(0x7d)
 }
@@ -535,6 +541,12 @@ function o11(w: DocumentBytes, v: unknown): void {
     w.raw(any ? K55 : K54)
     any = true
     w.str(x)
+  }
+  x = o["bytes"]
+  if (x !== undefined) {
+    w.raw(any ? K43 : K42)
+    any = true
+    w.int(x)
   }
   if (!any) w.byte(0x7b)
   w.byte(0x7d)

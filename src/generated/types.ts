@@ -93,12 +93,20 @@ export interface SourceFields {
   ip?: string;
   port?: number;
   address?: string;
+  /**
+   * ECS source.bytes: bytes the source sent to the destination over the connection (ztunnel lines: bytes_sent or bytes_recv by direction, see docs/ambient.md).
+   */
+  bytes?: number;
 }
 export interface DestinationFields {
   ip?: string;
   port?: number;
   address?: string;
   domain?: string;
+  /**
+   * ECS destination.bytes: bytes the destination sent to the source over the connection (ztunnel lines, as source.bytes).
+   */
+  bytes?: number;
 }
 export interface TlsFields {
   established?: boolean;

@@ -8,8 +8,12 @@
  *   the start. A line without a time takes its envelope's, named by audit.time_source, like Envoy lines.
  * - destination.*: the HBONE target (dst.hbone_addr: the workload or service address the client asked
  *   for) when the connection was tunnelled, else dst.addr. source.* is src.addr.
- * - http.request.bytes / http.response.bytes are not used (this is a TCP connection); the byte counts
- *   stay in ztunnel.* and event.duration is the logged duration.
+ * - Bytes: ECS source.bytes (source to destination) and destination.bytes (the reverse), not the http.*
+ *   byte fields (this is a TCP connection). ztunnel logs bytes_sent / bytes_recv from the side of its own
+ *   workload, un-flipping Istio's source-reported metric (ConnectionResult in istio/ztunnel
+ *   src/proxy/metrics.rs, istio/istio#32399): on an outbound line its workload is the source, so
+ *   bytes_sent is source.bytes; on an inbound line it is the destination, so bytes_sent is
+ *   destination.bytes. The logged values also stay in ztunnel.*; event.duration is the logged duration.
  * - event.action: `denied` for an authorization-policy rejection (`error` "connection closed due to
  *   policy rejection..."), `connection` otherwise; event.outcome: failure with an error, success for a
  *   complete line without one, unknown for an opened line.
@@ -137,6 +141,12 @@ export function buildZtunnelEvent(raw: ZtunnelRaw, ctx: BuildContext): BuildResu
   for (const key of ['bytes_sent', 'bytes_recv'] as const) {
     const v = uint(raw[key])
     if (v !== undefined && v !== INVALID) z[key] = v
+  }
+  if (direction !== 'unknown' && (z.bytes_sent !== undefined || z.bytes_recv !== undefined)) {
+    const fromSource = direction === 'outbound' ? z.bytes_sent : z.bytes_recv
+    const fromDestination = direction === 'outbound' ? z.bytes_recv : z.bytes_sent
+    if (fromSource !== undefined) (event.source ??= {}).bytes = fromSource
+    if (fromDestination !== undefined) (event.destination ??= {}).bytes = fromDestination
   }
   if (error !== undefined) z.error = error
   if (rejection?.policy !== undefined) z.policy = rejection.policy

@@ -36,6 +36,8 @@ export interface Au3Element<N extends string = Au3ElementName> {
   /** Any one of these satisfies the element (for `bytes`: all of them, see `all`). */
   readonly fields: readonly Au3Field[]
   readonly all?: boolean
+  /** With `all`: a second set of fields that satisfies the element when all of them hold (a TCP connection's bytes). */
+  readonly orAll?: readonly Au3Field[]
   readonly note?: string
 }
 
@@ -122,6 +124,8 @@ export const AU3_EXTRAS: readonly Au3Element<Au3ExtraName>[] = Object.freeze([
     question: 'Bytes received and bytes sent',
     fields: [f('http.request.bytes'), f('http.response.bytes')],
     all: true,
+    orAll: [f('source.bytes'), f('destination.bytes')],
+    note: 'ztunnel lines log bytes per connection, in source.bytes and destination.bytes.',
   },
   {
     element: 'request_id',
@@ -184,8 +188,11 @@ const TIME_SOURCE: readonly string[] = ['audit', 'time_source']
 
 // Plain loops, no per-call closures: this runs for ten elements on every event.
 function satisfied(event: AuditEvent, el: Au3Element<string>): boolean {
-  const fields = el.fields
-  const all = el.all === true
+  if (el.orAll !== undefined && fieldsHold(event, el.fields, true)) return true
+  return fieldsHold(event, el.orAll ?? el.fields, el.all === true)
+}
+
+function fieldsHold(event: AuditEvent, fields: readonly Au3Field[], all: boolean): boolean {
   for (let i = 0; i < fields.length; i++) {
     const fl = fields[i] as Au3Field
     const ok = passes(readKeys(event, fl.keys), fl.test) && (fl.test !== 'start_time' || readKeys(event, TIME_SOURCE) === undefined)
@@ -218,7 +225,8 @@ export function annotateAu3(event: AuditEvent): void {
 
 function row(el: Au3Element<string>): string {
   const joiner = el.all === true ? ' and ' : ', '
-  const fields = el.fields.map((x) => `\`${x.path}\`${x.test === 'present' ? '' : ` (${x.test})`}`).join(joiner)
+  const list = (fs: readonly Au3Field[]): string => fs.map((x) => `\`${x.path}\`${x.test === 'present' ? '' : ` (${x.test})`}`).join(joiner)
+  const fields = el.orAll === undefined ? list(el.fields) : `${list(el.fields)}; or ${list(el.orAll)}`
   return `| ${[el.element, el.control, el.question, fields, el.note ?? ''].map((c) => c.replaceAll('|', '\\|')).join(' | ')} |`
 }
 

@@ -40,9 +40,10 @@ describe('ztunnel access lines (Istio ambient) become events, not dead letters',
     expect(e.mesh?.reporter).toBe('ztunnel')
     expect(e.network).toEqual({ transport: 'tcp', protocol: 'tcp', direction: 'inbound' })
     expect(e['@timestamp']).toBe('2025-03-14T08:38:10.194Z')
-    expect(e.source).toEqual({ address: '10.1.26.201:41616', ip: '10.1.26.201', port: 41616 })
+    // bytes_sent=0 bytes_recv=0: the connection was refused before any byte.
+    expect(e.source).toEqual({ address: '10.1.26.201:41616', ip: '10.1.26.201', port: 41616, bytes: 0 })
     // The HBONE target is where the client was going; dst.addr is the peer's tunnel port.
-    expect(e.destination).toEqual({ address: '10.1.27.83:80', ip: '10.1.27.83', port: 80 })
+    expect(e.destination).toEqual({ address: '10.1.27.83:80', ip: '10.1.27.83', port: 80, bytes: 0 })
     expect(e.ztunnel?.dst_addr).toBe('10.1.27.83:15008')
     expect(e.mesh?.mtls).toBe(true)
     expect(e.mesh?.source).toEqual({
@@ -139,5 +140,33 @@ describe('ztunnel access lines (Istio ambient) become events, not dead letters',
     const env = JSON.stringify({ log: lines[0], kubernetes: { namespace_name: 'istio-system', pod_name: 'ztunnel-abcde' } })
     const e = eventOf(env)
     expect([e.mesh?.reporter, e.kubernetes?.pod, e.envoy.format]).toEqual(['ztunnel', 'ztunnel-abcde', 'ztunnel-text'])
+  })
+})
+
+describe('ztunnel bytes in the canonical byte fields', () => {
+  test('outbound: the local workload is the source, so bytes_sent is source.bytes; AU-3(1) bytes is satisfied', () => {
+    // The public JSON line from istio/ztunnel#2055 (fixture line 5): curl's ztunnel, 147 bytes out, 239 back.
+    const e = run().events.find((x) => x.audit.source?.line === 5)!
+    expect([e.source?.bytes, e.destination?.bytes]).toEqual([147, 239])
+    expect(e.audit.au3?.extras_missing).not.toContain('bytes')
+    expect(e.http).toBeUndefined()
+  })
+
+  test('inbound: the local workload is the destination, so bytes_sent is destination.bytes', () => {
+    const line =
+      '2025-10-30T22:23:02.000001Z\tinfo\taccess\tconnection complete\tsrc.addr=10.217.0.2:44490 dst.addr=10.217.0.248:8080 ' +
+      'dst.workload="golang-ex-6d957754b-nfbfv" dst.namespace="test" direction="inbound" bytes_sent=120 bytes_recv=80 duration="3ms"'
+    const [e] = applyStages(stages, [eventOf(line)]).events
+    expect([e!.source?.bytes, e!.destination?.bytes]).toEqual([80, 120])
+    expect(e!.audit.au3?.extras_missing).not.toContain('bytes')
+  })
+
+  test('a line without byte counts (connection opened) misses the AU-3(1) bytes element', () => {
+    const line =
+      '2025-10-30T22:23:02.000001Z\tdebug\taccess\tconnection opened\tsrc.addr=10.217.0.2:44490 dst.addr=10.217.0.248:8080 ' +
+      'dst.namespace="test" direction="inbound"'
+    const [e] = applyStages(stages, [eventOf(line)]).events
+    expect([e!.source?.bytes, e!.destination?.bytes]).toEqual([undefined, undefined])
+    expect(e!.audit.au3?.extras_missing).toContain('bytes')
   })
 })

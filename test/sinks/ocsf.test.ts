@@ -120,6 +120,15 @@ describe('OCSF output', () => {
     expect(dir('outbound')).toBe(3)
     expect(dir('egress')).toBe(2)
   })
+
+  test("a ztunnel connection's bytes are its traffic: bytes_out from the source, bytes_in from the destination", () => {
+    const e = events.find((x) => x.mesh?.reporter === 'ztunnel' && (x.source?.bytes ?? 0) > 0 && (x.destination?.bytes ?? 0) > 0)!
+    expect(toOcsf(e, product)['traffic']).toEqual({
+      bytes_out: e.source!.bytes,
+      bytes_in: e.destination!.bytes,
+      bytes: e.source!.bytes! + e.destination!.bytes!,
+    })
+  })
 })
 
 describe('the ndjson sink and its encodings', () => {

@@ -184,10 +184,13 @@ function connectionInfo(e: AuditEvent): Json {
   return info
 }
 
-/** bytes_out: source to destination (what Envoy received from the downstream); bytes_in the reverse. */
+/**
+ * bytes_out: source to destination (what Envoy received from the downstream; a ztunnel connection's
+ * source.bytes); bytes_in the reverse.
+ */
 function trafficOf(e: AuditEvent): Json | undefined {
-  const out = e.http?.request?.bytes
-  const inn = e.http?.response?.bytes
+  const out = e.http?.request?.bytes ?? e.source?.bytes
+  const inn = e.http?.response?.bytes ?? e.destination?.bytes
   if (out === undefined && inn === undefined) return undefined
   const t: Json = {}
   if (out !== undefined) t['bytes_out'] = out
