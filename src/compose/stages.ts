@@ -11,7 +11,7 @@
  * Each stage declares the config section it reads; a stage that is off builds to nothing.
  */
 import type { DeadLetterRedaction, TransformStage } from '../pipeline/component.js'
-import { au3Stage, detectStage, spiffeStage, type IdentityContexts } from './transform-stages.js'
+import { au3Stage, createTransformMemo, detectStage, spiffeStage, type IdentityContexts, type TransformMemo } from './transform-stages.js'
 import { createParser, type ParserConfig, type RecordParser } from '../parse/index.js'
 import { loadTransformsConfig, transformsConfigSchema, type TransformsConfig } from '../config/transforms.js'
 import { createRedactionStage } from '../redact/redactor.js'
@@ -44,6 +44,8 @@ export interface Processing {
 export interface StageContext {
   /** spiffe remembers each event's identities for detect (the same pipeline's). */
   identities: IdentityContexts
+  /** Their memos, made by the first of them built (bounded by transforms.memoEntries). */
+  memo?: TransformMemo
   /** Names a policy option in errors: `policy.mesh` in the run config, `--mesh` on the command line. */
   policyOption?: (key: keyof PolicyConfig) => string
 }
@@ -62,6 +64,8 @@ const annotating = (kind: 'spiffe' | 'au3' | 'detect', build: (c: TransformsConf
   build: (config, context) => ({ stages: [build(loadTransformsConfig(config), context)] }),
 })
 
+const memoOf = (c: TransformsConfig, x: StageContext): TransformMemo => (x.memo ??= createTransformMemo(c.memoEntries))
+
 export const stages = new Registry<StagePlan, StageContext, StageDef>('')
   .register({
     kind: 'redact',
@@ -73,9 +77,9 @@ export const stages = new Registry<StagePlan, StageContext, StageDef>('')
       return { stages: [stage], redactDeadLetters: (dls) => stage.redactDeadLetters(dls) }
     },
   })
-  .register(annotating('spiffe', (c, x) => spiffeStage(c, x.identities)))
-  .register(annotating('au3', () => au3Stage()))
-  .register(annotating('detect', (c, x) => detectStage(c, x.identities)))
+  .register(annotating('spiffe', (c, x) => spiffeStage(c, x.identities, memoOf(c, x))))
+  .register(annotating('au3', (_c, x) => au3Stage(x.identities)))
+  .register(annotating('detect', (c, x) => detectStage(c, x.identities, memoOf(c, x))))
   .register({
     kind: 'policy',
     schema: policyConfigSchema,

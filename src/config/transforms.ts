@@ -62,6 +62,11 @@ export const transformsConfigSchema = z
      * size, so each slice's objects die young and its stored documents share one Buffer (docs/performance.md).
      */
     microBatch: z.number().int().min(1).max(100_000).default(250),
+    /**
+     * Entries each memo of the identity, AU-3 and detect stages keeps (their results per identity tuple,
+     * docs/performance.md); 0 turns memoisation off. Output is the same either way.
+     */
+    memoEntries: z.number().int().min(0).max(1_000_000).default(4096),
   })
   .strict()
 
@@ -75,6 +80,7 @@ export interface TransformsConfig {
   readonly au3Findings: boolean
   readonly maxFieldLength: number
   readonly microBatch: number
+  readonly memoEntries: number
   /** trustDomain plus aliases, for O(1) membership tests. */
   readonly trustedDomains: ReadonlySet<string>
   readonly fipsCipherSet: ReadonlySet<string>
@@ -96,6 +102,7 @@ export function loadTransformsConfig(input: unknown = {}, prefix = 'transforms')
     au3Findings: c.au3Findings,
     maxFieldLength: c.maxFieldLength,
     microBatch: c.microBatch,
+    memoEntries: c.memoEntries,
     trustedDomains: new Set([c.trustDomain, ...aliases]),
     fipsCipherSet: new Set(ciphers),
   })

@@ -201,26 +201,65 @@ function fieldsHold(event: AuditEvent, fields: readonly Au3Field[], all: boolean
   return all
 }
 
+const IDENTITY: Au3Element = AU3_TABLE.find((el) => el.element === 'identity') as Au3Element
+
+/**
+ * Whether the identity element (AU-3f) is satisfied, plaintext aside: it reads only the peer
+ * certificates and mesh.source.spiffe_id, so the au3 stage can keep it per identity tuple.
+ */
+export function identityElementSatisfied(event: AuditEvent): boolean {
+  return satisfied(event, IDENTITY)
+}
+
+/**
+ * One frozen verdict per combination of missing elements: most events share a handful, so the stage
+ * sets a shared object instead of building three per event. Indexed by the bit mask of the missing
+ * required elements and, above them, of the missing extras.
+ */
+const verdicts: (Required<Au3Fields> | undefined)[] = []
+
+function verdict(missingMask: number, extrasMask: number): Required<Au3Fields> {
+  const index = (extrasMask << AU3_TABLE.length) | missingMask
+  let v = verdicts[index]
+  if (v === undefined) {
+    const missing = AU3_TABLE.filter((_, i) => (missingMask & (1 << i)) !== 0).map((el) => el.element)
+    const extras = AU3_EXTRAS.filter((_, i) => (extrasMask & (1 << i)) !== 0).map((el) => el.element)
+    v = Object.freeze({
+      complete: missing.length === 0,
+      missing: Object.freeze(missing) as string[],
+      extras_missing: Object.freeze(extras) as string[],
+    })
+    verdicts[index] = v
+  }
+  return v
+}
+
 /**
  * The AU-3 verdict for one event. `identity` is not required when the hop is known to be plaintext
  * (mesh.mtls === false, set by the identity stage): no certificate means no identity to record.
+ * `identityOk`, when given, is identityElementSatisfied(event) computed earlier for the same identity.
+ * The result is shared and frozen.
  */
-export function checkAu3(event: AuditEvent): Required<Au3Fields> {
+export function checkAu3(event: AuditEvent, identityOk?: boolean): Required<Au3Fields> {
   const plaintext = isRecord(event.mesh) && event.mesh.mtls === false
-  const missing: string[] = []
-  for (const el of AU3_TABLE) {
-    if (el.element === 'identity' && plaintext) continue
-    if (!satisfied(event, el)) missing.push(el.element)
+  let missing = 0
+  for (let i = 0; i < AU3_TABLE.length; i++) {
+    const el = AU3_TABLE[i] as Au3Element
+    if (el === IDENTITY) {
+      if (plaintext) continue
+      if (identityOk ?? satisfied(event, el)) continue
+    } else if (satisfied(event, el)) continue
+    missing |= 1 << i
   }
-  const extras: string[] = []
-  for (const el of AU3_EXTRAS) if (!satisfied(event, el)) extras.push(el.element)
-  return { complete: missing.length === 0, missing, extras_missing: extras }
+  let extras = 0
+  for (let i = 0; i < AU3_EXTRAS.length; i++) if (!satisfied(event, AU3_EXTRAS[i] as Au3Element<string>)) extras |= 1 << i
+  return verdict(missing, extras)
 }
 
 /** Writes audit.au3 on the event in place. */
-export function annotateAu3(event: AuditEvent): void {
+export function annotateAu3(event: AuditEvent, identityOk?: boolean): void {
   if (!isRecord(event.audit)) (event as { audit: AuditEvent['audit'] }).audit = {}
-  event.audit.au3 = checkAu3(event)
+  event.audit.au3 = checkAu3(event, identityOk)
 }
 
 function row(el: Au3Element<string>): string {
