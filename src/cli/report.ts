@@ -3,6 +3,7 @@ import { EnvoyAuditError } from '../errors.js'
 import { DEFAULT_STORE_PATH, openStoreForReading } from '../store/duckdb-store.js'
 import { parseTime, TIME_HELP } from '../hunt/time.js'
 import { writeReport, type ReportFormat } from '../report/write-report.js'
+import { clusterSummary } from '../report/report-data.js'
 import type { AuditStore, TimeRange } from '../store/store.js'
 import { OpenSearchStore } from '../store/opensearch-store.js'
 import { addOpenSearchOptions, connectionFromOptions, type OpenSearchCliOptions } from './opensearch-options.js'
@@ -22,7 +23,7 @@ export function registerReport(program: Command): void {
   const cmd = program
     .command('report')
     .description(
-      'write the audit evidence report (mTLS and AU-3 coverage, findings, denied flows, egress, service graph) from the embedded store or OpenSearch; `--since 24h` is the daily ConMon review',
+      'write the audit evidence report (per cluster and overall: mTLS and AU-3 coverage, findings; denied flows, egress, service graph with the cluster of each identity) from the embedded store or OpenSearch; `--since 24h` is the daily ConMon review',
     )
     .option('--store <path>', `DuckDB store file (default ${DEFAULT_STORE_PATH})`)
     .option('--out <file>', 'output file, - for stdout (default: report.html, or stdout for json)')
@@ -70,6 +71,9 @@ export function registerReport(program: Command): void {
         process.stderr.write(
           `envoy-audit report: ${data.summary.events} events, ${data.findings.total} findings, inbound mTLS ${data.mtls.pct ?? '-'}%, AU-3 complete ${data.au3.pct ?? '-'}% → ${out}\n`,
         )
+        // Several clusters (or records that name none): one line each, as the report's "By cluster" table.
+        if (data.clusters.length > 1 || data.clusters.some((c) => c.key !== '(unknown)'))
+          process.stderr.write(`envoy-audit report: by cluster: ${clusterSummary(data)}\n`)
       }
     } finally {
       await store.close()

@@ -12,6 +12,7 @@ import { openDuckDbStore } from '../store/duckdb-store.js'
 import { ingestFiles, ingestSummary } from '../compose/ingest.js'
 import type { IngestResult } from '../compose/ingest.js'
 import { writeReport } from '../report/write-report.js'
+import { clusterSummary } from '../report/report-data.js'
 import type { ReportData } from '../report/report-data.js'
 import { generateMeshTraffic, linesByFile } from './mesh-traffic.js'
 import type { MeshTrafficOptions } from './mesh-traffic.js'
@@ -94,6 +95,7 @@ export function demoSummary(r: DemoResult, storePath: string): string {
     ingestSummary(r.ingest, storePath),
     '',
     `inbound mTLS ${r.report.mtls.pct ?? '-'}% · AU-3 complete ${r.report.au3.pct ?? '-'}% · ${r.report.findings.total} findings · ${r.report.deniedFlows.length} denied flows · ${r.report.egress.length} unregistered egress destinations`,
+    `by cluster: ${clusterSummary(r.report)}`,
     '',
     `planted incidents found: ${found}/${r.incidents.length}`,
   ]

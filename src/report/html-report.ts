@@ -6,7 +6,7 @@
  */
 import type { EdgeRow, EgressRow } from '../store/store.js'
 import { escapeHtml as e } from './html-escape.js'
-import type { CoverageLine, ReportData } from './report-data.js'
+import type { ClusterLine, CoverageLine, ReportData } from './report-data.js'
 import { renderServiceGraph } from './service-graph.js'
 import { REPORT_CSS } from './report-style.js'
 
@@ -73,6 +73,26 @@ function au3Rows(lines: CoverageLine[], kind: string): string[][] {
       missing || '<span class="muted">—</span>',
     ]
   })
+}
+
+const CLUSTER_LEAD =
+  'The cluster whose proxy wrote each record (orchestrator.cluster.name: from the log envelope, the source, the configured ' +
+  'cluster or the Istio cluster id the line logs); <span class="mono">(unknown)</span> counts records that name none. ' +
+  'Identities are SPIFFE IDs of one trust domain across clusters.'
+
+/** One row per cluster: where the records came from, how much of each is covered, what was found there. */
+function clusterRows(lines: ClusterLine[]): string[][] {
+  return lines.map((l) => [
+    `<span class="mono strong">${e(l.key)}</span>`,
+    `<span class="num" data-metric="events-cluster" data-key="${e(l.key)}">${num(l.events)}</span>`,
+    `<span class="num" data-metric="mtls-pct-cluster" data-key="${e(l.key)}">${pct(l.mtlsPct)}</span>`,
+    `<span class="num" data-metric="au3-pct-cluster" data-key="${e(l.key)}">${pct(l.au3Pct)}</span>`,
+    `<span class="num" data-metric="findings-cluster" data-key="${e(l.key)}">${num(l.findingsTotal)}</span>`,
+    Object.entries(l.findings)
+      .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+      .map(([code, n]) => `<span class="tag">${e(code)}</span> <span class="muted">${num(n)}</span>`)
+      .join(' '),
+  ])
 }
 
 const flowCell = (name: string): string => `<span class="mono">${ident(name)}</span>`
@@ -157,6 +177,10 @@ ${d.warnings.map((w) => `<p class="notice" data-warning>${e(w)}</p>`).join('\n')
   ${kpi('findings', num(d.findings.total), 'findings-total', `${num(highs)} high or critical`, highs > 0 ? 'bad' : 'ok')}
   ${kpi('denied flows', num(d.deniedFlows.length), 'denied-flows', 'source → destination pairs with denials', d.deniedFlows.length > 0 ? 'bad' : 'ok')}
 </section>
+
+<section><h2>By cluster</h2>
+<p class="lead">${CLUSTER_LEAD}</p>
+${table(['Cluster', 'Records', 'Inbound mTLS', 'AU-3 complete', 'Findings', 'Finding types'], clusterRows(d.clusters), 'cov')}</section>
 
 <section><h2>Findings by type</h2>
 <p class="lead">Each finding is attached to the audit record that shows it; counts are records. Examples are the busiest source → destination pairs.</p>

@@ -15,6 +15,8 @@ export interface GraphNode {
   label: string
   namespace: string
   group: NodeGroup
+  /** Istio cluster ids the identity was seen in (sorted), when the edges carry them. */
+  clusters: string[]
 }
 
 export interface GraphEdge {
@@ -25,6 +27,8 @@ export interface GraphEdge {
   denied: number
   findings: string[]
   state: EdgeState
+  /** Source cluster → destination cluster pairs when the edge crosses clusters (an east-west call). */
+  crossCluster: string[]
 }
 
 const PRIVATE_IP = /^(10\.|192\.168\.|172\.(1[6-9]|2\d|3[01])\.|127\.|fd|fc)/i
@@ -36,21 +40,27 @@ export function nodeFor(name: string, localTrustDomain: string): GraphNode {
   const spiffe = SPIFFE.exec(name)
   if (spiffe !== null) {
     const [, td, ns, sa] = spiffe as unknown as [string, string, string, string]
-    if (td === localTrustDomain) return { id: `${ns}/${sa}`, label: sa.replace(/-service-account$/, ''), namespace: ns, group: 'mesh' }
-    return { id: name, label: `${sa} @ ${td}`, namespace: ns, group: 'foreign' }
+    if (td === localTrustDomain)
+      return { id: `${ns}/${sa}`, label: sa.replace(/-service-account$/, ''), namespace: ns, group: 'mesh', clusters: [] }
+    return { id: name, label: `${sa} @ ${td}`, namespace: ns, group: 'foreign', clusters: [] }
   }
   if (IP.test(name)) {
     const host = name.replace(/:\d+$/, '').replace(/^\[|\]$/g, '')
-    if (PRIVATE_IP.test(host)) return { id: host, label: host, namespace: 'no identity', group: 'unidentified' }
-    return { id: 'internet', label: 'internet clients', namespace: 'internet', group: 'internet' }
+    if (PRIVATE_IP.test(host)) return { id: host, label: host, namespace: 'no identity', group: 'unidentified', clusters: [] }
+    return { id: 'internet', label: 'internet clients', namespace: 'internet', group: 'internet', clusters: [] }
   }
   const slash = /^([a-z0-9-]+)\/([a-z0-9.-]+)$/i.exec(name)
-  if (slash !== null) return { id: name, label: slash[2]!, namespace: slash[1]!, group: 'mesh' }
+  if (slash !== null) return { id: name, label: slash[2]!, namespace: slash[1]!, group: 'mesh', clusters: [] }
   const svc = /^([a-z0-9-]+)\.([a-z0-9-]+)(\.svc(\.cluster\.local)?)?$/i.exec(name)
   if (svc !== null && !/\.(com|org|net|io|dev|example|gov|mil|edu)$/i.test(name)) {
-    return { id: `${svc[2]}/${svc[1]}`, label: svc[1]!, namespace: svc[2]!, group: 'mesh' }
+    return { id: `${svc[2]}/${svc[1]}`, label: svc[1]!, namespace: svc[2]!, group: 'mesh', clusters: [] }
   }
-  return { id: name, label: name, namespace: 'external', group: 'external' }
+  return { id: name, label: name, namespace: 'external', group: 'external', clusters: [] }
+}
+
+function addClusters(node: GraphNode, clusters: readonly string[] | undefined): void {
+  for (const c of clusters ?? []) if (!node.clusters.includes(c)) node.clusters.push(c)
+  node.clusters.sort()
 }
 
 export function buildGraph(edges: readonly EdgeRow[], localTrustDomain = 'cluster.local'): { nodes: GraphNode[]; edges: GraphEdge[] } {
@@ -61,8 +71,22 @@ export function buildGraph(edges: readonly EdgeRow[], localTrustDomain = 'cluste
     const b = nodeFor(e.destination, localTrustDomain)
     if (!nodes.has(a.id)) nodes.set(a.id, a)
     if (!nodes.has(b.id)) nodes.set(b.id, b)
+    addClusters(nodes.get(a.id)!, e.sourceClusters)
+    addClusters(nodes.get(b.id)!, e.destinationClusters)
     const key = `${a.id}\u0000${b.id}`
-    const g = merged.get(key) ?? { from: a.id, to: b.id, count: 0, mtls: 0, denied: 0, findings: [], state: 'mtls' as EdgeState }
+    const g = merged.get(key) ?? {
+      from: a.id,
+      to: b.id,
+      count: 0,
+      mtls: 0,
+      denied: 0,
+      findings: [],
+      state: 'mtls' as EdgeState,
+      crossCluster: [] as string[],
+    }
+    for (const sc of e.sourceClusters ?? [])
+      for (const dc of e.destinationClusters ?? [])
+        if (sc !== dc && !g.crossCluster.includes(`${sc} → ${dc}`)) g.crossCluster.push(`${sc} → ${dc}`)
     g.count += e.count
     g.mtls += e.mtls
     g.denied += e.denied
@@ -158,17 +182,20 @@ export function renderServiceGraph(edgeRows: readonly EdgeRow[], localTrustDomai
       const y2 = b.y + NODE_H - 4
       d = `M${a.x + NODE_W / 2},${a.y + NODE_H} C${a.x + NODE_W / 2},${a.y + NODE_H + 40} ${b.x + NODE_W / 2 + 30},${b.y + NODE_H + 40} ${b.x + NODE_W / 2 + 6},${y2 + 6}`
     }
-    const tip = `${e.from} → ${e.to}: ${e.count} requests, ${e.mtls} mTLS, ${e.denied} denied${e.findings.length > 0 ? `; findings: ${e.findings.join(', ')}` : ''}`
-    return `<path d="${d}" fill="none" stroke="${style.color}" stroke-width="${w}"${style.dash === '' ? '' : ` stroke-dasharray="${style.dash}"`} marker-end="url(#arrow-${e.state})" class="edge edge-${e.state}"><title>${escapeHtml(tip)}</title></path>`
+    const across = e.crossCluster.length > 0 ? `; across clusters ${e.crossCluster.join(', ')}` : ''
+    const found = e.findings.length > 0 ? `; findings: ${e.findings.join(', ')}` : ''
+    const tip = `${e.from} → ${e.to}: ${e.count} requests, ${e.mtls} mTLS, ${e.denied} denied${found}${across}`
+    return `<path d="${d}" fill="none" stroke="${style.color}" stroke-width="${w}"${style.dash === '' ? '' : ` stroke-dasharray="${style.dash}"`} marker-end="url(#arrow-${e.state})" class="edge edge-${e.state}${e.crossCluster.length > 0 ? ' edge-cross-cluster' : ''}"><title>${escapeHtml(tip)}</title></path>`
   })
   const boxes = nodes.map((n) => {
     const p = pos.get(n.id)!
     const stroke = n.group === 'foreign' ? '#c62828' : n.group === 'unidentified' ? '#e65100' : '#546e7a'
     const dash = n.group === 'external' || n.group === 'unidentified' ? ' stroke-dasharray="4 3"' : ''
     const label = n.label.length > 24 ? `${n.label.slice(0, 23)}…` : n.label
+    const where = n.clusters.length === 0 ? '' : ` · ${n.clusters.join(', ')}`
     const sub =
       n.group === 'mesh'
-        ? `ns ${n.namespace}`
+        ? `ns ${n.namespace}${where}`
         : n.group === 'foreign'
           ? 'foreign trust domain'
           : n.group === 'unidentified'
@@ -177,7 +204,7 @@ export function renderServiceGraph(edgeRows: readonly EdgeRow[], localTrustDomai
               ? 'via ingress'
               : 'outside the mesh'
     return (
-      `<g class="node node-${n.group}" transform="translate(${p.x.toFixed(1)},${p.y.toFixed(1)})"><title>${escapeHtml(n.id)}</title>` +
+      `<g class="node node-${n.group}"${n.clusters.length === 0 ? '' : ` data-clusters="${escapeHtml(n.clusters.join(' '))}"`} transform="translate(${p.x.toFixed(1)},${p.y.toFixed(1)})"><title>${escapeHtml(n.id)}</title>` +
       `<rect width="${NODE_W}" height="${NODE_H}" rx="6" fill="${fill(n)}" stroke="${stroke}" stroke-width="1.3"${dash}/>` +
       `<text x="10" y="16" class="node-label">${escapeHtml(label)}</text><text x="10" y="30" class="node-sub">${escapeHtml(sub)}</text></g>`
     )

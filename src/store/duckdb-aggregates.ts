@@ -76,6 +76,20 @@ export const WORKLOAD_KEY = `coalesce(
 
 export const REPORTER_KEY = `coalesce(reporter, '(unknown)')`
 
+/** orchestrator.cluster.name has no column of its own (the store layout is unchanged): read from the stored document. */
+export const CLUSTER_KEY = `coalesce(json_extract_string(event_json, '$.orchestrator.cluster.name'), '(unknown)')`
+
+/** Events per (key, finding code). */
+export function findingCodesBySql(keyExpr: string, where: Where): string {
+  return `SELECT k AS key, code, count(*)::INTEGER AS count FROM (
+    SELECT ${keyExpr} AS k, unnest(finding_codes) AS code FROM events ${where.add('finding_codes IS NOT NULL').sql()})
+  GROUP BY ALL ORDER BY key, count DESC, code`
+}
+
+const SIDE_CLUSTERS = (side: 'source' | 'destination'): string =>
+  `list_sort(list_distinct(list(json_extract_string(event_json, '$.mesh.${side}.cluster'))
+    FILTER (WHERE json_extract_string(event_json, '$.mesh.${side}.cluster') IS NOT NULL))) AS ${side}_clusters`
+
 /** Quoted SQL strings of fixed names (catalogue codes and flags: letters and '_', nothing to escape). */
 const quoted = (names: readonly string[]): string => names.map((n) => `'${n}'`).join(', ')
 
@@ -154,7 +168,7 @@ export function findingCountsSql(where: Where): string {
   GROUP BY ALL ORDER BY count DESC, code, control`
 }
 
-export function edgesSql(where: Where, having: string[], limitParam: string, inferAddresses: boolean): string {
+export function edgesSql(where: Where, having: string[], limitParam: string, inferAddresses: boolean, clusters = false): string {
   return `WITH ${withAddressMaps('flows', 'mapped_flows', inferAddresses)}, f AS (
     SELECT ${SOURCE_KEY} AS src_key, ${SOURCE_KIND} AS src_kind, ${DESTINATION_KEY} AS dst_key,
       ${STATUS_CLASS} AS status_class, ${DENIED} AS is_denied, * FROM mapped_flows ${where.sql()})
@@ -166,6 +180,7 @@ export function edgesSql(where: Where, having: string[], limitParam: string, inf
     count(*) FILTER (WHERE mtls)::INTEGER AS mtls,
     count(*) FILTER (WHERE is_denied)::INTEGER AS denied,
     list_sort(list_distinct(flatten(list(coalesce(finding_codes, []::VARCHAR[]))))) AS findings
+    ${clusters ? `, ${SIDE_CLUSTERS('source')}, ${SIDE_CLUSTERS('destination')}` : ''}
   FROM f GROUP BY src_key, dst_key
   ${having.length === 0 ? '' : `HAVING ${having.join(' AND ')}`}
   ORDER BY denied DESC, count DESC, source, destination LIMIT ${limitParam}`

@@ -19,6 +19,7 @@ import type { Sink, SinkRejection, SinkWriteResult } from '../pipeline/component
 import type {
   AuditStore,
   CoverageDimension,
+  FindingCodeRow,
   CoverageRow,
   EdgeQuery,
   EdgeRow,
@@ -35,8 +36,10 @@ import { CALL_TABLES, callsBackfillSql, callsDdl } from './duckdb-calls.js'
 import type { StoredRow } from './duckdb-append.js'
 import {
   ISO,
+  CLUSTER_KEY,
   NAMESPACE_KEY,
   REPORTER_KEY,
+  findingCodesBySql,
   SOURCE_KEY,
   WORKLOAD_KEY,
   Where,
@@ -321,7 +324,7 @@ export class DuckDbStore implements AuditStore, Sink {
   }
 
   async coverage(dimension: CoverageDimension, range?: TimeRange): Promise<CoverageRow[]> {
-    const key = dimension === 'namespace' ? NAMESPACE_KEY : dimension === 'workload' ? WORKLOAD_KEY : REPORTER_KEY
+    const key = coverageKeySql(dimension)
     const where = new Where().range(range)
     const rows = await this.rows(coverageSql(key, where), where.values)
     return rows.map((r) => {
@@ -336,6 +339,12 @@ export class DuckDbStore implements AuditStore, Sink {
         missing,
       }
     })
+  }
+
+  async findingCodesBy(dimension: CoverageDimension, range?: TimeRange): Promise<FindingCodeRow[]> {
+    const where = new Where().range(range)
+    const rows = await this.rows(findingCodesBySql(coverageKeySql(dimension), where), where.values)
+    return rows.map((r) => ({ key: String(r.key), code: String(r.code), count: Number(r.count) }))
   }
 
   async findingCounts(range?: TimeRange): Promise<FindingCountRow[]> {
@@ -357,7 +366,7 @@ export class DuckDbStore implements AuditStore, Sink {
     if (query.finding !== undefined) having.push(`list_contains(findings, ${where.bind(query.finding)})`)
     if (query.deniedOnly === true) having.push('count(*) FILTER (WHERE is_denied) > 0')
     const limit = where.bind(query.limit ?? this.config.defaultEdgeLimit)
-    const rows = await this.rows(edgesSql(where, having, limit, query.inferFromAddresses === true), where.values)
+    const rows = await this.rows(edgesSql(where, having, limit, query.inferFromAddresses === true, query.clusters === true), where.values)
     return rows.map(edgeRow)
   }
 
@@ -486,6 +495,10 @@ function isDuckDbFile(path: string): boolean {
   }
 }
 
+function coverageKeySql(dimension: CoverageDimension): string {
+  return { namespace: NAMESPACE_KEY, workload: WORKLOAD_KEY, reporter: REPORTER_KEY, cluster: CLUSTER_KEY }[dimension]
+}
+
 function edgeRow(r: Record<string, unknown>): EdgeRow {
   const statusClasses: Record<string, number> = Object.create(null) as Record<string, number>
   for (const entry of (r.status_classes as { key: string; value: number }[] | null) ?? []) {
@@ -506,6 +519,8 @@ function edgeRow(r: Record<string, unknown>): EdgeRow {
   }
   if (r.destination_spiffe_id != null) row.destinationSpiffeId = String(r.destination_spiffe_id)
   if (r.destination_namespace != null) row.destinationNamespace = String(r.destination_namespace)
+  if (r.source_clusters !== undefined) row.sourceClusters = (r.source_clusters as string[] | null) ?? []
+  if (r.destination_clusters !== undefined) row.destinationClusters = (r.destination_clusters as string[] | null) ?? []
   return row
 }
 

@@ -6,7 +6,7 @@
  * written as coalesces over composite keys, so `report` reads the same on either store.
  */
 import { DENIAL_FINDING_CODES, EGRESS_FINDING_CODES } from '../detect/catalogue.js'
-import type { TimeRange } from './store.js'
+import type { CoverageDimension, TimeRange } from './store.js'
 
 type Json = Record<string, unknown>
 export type BucketKey = Record<string, string | number | boolean | null>
@@ -33,6 +33,8 @@ export const FIELDS = {
   dst_addr: 'destination.address',
   upstream_host: 'envoy.upstream_host',
   cluster: 'mesh.upstream_cluster',
+  orchestrator_cluster: 'orchestrator.cluster.name',
+  finding_code: 'audit.finding_codes',
 } as const
 export type FieldName = keyof typeof FIELDS
 
@@ -111,13 +113,15 @@ export function egressDestination(k: BucketKey): string {
   )
 }
 
-export const COVERAGE_FIELDS: Record<'namespace' | 'workload' | 'reporter', FieldName[]> = {
+export const COVERAGE_FIELDS: Record<CoverageDimension, FieldName[]> = {
   namespace: ['k8s_ns', 'reporter', 'dst_ns', 'src_ns'],
   workload: ['reporter', 'dst_wl', 'dst_service', 'src_wl', 'k8s_pod'],
   reporter: ['reporter'],
+  cluster: ['orchestrator_cluster'],
 }
 
-export function coverageKey(dimension: 'namespace' | 'workload' | 'reporter', k: BucketKey): string {
+export function coverageKey(dimension: CoverageDimension, k: BucketKey): string {
+  if (dimension === 'cluster') return s(k, 'orchestrator_cluster') ?? '(unknown)'
   const reporter = s(k, 'reporter')
   if (dimension === 'reporter') return reporter ?? '(unknown)'
   if (dimension === 'namespace') return s(k, 'k8s_ns') ?? (reporter === 'destination' ? s(k, 'dst_ns') : s(k, 'src_ns')) ?? '(unknown)'
@@ -205,6 +209,12 @@ export const EDGE_SUB_AGGS: Json = {
   mtls: { filter: { term: { 'mesh.mtls': true } } },
   denied: { filter: DENIED_QUERY },
   findings: { terms: { field: 'audit.finding_codes', size: 64 } },
+}
+
+/** With EdgeQuery.clusters: the Istio cluster ids of each end. */
+export const EDGE_CLUSTER_AGGS: Json = {
+  source_clusters: { terms: { field: 'mesh.source.cluster', size: 16 } },
+  destination_clusters: { terms: { field: 'mesh.destination.cluster', size: 16 } },
 }
 
 export const COVERAGE_SUB_AGGS: Json = {

@@ -23,6 +23,7 @@ import {
   boolQuery,
   compositeSources,
   COVERAGE_FIELDS,
+  EDGE_CLUSTER_AGGS,
   COVERAGE_SUB_AGGS,
   coverageKey,
   DESTINATION_FIELDS,
@@ -41,6 +42,7 @@ import { compositeAll, hitsAll, searchOnce, type CompositeBucket, type ReadTarge
 import type {
   AuditStore,
   CoverageDimension,
+  FindingCodeRow,
   CoverageRow,
   EdgeQuery,
   EdgeRow,
@@ -173,6 +175,20 @@ export class OpenSearchStore implements AuditStore {
     return [...rows.values()].sort((a, b) => b.events - a.events || (a.key < b.key ? -1 : 1))
   }
 
+  async findingCodesBy(dimension: CoverageDimension, range?: TimeRange): Promise<FindingCodeRow[]> {
+    const counts = new Map<string, FindingCodeRow>()
+    const filters = [...rangeFilter(range), { exists: { field: 'audit.finding_codes' } }]
+    for (const b of await this.composite(this.config.eventsIndex, filters, [...COVERAGE_FIELDS[dimension], 'finding_code'], {})) {
+      const key = coverageKey(dimension, b.key)
+      const code = String(b.key.finding_code)
+      const id = JSON.stringify([key, code])
+      const row = counts.get(id) ?? { key, code, count: 0 }
+      row.count += b.doc_count
+      counts.set(id, row)
+    }
+    return [...counts.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : b.count - a.count || (a.code < b.code ? -1 : 1)))
+  }
+
   async findingCounts(range?: TimeRange): Promise<FindingCountRow[]> {
     const sources = [
       { code: { terms: { field: 'finding.code', missing_bucket: true } } },
@@ -191,7 +207,9 @@ export class OpenSearchStore implements AuditStore {
   async edges(query: EdgeQuery = {}): Promise<EdgeRow[]> {
     const filters = [...rangeFilter(query), ...namespaceFilter(query.namespace)]
     const rows = new Map<string, EdgeRow & { findingSet: Set<string>; methodSet: Set<string> }>()
-    for (const b of await this.composite(this.config.eventsIndex, filters, [...SOURCE_FIELDS, ...DESTINATION_FIELDS], EDGE_SUB_AGGS)) {
+    const subAggs = query.clusters === true ? { ...EDGE_SUB_AGGS, ...EDGE_CLUSTER_AGGS } : EDGE_SUB_AGGS
+    const clusterSets = new Map<string, { source: Set<string>; destination: Set<string> }>()
+    for (const b of await this.composite(this.config.eventsIndex, filters, [...SOURCE_FIELDS, ...DESTINATION_FIELDS], subAggs)) {
       const src = sourceKey(b.key)
       if (query.sourceContains !== undefined && !src.key.toLowerCase().includes(query.sourceContains.toLowerCase())) continue
       const destination = destinationKey(b.key)
@@ -224,6 +242,12 @@ export class OpenSearchStore implements AuditStore {
         if (num(agg) > 0) row.statusClasses[cls] = (row.statusClasses[cls] ?? 0) + num(agg)
       row.mtls += num(b.mtls)
       row.denied += num(b.denied)
+      if (query.clusters === true) {
+        const sets = clusterSets.get(id) ?? { source: new Set<string>(), destination: new Set<string>() }
+        for (const c of keys(b.source_clusters)) sets.source.add(c)
+        for (const c of keys(b.destination_clusters)) sets.destination.add(c)
+        clusterSets.set(id, sets)
+      }
       const dstSpiffe = b.key.dst_spiffe
       if (row.destinationSpiffeId === undefined && typeof dstSpiffe === 'string') row.destinationSpiffeId = dstSpiffe
       const dstNs = b.key.dst_ns
@@ -233,6 +257,11 @@ export class OpenSearchStore implements AuditStore {
       const r: EdgeRow = { ...row, methods: [...methodSet].sort(), findings: [...findingSet].sort() }
       if (r.destinationSpiffeId === undefined) delete r.destinationSpiffeId
       if (r.destinationNamespace === undefined) delete r.destinationNamespace
+      const sets = clusterSets.get(JSON.stringify([r.source, r.destination]))
+      if (query.clusters === true) {
+        r.sourceClusters = [...(sets?.source ?? [])].sort()
+        r.destinationClusters = [...(sets?.destination ?? [])].sort()
+      }
       return r
     })
     if (query.finding !== undefined) out = out.filter((r) => r.findings.includes(query.finding!))

@@ -12,7 +12,8 @@ export interface TimeRange {
   until?: string
 }
 
-export type CoverageDimension = 'namespace' | 'workload' | 'reporter'
+/** `cluster`: orchestrator.cluster.name, the cluster whose proxy wrote the record. */
+export type CoverageDimension = 'namespace' | 'workload' | 'reporter' | 'cluster'
 
 export interface CoverageRow {
   /** Namespace, workload (destination service or pod) or reporter; '(unknown)' when absent. */
@@ -24,6 +25,13 @@ export interface CoverageRow {
   au3Complete: number
   /** AU-3 element name → number of events missing it. */
   missing: Record<string, number>
+}
+
+/** Events carrying a finding code, per coverage key (a cluster, a namespace, ...). */
+export interface FindingCodeRow {
+  key: string
+  code: string
+  count: number
 }
 
 export interface FindingCountRow {
@@ -63,6 +71,9 @@ export interface EdgeRow extends EdgeAggregate {
   /** Destination service FQDN/name when known, else destination SPIFFE ID, else address. */
   destination: string
   destinationSpiffeId?: string
+  /** With EdgeQuery.clusters: the Istio cluster ids each end was seen in (mesh.source/destination.cluster). */
+  sourceClusters?: string[]
+  destinationClusters?: string[]
 }
 
 export interface EdgeQuery extends TimeRange {
@@ -76,6 +87,8 @@ export interface EdgeQuery extends TimeRange {
    * the store (kind 'workload'). An inference for pictures of the mesh; stores that cannot do it ignore it.
    */
   inferFromAddresses?: boolean
+  /** Fill sourceClusters/destinationClusters (the report's graph); a cost only the callers that show them pay. */
+  clusters?: boolean
 }
 
 export interface EventQuery extends TimeRange {
@@ -106,6 +119,8 @@ export interface AuditStore extends Lifecycle {
   summary(range?: TimeRange): Promise<StoreSummary>
   coverage(dimension: CoverageDimension, range?: TimeRange): Promise<CoverageRow[]>
   findingCounts(range?: TimeRange): Promise<FindingCountRow[]>
+  /** Events per (coverage key, finding code): which cluster or namespace the findings were raised in. */
+  findingCodesBy(dimension: CoverageDimension, range?: TimeRange): Promise<FindingCodeRow[]>
   edges(query?: EdgeQuery): Promise<EdgeRow[]>
   egress(range?: TimeRange): Promise<EgressRow[]>
   /** Raw events, newest first, bounded by limit (default 1000): for drill-down, never for aggregation. */

@@ -171,3 +171,99 @@ describe('service graph', () => {
     expect(state('10.9.9.9', 'payments/payments')).toBe('plaintext')
   })
 })
+
+describe('several clusters', () => {
+  const two = new DuckDbStore({ path: ':memory:' })
+  const CHECKOUT = 'spiffe://cluster.local/ns/shop/sa/checkout'
+  /** An event as a proxy of `cluster` logs it, with the peers' clusters from the peer metadata. */
+  const inCluster = (cluster: string | undefined, src: string, dst: string, spec: Parameters<typeof makeEvent>[0]) => {
+    const e = makeEvent(spec)
+    if (cluster !== undefined) e.orchestrator = { type: 'kubernetes', cluster: { name: cluster, id: cluster } }
+    e.mesh = { ...e.mesh!, source: { ...e.mesh?.source, cluster: src }, destination: { ...e.mesh?.destination, cluster: dst } }
+    return e
+  }
+
+  beforeAll(async () => {
+    await two.start()
+    await two.writeEvents([
+      inCluster('east', 'east', 'east', {
+        id: 'c-1',
+        reporter: 'destination',
+        srcSpiffe: FRONTEND,
+        k8sNs: 'shop',
+        dstService: 'checkout.shop.svc.cluster.local',
+        dstNs: 'shop',
+      }),
+      inCluster('east', 'east', 'east', {
+        id: 'c-2',
+        reporter: 'destination',
+        mtls: false,
+        sourceIp: '10.9.9.9',
+        k8sNs: 'payments',
+        dstService: 'payments.payments.svc.cluster.local',
+        dstNs: 'payments',
+        au3Missing: ['identity'],
+        findings: [finding('plaintext_inbound', 'high', ['SC-8']), finding('au3_incomplete', 'low', ['AU-3'])],
+      }),
+      // Across the east-west gateway: the server sidecar in west logs the caller's cluster from the peer metadata.
+      inCluster('west', 'east', 'west', {
+        id: 'c-3',
+        reporter: 'destination',
+        srcSpiffe: CHECKOUT,
+        k8sNs: 'finance',
+        dstService: 'ledger.finance.svc.cluster.local',
+        dstNs: 'finance',
+      }),
+      inCluster('west', 'east', 'west', {
+        id: 'c-4',
+        reporter: 'destination',
+        status: 403,
+        action: 'denied',
+        srcSpiffe: FRONTEND,
+        k8sNs: 'finance',
+        dstService: 'ledger.finance.svc.cluster.local',
+        dstNs: 'finance',
+        findings: [finding('authz_denied', 'medium', ['AC-3'])],
+      }),
+      makeEvent({
+        id: 'c-5',
+        reporter: 'destination',
+        srcSpiffe: FRONTEND,
+        k8sNs: 'legacy',
+        dstService: 'old.legacy.svc.cluster.local',
+        dstNs: 'legacy',
+      }),
+    ])
+  })
+  afterAll(() => two.close())
+
+  test('one row per cluster with its records, coverage and findings; records naming none are (unknown)', async () => {
+    const d = await buildReportData(two)
+    expect(d.clusters.map((c) => [c.key, c.events, c.inbound, c.inboundMtls, c.au3Complete, c.findingsTotal])).toEqual([
+      ['east', 2, 2, 1, 1, 2],
+      ['west', 2, 2, 2, 2, 1],
+      ['(unknown)', 1, 1, 1, 1, 0],
+    ])
+    expect(d.clusters.find((c) => c.key === 'east')!.findings).toEqual({ plaintext_inbound: 1, au3_incomplete: 1 })
+    expect(d.clusters.find((c) => c.key === 'west')!.findings).toEqual({ authz_denied: 1 })
+    expect(d.clusters.find((c) => c.key === 'east')!.missing).toEqual({ identity: 1 })
+  })
+
+  test('the HTML has a By cluster table, graph nodes name their clusters, an east-west edge is marked', async () => {
+    const d = await buildReportData(two)
+    const html = renderHtmlReport(d)
+    expect(html).toContain('<h2>By cluster</h2>')
+    expect(html).toContain('data-metric="events-cluster" data-key="west">2<')
+    expect(html).toContain('data-metric="mtls-pct-cluster" data-key="east">50.0%<')
+    expect(html).toContain('data-metric="findings-cluster" data-key="east">2<')
+    const graph = buildGraph(d.edges)
+    expect(graph.nodes.find((n) => n.id === 'shop/checkout')?.clusters).toEqual(['east'])
+    expect(graph.nodes.find((n) => n.id === 'finance/ledger')?.clusters).toEqual(['west'])
+    const across = graph.edges.filter((e) => e.crossCluster.length > 0).map((e) => `${e.from} -> ${e.to}: ${e.crossCluster.join()}`)
+    expect(across.sort()).toEqual(['shop/checkout -> finance/ledger: east → west', 'shop/frontend -> finance/ledger: east → west'])
+    expect(html).toContain('edge-cross-cluster')
+    expect(html).toContain('data-clusters="west"')
+    // The JSON report carries the same rows.
+    expect((JSON.parse(renderReport(d, 'json')) as { clusters: unknown }).clusters).toEqual(JSON.parse(JSON.stringify(d.clusters)))
+  })
+})

@@ -21,7 +21,7 @@ import { TestOpenSearch } from '../support/opensearch-server/index.js'
 let srv: TestOpenSearch
 let client: Client
 let store: OpenSearchStore
-const traffic = generateMeshTraffic({ seed: 7, sessions: 100 })
+const traffic = generateMeshTraffic({ seed: 7, sessions: 100, eastWest: true })
 const range = { since: traffic.window.start, until: new Date(Date.parse(traffic.window.end) + 120_000).toISOString() }
 let sinkRejections = 0
 
@@ -88,5 +88,21 @@ describe('demo mesh on OpenSearch', () => {
     expect(report.mtls.pct).not.toBeNull()
     expect(report.egress.length).toBeGreaterThan(0)
     expect(report.deniedFlows.length).toBeGreaterThan(0)
+  })
+
+  test('the report groups by cluster from OpenSearch: records, coverage, findings and the graph, as each line named them', async () => {
+    const report = await buildReportData(store, { range })
+    // Lines that name their cluster themselves (the envelope, or cluster_id); the pipeline here has no --cluster.
+    const named = (c: string) =>
+      traffic.lines.filter((l) => l.cluster === c && (l.envelope === 'fluent-bit' || l.format === 'istio-json')).length
+    const west = report.clusters.find((c) => c.key === 'west')!
+    expect(west.events).toBe(named('west'))
+    expect(west.findings.authz_denied).toBe(1)
+    expect(west.inbound).toBe(west.inboundMtls)
+    const east = report.clusters.find((c) => c.key === 'east')!
+    expect(east.findings.plaintext_inbound).toBeGreaterThan(0)
+    expect(east.findingsTotal).toBe(Object.values(east.findings).reduce((s, n) => s + n, 0))
+    const pivot = report.edges.find((e) => e.source === 'spiffe://cluster.local/ns/shop/sa/checkout' && e.destination === 'ledger.finance')
+    expect([pivot?.sourceClusters, pivot?.destinationClusters]).toEqual([['east'], ['west']])
   })
 })
