@@ -39,7 +39,16 @@ export interface Lifecycle {
  * commit past those records. It rejects when that could not be done (sink or DLQ down at close):
  * the source must then commit nothing past the batch.
  */
-export type BatchHandler = (records: RawRecord[]) => Promise<void>
+export type BatchHandler = (records: RawRecord[]) => Promise<BatchAck | void>
+
+/**
+ * What an acknowledged batch became, for a source that answers its sender per batch (the OTLP receiver's
+ * partial_success): how many of its records went to the dead-letter output, by reason.
+ */
+export interface BatchAck {
+  deadLettered: number
+  reasons: Readonly<Record<string, number>>
+}
 
 export interface Source extends Lifecycle {
   /** Begins delivering batches to the handler; resolves when delivery has begun (or, for finite sources, ended). */

@@ -7,6 +7,7 @@
  */
 import type { AuditEvent, DeadLetter } from '../schema/audit-event.js'
 import type {
+  BatchAck,
   BatchHandler,
   DeadLetterRedaction,
   DeadLetterSink,
@@ -48,10 +49,12 @@ const seconds = (since: number): number => (performance.now() - since) / 1000
 
 export const DEFAULT_MICRO_BATCH = 250
 
-export function createBatchHandler(parts: PipelineParts): BatchHandler & { counters: PipelineCounters } {
+export function createBatchHandler(
+  parts: PipelineParts,
+): ((records: RawRecord[]) => Promise<BatchAck>) & BatchHandler & { counters: PipelineCounters } {
   const counters = parts.counters ?? new PipelineCounters()
   const micro = parts.microBatch ?? DEFAULT_MICRO_BATCH
-  const handler = async (records: RawRecord[]): Promise<void> => {
+  const handler = async (records: RawRecord[]): Promise<BatchAck> => {
     const stageCounts = new Map<string, StageCounts>()
     const count = (name: string, c: StageCounts): void => {
       const sum = stageCounts.get(name)
@@ -105,6 +108,9 @@ export function createBatchHandler(parts: PipelineParts): BatchHandler & { count
     for (const e of staged.events) counters.redactions += e.audit.redactions ?? 0
     for (const e of staged.events) if (e.audit.finding_codes !== undefined) counters.countFindings(e.audit.finding_codes)
     parts.onBatch?.(counters)
+    const reasons: Record<string, number> = Object.create(null) as Record<string, number>
+    for (const d of deadLetters) reasons[d.reason] = (reasons[d.reason] ?? 0) + 1
+    return { deadLettered: deadLetters.length, reasons }
   }
   return Object.assign(handler, { counters })
 }

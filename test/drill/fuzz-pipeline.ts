@@ -144,7 +144,11 @@ export async function checkBatch(values: (string | Buffer)[]): Promise<void> {
     close: async () => undefined,
     write: async (d) => void deadLetters.push(...d),
   }
-  const source: Source = { start: async () => undefined, close: async () => undefined, run: async (handler) => handler(records) }
+  const source: Source = {
+    start: async () => undefined,
+    close: async () => undefined,
+    run: async (handler) => void (await handler(records)),
+  }
   const parts = pipelineFromOptions({ format: 'auto', maxLineBytes: '65536' })
   const counters = await runPipeline(source, { ...parts, stages: [...parts.stages, createHashStage()], sink, deadLetters: dlq })
 

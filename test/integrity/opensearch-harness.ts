@@ -71,7 +71,8 @@ export async function ingestFile(w: Writer, file = FIXTURE, batchRecords = 7): P
 
 /** A batch handler as the Kafka source calls it; start the writer's sink first. */
 export function handlerFor(w: Writer): (records: RawRecord[]) => Promise<void> {
-  return createBatchHandler({ ...stages(), sink: w.sink, deadLetters: memoryDlq() })
+  const handler = createBatchHandler({ ...stages(), sink: w.sink, deadLetters: memoryDlq() })
+  return async (records) => void (await handler(records))
 }
 
 /** `key: null` verifies without a key. */

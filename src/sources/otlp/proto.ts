@@ -42,10 +42,18 @@ export interface OtlpLogsCodec {
   decode(bytes: Uint8Array): ExportLogsRequest
   /** OTLP/JSON (already parsed) -> request, through the same message type so both encodings agree. */
   fromJson(value: unknown): ExportLogsRequest
-  /** An empty ExportLogsServiceResponse, encoded. */
-  encodeResponse(): Uint8Array
+  /** An ExportLogsServiceResponse, encoded: empty, or with partial_success when records were rejected. */
+  encodeResponse(partial?: PartialSuccess): Uint8Array
+  /** The same response in OTLP/JSON (lowerCamelCase field names, int64 as a decimal string). */
+  responseJson(partial?: PartialSuccess): Record<string, unknown>
   /** The gRPC method path of LogsService.Export. */
   readonly exportPath: string
+}
+
+/** ExportLogsPartialSuccess (opentelemetry-proto, collector/logs/v1/logs_service.proto). */
+export interface PartialSuccess {
+  rejectedLogRecords: number
+  errorMessage: string
 }
 
 let codec: OtlpLogsCodec | undefined
@@ -64,13 +72,16 @@ export function otlpLogsCodec(): OtlpLogsCodec {
   const response = root.lookupType('opentelemetry.proto.collector.logs.v1.ExportLogsServiceResponse')
   const service = root.lookupService('opentelemetry.proto.collector.logs.v1.LogsService')
   const emptyResponse = response.encode(response.create({})).finish()
+  const withPartial = (p: PartialSuccess) => response.fromObject({ partialSuccess: p })
   codec = {
     decode: (bytes) => request.toObject(request.decode(bytes), TO_OBJECT) as ExportLogsRequest,
     fromJson(value) {
       if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new Error('OTLP/JSON body is not an object')
       return request.toObject(request.fromObject(value as Record<string, unknown>), TO_OBJECT) as ExportLogsRequest
     },
-    encodeResponse: () => emptyResponse,
+    encodeResponse: (partial) => (partial === undefined ? emptyResponse : response.encode(withPartial(partial)).finish()),
+    responseJson: (partial) =>
+      partial === undefined ? {} : (response.toObject(withPartial(partial), { longs: String, json: true }) as Record<string, unknown>),
     exportPath: `/${service.fullName.slice(1)}/Export`,
   }
   return codec

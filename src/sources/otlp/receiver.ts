@@ -11,6 +11,13 @@
  * (HTTP 503 with Retry-After, gRPC UNAVAILABLE) and the exporter sends the request again: a request that
  * is not acknowledged is never lost. A request that is not OTLP is refused as not retryable (HTTP 400,
  * gRPC INVALID_ARGUMENT) and counted.
+ *
+ * A request some of whose log records were dead-lettered (not an access line, a sink rejection) is
+ * accepted, as the OTLP specification's "Partial Success" section says a partially accepted request
+ * must be (opentelemetry.io/docs/specs/otlp/#partial-success): success (HTTP 200, gRPC OK) with
+ * ExportLogsServiceResponse.partial_success holding rejected_log_records and an error_message that names
+ * the reasons. The exporter must not retry it: those records are kept, with their bytes, in the
+ * dead-letter output.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -18,7 +25,7 @@ import { gunzipSync } from 'node:zlib'
 import * as grpc from '@grpc/grpc-js'
 import { z } from 'zod'
 import type { BatchHandler, RawRecord, Source } from '../../pipeline/component.js'
-import { otlpLogsCodec, type ExportLogsRequest } from './proto.js'
+import { otlpLogsCodec, type ExportLogsRequest, type PartialSuccess } from './proto.js'
 import { recordsFromExport } from './records.js'
 
 const endpoint = (port: number) =>
@@ -61,6 +68,8 @@ export interface OtlpSourceStats {
   refusedInvalid: number
   failed: number
   inFlightRequests: number
+  /** Log records answered as rejected in partial_success (dead-lettered, not lost). */
+  rejectedLogRecords: number
 }
 
 export interface OtlpSource extends Source {
@@ -96,10 +105,14 @@ export function createOtlpSource(config: OtlpSourceConfig): OtlpSource {
     refusedInvalid: 0,
     failed: 0,
     inFlightRequests: 0,
+    rejectedLogRecords: 0,
   }
 
-  /** Hands the request's records to the pipeline and resolves once all are acknowledged. */
-  async function deliver(req: ExportLogsRequest): Promise<void> {
+  /**
+   * Hands the request's records to the pipeline and resolves once all are acknowledged, with the
+   * partial_success to answer when some of them were dead-lettered.
+   */
+  async function deliver(req: ExportLogsRequest): Promise<PartialSuccess | undefined> {
     if (handler === undefined || closing) throw new Refusal('busy', 'receiver is not running')
     if (stats.inFlightRequests >= config.maxInFlightRequests) {
       stats.refusedBusy++
@@ -109,11 +122,15 @@ export function createOtlpSource(config: OtlpSourceConfig): OtlpSource {
     const records: RawRecord[] = recordsFromExport(req, { kind: 'otlp', offset: String(sequence) })
     stats.requests++
     stats.logRecords += records.length
-    if (records.length === 0) return
+    if (records.length === 0) return undefined
     stats.inFlightRequests++
     try {
-      await handler(records)
+      const ack = await handler(records)
       stats.acknowledged += records.length
+      if (ack === undefined || ack.deadLettered === 0) return undefined
+      const rejected = Math.min(ack.deadLettered, records.length)
+      stats.rejectedLogRecords += rejected
+      return { rejectedLogRecords: rejected, errorMessage: partialMessage(rejected, records.length, ack.reasons) }
     } catch (err) {
       stats.failed++
       throw new Refusal('failed', `not acknowledged: ${(err as Error)?.message ?? String(err)}`)
@@ -167,10 +184,11 @@ export function createOtlpSource(config: OtlpSourceConfig): OtlpSource {
         }
       } else if (enc !== '' && enc !== 'identity') throw new Refusal('invalid', `unsupported content encoding ${enc.slice(0, 40)}`)
       const request = decodeHttp(req, body)
-      await deliver(request)
+      const partial = await deliver(request)
       const json = (req.headers['content-type'] ?? '').startsWith('application/json')
       res.writeHead(200, { 'content-type': json ? 'application/json' : 'application/x-protobuf' })
-      res.end(json ? '{}' : Buffer.from(otlpLogsCodec().encodeResponse()))
+      const codec = otlpLogsCodec()
+      res.end(json ? JSON.stringify(codec.responseJson(partial)) : Buffer.from(codec.encodeResponse(partial)))
     } catch (err) {
       const r = err instanceof Refusal ? err : new Refusal('failed', String(err))
       if (r.kind === 'invalid' || r.kind === 'too-large') stats.refusedInvalid++
@@ -184,7 +202,7 @@ export function createOtlpSource(config: OtlpSourceConfig): OtlpSource {
 
   function grpcExport(call: grpc.ServerUnaryCall<ExportLogsRequest, Uint8Array>, callback: grpc.sendUnaryData<Uint8Array>): void {
     deliver(call.request).then(
-      () => callback(null, otlpLogsCodec().encodeResponse()),
+      (partial) => callback(null, otlpLogsCodec().encodeResponse(partial)),
       (err: unknown) => {
         const r = err instanceof Refusal ? err : new Refusal('failed', String(err))
         const code = r.kind === 'invalid' ? grpc.status.INVALID_ARGUMENT : grpc.status.UNAVAILABLE
@@ -261,6 +279,16 @@ export function createOtlpSource(config: OtlpSourceConfig): OtlpSource {
   function refusedInvalid(): void {
     stats.refusedInvalid++
   }
+}
+
+/** `2 of 5 log records dead-lettered (EA_PARSE_NOT_ACCESS_LOG: 2): kept in the dead-letter output, do not resend them`. */
+function partialMessage(rejected: number, total: number, reasons: Readonly<Record<string, number>>): string {
+  const why = Object.entries(reasons)
+    .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+    .slice(0, 8)
+    .map(([r, n]) => `${r}: ${n}`)
+    .join(', ')
+  return `${rejected} of ${total} log records dead-lettered (${why}): kept in the dead-letter output, do not resend them`
 }
 
 function answer(res: ServerResponse, status: number, message: string): void {
