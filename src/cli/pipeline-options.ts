@@ -25,6 +25,8 @@ export interface PipelineCliOptions {
   trustDomainAlias?: string[]
   /** false with --no-redact. */
   redact?: boolean
+  /** false with --no-original. */
+  original?: boolean
   policies?: string[]
   mesh?: string
   workloads?: string
@@ -88,6 +90,10 @@ export function addPipelineOptions(cmd: Command): Command {
     .option('--trust-domain <td>', 'mesh trust domain (default cluster.local)')
     .option('--trust-domain-alias <td>', 'an accepted trust-domain alias; repeatable', collect)
     .option('--no-redact', 'store secrets in paths, query strings and logged headers unredacted (redaction is on by default)')
+    .option(
+      '--no-original',
+      'store event.hash (SHA-256 of the line) instead of the line in event.original; dead letters keep the line (kept by default)',
+    )
     .addOption(
       policiesOption('check inbound events against this Istio policy YAML/JSON file or directory as they pass (policy_violation findings)'),
     )
@@ -125,6 +131,7 @@ export function processingConfigFromOptions(opts: PipelineCliOptions, integrity 
       ...(opts.fieldMap === undefined ? {} : { fieldMap: fieldMapOption(opts.fieldMap) }),
       ...(opts.textFormat === undefined ? {} : { textFormat: opts.textFormat }),
       ...(opts.cluster === undefined ? {} : { cluster: opts.cluster }),
+      ...(opts.original === false ? { preserveOriginal: false } : {}),
     },
     transforms: {
       ...(opts.trustDomain === undefined ? {} : { trustDomain: opts.trustDomain }),

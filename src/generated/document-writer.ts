@@ -26,220 +26,220 @@ const K18 = ascii("{\"duration\":")
 const K19 = ascii(",\"duration\":")
 const K20 = ascii("{\"original\":")
 const K21 = ascii(",\"original\":")
-const K22 = ascii("{\"ingested\":")
-const K23 = ascii(",\"ingested\":")
-const K24 = ascii("{\"created\":")
-const K25 = ascii(",\"created\":")
-const K26 = ascii("{\"network\":")
-const K27 = ascii(",\"network\":")
-const K28 = ascii("{\"protocol\":")
-const K29 = ascii(",\"protocol\":")
-const K30 = ascii("{\"transport\":")
-const K31 = ascii(",\"transport\":")
-const K32 = ascii("{\"direction\":")
-const K33 = ascii(",\"direction\":")
-const K34 = ascii("{\"http\":")
-const K35 = ascii(",\"http\":")
-const K36 = ascii("{\"version\":")
-const K37 = ascii(",\"version\":")
-const K38 = ascii("{\"request\":")
-const K39 = ascii(",\"request\":")
-const K40 = ascii("{\"method\":")
-const K41 = ascii(",\"method\":")
-const K42 = ascii("{\"bytes\":")
-const K43 = ascii(",\"bytes\":")
-const K44 = ascii("{\"response\":")
-const K45 = ascii(",\"response\":")
-const K46 = ascii("{\"status_code\":")
-const K47 = ascii(",\"status_code\":")
-const K48 = ascii("{\"url\":")
-const K49 = ascii(",\"url\":")
-const K50 = ascii("{\"path\":")
-const K51 = ascii(",\"path\":")
-const K52 = ascii("{\"query\":")
-const K53 = ascii(",\"query\":")
-const K54 = ascii("{\"domain\":")
-const K55 = ascii(",\"domain\":")
-const K56 = ascii("{\"user_agent\":")
-const K57 = ascii(",\"user_agent\":")
-const K58 = ascii("{\"source\":")
-const K59 = ascii(",\"source\":")
-const K60 = ascii("{\"ip\":")
-const K61 = ascii(",\"ip\":")
-const K62 = ascii("{\"port\":")
-const K63 = ascii(",\"port\":")
-const K64 = ascii("{\"address\":")
-const K65 = ascii(",\"address\":")
-const K66 = ascii("{\"destination\":")
-const K67 = ascii(",\"destination\":")
-const K68 = ascii("{\"tls\":")
-const K69 = ascii(",\"tls\":")
-const K70 = ascii("{\"established\":")
-const K71 = ascii(",\"established\":")
-const K72 = ascii("{\"cipher\":")
-const K73 = ascii(",\"cipher\":")
-const K74 = ascii("{\"client\":")
-const K75 = ascii(",\"client\":")
-const K76 = ascii("{\"server_name\":")
-const K77 = ascii(",\"server_name\":")
-const K78 = ascii("{\"mesh\":")
-const K79 = ascii(",\"mesh\":")
-const K80 = ascii("{\"reporter\":")
-const K81 = ascii(",\"reporter\":")
-const K82 = ascii("{\"upstream_cluster\":")
-const K83 = ascii(",\"upstream_cluster\":")
-const K84 = ascii("{\"route_name\":")
-const K85 = ascii(",\"route_name\":")
-const K86 = ascii("{\"mtls\":")
-const K87 = ascii(",\"mtls\":")
-const K88 = ascii("{\"spiffe_id\":")
-const K89 = ascii(",\"spiffe_id\":")
-const K90 = ascii("{\"trust_domain\":")
-const K91 = ascii(",\"trust_domain\":")
-const K92 = ascii("{\"namespace\":")
-const K93 = ascii(",\"namespace\":")
-const K94 = ascii("{\"service_account\":")
-const K95 = ascii(",\"service_account\":")
-const K96 = ascii("{\"workload\":")
-const K97 = ascii(",\"workload\":")
-const K98 = ascii("{\"signal\":")
-const K99 = ascii(",\"signal\":")
-const K100 = ascii("{\"cluster\":")
-const K101 = ascii(",\"cluster\":")
-const K102 = ascii("{\"service\":")
-const K103 = ascii(",\"service\":")
-const K104 = ascii("{\"subset\":")
-const K105 = ascii(",\"subset\":")
-const K106 = ascii("{\"envoy\":")
-const K107 = ascii(",\"envoy\":")
-const K108 = ascii("{\"format\":")
-const K109 = ascii(",\"format\":")
-const K110 = ascii("{\"response_flags\":")
-const K111 = ascii(",\"response_flags\":")
-const K112 = ascii("{\"response_code_details\":")
-const K113 = ascii(",\"response_code_details\":")
-const K114 = ascii("{\"connection_termination_details\":")
-const K115 = ascii(",\"connection_termination_details\":")
-const K116 = ascii("{\"upstream_transport_failure_reason\":")
-const K117 = ascii(",\"upstream_transport_failure_reason\":")
-const K118 = ascii("{\"upstream_host\":")
-const K119 = ascii(",\"upstream_host\":")
-const K120 = ascii("{\"upstream_local_address\":")
-const K121 = ascii(",\"upstream_local_address\":")
-const K122 = ascii("{\"downstream_local_address\":")
-const K123 = ascii(",\"downstream_local_address\":")
-const K124 = ascii("{\"downstream_remote_address\":")
-const K125 = ascii(",\"downstream_remote_address\":")
-const K126 = ascii("{\"upstream_service_time\":")
-const K127 = ascii(",\"upstream_service_time\":")
-const K128 = ascii("{\"x_forwarded_for\":")
-const K129 = ascii(",\"x_forwarded_for\":")
-const K130 = ascii("{\"connection_id\":")
-const K131 = ascii(",\"connection_id\":")
-const K132 = ascii("{\"authority\":")
-const K133 = ascii(",\"authority\":")
-const K134 = ascii("{\"requested_server_name\":")
-const K135 = ascii(",\"requested_server_name\":")
-const K136 = ascii("{\"rbac_policy\":")
-const K137 = ascii(",\"rbac_policy\":")
-const K138 = ascii("{\"peer\":")
-const K139 = ascii(",\"peer\":")
-const K140 = ascii("{\"downstream_uri_san\":")
-const K141 = ascii(",\"downstream_uri_san\":")
-const K142 = ascii("{\"downstream_local_uri_san\":")
-const K143 = ascii(",\"downstream_local_uri_san\":")
-const K144 = ascii("{\"downstream_subject\":")
-const K145 = ascii(",\"downstream_subject\":")
-const K146 = ascii("{\"upstream_uri_san\":")
-const K147 = ascii(",\"upstream_uri_san\":")
-const K148 = ascii("{\"upstream_tls_version\":")
-const K149 = ascii(",\"upstream_tls_version\":")
-const K150 = ascii("{\"upstream_tls_cipher\":")
-const K151 = ascii(",\"upstream_tls_cipher\":")
-const K152 = ascii("{\"ztunnel\":")
-const K153 = ascii(",\"ztunnel\":")
-const K154 = ascii("{\"message\":")
-const K155 = ascii(",\"message\":")
-const K156 = ascii("{\"level\":")
-const K157 = ascii(",\"level\":")
-const K158 = ascii("{\"src_addr\":")
-const K159 = ascii(",\"src_addr\":")
-const K160 = ascii("{\"src_workload\":")
-const K161 = ascii(",\"src_workload\":")
-const K162 = ascii("{\"src_namespace\":")
-const K163 = ascii(",\"src_namespace\":")
-const K164 = ascii("{\"src_identity\":")
-const K165 = ascii(",\"src_identity\":")
-const K166 = ascii("{\"dst_addr\":")
-const K167 = ascii(",\"dst_addr\":")
-const K168 = ascii("{\"dst_hbone_addr\":")
-const K169 = ascii(",\"dst_hbone_addr\":")
-const K170 = ascii("{\"dst_service\":")
-const K171 = ascii(",\"dst_service\":")
-const K172 = ascii("{\"dst_workload\":")
-const K173 = ascii(",\"dst_workload\":")
-const K174 = ascii("{\"dst_namespace\":")
-const K175 = ascii(",\"dst_namespace\":")
-const K176 = ascii("{\"dst_identity\":")
-const K177 = ascii(",\"dst_identity\":")
-const K178 = ascii("{\"bytes_sent\":")
-const K179 = ascii(",\"bytes_sent\":")
-const K180 = ascii("{\"bytes_recv\":")
-const K181 = ascii(",\"bytes_recv\":")
-const K182 = ascii("{\"error\":")
-const K183 = ascii(",\"error\":")
-const K184 = ascii("{\"policy\":")
-const K185 = ascii(",\"policy\":")
-const K186 = ascii("{\"kubernetes\":")
-const K187 = ascii(",\"kubernetes\":")
-const K188 = ascii("{\"pod\":")
-const K189 = ascii(",\"pod\":")
-const K190 = ascii("{\"container\":")
-const K191 = ascii(",\"container\":")
-const K192 = ascii("{\"node\":")
-const K193 = ascii(",\"node\":")
-const K194 = ascii("{\"labels\":")
-const K195 = ascii(",\"labels\":")
-const K196 = ascii("{\"orchestrator\":")
-const K197 = ascii(",\"orchestrator\":")
-const K198 = ascii("{\"name\":")
-const K199 = ascii(",\"name\":")
-const K200 = ascii("{\"audit\":")
-const K201 = ascii(",\"audit\":")
-const K202 = ascii("{\"file\":")
-const K203 = ascii(",\"file\":")
-const K204 = ascii("{\"line\":")
-const K205 = ascii(",\"line\":")
-const K206 = ascii("{\"offset\":")
-const K207 = ascii(",\"offset\":")
-const K208 = ascii("{\"topic\":")
-const K209 = ascii(",\"topic\":")
-const K210 = ascii("{\"partition\":")
-const K211 = ascii(",\"partition\":")
-const K212 = ascii("{\"time_source\":")
-const K213 = ascii(",\"time_source\":")
-const K214 = ascii("{\"au3\":")
-const K215 = ascii(",\"au3\":")
-const K216 = ascii("{\"complete\":")
-const K217 = ascii(",\"complete\":")
-const K218 = ascii("{\"missing\":")
-const K219 = ascii(",\"missing\":")
-const K220 = ascii("{\"extras_missing\":")
-const K221 = ascii(",\"extras_missing\":")
-const K222 = ascii("{\"findings\":")
-const K223 = ascii(",\"findings\":")
-const K224 = ascii("{\"code\":")
-const K225 = ascii(",\"code\":")
-const K226 = ascii("{\"severity\":")
-const K227 = ascii(",\"severity\":")
-const K228 = ascii("{\"controls\":")
-const K229 = ascii(",\"controls\":")
-const K230 = ascii("{\"finding_codes\":")
-const K231 = ascii(",\"finding_codes\":")
-const K232 = ascii("{\"redactions\":")
-const K233 = ascii(",\"redactions\":")
-const K234 = ascii("{\"hash\":")
-const K235 = ascii(",\"hash\":")
+const K22 = ascii("{\"hash\":")
+const K23 = ascii(",\"hash\":")
+const K24 = ascii("{\"ingested\":")
+const K25 = ascii(",\"ingested\":")
+const K26 = ascii("{\"created\":")
+const K27 = ascii(",\"created\":")
+const K28 = ascii("{\"network\":")
+const K29 = ascii(",\"network\":")
+const K30 = ascii("{\"protocol\":")
+const K31 = ascii(",\"protocol\":")
+const K32 = ascii("{\"transport\":")
+const K33 = ascii(",\"transport\":")
+const K34 = ascii("{\"direction\":")
+const K35 = ascii(",\"direction\":")
+const K36 = ascii("{\"http\":")
+const K37 = ascii(",\"http\":")
+const K38 = ascii("{\"version\":")
+const K39 = ascii(",\"version\":")
+const K40 = ascii("{\"request\":")
+const K41 = ascii(",\"request\":")
+const K42 = ascii("{\"method\":")
+const K43 = ascii(",\"method\":")
+const K44 = ascii("{\"bytes\":")
+const K45 = ascii(",\"bytes\":")
+const K46 = ascii("{\"response\":")
+const K47 = ascii(",\"response\":")
+const K48 = ascii("{\"status_code\":")
+const K49 = ascii(",\"status_code\":")
+const K50 = ascii("{\"url\":")
+const K51 = ascii(",\"url\":")
+const K52 = ascii("{\"path\":")
+const K53 = ascii(",\"path\":")
+const K54 = ascii("{\"query\":")
+const K55 = ascii(",\"query\":")
+const K56 = ascii("{\"domain\":")
+const K57 = ascii(",\"domain\":")
+const K58 = ascii("{\"user_agent\":")
+const K59 = ascii(",\"user_agent\":")
+const K60 = ascii("{\"source\":")
+const K61 = ascii(",\"source\":")
+const K62 = ascii("{\"ip\":")
+const K63 = ascii(",\"ip\":")
+const K64 = ascii("{\"port\":")
+const K65 = ascii(",\"port\":")
+const K66 = ascii("{\"address\":")
+const K67 = ascii(",\"address\":")
+const K68 = ascii("{\"destination\":")
+const K69 = ascii(",\"destination\":")
+const K70 = ascii("{\"tls\":")
+const K71 = ascii(",\"tls\":")
+const K72 = ascii("{\"established\":")
+const K73 = ascii(",\"established\":")
+const K74 = ascii("{\"cipher\":")
+const K75 = ascii(",\"cipher\":")
+const K76 = ascii("{\"client\":")
+const K77 = ascii(",\"client\":")
+const K78 = ascii("{\"server_name\":")
+const K79 = ascii(",\"server_name\":")
+const K80 = ascii("{\"mesh\":")
+const K81 = ascii(",\"mesh\":")
+const K82 = ascii("{\"reporter\":")
+const K83 = ascii(",\"reporter\":")
+const K84 = ascii("{\"upstream_cluster\":")
+const K85 = ascii(",\"upstream_cluster\":")
+const K86 = ascii("{\"route_name\":")
+const K87 = ascii(",\"route_name\":")
+const K88 = ascii("{\"mtls\":")
+const K89 = ascii(",\"mtls\":")
+const K90 = ascii("{\"spiffe_id\":")
+const K91 = ascii(",\"spiffe_id\":")
+const K92 = ascii("{\"trust_domain\":")
+const K93 = ascii(",\"trust_domain\":")
+const K94 = ascii("{\"namespace\":")
+const K95 = ascii(",\"namespace\":")
+const K96 = ascii("{\"service_account\":")
+const K97 = ascii(",\"service_account\":")
+const K98 = ascii("{\"workload\":")
+const K99 = ascii(",\"workload\":")
+const K100 = ascii("{\"signal\":")
+const K101 = ascii(",\"signal\":")
+const K102 = ascii("{\"cluster\":")
+const K103 = ascii(",\"cluster\":")
+const K104 = ascii("{\"service\":")
+const K105 = ascii(",\"service\":")
+const K106 = ascii("{\"subset\":")
+const K107 = ascii(",\"subset\":")
+const K108 = ascii("{\"envoy\":")
+const K109 = ascii(",\"envoy\":")
+const K110 = ascii("{\"format\":")
+const K111 = ascii(",\"format\":")
+const K112 = ascii("{\"response_flags\":")
+const K113 = ascii(",\"response_flags\":")
+const K114 = ascii("{\"response_code_details\":")
+const K115 = ascii(",\"response_code_details\":")
+const K116 = ascii("{\"connection_termination_details\":")
+const K117 = ascii(",\"connection_termination_details\":")
+const K118 = ascii("{\"upstream_transport_failure_reason\":")
+const K119 = ascii(",\"upstream_transport_failure_reason\":")
+const K120 = ascii("{\"upstream_host\":")
+const K121 = ascii(",\"upstream_host\":")
+const K122 = ascii("{\"upstream_local_address\":")
+const K123 = ascii(",\"upstream_local_address\":")
+const K124 = ascii("{\"downstream_local_address\":")
+const K125 = ascii(",\"downstream_local_address\":")
+const K126 = ascii("{\"downstream_remote_address\":")
+const K127 = ascii(",\"downstream_remote_address\":")
+const K128 = ascii("{\"upstream_service_time\":")
+const K129 = ascii(",\"upstream_service_time\":")
+const K130 = ascii("{\"x_forwarded_for\":")
+const K131 = ascii(",\"x_forwarded_for\":")
+const K132 = ascii("{\"connection_id\":")
+const K133 = ascii(",\"connection_id\":")
+const K134 = ascii("{\"authority\":")
+const K135 = ascii(",\"authority\":")
+const K136 = ascii("{\"requested_server_name\":")
+const K137 = ascii(",\"requested_server_name\":")
+const K138 = ascii("{\"rbac_policy\":")
+const K139 = ascii(",\"rbac_policy\":")
+const K140 = ascii("{\"peer\":")
+const K141 = ascii(",\"peer\":")
+const K142 = ascii("{\"downstream_uri_san\":")
+const K143 = ascii(",\"downstream_uri_san\":")
+const K144 = ascii("{\"downstream_local_uri_san\":")
+const K145 = ascii(",\"downstream_local_uri_san\":")
+const K146 = ascii("{\"downstream_subject\":")
+const K147 = ascii(",\"downstream_subject\":")
+const K148 = ascii("{\"upstream_uri_san\":")
+const K149 = ascii(",\"upstream_uri_san\":")
+const K150 = ascii("{\"upstream_tls_version\":")
+const K151 = ascii(",\"upstream_tls_version\":")
+const K152 = ascii("{\"upstream_tls_cipher\":")
+const K153 = ascii(",\"upstream_tls_cipher\":")
+const K154 = ascii("{\"ztunnel\":")
+const K155 = ascii(",\"ztunnel\":")
+const K156 = ascii("{\"message\":")
+const K157 = ascii(",\"message\":")
+const K158 = ascii("{\"level\":")
+const K159 = ascii(",\"level\":")
+const K160 = ascii("{\"src_addr\":")
+const K161 = ascii(",\"src_addr\":")
+const K162 = ascii("{\"src_workload\":")
+const K163 = ascii(",\"src_workload\":")
+const K164 = ascii("{\"src_namespace\":")
+const K165 = ascii(",\"src_namespace\":")
+const K166 = ascii("{\"src_identity\":")
+const K167 = ascii(",\"src_identity\":")
+const K168 = ascii("{\"dst_addr\":")
+const K169 = ascii(",\"dst_addr\":")
+const K170 = ascii("{\"dst_hbone_addr\":")
+const K171 = ascii(",\"dst_hbone_addr\":")
+const K172 = ascii("{\"dst_service\":")
+const K173 = ascii(",\"dst_service\":")
+const K174 = ascii("{\"dst_workload\":")
+const K175 = ascii(",\"dst_workload\":")
+const K176 = ascii("{\"dst_namespace\":")
+const K177 = ascii(",\"dst_namespace\":")
+const K178 = ascii("{\"dst_identity\":")
+const K179 = ascii(",\"dst_identity\":")
+const K180 = ascii("{\"bytes_sent\":")
+const K181 = ascii(",\"bytes_sent\":")
+const K182 = ascii("{\"bytes_recv\":")
+const K183 = ascii(",\"bytes_recv\":")
+const K184 = ascii("{\"error\":")
+const K185 = ascii(",\"error\":")
+const K186 = ascii("{\"policy\":")
+const K187 = ascii(",\"policy\":")
+const K188 = ascii("{\"kubernetes\":")
+const K189 = ascii(",\"kubernetes\":")
+const K190 = ascii("{\"pod\":")
+const K191 = ascii(",\"pod\":")
+const K192 = ascii("{\"container\":")
+const K193 = ascii(",\"container\":")
+const K194 = ascii("{\"node\":")
+const K195 = ascii(",\"node\":")
+const K196 = ascii("{\"labels\":")
+const K197 = ascii(",\"labels\":")
+const K198 = ascii("{\"orchestrator\":")
+const K199 = ascii(",\"orchestrator\":")
+const K200 = ascii("{\"name\":")
+const K201 = ascii(",\"name\":")
+const K202 = ascii("{\"audit\":")
+const K203 = ascii(",\"audit\":")
+const K204 = ascii("{\"file\":")
+const K205 = ascii(",\"file\":")
+const K206 = ascii("{\"line\":")
+const K207 = ascii(",\"line\":")
+const K208 = ascii("{\"offset\":")
+const K209 = ascii(",\"offset\":")
+const K210 = ascii("{\"topic\":")
+const K211 = ascii(",\"topic\":")
+const K212 = ascii("{\"partition\":")
+const K213 = ascii(",\"partition\":")
+const K214 = ascii("{\"time_source\":")
+const K215 = ascii(",\"time_source\":")
+const K216 = ascii("{\"au3\":")
+const K217 = ascii(",\"au3\":")
+const K218 = ascii("{\"complete\":")
+const K219 = ascii(",\"complete\":")
+const K220 = ascii("{\"missing\":")
+const K221 = ascii(",\"missing\":")
+const K222 = ascii("{\"extras_missing\":")
+const K223 = ascii(",\"extras_missing\":")
+const K224 = ascii("{\"findings\":")
+const K225 = ascii(",\"findings\":")
+const K226 = ascii("{\"code\":")
+const K227 = ascii(",\"code\":")
+const K228 = ascii("{\"severity\":")
+const K229 = ascii(",\"severity\":")
+const K230 = ascii("{\"controls\":")
+const K231 = ascii(",\"controls\":")
+const K232 = ascii("{\"finding_codes\":")
+const K233 = ascii(",\"finding_codes\":")
+const K234 = ascii("{\"redactions\":")
+const K235 = ascii(",\"redactions\":")
 
 // Read by the members audit.hash leaves out; set per call (the writer is synchronous).
 let leaveOutUnhashed = false
@@ -314,14 +314,19 @@ function o1(w: DocumentBytes, v: unknown): void {
     w.raw(K21)
     w.str(x)
   }
+  x = o["hash"]
+  if (x !== undefined) {
+    w.raw(K23)
+    w.str(x)
+  }
   x = o["ingested"]
   if (x !== undefined && !leaveOutUnhashed) {
-    w.raw(K23)
+    w.raw(K25)
     w.str(x)
   }
   x = o["created"]
   if (x !== undefined && !leaveOutUnhashed) {
-    w.raw(K25)
+    w.raw(K27)
     w.str(x)
   }
   if (!any) w.byte(0x7b)
@@ -336,19 +341,19 @@ function o4(w: DocumentBytes, v: unknown): void {
   let x: unknown
   x = o["protocol"]
   if (x !== undefined) {
-    w.raw(any ? K29 : K28)
+    w.raw(any ? K31 : K30)
     any = true
     w.str(x)
   }
   x = o["transport"]
   if (x !== undefined) {
-    w.raw(any ? K31 : K30)
+    w.raw(any ? K33 : K32)
     any = true
     w.str(x)
   }
   x = o["direction"]
   if (x !== undefined) {
-    w.raw(any ? K33 : K32)
+    w.raw(any ? K35 : K34)
     any = true
     w.str(x)
   }
@@ -364,7 +369,7 @@ function o6(w: DocumentBytes, v: unknown): void {
   let x: unknown
   x = o["method"]
   if (x !== undefined) {
-    w.raw(any ? K41 : K40)
+    w.raw(any ? K43 : K42)
     any = true
     w.str(x)
   }
@@ -376,7 +381,7 @@ function o6(w: DocumentBytes, v: unknown): void {
   }
   x = o["bytes"]
   if (x !== undefined) {
-    w.raw(any ? K43 : K42)
+    w.raw(any ? K45 : K44)
     any = true
     w.int(x)
   }
@@ -392,13 +397,13 @@ function o7(w: DocumentBytes, v: unknown): void {
   let x: unknown
   x = o["status_code"]
   if (x !== undefined) {
-    w.raw(any ? K47 : K46)
+    w.raw(any ? K49 : K48)
     any = true
     w.int(x)
   }
   x = o["bytes"]
   if (x !== undefined) {
-    w.raw(any ? K43 : K42)
+    w.raw(any ? K45 : K44)
     any = true
     w.int(x)
   }
@@ -414,19 +419,19 @@ function o5(w: DocumentBytes, v: unknown): void {
   let x: unknown
   x = o["version"]
   if (x !== undefined) {
-    w.raw(any ? K37 : K36)
+    w.raw(any ? K39 : K38)
     any = true
     w.str(x)
   }
   x = o["request"]
   if (x !== undefined) {
-    w.raw(any ? K39 : K38)
+    w.raw(any ? K41 : K40)
     any = true
     o6(w, x)
   }
   x = o["response"]
   if (x !== undefined) {
-    w.raw(any ? K45 : K44)
+    w.raw(any ? K47 : K46)
     any = true
     o7(w, x)
   }
@@ -442,19 +447,19 @@ function o8(w: DocumentBytes, v: unknown): void {
   let x: unknown
   x = o["path"]
   if (x !== undefined) {
-    w.raw(any ? K51 : K50)
+    w.raw(any ? K53 : K52)
     any = true
     w.str(x)
   }
   x = o["query"]
   if (x !== undefined) {
-    w.raw(any ? K53 : K52)
+    w.raw(any ? K55 : K54)
     any = true
     w.str(x)
   }
   x = o["domain"]
   if (x !== undefined) {
-    w.raw(any ? K55 : K54)
+    w.raw(any ? K57 : K56)
     any = true
     w.str(x)
   }
@@ -486,25 +491,25 @@ function o10(w: DocumentBytes, v: unknown): void {
   let x: unknown
   x = o["ip"]
   if (x !== undefined) {
-    w.raw(any ? K61 : K60)
+    w.raw(any ? K63 : K62)
     any = true
     w.str(x)
   }
   x = o["port"]
   if (x !== undefined) {
-    w.raw(any ? K63 : K62)
+    w.raw(any ? K65 : K64)
     any = true
     w.int(x)
   }
   x = o["address"]
   if (x !== undefined) {
-    w.raw(any ? K65 : K64)
+    w.raw(any ? K67 : K66)
     any = true
     w.str(x)
   }
   x = o["bytes"]
   if (x !== undefined) {
-    w.raw(any ? K43 : K42)
+    w.raw(any ? K45 : K44)
     any = true
     w.int(x)
   }
@@ -520,31 +525,31 @@ function o11(w: DocumentBytes, v: unknown): void {
   let x: unknown
   x = o["ip"]
   if (x !== undefined) {
-    w.raw(any ? K61 : K60)
+    w.raw(any ? K63 : K62)
     any = true
     w.str(x)
   }
   x = o["port"]
   if (x !== undefined) {
-    w.raw(any ? K63 : K62)
+    w.raw(any ? K65 : K64)
     any = true
     w.int(x)
   }
   x = o["address"]
   if (x !== undefined) {
-    w.raw(any ? K65 : K64)
+    w.raw(any ? K67 : K66)
     any = true
     w.str(x)
   }
   x = o["domain"]
   if (x !== undefined) {
-    w.raw(any ? K55 : K54)
+    w.raw(any ? K57 : K56)
     any = true
     w.str(x)
   }
   x = o["bytes"]
   if (x !== undefined) {
-    w.raw(any ? K43 : K42)
+    w.raw(any ? K45 : K44)
     any = true
     w.int(x)
   }
@@ -560,7 +565,7 @@ function o13(w: DocumentBytes, v: unknown): void {
   let x: unknown
   x = o["server_name"]
   if (x !== undefined) {
-    w.raw(any ? K77 : K76)
+    w.raw(any ? K79 : K78)
     any = true
     w.str(x)
   }
@@ -576,25 +581,25 @@ function o12(w: DocumentBytes, v: unknown): void {
   let x: unknown
   x = o["established"]
   if (x !== undefined) {
-    w.raw(any ? K71 : K70)
+    w.raw(any ? K73 : K72)
     any = true
     w.bool(x)
   }
   x = o["version"]
   if (x !== undefined) {
-    w.raw(any ? K37 : K36)
+    w.raw(any ? K39 : K38)
     any = true
     w.str(x)
   }
   x = o["cipher"]
   if (x !== undefined) {
-    w.raw(any ? K73 : K72)
+    w.raw(any ? K75 : K74)
     any = true
     w.str(x)
   }
   x = o["client"]
   if (x !== undefined) {
-    w.raw(any ? K75 : K74)
+    w.raw(any ? K77 : K76)
     any = true
     o13(w, x)
   }
@@ -610,43 +615,43 @@ function o15(w: DocumentBytes, v: unknown): void {
   let x: unknown
   x = o["spiffe_id"]
   if (x !== undefined) {
-    w.raw(any ? K89 : K88)
+    w.raw(any ? K91 : K90)
     any = true
     w.str(x)
   }
   x = o["trust_domain"]
   if (x !== undefined) {
-    w.raw(any ? K91 : K90)
+    w.raw(any ? K93 : K92)
     any = true
     w.str(x)
   }
   x = o["namespace"]
   if (x !== undefined) {
-    w.raw(any ? K93 : K92)
+    w.raw(any ? K95 : K94)
     any = true
     w.str(x)
   }
   x = o["service_account"]
   if (x !== undefined) {
-    w.raw(any ? K95 : K94)
+    w.raw(any ? K97 : K96)
     any = true
     w.str(x)
   }
   x = o["workload"]
   if (x !== undefined) {
-    w.raw(any ? K97 : K96)
+    w.raw(any ? K99 : K98)
     any = true
     w.str(x)
   }
   x = o["signal"]
   if (x !== undefined) {
-    w.raw(any ? K99 : K98)
+    w.raw(any ? K101 : K100)
     any = true
     w.str(x)
   }
   x = o["cluster"]
   if (x !== undefined) {
-    w.raw(any ? K101 : K100)
+    w.raw(any ? K103 : K102)
     any = true
     w.str(x)
   }
@@ -662,61 +667,61 @@ function o16(w: DocumentBytes, v: unknown): void {
   let x: unknown
   x = o["service"]
   if (x !== undefined) {
-    w.raw(any ? K103 : K102)
+    w.raw(any ? K105 : K104)
     any = true
     w.str(x)
   }
   x = o["namespace"]
   if (x !== undefined) {
-    w.raw(any ? K93 : K92)
+    w.raw(any ? K95 : K94)
     any = true
     w.str(x)
   }
   x = o["port"]
   if (x !== undefined) {
-    w.raw(any ? K63 : K62)
+    w.raw(any ? K65 : K64)
     any = true
     w.int(x)
   }
   x = o["subset"]
   if (x !== undefined) {
-    w.raw(any ? K105 : K104)
+    w.raw(any ? K107 : K106)
     any = true
     w.str(x)
   }
   x = o["spiffe_id"]
   if (x !== undefined) {
-    w.raw(any ? K89 : K88)
+    w.raw(any ? K91 : K90)
     any = true
     w.str(x)
   }
   x = o["trust_domain"]
   if (x !== undefined) {
-    w.raw(any ? K91 : K90)
+    w.raw(any ? K93 : K92)
     any = true
     w.str(x)
   }
   x = o["service_account"]
   if (x !== undefined) {
-    w.raw(any ? K95 : K94)
+    w.raw(any ? K97 : K96)
     any = true
     w.str(x)
   }
   x = o["workload"]
   if (x !== undefined) {
-    w.raw(any ? K97 : K96)
+    w.raw(any ? K99 : K98)
     any = true
     w.str(x)
   }
   x = o["signal"]
   if (x !== undefined) {
-    w.raw(any ? K99 : K98)
+    w.raw(any ? K101 : K100)
     any = true
     w.str(x)
   }
   x = o["cluster"]
   if (x !== undefined) {
-    w.raw(any ? K101 : K100)
+    w.raw(any ? K103 : K102)
     any = true
     w.str(x)
   }
@@ -732,37 +737,37 @@ function o14(w: DocumentBytes, v: unknown): void {
   let x: unknown
   x = o["reporter"]
   if (x !== undefined) {
-    w.raw(any ? K81 : K80)
+    w.raw(any ? K83 : K82)
     any = true
     w.str(x)
   }
   x = o["upstream_cluster"]
   if (x !== undefined) {
-    w.raw(any ? K83 : K82)
+    w.raw(any ? K85 : K84)
     any = true
     w.str(x)
   }
   x = o["route_name"]
   if (x !== undefined) {
-    w.raw(any ? K85 : K84)
+    w.raw(any ? K87 : K86)
     any = true
     w.str(x)
   }
   x = o["mtls"]
   if (x !== undefined) {
-    w.raw(any ? K87 : K86)
+    w.raw(any ? K89 : K88)
     any = true
     w.boolOrNull(x)
   }
   x = o["source"]
   if (x !== undefined) {
-    w.raw(any ? K59 : K58)
+    w.raw(any ? K61 : K60)
     any = true
     o15(w, x)
   }
   x = o["destination"]
   if (x !== undefined) {
-    w.raw(any ? K67 : K66)
+    w.raw(any ? K69 : K68)
     any = true
     o16(w, x)
   }
@@ -789,37 +794,37 @@ function o19(w: DocumentBytes, v: unknown): void {
   let x: unknown
   x = o["downstream_uri_san"]
   if (x !== undefined) {
-    w.raw(any ? K141 : K140)
+    w.raw(any ? K143 : K142)
     any = true
     w.str(x)
   }
   x = o["downstream_local_uri_san"]
   if (x !== undefined) {
-    w.raw(any ? K143 : K142)
+    w.raw(any ? K145 : K144)
     any = true
     w.str(x)
   }
   x = o["downstream_subject"]
   if (x !== undefined) {
-    w.raw(any ? K145 : K144)
+    w.raw(any ? K147 : K146)
     any = true
     w.str(x)
   }
   x = o["upstream_uri_san"]
   if (x !== undefined) {
-    w.raw(any ? K147 : K146)
+    w.raw(any ? K149 : K148)
     any = true
     w.str(x)
   }
   x = o["upstream_tls_version"]
   if (x !== undefined) {
-    w.raw(any ? K149 : K148)
+    w.raw(any ? K151 : K150)
     any = true
     w.str(x)
   }
   x = o["upstream_tls_cipher"]
   if (x !== undefined) {
-    w.raw(any ? K151 : K150)
+    w.raw(any ? K153 : K152)
     any = true
     w.str(x)
   }
@@ -835,82 +840,82 @@ function o17(w: DocumentBytes, v: unknown): void {
   let x: unknown
   x = o["format"]
   if (x === undefined) throw BAIL
-  w.raw(K108)
+  w.raw(K110)
   w.str(x)
   any = true
   x = o["response_flags"]
   if (x !== undefined) {
-    w.raw(K111)
+    w.raw(K113)
     a18(w, x)
   }
   x = o["response_code_details"]
   if (x !== undefined) {
-    w.raw(K113)
+    w.raw(K115)
     w.str(x)
   }
   x = o["connection_termination_details"]
   if (x !== undefined) {
-    w.raw(K115)
+    w.raw(K117)
     w.str(x)
   }
   x = o["upstream_transport_failure_reason"]
   if (x !== undefined) {
-    w.raw(K117)
+    w.raw(K119)
     w.str(x)
   }
   x = o["upstream_host"]
   if (x !== undefined) {
-    w.raw(K119)
+    w.raw(K121)
     w.str(x)
   }
   x = o["upstream_local_address"]
   if (x !== undefined) {
-    w.raw(K121)
+    w.raw(K123)
     w.str(x)
   }
   x = o["downstream_local_address"]
   if (x !== undefined) {
-    w.raw(K123)
+    w.raw(K125)
     w.str(x)
   }
   x = o["downstream_remote_address"]
   if (x !== undefined) {
-    w.raw(K125)
+    w.raw(K127)
     w.str(x)
   }
   x = o["upstream_service_time"]
   if (x !== undefined) {
-    w.raw(K127)
+    w.raw(K129)
     w.int(x)
   }
   x = o["x_forwarded_for"]
   if (x !== undefined) {
-    w.raw(K129)
+    w.raw(K131)
     w.str(x)
   }
   x = o["connection_id"]
   if (x !== undefined) {
-    w.raw(K131)
+    w.raw(K133)
     w.str(x)
   }
   x = o["authority"]
   if (x !== undefined) {
-    w.raw(K133)
+    w.raw(K135)
     w.str(x)
   }
   x = o["requested_server_name"]
   if (x !== undefined) {
-    w.raw(K135)
+    w.raw(K137)
     w.str(x)
   }
   x = o["rbac_policy"]
   if (x !== undefined) {
-    w.raw(K137)
+    w.raw(K139)
     w.str(x)
   }
   x = o["peer"]
   if (x !== undefined) {
-    w.raw(K139)
+    w.raw(K141)
     o19(w, x)
   }
   if (!any) w.byte(0x7b)
@@ -925,97 +930,97 @@ function o20(w: DocumentBytes, v: unknown): void {
   let x: unknown
   x = o["message"]
   if (x !== undefined) {
-    w.raw(any ? K155 : K154)
+    w.raw(any ? K157 : K156)
     any = true
     w.str(x)
   }
   x = o["level"]
   if (x !== undefined) {
-    w.raw(any ? K157 : K156)
+    w.raw(any ? K159 : K158)
     any = true
     w.str(x)
   }
   x = o["src_addr"]
   if (x !== undefined) {
-    w.raw(any ? K159 : K158)
+    w.raw(any ? K161 : K160)
     any = true
     w.str(x)
   }
   x = o["src_workload"]
   if (x !== undefined) {
-    w.raw(any ? K161 : K160)
+    w.raw(any ? K163 : K162)
     any = true
     w.str(x)
   }
   x = o["src_namespace"]
   if (x !== undefined) {
-    w.raw(any ? K163 : K162)
+    w.raw(any ? K165 : K164)
     any = true
     w.str(x)
   }
   x = o["src_identity"]
   if (x !== undefined) {
-    w.raw(any ? K165 : K164)
+    w.raw(any ? K167 : K166)
     any = true
     w.str(x)
   }
   x = o["dst_addr"]
   if (x !== undefined) {
-    w.raw(any ? K167 : K166)
+    w.raw(any ? K169 : K168)
     any = true
     w.str(x)
   }
   x = o["dst_hbone_addr"]
   if (x !== undefined) {
-    w.raw(any ? K169 : K168)
+    w.raw(any ? K171 : K170)
     any = true
     w.str(x)
   }
   x = o["dst_service"]
   if (x !== undefined) {
-    w.raw(any ? K171 : K170)
+    w.raw(any ? K173 : K172)
     any = true
     w.str(x)
   }
   x = o["dst_workload"]
   if (x !== undefined) {
-    w.raw(any ? K173 : K172)
+    w.raw(any ? K175 : K174)
     any = true
     w.str(x)
   }
   x = o["dst_namespace"]
   if (x !== undefined) {
-    w.raw(any ? K175 : K174)
+    w.raw(any ? K177 : K176)
     any = true
     w.str(x)
   }
   x = o["dst_identity"]
   if (x !== undefined) {
-    w.raw(any ? K177 : K176)
+    w.raw(any ? K179 : K178)
     any = true
     w.str(x)
   }
   x = o["bytes_sent"]
   if (x !== undefined) {
-    w.raw(any ? K179 : K178)
+    w.raw(any ? K181 : K180)
     any = true
     w.int(x)
   }
   x = o["bytes_recv"]
   if (x !== undefined) {
-    w.raw(any ? K181 : K180)
+    w.raw(any ? K183 : K182)
     any = true
     w.int(x)
   }
   x = o["error"]
   if (x !== undefined) {
-    w.raw(any ? K183 : K182)
+    w.raw(any ? K185 : K184)
     any = true
     w.str(x)
   }
   x = o["policy"]
   if (x !== undefined) {
-    w.raw(any ? K185 : K184)
+    w.raw(any ? K187 : K186)
     any = true
     w.str(x)
   }
@@ -1049,31 +1054,31 @@ function o21(w: DocumentBytes, v: unknown): void {
   let x: unknown
   x = o["namespace"]
   if (x !== undefined) {
-    w.raw(any ? K93 : K92)
+    w.raw(any ? K95 : K94)
     any = true
     w.str(x)
   }
   x = o["pod"]
   if (x !== undefined) {
-    w.raw(any ? K189 : K188)
+    w.raw(any ? K191 : K190)
     any = true
     w.str(x)
   }
   x = o["container"]
   if (x !== undefined) {
-    w.raw(any ? K191 : K190)
+    w.raw(any ? K193 : K192)
     any = true
     w.str(x)
   }
   x = o["node"]
   if (x !== undefined) {
-    w.raw(any ? K193 : K192)
+    w.raw(any ? K195 : K194)
     any = true
     w.str(x)
   }
   x = o["labels"]
   if (x !== undefined) {
-    w.raw(any ? K195 : K194)
+    w.raw(any ? K197 : K196)
     any = true
     o22(w, x)
   }
@@ -1089,7 +1094,7 @@ function o24(w: DocumentBytes, v: unknown): void {
   let x: unknown
   x = o["name"]
   if (x !== undefined) {
-    w.raw(any ? K199 : K198)
+    w.raw(any ? K201 : K200)
     any = true
     w.str(x)
   }
@@ -1117,7 +1122,7 @@ function o23(w: DocumentBytes, v: unknown): void {
   }
   x = o["cluster"]
   if (x !== undefined) {
-    w.raw(any ? K101 : K100)
+    w.raw(any ? K103 : K102)
     any = true
     o24(w, x)
   }
@@ -1139,31 +1144,31 @@ function o26(w: DocumentBytes, v: unknown): void {
   }
   x = o["file"]
   if (x !== undefined) {
-    w.raw(any ? K203 : K202)
+    w.raw(any ? K205 : K204)
     any = true
     w.str(x)
   }
   x = o["line"]
   if (x !== undefined) {
-    w.raw(any ? K205 : K204)
+    w.raw(any ? K207 : K206)
     any = true
     w.int(x)
   }
   x = o["offset"]
   if (x !== undefined) {
-    w.raw(any ? K207 : K206)
+    w.raw(any ? K209 : K208)
     any = true
     w.str(x)
   }
   x = o["topic"]
   if (x !== undefined) {
-    w.raw(any ? K209 : K208)
+    w.raw(any ? K211 : K210)
     any = true
     w.str(x)
   }
   x = o["partition"]
   if (x !== undefined) {
-    w.raw(any ? K211 : K210)
+    w.raw(any ? K213 : K212)
     any = true
     w.int(x)
   }
@@ -1201,19 +1206,19 @@ function o27(w: DocumentBytes, v: unknown): void {
   let x: unknown
   x = o["complete"]
   if (x !== undefined) {
-    w.raw(any ? K217 : K216)
+    w.raw(any ? K219 : K218)
     any = true
     w.bool(x)
   }
   x = o["missing"]
   if (x !== undefined) {
-    w.raw(any ? K219 : K218)
+    w.raw(any ? K221 : K220)
     any = true
     a28(w, x)
   }
   x = o["extras_missing"]
   if (x !== undefined) {
-    w.raw(any ? K221 : K220)
+    w.raw(any ? K223 : K222)
     any = true
     a29(w, x)
   }
@@ -1240,24 +1245,24 @@ function o31(w: DocumentBytes, v: unknown): void {
   let x: unknown
   x = o["code"]
   if (x === undefined) throw BAIL
-  w.raw(K224)
+  w.raw(K226)
   w.str(x)
   any = true
   x = o["severity"]
   if (x === undefined) throw BAIL
-  w.raw(K227)
+  w.raw(K229)
   w.str(x)
   x = o["controls"]
   if (x === undefined) throw BAIL
-  w.raw(K229)
+  w.raw(K231)
   a32(w, x)
   x = o["message"]
   if (x === undefined) throw BAIL
-  w.raw(K155)
+  w.raw(K157)
   w.str(x)
   x = o["policy"]
   if (x !== undefined) {
-    w.raw(K185)
+    w.raw(K187)
     w.str(x)
   }
   if (!any) w.byte(0x7b)
@@ -1305,55 +1310,55 @@ function o25(w: DocumentBytes, v: unknown): void {
   let x: unknown
   x = o["source"]
   if (x !== undefined) {
-    w.raw(any ? K59 : K58)
+    w.raw(any ? K61 : K60)
     any = true
     o26(w, x)
   }
   x = o["time_source"]
   if (x !== undefined) {
-    w.raw(any ? K213 : K212)
+    w.raw(any ? K215 : K214)
     any = true
     w.str(x)
   }
   x = o["au3"]
   if (x !== undefined) {
-    w.raw(any ? K215 : K214)
+    w.raw(any ? K217 : K216)
     any = true
     o27(w, x)
   }
   x = o["findings"]
   if (x !== undefined) {
-    w.raw(any ? K223 : K222)
+    w.raw(any ? K225 : K224)
     any = true
     a30(w, x)
   }
   x = o["finding_codes"]
   if (x !== undefined) {
-    w.raw(any ? K231 : K230)
+    w.raw(any ? K233 : K232)
     any = true
     a33(w, x)
   }
   x = o["controls"]
   if (x !== undefined) {
-    w.raw(any ? K229 : K228)
+    w.raw(any ? K231 : K230)
     any = true
     a34(w, x)
   }
   x = o["severity"]
   if (x !== undefined) {
-    w.raw(any ? K227 : K226)
+    w.raw(any ? K229 : K228)
     any = true
     w.str(x)
   }
   x = o["redactions"]
   if (x !== undefined) {
-    w.raw(any ? K233 : K232)
+    w.raw(any ? K235 : K234)
     any = true
     w.int(x)
   }
   x = o["hash"]
   if (x !== undefined && !leaveOutUnhashed) {
-    w.raw(any ? K235 : K234)
+    w.raw(any ? K23 : K22)
     any = true
     w.str(x)
   }
@@ -1381,79 +1386,79 @@ function o0(w: DocumentBytes, v: unknown): void {
   }
   x = o["network"]
   if (x !== undefined) {
-    w.raw(any ? K27 : K26)
+    w.raw(any ? K29 : K28)
     any = true
     o4(w, x)
   }
   x = o["http"]
   if (x !== undefined) {
-    w.raw(any ? K35 : K34)
+    w.raw(any ? K37 : K36)
     any = true
     o5(w, x)
   }
   x = o["url"]
   if (x !== undefined) {
-    w.raw(any ? K49 : K48)
+    w.raw(any ? K51 : K50)
     any = true
     o8(w, x)
   }
   x = o["user_agent"]
   if (x !== undefined) {
-    w.raw(any ? K57 : K56)
+    w.raw(any ? K59 : K58)
     any = true
     o9(w, x)
   }
   x = o["source"]
   if (x !== undefined) {
-    w.raw(any ? K59 : K58)
+    w.raw(any ? K61 : K60)
     any = true
     o10(w, x)
   }
   x = o["destination"]
   if (x !== undefined) {
-    w.raw(any ? K67 : K66)
+    w.raw(any ? K69 : K68)
     any = true
     o11(w, x)
   }
   x = o["tls"]
   if (x !== undefined) {
-    w.raw(any ? K69 : K68)
+    w.raw(any ? K71 : K70)
     any = true
     o12(w, x)
   }
   x = o["mesh"]
   if (x !== undefined) {
-    w.raw(any ? K79 : K78)
+    w.raw(any ? K81 : K80)
     any = true
     o14(w, x)
   }
   x = o["envoy"]
   if (x !== undefined) {
-    w.raw(any ? K107 : K106)
+    w.raw(any ? K109 : K108)
     any = true
     o17(w, x)
   }
   x = o["ztunnel"]
   if (x !== undefined) {
-    w.raw(any ? K153 : K152)
+    w.raw(any ? K155 : K154)
     any = true
     o20(w, x)
   }
   x = o["kubernetes"]
   if (x !== undefined) {
-    w.raw(any ? K187 : K186)
+    w.raw(any ? K189 : K188)
     any = true
     o21(w, x)
   }
   x = o["orchestrator"]
   if (x !== undefined) {
-    w.raw(any ? K197 : K196)
+    w.raw(any ? K199 : K198)
     any = true
     o23(w, x)
   }
   x = o["audit"]
   if (x !== undefined) {
-    w.raw(any ? K201 : K200)
+    w.raw(any ? K203 : K202)
     any = true
     o25(w, x)
   }

@@ -47,6 +47,10 @@ export interface EventFields {
    * The Envoy line itself, envelope stripped, after redaction.
    */
   original?: string;
+  /**
+   * ECS event.hash: SHA-256 (hex) of the line event.original would hold (envelope stripped, UTF-8, before redaction). Written instead of event.original when parser.preserveOriginal is false, so the record still binds to the raw line kept elsewhere (Kafka, an archive).
+   */
+  hash?: string;
   ingested?: string;
   /**
    * When envoy-audit read the record. Set only on a record that logs no request start time (audit.time_source); left out of audit.hash, like event.ingested.

@@ -14,6 +14,7 @@ import { type Workload, deriveEventId } from '../pipeline/event-id.js'
 import type { KubeMeta, RawFields } from './fields.js'
 import { normaliseTimestamp } from './timestamp.js'
 import { INVALID, authorityHost, millis, splitHostPort, str, uint, validIp } from './values.js'
+import { setOriginal } from './original-line.js'
 
 /**
  * RawFields -> canonical AuditEvent. Decisions (documented here because SIEM rules depend on them):
@@ -63,6 +64,8 @@ export interface BuildContext {
   untimed?: boolean
   /** The parser's configured cluster, for records that name none themselves. */
   defaultCluster?: string
+  /** parser.preserveOriginal false: event.hash instead of event.original (original-line.ts). */
+  hashOriginal?: boolean
 }
 
 export type BuildResult = { event: AuditEvent } | { code: 'EA_PARSE_BAD_TIMESTAMP'; message: string }
@@ -161,11 +164,11 @@ export function buildEvent(f: RawFields, ctx: BuildContext): BuildResult {
       type: [isHttp ? 'access' : 'connection', denied || rejected ? 'denied' : 'allowed'],
       action,
       outcome,
-      original: ctx.original,
     },
     envoy: { format: ctx.format },
     audit: { source: { ...ctx.record.coords } },
   }
+  setOriginal(event, ctx.original, ctx.hashOriginal === true)
   if (time.source !== undefined) {
     event.event.created = ctx.now.toISOString()
     event.audit.time_source = time.source

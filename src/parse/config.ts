@@ -33,6 +33,11 @@ export interface ParserConfig {
    * per-topic cluster from the source): the one cluster a file, stdin or single-cluster topic comes from.
    */
   cluster?: string
+  /**
+   * Keep the line in event.original (default, like Elastic's preserve_original_event); false writes
+   * event.hash, the SHA-256 of the line, instead. Dead letters keep the line's bytes either way.
+   */
+  preserveOriginal: boolean
 }
 
 const jsonKey = z
@@ -71,6 +76,7 @@ export const parserConfigSchema: z.ZodType<ParserConfig> = z
     fieldMap: fieldMapSchema.optional(),
     textFormat: z.string().min(1).max(4096).optional(),
     cluster: clusterName.optional(),
+    preserveOriginal: z.boolean().default(true),
   })
   .strict()
   .refine((c) => c.format !== 'custom-text' || c.textFormat !== undefined, {

@@ -98,7 +98,7 @@ export function createLineParser(
     }
     if (customText !== undefined && (format === 'custom-text' || format === 'auto')) {
       const r = parseCustomText(s, customText)
-      if ('fields' in r) return buildEvent(r.fields, context(cfg.cluster, record, r.format, s, kube, st))
+      if ('fields' in r) return buildEvent(r.fields, context(cfg, record, r.format, s, kube, st))
       if (format === 'custom-text') {
         // Still unwrap a copied-log prefix before giving up.
         const p = prefixed ? undefined : stripPrefix(s)
@@ -110,14 +110,14 @@ export function createLineParser(
     if (acceptsZtunnel && looksLikeZtunnelText(s)) {
       const r = parseZtunnelText(s)
       if ('code' in r) return r
-      const ctx = context(cfg.cluster, record, 'ztunnel-text', s, kube, st)
+      const ctx = context(cfg, record, 'ztunnel-text', s, kube, st)
       return buildZtunnelEvent(r.raw, ctx)
     }
     if (looksLikeTextAccessLog(s) || looksLikeUntimedTextAccessLog(s)) {
       if (!acceptsText) return { code: 'EA_PARSE_NOT_ACCESS_LOG', message: `text access-log line, but the format is ${format}` }
       const r = parseTextLine(s, textFamily)
       if ('code' in r) return r
-      const ctx = context(cfg.cluster, record, r.format, s, kube, st)
+      const ctx = context(cfg, record, r.format, s, kube, st)
       if (r.untimed === true) ctx.untimed = true
       return buildEvent(r.fields, ctx)
     }
@@ -159,7 +159,7 @@ export function createLineParser(
     const kube = kubeIn ?? (Object.hasOwn(obj, 'kubernetes') ? kubeFromEnvelope(obj) : undefined)
     // Before the envelope check: a ztunnel JSON line has a `message` key, as envelopes do.
     if (acceptsZtunnel && isZtunnelJson(obj))
-      return buildZtunnelEvent(ztunnelFromJson(obj), context(cfg.cluster, record, 'ztunnel-json', text, kube, st))
+      return buildZtunnelEvent(ztunnelFromJson(obj), context(cfg, record, 'ztunnel-json', text, kube, st))
     const map = acceptsJson ? pickMap(obj) : undefined
     if (map !== undefined) {
       // merge_log with keep_log: the Envoy line is still there and is the better original.
@@ -229,14 +229,14 @@ export function createLineParser(
   ): LineResult {
     const fields = extractJsonFields(obj, map)
     const name = map === ISTIO_MAP ? istioJsonFormat(obj) : `custom:${map.name}`
-    return buildEvent(fields, context(cfg.cluster, record, name, original, kube, st))
+    return buildEvent(fields, context(cfg, record, name, original, kube, st))
   }
 
   return (record, line, st) => parseLine(record, line, undefined, 0, false, st)
 }
 
 function context(
-  defaultCluster: string | undefined,
+  cfg: Readonly<ParserConfig>,
   record: RawRecord,
   format: string,
   original: string,
@@ -244,7 +244,8 @@ function context(
   st: LineState,
 ): BuildContext {
   const ctx: BuildContext = { record, format, original, kube, now: st.now }
-  if (defaultCluster !== undefined) ctx.defaultCluster = defaultCluster
+  if (cfg.cluster !== undefined) ctx.defaultCluster = cfg.cluster
+  if (cfg.preserveOriginal === false) ctx.hashOriginal = true
   const times = st.times
   if (times !== undefined) ctx.envelopeTime = () => innermostTime(times)
   return ctx

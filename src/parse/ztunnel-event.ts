@@ -24,6 +24,7 @@ import type { AuditEvent } from '../schema/audit-event.js'
 import type { DestinationFields, SourceFields, ZtunnelFields } from '../generated/types.js'
 import { deriveEventId } from '../pipeline/event-id.js'
 import { type BuildContext, type BuildResult, contextCluster, workloadOf } from './build-event.js'
+import { setOriginal } from './original-line.js'
 import { normaliseTimestamp } from './timestamp.js'
 import { INVALID, splitHostPort, str, uint, validIp } from './values.js'
 import type { ZtunnelRaw } from './ztunnel.js'
@@ -99,11 +100,11 @@ export function buildZtunnelEvent(raw: ZtunnelRaw, ctx: BuildContext): BuildResu
       type: ['connection', rejection !== undefined ? 'denied' : 'allowed'],
       action: rejection !== undefined ? 'denied' : 'connection',
       outcome,
-      original: ctx.original,
     },
     envoy: { format: ctx.format },
     audit: { source: { ...ctx.record.coords } },
   }
+  setOriginal(event, ctx.original, ctx.hashOriginal === true)
   if (timeSource !== undefined) {
     event.event.created = ctx.now.toISOString()
     event.audit.time_source = timeSource

@@ -4,6 +4,26 @@ import type { AuditEvent, DeadLetter, DeadLetterPart } from '../schema/audit-eve
 import type { ErrorCode } from '../errors.js'
 import type { RawRecord, SinkRejection, SourceCoords } from './component.js'
 
+const ORIGINAL_LINE: unique symbol = Symbol('envoy-audit.original-line')
+type WithLine = AuditEvent & { [ORIGINAL_LINE]?: string }
+
+/**
+ * The line of an event that does not store it (parser.preserveOriginal false), kept under a symbol:
+ * serializers and JSON.stringify skip symbol keys, so it never reaches a document, while a stage that
+ * fails on the event can still dead-letter the line's bytes.
+ */
+export function keepOriginalLine(event: AuditEvent, line: string): void {
+  ;(event as WithLine)[ORIGINAL_LINE] = line
+}
+
+/** The event's line: event.original, else the line kept by keepOriginalLine, else ''. */
+export function originalLine(event: Partial<AuditEvent>): string {
+  const stored = event.event?.original
+  if (typeof stored === 'string') return stored
+  const kept = (event as WithLine)[ORIGINAL_LINE]
+  return typeof kept === 'string' ? kept : ''
+}
+
 /** Part of every dead-letter id's hash input; changing it would change every id, so it never changes. */
 const DEAD_LETTER_ID_DOMAIN = 'envoy-audit/dead-letter-id/v1'
 
@@ -112,7 +132,7 @@ export function sinkRejectionDeadLetters(
   for (const r of records) byCoords.set(coordsKey(r.coords), r)
   return rejected.map(({ event, code, message }) => {
     const coords = event.audit?.source ?? {}
-    const record = byCoords.get(coordsKey(coords)) ?? { value: event.event.original ?? '', coords }
+    const record = byCoords.get(coordsKey(coords)) ?? { value: originalLine(event), coords }
     const dl = deadLetterFor(record, code, message, 'sink', at, partsOf(event))
     dl.event_id = event.event.id
     return dl

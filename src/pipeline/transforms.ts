@@ -5,7 +5,7 @@
  */
 import type { AuditEvent, DeadLetter } from '../schema/audit-event.js'
 import type { StageResult, TransformStage, RawRecord } from './component.js'
-import { deadLetterFor } from './dead-letter.js'
+import { deadLetterFor, originalLine } from './dead-letter.js'
 
 /** Builds a stage from a per-event function; a throwing event is dead-lettered, never rethrown. */
 export function perEventStage(name: string, fn: (event: AuditEvent) => void): TransformStage {
@@ -74,7 +74,7 @@ function isolate(stage: TransformStage, events: AuditEvent[]): StageResult {
  */
 export function transformDeadLetter(event: AuditEvent, stage: string, err: unknown): DeadLetter {
   const ev = (typeof event === 'object' && event !== null ? event : {}) as Partial<AuditEvent>
-  const original = typeof ev.event?.original === 'string' ? ev.event.original : ''
+  const original = originalLine(ev)
   const coords = typeof ev.audit?.source === 'object' && ev.audit.source !== null ? ev.audit.source : {}
   const record: RawRecord = { value: original, coords }
   const what = err instanceof Error ? `${err.name}: ${err.message}` : String(err)
