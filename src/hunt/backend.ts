@@ -96,6 +96,23 @@ export interface HuntRange {
   baselineFrom?: string
 }
 
+/** A witness call to place in its clusters: the earliest call of a hop (time, request id) and its two nodes. */
+export interface HopCall {
+  src: string
+  dst: string
+  at: string
+  requestId?: string
+}
+
+/** The Istio cluster ids of a call's two ends (mesh.source.cluster, mesh.destination.cluster), when logged. */
+export interface HopClusters {
+  source?: string
+  destination?: string
+}
+
+/** Key of a HopCall in hopClusters' answer. */
+export const hopCallKey = (h: HopCall): string => `${h.src}\u0000${h.dst}\u0000${h.at}`
+
 export interface HuntBackend {
   readonly kind: 'duckdb' | 'opensearch'
   /** Prepares whatever the queries share (DuckDB builds its per-request hop table once). */
@@ -108,6 +125,12 @@ export interface HuntBackend {
   /** Earliest call (allowed or not) per pair over the learning and analysis windows: an edge is new when it is ≥ since. */
   firstSeen(pairs: readonly { src: string; dst: string }[]): Promise<Map<string, string>>
   flows(filter: FlowFilter): Promise<FlowEdge[]>
+  /**
+   * The clusters of each witness call, read from its own log lines (same start time, same request id,
+   * or for a call without one a line naming either end): across an east-west gateway the two differ.
+   * Optional: a backend without it leaves hops without clusters.
+   */
+  hopClusters?(calls: readonly HopCall[]): Promise<Map<string, HopClusters>>
   close(): Promise<void>
 }
 

@@ -26,12 +26,14 @@ import type {
   FlowFilter,
   FrontierEntry,
   GraphNode,
+  HopCall,
+  HopClusters,
   HuntBackend,
   HuntRange,
   InventoryEntry,
   NodeKind,
 } from './backend.js'
-import { pairKey } from './backend.js'
+import { hopCallKey, pairKey } from './backend.js'
 import { kindOfNode, spiffeParts } from './node-id.js'
 import {
   CALLS_ALIAS_SQL,
@@ -394,6 +396,35 @@ export class DuckDbHuntBackend implements HuntBackend {
       values,
     )
     for (const r of rows) out.set(pairKey(String(r.src), String(r.dst)), String(r.first))
+    return out
+  }
+
+  async hopClusters(calls: readonly HopCall[]): Promise<Map<string, HopClusters>> {
+    const out = new Map<string, HopClusters>()
+    if (calls.length === 0) return out
+    const values: string[] = []
+    const tuples = calls.map((c, i) => {
+      values.push(String(i), c.at, c.requestId ?? '', c.src, c.dst)
+      const n = values.length
+      return `(CAST($${n - 4} AS INTEGER), CAST($${n - 3} AS TIMESTAMP), $${n - 2}, $${n - 1}, $${n})`
+    })
+    // The cluster is not a column (the store layout is unchanged): read from the stored document of the few lines matched.
+    const { rows } = await this.store.sql(
+      `WITH q(i, t, rid, src, dst) AS (VALUES ${tuples.join(', ')})
+      SELECT q.i, json_extract_string(e.event_json, '$.mesh.source.cluster') AS sc,
+        json_extract_string(e.event_json, '$.mesh.destination.cluster') AS dc
+      FROM q JOIN events e ON e.ts = q.t
+        AND (CASE WHEN q.rid <> '' THEN e.request_id = q.rid ELSE e.src_spiffe_id = q.src OR e.dst_spiffe_id = q.dst END)
+      ORDER BY q.i, coalesce(e.reporter = 'destination', false) DESC, e.id`,
+      values,
+    )
+    for (const r of rows) {
+      const key = hopCallKey(calls[Number(r.i)]!)
+      const c = out.get(key) ?? {}
+      if (c.source === undefined && r.sc != null) c.source = String(r.sc)
+      if (c.destination === undefined && r.dc != null) c.destination = String(r.dc)
+      out.set(key, c)
+    }
     return out
   }
 

@@ -21,11 +21,13 @@ import type {
   FlowFilter,
   FrontierEntry,
   GraphNode,
+  HopCall,
+  HopClusters,
   HuntBackend,
   HuntRange,
   InventoryEntry,
 } from './backend.js'
-import { pairKey } from './backend.js'
+import { hopCallKey, pairKey } from './backend.js'
 import { kindOfNode, spiffeParts } from './node-id.js'
 
 type Json = Record<string, unknown>
@@ -452,6 +454,48 @@ export class OpenSearchHuntBackend implements HuntBackend {
       (a, b) => b.denied - a.denied || b.count - a.count || (pairKey(a.source, a.destination) < pairKey(b.source, b.destination) ? -1 : 1),
     )
     return out.slice(0, filter.limit ?? 10_000)
+  }
+
+  async hopClusters(calls: readonly HopCall[]): Promise<Map<string, HopClusters>> {
+    const out = new Map<string, HopClusters>()
+    for (const c of calls) {
+      const match: Json =
+        c.requestId !== undefined
+          ? { term: { 'http.request.id': c.requestId } }
+          : {
+              bool: {
+                should: [{ term: { 'mesh.source.spiffe_id': c.src } }, { term: { 'mesh.destination.spiffe_id': c.dst } }],
+                minimum_should_match: 1,
+              },
+            }
+      const res = await this.client.search({
+        index: this.options.index,
+        body: {
+          size: 10,
+          _source: ['mesh.reporter', 'mesh.source.cluster', 'mesh.destination.cluster'],
+          query: { bool: { filter: [{ term: { '@timestamp': c.at } }, match] } },
+          sort: [{ 'event.id': 'asc' }],
+        },
+      })
+      const hits = (
+        res.body as {
+          hits: {
+            hits: { _source?: { mesh?: { reporter?: string; source?: { cluster?: string }; destination?: { cluster?: string } } } }[]
+          }
+        }
+      ).hits.hits
+      // The server's line first: it logged the client's cluster from the peer metadata.
+      const lines = hits
+        .map((h) => h._source?.mesh ?? {})
+        .sort((a, b) => Number(b.reporter === 'destination') - Number(a.reporter === 'destination'))
+      const found: HopClusters = {}
+      for (const m of lines) {
+        if (found.source === undefined && m.source?.cluster !== undefined) found.source = m.source.cluster
+        if (found.destination === undefined && m.destination?.cluster !== undefined) found.destination = m.destination.cluster
+      }
+      out.set(hopCallKey(c), found)
+    }
+    return out
   }
 
   async close(): Promise<void> {

@@ -20,6 +20,12 @@ function hopFlags(h: HuntHop): string {
   if (h.newEdge) flags.push('NEW')
   if (h.plaintext) flags.push('PLAINTEXT')
   else if (h.plaintextCalls > 0) flags.push(`plaintext ${h.plaintextCalls}/${h.calls}`)
+  // Which clusters the call ran between; across an east-west gateway the two differ.
+  if (h.sourceCluster !== undefined || h.destinationCluster !== undefined) {
+    const src = h.sourceCluster ?? '?'
+    const dst = h.destinationCluster ?? '?'
+    flags.push(clean(src === dst ? `cluster ${src}` : `clusters ${src} → ${dst}`))
+  }
   return flags.length === 0 ? '' : `  ${flags.join(' ')}`
 }
 

@@ -11,8 +11,8 @@
  * that achieved that arrival in the round it was first achieved: the fewest hops among earliest-arrival
  * paths, with each hop's timestamp at or after the previous one.
  */
-import type { DeniedRow, ExpandRow, HuntBackend, HuntRange, NodeKind } from './backend.js'
-import { pairKey } from './backend.js'
+import type { DeniedRow, ExpandRow, HopCall, HuntBackend, HuntRange, NodeKind } from './backend.js'
+import { hopCallKey, pairKey } from './backend.js'
 import { kindOfNode } from './node-id.js'
 
 export interface HuntOptions extends HuntRange {
@@ -37,6 +37,9 @@ export interface HuntHop {
   /** No call on this edge before the analysis window (within the learning window). */
   newEdge: boolean
   firstSeen?: string
+  /** The Istio clusters of the witness call's two ends (HuntBackend.hopClusters), which differ across an east-west gateway. */
+  sourceCluster?: string
+  destinationCluster?: string
 }
 
 export interface ReachedNode {
@@ -133,6 +136,16 @@ export async function huntPaths(backend: HuntBackend, opts: HuntOptions): Promis
     hop.newEdge = opts.baselineFrom !== undefined && (seen === undefined || seen >= opts.since)
   }
 
+  if (backend.hopClusters !== undefined) {
+    const calls = [...new Map(hops.map((h) => [hopCallKey(toCall(h)), toCall(h)])).values()]
+    const clusters = await backend.hopClusters(calls)
+    for (const hop of hops) {
+      const c = clusters.get(hopCallKey(toCall(hop)))
+      if (c?.source !== undefined) hop.sourceCluster = c.source
+      if (c?.destination !== undefined) hop.destinationCluster = c.destination
+    }
+  }
+
   const probes = await backend.denied([...labels].map(([node, l]) => ({ node, since: l.arrival })))
   const origins = new Set(opts.from)
   const reached: ReachedNode[] = [...labels]
@@ -161,5 +174,12 @@ export async function huntPaths(backend: HuntBackend, opts: HuntOptions): Promis
   if (opts.baselineFrom !== undefined) result.baselineFrom = opts.baselineFrom
   return result
 }
+
+const toCall = (h: HuntHop): HopCall => ({
+  src: h.from,
+  dst: h.to,
+  at: h.at,
+  ...(h.requestId === undefined ? {} : { requestId: h.requestId }),
+})
 
 const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
