@@ -20,6 +20,7 @@
  * dead-letter output.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { createServer as createTlsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { gunzipSync } from 'node:zlib'
 import * as grpc from '@grpc/grpc-js'
@@ -27,6 +28,7 @@ import { z } from 'zod'
 import type { BatchHandler, RawRecord, Source } from '../../pipeline/component.js'
 import { otlpLogsCodec, type ExportLogsRequest, type PartialSuccess } from './proto.js'
 import { recordsFromExport } from './records.js'
+import { isLoopback, loadOtlpTls, otlpTlsSchema } from './tls.js'
 
 const endpoint = (port: number) =>
   z
@@ -55,8 +57,24 @@ export const otlpSourceConfigSchema = z
     maxInFlightRequests: z.number().int().min(1).max(10_000).default(64),
     /** The Retry-After (seconds) of a refused HTTP request. */
     retryAfterSeconds: z.number().int().min(1).max(3600).default(5),
+    /** TLS on both endpoints (tls.ts); with clientCaFile, mutual TLS. */
+    tls: otlpTlsSchema.optional(),
+    /** Accept plaintext on a non-loopback address (without tls). */
+    insecure: z.boolean().default(false),
   })
   .strict()
+  .superRefine((c, ctx) => {
+    if (c.tls !== undefined || c.insecure) return
+    const open = (['grpc', 'http'] as const).filter((k) => c[k].enabled && !isLoopback(c[k].host))
+    if (open.length === 0) return
+    ctx.addIssue({
+      code: 'custom',
+      path: ['tls'],
+      message:
+        `plaintext OTLP on ${open.map((k) => `${k} ${c[k].host}`).join(' and ')}: set tls.certFile and tls.keyFile ` +
+        '(and tls.clientCaFile for mutual TLS), bind to 127.0.0.1, or set insecure: true to accept plaintext',
+    })
+  })
 
 export type OtlpSourceConfig = z.output<typeof otlpSourceConfigSchema>
 
@@ -217,8 +235,20 @@ export function createOtlpSource(config: OtlpSourceConfig): OtlpSource {
     ports: () => ({ grpc: grpcPort, http: httpPort }),
     async start() {
       const codec = otlpLogsCodec()
+      const tls = config.tls === undefined ? undefined : loadOtlpTls(config.tls)
       if (config.http.enabled) {
-        const server = createServer((req, res) => void onHttp(req, res))
+        const onRequest = (req: IncomingMessage, res: ServerResponse): void => void onHttp(req, res)
+        const server =
+          tls === undefined
+            ? createServer(onRequest)
+            : createTlsServer(
+                {
+                  cert: tls.cert,
+                  key: tls.key,
+                  ...(tls.clientCa === undefined ? {} : { ca: tls.clientCa, requestCert: true, rejectUnauthorized: true }),
+                },
+                onRequest,
+              )
         await new Promise<void>((resolve, reject) => {
           server.once('error', reject)
           server.listen(config.http.port, config.http.host, () => resolve())
@@ -249,7 +279,7 @@ export function createOtlpSource(config: OtlpSourceConfig): OtlpSource {
         }
         server.addService(definition, { Export: grpcExport as grpc.UntypedHandleCall })
         grpcPort = await new Promise<number>((resolve, reject) =>
-          server.bindAsync(`${config.grpc.host}:${config.grpc.port}`, grpc.ServerCredentials.createInsecure(), (err, port) =>
+          server.bindAsync(`${config.grpc.host}:${config.grpc.port}`, grpcCredentials(tls), (err, port) =>
             err === null ? resolve(port) : reject(err),
           ),
         )
@@ -289,6 +319,16 @@ function partialMessage(rejected: number, total: number, reasons: Readonly<Recor
     .map(([r, n]) => `${r}: ${n}`)
     .join(', ')
   return `${rejected} of ${total} log records dead-lettered (${why}): kept in the dead-letter output, do not resend them`
+}
+
+function grpcCredentials(tls: ReturnType<typeof loadOtlpTls> | undefined): grpc.ServerCredentials {
+  if (tls === undefined) return grpc.ServerCredentials.createInsecure()
+  // With a client CA, grpc-js requires and verifies the client certificate (checkClientCertificate).
+  return grpc.ServerCredentials.createSsl(
+    tls.clientCa ?? null,
+    [{ cert_chain: tls.cert, private_key: tls.key }],
+    tls.clientCa !== undefined,
+  )
 }
 
 function answer(res: ServerResponse, status: number, message: string): void {
