@@ -19,6 +19,7 @@ interface MappingNode {
   properties?: Record<string, MappingNode>
   fields?: Record<string, MappingNode>
   index?: boolean
+  doc_values?: boolean
 }
 
 const OSD_TYPE: Record<string, string> = {
@@ -38,7 +39,7 @@ export function indexPatternFields(mapping: { properties: Record<string, Mapping
   const fields: object[] = []
   const add = (name: string, node: MappingNode) => {
     const esType = node.type ?? 'object'
-    const aggregatable = !['text', 'flat_object'].includes(esType)
+    const aggregatable = !['text', 'flat_object'].includes(esType) && node.doc_values !== false
     const searchable = node.index !== false
     fields.push({
       count: 0,

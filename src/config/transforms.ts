@@ -5,6 +5,7 @@
  */
 import { parseConfig } from './validate.js'
 import { z } from 'zod'
+import { ecsTlsVersion, tlsVersionRank, type EcsTlsVersion } from '../schema/tls-version.js'
 
 /** SPIFFE ID spec §2.1: lowercase letters, digits, dots, dashes, underscores; at most 255 bytes. */
 const trustDomain = z
@@ -13,8 +14,28 @@ const trustDomain = z
   .max(255)
   .regex(/^[a-z0-9._-]+$/, 'trust domain must match [a-z0-9._-]+ (SPIFFE ID spec §2.1)')
 
-export const TLS_VERSIONS = ['SSLv3', 'TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'] as const
-export type TlsVersionName = (typeof TLS_VERSIONS)[number]
+/**
+ * A TLS version as ECS writes tls.version ("1.2"; YAML may read an unquoted 1.2 as a number), or as
+ * Envoy logs it (TLSv1.2, TLSv1, SSLv3: the spelling this option took before, still accepted).
+ */
+const tlsVersion = z
+  .union([
+    z.string().max(16),
+    z.number().min(0).max(99),
+    // An already loaded config validated again (a run config assembled from loaded sections).
+    z.object({ version: z.string().max(16), protocol: z.string().max(8) }).strict(),
+  ])
+  .transform((v, ctx): EcsTlsVersion => {
+    const parsed = typeof v === 'object' ? ecsTlsVersion(v.version, v.protocol) : ecsTlsVersion(typeof v === 'number' ? v.toFixed(1) : v)
+    if (parsed === undefined || tlsVersionRank(parsed) === -1) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `${JSON.stringify(v)}: not a TLS version (1.0, 1.1, 1.2, 1.3, or as Envoy logs it: TLSv1.2, SSLv3)`,
+      })
+      return z.NEVER
+    }
+    return Object.freeze(parsed)
+  })
 
 /**
  * Envoy's default cipher list in builds using BoringSSL FIPS (envoyproxy.io docs,
@@ -52,7 +73,7 @@ export const transformsConfigSchema = z
       .max(256)
       .default([...DEFAULT_FIPS_CIPHERS]),
     /** Lowest acceptable negotiated TLS version; below it is weak_tls. */
-    minTlsVersion: z.enum(TLS_VERSIONS).default('TLSv1.2'),
+    minTlsVersion: tlsVersion.default({ version: '1.2', protocol: 'tls' }),
     /** Emit au3_incomplete findings (the au3 fields are always filled). */
     au3Findings: z.boolean().default(true),
     /** Longest field value the enrichment will look at; longer values are treated as absent (bounds regex work). */
@@ -76,7 +97,8 @@ export interface TransformsConfig {
   readonly trustDomain: string
   readonly trustDomainAliases: readonly string[]
   readonly fipsCiphers: readonly string[]
-  readonly minTlsVersion: TlsVersionName
+  /** Normalised to the ECS spelling: `{ version: '1.2', protocol: 'tls' }`. */
+  readonly minTlsVersion: EcsTlsVersion
   readonly au3Findings: boolean
   readonly maxFieldLength: number
   readonly microBatch: number

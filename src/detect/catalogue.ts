@@ -80,9 +80,9 @@ export const FINDING_CATALOGUE = {
     severity: 'medium',
     title: 'TLS below the minimum version or a cipher outside the FIPS 140 approved list',
     rationale:
-      'high when the version is below the configured minimum (default TLSv1.2); medium when only the cipher is not FIPS approved (e.g. CHACHA20-POLY1305).',
+      'high when the version is below the configured minimum (default TLS 1.2); medium when only the cipher is not FIPS approved (e.g. CHACHA20-POLY1305).',
     evidence:
-      '`%DOWNSTREAM_TLS_VERSION%`/`%DOWNSTREAM_TLS_CIPHER%` or the upstream equivalents in a custom format (tls.version, tls.cipher, envoy.peer.upstream_tls_*).',
+      '`%DOWNSTREAM_TLS_VERSION%`/`%DOWNSTREAM_TLS_CIPHER%` or the upstream equivalents in a custom format (tls.version and tls.version_protocol as ECS writes them, e.g. 1.2 and tls; tls.cipher; envoy.peer.upstream_tls_* as Envoy logs them).',
   },
   foreign_trust_domain: {
     controls: ['IA-3', 'IA-9'],

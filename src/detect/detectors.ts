@@ -5,8 +5,8 @@
  * names and mTLS SNI (istio/istio pilot/pkg/model), as docs/au3-and-findings.md lists them.
  */
 import type { AuditEvent, Finding } from '../generated/types.js'
-import type { TransformsConfig, TlsVersionName } from '../config/transforms.js'
-import { TLS_VERSIONS } from '../config/transforms.js'
+import type { TransformsConfig } from '../config/transforms.js'
+import { ecsTlsVersion, tlsVersionLabel, tlsVersionRank, type EcsTlsVersion } from '../schema/tls-version.js'
 import { isFilterChainNotFound, type ClusterInfo } from '../enrich/signals.js'
 import { isGateway, str, ztunnelOf, type IdentityContext } from '../enrich/identity.js'
 import { parseSanList } from '../enrich/spiffe-id.js'
@@ -133,34 +133,31 @@ const extAuthzDenied: Detector = (event) => {
   ]
 }
 
-function tlsRank(version: string): number {
-  // Envoy prints TLSv1, TLSv1.1, TLSv1.2, TLSv1.3 (SSL_get_version); accept TLSv1.0 as TLSv1.
-  const v = version === 'TLSv1.0' ? 'TLSv1' : version
-  return TLS_VERSIONS.indexOf(v as TlsVersionName)
-}
-
 const weakTls: Detector = (event, _ctx, config) => {
   const max = config.maxFieldLength
   const tls = isRecord(event.tls) ? event.tls : undefined
   const peer = isRecord(event.envoy) && isRecord(event.envoy.peer) ? event.envoy.peer : undefined
+  // tls.version is ECS ("1.2" with tls.version_protocol); events stored before it was may hold Envoy's TLSv1.2.
   const dsVersion = str(tls?.version, max)
+  const dsProtocol = str(tls?.version_protocol, max)
   const dsCipher = str(tls?.cipher, max)
   const usVersion = str(peer?.upstream_tls_version, max)
   const usCipher = str(peer?.upstream_tls_cipher, max)
   if (dsVersion === undefined && dsCipher === undefined && usVersion === undefined && usCipher === undefined) return NONE
-  const hops: [string, string | undefined, string | undefined][] = [
-    ['downstream', dsVersion, dsCipher],
-    ['upstream', usVersion, usCipher],
+  // The upstream version is envoy.peer.upstream_tls_version as Envoy logged it (TLSv1.2).
+  const hops: [string, EcsTlsVersion | undefined, string | undefined][] = [
+    ['downstream', dsVersion === undefined ? undefined : ecsTlsVersion(dsVersion, dsProtocol), dsCipher],
+    ['upstream', usVersion === undefined ? undefined : ecsTlsVersion(usVersion), usCipher],
   ]
-  const minRank = tlsRank(config.minTlsVersion)
+  const minRank = tlsVersionRank(config.minTlsVersion)
   const reasons: string[] = []
   let versionWeak = false
   for (const [hop, version, cipher] of hops) {
     if (version !== undefined) {
-      const r = tlsRank(version.trim())
+      const r = tlsVersionRank(version)
       if (r !== -1 && r < minRank) {
         versionWeak = true
-        reasons.push(`${hop} ${version.slice(0, 32)} below ${config.minTlsVersion}`)
+        reasons.push(`${hop} ${tlsVersionLabel(version)} below the minimum ${tlsVersionLabel(config.minTlsVersion)}`)
       }
     }
     if (cipher !== undefined && !config.fipsCipherSet.has(cipher.trim()))

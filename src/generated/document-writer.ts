@@ -78,168 +78,170 @@ const K70 = ascii("{\"tls\":")
 const K71 = ascii(",\"tls\":")
 const K72 = ascii("{\"established\":")
 const K73 = ascii(",\"established\":")
-const K74 = ascii("{\"cipher\":")
-const K75 = ascii(",\"cipher\":")
-const K76 = ascii("{\"client\":")
-const K77 = ascii(",\"client\":")
-const K78 = ascii("{\"server_name\":")
-const K79 = ascii(",\"server_name\":")
-const K80 = ascii("{\"mesh\":")
-const K81 = ascii(",\"mesh\":")
-const K82 = ascii("{\"reporter\":")
-const K83 = ascii(",\"reporter\":")
-const K84 = ascii("{\"upstream_cluster\":")
-const K85 = ascii(",\"upstream_cluster\":")
-const K86 = ascii("{\"route_name\":")
-const K87 = ascii(",\"route_name\":")
-const K88 = ascii("{\"mtls\":")
-const K89 = ascii(",\"mtls\":")
-const K90 = ascii("{\"spiffe_id\":")
-const K91 = ascii(",\"spiffe_id\":")
-const K92 = ascii("{\"trust_domain\":")
-const K93 = ascii(",\"trust_domain\":")
-const K94 = ascii("{\"namespace\":")
-const K95 = ascii(",\"namespace\":")
-const K96 = ascii("{\"service_account\":")
-const K97 = ascii(",\"service_account\":")
-const K98 = ascii("{\"workload\":")
-const K99 = ascii(",\"workload\":")
-const K100 = ascii("{\"signal\":")
-const K101 = ascii(",\"signal\":")
-const K102 = ascii("{\"cluster\":")
-const K103 = ascii(",\"cluster\":")
-const K104 = ascii("{\"service\":")
-const K105 = ascii(",\"service\":")
-const K106 = ascii("{\"subset\":")
-const K107 = ascii(",\"subset\":")
-const K108 = ascii("{\"envoy\":")
-const K109 = ascii(",\"envoy\":")
-const K110 = ascii("{\"format\":")
-const K111 = ascii(",\"format\":")
-const K112 = ascii("{\"response_flags\":")
-const K113 = ascii(",\"response_flags\":")
-const K114 = ascii("{\"response_code_details\":")
-const K115 = ascii(",\"response_code_details\":")
-const K116 = ascii("{\"connection_termination_details\":")
-const K117 = ascii(",\"connection_termination_details\":")
-const K118 = ascii("{\"upstream_transport_failure_reason\":")
-const K119 = ascii(",\"upstream_transport_failure_reason\":")
-const K120 = ascii("{\"upstream_host\":")
-const K121 = ascii(",\"upstream_host\":")
-const K122 = ascii("{\"upstream_local_address\":")
-const K123 = ascii(",\"upstream_local_address\":")
-const K124 = ascii("{\"downstream_local_address\":")
-const K125 = ascii(",\"downstream_local_address\":")
-const K126 = ascii("{\"downstream_remote_address\":")
-const K127 = ascii(",\"downstream_remote_address\":")
-const K128 = ascii("{\"upstream_service_time\":")
-const K129 = ascii(",\"upstream_service_time\":")
-const K130 = ascii("{\"x_forwarded_for\":")
-const K131 = ascii(",\"x_forwarded_for\":")
-const K132 = ascii("{\"connection_id\":")
-const K133 = ascii(",\"connection_id\":")
-const K134 = ascii("{\"authority\":")
-const K135 = ascii(",\"authority\":")
-const K136 = ascii("{\"requested_server_name\":")
-const K137 = ascii(",\"requested_server_name\":")
-const K138 = ascii("{\"rbac_policy\":")
-const K139 = ascii(",\"rbac_policy\":")
-const K140 = ascii("{\"peer\":")
-const K141 = ascii(",\"peer\":")
-const K142 = ascii("{\"downstream_uri_san\":")
-const K143 = ascii(",\"downstream_uri_san\":")
-const K144 = ascii("{\"downstream_local_uri_san\":")
-const K145 = ascii(",\"downstream_local_uri_san\":")
-const K146 = ascii("{\"downstream_subject\":")
-const K147 = ascii(",\"downstream_subject\":")
-const K148 = ascii("{\"upstream_uri_san\":")
-const K149 = ascii(",\"upstream_uri_san\":")
-const K150 = ascii("{\"upstream_tls_version\":")
-const K151 = ascii(",\"upstream_tls_version\":")
-const K152 = ascii("{\"upstream_tls_cipher\":")
-const K153 = ascii(",\"upstream_tls_cipher\":")
-const K154 = ascii("{\"ztunnel\":")
-const K155 = ascii(",\"ztunnel\":")
-const K156 = ascii("{\"message\":")
-const K157 = ascii(",\"message\":")
-const K158 = ascii("{\"level\":")
-const K159 = ascii(",\"level\":")
-const K160 = ascii("{\"src_addr\":")
-const K161 = ascii(",\"src_addr\":")
-const K162 = ascii("{\"src_workload\":")
-const K163 = ascii(",\"src_workload\":")
-const K164 = ascii("{\"src_namespace\":")
-const K165 = ascii(",\"src_namespace\":")
-const K166 = ascii("{\"src_identity\":")
-const K167 = ascii(",\"src_identity\":")
-const K168 = ascii("{\"dst_addr\":")
-const K169 = ascii(",\"dst_addr\":")
-const K170 = ascii("{\"dst_hbone_addr\":")
-const K171 = ascii(",\"dst_hbone_addr\":")
-const K172 = ascii("{\"dst_service\":")
-const K173 = ascii(",\"dst_service\":")
-const K174 = ascii("{\"dst_workload\":")
-const K175 = ascii(",\"dst_workload\":")
-const K176 = ascii("{\"dst_namespace\":")
-const K177 = ascii(",\"dst_namespace\":")
-const K178 = ascii("{\"dst_identity\":")
-const K179 = ascii(",\"dst_identity\":")
-const K180 = ascii("{\"bytes_sent\":")
-const K181 = ascii(",\"bytes_sent\":")
-const K182 = ascii("{\"bytes_recv\":")
-const K183 = ascii(",\"bytes_recv\":")
-const K184 = ascii("{\"error\":")
-const K185 = ascii(",\"error\":")
-const K186 = ascii("{\"policy\":")
-const K187 = ascii(",\"policy\":")
-const K188 = ascii("{\"kubernetes\":")
-const K189 = ascii(",\"kubernetes\":")
-const K190 = ascii("{\"pod\":")
-const K191 = ascii(",\"pod\":")
-const K192 = ascii("{\"container\":")
-const K193 = ascii(",\"container\":")
-const K194 = ascii("{\"node\":")
-const K195 = ascii(",\"node\":")
-const K196 = ascii("{\"labels\":")
-const K197 = ascii(",\"labels\":")
-const K198 = ascii("{\"orchestrator\":")
-const K199 = ascii(",\"orchestrator\":")
-const K200 = ascii("{\"name\":")
-const K201 = ascii(",\"name\":")
-const K202 = ascii("{\"audit\":")
-const K203 = ascii(",\"audit\":")
-const K204 = ascii("{\"file\":")
-const K205 = ascii(",\"file\":")
-const K206 = ascii("{\"line\":")
-const K207 = ascii(",\"line\":")
-const K208 = ascii("{\"offset\":")
-const K209 = ascii(",\"offset\":")
-const K210 = ascii("{\"topic\":")
-const K211 = ascii(",\"topic\":")
-const K212 = ascii("{\"partition\":")
-const K213 = ascii(",\"partition\":")
-const K214 = ascii("{\"time_source\":")
-const K215 = ascii(",\"time_source\":")
-const K216 = ascii("{\"au3\":")
-const K217 = ascii(",\"au3\":")
-const K218 = ascii("{\"complete\":")
-const K219 = ascii(",\"complete\":")
-const K220 = ascii("{\"missing\":")
-const K221 = ascii(",\"missing\":")
-const K222 = ascii("{\"extras_missing\":")
-const K223 = ascii(",\"extras_missing\":")
-const K224 = ascii("{\"findings\":")
-const K225 = ascii(",\"findings\":")
-const K226 = ascii("{\"code\":")
-const K227 = ascii(",\"code\":")
-const K228 = ascii("{\"severity\":")
-const K229 = ascii(",\"severity\":")
-const K230 = ascii("{\"controls\":")
-const K231 = ascii(",\"controls\":")
-const K232 = ascii("{\"finding_codes\":")
-const K233 = ascii(",\"finding_codes\":")
-const K234 = ascii("{\"redactions\":")
-const K235 = ascii(",\"redactions\":")
+const K74 = ascii("{\"version_protocol\":")
+const K75 = ascii(",\"version_protocol\":")
+const K76 = ascii("{\"cipher\":")
+const K77 = ascii(",\"cipher\":")
+const K78 = ascii("{\"client\":")
+const K79 = ascii(",\"client\":")
+const K80 = ascii("{\"server_name\":")
+const K81 = ascii(",\"server_name\":")
+const K82 = ascii("{\"mesh\":")
+const K83 = ascii(",\"mesh\":")
+const K84 = ascii("{\"reporter\":")
+const K85 = ascii(",\"reporter\":")
+const K86 = ascii("{\"upstream_cluster\":")
+const K87 = ascii(",\"upstream_cluster\":")
+const K88 = ascii("{\"route_name\":")
+const K89 = ascii(",\"route_name\":")
+const K90 = ascii("{\"mtls\":")
+const K91 = ascii(",\"mtls\":")
+const K92 = ascii("{\"spiffe_id\":")
+const K93 = ascii(",\"spiffe_id\":")
+const K94 = ascii("{\"trust_domain\":")
+const K95 = ascii(",\"trust_domain\":")
+const K96 = ascii("{\"namespace\":")
+const K97 = ascii(",\"namespace\":")
+const K98 = ascii("{\"service_account\":")
+const K99 = ascii(",\"service_account\":")
+const K100 = ascii("{\"workload\":")
+const K101 = ascii(",\"workload\":")
+const K102 = ascii("{\"signal\":")
+const K103 = ascii(",\"signal\":")
+const K104 = ascii("{\"cluster\":")
+const K105 = ascii(",\"cluster\":")
+const K106 = ascii("{\"service\":")
+const K107 = ascii(",\"service\":")
+const K108 = ascii("{\"subset\":")
+const K109 = ascii(",\"subset\":")
+const K110 = ascii("{\"envoy\":")
+const K111 = ascii(",\"envoy\":")
+const K112 = ascii("{\"format\":")
+const K113 = ascii(",\"format\":")
+const K114 = ascii("{\"response_flags\":")
+const K115 = ascii(",\"response_flags\":")
+const K116 = ascii("{\"response_code_details\":")
+const K117 = ascii(",\"response_code_details\":")
+const K118 = ascii("{\"connection_termination_details\":")
+const K119 = ascii(",\"connection_termination_details\":")
+const K120 = ascii("{\"upstream_transport_failure_reason\":")
+const K121 = ascii(",\"upstream_transport_failure_reason\":")
+const K122 = ascii("{\"upstream_host\":")
+const K123 = ascii(",\"upstream_host\":")
+const K124 = ascii("{\"upstream_local_address\":")
+const K125 = ascii(",\"upstream_local_address\":")
+const K126 = ascii("{\"downstream_local_address\":")
+const K127 = ascii(",\"downstream_local_address\":")
+const K128 = ascii("{\"downstream_remote_address\":")
+const K129 = ascii(",\"downstream_remote_address\":")
+const K130 = ascii("{\"upstream_service_time\":")
+const K131 = ascii(",\"upstream_service_time\":")
+const K132 = ascii("{\"x_forwarded_for\":")
+const K133 = ascii(",\"x_forwarded_for\":")
+const K134 = ascii("{\"connection_id\":")
+const K135 = ascii(",\"connection_id\":")
+const K136 = ascii("{\"authority\":")
+const K137 = ascii(",\"authority\":")
+const K138 = ascii("{\"requested_server_name\":")
+const K139 = ascii(",\"requested_server_name\":")
+const K140 = ascii("{\"rbac_policy\":")
+const K141 = ascii(",\"rbac_policy\":")
+const K142 = ascii("{\"peer\":")
+const K143 = ascii(",\"peer\":")
+const K144 = ascii("{\"downstream_uri_san\":")
+const K145 = ascii(",\"downstream_uri_san\":")
+const K146 = ascii("{\"downstream_local_uri_san\":")
+const K147 = ascii(",\"downstream_local_uri_san\":")
+const K148 = ascii("{\"downstream_subject\":")
+const K149 = ascii(",\"downstream_subject\":")
+const K150 = ascii("{\"upstream_uri_san\":")
+const K151 = ascii(",\"upstream_uri_san\":")
+const K152 = ascii("{\"upstream_tls_version\":")
+const K153 = ascii(",\"upstream_tls_version\":")
+const K154 = ascii("{\"upstream_tls_cipher\":")
+const K155 = ascii(",\"upstream_tls_cipher\":")
+const K156 = ascii("{\"ztunnel\":")
+const K157 = ascii(",\"ztunnel\":")
+const K158 = ascii("{\"message\":")
+const K159 = ascii(",\"message\":")
+const K160 = ascii("{\"level\":")
+const K161 = ascii(",\"level\":")
+const K162 = ascii("{\"src_addr\":")
+const K163 = ascii(",\"src_addr\":")
+const K164 = ascii("{\"src_workload\":")
+const K165 = ascii(",\"src_workload\":")
+const K166 = ascii("{\"src_namespace\":")
+const K167 = ascii(",\"src_namespace\":")
+const K168 = ascii("{\"src_identity\":")
+const K169 = ascii(",\"src_identity\":")
+const K170 = ascii("{\"dst_addr\":")
+const K171 = ascii(",\"dst_addr\":")
+const K172 = ascii("{\"dst_hbone_addr\":")
+const K173 = ascii(",\"dst_hbone_addr\":")
+const K174 = ascii("{\"dst_service\":")
+const K175 = ascii(",\"dst_service\":")
+const K176 = ascii("{\"dst_workload\":")
+const K177 = ascii(",\"dst_workload\":")
+const K178 = ascii("{\"dst_namespace\":")
+const K179 = ascii(",\"dst_namespace\":")
+const K180 = ascii("{\"dst_identity\":")
+const K181 = ascii(",\"dst_identity\":")
+const K182 = ascii("{\"bytes_sent\":")
+const K183 = ascii(",\"bytes_sent\":")
+const K184 = ascii("{\"bytes_recv\":")
+const K185 = ascii(",\"bytes_recv\":")
+const K186 = ascii("{\"error\":")
+const K187 = ascii(",\"error\":")
+const K188 = ascii("{\"policy\":")
+const K189 = ascii(",\"policy\":")
+const K190 = ascii("{\"kubernetes\":")
+const K191 = ascii(",\"kubernetes\":")
+const K192 = ascii("{\"pod\":")
+const K193 = ascii(",\"pod\":")
+const K194 = ascii("{\"container\":")
+const K195 = ascii(",\"container\":")
+const K196 = ascii("{\"node\":")
+const K197 = ascii(",\"node\":")
+const K198 = ascii("{\"labels\":")
+const K199 = ascii(",\"labels\":")
+const K200 = ascii("{\"orchestrator\":")
+const K201 = ascii(",\"orchestrator\":")
+const K202 = ascii("{\"name\":")
+const K203 = ascii(",\"name\":")
+const K204 = ascii("{\"audit\":")
+const K205 = ascii(",\"audit\":")
+const K206 = ascii("{\"file\":")
+const K207 = ascii(",\"file\":")
+const K208 = ascii("{\"line\":")
+const K209 = ascii(",\"line\":")
+const K210 = ascii("{\"offset\":")
+const K211 = ascii(",\"offset\":")
+const K212 = ascii("{\"topic\":")
+const K213 = ascii(",\"topic\":")
+const K214 = ascii("{\"partition\":")
+const K215 = ascii(",\"partition\":")
+const K216 = ascii("{\"time_source\":")
+const K217 = ascii(",\"time_source\":")
+const K218 = ascii("{\"au3\":")
+const K219 = ascii(",\"au3\":")
+const K220 = ascii("{\"complete\":")
+const K221 = ascii(",\"complete\":")
+const K222 = ascii("{\"missing\":")
+const K223 = ascii(",\"missing\":")
+const K224 = ascii("{\"extras_missing\":")
+const K225 = ascii(",\"extras_missing\":")
+const K226 = ascii("{\"findings\":")
+const K227 = ascii(",\"findings\":")
+const K228 = ascii("{\"code\":")
+const K229 = ascii(",\"code\":")
+const K230 = ascii("{\"severity\":")
+const K231 = ascii(",\"severity\":")
+const K232 = ascii("{\"controls\":")
+const K233 = ascii(",\"controls\":")
+const K234 = ascii("{\"finding_codes\":")
+const K235 = ascii(",\"finding_codes\":")
+const K236 = ascii("{\"redactions\":")
+const K237 = ascii(",\"redactions\":")
 
 // Read by the members audit.hash leaves out; set per call (the writer is synchronous).
 let leaveOutUnhashed = false
@@ -565,7 +567,7 @@ function o13(w: DocumentBytes, v: unknown): void {
   let x: unknown
   x = o["server_name"]
   if (x !== undefined) {
-    w.raw(any ? K79 : K78)
+    w.raw(any ? K81 : K80)
     any = true
     w.str(x)
   }
@@ -591,15 +593,21 @@ function o12(w: DocumentBytes, v: unknown): void {
     any = true
     w.str(x)
   }
-  x = o["cipher"]
+  x = o["version_protocol"]
   if (x !== undefined) {
     w.raw(any ? K75 : K74)
     any = true
     w.str(x)
   }
-  x = o["client"]
+  x = o["cipher"]
   if (x !== undefined) {
     w.raw(any ? K77 : K76)
+    any = true
+    w.str(x)
+  }
+  x = o["client"]
+  if (x !== undefined) {
+    w.raw(any ? K79 : K78)
     any = true
     o13(w, x)
   }
@@ -615,43 +623,43 @@ function o15(w: DocumentBytes, v: unknown): void {
   let x: unknown
   x = o["spiffe_id"]
   if (x !== undefined) {
-    w.raw(any ? K91 : K90)
+    w.raw(any ? K93 : K92)
     any = true
     w.str(x)
   }
   x = o["trust_domain"]
   if (x !== undefined) {
-    w.raw(any ? K93 : K92)
+    w.raw(any ? K95 : K94)
     any = true
     w.str(x)
   }
   x = o["namespace"]
   if (x !== undefined) {
-    w.raw(any ? K95 : K94)
+    w.raw(any ? K97 : K96)
     any = true
     w.str(x)
   }
   x = o["service_account"]
   if (x !== undefined) {
-    w.raw(any ? K97 : K96)
+    w.raw(any ? K99 : K98)
     any = true
     w.str(x)
   }
   x = o["workload"]
   if (x !== undefined) {
-    w.raw(any ? K99 : K98)
+    w.raw(any ? K101 : K100)
     any = true
     w.str(x)
   }
   x = o["signal"]
   if (x !== undefined) {
-    w.raw(any ? K101 : K100)
+    w.raw(any ? K103 : K102)
     any = true
     w.str(x)
   }
   x = o["cluster"]
   if (x !== undefined) {
-    w.raw(any ? K103 : K102)
+    w.raw(any ? K105 : K104)
     any = true
     w.str(x)
   }
@@ -667,13 +675,13 @@ function o16(w: DocumentBytes, v: unknown): void {
   let x: unknown
   x = o["service"]
   if (x !== undefined) {
-    w.raw(any ? K105 : K104)
+    w.raw(any ? K107 : K106)
     any = true
     w.str(x)
   }
   x = o["namespace"]
   if (x !== undefined) {
-    w.raw(any ? K95 : K94)
+    w.raw(any ? K97 : K96)
     any = true
     w.str(x)
   }
@@ -685,43 +693,43 @@ function o16(w: DocumentBytes, v: unknown): void {
   }
   x = o["subset"]
   if (x !== undefined) {
-    w.raw(any ? K107 : K106)
+    w.raw(any ? K109 : K108)
     any = true
     w.str(x)
   }
   x = o["spiffe_id"]
   if (x !== undefined) {
-    w.raw(any ? K91 : K90)
+    w.raw(any ? K93 : K92)
     any = true
     w.str(x)
   }
   x = o["trust_domain"]
   if (x !== undefined) {
-    w.raw(any ? K93 : K92)
+    w.raw(any ? K95 : K94)
     any = true
     w.str(x)
   }
   x = o["service_account"]
   if (x !== undefined) {
-    w.raw(any ? K97 : K96)
+    w.raw(any ? K99 : K98)
     any = true
     w.str(x)
   }
   x = o["workload"]
   if (x !== undefined) {
-    w.raw(any ? K99 : K98)
+    w.raw(any ? K101 : K100)
     any = true
     w.str(x)
   }
   x = o["signal"]
   if (x !== undefined) {
-    w.raw(any ? K101 : K100)
+    w.raw(any ? K103 : K102)
     any = true
     w.str(x)
   }
   x = o["cluster"]
   if (x !== undefined) {
-    w.raw(any ? K103 : K102)
+    w.raw(any ? K105 : K104)
     any = true
     w.str(x)
   }
@@ -737,25 +745,25 @@ function o14(w: DocumentBytes, v: unknown): void {
   let x: unknown
   x = o["reporter"]
   if (x !== undefined) {
-    w.raw(any ? K83 : K82)
+    w.raw(any ? K85 : K84)
     any = true
     w.str(x)
   }
   x = o["upstream_cluster"]
   if (x !== undefined) {
-    w.raw(any ? K85 : K84)
+    w.raw(any ? K87 : K86)
     any = true
     w.str(x)
   }
   x = o["route_name"]
   if (x !== undefined) {
-    w.raw(any ? K87 : K86)
+    w.raw(any ? K89 : K88)
     any = true
     w.str(x)
   }
   x = o["mtls"]
   if (x !== undefined) {
-    w.raw(any ? K89 : K88)
+    w.raw(any ? K91 : K90)
     any = true
     w.boolOrNull(x)
   }
@@ -794,37 +802,37 @@ function o19(w: DocumentBytes, v: unknown): void {
   let x: unknown
   x = o["downstream_uri_san"]
   if (x !== undefined) {
-    w.raw(any ? K143 : K142)
+    w.raw(any ? K145 : K144)
     any = true
     w.str(x)
   }
   x = o["downstream_local_uri_san"]
   if (x !== undefined) {
-    w.raw(any ? K145 : K144)
+    w.raw(any ? K147 : K146)
     any = true
     w.str(x)
   }
   x = o["downstream_subject"]
   if (x !== undefined) {
-    w.raw(any ? K147 : K146)
+    w.raw(any ? K149 : K148)
     any = true
     w.str(x)
   }
   x = o["upstream_uri_san"]
   if (x !== undefined) {
-    w.raw(any ? K149 : K148)
+    w.raw(any ? K151 : K150)
     any = true
     w.str(x)
   }
   x = o["upstream_tls_version"]
   if (x !== undefined) {
-    w.raw(any ? K151 : K150)
+    w.raw(any ? K153 : K152)
     any = true
     w.str(x)
   }
   x = o["upstream_tls_cipher"]
   if (x !== undefined) {
-    w.raw(any ? K153 : K152)
+    w.raw(any ? K155 : K154)
     any = true
     w.str(x)
   }
@@ -840,82 +848,82 @@ function o17(w: DocumentBytes, v: unknown): void {
   let x: unknown
   x = o["format"]
   if (x === undefined) throw BAIL
-  w.raw(K110)
+  w.raw(K112)
   w.str(x)
   any = true
   x = o["response_flags"]
   if (x !== undefined) {
-    w.raw(K113)
+    w.raw(K115)
     a18(w, x)
   }
   x = o["response_code_details"]
   if (x !== undefined) {
-    w.raw(K115)
+    w.raw(K117)
     w.str(x)
   }
   x = o["connection_termination_details"]
   if (x !== undefined) {
-    w.raw(K117)
+    w.raw(K119)
     w.str(x)
   }
   x = o["upstream_transport_failure_reason"]
   if (x !== undefined) {
-    w.raw(K119)
+    w.raw(K121)
     w.str(x)
   }
   x = o["upstream_host"]
   if (x !== undefined) {
-    w.raw(K121)
+    w.raw(K123)
     w.str(x)
   }
   x = o["upstream_local_address"]
   if (x !== undefined) {
-    w.raw(K123)
+    w.raw(K125)
     w.str(x)
   }
   x = o["downstream_local_address"]
   if (x !== undefined) {
-    w.raw(K125)
+    w.raw(K127)
     w.str(x)
   }
   x = o["downstream_remote_address"]
   if (x !== undefined) {
-    w.raw(K127)
+    w.raw(K129)
     w.str(x)
   }
   x = o["upstream_service_time"]
   if (x !== undefined) {
-    w.raw(K129)
+    w.raw(K131)
     w.int(x)
   }
   x = o["x_forwarded_for"]
   if (x !== undefined) {
-    w.raw(K131)
+    w.raw(K133)
     w.str(x)
   }
   x = o["connection_id"]
   if (x !== undefined) {
-    w.raw(K133)
+    w.raw(K135)
     w.str(x)
   }
   x = o["authority"]
   if (x !== undefined) {
-    w.raw(K135)
+    w.raw(K137)
     w.str(x)
   }
   x = o["requested_server_name"]
   if (x !== undefined) {
-    w.raw(K137)
+    w.raw(K139)
     w.str(x)
   }
   x = o["rbac_policy"]
   if (x !== undefined) {
-    w.raw(K139)
+    w.raw(K141)
     w.str(x)
   }
   x = o["peer"]
   if (x !== undefined) {
-    w.raw(K141)
+    w.raw(K143)
     o19(w, x)
   }
   if (!any) w.byte(0x7b)
@@ -930,97 +938,97 @@ function o20(w: DocumentBytes, v: unknown): void {
   let x: unknown
   x = o["message"]
   if (x !== undefined) {
-    w.raw(any ? K157 : K156)
+    w.raw(any ? K159 : K158)
     any = true
     w.str(x)
   }
   x = o["level"]
   if (x !== undefined) {
-    w.raw(any ? K159 : K158)
+    w.raw(any ? K161 : K160)
     any = true
     w.str(x)
   }
   x = o["src_addr"]
   if (x !== undefined) {
-    w.raw(any ? K161 : K160)
+    w.raw(any ? K163 : K162)
     any = true
     w.str(x)
   }
   x = o["src_workload"]
   if (x !== undefined) {
-    w.raw(any ? K163 : K162)
+    w.raw(any ? K165 : K164)
     any = true
     w.str(x)
   }
   x = o["src_namespace"]
   if (x !== undefined) {
-    w.raw(any ? K165 : K164)
+    w.raw(any ? K167 : K166)
     any = true
     w.str(x)
   }
   x = o["src_identity"]
   if (x !== undefined) {
-    w.raw(any ? K167 : K166)
+    w.raw(any ? K169 : K168)
     any = true
     w.str(x)
   }
   x = o["dst_addr"]
   if (x !== undefined) {
-    w.raw(any ? K169 : K168)
+    w.raw(any ? K171 : K170)
     any = true
     w.str(x)
   }
   x = o["dst_hbone_addr"]
   if (x !== undefined) {
-    w.raw(any ? K171 : K170)
+    w.raw(any ? K173 : K172)
     any = true
     w.str(x)
   }
   x = o["dst_service"]
   if (x !== undefined) {
-    w.raw(any ? K173 : K172)
+    w.raw(any ? K175 : K174)
     any = true
     w.str(x)
   }
   x = o["dst_workload"]
   if (x !== undefined) {
-    w.raw(any ? K175 : K174)
+    w.raw(any ? K177 : K176)
     any = true
     w.str(x)
   }
   x = o["dst_namespace"]
   if (x !== undefined) {
-    w.raw(any ? K177 : K176)
+    w.raw(any ? K179 : K178)
     any = true
     w.str(x)
   }
   x = o["dst_identity"]
   if (x !== undefined) {
-    w.raw(any ? K179 : K178)
+    w.raw(any ? K181 : K180)
     any = true
     w.str(x)
   }
   x = o["bytes_sent"]
   if (x !== undefined) {
-    w.raw(any ? K181 : K180)
+    w.raw(any ? K183 : K182)
     any = true
     w.int(x)
   }
   x = o["bytes_recv"]
   if (x !== undefined) {
-    w.raw(any ? K183 : K182)
+    w.raw(any ? K185 : K184)
     any = true
     w.int(x)
   }
   x = o["error"]
   if (x !== undefined) {
-    w.raw(any ? K185 : K184)
+    w.raw(any ? K187 : K186)
     any = true
     w.str(x)
   }
   x = o["policy"]
   if (x !== undefined) {
-    w.raw(any ? K187 : K186)
+    w.raw(any ? K189 : K188)
     any = true
     w.str(x)
   }
@@ -1054,31 +1062,31 @@ function o21(w: DocumentBytes, v: unknown): void {
   let x: unknown
   x = o["namespace"]
   if (x !== undefined) {
-    w.raw(any ? K95 : K94)
+    w.raw(any ? K97 : K96)
     any = true
     w.str(x)
   }
   x = o["pod"]
   if (x !== undefined) {
-    w.raw(any ? K191 : K190)
+    w.raw(any ? K193 : K192)
     any = true
     w.str(x)
   }
   x = o["container"]
   if (x !== undefined) {
-    w.raw(any ? K193 : K192)
+    w.raw(any ? K195 : K194)
     any = true
     w.str(x)
   }
   x = o["node"]
   if (x !== undefined) {
-    w.raw(any ? K195 : K194)
+    w.raw(any ? K197 : K196)
     any = true
     w.str(x)
   }
   x = o["labels"]
   if (x !== undefined) {
-    w.raw(any ? K197 : K196)
+    w.raw(any ? K199 : K198)
     any = true
     o22(w, x)
   }
@@ -1094,7 +1102,7 @@ function o24(w: DocumentBytes, v: unknown): void {
   let x: unknown
   x = o["name"]
   if (x !== undefined) {
-    w.raw(any ? K201 : K200)
+    w.raw(any ? K203 : K202)
     any = true
     w.str(x)
   }
@@ -1122,7 +1130,7 @@ function o23(w: DocumentBytes, v: unknown): void {
   }
   x = o["cluster"]
   if (x !== undefined) {
-    w.raw(any ? K103 : K102)
+    w.raw(any ? K105 : K104)
     any = true
     o24(w, x)
   }
@@ -1144,31 +1152,31 @@ function o26(w: DocumentBytes, v: unknown): void {
   }
   x = o["file"]
   if (x !== undefined) {
-    w.raw(any ? K205 : K204)
+    w.raw(any ? K207 : K206)
     any = true
     w.str(x)
   }
   x = o["line"]
   if (x !== undefined) {
-    w.raw(any ? K207 : K206)
+    w.raw(any ? K209 : K208)
     any = true
     w.int(x)
   }
   x = o["offset"]
   if (x !== undefined) {
-    w.raw(any ? K209 : K208)
+    w.raw(any ? K211 : K210)
     any = true
     w.str(x)
   }
   x = o["topic"]
   if (x !== undefined) {
-    w.raw(any ? K211 : K210)
+    w.raw(any ? K213 : K212)
     any = true
     w.str(x)
   }
   x = o["partition"]
   if (x !== undefined) {
-    w.raw(any ? K213 : K212)
+    w.raw(any ? K215 : K214)
     any = true
     w.int(x)
   }
@@ -1206,19 +1214,19 @@ function o27(w: DocumentBytes, v: unknown): void {
   let x: unknown
   x = o["complete"]
   if (x !== undefined) {
-    w.raw(any ? K219 : K218)
+    w.raw(any ? K221 : K220)
     any = true
     w.bool(x)
   }
   x = o["missing"]
   if (x !== undefined) {
-    w.raw(any ? K221 : K220)
+    w.raw(any ? K223 : K222)
     any = true
     a28(w, x)
   }
   x = o["extras_missing"]
   if (x !== undefined) {
-    w.raw(any ? K223 : K222)
+    w.raw(any ? K225 : K224)
     any = true
     a29(w, x)
   }
@@ -1245,24 +1253,24 @@ function o31(w: DocumentBytes, v: unknown): void {
   let x: unknown
   x = o["code"]
   if (x === undefined) throw BAIL
-  w.raw(K226)
+  w.raw(K228)
   w.str(x)
   any = true
   x = o["severity"]
   if (x === undefined) throw BAIL
-  w.raw(K229)
+  w.raw(K231)
   w.str(x)
   x = o["controls"]
   if (x === undefined) throw BAIL
-  w.raw(K231)
+  w.raw(K233)
   a32(w, x)
   x = o["message"]
   if (x === undefined) throw BAIL
-  w.raw(K157)
+  w.raw(K159)
   w.str(x)
   x = o["policy"]
   if (x !== undefined) {
-    w.raw(K187)
+    w.raw(K189)
     w.str(x)
   }
   if (!any) w.byte(0x7b)
@@ -1316,43 +1324,43 @@ function o25(w: DocumentBytes, v: unknown): void {
   }
   x = o["time_source"]
   if (x !== undefined) {
-    w.raw(any ? K215 : K214)
+    w.raw(any ? K217 : K216)
     any = true
     w.str(x)
   }
   x = o["au3"]
   if (x !== undefined) {
-    w.raw(any ? K217 : K216)
+    w.raw(any ? K219 : K218)
     any = true
     o27(w, x)
   }
   x = o["findings"]
   if (x !== undefined) {
-    w.raw(any ? K225 : K224)
+    w.raw(any ? K227 : K226)
     any = true
     a30(w, x)
   }
   x = o["finding_codes"]
   if (x !== undefined) {
-    w.raw(any ? K233 : K232)
+    w.raw(any ? K235 : K234)
     any = true
     a33(w, x)
   }
   x = o["controls"]
   if (x !== undefined) {
-    w.raw(any ? K231 : K230)
+    w.raw(any ? K233 : K232)
     any = true
     a34(w, x)
   }
   x = o["severity"]
   if (x !== undefined) {
-    w.raw(any ? K229 : K228)
+    w.raw(any ? K231 : K230)
     any = true
     w.str(x)
   }
   x = o["redactions"]
   if (x !== undefined) {
-    w.raw(any ? K235 : K234)
+    w.raw(any ? K237 : K236)
     any = true
     w.int(x)
   }
@@ -1428,37 +1436,37 @@ function o0(w: DocumentBytes, v: unknown): void {
   }
   x = o["mesh"]
   if (x !== undefined) {
-    w.raw(any ? K81 : K80)
+    w.raw(any ? K83 : K82)
     any = true
     o14(w, x)
   }
   x = o["envoy"]
   if (x !== undefined) {
-    w.raw(any ? K109 : K108)
+    w.raw(any ? K111 : K110)
     any = true
     o17(w, x)
   }
   x = o["ztunnel"]
   if (x !== undefined) {
-    w.raw(any ? K155 : K154)
+    w.raw(any ? K157 : K156)
     any = true
     o20(w, x)
   }
   x = o["kubernetes"]
   if (x !== undefined) {
-    w.raw(any ? K189 : K188)
+    w.raw(any ? K191 : K190)
     any = true
     o21(w, x)
   }
   x = o["orchestrator"]
   if (x !== undefined) {
-    w.raw(any ? K199 : K198)
+    w.raw(any ? K201 : K200)
     any = true
     o23(w, x)
   }
   x = o["audit"]
   if (x !== undefined) {
-    w.raw(any ? K203 : K202)
+    w.raw(any ? K205 : K204)
     any = true
     o25(w, x)
   }

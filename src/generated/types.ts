@@ -114,7 +114,14 @@ export interface DestinationFields {
 }
 export interface TlsFields {
   established?: boolean;
+  /**
+   * ECS tls.version: the numeric part of the negotiated version (Envoy %DOWNSTREAM_TLS_VERSION% TLSv1.2 is 1.2, TLSv1 is 1.0).
+   */
   version?: string;
+  /**
+   * ECS tls.version_protocol: the protocol of tls.version, lowercase.
+   */
+  version_protocol?: "tls" | "ssl";
   cipher?: string;
   client?: TlsClientFields;
 }

@@ -1,4 +1,5 @@
 import type { AuditEvent } from '../schema/audit-event.js'
+import { ecsTlsVersion } from '../schema/tls-version.js'
 import type {
   DestinationFields,
   EnvoyFields,
@@ -246,7 +247,12 @@ export function buildEvent(f: RawFields, ctx: BuildContext): BuildResult {
     const tls: TlsFields = {}
     if (tlsVersion !== undefined || tlsCipher !== undefined || peerSan !== undefined) tls.established = true
     else if (f.downstreamTlsLogged) tls.established = false
-    if (tlsVersion !== undefined) tls.version = tlsVersion
+    // ECS numeric version + protocol (TLSv1.3 is 1.3 + tls); a value that is neither is left out (event.original keeps it).
+    const ecs = tlsVersion === undefined ? undefined : ecsTlsVersion(tlsVersion)
+    if (ecs !== undefined) {
+      tls.version = ecs.version
+      tls.version_protocol = ecs.protocol
+    }
     if (tlsCipher !== undefined) tls.cipher = tlsCipher
     if (sni !== undefined) tls.client = { server_name: sni }
     event.tls = tls

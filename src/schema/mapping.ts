@@ -19,6 +19,8 @@ const KEYWORD_IGNORE_ABOVE = 1024
 function leafMapping(node: SchemaNode): FieldMapping {
   const hint = node['x-opensearch']
   if (hint === 'text_noindex') return { type: 'text', index: false }
+  // Kept in _source only, as ECS maps event.original (keyword, index and doc_values off).
+  if (hint === 'keyword_noindex') return { type: 'keyword', index: false, doc_values: false }
   if (hint === 'wildcard') return { type: 'keyword', ignore_above: 8191, fields: { text: { type: 'text' } } }
   if (hint !== undefined) return { type: hint }
   const types = Array.isArray(node.type) ? node.type : [node.type]

@@ -39,6 +39,7 @@ export const RULE_FIELDS = {
   url_path: 'url.path',
   http_user_agent: 'user_agent.original',
   tls_version: 'tls.version',
+  tls_version_protocol: 'tls.version_protocol',
   tls_cipher: 'tls.cipher',
   response_flags: 'envoy.response_flags',
   response_code_details: 'envoy.response_code_details',

@@ -172,6 +172,15 @@ describe('weak_tls', () => {
     if (severity === undefined) expect(f).toBeUndefined()
     else expect(f).toMatchObject({ severity, controls: ['SC-8(1)', 'SC-13'] })
   })
+  test('the protocol counts: SSL 3.0 is below every TLS minimum, although its number is higher', () => {
+    const f = finding(run(tlsInbound('SSLv3', 'AES128-SHA')), 'weak_tls')
+    expect(f).toMatchObject({ severity: 'high', message: expect.stringContaining('downstream SSL 3.0 below the minimum TLS 1.2') })
+  })
+  test('an event stored before tls.version followed ECS (Envoy spelling, no version_protocol) is judged the same', () => {
+    const old = mtlsInbound()
+    old.tls = { established: true, version: 'TLSv1.1', cipher: 'ECDHE-RSA-AES128-GCM-SHA256' }
+    expect(finding(run(old), 'weak_tls')).toMatchObject({ severity: 'high', message: expect.stringContaining('downstream TLS 1.1 below') })
+  })
   test('upstream hop is checked too, and minTlsVersion is configurable', () => {
     const ev = mtlsOutbound()
     ev.envoy.peer = { upstream_tls_version: 'TLSv1.2', upstream_tls_cipher: 'ECDHE-RSA-AES128-GCM-SHA256' }

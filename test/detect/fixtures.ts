@@ -5,6 +5,7 @@
  * follows the cited Envoy/Istio source and is said so next to them.
  */
 import type { AuditEvent } from '../../src/generated/types.js'
+import { ecsTlsVersion } from '../../src/schema/tls-version.js'
 
 type DeepPartial<T> = { [K in keyof T]?: T[K] extends (infer U)[] ? U[] : T[K] extends object ? DeepPartial<T[K]> : T[K] }
 
@@ -238,9 +239,11 @@ export const tcpRbacDenied = (policy = 'ns[foo]-policy[deny-mysql]-rule[0]'): Au
 
 // CONSTRUCTED: a custom format with the TLS operators (envoy substitution_formatter.rst examples:
 // `TLSv1.3`, `ECDHE-RSA-CHACHA20-POLY1305`, `TLS_AES_256_GCM_SHA384`).
+/** `version` as Envoy logs it (TLSv1.3), written as parse writes it: ECS tls.version 1.3 and version_protocol tls. */
 export const tlsInbound = (version: string, cipher: string, san = 'spiffe://cluster.local/ns/foo/sa/client'): AuditEvent => {
   const e = mtlsInbound()
-  e.tls = { established: true, version, cipher }
+  const ecs = ecsTlsVersion(version)
+  e.tls = { established: true, ...(ecs === undefined ? { version } : { version: ecs.version, version_protocol: ecs.protocol }), cipher }
   e.envoy.peer = { downstream_uri_san: san }
   return e
 }

@@ -140,7 +140,7 @@ describe('enrichIdentity on real lines', () => {
     a.envoy.requested_server_name = 'foo.bar.org'
     expect(enrich(a).mesh?.mtls).toBeNull()
     const b = rbacDeniedPlaintext()
-    b.tls = { established: true, version: 'TLSv1.3' }
+    b.tls = { established: true, version: '1.3', version_protocol: 'tls' }
     expect(enrich(b).mesh?.mtls).toBeNull()
   })
   test('values the parser already set are not overwritten; prototype keys in labels are ignored', () => {

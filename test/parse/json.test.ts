@@ -153,7 +153,7 @@ describe('custom JSON through field maps', () => {
       upstream_peer_uri_san: null,
     })
     const e = eventOf(JSON.stringify(obj), { format: 'custom-json', fieldMap: 'seed-000' })
-    expect(e.tls).toEqual({ established: true, version: 'TLSv1.3', cipher: 'TLS_AES_256_GCM_SHA384' })
+    expect(e.tls).toEqual({ established: true, version: '1.3', version_protocol: 'tls', cipher: 'TLS_AES_256_GCM_SHA384' })
     expect(e.envoy.peer).toEqual({
       downstream_uri_san: 'spiffe://cluster.local/ns/default/sa/sleep',
       downstream_subject: 'spiffe://cluster.local/ns/default/sa/sleep',

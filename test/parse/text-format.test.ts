@@ -58,7 +58,8 @@ describe('custom text formats', () => {
       format: 'custom-text',
       textFormat: fmt,
     })
-    expect(tls.tls).toMatchObject({ established: true, version: 'TLSv1.3', cipher: 'TLS_AES_256_GCM_SHA384' })
+    // ECS: the numeric version and the protocol, not Envoy's TLSv1.3.
+    expect(tls.tls).toMatchObject({ established: true, version: '1.3', version_protocol: 'tls', cipher: 'TLS_AES_256_GCM_SHA384' })
     const plain = eventOf('[2024-01-02T03:04:05.006Z] 200 10.0.0.1:4444 - - "-"', { format: 'custom-text', textFormat: fmt })
     expect(plain.tls).toEqual({ established: false })
   })

@@ -205,3 +205,23 @@ describe('each rule fires on its planted incident and on nothing in the clean tr
     expect(byFile('behaviour/mesh_scan_denied_by_many_destinations.yml').group).toBe('behaviour')
   })
 })
+
+describe('transport/weak_tls.yml on tls.version', () => {
+  const weak = compileRules(rules.filter((r) => r.source.endsWith('/weak_tls.yml')))
+  /** Whether the rule selects the event on its TLS fields alone (no finding on it). */
+  const selects = (tls: AuditEvent['tls']): boolean => {
+    const e = tlsInbound('TLSv1.3', 'TLS_AES_128_GCM_SHA256')
+    e.tls = tls
+    return evaluateRules(weak, [e])[0]!.selected === 1
+  }
+  test('selects TLS 1.0 / 1.1 and SSL as ECS writes them, and as Envoy spelled them in events indexed before', () => {
+    expect(selects({ established: true, version: '1.1', version_protocol: 'tls' })).toBe(true)
+    expect(selects({ established: true, version: '1.0', version_protocol: 'tls' })).toBe(true)
+    expect(selects({ established: true, version: '3.0', version_protocol: 'ssl' })).toBe(true)
+    expect(selects({ established: true, version: 'TLSv1.1' })).toBe(true)
+  })
+  test('does not select TLS 1.2 or 1.3', () => {
+    expect(selects({ established: true, version: '1.2', version_protocol: 'tls' })).toBe(false)
+    expect(selects({ established: true, version: '1.3', version_protocol: 'tls' })).toBe(false)
+  })
+})

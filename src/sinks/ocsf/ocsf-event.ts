@@ -100,7 +100,8 @@ export function toOcsf(e: AuditEvent, product: OcsfProduct): Json {
   const findings = e.audit.findings ?? []
   if (findings.length > 0) out['message'] = findings.map((f) => f.message).join(' ')
   if (e.tls?.version !== undefined) {
-    const tls: Json = { version: e.tls.version }
+    // OCSF names no format for tls.version: the numeric one ECS uses (1.3), with SSL spelled out.
+    const tls: Json = { version: e.tls.version_protocol === 'ssl' ? `SSL ${e.tls.version}` : e.tls.version }
     if (e.tls.cipher !== undefined) tls['cipher'] = e.tls.cipher
     if (e.tls.client?.server_name !== undefined) tls['sni'] = e.tls.client.server_name
     out['tls'] = tls

@@ -68,7 +68,7 @@ export function deniedEvent(i: number, at = Date.parse('2020-11-25T21:30:00.000Z
     url: { path: '/productpage' },
     source: { ip: '10.124.0.13', port: 43612 },
     destination: { ip: '10.124.1.5', port: 9080 },
-    tls: { established: true, version: 'TLSv1.3' },
+    tls: { established: true, version: '1.3', version_protocol: 'tls' },
     mesh: {
       reporter: 'destination',
       upstream_cluster: 'inbound|9080||',
