@@ -2,6 +2,7 @@ import { dirname, join } from 'node:path'
 import { type Command, Option } from 'commander'
 import type { FileSource } from '../sources/file-source.js'
 import { DEFAULT_STORE_PATH, openDuckDbStore } from '../store/duckdb-store.js'
+import { EnvoyAuditError } from '../errors.js'
 import { buildIngestPipeline, ingestSummary, runIngest } from '../compose/ingest.js'
 import type { CountingDeadLetterSink } from '../compose/dead-letters.js'
 import type { Pipeline } from '../compose/pipeline.js'
@@ -16,6 +17,8 @@ interface IngestOptions extends PipelineCliOptions, FollowCliOptions {
   dlq?: string
   quiet?: boolean
   callTables?: 'on' | 'off'
+  layout?: 'table' | 'segments'
+  retentionDays?: string
   progressEvery: string
 }
 
@@ -34,6 +37,14 @@ export function registerIngest(program: Command): void {
         'keep the per-call tables hunt/flows read (fast hunts, slower ingest at high line rates; default: what the store last used, on for a new store)',
       ).choices(['on', 'off']),
     )
+    .addOption(
+      new Option(
+        '--layout <table|segments>',
+        'how the store keeps events: table (DuckDB tables) or segments (zstd Parquet files per hour next to the store, ' +
+          'docs/store.md); segments on a table store migrates it; default: what the store has, table for a new one',
+      ).choices(['table', 'segments']),
+    )
+    .option('--retention-days <n>', 'segment layout: drop whole hours of events older than N days (AU-11 retention; 0 keeps all)')
   addFollowOptions(cmd, 'default: file-positions.json next to the store')
   addPipelineOptions(cmd).action(async (files: string[], opts: IngestOptions) => {
     const processing = processingConfigFromOptions(opts)
@@ -41,7 +52,14 @@ export function registerIngest(program: Command): void {
     const following = followSourceOptions(opts, files, join(dirname(opts.store), 'file-positions.json'))
     const inputs = files.length === 0 ? ['-'] : files
     const dlq = opts.dlq ?? join(dirname(opts.store), 'dead-letters.ndjson')
-    const store = await openDuckDbStore(opts.store, opts.callTables === undefined ? {} : { callTables: opts.callTables === 'on' })
+    const retentionDays = opts.retentionDays === undefined ? undefined : Number(opts.retentionDays)
+    if (retentionDays !== undefined && (!Number.isInteger(retentionDays) || retentionDays < 0))
+      throw new EnvoyAuditError('EA_USAGE', `--retention-days must be a whole number of days (0 keeps all), got "${opts.retentionDays}"`)
+    const store = await openDuckDbStore(opts.store, {
+      ...(opts.callTables === undefined ? {} : { callTables: opts.callTables === 'on' }),
+      ...(opts.layout === undefined ? {} : { layout: opts.layout }),
+      ...(retentionDays === undefined ? {} : { retentionDays }),
+    })
     // Set once the source exists; a rotation or truncation note goes above the bar.
     let progress: Progress | undefined
     const warn = (m: string): void =>

@@ -67,10 +67,7 @@ const WORKLOAD = (ns: string, name: string): string =>
  * reached the app (unreached: the catalogue's UNREACHED_RESPONSE_FLAGS), and not refused with 401/403 by
  * the app itself (refused).
  */
-const LINE = (
-  side: 'client' | 'server',
-  where = 'true',
-): string => `SELECT rowid AS rid, ts, request_id, mtls, method, status_code, protocol,
+const LINE = (side: 'client' | 'server', where = 'true'): string => `SELECT id AS rid, ts, request_id, mtls, method, status_code, protocol,
     coalesce(${DENIED_LINE}, false) AS is_denied,
     coalesce(list_has_any(response_flags, ${UNREACHED_FLAGS_LIST}), false) AS unreached, coalesce(status_code IN (401, 403), false) AS refused,
     CASE WHEN len(finding_codes) > 0 THEN finding_codes END AS findings, rbac_policy,
@@ -91,7 +88,7 @@ const LINE = (
     AND ${side === 'server' ? `reporter = 'destination'` : `reporter IS DISTINCT FROM 'destination'`} AND ${where}`
 
 /** The narrow columns that match a client line to a server line (request id, socket, endpoint, time), and the few facts a match carries over. */
-const KEYS = (side: 'client' | 'server'): string => `SELECT rowid AS rid, ts, request_id,
+const KEYS = (side: 'client' | 'server'): string => `SELECT id AS rid, ts, request_id,
     ${side === 'server' ? 'downstream_remote_address' : 'upstream_local_address'} AS sock,
     ${side === 'server' ? 'downstream_local_address' : 'upstream_host'} AS ep,
     ${
@@ -136,7 +133,7 @@ const PAIR_SQL = `CREATE OR REPLACE TEMP TABLE hunt_pair AS
   SELECT c.ts, false, 'none', c.request_id, c.src_id, c.src_sig, c.src_wl, NULL, c.src_ip, c.dst_id, c.dst_sig,
     NULL, c.dst_svc, c.dst_ns, c.dst_addr, c.is_denied, c.is_denied OR c.unreached OR c.refused,
     c.mtls, c.method, c.status_code, c.protocol, c.findings, c.rbac_policy
-  FROM (${LINE('client', 'rowid NOT IN (SELECT crid FROM hunt_match)')}) c`
+  FROM (${LINE('client', 'id NOT IN (SELECT crid FROM hunt_match)')}) c`
 
 /** Most frequent mapping wins; ties by name so reruns agree. */
 const ALIAS_SQL = `CREATE OR REPLACE TEMP TABLE hunt_alias AS

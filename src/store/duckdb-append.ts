@@ -125,7 +125,7 @@ async function appendEdgeFacts(conn: DuckDBConnection, rows: readonly StoredRow[
 }
 
 /** The batch's calls (src/store/duckdb-calls.ts), inside the caller's transaction. */
-async function appendBatchCalls(conn: DuckDBConnection, rows: readonly StoredRow[]): Promise<void> {
+export async function appendBatchCalls(conn: DuckDBConnection, rows: readonly StoredRow[]): Promise<void> {
   let minMs = Infinity
   let maxMs = -Infinity
   const ids: string[] = []

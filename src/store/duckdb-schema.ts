@@ -42,16 +42,21 @@ export function schemaDdl(): string[] {
   return [
     tableDdl(EVENTS_TABLE, EVENT_COLUMNS),
     tableDdl(FINDINGS_TABLE, FINDING_COLUMNS),
-    `CREATE OR REPLACE VIEW flows AS
-     SELECT e.* FROM events e
-     WHERE NOT (e.reporter = 'source' AND e.request_id IS NOT NULL AND EXISTS (
-       SELECT 1 FROM events d WHERE d.reporter = 'destination' AND d.request_id = e.request_id
-         AND (d.downstream_remote_address = e.upstream_local_address
-              OR d.downstream_remote_address IS NULL OR e.upstream_local_address IS NULL)))`,
+    flowsViewDdl(),
     `CREATE TABLE IF NOT EXISTS store_meta (key VARCHAR PRIMARY KEY, value VARCHAR)`,
     `CREATE TABLE IF NOT EXISTS edge_facts (\n  hour TIMESTAMP NOT NULL,\n  srv BOOLEAN NOT NULL,\n  ${EDGE_FACTS.map((c) => `${c} VARCHAR`).join(',\n  ')},\n  first TIMESTAMP NOT NULL\n)`,
     // The per-call tables (callsDdl, src/store/duckdb-calls.ts) are created by the store when it keeps them (callTables).
   ]
+}
+
+/** The `flows` view (see schemaDdl), over `events` whichever layout holds them. */
+export function flowsViewDdl(): string {
+  return `CREATE OR REPLACE VIEW flows AS
+     SELECT e.* FROM events e
+     WHERE NOT (e.reporter = 'source' AND e.request_id IS NOT NULL AND EXISTS (
+       SELECT 1 FROM events d WHERE d.reporter = 'destination' AND d.request_id = e.request_id
+         AND (d.downstream_remote_address = e.upstream_local_address
+              OR d.downstream_remote_address IS NULL OR e.upstream_local_address IS NULL)))`
 }
 
 /**

@@ -6,8 +6,9 @@
  * event ids) stores nothing twice, and only a replay pays for the second copy.
  */
 import { loadConfigSection } from '../config/validate.js'
-import { closeSync, existsSync, mkdirSync, openSync, readSync } from 'node:fs'
-import { dirname, resolve } from 'node:path'
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
 import { DuckDBInstance } from '@duckdb/node-api'
 import type { DuckDBConnection } from '@duckdb/node-api'
 import { z } from 'zod'
@@ -29,9 +30,12 @@ import type {
   StoreSummary,
   TimeRange,
 } from './store.js'
-import { edgeFactsBackfillSql, schemaDdl, stagingDdl } from './duckdb-schema.js'
+import { EDGE_FACTS, edgeFactsBackfillSql, flowsViewDdl, schemaDdl, stagingDdl } from './duckdb-schema.js'
 import { type ReaderClient, type ReaderServer, WriterGoneError, connectReader, serveReaders } from './duckdb-readers.js'
-import { appendDirect, appendStaged } from './duckdb-append.js'
+import { appendBatchCalls, appendDirect, appendStaged } from './duckdb-append.js'
+import { appendRows } from './duckdb-appender.js'
+import { SEGMENT_ROWS_SQL, STAGE_DOCS_DDL, parseableDocument, segmentEventsSql, segmentFindingsSql } from './segment-rows.js'
+import { STORE_LAYOUTS, SEGMENTS_DDL, SegmentCatalog, type Segment, type StoreLayout, hourOf, segmentsDirOf } from './duckdb-segments.js'
 import { CALL_TABLES, callsBackfillSql, callsDdl } from './duckdb-calls.js'
 import type { StoredRow } from './duckdb-append.js'
 import {
@@ -89,6 +93,20 @@ export const duckDbStoreConfigSchema = z
     serveReaders: z.boolean().default(true),
     /** How long opening waits for the file's lock held by another process (a reader, or a writer stopping). */
     lockTimeoutMs: z.number().int().min(0).max(600_000).default(30_000),
+    /**
+     * Physical layout of events and findings (docs/store.md): `table` keeps them in DuckDB tables with a
+     * primary key; `segments` in immutable zstd Parquet files per hour next to the store, behind the
+     * same `events` / `findings` views. Unset keeps what the store has (a new store: table, or
+     * ENVOY_AUDIT_STORE_LAYOUT, which the test runs of both layouts set); `segments` on a table store
+     * migrates it once when a writer opens it.
+     */
+    layout: z.enum(STORE_LAYOUTS).optional(),
+    /**
+     * Segment layout only: AU-11 retention in days. Whole hours older than this are dropped (their
+     * files, their edge_facts and per-call rows) when a writer opens the store and hourly while it
+     * writes. 0 keeps everything.
+     */
+    retentionDays: z.number().int().min(0).max(36_500).default(0),
   })
   .strict()
 
@@ -121,9 +139,19 @@ export class DuckDbStore implements AuditStore, Sink {
   private starting: Promise<void> | undefined
   private closed = false
   private callTablesOn = true
+  private layoutInUse: StoreLayout = 'table'
+  private catalog: SegmentCatalog | undefined
+  /** The temporary segment directory of a ':memory:' store with the segment layout, removed at close. */
+  private scratchDir: string | undefined
+  private retentionCheckedMs = 0
   /** Set when a reader queries through the writer holding the store. */
   private remote: ReaderClient | undefined
   private readers: ReaderServer | undefined
+
+  /** The physical layout in use (after start()). */
+  get layout(): StoreLayout {
+    return this.layoutInUse
+  }
 
   /** Whether batches fill the per-call tables (after start(): the config, else what the store last used). */
   get callTables(): boolean {
@@ -214,7 +242,15 @@ export class DuckDbStore implements AuditStore, Sink {
     const conn = this.conn!
     const hadFacts = await this.hasTable('edge_facts')
     const hadCalls = await this.hasTable('calls')
-    for (const ddl of [...schemaDdl(), ...stagingDdl()]) await conn.run(ddl)
+    const hasSegments = await this.hasTable('store_segments')
+    const hasEvents = await this.hasTable('events')
+    const wanted = this.config.layout
+    if (hasSegments && wanted === 'table')
+      throw new EnvoyAuditError('EA_USAGE', `${this.path} uses the segment layout: a segment store is not converted back to tables`)
+    this.layoutInUse = hasSegments ? 'segments' : hasEvents ? (wanted ?? 'table') : (wanted ?? defaultLayout())
+    if (this.layoutInUse === 'segments') await this.openSegments(hasEvents && !hasSegments)
+    else for (const ddl of schemaDdl()) await conn.run(ddl)
+    for (const ddl of stagingDdl()) await conn.run(ddl)
     // A store written before edge_facts existed: one pass over its events, once.
     if (!hadFacts) await conn.run(edgeFactsBackfillSql())
     const recorded = (await conn.runAndReadAll(`SELECT value FROM store_meta WHERE key = 'call_tables'`)).getRows()[0]?.[0]
@@ -236,6 +272,48 @@ export class DuckDbStore implements AuditStore, Sink {
     ])
     // Recorded once, at creation: a later version reading an older file knows what it is looking at.
     await conn.run(`INSERT INTO store_meta VALUES ('event_schema_version', $1) ON CONFLICT DO NOTHING`, [String(SCHEMA_VERSION)])
+    await conn.run(`INSERT INTO store_meta VALUES ('layout', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, [
+      this.layoutInUse,
+    ])
+    if (this.layoutInUse === 'segments') await this.applyRetention()
+  }
+
+  /**
+   * The segment layout at open: the catalog and the views over its files; a table store's events and
+   * findings moved into segments first (one per hour), in the transaction that drops the tables.
+   */
+  private async openSegments(fromTables: boolean): Promise<void> {
+    const conn = this.conn!
+    let dir: string
+    if (this.path === ':memory:') dir = this.scratchDir = mkdtempSync(join(tmpdir(), 'envoy-audit-segments-'))
+    else dir = segmentsDirOf(this.path)
+    const catalog = (this.catalog = new SegmentCatalog(dir, this.scratchDir === undefined))
+    await conn.run(SEGMENTS_DDL)
+    await conn.run(`CREATE TABLE IF NOT EXISTS store_meta (key VARCHAR PRIMARY KEY, value VARCHAR)`)
+    await catalog.load(conn, true, (m) => process.stderr.write(`envoy-audit: warning: ${m}\n`))
+    if (fromTables) {
+      const hours = (await conn.runAndReadAll(`SELECT DISTINCT epoch_ms(date_trunc('hour', ts)) FROM events ORDER BY 1`)).getRows()
+      const added: Segment[] = []
+      for (const [h] of hours) {
+        const hourMs = Number(h)
+        const range = `ts >= make_timestamp(${hourMs * 1000}) AND ts < make_timestamp(${(hourMs + 3_600_000) * 1000})`
+        added.push(await catalog.write(conn, 9, hourMs, `SELECT * FROM events WHERE ${range}`, `SELECT * FROM findings WHERE ${range}`))
+      }
+      await conn.run('BEGIN TRANSACTION')
+      await conn.run('DROP VIEW IF EXISTS flows')
+      await conn.run('DROP TABLE findings')
+      await conn.run('DROP TABLE events')
+      for (const seg of added) await conn.run(catalog.addSql(seg))
+      catalog.committed(added, [])
+      for (const ddl of catalog.viewsSql()) await conn.run(ddl)
+      await conn.run(flowsViewDdl())
+      await conn.run('COMMIT')
+      await catalog.fillIds(conn)
+    } else {
+      for (const ddl of catalog.viewsSql()) await conn.run(ddl)
+      await conn.run(flowsViewDdl())
+    }
+    for (const ddl of schemaDdl().slice(3)) await conn.run(ddl)
   }
 
   /** Retries `open` while another process holds the file's lock (readers hold it shared for the length of a query command). */
@@ -271,6 +349,9 @@ export class DuckDbStore implements AuditStore, Sink {
     this.instance?.closeSync()
     this.conn = undefined
     this.instance = undefined
+    this.catalog?.collect(true)
+    this.catalog?.tidy()
+    if (this.scratchDir !== undefined) rmSync(this.scratchDir, { recursive: true, force: true })
   }
 
   write(events: AuditEvent[]): Promise<SinkWriteResult> {
@@ -292,6 +373,15 @@ export class DuckDbStore implements AuditStore, Sink {
       this.stats.received += events.length
       this.stats.rejected += rejected.length
       if (accepted.length === 0) return { rejected }
+      if (this.catalog !== undefined) {
+        try {
+          this.stats.inserted += await this.writeSegment(conn, this.catalog, accepted)
+        } catch (err) {
+          if (err instanceof EnvoyAuditError) throw err
+          throw new EnvoyAuditError('EA_SINK_UNAVAILABLE', `writing a store segment failed: ${messageOf(err)}`, { cause: err })
+        }
+        return { rejected }
+      }
       if (!this.replaying && (await appendDirect(conn, accepted, this.callTablesOn))) {
         this.stats.inserted += accepted.length
         return { rejected }
@@ -307,6 +397,140 @@ export class DuckDbStore implements AuditStore, Sink {
       this.replaying = moved < accepted.length
       return { rejected }
     })
+  }
+
+  /**
+   * One batch into the segment layout (src/store/duckdb-segments.ts): ids already stored, or repeated
+   * in the batch, are left out; the rest is written as one segment per hour of event time and made
+   * visible by the commit that also appends the batch's edge_facts rows and calls. Resolves the number
+   * of events newly stored.
+   */
+  private async writeSegment(conn: DuckDBConnection, catalog: SegmentCatalog, accepted: StoredRow[]): Promise<number> {
+    const ids = new Set<string>()
+    let rows: StoredRow[] = []
+    let minMs = Infinity
+    let maxMs = -Infinity
+    for (const row of accepted) {
+      if (ids.has(row.event.event.id)) continue
+      ids.add(row.event.event.id)
+      rows.push(row)
+      const ms = Date.parse(row.event['@timestamp'])
+      if (ms < minMs) minMs = ms
+      if (ms > maxMs) maxMs = ms
+    }
+    const candidates = [...ids].filter((id) => catalog.ids.mayHave(id))
+    if (candidates.length > 0) {
+      const stored = await catalog.storedIds(conn, candidates, minMs, maxMs)
+      if (stored.size > 0) rows = rows.filter((r) => !stored.has(r.event.event.id))
+    }
+    if (rows.length === 0) return 0
+    const hours = new Map<number, { events: number; minMs: number; maxMs: number }>()
+    for (const r of rows) {
+      const ms = Date.parse(r.event['@timestamp'])
+      const h = hours.get(hourOf(ms))
+      if (h === undefined) hours.set(hourOf(ms), { events: 1, minMs: ms, maxMs: ms })
+      else {
+        h.events++
+        if (ms < h.minMs) h.minMs = ms
+        if (ms > h.maxMs) h.maxMs = ms
+      }
+    }
+    const written: Segment[] = []
+    try {
+      await conn.run(STAGE_DOCS_DDL)
+      await appendRows(conn, 'stage_docs', (appender) => {
+        for (const row of rows) {
+          appender.appendVarchar(row.json)
+          const parse = parseableDocument(row.json)
+          if (parse === undefined) appender.appendNull()
+          else appender.appendVarchar(parse)
+          appender.endRow()
+        }
+      })
+      await conn.run(SEGMENT_ROWS_SQL)
+      for (const [hourMs, known] of [...hours].sort((a, b) => a[0] - b[0])) {
+        const within =
+          hours.size === 1 ? 'true' : `ts >= make_timestamp(${hourMs * 1000}) AND ts < make_timestamp(${(hourMs + 3_600_000) * 1000})`
+        written.push(await catalog.write(conn, 0, hourMs, segmentEventsSql(within), segmentFindingsSql(within), known))
+      }
+      await conn.run('BEGIN TRANSACTION')
+      try {
+        for (const seg of written) await conn.run(catalog.addSql(seg))
+        catalog.committed(written, [])
+        for (const ddl of catalog.viewsSql()) await conn.run(ddl)
+        await conn.run(SEGMENT_EDGE_FACTS_SQL)
+        if (this.callTablesOn) await appendBatchCalls(conn, rows)
+        await conn.run('COMMIT')
+      } catch (err) {
+        await conn.run('ROLLBACK').catch(() => undefined)
+        catalog.committed([], written)
+        catalog.collect(true)
+        throw err
+      }
+    } finally {
+      // Dropped, not kept: they would hold the last batch's documents in memory.
+      await conn.run('DROP TABLE IF EXISTS stage_docs')
+      await conn.run('DROP TABLE IF EXISTS seg_rows')
+    }
+    for (const row of rows) catalog.ids.add(row.event.event.id)
+    if (catalog.ids.full) await catalog.fillIds(conn)
+    await this.compact(conn, catalog)
+    if (Date.now() - this.retentionCheckedMs >= 60_000) await this.applyRetention()
+    return rows.length
+  }
+
+  /** Merges every (hour, level) with enough segments into one of the next level, until none has. */
+  private async compact(conn: DuckDBConnection, catalog: SegmentCatalog): Promise<void> {
+    for (let group = catalog.compactable()[0]; group !== undefined; group = catalog.compactable()[0]) {
+      const merged = await catalog.merge(conn, group)
+      await conn.run('BEGIN TRANSACTION')
+      try {
+        await conn.run(`DELETE FROM store_segments WHERE name IN (${group.map((s) => `'${s.name}'`).join(', ')})`)
+        await conn.run(catalog.addSql(merged))
+        catalog.committed([merged], group)
+        for (const ddl of catalog.viewsSql()) await conn.run(ddl)
+        await conn.run('COMMIT')
+      } catch (err) {
+        await conn.run('ROLLBACK').catch(() => undefined)
+        catalog.committed(group, [merged])
+        throw err
+      }
+    }
+    catalog.collect()
+  }
+
+  /** AU-11 retention (retentionDays): whole hours past it leave the catalog, then their files go. */
+  private async applyRetention(): Promise<void> {
+    this.retentionCheckedMs = Date.now()
+    const catalog = this.catalog
+    if (catalog === undefined || this.config.retentionDays === 0) return
+    const cutoffMs = hourOf(Date.now() - this.config.retentionDays * 86_400_000)
+    const expired = catalog.expired(cutoffMs)
+    if (expired.length === 0) return
+    const conn = this.conn!
+    const cutoff = `make_timestamp(${cutoffMs * 1000})`
+    await conn.run('BEGIN TRANSACTION')
+    try {
+      await conn.run(`DELETE FROM store_segments WHERE name IN (${expired.map((s) => `'${s.name}'`).join(', ')})`)
+      await conn.run(`DELETE FROM edge_facts WHERE hour < ${cutoff}`)
+      if (this.callTablesOn) {
+        await conn.run(`DELETE FROM call_links WHERE s_ts < ${cutoff}`)
+        await conn.run(`DELETE FROM calls WHERE ts < ${cutoff}`)
+        await conn.run(`DELETE FROM call_groups WHERE hour < ${cutoff}`)
+        await conn.run(`DELETE FROM call_link_groups WHERE hour < ${cutoff}`)
+      }
+      catalog.committed([], expired)
+      for (const ddl of catalog.viewsSql()) await conn.run(ddl)
+      await conn.run(`INSERT INTO store_meta VALUES ('retained_from', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, [
+        new Date(cutoffMs).toISOString(),
+      ])
+      await conn.run('COMMIT')
+    } catch (err) {
+      await conn.run('ROLLBACK').catch(() => undefined)
+      catalog.committed(expired, [])
+      throw err
+    }
+    catalog.collect()
   }
 
   summary(range?: TimeRange): Promise<StoreSummary> {
@@ -447,7 +671,7 @@ export class DuckDbStore implements AuditStore, Sink {
  */
 export async function openDuckDbStore(
   path: string = DEFAULT_STORE_PATH,
-  options: { mustExist?: boolean; callTables?: boolean; readOnly?: boolean } = {},
+  options: { mustExist?: boolean; callTables?: boolean; readOnly?: boolean; layout?: StoreLayout; retentionDays?: number } = {},
 ): Promise<DuckDbStore> {
   if (options.mustExist === true && path !== ':memory:') {
     if (!existsSync(path))
@@ -464,6 +688,8 @@ export async function openDuckDbStore(
     path,
     ...(options.callTables === undefined ? {} : { callTables: options.callTables }),
     ...(options.readOnly === true ? { readOnly: true } : {}),
+    ...(options.layout === undefined ? {} : { layout: options.layout }),
+    ...(options.retentionDays === undefined ? {} : { retentionDays: options.retentionDays }),
   })
   await store.start()
   return store
@@ -472,6 +698,17 @@ export async function openDuckDbStore(
 /** Opens an existing store for queries only: `sql`, `report`, `hunt`, `flows`, `policy` and `verify` (see readOnly). */
 export function openStoreForReading(path: string = DEFAULT_STORE_PATH): Promise<DuckDbStore> {
   return openDuckDbStore(path, { mustExist: true, readOnly: true })
+}
+
+/** A segment batch's edge_facts rows, grouped as edgeFactsBackfillSql groups the stored events. */
+const SEGMENT_EDGE_FACTS_SQL = `INSERT INTO edge_facts
+  SELECT date_trunc('hour', ts), coalesce(reporter = 'destination', false), ${EDGE_FACTS.join(', ')}, min(ts)
+  FROM seg_rows GROUP BY ALL`
+
+/** A new store's layout: table, unless ENVOY_AUDIT_STORE_LAYOUT names another (how the tests run both). */
+function defaultLayout(): StoreLayout {
+  const env = process.env.ENVOY_AUDIT_STORE_LAYOUT
+  return env === 'segments' ? 'segments' : 'table'
 }
 
 /** DuckDB's message when another process holds the file (https://duckdb.org/docs/stable/connect/concurrency). */

@@ -7,9 +7,12 @@
  * the event's JSON from the integrity stage when it ran (as in `ingest`), else serialize it. Both
  * clocks include a final CHECKPOINT, so deferring checkpoints (the store's checkpointThreshold, given
  * to the baseline too) is not counted as a gain when it only moves the work past the clock.
- * Target: ≥ 100k events/s. Size with BENCH_STORE_EVENTS; BENCH_STORE_CALL_TABLES=0 stores without the per-call tables.
+ * Each layout of the store (table, segments: docs/store.md) is measured in the same run, with the bytes
+ * on disk per event after the final checkpoint (the DuckDB file, its log, and the segment files).
+ * Target: ≥ 100k events/s and ≤ 1 KB per event. Size with BENCH_STORE_EVENTS; BENCH_STORE_CALL_TABLES=0
+ * stores without the per-call tables; BENCH_STORE_LAYOUTS=segments measures one layout only.
  */
-import { mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DuckDBInstance } from '@duckdb/node-api'
@@ -19,6 +22,7 @@ import { applyStages } from '../../src/pipeline/transforms.js'
 import { createTransformStages } from '../../src/compose/transform-stages.js'
 import { loadTransformsConfig } from '../../src/config/transforms.js'
 import { DuckDbStore, duckDbStoreConfigSchema } from '../../src/store/duckdb-store.js'
+import { STORE_LAYOUTS, type StoreLayout, segmentsDirOf } from '../../src/store/duckdb-segments.js'
 import { compileEventSerializer } from '../../src/schema/audit-event.js'
 import type { AuditEvent } from '../../src/schema/audit-event.js'
 import { createHashStage } from '../../src/integrity/chain.js'
@@ -33,6 +37,15 @@ const BATCH = 2000
 const HASHED = process.env.BENCH_STORE_HASHED !== '0'
 // BENCH_STORE_CALL_TABLES=0: the store keeps no per-call tables (`callTables: false`), to price them.
 const CALL_TABLES = process.env.BENCH_STORE_CALL_TABLES !== '0'
+const LAYOUTS = (process.env.BENCH_STORE_LAYOUTS ?? STORE_LAYOUTS.join(',')).split(',') as StoreLayout[]
+
+/** Bytes under `path`: a file, or a directory's files recursively. */
+function bytesUnder(path: string): number {
+  if (!existsSync(path)) return 0
+  const st = statSync(path)
+  if (!st.isDirectory()) return st.size
+  return readdirSync(path).reduce((n, f) => n + bytesUnder(join(path, f)), 0)
+}
 
 function pipelineEvents(n: number): AuditEvent[] {
   const lines = generateMeshTraffic({ seed: 7, sessions: 3000, noise: false }).lines.map((l) => l.text)
@@ -99,24 +112,38 @@ export async function main(): Promise<Record<string, unknown>> {
     const base = await baseline(dir, events)
     // BENCH_STORE_CHECKPOINT sets the store's checkpointThreshold, to compare it against DuckDB's 16MB.
     const checkpoint = process.env.BENCH_STORE_CHECKPOINT
-    const store = new DuckDbStore({
-      path: join(dir, 'audit.duckdb'),
-      ...(checkpoint === undefined ? {} : { checkpointThreshold: checkpoint }),
-      ...(CALL_TABLES ? {} : { callTables: false }),
-    })
-    await store.start()
-    let ours: number
-    let oursCpu: number
-    try {
-      const c0 = process.cpuUsage()
-      const t0 = process.hrtime.bigint()
-      for (let i = 0; i < events.length; i += BATCH) await store.write(events.slice(i, i + BATCH))
-      await store.sql('CHECKPOINT')
-      ours = seconds(t0)
-      oursCpu = cpuSeconds(c0)
-      if (store.stats.inserted !== events.length) throw new Error(`stored ${store.stats.inserted} of ${events.length} events`)
-    } finally {
-      await store.close()
+    const layouts: Record<string, unknown> = {}
+    for (const layout of LAYOUTS) {
+      const path = join(dir, `${layout}.duckdb`)
+      const store = new DuckDbStore({
+        path,
+        layout,
+        serveReaders: false,
+        ...(checkpoint === undefined ? {} : { checkpointThreshold: checkpoint }),
+        ...(CALL_TABLES ? {} : { callTables: false }),
+      })
+      await store.start()
+      let ours: number
+      let oursCpu: number
+      try {
+        const c0 = process.cpuUsage()
+        const t0 = process.hrtime.bigint()
+        for (let i = 0; i < events.length; i += BATCH) await store.write(events.slice(i, i + BATCH))
+        await store.sql('CHECKPOINT')
+        ours = seconds(t0)
+        oursCpu = cpuSeconds(c0)
+        if (store.stats.inserted !== events.length) throw new Error(`stored ${store.stats.inserted} of ${events.length} events`)
+      } finally {
+        await store.close()
+      }
+      const bytes = bytesUnder(path) + bytesUnder(`${path}.wal`) + bytesUnder(segmentsDirOf(path))
+      layouts[layout] = {
+        storeEventsPerSec: Math.round(events.length / ours),
+        ratio: Number((base / ours).toFixed(3)),
+        storeCpuMicrosPerEvent: Math.round((oursCpu * 1e6) / events.length),
+        cpuRatio: Number((baselineCpu / oursCpu).toFixed(3)),
+        bytesPerEvent: Math.round(bytes / events.length),
+      }
     }
     const result = {
       bench: 'store-ingest',
@@ -124,11 +151,8 @@ export async function main(): Promise<Record<string, unknown>> {
       batch: BATCH,
       findings: events.reduce((n, e) => n + (e.audit.findings?.length ?? 0), 0),
       baselineEventsPerSec: Math.round(events.length / base),
-      storeEventsPerSec: Math.round(events.length / ours),
-      ratio: Number((base / ours).toFixed(3)),
       baselineCpuMicrosPerEvent: Math.round((baselineCpu * 1e6) / events.length),
-      storeCpuMicrosPerEvent: Math.round((oursCpu * 1e6) / events.length),
-      cpuRatio: Number((baselineCpu / oursCpu).toFixed(3)),
+      ...layouts,
       hashed: HASHED,
       callTables: CALL_TABLES,
       checkpointThreshold: checkpoint ?? duckDbStoreConfigSchema.parse({}).checkpointThreshold,

@@ -63,6 +63,37 @@ describe('envoy-audit ingest', () => {
   })
 })
 
+describe('envoy-audit ingest --layout segments', () => {
+  test('stores into segments, migrates a table store, re-ingest stores nothing twice, and sql, flows and verify read it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ea-ingest-seg-'))
+    const input = join(dir, 'mixed.log')
+    writeFileSync(input, [JSON_LINE, RBAC_TEXT, AGENT_LINE].join('\n') + '\n')
+    const fresh = join(dir, 'fresh.duckdb')
+    const migrated = join(dir, 'migrated.duckdb')
+    expect((await runCli(['ingest', input, '--store', fresh, '-q', '--layout', 'segments'])).code).toBe(0)
+    expect((await runCli(['ingest', input, '--store', migrated, '-q'])).code).toBe(0)
+    const again = await runCli(['ingest', input, '--store', migrated, '--layout', 'segments', '--dlq', join(dir, 'again.ndjson')])
+    expect(again.stderr).toContain('stored 0 new events (2 already stored)')
+    for (const store of [fresh, migrated]) {
+      const rows = await runCli([
+        'sql',
+        '--store',
+        store,
+        '--json',
+        "SELECT (SELECT count(*) FROM events) AS events, (SELECT value FROM store_meta WHERE key = 'layout') AS layout",
+      ])
+      expect([rows.code, JSON.parse(rows.stdout)]).toEqual([0, { events: 2, layout: 'segments' }])
+      expect(existsSync(join(dir, `${store.endsWith('fresh.duckdb') ? 'fresh' : 'migrated'}.segments`))).toBe(true)
+      const flows = await runCli(['flows', '--store', store, '--since', '2022-01-01T00:00:00Z'])
+      expect([flows.code, flows.stderr]).toEqual([0, ''])
+      expect(flows.stdout).toContain('ratings')
+      expect((await runCli(['verify', '--store', store])).code).toBe(0)
+    }
+    const bad = await runCli(['ingest', input, '--store', fresh, '--retention-days', '-1'])
+    expect([bad.code, bad.stderr]).toEqual([2, expect.stringContaining('--retention-days must be a whole number')])
+  }, 120_000)
+})
+
 describe('envoy-audit ingest keeps the integrity ledger', () => {
   test('verify finds an ingested store intact, and a deleted event after tampering (exit 3)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ea-ingest-verify-'))

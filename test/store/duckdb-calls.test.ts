@@ -46,7 +46,7 @@ async function reference(store: DuckDbStore): Promise<{ calls: unknown[]; links:
   const links = await rows(
     store,
     `SELECT c.id AS crid, s.id AS srid, m.join_key, m.cli_wl, m.c_ip, m.c_dst_id, m.c_dst_sig, m.s_src_id
-    FROM hunt_match m JOIN events c ON c.rowid = m.crid JOIN events s ON s.rowid = m.srid ORDER BY ALL`,
+    FROM hunt_match m JOIN events c ON c.id = m.crid JOIN events s ON s.id = m.srid ORDER BY ALL`,
   )
   await backend.close()
   return { calls, links }

@@ -1,0 +1,251 @@
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, describe, expect, test } from 'vitest'
+import { DuckDBInstance } from '@duckdb/node-api'
+import { verifyDuckDbStore } from '../../src/integrity/verify-duckdb.js'
+import type { IntegrityKey } from '../../src/integrity/config.js'
+import { ingestFile, openLedgered } from '../integrity/harness.js'
+import { DuckDbStore, type DuckDbStoreConfig } from '../../src/store/duckdb-store.js'
+import { COMPACT_FANIN, segmentsDirOf } from '../../src/store/duckdb-segments.js'
+import type { AuditEvent } from '../../src/generated/types.js'
+import { finding, makeEvent } from './event-fixtures.js'
+
+const dir = mkdtempSync(join(tmpdir(), 'ea-segments-'))
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+async function withStore<T>(config: DuckDbStoreConfig, fn: (s: DuckDbStore) => Promise<T>): Promise<T> {
+  const store = new DuckDbStore({ callTables: false, serveReaders: false, ...config })
+  try {
+    await store.start()
+    return await fn(store)
+  } finally {
+    await store.close()
+  }
+}
+
+const count = async (store: DuckDbStore, sql: string): Promise<number> => Number((await store.sql(sql)).rows[0]!.n)
+
+/** Every file under the store's segment directory, relative to it. */
+function segmentFiles(path: string): string[] {
+  const root = segmentsDirOf(path)
+  if (!existsSync(root)) return []
+  return readdirSync(root).flatMap((hour) => readdirSync(join(root, hour)).map((f) => `${hour}/${f}`))
+}
+
+const at = (ms: number): string => new Date(ms).toISOString()
+
+describe('segment layout', () => {
+  test('each batch is a segment; an hour with enough of them is merged into one, and the merged files go', async () => {
+    const path = join(dir, 'compact.duckdb')
+    const batches = COMPACT_FANIN + 3
+    const written: AuditEvent[] = []
+    await withStore({ path, layout: 'segments' }, async (store) => {
+      for (let b = 0; b < batches; b++) {
+        const batch = [0, 1, 2].map((i) =>
+          makeEvent({
+            id: `c${b}-${i}`,
+            ts: at(Date.UTC(2026, 10, 20, 10, b, i)),
+            findings: i === 0 ? [finding('weak_tls', 'high', ['SC-8(1)'])] : [],
+          }),
+        )
+        written.push(...batch)
+        await store.writeEvents(batch)
+      }
+      expect(store.layout).toBe('segments')
+      const levels = (await store.sql('SELECT level, count(*)::INTEGER AS n FROM store_segments GROUP BY level ORDER BY level')).rows
+      expect(levels).toEqual([
+        { level: 0, n: 3 },
+        { level: 1, n: 1 },
+      ])
+      expect(await count(store, 'SELECT count(*)::INTEGER AS n FROM events')).toBe(batches * 3)
+      expect(await count(store, 'SELECT count(DISTINCT id)::INTEGER AS n FROM events')).toBe(batches * 3)
+      expect(await count(store, 'SELECT count(*)::INTEGER AS n FROM findings')).toBe(batches)
+      const back = await store.events({ limit: 1000 })
+      expect(new Map(back.map((e) => [e.event.id, e]))).toEqual(new Map(written.map((e) => [e.event.id, e])))
+    })
+    // Closed: only the four segments the catalog names are left (an events and a findings file each).
+    expect(segmentFiles(path)).toHaveLength(8)
+    const types = await withStore({ path }, async (store) => {
+      expect(store.layout).toBe('segments')
+      return (
+        await store.sql(
+          `SELECT table_name, table_type FROM information_schema.tables WHERE table_name IN ('events', 'findings') ORDER BY 1`,
+        )
+      ).rows
+    })
+    expect(types).toEqual([
+      { table_name: 'events', table_type: 'VIEW' },
+      { table_name: 'findings', table_type: 'VIEW' },
+    ])
+  })
+
+  test('files a crashed write left (not in the catalog) are removed when a writer opens the store', async () => {
+    const path = join(dir, 'crash.duckdb')
+    await withStore({ path, layout: 'segments' }, (store) =>
+      store.writeEvents([makeEvent({ id: 'kept', ts: at(Date.UTC(2026, 10, 20, 10)) })]),
+    )
+    const hour = join(segmentsDirOf(path), '2026-11-20T10')
+    writeFileSync(join(hour, 'l0-0000000099.events.parquet.tmp'), 'partial')
+    writeFileSync(join(hour, 'l0-0000000098.events.parquet'), 'renamed, never committed')
+    mkdirSync(join(segmentsDirOf(path), '2026-11-21T00'))
+    writeFileSync(join(segmentsDirOf(path), '2026-11-21T00', 'l0-0000000097.findings.parquet'), 'x')
+    await withStore({ path }, async (store) => {
+      expect(await count(store, 'SELECT count(*)::INTEGER AS n FROM events')).toBe(1)
+    })
+    expect(segmentFiles(path).sort()).toEqual([
+      '2026-11-20T10/l0-0000000000.events.parquet',
+      '2026-11-20T10/l0-0000000000.findings.parquet',
+    ])
+  })
+
+  test('an id stored before is not stored again, whatever time it comes with and after reopening', async () => {
+    const path = join(dir, 'dedupe.duckdb')
+    // A line without a start time is timed when it is read: replayed a day later, same id, another hour.
+    await withStore({ path, layout: 'segments' }, (store) =>
+      store.writeEvents([
+        makeEvent({ id: 'untimed', ts: at(Date.UTC(2026, 10, 20, 10)) }),
+        makeEvent({ id: 'other', ts: at(Date.UTC(2026, 10, 20, 10)) }),
+      ]),
+    )
+    await withStore({ path }, async (store) => {
+      await store.writeEvents([
+        makeEvent({ id: 'untimed', ts: at(Date.UTC(2026, 10, 21, 15)) }),
+        makeEvent({ id: 'new', ts: at(Date.UTC(2026, 10, 21, 15)) }),
+      ])
+      expect(store.stats.inserted).toBe(1)
+      expect((await store.sql('SELECT id FROM events ORDER BY id')).rows.map((r) => r.id)).toEqual(['new', 'other', 'untimed'])
+    })
+  })
+
+  test('a table store is migrated into segments when opened with layout segments, rows unchanged', async () => {
+    const path = join(dir, 'migrate.duckdb')
+    const events = [0, 1, 2, 3].map((i) =>
+      makeEvent({ id: `m${i}`, ts: at(Date.UTC(2026, 10, 20, 8 + i)), findings: [finding('authz_denied', 'medium', ['AC-3', 'AC-6'])] }),
+    )
+    const before = await withStore({ path, layout: 'table' }, async (store) => {
+      await store.writeEvents(events)
+      return [
+        (await store.sql('SELECT * FROM events ORDER BY id')).rows,
+        (await store.sql('SELECT * FROM findings ORDER BY event_id, idx')).rows,
+      ]
+    })
+    await withStore({ path, layout: 'segments' }, async (store) => {
+      expect(store.layout).toBe('segments')
+      expect([
+        (await store.sql('SELECT * FROM events ORDER BY id')).rows,
+        (await store.sql('SELECT * FROM findings ORDER BY event_id, idx')).rows,
+      ]).toEqual(before)
+      expect(await count(store, 'SELECT count(*)::INTEGER AS n FROM store_segments')).toBe(4)
+      await store.writeEvents(events)
+      expect(store.stats.inserted).toBe(0)
+    })
+    await expect(withStore({ path, layout: 'table' }, () => Promise.resolve())).rejects.toThrow(/segment layout/)
+    await withStore({ path, readOnly: true }, async (store) => {
+      expect(await count(store, 'SELECT count(*)::INTEGER AS n FROM events')).toBe(4)
+      expect(await count(store, `SELECT count(*)::INTEGER AS n FROM store_meta WHERE key = 'layout' AND value = 'segments'`)).toBe(1)
+    })
+  })
+
+  test('retention drops whole hours past it: their events, findings, edge_facts and files', async () => {
+    const path = join(dir, 'retention.duckdb')
+    const now = Date.now()
+    const old = makeEvent({ id: 'old', ts: at(now - 10 * 86_400_000), findings: [finding('weak_tls', 'high', ['SC-8(1)'])] })
+    const recent = makeEvent({ id: 'recent', ts: at(now - 3_600_000) })
+    await withStore({ path, layout: 'segments' }, (store) => store.writeEvents([old, recent]))
+    expect(segmentFiles(path)).toHaveLength(4)
+    await withStore({ path, retentionDays: 3 }, async (store) => {
+      expect((await store.sql('SELECT id FROM events')).rows).toEqual([{ id: 'recent' }])
+      expect(await count(store, 'SELECT count(*)::INTEGER AS n FROM findings')).toBe(0)
+      expect(await count(store, `SELECT count(*)::INTEGER AS n FROM edge_facts`)).toBe(1)
+      expect(await count(store, `SELECT count(*)::INTEGER AS n FROM store_meta WHERE key = 'retained_from'`)).toBe(1)
+    })
+    expect(segmentFiles(path)).toHaveLength(2)
+  })
+
+  test('verify detects a deleted, a modified and an inserted event, and a segment file removed', async () => {
+    const key: IntegrityKey = { id: 'test', bytes: Buffer.from('0123456789abcdef0123456789abcdef') }
+    const pristine = join(dir, 'pristine.duckdb')
+    const previous = process.env.ENVOY_AUDIT_STORE_LAYOUT
+    process.env.ENVOY_AUDIT_STORE_LAYOUT = 'segments'
+    let ids: string[]
+    try {
+      const l = await openLedgered(pristine, key)
+      await ingestFile(l)
+      expect(l.store.layout).toBe('segments')
+      ids = (await l.store.sql('SELECT id FROM events ORDER BY id')).rows.map((r) => String(r.id))
+      await l.store.close()
+    } finally {
+      if (previous === undefined) delete process.env.ENVOY_AUDIT_STORE_LAYOUT
+      else process.env.ENVOY_AUDIT_STORE_LAYOUT = previous
+    }
+    expect(ids.length).toBeGreaterThan(5)
+    const duck = await DuckDBInstance.create(':memory:')
+    const conn = await duck.connect()
+    /** Copies the pristine store, rewrites the segment file holding `id` with `select` (over `seg`), verifies. */
+    const tampered = async (name: string, attack: (events: string) => Promise<void>) => {
+      const path = join(dir, `${name}.duckdb`)
+      cpSync(pristine, path)
+      cpSync(segmentsDirOf(pristine), segmentsDirOf(path), { recursive: true })
+      const files = segmentFiles(path)
+        .filter((f) => f.endsWith('.events.parquet'))
+        .map((f) => `'${join(segmentsDirOf(path), f)}'`)
+      const holding = (
+        await conn.runAndReadAll(
+          `SELECT DISTINCT filename FROM read_parquet([${files.join(', ')}], filename = true) WHERE id = '${ids[2]!}'`,
+        )
+      ).getRows()[0]![0] as string
+      await attack(holding)
+      const store = new DuckDbStore({ path, serveReaders: false })
+      try {
+        return await verifyDuckDbStore(store, key)
+      } finally {
+        await store.close()
+      }
+    }
+    const rewrite = (select: string) => async (file: string) => {
+      await conn.run(`COPY (${select.replaceAll('$FILE', `'${file}'`)}) TO '${file}.new' (FORMAT parquet)`)
+      renameSync(`${file}.new`, file)
+    }
+    const kinds = (r: Awaited<ReturnType<typeof tampered>>) => r.issues.map((i) => `${i.kind}:${i.id}`).sort()
+    try {
+      expect((await tampered('untouched', () => Promise.resolve())).issues).toEqual([])
+      expect(kinds(await tampered('deleted', rewrite(`SELECT * FROM read_parquet($FILE) WHERE id <> '${ids[2]!}'`)))).toEqual([
+        `deleted:${ids[2]}`,
+      ])
+      expect(
+        kinds(
+          await tampered(
+            'modified',
+            rewrite(
+              `SELECT * REPLACE (CASE WHEN id = '${ids[2]!}'
+                THEN replace(event_json, '"kind":"event"', '"kind":"alert"') ELSE event_json END AS event_json) FROM read_parquet($FILE)`,
+            ),
+          ),
+        ),
+      ).toEqual([`modified:${ids[2]}`])
+      expect(
+        kinds(
+          await tampered(
+            'inserted',
+            rewrite(
+              `SELECT * FROM read_parquet($FILE) UNION ALL
+                SELECT * REPLACE ('forged-id' AS id, replace(event_json, id, 'forged-id') AS event_json) FROM read_parquet($FILE)
+                WHERE id = '${ids[2]!}'`,
+            ),
+          ),
+        ),
+      ).toEqual(['inserted:forged-id'])
+      const removed = await tampered('removed', (file) => {
+        unlinkSync(file)
+        return Promise.resolve()
+      })
+      expect(removed.ok).toBe(false)
+      expect(kinds(removed)).toContain(`deleted:${ids[2]}`)
+      expect(removed.issues.every((i) => i.kind === 'deleted')).toBe(true)
+    } finally {
+      conn.closeSync()
+      duck.closeSync()
+    }
+  }, 120_000)
+})
