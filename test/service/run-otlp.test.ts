@@ -22,7 +22,9 @@ import { setupOpenSearch, startService, waitFor, type ServiceProcess } from '../
 import { DuckDbStore } from '../../src/store/duckdb-store.js'
 
 const LINE = (i: number) =>
-  `[2024-05-01T10:00:${String(i % 60).padStart(2, '0')}.000Z] "GET /api/items/${i} HTTP/1.1" 200 - via_upstream - "-" 0 ${100 + i} 3 2 "-" "curl/8.0" "req-otlp-${i}" "catalog.shop:8080" "10.0.0.5:8080" inbound|8080|| 127.0.0.6:4000 10.0.0.5:8080 10.0.1.9:5000${i % 10} outbound_.8080_._.catalog.shop.svc.cluster.local default`
+  `[2024-05-01T10:00:${String(i % 60).padStart(2, '0')}.000Z] "GET /api/items/${i} HTTP/1.1" 200 - via_upstream - "-" 0 ${100 + i} 3 2 ` +
+  `"-" "curl/8.0" "req-otlp-${i}" "catalog.shop:8080" "10.0.0.5:8080" inbound|8080|| 127.0.0.6:4000 10.0.0.5:8080 ` +
+  `10.0.1.9:5000${i % 10} outbound_.8080_._.catalog.shop.svc.cluster.local default`
 const JUNK = (i: number) => `2024-05-01T10:00:00.000000Z info envoy proxy message ${i}`
 
 function logRecords(bodies: string[]): ReadableLogRecord[] {
