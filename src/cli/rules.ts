@@ -10,8 +10,9 @@ import type { Command } from 'commander'
 import { EnvoyAuditError } from '../errors.js'
 import type { AuditEvent } from '../generated/types.js'
 import { DEFAULT_STORE_PATH, openDuckDbStore } from '../store/duckdb-store.js'
-import { parseTime } from '../hunt/time.js'
-import { defaultRulesDir, loadSigmaRules } from '../sigma/loader.js'
+import { parseDuration, parseTime } from '../hunt/time.js'
+import { baselineRulesDir, defaultRulesDir, loadSigmaRules } from '../sigma/loader.js'
+import { baselinePlaceholders } from '../sigma/baseline.js'
 import { compileRules, evaluateRules, type RuleResult } from '../sigma/evaluate.js'
 
 interface RulesTestOptions {
@@ -23,9 +24,13 @@ interface RulesTestOptions {
   limit: string
   show: string
   json?: boolean
+  baseline: string
+  sensitiveNamespace: string[]
 }
 
 const DEFAULT_LIMIT = 1_000_000
+
+const before = (iso: string, ms: number): string => new Date(Date.parse(iso) - ms).toISOString()
 
 function positive(value: string, option: string): number {
   const n = Number(value)
@@ -68,6 +73,7 @@ function render(results: RuleResult[], show: number): string {
   for (const r of results) {
     const n = r.matches.length
     lines.push(`${r.rule.level.padEnd(13)} ${String(n).padStart(6)}  ${r.rule.source.padEnd(width)}  ${r.rule.title}`)
+    if (r.skipped !== undefined) lines.push(`${' '.repeat(21)}not evaluated: ${r.skipped} (give --since: the learning window is before it)`)
     for (const m of r.matches.slice(0, show)) {
       const first = m.events[0]!
       const agg = m.group !== undefined ? `  [${safe(m.group)}: ${m.count} in ${m.events.length} events]` : ''
@@ -91,6 +97,17 @@ export function registerRules(program: Command): void {
     .option('--limit <n>', 'at most this many events from the store, the newest first', String(DEFAULT_LIMIT))
     .option('--show <n>', 'matches shown per rule', '3')
     .option('--json', 'one JSON line per rule: file, id, level, matches, and the matched event ids')
+    .option(
+      '--baseline <duration>',
+      'learning window before --since for detections/baseline (first egress of a workload, new caller into a sensitive namespace)',
+      '7d',
+    )
+    .option(
+      '--sensitive-namespace <ns...>',
+      'namespaces tagged sensitive, for the new-caller rule (repeatable)',
+      (v: string, prev: string[]) => [...prev, v],
+      [] as string[],
+    )
     .addHelpText(
       'after',
       [
@@ -106,25 +123,35 @@ export function registerRules(program: Command): void {
       const limit = positive(opts.limit, '--limit')
       const show = positive(opts.show, '--show')
       // Rules first: a broken rule file is reported before a large store is read.
-      const compiled = compileRules(loadSigmaRules(opts.rules ?? defaultRulesDir()))
+      const ruleFiles =
+        opts.rules !== undefined
+          ? loadSigmaRules(opts.rules)
+          : [...loadSigmaRules(defaultRulesDir()), ...loadSigmaRules(baselineRulesDir())]
+      compileRules(ruleFiles)
       const since = opts.since === undefined ? undefined : parseTime(opts.since, '--since')
+      const baselineMs = parseDuration(opts.baseline, '--baseline')
       const until = opts.until === undefined ? undefined : parseTime(opts.until, '--until')
       let events: AuditEvent[]
+      let learning: AuditEvent[] | undefined
       let note = ''
       if (opts.events !== undefined) {
-        events = readNdjson(opts.events).filter(
-          (e) => (since === undefined || e['@timestamp'] >= since) && (until === undefined || e['@timestamp'] < until),
-        )
+        const all = readNdjson(opts.events)
+        events = all.filter((e) => (since === undefined || e['@timestamp'] >= since) && (until === undefined || e['@timestamp'] < until))
+        if (since !== undefined) learning = all.filter((e) => e['@timestamp'] >= before(since, baselineMs) && e['@timestamp'] < since)
       } else {
         const store = await openDuckDbStore(opts.store ?? DEFAULT_STORE_PATH, { mustExist: true })
         try {
           events = await store.events({ ...(since !== undefined ? { since } : {}), ...(until !== undefined ? { until } : {}), limit })
+          if (since !== undefined) learning = await store.events({ since: before(since, baselineMs), until: since, limit })
         } finally {
           await store.close()
         }
         if (events.length === limit) note = `only the newest ${limit} events were evaluated: narrow with --since/--until or raise --limit\n`
       }
-      const results = evaluateRules(compiled, events)
+      // The baseline rules' lists are learnt from the window before --since; without one they are not evaluated.
+      const placeholders =
+        learning === undefined ? undefined : baselinePlaceholders(learning, { sensitiveNamespaces: opts.sensitiveNamespace })
+      const results = evaluateRules(compileRules(ruleFiles, placeholders), events)
       if (opts.json === true) {
         for (const r of results)
           process.stdout.write(
@@ -138,6 +165,7 @@ export function registerRules(program: Command): void {
               ...(r.matches.some((m) => m.group !== undefined)
                 ? { groups: r.matches.map((m) => ({ group: m.group, count: m.count })) }
                 : {}),
+              ...(r.skipped === undefined ? {} : { skipped: r.skipped }),
             }) + '\n',
           )
       } else {

@@ -7,6 +7,9 @@
  *    booleans, and null (the field is absent);
  *  - modifiers: contains, startswith, endswith, all, re (JavaScript RegExp, case-sensitive), cidr,
  *    exists, gt, gte, lt, lte;
+ *  - `expand`: a `%name%` value is replaced by the named placeholder's list of values (the
+ *    specification's placeholders, which backends fill from lists the SOC keeps; here from a baseline,
+ *    src/sigma/baseline.ts); a placeholder without a list leaves the rule unevaluated, never guessed;
  *  - an event field holding a list matches when any element does;
  *  - `timeframe` (s, m, h, d) only with an aggregation.
  * Keyword lists (full-text search), other modifiers, placeholders and field names outside RULE_FIELDS
@@ -27,9 +30,22 @@ export interface CompiledDetection {
   aggregation?: Omit<Aggregation, 'field' | 'by'> & { field?: RuleField; by?: RuleField }
   /** Sliding window of the aggregation, milliseconds; undefined aggregates over all events given. */
   timeframeMs?: number
+  /** Placeholders (`|expand`) the rule names, and those of them no list was given for. */
+  placeholders: string[]
+  missing: string[]
 }
 
-const MODIFIERS = new Set(['contains', 'startswith', 'endswith', 'all', 're', 'cidr', 'exists', 'gt', 'gte', 'lt', 'lte'])
+/** Placeholder name → its values, for `|expand`. */
+export type Placeholders = ReadonlyMap<string, readonly string[]>
+
+interface Expansion {
+  lists: Placeholders
+  used: Set<string>
+  missing: Set<string>
+}
+
+const MODIFIERS = new Set(['contains', 'startswith', 'endswith', 'all', 're', 'cidr', 'exists', 'gt', 'gte', 'lt', 'lte', 'expand'])
+const PLACEHOLDER = /^%([A-Za-z0-9_.-]+)%$/
 
 function unsupported(rule: SigmaRule, message: string): EnvoyAuditError {
   return new EnvoyAuditError('EA_SIGMA_UNSUPPORTED', `${rule.source}: ${message}`)
@@ -99,14 +115,27 @@ function scalarTest(rule: SigmaRule, field: string, value: unknown, mods: string
   return (v) => (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') && re.test(String(v))
 }
 
-function fieldPredicate(rule: SigmaRule, key: string, raw: unknown): EventPredicate {
+function fieldPredicate(rule: SigmaRule, key: string, raw: unknown, expansion: Expansion): EventPredicate {
   const [name, ...mods] = key.split('|') as [string, ...string[]]
   for (const m of mods) if (!MODIFIERS.has(m)) throw unsupported(rule, `modifier ${JSON.stringify(m)} on ${name}`)
   if (mods.filter((m) => ['contains', 'startswith', 'endswith', 're', 'cidr', 'gt', 'gte', 'lt', 'lte', 'exists'].includes(m)).length > 1)
     throw unsupported(rule, `${key}: more than one value modifier`)
   const field = ruleField(rule, name)
-  const values = Array.isArray(raw) ? raw : [raw]
+  let values: unknown[] = Array.isArray(raw) ? raw : [raw]
   if (values.length === 0) throw invalid(rule, `${key}: empty value list`)
+  if (mods.includes('expand')) {
+    if (mods.includes('all') || mods.includes('exists')) throw unsupported(rule, `${key}: expand with all or exists`)
+    values = values.flatMap((v) => {
+      const m = typeof v === 'string' ? PLACEHOLDER.exec(v) : null
+      if (m === null) throw invalid(rule, `${key}: expand takes %placeholder% values`)
+      expansion.used.add(m[1]!)
+      const list = expansion.lists.get(m[1]!)
+      if (list === undefined) expansion.missing.add(m[1]!)
+      return list ?? []
+    })
+    // An empty list matches nothing (no value is in it).
+    if (values.length === 0) return () => false
+  }
   if (mods.includes('all') && values.length < 2) throw invalid(rule, `${key}: |all needs a list of two or more values`)
   if (mods.includes('exists')) {
     const want = raw === true
@@ -125,16 +154,16 @@ function fieldPredicate(rule: SigmaRule, key: string, raw: unknown): EventPredic
   }
 }
 
-function searchPredicate(rule: SigmaRule, name: string, body: unknown): EventPredicate {
+function searchPredicate(rule: SigmaRule, name: string, body: unknown, expansion: Expansion): EventPredicate {
   if (Array.isArray(body)) {
     if (body.every((b) => b !== null && typeof b === 'object' && !Array.isArray(b))) {
-      const alternatives = body.map((b, i) => searchPredicate(rule, `${name}[${i}]`, b))
+      const alternatives = body.map((b, i) => searchPredicate(rule, `${name}[${i}]`, b, expansion))
       return (e) => alternatives.some((p) => p(e))
     }
     throw unsupported(rule, `search identifier ${name}: keyword lists (full-text search) are not evaluated`)
   }
   if (body === null || typeof body !== 'object') throw invalid(rule, `search identifier ${name} must be a map or a list of maps`)
-  const parts = Object.entries(body as Record<string, unknown>).map(([k, v]) => fieldPredicate(rule, k, v))
+  const parts = Object.entries(body as Record<string, unknown>).map(([k, v]) => fieldPredicate(rule, k, v, expansion))
   if (parts.length === 0) throw invalid(rule, `search identifier ${name} is empty`)
   return (e) => parts.every((p) => p(e))
 }
@@ -151,12 +180,14 @@ function globRegExp(pattern: string): RegExp {
   return new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\?]/g, '\\$&').replaceAll('*', '.*')}$`)
 }
 
-export function compileDetection(rule: SigmaRule): CompiledDetection {
+export function compileDetection(rule: SigmaRule, placeholders: Placeholders = new Map()): CompiledDetection {
   const searches = new Map<string, EventPredicate>()
+  const expansion: Expansion = { lists: placeholders, used: new Set(), missing: new Set() }
   for (const [name, body] of Object.entries(rule.detection)) {
     if (name === 'condition' || name === 'timeframe') continue
-    searches.set(name, searchPredicate(rule, name, body))
+    searches.set(name, searchPredicate(rule, name, body, expansion))
   }
+  const used = { placeholders: [...expansion.used].sort(), missing: [...expansion.missing].sort() }
   if (searches.size === 0) throw invalid(rule, 'detection has no search identifier')
   const conditions = Array.isArray(rule.detection.condition) ? rule.detection.condition : [rule.detection.condition]
   if (conditions.length === 0 || conditions.some((c) => typeof c !== 'string'))
@@ -196,10 +227,11 @@ export function compileDetection(rule: SigmaRule): CompiledDetection {
   const matches: EventPredicate = predicates.length === 1 ? predicates[0]! : (e) => predicates.some((p) => p(e))
   const agg = aggregations[0]?.aggregation
   if (rule.detection.timeframe !== undefined && agg === undefined) throw unsupported(rule, 'timeframe without an aggregation')
-  if (agg === undefined) return { matches }
+  if (agg === undefined) return { matches, ...used }
   const { field, by, ...rest } = agg
   return {
     matches,
+    ...used,
     aggregation: {
       ...rest,
       ...(field !== undefined ? { field: ruleField(rule, field) } : {}),

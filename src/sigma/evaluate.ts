@@ -8,7 +8,7 @@
  */
 import type { AuditEvent } from '../generated/types.js'
 import { compare } from './condition.js'
-import { compileDetection, type CompiledDetection } from './detection.js'
+import { compileDetection, type CompiledDetection, type Placeholders } from './detection.js'
 import { ruleFieldValue, type RuleField } from './fields.js'
 import type { SigmaRule } from './rule.js'
 
@@ -25,6 +25,8 @@ export interface RuleResult {
   matches: RuleMatch[]
   /** Events the detection (before any aggregation) selected. */
   selected: number
+  /** Why the rule was not evaluated: the placeholder lists it needs and was not given. */
+  skipped?: string
 }
 
 export interface CompiledRule {
@@ -32,8 +34,8 @@ export interface CompiledRule {
   detection: CompiledDetection
 }
 
-export function compileRules(rules: readonly SigmaRule[]): CompiledRule[] {
-  return rules.map((rule) => ({ rule, detection: compileDetection(rule) }))
+export function compileRules(rules: readonly SigmaRule[], placeholders?: Placeholders): CompiledRule[] {
+  return rules.map((rule) => ({ rule, detection: compileDetection(rule, placeholders) }))
 }
 
 function timeOf(e: AuditEvent): number {
@@ -111,6 +113,13 @@ function aggregate(compiled: CompiledDetection, selected: AuditEvent[]): RuleMat
 export function evaluateRules(rules: readonly CompiledRule[], events: readonly AuditEvent[]): RuleResult[] {
   const ordered = [...events].sort((a, b) => timeOf(a) - timeOf(b))
   return rules.map(({ rule, detection }) => {
+    if (detection.missing.length > 0)
+      return {
+        rule,
+        matches: [],
+        selected: 0,
+        skipped: `needs the placeholder list(s) ${detection.missing.map((m) => `%${m}%`).join(', ')}`,
+      }
     const selected = ordered.filter(detection.matches)
     const matches = detection.aggregation === undefined ? selected.map((e) => ({ events: [e] })) : aggregate(detection, selected)
     return { rule, matches, selected: selected.length }

@@ -19,6 +19,11 @@ export function defaultRulesDir(): string {
   return path.join(packageRoot(), 'detections', 'sigma')
 }
 
+/** Rules that need placeholder lists from a baseline (src/sigma/baseline.ts): not deployed by setup. */
+export function baselineRulesDir(): string {
+  return path.join(packageRoot(), 'detections', 'baseline')
+}
+
 function walk(dir: string, rel: string, out: string[]): void {
   for (const name of readdirSync(dir).sort()) {
     const full = path.join(dir, name)

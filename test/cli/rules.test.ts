@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { runCli } from '../helpers/cli.js'
-import { defaultRulesDir, loadSigmaRules } from '../../src/sigma/loader.js'
+import { baselineRulesDir, defaultRulesDir, loadSigmaRules } from '../../src/sigma/loader.js'
 
 /** `rules test` over a store the demo filled (real CLI, child processes). */
 describe('envoy-audit rules test', () => {
@@ -24,11 +24,17 @@ describe('envoy-audit rules test', () => {
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l) as { file: string; matches: number; groups?: { group: string; count: number }[] })
-    expect(lines.map((l) => l.file)).toEqual(rules.map((x) => x.source))
+    expect(lines.map((l) => l.file)).toEqual([...rules, ...loadSigmaRules(baselineRulesDir())].map((x) => x.source))
     const by = (file: string) => lines.find((l) => l.file === file)!
+    // auth, payments, cart, payments-db and, in the second cluster, ledger.
     expect(by('behaviour/mesh_scan_denied_by_many_destinations.yml').groups).toEqual([
-      { group: 'spiffe://cluster.local/ns/shop/sa/frontend', count: 4 },
+      { group: 'spiffe://cluster.local/ns/shop/sa/frontend', count: 5 },
     ])
+    // Without --since there is no learning window: the baseline rules say what they need instead of guessing.
+    expect(lines.find((l) => l.file === 'first_egress_from_workload.yml')).toMatchObject({
+      matches: 0,
+      skipped: 'needs the placeholder list(s) %egress_sources%',
+    })
     expect(by('behaviour/plaintext_retries_into_strict_namespace.yml').matches).toBe(1)
     expect(by('egress/unregistered_egress.yml').matches).toBeGreaterThan(0)
     expect(by('access/new_edge.yml').matches).toBe(0)
@@ -38,7 +44,7 @@ describe('envoy-audit rules test', () => {
     const table = await runCli(['rules', 'test', '--store', store, '--show', '1'], { timeoutMs: 60_000 })
     expect(table.code).toBe(0)
     expect(table.stdout).toMatch(/^high\s+1\s+behaviour\/mesh_scan_denied_by_many_destinations\.yml/m)
-    expect(table.stdout).toContain('[spiffe://cluster.local/ns/shop/sa/frontend: 4 in ')
+    expect(table.stdout).toContain('[spiffe://cluster.local/ns/shop/sa/frontend: 5 in ')
 
     const none = await runCli(['rules', 'test', '--store', store, '--since', '2099-01-01T00:00:00Z'], { timeoutMs: 60_000 })
     expect(none.stdout).toMatch(/^0 events, /)
@@ -51,5 +57,23 @@ describe('envoy-audit rules test', () => {
     expect(bad.code).not.toBe(0)
     expect(bad.stderr).toContain('EA_SIGMA_UNSUPPORTED')
     expect(bad.stderr).toContain('egress_blocked.yml')
+  }, 120_000)
+
+  test('baseline rules learn from the window before --since: the first egress of checkout and its new call into finance', async () => {
+    const args = ['rules', 'test', '--store', store, '--json', '--since', '2026-11-20T14:07:00Z', '--baseline', '7m']
+    const r = await runCli([...args, '--sensitive-namespace', 'finance'], { timeoutMs: 60_000 })
+    expect(r.code, r.stderr).toBe(0)
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { file: string; matches: number; skipped?: string })
+    const by = (file: string) => lines.find((l) => l.file === file)!
+    expect(by('first_egress_from_workload.yml')).toMatchObject({ matches: 1 })
+    expect(by('new_edge_into_sensitive_namespace.yml').matches).toBeGreaterThan(0)
+    expect(by('new_edge_into_sensitive_namespace.yml').skipped).toBeUndefined()
+    // No namespace tagged sensitive: the new-caller rule has nothing to watch.
+    const untagged = await runCli(args, { timeoutMs: 60_000 })
+    const line = untagged.stdout.split('\n').find((l) => l.includes('new_edge_into_sensitive_namespace'))!
+    expect((JSON.parse(line) as { matches: number }).matches).toBe(0)
   }, 120_000)
 })

@@ -128,6 +128,26 @@ describe('aggregations', () => {
   })
 })
 
+describe('placeholders (|expand)', () => {
+  const events = [at(0, { url: { path: '/a' } }), at(1, { url: { path: '/b' } }), at(2, { url: { path: '/c' } })]
+  const det = "    s:\n        url_path|expand: '%paths%'\n    condition: not s"
+  const paths = (r: ReturnType<typeof evaluateRules>[number]) => r.matches.map((m) => m.events[0]!.url?.path)
+
+  test('a placeholder is replaced by its list; an empty list matches nothing', () => {
+    expect(paths(evaluateRules(compileRules([rule(det)], new Map([['paths', ['/A', '/b']]])), events)[0]!)).toEqual(['/c'])
+    expect(paths(evaluateRules(compileRules([rule(det)], new Map([['paths', []]])), events)[0]!)).toEqual(['/a', '/b', '/c'])
+  })
+
+  test('without its list the rule is not evaluated and says which list it needs', () => {
+    const r = evaluateRules(compileRules([rule(det)]), events)[0]!
+    expect([r.matches, r.skipped]).toEqual([[], 'needs the placeholder list(s) %paths%'])
+  })
+
+  test('expand takes %name% values only', () => {
+    expect(errorCode(() => compileRules([rule("    s:\n        url_path|expand: '/a'\n    condition: s")]))).toBe('EA_SIGMA_INVALID')
+  })
+})
+
 describe('typed errors for what is outside the subset', () => {
   test.each([
     ['keyword lists', '    keywords:\n        - evil\n    condition: keywords'],
