@@ -30,6 +30,8 @@ export interface PipelineCliOptions {
   policies?: string[]
   mesh?: string
   workloads?: string
+  /** auto, or a number of worker threads (transforms.workers). */
+  workers?: string
 }
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value]
@@ -99,6 +101,11 @@ export function addPipelineOptions(cmd: Command): Command {
     )
     .option('--mesh <file>', 'mesh config for --policies (MeshConfig YAML or the istio ConfigMap)')
     .option('--workloads <file>', 'workload inventory for --policies (labels, IPs), for events without envelope labels')
+    .option(
+      '--workers <auto|n>',
+      'worker threads that parse and transform (0: main thread only; auto: the cores free at start, less one, at most 4)',
+      'auto',
+    )
 }
 
 /** Policy options are named by their flag in errors (`--mesh: ...`). */
@@ -134,6 +141,7 @@ export function processingConfigFromOptions(opts: PipelineCliOptions, integrity 
       ...(opts.original === false ? { preserveOriginal: false } : {}),
     },
     transforms: {
+      ...(opts.workers === undefined ? {} : { workers: workersOption(opts.workers) }),
       ...(opts.trustDomain === undefined ? {} : { trustDomain: opts.trustDomain }),
       ...(opts.trustDomainAlias === undefined ? {} : { trustDomainAliases: opts.trustDomainAlias }),
     },
@@ -141,6 +149,13 @@ export function processingConfigFromOptions(opts: PipelineCliOptions, integrity 
     redaction: { enabled: opts.redact !== false },
     integrity: { enabled: integrity },
   }
+}
+
+/** --workers: `auto` or a whole number (the bounds are checked with transforms.workers). */
+function workersOption(value: string): 'auto' | number {
+  if (value === 'auto') return value
+  if (!/^\d{1,3}$/.test(value)) throw new EnvoyAuditError('EA_USAGE', `--workers must be auto or a whole number, got "${value}"`)
+  return Number(value)
 }
 
 /** The parser and the ordered stages the flags describe, with the redaction stage's dead-letter hook. */

@@ -20,6 +20,8 @@ import { sources } from './sources.js'
 import { sinks } from './sinks.js'
 import { deadLetterOutputs } from './dead-letters.js'
 import { buildProcessing, type Processing, type ProcessingConfig } from './stages.js'
+import { loadTransformsConfig, resolveWorkers } from '../config/transforms.js'
+import { TransformPool } from '../pipeline/worker-pool.js'
 
 /** A config section that picks its component by `kind`; its options sit under the kind's key (or flat). */
 export interface Section {
@@ -60,6 +62,8 @@ export interface Pipeline {
   readonly deadLetters: DeadLetterSink
   readonly alerts: AlertSink | undefined
   readonly counters: PipelineCounters
+  /** Worker threads for parse and transform (transforms.workers); 0 runs them on the main thread. */
+  readonly workers: number
   /** Said once at build (unsigned checkpoints, redaction off): the service logs them, the CLI does not. */
   readonly warnings: readonly string[]
   /** Starts every component, runs the source to its end (or close()), flushes and closes; the counts. */
@@ -101,6 +105,7 @@ export function buildPipeline(config: PipelineConfig, context: PipelineContext):
     warnings.push('redaction is disabled (redaction.enabled: false): secrets in paths, query strings and logged headers will be stored')
   }
 
+  const workers = transformWorkers(config, (m) => warnings.push(m))
   let closing: Promise<void> | undefined
   return {
     source,
@@ -110,12 +115,14 @@ export function buildPipeline(config: PipelineConfig, context: PipelineContext):
     alerts,
     counters,
     warnings,
+    workers: workers?.size ?? 0,
     run(options: RunOptions = {}) {
       return runPipeline(options.wrapSource?.(source) ?? source, {
         ...processing,
         sink,
         deadLetters,
         counters,
+        ...(workers === undefined ? {} : { workers: workers.build((m) => context.warn(m)) }),
         ...(options.onBatch === undefined ? {} : { onBatch: options.onBatch }),
       })
     },
@@ -124,6 +131,34 @@ export function buildPipeline(config: PipelineConfig, context: PipelineContext):
       return closing
     },
   }
+}
+
+/**
+ * The worker threads transforms.workers asks for, or none. Each worker builds the processing from the
+ * same configuration sections; sections that cannot be handed to a thread (structured clone) keep the
+ * processing on the main thread, said in a warning.
+ */
+function transformWorkers(
+  config: PipelineConfig,
+  warn: (message: string) => void,
+): { size: number; build: (warn: (message: string) => void) => TransformPool } | undefined {
+  const size = resolveWorkers(loadTransformsConfig(config.transforms ?? {}).workers)
+  if (size === 0) return undefined
+  const processing: ProcessingConfig = {
+    parser: config.parser,
+    transforms: config.transforms,
+    policy: config.policy,
+    redaction: config.redaction,
+    integrity: config.integrity,
+  }
+  try {
+    structuredClone(processing)
+  } catch (err) {
+    warn(`transforms.workers: the processing configuration cannot go to workers (${(err as Error).message}); staying on the main thread`)
+    return undefined
+  }
+  const script = new URL(`./transform-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url)
+  return { size, build: (w) => new TransformPool({ script, workerData: { processing }, size, warn: w }) }
 }
 
 /** The sink with the time each write takes to be acknowledged. */

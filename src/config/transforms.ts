@@ -6,6 +6,7 @@
 import { parseConfig } from './validate.js'
 import { z } from 'zod'
 import { ecsTlsVersion, tlsVersionRank, type EcsTlsVersion } from '../schema/tls-version.js'
+import { availableParallelism, loadavg } from 'node:os'
 
 /** SPIFFE ID spec §2.1: lowercase letters, digits, dots, dashes, underscores; at most 255 bytes. */
 const trustDomain = z
@@ -60,6 +61,22 @@ export const DEFAULT_FIPS_CIPHERS: readonly string[] = Object.freeze([
   'TLS_AES_256_GCM_SHA384',
 ])
 
+/** The most worker threads `transforms.workers` takes. */
+export const MAX_WORKERS = 32
+/** The most `auto` picks: past about this many, the main thread (Kafka, sinks, ledger) is what limits. */
+export const AUTO_WORKERS_CAP = 4
+
+/**
+ * The worker threads `auto` stands for: the cores free when the pipeline starts, less the main thread's,
+ * capped. Free cores are the available parallelism (CPU affinity) less the one-minute load average,
+ * rounded: a two-core machine at rest gets one worker, a one-core or busy machine none.
+ */
+export function resolveWorkers(setting: 'auto' | number, cores: number = availableParallelism(), load: number = loadavg()[0] ?? 0): number {
+  if (setting !== 'auto') return setting
+  const free = Math.round(cores - load)
+  return Math.max(0, Math.min(AUTO_WORKERS_CAP, free - 1))
+}
+
 export const transformsConfigSchema = z
   .object({
     /** meshConfig.trustDomain. */
@@ -88,6 +105,12 @@ export const transformsConfigSchema = z
      * docs/performance.md); 0 turns memoisation off. Output is the same either way.
      */
     memoEntries: z.number().int().min(0).max(1_000_000).default(4096),
+    /**
+     * Worker threads that parse and transform micro-batches (docs/performance.md): `auto` takes the cores
+     * left free when the pipeline starts (none on a one-core or busy machine), a number takes that many,
+     * 0 keeps everything on the main thread. The main thread keeps the source, the sinks and the ledger.
+     */
+    workers: z.union([z.literal('auto'), z.number().int().min(0).max(MAX_WORKERS)]).default('auto'),
   })
   .strict()
 
@@ -103,6 +126,7 @@ export interface TransformsConfig {
   readonly maxFieldLength: number
   readonly microBatch: number
   readonly memoEntries: number
+  readonly workers: 'auto' | number
   /** trustDomain plus aliases, for O(1) membership tests. */
   readonly trustedDomains: ReadonlySet<string>
   readonly fipsCipherSet: ReadonlySet<string>
@@ -125,6 +149,7 @@ export function loadTransformsConfig(input: unknown = {}, prefix = 'transforms')
     maxFieldLength: c.maxFieldLength,
     microBatch: c.microBatch,
     memoEntries: c.memoEntries,
+    workers: c.workers,
     trustedDomains: new Set([c.trustDomain, ...aliases]),
     fipsCipherSet: new Set(ciphers),
   })

@@ -44,6 +44,8 @@ export interface RecordParser {
   parseBatch(records: RawRecord[]): StageResult & { counts: ParseCounts }
   /** End of stream: dead-letter any held partial lines with EA_PARSE_PARTIAL. */
   flush(): DeadLetter[]
+  /** CRI partial records held now, waiting for their F line (the runner keeps such streams on one parser). */
+  held(): number
 }
 
 export function createParser(config?: Partial<ParserConfig>): RecordParser {
@@ -123,6 +125,7 @@ export function createParser(config?: Partial<ParserConfig>): RecordParser {
         counts: { in: records.length, events: events.length, deadLettered: deadLetters.length, partialsHeld: held },
       }
     },
+    held: () => partials.size,
     flush() {
       const now = new Date()
       return partials

@@ -18,7 +18,9 @@ import type {
   TransformStage,
 } from './component.js'
 import type { RecordParser } from '../parse/index.js'
-import { applyStages } from './transforms.js'
+import { transformSlice, type SliceResult } from './transform-slice.js'
+import { replyEvents } from './worker-protocol.js'
+import type { TransformPool } from './worker-pool.js'
 import { sinkRejectionDeadLetters } from './dead-letter.js'
 import { PipelineCounters } from './counters.js'
 
@@ -41,6 +43,11 @@ export interface PipelineParts {
    * and the batch is acknowledged only when every record of it is.
    */
   microBatch?: number
+  /**
+   * Worker threads that parse and transform the micro-batches (transforms.workers): started and closed
+   * with the pipeline. Output, dead letters and counts are the same as without them.
+   */
+  workers?: TransformPool
   /** Called after each acknowledged batch (progress bars, metrics). */
   onBatch?: (counters: PipelineCounters) => void
 }
@@ -49,49 +56,115 @@ const seconds = (since: number): number => (performance.now() - since) / 1000
 
 export const DEFAULT_MICRO_BATCH = 250
 
+/** A source batch after parsing and the stages, before the sink: what the sink and the counters take. */
+interface Staged {
+  events: AuditEvent[]
+  /** Parse dead letters, then the stages' (the order they reach the dead-letter output). */
+  deadLetters: DeadLetter[]
+  parsed: number
+  partialsHeld: number
+  stageCounts: Map<string, StageCounts>
+}
+
+function addCounts(into: Map<string, StageCounts>, name: string, c: StageCounts): void {
+  const sum = into.get(name)
+  if (sum === undefined) into.set(name, { ...c })
+  else {
+    sum.in += c.in
+    sum.out += c.out
+    sum.deadLettered += c.deadLettered
+    sum.seconds += c.seconds
+  }
+}
+
+function emptyStaged(): Staged & { stageDeadLetters: DeadLetter[] } {
+  return { events: [], deadLetters: [], stageDeadLetters: [], parsed: 0, partialsHeld: 0, stageCounts: new Map() }
+}
+
+function addSlice(into: Staged & { stageDeadLetters: DeadLetter[] }, r: SliceResult): void {
+  for (const d of r.parseDeadLetters) into.deadLetters.push(d)
+  for (const d of r.stageDeadLetters) into.stageDeadLetters.push(d)
+  for (const e of r.events) into.events.push(e)
+  into.parsed += r.parsed
+  into.partialsHeld += r.partialsHeld
+}
+
+function slicesOf(records: RawRecord[], micro: number): RawRecord[][] {
+  if (records.length <= micro) return [records]
+  const out: RawRecord[][] = []
+  for (let i = 0; i < records.length; i += micro) out.push(records.slice(i, i + micro))
+  return out
+}
+
 export function createBatchHandler(
   parts: PipelineParts,
 ): ((records: RawRecord[]) => Promise<BatchAck>) & BatchHandler & { counters: PipelineCounters } {
   const counters = parts.counters ?? new PipelineCounters()
   const micro = parts.microBatch ?? DEFAULT_MICRO_BATCH
-  const handler = async (records: RawRecord[]): Promise<BatchAck> => {
-    const stageCounts = new Map<string, StageCounts>()
-    const count = (name: string, c: StageCounts): void => {
-      const sum = stageCounts.get(name)
-      if (sum === undefined) stageCounts.set(name, c)
-      else {
-        sum.in += c.in
-        sum.out += c.out
-        sum.deadLettered += c.deadLettered
-        sum.seconds += c.seconds
+  const pool = parts.workers
+
+  /** Slices in order, through the one parser: CRI partial lines still join across slice boundaries. */
+  const inThread = (slice: RawRecord[], into: Staged & { stageDeadLetters: DeadLetter[] }): void => {
+    addSlice(
+      into,
+      transformSlice(parts.parser, parts.stages, slice, (name, c) => addCounts(into.stageCounts, name, c)),
+    )
+  }
+  const finish = (s: Staged & { stageDeadLetters: DeadLetter[] }): Staged => {
+    for (const d of s.stageDeadLetters) s.deadLetters.push(d)
+    return s
+  }
+
+  /**
+   * With workers, batches are transformed concurrently but take their turn, in the order the source
+   * handed them over, to be assembled and passed to the sink: the sink sees the same calls in the same
+   * order as without workers, and the main thread's parser (CRI partial lines) the same slices.
+   */
+  let turn: Promise<void> = Promise.resolve()
+  const onWorkers = async (records: RawRecord[]): Promise<Staged> => {
+    const previous = turn
+    let release!: () => void
+    turn = new Promise((r) => (release = r))
+    try {
+      const slices = slicesOf(records, micro)
+      const replies = pool !== undefined && pool.ready() > 0 ? slices.map((s) => pool.run(s)) : undefined
+      await previous
+      const staged = emptyStaged()
+      for (let i = 0; i < slices.length; i++) {
+        const reply = await replies?.[i]
+        // The main thread's parser holds a partial line this slice may complete: it parses the slice.
+        if (reply?.result === undefined || reply.counts === undefined || parts.parser.held() > 0) {
+          inThread(slices[i] as RawRecord[], staged)
+          continue
+        }
+        for (const [name, c] of reply.counts) addCounts(staged.stageCounts, name, c)
+        addSlice(staged, { ...reply.result, events: replyEvents(reply) })
       }
+      return finish(staged)
+    } finally {
+      release()
     }
-    let parsedCount = 0
-    let partialsHeld = 0
-    const staged: { events: AuditEvent[]; deadLetters: DeadLetter[] } = { events: [], deadLetters: [] }
-    const deadLetters: DeadLetter[] = []
-    // Slices in order, through the one parser: CRI partial lines still join across slice boundaries.
-    for (let i = 0; i < records.length; i += micro) {
-      const slice = records.length <= micro ? records : records.slice(i, i + micro)
-      const started = performance.now()
-      const parsed = parts.parser.parseBatch(slice)
-      count('parse', { in: slice.length, out: parsed.events.length, deadLettered: parsed.deadLetters.length, seconds: seconds(started) })
-      parsedCount += parsed.events.length
-      partialsHeld += parsed.counts.partialsHeld
-      const result = applyStages(parts.stages, parsed.events, (name, eventsIn, r, s) => {
-        count(name, { in: eventsIn, out: r.events.length, deadLettered: r.deadLetters.length, seconds: s })
-      })
-      for (const d of parsed.deadLetters) deadLetters.push(d)
-      for (const d of result.deadLetters) staged.deadLetters.push(d)
-      for (const e of result.events) staged.events.push(e)
-    }
-    for (const d of staged.deadLetters) deadLetters.push(d)
+  }
+
+  const handler = async (records: RawRecord[]): Promise<BatchAck> => {
+    let staged: Staged
+    if (pool === undefined) {
+      const s = emptyStaged()
+      for (const slice of slicesOf(records, micro)) inThread(slice, s)
+      staged = finish(s)
+    } else staged = await onWorkers(records)
+    const { stageCounts, deadLetters } = staged
 
     const started = performance.now()
 
     const result = await parts.sink.write(staged.events)
     const rejected = result.rejected.length
-    count('sink', { in: staged.events.length, out: staged.events.length - rejected, deadLettered: rejected, seconds: seconds(started) })
+    addCounts(stageCounts, 'sink', {
+      in: staged.events.length,
+      out: staged.events.length - rejected,
+      deadLettered: rejected,
+      seconds: seconds(started),
+    })
     if (rejected > 0) deadLetters.push(...sinkRejectionDeadLetters(records, result.rejected))
     const dlRedactions = parts.redactDeadLetters?.(deadLetters) ?? 0
     if (deadLetters.length > 0) await parts.deadLetters.write(deadLetters)
@@ -99,8 +172,8 @@ export function createBatchHandler(
     // Counted only once acknowledged: a failed batch will be replayed and counted then.
     counters.batches++
     counters.recordsIn += records.length
-    counters.eventsParsed += parsedCount
-    counters.heldPartials += partialsHeld
+    counters.eventsParsed += staged.parsed
+    counters.heldPartials += staged.partialsHeld
     counters.eventsOut += staged.events.length - rejected
     counters.countDeadLetters(deadLetters.map((d) => d.reason))
     for (const [name, counts] of stageCounts) counters.countStage(name, counts)
@@ -123,6 +196,7 @@ export async function runPipeline(source: Source, parts: PipelineParts): Promise
   const handler = createBatchHandler(parts)
   await parts.deadLetters.start()
   await parts.sink.start()
+  await parts.workers?.start()
   let failed = false
   try {
     await source.start()
@@ -141,6 +215,7 @@ export async function runPipeline(source: Source, parts: PipelineParts): Promise
     throw err
   } finally {
     await source.close()
+    await parts.workers?.close()
     await closeQuietly(parts.sink, failed)
     await closeQuietly(parts.deadLetters, failed)
   }

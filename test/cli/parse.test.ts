@@ -66,6 +66,25 @@ describe('envoy-audit parse', () => {
     expect(r.code).toBe(2)
     expect(r.stderr).toMatch(/format/)
   })
+
+  test('--workers 2 writes the same bytes, dead letters and summary as --workers 0; a bad value is a usage error', async () => {
+    const input = join(dir, 'workers.log')
+    const fixture = readFileSync('test/fixtures/envoy/mixed-real-world.log', 'utf8')
+    writeFileSync(input, fixture.repeat(40))
+    const runs = []
+    for (const workers of ['0', '2']) {
+      const dlq = join(dir, `dlq-${workers}.ndjson`)
+      const r = await runCli(['parse', input, '--dlq', dlq, '--workers', workers])
+      expect(r.code).toBe(0)
+      const dead = readFileSync(dlq, 'utf8').replace(/"at":"[^"]*",?/g, '')
+      runs.push({ stdout: r.stdout, dead, summary: r.stderr.split('\n').find((l) => l.startsWith('read ')) })
+    }
+    expect(runs[1]).toEqual(runs[0])
+    expect(runs[0]!.stdout.split('\n').length).toBeGreaterThan(500)
+    const bad = await runCli(['parse', input, '--workers', 'many'])
+    expect(bad.code).toBe(2)
+    expect(bad.stderr).toMatch(/--workers/)
+  }, 60_000)
 })
 
 describe('envoy-audit parse: custom formats from the command line', () => {
