@@ -1,16 +1,23 @@
 /**
- * A string-keyed cache that never holds more than `maxEntries` values. Two generations: new entries go
- * into the current one; when it is full it becomes the previous one and the one before is dropped, and
- * a hit in the previous generation moves the entry forward. What a mesh keeps using stays cached, what
- * it stopped using ages out in two rotations, and no access order is kept per hit (an LRU would pay a
- * delete and a re-insert on every hit). `maxEntries` 0 caches nothing.
+ * A cache keyed by a tuple of primitive values (strings, numbers, booleans, undefined), never holding
+ * more than `maxEntries` values. A tuple is looked up as a path of nested Maps, one level per value,
+ * so a lookup allocates nothing and hashes each value as it is (a string once, its hash then kept by
+ * V8), where a key made by joining the values would build and hash a new string per lookup; values are
+ * compared exactly (SameValueZero), so no two tuples can meet. Two generations: new entries go into
+ * the current one; when it is full it becomes the previous one and the one before is dropped, and a hit
+ * in the previous generation is copied forward. What a mesh keeps using stays cached, what it stopped
+ * using ages out in two rotations, and no access order is kept per hit. `maxEntries` 0 caches nothing.
  */
+type Node = Map<unknown, unknown>
+
 export class BoundedCache<V> {
   /** Lookups answered from the cache, and lookups that were not. */
   hits = 0
   misses = 0
-  private current = new Map<string, V>()
-  private previous = new Map<string, V>()
+  private current: Node = new Map()
+  private previous: Node = new Map()
+  private currentSize = 0
+  private previousSize = 0
   private readonly generation: number
 
   constructor(readonly maxEntries: number) {
@@ -20,33 +27,57 @@ export class BoundedCache<V> {
     this.generation = maxEntries >= 2 ? Math.floor(maxEntries / 2) : maxEntries
   }
 
+  /** Entries held (a hit copied forward from the previous generation counts in both until it ages out). */
   get size(): number {
-    return this.current.size + this.previous.size
+    return this.currentSize + this.previousSize
   }
 
-  get(key: string): V | undefined {
-    let v = this.current.get(key)
+  /** The value under parts[0..n-1]. */
+  get(parts: readonly unknown[], n: number): V | undefined {
+    let v = find(this.current, parts, n)
     if (v !== undefined) {
       this.hits++
-      return v
+      return v as V
     }
-    v = this.previous.get(key)
+    v = find(this.previous, parts, n)
     if (v !== undefined) {
       this.hits++
-      this.previous.delete(key)
-      this.set(key, v)
-      return v
+      this.set(parts, n, v as V)
+      return v as V
     }
     this.misses++
     return undefined
   }
 
-  set(key: string, value: V): void {
-    if (this.generation === 0) return
-    if (this.current.size >= this.generation) {
-      this.previous = this.maxEntries >= 2 ? this.current : new Map()
+  set(parts: readonly unknown[], n: number, value: V): void {
+    if (this.generation === 0 || n === 0) return
+    if (this.currentSize >= this.generation) {
+      if (this.maxEntries >= 2) {
+        this.previous = this.current
+        this.previousSize = this.currentSize
+      }
       this.current = new Map()
+      this.currentSize = 0
     }
-    this.current.set(key, value)
+    let node = this.current
+    for (let i = 0; i < n - 1; i++) {
+      let next = node.get(parts[i]) as Node | undefined
+      if (next === undefined) {
+        next = new Map()
+        node.set(parts[i], next)
+      }
+      node = next
+    }
+    if (!node.has(parts[n - 1])) this.currentSize++
+    node.set(parts[n - 1], value)
   }
+}
+
+function find(root: Node, parts: readonly unknown[], n: number): unknown {
+  let node: unknown = root
+  for (let i = 0; i < n; i++) {
+    node = (node as Node).get(parts[i])
+    if (node === undefined) return undefined
+  }
+  return node
 }

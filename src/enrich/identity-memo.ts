@@ -6,8 +6,9 @@
  * document is byte for byte what the cold computation writes (test/enrich/identity-memo.test.ts).
  *
  * The key holds every input enrichIdentity and identityContext read, each as that code reads it (a
- * string through `str`, so an absent, '-', '' or oversized value is one value), length-prefixed so no
- * two inputs make the same key whatever they contain. An event whose shape the key does not describe
+ * string through `str`, so an absent, '-', '' or oversized value is one value), as a tuple compared
+ * value by value (bounded-cache.ts), so no two inputs make the same key whatever they contain; an
+ * oversized value is never part of it (maxFieldLength bounds each). An event whose shape the key does not describe
  * (mesh.source or mesh.destination holding more than the parser's `cluster`, a mesh.mtls already set)
  * is computed cold, uncached.
  */
@@ -34,9 +35,6 @@ export interface IdentityOutcome {
 
 let nextId = 0
 
-/** Keys longer than this are not cached: a cached entry's memory stays bounded whatever the input. */
-export const MAX_KEY_LENGTH = 2048
-
 export interface MemoIdentity {
   ctx: IdentityContext
   /** The cached outcome the event got or made, when it had a key: the au3 and detect memos hang off it. */
@@ -47,90 +45,111 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v)
 }
 
-/** One input: '~' when absent, else its length, ':' and itself (prefix-free, so keys cannot collide). */
-function part(v: string | undefined): string {
-  return v === undefined ? '~' : `${v.length}:${v}`
-}
-
-function raw(v: unknown): string {
-  return typeof v === 'string' ? part(v) : '~'
+function strOrUndefined(v: unknown): string | undefined {
+  return typeof v === 'string' ? v : undefined
 }
 
 /**
- * What the parser may have put on one side before enrichment: nothing ('n'), or only its `cluster`
- * (that side's part). undefined: anything else, which the key does not describe.
+ * What the parser may have put on one side before enrichment, as two parts of the key: nothing ('n'),
+ * an empty object ('e'), or only its `cluster` ('c', then the cluster). false: anything else, which the
+ * key does not describe.
  */
-function prior(mesh: Record<string, unknown>, side: 'source' | 'destination'): string | undefined {
+function prior(mesh: Record<string, unknown>, side: 'source' | 'destination', parts: unknown[], at: number): boolean {
   const v = mesh[side]
-  if (v === undefined) return 'n'
-  if (!isObject(v)) return undefined
+  parts[at + 1] = undefined
+  if (v === undefined) {
+    parts[at] = 'n'
+    return true
+  }
+  if (!isObject(v)) return false
   let n = 0
   for (const k in v) {
-    if (!Object.hasOwn(v, k)) return undefined
-    if (k !== 'cluster' || typeof v[k] !== 'string') return undefined
+    if (!Object.hasOwn(v, k)) return false
+    if (k !== 'cluster' || typeof v[k] !== 'string') return false
     n++
   }
-  return n === 0 ? 'e' : `c${part(v.cluster as string)}`
+  parts[at] = n === 0 ? 'e' : 'c'
+  if (n > 0) parts[at + 1] = v.cluster
+  return true
 }
 
 /** Workload name from envelope labels, most specific first, else the pod name (as identity.ts reads it). */
-function workloadPart(event: AuditEvent, max: number): string {
+function workloadOf(event: AuditEvent, max: number): string | undefined {
   const k = isObject(event.kubernetes) ? event.kubernetes : undefined
-  if (k === undefined) return '~'
+  if (k === undefined) return undefined
   const labels = isObject(k.labels) ? k.labels : undefined
   if (labels !== undefined) {
     for (const key of ['service.istio.io/canonical-name', 'app.kubernetes.io/name', 'app']) {
       const v = Object.hasOwn(labels, key) ? str(labels[key], max) : undefined
-      if (v !== undefined) return part(v)
+      if (v !== undefined) return v
     }
   }
-  return part(str(k.pod, max))
+  return str(k.pod, max)
 }
 
-/** The key of everything enrichIdentity reads from `event`, or undefined when the event is not cacheable. */
-export function identityKey(event: AuditEvent, max: number): string | undefined {
+/**
+ * Keys whose strings add up to more than this many characters are not cached: a cached entry's memory
+ * stays bounded whatever the input (a mesh's clusters, SANs and names are far shorter).
+ */
+export const MAX_KEY_CHARS = 2048
+
+/** Whether the strings of parts[0..n-1] fit MAX_KEY_CHARS. */
+export function keyFits(parts: readonly unknown[], n: number): boolean {
+  let chars = 0
+  for (let i = 0; i < n; i++) {
+    const v = parts[i]
+    if (typeof v === 'string') chars += v.length
+  }
+  return chars <= MAX_KEY_CHARS
+}
+
+/** The longest key identityKey writes. */
+export const IDENTITY_KEY_PARTS = 32
+
+/**
+ * Writes the key of everything enrichIdentity reads from `event` into `parts` (each value as that
+ * code reads it) and returns its length, or 0 when the event is not cacheable.
+ */
+export function identityKey(event: AuditEvent, max: number, parts: unknown[]): number {
   const mesh = event.mesh as unknown
-  if (!isObject(mesh) || Object.hasOwn(mesh, 'mtls')) return undefined
-  const src = prior(mesh, 'source')
-  const dst = prior(mesh, 'destination')
-  if (src === undefined || dst === undefined) return undefined
+  if (!isObject(mesh) || Object.hasOwn(mesh, 'mtls')) return 0
+  if (!prior(mesh, 'source', parts, 0) || !prior(mesh, 'destination', parts, 2)) return 0
   const envoy = isObject(event.envoy) ? event.envoy : undefined
   const peer = envoy !== undefined && isObject(envoy.peer) ? envoy.peer : undefined
   const k8s = isObject(event.kubernetes) ? event.kubernetes : undefined
   const network = isObject(event.network) ? event.network : undefined
-  let key =
-    src +
-    dst +
-    raw(mesh.reporter) +
-    raw(network?.direction) +
-    part(str(mesh.upstream_cluster, max)) +
-    part(str(peer?.downstream_uri_san, max)) +
-    part(str(peer?.upstream_uri_san, max)) +
-    part(str(peer?.downstream_local_uri_san, max)) +
-    part(str(envoy?.requested_server_name, max)) +
-    part(str(envoy?.authority, max)) +
-    part(str(k8s?.namespace, max)) +
-    workloadPart(event, max) +
-    (isObject(event.tls) && event.tls.established === true ? 'T' : 'F') +
-    (isFilterChainNotFound(event) ? 'T' : 'F') +
-    (isGateway(event) ? 'T' : 'F')
+  parts[4] = strOrUndefined(mesh.reporter)
+  parts[5] = strOrUndefined(network?.direction)
+  parts[6] = str(mesh.upstream_cluster, max)
+  parts[7] = str(peer?.downstream_uri_san, max)
+  parts[8] = str(peer?.upstream_uri_san, max)
+  parts[9] = str(peer?.downstream_local_uri_san, max)
+  parts[10] = str(envoy?.requested_server_name, max)
+  parts[11] = str(envoy?.authority, max)
+  parts[12] = str(k8s?.namespace, max)
+  parts[13] = workloadOf(event, max)
+  parts[14] = isObject(event.tls) && event.tls.established === true
+  parts[15] = isFilterChainNotFound(event)
+  parts[16] = isGateway(event)
   const zt = ztunnelOf(event)
-  if (zt === undefined) return key + 'E'
+  if (zt === undefined) {
+    parts[17] = 'E'
+    return keyFits(parts, 18) ? 18 : 0
+  }
   const port = isObject(event.destination) ? event.destination.port : undefined
-  key +=
-    'Z' +
-    part(str(zt.src_identity, max)) +
-    part(str(zt.src_namespace, max)) +
-    part(str(zt.src_workload, max)) +
-    part(str(zt.dst_identity, max)) +
-    part(str(zt.dst_service, max)) +
-    part(str(zt.dst_namespace, max)) +
-    part(str(zt.dst_workload, max)) +
-    part(str(zt.dst_hbone_addr, max)) +
-    part(str(zt.dst_addr, max)) +
-    (zt.message === 'connection failed' ? 'T' : 'F') +
-    (typeof port === 'number' ? part(String(port)) : '~')
-  return key
+  parts[17] = 'Z'
+  parts[18] = str(zt.src_identity, max)
+  parts[19] = str(zt.src_namespace, max)
+  parts[20] = str(zt.src_workload, max)
+  parts[21] = str(zt.dst_identity, max)
+  parts[22] = str(zt.dst_service, max)
+  parts[23] = str(zt.dst_namespace, max)
+  parts[24] = str(zt.dst_workload, max)
+  parts[25] = str(zt.dst_hbone_addr, max)
+  parts[26] = str(zt.dst_addr, max)
+  parts[27] = zt.message === 'connection failed'
+  parts[28] = typeof port === 'number' ? port : undefined
+  return keyFits(parts, 29) ? 29 : 0
 }
 
 function addedMembers(side: unknown, hadCluster: boolean): unknown[] {
@@ -161,12 +180,15 @@ function replay(event: AuditEvent, o: IdentityOutcome): void {
   if (!o.mtlsFirst) mesh.mtls = o.mtls
 }
 
+// One key at a time per thread: the stages are synchronous, so one scratch array serves every lookup.
+const PARTS: unknown[] = new Array(IDENTITY_KEY_PARTS)
+
 /** enrichIdentity through a cache of outcomes per identity key. */
 export function enrichIdentityMemo(event: AuditEvent, config: TransformsConfig, cache: BoundedCache<IdentityOutcome>): MemoIdentity {
   if (cache.maxEntries === 0) return { ctx: enrichIdentity(event, config), outcome: undefined }
-  const key = identityKey(event, config.maxFieldLength)
-  if (key === undefined || key.length > MAX_KEY_LENGTH) return { ctx: enrichIdentity(event, config), outcome: undefined }
-  const hit = cache.get(key)
+  const n = identityKey(event, config.maxFieldLength, PARTS)
+  if (n === 0) return { ctx: enrichIdentity(event, config), outcome: undefined }
+  const hit = cache.get(PARTS, n)
   if (hit !== undefined) {
     replay(event, hit)
     return { ctx: hit.ctx, outcome: hit }
@@ -184,6 +206,6 @@ export function enrichIdentityMemo(event: AuditEvent, config: TransformsConfig, 
     ctx: Object.freeze(ctx),
     id: nextId++,
   }
-  cache.set(key, outcome)
+  cache.set(PARTS, n, outcome)
   return { ctx, outcome }
 }

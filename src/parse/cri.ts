@@ -64,6 +64,11 @@ export class PartialAssembler {
     return n
   }
 
+  /** No partial line is held in any stream: a final line then completes nothing and needs no key. */
+  get idle(): boolean {
+    return this.held.size === 0
+  }
+
   /** Whether a P line is waiting in this stream (an F-tagged line there completes it). */
   holds(key: string): boolean {
     return this.held.has(key)

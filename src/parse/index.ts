@@ -81,17 +81,21 @@ export function createParser(config?: Partial<ParserConfig>): RecordParser {
           let line = text
           const cri = splitCri(text)
           if (cri !== undefined) {
-            const r = partials.accept(partialKey(record, undefined, cri.stream), record, cri.partial, cri.content)
-            if (r.kind === 'held') {
-              held++
-              continue
+            line = cri.content
+            // A final line completes nothing while no partial line is held: no stream key to build.
+            if (cri.partial || !partials.idle) {
+              const r = partials.accept(partialKey(record, undefined, cri.stream), record, cri.partial, cri.content)
+              if (r.kind === 'held') {
+                held++
+                continue
+              }
+              if (r.kind === 'overflow') {
+                overflow(r.records)
+                continue
+              }
+              line = r.content
+              if (r.parts.length > 0) st.parts = r.parts
             }
-            if (r.kind === 'overflow') {
-              overflow(r.records)
-              continue
-            }
-            line = r.content
-            if (r.parts.length > 0) st.parts = r.parts
             st.times = [cri.time]
             if (line.trim().length === 0) {
               deadLetters.push(deadLetterFor(record, 'EA_PARSE_EMPTY', 'CRI line with empty content', 'parse', now, st.parts))

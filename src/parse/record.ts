@@ -184,11 +184,14 @@ export function createLineParser(
         times.push(cri.time)
       }
       if (tag !== undefined) {
-        const r = partials.accept(partialKey(record, kube, stream), record, tag === 'P', line)
-        if (r.kind === 'held') return { held: true }
-        if (r.kind === 'overflow') return { overflow: r.records }
-        line = r.content
-        if (r.parts.length > 0) st.parts = r.parts
+        // A final line completes nothing while no partial line is held: no stream key to build.
+        if (tag === 'P' || !partials.idle) {
+          const r = partials.accept(partialKey(record, kube, stream), record, tag === 'P', line)
+          if (r.kind === 'held') return { held: true }
+          if (r.kind === 'overflow') return { overflow: r.records }
+          line = r.content
+          if (r.parts.length > 0) st.parts = r.parts
+        }
         if (line.trim().length === 0) return { code: 'EA_PARSE_ENVELOPE', message: 'envelope carries an empty log line' }
       }
       return parseLine(record, line, kube, depth + 1, false, st)

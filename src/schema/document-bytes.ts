@@ -21,6 +21,14 @@ const NEEDS_ESCAPE = /[\u0000-\u001f\u0022\u005c\ud800-\udfff]/
 /** Longest string copied byte by byte; longer ones are one Buffer#write (a native call costs ~ that many bytes of the loop). */
 const SHORT = 48
 
+/** The control characters JSON.stringify escapes with one letter (\b \t \n \f \r); 0 for the others. */
+const SHORT_ESCAPES = new Uint8Array(0x20)
+SHORT_ESCAPES[0x08] = 0x62
+SHORT_ESCAPES[0x09] = 0x74
+SHORT_ESCAPES[0x0a] = 0x6e
+SHORT_ESCAPES[0x0c] = 0x66
+SHORT_ESCAPES[0x0d] = 0x72
+
 /** The ASCII bytes of a constant (the generated writer's keys and punctuation). */
 export function ascii(text: string): Uint8Array {
   const out = new Uint8Array(text.length)
@@ -109,7 +117,7 @@ export class DocumentBytes {
         const c = v.charCodeAt(i)
         if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) {
           this.pos = start
-          this.text(JSON.stringify(v))
+          this.escaped(v)
           return
         }
         buf[p++] = c
@@ -119,13 +127,57 @@ export class DocumentBytes {
       return
     }
     if (NEEDS_ESCAPE.test(v)) {
-      this.text(JSON.stringify(v))
+      this.escaped(v)
       return
     }
     this.ensure(n * 3 + 2)
     this.buf[this.pos++] = 0x22
     this.pos += this.buf.write(v, this.pos)
     this.buf[this.pos++] = 0x22
+  }
+
+  /**
+   * A string JSON.stringify would escape, escaped into the buffer as JSON.stringify does it (\" \\ and
+   * \b \t \n \f \r), UTF-8 encoded on the way: no escaped copy of it on the heap (an Envoy JSON line
+   * in event.original is full of quotes). Other control characters (\u00XX, more than three bytes each)
+   * and surrogates (pairs, or a lone half JSON.stringify writes as \uDXXX) go through JSON.stringify.
+   */
+  private escaped(v: string): void {
+    const n = v.length
+    this.ensure(n * 3 + 2)
+    const buf = this.buf
+    const start = this.pos
+    let p = start
+    buf[p++] = 0x22
+    for (let i = 0; i < n; i++) {
+      const c = v.charCodeAt(i)
+      if (c >= 0x20 && c < 0x80) {
+        if (c === 0x22 || c === 0x5c) buf[p++] = 0x5c
+        buf[p++] = c
+      } else if (c < 0x20) {
+        const e = SHORT_ESCAPES[c]!
+        if (e === 0) {
+          this.pos = start
+          this.text(JSON.stringify(v))
+          return
+        }
+        buf[p++] = 0x5c
+        buf[p++] = e
+      } else if (c < 0x800) {
+        buf[p++] = 0xc0 | (c >> 6)
+        buf[p++] = 0x80 | (c & 0x3f)
+      } else if (c >= 0xd800 && c <= 0xdfff) {
+        this.pos = start
+        this.text(JSON.stringify(v))
+        return
+      } else {
+        buf[p++] = 0xe0 | (c >> 12)
+        buf[p++] = 0x80 | ((c >> 6) & 0x3f)
+        buf[p++] = 0x80 | (c & 0x3f)
+      }
+    }
+    buf[p++] = 0x22
+    this.pos = p
   }
 
   int(v: unknown): void {

@@ -181,7 +181,7 @@ describe('identity, AU-3 and findings memos', () => {
     expect(warmMemo.identity.hits).toBeGreaterThan(0)
   })
 
-  test('inputs that only concatenate alike get different keys', () => {
+  test('inputs that only concatenate alike get different keys, and oversized ones none', () => {
     const [e] = createParser().parseBatch(records(fixture('envoy/mixed-real-world.log').slice(0, 1))).events
     const a = structuredClone(e!)
     const b = structuredClone(e!)
@@ -189,7 +189,15 @@ describe('identity, AU-3 and findings memos', () => {
     a.kubernetes = { namespace: 'c' }
     b.envoy.authority = 'a'
     b.kubernetes = { namespace: 'bc' }
-    expect(identityKey(a, 8192)).not.toBe(identityKey(b, 8192))
+    const ka: unknown[] = []
+    const kb: unknown[] = []
+    const n = identityKey(a, 8192, ka)
+    expect(n).toBeGreaterThan(0)
+    expect(identityKey(b, 8192, kb)).toBe(n)
+    expect(ka.slice(0, n)).not.toEqual(kb.slice(0, n))
+    // A key too long to keep is not cached: the event is computed cold.
+    a.envoy.authority = 'x'.repeat(4000)
+    expect(identityKey(a, 8192, ka)).toBe(0)
   })
 })
 
