@@ -4,7 +4,8 @@
  * result, each its own process under /usr/bin/time (wall seconds and peak RSS). Prints events/s, bytes
  * of store per event and per input line, and the readers' times. Baseline in the same run: `parse` of
  * the same file to NDJSON (the pipeline without the store), so the store's share of `ingest` shows as
- * a ratio. Size with BENCH_SCALE_LINES (100k); BENCH_SCALE_KEEP=1 keeps the directory and prints it.
+ * a ratio. Size with BENCH_SCALE_LINES (100k); BENCH_SCALE_KEEP=1 keeps the directory and prints it;
+ * BENCH_SCALE_LAYOUT=segments ingests with `--layout segments` (docs/store.md).
  * Targets (docs/store.md): ingest >= 50k events/s, <= 1 KB/event on disk, verify bounded memory.
  */
 import { spawnSync } from 'node:child_process'
@@ -17,6 +18,7 @@ import { REPO_ROOT } from '../helpers/cli.js'
 import { emit } from './util.js'
 
 const LINES = Number(process.env.BENCH_SCALE_LINES ?? 100_000)
+const LAYOUT = process.env.BENCH_SCALE_LAYOUT ?? 'table'
 const CLI = join(REPO_ROOT, 'dist/src/cli/main.js')
 
 interface Timed {
@@ -65,7 +67,7 @@ export async function main(): Promise<void> {
     const parse = timed(['parse', input, '-q', '--dlq', join(dir, 'parse-dlq.ndjson')])
     const storeDir = join(dir, 'store')
     const store = join(storeDir, 'audit.duckdb')
-    const ingest = timed(['ingest', input, '--store', store, '-q'])
+    const ingest = timed(['ingest', input, '--store', store, '-q', '--layout', LAYOUT])
     rmSync(join(storeDir, 'dead-letters.ndjson'), { force: true })
     rmSync(join(storeDir, 'file-positions.json'), { force: true })
     const storeBytes = diskBytes(storeDir)
@@ -76,6 +78,7 @@ export async function main(): Promise<void> {
     emit({
       bench: 'store-scale',
       lines: LINES,
+      layout: LAYOUT,
       inputBytesPerLine: Math.round(inputBytes / LINES),
       ingest: { seconds: ingest.seconds, eventsPerSecond: Math.round(LINES / ingest.seconds), rssMb: ingest.rssMb },
       baselineParse: { seconds: parse.seconds, linesPerSecond: Math.round(LINES / parse.seconds), rssMb: parse.rssMb },
