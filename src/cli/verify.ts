@@ -17,6 +17,8 @@ import { addOpenSearchOptions, connectionFromOptions, type OpenSearchCliOptions 
 import { headsToExport, readHeadsFile } from '../integrity/heads-file.js'
 import type { CheckpointEntry } from '../integrity/verify-core.js'
 import { writeFileSync } from 'node:fs'
+import { progressEverySeconds } from './progress.js'
+import { startVerifyProgress } from './verify-progress.js'
 
 export const EXIT_TAMPERED = 3
 
@@ -29,6 +31,7 @@ interface VerifyOptions extends OpenSearchCliOptions {
   findingsAlias: string
   indexPrefix: string
   expiredBefore?: string
+  progressEvery: string
   heads?: string
   exportHeads?: string
 }
@@ -51,6 +54,7 @@ export function registerVerify(program: Command): void {
       '--export-heads <file>',
       "when intact, write each stream's head to FILE (signed with the key when there is one) for a later --heads",
     )
+    .option('--progress-every <seconds>', 'a progress line on stderr every N seconds (0: none)', '10')
     .option('--events-alias <name>', 'with --opensearch: events alias, as given to setup (read as <name>*)', 'envoy-audit-events')
     .option('--findings-alias <name>', 'with --opensearch: findings alias, as given to setup (read as <name>*)', 'envoy-audit-findings')
     .option(
@@ -104,9 +108,14 @@ async function fromStore(
   key: IntegrityKey | undefined,
   anchors: readonly CheckpointEntry[],
 ): Promise<{ report: VerifyReport; where: string }> {
-  const store = await openStoreForReading(opts.store)
+  const store = await openStoreForReading(opts.store, { memoryLimit: VERIFY_MEMORY_LIMIT })
   try {
-    return { report: await verifyDuckDbStore(store, key, anchors), where: opts.store }
+    const progress = startVerifyProgress(progressEverySeconds(opts.progressEvery))
+    try {
+      return { report: await verifyDuckDbStore(store, key, anchors, progress.update), where: opts.store }
+    } finally {
+      progress.stop()
+    }
   } finally {
     await store.close()
   }
@@ -143,6 +152,12 @@ async function fromOpenSearch(
     await client.close()
   }
 }
+
+/**
+ * DuckDB's memory for the store while verify reads it: verify only scans its tables (the matching by
+ * event id happens in a scratch database, verify-scratch.ts), so a little is enough.
+ */
+const VERIFY_MEMORY_LIMIT = '64MB'
 
 // eslint-disable-next-line no-control-regex
 const clean = (s: string): string => s.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?')

@@ -151,6 +151,7 @@ function session(instance: DuckDBInstance, socket: Socket): Session {
           return
         }
         conn ??= await instance.connect()
+        if (isStreamRequest(line)) return streamAnswer(conn, line, socket)
         const answer = await answerLine(conn, line)
         if (!socket.destroyed) socket.write(`${JSON.stringify(answer)}\n`)
       })
@@ -172,6 +173,50 @@ function session(instance: DuckDBInstance, socket: Socket): Session {
       })()
       return ended
     },
+  }
+}
+
+function isStreamRequest(line: string): boolean {
+  try {
+    return (JSON.parse(line) as { stream?: unknown }).stream === true
+  } catch {
+    return false
+  }
+}
+
+/**
+ * A streamed query: `{"rows"}` messages, one per DuckDB chunk, then `{"end": true}` (or an error);
+ * the next chunk is read only once the socket drained, so a slow reader holds one chunk, not the result.
+ */
+async function streamAnswer(conn: DuckDBConnection, line: string, socket: Socket): Promise<void> {
+  const request = JSON.parse(line) as { sql?: unknown; values?: unknown }
+  const send = async (message: unknown): Promise<void> => {
+    if (socket.destroyed) throw new EnvoyAuditError('EA_IO', 'the reader went away')
+    if (!socket.write(`${JSON.stringify(message)}\n`))
+      await new Promise<void>((resolve) => {
+        socket.once('drain', resolve)
+        socket.once('close', resolve)
+      })
+  }
+  const values = Array.isArray(request.values) ? (request.values as (string | number)[]) : []
+  try {
+    if (typeof request.sql !== 'string') throw new EnvoyAuditError('EA_USAGE', 'a request is {"sql": string, "values": [], "stream": true}')
+    const extracted = await conn.extractStatements(request.sql)
+    if (extracted.count !== 1) throw new EnvoyAuditError('EA_USAGE', 'a streamed query is one statement')
+    await conn.run('BEGIN TRANSACTION READ ONLY')
+    try {
+      const prepared = await extracted.prepare(0)
+      if (prepared.statementType !== StatementType.SELECT) throw new EnvoyAuditError('EA_USAGE', 'a streamed query is a SELECT')
+      if (values.length > 0) prepared.bind(values)
+      const result = await prepared.stream()
+      for await (const rows of result.yieldRowObjectJson()) await send({ rows })
+    } finally {
+      await conn.run('COMMIT').catch(() => undefined)
+    }
+    await send({ end: true })
+  } catch (err) {
+    if (!socket.destroyed)
+      await send({ error: messageOf(err), code: err instanceof EnvoyAuditError ? err.code : 'EA_STORE_QUERY' }).catch(() => undefined)
   }
 }
 
@@ -233,6 +278,8 @@ export class WriterGoneError extends EnvoyAuditError {
 /** A connection to the writer of a store: `sql()` as the store's own. */
 export interface ReaderClient {
   sql(text: string, values: (string | number)[]): Promise<SqlAnswer>
+  /** A SELECT's rows chunk by chunk; nothing else may be asked on this client until it ends. */
+  stream(text: string, values: (string | number)[]): AsyncGenerator<Record<string, unknown>[]>
   close(): void
 }
 
@@ -258,10 +305,13 @@ export async function connectReader(storePath: string): Promise<ReaderClient | u
   let buffered = ''
   let waiting: { resolve: (a: SqlAnswer) => void; reject: (e: Error) => void } | undefined
   let failure: Error | undefined
+  /** While streaming: messages not consumed yet, and the consumer waiting for one. */
+  let streamed: { queue: Record<string, unknown>[]; wake: (() => void) | undefined } | undefined
   const fail = (err: Error): void => {
     failure ??= err
     waiting?.reject(failure)
     waiting = undefined
+    streamed?.wake?.()
   }
   socket.on('error', (err) => fail(new WriterGoneError(`the store's writer stopped answering: ${err.message}`, { cause: err })))
   socket.on('close', () => fail(new WriterGoneError("the store's writer closed the connection")))
@@ -271,6 +321,13 @@ export async function connectReader(storePath: string): Promise<ReaderClient | u
     while ((nl = buffered.indexOf('\n')) >= 0) {
       const line = buffered.slice(0, nl)
       buffered = buffered.slice(nl + 1)
+      if (streamed !== undefined) {
+        streamed.queue.push(JSON.parse(line) as Record<string, unknown>)
+        // Backpressure: the writer's next chunk waits until this reader consumed what it holds.
+        if (streamed.queue.length >= 4) socket.pause()
+        streamed.wake?.()
+        continue
+      }
       const w = waiting
       waiting = undefined
       const answer = JSON.parse(line) as SqlAnswer & { error?: string; code?: string; gone?: boolean }
@@ -293,6 +350,47 @@ export async function connectReader(storePath: string): Promise<ReaderClient | u
       )
       queue = run.catch(() => undefined)
       return run
+    },
+    async *stream(text, values) {
+      let release!: () => void
+      const held = new Promise<void>((resolve) => (release = resolve))
+      const before = queue
+      queue = before.then(() => held)
+      await before
+      const state: { queue: Record<string, unknown>[]; wake: (() => void) | undefined } = { queue: [], wake: undefined }
+      streamed = state
+      let finished = false
+      try {
+        if (failure !== undefined) throw failure
+        socket.write(`${JSON.stringify({ sql: text, values, stream: true })}\n`)
+        for (;;) {
+          if (state.queue.length === 0) {
+            if (failure !== undefined) throw failure
+            await new Promise<void>((resolve) => (state.wake = resolve))
+            state.wake = undefined
+            continue
+          }
+          const message = state.queue.shift()!
+          if (state.queue.length < 2) socket.resume()
+          if (message.end === true) {
+            finished = true
+            return
+          }
+          if (typeof message.error === 'string') {
+            finished = true
+            throw new EnvoyAuditError(message.code === 'EA_USAGE' ? 'EA_USAGE' : 'EA_STORE_QUERY', message.error)
+          }
+          yield message.rows as Record<string, unknown>[]
+        }
+      } finally {
+        streamed = undefined
+        // Left before the end: the rest of the answer is still coming, so this connection cannot be used again.
+        if (!finished) {
+          fail(new WriterGoneError('a streamed query was abandoned'))
+          socket.destroy()
+        }
+        release()
+      }
     },
     close() {
       socket.destroy()

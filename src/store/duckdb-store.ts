@@ -650,6 +650,36 @@ export class DuckDbStore implements AuditStore, Sink {
     }
   }
 
+  /**
+   * One query's rows in chunks (DuckDB's vectors, 2,048 rows), read as they are consumed: what
+   * `verify` reads a whole store with, in bounded memory. Other calls on this store wait until the
+   * iteration ends; a single statement only.
+   */
+  async *stream(text: string, values: (string | number)[] = []): AsyncGenerator<Record<string, unknown>[]> {
+    let release!: () => void
+    const held = new Promise<void>((resolve) => (release = resolve))
+    const before = this.queue
+    this.queue = before.then(() => held)
+    await before.catch(() => undefined)
+    try {
+      if (this.closed) throw new EnvoyAuditError('EA_STORE_QUERY', 'the DuckDB store is closed')
+      await this.start()
+      if (this.remote !== undefined) {
+        yield* this.remote.stream(text, values)
+        return
+      }
+      let result
+      try {
+        result = await this.conn!.stream(text, values)
+      } catch (err) {
+        throw new EnvoyAuditError('EA_STORE_QUERY', messageOf(err), { cause: err })
+      }
+      for await (const rows of result.yieldRowObjectJson()) yield rows as Record<string, unknown>[]
+    } finally {
+      release()
+    }
+  }
+
   private async rows(text: string, values: (string | number)[]): Promise<Record<string, unknown>[]> {
     return (await this.sql(text, values)).rows
   }
@@ -671,7 +701,14 @@ export class DuckDbStore implements AuditStore, Sink {
  */
 export async function openDuckDbStore(
   path: string = DEFAULT_STORE_PATH,
-  options: { mustExist?: boolean; callTables?: boolean; readOnly?: boolean; layout?: StoreLayout; retentionDays?: number } = {},
+  options: {
+    mustExist?: boolean
+    callTables?: boolean
+    readOnly?: boolean
+    layout?: StoreLayout
+    retentionDays?: number
+    memoryLimit?: string
+  } = {},
 ): Promise<DuckDbStore> {
   if (options.mustExist === true && path !== ':memory:') {
     if (!existsSync(path))
@@ -690,14 +727,15 @@ export async function openDuckDbStore(
     ...(options.readOnly === true ? { readOnly: true } : {}),
     ...(options.layout === undefined ? {} : { layout: options.layout }),
     ...(options.retentionDays === undefined ? {} : { retentionDays: options.retentionDays }),
+    ...(options.memoryLimit === undefined ? {} : { memoryLimit: options.memoryLimit }),
   })
   await store.start()
   return store
 }
 
 /** Opens an existing store for queries only: `sql`, `report`, `hunt`, `flows`, `policy` and `verify` (see readOnly). */
-export function openStoreForReading(path: string = DEFAULT_STORE_PATH): Promise<DuckDbStore> {
-  return openDuckDbStore(path, { mustExist: true, readOnly: true })
+export function openStoreForReading(path: string = DEFAULT_STORE_PATH, options: { memoryLimit?: string } = {}): Promise<DuckDbStore> {
+  return openDuckDbStore(path, { mustExist: true, readOnly: true, ...options })
 }
 
 /** A segment batch's edge_facts rows, grouped as edgeFactsBackfillSql groups the stored events. */

@@ -15,6 +15,7 @@ const BENCHES: Record<string, () => Promise<{ main: () => Promise<unknown> }>> =
   'cli-startup': () => import('./cli-startup.js'),
   'parse-cli': () => import('./parse-cli.js'),
   'transform-workers': () => import('./transform-workers.js'),
+  'verify-store': () => import('./verify-store.js'),
 }
 
 const only = process.argv.slice(2)

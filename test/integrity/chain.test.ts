@@ -2,7 +2,14 @@ import { describe, expect, test } from 'vitest'
 import { createHash } from 'node:crypto'
 import fc from 'fast-check'
 import { generateMeshTraffic } from '../../src/demo/mesh-traffic.js'
-import { createHashStage, hashAndSerialize, hashEvent, hashStoredEvent, legacyHashStoredEvent } from '../../src/integrity/chain.js'
+import {
+  createHashStage,
+  hashAndSerialize,
+  hashEvent,
+  hashParsedStored,
+  hashStoredEvent,
+  legacyHashStoredEvent,
+} from '../../src/integrity/chain.js'
 import { storedJson } from '../../src/schema/stored-document.js'
 import { checkStoredEvent, emptyReport } from '../../src/integrity/verify-core.js'
 import fastJson from 'fast-json-stringify'
@@ -104,6 +111,20 @@ describe('hash and stored JSON from one serialization', () => {
     e.audit.hash = hash
     expect(json).toBe(serialize(e))
     expect(hashStoredEvent(json)).toBe(hash)
+  })
+
+  test('the hash of a parsed stored document is the hash of its JSON, and the document is left as it was', () => {
+    for (const original of events.slice(0, 50)) {
+      const e = structuredClone(original)
+      e.event.ingested = '2026-11-23T00:00:00.000Z'
+      e.audit.hash = hashEvent(e)
+      const json = serialize(e)
+      const doc = JSON.parse(json) as AuditEvent
+      expect(hashParsedStored(doc)).toBe(hashStoredEvent(json))
+      expect(hashParsedStored(doc, true)).toBe(legacyHashStoredEvent(json))
+      expect(serialize(doc)).toBe(json)
+      expect(doc.audit.hash).toBe(e.audit.hash)
+    }
   })
 
   test('a store written by the first release (required members first) still verifies; a change in it does not', () => {

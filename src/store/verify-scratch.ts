@@ -1,0 +1,118 @@
+/**
+ * A scratch DuckDB database for `verify --store`, in a directory of its own under the system's
+ * temporary directory (TMPDIR), removed on close. verify reads each table of the store once, in the
+ * order it is stored (a scan holds one chunk at a time), and keeps only narrow digests here: ids,
+ * hashes, the first differing column, findings rows as short normalised strings. Matching them by
+ * event id is DuckDB's job, on narrow rows it can sort and join within a small memory limit, spilling
+ * to this directory beyond it; the stored documents never go through a sort or a join, which is what
+ * made DuckDB's memory grow with the store (its sort of wide strings ran past its memory limit).
+ */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { DuckDBInstance, type DuckDBAppender, type DuckDBConnection } from '@duckdb/node-api'
+import { EnvoyAuditError } from '../errors.js'
+
+/** A column of a scratch table: what its values are appended as. */
+export type ScratchType = 'VARCHAR' | 'BIGINT' | 'INTEGER' | 'BOOLEAN'
+export type ScratchValue = string | number | boolean | null
+
+/** Buffered rows of one table: appended in batches, so a row costs no round trip. */
+export interface ScratchTable {
+  add(row: readonly ScratchValue[]): void
+  /** Appends what is buffered; call before reading the table. */
+  flush(): void
+}
+
+export interface VerifyScratchOptions {
+  /** DuckDB's memory cap for the scratch database (it spills beyond). */
+  memoryLimit?: string
+  /** Parent of the scratch directory (default: the system's temporary directory). */
+  parent?: string
+}
+
+export class VerifyScratch {
+  private constructor(
+    readonly dir: string,
+    private readonly instance: DuckDBInstance,
+    private readonly conn: DuckDBConnection,
+  ) {}
+
+  static async open(options: VerifyScratchOptions = {}): Promise<VerifyScratch> {
+    const dir = mkdtempSync(join(options.parent ?? tmpdir(), 'envoy-audit-verify-'))
+    try {
+      // One thread: every thread of a sort or join holds its own buffers, and verify's own work is single-threaded anyway.
+      const instance = await DuckDBInstance.create(join(dir, 'scratch.duckdb'), {
+        memory_limit: options.memoryLimit ?? '128MB',
+        threads: '1',
+        temp_directory: join(dir, 'spill'),
+        preserve_insertion_order: 'false',
+        autoinstall_known_extensions: 'false',
+      })
+      return new VerifyScratch(dir, instance, await instance.connect())
+    } catch (err) {
+      rmSync(dir, { recursive: true, force: true })
+      throw new EnvoyAuditError(
+        'EA_IO',
+        `verify: cannot create its scratch database in ${dir}: ${err instanceof Error ? err.message : String(err)}`,
+        { cause: err },
+      )
+    }
+  }
+
+  async run(sql: string): Promise<void> {
+    await this.conn.run(sql)
+  }
+
+  /** A new table with these columns, filled through `add`. */
+  async table(name: string, columns: readonly [string, ScratchType][]): Promise<ScratchTable> {
+    await this.conn.run(`CREATE TABLE ${name} (${columns.map(([c, t]) => `${c} ${t}`).join(', ')})`)
+    const appender = await this.conn.createAppender(name)
+    const types = columns.map(([, t]) => t)
+    let pending = 0
+    return {
+      add(row) {
+        for (let i = 0; i < types.length; i++) append(appender, types[i]!, row[i] ?? null)
+        appender.endRow()
+        if (++pending >= 10_000) {
+          appender.flushSync()
+          pending = 0
+        }
+      },
+      flush() {
+        appender.flushSync()
+        pending = 0
+      },
+    }
+  }
+
+  /** A query's rows, a chunk (up to 2,048 rows) at a time, in DuckDB's JSON form. */
+  async *stream(sql: string): AsyncGenerator<Record<string, unknown>[]> {
+    const result = await this.conn.stream(sql)
+    for await (const rows of result.yieldRowObjectJson()) yield rows as Record<string, unknown>[]
+  }
+
+  /** Closes the database and removes the directory, whatever happened. */
+  close(): void {
+    try {
+      this.conn.closeSync()
+      this.instance.closeSync()
+    } finally {
+      rmSync(this.dir, { recursive: true, force: true })
+    }
+  }
+}
+
+function append(a: DuckDBAppender, type: ScratchType, v: ScratchValue): void {
+  if (v === null) return a.appendNull()
+  switch (type) {
+    case 'VARCHAR':
+      return a.appendVarchar(String(v))
+    case 'BIGINT':
+      return a.appendBigInt(BigInt(v))
+    case 'INTEGER':
+      return a.appendInteger(Number(v))
+    case 'BOOLEAN':
+      return a.appendBoolean(v === true)
+  }
+}
