@@ -236,13 +236,14 @@ export function eastWestTraffic(topo: Topology, seed: number, startMs: number, e
   t += 30_000
   b.egress(co, EXFIL_HOST.host, EXFIL_HOST.address, t, false)
 
+  const across = { source: CLUSTERS.first, destination: CLUSTERS.second }
   return {
     builder: b,
     cluster,
     lateralFlows: (offset) => [
-      { finding: 'authz_denied', source: namesOf(frontend), destination: destinationNamesOf(ledger) },
+      { finding: 'authz_denied', source: namesOf(frontend), destination: destinationNamesOf(ledger), clusters: across },
       // Follows the pivot into checkout (the lateral-movement incident's flow `offset - 2`).
-      { source: namesOf(checkout), destination: destinationNamesOf(ledger), after: offset - 2 },
+      { source: namesOf(checkout), destination: destinationNamesOf(ledger), after: offset - 2, clusters: across },
       { finding: 'unregistered_egress', source: namesOf(checkout), destination: [EXFIL_HOST.host], after: offset + 1 },
     ],
   }

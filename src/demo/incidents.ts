@@ -17,6 +17,8 @@ export interface ExpectedFlow {
   destination: string[]
   /** Index of an earlier flow of the incident that this one must follow in time (a time-respecting chain). */
   after?: number
+  /** The Istio clusters the flow's calls must have run between (mesh.source/destination.cluster): an east-west step. */
+  clusters?: { source: string; destination: string }
 }
 
 export interface PlantedIncident {

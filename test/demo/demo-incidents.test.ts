@@ -219,6 +219,22 @@ describe('two clusters: the lateral movement crosses the east-west gateway', () 
     expect(lateral.flows.filter((f) => f.flow.destination.includes('ledger.finance')).every((f) => f.edge !== undefined)).toBe(true)
   })
 
+  test('the self-check checks the clusters of the cross-cluster steps: expecting them inside one cluster fails', async () => {
+    const lateral = two.incidents.find((i) => i.id === 'lateral-movement')!
+    expect(lateral.flows.filter((f) => f.clusters !== undefined).map((f) => f.clusters)).toEqual([
+      { source: CLUSTERS.first, destination: CLUSTERS.second },
+      { source: CLUSTERS.first, destination: CLUSTERS.second },
+    ])
+    const inside = {
+      ...lateral,
+      flows: lateral.flows.map((f) => (f.clusters === undefined ? f : { ...f, clusters: { source: 'west', destination: 'west' } })),
+    }
+    const [check] = await checkIncidents(store2, [inside])
+    expect(check!.found).toBe(false)
+    // The two steps into ledger, and the exfiltration that must follow the second.
+    expect(check!.flows.filter((f) => f.edge === undefined)).toHaveLength(3)
+  })
+
   test('the self-check misses the cross-cluster step when the second cluster was not ingested', async () => {
     const only = new DuckDbStore({ path: ':memory:' })
     await only.start()
