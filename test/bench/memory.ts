@@ -26,6 +26,11 @@ const STALL_SECONDS = Number(process.env.BENCH_MEMORY_SECONDS ?? 30)
 const PARTITIONS = 4
 /** Extra source.kafka options as JSON, to compare budgets: BENCH_MEMORY_SOURCE='{"inFlight":{"maxRecords":5000}}'. */
 const SOURCE_OVERRIDES = JSON.parse(process.env.BENCH_MEMORY_SOURCE ?? '{}') as Record<string, unknown>
+/** transforms.workers of the `run` process (auto, or a number): BENCH_MEMORY_WORKERS=2 holds the stall with two worker threads. */
+const WORKERS =
+  process.env.BENCH_MEMORY_WORKERS === undefined || process.env.BENCH_MEMORY_WORKERS === 'auto'
+    ? 'auto'
+    : Number(process.env.BENCH_MEMORY_WORKERS)
 
 /** Peak and last RSS of a process, sampled every 200 ms for `seconds`. */
 async function sample(proc: ServiceProcess, seconds: number): Promise<{ peak: number; last: number }> {
@@ -66,6 +71,7 @@ export async function main(): Promise<Record<string, unknown>> {
     },
     sink: { kind: 'opensearch', opensearch: { connection: { node: `http://127.0.0.1:${os.port}` }, sink: {}, requireSetup: false } },
     deadLetter: { kind: 'file', path: join(dir, `dlq-${topic}.ndjson`) },
+    transforms: { workers: WORKERS },
     service: { enabled: false },
     log: { level: 'error' },
   })
@@ -74,6 +80,7 @@ export async function main(): Promise<Record<string, unknown>> {
     records: RECORDS,
     stallSeconds: STALL_SECONDS,
     sourceOverrides: SOURCE_OVERRIDES,
+    workers: WORKERS,
     target: 300,
   }
   try {
@@ -91,6 +98,8 @@ export async function main(): Promise<Record<string, unknown>> {
       }
       await producer.send({ topic: 'backlog', messages })
     }
+    // run refuses a topic that does not exist: the idle baseline's topic gets one record.
+    await producer.send({ topic: 'idle', messages: [{ value: lines[0] as string }] })
     await producer.disconnect()
     results.backlogMb = Math.round(backlogBytes / 1024 / 1024)
 
