@@ -104,7 +104,7 @@ export function addPipelineOptions(cmd: Command): Command {
     .option(
       '--workers <auto|n>',
       'worker threads that parse and transform (0: main thread only; auto: the cores free at start, less one, at most 4)',
-      'auto',
+      '0',
     )
 }
 

@@ -110,7 +110,7 @@ export const transformsConfigSchema = z
      * left free when the pipeline starts (none on a one-core or busy machine), a number takes that many,
      * 0 keeps everything on the main thread. The main thread keeps the source, the sinks and the ledger.
      */
-    workers: z.union([z.literal('auto'), z.number().int().min(0).max(MAX_WORKERS)]).default('auto'),
+    workers: z.union([z.literal('auto'), z.number().int().min(0).max(MAX_WORKERS)]).default(0),
   })
   .strict()
 

@@ -157,7 +157,7 @@ describe('transform workers', () => {
   }, 120_000)
 
   test('transforms.workers: auto takes the free cores less the main thread, capped; 0 or a number as given; errors name the path', () => {
-    expect(loadTransformsConfig({}).workers).toBe('auto')
+    expect(loadTransformsConfig({}).workers).toBe(0)
     expect(resolveWorkers('auto', 1, 0)).toBe(0)
     expect(resolveWorkers('auto', 2, 0.1)).toBe(1)
     expect(resolveWorkers('auto', 2, 1.6)).toBe(0)
