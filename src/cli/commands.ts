@@ -55,8 +55,9 @@ export const COMMANDS: readonly CommandEntry[] = [
     name: 'report',
     term: 'report [options]',
     description:
-      'write the audit evidence report (mTLS and AU-3 coverage, findings, denied flows, egress, service graph) from the ' +
-      'embedded store or OpenSearch; `--since 24h` is the daily ConMon review',
+      'write the audit evidence report (per cluster and overall: mTLS and AU-3 coverage, findings; denied flows, egress, ' +
+      'service graph with the cluster of each identity) from the embedded store or OpenSearch; `--since 24h` is the daily ' +
+      'ConMon review',
     load: async () => (await import('./report.js')).registerReport,
   },
   {

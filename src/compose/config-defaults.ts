@@ -24,7 +24,12 @@ const EXAMPLES: Record<string, unknown> = {
   'source.kafka.tls.servername': 'kafka.example.internal',
   'source.kafka.sasl': { mechanism: 'scram-sha-512', username: 'envoy-audit', passwordEnv: 'KAFKA_PASSWORD' },
   'source.kafka.clusters': { 'istio-access-logs': 'prod-east' },
-  'source.otlp': { grpc: { enabled: true, host: '0.0.0.0', port: 4317 }, http: { enabled: true, host: '0.0.0.0', port: 4318 } },
+  'source.otlp': { grpc: { enabled: true, host: '127.0.0.1', port: 4317 }, http: { enabled: true, host: '127.0.0.1', port: 4318 } },
+  'source.otlp.tls': {
+    certFile: '/etc/envoy-audit/otlp/tls.crt',
+    keyFile: '/etc/envoy-audit/otlp/tls.key',
+    clientCaFile: '/etc/envoy-audit/otlp/client-ca.crt',
+  },
   'parser.fieldMap': 'istio',
   'parser.cluster': 'prod-east',
   'parser.textFormat': '[%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%" %RESPONSE_CODE%',

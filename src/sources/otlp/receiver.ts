@@ -34,7 +34,9 @@ const endpoint = (port: number) =>
   z
     .object({
       enabled: z.boolean().default(true),
-      host: z.string().min(1).max(255).default('0.0.0.0'),
+      /** Loopback unless set, as the OpenTelemetry Collector's receivers default to localhost: listening
+       * on every address is a choice an operator makes, with tls (or insecure) beside it. */
+      host: z.string().min(1).max(255).default('127.0.0.1'),
       /** 0 picks a free port (tests). */
       port: z.number().int().min(0).max(65535).default(port),
     })
@@ -43,9 +45,9 @@ const endpoint = (port: number) =>
 export const otlpSourceConfigSchema = z
   .object({
     /** OTLP/gRPC; 4317 is OTLP's default gRPC port. */
-    grpc: endpoint(4317).default({ enabled: true, host: '0.0.0.0', port: 4317 }),
+    grpc: endpoint(4317).default({ enabled: true, host: '127.0.0.1', port: 4317 }),
     /** OTLP/HTTP (POST /v1/logs); 4318 is OTLP's default HTTP port. */
-    http: endpoint(4318).default({ enabled: true, host: '0.0.0.0', port: 4318 }),
+    http: endpoint(4318).default({ enabled: true, host: '127.0.0.1', port: 4318 }),
     /** Largest export request accepted, after decompression (413 / RESOURCE_EXHAUSTED above it). */
     maxRequestBytes: z
       .number()

@@ -201,11 +201,17 @@ describe('OTLP receiver over TLS', () => {
 describe('plaintext on a non-loopback address', () => {
   const run = (otlp: Record<string, unknown>) => validateConfig({ source: { kind: 'otlp', otlp } })
 
+  test('the defaults listen on loopback only, so a bare `kind: otlp` starts', () => {
+    const otlp = run({}).source.otlp
+    expect([otlp?.grpc.host, otlp?.http.host]).toEqual(['127.0.0.1', '127.0.0.1'])
+  })
+
   test('is refused unless insecure: true; the error names source.otlp.tls', () => {
-    expect(() => run({})).toThrow(/source\.otlp\.tls: plaintext OTLP on grpc 0\.0\.0\.0 and http 0\.0\.0\.0/)
+    const all = { grpc: { host: '0.0.0.0' }, http: { host: '0.0.0.0' } }
+    expect(() => run(all)).toThrow(/source\.otlp\.tls: plaintext OTLP on grpc 0\.0\.0\.0 and http 0\.0\.0\.0/)
     expect(() => run({ grpc: { host: '10.0.0.7' }, http: { enabled: false } })).toThrow(/grpc 10\.0\.0\.7/)
-    expect(() => run({ insecure: true })).not.toThrow()
-    expect(() => run({ tls: { certFile: 'a.pem', keyFile: 'a-key.pem' } })).not.toThrow()
+    expect(() => run({ ...all, insecure: true })).not.toThrow()
+    expect(() => run({ ...all, tls: { certFile: 'a.pem', keyFile: 'a-key.pem' } })).not.toThrow()
     expect(() => run({ grpc: { host: '127.0.0.1' }, http: { host: '::1' } })).not.toThrow()
   })
 
