@@ -14,7 +14,7 @@
  */
 import type { AuditEvent } from '../generated/types.js'
 import type { TransformsConfig } from '../config/transforms.js'
-import { enrichIdentity, isGateway, str, ztunnelOf, type IdentityContext } from './identity.js'
+import { enrichIdentity, isGateway, isObject, str, workloadOf, ztunnelOf, type IdentityContext } from './identity.js'
 import { isFilterChainNotFound } from './signals.js'
 import { BoundedCache } from './bounded-cache.js'
 
@@ -39,10 +39,6 @@ export interface MemoIdentity {
   ctx: IdentityContext
   /** The cached outcome the event got or made, when it had a key: the au3 and detect memos hang off it. */
   outcome: IdentityOutcome | undefined
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v)
 }
 
 function strOrUndefined(v: unknown): string | undefined {
@@ -71,20 +67,6 @@ function prior(mesh: Record<string, unknown>, side: 'source' | 'destination', pa
   parts[at] = n === 0 ? 'e' : 'c'
   if (n > 0) parts[at + 1] = v.cluster
   return true
-}
-
-/** Workload name from envelope labels, most specific first, else the pod name (as identity.ts reads it). */
-function workloadOf(event: AuditEvent, max: number): string | undefined {
-  const k = isObject(event.kubernetes) ? event.kubernetes : undefined
-  if (k === undefined) return undefined
-  const labels = isObject(k.labels) ? k.labels : undefined
-  if (labels !== undefined) {
-    for (const key of ['service.istio.io/canonical-name', 'app.kubernetes.io/name', 'app']) {
-      const v = Object.hasOwn(labels, key) ? str(labels[key], max) : undefined
-      if (v !== undefined) return v
-    }
-  }
-  return str(k.pod, max)
 }
 
 /**

@@ -46,7 +46,7 @@ export function str(value: unknown, max: number): string | undefined {
   return typeof value === 'string' && value !== '' && value !== '-' && value.length <= max ? value : undefined
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
+export function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v)
 }
 
@@ -76,7 +76,7 @@ function pushAll<T>(into: T[], from: readonly T[]): void {
 }
 
 /** Workload name from envelope labels, most specific first, else the pod name. */
-function workloadOf(event: AuditEvent, max: number): string | undefined {
+export function workloadOf(event: AuditEvent, max: number): string | undefined {
   const k = isObject(event.kubernetes) ? event.kubernetes : undefined
   if (k === undefined) return undefined
   const labels = isObject(k.labels) ? k.labels : undefined
