@@ -80,7 +80,7 @@ export function registerVerify(program: Command): void {
         ...(opts.keyFile === undefined ? {} : { keyFile: opts.keyFile }),
       })
       if (opts.opensearch === undefined && opts.expiredBefore !== undefined)
-        throw new EnvoyAuditError('EA_USAGE', '--expired-before applies to --opensearch only (the embedded store has no retention)')
+        throw new EnvoyAuditError('EA_USAGE', '--expired-before applies to --opensearch only (embedded store: retention cuts are ledgered)')
       const anchors = opts.heads === undefined ? [] : readHeadsFile(opts.heads)
       const { report, where } =
         opts.opensearch !== undefined ? await fromOpenSearch(opts, key, anchors) : await fromStore(opts, key, anchors)

@@ -19,6 +19,7 @@
 import type { DuckDbStore } from '../store/duckdb-store.js'
 import { EVENT_COLUMNS, FINDING_COLUMNS, type Column, type FindingRow } from '../store/duckdb-schema.js'
 import { VerifyScratch } from '../store/verify-scratch.js'
+import { excuseRetained } from './retention-cuts.js'
 import type { IntegrityKey } from './config.js'
 import {
   addIssue,
@@ -103,6 +104,8 @@ export async function verifyDuckDbStore(
     // 2. Each event on its own (JSON, hash, typed columns), and the findings rows, in stored order.
     await scanEvents(store, scratch, onProgress)
     await scanFindings(store, scratch, onProgress)
+    // Ledgered events that a signed retention cut dropped are not deleted ones (retention-cuts.ts).
+    await excuseRetained(store, scratch, report, key)
 
     // 3. Matched by id: each id's digests, ledger entries and differing findings rows together.
     onProgress({ phase: 'matching', done: 0, total: undefined })

@@ -36,6 +36,7 @@ import { appendBatchCalls, appendDirect, appendStaged } from './duckdb-append.js
 import { appendRows } from './duckdb-appender.js'
 import { SEGMENT_ROWS_SQL, STAGE_DOCS_DDL, parseableDocument, segmentEventsSql, segmentFindingsSql } from './segment-rows.js'
 import { STORE_LAYOUTS, SEGMENTS_DDL, SegmentCatalog, type Segment, type StoreLayout, hourOf, segmentsDirOf } from './duckdb-segments.js'
+import { recordCut } from '../integrity/retention-cuts.js'
 import { CALL_TABLES, callsBackfillSql, callsDdl } from './duckdb-calls.js'
 import type { StoredRow } from './duckdb-append.js'
 import {
@@ -144,6 +145,8 @@ export class DuckDbStore implements AuditStore, Sink {
   /** The temporary segment directory of a ':memory:' store with the segment layout, removed at close. */
   private scratchDir: string | undefined
   private retentionCheckedMs = 0
+  /** Retention cuts this writer recorded in the ledger (the ledger signs them: it holds the key). */
+  cutsRecorded = 0
   /** Set when a reader queries through the writer holding the store. */
   private remote: ReaderClient | undefined
   private readers: ReaderServer | undefined
@@ -229,12 +232,31 @@ export class DuckDbStore implements AuditStore, Sink {
       try {
         this.instance = await DuckDBInstance.create(this.path, this.options({ access_mode: 'READ_ONLY' }))
         this.conn = await this.instance.connect()
+        await this.segmentViewsHere()
         return
       } catch (err) {
         if (!isLockError(err) || Date.now() >= deadline) throw err
         await sleep(100)
       }
     }
+  }
+
+  /**
+   * A reader of a segment store without its writer: the stored views name the segment files where the
+   * writer last saw them, so a store copied or moved with its segments directory would read the old
+   * files (or none). Temporary views over the catalog's files next to this path shadow them for this
+   * connection (DuckDB resolves the temp schema first, also inside `flows`).
+   */
+  private async segmentViewsHere(): Promise<void> {
+    const conn = this.conn!
+    const found = await conn.runAndReadAll(
+      `SELECT count(*)::INTEGER FROM information_schema.tables WHERE table_schema = 'main' AND table_name = 'store_segments'`,
+    )
+    if (found.getRows()[0]?.[0] !== 1) return
+    const catalog = new SegmentCatalog(segmentsDirOf(this.path), false)
+    await catalog.load(conn, false, (m) => process.stderr.write(`envoy-audit: warning: ${m}\n`))
+    for (const ddl of catalog.viewsSql()) await conn.run(ddl.replace(/^CREATE OR REPLACE VIEW/, 'CREATE OR REPLACE TEMP VIEW'))
+    this.layoutInUse = 'segments'
   }
 
   /** Creates what is missing: tables of a new store, and what later versions added to an older one. */
@@ -518,6 +540,12 @@ export class DuckDbStore implements AuditStore, Sink {
         await conn.run(`DELETE FROM calls WHERE ts < ${cutoff}`)
         await conn.run(`DELETE FROM call_groups WHERE hour < ${cutoff}`)
         await conn.run(`DELETE FROM call_link_groups WHERE hour < ${cutoff}`)
+      }
+      // The ledger records the cut in the same transaction: verify then tells retained out from deleted.
+      if (await this.hasTable('integrity_ledger')) {
+        const files = expired.filter((s) => s.events > 0 && !catalog.missing.has(s.name)).map((s) => catalog.eventsFile(s))
+        await recordCut(conn, new Date(cutoffMs).toISOString(), files)
+        this.cutsRecorded++
       }
       catalog.committed([], expired)
       for (const ddl of catalog.viewsSql()) await conn.run(ddl)

@@ -5,6 +5,8 @@ import { afterAll, describe, expect, test } from 'vitest'
 import { DuckDbStore, openStoreForReading } from '../../src/store/duckdb-store.js'
 import { readerSocketPath } from '../../src/store/duckdb-readers.js'
 import { makeEvent } from './event-fixtures.js'
+import { copyStore } from './segment-files.js'
+import { segmentsDirOf } from '../../src/store/duckdb-segments.js'
 import { runCli } from '../helpers/cli.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'ea-readers-'))
@@ -31,6 +33,24 @@ describe('readers of the embedded store', () => {
       await reader.sql('CREATE TEMP TABLE scratch AS SELECT id FROM events')
       expect((await reader.sql('SELECT count(*)::INTEGER AS n FROM scratch')).rows[0]!.n).toBe(5)
       expect(await count(reader)).toBe(5)
+    } finally {
+      await reader.close()
+    }
+  })
+
+  test('a segment store moved whole (file and segments directory) is read from its new place, read-only', async () => {
+    const from = join(dir, 'moved-from.duckdb')
+    const writer = new DuckDbStore({ path: from, layout: 'segments', serveReaders: false })
+    await writer.write(events('m', 3))
+    await writer.close()
+    const to = join(dir, 'moved-to.duckdb')
+    copyStore(from, to)
+    rmSync(from)
+    rmSync(segmentsDirOf(from), { recursive: true })
+    const reader = await openStoreForReading(to)
+    try {
+      expect(await count(reader)).toBe(3)
+      expect(reader.layout).toBe('segments')
     } finally {
       await reader.close()
     }
