@@ -21,7 +21,7 @@ import { sinks } from './sinks.js'
 import { deadLetterOutputs } from './dead-letters.js'
 import { buildProcessing, type Processing, type ProcessingConfig } from './stages.js'
 import { loadTransformsConfig, resolveWorkers } from '../config/transforms.js'
-import { TransformPool } from '../pipeline/worker-pool.js'
+import { idlePoolStats, POOL_GAUGES, TransformPool } from '../pipeline/worker-pool.js'
 
 /** A config section that picks its component by `kind`; its options sit under the kind's key (or flat). */
 export interface Section {
@@ -106,6 +106,18 @@ export function buildPipeline(config: PipelineConfig, context: PipelineContext):
   }
 
   const workers = transformWorkers(config, (m) => warnings.push(m))
+  // The pool of the current run: a pipeline builds one per run(), and /metrics reads whichever is live.
+  let pool: TransformPool | undefined
+  if (workers !== undefined) {
+    const idle = idlePoolStats(workers.size)
+    context.exportStats?.({
+      prefix: 'transform_workers',
+      stats: () => ({ ...(pool?.stats() ?? idle) }),
+      help: 'Transform worker threads',
+      gauges: POOL_GAUGES,
+      names: { queued: 'queued_slices', answered: 'slices_answered', redone: 'slices_redone', unanswered: 'slices_unanswered' },
+    })
+  }
   let closing: Promise<void> | undefined
   return {
     source,
@@ -122,7 +134,7 @@ export function buildPipeline(config: PipelineConfig, context: PipelineContext):
         sink,
         deadLetters,
         counters,
-        ...(workers === undefined ? {} : { workers: workers.build((m) => context.warn(m)) }),
+        ...(workers === undefined ? {} : { workers: (pool = workers.build((m) => context.warn(m))) }),
         ...(options.onBatch === undefined ? {} : { onBatch: options.onBatch }),
       })
     },

@@ -22,6 +22,26 @@ export interface TransformPoolOptions {
   maxRestarts?: number
 }
 
+export interface PoolStats {
+  workers: number
+  ready: number
+  busy: number
+  queued: number
+  answered: number
+  redone: number
+  unanswered: number
+  crashes: number
+  restarts: number
+}
+
+/** The stats that go up and down; the others only count up. */
+export const POOL_GAUGES: readonly (keyof PoolStats)[] = ['workers', 'ready', 'busy', 'queued']
+
+/** The stats of a pool not started yet. */
+export function idlePoolStats(workers: number): PoolStats {
+  return { workers, ready: 0, busy: 0, queued: 0, answered: 0, redone: 0, unanswered: 0, crashes: 0, restarts: 0 }
+}
+
 interface Slot {
   worker: Worker
   ready: boolean
@@ -37,6 +57,8 @@ export class TransformPool {
   private broken = false
   private answered = 0
   private redone = 0
+  private unanswered = 0
+  private crashes = 0
   private readonly maxRestarts: number
 
   constructor(private readonly options: TransformPoolOptions) {
@@ -64,9 +86,30 @@ export class TransformPool {
     clearTimeout(timer)
   }
 
-  /** Slices answered by a worker, slices handed back (CRI partial lines), and dead workers replaced. */
-  stats(): { workers: number; ready: number; answered: number; redone: number; restarts: number } {
-    return { workers: this.size, ready: this.ready(), answered: this.answered, redone: this.redone, restarts: this.restarts }
+  /**
+   * What the pool is doing now (workers, ready, busy: with a slice to answer, queued: slices sent and not
+   * yet answered) and since it started: slices answered, slices handed back (CRI partial lines or a job
+   * that threw), slices a dying worker left unanswered (each parsed again on the main thread), workers
+   * that died while the pool was open, and dead workers replaced.
+   */
+  stats(): PoolStats {
+    let busy = 0
+    let queued = 0
+    for (const s of this.slots) {
+      if (s.inFlight.size > 0) busy++
+      queued += s.inFlight.size
+    }
+    return {
+      workers: this.size,
+      ready: this.ready(),
+      busy,
+      queued,
+      answered: this.answered,
+      redone: this.redone,
+      unanswered: this.unanswered,
+      crashes: this.crashes,
+      restarts: this.restarts,
+    }
   }
 
   /** Workers ready to take a job. */
@@ -98,6 +141,7 @@ export class TransformPool {
         slot.worker.postMessage(job satisfies TransformJob, transfer)
       } catch {
         slot.inFlight.delete(id)
+        this.unanswered++
         resolve(undefined)
       }
     })
@@ -131,8 +175,9 @@ export class TransformPool {
     worker.on('error', (err) => this.options.warn?.(`transform worker ${worker.threadId} failed: ${err.message}`))
     worker.on('exit', (code) => {
       slot.ready = false
-      settleAll(slot)
-      if (this.closed) return
+      if (this.closed) return void settleAll(slot)
+      this.crashes++
+      this.unanswered += settleAll(slot)
       this.options.warn?.(`transform worker ${worker.threadId} exited (code ${code}); its slices are parsed on the main thread`)
       const at = this.slots.indexOf(slot)
       if (at < 0) return
@@ -148,10 +193,12 @@ export class TransformPool {
   }
 }
 
-function settleAll(slot: Slot): void {
+/** Settles every job of the slot as unanswered; returns how many there were. */
+function settleAll(slot: Slot): number {
   const waiting = [...slot.inFlight.values()]
   slot.inFlight.clear()
   for (const settle of waiting) settle(undefined)
+  return waiting.length
 }
 
 /** A `.ts` entry (tests, tsx) is booted through tsx's loader, which each worker thread registers for itself. */

@@ -151,9 +151,15 @@ describe('transform workers', () => {
     expect(threaded.counters).toEqual(inline.counters)
     const ids = threaded.writes.flat().map((d) => (JSON.parse(d) as { event: { id: string } }).event.id)
     expect(new Set(ids).size).toBe(ids.length)
-    // The dead worker was replaced, and the other one answered its share.
-    expect(pool.stats().restarts).toBe(1)
-    expect(pool.stats().answered).toBeGreaterThan(0)
+    // The dead worker was replaced, and the other one answered its share; the slices it held were
+    // counted as unanswered, and every slice was answered, handed back or parsed again, once.
+    const stats = pool.stats()
+    expect(stats.restarts).toBe(1)
+    expect(stats.crashes).toBe(1)
+    expect(stats.answered).toBeGreaterThan(0)
+    expect(stats.unanswered).toBeGreaterThan(0)
+    expect(stats.answered + stats.redone + stats.unanswered).toBe(2000 / 50)
+    expect([stats.busy, stats.queued]).toEqual([0, 0])
   }, 120_000)
 
   test('transforms.workers: auto takes the free cores less the main thread, capped; 0 or a number as given; errors name the path', () => {

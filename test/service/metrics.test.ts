@@ -115,6 +115,44 @@ describe('OpenSearch observer (test server)', () => {
 })
 
 describe('per-stage counts on /metrics', () => {
+  test('transform worker threads on /metrics: workers, ready, busy, queued slices, slices answered, crashes, restarts', async () => {
+    const { dir, file } = logFile(3, 4)
+    const config = validateConfig({
+      source: { kind: 'file', file: { paths: [file], follow: true, stateFile: join(dir, 'positions.json'), pollMs: 20, lingerMs: 20 } },
+      sink: { kind: 'ndjson', ndjson: { path: join(dir, 'events.ndjson') } },
+      deadLetter: { kind: 'file', path: join(dir, 'dlq.ndjson') },
+      transforms: { workers: 2 },
+      service: { host: '127.0.0.1', port: 0 },
+    })
+    const service = buildService(config, { logger: pino({ level: 'silent' }), env: {} })
+    const running = service.run()
+    try {
+      for (let i = 0; i < 1200 && service.counters.recordsIn < 7; i++) await new Promise((r) => setTimeout(r, 25))
+      expect(service.counters.recordsIn).toBe(7)
+      const text = await (await fetch(`http://127.0.0.1:${service.httpPort}/metrics`)).text()
+      const value = (name: string): number | undefined => {
+        const line = text.split('\n').find((l) => l.startsWith(`envoy_audit_transform_workers_${name} `))
+        return line === undefined ? undefined : Number(line.split(' ')[1])
+      }
+      expect(value('workers')).toBe(2)
+      expect(value('busy')).toBe(0)
+      expect(value('queued_slices')).toBe(0)
+      expect(value('crashes_total')).toBe(0)
+      expect(value('restarts_total')).toBe(0)
+      expect(value('slices_unanswered_total')).toBe(0)
+      expect(value('slices_redone_total')).toBe(0)
+      // The file's 7 lines are one slice: parsed on a worker once the workers were ready, else on the main thread.
+      expect(value('ready')).toBe(2)
+      expect(value('slices_answered_total')).toBeGreaterThanOrEqual(0)
+      expect(text).toMatch(/^# TYPE envoy_audit_transform_workers_busy gauge$/m)
+      expect(text).toMatch(/^# TYPE envoy_audit_transform_workers_crashes_total counter$/m)
+    } finally {
+      await service.close()
+      await running
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }, 60_000)
+
   test('records in, out and dead-lettered and the time of every stage, read from a running service', async () => {
     const { dir, file } = logFile(3, 4)
     const config = validateConfig({
