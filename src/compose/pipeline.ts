@@ -21,7 +21,7 @@ import { sinks } from './sinks.js'
 import { deadLetterOutputs } from './dead-letters.js'
 import { buildProcessing, type Processing, type ProcessingConfig } from './stages.js'
 import { loadTransformsConfig, resolveWorkers } from '../config/transforms.js'
-import { idlePoolStats, POOL_GAUGES, TransformPool } from '../pipeline/worker-pool.js'
+import { idlePoolStats, POOL_GAUGES, TransformPool, type ReplyShape } from '../pipeline/worker-pool.js'
 
 /** A config section that picks its component by `kind`; its options sit under the kind's key (or flat). */
 export interface Section {
@@ -170,7 +170,10 @@ function transformWorkers(
     return undefined
   }
   const script = new URL(`./transform-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url)
-  return { size, build: (w) => new TransformPool({ script, workerData: { processing }, size, warn: w }) }
+  // The OpenSearch sink reads an event's routing, id, source and hash next to its stored document, and
+  // the rest only of events with findings: the workers send back no more than that (worker-protocol.ts).
+  const reply: ReplyShape = config.sink.kind === 'opensearch' ? 'stored' : 'events'
+  return { size, build: (w) => new TransformPool({ script, workerData: { processing, reply }, size, warn: w }) }
 }
 
 /** The sink with the time each write takes to be acknowledged. */

@@ -6,10 +6,11 @@
  */
 import { parentPort, workerData } from 'node:worker_threads'
 import { buildProcessing, type ProcessingConfig } from './stages.js'
-import { serveTransformJobs } from '../pipeline/worker-protocol.js'
+import { serveTransformJobs, type ReplyShape } from '../pipeline/worker-protocol.js'
 
 if (parentPort !== null) {
-  const processing = buildProcessing((workerData as { processing: ProcessingConfig }).processing)
-  serveTransformJobs(parentPort, processing.parser, processing.stages)
+  const data = workerData as { processing: ProcessingConfig; reply?: ReplyShape }
+  const processing = buildProcessing(data.processing)
+  serveTransformJobs(parentPort, processing.parser, processing.stages, data.reply)
   parentPort.postMessage({ ready: true })
 }

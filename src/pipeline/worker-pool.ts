@@ -8,6 +8,7 @@
  */
 import { Worker } from 'node:worker_threads'
 import { packJob, type TransformJob, type TransformReply } from './worker-protocol.js'
+export type { ReplyShape } from './worker-protocol.js'
 import type { RawRecord } from './component.js'
 
 export interface TransformPoolOptions {

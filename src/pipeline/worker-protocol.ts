@@ -1,9 +1,16 @@
 /**
  * What the runner and its transform worker threads (worker-pool.ts) send each other. A job is one
  * micro-batch: the records' bytes packed into one ArrayBuffer, transferred rather than copied, and
- * their coordinates. A reply is the slice's events and dead letters (structured clone) and, when the
+ * their coordinates. A reply is the slice's dead letters (structured clone), its events and, when the
  * hash stage ran, the stored documents it wrote, packed into one transferred ArrayBuffer and put back
  * on their events, so no sink serializes an event again.
+ *
+ * Events cross as a structured clone, which the main thread pays for, per object, when it takes the
+ * reply. With the `stored` reply shape a hashed event without findings crosses as only what the main
+ * thread reads of it next to its document: `@timestamp`, `event.id`, `audit.source`, `audit.hash` and
+ * the counters' `audit.redactions` (the OpenSearch sink routes, names and ledgers it by these, and
+ * sends the document's bytes). Events with findings cross whole: the findings documents and the alerts
+ * read them. The `events` shape sends every event whole, for sinks that read any field.
  *
  * A worker never keeps state from one job to the next: a job whose records leave the worker's parser
  * holding a CRI partial line, or joining one, is answered `redo`, its state dropped, and the runner
@@ -29,6 +36,12 @@ interface PackedRecord {
   cluster?: string
   invalid?: { code: ErrorCode; message: string }
 }
+
+/**
+ * What a worker sends back of an event: `events`, all of it; `stored`, only what a sink that writes the
+ * stored document reads (see above). Chosen by whoever knows the sink (src/compose).
+ */
+export type ReplyShape = 'events' | 'stored'
 
 export interface TransformJob {
   id: number
@@ -99,7 +112,12 @@ function unpackJob(job: TransformJob): RawRecord[] {
 }
 
 /** The worker's side: answers every job on `port` with the parser and stages it was built with. */
-export function serveTransformJobs(port: MessagePort, parser: RecordParser, stages: readonly TransformStage[]): void {
+export function serveTransformJobs(
+  port: MessagePort,
+  parser: RecordParser,
+  stages: readonly TransformStage[],
+  shape: ReplyShape = 'events',
+): void {
   let serialize: Serializer<AuditEvent> | undefined
   port.on('message', (job: TransformJob) => {
     let reply: TransformReply
@@ -136,6 +154,7 @@ export function serveTransformJobs(port: MessagePort, parser: RecordParser, stag
           reply.docs = out
           reply.docLengths = lengths
           transfer = [out, lengths.buffer]
+          if (shape === 'stored') result.events = result.events.map((e, i) => (lengths[i]! >= 0 ? slim(e) : e))
         }
       }
     } catch (err) {
@@ -145,6 +164,15 @@ export function serveTransformJobs(port: MessagePort, parser: RecordParser, stag
     }
     port.postMessage(reply, transfer)
   })
+}
+
+/** What the main thread reads of a hashed event without findings, next to its stored document. */
+function slim(e: AuditEvent): AuditEvent {
+  if (e.audit.findings !== undefined && e.audit.findings.length > 0) return e
+  const audit: Partial<AuditEvent['audit']> = { source: e.audit.source, hash: e.audit.hash }
+  if (e.audit.redactions !== undefined) audit.redactions = e.audit.redactions
+  if (e.audit.finding_codes !== undefined) audit.finding_codes = e.audit.finding_codes
+  return { '@timestamp': e['@timestamp'], event: { id: e.event.id }, audit } as AuditEvent
 }
 
 /** The runner's side: the reply's events with their stored documents back on them. */

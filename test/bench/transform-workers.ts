@@ -7,6 +7,14 @@
  * slices and posts, as a Kafka-fed main thread would). Prints events/s of each and the ratio of 2
  * workers to inline: the ceiling worker threads can give `run` here, before any acknowledgement or
  * ledger work. Worth judging only with a free core (the load average is printed with it).
+ *
+ * Then the same records through the runner itself (createBatchHandler) and the real TransformPool, as
+ * `run` drives them: batches of 2,000 records, four handed over at once as the Kafka source does, to a
+ * sink that builds the OpenSearch bulk body on the main thread. Three ways: no workers, 2 workers
+ * answering with whole events (reply `events`, what every sink may read), 2 workers answering with
+ * what the OpenSearch sink reads (reply `stored`: the stored documents and a few fields). Prints
+ * events/s and the main thread's busy milliseconds per batch (event-loop utilization): what the
+ * replies cost the thread that also runs Kafka, the acknowledgements and the ledger.
  */
 import { Worker } from 'node:worker_threads'
 import { isMainThread, parentPort } from 'node:worker_threads'
@@ -22,6 +30,10 @@ import { withRedaction } from '../../src/redact/redactor.js'
 import { redactionConfigSchema } from '../../src/redact/config.js'
 import { createHashStage } from '../../src/integrity/chain.js'
 import { emit } from './util.js'
+import { createBatchHandler } from '../../src/pipeline/runner.js'
+import { TransformPool, type ReplyShape } from '../../src/pipeline/worker-pool.js'
+import { buildProcessing, type ProcessingConfig } from '../../src/compose/stages.js'
+import type { Sink } from '../../src/pipeline/component.js'
 
 const RECORDS = Number(process.env.BENCH_WORKERS_RECORDS ?? 100_000)
 const BATCH = 2000
@@ -115,6 +127,82 @@ function roundTrip(w: Worker, lines: Buffer, first: number, id: number): Promise
   })
 }
 
+const PROCESSING: ProcessingConfig = { integrity: { enabled: true } }
+
+/** The source batches as the Kafka source hands them over: RawRecords with Buffer values. */
+function rawBatches(lines: string[]): RawRecord[][] {
+  const out: RawRecord[][] = []
+  for (let i = 0; i < RECORDS; i += BATCH) {
+    const batch: RawRecord[] = []
+    for (let j = i; j < Math.min(RECORDS, i + BATCH); j++)
+      batch.push({
+        value: Buffer.from(lines[j % lines.length]!),
+        coords: { kind: 'kafka', topic: 'envoy', partition: j % 4, offset: String(j) },
+      })
+    out.push(batch)
+  }
+  return out
+}
+
+/** A sink that builds the bulk body on the calling thread, as the OpenSearch sink does, and sends nothing. */
+function bulkSink(): Sink & { bytes: number } {
+  const builder = new BulkOpBuilder('envoy-audit-events', 'envoy-audit-findings', true)
+  const sink = {
+    name: 'bulk',
+    bytes: 0,
+    start: async () => undefined,
+    close: async () => undefined,
+    async write(events: Parameters<Sink['write']>[0]) {
+      const ops: BulkOp[] = []
+      for (let j = 0; j < events.length; j++) builder.appendOps(ops, events[j]!, j, '2026.01.01')
+      sink.bytes += bulkBody(ops).length
+      return { rejected: [] }
+    },
+  }
+  return sink
+}
+
+/** The runner over every batch, `inFlight` handed over at once; the main thread's busy ms per batch. */
+async function throughRunner(
+  input: RawRecord[][],
+  reply?: ReplyShape,
+): Promise<{ seconds: number; mainMsPerBatch: number; bytes: number }> {
+  const { parser, stages } = buildProcessing(PROCESSING)
+  const pool =
+    reply === undefined
+      ? undefined
+      : new TransformPool({
+          script: new URL('../../src/compose/transform-worker.ts', import.meta.url),
+          workerData: { processing: PROCESSING, reply },
+          size: 2,
+        })
+  await pool?.start()
+  try {
+    const sink = bulkSink()
+    const handler = createBatchHandler({
+      parser,
+      stages,
+      sink,
+      deadLetters: { start: async () => undefined, close: async () => undefined, write: async () => undefined },
+      ...(pool === undefined ? {} : { workers: pool }),
+    })
+    // Warm-up: the workers and the main thread compile their code on a first batch before the clock starts.
+    await Promise.all([handler(input[0]!), handler(input[1] ?? input[0]!)])
+    const elu0 = performance.eventLoopUtilization()
+    const t0 = process.hrtime.bigint()
+    let next = 0
+    const pump = async (): Promise<void> => {
+      while (next < input.length) await handler(input[next++]!)
+    }
+    await Promise.all([pump(), pump(), pump(), pump()])
+    const seconds = Number(process.hrtime.bigint() - t0) / 1e9
+    const elu = performance.eventLoopUtilization(elu0)
+    return { seconds, mainMsPerBatch: elu.active / input.length, bytes: sink.bytes }
+  } finally {
+    await pool?.close()
+  }
+}
+
 export async function main(): Promise<Record<string, unknown>> {
   const lines = generateMeshTraffic({ seed: 1, sessions: 3000, noise: false }).lines.map((l) => l.text)
   const input = batches(lines)
@@ -133,12 +221,32 @@ export async function main(): Promise<Record<string, unknown>> {
     best.workers1 = Math.min(best.workers1!, (await onWorkers(1, input)).seconds)
     best.workers2 = Math.min(best.workers2!, (await onWorkers(2, input)).seconds)
   }
+  const raw = rawBatches(lines)
+  const runner: Record<string, { seconds: number; mainMsPerBatch: number }> = {}
+  for (let round = 0; round < 2; round++) {
+    for (const [name, reply] of [
+      ['inline', undefined],
+      ['events', 'events'],
+      ['stored', 'stored'],
+    ] as const) {
+      const r = await throughRunner(raw, reply)
+      const b = runner[name]
+      runner[name] = {
+        seconds: Math.min(b?.seconds ?? Infinity, r.seconds),
+        mainMsPerBatch: Math.min(b?.mainMsPerBatch ?? Infinity, r.mainMsPerBatch),
+      }
+    }
+  }
   const perSec = (s: number): number => Math.round(RECORDS / s)
   const result = {
     bench: 'transform-workers',
     records: RECORDS,
     eventsPerSec: { inline: perSec(best.inline!), workers1: perSec(best.workers1!), workers2: perSec(best.workers2!) },
     workers2VsInline: Number((best.inline! / best.workers2!).toFixed(2)),
+    // The runner and the real pool, 2 workers; main thread busy ms per batch of 2,000.
+    runner: Object.fromEntries(
+      Object.entries(runner).map(([k, v]) => [k, { eventsPerSec: perSec(v.seconds), mainMsPerBatch: Number(v.mainMsPerBatch.toFixed(1)) }]),
+    ),
     target: 1.6,
     loadAverageAtStart: Number(load0.toFixed(2)),
     cores: availableParallelism(),

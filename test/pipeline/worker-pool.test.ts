@@ -12,8 +12,9 @@ import { afterEach, describe, expect, test } from 'vitest'
 import { buildPipeline } from '../../src/compose/pipeline.js'
 import type { DeadLetterSink, RawRecord, Sink } from '../../src/pipeline/component.js'
 import { createBatchHandler } from '../../src/pipeline/runner.js'
-import { TransformPool } from '../../src/pipeline/worker-pool.js'
-import { compileEventSerializer } from '../../src/schema/audit-event.js'
+import { TransformPool, type ReplyShape } from '../../src/pipeline/worker-pool.js'
+import { compileEventSerializer, type AuditEvent } from '../../src/schema/audit-event.js'
+import { BulkOpBuilder, bulkBody, type BulkOp } from '../../src/sinks/opensearch/documents.js'
 import { storedBytes } from '../../src/schema/stored-document.js'
 import { buildProcessing, type ProcessingConfig } from '../../src/compose/stages.js'
 import { originalBytes } from '../../src/pipeline/dead-letter.js'
@@ -55,8 +56,8 @@ afterEach(async () => {
   await Promise.all(pools.splice(0).map((p) => p.close()))
 })
 
-async function startPool(size: number, processing: ProcessingConfig): Promise<TransformPool> {
-  const pool = new TransformPool({ script: SCRIPT, workerData: { processing }, size })
+async function startPool(size: number, processing: ProcessingConfig, reply?: ReplyShape): Promise<TransformPool> {
+  const pool = new TransformPool({ script: SCRIPT, workerData: { processing, reply }, size })
   pools.push(pool)
   await pool.start()
   expect(pool.ready()).toBe(size)
@@ -72,6 +73,7 @@ async function run(
   processing: ProcessingConfig,
   pool?: TransformPool,
   during?: () => Promise<unknown>,
+  encode: (events: AuditEvent[]) => string[] = (events) => events.map((e) => storedBytes(e, serialize).toString('utf8')),
 ): Promise<Output> {
   const out: Output = { writes: [], deadLetters: [], counters: undefined, stages: {} }
   const sink: Sink = {
@@ -79,7 +81,7 @@ async function run(
     start: async () => undefined,
     close: async () => undefined,
     async write(events) {
-      out.writes.push(events.map((e) => storedBytes(e, serialize).toString('utf8')))
+      out.writes.push(encode(events))
       // Acknowledged later than it was called: the next batch's write is called meanwhile, as with a real sink.
       await new Promise((r) => setTimeout(r, 5))
       return { rejected: [] }
@@ -138,6 +140,39 @@ describe('transform workers', () => {
     expect(inline.writes.flat().length + inline.deadLetters.length + 2).toBe(1200)
     expect(inline.writes.flat().some((d) => d.includes('/api/items/7?'))).toBe(true)
     expect(inline.deadLetters.length).toBeGreaterThan(5)
+  }, 120_000)
+
+  test('reply shape stored: the bulk bodies of no workers; events without findings cross as document and routing only', async () => {
+    const builder = new BulkOpBuilder('envoy-audit-events', 'envoy-audit-findings', true)
+    const shapes = { whole: 0, slim: 0, findings: 0 }
+    // What the OpenSearch sink sends for each write (event and findings documents), and what each event held.
+    const bulk = (events: AuditEvent[]): string[] => {
+      const ops: BulkOp[] = []
+      for (let i = 0; i < events.length; i++) {
+        const e = events[i]!
+        if (e.audit.findings?.length) shapes.findings++
+        if (e.mesh === undefined && e.event.original === undefined) shapes.slim++
+        else shapes.whole++
+        builder.appendOps(ops, e, i, '2026.01.01')
+      }
+      return [bulkBody(ops).toString('utf8')]
+    }
+    const all = records(1500)
+    const batches = split(all, 150)
+    const inline = await run(batches, processing, undefined, undefined, bulk)
+    expect(shapes.slim).toBe(0)
+    const pool = await startPool(2, processing, 'stored')
+    const before = { ...shapes }
+    const threaded = await run(batches, processing, pool, undefined, bulk)
+    expect(threaded.writes).toEqual(inline.writes)
+    expect(threaded.deadLetters).toEqual(inline.deadLetters)
+    expect(threaded.counters).toEqual(inline.counters)
+    // The workers answered most slices with slim events; events with findings came whole (their findings documents are in the bodies).
+    expect(pool.stats().answered).toBeGreaterThan(10)
+    expect(shapes.slim).toBeGreaterThan(500)
+    expect(shapes.findings - before.findings).toBe(before.findings)
+    expect(before.findings).toBeGreaterThan(0)
+    expect(inline.writes.join('').includes('envoy-audit-findings')).toBe(true)
   }, 120_000)
 
   test('a worker killed while it holds slices: the slices are parsed on the main thread, nothing lost or duplicated', async () => {
