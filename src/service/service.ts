@@ -99,7 +99,13 @@ export function buildService(config: EnvoyAuditConfig, deps: ServiceDeps): Servi
       running = true
       health.start()
       logger.info(
-        { source: config.source.kind, sink: config.sink.kind, deadLetter: config.deadLetter.kind, alerting: pipeline.alerts !== undefined },
+        {
+          source: config.source.kind,
+          sink: config.sink.kind,
+          deadLetter: config.deadLetter.kind,
+          alerting: pipeline.alerts !== undefined,
+          workers: pipeline.workers,
+        },
         'envoy-audit starting',
       )
       try {

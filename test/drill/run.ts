@@ -6,12 +6,14 @@
  * Against the project's test servers (test/support), for faults a real server cannot produce on demand:
  * - crash: 20+ SIGKILLs of `envoy-audit run` over a Kafka → OpenSearch stream, then `verify --opensearch`
  *   must find the integrity ledger INTACT (DRILL_KILLS, DRILL_RECORDS, DRILL_SEED).
+ * - crash-workers: the same with transforms.workers (DRILL_WORKERS, default 2): every incarnation must
+ *   say it ran the worker threads.
  * - outage: OpenSearch 503/429 and refusing connections, Kafka connections dropped, DLQ failing (outage.ts).
  * - fuzz: the full record path under structure-aware fuzzing for DRILL_FUZZ_SECONDS (fuzz.ts).
  * Against real Kafka and OpenSearch (`npm run services:up`; real-scenarios.ts), while a producer keeps
  * sending demo mesh lines: real-sigkill, real-kafka-restart, real-opensearch-restart, real-rebalance.
  *
- * Groups: `test-servers` (crash, outage, fuzz), `real` (the four real-* drills). With no name, every
+ * Groups: `test-servers` (crash, crash-workers, outage, fuzz), `real` (the four real-* drills). With no name, every
  * drill runs; the real ones are skipped with a message when no real server is configured, unless
  * EA_REQUIRE_REAL_SERVERS=1.
  */
@@ -20,7 +22,7 @@ import { DrillSetupError, realEnv } from './real-env.js'
 import { runRealDrill, type RealOptions } from './real-drill.js'
 import { REAL_DRILLS } from './real-scenarios.js'
 
-async function crashDrill(): Promise<boolean> {
+async function crashDrill(workers?: number): Promise<boolean> {
   const { runCrashDrill } = await import('../support/crash-drill.js')
   const kills = Number(process.env.DRILL_KILLS ?? 20)
   const records = Number(process.env.DRILL_RECORDS ?? 400_000)
@@ -32,6 +34,7 @@ async function crashDrill(): Promise<boolean> {
     minKillAfterMs: 0,
     maxKillAfterMs: 1000,
     seed: Number(process.env.DRILL_SEED ?? Date.now() % 100_000),
+    ...(workers === undefined ? {} : { workers }),
     log: (l) => process.stderr.write(`drill: ${l}\n`),
   })
   const ok =
@@ -40,14 +43,23 @@ async function crashDrill(): Promise<boolean> {
     r.unexpectedInIndex === 0 &&
     r.missing === 0 &&
     r.indexed === r.expectedIndexed &&
-    r.deadLettered >= 0
-  console.log(JSON.stringify({ drill: 'crash', ok, seconds: Math.round((Date.now() - started) / 1000), ...r }))
+    r.deadLettered >= 0 &&
+    (workers === undefined || r.withWorkers === kills + 1)
+  console.log(
+    JSON.stringify({
+      drill: workers === undefined ? 'crash' : 'crash-workers',
+      ok,
+      seconds: Math.round((Date.now() - started) / 1000),
+      ...r,
+    }),
+  )
   return ok
 }
 
 // Loaded when run, so that a real-* drill does not load the test servers at all.
 const TEST_SERVER_DRILLS: Record<string, () => Promise<boolean>> = {
-  crash: crashDrill,
+  crash: () => crashDrill(),
+  'crash-workers': () => crashDrill(Number(process.env.DRILL_WORKERS ?? 2)),
   outage: async () => (await import('./outage.js')).outageDrill(),
   fuzz: async () => (await import('./fuzz.js')).fuzzDrill(),
 }

@@ -25,6 +25,8 @@ export interface DrillOptions {
   minKillAfterMs: number
   maxKillAfterMs: number
   seed: number
+  /** transforms.workers of the service (default: its own default, 0). */
+  workers?: number
   log?: (line: string) => void
 }
 
@@ -40,6 +42,8 @@ export interface DrillReport {
   killsMidStream: number
   /** The summary line of `envoy-audit verify --opensearch` after the drill (INTACT: ...). */
   integrity: string
+  /** With `workers`: incarnations whose start-up line said they ran that many worker threads. */
+  withWorkers?: number
 }
 
 const line = (i: number): string =>
@@ -109,7 +113,13 @@ export async function runCrashDrill(opts: DrillOptions): Promise<DrillReport> {
       deadLetter: { kind: 'kafka', topic: 'envoy-dlq' },
       integrity: { keyFile, requireKey: true },
       service: { enabled: false },
-      log: { level: 'warn' },
+      // With workers: info, for the start-up line that says how many worker threads the service runs.
+      log: { level: opts.workers === undefined ? 'warn' : 'info' },
+      ...(opts.workers === undefined ? {} : { transforms: { workers: opts.workers } }),
+    }
+    let withWorkers = 0
+    const countWorkers = (stderr: string): void => {
+      if (opts.workers !== undefined && stderr.includes(`"workers":${opts.workers}`)) withWorkers++
     }
 
     const acked = async (): Promise<number> =>
@@ -125,6 +135,7 @@ export async function runCrashDrill(opts: DrillOptions): Promise<DrillReport> {
       const before = await acked()
       svc.child.kill('SIGKILL')
       await svc.exited
+      countWorkers(svc.stderr())
       // Requests the dead process had already sent may still land; let them, so the next
       // incarnation's progress is its own.
       await new Promise((r) => setTimeout(r, 300))
@@ -135,6 +146,7 @@ export async function runCrashDrill(opts: DrillOptions): Promise<DrillReport> {
     await waitFor(async () => (await acked()) >= opts.records, 120_000, 'every record acknowledged after the last restart')
     final.child.kill('SIGTERM')
     await final.exited
+    countWorkers(final.stderr())
 
     // Verify: the expected id of every good record, the source coordinates of every junk one.
     const expectedIds = new Set<string>()
@@ -175,6 +187,7 @@ export async function runCrashDrill(opts: DrillOptions): Promise<DrillReport> {
       kills: opts.kills,
       killsMidStream,
       integrity,
+      ...(opts.workers === undefined ? {} : { withWorkers }),
     }
   } finally {
     await os.close()
