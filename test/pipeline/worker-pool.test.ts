@@ -127,7 +127,12 @@ describe('transform workers', () => {
     const batches = split(records(1200), 150)
     const inline = await run(batches, processing)
     const pool = await startPool(2, processing)
-    const threaded = await run(batches, processing, pool)
+    let during: ReturnType<TransformPool['stats']> | undefined
+    const threaded = await run(batches, processing, pool, async () => (during = pool.stats()))
+    // While the batches were in flight, both workers held slices: what /metrics shows as busy and queued.
+    expect(during?.busy).toBe(2)
+    expect(during?.queued).toBeGreaterThan(2)
+    expect([pool.stats().busy, pool.stats().queued]).toEqual([0, 0])
     expect(threaded.writes).toEqual(inline.writes)
     expect(threaded.deadLetters).toEqual(inline.deadLetters)
     expect(threaded.counters).toEqual(inline.counters)
