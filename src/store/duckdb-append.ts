@@ -124,8 +124,12 @@ async function appendEdgeFacts(conn: DuckDBConnection, rows: readonly StoredRow[
   })
 }
 
-/** The batch's calls (src/store/duckdb-calls.ts), inside the caller's transaction. */
-export async function appendBatchCalls(conn: DuckDBConnection, rows: readonly StoredRow[]): Promise<void> {
+/**
+ * The batch's calls (src/store/duckdb-calls.ts), inside the caller's transaction. `own`: a relation
+ * holding the batch's rows in the events columns (the segment writer's `seg_rows`), read for the
+ * batch's own lines instead of `events`.
+ */
+export async function appendBatchCalls(conn: DuckDBConnection, rows: readonly StoredRow[], own?: string): Promise<void> {
   let minMs = Infinity
   let maxMs = -Infinity
   const ids: string[] = []
@@ -136,7 +140,7 @@ export async function appendBatchCalls(conn: DuckDBConnection, rows: readonly St
     if (ms > maxMs) maxMs = ms
     ids.push(event.event.id)
   }
-  await appendCalls(conn, ids, minMs, maxMs)
+  await appendCalls(conn, ids, minMs, maxMs, own)
 }
 
 function appendBatch(eventAppender: DuckDBAppender, findingAppender: DuckDBAppender, rows: readonly StoredRow[]): void {

@@ -179,18 +179,20 @@ export function callsBackfillSql(): string[] {
 const RANGE = 'ts >= CAST($1 AS TIMESTAMP) AND ts <= CAST($2 AS TIMESTAMP)'
 const LINKS_NEAR = `(SELECT * FROM call_links WHERE s_ts >= CAST($1 AS TIMESTAMP) - INTERVAL ${MATCH_WINDOW_S} SECOND
   AND s_ts <= CAST($2 AS TIMESTAMP) + INTERVAL ${MATCH_WINDOW_S} SECOND)`
+const OWN_LINES = (own: string): string => `CREATE OR REPLACE TEMP TABLE call_new AS SELECT ${LINE_COLUMNS}, ${PAIRING_COLUMNS}, true AS new
+    FROM ${own} WHERE ${RANGE} AND id IN (SELECT id FROM call_batch)`
 export const BATCH_SQL: readonly string[] = [
-  `CREATE OR REPLACE TEMP TABLE call_new AS SELECT ${LINE_COLUMNS}, ${PAIRING_COLUMNS}, true AS new
-    FROM events WHERE ${RANGE} AND id IN (SELECT id FROM call_batch)`,
-  // Narrow rows of the stored lines that can pair with the batch's (same request id, or socket for lines without one).
+  OWN_LINES('events'),
+  // The stored lines that can pair with the batch's (same request id, or socket for lines without one), read once:
+  // the links are matched on them, and the partners the links name are among them.
+  `CREATE OR REPLACE TEMP TABLE call_near AS SELECT ${LINE_COLUMNS}, ${PAIRING_COLUMNS}, false AS new
+    FROM events WHERE ${RANGE} AND id NOT IN (SELECT id FROM call_new)
+      AND (request_id IN (SELECT request_id FROM call_new)
+        OR (request_id IS NULL AND CASE WHEN ${SERVER} THEN downstream_remote_address ELSE upstream_local_address END
+          IN (SELECT sock FROM call_new WHERE request_id IS NULL)))`,
   `CREATE OR REPLACE TEMP TABLE call_new_links AS
-    WITH cand AS (
-      SELECT ${KEY_COLUMNS} FROM events WHERE ${RANGE} AND request_id IN (SELECT request_id FROM call_new)
-      UNION ALL
-      SELECT ${KEY_COLUMNS} FROM events WHERE ${RANGE} AND request_id IS NULL
-        AND CASE WHEN ${SERVER} THEN downstream_remote_address ELSE upstream_local_address END IN (SELECT sock FROM call_new WHERE request_id IS NULL)),
-    k AS (SELECT id, ts, srv, request_id, sock, ep, cli_wl, src_ip, dst_id, dst_sig, src_id, true AS new FROM call_new
-      UNION ALL SELECT *, false FROM cand WHERE id NOT IN (SELECT id FROM call_new)),
+    WITH k AS (SELECT id, ts, srv, request_id, sock, ep, cli_wl, src_ip, dst_id, dst_sig, src_id, new FROM call_new
+      UNION ALL SELECT id, ts, srv, request_id, sock, ep, cli_wl, src_ip, dst_id, dst_sig, src_id, new FROM call_near),
     ck AS (SELECT * FROM k WHERE NOT srv), sk AS (SELECT * FROM k WHERE srv),
     m AS (${matchSql('ck', 'sk', '(c.new OR s.new)')})
     SELECT * FROM m WHERE NOT EXISTS (SELECT 1 FROM call_links l WHERE l.s_ts >= CAST($1 AS TIMESTAMP) AND l.s_ts <= CAST($2 AS TIMESTAMP)
@@ -198,8 +200,7 @@ export const BATCH_SQL: readonly string[] = [
   'INSERT INTO call_links SELECT * FROM call_new_links',
   `INSERT INTO call_link_groups SELECT ${LINK_GROUP_SELECT} FROM call_new_links WHERE cli_wl IS NOT NULL AND s_src_id IS NOT NULL GROUP BY ALL`,
   // The lines whose call rows change: the batch's, and their partners in the new links.
-  `INSERT INTO call_new SELECT ${LINE_COLUMNS}, ${PAIRING_COLUMNS}, false FROM events WHERE ${RANGE}
-    AND id IN (SELECT crid FROM call_new_links UNION ALL SELECT srid FROM call_new_links) AND id NOT IN (SELECT id FROM call_new)`,
+  `INSERT INTO call_new SELECT * FROM call_near WHERE id IN (SELECT crid FROM call_new_links UNION ALL SELECT srid FROM call_new_links)`,
   `CREATE OR REPLACE TEMP TABLE call_old AS SELECT rowid AS rid, date_trunc('hour', ts) AS hour, gkey FROM calls WHERE ${RANGE}
     AND (srid IN (SELECT id FROM call_new WHERE srv) OR (srid IS NULL AND crid IN (SELECT id FROM call_new WHERE NOT srv)))`,
   'DELETE FROM calls WHERE rowid IN (SELECT rid FROM call_old)',
@@ -215,14 +216,20 @@ export const BATCH_SQL: readonly string[] = [
     GROUP BY ALL`,
 ]
 
-const SCRATCH = ['call_new', 'call_new_links', 'call_old', 'call_rows', 'call_touched_groups']
+const SCRATCH = ['call_new', 'call_near', 'call_new_links', 'call_old', 'call_rows', 'call_touched_groups']
 
 /**
  * Matches and stores the calls of one stored batch, inside the caller's transaction: `ids` are the
  * batch's event ids (stored now, or already stored when it is a replay), `minMs`/`maxMs` its first and
  * last event time.
  */
-export async function appendCalls(conn: DuckDBConnection, ids: readonly string[], minMs: number, maxMs: number): Promise<void> {
+export async function appendCalls(
+  conn: DuckDBConnection,
+  ids: readonly string[],
+  minMs: number,
+  maxMs: number,
+  lines = 'events',
+): Promise<void> {
   if (ids.length === 0) return
   await conn.run('CREATE OR REPLACE TEMP TABLE call_batch (id VARCHAR)')
   await appendRows(conn, 'call_batch', (appender) => {
@@ -234,7 +241,7 @@ export async function appendCalls(conn: DuckDBConnection, ids: readonly string[]
   const own = [new Date(minMs).toISOString(), new Date(maxMs).toISOString()]
   const widened = [new Date(minMs - MATCH_WINDOW_MS).toISOString(), new Date(maxMs + MATCH_WINDOW_MS).toISOString()]
   for (let i = 0; i < BATCH_SQL.length; i++) {
-    const statement = BATCH_SQL[i]!
+    const statement = i === 0 && lines !== 'events' ? OWN_LINES(lines) : BATCH_SQL[i]!
     await conn.run(statement, i === 0 ? own : statement.includes('$1') ? widened : undefined)
   }
   // Dropped, not kept: each would otherwise hold the last batch's rows in memory.

@@ -481,7 +481,7 @@ export class DuckDbStore implements AuditStore, Sink {
         catalog.committed(written, [])
         for (const ddl of catalog.viewsSql()) await conn.run(ddl)
         await conn.run(SEGMENT_EDGE_FACTS_SQL)
-        if (this.callTablesOn) await appendBatchCalls(conn, rows)
+        if (this.callTablesOn) await appendBatchCalls(conn, rows, 'seg_rows')
         await conn.run('COMMIT')
       } catch (err) {
         await conn.run('ROLLBACK').catch(() => undefined)
