@@ -9,6 +9,8 @@
  * to the baseline too) is not counted as a gain when it only moves the work past the clock.
  * Each layout of the store (table, segments: docs/store.md) is measured in the same run, with the bytes
  * on disk per event after the final checkpoint (the DuckDB file, its log, and the segment files).
+ * With the segment layout, `parquetFloor` prints the CPU µs per event of copying the stored rows, already
+ * typed, to zstd Parquet on one thread: the part of a segment write no change in Node can remove.
  * Target: ≥ 100k events/s and ≤ 1 KB per event. Size with BENCH_STORE_EVENTS; BENCH_STORE_CALL_TABLES=0
  * stores without the per-call tables; BENCH_STORE_LAYOUTS=segments measures one layout only.
  */
@@ -32,7 +34,8 @@ import { emit } from './util.js'
 
 // 50k by default: the staged events stay in memory for the run, and a much larger live heap makes GC, not the store, the measurement.
 const EVENTS = Number(process.env.BENCH_STORE_EVENTS ?? 50_000)
-const BATCH = 2000
+// BENCH_STORE_BATCH: events per store write (the pipeline batch the sink receives).
+const BATCH = Number(process.env.BENCH_STORE_BATCH ?? 2000)
 // BENCH_STORE_HASHED=0 stages the events without the integrity hash stage (then both sides serialize).
 const HASHED = process.env.BENCH_STORE_HASHED !== '0'
 // BENCH_STORE_CALL_TABLES=0: the store keeps no per-call tables (`callTables: false`), to price them.
@@ -105,6 +108,34 @@ async function baseline(dir: string, events: AuditEvent[]): Promise<number> {
   }
 }
 
+/**
+ * The floor of the segment write: the stored events rows, already typed in a DuckDB table, copied to
+ * one zstd Parquet file as the segment writer copies them, on one DuckDB thread, so its CPU time is
+ * one core's. No JSON, no Node, no catalog: what 100k events/s would have to beat on its own.
+ */
+async function parquetFloor(dir: string, segments: string): Promise<Record<string, number>> {
+  const instance = await DuckDBInstance.create(':memory:', { threads: '1', autoinstall_known_extensions: 'false' })
+  const conn = await instance.connect()
+  try {
+    await conn.run(`CREATE TABLE t AS SELECT * FROM read_parquet('${segments}/*/*.events.parquet')`)
+    const n = Number((await conn.runAndReadAll('SELECT count(*)::BIGINT FROM t')).getRows()[0]![0])
+    const copy = async (select: string, name: string): Promise<number> => {
+      const c0 = process.cpuUsage()
+      await conn.run(`COPY (${select}) TO '${join(dir, name)}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 16384)`)
+      return Math.round((cpuSeconds(c0) * 1e6) / n)
+    }
+    return {
+      rows: n,
+      allColumnsCpuMicrosPerEvent: await copy('SELECT * FROM t', 'floor-all.parquet'),
+      eventJsonOnlyCpuMicrosPerEvent: await copy('SELECT event_json FROM t', 'floor-doc.parquet'),
+      typedOnlyCpuMicrosPerEvent: await copy('SELECT * EXCLUDE (event_json) FROM t', 'floor-typed.parquet'),
+    }
+  } finally {
+    conn.closeSync()
+    instance.closeSync()
+  }
+}
+
 export async function main(): Promise<Record<string, unknown>> {
   const dir = mkdtempSync(join(tmpdir(), 'ea-bench-store-'))
   try {
@@ -137,6 +168,7 @@ export async function main(): Promise<Record<string, unknown>> {
         await store.close()
       }
       const bytes = bytesUnder(path) + bytesUnder(`${path}.wal`) + bytesUnder(segmentsDirOf(path))
+      if (layout === 'segments') layouts.parquetFloor = await parquetFloor(dir, segmentsDirOf(path))
       layouts[layout] = {
         storeEventsPerSec: Math.round(events.length / ours),
         ratio: Number((base / ours).toFixed(3)),
