@@ -9,6 +9,7 @@ const BENCHES: Record<string, () => Promise<{ main: () => Promise<unknown> }>> =
   memory: () => import('./memory.js'),
   'store-ingest': () => import('./store-ingest.js'),
   'store-scale': () => import('./store-scale.js'),
+  'ingest-scale': () => import('./ingest-scale.js'),
   hunt: () => import('./hunt-bench.js'),
   'opensearch-ledger': () => import('./opensearch-ledger.js'),
   'sink-faults': () => import('./sink-faults.js'),
