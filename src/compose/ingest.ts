@@ -22,7 +22,7 @@ export interface IngestOptions {
   integrity?: boolean
   /** Dead letters go to this NDJSON file and to the store's dead_letters table. */
   deadLetterPath: string
-  /** Records per batch; each batch is one appender pass and one INSERT. */
+  /** Records per batch (INGEST_BATCH_RECORDS unless set); each batch is one store write, acknowledged once committed. */
   batchRecords?: number
   /** File source options beyond the paths (ingest --follow). */
   file?: Partial<Omit<FileSourceOptions, 'paths'>>
@@ -40,6 +40,16 @@ export interface IngestResult {
   elapsedMs: number
 }
 
+/**
+ * Records per batch `ingest` and `demo` read when not told otherwise (a file source's own default is
+ * 2,000, which `run` keeps). Every store write pays fixed costs per batch whatever its size: a
+ * segment's two Parquet files, the catalog commit, the per-call statements and their scan of the
+ * lines stored within the match window; larger batches spread them over more events
+ * (docs/performance.md, store-ingest BENCH_STORE_BATCH). A batch's events are held until its write
+ * commits, so this also bounds the memory one batch takes.
+ */
+export const INGEST_BATCH_RECORDS = 10_000
+
 export function buildIngestPipeline(o: IngestOptions): Pipeline {
   return buildPipeline(
     {
@@ -50,7 +60,7 @@ export function buildIngestPipeline(o: IngestOptions): Pipeline {
         file: {
           paths: o.files.length === 0 ? ['-'] : o.files,
           ...o.file,
-          ...(o.batchRecords === undefined ? {} : { batchRecords: o.batchRecords }),
+          batchRecords: o.batchRecords ?? INGEST_BATCH_RECORDS,
         },
       },
       sink: { kind: 'embedded' },
