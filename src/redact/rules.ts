@@ -118,9 +118,20 @@ export function redactText(rules: CompiledRules, text: string, isQuery = false):
   let count = 0
   let out = text
   if (rules.markers !== undefined && rules.markers.test(out)) {
+    // The header rules share one marker: tested once while the text stays the same.
+    let tested: RegExp | undefined
+    let found = false
     for (const rule of rules.builtIn) {
-      if (rule.marker !== undefined && !rule.marker.test(out)) continue
+      const marker = rule.marker
+      if (marker !== undefined) {
+        if (marker !== tested) {
+          found = marker.test(out)
+          tested = marker
+        }
+        if (!found) continue
+      }
       const r = applyRule(rule, out)
+      if (r.count > 0) tested = undefined
       out = r.text
       count += r.count
     }
