@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import crypto, { createHash } from 'node:crypto'
 
 /** Who emitted a record, as its envelope (Fluent Bit, Vector, kubectl/stern prefix) names it. */
 export interface Workload {
@@ -25,8 +25,16 @@ const EVENT_ID_DOMAIN = 'envoy-audit/event-id/v2'
  * 128 bits of SHA-256, base64url: 22 characters (OpenSearch allows 512 bytes of _id).
  */
 export function deriveEventId(line: string, workload?: Workload): string {
-  return createHash('sha256').update(EVENT_ID_DOMAIN).update(workloadKey(workload)).update(line).digest('base64url').slice(0, 22)
+  return sha256Base64url(EVENT_ID_DOMAIN + workloadKey(workload) + line).slice(0, 22)
 }
+
+/**
+ * One call for every event: crypto.hash (Node 20.12+) hashes without building a Hash object, which costs
+ * more than the hashing itself for a line this size; the same bytes as the three update() calls.
+ */
+const oneShot = (crypto as { hash?: (algorithm: string, data: string, encoding: 'base64url') => string }).hash
+const sha256Base64url: (data: string) => string =
+  oneShot !== undefined ? (data) => oneShot('sha256', data, 'base64url') : (data) => createHash('sha256').update(data).digest('base64url')
 
 /**
  * Length-prefixed (UTF-8 bytes), so no choice of names can make two workloads hash alike (`a` + `b/c` vs
