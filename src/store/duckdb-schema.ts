@@ -37,6 +37,13 @@ function tableDdl<Row>(table: TableSpec, columns: readonly Column<Row>[]): strin
  * hop is matched by request id and, when both lines have them, by the client socket: the server's
  * downstream_remote_address is the client's upstream_local_address. Apps propagate x-request-id down a
  * whole call tree, so the request id alone would also match other hops of the same trace.
+ *
+ * Across an east-west gateway the socket differs (the server's downstream is the gateway), so a client
+ * line is also matched to a server line of the same request id and destination service when each names
+ * the other's cluster (the client's mesh.destination.cluster is the cluster the server line was written
+ * in, the server's mesh.source.cluster the client's) and they start within five minutes; and the gateway's own TCP
+ * line of the passthrough (SNI `outbound_...`) is dropped when a server line's downstream socket is
+ * the gateway's upstream one: one east-west call is one row, the server's, which names both clusters.
  */
 export function schemaDdl(): string[] {
   return [
@@ -49,6 +56,24 @@ export function schemaDdl(): string[] {
   ]
 }
 
+/** The clusters a line names, parsed once: [its proxy's, the source's, the destination's] (1-based in SQL). */
+const LINE_CLUSTERS = (t: string): string => `json_extract_string(${t}.event_json,
+             ['$.orchestrator.cluster.name', '$.mesh.source.cluster', '$.mesh.destination.cluster'])`
+
+/**
+ * Client lines of calls through an east-west gateway (see schemaDdl): a server line of the same request
+ * id and destination service whose downstream is another socket, then, for those few candidates only
+ * (the stored document is read for them alone), each line naming the other's cluster.
+ */
+const EAST_WEST_CLIENT_LINES = `SELECT c.eid AS id FROM (
+         SELECT p.eid, ${LINE_CLUSTERS('e')} AS ec,
+           ${LINE_CLUSTERS('d')} AS dc FROM (
+           SELECT e.id AS eid, d.id AS did FROM events e JOIN events d ON d.request_id = e.request_id
+           WHERE e.reporter = 'source' AND d.reporter = 'destination' AND d.downstream_remote_address <> e.upstream_local_address
+             AND e.dst_service = d.dst_service AND abs(epoch(d.ts) - epoch(e.ts)) <= 300) p
+         JOIN events e ON e.id = p.eid JOIN events d ON d.id = p.did) c
+       WHERE c.ec[3] = c.dc[1] AND c.dc[2] = c.ec[1] AND c.ec[1] <> c.dc[1]`
+
 /** The `flows` view (see schemaDdl), over `events` whichever layout holds them. */
 export function flowsViewDdl(): string {
   return `CREATE OR REPLACE VIEW flows AS
@@ -56,7 +81,11 @@ export function flowsViewDdl(): string {
      WHERE NOT (e.reporter = 'source' AND e.request_id IS NOT NULL AND EXISTS (
        SELECT 1 FROM events d WHERE d.reporter = 'destination' AND d.request_id = e.request_id
          AND (d.downstream_remote_address = e.upstream_local_address
-              OR d.downstream_remote_address IS NULL OR e.upstream_local_address IS NULL)))`
+              OR d.downstream_remote_address IS NULL OR e.upstream_local_address IS NULL)))
+       AND NOT (e.reporter = 'gateway' AND starts_with(e.requested_server_name, 'outbound_.') AND e.upstream_local_address IS NOT NULL
+         AND EXISTS (SELECT 1 FROM events d WHERE d.reporter = 'destination' AND d.downstream_remote_address = e.upstream_local_address
+           AND abs(epoch(d.ts) - epoch(e.ts)) <= 300))
+       AND e.id NOT IN (${EAST_WEST_CLIENT_LINES})`
 }
 
 /**

@@ -125,7 +125,20 @@ const PREVIOUS_DDL = [
      WHERE NOT (e.reporter = 'source' AND e.request_id IS NOT NULL AND EXISTS (
        SELECT 1 FROM events d WHERE d.reporter = 'destination' AND d.request_id = e.request_id
          AND (d.downstream_remote_address = e.upstream_local_address
-              OR d.downstream_remote_address IS NULL OR e.upstream_local_address IS NULL)))`,
+              OR d.downstream_remote_address IS NULL OR e.upstream_local_address IS NULL)))
+       AND NOT (e.reporter = 'gateway' AND starts_with(e.requested_server_name, 'outbound_.') AND e.upstream_local_address IS NOT NULL
+         AND EXISTS (SELECT 1 FROM events d WHERE d.reporter = 'destination' AND d.downstream_remote_address = e.upstream_local_address
+           AND abs(epoch(d.ts) - epoch(e.ts)) <= 300))
+       AND e.id NOT IN (SELECT c.eid AS id FROM (
+         SELECT p.eid, json_extract_string(e.event_json,
+             ['$.orchestrator.cluster.name', '$.mesh.source.cluster', '$.mesh.destination.cluster']) AS ec,
+           json_extract_string(d.event_json,
+             ['$.orchestrator.cluster.name', '$.mesh.source.cluster', '$.mesh.destination.cluster']) AS dc FROM (
+           SELECT e.id AS eid, d.id AS did FROM events e JOIN events d ON d.request_id = e.request_id
+           WHERE e.reporter = 'source' AND d.reporter = 'destination' AND d.downstream_remote_address <> e.upstream_local_address
+             AND e.dst_service = d.dst_service AND abs(epoch(d.ts) - epoch(e.ts)) <= 300) p
+         JOIN events e ON e.id = p.eid JOIN events d ON d.id = p.did) c
+       WHERE c.ec[3] = c.dc[1] AND c.dc[2] = c.ec[1] AND c.ec[1] <> c.dc[1])`,
   `CREATE TABLE IF NOT EXISTS store_meta (key VARCHAR PRIMARY KEY, value VARCHAR)`,
   `CREATE TABLE IF NOT EXISTS edge_facts (
   hour TIMESTAMP NOT NULL,
