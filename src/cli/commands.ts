@@ -93,7 +93,8 @@ export const COMMANDS: readonly CommandEntry[] = [
   {
     name: 'flows',
     term: 'flows [options]',
-    description: 'observed edges source identity → destination: counts, first/last seen, methods, status classes, mTLS share, findings',
+    description:
+      'observed edges source identity → destination: counts, first/last seen, methods, status classes, mTLS share, findings, clusters',
     load: async () => (await import('./flows.js')).registerFlows,
   },
   {

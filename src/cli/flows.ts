@@ -30,7 +30,9 @@ interface FlowsCliOptions extends StoreCliOptions {
 export function registerFlows(program: Command): void {
   const cmd = program
     .command('flows')
-    .description('observed edges source identity → destination: counts, first/last seen, methods, status classes, mTLS share, findings')
+    .description(
+      'observed edges source identity → destination: counts, first/last seen, methods, status classes, mTLS share, findings, clusters',
+    )
     .option('--identity <identity>', 'only edges from or to this identity (same forms as hunt --from)')
     .option('--namespace <ns>', 'only edges touching this namespace')
     .option('--finding <code>', 'only edges with this finding code (new_edge selects the baseline findings)')
@@ -76,6 +78,7 @@ export function registerFlows(program: Command): void {
         {
           since: learnFrom !== undefined && learnFrom < windowStart ? learnFrom : windowStart,
           ...(until === undefined ? {} : { until }),
+          ...(opts.cluster === undefined ? {} : { clusters: opts.cluster }),
         },
         inventory,
       )

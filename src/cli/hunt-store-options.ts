@@ -22,6 +22,7 @@ export interface StoreCliOptions extends OpenSearchCliOptions {
   index?: string
   inventory?: string
   baseline?: string
+  cluster?: string[]
 }
 
 /** Default learning window before --since for deciding that an edge is new. */
@@ -37,6 +38,11 @@ export function addStoreOptions(cmd: Command): Command {
       '--baseline <duration>',
       `learning window before --since; an edge not seen in it is NEW (e.g. 7d, 0 to disable)`,
       DEFAULT_BASELINE,
+    )
+    .option(
+      '--cluster <name...>',
+      'only calls of this cluster: written by its proxies or naming it as either end (repeatable)',
+      (v: string, prev: string[] | undefined) => [...(prev ?? []), ...v.split(',').filter((c) => c !== '')],
     )
   return addOpenSearchOptions(cmd)
 }

@@ -46,7 +46,11 @@ export function registerHunt(program: Command): void {
     const { backend, inventory, summarize, close } = await openBackend(opts)
     try {
       const analysis = { since, ...(until === undefined ? {} : { until }) }
-      const range = { ...analysis, ...(learnFrom === undefined ? {} : { baselineFrom: learnFrom }) }
+      const range = {
+        ...analysis,
+        ...(learnFrom === undefined ? {} : { baselineFrom: learnFrom }),
+        ...(opts.cluster === undefined ? {} : { clusters: opts.cluster }),
+      }
       const checked = await checkWindow(summarize, analysis, learnFrom === undefined ? undefined : { since: learnFrom, until: since })
       for (const w of checked.warnings) process.stderr.write(`envoy-audit hunt: warning: ${w}\n`)
       const window = { ...range, ...checked }

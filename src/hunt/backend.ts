@@ -68,6 +68,13 @@ export interface FlowEdge extends EdgeAggregate {
   plaintext: number
   /** Signals that linked the destination over the aggregated calls, most frequent first. */
   signals: string[]
+  /**
+   * The clusters the calls ran between: each end's from the peer metadata (mesh.source.cluster,
+   * mesh.destination.cluster), else the cluster of the proxy beside that end (orchestrator.cluster.name).
+   * Empty when no line named one.
+   */
+  sourceClusters?: string[]
+  destinationClusters?: string[]
 }
 
 export interface FlowFilter extends TimeRange {
@@ -94,6 +101,12 @@ export interface HuntRange {
   until?: string
   /** Start of the learning window; absent means the analysis window alone (every edge is then new). */
   baselineFrom?: string
+  /**
+   * Only the lines of these clusters (`--cluster`): written by a proxy in one of them
+   * (orchestrator.cluster.name) or naming one as either end (mesh.source/destination.cluster), in the
+   * analysis and the learning window. Absent or empty: every cluster.
+   */
+  clusters?: readonly string[]
 }
 
 /** A witness call to place in its clusters: the earliest call of a hop (time, request id) and its two nodes. */

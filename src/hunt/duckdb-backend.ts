@@ -43,6 +43,7 @@ import {
   frontierRowsSql,
   resolveSql,
 } from './duckdb-backend-calls.js'
+import { CLUSTER_LINE_FILTER, CLUSTERS_TABLE_SQL, edgeLinesSql, lineClustersSql } from './duckdb-backend-clusters.js'
 
 /** What this backend needs from DuckDbStore (kept structural so tests and the bench can share it). */
 export interface SqlRunner {
@@ -50,6 +51,8 @@ export interface SqlRunner {
 }
 
 const FAR_FUTURE = '9999-12-31T00:00:00.000Z'
+/** Line ids bound per query when reading the clusters of flows edges. */
+const CLUSTER_LINES_CHUNK = 1000
 const HOUR_MS = 3_600_000
 
 /** The store's STATUS_CLASS over hop rows, computed only when flows aggregates them. */
@@ -119,18 +122,18 @@ const MATCH_SQL = `CREATE OR REPLACE TEMP TABLE hunt_match AS
  * Hash joins only ever build on the narrow match table.
  */
 const PAIR_SQL = `CREATE OR REPLACE TEMP TABLE hunt_pair AS
-  SELECT s.ts, false AS joined, 'none' AS join_key, s.request_id, s.src_id, s.src_sig, NULL::VARCHAR AS cli_wl, s.src_wl AS srv_src_wl,
+  SELECT s.rid AS line_id, s.ts, false AS joined, 'none' AS join_key, s.request_id, s.src_id, s.src_sig, NULL::VARCHAR AS cli_wl, s.src_wl AS srv_src_wl,
     s.src_ip, s.dst_id, s.dst_sig, s.dst_wl, s.dst_svc, s.dst_ns, s.dst_addr, s.is_denied, s.is_denied OR s.unreached OR s.refused AS blocked,
     s.mtls, s.method, s.status_code, s.protocol, s.findings, s.rbac_policy
   FROM (${LINE('server', 'src_spiffe_id IS NOT NULL AND dst_spiffe_id IS NOT NULL')}) s
   UNION ALL
-  SELECT s.ts, m.srid IS NOT NULL, coalesce(m.join_key, 'none'), s.request_id, s.src_id, s.src_sig, m.cli_wl, s.src_wl,
+  SELECT s.rid, s.ts, m.srid IS NOT NULL, coalesce(m.join_key, 'none'), s.request_id, s.src_id, s.src_sig, m.cli_wl, s.src_wl,
     coalesce(m.c_ip, s.src_ip), coalesce(s.dst_id, m.c_dst_id), CASE WHEN s.dst_id IS NOT NULL THEN s.dst_sig ELSE m.c_dst_sig END,
     s.dst_wl, s.dst_svc, s.dst_ns, s.dst_addr, s.is_denied, s.is_denied OR s.unreached OR s.refused,
     s.mtls, s.method, s.status_code, s.protocol, s.findings, s.rbac_policy
   FROM (${LINE('server', '(src_spiffe_id IS NULL OR dst_spiffe_id IS NULL)')}) s LEFT JOIN hunt_match m ON m.srid = s.rid
   UNION ALL
-  SELECT c.ts, false, 'none', c.request_id, c.src_id, c.src_sig, c.src_wl, NULL, c.src_ip, c.dst_id, c.dst_sig,
+  SELECT c.rid, c.ts, false, 'none', c.request_id, c.src_id, c.src_sig, c.src_wl, NULL, c.src_ip, c.dst_id, c.dst_sig,
     NULL, c.dst_svc, c.dst_ns, c.dst_addr, c.is_denied, c.is_denied OR c.unreached OR c.refused,
     c.mtls, c.method, c.status_code, c.protocol, c.findings, c.rbac_policy
   FROM (${LINE('client', 'id NOT IN (SELECT crid FROM hunt_match)')}) c`
@@ -153,9 +156,21 @@ const SERVICE_MAP_SQL = `INSERT INTO hunt_alias
     FROM resolved GROUP BY alias, node)
   SELECT 'svc', alias, node, 'service_map' FROM ranked WHERE rn = 1`
 
-// The same resolution as the calls mode's (resolveSql), so the reference and the fast path cannot drift apart.
-const HOP_SQL = `CREATE OR REPLACE TEMP TABLE hunt_hop AS
-  SELECT * FROM (${resolveSql('hunt_pair', 'p.ts, p.request_id, p.is_denied, p.blocked, p.mtls, p.method, p.status_code, p.protocol, p.findings, p.rbac_policy, p.dst_ns, p.dst_wl')})
+/**
+ * The same resolution as the calls mode's (resolveSql), so the reference and the fast path cannot drift
+ * apart. With --cluster only the calls whose line (the server's, else the lone client's) is of the
+ * clusters become hops; the aliases and the service map are still learnt from every call of the window,
+ * since a workload's identity does not depend on where it was seen.
+ */
+const HOP_SQL = (filtered: boolean): string => `CREATE OR REPLACE TEMP TABLE hunt_hop AS
+  SELECT * FROM (${resolveSql(
+    filtered
+      ? `(SELECT * FROM hunt_pair WHERE line_id IN (SELECT id FROM events
+          WHERE ts >= CAST($1 AS TIMESTAMP) AND ts < CAST($2 AS TIMESTAMP) AND ${CLUSTER_LINE_FILTER}))`
+      : 'hunt_pair',
+    'p.line_id, p.ts, p.request_id, p.is_denied, p.blocked, p.mtls, p.method, p.status_code, p.protocol, p.findings, ' +
+      'p.rbac_policy, p.dst_ns, p.dst_wl',
+  )})
   ORDER BY src, ts`
 
 /**
@@ -169,13 +184,18 @@ const HOP_SQL = `CREATE OR REPLACE TEMP TABLE hunt_hop AS
  * known by SNI or upstream host may be reported new although it was seen.
  */
 const FACTS = EDGE_FACTS.join(', ')
-const LINE_FACTS = (from: string, to: string): string => `SELECT coalesce(reporter = 'destination', false) AS srv, ${FACTS}, ts AS first
-    FROM events WHERE ts >= CAST(${from} AS TIMESTAMP) AND ts < CAST(${to} AS TIMESTAMP)`
-export const BASELINE_SQL = `CREATE OR REPLACE TEMP TABLE hunt_baseline AS
-  WITH facts AS (
-    SELECT srv, ${FACTS}, first FROM edge_facts WHERE hour >= CAST($3 AS TIMESTAMP) AND hour < CAST($4 AS TIMESTAMP)
-    UNION ALL ${LINE_FACTS('$1', '$3')}
-    UNION ALL ${LINE_FACTS('$4', '$2')}),
+const LINE_FACTS = (
+  from: string,
+  to: string,
+  clusters = 'true',
+): string => `SELECT coalesce(reporter = 'destination', false) AS srv, ${FACTS}, ts AS first
+    FROM events WHERE ts >= CAST(${from} AS TIMESTAMP) AND ts < CAST(${to} AS TIMESTAMP) AND ${clusters}`
+/**
+ * edge_facts has no cluster: with --cluster the learning window's facts come from its filtered lines
+ * (BASELINE_CLUSTERS_SQL, the whole window from the events; $1/$2 only).
+ */
+const baselineSql = (facts: string): string => `CREATE OR REPLACE TEMP TABLE hunt_baseline AS
+  WITH facts AS (${facts}),
   t AS (SELECT srv, ${FACTS}, min(first) AS first FROM facts GROUP BY ALL),
   r AS (
     SELECT first, src_spiffe_id AS src_id,
@@ -195,6 +215,11 @@ export const BASELINE_SQL = `CREATE OR REPLACE TEMP TABLE hunt_baseline AS
   LEFT JOIN hunt_inventory inv ON inv.service = r.dst_svc
   LEFT JOIN hunt_alias sm ON sm.kind = 'svc' AND sm.alias = r.dst_svc
   GROUP BY 1, 2`
+export const BASELINE_SQL = baselineSql(`
+    SELECT srv, ${FACTS}, first FROM edge_facts WHERE hour >= CAST($3 AS TIMESTAMP) AND hour < CAST($4 AS TIMESTAMP)
+    UNION ALL ${LINE_FACTS('$1', '$3')}
+    UNION ALL ${LINE_FACTS('$4', '$2')}`)
+const BASELINE_CLUSTERS_SQL = baselineSql(LINE_FACTS('$1', '$2', CLUSTER_LINE_FILTER))
 
 /**
  * Where the calls come from: `calls`, the per-call tables the store fills at ingest
@@ -209,7 +234,9 @@ export type CallSource = 'calls' | 'events'
 export class DuckDbHuntBackend implements HuntBackend {
   readonly kind = 'duckdb' as const
   private window: { since: string; until: string } | undefined
-  private readonly source: CallSource
+  private readonly configured: CallSource
+  /** The source of the prepared window: the query-time match when --cluster filters the lines. */
+  private source: CallSource
   /** Calls mode: the resolved groups of the window (hunt_group_hop), built when first needed. */
   private groupHops: Promise<void> | undefined
   private groupHopParams: string[] = []
@@ -218,7 +245,8 @@ export class DuckDbHuntBackend implements HuntBackend {
     private readonly store: SqlRunner,
     options: { source?: CallSource } = {},
   ) {
-    this.source = options.source ?? 'calls'
+    this.configured = options.source ?? 'calls'
+    this.source = this.configured
   }
 
   async prepare(range: HuntRange, inventory: readonly InventoryEntry[]): Promise<void> {
@@ -238,6 +266,13 @@ export class DuckDbHuntBackend implements HuntBackend {
       await this.store.sql(`INSERT OR REPLACE INTO hunt_inventory VALUES ${tuples}`, values)
     }
     const window = [range.since, until]
+    const filtered = range.clusters !== undefined && range.clusters.length > 0
+    this.source = filtered ? 'events' : this.configured
+    if (filtered) {
+      await this.store.sql(CLUSTERS_TABLE_SQL)
+      const names = [...new Set(range.clusters)]
+      await this.store.sql(`INSERT INTO hunt_clusters VALUES ${names.map((_, i) => `($${i + 1})`).join(', ')}`, names)
+    }
     if (this.source === 'calls') {
       const params = [...window, ...wholeHours(range.since, until)]
       await this.store.sql(CALLS_ALIAS_SQL, params)
@@ -250,10 +285,12 @@ export class DuckDbHuntBackend implements HuntBackend {
       await this.store.sql(PAIR_SQL, window)
       await this.store.sql(ALIAS_SQL)
       await this.store.sql(SERVICE_MAP_SQL)
-      await this.store.sql(HOP_SQL)
+      if (filtered) await this.store.sql(HOP_SQL(true), window)
+      else await this.store.sql(HOP_SQL(false))
     }
     const learnFrom = range.baselineFrom !== undefined && range.baselineFrom < range.since ? range.baselineFrom : range.since
-    await this.store.sql(BASELINE_SQL, [learnFrom, range.since, ...wholeHours(learnFrom, range.since)])
+    if (filtered) await this.store.sql(BASELINE_CLUSTERS_SQL, [learnFrom, range.since])
+    else await this.store.sql(BASELINE_SQL, [learnFrom, range.since, ...wholeHours(learnFrom, range.since)])
   }
 
   private hopTables(): Promise<void> {
@@ -426,7 +463,46 @@ export class DuckDbHuntBackend implements HuntBackend {
   }
 
   async flows(filter: FlowFilter): Promise<FlowEdge[]> {
-    if (this.source === 'calls') return this.callsFlows(filter)
+    const edges = this.source === 'calls' ? await this.callsFlows(filter) : await this.hopFlows(filter)
+    return this.withClusters(edges, filter)
+  }
+
+  /** Each edge's source and destination clusters, from stored lines of its calls in the window. */
+  private async withClusters(edges: FlowEdge[], filter: FlowFilter): Promise<FlowEdge[]> {
+    if (edges.length === 0) return edges
+    const window = [filter.since ?? this.range.since, filter.until ?? this.range.until]
+    const values = [...window]
+    const tuples = edges.map((e) => {
+      values.push(e.source, e.destination)
+      return `($${values.length - 1}, $${values.length})`
+    })
+    if (this.source === 'calls') await this.hopTables()
+    const { rows: lines } = await this.store.sql(edgeLinesSql(tuples.join(', '), this.source === 'calls'), values)
+    const clusters = new Map<string, { sc: string | null; dc: string | null }>()
+    const ids = [...new Set(lines.map((r) => String(r.line_id)))]
+    for (let i = 0; i < ids.length; i += CLUSTER_LINES_CHUNK) {
+      const chunk = ids.slice(i, i + CLUSTER_LINES_CHUNK)
+      const { rows } = await this.store.sql(lineClustersSql(chunk.length), [...window, ...chunk])
+      for (const r of rows) clusters.set(String(r.id), { sc: r.sc as string | null, dc: r.dc as string | null })
+    }
+    const byPair = new Map<string, { sc: Set<string>; dc: Set<string> }>()
+    for (const r of lines) {
+      const key = pairKey(String(r.src), String(r.dst))
+      const sets = byPair.get(key) ?? { sc: new Set<string>(), dc: new Set<string>() }
+      const c = clusters.get(String(r.line_id))
+      if (c?.sc != null) sets.sc.add(c.sc)
+      if (c?.dc != null) sets.dc.add(c.dc)
+      byPair.set(key, sets)
+    }
+    for (const e of edges) {
+      const sets = byPair.get(pairKey(e.source, e.destination))
+      e.sourceClusters = [...(sets?.sc ?? [])].sort()
+      e.destinationClusters = [...(sets?.dc ?? [])].sort()
+    }
+    return edges
+  }
+
+  private async hopFlows(filter: FlowFilter): Promise<FlowEdge[]> {
     const values: (string | number)[] = []
     const bind = (v: string | number): string => {
       values.push(v)
@@ -476,7 +552,16 @@ export class DuckDbHuntBackend implements HuntBackend {
   async close(): Promise<void> {
     this.groupHops = undefined
     // The temp tables belong to the store's connection; dropping them frees the memory of large windows.
-    for (const t of ['hunt_baseline', 'hunt_hop', 'hunt_group_hop', 'hunt_alias', 'hunt_pair', 'hunt_match', 'hunt_inventory'])
+    for (const t of [
+      'hunt_baseline',
+      'hunt_hop',
+      'hunt_group_hop',
+      'hunt_alias',
+      'hunt_pair',
+      'hunt_match',
+      'hunt_inventory',
+      'hunt_clusters',
+    ])
       await this.store.sql(`DROP TABLE IF EXISTS ${t}`).catch(() => undefined)
   }
 }

@@ -63,6 +63,26 @@ const BLOCKED: Json = {
     minimum_should_match: 1,
   },
 }
+/** The clusters of a flows bucket's lines: each end's (peer metadata) and the proxy's own. */
+const FLOW_CLUSTER_AGGS: Json = {
+  source_cluster: { terms: { field: 'mesh.source.cluster', size: 16 } },
+  destination_cluster: { terms: { field: 'mesh.destination.cluster', size: 16 } },
+  own_cluster: { terms: { field: 'orchestrator.cluster.name', size: 16 } },
+}
+
+/** --cluster: lines a proxy of these clusters wrote, or that name one as either end. */
+function clusterQuery(clusters: readonly string[]): Json {
+  const names = [...new Set(clusters)]
+  return {
+    bool: {
+      should: ['orchestrator.cluster.name', 'mesh.source.cluster', 'mesh.destination.cluster'].map((field) => ({
+        terms: { [field]: names },
+      })),
+      minimum_should_match: 1,
+    },
+  }
+}
+
 /** Frontier entries per query: each is a bool clause, and clusters cap clauses (1024 by default). */
 const FRONTIER_CHUNK = 100
 
@@ -213,6 +233,8 @@ export class OpenSearchHuntBackend implements HuntBackend {
   private readonly pageSize: number
   private readonly maxBuckets: number
   private range: { since: string; until?: string; from: string } | undefined
+  /** The --cluster clause, added to every query of the prepared window. */
+  private clusterFilter: Json | undefined
   private tuples: { key: Key; first: string; resolved: Resolved }[] = []
   /** Aliases learned in prepare(), reused to resolve the buckets of later queries. */
   private learned: ReturnType<typeof learnAliases> = { wl: new Map(), svc: new Map() }
@@ -231,6 +253,7 @@ export class OpenSearchHuntBackend implements HuntBackend {
       from: range.baselineFrom ?? range.since,
       ...(range.until === undefined ? {} : { until: range.until }),
     }
+    this.clusterFilter = range.clusters !== undefined && range.clusters.length > 0 ? clusterQuery(range.clusters) : undefined
     const buckets = await this.composite([this.timeFilter(this.range.from)], { first: { min: { field: '@timestamp' } } })
     const aliases = learnAliases(
       buckets.map((b) => b.key),
@@ -398,8 +421,9 @@ export class OpenSearchHuntBackend implements HuntBackend {
       plaintext: { filter: { term: { 'mesh.mtls': false } } },
       denied: { filter: DENIED_QUERY },
       findings: { terms: { field: 'audit.finding_codes', size: 64 } },
+      ...FLOW_CLUSTER_AGGS,
     })
-    const edges = new Map<string, FlowEdge & { signalCounts: Map<string, number> }>()
+    const edges = new Map<string, FlowEdge & { signalCounts: Map<string, number>; sc: Set<string>; dc: Set<string> }>()
     const nodeSet = filter.nodes === undefined ? undefined : new Set(filter.nodes)
     for (const b of buckets) {
       const r = resolveTuple(b.key, this.learned)
@@ -423,6 +447,8 @@ export class OpenSearchHuntBackend implements HuntBackend {
         findings: [],
         signals: [],
         signalCounts: new Map<string, number>(),
+        sc: new Set<string>(),
+        dc: new Set<string>(),
       }
       if (r.service !== undefined) e.service ??= r.service
       const dns = v(b.key, 'dst_ns')
@@ -442,11 +468,18 @@ export class OpenSearchHuntBackend implements HuntBackend {
       e.denied += countOf(b.denied)
       e.findings = [...new Set([...e.findings, ...termKeys(b.findings)])].sort()
       e.signalCounts.set(r.dstSignal, (e.signalCounts.get(r.dstSignal) ?? 0) + b.doc_count)
+      const own = termKeys(b.own_cluster)
+      const server = v(b.key, 'reporter') === 'destination'
+      // Each end's cluster from the peer metadata, else the proxy's own for the end it runs beside.
+      for (const c of termKeys(b.source_cluster).length > 0 || server ? termKeys(b.source_cluster) : own) e.sc.add(c)
+      for (const c of termKeys(b.destination_cluster).length > 0 || !server ? termKeys(b.destination_cluster) : own) e.dc.add(c)
       edges.set(key, e)
     }
     const out: FlowEdge[] = []
-    for (const { signalCounts, ...edge } of edges.values()) {
+    for (const { signalCounts, sc, dc, ...edge } of edges.values()) {
       if (filter.finding !== undefined && !edge.findings.includes(filter.finding)) continue
+      edge.sourceClusters = [...sc].sort()
+      edge.destinationClusters = [...dc].sort()
       edge.signals = [...signalCounts].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).map(([s]) => s)
       out.push(edge)
     }
@@ -505,6 +538,7 @@ export class OpenSearchHuntBackend implements HuntBackend {
   /** Every tuple bucket of the filtered lines (opensearch-read.ts pages it within search.max_buckets). */
   private composite(filters: Json[], sub: Json): Promise<Bucket[]> {
     const target = { client: this.client, index: this.options.index, what: 'opensearch hunt query' }
-    return compositeAll(target, { bool: { filter: filters } }, SOURCES, sub, { pageSize: this.pageSize, maxKeys: this.maxBuckets })
+    const all = this.clusterFilter === undefined ? filters : [...filters, this.clusterFilter]
+    return compositeAll(target, { bool: { filter: all } }, SOURCES, sub, { pageSize: this.pageSize, maxKeys: this.maxBuckets })
   }
 }

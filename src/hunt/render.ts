@@ -178,7 +178,19 @@ export function renderFlowsText(edges: readonly FlowEdge[], newEdges: readonly N
       String(e.denied),
       [...(fresh.has(`${e.source}\u0000${e.destination}`) ? ['new_edge'] : []), ...e.findings].join(',') || '-',
       e.signals[0] ?? '-',
+      flowClusters(e),
     ]
   })
-  return table(['SOURCE', 'DESTINATION', 'CALLS', 'FIRST', 'LAST', 'METHODS', 'STATUS', 'MTLS', 'DENIED', 'FINDINGS', 'LINK'], rows)
+  return table(
+    ['SOURCE', 'DESTINATION', 'CALLS', 'FIRST', 'LAST', 'METHODS', 'STATUS', 'MTLS', 'DENIED', 'FINDINGS', 'LINK', 'CLUSTERS'],
+    rows,
+  )
+}
+
+/** `west` for calls inside one cluster, `east → west` across a gateway, `-` when no line named a cluster. */
+export function flowClusters(e: Pick<FlowEdge, 'sourceClusters' | 'destinationClusters'>): string {
+  const src = (e.sourceClusters ?? []).join(',')
+  const dst = (e.destinationClusters ?? []).join(',')
+  if (src === '' && dst === '') return '-'
+  return src === dst ? src : `${src || '?'} → ${dst || '?'}`
 }

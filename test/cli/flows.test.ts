@@ -122,7 +122,11 @@ describe('envoy-audit flows (child process)', () => {
   test('table output has a header and one row per edge; --finding new_edge without --new-since is a usage error', async () => {
     const table = await runCli(['flows', '--store', storePath])
     const lines = table.stdout.trim().split('\n')
-    expect(lines[0]).toMatch(/^SOURCE\s+DESTINATION\s+CALLS\s+FIRST\s+LAST\s+METHODS\s+STATUS\s+MTLS\s+DENIED\s+FINDINGS\s+LINK$/)
+    expect(lines[0]).toMatch(
+      /^SOURCE\s+DESTINATION\s+CALLS\s+FIRST\s+LAST\s+METHODS\s+STATUS\s+MTLS\s+DENIED\s+FINDINGS\s+LINK\s+CLUSTERS$/,
+    )
+    // No line of this store names a cluster.
+    expect(lines[1]).toMatch(/\s-$/)
     expect(lines).toHaveLength(3)
     const bad = await runCli(['flows', '--store', storePath, '--finding', 'new_edge'])
     expect([bad.code, bad.stderr]).toEqual([2, expect.stringContaining('--new-since')])
@@ -155,5 +159,55 @@ describe('a store ingested with --call-tables off', () => {
     const fromOff = ndjson((await runCli(['flows', '--store', off, '--json'])).stdout)
     expect(fromOn.length).toBe(2)
     expect(fromOff).toEqual(fromOn)
+  })
+})
+
+describe('flows and hunt --cluster (child process)', () => {
+  const clustered = join(dir, 'clusters.duckdb')
+  /** Every line of a call in `cluster`, as each proxy and the peer metadata would name it. */
+  const inCluster = (lines: string[], src: string, dst: string) =>
+    toEvents(lines).map((e) => {
+      const own = e.mesh?.reporter === 'destination' ? dst : src
+      return {
+        ...e,
+        orchestrator: { cluster: { name: own } },
+        mesh: { ...e.mesh!, source: { ...e.mesh!.source, cluster: src }, destination: { ...e.mesh!.destination, cluster: dst } },
+      }
+    })
+
+  beforeAll(async () => {
+    const store = new DuckDbStore({ path: clustered })
+    await store.start()
+    const { rejected } = await store.writeEvents([
+      ...inCluster(callLines(frontend, cart, at(1)), 'east', 'east'),
+      ...inCluster(callLines(cart, payments, at(2)), 'east', 'west'),
+    ])
+    expect(rejected).toEqual([])
+    await store.close()
+  })
+
+  test('--json edges carry sourceClusters/destinationClusters; --cluster west keeps the crossing call only', async () => {
+    const all = ndjson((await runCli(['flows', '--store', clustered, '--json'])).stdout)
+    expect(all.map((e) => [e.source, e.destination, e.sourceClusters, e.destinationClusters])).toEqual([
+      [spiffe(cart), spiffe(payments), ['east'], ['west']],
+      [spiffe(frontend), spiffe(cart), ['east'], ['east']],
+    ])
+    const west = ndjson((await runCli(['flows', '--store', clustered, '--json', '--cluster', 'west'])).stdout)
+    expect(west.map((e) => [e.source, e.destination])).toEqual([[spiffe(cart), spiffe(payments)]])
+    const table = (await runCli(['flows', '--store', clustered])).stdout.trim().split('\n')
+    expect(table.find((l) => l.startsWith(spiffe(cart)))).toMatch(/east → west$/)
+    expect(table.find((l) => l.startsWith(spiffe(frontend)))).toMatch(/\seast$/)
+  })
+
+  test('hunt --cluster west from frontend reaches nothing: its call to cart ran in east only', async () => {
+    const run = async (extra: string[]) =>
+      JSON.parse(
+        (await runCli(['hunt', '--store', clustered, '--from', spiffe(frontend), '--since', at(0), '--json', ...extra])).stdout,
+      ) as {
+        reached: { node: string }[]
+      }
+    expect((await run([])).reached.map((n) => n.node).sort()).toEqual([spiffe(cart), spiffe(frontend), spiffe(payments)].sort())
+    expect((await run(['--cluster', 'west'])).reached.map((n) => n.node)).toEqual([spiffe(frontend)])
+    expect((await run(['--cluster', 'east,west'])).reached).toHaveLength(3)
   })
 })

@@ -96,3 +96,76 @@ describe('hunt across the clusters of one trust domain (embedded store)', () => 
     expect(renderHuntText(result, { includeDenied: false })).toContain(`clusters ${CLUSTERS.first} → ${CLUSTERS.second}`)
   })
 })
+
+describe('--cluster and the clusters of flows (embedded store)', () => {
+  const PAYMENTS = () => spiffeId(w('payments'))
+  const STATEMENTS = 'spiffe://cluster.local/ns/finance/sa/statements'
+  const CART = () => spiffeId(w('cart'))
+
+  async function flows(source: 'calls' | 'events', clusters?: string[]) {
+    const backend = new DuckDbHuntBackend(store, { source })
+    try {
+      await backend.prepare({ since: traffic.window.start, ...(clusters === undefined ? {} : { clusters }) }, [])
+      return await backend.flows({ limit: 100_000 })
+    } finally {
+      await backend.close()
+    }
+  }
+
+  for (const source of ['calls', 'events'] as const) {
+    test(`every flows edge names the clusters its calls ran between (${source})`, async () => {
+      const edges = await flows(source)
+      const edge = (src: string, dst: string) => edges.find((e) => e.source === src && e.destination === dst)
+      expect([edge(PAYMENTS(), LEDGER)?.sourceClusters, edge(PAYMENTS(), LEDGER)?.destinationClusters]).toEqual([
+        [CLUSTERS.first],
+        [CLUSTERS.second],
+      ])
+      expect([edge(STATEMENTS, LEDGER)?.sourceClusters, edge(STATEMENTS, LEDGER)?.destinationClusters]).toEqual([
+        [CLUSTERS.second],
+        [CLUSTERS.second],
+      ])
+      expect([edge(FRONTEND, CART())?.sourceClusters, edge(FRONTEND, CART())?.destinationClusters]).toEqual([
+        [CLUSTERS.first],
+        [CLUSTERS.first],
+      ])
+    })
+
+    test(`flows --cluster west keeps the calls with an end in west, identities resolved as without it (${source})`, async () => {
+      const all = await flows(source)
+      const west = await flows(source, [CLUSTERS.second])
+      expect(west.length).toBeGreaterThan(0)
+      expect(west.length).toBeLessThan(all.length)
+      for (const e of west) expect([...e.sourceClusters!, ...e.destinationClusters!]).toContain(CLUSTERS.second)
+      // The same edges, with the same counts, as the unfiltered answer's edges into or out of west.
+      const touching = all.filter((e) => [...e.sourceClusters!, ...e.destinationClusters!].includes(CLUSTERS.second))
+      const key = (e: { source: string; destination: string; count: number }) => `${e.source} ${e.destination} ${e.count}`
+      expect(west.map(key).sort()).toEqual(touching.map(key).sort())
+      expect(west.find((e) => e.source === FRONTEND && e.destination === CART())).toBeUndefined()
+      // A cluster nothing ran in: nothing.
+      expect(await flows(source, ['nowhere'])).toEqual([])
+    })
+  }
+
+  test('hunt --cluster: east still crosses into west (the crossing call starts in east); west alone does not reach checkout', async () => {
+    const huntIn = async (clusters: string[]) => {
+      const backend = new DuckDbHuntBackend(store)
+      try {
+        const range = { since, baselineFrom: traffic.window.start, clusters }
+        await backend.prepare(range, [])
+        const from = resolveIdentity('frontend', await backend.nodes())
+        return await huntPaths(backend, { ...range, from, maxDepth: 6 })
+      } finally {
+        await backend.close()
+      }
+    }
+    const east = await huntIn([CLUSTERS.first])
+    expect(east.reached.map((n) => n.node)).toContain(LEDGER)
+    expect(east.reached.map((n) => n.node)).toContain(CHECKOUT)
+    const west = await huntIn([CLUSTERS.second])
+    const reached = west.reached.map((n) => n.node)
+    expect(reached).not.toContain(CHECKOUT)
+    expect(reached).not.toContain(LEDGER)
+    // frontend's own refused probe of ledger ran into west: it is there.
+    expect(west.reached.find((n) => n.node === FRONTEND)!.probes.map((p) => p.dst)).toContain(LEDGER)
+  })
+})

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest'
-import { renderFlowsText, renderHuntDot, renderHuntMermaid, renderHuntText } from '../../src/hunt/render.js'
+import { flowClusters, renderFlowsText, renderHuntDot, renderHuntMermaid, renderHuntText } from '../../src/hunt/render.js'
 import type { HuntHop, HuntResult } from '../../src/hunt/search.js'
 import type { FlowEdge } from '../../src/hunt/backend.js'
 
@@ -97,6 +97,8 @@ describe('hunt renderings', () => {
       denied: 1,
       findings: ['authz_denied'],
       signals: ['downstream_local_uri_san'],
+      sourceClusters: ['east'],
+      destinationClusters: ['west'],
     }
     const text = renderFlowsText(
       [e],
@@ -123,6 +125,15 @@ describe('hunt renderings', () => {
       '1',
       'new_edge,authz_denied',
       'downstream_local_uri_san',
+      'east → west',
     ])
+  })
+
+  test('flows clusters column: one cluster, a crossing, an end no line named, none', () => {
+    expect(flowClusters({ sourceClusters: ['west'], destinationClusters: ['west'] })).toBe('west')
+    expect(flowClusters({ sourceClusters: ['east'], destinationClusters: ['west'] })).toBe('east → west')
+    expect(flowClusters({ sourceClusters: [], destinationClusters: ['east'] })).toBe('? → east')
+    expect(flowClusters({ sourceClusters: ['east', 'west'], destinationClusters: ['west'] })).toBe('east,west → west')
+    expect(flowClusters({})).toBe('-')
   })
 })

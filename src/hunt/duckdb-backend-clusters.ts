@@ -1,0 +1,49 @@
+/**
+ * Clusters in the DuckDB hunt backend. The store keeps no cluster column (orchestrator.cluster.name and
+ * mesh.source/destination.cluster live in the stored document), so:
+ * - `--cluster` keeps the lines whose proxy ran in one of the clusters or that name one as either end
+ *   (`hunt_clusters` holds the names, bound, never spliced); the ingest-side call tables have no
+ *   cluster either, so a filtered hunt or `flows` rebuilds its calls from the filtered lines (the
+ *   query-time match, `source: 'events'`), learning window included;
+ * - the clusters of a `flows` edge are read from the stored lines of its calls, for the edges printed
+ *   only: the server line of a call when there is one (it logged the client's cluster from the peer
+ *   metadata), else the client line; from the call tables one call per group of calls (edgeLinesSql).
+ */
+
+/** The clusters a line names: its proxy's, and each end's when the peer metadata gave them. */
+const LINE_CLUSTERS = `json_extract_string(event_json,
+  ['$.orchestrator.cluster.name', '$.mesh.source.cluster', '$.mesh.destination.cluster'])`
+
+/** Predicate over `events` rows: the line belongs to one of the clusters in hunt_clusters. */
+export const CLUSTER_LINE_FILTER = `list_has_any(${LINE_CLUSTERS}, (SELECT list(name) FROM hunt_clusters))`
+
+export const CLUSTERS_TABLE_SQL = 'CREATE OR REPLACE TEMP TABLE hunt_clusters (name VARCHAR PRIMARY KEY)'
+
+/**
+ * Source and destination cluster of each line of `ids`: each end's from the peer metadata, else the
+ * proxy's own cluster for the end it runs beside (the server sidecar is the destination, any other the
+ * source). The ids are bound (`$3`...) so the scan reads the stored document of those lines only;
+ * $1/$2 bound the time, as every call is timed by the line read for it.
+ */
+export const lineClustersSql = (ids: number): string => `SELECT e.id,
+    coalesce(c[2], CASE WHEN e.reporter IS DISTINCT FROM 'destination' THEN c[1] END) AS sc,
+    coalesce(c[3], CASE WHEN e.reporter = 'destination' THEN c[1] END) AS dc
+  FROM (SELECT id, reporter, ${LINE_CLUSTERS} AS c FROM events
+    WHERE ts >= CAST($1 AS TIMESTAMP) AND ts < CAST($2 AS TIMESTAMP)
+      AND id IN (${Array.from({ length: ids }, (_, i) => `$${i + 3}`).join(', ')})) e`
+
+/**
+ * The lines to read per wanted edge `q(src, dst)` (VALUES from $3): in calls mode the first call of each
+ * group of calls (calls sharing every identity fact, per hour: a client pod address and a server address
+ * belong to one cluster, so the group's calls ran between the same clusters), in the query-time mode
+ * every call. $1/$2 the window.
+ */
+export const edgeLinesSql = (q: string, groups: boolean): string => `WITH q(src, dst) AS (VALUES ${q})
+  ${
+    groups
+      ? `SELECT DISTINCT g.src, g.dst, coalesce(c.srid, c.crid) AS line_id FROM hunt_group_hop g JOIN q ON g.src = q.src AND g.dst = q.dst
+    JOIN calls c ON c.gkey = g.gkey AND c.ts = g.first
+    WHERE g.first >= CAST($1 AS TIMESTAMP) AND g.first < CAST($2 AS TIMESTAMP)`
+      : `SELECT DISTINCT h.src, h.dst, h.line_id FROM hunt_hop h JOIN q ON h.src = q.src AND h.dst = q.dst
+    WHERE h.ts >= CAST($1 AS TIMESTAMP) AND h.ts < CAST($2 AS TIMESTAMP)`
+  }`
