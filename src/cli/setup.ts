@@ -17,7 +17,8 @@ import type { SetupStep } from '../lifecycle/setup.js'
 import { templateName } from '../lifecycle/index-template.js'
 import { provisionSecurityAnalytics } from '../lifecycle/security-analytics.js'
 import { SECURITY_ANALYTICS_DEFAULTS } from '../lifecycle/security-analytics-resources.js'
-import { defaultRulesDir, loadSigmaRules } from '../sigma/loader.js'
+import { baselineRulesDir, defaultRulesDir, loadSigmaRules } from '../sigma/loader.js'
+import { parseDuration } from '../hunt/time.js'
 import { compileRules } from '../sigma/evaluate.js'
 
 interface SetupOptions extends OpenSearchCliOptions {
@@ -41,6 +42,9 @@ interface SetupOptions extends OpenSearchCliOptions {
   detectorInterval: string
   correlateVpcFlow: string
   correlateCloudtrail: string
+  baselineRules: boolean
+  baseline: string
+  sensitiveNamespace: string[]
 }
 
 function int(value: string, option: string): number {
@@ -96,6 +100,21 @@ export function registerSetup(program: Command): void {
       'with --with-security-analytics: CloudTrail indices to correlate with (skipped when none match)',
       SECURITY_ANALYTICS_DEFAULTS.cloudTrailIndexPattern,
     )
+    .option(
+      '--no-baseline-rules',
+      'with --with-security-analytics: leave out the rules of detections/baseline (first egress, new caller into a sensitive namespace)',
+    )
+    .option(
+      '--baseline <duration>',
+      "with --with-security-analytics: the learning window before now the baseline rules' lists are learnt from",
+      '7d',
+    )
+    .option(
+      '--sensitive-namespace <ns...>',
+      'with --with-security-analytics: namespaces tagged sensitive, for the new-caller rule (repeatable)',
+      (v: string, prev: string[]) => [...prev, v],
+      [] as string[],
+    )
   addOpenSearchOptions(cmd).action(async (opts: SetupOptions) => {
     const connection = connectionFromOptions(opts)
     const lifecycle = loadLifecycleConfig({
@@ -115,6 +134,10 @@ export function registerSetup(program: Command): void {
     if (interval < 1) throw new EnvoyAuditError('EA_USAGE', `--detector-interval: at least 1 minute: ${interval}`)
     const rules = opts.withSecurityAnalytics === true ? loadSigmaRules(opts.sigmaRules ?? defaultRulesDir()) : []
     compileRules(rules)
+    const withBaseline = opts.withSecurityAnalytics === true && opts.baselineRules
+    const learnMs = parseDuration(opts.baseline, '--baseline')
+    const baselineFiles = withBaseline ? loadSigmaRules(baselineRulesDir()) : []
+    compileRules(baselineFiles)
     const client = await createOpenSearchClient(connection, { maxRetries: 3 })
     try {
       const steps: SetupStep[] = [
@@ -136,6 +159,17 @@ export function registerSetup(program: Command): void {
           vpcFlowIndexPattern: opts.correlateVpcFlow,
           cloudTrailIndexPattern: opts.correlateCloudtrail,
           correlationWindowMs: SECURITY_ANALYTICS_DEFAULTS.correlationWindowMs,
+          ...(withBaseline
+            ? {
+                baseline: {
+                  rules: baselineFiles,
+                  eventsIndex: opts.eventsAlias,
+                  since: new Date(Date.now() - learnMs).toISOString(),
+                  until: new Date().toISOString(),
+                  sensitiveNamespaces: opts.sensitiveNamespace,
+                },
+              }
+            : {}),
           reapplyMappings: steps.some(
             (s) => s.resource === `index template ${templateName(opts.eventsAlias)}` && (s.action === 'created' || s.action === 'updated'),
           ),

@@ -7,6 +7,7 @@
  */
 import { RULE_FIELDS } from '../sigma/fields.js'
 import type { LoadedRule } from '../sigma/loader.js'
+import type { BaselineRulesConfig } from './security-analytics-baseline.js'
 
 export interface SecurityAnalyticsConfig {
   /** The custom log type (and detector_type, rule category); a–z, 0–9, - and _ only. */
@@ -27,6 +28,8 @@ export interface SecurityAnalyticsConfig {
    * indices created later get the alias fields too).
    */
   reapplyMappings?: boolean
+  /** The rules of detections/baseline and where to learn their lists; absent: not installed. */
+  baseline?: BaselineRulesConfig
 }
 
 export const SECURITY_ANALYTICS_DEFAULTS = {
@@ -79,7 +82,10 @@ export function detectorBody(c: SecurityAnalyticsConfig, group: string, ruleDocI
     inputs: [
       {
         detector_input: {
-          description: `envoy-audit ${group} rules (detections/sigma/${group})`,
+          description:
+            group === 'baseline'
+              ? 'envoy-audit baseline rules (detections/baseline, lists learnt from the events by setup)'
+              : `envoy-audit ${group} rules (detections/sigma/${group})`,
           indices: [c.eventsIndexPattern],
           custom_rules: ruleDocIds.map((id) => ({ id })),
           pre_packaged_rules: [],

@@ -5,10 +5,12 @@
  * up first (by name; rules by the Sigma id in their text) and written only when absent or different, so a
  * second run reports every step unchanged. A rule already used by a detector is updated with forced=true,
  * as the rule API requires. Without the plugin (no `opensearch-security-analytics` in _cat/plugins) it
- * fails with EA_PLUGIN_MISSING before writing anything.
+ * fails with EA_PLUGIN_MISSING before writing anything. The rules of detections/baseline go in with
+ * their lists learnt from the events (security-analytics-baseline.ts), in a detector of their own.
  */
 import type { Client } from '@opensearch-project/opensearch'
 import { EnvoyAuditError } from '../errors.js'
+import { baselineRules } from './security-analytics-baseline.js'
 import type { SetupStep } from './setup.js'
 import {
   correlationDefinitions,
@@ -252,8 +254,11 @@ export async function provisionSecurityAnalytics(client: Client, c: SecurityAnal
       `setup: the Security Analytics plugin (${SECURITY_ANALYTICS_PLUGIN}) is not installed on this cluster; ` +
         'install it (bin/opensearch-plugin install opensearch-security-analytics) or run setup without --with-security-analytics',
     )
+  const baseline = c.baseline === undefined ? { rules: [], steps: [] } : await baselineRules(client, c.baseline)
+  const all = { ...c, rules: [...c.rules, ...baseline.rules] }
   const steps: SetupStep[] = [await ensureLogType(client, c), await ensureMappings(client, c)]
-  const rules = await ensureRules(client, c)
-  steps.push(...rules.steps, ...(await ensureDetectors(client, c, rules.ids)), ...(await ensureCorrelations(client, c)))
+  const rules = await ensureRules(client, all)
+  steps.push(...baseline.steps)
+  steps.push(...rules.steps, ...(await ensureDetectors(client, all, rules.ids)), ...(await ensureCorrelations(client, c)))
   return steps
 }

@@ -19,7 +19,7 @@ export function defaultRulesDir(): string {
   return path.join(packageRoot(), 'detections', 'sigma')
 }
 
-/** Rules that need placeholder lists from a baseline (src/sigma/baseline.ts): not deployed by setup. */
+/** Rules that need placeholder lists from a baseline (src/sigma/baseline.ts); setup writes the lists in (expand.ts). */
 export function baselineRulesDir(): string {
   return path.join(packageRoot(), 'detections', 'baseline')
 }

@@ -21,7 +21,10 @@ import {
   SECURITY_ANALYTICS_DEFAULTS,
   type SecurityAnalyticsConfig,
 } from '../../src/lifecycle/security-analytics-resources.js'
-import { loadSigmaRules } from '../../src/sigma/loader.js'
+import { baselineRulesDir, loadSigmaRules } from '../../src/sigma/loader.js'
+import { learnBaselineFromOpenSearch } from '../../src/sigma/baseline-opensearch.js'
+import { plantIndices, type Planted } from '../helpers/opensearch-planted.js'
+import { at, callLines, MESH, spiffe, toEvents } from '../hunt/scenario.js'
 import { applyStages } from '../../src/pipeline/transforms.js'
 import { createTransformStages } from '../../src/compose/transform-stages.js'
 import { loadTransformsConfig } from '../../src/config/transforms.js'
@@ -90,4 +93,75 @@ describeOpenSearch('Security Analytics field mappings and setup', () => {
     const second = await provisionSecurityAnalytics(client, config())
     expect(second.filter((s) => s.action === 'created' || s.action === 'updated')).toEqual([])
   })
+})
+
+describeOpenSearch('the baseline rules on the real node', () => {
+  const { frontend, cart, payments } = MESH
+  let planted: Planted
+  const learning = { since: at(-24 * 60), until: at(60) }
+  const events = () => {
+    const calls = toEvents([...callLines(cart, payments, at(-60)), ...callLines(frontend, cart, at(-50))])
+    const egress = toEvents(callLines(cart, payments, at(-40)))
+      .filter((e) => e.mesh?.reporter !== 'destination')
+      .map((e) => ({
+        ...e,
+        event: { ...e.event, id: `${e.event.id}-egress` },
+        mesh: { ...e.mesh!, upstream_cluster: 'PassthroughCluster', source: { ...e.mesh!.source, workload: 'cart' } },
+      }))
+    // Refused: teaches nothing.
+    const denied = toEvents(callLines(frontend, payments, at(-30), { denied: true }))
+    return [...calls, ...egress, ...denied]
+  }
+
+  beforeAll(async () => {
+    planted = await plantIndices('baseline')
+    await planted.write(events())
+  }, 60_000)
+  afterAll(async () => {
+    await planted?.drop()
+  })
+
+  test('the lists are learnt from the events the product indexed, through the events alias (accepted traffic only)', async () => {
+    const lists = await learnBaselineFromOpenSearch(planted.client, planted.eventsAlias, learning, { sensitiveNamespaces: ['payments'] })
+    expect(Object.fromEntries(lists)).toEqual({
+      sensitive_namespaces: ['payments'],
+      sensitive_namespace_callers: [spiffe(cart)],
+      egress_sources: ['cart'],
+    })
+  })
+
+  test.skipIf(hasSecurityAnalytics)('(the rules themselves need the plugin, absent on this node: skipped)', () => {
+    process.stderr.write(
+      `security-analytics-real: the baseline rules' provisioning skipped, ${SECURITY_ANALYTICS_PLUGIN} is not installed\n`,
+    )
+  })
+
+  test.skipIf(!hasSecurityAnalytics)(
+    'with the plugin: both baseline rules go in with their lists; a second run changes nothing',
+    async () => {
+      const prefix = planted.prefix
+      const config = (): SecurityAnalyticsConfig => ({
+        ...SECURITY_ANALYTICS_DEFAULTS,
+        logType: prefix,
+        eventsIndexPattern: `${planted.eventsAlias}-*`,
+        rules: loadSigmaRules(),
+        vpcFlowIndexPattern: `${prefix}-vpc-flow*`,
+        cloudTrailIndexPattern: `${prefix}-cloudtrail*`,
+        baseline: {
+          rules: loadSigmaRules(baselineRulesDir()),
+          eventsIndex: planted.eventsAlias,
+          ...learning,
+          sensitiveNamespaces: ['payments'],
+        },
+      })
+      const first = await provisionSecurityAnalytics(planted.client, config())
+      expect(
+        first
+          .filter((s) => s.resource.includes('new_edge_into_sensitive_namespace') || s.resource.includes('first_egress'))
+          .map((s) => s.action),
+      ).toEqual(['created', 'created'])
+      const second = await provisionSecurityAnalytics(planted.client, config())
+      expect(second.filter((s) => s.action === 'created' || s.action === 'updated')).toEqual([])
+    },
+  )
 })

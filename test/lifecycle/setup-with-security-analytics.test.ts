@@ -32,10 +32,17 @@ describe('envoy-audit setup --with-security-analytics (real CLI, child process, 
     expect(first.stdout).toMatch(/^created\s+read alias envoy-audit-events/m)
     expect(first.stdout).toMatch(/^created\s+security analytics log type envoy-audit$/m)
     expect(first.stdout).toMatch(/^created\s+security analytics field mappings on envoy-audit-events-\*/m)
-    expect(first.stdout.match(/^created\s+security analytics rule /gm)).toHaveLength(rules.length)
+    // The shipped rules, and of detections/baseline the first-egress rule (its list learnt from the events);
+    // the new-caller rule needs --sensitive-namespace.
+    expect(first.stdout.match(/^created\s+security analytics rule /gm)).toHaveLength(rules.length + 1)
+    expect(first.stdout).toMatch(
+      /^skipped\s+security analytics rule new_edge_into_sensitive_namespace.yml \(needs --sensitive-namespace\)$/m,
+    )
     expect(first.stdout).toMatch(/^skipped\s+security analytics correlation rule .*no index matches vpc-flow\*/m)
     const detectors = [...plugins.securityAnalytics.detectors.values()].map((d) => d.detector)
-    expect(detectors.map((d) => d.name).sort()).toEqual([...new Set(rules.map((r) => `envoy-audit ${r.group}`))].sort())
+    expect(detectors.map((d) => d.name).sort()).toEqual(
+      [...new Set([...rules.map((r) => r.group), 'baseline'])].map((g) => `envoy-audit ${g}`).sort(),
+    )
     for (const d of detectors) expect(d.schedule).toEqual({ period: { interval: 10, unit: 'MINUTES' } })
     const eventsIndex = [...os.state.indices.keys()].find((i) => i.startsWith('envoy-audit-events-'))!
     expect(Object.keys(plugins.securityAnalytics.mappings.get(eventsIndex)!)).toContain('finding_code')
