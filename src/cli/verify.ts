@@ -131,15 +131,20 @@ async function fromOpenSearch(
     throw new EnvoyAuditError('EA_USAGE', `--expired-before: not a date: ${opts.expiredBefore}`)
   const connection = connectionFromOptions(opts)
   const client = await createOpenSearchClient(connection, { maxRetries: 3 })
+  const progress = startVerifyProgress(progressEverySeconds(opts.progressEvery))
   try {
-    const report = await verifyOpenSearch(client, {
-      eventsAlias: opts.eventsAlias,
-      findingsAlias: opts.findingsAlias,
-      indexPrefix: opts.indexPrefix,
-      key,
-      anchors,
-      ...(expiredBefore === undefined ? {} : { expiredBefore }),
-    })
+    const report = await verifyOpenSearch(
+      client,
+      {
+        eventsAlias: opts.eventsAlias,
+        findingsAlias: opts.findingsAlias,
+        indexPrefix: opts.indexPrefix,
+        key,
+        anchors,
+        ...(expiredBefore === undefined ? {} : { expiredBefore }),
+      },
+      progress.update,
+    )
     return { report, where: connection.node }
   } catch (err) {
     if (err instanceof EnvoyAuditError) throw err
@@ -149,6 +154,7 @@ async function fromOpenSearch(
       { cause: err },
     )
   } finally {
+    progress.stop()
     await client.close()
   }
 }

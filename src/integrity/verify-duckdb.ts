@@ -18,24 +18,15 @@
  */
 import type { DuckDbStore } from '../store/duckdb-store.js'
 import { EVENT_COLUMNS, FINDING_COLUMNS, type Column, type FindingRow } from '../store/duckdb-schema.js'
-import { VerifyScratch } from '../store/verify-scratch.js'
+import { existsSync } from 'node:fs'
+import { SegmentCatalog, segmentsDirOf } from '../store/duckdb-segments.js'
+import { LOW_MEMORY_ALLOCATOR, VerifyScratch } from '../store/verify-scratch.js'
 import { excuseRetained } from './retention-cuts.js'
 import type { IntegrityKey } from './config.js'
-import {
-  addIssue,
-  ChainWalk,
-  emptyReport,
-  judgeStored,
-  storedDigest,
-  type CheckpointEntry,
-  type LedgerRef,
-  type VerifyProgress,
-  type VerifyReport,
-} from './verify-core.js'
+import { ChainWalk, emptyReport, storedDigest, type CheckpointEntry, type VerifyProgress, type VerifyReport } from './verify-core.js'
+import { evRow, matchById, matchTables, type MatchTables } from './verify-match.js'
 
 export type { VerifyIssue, VerifyProgress, VerifyReport } from './verify-core.js'
-
-type Row = Record<string, unknown>
 
 export interface DuckDbVerifyOptions {
   /** Where the scratch database goes (default: the system's temporary directory). */
@@ -61,30 +52,26 @@ export async function verifyDuckDbStore(
       'this store has no integrity ledger (written with integrity disabled or by a version without it): every event counts as inserted',
     )
   }
+  await lowerStoreMemory(store)
   const scratch = await VerifyScratch.open({
     ...(options.scratchDir === undefined ? {} : { parent: options.scratchDir }),
     ...(options.scratchMemoryLimit === undefined ? {} : { memoryLimit: options.scratchMemoryLimit }),
   })
   try {
+    const tablesOut = await matchTables(scratch)
     // 1. The ledger against its checkpoints, walked in chain order (sorted in the scratch database, not the store's).
-    const ledger = await scratch.table('ledger', [
-      ['event_id', 'VARCHAR'],
-      ['stream', 'VARCHAR'],
-      ['pos', 'BIGINT'],
-      ['hash', 'VARCHAR'],
-      ['chain', 'VARCHAR'],
-    ])
     const walk = new ChainWalk(report, hasLedger ? await readCheckpoints(store) : [], key, anchors)
     if (hasLedger) {
       const total = await count(store, 'integrity_ledger')
       let read = 0
       onProgress({ phase: 'ledger', done: 0, total })
       for await (const rows of store.stream(`SELECT event_id, stream, CAST(pos AS VARCHAR) AS pos, hash, chain FROM integrity_ledger`)) {
-        for (const r of rows) ledger.add([String(r.event_id), String(r.stream), String(r.pos), String(r.hash), String(r.chain)])
+        for (const r of rows)
+          tablesOut.ledger.add([String(r.event_id), String(r.stream), String(r.pos), String(r.hash), String(r.chain), null])
         read += rows.length
         onProgress({ phase: 'ledger', done: read, total })
       }
-      ledger.flush()
+      tablesOut.ledger.flush()
       for await (const rows of scratch.stream(
         `SELECT stream, CAST(pos AS VARCHAR) AS pos, event_id, hash, chain FROM ledger l ORDER BY l.stream, l.pos`,
       )) {
@@ -102,33 +89,28 @@ export async function verifyDuckDbStore(
     walk.finish()
 
     // 2. Each event on its own (JSON, hash, typed columns), and the findings rows, in stored order.
-    await scanEvents(store, scratch, onProgress)
-    await scanFindings(store, scratch, onProgress)
+    const source = await storedRelations(store, tables, report)
+    await scanEvents(store, source.events, tablesOut, onProgress)
+    await scanFindings(store, source.findings, tablesOut, onProgress)
     // Ledgered events that a signed retention cut dropped are not deleted ones (retention-cuts.ts).
     await excuseRetained(store, scratch, report, key)
 
     // 3. Matched by id: each id's digests, ledger entries and differing findings rows together.
-    onProgress({ phase: 'matching', done: 0, total: undefined })
-    const group = new IdGroup()
-    let done = 0
-    for await (const rows of scratch.stream(MATCH_SQL)) {
-      for (const row of rows) {
-        const id = String(row.k)
-        if (group.id !== id) {
-          judgeGroup(report, group)
-          group.reset(id)
-        }
-        group.add(row)
-      }
-      done += rows.length
-      onProgress({ phase: 'matching', done, total: undefined })
-    }
-    judgeGroup(report, group)
+    await matchById(scratch, report, onProgress)
   } finally {
     scratch.close()
   }
   report.ok = report.issues.length === 0
   return report
+}
+
+/**
+ * verify only scans the store: one thread (each thread holds buffers of its own) and the allocator's
+ * thresholds low. Refused (and not needed) when the store is read through a running writer.
+ */
+async function lowerStoreMemory(store: DuckDbStore): Promise<void> {
+  const settings: Record<string, string> = { threads: '1', ...LOW_MEMORY_ALLOCATOR }
+  for (const [name, value] of Object.entries(settings)) await store.sql(`SET ${name} = '${value}'`).catch(() => undefined)
 }
 
 async function readCheckpoints(store: DuckDbStore): Promise<CheckpointEntry[]> {
@@ -145,8 +127,55 @@ async function readCheckpoints(store: DuckDbStore): Promise<CheckpointEntry[]> {
   }))
 }
 
-async function count(store: DuckDbStore, table: string): Promise<number> {
-  return Number((await store.sql(`SELECT count(*) AS n FROM ${table}`)).rows[0]?.n ?? 0)
+async function count(store: DuckDbStore, relation: string): Promise<number> {
+  return Number((await store.sql(`SELECT count(*) AS n FROM ${relation}`)).rows[0]?.n ?? 0)
+}
+
+const quote = (s: string): string => `'${s.replaceAll("'", "''")}'`
+
+/**
+ * What the events and findings are read from. The table layout: its tables. The segment layout: the
+ * Parquet files its catalog (`store_segments`) lists, read directly rather than through the views:
+ * the catalog is what a writer rebuilds the views from, and a segment whose files are gone must come
+ * out as deleted events, where a view naming it fails. Typed as the views type them.
+ */
+async function storedRelations(
+  store: DuckDbStore,
+  tables: ReadonlySet<string>,
+  report: VerifyReport,
+): Promise<{ events: string; findings: string }> {
+  if (!tables.has('store_segments') || store.path === ':memory:') return { events: 'events', findings: 'findings' }
+  const dir = segmentsDirOf(store.path)
+  const { rows } = await store.sql(`SELECT name, epoch_ms(hour) AS hour, events, findings FROM store_segments s ORDER BY s.min_ts, s.name`)
+  const ev: string[] = []
+  const fi: string[] = []
+  const missing: string[] = []
+  const probe = new SegmentCatalog(dir, false)
+  for (const r of rows) {
+    const seg = { name: String(r.name), hourMs: Number(r.hour) }
+    const [e, f] = [probe.eventsFile(seg), probe.findingsFile(seg)]
+    if (!existsSync(e) || !existsSync(f)) {
+      missing.push(seg.name)
+      continue
+    }
+    if (Number(r.events) > 0) ev.push(e)
+    if (Number(r.findings) > 0) fi.push(f)
+  }
+  if (missing.length > 0)
+    report.warnings.push(
+      `${missing.length} segment(s) listed in the catalog have no files under ${dir} (${missing.slice(0, 3).join(', ')}${
+        missing.length > 3 ? ', ...' : ''
+      }): their events count as deleted`,
+    )
+  const relation = (files: string[], columns: readonly Column<never>[], json: boolean): string => {
+    const cast = (c: string, t: string): string => (files.length === 0 ? `CAST(NULL AS ${t}) AS "${c}"` : `CAST("${c}" AS ${t}) AS "${c}"`)
+    const select = [...columns.map((c) => cast(c.name, c.type)), ...(json ? [cast('event_json', 'VARCHAR')] : [])].join(', ')
+    return files.length === 0 ? `(SELECT ${select} LIMIT 0)` : `(SELECT ${select} FROM read_parquet([${files.map(quote).join(', ')}]))`
+  }
+  return {
+    events: relation(ev, EVENT_COLUMNS as readonly Column<never>[], true),
+    findings: relation(fi, FINDING_COLUMNS as readonly Column<never>[], false),
+  }
 }
 
 /**
@@ -154,48 +183,28 @@ async function count(store: DuckDbStore, table: string): Promise<number> {
  * disagrees with its JSON, how many findings it holds) in `ev`, and its findings rows as the JSON
  * says they should be stored in `fx`. `n` tells two stored copies of one id apart.
  */
-async function scanEvents(store: DuckDbStore, scratch: VerifyScratch, onProgress: (p: VerifyProgress) => void): Promise<void> {
-  const ev = await scratch.table('ev', [
-    ['n', 'BIGINT'],
-    ['id', 'VARCHAR'],
-    ['valid', 'BOOLEAN'],
-    ['h', 'VARCHAR'],
-    ['lh', 'VARCHAR'],
-    ['ah', 'VARCHAR'],
-    ['jid', 'VARCHAR'],
-    ['col', 'VARCHAR'],
-    ['nf', 'INTEGER'],
-  ])
-  const fx = await scratch.table('fx', [
-    ['event_id', 'VARCHAR'],
-    ['idx', 'INTEGER'],
-    ['row', 'VARCHAR'],
-  ])
-  const total = await count(store, 'events')
+async function scanEvents(
+  store: DuckDbStore,
+  relation: string,
+  tables: MatchTables,
+  onProgress: (p: VerifyProgress) => void,
+): Promise<void> {
+  const { ev, fx } = tables
+  const total = await count(store, relation)
   onProgress({ phase: 'events', done: 0, total })
   let n = 0
   const select = EVENT_COLUMNS.map((c) => `${columnExpr(c)} AS "${c.name}"`).join(', ')
-  for await (const rows of store.stream(`SELECT ${select}, event_json FROM events`)) {
+  for await (const rows of store.stream(`SELECT ${select}, event_json FROM ${relation}`)) {
     for (const row of rows) {
       const id = String(row.id)
       const parsed = storedDigest(String(row.event_json))
       if (parsed === undefined) {
-        ev.add([n++, id, false, null, null, null, null, null, 0])
+        ev.add(evRow(n++, id, undefined, undefined, 0))
         continue
       }
-      const { event, digest: d } = parsed
+      const { event, digest } = parsed
       const findings = event.audit?.findings ?? []
-      ev.add([
-        n++,
-        id,
-        true,
-        d.hash,
-        d.legacy ?? null,
-        d.auditHash ?? null,
-        d.eventId ?? null,
-        mismatch(EVENT_COLUMNS, row, event) ?? null,
-        findings.length,
-      ])
+      ev.add(evRow(n++, id, digest, mismatch(EVENT_COLUMNS, row, event), findings.length))
       for (let i = 0; i < findings.length; i++) {
         const fr: FindingRow = { eventId: event.event.id, ts: event['@timestamp'], index: i, finding: findings[i]! }
         fx.add([id, i, JSON.stringify(FINDING_COLUMNS.map((c) => wanted(c, c.get(fr))))])
@@ -208,113 +217,24 @@ async function scanEvents(store: DuckDbStore, scratch: VerifyScratch, onProgress
 }
 
 /** The findings rows as stored, normalised like `fx` so that equal means agreeing. */
-async function scanFindings(store: DuckDbStore, scratch: VerifyScratch, onProgress: (p: VerifyProgress) => void): Promise<void> {
-  const fa = await scratch.table('fa', [
-    ['event_id', 'VARCHAR'],
-    ['idx', 'INTEGER'],
-    ['row', 'VARCHAR'],
-  ])
-  const total = await count(store, 'findings')
+async function scanFindings(
+  store: DuckDbStore,
+  relation: string,
+  tables: MatchTables,
+  onProgress: (p: VerifyProgress) => void,
+): Promise<void> {
+  const { fa } = tables
+  const total = await count(store, relation)
   onProgress({ phase: 'findings', done: 0, total })
   let done = 0
   for await (const rows of store.stream(
-    `SELECT ${FINDING_COLUMNS.map((c) => `${columnExpr(c)} AS "${c.name}"`).join(', ')} FROM findings`,
+    `SELECT ${FINDING_COLUMNS.map((c) => `${columnExpr(c)} AS "${c.name}"`).join(', ')} FROM ${relation}`,
   )) {
     for (const r of rows) fa.add([String(r.event_id), Number(r.idx), JSON.stringify(FINDING_COLUMNS.map((c) => got(c, r[c.name])))])
     done += rows.length
     onProgress({ phase: 'findings', done, total })
   }
   fa.flush()
-}
-
-const EVENTS = 0
-const FINDINGS = 1
-
-/**
- * Every id's stored copies joined with its ledger entries (either side may be missing), and the
- * findings rows that differ from what the stored JSON says (missing, extra or different), ordered by
- * id so that each id's rows come together; ledger entries in (stream, position) order.
- */
-const MATCH_SQL = `SELECT * FROM (
-    SELECT coalesce(e.id, l.event_id) AS k, ${EVENTS} AS src, e.n, e.valid, e.h, e.lh, e.ah, e.jid, e.col, e.nf,
-      l.stream AS l_stream, CAST(l.pos AS VARCHAR) AS l_pos, l.pos AS l_order, l.hash AS l_hash
-    FROM ev e FULL OUTER JOIN ledger l ON l.event_id = e.id
-    UNION ALL BY NAME
-    SELECT coalesce(x.event_id, a.event_id) AS k, ${FINDINGS} AS src, coalesce(x.idx, a.idx) AS f_idx, x.row AS f_want, a.row AS f_got
-    FROM fx x FULL OUTER JOIN fa a ON a.event_id = x.event_id AND a.idx = x.idx
-    WHERE x.row IS DISTINCT FROM a.row
-  ) ORDER BY k, src, l_stream, l_order, f_idx, n`
-
-/** The match rows of one id. */
-class IdGroup {
-  id: string | undefined
-  events = new Map<string, Row>()
-  /** Ledger entries by stream and position (a stored duplicate repeats them), in chain order. */
-  ledger = new Map<string, Row>()
-  findings: Row[] = []
-
-  reset(id: string): void {
-    this.id = id
-    this.events = new Map()
-    this.ledger = new Map()
-    this.findings = []
-  }
-
-  add(row: Row): void {
-    if (Number(row.src) === FINDINGS) return void this.findings.push(row)
-    if (row.n !== null && row.n !== undefined) this.events.set(String(row.n), row)
-    if (row.l_stream !== null && row.l_stream !== undefined) this.ledger.set(`${String(row.l_stream)}@${String(row.l_pos)}`, row)
-  }
-}
-
-function judgeGroup(report: VerifyReport, g: IdGroup): void {
-  if (g.id === undefined) return
-  const id = g.id
-  // The last entry in (stream, position) order names where it was ledgered; every distinct hash is accepted.
-  const entries = [...g.ledger.values()]
-  const last = entries.at(-1)
-  const entry: LedgerRef | undefined =
-    last === undefined ? undefined : { hash: String(last.l_hash), stream: String(last.l_stream), pos: String(last.l_pos) }
-  if (entry !== undefined) {
-    const hashes = new Set(entries.map((r) => String(r.l_hash)))
-    if (hashes.size > 1) entry.hashes = hashes
-  }
-  if (g.events.size === 0) {
-    if (entry !== undefined)
-      addIssue(report, { kind: 'deleted', id, detail: `ledgered at ${entry.stream} @ ${entry.pos}, missing from the store` })
-    // Findings left behind by a deleted event are part of that deletion, already reported.
-    else if (g.findings.some((f) => f.f_got !== null))
-      addIssue(report, { kind: 'inserted', id, detail: 'findings rows for an event that is not stored' })
-    return
-  }
-  for (const e of g.events.values()) {
-    report.events++
-    const digest = e.valid === true ? { hash: String(e.h), legacy: opt(e.lh), auditHash: opt(e.ah), eventId: opt(e.jid) } : undefined
-    if (!judgeStored(report, id, digest, entry)) continue
-    if (e.col !== null && e.col !== undefined)
-      addIssue(report, { kind: 'modified', id, detail: `column ${String(e.col)} differs from the stored event` })
-    else {
-      const f = findingsMismatch(Number(e.nf), g.findings)
-      if (f !== undefined) addIssue(report, { kind: 'modified', id, detail: f })
-    }
-  }
-}
-
-const opt = (v: unknown): string | undefined => (v === null || v === undefined ? undefined : String(v))
-
-/** The differing findings rows of an intact event, as the first problem a row-by-row comparison meets. */
-function findingsMismatch(expected: number, diffs: readonly Row[]): string | undefined {
-  if (diffs.length === 0) return undefined
-  const missing = diffs.filter((d) => d.f_got === null).length
-  const extra = diffs.filter((d) => d.f_want === null).length
-  const stored = expected - missing + extra
-  if (stored !== expected) return `${stored} findings rows for ${expected} findings`
-  const first = diffs[0]!
-  if (first.f_want === null || first.f_got === null) return `findings row ${String(first.f_idx)} is not one of the stored event's findings`
-  const want = JSON.parse(String(first.f_want)) as unknown[]
-  const have = JSON.parse(String(first.f_got)) as unknown[]
-  const col = FINDING_COLUMNS.findIndex((_, i) => JSON.stringify(want[i]) !== JSON.stringify(have[i]))
-  return `findings row ${String(first.f_idx)} column ${FINDING_COLUMNS[col]?.name ?? '?'} differs from the stored event`
 }
 
 /** A findings value as the store's appender would have written it, in the form `got` gives DuckDB's (see same()). */
@@ -383,7 +303,8 @@ function same<R>(c: Column<R>, got: unknown, value: unknown): boolean {
 
 /** What a VARCHAR holds: the UTF-8 encoding replaces a lone surrogate with U+FFFD, as the store's appender did. */
 function wellFormed(s: string): string {
-  return Buffer.from(s, 'utf8').toString('utf8')
+  // Nearly every string is well formed already: the round trip only for those that are not.
+  return (s as unknown as { isWellFormed(): boolean }).isWellFormed() ? s : Buffer.from(s, 'utf8').toString('utf8')
 }
 
 function mismatch<R>(columns: readonly Column<R>[], row: Record<string, unknown>, value: R): string | undefined {

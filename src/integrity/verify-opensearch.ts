@@ -15,27 +15,31 @@
  * disagree at a position are a chain issue.
  *
  * Reads everything through scrolls (sorted by `_doc`, the cheapest order; blocks a few per page, they
- * are up to ~450 KB) and holds the ledger (about 200 bytes per event: id, hash, stream, position) and
- * the set of seen ids in memory; the events themselves stream through one page at a time.
+ * are up to ~450 KB), a page at a time, in memory that does not grow with the indices: the ledger
+ * entries, a digest of every event and the findings documents (as stored, and as the sink derives them
+ * from the stored events) go to a scratch database as narrow rows (verify-match.ts), where DuckDB sorts
+ * the ledger into chain order and matches the rest by event id, spilling to disk beyond its memory
+ * limit. Held in memory: the checkpoints and head documents (one per stream and acknowledged batch).
  */
 import type { Client } from '@opensearch-project/opensearch'
 import fastJson from 'fast-json-stringify'
-import type { AuditEvent } from '../generated/types.js'
-import { findingDocuments, findingId, findingSchema, type FindingDocument } from '../sinks/opensearch/documents.js'
+import { findingDocuments, findingSchema, type FindingDocument } from '../sinks/opensearch/documents.js'
 import type { IntegrityKey } from './config.js'
 import { integrityIndices } from './opensearch-indices.js'
 import { decodeLedgerDoc } from './opensearch-blocks.js'
+import { VerifyScratch } from '../store/verify-scratch.js'
 import {
   addIssue,
-  checkChains,
-  checkStoredEvent,
+  ChainWalk,
   comparePos,
   emptyReport,
-  ledgerIndex,
+  storedDigest,
   type CheckpointEntry,
   type LedgerEntry,
+  type VerifyProgress,
   type VerifyReport,
 } from './verify-core.js'
+import { evRow, matchById, matchTables, type MatchTables } from './verify-match.js'
 
 export interface OpenSearchVerifyOptions {
   eventsAlias: string
@@ -51,24 +55,30 @@ export interface OpenSearchVerifyOptions {
   expiredBefore?: Date
   /** Heads exported earlier (`verify --heads`), checked like the stored head documents. */
   anchors?: readonly CheckpointEntry[]
+  /** Where the scratch database goes (default: the system's temporary directory). */
+  scratchDir?: string
 }
 
 type Json = Record<string, unknown>
 type Hit = { _id: string; _source: Json }
+/** One scroll page, and the number of documents the search matched (when the server says). */
+type Page = { hits: Hit[]; total: number | undefined }
 
 const SCROLL_KEEPALIVE = '2m'
 
 /** Every document of a target, page by page; the scroll is released even when the caller stops early. */
-async function* scrollAll(client: Client, index: string, pageSize: number, query: Json = { match_all: {} }): AsyncGenerator<Hit[]> {
+async function* scrollAll(client: Client, index: string, pageSize: number, query: Json = { match_all: {} }): AsyncGenerator<Page> {
   let res = await client.search({ index, scroll: SCROLL_KEEPALIVE, body: { size: pageSize, sort: ['_doc'], query } } as never)
-  let body = res.body as { _scroll_id?: string; hits?: { hits?: Hit[] } }
+  let body = res.body as { _scroll_id?: string; hits?: { hits?: Hit[]; total?: number | { value?: number } } }
+  const t = body.hits?.total
+  const total = typeof t === 'number' ? t : typeof t?.value === 'number' ? t.value : undefined
   const ids = new Set<string>()
   try {
     for (;;) {
       if (body._scroll_id !== undefined) ids.add(body._scroll_id)
       const hits = body.hits?.hits ?? []
       if (hits.length === 0) return
-      yield hits
+      yield { hits, total }
       if (body._scroll_id === undefined) return
       res = await client.scroll({ body: { scroll: SCROLL_KEEPALIVE, scroll_id: body._scroll_id } } as never)
       body = res.body as typeof body
@@ -102,38 +112,11 @@ function canonical(v: unknown): string {
 
 const validPos = (p: string): boolean => /^-?\d{1,20}$/.test(p)
 
-/**
- * Drops repeated entries from a ledger sorted by stream and position: the same entry in two documents
- * (a block and a leftover of a writer that died) is one entry; two different entries at one position
- * are a chain issue, and both stay so the chain check shows the break too.
- */
-function dedupe(report: VerifyReport, ledger: LedgerEntry[]): void {
-  let w = 0
-  let repeated = 0
-  for (let i = 0; i < ledger.length; i++) {
-    const e = ledger[i]!
-    const prev = w > 0 ? ledger[w - 1]! : undefined
-    if (prev !== undefined && prev.stream === e.stream && prev.pos === e.pos) {
-      if (prev.event_id === e.event_id && prev.hash === e.hash && prev.chain === e.chain) {
-        repeated++
-        continue
-      }
-      addIssue(report, {
-        kind: 'chain',
-        id: e.stream,
-        detail: `two ledger documents disagree at position ${e.pos} (events ${prev.event_id} and ${e.event_id})`,
-      })
-    }
-    ledger[w++] = e
-  }
-  ledger.length = w
-  if (repeated > 0)
-    report.warnings.push(
-      `${repeated} ledger entries are in two documents with the same content (a writer that died and a replay): counted once`,
-    )
-}
-
-export async function verifyOpenSearch(client: Client, options: OpenSearchVerifyOptions): Promise<VerifyReport> {
+export async function verifyOpenSearch(
+  client: Client,
+  options: OpenSearchVerifyOptions,
+  onProgress: (p: VerifyProgress) => void = () => undefined,
+): Promise<VerifyReport> {
   const report = emptyReport()
   const pageSize = options.pageSize ?? 2000
   const names = integrityIndices(options.indexPrefix)
@@ -144,154 +127,227 @@ export async function verifyOpenSearch(client: Client, options: OpenSearchVerify
     .refresh({ index: targets.join(','), ignore_unavailable: true, allow_no_indices: true } as never)
     .catch(() => undefined)
   const hasLedger = (await exists(client, names.ledger)) && (await exists(client, names.checkpoints))
-  const ledger: LedgerEntry[] = []
-  const checkpoints: CheckpointEntry[] = []
-  const heads: Json[] = []
-  const ledgeredAt = new Map<string, number>()
-  if (!hasLedger) {
-    report.hasLedger = false
-    report.warnings.push(
-      `no integrity ledger indices (${names.ledger}, ${names.checkpoints}): written with integrity disabled, by another --index-prefix, or by a version without it`,
-    )
-  } else {
-    // Per-event documents (first releases) a page at a time; blocks hold up to BLOCK_ENTRIES (2,000) entries each, so fewer per page.
-    const blockPage = Math.max(1, Math.floor(pageSize / 100))
-    const pages = [
-      scrollAll(client, names.ledger, pageSize, { bool: { must_not: [{ exists: { field: 'end' } }] } }),
-      scrollAll(client, names.ledger, blockPage, { exists: { field: 'end' } }),
-    ]
-    for (const scroll of pages) {
-      for await (const page of scroll) {
-        for (const h of page) {
-          const doc = decodeLedgerDoc(h._id, h._source)
-          if (doc === undefined) {
-            addIssue(report, {
-              kind: 'chain',
-              id: str(h._source.stream),
-              detail: `ledger document ${h._id} has no valid position (added or edited)`,
-            })
-            continue
-          }
-          if (doc.problem !== undefined) addIssue(report, { kind: 'chain', id: doc.stream, detail: doc.problem })
-          for (const e of doc.entries) {
-            ledger.push({ stream: doc.stream, pos: e.pos, event_id: e.event_id, hash: e.hash, chain: e.chain })
-            if (options.expiredBefore !== undefined) ledgeredAt.set(e.event_id, Date.parse(e.ts))
-          }
-        }
-      }
-    }
-    ledger.sort(byStreamAndPos)
-    dedupe(report, ledger)
-    for await (const page of scrollAll(client, names.checkpoints, pageSize)) {
-      for (const h of page) {
-        const s = h._source
-        const c: CheckpointEntry = {
-          stream: str(s.stream),
-          pos: str(s.pos),
-          count: str(s.count),
-          head: str(s.head),
-          key_id: s.key_id === null ? null : str(s.key_id),
-          mac: s.mac === null || s.mac === undefined ? null : str(s.mac),
-        }
-        if (!validPos(c.pos))
-          addIssue(report, { kind: 'chain', id: c.stream, detail: `checkpoint document ${h._id} has no valid position` })
-        else checkpoints.push(c)
-      }
-    }
-    if (await exists(client, names.heads))
-      for await (const page of scrollAll(client, names.heads, pageSize)) heads.push(...page.map((h) => h._source))
-  }
-  checkpoints.sort(byStreamAndPos)
-
-  // 1. Ledger against checkpoints and each stream's head document (the writers' commit point), in one pass per stream.
-  const headEntries: CheckpointEntry[] = []
-  for (const h of heads) {
-    const entry = {
-      stream: str(h.ledger_stream),
-      pos: str(h.pos),
-      count: str(h.count),
-      head: str(h.head),
-      key_id: str(h.key_id),
-      mac: str(h.mac),
-    }
-    if (validPos(entry.pos)) headEntries.push(entry)
-    else addIssue(report, { kind: 'chain', id: entry.stream, detail: 'head document has no valid position' })
-  }
-  checkChains(report, ledger, checkpoints, options.key, [...headEntries, ...(options.anchors ?? [])])
-
-  // 2. Events against the ledger; findings against their events.
-  const byId = ledgerIndex(ledger)
-  const findings = await readFindings(client, options.findingsAlias, pageSize)
-  const serializeFinding = fastJson(findingSchema as object) as (f: FindingDocument) => string
-  const seen = new Set<string>()
-  let withFindings = 0
-  for await (const page of scrollAll(client, `${options.eventsAlias}*`, pageSize)) {
-    for (const h of page) {
-      report.events++
-      const id = h._id
-      if (seen.has(id)) {
-        addIssue(report, { kind: 'inserted', id, detail: 'a second copy of this event in another index' })
-        continue
-      }
-      seen.add(id)
-      const stored = checkStoredEvent(report, id, JSON.stringify(h._source), byId.get(id))
-      if (stored === undefined) {
-        // Its findings share the event's fate, already reported.
-        for (let n = 0; findings?.delete(findingId(id, n)) === true; n++);
-        continue
-      }
-      const expected = findingDocuments(stored as AuditEvent).map((f) => canonical(JSON.parse(serializeFinding(f))))
-      if (expected.length > 0) withFindings++
-      if (findings === undefined) continue
-      let bad: string | undefined
-      for (let n = 0; n < expected.length; n++) {
-        const fid = findingId(id, n)
-        const got = findings.get(fid)
-        findings.delete(fid)
-        if (got === undefined) bad ??= `findings document ${fid} is missing`
-        else if (canonical(got) !== expected[n]) bad ??= `findings document ${fid} differs from the stored event`
-      }
-      for (let n = expected.length; findings.delete(findingId(id, n)); n++)
-        bad ??= `findings document ${findingId(id, n)} is not one of the stored event's findings`
-      if (bad !== undefined) addIssue(report, { kind: 'modified', id, detail: bad })
-    }
-  }
-  const expiry = options.expiredBefore?.getTime()
-  if (expiry !== undefined) report.expired = 0
-  for (const [id, entry] of byId) {
-    if (seen.has(id)) continue
-    // Not NaN-safe by accident: an entry without a valid ts is never treated as expired.
-    if (expiry !== undefined && (ledgeredAt.get(id) ?? Number.NaN) < expiry) report.expired!++
-    else
-      addIssue(report, { kind: 'deleted', id, detail: `ledgered at ${entry.stream} @ ${entry.pos}, missing from ${options.eventsAlias}*` })
-  }
-  if (report.expired !== undefined && report.expired > 0) {
-    report.warnings.push(
-      `${report.expired} ledgered events from before ${options.expiredBefore!.toISOString()} are gone: taken as removed by retention, not as deleted`,
-    )
-  }
-  if (findings === undefined) {
-    if (withFindings > 0)
+  const scratch = await VerifyScratch.open(options.scratchDir === undefined ? {} : { parent: options.scratchDir })
+  try {
+    const tables = await matchTables(scratch)
+    const checkpoints: CheckpointEntry[] = []
+    const headEntries: CheckpointEntry[] = []
+    if (!hasLedger) {
+      report.hasLedger = false
       report.warnings.push(
-        `${withFindings} events have findings but there are no findings documents in ${options.findingsAlias}*: findings not checked (sink.writeFindings off?)`,
+        `no integrity ledger indices (${names.ledger}, ${names.checkpoints}): ` +
+          'written with integrity disabled, by another --index-prefix, or by a version without it',
       )
-  } else {
-    for (const fid of findings.keys()) {
-      const eventId = fid.replace(/:\d+$/, '')
-      // Findings left behind by a deleted event are part of that deletion, already reported.
-      if (!byId.has(eventId))
-        addIssue(report, { kind: 'inserted', id: eventId, detail: `findings document ${fid} for an event that is not ledgered` })
-      else if (seen.has(eventId))
-        addIssue(report, { kind: 'modified', id: eventId, detail: `findings document ${fid} is not one of the stored event's findings` })
+    } else {
+      await readLedger(client, names.ledger, pageSize, report, tables, onProgress)
+      for await (const page of scrollAll(client, names.checkpoints, pageSize)) {
+        for (const h of page.hits) {
+          const s = h._source
+          const c: CheckpointEntry = {
+            stream: str(s.stream),
+            pos: str(s.pos),
+            count: str(s.count),
+            head: str(s.head),
+            key_id: s.key_id === null ? null : str(s.key_id),
+            mac: s.mac === null || s.mac === undefined ? null : str(s.mac),
+          }
+          if (!validPos(c.pos))
+            addIssue(report, { kind: 'chain', id: c.stream, detail: `checkpoint document ${h._id} has no valid position` })
+          else checkpoints.push(c)
+        }
+      }
+      if (await exists(client, names.heads))
+        for await (const page of scrollAll(client, names.heads, pageSize))
+          for (const { _source: h } of page.hits) {
+            const entry = {
+              stream: str(h.ledger_stream),
+              pos: str(h.pos),
+              count: str(h.count),
+              head: str(h.head),
+              key_id: str(h.key_id),
+              mac: str(h.mac),
+            }
+            if (validPos(entry.pos)) headEntries.push(entry)
+            else addIssue(report, { kind: 'chain', id: entry.stream, detail: 'head document has no valid position' })
+          }
     }
+    checkpoints.sort(byStreamAndPos)
+
+    // 1. Ledger against checkpoints and each stream's head document (the writers' commit point), in one pass per stream.
+    const walk = new ChainWalk(report, checkpoints, options.key, [...headEntries, ...(options.anchors ?? [])])
+    await walkLedger(scratch, report, walk, onProgress)
+    walk.finish()
+
+    // 2. Events against the ledger; findings against their events: matched by id in the scratch database.
+    const findings = await readFindings(client, options.findingsAlias, pageSize, tables, onProgress)
+    const withFindings = await readEvents(client, options.eventsAlias, pageSize, tables, findings > 0, onProgress)
+    const expiry = options.expiredBefore?.getTime()
+    if (expiry !== undefined) report.expired = 0
+    await matchById(scratch, report, onProgress, {
+      storeName: `${options.eventsAlias}*`,
+      compareFindings: findings > 0,
+      ...(expiry === undefined ? {} : { expiredBefore: expiry }),
+    })
+    if (report.expired !== undefined && report.expired > 0) {
+      report.warnings.push(
+        `${report.expired} ledgered events from before ${options.expiredBefore!.toISOString()} are gone: ` +
+          'taken as removed by retention, not as deleted',
+      )
+    }
+    if (findings === 0 && withFindings > 0)
+      report.warnings.push(
+        `${withFindings} events have findings but there are no findings documents in ${options.findingsAlias}*: ` +
+          'findings not checked (sink.writeFindings off?)',
+      )
+  } finally {
+    scratch.close()
   }
   report.ok = report.issues.length === 0
   return report
 }
 
-/** Findings documents by id, or undefined when there are none at all (not written, or another alias). */
-async function readFindings(client: Client, alias: string, pageSize: number): Promise<Map<string, Json> | undefined> {
-  const out = new Map<string, Json>()
-  for await (const page of scrollAll(client, `${alias}*`, pageSize)) for (const h of page) out.set(h._id, h._source)
-  return out.size === 0 ? undefined : out
+/** Every ledger document (blocks and the first releases' per-event documents), expanded into entries in the scratch database. */
+async function readLedger(
+  client: Client,
+  index: string,
+  pageSize: number,
+  report: VerifyReport,
+  tables: MatchTables,
+  onProgress: (p: VerifyProgress) => void,
+): Promise<void> {
+  // Per-event documents (first releases) a page at a time; blocks hold up to BLOCK_ENTRIES (2,000) entries each, so fewer per page.
+  const blockPage = Math.max(1, Math.floor(pageSize / 100))
+  const scrolls = [
+    scrollAll(client, index, pageSize, { bool: { must_not: [{ exists: { field: 'end' } }] } }),
+    scrollAll(client, index, blockPage, { exists: { field: 'end' } }),
+  ]
+  let entries = 0
+  onProgress({ phase: 'ledger', done: 0, total: undefined })
+  for (const scroll of scrolls) {
+    for await (const page of scroll) {
+      for (const h of page.hits) {
+        const doc = decodeLedgerDoc(h._id, h._source)
+        if (doc === undefined) {
+          addIssue(report, {
+            kind: 'chain',
+            id: str(h._source.stream),
+            detail: `ledger document ${h._id} has no valid position (added or edited)`,
+          })
+          continue
+        }
+        if (doc.problem !== undefined) addIssue(report, { kind: 'chain', id: doc.stream, detail: doc.problem })
+        for (const e of doc.entries) {
+          const ts = Date.parse(e.ts)
+          tables.ledger.add([e.event_id, doc.stream, e.pos, e.hash, e.chain, Number.isFinite(ts) ? ts : null])
+          entries++
+        }
+      }
+      onProgress({ phase: 'ledger', done: entries, total: undefined })
+    }
+  }
+  tables.ledger.flush()
+}
+
+/**
+ * The ledger in (stream, position) order through the chain check. The same entry in two documents (a
+ * block and a leftover of a writer that died) is one entry; two different entries at one position are
+ * a chain issue, and both stay so the chain check shows the break too.
+ */
+async function walkLedger(
+  scratch: VerifyScratch,
+  report: VerifyReport,
+  walk: ChainWalk,
+  onProgress: (p: VerifyProgress) => void,
+): Promise<void> {
+  let prev: LedgerEntry | undefined
+  let repeated = 0
+  let done = 0
+  const sql = `SELECT stream, CAST(pos AS VARCHAR) AS pos, event_id, hash, chain FROM ledger l
+    ORDER BY l.stream, l.pos, l.event_id, l.hash, l.chain`
+  for await (const rows of scratch.stream(sql)) {
+    for (const r of rows) {
+      const e: LedgerEntry = { stream: str(r.stream), pos: str(r.pos), event_id: str(r.event_id), hash: str(r.hash), chain: str(r.chain) }
+      if (prev !== undefined && prev.stream === e.stream && prev.pos === e.pos) {
+        if (prev.event_id === e.event_id && prev.hash === e.hash && prev.chain === e.chain) {
+          repeated++
+          continue
+        }
+        addIssue(report, {
+          kind: 'chain',
+          id: e.stream,
+          detail: `two ledger documents disagree at position ${e.pos} (events ${prev.event_id} and ${e.event_id})`,
+        })
+      }
+      prev = e
+      walk.entry(e)
+    }
+    done += rows.length
+    onProgress({ phase: 'chain', done, total: undefined })
+  }
+  if (repeated > 0)
+    report.warnings.push(
+      `${repeated} ledger entries are in two documents with the same content (a writer that died and a replay): counted once`,
+    )
+}
+
+/** The findings documents, normalised, into the scratch database; returns how many there are. */
+async function readFindings(
+  client: Client,
+  alias: string,
+  pageSize: number,
+  tables: MatchTables,
+  onProgress: (p: VerifyProgress) => void,
+): Promise<number> {
+  let done = 0
+  onProgress({ phase: 'findings', done: 0, total: undefined })
+  for await (const page of scrollAll(client, `${alias}*`, pageSize)) {
+    for (const h of page.hits) {
+      // findingId: `<event id>:<n>`; a document under another _id belongs to no event's findings.
+      const m = /^(.*):(\d{1,9})$/.exec(h._id)
+      tables.fa.add([m === null ? h._id : m[1]!, m === null ? -1 : Number(m[2]), canonical(h._source)])
+    }
+    done += page.hits.length
+    onProgress({ phase: 'findings', done, total: page.total })
+  }
+  tables.fa.flush()
+  return done
+}
+
+/**
+ * Every stored event reduced to its digest, and the findings documents the sink derives from it, into
+ * the scratch database. Returns how many events have findings (for the warning when none are stored).
+ */
+async function readEvents(
+  client: Client,
+  alias: string,
+  pageSize: number,
+  tables: MatchTables,
+  compareFindings: boolean,
+  onProgress: (p: VerifyProgress) => void,
+): Promise<number> {
+  const serializeFinding = fastJson(findingSchema as object) as (f: FindingDocument) => string
+  let n = 0
+  let withFindings = 0
+  onProgress({ phase: 'events', done: 0, total: undefined })
+  for await (const page of scrollAll(client, `${alias}*`, pageSize)) {
+    for (const h of page.hits) {
+      const parsed = storedDigest(JSON.stringify(h._source))
+      let expected: string[] = []
+      if (parsed !== undefined) {
+        try {
+          expected = findingDocuments(parsed.event).map((f) => canonical(JSON.parse(serializeFinding(f))))
+        } catch {
+          // Not an event the sink could have written: judged by its hash, its findings are not compared.
+          expected = []
+        }
+      }
+      tables.ev.add(evRow(n++, h._id, parsed?.digest, undefined, expected.length))
+      if (expected.length > 0) withFindings++
+      if (compareFindings) for (let i = 0; i < expected.length; i++) tables.fx.add([h._id, i, expected[i]!])
+    }
+    onProgress({ phase: 'events', done: n, total: page.total })
+  }
+  tables.ev.flush()
+  tables.fx.flush()
+  return withFindings
 }

@@ -31,6 +31,18 @@ export interface VerifyScratchOptions {
   parent?: string
 }
 
+/**
+ * DuckDB's allocator keeps what a task freed for reuse up to a threshold (128 MiB by default), and
+ * appends buffer row groups up to their own limit: both above verify's memory limits, so the
+ * resident memory would keep rising past the limit. Low thresholds give the memory back after each
+ * task; verify's tasks are long scans, so the cost is small.
+ */
+export const LOW_MEMORY_ALLOCATOR = {
+  allocator_flush_threshold: '8MB',
+  allocator_bulk_deallocation_flush_threshold: '8MB',
+  write_buffer_row_group_memory_limit: '8MB',
+} as const
+
 export class VerifyScratch {
   private constructor(
     readonly dir: string,
@@ -43,11 +55,12 @@ export class VerifyScratch {
     try {
       // One thread: every thread of a sort or join holds its own buffers, and verify's own work is single-threaded anyway.
       const instance = await DuckDBInstance.create(join(dir, 'scratch.duckdb'), {
-        memory_limit: options.memoryLimit ?? '128MB',
+        memory_limit: options.memoryLimit ?? '64MB',
         threads: '1',
         temp_directory: join(dir, 'spill'),
         preserve_insertion_order: 'false',
         autoinstall_known_extensions: 'false',
+        ...LOW_MEMORY_ALLOCATOR,
       })
       return new VerifyScratch(dir, instance, await instance.connect())
     } catch (err) {
@@ -62,6 +75,11 @@ export class VerifyScratch {
 
   async run(sql: string): Promise<void> {
     await this.conn.run(sql)
+  }
+
+  /** A small query's rows (counts), in DuckDB's JSON form. */
+  async all(sql: string): Promise<Record<string, unknown>[]> {
+    return (await this.conn.runAndReadAll(sql)).getRowObjectsJson() as Record<string, unknown>[]
   }
 
   /** A new table with these columns, filled through `add`. */

@@ -24,8 +24,8 @@ export interface Ledgered {
   sink: Sink
 }
 
-export async function openLedgered(path: string, key: IntegrityKey | undefined): Promise<Ledgered> {
-  const store = new DuckDbStore({ path, threads: 1 })
+export async function openLedgered(path: string, key: IntegrityKey | undefined, layout?: 'table' | 'segments'): Promise<Ledgered> {
+  const store = new DuckDbStore({ path, threads: 1, ...(layout === undefined ? {} : { layout }) })
   const ledger = new DuckDbLedger(store, key)
   // The caller closes the store: verify and SQL run on it after the pipeline has finished.
   const sink = ledgeredSink(store, ledger, false)
