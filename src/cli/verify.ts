@@ -32,6 +32,7 @@ interface VerifyOptions extends OpenSearchCliOptions {
   indexPrefix: string
   expiredBefore?: string
   progressEvery: string
+  memoryLimit: string
   heads?: string
   exportHeads?: string
 }
@@ -55,6 +56,12 @@ export function registerVerify(program: Command): void {
       "when intact, write each stream's head to FILE (signed with the key when there is one) for a later --heads",
     )
     .option('--progress-every <seconds>', 'a progress line on stderr every N seconds (0: none)', '10')
+    .option(
+      '--memory-limit <size>',
+      "DuckDB's memory for verify's scratch database, where events, ledger and findings are matched by id " +
+        '(it spills to TMPDIR beyond)',
+      DEFAULT_SCRATCH_MEMORY,
+    )
     .option('--events-alias <name>', 'with --opensearch: events alias, as given to setup (read as <name>*)', 'envoy-audit-events')
     .option('--findings-alias <name>', 'with --opensearch: findings alias, as given to setup (read as <name>*)', 'envoy-audit-findings')
     .option(
@@ -79,6 +86,8 @@ export function registerVerify(program: Command): void {
         requireKey: opts.requireKey === true,
         ...(opts.keyFile === undefined ? {} : { keyFile: opts.keyFile }),
       })
+      if (!/^\d{1,6}(KB|MB|GB)$/i.test(opts.memoryLimit))
+        throw new EnvoyAuditError('EA_USAGE', `--memory-limit: not a size like 64MB or 1GB: ${opts.memoryLimit}`)
       if (opts.opensearch === undefined && opts.expiredBefore !== undefined)
         throw new EnvoyAuditError('EA_USAGE', '--expired-before applies to --opensearch only (embedded store: retention cuts are ledgered)')
       const anchors = opts.heads === undefined ? [] : readHeadsFile(opts.heads)
@@ -108,11 +117,12 @@ async function fromStore(
   key: IntegrityKey | undefined,
   anchors: readonly CheckpointEntry[],
 ): Promise<{ report: VerifyReport; where: string }> {
-  const store = await openStoreForReading(opts.store, { memoryLimit: VERIFY_MEMORY_LIMIT })
+  const store = await openStoreForReading(opts.store, { memoryLimit: STORE_SCAN_MEMORY })
   try {
     const progress = startVerifyProgress(progressEverySeconds(opts.progressEvery))
     try {
-      return { report: await verifyDuckDbStore(store, key, anchors, progress.update), where: opts.store }
+      const report = await verifyDuckDbStore(store, key, anchors, progress.update, { scratchMemoryLimit: opts.memoryLimit })
+      return { report, where: opts.store }
     } finally {
       progress.stop()
     }
@@ -136,6 +146,7 @@ async function fromOpenSearch(
     const report = await verifyOpenSearch(
       client,
       {
+        scratchMemoryLimit: opts.memoryLimit,
         eventsAlias: opts.eventsAlias,
         findingsAlias: opts.findingsAlias,
         indexPrefix: opts.indexPrefix,
@@ -159,11 +170,11 @@ async function fromOpenSearch(
   }
 }
 
-/**
- * DuckDB's memory for the store while verify reads it: verify only scans its tables (the matching by
- * event id happens in a scratch database, verify-scratch.ts), so a little is enough.
- */
-const VERIFY_MEMORY_LIMIT = '64MB'
+/** DuckDB's memory for the scratch database (verify-scratch.ts), where the matching by event id happens. */
+const DEFAULT_SCRATCH_MEMORY = '64MB'
+
+/** DuckDB's memory for the store while verify scans it: chunk by chunk, never sorted or joined there. */
+const STORE_SCAN_MEMORY = '32MB'
 
 // eslint-disable-next-line no-control-regex
 const clean = (s: string): string => s.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?')

@@ -14,7 +14,7 @@
  * chunk at a time (ChainWalk); the events and the findings rows are each scanned once in stored order,
  * every event checked on its own (hash, typed columns) and reduced to a narrow digest in a scratch
  * database (verify-scratch.ts) with the ledger's ids and hashes and the findings rows; there DuckDB
- * matches them by event id, and the matches come back in id order, one id at a time.
+ * matches them by event id (verify-match.ts). A segment store is read from the files its catalog lists.
  */
 import type { DuckDbStore } from '../store/duckdb-store.js'
 import { EVENT_COLUMNS, FINDING_COLUMNS, type Column, type FindingRow } from '../store/duckdb-schema.js'
@@ -22,6 +22,7 @@ import { existsSync } from 'node:fs'
 import { SegmentCatalog, segmentsDirOf } from '../store/duckdb-segments.js'
 import { LOW_MEMORY_ALLOCATOR, VerifyScratch } from '../store/verify-scratch.js'
 import { excuseRetained } from './retention-cuts.js'
+import { chunkCollector } from './verify-gc.js'
 import type { IntegrityKey } from './config.js'
 import { ChainWalk, emptyReport, storedDigest, type CheckpointEntry, type VerifyProgress, type VerifyReport } from './verify-core.js'
 import { evRow, matchById, matchTables, type MatchTables } from './verify-match.js'
@@ -194,7 +195,9 @@ async function scanEvents(
   onProgress({ phase: 'events', done: 0, total })
   let n = 0
   const select = EVENT_COLUMNS.map((c) => `${columnExpr(c)} AS "${c.name}"`).join(', ')
+  const collect = chunkCollector()
   for await (const rows of store.stream(`SELECT ${select}, event_json FROM ${relation}`)) {
+    collect()
     for (const row of rows) {
       const id = String(row.id)
       const parsed = storedDigest(String(row.event_json))

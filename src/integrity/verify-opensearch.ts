@@ -40,6 +40,7 @@ import {
   type VerifyReport,
 } from './verify-core.js'
 import { evRow, matchById, matchTables, type MatchTables } from './verify-match.js'
+import { chunkCollector } from './verify-gc.js'
 
 export interface OpenSearchVerifyOptions {
   eventsAlias: string
@@ -57,6 +58,8 @@ export interface OpenSearchVerifyOptions {
   anchors?: readonly CheckpointEntry[]
   /** Where the scratch database goes (default: the system's temporary directory). */
   scratchDir?: string
+  /** DuckDB's memory cap for the scratch database. */
+  scratchMemoryLimit?: string
 }
 
 type Json = Record<string, unknown>
@@ -127,7 +130,10 @@ export async function verifyOpenSearch(
     .refresh({ index: targets.join(','), ignore_unavailable: true, allow_no_indices: true } as never)
     .catch(() => undefined)
   const hasLedger = (await exists(client, names.ledger)) && (await exists(client, names.checkpoints))
-  const scratch = await VerifyScratch.open(options.scratchDir === undefined ? {} : { parent: options.scratchDir })
+  const scratch = await VerifyScratch.open({
+    ...(options.scratchDir === undefined ? {} : { parent: options.scratchDir }),
+    ...(options.scratchMemoryLimit === undefined ? {} : { memoryLimit: options.scratchMemoryLimit }),
+  })
   try {
     const tables = await matchTables(scratch)
     const checkpoints: CheckpointEntry[] = []
@@ -329,7 +335,9 @@ async function readEvents(
   let n = 0
   let withFindings = 0
   onProgress({ phase: 'events', done: 0, total: undefined })
+  const collect = chunkCollector()
   for await (const page of scrollAll(client, `${alias}*`, pageSize)) {
+    collect()
     for (const h of page.hits) {
       const parsed = storedDigest(JSON.stringify(h._source))
       let expected: string[] = []

