@@ -41,7 +41,7 @@ export function registerIngest(program: Command): void {
       new Option(
         '--layout <table|segments>',
         'how the store keeps events: table (DuckDB tables) or segments (zstd Parquet files per hour next to the store, ' +
-          'docs/store.md); segments on a table store migrates it; default: what the store has, table for a new one',
+          'docs/store.md); segments on a table store migrates it; default: what the store has, segments for a new one',
       ).choices(['table', 'segments']),
     )
     .option('--retention-days <n>', 'segment layout: drop whole hours of events older than N days (AU-11 retention; 0 keeps all)')

@@ -23,6 +23,7 @@ import { SegmentCatalog, segmentsDirOf } from '../store/duckdb-segments.js'
 import { LOW_MEMORY_ALLOCATOR, VerifyScratch } from '../store/verify-scratch.js'
 import { excuseRetained } from './retention-cuts.js'
 import { chunkCollector } from './verify-gc.js'
+import { setAsideLateEvents } from './verify-live.js'
 import type { IntegrityKey } from './config.js'
 import { ChainWalk, emptyReport, storedDigest, type CheckpointEntry, type VerifyProgress, type VerifyReport } from './verify-core.js'
 import { evRow, matchById, matchTables, type MatchTables } from './verify-match.js'
@@ -95,6 +96,8 @@ export async function verifyDuckDbStore(
     await scanFindings(store, source.findings, tablesOut, onProgress)
     // Ledgered events that a signed retention cut dropped are not deleted ones (retention-cuts.ts).
     await excuseRetained(store, scratch, report, key)
+    // Events stored after the ledger was read (a writer is writing): set aside, not called inserted (verify-live.ts).
+    await setAsideLateEvents(store, scratch, report)
 
     // 3. Matched by id: each id's digests, ledger entries and differing findings rows together.
     await matchById(scratch, report, onProgress)

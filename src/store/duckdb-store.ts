@@ -97,8 +97,8 @@ export const duckDbStoreConfigSchema = z
     /**
      * Physical layout of events and findings (docs/store.md): `table` keeps them in DuckDB tables with a
      * primary key; `segments` in immutable zstd Parquet files per hour next to the store, behind the
-     * same `events` / `findings` views. Unset keeps what the store has (a new store: table, or
-     * ENVOY_AUDIT_STORE_LAYOUT, which the test runs of both layouts set); `segments` on a table store
+     * same `events` / `findings` views. Unset keeps what the store has (a new store: segments, a
+     * ':memory:' one table; ENVOY_AUDIT_STORE_LAYOUT overrides both); `segments` on a table store
      * migrates it once when a writer opens it.
      */
     layout: z.enum(STORE_LAYOUTS).optional(),
@@ -269,7 +269,7 @@ export class DuckDbStore implements AuditStore, Sink {
     const wanted = this.config.layout
     if (hasSegments && wanted === 'table')
       throw new EnvoyAuditError('EA_USAGE', `${this.path} uses the segment layout: a segment store is not converted back to tables`)
-    this.layoutInUse = hasSegments ? 'segments' : hasEvents ? (wanted ?? 'table') : (wanted ?? defaultLayout())
+    this.layoutInUse = hasSegments ? 'segments' : hasEvents ? (wanted ?? 'table') : (wanted ?? defaultLayout(this.path))
     if (this.layoutInUse === 'segments') await this.openSegments(hasEvents && !hasSegments)
     else for (const ddl of schemaDdl()) await conn.run(ddl)
     for (const ddl of stagingDdl()) await conn.run(ddl)
@@ -771,10 +771,15 @@ const SEGMENT_EDGE_FACTS_SQL = `INSERT INTO edge_facts
   SELECT date_trunc('hour', ts), coalesce(reporter = 'destination', false), ${EDGE_FACTS.join(', ')}, min(ts)
   FROM seg_rows GROUP BY ALL`
 
-/** A new store's layout: table, unless ENVOY_AUDIT_STORE_LAYOUT names another (how the tests run both). */
-function defaultLayout(): StoreLayout {
+/**
+ * A new store's layout: segments, unless ENVOY_AUDIT_STORE_LAYOUT names another (how the tests run
+ * both). A ':memory:' store (tests, scratch) keeps the table layout unless asked: segments would be
+ * files in a temporary directory, and each batch's files cost more than its rows in memory.
+ */
+function defaultLayout(path: string): StoreLayout {
   const env = process.env.ENVOY_AUDIT_STORE_LAYOUT
-  return env === 'segments' ? 'segments' : 'table'
+  if (env === 'table' || env === 'segments') return env
+  return path === ':memory:' ? 'table' : 'segments'
 }
 
 /** DuckDB's message when another process holds the file (https://duckdb.org/docs/stable/connect/concurrency). */

@@ -84,4 +84,53 @@ describe('query commands while a writer holds the store', () => {
     for (let i = 1; i < counts.length; i++) expect(counts[i]).toBeGreaterThanOrEqual(counts[i - 1]!)
     expect(counts.every((n) => n <= final)).toBe(true)
   }, 240_000)
+
+  test('sql, report, hunt, flows, policy and verify while batches are acknowledged see what was acknowledged before', async () => {
+    const path = join(dir, 'growing.duckdb')
+    const l = await openLedgered(path, undefined)
+    // A new store: the default layout.
+    expect(l.store.layout).toBe('segments')
+    const since = '2016-01-01T00:00:00Z'
+    const commands: { args: string[]; seen?: (stdout: string) => number }[] = [
+      { args: ['sql', '--store', path, '--json', 'SELECT count(*) AS n FROM events'], seen: (o) => (JSON.parse(o) as { n: number }).n },
+      {
+        args: ['report', '--store', path, '--format', 'json', '--out', '-'],
+        seen: (o) => (JSON.parse(o) as { summary: { events: number } }).summary.events,
+      },
+      { args: ['hunt', '--store', path, '--from', 'frontend', '--since', since, '--baseline', '0', '--json'] },
+      { args: ['flows', '--store', path, '--since', since, '--json'] },
+      { args: ['policy', 'recommend', '--store', path] },
+      { args: ['verify', '--store', path, '--json'], seen: (o) => (JSON.parse(o) as { events: number }).events },
+    ]
+    let acked = 0
+    let stop = false
+    let batches = 0
+    // The writer: one file of fresh lines after another, each acknowledged (stored and ledgered) when ingestFile resolves.
+    const writing = (async () => {
+      for (let seed = 100; !stop; seed++) {
+        const file = join(dir, `growing-${seed}.log`)
+        const lines = generateMeshTraffic({ seed, sessions: 20, noise: false }).lines.map((line) => line.text)
+        writeFileSync(file, lines.join('\n') + '\n')
+        await ingestFile(l, file, 50)
+        acked = Number((await l.store.sql('SELECT count(*)::INTEGER AS n FROM events')).rows[0]!.n)
+        batches++
+      }
+    })()
+    try {
+      while (acked === 0) await new Promise((r) => setTimeout(r, 50))
+      for (const { args, seen } of commands) {
+        const before = acked
+        const r = await runCli(args)
+        expect(r.stderr).not.toMatch(/lock/i)
+        expect(r.code, `${args[0]}: ${r.stderr}`).toBe(0)
+        if (seen !== undefined) expect(seen(r.stdout), args[0]).toBeGreaterThanOrEqual(before)
+      }
+      // The writer kept writing while the commands ran.
+      expect(batches).toBeGreaterThan(1)
+    } finally {
+      stop = true
+      await writing
+      await l.store.close()
+    }
+  }, 240_000)
 })

@@ -16,7 +16,8 @@ beforeAll(async () => {
   store = join(dir, 'audit.duckdb')
   keyFile = join(dir, 'key')
   writeFileSync(keyFile, `${KEY_TEXT}\n`)
-  const l = await openLedgered(store, { id: 'k', bytes: Buffer.from(KEY_TEXT) })
+  // Tampered with by SQL on copies of the DuckDB file: the table layout (segment tampering: tamper-segments.test.ts).
+  const l = await openLedgered(store, { id: 'k', bytes: Buffer.from(KEY_TEXT) }, 'table')
   await ingestFile(l)
   await l.store.close()
 })

@@ -17,7 +17,8 @@ let pristine: string
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ea-heads-'))
   pristine = join(dir, 'pristine.duckdb')
-  const l = await openLedgered(pristine, KEY)
+  // Tampered with by SQL on copies of the DuckDB file: the table layout (segment tampering: tamper-segments.test.ts).
+  const l = await openLedgered(pristine, KEY, 'table')
   await ingestFile(l)
   await l.store.close()
 })

@@ -17,7 +17,8 @@ let findingEvent: string
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ea-tamper-'))
   pristine = join(dir, 'pristine.duckdb')
-  const l = await openLedgered(pristine, KEY)
+  // Tampered with by SQL on copies of the DuckDB file: the table layout (segment tampering: tamper-segments.test.ts).
+  const l = await openLedgered(pristine, KEY, 'table')
   await ingestFile(l)
   ids = (await l.store.sql('SELECT id FROM events e ORDER BY e.id')).rows.map((r) => String(r.id))
   findingEvent = String((await l.store.sql('SELECT event_id FROM findings LIMIT 1')).rows[0]!.event_id)

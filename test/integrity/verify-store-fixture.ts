@@ -23,7 +23,8 @@ export async function buildVerifyStore(path: string, n: number): Promise<void> {
     findings: [finding('plaintext_inbound', 'high', ['SC-8']), finding('au3_incomplete', 'low', ['AU-3'])],
   })
   template.audit = { ...template.audit, hash: HASH }
-  const seed = new DuckDbStore({ path, serveReaders: false, callTables: false })
+  // Rows multiplied and tampered with by SQL: the table layout.
+  const seed = new DuckDbStore({ path, serveReaders: false, callTables: false, layout: 'table' })
   await seed.write([template])
   for (const ddl of LEDGER_DDL) await seed.sql(ddl)
   const json = String((await seed.sql(`SELECT event_json FROM events WHERE id = $1`, [ID])).rows[0]!.event_json)

@@ -215,7 +215,8 @@ describe('parsed events → policy check / recommend', () => {
   })
   test('check and recommend --store read every event, past the old silent 100,000 cut, and --limit says what it left out', async () => {
     const path = join(dir, 'big.duckdb')
-    const store = await openDuckDbStore(path, { callTables: false })
+    // The table layout: the copies are side-loaded by SQL into the events table.
+    const store = await openDuckDbStore(path, { callTables: false, layout: 'table' })
     try {
       await store.writeEvents(parsed())
       // 100,000 copies under new ids and times, written by SQL: the pipeline would take minutes here.

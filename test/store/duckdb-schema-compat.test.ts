@@ -346,7 +346,8 @@ describe('DuckDB columns generated from the schema, against the hand-written one
 
     // The old file opened by today's store, and a new store, fed the same events: same catalog, same rows.
     const old = new DuckDbStore({ path: before })
-    const fresh = new DuckDbStore({ path: join(dir, 'fresh.duckdb') })
+    // The table layout's catalog is what this compares (a new store's default is the segment layout).
+    const fresh = new DuckDbStore({ path: join(dir, 'fresh.duckdb'), layout: 'table' })
     await old.start()
     await fresh.start()
     try {

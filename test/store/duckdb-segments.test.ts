@@ -166,19 +166,12 @@ describe('segment layout', () => {
   test('verify detects a deleted, a modified and an inserted event, and a segment file removed', async () => {
     const key: IntegrityKey = { id: 'test', bytes: Buffer.from('0123456789abcdef0123456789abcdef') }
     const pristine = join(dir, 'pristine.duckdb')
-    const previous = process.env.ENVOY_AUDIT_STORE_LAYOUT
-    process.env.ENVOY_AUDIT_STORE_LAYOUT = 'segments'
-    let ids: string[]
-    try {
-      const l = await openLedgered(pristine, key)
-      await ingestFile(l)
-      expect(l.store.layout).toBe('segments')
-      ids = (await l.store.sql('SELECT id FROM events ORDER BY id')).rows.map((r) => String(r.id))
-      await l.store.close()
-    } finally {
-      if (previous === undefined) delete process.env.ENVOY_AUDIT_STORE_LAYOUT
-      else process.env.ENVOY_AUDIT_STORE_LAYOUT = previous
-    }
+    const l = await openLedgered(pristine, key)
+    await ingestFile(l)
+    // The default layout of a new store.
+    expect(l.store.layout).toBe('segments')
+    const ids = (await l.store.sql('SELECT id FROM events ORDER BY id')).rows.map((r) => String(r.id))
+    await l.store.close()
     expect(ids.length).toBeGreaterThan(5)
     const duck = await DuckDBInstance.create(':memory:')
     const conn = await duck.connect()

@@ -89,8 +89,8 @@ function sampleEvents(): AuditEvent[] {
   ]
 }
 
-async function withStore<T>(path: string, fn: (s: DuckDbStore) => Promise<T>): Promise<T> {
-  const store = new DuckDbStore({ path })
+async function withStore<T>(path: string, fn: (s: DuckDbStore) => Promise<T>, layout?: 'table' | 'segments'): Promise<T> {
+  const store = new DuckDbStore({ path, ...(layout === undefined ? {} : { layout }) })
   await store.start()
   try {
     return await fn(store)
@@ -293,35 +293,45 @@ describe('DuckDbStore', () => {
     expect(() => new DuckDbStore({ checkpointThreshold: '1 bucket' })).toThrow(/store\.checkpointThreshold: must be a size/)
   })
 
-  test('property: any replay of any batching stores each event and its findings exactly once', async () => {
-    const pool = Array.from({ length: 12 }, (_, i) =>
-      makeEvent({
-        id: `p${i}`,
-        findings:
-          i % 3 === 0
-            ? [finding('authz_denied', 'medium', ['AC-3', 'AC-6'])]
-            : i % 3 === 1
-              ? [finding('weak_tls', 'high', ['SC-8(1)'])]
-              : [],
-      }),
-    )
-    await fc.assert(
-      fc.asyncProperty(
-        fc.array(fc.integer({ min: 0, max: pool.length - 1 }), { minLength: 1, maxLength: 40 }),
-        fc.integer({ min: 1, max: 7 }),
-        async (picks, batch) => {
-          await withStore(':memory:', async (store) => {
-            const stream = picks.map((i) => pool[i]!)
-            for (let i = 0; i < stream.length; i += batch) await store.writeEvents(stream.slice(i, i + batch))
-            const distinct = new Set(picks)
-            expect((await store.summary()).events).toBe(distinct.size)
-            const findings = [...distinct].reduce((n, i) => n + (pool[i]!.audit.findings?.length ?? 0), 0)
-            expect((await store.sql('SELECT count(*)::INTEGER AS n FROM findings')).rows[0]!.n).toBe(findings)
-            expect(store.stats.inserted).toBe(distinct.size)
-          })
-        },
-      ),
-      { numRuns: 25, seed: 4 },
-    )
-  })
+  test.each([
+    ['table', 25],
+    ['segments', 6],
+  ] as const)(
+    'property (%s layout): any replay of any batching stores each event and its findings exactly once',
+    async (layout, numRuns) => {
+      const pool = Array.from({ length: 12 }, (_, i) =>
+        makeEvent({
+          id: `p${i}`,
+          findings:
+            i % 3 === 0
+              ? [finding('authz_denied', 'medium', ['AC-3', 'AC-6'])]
+              : i % 3 === 1
+                ? [finding('weak_tls', 'high', ['SC-8(1)'])]
+                : [],
+        }),
+      )
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(fc.integer({ min: 0, max: pool.length - 1 }), { minLength: 1, maxLength: 40 }),
+          fc.integer({ min: 1, max: 7 }),
+          async (picks, batch) => {
+            await withStore(
+              ':memory:',
+              async (store) => {
+                const stream = picks.map((i) => pool[i]!)
+                for (let i = 0; i < stream.length; i += batch) await store.writeEvents(stream.slice(i, i + batch))
+                const distinct = new Set(picks)
+                expect((await store.summary()).events).toBe(distinct.size)
+                const findings = [...distinct].reduce((n, i) => n + (pool[i]!.audit.findings?.length ?? 0), 0)
+                expect((await store.sql('SELECT count(*)::INTEGER AS n FROM findings')).rows[0]!.n).toBe(findings)
+                expect(store.stats.inserted).toBe(distinct.size)
+              },
+              layout,
+            )
+          },
+        ),
+        { numRuns, seed: 4 },
+      )
+    },
+  )
 })
