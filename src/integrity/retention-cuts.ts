@@ -17,10 +17,18 @@
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
 import type { DuckDBConnection } from '@duckdb/node-api'
-import type { DuckDbStore } from '../store/duckdb-store.js'
 import type { VerifyScratch } from '../store/verify-scratch.js'
 import type { IntegrityKey } from './config.js'
 import { addIssue, type VerifyReport } from './verify-core.js'
+
+/**
+ * The statements the cuts need from the embedded store, named here rather than importing DuckDbStore:
+ * the store imports recordCut, and a type import back would close a circle of files.
+ */
+export interface CutStore {
+  sql(text: string, values?: (string | number)[]): Promise<{ rows: Record<string, unknown>[] }>
+  stream(text: string, values?: (string | number)[]): AsyncIterable<Record<string, unknown>[]>
+}
 
 export const CUTS_DDL: readonly string[] = [
   `CREATE TABLE IF NOT EXISTS integrity_cuts (cut INTEGER PRIMARY KEY, cutoff VARCHAR NOT NULL, events BIGINT NOT NULL,
@@ -90,7 +98,7 @@ export async function recordCut(conn: DuckDBConnection, cutoff: string, eventFil
 }
 
 /** Signs the cuts the store recorded unsigned (the store does not hold the key; the ledger does). */
-export async function signCuts(store: DuckDbStore, key: IntegrityKey | undefined): Promise<number> {
+export async function signCuts(store: CutStore, key: IntegrityKey | undefined): Promise<number> {
   if (key === undefined) return 0
   const tables = await store.sql(
     `SELECT count(*)::INTEGER AS n FROM information_schema.tables WHERE table_schema = 'main' AND table_name = 'integrity_cuts'`,
@@ -108,7 +116,7 @@ export async function signCuts(store: DuckDbStore, key: IntegrityKey | undefined
  * deleted; counted in `report.expired`. Runs after the events were scanned into `ev`.
  */
 export async function excuseRetained(
-  store: DuckDbStore,
+  store: CutStore,
   scratch: VerifyScratch,
   report: VerifyReport,
   key: IntegrityKey | undefined,

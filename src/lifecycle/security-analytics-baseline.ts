@@ -8,7 +8,7 @@
  * and said so.
  */
 import type { Client } from '@opensearch-project/opensearch'
-import { learnBaselineFromOpenSearch } from '../sigma/baseline-opensearch.js'
+import { learnBaselineFromOpenSearch } from './baseline-opensearch.js'
 import { expandPlaceholders } from '../sigma/expand.js'
 import type { LoadedRule } from '../sigma/loader.js'
 import type { SetupStep } from './setup.js'

@@ -22,7 +22,7 @@ import {
   type SecurityAnalyticsConfig,
 } from '../../src/lifecycle/security-analytics-resources.js'
 import { baselineRulesDir, loadSigmaRules } from '../../src/sigma/loader.js'
-import { learnBaselineFromOpenSearch } from '../../src/sigma/baseline-opensearch.js'
+import { learnBaselineFromOpenSearch } from '../../src/lifecycle/baseline-opensearch.js'
 import { plantIndices, type Planted } from '../helpers/opensearch-planted.js'
 import { at, callLines, MESH, spiffe, toEvents } from '../hunt/scenario.js'
 import { applyStages } from '../../src/pipeline/transforms.js'

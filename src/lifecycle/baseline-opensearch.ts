@@ -1,13 +1,13 @@
 /**
  * The placeholder lists of detections/baseline learnt from the events in OpenSearch, for `setup
- * --with-security-analytics`: the same lists as baselinePlaceholders (baseline.ts) computes from events
+ * --with-security-analytics`: the same lists as baselinePlaceholders (src/sigma/baseline.ts) computes from events
  * in memory, by composite aggregations over the events alias (accepted traffic only, as there).
  */
 import type { Client } from '@opensearch-project/opensearch'
 import { FIELDS } from '../store/opensearch-aggregates.js'
 import { compositeAll } from '../store/opensearch-read.js'
-import type { BaselineOptions } from './baseline.js'
-import type { Placeholders } from './detection.js'
+import type { BaselineOptions } from '../sigma/baseline.js'
+import type { Placeholders } from '../sigma/detection.js'
 
 type Json = Record<string, unknown>
 
