@@ -173,8 +173,12 @@ async function fromOpenSearch(
 /** DuckDB's memory for the scratch database (verify-scratch.ts), where the matching by event id happens. */
 const DEFAULT_SCRATCH_MEMORY = '64MB'
 
-/** DuckDB's memory for the store while verify scans it: chunk by chunk, never sorted or joined there. */
-const STORE_SCAN_MEMORY = '32MB'
+/**
+ * DuckDB's cap for the store while verify scans it: chunk by chunk, never sorted or joined there, but a
+ * segment's row group (up to 16,384 documents) has its document column decompressed whole, which is
+ * tens of MB for ordinary lines and more for long ones; a cap below that fails verify outright.
+ */
+const STORE_SCAN_MEMORY = '256MB'
 
 // eslint-disable-next-line no-control-regex
 const clean = (s: string): string => s.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?')

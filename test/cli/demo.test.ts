@@ -38,6 +38,20 @@ describe('envoy-audit demo', () => {
     expect(explore.stdout).toContain('plaintext_inbound')
   }, 120_000)
 
+  // The quick start's store, as a new user gets it: segments of up to 10,000 documents, each row group's
+  // document column read whole by verify's store scan.
+  test('verify --store vouches for the store the default demo wrote', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ea-demo-verify-'))
+    const store = join(dir, 'demo.duckdb')
+    const demo = await runCli(['demo', '--out', join(dir, 'out'), '--store', store], { timeoutMs: 150_000 })
+    expect(demo.code, demo.stderr).toBe(0)
+    expect(existsSync(join(dir, 'demo.segments'))).toBe(true)
+    const r = await runCli(['verify', '--store', store], { timeoutMs: 120_000 })
+    expect(r.stderr).not.toContain('Out of Memory')
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stdout).toContain('deleted 0, modified 0, inserted 0')
+  }, 300_000)
+
   test('rejects a non-numeric seed as a usage error', async () => {
     const r = await runCli(['demo', '--seed', 'abc'])
     expect(r.code).toBe(2)
