@@ -5,18 +5,18 @@
  * The stores are filled through the real pipeline, as `envoy-audit demo` does (--cluster east for the
  * first cluster's raw CRI files).
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { generateMeshTraffic, linesByFile } from '../../src/demo/mesh-traffic.js'
+import { generateMeshTraffic } from '../../src/demo/mesh-traffic.js'
 import { spiffeId } from '../../src/demo/mesh-topology.js'
 import { CLUSTERS } from '../../src/demo/east-west.js'
-import { ingestFiles } from '../../src/compose/ingest.js'
 import { DuckDbHuntBackend } from '../../src/hunt/duckdb-backend.js'
 import { resolveIdentity } from '../../src/hunt/node-id.js'
 import { huntPaths, type HuntResult } from '../../src/hunt/search.js'
 import { renderHuntText } from '../../src/hunt/render.js'
+import { ingestDemoLogs } from '../helpers/demo-logs.js'
 import { DuckDbStore } from '../../src/store/duckdb-store.js'
 
 const traffic = generateMeshTraffic({ seed: 42, sessions: 200, noise: false, eastWest: true })
@@ -35,19 +35,8 @@ async function hunt(backend: DuckDbHuntBackend): Promise<HuntResult> {
 }
 
 beforeAll(async () => {
-  mkdirSync(join(dir, 'logs'))
-  const files: string[] = []
-  for (const [name, lines] of linesByFile(traffic.lines)) {
-    writeFileSync(join(dir, 'logs', name), lines.join('\n') + '\n')
-    files.push(join(dir, 'logs', name))
-  }
   await store.start()
-  await ingestFiles({
-    files: files.sort(),
-    store,
-    processing: { parser: { format: 'auto', cluster: CLUSTERS.first } },
-    deadLetterPath: join(dir, 'dlq.ndjson'),
-  })
+  await ingestDemoLogs(dir, traffic.lines, store)
   // The compromise starts with the first denied probe from frontend.
   const { rows } = await store.sql(
     `SELECT strftime(min(ts), '%Y-%m-%dT%H:%M:%S.%gZ') AS t FROM events

@@ -6,18 +6,18 @@
  * path names the clusters its call ran between (hopClusters, one search per hop), flows names the
  * clusters of every edge, and --cluster narrows both.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { Client } from '@opensearch-project/opensearch'
-import { generateMeshTraffic, linesByFile } from '../../src/demo/mesh-traffic.js'
+import { generateMeshTraffic } from '../../src/demo/mesh-traffic.js'
 import { spiffeId } from '../../src/demo/mesh-topology.js'
 import { CLUSTERS } from '../../src/demo/east-west.js'
-import { ingestFiles } from '../../src/compose/ingest.js'
 import { OpenSearchHuntBackend } from '../../src/hunt/opensearch-backend.js'
 import { resolveIdentity } from '../../src/hunt/node-id.js'
 import { huntPaths, type HuntResult } from '../../src/hunt/search.js'
+import { ingestDemoLogs } from '../helpers/demo-logs.js'
 import { DuckDbStore } from '../../src/store/duckdb-store.js'
 import { OpenSearchStore } from '../../src/store/opensearch-store.js'
 import { runSetup } from '../../src/lifecycle/setup.js'
@@ -42,21 +42,10 @@ let since = ''
 /** The demo's events as the pipeline stored them (the documents the sink would index). */
 beforeAll(async () => {
   const dir = mkdtempSync(join(tmpdir(), 'ea-os-xcluster-'))
-  mkdirSync(join(dir, 'logs'))
-  const files: string[] = []
-  for (const [name, lines] of linesByFile(traffic.lines)) {
-    writeFileSync(join(dir, 'logs', name), lines.join('\n') + '\n')
-    files.push(join(dir, 'logs', name))
-  }
   const store = new DuckDbStore({ path: ':memory:' })
   await store.start()
   try {
-    await ingestFiles({
-      files: files.sort(),
-      store,
-      processing: { parser: { format: 'auto', cluster: CLUSTERS.first } },
-      deadLetterPath: join(dir, 'dlq.ndjson'),
-    })
+    await ingestDemoLogs(dir, traffic.lines, store)
     const { rows } = await store.sql('SELECT event_json FROM events ORDER BY ts, id')
     events = rows.map((r) => JSON.parse(String(r.event_json)) as AuditEvent)
   } finally {

@@ -6,14 +6,14 @@
  * ledger appeared twice (`payments/payments` from the client line, the SPIFFE ID from the server line)
  * and the gateway's lines as a third edge from the client's address to the Istio SNI.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { generateMeshTraffic, linesByFile } from '../../src/demo/mesh-traffic.js'
+import { generateMeshTraffic } from '../../src/demo/mesh-traffic.js'
 import { CLUSTERS } from '../../src/demo/east-west.js'
-import { ingestFiles } from '../../src/compose/ingest.js'
 import { buildReportData, type ReportData } from '../../src/report/report-data.js'
+import { ingestDemoLogs } from '../helpers/demo-logs.js'
 import { DuckDbStore } from '../../src/store/duckdb-store.js'
 
 const traffic = generateMeshTraffic({ seed: 42, sessions: 200, noise: false, eastWest: true })
@@ -24,19 +24,8 @@ const store = new DuckDbStore({ path: ':memory:' })
 let data: ReportData
 
 beforeAll(async () => {
-  mkdirSync(join(dir, 'logs'))
-  const files: string[] = []
-  for (const [name, lines] of linesByFile(traffic.lines)) {
-    writeFileSync(join(dir, 'logs', name), lines.join('\n') + '\n')
-    files.push(join(dir, 'logs', name))
-  }
   await store.start()
-  await ingestFiles({
-    files: files.sort(),
-    store,
-    processing: { parser: { format: 'auto', cluster: CLUSTERS.first } },
-    deadLetterPath: join(dir, 'dlq.ndjson'),
-  })
+  await ingestDemoLogs(dir, traffic.lines, store)
   data = await buildReportData(store)
 }, 120_000)
 afterAll(async () => {
