@@ -15,7 +15,7 @@ import type { DuckDbStore } from '../store/duckdb-store.js'
 import { EnvoyAuditError } from '../errors.js'
 import type { IntegrityKey } from './config.js'
 import { epochOf, planAppend, type StreamState } from './ledger-core.js'
-import { signCuts } from './retention-cuts.js'
+import { cutSigner } from './retention-cuts.js'
 
 export { epochOf }
 
@@ -35,13 +35,13 @@ export class DuckDbLedger {
   /** Appends run one at a time: a stream's chain state is read and advanced across awaits. */
   private queue: Promise<unknown> = Promise.resolve()
   readonly stats = { ledgered: 0, replaysSkipped: 0, epochs: 0, checkpoints: 0 }
-  /** The store's retention cuts signed so far (see signCuts). */
-  private cutsSeen = 0
-
   constructor(
     private readonly store: DuckDbStore,
     private readonly key: IntegrityKey | undefined,
-  ) {}
+  ) {
+    // Retention may run as the store opens: the cut must be signed in its own transaction, never later.
+    store.cutSigner = key === undefined ? undefined : cutSigner(key)
+  }
 
   start(): Promise<void> {
     this.loaded ??= this.load()
@@ -65,13 +65,6 @@ export class DuckDbLedger {
         head: String(r.head),
       })
     }
-    await this.signCuts()
-  }
-
-  /** Signs the retention cuts the store recorded (at open, or while writing) with the ledger's key. */
-  private async signCuts(): Promise<void> {
-    this.cutsSeen = this.store.cutsRecorded
-    await signCuts(this.store, this.key)
   }
 
   /** Ledgers the events the store accepted. Rejects (and changes no state) when the store fails. */
@@ -117,7 +110,6 @@ export class DuckDbLedger {
       )
     }
     for (const [logical, st] of plan.next) this.states.set(logical, st)
-    if (this.store.cutsRecorded !== this.cutsSeen) await this.signCuts()
     this.stats.ledgered += plan.rows.length
     this.stats.checkpoints += plan.checkpoints.length
     this.stats.replaysSkipped += plan.replaysSkipped

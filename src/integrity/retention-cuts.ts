@@ -7,8 +7,10 @@
  * the ids of the events the dropped segments held (`integrity_retained`) and one cut row
  * (`integrity_cuts`): its number, the cutoff, how many ids and a digest of them (the sum of their
  * SHA-256 values modulo 2^256, so it is computed streaming, in any order), chained to the previous cut
- * like ledger rows are. The ledger, which holds the key, signs cuts the store wrote (HMAC over the
- * chain value). The ledger rows of retained events stay: the chains still verify from genesis.
+ * like ledger rows are. The cut is signed (HMAC over the chain value) in that same transaction, by the
+ * signer the ledger gives the store: a cut found unsigned later is never signed after the fact, since
+ * anyone who can write the store file could have recorded it to pass a deletion off as retention. The
+ * ledger rows of retained events stay: the chains still verify from genesis.
  *
  * `verify` recomputes the cuts' chain and MACs, recomputes each cut's count and digest from
  * `integrity_retained`, and only then excuses the missing events whose ids a valid cut names. Adding
@@ -28,6 +30,13 @@ import { addIssue, type VerifyReport } from './verify-core.js'
 export interface CutStore {
   sql(text: string, values?: (string | number)[]): Promise<{ rows: Record<string, unknown>[] }>
   stream(text: string, values?: (string | number)[]): AsyncIterable<Record<string, unknown>[]>
+}
+
+/** Signs a cut's chain value; the ledger builds it from its key and hands it to the store. */
+export type CutSigner = (chain: string) => { keyId: string; mac: string }
+
+export function cutSigner(key: IntegrityKey): CutSigner {
+  return (chain) => ({ keyId: key.id, mac: cutMac(key, chain) })
 }
 
 export const CUTS_DDL: readonly string[] = [
@@ -73,9 +82,15 @@ const quote = (s: string): string => `'${s.replaceAll("'", "''")}'`
 
 /**
  * Records a cut in the caller's open transaction: the ids held by `eventFiles` (the dropped segments'
- * events files) and the chained, not yet signed, cut row. Only for a store that has a ledger.
+ * events files) and the chained cut row, signed when the writer's ledger has a key. Only for a store
+ * that has a ledger.
  */
-export async function recordCut(conn: DuckDBConnection, cutoff: string, eventFiles: readonly string[]): Promise<void> {
+export async function recordCut(
+  conn: DuckDBConnection,
+  cutoff: string,
+  eventFiles: readonly string[],
+  sign: CutSigner | undefined,
+): Promise<void> {
   for (const ddl of CUTS_DDL) await conn.run(ddl)
   const last = (await conn.runAndReadAll('SELECT cut, chain FROM integrity_cuts ORDER BY cut DESC LIMIT 1')).getRowObjects()[0]
   const cut = last === undefined ? 1 : Number(last.cut) + 1
@@ -87,27 +102,17 @@ export async function recordCut(conn: DuckDBConnection, cutoff: string, eventFil
     for (const id of chunk.getColumnValues(0)) digest.add(String(id))
   const fields: CutFields = { cut, cutoff, events: digest.count, digest: digest.hex }
   const chain = cutChain(last === undefined ? GENESIS : String(last.chain), fields)
-  await conn.run(`INSERT INTO integrity_cuts VALUES ($1, $2, $3, $4, $5, NULL, NULL, $6)`, [
+  const signed = sign?.(chain)
+  await conn.run(`INSERT INTO integrity_cuts VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, [
     cut,
     cutoff,
     digest.count,
     digest.hex,
     chain,
+    signed?.keyId ?? null,
+    signed?.mac ?? null,
     new Date().toISOString(),
   ])
-}
-
-/** Signs the cuts the store recorded unsigned (the store does not hold the key; the ledger does). */
-export async function signCuts(store: CutStore, key: IntegrityKey | undefined): Promise<number> {
-  if (key === undefined) return 0
-  const tables = await store.sql(
-    `SELECT count(*)::INTEGER AS n FROM information_schema.tables WHERE table_schema = 'main' AND table_name = 'integrity_cuts'`,
-  )
-  if (Number(tables.rows[0]?.n) === 0) return 0
-  const { rows } = await store.sql('SELECT cut, chain FROM integrity_cuts WHERE mac IS NULL')
-  for (const r of rows)
-    await store.sql('UPDATE integrity_cuts SET key_id = ?, mac = ? WHERE cut = ?', [key.id, cutMac(key, String(r.chain)), Number(r.cut)])
-  return rows.length
 }
 
 /**

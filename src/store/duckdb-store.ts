@@ -36,7 +36,7 @@ import { appendBatchCalls, appendDirect, appendStaged } from './duckdb-append.js
 import { appendRows } from './duckdb-appender.js'
 import { SEGMENT_ROWS_SQL, STAGE_DOCS_DDL, parseableDocument, segmentEventsSql, segmentFindingsSql } from './segment-rows.js'
 import { STORE_LAYOUTS, SEGMENTS_DDL, SegmentCatalog, type Segment, type StoreLayout, hourOf, segmentsDirOf } from './duckdb-segments.js'
-import { recordCut } from '../integrity/retention-cuts.js'
+import { recordCut, type CutSigner } from '../integrity/retention-cuts.js'
 import { CALL_TABLES, callsBackfillSql, callsDdl } from './duckdb-calls.js'
 import type { StoredRow } from './duckdb-append.js'
 import {
@@ -145,8 +145,8 @@ export class DuckDbStore implements AuditStore, Sink {
   /** The temporary segment directory of a ':memory:' store with the segment layout, removed at close. */
   private scratchDir: string | undefined
   private retentionCheckedMs = 0
-  /** Retention cuts this writer recorded in the ledger (the ledger signs them: it holds the key). */
-  cutsRecorded = 0
+  /** Signs retention cuts as they are recorded; set by the ledger, which holds the key. */
+  cutSigner: CutSigner | undefined
   /** Set when a reader queries through the writer holding the store. */
   private remote: ReaderClient | undefined
   private readers: ReaderServer | undefined
@@ -544,8 +544,7 @@ export class DuckDbStore implements AuditStore, Sink {
       // The ledger records the cut in the same transaction: verify then tells retained out from deleted.
       if (await this.hasTable('integrity_ledger')) {
         const files = expired.filter((s) => s.events > 0 && !catalog.missing.has(s.name)).map((s) => catalog.eventsFile(s))
-        await recordCut(conn, new Date(cutoffMs).toISOString(), files)
-        this.cutsRecorded++
+        await recordCut(conn, new Date(cutoffMs).toISOString(), files, this.cutSigner)
       }
       catalog.committed([], expired)
       for (const ddl of catalog.viewsSql()) await conn.run(ddl)

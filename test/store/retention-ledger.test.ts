@@ -6,6 +6,7 @@ import { DuckDBInstance } from '@duckdb/node-api'
 import { hashEvent } from '../../src/integrity/chain.js'
 import type { IntegrityKey } from '../../src/integrity/config.js'
 import { DuckDbLedger, ledgeredSink } from '../../src/integrity/ledger.js'
+import { recordCut } from '../../src/integrity/retention-cuts.js'
 import { verifyDuckDbStore } from '../../src/integrity/verify-duckdb.js'
 import { DuckDbStore, type DuckDbStoreConfig } from '../../src/store/duckdb-store.js'
 import { segmentsDirOf } from '../../src/store/duckdb-segments.js'
@@ -138,5 +139,37 @@ describe('retention and the integrity ledger', () => {
     await onFile(unsigned, (run) => run('UPDATE integrity_cuts SET mac = NULL'))
     const second = await verify(unsigned)
     expect(kinds(second)).toEqual([...old.map((e) => `deleted:${e.event.id}`), 'chain:retention cut 1'].sort())
+  })
+})
+
+describe('a cut forged while no writer runs', () => {
+  test('is not signed when the writer opens again: the deletion it hides is reported', async () => {
+    const now = Date.now()
+    const events = [0, 1, 2].map((i) => ledgerable(`f-${i}`, now - 3_600_000 + i * 1000, 20 + i))
+    const path = join(dir, 'forged.duckdb')
+    await ingest({ path, layout: 'segments' }, events)
+    await dropRow(path, 'f-1')
+    // A consistent cut (chain and digest right, no MAC) naming the deleted event, as recordCut writes it.
+    const ids = join(dir, 'forged-ids.parquet')
+    await onFile(path, async (run) => {
+      await run(`COPY (SELECT 'f-1' AS id) TO '${ids}' (FORMAT parquet)`)
+      return run('SELECT 1')
+    })
+    const duck = await DuckDBInstance.create(path)
+    const conn = await duck.connect()
+    try {
+      await conn.run('BEGIN TRANSACTION')
+      await recordCut(conn, new Date(now).toISOString(), [ids], undefined)
+      await conn.run('COMMIT')
+    } finally {
+      conn.closeSync()
+      duck.closeSync()
+    }
+    await ingest({ path })
+    const cuts = await onFile(path, (run) => run('SELECT cut, mac IS NOT NULL AS signed FROM integrity_cuts'))
+    expect(cuts).toEqual([{ cut: 1, signed: false }])
+    const report = await verify(path)
+    expect(report.ok).toBe(false)
+    expect(kinds(report)).toEqual(['chain:retention cut 1', 'deleted:f-1'])
   })
 })
