@@ -10,7 +10,10 @@
  *
  * The socket is created with the permissions of the store file (a user who may read the store may
  * query it), and a reader checks that the socket belongs to the store file's owner before trusting
- * what it answers. Wire format: one JSON object per line each way, one request at a time per
+ * what it answers. Reader queries run with the writer's file permissions, so before serving, the
+ * writer's DuckDB instance is confined to the store's own files: otherwise DuckDB's file functions
+ * (`read_text`, `read_csv`, `glob`, ...) would hand anyone allowed to query the store the writer's
+ * key files and credentials. Wire format: one JSON object per line each way, one request at a time per
  * connection: `{"sql", "values"}` → `{"columns", "types", "rows"}` or `{"error", "code"}`.
  */
 import { createHash } from 'node:crypto'
@@ -65,8 +68,15 @@ export async function serveReaders(
   instance: DuckDBInstance,
   storePath: string,
   warn: (message: string) => void,
+  allowedDirectories: readonly string[] = [],
 ): Promise<ReaderServer | undefined> {
   const path = readerSocketPath(storePath)
+  try {
+    await confineFiles(instance, allowedDirectories)
+  } catch (err) {
+    warn(`cannot confine the store's file access, so readers are not served (queries wait for the writer): ${messageOf(err)}`)
+    return undefined
+  }
   try {
     unlinkSync(path)
   } catch {
@@ -105,6 +115,22 @@ export async function serveReaders(
       await Promise.all([...sessions].map((s) => s.end()))
       await closed
     },
+  }
+}
+
+/**
+ * From now on the instance reads and writes files only under `dirs` (DuckDB's `allowed_directories`
+ * with `enable_external_access = false`, which cannot be turned back on in the instance's lifetime).
+ * The database file, its WAL and spill files are the instance's own and stay reachable.
+ */
+async function confineFiles(instance: DuckDBInstance, dirs: readonly string[]): Promise<void> {
+  const conn = await instance.connect()
+  try {
+    const list = dirs.map((d) => `'${(d.endsWith('/') ? d : `${d}/`).replaceAll("'", "''")}'`).join(', ')
+    await conn.run(`SET allowed_directories = [${list}]`)
+    await conn.run('SET enable_external_access = false')
+  } finally {
+    conn.closeSync()
   }
 }
 

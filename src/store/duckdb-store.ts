@@ -184,7 +184,12 @@ export class DuckDbStore implements AuditStore, Sink {
       this.conn = await this.instance.connect()
       await this.migrate()
       if (this.path !== ':memory:' && this.config.serveReaders)
-        this.readers = await serveReaders(this.instance, this.path, (m) => process.stderr.write(`envoy-audit: warning: ${m}\n`))
+        this.readers = await serveReaders(
+          this.instance,
+          this.path,
+          (m) => process.stderr.write(`envoy-audit: warning: ${m}\n`),
+          this.layoutInUse === 'segments' ? [segmentsDirOf(this.path)] : [],
+        )
     } catch (err) {
       if (err instanceof EnvoyAuditError) throw err
       throw new EnvoyAuditError('EA_IO', `cannot open the DuckDB store at ${this.path}: ${messageOf(err)}`, { cause: err })

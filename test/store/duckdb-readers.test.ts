@@ -92,6 +92,32 @@ describe('readers of the embedded store', () => {
     }
   })
 
+  test("a reader served by the writer cannot read the writer's files outside the store, and the writer still writes", async () => {
+    const path = join(dir, 'confined.duckdb')
+    const key = join(dir, 'integrity.key')
+    writeFileSync(key, 'not for readers', { mode: 0o600 })
+    const writer = new DuckDbStore({ path, layout: 'segments' })
+    await writer.write(events('k', 3))
+    const reader = await openStoreForReading(path)
+    try {
+      for (const q of [
+        `SELECT content FROM read_text('${key}')`,
+        `SELECT content FROM read_text('${segmentsDirOf(path)}/../integrity.key')`,
+        `SELECT * FROM read_csv('${key}')`,
+        `SELECT count(*) FROM glob('${dir}/*')`,
+      ])
+        await expect(reader.sql(q), q).rejects.toThrow(/disabled by configuration/)
+      // The store's own segments stay readable, and the writer keeps writing them.
+      await writer.write(events('k2', 4))
+      expect(await count(reader)).toBe(7)
+      const files = await reader.sql(`SELECT count(*)::INTEGER AS n FROM glob('${segmentsDirOf(path)}/**/*.parquet')`)
+      expect(Number(files.rows[0]!.n)).toBeGreaterThan(0)
+    } finally {
+      await reader.close()
+      await writer.close()
+    }
+  })
+
   test('sql "DELETE FROM events" fails through the CLI, with and without a writer, and deletes nothing', async () => {
     const path = join(dir, 'cli.duckdb')
     const writer = new DuckDbStore({ path })
