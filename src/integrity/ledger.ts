@@ -11,7 +11,7 @@
  */
 import type { AuditEvent } from '../schema/audit-event.js'
 import type { Sink, SinkWriteResult } from '../pipeline/component.js'
-import type { DuckDbStore } from '../store/duckdb-store.js'
+import type { DuckDbStore, InsertColumn } from '../store/duckdb-store.js'
 import { EnvoyAuditError } from '../errors.js'
 import type { IntegrityKey } from './config.js'
 import { epochOf, planAppend, type StreamState } from './ledger-core.js'
@@ -26,8 +26,17 @@ export const LEDGER_DDL: readonly string[] = [
      head VARCHAR NOT NULL, key_id VARCHAR, mac VARCHAR, signed_at VARCHAR NOT NULL, PRIMARY KEY (stream, pos))`,
 ]
 
-/** Rows per INSERT: keeps the parameter list of one statement bounded. */
+/** Positions per lookup of ledgered ids: keeps the parameter list of one statement bounded. */
 const CHUNK = 400
+
+/** integrity_ledger's columns, in table order, for the store's bulk insert. */
+const LEDGER_COLUMNS: readonly InsertColumn[] = [
+  { name: 'stream', type: 'VARCHAR' },
+  { name: 'pos', type: 'BIGINT' },
+  { name: 'event_id', type: 'VARCHAR' },
+  { name: 'hash', type: 'VARCHAR' },
+  { name: 'chain', type: 'VARCHAR' },
+]
 
 export class DuckDbLedger {
   private readonly states = new Map<string, StreamState>()
@@ -83,13 +92,11 @@ export class DuckDbLedger {
       this.key,
     )
     try {
-      for (let i = 0; i < plan.rows.length; i += CHUNK) {
-        const chunk = plan.rows.slice(i, i + CHUNK)
-        await this.store.sql(
-          `INSERT INTO integrity_ledger VALUES ${chunk.map(() => '(?, CAST(? AS BIGINT), ?, ?, ?)').join(', ')} ON CONFLICT DO NOTHING`,
-          chunk.flatMap((r) => [r.stream, r.pos, r.eventId, r.hash, r.chain]),
-        )
-      }
+      await this.store.insertRows(
+        'integrity_ledger',
+        LEDGER_COLUMNS,
+        plan.rows.map((r) => [r.stream, r.pos, r.eventId, r.hash, r.chain]),
+      )
       for (const c of plan.checkpoints) {
         await this.store.sql('INSERT INTO integrity_checkpoints VALUES (?, CAST(? AS BIGINT), ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING', [
           c.stream,

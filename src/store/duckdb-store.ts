@@ -56,6 +56,12 @@ import {
 
 export const DEFAULT_STORE_PATH = '.envoy-audit/audit.duckdb'
 
+/** A column of DuckDbStore.insertRows: its name and the type its values are appended as. */
+export interface InsertColumn {
+  name: string
+  type: 'VARCHAR' | 'BIGINT'
+}
+
 const SIZE = /^\d+(\.\d+)?\s*(KB|MB|GB|KiB|MiB|GiB)$/i
 
 export const duckDbStoreConfigSchema = z
@@ -649,6 +655,43 @@ export class DuckDbStore implements AuditStore, Sink {
     const limit = where.bind(query.limit ?? this.config.defaultEventLimit)
     const rows = await this.rows(`SELECT event_json FROM events ${where.sql()} ORDER BY ts DESC, id LIMIT ${limit}`, where.values)
     return rows.map((r) => JSON.parse(String(r.event_json)) as AuditEvent)
+  }
+
+  /**
+   * Inserts `rows` (values in `columns` order, the table's own column order) into `table` in one
+   * statement, skipping rows whose key is already stored: the rows are appended to a temporary
+   * staging table, then moved by one INSERT ... ON CONFLICT DO NOTHING. For the write side's bulk
+   * rows (the integrity ledger): a VALUES list of bound parameters costs DuckDB an order of magnitude
+   * more per row to bind and plan than the appender (docs/performance.md, "Ingest profile").
+   * Resolves the number of rows inserted.
+   */
+  insertRows(table: string, columns: readonly InsertColumn[], rows: readonly (readonly (string | number)[])[]): Promise<number> {
+    if (this.config.readOnly)
+      return Promise.reject(new EnvoyAuditError('EA_USAGE', 'the store was opened read-only: only ingest and run write'))
+    if (rows.length === 0) return Promise.resolve(0)
+    return this.exclusive(async (conn) => {
+      const stage = `stage_insert_${table}`
+      try {
+        await conn.run(`CREATE OR REPLACE TEMP TABLE ${stage} (${columns.map((c) => `${c.name} ${c.type}`).join(', ')})`)
+        await appendRows(conn, stage, (appender) => {
+          for (const row of rows) {
+            for (let i = 0; i < columns.length; i++) {
+              const value = row[i]
+              if (value === undefined || value === null) appender.appendNull()
+              else if (columns[i]!.type === 'BIGINT') appender.appendBigInt(BigInt(value))
+              else appender.appendVarchar(String(value))
+            }
+            appender.endRow()
+          }
+        })
+        const moved = await conn.run(`INSERT INTO ${table} SELECT * FROM ${stage} ON CONFLICT DO NOTHING`)
+        return Number(moved.rowsChanged)
+      } catch (err) {
+        throw new EnvoyAuditError('EA_STORE_QUERY', messageOf(err), { cause: err })
+      } finally {
+        await conn.run(`DROP TABLE IF EXISTS ${stage}`).catch(() => undefined)
+      }
+    })
   }
 
   /** Any SQL, for `envoy-audit sql` and for tests: rows as JSON-compatible values. */

@@ -9,6 +9,8 @@
  * Size with BENCH_INGEST_LINES (200k; the issue's target is 10M); BENCH_INGEST_LAYOUT (segments) picks
  * the layout; BENCH_INGEST_DIR puts the input and the store there instead of the system temp directory
  * (10M lines are about 14 GB of input); BENCH_INGEST_KEEP=1 keeps them and prints where.
+ * BENCH_INGEST_BEFORE=<another checkout, built> also runs that checkout's `ingest` on the same input,
+ * before this one's, back to back: the before/after pair of a change (`before` in the output).
  * Targets (docs/store.md): ingest >= 50k events/s end to end, <= 1 KB per event, hunt/flows < 2 s.
  */
 import { spawnSync } from 'node:child_process'
@@ -24,6 +26,7 @@ const LINES = Number(process.env.BENCH_INGEST_LINES ?? 200_000)
 const LAYOUT = process.env.BENCH_INGEST_LAYOUT ?? 'segments'
 const BASELINE = process.env.BENCH_INGEST_BASELINE !== '0'
 const CLI = join(REPO_ROOT, 'dist/src/cli/main.js')
+const BEFORE = process.env.BENCH_INGEST_BEFORE
 const START = '2026-11-20T00:00:00Z'
 /** Lines per two-hour chunk of generated traffic (20k sessions fan out to about 100k lines). */
 const SESSIONS_PER_CHUNK = 20_000
@@ -35,8 +38,8 @@ interface Timed {
 }
 
 /** One CLI process under GNU time: wall, CPU and peak resident set; a non-zero exit throws. */
-function timed(args: string[]): Timed {
-  const r = spawnSync('/usr/bin/time', ['-f', 'BENCH_TIME %e %U %S %M', process.execPath, CLI, ...args], {
+function timed(args: string[], cli = CLI): Timed {
+  const r = spawnSync('/usr/bin/time', ['-f', 'BENCH_TIME %e %U %S %M', process.execPath, cli, ...args], {
     stdio: ['ignore', 'ignore', 'pipe'],
     encoding: 'utf8',
     maxBuffer: 64 * 1024 * 1024,
@@ -86,6 +89,16 @@ export async function main(): Promise<void> {
     // parse writes its NDJSON to stdout, which timed() discards.
     const parse = BASELINE ? timed(['parse', input, '-q', '--dlq', join(dir, 'parse-dlq.ndjson')]) : undefined
     if (parse !== undefined) note(`parse baseline ${parse.seconds} s`)
+    let before: Timed | undefined
+    if (BEFORE !== undefined) {
+      const beforeDir = join(dir, 'store-before')
+      before = timed(
+        ['ingest', input, '--store', join(beforeDir, 'audit.duckdb'), '-q', '--layout', LAYOUT],
+        join(BEFORE, 'dist/src/cli/main.js'),
+      )
+      note(`before: ingest ${before.seconds} s`)
+      rmSync(beforeDir, { recursive: true, force: true })
+    }
     const storeDir = join(dir, 'store')
     const store = join(storeDir, 'audit.duckdb')
     const ingest = timed(['ingest', input, '--store', store, '-q', '--layout', LAYOUT])
@@ -106,6 +119,17 @@ export async function main(): Promise<void> {
         cpuMicrosPerEvent: Math.round((ingest.cpuSeconds * 1e6) / LINES),
         peakRssMb: ingest.rssMb,
       },
+      ...(before === undefined
+        ? {}
+        : {
+            before: {
+              checkout: BEFORE,
+              seconds: before.seconds,
+              eventsPerSecond: Math.round(LINES / before.seconds),
+              cpuMicrosPerEvent: Math.round((before.cpuSeconds * 1e6) / LINES),
+              peakRssMb: before.rssMb,
+            },
+          }),
       ...(parse === undefined
         ? {}
         : {

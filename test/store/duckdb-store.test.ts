@@ -335,3 +335,53 @@ describe('DuckDbStore', () => {
     },
   )
 })
+
+describe('insertRows (the write side bulk insert)', () => {
+  const columns = [
+    { name: 'k', type: 'VARCHAR' },
+    { name: 'n', type: 'BIGINT' },
+    { name: 'v', type: 'VARCHAR' },
+  ] as const
+
+  test('inserts every row in one call, skips stored keys and keys repeated in the call, keeps NULLs and 64-bit values', async () => {
+    const store = new DuckDbStore({ path: ':memory:', serveReaders: false })
+    try {
+      await store.start()
+      await store.sql('CREATE TABLE t (k VARCHAR NOT NULL, n BIGINT NOT NULL, v VARCHAR, PRIMARY KEY (k, n))')
+      const rows = Array.from({ length: 2_500 }, (_, i) => ['s', String(i + 1), i % 7 === 0 ? (null as unknown as string) : `v${i}`])
+      expect(await store.insertRows('t', columns, rows)).toBe(2_500)
+      // Stored keys and a key twice in one call: skipped, the stored value kept.
+      const again = [
+        ['s', '1', 'changed'],
+        ['s', '9007199254740993', 'big'],
+        ['s', '9007199254740993', 'big twice'],
+        ['s', '2501', 'new'],
+      ]
+      expect(await store.insertRows('t', columns, again)).toBe(2)
+      const { rows: out } = await store.sql(
+        `SELECT count(*)::INTEGER AS n, count(v)::INTEGER AS v, max(n)::VARCHAR AS top, any_value(v) FILTER (WHERE n = 1) AS first FROM t`,
+      )
+      expect(out[0]).toEqual({ n: 2_502, v: 2_502 - 358, top: '9007199254740993', first: null })
+      // The staging table is gone: nothing of the batch stays in memory.
+      const { rows: temp } = await store.sql(
+        `SELECT count(*)::INTEGER AS n FROM duckdb_tables() WHERE temporary AND table_name LIKE 'stage_insert%'`,
+      )
+      expect(temp[0]!.n).toBe(0)
+    } finally {
+      await store.close()
+    }
+  })
+
+  test('a read-only store refuses', async () => {
+    const path = join(dir, 'insert-rows-ro.duckdb')
+    const writer = new DuckDbStore({ path, serveReaders: false })
+    await writer.start()
+    await writer.close()
+    const reader = new DuckDbStore({ path, readOnly: true })
+    try {
+      await expect(reader.insertRows('store_meta', columns, [['a', '1', 'b']])).rejects.toThrow(/read-only/)
+    } finally {
+      await reader.close()
+    }
+  })
+})
