@@ -10,9 +10,8 @@
  *   metadata), else the client line; from the call tables one call per group of calls (edgeLinesSql).
  */
 
-/** The clusters a line names: its proxy's, and each end's when the peer metadata gave them. */
-const LINE_CLUSTERS = `json_extract_string(event_json,
-  ['$.orchestrator.cluster.name', '$.mesh.source.cluster', '$.mesh.destination.cluster'])`
+import { CROSSES, LINE_CLUSTERS } from '../store/duckdb-calls.js'
+import type { SqlResult } from '../store/duckdb-store.js'
 
 /** Predicate over `events` rows: the line belongs to one of the clusters in hunt_clusters. */
 export const CLUSTER_LINE_FILTER = `list_has_any(${LINE_CLUSTERS}, (SELECT list(name) FROM hunt_clusters))`
@@ -47,3 +46,32 @@ export const edgeLinesSql = (q: string, groups: boolean): string => `WITH q(src,
       : `SELECT DISTINCT h.src, h.dst, h.line_id FROM hunt_hop h JOIN q ON h.src = q.src AND h.dst = q.dst
     WHERE h.ts >= CAST($1 AS TIMESTAMP) AND h.ts < CAST($2 AS TIMESTAMP)`
   }`
+
+/** Candidate lines whose clusters are read per statement, bound by id. */
+const CROSSING_CHUNK = 500
+
+/**
+ * Keeps in `table` (crid, srid: east-west candidates, eastWestCandidatesSql) the pairs whose two lines
+ * name each other's cluster, reading the stored document of those lines only ($1/$2 the window).
+ */
+export async function keepCrossing(
+  store: { sql(text: string, values?: string[]): Promise<SqlResult> },
+  table: string,
+  window: readonly string[],
+): Promise<void> {
+  const { rows } = await store.sql(`SELECT DISTINCT id FROM (SELECT crid AS id FROM ${table} UNION ALL SELECT srid FROM ${table})`)
+  if (rows.length === 0) return
+  const ids = rows.map((r) => String(r.id))
+  await store.sql('CREATE OR REPLACE TEMP TABLE hunt_ew_cl (id VARCHAR, cl VARCHAR[])')
+  for (let i = 0; i < ids.length; i += CROSSING_CHUNK) {
+    const chunk = ids.slice(i, i + CROSSING_CHUNK)
+    await store.sql(
+      `INSERT INTO hunt_ew_cl SELECT id, ${LINE_CLUSTERS} FROM events WHERE ts >= CAST($1 AS TIMESTAMP) AND ts < CAST($2 AS TIMESTAMP)
+        AND id IN (${chunk.map((_, j) => `$${j + 3}`).join(', ')})`,
+      [...window, ...chunk],
+    )
+  }
+  await store.sql(`CREATE OR REPLACE TEMP TABLE ${table} AS SELECT x.crid, x.srid FROM ${table} x
+    JOIN hunt_ew_cl c ON c.id = x.crid JOIN hunt_ew_cl s ON s.id = x.srid WHERE ${CROSSES('c.cl', 's.cl')}`)
+  await store.sql('DROP TABLE hunt_ew_cl')
+}

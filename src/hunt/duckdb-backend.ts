@@ -43,7 +43,8 @@ import {
   frontierRowsSql,
   resolveSql,
 } from './duckdb-backend-calls.js'
-import { CLUSTER_LINE_FILTER, CLUSTERS_TABLE_SQL, edgeLinesSql, lineClustersSql } from './duckdb-backend-clusters.js'
+import { CLUSTER_LINE_FILTER, CLUSTERS_TABLE_SQL, edgeLinesSql, keepCrossing, lineClustersSql } from './duckdb-backend-clusters.js'
+import { eastWestCandidatesSql, GATEWAY_PASSTHROUGH } from '../store/duckdb-calls.js'
 
 /** What this backend needs from DuckDbStore (kept structural so tests and the bench can share it). */
 export interface SqlRunner {
@@ -94,6 +95,9 @@ const LINE = (side: 'client' | 'server', where = 'true'): string => `SELECT id A
 const KEYS = (side: 'client' | 'server'): string => `SELECT id AS rid, ts, request_id,
     ${side === 'server' ? 'downstream_remote_address' : 'upstream_local_address'} AS sock,
     ${side === 'server' ? 'downstream_local_address' : 'upstream_host'} AS ep,
+    ${side === 'server' ? 'false' : GATEWAY_PASSTHROUGH} AS gw,
+    CASE WHEN dst_service IS NULL THEN NULL WHEN dst_namespace IS NULL OR contains(dst_service, '.') THEN dst_service
+      ELSE dst_service || '.' || dst_namespace END AS dst_svc,
     ${
       side === 'server'
         ? 'src_spiffe_id AS src_id'
@@ -103,17 +107,35 @@ const KEYS = (side: 'client' | 'server'): string => `SELECT id AS rid, ts, reque
   FROM events WHERE ts >= CAST($1 AS TIMESTAMP) AND ts < CAST($2 AS TIMESTAMP)
     AND ${side === 'server' ? `reporter = 'destination'` : `reporter IS DISTINCT FROM 'destination'`}`
 
+/** The lines of the window, narrow, each side once: the match and the east-west candidates read them. */
+const KEYS_SQL = [
+  `CREATE OR REPLACE TEMP TABLE hunt_ck AS ${KEYS('client')}`,
+  `CREATE OR REPLACE TEMP TABLE hunt_sk AS ${KEYS('server')}`,
+  `CREATE OR REPLACE TEMP TABLE hunt_ew AS ${eastWestCandidatesSql('hunt_ck', 'hunt_sk', 'true', 'rid')}`,
+]
+
+/**
+ * As the store's matchSql (src/store/duckdb-calls.ts), over the window: request id, socket, the calls
+ * across an east-west gateway (hunt_ew, kept by keepCrossing), and a gateway's passthrough line to its
+ * server line (join_key 'gateway', no client workload: it only keeps that line from being a call).
+ */
 const MATCH_SQL = `CREATE OR REPLACE TEMP TABLE hunt_match AS
-  WITH ck AS (${KEYS('client')}), sk AS (${KEYS('server')})
   SELECT c.rid AS crid, s.rid AS srid, 'request_id' AS join_key, c.src_wl AS cli_wl, c.src_ip AS c_ip, c.dst_id AS c_dst_id,
       c.dst_sig AS c_dst_sig, s.src_id AS s_src_id
-    FROM ck c JOIN sk s ON c.request_id = s.request_id
-    WHERE (c.ep IS NULL OR s.ep IS NULL OR c.ep = s.ep) AND abs(epoch(c.ts) - epoch(s.ts)) <= 300
+    FROM hunt_ck c JOIN hunt_sk s ON c.request_id = s.request_id
+    WHERE NOT c.gw AND (c.ep IS NULL OR s.ep IS NULL OR c.ep = s.ep) AND abs(epoch(c.ts) - epoch(s.ts)) <= 300
   UNION ALL
   SELECT c.rid, s.rid, 'socket', c.src_wl, c.src_ip, c.dst_id, c.dst_sig, s.src_id
-    FROM ck c JOIN sk s ON c.sock = s.sock
-    WHERE c.request_id IS NULL AND s.request_id IS NULL AND (c.ep IS NULL OR s.ep IS NULL OR c.ep = s.ep)
-      AND abs(epoch(c.ts) - epoch(s.ts)) <= 300`
+    FROM hunt_ck c JOIN hunt_sk s ON c.sock = s.sock
+    WHERE NOT c.gw AND c.request_id IS NULL AND s.request_id IS NULL AND (c.ep IS NULL OR s.ep IS NULL OR c.ep = s.ep)
+      AND abs(epoch(c.ts) - epoch(s.ts)) <= 300
+  UNION ALL
+  SELECT c.rid, s.rid, 'request_id', c.src_wl, c.src_ip, c.dst_id, c.dst_sig, s.src_id
+    FROM hunt_ew x JOIN hunt_ck c ON c.rid = x.crid JOIN hunt_sk s ON s.rid = x.srid
+  UNION ALL
+  SELECT c.rid, s.rid, 'gateway', NULL, c.src_ip, c.dst_id, c.dst_sig, s.src_id
+    FROM hunt_ck c JOIN hunt_sk s ON c.sock = s.sock
+    WHERE c.gw AND (c.ep IS NULL OR s.ep IS NULL OR c.ep = s.ep) AND abs(epoch(c.ts) - epoch(s.ts)) <= 300`
 
 /**
  * One row per call, timed by the server line when there is one (the same node clock as the server's
@@ -131,7 +153,8 @@ const PAIR_SQL = `CREATE OR REPLACE TEMP TABLE hunt_pair AS
     coalesce(m.c_ip, s.src_ip), coalesce(s.dst_id, m.c_dst_id), CASE WHEN s.dst_id IS NOT NULL THEN s.dst_sig ELSE m.c_dst_sig END,
     s.dst_wl, s.dst_svc, s.dst_ns, s.dst_addr, s.is_denied, s.is_denied OR s.unreached OR s.refused,
     s.mtls, s.method, s.status_code, s.protocol, s.findings, s.rbac_policy
-  FROM (${LINE('server', '(src_spiffe_id IS NULL OR dst_spiffe_id IS NULL)')}) s LEFT JOIN hunt_match m ON m.srid = s.rid
+  FROM (${LINE('server', '(src_spiffe_id IS NULL OR dst_spiffe_id IS NULL)')}) s
+    LEFT JOIN hunt_match m ON m.srid = s.rid AND m.join_key <> 'gateway'
   UNION ALL
   SELECT c.rid, c.ts, false, 'none', c.request_id, c.src_id, c.src_sig, c.src_wl, NULL, c.src_ip, c.dst_id, c.dst_sig,
     NULL, c.dst_svc, c.dst_ns, c.dst_addr, c.is_denied, c.is_denied OR c.unreached OR c.refused,
@@ -281,7 +304,9 @@ export class DuckDbHuntBackend implements HuntBackend {
       this.groupHops = undefined
       this.groupHopParams = params
     } else {
-      await this.store.sql(MATCH_SQL, window)
+      for (const statement of KEYS_SQL) await this.store.sql(statement, statement.includes('$1') ? window : undefined)
+      await keepCrossing(this.store, 'hunt_ew', window)
+      await this.store.sql(MATCH_SQL)
       await this.store.sql(PAIR_SQL, window)
       await this.store.sql(ALIAS_SQL)
       await this.store.sql(SERVICE_MAP_SQL)
@@ -559,6 +584,9 @@ export class DuckDbHuntBackend implements HuntBackend {
       'hunt_alias',
       'hunt_pair',
       'hunt_match',
+      'hunt_ck',
+      'hunt_sk',
+      'hunt_ew',
       'hunt_inventory',
       'hunt_clusters',
     ])

@@ -5,7 +5,10 @@
  *   same x-request-id, or (both without one) the same socket (client upstream_local_address = server
  *   downstream_remote_address); the client's chosen endpoint is the server's local address when both
  *   are known; the two start within five minutes. Apps propagate x-request-id down a call chain, so
- *   the id alone would join different hops.
+ *   the id alone would join different hops. Across an east-west gateway the client dialled the
+ *   gateway, so there the request id, the destination service and the lines' clusters match them
+ *   (eastWestCandidatesSql); the gateway's passthrough line is matched to the server line too, so
+ *   it is no call of its own.
  * - `calls`: one row per call. A server line gives one row per matched client line (the client's
  *   workload, address and peer certificate fill what the server line lacks) or one row alone; a
  *   server line whose certificates name both ends takes nothing from a client; a client line with no
@@ -36,17 +39,34 @@ const MATCH_WINDOW_MS = MATCH_WINDOW_S * 1000
 const WORKLOAD = (ns: string, name: string): string =>
   `CASE WHEN ${ns} IS NOT NULL AND ${name} IS NOT NULL THEN ${ns} || '/' || ${name} END`
 const SERVER = `coalesce(reporter = 'destination', false)`
+/**
+ * A gateway's line of a stream it passes through by SNI without terminating it (an east-west gateway,
+ * AUTO_PASSTHROUGH; Istio's SNI `outbound_.PORT_._.FQDN`): not a call of its own but a leg of the call
+ * the server sidecar logged, whose downstream socket is the gateway's upstream one.
+ */
+export const GATEWAY_PASSTHROUGH = `coalesce(reporter = 'gateway' AND starts_with(requested_server_name, 'outbound_.'), false)`
+const DST_SVC = `CASE WHEN dst_service IS NULL THEN NULL WHEN dst_namespace IS NULL OR contains(dst_service, '.') THEN dst_service
+      ELSE dst_service || '.' || dst_namespace END`
+/** The clusters a stored line names, from its document: [its proxy's, the source's, the destination's] (1-based). */
+export const LINE_CLUSTERS = `json_extract_string(event_json,
+  ['$.orchestrator.cluster.name', '$.mesh.source.cluster', '$.mesh.destination.cluster'])`
+/**
+ * Client line clusters `c`, server line clusters `s` (LINE_CLUSTERS lists): each names the other's
+ * cluster as its peer's, and they are different clusters (the call crossed an east-west gateway).
+ */
+export const CROSSES = (c: string, s: string): string => `${c}[3] = ${s}[1] AND ${s}[2] = ${c}[1] AND ${c}[1] <> ${s}[1]`
 const CLIENT_WL = `coalesce(${WORKLOAD('src_namespace', 'coalesce(src_workload, src_service_account)')}, ${WORKLOAD('k8s_namespace', 'coalesce(k8s_app, k8s_pod)')})`
 
 /** The narrow columns that match a client line to a server line, and the facts a match carries over. */
 const KEY_COLUMNS = `id, ts, ${SERVER} AS srv, request_id,
     CASE WHEN ${SERVER} THEN downstream_remote_address ELSE upstream_local_address END AS sock,
     CASE WHEN ${SERVER} THEN downstream_local_address ELSE upstream_host END AS ep,
-    ${CLIENT_WL} AS cli_wl, coalesce(source_ip, source_address) AS src_ip, dst_spiffe_id AS dst_id, dst_signal AS dst_sig, src_spiffe_id AS src_id`
+    ${CLIENT_WL} AS cli_wl, coalesce(source_ip, source_address) AS src_ip, dst_spiffe_id AS dst_id, dst_signal AS dst_sig,
+    src_spiffe_id AS src_id, ${GATEWAY_PASSTHROUGH} AS gw, ${DST_SVC} AS dst_svc`
 
 /** With LINE_COLUMNS, what matchSql reads. */
 const PAIRING_COLUMNS = `CASE WHEN ${SERVER} THEN downstream_remote_address ELSE upstream_local_address END AS sock,
-    CASE WHEN ${SERVER} THEN downstream_local_address ELSE upstream_host END AS ep, ${CLIENT_WL} AS cli_wl`
+    CASE WHEN ${SERVER} THEN downstream_local_address ELSE upstream_host END AS ep, ${CLIENT_WL} AS cli_wl, ${GATEWAY_PASSTHROUGH} AS gw`
 
 /** Everything a call row needs from one line, either side. */
 const LINE_COLUMNS = `id, ts, ${SERVER} AS srv, request_id, mtls, method, status_code, protocol,
@@ -57,8 +77,7 @@ const LINE_COLUMNS = `id, ts, ${SERVER} AS srv, request_id, mtls, method, status
     CASE WHEN ${SERVER} THEN ${WORKLOAD('src_namespace', 'src_service_account')} ELSE ${CLIENT_WL} END AS src_wl,
     coalesce(source_ip, source_address) AS src_ip, dst_spiffe_id AS dst_id, dst_signal AS dst_sig,
     CASE WHEN ${SERVER} THEN coalesce(${WORKLOAD('k8s_namespace', 'coalesce(k8s_app, k8s_pod)')}, ${WORKLOAD('dst_namespace', 'dst_workload')}) END AS dst_wl,
-    CASE WHEN dst_service IS NULL THEN NULL WHEN dst_namespace IS NULL OR contains(dst_service, '.') THEN dst_service
-      ELSE dst_service || '.' || dst_namespace END AS dst_svc,
+    ${DST_SVC} AS dst_svc,
     dst_namespace AS dst_ns,
     coalesce(destination_domain, requested_server_name, destination_address, upstream_host) AS dst_addr`
 
@@ -109,20 +128,58 @@ export function callsDdl(): string[] {
   ]
 }
 
+/**
+ * The version of the match the call tables were built with (store_meta `call_tables_version`): a store
+ * whose tables an older one built is backfilled once at open. 2: calls across an east-west gateway are
+ * one call (client and server line matched by request id, service and clusters), and a gateway's
+ * passthrough line is no call of its own.
+ */
+export const CALLS_VERSION = '2'
+
 /** The tables callsDdl creates, for the store's "written before these existed" check. */
 export const CALL_TABLES = ['call_links', 'calls', 'call_groups', 'call_link_groups'] as const
 
-/** Matches between client lines `c` and server lines `s` (relations with KEY_COLUMNS), restricted by `extra`. */
-const matchSql = (c: string, s: string, extra: string): string => `
+/**
+ * Matches between client lines `c` and server lines `s` (relations with KEY_COLUMNS), restricted by
+ * `extra`; `ew` holds the (crid, srid) pairs of calls across an east-west gateway (eastWestPairsSql).
+ * A gateway's passthrough line is matched to the server line by the gateway's upstream socket, with
+ * no client workload (join_key 'gateway'): the match only keeps it from standing as a call of its own.
+ */
+const matchSql = (c: string, s: string, extra: string, ew: string): string => `
   SELECT c.id AS crid, s.id AS srid, c.ts AS c_ts, s.ts AS s_ts, 'request_id' AS join_key, c.cli_wl, c.src_ip AS c_ip,
       c.dst_id AS c_dst_id, c.dst_sig AS c_dst_sig, s.src_id AS s_src_id
     FROM ${c} c JOIN ${s} s ON c.request_id = s.request_id
-    WHERE (c.ep IS NULL OR s.ep IS NULL OR c.ep = s.ep) AND abs(epoch(c.ts) - epoch(s.ts)) <= ${MATCH_WINDOW_S} AND ${extra}
+    WHERE NOT c.gw AND (c.ep IS NULL OR s.ep IS NULL OR c.ep = s.ep) AND abs(epoch(c.ts) - epoch(s.ts)) <= ${MATCH_WINDOW_S} AND ${extra}
   UNION ALL
   SELECT c.id, s.id, c.ts, s.ts, 'socket', c.cli_wl, c.src_ip, c.dst_id, c.dst_sig, s.src_id
     FROM ${c} c JOIN ${s} s ON c.sock = s.sock
-    WHERE c.request_id IS NULL AND s.request_id IS NULL AND (c.ep IS NULL OR s.ep IS NULL OR c.ep = s.ep)
-      AND abs(epoch(c.ts) - epoch(s.ts)) <= ${MATCH_WINDOW_S} AND ${extra}`
+    WHERE NOT c.gw AND c.request_id IS NULL AND s.request_id IS NULL AND (c.ep IS NULL OR s.ep IS NULL OR c.ep = s.ep)
+      AND abs(epoch(c.ts) - epoch(s.ts)) <= ${MATCH_WINDOW_S} AND ${extra}
+  UNION ALL
+  SELECT c.id, s.id, c.ts, s.ts, 'request_id', c.cli_wl, c.src_ip, c.dst_id, c.dst_sig, s.src_id
+    FROM ${ew} x JOIN ${c} c ON c.id = x.crid JOIN ${s} s ON s.id = x.srid WHERE ${extra}
+  UNION ALL
+  SELECT c.id, s.id, c.ts, s.ts, 'gateway', NULL, c.src_ip, c.dst_id, c.dst_sig, s.src_id
+    FROM ${c} c JOIN ${s} s ON c.sock = s.sock
+    WHERE c.gw AND (c.ep IS NULL OR s.ep IS NULL OR c.ep = s.ep) AND abs(epoch(c.ts) - epoch(s.ts)) <= ${MATCH_WINDOW_S} AND ${extra}`
+
+/**
+ * Client and server lines of one request id and destination service whose endpoints differ (the client
+ * dialled a gateway, the server saw it as its downstream): the calls that may have crossed an east-west
+ * gateway. `c`/`s` have id (named `idCol`), ts, request_id, ep, gw and dst_svc.
+ */
+export const eastWestCandidatesSql = (c: string, s: string, extra: string, idCol = 'id'): string => `
+  SELECT c.${idCol} AS crid, s.${idCol} AS srid FROM ${c} c JOIN ${s} s ON c.request_id = s.request_id
+  WHERE NOT c.gw AND c.ep <> s.ep AND c.dst_svc = s.dst_svc AND abs(epoch(c.ts) - epoch(s.ts)) <= ${MATCH_WINDOW_S} AND ${extra}`
+
+/**
+ * The candidates `cand` (crid, srid) whose two lines name each other's cluster (CROSSES): the clusters
+ * are only in the stored document, read for the candidates' lines alone, from `events` where `range`.
+ */
+export const eastWestPairsSql = (cand: string, range: string): string => `
+  WITH cl AS (SELECT id, ${LINE_CLUSTERS} AS cl FROM events
+    WHERE ${range} AND id IN (SELECT crid FROM ${cand} UNION ALL SELECT srid FROM ${cand}))
+  SELECT x.crid, x.srid FROM ${cand} x JOIN cl c ON c.id = x.crid JOIN cl s ON s.id = x.srid WHERE ${CROSSES('c.cl', 's.cl')}`
 
 const CALL_COLUMNS = `srid, crid, ts, joined, join_key, request_id, src_id, src_sig, cli_wl, srv_src_wl, src_ip, dst_id, dst_sig, dst_wl, dst_svc,
   dst_ns, dst_addr, is_denied, blocked, mtls, method, status_code, protocol, status_class, findings, rbac_policy`
@@ -141,7 +198,7 @@ const callRowsSql = (lines: string, links: string): string => `SELECT ${CALL_COL
   SELECT s.id, m.crid, s.ts, m.srid IS NOT NULL, coalesce(m.join_key, 'none'), s.request_id, s.src_id, s.src_sig, m.cli_wl, s.src_wl,
     coalesce(m.c_ip, s.src_ip), coalesce(s.dst_id, m.c_dst_id), CASE WHEN s.dst_id IS NOT NULL THEN s.dst_sig ELSE m.c_dst_sig END,
     s.dst_wl, s.dst_svc, s.dst_ns, s.dst_addr, s.is_denied, s.blocked, s.mtls, s.method, s.status_code, s.protocol, s.findings, s.rbac_policy
-  FROM ${lines} s LEFT JOIN ${links} m ON m.srid = s.id WHERE s.srv AND (s.src_id IS NULL OR s.dst_id IS NULL)
+  FROM ${lines} s LEFT JOIN ${links} m ON m.srid = s.id AND m.join_key <> 'gateway' WHERE s.srv AND (s.src_id IS NULL OR s.dst_id IS NULL)
   UNION ALL
   SELECT NULL, c.id, c.ts, false, 'none', c.request_id, c.src_id, c.src_sig, c.src_wl, NULL, c.src_ip, c.dst_id, c.dst_sig,
     NULL, c.dst_svc, c.dst_ns, c.dst_addr, c.is_denied, c.blocked, c.mtls, c.method, c.status_code, c.protocol, c.findings, c.rbac_policy
@@ -159,8 +216,14 @@ export function callsBackfillSql(): string[] {
     'DELETE FROM calls',
     'DELETE FROM call_groups',
     'DELETE FROM call_link_groups',
-    `INSERT INTO call_links WITH k AS (SELECT ${KEY_COLUMNS} FROM events), ck AS (SELECT * FROM k WHERE NOT srv), sk AS (SELECT * FROM k WHERE srv)
-      ${matchSql('ck', 'sk', 'true')}`,
+    `CREATE OR REPLACE TEMP TABLE call_keys AS SELECT ${KEY_COLUMNS} FROM events`,
+    `CREATE OR REPLACE TEMP TABLE call_ew AS
+      ${eastWestCandidatesSql('(SELECT * FROM call_keys WHERE NOT srv)', '(SELECT * FROM call_keys WHERE srv)', 'true')}`,
+    `CREATE OR REPLACE TEMP TABLE call_ew AS ${eastWestPairsSql('call_ew', 'true')}`,
+    `INSERT INTO call_links WITH ck AS (SELECT * FROM call_keys WHERE NOT srv), sk AS (SELECT * FROM call_keys WHERE srv)
+      ${matchSql('ck', 'sk', 'true', 'call_ew')}`,
+    'DROP TABLE call_keys',
+    'DROP TABLE call_ew',
     `INSERT INTO calls WITH l AS (SELECT ${LINE_COLUMNS} FROM events) ${callRowsSql('l', 'call_links')}`,
     `INSERT INTO call_groups SELECT ${GROUP_SELECT} FROM calls GROUP BY ALL`,
     `INSERT INTO call_link_groups SELECT ${LINK_GROUP_SELECT} FROM call_links WHERE cli_wl IS NOT NULL AND s_src_id IS NOT NULL GROUP BY ALL`,
@@ -181,20 +244,28 @@ const LINKS_NEAR = `(SELECT * FROM call_links WHERE s_ts >= CAST($1 AS TIMESTAMP
   AND s_ts <= CAST($2 AS TIMESTAMP) + INTERVAL ${MATCH_WINDOW_S} SECOND)`
 const OWN_LINES = (own: string): string => `CREATE OR REPLACE TEMP TABLE call_new AS SELECT ${LINE_COLUMNS}, ${PAIRING_COLUMNS}, true AS new
     FROM ${own} WHERE ${RANGE} AND id IN (SELECT id FROM call_batch)`
-export const BATCH_SQL: readonly string[] = [
+const BATCH_KEYS = 'id, ts, srv, request_id, sock, ep, cli_wl, src_ip, dst_id, dst_sig, src_id, gw, dst_svc, new'
+/** The batch's lines and the stored lines near them (`k`), split into client and server sides. */
+const BATCH_SIDES = `k AS (SELECT ${BATCH_KEYS} FROM call_new UNION ALL SELECT ${BATCH_KEYS} FROM call_near),
+    ck AS (SELECT * FROM k WHERE NOT srv), sk AS (SELECT * FROM k WHERE srv)`
+/** Up to the east-west candidates (`call_ew`), whose clusters appendCalls reads before the links. */
+const BATCH_PAIRING_SQL: readonly string[] = [
   OWN_LINES('events'),
-  // The stored lines that can pair with the batch's (same request id, or socket for lines without one), read once:
-  // the links are matched on them, and the partners the links name are among them.
+  // The stored lines that can pair with the batch's (same request id, or socket for lines without one, or
+  // a gateway's passthrough line and the server line downstream of it), read once: the links are matched
+  // on them, and the partners the links name are among them.
   `CREATE OR REPLACE TEMP TABLE call_near AS SELECT ${LINE_COLUMNS}, ${PAIRING_COLUMNS}, false AS new
     FROM events WHERE ${RANGE} AND id NOT IN (SELECT id FROM call_new)
       AND (request_id IN (SELECT request_id FROM call_new)
         OR (request_id IS NULL AND CASE WHEN ${SERVER} THEN downstream_remote_address ELSE upstream_local_address END
-          IN (SELECT sock FROM call_new WHERE request_id IS NULL)))`,
+          IN (SELECT sock FROM call_new WHERE request_id IS NULL OR srv))
+        OR (${SERVER} AND downstream_remote_address IN (SELECT sock FROM call_new WHERE gw)))`,
+  `CREATE OR REPLACE TEMP TABLE call_ew AS WITH ${BATCH_SIDES} ${eastWestCandidatesSql('ck', 'sk', '(c.new OR s.new)')}`,
+]
+const BATCH_SQL: readonly string[] = [
   `CREATE OR REPLACE TEMP TABLE call_new_links AS
-    WITH k AS (SELECT id, ts, srv, request_id, sock, ep, cli_wl, src_ip, dst_id, dst_sig, src_id, new FROM call_new
-      UNION ALL SELECT id, ts, srv, request_id, sock, ep, cli_wl, src_ip, dst_id, dst_sig, src_id, new FROM call_near),
-    ck AS (SELECT * FROM k WHERE NOT srv), sk AS (SELECT * FROM k WHERE srv),
-    m AS (${matchSql('ck', 'sk', '(c.new OR s.new)')})
+    WITH ${BATCH_SIDES},
+    m AS (${matchSql('ck', 'sk', '(c.new OR s.new)', 'call_ew')})
     SELECT * FROM m WHERE NOT EXISTS (SELECT 1 FROM call_links l WHERE l.s_ts >= CAST($1 AS TIMESTAMP) AND l.s_ts <= CAST($2 AS TIMESTAMP)
       AND l.crid = m.crid AND l.srid = m.srid)`,
   'INSERT INTO call_links SELECT * FROM call_new_links',
@@ -216,7 +287,10 @@ export const BATCH_SQL: readonly string[] = [
     GROUP BY ALL`,
 ]
 
-const SCRATCH = ['call_new', 'call_near', 'call_new_links', 'call_old', 'call_rows', 'call_touched_groups']
+/** Candidate lines whose clusters are read per statement, bound by id. */
+const EAST_WEST_CHUNK = 500
+
+const SCRATCH = ['call_new', 'call_near', 'call_ew', 'call_new_links', 'call_old', 'call_rows', 'call_touched_groups']
 
 /**
  * Matches and stores the calls of one stored batch, inside the caller's transaction: `ids` are the
@@ -240,10 +314,34 @@ export async function appendCalls(
   })
   const own = [new Date(minMs).toISOString(), new Date(maxMs).toISOString()]
   const widened = [new Date(minMs - MATCH_WINDOW_MS).toISOString(), new Date(maxMs + MATCH_WINDOW_MS).toISOString()]
-  for (let i = 0; i < BATCH_SQL.length; i++) {
-    const statement = i === 0 && lines !== 'events' ? OWN_LINES(lines) : BATCH_SQL[i]!
-    await conn.run(statement, i === 0 ? own : statement.includes('$1') ? widened : undefined)
-  }
+  const run = (statement: string): Promise<unknown> => conn.run(statement, statement.includes('$1') ? widened : undefined)
+  await conn.run(lines === 'events' ? BATCH_PAIRING_SQL[0]! : OWN_LINES(lines), own)
+  for (const statement of BATCH_PAIRING_SQL.slice(1)) await run(statement)
+  await keepCrossing(conn, widened)
+  for (const statement of BATCH_SQL) await run(statement)
   // Dropped, not kept: each would otherwise hold the last batch's rows in memory.
   for (const t of ['call_batch', ...SCRATCH]) await conn.run(`DROP TABLE IF EXISTS ${t}`)
+}
+
+/**
+ * Keeps in `call_ew` the candidates whose two lines name each other's cluster (CROSSES). The clusters are
+ * read from the stored documents of those lines only, bound by id, and not at all in the usual batch
+ * without candidates: reading every document near the batch would cost more than the rest of the match.
+ */
+async function keepCrossing(conn: DuckDBConnection, widened: string[]): Promise<void> {
+  const reader = await conn.runAndReadAll('SELECT DISTINCT id FROM (SELECT crid AS id FROM call_ew UNION ALL SELECT srid FROM call_ew)')
+  const ids = reader.getRows().map((r) => String(r[0]))
+  if (ids.length === 0) return
+  await conn.run('CREATE OR REPLACE TEMP TABLE call_ew_cl (id VARCHAR, cl VARCHAR[])')
+  for (let i = 0; i < ids.length; i += EAST_WEST_CHUNK) {
+    const chunk = ids.slice(i, i + EAST_WEST_CHUNK)
+    await conn.run(
+      `INSERT INTO call_ew_cl SELECT id, ${LINE_CLUSTERS} FROM events WHERE ${RANGE}
+        AND id IN (${chunk.map((_, j) => `$${j + 3}`).join(', ')})`,
+      [...widened, ...chunk],
+    )
+  }
+  await conn.run(`CREATE OR REPLACE TEMP TABLE call_ew AS SELECT x.crid, x.srid FROM call_ew x
+    JOIN call_ew_cl c ON c.id = x.crid JOIN call_ew_cl s ON s.id = x.srid WHERE ${CROSSES('c.cl', 's.cl')}`)
+  await conn.run('DROP TABLE call_ew_cl')
 }

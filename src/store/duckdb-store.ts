@@ -37,7 +37,7 @@ import { appendRows } from './duckdb-appender.js'
 import { SEGMENT_ROWS_SQL, STAGE_DOCS_DDL, parseableDocument, segmentEventsSql, segmentFindingsSql } from './segment-rows.js'
 import { STORE_LAYOUTS, SEGMENTS_DDL, SegmentCatalog, type Segment, type StoreLayout, hourOf, segmentsDirOf } from './duckdb-segments.js'
 import { recordCut, type CutSigner } from '../integrity/retention-cuts.js'
-import { CALL_TABLES, callsBackfillSql, callsDdl } from './duckdb-calls.js'
+import { CALL_TABLES, CALLS_VERSION, callsBackfillSql, callsDdl } from './duckdb-calls.js'
 import type { StoredRow } from './duckdb-append.js'
 import {
   ISO,
@@ -294,8 +294,10 @@ export class DuckDbStore implements AuditStore, Sink {
     } else {
       for (const ddl of callsDdl()) await conn.run(ddl)
     }
-    if (this.callTablesOn && (!hadCalls || recorded === 'off')) {
-      // Missing (a store written before them, or with them off): built from the stored events, in one transaction.
+    const version = (await conn.runAndReadAll(`SELECT value FROM store_meta WHERE key = 'call_tables_version'`)).getRows()[0]?.[0]
+    if (this.callTablesOn && (!hadCalls || recorded === 'off' || version !== CALLS_VERSION)) {
+      // Missing (a store written before them, or with them off) or built by an older match (CALLS_VERSION):
+      // built from the stored events, in one transaction.
       await conn.run('BEGIN TRANSACTION')
       for (const statement of callsBackfillSql()) await conn.run(statement)
       await conn.run('COMMIT')
@@ -303,6 +305,10 @@ export class DuckDbStore implements AuditStore, Sink {
     await conn.run(`INSERT INTO store_meta VALUES ('call_tables', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, [
       this.callTablesOn ? 'on' : 'off',
     ])
+    if (this.callTablesOn)
+      await conn.run(`INSERT INTO store_meta VALUES ('call_tables_version', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, [
+        CALLS_VERSION,
+      ])
     // Recorded once, at creation: a later version reading an older file knows what it is looking at.
     await conn.run(`INSERT INTO store_meta VALUES ('event_schema_version', $1) ON CONFLICT DO NOTHING`, [String(SCHEMA_VERSION)])
     await conn.run(`INSERT INTO store_meta VALUES ('layout', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, [
