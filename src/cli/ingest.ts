@@ -3,7 +3,7 @@ import { type Command, Option } from 'commander'
 import type { FileSource } from '../sources/file-source.js'
 import { DEFAULT_STORE_PATH, openDuckDbStore } from '../store/duckdb-store.js'
 import { EnvoyAuditError } from '../errors.js'
-import { buildIngestPipeline, ingestSummary, runIngest } from '../compose/ingest.js'
+import { buildIngestPipeline, INGEST_BATCH_RECORDS, ingestSummary, MAX_BATCH_RECORDS, runIngest } from '../compose/ingest.js'
 import type { CountingDeadLetterSink } from '../compose/dead-letters.js'
 import type { Pipeline } from '../compose/pipeline.js'
 import { addPipelineOptions, type PipelineCliOptions, policyFlag, processingConfigFromOptions } from './pipeline-options.js'
@@ -19,6 +19,7 @@ interface IngestOptions extends PipelineCliOptions, FollowCliOptions {
   callTables?: 'on' | 'off'
   layout?: 'table' | 'segments'
   retentionDays?: string
+  batchRecords?: string
   progressEvery: string
 }
 
@@ -45,6 +46,11 @@ export function registerIngest(program: Command): void {
       ).choices(['table', 'segments']),
     )
     .option('--retention-days <n>', 'segment layout: drop whole hours of events older than N days (AU-11 retention; 0 keeps all)')
+    .option(
+      '--batch-records <n>',
+      `records per store write, 1-${MAX_BATCH_RECORDS} (default ${INGEST_BATCH_RECORDS}); larger batches spread each write's fixed cost, ` +
+        'smaller ones hold less memory; a batch is acknowledged once stored',
+    )
   addFollowOptions(cmd, 'default: file-positions.json next to the store')
   addPipelineOptions(cmd).action(async (files: string[], opts: IngestOptions) => {
     const processing = processingConfigFromOptions(opts)
@@ -55,6 +61,7 @@ export function registerIngest(program: Command): void {
     const retentionDays = opts.retentionDays === undefined ? undefined : Number(opts.retentionDays)
     if (retentionDays !== undefined && (!Number.isInteger(retentionDays) || retentionDays < 0))
       throw new EnvoyAuditError('EA_USAGE', `--retention-days must be a whole number of days (0 keeps all), got "${opts.retentionDays}"`)
+    const batchRecords = batchRecordsOption(opts.batchRecords)
     const store = await openDuckDbStore(opts.store, {
       ...(opts.callTables === undefined ? {} : { callTables: opts.callTables === 'on' }),
       ...(opts.layout === undefined ? {} : { layout: opts.layout }),
@@ -71,6 +78,7 @@ export function registerIngest(program: Command): void {
         store,
         processing,
         deadLetterPath: dlq,
+        ...(batchRecords === undefined ? {} : { batchRecords }),
         file: following,
         warn,
         policyOption: policyFlag,
@@ -121,4 +129,12 @@ export function registerIngest(program: Command): void {
       await store.close()
     }
   })
+}
+
+function batchRecordsOption(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined
+  const n = Number(value)
+  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < 1 || n > MAX_BATCH_RECORDS)
+    throw new EnvoyAuditError('EA_USAGE', `--batch-records must be a whole number from 1 to ${MAX_BATCH_RECORDS}, got "${value}"`)
+  return n
 }

@@ -41,14 +41,17 @@ export interface IngestResult {
 }
 
 /**
- * Records per batch `ingest` and `demo` read when not told otherwise (a file source's own default is
- * 2,000, which `run` keeps). Every store write pays fixed costs per batch whatever its size: a
- * segment's two Parquet files, the catalog commit, the per-call statements and their scan of the
- * lines stored within the match window; larger batches spread them over more events
- * (docs/performance.md, store-ingest BENCH_STORE_BATCH). A batch's events are held until its write
- * commits, so this also bounds the memory one batch takes.
+ * Records per batch `ingest` and `demo` read when not told otherwise (`ingest --batch-records`; a file
+ * source's own default is 2,000, which `run` keeps). Every store write pays fixed costs per batch
+ * whatever its size (a segment's two Parquet files, the catalog commit, the per-call statements and
+ * their scan of the lines stored within the match window), and a batch's events, documents and staged
+ * rows are held until its write commits: larger batches cost less CPU per event and more memory.
+ * Chosen by measurement of 2,000, 5,000 and 10,000 (docs/performance.md, "Ingest profile").
  */
-export const INGEST_BATCH_RECORDS = 10_000
+export const INGEST_BATCH_RECORDS = 5_000
+
+/** The largest batch `ingest --batch-records` takes: the file source's own bound (source.file.batchRecords). */
+export const MAX_BATCH_RECORDS = 100_000
 
 export function buildIngestPipeline(o: IngestOptions): Pipeline {
   return buildPipeline(

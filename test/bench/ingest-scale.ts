@@ -9,11 +9,13 @@
  * Size with BENCH_INGEST_LINES (200k; the issue's target is 10M); BENCH_INGEST_LAYOUT (segments) picks
  * the layout; BENCH_INGEST_DIR puts the input and the store there instead of the system temp directory
  * (10M lines are about 14 GB of input); BENCH_INGEST_KEEP=1 keeps them and prints where.
+ * BENCH_INGEST_STREAM=1 writes no input file: the generated lines go straight to `ingest -` (its stdin),
+ * chunk by chunk with backpressure, so 10M lines need no 14 GB of disk (no `parse` baseline then).
  * BENCH_INGEST_BEFORE=<another checkout, built> also runs that checkout's `ingest` on the same input,
  * before this one's, back to back: the before/after pair of a change (`before` in the output).
  * Targets (docs/store.md): ingest >= 50k events/s end to end, <= 1 KB per event, hunt/flows < 2 s.
  */
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { closeSync, mkdtempSync, openSync, readdirSync, rmSync, statSync, writeSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -24,7 +26,8 @@ import { emit } from './util.js'
 
 const LINES = Number(process.env.BENCH_INGEST_LINES ?? 200_000)
 const LAYOUT = process.env.BENCH_INGEST_LAYOUT ?? 'segments'
-const BASELINE = process.env.BENCH_INGEST_BASELINE !== '0'
+const STREAM = process.env.BENCH_INGEST_STREAM === '1'
+const BASELINE = process.env.BENCH_INGEST_BASELINE !== '0' && !STREAM
 const CLI = join(REPO_ROOT, 'dist/src/cli/main.js')
 const BEFORE = process.env.BENCH_INGEST_BEFORE
 const START = '2026-11-20T00:00:00Z'
@@ -50,27 +53,50 @@ function timed(args: string[], cli = CLI): Timed {
   return { seconds: Number(m[1]), cpuSeconds: Number(m[2]) + Number(m[3]), rssMb: Math.round(Number(m[4]) / 1024) }
 }
 
+/** timed(), with the child's stdin fed by `feed` (backpressure honoured); resolves once the child exits. */
+async function timedStream(args: string[], feed: (write: (text: string) => Promise<void>) => Promise<void>): Promise<Timed> {
+  const child = spawn('/usr/bin/time', ['-f', 'BENCH_TIME %e %U %S %M', process.execPath, CLI, ...args], {
+    stdio: ['pipe', 'ignore', 'pipe'],
+  })
+  let stderr = ''
+  child.stderr.setEncoding('utf8').on('data', (d: string) => void (stderr = (stderr + d).slice(-64 * 1024)))
+  const exited = new Promise<number | null>((resolve) => child.on('close', resolve))
+  const write = (text: string): Promise<void> =>
+    child.stdin.write(text) ? Promise.resolve() : new Promise((resolve) => child.stdin.once('drain', () => resolve()))
+  await feed(write)
+  child.stdin.end()
+  const code = await exited
+  if (code !== 0) throw new Error(`envoy-audit ${args[0]} exited ${code}: ${stderr.slice(-800)}`)
+  const m = /BENCH_TIME ([\d.]+) ([\d.]+) ([\d.]+) (\d+)/.exec(stderr)
+  if (m === null) throw new Error(`no timing in: ${stderr.slice(-500)}`)
+  return { seconds: Number(m[1]), cpuSeconds: Number(m[2]) + Number(m[3]), rssMb: Math.round(Number(m[4]) / 1024) }
+}
+
 function diskBytes(path: string): number {
   const s = statSync(path)
   if (!s.isDirectory()) return s.size
   return readdirSync(path).reduce((sum, name) => sum + diskBytes(join(path, name)), 0)
 }
 
-/** Writes `n` generated lines to `path` one two-hour chunk at a time (the whole input never sits in memory); returns its bytes. */
+/** The `n` generated lines, one two-hour chunk of text at a time (the whole input never sits in memory). */
+function* chunks(n: number): Generator<{ text: string; lines: number }> {
+  let written = 0
+  for (let seed = 1; written < n; seed++) {
+    const start = new Date(Date.parse(START) + (seed - 1) * 7_200_000).toISOString()
+    const sessions = Math.min(SESSIONS_PER_CHUNK, Math.ceil(n / 5))
+    const lines = generateMeshTraffic({ seed, start, durationMinutes: 120, sessions, noise: false }).lines
+    const take = lines.slice(0, n - written).map((l) => l.text)
+    written += take.length
+    yield { text: take.join('\n') + '\n', lines: written }
+  }
+}
+
+/** Writes `n` generated lines to `path`; returns its bytes. */
 function writeLines(path: string, n: number): number {
   const fd = openSync(path, 'w')
-  let written = 0
   let bytes = 0
   try {
-    for (let seed = 1; written < n; seed++) {
-      const start = new Date(Date.parse(START) + (seed - 1) * 7_200_000).toISOString()
-      const sessions = Math.min(SESSIONS_PER_CHUNK, Math.ceil(n / 5))
-      const lines = generateMeshTraffic({ seed, start, durationMinutes: 120, sessions, noise: false }).lines
-      const take = lines.slice(0, n - written).map((l) => l.text)
-      const text = take.join('\n') + '\n'
-      bytes += writeSync(fd, text)
-      written += take.length
-    }
+    for (const { text } of chunks(n)) bytes += writeSync(fd, text)
   } finally {
     closeSync(fd)
   }
@@ -84,8 +110,8 @@ export async function main(): Promise<void> {
   const dir = mkdtempSync(join(process.env.BENCH_INGEST_DIR ?? tmpdir(), 'ea-ingest-scale-'))
   try {
     const input = join(dir, 'input.log')
-    const inputBytes = writeLines(input, LINES)
-    note(`${LINES} lines, ${inputBytes} bytes written to ${input}`)
+    let inputBytes = STREAM ? 0 : writeLines(input, LINES)
+    if (!STREAM) note(`${LINES} lines, ${inputBytes} bytes written to ${input}`)
     // parse writes its NDJSON to stdout, which timed() discards.
     const parse = BASELINE ? timed(['parse', input, '-q', '--dlq', join(dir, 'parse-dlq.ndjson')]) : undefined
     if (parse !== undefined) note(`parse baseline ${parse.seconds} s`)
@@ -101,7 +127,17 @@ export async function main(): Promise<void> {
     }
     const storeDir = join(dir, 'store')
     const store = join(storeDir, 'audit.duckdb')
-    const ingest = timed(['ingest', input, '--store', store, '-q', '--layout', LAYOUT])
+    const args = ['--store', store, '-q', '--layout', LAYOUT]
+    const ingest = STREAM
+      ? await timedStream(['ingest', '-', ...args], async (write) => {
+          let chunk = 0
+          for (const { text, lines } of chunks(LINES)) {
+            inputBytes += Buffer.byteLength(text)
+            await write(text)
+            if (++chunk % 10 === 0) note(`${lines} lines streamed to ingest`)
+          }
+        })
+      : timed(['ingest', input, ...args])
     note(`ingest ${ingest.seconds} s`)
     rmSync(join(storeDir, 'dead-letters.ndjson'), { force: true })
     rmSync(join(storeDir, 'file-positions.json'), { force: true })
@@ -112,6 +148,7 @@ export async function main(): Promise<void> {
       bench: 'ingest-scale',
       lines: LINES,
       layout: LAYOUT,
+      input: STREAM ? 'stdin, streamed' : 'file',
       inputBytesPerLine: Math.round(inputBytes / LINES),
       ingest: {
         seconds: ingest.seconds,

@@ -57,6 +57,29 @@ describe('envoy-audit ingest', () => {
     expect(JSON.parse(q.stdout)).toEqual({ source_kind: 'stdin', source_line: 1 })
   })
 
+  test('--batch-records sets the records per store write (one segment each here), and only 1 to 100000 is taken', async () => {
+    const segments = async (s: string): Promise<number> =>
+      Number(JSON.parse((await runCli(['sql', 'SELECT count(*) AS n FROM store_segments', '--store', s, '--json'])).stdout).n)
+    // Five lines of one hour: one segment per write.
+    const lines = join(dir, 'five.log')
+    writeFileSync(
+      lines,
+      [1, 2, 3, 4, 5].map((i) => JSON_LINE.replace('05.656Z', `0${i}.656Z`).replace('6e8e2e5c', `6e8e2e5${i}`)).join('\n') + '\n',
+    )
+    const two = join(dir, 'batch-two.duckdb')
+    const r = await runCli(['ingest', lines, '--store', two, '-q', '--batch-records', '2'])
+    expect([r.code, r.stderr]).toEqual([0, ''])
+    expect(await segments(two)).toBe(3)
+    const whole = join(dir, 'batch-default.duckdb')
+    expect((await runCli(['ingest', lines, '--store', whole, '-q'])).code).toBe(0)
+    expect(await segments(whole)).toBe(1)
+    for (const bad of ['0', '100001', '2.5', 'ten', '-3']) {
+      const b = await runCli(['ingest', input, '--store', join(dir, 'batch-bad.duckdb'), '--batch-records', bad])
+      expect([b.code, b.stderr], bad).toEqual([2, expect.stringContaining('--batch-records must be a whole number from 1 to 100000')])
+    }
+    expect(existsSync(join(dir, 'batch-bad.duckdb'))).toBe(false)
+  })
+
   test('a missing input file is an I/O error with a clear message', async () => {
     const r = await runCli(['ingest', join(dir, 'nope.log'), '--store', join(dir, 'x.duckdb')])
     expect(r.code).toBe(1)

@@ -31,9 +31,9 @@ async function batchSizes(batchRecords?: number): Promise<number[]> {
 }
 
 describe('buildIngestPipeline', () => {
-  test('reads batches of INGEST_BATCH_RECORDS (10,000) by default, and the size it is given otherwise', async () => {
-    expect(INGEST_BATCH_RECORDS).toBe(10_000)
-    expect(await batchSizes()).toEqual([10_000, 10_000, 5_000])
+  test('reads batches of INGEST_BATCH_RECORDS (5,000) by default, and the size it is given otherwise', async () => {
+    expect(INGEST_BATCH_RECORDS).toBe(5_000)
+    expect(await batchSizes()).toEqual([5_000, 5_000, 5_000, 5_000, 5_000])
     expect(await batchSizes(7_000)).toEqual([7_000, 7_000, 7_000, 4_000])
   })
 })
