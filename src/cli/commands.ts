@@ -57,7 +57,7 @@ export const COMMANDS: readonly CommandEntry[] = [
     description:
       'write the audit evidence report (per cluster and overall: mTLS and AU-3 coverage, findings; denied flows, egress, ' +
       'service graph with the cluster of each identity) from the embedded store or OpenSearch; `--since 24h` is the daily ' +
-      'ConMon review',
+      'ConMon review, `--cluster NAME` some clusters only',
     load: async () => (await import('./report.js')).registerReport,
   },
   {

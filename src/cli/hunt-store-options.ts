@@ -42,10 +42,13 @@ export function addStoreOptions(cmd: Command): Command {
     .option(
       '--cluster <name...>',
       'only calls of this cluster: written by its proxies or naming it as either end (repeatable)',
-      (v: string, prev: string[] | undefined) => [...(prev ?? []), ...v.split(',').filter((c) => c !== '')],
+      clusterList,
     )
   return addOpenSearchOptions(cmd)
 }
+
+/** `--cluster` of every command that takes it: repeatable, and each value a comma-separated list. */
+export const clusterList = (v: string, prev: string[] | undefined): string[] => [...(prev ?? []), ...v.split(',').filter((c) => c !== '')]
 
 export interface OpenedBackend {
   backend: HuntBackend

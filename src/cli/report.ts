@@ -7,6 +7,7 @@ import { clusterSummary } from '../report/report-data.js'
 import type { AuditStore, TimeRange } from '../store/store.js'
 import { OpenSearchStore } from '../store/opensearch-store.js'
 import { addOpenSearchOptions, connectionFromOptions, type OpenSearchCliOptions } from './opensearch-options.js'
+import { clusterList } from './hunt-store-options.js'
 
 interface ReportCliOptions extends OpenSearchCliOptions {
   store?: string
@@ -17,13 +18,14 @@ interface ReportCliOptions extends OpenSearchCliOptions {
   since?: string
   until?: string
   title?: string
+  cluster?: string[]
 }
 
 export function registerReport(program: Command): void {
   const cmd = program
     .command('report')
     .description(
-      'write the audit evidence report (per cluster and overall: mTLS and AU-3 coverage, findings; denied flows, egress, service graph with the cluster of each identity) from the embedded store or OpenSearch; `--since 24h` is the daily ConMon review',
+      'write the audit evidence report (per cluster and overall: mTLS and AU-3 coverage, findings; denied flows, egress, service graph with the cluster of each identity) from the embedded store or OpenSearch; `--since 24h` is the daily ConMon review, `--cluster NAME` some clusters only',
     )
     .option('--store <path>', `DuckDB store file (default ${DEFAULT_STORE_PATH})`)
     .option('--out <file>', 'output file, - for stdout (default: report.html, or stdout for json)')
@@ -31,6 +33,11 @@ export function registerReport(program: Command): void {
     .option('--since <time>', `only events at or after this time: ${TIME_HELP}`)
     .option('--until <time>', 'only events before this time (same forms as --since)')
     .option('--title <text>', 'report title')
+    .option(
+      '--cluster <name...>',
+      'only records of this cluster: written by its proxies or naming it as either end (repeatable, or comma-separated)',
+      clusterList,
+    )
     .option(
       '--events-alias <name>',
       'with --opensearch: the events alias, as given to setup (every index behind it is read)',
@@ -42,6 +49,7 @@ export function registerReport(program: Command): void {
     const range: TimeRange = {}
     if (opts.since !== undefined) range.since = parseTime(opts.since, '--since', now)
     if (opts.until !== undefined) range.until = parseTime(opts.until, '--until', now)
+    if (opts.cluster !== undefined && opts.cluster.length > 0) range.inClusters = [...new Set(opts.cluster)]
     if (range.since !== undefined && range.until !== undefined && range.until <= range.since)
       throw new EnvoyAuditError('EA_USAGE', '--until must be after --since')
     const out = opts.out ?? (opts.format === 'html' ? 'report.html' : '-')

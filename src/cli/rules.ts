@@ -14,6 +14,7 @@ import { parseDuration, parseTime } from '../hunt/time.js'
 import { baselineRulesDir, defaultRulesDir, loadSigmaRules } from '../sigma/loader.js'
 import { baselinePlaceholders } from '../sigma/baseline.js'
 import { compileRules, evaluateRules, type RuleResult } from '../sigma/evaluate.js'
+import { clusterList } from './hunt-store-options.js'
 
 interface RulesTestOptions {
   store?: string
@@ -26,6 +27,7 @@ interface RulesTestOptions {
   json?: boolean
   baseline: string
   sensitiveNamespace: string[]
+  cluster?: string[]
 }
 
 const DEFAULT_LIMIT = 1_000_000
@@ -55,6 +57,13 @@ function readNdjson(path: string): AuditEvent[] {
     }
   })
   return out
+}
+
+/** As the store's --cluster: written by a proxy of one of them, or naming one as either end. */
+function ofClusters(e: AuditEvent, clusters: readonly string[]): boolean {
+  return [e.orchestrator?.cluster?.name, e.mesh?.source?.cluster, e.mesh?.destination?.cluster].some(
+    (c) => c !== undefined && clusters.includes(c),
+  )
 }
 
 // Log content is untrusted: control characters would let a crafted value rewrite the terminal.
@@ -94,6 +103,11 @@ export function registerRules(program: Command): void {
     .option('--rules <dir>', 'a folder of Sigma rules (default: the rules shipped in detections/sigma)')
     .option('--since <time>', 'only events at or after this time (ISO 8601 or e.g. 24h, 7d)')
     .option('--until <time>', 'only events before this time')
+    .option(
+      '--cluster <name...>',
+      'only events of this cluster: written by its proxies or naming it as either end, learning window too (repeatable, comma-separated)',
+      clusterList,
+    )
     .option('--limit <n>', 'at most this many events from the store, the newest first', String(DEFAULT_LIMIT))
     .option('--show <n>', 'matches shown per rule', '3')
     .option('--json', 'one JSON line per rule: file, id, level, matches, and the matched event ids')
@@ -114,6 +128,7 @@ export function registerRules(program: Command): void {
         '',
         'Examples:',
         '  envoy-audit rules test --store .envoy-audit/audit.duckdb --since 7d',
+        '  envoy-audit rules test --since 24h --cluster west',
         '  envoy-audit parse app.log > events.ndjson && envoy-audit rules test --events events.ndjson --rules ./my-rules',
         '',
       ].join('\n'),
@@ -131,18 +146,25 @@ export function registerRules(program: Command): void {
       const since = opts.since === undefined ? undefined : parseTime(opts.since, '--since')
       const baselineMs = parseDuration(opts.baseline, '--baseline')
       const until = opts.until === undefined ? undefined : parseTime(opts.until, '--until')
+      const clusters = opts.cluster === undefined || opts.cluster.length === 0 ? undefined : [...new Set(opts.cluster)]
       let events: AuditEvent[]
       let learning: AuditEvent[] | undefined
       let note = ''
       if (opts.events !== undefined) {
-        const all = readNdjson(opts.events)
+        const all = readNdjson(opts.events).filter((e) => clusters === undefined || ofClusters(e, clusters))
         events = all.filter((e) => (since === undefined || e['@timestamp'] >= since) && (until === undefined || e['@timestamp'] < until))
         if (since !== undefined) learning = all.filter((e) => e['@timestamp'] >= before(since, baselineMs) && e['@timestamp'] < since)
       } else {
         const store = await openDuckDbStore(opts.store ?? DEFAULT_STORE_PATH, { mustExist: true })
         try {
-          events = await store.events({ ...(since !== undefined ? { since } : {}), ...(until !== undefined ? { until } : {}), limit })
-          if (since !== undefined) learning = await store.events({ since: before(since, baselineMs), until: since, limit })
+          const inClusters = clusters === undefined ? {} : { inClusters: clusters }
+          events = await store.events({
+            ...(since !== undefined ? { since } : {}),
+            ...(until !== undefined ? { until } : {}),
+            limit,
+            ...inClusters,
+          })
+          if (since !== undefined) learning = await store.events({ since: before(since, baselineMs), until: since, limit, ...inClusters })
         } finally {
           await store.close()
         }

@@ -12,7 +12,7 @@
 import type { Client } from '@opensearch-project/opensearch'
 import { DENIAL_FINDING_CODES, UNREACHED_RESPONSE_FLAGS } from '../detect/catalogue.js'
 import { EnvoyAuditError } from '../errors.js'
-import { DENIED_QUERY, FIELDS } from '../store/opensearch-aggregates.js'
+import { clusterQuery, DENIED_QUERY, FIELDS } from '../store/opensearch-aggregates.js'
 import { compositeAll, type CompositeBucket, type CompositeKey } from '../store/opensearch-read.js'
 import type {
   DeniedRow,
@@ -68,19 +68,6 @@ const FLOW_CLUSTER_AGGS: Json = {
   source_cluster: { terms: { field: 'mesh.source.cluster', size: 16 } },
   destination_cluster: { terms: { field: 'mesh.destination.cluster', size: 16 } },
   own_cluster: { terms: { field: 'orchestrator.cluster.name', size: 16 } },
-}
-
-/** --cluster: lines a proxy of these clusters wrote, or that name one as either end. */
-function clusterQuery(clusters: readonly string[]): Json {
-  const names = [...new Set(clusters)]
-  return {
-    bool: {
-      should: ['orchestrator.cluster.name', 'mesh.source.cluster', 'mesh.destination.cluster'].map((field) => ({
-        terms: { [field]: names },
-      })),
-      minimum_should_match: 1,
-    },
-  }
 }
 
 /** Frontier entries per query: each is a bool clause, and clusters cap clauses (1024 by default). */

@@ -131,7 +131,8 @@ export function renderHtmlReport(d: ReportData): string {
   const highs = (d.findings.bySeverity.critical ?? 0) + (d.findings.bySeverity.high ?? 0)
   const window = d.summary.firstSeen === undefined ? 'no events' : `${d.summary.firstSeen} → ${d.summary.lastSeen ?? ''} (UTC)`
   const filter =
-    d.range.since !== undefined || d.range.until !== undefined ? ` (filter: ${d.range.since ?? '…'} → ${d.range.until ?? '…'})` : ''
+    (d.range.since !== undefined || d.range.until !== undefined ? ` (filter: ${d.range.since ?? '…'} → ${d.range.until ?? '…'})` : '') +
+    (d.range.inClusters !== undefined && d.range.inClusters.length > 0 ? ` (clusters: ${d.range.inClusters.join(', ')})` : '')
   const kpi = (label: string, value: string, metric: string, note: string, cls = '') =>
     `<div class="kpi ${cls}"><div class="kpi-value" data-metric="${metric}">${value}</div><div class="kpi-label">${label}</div><div class="kpi-note">${note}</div></div>`
 

@@ -23,13 +23,16 @@ export function describeStore(s: StoreSummary): string {
 }
 
 export function describeWindow(range: TimeRange): string {
-  if (range.since === undefined && range.until === undefined) return 'in the store'
-  if (range.until === undefined) return `since ${range.since}`
-  if (range.since === undefined) return `before ${range.until}`
-  return `between ${range.since} and ${range.until}`
+  const clusters = range.inClusters !== undefined && range.inClusters.length > 0 ? ` of cluster ${range.inClusters.join(', ')}` : ''
+  if (range.since === undefined && range.until === undefined) return clusters === '' ? 'in the store' : clusters.slice(1)
+  if (range.until === undefined) return `since ${range.since}${clusters}`
+  if (range.since === undefined) return `before ${range.until}${clusters}`
+  return `between ${range.since} and ${range.until}${clusters}`
 }
 
-export const bounded = (r: TimeRange): boolean => r.since !== undefined || r.until !== undefined
+/** The window selects part of the store: a time bound or some clusters. */
+export const bounded = (r: TimeRange): boolean =>
+  r.since !== undefined || r.until !== undefined || (r.inClusters !== undefined && r.inClusters.length > 0)
 
 export function emptyWindowWarning(window: TimeRange, storeRange: StoreSummary): string {
   return bounded(window) ? `no events ${describeWindow(window)}; ${describeStore(storeRange)}` : describeStore(storeRange)

@@ -79,6 +79,10 @@ export const REPORTER_KEY = `coalesce(reporter, '(unknown)')`
 /** orchestrator.cluster.name has no column of its own (the store layout is unchanged): read from the stored document. */
 export const CLUSTER_KEY = `coalesce(json_extract_string(event_json, '$.orchestrator.cluster.name'), '(unknown)')`
 
+/** The clusters a record names: its proxy's, and each end's when the peer metadata gave them. */
+const RECORD_CLUSTERS = `json_extract_string(event_json,
+  ['$.orchestrator.cluster.name', '$.mesh.source.cluster', '$.mesh.destination.cluster'])`
+
 /** Events per (key, finding code). */
 export function findingCodesBySql(keyExpr: string, where: Where): string {
   return `SELECT k AS key, code, count(*)::INTEGER AS count FROM (
@@ -134,9 +138,22 @@ export class Where {
     return this
   }
 
-  range(range: TimeRange | undefined, column = 'ts'): this {
-    if (range?.since !== undefined) this.add(`${column} >= CAST(${this.bind(range.since)} AS TIMESTAMP)`)
-    if (range?.until !== undefined) this.add(`${column} < CAST(${this.bind(range.until)} AS TIMESTAMP)`)
+  /**
+   * The window, and its clusters (TimeRange.clusters): over `events` (or `flows`) rows from the stored
+   * document, over `findings` rows through the events they belong to.
+   */
+  range(range: TimeRange | undefined, rows: 'events' | 'findings' = 'events'): this {
+    if (range?.since !== undefined) this.add(`ts >= CAST(${this.bind(range.since)} AS TIMESTAMP)`)
+    if (range?.until !== undefined) this.add(`ts < CAST(${this.bind(range.until)} AS TIMESTAMP)`)
+    const names = [...new Set(range?.inClusters ?? [])]
+    if (names.length > 0) {
+      const inClusters = `list_has_any(${RECORD_CLUSTERS}, [${names.map((n) => this.bind(n)).join(', ')}])`
+      if (rows === 'events') this.add(inClusters)
+      else {
+        const window = this.clauses.filter((c) => c.startsWith('ts '))
+        this.add(`event_id IN (SELECT id FROM events WHERE ${[...window, inClusters].join(' AND ')})`)
+      }
+    }
     return this
   }
 

@@ -616,7 +616,7 @@ export class DuckDbStore implements AuditStore, Sink {
   }
 
   async findingCounts(range?: TimeRange): Promise<FindingCountRow[]> {
-    const where = new Where().range(range)
+    const where = new Where().range(range, 'findings')
     const rows = await this.rows(findingCountsSql(where), where.values)
     return rows.map((r) => ({ code: String(r.code), severity: String(r.severity), control: String(r.control), count: Number(r.count) }))
   }

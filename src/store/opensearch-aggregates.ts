@@ -184,7 +184,28 @@ export const EGRESS_QUERY: Json = {
   },
 }
 
+/** TimeRange.inClusters: records a proxy of these clusters wrote, or that name one as either end. */
+export function clusterQuery(clusters: readonly string[]): Json {
+  const names = [...new Set(clusters)]
+  return {
+    bool: {
+      should: ['orchestrator.cluster.name', 'mesh.source.cluster', 'mesh.destination.cluster'].map((field) => ({
+        terms: { [field]: names },
+      })),
+      minimum_should_match: 1,
+    },
+  }
+}
+
+/** The window over the events index, with its clusters (the findings index has no cluster field: timeFilter). */
 export function rangeFilter(range: TimeRange | undefined, field = '@timestamp'): Json[] {
+  const filters = timeFilter(range, field)
+  if (range?.inClusters !== undefined && range.inClusters.length > 0) filters.push(clusterQuery(range.inClusters))
+  return filters
+}
+
+/** The window's time bounds alone. */
+export function timeFilter(range: TimeRange | undefined, field = '@timestamp'): Json[] {
   const bounds: Json = {}
   if (range?.since !== undefined) bounds.gte = range.since
   if (range?.until !== undefined) bounds.lt = range.until

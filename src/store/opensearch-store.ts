@@ -33,6 +33,7 @@ import {
   egressDestination,
   namespaceFilter,
   rangeFilter,
+  timeFilter,
   SOURCE_FIELDS,
   sourceKey,
   TIME_AGGS,
@@ -195,13 +196,34 @@ export class OpenSearchStore implements AuditStore {
       { severity: { terms: { field: 'finding.severity', missing_bucket: true } } },
       { control: { terms: { field: 'finding.controls', missing_bucket: true } } },
     ]
-    const rows = (await this.compositeRaw(this.config.findingsIndex, rangeFilter(range), sources, {})).map((b) => ({
+    let rows = (await this.compositeRaw(this.config.findingsIndex, timeFilter(range), sources, {})).map((b) => ({
       code: String(b.key.code ?? '(none)'),
       severity: String(b.key.severity ?? 'info'),
       control: String(b.key.control ?? '(none)'),
       count: b.doc_count,
     }))
+    if (range?.inClusters !== undefined && range.inClusters.length > 0) rows = await this.clusterFindingCounts(range, rows)
     return rows.sort((a, b) => b.count - a.count || a.code.localeCompare(b.code) || a.control.localeCompare(b.control))
+  }
+
+  /**
+   * findingCounts of some clusters. A finding document carries no cluster, so the counts per code come
+   * from the events of those clusters (records carrying the code); the code's controls and severity from
+   * its finding documents of the window, the highest severity when it was raised at several (an event's
+   * findings are not nested documents: its codes and severities cannot be paired in an aggregation).
+   */
+  private async clusterFindingCounts(range: TimeRange, all: FindingCountRow[]): Promise<FindingCountRow[]> {
+    const filters = [...rangeFilter(range), { exists: { field: 'audit.finding_codes' } }]
+    const sources = [{ code: { terms: { field: 'audit.finding_codes' } } }]
+    const out: FindingCountRow[] = []
+    for (const b of await this.compositeRaw(this.config.eventsIndex, filters, sources, {})) {
+      const code = String(b.key.code)
+      const known = all.filter((r) => r.code === code)
+      const severity = known.map((r) => r.severity).sort((x, y) => severityRank(x) - severityRank(y))[0] ?? 'info'
+      const controls = [...new Set(known.map((r) => r.control))]
+      for (const control of controls.length === 0 ? ['(none)'] : controls) out.push({ code, severity, control, count: b.doc_count })
+    }
+    return out
   }
 
   async edges(query: EdgeQuery = {}): Promise<EdgeRow[]> {
@@ -336,3 +358,6 @@ export class OpenSearchStore implements AuditStore {
     })
   }
 }
+
+const SEVERITIES = ['critical', 'high', 'medium', 'low', 'info']
+const severityRank = (s: string): number => (SEVERITIES.includes(s) ? SEVERITIES.indexOf(s) : SEVERITIES.length)

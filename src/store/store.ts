@@ -10,6 +10,12 @@ import type { Lifecycle, SinkWriteResult } from '../pipeline/component.js'
 export interface TimeRange {
   since?: string
   until?: string
+  /**
+   * Only the records of these clusters (`--cluster`, as `hunt` and `flows` take it): written by a proxy
+   * of one of them (orchestrator.cluster.name) or naming one as either end (mesh.source.cluster,
+   * mesh.destination.cluster). Absent or empty: every record.
+   */
+  inClusters?: string[]
 }
 
 /** `cluster`: orchestrator.cluster.name, the cluster whose proxy wrote the record. */

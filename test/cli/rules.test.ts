@@ -76,4 +76,40 @@ describe('envoy-audit rules test', () => {
     const line = untagged.stdout.split('\n').find((l) => l.includes('new_edge_into_sensitive_namespace'))!
     expect((JSON.parse(line) as { matches: number }).matches).toBe(0)
   }, 120_000)
+
+  test('--cluster: the rules over the events of some clusters, from the store and from an NDJSON file', async () => {
+    type Line = { file: string; matches: number; events: string[][]; groups?: { group: string; count: number }[] }
+    const run = async (args: string[]): Promise<Line[]> => {
+      const r = await runCli(['rules', 'test', ...args, '--json'], { timeoutMs: 60_000 })
+      expect(r.code, r.stderr).toBe(0)
+      return r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Line)
+    }
+    const scan = (lines: Line[]) => lines.find((l) => l.file === 'behaviour/mesh_scan_denied_by_many_destinations.yml')!
+    // frontend's denied probes: four destinations in east, and ledger across the gateway (its server line is west's).
+    const east = await run(['--store', store, '--cluster', 'east'])
+    expect(scan(east).groups).toEqual([{ group: 'spiffe://cluster.local/ns/shop/sa/frontend', count: 5 }])
+    const west = await run(['--store', store, '--cluster', 'west'])
+    expect(scan(west).matches).toBe(0)
+    const both = await run(['--store', store, '--cluster', 'east,west'])
+    expect(both.map((l) => l.matches)).toEqual((await run(['--store', store])).map((l) => l.matches))
+
+    // The same selection over a file of events: what `sql` exports of the store.
+    const exported = await runCli(['sql', '--store', store, '--json', 'SELECT event_json FROM events'], { timeoutMs: 60_000 })
+    expect(exported.code, exported.stderr).toBe(0)
+    const ndjson = join(dir, 'events.ndjson')
+    writeFileSync(
+      ndjson,
+      exported.stdout
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { event_json: string }).event_json)
+        .join('\n') + '\n',
+    )
+    const fromFile = await run(['--events', ndjson, '--cluster', 'west'])
+    expect(fromFile.map((l) => [l.file, l.matches])).toEqual(west.map((l) => [l.file, l.matches]))
+    expect((await runCli(['rules', 'test', '--help'])).stdout).toContain('--cluster <name...>')
+  }, 240_000)
 })
