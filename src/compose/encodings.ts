@@ -6,12 +6,13 @@
 import { z } from 'zod'
 import type { AuditEvent } from '../schema/audit-event.js'
 import { canonicalEncoder } from '../sinks/ndjson-sink.js'
+import type { NdjsonLine } from '../sinks/ndjson-chunks.js'
 import { ocsfEncoder } from '../sinks/ocsf/index.js'
 import { Registry } from './registry.js'
 import type { BuildContext } from './context.js'
 
-/** An event's line, without its newline; `bytes` when the encoder knows its UTF-8 length. */
-export type EventEncoder = (e: AuditEvent) => { json: string; bytes?: number }
+/** An event's line, without its newline: text (`bytes` when the encoder knows its UTF-8 length), or UTF-8 bytes. */
+export type EventEncoder = (e: AuditEvent) => NdjsonLine
 
 const noOptions = z.object({}).strict()
 

@@ -80,6 +80,8 @@ export function buildPipeline(config: PipelineConfig, context: PipelineContext):
 
   const { def, options } = sinks.resolve(config.sink)
   let sink = def.build(options, context)
+  // The alert outputs teed in below read only events with findings, which stay whole either way.
+  const sinkReads: ReplyShape = def.reads?.(options) ?? 'events'
   const integrity = parseConfig(integrityConfigSchema, config.integrity ?? {}, 'integrity')
   if (integrity.enabled && def.ledgered !== undefined) {
     const key = loadIntegrityKey(integrity, context.env)
@@ -105,7 +107,7 @@ export function buildPipeline(config: PipelineConfig, context: PipelineContext):
     warnings.push('redaction is disabled (redaction.enabled: false): secrets in paths, query strings and logged headers will be stored')
   }
 
-  const workers = transformWorkers(config, (m) => warnings.push(m))
+  const workers = transformWorkers(config, sinkReads, (m) => warnings.push(m))
   // The pool of the current run: a pipeline builds one per run(), and /metrics reads whichever is live.
   let pool: TransformPool | undefined
   if (workers !== undefined) {
@@ -132,6 +134,7 @@ export function buildPipeline(config: PipelineConfig, context: PipelineContext):
       return runPipeline(options.wrapSource?.(source) ?? source, {
         ...processing,
         sink,
+        sinkReads,
         deadLetters,
         counters,
         ...(workers === undefined ? {} : { workers: (pool = workers.build((m) => context.warn(m))) }),
@@ -152,6 +155,7 @@ export function buildPipeline(config: PipelineConfig, context: PipelineContext):
  */
 function transformWorkers(
   config: PipelineConfig,
+  reply: ReplyShape,
   warn: (message: string) => void,
 ): { size: number; build: (warn: (message: string) => void) => TransformPool } | undefined {
   const size = resolveWorkers(loadTransformsConfig(config.transforms ?? {}).workers)
@@ -170,9 +174,8 @@ function transformWorkers(
     return undefined
   }
   const script = new URL(`./transform-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url)
-  // The OpenSearch sink reads an event's routing, id, source and hash next to its stored document, and
-  // the rest only of events with findings: the workers send back no more than that (worker-protocol.ts).
-  const reply: ReplyShape = config.sink.kind === 'opensearch' ? 'stored' : 'events'
+  // A sink that reads only the stored document and the fields beside it (SinkDef.reads) gets no more than
+  // that back from the workers (worker-protocol.ts).
   return { size, build: (w) => new TransformPool({ script, workerData: { processing, reply }, size, warn: w }) }
 }
 

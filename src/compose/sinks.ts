@@ -5,6 +5,7 @@
 import type { Client } from '@opensearch-project/opensearch'
 import type { z } from 'zod'
 import type { Sink } from '../pipeline/component.js'
+import type { ReplyShape } from '../pipeline/worker-protocol.js'
 import { openSearchSectionSchema, ndjsonSinkSchema } from './config.js'
 import type { IntegrityConfig, IntegrityKey } from '../integrity/config.js'
 import { DuckDbLedger, ledgeredSink } from '../integrity/ledger.js'
@@ -26,6 +27,11 @@ export interface SinkDef<Config = any> extends ComponentDef<Config, Sink> {
    * (integrity.enabled); a sink without one keeps no ledger (NDJSON, stdout).
    */
   ledgered?(sink: Sink, config: Config, ledger: { integrity: IntegrityConfig; key: IntegrityKey | undefined }, context: BuildContext): Sink
+  /**
+   * What the sink reads of a hashed event without findings (src/pipeline/runner.ts, sinkReads): `stored`
+   * when only its stored document and the fields beside it; without this, any field (`events`).
+   */
+  reads?(config: Config): ReplyShape
 }
 
 type OpenSearchSection = z.output<typeof openSearchSectionSchema>
@@ -38,6 +44,8 @@ function componentLogger(context: BuildContext): { warn(obj: object, msg?: strin
 const openSearchSinkDef: SinkDef<OpenSearchSection> = {
   kind: 'opensearch',
   schema: openSearchSectionSchema,
+  // Routes, names and ledgers an event by its timestamp, id, source and hash; sends its stored bytes.
+  reads: () => 'stored',
   build(config, context) {
     const onClient: ((client: Client) => void) | undefined = context.onOpenSearchSink?.()
     const sink = new OpenSearchSink({
@@ -89,6 +97,8 @@ const embeddedSinkDef: SinkDef<z.output<typeof duckDbStoreConfigSchema>> = {
 const ndjsonSinkDef: SinkDef<z.output<typeof ndjsonSinkSchema>> = {
   kind: 'ndjson',
   schema: ndjsonSinkSchema,
+  // The canonical line is the stored document; OCSF is made from the event's fields.
+  reads: ({ format }) => (format === 'canonical' ? 'stored' : 'events'),
   build: ({ path, format }, context) => {
     const encode = eventEncodings.build(format, {}, context)
     return path === '-'

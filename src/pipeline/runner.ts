@@ -19,9 +19,10 @@ import type {
 } from './component.js'
 import type { RecordParser } from '../parse/index.js'
 import { transformSlice, type SliceResult } from './transform-slice.js'
-import { replyEvents } from './worker-protocol.js'
+import { replyEvents, type ReplyShape } from './worker-protocol.js'
+import { storedForm } from '../schema/stored-document.js'
 import type { TransformPool } from './worker-pool.js'
-import { sinkRejectionDeadLetters } from './dead-letter.js'
+import { partsOf, sinkRejectionDeadLetters } from './dead-letter.js'
 import { PipelineCounters } from './counters.js'
 
 export interface PipelineParts {
@@ -43,6 +44,14 @@ export interface PipelineParts {
    * and the batch is acknowledged only when every record of it is.
    */
   microBatch?: number
+  /**
+   * What the sink reads of a hashed event without findings: `events` (the default), any field; `stored`,
+   * only its stored document and the fields beside it (stored-document.ts, storedForm), as the OpenSearch
+   * and canonical NDJSON sinks do. With `stored` each micro-batch's hashed events are handed on in that
+   * form, so the parsed events die with their micro-batch instead of living until the sink acknowledges
+   * the source batch; the workers reply in the same form. Chosen by whoever knows the sink (src/compose).
+   */
+  sinkReads?: ReplyShape
   /**
    * Worker threads that parse and transform the micro-batches (transforms.workers): started and closed
    * with the pipeline. Output, dead letters and counts are the same as without them.
@@ -89,6 +98,15 @@ function addSlice(into: Staged & { stageDeadLetters: DeadLetter[] }, r: SliceRes
   into.partialsHeld += r.partialsHeld
 }
 
+/**
+ * A hashed event in its stored form, unless it must stay whole: findings (storedForm), or the CRI parts it
+ * was joined from, which a sink rejection dead-letters by the event (dead-letter.ts, partsOf).
+ */
+function toStoredForm(e: AuditEvent): AuditEvent {
+  if (partsOf(e).length > 0) return e
+  return storedForm(e) ?? e
+}
+
 function slicesOf(records: RawRecord[], micro: number): RawRecord[][] {
   if (records.length <= micro) return [records]
   const out: RawRecord[][] = []
@@ -102,13 +120,13 @@ export function createBatchHandler(
   const counters = parts.counters ?? new PipelineCounters()
   const micro = parts.microBatch ?? DEFAULT_MICRO_BATCH
   const pool = parts.workers
+  const storedOnly = parts.sinkReads === 'stored'
 
   /** Slices in order, through the one parser: CRI partial lines still join across slice boundaries. */
   const inThread = (slice: RawRecord[], into: Staged & { stageDeadLetters: DeadLetter[] }): void => {
-    addSlice(
-      into,
-      transformSlice(parts.parser, parts.stages, slice, (name, c) => addCounts(into.stageCounts, name, c)),
-    )
+    const r = transformSlice(parts.parser, parts.stages, slice, (name, c) => addCounts(into.stageCounts, name, c))
+    if (storedOnly) r.events = r.events.map(toStoredForm)
+    addSlice(into, r)
   }
   const finish = (s: Staged & { stageDeadLetters: DeadLetter[] }): Staged => {
     for (const d of s.stageDeadLetters) s.deadLetters.push(d)
@@ -138,7 +156,7 @@ export function createBatchHandler(
           continue
         }
         for (const [name, c] of reply.counts) addCounts(staged.stageCounts, name, c)
-        addSlice(staged, { ...reply.result, events: replyEvents(reply) })
+        addSlice(staged, { ...reply.result, events: replyEvents(reply, parts.sinkReads) })
       }
       return finish(staged)
     } finally {

@@ -19,7 +19,7 @@
 import type { MessagePort, Transferable } from 'node:worker_threads'
 import type { AuditEvent } from '../schema/audit-event.js'
 import { compileEventSerializer, type Serializer } from '../schema/audit-event.js'
-import { keepStoredDocument, storedBytes } from '../schema/stored-document.js'
+import { keepStoredDocument, storedBytes, storedFields } from '../schema/stored-document.js'
 import type { RawRecord, SourceCoords, StageCounts, TransformStage } from './component.js'
 import type { RecordParser } from '../parse/index.js'
 import type { ErrorCode } from '../errors.js'
@@ -169,14 +169,14 @@ export function serveTransformJobs(
 /** What the main thread reads of a hashed event without findings, next to its stored document. */
 function slim(e: AuditEvent): AuditEvent {
   if (e.audit.findings !== undefined && e.audit.findings.length > 0) return e
-  const audit: Partial<AuditEvent['audit']> = { source: e.audit.source, hash: e.audit.hash }
-  if (e.audit.redactions !== undefined) audit.redactions = e.audit.redactions
-  if (e.audit.finding_codes !== undefined) audit.finding_codes = e.audit.finding_codes
-  return { '@timestamp': e['@timestamp'], event: { id: e.event.id }, audit } as AuditEvent
+  return storedFields(e)
 }
 
-/** The runner's side: the reply's events with their stored documents back on them. */
-export function replyEvents(reply: TransformReply): AuditEvent[] {
+/**
+ * The runner's side: the reply's events with their stored documents back on them; with the `stored`
+ * shape the slimmed events as stored forms (stored-document.ts), which are never serialized again.
+ */
+export function replyEvents(reply: TransformReply, shape: ReplyShape = 'events'): AuditEvent[] {
   const events = reply.result?.events ?? []
   if (reply.docs === undefined || reply.docLengths === undefined) return events
   const docs = Buffer.from(reply.docs)
@@ -185,7 +185,8 @@ export function replyEvents(reply: TransformReply): AuditEvent[] {
     const n = reply.docLengths[i] as number
     if (n < 0) continue
     const e = events[i] as AuditEvent
-    keepStoredDocument(e, { hash: e.audit.hash as string, doc: docs.subarray(pos, pos + n) })
+    const slimmed = shape === 'stored' && (e.audit.findings === undefined || e.audit.findings.length === 0)
+    keepStoredDocument(e, { hash: e.audit.hash as string, doc: docs.subarray(pos, pos + n) }, slimmed)
     pos += n
   }
   return events

@@ -18,6 +18,9 @@ export interface EncodedLines {
   release(): void
 }
 
+/** One line without its newline: text (with its UTF-8 length when known), or bytes already UTF-8. */
+export type NdjsonLine = { json: string; bytes?: number } | { doc: Uint8Array }
+
 export class NdjsonChunks {
   private readonly pool: Buffer[] = []
   private poolInUse = false
@@ -27,8 +30,11 @@ export class NdjsonChunks {
     private readonly chunkBytes = 1 << 20,
   ) {}
 
-  /** `line` gives each item's JSON and, when the caller knows it (a stored document does), its UTF-8 length. */
-  encode<T>(items: Iterable<T>, line: (item: T) => { json: string; bytes?: number }): EncodedLines {
+  /**
+   * `line` gives each item's JSON and, when the caller knows it, its UTF-8 length; or the line's UTF-8
+   * bytes (a stored document), copied as they are.
+   */
+  encode<T>(items: Iterable<T>, line: (item: T) => NdjsonLine): EncodedLines {
     const owns = this.reuse && !this.poolInUse
     if (owns) this.poolInUse = true
     const pool = owns ? this.pool : []
@@ -42,7 +48,20 @@ export class NdjsonChunks {
       return pool[next++]!
     }
     for (const item of items) {
-      const { json, bytes: known } = line(item)
+      const l = line(item)
+      if ('doc' in l) {
+        const doc = l.doc
+        if (current === undefined || doc.length + 1 > current.length - offset) {
+          if (current !== undefined && offset > 0) chunks.push(current.subarray(0, offset))
+          current = chunkFor(doc.length + 1)
+          offset = 0
+        }
+        current.set(doc, offset)
+        offset += doc.length
+        current[offset++] = 0x0a
+        continue
+      }
+      const { json, bytes: known } = l
       // A UTF-16 code unit takes at most 3 bytes in UTF-8: when that fits, the line is written without
       // measuring it first (measuring reads the whole string once more).
       const room = current === undefined ? 0 : current.length - offset

@@ -1,19 +1,20 @@
 import type { Writable } from 'node:stream'
 import { type AuditEvent, compileDeadLetterSerializer, compileEventSerializer } from '../schema/audit-event.js'
 import type { DeadLetterSink, Sink } from '../pipeline/component.js'
-import { storedDocument } from '../schema/stored-document.js'
+import { keptBytes } from '../schema/stored-document.js'
 import { NdjsonWriter } from './ndjson-writer.js'
-import { NdjsonChunks } from './ndjson-chunks.js'
+import { NdjsonChunks, type NdjsonLine } from './ndjson-chunks.js'
 
 /**
  * Canonical events as NDJSON (stdout for `parse`, or a file). Every event is accepted: a file has no mapping
- * errors. A hashed event is written as the document its hash was computed over (the hash stage made it), the
- * others are serialized here; either way the lines are encoded into Buffers, not concatenated into a string.
+ * errors. A hashed event is written as the document its hash was computed over (the hash stage made its
+ * bytes, copied here as they are), the others are serialized here; either way the lines go into Buffers,
+ * not concatenated into a string.
  */
 export function createNdjsonEventSink(
   target: string | Writable,
   label = typeof target === 'string' ? target : 'stdout',
-  encode: (e: AuditEvent) => { json: string; bytes?: number } = canonicalEncoder(),
+  encode: (e: AuditEvent) => NdjsonLine = canonicalEncoder(),
 ): Sink {
   const writer = new NdjsonWriter(target, label)
   const chunks = new NdjsonChunks(reusesBuffers(target))
@@ -35,10 +36,13 @@ export function createNdjsonEventSink(
   }
 }
 
-/** The canonical document: the one the hash stage hashed when it ran, serialized here otherwise. */
-export function canonicalEncoder(): (e: AuditEvent) => { json: string; bytes?: number } {
+/** The canonical document: the bytes the hash stage hashed when it ran, copied as they are; serialized here otherwise. */
+export function canonicalEncoder(): (e: AuditEvent) => NdjsonLine {
   const serialize = compileEventSerializer()
-  return (e) => storedDocument(e, serialize)
+  return (e) => {
+    const doc = keptBytes(e)
+    return doc === undefined ? { json: serialize(e) } : { doc }
+  }
 }
 
 /** A file this sink opens, or standard output (a file, pipe or terminal): done with a Buffer once it calls back. */

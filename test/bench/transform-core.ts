@@ -103,7 +103,9 @@ function pipelineOf(b: Build, records: RawRecord[], preserveOriginal: boolean, m
       stages,
       sink,
       deadLetters,
-    })
+      // What the OpenSearch sink reads (src/compose/sinks.ts); a build without the option ignores it.
+      sinkReads: 'stored',
+    } as Parameters<typeof runnerModule.createBatchHandler>[0])
     for (let i = 0; i < records.length; i += BATCH) await handler(records.slice(i, i + BATCH))
     return bytes
   }
@@ -275,6 +277,7 @@ export async function main(): Promise<Record<string, unknown>> {
       scavengeMs: Math.round(g.scavengeMs),
       markCompacts: g.markCompacts,
       markCompactMs: Math.round(g.markCompactMs),
+      promotedBytesPerRecord: Math.round(g.promotedBytes / N),
     }
   }
   const noOriginal = ratios('pipelineNoOriginal')
@@ -296,7 +299,7 @@ export async function main(): Promise<Record<string, unknown>> {
       findings: Number((memo.findings.hits / Math.max(1, memo.findings.hits + memo.findings.misses)).toFixed(4)),
     },
     allocatedBytesPerRecord: allocated,
-    gc: { pipeline: gcOf('pipeline'), pipelineNoOriginal: gcOf('pipelineNoOriginal') },
+    gc: Object.fromEntries(Object.keys(best).map((name) => [name, gcOf(name)])),
     usPerRecord: {
       baseline: us(base.seconds),
       pipeline: us(best.pipeline!.seconds),

@@ -7,9 +7,10 @@ import { storedJson } from '../../src/schema/stored-document.js'
 import { pipelineFromOptions } from '../../src/cli/pipeline-options.js'
 import { buildProcessing } from '../../src/compose/stages.js'
 import { originalBytes } from '../../src/pipeline/dead-letter.js'
-import { perEventStage } from '../../src/pipeline/transforms.js'
+import { applyStages, perEventStage } from '../../src/pipeline/transforms.js'
 import { createParser } from '../../src/parse/index.js'
 import { GOOD, JUNK } from '../compose/lines.js'
+import { generateMeshTraffic } from '../../src/demo/mesh-traffic.js'
 
 const record = (value: string, line: number): RawRecord => ({
   value,
@@ -105,5 +106,72 @@ describe('micro-batches', () => {
     expect(buildProcessing({}).microBatch).toBe(250)
     expect(buildProcessing({ transforms: { microBatch: 64 } }).microBatch).toBe(64)
     expect(() => buildProcessing({ transforms: { microBatch: 0 } })).toThrow(/transforms\.microBatch/)
+  })
+})
+
+describe('sinkReads stored', () => {
+  const cri = (flag: 'P' | 'F', text: string, line: number): RawRecord => ({
+    value: `2022-07-22T12:24:12.325744791Z stdout ${flag} ${text}`,
+    coords: { kind: 'file', file: 'c.log', line, offset: String(line * 1000) },
+  })
+
+  /** A sink refusing every event; what the dead-letter output got, and the events as the sink saw them. */
+  async function rejectAll(sinkReads: 'events' | 'stored', records: RawRecord[]): Promise<{ dls: string[]; whole: number }> {
+    const dls: string[] = []
+    let whole = 0
+    const sink: Sink = {
+      name: 'refusing',
+      start: async () => undefined,
+      close: async () => undefined,
+      async write(events) {
+        for (const e of events) if (e.event.original !== undefined) whole++
+        return { rejected: events.map((event) => ({ event, code: 'EA_SINK_MAPPING' as const, message: 'mapping' })) }
+      },
+    }
+    const dlq: DeadLetterSink = {
+      start: async () => undefined,
+      close: async () => undefined,
+      write: async (batch) => {
+        for (const d of batch) {
+          const bytes = originalBytes(d).toString('utf8')
+          dls.push(
+            `${d.id} ${d.reason} ${d.stage} ${d.event_id} ${JSON.stringify(d.source)} ${bytes} parts:${JSON.stringify(d.parts ?? [])}`,
+          )
+        }
+      },
+    }
+    const { parser, stages } = buildProcessing({ integrity: { enabled: true } })
+    const handler = createBatchHandler({ parser, stages, sink, deadLetters: dlq, microBatch: 3, sinkReads })
+    await handler(records)
+    return { dls, whole }
+  }
+
+  test('a sink rejection dead-letters the same bytes, CRI parts included, as with whole events', async () => {
+    const demo = generateMeshTraffic({ seed: 3, sessions: 20, noise: false }).lines.map((l) => l.text)
+    // The line joined from CRI parts: a demo CRI line whose event has no findings (one with findings stays whole anyway).
+    const criPrefix = /^\S+ stdout F /
+    const joined = demo
+      .filter((l) => criPrefix.test(l))
+      .map((l) => l.replace(criPrefix, ''))
+      .find((log) => {
+        const { parser, stages } = buildProcessing({})
+        const events = applyStages(stages, parser.parseBatch([record(log, 1)]).events).events
+        return events.length === 1 && (events[0]!.audit.findings ?? []).length === 0
+      })!
+    const records = [
+      ...Array.from({ length: 30 }, (_, i) => record(demo[i]!, i + 1)),
+      cri('P', joined.slice(0, 40), 31),
+      cri('F', joined.slice(40), 32),
+      record(demo[40]!, 33),
+    ]
+    const whole = await rejectAll('events', records)
+    const stored = await rejectAll('stored', records)
+    // The event joined from CRI parts is dead-lettered with every part: it reached the sink whole.
+    expect(stored.dls).toEqual(whole.dls)
+    expect(whole.dls).toHaveLength(32)
+    expect(whole.dls.filter((d) => !d.endsWith('parts:[]'))).toHaveLength(1)
+    // The stored forms carry no event.original: most events reached the sink in that form.
+    expect(whole.whole).toBe(32)
+    expect(stored.whole).toBeLessThan(16)
   })
 })

@@ -74,6 +74,7 @@ async function run(
   pool?: TransformPool,
   during?: () => Promise<unknown>,
   encode: (events: AuditEvent[]) => string[] = (events) => events.map((e) => storedBytes(e, serialize).toString('utf8')),
+  sinkReads?: ReplyShape,
 ): Promise<Output> {
   const out: Output = { writes: [], deadLetters: [], counters: undefined, stages: {} }
   const sink: Sink = {
@@ -102,6 +103,7 @@ async function run(
     sink,
     deadLetters: dlq,
     microBatch: 50,
+    ...(sinkReads === undefined ? {} : { sinkReads }),
     ...(redactDeadLetters === undefined ? {} : { redactDeadLetters }),
     ...(pool === undefined ? {} : { workers: pool }),
   })
@@ -145,6 +147,43 @@ describe('transform workers', () => {
     expect(inline.writes.flat().length + inline.deadLetters.length + 2).toBe(1200)
     expect(inline.writes.flat().some((d) => d.includes('/api/items/7?'))).toBe(true)
     expect(inline.deadLetters.length).toBeGreaterThan(5)
+  }, 120_000)
+
+  test('sinkReads stored: the same bulk bodies, dead letters and counts; events without findings reach the sink stored', async () => {
+    const builder = new BulkOpBuilder('envoy-audit-events', 'envoy-audit-findings', true)
+    const shapes = { whole: 0, slim: 0, findings: 0 }
+    const bulk = (events: AuditEvent[]): string[] => {
+      const ops: BulkOp[] = []
+      for (let i = 0; i < events.length; i++) {
+        const e = events[i]!
+        if (e.audit.findings?.length) shapes.findings++
+        if (e.mesh === undefined && e.event.original === undefined) shapes.slim++
+        else shapes.whole++
+        builder.appendOps(ops, e, i, '2026.01.01')
+        // A retry builds the operations again: the stored form gives the same document, never a serialization of its few fields.
+        if (i === 0) builder.appendOps([], e, i, '2026.01.01')
+      }
+      return [bulkBody(ops).toString('utf8')]
+    }
+    const batches = split(records(1500), 150)
+    const whole = await run(batches, processing, undefined, undefined, bulk)
+    expect(shapes.slim).toBe(0)
+    const before = { ...shapes }
+    const stored = await run(batches, processing, undefined, undefined, bulk, 'stored')
+    expect(stored.writes).toEqual(whole.writes)
+    expect(stored.deadLetters).toEqual(whole.deadLetters)
+    expect(stored.counters).toEqual(whole.counters)
+    expect(stored.stages).toEqual(whole.stages)
+    // Main thread: every event without findings went as its stored form (but one joined from CRI parts).
+    expect(shapes.slim).toBeGreaterThanOrEqual(before.whole - before.findings - 1)
+    expect(shapes.slim).toBeGreaterThan(500)
+    expect(shapes.findings - before.findings).toBe(before.findings)
+    // Workers replying in the same form, the runner told so: the same bodies again.
+    const pool = await startPool(2, processing, 'stored')
+    const threaded = await run(batches, processing, pool, undefined, bulk, 'stored')
+    expect(threaded.writes).toEqual(whole.writes)
+    expect(threaded.deadLetters).toEqual(whole.deadLetters)
+    expect(whole.writes.join('').includes('envoy-audit-findings')).toBe(true)
   }, 120_000)
 
   test('reply shape stored: the bulk bodies of no workers; events without findings cross as document and routing only', async () => {

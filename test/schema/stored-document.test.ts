@@ -1,7 +1,15 @@
 import { describe, expect, test } from 'vitest'
 import { compileEventSerializer, type AuditEvent } from '../../src/schema/audit-event.js'
 import { makeEvent } from '../store/event-fixtures.js'
-import { keepStoredDocument, storedBytes, storedDocument, storedJson } from '../../src/schema/stored-document.js'
+import {
+  keepStoredDocument,
+  keptBytes,
+  storedBytes,
+  storedDocument,
+  storedFields,
+  storedForm,
+  storedJson,
+} from '../../src/schema/stored-document.js'
 
 const serialize = compileEventSerializer()
 
@@ -44,5 +52,51 @@ describe('the document kept on an event', () => {
     const doc = storedDocument(e, serialize)
     expect(doc.json).toBe(serialize(e))
     expect(doc.bytes).toBe(Buffer.byteLength(doc.json, 'utf8'))
+  })
+})
+
+describe('the stored form of an event (what a sink that writes the stored document reads)', () => {
+  test('keeps the document for every caller, with the fields read beside it, and drops the rest', () => {
+    const e = event('e'.repeat(64))
+    e.audit.redactions = 2
+    const kept = Buffer.from('{"kept":true}')
+    keepStoredDocument(e, { hash: e.audit.hash!, doc: kept })
+    const form = storedForm(e)!
+    // Symbol-keyed members (the document) are left out of the comparison.
+    expect(JSON.parse(JSON.stringify(form))).toEqual({
+      '@timestamp': e['@timestamp'],
+      event: { id: 'e1' },
+      audit: { hash: e.audit.hash, redactions: 2 },
+    })
+    expect(form.audit.source).toBe(e.audit.source)
+    // Kept, not taken: a second sink or a retry gets the same bytes, never a serialization of these few fields.
+    expect(storedBytes(form, serialize)).toBe(kept)
+    expect(storedBytes(form, serialize)).toBe(kept)
+    expect(storedJson(form, serialize)).toBe('{"kept":true}')
+    expect(keptBytes(form)).toBe(kept)
+  })
+
+  test('is not made for an event without a document of its current hash, or with findings', () => {
+    expect(storedForm(event('f'.repeat(64)))).toBeUndefined()
+    const stale = event('a'.repeat(64))
+    keepStoredDocument(stale, { hash: 'b'.repeat(64), doc: Buffer.from('{}') })
+    expect(storedForm(stale)).toBeUndefined()
+    const found = event('c'.repeat(64))
+    found.audit.findings = [
+      { code: 'au3_incomplete', severity: 'low', controls: ['AU-3'], message: 'm' },
+    ] as AuditEvent['audit']['findings']
+    keepStoredDocument(found, { hash: found.audit.hash!, doc: Buffer.from('{}') })
+    expect(storedForm(found)).toBeUndefined()
+  })
+
+  test('a worker reply marked as a stored form refuses to be serialized without its document', () => {
+    const e = storedFields(event('d'.repeat(64)))
+    keepStoredDocument(e, { hash: e.audit.hash!, doc: Buffer.from('{"kept":true}') }, true)
+    expect(storedJson(e, serialize)).toBe('{"kept":true}')
+    const bare = storedFields(event('d'.repeat(64)))
+    keepStoredDocument(bare, { hash: 'x', doc: Buffer.from('{}') }, true)
+    ;(bare as unknown as Record<symbol, unknown>)[Object.getOwnPropertySymbols(bare).find((s) => s.description === 'envoy-audit.stored')!] =
+      undefined
+    expect(() => storedBytes(bare, serialize)).toThrow(/stored-form event without its stored document/)
   })
 })

@@ -15,6 +15,20 @@ describe('NdjsonChunks', () => {
     )
   })
 
+  test('lines given as UTF-8 bytes, mixed with text, any chunk size: copied as they are, each ended by a newline', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.string({ unit: 'grapheme', maxLength: 40 }), fc.boolean())),
+        fc.integer({ min: 1, max: 64 }),
+        (lines, size) => {
+          const encoded = new NdjsonChunks(true, size).encode(lines, ([json, asBytes]) => (asBytes ? { doc: Buffer.from(json) } : { json }))
+          expect(text(encoded.chunks)).toBe(lines.map(([l]) => `${l}\n`).join(''))
+          for (const c of encoded.chunks) expect(c.length <= size || c.toString('utf8').split('\n').length === 2).toBe(true)
+        },
+      ),
+    )
+  })
+
   test('a multi-byte character is never split between two chunks', () => {
     const lines = ['aé', '€€€', '😀x', 'ü']
     const encoded = new NdjsonChunks(true, 8).encode(lines, (json) => ({ json }))

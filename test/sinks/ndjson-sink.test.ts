@@ -9,6 +9,7 @@ import { loadTransformsConfig } from '../../src/config/transforms.js'
 import { createHashStage } from '../../src/integrity/chain.js'
 import { compileEventSerializer, type AuditEvent } from '../../src/schema/audit-event.js'
 import { createNdjsonEventSink } from '../../src/sinks/ndjson-sink.js'
+import { storedForm } from '../../src/schema/stored-document.js'
 
 const serialize = compileEventSerializer()
 const lines = generateMeshTraffic({ seed: 11, sessions: 60, noise: false }).lines.map((l) => l.text)
@@ -52,6 +53,25 @@ describe('NDJSON event sink', () => {
           .map((e) => `${serialize(e)}\n`)
           .join(''),
     )
+  })
+
+  test('stored forms (what the runner hands it with sinkReads stored) are written as the serializer writes the whole events', async () => {
+    const batch = events(true)
+    const expected = batch.map((e) => `${serialize(e)}\n`).join('')
+    const forms = batch.map((e) => storedForm(e) ?? e)
+    expect(forms.filter((f) => f.event.original === undefined).length).toBeGreaterThan(batch.length / 3)
+    const { stream, chunks } = recording()
+    const sink = createNdjsonEventSink(stream, 'test')
+    await sink.start()
+    await sink.write(forms)
+    // A stored form keeps its document: written twice, the same bytes twice.
+    await sink.write(forms.filter((f) => f.event.original === undefined).slice(0, 2))
+    const twice = forms
+      .filter((f) => f.event.original === undefined)
+      .slice(0, 2)
+      .map((f) => `${serialize(batch[forms.indexOf(f)]!)}\n`)
+      .join('')
+    expect(Buffer.concat(chunks.map((c) => (typeof c === 'string' ? Buffer.from(c) : c))).toString('utf8')).toBe(expected + twice)
   })
 
   test('hands the stream Buffers, not a string built by concatenation', async () => {
