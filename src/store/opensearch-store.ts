@@ -33,6 +33,7 @@ import {
   egressDestination,
   namespaceFilter,
   rangeFilter,
+  COUNTED_BY_SERVER_LINE,
   timeFilter,
   SOURCE_FIELDS,
   sourceKey,
@@ -227,7 +228,8 @@ export class OpenSearchStore implements AuditStore {
   }
 
   async edges(query: EdgeQuery = {}): Promise<EdgeRow[]> {
-    const filters = [...rangeFilter(query), ...namespaceFilter(query.namespace)]
+    // One line per call, as the embedded store's flows view: the server line's (COUNTED_BY_SERVER_LINE).
+    const filters = [...rangeFilter(query), ...namespaceFilter(query.namespace), { bool: { must_not: [COUNTED_BY_SERVER_LINE] } }]
     const rows = new Map<string, EdgeRow & { findingSet: Set<string>; methodSet: Set<string> }>()
     const subAggs = query.clusters === true ? { ...EDGE_SUB_AGGS, ...EDGE_CLUSTER_AGGS } : EDGE_SUB_AGGS
     const clusterSets = new Map<string, { source: Set<string>; destination: Set<string> }>()
