@@ -36,6 +36,57 @@ function segmentFiles(path: string): string[] {
 const at = (ms: number): string => new Date(ms).toISOString()
 
 describe('segment layout', () => {
+  test('a merge streams: 16 segments of large documents merge under a memory limit they would not fit in whole', async () => {
+    const path = join(dir, 'compact-memory.duckdb')
+    const perBatch = 150
+    // Incompressible 8 KB originals: 16 x 150 documents; a merge that held whole rows (DISTINCT ON, ORDER BY) ran out of 96 MB.
+    const noise = (n: number): string =>
+      Array.from({ length: n / 8 }, () => Math.random().toString(16).slice(2, 10).padEnd(8, '0')).join('')
+    await withStore({ path, layout: 'segments', memoryLimit: '96MB', threads: 1 }, async (store) => {
+      for (let b = 0; b < COMPACT_FANIN; b++) {
+        const batch = Array.from({ length: perBatch }, (_, i) => {
+          const e = makeEvent({ id: `m${b}-${i}`, ts: at(Date.UTC(2026, 10, 20, 11, b, i % 60)) })
+          e.event.original = noise(8_192)
+          return e
+        })
+        await store.writeEvents(batch)
+      }
+      const levels = (await store.sql('SELECT level, count(*)::INTEGER AS n FROM store_segments GROUP BY level ORDER BY level')).rows
+      expect(levels).toEqual([{ level: 1, n: 1 }])
+      expect(await count(store, 'SELECT count(DISTINCT id)::INTEGER AS n FROM events')).toBe(COMPACT_FANIN * perBatch)
+    })
+  })
+
+  test('a merge keeps one row per id when segments repeat one (a planted copy)', async () => {
+    const path = join(dir, 'compact-repeat.duckdb')
+    const hour = Date.UTC(2026, 10, 20, 12)
+    const batch = (b: number): AuditEvent[] => [0, 1].map((i) => makeEvent({ id: `r${b}-${i}`, ts: at(hour + b * 60_000 + i * 1000) }))
+    await withStore({ path, layout: 'segments' }, async (store) => {
+      for (let b = 0; b < COMPACT_FANIN - 1; b++) await store.writeEvents(batch(b))
+      // A second copy of the first segment, listed in the catalog as a later one.
+      const [first] = (await store.sql(`SELECT name FROM store_segments ORDER BY name LIMIT 1`)).rows
+      const files = segmentFiles(path)
+        .filter((f) => f.includes(`${String(first!.name)}.events.`))
+        .map((f) => join(segmentsDirOf(path), f))
+      const copy = files[0]!.replace(String(first!.name), 'l0-9000000000')
+      await store.sql(`COPY (SELECT * FROM read_parquet('${files[0]!}')) TO '${copy}' (FORMAT parquet)`)
+      await store.sql(
+        `COPY (SELECT * FROM read_parquet('${files[0]!.replace('.events.', '.findings.')}'))
+          TO '${copy.replace('.events.', '.findings.')}' (FORMAT parquet)`,
+      )
+      await store.sql(`INSERT INTO store_segments SELECT 'l0-9000000000', hour, level, events, findings, min_ts, max_ts, bytes
+        FROM store_segments WHERE name = '${String(first!.name)}'`)
+    })
+    await withStore({ path }, async (store) => {
+      expect(await count(store, 'SELECT count(*)::INTEGER AS n FROM events')).toBe(COMPACT_FANIN * 2)
+      await store.writeEvents(batch(COMPACT_FANIN))
+      const levels = (await store.sql('SELECT level, count(*)::INTEGER AS n FROM store_segments GROUP BY level ORDER BY level')).rows
+      expect(levels).toEqual([{ level: 1, n: 1 }])
+      expect(await count(store, 'SELECT count(*)::INTEGER AS n FROM events')).toBe(COMPACT_FANIN * 2)
+      expect(await count(store, 'SELECT count(DISTINCT id)::INTEGER AS n FROM events')).toBe(COMPACT_FANIN * 2)
+    })
+  })
+
   test('each batch is a segment; an hour with enough of them is merged into one, and the merged files go', async () => {
     const path = join(dir, 'compact.duckdb')
     const batches = COMPACT_FANIN + 3
