@@ -12,7 +12,7 @@
 import type { Client } from '@opensearch-project/opensearch'
 import { DENIAL_FINDING_CODES, UNREACHED_RESPONSE_FLAGS } from '../detect/catalogue.js'
 import { EnvoyAuditError } from '../errors.js'
-import { clusterQuery, DENIED_QUERY, FIELDS } from '../store/opensearch-aggregates.js'
+import { clusterQuery, countedByServerLine, DENIED_QUERY, FIELDS } from '../store/opensearch-aggregates.js'
 import { compositeAll, type CompositeBucket, type CompositeKey } from '../store/opensearch-read.js'
 import type {
   DeniedRow,
@@ -399,6 +399,9 @@ export class OpenSearchHuntBackend implements HuntBackend {
   async flows(filter: FlowFilter): Promise<FlowEdge[]> {
     const filters: Json[] = [this.timeFilter(filter.since ?? this.window.since)]
     if (filter.until !== undefined) (filters[0] as { range: { '@timestamp': Json } }).range['@timestamp'].lt = filter.until
+    // A call once, on its server line's bucket, as the embedded store's call tables count it: the search
+    // rounds still read every line, since a client line alone may be what reaches a node.
+    filters.push({ bool: { must_not: [countedByServerLine(false)] } })
     const buckets = await this.composite(filters, {
       first: { min: { field: '@timestamp' } },
       last: { max: { field: '@timestamp' } },

@@ -185,31 +185,35 @@ export const EGRESS_QUERY: Json = {
 }
 
 /**
- * Lines whose call the server sidecar's line of the same call already counts (the embedded store's
- * `flows` view drops them by joining the two lines, which an aggregation cannot): a client sidecar's line
- * that carries a request id and the server's certificate (mesh.destination.signal upstream_peer_uri_san:
- * the server has a sidecar, which logs the call with the verified client identity), and an east-west
- * gateway's passthrough line (reporter gateway, Istio SNI `outbound_.`), which the server line of the
- * call it carried follows. Judged from the line alone: when the server sidecar's line of such a call was
- * lost, the call is missing from the edges here while the embedded store keeps the client's line.
+ * Lines whose call the server sidecar's line of the same call already counts (the embedded store joins
+ * the two lines, which an aggregation cannot): a client sidecar's line that carries the server's
+ * certificate (mesh.destination.signal upstream_peer_uri_san: the server has a sidecar, which logs the
+ * call with the verified client identity), and an east-west gateway's passthrough line (reporter
+ * gateway, Istio SNI `outbound_.`), which the server line of the call it carried follows. `requestId`:
+ * only client lines with a request id, as the store's `flows` view behind the report drops them (the
+ * call tables behind `flows`/`hunt` also join TCP lines by socket). Judged from the line alone: when the
+ * server sidecar's line of such a call was lost, the call is missing here while the embedded store
+ * keeps the client's line.
  */
-export const COUNTED_BY_SERVER_LINE: Json = {
-  bool: {
-    should: [
-      {
-        bool: {
-          filter: [
-            { term: { 'mesh.reporter': 'source' } },
-            { exists: { field: 'http.request.id' } },
-            { term: { 'mesh.destination.signal': 'upstream_peer_uri_san' } },
-          ],
-        },
-      },
-      { bool: { filter: [{ term: { 'mesh.reporter': 'gateway' } }, { wildcard: { 'envoy.requested_server_name': 'outbound_.*' } }] } },
-    ],
-    minimum_should_match: 1,
-  },
+export function countedByServerLine(requestId: boolean): Json {
+  const client: Json[] = [
+    { term: { 'mesh.reporter': 'source' } },
+    { term: { 'mesh.destination.signal': 'upstream_peer_uri_san' } },
+    ...(requestId ? [{ exists: { field: 'http.request.id' } }] : []),
+  ]
+  return {
+    bool: {
+      should: [
+        { bool: { filter: client } },
+        { bool: { filter: [{ term: { 'mesh.reporter': 'gateway' } }, { wildcard: { 'envoy.requested_server_name': 'outbound_.*' } }] } },
+      ],
+      minimum_should_match: 1,
+    },
+  }
 }
+
+/** The report's edges: countedByServerLine as the store's `flows` view (client lines with a request id). */
+export const COUNTED_BY_SERVER_LINE: Json = countedByServerLine(true)
 
 /** TimeRange.inClusters: records a proxy of these clusters wrote, or that name one as either end. */
 export function clusterQuery(clusters: readonly string[]): Json {

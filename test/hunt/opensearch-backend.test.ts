@@ -82,13 +82,13 @@ describe('OpenSearch hunt backend', () => {
     expect(os.edges.find((e) => e.from === spiffe(catalog) && e.to === spiffe(cart))?.plaintext).toBe(false)
   })
 
-  test('flows: every aggregate from OpenSearch; both sidecar lines of a call count (no join in an aggregation)', async () => {
+  test('flows: every aggregate from OpenSearch; a call with both sidecar lines counts once, on the server line', async () => {
     const backend = new OpenSearchHuntBackend(client, { index: 'envoy-audit-events' })
     // The learning window holds frontend's own server line, which ties shop/frontend to its certificate.
     await backend.prepare({ since: at(0), baselineFrom: at(-24 * 60) }, [])
     const edges = await backend.flows({})
     const fc = edges.find((e) => e.source === spiffe(frontend) && e.destination === spiffe(cart))
-    expect(fc).toMatchObject({ count: 2, firstSeen: at(1), methods: ['GET'], mtls: 2 })
+    expect(fc).toMatchObject({ count: 1, firstSeen: at(1), methods: ['GET'], mtls: 1 })
     const denied = edges.find((e) => e.destination === spiffe(payments) && e.source === spiffe(cart))
     expect(denied?.denied).toBe(1)
     expect(denied?.findings).toContain('authz_denied')

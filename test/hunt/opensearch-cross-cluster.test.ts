@@ -113,6 +113,12 @@ function crossClusterSuite(open: () => Promise<{ client: Client; index: string; 
         [CLUSTERS.second],
       ])
       expect(edge(FRONTEND, CART)?.destinationClusters).toEqual([CLUSTERS.first])
+      // Each crossing call once, on its server line: not again on the client's line nor the gateway's.
+      const calls = events.filter(
+        (e) => e.mesh?.reporter === 'destination' && e.mesh.source?.spiffe_id === PAYMENTS && e.mesh.destination?.service === 'ledger',
+      ).length
+      expect(edge(PAYMENTS, LEDGER)?.count).toBe(calls)
+      expect(edges.filter((e) => e.destination.startsWith('outbound_.')).map((e) => e.source)).toEqual([])
       const w2 = backend()
       await w2.prepare({ since: traffic.window.start, clusters: [CLUSTERS.second] }, [])
       const west = await w2.flows({ limit: 10_000 })
