@@ -211,3 +211,21 @@ describe('flows and hunt --cluster (child process)', () => {
     expect((await run(['--cluster', 'east,west'])).reached).toHaveLength(3)
   })
 })
+
+describe('a store whose call tables an older version built', () => {
+  test('flows warns until a writer opens it, which rebuilds them (ingest of nothing is enough)', async () => {
+    const old = join(dir, 'old.duckdb')
+    const store = new DuckDbStore({ path: old })
+    await store.start()
+    await store.writeEvents(toEvents([...callLines(frontend, cart, at(1))]))
+    await store.sql(`DELETE FROM store_meta WHERE key = 'call_tables_version'`)
+    await store.close()
+    const before = await runCli(['flows', '--store', old, '--json'])
+    expect(before.code, before.stderr).toBe(0)
+    expect(before.stderr).toContain('the call tables were built by an older version')
+    expect((await runCli(['ingest', '--store', old, '/dev/null'])).code).toBe(0)
+    const after = await runCli(['flows', '--store', old, '--json'])
+    expect(after.stderr).not.toContain('older version')
+    expect(ndjson(after.stdout).map((e) => [e.source, e.destination, e.count])).toEqual([[spiffe(frontend), spiffe(cart), 1]])
+  }, 60_000)
+})
