@@ -43,6 +43,7 @@ const EXAMPLES: Record<string, unknown> = {
   'sink.opensearch.connection.awsRegion': 'us-east-1',
   'sink.embedded.callTables': true,
   'sink.embedded.layout': 'segments',
+  'sink.embedded.checkpointThreshold': '64MB',
   'alerting.webhook': { url: 'https://alerts.example.internal/envoy-audit' },
   'alerting.webhook.bearerTokenEnv': 'ALERT_WEBHOOK_TOKEN',
   'alerting.webhook.tls.caFile': '/etc/envoy-audit/webhook-ca.pem',

@@ -62,6 +62,9 @@ export interface InsertColumn {
   type: 'VARCHAR' | 'BIGINT'
 }
 
+/** The checkpointThreshold of each layout when the config sets none. */
+export const CHECKPOINT_THRESHOLD: Record<StoreLayout, string> = { table: '256MB', segments: '64MB' }
+
 const SIZE = /^\d+(\.\d+)?\s*(KB|MB|GB|KiB|MiB|GiB)$/i
 
 export const duckDbStoreConfigSchema = z
@@ -77,12 +80,14 @@ export const duckDbStoreConfigSchema = z
     /** DuckDB's memory cap (its own default is 80% of RAM, too much for a CLI next to other work). */
     memoryLimit: z.string().regex(SIZE, 'must be a size like 512MB or 2GB').default('1GB'),
     /**
-     * Write-ahead log size that triggers a checkpoint (DuckDB's default is 16MB). Each checkpoint
-     * rewrites the growing row group and the primary-key index, so at 16MB a bulk ingest spent most of
-     * its time checkpointing; a larger log costs only a longer replay when the file is opened after a
-     * crash. Every commit is durable in the log either way.
+     * Write-ahead log size that triggers a checkpoint (DuckDB's default is 16MB). Unset: 256MB for the
+     * table layout, whose checkpoints rewrite the growing row group and the primary-key index (at 16MB a
+     * bulk ingest spent most of its time checkpointing); 64MB for the segment layout, whose tables
+     * (ledger, edge_facts, call tables) keep every row committed since the last checkpoint in memory,
+     * and a checkpoint of a log that large doubled the writer's memory (docs/performance.md, "Ingest
+     * profile"). A larger log costs only a longer replay after a crash; every commit is durable in it.
      */
-    checkpointThreshold: z.string().regex(SIZE, 'must be a size like 256MB or 1GB').default('256MB'),
+    checkpointThreshold: z.string().regex(SIZE, 'must be a size like 256MB or 1GB').optional(),
     /**
      * Match each batch's calls into the per-call tables `hunt` and `flows` read (src/store/duckdb-calls.ts):
      * fast hunts over large stores, paid at ingest, and the per-batch cost grows with the lines stored
@@ -207,7 +212,7 @@ export class DuckDbStore implements AuditStore, Sink {
     const options: Record<string, string> = {
       autoinstall_known_extensions: 'false',
       memory_limit: this.config.memoryLimit,
-      checkpoint_threshold: this.config.checkpointThreshold,
+      checkpoint_threshold: this.config.checkpointThreshold ?? CHECKPOINT_THRESHOLD.table,
       ...extra,
     }
     if (this.config.threads > 0) options.threads = String(this.config.threads)
@@ -314,7 +319,10 @@ export class DuckDbStore implements AuditStore, Sink {
     await conn.run(`INSERT INTO store_meta VALUES ('layout', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, [
       this.layoutInUse,
     ])
-    if (this.layoutInUse === 'segments') await this.applyRetention()
+    if (this.layoutInUse === 'segments') {
+      if (this.config.checkpointThreshold === undefined) await conn.run(`SET checkpoint_threshold = '${CHECKPOINT_THRESHOLD.segments}'`)
+      await this.applyRetention()
+    }
   }
 
   /**

@@ -23,7 +23,7 @@ import { createParser } from '../../src/parse/index.js'
 import { applyStages } from '../../src/pipeline/transforms.js'
 import { createTransformStages } from '../../src/compose/transform-stages.js'
 import { loadTransformsConfig } from '../../src/config/transforms.js'
-import { DuckDbStore, duckDbStoreConfigSchema } from '../../src/store/duckdb-store.js'
+import { CHECKPOINT_THRESHOLD, DuckDbStore } from '../../src/store/duckdb-store.js'
 import { STORE_LAYOUTS, type StoreLayout, segmentsDirOf } from '../../src/store/duckdb-segments.js'
 import { compileEventSerializer } from '../../src/schema/audit-event.js'
 import type { AuditEvent } from '../../src/schema/audit-event.js'
@@ -82,7 +82,7 @@ async function baseline(dir: string, events: AuditEvent[]): Promise<number> {
   const instance = await DuckDBInstance.create(join(dir, 'baseline.duckdb'), {
     autoinstall_known_extensions: 'false',
     memory_limit: '1GB',
-    checkpoint_threshold: duckDbStoreConfigSchema.parse({}).checkpointThreshold,
+    checkpoint_threshold: CHECKPOINT_THRESHOLD.table,
   })
   const conn = await instance.connect()
   try {
@@ -187,7 +187,7 @@ export async function main(): Promise<Record<string, unknown>> {
       ...layouts,
       hashed: HASHED,
       callTables: CALL_TABLES,
-      checkpointThreshold: checkpoint ?? duckDbStoreConfigSchema.parse({}).checkpointThreshold,
+      checkpointThreshold: checkpoint ?? CHECKPOINT_THRESHOLD,
       target: 100_000,
     }
     emit(result)

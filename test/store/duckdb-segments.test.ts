@@ -36,6 +36,15 @@ function segmentFiles(path: string): string[] {
 const at = (ms: number): string => new Date(ms).toISOString()
 
 describe('segment layout', () => {
+  test('a segment store checkpoints its log at 64MB unless configured, a table store at 256MB', async () => {
+    // DuckDB reads MB as 10^6 bytes and shows MiB.
+    const setting = async (config: DuckDbStoreConfig): Promise<unknown> =>
+      withStore(config, async (store) => (await store.sql(`SELECT current_setting('checkpoint_threshold') AS v`)).rows[0]!.v)
+    expect(await setting({ path: join(dir, 'ckpt-seg.duckdb'), layout: 'segments' })).toBe('61.0 MiB')
+    expect(await setting({ path: join(dir, 'ckpt-table.duckdb'), layout: 'table' })).toBe('244.1 MiB')
+    expect(await setting({ path: join(dir, 'ckpt-set.duckdb'), layout: 'segments', checkpointThreshold: '128MB' })).toBe('122.0 MiB')
+  })
+
   test('a merge streams: 16 segments of large documents merge under a memory limit they would not fit in whole', async () => {
     const path = join(dir, 'compact-memory.duckdb')
     const perBatch = 150
