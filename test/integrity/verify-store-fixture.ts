@@ -8,6 +8,7 @@
  */
 import { DuckDBInstance } from '@duckdb/node-api'
 import { DuckDbStore } from '../../src/store/duckdb-store.js'
+import type { StoreLayout } from '../../src/store/duckdb-segments.js'
 import { LEDGER_DDL } from '../../src/integrity/ledger.js'
 import { genesis, hashStoredEvent, link } from '../../src/integrity/chain.js'
 import { finding, makeEvent } from '../store/event-fixtures.js'
@@ -17,7 +18,7 @@ const HASH = 'fixture-hash-placeholder'
 
 export const fixtureId = (i: number): string => `ev-${String(i).padStart(9, '0')}`
 
-export async function buildVerifyStore(path: string, n: number): Promise<void> {
+export async function buildVerifyStore(path: string, n: number, layout: StoreLayout = 'table'): Promise<void> {
   const template = makeEvent({
     id: ID,
     findings: [finding('plaintext_inbound', 'high', ['SC-8']), finding('au3_incomplete', 'low', ['AU-3'])],
@@ -64,6 +65,13 @@ export async function buildVerifyStore(path: string, n: number): Promise<void> {
   } finally {
     conn.closeSync()
     instance.closeSync()
+  }
+  // The segment layout through the store's own migration: its writer copies the tables into Parquet
+  // segments (one per hour, in row groups as the writer sizes them) and drops them.
+  if (layout === 'segments') {
+    const store = new DuckDbStore({ path, serveReaders: false, callTables: false, layout })
+    await store.start()
+    await store.close()
   }
 }
 
