@@ -121,7 +121,10 @@ async function fromStore(
   try {
     const progress = startVerifyProgress(progressEverySeconds(opts.progressEvery))
     try {
-      const report = await verifyDuckDbStore(store, key, anchors, progress.update, { scratchMemoryLimit: opts.memoryLimit })
+      const report = await verifyDuckDbStore(store, key, anchors, progress.update, {
+        scratchMemoryLimit: opts.memoryLimit,
+        storeMemoryLimit: { tables: TABLE_SCAN_MEMORY, segments: STORE_SCAN_MEMORY },
+      })
       return { report, where: opts.store }
     } finally {
       progress.stop()
@@ -174,11 +177,18 @@ async function fromOpenSearch(
 const DEFAULT_SCRATCH_MEMORY = '64MB'
 
 /**
- * DuckDB's cap for the store while verify scans it: chunk by chunk, never sorted or joined there, but a
- * segment's row group (up to 16,384 documents) has its document column decompressed whole, which is
- * tens of MB for ordinary lines and more for long ones; a cap below that fails verify outright.
+ * DuckDB's cap for the store while verify reads a segment store's Parquet files: chunk by chunk, never
+ * sorted or joined there, but a segment's row group (up to 16,384 documents) has its document column
+ * decompressed whole, which is tens of MB for ordinary lines and more for long ones; a cap below that
+ * fails verify outright.
  */
 const STORE_SCAN_MEMORY = '256MB'
+
+/**
+ * The cap while verify reads the store's tables (the ledger; a table store's events): a block at a
+ * time, which DuckDB would otherwise keep cached up to the larger cap.
+ */
+const TABLE_SCAN_MEMORY = '32MB'
 
 // eslint-disable-next-line no-control-regex
 const clean = (s: string): string => s.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?')

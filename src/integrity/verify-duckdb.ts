@@ -35,6 +35,12 @@ export interface DuckDbVerifyOptions {
   scratchDir?: string
   /** DuckDB's memory cap for the scratch database. */
   scratchMemoryLimit?: string
+  /**
+   * DuckDB's memory cap for the store (the CLI's read-only store): `tables` while verify reads its
+   * tables (the ledger; a table store's events and findings), `segments` while it reads a segment
+   * store's Parquet files. Not given: the store's limit is left as it is.
+   */
+  storeMemoryLimit?: { tables: string; segments: string }
 }
 
 /** `anchors`: heads exported earlier (`verify --heads`), checked against the recomputed chains. */
@@ -54,7 +60,13 @@ export async function verifyDuckDbStore(
       'this store has no integrity ledger (written with integrity disabled or by a version without it): every event counts as inserted',
     )
   }
-  await lowerStoreMemory(store)
+  const segments = tables.has('store_segments') && store.path !== ':memory:'
+  const limit = options.storeMemoryLimit
+  await lowerStoreMemory(store, segments)
+  // Lowering the limit also evicts what DuckDB cached under the higher one.
+  const storeLimit = (which: 'tables' | 'segments'): Promise<void> =>
+    limit === undefined ? Promise.resolve() : setting(store, 'memory_limit', limit[which])
+  await storeLimit('tables')
   const scratch = await VerifyScratch.open({
     ...(options.scratchDir === undefined ? {} : { parent: options.scratchDir }),
     ...(options.scratchMemoryLimit === undefined ? {} : { memoryLimit: options.scratchMemoryLimit }),
@@ -67,7 +79,9 @@ export async function verifyDuckDbStore(
       const total = await count(store, 'integrity_ledger')
       let read = 0
       onProgress({ phase: 'ledger', done: 0, total })
+      const collect = chunkCollector()
       for await (const rows of store.stream(`SELECT event_id, stream, CAST(pos AS VARCHAR) AS pos, hash, chain FROM integrity_ledger`)) {
+        collect()
         for (const r of rows)
           tablesOut.ledger.add([String(r.event_id), String(r.stream), String(r.pos), String(r.hash), String(r.chain), null])
         read += rows.length
@@ -77,6 +91,7 @@ export async function verifyDuckDbStore(
       for await (const rows of scratch.stream(
         `SELECT stream, CAST(pos AS VARCHAR) AS pos, event_id, hash, chain FROM ledger l ORDER BY l.stream, l.pos`,
       )) {
+        collect()
         for (const r of rows)
           walk.entry({
             stream: String(r.stream),
@@ -92,8 +107,10 @@ export async function verifyDuckDbStore(
 
     // 2. Each event on its own (JSON, hash, typed columns), and the findings rows, in stored order.
     const source = await storedRelations(store, tables, report)
+    if (segments) await storeLimit('segments')
     await scanEvents(store, source.events, tablesOut, onProgress)
     await scanFindings(store, source.findings, tablesOut, onProgress)
+    await storeLimit('tables')
     // Ledgered events that a signed retention cut dropped are not deleted ones (retention-cuts.ts).
     await excuseRetained(store, scratch, report, key)
     // Events stored after the ledger was read (a writer is writing): set aside, not called inserted (verify-live.ts).
@@ -110,12 +127,27 @@ export async function verifyDuckDbStore(
 
 /**
  * verify only scans the store: one thread (each thread holds buffers of its own) and the allocator's
- * thresholds low. Refused (and not needed) when the store is read through a running writer.
+ * thresholds low. DuckDB keeps what a scan read in its buffer pool, up to its memory limit, for a
+ * later query that never comes: a table's blocks (the ledger's, whatever the layout), and Parquet
+ * file bytes in its external file cache (off here). Hence verify's two limits (storeMemoryLimit): a
+ * small one for tables, read a block at a time, and a larger one only while the segments are read,
+ * where a row group's document column is decompressed whole.
+ * Refused (and not needed) when the store is read through a running writer.
  */
-async function lowerStoreMemory(store: DuckDbStore): Promise<void> {
-  const settings: Record<string, string> = { threads: '1', ...LOW_MEMORY_ALLOCATOR }
-  for (const [name, value] of Object.entries(settings)) await store.sql(`SET ${name} = '${value}'`).catch(() => undefined)
+async function lowerStoreMemory(store: DuckDbStore, segments: boolean): Promise<void> {
+  const settings: Record<string, string> = {
+    threads: '1',
+    ...LOW_MEMORY_ALLOCATOR,
+    ...(segments ? { enable_external_file_cache: 'false' } : {}),
+  }
+  for (const [name, value] of Object.entries(settings)) await setting(store, name, value)
 }
+
+const setting = (store: DuckDbStore, name: string, value: string): Promise<void> =>
+  store.sql(`SET ${name} = '${value}'`).then(
+    () => undefined,
+    () => undefined,
+  )
 
 async function readCheckpoints(store: DuckDbStore): Promise<CheckpointEntry[]> {
   const { rows } = await store.sql(
@@ -198,12 +230,16 @@ async function scanEvents(
   onProgress({ phase: 'events', done: 0, total })
   let n = 0
   const select = EVENT_COLUMNS.map((c) => `${columnExpr(c)} AS "${c.name}"`).join(', ')
+  const idAt = EVENT_COLUMNS.findIndex((c) => c.name === 'id')
+  const jsonAt = EVENT_COLUMNS.length
   const collect = chunkCollector()
-  for await (const rows of store.stream(`SELECT ${select}, event_json FROM ${relation}`)) {
+  // A row at a time out of DuckDB's chunk: only one row's values and parsed document are live at once.
+  for await (const chunk of store.streamRows(`SELECT ${select}, event_json FROM ${relation}`)) {
     collect()
-    for (const row of rows) {
-      const id = String(row.id)
-      const parsed = storedDigest(String(row.event_json))
+    for (let r = 0; r < chunk.rowCount; r++) {
+      const row = chunk.row(r)
+      const id = String(row[idAt])
+      const parsed = storedDigest(String(row[jsonAt]))
       if (parsed === undefined) {
         ev.add(evRow(n++, id, undefined, undefined, 0))
         continue
@@ -233,11 +269,18 @@ async function scanFindings(
   const total = await count(store, relation)
   onProgress({ phase: 'findings', done: 0, total })
   let done = 0
-  for await (const rows of store.stream(
+  const collect = chunkCollector()
+  const idAt = FINDING_COLUMNS.findIndex((c) => c.name === 'event_id')
+  const idxAt = FINDING_COLUMNS.findIndex((c) => c.name === 'idx')
+  for await (const chunk of store.streamRows(
     `SELECT ${FINDING_COLUMNS.map((c) => `${columnExpr(c)} AS "${c.name}"`).join(', ')} FROM ${relation}`,
   )) {
-    for (const r of rows) fa.add([String(r.event_id), Number(r.idx), JSON.stringify(FINDING_COLUMNS.map((c) => got(c, r[c.name])))])
-    done += rows.length
+    collect()
+    for (let i = 0; i < chunk.rowCount; i++) {
+      const r = chunk.row(i)
+      fa.add([String(r[idAt]), Number(r[idxAt]), JSON.stringify(FINDING_COLUMNS.map((c, at) => got(c, r[at])))])
+    }
+    done += chunk.rowCount
     onProgress({ phase: 'findings', done, total })
   }
   fa.flush()
@@ -313,7 +356,8 @@ function wellFormed(s: string): string {
   return (s as unknown as { isWellFormed(): boolean }).isWellFormed() ? s : Buffer.from(s, 'utf8').toString('utf8')
 }
 
-function mismatch<R>(columns: readonly Column<R>[], row: Record<string, unknown>, value: R): string | undefined {
-  for (const c of columns) if (!same(c, row[c.name], c.get(value))) return c.name
+/** `values`: the columns' stored values, in the order of `columns`. */
+function mismatch<R>(columns: readonly Column<R>[], values: readonly unknown[], value: R): string | undefined {
+  for (let i = 0; i < columns.length; i++) if (!same(columns[i]!, values[i], columns[i]!.get(value))) return columns[i]!.name
   return undefined
 }

@@ -7,6 +7,7 @@
  * rows that agree, one stored copy) come back, sorted by id, to be judged one id at a time by the
  * same rules as before (judgeStored in verify-core.ts). An intact store returns no rows at all.
  */
+import { chunkCollector } from './verify-gc.js'
 import { FINDING_COLUMNS } from '../store/duckdb-schema.js'
 import type { ScratchTable, VerifyScratch } from '../store/verify-scratch.js'
 import { addIssue, judgeStored, type LedgerRef, type StoredDigest, type VerifyProgress, type VerifyReport } from './verify-core.js'
@@ -129,7 +130,9 @@ export async function matchById(
   await scratch.run(SUSPECT_SQL(findings))
   const group = new IdGroup()
   let done = 0
+  const collect = chunkCollector()
   for await (const rows of scratch.stream(MATCH_SQL(findings))) {
+    collect()
     for (const row of rows) {
       const id = String(row.k)
       if (group.id !== id) {

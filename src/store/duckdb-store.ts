@@ -9,7 +9,7 @@ import { loadConfigSection } from '../config/validate.js'
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
-import { DuckDBInstance } from '@duckdb/node-api'
+import { DuckDBInstance, JsonDuckDBValueConverter } from '@duckdb/node-api'
 import type { DuckDBConnection } from '@duckdb/node-api'
 import { z } from 'zod'
 import { EnvoyAuditError } from '../errors.js'
@@ -769,6 +769,39 @@ export class DuckDbStore implements AuditStore, Sink {
     }
   }
 
+  /**
+   * `stream`, each chunk left in DuckDB's vectors: a row is converted (to DuckDB's JSON form, in the
+   * SELECT's column order) only when `row(i)` asks for it, so a caller that checks one row at a time
+   * holds one row's values, not 2,048 rows' (through a running writer, the chunk arrives converted).
+   */
+  async *streamRows(text: string): AsyncGenerator<RowChunk> {
+    await this.start()
+    if (this.remote !== undefined) {
+      for await (const rows of this.stream(text)) yield { rowCount: rows.length, row: (i) => Object.values(rows[i]!) }
+      return
+    }
+    let release!: () => void
+    const held = new Promise<void>((resolve) => (release = resolve))
+    const before = this.queue
+    this.queue = before.then(() => held)
+    await before.catch(() => undefined)
+    try {
+      if (this.closed) throw new EnvoyAuditError('EA_STORE_QUERY', 'the DuckDB store is closed')
+      let result
+      try {
+        result = await this.conn!.stream(text)
+      } catch (err) {
+        throw new EnvoyAuditError('EA_STORE_QUERY', messageOf(err), { cause: err })
+      }
+      for (let chunk = await result.fetchChunk(); chunk !== null && chunk.rowCount > 0; chunk = await result.fetchChunk()) {
+        const c = chunk
+        yield { rowCount: c.rowCount, row: (i) => c.convertRowValues(i, JsonDuckDBValueConverter) }
+      }
+    } finally {
+      release()
+    }
+  }
+
   private async rows(text: string, values: (string | number)[]): Promise<Record<string, unknown>[]> {
     return (await this.sql(text, values)).rows
   }
@@ -782,6 +815,12 @@ export class DuckDbStore implements AuditStore, Sink {
     this.queue = run.catch(() => undefined)
     return run
   }
+}
+
+/** One chunk of `streamRows`: its rows converted one at a time, as asked. */
+export interface RowChunk {
+  readonly rowCount: number
+  row(i: number): unknown[]
 }
 
 /**

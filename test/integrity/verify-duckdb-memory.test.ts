@@ -1,10 +1,11 @@
 /**
- * `verify --store` in memory that does not grow in proportion to the store: the peak resident memory
- * of the verify process (VmHWM, Linux, sampled until it exits) at 4x the events is within 30% of the
- * smaller store's. Nothing is held per event outside DuckDB's capped memory (the scratch database,
- * `--memory-limit`, and the store's scan) and V8's garbage is collected between chunks. The issue's
- * target (within 20% from 100k to 1M) is not shown: see docs/store.md. Before: 306 MB at 10k, 471 MB
- * at 100k. Both stores are intact and verified by the built CLI in its own process; the small one is
+ * `verify --store` in memory that does not grow with the store, on both layouts: the peak resident
+ * memory of the verify process (VmHWM, Linux, sampled until it exits) at 4x the events (100k) is
+ * within 30% of the smaller store's (25k; measured +21% on both layouts, load 15: the scratch
+ * database's 64 MB fill up between the two), and under 350 MB. Before this test's change, verify's
+ * table scans were cached up to the store's 256 MB cap and V8's heap grew through the findings scan:
+ * 383 MB (table) and 386 MB (segments) at 100k. The issue's 300 MB is not reached (docs/store.md).
+ * Both stores are intact and verified by the built CLI in its own process; the small table store is
  * then tampered (one event deleted, one modified, one inserted, one findings row edited) and verified
  * again: the same four issues. Larger sizes: `npm run bench -- verify-store`.
  */
@@ -59,26 +60,40 @@ function verifyPeak(path: string): Promise<Run> {
   })
 }
 
-describe.skipIf(!existsSync('/proc/self/status'))('verify --store memory', () => {
-  test('peak RSS at 40k events is within 30% of the peak at 10k; tampering found', async () => {
-    const small = join(dir, 'small.duckdb')
-    const large = join(dir, 'large.duckdb')
-    await buildVerifyStore(small, 10_000)
-    await buildVerifyStore(large, 40_000)
-    const a = await verifyPeak(small)
-    const b = await verifyPeak(large)
-    expect(a.code).toBe(0)
-    expect(b.code).toBe(0)
-    expect(a.report.events).toBe(10_000)
-    expect(b.report.events).toBe(40_000)
-    // A progress line every second: the large store takes longer than that.
-    expect(b.stderr).toMatch(/envoy-audit verify: \w+: [\d,]+ of [\d,]+ rows checked/)
-    expect(a.peakKb).toBeGreaterThan(0)
-    expect(b.peakKb, `peak RSS ${a.peakKb} kB at 10k, ${b.peakKb} kB at 40k`).toBeLessThanOrEqual(a.peakKb * 1.3)
+const SMALL = 25_000
+const LARGE = 100_000
+const MB = 1024
+/** Above what this code reaches at 100k (about 305-320 MB), below what the previous one did (383 MB table, 386 MB segments). */
+const BOUND_MB = 350
 
-    await tamperVerifyStore(small)
-    const t = await verifyPeak(small)
-    expect(t.code).toBe(3)
-    expect(t.report.counts).toEqual({ deleted: 1, modified: 2, inserted: 1, chain: 0 })
-  }, 300_000)
+describe.skipIf(!existsSync('/proc/self/status'))('verify --store memory', () => {
+  test.each(['table', 'segments'] as const)(
+    '%s layout: peak RSS at 100k events is within 30% of the peak at 25k, and under 350 MB',
+    async (layout) => {
+      const small = join(dir, `${layout}-small.duckdb`)
+      const large = join(dir, `${layout}-large.duckdb`)
+      await buildVerifyStore(small, SMALL, layout)
+      await buildVerifyStore(large, LARGE, layout)
+      const a = await verifyPeak(small)
+      const b = await verifyPeak(large)
+      expect(a.code).toBe(0)
+      expect(b.code).toBe(0)
+      expect(a.report.events).toBe(SMALL)
+      expect(b.report.events).toBe(LARGE)
+      // A progress line every second: the large store takes longer than that.
+      expect(b.stderr).toMatch(/envoy-audit verify: \w+: [\d,]+ of [\d,]+ rows checked/)
+      expect(a.peakKb).toBeGreaterThan(0)
+      const peaks = `peak RSS ${Math.round(a.peakKb / MB)} MB at ${SMALL}, ${Math.round(b.peakKb / MB)} MB at ${LARGE}`
+      expect(b.peakKb, peaks).toBeLessThanOrEqual(a.peakKb * 1.3)
+      expect(b.peakKb, peaks).toBeLessThan(BOUND_MB * MB)
+
+      if (layout === 'table') {
+        await tamperVerifyStore(small)
+        const t = await verifyPeak(small)
+        expect(t.code).toBe(3)
+        expect(t.report.counts).toEqual({ deleted: 1, modified: 2, inserted: 1, chain: 0 })
+      }
+    },
+    600_000,
+  )
 })
