@@ -115,7 +115,7 @@ const MATCH_SQL = (findings: boolean) => `SELECT * FROM (
     WHERE x.row IS DISTINCT FROM a.row`
         : ''
     }
-  ) ORDER BY k, src, l_stream, l_order, f_idx, n`
+  ) ORDER BY k, src, l_stream, l_order, ${findings ? 'f_idx, ' : ''}n`
 
 /** Matches what `tables` received (flushed) by id and adds the findings to the report. */
 export async function matchById(

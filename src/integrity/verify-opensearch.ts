@@ -4,7 +4,7 @@
  *
  *  1. The ledger against the checkpoints and the per-stream head documents: each chain recomputed
  *     from genesis must reach every signed count and head, every MAC must verify with the key.
- *  2. Every stored event (scrolled with its `_id` and `_source`) against its ledger entry: no entry =
+ *  2. Every stored event (read with its `_id` and `_source`) against its ledger entry: no entry =
  *     inserted, another hash = modified, a ledger entry whose event is gone = deleted. Findings
  *     documents must be exactly what the sink derives from the stored event.
  *
@@ -14,11 +14,12 @@
  * the same entry (possible only when a writer died and a later one raced it) count it once; two that
  * disagree at a position are a chain issue.
  *
- * Reads everything through scrolls (sorted by `_doc`, the cheapest order; blocks a few per page, they
- * are up to ~450 KB), a page at a time, in memory that does not grow with the indices: the ledger
- * entries, a digest of every event and the findings documents (as stored, and as the sink derives them
- * from the stored events) go to a scratch database as narrow rows (verify-match.ts), where DuckDB sorts
- * the ledger into chain order and matches the rest by event id, spilling to disk beyond its memory
+ * Reads everything through points in time paged with search_after (scrolls where the cluster refuses
+ * a point in time; ledger blocks a few per page, they are up to ~450 KB), a page at a time, in memory
+ * that does not grow with the indices: the ledger entries, a digest of every event and the findings
+ * documents (as stored, and as the sink derives them from the stored events) go to a scratch database
+ * as narrow rows (verify-match.ts), where DuckDB sorts the ledger into chain order and matches the
+ * rest by event id, spilling to disk beyond its memory
  * limit. Held in memory: the checkpoints and head documents (one per stream and acknowledged batch).
  */
 import type { Client } from '@opensearch-project/opensearch'
@@ -67,14 +68,76 @@ type Hit = { _id: string; _source: Json }
 /** One scroll page, and the number of documents the search matched (when the server says). */
 type Page = { hits: Hit[]; total: number | undefined }
 
-const SCROLL_KEEPALIVE = '2m'
+const KEEPALIVE = '2m'
 
-/** Every document of a target, page by page; the scroll is released even when the caller stops early. */
-async function* scrollAll(client: Client, index: string, pageSize: number, query: Json = { match_all: {} }): AsyncGenerator<Page> {
-  let res = await client.search({ index, scroll: SCROLL_KEEPALIVE, body: { size: pageSize, sort: ['_doc'], query } } as never)
+/**
+ * Every document of a target, page by page: searches with search_after in a point in time (one
+ * snapshot, nothing held open on the server between pages but the PIT), or a scroll where the cluster
+ * refuses a PIT (before OpenSearch 2.4, or a role without the PIT privilege). The PIT's pages are
+ * sorted on index and `_id`, unique together, so search_after neither skips nor repeats a document
+ * (OpenSearch has no `_shard_doc` sort, and `_doc` repeats across shards). Released even when the
+ * caller stops early.
+ */
+async function* readAll(client: Client, index: string, pageSize: number, query: Json = { match_all: {} }): AsyncGenerator<Page> {
+  let pit: string | undefined
+  try {
+    const res = await client.createPit({ index, keep_alive: KEEPALIVE } as never)
+    pit = (res.body as { pit_id?: string }).pit_id
+  } catch (err) {
+    if (!pitRefused(err)) throw err
+  }
+  if (pit === undefined) return yield* scrollAll(client, index, pageSize, query)
+  const ids = new Set([pit])
+  try {
+    let after: unknown[] | undefined
+    let total: number | undefined
+    for (;;) {
+      const body: Json = {
+        size: pageSize,
+        query,
+        sort: PIT_SORT,
+        pit: { id: pit, keep_alive: KEEPALIVE },
+        track_total_hits: after === undefined,
+      }
+      if (after !== undefined) body.search_after = after
+      const res = await client.search({ body } as never)
+      const b = res.body as { pit_id?: string; hits?: { hits?: (Hit & { sort?: unknown[] })[]; total?: number | { value?: number } } }
+      // The id may change from one search to the next; the latest one is what the next search and the release name.
+      if (typeof b.pit_id === 'string') ids.add((pit = b.pit_id))
+      if (after === undefined) total = totalOf(b.hits?.total)
+      const hits = b.hits?.hits ?? []
+      if (hits.length === 0) return
+      yield { hits, total }
+      if (hits.length < pageSize) return
+      after = hits[hits.length - 1]!.sort
+      if (after === undefined) throw new Error(`point-in-time search of ${index} returned hits without sort values`)
+    }
+  } finally {
+    await client.deletePit({ body: { pit_id: [...ids] } } as never).catch(() => undefined)
+  }
+}
+
+const PIT_SORT = [{ _index: 'asc' }, { _id: 'asc' }]
+
+/** A PIT the cluster does not offer or the role may not open (the scroll then reads the target), as opposed to a failure. */
+function pitRefused(err: unknown): boolean {
+  const status =
+    (err as { statusCode?: unknown; meta?: { statusCode?: unknown } }).statusCode ??
+    (err as { meta?: { statusCode?: unknown } }).meta?.statusCode
+  return status === 400 || status === 403 || status === 404 || status === 405 || status === 501
+}
+
+const totalOf = (t: number | { value?: number } | undefined): number | undefined =>
+  typeof t === 'number' ? t : typeof t?.value === 'number' ? t.value : undefined
+
+/**
+ * Every document of a target through a scroll (sorted by `_doc`, the cheapest order), page by page;
+ * the scroll is released even when the caller stops early.
+ */
+async function* scrollAll(client: Client, index: string, pageSize: number, query: Json): AsyncGenerator<Page> {
+  let res = await client.search({ index, scroll: KEEPALIVE, body: { size: pageSize, sort: ['_doc'], query } } as never)
   let body = res.body as { _scroll_id?: string; hits?: { hits?: Hit[]; total?: number | { value?: number } } }
-  const t = body.hits?.total
-  const total = typeof t === 'number' ? t : typeof t?.value === 'number' ? t.value : undefined
+  const total = totalOf(body.hits?.total)
   const ids = new Set<string>()
   try {
     for (;;) {
@@ -83,7 +146,7 @@ async function* scrollAll(client: Client, index: string, pageSize: number, query
       if (hits.length === 0) return
       yield { hits, total }
       if (body._scroll_id === undefined) return
-      res = await client.scroll({ body: { scroll: SCROLL_KEEPALIVE, scroll_id: body._scroll_id } } as never)
+      res = await client.scroll({ body: { scroll: KEEPALIVE, scroll_id: body._scroll_id } } as never)
       body = res.body as typeof body
     }
   } finally {
@@ -146,7 +209,7 @@ export async function verifyOpenSearch(
       )
     } else {
       await readLedger(client, names.ledger, pageSize, report, tables, onProgress)
-      for await (const page of scrollAll(client, names.checkpoints, pageSize)) {
+      for await (const page of readAll(client, names.checkpoints, pageSize)) {
         for (const h of page.hits) {
           const s = h._source
           const c: CheckpointEntry = {
@@ -163,7 +226,7 @@ export async function verifyOpenSearch(
         }
       }
       if (await exists(client, names.heads))
-        for await (const page of scrollAll(client, names.heads, pageSize))
+        for await (const page of readAll(client, names.heads, pageSize))
           for (const { _source: h } of page.hits) {
             const entry = {
               stream: str(h.ledger_stream),
@@ -224,8 +287,8 @@ async function readLedger(
   // Per-event documents (first releases) a page at a time; blocks hold up to BLOCK_ENTRIES (2,000) entries each, so fewer per page.
   const blockPage = Math.max(1, Math.floor(pageSize / 100))
   const scrolls = [
-    scrollAll(client, index, pageSize, { bool: { must_not: [{ exists: { field: 'end' } }] } }),
-    scrollAll(client, index, blockPage, { exists: { field: 'end' } }),
+    readAll(client, index, pageSize, { bool: { must_not: [{ exists: { field: 'end' } }] } }),
+    readAll(client, index, blockPage, { exists: { field: 'end' } }),
   ]
   let entries = 0
   onProgress({ phase: 'ledger', done: 0, total: undefined })
@@ -306,7 +369,7 @@ async function readFindings(
 ): Promise<number> {
   let done = 0
   onProgress({ phase: 'findings', done: 0, total: undefined })
-  for await (const page of scrollAll(client, `${alias}*`, pageSize)) {
+  for await (const page of readAll(client, `${alias}*`, pageSize)) {
     for (const h of page.hits) {
       // findingId: `<event id>:<n>`; a document under another _id belongs to no event's findings.
       const m = /^(.*):(\d{1,9})$/.exec(h._id)
@@ -336,7 +399,7 @@ async function readEvents(
   let withFindings = 0
   onProgress({ phase: 'events', done: 0, total: undefined })
   const collect = chunkCollector()
-  for await (const page of scrollAll(client, `${alias}*`, pageSize)) {
+  for await (const page of readAll(client, `${alias}*`, pageSize)) {
     collect()
     for (const h of page.hits) {
       const parsed = storedDigest(JSON.stringify(h._source))

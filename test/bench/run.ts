@@ -17,6 +17,7 @@ const BENCHES: Record<string, () => Promise<{ main: () => Promise<unknown> }>> =
   'parse-cli': () => import('./parse-cli.js'),
   'transform-workers': () => import('./transform-workers.js'),
   'verify-store': () => import('./verify-store.js'),
+  'verify-opensearch': () => import('./verify-opensearch.js'),
 }
 
 const only = process.argv.slice(2)

@@ -4,7 +4,7 @@
  * Everything is created under a unique prefix through `setup`'s own code and deleted afterwards.
  * Without OPENSEARCH_URL the suite is skipped, and says so (npm run services:up starts a real node).
  */
-import { test, expect, beforeAll, afterAll } from 'vitest'
+import { test, expect, beforeAll, afterAll, vi } from 'vitest'
 import { describeOpenSearch, opensearchUrl as url } from '../helpers/real-servers.js'
 import type { Client } from '@opensearch-project/opensearch'
 import { createOpenSearchClient, loadConnectionConfig } from '../../src/connections/opensearch.js'
@@ -13,6 +13,7 @@ import { runSetup } from '../../src/lifecycle/setup.js'
 import { templateName } from '../../src/lifecycle/index-template.js'
 import { ensureIntegrityIndices } from '../../src/integrity/opensearch-indices.js'
 import { ingestFile, kinds, verify, writer, type Names } from './opensearch-harness.js'
+import { verifyOpenSearch } from '../../src/integrity/verify-opensearch.js'
 
 describeOpenSearch('integrity ledger', () => {
   const prefix = `ea-it-${Date.now().toString(36)}`
@@ -62,5 +63,27 @@ describeOpenSearch('integrity ledger', () => {
     const victim = hits.hits.hits[0]!
     await c.delete({ index: victim._index, id: victim._id, refresh: true } as never)
     expect(kinds(await verify(c, undefined, names))).toEqual([`deleted:${victim._id}`])
+  }, 120_000)
+
+  test('verify reads through points in time, a page boundary between two copies of one _id in two indices included', async () => {
+    const hits = (await c.search({ index: `${names.eventsAlias}*`, body: { size: 1, query: { match_all: {} } } as never })).body as {
+      hits: { hits: { _index: string; _id: string; _source: object }[] }
+    }
+    const victim = hits.hits.hits[0]!
+    await c.index({ index: `${names.eventsAlias}-planted`, id: victim._id, body: victim._source, refresh: true } as never)
+    const pits = vi.spyOn(c, 'createPit')
+    const scrolls = vi.spyOn(c, 'scroll')
+    try {
+      // Pages of one document: every hit is a page boundary.
+      const r = await verifyOpenSearch(c, { ...names, key: undefined, pageSize: 1 })
+      // The event the test above deleted is still deleted; the planted copy is the one insertion.
+      expect(r.counts.inserted).toBe(1)
+      expect(r.issues.find((i) => i.kind === 'inserted')?.id).toBe(victim._id)
+      expect(pits).toHaveBeenCalled()
+      expect(scrolls).not.toHaveBeenCalled()
+    } finally {
+      pits.mockRestore()
+      scrolls.mockRestore()
+    }
   }, 120_000)
 })

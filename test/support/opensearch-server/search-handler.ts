@@ -5,7 +5,17 @@
  * search_after (needs a sort, `from` 0, one value per sort key) and PIT searches (pit.ts). `?scroll=`
  * opens a scroll (documents.ts).
  */
-import { compareSortTuples, compileQuery, QueryError, ShardError, sortKeys, sortValue, type Doc, type SearchContext } from './search.js'
+import {
+  compareSortTuples,
+  compileQuery,
+  QueryError,
+  ShardError,
+  sortKeys,
+  sortValue,
+  type Doc,
+  type SearchContext,
+  type SortKey,
+} from './search.js'
 import { DEFAULT_MAX_BUCKETS, runAggs, TooManyBuckets } from './aggregations.js'
 import { mappedTypes, type FieldType } from './field-values.js'
 import { ApiError, indexSetting, searchableCount, searchableDocs, type ClusterState, type IndexState, type StoredDoc } from './state.js'
@@ -182,7 +192,10 @@ export function handleSearch(state: ClusterState, method: string, parts: string[
     if (after !== undefined && from !== 0)
       throw new ShardError('search_exception', '`from` parameter must be set to 0 when `search_after` is used.', 500)
   })
-  const withSort = matched.map((d) => ({ d, sort: keys.map((k) => (k.field === '_doc' ? null : sortValue(d._source, k, ctx))) }))
+  // `_index` and `_id` sort as metadata (a PIT's search_after pages on them); `_doc` is no order at all.
+  const sortOf = (d: StoredDoc, k: SortKey): number | string | null =>
+    k.field === '_doc' ? null : k.field === '_id' ? d._id : k.field === '_index' ? d._index : sortValue(d._source, k, ctx)
+  const withSort = matched.map((d) => ({ d, sort: keys.map((k) => sortOf(d, k)) }))
   let sorted = keys.length === 0 ? withSort : [...withSort].sort((a, b) => compareSortTuples(a.sort, b.sort, keys, ctx))
   if (after !== undefined) sorted = sorted.filter((h) => compareSortTuples(h.sort, after as (number | string | null)[], keys, ctx) > 0)
 

@@ -1,0 +1,111 @@
+/**
+ * `verify --opensearch` at size: for each count in BENCH_VERIFY_OS_EVENTS (default 20000,200000: N and
+ * 10N), an intact set of indices (copies of one realistic event under new ids, each with its right
+ * hash, bulk-indexed, and ledgered by OpenSearchLedger in rounds of 2,000 as the ledgered sink does),
+ * verified by the built CLI in its own process under /usr/bin/time: wall seconds, peak RSS, events/s.
+ * Against OPENSEARCH_URL when set (the real node: everything under a unique prefix, deleted
+ * afterwards), else the test server (test/support/opensearch-server: a test double, not OpenSearch) in
+ * a child process. The target (docs/store.md): the peak does not grow with the indices.
+ *
+ *   npm run bench -- verify-opensearch
+ *   OPENSEARCH_URL=http://127.0.0.1:9200 BENCH_VERIFY_OS_EVENTS=10000,100000 node --import tsx test/bench/verify-opensearch.ts
+ */
+import { spawnSync } from 'node:child_process'
+import { loadavg } from 'node:os'
+import { join } from 'node:path'
+import type { Client } from '@opensearch-project/opensearch'
+import { createOpenSearchClient, loadConnectionConfig } from '../../src/connections/opensearch.js'
+import { OpenSearchLedger } from '../../src/integrity/opensearch-ledger.js'
+import { storedDigest } from '../../src/integrity/verify-core.js'
+import type { AuditEvent } from '../../src/schema/audit-event.js'
+import { buildDist } from '../helpers/build-dist.js'
+import { REPO_ROOT } from '../helpers/cli.js'
+import { makeEvent } from '../store/event-fixtures.js'
+import { startChildServer } from './servers.js'
+import { emit } from './util.js'
+
+const SIZES = (process.env.BENCH_VERIFY_OS_EVENTS ?? '20000,200000').split(',').map(Number)
+const CLI = join(REPO_ROOT, 'dist/src/cli/main.js')
+const ROUND = 2_000
+
+/** `n` events indexed under `prefix` and ledgered; returns seconds spent. */
+async function load(client: Client, prefix: string, n: number): Promise<number> {
+  const t0 = Date.now()
+  const template = makeEvent({ ts: '2026-11-20T10:00:00.000Z' })
+  const ledger = new OpenSearchLedger({
+    client,
+    key: undefined,
+    indexPrefix: `${prefix}-integrity`,
+    retry: { initialMs: 5, maxMs: 50 },
+    closeTimeoutMs: 5_000,
+  })
+  try {
+    for (let i = 0; i < n; i += ROUND) {
+      const round: AuditEvent[] = []
+      const body: unknown[] = []
+      for (let j = i; j < Math.min(n, i + ROUND); j++) {
+        const e = structuredClone(template)
+        e.event.id = `ev-${String(j).padStart(10, '0')}`
+        e.audit = { ...e.audit, source: { kind: 'file', file: 'bench.log', offset: String(j) } as never }
+        e.audit.hash = storedDigest(JSON.stringify(e))!.digest.hash
+        round.push(e)
+        body.push({ index: { _index: `${prefix}-events-bench`, _id: e.event.id } }, e)
+      }
+      const res = await client.bulk({ body } as never)
+      if ((res.body as { errors?: boolean }).errors === true) throw new Error('bulk indexing of the bench events failed')
+      await ledger.append(round)
+    }
+  } finally {
+    await ledger.close()
+  }
+  await client.indices.refresh({ index: `${prefix}-*` } as never)
+  return (Date.now() - t0) / 1000
+}
+
+export async function main(): Promise<void> {
+  buildDist({ root: REPO_ROOT, src: `${REPO_ROOT}src`, outDir: `${REPO_ROOT}dist` })
+  const real = process.env.OPENSEARCH_URL
+  const server = real === undefined ? await startChildServer('test/support/opensearch-server/cli.ts') : undefined
+  const url = real ?? `http://127.0.0.1:${server!.port}`
+  const client = await createOpenSearchClient(loadConnectionConfig({ node: url }), { maxRetries: 3 })
+  const runs: Record<string, unknown>[] = []
+  try {
+    for (const n of SIZES) {
+      const prefix = `ea-bench-verify-${Date.now().toString(36)}`
+      try {
+        const loadSeconds = await load(client, prefix, n)
+        const load0 = loadavg().map((l) => Number(l.toFixed(2)))
+        const args = ['verify', '--opensearch', url, '--events-alias', `${prefix}-events`, '--findings-alias', `${prefix}-findings`]
+        args.push('--index-prefix', `${prefix}-integrity`, '--progress-every', '60')
+        const r = spawnSync('/usr/bin/time', ['-f', 'BENCH_TIME %e %M', process.execPath, CLI, ...args], {
+          stdio: ['ignore', 'pipe', 'pipe'],
+          encoding: 'utf8',
+          maxBuffer: 64 * 1024 * 1024,
+        })
+        const m = /BENCH_TIME ([\d.]+) (\d+)/.exec(r.stderr)
+        if (r.status !== 0 || m === null) throw new Error(`verify exited ${r.status}: ${r.stdout.slice(-400)} ${r.stderr.slice(-800)}`)
+        const seconds = Number(m[1])
+        const run = {
+          target: real === undefined ? 'test server' : 'OpenSearch',
+          events: n,
+          loadAverage: load0,
+          seconds,
+          peakRssMb: Math.round(Number(m[2]) / 1024),
+          eventsPerSecond: Math.round(n / seconds),
+          loadSeconds,
+        }
+        process.stderr.write(`verify-opensearch: ${JSON.stringify(run)}\n`)
+        runs.push(run)
+      } finally {
+        await client.indices.delete({ index: `${prefix}-*` } as never).catch(() => undefined)
+      }
+    }
+  } finally {
+    await client.close()
+    await server?.stop()
+  }
+  const peaks = runs.map((r) => Number(r.peakRssMb))
+  emit({ bench: 'verify-opensearch', runs, peakGrowth: peaks.length > 1 ? Number((Math.max(...peaks) / peaks[0]!).toFixed(3)) : 1 })
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await main()
