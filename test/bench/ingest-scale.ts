@@ -60,10 +60,29 @@ async function timedStream(args: string[], feed: (write: (text: string) => Promi
   })
   let stderr = ''
   child.stderr.setEncoding('utf8').on('data', (d: string) => void (stderr = (stderr + d).slice(-64 * 1024)))
-  const exited = new Promise<number | null>((resolve) => child.on('close', resolve))
-  const write = (text: string): Promise<void> =>
-    child.stdin.write(text) ? Promise.resolve() : new Promise((resolve) => child.stdin.once('drain', () => resolve()))
-  await feed(write)
+  let gone = false
+  const exited = new Promise<number | null>((resolve) =>
+    child.on('close', (code) => {
+      gone = true
+      resolve(code)
+    }),
+  )
+  // A child that dies mid-stream closes its stdin: stop feeding and report its exit and stderr, not EPIPE.
+  child.stdin.on('error', () => undefined)
+  class ChildGone extends Error {}
+  const write = (text: string): Promise<void> => {
+    if (gone || child.stdin.destroyed) return Promise.reject(new ChildGone())
+    if (child.stdin.write(text)) return Promise.resolve()
+    return new Promise((resolve, reject) => {
+      child.stdin.once('drain', () => resolve())
+      void exited.then(() => reject(new ChildGone()))
+    })
+  }
+  try {
+    await feed(write)
+  } catch (err) {
+    if (!(err instanceof ChildGone)) throw err
+  }
   child.stdin.end()
   const code = await exited
   if (code !== 0) throw new Error(`envoy-audit ${args[0]} exited ${code}: ${stderr.slice(-800)}`)
