@@ -21,6 +21,8 @@ export function registerSql(program: Command): void {
       'after',
       '\nThe store is opened read-only: INSERT, UPDATE, DELETE and DDL on its tables fail (temporary tables work). ' +
         'While run or ingest holds the store, the query runs in the writer and sees every batch it stored before the query.\n' +
+        "\nevents has a column per mapped field (docs/store.md), its clusters among them: cluster (the proxy's), " +
+        "src_cluster and dst_cluster (each peer's).\n" +
         '\nExample:\n  envoy-audit sql "SELECT code, count(*) n FROM findings GROUP BY code ORDER BY n DESC"\n',
     )
     .action(async (query: string, opts: SqlOptions) => {

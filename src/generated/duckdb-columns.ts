@@ -91,6 +91,12 @@ export const EVENT_COLUMNS: readonly Column<AuditEvent>[] = [
   { name: 'redactions', type: 'INTEGER', path: 'audit.redactions', notNull: false, get: (e) => e.audit.redactions },
   { name: 'hash', type: 'VARCHAR', path: 'audit.hash', notNull: false, get: (e) => e.audit.hash },
 ]
+/** Columns added to existing stores, after 'event_json': older segment files lack them. */
+export const ADDED_EVENT_COLUMNS: readonly Column<AuditEvent>[] = [
+  { name: 'src_cluster', type: 'VARCHAR', path: 'mesh.source.cluster', notNull: false, get: (e) => e.mesh?.source?.cluster },
+  { name: 'dst_cluster', type: 'VARCHAR', path: 'mesh.destination.cluster', notNull: false, get: (e) => e.mesh?.destination?.cluster },
+  { name: 'cluster', type: 'VARCHAR', path: 'orchestrator.cluster.name', notNull: false, get: (e) => e.orchestrator?.cluster?.name },
+]
 
 /** One row per item of audit.findings. */
 export const FINDINGS_TABLE: TableSpec = { name: 'findings', primaryKey: ['event_id', 'idx'] }

@@ -1,9 +1,9 @@
 /**
- * Clusters in the DuckDB hunt backend. The store keeps no cluster column (orchestrator.cluster.name and
- * mesh.source/destination.cluster live in the stored document), so:
+ * Clusters in the DuckDB hunt backend. The lines carry their clusters in typed columns (`cluster`,
+ * `src_cluster`, `dst_cluster`: orchestrator.cluster.name and mesh.source/destination.cluster), so:
  * - `--cluster` keeps the lines whose proxy ran in one of the clusters or that name one as either end
  *   (`hunt_clusters` holds the names, bound, never spliced); the ingest-side call tables have no
- *   cluster either, so a filtered hunt or `flows` rebuilds its calls from the filtered lines (the
+ *   cluster, so a filtered hunt or `flows` rebuilds its calls from the filtered lines (the
  *   query-time match, `source: 'events'`), learning window included;
  * - the clusters of a `flows` edge are read from the stored lines of its calls, for the edges printed
  *   only: the server line of a call when there is one (it logged the client's cluster from the peer
@@ -21,8 +21,7 @@ export const CLUSTERS_TABLE_SQL = 'CREATE OR REPLACE TEMP TABLE hunt_clusters (n
 /**
  * Source and destination cluster of each line of `ids`: each end's from the peer metadata, else the
  * proxy's own cluster for the end it runs beside (the server sidecar is the destination, any other the
- * source). The ids are bound (`$3`...) so the scan reads the stored document of those lines only;
- * $1/$2 bound the time, as every call is timed by the line read for it.
+ * source). The ids are bound (`$3`...); $1/$2 bound the time, as every call is timed by the line read for it.
  */
 export const lineClustersSql = (ids: number): string => `SELECT e.id,
     coalesce(c[2], CASE WHEN e.reporter IS DISTINCT FROM 'destination' THEN c[1] END) AS sc,
@@ -52,7 +51,7 @@ const CROSSING_CHUNK = 500
 
 /**
  * Keeps in `table` (crid, srid: east-west candidates, eastWestCandidatesSql) the pairs whose two lines
- * name each other's cluster, reading the stored document of those lines only ($1/$2 the window).
+ * name each other's cluster ($1/$2 the window).
  */
 export async function keepCrossing(
   store: { sql(text: string, values?: string[]): Promise<SqlResult> },

@@ -467,11 +467,9 @@ export class DuckDbHuntBackend implements HuntBackend {
       const n = values.length
       return `(CAST($${n - 4} AS INTEGER), CAST($${n - 3} AS TIMESTAMP), $${n - 2}, $${n - 1}, $${n})`
     })
-    // The cluster is not a column (the store layout is unchanged): read from the stored document of the few lines matched.
     const { rows } = await this.store.sql(
       `WITH q(i, t, rid, src, dst) AS (VALUES ${tuples.join(', ')})
-      SELECT q.i, json_extract_string(e.event_json, '$.mesh.source.cluster') AS sc,
-        json_extract_string(e.event_json, '$.mesh.destination.cluster') AS dc
+      SELECT q.i, e.src_cluster AS sc, e.dst_cluster AS dc
       FROM q JOIN events e ON e.ts = q.t
         AND (CASE WHEN q.rid <> '' THEN e.request_id = q.rid ELSE e.src_spiffe_id = q.src OR e.dst_spiffe_id = q.dst END)
       ORDER BY q.i, coalesce(e.reporter = 'destination', false) DESC, e.id`,

@@ -17,9 +17,9 @@
  * matches them by event id (verify-match.ts). A segment store is read from the files its catalog lists.
  */
 import type { DuckDbStore } from '../store/duckdb-store.js'
-import { EVENT_COLUMNS, FINDING_COLUMNS, type Column, type FindingRow } from '../store/duckdb-schema.js'
+import { FINDING_COLUMNS, STORED_EVENT_COLUMNS, type Column, type FindingRow } from '../store/duckdb-schema.js'
 import { existsSync } from 'node:fs'
-import { SegmentCatalog, segmentsDirOf } from '../store/duckdb-segments.js'
+import { SegmentCatalog, eventFilesSql, segmentsDirOf } from '../store/duckdb-segments.js'
 import { LOW_MEMORY_ALLOCATOR, VerifyScratch } from '../store/verify-scratch.js'
 import { excuseRetained } from './retention-cuts.js'
 import { chunkCollector } from './verify-gc.js'
@@ -182,19 +182,20 @@ async function storedRelations(
 ): Promise<{ events: string; findings: string }> {
   if (!tables.has('store_segments') || store.path === ':memory:') return { events: 'events', findings: 'findings' }
   const dir = segmentsDirOf(store.path)
-  const { rows } = await store.sql(`SELECT name, epoch_ms(hour) AS hour, events, findings FROM store_segments s ORDER BY s.min_ts, s.name`)
-  const ev: string[] = []
+  // `*`: a catalog no writer has opened since segment formats were recorded has no `format` (its files are format 1).
+  const { rows } = await store.sql(`SELECT *, epoch_ms(hour) AS hour_ms FROM store_segments s ORDER BY s.min_ts, s.name`)
+  const ev: { path: string; format: number }[] = []
   const fi: string[] = []
   const missing: string[] = []
   const probe = new SegmentCatalog(dir, false)
   for (const r of rows) {
-    const seg = { name: String(r.name), hourMs: Number(r.hour) }
+    const seg = { name: String(r.name), hourMs: Number(r.hour_ms) }
     const [e, f] = [probe.eventsFile(seg), probe.findingsFile(seg)]
     if (!existsSync(e) || !existsSync(f)) {
       missing.push(seg.name)
       continue
     }
-    if (Number(r.events) > 0) ev.push(e)
+    if (Number(r.events) > 0) ev.push({ path: e, format: r.format == null ? 1 : Number(r.format) })
     if (Number(r.findings) > 0) fi.push(f)
   }
   if (missing.length > 0)
@@ -209,7 +210,7 @@ async function storedRelations(
     return files.length === 0 ? `(SELECT ${select} LIMIT 0)` : `(SELECT ${select} FROM read_parquet([${files.map(quote).join(', ')}]))`
   }
   return {
-    events: relation(ev, EVENT_COLUMNS as readonly Column<never>[], true),
+    events: `(${eventFilesSql(ev)})`,
     findings: relation(fi, FINDING_COLUMNS as readonly Column<never>[], false),
   }
 }
@@ -229,9 +230,10 @@ async function scanEvents(
   const total = await count(store, relation)
   onProgress({ phase: 'events', done: 0, total })
   let n = 0
-  const select = EVENT_COLUMNS.map((c) => `${columnExpr(c)} AS "${c.name}"`).join(', ')
-  const idAt = EVENT_COLUMNS.findIndex((c) => c.name === 'id')
-  const jsonAt = EVENT_COLUMNS.length
+  // The added columns too: a cluster column that disagrees with the document would mislead every --cluster query.
+  const select = STORED_EVENT_COLUMNS.map((c) => `${columnExpr(c)} AS "${c.name}"`).join(', ')
+  const idAt = STORED_EVENT_COLUMNS.findIndex((c) => c.name === 'id')
+  const jsonAt = STORED_EVENT_COLUMNS.length
   const collect = chunkCollector()
   // A row at a time out of DuckDB's chunk: only one row's values and parsed document are live at once.
   for await (const chunk of store.streamRows(`SELECT ${select}, event_json FROM ${relation}`)) {
@@ -246,7 +248,7 @@ async function scanEvents(
       }
       const { event, digest } = parsed
       const findings = event.audit?.findings ?? []
-      ev.add(evRow(n++, id, digest, mismatch(EVENT_COLUMNS, row, event), findings.length))
+      ev.add(evRow(n++, id, digest, mismatch(STORED_EVENT_COLUMNS, row, event), findings.length))
       for (let i = 0; i < findings.length; i++) {
         const fr: FindingRow = { eventId: event.event.id, ts: event['@timestamp'], index: i, finding: findings[i]! }
         fx.add([id, i, JSON.stringify(FINDING_COLUMNS.map((c) => wanted(c, c.get(fr))))])

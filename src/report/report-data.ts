@@ -119,6 +119,16 @@ function clusterLines(rows: CoverageRow[], codes: FindingCodeRow[]): ClusterLine
 
 export async function buildReportData(store: AuditStore, options: ReportOptions = {}): Promise<ReportData> {
   const range = options.range ?? {}
+  // Every edge question below is about this window with addresses inferred: aggregated once where the store can.
+  const snapshot = await store.snapshotEdges?.({ ...range, inferFromAddresses: true })
+  try {
+    return await reportData(store, range, options)
+  } finally {
+    await snapshot?.release()
+  }
+}
+
+async function reportData(store: AuditStore, range: TimeRange, options: ReportOptions): Promise<ReportData> {
   const opts = { ...REPORT_DEFAULTS, ...options }
   const [summary, storeRange, byNamespace, byWorkload, byReporter, findingRows, deniedFlows, egress, edges, byCluster, clusterCodes] =
     await Promise.all([

@@ -17,7 +17,10 @@
  * Annotation forms. On a leaf: `"x-duckdb": "name"`, or an object with `column` and any of
  * `type` ("INTEGER"), `notNull`, `primaryKey`, `firstOf` (a string map: the value of the first of these
  * keys present) and `orElse` (a path read when the field is absent; `a[].b` maps over array a).
- * On the root: `{ "table", "document" }` (the column holding the whole event JSON, last). On an array
+ * `added: true` marks a column added after stores were created with the others: existing stores get it
+ * by ALTER TABLE, which can only append, so every table puts the added columns after the document
+ * column, in schema order (ADDED_EVENT_COLUMNS), and older segment files are read without them.
+ * On the root: `{ "table", "document" }` (the column holding the whole event JSON, after the others). On an array
  * of objects: `{ "table", "parentKey", "parentTime", "position" }`, a child table whose rows are
  * (parent's primary key, parent's @timestamp, position in the array, the item's annotated fields),
  * keyed by (parentKey, position).
@@ -48,10 +51,12 @@ export interface TableSpecOut {
   primaryKey: string[]
   document?: string
   columns: ColumnSpec[]
+  /** Columns after the document column (`added: true`): see the header. */
+  added?: ColumnSpec[]
 }
 
 const NAME = /^[a-z][a-z0-9_]*$/
-const LEAF_KEYS = new Set(['column', 'type', 'notNull', 'primaryKey', 'firstOf', 'orElse'])
+const LEAF_KEYS = new Set(['column', 'type', 'notNull', 'primaryKey', 'firstOf', 'orElse', 'added'])
 const CHILD_KEYS = new Set(['table', 'parentKey', 'parentTime', 'position'])
 
 function fail(path: string, message: string): never {
@@ -112,7 +117,7 @@ function columnType(node: SchemaNode, where: string, narrowed: unknown): ColumnT
   return fail(where, `no DuckDB type for a field of type ${t.join('|') || 'unknown'}`)
 }
 
-type Leaf = ColumnSpec & { primaryKey: boolean }
+type Leaf = ColumnSpec & { primaryKey: boolean; added: boolean }
 
 /**
  * One annotated leaf. `scope` is the node `base` stands for (the root for `e`, an array's items for
@@ -146,7 +151,9 @@ function leafColumn(root: SchemaNode, scope: SchemaNode, relative: string, base:
     getter = `${getter} ?? ${accessor(base, root, m[1]!, where)}?.map((x) => ${accessor('x', array.items, m[2]!, where)})`
   }
   const primaryKey = a.primaryKey === true
-  return { name: a.column, type, path: where, notNull: primaryKey || a.notNull === true, getter, primaryKey }
+  const added = a.added === true
+  if (added && (primaryKey || a.notNull === true)) fail(where, 'an added column can be neither a key nor NOT NULL (existing rows get NULL)')
+  return { name: a.column, type, path: where, notNull: primaryKey || a.notNull === true, getter, primaryKey, added }
 }
 
 /** The tables the schema's `x-duckdb` annotations describe: `events`, then its child table. */
@@ -173,13 +180,14 @@ export function duckDbTablesFromSchema(schema: Readonly<Record<string, unknown>>
   if (keys.length !== 1) fail('', `the ${top.table} table needs exactly one primaryKey column, found ${keys.length}`)
   const key = keys[0]!
   if (children.length > 1) fail('', 'one child table only: its rows are FindingRow')
-  const columns = [key, ...leaves.filter((c) => c !== key)].map(strip)
-  const events: TableSpecOut = { name: top.table, primaryKey: [key.name], document: top.document, columns }
+  const columns = [key, ...leaves.filter((c) => c !== key && !c.added)].map(strip)
+  const added = leaves.filter((c) => c.added).map(strip)
+  const events: TableSpecOut = { name: top.table, primaryKey: [key.name], document: top.document, columns, added }
   for (const child of children) child.columns[0] = { ...child.columns[0]!, type: key.type, path: key.path }
   const tables = [events, ...children]
   for (const t of tables) {
     const seen = new Set<string>()
-    for (const c of t.columns) {
+    for (const c of [...t.columns, ...(t.added ?? [])]) {
       if (seen.has(c.name)) fail(c.path, `column ${c.name} appears twice in ${t.name}`)
       seen.add(c.name)
     }
@@ -204,6 +212,7 @@ function childTable(root: SchemaNode, node: SchemaNode, where: string): TableSpe
     if (child['x-duckdb'] === undefined) continue
     const column = leafColumn(root, items, name, 'r.finding', child, `${where}[].${name}`)
     if (column.primaryKey) fail(column.path, 'a child table is keyed by its parent and position')
+    if (column.added) fail(column.path, 'added columns are for the events table')
     columns.push(strip(column))
   }
   return { name: table, primaryKey: [parentKey, position], columns }
@@ -224,9 +233,9 @@ export function renderDuckDbColumns(schema: Readonly<Record<string, unknown>>, h
     const key = t.primaryKey.map(quote).join(', ')
     return `export const ${constName}: TableSpec = { name: ${quote(t.name)}, primaryKey: [${key}]${doc} }\n`
   }
-  const columns = (t: TableSpecOut, constName: string, row: string, v: string) =>
+  const columns = (t: TableSpecOut, constName: string, row: string, v: string, list = t.columns) =>
     `export const ${constName}: readonly Column<${row}>[] = [\n` +
-    t.columns
+    list
       .map((c) => {
         const spec = `name: ${quote(c.name)}, type: ${quote(c.type)}, path: ${quote(c.path)}, notNull: ${c.notNull}`
         return `  { ${spec}, get: (${v}) => ${c.getter} },\n`
@@ -241,6 +250,8 @@ export function renderDuckDbColumns(schema: Readonly<Record<string, unknown>>, h
     `/** One row per event; ${quote(events.document ?? '')} holds the event as stored. */\n`,
     table(events, 'EVENTS_TABLE'),
     columns(events, 'EVENT_COLUMNS', 'AuditEvent', 'e'),
+    `/** Columns added to existing stores, after ${quote(events.document ?? '')}: older segment files lack them. */\n`,
+    columns(events, 'ADDED_EVENT_COLUMNS', 'AuditEvent', 'e', events.added ?? []),
     '\n',
     `/** One row per item of ${findings.columns[2]!.path.replace(/\[\]#index$/, '')}. */\n`,
     table(findings, 'FINDINGS_TABLE'),

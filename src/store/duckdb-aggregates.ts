@@ -76,12 +76,11 @@ export const WORKLOAD_KEY = `coalesce(
 
 export const REPORTER_KEY = `coalesce(reporter, '(unknown)')`
 
-/** orchestrator.cluster.name has no column of its own (the store layout is unchanged): read from the stored document. */
-export const CLUSTER_KEY = `coalesce(json_extract_string(event_json, '$.orchestrator.cluster.name'), '(unknown)')`
+/** The cluster the record came from (orchestrator.cluster.name). */
+export const CLUSTER_KEY = `coalesce(cluster, '(unknown)')`
 
 /** The clusters a record names: its proxy's, and each end's when the peer metadata gave them. */
-const RECORD_CLUSTERS = `json_extract_string(event_json,
-  ['$.orchestrator.cluster.name', '$.mesh.source.cluster', '$.mesh.destination.cluster'])`
+const RECORD_CLUSTERS = `[cluster, src_cluster, dst_cluster]`
 
 /** Events per (key, finding code). */
 export function findingCodesBySql(keyExpr: string, where: Where): string {
@@ -90,9 +89,10 @@ export function findingCodesBySql(keyExpr: string, where: Where): string {
   GROUP BY ALL ORDER BY key, count DESC, code`
 }
 
-const SIDE_CLUSTERS = (side: 'source' | 'destination'): string =>
-  `list_sort(list_distinct(list(json_extract_string(event_json, '$.mesh.${side}.cluster'))
-    FILTER (WHERE json_extract_string(event_json, '$.mesh.${side}.cluster') IS NOT NULL))) AS ${side}_clusters`
+const SIDE_CLUSTERS = (side: 'source' | 'destination'): string => {
+  const column = side === 'source' ? 'src_cluster' : 'dst_cluster'
+  return `list_sort(list_distinct(list(${column}) FILTER (WHERE ${column} IS NOT NULL))) AS ${side}_clusters`
+}
 
 /** Quoted SQL strings of fixed names (catalogue codes and flags: letters and '_', nothing to escape). */
 const quoted = (names: readonly string[]): string => names.map((n) => `'${n}'`).join(', ')
@@ -139,8 +139,8 @@ export class Where {
   }
 
   /**
-   * The window, and its clusters (TimeRange.clusters): over `events` (or `flows`) rows from the stored
-   * document, over `findings` rows through the events they belong to.
+   * The window, and its clusters (TimeRange.clusters): over `events` (or `flows`) rows from their
+   * cluster columns, over `findings` rows through the events they belong to.
    */
   range(range: TimeRange | undefined, rows: 'events' | 'findings' = 'events'): this {
     if (range?.since !== undefined) this.add(`ts >= CAST(${this.bind(range.since)} AS TIMESTAMP)`)
@@ -185,7 +185,8 @@ export function findingCountsSql(where: Where): string {
   GROUP BY ALL ORDER BY count DESC, code, control`
 }
 
-export function edgesSql(where: Where, having: string[], limitParam: string, inferAddresses: boolean, clusters = false): string {
+/** One row per (source, destination) of the flows `where` selects: every edge, unordered, unbounded. */
+export function edgeGroupsSql(where: Where, inferAddresses: boolean, clusters = false): string {
   return `WITH ${withAddressMaps('flows', 'mapped_flows', inferAddresses)}, f AS (
     SELECT ${SOURCE_KEY} AS src_key, ${SOURCE_KIND} AS src_kind, ${DESTINATION_KEY} AS dst_key,
       ${STATUS_CLASS} AS status_class, ${DENIED} AS is_denied, * FROM mapped_flows ${where.sql()})
@@ -198,9 +199,16 @@ export function edgesSql(where: Where, having: string[], limitParam: string, inf
     count(*) FILTER (WHERE is_denied)::INTEGER AS denied,
     list_sort(list_distinct(flatten(list(coalesce(finding_codes, []::VARCHAR[]))))) AS findings
     ${clusters ? `, ${SIDE_CLUSTERS('source')}, ${SIDE_CLUSTERS('destination')}` : ''}
-  FROM f GROUP BY src_key, dst_key
+  FROM f GROUP BY src_key, dst_key`
+}
+
+/** The order every edge list is returned in: most denied, then busiest. */
+export const EDGE_ORDER = 'ORDER BY denied DESC, count DESC, source, destination'
+
+export function edgesSql(where: Where, having: string[], limitParam: string, inferAddresses: boolean, clusters = false): string {
+  return `${edgeGroupsSql(where, inferAddresses, clusters)}
   ${having.length === 0 ? '' : `HAVING ${having.join(' AND ')}`}
-  ORDER BY denied DESC, count DESC, source, destination LIMIT ${limitParam}`
+  ${EDGE_ORDER} LIMIT ${limitParam}`
 }
 
 export function egressSql(where: Where): string {

@@ -16,7 +16,7 @@
 import { DuckDBTimestampValue, LIST, VARCHAR } from '@duckdb/node-api'
 import type { DuckDBAppender, DuckDBConnection } from '@duckdb/node-api'
 import type { AuditEvent } from '../schema/audit-event.js'
-import { EVENT_COLUMNS, FINDING_COLUMNS, edgeFactRows, stagingDdl } from './duckdb-schema.js'
+import { ADDED_EVENT_COLUMNS, EVENT_COLUMNS, FINDING_COLUMNS, edgeFactRows, stagingDdl } from './duckdb-schema.js'
 import { appendCalls } from './duckdb-calls.js'
 import { appendRows } from './duckdb-appender.js'
 import type { Column, FindingRow } from './duckdb-schema.js'
@@ -147,6 +147,7 @@ function appendBatch(eventAppender: DuckDBAppender, findingAppender: DuckDBAppen
   for (const { event, json } of rows) {
     appendRow(eventAppender, EVENT_COLUMNS, event)
     eventAppender.appendVarchar(json)
+    appendRow(eventAppender, ADDED_EVENT_COLUMNS, event)
     eventAppender.endRow()
     const findings = event.audit.findings ?? []
     for (let index = 0; index < findings.length; index++) {

@@ -47,9 +47,8 @@ const SERVER = `coalesce(reporter = 'destination', false)`
 export const GATEWAY_PASSTHROUGH = `coalesce(reporter = 'gateway' AND starts_with(requested_server_name, 'outbound_.'), false)`
 const DST_SVC = `CASE WHEN dst_service IS NULL THEN NULL WHEN dst_namespace IS NULL OR contains(dst_service, '.') THEN dst_service
       ELSE dst_service || '.' || dst_namespace END`
-/** The clusters a stored line names, from its document: [its proxy's, the source's, the destination's] (1-based). */
-export const LINE_CLUSTERS = `json_extract_string(event_json,
-  ['$.orchestrator.cluster.name', '$.mesh.source.cluster', '$.mesh.destination.cluster'])`
+/** The clusters a stored line names: [its proxy's, the source's, the destination's] (1-based). */
+export const LINE_CLUSTERS = `[cluster, src_cluster, dst_cluster]`
 /**
  * Client line clusters `c`, server line clusters `s` (LINE_CLUSTERS lists): each names the other's
  * cluster as its peer's, and they are different clusters (the call crossed an east-west gateway).
@@ -173,8 +172,8 @@ export const eastWestCandidatesSql = (c: string, s: string, extra: string, idCol
   WHERE NOT c.gw AND c.ep <> s.ep AND c.dst_svc = s.dst_svc AND abs(epoch(c.ts) - epoch(s.ts)) <= ${MATCH_WINDOW_S} AND ${extra}`
 
 /**
- * The candidates `cand` (crid, srid) whose two lines name each other's cluster (CROSSES): the clusters
- * are only in the stored document, read for the candidates' lines alone, from `events` where `range`.
+ * The candidates `cand` (crid, srid) whose two lines name each other's cluster (CROSSES), the
+ * candidates' lines read from `events` where `range`.
  */
 export const eastWestPairsSql = (cand: string, range: string): string => `
   WITH cl AS (SELECT id, ${LINE_CLUSTERS} AS cl FROM events
@@ -324,9 +323,8 @@ export async function appendCalls(
 }
 
 /**
- * Keeps in `call_ew` the candidates whose two lines name each other's cluster (CROSSES). The clusters are
- * read from the stored documents of those lines only, bound by id, and not at all in the usual batch
- * without candidates: reading every document near the batch would cost more than the rest of the match.
+ * Keeps in `call_ew` the candidates whose two lines name each other's cluster (CROSSES), reading those
+ * lines only, bound by id, and nothing in the usual batch without candidates.
  */
 async function keepCrossing(conn: DuckDBConnection, widened: string[]): Promise<void> {
   const reader = await conn.runAndReadAll('SELECT DISTINCT id FROM (SELECT crid AS id FROM call_ew UNION ALL SELECT srid FROM call_ew)')

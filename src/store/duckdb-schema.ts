@@ -10,7 +10,7 @@
  * test/store/duckdb-schema-compat.test.ts pins the resulting DDL.
  */
 import type { AuditEvent } from '../generated/types.js'
-import { EVENT_COLUMNS, EVENTS_TABLE, FINDING_COLUMNS, FINDINGS_TABLE } from '../generated/duckdb-columns.js'
+import { ADDED_EVENT_COLUMNS, EVENT_COLUMNS, EVENTS_TABLE, FINDING_COLUMNS, FINDINGS_TABLE } from '../generated/duckdb-columns.js'
 import type { Column, TableSpec } from '../schema/duckdb-columns.js'
 
 export type { Column, ColumnType, ColumnValue, FindingRow } from '../schema/duckdb-columns.js'
@@ -19,12 +19,50 @@ export type { Column, ColumnType, ColumnValue, FindingRow } from '../schema/duck
  * and of `findings` (one row per finding; `ts` is copied from the event so time filters need no
  * join), generated from the `x-duckdb` annotations of schemas/audit-event.schema.json.
  */
-export { EVENT_COLUMNS, FINDING_COLUMNS }
+export { ADDED_EVENT_COLUMNS, EVENT_COLUMNS, FINDING_COLUMNS }
 
-/** A generated table: its typed columns, then the document column if it has one, then its key. */
-function tableDdl<Row>(table: TableSpec, columns: readonly Column<Row>[]): string {
+/**
+ * Every typed column of `events` whatever the layout: EVENT_COLUMNS, then (after `event_json` in the
+ * table) the columns added since (ADDED_EVENT_COLUMNS: the clusters a line names, which `report`,
+ * `flows` and the east-west match read on every row and would otherwise parse out of each document).
+ */
+export const STORED_EVENT_COLUMNS: readonly Column<AuditEvent>[] = [...EVENT_COLUMNS, ...ADDED_EVENT_COLUMNS]
+
+/** What an added column holds, read from the stored document: the backfill of older stores and segment files. */
+export const addedColumnFromJson = (c: Column<AuditEvent>, json = 'event_json'): string =>
+  `CAST(json_extract_string(${json}, '$.${c.path}') AS ${c.type})`
+
+/** The added columns a table's column names lack: what a store written before them needs. */
+export const missingAddedColumns = (have: ReadonlySet<string>): Column<AuditEvent>[] => ADDED_EVENT_COLUMNS.filter((c) => !have.has(c.name))
+
+/**
+ * A table store from before the added columns, brought up to date by its writer: the columns appended
+ * (ALTER TABLE can only append: hence their place after event_json) and filled from each document.
+ */
+export function addColumnsSql(missing: readonly Column<AuditEvent>[]): string[] {
+  if (missing.length === 0) return []
+  return [
+    ...missing.map((c) => `ALTER TABLE events ADD COLUMN ${c.name} ${c.type}`),
+    `UPDATE events SET ${missing.map((c) => `${c.name} = ${addedColumnFromJson(c)}`).join(', ')}`,
+  ]
+}
+
+/**
+ * The same store read without its writer (read-only): a view that computes what the table lacks, for
+ * this connection only. `database`: the store's catalog name, which the table is named through (the
+ * temporary schema comes first, so `main.events` would be the view itself).
+ */
+export function readerEventsViewSql(missing: readonly Column<AuditEvent>[], database: string): string {
+  const table = `"${database.replaceAll('"', '""')}".main.events`
+  const computed = missing.map((c) => `${addedColumnFromJson(c)} AS ${c.name}`).join(', ')
+  return `CREATE OR REPLACE TEMP VIEW events AS SELECT *, ${computed} FROM ${table}`
+}
+
+/** A generated table: its typed columns, then the document column if it has one, then the added columns, then its key. */
+function tableDdl<Row>(table: TableSpec, columns: readonly Column<Row>[], added: readonly Column<Row>[] = []): string {
   const lines = columns.map((c) => `${c.name} ${c.type}${c.notNull ? ' NOT NULL' : ''}`)
   if (table.document !== undefined) lines.push(`${table.document} VARCHAR NOT NULL`)
+  for (const c of added) lines.push(`${c.name} ${c.type}`)
   lines.push(`PRIMARY KEY (${table.primaryKey.join(', ')})`)
   return `CREATE TABLE IF NOT EXISTS ${table.name} (\n  ${lines.join(',\n  ')}\n)`
 }
@@ -47,7 +85,7 @@ function tableDdl<Row>(table: TableSpec, columns: readonly Column<Row>[]): strin
  */
 export function schemaDdl(): string[] {
   return [
-    tableDdl(EVENTS_TABLE, EVENT_COLUMNS),
+    tableDdl(EVENTS_TABLE, EVENT_COLUMNS, ADDED_EVENT_COLUMNS),
     tableDdl(FINDINGS_TABLE, FINDING_COLUMNS),
     flowsViewDdl(),
     `CREATE TABLE IF NOT EXISTS store_meta (key VARCHAR PRIMARY KEY, value VARCHAR)`,
@@ -57,22 +95,15 @@ export function schemaDdl(): string[] {
 }
 
 /** The clusters a line names, parsed once: [its proxy's, the source's, the destination's] (1-based in SQL). */
-const LINE_CLUSTERS = (t: string): string => `json_extract_string(${t}.event_json,
-             ['$.orchestrator.cluster.name', '$.mesh.source.cluster', '$.mesh.destination.cluster'])`
-
 /**
  * Client lines of calls through an east-west gateway (see schemaDdl): a server line of the same request
- * id and destination service whose downstream is another socket, then, for those few candidates only
- * (the stored document is read for them alone), each line naming the other's cluster.
+ * id and destination service whose downstream is another socket, each line naming the other's cluster
+ * (the typed cluster columns: reading them from the documents made this view scan every document).
  */
-const EAST_WEST_CLIENT_LINES = `SELECT c.eid AS id FROM (
-         SELECT p.eid, ${LINE_CLUSTERS('e')} AS ec,
-           ${LINE_CLUSTERS('d')} AS dc FROM (
-           SELECT e.id AS eid, d.id AS did FROM events e JOIN events d ON d.request_id = e.request_id
-           WHERE e.reporter = 'source' AND d.reporter = 'destination' AND d.downstream_remote_address <> e.upstream_local_address
-             AND e.dst_service = d.dst_service AND abs(epoch(d.ts) - epoch(e.ts)) <= 300) p
-         JOIN events e ON e.id = p.eid JOIN events d ON d.id = p.did) c
-       WHERE c.ec[3] = c.dc[1] AND c.dc[2] = c.ec[1] AND c.ec[1] <> c.dc[1]`
+const EAST_WEST_CLIENT_LINES = `SELECT e.id FROM events e JOIN events d ON d.request_id = e.request_id
+       WHERE e.reporter = 'source' AND d.reporter = 'destination' AND d.downstream_remote_address <> e.upstream_local_address
+         AND e.dst_service = d.dst_service AND abs(epoch(d.ts) - epoch(e.ts)) <= 300
+         AND e.dst_cluster = d.cluster AND d.src_cluster = e.cluster AND e.cluster <> d.cluster`
 
 /** The `flows` view (see schemaDdl), over `events` whichever layout holds them. */
 export function flowsViewDdl(): string {

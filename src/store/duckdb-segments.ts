@@ -17,7 +17,7 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, unlinkSync } from 'node:fs'
 import { join } from 'node:path'
 import type { DuckDBConnection } from '@duckdb/node-api'
-import { EVENT_COLUMNS, FINDING_COLUMNS } from './duckdb-schema.js'
+import { ADDED_EVENT_COLUMNS, EVENT_COLUMNS, FINDING_COLUMNS, addedColumnFromJson } from './duckdb-schema.js'
 import { appendRows } from './duckdb-appender.js'
 import { IdFilter } from './segment-ids.js'
 
@@ -34,9 +34,20 @@ const ROW_GROUP_ROWS = 16_384
 /** Files dropped by compaction or retention stay this long for queries that listed them before. */
 const GRACE_MS = 60_000
 
-export const SEGMENTS_DDL = `CREATE TABLE IF NOT EXISTS store_segments (name VARCHAR PRIMARY KEY, hour TIMESTAMP NOT NULL,
+/**
+ * What an events file holds: 1, the typed columns and event_json (files written before the added
+ * columns); 2, also every ADDED_EVENT_COLUMNS column. Every write is the current format; older files
+ * are read with the added columns computed from their documents, until compaction rewrites them.
+ */
+export const SEGMENT_FORMAT = 2
+
+export const SEGMENTS_DDL = [
+  `CREATE TABLE IF NOT EXISTS store_segments (name VARCHAR PRIMARY KEY, hour TIMESTAMP NOT NULL,
   level INTEGER NOT NULL, events BIGINT NOT NULL, findings BIGINT NOT NULL, min_ts TIMESTAMP NOT NULL, max_ts TIMESTAMP NOT NULL,
-  bytes BIGINT NOT NULL)`
+  bytes BIGINT NOT NULL, format INTEGER DEFAULT 1)`,
+  // A catalog from before `format`: its files are format 1.
+  `ALTER TABLE store_segments ADD COLUMN IF NOT EXISTS format INTEGER DEFAULT 1`,
+]
 
 export interface Segment {
   name: string
@@ -47,6 +58,8 @@ export interface Segment {
   minMs: number
   maxMs: number
   bytes: number
+  /** SEGMENT_FORMAT of its events file. */
+  format: number
 }
 
 /** Where the segments of the store at `path` live (a directory next to the file). */
@@ -58,13 +71,38 @@ const hourDir = (hourMs: number): string => new Date(hourMs).toISOString().slice
 const iso = (ms: number): string => new Date(ms).toISOString()
 const quote = (s: string): string => `'${s.replaceAll("'", "''")}'`
 
-/** The typed columns as the table layout declares them: the views cast, so `sql` sees the same types. */
-const EVENT_SELECT = [
-  ...EVENT_COLUMNS.map((c) => `CAST(${c.name} AS ${c.type}) AS ${c.name}`),
-  'CAST(event_json AS VARCHAR) AS event_json',
-].join(', ')
+/**
+ * The typed columns as the table layout declares them, in its order: the views cast, so `sql` sees the
+ * same types. `added`: where the added columns come from, the file (format 2) or its documents (format 1).
+ */
+const eventSelect = (added: 'file' | 'json'): string =>
+  [
+    ...EVENT_COLUMNS.map((c) => `CAST(${c.name} AS ${c.type}) AS ${c.name}`),
+    'CAST(event_json AS VARCHAR) AS event_json',
+    ...ADDED_EVENT_COLUMNS.map((c) => `${added === 'file' ? `CAST(${c.name} AS ${c.type})` : addedColumnFromJson(c)} AS ${c.name}`),
+  ].join(', ')
+const EVENT_SELECT = eventSelect('file')
 const FINDING_SELECT = FINDING_COLUMNS.map((c) => `CAST(${c.name} AS ${c.type}) AS ${c.name}`).join(', ')
-const EVENT_EMPTY = [...EVENT_COLUMNS.map((c) => `CAST(NULL AS ${c.type}) AS ${c.name}`), 'CAST(NULL AS VARCHAR) AS event_json'].join(', ')
+const EVENT_EMPTY = [
+  ...EVENT_COLUMNS.map((c) => `CAST(NULL AS ${c.type}) AS ${c.name}`),
+  'CAST(NULL AS VARCHAR) AS event_json',
+  ...ADDED_EVENT_COLUMNS.map((c) => `CAST(NULL AS ${c.type}) AS ${c.name}`),
+].join(', ')
+
+/** The events of `files` (events files and their formats) as the `events` view's columns. */
+export function eventFilesSql(files: readonly { path: string; format: number }[]): string {
+  const list = (format: (f: number) => boolean): string =>
+    files
+      .filter((f) => format(f.format))
+      .map((f) => quote(f.path))
+      .join(', ')
+  const current = list((f) => f >= SEGMENT_FORMAT)
+  const older = list((f) => f < SEGMENT_FORMAT)
+  const parts: string[] = []
+  if (current !== '') parts.push(`SELECT ${EVENT_SELECT} FROM read_parquet([${current}])`)
+  if (older !== '') parts.push(`SELECT ${eventSelect('json')} FROM read_parquet([${older}])`)
+  return parts.length === 0 ? `SELECT ${EVENT_EMPTY} LIMIT 0` : parts.join(' UNION ALL ')
+}
 const FINDING_EMPTY = FINDING_COLUMNS.map((c) => `CAST(NULL AS ${c.type}) AS ${c.name}`).join(', ')
 
 export class SegmentCatalog {
@@ -97,8 +135,8 @@ export class SegmentCatalog {
   async load(conn: DuckDBConnection, writer: boolean, warn: (message: string) => void): Promise<void> {
     const rows = (
       await conn.runAndReadAll(
-        `SELECT name, epoch_ms(hour) AS hour, level, events, findings, epoch_ms(min_ts) AS min_ts, epoch_ms(max_ts) AS max_ts, bytes
-          FROM store_segments`,
+        `SELECT name, epoch_ms(hour) AS hour, level, events, findings, epoch_ms(min_ts) AS min_ts, epoch_ms(max_ts) AS max_ts, bytes,
+          ${(await hasFormat(conn)) ? 'format' : '1 AS format'} FROM store_segments`,
       )
     ).getRowObjects()
     this.segments.clear()
@@ -112,6 +150,7 @@ export class SegmentCatalog {
         minMs: Number(r.min_ts),
         maxMs: Number(r.max_ts),
         bytes: Number(r.bytes),
+        format: Number(r.format),
       }
       this.segments.set(s.name, s)
       const n = Number(s.name.split('-').pop())
@@ -164,10 +203,7 @@ export class SegmentCatalog {
     const all = this.present().sort((a, b) => a.minMs - b.minMs)
     const ev = all.filter((s) => s.events > 0)
     const fi = all.filter((s) => s.findings > 0)
-    const events =
-      ev.length === 0
-        ? `SELECT ${EVENT_EMPTY} LIMIT 0`
-        : `SELECT ${EVENT_SELECT} FROM read_parquet([${ev.map((s) => quote(this.eventsFile(s))).join(', ')}])`
+    const events = eventFilesSql(ev.map((s) => ({ path: this.eventsFile(s), format: s.format })))
     const findings =
       fi.length === 0
         ? `SELECT ${FINDING_EMPTY} LIMIT 0`
@@ -227,7 +263,7 @@ export class SegmentCatalog {
     known?: { events: number; minMs: number; maxMs: number },
   ): Promise<Segment> {
     const name = this.nextName(level)
-    const seg: Segment = { name, hourMs, level, events: 0, findings: 0, minMs: 0, maxMs: 0, bytes: 0 }
+    const seg: Segment = { name, hourMs, level, events: 0, findings: 0, minMs: 0, maxMs: 0, bytes: 0, format: SEGMENT_FORMAT }
     const dir = join(this.dir, hourDir(hourMs))
     mkdirSync(dir, { recursive: true })
     const ev = this.eventsFile(seg)
@@ -256,7 +292,7 @@ export class SegmentCatalog {
 
   addSql(seg: Segment): string {
     return `INSERT INTO store_segments VALUES (${quote(seg.name)}, make_timestamp(${seg.hourMs * 1000}), ${seg.level}, ${seg.events},
-      ${seg.findings}, make_timestamp(${seg.minMs * 1000}), make_timestamp(${seg.maxMs * 1000}), ${seg.bytes})`
+      ${seg.findings}, make_timestamp(${seg.minMs * 1000}), make_timestamp(${seg.maxMs * 1000}), ${seg.bytes}, ${seg.format})`
   }
 
   /** After the commit that added `added` and removed `removed`. */
@@ -305,6 +341,7 @@ export class SegmentCatalog {
    */
   async merge(conn: DuckDBConnection, group: readonly Segment[]): Promise<Segment> {
     const ordered = [...group].sort((a, b) => a.minMs - b.minMs || a.name.localeCompare(b.name))
+    // Every file is of the current format: the writer rewrites older ones when it opens the store, before any merge.
     const ev = ordered.filter((s) => s.events > 0).map((s) => this.eventsFile(s))
     const fi = ordered.filter((s) => s.findings > 0).map((s) => this.findingsFile(s))
     const level = Math.max(...group.map((s) => s.level)) + 1
@@ -317,6 +354,22 @@ export class SegmentCatalog {
       await conn.run('DROP TABLE IF EXISTS merge_drop_events')
       await conn.run('DROP TABLE IF EXISTS merge_drop_findings')
     }
+  }
+
+  /** The segments whose events file is of an older format (written before the added columns). */
+  older(): Segment[] {
+    return this.present().filter((s) => s.format < SEGMENT_FORMAT)
+  }
+
+  /** Writes `seg` again in the current format, same hour and level: the added columns read from its documents. */
+  async rewrite(conn: DuckDBConnection, seg: Segment): Promise<Segment> {
+    const eventsSql =
+      seg.events === 0 ? `SELECT ${EVENT_EMPTY} LIMIT 0` : `SELECT ${eventSelect('json')} FROM read_parquet(${quote(this.eventsFile(seg))})`
+    const findingsSql =
+      seg.findings === 0
+        ? `SELECT ${FINDING_EMPTY} LIMIT 0`
+        : `SELECT ${FINDING_SELECT} FROM read_parquet(${quote(this.findingsFile(seg))})`
+    return this.write(conn, seg.level, seg.hourMs, eventsSql, findingsSql, { events: seg.events, minMs: seg.minMs, maxMs: seg.maxMs })
   }
 
   /** Whole hours ending at or before `cutoffMs`: what retention drops. */
@@ -352,6 +405,14 @@ async function onceEach(conn: DuckDBConnection, files: readonly string[], key: s
   if (repeats === 0) return `SELECT ${columns} FROM read_parquet(${list})`
   return `SELECT ${columns} FROM read_parquet(${list}, filename = true, file_row_number = true) p
     WHERE NOT EXISTS (SELECT 1 FROM ${drop} d WHERE d.f = p.filename AND d.r = p.file_row_number)`
+}
+
+/** Whether the catalog has the `format` column (a reader of a store no writer has opened since may lack it). */
+async function hasFormat(conn: DuckDBConnection): Promise<boolean> {
+  const reader = await conn.runAndReadAll(
+    `SELECT count(*)::INTEGER FROM information_schema.columns WHERE table_name = 'store_segments' AND column_name = 'format'`,
+  )
+  return reader.getRows()[0]?.[0] === 1
 }
 
 /** Fills the temp table `seg_ids` with `ids` (the batch's, for storedIds). */

@@ -30,7 +30,16 @@ import type {
   StoreSummary,
   TimeRange,
 } from './store.js'
-import { EDGE_FACTS, edgeFactsBackfillSql, flowsViewDdl, schemaDdl, stagingDdl } from './duckdb-schema.js'
+import {
+  EDGE_FACTS,
+  addColumnsSql,
+  edgeFactsBackfillSql,
+  flowsViewDdl,
+  missingAddedColumns,
+  readerEventsViewSql,
+  schemaDdl,
+  stagingDdl,
+} from './duckdb-schema.js'
 import { type ReaderClient, type ReaderServer, WriterGoneError, connectReader, serveReaders } from './duckdb-readers.js'
 import { appendBatchCalls, appendDirect, appendStaged } from './duckdb-append.js'
 import { appendRows } from './duckdb-appender.js'
@@ -49,6 +58,8 @@ import {
   WORKLOAD_KEY,
   Where,
   coverageSql,
+  EDGE_ORDER,
+  edgeGroupsSql,
   edgesSql,
   egressSql,
   findingCountsSql,
@@ -158,6 +169,10 @@ export class DuckDbStore implements AuditStore, Sink {
   private retentionCheckedMs = 0
   /** Signs retention cuts as they are recorded; set by the ledger, which holds the key. */
   cutSigner: CutSigner | undefined
+  /** The edge aggregate snapshotEdges() made, while it is in use. */
+  private edgeSnapshot: { key: string; generation: number } | undefined
+  /** Counts the connections this store opened as a reader (see connectReaderOrFile). */
+  private generation = 0
   /** Set when a reader queries through the writer holding the store. */
   private remote: ReaderClient | undefined
   private readers: ReaderServer | undefined
@@ -241,6 +256,8 @@ export class DuckDbStore implements AuditStore, Sink {
   }
 
   private async connectReaderOrFile(): Promise<void> {
+    // A new connection: what the old one held for this process (edge_snapshot) is gone.
+    this.generation++
     const deadline = Date.now() + this.config.lockTimeoutMs
     for (;;) {
       this.remote = await connectReader(this.path)
@@ -249,6 +266,7 @@ export class DuckDbStore implements AuditStore, Sink {
         this.instance = await DuckDBInstance.create(this.path, this.options({ access_mode: 'READ_ONLY' }))
         this.conn = await this.instance.connect()
         await this.segmentViewsHere()
+        await this.addedColumnsHere()
         return
       } catch (err) {
         if (!isLockError(err) || Date.now() >= deadline) throw err
@@ -275,6 +293,33 @@ export class DuckDbStore implements AuditStore, Sink {
     this.layoutInUse = 'segments'
   }
 
+  /**
+   * A reader of a table store no writer has opened since the added columns (src/store/duckdb-schema.ts,
+   * ADDED_EVENT_COLUMNS): a temporary `events` computing them from the documents, and the `flows` view
+   * over it, for this connection. A segment store's views (segmentViewsHere) already read each file's format.
+   */
+  private async addedColumnsHere(): Promise<void> {
+    const conn = this.conn!
+    if (this.layoutInUse === 'segments') {
+      await conn.run(flowsViewDdl().replace(/^CREATE OR REPLACE VIEW/, 'CREATE OR REPLACE TEMP VIEW'))
+      return
+    }
+    const missing = missingAddedColumns(await this.eventsTableColumns())
+    if (missing.length === 0) return
+    const database = String((await conn.runAndReadAll('SELECT current_database()')).getRows()[0]![0])
+    await conn.run(readerEventsViewSql(missing, database))
+    await conn.run(flowsViewDdl().replace(/^CREATE OR REPLACE VIEW/, 'CREATE OR REPLACE TEMP VIEW'))
+  }
+
+  /** The columns of the `events` base table (none when `events` is a view or absent). */
+  private async eventsTableColumns(): Promise<Set<string>> {
+    const reader = await this.conn!.runAndReadAll(
+      `SELECT c.column_name FROM information_schema.columns c JOIN information_schema.tables t USING (table_schema, table_name)
+        WHERE c.table_schema = 'main' AND c.table_name = 'events' AND t.table_type = 'BASE TABLE'`,
+    )
+    return new Set(reader.getRows().map((r) => String(r[0])))
+  }
+
   /** Creates what is missing: tables of a new store, and what later versions added to an older one. */
   private async migrate(): Promise<void> {
     const conn = this.conn!
@@ -286,6 +331,16 @@ export class DuckDbStore implements AuditStore, Sink {
     if (hasSegments && wanted === 'table')
       throw new EnvoyAuditError('EA_USAGE', `${this.path} uses the segment layout: a segment store is not converted back to tables`)
     this.layoutInUse = hasSegments ? 'segments' : hasEvents ? (wanted ?? 'table') : (wanted ?? defaultLayout(this.path))
+    const tableColumns = await this.eventsTableColumns()
+    if (tableColumns.size > 0) {
+      // A table store from before the added columns: filled once, before anything reads them (or moves them into segments).
+      const statements = addColumnsSql(missingAddedColumns(tableColumns))
+      if (statements.length > 0) {
+        await conn.run('BEGIN TRANSACTION')
+        for (const statement of statements) await conn.run(statement)
+        await conn.run('COMMIT')
+      }
+    }
     if (this.layoutInUse === 'segments') await this.openSegments(hasEvents && !hasSegments)
     else for (const ddl of schemaDdl()) await conn.run(ddl)
     for (const ddl of stagingDdl()) await conn.run(ddl)
@@ -335,7 +390,7 @@ export class DuckDbStore implements AuditStore, Sink {
     if (this.path === ':memory:') dir = this.scratchDir = mkdtempSync(join(tmpdir(), 'envoy-audit-segments-'))
     else dir = segmentsDirOf(this.path)
     const catalog = (this.catalog = new SegmentCatalog(dir, this.scratchDir === undefined))
-    await conn.run(SEGMENTS_DDL)
+    for (const ddl of SEGMENTS_DDL) await conn.run(ddl)
     await conn.run(`CREATE TABLE IF NOT EXISTS store_meta (key VARCHAR PRIMARY KEY, value VARCHAR)`)
     await catalog.load(conn, true, (m) => process.stderr.write(`envoy-audit: warning: ${m}\n`))
     if (fromTables) {
@@ -359,6 +414,7 @@ export class DuckDbStore implements AuditStore, Sink {
     } else {
       for (const ddl of catalog.viewsSql()) await conn.run(ddl)
       await conn.run(flowsViewDdl())
+      await this.upgradeSegments(conn, catalog)
     }
     for (const ddl of schemaDdl().slice(3)) await conn.run(ddl)
   }
@@ -528,21 +584,25 @@ export class DuckDbStore implements AuditStore, Sink {
 
   /** Merges every (hour, level) with enough segments into one of the next level, until none has. */
   private async compact(conn: DuckDBConnection, catalog: SegmentCatalog): Promise<void> {
-    for (let group = catalog.compactable()[0]; group !== undefined; group = catalog.compactable()[0]) {
-      const merged = await catalog.merge(conn, group)
-      await conn.run('BEGIN TRANSACTION')
-      try {
-        await conn.run(`DELETE FROM store_segments WHERE name IN (${group.map((s) => `'${s.name}'`).join(', ')})`)
-        await conn.run(catalog.addSql(merged))
-        catalog.committed([merged], group)
-        for (const ddl of catalog.viewsSql()) await conn.run(ddl)
-        await conn.run('COMMIT')
-      } catch (err) {
-        await conn.run('ROLLBACK').catch(() => undefined)
-        catalog.committed(group, [merged])
-        throw err
-      }
-    }
+    for (let group = catalog.compactable()[0]; group !== undefined; group = catalog.compactable()[0])
+      await replaceSegments(conn, catalog, group, await catalog.merge(conn, group))
+    catalog.collect()
+  }
+
+  /**
+   * Segments written before the added columns (src/store/duckdb-segments.ts, SEGMENT_FORMAT), rewritten
+   * once by the first writer that opens the store: until then every query that reads a cluster parses
+   * the documents of those segments (a report on a 1M-event store spent most of its time there).
+   * One segment per transaction, so a writer stopped midway leaves a store that reads correctly.
+   */
+  private async upgradeSegments(conn: DuckDBConnection, catalog: SegmentCatalog): Promise<void> {
+    const older = catalog.older()
+    if (older.length === 0) return
+    const events = older.reduce((n, s) => n + s.events, 0)
+    process.stderr.write(
+      `envoy-audit: rewriting ${older.length} segment(s) (${events} events) of ${this.path} with the cluster columns, once\n`,
+    )
+    for (const seg of older) await replaceSegments(conn, catalog, [seg], await catalog.rewrite(conn, seg))
     catalog.collect()
   }
 
@@ -629,7 +689,52 @@ export class DuckDbStore implements AuditStore, Sink {
     return rows.map((r) => ({ code: String(r.code), severity: String(r.severity), control: String(r.control), count: Number(r.count) }))
   }
 
+  /**
+   * The edges of a window aggregated once into a temporary table of this connection (`edge_snapshot`),
+   * for the report's dozen edge questions: each would otherwise rebuild the flows (two self-joins of the
+   * events) and the address maps, seconds each at a million events. The aggregate is every edge with
+   * its cluster lists; edges() filters, orders and limits it exactly as edgesSql does the flows.
+   */
+  async snapshotEdges(range: TimeRange & Pick<EdgeQuery, 'inferFromAddresses'> = {}): Promise<{ release(): Promise<void> }> {
+    const where = new Where().range(range)
+    const key = snapshotKey(range)
+    await this.exclusive(() =>
+      this.query(
+        `CREATE OR REPLACE TEMP TABLE edge_snapshot AS ${edgeGroupsSql(where, range.inferFromAddresses === true, true)}`,
+        where.values,
+      ),
+    )
+    const snapshot = { key, generation: this.generation }
+    this.edgeSnapshot = snapshot
+    return {
+      release: async () => {
+        if (this.edgeSnapshot !== snapshot) return
+        this.edgeSnapshot = undefined
+        if (!this.closed && snapshot.generation === this.generation)
+          await this.sql('DROP TABLE IF EXISTS edge_snapshot').catch(() => undefined)
+      },
+    }
+  }
+
   async edges(query: EdgeQuery = {}): Promise<EdgeRow[]> {
+    const snapshot = this.edgeSnapshot
+    if (
+      snapshot !== undefined &&
+      snapshot.generation === this.generation &&
+      query.namespace === undefined &&
+      snapshotKey(query) === snapshot.key
+    ) {
+      // Every condition below is on a group's key or aggregates: the same edges edgesSql keeps, in its order.
+      const where = new Where()
+      if (query.sourceContains !== undefined) where.add(`contains(lower(source), lower(${where.bind(query.sourceContains)}))`)
+      if (query.finding !== undefined) where.add(`list_contains(findings, ${where.bind(query.finding)})`)
+      if (query.deniedOnly === true) where.add('denied > 0')
+      const limit = where.bind(query.limit ?? this.config.defaultEdgeLimit)
+      const columns = query.clusters === true ? '*' : '* EXCLUDE (source_clusters, destination_clusters)'
+      return (await this.rows(`SELECT ${columns} FROM edge_snapshot ${where.sql()} ${EDGE_ORDER} LIMIT ${limit}`, where.values)).map(
+        edgeRow,
+      )
+    }
     const where = new Where().range(query)
     if (query.namespace !== undefined) {
       const ns = where.bind(query.namespace)
@@ -941,4 +1046,30 @@ function unstorable(event: AuditEvent): string | undefined {
 
 function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err)
+}
+
+/** Replaces `removed` by `added` in the catalog and the views, in one transaction (compaction, upgrades). */
+async function replaceSegments(
+  conn: DuckDBConnection,
+  catalog: SegmentCatalog,
+  removed: readonly Segment[],
+  added: Segment,
+): Promise<void> {
+  await conn.run('BEGIN TRANSACTION')
+  try {
+    await conn.run(`DELETE FROM store_segments WHERE name IN (${removed.map((s) => `'${s.name}'`).join(', ')})`)
+    await conn.run(catalog.addSql(added))
+    catalog.committed([added], removed)
+    for (const ddl of catalog.viewsSql()) await conn.run(ddl)
+    await conn.run('COMMIT')
+  } catch (err) {
+    await conn.run('ROLLBACK').catch(() => undefined)
+    catalog.committed(removed, [added])
+    throw err
+  }
+}
+
+/** What makes two edge questions ask about the same flows: the window, its clusters, and the address inference. */
+function snapshotKey(q: TimeRange & Pick<EdgeQuery, 'inferFromAddresses'>): string {
+  return JSON.stringify([q.since ?? null, q.until ?? null, [...new Set(q.inClusters ?? [])].sort(), q.inferFromAddresses === true])
 }

@@ -10,7 +10,7 @@
  * else the codes of audit.findings). test/store/segment-rows.test.ts checks every column against the
  * getters the table layout appends with, on the demo's and the fixtures' events.
  */
-import { EVENT_COLUMNS, FINDING_COLUMNS } from '../generated/duckdb-columns.js'
+import { ADDED_EVENT_COLUMNS, EVENT_COLUMNS, FINDING_COLUMNS } from '../generated/duckdb-columns.js'
 
 /** The labels k8s_app takes the first of (schemas/audit-event.schema.json, kubernetes.labels x-duckdb firstOf). */
 const APP_LABELS = ['app', 'app.kubernetes.io/name', 'k8s-app'] as const
@@ -29,10 +29,11 @@ function put(tree: Tree, path: readonly string[], leaf: Tree[string]): void {
   t[path[path.length - 1]!] = leaf
 }
 
-function build(): { structure: string; columns: string[] } {
+function build(): { structure: string; columns: string[]; added: string[] } {
   const tree: Tree = {}
   const columns: string[] = []
-  for (const c of EVENT_COLUMNS) {
+  const added: string[] = []
+  for (const c of [...EVENT_COLUMNS, ...ADDED_EVENT_COLUMNS]) {
     const path = c.path.split('.')
     let expr: string
     if (c.name === 'k8s_app') {
@@ -47,7 +48,8 @@ function build(): { structure: string; columns: string[] } {
       expr = access(path)
     }
     if (c.type === 'TIMESTAMP') expr = `TRY_CAST(${expr} AS TIMESTAMP)`
-    columns.push(`${expr} AS ${c.name}`)
+    if (ADDED_EVENT_COLUMNS.includes(c)) added.push(`${expr} AS ${c.name}`)
+    else columns.push(`${expr} AS ${c.name}`)
   }
   // The findings rows: every field a finding column reads.
   const item: Tree = {}
@@ -56,14 +58,17 @@ function build(): { structure: string; columns: string[] } {
     if (m !== null) item[m[1]!] = jsonType(c.type)
   }
   put(tree, ['audit', 'findings'], [item])
-  return { structure: JSON.stringify(tree), columns }
+  return { structure: JSON.stringify(tree), columns, added }
 }
 
-const { structure: STRUCTURE, columns: EVENT_EXPRS } = build()
+const { structure: STRUCTURE, columns: EVENT_EXPRS, added: ADDED_EXPRS } = build()
 
-/** `seg_rows` from the documents in the temp table `stage_docs (json VARCHAR)`: the events columns, then `f` (the findings list). */
+/**
+ * `seg_rows` from the documents in the temp table `stage_docs (json VARCHAR)`: the events columns in the
+ * table's order (typed columns, event_json, the added columns), then `f` (the findings list).
+ */
 export const SEGMENT_ROWS_SQL = `CREATE OR REPLACE TEMP TABLE seg_rows AS
-  SELECT ${EVENT_EXPRS.join(', ')}, json AS event_json, s.audit.findings AS f
+  SELECT ${EVENT_EXPRS.join(', ')}, json AS event_json, ${ADDED_EXPRS.join(', ')}, s.audit.findings AS f
   FROM (SELECT json_transform(coalesce(parse, json), '${STRUCTURE.replaceAll("'", "''")}') AS s, json FROM stage_docs)`
 
 /** `json`: the document as stored; `parse`: what DuckDB parses instead when set (see parseableDocument). */

@@ -128,6 +128,13 @@ export interface AuditStore extends Lifecycle {
   /** Events per (coverage key, finding code): which cluster or namespace the findings were raised in. */
   findingCodesBy(dimension: CoverageDimension, range?: TimeRange): Promise<FindingCodeRow[]>
   edges(query?: EdgeQuery): Promise<EdgeRow[]>
+  /**
+   * For a caller about to ask several edge questions of one window (the report): the window's edges
+   * aggregated once. Until release(), edges() of that window (same inClusters and inferFromAddresses,
+   * no namespace) reads the aggregate instead of the flows, with the same answers. Optional: a store
+   * without it answers each question from the flows.
+   */
+  snapshotEdges?(range: TimeRange & Pick<EdgeQuery, 'inferFromAddresses'>): Promise<{ release(): Promise<void> }>
   egress(range?: TimeRange): Promise<EgressRow[]>
   /** Raw events, newest first, bounded by limit (default 1000): for drill-down, never for aggregation. */
   events(query?: EventQuery): Promise<AuditEvent[]>

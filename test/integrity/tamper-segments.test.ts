@@ -126,7 +126,8 @@ async function plant(conn: DuckDBConnection, like: Seg, select: string): Promise
   await conn.run(`COPY (${select}) TO ${q(events)} (FORMAT parquet, COMPRESSION zstd)`)
   await conn.run(`COPY (SELECT * FROM read_parquet(${q(like.findings)}) LIMIT 0) TO ${q(findings)} (FORMAT parquet, COMPRESSION zstd)`)
   await conn.run(
-    `INSERT INTO store_segments SELECT ${q(name)}, hour, 0, 2, 0, min_ts, max_ts, bytes FROM store_segments WHERE name = ${q(like.name)}`,
+    `INSERT INTO store_segments SELECT ${q(name)}, hour, 0, 2, 0, min_ts, max_ts, bytes, format
+      FROM store_segments WHERE name = ${q(like.name)}`,
   )
 }
 

@@ -162,6 +162,27 @@ const PREVIOUS_DDL = [
   `CREATE OR REPLACE TEMP TABLE stage_findings AS SELECT * FROM findings LIMIT 0`,
 ]
 
+/**
+ * The DDL since the cluster columns were added: the same tables with `cluster`, `src_cluster` and
+ * `dst_cluster` after event_json (where ALTER TABLE puts them in a previous store), and the flows view
+ * reading them instead of the documents.
+ */
+const CURRENT_DDL = PREVIOUS_DDL.map((ddl, i) => {
+  if (i === 0)
+    return ddl.replace(
+      '  event_json VARCHAR NOT NULL,\n',
+      '  event_json VARCHAR NOT NULL,\n  src_cluster VARCHAR,\n  dst_cluster VARCHAR,\n  cluster VARCHAR,\n',
+    )
+  if (i !== 2) return ddl
+  return (
+    ddl.slice(0, ddl.indexOf('AND e.id NOT IN (')) +
+    `AND e.id NOT IN (SELECT e.id FROM events e JOIN events d ON d.request_id = e.request_id
+       WHERE e.reporter = 'source' AND d.reporter = 'destination' AND d.downstream_remote_address <> e.upstream_local_address
+         AND e.dst_service = d.dst_service AND abs(epoch(d.ts) - epoch(e.ts)) <= 300
+         AND e.dst_cluster = d.cluster AND d.src_cluster = e.cluster AND e.cluster <> d.cluster)`
+  )
+})
+
 interface PreviousColumn<Row> {
   name: string
   type: string
@@ -333,15 +354,20 @@ function sampleEvents(): AuditEvent[] {
 }
 
 describe('DuckDB columns generated from the schema, against the hand-written ones', () => {
-  test('schemaDdl() and stagingDdl() produce the previous DDL, byte for byte', () => {
-    expect([...schemaDdl(), ...stagingDdl()]).toEqual(PREVIOUS_DDL)
+  test('schemaDdl() and stagingDdl() produce the current DDL, byte for byte', () => {
+    expect(CURRENT_DDL[0]).not.toEqual(PREVIOUS_DDL[0])
+    expect([...schemaDdl(), ...stagingDdl()]).toEqual(CURRENT_DDL)
   })
 
-  test('a store created by the previous DDL has the catalog of a store created now, and keeps working', async () => {
+  test('a store created by the previous DDL gets the catalog of a store created now, and keeps working', async () => {
     const before = join(dir, 'before.duckdb')
     const previous = await rawCatalog(before, PREVIOUS_DDL.slice(0, -2))
     const now = await rawCatalog(join(dir, 'now-ddl.duckdb'), schemaDdl())
-    expect(now).toEqual(previous)
+    const added = ['src_cluster', 'dst_cluster', 'cluster']
+    const names = (c: Catalog, table: string) =>
+      (c.columns as { table_name: string; column_name: string }[]).filter((r) => r.table_name === table).map((r) => r.column_name)
+    expect(names(now, 'events')).toEqual([...names(previous, 'events'), ...added])
+    expect(names(now, 'findings')).toEqual(names(previous, 'findings'))
     expect(previous.columns.length).toBeGreaterThan(100)
 
     // The old file opened by today's store, and a new store, fed the same events: same catalog, same rows.
@@ -379,6 +405,36 @@ describe('DuckDB columns generated from the schema, against the hand-written one
     } finally {
       await old.close()
       await fresh.close()
+    }
+  })
+
+  test('a store from before the cluster columns: computed for a reader without a writer, filled in by the next writer', async () => {
+    const path = join(dir, 'clusters-before.duckdb')
+    const doc = JSON.stringify({ event: { id: 'x1' }, orchestrator: { cluster: { name: 'east' } }, mesh: { source: { cluster: 'west' } } })
+    await rawCatalog(path, [
+      ...PREVIOUS_DDL.slice(0, -2),
+      `INSERT INTO events (id, ts, reporter, event_json) VALUES ('x1', TIMESTAMP '2026-11-20 10:00:00', 'destination', '${doc}')`,
+    ])
+    const row = `SELECT cluster, src_cluster, dst_cluster FROM events WHERE id = 'x1'`
+    const want = [{ cluster: 'east', src_cluster: 'west', dst_cluster: null }]
+    const reader = new DuckDbStore({ path, readOnly: true, serveReaders: false })
+    try {
+      expect((await reader.sql(row)).rows).toEqual(want)
+      expect((await reader.sql(`SELECT count(*)::INTEGER AS n FROM flows WHERE cluster = 'east'`)).rows).toEqual([{ n: 1 }])
+    } finally {
+      await reader.close()
+    }
+    const writer = new DuckDbStore({ path, serveReaders: false })
+    try {
+      await writer.start()
+      expect((await writer.sql(row)).rows).toEqual(want)
+      const stored = await writer.sql(
+        `SELECT column_name FROM information_schema.columns
+          WHERE table_name = 'events' AND column_name LIKE '%cluster' ORDER BY ordinal_position`,
+      )
+      expect(stored.rows.map((r) => r.column_name)).toEqual(['upstream_cluster', 'src_cluster', 'dst_cluster', 'cluster'])
+    } finally {
+      await writer.close()
     }
   })
 

@@ -5,9 +5,13 @@ import { afterAll, describe, expect, test } from 'vitest'
 import { DuckDBInstance } from '@duckdb/node-api'
 import { verifyDuckDbStore } from '../../src/integrity/verify-duckdb.js'
 import type { IntegrityKey } from '../../src/integrity/config.js'
-import { ingestFile, openLedgered } from '../integrity/harness.js'
+import { FIXTURE, ingestFile, memoryDlq, openLedgered } from '../integrity/harness.js'
+import { runPipeline } from '../../src/pipeline/runner.js'
+import { pipelineFromOptions } from '../../src/cli/pipeline-options.js'
+import { createFileSource } from '../../src/sources/file-source.js'
+import { createHashStage } from '../../src/integrity/chain.js'
 import { DuckDbStore, type DuckDbStoreConfig } from '../../src/store/duckdb-store.js'
-import { COMPACT_FANIN, segmentsDirOf } from '../../src/store/duckdb-segments.js'
+import { COMPACT_FANIN, SEGMENT_FORMAT, segmentsDirOf } from '../../src/store/duckdb-segments.js'
 import type { AuditEvent } from '../../src/generated/types.js'
 import { finding, makeEvent } from './event-fixtures.js'
 
@@ -83,7 +87,7 @@ describe('segment layout', () => {
         `COPY (SELECT * FROM read_parquet('${files[0]!.replace('.events.', '.findings.')}'))
           TO '${copy.replace('.events.', '.findings.')}' (FORMAT parquet)`,
       )
-      await store.sql(`INSERT INTO store_segments SELECT 'l0-9000000000', hour, level, events, findings, min_ts, max_ts, bytes
+      await store.sql(`INSERT INTO store_segments SELECT 'l0-9000000000', hour, level, events, findings, min_ts, max_ts, bytes, format
         FROM store_segments WHERE name = '${String(first!.name)}'`)
     })
     await withStore({ path }, async (store) => {
@@ -221,6 +225,85 @@ describe('segment layout', () => {
       expect(await count(store, `SELECT count(*)::INTEGER AS n FROM store_meta WHERE key = 'retained_from'`)).toBe(1)
     })
     expect(segmentFiles(path)).toHaveLength(2)
+  })
+
+  test('segments written before the cluster columns: read from their documents, rewritten once by the next writer, verified', async () => {
+    const key: IntegrityKey = { id: 'test', bytes: Buffer.from('0123456789abcdef0123456789abcdef') }
+    const path = join(dir, 'formats.duckdb')
+    const l = await openLedgered(path, key)
+    const parts = pipelineFromOptions({ format: 'auto', cluster: 'east' })
+    await runPipeline(createFileSource({ files: [FIXTURE], batchRecords: 7 }), {
+      ...parts,
+      stages: [...parts.stages, createHashStage()],
+      sink: l.sink,
+      deadLetters: memoryDlq(),
+    })
+    const clusters = 'SELECT id, cluster, src_cluster, dst_cluster FROM events ORDER BY id'
+    const expected = (await l.store.sql(clusters)).rows
+    await l.store.close()
+    expect(expected.length).toBeGreaterThan(5)
+    expect(expected.every((r) => r.cluster === 'east')).toBe(true)
+
+    // What an older version wrote: events files without the three columns, a catalog without `format`.
+    const duck = await DuckDBInstance.create(':memory:')
+    const conn = await duck.connect()
+    const eventFiles = () =>
+      segmentFiles(path)
+        .filter((f) => f.endsWith('.events.parquet'))
+        .map((f) => join(segmentsDirOf(path), f))
+    try {
+      for (const file of eventFiles()) {
+        await conn.run(
+          `COPY (SELECT * EXCLUDE (src_cluster, dst_cluster, cluster) FROM read_parquet('${file}')) TO '${file}.old' (FORMAT parquet)`,
+        )
+        renameSync(`${file}.old`, file)
+      }
+      await conn.run(`ATTACH '${path}' AS s`)
+      await conn.run('ALTER TABLE s.store_segments DROP COLUMN format')
+      await conn.run('DETACH s')
+      const columnsOf = async (file: string) =>
+        (await conn.runAndReadAll(`SELECT name FROM parquet_schema('${file}')`)).getRows().map((r) => String(r[0]))
+      expect(await columnsOf(eventFiles()[0]!)).not.toContain('cluster')
+
+      // Read without a writer: the columns come from the documents.
+      await withStore({ path, readOnly: true }, async (store) => {
+        expect((await store.sql(clusters)).rows).toEqual(expected)
+        expect(await count(store, `SELECT count(*)::INTEGER AS n FROM flows WHERE cluster = 'east'`)).toBeGreaterThan(0)
+      })
+      const before = await withStore({ path, readOnly: true }, (store) => verifyDuckDbStore(store, key))
+      expect(before.issues).toEqual([])
+
+      // The next writer rewrites every segment with the columns, once.
+      await withStore({ path }, async (store) => {
+        const formats = (await store.sql('SELECT DISTINCT format FROM store_segments')).rows
+        expect(formats).toEqual([{ format: SEGMENT_FORMAT }])
+        expect((await store.sql(clusters)).rows).toEqual(expected)
+      })
+      for (const file of eventFiles()) expect(await columnsOf(file)).toContain('cluster')
+      const after = await withStore({ path, readOnly: true }, (store) => verifyDuckDbStore(store, key))
+      expect(after.ok).toBe(true)
+      expect(after.issues).toEqual([])
+
+      // A cluster column that disagrees with its document is a modified event.
+      const victim = String(expected[0]!.id)
+      const holding = (
+        await conn.runAndReadAll(
+          `SELECT DISTINCT filename FROM read_parquet([${eventFiles()
+            .map((f) => `'${f}'`)
+            .join(', ')}], filename = true) WHERE id = '${victim}'`,
+        )
+      ).getRows()[0]![0] as string
+      await conn.run(
+        `COPY (SELECT * REPLACE (CASE WHEN id = '${victim}' THEN 'west' ELSE cluster END AS cluster) FROM read_parquet('${holding}'))
+          TO '${holding}.new' (FORMAT parquet)`,
+      )
+      renameSync(`${holding}.new`, holding)
+      const tampered = await withStore({ path, readOnly: true }, (store) => verifyDuckDbStore(store, key))
+      expect(tampered.issues.map((i) => `${i.kind}:${i.id}`)).toEqual([`modified:${victim}`])
+    } finally {
+      conn.closeSync()
+      duck.closeSync()
+    }
   })
 
   test('verify detects a deleted, a modified and an inserted event, and a segment file removed', async () => {

@@ -248,6 +248,42 @@ describe('DuckDbStore', () => {
     })
   })
 
+  test('an edge snapshot answers every edge question of its window as the flows do, until released', async () => {
+    await withStore(':memory:', async (store) => {
+      const events = sampleEvents()
+      for (const e of events) {
+        e.orchestrator = { cluster: { name: 'east' } }
+        if (e.mesh !== undefined) e.mesh.source = { ...e.mesh.source, cluster: 'west' }
+      }
+      await store.writeEvents(events)
+      const window = { since: '2026-11-20T00:00:00Z', inferFromAddresses: true }
+      const questions = [
+        {},
+        { deniedOnly: true },
+        { finding: 'plaintext_inbound' },
+        { finding: 'authz_denied', deniedOnly: true },
+        { sourceContains: 'LEGACY' },
+        { limit: 2 },
+        { clusters: true },
+        { namespace: 'legacy' },
+      ].map((q) => ({ ...window, ...q }))
+      const ask = () => Promise.all(questions.map((q) => store.edges(q)))
+      const before = await ask()
+      expect(before[6]!.some((e) => e.sourceClusters?.includes('west'))).toBe(true)
+      expect(before[0]!.every((e) => e.sourceClusters === undefined)).toBe(true)
+      const snapshot = await store.snapshotEdges(window)
+      expect(await ask()).toEqual(before)
+      // The answers come from the aggregate made at the snapshot: a later write shows once it is released.
+      await store.writeEvents([makeEvent({ reporter: 'destination', srcSpiffe: LEGACY, dstService: 'late', dstNs: 'shop' })])
+      expect(await ask()).toEqual(before)
+      // A window the snapshot was not made for reads the flows.
+      expect((await store.edges({ inferFromAddresses: true })).some((e) => e.destination === 'late.shop')).toBe(true)
+      await snapshot.release()
+      expect((await store.edges(window)).some((e) => e.destination === 'late.shop')).toBe(true)
+      await expect(store.sql('SELECT * FROM edge_snapshot')).rejects.toThrow(/edge_snapshot/)
+    })
+  })
+
   test('egress lists passthrough destinations by SNI with their sources', async () => {
     await withStore(':memory:', async (store) => {
       await store.writeEvents(sampleEvents())
