@@ -56,6 +56,8 @@ export function readerSocketPath(storePath: string): string {
 
 export interface ReaderServer {
   readonly path: string
+  /** When the oldest reader connection still open was accepted (ms since the epoch), or undefined when none is. */
+  oldestSession(): number | undefined
   close(): Promise<void>
 }
 
@@ -82,10 +84,10 @@ export async function serveReaders(
   } catch {
     // Absent, or not ours to remove: listen() says which.
   }
-  const sessions = new Set<Session>()
+  const sessions = new Map<Session, number>()
   const server: Server = createServer((socket) => {
     const s = session(instance, socket)
-    sessions.add(s)
+    sessions.set(s, Date.now())
     socket.on('close', () => void s.end().finally(() => sessions.delete(s)))
   })
   try {
@@ -104,6 +106,11 @@ export async function serveReaders(
   }
   return {
     path,
+    oldestSession: () => {
+      let oldest: number | undefined
+      for (const at of sessions.values()) if (oldest === undefined || at < oldest) oldest = at
+      return oldest
+    },
     close: async () => {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()))
       try {
@@ -112,7 +119,7 @@ export async function serveReaders(
         // Already gone.
       }
       // Queries in flight finish before their connections close (the instance closes next).
-      await Promise.all([...sessions].map((s) => s.end()))
+      await Promise.all([...sessions.keys()].map((s) => s.end()))
       await closed
     },
   }

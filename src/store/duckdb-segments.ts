@@ -33,6 +33,12 @@ const MAX_LEVEL = 2
 const ROW_GROUP_ROWS = 16_384
 /** Files dropped by compaction or retention stay this long for queries that listed them before. */
 const GRACE_MS = 60_000
+/**
+ * ... and longer while a reader connection opened before they were dropped is still open (a verify
+ * names the files when it starts and reads them for minutes), up to this long: a connection held open
+ * for days must not keep every replaced file.
+ */
+const HELD_MAX_MS = 6 * 3_600_000
 
 /**
  * What an events file holds: 1, the typed columns and event_json (files written before the added
@@ -305,10 +311,24 @@ export class SegmentCatalog {
     }
   }
 
-  /** Removes files dropped at least GRACE_MS ago (all of them when `all`: the writer is closing). */
-  collect(all = false): void {
-    const cutoff = Date.now() - GRACE_MS
-    while (this.garbage.length > 0 && (all || this.garbage[0]!.at <= cutoff)) {
+  /** Removes at once the files of segments whose commit failed (no view ever named them). */
+  discard(segments: readonly Segment[]): void {
+    for (const s of segments) {
+      this.segments.delete(s.name)
+      for (const path of [this.eventsFile(s), this.findingsFile(s)]) rmSync(path, { force: true })
+    }
+  }
+
+  /**
+   * Removes files dropped at least GRACE_MS ago, except those dropped after `oldestReader` (when the
+   * oldest reader connection still open was accepted) for up to HELD_MAX_MS; all of them when `all`
+   * (the writer is closing, its readers are gone).
+   */
+  collect(all = false, oldestReader?: number): void {
+    const now = Date.now()
+    const cutoff = now - GRACE_MS
+    const held = (at: number) => oldestReader !== undefined && oldestReader <= at && at > now - HELD_MAX_MS
+    while (this.garbage.length > 0 && (all || (this.garbage[0]!.at <= cutoff && !held(this.garbage[0]!.at)))) {
       const { path } = this.garbage.shift()!
       try {
         unlinkSync(path)

@@ -566,8 +566,8 @@ export class DuckDbStore implements AuditStore, Sink {
         await conn.run('COMMIT')
       } catch (err) {
         await conn.run('ROLLBACK').catch(() => undefined)
-        catalog.committed([], written)
-        catalog.collect(true)
+        // Never committed, so no query read them; the files other batches replaced keep their grace.
+        catalog.discard(written)
         throw err
       }
     } finally {
@@ -586,7 +586,7 @@ export class DuckDbStore implements AuditStore, Sink {
   private async compact(conn: DuckDBConnection, catalog: SegmentCatalog): Promise<void> {
     for (let group = catalog.compactable()[0]; group !== undefined; group = catalog.compactable()[0])
       await replaceSegments(conn, catalog, group, await catalog.merge(conn, group))
-    catalog.collect()
+    catalog.collect(false, this.readers?.oldestSession())
   }
 
   /**
@@ -603,7 +603,7 @@ export class DuckDbStore implements AuditStore, Sink {
       `envoy-audit: rewriting ${older.length} segment(s) (${events} events) of ${this.path} with the cluster columns, once\n`,
     )
     for (const seg of older) await replaceSegments(conn, catalog, [seg], await catalog.rewrite(conn, seg))
-    catalog.collect()
+    catalog.collect(false, this.readers?.oldestSession())
   }
 
   /** AU-11 retention (retentionDays): whole hours past it leave the catalog, then their files go. */
@@ -642,7 +642,7 @@ export class DuckDbStore implements AuditStore, Sink {
       catalog.committed(expired, [])
       throw err
     }
-    catalog.collect()
+    catalog.collect(false, this.readers?.oldestSession())
   }
 
   summary(range?: TimeRange): Promise<StoreSummary> {

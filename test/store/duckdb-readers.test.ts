@@ -1,12 +1,12 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { afterAll, describe, expect, test } from 'vitest'
+import { basename, join } from 'node:path'
+import { afterAll, describe, expect, test, vi } from 'vitest'
 import { DuckDbStore, openStoreForReading } from '../../src/store/duckdb-store.js'
 import { readerSocketPath } from '../../src/store/duckdb-readers.js'
 import { makeEvent } from './event-fixtures.js'
 import { copyStore } from './segment-files.js'
-import { segmentsDirOf } from '../../src/store/duckdb-segments.js'
+import { COMPACT_FANIN, segmentsDirOf } from '../../src/store/duckdb-segments.js'
 import { runCli } from '../helpers/cli.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'ea-readers-'))
@@ -37,6 +37,40 @@ describe('readers of the embedded store', () => {
       expect(await count(reader)).toBe(5)
     } finally {
       await reader.close()
+    }
+  })
+
+  test('files a compaction replaced stay while a reader that connected before it is connected (verify names them at start)', async () => {
+    const path = join(dir, 'held.duckdb')
+    const files = () =>
+      readdirSync(segmentsDirOf(path)).flatMap((h) => readdirSync(join(segmentsDirOf(path), h)).map((f) => join(segmentsDirOf(path), h, f)))
+    const hour = Date.UTC(2026, 10, 20, 12)
+    const batch = (b: number) =>
+      [0, 1].map((i) => makeEvent({ id: `h${b}-${i}`, ts: new Date(hour + b * 60_000 + i * 1_000).toISOString() }))
+    vi.useFakeTimers({ toFake: ['Date'] })
+    const writer = new DuckDbStore({ path, layout: 'segments', callTables: false })
+    try {
+      vi.setSystemTime(Date.UTC(2026, 11, 7, 12))
+      await writer.start()
+      const reader = await openStoreForReading(path)
+      expect(await count(reader)).toBe(0)
+      for (let b = 0; b < COMPACT_FANIN; b++) await writer.write(batch(b))
+      const replaced = files().filter((f) => basename(f).startsWith('l0-'))
+      expect(replaced.length).toBe(2 * COMPACT_FANIN)
+      vi.setSystemTime(Date.now() + 120_000)
+      await writer.write(batch(COMPACT_FANIN))
+      // Past the grace period, the reader from before the merge still holds the replaced files.
+      expect(replaced.every((f) => existsSync(f))).toBe(true)
+      expect(await count(reader)).toBe(2 * (COMPACT_FANIN + 1))
+      await reader.close()
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      vi.setSystemTime(Date.now() + 1_000)
+      await writer.write(batch(COMPACT_FANIN + 1))
+      expect(replaced.some((f) => existsSync(f))).toBe(false)
+      expect(await count(writer)).toBe(2 * (COMPACT_FANIN + 2))
+    } finally {
+      await writer.close()
+      vi.useRealTimers()
     }
   })
 

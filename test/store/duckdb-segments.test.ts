@@ -1,7 +1,7 @@
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, describe, expect, test } from 'vitest'
+import { afterAll, describe, expect, test, vi } from 'vitest'
 import { DuckDBInstance } from '@duckdb/node-api'
 import { verifyDuckDbStore } from '../../src/integrity/verify-duckdb.js'
 import type { IntegrityKey } from '../../src/integrity/config.js'
@@ -11,7 +11,7 @@ import { pipelineFromOptions } from '../../src/cli/pipeline-options.js'
 import { createFileSource } from '../../src/sources/file-source.js'
 import { createHashStage } from '../../src/integrity/chain.js'
 import { DuckDbStore, type DuckDbStoreConfig } from '../../src/store/duckdb-store.js'
-import { COMPACT_FANIN, SEGMENT_FORMAT, segmentsDirOf } from '../../src/store/duckdb-segments.js'
+import { COMPACT_FANIN, SEGMENT_FORMAT, SegmentCatalog, type Segment, segmentsDirOf } from '../../src/store/duckdb-segments.js'
 import type { AuditEvent } from '../../src/generated/types.js'
 import { finding, makeEvent } from './event-fixtures.js'
 
@@ -303,6 +303,56 @@ describe('segment layout', () => {
     } finally {
       conn.closeSync()
       duck.closeSync()
+    }
+  })
+
+  test('replaced files stay past their grace while a reader connection opened before the replacement is open, up to a bound', () => {
+    const catalog = new SegmentCatalog(join(dir, 'garbage.segments'), false)
+    const hourMs = Date.UTC(2026, 10, 20, 12)
+    const seg = (name: string): Segment => ({
+      name,
+      hourMs,
+      level: 0,
+      events: 1,
+      findings: 0,
+      minMs: hourMs,
+      maxMs: hourMs,
+      bytes: 1,
+      format: 2,
+    })
+    const place = (s: Segment) => {
+      mkdirSync(join(catalog.dir, '2026-11-20T12'), { recursive: true })
+      for (const f of [catalog.eventsFile(s), catalog.findingsFile(s)]) writeFileSync(f, 'x')
+    }
+    const there = (s: Segment) => existsSync(catalog.eventsFile(s)) && existsSync(catalog.findingsFile(s))
+    vi.useFakeTimers({ toFake: ['Date'] })
+    try {
+      const t0 = Date.UTC(2026, 11, 7, 12)
+      vi.setSystemTime(t0)
+      const [a, b] = [seg('l0-0000000001'), seg('l0-0000000002')]
+      place(a)
+      place(b)
+      catalog.committed([], [a, b])
+      catalog.collect(false)
+      expect(there(a)).toBe(true)
+      vi.setSystemTime(t0 + 61_000)
+      // A reader that connected before the files were dropped may still read them: kept.
+      catalog.collect(false, t0 - 5_000)
+      expect(there(a)).toBe(true)
+      // One that connected after them cannot name them.
+      catalog.collect(false, t0 + 1_000)
+      expect(there(a) || there(b)).toBe(false)
+      const c = seg('l0-0000000003')
+      place(c)
+      catalog.committed([], [c])
+      vi.setSystemTime(t0 + 61_000 + 6 * 3_600_000 - 1_000)
+      catalog.collect(false, t0)
+      expect(there(c)).toBe(true)
+      vi.setSystemTime(t0 + 61_000 + 6 * 3_600_000 + 1_000)
+      catalog.collect(false, t0)
+      expect(there(c)).toBe(false)
+    } finally {
+      vi.useRealTimers()
     }
   })
 
