@@ -28,6 +28,8 @@ interface CompiledRule {
    * header rule, and the costlier indices-tracking regex only runs where a match is likely.
    */
   readonly marker?: RegExp
+  /** Its marker can only match a text that `CompiledRules.named` matches. */
+  readonly named?: boolean
 }
 
 export interface CompiledRules {
@@ -38,6 +40,14 @@ export interface CompiledRules {
   readonly user: readonly CompiledRule[]
   /** Cheap pre-test: a text without any marker cannot match a built-in rule. */
   readonly markers: RegExp | undefined
+  /**
+   * The markers without `[?;]`: one scan that rules out every header, auth-scheme and JWT rule at once,
+   * where their own markers would each scan the text (a user agent's `;` sends nearly every line past
+   * `markers`).
+   */
+  readonly named: RegExp | undefined
+  /** Whether `markers` holds `[?;]` (the query rule's): `named` or one of those two characters is `markers`. */
+  readonly separators: boolean
   readonly headers: ReadonlySet<string>
 }
 
@@ -51,6 +61,7 @@ export function compileRules(config: RedactionConfig): CompiledRules {
   const builtIn: CompiledRule[] = []
   const markers: string[] = []
   let query: CompiledRule | undefined
+  let separators = false
   if (config.headers.length > 0) {
     const names = headerAlt(config.headers)
     const marker = new RegExp(names, 'i')
@@ -59,15 +70,22 @@ export function compileRules(config: RedactionConfig): CompiledRules {
       re: new RegExp(`"(?:[A-Za-z0-9_.-]*[_.-])?(?:${names})"\\s*:\\s*"(?<value>(?:[^"\\\\]|\\\\.)+)"`, 'gid'),
       group: true,
       marker,
+      named: true,
     })
     // JSON inside a JSON string (an envelope's `log` field): \"authorization\":\"value\".
     builtIn.push({
       re: new RegExp(`\\\\"(?:[A-Za-z0-9_.-]*[_.-])?(?:${names})\\\\"\\s*:\\s*\\\\"(?<value>(?:(?!\\\\")[^\\r\\n])+)\\\\"`, 'gid'),
       group: true,
       marker,
+      named: true,
     })
     // Name: value, as a header dump prints it; the value runs to the end of the quoted field.
-    builtIn.push({ re: new RegExp(`\\b(?:${names})\\s*:\\s*(?<value>[^"\\\\\\r\\n\\s][^"\\\\\\r\\n]*)`, 'gid'), group: true, marker })
+    builtIn.push({
+      re: new RegExp(`\\b(?:${names})\\s*:\\s*(?<value>[^"\\\\\\r\\n\\s][^"\\\\\\r\\n]*)`, 'gid'),
+      group: true,
+      marker,
+      named: true,
+    })
     markers.push(...config.headers.map((h) => headerAlt([h])))
   }
   if (config.authSchemes) {
@@ -75,6 +93,7 @@ export function compileRules(config: RedactionConfig): CompiledRules {
       re: new RegExp(`\\b(?:${AUTH_SCHEMES.join('|')})\\s+(?<value>[A-Za-z0-9._~+/=-]{6,})`, 'gd'),
       group: true,
       marker: new RegExp(`\\b(?:${AUTH_SCHEMES.join('|')})\\s`),
+      named: true,
     })
     markers.push('bearer', 'basic', 'digest', 'negotiate', 'ntlm')
   }
@@ -85,10 +104,15 @@ export function compileRules(config: RedactionConfig): CompiledRules {
     // match, because a value never swallows the `&`/`;` that starts the next one.
     query = { re: new RegExp(`(?:^|[?&;])(?:${names})=(?<value>[^&#;\\s"'\\\\]+)`, 'gid'), group: true }
     builtIn.push({ ...query, marker: new RegExp(`(?:^|[?&;])(?:${names})=`, 'i') })
-    markers.push('[?;]')
+    separators = true
   }
   if (config.jwt) {
-    builtIn.push({ re: /eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/dg, group: false, marker: /eyJ[A-Za-z0-9_-]+\.eyJ/ })
+    builtIn.push({
+      re: /eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/dg,
+      group: false,
+      marker: /eyJ[A-Za-z0-9_-]+\.eyJ/,
+      named: true,
+    })
     markers.push('eyJ')
   }
   const user = config.rules.map((r) => {
@@ -100,7 +124,9 @@ export function compileRules(config: RedactionConfig): CompiledRules {
     builtIn,
     query,
     user,
-    markers: markers.length === 0 ? undefined : new RegExp(markers.join('|'), 'i'),
+    markers: markers.length === 0 && !separators ? undefined : new RegExp([...markers, ...(separators ? ['[?;]'] : [])].join('|'), 'i'),
+    named: markers.length === 0 ? undefined : new RegExp(markers.join('|'), 'i'),
+    separators,
     headers: new Set(config.headers.map((h) => h.toLowerCase())),
   }
 }
@@ -117,11 +143,16 @@ export interface Redacted {
 export function redactText(rules: CompiledRules, text: string, isQuery = false): Redacted {
   let count = 0
   let out = text
-  if (rules.markers !== undefined && rules.markers.test(out)) {
+  // rules.named or a separator is what rules.markers matches, so the same texts take this branch.
+  const named = rules.named !== undefined && rules.named.test(out)
+  if (named || (rules.separators && (out.includes('?') || out.includes(';')))) {
     // The header rules share one marker: tested once while the text stays the same.
     let tested: RegExp | undefined
     let found = false
+    let changed = false
     for (const rule of rules.builtIn) {
+      // Until a rule has replaced something, `named` answers for the marker of every rule it covers.
+      if (rule.named === true && !named && !changed) continue
       const marker = rule.marker
       if (marker !== undefined) {
         if (marker !== tested) {
@@ -131,7 +162,10 @@ export function redactText(rules: CompiledRules, text: string, isQuery = false):
         if (!found) continue
       }
       const r = applyRule(rule, out)
-      if (r.count > 0) tested = undefined
+      if (r.count > 0) {
+        tested = undefined
+        changed = true
+      }
       out = r.text
       count += r.count
     }

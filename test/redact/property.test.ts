@@ -102,6 +102,24 @@ describe('no generated secret survives', () => {
       { numRuns: 2000 },
     )
   })
+  test('named markers or a separator match exactly what the combined marker matches; each covered rule marker implies them', () => {
+    const rules = compileRules(loadRedactionConfig())
+    const piece = fc.oneof(
+      fc.constantFrom(...DEFAULT_SECRET_HEADERS).chain(mixedCase),
+      fc.constantFrom(...DEFAULT_SECRET_PARAMS).chain(mixedCase),
+      fc.constantFrom('Bearer ', 'bEaReR', 'NTLM ', 'eyJ', 'eyJa.eyJb', 'EYJ', '?', ';', '&', '=', '"', ' '),
+      fc.string({ maxLength: 12 }),
+    )
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 8 }), (parts) => {
+        const text = parts.join('')
+        const named = rules.named!.test(text)
+        expect(named || (rules.separators && (text.includes('?') || text.includes(';')))).toBe(rules.markers!.test(text))
+        for (const rule of rules.builtIn) if (rule.named === true && rule.marker!.test(text)) expect(named).toBe(true)
+      }),
+      { numRuns: 3000 },
+    )
+  })
   test('the per-rule markers only skip rules that could not have matched', () => {
     const rules = compileRules(loadRedactionConfig())
     // The same rules without the per-rule pre-tests: the reference result.
