@@ -106,6 +106,31 @@ describe('event ids come from the line and its workload, not from where it was r
     expect(deriveEventId(LINE, w)).toBe('SmVvJ7r7SAiWG9KY3C2d_6')
     expect(deriveEventId(LINE)).toBe('5lnPa0mrMhzWshagbAIFmz')
   })
+
+  test('hashed from its UTF-8 bytes in a scratch buffer: the same id as hashing the joined string, for any text and length', () => {
+    const reference = (line: string, w?: Parameters<typeof workloadKey>[0]): string =>
+      createHash('sha256')
+        .update(`envoy-audit/event-id/v2${workloadKey(w)}${line}`)
+        .digest('base64url')
+        .slice(0, 22)
+    const w = { namespace: 'döfault', pod: 'ratings-😀', container: 'istio-proxy', cluster: 'east' }
+    const lines = [
+      LINE,
+      '',
+      'é€ 😀 \u0000 "quoted" \\ back',
+      'lone \ud800 high, lone \udfff low, pair \ud83d\ude00',
+      '\udc00 starts with a low surrogate',
+      'x'.repeat(20_000), // past the scratch buffer's first size
+      `${'é'.repeat(30_000)}😀`,
+      'y'.repeat(400_000), // past the scratch buffer's cap: the string path
+    ]
+    for (const line of lines) {
+      expect(deriveEventId(line, w)).toBe(reference(line, w))
+      expect(deriveEventId(line)).toBe(reference(line))
+    }
+    // And again after the buffer grew: a shorter line must not hash the longer one's leftover bytes.
+    expect(deriveEventId(LINE, w)).toBe(reference(LINE, w))
+  })
 })
 
 describe('re-ingesting the same lines stores each once, and verify still holds', () => {
