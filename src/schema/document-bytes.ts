@@ -7,7 +7,9 @@
  * the garbage collector copies.
  *
  * Strings are written as JSON.stringify writes them (and so as fast-json-stringify does): short ASCII
- * strings that need no escape byte by byte, anything else through JSON.stringify and Buffer#write.
+ * strings that need no escape byte by byte, longer ones without escapes through Buffer#write, those
+ * with escapes escaped into the buffer (a long one from its UTF-8 bytes), and strings with surrogates
+ * or \u00XX escapes through JSON.stringify and Buffer#write.
  */
 
 /** Thrown by a write where the generated writer leaves a value to the compiled serializer. */
@@ -20,6 +22,27 @@ const NEEDS_ESCAPE = /[\u0000-\u001f\u0022\u005c\ud800-\udfff]/
 
 /** Longest string copied byte by byte; longer ones are one Buffer#write (a native call costs ~ that many bytes of the loop). */
 const SHORT = 48
+
+/**
+ * Per byte of a UTF-8 string, what escaped() writes for it: 0 the byte itself, 1 a control character
+ * JSON.stringify writes as \u00XX (left to it), else the letter after a backslash (\" \\ \b \t \n \f \r).
+ */
+const BYTE_ESCAPES = new Uint8Array(256)
+BYTE_ESCAPES.fill(1, 0, 0x20)
+BYTE_ESCAPES[0x08] = 0x62
+BYTE_ESCAPES[0x09] = 0x74
+BYTE_ESCAPES[0x0a] = 0x6e
+BYTE_ESCAPES[0x0c] = 0x66
+BYTE_ESCAPES[0x0d] = 0x72
+BYTE_ESCAPES[0x22] = 0x22
+BYTE_ESCAPES[0x5c] = 0x5c
+
+const SURROGATE = /[\ud800-\udfff]/
+
+/** Where escaped() has a long string encoded before escaping it (one per thread: writes are synchronous). */
+let scratch = Buffer.allocUnsafe(16 * 1024)
+/** Longer strings are escaped a character at a time rather than growing the scratch buffer past this. */
+const MAX_SCRATCH = 1 << 20
 
 /** The control characters JSON.stringify escapes with one letter (\b \t \n \f \r); 0 for the others. */
 const SHORT_ESCAPES = new Uint8Array(0x20)
@@ -144,6 +167,10 @@ export class DocumentBytes {
    */
   private escaped(v: string): void {
     const n = v.length
+    if (n > SHORT && n * 3 <= MAX_SCRATCH) {
+      this.escapedBytes(v)
+      return
+    }
     this.ensure(n * 3 + 2)
     const buf = this.buf
     const start = this.pos
@@ -174,6 +201,46 @@ export class DocumentBytes {
         buf[p++] = 0xe0 | (c >> 12)
         buf[p++] = 0x80 | ((c >> 6) & 0x3f)
         buf[p++] = 0x80 | (c & 0x3f)
+      }
+    }
+    buf[p++] = 0x22
+    this.pos = p
+  }
+
+  /**
+   * escaped() for a long string: encoded to UTF-8 by Buffer#write (native) and escaped byte by byte,
+   * which costs less than reading it a character at a time. Every byte JSON.stringify escapes is ASCII,
+   * and the bytes of a multi-byte character are all 0x80 or above, so they are copied as they are. A
+   * string with a surrogate (Buffer#write turns a lone one into U+FFFD, JSON.stringify into \uDXXX) or
+   * a control character written as \u00XX goes through JSON.stringify, as in escaped().
+   */
+  private escapedBytes(v: string): void {
+    const n = v.length
+    if (n * 3 > scratch.length) scratch = Buffer.allocUnsafe(Math.max(n * 3, scratch.length * 2))
+    const src = scratch
+    const k = src.write(v, 0)
+    if (k !== n && SURROGATE.test(v)) {
+      this.text(JSON.stringify(v))
+      return
+    }
+    // Escapes are of ASCII bytes and take two: the output is at most 2k + 2 bytes.
+    this.ensure(2 * k + 2)
+    const buf = this.buf
+    const start = this.pos
+    let p = start
+    buf[p++] = 0x22
+    for (let i = 0; i < k; i++) {
+      const c = src[i]!
+      const e = BYTE_ESCAPES[c]!
+      if (e === 0) {
+        buf[p++] = c
+      } else if (e === 1) {
+        this.pos = start
+        this.text(JSON.stringify(v))
+        return
+      } else {
+        buf[p++] = 0x5c
+        buf[p++] = e
       }
     }
     buf[p++] = 0x22
