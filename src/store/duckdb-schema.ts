@@ -94,7 +94,6 @@ export function schemaDdl(): string[] {
   ]
 }
 
-/** The clusters a line names, parsed once: [its proxy's, the source's, the destination's] (1-based in SQL). */
 /**
  * Client lines of calls through an east-west gateway (see schemaDdl): a server line of the same request
  * id and destination service whose downstream is another socket, each line naming the other's cluster

@@ -43,7 +43,7 @@ const HELD_MAX_MS = 6 * 3_600_000
 /**
  * What an events file holds: 1, the typed columns and event_json (files written before the added
  * columns); 2, also every ADDED_EVENT_COLUMNS column. Every write is the current format; older files
- * are read with the added columns computed from their documents, until compaction rewrites them.
+ * are read with the added columns computed from their documents until the next writer rewrites them.
  */
 export const SEGMENT_FORMAT = 2
 

@@ -300,14 +300,12 @@ export class DuckDbStore implements AuditStore, Sink {
    */
   private async addedColumnsHere(): Promise<void> {
     const conn = this.conn!
-    if (this.layoutInUse === 'segments') {
-      await conn.run(flowsViewDdl().replace(/^CREATE OR REPLACE VIEW/, 'CREATE OR REPLACE TEMP VIEW'))
-      return
+    if (this.layoutInUse !== 'segments') {
+      const missing = missingAddedColumns(await this.eventsTableColumns())
+      if (missing.length === 0) return
+      const database = String((await conn.runAndReadAll('SELECT current_database()')).getRows()[0]![0])
+      await conn.run(readerEventsViewSql(missing, database))
     }
-    const missing = missingAddedColumns(await this.eventsTableColumns())
-    if (missing.length === 0) return
-    const database = String((await conn.runAndReadAll('SELECT current_database()')).getRows()[0]![0])
-    await conn.run(readerEventsViewSql(missing, database))
     await conn.run(flowsViewDdl().replace(/^CREATE OR REPLACE VIEW/, 'CREATE OR REPLACE TEMP VIEW'))
   }
 
