@@ -79,8 +79,11 @@ export const REPORTER_KEY = `coalesce(reporter, '(unknown)')`
 /** The cluster the record came from (orchestrator.cluster.name). */
 export const CLUSTER_KEY = `coalesce(cluster, '(unknown)')`
 
-/** The clusters a record names: its proxy's, and each end's when the peer metadata gave them. */
-const RECORD_CLUSTERS = `[cluster, src_cluster, dst_cluster]`
+/**
+ * The clusters a record names: [its proxy's, the source's, the destination's] (1-based in SQL), each
+ * end's when the peer metadata gave it. The order is what duckdb-calls.ts CROSSES reads.
+ */
+export const RECORD_CLUSTERS = `[cluster, src_cluster, dst_cluster]`
 
 /** Events per (key, finding code). */
 export function findingCodesBySql(keyExpr: string, where: Where): string {

@@ -29,7 +29,7 @@
  * src/hunt/duckdb-backend.ts for any split of the lines into batches and any batch order.
  */
 import type { DuckDBConnection } from '@duckdb/node-api'
-import { DENIED_LINE, UNREACHED_FLAGS_LIST } from './duckdb-aggregates.js'
+import { DENIED_LINE, RECORD_CLUSTERS, UNREACHED_FLAGS_LIST } from './duckdb-aggregates.js'
 import { appendRows } from './duckdb-appender.js'
 
 /** Seconds between a call's client and server line start times beyond which they are not one call. */
@@ -47,8 +47,8 @@ const SERVER = `coalesce(reporter = 'destination', false)`
 export const GATEWAY_PASSTHROUGH = `coalesce(reporter = 'gateway' AND starts_with(requested_server_name, 'outbound_.'), false)`
 const DST_SVC = `CASE WHEN dst_service IS NULL THEN NULL WHEN dst_namespace IS NULL OR contains(dst_service, '.') THEN dst_service
       ELSE dst_service || '.' || dst_namespace END`
-/** The clusters a stored line names: [its proxy's, the source's, the destination's] (1-based). */
-export const LINE_CLUSTERS = `[cluster, src_cluster, dst_cluster]`
+/** The clusters a stored line names (RECORD_CLUSTERS: [its proxy's, the source's, the destination's]). */
+export const LINE_CLUSTERS = RECORD_CLUSTERS
 /**
  * Client line clusters `c`, server line clusters `s` (LINE_CLUSTERS lists): each names the other's
  * cluster as its peer's, and they are different clusters (the call crossed an east-west gateway).
