@@ -82,19 +82,31 @@ const FINDINGS = 1
 
 /**
  * Ids that are not plainly intact: a side missing, an invalid or differing digest, a typed column that
- * disagrees, more than one stored copy, or a findings row that differs from what the JSON says.
+ * disagrees, more than one stored copy, or a findings row that differs from what the JSON says. One
+ * statement each, not a UNION: DuckDB keeps the hash tables of all the union's joins until it ends,
+ * and together they ran past the scratch's memory limit where each alone fits. An id may be listed
+ * twice; MATCH_SQL reads the table through semi joins, which do not repeat rows.
+ *
+ * The findings rows are compared by their SHA-256, computed below the join: a hash join keeps its
+ * build side's columns in memory, and OpenSearch's rows are whole findings documents (~2 KB each),
+ * which ran the 64 MB scratch out of memory at ~95k events. Only a suspect id's rows are read whole
+ * again (MATCH_SQL).
  */
-const SUSPECT_SQL = (findings: boolean) => `CREATE TABLE suspect AS
-  SELECT coalesce(e.id, l.event_id) AS k FROM ev e FULL OUTER JOIN ledger l ON l.event_id = e.id
+const SUSPECT_SQL = (findings: boolean): string[] => [
+  'CREATE TABLE suspect (k VARCHAR)',
+  `INSERT INTO suspect SELECT coalesce(e.id, l.event_id) FROM ev e FULL OUTER JOIN ledger l ON l.event_id = e.id
     WHERE e.id IS NULL OR l.event_id IS NULL OR NOT e.valid OR e.col IS NOT NULL OR e.h <> l.hash
-      OR e.ah IS DISTINCT FROM e.h OR e.jid IS DISTINCT FROM e.id
-  UNION SELECT id FROM ev GROUP BY id HAVING count(*) > 1
-  ${
-    findings
-      ? `UNION SELECT coalesce(x.event_id, a.event_id) FROM fx x FULL OUTER JOIN fa a ON a.event_id = x.event_id AND a.idx = x.idx
-    WHERE x.row IS DISTINCT FROM a.row`
-      : ''
-  }`
+      OR e.ah IS DISTINCT FROM e.h OR e.jid IS DISTINCT FROM e.id`,
+  'INSERT INTO suspect SELECT id FROM ev GROUP BY id HAVING count(*) > 1',
+  ...(findings
+    ? [
+        `INSERT INTO suspect SELECT coalesce(x.event_id, a.event_id) FROM ${ROW_DIGESTS('fx')} x FULL OUTER JOIN ${ROW_DIGESTS('fa')} a
+    ON a.event_id = x.event_id AND a.idx = x.idx WHERE x.rh IS DISTINCT FROM a.rh`,
+      ]
+    : []),
+]
+
+const ROW_DIGESTS = (table: 'fx' | 'fa'): string => `(SELECT event_id, idx, sha256(row) AS rh FROM ${table})`
 
 /**
  * Every suspect id's stored copies joined with its ledger entries (either side may be missing), and the
@@ -127,7 +139,7 @@ export async function matchById(
   const findings = options.compareFindings !== false
   onProgress({ phase: 'matching', done: 0, total: undefined })
   report.events = Number((await scratch.all(`SELECT count(*) AS n FROM ev`))[0]?.n ?? 0)
-  await scratch.run(SUSPECT_SQL(findings))
+  for (const sql of SUSPECT_SQL(findings)) await scratch.run(sql)
   const group = new IdGroup()
   let done = 0
   const collect = chunkCollector()
