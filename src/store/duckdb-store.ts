@@ -46,6 +46,7 @@ import { appendRows } from './duckdb-appender.js'
 import { SEGMENT_ROWS_SQL, STAGE_DOCS_DDL, parseableDocument, segmentEventsSql, segmentFindingsSql } from './segment-rows.js'
 import { STORE_LAYOUTS, SEGMENTS_DDL, SegmentCatalog, type Segment, type StoreLayout, hourOf, segmentsDirOf } from './duckdb-segments.js'
 import { recordCut, type CutSigner } from '../integrity/retention-cuts.js'
+import { catalogAnswers, segmentSummary } from './segment-summary.js'
 import { CALL_TABLES, CALLS_VERSION, callsBackfillSql, callsDdl } from './duckdb-calls.js'
 import type { StoredRow } from './duckdb-append.js'
 import {
@@ -253,6 +254,8 @@ export class DuckDbStore implements AuditStore, Sink {
             `upgrade it once with \`envoy-audit ingest --store ${this.path} /dev/null\``,
         )
     this.callTablesOn = names.has('calls') && meta?.value !== 'off'
+    // Through a writer too (segmentViewsHere sets it for a reader of the file).
+    if (names.has('store_segments')) this.layoutInUse = 'segments'
   }
 
   private async connectReaderOrFile(): Promise<void> {
@@ -644,6 +647,8 @@ export class DuckDbStore implements AuditStore, Sink {
   }
 
   summary(range?: TimeRange): Promise<StoreSummary> {
+    if (this.layoutInUse === 'segments' && catalogAnswers(range))
+      return segmentSummary((text, values) => this.rows(text, values), this.catalog?.dir ?? segmentsDirOf(this.path), range)
     const where = new Where().range(range)
     return this.rows(
       `SELECT count(*)::INTEGER AS events, ${ISO('min(ts)')} AS first, ${ISO('max(ts)')} AS last

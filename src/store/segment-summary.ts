@@ -1,0 +1,78 @@
+/**
+ * How many events a segment store holds in a window, and its first and last time, from the segment
+ * catalog (`store_segments`: each segment's event count and time range) instead of the `events` view.
+ * Over the view DuckDB reads the time column of every segment file, which `hunt` paid three times and
+ * `flows` twice, growing with the store. From the catalog, a segment wholly inside the window counts
+ * as its row says; only the segments the window cuts through (those of the hours at its two ends) are
+ * read, and only their time column.
+ */
+import { existsSync } from 'node:fs'
+import { ISO } from './duckdb-aggregates.js'
+import { SegmentCatalog } from './duckdb-segments.js'
+import type { StoreSummary, TimeRange } from './store.js'
+
+type Query = (text: string, values: (string | number)[]) => Promise<Record<string, unknown>[]>
+
+/**
+ * Whether the catalog can answer for `range`: not for a cluster filter (the catalog has no clusters),
+ * nor for bounds finer than a millisecond (the catalog's times are whole milliseconds).
+ */
+export function catalogAnswers(range: TimeRange | undefined): boolean {
+  if ((range?.inClusters?.length ?? 0) > 0) return false
+  return [range?.since, range?.until].every((b) => b === undefined || !/\.\d{4,}/.test(b))
+}
+
+/**
+ * The summary of [range.since, range.until) over the segments in `dir`. A segment whose files are gone
+ * is left out, as the views leave it out. `query` runs SQL on the store (through its writer or not).
+ */
+export async function segmentSummary(query: Query, dir: string, range: TimeRange | undefined): Promise<StoreSummary> {
+  const values: string[] = []
+  const bound = (b: string | undefined, test: (at: string) => string): string | undefined => {
+    if (b === undefined) return undefined
+    values.push(b)
+    return test(`CAST($${values.length} AS TIMESTAMP)`)
+  }
+  // Overlaps the window; inside it when both ends are. The catalog's times floor the stored ones to the
+  // millisecond, which decides the same as the stored times for millisecond bounds.
+  const after = bound(range?.since, (at) => `max_ts >= ${at}`)
+  const before = bound(range?.until, (at) => `min_ts < ${at}`)
+  const startsIn = range?.since === undefined ? 'true' : `min_ts >= CAST($1 AS TIMESTAMP)`
+  const endsIn = range?.until === undefined ? 'true' : `max_ts < CAST($${values.length} AS TIMESTAMP)`
+  const rows = await query(
+    `SELECT name, epoch_ms(hour) AS hour, events, ${ISO('min_ts')} AS first, ${ISO('max_ts')} AS last, ${startsIn} AND ${endsIn} AS inside
+      FROM store_segments WHERE ${['events > 0', after, before].filter((c) => c !== undefined).join(' AND ')}`,
+    values,
+  )
+  const catalog = new SegmentCatalog(dir, false)
+  const out: StoreSummary = { events: 0 }
+  const widen = (first: unknown, last: unknown): void => {
+    if (first != null && (out.firstSeen === undefined || String(first) < out.firstSeen)) out.firstSeen = String(first)
+    if (last != null && (out.lastSeen === undefined || String(last) > out.lastSeen)) out.lastSeen = String(last)
+  }
+  const cut: string[] = []
+  for (const r of rows) {
+    const file = catalog.eventsFile({ name: String(r.name), hourMs: Number(r.hour) })
+    if (!existsSync(file)) continue
+    if (r.inside === true) {
+      out.events += Number(r.events)
+      widen(r.first, r.last)
+    } else cut.push(file)
+  }
+  if (cut.length > 0) {
+    const where = [
+      range?.since === undefined ? undefined : 'ts >= CAST($1 AS TIMESTAMP)',
+      range?.until === undefined ? undefined : `ts < CAST($${values.length} AS TIMESTAMP)`,
+    ]
+    const clause = where.filter((c) => c !== undefined)
+    const [r] = await query(
+      `SELECT count(*)::BIGINT AS events, ${ISO('min(ts)')} AS first, ${ISO('max(ts)')} AS last
+        FROM (SELECT CAST(ts AS TIMESTAMP) AS ts FROM read_parquet([${cut.map((f) => `'${f.replaceAll("'", "''")}'`).join(', ')}]))
+        ${clause.length === 0 ? '' : `WHERE ${clause.join(' AND ')}`}`,
+      values,
+    )
+    out.events += Number(r?.events ?? 0)
+    widen(r?.first, r?.last)
+  }
+  return out
+}
