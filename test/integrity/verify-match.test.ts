@@ -36,7 +36,7 @@ describe('matchById with wide findings rows', () => {
       const id = `ev-${i}`
       const hash = sha(id)
       t.ledger.add([id, 'stream-a', i, hash, sha(`chain:${i}`), 1_700_000_000_000 + i])
-      t.ev.add(evRow(i, id, { hash, auditHash: hash, eventId: id }, undefined, 1))
+      t.ev.add(evRow(i, id, { hash, legacy: undefined, auditHash: hash, eventId: id }, undefined, 1))
       t.fx.add([id, 0, findingRow(i)])
       if (i !== dropped) t.fa.add([id, 0, findingRow(i, tampered.has(i) ? 'edited' : 'plaintext')])
     }
