@@ -6,8 +6,7 @@
  */
 import type { Command } from 'commander'
 import { EnvoyAuditError } from '../errors.js'
-import { DEFAULT_STORE_PATH, openStoreForReading, type DuckDbStore } from '../store/duckdb-store.js'
-import { CALLS_VERSION } from '../store/duckdb-calls.js'
+import { DEFAULT_STORE_PATH, openStoreForReading } from '../store/duckdb-store.js'
 import { createOpenSearchClient } from '../connections/opensearch.js'
 import { OpenSearchStore } from '../store/opensearch-store.js'
 import type { Summarize } from '../report/window.js'
@@ -71,23 +70,14 @@ export async function openBackend(opts: StoreCliOptions): Promise<OpenedBackend>
     return { backend, inventory, summarize: (r) => store.summary(r), close: async () => backend.close().finally(() => client.close()) }
   }
   const store = await openStoreForReading(opts.store ?? DEFAULT_STORE_PATH)
-  if (store.callTables) await warnIfOldCallTables(store)
+  if (store.callTables && !store.callTablesCurrent)
+    process.stderr.write(
+      'envoy-audit: warning: the call tables were built by an older version: calls are matched from the stored events ' +
+        'instead (slower) until a writer opens the store once (e.g. `envoy-audit ingest --store PATH /dev/null`), which rebuilds them\n',
+    )
   // A store kept without the per-call tables (callTables: false) is hunted by matching calls at query time.
-  const backend = new DuckDbHuntBackend(store, { source: store.callTables ? 'calls' : 'events' })
+  const backend = new DuckDbHuntBackend(store, { source: store.callTablesCurrent ? 'calls' : 'events' })
   return { backend, inventory, summarize: (r) => store.summary(r), close: async () => backend.close().finally(() => store.close()) }
-}
-
-/**
- * A reader does not rebuild call tables that an older match built (the first writer that opens the
- * store does, docs/hunt.md "Stores"): until then an east-west call counts twice, which is said.
- */
-async function warnIfOldCallTables(store: DuckDbStore): Promise<void> {
-  const { rows } = await store.sql(`SELECT value FROM store_meta WHERE key = 'call_tables_version'`)
-  if (rows[0]?.value === CALLS_VERSION) return
-  process.stderr.write(
-    'envoy-audit: warning: the call tables were built by an older version: calls across an east-west gateway count twice ' +
-      'until a writer opens the store once (e.g. `envoy-audit ingest --store PATH /dev/null`), which rebuilds them\n',
-  )
 }
 
 /** The learning window start: --baseline before `since`, or undefined when disabled with 0. */

@@ -77,7 +77,7 @@ export const resolveSql = (rel: string, cols: string): string => `SELECT ${cols}
 export const GROUP_HOP_SQL = `CREATE OR REPLACE TEMP TABLE hunt_group_hop AS
   SELECT * FROM (${resolveSql(
     WINDOW_GROUPS,
-    'p.hour, p.gkey, p.n, p.first, p.last, p.first_request_id, p.first_request_ts, p.is_denied, p.blocked, p.mtls, p.findings, p.rbac_policy, p.dst_wl',
+    'p.hour, p.gkey, p.n, p.first, p.last, p.first_request_id, p.first_request_ts, p.is_denied, p.blocked, p.mtls, p.findings, p.rbac_policy, p.dst_wl, p.sc, p.dc',
   )})
   ORDER BY src, hour`
 
@@ -112,7 +112,7 @@ export const flowsSql = (where: string, findingWhere: string, limit: string): st
       coalesce(sum(n) FILTER (WHERE is_denied), 0)::INTEGER AS denied,
       coalesce(list_sort(list_distinct(flatten(list(findings) FILTER (WHERE findings IS NOT NULL)))), []::VARCHAR[]) AS findings
     FROM f GROUP BY src, dst),
-  sc AS (SELECT src, dst, map_from_entries(list({'k': status_class, 'v': n})) AS status_classes
+  sc AS (SELECT src, dst, map_from_entries(list({'k': status_class, 'v': n} ORDER BY status_class)) AS status_classes
     FROM (SELECT src, dst, status_class, sum(n) AS n FROM f GROUP BY ALL) GROUP BY src, dst),
   sg AS (SELECT src, dst, list_transform(list_reverse_sort(list({'n': n, 'k': dst_signal})), e -> e.k) AS signals
     FROM (SELECT src, dst, dst_signal, sum(n) AS n FROM f GROUP BY ALL) GROUP BY src, dst),

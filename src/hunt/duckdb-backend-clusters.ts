@@ -5,12 +5,13 @@
  *   (`hunt_clusters` holds the names, bound, never spliced); the ingest-side call tables have no
  *   cluster, so a filtered hunt or `flows` rebuilds its calls from the filtered lines (the
  *   query-time match, `source: 'events'`), learning window included;
- * - the clusters of a `flows` edge are read from the stored lines of its calls, for the edges printed
- *   only: the server line of a call when there is one (it logged the client's cluster from the peer
- *   metadata), else the client line; from the call tables one call per group of calls (edgeLinesSql).
+ * - the clusters of a `flows` edge are those of its calls: from the call tables, the groups' `sc`/`dc`
+ *   (edgeGroupClustersSql); in the query-time mode, read from the stored lines of its calls, for the
+ *   edges printed only: the server line of a call when there is one (it logged the client's cluster
+ *   from the peer metadata), else the client line (edgeLinesSql).
  */
 
-import { CROSSES, LINE_CLUSTERS } from '../store/duckdb-calls.js'
+import { CROSSES, LINE_CLUSTERS, LINE_DESTINATION_CLUSTER, LINE_SOURCE_CLUSTER } from '../store/duckdb-calls.js'
 import type { SqlResult } from '../store/duckdb-store.js'
 
 /** Predicate over `events` rows: the line belongs to one of the clusters in hunt_clusters. */
@@ -19,32 +20,26 @@ export const CLUSTER_LINE_FILTER = `list_has_any(${LINE_CLUSTERS}, (SELECT list(
 export const CLUSTERS_TABLE_SQL = 'CREATE OR REPLACE TEMP TABLE hunt_clusters (name VARCHAR PRIMARY KEY)'
 
 /**
- * Source and destination cluster of each line of `ids`: each end's from the peer metadata, else the
- * proxy's own cluster for the end it runs beside (the server sidecar is the destination, any other the
- * source). The ids are bound (`$3`...); $1/$2 bound the time, as every call is timed by the line read for it.
+ * Source and destination cluster of each line of `ids` (LINE_SOURCE_CLUSTER, LINE_DESTINATION_CLUSTER).
+ * The ids are bound (`$3`...); $1/$2 bound the time, as every call is timed by the line read for it.
  */
-export const lineClustersSql = (ids: number): string => `SELECT e.id,
-    coalesce(c[2], CASE WHEN e.reporter IS DISTINCT FROM 'destination' THEN c[1] END) AS sc,
-    coalesce(c[3], CASE WHEN e.reporter = 'destination' THEN c[1] END) AS dc
-  FROM (SELECT id, reporter, ${LINE_CLUSTERS} AS c FROM events
-    WHERE ts >= CAST($1 AS TIMESTAMP) AND ts < CAST($2 AS TIMESTAMP)
-      AND id IN (${Array.from({ length: ids }, (_, i) => `$${i + 3}`).join(', ')})) e`
+export const lineClustersSql = (ids: number): string => `SELECT id, ${LINE_SOURCE_CLUSTER} AS sc, ${LINE_DESTINATION_CLUSTER} AS dc
+  FROM events WHERE ts >= CAST($1 AS TIMESTAMP) AND ts < CAST($2 AS TIMESTAMP)
+    AND id IN (${Array.from({ length: ids }, (_, i) => `$${i + 3}`).join(', ')})`
+
+/** The lines to read per wanted edge `q(src, dst)` (VALUES from $3) in the query-time mode: every call's. $1/$2 the window. */
+export const edgeLinesSql = (q: string): string => `WITH q(src, dst) AS (VALUES ${q})
+  SELECT DISTINCT h.src, h.dst, h.line_id FROM hunt_hop h JOIN q ON h.src = q.src AND h.dst = q.dst
+    WHERE h.ts >= CAST($1 AS TIMESTAMP) AND h.ts < CAST($2 AS TIMESTAMP)`
 
 /**
- * The lines to read per wanted edge `q(src, dst)` (VALUES from $3): in calls mode the first call of each
- * group of calls (calls sharing every identity fact, per hour: a client pod address and a server address
- * belong to one cluster, so the group's calls ran between the same clusters), in the query-time mode
- * every call. $1/$2 the window.
+ * The clusters per wanted edge `q(src, dst)` (VALUES from $3) in calls mode: every group of calls
+ * carries its calls' clusters (`sc`, `dc`, group keys filled at ingest), so no stored line is read.
+ * $1/$2 the window.
  */
-export const edgeLinesSql = (q: string, groups: boolean): string => `WITH q(src, dst) AS (VALUES ${q})
-  ${
-    groups
-      ? `SELECT DISTINCT g.src, g.dst, coalesce(c.srid, c.crid) AS line_id FROM hunt_group_hop g JOIN q ON g.src = q.src AND g.dst = q.dst
-    JOIN calls c ON c.gkey = g.gkey AND c.ts = g.first
+export const edgeGroupClustersSql = (q: string): string => `WITH q(src, dst) AS (VALUES ${q})
+  SELECT DISTINCT g.src, g.dst, g.sc, g.dc FROM hunt_group_hop g JOIN q ON g.src = q.src AND g.dst = q.dst
     WHERE g.first >= CAST($1 AS TIMESTAMP) AND g.first < CAST($2 AS TIMESTAMP)`
-      : `SELECT DISTINCT h.src, h.dst, h.line_id FROM hunt_hop h JOIN q ON h.src = q.src AND h.dst = q.dst
-    WHERE h.ts >= CAST($1 AS TIMESTAMP) AND h.ts < CAST($2 AS TIMESTAMP)`
-  }`
 
 /** Candidate lines whose clusters are read per statement, bound by id. */
 const CROSSING_CHUNK = 500

@@ -43,12 +43,21 @@ import {
   frontierRowsSql,
   resolveSql,
 } from './duckdb-backend-calls.js'
-import { CLUSTER_LINE_FILTER, CLUSTERS_TABLE_SQL, edgeLinesSql, keepCrossing, lineClustersSql } from './duckdb-backend-clusters.js'
+import {
+  CLUSTER_LINE_FILTER,
+  CLUSTERS_TABLE_SQL,
+  edgeGroupClustersSql,
+  edgeLinesSql,
+  keepCrossing,
+  lineClustersSql,
+} from './duckdb-backend-clusters.js'
 import { eastWestCandidatesSql, GATEWAY_PASSTHROUGH } from '../store/duckdb-calls.js'
 
 /** What this backend needs from DuckDbStore (kept structural so tests and the bench can share it). */
 export interface SqlRunner {
   sql(text: string, values?: (string | number)[]): Promise<SqlResult>
+  /** A relation holding every stored line stamped at one of `times` (DuckDbStore.eventsAt); else `events` is read. */
+  eventsAt?(times: readonly string[]): Promise<string>
 }
 
 const FAR_FUTURE = '9999-12-31T00:00:00.000Z'
@@ -467,10 +476,12 @@ export class DuckDbHuntBackend implements HuntBackend {
       const n = values.length
       return `(CAST($${n - 4} AS INTEGER), CAST($${n - 3} AS TIMESTAMP), $${n - 2}, $${n - 1}, $${n})`
     })
+    // Each witness call's lines are stamped with its time: only the segments holding those times are read.
+    const lines = (await this.store.eventsAt?.([...new Set(calls.map((c) => c.at))])) ?? 'events'
     const { rows } = await this.store.sql(
       `WITH q(i, t, rid, src, dst) AS (VALUES ${tuples.join(', ')})
       SELECT q.i, e.src_cluster AS sc, e.dst_cluster AS dc
-      FROM q JOIN events e ON e.ts = q.t
+      FROM q JOIN ${lines} e ON e.ts = q.t
         AND (CASE WHEN q.rid <> '' THEN e.request_id = q.rid ELSE e.src_spiffe_id = q.src OR e.dst_spiffe_id = q.dst END)
       ORDER BY q.i, coalesce(e.reporter = 'destination', false) DESC, e.id`,
       values,
@@ -490,7 +501,7 @@ export class DuckDbHuntBackend implements HuntBackend {
     return this.withClusters(edges, filter)
   }
 
-  /** Each edge's source and destination clusters, from stored lines of its calls in the window. */
+  /** Each edge's source and destination clusters: those of its calls in the window. */
   private async withClusters(edges: FlowEdge[], filter: FlowFilter): Promise<FlowEdge[]> {
     if (edges.length === 0) return edges
     const window = [filter.since ?? this.range.since, filter.until ?? this.range.until]
@@ -499,23 +510,28 @@ export class DuckDbHuntBackend implements HuntBackend {
       values.push(e.source, e.destination)
       return `($${values.length - 1}, $${values.length})`
     })
-    if (this.source === 'calls') await this.hopTables()
-    const { rows: lines } = await this.store.sql(edgeLinesSql(tuples.join(', '), this.source === 'calls'), values)
-    const clusters = new Map<string, { sc: string | null; dc: string | null }>()
-    const ids = [...new Set(lines.map((r) => String(r.line_id)))]
-    for (let i = 0; i < ids.length; i += CLUSTER_LINES_CHUNK) {
-      const chunk = ids.slice(i, i + CLUSTER_LINES_CHUNK)
-      const { rows } = await this.store.sql(lineClustersSql(chunk.length), [...window, ...chunk])
-      for (const r of rows) clusters.set(String(r.id), { sc: r.sc as string | null, dc: r.dc as string | null })
-    }
     const byPair = new Map<string, { sc: Set<string>; dc: Set<string> }>()
-    for (const r of lines) {
-      const key = pairKey(String(r.src), String(r.dst))
+    const add = (src: unknown, dst: unknown, sc: unknown, dc: unknown): void => {
+      const key = pairKey(String(src), String(dst))
       const sets = byPair.get(key) ?? { sc: new Set<string>(), dc: new Set<string>() }
-      const c = clusters.get(String(r.line_id))
-      if (c?.sc != null) sets.sc.add(c.sc)
-      if (c?.dc != null) sets.dc.add(c.dc)
+      if (sc != null) sets.sc.add(String(sc))
+      if (dc != null) sets.dc.add(String(dc))
       byPair.set(key, sets)
+    }
+    if (this.source === 'calls') {
+      await this.hopTables()
+      const { rows } = await this.store.sql(edgeGroupClustersSql(tuples.join(', ')), values)
+      for (const r of rows) add(r.src, r.dst, r.sc, r.dc)
+    } else {
+      const { rows: lines } = await this.store.sql(edgeLinesSql(tuples.join(', ')), values)
+      const clusters = new Map<string, { sc: unknown; dc: unknown }>()
+      const ids = [...new Set(lines.map((r) => String(r.line_id)))]
+      for (let i = 0; i < ids.length; i += CLUSTER_LINES_CHUNK) {
+        const chunk = ids.slice(i, i + CLUSTER_LINES_CHUNK)
+        const { rows } = await this.store.sql(lineClustersSql(chunk.length), [...window, ...chunk])
+        for (const r of rows) clusters.set(String(r.id), { sc: r.sc, dc: r.dc })
+      }
+      for (const r of lines) add(r.src, r.dst, clusters.get(String(r.line_id))?.sc, clusters.get(String(r.line_id))?.dc)
     }
     for (const e of edges) {
       const sets = byPair.get(pairKey(e.source, e.destination))

@@ -50,6 +50,12 @@ const DST_SVC = `CASE WHEN dst_service IS NULL THEN NULL WHEN dst_namespace IS N
 /** The clusters a stored line names (RECORD_CLUSTERS: [its proxy's, the source's, the destination's]). */
 export const LINE_CLUSTERS = RECORD_CLUSTERS
 /**
+ * A line's source and destination cluster: each end's from the peer metadata, else the proxy's own
+ * cluster for the end it runs beside (the server sidecar is the destination, any other the source).
+ */
+export const LINE_SOURCE_CLUSTER = `coalesce(src_cluster, CASE WHEN reporter IS DISTINCT FROM 'destination' THEN cluster END)`
+export const LINE_DESTINATION_CLUSTER = `coalesce(dst_cluster, CASE WHEN reporter = 'destination' THEN cluster END)`
+/**
  * Client line clusters `c`, server line clusters `s` (LINE_CLUSTERS lists): each names the other's
  * cluster as its peer's, and they are different clusters (the call crossed an east-west gateway).
  */
@@ -77,7 +83,7 @@ const LINE_COLUMNS = `id, ts, ${SERVER} AS srv, request_id, mtls, method, status
     coalesce(source_ip, source_address) AS src_ip, dst_spiffe_id AS dst_id, dst_signal AS dst_sig,
     CASE WHEN ${SERVER} THEN coalesce(${WORKLOAD('k8s_namespace', 'coalesce(k8s_app, k8s_pod)')}, ${WORKLOAD('dst_namespace', 'dst_workload')}) END AS dst_wl,
     ${DST_SVC} AS dst_svc,
-    dst_namespace AS dst_ns,
+    dst_namespace AS dst_ns, ${LINE_SOURCE_CLUSTER} AS sc, ${LINE_DESTINATION_CLUSTER} AS dc,
     coalesce(destination_domain, requested_server_name, destination_address, upstream_host) AS dst_addr`
 
 /** The call facts a group is keyed by: what identity resolution and the `flows` aggregates read. */
@@ -102,6 +108,8 @@ export const GROUP_KEYS = [
   'status_class',
   'findings',
   'rbac_policy',
+  'sc',
+  'dc',
 ] as const
 
 /** The store's STATUS_CLASS (same buckets as `flows` prints). */
@@ -117,11 +125,12 @@ export function callsDdl(): string[] {
     `CREATE TABLE IF NOT EXISTS calls (srid VARCHAR, crid VARCHAR, ts TIMESTAMP NOT NULL, joined BOOLEAN NOT NULL, join_key VARCHAR NOT NULL,
       request_id VARCHAR, src_id VARCHAR, src_sig VARCHAR, cli_wl VARCHAR, srv_src_wl VARCHAR, src_ip VARCHAR, dst_id VARCHAR, dst_sig VARCHAR,
       dst_wl VARCHAR, dst_svc VARCHAR, dst_ns VARCHAR, dst_addr VARCHAR, is_denied BOOLEAN NOT NULL, blocked BOOLEAN NOT NULL, mtls BOOLEAN,
-      method VARCHAR, status_code INTEGER, protocol VARCHAR, status_class VARCHAR NOT NULL, findings VARCHAR[], rbac_policy VARCHAR, gkey UBIGINT NOT NULL)`,
+      method VARCHAR, status_code INTEGER, protocol VARCHAR, status_class VARCHAR NOT NULL, findings VARCHAR[], rbac_policy VARCHAR, sc VARCHAR, dc VARCHAR,
+      gkey UBIGINT NOT NULL)`,
     `CREATE TABLE IF NOT EXISTS call_groups (hour TIMESTAMP NOT NULL, gkey UBIGINT NOT NULL, joined BOOLEAN NOT NULL, join_key VARCHAR NOT NULL,
       src_id VARCHAR, src_sig VARCHAR, cli_wl VARCHAR, srv_src_wl VARCHAR, src_ip VARCHAR, dst_id VARCHAR, dst_sig VARCHAR, dst_wl VARCHAR,
       dst_svc VARCHAR, dst_ns VARCHAR, dst_addr VARCHAR, is_denied BOOLEAN NOT NULL, blocked BOOLEAN NOT NULL, mtls BOOLEAN, method VARCHAR,
-      status_class VARCHAR NOT NULL, findings VARCHAR[], rbac_policy VARCHAR, n BIGINT NOT NULL, first TIMESTAMP NOT NULL, last TIMESTAMP NOT NULL,
+      status_class VARCHAR NOT NULL, findings VARCHAR[], rbac_policy VARCHAR, sc VARCHAR, dc VARCHAR, n BIGINT NOT NULL, first TIMESTAMP NOT NULL, last TIMESTAMP NOT NULL,
       first_request_id VARCHAR, first_request_ts TIMESTAMP)`,
     `CREATE TABLE IF NOT EXISTS call_link_groups (hour TIMESTAMP NOT NULL, cli_wl VARCHAR NOT NULL, s_src_id VARCHAR NOT NULL, join_key VARCHAR NOT NULL, n BIGINT NOT NULL)`,
   ]
@@ -129,11 +138,12 @@ export function callsDdl(): string[] {
 
 /**
  * The version of the match the call tables were built with (store_meta `call_tables_version`): a store
- * whose tables an older one built is backfilled once at open. 2: calls across an east-west gateway are
- * one call (client and server line matched by request id, service and clusters), and a gateway's
- * passthrough line is no call of its own.
+ * whose tables an older one built gets them rebuilt once when a writer opens it. 2: calls across an
+ * east-west gateway are one call (client and server line matched by request id, service and clusters),
+ * and a gateway's passthrough line is no call of its own. 3: every call and group carries its source
+ * and destination cluster (`sc`, `dc`), which `flows` read from the stored lines before.
  */
-export const CALLS_VERSION = '2'
+export const CALLS_VERSION = '3'
 
 /** The tables callsDdl creates, for the store's "written before these existed" check. */
 export const CALL_TABLES = ['call_links', 'calls', 'call_groups', 'call_link_groups'] as const
@@ -181,7 +191,7 @@ export const eastWestPairsSql = (cand: string, range: string): string => `
   SELECT x.crid, x.srid FROM ${cand} x JOIN cl c ON c.id = x.crid JOIN cl s ON s.id = x.srid WHERE ${CROSSES('c.cl', 's.cl')}`
 
 const CALL_COLUMNS = `srid, crid, ts, joined, join_key, request_id, src_id, src_sig, cli_wl, srv_src_wl, src_ip, dst_id, dst_sig, dst_wl, dst_svc,
-  dst_ns, dst_addr, is_denied, blocked, mtls, method, status_code, protocol, status_class, findings, rbac_policy`
+  dst_ns, dst_addr, is_denied, blocked, mtls, method, status_code, protocol, status_class, findings, rbac_policy, sc, dc`
 
 /**
  * Call rows for the lines in `lines` (a relation with LINE_COLUMNS) from the links in `links`: the
@@ -191,16 +201,18 @@ const callRowsSql = (lines: string, links: string): string => `SELECT ${CALL_COL
   SELECT *, ${STATUS_CLASS} AS status_class FROM (
   SELECT s.id AS srid, NULL::VARCHAR AS crid, s.ts, false AS joined, 'none' AS join_key, s.request_id, s.src_id, s.src_sig, NULL::VARCHAR AS cli_wl,
     s.src_wl AS srv_src_wl, s.src_ip, s.dst_id, s.dst_sig, s.dst_wl, s.dst_svc, s.dst_ns, s.dst_addr, s.is_denied, s.blocked,
-    s.mtls, s.method, s.status_code, s.protocol, s.findings, s.rbac_policy
+    s.mtls, s.method, s.status_code, s.protocol, s.findings, s.rbac_policy, s.sc, s.dc
   FROM ${lines} s WHERE s.srv AND s.src_id IS NOT NULL AND s.dst_id IS NOT NULL
   UNION ALL
   SELECT s.id, m.crid, s.ts, m.srid IS NOT NULL, coalesce(m.join_key, 'none'), s.request_id, s.src_id, s.src_sig, m.cli_wl, s.src_wl,
     coalesce(m.c_ip, s.src_ip), coalesce(s.dst_id, m.c_dst_id), CASE WHEN s.dst_id IS NOT NULL THEN s.dst_sig ELSE m.c_dst_sig END,
-    s.dst_wl, s.dst_svc, s.dst_ns, s.dst_addr, s.is_denied, s.blocked, s.mtls, s.method, s.status_code, s.protocol, s.findings, s.rbac_policy
+    s.dst_wl, s.dst_svc, s.dst_ns, s.dst_addr, s.is_denied, s.blocked, s.mtls, s.method, s.status_code, s.protocol, s.findings, s.rbac_policy,
+    s.sc, s.dc
   FROM ${lines} s LEFT JOIN ${links} m ON m.srid = s.id AND m.join_key <> 'gateway' WHERE s.srv AND (s.src_id IS NULL OR s.dst_id IS NULL)
   UNION ALL
   SELECT NULL, c.id, c.ts, false, 'none', c.request_id, c.src_id, c.src_sig, c.src_wl, NULL, c.src_ip, c.dst_id, c.dst_sig,
-    NULL, c.dst_svc, c.dst_ns, c.dst_addr, c.is_denied, c.blocked, c.mtls, c.method, c.status_code, c.protocol, c.findings, c.rbac_policy
+    NULL, c.dst_svc, c.dst_ns, c.dst_addr, c.is_denied, c.blocked, c.mtls, c.method, c.status_code, c.protocol, c.findings, c.rbac_policy,
+    c.sc, c.dc
   FROM ${lines} c WHERE NOT c.srv AND NOT EXISTS (SELECT 1 FROM ${links} m WHERE m.crid = c.id)
 ) r)`
 

@@ -46,7 +46,7 @@ import { appendRows } from './duckdb-appender.js'
 import { SEGMENT_ROWS_SQL, STAGE_DOCS_DDL, parseableDocument, segmentEventsSql, segmentFindingsSql } from './segment-rows.js'
 import { STORE_LAYOUTS, SEGMENTS_DDL, SegmentCatalog, type Segment, type StoreLayout, hourOf, segmentsDirOf } from './duckdb-segments.js'
 import { recordCut, type CutSigner } from '../integrity/retention-cuts.js'
-import { catalogAnswers, segmentSummary } from './segment-summary.js'
+import { catalogAnswers, segmentEventsAt, segmentSummary } from './segment-reads.js'
 import { CALL_TABLES, CALLS_VERSION, callsBackfillSql, callsDdl } from './duckdb-calls.js'
 import type { StoredRow } from './duckdb-append.js'
 import {
@@ -164,6 +164,8 @@ export class DuckDbStore implements AuditStore, Sink {
   private closed = false
   private callTablesOn = true
   private layoutInUse: StoreLayout = 'table'
+  /** store_meta `call_tables_version` as opened (a writer makes it CALLS_VERSION at open). */
+  private callTablesVersion: string | undefined
   private catalog: SegmentCatalog | undefined
   /** The temporary segment directory of a ':memory:' store with the segment layout, removed at close. */
   private scratchDir: string | undefined
@@ -186,6 +188,15 @@ export class DuckDbStore implements AuditStore, Sink {
   /** Whether batches fill the per-call tables (after start(): the config, else what the store last used). */
   get callTables(): boolean {
     return this.callTablesOn
+  }
+
+  /**
+   * Whether the call tables can be read as they are: kept, and built by this version's match
+   * (CALLS_VERSION). A writer rebuilds older ones when it opens the store; a reader before that cannot
+   * read them (they lack columns) and matches calls at query time instead.
+   */
+  get callTablesCurrent(): boolean {
+    return this.callTablesOn && this.callTablesVersion === CALLS_VERSION
   }
   /** The last staged batch held stored events: the next ones probably do too (see writeEvents). */
   private replaying = false
@@ -243,7 +254,13 @@ export class DuckDbStore implements AuditStore, Sink {
   private async openReader(): Promise<void> {
     if (this.path === ':memory:') throw new EnvoyAuditError('EA_USAGE', 'a read-only store needs a file')
     await this.connectReaderOrFile()
-    const [meta] = (await this.query(`SELECT value FROM store_meta WHERE key = 'call_tables'`).catch(() => ({ rows: [] }))).rows
+    const meta = new Map(
+      (
+        await this.query(`SELECT key, value FROM store_meta WHERE key IN ('call_tables', 'call_tables_version')`).catch(() => ({
+          rows: [],
+        }))
+      ).rows.map((r) => [String(r.key), String(r.value)]),
+    )
     const tables = await this.query(`SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'`)
     const names = new Set(tables.rows.map((r) => String(r.table_name)))
     for (const needed of ['events', 'findings', 'edge_facts', 'store_meta'])
@@ -253,7 +270,8 @@ export class DuckDbStore implements AuditStore, Sink {
           `${this.path} lacks the ${needed} table (written by an older version, or not an envoy-audit store): ` +
             `upgrade it once with \`envoy-audit ingest --store ${this.path} /dev/null\``,
         )
-    this.callTablesOn = names.has('calls') && meta?.value !== 'off'
+    this.callTablesOn = names.has('calls') && meta.get('call_tables') !== 'off'
+    this.callTablesVersion = meta.get('call_tables_version')
     // Through a writer too (segmentViewsHere sets it for a reader of the file).
     if (names.has('store_segments')) this.layoutInUse = 'segments'
   }
@@ -352,10 +370,13 @@ export class DuckDbStore implements AuditStore, Sink {
     if (!this.callTablesOn) {
       // Dropped, not left stale: a hunt reading tables that later batches did not fill would miss calls.
       for (const table of CALL_TABLES) await conn.run(`DROP TABLE IF EXISTS ${table}`)
-    } else {
-      for (const ddl of callsDdl()) await conn.run(ddl)
     }
     const version = (await conn.runAndReadAll(`SELECT value FROM store_meta WHERE key = 'call_tables_version'`)).getRows()[0]?.[0]
+    if (this.callTablesOn) {
+      // An older match's tables may lack columns (CALLS_VERSION): made anew, then backfilled below.
+      if (hadCalls && version !== CALLS_VERSION) for (const table of CALL_TABLES) await conn.run(`DROP TABLE IF EXISTS ${table}`)
+      for (const ddl of callsDdl()) await conn.run(ddl)
+    }
     if (this.callTablesOn && (!hadCalls || recorded === 'off' || version !== CALLS_VERSION)) {
       // Missing (a store written before them, or with them off) or built by an older match (CALLS_VERSION):
       // built from the stored events, in one transaction.
@@ -366,10 +387,12 @@ export class DuckDbStore implements AuditStore, Sink {
     await conn.run(`INSERT INTO store_meta VALUES ('call_tables', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, [
       this.callTablesOn ? 'on' : 'off',
     ])
-    if (this.callTablesOn)
+    if (this.callTablesOn) {
       await conn.run(`INSERT INTO store_meta VALUES ('call_tables_version', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, [
         CALLS_VERSION,
       ])
+      this.callTablesVersion = CALLS_VERSION
+    }
     // Recorded once, at creation: a later version reading an older file knows what it is looking at.
     await conn.run(`INSERT INTO store_meta VALUES ('event_schema_version', $1) ON CONFLICT DO NOTHING`, [String(SCHEMA_VERSION)])
     await conn.run(`INSERT INTO store_meta VALUES ('layout', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, [
@@ -660,6 +683,16 @@ export class DuckDbStore implements AuditStore, Sink {
       if (row?.last != null) out.lastSeen = String(row.last)
       return out
     })
+  }
+
+  /**
+   * A relation with the `events` columns that holds every line stamped at one of `times` (ISO, whole
+   * milliseconds): on a segment store only the segments whose time range holds one of them, so a
+   * lookup by time reads a few files, not every one.
+   */
+  async eventsAt(times: readonly string[]): Promise<string> {
+    if (this.layoutInUse !== 'segments' || times.some((t) => !catalogAnswers({ since: t }))) return 'events'
+    return segmentEventsAt((text, values) => this.rows(text, values), this.catalog?.dir ?? segmentsDirOf(this.path), times)
   }
 
   async coverage(dimension: CoverageDimension, range?: TimeRange): Promise<CoverageRow[]> {

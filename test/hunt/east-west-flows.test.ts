@@ -16,6 +16,7 @@ import { generateMeshTraffic } from '../../src/demo/mesh-traffic.js'
 import type { FlowEdge } from '../../src/hunt/backend.js'
 import { DuckDbHuntBackend } from '../../src/hunt/duckdb-backend.js'
 import { DuckDbStore } from '../../src/store/duckdb-store.js'
+import { CALLS_VERSION } from '../../src/store/duckdb-calls.js'
 import { ingestDemoLogs } from '../helpers/demo-logs.js'
 
 const traffic = generateMeshTraffic({ seed: 42, sessions: 200, noise: false, eastWest: true })
@@ -109,7 +110,7 @@ describe('a store whose call tables an older match built', () => {
       await reopened.start()
       expectOneEdgePerCall(await flows(reopened, 'calls'))
       const { rows } = await reopened.sql(`SELECT value FROM store_meta WHERE key = 'call_tables_version'`)
-      expect(rows[0]?.value).toBe('2')
+      expect(rows[0]?.value).toBe(CALLS_VERSION)
     }
   })
 })

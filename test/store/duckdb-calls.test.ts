@@ -121,7 +121,7 @@ describe('call tables filled at ingest', () => {
       ),
       { numRuns: 30, seed: 23 },
     )
-  }, 60_000)
+  }, 120_000)
 
   test('a server line stored after its client line upgrades the client line alone to one joined call', async () => {
     const fe = { ...MESH.frontend, plainFormat: true }

@@ -1,10 +1,10 @@
 /**
- * A segment store's summary (events, first and last time in a window) from its catalog gives what
- * counting the `events` view gives, for windows that take whole segments, cut through them (mid-hour,
- * at a millisecond inside a segment's range, at its exact first or last event), hold nothing, or are
- * unbounded on either side; for the writer, a reader of the file, and a reader through the writer; and
- * with a segment's files gone (left out, as the views leave it out).
- */
+ * Reads a segment store answers from its catalog. The summary (events, first and last time in a
+ * window) gives what counting the `events` view gives, for windows that take whole segments, cut
+ * through them (mid-hour, at a millisecond inside a segment's range, at its exact first or last event),
+ * hold nothing, or are unbounded on either side; for the writer, a reader of the file, and a reader
+ * through the writer; and with a segment's files gone (left out, as the views leave it out). eventsAt
+ * holds the same lines at the asked times as the view, from fewer files. */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -12,7 +12,7 @@ import { afterAll, describe, expect, test } from 'vitest'
 import { ISO } from '../../src/store/duckdb-aggregates.js'
 import { SegmentCatalog, segmentsDirOf } from '../../src/store/duckdb-segments.js'
 import { DuckDbStore } from '../../src/store/duckdb-store.js'
-import { catalogAnswers } from '../../src/store/segment-summary.js'
+import { catalogAnswers } from '../../src/store/segment-reads.js'
 import type { StoreSummary, TimeRange } from '../../src/store/store.js'
 import { makeEvent } from './event-fixtures.js'
 
@@ -104,6 +104,36 @@ describe('segment store summary from the catalog', () => {
       await after.close()
     }
   }, 60_000)
+
+  test('eventsAt: the lines stamped at given times, from the segments holding those times only', async () => {
+    const path = join(dir, 'at.duckdb')
+    const store = new DuckDbStore({ path, layout: 'segments', callTables: false })
+    await store.start()
+    try {
+      for (let b = 0; b < 6; b++)
+        await store.writeEvents(Array.from({ length: 30 }, (_, i) => makeEvent({ id: `a${b}-${i}`, ts: at(H + (b * 30 + i) * MIN) })))
+      // Two lines at one time, in another batch (another segment of the same hour).
+      await store.writeEvents([makeEvent({ id: 'twin', ts: at(H + 45 * MIN) })])
+      const times = [at(H + 3 * MIN), at(H + 45 * MIN), at(H + 179 * MIN), at(H + 45 * MIN + 500), at(H - MIN)]
+      const ids = async (rel: string): Promise<string[]> =>
+        (
+          await store.sql(
+            `SELECT id FROM ${rel} WHERE ts IN (${times.map((_, i) => `CAST($${i + 1} AS TIMESTAMP)`).join(', ')}) ORDER BY id`,
+            times,
+          )
+        ).rows.map((r) => String(r.id))
+      const rel = await store.eventsAt(times)
+      expect(await ids(rel)).toEqual(await ids('events'))
+      expect(await ids(rel)).toEqual(['a0-3', 'a1-15', 'a5-29', 'twin'])
+      const segments = Number((await store.sql('SELECT count(*)::INTEGER AS n FROM store_segments')).rows[0]!.n)
+      const read = rel.match(/\.events\.parquet'/g)?.length ?? 0
+      expect(read).toBeGreaterThan(0)
+      expect(read).toBeLessThan(segments)
+      expect(await store.eventsAt([])).not.toContain('parquet')
+    } finally {
+      await store.close()
+    }
+  })
 
   test('a cluster filter or a bound finer than a millisecond is left to the events view', () => {
     expect(catalogAnswers(undefined)).toBe(true)

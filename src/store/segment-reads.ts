@@ -1,14 +1,16 @@
 /**
- * How many events a segment store holds in a window, and its first and last time, from the segment
- * catalog (`store_segments`: each segment's event count and time range) instead of the `events` view.
- * Over the view DuckDB reads the time column of every segment file, which `hunt` paid three times and
- * `flows` twice, growing with the store. From the catalog, a segment wholly inside the window counts
- * as its row says; only the segments the window cuts through (those of the hours at its two ends) are
- * read, and only their time column.
+ * Reads of a segment store that the segment catalog (`store_segments`: each segment's event count and
+ * time range) narrows to a few files, where a query over the `events` view reads a column of every
+ * segment file, a cost that grows with the store:
+ * - the summary (how many events in a window, first and last time), which `hunt` asked three times
+ *   and `flows` twice: a segment wholly inside the window counts as its row says; only the segments
+ *   the window cuts through (those of the hours at its two ends) are read, and only their time column;
+ * - the lines stamped at given times (a hunt's witness calls): only the segments whose time range
+ *   holds one of them.
  */
 import { existsSync } from 'node:fs'
 import { ISO } from './duckdb-aggregates.js'
-import { SegmentCatalog } from './duckdb-segments.js'
+import { SegmentCatalog, eventFilesSql } from './duckdb-segments.js'
 import type { StoreSummary, TimeRange } from './store.js'
 
 type Query = (text: string, values: (string | number)[]) => Promise<Record<string, unknown>[]>
@@ -75,4 +77,31 @@ export async function segmentSummary(query: Query, dir: string, range: TimeRange
     widen(r?.first, r?.last)
   }
   return out
+}
+
+/**
+ * A relation with the `events` view's columns holding every stored line stamped at one of `times`
+ * (whole milliseconds): the catalog's segments whose time range holds one of them. A segment whose
+ * files are gone is left out, as the views leave it out.
+ */
+export async function segmentEventsAt(query: Query, dir: string, times: readonly string[]): Promise<string> {
+  if (times.length === 0) return `(${eventFilesSql([])})`
+  // A catalog no writer has opened since `format` existed lacks the column: its files are format 1.
+  const [f] = await query(
+    `SELECT count(*)::INTEGER AS n FROM information_schema.columns WHERE table_name = 'store_segments' AND column_name = 'format'`,
+    [],
+  )
+  const rows = await query(
+    `SELECT DISTINCT s.name, epoch_ms(s.hour) AS hour, ${Number(f?.n) === 1 ? 's.format' : '1'} AS format FROM store_segments s
+      JOIN (VALUES ${times.map((_, i) => `(CAST($${i + 1} AS TIMESTAMP))`).join(', ')}) q(t) ON q.t >= s.min_ts AND q.t <= s.max_ts
+      WHERE s.events > 0`,
+    [...times],
+  )
+  const catalog = new SegmentCatalog(dir, false)
+  const files: { path: string; format: number }[] = []
+  for (const r of rows) {
+    const path = catalog.eventsFile({ name: String(r.name), hourMs: Number(r.hour) })
+    if (existsSync(path)) files.push({ path, format: Number(r.format) })
+  }
+  return `(${eventFilesSql(files)})`
 }
