@@ -1,7 +1,7 @@
 /**
  * Regenerates the checked-in artifacts derived from schemas/*.schema.json: the TypeScript types,
- * the OpenSearch mapping and templates, the DuckDB store's columns, the stored-document writer and the
- * dashboards' saved objects.
+ * the OpenSearch mapping and templates, the DuckDB store's columns, the stored-document and
+ * finding-document writers and the dashboards' saved objects.
  * test/schema/drift.test.ts fails when the checked-in files differ from what this produces, so run
  * `npm run generate` after editing a schema.
  */

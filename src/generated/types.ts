@@ -368,7 +368,7 @@ export interface DeadLetterSource {
 }
 
 /**
- * One document per finding in the findings index, for alerting monitors and dashboards: the finding plus the key fields of the event it was raised on (who, to whom, where, which policy). Field names follow the event schema so the same queries work on both indices. x-opensearch gives the index mapping type of a leaf; every other leaf maps as keyword.
+ * One document per finding in the findings index, for alerting monitors and dashboards: the finding plus the key fields of the event it was raised on (who, to whom, where, which policy). Field names follow the event schema so the same queries work on both indices. x-opensearch gives the index mapping type of a leaf; every other leaf maps as keyword. x-from names where a leaf's value comes from (the generated finding writer, src/generated/finding-writer.ts, reads it): a path in the audit event, audit.findings[].<member> for the finding the document is for, $index for its position in audit.findings, $namespace for the event's namespace (src/schema/event-namespace.ts); a list is the first of them that is neither undefined nor null. A member of the document is left out when its value is undefined, and an object when every leaf under it is.
  */
 export interface FindingDocument {
   /**

@@ -3,6 +3,7 @@ import { auditEventSchema } from './audit-event.js'
 import { mappingFromSchema } from './mapping.js'
 import { renderDuckDbColumns } from './duckdb-generate.js'
 import { renderDocumentWriter } from './document-writer-generate.js'
+import { renderFindingWriter } from './finding-writer-generate.js'
 import { renderOpenSearchArtifacts } from '../lifecycle/artifacts.js'
 
 export interface Artifact {
@@ -28,6 +29,10 @@ export async function renderArtifacts(): Promise<Artifact[]> {
     { path: 'src/generated/types.ts', content: HEADER + types },
     { path: 'src/generated/duckdb-columns.ts', content: renderDuckDbColumns(auditEventSchema, HEADER) },
     { path: 'src/generated/document-writer.ts', content: renderDocumentWriter(auditEventSchema, HEADER) },
+    {
+      path: 'src/generated/finding-writer.ts',
+      content: renderFindingWriter(read('schemas/opensearch/finding.schema.json') as Record<string, unknown>, auditEventSchema, HEADER),
+    },
     {
       path: 'schemas/generated/audit-event.mapping.json',
       content: JSON.stringify(mappingFromSchema(auditEventSchema), null, 2) + '\n',

@@ -3,13 +3,19 @@
  * finding into `<findingsAlias>-<period>`, the period being the event's @timestamp (routing.ts). `_id` is
  * the deterministic event.id (and `<event.id>:<n>` for findings), and `create` is chosen deliberately: a
  * replay re-sends the same ids to the same indices and gets 409, which the sink counts as success, so
- * nothing is ever indexed twice. Both documents are serialized by compiled fast-json-stringify
- * serializers (schema keys only: untrusted keys cannot reach the index).
+ * nothing is ever indexed twice. Both documents are written from the schemas only (schema keys only:
+ * untrusted keys cannot reach the index): the event's is the hash stage's bytes (stored-document.ts), a
+ * finding's is written by the generated finding writer (src/generated/finding-writer.ts) or, for the values
+ * it leaves to them, by `findingDocuments` and the compiled fast-json-stringify serializer, byte for byte
+ * the same.
  */
 import fastJson from 'fast-json-stringify'
 import findingSchemaJson from '../../../schemas/opensearch/finding.schema.json' with { type: 'json' }
 import { compileEventSerializer, type AuditEvent, type Serializer } from '../../schema/audit-event.js'
 import { storedBytes } from '../../schema/stored-document.js'
+import { DocumentBytes } from '../../schema/document-bytes.js'
+import { eventNamespace } from '../../schema/event-namespace.js'
+import { writeFindingDocument } from '../../generated/finding-writer.js'
 import type { Granularity } from './routing.js'
 import type { FindingDocument } from '../../generated/types.js'
 
@@ -37,11 +43,13 @@ function compact<T extends object>(obj: T): T | undefined {
   return empty ? undefined : (out as T)
 }
 
-/** Same rule as the embedded store's namespace key: the pod that logged, else the side that reported. */
-export function eventNamespace(e: AuditEvent): string | undefined {
-  return e.kubernetes?.namespace ?? (e.mesh?.reporter === 'destination' ? e.mesh?.destination?.namespace : e.mesh?.source?.namespace)
-}
+export { eventNamespace }
 
+/**
+ * The findings-index documents of an event, as objects. The bulk body writes them with the generated
+ * finding writer, from the x-from of schemas/opensearch/finding.schema.json, which
+ * test/schema/finding-writer.test.ts holds to what this builds.
+ */
 export function findingDocuments(e: AuditEvent): FindingDocument[] {
   const findings = e.audit.findings ?? []
   if (findings.length === 0) return []
@@ -95,7 +103,8 @@ export function findingId(eventId: string, index: number): string {
 /**
  * One bulk operation: action line + document line, ready to concatenate into an NDJSON body. An event's
  * operation is its action line as text and its document as the UTF-8 bytes the hash stage wrote
- * (stored-document.ts), so the document is never turned back into a string; a finding's is all text.
+ * (stored-document.ts), so the document is never turned back into a string; a finding's is its action
+ * line and the bytes the generated finding writer wrote, or all text where the serializer wrote it.
  */
 export interface BulkOp {
   /** Position of the owning event in the write call's batch. */
@@ -135,11 +144,18 @@ export function bucketIndex(alias: string, suffix: string): string {
   return `${alias}-${suffix}`
 }
 
+/** Size of the buffers finding documents are written into (outside the JavaScript heap). */
+const FINDING_CHUNK = 64 * 1024
+/** Room left below which the next document goes into a new buffer, so that one seldom has to move mid-document. */
+const FINDING_ROOM = 4 * 1024
+
 export class BulkOpBuilder {
   private readonly serializeEvent: Serializer<AuditEvent> = compileEventSerializer()
   private readonly serializeFinding = fastJson(findingSchemaJson as object) as Serializer<FindingDocument>
   /** Action-line prefixes per period: a batch spans a handful of periods at most. */
   private readonly prefixes = new Map<string, { events: string; findings: string; eventsIndex: string; findingsIndex: string }>()
+  /** Where finding documents are written; each operation keeps a view of its bytes (see findingWriter()). */
+  private findingBytes = new DocumentBytes(FINDING_CHUNK)
 
   constructor(
     private readonly eventsAlias: string,
@@ -187,12 +203,49 @@ export class BulkOpBuilder {
       doc,
       bytes: Buffer.byteLength(head, 'utf8') + doc.length + 1,
     })
-    if (!this.writeFindings || event.audit.findings === undefined || event.audit.findings.length === 0) return
+    const findings = event.audit.findings
+    if (!this.writeFindings || findings === undefined || findings.length === 0) return
+    const first = ops.length
+    for (let i = 0; i < findings.length; i++) {
+      const fid = findingId(id, i)
+      const action = `${p.findings}${JSON.stringify(fid)}}}\n`
+      const w = this.findingWriter()
+      w.begin()
+      if (!writeFindingDocument(w, event, i)) {
+        // A value the writer leaves to the serializer: every finding of the event the way it always was.
+        ops.length = first
+        this.appendSerializedFindings(ops, event, owner, p)
+        return
+      }
+      const doc = w.current()
+      ops.push({
+        owner,
+        kind: 'finding',
+        id: fid,
+        index: p.findingsIndex,
+        text: action,
+        doc,
+        bytes: Buffer.byteLength(action, 'utf8') + doc.length + 1,
+      })
+    }
+  }
+
+  private appendSerializedFindings(ops: BulkOp[], event: AuditEvent, owner: number, p: { findings: string; findingsIndex: string }): void {
     const docs = findingDocuments(event)
     for (let i = 0; i < docs.length; i++) {
-      const fid = findingId(id, i)
+      const fid = findingId(event.event.id, i)
       const ftext = `${p.findings}${JSON.stringify(fid)}}}\n${this.serializeFinding(docs[i] as FindingDocument)}\n`
       ops.push({ owner, kind: 'finding', id: fid, index: p.findingsIndex, text: ftext, bytes: Buffer.byteLength(ftext, 'utf8') })
     }
+  }
+
+  /**
+   * The buffer for the next finding document. Operations keep views of their documents until the sink
+   * is done with them, so a buffer is never reused or grown in place: when one runs low a new one is
+   * started, and the old one is freed with the last operation that views it.
+   */
+  private findingWriter(): DocumentBytes {
+    if (this.findingBytes.buf.length - this.findingBytes.pos < FINDING_ROOM) this.findingBytes = new DocumentBytes(FINDING_CHUNK)
+    return this.findingBytes
   }
 }
