@@ -30,6 +30,7 @@ interface Node {
 /** Members left out of the hashed form, by path. */
 const UNHASHED = new Set(['event.ingested', 'event.created', 'audit.hash'])
 
+/** The JSON Schema keywords the generated writers render (every `x-` annotation is theirs to read or skip). */
 const SUPPORTED_KEYS = new Set([
   'type',
   'format',
@@ -50,9 +51,14 @@ function typesOf(node: Node, path: string): string[] {
   return Array.isArray(t) ? t : [t]
 }
 
-function check(node: Node, path: string): void {
+/** Refuses a schema node with a keyword the writer `who` would not render. */
+export function checkWriterKeys(node: object, path: string, who: string): void {
   for (const k of Object.keys(node))
-    if (!SUPPORTED_KEYS.has(k) && !k.startsWith('x-')) throw new Error(`document writer: ${path} uses ${k}, which it does not render`)
+    if (!SUPPORTED_KEYS.has(k) && !k.startsWith('x-')) throw new Error(`${who}: ${path} uses ${k}, which it does not render`)
+}
+
+function check(node: Node, path: string): void {
+  checkWriterKeys(node, path, 'document writer')
 }
 
 /** Renders the writer's source; `schema` is schemas/audit-event.schema.json. */

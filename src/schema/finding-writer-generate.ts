@@ -16,6 +16,7 @@
  * false, and the caller uses `findingDocuments` and the serializer, which then write (or throw) exactly
  * as before: test/schema/finding-writer.test.ts checks both on every fixture and on generated events.
  */
+import { checkWriterKeys } from './document-writer-generate.js'
 
 interface Node {
   type?: string | string[]
@@ -27,20 +28,6 @@ interface Node {
   'x-from'?: string | string[]
 }
 
-const SUPPORTED_KEYS = new Set([
-  'type',
-  'format',
-  'properties',
-  'required',
-  'items',
-  'additionalProperties',
-  'enum',
-  'description',
-  'title',
-  '$schema',
-  '$id',
-])
-
 /** Values that are not a path in the event, and the TypeScript expression each is written from. */
 const DERIVED: Record<string, { expr: string; type: string }> = {
   $index: { expr: 'index', type: 'integer' },
@@ -51,8 +38,7 @@ const DERIVED: Record<string, { expr: string; type: string }> = {
 const FINDING = 'audit.findings[]'
 
 function check(node: Node, path: string): void {
-  for (const k of Object.keys(node))
-    if (!SUPPORTED_KEYS.has(k) && !k.startsWith('x-')) throw new Error(`finding writer: ${path} uses ${k}, which it does not render`)
+  checkWriterKeys(node, path, 'finding writer')
 }
 
 function typeOf(node: Node, path: string): string {
