@@ -36,7 +36,13 @@ export function emit(result: Record<string, unknown>): void {
   if (history !== undefined && history !== '') appendFileSync(history, line + '\n')
 }
 
-function runContext(): { commit: string; dirty: boolean; cpus: number; loadAverage: number } {
+/**
+ * The checkout's commit when the benchmark started (this module's import): a benchmark that runs for
+ * an hour reports what it built and ran, even if the checkout moves meanwhile.
+ */
+const CHECKOUT = checkoutState()
+
+function checkoutState(): { commit: string; dirty: boolean } {
   let commit = 'unknown'
   let dirty = false
   try {
@@ -49,7 +55,11 @@ function runContext(): { commit: string; dirty: boolean; cpus: number; loadAvera
   } catch {
     // not a git checkout (a packed tarball): the commit stays unknown
   }
-  return { commit, dirty, cpus: availableParallelism(), loadAverage: Number(loadavg()[0]!.toFixed(2)) }
+  return { commit, dirty }
+}
+
+function runContext(): { commit: string; dirty: boolean; cpus: number; loadAverage: number } {
+  return { ...CHECKOUT, cpus: availableParallelism(), loadAverage: Number(loadavg()[0]!.toFixed(2)) }
 }
 
 /** CPU seconds used by this process's waited-for children so far (Linux /proc; NaN elsewhere). */
