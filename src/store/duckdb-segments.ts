@@ -75,7 +75,8 @@ export function segmentsDirOf(path: string): string {
 
 const hourDir = (hourMs: number): string => new Date(hourMs).toISOString().slice(0, 13)
 const iso = (ms: number): string => new Date(ms).toISOString()
-const quote = (s: string): string => `'${s.replaceAll("'", "''")}'`
+/** A SQL string literal. */
+export const quote = (s: string): string => `'${s.replaceAll("'", "''")}'`
 
 /**
  * The typed columns as the table layout declares them, in its order: the views cast, so `sql` sees the
@@ -429,11 +430,12 @@ async function onceEach(conn: DuckDBConnection, files: readonly string[], key: s
 
 /** Whether the catalog has the `format` column (a reader of a store no writer has opened since may lack it). */
 async function hasFormat(conn: DuckDBConnection): Promise<boolean> {
-  const reader = await conn.runAndReadAll(
-    `SELECT count(*)::INTEGER FROM information_schema.columns WHERE table_name = 'store_segments' AND column_name = 'format'`,
-  )
-  return reader.getRows()[0]?.[0] === 1
+  return (await conn.runAndReadAll(FORMAT_COLUMN_SQL)).getRows()[0]?.[0] === 1
 }
+
+/** 1 when the catalog has the `format` column, else 0. */
+export const FORMAT_COLUMN_SQL = `SELECT count(*)::INTEGER AS n FROM information_schema.columns
+  WHERE table_name = 'store_segments' AND column_name = 'format'`
 
 /** Fills the temp table `seg_ids` with `ids` (the batch's, for storedIds). */
 async function stageIds(conn: DuckDBConnection, ids: Iterable<string>): Promise<void> {

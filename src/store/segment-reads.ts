@@ -10,7 +10,7 @@
  */
 import { existsSync } from 'node:fs'
 import { ISO } from './duckdb-aggregates.js'
-import { SegmentCatalog, eventFilesSql } from './duckdb-segments.js'
+import { FORMAT_COLUMN_SQL, SegmentCatalog, eventFilesSql, quote } from './duckdb-segments.js'
 import type { StoreSummary, TimeRange } from './store.js'
 
 type Query = (text: string, values: (string | number)[]) => Promise<Record<string, unknown>[]>
@@ -30,17 +30,15 @@ export function catalogAnswers(range: TimeRange | undefined): boolean {
  */
 export async function segmentSummary(query: Query, dir: string, range: TimeRange | undefined): Promise<StoreSummary> {
   const values: string[] = []
-  const bound = (b: string | undefined, test: (at: string) => string): string | undefined => {
-    if (b === undefined) return undefined
-    values.push(b)
-    return test(`CAST($${values.length} AS TIMESTAMP)`)
-  }
+  const bind = (b: string | undefined): string | undefined => (b === undefined ? undefined : `CAST($${values.push(b)} AS TIMESTAMP)`)
+  const since = bind(range?.since)
+  const until = bind(range?.until)
   // Overlaps the window; inside it when both ends are. The catalog's times floor the stored ones to the
   // millisecond, which decides the same as the stored times for millisecond bounds.
-  const after = bound(range?.since, (at) => `max_ts >= ${at}`)
-  const before = bound(range?.until, (at) => `min_ts < ${at}`)
-  const startsIn = range?.since === undefined ? 'true' : `min_ts >= CAST($1 AS TIMESTAMP)`
-  const endsIn = range?.until === undefined ? 'true' : `max_ts < CAST($${values.length} AS TIMESTAMP)`
+  const after = since === undefined ? undefined : `max_ts >= ${since}`
+  const before = until === undefined ? undefined : `min_ts < ${until}`
+  const startsIn = since === undefined ? 'true' : `min_ts >= ${since}`
+  const endsIn = until === undefined ? 'true' : `max_ts < ${until}`
   const rows = await query(
     `SELECT name, epoch_ms(hour) AS hour, events, ${ISO('min_ts')} AS first, ${ISO('max_ts')} AS last, ${startsIn} AND ${endsIn} AS inside
       FROM store_segments WHERE ${['events > 0', after, before].filter((c) => c !== undefined).join(' AND ')}`,
@@ -62,14 +60,12 @@ export async function segmentSummary(query: Query, dir: string, range: TimeRange
     } else cut.push(file)
   }
   if (cut.length > 0) {
-    const where = [
-      range?.since === undefined ? undefined : 'ts >= CAST($1 AS TIMESTAMP)',
-      range?.until === undefined ? undefined : `ts < CAST($${values.length} AS TIMESTAMP)`,
-    ]
-    const clause = where.filter((c) => c !== undefined)
+    const clause = [since === undefined ? undefined : `ts >= ${since}`, until === undefined ? undefined : `ts < ${until}`].filter(
+      (c) => c !== undefined,
+    )
     const [r] = await query(
       `SELECT count(*)::BIGINT AS events, ${ISO('min(ts)')} AS first, ${ISO('max(ts)')} AS last
-        FROM (SELECT CAST(ts AS TIMESTAMP) AS ts FROM read_parquet([${cut.map((f) => `'${f.replaceAll("'", "''")}'`).join(', ')}]))
+        FROM (SELECT CAST(ts AS TIMESTAMP) AS ts FROM read_parquet([${cut.map(quote).join(', ')}]))
         ${clause.length === 0 ? '' : `WHERE ${clause.join(' AND ')}`}`,
       values,
     )
@@ -87,10 +83,7 @@ export async function segmentSummary(query: Query, dir: string, range: TimeRange
 export async function segmentEventsAt(query: Query, dir: string, times: readonly string[]): Promise<string> {
   if (times.length === 0) return `(${eventFilesSql([])})`
   // A catalog no writer has opened since `format` existed lacks the column: its files are format 1.
-  const [f] = await query(
-    `SELECT count(*)::INTEGER AS n FROM information_schema.columns WHERE table_name = 'store_segments' AND column_name = 'format'`,
-    [],
-  )
+  const [f] = await query(FORMAT_COLUMN_SQL, [])
   const rows = await query(
     `SELECT DISTINCT s.name, epoch_ms(s.hour) AS hour, ${Number(f?.n) === 1 ? 's.format' : '1'} AS format FROM store_segments s
       JOIN (VALUES ${times.map((_, i) => `(CAST($${i + 1} AS TIMESTAMP))`).join(', ')}) q(t) ON q.t >= s.min_ts AND q.t <= s.max_ts
