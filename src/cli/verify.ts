@@ -7,6 +7,7 @@
 import type { Command } from 'commander'
 import { EnvoyAuditError } from '../errors.js'
 import { DEFAULT_STORE_PATH, openStoreForReading } from '../store/duckdb-store.js'
+import { DEFAULT_SCRATCH_MEMORY } from '../store/verify-scratch.js'
 import { DEFAULT_KEY_ENV, loadIntegrityKey, type IntegrityKey } from '../integrity/config.js'
 import { verifyDuckDbStore } from '../integrity/verify-duckdb.js'
 import { verifyOpenSearch } from '../integrity/verify-opensearch.js'
@@ -172,9 +173,6 @@ async function fromOpenSearch(
     await client.close()
   }
 }
-
-/** DuckDB's memory for the scratch database (verify-scratch.ts), where the matching by event id happens. */
-const DEFAULT_SCRATCH_MEMORY = '64MB'
 
 /**
  * DuckDB's cap for the store while verify reads a segment store's Parquet files: chunk by chunk, never

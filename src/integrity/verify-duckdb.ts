@@ -11,10 +11,11 @@
  *     rows must agree with the stored JSON, or the row was modified behind the JSON's back.
  *
  * In memory that does not grow with the store: the ledger is walked in (stream, position) order a
- * chunk at a time (ChainWalk); the events and the findings rows are each scanned once in stored order,
- * every event checked on its own (hash, typed columns) and reduced to a narrow digest in a scratch
- * database (verify-scratch.ts) with the ledger's ids and hashes and the findings rows; there DuckDB
- * matches them by event id (verify-match.ts). A segment store is read from the files its catalog lists.
+ * chunk at a time (ChainWalk), sorted a range of positions at a time (ledger-order.ts); the events
+ * and the findings rows are each scanned once in stored order, every event checked on its own
+ * (hash, typed columns) and reduced to a narrow digest in a scratch database (verify-scratch.ts)
+ * with the ledger's ids and hashes and the findings rows; there DuckDB matches them by event id
+ * (verify-match.ts). A segment store is read from the files its catalog lists.
  */
 import type { DuckDbStore } from '../store/duckdb-store.js'
 import { FINDING_COLUMNS, STORED_EVENT_COLUMNS, type Column, type FindingRow } from '../store/duckdb-schema.js'
@@ -23,6 +24,7 @@ import { SegmentCatalog, eventFilesSql, segmentsDirOf } from '../store/duckdb-se
 import { LOW_MEMORY_ALLOCATOR, VerifyScratch } from '../store/verify-scratch.js'
 import { excuseRetained } from './retention-cuts.js'
 import { chunkCollector } from './verify-gc.js'
+import { ledgerInChainOrder } from './ledger-order.js'
 import { setAsideLateEvents } from './verify-live.js'
 import type { IntegrityKey } from './config.js'
 import { ChainWalk, emptyReport, storedDigest, type CheckpointEntry, type VerifyProgress, type VerifyReport } from './verify-core.js'
@@ -63,9 +65,13 @@ export async function verifyDuckDbStore(
   const segments = tables.has('store_segments') && store.path !== ':memory:'
   const limit = options.storeMemoryLimit
   await lowerStoreMemory(store, segments)
-  // Lowering the limit also evicts what DuckDB cached under the higher one.
-  const storeLimit = (which: 'tables' | 'segments'): Promise<void> =>
-    limit === undefined ? Promise.resolve() : setting(store, 'memory_limit', limit[which])
+  // Between phases: what the previous phase cached (the ledger's blocks, a row group's pages) is
+  // never read again, and setting the same or a higher limit would keep it. So drop it first.
+  const storeLimit = async (which: 'tables' | 'segments'): Promise<void> => {
+    if (limit === undefined) return
+    await setting(store, 'memory_limit', EVICT_LIMIT)
+    await setting(store, 'memory_limit', limit[which])
+  }
   await storeLimit('tables')
   const scratch = await VerifyScratch.open({
     ...(options.scratchDir === undefined ? {} : { parent: options.scratchDir }),
@@ -80,6 +86,7 @@ export async function verifyDuckDbStore(
       let read = 0
       onProgress({ phase: 'ledger', done: 0, total })
       const collect = chunkCollector()
+      await scratch.phase('append')
       for await (const rows of store.stream(`SELECT event_id, stream, CAST(pos AS VARCHAR) AS pos, hash, chain FROM integrity_ledger`)) {
         collect()
         for (const r of rows)
@@ -88,9 +95,9 @@ export async function verifyDuckDbStore(
         onProgress({ phase: 'ledger', done: read, total })
       }
       tablesOut.ledger.flush()
-      for await (const rows of scratch.stream(
-        `SELECT stream, CAST(pos AS VARCHAR) AS pos, event_id, hash, chain FROM ledger l ORDER BY l.stream, l.pos`,
-      )) {
+      await storeLimit('tables')
+      await scratch.phase('query')
+      for await (const rows of ledgerInChainOrder(scratch, `stream, CAST(pos AS VARCHAR) AS pos, event_id, hash, chain`)) {
         collect()
         for (const r of rows)
           walk.entry({
@@ -108,9 +115,11 @@ export async function verifyDuckDbStore(
     // 2. Each event on its own (JSON, hash, typed columns), and the findings rows, in stored order.
     const source = await storedRelations(store, tables, report)
     if (segments) await storeLimit('segments')
+    await scratch.phase('append')
     await scanEvents(store, source.events, tablesOut, onProgress)
     await scanFindings(store, source.findings, tablesOut, onProgress)
     await storeLimit('tables')
+    await scratch.phase('query')
     // Ledgered events that a signed retention cut dropped are not deleted ones (retention-cuts.ts).
     await excuseRetained(store, scratch, report, key)
     // Events stored after the ledger was read (a writer is writing): set aside, not called inserted (verify-live.ts).
@@ -142,6 +151,9 @@ async function lowerStoreMemory(store: DuckDbStore, segments: boolean): Promise<
   }
   for (const [name, value] of Object.entries(settings)) await setting(store, name, value)
 }
+
+/** What the store's memory limit is lowered to for a moment, so that DuckDB evicts its cached blocks. */
+const EVICT_LIMIT = '1MB'
 
 const setting = (store: DuckDbStore, name: string, value: string): Promise<void> =>
   store.sql(`SET ${name} = '${value}'`).then(

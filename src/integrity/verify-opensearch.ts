@@ -42,6 +42,7 @@ import {
 } from './verify-core.js'
 import { evRow, matchById, matchTables, type MatchTables } from './verify-match.js'
 import { chunkCollector } from './verify-gc.js'
+import { ledgerInChainOrder } from './ledger-order.js'
 
 export interface OpenSearchVerifyOptions {
   eventsAlias: string
@@ -208,6 +209,7 @@ export async function verifyOpenSearch(
           'written with integrity disabled, by another --index-prefix, or by a version without it',
       )
     } else {
+      await scratch.phase('append')
       await readLedger(client, names.ledger, pageSize, report, tables, onProgress)
       for await (const page of readAll(client, names.checkpoints, pageSize)) {
         for (const h of page.hits) {
@@ -244,12 +246,15 @@ export async function verifyOpenSearch(
 
     // 1. Ledger against checkpoints and each stream's head document (the writers' commit point), in one pass per stream.
     const walk = new ChainWalk(report, checkpoints, options.key, [...headEntries, ...(options.anchors ?? [])])
+    await scratch.phase('query')
     await walkLedger(scratch, report, walk, onProgress)
     walk.finish()
 
     // 2. Events against the ledger; findings against their events: matched by id in the scratch database.
+    await scratch.phase('append')
     const findings = await readFindings(client, options.findingsAlias, pageSize, tables, onProgress)
     const withFindings = await readEvents(client, options.eventsAlias, pageSize, tables, findings > 0, onProgress)
+    await scratch.phase('query')
     const expiry = options.expiredBefore?.getTime()
     if (expiry !== undefined) report.expired = 0
     await matchById(scratch, report, onProgress, {
@@ -331,9 +336,8 @@ async function walkLedger(
   let prev: LedgerEntry | undefined
   let repeated = 0
   let done = 0
-  const sql = `SELECT stream, CAST(pos AS VARCHAR) AS pos, event_id, hash, chain FROM ledger l
-    ORDER BY l.stream, l.pos, l.event_id, l.hash, l.chain`
-  for await (const rows of scratch.stream(sql)) {
+  const columns = `stream, CAST(pos AS VARCHAR) AS pos, event_id, hash, chain`
+  for await (const rows of ledgerInChainOrder(scratch, columns, 'l.event_id, l.hash, l.chain')) {
     for (const r of rows) {
       const e: LedgerEntry = { stream: str(r.stream), pos: str(r.pos), event_id: str(r.event_id), hash: str(r.hash), chain: str(r.chain) }
       if (prev !== undefined && prev.stream === e.stream && prev.pos === e.pos) {

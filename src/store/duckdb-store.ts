@@ -10,7 +10,7 @@ import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readSync, rmSy
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { DuckDBInstance, JsonDuckDBValueConverter } from '@duckdb/node-api'
-import type { DuckDBConnection } from '@duckdb/node-api'
+import type { DuckDBConnection, DuckDBVector } from '@duckdb/node-api'
 import { z } from 'zod'
 import { EnvoyAuditError } from '../errors.js'
 import { SCHEMA_VERSION, compileEventSerializer } from '../schema/audit-event.js'
@@ -914,6 +914,7 @@ export class DuckDbStore implements AuditStore, Sink {
    * `stream`, each chunk left in DuckDB's vectors: a row is converted (to DuckDB's JSON form, in the
    * SELECT's column order) only when `row(i)` asks for it, so a caller that checks one row at a time
    * holds one row's values, not 2,048 rows' (through a running writer, the chunk arrives converted).
+   * A chunk's rows must be read before the next chunk is asked for: its memory is released then.
    */
   async *streamRows(text: string): AsyncGenerator<RowChunk> {
     await this.start()
@@ -936,7 +937,11 @@ export class DuckDbStore implements AuditStore, Sink {
       }
       for (let chunk = await result.fetchChunk(); chunk !== null && chunk.rowCount > 0; chunk = await result.fetchChunk()) {
         const c = chunk
-        yield { rowCount: c.rowCount, row: (i) => c.convertRowValues(i, JsonDuckDBValueConverter) }
+        const vectors = Array.from({ length: c.columnCount }, (_, at) => c.getColumnVector(at))
+        yield { rowCount: c.rowCount, row: (i) => rowValues(vectors, i) }
+        // The caller asked for the next chunk, so it is done with this one: its strings' memory
+        // (native, unseen by V8) goes back now rather than whenever the collector finalizes the chunk.
+        c.reset()
       }
     } finally {
       release()
@@ -956,6 +961,21 @@ export class DuckDbStore implements AuditStore, Sink {
     this.queue = run.catch(() => undefined)
     return run
   }
+}
+
+/**
+ * Row `i` of a chunk in DuckDB's JSON form, read through a one-row slice of each column. A vector
+ * caches every string and list it has handed out, for as long as the chunk lives, so converting the
+ * rows of a chunk through the chunk itself keeps all of them (2,048 stored documents) alive until
+ * the chunk is collected; a slice is garbage as soon as its row is read.
+ */
+function rowValues(vectors: readonly DuckDBVector[], i: number): unknown[] {
+  const out = new Array<unknown>(vectors.length)
+  for (let c = 0; c < vectors.length; c++) {
+    const v = vectors[c]!
+    out[c] = JsonDuckDBValueConverter(v.slice(i, 1).getItem(0), v.type, JsonDuckDBValueConverter)
+  }
+  return out
 }
 
 /** One chunk of `streamRows`: its rows converted one at a time, as asked. */

@@ -24,8 +24,14 @@ export interface ScratchTable {
   flush(): void
 }
 
+/**
+ * The scratch database's cap while it sorts and joins. The ledger is sorted a range of positions at
+ * a time (ledger-order.ts) and the matching joins spill, so it does not grow with the store.
+ */
+export const DEFAULT_SCRATCH_MEMORY = '48MB'
+
 export interface VerifyScratchOptions {
-  /** DuckDB's memory cap for the scratch database (it spills beyond). */
+  /** DuckDB's memory cap for the scratch database while it sorts and joins (it spills beyond). */
   memoryLimit?: string
   /** Parent of the scratch directory (default: the system's temporary directory). */
   parent?: string
@@ -43,26 +49,46 @@ export const LOW_MEMORY_ALLOCATOR = {
   write_buffer_row_group_memory_limit: '8MB',
 } as const
 
+/**
+ * The scratch database's cap while verify only appends to it (scanning the store). Appends need the
+ * row groups being written and nothing else; what DuckDB caches of the written blocks up to the
+ * query limit is never read during a scan. DuckDB writes an appended row group out once it passes
+ * write_buffer_row_group_memory_limit (LOW_MEMORY_ALLOCATOR), so two tables filled at once fit; at
+ * 8 MB they did not.
+ */
+export const APPEND_MEMORY_LIMIT = '16MB'
+
 export class VerifyScratch {
   private constructor(
     readonly dir: string,
     private readonly instance: DuckDBInstance,
     private readonly conn: DuckDBConnection,
+    private readonly queryLimit: string,
   ) {}
+
+  /**
+   * `append`: only appends follow (APPEND_MEMORY_LIMIT, or the query limit if that is lower);
+   * `query`: sorts and joins (the configured limit). Lowering the limit also evicts what is cached.
+   */
+  async phase(which: 'append' | 'query'): Promise<void> {
+    const limit = which === 'query' || bytesOf(this.queryLimit) <= bytesOf(APPEND_MEMORY_LIMIT) ? this.queryLimit : APPEND_MEMORY_LIMIT
+    await this.conn.run(`SET memory_limit = '${limit}'`)
+  }
 
   static async open(options: VerifyScratchOptions = {}): Promise<VerifyScratch> {
     const dir = mkdtempSync(join(options.parent ?? tmpdir(), 'envoy-audit-verify-'))
     try {
       // One thread: every thread of a sort or join holds its own buffers, and verify's own work is single-threaded anyway.
+      const limit = options.memoryLimit ?? DEFAULT_SCRATCH_MEMORY
       const instance = await DuckDBInstance.create(join(dir, 'scratch.duckdb'), {
-        memory_limit: options.memoryLimit ?? '64MB',
+        memory_limit: limit,
         threads: '1',
         temp_directory: join(dir, 'spill'),
         preserve_insertion_order: 'false',
         autoinstall_known_extensions: 'false',
         ...LOW_MEMORY_ALLOCATOR,
       })
-      return new VerifyScratch(dir, instance, await instance.connect())
+      return new VerifyScratch(dir, instance, await instance.connect(), limit)
     } catch (err) {
       rmSync(dir, { recursive: true, force: true })
       throw new EnvoyAuditError(
@@ -133,4 +159,12 @@ function append(a: DuckDBAppender, type: ScratchType, v: ScratchValue): void {
     case 'BOOLEAN':
       return a.appendBoolean(v === true)
   }
+}
+
+/** A DuckDB size setting ('64MB', '1GiB', '512KB') in bytes; what it does not read counts as large. */
+function bytesOf(size: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(i?)B?\s*$/i.exec(size)
+  if (m === null) return Number.POSITIVE_INFINITY
+  const unit = ' KMGT'.indexOf(m[2]!.toUpperCase() || ' ')
+  return Number(m[1]) * (m[3] === '' ? 1000 : 1024) ** unit
 }

@@ -372,6 +372,28 @@ describe('DuckDbStore', () => {
   )
 })
 
+describe("streamRows (verify's row-at-a-time scan)", () => {
+  test('gives every row of a many-chunk query as stream() does, each chunk read before the next is asked for', async () => {
+    await withStore(':memory:', async (store) => {
+      // 5,000 rows: three chunks; long strings (kept out of line by DuckDB), lists, NULLs and numbers.
+      const query = `SELECT i::BIGINT AS i, repeat(chr(97 + (i % 26)::INTEGER), 200 + (i % 7)) || i AS s,
+        CASE WHEN i % 5 = 0 THEN NULL ELSE ['a' || i, 'b'] END AS l, i % 3 = 0 AS b FROM range(5000) t(i) ORDER BY i`
+      const want: unknown[][] = []
+      for await (const rows of store.stream(query)) for (const r of rows) want.push(Object.values(r))
+      const got: unknown[][] = []
+      let chunks = 0
+      for await (const chunk of store.streamRows(query)) {
+        chunks++
+        for (let i = 0; i < chunk.rowCount; i++) got.push(chunk.row(i))
+      }
+      expect(chunks).toBeGreaterThan(1)
+      expect(got).toHaveLength(5000)
+      expect(got).toEqual(want)
+      expect(got[4999]).toEqual(['4999', `${'h'.repeat(200 + (4999 % 7))}4999`, ['a4999', 'b'], false])
+    })
+  })
+})
+
 describe('insertRows (the write side bulk insert)', () => {
   const columns = [
     { name: 'k', type: 'VARCHAR' },
