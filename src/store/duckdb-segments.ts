@@ -29,8 +29,12 @@ const HOUR_MS = 3_600_000
 export const COMPACT_FANIN = 16
 /** Segments of this level or above are not merged further (about 512k events of one hour each). */
 const MAX_LEVEL = 2
-/** Rows per Parquet row group: small enough that a batch's dedupe reads few ids beyond its time range. */
-const ROW_GROUP_ROWS = 16_384
+/**
+ * Rows per Parquet row group: small enough that a batch's dedupe reads few ids beyond its time range,
+ * and that a reader of the documents (verify) decompresses ~15 MB of them at a time, not ~60 MB at
+ * 16,384 (docs/store.md).
+ */
+const ROW_GROUP_ROWS = 4_096
 /** Files dropped by compaction or retention stay this long for queries that listed them before. */
 const GRACE_MS = 60_000
 /**
