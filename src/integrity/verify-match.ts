@@ -67,6 +67,8 @@ export function evRow(n: number, id: string, digest: StoredDigest | undefined, p
 }
 
 export interface MatchOptions {
+  /** Ids per part of the joins by id (MATCH_PART_ROWS); tests use small parts. */
+  partRows?: number
   /** Ledgered events missing from the store whose ts is before this (epoch ms) count as expired, not deleted. */
   expiredBefore?: number
   /** What the deleted finding says the event is missing from. */
@@ -92,21 +94,37 @@ const FINDINGS = 1
  * which ran the 64 MB scratch out of memory at ~95k events. Only a suspect id's rows are read whole
  * again (MATCH_SQL).
  */
-const SUSPECT_SQL = (findings: boolean): string[] => [
+const SUSPECT_SQL = (findings: boolean, parts: number): string[] => [
   'CREATE TABLE suspect (k VARCHAR)',
-  `INSERT INTO suspect SELECT coalesce(e.id, l.event_id) FROM ev e FULL OUTER JOIN ledger l ON l.event_id = e.id
+  ...partsOf(parts).map(
+    (p) => `INSERT INTO suspect SELECT coalesce(e.id, l.event_id)
+    FROM (SELECT * FROM ev WHERE ${PART('id', parts)} = ${p}) e
+    FULL OUTER JOIN (SELECT * FROM ledger WHERE ${PART('event_id', parts)} = ${p}) l ON l.event_id = e.id
     WHERE e.id IS NULL OR l.event_id IS NULL OR NOT e.valid OR e.col IS NOT NULL OR e.h <> l.hash
       OR e.ah IS DISTINCT FROM e.h OR e.jid IS DISTINCT FROM e.id`,
+  ),
   'INSERT INTO suspect SELECT id FROM ev GROUP BY id HAVING count(*) > 1',
   ...(findings
-    ? [
-        `INSERT INTO suspect SELECT coalesce(x.event_id, a.event_id) FROM ${ROW_DIGESTS('fx')} x FULL OUTER JOIN ${ROW_DIGESTS('fa')} a
+    ? partsOf(parts).map(
+        (p) => `INSERT INTO suspect SELECT coalesce(x.event_id, a.event_id)
+    FROM ${ROW_DIGESTS('fx', PART('event_id', parts), p)} x FULL OUTER JOIN ${ROW_DIGESTS('fa', PART('event_id', parts), p)} a
     ON a.event_id = x.event_id AND a.idx = x.idx WHERE x.rh IS DISTINCT FROM a.rh`,
-      ]
+      )
     : []),
 ]
 
-const ROW_DIGESTS = (table: 'fx' | 'fa'): string => `(SELECT event_id, idx, sha256(row) AS rh FROM ${table})`
+const ROW_DIGESTS = (table: 'fx' | 'fa', part: string, p: number): string =>
+  `(SELECT event_id, idx, sha256(row) AS rh FROM ${table} WHERE ${part} = ${p})`
+
+/**
+ * The full outer joins by event id run a part of the ids at a time, split by a hash of the id: a
+ * join of 3M events with 3M ledger entries ran a 48 MB scratch out of memory (and 10M a 128 MB one),
+ * where 1M fitted. Equal ids fall in the same part, so each part's join is exact on its own.
+ */
+export const MATCH_PART_ROWS = 500_000
+
+const PART = (column: string, parts: number): string => `coalesce(hash(${column}) % ${parts}, 0)`
+const partsOf = (parts: number): number[] => Array.from({ length: parts }, (_, i) => i)
 
 /**
  * Every suspect id's stored copies joined with its ledger entries (either side may be missing), and the
@@ -139,7 +157,12 @@ export async function matchById(
   const findings = options.compareFindings !== false
   onProgress({ phase: 'matching', done: 0, total: undefined })
   report.events = Number((await scratch.all(`SELECT count(*) AS n FROM ev`))[0]?.n ?? 0)
-  for (const sql of SUSPECT_SQL(findings)) await scratch.run(sql)
+  const largest = Number(
+    (await scratch.all(`SELECT greatest((SELECT count(*) FROM ledger), (SELECT count(*) FROM fx), (SELECT count(*) FROM fa)) AS n`))[0]
+      ?.n ?? 0,
+  )
+  const parts = Math.max(1, Math.ceil(Math.max(report.events, largest) / (options.partRows ?? MATCH_PART_ROWS)))
+  for (const sql of SUSPECT_SQL(findings, parts)) await scratch.run(sql)
   const group = new IdGroup()
   let done = 0
   const collect = chunkCollector()

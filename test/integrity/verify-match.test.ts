@@ -51,4 +51,32 @@ describe('matchById with wide findings rows', () => {
     // Not a stored-table row (a JSON array): the row is named, not a column.
     expect(byId.get('ev-17')).toBe('findings row 0 differs from the stored event')
   }, 120_000)
+
+  test('split into parts by a hash of the id, the joins find the same: deleted, modified, inserted, a differing findings row', async () => {
+    const reports = []
+    for (const partRows of [undefined, 700, 1]) {
+      const s = await VerifyScratch.open({ memoryLimit: '24MB' })
+      try {
+        const t = await matchTables(s)
+        for (let i = 0; i < 5_000; i++) {
+          const id = `ev-${i}`
+          const hash = sha(id)
+          if (i !== 10) t.ledger.add([id, 'stream-a', i, hash, sha(`chain:${i}`), 1_700_000_000_000 + i])
+          if (i !== 20)
+            t.ev.add(evRow(i, id, { hash: i === 30 ? sha('edited') : hash, legacy: undefined, auditHash: hash, eventId: id }, undefined, 1))
+          t.fx.add([id, 0, JSON.stringify(['row', i])])
+          t.fa.add([id, 0, JSON.stringify([i === 40 ? 'edited' : 'row', i])])
+        }
+        for (const table of Object.values(t)) table.flush()
+        const report = emptyReport()
+        await matchById(s, report, () => undefined, { compareFindings: true, ...(partRows === undefined ? {} : { partRows }) })
+        reports.push({ counts: report.counts, ids: report.issues.map((i) => `${i.kind}:${i.id}`).sort() })
+      } finally {
+        s.close()
+      }
+    }
+    expect(reports[0]!.ids).toEqual(expect.arrayContaining(['deleted:ev-20', 'inserted:ev-10', 'modified:ev-30', 'modified:ev-40']))
+    expect(reports[1]).toEqual(reports[0])
+    expect(reports[2]).toEqual(reports[0])
+  }, 120_000)
 })
