@@ -9,12 +9,11 @@
  * badly only makes one range larger; a position far from the others (a planted row) cannot make the
  * number of ranges grow. Many rows at one position (a forged ledger) still make one large range.
  */
+import { quote } from '../store/duckdb-segments.js'
 import type { VerifyScratch } from '../store/verify-scratch.js'
 
 /** Entries a range holds, about: sorted within verify's default scratch limit with room to spare. */
 export const WINDOW = 500_000
-
-const quote = (s: string): string => `'${s.replaceAll("'", "''")}'`
 
 /**
  * The ledger's rows, a chunk at a time, ordered by stream (NULL last), position (NULL last), then

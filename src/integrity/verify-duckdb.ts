@@ -20,7 +20,7 @@
 import type { DuckDbStore } from '../store/duckdb-store.js'
 import { FINDING_COLUMNS, STORED_EVENT_COLUMNS, type Column, type FindingRow } from '../store/duckdb-schema.js'
 import { existsSync } from 'node:fs'
-import { SegmentCatalog, eventFilesSql, segmentsDirOf } from '../store/duckdb-segments.js'
+import { SegmentCatalog, eventFilesSql, quote, segmentsDirOf } from '../store/duckdb-segments.js'
 import { LOW_MEMORY_ALLOCATOR, VerifyScratch } from '../store/verify-scratch.js'
 import { excuseRetained } from './retention-cuts.js'
 import { chunkCollector } from './verify-gc.js'
@@ -178,8 +178,6 @@ async function readCheckpoints(store: DuckDbStore): Promise<CheckpointEntry[]> {
 async function count(store: DuckDbStore, relation: string): Promise<number> {
   return Number((await store.sql(`SELECT count(*) AS n FROM ${relation}`)).rows[0]?.n ?? 0)
 }
-
-const quote = (s: string): string => `'${s.replaceAll("'", "''")}'`
 
 /**
  * What the events and findings are read from. The table layout: its tables. The segment layout: the
