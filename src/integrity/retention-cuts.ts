@@ -20,6 +20,7 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
 import type { DuckDBConnection } from '@duckdb/node-api'
 import type { VerifyScratch } from '../store/verify-scratch.js'
+import { idPartCount, inPart, partsOf, removeIds } from './id-parts.js'
 import type { IntegrityKey } from './config.js'
 import { addIssue, type VerifyReport } from './verify-core.js'
 
@@ -195,12 +196,16 @@ export async function excuseRetained(
     if (!byCut.has(cut))
       addIssue(report, { kind: 'chain', id: `retention cut ${cut}`, detail: 'retained ids of a cut that is not recorded' })
   if (valid.size === 0) return
-  const excused = `SELECT DISTINCT r.event_id FROM retained r WHERE r.cut IN (${[...valid].join(', ')})
-      AND NOT EXISTS (SELECT 1 FROM ev WHERE ev.id = r.event_id)`
-  let n = 0
-  for await (const rows of scratch.stream(`SELECT count(DISTINCT l.event_id)::BIGINT AS n FROM ledger l WHERE l.event_id IN (${excused})`))
-    n += Number(rows[0]?.n ?? 0)
-  await scratch.run(`DELETE FROM ledger WHERE event_id IN (${excused})`)
+  // A part of the ids at a time (id-parts.ts): a cut may retain millions of ids.
+  const parts = await idPartCount(scratch, ['retained', 'ev', 'ledger'])
+  await scratch.run('CREATE TABLE excused (id VARCHAR)')
+  for (const p of partsOf(parts))
+    await scratch.run(`INSERT INTO excused SELECT DISTINCT r.event_id FROM retained r
+      WHERE r.cut IN (${[...valid].join(', ')}) AND ${inPart('r.event_id', parts, p)}
+        AND NOT EXISTS (SELECT 1 FROM ev WHERE ${inPart('ev.id', parts, p)} AND ev.id = r.event_id)
+        AND EXISTS (SELECT 1 FROM ledger l WHERE ${inPart('l.event_id', parts, p)} AND l.event_id = r.event_id)`)
+  const n = Number((await scratch.all('SELECT count(*) AS n FROM excused'))[0]?.n ?? 0)
+  if (n > 0) await removeIds(scratch, 'ledger', 'event_id', 'excused')
   report.expired = (report.expired ?? 0) + n
   if (n > 0) {
     const last = byCut.get(Math.max(...valid))!.fields

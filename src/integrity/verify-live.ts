@@ -12,42 +12,58 @@
  * taken as verified.
  */
 import type { DuckDbStore } from '../store/duckdb-store.js'
-import type { VerifyScratch } from '../store/verify-scratch.js'
+import type { ScratchTable, VerifyScratch } from '../store/verify-scratch.js'
 import type { VerifyReport } from './verify-core.js'
+import { idPartCount, inPart, partsOf, removeIds } from './id-parts.js'
 
-const UNLEDGERED_SQL = `SELECT DISTINCT id FROM (
-    SELECT e.id FROM ev e WHERE NOT EXISTS (SELECT 1 FROM ledger l WHERE l.event_id = e.id)
+/** One part's (id-parts.ts) stored events and findings rows without a ledger entry in verify's copy. */
+const UNLEDGERED_SQL = (parts: number, p: number): string => {
+  const ledger = `(SELECT event_id FROM ledger WHERE ${inPart('event_id', parts, p)}) l`
+  return `SELECT DISTINCT id FROM (
+    SELECT e.id FROM (SELECT id FROM ev WHERE ${inPart('id', parts, p)}) e ANTI JOIN ${ledger} ON l.event_id = e.id
     UNION ALL
-    SELECT a.event_id AS id FROM fa a WHERE NOT EXISTS (SELECT 1 FROM ledger l WHERE l.event_id = a.event_id)
+    SELECT a.event_id AS id FROM (SELECT event_id FROM fa WHERE ${inPart('event_id', parts, p)}) a
+      ANTI JOIN ${ledger} ON l.event_id = a.event_id
   )`
+}
 
 /** Ids per lookup statement. */
 const CHUNK = 400
 
-export async function setAsideLateEvents(store: DuckDbStore, scratch: VerifyScratch, report: VerifyReport): Promise<void> {
+/** `partRows`: ids per part (id-parts.ts); tests use small parts. */
+export async function setAsideLateEvents(
+  store: DuckDbStore,
+  scratch: VerifyScratch,
+  report: VerifyReport,
+  partRows?: number,
+): Promise<void> {
   if (!report.hasLedger) return
-  const unledgered: string[] = []
-  // Stored events, and findings rows of events (the findings are scanned after the events), that
-  // verify's copy of the ledger lacks.
-  for await (const rows of scratch.stream(UNLEDGERED_SQL)) for (const r of rows) unledgered.push(String(r.id))
-  if (unledgered.length === 0) return
-  const late = await scratch.table('late', [['id', 'VARCHAR']])
+  let late: ScratchTable | undefined
   let n = 0
-  for (let i = 0; i < unledgered.length; i += CHUNK) {
-    const chunk = unledgered.slice(i, i + CHUNK)
-    const { rows } = await store.sql(
-      `SELECT DISTINCT event_id FROM integrity_ledger WHERE event_id IN (${chunk.map(() => '?').join(', ')})`,
-      chunk,
-    )
-    for (const r of rows) {
-      late.add([String(r.event_id)])
-      n++
+  // A part at a time, so that what is held here is bounded too (a store with many unledgered events).
+  const parts = await idPartCount(scratch, ['ev', 'fa', 'ledger'], partRows)
+  for (const p of partsOf(parts)) {
+    // Stored events, and findings rows of events (the findings are scanned after the events), that
+    // verify's copy of the ledger lacks.
+    const unledgered: string[] = []
+    for await (const rows of scratch.stream(UNLEDGERED_SQL(parts, p))) for (const r of rows) unledgered.push(String(r.id))
+    for (let i = 0; i < unledgered.length; i += CHUNK) {
+      const chunk = unledgered.slice(i, i + CHUNK)
+      const { rows } = await store.sql(
+        `SELECT DISTINCT event_id FROM integrity_ledger WHERE event_id IN (${chunk.map(() => '?').join(', ')})`,
+        chunk,
+      )
+      for (const r of rows) {
+        late ??= await scratch.table('late', [['id', 'VARCHAR']])
+        late.add([String(r.event_id)])
+        n++
+      }
     }
   }
+  if (late === undefined) return
   late.flush()
-  if (n === 0) return
-  await scratch.run('DELETE FROM ev WHERE id IN (SELECT id FROM late)')
-  await scratch.run('DELETE FROM fx WHERE event_id IN (SELECT id FROM late)')
-  await scratch.run('DELETE FROM fa WHERE event_id IN (SELECT id FROM late)')
+  await removeIds(scratch, 'ev', 'id', 'late', partRows)
+  await removeIds(scratch, 'fx', 'event_id', 'late', partRows)
+  await removeIds(scratch, 'fa', 'event_id', 'late', partRows)
   report.warnings.push(`${n} events were written while verify ran (ledgered after it read the ledger): not checked this time`)
 }

@@ -8,6 +8,7 @@
  * same rules as before (judgeStored in verify-core.ts). An intact store returns no rows at all.
  */
 import { chunkCollector } from './verify-gc.js'
+import { idPartCount, inPart, partsOf } from './id-parts.js'
 import { FINDING_COLUMNS } from '../store/duckdb-schema.js'
 import type { ScratchTable, VerifyScratch } from '../store/verify-scratch.js'
 import { addIssue, judgeStored, type LedgerRef, type StoredDigest, type VerifyProgress, type VerifyReport } from './verify-core.js'
@@ -67,7 +68,7 @@ export function evRow(n: number, id: string, digest: StoredDigest | undefined, p
 }
 
 export interface MatchOptions {
-  /** Ids per part of the joins by id (MATCH_PART_ROWS); tests use small parts. */
+  /** Ids per part of the statements by id (id-parts.ts); tests use small parts. */
   partRows?: number
   /** Ledgered events missing from the store whose ts is before this (epoch ms) count as expired, not deleted. */
   expiredBefore?: number
@@ -98,33 +99,22 @@ const SUSPECT_SQL = (findings: boolean, parts: number): string[] => [
   'CREATE TABLE suspect (k VARCHAR)',
   ...partsOf(parts).map(
     (p) => `INSERT INTO suspect SELECT coalesce(e.id, l.event_id)
-    FROM (SELECT * FROM ev WHERE ${PART('id', parts)} = ${p}) e
-    FULL OUTER JOIN (SELECT * FROM ledger WHERE ${PART('event_id', parts)} = ${p}) l ON l.event_id = e.id
+    FROM (SELECT * FROM ev WHERE ${inPart('id', parts, p)}) e
+    FULL OUTER JOIN (SELECT * FROM ledger WHERE ${inPart('event_id', parts, p)}) l ON l.event_id = e.id
     WHERE e.id IS NULL OR l.event_id IS NULL OR NOT e.valid OR e.col IS NOT NULL OR e.h <> l.hash
       OR e.ah IS DISTINCT FROM e.h OR e.jid IS DISTINCT FROM e.id`,
   ),
-  'INSERT INTO suspect SELECT id FROM ev GROUP BY id HAVING count(*) > 1',
+  ...partsOf(parts).map((p) => `INSERT INTO suspect SELECT id FROM ev WHERE ${inPart('id', parts, p)} GROUP BY id HAVING count(*) > 1`),
   ...(findings
     ? partsOf(parts).map(
         (p) => `INSERT INTO suspect SELECT coalesce(x.event_id, a.event_id)
-    FROM ${ROW_DIGESTS('fx', PART('event_id', parts), p)} x FULL OUTER JOIN ${ROW_DIGESTS('fa', PART('event_id', parts), p)} a
+    FROM ${ROW_DIGESTS('fx', inPart('event_id', parts, p))} x FULL OUTER JOIN ${ROW_DIGESTS('fa', inPart('event_id', parts, p))} a
     ON a.event_id = x.event_id AND a.idx = x.idx WHERE x.rh IS DISTINCT FROM a.rh`,
       )
     : []),
 ]
 
-const ROW_DIGESTS = (table: 'fx' | 'fa', part: string, p: number): string =>
-  `(SELECT event_id, idx, sha256(row) AS rh FROM ${table} WHERE ${part} = ${p})`
-
-/**
- * The full outer joins by event id run a part of the ids at a time, split by a hash of the id: a
- * join of 3M events with 3M ledger entries ran a 48 MB scratch out of memory (and 10M a 128 MB one),
- * where 1M fitted. Equal ids fall in the same part, so each part's join is exact on its own.
- */
-export const MATCH_PART_ROWS = 500_000
-
-const PART = (column: string, parts: number): string => `coalesce(hash(${column}) % ${parts}, 0)`
-const partsOf = (parts: number): number[] => Array.from({ length: parts }, (_, i) => i)
+const ROW_DIGESTS = (table: 'fx' | 'fa', part: string): string => `(SELECT event_id, idx, sha256(row) AS rh FROM ${table} WHERE ${part})`
 
 /**
  * Every suspect id's stored copies joined with its ledger entries (either side may be missing), and the
@@ -157,11 +147,7 @@ export async function matchById(
   const findings = options.compareFindings !== false
   onProgress({ phase: 'matching', done: 0, total: undefined })
   report.events = Number((await scratch.all(`SELECT count(*) AS n FROM ev`))[0]?.n ?? 0)
-  const largest = Number(
-    (await scratch.all(`SELECT greatest((SELECT count(*) FROM ledger), (SELECT count(*) FROM fx), (SELECT count(*) FROM fa)) AS n`))[0]
-      ?.n ?? 0,
-  )
-  const parts = Math.max(1, Math.ceil(Math.max(report.events, largest) / (options.partRows ?? MATCH_PART_ROWS)))
+  const parts = await idPartCount(scratch, ['ev', 'ledger', 'fx', 'fa'], options.partRows)
   for (const sql of SUSPECT_SQL(findings, parts)) await scratch.run(sql)
   const group = new IdGroup()
   let done = 0

@@ -52,7 +52,7 @@ describe('matchById with wide findings rows', () => {
     expect(byId.get('ev-17')).toBe('findings row 0 differs from the stored event')
   }, 120_000)
 
-  test('split into parts by a hash of the id, the joins find the same: deleted, modified, inserted, a differing findings row', async () => {
+  test('in parts by a hash of the id, the same: deleted, modified, inserted, a second copy, a differing findings row', async () => {
     const reports = []
     for (const partRows of [undefined, 700, 1]) {
       const s = await VerifyScratch.open({ memoryLimit: '24MB' })
@@ -67,6 +67,8 @@ describe('matchById with wide findings rows', () => {
           t.fx.add([id, 0, JSON.stringify(['row', i])])
           t.fa.add([id, 0, JSON.stringify([i === 40 ? 'edited' : 'row', i])])
         }
+        // A second stored copy of an event: found by the count of copies per id, which runs in parts too.
+        t.ev.add(evRow(5_000, 'ev-50', { hash: sha('ev-50'), legacy: undefined, auditHash: sha('ev-50'), eventId: 'ev-50' }, undefined, 1))
         for (const table of Object.values(t)) table.flush()
         const report = emptyReport()
         await matchById(s, report, () => undefined, { compareFindings: true, ...(partRows === undefined ? {} : { partRows }) })
@@ -75,7 +77,8 @@ describe('matchById with wide findings rows', () => {
         s.close()
       }
     }
-    expect(reports[0]!.ids).toEqual(expect.arrayContaining(['deleted:ev-20', 'inserted:ev-10', 'modified:ev-30', 'modified:ev-40']))
+    const found = ['deleted:ev-20', 'inserted:ev-10', 'inserted:ev-50', 'modified:ev-30', 'modified:ev-40']
+    expect(reports[0]!.ids).toEqual(expect.arrayContaining(found))
     expect(reports[1]).toEqual(reports[0])
     expect(reports[2]).toEqual(reports[0])
   }, 120_000)
