@@ -18,6 +18,7 @@ const BENCHES: Record<string, () => Promise<{ main: () => Promise<unknown> }>> =
   'transform-workers': () => import('./transform-workers.js'),
   'verify-store': () => import('./verify-store.js'),
   'verify-opensearch': () => import('./verify-opensearch.js'),
+  'verify-match': () => import('./verify-match.js'),
 }
 
 const only = process.argv.slice(2)
