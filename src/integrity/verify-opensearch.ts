@@ -289,16 +289,20 @@ async function readLedger(
   tables: MatchTables,
   onProgress: (p: VerifyProgress) => void,
 ): Promise<void> {
-  // Per-event documents (first releases) a page at a time; blocks hold up to BLOCK_ENTRIES (2,000) entries each, so fewer per page.
-  const blockPage = Math.max(1, Math.floor(pageSize / 100))
+  // Per-event documents (first releases) a page at a time; blocks hold up to BLOCK_ENTRIES (2,000)
+  // entries each, so fewer per page: 5 blocks in the default page, where 20 (40k entries, the page's
+  // response and its parsed documents alive at once) took V8's heap past 120 MB.
+  const blockPage = Math.max(1, Math.floor(pageSize / 400))
   const scrolls = [
     readAll(client, index, pageSize, { bool: { must_not: [{ exists: { field: 'end' } }] } }),
     readAll(client, index, blockPage, { exists: { field: 'end' } }),
   ]
   let entries = 0
   onProgress({ phase: 'ledger', done: 0, total: undefined })
+  const collect = chunkCollector()
   for (const scroll of scrolls) {
     for await (const page of scroll) {
+      collect()
       for (const h of page.hits) {
         const doc = decodeLedgerDoc(h._id, h._source)
         if (doc === undefined) {
@@ -337,7 +341,9 @@ async function walkLedger(
   let repeated = 0
   let done = 0
   const columns = `stream, CAST(pos AS VARCHAR) AS pos, event_id, hash, chain`
+  const collect = chunkCollector()
   for await (const rows of ledgerInChainOrder(scratch, columns, 'l.event_id, l.hash, l.chain')) {
+    collect()
     for (const r of rows) {
       const e: LedgerEntry = { stream: str(r.stream), pos: str(r.pos), event_id: str(r.event_id), hash: str(r.hash), chain: str(r.chain) }
       if (prev !== undefined && prev.stream === e.stream && prev.pos === e.pos) {
@@ -373,7 +379,9 @@ async function readFindings(
 ): Promise<number> {
   let done = 0
   onProgress({ phase: 'findings', done: 0, total: undefined })
+  const collect = chunkCollector()
   for await (const page of readAll(client, `${alias}*`, pageSize)) {
+    collect()
     for (const h of page.hits) {
       // findingId: `<event id>:<n>`; a document under another _id belongs to no event's findings.
       const m = /^(.*):(\d{1,9})$/.exec(h._id)

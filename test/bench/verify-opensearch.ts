@@ -9,6 +9,9 @@
  *
  *   npm run bench -- verify-opensearch
  *   OPENSEARCH_URL=http://127.0.0.1:9200 BENCH_VERIFY_OS_EVENTS=10000,100000 node --import tsx test/bench/verify-opensearch.ts
+ *
+ * BENCH_VERIFY_OS_KEEP=1 (with OPENSEARCH_URL) keeps the indices and prints the verify command, to
+ * run it again under a profiler or a memory sampler (delete them with `${prefix}-*` afterwards).
  */
 import { spawnSync } from 'node:child_process'
 import { loadavg } from 'node:os'
@@ -62,6 +65,11 @@ async function load(client: Client, prefix: string, n: number): Promise<number> 
   return (Date.now() - t0) / 1000
 }
 
+const verifyArgs = (url: string, prefix: string): string[] => [
+  ...['verify', '--opensearch', url, '--events-alias', `${prefix}-events`, '--findings-alias', `${prefix}-findings`],
+  ...['--index-prefix', `${prefix}-integrity`, '--progress-every', '60'],
+]
+
 export async function main(): Promise<void> {
   buildDist({ root: REPO_ROOT, src: `${REPO_ROOT}src`, outDir: `${REPO_ROOT}dist` })
   const real = process.env.OPENSEARCH_URL
@@ -69,15 +77,14 @@ export async function main(): Promise<void> {
   const url = real ?? `http://127.0.0.1:${server!.port}`
   const client = await createOpenSearchClient(loadConnectionConfig({ node: url }), { maxRetries: 3 })
   const runs: Record<string, unknown>[] = []
+  const keep = real !== undefined && process.env.BENCH_VERIFY_OS_KEEP === '1'
   try {
     for (const n of SIZES) {
       const prefix = `ea-bench-verify-${Date.now().toString(36)}`
       try {
         const loadSeconds = await load(client, prefix, n)
         const load0 = loadavg().map((l) => Number(l.toFixed(2)))
-        const args = ['verify', '--opensearch', url, '--events-alias', `${prefix}-events`, '--findings-alias', `${prefix}-findings`]
-        args.push('--index-prefix', `${prefix}-integrity`, '--progress-every', '60')
-        const r = spawnSync('/usr/bin/time', ['-f', 'BENCH_TIME %e %M', process.execPath, CLI, ...args], {
+        const r = spawnSync('/usr/bin/time', ['-f', 'BENCH_TIME %e %M', process.execPath, CLI, ...verifyArgs(url, prefix)], {
           stdio: ['ignore', 'pipe', 'pipe'],
           encoding: 'utf8',
           maxBuffer: 64 * 1024 * 1024,
@@ -97,7 +104,8 @@ export async function main(): Promise<void> {
         process.stderr.write(`verify-opensearch: ${JSON.stringify(run)}\n`)
         runs.push(run)
       } finally {
-        await client.indices.delete({ index: `${prefix}-*` } as never).catch(() => undefined)
+        if (keep) process.stderr.write(`verify-opensearch: kept ${prefix}-*: node ${CLI} ${verifyArgs(url, prefix).join(' ')}\n`)
+        else await client.indices.delete({ index: `${prefix}-*` } as never).catch(() => undefined)
       }
     }
   } finally {
