@@ -15,13 +15,15 @@ import type { VerifyScratch } from '../store/verify-scratch.js'
 /** Entries a range holds, about: sorted within verify's default scratch limit with room to spare. */
 export const WINDOW = 500_000
 
+/** What each row holds: a ledger entry as the chain walk reads it. */
+export const ENTRY_COLUMNS = 'stream, CAST(pos AS VARCHAR) AS pos, event_id, hash, chain'
+
 /**
- * The ledger's rows, a chunk at a time, ordered by stream (NULL last), position (NULL last), then
- * `tieBreak` (a list of columns, or empty for none). `columns` is the select list.
+ * The ledger's rows (ENTRY_COLUMNS), a chunk at a time, ordered by stream (NULL last), position
+ * (NULL last), then `tieBreak` (a list of columns, or empty for none).
  */
 export async function* ledgerInChainOrder(
   scratch: VerifyScratch,
-  columns: string,
   tieBreak = '',
   window = WINDOW,
 ): AsyncGenerator<Record<string, unknown>[]> {
@@ -35,9 +37,11 @@ export async function* ledgerInChainOrder(
     for (let i = 0; i + 1 < bounds.length; i++) {
       const lo = bounds[i] === null ? '' : ` AND pos >= ${bounds[i]}`
       const hi = bounds[i + 1] === null ? '' : ` AND pos < ${bounds[i + 1]}`
-      yield* scratch.stream(`SELECT ${columns} FROM ledger l WHERE ${inStream} AND pos IS NOT NULL${lo}${hi} ORDER BY l.pos${tie}`)
+      yield* scratch.stream(`SELECT ${ENTRY_COLUMNS} FROM ledger l WHERE ${inStream} AND pos IS NOT NULL${lo}${hi} ORDER BY l.pos${tie}`)
     }
-    yield* scratch.stream(`SELECT ${columns} FROM ledger l WHERE ${inStream} AND pos IS NULL${tie === '' ? '' : ` ORDER BY ${tieBreak}`}`)
+    yield* scratch.stream(
+      `SELECT ${ENTRY_COLUMNS} FROM ledger l WHERE ${inStream} AND pos IS NULL${tie === '' ? '' : ` ORDER BY ${tieBreak}`}`,
+    )
   }
 }
 

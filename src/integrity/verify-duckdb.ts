@@ -97,7 +97,7 @@ export async function verifyDuckDbStore(
       tablesOut.ledger.flush()
       await storeLimit('tables')
       await scratch.phase('query')
-      for await (const rows of ledgerInChainOrder(scratch, `stream, CAST(pos AS VARCHAR) AS pos, event_id, hash, chain`)) {
+      for await (const rows of ledgerInChainOrder(scratch)) {
         collect()
         for (const r of rows)
           walk.entry({

@@ -340,9 +340,8 @@ async function walkLedger(
   let prev: LedgerEntry | undefined
   let repeated = 0
   let done = 0
-  const columns = `stream, CAST(pos AS VARCHAR) AS pos, event_id, hash, chain`
   const collect = chunkCollector()
-  for await (const rows of ledgerInChainOrder(scratch, columns, 'l.event_id, l.hash, l.chain')) {
+  for await (const rows of ledgerInChainOrder(scratch, 'l.event_id, l.hash, l.chain')) {
     collect()
     for (const r of rows) {
       const e: LedgerEntry = { stream: str(r.stream), pos: str(r.pos), event_id: str(r.event_id), hash: str(r.hash), chain: str(r.chain) }

@@ -1,9 +1,8 @@
 import { afterEach, describe, expect, test } from 'vitest'
 import fc from 'fast-check'
-import { cutsOf, ledgerInChainOrder } from '../../src/integrity/ledger-order.js'
+import { ENTRY_COLUMNS, cutsOf, ledgerInChainOrder } from '../../src/integrity/ledger-order.js'
 import { VerifyScratch } from '../../src/store/verify-scratch.js'
 
-const COLUMNS = `stream, CAST(pos AS VARCHAR) AS pos, event_id, hash, chain`
 const TIE = 'l.event_id, l.hash, l.chain'
 
 type Row = [string | null, number | null, string, string, string]
@@ -36,7 +35,7 @@ async function collect(gen: AsyncGenerator<Record<string, unknown>[]>): Promise<
 
 /** What one sort of the whole ledger gives. */
 const wholeSort = (s: VerifyScratch): Promise<unknown[][]> =>
-  collect(s.stream(`SELECT ${COLUMNS} FROM ledger l ORDER BY l.stream NULLS LAST, l.pos NULLS LAST, ${TIE}`))
+  collect(s.stream(`SELECT ${ENTRY_COLUMNS} FROM ledger l ORDER BY l.stream NULLS LAST, l.pos NULLS LAST, ${TIE}`))
 
 describe('ledgerInChainOrder', () => {
   test('sorted range by range, it gives the rows one whole sort gives: gaps, a far position, NULLs, repeated positions', async () => {
@@ -49,7 +48,7 @@ describe('ledgerInChainOrder', () => {
     rows.push(['a', null, 'nopos', 'h', 'c'], [null, 3, 'nostream', 'h', 'c'], [null, null, 'neither', 'h', 'c'])
     rows.reverse()
     scratch = await ledgerOf(rows)
-    const got = await collect(ledgerInChainOrder(scratch, COLUMNS, TIE, 100))
+    const got = await collect(ledgerInChainOrder(scratch, TIE, 100))
     expect(got).toHaveLength(rows.length)
     expect(got).toEqual(await wholeSort(scratch))
     expect(got.at(-1)).toEqual([null, null, 'neither', 'h', 'c'])
@@ -67,7 +66,7 @@ describe('ledgerInChainOrder', () => {
       fc.asyncProperty(fc.array(row, { maxLength: 400 }), fc.integer({ min: 1, max: 150 }), async (rows, window) => {
         const s = await ledgerOf(rows as Row[])
         try {
-          expect(await collect(ledgerInChainOrder(s, COLUMNS, TIE, window))).toEqual(await wholeSort(s))
+          expect(await collect(ledgerInChainOrder(s, TIE, window))).toEqual(await wholeSort(s))
         } finally {
           s.close()
         }
