@@ -6,10 +6,19 @@ async function limitOf(scratch: VerifyScratch): Promise<string> {
   return String(rows[0]!.l)
 }
 
+/** Runs `fn` on a scratch database with this query limit, closed whatever happens. */
+async function withScratch(memoryLimit: string, fn: (scratch: VerifyScratch) => Promise<void>): Promise<void> {
+  const scratch = await VerifyScratch.open({ memoryLimit })
+  try {
+    await fn(scratch)
+  } finally {
+    scratch.close()
+  }
+}
+
 describe('VerifyScratch', () => {
   test('appends under the lower append limit and sorts under the query limit', async () => {
-    const scratch = await VerifyScratch.open({ memoryLimit: '64MB' })
-    try {
+    await withScratch('64MB', async (scratch) => {
       const query = await limitOf(scratch)
       await scratch.phase('append')
       const append = await limitOf(scratch)
@@ -19,26 +28,20 @@ describe('VerifyScratch', () => {
       expect(await limitOf(scratch)).toBe(append)
       await scratch.phase('query')
       expect(await limitOf(scratch)).toBe(query)
-    } finally {
-      scratch.close()
-    }
+    })
   })
 
   test('a query limit below the append limit is kept while appending', async () => {
-    const scratch = await VerifyScratch.open({ memoryLimit: '8MB' })
-    try {
+    await withScratch('8MB', async (scratch) => {
       const query = await limitOf(scratch)
       await scratch.phase('append')
       expect(await limitOf(scratch)).toBe(query)
-    } finally {
-      scratch.close()
-    }
+    })
   })
 
   test('two tables of 2 KB rows, filled at once, fit in the append limit', async () => {
     // 10,000 rows of 2 KB between two flushes: 20 MB per table, more than the limit; DuckDB writes row groups out before.
-    const scratch = await VerifyScratch.open({ memoryLimit: '64MB' })
-    try {
+    await withScratch('64MB', async (scratch) => {
       const a = await scratch.table('a', [
         ['id', 'VARCHAR'],
         ['doc', 'VARCHAR'],
@@ -59,11 +62,9 @@ describe('VerifyScratch', () => {
       await scratch.phase('query')
       const [row] = await scratch.all(
         `SELECT (SELECT count(DISTINCT md5(doc)) FROM a)::INTEGER AS a, (SELECT count(DISTINCT md5(doc)) FROM b)::INTEGER AS b,
-          (SELECT sum(n) FROM b)::BIGINT AS n`,
+        (SELECT sum(n) FROM b)::BIGINT AS n`,
       )
       expect(row).toEqual({ a: 30_000, b: 30_000, n: String((30_000 * 29_999) / 2) })
-    } finally {
-      scratch.close()
-    }
+    })
   })
 })
