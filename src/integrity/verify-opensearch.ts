@@ -14,8 +14,8 @@
  * the same entry (possible only when a writer died and a later one raced it) count it once; two that
  * disagree at a position are a chain issue.
  *
- * Reads everything through points in time paged with search_after (scrolls where the cluster refuses
- * a point in time; ledger blocks a few per page, they are up to ~450 KB), a page at a time, in memory
+ * Reads everything through points in time paged with search_after (opensearch-read-all.ts; ledger
+ * blocks a few per page, they are up to ~450 KB), a page at a time, in memory
  * that does not grow with the indices: the ledger entries, a digest of every event and the findings
  * documents (as stored, and as the sink derives them from the stored events) go to a scratch database
  * as narrow rows (verify-match.ts), where DuckDB sorts the ledger into chain order and matches the
@@ -43,6 +43,7 @@ import {
 import { evRow, matchById, matchTables, type MatchTables } from './verify-match.js'
 import { chunkCollector } from './verify-gc.js'
 import { ledgerInChainOrder } from './ledger-order.js'
+import { readAll, type Json } from './opensearch-read-all.js'
 
 export interface OpenSearchVerifyOptions {
   eventsAlias: string
@@ -62,97 +63,6 @@ export interface OpenSearchVerifyOptions {
   scratchDir?: string
   /** DuckDB's memory cap for the scratch database. */
   scratchMemoryLimit?: string
-}
-
-type Json = Record<string, unknown>
-type Hit = { _id: string; _source: Json }
-/** One scroll page, and the number of documents the search matched (when the server says). */
-type Page = { hits: Hit[]; total: number | undefined }
-
-const KEEPALIVE = '2m'
-
-/**
- * Every document of a target, page by page: searches with search_after in a point in time (one
- * snapshot, nothing held open on the server between pages but the PIT), or a scroll where the cluster
- * refuses a PIT (before OpenSearch 2.4, or a role without the PIT privilege). The PIT's pages are
- * sorted on index and `_id`, unique together, so search_after neither skips nor repeats a document
- * (OpenSearch has no `_shard_doc` sort, and `_doc` repeats across shards). Released even when the
- * caller stops early.
- */
-async function* readAll(client: Client, index: string, pageSize: number, query: Json = { match_all: {} }): AsyncGenerator<Page> {
-  let pit: string | undefined
-  try {
-    const res = await client.createPit({ index, keep_alive: KEEPALIVE } as never)
-    pit = (res.body as { pit_id?: string }).pit_id
-  } catch (err) {
-    if (!pitRefused(err)) throw err
-  }
-  if (pit === undefined) return yield* scrollAll(client, index, pageSize, query)
-  const ids = new Set([pit])
-  try {
-    let after: unknown[] | undefined
-    let total: number | undefined
-    for (;;) {
-      const body: Json = {
-        size: pageSize,
-        query,
-        sort: PIT_SORT,
-        pit: { id: pit, keep_alive: KEEPALIVE },
-        track_total_hits: after === undefined,
-      }
-      if (after !== undefined) body.search_after = after
-      const res = await client.search({ body } as never)
-      const b = res.body as { pit_id?: string; hits?: { hits?: (Hit & { sort?: unknown[] })[]; total?: number | { value?: number } } }
-      // The id may change from one search to the next; the latest one is what the next search and the release name.
-      if (typeof b.pit_id === 'string') ids.add((pit = b.pit_id))
-      if (after === undefined) total = totalOf(b.hits?.total)
-      const hits = b.hits?.hits ?? []
-      if (hits.length === 0) return
-      yield { hits, total }
-      if (hits.length < pageSize) return
-      after = hits[hits.length - 1]!.sort
-      if (after === undefined) throw new Error(`point-in-time search of ${index} returned hits without sort values`)
-    }
-  } finally {
-    await client.deletePit({ body: { pit_id: [...ids] } } as never).catch(() => undefined)
-  }
-}
-
-const PIT_SORT = [{ _index: 'asc' }, { _id: 'asc' }]
-
-/** A PIT the cluster does not offer or the role may not open (the scroll then reads the target), as opposed to a failure. */
-function pitRefused(err: unknown): boolean {
-  const status =
-    (err as { statusCode?: unknown; meta?: { statusCode?: unknown } }).statusCode ??
-    (err as { meta?: { statusCode?: unknown } }).meta?.statusCode
-  return status === 400 || status === 403 || status === 404 || status === 405 || status === 501
-}
-
-const totalOf = (t: number | { value?: number } | undefined): number | undefined =>
-  typeof t === 'number' ? t : typeof t?.value === 'number' ? t.value : undefined
-
-/**
- * Every document of a target through a scroll (sorted by `_doc`, the cheapest order), page by page;
- * the scroll is released even when the caller stops early.
- */
-async function* scrollAll(client: Client, index: string, pageSize: number, query: Json): AsyncGenerator<Page> {
-  let res = await client.search({ index, scroll: KEEPALIVE, body: { size: pageSize, sort: ['_doc'], query } } as never)
-  let body = res.body as { _scroll_id?: string; hits?: { hits?: Hit[]; total?: number | { value?: number } } }
-  const total = totalOf(body.hits?.total)
-  const ids = new Set<string>()
-  try {
-    for (;;) {
-      if (body._scroll_id !== undefined) ids.add(body._scroll_id)
-      const hits = body.hits?.hits ?? []
-      if (hits.length === 0) return
-      yield { hits, total }
-      if (body._scroll_id === undefined) return
-      res = await client.scroll({ body: { scroll: KEEPALIVE, scroll_id: body._scroll_id } } as never)
-      body = res.body as typeof body
-    }
-  } finally {
-    if (ids.size > 0) await client.clearScroll({ body: { scroll_id: [...ids] } } as never).catch(() => undefined)
-  }
 }
 
 async function exists(client: Client, index: string): Promise<boolean> {

@@ -44,7 +44,7 @@ describe('verify --opensearch reads', () => {
     expect((live.body as { pits: unknown[] }).pits).toEqual([])
   })
 
-  test('a second copy of an event under one _id in another index behind the alias is read (pages sorted on index and _id)', async () => {
+  test('a second copy of an event under one _id in another index behind the alias is read (pages sorted on _doc, then index)', async () => {
     const victim = srv.docs('envoy-audit-events-*')[3]!
     await c.bulk({ body: [{ index: { _index: 'envoy-audit-events-planted', _id: victim._id } }, victim._source], refresh: true } as never)
     expect(srv.docs('envoy-audit-events-*').filter((d) => d._id === victim._id)).toHaveLength(2)

@@ -298,6 +298,37 @@ describeOpenSearch('contract: the test server answers read requests as OpenSearc
     await same('POST', `/${A}/_search/point_in_time`, undefined, error)
   })
 
+  test('PIT over two indices paged on _doc then _index (how verify reads): the same pages and sort values; settings list the shard count', async () => {
+    const pages: { fake: unknown[][]; real: unknown[][] } = { fake: [], real: [] }
+    for (const side of ['fake', 'real'] as const) {
+      const base = side === 'fake' ? srv.url : real
+      const open = await call(base, 'POST', `/${A},${W}/_search/point_in_time?keep_alive=1m`)
+      expect(open.body._shards.total).toBe(2)
+      let after: unknown
+      try {
+        for (;;) {
+          const r = await call(base, 'POST', '/_search', {
+            size: 4,
+            pit: { id: open.body.pit_id, keep_alive: '1m' },
+            sort: [{ _doc: 'asc' }, { _index: 'asc' }],
+            ...(after === undefined ? {} : { search_after: after }),
+          })
+          expect(r.status, JSON.stringify(r.body)).toBe(200)
+          const hits = r.body.hits.hits as Json[]
+          pages[side].push(hits.map((h) => [h._index, h._id, h.sort]))
+          if (hits.length < 4) break
+          after = hits[hits.length - 1]!.sort
+        }
+      } finally {
+        await call(base, 'DELETE', '/_search/point_in_time', { pit_id: [open.body.pit_id] })
+      }
+    }
+    expect(pages.fake).toEqual(pages.real)
+    expect(pages.real.flat()).toHaveLength(2 * DOCS.length)
+    const shards = (a: Answer) => ({ status: a.status, body: a.body })
+    await same('GET', `/${A},${W}/_settings/index.number_of_shards?flat_settings=true`, undefined, shards)
+  })
+
   test('index.max_result_window: from + size, a scroll batch, and search_after pages within it', async () => {
     await same('POST', `/${W}/_search`, { from: 3, size: 3 }, error)
     await same('POST', `/${W}/_search?scroll=1m`, { size: 6 }, error)

@@ -68,6 +68,8 @@ function settingsApi(
         }
       }
       walk(i.settings, '')
+      // OpenSearch lists the shard count of every index, set or not (one shard: this server's only kind).
+      flat['index.number_of_shards'] ??= '1'
       const kept = Object.fromEntries(Object.entries(flat).filter(([k]) => name === undefined || k === name))
       if (query.flat_settings === 'true') out[i.name] = { settings: kept }
       else {

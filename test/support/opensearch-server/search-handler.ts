@@ -192,9 +192,11 @@ export function handleSearch(state: ClusterState, method: string, parts: string[
     if (after !== undefined && from !== 0)
       throw new ShardError('search_exception', '`from` parameter must be set to 0 when `search_after` is used.', 500)
   })
-  // `_index` and `_id` sort as metadata (a PIT's search_after pages on them); `_doc` is no order at all.
+  // `_index` and `_id` sort as metadata. `_doc` is the document's place in its index (each index here is
+  // one shard), fixed within a PIT as Lucene's document number is, and repeated across indices.
+  const place = keys.some((k) => k.field === '_doc') ? placesInIndex(docs) : undefined
   const sortOf = (d: StoredDoc, k: SortKey): number | string | null =>
-    k.field === '_doc' ? null : k.field === '_id' ? d._id : k.field === '_index' ? d._index : sortValue(d._source, k, ctx)
+    k.field === '_doc' ? place!.get(d)! : k.field === '_id' ? d._id : k.field === '_index' ? d._index : sortValue(d._source, k, ctx)
   const withSort = matched.map((d) => ({ d, sort: keys.map((k) => sortOf(d, k)) }))
   let sorted = keys.length === 0 ? withSort : [...withSort].sort((a, b) => compareSortTuples(a.sort, b.sort, keys, ctx))
   if (after !== undefined) sorted = sorted.filter((h) => compareSortTuples(h.sort, after as (number | string | null)[], keys, ctx) > 0)
@@ -247,6 +249,17 @@ export function handleSearch(state: ClusterState, method: string, parts: string[
     )
   }
   return { status: 200, body: out }
+}
+
+function placesInIndex(docs: readonly StoredDoc[]): Map<StoredDoc, number> {
+  const next = new Map<string, number>()
+  const place = new Map<StoredDoc, number>()
+  for (const d of docs) {
+    const n = next.get(d._index) ?? 0
+    place.set(d, n)
+    next.set(d._index, n + 1)
+  }
+  return place
 }
 
 function tryResolve(state: ClusterState, target: string): IndexState[] {

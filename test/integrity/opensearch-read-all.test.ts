@@ -1,0 +1,167 @@
+/**
+ * How verify reads a whole target (src/integrity/opensearch-read-all.ts): PIT pages in `_doc` order,
+ * with `_id` as the last key only where two shards of one index could share a `_doc`. Against the
+ * wire-compatible test server (every index one shard) and, when OPENSEARCH_URL is set, the real node,
+ * where a two-shard index shows why the tie needs `_id`.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import type { Client } from '@opensearch-project/opensearch'
+import { createOpenSearchClient, loadConnectionConfig } from '../../src/connections/opensearch.js'
+import { BY_DOC, BY_DOC_AND_ID, pageOrder, readAll, type Json } from '../../src/integrity/opensearch-read-all.js'
+import { TestOpenSearch } from '../support/opensearch-server/index.js'
+import { describeOpenSearch, opensearchUrl } from '../helpers/real-servers.js'
+
+async function connect(url: string): Promise<Client> {
+  const username = process.env.OPENSEARCH_USERNAME || undefined
+  return createOpenSearchClient(
+    loadConnectionConfig({
+      node: url,
+      username,
+      password: username === undefined ? undefined : process.env.OPENSEARCH_PASSWORD,
+      insecure: process.env.OPENSEARCH_INSECURE === '1',
+    }),
+    { maxRetries: 0 },
+  )
+}
+
+/** `n` documents `<index>/<tag>-<i>` with a number, indexed and refreshed. */
+async function fill(c: Client, index: string, shards: number, tag: string, n: number): Promise<void> {
+  await c.indices.create({ index, body: { settings: { number_of_shards: shards, number_of_replicas: 0 } } } as never)
+  const body: Json[] = []
+  for (let i = 0; i < n; i++) body.push({ index: { _index: index, _id: `${tag}-${i}` } }, { n: i })
+  await c.bulk({ body, refresh: true } as never)
+}
+
+async function readIds(c: Client, target: string, pageSize: number, query?: Json): Promise<{ ids: string[]; pages: number }> {
+  const ids: string[] = []
+  let pages = 0
+  for await (const page of readAll(c, target, pageSize, query)) {
+    pages++
+    for (const h of page.hits) ids.push(`${(h as unknown as { _index: string })._index}/${h._id}`)
+  }
+  return { ids, pages }
+}
+
+async function pitShards(c: Client, target: string): Promise<{ pit: string; shards: number }> {
+  const b = (await c.createPit({ index: target, keep_alive: '1m' } as never)).body as { pit_id: string; _shards: { total: number } }
+  return { pit: b.pit_id, shards: b._shards.total }
+}
+
+function both(name: string, body: (get: () => { c: Client; prefix: string; real: boolean }) => void): void {
+  describe(`${name} (test server)`, () => {
+    let srv: TestOpenSearch
+    let c: Client
+    beforeAll(async () => {
+      srv = await TestOpenSearch.start()
+      c = await connect(srv.url)
+    })
+    afterAll(async () => {
+      await c.close()
+      await srv.close()
+    })
+    body(() => ({ c, prefix: 'ra', real: false }))
+  })
+  describeOpenSearch(name, () => {
+    const prefix = `ea-ra-${Date.now().toString(36)}`
+    let c: Client
+    beforeAll(async () => {
+      c = await connect(opensearchUrl!)
+    })
+    afterAll(async () => {
+      await c.indices.delete({ index: `${prefix}-*` } as never).catch(() => undefined)
+      await c.close()
+    })
+    body(() => ({ c, prefix, real: true }))
+  })
+}
+
+both('reading a whole target', (get) => {
+  test('two single-shard indices behind one pattern, pages of 3: every document once, in _doc then _index order', async () => {
+    const { c, prefix } = get()
+    await fill(c, `${prefix}-one-a`, 1, 'a', 10)
+    await fill(c, `${prefix}-one-b`, 1, 'b', 7)
+    const { pit, shards } = await pitShards(c, `${prefix}-one-*`)
+    expect(await pageOrder(c, `${prefix}-one-*`, shards)).toEqual(BY_DOC)
+    // An index created after the PIT opened is not in it: the counts disagree and `_id` is kept.
+    await fill(c, `${prefix}-one-c`, 1, 'c', 1)
+    expect(await pageOrder(c, `${prefix}-one-*`, shards)).toEqual(BY_DOC_AND_ID)
+    await c.deletePit({ body: { pit_id: [pit] } } as never)
+    expect(await pageOrder(c, `${prefix}-one-*`, undefined)).toEqual(BY_DOC_AND_ID)
+
+    const { ids, pages } = await readIds(c, `${prefix}-one-a,${prefix}-one-b`, 3)
+    expect(ids).toHaveLength(17)
+    expect(new Set(ids).size).toBe(17)
+    expect(pages).toBe(6)
+    // `_doc` first: the two indices interleave, the first documents of each come first.
+    expect(ids.slice(0, 2).sort()).toEqual([`${prefix}-one-a/a-0`, `${prefix}-one-b/b-0`])
+    const live = await c.transport.request({ method: 'GET', path: '/_search/point_in_time/_all' })
+    expect((live.body as { pits: { pit_id: string }[] }).pits.filter((p) => p.pit_id === pit)).toEqual([])
+  })
+
+  test('a query narrows the read; an empty target reads nothing', async () => {
+    const { c, prefix } = get()
+    await fill(c, `${prefix}-q`, 1, 'q', 20)
+    const { ids } = await readIds(c, `${prefix}-q`, 4, { range: { n: { gte: 15 } } })
+    expect(ids.map((i) => i.split('/')[1]).sort()).toEqual(['q-15', 'q-16', 'q-17', 'q-18', 'q-19'])
+    expect((await readIds(c, `${prefix}-none-*`, 4)).ids).toEqual([])
+  })
+})
+
+describe('page order where the shard count cannot be read', () => {
+  test('settings refused (403, a role that may search but not read settings): `_id` is kept', async () => {
+    const srv = await TestOpenSearch.start()
+    const c = await connect(srv.url)
+    try {
+      await fill(c, 'ro-a', 1, 'a', 3)
+      const { shards } = await pitShards(c, 'ro-a')
+      expect(await pageOrder(c, 'ro-a', shards)).toEqual(BY_DOC)
+      srv.faults.failRequests(/^GET \/ro-a\/_settings/, 403, 1)
+      expect(await pageOrder(c, 'ro-a', shards)).toEqual(BY_DOC_AND_ID)
+    } finally {
+      await c.close()
+      await srv.close()
+    }
+  })
+})
+
+describeOpenSearch('a two-shard index', () => {
+  const prefix = `ea-ra2-${Date.now().toString(36)}`
+  let c: Client
+  beforeAll(async () => {
+    c = await connect(opensearchUrl!)
+    await fill(c, `${prefix}-two`, 2, 't', 40)
+  })
+  afterAll(async () => {
+    await c.indices.delete({ index: `${prefix}-*` } as never).catch(() => undefined)
+    await c.close()
+  })
+
+  test('its shards share `_doc` values, so paging on `_doc` and `_index` alone skips documents', async () => {
+    const { pit } = await pitShards(c, `${prefix}-two`)
+    const seen = new Set<string>()
+    let after: unknown[] | undefined
+    try {
+      for (;;) {
+        const body: Json = { size: 3, sort: BY_DOC, pit: { id: pit, keep_alive: '1m' } }
+        if (after !== undefined) body.search_after = after
+        const hits = ((await c.search({ body } as never)).body as { hits: { hits: { _id: string; sort: unknown[] }[] } }).hits.hits
+        for (const h of hits) seen.add(h._id)
+        if (hits.length < 3) break
+        after = hits[hits.length - 1]!.sort
+      }
+    } finally {
+      await c.deletePit({ body: { pit_id: [pit] } } as never)
+    }
+    expect(seen.size).toBeLessThan(40)
+  })
+
+  test('readAll sees the second shard, adds `_id`, and reads every document once', async () => {
+    const { pit, shards } = await pitShards(c, `${prefix}-two`)
+    expect(shards).toBe(2)
+    expect(await pageOrder(c, `${prefix}-two`, shards)).toEqual(BY_DOC_AND_ID)
+    await c.deletePit({ body: { pit_id: [pit] } } as never)
+    const { ids } = await readIds(c, `${prefix}-two`, 3)
+    expect(ids).toHaveLength(40)
+    expect(new Set(ids).size).toBe(40)
+  })
+})
