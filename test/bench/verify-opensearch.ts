@@ -12,6 +12,8 @@
  *
  * BENCH_VERIFY_OS_KEEP=1 (with OPENSEARCH_URL) keeps the indices and prints the verify command, to
  * run it again under a profiler or a memory sampler (delete them with `${prefix}-*` afterwards).
+ * BENCH_VERIFY_OS_PAGING=1 also times paging through the events alone (no `_source`) in verify's
+ * order (readAll) and in the order it replaced (`_index`, then `_id`), each page of 2,000 in one PIT.
  */
 import { spawnSync } from 'node:child_process'
 import { loadavg } from 'node:os'
@@ -20,6 +22,7 @@ import type { Client } from '@opensearch-project/opensearch'
 import { createOpenSearchClient, loadConnectionConfig } from '../../src/connections/opensearch.js'
 import { OpenSearchLedger } from '../../src/integrity/opensearch-ledger.js'
 import { storedDigest } from '../../src/integrity/verify-core.js'
+import { pageOrder } from '../../src/integrity/opensearch-read-all.js'
 import type { AuditEvent } from '../../src/schema/audit-event.js'
 import { buildDist } from '../helpers/build-dist.js'
 import { REPO_ROOT } from '../helpers/cli.js'
@@ -65,6 +68,43 @@ async function load(client: Client, prefix: string, n: number): Promise<number> 
   return (Date.now() - t0) / 1000
 }
 
+/**
+ * Seconds to page through every event of `target` in one PIT, pages of 2,000 without `_source`: in
+ * `sort`, or (undefined) in the order verify's readAll picks for that PIT.
+ */
+async function pageThrough(client: Client, target: string, sort: unknown[] | undefined): Promise<{ seconds: number; docs: number }> {
+  const t0 = Date.now()
+  const opened = (await client.createPit({ index: target, keep_alive: '2m' } as never)).body as {
+    pit_id: string
+    _shards: { total: number }
+  }
+  const order = sort ?? (await pageOrder(client, target, opened._shards.total))
+  let docs = 0
+  let after: unknown[] | undefined
+  try {
+    for (;;) {
+      const body: Record<string, unknown> = { size: 2000, sort: order, _source: false, pit: { id: opened.pit_id, keep_alive: '2m' } }
+      if (after !== undefined) body.search_after = after
+      const hits = ((await client.search({ body } as never)).body as { hits: { hits: { sort: unknown[] }[] } }).hits.hits
+      docs += hits.length
+      if (hits.length < 2000) break
+      after = hits[hits.length - 1]!.sort
+    }
+  } finally {
+    await client.deletePit({ body: { pit_id: [opened.pit_id] } } as never).catch(() => undefined)
+  }
+  return { seconds: (Date.now() - t0) / 1000, docs }
+}
+
+/** Both orders over the same events; fails unless each reads every one. */
+async function paging(client: Client, prefix: string, n: number): Promise<Record<string, number>> {
+  const target = `${prefix}-events*`
+  const old = await pageThrough(client, target, [{ _index: 'asc' }, { _id: 'asc' }])
+  const now = await pageThrough(client, target, undefined)
+  if (old.docs !== n || now.docs !== n) throw new Error(`paging read ${old.docs} and ${now.docs} of ${n} events`)
+  return { byIndexAndIdSeconds: old.seconds, verifyOrderSeconds: now.seconds }
+}
+
 const verifyArgs = (url: string, prefix: string): string[] => [
   ...['verify', '--opensearch', url, '--events-alias', `${prefix}-events`, '--findings-alias', `${prefix}-findings`],
   ...['--index-prefix', `${prefix}-integrity`, '--progress-every', '60'],
@@ -92,6 +132,7 @@ export async function main(): Promise<void> {
         const m = /BENCH_TIME ([\d.]+) (\d+)/.exec(r.stderr)
         if (r.status !== 0 || m === null) throw new Error(`verify exited ${r.status}: ${r.stdout.slice(-400)} ${r.stderr.slice(-800)}`)
         const seconds = Number(m[1])
+        const pagingRun = process.env.BENCH_VERIFY_OS_PAGING === '1' ? { paging: await paging(client, prefix, n) } : {}
         const run = {
           target: real === undefined ? 'test server' : 'OpenSearch',
           events: n,
@@ -100,6 +141,7 @@ export async function main(): Promise<void> {
           peakRssMb: Math.round(Number(m[2]) / 1024),
           eventsPerSecond: Math.round(n / seconds),
           loadSeconds,
+          ...pagingRun,
         }
         process.stderr.write(`verify-opensearch: ${JSON.stringify(run)}\n`)
         runs.push(run)
