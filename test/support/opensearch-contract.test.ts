@@ -298,7 +298,7 @@ describeOpenSearch('contract: the test server answers read requests as OpenSearc
     await same('POST', `/${A}/_search/point_in_time`, undefined, error)
   })
 
-  test('PIT over two indices paged on _doc then _index (how verify reads): the same pages and sort values; settings list the shard count', async () => {
+  test('PIT over two indices paged on _doc then _index (as verify reads): same pages and sort values; settings give shards', async () => {
     const pages: { fake: unknown[][]; real: unknown[][] } = { fake: [], real: [] }
     for (const side of ['fake', 'real'] as const) {
       const base = side === 'fake' ? srv.url : real
