@@ -6,23 +6,11 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import type { Client } from '@opensearch-project/opensearch'
-import { createOpenSearchClient, loadConnectionConfig } from '../../src/connections/opensearch.js'
 import { BY_DOC, BY_DOC_AND_ID, pageOrder, readAll, type Json } from '../../src/integrity/opensearch-read-all.js'
 import { TestOpenSearch } from '../support/opensearch-server/index.js'
-import { describeOpenSearch, opensearchUrl } from '../helpers/real-servers.js'
-
-async function connect(url: string): Promise<Client> {
-  const username = process.env.OPENSEARCH_USERNAME || undefined
-  return createOpenSearchClient(
-    loadConnectionConfig({
-      node: url,
-      username,
-      password: username === undefined ? undefined : process.env.OPENSEARCH_PASSWORD,
-      insecure: process.env.OPENSEARCH_INSECURE === '1',
-    }),
-    { maxRetries: 0 },
-  )
-}
+import { describeOpenSearch } from '../helpers/real-servers.js'
+import { realClient } from '../helpers/opensearch-planted.js'
+import { client } from './opensearch-harness.js'
 
 /** `n` documents `<index>/<tag>-<i>` with a number, indexed and refreshed. */
 async function fill(c: Client, index: string, shards: number, tag: string, n: number): Promise<void> {
@@ -53,7 +41,7 @@ function both(name: string, body: (get: () => { c: Client; prefix: string; real:
     let c: Client
     beforeAll(async () => {
       srv = await TestOpenSearch.start()
-      c = await connect(srv.url)
+      c = await client(srv.url)
     })
     afterAll(async () => {
       await c.close()
@@ -65,7 +53,7 @@ function both(name: string, body: (get: () => { c: Client; prefix: string; real:
     const prefix = `ea-ra-${Date.now().toString(36)}`
     let c: Client
     beforeAll(async () => {
-      c = await connect(opensearchUrl!)
+      c = await realClient()
     })
     afterAll(async () => {
       await c.indices.delete({ index: `${prefix}-*` } as never).catch(() => undefined)
@@ -110,7 +98,7 @@ both('reading a whole target', (get) => {
 describe('page order where the shard count cannot be read', () => {
   test('settings refused (403, a role that may search but not read settings): `_id` is kept', async () => {
     const srv = await TestOpenSearch.start()
-    const c = await connect(srv.url)
+    const c = await client(srv.url)
     try {
       await fill(c, 'ro-a', 1, 'a', 3)
       const { shards } = await pitShards(c, 'ro-a')
@@ -128,7 +116,7 @@ describeOpenSearch('a two-shard index', () => {
   const prefix = `ea-ra2-${Date.now().toString(36)}`
   let c: Client
   beforeAll(async () => {
-    c = await connect(opensearchUrl!)
+    c = await realClient()
     await fill(c, `${prefix}-two`, 2, 't', 40)
   })
   afterAll(async () => {
