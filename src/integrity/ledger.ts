@@ -1,5 +1,5 @@
 /**
- * The integrity ledger in the embedded DuckDB store: after the store has acknowledged a batch, each
+ * The integrity ledger in the embedded DuckDB store: in the transaction that stores a batch, each
  * stored event is appended to its stream's hash chain (`integrity_ledger`: stream, position, event id,
  * event hash, chain value) and the stream's new head is checkpointed, HMAC-signed when a key is set
  * (`integrity_checkpoints`). Tables are prefixed `integrity_` and live next to `events`.
@@ -11,8 +11,7 @@
  */
 import type { AuditEvent } from '../schema/audit-event.js'
 import type { Sink, SinkWriteResult } from '../pipeline/component.js'
-import type { DuckDbStore, InsertColumn } from '../store/duckdb-store.js'
-import { EnvoyAuditError } from '../errors.js'
+import { type CompanionRows, type DuckDbStore, type InsertColumn, unstorable } from '../store/duckdb-store.js'
 import type { IntegrityKey } from './config.js'
 import { epochOf, planAppend, type StreamState } from './ledger-core.js'
 import { cutSigner } from './retention-cuts.js'
@@ -36,6 +35,17 @@ const LEDGER_COLUMNS: readonly InsertColumn[] = [
   { name: 'event_id', type: 'VARCHAR' },
   { name: 'hash', type: 'VARCHAR' },
   { name: 'chain', type: 'VARCHAR' },
+]
+
+/** integrity_checkpoints' columns, in table order. */
+const CHECKPOINT_COLUMNS: readonly InsertColumn[] = [
+  { name: 'stream', type: 'VARCHAR' },
+  { name: 'pos', type: 'BIGINT' },
+  { name: 'count', type: 'BIGINT' },
+  { name: 'head', type: 'VARCHAR' },
+  { name: 'key_id', type: 'VARCHAR' },
+  { name: 'mac', type: 'VARCHAR' },
+  { name: 'signed_at', type: 'VARCHAR' },
 ]
 
 export class DuckDbLedger {
@@ -76,14 +86,18 @@ export class DuckDbLedger {
     }
   }
 
-  /** Ledgers the events the store accepted. Rejects (and changes no state) when the store fails. */
-  append(events: readonly AuditEvent[]): Promise<void> {
-    const run = this.queue.then(() => this.appendNow(events))
+  /**
+   * Ledgers `events` (those the store will accept) through `write`, which commits the rows it is given
+   * in the same transaction as the events (DuckDbStore.writeEvents). The chain moves on only once
+   * `write` has resolved; when it rejects, nothing changes and the batch is ledgered when replayed.
+   */
+  appendThrough<T>(events: readonly AuditEvent[], write: (rows: CompanionRows[]) => Promise<T>): Promise<T> {
+    const run = this.queue.then(() => this.appendNow(events, write))
     this.queue = run.catch(() => undefined)
     return run
   }
 
-  private async appendNow(events: readonly AuditEvent[]): Promise<void> {
+  private async appendNow<T>(events: readonly AuditEvent[], write: (rows: CompanionRows[]) => Promise<T>): Promise<T> {
     await this.start()
     const plan = await planAppend(
       events,
@@ -91,36 +105,20 @@ export class DuckDbLedger {
       (stream, positions) => this.ledgerIds(stream, positions),
       this.key,
     )
-    try {
-      await this.store.insertRows(
-        'integrity_ledger',
-        LEDGER_COLUMNS,
-        plan.rows.map((r) => [r.stream, r.pos, r.eventId, r.hash, r.chain]),
-      )
-      for (const c of plan.checkpoints) {
-        await this.store.sql('INSERT INTO integrity_checkpoints VALUES (?, CAST(? AS BIGINT), ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING', [
-          c.stream,
-          c.pos,
-          c.count,
-          c.head,
-          c.keyId as string,
-          c.mac as string,
-          c.signedAt,
-        ])
-      }
-    } catch (err) {
-      // Retryable: the batch is not acknowledged, so it is replayed and ledgered then.
-      throw new EnvoyAuditError(
-        'EA_SINK_UNAVAILABLE',
-        `integrity ledger write failed: ${err instanceof Error ? err.message : String(err)}`,
-        { cause: err },
-      )
-    }
+    const result = await write([
+      { table: 'integrity_ledger', columns: LEDGER_COLUMNS, rows: plan.rows.map((r) => [r.stream, r.pos, r.eventId, r.hash, r.chain]) },
+      {
+        table: 'integrity_checkpoints',
+        columns: CHECKPOINT_COLUMNS,
+        rows: plan.checkpoints.map((c) => [c.stream, c.pos, c.count, c.head, c.keyId, c.mac, c.signedAt]),
+      },
+    ])
     for (const [logical, st] of plan.next) this.states.set(logical, st)
     this.stats.ledgered += plan.rows.length
     this.stats.checkpoints += plan.checkpoints.length
     this.stats.replaysSkipped += plan.replaysSkipped
     this.stats.epochs += plan.epochs
+    return result
   }
 
   private async ledgerIds(stream: string, positions: string[]): Promise<Map<string, string>> {
@@ -138,8 +136,9 @@ export class DuckDbLedger {
 }
 
 /**
- * The store as a sink that ledgers what it accepted before acknowledging: a batch counts as written
- * only once both the events and their ledger entries are in the file.
+ * The store as a sink that ledgers what it accepts: a batch's events and their ledger entries are
+ * committed together, so a batch counts as written only once both are in the file, and a writer
+ * killed at any moment leaves both or neither.
  */
 export function ledgeredSink(store: DuckDbStore, ledger: DuckDbLedger, closeStore = true): Sink {
   return {
@@ -148,11 +147,9 @@ export function ledgeredSink(store: DuckDbStore, ledger: DuckDbLedger, closeStor
       await store.start()
       await ledger.start()
     },
-    async write(events: AuditEvent[]): Promise<SinkWriteResult> {
-      const result = await store.write(events)
-      const rejected = new Set(result.rejected.map((r) => r.event))
-      await ledger.append(rejected.size === 0 ? events : events.filter((e) => !rejected.has(e)))
-      return result
+    write(events: AuditEvent[]): Promise<SinkWriteResult> {
+      const storable = events.filter((e) => unstorable(e) === undefined)
+      return ledger.appendThrough(storable, (rows) => store.writeEvents(events, rows))
     },
     close: () => (closeStore ? store.close() : Promise.resolve()),
   }

@@ -28,12 +28,18 @@ export interface StoredRow {
 }
 
 /**
- * Appends the batch into `events` and `findings` in one transaction (with its edge_facts rows, and its
- * calls unless `calls` is false: the store keeps no per-call tables). Resolves true when committed,
+ * Appends the batch into `events` and `findings` in one transaction (with its edge_facts rows, its
+ * calls unless `calls` is false: the store keeps no per-call tables, and `companionSql`: the moves of
+ * its staged ledger rows). Resolves true when committed,
  * false when DuckDB refused it (a key already stored or repeated in the batch, or any other append
  * error): then the transaction is rolled back and the caller retries the batch staged.
  */
-export async function appendDirect(conn: DuckDBConnection, rows: readonly StoredRow[], calls = true): Promise<boolean> {
+export async function appendDirect(
+  conn: DuckDBConnection,
+  rows: readonly StoredRow[],
+  calls = true,
+  companionSql: readonly string[] = [],
+): Promise<boolean> {
   await conn.run('BEGIN TRANSACTION')
   let eventAppender: DuckDBAppender | undefined
   let findingAppender: DuckDBAppender | undefined
@@ -48,6 +54,7 @@ export async function appendDirect(conn: DuckDBConnection, rows: readonly Stored
     eventAppender = findingAppender = undefined
     await appendEdgeFacts(conn, rows)
     if (calls) await appendBatchCalls(conn, rows)
+    for (const sql of companionSql) await conn.run(sql)
     await conn.run('COMMIT')
     return true
   } catch {
@@ -71,7 +78,12 @@ export async function appendDirect(conn: DuckDBConnection, rows: readonly Stored
  * Appends into the staging tables and moves what is not stored yet; resolves the number of events
  * newly stored. Throws DuckDB's error when the move fails (the transaction is rolled back).
  */
-export async function appendStaged(conn: DuckDBConnection, rows: readonly StoredRow[], calls = true): Promise<number> {
+export async function appendStaged(
+  conn: DuckDBConnection,
+  rows: readonly StoredRow[],
+  calls = true,
+  companionSql: readonly string[] = [],
+): Promise<number> {
   try {
     const eventAppender = await conn.createAppender('stage_events')
     const findingAppender = await conn.createAppender('stage_findings')
@@ -93,6 +105,7 @@ export async function appendStaged(conn: DuckDBConnection, rows: readonly Stored
       await appendEdgeFacts(conn, rows)
       // Also for a replay: a batch's call rows are recomputed from the stored lines, so this changes nothing then.
       if (calls) await appendBatchCalls(conn, rows)
+      for (const sql of companionSql) await conn.run(sql)
       await conn.run('COMMIT')
       return moved.rowsChanged
     } catch (err) {

@@ -42,7 +42,7 @@ import {
 } from './duckdb-schema.js'
 import { type ReaderClient, type ReaderServer, WriterGoneError, connectReader, serveReaders } from './duckdb-readers.js'
 import { appendBatchCalls, appendDirect, appendStaged } from './duckdb-append.js'
-import { appendRows } from './duckdb-appender.js'
+import { type CompanionRows, appendRows, stageCompanions } from './duckdb-appender.js'
 import { SEGMENT_ROWS_SQL, STAGE_DOCS_DDL, parseableDocument, segmentEventsSql, segmentFindingsSql } from './segment-rows.js'
 import { STORE_LAYOUTS, SEGMENTS_DDL, SegmentCatalog, type Segment, type StoreLayout, hourOf, segmentsDirOf } from './duckdb-segments.js'
 import { recordCut, type CutSigner } from '../integrity/retention-cuts.js'
@@ -68,11 +68,7 @@ import {
 
 export const DEFAULT_STORE_PATH = '.envoy-audit/audit.duckdb'
 
-/** A column of DuckDbStore.insertRows: its name and the type its values are appended as. */
-export interface InsertColumn {
-  name: string
-  type: 'VARCHAR' | 'BIGINT'
-}
+export type { CompanionRows, InsertColumn } from './duckdb-appender.js'
 
 /** The checkpointThreshold of each layout when the config sets none. */
 export const CHECKPOINT_THRESHOLD: Record<StoreLayout, string> = { table: '256MB', segments: '64MB' }
@@ -485,7 +481,12 @@ export class DuckDbStore implements AuditStore, Sink {
     return this.writeEvents(events)
   }
 
-  writeEvents(events: AuditEvent[]): Promise<SinkWriteResult> {
+  /**
+   * Stores a batch. `companions` (the integrity ledger's rows for the events this store accepts, see
+   * `unstorable`) are committed in the batch's own transaction, also when every event was stored
+   * before (a replay) and nothing else is written.
+   */
+  writeEvents(events: AuditEvent[], companions: readonly CompanionRows[] = []): Promise<SinkWriteResult> {
     if (this.config.readOnly)
       return Promise.reject(new EnvoyAuditError('EA_USAGE', 'the store was opened read-only: only ingest and run write'))
     return this.exclusive(async (conn) => {
@@ -499,29 +500,34 @@ export class DuckDbStore implements AuditStore, Sink {
       }
       this.stats.received += events.length
       this.stats.rejected += rejected.length
-      if (accepted.length === 0) return { rejected }
-      if (this.catalog !== undefined) {
-        try {
-          this.stats.inserted += await this.writeSegment(conn, this.catalog, accepted)
-        } catch (err) {
-          if (err instanceof EnvoyAuditError) throw err
-          throw new EnvoyAuditError('EA_SINK_UNAVAILABLE', `writing a store segment failed: ${messageOf(err)}`, { cause: err })
-        }
-        return { rejected }
-      }
-      if (!this.replaying && (await appendDirect(conn, accepted, this.callTablesOn))) {
-        this.stats.inserted += accepted.length
-        return { rejected }
-      }
-      let moved: number
+      const staged = await stageCompanions(conn, companions).catch((err: unknown) => {
+        throw new EnvoyAuditError('EA_SINK_UNAVAILABLE', `staging the ledger rows failed: ${messageOf(err)}`, { cause: err })
+      })
       try {
-        moved = await appendStaged(conn, accepted, this.callTablesOn)
-      } catch (err) {
-        throw new EnvoyAuditError('EA_SINK_UNAVAILABLE', `DuckDB insert failed: ${messageOf(err)}`, { cause: err })
+        if (accepted.length === 0) await commitAlone(conn, staged.insert)
+        else if (this.catalog !== undefined) {
+          try {
+            this.stats.inserted += await this.writeSegment(conn, this.catalog, accepted, staged.insert)
+          } catch (err) {
+            if (err instanceof EnvoyAuditError) throw err
+            throw new EnvoyAuditError('EA_SINK_UNAVAILABLE', `writing a store segment failed: ${messageOf(err)}`, { cause: err })
+          }
+        } else if (!this.replaying && (await appendDirect(conn, accepted, this.callTablesOn, staged.insert))) {
+          this.stats.inserted += accepted.length
+        } else {
+          let moved: number
+          try {
+            moved = await appendStaged(conn, accepted, this.callTablesOn, staged.insert)
+          } catch (err) {
+            throw new EnvoyAuditError('EA_SINK_UNAVAILABLE', `DuckDB insert failed: ${messageOf(err)}`, { cause: err })
+          }
+          this.stats.inserted += moved
+          // A replay spans many batches: stay on the staged path until a batch is all new again.
+          this.replaying = moved < accepted.length
+        }
+      } finally {
+        for (const ddl of staged.drop) await conn.run(ddl).catch(() => undefined)
       }
-      this.stats.inserted += moved
-      // A replay spans many batches: stay on the staged path until a batch is all new again.
-      this.replaying = moved < accepted.length
       return { rejected }
     })
   }
@@ -532,7 +538,12 @@ export class DuckDbStore implements AuditStore, Sink {
    * visible by the commit that also appends the batch's edge_facts rows and calls. Resolves the number
    * of events newly stored.
    */
-  private async writeSegment(conn: DuckDBConnection, catalog: SegmentCatalog, accepted: StoredRow[]): Promise<number> {
+  private async writeSegment(
+    conn: DuckDBConnection,
+    catalog: SegmentCatalog,
+    accepted: StoredRow[],
+    companionSql: readonly string[],
+  ): Promise<number> {
     const ids = new Set<string>()
     let rows: StoredRow[] = []
     let minMs = Infinity
@@ -550,7 +561,10 @@ export class DuckDbStore implements AuditStore, Sink {
       const stored = await catalog.storedIds(conn, candidates, minMs, maxMs)
       if (stored.size > 0) rows = rows.filter((r) => !stored.has(r.event.event.id))
     }
-    if (rows.length === 0) return 0
+    if (rows.length === 0) {
+      await commitAlone(conn, companionSql)
+      return 0
+    }
     const hours = new Map<number, { events: number; minMs: number; maxMs: number }>()
     for (const r of rows) {
       const ms = Date.parse(r.event['@timestamp'])
@@ -587,6 +601,7 @@ export class DuckDbStore implements AuditStore, Sink {
         for (const ddl of catalog.viewsSql()) await conn.run(ddl)
         await conn.run(SEGMENT_EDGE_FACTS_SQL)
         if (this.callTablesOn) await appendBatchCalls(conn, rows, 'seg_rows')
+        for (const sql of companionSql) await conn.run(sql)
         await conn.run('COMMIT')
       } catch (err) {
         await conn.run('ROLLBACK').catch(() => undefined)
@@ -810,43 +825,6 @@ export class DuckDbStore implements AuditStore, Sink {
     const limit = where.bind(query.limit ?? this.config.defaultEventLimit)
     const rows = await this.rows(`SELECT event_json FROM events ${where.sql()} ORDER BY ts DESC, id LIMIT ${limit}`, where.values)
     return rows.map((r) => JSON.parse(String(r.event_json)) as AuditEvent)
-  }
-
-  /**
-   * Inserts `rows` (values in `columns` order, the table's own column order) into `table` in one
-   * statement, skipping rows whose key is already stored: the rows are appended to a temporary
-   * staging table, then moved by one INSERT ... ON CONFLICT DO NOTHING. For the write side's bulk
-   * rows (the integrity ledger): a VALUES list of bound parameters costs DuckDB an order of magnitude
-   * more per row to bind and plan than the appender (docs/performance.md, "Ingest profile").
-   * Resolves the number of rows inserted.
-   */
-  insertRows(table: string, columns: readonly InsertColumn[], rows: readonly (readonly (string | number)[])[]): Promise<number> {
-    if (this.config.readOnly)
-      return Promise.reject(new EnvoyAuditError('EA_USAGE', 'the store was opened read-only: only ingest and run write'))
-    if (rows.length === 0) return Promise.resolve(0)
-    return this.exclusive(async (conn) => {
-      const stage = `stage_insert_${table}`
-      try {
-        await conn.run(`CREATE OR REPLACE TEMP TABLE ${stage} (${columns.map((c) => `${c.name} ${c.type}`).join(', ')})`)
-        await appendRows(conn, stage, (appender) => {
-          for (const row of rows) {
-            for (let i = 0; i < columns.length; i++) {
-              const value = row[i]
-              if (value === undefined || value === null) appender.appendNull()
-              else if (columns[i]!.type === 'BIGINT') appender.appendBigInt(BigInt(value))
-              else appender.appendVarchar(String(value))
-            }
-            appender.endRow()
-          }
-        })
-        const moved = await conn.run(`INSERT INTO ${table} SELECT * FROM ${stage} ON CONFLICT DO NOTHING`)
-        return Number(moved.rowsChanged)
-      } catch (err) {
-        throw new EnvoyAuditError('EA_STORE_QUERY', messageOf(err), { cause: err })
-      } finally {
-        await conn.run(`DROP TABLE IF EXISTS ${stage}`).catch(() => undefined)
-      }
-    })
   }
 
   /** Any SQL, for `envoy-audit sql` and for tests: rows as JSON-compatible values. */
@@ -1094,10 +1072,23 @@ function edgeRow(r: Record<string, unknown>): EdgeRow {
 }
 
 /** Why an event cannot be stored, or undefined: only the key and the time are hard requirements. */
-function unstorable(event: AuditEvent): string | undefined {
+export function unstorable(event: AuditEvent): string | undefined {
   if (typeof event.event?.id !== 'string' || event.event.id === '') return 'event.id is missing'
   if (!Number.isFinite(Date.parse(event['@timestamp']))) return `@timestamp is not a date: ${String(event['@timestamp']).slice(0, 40)}`
   return undefined
+}
+
+/** Commits the companion rows of a batch that stores no event (all refused, or all stored before). */
+async function commitAlone(conn: DuckDBConnection, statements: readonly string[]): Promise<void> {
+  if (statements.length === 0) return
+  await conn.run('BEGIN TRANSACTION')
+  try {
+    for (const sql of statements) await conn.run(sql)
+    await conn.run('COMMIT')
+  } catch (err) {
+    await conn.run('ROLLBACK').catch(() => undefined)
+    throw new EnvoyAuditError('EA_SINK_UNAVAILABLE', `integrity ledger write failed: ${messageOf(err)}`, { cause: err })
+  }
 }
 
 function messageOf(err: unknown): string {

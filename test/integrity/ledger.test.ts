@@ -9,7 +9,10 @@ import { createParser } from '../../src/parse/index.js'
 import { compileEventSerializer } from '../../src/schema/audit-event.js'
 import type { IntegrityKey } from '../../src/integrity/config.js'
 import { loadIntegrityKey } from '../../src/integrity/config.js'
-import { FIXTURE, handlerFor, ingestFile, kafkaRecords, ledgerRows, openLedgered, type Ledgered } from './harness.js'
+import { FIXTURE, handlerFor, ingestFile, kafkaRecords, ledgerRows, openLedgered, stages, type Ledgered } from './harness.js'
+import { DuckDbStore } from '../../src/store/duckdb-store.js'
+import { DuckDbLedger, ledgeredSink } from '../../src/integrity/ledger.js'
+import type { AuditEvent } from '../../src/schema/audit-event.js'
 
 const KEY: IntegrityKey = { id: 'test', bytes: Buffer.from('0123456789abcdef0123456789abcdef') }
 const LINES = readFileSync(FIXTURE, 'utf8')
@@ -165,6 +168,38 @@ describe('ledger', () => {
     expect(streams).toEqual(['stdin@1000', 'stdin@2000', 'stdin#2@2000', 'stdin#2@3000'])
     expect((await verifyDuckDbStore(l.store, KEY)).ok).toBe(true)
   })
+
+  for (const layout of ['table', 'segments'] as const) {
+    test(`${layout} layout: a batch whose ledger rows fail leaves none of its events stored; verify stays intact`, async () => {
+      const store = new DuckDbStore({ path: join(dir, `torn-${layout}.duckdb`), threads: 1, layout })
+      await store.start()
+      // The ledger's own table, planted first, refusing offsets from 120 on: the second batch's ledger
+      // insert fails after its events were written, inside the same commit or (before) after it.
+      await store.sql(`CREATE TABLE integrity_ledger (stream VARCHAR NOT NULL, pos BIGINT NOT NULL CHECK (pos < 120),
+        event_id VARCHAR NOT NULL, hash VARCHAR NOT NULL, chain VARCHAR NOT NULL, PRIMARY KEY (stream, pos))`)
+      const sink = ledgeredSink(store, new DuckDbLedger(store, KEY), false)
+      await sink.start()
+      try {
+        const records = kafkaRecords(LINES, 1)[0]!
+        const { parser, stages: s } = stages()
+        const eventsOf = (from: number, to: number): AuditEvent[] => {
+          let events = parser.parseBatch(records.slice(from, to)).events
+          for (const stage of s) events = stage.process(events).events
+          return events
+        }
+        const first = eventsOf(0, 10)
+        await sink.write(first)
+        await expect(sink.write(eventsOf(10, 30))).rejects.toMatchObject({ code: 'EA_SINK_UNAVAILABLE' })
+        const stored = (await store.sql('SELECT count(*)::INTEGER n FROM events')).rows[0]!.n
+        expect(stored).toBe(first.length)
+        const report = await verifyDuckDbStore(store, KEY)
+        expect(report.counts).toMatchObject({ inserted: 0, deleted: 0 })
+        expect(report).toMatchObject({ ok: true, events: first.length, ledgered: first.length })
+      } finally {
+        await store.close()
+      }
+    })
+  }
 
   test('state survives a restart: a new ledger on the same file continues the chain', async () => {
     const path = join(dir, 'restart.duckdb')

@@ -394,35 +394,38 @@ describe("streamRows (verify's row-at-a-time scan)", () => {
   })
 })
 
-describe('insertRows (the write side bulk insert)', () => {
+describe('companion rows (committed with a batch, as the integrity ledger is)', () => {
   const columns = [
     { name: 'k', type: 'VARCHAR' },
     { name: 'n', type: 'BIGINT' },
     { name: 'v', type: 'VARCHAR' },
   ] as const
+  const count = async (store: DuckDbStore): Promise<number> =>
+    (await store.sql('SELECT count(*)::INTEGER AS n FROM t')).rows[0]!.n as number
 
-  test('inserts every row in one call, skips stored keys and keys repeated in the call, keeps NULLs and 64-bit values', async () => {
+  test('a batch of no events commits them alone: stored and repeated keys skipped, NULLs and 64-bit values kept', async () => {
     const store = new DuckDbStore({ path: ':memory:', serveReaders: false })
     try {
       await store.start()
       await store.sql('CREATE TABLE t (k VARCHAR NOT NULL, n BIGINT NOT NULL, v VARCHAR, PRIMARY KEY (k, n))')
-      const rows = Array.from({ length: 2_500 }, (_, i) => ['s', String(i + 1), i % 7 === 0 ? (null as unknown as string) : `v${i}`])
-      expect(await store.insertRows('t', columns, rows)).toBe(2_500)
-      // Stored keys and a key twice in one call: skipped, the stored value kept.
+      const rows = Array.from({ length: 2_500 }, (_, i) => ['s', String(i + 1), i % 7 === 0 ? null : `v${i}`])
+      await store.writeEvents([], [{ table: 't', columns, rows }])
+      expect(await count(store)).toBe(2_500)
+      // Stored keys and a key twice in one batch: skipped, the stored value kept.
       const again = [
         ['s', '1', 'changed'],
         ['s', '9007199254740993', 'big'],
         ['s', '9007199254740993', 'big twice'],
         ['s', '2501', 'new'],
       ]
-      expect(await store.insertRows('t', columns, again)).toBe(2)
+      await store.writeEvents([], [{ table: 't', columns, rows: again }])
       const { rows: out } = await store.sql(
         `SELECT count(*)::INTEGER AS n, count(v)::INTEGER AS v, max(n)::VARCHAR AS top, any_value(v) FILTER (WHERE n = 1) AS first FROM t`,
       )
       expect(out[0]).toEqual({ n: 2_502, v: 2_502 - 358, top: '9007199254740993', first: null })
-      // The staging table is gone: nothing of the batch stays in memory.
+      // The staging tables are gone: nothing of the batch stays in memory.
       const { rows: temp } = await store.sql(
-        `SELECT count(*)::INTEGER AS n FROM duckdb_tables() WHERE temporary AND table_name LIKE 'stage_insert%'`,
+        `SELECT count(*)::INTEGER AS n FROM duckdb_tables() WHERE temporary AND table_name LIKE 'stage_companion%'`,
       )
       expect(temp[0]!.n).toBe(0)
     } finally {
@@ -430,14 +433,39 @@ describe('insertRows (the write side bulk insert)', () => {
     }
   })
 
+  for (const layout of ['table', 'segments'] as const) {
+    test(`${layout} layout: when the companion rows fail, the batch's events are rolled back with them`, async () => {
+      const path = join(dir, `companions-${layout}.duckdb`)
+      const store = new DuckDbStore({ path, layout, serveReaders: false })
+      try {
+        await store.start()
+        // A constraint the second batch breaks, inside the transaction that stores its events.
+        await store.sql('CREATE TABLE t (k VARCHAR NOT NULL, n BIGINT NOT NULL CHECK (n < 100), v VARCHAR, PRIMARY KEY (k, n))')
+        const events = Array.from({ length: 6 }, () => makeEvent())
+        await store.writeEvents(events.slice(0, 3), [{ table: 't', columns, rows: [['s', '1', 'a']] }])
+        await expect(store.writeEvents(events.slice(3), [{ table: 't', columns, rows: [['s', '100', 'b']] }])).rejects.toMatchObject({
+          code: 'EA_SINK_UNAVAILABLE',
+        })
+        expect((await store.sql('SELECT count(*)::INTEGER AS n FROM events')).rows[0]!.n).toBe(3)
+        expect(await count(store)).toBe(1)
+        // Retried with rows that fit: both land.
+        await store.writeEvents(events.slice(3), [{ table: 't', columns, rows: [['s', '2', 'b']] }])
+        expect((await store.sql('SELECT count(*)::INTEGER AS n FROM events')).rows[0]!.n).toBe(6)
+        expect(await count(store)).toBe(2)
+      } finally {
+        await store.close()
+      }
+    })
+  }
+
   test('a read-only store refuses', async () => {
-    const path = join(dir, 'insert-rows-ro.duckdb')
+    const path = join(dir, 'companions-ro.duckdb')
     const writer = new DuckDbStore({ path, serveReaders: false })
     await writer.start()
     await writer.close()
     const reader = new DuckDbStore({ path, readOnly: true })
     try {
-      await expect(reader.insertRows('store_meta', columns, [['a', '1', 'b']])).rejects.toThrow(/read-only/)
+      await expect(reader.writeEvents([], [{ table: 'store_meta', columns, rows: [['a', '1', 'b']] }])).rejects.toThrow(/read-only/)
     } finally {
       await reader.close()
     }
