@@ -1,12 +1,12 @@
 /**
  * How verify reads a whole target (src/integrity/opensearch-read-all.ts): PIT pages in `_doc` order,
- * with `_id` as the last key only where two shards of one index could share a `_doc`. Against the
- * wire-compatible test server (every index one shard) and, when OPENSEARCH_URL is set, the real node,
- * where a two-shard index shows why the tie needs `_id`.
+ * indices of more than one shard a shard at a time through slices, `_id` as the last key only where the
+ * shard counts are unknown. Against the wire-compatible test server (every index one shard) and, when
+ * OPENSEARCH_URL is set, the real node, where a two-shard index shows why `_doc` alone is not enough.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import type { Client } from '@opensearch-project/opensearch'
-import { BY_DOC, BY_DOC_AND_ID, pageOrder, readAll, type Json } from '../../src/integrity/opensearch-read-all.js'
+import { BY_DOC, BY_DOC_AND_ID, readAll, readPlan, type Json } from '../../src/integrity/opensearch-read-all.js'
 import { TestOpenSearch } from '../support/opensearch-server/index.js'
 import { describeOpenSearch } from '../helpers/real-servers.js'
 import { realClient } from '../helpers/opensearch-planted.js'
@@ -28,6 +28,13 @@ async function readIds(c: Client, target: string, pageSize: number, query?: Json
     for (const h of page.hits) ids.push(`${(h as unknown as { _index: string })._index}/${h._id}`)
   }
   return { ids, pages }
+}
+
+/** Bytes of `_id` field data the node holds for `index`. */
+async function idFieldData(c: Client, index: string): Promise<number> {
+  const res = await c.indices.stats({ index, metric: 'fielddata', fielddata_fields: '_id' } as never)
+  const b = res.body as { indices: Record<string, { total: { fielddata: { memory_size_in_bytes: number } } }> }
+  return b.indices[index]!.total.fielddata.memory_size_in_bytes
 }
 
 async function pitShards(c: Client, target: string): Promise<{ pit: string; shards: number }> {
@@ -69,12 +76,12 @@ both('reading a whole target', (get) => {
     await fill(c, `${prefix}-one-a`, 1, 'a', 10)
     await fill(c, `${prefix}-one-b`, 1, 'b', 7)
     const { pit, shards } = await pitShards(c, `${prefix}-one-*`)
-    expect(await pageOrder(c, `${prefix}-one-*`, shards)).toEqual(BY_DOC)
+    expect(await readPlan(c, `${prefix}-one-*`, shards)).toEqual({ kind: 'whole', sort: BY_DOC })
     // An index created after the PIT opened is not in it: the counts disagree and `_id` is kept.
     await fill(c, `${prefix}-one-c`, 1, 'c', 1)
-    expect(await pageOrder(c, `${prefix}-one-*`, shards)).toEqual(BY_DOC_AND_ID)
+    expect(await readPlan(c, `${prefix}-one-*`, shards)).toEqual({ kind: 'whole', sort: BY_DOC_AND_ID })
     await c.deletePit({ body: { pit_id: [pit] } } as never)
-    expect(await pageOrder(c, `${prefix}-one-*`, undefined)).toEqual(BY_DOC_AND_ID)
+    expect(await readPlan(c, `${prefix}-one-*`, undefined)).toEqual({ kind: 'whole', sort: BY_DOC_AND_ID })
 
     const { ids, pages } = await readIds(c, `${prefix}-one-a,${prefix}-one-b`, 3)
     expect(ids).toHaveLength(17)
@@ -102,9 +109,9 @@ describe('page order where the shard count cannot be read', () => {
     try {
       await fill(c, 'ro-a', 1, 'a', 3)
       const { shards } = await pitShards(c, 'ro-a')
-      expect(await pageOrder(c, 'ro-a', shards)).toEqual(BY_DOC)
+      expect(await readPlan(c, 'ro-a', shards)).toEqual({ kind: 'whole', sort: BY_DOC })
       srv.faults.failRequests(/^GET \/ro-a\/_settings/, 403, 1)
-      expect(await pageOrder(c, 'ro-a', shards)).toEqual(BY_DOC_AND_ID)
+      expect(await readPlan(c, 'ro-a', shards)).toEqual({ kind: 'whole', sort: BY_DOC_AND_ID })
     } finally {
       await c.close()
       await srv.close()
@@ -143,13 +150,47 @@ describeOpenSearch('a two-shard index', () => {
     expect(seen.size).toBeLessThan(40)
   })
 
-  test('readAll sees the second shard, adds `_id`, and reads every document once', async () => {
-    const { pit, shards } = await pitShards(c, `${prefix}-two`)
+  test('readAll reads it a shard at a time on `_doc`: every document once, and the node loads no `_id` field data', async () => {
+    const index = `${prefix}-two`
+    const { pit, shards } = await pitShards(c, index)
     expect(shards).toBe(2)
-    expect(await pageOrder(c, `${prefix}-two`, shards)).toEqual(BY_DOC_AND_ID)
+    expect(await readPlan(c, index, shards)).toEqual({ kind: 'by-shard', groups: [{ indices: [index], shards: 2 }] })
     await c.deletePit({ body: { pit_id: [pit] } } as never)
-    const { ids } = await readIds(c, `${prefix}-two`, 3)
+    const { ids } = await readIds(c, index, 3)
     expect(ids).toHaveLength(40)
     expect(new Set(ids).size).toBe(40)
+    expect(await idFieldData(c, index)).toBe(0)
+    // What the check would see had the read sorted on `_id` (the order used where shard counts are unknown).
+    await c.search({ index, body: { size: 1, sort: BY_DOC_AND_ID } } as never)
+    expect(await idFieldData(c, index)).toBeGreaterThan(0)
+  })
+
+  test('one-, two- and three-shard indices behind one pattern: each shard count read in its own PIT, every document once', async () => {
+    await fill(c, `${prefix}-mix-a`, 1, 'a', 7)
+    await fill(c, `${prefix}-mix-b`, 2, 'b', 25)
+    await fill(c, `${prefix}-mix-c`, 3, 'c', 31)
+    const { pit, shards } = await pitShards(c, `${prefix}-mix-*`)
+    expect(shards).toBe(6)
+    expect(await readPlan(c, `${prefix}-mix-*`, shards)).toEqual({
+      kind: 'by-shard',
+      groups: [
+        { indices: [`${prefix}-mix-a`], shards: 1 },
+        { indices: [`${prefix}-mix-b`], shards: 2 },
+        { indices: [`${prefix}-mix-c`], shards: 3 },
+      ],
+    })
+    await c.deletePit({ body: { pit_id: [pit] } } as never)
+    const totals = new Set<number | undefined>()
+    const ids: string[] = []
+    for await (const page of readAll(c, `${prefix}-mix-*`, 4)) {
+      totals.add(page.total)
+      for (const h of page.hits) ids.push(`${(h as unknown as { _index: string })._index}/${h._id}`)
+    }
+    expect(ids).toHaveLength(63)
+    expect(new Set(ids).size).toBe(63)
+    // The progress line's total is the whole target's, counted once.
+    expect([...totals]).toEqual([63])
+    const live = await c.transport.request({ method: 'GET', path: '/_search/point_in_time/_all' })
+    expect((live.body as { pits: unknown[] }).pits).toEqual([])
   })
 })
