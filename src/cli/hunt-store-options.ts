@@ -16,6 +16,7 @@ import { DuckDbHuntBackend } from '../hunt/duckdb-backend.js'
 import { OpenSearchHuntBackend } from '../hunt/opensearch-backend.js'
 import { loadInventory } from '../hunt/service-identities.js'
 import { parseDuration, parseTime } from '../hunt/time.js'
+import { readerMemoryLimit, readerMemoryOption } from './reader-memory.js'
 
 export interface StoreCliOptions extends OpenSearchCliOptions {
   store?: string
@@ -23,6 +24,7 @@ export interface StoreCliOptions extends OpenSearchCliOptions {
   inventory?: string
   baseline?: string
   cluster?: string[]
+  memoryLimit?: string
 }
 
 /** Default learning window before --since for deciding that an edge is new. */
@@ -44,6 +46,7 @@ export function addStoreOptions(cmd: Command): Command {
       'only calls of this cluster: written by its proxies or naming it as either end (repeatable)',
       clusterList,
     )
+  cmd.addOption(readerMemoryOption())
   return addOpenSearchOptions(cmd)
 }
 
@@ -69,7 +72,7 @@ export async function openBackend(opts: StoreCliOptions): Promise<OpenedBackend>
     const store = new OpenSearchStore({ client, config: { eventsIndex: index } })
     return { backend, inventory, summarize: (r) => store.summary(r), close: async () => backend.close().finally(() => client.close()) }
   }
-  const store = await openStoreForReading(opts.store ?? DEFAULT_STORE_PATH)
+  const store = await openStoreForReading(opts.store ?? DEFAULT_STORE_PATH, { memoryLimit: readerMemoryLimit(opts.memoryLimit) })
   if (store.callTables && !store.callTablesCurrent)
     process.stderr.write(
       'envoy-audit: warning: the call tables were built by an older version: calls are matched from the stored events ' +

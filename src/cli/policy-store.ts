@@ -29,8 +29,8 @@ export function limitOption(text: string | undefined): number | undefined {
   return n
 }
 
-export async function openStoreRead(path: string, limit: number | undefined): Promise<StoreRead> {
-  const store = await openStoreForReading(path)
+export async function openStoreRead(path: string, limit: number | undefined, memoryLimit?: string): Promise<StoreRead> {
+  const store = await openStoreForReading(path, memoryLimit === undefined ? {} : { memoryLimit })
   try {
     const [row] = (await store.sql('SELECT count(*)::BIGINT::VARCHAR AS n FROM events')).rows
     return { path, total: Number(row?.n ?? 0), read: 0, store, ...(limit === undefined ? {} : { limit }) }

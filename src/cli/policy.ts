@@ -19,6 +19,7 @@ import { GuessedWorkloads } from '../policy/guessed-workloads.js'
 import { DEFAULT_STORE_PATH } from '../store/duckdb-store.js'
 import { policiesOption, refusePolicyPathsAsInputs } from './pipeline-options.js'
 import { describeRead, limitOption, openStoreRead, type StoreRead, storeEvents } from './policy-store.js'
+import { readerMemoryLimit, readerMemoryOption } from './reader-memory.js'
 
 interface Common {
   policies?: string[]
@@ -152,8 +153,9 @@ export function registerPolicy(program: Command): void {
     )
     .option('--store <path>', `read events from the DuckDB store (default file ${DEFAULT_STORE_PATH}): all of them, newest first, in pages`)
     .option('--limit <n>', 'read only the newest N events from the store (default: all)')
+    .addOption(readerMemoryOption())
     .option('--json', 'NDJSON findings on stdout, summary on stderr')
-    .action(async (files: string[], opts: Common & { store?: string; limit?: string }) => {
+    .action(async (files: string[], opts: Common & { store?: string; limit?: string; memoryLimit?: string }) => {
       const limit = limitOption(opts.limit)
       if (files.length === 0 && opts.store === undefined) throw new EnvoyAuditError('EA_USAGE', 'give event files or --store PATH')
       refusePolicyPathsAsInputs(files, 'an NDJSON events file')
@@ -169,7 +171,7 @@ export function registerPolicy(program: Command): void {
       }
       const bad = { count: 0 }
       const stats: CheckStats = { events: 0, checked: 0, agree: 0, gaps: 0, drift: 0, skipped: {} }
-      const read = opts.store === undefined ? undefined : await openStoreRead(opts.store, limit)
+      const read = opts.store === undefined ? undefined : await openStoreRead(opts.store, limit, readerMemoryLimit(opts.memoryLimit))
       for await (const batch of allEvents(files, read, bad)) {
         const lines: string[] = []
         for (const e of batch) {
@@ -223,6 +225,7 @@ export function registerPolicy(program: Command): void {
     .argument('[files...]', 'NDJSON canonical events (- for stdin)')
     .option('--store <path>', 'read events from the DuckDB store: all of them, newest first, in pages')
     .option('--limit <n>', 'read only the newest N events from the store (default: all)')
+    .addOption(readerMemoryOption())
     .option('--namespace <ns>', 'only workloads in this namespace')
     .option('--mesh <file>', 'mesh config (path normalization mode)')
     .option(
@@ -243,7 +246,14 @@ export function registerPolicy(program: Command): void {
     .action(
       async (
         files: string[],
-        opts: Common & { store?: string; limit?: string; namespace?: string; output?: string; includeFlagged?: boolean },
+        opts: Common & {
+          store?: string
+          limit?: string
+          namespace?: string
+          output?: string
+          includeFlagged?: boolean
+          memoryLimit?: string
+        },
       ) => {
         const limit = limitOption(opts.limit)
         if (files.length === 0 && opts.store === undefined) throw new EnvoyAuditError('EA_USAGE', 'give event files or --store PATH')
@@ -253,7 +263,7 @@ export function registerPolicy(program: Command): void {
         // Distinct flows only: a busy store repeats the same few thousand, and memory must not grow per event.
         const flows = new DistinctFlows()
         const unattributed: Record<string, number> = {}
-        const read = opts.store === undefined ? undefined : await openStoreRead(opts.store, limit)
+        const read = opts.store === undefined ? undefined : await openStoreRead(opts.store, limit, readerMemoryLimit(opts.memoryLimit))
         for await (const batch of allEvents(files, read, bad)) {
           const r = flowsFromEvents(batch, { inventory: inv, guessed })
           flows.add(r.flows)

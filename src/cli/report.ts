@@ -8,6 +8,7 @@ import type { AuditStore, TimeRange } from '../store/store.js'
 import { OpenSearchStore } from '../store/opensearch-store.js'
 import { addOpenSearchOptions, connectionFromOptions, type OpenSearchCliOptions } from './opensearch-options.js'
 import { clusterList } from './hunt-store-options.js'
+import { readerMemoryLimit, readerMemoryOption } from './reader-memory.js'
 
 interface ReportCliOptions extends OpenSearchCliOptions {
   store?: string
@@ -19,6 +20,7 @@ interface ReportCliOptions extends OpenSearchCliOptions {
   until?: string
   title?: string
   cluster?: string[]
+  memoryLimit?: string
 }
 
 export function registerReport(program: Command): void {
@@ -44,6 +46,7 @@ export function registerReport(program: Command): void {
       'envoy-audit-events',
     )
     .option('--findings-alias <name>', 'with --opensearch: the findings alias, as given to setup', 'envoy-audit-findings')
+    .addOption(readerMemoryOption())
   addOpenSearchOptions(cmd).action(async (opts: ReportCliOptions) => {
     const now = Date.now()
     const range: TimeRange = {}
@@ -66,7 +69,7 @@ export function registerReport(program: Command): void {
       location = opts.opensearch
     } else {
       location = opts.store ?? DEFAULT_STORE_PATH
-      store = await openStoreForReading(location)
+      store = await openStoreForReading(location, { memoryLimit: readerMemoryLimit(opts.memoryLimit) })
     }
     try {
       const data = await writeReport(store, out, opts.format, {

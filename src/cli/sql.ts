@@ -1,10 +1,12 @@
 import type { Command } from 'commander'
 import { DEFAULT_STORE_PATH, openStoreForReading } from '../store/duckdb-store.js'
 import type { SqlResult } from '../store/duckdb-store.js'
+import { readerMemoryLimit, readerMemoryOption } from './reader-memory.js'
 
 interface SqlOptions {
   store: string
   json?: boolean
+  memoryLimit?: string
 }
 
 export function registerSql(program: Command): void {
@@ -17,6 +19,7 @@ export function registerSql(program: Command): void {
     .argument('<query>', 'SQL text, e.g. "SELECT finding_codes, count(*) FROM events GROUP BY ALL"')
     .option('--store <path>', 'DuckDB store file', DEFAULT_STORE_PATH)
     .option('--json', 'rows as NDJSON instead of a table')
+    .addOption(readerMemoryOption())
     .addHelpText(
       'after',
       '\nThe store is opened read-only: INSERT, UPDATE, DELETE and DDL on its tables fail (temporary tables work). ' +
@@ -26,7 +29,7 @@ export function registerSql(program: Command): void {
         '\nExample:\n  envoy-audit sql "SELECT code, count(*) n FROM findings GROUP BY code ORDER BY n DESC"\n',
     )
     .action(async (query: string, opts: SqlOptions) => {
-      const store = await openStoreForReading(opts.store)
+      const store = await openStoreForReading(opts.store, { memoryLimit: readerMemoryLimit(opts.memoryLimit) })
       try {
         const result = numbersAsNumbers(await store.sql(query))
         process.stdout.write(

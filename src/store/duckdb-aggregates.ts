@@ -94,7 +94,7 @@ export function findingCodesBySql(keyExpr: string, where: Where): string {
 
 const SIDE_CLUSTERS = (side: 'source' | 'destination'): string => {
   const column = side === 'source' ? 'src_cluster' : 'dst_cluster'
-  return `list_sort(list_distinct(list(${column}) FILTER (WHERE ${column} IS NOT NULL))) AS ${side}_clusters`
+  return `list_sort(list(DISTINCT ${column}) FILTER (WHERE ${column} IS NOT NULL)) AS ${side}_clusters`
 }
 
 /** Quoted SQL strings of fixed names (catalogue codes and flags: letters and '_', nothing to escape). */
@@ -188,7 +188,11 @@ export function findingCountsSql(where: Where): string {
   GROUP BY ALL ORDER BY count DESC, code, control`
 }
 
-/** One row per (source, destination) of the flows `where` selects: every edge, unordered, unbounded. */
+/**
+ * One row per (source, destination) of the flows `where` selects: every edge, unordered, unbounded.
+ * The lists aggregate distinct values only: `list()` of every line's value is held whole per group
+ * (DuckDB cannot spill it), 10M events ran a 256MB reader out of memory that way.
+ */
 export function edgeGroupsSql(where: Where, inferAddresses: boolean, clusters = false): string {
   return `WITH ${withAddressMaps('flows', 'mapped_flows', inferAddresses)}, f AS (
     SELECT ${SOURCE_KEY} AS src_key, ${SOURCE_KIND} AS src_kind, ${DESTINATION_KEY} AS dst_key,
@@ -196,11 +200,11 @@ export function edgeGroupsSql(where: Where, inferAddresses: boolean, clusters = 
   SELECT src_key AS source, any_value(src_kind) AS source_kind, dst_key AS destination,
     any_value(dst_spiffe_id) AS destination_spiffe_id, any_value(dst_namespace) AS destination_namespace,
     count(*)::INTEGER AS count, ${ISO('min(ts)')} AS first_seen, ${ISO('max(ts)')} AS last_seen,
-    list_sort(list_distinct(list(method) FILTER (WHERE method IS NOT NULL))) AS methods,
+    list_sort(list(DISTINCT method) FILTER (WHERE method IS NOT NULL)) AS methods,
     histogram(status_class) AS status_classes,
     count(*) FILTER (WHERE mtls)::INTEGER AS mtls,
     count(*) FILTER (WHERE is_denied)::INTEGER AS denied,
-    list_sort(list_distinct(flatten(list(coalesce(finding_codes, []::VARCHAR[]))))) AS findings
+    list_sort(list_distinct(flatten(list(DISTINCT coalesce(finding_codes, []::VARCHAR[]))))) AS findings
     ${clusters ? `, ${SIDE_CLUSTERS('source')}, ${SIDE_CLUSTERS('destination')}` : ''}
   FROM f GROUP BY src_key, dst_key`
 }
@@ -217,7 +221,7 @@ export function edgesSql(where: Where, having: string[], limitParam: string, inf
 export function egressSql(where: Where): string {
   return `WITH ${withAddressMaps('events', 'mapped_events', false)}
   SELECT ${EGRESS_DESTINATION} AS destination, coalesce(upstream_cluster, '(none)') AS cluster,
-    count(*)::INTEGER AS count, list_sort(list_distinct(list(${SOURCE_KEY}))) AS sources,
+    count(*)::INTEGER AS count, list_sort(list(DISTINCT ${SOURCE_KEY})) AS sources,
     ${ISO('min(ts)')} AS first_seen, ${ISO('max(ts)')} AS last_seen
   FROM mapped_events ${where.add(EGRESS).sql()}
   GROUP BY ALL ORDER BY count DESC, destination`

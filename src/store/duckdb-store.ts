@@ -280,7 +280,12 @@ export class DuckDbStore implements AuditStore, Sink {
       this.remote = await connectReader(this.path)
       if (this.remote !== undefined) return
       try {
-        this.instance = await DuckDBInstance.create(this.path, this.options({ access_mode: 'READ_ONLY' }))
+        // A query command reads each segment file about once: DuckDB's cache of file blocks would
+        // only keep them in memory up to the limit (report at 1M events: 368-388 MB with it, 318-328 without).
+        this.instance = await DuckDBInstance.create(
+          this.path,
+          this.options({ access_mode: 'READ_ONLY', enable_external_file_cache: 'false' }),
+        )
         this.conn = await this.instance.connect()
         await this.segmentViewsHere()
         await this.addedColumnsHere()
@@ -827,6 +832,14 @@ export class DuckDbStore implements AuditStore, Sink {
     return rows.map((r) => JSON.parse(String(r.event_json)) as AuditEvent)
   }
 
+  /** DuckDB's message; when it ran out of memory, which limit it met and how to raise it. */
+  private queryError(err: unknown): string {
+    const message = messageOf(err)
+    if (!message.includes('Out of Memory')) return message
+    const how = this.config.readOnly ? '--memory-limit' : 'store.memoryLimit in the config'
+    return `${message} (the store's DuckDB memory limit is ${this.config.memoryLimit}: raise it with ${how})`
+  }
+
   /** Any SQL, for `envoy-audit sql` and for tests: rows as JSON-compatible values. */
   sql(text: string, values: (string | number)[] = []): Promise<SqlResult> {
     return this.exclusive(() => this.query(text, values))
@@ -854,7 +867,7 @@ export class DuckDbStore implements AuditStore, Sink {
         rows: reader.getRowObjectsJson() as Record<string, unknown>[],
       }
     } catch (err) {
-      throw new EnvoyAuditError('EA_STORE_QUERY', messageOf(err), { cause: err })
+      throw new EnvoyAuditError('EA_STORE_QUERY', this.queryError(err), { cause: err })
     }
   }
 
@@ -880,7 +893,7 @@ export class DuckDbStore implements AuditStore, Sink {
       try {
         result = await this.conn!.stream(text, values)
       } catch (err) {
-        throw new EnvoyAuditError('EA_STORE_QUERY', messageOf(err), { cause: err })
+        throw new EnvoyAuditError('EA_STORE_QUERY', this.queryError(err), { cause: err })
       }
       for await (const rows of result.yieldRowObjectJson()) yield rows as Record<string, unknown>[]
     } finally {
@@ -911,7 +924,7 @@ export class DuckDbStore implements AuditStore, Sink {
       try {
         result = await this.conn!.stream(text)
       } catch (err) {
-        throw new EnvoyAuditError('EA_STORE_QUERY', messageOf(err), { cause: err })
+        throw new EnvoyAuditError('EA_STORE_QUERY', this.queryError(err), { cause: err })
       }
       for (let chunk = await result.fetchChunk(); chunk !== null && chunk.rowCount > 0; chunk = await result.fetchChunk()) {
         const c = chunk
@@ -1000,9 +1013,17 @@ export async function openDuckDbStore(
   return store
 }
 
+/**
+ * DuckDB's memory cap for a reader that opens the file itself (`--memory-limit` of the query
+ * commands). Past it DuckDB spills joins and aggregates to disk: `report` on 10M events needs about
+ * 1.3 GB at this default, and half that in twice the time under 256MB (docs/store.md, "Readers' memory").
+ * A reader served by the writer runs under the writer's limit.
+ */
+export const READER_MEMORY_LIMIT = '1GB'
+
 /** Opens an existing store for queries only: `sql`, `report`, `hunt`, `flows`, `policy` and `verify` (see readOnly). */
 export function openStoreForReading(path: string = DEFAULT_STORE_PATH, options: { memoryLimit?: string } = {}): Promise<DuckDbStore> {
-  return openDuckDbStore(path, { mustExist: true, readOnly: true, ...options })
+  return openDuckDbStore(path, { mustExist: true, readOnly: true, memoryLimit: options.memoryLimit ?? READER_MEMORY_LIMIT })
 }
 
 /** A segment batch's edge_facts rows, grouped as edgeFactsBackfillSql groups the stored events. */

@@ -40,6 +40,14 @@ describe('envoy-audit report', () => {
     }
   }, 90_000)
 
+  test('--memory-limit: the same report under a small cap; a size DuckDB cannot read is a usage error', async () => {
+    const capped = await runCli(['report', '--store', store, '--format', 'json', '--memory-limit', '64MB'])
+    expect(capped.code).toBe(0)
+    expect((JSON.parse(capped.stdout) as { summary: { events: number } }).summary.events).toBe(1)
+    const bad = await runCli(['report', '--store', store, '--memory-limit', '1 gigabyte'])
+    expect([bad.code, bad.stderr]).toEqual([2, expect.stringContaining('--memory-limit: not a size like 256MB or 1GB: 1 gigabyte')])
+  }, 90_000)
+
   test('an empty window says what the store holds: on stderr, in the JSON (storeRange, warnings) and in the HTML', async () => {
     const json = await runCli(['report', '--store', store, '--format', 'json', '--since', '24h'])
     expect(json.code).toBe(0)

@@ -38,6 +38,30 @@ describe('envoy-audit sql', () => {
     expect(bad.stderr).toContain('[EA_STORE_QUERY]')
   }, 90_000)
 
+  test('--memory-limit: caps DuckDB (1GB by default), refuses a bad size, names the cap when a query exceeds it', async () => {
+    const store = join(dir, 'mem.duckdb')
+    await runCli(['ingest', '-', '--store', store, '--quiet'], { input: '' })
+    const setting = "SELECT current_setting('memory_limit') AS m"
+    expect((await runCli(['sql', setting, '--store', store, '--json'])).stdout).toBe('{"m":"953.6 MiB"}\n')
+    expect((await runCli(['sql', setting, '--store', store, '--json', '--memory-limit', '256MB'])).stdout).toBe('{"m":"244.1 MiB"}\n')
+    const bad = await runCli(['sql', 'SELECT 1', '--store', store, '--memory-limit', 'lots'])
+    expect([bad.code, bad.stdout]).toEqual([2, ''])
+    expect(bad.stderr).toContain('--memory-limit: not a size like 256MB or 1GB: lots [EA_USAGE]')
+    // An aggregate DuckDB cannot spill: past the cap it fails, and says which cap and how to raise it.
+    const big = await runCli([
+      'sql',
+      "SELECT length(string_agg(x::VARCHAR, ',')) AS n FROM range(3000000) t(x)",
+      '--store',
+      store,
+      '--memory-limit',
+      '4MB',
+    ])
+    expect(big.code).toBe(1)
+    expect(big.stderr).toMatch(
+      /Out of Memory Error.*\(the store's DuckDB memory limit is 4MB: raise it with --memory-limit\) \[EA_STORE_QUERY\]/s,
+    )
+  }, 90_000)
+
   test('table cells neutralise terminal control characters from log content', () => {
     const out = formatTable({ columns: ['path'], types: ['VARCHAR'], rows: [{ path: '/a\u001b[2Jb' }] })
     expect(out).not.toContain('\u001b')
