@@ -14,6 +14,9 @@
  * run it again under a profiler or a memory sampler (delete them with `${prefix}-*` afterwards).
  * BENCH_VERIFY_OS_PAGING=1 also times paging through the events alone (no `_source`) in verify's
  * order (readAll) and in the order it replaced (`_index`, then `_id`), each page of 2,000 in one PIT.
+ * BENCH_VERIFY_OS_SHARDS=N (default 1) gives the events index N shards: verify then reads it a shard at
+ * a time, and the paging compares that with the order it replaced for such indices (`_doc`, `_index`,
+ * `_id`), and reports the `_id` field data the node holds after each.
  */
 import { spawnSync } from 'node:child_process'
 import { loadavg } from 'node:os'
@@ -22,7 +25,7 @@ import type { Client } from '@opensearch-project/opensearch'
 import { createOpenSearchClient, loadConnectionConfig } from '../../src/connections/opensearch.js'
 import { OpenSearchLedger } from '../../src/integrity/opensearch-ledger.js'
 import { storedDigest } from '../../src/integrity/verify-core.js'
-import { readPlan } from '../../src/integrity/opensearch-read-all.js'
+import { BY_DOC, BY_DOC_AND_ID, readPlan } from '../../src/integrity/opensearch-read-all.js'
 import type { AuditEvent } from '../../src/schema/audit-event.js'
 import { buildDist } from '../helpers/build-dist.js'
 import { REPO_ROOT } from '../helpers/cli.js'
@@ -33,6 +36,7 @@ import { emit } from './util.js'
 const SIZES = (process.env.BENCH_VERIFY_OS_EVENTS ?? '20000,200000').split(',').map(Number)
 const CLI = join(REPO_ROOT, 'dist/src/cli/main.js')
 const ROUND = 2_000
+const SHARDS = Number(process.env.BENCH_VERIFY_OS_SHARDS ?? '1')
 
 /** `n` events indexed under `prefix` and ledgered; returns seconds spent. */
 async function load(client: Client, prefix: string, n: number): Promise<number> {
@@ -45,6 +49,11 @@ async function load(client: Client, prefix: string, n: number): Promise<number> 
     retry: { initialMs: 5, maxMs: 50 },
     closeTimeoutMs: 5_000,
   })
+  if (SHARDS > 1)
+    await client.indices.create({
+      index: `${prefix}-events-bench`,
+      body: { settings: { number_of_shards: SHARDS, number_of_replicas: 0 } },
+    } as never)
   try {
     for (let i = 0; i < n; i += ROUND) {
       const round: AuditEvent[] = []
@@ -69,43 +78,75 @@ async function load(client: Client, prefix: string, n: number): Promise<number> 
 }
 
 /**
- * Seconds to page through every event of `target` in one PIT, pages of 2,000 without `_source`: in
- * `sort`, or (undefined) in the order verify's readAll picks for that PIT.
+ * Seconds to page through every event of `target`, pages of 2,000 without `_source`: in one PIT in
+ * `sort`, or (undefined) as verify's readAll plans it (one PIT in its order, or by shard count, sliced).
  */
 async function pageThrough(client: Client, target: string, sort: unknown[] | undefined): Promise<{ seconds: number; docs: number }> {
   const t0 = Date.now()
-  const opened = (await client.createPit({ index: target, keep_alive: '2m' } as never)).body as {
-    pit_id: string
-    _shards: { total: number }
-  }
-  const plan = sort === undefined ? await readPlan(client, target, opened._shards.total) : undefined
-  // The bench's indices have one shard each: verify reads them in one PIT, in the plan's order.
-  if (plan?.kind === 'by-shard') throw new Error('the bench expects one-shard indices')
-  const order = sort ?? plan!.sort
+  const opened = await openPit(client, target)
+  const plan = sort === undefined ? await readPlan(client, target, opened.shards) : undefined
   let docs = 0
-  let after: unknown[] | undefined
   try {
-    for (;;) {
-      const body: Record<string, unknown> = { size: 2000, sort: order, _source: false, pit: { id: opened.pit_id, keep_alive: '2m' } }
-      if (after !== undefined) body.search_after = after
-      const hits = ((await client.search({ body } as never)).body as { hits: { hits: { sort: unknown[] }[] } }).hits.hits
-      docs += hits.length
-      if (hits.length < 2000) break
-      after = hits[hits.length - 1]!.sort
-    }
+    if (plan?.kind === 'by-shard') {
+      for (const group of plan.groups) {
+        const pit = await openPit(client, group.indices.join(','))
+        try {
+          for (let id = 0; id < group.shards; id++)
+            docs += await pages(client, pit.id, BY_DOC as unknown[], group.shards === 1 ? undefined : { id, max: group.shards })
+        } finally {
+          await client.deletePit({ body: { pit_id: [pit.id] } } as never).catch(() => undefined)
+        }
+      }
+    } else docs = await pages(client, opened.id, sort ?? (plan!.sort as unknown[]), undefined)
   } finally {
-    await client.deletePit({ body: { pit_id: [opened.pit_id] } } as never).catch(() => undefined)
+    await client.deletePit({ body: { pit_id: [opened.id] } } as never).catch(() => undefined)
   }
   return { seconds: (Date.now() - t0) / 1000, docs }
 }
 
-/** Both orders over the same events; fails unless each reads every one. */
+async function openPit(client: Client, target: string): Promise<{ id: string; shards: number }> {
+  const b = (await client.createPit({ index: target, keep_alive: '2m' } as never)).body as { pit_id: string; _shards: { total: number } }
+  return { id: b.pit_id, shards: b._shards.total }
+}
+
+/** Documents read paging one PIT (one slice of it) in `sort`. */
+async function pages(client: Client, pit: string, sort: unknown[], slice: { id: number; max: number } | undefined): Promise<number> {
+  let docs = 0
+  let after: unknown[] | undefined
+  for (;;) {
+    const body: Record<string, unknown> = { size: 2000, sort, _source: false, pit: { id: pit, keep_alive: '2m' } }
+    if (slice !== undefined) body.slice = slice
+    if (after !== undefined) body.search_after = after
+    const hits = ((await client.search({ body } as never)).body as { hits: { hits: { sort: unknown[] }[] } }).hits.hits
+    docs += hits.length
+    if (hits.length < 2000) return docs
+    after = hits[hits.length - 1]!.sort
+  }
+}
+
+/** Bytes of `_id` field data the node holds for the events. */
+async function idFieldData(client: Client, target: string): Promise<number> {
+  const res = await client.indices.stats({ index: target, metric: 'fielddata', fielddata_fields: '_id' } as never)
+  return (res.body as { _all: { total: { fielddata: { memory_size_in_bytes: number } } } })._all.total.fielddata.memory_size_in_bytes
+}
+
+/**
+ * Verify's order against the one it replaced over the same events (`_index`, `_id` for one-shard
+ * indices; `_doc`, `_index`, `_id` for more), verify's first: `_id` field data, once loaded, stays.
+ * Fails unless each reads every event.
+ */
 async function paging(client: Client, prefix: string, n: number): Promise<Record<string, number>> {
   const target = `${prefix}-events*`
-  const old = await pageThrough(client, target, [{ _index: 'asc' }, { _id: 'asc' }])
   const now = await pageThrough(client, target, undefined)
+  const idFieldDataAfterVerifyOrder = await idFieldData(client, target)
+  const old = await pageThrough(client, target, SHARDS > 1 ? (BY_DOC_AND_ID as unknown[]) : [{ _index: 'asc' }, { _id: 'asc' }])
   if (old.docs !== n || now.docs !== n) throw new Error(`paging read ${old.docs} and ${now.docs} of ${n} events`)
-  return { byIndexAndIdSeconds: old.seconds, verifyOrderSeconds: now.seconds }
+  return {
+    replacedOrderSeconds: old.seconds,
+    verifyOrderSeconds: now.seconds,
+    idFieldDataAfterVerifyOrder,
+    idFieldDataAfterReplacedOrder: await idFieldData(client, target),
+  }
 }
 
 const verifyArgs = (url: string, prefix: string): string[] => [
@@ -139,6 +180,7 @@ export async function main(): Promise<void> {
         const run = {
           target: real === undefined ? 'test server' : 'OpenSearch',
           events: n,
+          shards: SHARDS,
           loadAverage: load0,
           seconds,
           peakRssMb: Math.round(Number(m[2]) / 1024),
