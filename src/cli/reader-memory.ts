@@ -19,7 +19,11 @@ export function readerMemoryOption(): Option {
 
 /** The option's value, checked: a size DuckDB accepts. */
 export function readerMemoryLimit(value: string | undefined): string {
-  const limit = value ?? READER_MEMORY_LIMIT
-  if (!SIZE.test(limit)) throw new EnvoyAuditError('EA_USAGE', `--memory-limit: not a size like 256MB or 1GB: ${limit}`)
-  return limit
+  return checkMemoryLimit(value ?? READER_MEMORY_LIMIT, '256MB or 1GB')
+}
+
+/** A `--memory-limit` value (here, or verify's scratch limit), refused unless DuckDB reads it as a size like `example`. */
+export function checkMemoryLimit(value: string, example: string): string {
+  if (!SIZE.test(value)) throw new EnvoyAuditError('EA_USAGE', `--memory-limit: not a size like ${example}: ${value}`)
+  return value
 }

@@ -20,6 +20,7 @@ import type { CheckpointEntry } from '../integrity/verify-core.js'
 import { writeFileSync } from 'node:fs'
 import { progressEverySeconds } from './progress.js'
 import { startVerifyProgress } from './verify-progress.js'
+import { checkMemoryLimit } from './reader-memory.js'
 
 export const EXIT_TAMPERED = 3
 
@@ -87,8 +88,7 @@ export function registerVerify(program: Command): void {
         requireKey: opts.requireKey === true,
         ...(opts.keyFile === undefined ? {} : { keyFile: opts.keyFile }),
       })
-      if (!/^\d{1,6}(KB|MB|GB)$/i.test(opts.memoryLimit))
-        throw new EnvoyAuditError('EA_USAGE', `--memory-limit: not a size like 64MB or 1GB: ${opts.memoryLimit}`)
+      checkMemoryLimit(opts.memoryLimit, '64MB or 1GB')
       if (opts.opensearch === undefined && opts.expiredBefore !== undefined)
         throw new EnvoyAuditError('EA_USAGE', '--expired-before applies to --opensearch only (embedded store: retention cuts are ledgered)')
       const anchors = opts.heads === undefined ? [] : readHeadsFile(opts.heads)

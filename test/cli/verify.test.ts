@@ -80,6 +80,8 @@ describe('envoy-audit verify', () => {
     const missing = await runCli(['verify', '--store', join(dir, 'nope.duckdb')])
     expect(missing.code).toBe(1)
     expect(missing.stderr).toMatch(/no store at/)
+    const size = await runCli(['verify', '--store', store, '--memory-limit', 'lots'])
+    expect([size.code, size.stderr]).toEqual([2, expect.stringContaining('--memory-limit: not a size like 64MB or 1GB: lots')])
   })
 })
 
