@@ -37,6 +37,18 @@ async function idFieldData(c: Client, index: string): Promise<number> {
   return b.indices[index]!.total.fielddata.memory_size_in_bytes
 }
 
+/** The client, with the id of every PIT it opens recorded. */
+function recordingPits(c: Client): { client: Client; opened: string[] } {
+  const opened: string[] = []
+  const client = Object.create(c) as Client
+  client.createPit = (async (...args: Parameters<Client['createPit']>) => {
+    const res = (await (c.createPit as (...a: unknown[]) => Promise<{ body: { pit_id: string } }>)(...args)) as { body: { pit_id: string } }
+    opened.push(res.body.pit_id)
+    return res
+  }) as never
+  return { client, opened }
+}
+
 async function pitShards(c: Client, target: string): Promise<{ pit: string; shards: number }> {
   const b = (await c.createPit({ index: target, keep_alive: '1m' } as never)).body as { pit_id: string; _shards: { total: number } }
   return { pit: b.pit_id, shards: b._shards.total }
@@ -182,7 +194,8 @@ describeOpenSearch('a two-shard index', () => {
     await c.deletePit({ body: { pit_id: [pit] } } as never)
     const totals = new Set<number | undefined>()
     const ids: string[] = []
-    for await (const page of readAll(c, `${prefix}-mix-*`, 4)) {
+    const { client: watched, opened } = recordingPits(c)
+    for await (const page of readAll(watched, `${prefix}-mix-*`, 4)) {
       totals.add(page.total)
       for (const h of page.hits) ids.push(`${(h as unknown as { _index: string })._index}/${h._id}`)
     }
@@ -190,7 +203,9 @@ describeOpenSearch('a two-shard index', () => {
     expect(new Set(ids).size).toBe(63)
     // The progress line's total is the whole target's, counted once.
     expect([...totals]).toEqual([63])
+    // Every PIT it opened (the first, then one per shard count) is released; other suites' PITs may be live.
+    expect(opened).toHaveLength(4)
     const live = await c.transport.request({ method: 'GET', path: '/_search/point_in_time/_all' })
-    expect((live.body as { pits: unknown[] }).pits).toEqual([])
+    expect((live.body as { pits: { pit_id: string }[] }).pits.filter((p) => opened.includes(p.pit_id))).toEqual([])
   })
 })
