@@ -53,6 +53,9 @@ export async function* readAll(client: Client, index: string, pageSize: number, 
       body: { size: 0, query, pit: { id: opened.id, keep_alive: KEEPALIVE }, track_total_hits: true },
     } as never)
     const total = totalOf((counted.body as { hits?: { total?: number | { value?: number } } }).hits?.total)
+    // That PIT only counted: released now, not held on the node while the groups are read.
+    await client.deletePit({ body: { pit_id: [...ids] } } as never).catch(() => undefined)
+    ids.clear()
     for (const group of plan.groups) {
       const pit = await openPit(client, group.indices.join(','))
       if (pit === undefined) throw new Error(`could not open a point in time on ${group.indices.join(',')}`)
